@@ -1,0 +1,19 @@
+/*
+ * execengine/execengine.h - the umbrella header: include this one.
+ *
+ *     #include <execengine/execengine.h>
+ *
+ * Link with `pkg-config --cflags --libs execengine`, or in CMake with
+ * find_package(execengine) and the target execengine::execengine.
+ */
+#ifndef EXECENGINE_H
+#define EXECENGINE_H
+
+#include "common.h"
+#include "version.h"
+#include "errors.h"
+#include "log.h"
+#include "config.h"
+#include "engine.h"
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * lib/core/core.h - the core module's internal interface, shared by every
+ * module of the library (never installed). Functions here are ee__-prefixed
+ * and hidden from the shared object's exports.
+ */
+#ifndef EE_CORE_CORE_H
+#define EE_CORE_CORE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "execengine/engine.h"
+
+#if defined(__GNUC__)
+#  define EE__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#  define EE__PRINTF(fmt, args)
+#endif
+
+/* Longest error message kept per thread, including the terminator. */
+#define EE__ERROR_MSG_MAX 1024
+/* Longest log line handed to the callback, including the terminator. */
+#define EE__LOG_LINE_MAX 2048
+
+/* ---- errors (error.c) ------------------------------------------------ */
+
+/* Record `status` and a printf-style message as this thread's last error
+ * (the message is redacted) and return `status`, so callers can write
+ * `return ee__error(EE_EINVAL, "...")`. */
+ee_status ee__error(ee_status status, const char *fmt, ...) EE__PRINTF(2, 3);
+
+/* As ee__error(), also keeping an upstream HTTP status and a JSON detail
+ * (stolen: the reference passes to the error, even on failure; may be NULL). */
+ee_status ee__error_full(ee_status status, int http_status, json_t *detail,
+                         const char *fmt, ...) EE__PRINTF(4, 5);
+
+/* Fill *out with this thread's last error as an error document (errors.h)
+ * and return `status`. For calls with a `char **out` document parameter. */
+ee_status ee__error_out(char **out, ee_status status);
+
+/* ---- redaction (redact.c) -------------------------------------------- */
+
+/* Shortest secret the registry accepts: shorter ones would redact noise. */
+#define EE__REDACT_MIN_LEN 4
+
+/* Register a secret value, process-wide, so every log line and error
+ * message is scrubbed of it. Registrations are counted: each register is
+ * paired with one unregister. Returns EE_OK or EE_ENOMEM; values shorter
+ * than EE__REDACT_MIN_LEN are ignored. Thread-safe. */
+ee_status ee__redact_register(const char *secret, size_t len);
+void ee__redact_unregister(const char *secret, size_t len);
+
+/* Scrub `buf` (NUL-terminated, capacity `cap`) in place: registered
+ * secrets and token-shaped substrings become "[REDACTED]". The result is
+ * truncated to cap-1 bytes if it would grow past it. Thread-safe. */
+void ee__redact(char *buf, size_t cap);
+
+/* ---- secrets in memory ------------------------------------------------- */
+
+/* Duplicate a secret (NULL on ENOMEM); free it with ee__secret_free(),
+ * which wipes it first. Both accept NULL. */
+char *ee__secret_dup(const char *s);
+void ee__secret_free(char *s);
+
+/* ---- logging (log.c) ------------------------------------------------- */
+
+typedef struct ee__logger {
+    ee_log_fn fn;
+    ee_log_level min_level;
+    void *payload;
+} ee__logger;
+
+/* Format, redact and deliver a line if the logger wants this level. */
+void ee__logv(const ee__logger *lg, ee_log_level level, const char *module,
+              const char *fmt, va_list ap);
+void ee__log(const ee__logger *lg, ee_log_level level, const char *module,
+             const char *fmt, ...) EE__PRINTF(4, 5);
+
+/* ---- money and decimals (money.c) ------------------------------------ */
+
+/* Parse a non-negative decimal ("10", "0.25") into an integer scaled by
+ * 10^scale (scale 9 = nano-units, 2 = basis points of a percent). Rejects
+ * signs, exponents, spaces, more than `scale` fractional digits, and
+ * overflow. Returns EE_OK or EE_EINVAL (no message set). */
+ee_status ee__decimal_parse(const char *text, int scale, int64_t *out);
+
+/* Format `value` scaled by 10^scale as a decimal with exactly `scale`
+ * fractional digits ("10.000000000"). buf needs 32 bytes. */
+void ee__decimal_format(int64_t value, int scale, char buf[32]);
+
+/* Parse a whole decimal integer with optional leading '-'. EE_EINVAL on
+ * anything else, including overflow. */
+ee_status ee__int_parse(const char *text, int64_t *out);
+
+/* ---- JSON helpers (json.c) ------------------------------------------- */
+
+/* Serialise `doc` compactly into *out (owned by the caller, ee_free()),
+ * then release `doc` (stolen, may be NULL which yields ENOMEM: the typical
+ * cause of a NULL document is a failed allocation while building it). */
+ee_status ee__json_out(char **out, json_t *doc);
+
+/* ---- clock (clock.c) ------------------------------------------------- */
+
+int64_t ee__clock_system_ms(void *payload);
+
+/* ---- config internals (config.c) ------------------------------------- */
+
+/* Borrow an option's effective text value (set or default); NULL if it has
+ * none or the key is unknown. Secrets are returned too: internal use only,
+ * never log or copy them anywhere but into ee__secret_dup(). The pointer
+ * lives until the option is changed or the config freed. */
+const char *ee__config_text(const ee_config *cfg, const char *key);
+
+/* An integer-valued option's effective value (0 for an unknown key). */
+int64_t ee__config_int(const ee_config *cfg, const char *key);
+
+/* The config's values as ee_config_summary_json() shows them (new
+ * reference; NULL on ENOMEM). */
+json_t *ee__config_summary(const ee_config *cfg);
+
+/* The config's clock and logger. */
+void ee__config_clock(const ee_config *cfg, ee_clock_fn *fn, void **payload);
+void ee__config_logger(const ee_config *cfg, ee__logger *out);
+
+/* Call fn for every secret option that holds a value. */
+void ee__config_each_secret(const ee_config *cfg,
+                            void (*fn)(const char *value, void *payload), void *payload);
+
+#endif
+
+/* ---- text and URIs (text.c) ------------------------------------------ */
+
+/* Whether s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
+bool ee__utf8_valid(const char *s, size_t len);
+
+/* Locate the password of a URI's userinfo ("scheme://user:PASS@host...").
+ * Returns false when there is none. */
+bool ee__uri_password(const char *uri, size_t *start, size_t *len);
+
+/* A copy of `uri` with its userinfo password replaced by "***" (ee_free()),
+ * or NULL on ENOMEM. */
+char *ee__uri_masked(const char *uri);
+
+/* Copy `in` into out[cap] for quoting in a message: control characters
+ * become '?', and anything past cap-4 bytes is cut and marked "...". */
+void ee__quote_for_message(const char *in, char *out, size_t cap);
+
+/* Replace every byte that does not start a well-formed UTF-8 sequence by
+ * '?', in place, so the text is safe to put in JSON. */
+void ee__utf8_sanitize(char *s);
+
+/* ---- engine internals (engine.c) --------------------------------------- */
+
+/* The engine's private config copy and logger, for the other modules. */
+const ee_config *ee__engine_config(const ee_engine *engine);
+const ee__logger *ee__engine_logger(const ee_engine *engine);

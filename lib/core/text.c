@@ -1,0 +1,112 @@
+/* Text helpers: UTF-8 validation, URI password masking, message quoting. */
+#include "core.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static size_t utf8_seq_len(unsigned char c)
+{
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) return 2;
+    if (c >= 0xE0 && c <= 0xEF) return 3;
+    if (c >= 0xF0 && c <= 0xF4) return 4;
+    return 0;
+}
+
+/* The first continuation byte's range depends on the lead byte (no
+ * overlongs, no surrogates, nothing past U+10FFFF). */
+static bool second_byte_ok(unsigned char lead, unsigned char b)
+{
+    switch (lead) {
+    case 0xE0: return b >= 0xA0 && b <= 0xBF;
+    case 0xED: return b >= 0x80 && b <= 0x9F;
+    case 0xF0: return b >= 0x90 && b <= 0xBF;
+    case 0xF4: return b >= 0x80 && b <= 0x8F;
+    default: return b >= 0x80 && b <= 0xBF;
+    }
+}
+
+bool ee__utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+    while (i < len) {
+        size_t n = utf8_seq_len(p[i]);
+        if (n == 0 || i + n > len)
+            return false;
+        if (n > 1 && !second_byte_ok(p[i], p[i + 1]))
+            return false;
+        for (size_t k = 2; k < n; k++)
+            if ((p[i + k] & 0xC0) != 0x80)
+                return false;
+        i += n;
+    }
+    return true;
+}
+
+bool ee__uri_password(const char *uri, size_t *start, size_t *len)
+{
+    const char *auth = strstr(uri, "://");
+    if (auth == NULL)
+        return false;
+    auth += 3;
+    size_t auth_len = strcspn(auth, "/?#");
+    const char *at = NULL;
+    for (size_t i = 0; i < auth_len; i++)
+        if (auth[i] == '@')
+            at = auth + i;
+    if (at == NULL)
+        return false;
+    const char *colon = memchr(auth, ':', (size_t)(at - auth));
+    if (colon == NULL || colon + 1 == at)
+        return false;
+    *start = (size_t)(colon + 1 - uri);
+    *len = (size_t)(at - (colon + 1));
+    return true;
+}
+
+char *ee__uri_masked(const char *uri)
+{
+    size_t start, len, total = strlen(uri);
+    if (!ee__uri_password(uri, &start, &len)) {
+        char *copy = malloc(total + 1);
+        if (copy != NULL)
+            memcpy(copy, uri, total + 1);
+        return copy;
+    }
+    char *out = malloc(total - len + 4);
+    if (out == NULL)
+        return NULL;
+    memcpy(out, uri, start);
+    memcpy(out + start, "***", 3);
+    memcpy(out + start + 3, uri + start + len, total - start - len + 1);
+    return out;
+}
+
+void ee__quote_for_message(const char *in, char *out, size_t cap)
+{
+    size_t n = strlen(in);
+    size_t keep = n < cap ? n : cap - 4;
+    for (size_t i = 0; i < keep; i++) {
+        unsigned char c = (unsigned char)in[i];
+        out[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+    }
+    if (keep < n) {
+        memcpy(out + keep, "...", 3);
+        keep += 3;
+    }
+    out[keep] = '\0';
+}
+
+void ee__utf8_sanitize(char *s)
+{
+    size_t len = strlen(s), i = 0;
+    while (i < len) {
+        size_t n = utf8_seq_len((unsigned char)s[i]);
+        if (n != 0 && i + n <= len && ee__utf8_valid(s + i, n)) {
+            i += n;
+            continue;
+        }
+        s[i++] = '?';
+    }
+}

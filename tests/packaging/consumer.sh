@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Install the build into a temporary prefix, check what was installed, and
+# build and run examples/consumer against it three ways: pkg-config (shared),
+# pkg-config --static, and CMake find_package(execengine).
+# usage: consumer.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+build=$1 src=$2
+cc=${CC:-cc}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+prefix=$tmp/prefix
+
+cmake --install "$build" --prefix "$prefix" > "$tmp/install.log"
+pc=$(find "$prefix" -name execengine.pc | head -n 1)
+[ -n "$pc" ] || { echo "FAIL: execengine.pc not installed"; exit 1; }
+export PKG_CONFIG_PATH=$(dirname "$pc")
+libdir=$(pkg-config --variable=libdir execengine)
+so=$(readlink -f "$libdir/libexecengine.so")
+[ -f "$libdir/libexecengine.a" ] || { echo "FAIL: static library not installed"; exit 1; }
+[ -f "$prefix/include/execengine/execengine.h" ] || { echo "FAIL: headers not installed"; exit 1; }
+
+bad=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRWVi]$/ {print $3}' | sed 's/@.*//' \
+      | grep -v -x -E 'EE_[0-9.]+' | grep -v '^ee_' || true)
+[ -z "$bad" ] || { echo "FAIL: installed library exports non-ee_ symbols: $bad"; exit 1; }
+soname=$(objdump -p "$so" | awk '$1 == "SONAME" {print $2}')
+[ "$soname" = libexecengine.so.0 ] || { echo "FAIL: SONAME '$soname'"; exit 1; }
+
+check_run() { # name, binary
+  out=$("$2") || { echo "FAIL: $1 consumer exited non-zero"; exit 1; }
+  grep -q '^rejected as expected: EE_EINVAL: option MAX_CONCURRENT_EXECUTIONS' <<<"$out" \
+    || { echo "FAIL: $1 consumer output: $out"; exit 1; }
+  grep -q '^libexecengine [0-9]*\.[0-9]*\.[0-9]*: {"version"' <<<"$out" \
+    || { echo "FAIL: $1 consumer output: $out"; exit 1; }
+  echo "ok: $1 consumer"
+}
+
+# shellcheck disable=SC2046
+"$cc" -std=c99 -Wall -Wextra -Werror -o "$tmp/consumer-pc" "$src/examples/consumer/consumer.c" \
+  $(pkg-config --cflags --libs execengine) -Wl,-rpath,"$libdir"
+check_run pkg-config "$tmp/consumer-pc"
+
+# shellcheck disable=SC2046
+"$cc" -std=c99 -Wall -Wextra -Werror -o "$tmp/consumer-static" "$src/examples/consumer/consumer.c" \
+  $(pkg-config --cflags execengine) -L"$libdir" -Wl,-Bstatic -lexecengine -Wl,-Bdynamic \
+  $(pkg-config --libs --static execengine | sed 's/-lexecengine//; s/-L[^ ]*//g')
+if ldd "$tmp/consumer-static" | grep -q libexecengine; then
+  echo "FAIL: static consumer still needs libexecengine.so"; exit 1; fi
+check_run pkg-config-static "$tmp/consumer-static"
+
+cmake -S "$src/examples/consumer" -B "$tmp/cmake-build" -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_C_FLAGS="-Wall -Wextra -Werror" > "$tmp/cmake.log" || { cat "$tmp/cmake.log"; exit 1; }
+cmake --build "$tmp/cmake-build" > "$tmp/build.log" || { cat "$tmp/build.log"; exit 1; }
+check_run cmake "$tmp/cmake-build/consumer"
