@@ -76,7 +76,7 @@ typedef struct ee__logger {
 
 /* Format, redact and deliver a line if the logger wants this level. */
 void ee__logv(const ee__logger *lg, ee_log_level level, const char *module,
-              const char *fmt, va_list ap);
+              const char *fmt, va_list ap) EE__PRINTF(4, 0);
 void ee__log(const ee__logger *lg, ee_log_level level, const char *module,
              const char *fmt, ...) EE__PRINTF(4, 5);
 

@@ -43,6 +43,9 @@ static void arm_thread_exit(void)
 }
 
 static void set_error(ee_status status, int http_status, json_t *detail,
+                      const char *fmt, va_list ap) EE__PRINTF(4, 0);
+
+static void set_error(ee_status status, int http_status, json_t *detail,
                       const char *fmt, va_list ap)
 {
     error_state *e = &tls_error;
