@@ -294,9 +294,10 @@ void ee_config_free(ee_config *cfg)
 
 ee_status ee_config_copy(ee_config **out, const ee_config *cfg)
 {
+    if (out != NULL)
+        *out = NULL;
     if (out == NULL || cfg == NULL)
         return ee__error(EE_EINVAL, "ee_config_copy: NULL argument");
-    *out = NULL;
     ee_config *c = calloc(1, sizeof *c);
     if (c == NULL)
         return ee__error(EE_ENOMEM, "out of memory copying a config");

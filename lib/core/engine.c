@@ -49,9 +49,10 @@ static const char *counters_backend_name(const char *uri)
 
 ee_status ee_engine_open(ee_engine **out, const ee_config *cfg)
 {
+    if (out != NULL)
+        *out = NULL;
     if (out == NULL || cfg == NULL)
         return ee__error(EE_EINVAL, "ee_engine_open: NULL argument");
-    *out = NULL;
     ee_engine *e = calloc(1, sizeof *e);
     if (e == NULL)
         return ee__error(EE_ENOMEM, "out of memory opening an engine");

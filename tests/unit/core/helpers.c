@@ -1,0 +1,98 @@
+/* Internal helpers of core: exact decimals, UTF-8, URI masking. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+
+Test(decimal, parse_exactly)
+{
+    int64_t v;
+    cr_expect_eq(ee__decimal_parse("10", 9, &v), EE_OK);
+    cr_expect_eq(v, INT64_C(10000000000));
+    cr_expect_eq(ee__decimal_parse("0.000000001", 9, &v), EE_OK);
+    cr_expect_eq(v, 1);
+    cr_expect_eq(ee__decimal_parse("12.5", 2, &v), EE_OK);
+    cr_expect_eq(v, 1250);
+    cr_expect_eq(ee__decimal_parse("0", 2, &v), EE_OK);
+    cr_expect_eq(v, 0);
+    cr_expect_eq(ee__decimal_parse("9223372036.854775807", 9, &v), EE_OK);
+    cr_expect_eq(v, INT64_MAX);
+    const char *bad[] = {"", ".5", "5.", "-1", "+1", "1e3", " 1", "1 ", "1.2.3", "0x10",
+                         "9223372036.854775808", "99999999999999999999", "1.0000000001"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_expect_eq(ee__decimal_parse(bad[i], 9, &v), EE_EINVAL, "accepted \"%s\"", bad[i]);
+}
+
+Test(decimal, format_round_trips)
+{
+    char buf[32];
+    ee__decimal_format(INT64_C(10000000000), 9, buf);
+    cr_expect_str_eq(buf, "10.000000000");
+    ee__decimal_format(-1, 9, buf);
+    cr_expect_str_eq(buf, "-0.000000001");
+    ee__decimal_format(INT64_MIN, 9, buf);
+    cr_expect_str_eq(buf, "-9223372036.854775808");
+    ee__decimal_format(1250, 2, buf);
+    cr_expect_str_eq(buf, "12.50");
+    ee__decimal_format(42, 0, buf);
+    cr_expect_str_eq(buf, "42");
+    srand(7);
+    for (int i = 0; i < 100000; i++) {
+        int64_t x = ((int64_t)rand() << 31 | rand()) % INT64_C(1000000000000000000);
+        int64_t back;
+        ee__decimal_format(x, 9, buf);
+        cr_assert_eq(ee__decimal_parse(buf, 9, &back), EE_OK, "%s", buf);
+        cr_assert_eq(back, x);
+    }
+}
+
+Test(decimal, integers)
+{
+    int64_t v;
+    cr_expect_eq(ee__int_parse("-42", &v), EE_OK);
+    cr_expect_eq(v, -42);
+    cr_expect_eq(ee__int_parse("9223372036854775807", &v), EE_OK);
+    cr_expect_eq(ee__int_parse("9223372036854775808", &v), EE_EINVAL);
+    cr_expect_eq(ee__int_parse("-", &v), EE_EINVAL);
+    cr_expect_eq(ee__int_parse("4x", &v), EE_EINVAL);
+}
+
+Test(text, utf8_validation)
+{
+    cr_expect(ee__utf8_valid("plain", 5));
+    cr_expect(ee__utf8_valid("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14));
+    cr_expect_not(ee__utf8_valid("\xc0\xaf", 2), "overlong");
+    cr_expect_not(ee__utf8_valid("\xed\xa0\x80", 3), "surrogate");
+    cr_expect_not(ee__utf8_valid("\xf4\x90\x80\x80", 4), "past U+10FFFF");
+    cr_expect_not(ee__utf8_valid("\xe2\x82", 2), "truncated");
+    cr_expect_not(ee__utf8_valid("\xff", 1));
+    char s[] = "ok\xff\xe2\x82 end";
+    ee__utf8_sanitize(s);
+    cr_expect_str_eq(s, "ok??? end");
+}
+
+Test(text, uri_password_masking)
+{
+    char *m = ee__uri_masked("postgres://user:s3cret@db:5432/x?sslmode=require");
+    cr_expect_str_eq(m, "postgres://user:***@db:5432/x?sslmode=require");
+    free(m);
+    m = ee__uri_masked("redis://:pw@127.0.0.1:6379/0");
+    cr_expect_str_eq(m, "redis://:***@127.0.0.1:6379/0");
+    free(m);
+    m = ee__uri_masked("redis://127.0.0.1:6379/0?x=a@b");
+    cr_expect_str_eq(m, "redis://127.0.0.1:6379/0?x=a@b", "an @ after the host is not userinfo");
+    free(m);
+    m = ee__uri_masked("memory:");
+    cr_expect_str_eq(m, "memory:");
+    free(m);
+}
+
+Test(text, quoting_for_messages)
+{
+    char out[16];
+    ee__quote_for_message("a\nb", out, sizeof out);
+    cr_expect_str_eq(out, "a?b");
+    ee__quote_for_message("0123456789abcdefghij", out, sizeof out);
+    cr_expect_str_eq(out, "0123456789ab...");
+}
