@@ -10,7 +10,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 nm -D --defined-only "$lib" | awk '$2 ~ /^[TDBRWVi]$/ {print $3}' | sed 's/@.*//' \
   | grep -v -x -E 'EE_[0-9.]+' | sort -u > "$tmp/exported"
 grep -E '^ee_' "$src/abi/exports.txt" | awk '{print $1}' | sort -u > "$tmp/listed"
-cat "$src"/include/execengine/*.h | tr '\n' ' ' | grep -oE 'EE_API[^;{]*\(' \
+grep -hv '^[[:space:]]*#' "$src"/include/execengine/*.h | tr '\n' ' ' | grep -oE 'EE_API[^;{]*\(' \
   | grep -oE '[A-Za-z_][A-Za-z0-9_]*[[:space:]]*\($' | tr -d ' (' | sort -u > "$tmp/declared"
 
 fail=0

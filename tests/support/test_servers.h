@@ -24,7 +24,7 @@ static inline const char *ee_test_server_uri(const char *name)
     cr_assert_not_null(path, "EE_TEST_SERVERS_ENV is not set: run this test through ctest");
     FILE *f = fopen(path, "r");
     cr_assert_not_null(f, "cannot open %s: did the servers fixture start?", path);
-    char line[640];
+    char line[sizeof value];
     size_t n = strlen(name);
     value[0] = '\0';
     while (fgets(line, sizeof line, f) != NULL)
