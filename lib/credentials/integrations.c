@@ -1,0 +1,183 @@
+/* The integration catalog: parsed once, indexed by node and credential type. */
+#include "credentials/integrations.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+
+struct ee__integrations {
+    json_t *doc;         /* the parsed file: owns every string below */
+    json_t *by_node;     /* node type -> index */
+    json_t *by_cred;     /* credential type -> index */
+    size_t n;
+    ee__integration items[];
+};
+
+static ee_status shape_error(size_t i, const char *field, const char *what)
+{
+    return ee__error(EE_EINVAL, "integration catalog: services[%zu].%s %s", i, field, what);
+}
+
+static ee_status string_array(const json_t *svc, size_t i, const char *field, bool required,
+                              const json_t **out)
+{
+    const json_t *arr = json_object_get(svc, field);
+    *out = arr;
+    if (arr == NULL)
+        return required ? shape_error(i, field, "is missing") : EE_OK;
+    if (!json_is_array(arr))
+        return shape_error(i, field, "must be an array of strings");
+    size_t k;
+    const json_t *v;
+    json_array_foreach(arr, k, v) {
+        if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > 200)
+            return shape_error(i, field, "must hold non-empty strings of at most 200 bytes");
+    }
+    return EE_OK;
+}
+
+/* Record every name of `arr` in `index` -> i, refusing a name claimed twice. */
+static ee_status index_names(json_t *index, const json_t *arr, size_t i, const char *what)
+{
+    size_t k;
+    const json_t *v;
+    json_array_foreach(arr, k, v) {
+        const char *name = json_string_value(v);
+        if (json_object_get(index, name) != NULL)
+            return ee__error(EE_EINVAL, "integration catalog: %s \"%s\" listed by two services",
+                             what, name);
+        if (json_object_set_new(index, name, json_integer((json_int_t)i)) != 0)
+            return ee__error(EE_ENOMEM, "out of memory indexing the integration catalog");
+    }
+    return EE_OK;
+}
+
+static ee_status parse_service(ee__integrations *cat, size_t i, const json_t *svc)
+{
+    ee__integration *it = &cat->items[i];
+    if (!json_is_object(svc))
+        return shape_error(i, "", "must be an object");
+    it->service = json_string_value(json_object_get(svc, "service"));
+    it->category = json_string_value(json_object_get(svc, "category"));
+    const json_t *personal = json_object_get(svc, "isPersonal");
+    if (it->service == NULL || it->service[0] == '\0')
+        return shape_error(i, "service", "must be a non-empty string");
+    if (!json_is_boolean(personal))
+        return shape_error(i, "isPersonal", "must be true or false");
+    it->is_personal = json_is_true(personal);
+    it->is_llm = json_is_true(json_object_get(svc, "llm"));
+    if (it->category == NULL)
+        it->category = "other";
+    ee_status st = string_array(svc, i, "nodes", true, &it->nodes);
+    if (st == EE_OK)
+        st = string_array(svc, i, "credentials", true, &it->credentials);
+    if (st == EE_OK)
+        st = string_array(svc, i, "platformEnv", !it->is_personal, &it->platform_env);
+    if (st == EE_OK && json_array_size(it->credentials) == 0)
+        st = shape_error(i, "credentials", "must name at least one credential type");
+    if (st == EE_OK)
+        st = index_names(cat->by_node, it->nodes, i, "node type");
+    if (st == EE_OK)
+        st = index_names(cat->by_cred, it->credentials, i, "credential type");
+    return st;
+}
+
+ee_status ee__integrations_parse(ee__integrations **out, const char *text, size_t len)
+{
+    *out = NULL;
+    if (len > EE__INTEGRATIONS_MAX_BYTES)
+        return ee__error(EE_ETOOBIG, "integration catalog of %zu bytes exceeds %d", len,
+                         EE__INTEGRATIONS_MAX_BYTES);
+    json_error_t jerr;
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL)
+        return ee__error(EE_EPARSE, "integration catalog is not JSON: %s at line %d", jerr.text,
+                         jerr.line);
+    const json_t *services = json_object_get(doc, "services");
+    if (!json_is_array(services)) {
+        json_decref(doc);
+        return ee__error(EE_EINVAL, "integration catalog: \"services\" must be an array");
+    }
+    size_t n = json_array_size(services);
+    ee__integrations *cat = calloc(1, sizeof *cat + n * sizeof(ee__integration));
+    if (cat == NULL) {
+        json_decref(doc);
+        return ee__error(EE_ENOMEM, "out of memory loading the integration catalog");
+    }
+    cat->doc = doc;
+    cat->n = n;
+    cat->by_node = json_object();
+    cat->by_cred = json_object();
+    ee_status st = cat->by_node && cat->by_cred ? EE_OK : ee__error(EE_ENOMEM, "out of memory");
+    for (size_t i = 0; st == EE_OK && i < n; i++)
+        st = parse_service(cat, i, json_array_get(services, i));
+    if (st != EE_OK) {
+        ee__integrations_free(cat);
+        return st;
+    }
+    *out = cat;
+    return EE_OK;
+}
+
+ee_status ee__integrations_load_file(ee__integrations **out, const char *path)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return ee__error(EE_EIO, "cannot open integration catalog %s", path);
+    char *buf = malloc(EE__INTEGRATIONS_MAX_BYTES + 1);
+    size_t len = buf ? fread(buf, 1, EE__INTEGRATIONS_MAX_BYTES + 1, f) : 0;
+    int read_error = ferror(f);
+    fclose(f);
+    ee_status st;
+    if (buf == NULL)
+        st = ee__error(EE_ENOMEM, "out of memory reading %s", path);
+    else if (read_error)
+        st = ee__error(EE_EIO, "cannot read integration catalog %s", path);
+    else
+        st = ee__integrations_parse(out, buf, len);
+    free(buf);
+    return st;
+}
+
+void ee__integrations_free(ee__integrations *cat)
+{
+    if (cat == NULL)
+        return;
+    json_decref(cat->by_node);
+    json_decref(cat->by_cred);
+    json_decref(cat->doc);
+    free(cat);
+}
+
+size_t ee__integrations_count(const ee__integrations *cat)
+{
+    return cat->n;
+}
+
+const ee__integration *ee__integrations_at(const ee__integrations *cat, size_t i)
+{
+    return i < cat->n ? &cat->items[i] : NULL;
+}
+
+static const ee__integration *lookup(const ee__integrations *cat, const json_t *index,
+                                     const char *name)
+{
+    if (name == NULL)
+        return NULL;
+    const json_t *i = json_object_get(index, name);
+    return i ? &cat->items[json_integer_value(i)] : NULL;
+}
+
+const ee__integration *ee__integrations_by_node(const ee__integrations *cat, const char *node)
+{
+    return lookup(cat, cat->by_node, node);
+}
+
+const ee__integration *ee__integrations_by_credential(const ee__integrations *cat,
+                                                      const char *cred_type)
+{
+    return lookup(cat, cat->by_cred, cred_type);
+}
