@@ -15,5 +15,6 @@
 #include "log.h"
 #include "config.h"
 #include "engine.h"
+#include "principal.h"
 
 #endif

@@ -158,3 +158,8 @@ void ee__utf8_sanitize(char *s);
 /* The engine's private config copy and logger, for the other modules. */
 const ee_config *ee__engine_config(const ee_engine *engine);
 const ee__logger *ee__engine_logger(const ee_engine *engine);
+
+/* ---- ids (principal.c) ------------------------------------------------- */
+
+/* Whether `id` is 1..EE_PRINCIPAL_ID_MAX bytes of [A-Za-z0-9_.:@-]. */
+bool ee__id_valid(const char *id);
