@@ -230,7 +230,7 @@ ee_status ee__open(const ee__keyring *kr, const char *workspace, const char *rec
 {
     *pt_out = NULL;
     *pt_len = 0;
-    uint32_t id;
+    uint32_t id = 0;
     ee_status st = check_ids(workspace, record);
     if (st == EE_OK)
         st = ee__envelope_key_id(env, env_len, &id);
