@@ -25,7 +25,7 @@ static const char *const channels[] = {"slack", "gmail", "notion", "hubspot", "s
 
 typedef struct {
     char name[96], desc[192], tags[2][24];
-    char lower[320]; /* what the linear scan searches */
+    char lower[400]; /* what the linear scan searches */
 } entry;
 
 static void make_entry(entry *e, int i)
