@@ -16,5 +16,6 @@
 #include "config.h"
 #include "engine.h"
 #include "principal.h"
+#include "storage.h"
 
 #endif

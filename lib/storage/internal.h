@@ -1,0 +1,108 @@
+/*
+ * lib/storage/internal.h - what the storage wrapper, its URI parser and the
+ * built-in backends share (never installed). Backends reach the rest of the
+ * library only through this header and execengine/storage.h.
+ */
+#ifndef EE_STORAGE_INTERNAL_H
+#define EE_STORAGE_INTERNAL_H
+
+#include <bson/bson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "execengine/storage.h"
+
+/* The schema version of the SQL backends' tables (sqlite user_version, the
+ * postgres meta row). Bump it, and add a migration step to both backends,
+ * whenever a collection gains a field, an index or a unique key. */
+#define EE__STORAGE_SCHEMA_VERSION 1
+
+/* ---- collections (collections.c) ---------------------------------------- */
+
+/* Every declared collection, in a fixed order; *count receives the size. */
+const ee_storage_collection *const *ee__storage_collections(size_t *count);
+
+/* The collection named `name`, or NULL. */
+const ee_storage_collection *ee__storage_collection_find(const char *name);
+
+/* Position of `field` among coll->fields, or -1. */
+int ee__storage_field_index(const ee_storage_collection *coll, const char *field);
+
+/* ---- documents (doc.c) -------------------------------------------------- */
+
+/* Indexed values extracted from one document. `values[i]` points into
+ * `buf` or is NULL. */
+typedef struct ee__storage_extract {
+    int64_t time;
+    bool has_time;
+    const char *values[32];
+    char buf[32 * (EE_STORAGE_VALUE_MAX + 1)];
+} ee__storage_extract;
+
+/* Check that data[0..len) is one well-formed BSON document. Returns EE_OK
+ * or `fail_status` with a message naming `what`. */
+ee_status ee__storage_doc_check(const uint8_t *data, size_t len, ee_status fail_status,
+                                const char *what);
+
+/* The cheap check done on every read: a length header that matches `len`
+ * and the terminator. Documents were fully checked when written; what a
+ * caller iterates with libbson is bounds-checked by libbson itself. */
+bool ee__storage_doc_framed(const uint8_t *data, size_t len);
+
+/* Extract the indexed values and the time of a valid document. Returns
+ * EE_OK, EE_ETOOBIG (an indexed value longer than EE_STORAGE_VALUE_MAX),
+ * EE_ECORRUPT (the bytes are not a BSON document). */
+ee_status ee__storage_doc_extract(const ee_storage_collection *coll, const uint8_t *data,
+                                  size_t len, ee__storage_extract *out);
+
+/* Rewrite `data` adding the increments and setting updatedAt = now_ms into
+ * *out (initialised by this call, bson_destroy() it), storing the totals.
+ * Returns EE_OK; EE_ECORRUPT (stored bytes not BSON); EE_EINVAL (a field
+ * exists and is not an integer, a path crosses a non-document, overflow). */
+ee_status ee__storage_doc_apply_inc(const uint8_t *data, size_t len, const ee_storage_inc *inc,
+                                    size_t n_inc, int64_t now_ms, bson_t *out,
+                                    int64_t *totals_out);
+
+/* Build the document an upsert inserts when the key is absent. */
+ee_status ee__storage_doc_upsert(const ee_storage_collection *coll, const uint8_t id[12],
+                                 const char *workspace, const ee_storage_eq *key, size_t n_key,
+                                 const ee_storage_inc *inc, size_t n_inc, int64_t now_ms,
+                                 bson_t *out);
+
+/* ---- hex ids ------------------------------------------------------------- */
+
+void ee__storage_id_hex(const uint8_t id[12], char out[25]);
+
+/* ---- backends ------------------------------------------------------------- */
+
+/* Wrap a built-in backend's table and context (taking ctx, destroyed on
+ * failure too). */
+ee_status ee__storage_wrap(ee_storage **out, const ee_storage_backend *backend, void *ctx);
+
+ee_status ee__storage_memory_open(ee_storage **out);
+
+typedef struct ee__sqlite_options {
+    const char *path;
+    int synchronous;                     /* 0 off, 1 normal, 2 full */
+    int busy_timeout_ms;
+} ee__sqlite_options;
+ee_status ee__storage_sqlite_open(ee_storage **out, const ee__sqlite_options *opts);
+
+/* `schema` may be NULL (the connection's search_path decides). */
+ee_status ee__storage_postgres_open(ee_storage **out, const char *conninfo, const char *schema);
+
+/* The backend table and context of a handle, for tests that bypass the
+ * wrapper's validation (fuzzing, corrupted-input tests). */
+const ee_storage_backend *ee__storage_backend(const ee_storage *s, void **ctx_out);
+
+/* ---- small helpers shared by the SQL backends ------------------------------ */
+
+/* Name of the column holding fields[i] ("f_" + field with '.' as '_'). */
+void ee__storage_column_name(const char *field, char *out, size_t cap);
+
+/* Map a backend's row order to SQL: "t DESC, id DESC" etc. and the
+ * comparison that means "after" ("<" or ">"). */
+const char *ee__storage_order_sql(int order, bool *by_time, bool *desc);
+
+#endif

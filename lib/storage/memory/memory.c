@@ -1,0 +1,577 @@
+/*
+ * The memory backend: per collection a hash table by id and one by unique
+ * key, under one read-write lock per store. For tests and ephemeral hosts:
+ * nothing survives ee_storage_free(). Queries scan the collection, which is
+ * fine at the sizes such hosts keep.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/internal.h"
+
+/* ---- a chained hash map with byte-string keys ----------------------------------- */
+
+typedef struct hnode {
+    struct hnode *next;
+    uint64_t hash;
+    size_t klen;
+    void *val;
+    unsigned char key[];
+} hnode;
+
+typedef struct hmap {
+    hnode **b;
+    size_t nb, n;
+} hmap;
+
+static uint64_t fnv1a(const void *key, size_t len)
+{
+    const unsigned char *p = key;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
+    return h ^ (h >> 29);
+}
+
+static hnode **hmap_slot(hmap *m, const void *key, size_t klen, uint64_t h)
+{
+    if (m->nb == 0)
+        return NULL;
+    hnode **pp = &m->b[h & (m->nb - 1)];
+    while (*pp != NULL && ((*pp)->hash != h || (*pp)->klen != klen ||
+                           memcmp((*pp)->key, key, klen) != 0))
+        pp = &(*pp)->next;
+    return pp;
+}
+
+static void *hmap_get(hmap *m, const void *key, size_t klen)
+{
+    hnode **pp = hmap_slot(m, key, klen, fnv1a(key, klen));
+    return pp != NULL && *pp != NULL ? (*pp)->val : NULL;
+}
+
+static bool hmap_grow(hmap *m)
+{
+    size_t nb = m->nb ? m->nb * 2 : 64;
+    hnode **b = calloc(nb, sizeof *b);
+    if (b == NULL)
+        return false;
+    for (size_t i = 0; i < m->nb; i++)
+        for (hnode *n = m->b[i], *next; n != NULL; n = next) {
+            next = n->next;
+            n->next = b[n->hash & (nb - 1)];
+            b[n->hash & (nb - 1)] = n;
+        }
+    free(m->b);
+    m->b = b;
+    m->nb = nb;
+    return true;
+}
+
+/* Insert a key known to be absent. */
+static bool hmap_put(hmap *m, const void *key, size_t klen, void *val)
+{
+    if (m->n >= m->nb && !hmap_grow(m))
+        return false;
+    hnode *n = malloc(sizeof *n + klen);
+    if (n == NULL)
+        return false;
+    n->hash = fnv1a(key, klen);
+    n->klen = klen;
+    n->val = val;
+    memcpy(n->key, key, klen);
+    hnode **head = &m->b[n->hash & (m->nb - 1)];
+    n->next = *head;
+    *head = n;
+    m->n++;
+    return true;
+}
+
+static void hmap_del(hmap *m, const void *key, size_t klen)
+{
+    hnode **pp = hmap_slot(m, key, klen, fnv1a(key, klen));
+    if (pp == NULL || *pp == NULL)
+        return;
+    hnode *n = *pp;
+    *pp = n->next;
+    free(n);
+    m->n--;
+}
+
+static void hmap_clear(hmap *m)
+{
+    for (size_t i = 0; i < m->nb; i++)
+        for (hnode *n = m->b[i], *next; n != NULL; n = next) {
+            next = n->next;
+            free(n);
+        }
+    free(m->b);
+    m->b = NULL;
+    m->nb = m->n = 0;
+}
+
+/* ---- the store ---------------------------------------------------------------- */
+
+typedef struct entry {
+    uint8_t id[12];
+    char *ws;
+    int64_t rev, time;
+    char **values;
+    uint8_t *data;
+    size_t len;
+    char *ukey; /* unique-key string, NULL when the key is incomplete */
+    size_t ukey_len;
+} entry;
+
+typedef struct coll_store {
+    hmap by_id, by_key;
+} coll_store;
+
+typedef struct mem {
+    pthread_rwlock_t lock;
+    size_t n;
+    coll_store *colls;
+} mem;
+
+static coll_store *store_of(mem *m, const ee_storage_collection *coll)
+{
+    size_t n;
+    const ee_storage_collection *const *all = ee__storage_collections(&n);
+    for (size_t i = 0; i < n; i++)
+        if (all[i] == coll)
+            return &m->colls[i];
+    return NULL;
+}
+
+static void entry_free(entry *e, size_t n_fields)
+{
+    if (e == NULL)
+        return;
+    free(e->ws);
+    if (e->values != NULL)
+        for (size_t i = 0; i < n_fields; i++)
+            free(e->values[i]);
+    free(e->values);
+    free(e->data);
+    free(e->ukey);
+    free(e);
+}
+
+static char *dup_or_null(const char *s, bool *ok)
+{
+    if (s == NULL)
+        return NULL;
+    char *d = strdup(s);
+    if (d == NULL)
+        *ok = false;
+    return d;
+}
+
+/* "ws\0v1\0v2\0..." over the unique fields, or NULL if one is absent (SQL
+ * unique indexes ignore rows with a NULL, and so do we). */
+static char *unique_key(const ee_storage_collection *c, const char *ws,
+                        const char *const *values, size_t *len_out, bool *ok)
+{
+    if (c->n_unique == 0)
+        return NULL;
+    size_t len = strlen(ws) + 1;
+    for (size_t i = 0; i < c->n_unique; i++) {
+        if (values[c->unique[i]] == NULL)
+            return NULL;
+        len += strlen(values[c->unique[i]]) + 1;
+    }
+    char *k = malloc(len), *p = k;
+    if (k == NULL) {
+        *ok = false;
+        return NULL;
+    }
+    p = stpcpy(p, ws) + 1;
+    for (size_t i = 0; i < c->n_unique; i++)
+        p = stpcpy(p, values[c->unique[i]]) + 1;
+    *len_out = len;
+    return k;
+}
+
+static entry *entry_new(const ee_storage_collection *c, const ee_storage_record *r)
+{
+    bool ok = true;
+    entry *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return NULL;
+    memcpy(e->id, r->id, 12);
+    e->rev = r->revision;
+    e->time = r->time;
+    e->ws = dup_or_null(r->workspace, &ok);
+    e->values = calloc(c->n_fields ? c->n_fields : 1, sizeof *e->values);
+    ok = ok && e->values != NULL;
+    for (size_t i = 0; ok && i < c->n_fields; i++)
+        e->values[i] = dup_or_null(r->values[i], &ok);
+    e->data = malloc(r->len ? r->len : 1);
+    ok = ok && e->data != NULL;
+    if (ok)
+        memcpy(e->data, r->data, r->len);
+    e->len = r->len;
+    if (ok)
+        e->ukey = unique_key(c, r->workspace, r->values, &e->ukey_len, &ok);
+    if (!ok) {
+        entry_free(e, c->n_fields);
+        return NULL;
+    }
+    return e;
+}
+
+static ee_status oom(void)
+{
+    return ee__error(EE_ENOMEM, "memory storage: out of memory");
+}
+
+static ee_status duplicate(const ee_storage_collection *c, bool by_id)
+{
+    return ee__error(EE_EEXISTS, "%s: a document with the same %s exists", c->name,
+                     by_id ? "id" : "unique key");
+}
+
+/* Link e into both maps (the caller checked both keys are free). */
+static ee_status link_entry(coll_store *cs, entry *e)
+{
+    if (!hmap_put(&cs->by_id, e->id, 12, e))
+        return oom();
+    if (e->ukey != NULL && !hmap_put(&cs->by_key, e->ukey, e->ukey_len, e)) {
+        hmap_del(&cs->by_id, e->id, 12);
+        return oom();
+    }
+    return EE_OK;
+}
+
+static void unlink_entry(coll_store *cs, entry *e)
+{
+    hmap_del(&cs->by_id, e->id, 12);
+    if (e->ukey != NULL)
+        hmap_del(&cs->by_key, e->ukey, e->ukey_len);
+}
+
+static ee_status mem_insert(void *ctx, const ee_storage_collection *c, const ee_storage_record *r)
+{
+    mem *m = ctx;
+    coll_store *cs = store_of(m, c);
+    entry *e = entry_new(c, r);
+    if (e == NULL)
+        return oom();
+    ee_status st = EE_OK;
+    pthread_rwlock_wrlock(&m->lock);
+    if (hmap_get(&cs->by_id, e->id, 12) != NULL)
+        st = duplicate(c, true);
+    else if (e->ukey != NULL && hmap_get(&cs->by_key, e->ukey, e->ukey_len) != NULL)
+        st = duplicate(c, false);
+    else
+        st = link_entry(cs, e);
+    pthread_rwlock_unlock(&m->lock);
+    if (st != EE_OK)
+        entry_free(e, c->n_fields);
+    return st;
+}
+
+/* The entry with this id in this workspace, or NULL. */
+static entry *find(coll_store *cs, const char *ws, const uint8_t *id)
+{
+    entry *e = hmap_get(&cs->by_id, id, 12);
+    return e != NULL && strcmp(e->ws, ws) == 0 ? e : NULL;
+}
+
+static ee_status not_found(const ee_storage_collection *c, const uint8_t *id)
+{
+    char hex[25];
+    ee__storage_id_hex(id, hex);
+    return ee__error(EE_ENOTFOUND, "%s: no document %s", c->name, hex);
+}
+
+static ee_status mem_get(void *ctx, const ee_storage_collection *c, const char *ws,
+                         const uint8_t *id, ee_storage_row_fn fn, void *payload)
+{
+    mem *m = ctx;
+    ee_status st = EE_OK;
+    pthread_rwlock_rdlock(&m->lock);
+    entry *e = find(store_of(m, c), ws, id);
+    if (e == NULL) {
+        st = not_found(c, id);
+    } else {
+        ee_storage_row row = {e->id, e->rev, e->time, e->data, e->len};
+        (void)fn(&row, payload);
+    }
+    pthread_rwlock_unlock(&m->lock);
+    return st;
+}
+
+static ee_status mem_replace(void *ctx, const ee_storage_collection *c, int64_t expected,
+                             const ee_storage_record *r)
+{
+    mem *m = ctx;
+    coll_store *cs = store_of(m, c);
+    entry *e = entry_new(c, r);
+    if (e == NULL)
+        return oom();
+    ee_status st = EE_OK;
+    pthread_rwlock_wrlock(&m->lock);
+    entry *old = find(cs, r->workspace, r->id);
+    entry *holder = e->ukey ? hmap_get(&cs->by_key, e->ukey, e->ukey_len) : NULL;
+    if (old == NULL) {
+        st = not_found(c, r->id);
+    } else if (old->rev != expected) {
+        st = ee__error(EE_ECONFLICT, "%s: stale revision %lld (stored %lld)", c->name,
+                       (long long)expected, (long long)old->rev);
+    } else if (holder != NULL && holder != old) {
+        st = duplicate(c, false);
+    } else {
+        unlink_entry(cs, old);
+        st = link_entry(cs, e);
+        if (st != EE_OK)
+            (void)link_entry(cs, old); /* put the old one back; its nodes fit again */
+        else
+            entry_free(old, c->n_fields);
+    }
+    pthread_rwlock_unlock(&m->lock);
+    if (st != EE_OK)
+        entry_free(e, c->n_fields);
+    return st;
+}
+
+static ee_status mem_remove(void *ctx, const ee_storage_collection *c, const char *ws,
+                            const uint8_t *id)
+{
+    mem *m = ctx;
+    coll_store *cs = store_of(m, c);
+    ee_status st = EE_OK;
+    pthread_rwlock_wrlock(&m->lock);
+    entry *e = find(cs, ws, id);
+    if (e == NULL) {
+        st = not_found(c, id);
+    } else {
+        unlink_entry(cs, e);
+        entry_free(e, c->n_fields);
+    }
+    pthread_rwlock_unlock(&m->lock);
+    return st;
+}
+
+static bool matches(const ee_storage_collection *c, const entry *e, const char *ws,
+                    const ee_storage_filter *f)
+{
+    if (ws != NULL && strcmp(e->ws, ws) != 0)
+        return false;
+    if (e->time < f->time_from || e->time >= f->time_to)
+        return false;
+    for (size_t i = 0; i < c->n_fields; i++)
+        if (f->values[i] != NULL &&
+            (e->values[i] == NULL || strcmp(e->values[i], f->values[i]) != 0))
+            return false;
+    return true;
+}
+
+/* Compare in ascending (time, id) or id order. */
+static int cmp_key(int order, int64_t ta, const uint8_t *ia, int64_t tb, const uint8_t *ib)
+{
+    bool by_time = order == EE_STORAGE_ORDER_TIME_ASC || order == EE_STORAGE_ORDER_TIME_DESC;
+    if (by_time && ta != tb)
+        return ta < tb ? -1 : 1;
+    return memcmp(ia, ib, 12);
+}
+
+static bool descending(int order)
+{
+    return order == EE_STORAGE_ORDER_TIME_DESC || order == EE_STORAGE_ORDER_ID_DESC;
+}
+
+static _Thread_local int sort_order;
+
+static int cmp_entries(const void *a, const void *b)
+{
+    const entry *x = *(entry *const *)a, *y = *(entry *const *)b;
+    int r = cmp_key(sort_order, x->time, x->id, y->time, y->id);
+    return descending(sort_order) ? -r : r;
+}
+
+static ee_status mem_query(void *ctx, const ee_storage_collection *c, const char *ws,
+                           const ee_storage_filter *f, const ee_storage_position *after,
+                           size_t limit, ee_storage_row_fn fn, void *payload)
+{
+    mem *m = ctx;
+    coll_store *cs = store_of(m, c);
+    ee_status st = EE_OK;
+    pthread_rwlock_rdlock(&m->lock);
+    entry **hits = malloc((cs->by_id.n ? cs->by_id.n : 1) * sizeof *hits);
+    size_t n = 0;
+    if (hits == NULL) {
+        pthread_rwlock_unlock(&m->lock);
+        return oom();
+    }
+    for (size_t b = 0; b < cs->by_id.nb; b++)
+        for (hnode *h = cs->by_id.b[b]; h != NULL; h = h->next) {
+            entry *e = h->val;
+            if (!matches(c, e, ws, f))
+                continue;
+            if (after != NULL) {
+                int r = cmp_key(f->order, e->time, e->id, after->time, after->id);
+                if (descending(f->order) ? r >= 0 : r <= 0)
+                    continue;
+            }
+            hits[n++] = e;
+        }
+    sort_order = f->order;
+    qsort(hits, n, sizeof *hits, cmp_entries);
+    for (size_t i = 0; i < n && i < limit; i++) {
+        ee_storage_row row = {hits[i]->id, hits[i]->rev, hits[i]->time, hits[i]->data,
+                              hits[i]->len};
+        if (fn(&row, payload) != 0)
+            break;
+    }
+    pthread_rwlock_unlock(&m->lock);
+    free(hits);
+    return st;
+}
+
+static ee_status mem_count(void *ctx, const ee_storage_collection *c, const char *ws,
+                           const ee_storage_filter *f, uint64_t *out)
+{
+    mem *m = ctx;
+    coll_store *cs = store_of(m, c);
+    uint64_t n = 0;
+    pthread_rwlock_rdlock(&m->lock);
+    for (size_t b = 0; b < cs->by_id.nb; b++)
+        for (hnode *h = cs->by_id.b[b]; h != NULL; h = h->next)
+            n += matches(c, h->val, ws, f);
+    pthread_rwlock_unlock(&m->lock);
+    *out = n;
+    return EE_OK;
+}
+
+static ee_status mem_increment(void *ctx, const ee_storage_collection *c,
+                               const ee_storage_record *if_absent, const ee_storage_inc *inc,
+                               size_t n_inc, int64_t now_ms, int64_t *totals_out)
+{
+    mem *m = ctx;
+    coll_store *cs = store_of(m, c);
+    bool ok = true;
+    size_t klen = 0;
+    char *key = unique_key(c, if_absent->workspace, if_absent->values, &klen, &ok);
+    if (key == NULL)
+        return ok ? ee__error(EE_EINVAL, "%s: incomplete unique key", c->name) : oom();
+    ee_status st = EE_OK;
+    pthread_rwlock_wrlock(&m->lock);
+    entry *e = hmap_get(&cs->by_key, key, klen);
+    if (e == NULL) {
+        entry *n = entry_new(c, if_absent);
+        if (n == NULL)
+            st = oom();
+        else if (hmap_get(&cs->by_id, n->id, 12) != NULL)
+            st = duplicate(c, true);
+        else
+            st = link_entry(cs, n);
+        if (st != EE_OK)
+            entry_free(n, c->n_fields);
+        else if (totals_out != NULL)
+            for (size_t i = 0; i < n_inc; i++)
+                totals_out[i] = inc[i].delta;
+    } else {
+        bson_t out;
+        int64_t totals[EE_STORAGE_INC_MAX];
+        st = ee__storage_doc_apply_inc(e->data, e->len, inc, n_inc, now_ms, &out, totals);
+        uint8_t *data = st == EE_OK ? malloc(out.len) : NULL;
+        if (st == EE_OK && data == NULL)
+            st = oom();
+        if (st == EE_OK) {
+            memcpy(data, bson_get_data(&out), out.len);
+            free(e->data);
+            e->data = data;
+            e->len = out.len;
+            e->rev++;
+            if (totals_out != NULL)
+                memcpy(totals_out, totals, n_inc * sizeof *totals);
+        }
+        bson_destroy(&out);
+    }
+    pthread_rwlock_unlock(&m->lock);
+    free(key);
+    return st;
+}
+
+static ee_status mem_delete_range(void *ctx, const ee_storage_collection *c, const char *ws,
+                                  int64_t from, int64_t to, uint64_t *deleted)
+{
+    mem *m = ctx;
+    coll_store *cs = store_of(m, c);
+    const char *none[32] = {0};
+    ee_storage_filter f = {none, from, to, 0};
+    pthread_rwlock_wrlock(&m->lock);
+    for (size_t b = 0; b < cs->by_id.nb; b++) {
+        hnode *h = cs->by_id.b[b];
+        while (h != NULL) {
+            hnode *next = h->next; /* h is freed by unlink_entry */
+            entry *e = h->val;
+            if (matches(c, e, ws, &f)) {
+                unlink_entry(cs, e);
+                entry_free(e, c->n_fields);
+                (*deleted)++;
+            }
+            h = next;
+        }
+    }
+    pthread_rwlock_unlock(&m->lock);
+    return EE_OK;
+}
+
+static void mem_destroy(void *ctx)
+{
+    mem *m = ctx;
+    size_t n;
+    const ee_storage_collection *const *all = ee__storage_collections(&n);
+    for (size_t i = 0; i < m->n; i++) {
+        coll_store *cs = &m->colls[i];
+        for (size_t b = 0; b < cs->by_id.nb; b++)
+            for (hnode *h = cs->by_id.b[b]; h != NULL; h = h->next)
+                entry_free(h->val, all[i]->n_fields);
+        hmap_clear(&cs->by_id);
+        hmap_clear(&cs->by_key);
+    }
+    free(m->colls);
+    pthread_rwlock_destroy(&m->lock);
+    free(m);
+}
+
+static const ee_storage_backend memory_backend = {
+    .version = EE_STORAGE_BACKEND_VERSION,
+    .flags = EE_STORAGE_THREAD_SAFE,
+    .name = "memory",
+    .destroy = mem_destroy,
+    .insert = mem_insert,
+    .get = mem_get,
+    .replace = mem_replace,
+    .remove = mem_remove,
+    .query = mem_query,
+    .count = mem_count,
+    .increment = mem_increment,
+    .delete_range = mem_delete_range,
+};
+
+ee_status ee__storage_memory_open(ee_storage **out)
+{
+    mem *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return oom();
+    ee__storage_collections(&m->n);
+    m->colls = calloc(m->n, sizeof *m->colls);
+    if (m->colls == NULL) {
+        free(m);
+        return oom();
+    }
+    pthread_rwlock_init(&m->lock, NULL);
+    return ee__storage_wrap(out, &memory_backend, m);
+}
+
+ee_status ee_storage_memory_new(ee_storage **out)
+{
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "ee_storage_memory_new: out is NULL");
+    *out = NULL;
+    return ee__storage_memory_open(out);
+}

@@ -1,0 +1,848 @@
+/*
+ * The sqlite backend (the default): one file shared by the threads of a
+ * process through a small pool of connections (one per thread at a time,
+ * each with its own prepared-statement cache) and by several processes on
+ * the same host through SQLite's own locking.
+ *
+ * Settings, per connection: journal_mode=WAL (readers never block the
+ * writer, and a killed process leaves a file that recovers on the next
+ * open), busy_timeout (writers of other threads and processes wait rather
+ * than fail), foreign_keys=ON, synchronous=FULL by default: each commit
+ * fsyncs the WAL, so a write that returned EE_OK survives a process kill
+ * *and* a power loss; synchronous=normal (URI option) keeps the
+ * process-kill guarantee only, for hosts that prefer throughput.
+ *
+ * Single-statement writes run in autocommit; read-modify-write operations
+ * (increment) take the write lock up front with BEGIN IMMEDIATE so two
+ * writers never both read the old value.
+ *
+ * One table per collection: id BLOB (12 bytes) unique, ws, rev, t (the
+ * time field), one TEXT column per indexed field, doc BLOB (the BSON).
+ * PRAGMA user_version holds the schema version.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "storage/internal.h"
+
+#define POOL_MAX 8
+#define DYN_CACHE 48
+#define SQL_MAX 2048
+
+enum { K_INSERT, K_GET, K_UPDATE, K_EXISTS, K_REMOVE, K_BYKEY, K_SETDOC, K_COUNT };
+
+typedef struct dyn_stmt {
+    char *sql;
+    sqlite3_stmt *st;
+} dyn_stmt;
+
+typedef struct conn {
+    sqlite3 *db;
+    sqlite3_stmt **fixed; /* [collection][K_*] */
+    dyn_stmt dyn[DYN_CACHE];
+    int n_dyn, next_evict;
+    struct conn *next_idle;
+} conn;
+
+typedef struct lite {
+    char *path;
+    int synchronous, busy_ms;
+    size_t n_colls;
+    const ee_storage_collection *const *colls;
+    char **fixed_sql; /* [collection][K_*] */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    conn *idle;
+    int total, max;
+} lite;
+
+/* ---- errors ------------------------------------------------------------------ */
+
+static ee_status map_rc(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK: case SQLITE_DONE: case SQLITE_ROW: return EE_OK;
+    case SQLITE_BUSY: case SQLITE_LOCKED: return EE_EBUSY;
+    case SQLITE_NOMEM: return EE_ENOMEM;
+    case SQLITE_CORRUPT: case SQLITE_NOTADB: return EE_ECORRUPT;
+    case SQLITE_CONSTRAINT: return EE_EEXISTS;
+    case SQLITE_TOOBIG: return EE_ETOOBIG;
+    default: return EE_EIO;
+    }
+}
+
+static ee_status db_error(sqlite3 *db, int rc, const char *what)
+{
+    return ee__error(map_rc(rc), "sqlite: %s: %s", what,
+                     db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+}
+
+/* ---- SQL text ------------------------------------------------------------------ */
+
+static void table_name(const ee_storage_collection *c, char *out, size_t cap)
+{
+    snprintf(out, cap, "\"ee_%s\"", c->name);
+}
+
+/* Append printf-style to a bounded buffer; the SQL we build is far below
+ * SQL_MAX, so truncation would be a bug in the collection table. */
+static void cat(char *buf, const char *fmt, ...) EE__PRINTF(2, 3);
+static void cat(char *buf, const char *fmt, ...)
+{
+    size_t n = strlen(buf);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + n, SQL_MAX - n, fmt, ap);
+    va_end(ap);
+}
+
+static void columns(const ee_storage_collection *c, char *buf, const char *suffix)
+{
+    char col[EE_STORAGE_FIELD_MAX + 4];
+    for (size_t i = 0; i < c->n_fields; i++) {
+        ee__storage_column_name(c->fields[i], col, sizeof col);
+        cat(buf, ", %s%s", col, suffix);
+    }
+}
+
+static char *fixed_sql(const ee_storage_collection *c, int kind)
+{
+    char t[80], buf[SQL_MAX] = "", col[EE_STORAGE_FIELD_MAX + 4];
+    table_name(c, t, sizeof t);
+    switch (kind) {
+    case K_INSERT:
+        cat(buf, "INSERT INTO %s (id, ws, rev, t", t);
+        columns(c, buf, "");
+        cat(buf, ", doc) VALUES (?, ?, ?, ?");
+        for (size_t i = 0; i < c->n_fields; i++)
+            cat(buf, ", ?");
+        cat(buf, ", ?)");
+        break;
+    case K_GET:
+        cat(buf, "SELECT rev, t, doc FROM %s WHERE id = ?1 AND ws = ?2", t);
+        break;
+    case K_UPDATE:
+        /* ?1 id ?2 ws ?3 new rev ?4 t, fields, doc, expected rev last */
+        cat(buf, "UPDATE %s SET rev = ?3, t = ?4", t);
+        for (size_t i = 0; i < c->n_fields; i++) {
+            ee__storage_column_name(c->fields[i], col, sizeof col);
+            cat(buf, ", %s = ?%zu", col, i + 5);
+        }
+        cat(buf, ", doc = ?%zu WHERE id = ?1 AND ws = ?2 AND rev = ?%zu", c->n_fields + 5,
+            c->n_fields + 6);
+        break;
+    case K_EXISTS:
+        cat(buf, "SELECT rev FROM %s WHERE id = ?1 AND ws = ?2", t);
+        break;
+    case K_REMOVE:
+        cat(buf, "DELETE FROM %s WHERE id = ?1 AND ws = ?2", t);
+        break;
+    case K_BYKEY:
+        cat(buf, "SELECT id, doc FROM %s WHERE ws = ?1", t);
+        for (size_t u = 0; u < c->n_unique; u++) {
+            ee__storage_column_name(c->fields[c->unique[u]], col, sizeof col);
+            cat(buf, " AND %s = ?%zu", col, u + 2);
+        }
+        break;
+    case K_SETDOC:
+        cat(buf, "UPDATE %s SET doc = ?2, rev = rev + 1 WHERE id = ?1", t);
+        break;
+    }
+    return strdup(buf);
+}
+
+/* ---- connections --------------------------------------------------------------- */
+
+static ee_status exec(sqlite3 *db, const char *sql, const char *what)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    return rc == SQLITE_OK ? EE_OK : db_error(db, rc, what);
+}
+
+static void conn_close(lite *l, conn *c)
+{
+    if (c == NULL)
+        return;
+    if (c->fixed != NULL)
+        for (size_t i = 0; i < l->n_colls * K_COUNT; i++)
+            sqlite3_finalize(c->fixed[i]);
+    for (int i = 0; i < c->n_dyn; i++) {
+        sqlite3_finalize(c->dyn[i].st);
+        free(c->dyn[i].sql);
+    }
+    free(c->fixed);
+    sqlite3_close_v2(c->db);
+    free(c);
+}
+
+static ee_status conn_open(lite *l, conn **out)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return ee__error(EE_ENOMEM, "sqlite: out of memory");
+    c->fixed = calloc(l->n_colls * K_COUNT, sizeof *c->fixed);
+    if (c->fixed == NULL) {
+        free(c);
+        return ee__error(EE_ENOMEM, "sqlite: out of memory");
+    }
+    /* NOMUTEX: a connection is used by one thread at a time (the pool). */
+    int rc = sqlite3_open_v2(l->path, &c->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    ee_status st = EE_OK;
+    if (rc != SQLITE_OK) {
+        st = ee__error(rc == SQLITE_CANTOPEN ? EE_EIO : map_rc(rc),
+                       "sqlite: cannot open the database file: %s",
+                       c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+    } else {
+        sqlite3_extended_result_codes(c->db, 1);
+        sqlite3_busy_timeout(c->db, l->busy_ms);
+        char pragmas[256];
+        static const char *const sync_names[] = {"OFF", "NORMAL", "FULL"};
+        snprintf(pragmas, sizeof pragmas,
+                 "PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
+                 sync_names[l->synchronous]);
+        sqlite3_stmt *wal = NULL;
+        rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &wal, NULL);
+        if (rc == SQLITE_OK)
+            rc = sqlite3_step(wal);
+        if (rc != SQLITE_ROW) {
+            st = db_error(c->db, rc, "cannot switch to WAL");
+        } else if (strcmp(l->path, ":memory:") != 0 &&
+                   strcmp((const char *)sqlite3_column_text(wal, 0), "wal") != 0) {
+            st = ee__error(EE_EIO, "sqlite: the file refuses WAL mode (journal_mode is %s)",
+                           (const char *)sqlite3_column_text(wal, 0));
+        }
+        sqlite3_finalize(wal);
+        if (st == EE_OK)
+            st = exec(c->db, pragmas, "cannot apply the connection settings");
+    }
+    if (st != EE_OK) {
+        conn_close(l, c);
+        return st;
+    }
+    *out = c;
+    return EE_OK;
+}
+
+static ee_status acquire(lite *l, conn **out)
+{
+    pthread_mutex_lock(&l->mu);
+    while (l->idle == NULL && l->total >= l->max)
+        pthread_cond_wait(&l->cv, &l->mu);
+    if (l->idle != NULL) {
+        *out = l->idle;
+        l->idle = l->idle->next_idle;
+        pthread_mutex_unlock(&l->mu);
+        return EE_OK;
+    }
+    l->total++;
+    pthread_mutex_unlock(&l->mu);
+    ee_status st = conn_open(l, out);
+    if (st != EE_OK) {
+        pthread_mutex_lock(&l->mu);
+        l->total--;
+        pthread_cond_signal(&l->cv);
+        pthread_mutex_unlock(&l->mu);
+    }
+    return st;
+}
+
+static void release(lite *l, conn *c)
+{
+    /* A connection left inside a transaction by an error is rolled back
+     * before anyone else gets it. */
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_lock(&l->mu);
+    c->next_idle = l->idle;
+    l->idle = c;
+    pthread_cond_signal(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+}
+
+static size_t coll_index(const lite *l, const ee_storage_collection *c)
+{
+    for (size_t i = 0; i < l->n_colls; i++)
+        if (l->colls[i] == c)
+            return i;
+    return 0; /* unreachable: the wrapper only passes declared collections */
+}
+
+/* A reset, unbound statement for one of the fixed operations. */
+static ee_status fixed(lite *l, conn *c, const ee_storage_collection *coll, int kind,
+                       sqlite3_stmt **out)
+{
+    size_t slot = coll_index(l, coll) * K_COUNT + (size_t)kind;
+    if (c->fixed[slot] == NULL) {
+        int rc = sqlite3_prepare_v3(c->db, l->fixed_sql[slot], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &c->fixed[slot], NULL);
+        if (rc != SQLITE_OK)
+            return db_error(c->db, rc, "cannot prepare a statement");
+    }
+    *out = c->fixed[slot];
+    return EE_OK;
+}
+
+/* A statement for SQL built at run time, from a small per-connection cache. */
+static ee_status dynamic(conn *c, const char *sql, sqlite3_stmt **out)
+{
+    for (int i = 0; i < c->n_dyn; i++)
+        if (strcmp(c->dyn[i].sql, sql) == 0) {
+            *out = c->dyn[i].st;
+            return EE_OK;
+        }
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    if (rc != SQLITE_OK)
+        return db_error(c->db, rc, "cannot prepare a query");
+    char *copy = strdup(sql);
+    if (copy == NULL) {
+        sqlite3_finalize(st);
+        return ee__error(EE_ENOMEM, "sqlite: out of memory");
+    }
+    int slot = c->n_dyn < DYN_CACHE ? c->n_dyn++ : c->next_evict++ % DYN_CACHE;
+    if (slot < c->n_dyn && c->dyn[slot].st != NULL && c->dyn[slot].sql != NULL) {
+        sqlite3_finalize(c->dyn[slot].st);
+        free(c->dyn[slot].sql);
+    }
+    c->dyn[slot].sql = copy;
+    c->dyn[slot].st = st;
+    *out = st;
+    return EE_OK;
+}
+
+static void done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* ---- schema and migrations --------------------------------------------------------- */
+
+static ee_status create_schema_v1(lite *l, sqlite3 *db)
+{
+    char buf[SQL_MAX], t[80], col[EE_STORAGE_FIELD_MAX + 4];
+    for (size_t i = 0; i < l->n_colls; i++) {
+        const ee_storage_collection *c = l->colls[i];
+        table_name(c, t, sizeof t);
+        buf[0] = '\0';
+        cat(buf, "CREATE TABLE %s (id BLOB NOT NULL UNIQUE, ws TEXT NOT NULL, rev INTEGER NOT "
+                 "NULL, t INTEGER NOT NULL", t);
+        columns(c, buf, " TEXT");
+        cat(buf, ", doc BLOB NOT NULL);");
+        cat(buf, "CREATE INDEX \"ee_%s_t\" ON %s (ws, t, id);", c->name, t);
+        for (size_t k = 0; k < c->n_indexes; k++) {
+            cat(buf, "CREATE INDEX \"ee_%s_i%zu\" ON %s (ws", c->name, k, t);
+            for (const int *f = c->indexes[k]; *f >= 0; f++) {
+                ee__storage_column_name(c->fields[*f], col, sizeof col);
+                cat(buf, ", %s", col);
+            }
+            cat(buf, ", t, id);");
+        }
+        if (c->n_unique > 0) {
+            cat(buf, "CREATE UNIQUE INDEX \"ee_%s_u\" ON %s (ws", c->name, t);
+            for (size_t u = 0; u < c->n_unique; u++) {
+                ee__storage_column_name(c->fields[c->unique[u]], col, sizeof col);
+                cat(buf, ", %s", col);
+            }
+            cat(buf, ");");
+        }
+        ee_status st = exec(db, buf, "cannot create the tables");
+        if (st != EE_OK)
+            return st;
+    }
+    return EE_OK;
+}
+
+/* Bring the file to EE__STORAGE_SCHEMA_VERSION under the write lock, so
+ * several processes opening a new file at once create it exactly once. */
+static ee_status migrate(lite *l, sqlite3 *db)
+{
+    ee_status st = exec(db, "BEGIN IMMEDIATE", "cannot lock the database to migrate it");
+    if (st != EE_OK)
+        return st;
+    sqlite3_stmt *q = NULL;
+    int version = -1;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+        version = sqlite3_column_int(q, 0);
+    else
+        st = db_error(db, rc == SQLITE_OK ? sqlite3_errcode(db) : rc, "cannot read the schema "
+                                                                      "version");
+    sqlite3_finalize(q);
+    if (st == EE_OK && version > EE__STORAGE_SCHEMA_VERSION)
+        st = ee__error(EE_EVERSION,
+                       "sqlite: the database has schema version %d, newer than the %d this "
+                       "library knows: upgrade libexecengine", version,
+                       EE__STORAGE_SCHEMA_VERSION);
+    /* Each step takes the file from version v to v + 1. */
+    if (st == EE_OK && version < 1)
+        st = create_schema_v1(l, db);
+    if (st == EE_OK && version < EE__STORAGE_SCHEMA_VERSION) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version = %d", EE__STORAGE_SCHEMA_VERSION);
+        st = exec(db, sql, "cannot record the schema version");
+    }
+    if (st == EE_OK)
+        st = exec(db, "COMMIT", "cannot commit the migration");
+    if (st != EE_OK)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return st;
+}
+
+/* mkdir -p of the file's directory. */
+static ee_status make_parent(const char *path)
+{
+    char *dir = strdup(path);
+    if (dir == NULL)
+        return ee__error(EE_ENOMEM, "sqlite: out of memory");
+    char *slash = strrchr(dir, '/');
+    ee_status st = EE_OK;
+    if (slash != NULL && slash != dir) {
+        *slash = '\0';
+        for (char *p = dir + 1; st == EE_OK; p++) {
+            if (*p != '/' && *p != '\0')
+                continue;
+            char keep = *p;
+            *p = '\0';
+            if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+                st = ee__error(EE_EIO, "sqlite: cannot create the directory %s: %s", dir,
+                               strerror(errno));
+            *p = keep;
+            if (keep == '\0')
+                break;
+        }
+    }
+    free(dir);
+    return st;
+}
+
+/* ---- operations ------------------------------------------------------------------- */
+
+static void bind_record(sqlite3_stmt *st, const ee_storage_collection *c,
+                        const ee_storage_record *r, int first_field)
+{
+    for (size_t i = 0; i < c->n_fields; i++) {
+        if (r->values[i] != NULL)
+            sqlite3_bind_text(st, first_field + (int)i, r->values[i], -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, first_field + (int)i);
+    }
+}
+
+static ee_status insert_row(lite *l, conn *cn, const ee_storage_collection *c,
+                            const ee_storage_record *r)
+{
+    sqlite3_stmt *st;
+    ee_status s = fixed(l, cn, c, K_INSERT, &st);
+    if (s != EE_OK)
+        return s;
+    sqlite3_bind_blob(st, 1, r->id, 12, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->workspace, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, r->revision);
+    sqlite3_bind_int64(st, 4, r->time);
+    bind_record(st, c, r, 5);
+    sqlite3_bind_blob(st, 5 + (int)c->n_fields, r->data, (int)r->len, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        s = (rc & 0xff) == SQLITE_CONSTRAINT
+                ? ee__error(EE_EEXISTS, "%s: a document with the same id or unique key exists",
+                            c->name)
+                : db_error(cn->db, rc, "insert failed");
+    done(st);
+    return s;
+}
+
+static ee_status lite_insert(void *ctx, const ee_storage_collection *c,
+                             const ee_storage_record *r)
+{
+    lite *l = ctx;
+    conn *cn;
+    ee_status s = acquire(l, &cn);
+    if (s != EE_OK)
+        return s;
+    s = insert_row(l, cn, c, r);
+    release(l, cn);
+    return s;
+}
+
+static ee_status not_found(const ee_storage_collection *c, const uint8_t *id)
+{
+    char hex[25];
+    ee__storage_id_hex(id, hex);
+    return ee__error(EE_ENOTFOUND, "%s: no document %s", c->name, hex);
+}
+
+static ee_status lite_get(void *ctx, const ee_storage_collection *c, const char *ws,
+                          const uint8_t *id, ee_storage_row_fn fn, void *payload)
+{
+    lite *l = ctx;
+    conn *cn;
+    sqlite3_stmt *st;
+    ee_status s = acquire(l, &cn);
+    if (s != EE_OK)
+        return s;
+    if ((s = fixed(l, cn, c, K_GET, &st)) == EE_OK) {
+        sqlite3_bind_blob(st, 1, id, 12, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ws, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            ee_storage_row row = {id, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                                  sqlite3_column_blob(st, 2),
+                                  (size_t)sqlite3_column_bytes(st, 2)};
+            (void)fn(&row, payload);
+        } else if (rc == SQLITE_DONE) {
+            s = not_found(c, id);
+        } else {
+            s = db_error(cn->db, rc, "get failed");
+        }
+        done(st);
+    }
+    release(l, cn);
+    return s;
+}
+
+static ee_status lite_replace(void *ctx, const ee_storage_collection *c, int64_t expected,
+                              const ee_storage_record *r)
+{
+    lite *l = ctx;
+    conn *cn;
+    sqlite3_stmt *st;
+    ee_status s = acquire(l, &cn);
+    if (s != EE_OK)
+        return s;
+    if ((s = fixed(l, cn, c, K_UPDATE, &st)) == EE_OK) {
+        sqlite3_bind_blob(st, 1, r->id, 12, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, r->workspace, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, r->revision);
+        sqlite3_bind_int64(st, 4, r->time);
+        bind_record(st, c, r, 5);
+        sqlite3_bind_blob(st, 5 + (int)c->n_fields, r->data, (int)r->len, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 6 + (int)c->n_fields, expected);
+        int rc = sqlite3_step(st);
+        int changed = sqlite3_changes(cn->db);
+        if (rc != SQLITE_DONE)
+            s = (rc & 0xff) == SQLITE_CONSTRAINT
+                    ? ee__error(EE_EEXISTS, "%s: another document has the same unique key",
+                                c->name)
+                    : db_error(cn->db, rc, "replace failed");
+        done(st);
+        /* Nothing changed: tell a stale revision from a missing document. */
+        if (s == EE_OK && changed == 0 && (s = fixed(l, cn, c, K_EXISTS, &st)) == EE_OK) {
+            sqlite3_bind_blob(st, 1, r->id, 12, SQLITE_STATIC);
+            sqlite3_bind_text(st, 2, r->workspace, -1, SQLITE_STATIC);
+            rc = sqlite3_step(st);
+            if (rc == SQLITE_ROW)
+                s = ee__error(EE_ECONFLICT, "%s: stale revision %lld (stored %lld)", c->name,
+                              (long long)expected, (long long)sqlite3_column_int64(st, 0));
+            else if (rc == SQLITE_DONE)
+                s = not_found(c, r->id);
+            else
+                s = db_error(cn->db, rc, "replace failed");
+            done(st);
+        }
+    }
+    release(l, cn);
+    return s;
+}
+
+static ee_status lite_remove(void *ctx, const ee_storage_collection *c, const char *ws,
+                             const uint8_t *id)
+{
+    lite *l = ctx;
+    conn *cn;
+    sqlite3_stmt *st;
+    ee_status s = acquire(l, &cn);
+    if (s != EE_OK)
+        return s;
+    if ((s = fixed(l, cn, c, K_REMOVE, &st)) == EE_OK) {
+        sqlite3_bind_blob(st, 1, id, 12, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, ws, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+            s = db_error(cn->db, rc, "delete failed");
+        else if (sqlite3_changes(cn->db) == 0)
+            s = not_found(c, id);
+        done(st);
+    }
+    release(l, cn);
+    return s;
+}
+
+/* WHERE clause of a filter; binds are numbered from 1 in the order
+ * bind_filter() follows. */
+static void where(const ee_storage_collection *c, const char *ws, const ee_storage_filter *f,
+                  char *buf)
+{
+    char col[EE_STORAGE_FIELD_MAX + 4];
+    cat(buf, " WHERE t >= ? AND t < ?");
+    if (ws != NULL)
+        cat(buf, " AND ws = ?");
+    for (size_t i = 0; i < c->n_fields; i++)
+        if (f->values[i] != NULL) {
+            ee__storage_column_name(c->fields[i], col, sizeof col);
+            cat(buf, " AND %s = ?", col);
+        }
+}
+
+static int bind_filter(sqlite3_stmt *st, const ee_storage_collection *c, const char *ws,
+                       const ee_storage_filter *f)
+{
+    int k = 1;
+    sqlite3_bind_int64(st, k++, f->time_from);
+    sqlite3_bind_int64(st, k++, f->time_to);
+    if (ws != NULL)
+        sqlite3_bind_text(st, k++, ws, -1, SQLITE_STATIC);
+    for (size_t i = 0; i < c->n_fields; i++)
+        if (f->values[i] != NULL)
+            sqlite3_bind_text(st, k++, f->values[i], -1, SQLITE_STATIC);
+    return k;
+}
+
+static ee_status lite_query(void *ctx, const ee_storage_collection *c, const char *ws,
+                            const ee_storage_filter *f, const ee_storage_position *after,
+                            size_t limit, ee_storage_row_fn fn, void *payload)
+{
+    lite *l = ctx;
+    char sql[SQL_MAX] = "", t[80];
+    bool by_time, desc;
+    const char *order = ee__storage_order_sql(f->order, &by_time, &desc);
+    table_name(c, t, sizeof t);
+    cat(sql, "SELECT id, rev, t, doc FROM %s", t);
+    where(c, ws, f, sql);
+    if (after != NULL)
+        cat(sql, by_time ? " AND (t, id) %s (?, ?)" : " AND id %s ?", desc ? "<" : ">");
+    cat(sql, " ORDER BY %s LIMIT ?", order);
+    conn *cn;
+    sqlite3_stmt *st;
+    ee_status s = acquire(l, &cn);
+    if (s != EE_OK)
+        return s;
+    if ((s = dynamic(cn, sql, &st)) == EE_OK) {
+        int k = bind_filter(st, c, ws, f);
+        if (after != NULL && by_time)
+            sqlite3_bind_int64(st, k++, after->time);
+        if (after != NULL)
+            sqlite3_bind_blob(st, k++, after->id, 12, SQLITE_STATIC);
+        sqlite3_bind_int64(st, k, (sqlite3_int64)limit);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            uint8_t id[12] = {0};
+            const void *idb = sqlite3_column_blob(st, 0);
+            if (idb != NULL && sqlite3_column_bytes(st, 0) == 12)
+                memcpy(id, idb, 12);
+            ee_storage_row row = {id, sqlite3_column_int64(st, 1), sqlite3_column_int64(st, 2),
+                                  sqlite3_column_blob(st, 3),
+                                  (size_t)sqlite3_column_bytes(st, 3)};
+            if (fn(&row, payload) != 0)
+                break;
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            s = db_error(cn->db, rc, "query failed");
+        done(st);
+    }
+    release(l, cn);
+    return s;
+}
+
+static ee_status lite_count(void *ctx, const ee_storage_collection *c, const char *ws,
+                            const ee_storage_filter *f, uint64_t *out)
+{
+    lite *l = ctx;
+    char sql[SQL_MAX] = "", t[80];
+    table_name(c, t, sizeof t);
+    cat(sql, "SELECT count(*) FROM %s", t);
+    where(c, ws, f, sql);
+    conn *cn;
+    sqlite3_stmt *st;
+    ee_status s = acquire(l, &cn);
+    if (s != EE_OK)
+        return s;
+    if ((s = dynamic(cn, sql, &st)) == EE_OK) {
+        bind_filter(st, c, ws, f);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            *out = (uint64_t)sqlite3_column_int64(st, 0);
+        else
+            s = db_error(cn->db, rc, "count failed");
+        done(st);
+    }
+    release(l, cn);
+    return s;
+}
+
+static ee_status increment_locked(lite *l, conn *cn, const ee_storage_collection *c,
+                                  const ee_storage_record *r, const ee_storage_inc *inc,
+                                  size_t n_inc, int64_t now_ms, int64_t *totals_out)
+{
+    sqlite3_stmt *st;
+    ee_status s = fixed(l, cn, c, K_BYKEY, &st);
+    if (s != EE_OK)
+        return s;
+    sqlite3_bind_text(st, 1, r->workspace, -1, SQLITE_STATIC);
+    for (size_t u = 0; u < c->n_unique; u++)
+        sqlite3_bind_text(st, 2 + (int)u, r->values[c->unique[u]], -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        done(st);
+        s = insert_row(l, cn, c, r);
+        if (s == EE_OK && totals_out != NULL)
+            for (size_t i = 0; i < n_inc; i++)
+                totals_out[i] = inc[i].delta;
+        return s;
+    }
+    if (rc != SQLITE_ROW) {
+        s = db_error(cn->db, rc, "increment failed");
+        done(st);
+        return s;
+    }
+    uint8_t id[12] = {0};
+    if (sqlite3_column_bytes(st, 0) == 12)
+        memcpy(id, sqlite3_column_blob(st, 0), 12);
+    bson_t out;
+    int64_t totals[EE_STORAGE_INC_MAX];
+    s = ee__storage_doc_apply_inc(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1),
+                                  inc, n_inc, now_ms, &out, totals);
+    done(st);
+    if (s == EE_OK && (s = fixed(l, cn, c, K_SETDOC, &st)) == EE_OK) {
+        sqlite3_bind_blob(st, 1, id, 12, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, bson_get_data(&out), (int)out.len, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+            s = db_error(cn->db, rc, "increment failed");
+        done(st);
+    }
+    bson_destroy(&out);
+    if (s == EE_OK && totals_out != NULL)
+        memcpy(totals_out, totals, n_inc * sizeof *totals);
+    return s;
+}
+
+static ee_status lite_increment(void *ctx, const ee_storage_collection *c,
+                                const ee_storage_record *r, const ee_storage_inc *inc,
+                                size_t n_inc, int64_t now_ms, int64_t *totals_out)
+{
+    lite *l = ctx;
+    conn *cn;
+    ee_status s = acquire(l, &cn);
+    if (s != EE_OK)
+        return s;
+    s = exec(cn->db, "BEGIN IMMEDIATE", "cannot take the write lock");
+    if (s == EE_OK) {
+        s = increment_locked(l, cn, c, r, inc, n_inc, now_ms, totals_out);
+        if (s == EE_OK)
+            s = exec(cn->db, "COMMIT", "cannot commit the increment");
+    }
+    release(l, cn); /* rolls back if still in the transaction */
+    return s;
+}
+
+static ee_status lite_delete_range(void *ctx, const ee_storage_collection *c, const char *ws,
+                                   int64_t from, int64_t to, uint64_t *deleted)
+{
+    lite *l = ctx;
+    char sql[SQL_MAX] = "", t[80];
+    table_name(c, t, sizeof t);
+    cat(sql, "DELETE FROM %s WHERE t >= ?1 AND t < ?2%s", t, ws != NULL ? " AND ws = ?3" : "");
+    conn *cn;
+    sqlite3_stmt *st;
+    ee_status s = acquire(l, &cn);
+    if (s != EE_OK)
+        return s;
+    if ((s = dynamic(cn, sql, &st)) == EE_OK) {
+        sqlite3_bind_int64(st, 1, from);
+        sqlite3_bind_int64(st, 2, to);
+        if (ws != NULL)
+            sqlite3_bind_text(st, 3, ws, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_DONE)
+            *deleted = (uint64_t)sqlite3_changes64(cn->db);
+        else
+            s = db_error(cn->db, rc, "delete by time range failed");
+        done(st);
+    }
+    release(l, cn);
+    return s;
+}
+
+static void lite_destroy(void *ctx)
+{
+    lite *l = ctx;
+    if (l == NULL)
+        return;
+    while (l->idle != NULL) {
+        conn *c = l->idle;
+        l->idle = c->next_idle;
+        conn_close(l, c);
+    }
+    if (l->fixed_sql != NULL)
+        for (size_t i = 0; i < l->n_colls * K_COUNT; i++)
+            free(l->fixed_sql[i]);
+    free(l->fixed_sql);
+    free(l->path);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->cv);
+    free(l);
+}
+
+static const ee_storage_backend sqlite_backend = {
+    .version = EE_STORAGE_BACKEND_VERSION,
+    .flags = EE_STORAGE_THREAD_SAFE | EE_STORAGE_TRANSACTIONAL,
+    .name = "sqlite",
+    .destroy = lite_destroy,
+    .insert = lite_insert,
+    .get = lite_get,
+    .replace = lite_replace,
+    .remove = lite_remove,
+    .query = lite_query,
+    .count = lite_count,
+    .increment = lite_increment,
+    .delete_range = lite_delete_range,
+};
+
+ee_status ee__storage_sqlite_open(ee_storage **out, const ee__sqlite_options *o)
+{
+    if (strlen(o->path) >= PATH_MAX)
+        return ee__error(EE_ETOOBIG, "sqlite: the file path is longer than %d bytes", PATH_MAX);
+    lite *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return ee__error(EE_ENOMEM, "sqlite: out of memory");
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv, NULL);
+    l->path = strdup(o->path);
+    l->synchronous = o->synchronous;
+    l->busy_ms = o->busy_timeout_ms;
+    /* Each connection to ":memory:" is its own database: keep one. */
+    l->max = strcmp(o->path, ":memory:") == 0 ? 1 : POOL_MAX;
+    l->colls = ee__storage_collections(&l->n_colls);
+    l->fixed_sql = calloc(l->n_colls * K_COUNT, sizeof *l->fixed_sql);
+    ee_status st = EE_OK;
+    if (l->path == NULL || l->fixed_sql == NULL)
+        st = ee__error(EE_ENOMEM, "sqlite: out of memory");
+    for (size_t i = 0; st == EE_OK && i < l->n_colls; i++)
+        for (int k = 0; st == EE_OK && k < K_COUNT; k++)
+            if ((l->fixed_sql[i * K_COUNT + (size_t)k] = fixed_sql(l->colls[i], k)) == NULL)
+                st = ee__error(EE_ENOMEM, "sqlite: out of memory");
+    if (st == EE_OK && strcmp(o->path, ":memory:") != 0)
+        st = make_parent(o->path);
+    conn *first = NULL;
+    if (st == EE_OK)
+        st = conn_open(l, &first);
+    if (st == EE_OK) {
+        l->total = 1;
+        st = migrate(l, first->db);
+        release(l, first);
+    }
+    if (st != EE_OK) {
+        lite_destroy(l);
+        return st;
+    }
+    return ee__storage_wrap(out, &sqlite_backend, l);
+}

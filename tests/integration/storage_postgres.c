@@ -1,0 +1,138 @@
+/*
+ * The storage conformance suite against the postgres backend, on the
+ * PostgreSQL the `servers` fixture started. Every test gets its own fresh
+ * schema (URI option schema=...), dropped afterwards, so tests never see
+ * each other's data. Plus what is specific to postgres: schema versions,
+ * several handles (hosts) incrementing one row.
+ */
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "execengine/storage.h"
+#include "test_servers.h"
+
+#define CONF_SUITE storage_postgres
+
+static char schema[64];
+static char store_uri[700];
+
+static void make_uri(void)
+{
+    const char *base = ee_test_server_uri("EE_TEST_POSTGRES_URI");
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(schema, sizeof schema, "ee_t_%d_%ld", (int)getpid(), (long)(ts.tv_nsec % 1000000));
+    snprintf(store_uri, sizeof store_uri, "%s%sschema=%s", base,
+             strchr(base, '?') != NULL ? "&" : "?", schema);
+}
+
+static ee_storage *conf_open(void)
+{
+    make_uri();
+    ee_storage *s = NULL;
+    ee_status st = ee_storage_open_uri(&s, store_uri);
+    cr_assert_eq(st, EE_OK, "open %s: %s", store_uri, ee_error_last_message());
+    return s;
+}
+
+static void quiet(void *arg, const char *message)
+{
+    (void)arg, (void)message; /* NOTICEs of DROP SCHEMA ... CASCADE */
+}
+
+static void run_sql(const char *sql)
+{
+    PGconn *c = PQconnectdb(ee_test_server_uri("EE_TEST_POSTGRES_URI"));
+    PQsetNoticeProcessor(c, quiet, NULL);
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    cr_assert(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+              "%s: %s", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+}
+
+static void conf_cleanup(void)
+{
+    char sql[128];
+    if (schema[0] == '\0')
+        return;
+    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
+    run_sql(sql);
+}
+
+#include "../unit/storage/conformance.h"
+
+/* ---- postgres only --------------------------------------------------------------- */
+
+Test(CONF_SUITE, newer_schema_is_refused_and_reopen_is_idempotent)
+{
+    ee_storage *again = NULL;
+    cr_assert_eq(ee_storage_open_uri(&again, store_uri), EE_OK, "%s", ee_error_last_message());
+    ee_storage_free(again);
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE %s.ee_meta SET value = 42 WHERE key = 'schema_version'",
+             schema);
+    run_sql(sql);
+    again = NULL;
+    cr_expect_eq(ee_storage_open_uri(&again, store_uri), EE_EVERSION);
+    cr_expect_null(again);
+    cr_expect(strstr(ee_error_last_message(), "42") != NULL, "%s", ee_error_last_message());
+}
+
+#define HOSTS 3
+#define PER_HOST 30
+
+static void *host_work(void *arg)
+{
+    ee_storage *h = arg;
+    ee_storage_inc inc[2] = {{"executionsCount", 1}, {"tokensUsed", 7}};
+    for (int i = 0; i < PER_HOST; i++) {
+        ee_status st = ee_storage_increment(h, "platformUsageBilling", "ws-a",
+                                            (ee_storage_eq[2]){{"month", "2025-10"},
+                                                               {"userId", ""}},
+                                            2, inc, 2, T0, NULL);
+        cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
+    }
+    return NULL;
+}
+
+Test(CONF_SUITE, several_hosts_increment_one_row_exactly)
+{
+    ee_storage *hosts[HOSTS];
+    pthread_t t[HOSTS];
+    for (int i = 0; i < HOSTS; i++) {
+        cr_assert_eq(ee_storage_open_uri(&hosts[i], store_uri), EE_OK);
+        pthread_create(&t[i], NULL, host_work, hosts[i]);
+    }
+    for (int i = 0; i < HOSTS; i++) {
+        pthread_join(t[i], NULL);
+        ee_storage_free(hosts[i]);
+    }
+    ee_storage_inc zero[2] = {{"executionsCount", 0}, {"tokensUsed", 0}};
+    int64_t totals[2];
+    cr_assert_eq(ee_storage_increment(S, "platformUsageBilling", "ws-a",
+                                      (ee_storage_eq[2]){{"month", "2025-10"}, {"userId", ""}},
+                                      2, zero, 2, T0, totals), EE_OK);
+    cr_expect_eq(totals[0], HOSTS * PER_HOST);
+    cr_expect_eq(totals[1], 7 * HOSTS * PER_HOST);
+    cr_expect_eq(count_of("platformUsageBilling", "ws-a"), 1, "the upsert created one row");
+}
+
+Test(CONF_SUITE, damaged_stored_document_is_reported)
+{
+    char id[25];
+    insert_ok("workflowExecutions", "ws-a", exec_doc("ws-a", "u1", "pending", T0), id);
+    char sql[160];
+    snprintf(sql, sizeof sql, "UPDATE %s.\"ee_workflowExecutions\" SET doc = '\\x0500'", schema);
+    run_sql(sql);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    cr_expect_eq(ee_storage_get(S, "workflowExecutions", "ws-a", id, &data, &len, NULL),
+                 EE_ECORRUPT);
+    cr_expect_null(data);
+}
