@@ -19,13 +19,16 @@ typedef struct ee_engine ee_engine;
 
 /**
  * Open an engine from `cfg` (copied: the caller keeps ownership of cfg and
- * may free it at once). The storage and counters URIs are checked here; a
- * URI whose scheme the library does not know fails.
+ * may free it at once). Opens the storage EE_STORAGE_URI names (by default
+ * a SQLite file under the user's data directory, created with its parent
+ * directory if missing) and applies its migrations.
  *
  * *out is owned by the caller (ee_engine_close()); it is NULL on failure.
- * Returns EE_OK; EE_EINVAL (NULL argument, bad URI), EE_ENOTSUPPORTED (a
- * URI scheme known but not built into this library), EE_ENOMEM; the
- * storage and counters backends may add EE_EIO, EE_EVERSION, EE_ENETWORK.
+ * Returns EE_OK; EE_EINVAL (NULL argument, bad URI), EE_ENOMEM; from the
+ * storage: EE_EIO (file cannot be created or opened), EE_ECORRUPT (not a
+ * database), EE_EVERSION (a newer schema than this library knows),
+ * EE_ENETWORK (server unreachable), EE_EAUTH (credentials refused),
+ * EE_EBUSY.
  */
 EE_API ee_status ee_engine_open(ee_engine **out, const ee_config *cfg);
 

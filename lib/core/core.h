@@ -155,8 +155,11 @@ void ee__utf8_sanitize(char *s);
 
 /* ---- engine internals (engine.c) --------------------------------------- */
 
-/* The engine's private config copy and logger, for the other modules. */
+/* The engine's private config copy, logger and storage, for the other
+ * modules. */
+struct ee_storage;
 const ee_config *ee__engine_config(const ee_engine *engine);
+struct ee_storage *ee__engine_storage(const ee_engine *engine);
 const ee__logger *ee__engine_logger(const ee_engine *engine);
 
 /* ---- ids (principal.c) ------------------------------------------------- */

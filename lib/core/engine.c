@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "execengine/storage.h"
 #include "execengine/version.h"
 
 struct ee_engine {
@@ -12,7 +13,7 @@ struct ee_engine {
     ee__logger log;
     ee_clock_fn clock;
     void *clock_payload;
-    const char *storage_backend;
+    ee_storage *storage;
     const char *counters_backend;
 };
 
@@ -27,15 +28,6 @@ static void unregister_secret(const char *value, void *payload)
 {
     (void)payload;
     ee__redact_unregister(value, strlen(value));
-}
-
-static const char *storage_backend_name(const char *uri)
-{
-    if (strncasecmp(uri, "sqlite://", 9) == 0)
-        return "sqlite";
-    if (strncasecmp(uri, "postgres", 8) == 0)
-        return "postgres";
-    return "memory";
 }
 
 static const char *counters_backend_name(const char *uri)
@@ -69,10 +61,15 @@ ee_status ee_engine_open(ee_engine **out, const ee_config *cfg)
     }
     ee__config_logger(e->cfg, &e->log);
     ee__config_clock(e->cfg, &e->clock, &e->clock_payload);
-    e->storage_backend = storage_backend_name(ee__config_text(e->cfg, "EE_STORAGE_URI"));
+    st = ee_storage_open_uri(&e->storage, ee__config_text(e->cfg, "EE_STORAGE_URI"));
+    if (st != EE_OK) {
+        ee__log(&e->log, EE_LOG_ERROR, "core", "cannot open storage: %s", ee_error_last_message());
+        ee_engine_close(e);
+        return st;
+    }
     e->counters_backend = counters_backend_name(ee__config_text(e->cfg, "EE_COUNTERS_URI"));
     ee__log(&e->log, EE_LOG_INFO, "core", "engine opened: libexecengine %s, storage %s, counters %s",
-            ee_version(), e->storage_backend, e->counters_backend);
+            ee_version(), ee_storage_backend_name(e->storage), e->counters_backend);
     *out = e;
     return EE_OK;
 }
@@ -81,8 +78,9 @@ void ee_engine_close(ee_engine *engine)
 {
     if (engine == NULL)
         return;
-    if (engine->storage_backend != NULL)
+    if (engine->storage != NULL)
         ee__log(&engine->log, EE_LOG_INFO, "core", "engine closed");
+    ee_storage_free(engine->storage);
     ee__config_each_secret(engine->cfg, unregister_secret, NULL);
     ee_config_free(engine->cfg);
     free(engine);
@@ -108,7 +106,8 @@ ee_status ee_engine_summary_json(const ee_engine *engine, char **out)
     if (engine == NULL)
         return ee__error_out(out, ee__error(EE_EINVAL, "ee_engine_summary_json: engine is NULL"));
     json_t *doc = json_pack("{s:s, s:o?, s:o?, s:o?}", "version", ee_version(),
-                            "storage", backend_json(engine, "EE_STORAGE_URI", engine->storage_backend),
+                            "storage", backend_json(engine, "EE_STORAGE_URI",
+                                                    ee_storage_backend_name(engine->storage)),
                             "counters", backend_json(engine, "EE_COUNTERS_URI", engine->counters_backend),
                             "config", ee__config_summary(engine->cfg));
     return ee__json_out(out, doc);
@@ -117,6 +116,11 @@ ee_status ee_engine_summary_json(const ee_engine *engine, char **out)
 const ee_config *ee__engine_config(const ee_engine *engine)
 {
     return engine->cfg;
+}
+
+ee_storage *ee__engine_storage(const ee_engine *engine)
+{
+    return engine->storage;
 }
 
 const ee__logger *ee__engine_logger(const ee_engine *engine)

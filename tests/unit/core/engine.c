@@ -1,6 +1,8 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <execengine/execengine.h>
 
@@ -36,6 +38,7 @@ Test(engine, default_clock_is_the_system_clock)
     cr_assert_eq(ee_config_new(&cfg), EE_OK);
     cr_assert_eq(ee_config_set_clock(cfg, fake_clock, &fake_now), EE_OK);
     cr_assert_eq(ee_config_set_clock(cfg, NULL, NULL), EE_OK);
+    cr_assert_eq(ee_config_set(cfg, "EE_STORAGE_URI", "memory:"), EE_OK);
     ee_engine *e = NULL;
     cr_assert_eq(ee_engine_open(&e, cfg), EE_OK);
     ee_config_free(cfg);
@@ -46,11 +49,15 @@ Test(engine, default_clock_is_the_system_clock)
     ee_engine_close(e);
 }
 
-Test(engine, summary_names_backends_and_config)
+Test(engine, opens_a_sqlite_file_and_summarises)
 {
+    char dir[] = "/tmp/ee-engine-XXXXXX", uri[160], path[128];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/nested/engine.db", dir);
+    snprintf(uri, sizeof uri, "sqlite://%s", path);
     ee_config *cfg = NULL;
     cr_assert_eq(ee_config_new(&cfg), EE_OK);
-    cr_assert_eq(ee_config_set(cfg, "EE_STORAGE_URI", "sqlite:///tmp/ee-test.db"), EE_OK);
+    cr_assert_eq(ee_config_set(cfg, "EE_STORAGE_URI", uri), EE_OK);
     cr_assert_eq(ee_config_set(cfg, "EE_COUNTERS_URI", "redis://127.0.0.1:6379/0"), EE_OK);
     ee_engine *e = NULL;
     cr_assert_eq(ee_engine_open(&e, cfg), EE_OK);
@@ -63,13 +70,34 @@ Test(engine, summary_names_backends_and_config)
     cr_expect_str_eq(json_string_value(json_object_get(doc, "version")), ee_version());
     json_t *storage = json_object_get(doc, "storage");
     cr_expect_str_eq(json_string_value(json_object_get(storage, "backend")), "sqlite");
-    cr_expect_str_eq(json_string_value(json_object_get(storage, "uri")), "sqlite:///tmp/ee-test.db");
+    cr_expect_str_eq(json_string_value(json_object_get(storage, "uri")), uri);
     cr_expect_str_eq(json_string_value(json_object_get(json_object_get(doc, "counters"), "backend")),
                      "redis");
     cr_expect_eq(json_integer_value(json_object_get(json_object_get(doc, "config"),
                                                     "MAX_CONCURRENT_EXECUTIONS")), 10);
     json_decref(doc);
     ee_engine_close(e);
+    cr_expect_eq(access(path, F_OK), 0, "the database file and its directory were created");
+    remove(path);
+    for (const char *suffix = "-wal"; suffix; suffix = suffix[1] == 'w' ? "-shm" : NULL) {
+        char side[160];
+        snprintf(side, sizeof side, "%s%s", path, suffix);
+        remove(side);
+    }
+}
+
+Test(engine, storage_failures_fail_the_open)
+{
+    ee_config *cfg = NULL;
+    cr_assert_eq(ee_config_new(&cfg), EE_OK);
+    cr_assert_eq(ee_config_set(cfg, "EE_STORAGE_URI", "sqlite:///proc/no-such-dir/x.db"), EE_OK);
+    ee_engine *e = (ee_engine *)1;
+    cr_expect_eq(ee_engine_open(&e, cfg), EE_EIO);
+    cr_expect_null(e);
+    /* A closed port on loopback: unreachable, and quickly so. */
+    cr_assert_eq(ee_config_set(cfg, "EE_STORAGE_URI", "postgres://ee@127.0.0.1:1/ee?connect_timeout=2"), EE_OK);
+    cr_expect_eq(ee_engine_open(&e, cfg), EE_ENETWORK);
+    ee_config_free(cfg);
 }
 
 Test(engine, bad_arguments)
@@ -99,6 +127,7 @@ static void *open_close_loop(void *arg)
         if (ee_config_new(&cfg) != EE_OK)
             return (void *)1;
         ee_config_set(cfg, "SMTP_PASS", i % 2 ? "shared-pass-aaaa" : "other-pass-bbbb");
+        ee_config_set(cfg, "EE_STORAGE_URI", "memory:");
         ee_engine *e = NULL;
         ee_status st = ee_engine_open(&e, cfg);
         ee_config_free(cfg);
