@@ -17,5 +17,8 @@
 #include "engine.h"
 #include "principal.h"
 #include "storage.h"
+#include "counters.h"
+#include "transport.h"
+#include "n8n.h"
 
 #endif

@@ -1,0 +1,435 @@
+/*
+ * The counters handle: argument checks shared by every backend, the version
+ * rule for backend tables, serialisation of backends that are not
+ * thread-safe, and selection of a built-in backend by URI.
+ */
+#include "counters/counters_internal.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+
+struct ee_counters {
+    ee_counters_backend table; /* the declared version's part; the rest NULL */
+    void *ctx;
+    const char *name;
+    bool serialise;            /* backend is not thread-safe */
+    pthread_mutex_t lock;
+};
+
+/* ---- handle lifetime --------------------------------------------------- */
+
+ee_status ee__counters_wrap(ee_counters **out, const ee_counters_backend *table, void *ctx,
+                            const char *name)
+{
+    ee_counters *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        if (table->free != NULL)
+            table->free(ctx);
+        return ee__error(EE_ENOMEM, "out of memory opening counters");
+    }
+    /* Copy only what the declared version defines (all of version 1). */
+    size_t size = sizeof(ee_counters_backend);
+    memcpy(&c->table, table, size);
+    c->ctx = ctx;
+    c->name = name;
+    c->serialise = (table->flags & EE_COUNTERS_THREAD_SAFE) == 0;
+    if (c->serialise)
+        pthread_mutex_init(&c->lock, NULL);
+    *out = c;
+    return EE_OK;
+}
+
+ee_status ee_counters_new_custom(ee_counters **out, const ee_counters_backend *table, void *ctx)
+{
+    if (out == NULL || table == NULL)
+        return ee__error(EE_EINVAL, "ee_counters_new_custom: out and table must not be NULL");
+    *out = NULL;
+    if (table->version == 0 || table->version > EE_COUNTERS_BACKEND_VERSION)
+        return ee__error(EE_EVERSION,
+                         "counters backend table version %u is not supported (this library "
+                         "knows 1..%u)",
+                         table->version, EE_COUNTERS_BACKEND_VERSION);
+    return ee__counters_wrap(out, table, ctx, "custom");
+}
+
+void ee_counters_free(ee_counters *c)
+{
+    if (c == NULL)
+        return;
+    if (c->table.free != NULL)
+        c->table.free(c->ctx);
+    if (c->serialise)
+        pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+const char *ee_counters_backend_name(const ee_counters *c)
+{
+    return c == NULL ? "none" : c->name;
+}
+
+static ee_status open_builtin(ee_counters **out, ee_status st, const ee_counters_backend *table,
+                              void *ctx, const char *name)
+{
+    if (st != EE_OK)
+        return st;
+    return ee__counters_wrap(out, table, ctx, name);
+}
+
+/* The constructor runs before its results are read (argument evaluation
+ * order is unspecified, so it cannot be one call expression). */
+#define OPEN_BUILTIN(out, create_call, name)                                                   \
+    do {                                                                                       \
+        const ee_counters_backend *t_ = NULL;                                                  \
+        void *ctx_ = NULL;                                                                     \
+        ee_status st_ = create_call;                                                           \
+        return open_builtin(out, st_, t_, ctx_, name);                                         \
+    } while (0)
+
+ee_status ee_counters_memory_new(ee_counters **out)
+{
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "ee_counters_memory_new: out must not be NULL");
+    *out = NULL;
+    OPEN_BUILTIN(out, ee__counters_memory_create(&t_, &ctx_), "memory");
+}
+
+ee_status ee_counters_sqlite_new(ee_counters **out, const char *path)
+{
+    if (out == NULL || path == NULL || path[0] == '\0')
+        return ee__error(EE_EINVAL, "ee_counters_sqlite_new: out and a non-empty path are "
+                                    "required");
+    *out = NULL;
+    OPEN_BUILTIN(out, ee__counters_sqlite_create(path, &t_, &ctx_), "storage-sqlite");
+}
+
+ee_status ee_counters_postgres_new(ee_counters **out, const char *conninfo)
+{
+    if (out == NULL || conninfo == NULL || conninfo[0] == '\0')
+        return ee__error(EE_EINVAL, "ee_counters_postgres_new: out and a non-empty conninfo "
+                                    "are required");
+    *out = NULL;
+    OPEN_BUILTIN(out, ee__counters_postgres_create(conninfo, &t_, &ctx_), "storage-postgres");
+}
+
+ee_status ee_counters_redis_new(ee_counters **out, const char *uri)
+{
+    if (out == NULL || uri == NULL)
+        return ee__error(EE_EINVAL, "ee_counters_redis_new: out and uri must not be NULL");
+    *out = NULL;
+    OPEN_BUILTIN(out, ee__counters_redis_create(uri, &t_, &ctx_), "redis");
+}
+
+/* ---- selection by URI ---------------------------------------------------- */
+
+static bool has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* The scheme of `uri` (the text before ':', at most 31 bytes, sanitised)
+ * for messages: never the rest, which may hold a password. */
+static void scheme_of(const char *uri, char out[32])
+{
+    size_t n = strcspn(uri, ":");
+    char tmp[32];
+    if (n > sizeof tmp - 1)
+        n = sizeof tmp - 1;
+    memcpy(tmp, uri, n);
+    tmp[n] = '\0';
+    ee__quote_for_message(tmp, out, 32);
+}
+
+/* The database of a storage URI: a sqlite path or a postgres conninfo. */
+static ee_status open_storage(ee_counters **out, const char *storage_uri)
+{
+    if (storage_uri == NULL || storage_uri[0] == '\0')
+        return ee__error(EE_EINVAL, "counters URI \"storage:\" needs a storage URI (sqlite:// or "
+                                    "postgres://), and none was given");
+    if (has_prefix(storage_uri, "sqlite://"))
+        return ee_counters_sqlite_new(out, storage_uri + strlen("sqlite://"));
+    if (has_prefix(storage_uri, "sqlite:"))
+        return ee_counters_sqlite_new(out, storage_uri + strlen("sqlite:"));
+    if (has_prefix(storage_uri, "postgres://") || has_prefix(storage_uri, "postgresql://"))
+        return ee_counters_postgres_new(out, storage_uri);
+    char scheme[32];
+    scheme_of(storage_uri, scheme);
+    if (strcmp(scheme, "memory") == 0)
+        return ee__error(EE_ENOTSUPPORTED, "counters URI \"storage:\" cannot use a memory: "
+                                           "storage; use counters URI \"memory:\" instead");
+    return ee__error(EE_EINVAL, "counters URI \"storage:\": unknown storage URI scheme \"%s\" "
+                                "(expected sqlite: or postgres://)", scheme);
+}
+
+ee_status ee_counters_open_uri(ee_counters **out, const char *counters_uri,
+                               const char *storage_uri)
+{
+    if (out == NULL || counters_uri == NULL)
+        return ee__error(EE_EINVAL, "ee_counters_open_uri: out and counters_uri must not be "
+                                    "NULL");
+    *out = NULL;
+    if (strcmp(counters_uri, "memory:") == 0 || strcmp(counters_uri, "memory://") == 0)
+        return ee_counters_memory_new(out);
+    if (strcmp(counters_uri, "storage:") == 0 || strcmp(counters_uri, "storage://") == 0)
+        return open_storage(out, storage_uri);
+    if (has_prefix(counters_uri, "redis://"))
+        return ee_counters_redis_new(out, counters_uri);
+    char scheme[32];
+    scheme_of(counters_uri, scheme);
+    if (strchr(counters_uri, ':') == NULL)
+        return ee__error(EE_EINVAL, "counters URI has no scheme (expected memory:, storage: or "
+                                    "redis://host:port/db)");
+    return ee__error(EE_EINVAL, "unknown counters URI scheme \"%s\" (expected memory:, storage: "
+                                "or redis://host:port/db)", scheme);
+}
+
+/* ---- argument checks ------------------------------------------------------ */
+
+/* Whether any byte of x is a control character (< 0x20 or 0x7f) or not
+ * ASCII (>= 0x80): the classic "has a byte less than n" bit trick. */
+static inline bool word_needs_look(uint64_t x)
+{
+    const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+    uint64_t below_space = (x - ones * 0x20) & ~x & highs;
+    uint64_t y = x ^ (ones * 0x7f);
+    uint64_t is_del = (y - ones) & ~y & highs;
+    return (below_space | is_del | (x & highs)) != 0;
+}
+
+static ee_status check_key(const char *key)
+{
+    if (key == NULL)
+        return ee__error(EE_EINVAL, "counter key must not be NULL");
+    size_t n = strnlen(key, EE_COUNTERS_KEY_MAX + 1);
+    char q[64];
+    if (n == 0)
+        return ee__error(EE_EINVAL, "counter key must not be empty");
+    if (n > EE_COUNTERS_KEY_MAX) {
+        ee__quote_for_message(key, q, sizeof q);
+        return ee__error(EE_EINVAL, "counter key \"%s\" is longer than %d bytes", q,
+                         EE_COUNTERS_KEY_MAX);
+    }
+    /* Hot path: plain printable ASCII, checked 8 bytes at a time. */
+    bool plain = true;
+    size_t i = 0;
+    for (; plain && i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, key + i, 8);
+        plain = !word_needs_look(x);
+    }
+    for (; plain && i < n; i++) {
+        unsigned char ch = (unsigned char)key[i];
+        plain = ch >= 0x20 && ch < 0x7f;
+    }
+    if (plain)
+        return EE_OK;
+    bool ascii = true;
+    for (i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)key[i];
+        if (ch < 0x20 || ch == 0x7f) {
+            ee__quote_for_message(key, q, sizeof q);
+            return ee__error(EE_EINVAL, "counter key \"%s\" contains a control character", q);
+        }
+        ascii &= ch < 0x80;
+    }
+    if (!ascii && !ee__utf8_valid(key, n))
+        return ee__error(EE_EINVAL, "counter key is not valid UTF-8");
+    return EE_OK;
+}
+
+static ee_status check_time(const char *what, int64_t v, int64_t min)
+{
+    if (v < min || v > EE_COUNTERS_TIME_MAX)
+        return ee__error(EE_EINVAL, "%s %lld is out of range (%lld..2^53-1)", what, (long long)v,
+                         (long long)min);
+    return EE_OK;
+}
+
+static ee_status check_req(const ee_counter_req *r, int64_t now_ms)
+{
+    ee_status st = check_key(r->key);
+    if (st != EE_OK)
+        return st;
+    if (r->n <= 0 || r->n > EE_COUNTERS_VALUE_MAX)
+        return ee__error(EE_EINVAL, "counter \"%s\": amount n = %lld must be 1..2^53-1", r->key,
+                         (long long)r->n);
+    if (r->limit < 0 || r->limit > EE_COUNTERS_VALUE_MAX)
+        return ee__error(EE_EINVAL, "counter \"%s\": limit %lld must be 0..2^53-1", r->key,
+                         (long long)r->limit);
+    if (r->window_ms < 0 || r->window_ms > EE_COUNTERS_TIME_MAX - now_ms)
+        return ee__error(EE_EINVAL, "counter \"%s\": window_ms %lld is out of range", r->key,
+                         (long long)r->window_ms);
+    if (r->window_end_ms != 0 &&
+        (r->window_end_ms <= now_ms || r->window_end_ms > EE_COUNTERS_TIME_MAX))
+        return ee__error(EE_EINVAL,
+                         "counter \"%s\": window_end_ms %lld must be after now_ms %lld (or 0)",
+                         r->key, (long long)r->window_end_ms, (long long)now_ms);
+    return EE_OK;
+}
+
+#define LOCK(c)                                                                                \
+    do {                                                                                       \
+        if ((c)->serialise)                                                                    \
+            pthread_mutex_lock(&(c)->lock);                                                    \
+    } while (0)
+#define UNLOCK(c)                                                                              \
+    do {                                                                                       \
+        if ((c)->serialise)                                                                    \
+            pthread_mutex_unlock(&(c)->lock);                                                  \
+    } while (0)
+
+static ee_status missing_slot(const ee_counters *c, const char *slot)
+{
+    return ee__error(EE_ENOTSUPPORTED, "counters backend \"%s\" has no %s operation", c->name,
+                     slot);
+}
+
+/* ---- operations ----------------------------------------------------------- */
+
+ee_status ee_counters_reserve_many(ee_counters *c, const ee_counter_req *reqs, size_t count,
+                                   int64_t lease_ms, int64_t now_ms, ee_counter_result *results,
+                                   int *granted)
+{
+    if (c == NULL || reqs == NULL || results == NULL || granted == NULL)
+        return ee__error(EE_EINVAL, "ee_counters_reserve: counters, requests, results and "
+                                    "granted must not be NULL");
+    *granted = 0;
+    if (count == 0 || count > EE_COUNTERS_MANY_MAX)
+        return ee__error(EE_EINVAL, "ee_counters_reserve_many: count %zu must be 1..%d", count,
+                         EE_COUNTERS_MANY_MAX);
+    ee_status st = check_time("now_ms", now_ms, 0);
+    if (st == EE_OK)
+        st = check_time("lease_ms", lease_ms, 1);
+    if (st != EE_OK)
+        return st;
+    for (size_t i = 0; i < count; i++) {
+        if ((st = check_req(&reqs[i], now_ms)) != EE_OK)
+            return st;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(reqs[i].key, reqs[j].key) == 0)
+                return ee__error(EE_EINVAL, "ee_counters_reserve_many: key \"%s\" is repeated",
+                                 reqs[i].key);
+    }
+    if (c->table.reserve_many == NULL)
+        return missing_slot(c, "reserve");
+    memset(results, 0, count * sizeof *results);
+    LOCK(c);
+    st = c->table.reserve_many(c->ctx, reqs, count, lease_ms, now_ms, results, granted);
+    UNLOCK(c);
+    if (st != EE_OK)
+        *granted = 0;
+    return st;
+}
+
+ee_status ee_counters_reserve(ee_counters *c, const ee_counter_req *req, int64_t lease_ms,
+                              int64_t now_ms, ee_counter_result *result, int *granted)
+{
+    return ee_counters_reserve_many(c, req, 1, lease_ms, now_ms, result, granted);
+}
+
+static ee_status check_handle_call(const ee_counters *c, const char *key, int64_t now_ms,
+                                   const char *what)
+{
+    if (c == NULL)
+        return ee__error(EE_EINVAL, "%s: counters must not be NULL", what);
+    ee_status st = check_key(key);
+    if (st == EE_OK)
+        st = check_time("now_ms", now_ms, 0);
+    return st;
+}
+
+ee_status ee_counters_commit(ee_counters *c, const char *key, uint64_t id, int64_t amount,
+                             int64_t now_ms)
+{
+    ee_status st = check_handle_call(c, key, now_ms, "ee_counters_commit");
+    if (st != EE_OK)
+        return st;
+    if (amount != EE_COUNTERS_ALL && (amount < 0 || amount > EE_COUNTERS_VALUE_MAX))
+        return ee__error(EE_EINVAL, "counter \"%s\": commit amount %lld must be 0..n or "
+                                    "EE_COUNTERS_ALL", key, (long long)amount);
+    if (c->table.commit == NULL)
+        return missing_slot(c, "commit");
+    LOCK(c);
+    st = c->table.commit(c->ctx, key, id, amount, now_ms);
+    UNLOCK(c);
+    return st;
+}
+
+ee_status ee_counters_release(ee_counters *c, const char *key, uint64_t id, int64_t now_ms)
+{
+    ee_status st = check_handle_call(c, key, now_ms, "ee_counters_release");
+    if (st != EE_OK)
+        return st;
+    if (c->table.release == NULL)
+        return missing_slot(c, "release");
+    LOCK(c);
+    st = c->table.release(c->ctx, key, id, now_ms);
+    UNLOCK(c);
+    return st;
+}
+
+ee_status ee_counters_renew(ee_counters *c, const char *key, uint64_t id, int64_t lease_ms,
+                            int64_t now_ms)
+{
+    ee_status st = check_handle_call(c, key, now_ms, "ee_counters_renew");
+    if (st == EE_OK)
+        st = check_time("lease_ms", lease_ms, 1);
+    if (st == EE_OK && lease_ms > EE_COUNTERS_TIME_MAX - now_ms)
+        st = ee__error(EE_EINVAL, "lease_ms %lld runs past 2^53-1", (long long)lease_ms);
+    if (st != EE_OK)
+        return st;
+    if (c->table.renew == NULL)
+        return missing_slot(c, "renew");
+    LOCK(c);
+    st = c->table.renew(c->ctx, key, id, lease_ms, now_ms);
+    UNLOCK(c);
+    return st;
+}
+
+ee_status ee_counters_get(ee_counters *c, const char *key, int64_t now_ms,
+                          ee_counter_result *result)
+{
+    ee_status st = check_handle_call(c, key, now_ms, "ee_counters_get");
+    if (st != EE_OK)
+        return st;
+    if (result == NULL)
+        return ee__error(EE_EINVAL, "ee_counters_get: result must not be NULL");
+    if (c->table.get == NULL)
+        return missing_slot(c, "get");
+    memset(result, 0, sizeof *result);
+    LOCK(c);
+    st = c->table.get(c->ctx, key, now_ms, result);
+    UNLOCK(c);
+    return st;
+}
+
+/* ---- shared computations ---------------------------------------------------- */
+
+static int lease_cmp(const void *a, const void *b)
+{
+    const ee__counters_lease *x = a, *y = b;
+    return (x->expires > y->expires) - (x->expires < y->expires);
+}
+
+int64_t ee__counters_retry_at(int64_t committed, int64_t outstanding, int64_t n, int64_t limit,
+                              int64_t window_end, ee__counters_lease *leases, size_t count)
+{
+    if (n > limit)
+        return 0; /* never fits, not even in a new window */
+    if (committed + n > limit)
+        return window_end; /* only the window's end brings committed back to 0 */
+    int64_t need = committed + outstanding + n - limit; /* > 0: what must expire */
+    if (need <= 0)
+        return 0;
+    qsort(leases, count, sizeof *leases, lease_cmp);
+    for (size_t i = 0; i < count; i++) {
+        need -= leases[i].n;
+        if (need <= 0)
+            return (window_end != 0 && leases[i].expires > window_end) ? window_end
+                                                                       : leases[i].expires;
+    }
+    return window_end;
+}

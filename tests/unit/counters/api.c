@@ -1,0 +1,180 @@
+/*
+ * The counters handle itself: selection by URI, the backend table's version
+ * rule and missing slots, serialisation of a backend that is not
+ * thread-safe, and servers that cannot be reached (a closed port on
+ * 127.0.0.1: no server needed).
+ */
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "execengine/counters.h"
+
+#define T0 INT64_C(1700000000000)
+
+/* A loopback port nobody listens on: bound, never listened, then closed. */
+static int closed_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert(s >= 0);
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+    socklen_t len = sizeof a;
+    cr_assert_eq(getsockname(s, (struct sockaddr *)&a, &len), 0);
+    close(s);
+    return ntohs(a.sin_port);
+}
+
+Test(uri, memory_and_storage_schemes_select_their_backends)
+{
+    ee_counters *c = NULL;
+    cr_assert_eq(ee_counters_open_uri(&c, "memory:", NULL), EE_OK);
+    cr_expect_str_eq(ee_counters_backend_name(c), "memory");
+    ee_counters_free(c);
+
+    char path[64], uri[96];
+    snprintf(path, sizeof path, "/tmp/ee-counters-api-%ld.db", (long)getpid());
+    snprintf(uri, sizeof uri, "sqlite://%s", path);
+    cr_assert_eq(ee_counters_open_uri(&c, "storage:", uri), EE_OK, "%s", ee_error_last_message());
+    cr_expect_str_eq(ee_counters_backend_name(c), "storage-sqlite");
+    ee_counters_free(c);
+    unlink(path);
+    char wal[80];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    unlink(wal);
+    snprintf(wal, sizeof wal, "%s-shm", path);
+    unlink(wal);
+}
+
+Test(uri, unknown_schemes_and_missing_parts_are_distinct_errors)
+{
+    ee_counters *c = (ee_counters *)1;
+    cr_expect_eq(ee_counters_open_uri(&c, "memcached://127.0.0.1:11211", NULL), EE_EINVAL);
+    cr_expect_null(c);
+    cr_expect(strstr(ee_error_last_message(), "\"memcached\"") != NULL, "%s",
+              ee_error_last_message());
+    cr_expect_eq(ee_counters_open_uri(&c, "nothing-here", NULL), EE_EINVAL);
+    cr_expect(strstr(ee_error_last_message(), "no scheme") != NULL);
+    cr_expect_eq(ee_counters_open_uri(&c, "storage:", NULL), EE_EINVAL);
+    cr_expect(strstr(ee_error_last_message(), "needs a storage URI") != NULL);
+    cr_expect_eq(ee_counters_open_uri(&c, "storage:", "memory:"), EE_ENOTSUPPORTED);
+    cr_expect_eq(ee_counters_open_uri(&c, "storage:", "mongodb://u:secretpw@h/db"), EE_EINVAL);
+    cr_expect(strstr(ee_error_last_message(), "\"mongodb\"") != NULL);
+    cr_expect(strstr(ee_error_last_message(), "secretpw") == NULL);
+    cr_expect_eq(ee_counters_open_uri(NULL, "memory:", NULL), EE_EINVAL);
+    cr_expect_eq(ee_counters_open_uri(&c, NULL, NULL), EE_EINVAL);
+    cr_expect_eq(ee_counters_open_uri(&c, "redis://127.0.0.1:notaport/0", NULL), EE_EINVAL);
+    cr_expect_eq(ee_counters_open_uri(&c, "redis://127.0.0.1:6379/x", NULL), EE_EINVAL);
+}
+
+Test(uri, unreachable_servers_are_network_errors_without_the_password)
+{
+    int port = closed_port();
+    char uri[160];
+    ee_counters *c = (ee_counters *)1;
+    snprintf(uri, sizeof uri, "redis://:hunter2secret@127.0.0.1:%d/0", port);
+    cr_expect_eq(ee_counters_open_uri(&c, uri, NULL), EE_ENETWORK);
+    cr_expect_null(c);
+    cr_expect(strstr(ee_error_last_message(), "hunter2secret") == NULL, "%s",
+              ee_error_last_message());
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    cr_expect(strstr(ee_error_last_message(), portstr) != NULL, "%s", ee_error_last_message());
+
+    snprintf(uri, sizeof uri, "postgres://ee:hunter2secret@127.0.0.1:%d/ee?connect_timeout=2",
+             port);
+    cr_expect_eq(ee_counters_open_uri(&c, "storage:", uri), EE_ENETWORK);
+    cr_expect_null(c);
+    cr_expect(strstr(ee_error_last_message(), "hunter2secret") == NULL, "%s",
+              ee_error_last_message());
+    cr_expect(strstr(ee_error_last_message(), "***") != NULL, "%s", ee_error_last_message());
+    cr_expect_eq(ee_counters_postgres_new(&c, uri), EE_ENETWORK);
+}
+
+/* ---- custom tables --------------------------------------------------------------- */
+
+typedef struct {
+    atomic_int inside, overlap, calls, freed;
+} fake;
+
+static ee_status fake_reserve(void *ctx, const ee_counter_req *reqs, size_t count,
+                              int64_t lease, int64_t now, ee_counter_result *res, int *granted)
+{
+    (void)reqs, (void)lease, (void)now;
+    fake *f = ctx;
+    if (atomic_fetch_add(&f->inside, 1) != 0)
+        atomic_fetch_add(&f->overlap, 1);
+    usleep(200);
+    atomic_fetch_add(&f->calls, 1);
+    for (size_t i = 0; i < count; i++)
+        res[i].resv_id = 42;
+    *granted = 1;
+    atomic_fetch_sub(&f->inside, 1);
+    return EE_OK;
+}
+
+static void fake_free(void *ctx)
+{
+    atomic_fetch_add(&((fake *)ctx)->freed, 1);
+}
+
+static void *hammer(void *p)
+{
+    ee_counters *c = p;
+    ee_counter_req q = {"k", 1, 1, 0, 0};
+    for (int i = 0; i < 20; i++) {
+        ee_counter_result r;
+        int g;
+        cr_assert_eq(ee_counters_reserve(c, &q, 1000, T0, &r, &g), EE_OK);
+    }
+    return NULL;
+}
+
+Test(custom, versions_missing_slots_and_serialisation)
+{
+    fake f;
+    memset(&f, 0, sizeof f);
+    ee_counters_backend t;
+    memset(&t, 0, sizeof t);
+    t.version = 0;
+    t.reserve_many = fake_reserve;
+    t.free = fake_free;
+    ee_counters *c = (ee_counters *)1;
+    cr_expect_eq(ee_counters_new_custom(&c, &t, &f), EE_EVERSION);
+    cr_expect_null(c);
+    t.version = EE_COUNTERS_BACKEND_VERSION + 1;
+    cr_expect_eq(ee_counters_new_custom(&c, &t, &f), EE_EVERSION);
+    cr_expect(strstr(ee_error_last_message(), "version 2") != NULL, "%s",
+              ee_error_last_message());
+    cr_expect_eq(atomic_load(&f.freed), 0, "a refused table's ctx is not freed");
+    cr_expect_eq(ee_counters_new_custom(&c, NULL, &f), EE_EINVAL);
+
+    t.version = 1;
+    t.flags = 0; /* not thread-safe: the library serialises calls */
+    cr_assert_eq(ee_counters_new_custom(&c, &t, &f), EE_OK);
+    cr_expect_str_eq(ee_counters_backend_name(c), "custom");
+    cr_expect_eq(ee_counters_commit(c, "k", 42, EE_COUNTERS_ALL, T0), EE_ENOTSUPPORTED);
+    cr_expect(strstr(ee_error_last_message(), "commit") != NULL);
+    cr_expect_eq(ee_counters_release(c, "k", 42, T0), EE_ENOTSUPPORTED);
+    cr_expect_eq(ee_counters_renew(c, "k", 42, 10, T0), EE_ENOTSUPPORTED);
+    ee_counter_result r;
+    cr_expect_eq(ee_counters_get(c, "k", T0, &r), EE_ENOTSUPPORTED);
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&th[i], NULL, hammer, c);
+    for (int i = 0; i < 4; i++)
+        pthread_join(th[i], NULL);
+    cr_expect_eq(atomic_load(&f.calls), 80);
+    cr_expect_eq(atomic_load(&f.overlap), 0, "calls overlapped on a non-thread-safe backend");
+    ee_counters_free(c);
+    cr_expect_eq(atomic_load(&f.freed), 1);
+    ee_counters_free(NULL);
+}
