@@ -20,5 +20,6 @@
 #include "counters.h"
 #include "transport.h"
 #include "n8n.h"
+#include "cost.h"
 
 #endif
