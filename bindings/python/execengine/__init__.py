@@ -1,0 +1,347 @@
+"""Python binding of libexecengine (ctypes, standard library only).
+
+    import execengine
+
+    with execengine.Config() as cfg:
+        cfg.set("EE_STORAGE_URI", "memory:")
+        cfg.set_int("MAX_CONCURRENT_EXECUTIONS", 4)
+        cfg.set_log(lambda level, module, message: print(level.name, module, message))
+        with execengine.Engine.open(cfg) as engine:
+            print(engine.summary()["version"], engine.now_ms())
+
+Importing loads the library (EE_LIBRARY_PATH, else the system's
+libexecengine.so.<major>) and checks its major version; a mismatch raises
+LibraryError (an ImportError). Failing calls raise ExecEngineError (see
+execengine.errors). Handles are freed by `with`, by .close(), or at the
+latest when garbage collected. Raw access to every C function declared in
+the manifest: execengine.native.fn.ee_<name>.
+"""
+import ctypes
+import enum
+import json
+import sys
+import threading
+import time
+import weakref
+
+from . import _native as native
+from . import errors
+from ._native import EXPECTED_MAJOR, LIBRARY_VERSION, LibraryError
+from .errors import ExecEngineError
+
+__all__ = ["Config", "Engine", "ExecEngineError", "LibraryError", "LogLevel", "Status",
+           "EXPECTED_MAJOR", "version", "version_num", "status_name", "strerror", "errors",
+           "native"]
+__version__ = "0.1.0"
+
+_fn = native.fn
+
+#: Every status the loaded library knows, as an IntEnum (Status.EE_EINVAL == -3).
+Status = enum.IntEnum("Status", {name: code for code, name in native.STATUS_NAMES.items()},
+                      module=__name__)
+#: Log levels (LogLevel.ERROR == 0 ... LogLevel.DEBUG == 3), from ee_log_level_name().
+LogLevel = enum.IntEnum("LogLevel", {name.upper(): lvl
+                                     for lvl, name in native.LOG_LEVEL_NAMES.items()},
+                        module=__name__)
+
+
+def version():
+    """The loaded library's version, "MAJOR.MINOR.PATCH"."""
+    return _fn.ee_version().decode("ascii")
+
+
+def version_num():
+    """The loaded library's version as 0xMMmmpp."""
+    return _fn.ee_version_num()
+
+
+def status_name(code):
+    """"EE_EINVAL" for -3; "EE_UNKNOWN_STATUS" for a code the library does not know."""
+    return _fn.ee_status_name(code).decode("ascii")
+
+
+def strerror(code):
+    """The library's English description of a status."""
+    return _fn.ee_strerror(code).decode("utf-8")
+
+
+def _b(text, what):
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a str, not {type(text).__name__}")
+    return text.encode("utf-8")
+
+
+def _call_string(func, *args):
+    """Call a function whose last parameter is `char **out`; return the text
+    (None when *out is NULL). On failure, the error document the library
+    wrote to *out gives the detail (it travels with the call's output, so
+    it is right on whatever thread reads it); otherwise this thread's
+    detail."""
+    out = ctypes.c_void_p()
+    status = func(*args, ctypes.byref(out))
+    text = native.take_string(out)  # freed whatever the status
+    if status < 0:
+        raise ExecEngineError.from_document(text, status) or ExecEngineError.last(status)
+    return text
+
+
+def _call_json(func, *args):
+    return json.loads(_call_string(func, *args))
+
+
+def _NULL_FN(name):
+    """A NULL function pointer of a callback type (ctypes refuses None there)."""
+    return native.callback_types[name]()
+
+
+def _level(level):
+    if isinstance(level, str):
+        try:
+            return LogLevel[level.upper()]
+        except KeyError:
+            raise ValueError(f"unknown log level {level!r}; one of "
+                             f"{', '.join(n.lower() for n in LogLevel.__members__)}") from None
+    return int(level)
+
+
+class Config:
+    """An engine configuration (ee_config): options named by their environment
+    variables, validated when set. Used by one thread at a time.
+
+    Use as a context manager, or call .close(); the finaliser frees it
+    otherwise. Engines opened from it copy it and stay valid after it is
+    closed (they also keep its log and clock callbacks alive).
+    """
+
+    def __init__(self):
+        ptr = ctypes.POINTER(native.handle_types["ee_config"])()
+        errors.check(_fn.ee_config_new(ctypes.byref(ptr)))
+        self._adopt(ptr)
+
+    def _adopt(self, ptr):
+        self._ptr = ptr
+        # The ctypes callback objects must live as long as any C code may
+        # call them: this config and every engine or copy made from it.
+        self._callbacks = {}
+        self._finalizer = weakref.finalize(self, _fn.ee_config_free, ptr)
+
+    # -- lifetime -----------------------------------------------------------
+    def close(self):
+        """Free the config now (wiping secrets). Idempotent."""
+        self._finalizer()
+        self._ptr = None
+
+    free = close
+
+    @property
+    def closed(self):
+        return self._ptr is None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _handle(self):
+        if self._ptr is None:
+            raise ValueError("operation on a closed Config")
+        return self._ptr
+
+    def copy(self):
+        """An independent copy (values, clock and log callback)."""
+        ptr = ctypes.POINTER(native.handle_types["ee_config"])()
+        errors.check(_fn.ee_config_copy(ctypes.byref(ptr), self._handle()))
+        new = Config.__new__(Config)
+        new._adopt(ptr)
+        new._callbacks = dict(self._callbacks)
+        return new
+
+    # -- values -------------------------------------------------------------
+    def set(self, key, value):
+        """Set an option from its text form ("50", "0.25", "true", a URL).
+        Booleans and numbers are converted to that form. Raises
+        ExecEngineError (EE_EINVAL naming the key for an unknown key or bad
+        value, EE_ETOOBIG for a value over 4096 bytes)."""
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, (int, float)):
+            value = str(value)
+        errors.check(_fn.ee_config_set(self._handle(), _b(key, "key"), _b(value, "value")))
+        return self
+
+    def set_int(self, key, value):
+        """Set an integer-valued option (money in nano-USD, percentages in
+        basis points, booleans as 0/1)."""
+        if not isinstance(value, int):
+            raise TypeError(f"value must be an int, not {type(value).__name__}")
+        errors.check(_fn.ee_config_set_int64(self._handle(), _b(key, "key"), value))
+        return self
+
+    def unset(self, key):
+        """Restore an option to its default."""
+        errors.check(_fn.ee_config_unset(self._handle(), _b(key, "key")))
+        return self
+
+    def load_env(self, environ=None):
+        """Load every option set in the environment: the process's (getenv)
+        when `environ` is None, else the given mapping of NAME -> value.
+        A bad value raises EE_EINVAL naming the variable."""
+        if environ is None:
+            errors.check(_fn.ee_config_load_env(self._handle()))
+            return self
+        items = [_b(f"{k}={v}", "environment entry") for k, v in environ.items()]
+        arr = (ctypes.c_char_p * (len(items) + 1))(*items, None)
+        errors.check(_fn.ee_config_load_envp(self._handle(), arr))
+        return self
+
+    def get_int(self, key):
+        """An integer-valued option (after defaults)."""
+        out = ctypes.c_int64()
+        errors.check(_fn.ee_config_get_int64(self._handle(), _b(key, "key"), ctypes.byref(out)))
+        return out.value
+
+    def get_string(self, key):
+        """A text option (after defaults), or None when it has no value.
+        Secrets cannot be read back: EE_EPERM."""
+        return _call_string(_fn.ee_config_get_string, self._handle(), _b(key, "key"))
+
+    def is_set(self, key):
+        """Whether the option was set explicitly (not its default)."""
+        out = ctypes.c_int()
+        errors.check(_fn.ee_config_is_set(self._handle(), _b(key, "key"), ctypes.byref(out)))
+        return bool(out.value)
+
+    def summary(self):
+        """The values as a dict keyed by option name; secrets only as
+        {"set": bool[, "last4"]}."""
+        return _call_json(_fn.ee_config_summary_json, self._handle())
+
+    @staticmethod
+    def options():
+        """Every option: a list of {"name", "type", "default", "secret",
+        "min", "max", "description"}."""
+        return _call_json(_fn.ee_config_options_json)
+
+    # -- callbacks ----------------------------------------------------------
+    def set_log(self, callback, level=LogLevel.INFO):
+        """Send log lines up to `level` (LogLevel or "error"/"warn"/"info"/
+        "debug") to callback(level: LogLevel, module: str, message: str).
+        None turns logging off. Secrets are redacted before the callback sees
+        a line. The callback may run on any thread that uses an engine; an
+        exception it raises is reported through sys.unraisablehook."""
+        handle = self._handle()
+        lvl = _level(level)
+        if callback is None:
+            errors.check(_fn.ee_config_set_log(handle, _NULL_FN("ee_log_fn"), lvl, None))
+            self._callbacks.pop("log", None)
+            return self
+
+        def trampoline(level_, module, message, _payload):
+            try:
+                try:
+                    level_ = LogLevel(level_)
+                except ValueError:
+                    pass
+                callback(level_, module.decode("utf-8", "replace"),
+                         message.decode("utf-8", "replace"))
+            except BaseException:  # never unwind into C
+                sys.unraisablehook(_unraisable("execengine log callback", callback))
+
+        cfunc = native.callback_types["ee_log_fn"](trampoline)
+        errors.check(_fn.ee_config_set_log(handle, cfunc, lvl, None))
+        self._callbacks["log"] = cfunc
+        return self
+
+    def set_clock(self, clock):
+        """Make engines read time from clock() -> int milliseconds since the
+        Unix epoch (tests inject a fake clock this way). None restores the
+        system clock. If clock() raises, the exception goes to
+        sys.unraisablehook and that reading falls back to the system clock."""
+        handle = self._handle()
+        if clock is None:
+            errors.check(_fn.ee_config_set_clock(handle, _NULL_FN("ee_clock_fn"), None))
+            self._callbacks.pop("clock", None)
+            return self
+
+        def trampoline(_payload):
+            try:
+                return int(clock())
+            except BaseException:
+                sys.unraisablehook(_unraisable("execengine clock callback", clock))
+                return time.time_ns() // 1_000_000
+
+        cfunc = native.callback_types["ee_clock_fn"](trampoline)
+        errors.check(_fn.ee_config_set_clock(handle, cfunc, None))
+        self._callbacks["clock"] = cfunc
+        return self
+
+
+def _unraisable(what, obj):
+    exc_type, exc, tb = sys.exc_info()
+    return _UnraisableArgs(exc_type, exc, tb, what, obj)
+
+
+class _UnraisableArgs:
+    """What sys.unraisablehook expects (its own type is not constructible)."""
+
+    def __init__(self, exc_type, exc_value, exc_traceback, err_msg, obj):
+        self.exc_type, self.exc_value, self.exc_traceback = exc_type, exc_value, exc_traceback
+        self.err_msg, self.object = err_msg, obj
+
+
+class Engine:
+    """An open engine (ee_engine), usable from many threads at once.
+
+        with Engine.open(cfg) as engine: ...
+
+    close() (or leaving the `with`) closes it; the finaliser does otherwise.
+    Close it only once no other thread is using it.
+    """
+
+    def __init__(self, config):
+        if not isinstance(config, Config):
+            raise TypeError("Engine needs a Config")
+        ptr = ctypes.POINTER(native.handle_types["ee_engine"])()
+        errors.check(_fn.ee_engine_open(ctypes.byref(ptr), config._handle()))
+        self._ptr = ptr
+        # The engine copied the config, including the C pointers to its
+        # callbacks: keep the Python objects behind them alive with it.
+        self._callbacks = dict(config._callbacks)
+        self._lock = threading.Lock()
+        self._finalizer = weakref.finalize(self, _fn.ee_engine_close, ptr)
+
+    @classmethod
+    def open(cls, config):
+        """Open an engine from `config` (copied: the config may be closed after)."""
+        return cls(config)
+
+    def close(self):
+        """Close the engine. Idempotent."""
+        with self._lock:
+            self._finalizer()
+            self._ptr = None
+
+    @property
+    def closed(self):
+        return self._ptr is None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _handle(self):
+        ptr = self._ptr
+        if ptr is None:
+            raise ValueError("operation on a closed Engine")
+        return ptr
+
+    def now_ms(self):
+        """The engine's clock, milliseconds since the Unix epoch."""
+        return _fn.ee_engine_now_ms(self._handle())
+
+    def summary(self):
+        """{"version", "storage", "counters", "config"}; secrets masked."""
+        return _call_json(_fn.ee_engine_summary_json, self._handle())

@@ -1,0 +1,71 @@
+"""The package installs offline with
+`pip install --no-build-isolation bindings/python` and works from there."""
+import filecmp
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+PKG_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BINDINGS = os.path.dirname(PKG_ROOT)
+
+# An interpreter that can build a wheel without the network: pip, setuptools
+# and either the `wheel` package or a setuptools with bdist_wheel built in.
+# (setuptools first: Debian's refuses to load after pip imported distutils.)
+PROBE = ("import setuptools\n"
+         "try:\n    import wheel\n"
+         "except ImportError:\n    import setuptools.command.bdist_wheel\n"
+         "import pip\n")
+
+
+def builder():
+    seen = []
+    for exe in (sys.executable, shutil.which("python3"), "/usr/bin/python3"):
+        if exe and os.path.exists(exe) and exe not in seen:
+            seen.append(exe)
+            if subprocess.run([exe, "-c", PROBE], capture_output=True).returncode == 0:
+                return exe
+    return None
+
+
+class InstallTest(unittest.TestCase):
+    def test_pip_install_offline_into_target(self):
+        exe = builder()
+        if exe is None:
+            self.skipTest("no python3 with pip, setuptools and wheel support "
+                          "(Debian: apt-get install python3-pip python3-setuptools python3-wheel)")
+        with tempfile.TemporaryDirectory() as tmp:
+            # Build from a copy: setuptools writes build/ and *.egg-info next
+            # to the sources. The manifest link resolves inside the copy.
+            src = os.path.join(tmp, "bindings")
+            os.makedirs(src)
+            shutil.copy(os.path.join(BINDINGS, "manifest.json"), src)
+            shutil.copytree(PKG_ROOT, os.path.join(src, "python"), symlinks=True,
+                            ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+            target = os.path.join(tmp, "site")
+            r = subprocess.run([exe, "-m", "pip", "install", "--no-build-isolation", "--no-index",
+                                "--no-deps", "--disable-pip-version-check", "--quiet",
+                                "--target", target, os.path.join(src, "python")],
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            installed = os.path.join(target, "execengine", "manifest.json")
+            self.assertFalse(os.path.islink(installed))
+            self.assertTrue(filecmp.cmp(installed, os.path.join(BINDINGS, "manifest.json"),
+                                        shallow=False))
+            env = dict(os.environ, PYTHONPATH=target)
+            env.pop("EE_MANIFEST_PATH", None)
+            r = subprocess.run([exe, "-c", "import execengine as e, sys\n"
+                                "print(e.__file__)\nprint(e.version())\n"
+                                "print(e.Config().get_int('BILLING_CYCLE_DAY'))"],
+                               cwd=tmp, env=env, capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            where, version, day = r.stdout.split()
+            self.assertTrue(where.startswith(target), where)
+            self.assertRegex(version, r"^\d+\.\d+\.\d+$")
+            self.assertEqual(day, "1")
+
+
+if __name__ == "__main__":
+    unittest.main()
