@@ -21,5 +21,6 @@
 #include "transport.h"
 #include "n8n.h"
 #include "cost.h"
+#include "schema.h"
 
 #endif

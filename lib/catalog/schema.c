@@ -1,0 +1,870 @@
+/*
+ * Compiling a JSON Schema (draft 2020-12) into a tree of nodes.
+ *
+ * Each schema object becomes a sch_node holding its keywords, in the order
+ * of the table below, each with its value checked and pre-digested
+ * (subschemas compiled, patterns compiled, counts converted). Local $refs
+ * are resolved after the tree is built, compiling their targets on demand
+ * when they point outside the places keywords define as subschemas (e.g.
+ * draft-07 "definitions"). A $ref cycle that never moves to a member of
+ * the instance would loop forever and is refused. The compiled schema is
+ * immutable afterwards; evaluation lives in schema_validate.c.
+ */
+#include "catalog/schema_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+sch_node ee__schema_true_node = {.boolean = 1, .path = ""};
+sch_node ee__schema_false_node = {.boolean = 0, .path = "", .constrains = true};
+sch_node ee__schema_meta_node = {.boolean = EE__SCHEMA_META, .path = "", .constrains = true};
+
+/* The draft 2020-12 meta-schema, built in: "$ref" to it checks that the
+ * instance is a schema, with this compiler's own keyword checks. */
+static const char meta_uri[] = "https://json-schema.org/draft/2020-12/schema";
+
+/* Compile-time state: json_t* -> node map, $refs to resolve. */
+typedef struct {
+    sch_kw *kw;
+    const char *path;
+} pending_ref;
+
+typedef struct {
+    const json_t **keys;
+    sch_node **vals;
+    size_t cap, n;
+    pending_ref *refs;
+    size_t nrefs, cap_refs;
+    bool structural; /* only check keyword values: refs unresolved, $id free */
+} compiling;
+
+static compiling *cc_of(ee_schema *s);
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static const char *shown(const char *path)
+{
+    return path[0] != '\0' ? path : "(root)";
+}
+
+static ee_status bad(const char *path, const char *what, const json_t *got)
+{
+    return ee__error(EE_EINVAL, "invalid schema at %s: %s, got %s", shown(path), what,
+                     got != NULL ? ee__schema_type_name(got) : "nothing");
+}
+
+static bool grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return true;
+    size_t n = *cap != 0 ? *cap * 2 : 16;
+    while (n < need)
+        n *= 2;
+    void *p = realloc(*arr, n * elem);
+    if (p == NULL)
+        return false;
+    *arr = p;
+    *cap = n;
+    return true;
+}
+
+/* A path kept for the schema's lifetime: parent + "/" + escaped token. */
+static const char *keep_path(ee_schema *s, const char *parent, const char *token)
+{
+    size_t pl = strlen(parent), tl = strlen(token), extra = 0;
+    for (size_t i = 0; i < tl; i++)
+        extra += token[i] == '~' || token[i] == '/';
+    char *p = malloc(pl + 1 + tl + extra + 1);
+    if (p == NULL || !grow((void **)&s->strings, &s->cap_strings, s->nstrings + 1, sizeof(char *))) {
+        free(p);
+        return NULL;
+    }
+    char *w = p;
+    memcpy(w, parent, pl);
+    w += pl;
+    *w++ = '/';
+    for (size_t i = 0; i < tl; i++) {
+        if (token[i] == '~' || token[i] == '/') {
+            *w++ = '~';
+            *w++ = token[i] == '~' ? '0' : '1';
+        } else {
+            *w++ = token[i];
+        }
+    }
+    *w = '\0';
+    s->strings[s->nstrings++] = p;
+    return p;
+}
+
+static const char *keep_index_path(ee_schema *s, const char *parent, size_t i)
+{
+    char num[24];
+    snprintf(num, sizeof num, "%zu", i);
+    return keep_path(s, parent, num);
+}
+
+/* ---- the json_t* -> node map --------------------------------------------- */
+
+static size_t ptr_slot(const void *p, size_t cap)
+{
+    uintptr_t x = (uintptr_t)p;
+    x ^= x >> 17;
+    x *= (uintptr_t)0x9E3779B97F4A7C15u;
+    return (size_t)(x >> 7) & (cap - 1);
+}
+
+static sch_node *map_get(const compiling *cc, const json_t *key)
+{
+    if (cc->cap == 0)
+        return NULL;
+    for (size_t i = ptr_slot(key, cc->cap);; i = (i + 1) & (cc->cap - 1)) {
+        if (cc->keys[i] == key)
+            return cc->vals[i];
+        if (cc->keys[i] == NULL)
+            return NULL;
+    }
+}
+
+static bool map_put_raw(compiling *cc, const json_t *key, sch_node *val)
+{
+    size_t i = ptr_slot(key, cc->cap);
+    while (cc->keys[i] != NULL)
+        i = (i + 1) & (cc->cap - 1);
+    cc->keys[i] = key;
+    cc->vals[i] = val;
+    cc->n++;
+    return true;
+}
+
+static bool map_put(compiling *cc, const json_t *key, sch_node *val)
+{
+    if ((cc->n + 1) * 2 > cc->cap) {
+        size_t ncap = cc->cap != 0 ? cc->cap * 2 : 64;
+        compiling bigger = {.keys = calloc(ncap, sizeof(json_t *)),
+                            .vals = calloc(ncap, sizeof(sch_node *)), .cap = ncap};
+        if (bigger.keys == NULL || bigger.vals == NULL) {
+            free(bigger.keys), free(bigger.vals);
+            return false;
+        }
+        for (size_t i = 0; i < cc->cap; i++)
+            if (cc->keys[i] != NULL)
+                map_put_raw(&bigger, cc->keys[i], cc->vals[i]);
+        free(cc->keys), free(cc->vals);
+        cc->keys = bigger.keys;
+        cc->vals = bigger.vals;
+        cc->cap = ncap;
+    }
+    return map_put_raw(cc, key, val);
+}
+
+/* ---- nodes ----------------------------------------------------------------- */
+
+static ee_status compile_node(ee_schema *s, const json_t *json, const char *path, sch_node **out);
+
+static ee_status compile_sub(ee_schema *s, const json_t *json, const char *parent,
+                             const char *token, sch_node **out)
+{
+    const char *path = keep_path(s, parent, token);
+    if (path == NULL)
+        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    return compile_node(s, json, path, out);
+}
+
+/* ---- keyword compilers ------------------------------------------------------- */
+
+static ee_status c_schema(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)node;
+    return compile_node(s, kw->val, path, &kw->sub);
+}
+
+static ee_status c_schema_array(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)node;
+    if (!json_is_array(kw->val) || json_array_size(kw->val) == 0)
+        return bad(path, "expected a non-empty array of schemas", kw->val);
+    kw->n = json_array_size(kw->val);
+    if ((kw->subs = calloc(kw->n, sizeof *kw->subs)) == NULL)
+        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    for (size_t i = 0; i < kw->n; i++) {
+        const char *p = keep_index_path(s, path, i);
+        if (p == NULL)
+            return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+        ee_status st = compile_node(s, json_array_get(kw->val, i), p, &kw->subs[i]);
+        if (st != EE_OK)
+            return st;
+    }
+    return EE_OK;
+}
+
+static ee_status c_schema_map(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)node;
+    if (!json_is_object(kw->val))
+        return bad(path, "expected an object whose members are schemas", kw->val);
+    kw->n = json_object_size(kw->val);
+    kw->subs = calloc(kw->n + 1, sizeof *kw->subs);
+    kw->keys = calloc(kw->n + 1, sizeof *kw->keys);
+    if (kw->subs == NULL || kw->keys == NULL)
+        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    size_t i = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)kw->val, key, v) {
+        kw->keys[i] = key;
+        ee_status st = compile_sub(s, v, path, key, &kw->subs[i]);
+        if (st != EE_OK)
+            return st;
+        i++;
+    }
+    return EE_OK;
+}
+
+static ee_status keep_regex(ee_schema *s, const char *pattern, size_t len, const char *path,
+                            ee__schema_regex **out)
+{
+    if (!grow((void **)&s->regexes, &s->cap_regexes, s->nregexes + 1, sizeof *s->regexes))
+        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    ee_status st = ee__schema_regex_compile(out, pattern, len, path);
+    if (st == EE_OK)
+        s->regexes[s->nregexes++] = *out;
+    return st;
+}
+
+static ee_status c_pattern_map(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    ee_status st = c_schema_map(s, node, kw, path);
+    if (st != EE_OK)
+        return st;
+    if ((kw->res = calloc(kw->n + 1, sizeof *kw->res)) == NULL)
+        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    for (size_t i = 0; i < kw->n; i++) {
+        const char *p = keep_path(s, path, kw->keys[i]);
+        if (p == NULL)
+            return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+        if ((st = keep_regex(s, kw->keys[i], strlen(kw->keys[i]), p, &kw->res[i])) != EE_OK)
+            return st;
+    }
+    return EE_OK;
+}
+
+static ee_status c_pattern(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)node;
+    if (!json_is_string(kw->val))
+        return bad(path, "expected a regular expression string", kw->val);
+    if ((kw->res = calloc(1, sizeof *kw->res)) == NULL)
+        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    kw->n = 1;
+    return keep_regex(s, json_string_value(kw->val), json_string_length(kw->val), path,
+                      &kw->res[0]);
+}
+
+static ee_status c_number(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)s, (void)node;
+    return json_is_number(kw->val) ? EE_OK : bad(path, "expected a number", kw->val);
+}
+
+static ee_status c_multiple_of(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)s, (void)node;
+    if (!json_is_number(kw->val) || json_number_value(kw->val) <= 0)
+        return bad(path, "expected a number greater than 0", kw->val);
+    kw->dec = ee__schema_dec_of(kw->val);
+    return EE_OK;
+}
+
+static ee_status c_count(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)s, (void)node;
+    const json_t *v = kw->val;
+    if (!ee__schema_is_integral(v) || json_number_value(v) < 0 ||
+        json_number_value(v) >= 9.2e18)
+        return bad(path, "expected a non-negative integer", v);
+    kw->count = json_is_integer(v) ? (uint64_t)json_integer_value(v)
+                                   : (uint64_t)json_real_value(v);
+    return EE_OK;
+}
+
+static ee_status c_boolean(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)s, (void)node;
+    return json_is_boolean(kw->val) ? EE_OK : bad(path, "expected a boolean", kw->val);
+}
+
+static ee_status c_any(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)s, (void)node, (void)kw, (void)path;
+    return EE_OK;
+}
+
+static ee_status c_enum(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)s, (void)node;
+    return json_is_array(kw->val) ? EE_OK : bad(path, "expected an array of values", kw->val);
+}
+
+static bool is_string_array(const json_t *v)
+{
+    if (!json_is_array(v))
+        return false;
+    for (size_t i = 0; i < json_array_size(v); i++)
+        if (!json_is_string(json_array_get(v, i)))
+            return false;
+    return true;
+}
+
+static ee_status c_required(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)s, (void)node;
+    return is_string_array(kw->val) ? EE_OK
+                                    : bad(path, "expected an array of property names", kw->val);
+}
+
+static ee_status c_dependent_required(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)node;
+    if (!json_is_object(kw->val))
+        return bad(path, "expected an object of property-name arrays", kw->val);
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)kw->val, key, v) {
+        if (!is_string_array(v)) {
+            const char *p = keep_path(s, path, key);
+            return bad(p != NULL ? p : path, "expected an array of property names", v);
+        }
+    }
+    return EE_OK;
+}
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} type_names[] = {{"null", T_NULL},     {"boolean", T_BOOLEAN}, {"object", T_OBJECT},
+                  {"array", T_ARRAY},   {"number", T_NUMBER},   {"string", T_STRING},
+                  {"integer", T_INTEGER}};
+
+static unsigned type_bit(const json_t *v)
+{
+    if (json_is_string(v))
+        for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++)
+            if (strcmp(json_string_value(v), type_names[i].name) == 0)
+                return type_names[i].bit;
+    return 0;
+}
+
+static ee_status c_type(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)s, (void)node;
+    const char *what = "expected a type name (null, boolean, object, array, number, string, "
+                       "integer) or a non-empty array of them";
+    if (json_is_string(kw->val)) {
+        kw->types = type_bit(kw->val);
+    } else if (json_is_array(kw->val)) {
+        for (size_t i = 0; i < json_array_size(kw->val); i++) {
+            unsigned bit = type_bit(json_array_get(kw->val, i));
+            if (bit == 0)
+                return bad(path, what, json_array_get(kw->val, i));
+            kw->types |= bit;
+        }
+    }
+    return kw->types != 0 ? EE_OK : bad(path, what, kw->val);
+}
+
+static ee_status c_ref(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)node;
+    if (!json_is_string(kw->val))
+        return bad(path, "$ref must be a string", kw->val);
+    compiling *cc = cc_of(s);
+    if (!grow((void **)&cc->refs, &cc->cap_refs, cc->nrefs + 1, sizeof *cc->refs))
+        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    cc->refs[cc->nrefs++] = (pending_ref){kw, path};
+    return EE_OK;
+}
+
+static ee_status c_string(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)s, (void)node;
+    return json_is_string(kw->val) ? EE_OK : bad(path, "expected a string", kw->val);
+}
+
+static ee_status c_array(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)s, (void)node;
+    return json_is_array(kw->val) ? EE_OK : bad(path, "expected an array", kw->val);
+}
+
+static ee_status c_object(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)s, (void)node;
+    return json_is_object(kw->val) ? EE_OK : bad(path, "expected an object", kw->val);
+}
+
+static ee_status c_unsupported(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)node;
+    if (!json_is_string(kw->val))
+        return bad(path, "expected a string", kw->val);
+    if (cc_of(s)->structural)
+        return EE_OK;
+    return ee__error(EE_ENOTSUPPORTED, "unsupported schema at %s: %s is not supported",
+                     shown(path), kw->def->name);
+}
+
+/* Keywords in evaluation order. unevaluatedItems / unevaluatedProperties
+ * come last: they read what every other keyword evaluated. Keywords not
+ * listed are ignored, as the specification requires of unknown ones. */
+#define V(name) ee__schema_v_##name
+static const sch_kwdef table[] = {
+    {"$ref", c_ref, V(ref)},
+    {"type", c_type, V(type)},
+    {"enum", c_enum, V(enum)},
+    {"const", c_any, V(const)},
+    {"multipleOf", c_multiple_of, V(multipleOf)},
+    {"maximum", c_number, V(maximum)},
+    {"exclusiveMaximum", c_number, V(exclusiveMaximum)},
+    {"minimum", c_number, V(minimum)},
+    {"exclusiveMinimum", c_number, V(exclusiveMinimum)},
+    {"maxLength", c_count, V(maxLength)},
+    {"minLength", c_count, V(minLength)},
+    {"pattern", c_pattern, V(pattern)},
+    {"maxItems", c_count, V(maxItems)},
+    {"minItems", c_count, V(minItems)},
+    {"uniqueItems", c_boolean, V(uniqueItems)},
+    {"maxContains", c_count, NULL},
+    {"minContains", c_count, NULL},
+    {"maxProperties", c_count, V(maxProperties)},
+    {"minProperties", c_count, V(minProperties)},
+    {"required", c_required, V(required)},
+    {"dependentRequired", c_dependent_required, V(dependentRequired)},
+    {"allOf", c_schema_array, V(allOf)},
+    {"anyOf", c_schema_array, V(anyOf)},
+    {"oneOf", c_schema_array, V(oneOf)},
+    {"not", c_schema, V(not)},
+    {"if", c_schema, V(if)},
+    {"then", c_schema, NULL},
+    {"else", c_schema, NULL},
+    {"dependentSchemas", c_schema_map, V(dependentSchemas)},
+    {"properties", c_schema_map, V(properties)},
+    {"patternProperties", c_pattern_map, V(patternProperties)},
+    {"additionalProperties", c_schema, V(additionalProperties)},
+    {"propertyNames", c_schema, V(propertyNames)},
+    {"prefixItems", c_schema_array, V(prefixItems)},
+    {"items", c_schema, V(items)},
+    {"contains", c_schema, V(contains)},
+    {"$defs", c_schema_map, NULL},
+    {"$dynamicRef", c_unsupported, NULL},
+    {"$recursiveRef", c_unsupported, NULL},
+    {"contentSchema", c_schema, NULL},
+    /* annotations and identifiers: only their types are checked */
+    {"$id", c_string, NULL},
+    {"$schema", c_string, NULL},
+    {"$anchor", c_string, NULL},
+    {"$dynamicAnchor", c_string, NULL},
+    {"$comment", c_string, NULL},
+    {"$vocabulary", c_object, NULL},
+    {"title", c_string, NULL},
+    {"description", c_string, NULL},
+    {"format", c_string, NULL},
+    {"contentEncoding", c_string, NULL},
+    {"contentMediaType", c_string, NULL},
+    {"deprecated", c_boolean, NULL},
+    {"readOnly", c_boolean, NULL},
+    {"writeOnly", c_boolean, NULL},
+    {"examples", c_array, NULL},
+    {"unevaluatedItems", c_schema, V(unevaluatedItems)},
+    {"unevaluatedProperties", c_schema, V(unevaluatedProperties)},
+};
+#undef V
+#define NKW (sizeof table / sizeof table[0])
+
+const sch_kwdef *ee__schema_kwdef(const char *name)
+{
+    for (size_t i = 0; i < NKW; i++)
+        if (strcmp(table[i].name, name) == 0)
+            return &table[i];
+    return NULL;
+}
+
+static const sch_kw *find_kw(const sch_node *n, const char *name)
+{
+    for (size_t i = 0; i < n->nkws; i++)
+        if (strcmp(n->kws[i].def->name, name) == 0)
+            return &n->kws[i];
+    return NULL;
+}
+
+/* Wire up what keywords read from their siblings. */
+static void link_siblings(sch_node *n)
+{
+    n->properties = find_kw(n, "properties");
+    n->pattern_properties = find_kw(n, "patternProperties");
+    n->prefix_items = find_kw(n, "prefixItems");
+    n->items = find_kw(n, "items");
+    n->contains = find_kw(n, "contains");
+    const sch_kw *k;
+    if ((k = find_kw(n, "minContains")) != NULL)
+        n->has_min_contains = true, n->min_contains = k->count;
+    if ((k = find_kw(n, "maxContains")) != NULL)
+        n->has_max_contains = true, n->max_contains = k->count;
+    n->wants_annotations = find_kw(n, "unevaluatedItems") != NULL ||
+                           find_kw(n, "unevaluatedProperties") != NULL;
+    sch_kw *if_kw = (sch_kw *)find_kw(n, "if");
+    if (if_kw != NULL) {
+        const sch_kw *t = find_kw(n, "then"), *e = find_kw(n, "else");
+        if_kw->then_node = t != NULL ? t->sub : NULL;
+        if_kw->else_node = e != NULL ? e->sub : NULL;
+    }
+    for (size_t i = 0; i < n->nkws; i++)
+        n->constrains |= n->kws[i].def->validate != NULL;
+}
+
+static ee_status new_node(ee_schema *s, const json_t *json, const char *path, sch_node **out)
+{
+    sch_node *n = calloc(1, sizeof *n);
+    if (n == NULL ||
+        !grow((void **)&s->nodes, &s->cap_nodes, s->nnodes + 1, sizeof *s->nodes) ||
+        !map_put(cc_of(s), json, n)) {
+        free(n);
+        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    }
+    n->boolean = -1;
+    n->json = json;
+    n->path = path;
+    n->idx = s->nnodes;
+    s->nodes[s->nnodes++] = n;
+    *out = n;
+    return EE_OK;
+}
+
+static ee_status compile_node(ee_schema *s, const json_t *json, const char *path, sch_node **out)
+{
+    if (json_is_true(json) || json_is_false(json)) {
+        *out = json_is_true(json) ? &ee__schema_true_node : &ee__schema_false_node;
+        return EE_OK;
+    }
+    if (!json_is_object(json))
+        return bad(path, "a schema must be an object or a boolean", json);
+    if ((*out = map_get(cc_of(s), json)) != NULL)
+        return EE_OK;
+    /* Relative $refs inside a nested resource would resolve against its
+     * $id: refuse rather than resolve them against the root, wrongly. */
+    if (path[0] != '\0' && json_object_get(json, "$id") != NULL && !cc_of(s)->structural)
+        return ee__error(EE_ENOTSUPPORTED,
+                         "unsupported schema at %s: $id in a subschema (an embedded schema "
+                         "resource) is not supported",
+                         shown(path));
+    sch_node *n = NULL;
+    ee_status st = new_node(s, json, path, &n);
+    if (st != EE_OK)
+        return st;
+    size_t count = 0;
+    for (size_t i = 0; i < NKW; i++)
+        count += json_object_get(json, table[i].name) != NULL;
+    if (count > 0 && (n->kws = calloc(count, sizeof *n->kws)) == NULL)
+        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    for (size_t i = 0; i < NKW; i++) {
+        const json_t *v = json_object_get(json, table[i].name);
+        if (v == NULL)
+            continue;
+        sch_kw *kw = &n->kws[n->nkws++];
+        kw->def = &table[i];
+        kw->val = v;
+        const char *kpath = keep_path(s, path, table[i].name);
+        if (kpath == NULL)
+            return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+        if ((st = table[i].compile(s, n, kw, kpath)) != EE_OK)
+            return st;
+    }
+    link_siblings(n);
+    *out = n;
+    return EE_OK;
+}
+
+/* ---- $ref resolution --------------------------------------------------------- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decode a URI fragment in place; false on a malformed escape. */
+static bool percent_decode(char *s)
+{
+    char *w = s;
+    for (const char *r = s; *r != '\0'; r++) {
+        if (*r != '%') {
+            *w++ = *r;
+            continue;
+        }
+        int hi = hexval(r[1]), lo = hi >= 0 ? hexval(r[2]) : -1;
+        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+            return false;
+        *w++ = (char)(hi * 16 + lo);
+        r += 2;
+    }
+    *w = '\0';
+    return true;
+}
+
+/* Unescape one JSON-pointer token in place (~1 -> /, ~0 -> ~). */
+static bool pointer_unescape(char *t)
+{
+    char *w = t;
+    for (const char *r = t; *r != '\0'; r++) {
+        if (*r == '~') {
+            if (r[1] != '0' && r[1] != '1')
+                return false;
+            *w++ = r[1] == '0' ? '~' : '/';
+            r++;
+        } else {
+            *w++ = *r;
+        }
+    }
+    *w = '\0';
+    return true;
+}
+
+static const json_t *pointer_step(const json_t *cur, const char *tok)
+{
+    if (json_is_object(cur))
+        return json_object_get(cur, tok);
+    if (!json_is_array(cur) || tok[0] == '\0' || (tok[0] == '0' && tok[1] != '\0'))
+        return NULL;
+    size_t idx = 0;
+    for (const char *p = tok; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9' || idx > SIZE_MAX / 10 - 1)
+            return NULL;
+        idx = idx * 10 + (size_t)(*p - '0');
+    }
+    return json_array_get(cur, idx);
+}
+
+/* Follow the fragment `frag` ("" or "/a/b", percent-decoded) from root;
+ * NULL when it points at nothing. Tokens are unescaped in place. */
+static const json_t *resolve_pointer(const json_t *root, char *frag, bool *malformed)
+{
+    *malformed = false;
+    if (*frag == '\0')
+        return root;
+    if (*frag != '/') {
+        *malformed = true;
+        return NULL;
+    }
+    const json_t *cur = root;
+    for (char *p = frag + 1;;) {
+        char *end = strchr(p, '/');
+        if (end != NULL)
+            *end = '\0';
+        if (!pointer_unescape(p)) {
+            *malformed = true;
+            return NULL;
+        }
+        if ((cur = pointer_step(cur, p)) == NULL || end == NULL)
+            return cur;
+        p = end + 1;
+    }
+}
+
+static ee_status resolve_ref(ee_schema *s, sch_kw *kw, const char *path)
+{
+    const char *ref = json_string_value(kw->val);
+    if (strncmp(ref, meta_uri, sizeof meta_uri - 1) == 0 &&
+        (ref[sizeof meta_uri - 1] == '\0' || strcmp(ref + sizeof meta_uri - 1, "#") == 0)) {
+        kw->sub = &ee__schema_meta_node;
+        return EE_OK;
+    }
+    char q[120];
+    ee__quote_for_message(ref, q, sizeof q);
+    if (ref[0] != '#')
+        return ee__error(EE_ENOTSUPPORTED,
+                         "unsupported schema at %s: $ref \"%s\" names another document; only "
+                         "local references (\"#\", \"#/json/pointer\") are supported",
+                         shown(path), q);
+    if (ref[1] != '\0' && ref[1] != '/')
+        return ee__error(EE_ENOTSUPPORTED,
+                         "unsupported schema at %s: $ref \"%s\" names an $anchor; only JSON "
+                         "pointers are supported",
+                         shown(path), q);
+    char *frag = strdup(ref + 1);
+    if (frag == NULL)
+        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    bool malformed = !percent_decode(frag);
+    const json_t *target = malformed ? NULL : resolve_pointer(s->doc, frag, &malformed);
+    free(frag);
+    if (malformed)
+        return ee__error(EE_EINVAL, "invalid schema at %s: $ref \"%s\" is not a valid JSON pointer",
+                         shown(path), q);
+    if (target == NULL)
+        return ee__error(EE_EINVAL, "invalid schema at %s: $ref \"%s\" points at nothing",
+                         shown(path), q);
+    const char *tpath = ref[1] == '\0' ? "" : ref + 1;
+    return compile_node(s, target, tpath, &kw->sub);
+}
+
+/* ---- refusing $ref cycles that never consume the instance ------------------- */
+
+/* The i-th subschema `n` applies to the same instance (allOf, $ref ...). */
+static const sch_node *in_place_child(const sch_node *n, size_t *kwi, size_t *j)
+{
+    static const char *const in_place[] = {"$ref", "allOf", "anyOf", "oneOf", "not",
+                                           "if", "then", "else", "dependentSchemas"};
+    for (; *kwi < n->nkws; (*kwi)++, *j = 0) {
+        const sch_kw *kw = &n->kws[*kwi];
+        bool applies = false;
+        for (size_t k = 0; k < sizeof in_place / sizeof in_place[0]; k++)
+            applies |= strcmp(kw->def->name, in_place[k]) == 0;
+        if (!applies)
+            continue;
+        size_t total = kw->subs != NULL ? kw->n : 1;
+        while (*j < total) {
+            const sch_node *c = kw->subs != NULL ? kw->subs[*j] : kw->sub;
+            (*j)++;
+            if (c != NULL && c->boolean < 0)
+                return c;
+        }
+    }
+    return NULL;
+}
+
+typedef struct {
+    const sch_node *n;
+    size_t kwi, j;
+} dfs_frame;
+
+static ee_status check_cycles(ee_schema *s)
+{
+    unsigned char *color = calloc(s->nnodes + 1, 1); /* 0 new, 1 on stack, 2 done */
+    dfs_frame *st = calloc(s->nnodes + 1, sizeof *st);
+    ee_status rc = EE_OK;
+    if (color == NULL || st == NULL)
+        rc = ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    for (size_t r = 0; rc == EE_OK && r < s->nnodes; r++) {
+        if (color[r] != 0)
+            continue;
+        size_t top = 0;
+        st[top++] = (dfs_frame){s->nodes[r], 0, 0};
+        color[r] = 1;
+        while (top > 0 && rc == EE_OK) {
+            dfs_frame *f = &st[top - 1];
+            const sch_node *c = in_place_child(f->n, &f->kwi, &f->j);
+            if (c == NULL) {
+                color[f->n->idx] = 2;
+                top--;
+            } else if (color[c->idx] == 1) {
+                rc = ee__error(EE_EINVAL,
+                               "invalid schema at %s: $ref cycle through %s never reaches a "
+                               "member of the instance (it would recurse forever)",
+                               shown(c->path), shown(f->n->path));
+            } else if (color[c->idx] == 0) {
+                color[c->idx] = 1;
+                st[top++] = (dfs_frame){c, 0, 0};
+            }
+        }
+    }
+    free(color);
+    free(st);
+    return rc;
+}
+
+/* ---- lifecycle ------------------------------------------------------------------ */
+
+static compiling *cc_of(ee_schema *s)
+{
+    return s->compiling;
+}
+
+static void free_node(sch_node *n)
+{
+    for (size_t i = 0; i < n->nkws; i++) {
+        free(n->kws[i].subs);
+        free(n->kws[i].keys);
+        free(n->kws[i].res);
+    }
+    free(n->kws);
+    free(n);
+}
+
+void ee_schema_free(ee_schema *schema)
+{
+    if (schema == NULL)
+        return;
+    for (size_t i = 0; i < schema->nnodes; i++)
+        free_node(schema->nodes[i]);
+    for (size_t i = 0; i < schema->nregexes; i++)
+        ee__schema_regex_free(schema->regexes[i]);
+    for (size_t i = 0; i < schema->nstrings; i++)
+        free(schema->strings[i]);
+    free(schema->nodes);
+    free(schema->regexes);
+    free(schema->strings);
+    json_decref(schema->doc);
+    free(schema);
+}
+
+static ee_status compile_all(ee_schema *s)
+{
+    ee_status st = compile_node(s, s->doc, "", &s->root);
+    compiling *cc = cc_of(s);
+    if (cc->structural)
+        return st;
+    /* Targets compiled on demand may add $refs: the loop sees them too. */
+    for (size_t i = 0; st == EE_OK && i < cc->nrefs; i++)
+        st = resolve_ref(s, cc->refs[i].kw, cc->refs[i].path);
+    return st == EE_OK ? check_cycles(s) : st;
+}
+
+static ee_status compile(ee_schema **out, const json_t *schema, bool structural)
+{
+    if (out == NULL || schema == NULL)
+        return ee__error(EE_EINVAL, "ee_schema_compile: out and schema must not be NULL");
+    *out = NULL;
+    size_t depth, values, bytes;
+    ee__schema_measure(schema, EE_SCHEMA_MAX_SCHEMA_DEPTH, &depth, &values, &bytes);
+    if (depth > EE_SCHEMA_MAX_SCHEMA_DEPTH)
+        return ee__error(EE_ETOOBIG, "schema nests deeper than %d levels",
+                         EE_SCHEMA_MAX_SCHEMA_DEPTH);
+    if (bytes > EE_SCHEMA_MAX_TEXT)
+        return ee__error(EE_ETOOBIG, "schema is larger than %d bytes", EE_SCHEMA_MAX_TEXT);
+    ee_schema *s = calloc(1, sizeof *s);
+    compiling cc = {.structural = structural};
+    if (s == NULL || (s->doc = json_deep_copy(schema)) == NULL) {
+        free(s);
+        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    }
+    s->compiling = &cc;
+    ee_status st = compile_all(s);
+    s->compiling = NULL;
+    free(cc.keys), free(cc.vals), free(cc.refs);
+    if (st != EE_OK) {
+        ee_schema_free(s);
+        return st;
+    }
+    *out = s;
+    return EE_OK;
+}
+
+ee_status ee__schema_compile(ee_schema **out, const json_t *schema)
+{
+    return compile(out, schema, false);
+}
+
+ee_status ee__schema_check(const json_t *schema)
+{
+    ee_schema *s = NULL;
+    ee_status st = compile(&s, schema, true);
+    ee_schema_free(s);
+    return st;
+}
+
+bool ee__schema_accepts_all(const ee_schema *schema)
+{
+    const sch_node *r = schema->root;
+    return r->boolean == 1 || (r->boolean < 0 && !r->constrains);
+}

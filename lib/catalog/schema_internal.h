@@ -1,0 +1,189 @@
+/*
+ * lib/catalog/schema_internal.h - shared between the validator's files
+ * (schema.c compiles, schema_validate.c evaluates, schema_regex.c wraps
+ * PCRE2, schema_value.c compares JSON values and numbers, schema_defaults.c
+ * applies defaults). Nothing here leaves lib/catalog/schema*.c.
+ */
+#ifndef EE_CATALOG_SCHEMA_INTERNAL_H
+#define EE_CATALOG_SCHEMA_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog/schema.h"
+
+/* Nested subschema evaluations allowed on the C stack at once. Each
+ * instance level costs a few (properties -> $ref -> allOf ...), and a $ref
+ * cycle that does not consume the instance is refused at compile time, so
+ * this is a safety net for long acyclic $ref chains. */
+#define EE__SCHEMA_MAX_FRAMES 512
+/* Work bound for one evaluation, in subschema evaluations: a fixed budget
+ * plus a share per instance value, so a schema whose applicators fan out
+ * exponentially (allOf of $refs of allOf ...) cannot pin a CPU. */
+#define EE__SCHEMA_BASE_STEPS 1000000u
+#define EE__SCHEMA_STEPS_PER_VALUE 64u
+/* PCRE2 limits for one match (see schema_regex.c). */
+#define EE__SCHEMA_MATCH_LIMIT 1000000u
+#define EE__SCHEMA_DEPTH_LIMIT 10000u
+#define EE__SCHEMA_HEAP_LIMIT_KIB 65536u
+
+/* JSON type bits for "type". */
+enum {
+    T_NULL = 1u << 0,
+    T_BOOLEAN = 1u << 1,
+    T_OBJECT = 1u << 2,
+    T_ARRAY = 1u << 3,
+    T_NUMBER = 1u << 4,
+    T_STRING = 1u << 5,
+    T_INTEGER = 1u << 6,
+};
+
+typedef struct sch_node sch_node;
+typedef struct sch_kw sch_kw;
+typedef struct sch_vctx sch_vctx;
+typedef struct sch_ann sch_ann;
+typedef struct ee__schema_regex ee__schema_regex;
+
+/* A keyword's compile and validate functions (schema.c's table). */
+typedef struct sch_kwdef {
+    const char *name;
+    /* Check the value's type and fill kw; EE_EINVAL with a message naming
+     * the path on a malformed value. NULL: nothing to compile. */
+    ee_status (*compile)(ee_schema *s, sch_node *node, sch_kw *kw, const char *path);
+    /* True when the instance satisfies the keyword. NULL: annotation-only
+     * or evaluated by a sibling (then/else by if, minContains by contains). */
+    bool (*validate)(sch_vctx *c, const sch_node *node, const sch_kw *kw, const json_t *inst,
+                     sch_ann *ann);
+} sch_kwdef;
+
+/* A decimal m * 10^e with m > 0 free of trailing zeros (or m == 0). */
+typedef struct sch_dec {
+    uint64_t m;
+    int e;
+} sch_dec;
+
+struct sch_kw {
+    const sch_kwdef *def;
+    const json_t *val;   /* the keyword's value in the schema copy (borrowed) */
+    sch_node *sub;       /* single subschema (not, items, contains, if ...) */
+    sch_node **subs;     /* subschema per element or member */
+    const char **keys;   /* member names for properties / dependentSchemas */
+    ee__schema_regex **res; /* pattern, or one per patternProperties member */
+    size_t n;            /* count of subs / keys / res */
+    uint64_t count;      /* a non-negative integer keyword's value */
+    unsigned types;      /* "type" bits */
+    sch_dec dec;         /* multipleOf divisor */
+    sch_node *then_node, *else_node; /* for "if" */
+};
+
+struct sch_node {
+    int boolean;         /* 1: true, 0: false, -1: object, EE__SCHEMA_META */
+    const json_t *json;  /* the schema object (borrowed from the copy) */
+    sch_kw *kws;
+    size_t nkws;
+    /* siblings other keywords consult */
+    const sch_kw *properties, *pattern_properties, *prefix_items, *items, *contains;
+    bool has_min_contains, has_max_contains;
+    uint64_t min_contains, max_contains;
+    bool wants_annotations; /* has unevaluatedProperties / unevaluatedItems */
+    bool constrains;        /* has at least one validating keyword */
+    const char *path;       /* where it was compiled (for compile messages) */
+    size_t idx;             /* position in ee_schema.nodes */
+};
+
+struct ee_schema {
+    json_t *doc;          /* owned deep copy of the schema document */
+    sch_node *root;
+    sch_node **nodes;     /* every object node, owned */
+    size_t nnodes, cap_nodes;
+    ee__schema_regex **regexes; /* every regex, owned */
+    size_t nregexes, cap_regexes;
+    char **strings;       /* owned strings (paths), freed with the schema */
+    size_t nstrings, cap_strings;
+    void *compiling;      /* compile-time state, NULL once compiled */
+};
+
+/* Annotations gathered for unevaluatedProperties / unevaluatedItems from
+ * the keywords that evaluated the same instance. */
+struct sch_ann {
+    json_t *props;       /* object used as a set of evaluated names, or NULL */
+    bool items_all;      /* every item was evaluated */
+    size_t items_prefix; /* items [0, items_prefix) were evaluated */
+    unsigned char *items_hit; /* per-item flags from contains (n_items) */
+    size_t n_items;
+};
+
+/* ---- schema.c ---------------------------------------------------------- */
+/* sch_node.boolean of the built-in draft 2020-12 meta-schema. */
+#define EE__SCHEMA_META 2
+extern sch_node ee__schema_true_node, ee__schema_false_node, ee__schema_meta_node;
+/* Whether `schema` is structurally a schema (every keyword value of the
+ * right type, patterns compile); $refs are not resolved. Status and
+ * message as ee__schema_compile(). */
+ee_status ee__schema_check(const json_t *schema);
+const sch_kwdef *ee__schema_kwdef(const char *name);
+
+/* ---- schema_validate.c ------------------------------------------------- */
+/* Evaluate `node` against `inst`. */
+bool ee__schema_eval(sch_vctx *c, const sch_node *node, const json_t *inst, sch_ann *ann);
+
+/* The keyword validators the table in schema.c points at. */
+#define EE__SCHEMA_VALIDATORS(XX)                                                         \
+    XX(type) XX(enum) XX(const) XX(multipleOf) XX(maximum) XX(exclusiveMaximum)           \
+    XX(minimum) XX(exclusiveMinimum) XX(maxLength) XX(minLength) XX(pattern) XX(maxItems) \
+    XX(minItems) XX(uniqueItems) XX(maxProperties) XX(minProperties) XX(required)         \
+    XX(dependentRequired) XX(ref) XX(allOf) XX(anyOf) XX(oneOf) XX(not) XX(if)            \
+    XX(dependentSchemas) XX(properties) XX(patternProperties) XX(additionalProperties)     \
+    XX(propertyNames) XX(prefixItems) XX(items) XX(contains) XX(unevaluatedItems)         \
+    XX(unevaluatedProperties)
+#define EE__SCHEMA_DECLARE_VALIDATOR(name)                                                 \
+    bool ee__schema_v_##name(sch_vctx *c, const sch_node *node, const sch_kw *kw,          \
+                             const json_t *inst, sch_ann *ann);
+EE__SCHEMA_VALIDATORS(EE__SCHEMA_DECLARE_VALIDATOR)
+#undef EE__SCHEMA_DECLARE_VALIDATOR
+
+/* ---- schema_value.c ---------------------------------------------------- */
+/* JSON equality where numbers compare by value (1 == 1.0). */
+bool ee__schema_equal(const json_t *a, const json_t *b);
+/* A hash consistent with ee__schema_equal(). */
+uint64_t ee__schema_hash(const json_t *v);
+/* Exact comparison of two JSON numbers: <0, 0, >0. */
+int ee__schema_num_cmp(const json_t *a, const json_t *b);
+/* Whether a number is integral (1, 1.0, 1e2). */
+bool ee__schema_is_integral(const json_t *v);
+/* The decimal magnitude of a number (the shortest decimal that reads back
+ * as the same double, for reals). */
+sch_dec ee__schema_dec_of(const json_t *v);
+/* Whether a is an integer multiple of b (b.m > 0), exactly. */
+bool ee__schema_dec_multiple(sch_dec a, sch_dec b);
+/* The type name of a value as "type" spells it ("integer" for integral
+ * numbers). */
+const char *ee__schema_type_name(const json_t *v);
+/* Number of code points of a UTF-8 string. */
+size_t ee__schema_utf8_len(const char *s, size_t len);
+/* Measure a value without recursion: nesting depth (0 for scalars, stops
+ * counting past `max_depth` + 1), number of values, approximate size. */
+void ee__schema_measure(const json_t *v, size_t max_depth, size_t *depth, size_t *values,
+                        size_t *bytes);
+/* Nesting depth of JSON text (brackets outside strings), stopping at
+ * max_depth + 1. */
+size_t ee__schema_text_depth(const char *text, size_t len, size_t max_depth);
+/* Append v compactly to a short text for messages ("..." when cut). */
+void ee__schema_excerpt(const json_t *v, char *out, size_t cap);
+
+/* ---- schema_regex.c ---------------------------------------------------- */
+/* Compile an ECMA-262 pattern for PCRE2. EE_EINVAL names `path`. */
+ee_status ee__schema_regex_compile(ee__schema_regex **out, const char *pattern, size_t len,
+                                   const char *path);
+void ee__schema_regex_free(ee__schema_regex *re);
+/* The pattern's source text. */
+const char *ee__schema_regex_source(const ee__schema_regex *re);
+/* Per-evaluation match state (PCRE2 match data and limits), made lazily. */
+typedef struct ee__schema_matcher ee__schema_matcher;
+void ee__schema_matcher_free(ee__schema_matcher *m);
+/* 1 match, 0 no match, -1 a limit was hit, -2 out of memory. */
+int ee__schema_regex_match(const ee__schema_regex *re, ee__schema_matcher **m, const char *s,
+                           size_t len);
+
+#endif

@@ -1,0 +1,339 @@
+/*
+ * JSON values as JSON Schema sees them: equality where 1 == 1.0, a hash
+ * consistent with it (uniqueItems in O(n log n)), exact number comparison
+ * and exact decimal multipleOf, code-point lengths, and recursion-free
+ * measurement of untrusted documents.
+ */
+#include "catalog/schema_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+__extension__ typedef unsigned __int128 u128;
+
+/* trunc() and fabs() without libm, which the library does not link: every
+ * double of magnitude >= 2^53 is integral already. */
+static double trunc_d(double d)
+{
+    return d >= 9.0e15 || d <= -9.0e15 ? d : (double)(long long)d;
+}
+
+static double fabs_d(double d)
+{
+    return d < 0 ? -d : d;
+}
+
+/* ---- numbers ------------------------------------------------------------- */
+
+/* Compare an integer with a double exactly (no rounding of either). */
+static int cmp_int_real(json_int_t i, double d)
+{
+    if (d >= 9223372036854775808.0)
+        return -1;
+    if (d < -9223372036854775808.0)
+        return 1;
+    double t = trunc_d(d); /* within int64 range now, so the cast is exact */
+    json_int_t ti = (json_int_t)t;
+    if (i != ti)
+        return i < ti ? -1 : 1;
+    double frac = d - t;
+    return frac > 0 ? -1 : frac < 0 ? 1 : 0;
+}
+
+int ee__schema_num_cmp(const json_t *a, const json_t *b)
+{
+    if (json_is_integer(a) && json_is_integer(b)) {
+        json_int_t x = json_integer_value(a), y = json_integer_value(b);
+        return x < y ? -1 : x > y;
+    }
+    if (json_is_integer(a))
+        return cmp_int_real(json_integer_value(a), json_real_value(b));
+    if (json_is_integer(b))
+        return -cmp_int_real(json_integer_value(b), json_real_value(a));
+    double x = json_real_value(a), y = json_real_value(b);
+    return x < y ? -1 : x > y;
+}
+
+bool ee__schema_is_integral(const json_t *v)
+{
+    if (json_is_integer(v))
+        return true;
+    if (!json_is_real(v))
+        return false;
+    double d = json_real_value(v);
+    return isfinite(d) && d == trunc_d(d);
+}
+
+static sch_dec dec_normalise(uint64_t m, int e)
+{
+    if (m == 0)
+        return (sch_dec){0, 0};
+    while (m % 10 == 0) {
+        m /= 10;
+        e++;
+    }
+    return (sch_dec){m, e};
+}
+
+/* The shortest "%.Ne" text that reads back as d: the decimal the JSON
+ * author most likely wrote (0.0075, not 0.00749999999999999972). */
+static sch_dec dec_of_double(double d)
+{
+    char buf[40];
+    int p = 1;
+    for (; p <= 17; p++) {
+        snprintf(buf, sizeof buf, "%.*e", p - 1, d);
+        if (strtod(buf, NULL) == d)
+            break;
+    }
+    uint64_t m = 0;
+    const char *s = buf;
+    for (; *s != 'e' && *s != '\0'; s++)
+        if (*s >= '0' && *s <= '9')
+            m = m * 10 + (uint64_t)(*s - '0');
+    int exp10 = *s == 'e' ? atoi(s + 1) : 0;
+    return dec_normalise(m, exp10 - (p - 1));
+}
+
+sch_dec ee__schema_dec_of(const json_t *v)
+{
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        uint64_t mag = i < 0 ? (uint64_t)(-(i + 1)) + 1u : (uint64_t)i;
+        return dec_normalise(mag, 0);
+    }
+    double d = fabs_d(json_real_value(v));
+    if (d == 0 || !isfinite(d))
+        return (sch_dec){0, 0};
+    return dec_of_double(d);
+}
+
+bool ee__schema_dec_multiple(sch_dec a, sch_dec b)
+{
+    if (a.m == 0)
+        return true;
+    if (b.m == 0)
+        return false;
+    /* a.m has no factor 10, so it cannot absorb a finer divisor exponent. */
+    if (a.e < b.e)
+        return false;
+    uint64_t r = a.m % b.m;
+    for (int k = a.e - b.e; k > 0 && r != 0; k--)
+        r = (uint64_t)(((u128)r * 10u) % b.m);
+    return r == 0;
+}
+
+/* ---- equality and hashing -------------------------------------------------- */
+
+bool ee__schema_equal(const json_t *a, const json_t *b)
+{
+    if (json_is_number(a) && json_is_number(b))
+        return ee__schema_num_cmp(a, b) == 0;
+    if (json_typeof(a) != json_typeof(b))
+        return false;
+    switch (json_typeof(a)) {
+    case JSON_STRING:
+        return json_string_length(a) == json_string_length(b) &&
+               memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
+    case JSON_ARRAY: {
+        size_t n = json_array_size(a);
+        if (n != json_array_size(b))
+            return false;
+        for (size_t i = 0; i < n; i++)
+            if (!ee__schema_equal(json_array_get(a, i), json_array_get(b, i)))
+                return false;
+        return true;
+    }
+    case JSON_OBJECT: {
+        if (json_object_size(a) != json_object_size(b))
+            return false;
+        const char *k;
+        json_t *va;
+        json_object_foreach((json_t *)a, k, va) {
+            const json_t *vb = json_object_get(b, k);
+            if (vb == NULL || !ee__schema_equal(va, vb))
+                return false;
+        }
+        return true;
+    }
+    default:
+        return true; /* null, true, false */
+    }
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= UINT64_C(0xbf58476d1ce4e5b9);
+    x ^= x >> 27;
+    x *= UINT64_C(0x94d049bb133111eb);
+    return x ^ (x >> 31);
+}
+
+static uint64_t bytes_hash(const char *s, size_t n)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * UINT64_C(0x100000001b3);
+    return mix64(h ^ n);
+}
+
+static uint64_t number_hash(const json_t *v)
+{
+    if (ee__schema_is_integral(v)) {
+        if (json_is_integer(v))
+            return mix64((uint64_t)json_integer_value(v) ^ 0x51);
+        double d = json_real_value(v);
+        if (d >= -9223372036854775808.0 && d < 9223372036854775808.0)
+            return mix64((uint64_t)(json_int_t)d ^ 0x51);
+    }
+    double d = json_real_value(v);
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    return mix64(bits ^ 0x52);
+}
+
+uint64_t ee__schema_hash(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_NULL: return 0x11;
+    case JSON_TRUE: return 0x12;
+    case JSON_FALSE: return 0x13;
+    case JSON_INTEGER:
+    case JSON_REAL: return number_hash(v);
+    case JSON_STRING: return bytes_hash(json_string_value(v), json_string_length(v));
+    case JSON_ARRAY: {
+        uint64_t h = 0x14;
+        for (size_t i = 0; i < json_array_size(v); i++)
+            h = mix64(h ^ ee__schema_hash(json_array_get(v, i)));
+        return h;
+    }
+    case JSON_OBJECT: {
+        /* A sum, so that member order does not matter. */
+        uint64_t h = 0x15;
+        const char *k;
+        json_t *m;
+        json_object_foreach((json_t *)v, k, m)
+            h += mix64(bytes_hash(k, strlen(k)) ^ (ee__schema_hash(m) * 31u));
+        return h;
+    }
+    }
+    return 0;
+}
+
+/* ---- text ----------------------------------------------------------------- */
+
+const char *ee__schema_type_name(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_NULL: return "null";
+    case JSON_TRUE:
+    case JSON_FALSE: return "boolean";
+    case JSON_OBJECT: return "object";
+    case JSON_ARRAY: return "array";
+    case JSON_STRING: return "string";
+    default: return ee__schema_is_integral(v) ? "integer" : "number";
+    }
+}
+
+size_t ee__schema_utf8_len(const char *s, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
+}
+
+void ee__schema_excerpt(const json_t *v, char *out, size_t cap)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    ee__quote_for_message(text != NULL ? text : "?", out, cap);
+    free(text);
+    ee__utf8_sanitize(out); /* the cut may have split a sequence */
+}
+
+/* ---- measuring untrusted documents without recursion ------------------------ */
+
+typedef struct {
+    const json_t *v;
+    void *iter;
+    size_t idx;
+} mframe;
+
+static const json_t *next_child(mframe *f, size_t *key_len)
+{
+    *key_len = 0;
+    if (json_is_array(f->v))
+        return f->idx < json_array_size(f->v) ? json_array_get(f->v, f->idx++) : NULL;
+    if (f->iter == NULL)
+        return NULL;
+    const json_t *child = json_object_iter_value(f->iter);
+    *key_len = strlen(json_object_iter_key(f->iter));
+    f->iter = json_object_iter_next((json_t *)f->v, f->iter);
+    return child;
+}
+
+static size_t scalar_bytes(const json_t *v)
+{
+    return json_is_string(v) ? json_string_length(v) + 2 : 8;
+}
+
+void ee__schema_measure(const json_t *v, size_t max_depth, size_t *depth, size_t *values,
+                        size_t *bytes)
+{
+    mframe st[EE_SCHEMA_MAX_SCHEMA_DEPTH + 1];
+    if (max_depth > EE_SCHEMA_MAX_SCHEMA_DEPTH)
+        max_depth = EE_SCHEMA_MAX_SCHEMA_DEPTH;
+    size_t top = 0, maxd = 0, nvals = 1, nbytes = scalar_bytes(v);
+    if (json_is_array(v) || json_is_object(v)) {
+        st[top++] = (mframe){v, json_object_iter((json_t *)v), 0};
+        maxd = 1;
+    }
+    while (top > 0 && maxd <= max_depth) {
+        size_t klen;
+        const json_t *c = next_child(&st[top - 1], &klen);
+        if (c == NULL) {
+            top--;
+            continue;
+        }
+        nvals++;
+        nbytes += scalar_bytes(c) + klen + 1;
+        if (json_is_array(c) || json_is_object(c)) {
+            if (top == max_depth) {
+                maxd = max_depth + 1;
+                break;
+            }
+            st[top++] = (mframe){c, json_object_iter((json_t *)c), 0};
+            if (top > maxd)
+                maxd = top;
+        }
+    }
+    *depth = maxd;
+    *values = nvals;
+    *bytes = nbytes;
+}
+
+size_t ee__schema_text_depth(const char *text, size_t len, size_t max_depth)
+{
+    size_t d = 0, maxd = 0;
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = text[i];
+        if (in_str) {
+            if (ch == '\\')
+                i++;
+            else if (ch == '"')
+                in_str = false;
+        } else if (ch == '"') {
+            in_str = true;
+        } else if (ch == '[' || ch == '{') {
+            if (++d > maxd && (maxd = d) > max_depth)
+                return max_depth + 1;
+        } else if ((ch == ']' || ch == '}') && d > 0) {
+            d--;
+        }
+    }
+    return maxd;
+}
