@@ -21,7 +21,8 @@ typedef enum {
     OPT_MONEY,    /* USD text, nano-USD value */
     OPT_PERCENT,  /* percent text, basis-point value */
     OPT_STORAGE_URI,
-    OPT_COUNTERS_URI
+    OPT_COUNTERS_URI,
+    OPT_PATH      /* a filesystem path */
 } opt_type;
 
 typedef struct {
@@ -57,7 +58,7 @@ static const char *const type_names[] = {
     [OPT_STRING] = "string",   [OPT_HOST] = "host",       [OPT_URL] = "url",
     [OPT_EMAIL] = "email",     [OPT_KEY] = "secret-key",  [OPT_PASSWORD] = "secret",
     [OPT_INT] = "integer",     [OPT_MONEY] = "money-usd", [OPT_PERCENT] = "percent",
-    [OPT_STORAGE_URI] = "storage-uri", [OPT_COUNTERS_URI] = "counters-uri",
+    [OPT_STORAGE_URI] = "storage-uri", [OPT_COUNTERS_URI] = "counters-uri", [OPT_PATH] = "path",
 };
 
 static bool is_secret(opt_type t) { return t == OPT_KEY || t == OPT_PASSWORD; }

@@ -13,6 +13,10 @@
 #define EE__MAX_TEXT 4096
 #define EE__MAX_URL 2048
 
+#ifndef EE_DATA_DIR_DEFAULT
+#define EE_DATA_DIR_DEFAULT "/usr/local/share/execengine"
+#endif
+
 #define EE__CONFIG_OPTIONS(XX)                                                                    \
     XX(N8N_BASE_URL, OPT_URL, "http://127.0.0.1:5678", 1, EE__MAX_URL,                            \
        "Base URL of the n8n instance (its REST API and webhooks live below it)")                  \
@@ -57,6 +61,9 @@
        "Storage: sqlite:///path/file.db, postgres://..., memory: (default: sqlite file under "     \
        "$XDG_DATA_HOME/execengine, else ~/.local/share/execengine)")                               \
     XX(EE_COUNTERS_URI, OPT_COUNTERS_URI, "memory:", 1, EE__MAX_URL,                               \
-       "Counters: memory:, storage: (the storage database), redis://host:port/db")
+       "Counters: memory:, storage: (the storage database), redis://host:port/db")                \
+    XX(EE_DATA_DIR, OPT_PATH, EE_DATA_DIR_DEFAULT, 1, EE__MAX_URL,                                  \
+       "Directory of the editable data files (integrations.json, prices.json, cost_rules.json, "   \
+       "categories.json); default: the installed share/execengine")
 
 #endif

@@ -155,11 +155,38 @@ void ee__utf8_sanitize(char *s);
 
 /* ---- engine internals (engine.c) --------------------------------------- */
 
-/* The engine's private config copy, logger and storage, for the other
- * modules. */
+/* The engine's private config copy, logger, clock and shared components,
+ * for the other modules. Each lives as long as the engine. */
 struct ee_storage;
+struct ee_counters;
+struct ee_transport;
+struct ee_n8n;
 const ee_config *ee__engine_config(const ee_engine *engine);
 struct ee_storage *ee__engine_storage(const ee_engine *engine);
+struct ee_counters *ee__engine_counters(const ee_engine *engine);
+struct ee_transport *ee__engine_transport(const ee_engine *engine);
+/* NULL when N8N_API_KEY is not configured. */
+struct ee_n8n *ee__engine_n8n(const ee_engine *engine);
+
+/* ---- modules with engine state (engine.c) ------------------------------- *
+ * A module that keeps state per engine (caches, key rings, loaded data)
+ * defines one ee__module. ee_engine_open() opens them in this order after
+ * storage, counters, transport and the n8n client, and closes them in
+ * reverse; a failing open fails the engine's open. */
+typedef struct ee__module {
+    const char *name;
+    ee_status (*open)(ee_engine *engine, void **state_out);
+    void (*close)(void *state);
+} ee__module;
+
+enum { EE__MOD_CREDENTIALS, EE__MOD_CATALOG, EE__MOD_QUOTA, EE__MOD_COUNT };
+
+extern const ee__module ee__credentials_module; /* lib/credentials/module.c */
+extern const ee__module ee__catalog_module;     /* lib/catalog/module.c */
+extern const ee__module ee__quota_module;       /* lib/quota/module.c */
+
+/* The state module `id` returned from its open (NULL if it keeps none). */
+void *ee__engine_module(const ee_engine *engine, int id);
 const ee__logger *ee__engine_logger(const ee_engine *engine);
 
 /* ---- ids (principal.c) ------------------------------------------------- */

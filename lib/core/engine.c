@@ -5,7 +5,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "execengine/counters.h"
+#include "execengine/n8n.h"
 #include "execengine/storage.h"
+#include "execengine/transport.h"
 #include "execengine/version.h"
 
 struct ee_engine {
@@ -14,7 +17,17 @@ struct ee_engine {
     ee_clock_fn clock;
     void *clock_payload;
     ee_storage *storage;
-    const char *counters_backend;
+    ee_counters *counters;
+    ee_transport *transport;
+    ee_n8n *n8n;
+    void *modules[EE__MOD_COUNT];
+    int modules_open;
+};
+
+static const ee__module *const module_table[EE__MOD_COUNT] = {
+    [EE__MOD_CREDENTIALS] = &ee__credentials_module,
+    [EE__MOD_CATALOG] = &ee__catalog_module,
+    [EE__MOD_QUOTA] = &ee__quota_module,
 };
 
 static void register_secret(const char *value, void *payload)
@@ -30,13 +43,33 @@ static void unregister_secret(const char *value, void *payload)
     ee__redact_unregister(value, strlen(value));
 }
 
-static const char *counters_backend_name(const char *uri)
+/* The shared components every module reaches through the engine. */
+static ee_status open_components(ee_engine *e)
 {
-    if (strncasecmp(uri, "redis://", 8) == 0)
-        return "redis";
-    if (strcmp(uri, "storage:") == 0)
-        return "storage";
-    return "memory";
+    const char *storage_uri = ee__config_text(e->cfg, "EE_STORAGE_URI");
+    ee_status st = ee_storage_open_uri(&e->storage, storage_uri);
+    if (st == EE_OK)
+        st = ee_counters_open_uri(&e->counters, ee__config_text(e->cfg, "EE_COUNTERS_URI"),
+                                  storage_uri);
+    if (st == EE_OK)
+        st = ee_transport_curl_new(&e->transport, NULL);
+    /* Without an API key there is no n8n client: the engine still serves
+     * everything else, and the calls that need n8n say what is missing. */
+    const char *n8n_key = ee__config_text(e->cfg, "N8N_API_KEY");
+    if (st == EE_OK && n8n_key != NULL)
+        st = ee_n8n_new(&e->n8n, e->transport, ee__config_text(e->cfg, "N8N_BASE_URL"), n8n_key);
+    return st;
+}
+
+static ee_status open_modules(ee_engine *e)
+{
+    for (; e->modules_open < EE__MOD_COUNT; e->modules_open++) {
+        const ee__module *m = module_table[e->modules_open];
+        ee_status st = m->open(e, &e->modules[e->modules_open]);
+        if (st != EE_OK)
+            return st;
+    }
+    return EE_OK;
 }
 
 ee_status ee_engine_open(ee_engine **out, const ee_config *cfg)
@@ -61,15 +94,16 @@ ee_status ee_engine_open(ee_engine **out, const ee_config *cfg)
     }
     ee__config_logger(e->cfg, &e->log);
     ee__config_clock(e->cfg, &e->clock, &e->clock_payload);
-    st = ee_storage_open_uri(&e->storage, ee__config_text(e->cfg, "EE_STORAGE_URI"));
+    st = open_components(e);
+    if (st == EE_OK)
+        st = open_modules(e);
     if (st != EE_OK) {
-        ee__log(&e->log, EE_LOG_ERROR, "core", "cannot open storage: %s", ee_error_last_message());
+        ee__log(&e->log, EE_LOG_ERROR, "core", "cannot open the engine: %s", ee_error_last_message());
         ee_engine_close(e);
         return st;
     }
-    e->counters_backend = counters_backend_name(ee__config_text(e->cfg, "EE_COUNTERS_URI"));
     ee__log(&e->log, EE_LOG_INFO, "core", "engine opened: libexecengine %s, storage %s, counters %s",
-            ee_version(), ee_storage_backend_name(e->storage), e->counters_backend);
+            ee_version(), ee_storage_backend_name(e->storage), ee_counters_backend_name(e->counters));
     *out = e;
     return EE_OK;
 }
@@ -78,8 +112,15 @@ void ee_engine_close(ee_engine *engine)
 {
     if (engine == NULL)
         return;
-    if (engine->storage != NULL)
+    if (engine->modules_open == EE__MOD_COUNT)
         ee__log(&engine->log, EE_LOG_INFO, "core", "engine closed");
+    while (engine->modules_open > 0) {
+        engine->modules_open--;
+        module_table[engine->modules_open]->close(engine->modules[engine->modules_open]);
+    }
+    ee_n8n_free(engine->n8n);
+    ee_transport_free(engine->transport);
+    ee_counters_free(engine->counters);
     ee_storage_free(engine->storage);
     ee__config_each_secret(engine->cfg, unregister_secret, NULL);
     ee_config_free(engine->cfg);
@@ -108,7 +149,8 @@ ee_status ee_engine_summary_json(const ee_engine *engine, char **out)
     json_t *doc = json_pack("{s:s, s:o?, s:o?, s:o?}", "version", ee_version(),
                             "storage", backend_json(engine, "EE_STORAGE_URI",
                                                     ee_storage_backend_name(engine->storage)),
-                            "counters", backend_json(engine, "EE_COUNTERS_URI", engine->counters_backend),
+                            "counters", backend_json(engine, "EE_COUNTERS_URI",
+                                                     ee_counters_backend_name(engine->counters)),
                             "config", ee__config_summary(engine->cfg));
     return ee__json_out(out, doc);
 }
@@ -121,6 +163,26 @@ const ee_config *ee__engine_config(const ee_engine *engine)
 ee_storage *ee__engine_storage(const ee_engine *engine)
 {
     return engine->storage;
+}
+
+ee_counters *ee__engine_counters(const ee_engine *engine)
+{
+    return engine->counters;
+}
+
+ee_transport *ee__engine_transport(const ee_engine *engine)
+{
+    return engine->transport;
+}
+
+ee_n8n *ee__engine_n8n(const ee_engine *engine)
+{
+    return engine->n8n;
+}
+
+void *ee__engine_module(const ee_engine *engine, int id)
+{
+    return id >= 0 && id < EE__MOD_COUNT ? engine->modules[id] : NULL;
 }
 
 const ee__logger *ee__engine_logger(const ee_engine *engine)

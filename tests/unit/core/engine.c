@@ -58,7 +58,7 @@ Test(engine, opens_a_sqlite_file_and_summarises)
     ee_config *cfg = NULL;
     cr_assert_eq(ee_config_new(&cfg), EE_OK);
     cr_assert_eq(ee_config_set(cfg, "EE_STORAGE_URI", uri), EE_OK);
-    cr_assert_eq(ee_config_set(cfg, "EE_COUNTERS_URI", "redis://127.0.0.1:6379/0"), EE_OK);
+    cr_assert_eq(ee_config_set(cfg, "EE_COUNTERS_URI", "storage:"), EE_OK);
     ee_engine *e = NULL;
     cr_assert_eq(ee_engine_open(&e, cfg), EE_OK);
     ee_config_free(cfg);
@@ -72,7 +72,7 @@ Test(engine, opens_a_sqlite_file_and_summarises)
     cr_expect_str_eq(json_string_value(json_object_get(storage, "backend")), "sqlite");
     cr_expect_str_eq(json_string_value(json_object_get(storage, "uri")), uri);
     cr_expect_str_eq(json_string_value(json_object_get(json_object_get(doc, "counters"), "backend")),
-                     "redis");
+                     "storage-sqlite", "storage: counters live in the storage database");
     cr_expect_eq(json_integer_value(json_object_get(json_object_get(doc, "config"),
                                                     "MAX_CONCURRENT_EXECUTIONS")), 10);
     json_decref(doc);
