@@ -23,6 +23,10 @@ int main(void)
     if (ee_config_new(&cfg) != EE_OK)
         return 1;
     ee_config_set(cfg, "EE_STORAGE_URI", "memory:");
+    /* Credentials are sealed with keys derived from this secret (at least
+     * 32 bytes). A real host loads it from the environment or a secret
+     * store, e.g. with ee_config_load_env(cfg); never hard-code one. */
+    ee_config_set(cfg, "API_KEY_ENCRYPTION_SECRET", "example-only-0123456789abcdef0123456789");
 
     /* 3. Every call returns an ee_status; the detail is per thread. */
     ee_status st = ee_config_set(cfg, "MAX_CONCURRENT_EXECUTIONS", "-5");

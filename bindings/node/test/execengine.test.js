@@ -12,10 +12,14 @@ const { Config, Engine, ExecEngineError, native } = ee;
 
 const SECRET = 'sk-test-Zq8w7e6r5t4y3u2i1o0p';
 
+// Every engine needs an encryption secret (credentials are sealed with it).
+const TEST_ENCRYPTION_SECRET = 'test-encryption-secret-0123456789abcdef0123';
+
 function memoryConfig() {
     const cfg = new Config();
     cfg.set('EE_STORAGE_URI', 'memory:');
     cfg.set('EE_COUNTERS_URI', 'memory:');
+    cfg.set('API_KEY_ENCRYPTION_SECRET', TEST_ENCRYPTION_SECRET);
     return cfg;
 }
 
@@ -323,6 +327,7 @@ test('unfreed handles are released by the FinalizationRegistry', () => {
         (function () {
             const cfg = new ee.Config();
             cfg.set('EE_STORAGE_URI', 'memory:');
+            cfg.set('API_KEY_ENCRYPTION_SECRET', 'test-encryption-secret-0123456789abcdef0123');
             cfg.setLog((l, m, msg) => globalThis.lines.push(msg), 'info');
             ee.Engine.open(cfg);
         })();

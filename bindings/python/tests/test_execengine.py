@@ -18,10 +18,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PKG_ROOT = os.path.dirname(HERE)
 
 
+# Every engine needs an encryption secret (credentials are sealed with it).
+TEST_ENCRYPTION_SECRET = "test-encryption-secret-0123456789abcdef0123"
+
+
 def memory_config():
     cfg = Config()
     cfg.set("EE_STORAGE_URI", "memory:")
     cfg.set("EE_COUNTERS_URI", "memory:")
+    cfg.set("API_KEY_ENCRYPTION_SECRET", TEST_ENCRYPTION_SECRET)
     return cfg
 
 
