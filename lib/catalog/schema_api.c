@@ -34,7 +34,7 @@ static ee_status parse_text(const char *text, const char *what, size_t max_depth
     size_t bad = utf8_bad_offset(text, len);
     if (bad < len)
         return ee__error(EE_EPARSE, "%s text is not valid UTF-8 (byte offset %zu)", what, bad);
-    if (ee__schema_text_depth(text, len, max_depth) > max_depth)
+    if (!ee__json_depth_ok(text, len, max_depth))
         return ee__error(EE_ETOOBIG, "%s nests arrays/objects deeper than %zu levels", what,
                          max_depth);
     json_error_t err;

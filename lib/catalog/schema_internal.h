@@ -166,9 +166,6 @@ size_t ee__schema_utf8_len(const char *s, size_t len);
  * counting past `max_depth` + 1), number of values, approximate size. */
 void ee__schema_measure(const json_t *v, size_t max_depth, size_t *depth, size_t *values,
                         size_t *bytes);
-/* Nesting depth of JSON text (brackets outside strings), stopping at
- * max_depth + 1. */
-size_t ee__schema_text_depth(const char *text, size_t len, size_t max_depth);
 /* Append v compactly to a short text for messages ("..." when cut). */
 void ee__schema_excerpt(const json_t *v, char *out, size_t cap);
 

@@ -315,25 +315,3 @@ void ee__schema_measure(const json_t *v, size_t max_depth, size_t *depth, size_t
     *bytes = nbytes;
 }
 
-size_t ee__schema_text_depth(const char *text, size_t len, size_t max_depth)
-{
-    size_t d = 0, maxd = 0;
-    bool in_str = false;
-    for (size_t i = 0; i < len; i++) {
-        char ch = text[i];
-        if (in_str) {
-            if (ch == '\\')
-                i++;
-            else if (ch == '"')
-                in_str = false;
-        } else if (ch == '"') {
-            in_str = true;
-        } else if (ch == '[' || ch == '{') {
-            if (++d > maxd && (maxd = d) > max_depth)
-                return max_depth + 1;
-        } else if ((ch == ']' || ch == '}') && d > 0) {
-            d--;
-        }
-    }
-    return maxd;
-}

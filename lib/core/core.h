@@ -103,6 +103,11 @@ ee_status ee__int_parse(const char *text, int64_t *out);
  * cause of a NULL document is a failed allocation while building it). */
 ee_status ee__json_out(char **out, json_t *doc);
 
+/* Whether JSON text nests at most `max_depth` levels of objects and arrays
+ * (strings and escapes skipped). One linear pass, to run before jansson,
+ * which recurses once per level, ever sees untrusted text. */
+bool ee__json_depth_ok(const char *text, size_t len, size_t max_depth);
+
 /* ---- clock (clock.c) ------------------------------------------------- */
 
 int64_t ee__clock_system_ms(void *payload);

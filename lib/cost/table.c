@@ -115,38 +115,13 @@ ee_status ee__cost_read_file(const char *path, size_t max, char **out)
     return EE_OK;
 }
 
-/* Whether JSON text nests deeper than `max` (strings skipped), checked
- * before jansson recurses into it. */
-static bool too_deep(const char *s, size_t len, int max)
-{
-    int depth = 0;
-    bool in_str = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-        } else if (c == '"') {
-            in_str = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > max)
-                return true;
-        } else if ((c == '}' || c == ']') && depth > 0) {
-            depth--;
-        }
-    }
-    return false;
-}
-
 ee_status ee__cost_json_parse(const char *text, size_t max, const char *what, json_t **out)
 {
     *out = NULL;
     size_t len = strnlen(text, max + 1);
     if (len > max)
         return ee__error(EE_ETOOBIG, "%s: larger than %zu bytes", what, max);
-    if (too_deep(text, len, EE__COST_MAX_DEPTH))
+    if (!ee__json_depth_ok(text, len, EE__COST_MAX_DEPTH))
         return ee__error(EE_EPARSE, "%s: JSON nested deeper than %d levels", what,
                          EE__COST_MAX_DEPTH);
     json_error_t err;

@@ -13,38 +13,13 @@
 
 /* ---- bounded JSON ---------------------------------------------------------- */
 
-/* jansson recurses once per nesting level; refuse deep input before it
- * does, with a linear scan that tracks strings and escapes. */
-static bool depth_ok(const char *s, size_t len, size_t max_depth)
-{
-    size_t depth = 0;
-    bool in_str = false;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-        } else if (c == '"') {
-            in_str = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > max_depth)
-                return false;
-        } else if ((c == '}' || c == ']') && depth > 0) {
-            depth--;
-        }
-    }
-    return true;
-}
-
 ee_status ee__n8n_json_parse(const char *data, size_t len, size_t max_depth, const char *what,
                              json_t **out)
 {
     *out = NULL;
     if (data == NULL || len == 0)
         return ee__error(EE_EPARSE, "%s: empty answer where JSON was expected", what);
-    if (!depth_ok(data, len, max_depth))
+    if (!ee__json_depth_ok(data, len, max_depth))
         return ee__error(EE_EPARSE, "%s: JSON nested deeper than %zu levels", what, max_depth);
     json_error_t err;
     json_t *doc = json_loadb(data, len, JSON_REJECT_DUPLICATES, &err);
@@ -616,7 +591,7 @@ void ee__n8n_error_text(const char *body, size_t len, char *msg, size_t msg_cap,
     if (body == NULL || len == 0)
         return;
     json_t *doc = NULL;
-    if (len <= 1024 * 1024 && depth_ok(body, len, 32))
+    if (len <= 1024 * 1024 && ee__json_depth_ok(body, len, 32))
         doc = json_loadb(body, len, 0, NULL);
     if (json_is_object(doc)) {
         json_t *m = json_object_get(doc, "message");
