@@ -1,0 +1,97 @@
+/* The renderer beyond the spec: limits, errors, escaping, numbers. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "notify/mustache.h"
+
+static char *render(const char *tmpl, const char *data_json, const char *partials_json)
+{
+    json_t *data = json_loads(data_json, JSON_DECODE_ANY, NULL);
+    json_t *partials = partials_json ? json_loads(partials_json, 0, NULL) : NULL;
+    char *out = NULL;
+    ee_status st = ee__mustache_render(tmpl, data, partials, &out);
+    json_decref(data);
+    json_decref(partials);
+    cr_assert_eq(st, EE_OK, "%s: %s", tmpl, ee_error_last_message());
+    return out;
+}
+
+Test(mustache, an_email_body)
+{
+    char *out = render("Hello {{user.name}},\n{{#results}}- {{title}} ({{score}})\n{{/results}}"
+                       "{{^results}}Nothing today.\n{{/results}}Cost: ${{cost.usd}}\n",
+                       "{\"user\": {\"name\": \"Ada <ada@example.com>\"},"
+                       " \"results\": [{\"title\": \"A & B\", \"score\": 0.5}, {\"title\": \"C\", \"score\": 3}],"
+                       " \"cost\": {\"usd\": \"0.000450000\"}}",
+                       NULL);
+    cr_expect_str_eq(out, "Hello Ada &lt;ada@example.com&gt;,\n- A &amp; B (0.5)\n- C (3)\n"
+                          "Cost: $0.000450000\n");
+    ee_free(out);
+}
+
+Test(mustache, values_and_falsy_sections)
+{
+    char *out = render("[{{a}}|{{b}}|{{c}}|{{d}}|{{e}}|{{f}}]", "{\"a\": true, \"b\": false, \"c\": null,"
+                       " \"d\": 1.25, \"e\": {\"x\": 1}, \"f\": [1]}", NULL);
+    cr_expect_str_eq(out, "[true|false||1.25||]");
+    ee_free(out);
+    out = render("{{#s}}yes{{/s}}{{^s}}no{{/s}}", "{\"s\": \"\"}", NULL);
+    cr_expect_str_eq(out, "no", "an empty string is falsy");
+    ee_free(out);
+}
+
+Test(mustache, malformed_templates)
+{
+    const char *bad[][2] = {{"{{#a}}never closed", "never closed"},
+                            {"{{/a}}", "closes no open section"},
+                            {"{{#a}}{{/b}}", "closes no open section"},
+                            {"{{unclosed", "never closed"},
+                            {"{{=<% %> x=}}", "bad delimiters"},
+                            {"{{= =}}", "bad delimiters"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *out = (char *)1;
+        cr_expect_eq(ee__mustache_render(bad[i][0], NULL, NULL, &out), EE_EPARSE, "%s", bad[i][0]);
+        cr_expect_null(out);
+        cr_expect_not_null(strstr(ee_error_last_message(), bad[i][1]), "%s: %s", bad[i][0],
+                           ee_error_last_message());
+    }
+    cr_expect_eq(ee__mustache_render(NULL, NULL, NULL, NULL), EE_EINVAL);
+}
+
+Test(mustache, limits)
+{
+    /* Sections nested past the limit. */
+    char deep[8 * (EE__MUSTACHE_MAX_DEPTH + 2) * 2 + 1] = "";
+    for (int i = 0; i <= EE__MUSTACHE_MAX_DEPTH; i++)
+        strcat(deep, "{{#a}}");
+    for (int i = 0; i <= EE__MUSTACHE_MAX_DEPTH; i++)
+        strcat(deep, "{{/a}}");
+    char *out = NULL;
+    cr_expect_eq(ee__mustache_render(deep, NULL, NULL, &out), EE_ETOOBIG);
+
+    /* A partial that includes itself unconditionally ends at the depth limit. */
+    json_t *partials = json_pack("{s:s}", "loop", "x{{>loop}}");
+    cr_expect_eq(ee__mustache_render("{{>loop}}", NULL, partials, &out), EE_ETOOBIG);
+    json_decref(partials);
+
+    /* Output growth is capped: 4096 items of a 8 KiB string = 32 MiB. */
+    json_t *items = json_array();
+    for (int i = 0; i < 4096; i++)
+        json_array_append_new(items, json_integer(i));
+    char *big = malloc(8193);
+    memset(big, 'x', 8192);
+    big[8192] = '\0';
+    json_t *data = json_pack("{s:o, s:s}", "items", items, "big", big);
+    free(big);
+    cr_expect_eq(ee__mustache_render("{{#items}}{{big}}{{/items}}", data, NULL, &out), EE_ETOOBIG);
+    cr_expect_null(out);
+    json_decref(data);
+
+    char *huge = malloc(EE__MUSTACHE_MAX_TEMPLATE + 2);
+    memset(huge, 'a', EE__MUSTACHE_MAX_TEMPLATE + 1);
+    huge[EE__MUSTACHE_MAX_TEMPLATE + 1] = '\0';
+    cr_expect_eq(ee__mustache_render(huge, NULL, NULL, &out), EE_ETOOBIG);
+    free(huge);
+}
