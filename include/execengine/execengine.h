@@ -22,5 +22,6 @@
 #include "n8n.h"
 #include "cost.h"
 #include "schema.h"
+#include "credentials.h"
 
 #endif

@@ -42,6 +42,9 @@
     XX(PLATFORM_YOUTUBE_KEY, OPT_KEY, NULL, 1, EE__MAX_TEXT, "Platform YouTube Data API key")     \
     XX(API_KEY_ENCRYPTION_SECRET, OPT_PASSWORD, NULL, 32, EE__MAX_TEXT,                            \
        "Secret from which credential encryption keys are derived (at least 32 bytes)")            \
+    XX(API_KEY_ENCRYPTION_PREVIOUS_SECRETS, OPT_PASSWORD, NULL, 32, EE__MAX_TEXT,                  \
+       "Previous encryption secrets, comma-separated (each at least 32 bytes), still read "       \
+       "during a key rotation")                                                                    \
     XX(SMTP_HOST, OPT_HOST, NULL, 1, 253, "SMTP server for emailing results")                     \
     XX(SMTP_PORT, OPT_INT, "587", 1, 65535, "SMTP server port")                                   \
     XX(SMTP_USER, OPT_STRING, NULL, 1, 256, "SMTP user name")                                     \
@@ -64,6 +67,7 @@
        "Counters: memory:, storage: (the storage database), redis://host:port/db")                \
     XX(EE_DATA_DIR, OPT_PATH, EE_DATA_DIR_DEFAULT, 1, EE__MAX_URL,                                  \
        "Directory of the editable data files (integrations.json, prices.json, cost_rules.json, "   \
-       "categories.json); default: the installed share/execengine")
+       "categories.json, plans.json); unset: the installed share/execengine when it has the "     \
+       "file, else the copy built into the library")
 
 #endif

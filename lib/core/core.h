@@ -135,8 +135,6 @@ void ee__config_logger(const ee_config *cfg, ee__logger *out);
 void ee__config_each_secret(const ee_config *cfg,
                             void (*fn)(const char *value, void *payload), void *payload);
 
-#endif
-
 /* ---- text and URIs (text.c) ------------------------------------------ */
 
 /* Whether s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
@@ -198,3 +196,5 @@ const ee__logger *ee__engine_logger(const ee_engine *engine);
 
 /* Whether `id` is 1..EE_PRINCIPAL_ID_MAX bytes of [A-Za-z0-9_.:@-]. */
 bool ee__id_valid(const char *id);
+
+#endif

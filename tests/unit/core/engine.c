@@ -8,6 +8,9 @@
 
 #include "core/core.h"
 
+/* Every engine needs an encryption secret: credentials are sealed with it. */
+#define TEST_SECRET "test-secret-0123456789abcdef0123456789"
+
 static int64_t fake_now = 1700000000000;
 
 static int64_t fake_clock(void *payload)
@@ -20,6 +23,7 @@ Test(engine, open_close_and_injected_clock)
     ee_config *cfg = NULL;
     cr_assert_eq(ee_config_new(&cfg), EE_OK);
     cr_assert_eq(ee_config_set(cfg, "EE_STORAGE_URI", "memory:"), EE_OK);
+    cr_assert_eq(ee_config_set(cfg, "API_KEY_ENCRYPTION_SECRET", TEST_SECRET), EE_OK);
     cr_assert_eq(ee_config_set_clock(cfg, fake_clock, &fake_now), EE_OK);
     ee_engine *e = NULL;
     cr_assert_eq(ee_engine_open(&e, cfg), EE_OK);
@@ -39,6 +43,7 @@ Test(engine, default_clock_is_the_system_clock)
     cr_assert_eq(ee_config_set_clock(cfg, fake_clock, &fake_now), EE_OK);
     cr_assert_eq(ee_config_set_clock(cfg, NULL, NULL), EE_OK);
     cr_assert_eq(ee_config_set(cfg, "EE_STORAGE_URI", "memory:"), EE_OK);
+    cr_assert_eq(ee_config_set(cfg, "API_KEY_ENCRYPTION_SECRET", TEST_SECRET), EE_OK);
     ee_engine *e = NULL;
     cr_assert_eq(ee_engine_open(&e, cfg), EE_OK);
     ee_config_free(cfg);
@@ -58,6 +63,7 @@ Test(engine, opens_a_sqlite_file_and_summarises)
     ee_config *cfg = NULL;
     cr_assert_eq(ee_config_new(&cfg), EE_OK);
     cr_assert_eq(ee_config_set(cfg, "EE_STORAGE_URI", uri), EE_OK);
+    cr_assert_eq(ee_config_set(cfg, "API_KEY_ENCRYPTION_SECRET", TEST_SECRET), EE_OK);
     cr_assert_eq(ee_config_set(cfg, "EE_COUNTERS_URI", "storage:"), EE_OK);
     ee_engine *e = NULL;
     cr_assert_eq(ee_engine_open(&e, cfg), EE_OK);
@@ -128,6 +134,7 @@ static void *open_close_loop(void *arg)
             return (void *)1;
         ee_config_set(cfg, "SMTP_PASS", i % 2 ? "shared-pass-aaaa" : "other-pass-bbbb");
         ee_config_set(cfg, "EE_STORAGE_URI", "memory:");
+        ee_config_set(cfg, "API_KEY_ENCRYPTION_SECRET", TEST_SECRET);
         ee_engine *e = NULL;
         ee_status st = ee_engine_open(&e, cfg);
         ee_config_free(cfg);

@@ -195,6 +195,8 @@ Test(secrets, log_level_filters_before_formatting)
     cr_assert_eq(ee_config_new(&cfg), EE_OK);
     cr_assert_eq(ee_config_set_log(cfg, capture, EE_LOG_WARN, &logbuf), EE_OK);
     cr_assert_eq(ee_config_set(cfg, "EE_STORAGE_URI", "memory:"), EE_OK);
+    cr_assert_eq(ee_config_set(cfg, "API_KEY_ENCRYPTION_SECRET",
+                               "test-secret-0123456789abcdef0123456789"), EE_OK);
     cr_expect_eq(ee_config_set_log(cfg, capture, (ee_log_level)9, &logbuf), EE_EINVAL);
     ee_engine *e = NULL;
     cr_assert_eq(ee_engine_open(&e, cfg), EE_OK);

@@ -1,0 +1,192 @@
+/*
+ * lib/credentials/cred_internal.h - the credentials module's shared state
+ * and helpers (never installed). Also the internal interface the execution
+ * pipeline uses: ee__cred_resolve() and ee__cred_key_record_usage().
+ */
+#ifndef EE_CREDENTIALS_CRED_INTERNAL_H
+#define EE_CREDENTIALS_CRED_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/core.h"
+#include "credentials/crypto.h"
+#include "credentials/integrations.h"
+#include "execengine/credentials.h"
+#include "execengine/storage.h"
+
+#define EE__CRED_COLL "credentials"
+#define EE__KEYS_COLL "customerApiKeys"
+#define EE__PLATFORM_WS "platform"
+/* Registry documents (workspace "platform", credentialName below, userId =
+ * the workspace): which workspaces hold sealed secrets, so rotation can
+ * find them (storage has no cross-workspace query). */
+#define EE__WS_REGISTRY_NAME "ee:workspace"
+/* How long a cached snapshot of a workspace's credential metadata is
+ * trusted when another process may have written (ms). Local writes
+ * invalidate at once. */
+#define EE__CRED_CACHE_TTL_MS 2000
+#define EE__CRED_CACHE_MAX_WS 256
+/* Execution ids remembered per customer key for idempotent usage. */
+#define EE__KEY_RECENT_EXECUTIONS 256
+
+/* ---- cached metadata of one workspace's credentials ---------------------- */
+
+typedef struct {
+    char id[EE_STORAGE_ID_HEX_LEN + 1];
+    const char *cred_name; /* borrowed from meta */
+    const char *from_email; /* platform Resend credentials, else NULL */
+    bool active;
+    bool platform;
+    uint8_t *env; /* sealed secret (ciphertext: safe to cache) */
+    size_t env_len;
+} ee__cred_entry;
+
+typedef struct ee__cred_snapshot {
+    char workspace[EE_STORAGE_WORKSPACE_MAX + 1];
+    uint64_t generation;
+    int64_t loaded_at;
+    int refs; /* under the state's lock */
+    json_t *meta; /* array: owns the strings entries borrow */
+    size_t n;
+    ee__cred_entry *entries;
+    struct ee__cred_snapshot *next;
+} ee__cred_snapshot;
+
+typedef int (*ee__cred_rotate_hook)(void *payload, uint64_t rotated_so_far);
+
+typedef struct ee__cred_state {
+    ee_engine *engine;
+    ee__keyring *ring;
+    ee__integrations *cat;
+    char **previous; /* wiped on close; registered for redaction */
+    size_t n_previous;
+    pthread_mutex_t lock;
+    uint64_t generation;  /* bumped by every local write (under lock) */
+    ee__cred_snapshot *cache;
+    size_t n_cached;
+    json_t *turns;        /* credentialName -> next pool index (under lock) */
+    int64_t validate_timeout_ms;
+    ee__cred_rotate_hook rotate_hook;
+    void *rotate_payload;
+} ee__cred_state;
+
+/* The module state of an open engine. */
+ee__cred_state *ee__cred_state_of(const ee_engine *engine);
+
+/* Invalidate every cached snapshot (call after a write). */
+void ee__cred_invalidate(ee__cred_state *s);
+/* A snapshot of `workspace`'s credentials (refcounted; release it). */
+ee_status ee__cred_snapshot_get(ee__cred_state *s, const char *workspace,
+                                ee__cred_snapshot **out);
+void ee__cred_snapshot_release(ee__cred_state *s, ee__cred_snapshot *snap);
+/* The next pool index for `cred_name` (round-robin, thread-safe). */
+uint64_t ee__cred_next_turn(ee__cred_state *s, const char *cred_name);
+
+/* ---- documents ------------------------------------------------------------ */
+
+/* A stored document split into its metadata (JSON: ObjectIds as hex text,
+ * dates as ms) and its one sealed binary field. */
+typedef struct {
+    char id[EE_STORAGE_ID_HEX_LEN + 1];
+    int64_t revision;
+    json_t *meta;
+    char sealed_field[32];
+    uint8_t *sealed; /* ciphertext */
+    size_t sealed_len;
+} ee__cdoc;
+
+void ee__cdoc_clear(ee__cdoc *d);
+ee_status ee__cdoc_from_bson(const uint8_t *data, size_t len, ee__cdoc *out);
+/* Fetch by id. EE_ENOTFOUND when absent. */
+ee_status ee__cdoc_get(ee_engine *e, const char *coll, const char *ws, const char *id,
+                       ee__cdoc *out);
+/* Insert d (d->id must be set: the id is bound into the seal). */
+ee_status ee__cdoc_insert(ee_engine *e, const char *coll, const char *ws, const ee__cdoc *d);
+/* Replace at d->revision; on EE_OK d->revision is the new one. */
+ee_status ee__cdoc_replace(ee_engine *e, const char *coll, const char *ws, ee__cdoc *d);
+
+/* Seal `pt` for (ws, d->id) into d's sealed field named `field`. */
+ee_status ee__cdoc_seal(ee__cred_state *s, const char *ws, ee__cdoc *d, const char *field,
+                        const char *pt, size_t pt_len);
+/* Open d's sealed field: *pt_out is NUL-terminated, free with
+ * ee__plaintext_free(pt, len). */
+ee_status ee__cdoc_open(ee__cred_state *s, const char *ws, const ee__cdoc *d, uint8_t **pt_out,
+                        size_t *pt_len);
+
+/* A masked form of a key: "sk-or-…abcd", "…abcd", or "…" when short. */
+void ee__cred_mask(const char *key, char out[48]);
+
+/* Ids (hex text) of every document of `coll` in `ws`, oldest first. */
+ee_status ee__cred_list_ids(ee_engine *e, const char *coll, const char *ws, json_t **out);
+
+/* Make sure the workspace is in the registry rotation walks. */
+ee_status ee__cred_register_workspace(ee_engine *e, const char *ws);
+
+/* Parse a JSON request (object) with a bounded size. */
+ee_status ee__cred_parse_request(const char *text, const char *what, json_t **out);
+/* Wipe a string member of a parsed request before it is freed. */
+void ee__cred_wipe_member(json_t *obj, const char *key);
+
+/* ---- for the execution pipeline (and tests) -------------------------------- */
+
+/* One node's credential, decrypted. Strings are borrowed from the resolved
+ * set; `secret` is owned by it and wiped when it is freed: the raw key for
+ * platform and customer credentials, a JSON object ({"apiKey"} or
+ * {"accessToken", "refreshToken"}) for personal ones (is_json). */
+typedef struct {
+    const char *node_name;
+    const char *credential_name;
+    const char *credential_id;
+    const char *source; /* "platform" | "personal" | "customer" */
+    const char *from_email; /* Resend platform credential, else NULL */
+    char *secret;
+    size_t secret_len;
+    bool is_json;
+} ee__cred_secret;
+
+typedef struct {
+    json_t *routing; /* the ee_cred_route() answer */
+    size_t n;
+    ee__cred_secret *items;
+    ee__cred_snapshot *snaps[2];
+    ee__cred_state *state;
+    uint8_t *customer_env;
+    size_t customer_env_len;
+} ee__cred_resolved;
+
+/*
+ * Route `workflow` for the principal (as ee_cred_route()) and decrypt the
+ * secret of every mapped node. Gaps do not fail the call: check
+ * json_array_size(json_object_get(r->routing, "gaps")). *out is freed with
+ * ee__cred_resolved_free(), which wipes every secret. Returns the statuses
+ * of ee_cred_route() and EE_ECRYPTO (a stored secret does not open with the
+ * configured keys).
+ */
+ee_status ee__cred_resolve(ee_engine *engine, const ee_principal *principal,
+                           const json_t *workflow, const json_t *choice,
+                           ee__cred_resolved **out);
+void ee__cred_resolved_free(ee__cred_resolved *r);
+
+/*
+ * Count one execution's use of a customer key: executions +1, tokensUsed
+ * + tokens, lastUsedAt = now. Idempotent per execution id: the record keeps
+ * the last EE__KEY_RECENT_EXECUTIONS execution ids it counted and a repeat
+ * is a no-op (*counted_out = 0). Optimistic replace, retried on conflict.
+ * Returns EE_OK; EE_ENOTFOUND; EE_EINVAL; EE_ECONFLICT (too many concurrent
+ * writers); storage statuses.
+ */
+ee_status ee__cred_key_record_usage(ee_engine *engine, const ee_principal *principal,
+                                    const char *key_id, const char *execution_id,
+                                    int64_t tokens, int *counted_out);
+
+/* Tests: a callback rotation calls after each re-sealed document (return
+ * non-zero to stop the run there, as a crash would). */
+void ee__cred_set_rotate_hook(ee_engine *engine, ee__cred_rotate_hook fn, void *payload);
+/* Tests: the total timeout of a validation request (default 10 s). */
+void ee__cred_set_validate_timeout(ee_engine *engine, int64_t timeout_ms);
+
+#endif

@@ -1,0 +1,167 @@
+/* Key rotation: re-seal, under the current key, every stored secret sealed
+ * with a previous one. Document by document with an optimistic replace, so
+ * a run that is interrupted (crash, kill) is finished by running it again,
+ * and a concurrent writer is never overwritten: a conflict re-reads. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "credentials/cred_internal.h"
+
+#define REPLACE_TRIES 16
+
+typedef struct {
+    uint64_t workspaces, scanned, rotated, current, failed;
+    bool stopped;
+} rotate_counts;
+
+/* Re-seal one document if it needs it. */
+static ee_status rotate_doc(ee__cred_state *s, const char *coll, const char *ws, const char *id,
+                            rotate_counts *rc)
+{
+    uint32_t current = ee__keyring_current_id(s->ring);
+    for (int attempt = 0; attempt < REPLACE_TRIES; attempt++) {
+        ee__cdoc d;
+        ee_status st = ee__cdoc_get(s->engine, coll, ws, id, &d);
+        if (st == EE_ENOTFOUND)
+            return EE_OK; /* deleted meanwhile */
+        if (st != EE_OK)
+            return st;
+        if (d.sealed == NULL) { /* a registry document: nothing sealed */
+            ee__cdoc_clear(&d);
+            return EE_OK;
+        }
+        uint32_t key_id = 0;
+        bool readable = ee__envelope_key_id(d.sealed, d.sealed_len, &key_id) == EE_OK;
+        if (attempt == 0)
+            rc->scanned++;
+        if (!readable || key_id == current) {
+            if (attempt == 0) {
+                rc->current += readable;
+                rc->failed += !readable;
+            }
+            ee__cdoc_clear(&d);
+            return EE_OK;
+        }
+        uint8_t *pt = NULL;
+        size_t pt_len = 0;
+        st = ee__cdoc_open(s, ws, &d, &pt, &pt_len);
+        if (st == EE_ECRYPTO) {
+            ee__log(ee__engine_logger(s->engine), EE_LOG_WARN, "credentials",
+                    "rotation: %s %s in workspace %s does not open with any configured secret",
+                    coll, id, ws);
+            rc->failed++;
+            ee__cdoc_clear(&d);
+            return EE_OK;
+        }
+        if (st == EE_OK)
+            st = ee__cdoc_seal(s, ws, &d, d.sealed_field, (const char *)pt, pt_len);
+        ee__plaintext_free(pt, pt_len);
+        if (st == EE_OK)
+            st = ee__cdoc_replace(s->engine, coll, ws, &d);
+        ee__cdoc_clear(&d);
+        if (st == EE_OK) {
+            rc->rotated++;
+            ee__cred_invalidate(s);
+            if (s->rotate_hook != NULL && s->rotate_hook(s->rotate_payload, rc->rotated) != 0)
+                rc->stopped = true;
+            return EE_OK;
+        }
+        if (st != EE_ECONFLICT)
+            return st;
+    }
+    return ee__error(EE_ECONFLICT, "rotation: %s %s keeps changing: run the rotation again",
+                     coll, id);
+}
+
+static ee_status rotate_collection(ee__cred_state *s, const char *coll, const char *ws,
+                                   rotate_counts *rc)
+{
+    json_t *ids = NULL;
+    ee_status st = ee__cred_list_ids(s->engine, coll, ws, &ids);
+    size_t i;
+    const json_t *id;
+    json_array_foreach(ids, i, id) {
+        if (st != EE_OK || rc->stopped)
+            break;
+        st = rotate_doc(s, coll, ws, json_string_value(id), rc);
+    }
+    json_decref(ids);
+    return st;
+}
+
+/* Workspace "platform" and every workspace of the registry. */
+static ee_status workspaces(ee__cred_state *s, json_t **out)
+{
+    json_t *ids = NULL;
+    *out = json_array();
+    ee_status st = *out ? ee__cred_list_ids(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, &ids)
+                        : ee__error(EE_ENOMEM, "out of memory");
+    if (st == EE_OK)
+        json_array_append_new(*out, json_string(EE__PLATFORM_WS));
+    json_t *seen = json_object();
+    size_t i;
+    const json_t *id;
+    json_array_foreach(ids, i, id) {
+        if (st != EE_OK)
+            break;
+        ee__cdoc d;
+        st = ee__cdoc_get(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, json_string_value(id), &d);
+        if (st == EE_ENOTFOUND) {
+            st = EE_OK;
+            continue;
+        }
+        if (st != EE_OK)
+            break;
+        const char *kind = json_string_value(json_object_get(d.meta, "kind"));
+        const char *ws = json_string_value(json_object_get(d.meta, "userId"));
+        if (kind != NULL && strcmp(kind, "workspace") == 0 && ws != NULL &&
+            json_object_get(seen, ws) == NULL) {
+            json_object_set_new(seen, ws, json_true());
+            json_array_append_new(*out, json_string(ws));
+        }
+        ee__cdoc_clear(&d);
+    }
+    json_decref(seen);
+    json_decref(ids);
+    return st;
+}
+
+ee_status ee_cred_rotate(ee_engine *engine, char **out)
+{
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "ee_cred_rotate: out is NULL");
+    *out = NULL;
+    if (engine == NULL)
+        return ee__error_out(out, ee__error(EE_EINVAL, "ee_cred_rotate: engine is NULL"));
+    ee__cred_state *s = ee__cred_state_of(engine);
+    rotate_counts rc = {0};
+    json_t *wss = NULL;
+    ee_status st = workspaces(s, &wss);
+    size_t i;
+    const json_t *ws;
+    json_array_foreach(wss, i, ws) {
+        if (st != EE_OK || rc.stopped)
+            break;
+        rc.workspaces++;
+        st = rotate_collection(s, EE__CRED_COLL, json_string_value(ws), &rc);
+        if (st == EE_OK && !rc.stopped && strcmp(json_string_value(ws), EE__PLATFORM_WS) != 0)
+            st = rotate_collection(s, EE__KEYS_COLL, json_string_value(ws), &rc);
+    }
+    json_decref(wss);
+    if (st != EE_OK)
+        return ee__error_out(out, st);
+    ee__log(ee__engine_logger(engine), EE_LOG_INFO, "credentials",
+            "rotation: %llu re-sealed, %llu already current, %llu failed",
+            (unsigned long long)rc.rotated, (unsigned long long)rc.current,
+            (unsigned long long)rc.failed);
+    st = ee__json_out(out, json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "workspaces",
+                                     (json_int_t)rc.workspaces, "scanned", (json_int_t)rc.scanned,
+                                     "rotated", (json_int_t)rc.rotated, "current",
+                                     (json_int_t)rc.current, "failed", (json_int_t)rc.failed,
+                                     "complete", !rc.stopped));
+    if (st == EE_OK && rc.failed > 0)
+        return ee__error(EE_ECRYPTO, "rotation: %llu stored secrets do not open with any "
+                                     "configured secret", (unsigned long long)rc.failed);
+    return st;
+}
