@@ -195,7 +195,9 @@ def split_params(text):
     for p in text.split(","):
         p = p.strip()
         m = re.match(r"^(.*?)(\w+)\s*(\[\s*\w*\s*\])?$", p)
-        if not m or not m.group(1).strip() or m.group(1).strip() in ("const", "unsigned"):
+        # "const char" or "unsigned int" alone are unnamed; "unsigned flags" is named
+        if (not m or not m.group(1).strip() or m.group(1).strip() == "const"
+                or (m.group(1).strip() == "unsigned" and m.group(2) in ("int", "long", "short", "char"))):
             out.append((p, ""))  # unnamed parameter
             continue
         ctype = m.group(1) + ("*" if m.group(3) else "")

@@ -23,5 +23,6 @@
 #include "cost.h"
 #include "schema.h"
 #include "credentials.h"
+#include "catalog.h"
 
 #endif

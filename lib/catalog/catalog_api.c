@@ -1,0 +1,742 @@
+/* The catalog's public calls for workflows: create, get, update, list,
+ * search and input validation. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "catalog/catalog_internal.h"
+
+/* Entry text may hold a schema nested to the schema validator's limit. */
+#define ENTRY_DEPTH (EE_SCHEMA_MAX_SCHEMA_DEPTH + 4)
+#define CURSOR_MAX 2048
+
+static ee_status check_engine(ee_engine *engine, const char *what, ee__catalog_state **st)
+{
+    *st = NULL;
+    if (engine == NULL)
+        return ee__error(EE_EINVAL, "%s: engine is NULL", what);
+    *st = ee__catalog_state_of(engine);
+    return *st ? EE_OK : EE_ESTATE;
+}
+
+static ee_status check_id(const char *id, const char *what)
+{
+    if (id == NULL)
+        return ee__error(EE_EINVAL, "%s: id is NULL", what);
+    if (!ee__cat_hex_id(id)) {
+        char q[64];
+        ee__quote_for_message(id, q, sizeof q);
+        return ee__error(EE_EINVAL, "%s: \"%s\" is not an id (24 lowercase hex characters)", what,
+                         q);
+    }
+    return EE_OK;
+}
+
+/* ---- create / get / update ------------------------------------------------------- */
+
+ee_status ee_catalog_create(ee_engine *engine, const char *entry_json, char **out)
+{
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "ee_catalog_create: out is NULL");
+    *out = NULL;
+    ee__catalog_state *state = NULL;
+    ee_status st = check_engine(engine, "ee_catalog_create", &state);
+    json_t *input = NULL, *rec = NULL;
+    if (st == EE_OK)
+        st = ee__cat_json_parse(entry_json, EE_CATALOG_DOC_MAX, ENTRY_DEPTH, "catalog entry",
+                                &input);
+    if (st == EE_OK && (rec = json_object()) == NULL)
+        st = ee__error(EE_ENOMEM, "out of memory");
+    if (st == EE_OK)
+        st = ee__cat_entry_apply(engine, rec, input, true);
+    char id[25] = "";
+    if (st == EE_OK) {
+        json_int_t now = ee_engine_now_ms(engine);
+        if (json_object_set_new(rec, "createdAt", json_integer(now)) != 0
+            || json_object_set_new(rec, "updatedAt", json_integer(now)) != 0)
+            st = ee__error(EE_ENOMEM, "out of memory");
+    }
+    if (st == EE_OK) {
+        st = ee__cat_insert(engine, EE__CAT_COLL, rec, id);
+        if (st == EE_EEXISTS) {
+            char q[160];
+            ee__quote_for_message(json_string_value(json_object_get(rec, "n8nWorkflowId")), q,
+                                  sizeof q);
+            st = ee__error(EE_EEXISTS, "a catalog entry for n8n workflow \"%s\" already exists",
+                           q);
+        }
+    }
+    if (st == EE_OK) {
+        ee__catalog_invalidate(state);
+        st = ee__json_out(out, ee__cat_entry_render(id, 1, rec, true));
+    }
+    json_decref(input);
+    json_decref(rec);
+    return st == EE_OK ? EE_OK : (*out ? st : ee__error_out(out, st));
+}
+
+ee_status ee_catalog_get(ee_engine *engine, const char *workflow_id, unsigned flags, char **out)
+{
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "ee_catalog_get: out is NULL");
+    *out = NULL;
+    ee__catalog_state *state = NULL;
+    ee_status st = check_engine(engine, "ee_catalog_get", &state);
+    if (st == EE_OK)
+        st = check_id(workflow_id, "ee_catalog_get");
+    if (st == EE_OK && (flags & ~EE_CATALOG_INCLUDE_INACTIVE) != 0)
+        st = ee__error(EE_EINVAL, "ee_catalog_get: unknown flags 0x%x", flags);
+    json_t *rec = NULL;
+    int64_t rev = 0;
+    if (st == EE_OK)
+        st = ee__cat_load(engine, EE__CAT_COLL, workflow_id, &rec, &rev);
+    if (st == EE_OK && !(flags & EE_CATALOG_INCLUDE_INACTIVE)
+        && !json_is_true(json_object_get(rec, "isActive")))
+        st = ee__error(EE_ENOTFOUND, "no active catalog entry with id %s", workflow_id);
+    if (st == EE_OK)
+        st = ee__json_out(out, ee__cat_entry_render(workflow_id, rev, rec, true));
+    json_decref(rec);
+    return st == EE_OK ? EE_OK : ee__error_out(out, st);
+}
+
+/* The optional "revision" of a patch: 0 when absent. */
+static ee_status expected_revision(const json_t *patch, int64_t *out)
+{
+    *out = 0;
+    const json_t *r = json_object_get(patch, "revision");
+    if (r == NULL)
+        return EE_OK;
+    if (!json_is_integer(r) || json_integer_value(r) < 1)
+        return ee__error(EE_EINVAL, "\"revision\" must be a positive integer");
+    *out = json_integer_value(r);
+    return EE_OK;
+}
+
+/* Read-modify-write with optimistic concurrency (shared by entries and
+ * categories): `apply` changes a copy of the stored record. */
+typedef ee_status (*apply_fn)(ee_engine *engine, json_t *rec, const json_t *patch);
+
+static ee_status update_record(ee_engine *engine, const char *coll, const char *id,
+                               const json_t *patch, apply_fn apply, json_t **rec_out,
+                               int64_t *rev_out)
+{
+    *rec_out = NULL;
+    int64_t expected;
+    ee_status st = expected_revision(patch, &expected);
+    for (int attempt = 0; st == EE_OK; attempt++) {
+        json_t *rec = NULL;
+        int64_t rev = 0;
+        if ((st = ee__cat_load(engine, coll, id, &rec, &rev)) != EE_OK)
+            return st;
+        if (expected != 0 && rev != expected) {
+            json_decref(rec);
+            return ee__error(EE_ECONFLICT, "%s is at revision %lld, not %lld: re-read it", id,
+                             (long long)rev, (long long)expected);
+        }
+        st = apply(engine, rec, patch);
+        int64_t prev = json_integer_value(json_object_get(rec, "updatedAt"));
+        int64_t now = ee_engine_now_ms(engine);
+        if (st == EE_OK
+            && json_object_set_new(rec, "updatedAt", json_integer(now > prev ? now : prev)) != 0)
+            st = ee__error(EE_ENOMEM, "out of memory");
+        if (st == EE_OK)
+            st = ee__cat_replace(engine, coll, id, rev, rec, rev_out);
+        if (st == EE_OK) {
+            *rec_out = rec;
+            return EE_OK;
+        }
+        json_decref(rec);
+        if (st == EE_ECONFLICT && expected == 0 && attempt + 1 < EE__CAT_RETRIES)
+            st = EE_OK; /* someone wrote in between: apply the patch to the fresh record */
+        else if (st == EE_ECONFLICT)
+            st = ee__error(EE_ECONFLICT, "%s changed concurrently %d times: try again", id,
+                           EE__CAT_RETRIES);
+    }
+    return st;
+}
+
+static ee_status apply_entry(ee_engine *engine, json_t *rec, const json_t *patch)
+{
+    return ee__cat_entry_apply(engine, rec, patch, false);
+}
+
+ee_status ee_catalog_update(ee_engine *engine, const char *workflow_id, const char *patch_json,
+                            char **out)
+{
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "ee_catalog_update: out is NULL");
+    *out = NULL;
+    ee__catalog_state *state = NULL;
+    ee_status st = check_engine(engine, "ee_catalog_update", &state);
+    if (st == EE_OK)
+        st = check_id(workflow_id, "ee_catalog_update");
+    json_t *patch = NULL, *rec = NULL;
+    if (st == EE_OK)
+        st = ee__cat_json_parse(patch_json, EE_CATALOG_DOC_MAX, ENTRY_DEPTH, "catalog patch",
+                                &patch);
+    if (st == EE_OK && !json_is_object(patch))
+        st = ee__error(EE_EINVAL, "a catalog patch must be a JSON object");
+    int64_t rev = 0;
+    if (st == EE_OK)
+        st = update_record(engine, EE__CAT_COLL, workflow_id, patch, apply_entry, &rec, &rev);
+    if (st == EE_OK) {
+        ee__catalog_invalidate(state);
+        st = ee__json_out(out, ee__cat_entry_render(workflow_id, rev, rec, true));
+    }
+    json_decref(patch);
+    json_decref(rec);
+    return st == EE_OK ? EE_OK : (*out ? st : ee__error_out(out, st));
+}
+
+/* ---- queries: filters, cursors ------------------------------------------------------------ */
+
+typedef struct {
+    bool admin;
+    int active;          /* -1 any, else 0/1 */
+    int requires_key;    /* -1 any */
+    int has_category;    /* 0 any, 1 this id, 2 none */
+    const char *category;
+    const json_t *tags;  /* array or NULL */
+    const char *n8n_id;
+    int sort;
+    bool desc;
+    size_t limit;
+    const char *cursor;
+    const char *q;
+} cat_query;
+
+static ee_status bool_opt(const json_t *v, const char *key, int *out)
+{
+    if (!json_is_boolean(v))
+        return ee__error(EE_EINVAL, "query: \"%s\" must be true or false", key);
+    *out = json_is_true(v);
+    return EE_OK;
+}
+
+static ee_status parse_query(const json_t *doc, bool search, cat_query *q)
+{
+    memset(q, 0, sizeof *q);
+    q->active = -1;
+    q->requires_key = -1;
+    q->limit = EE_CATALOG_PAGE_DEFAULT;
+    if (doc == NULL)
+        goto done;
+    if (!json_is_object(doc))
+        return ee__error(EE_EINVAL, "a catalog query must be a JSON object");
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)doc, key, v) {
+        ee_status st = EE_OK;
+        int b = 0;
+        if (strcmp(key, "includeInactive") == 0) {
+            st = bool_opt(v, key, &b);
+            q->admin = b;
+        } else if (strcmp(key, "isActive") == 0) {
+            st = bool_opt(v, key, &q->active);
+        } else if (strcmp(key, "requiresApiKey") == 0) {
+            st = bool_opt(v, key, &q->requires_key);
+        } else if (strcmp(key, "category") == 0) {
+            if (json_is_null(v))
+                q->has_category = 2;
+            else if (ee__cat_hex_id(json_string_value(v)))
+                q->has_category = 1, q->category = json_string_value(v);
+            else
+                st = ee__error(EE_EINVAL, "query: \"category\" must be a category id or null");
+        } else if (strcmp(key, "tags") == 0) {
+            if (!json_is_array(v) || json_array_size(v) > EE_CATALOG_TAGS_MAX)
+                st = ee__error(EE_EINVAL, "query: \"tags\" must be an array of at most %d "
+                                          "strings", EE_CATALOG_TAGS_MAX);
+            size_t i;
+            const json_t *t;
+            json_array_foreach(v, i, t) {
+                if (st == EE_OK && (!json_is_string(t) || json_string_length(t) == 0
+                                    || json_string_length(t) > EE_CATALOG_TAG_MAX))
+                    st = ee__error(EE_EINVAL, "query: \"tags\" must hold non-empty strings of "
+                                              "at most %d bytes", EE_CATALOG_TAG_MAX);
+            }
+            q->tags = v;
+        } else if (strcmp(key, "n8nWorkflowId") == 0) {
+            if (!json_is_string(v) || json_string_length(v) > EE_CATALOG_N8N_ID_MAX)
+                st = ee__error(EE_EINVAL, "query: \"n8nWorkflowId\" must be a string");
+            q->n8n_id = json_string_value(v);
+        } else if (!search && strcmp(key, "sort") == 0) {
+            const char *s = json_string_value(v);
+            if (s != NULL && strcmp(s, "name") == 0)
+                q->sort = EE__CAT_SORT_NAME;
+            else if (s != NULL && strcmp(s, "createdAt") == 0)
+                q->sort = EE__CAT_SORT_CREATED;
+            else if (s != NULL && strcmp(s, "updatedAt") == 0)
+                q->sort = EE__CAT_SORT_UPDATED;
+            else
+                st = ee__error(EE_EINVAL, "query: \"sort\" must be \"name\", \"createdAt\" or "
+                                          "\"updatedAt\"");
+        } else if (!search && strcmp(key, "order") == 0) {
+            const char *s = json_string_value(v);
+            if (s != NULL && (strcmp(s, "asc") == 0 || strcmp(s, "desc") == 0))
+                q->desc = strcmp(s, "desc") == 0;
+            else
+                st = ee__error(EE_EINVAL, "query: \"order\" must be \"asc\" or \"desc\"");
+        } else if (strcmp(key, "limit") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1
+                || json_integer_value(v) > EE_CATALOG_PAGE_MAX)
+                st = ee__error(EE_EINVAL, "query: \"limit\" must be 1..%d", EE_CATALOG_PAGE_MAX);
+            q->limit = (size_t)json_integer_value(v);
+        } else if (strcmp(key, "cursor") == 0) {
+            if (json_is_null(v))
+                continue;
+            if (!json_is_string(v) || json_string_length(v) > CURSOR_MAX)
+                st = ee__error(EE_EINVAL, "query: malformed \"cursor\"");
+            q->cursor = json_string_value(v);
+        } else if (search && strcmp(key, "q") == 0) {
+            if (!json_is_string(v))
+                st = ee__error(EE_EINVAL, "query: \"q\" must be a string");
+            else if (json_string_length(v) > EE__SEARCH_QUERY_MAX)
+                st = ee__error(EE_ETOOBIG, "query: \"q\" is %zu bytes; the limit is %d",
+                               json_string_length(v), EE__SEARCH_QUERY_MAX);
+            q->q = json_string_value(v);
+        } else {
+            char qk[80];
+            ee__quote_for_message(key, qk, sizeof qk);
+            st = ee__error(EE_EINVAL, "query: unknown key \"%s\"", qk);
+        }
+        if (st != EE_OK)
+            return st;
+    }
+done:
+    if (!q->admin) {
+        if (q->active == 0)
+            return ee__error(EE_EINVAL, "query: \"isActive\": false needs \"includeInactive\": "
+                                        "true (the admin's view)");
+        q->active = 1;
+    }
+    if (search && q->q == NULL)
+        return ee__error(EE_EINVAL, "query: \"q\" (the words to search) is required");
+    return EE_OK;
+}
+
+static bool item_has_tag(const ee__cat_item *it, const char *tag)
+{
+    for (size_t i = 0; i < it->n_tags; i++)
+        if (strcasecmp(it->tags[i], tag) == 0)
+            return true;
+    return false;
+}
+
+static bool accept_item(const cat_query *q, const ee__cat_item *it)
+{
+    if (q->active >= 0 && it->active != (q->active == 1))
+        return false;
+    if (q->requires_key >= 0 && it->requires_key != (q->requires_key == 1))
+        return false;
+    if (q->has_category == 1 && strcmp(it->category, q->category) != 0)
+        return false;
+    if (q->has_category == 2 && it->category[0] != '\0')
+        return false;
+    if (q->n8n_id != NULL && strcmp(it->n8n_id, q->n8n_id) != 0)
+        return false;
+    size_t i;
+    const json_t *t;
+    json_array_foreach(q->tags, i, t) {
+        if (!item_has_tag(it, json_string_value(t)))
+            return false;
+    }
+    return true;
+}
+
+/* A fingerprint of everything but the page position, so a cursor from
+ * another query is refused. FNV-1a over a canonical text. */
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
+        h = (h ^ c) * 1099511628211ull;
+    }
+    return (h ^ 0x1f) * 1099511628211ull;
+}
+
+static uint64_t fingerprint(const cat_query *q, bool search)
+{
+    char buf[96];
+    snprintf(buf, sizeof buf, "%d|%d|%d|%d|%d|%d|%d", search, q->admin, q->active,
+             q->requires_key, q->has_category, q->sort, q->desc);
+    uint64_t h = fnv(1469598103934665603ull, buf);
+    h = fnv(h, q->category ? q->category : "");
+    h = fnv(h, q->n8n_id ? q->n8n_id : "");
+    h = fnv(h, q->q ? q->q : "");
+    size_t i;
+    const json_t *t;
+    json_array_foreach(q->tags, i, t) h = fnv(h, json_string_value(t));
+    return h;
+}
+
+static char *hex_encode(const char *s)
+{
+    size_t n = strlen(s);
+    char *out = malloc(2 * n + 1);
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; out && i < n; i++) {
+        out[2 * i] = hex[(unsigned char)s[i] >> 4];
+        out[2 * i + 1] = hex[(unsigned char)s[i] & 15];
+    }
+    if (out)
+        out[2 * n] = '\0';
+    return out;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static json_t *cursor_new(uint64_t fp)
+{
+    char f[17];
+    snprintf(f, sizeof f, "%016llx", (unsigned long long)fp);
+    return json_pack("{s:i, s:s}", "v", 1, "f", f);
+}
+
+static char *cursor_encode(json_t *c)
+{
+    char *text = c ? json_dumps(c, JSON_COMPACT) : NULL;
+    json_decref(c);
+    char *hex = text ? hex_encode(text) : NULL;
+    free(text);
+    return hex;
+}
+
+/* Decode a cursor made by cursor_encode() for a query with fingerprint fp. */
+static ee_status cursor_decode(const char *cursor, uint64_t fp, json_t **out)
+{
+    *out = NULL;
+    size_t n = strlen(cursor);
+    char *raw = (n % 2 == 0 && n > 0) ? malloc(n / 2 + 1) : NULL;
+    bool ok = raw != NULL;
+    for (size_t i = 0; ok && i < n; i += 2) {
+        int hi = hexval(cursor[i]), lo = hexval(cursor[i + 1]);
+        ok = hi >= 0 && lo >= 0 && (hi || lo);
+        if (ok)
+            raw[i / 2] = (char)(hi << 4 | lo);
+    }
+    json_t *c = NULL;
+    if (ok) {
+        raw[n / 2] = '\0';
+        c = ee__utf8_valid(raw, n / 2) ? json_loads(raw, 0, NULL) : NULL;
+    }
+    free(raw);
+    char f[17];
+    snprintf(f, sizeof f, "%016llx", (unsigned long long)fp);
+    const char *cf = json_string_value(json_object_get(c, "f"));
+    if (c == NULL || json_integer_value(json_object_get(c, "v")) != 1 || cf == NULL) {
+        json_decref(c);
+        return ee__error(EE_EINVAL, "query: malformed \"cursor\"");
+    }
+    if (strcmp(cf, f) != 0) {
+        json_decref(c);
+        return ee__error(EE_EINVAL, "query: the \"cursor\" belongs to another query");
+    }
+    *out = c;
+    return EE_OK;
+}
+
+/* Load, check and render the entries of a page (entries gone since the
+ * snapshot are skipped; so are entries deactivated since, in a customer's
+ * view). `scores` may be NULL. */
+static ee_status render_page(ee_engine *engine, const cat_query *q, const ee__cat_snapshot *snap,
+                             const uint32_t *docs, const uint32_t *scores, size_t n, json_t *data)
+{
+    for (size_t i = 0; i < n; i++) {
+        const ee__cat_item *it = &snap->items[docs[i]];
+        json_t *rec = NULL;
+        int64_t rev = 0;
+        ee_status st = ee__cat_load(engine, EE__CAT_COLL, it->id, &rec, &rev);
+        if (st == EE_ENOTFOUND)
+            continue;
+        if (st != EE_OK)
+            return st;
+        if (!q->admin && !json_is_true(json_object_get(rec, "isActive"))) {
+            json_decref(rec);
+            continue;
+        }
+        json_t *item = ee__cat_entry_render(it->id, rev, rec, false);
+        json_decref(rec);
+        if (item != NULL && scores != NULL
+            && json_object_set_new(item, "score", json_integer(scores[i])) != 0) {
+            json_decref(item);
+            item = NULL;
+        }
+        if (item == NULL || json_array_append_new(data, item) != 0)
+            return ee__error(EE_ENOMEM, "out of memory");
+    }
+    return EE_OK;
+}
+
+/* ---- list ------------------------------------------------------------------------------------ */
+
+/* The position just after the cursor's (key, id) in `order`, walking in the
+ * query's direction: for asc the first index past it, for desc the index
+ * before it (returned +1, 0 meaning "nothing left"). */
+static ee_status cursor_position(const cat_query *q, const ee__cat_snapshot *snap,
+                                 const uint32_t *order, const json_t *c, size_t *pos)
+{
+    ee__cat_item probe;
+    memset(&probe, 0, sizeof probe);
+    const json_t *k = json_object_get(c, "k");
+    const char *id = json_string_value(json_object_get(c, "i"));
+    if (id == NULL || !ee__cat_hex_id(id)
+        || (q->sort == EE__CAT_SORT_NAME ? !json_is_string(k) : !json_is_integer(k)))
+        return ee__error(EE_EINVAL, "query: malformed \"cursor\"");
+    snprintf(probe.id, sizeof probe.id, "%s", id);
+    probe.name = (char *)(q->sort == EE__CAT_SORT_NAME ? json_string_value(k) : "");
+    probe.created = probe.updated = json_integer_value(k);
+    /* first index whose item sorts after the probe */
+    size_t lo = 0, hi = snap->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (ee__cat_item_cmp(&snap->items[order[mid]], &probe, q->sort) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!q->desc) {
+        *pos = lo;
+    } else {
+        /* last index sorting before the probe, +1 */
+        size_t before = lo;
+        while (before > 0
+               && ee__cat_item_cmp(&snap->items[order[before - 1]], &probe, q->sort) >= 0)
+            before--;
+        *pos = before;
+    }
+    return EE_OK;
+}
+
+static json_t *list_cursor(const cat_query *q, uint64_t fp, const ee__cat_item *last)
+{
+    json_t *c = cursor_new(fp);
+    json_t *k = q->sort == EE__CAT_SORT_NAME      ? json_string(last->name)
+                : q->sort == EE__CAT_SORT_CREATED ? json_integer(last->created)
+                                                   : json_integer(last->updated);
+    if (c == NULL || json_object_set_new(c, "k", k) != 0
+        || json_object_set_new(c, "i", json_string(last->id)) != 0) {
+        json_decref(c);
+        return NULL;
+    }
+    return c;
+}
+
+static ee_status list_page(ee_engine *engine, ee__cat_snapshot *snap, const cat_query *q,
+                           json_t *res)
+{
+    const uint32_t *order;
+    ee_status st = ee__catalog_snapshot_order(snap, q->sort, &order);
+    if (st != EE_OK)
+        return st;
+    uint64_t fp = fingerprint(q, false);
+    size_t pos = q->desc ? snap->n : 0;
+    if (q->cursor != NULL) {
+        json_t *c;
+        if ((st = cursor_decode(q->cursor, fp, &c)) != EE_OK)
+            return st;
+        st = cursor_position(q, snap, order, c, &pos);
+        json_decref(c);
+        if (st != EE_OK)
+            return st;
+    }
+    uint32_t page[EE_CATALOG_PAGE_MAX];
+    size_t n = 0;
+    bool more = false;
+    for (size_t k = 0; k < snap->n && !more; k++) {
+        size_t i;
+        if (q->desc) {
+            if (pos == 0)
+                break;
+            i = --pos;
+        } else {
+            if (pos >= snap->n)
+                break;
+            i = pos++;
+        }
+        if (!accept_item(q, &snap->items[order[i]]))
+            continue;
+        if (n == q->limit)
+            more = true;
+        else
+            page[n++] = order[i];
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < snap->n; i++)
+        total += accept_item(q, &snap->items[i]);
+    json_t *data = json_array();
+    if (data == NULL || json_object_set_new(res, "data", data) != 0)
+        return ee__error(EE_ENOMEM, "out of memory");
+    if ((st = render_page(engine, q, snap, page, NULL, n, data)) != EE_OK)
+        return st;
+    char *next = more ? cursor_encode(list_cursor(q, fp, &snap->items[page[n - 1]])) : NULL;
+    if ((more && next == NULL)
+        || json_object_set_new(res, "nextCursor", next ? json_string(next) : json_null()) != 0
+        || json_object_set_new(res, "total", json_integer((json_int_t)total)) != 0) {
+        free(next);
+        return ee__error(EE_ENOMEM, "out of memory");
+    }
+    free(next);
+    return EE_OK;
+}
+
+typedef ee_status (*page_fn)(ee_engine *engine, ee__cat_snapshot *snap, const cat_query *q,
+                             json_t *res);
+
+static ee_status run_query(ee_engine *engine, const char *query_json, bool search, page_fn page,
+                           const char *what, char **out)
+{
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "%s: out is NULL", what);
+    *out = NULL;
+    ee__catalog_state *state = NULL;
+    ee_status st = check_engine(engine, what, &state);
+    json_t *doc = NULL, *res = NULL;
+    cat_query q;
+    if (st == EE_OK && query_json != NULL)
+        st = ee__cat_json_parse(query_json, EE_CATALOG_DOC_MAX, EE_CATALOG_DEPTH_MAX,
+                                "catalog query", &doc);
+    if (st == EE_OK)
+        st = parse_query(doc, search, &q);
+    ee__cat_snapshot *snap = NULL;
+    if (st == EE_OK)
+        st = ee__catalog_snapshot_acquire(state, &snap);
+    if (st == EE_OK && (res = json_object()) == NULL)
+        st = ee__error(EE_ENOMEM, "out of memory");
+    if (st == EE_OK)
+        st = page(engine, snap, &q, res);
+    ee__catalog_snapshot_release(state, snap);
+    json_decref(doc);
+    if (st == EE_OK)
+        return ee__json_out(out, res);
+    json_decref(res);
+    return ee__error_out(out, st);
+}
+
+ee_status ee_catalog_list(ee_engine *engine, const char *query_json, char **out)
+{
+    return run_query(engine, query_json, false, list_page, "ee_catalog_list", out);
+}
+
+/* ---- search ---------------------------------------------------------------------------------- */
+
+typedef struct {
+    const cat_query *q;
+    const ee__cat_snapshot *snap;
+} accept_ctx;
+
+static int accept_doc(uint32_t doc, void *payload)
+{
+    const accept_ctx *a = payload;
+    return doc < a->snap->n && accept_item(a->q, &a->snap->items[doc]);
+}
+
+static ee_status search_page(ee_engine *engine, ee__cat_snapshot *snap, const cat_query *q,
+                             json_t *res)
+{
+    uint64_t fp = fingerprint(q, true);
+    size_t offset = 0;
+    if (q->cursor != NULL) {
+        json_t *c;
+        ee_status st = cursor_decode(q->cursor, fp, &c);
+        if (st != EE_OK)
+            return st;
+        const json_t *o = json_object_get(c, "o");
+        bool ok = json_is_integer(o) && json_integer_value(o) >= 0
+               && json_integer_value(o) <= UINT32_MAX;
+        offset = ok ? (size_t)json_integer_value(o) : 0;
+        json_decref(c);
+        if (!ok)
+            return ee__error(EE_EINVAL, "query: malformed \"cursor\"");
+    }
+    ee__search_hit hits[EE_CATALOG_PAGE_MAX + 1];
+    size_t n = 0, total = 0;
+    accept_ctx a = {q, snap};
+    ee_status st = ee__search(snap->index, q->q, accept_doc, &a, offset, q->limit + 1, hits, &n,
+                              &total);
+    if (st != EE_OK)
+        return st;
+    bool more = n > q->limit;
+    if (more)
+        n = q->limit;
+    uint32_t docs[EE_CATALOG_PAGE_MAX + 1], scores[EE_CATALOG_PAGE_MAX + 1];
+    for (size_t i = 0; i < n; i++)
+        docs[i] = hits[i].doc, scores[i] = hits[i].score;
+    json_t *data = json_array();
+    if (data == NULL || json_object_set_new(res, "data", data) != 0)
+        return ee__error(EE_ENOMEM, "out of memory");
+    if ((st = render_page(engine, q, snap, docs, scores, n, data)) != EE_OK)
+        return st;
+    char *next = NULL;
+    if (more) {
+        json_t *c = cursor_new(fp);
+        if (c != NULL && json_object_set_new(c, "o", json_integer((json_int_t)(offset + n))) != 0) {
+            json_decref(c);
+            c = NULL;
+        }
+        next = cursor_encode(c);
+    }
+    if ((more && next == NULL)
+        || json_object_set_new(res, "nextCursor", next ? json_string(next) : json_null()) != 0
+        || json_object_set_new(res, "total", json_integer((json_int_t)total)) != 0) {
+        free(next);
+        return ee__error(EE_ENOMEM, "out of memory");
+    }
+    free(next);
+    return EE_OK;
+}
+
+ee_status ee_catalog_search(ee_engine *engine, const char *query_json, char **out)
+{
+    if (query_json == NULL && out != NULL) {
+        *out = NULL;
+        return ee__error_out(out, ee__error(EE_EINVAL, "ee_catalog_search: query is NULL"));
+    }
+    return run_query(engine, query_json, true, search_page, "ee_catalog_search", out);
+}
+
+/* ---- input validation ---------------------------------------------------------------------------- */
+
+ee_status ee_catalog_validate_input(ee_engine *engine, const char *workflow_id,
+                                    const char *parameters_json, char **out)
+{
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "ee_catalog_validate_input: out is NULL");
+    *out = NULL;
+    ee__catalog_state *state = NULL;
+    ee_status st = check_engine(engine, "ee_catalog_validate_input", &state);
+    if (st == EE_OK)
+        st = check_id(workflow_id, "ee_catalog_validate_input");
+    json_t *params = NULL, *rec = NULL;
+    if (st == EE_OK)
+        st = ee__cat_json_parse(parameters_json, EE_CATALOG_PARAMETERS_MAX, EE_CATALOG_DEPTH_MAX,
+                                "parameters", &params);
+    if (st == EE_OK && !json_is_object(params))
+        st = ee__error(EE_EINVAL, "parameters must be a JSON object");
+    int64_t rev = 0;
+    if (st == EE_OK)
+        st = ee__cat_load(engine, EE__CAT_COLL, workflow_id, &rec, &rev);
+    if (st == EE_OK && !json_is_true(json_object_get(rec, "isActive")))
+        st = ee__error(EE_ENOTFOUND, "no active catalog entry with id %s", workflow_id);
+    ee__cat_schema *cached = NULL;
+    if (st == EE_OK)
+        st = ee__catalog_schema_get(state, workflow_id, rev,
+                                    json_string_value(json_object_get(rec, "inputSchema")),
+                                    &cached);
+    if (st == EE_OK && cached->schema != NULL) {
+        st = ee__schema_apply_defaults(cached->schema, params);
+        if (st == EE_OK)
+            st = ee__schema_validate(cached->schema, params, NULL);
+    }
+    ee__catalog_schema_release(state, cached);
+    json_decref(rec);
+    if (st == EE_OK)
+        return ee__json_out(out, params);
+    json_decref(params);
+    return ee__error_out(out, st);
+}

@@ -1,0 +1,163 @@
+/*
+ * lib/catalog/catalog_internal.h - the catalog module's shared internals:
+ * per-engine state (search snapshot, schema cache, sync lock), the stored
+ * record format and the helpers the catalog*.c, sync.c and categorize.c
+ * files share.
+ *
+ * Stored record (collection workflowCatalog, global), as a JSON object
+ * before conversion to BSON (catalog_doc.c):
+ *   n8nWorkflowId, name, description, category (hex id | null, stored as an
+ *   ObjectId), tags [], inputSchema / outputSchema (the schema's compact
+ *   JSON *text* | null: a schema round-trips exactly and may nest deeper
+ *   than BSON documents are allowed to), isActive, requiresApiKey,
+ *   estimatedCost (int64 nano-USD), apiKeyProvider, emailTemplateId (hex |
+ *   null, ObjectId), credentialTypes [], services [], trigger {...},
+ *   adminEdited [], n8n {active, archived, versionId, updatedAt, hash,
+ *   syncedAt, missing, source {...}} | null, createdAt, updatedAt (dates).
+ */
+#ifndef EE_CATALOG_CATALOG_INTERNAL_H
+#define EE_CATALOG_CATALOG_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+/* catalog/schema.h brings core/core.h: core.h must not be included twice in
+ * one translation unit, so files including this header include neither. */
+#include "catalog/schema.h"
+#include "catalog/search.h"
+#include "execengine/catalog.h"
+
+#define EE__CAT_COLL "workflowCatalog"
+#define EE__CAT_CATEGORIES "workflowCategories"
+#define EE__CAT_RETRIES 8
+
+/* ---- the search snapshot (catalog_index.c) ---------------------------------- */
+
+typedef struct ee__cat_item {
+    char id[25];
+    char category[25]; /* "" when none */
+    char *name;
+    char *n8n_id;
+    char **tags;
+    size_t n_tags;
+    bool active;
+    bool requires_key;
+    int64_t created;
+    int64_t updated;
+} ee__cat_item;
+
+enum { EE__CAT_SORT_NAME, EE__CAT_SORT_CREATED, EE__CAT_SORT_UPDATED, EE__CAT_SORT_COUNT };
+
+typedef struct ee__cat_snapshot {
+    int refs;                 /* guarded by the state's lock */
+    uint64_t generation;      /* the state's generation when the build began */
+    int64_t built_ms;
+    size_t n;
+    ee__cat_item *items;
+    ee__search_index *index;
+    pthread_mutex_t order_lock;
+    uint32_t *order[EE__CAT_SORT_COUNT]; /* item numbers sorted ascending, built lazily */
+} ee__cat_snapshot;
+
+/* ---- compiled schema cache ------------------------------------------------------ */
+
+typedef struct ee__cat_schema {
+    int refs;                 /* guarded by the state's lock */
+    char id[25];
+    int64_t revision;
+    ee_schema *schema;        /* NULL: the entry has no inputSchema */
+    struct ee__cat_schema *next;
+} ee__cat_schema;
+
+#define EE__CAT_SCHEMA_BUCKETS 256
+#define EE__CAT_SCHEMA_CACHE_MAX 1024
+
+typedef struct ee__catalog_state {
+    ee_engine *engine;
+    pthread_mutex_t lock;       /* snapshot pointer, generation, schema cache */
+    pthread_mutex_t build_lock; /* one snapshot build at a time */
+    pthread_mutex_t sync_lock;  /* one sync at a time */
+    uint64_t generation;        /* bumped after every catalog write */
+    ee__cat_snapshot *snap;
+    ee__cat_schema *schemas[EE__CAT_SCHEMA_BUCKETS];
+    size_t n_schemas;
+} ee__catalog_state;
+
+/* The engine's catalog state, or NULL (after an EE_ESTATE error is set). */
+ee__catalog_state *ee__catalog_state_of(ee_engine *engine);
+
+/* Forget the search snapshot (the next read rebuilds it). */
+void ee__catalog_invalidate(ee__catalog_state *st);
+
+/* A fresh snapshot reference (release it with ee__catalog_snapshot_release). */
+ee_status ee__catalog_snapshot_acquire(ee__catalog_state *st, ee__cat_snapshot **out);
+void ee__catalog_snapshot_release(ee__catalog_state *st, ee__cat_snapshot *snap);
+void ee__catalog_snapshot_free(ee__cat_snapshot *snap);
+/* Item numbers sorted ascending by (key, id) for `sort` (EE__CAT_SORT_*). */
+ee_status ee__catalog_snapshot_order(ee__cat_snapshot *snap, int sort, const uint32_t **out);
+
+/* Compare two items by (sort key, id) ascending. */
+int ee__cat_item_cmp(const ee__cat_item *a, const ee__cat_item *b, int sort);
+
+/* Schema cache: the compiled inputSchema of entry `id` at `revision`,
+ * compiling `schema_text` (NULL: the entry has none) on a miss. */
+ee_status ee__catalog_schema_get(ee__catalog_state *st, const char *id, int64_t revision,
+                                 const char *schema_text, ee__cat_schema **out);
+void ee__catalog_schema_release(ee__catalog_state *st, ee__cat_schema *s);
+void ee__catalog_schemas_free(ee__catalog_state *st);
+
+/* ---- documents (catalog_doc.c) ------------------------------------------------- */
+
+/* Parse JSON text bounded by `max_bytes` and `max_depth`: EE_EINVAL for NULL,
+ * EE_ETOOBIG past a bound, EE_EPARSE for non-UTF-8 or malformed text. The
+ * message starts with `what`. */
+ee_status ee__cat_json_parse(const char *text, size_t max_bytes, size_t max_depth,
+                             const char *what, json_t **out);
+
+/* json <-> BSON for stored records: createdAt/updatedAt/syncedAt become
+ * dates, category/emailTemplateId ObjectIds. */
+ee_status ee__cat_to_bson(const json_t *rec, uint8_t **data, size_t *len);
+ee_status ee__cat_from_bson(const uint8_t *data, size_t len, json_t **out);
+
+bool ee__cat_hex_id(const char *s);
+
+/* A stored record by id: *rec (new reference) and *revision. */
+ee_status ee__cat_load(ee_engine *engine, const char *coll, const char *id, json_t **rec,
+                       int64_t *revision);
+/* Insert a record (createdAt/updatedAt set by the caller); id_out gets the id. */
+ee_status ee__cat_insert(ee_engine *engine, const char *coll, const json_t *rec, char id_out[25]);
+ee_status ee__cat_replace(ee_engine *engine, const char *coll, const char *id, int64_t revision,
+                          const json_t *rec, int64_t *revision_out);
+
+/* Call fn for every record of `coll` (id order). */
+typedef ee_status (*ee__cat_each_fn)(const char *id, int64_t revision, json_t *rec, void *payload);
+ee_status ee__cat_scan(ee_engine *engine, const char *coll, ee__cat_each_fn fn, void *payload);
+
+/* Entry record -> API document (`full`: with the schemas). New reference or NULL. */
+json_t *ee__cat_entry_render(const char *id, int64_t revision, const json_t *rec, bool full);
+json_t *ee__cat_category_render(const char *id, int64_t revision, const json_t *rec);
+
+/* Validate an admin's entry object and apply it to `rec` (create: rec empty
+ * and `create` true). Compiles the schemas. Records admin-edited fields. */
+ee_status ee__cat_entry_apply(ee_engine *engine, json_t *rec, const json_t *input, bool create);
+ee_status ee__cat_category_apply(json_t *rec, const json_t *input, bool create);
+
+/* Insert a category record (sets createdAt/updatedAt; EE_EEXISTS names it). */
+ee_status ee__cat_category_insert(ee_engine *engine, json_t *rec, char id[25]);
+/* Every category as rendered, sorted by sortOrder, name, id (new array). */
+ee_status ee__cat_categories_all(ee_engine *engine, bool admin, json_t **out);
+
+/* The shared fields sync derives and an admin may edit. */
+extern const char *const ee__cat_shared_fields[];
+extern const size_t ee__cat_n_shared_fields;
+
+/* Cut `s` to at most `max` bytes at a UTF-8 boundary (in place). */
+void ee__cat_utf8_cut(char *s, size_t max);
+
+/* Bump the generation: searches rebuild their snapshot. */
+void ee__catalog_written(ee_engine *engine);
+
+#endif
