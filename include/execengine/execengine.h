@@ -24,5 +24,6 @@
 #include "schema.h"
 #include "credentials.h"
 #include "catalog.h"
+#include "quota.h"
 
 #endif

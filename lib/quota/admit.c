@@ -1,0 +1,516 @@
+/*
+ * Admission: subjects (a principal's keys and cached limits), the one
+ * reserve_many decision, finishing, renewing, and the ticket's JSON form.
+ *
+ * The hot path (ee_quota_admit_fast) reads the engine's clock, checks that
+ * the subject's cached limits are still fresh (a few relaxed loads), sets
+ * the spend amount, makes ONE ee_counters_reserve_many() call and copies
+ * the ticket's prebuilt constant part: no JSON, no allocation, no lock of
+ * ours.
+ */
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quota/quota_internal.h"
+
+static const char *const res_names[Q_R_COUNT] = {"predictions", "rate", "concurrency",
+                                                 "concurrencyGlobal", "spend"};
+
+const char *ee__quota_res_name(int kind)
+{
+    return kind >= 0 && kind < Q_R_COUNT ? res_names[kind] : "unknown";
+}
+
+void ee__quota_key(char *out, size_t cap, const char *what, const char *id)
+{
+    if (id == NULL)
+        snprintf(out, cap, "eeq/%s", what);
+    else
+        snprintf(out, cap, "eeq/%s/%s", what, id);
+}
+
+/* ---- subjects ------------------------------------------------------------------------ */
+
+ee_status ee__quota_subject_init(ee_quota_subject *s, ee_engine *engine, const char *ws,
+                                 const char *user, const char *org)
+{
+    memset(s, 0, sizeof *s);
+    s->engine = engine;
+    s->st = ee__quota_state(engine);
+    s->counters = ee__engine_counters(engine);
+    if (s->st == NULL || s->counters == NULL)
+        return ee__error(EE_EINVAL, "quota: the engine has no quota module or counters");
+    snprintf(s->ws, sizeof s->ws, "%s", ws);
+    snprintf(s->user, sizeof s->user, "%s", user);
+    snprintf(s->org_id, sizeof s->org_id, "%s", org != NULL && org[0] != '\0' ? org : ws);
+    ee__quota_key(s->key[Q_R_PRED], sizeof s->key[0], "pred", s->org_id);
+    ee__quota_key(s->key[Q_R_RATE], sizeof s->key[0], "rate", s->user);
+    ee__quota_key(s->key[Q_R_CONC], sizeof s->key[0], "conc", s->ws);
+    ee__quota_key(s->key[Q_R_GCONC], sizeof s->key[0], "conc-all", NULL);
+    ee__quota_key(s->key[Q_R_SPEND], sizeof s->key[0], "spend", s->org_id);
+    s->org = ee__quota_org(s->st, s->org_id);
+    if (s->org == NULL)
+        return ee__error(EE_ENOMEM, "out of memory resolving organisation \"%s\"", s->org_id);
+    s->valid_from = INT64_MAX; /* stale until the first refresh */
+    s->valid_until = INT64_MIN;
+    return ee__quota_subject_refresh(s, ee_engine_now_ms(engine));
+}
+
+static int64_t threshold_value(int64_t limit, int64_t pct)
+{
+    if (limit <= 0)
+        return INT64_MAX;
+    return (limit * pct + 99) / 100; /* limit <= 2^53, pct <= 100: no overflow */
+}
+
+/* Prebuild the counter requests and the ticket's constant part. */
+static void build(ee_quota_subject *s)
+{
+    const q_limits *l = &s->lim;
+    size_t n = 0;
+    q_ticket *t = &s->tmpl;
+    memset(t, 0, sizeof *t);
+    size_t koff = 0;
+    int order[Q_R_COUNT];
+    int64_t limits[Q_R_COUNT];
+    int64_t ends[Q_R_COUNT] = {0};
+    order[n] = Q_R_PRED;
+    limits[n] = l->limit[Q_L_PRED] < 0 ? EE_COUNTERS_VALUE_MAX : l->limit[Q_L_PRED];
+    ends[n++] = s->period_end;
+    if (l->limit[Q_L_RATE] >= 0) {
+        order[n] = Q_R_RATE;
+        limits[n++] = l->limit[Q_L_RATE];
+    }
+    if (l->limit[Q_L_CONC] >= 0) {
+        order[n] = Q_R_CONC;
+        limits[n++] = l->limit[Q_L_CONC];
+    }
+    if (l->gconc >= 0) {
+        order[n] = Q_R_GCONC;
+        limits[n++] = l->gconc;
+    }
+    s->nreq = n;
+    if (l->limit[Q_L_SPEND] >= 0) {
+        order[n] = Q_R_SPEND;
+        limits[n] = l->limit[Q_L_SPEND];
+        ends[n++] = s->spend_end;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int k = order[i];
+        s->kinds[i] = k;
+        s->reqs[i] = (ee_counter_req){s->key[k], 1, limits[i], 0, ends[i]};
+        size_t len = strlen(s->key[k]);
+        t->res[i].kind = (uint8_t)k;
+        t->res[i].keylen = (uint8_t)len;
+        t->res[i].keyoff = (uint16_t)koff;
+        memcpy(t->keys + koff, s->key[k], len + 1);
+        koff += len + 1;
+    }
+    s->pred_idx = 0;
+    t->magic = Q_TICKET_MAGIC;
+    t->state = Q_T_ADMITTED;
+    t->failed_consume = l->failed_consume;
+    t->lease_ms = s->st->file.run_lease_ms;
+    s->tmpl_len = offsetof(q_ticket, keys) + koff;
+    for (int i = 0; i < s->st->file.nthresholds; i++) {
+        s->alert_at[i] = threshold_value(l->limit[Q_L_PRED], s->st->file.thresholds[i]);
+        s->spend_alert_at[i] = threshold_value(l->limit[Q_L_SPEND], s->st->file.thresholds[i]);
+    }
+    for (int i = s->st->file.nthresholds; i < Q_MAX_THRESHOLDS; i++)
+        s->alert_at[i] = s->spend_alert_at[i] = INT64_MAX;
+}
+
+ee_status ee__quota_subject_refresh(ee_quota_subject *s, int64_t now)
+{
+    q_state *st = s->st;
+    q_org *o = s->org;
+    uint64_t gen = atomic_load(&st->gen);
+    pthread_mutex_lock(&st->lock);
+    bool need = !o->loaded || o->gen_loaded != gen || now >= atomic_load(&o->reload_at);
+    pthread_mutex_unlock(&st->lock);
+    if (need) {
+        /* Read storage without holding the lock; concurrent reloads of one
+         * organisation are harmless (the last one stays). */
+        q_limits l;
+        ee_status rc = ee__quota_resolve(st, o->id, now, &l);
+        if (rc != EE_OK)
+            return rc;
+        pthread_mutex_lock(&st->lock);
+        /* Subjects re-copy only when something changed: a periodic re-read
+         * that finds the same limits costs them nothing. */
+        if (!o->loaded || memcmp(&o->lim, &l, sizeof l) != 0)
+            atomic_fetch_add(&o->version, 1);
+        o->lim = l;
+        o->gen_loaded = gen;
+        o->loaded = true;
+        atomic_store(&o->reload_at, now + st->file.cache_ms);
+        pthread_mutex_unlock(&st->lock);
+    }
+    pthread_mutex_lock(&st->lock);
+    s->lim = o->lim;
+    s->gen = o->gen_loaded;
+    s->org_version = atomic_load(&o->version);
+    pthread_mutex_unlock(&st->lock);
+    int64_t from, to, mfrom, mto;
+    ee__quota_period(s->lim.period, s->lim.period_start, (int)st->billing_day, now, &from, &to);
+    ee__quota_month((int)st->billing_day, now, &mfrom, &mto);
+    s->period_end = to;
+    s->spend_end = mto;
+    s->valid_from = from > mfrom ? from : mfrom;
+    s->valid_until = to < mto ? to : mto;
+    /* ee_counters_reserve_many() takes one lease for all its counters. The
+     * rate unit must live exactly one hour (the sliding window), so while a
+     * rate limit applies the whole admission is leased for an hour (or the
+     * run lease if longer); renew() then grants runLeaseMs at a time. */
+    s->lease_ms = st->file.run_lease_ms;
+    if (s->lim.limit[Q_L_RATE] >= 0 && s->lease_ms < Q_HOUR_MS)
+        s->lease_ms = Q_HOUR_MS;
+    build(s);
+    return EE_OK;
+}
+
+ee_status ee_quota_subject_new(ee_engine *engine, const ee_principal *principal,
+                               ee_quota_subject **out)
+{
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "ee_quota_subject_new: out must not be NULL");
+    *out = NULL;
+    if (engine == NULL || principal == NULL)
+        return ee__error(EE_EINVAL, "ee_quota_subject_new: engine and principal must not be "
+                                    "NULL");
+    ee_quota_subject *s = aligned_alloc(64, (sizeof *s + 63) & ~(size_t)63);
+    if (s == NULL)
+        return ee__error(EE_ENOMEM, "out of memory creating a quota subject");
+    ee_status st = ee__quota_subject_init(s, engine, ee_principal_workspace(principal),
+                                          ee_principal_user(principal),
+                                          ee_principal_org(principal));
+    if (st != EE_OK) {
+        free(s);
+        return st;
+    }
+    *out = s;
+    return EE_OK;
+}
+
+void ee_quota_subject_free(ee_quota_subject *subject)
+{
+    free(subject);
+}
+
+/* ---- admission -------------------------------------------------------------------------- */
+
+/* Which refusal to report, most lasting first: waiting a minute does not
+ * help an exhausted quota. */
+static const int refusal_order[Q_R_COUNT] = {Q_R_PRED, Q_R_SPEND, Q_R_RATE, Q_R_CONC,
+                                             Q_R_GCONC};
+static const ee_status refusal_status[Q_R_COUNT] = {
+    [Q_R_PRED] = EE_EQUOTA, [Q_R_RATE] = EE_ERATELIMIT, [Q_R_CONC] = EE_ECONCURRENCY,
+    [Q_R_GCONC] = EE_ECONCURRENCY, [Q_R_SPEND] = EE_ESPEND};
+
+static ee_status refuse(ee_quota_subject *s, size_t count, const ee_counter_result *res,
+                        int64_t now, q_ticket *t)
+{
+    int pick = -1;
+    for (int r = 0; r < Q_R_COUNT && pick < 0; r++)
+        for (size_t i = 0; i < count && pick < 0; i++)
+            if (s->kinds[i] == refusal_order[r] && !res[i].fits)
+                pick = (int)i;
+    if (pick < 0) /* every counter had room when read again: a transient conflict */
+        for (size_t i = 0; i < count && pick < 0; i++)
+            if (s->kinds[i] == Q_R_CONC || s->kinds[i] == Q_R_GCONC)
+                pick = (int)i;
+    if (pick < 0)
+        pick = 0;
+    int kind = s->kinds[pick];
+    memset(t, 0, offsetof(q_ticket, res));
+    t->magic = Q_TICKET_MAGIC;
+    t->state = Q_T_REFUSED;
+    t->refused = (uint8_t)kind;
+    t->status = refusal_status[kind];
+    t->usage = res[pick].value;
+    t->limit = kind == Q_R_PRED && s->lim.limit[Q_L_PRED] < 0 ? Q_UNLIMITED
+                                                              : s->reqs[pick].limit;
+    t->resets_at = (kind == Q_R_PRED || kind == Q_R_SPEND) ? res[pick].window_end_ms : 0;
+    t->retry_after = res[pick].retry_at_ms > now ? res[pick].retry_at_ms - now : 0;
+    switch (kind) {
+    case Q_R_PRED:
+        return ee__error(EE_EQUOTA, "predictions limit exceeded for organisation \"%s\": %lld "
+                                    "of %lld used; the period renews at %lld",
+                         s->org_id, (long long)t->usage, (long long)t->limit,
+                         (long long)t->resets_at);
+    case Q_R_SPEND:
+        return ee__error(EE_ESPEND, "monthly spend cap of organisation \"%s\" reached: %lld of "
+                                    "%lld nano-USD; renews at %lld",
+                         s->org_id, (long long)t->usage, (long long)t->limit,
+                         (long long)t->resets_at);
+    case Q_R_RATE:
+        return ee__error(EE_ERATELIMIT, "user \"%s\" reached %lld executions in the last hour; "
+                                        "retry after %lld ms",
+                         s->user, (long long)t->limit, (long long)t->retry_after);
+    default:
+        return ee__error(EE_ECONCURRENCY, "%s of %lld executions already running%s%s%s",
+                         kind == Q_R_GCONC ? "platform-wide cap" : "cap",
+                         (long long)t->limit, kind == Q_R_GCONC ? "" : " in workspace \"",
+                         kind == Q_R_GCONC ? "" : s->ws, kind == Q_R_GCONC ? "" : "\"");
+    }
+}
+
+ee_status ee_quota_admit_fast(ee_engine *engine, ee_quota_subject *s, int64_t est_cost_nano,
+                              ee_quota_ticket *ticket)
+{
+    if (engine == NULL || s == NULL || ticket == NULL || est_cost_nano < 0 ||
+        est_cost_nano > EE_COUNTERS_VALUE_MAX)
+        return ee__error(EE_EINVAL, "ee_quota_admit_fast: engine, subject and ticket are "
+                                    "required and the cost must be 0..2^53-1");
+    q_ticket *t = (q_ticket *)(void *)ticket;
+    int64_t now = ee_engine_now_ms(engine);
+    ee_status st = ee__quota_subject_fresh(s, now);
+    if (st != EE_OK) {
+        t->magic = 0;
+        return st;
+    }
+    size_t count = s->nreq;
+    if (est_cost_nano > 0 && s->lim.limit[Q_L_SPEND] >= 0)
+        s->reqs[count++].n = est_cost_nano;
+    ee_counter_result res[Q_R_COUNT];
+    int granted = 0;
+    st = ee_counters_reserve_many(s->counters, s->reqs, count, s->lease_ms, now, res, &granted);
+    if (st != EE_OK) {
+        t->magic = 0;
+        return st;
+    }
+    if (!granted)
+        return refuse(s, count, res, now, t);
+    memcpy(t, &s->tmpl, s->tmpl_len);
+    t->nres = (uint8_t)count;
+    t->est_cost = count > s->nreq ? est_cost_nano : 0;
+    for (size_t i = 0; i < count; i++)
+        t->res[i].id = res[i].resv_id;
+    if (res[0].value >= s->alert_at[0])
+        ee__quota_alert_check(s, Q_A_PRED, res[0].value, s->lim.limit[Q_L_PRED], s->period_end,
+                              now);
+    if (count > s->nreq && res[count - 1].value >= s->spend_alert_at[0])
+        ee__quota_alert_check(s, Q_A_SPEND, res[count - 1].value, s->lim.limit[Q_L_SPEND],
+                              s->spend_end, now);
+    return EE_OK;
+}
+
+ee_status ee_quota_ticket_refusal(const ee_quota_ticket *ticket, const char **quota,
+                                  int64_t *usage, int64_t *limit, int64_t *resets_at_ms,
+                                  int64_t *retry_after_ms)
+{
+    const q_ticket *t = (const q_ticket *)(const void *)ticket;
+    if (t == NULL || t->magic != Q_TICKET_MAGIC)
+        return ee__error(EE_EINVAL, "ee_quota_ticket_refusal: not a ticket filled by admission");
+    bool refused = t->state == Q_T_REFUSED;
+    if (quota != NULL)
+        *quota = refused ? ee__quota_res_name(t->refused) : NULL;
+    if (usage != NULL)
+        *usage = refused ? t->usage : 0;
+    if (limit != NULL)
+        *limit = refused ? t->limit : 0;
+    if (resets_at_ms != NULL)
+        *resets_at_ms = refused ? t->resets_at : 0;
+    if (retry_after_ms != NULL)
+        *retry_after_ms = refused ? t->retry_after : 0;
+    return refused ? (ee_status)t->status : EE_OK;
+}
+
+/* ---- finish and renew --------------------------------------------------------------------- */
+
+static const char *tkey(const q_ticket *t, int i)
+{
+    return t->keys + t->res[i].keyoff;
+}
+
+static ee_status check_admitted(const q_ticket *t, const char *what)
+{
+    if (t == NULL || t->magic != Q_TICKET_MAGIC ||
+        (t->state != Q_T_ADMITTED && t->state != Q_T_FINISHED) || t->nres > Q_R_COUNT)
+        return ee__error(EE_EINVAL, "%s: not an admitted ticket", what);
+    if (t->state == Q_T_FINISHED)
+        return ee__error(EE_ESTATE, "%s: the ticket was already finished", what);
+    return EE_OK;
+}
+
+/* Spend beyond the estimate: the money was spent, so it is added whatever
+ * the cap (the next admissions are refused instead). */
+static ee_status spend_extra(ee_engine *engine, const q_ticket *t, int i, int64_t extra,
+                             int64_t now)
+{
+    q_state *st = ee__quota_state(engine);
+    int64_t from, to;
+    ee__quota_month((int)st->billing_day, now, &from, &to);
+    ee_counter_req q = {tkey(t, i), extra, EE_COUNTERS_VALUE_MAX, 0, to};
+    ee_counter_result r;
+    int g = 0;
+    ee_counters *c = ee__engine_counters(engine);
+    ee_status s = ee_counters_reserve(c, &q, 60000, now, &r, &g);
+    if (s == EE_OK && g)
+        s = ee_counters_commit(c, q.key, r.resv_id, EE_COUNTERS_ALL, now);
+    return s;
+}
+
+ee_status ee_quota_finish(ee_engine *engine, ee_quota_ticket *ticket, int success,
+                          int64_t actual_cost_nano)
+{
+    q_ticket *t = (q_ticket *)(void *)ticket;
+    if (engine == NULL)
+        return ee__error(EE_EINVAL, "ee_quota_finish: engine must not be NULL");
+    ee_status s = check_admitted(t, "ee_quota_finish");
+    if (s != EE_OK)
+        return s;
+    if (actual_cost_nano < 0 || actual_cost_nano > EE_COUNTERS_VALUE_MAX)
+        return ee__error(EE_EINVAL, "ee_quota_finish: actual cost %lld is out of range",
+                         (long long)actual_cost_nano);
+    ee_counters *c = ee__engine_counters(engine);
+    int64_t now = ee_engine_now_ms(engine);
+    ee_status first = EE_OK;
+    int lost = -1;
+    t->state = Q_T_FINISHED;
+    for (int i = 0; i < t->nres; i++) {
+        const char *key = tkey(t, i);
+        uint64_t id = t->res[i].id;
+        switch (t->res[i].kind) {
+        case Q_R_PRED:
+            s = (success || t->failed_consume) ? ee_counters_commit(c, key, id, EE_COUNTERS_ALL,
+                                                                    now)
+                                               : ee_counters_release(c, key, id, now);
+            break;
+        case Q_R_CONC:
+        case Q_R_GCONC:
+            s = ee_counters_release(c, key, id, now);
+            if (s == EE_ENOTFOUND)
+                s = EE_OK; /* the lease ended: the slot is already back */
+            break;
+        case Q_R_SPEND: {
+            int64_t keep = actual_cost_nano < t->est_cost ? actual_cost_nano : t->est_cost;
+            s = ee_counters_commit(c, key, id, keep, now);
+            if (actual_cost_nano > t->est_cost) {
+                ee_status s2 = spend_extra(engine, t, i, actual_cost_nano - t->est_cost, now);
+                if (s == EE_OK)
+                    s = s2;
+            }
+            break;
+        }
+        default:
+            s = EE_OK; /* the rate unit stays until its hour is over */
+        }
+        if (s != EE_OK && first == EE_OK) {
+            first = s;
+            lost = i;
+        }
+    }
+    if (first == EE_ENOTFOUND)
+        return ee__error(EE_ENOTFOUND, "quota: the %s reservation on \"%s\" had ended (lease "
+                                       "or period) before the run finished; not counted there",
+                         ee__quota_res_name(t->res[lost].kind), tkey(t, lost));
+    return first;
+}
+
+ee_status ee_quota_renew(ee_engine *engine, const ee_quota_ticket *ticket)
+{
+    const q_ticket *t = (const q_ticket *)(const void *)ticket;
+    if (engine == NULL)
+        return ee__error(EE_EINVAL, "ee_quota_renew: engine must not be NULL");
+    ee_status s = check_admitted(t, "ee_quota_renew");
+    if (s != EE_OK)
+        return s;
+    ee_counters *c = ee__engine_counters(engine);
+    int64_t now = ee_engine_now_ms(engine);
+    for (int i = 0; i < t->nres; i++) {
+        if (t->res[i].kind == Q_R_RATE)
+            continue; /* its lease is the sliding window itself */
+        s = ee_counters_renew(c, tkey(t, i), t->res[i].id, t->lease_ms, now);
+        if (s != EE_OK)
+            return s;
+    }
+    return EE_OK;
+}
+
+/* ---- the ticket as JSON ----------------------------------------------------------------------- */
+
+ee_status ee_quota_ticket_json(const ee_quota_ticket *ticket, char **out)
+{
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "ee_quota_ticket_json: out must not be NULL");
+    *out = NULL;
+    const q_ticket *t = (const q_ticket *)(const void *)ticket;
+    if (t == NULL || t->magic != Q_TICKET_MAGIC || t->state != Q_T_ADMITTED ||
+        t->nres > Q_R_COUNT)
+        return ee__error_out(out, ee__error(EE_EINVAL, "ee_quota_ticket_json: not an admitted "
+                                                       "ticket"));
+    json_t *arr = json_array();
+    for (int i = 0; arr != NULL && i < t->nres; i++) {
+        char id[24];
+        snprintf(id, sizeof id, "%" PRIu64, t->res[i].id);
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "quota",
+                                             ee__quota_res_name(t->res[i].kind), "key",
+                                             tkey(t, i), "id", id));
+    }
+    const char *org = t->nres > 0 ? tkey(t, 0) + strlen("eeq/pred/") : "";
+    return ee__json_out(out, json_pack("{s:i, s:s, s:b, s:I, s:I, s:o}", "v", 1, "orgId", org,
+                                       "failedRunsConsume", t->failed_consume,
+                                       "estimatedCostNano", (json_int_t)t->est_cost, "leaseMs",
+                                       (json_int_t)t->lease_ms, "reservations", arr));
+}
+
+ee_status ee_quota_ticket_from_json(ee_quota_ticket *ticket, const char *json)
+{
+    if (ticket == NULL || json == NULL)
+        return ee__error(EE_EINVAL, "ee_quota_ticket_from_json: NULL argument");
+    q_ticket *t = (q_ticket *)(void *)ticket;
+    memset(t, 0, sizeof *t);
+    json_t *j = json_loads(json, 0, NULL);
+    json_t *arr = json_object_get(j, "reservations");
+    json_t *fc = json_object_get(j, "failedRunsConsume");
+    json_t *est = json_object_get(j, "estimatedCostNano");
+    json_t *lease = json_object_get(j, "leaseMs");
+    ee_status s = EE_OK;
+    if (!json_is_array(arr) || json_array_size(arr) > Q_R_COUNT || !json_is_boolean(fc) ||
+        !json_is_integer(est) || json_integer_value(est) < 0 || !json_is_integer(lease) ||
+        json_integer_value(lease) < 1)
+        s = EE_EPARSE;
+    size_t koff = 0;
+    for (size_t i = 0; s == EE_OK && i < json_array_size(arr); i++) {
+        json_t *r = json_array_get(arr, i);
+        const char *q = json_string_value(json_object_get(r, "quota"));
+        const char *key = json_string_value(json_object_get(r, "key"));
+        const char *id = json_string_value(json_object_get(r, "id"));
+        int kind = 0;
+        while (q != NULL && kind < Q_R_COUNT && strcmp(q, res_names[kind]) != 0)
+            kind++;
+        size_t len = key != NULL ? strlen(key) : 0;
+        char *end = NULL;
+        unsigned long long v = id != NULL ? strtoull(id, &end, 10) : 0;
+        if (q == NULL || kind == Q_R_COUNT || len == 0 || len > 95 ||
+            strncmp(key, "eeq/", 4) != 0 || koff + len + 1 > Q_KEYS_MAX || end == NULL ||
+            *end != '\0' || v == 0) {
+            s = EE_EPARSE;
+            break;
+        }
+        t->res[i].kind = (uint8_t)kind;
+        t->res[i].keylen = (uint8_t)len;
+        t->res[i].keyoff = (uint16_t)koff;
+        t->res[i].id = v;
+        memcpy(t->keys + koff, key, len + 1);
+        koff += len + 1;
+    }
+    if (s == EE_OK) {
+        t->magic = Q_TICKET_MAGIC;
+        t->state = Q_T_ADMITTED;
+        t->nres = (uint8_t)json_array_size(arr);
+        t->failed_consume = json_is_true(fc);
+        t->est_cost = (int64_t)json_integer_value(est);
+        t->lease_ms = (int64_t)json_integer_value(lease);
+    }
+    json_decref(j);
+    if (s != EE_OK) {
+        memset(t, 0, sizeof *t);
+        return ee__error(EE_EPARSE, "ee_quota_ticket_from_json: not a quota ticket document");
+    }
+    return EE_OK;
+}

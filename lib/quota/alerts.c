@@ -1,0 +1,103 @@
+/*
+ * Threshold alerts: when an organisation's usage of a quota reaches 80 %
+ * or 95 % (plans.json "alertThresholdsPercent") of its limit, the engine's
+ * callback is called and an audit entry written - once per organisation,
+ * quota, threshold and period, however many threads and processes admit at
+ * that moment.
+ *
+ * Once: a marker counter per {org, quota, threshold, period end}, limit 1,
+ * living until the period ends. Whoever reserves it announces; everyone
+ * else is refused and stays silent. The counters backend makes that exact
+ * across processes and hosts. An in-process flag (the period end already
+ * handled) spares the marker call on later admissions.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <bson/bson.h>
+
+#include "execengine/storage.h"
+#include "quota/quota_internal.h"
+
+static const char *const alert_names[Q_A_COUNT] = {"predictions", "storage", "spend"};
+
+static void audit(ee_quota_subject *s, json_t *detail, int64_t now)
+{
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:O, s:I}", "workspaceId", s->ws, "userId",
+                            s->user, "action", "quota.threshold", "resourceId", s->org_id,
+                            "detail", detail, "createdAt", (json_int_t)now);
+    char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    bson_error_t berr;
+    bson_t *b = text != NULL ? bson_new_from_json((const uint8_t *)text, -1, &berr) : NULL;
+    free(text);
+    ee_status st = b != NULL ? ee_storage_insert(ee__engine_storage(s->engine), "auditLog",
+                                                 s->ws, bson_get_data(b), b->len, NULL)
+                             : EE_ENOMEM;
+    if (b != NULL)
+        bson_destroy(b);
+    if (st != EE_OK)
+        ee__log(ee__engine_logger(s->engine), EE_LOG_ERROR, "quota",
+                "cannot write the quota.threshold audit entry of organisation \"%s\": %s",
+                s->org_id, ee_strerror(st));
+}
+
+void ee__quota_alert(ee_quota_subject *s, int q, int t, int64_t usage, int64_t limit,
+                     int64_t period_end, int64_t now)
+{
+    q_state *st = s->st;
+    _Atomic int64_t *flag = &s->org->alerted[q][t];
+    if (atomic_load_explicit(flag, memory_order_acquire) == period_end)
+        return;
+    int64_t pct = st->file.thresholds[t];
+    char key[EE_COUNTERS_KEY_MAX + 1];
+    snprintf(key, sizeof key, "eeq/alert/%s/%s/%lld/%lld", s->org_id, alert_names[q],
+             (long long)pct, (long long)period_end);
+    ee_counter_req req = {key, 1, 1, 0, period_end > now ? period_end : 0};
+    ee_counter_result res;
+    int granted = 0;
+    ee_counters *c = s->counters;
+    ee_status rc = ee_counters_reserve(c, &req, 60000, now, &res, &granted);
+    if (rc != EE_OK) {
+        /* Not knowing whether someone announced, try again on a later
+         * admission rather than risk a duplicate now. */
+        ee__log(ee__engine_logger(s->engine), EE_LOG_WARN, "quota",
+                "threshold marker for organisation \"%s\" unavailable: %s", s->org_id,
+                ee_strerror(rc));
+        return;
+    }
+    atomic_store_explicit(flag, period_end, memory_order_release);
+    if (!granted)
+        return; /* announced by another thread or process */
+    ee_counters_commit(c, key, res.resv_id, EE_COUNTERS_ALL, now);
+    json_t *detail = json_pack("{s:s, s:I, s:I, s:I}", "quota", alert_names[q], "threshold",
+                               (json_int_t)pct, "usage", (json_int_t)usage, "limit",
+                               (json_int_t)limit);
+    if (detail == NULL)
+        return;
+    audit(s, detail, now);
+    pthread_rwlock_rdlock(&st->alert_lock);
+    if (st->alert_fn != NULL) {
+        json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "orgId", s->org_id,
+                              "workspaceId", s->ws, "userId", s->user, "quota", alert_names[q],
+                              "threshold", (json_int_t)pct, "usage", (json_int_t)usage,
+                              "limit", (json_int_t)limit, "periodEnd", (json_int_t)period_end);
+        char *text = a != NULL ? json_dumps(a, JSON_COMPACT) : NULL;
+        json_decref(a);
+        if (text != NULL)
+            st->alert_fn(text, st->alert_payload);
+        free(text);
+    }
+    pthread_rwlock_unlock(&st->alert_lock);
+    json_decref(detail);
+}
+
+void ee__quota_alert_check(ee_quota_subject *s, int q, int64_t value, int64_t limit,
+                           int64_t period_end, int64_t now)
+{
+    if (limit <= 0)
+        return;
+    for (int t = 0; t < s->st->file.nthresholds; t++)
+        if (value * 100 >= limit * s->st->file.thresholds[t]) /* both <= 2^53, pct <= 100 */
+            ee__quota_alert(s, q, t, value, limit, period_end, now);
+}

@@ -1,0 +1,806 @@
+/*
+ * Plans and subscriptions: parsing (plans.json and admin documents),
+ * storage (collections "plans" and "subscriptions"), and resolving an
+ * organisation's effective limits (plan x multipliers, config defaults).
+ *
+ * Multipliers are exact: parts per 10000 parsed from decimal text, applied
+ * with integer arithmetic (floor). No floating point reaches a limit.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bson/bson.h>
+
+#include "execengine/storage.h"
+#include "quota/quota_internal.h"
+
+#define FILE_MAX (1024 * 1024)
+#define DOC_MAX (64 * 1024)
+
+static const char *const limit_field[Q_L_COUNT] = {
+    "predictionsPerPeriod", "storageBytes", "executionsPerUserPerHour",
+    "concurrentExecutionsPerWorkspace", "monthlySpendCapNanoUsd"};
+static const char *const mult_key[Q_L_COUNT] = {"predictions", "storage", "rate", "concurrency",
+                                                "spend"};
+
+/* ---- multipliers ---------------------------------------------------------------- */
+
+ee_status ee__quota_mult_parse(const json_t *v, int64_t *out)
+{
+    int64_t parts = -1;
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        if (i >= 0 && i <= Q_MULT_MAX / Q_MULT_ONE)
+            parts = (int64_t)i * Q_MULT_ONE;
+    } else if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t n = strlen(s);
+        int64_t x;
+        if (n > 1 && n < 40 && s[n - 1] == '%') {
+            char buf[40];
+            memcpy(buf, s, n - 1);
+            buf[n - 1] = '\0';
+            if (ee__decimal_parse(buf, 2, &x) == EE_OK)
+                parts = x; /* p % = p/100; with 2 decimals, p*100 parts of 10000 */
+        } else if (ee__decimal_parse(s, 4, &x) == EE_OK) {
+            parts = x;
+        }
+    } else if (json_is_real(v)) {
+        /* jansson holds a double: recover the decimal it was written as
+         * (the shortest fixed form, up to 4 places, that reads back to the
+         * same double) and parse that exactly. */
+        double d = json_real_value(v);
+        char buf[64];
+        for (int prec = 0; isfinite(d) && d >= 0 && d < 1e6 && prec <= 4; prec++) {
+            snprintf(buf, sizeof buf, "%.*f", prec, d);
+            if (strtod(buf, NULL) == d) {
+                int64_t x;
+                if (ee__decimal_parse(buf, 4, &x) == EE_OK)
+                    parts = x;
+                break;
+            }
+        }
+    }
+    if (parts < 0 || parts > Q_MULT_MAX)
+        return EE_EINVAL;
+    *out = parts;
+    return EE_OK;
+}
+
+int64_t ee__quota_apply_mult(int64_t base, int64_t mult)
+{
+    if (base < 0)
+        return Q_UNLIMITED;
+    if (mult == Q_MULT_ONE)
+        return base;
+    int64_t a = base / Q_MULT_ONE, b = base % Q_MULT_ONE;
+    if (mult != 0 && a > EE_COUNTERS_VALUE_MAX / mult)
+        return EE_COUNTERS_VALUE_MAX;
+    int64_t r = a * mult + b * mult / Q_MULT_ONE;
+    return r > EE_COUNTERS_VALUE_MAX ? EE_COUNTERS_VALUE_MAX : r;
+}
+
+static ee_status parse_mults(const json_t *obj, int64_t mult[Q_L_COUNT], const char *what)
+{
+    for (int i = 0; i < Q_L_COUNT; i++)
+        mult[i] = Q_MULT_ONE;
+    if (obj == NULL || json_is_null(obj))
+        return EE_OK;
+    if (!json_is_object(obj))
+        return ee__error(EE_EINVAL, "%s: \"multipliers\" must be an object", what);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v) {
+        int i = 0;
+        while (i < Q_L_COUNT && strcmp(k, mult_key[i]) != 0)
+            i++;
+        char q[48];
+        ee__quote_for_message(k, q, sizeof q);
+        if (i == Q_L_COUNT)
+            return ee__error(EE_EINVAL, "%s: unknown multiplier \"%s\" (expected predictions, "
+                                        "storage, rate, concurrency or spend)", what, q);
+        if (ee__quota_mult_parse(v, &mult[i]) != EE_OK)
+            return ee__error(EE_EINVAL, "%s: multiplier \"%s\" must be a decimal 0..1000 "
+                                        "(\"2\", \"1.5\", \"200%%\", at most 4 decimals)", what, q);
+    }
+    return EE_OK;
+}
+
+static json_t *mults_json(const int64_t mult[Q_L_COUNT])
+{
+    json_t *o = json_object();
+    for (int i = 0; o != NULL && i < Q_L_COUNT; i++) {
+        if (mult[i] == Q_MULT_ONE)
+            continue;
+        char buf[32];
+        ee__decimal_format(mult[i], 4, buf);
+        json_object_set_new(o, mult_key[i], json_string(buf));
+    }
+    return o;
+}
+
+/* ---- plans ------------------------------------------------------------------------- */
+
+static bool plan_key_known(const char *k)
+{
+    static const char *const extra[] = {"name", "period", "failedRunsConsume", "multipliers",
+                                        "isActive", "description", "_id", "createdAt",
+                                        "updatedAt", "source"};
+    for (int i = 0; i < Q_L_COUNT; i++)
+        if (strcmp(k, limit_field[i]) == 0)
+            return true;
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+        if (strcmp(k, extra[i]) == 0)
+            return true;
+    return false;
+}
+
+ee_status ee__quota_plan_parse(const json_t *obj, q_plan *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!json_is_object(obj))
+        return ee__error(EE_EINVAL, "a plan must be a JSON object");
+    const json_t *name = json_object_get(obj, "name");
+    if (!json_is_string(name) || !ee__id_valid(json_string_value(name)))
+        return ee__error(EE_EINVAL, "plan \"name\" must be 1..64 characters of "
+                                    "[A-Za-z0-9_.:@-]");
+    snprintf(out->name, sizeof out->name, "%s", json_string_value(name));
+    char what[96];
+    snprintf(what, sizeof what, "plan \"%s\"", out->name);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)obj, k, v) {
+        if (!plan_key_known(k)) {
+            char q[48];
+            ee__quote_for_message(k, q, sizeof q);
+            return ee__error(EE_EINVAL, "%s: unknown field \"%s\"", what, q);
+        }
+    }
+    for (int i = 0; i < Q_L_COUNT; i++) {
+        const json_t *f = json_object_get(obj, limit_field[i]);
+        out->limit[i] = Q_UNLIMITED;
+        if (f == NULL || json_is_null(f))
+            continue;
+        if (!json_is_integer(f) || json_integer_value(f) < -1 ||
+            json_integer_value(f) > EE_COUNTERS_VALUE_MAX)
+            return ee__error(EE_EINVAL, "%s: \"%s\" must be an integer -1 (unlimited) or "
+                                        "0..2^53-1", what, limit_field[i]);
+        out->limit[i] = (int64_t)json_integer_value(f);
+        out->has[i] = true;
+    }
+    if (!out->has[Q_L_PRED])
+        return ee__error(EE_EINVAL, "%s: \"predictionsPerPeriod\" is required (-1 for "
+                                    "unlimited)", what);
+    const json_t *period = json_object_get(obj, "period");
+    out->period = Q_PERIOD_ROLLING;
+    if (period != NULL) {
+        const char *p = json_is_string(period) ? json_string_value(period) : "";
+        if (strcmp(p, "calendarMonth") == 0)
+            out->period = Q_PERIOD_CALENDAR;
+        else if (strcmp(p, "rolling30d") != 0)
+            return ee__error(EE_EINVAL, "%s: \"period\" must be \"rolling30d\" or "
+                                        "\"calendarMonth\"", what);
+    }
+    const json_t *fc = json_object_get(obj, "failedRunsConsume");
+    if (fc != NULL && !json_is_boolean(fc))
+        return ee__error(EE_EINVAL, "%s: \"failedRunsConsume\" must be true or false", what);
+    out->failed_consume = json_is_true(fc);
+    const json_t *act = json_object_get(obj, "isActive");
+    if (act != NULL && !json_is_boolean(act))
+        return ee__error(EE_EINVAL, "%s: \"isActive\" must be true or false", what);
+    out->active = act == NULL || json_is_true(act);
+    return parse_mults(json_object_get(obj, "multipliers"), out->mult, what);
+}
+
+json_t *ee__quota_plan_json(const q_plan *p, const char *source)
+{
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+    json_object_set_new(o, "name", json_string(p->name));
+    for (int i = 0; i < Q_L_COUNT; i++)
+        if (p->has[i])
+            json_object_set_new(o, limit_field[i], json_integer(p->limit[i]));
+    json_object_set_new(o, "period",
+                        json_string(p->period == Q_PERIOD_CALENDAR ? "calendarMonth"
+                                                                   : "rolling30d"));
+    json_object_set_new(o, "failedRunsConsume", json_boolean(p->failed_consume));
+    json_object_set_new(o, "multipliers", mults_json(p->mult));
+    json_object_set_new(o, "isActive", json_boolean(p->active));
+    if (source != NULL)
+        json_object_set_new(o, "source", json_string(source));
+    return o;
+}
+
+/* ---- plans.json ---------------------------------------------------------------------- */
+
+void ee__quota_file_free(q_file *f)
+{
+    free(f->plans);
+    memset(f, 0, sizeof *f);
+}
+
+static ee_status file_int(const json_t *root, const char *key, int64_t min, int64_t max,
+                          int64_t *out, const char *path)
+{
+    const json_t *v = json_object_get(root, key);
+    if (v == NULL)
+        return EE_OK;
+    if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
+        return ee__error(EE_EINVAL, "%s: \"%s\" must be an integer %lld..%lld", path, key,
+                         (long long)min, (long long)max);
+    *out = (int64_t)json_integer_value(v);
+    return EE_OK;
+}
+
+static ee_status file_parse(q_file *f, const json_t *root, const char *path)
+{
+    if (!json_is_object(root))
+        return ee__error(EE_EPARSE, "%s: the top level must be an object", path);
+    const json_t *plans = json_object_get(root, "plans");
+    if (!json_is_array(plans) || json_array_size(plans) > Q_MAX_PLANS)
+        return ee__error(EE_EPARSE, "%s: \"plans\" must be an array of at most %d plans", path,
+                         Q_MAX_PLANS);
+    f->nplans = json_array_size(plans);
+    f->plans = calloc(f->nplans ? f->nplans : 1, sizeof *f->plans);
+    if (f->plans == NULL)
+        return ee__error(EE_ENOMEM, "out of memory reading %s", path);
+    for (size_t i = 0; i < f->nplans; i++) {
+        ee_status st = ee__quota_plan_parse(json_array_get(plans, i), &f->plans[i]);
+        if (st != EE_OK)
+            return st;
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(f->plans[j].name, f->plans[i].name) == 0)
+                return ee__error(EE_EINVAL, "%s: plan \"%s\" appears twice", path,
+                                 f->plans[i].name);
+    }
+    const json_t *def = json_object_get(root, "defaultPlan");
+    if (!json_is_string(def) || !ee__id_valid(json_string_value(def)))
+        return ee__error(EE_EINVAL, "%s: \"defaultPlan\" must name a plan", path);
+    snprintf(f->default_plan, sizeof f->default_plan, "%s", json_string_value(def));
+    ee_status st = file_int(root, "runLeaseMs", 1000, 7 * Q_DAY_MS, &f->run_lease_ms, path);
+    if (st == EE_OK)
+        st = file_int(root, "cacheMs", 0, Q_DAY_MS, &f->cache_ms, path);
+    if (st == EE_OK)
+        st = file_int(root, "globalConcurrentExecutions", -1, 100000000, &f->global_conc, path);
+    if (st != EE_OK)
+        return st;
+    const json_t *thr = json_object_get(root, "alertThresholdsPercent");
+    if (thr != NULL) {
+        if (!json_is_array(thr) || json_array_size(thr) > Q_MAX_THRESHOLDS)
+            return ee__error(EE_EINVAL, "%s: \"alertThresholdsPercent\" must be an array of at "
+                                        "most %d percentages", path, Q_MAX_THRESHOLDS);
+        f->nthresholds = 0;
+        for (size_t i = 0; i < json_array_size(thr); i++) {
+            const json_t *t = json_array_get(thr, i);
+            int64_t p = json_is_integer(t) ? (int64_t)json_integer_value(t) : -1;
+            if (p < 1 || p > 100 || (i > 0 && p <= f->thresholds[i - 1]))
+                return ee__error(EE_EINVAL, "%s: alert thresholds must be ascending integers "
+                                            "1..100", path);
+            f->thresholds[f->nthresholds++] = p;
+        }
+    }
+    return EE_OK;
+}
+
+void ee__quota_file_defaults(q_file *f)
+{
+    memset(f, 0, sizeof *f);
+    snprintf(f->default_plan, sizeof f->default_plan, "free");
+    f->run_lease_ms = 15 * 60 * 1000;
+    f->cache_ms = 30000;
+    f->thresholds[0] = 80;
+    f->thresholds[1] = 95;
+    f->nthresholds = 2;
+    f->global_conc = Q_UNLIMITED;
+}
+
+ee_status ee__quota_file_load(q_file *f, const char *text, size_t len, const char *path)
+{
+    ee__quota_file_defaults(f);
+    json_error_t jerr;
+    json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (root == NULL) {
+        char q[128];
+        ee__quote_for_message(jerr.text, q, sizeof q);
+        return ee__error(EE_EPARSE, "cannot read plans file %s: %s (line %d)", path, q,
+                         jerr.line);
+    }
+    ee_status st = file_parse(f, root, path);
+    json_decref(root);
+    if (st != EE_OK)
+        ee__quota_file_free(f);
+    return st;
+}
+
+/* ---- storage documents ------------------------------------------------------------------ */
+
+typedef struct first_doc {
+    uint8_t *data;
+    size_t len;
+    char id[EE_STORAGE_ID_HEX_LEN + 1];
+    int64_t revision;
+} first_doc;
+
+static int take_first(const ee_storage_row *row, void *payload)
+{
+    first_doc *d = payload;
+    d->data = malloc(row->len ? row->len : 1);
+    if (d->data != NULL) {
+        memcpy(d->data, row->data, row->len);
+        d->len = row->len;
+        d->revision = row->revision;
+        static const char hex[] = "0123456789abcdef";
+        for (int i = 0; i < EE_STORAGE_ID_SIZE; i++) {
+            d->id[2 * i] = hex[row->id[i] >> 4];
+            d->id[2 * i + 1] = hex[row->id[i] & 15];
+        }
+        d->id[EE_STORAGE_ID_HEX_LEN] = '\0';
+    }
+    return 1; /* one is enough */
+}
+
+/* The newest document of `coll` in `ws` whose indexed `field` is `value`. */
+static ee_status find_one(ee_storage *sto, const char *coll, const char *ws, const char *field,
+                          const char *value, first_doc *out)
+{
+    memset(out, 0, sizeof *out);
+    ee_storage_eq eq = {field, value};
+    ee_storage_query_spec q = {0};
+    q.version = EE_STORAGE_QUERY_VERSION;
+    q.eq = &eq;
+    q.n_eq = 1;
+    q.order = EE_STORAGE_ORDER_TIME_DESC;
+    q.limit = 1;
+    ee_status st = ee_storage_query(sto, coll, ws, &q, take_first, out, NULL);
+    if (st == EE_ECANCELLED)
+        st = EE_OK;
+    if (st != EE_OK)
+        return st;
+    if (out->data == NULL && out->id[0] != '\0')
+        return ee__error(EE_ENOMEM, "out of memory reading %s", coll);
+    return out->data == NULL ? EE_ENOTFOUND : EE_OK;
+}
+
+static json_t *bson_to_json(const uint8_t *data, size_t len)
+{
+    bson_t b;
+    if (!bson_init_static(&b, data, len))
+        return NULL;
+    size_t n = 0;
+    char *text = bson_as_relaxed_extended_json(&b, &n);
+    if (text == NULL)
+        return NULL;
+    json_t *j = json_loadb(text, n, 0, NULL);
+    bson_free(text);
+    return j;
+}
+
+/* Store `doc` (its createdAt set here if absent) as a new document or as
+ * the replacement of `existing`. */
+static ee_status store_doc(ee_storage *sto, const char *coll, const char *ws, json_t *doc,
+                           const first_doc *existing)
+{
+    char *text = json_dumps(doc, JSON_COMPACT);
+    if (text == NULL)
+        return ee__error(EE_ENOMEM, "out of memory storing a %s document", coll);
+    bson_error_t berr;
+    bson_t *b = bson_new_from_json((const uint8_t *)text, (ssize_t)strlen(text), &berr);
+    free(text);
+    if (b == NULL)
+        return ee__error(EE_EPARSE, "cannot encode a %s document", coll);
+    ee_status st;
+    if (existing != NULL && existing->data != NULL)
+        st = ee_storage_replace(sto, coll, ws, existing->id, existing->revision,
+                                bson_get_data(b), b->len, NULL);
+    else
+        st = ee_storage_insert(sto, coll, ws, bson_get_data(b), b->len, NULL);
+    bson_destroy(b);
+    return st;
+}
+
+static void file_plan(const q_state *st, const char *name, const q_plan **out)
+{
+    *out = NULL;
+    for (size_t i = 0; i < st->file.nplans; i++)
+        if (strcmp(st->file.plans[i].name, name) == 0)
+            *out = &st->file.plans[i];
+}
+
+/* The effective plan `name`: a stored one wins over the file's. */
+static ee_status plan_find(q_state *st, const char *name, q_plan *out, const char **source)
+{
+    first_doc d;
+    ee_status s = find_one(ee__engine_storage(st->engine), "plans", NULL, "name", name, &d);
+    if (s == EE_OK) {
+        json_t *j = bson_to_json(d.data, d.len);
+        free(d.data);
+        if (j == NULL)
+            return ee__error(EE_ECORRUPT, "stored plan \"%s\" cannot be read", name);
+        s = ee__quota_plan_parse(j, out);
+        json_decref(j);
+        if (s != EE_OK)
+            return ee__error(EE_ECORRUPT, "stored plan \"%s\" is malformed: %s", name,
+                             ee_error_last_message());
+        *source = "storage";
+        return EE_OK;
+    }
+    if (s != EE_ENOTFOUND)
+        return s;
+    const q_plan *fp;
+    file_plan(st, name, &fp);
+    if (fp == NULL)
+        return ee__error(EE_ENOTFOUND, "no plan named \"%s\"", name);
+    *out = *fp;
+    *source = "file";
+    return EE_OK;
+}
+
+static ee_status check_name(const char *name, const char *what)
+{
+    if (name == NULL || !ee__id_valid(name))
+        return ee__error(EE_EINVAL, "%s must be 1..64 characters of [A-Za-z0-9_.:@-]", what);
+    return EE_OK;
+}
+
+static json_t *parse_doc(const char *text, ee_status *st, const char *what)
+{
+    if (text == NULL) {
+        *st = ee__error(EE_EINVAL, "%s: NULL document", what);
+        return NULL;
+    }
+    if (strlen(text) > DOC_MAX) {
+        *st = ee__error(EE_ETOOBIG, "%s: document longer than %d bytes", what, DOC_MAX);
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
+    if (j == NULL) {
+        char q[128];
+        ee__quote_for_message(jerr.text, q, sizeof q);
+        *st = ee__error(EE_EPARSE, "%s: not JSON: %s", what, q);
+    }
+    return j;
+}
+
+ee_status ee_quota_plan_put(ee_engine *engine, const char *plan_json, char **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    q_state *st = ee__quota_state(engine);
+    ee_status s = EE_OK;
+    if (st == NULL)
+        s = ee__error(EE_EINVAL, "ee_quota_plan_put: engine must not be NULL");
+    json_t *j = s == EE_OK ? parse_doc(plan_json, &s, "ee_quota_plan_put") : NULL;
+    q_plan p;
+    if (s == EE_OK)
+        s = ee__quota_plan_parse(j, &p);
+    json_decref(j);
+    if (s == EE_OK) {
+        ee_storage *sto = ee__engine_storage(engine);
+        first_doc d;
+        s = find_one(sto, "plans", NULL, "name", p.name, &d);
+        if (s == EE_OK || s == EE_ENOTFOUND) {
+            json_t *doc = ee__quota_plan_json(&p, NULL);
+            json_object_set_new(doc, "createdAt", json_integer(ee_engine_now_ms(engine)));
+            s = store_doc(sto, "plans", NULL, doc, &d);
+            json_decref(doc);
+            free(d.data);
+        }
+    }
+    if (s == EE_OK) {
+        atomic_fetch_add(&st->gen, 1);
+        if (out != NULL)
+            return ee__json_out(out, ee__quota_plan_json(&p, "storage"));
+        return EE_OK;
+    }
+    return out != NULL ? ee__error_out(out, s) : s;
+}
+
+ee_status ee_quota_plan_get(ee_engine *engine, const char *name, char **out)
+{
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "ee_quota_plan_get: out must not be NULL");
+    *out = NULL;
+    q_state *st = ee__quota_state(engine);
+    ee_status s = st == NULL ? ee__error(EE_EINVAL, "ee_quota_plan_get: engine must not be NULL")
+                             : check_name(name, "plan name");
+    q_plan p;
+    const char *source = NULL;
+    if (s == EE_OK)
+        s = plan_find(st, name, &p, &source);
+    if (s != EE_OK)
+        return ee__error_out(out, s);
+    return ee__json_out(out, ee__quota_plan_json(&p, source));
+}
+
+typedef struct plan_list {
+    json_t *arr;
+} plan_list;
+
+static int collect_plan(const ee_storage_row *row, void *payload)
+{
+    plan_list *l = payload;
+    json_t *j = bson_to_json(row->data, row->len);
+    q_plan p;
+    if (j != NULL && ee__quota_plan_parse(j, &p) == EE_OK)
+        json_array_append_new(l->arr, ee__quota_plan_json(&p, "storage"));
+    json_decref(j);
+    return 0;
+}
+
+ee_status ee_quota_plan_list(ee_engine *engine, char **out)
+{
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "ee_quota_plan_list: out must not be NULL");
+    *out = NULL;
+    q_state *st = ee__quota_state(engine);
+    if (st == NULL)
+        return ee__error_out(out, ee__error(EE_EINVAL, "ee_quota_plan_list: NULL engine"));
+    plan_list l = {json_array()};
+    if (l.arr == NULL)
+        return ee__error_out(out, ee__error(EE_ENOMEM, "out of memory listing plans"));
+    ee_storage_query_spec q = {0};
+    q.version = EE_STORAGE_QUERY_VERSION;
+    q.order = EE_STORAGE_ORDER_TIME_ASC;
+    q.limit = EE_STORAGE_LIMIT_MAX;
+    ee_status s = ee_storage_query(ee__engine_storage(engine), "plans", NULL, &q, collect_plan,
+                                   &l, NULL);
+    if (s != EE_OK) {
+        json_decref(l.arr);
+        return ee__error_out(out, s);
+    }
+    /* File plans not overridden by a stored one. */
+    size_t stored = json_array_size(l.arr);
+    for (size_t i = 0; i < st->file.nplans; i++) {
+        bool shadowed = false;
+        for (size_t k = 0; k < stored && !shadowed; k++)
+            shadowed = strcmp(json_string_value(json_object_get(json_array_get(l.arr, k),
+                                                                "name")),
+                              st->file.plans[i].name) == 0;
+        if (!shadowed)
+            json_array_append_new(l.arr, ee__quota_plan_json(&st->file.plans[i], "file"));
+    }
+    return ee__json_out(out, json_pack("{s:s, s:o}", "defaultPlan", st->file.default_plan,
+                                       "plans", l.arr));
+}
+
+ee_status ee_quota_plan_delete(ee_engine *engine, const char *name)
+{
+    q_state *st = ee__quota_state(engine);
+    if (st == NULL)
+        return ee__error(EE_EINVAL, "ee_quota_plan_delete: engine must not be NULL");
+    ee_status s = check_name(name, "plan name");
+    first_doc d;
+    if (s == EE_OK)
+        s = find_one(ee__engine_storage(engine), "plans", NULL, "name", name, &d);
+    if (s == EE_ENOTFOUND)
+        return ee__error(EE_ENOTFOUND, "no stored plan named \"%s\"", name);
+    if (s != EE_OK)
+        return s;
+    free(d.data);
+    s = ee_storage_delete(ee__engine_storage(engine), "plans", NULL, d.id);
+    if (s == EE_OK)
+        atomic_fetch_add(&st->gen, 1);
+    return s;
+}
+
+/* ---- subscriptions ------------------------------------------------------------------------ *
+ * The collection is per workspace; an organisation's subscription is kept
+ * in the workspace named like the organisation (its own workspace when it
+ * has one), found by its indexed orgId. */
+
+typedef struct q_sub {
+    char plan[Q_ID_MAX + 1];
+    int64_t period_start;
+    int64_t mult[Q_L_COUNT];
+} q_sub;
+
+static ee_status sub_parse(const json_t *j, q_sub *out, const char *org)
+{
+    memset(out, 0, sizeof *out);
+    char what[96];
+    snprintf(what, sizeof what, "subscription of \"%s\"", org);
+    const json_t *plan = json_object_get(j, "plan");
+    if (plan == NULL)
+        plan = json_object_get(j, "planId");
+    if (!json_is_string(plan) || !ee__id_valid(json_string_value(plan)))
+        return ee__error(EE_EINVAL, "%s: \"plan\" must name a plan", what);
+    snprintf(out->plan, sizeof out->plan, "%s", json_string_value(plan));
+    const json_t *ps = json_object_get(j, "periodStart");
+    if (ps != NULL && (!json_is_integer(ps) || json_integer_value(ps) < 0 ||
+                       json_integer_value(ps) > EE_COUNTERS_TIME_MAX))
+        return ee__error(EE_EINVAL, "%s: \"periodStart\" must be ms since the epoch", what);
+    out->period_start = ps != NULL ? (int64_t)json_integer_value(ps) : -1;
+    return parse_mults(json_object_get(j, "multipliers"), out->mult, what);
+}
+
+static ee_status sub_find(q_state *st, const char *org, q_sub *out, bool *found,
+                          first_doc *doc_out)
+{
+    first_doc d;
+    *found = false;
+    ee_status s = find_one(ee__engine_storage(st->engine), "subscriptions", org, "orgId", org,
+                           &d);
+    if (s == EE_ENOTFOUND)
+        return EE_OK;
+    if (s != EE_OK)
+        return s;
+    json_t *j = bson_to_json(d.data, d.len);
+    if (doc_out != NULL)
+        *doc_out = d;
+    else
+        free(d.data);
+    if (j == NULL)
+        return ee__error(EE_ECORRUPT, "stored subscription of \"%s\" cannot be read", org);
+    const json_t *status = json_object_get(j, "status");
+    bool active = !json_is_string(status) || strcmp(json_string_value(status), "active") == 0;
+    s = sub_parse(j, out, org);
+    json_decref(j);
+    if (s != EE_OK)
+        return ee__error(EE_ECORRUPT, "stored subscription is malformed: %s",
+                         ee_error_last_message());
+    *found = active;
+    return EE_OK;
+}
+
+static void limits_from(const q_state *st, const q_plan *p, const q_sub *sub, q_limits *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->plan, sizeof out->plan, "%s", p->name);
+    for (int i = 0; i < Q_L_COUNT; i++) {
+        int64_t base = p->has[i] ? p->limit[i] : Q_UNLIMITED;
+        if (!p->has[i] && i == Q_L_RATE)
+            base = st->cfg_rate;
+        if (!p->has[i] && i == Q_L_CONC)
+            base = st->cfg_conc;
+        int64_t sm = sub != NULL ? sub->mult[i] : Q_MULT_ONE;
+        out->limit[i] = ee__quota_apply_mult(ee__quota_apply_mult(base, p->mult[i]), sm);
+        out->plan_mult[i] = p->mult[i];
+        out->sub_mult[i] = sm;
+    }
+    out->gconc = st->file.global_conc;
+    out->period = p->period;
+    out->period_start = sub != NULL && sub->period_start >= 0 ? sub->period_start : 0;
+    out->failed_consume = p->failed_consume;
+    out->subscribed = sub != NULL;
+}
+
+ee_status ee__quota_resolve(q_state *st, const char *org, int64_t now, q_limits *out)
+{
+    (void)now;
+    q_sub sub;
+    bool found;
+    ee_status s = sub_find(st, org, &sub, &found, NULL);
+    if (s != EE_OK)
+        return s;
+    q_plan p;
+    const char *source;
+    s = plan_find(st, found ? sub.plan : st->file.default_plan, &p, &source);
+    if (s != EE_OK)
+        return s;
+    limits_from(st, &p, found ? &sub : NULL, out);
+    return EE_OK;
+}
+
+q_org *ee__quota_org(q_state *st, const char *org_id)
+{
+    pthread_mutex_lock(&st->lock);
+    q_org *o = st->orgs;
+    while (o != NULL && strcmp(o->id, org_id) != 0)
+        o = o->next;
+    if (o == NULL && (o = calloc(1, sizeof *o)) != NULL) {
+        snprintf(o->id, sizeof o->id, "%s", org_id);
+        atomic_init(&o->reload_at, INT64_MIN);
+        atomic_init(&o->version, 1);
+        for (int q = 0; q < Q_A_COUNT; q++)
+            for (int t = 0; t < Q_MAX_THRESHOLDS; t++)
+                atomic_init(&o->alerted[q][t], 0);
+        o->next = st->orgs;
+        st->orgs = o;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return o;
+}
+
+static json_t *limits_json(const q_limits *l)
+{
+    json_t *o = json_object();
+    for (int i = 0; o != NULL && i < Q_L_COUNT; i++)
+        json_object_set_new(o, limit_field[i], json_integer(l->limit[i]));
+    return o;
+}
+
+ee_status ee_quota_subscription_put(ee_engine *engine, const char *sub_json, char **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    q_state *st = ee__quota_state(engine);
+    ee_status s = EE_OK;
+    if (st == NULL)
+        s = ee__error(EE_EINVAL, "ee_quota_subscription_put: engine must not be NULL");
+    json_t *j = s == EE_OK ? parse_doc(sub_json, &s, "ee_quota_subscription_put") : NULL;
+    const json_t *org = json_object_get(j, "orgId");
+    if (s == EE_OK && (!json_is_string(org) || !ee__id_valid(json_string_value(org))))
+        s = ee__error(EE_EINVAL, "subscription: \"orgId\" must be 1..64 characters of "
+                                 "[A-Za-z0-9_.:@-]");
+    const char *org_id = s == EE_OK ? json_string_value(org) : NULL;
+    q_sub sub;
+    if (s == EE_OK)
+        s = sub_parse(j, &sub, org_id);
+    q_plan p;
+    const char *source;
+    if (s == EE_OK)
+        s = plan_find(st, sub.plan, &p, &source);
+    json_t *stored = NULL;
+    if (s == EE_OK) {
+        int64_t now = ee_engine_now_ms(engine);
+        if (sub.period_start < 0)
+            sub.period_start = now;
+        stored = json_pack("{s:s, s:s, s:s, s:I, s:o, s:I, s:I}", "orgId", org_id, "planId",
+                           sub.plan, "status", "active", "periodStart",
+                           (json_int_t)sub.period_start, "multipliers", mults_json(sub.mult),
+                           "createdAt", (json_int_t)now, "updatedAt", (json_int_t)now);
+        if (stored == NULL)
+            s = ee__error(EE_ENOMEM, "out of memory storing a subscription");
+    }
+    if (s == EE_OK) {
+        first_doc d = {0};
+        q_sub old;
+        bool found;
+        s = sub_find(st, org_id, &old, &found, &d);
+        if (s == EE_ECORRUPT)
+            s = EE_OK; /* a malformed one is simply replaced */
+        if (s == EE_OK)
+            s = store_doc(ee__engine_storage(engine), "subscriptions", org_id, stored, &d);
+        free(d.data);
+    }
+    if (s == EE_OK) {
+        atomic_fetch_add(&st->gen, 1);
+        q_limits l;
+        limits_from(st, &p, &sub, &l);
+        json_object_set_new(stored, "limits", limits_json(&l));
+        json_decref(j);
+        if (out != NULL)
+            return ee__json_out(out, stored);
+        json_decref(stored);
+        return EE_OK;
+    }
+    json_decref(j);
+    json_decref(stored);
+    return out != NULL ? ee__error_out(out, s) : s;
+}
+
+ee_status ee_quota_subscription_get(ee_engine *engine, const char *org_id, char **out)
+{
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "ee_quota_subscription_get: out must not be NULL");
+    *out = NULL;
+    q_state *st = ee__quota_state(engine);
+    ee_status s = st == NULL ? ee__error(EE_EINVAL, "ee_quota_subscription_get: NULL engine")
+                             : check_name(org_id, "orgId");
+    q_sub sub;
+    bool found = false;
+    if (s == EE_OK)
+        s = sub_find(st, org_id, &sub, &found, NULL);
+    if (s == EE_OK && !found)
+        s = ee__error(EE_ENOTFOUND, "organisation \"%s\" has no subscription (plan \"%s\" "
+                                    "applies)", org_id, st->file.default_plan);
+    q_plan p;
+    const char *source;
+    if (s == EE_OK)
+        s = plan_find(st, sub.plan, &p, &source);
+    if (s != EE_OK)
+        return ee__error_out(out, s);
+    q_limits l;
+    limits_from(st, &p, &sub, &l);
+    return ee__json_out(out, json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:s}", "orgId", org_id,
+                                       "plan", sub.plan, "status", "active", "periodStart",
+                                       (json_int_t)l.period_start, "multipliers",
+                                       mults_json(sub.mult), "limits", limits_json(&l),
+                                       "period",
+                                       l.period == Q_PERIOD_CALENDAR ? "calendarMonth"
+                                                                     : "rolling30d"));
+}
