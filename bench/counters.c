@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "counters/counters_internal.h"
 #include "execengine/counters.h"
 
 #define T0 INT64_C(1700000000000)
@@ -178,30 +179,10 @@ typedef struct {
     char keys[16][64];
 } plain_ctx;
 
-/* The same string hash the memory backend uses (8 bytes per step), so the
- * baseline differs from ours only in what the counters add. */
-static uint64_t key_hash(const char *key, size_t len)
-{
-    uint64_t h = UINT64_C(0x9E3779B97F4A7C15) ^ len;
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t v;
-        memcpy(&v, key + i, 8);
-        h = (h ^ v) * UINT64_C(0xff51afd7ed558ccd);
-        h ^= h >> 32;
-    }
-    uint64_t t = 0;
-    memcpy(&t, key + i, len - i);
-    h = (h ^ t) * UINT64_C(0xc4ceb9fe1a85ec53);
-    h ^= h >> 29;
-    h *= UINT64_C(0x9E3779B97F4A7C15);
-    return h ^ (h >> 32);
-}
-
 static plain_entry *plain_find(plain_ctx *p, const char *key)
 {
     size_t len = strlen(key);
-    uint64_t h = key_hash(key, len);
+    uint64_t h = ee__counters_key_hash(key, len);
     for (size_t i = h & 63;; i = (i + 1) & 63) {
         plain_entry *e = &p->slots[i];
         if (e->key == NULL) {

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "counters/counters_internal.h"
 #include "execengine/counters.h"
 #include "execengine/engine.h"
 #include "execengine/principal.h"
@@ -233,28 +234,10 @@ typedef struct plain {
     long users;
 } plain;
 
-static uint64_t key_hash(const char *key, size_t len)
-{
-    uint64_t h = UINT64_C(0x9E3779B97F4A7C15) ^ len;
-    size_t i = 0;
-    for (; i + 8 <= len; i += 8) {
-        uint64_t v;
-        memcpy(&v, key + i, 8);
-        h = (h ^ v) * UINT64_C(0xff51afd7ed558ccd);
-        h ^= h >> 32;
-    }
-    uint64_t t = 0;
-    memcpy(&t, key + i, len - i);
-    h = (h ^ t) * UINT64_C(0xc4ceb9fe1a85ec53);
-    h ^= h >> 29;
-    h *= UINT64_C(0x9E3779B97F4A7C15);
-    return h ^ (h >> 32);
-}
-
 static plain_entry *plain_find(plain *p, const char *key)
 {
     size_t len = strlen(key);
-    uint64_t h = key_hash(key, len);
+    uint64_t h = ee__counters_key_hash(key, len);
     for (size_t i = h & (PLAIN_SLOTS - 1);; i = (i + 1) & (PLAIN_SLOTS - 1)) {
         plain_entry *e = &p->slots[i];
         if (e->key == NULL) {

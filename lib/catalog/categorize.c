@@ -160,19 +160,12 @@ ee_status ee__cat_rules_parse(const char *text, size_t len, ee__cat_rules **out)
 ee_status ee__cat_rules_load_file(const char *path, ee__cat_rules **out)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return ee__error(EE_EIO, "cannot open the categories file %s", path);
-    char *buf = malloc(EE__CAT_RULES_MAX_BYTES + 1);
-    size_t len = buf ? fread(buf, 1, EE__CAT_RULES_MAX_BYTES + 1, f) : 0;
-    int err = ferror(f);
-    fclose(f);
-    ee_status st;
-    if (buf == NULL)
-        st = ee__error(EE_ENOMEM, "out of memory reading %s", path);
-    else if (err)
-        st = ee__error(EE_EIO, "cannot read the categories file %s", path);
-    else if ((st = ee__cat_rules_parse(buf, len, out)) != EE_OK) {
+    char *buf = NULL;
+    size_t len = 0;
+    ee_status st = ee__read_file(path, EE__CAT_RULES_MAX_BYTES, &buf, &len);
+    if (st == EE_ENOTFOUND)
+        st = ee__error(EE_EIO, "cannot open the categories file %s", path);
+    if (st == EE_OK && (st = ee__cat_rules_parse(buf, len, out)) != EE_OK) {
         char why[EE__ERROR_MSG_MAX];
         snprintf(why, sizeof why, "%s", ee_error_last_message());
         st = ee__error(st, "%s: %s", path, why);

@@ -108,6 +108,14 @@ ee_status ee__json_out(char **out, json_t *doc);
  * which recurses once per level, ever sees untrusted text. */
 bool ee__json_depth_ok(const char *text, size_t len, size_t max_depth);
 
+/* ---- files (file.c) --------------------------------------------------- */
+
+/* Read the whole file at `path`, at most `max` bytes, into *text
+ * (malloc'ed, NUL-terminated, free()) and *len. Returns EE_OK;
+ * EE_ENOTFOUND (no such file); EE_EIO (cannot open or read it);
+ * EE_ETOOBIG (larger than max); EE_ENOMEM. Messages name the path. */
+ee_status ee__read_file(const char *path, size_t max, char **text, size_t *len);
+
 /* ---- clock (clock.c) ------------------------------------------------- */
 
 int64_t ee__clock_system_ms(void *payload);

@@ -1,7 +1,6 @@
 /* Data files: EE_DATA_DIR, else installed, else embedded (data.h). */
 #include "core/data.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,35 +11,11 @@
 #define EE_DATA_DIR_DEFAULT "/usr/local/share/execengine"
 #endif
 
-/* Read path; EE_ENOTFOUND when it does not exist. */
-static ee_status read_path(const char *path, char **text, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return errno == ENOENT ? EE_ENOTFOUND
-                               : ee__error(EE_EIO, "cannot open data file %s", path);
-    char *buf = malloc(EE__DATA_MAX_BYTES + 1);
-    size_t n = buf ? fread(buf, 1, EE__DATA_MAX_BYTES + 1, f) : 0;
-    int bad = ferror(f);
-    fclose(f);
-    if (buf == NULL)
-        return ee__error(EE_ENOMEM, "out of memory reading %s", path);
-    if (bad || n > EE__DATA_MAX_BYTES) {
-        free(buf);
-        return bad ? ee__error(EE_EIO, "cannot read data file %s", path)
-                   : ee__error(EE_ETOOBIG, "data file %s exceeds %d bytes", path, EE__DATA_MAX_BYTES);
-    }
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    return EE_OK;
-}
-
 static ee_status from_dir(const char *dir, const char *name, char **text, size_t *len)
 {
     char path[4352];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    return read_path(path, text, len);
+    return ee__read_file(path, EE__DATA_MAX_BYTES, text, len);
 }
 
 static ee_status embedded(const char *name, char **text, size_t *len)

@@ -81,38 +81,21 @@ void ee__cost_snapshot_drop(ee__cost_snapshot *s)
 
 ee_status ee__cost_read_file(const char *path, size_t max, char **out)
 {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
+    size_t n = 0;
+    ee_status st = ee__read_file(path, max, out, &n);
+    if (st == EE_ENOTFOUND) {
+        char why[EE__ERROR_MSG_MAX];
+        snprintf(why, sizeof why, "%s", ee_error_last_message());
+        st = ee__error(EE_EIO, "%s", why);
+    }
+    if (st == EE_OK && memchr(*out, '\0', n) != NULL) {
         char q[200];
         ee__quote_for_message(path, q, sizeof q);
-        return ee__error(EE_EIO, "cannot open %s: %s", q, strerror(errno));
-    }
-    char *buf = malloc(max + 2);
-    if (buf == NULL) {
-        fclose(f);
-        return ee__error(EE_ENOMEM, "out of memory reading a file");
-    }
-    size_t n = fread(buf, 1, max + 1, f);
-    int err = ferror(f);
-    fclose(f);
-    char q[200];
-    ee__quote_for_message(path, q, sizeof q);
-    if (err) {
-        free(buf);
-        return ee__error(EE_EIO, "cannot read %s", q);
-    }
-    if (n > max) {
-        free(buf);
-        return ee__error(EE_ETOOBIG, "%s is larger than %zu bytes", q, max);
-    }
-    if (memchr(buf, '\0', n) != NULL) {
-        free(buf);
+        free(*out);
+        *out = NULL;
         return ee__error(EE_EPARSE, "%s contains a NUL byte", q);
     }
-    buf[n] = '\0';
-    *out = buf;
-    return EE_OK;
+    return st;
 }
 
 ee_status ee__cost_json_parse(const char *text, size_t max, const char *what, json_t **out)

@@ -57,4 +57,8 @@ typedef struct ee__counters_lease {
 int64_t ee__counters_retry_at(int64_t committed, int64_t outstanding, int64_t n, int64_t limit,
                               int64_t window_end, ee__counters_lease *leases, size_t count);
 
+/* The memory backend's key hash (8 bytes per step); the benchmarks use it
+ * so their baseline differs from the backend only in what counters add. */
+uint64_t ee__counters_key_hash(const char *key, size_t len);
+
 #endif

@@ -124,19 +124,12 @@ ee_status ee__integrations_parse(ee__integrations **out, const char *text, size_
 ee_status ee__integrations_load_file(ee__integrations **out, const char *path)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return ee__error(EE_EIO, "cannot open integration catalog %s", path);
-    char *buf = malloc(EE__INTEGRATIONS_MAX_BYTES + 1);
-    size_t len = buf ? fread(buf, 1, EE__INTEGRATIONS_MAX_BYTES + 1, f) : 0;
-    int read_error = ferror(f);
-    fclose(f);
-    ee_status st;
-    if (buf == NULL)
-        st = ee__error(EE_ENOMEM, "out of memory reading %s", path);
-    else if (read_error)
-        st = ee__error(EE_EIO, "cannot read integration catalog %s", path);
-    else
+    char *buf = NULL;
+    size_t len = 0;
+    ee_status st = ee__read_file(path, EE__INTEGRATIONS_MAX_BYTES, &buf, &len);
+    if (st == EE_ENOTFOUND)
+        st = ee__error(EE_EIO, "cannot open integration catalog %s", path);
+    if (st == EE_OK)
         st = ee__integrations_parse(out, buf, len);
     free(buf);
     return st;

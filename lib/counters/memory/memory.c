@@ -180,7 +180,7 @@ static void snapshot(mcounter *c, int64_t *value, int64_t *committed)
 
 /* ---- key hashing and tables ------------------------------------------------------ */
 
-static uint64_t hash_key(const char *key, size_t len)
+uint64_t ee__counters_key_hash(const char *key, size_t len)
 {
     uint64_t h = UINT64_C(0x9E3779B97F4A7C15) ^ len;
     size_t i = 0;
@@ -263,7 +263,7 @@ static mcounter *counter_new(const char *key, size_t len, uint64_t h, int64_t wi
 static mcounter *get_or_create(mem *m, const ee_counter_req *req, int64_t now)
 {
     size_t len = strlen(req->key);
-    uint64_t h = hash_key(req->key, len);
+    uint64_t h = ee__counters_key_hash(req->key, len);
     mcounter *c = lookup(m, req->key, len, h);
     if (c != NULL)
         return c;
@@ -748,7 +748,7 @@ static ee_status m_get(void *ctx, const char *key, int64_t now, ee_counter_resul
 {
     mem *m = ctx;
     size_t len = strlen(key);
-    mcounter *c = lookup(m, key, len, hash_key(key, len));
+    mcounter *c = lookup(m, key, len, ee__counters_key_hash(key, len));
     if (c == NULL)
         return EE_OK;
     int64_t end = atomic_load_explicit(&c->window_end, ACQ);
