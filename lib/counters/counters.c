@@ -424,7 +424,10 @@ int64_t ee__counters_retry_at(int64_t committed, int64_t outstanding, int64_t n,
     int64_t need = committed + outstanding + n - limit; /* > 0: what must expire */
     if (need <= 0)
         return 0;
-    qsort(leases, count, sizeof *leases, lease_cmp);
+    /* Under contention the snapshot of leases can be empty while other
+     * reservations are still counted; qsort must not see a NULL array. */
+    if (count > 0)
+        qsort(leases, count, sizeof *leases, lease_cmp);
     for (size_t i = 0; i < count; i++) {
         need -= leases[i].n;
         if (need <= 0)
