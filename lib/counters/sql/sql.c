@@ -17,6 +17,7 @@
  * Connections: a pool (a connection is used by one thread at a time);
  * broken connections are dropped and replaced on the next call.
  */
+#include "core/pool.h"
 #include "counters/sql/sql.h"
 
 #include <pthread.h>
@@ -56,39 +57,37 @@ const char *const ee__sql_text[EE__SQL_COUNT] = {
 typedef struct sqlb {
     const ee__sql_driver *drv;
     char *target;
-    pthread_mutex_t lock;
-    void *idle[POOL_MAX];
-    size_t nidle;
+    ee__pool pool; /* no cap on open connections; POOL_MAX kept idle */
 } sqlb;
 
 /* ---- pool ------------------------------------------------------------------ */
 
+static ee_status pool_open(void *owner, void **conn)
+{
+    const sqlb *b = owner;
+    return b->drv->connect(b->target, conn);
+}
+
+static void pool_close(void *owner, void *conn)
+{
+    ((const sqlb *)owner)->drv->disconnect(conn);
+}
+
+static bool pool_reuse(void *owner, void *conn)
+{
+    return !((const sqlb *)owner)->drv->broken(conn);
+}
+
+static const ee__pool_ops sql_pool_ops = {pool_open, pool_close, pool_reuse};
+
 static ee_status take_conn(sqlb *b, void **conn)
 {
-    pthread_mutex_lock(&b->lock);
-    if (b->nidle > 0) {
-        *conn = b->idle[--b->nidle];
-        pthread_mutex_unlock(&b->lock);
-        return EE_OK;
-    }
-    pthread_mutex_unlock(&b->lock);
-    return b->drv->connect(b->target, conn);
+    return ee__pool_take(&b->pool, conn);
 }
 
 static void give_conn(sqlb *b, void *conn)
 {
-    if (conn == NULL)
-        return;
-    if (!b->drv->broken(conn)) {
-        pthread_mutex_lock(&b->lock);
-        if (b->nidle < POOL_MAX) {
-            b->idle[b->nidle++] = conn;
-            conn = NULL;
-        }
-        pthread_mutex_unlock(&b->lock);
-    }
-    if (conn != NULL)
-        b->drv->disconnect(conn);
+    ee__pool_give(&b->pool, conn);
 }
 
 /* ---- row readers --------------------------------------------------------------- */
@@ -431,9 +430,7 @@ static void s_free(void *ctx)
     sqlb *b = ctx;
     if (b == NULL)
         return;
-    for (size_t i = 0; i < b->nidle; i++)
-        b->drv->disconnect(b->idle[i]);
-    pthread_mutex_destroy(&b->lock);
+    ee__pool_destroy(&b->pool);
     ee__secret_free(b->target);
     free(b);
 }
@@ -500,9 +497,10 @@ ee_status ee__sql_create(const ee__sql_driver *drv, const char *target,
         return ee__error(EE_ENOMEM, "out of memory opening %s counters", drv->name);
     }
     b->drv = drv;
-    pthread_mutex_init(&b->lock, NULL);
     void *conn = NULL;
-    ee_status st = drv->connect(target, &conn);
+    ee_status st = ee__pool_init(&b->pool, &sql_pool_ops, b, 0, POOL_MAX);
+    if (st == EE_OK)
+        st = take_conn(b, &conn);
     if (st == EE_OK)
         st = migrate(b, conn);
     give_conn(b, conn);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/pool.h"
 #include "storage/internal.h"
 
 #define POOL_MAX 4
@@ -25,17 +26,13 @@
 
 typedef struct pconn {
     PGconn *pg;
-    struct pconn *next_idle;
 } pconn;
 
 typedef struct pg {
     char *conninfo; /* secret: may hold a password */
     char *schema;
     size_t redact_start, redact_len; /* the URI's password, registered for redaction */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pconn *idle;
-    int total, max;
+    ee__pool pool;
 } pg;
 
 /* ---- parameters ------------------------------------------------------------------- */
@@ -181,50 +178,53 @@ static ee_status connect_one(pg *g, PGconn **out)
     return EE_OK;
 }
 
-static ee_status acquire(pg *g, pconn **out)
+/* ---- the pool (core/pool.h) ----------------------------------------------------- */
+
+static ee_status pool_open(void *owner, void **out)
 {
-    pthread_mutex_lock(&g->mu);
-    while (g->idle == NULL && g->total >= g->max)
-        pthread_cond_wait(&g->cv, &g->mu);
-    if (g->idle != NULL) {
-        *out = g->idle;
-        g->idle = g->idle->next_idle;
-        pthread_mutex_unlock(&g->mu);
-        return EE_OK;
-    }
-    g->total++;
-    pthread_mutex_unlock(&g->mu);
     pconn *pc = calloc(1, sizeof *pc);
     ee_status st = pc == NULL ? ee__error(EE_ENOMEM, "postgres: out of memory")
-                              : connect_one(g, &pc->pg);
+                              : connect_one(owner, &pc->pg);
     if (st != EE_OK) {
         free(pc);
-        pthread_mutex_lock(&g->mu);
-        g->total--;
-        pthread_cond_signal(&g->cv);
-        pthread_mutex_unlock(&g->mu);
-        return st;
+        pc = NULL;
     }
     *out = pc;
-    return EE_OK;
+    return st;
+}
+
+static void pool_close(void *owner, void *vpc)
+{
+    (void)owner;
+    pconn *pc = vpc;
+    PQfinish(pc->pg);
+    free(pc);
+}
+
+/* A transaction left open by an error is rolled back; a broken connection
+ * is dropped and the next caller opens a new one. */
+static bool pool_reuse(void *owner, void *vpc)
+{
+    (void)owner;
+    pconn *pc = vpc;
+    if (PQstatus(pc->pg) == CONNECTION_OK && PQtransactionStatus(pc->pg) != PQTRANS_IDLE)
+        PQclear(PQexec(pc->pg, "ROLLBACK"));
+    return PQstatus(pc->pg) == CONNECTION_OK;
+}
+
+static const ee__pool_ops pg_pool_ops = {pool_open, pool_close, pool_reuse};
+
+static ee_status acquire(pg *g, pconn **out)
+{
+    void *pc = NULL;
+    ee_status st = ee__pool_take(&g->pool, &pc);
+    *out = pc;
+    return st;
 }
 
 static void release(pg *g, pconn *pc)
 {
-    if (PQstatus(pc->pg) == CONNECTION_OK && PQtransactionStatus(pc->pg) != PQTRANS_IDLE)
-        PQclear(PQexec(pc->pg, "ROLLBACK"));
-    pthread_mutex_lock(&g->mu);
-    if (PQstatus(pc->pg) != CONNECTION_OK) {
-        /* A broken connection is dropped; the next caller opens a new one. */
-        PQfinish(pc->pg);
-        free(pc);
-        g->total--;
-    } else {
-        pc->next_idle = g->idle;
-        g->idle = pc;
-    }
-    pthread_cond_signal(&g->cv);
-    pthread_mutex_unlock(&g->mu);
+    ee__pool_give(&g->pool, pc);
 }
 
 /* ---- SQL text ------------------------------------------------------------------- */
@@ -706,18 +706,11 @@ static void pg_destroy(void *ctx)
     pg *g = ctx;
     if (g == NULL)
         return;
-    while (g->idle != NULL) {
-        pconn *pc = g->idle;
-        g->idle = pc->next_idle;
-        PQfinish(pc->pg);
-        free(pc);
-    }
+    ee__pool_destroy(&g->pool);
     if (g->redact_len > 0)
         ee__redact_unregister(g->conninfo + g->redact_start, g->redact_len);
     ee__secret_free(g->conninfo);
     free(g->schema);
-    pthread_mutex_destroy(&g->mu);
-    pthread_cond_destroy(&g->cv);
     free(g);
 }
 
@@ -741,9 +734,6 @@ ee_status ee__storage_postgres_open(ee_storage **out, const char *conninfo, cons
     pg *g = calloc(1, sizeof *g);
     if (g == NULL)
         return ee__error(EE_ENOMEM, "postgres: out of memory");
-    pthread_mutex_init(&g->mu, NULL);
-    pthread_cond_init(&g->cv, NULL);
-    g->max = POOL_MAX;
     g->conninfo = ee__secret_dup(conninfo);
     g->schema = schema != NULL ? strdup(schema) : NULL;
     ee_status st = EE_OK;
@@ -756,18 +746,12 @@ ee_status ee__storage_postgres_open(ee_storage **out, const char *conninfo, cons
         g->redact_start = pstart;
         g->redact_len = plen;
     }
+    if (st == EE_OK)
+        st = ee__pool_init(&g->pool, &pg_pool_ops, g, POOL_MAX, POOL_MAX);
     pconn *first = NULL;
+    if (st == EE_OK)
+        st = acquire(g, &first);
     if (st == EE_OK) {
-        first = calloc(1, sizeof *first);
-        st = first == NULL ? ee__error(EE_ENOMEM, "postgres: out of memory")
-                           : connect_one(g, &first->pg);
-        if (st != EE_OK) {
-            free(first);
-            first = NULL;
-        }
-    }
-    if (st == EE_OK) {
-        g->total = 1;
         st = migrate(g, first->pg);
         release(g, first);
     }

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/pool.h"
 #include "storage/internal.h"
 
 #define POOL_MAX 8
@@ -47,7 +48,6 @@ typedef struct conn {
     sqlite3_stmt **fixed; /* [collection][K_*] */
     dyn_stmt dyn[DYN_CACHE];
     int n_dyn, next_evict;
-    struct conn *next_idle;
 } conn;
 
 typedef struct lite {
@@ -56,10 +56,7 @@ typedef struct lite {
     size_t n_colls;
     const ee_storage_collection *const *colls;
     char **fixed_sql; /* [collection][K_*] */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    conn *idle;
-    int total, max;
+    ee__pool pool;
 } lite;
 
 /* ---- errors ------------------------------------------------------------------ */
@@ -231,40 +228,45 @@ static ee_status conn_open(lite *l, conn **out)
     return EE_OK;
 }
 
+/* ---- the pool (core/pool.h) ----------------------------------------------------- */
+
+static ee_status pool_open(void *owner, void **out)
+{
+    conn *c = NULL;
+    ee_status st = conn_open(owner, &c);
+    *out = c;
+    return st;
+}
+
+static void pool_close(void *owner, void *c)
+{
+    conn_close(owner, c);
+}
+
+/* A connection left inside a transaction by an error is rolled back
+ * before anyone else gets it. */
+static bool pool_reuse(void *owner, void *vc)
+{
+    (void)owner;
+    conn *c = vc;
+    if (!sqlite3_get_autocommit(c->db))
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return true;
+}
+
+static const ee__pool_ops lite_pool_ops = {pool_open, pool_close, pool_reuse};
+
 static ee_status acquire(lite *l, conn **out)
 {
-    pthread_mutex_lock(&l->mu);
-    while (l->idle == NULL && l->total >= l->max)
-        pthread_cond_wait(&l->cv, &l->mu);
-    if (l->idle != NULL) {
-        *out = l->idle;
-        l->idle = l->idle->next_idle;
-        pthread_mutex_unlock(&l->mu);
-        return EE_OK;
-    }
-    l->total++;
-    pthread_mutex_unlock(&l->mu);
-    ee_status st = conn_open(l, out);
-    if (st != EE_OK) {
-        pthread_mutex_lock(&l->mu);
-        l->total--;
-        pthread_cond_signal(&l->cv);
-        pthread_mutex_unlock(&l->mu);
-    }
+    void *c = NULL;
+    ee_status st = ee__pool_take(&l->pool, &c);
+    *out = c;
     return st;
 }
 
 static void release(lite *l, conn *c)
 {
-    /* A connection left inside a transaction by an error is rolled back
-     * before anyone else gets it. */
-    if (!sqlite3_get_autocommit(c->db))
-        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
-    pthread_mutex_lock(&l->mu);
-    c->next_idle = l->idle;
-    l->idle = c;
-    pthread_cond_signal(&l->cv);
-    pthread_mutex_unlock(&l->mu);
+    ee__pool_give(&l->pool, c);
 }
 
 static size_t coll_index(const lite *l, const ee_storage_collection *c)
@@ -777,18 +779,12 @@ static void lite_destroy(void *ctx)
     lite *l = ctx;
     if (l == NULL)
         return;
-    while (l->idle != NULL) {
-        conn *c = l->idle;
-        l->idle = c->next_idle;
-        conn_close(l, c);
-    }
+    ee__pool_destroy(&l->pool);
     if (l->fixed_sql != NULL)
         for (size_t i = 0; i < l->n_colls * K_COUNT; i++)
             free(l->fixed_sql[i]);
     free(l->fixed_sql);
     free(l->path);
-    pthread_mutex_destroy(&l->mu);
-    pthread_cond_destroy(&l->cv);
     free(l);
 }
 
@@ -814,13 +810,11 @@ ee_status ee__storage_sqlite_open(ee_storage **out, const ee__sqlite_options *o)
     lite *l = calloc(1, sizeof *l);
     if (l == NULL)
         return ee__error(EE_ENOMEM, "sqlite: out of memory");
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->cv, NULL);
     l->path = strdup(o->path);
     l->synchronous = o->synchronous;
     l->busy_ms = o->busy_timeout_ms;
     /* Each connection to ":memory:" is its own database: keep one. */
-    l->max = strcmp(o->path, ":memory:") == 0 ? 1 : POOL_MAX;
+    size_t max = strcmp(o->path, ":memory:") == 0 ? 1 : POOL_MAX;
     l->colls = ee__storage_collections(&l->n_colls);
     l->fixed_sql = calloc(l->n_colls * K_COUNT, sizeof *l->fixed_sql);
     ee_status st = EE_OK;
@@ -830,13 +824,14 @@ ee_status ee__storage_sqlite_open(ee_storage **out, const ee__sqlite_options *o)
         for (int k = 0; st == EE_OK && k < K_COUNT; k++)
             if ((l->fixed_sql[i * K_COUNT + (size_t)k] = fixed_sql(l->colls[i], k)) == NULL)
                 st = ee__error(EE_ENOMEM, "sqlite: out of memory");
+    if (st == EE_OK)
+        st = ee__pool_init(&l->pool, &lite_pool_ops, l, max, max);
     if (st == EE_OK && strcmp(o->path, ":memory:") != 0)
         st = make_parent(o->path);
     conn *first = NULL;
     if (st == EE_OK)
-        st = conn_open(l, &first);
+        st = acquire(l, &first);
     if (st == EE_OK) {
-        l->total = 1;
         st = migrate(l, first->db);
         release(l, first);
     }
