@@ -262,10 +262,6 @@ void ee__catalog_snapshot_release(ee__catalog_state *st, ee__cat_snapshot *snap)
 
 /* ---- sort orders ------------------------------------------------------------------------ */
 
-static const ee__cat_snapshot *sort_snap; /* qsort has no payload: guarded by sort_lock */
-static int sort_key;
-static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
-
 /* (key, id) ascending; names compare case-insensitively, then exactly. */
 static int cmp_items(const ee__cat_item *a, const ee__cat_item *b, int sort)
 {
@@ -282,10 +278,15 @@ static int cmp_items(const ee__cat_item *a, const ee__cat_item *b, int sort)
     return c != 0 ? c : strcmp(a->id, b->id);
 }
 
-static int cmp_order(const void *a, const void *b)
+typedef struct {
+    const ee__cat_item *items;
+    int sort;
+} order_ctx;
+
+static int cmp_order(const void *a, const void *b, void *ctx)
 {
-    const ee__cat_item *items = sort_snap->items;
-    return cmp_items(&items[*(const uint32_t *)a], &items[*(const uint32_t *)b], sort_key);
+    const order_ctx *o = ctx;
+    return cmp_items(&o->items[*(const uint32_t *)a], &o->items[*(const uint32_t *)b], o->sort);
 }
 
 ee_status ee__catalog_snapshot_order(ee__cat_snapshot *snap, int sort, const uint32_t **out)
@@ -299,11 +300,8 @@ ee_status ee__catalog_snapshot_order(ee__cat_snapshot *snap, int sort, const uin
         }
         for (size_t i = 0; i < snap->n; i++)
             o[i] = (uint32_t)i;
-        pthread_mutex_lock(&sort_lock);
-        sort_snap = snap;
-        sort_key = sort;
-        qsort(o, snap->n, sizeof *o, cmp_order);
-        pthread_mutex_unlock(&sort_lock);
+        order_ctx ctx = {snap->items, sort};
+        qsort_r(o, snap->n, sizeof *o, cmp_order, &ctx);
         snap->order[sort] = o;
     }
     *out = snap->order[sort];

@@ -10,39 +10,17 @@
 #include <string.h>
 #include <time.h>
 
+#include "test_servers.h"
 #include "execengine/errors.h"
 #include "execengine/n8n.h"
-
-/* `name` from the file $EE_TEST_N8N_ENV (KEY=value lines) or the environment. */
-static const char *n8n_env(const char *name, char *buf, size_t cap)
-{
-    const char *direct = getenv(name);
-    if (direct != NULL && direct[0] != '\0')
-        return direct;
-    const char *path = getenv("EE_TEST_N8N_ENV");
-    cr_assert_not_null(path, "EE_TEST_N8N_ENV is not set: run this test through ctest");
-    FILE *f = fopen(path, "r");
-    cr_assert_not_null(f, "cannot open %s: did the n8n fixture start?", path);
-    char line[4096];
-    size_t n = strlen(name);
-    buf[0] = '\0';
-    while (fgets(line, sizeof line, f) != NULL)
-        if (strncmp(line, name, n) == 0 && line[n] == '=') {
-            snprintf(buf, cap, "%s", line + n + 1);
-            buf[strcspn(buf, "\r\n")] = '\0';
-        }
-    fclose(f);
-    cr_assert(buf[0] != '\0', "%s not found in %s", name, path);
-    return buf;
-}
 
 static char url[256], key[2048];
 static ee_n8n *c;
 
 static void setup(void)
 {
-    n8n_env("EE_TEST_N8N_URL", url, sizeof url);
-    n8n_env("EE_TEST_N8N_API_KEY", key, sizeof key);
+    ee_test_n8n_value("EE_TEST_N8N_URL", url, sizeof url);
+    ee_test_n8n_value("EE_TEST_N8N_API_KEY", key, sizeof key);
     cr_assert_eq(ee_n8n_new(&c, NULL, url, key), EE_OK, "%s", ee_error_last_message());
 }
 
