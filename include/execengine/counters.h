@@ -172,7 +172,10 @@ typedef struct ee_counters ee_counters;
 EE_API ee_status ee_counters_open_uri(ee_counters **out, const char *counters_uri,
                                       const char *storage_uri);
 
-/** In-process counters: lock-free reserve/commit. Returns EE_OK, EE_EINVAL, EE_ENOMEM. */
+/**
+ * In-process counters (this process's threads): a short spinlock per
+ * counter, key lookups without a lock. Returns EE_OK, EE_EINVAL, EE_ENOMEM.
+ */
 EE_API ee_status ee_counters_memory_new(ee_counters **out);
 
 /**

@@ -15,6 +15,7 @@ struct ee_counters {
     ee_counters_backend table; /* the declared version's part; the rest NULL */
     void *ctx;
     const char *name;
+    const ee__counters_ext *ext; /* built-in backends only; NULL for a custom one */
     bool serialise;            /* backend is not thread-safe */
     pthread_mutex_t lock;
 };
@@ -22,7 +23,7 @@ struct ee_counters {
 /* ---- handle lifetime --------------------------------------------------- */
 
 ee_status ee__counters_wrap(ee_counters **out, const ee_counters_backend *table, void *ctx,
-                            const char *name)
+                            const char *name, const ee__counters_ext *ext)
 {
     ee_counters *c = calloc(1, sizeof *c);
     if (c == NULL) {
@@ -35,6 +36,7 @@ ee_status ee__counters_wrap(ee_counters **out, const ee_counters_backend *table,
     memcpy(&c->table, table, size);
     c->ctx = ctx;
     c->name = name;
+    c->ext = ext;
     c->serialise = (table->flags & EE_COUNTERS_THREAD_SAFE) == 0;
     if (c->serialise)
         pthread_mutex_init(&c->lock, NULL);
@@ -52,7 +54,7 @@ ee_status ee_counters_new_custom(ee_counters **out, const ee_counters_backend *t
                          "counters backend table version %u is not supported (this library "
                          "knows 1..%u)",
                          table->version, EE_COUNTERS_BACKEND_VERSION);
-    return ee__counters_wrap(out, table, ctx, "custom");
+    return ee__counters_wrap(out, table, ctx, "custom", NULL);
 }
 
 void ee_counters_free(ee_counters *c)
@@ -72,21 +74,21 @@ const char *ee_counters_backend_name(const ee_counters *c)
 }
 
 static ee_status open_builtin(ee_counters **out, ee_status st, const ee_counters_backend *table,
-                              void *ctx, const char *name)
+                              void *ctx, const char *name, const ee__counters_ext *ext)
 {
     if (st != EE_OK)
         return st;
-    return ee__counters_wrap(out, table, ctx, name);
+    return ee__counters_wrap(out, table, ctx, name, ext);
 }
 
 /* The constructor runs before its results are read (argument evaluation
  * order is unspecified, so it cannot be one call expression). */
-#define OPEN_BUILTIN(out, create_call, name)                                                   \
+#define OPEN_BUILTIN(out, create_call, name, ext)                                              \
     do {                                                                                       \
         const ee_counters_backend *t_ = NULL;                                                  \
         void *ctx_ = NULL;                                                                     \
         ee_status st_ = create_call;                                                           \
-        return open_builtin(out, st_, t_, ctx_, name);                                         \
+        return open_builtin(out, st_, t_, ctx_, name, ext);                                    \
     } while (0)
 
 ee_status ee_counters_memory_new(ee_counters **out)
@@ -94,7 +96,8 @@ ee_status ee_counters_memory_new(ee_counters **out)
     if (out == NULL)
         return ee__error(EE_EINVAL, "ee_counters_memory_new: out must not be NULL");
     *out = NULL;
-    OPEN_BUILTIN(out, ee__counters_memory_create(&t_, &ctx_), "memory");
+    OPEN_BUILTIN(out, ee__counters_memory_create(&t_, &ctx_), "memory",
+                 &ee__counters_memory_ext);
 }
 
 ee_status ee_counters_sqlite_new(ee_counters **out, const char *path)
@@ -103,7 +106,8 @@ ee_status ee_counters_sqlite_new(ee_counters **out, const char *path)
         return ee__error(EE_EINVAL, "ee_counters_sqlite_new: out and a non-empty path are "
                                     "required");
     *out = NULL;
-    OPEN_BUILTIN(out, ee__counters_sqlite_create(path, &t_, &ctx_), "storage-sqlite");
+    OPEN_BUILTIN(out, ee__counters_sqlite_create(path, &t_, &ctx_), "storage-sqlite",
+                 &ee__counters_sql_ext);
 }
 
 ee_status ee_counters_postgres_new(ee_counters **out, const char *conninfo)
@@ -112,7 +116,8 @@ ee_status ee_counters_postgres_new(ee_counters **out, const char *conninfo)
         return ee__error(EE_EINVAL, "ee_counters_postgres_new: out and a non-empty conninfo "
                                     "are required");
     *out = NULL;
-    OPEN_BUILTIN(out, ee__counters_postgres_create(conninfo, &t_, &ctx_), "storage-postgres");
+    OPEN_BUILTIN(out, ee__counters_postgres_create(conninfo, &t_, &ctx_), "storage-postgres",
+                 &ee__counters_sql_ext);
 }
 
 ee_status ee_counters_redis_new(ee_counters **out, const char *uri)
@@ -120,7 +125,8 @@ ee_status ee_counters_redis_new(ee_counters **out, const char *uri)
     if (out == NULL || uri == NULL)
         return ee__error(EE_EINVAL, "ee_counters_redis_new: out and uri must not be NULL");
     *out = NULL;
-    OPEN_BUILTIN(out, ee__counters_redis_create(uri, &t_, &ctx_), "redis");
+    OPEN_BUILTIN(out, ee__counters_redis_create(uri, &t_, &ctx_), "redis",
+                 &ee__counters_redis_ext);
 }
 
 /* ---- selection by URI ---------------------------------------------------- */
@@ -248,28 +254,6 @@ static ee_status check_time(const char *what, int64_t v, int64_t min)
     return EE_OK;
 }
 
-static ee_status check_req(const ee_counter_req *r, int64_t now_ms)
-{
-    ee_status st = check_key(r->key);
-    if (st != EE_OK)
-        return st;
-    if (r->n <= 0 || r->n > EE_COUNTERS_VALUE_MAX)
-        return ee__error(EE_EINVAL, "counter \"%s\": amount n = %lld must be 1..2^53-1", r->key,
-                         (long long)r->n);
-    if (r->limit < 0 || r->limit > EE_COUNTERS_VALUE_MAX)
-        return ee__error(EE_EINVAL, "counter \"%s\": limit %lld must be 0..2^53-1", r->key,
-                         (long long)r->limit);
-    if (r->window_ms < 0 || r->window_ms > EE_COUNTERS_TIME_MAX - now_ms)
-        return ee__error(EE_EINVAL, "counter \"%s\": window_ms %lld is out of range", r->key,
-                         (long long)r->window_ms);
-    if (r->window_end_ms != 0 &&
-        (r->window_end_ms <= now_ms || r->window_end_ms > EE_COUNTERS_TIME_MAX))
-        return ee__error(EE_EINVAL,
-                         "counter \"%s\": window_end_ms %lld must be after now_ms %lld (or 0)",
-                         r->key, (long long)r->window_end_ms, (long long)now_ms);
-    return EE_OK;
-}
-
 #define LOCK(c)                                                                                \
     do {                                                                                       \
         if ((c)->serialise)                                                                    \
@@ -289,30 +273,105 @@ static ee_status missing_slot(const ee_counters *c, const char *slot)
 
 /* ---- operations ----------------------------------------------------------- */
 
-ee_status ee_counters_reserve_many(ee_counters *c, const ee_counter_req *reqs, size_t count,
-                                   int64_t lease_ms, int64_t now_ms, ee_counter_result *results,
-                                   int *granted)
+/* The numbers of a request: amount, limit and window (the key apart). */
+static ee_status check_numbers(const ee_counter_req *r, int64_t now_ms)
 {
-    if (c == NULL || reqs == NULL || results == NULL || granted == NULL)
+    if (r->n <= 0 || r->n > EE_COUNTERS_VALUE_MAX)
+        return ee__error(EE_EINVAL, "counter \"%s\": amount n = %lld must be 1..2^53-1", r->key,
+                         (long long)r->n);
+    if (r->limit < 0 || r->limit > EE_COUNTERS_VALUE_MAX)
+        return ee__error(EE_EINVAL, "counter \"%s\": limit %lld must be 0..2^53-1", r->key,
+                         (long long)r->limit);
+    if (r->window_ms < 0 || r->window_ms > EE_COUNTERS_TIME_MAX - now_ms)
+        return ee__error(EE_EINVAL, "counter \"%s\": window_ms %lld is out of range", r->key,
+                         (long long)r->window_ms);
+    if (r->window_end_ms != 0 &&
+        (r->window_end_ms <= now_ms || r->window_end_ms > EE_COUNTERS_TIME_MAX))
+        return ee__error(EE_EINVAL,
+                         "counter \"%s\": window_end_ms %lld must be after now_ms %lld (or 0)",
+                         r->key, (long long)r->window_end_ms, (long long)now_ms);
+    return EE_OK;
+}
+
+/* Everything a reserve checks before a backend sees it. A request with a
+ * handle had its key checked when it was resolved; distinct handles are
+ * distinct keys. */
+static ee_status check_reserve(const ee_counters *c, const ee_counter_req *reqs,
+                               void *const *handles, const int64_t *leases, size_t count,
+                               int64_t now_ms, const ee_counter_result *results,
+                               const int *granted)
+{
+    if (c == NULL || reqs == NULL || leases == NULL || results == NULL || granted == NULL)
         return ee__error(EE_EINVAL, "ee_counters_reserve: counters, requests, results and "
                                     "granted must not be NULL");
-    *granted = 0;
     if (count == 0 || count > EE_COUNTERS_MANY_MAX)
         return ee__error(EE_EINVAL, "ee_counters_reserve_many: count %zu must be 1..%d", count,
                          EE_COUNTERS_MANY_MAX);
     ee_status st = check_time("now_ms", now_ms, 0);
-    if (st == EE_OK)
-        st = check_time("lease_ms", lease_ms, 1);
-    if (st != EE_OK)
-        return st;
-    for (size_t i = 0; i < count; i++) {
-        if ((st = check_req(&reqs[i], now_ms)) != EE_OK)
+    for (size_t i = 0; st == EE_OK && i < count; i++) {
+        void *h = handles != NULL ? handles[i] : NULL;
+        if ((st = check_time("lease_ms", leases[i], 1)) != EE_OK)
             return st;
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(reqs[i].key, reqs[j].key) == 0)
+        if ((h == NULL && (st = check_key(reqs[i].key)) != EE_OK) ||
+            (st = check_numbers(&reqs[i], now_ms)) != EE_OK)
+            return st;
+        for (size_t j = 0; j < i; j++) {
+            void *hj = handles != NULL ? handles[j] : NULL;
+            bool same = h != NULL && hj != NULL ? h == hj : strcmp(reqs[i].key, reqs[j].key) == 0;
+            if (same)
                 return ee__error(EE_EINVAL, "ee_counters_reserve_many: key \"%s\" is repeated",
                                  reqs[i].key);
+        }
     }
+    return st;
+}
+
+static int64_t longest(const int64_t *leases, size_t count)
+{
+    int64_t max = 0;
+    for (size_t i = 0; i < count; i++)
+        max = leases[i] > max ? leases[i] : max;
+    return max;
+}
+
+ee_status ee__counters_reserve_leased(ee_counters *c, const ee_counter_req *reqs,
+                                      void *const *handles, const int64_t *leases, size_t count,
+                                      int64_t now_ms, ee_counter_result *results, int *granted)
+{
+    if (granted != NULL)
+        *granted = 0;
+    ee_status st = check_reserve(c, reqs, handles, leases, count, now_ms, results, granted);
+    if (st != EE_OK)
+        return st;
+    bool leased = c->ext != NULL && c->ext->reserve_leased != NULL;
+    if (!leased && c->table.reserve_many == NULL)
+        return missing_slot(c, "reserve");
+    memset(results, 0, count * sizeof *results);
+    LOCK(c);
+    if (leased)
+        st = c->ext->reserve_leased(c->ctx, reqs, handles, leases, count, now_ms, results,
+                                    granted);
+    else
+        st = c->table.reserve_many(c->ctx, reqs, count, longest(leases, count), now_ms, results,
+                                   granted);
+    UNLOCK(c);
+    if (st != EE_OK)
+        *granted = 0;
+    return st;
+}
+
+ee_status ee_counters_reserve_many(ee_counters *c, const ee_counter_req *reqs, size_t count,
+                                   int64_t lease_ms, int64_t now_ms, ee_counter_result *results,
+                                   int *granted)
+{
+    if (granted != NULL)
+        *granted = 0;
+    int64_t leases[EE_COUNTERS_MANY_MAX];
+    for (size_t i = 0; i < count && i < EE_COUNTERS_MANY_MAX; i++)
+        leases[i] = lease_ms;
+    ee_status st = check_reserve(c, reqs, NULL, leases, count, now_ms, results, granted);
+    if (st != EE_OK)
+        return st;
     if (c->table.reserve_many == NULL)
         return missing_slot(c, "reserve");
     memset(results, 0, count * sizeof *results);
@@ -322,6 +381,17 @@ ee_status ee_counters_reserve_many(ee_counters *c, const ee_counter_req *reqs, s
     if (st != EE_OK)
         *granted = 0;
     return st;
+}
+
+ee_status ee__counters_resolve(ee_counters *c, const char *key, void **handle)
+{
+    if (handle == NULL || c == NULL)
+        return ee__error(EE_EINVAL, "ee__counters_resolve: counters and handle are required");
+    *handle = NULL;
+    ee_status st = check_key(key);
+    if (st != EE_OK || c->ext == NULL || c->ext->resolve == NULL)
+        return st;
+    return c->ext->resolve(c->ctx, key, handle);
 }
 
 ee_status ee_counters_reserve(ee_counters *c, const ee_counter_req *req, int64_t lease_ms,

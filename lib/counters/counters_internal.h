@@ -21,10 +21,46 @@ ee_status ee__counters_postgres_create(const char *conninfo, const ee_counters_b
 ee_status ee__counters_redis_create(const char *uri, const ee_counters_backend **table,
                                     void **ctx);
 
+/* What the built-in backends offer beyond the public table (never part of
+ * the ABI; a custom backend has none of it):
+ *   resolve         a handle for `key` that lives as long as the backend, so
+ *                   a hot path skips the key work (NULL: no handles);
+ *   reserve_leased  reserve_many with a lease per request and, for each
+ *                   request, a handle from resolve or NULL (then by key). */
+typedef struct ee__counters_ext {
+    ee_status (*resolve)(void *ctx, const char *key, void **handle);
+    ee_status (*reserve_leased)(void *ctx, const ee_counter_req *reqs, void *const *handles,
+                                const int64_t *leases, size_t count, int64_t now_ms,
+                                ee_counter_result *results, int *granted);
+} ee__counters_ext;
+
+extern const ee__counters_ext ee__counters_memory_ext;
+extern const ee__counters_ext ee__counters_sql_ext;
+extern const ee__counters_ext ee__counters_redis_ext;
+
 /* Wrap a validated built-in table: like ee_counters_new_custom() with a
- * backend name. On failure ctx is freed through the table. */
+ * backend name and its extension (may be NULL). On failure ctx is freed
+ * through the table. */
 ee_status ee__counters_wrap(ee_counters **out, const ee_counters_backend *table, void *ctx,
-                            const char *name);
+                            const char *name, const ee__counters_ext *ext);
+
+/* ---- for the library's other modules (the quota module) -------------------------------- */
+
+/* A handle for `key` (validated here) on backends that have them; *handle
+ * is NULL on the others, which is not an error. Returns EE_OK, EE_EINVAL
+ * (bad key), EE_ENOMEM. */
+ee_status ee__counters_resolve(ee_counters *counters, const char *key, void **handle);
+
+/* ee_counters_reserve_many() with a lease per request (leases[i] for
+ * reqs[i], 1..EE_COUNTERS_TIME_MAX) and optional handles from
+ * ee__counters_resolve() (handles may be NULL, or hold NULL entries; a
+ * request with a handle must name the key it was resolved from, which is
+ * not checked again). A backend without per-request leases (a custom one)
+ * gets every request at the longest of the leases. Statuses as
+ * ee_counters_reserve_many(). */
+ee_status ee__counters_reserve_leased(ee_counters *counters, const ee_counter_req *reqs,
+                                      void *const *handles, const int64_t *leases, size_t count,
+                                      int64_t now_ms, ee_counter_result *results, int *granted);
 
 /* The end of a new window that begins at now_ms for `req` (0: no window).
  * The wrapper has checked window_end_ms > now_ms when it is set. */

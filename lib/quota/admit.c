@@ -51,6 +51,11 @@ ee_status ee__quota_subject_init(ee_quota_subject *s, ee_engine *engine, const c
     ee__quota_key(s->key[Q_R_CONC], sizeof s->key[0], "conc", s->ws);
     ee__quota_key(s->key[Q_R_GCONC], sizeof s->key[0], "conc-all", NULL);
     ee__quota_key(s->key[Q_R_SPEND], sizeof s->key[0], "spend", s->org_id);
+    for (int k = 0; k < Q_R_COUNT; k++) {
+        ee_status st = ee__counters_resolve(s->counters, s->key[k], &s->handle[k]);
+        if (st != EE_OK)
+            return st;
+    }
     s->org = ee__quota_org(s->st, s->org_id);
     if (s->org == NULL)
         return ee__error(EE_ENOMEM, "out of memory resolving organisation \"%s\"", s->org_id);
@@ -102,6 +107,10 @@ static void build(ee_quota_subject *s)
         int k = order[i];
         s->kinds[i] = k;
         s->reqs[i] = (ee_counter_req){s->key[k], 1, limits[i], 0, ends[i]};
+        /* The rate unit lives exactly the sliding window; the others as
+         * long as a run may (renewed by ee_quota_renew). */
+        s->leases[i] = k == Q_R_RATE ? Q_HOUR_MS : s->st->file.run_lease_ms;
+        s->handles[i] = s->handle[k];
         size_t len = strlen(s->key[k]);
         t->res[i].kind = (uint8_t)k;
         t->res[i].keylen = (uint8_t)len;
@@ -161,13 +170,6 @@ ee_status ee__quota_subject_refresh(ee_quota_subject *s, int64_t now)
     s->spend_end = mto;
     s->valid_from = from > mfrom ? from : mfrom;
     s->valid_until = to < mto ? to : mto;
-    /* ee_counters_reserve_many() takes one lease for all its counters. The
-     * rate unit must live exactly one hour (the sliding window), so while a
-     * rate limit applies the whole admission is leased for an hour (or the
-     * run lease if longer); renew() then grants runLeaseMs at a time. */
-    s->lease_ms = st->file.run_lease_ms;
-    if (s->lim.limit[Q_L_RATE] >= 0 && s->lease_ms < Q_HOUR_MS)
-        s->lease_ms = Q_HOUR_MS;
     build(s);
     return EE_OK;
 }
@@ -277,7 +279,8 @@ ee_status ee_quota_admit_fast(ee_engine *engine, ee_quota_subject *s, int64_t es
         s->reqs[count++].n = est_cost_nano;
     ee_counter_result res[Q_R_COUNT];
     int granted = 0;
-    st = ee_counters_reserve_many(s->counters, s->reqs, count, s->lease_ms, now, res, &granted);
+    st = ee__counters_reserve_leased(s->counters, s->reqs, s->handles, s->leases, count, now, res,
+                                     &granted);
     if (st != EE_OK) {
         t->magic = 0;
         return st;

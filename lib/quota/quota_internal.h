@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "core/core.h"
+#include "counters/counters_internal.h"
 #include "execengine/counters.h"
 #include "execengine/quota.h"
 
@@ -137,28 +138,30 @@ _Static_assert(sizeof(q_ticket) <= EE_QUOTA_TICKET_SIZE, "ticket layout too larg
 /* ---- subject ----------------------------------------------------------------------- */
 
 struct ee_quota_subject {
+    /* What every admission reads, together (a few cache lines). */
     ee_engine *engine;
     q_state *st;
     struct ee_counters *counters;
     q_org *org;
-    char org_id[Q_ID_MAX + 1], ws[Q_ID_MAX + 1], user[Q_ID_MAX + 1];
-    /* freshness */
     uint64_t gen;
     uint64_t org_version;
-    int64_t valid_from, valid_until;
-    /* resolved for [valid_from, valid_until) */
-    q_limits lim;
-    int64_t period_end, spend_end;
-    int64_t lease_ms;
-    ee_counter_req reqs[Q_R_COUNT];
-    int kinds[Q_R_COUNT];
-    size_t nreq;      /* without spend */
-    int pred_idx;     /* index of the predictions request */
+    int64_t valid_from, valid_until; /* the resolved limits hold in [from, until) */
+    size_t nreq;                     /* requests without spend */
+    size_t tmpl_len;
     int64_t alert_at[Q_MAX_THRESHOLDS]; /* predictions value that reaches each threshold */
     int64_t spend_alert_at[Q_MAX_THRESHOLDS];
+    ee_counter_req reqs[Q_R_COUNT];
+    int64_t leases[Q_R_COUNT]; /* per request: the rate unit's hour, else runLeaseMs */
+    void *handles[Q_R_COUNT];  /* per request: the counter's handle (NULL: by key) */
+    int kinds[Q_R_COUNT];
+    int pred_idx;              /* index of the predictions request */
     /* the ticket's constant part, copied on each admission */
     q_ticket tmpl;
-    size_t tmpl_len;
+    /* Read when the limits are resolved again, on refusals and alerts. */
+    q_limits lim;
+    int64_t period_end, spend_end;
+    void *handle[Q_R_COUNT];   /* per kind (Q_R_*), resolved once */
+    char org_id[Q_ID_MAX + 1], ws[Q_ID_MAX + 1], user[Q_ID_MAX + 1];
     char key[Q_R_COUNT][96];
 };
 

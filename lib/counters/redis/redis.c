@@ -6,13 +6,14 @@
  * counters: all granted or none.
  *
  * Data of counter K (the braces make both keys one cluster hash slot):
- *   eec:{K}:h  hash  e = window end (0: none), c = committed,
- *                    o = sum of outstanding reservations, x = a lower bound
- *                    of their earliest expiry (the zset is only searched
- *                    once now reaches it), n<id> / x<id> = each
- *                    reservation's amount and expiry
- *   eec:{K}:r  zset  reservation id -> lease expiry
- *   eec:seq    counter of reservation ids (never reused)
+ *   eec2:{K}:h  hash  e = window end (0: none), c = committed,
+ *                     v = committed + outstanding (the value limits are
+ *                     checked against), r<id> = each live reservation's amount
+ *   eec2:{K}:r  zset  reservation id -> lease expiry
+ *   eec2:seq    counter of reserve calls; the i-th counter of call s gets
+ *               reservation id s * 100 + i (never reused)
+ * ("eec2": the layout before this one kept other fields under "eec:"; the
+ * two never mix.)
  * Time: the scripts judge windows and leases with the caller's now_ms,
  * passed as an argument; Redis's own clock is never compared with it. The
  * keys get a TTL of (window end - now_ms) ms, which Redis counts on its own
@@ -41,136 +42,159 @@
 
 #define POOL_MAX 64
 #define KEY_BUF (EE_COUNTERS_KEY_MAX + 16)
+#define RESERVE_NUMS 5 /* numbers per counter passed to the reserve script */
+/* Keys and arguments of the largest script call (reserve). */
+#define SCRIPT_ARGS_MAX (1 + 2 * EE_COUNTERS_MANY_MAX + 1 + RESERVE_NUMS * EE_COUNTERS_MANY_MAX)
 
-/* ---- scripts ------------------------------------------------------------------- */
+/* ---- scripts -------------------------------------------------------------------
+ * Redis's Lua pays for every conversion between numbers and text (here a
+ * number-to-string conversion costs more than a command), so the scripts
+ * keep what they only store or pass back as the text they were given:
+ * the client computes expiries, room (limit - n) and TTLs, amounts are
+ * added with HINCRBY, and values read only to be answered go back as text. */
 
-/* Drop expired reservations of (h, z) at now, if the hint x (a lower bound
- * of the earliest lease expiry) says one may have expired; returns the new
- * outstanding sum. */
+/* Drop the reservations of (h, z) whose lease ended by nows (text); the new
+ * value v, or nil when none had ended. */
 #define LUA_EXPIRE                                                                             \
-    "local function expire(h, z, now, o, x)\n"                                                 \
-    "  if x == nil or now < x then return o end\n"                                             \
-    "  local old = redis.call('ZRANGEBYSCORE', z, '-inf', now)\n"                             \
-    "  for _, id in ipairs(old) do\n"                                                          \
-    "    o = o - (tonumber(redis.call('HGET', h, 'n' .. id)) or 0)\n"                          \
-    "    redis.call('HDEL', h, 'n' .. id, 'x' .. id)\n"                                        \
+    "local function expire(h, z, nows)\n"                                                      \
+    "  local v\n"                                                                              \
+    "  while true do\n"                                                                        \
+    "    local old = redis.call('ZRANGEBYSCORE', z, '-inf', nows, 'LIMIT', 0, 256)\n"          \
+    "    if #old == 0 then return v end\n"                                                     \
+    "    local f = {}\n"                                                                       \
+    "    for j = 1, #old do f[j] = 'r' .. old[j] end\n"                                        \
+    "    local amts = redis.call('HMGET', h, unpack(f))\n"                                     \
+    "    for j = 1, #old do\n"                                                                 \
+    "      if amts[j] then v = redis.call('HINCRBY', h, 'v', '-' .. amts[j]) end\n"            \
+    "    end\n"                                                                                \
+    "    redis.call('HDEL', h, unpack(f))\n"                                                   \
+    "    redis.call('ZREM', z, unpack(old))\n"                                                 \
     "  end\n"                                                                                  \
-    "  if #old > 0 then redis.call('ZREMRANGEBYSCORE', z, '-inf', now) end\n"                 \
-    "  local first = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')\n"                            \
-    "  if #first == 0 then\n"                                                                  \
-    "    redis.call('HSET', h, 'o', o)\n"                                                      \
-    "    redis.call('HDEL', h, 'x')\n"                                                         \
-    "  else\n"                                                                                 \
-    "    redis.call('HSET', h, 'o', o, 'x', first[2])\n"                                       \
-    "  end\n"                                                                                  \
-    "  return o\n"                                                                             \
     "end\n"
 
-/* KEYS: seq, then h, z per counter. ARGV: now, lease, then n, limit,
- * new window end per counter. Returns {granted, {{fits, value, committed,
- * window_end, retry_at, id}...}}. Hash fields: e window end, c committed,
- * o outstanding, x earliest-expiry hint, n<id>/x<id> amount/expiry. */
+/* KEYS: seq, then h, z per counter. ARGV: now, then per counter room
+ * (limit - n), n, new window end, its TTL (0: none) and the lease's expiry.
+ * Returns {granted, seq, {{fits, value, committed, window_end, retry_at}...}};
+ * counter i's reservation id is seq * 100 + i. */
 static const char script_reserve[] =
     LUA_EXPIRE
-    "local now, lease = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
+    "local nows = ARGV[1]\n"
+    "local now = tonumber(nows)\n"
     "local count = (#KEYS - 1) / 2\n"
     "local st, all = {}, true\n"
     "for i = 1, count do\n"
-    "  local h, z, a = KEYS[2 * i], KEYS[2 * i + 1], 3 + (i - 1) * 3\n"
-    "  local n, limit, newend = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])\n"
-    "  local v = redis.call('HMGET', h, 'e', 'c', 'o', 'x')\n"
-    "  local e, c, o, x = tonumber(v[1]), tonumber(v[2]) or 0, tonumber(v[3]) or 0, "
-    "tonumber(v[4])\n"
+    "  local h, z, a = KEYS[2 * i], KEYS[2 * i + 1], 2 + (i - 1) * 5\n"
+    "  local m = redis.call('HMGET', h, 'e', 'v', 'c')\n"
+    "  local e = tonumber(m[1])\n"
+    "  local v, c, es\n"
     "  if e == nil or (e ~= 0 and now >= e) then\n"
     "    if e ~= nil then redis.call('DEL', h, z) end\n"
-    "    e, c, o, x = newend, 0, 0, nil\n"
-    "    redis.call('HSET', h, 'e', e, 'c', 0, 'o', 0)\n"
-    "    if e ~= 0 then redis.call('PEXPIRE', h, e - now) end\n"
+    "    es, v, c = ARGV[a + 2], 0, '0'\n"
+    "    redis.call('HSET', h, 'e', es, 'c', '0', 'v', '0')\n"
+    "    if ARGV[a + 3] ~= '0' then redis.call('PEXPIRE', h, ARGV[a + 3]) end\n"
     "  else\n"
-    "    o = expire(h, z, now, o, x)\n"
+    "    es, c = m[1], m[3] or '0'\n"
+    "    v = expire(h, z, nows) or tonumber(m[2]) or 0\n"
     "  end\n"
-    "  local fits = c + o + n <= limit\n"
-    "  st[i] = {e, c, o, n, limit, fits, x}\n"
+    "  local fits = v <= tonumber(ARGV[a])\n"
     "  if not fits then all = false end\n"
+    "  st[i] = {v, c, es, fits}\n"
     "end\n"
     "local out = {}\n"
     "if all then\n"
+    "  local seq = redis.call('INCR', KEYS[1])\n"
+    "  local base = tostring(seq)\n"
     "  for i = 1, count do\n"
-    "    local h, z, s = KEYS[2 * i], KEYS[2 * i + 1], st[i]\n"
-    "    local id = redis.call('INCR', KEYS[1])\n"
-    "    local exp, o = now + lease, s[3] + s[4]\n"
-    "    local x = s[7]\n"
-    "    if x == nil or exp < x then x = exp end\n"
-    "    redis.call('HSET', h, 'o', o, 'x', x, 'n' .. id, s[4], 'x' .. id, exp)\n"
-    "    redis.call('ZADD', z, exp, id)\n"
-    /* o was 0: the zset is new and needs the window's TTL too. */
-    "    if s[1] ~= 0 and s[3] == 0 then redis.call('PEXPIRE', z, s[1] - now) end\n"
-    "    out[i] = {1, s[2] + o, s[2], s[1], 0, id}\n"
+    "    local h, z, a, s = KEYS[2 * i], KEYS[2 * i + 1], 2 + (i - 1) * 5, st[i]\n"
+    "    local id = base .. string.format('%02d', i - 1)\n"
+    "    local n = ARGV[a + 1]\n"
+    "    redis.call('HSET', h, 'r' .. id, n)\n"
+    "    local v = redis.call('HINCRBY', h, 'v', n)\n"
+    "    redis.call('ZADD', z, ARGV[a + 4], id)\n"
+    /* Nothing was outstanding: the zset is new and needs the window's TTL. */
+    "    if s[3] ~= '0' and s[1] == tonumber(s[2]) then\n"
+    "      local t = redis.call('PTTL', h)\n"
+    "      if t > 0 then redis.call('PEXPIRE', z, t) end\n"
+    "    end\n"
+    "    out[i] = {1, v, s[2], s[3], 0}\n"
     "  end\n"
-    "  return {1, out}\n"
+    "  return {1, seq, out}\n"
     "end\n"
     "for i = 1, count do\n"
-    "  local h, z, s = KEYS[2 * i], KEYS[2 * i + 1], st[i]\n"
-    "  local e, c, o, n, limit = s[1], s[2], s[3], s[4], s[5]\n"
+    "  local h, z, a, s = KEYS[2 * i], KEYS[2 * i + 1], 2 + (i - 1) * 5, st[i]\n"
     "  local retry = 0\n"
-    "  if not s[6] and n <= limit then\n"
-    "    if c + n > limit then retry = e\n"
-    "    else\n"
-    "      local need = c + o + n - limit\n"
-    "      local live = redis.call('ZRANGE', z, 0, -1, 'WITHSCORES')\n"
-    "      retry = e\n"
-    "      for j = 1, #live, 2 do\n"
-    "        need = need - (tonumber(redis.call('HGET', h, 'n' .. live[j])) or 0)\n"
-    "        if need <= 0 then\n"
-    "          local y = tonumber(live[j + 1])\n"
-    "          if e ~= 0 and y > e then y = e end\n"
-    "          retry = y\n"
-    "          break\n"
+    "  if not s[4] then\n"
+    "    local n = tonumber(ARGV[a + 1])\n"
+    "    local limit = tonumber(ARGV[a]) + n\n"
+    "    local e, c, v = tonumber(s[3]), tonumber(s[2]), s[1]\n"
+    "    if n <= limit then\n"
+    "      if c + n > limit then retry = e\n"
+    "      else\n"
+    "        local need = v + n - limit\n"
+    "        local live = redis.call('ZRANGE', z, 0, -1, 'WITHSCORES')\n"
+    "        retry = e\n"
+    "        for j = 1, #live, 2 do\n"
+    "          need = need - (tonumber(redis.call('HGET', h, 'r' .. live[j])) or 0)\n"
+    "          if need <= 0 then\n"
+    "            local y = tonumber(live[j + 1])\n"
+    "            if e ~= 0 and y > e then y = e end\n"
+    "            retry = y\n"
+    "            break\n"
+    "          end\n"
     "        end\n"
     "      end\n"
     "    end\n"
     "  end\n"
-    "  out[i] = {s[6] and 1 or 0, c + o, c, e, retry, 0}\n"
+    "  out[i] = {s[4] and 1 or 0, s[1], s[2], s[3], retry}\n"
     "end\n"
-    "return {0, out}\n";
+    "return {0, 0, out}\n";
 
 /* KEYS: h, z. ARGV: now, id, amount (-1: all; release: 0), new expiry
  * (renew; 0 otherwise). Returns 0 done, -1 unknown, -2 window ended,
  * -3 expired, -4 amount > n. */
 static const char script_finish[] =
-    "local now, id, amount, renew = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), "
-    "tonumber(ARGV[4])\n"
+    "local now, id, amount, renew = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]\n"
     "local h, z = KEYS[1], KEYS[2]\n"
-    "local v = redis.call('HMGET', h, 'e', 'c', 'o', 'n' .. id, 'x' .. id)\n"
-    "local e, c, o, n, x = tonumber(v[1]), tonumber(v[2]) or 0, tonumber(v[3]) or 0, "
-    "tonumber(v[4]), tonumber(v[5])\n"
+    "local m = redis.call('HMGET', h, 'e', 'r' .. id)\n"
+    "local e = tonumber(m[1])\n"
     "if e == nil then return -1 end\n"
     "if e ~= 0 and now >= e then return -2 end\n"
-    "if n == nil or x == nil then return -1 end\n"
-    "if x > now and renew > 0 then\n"
+    "if not m[2] then return -1 end\n"
+    "local xs = redis.call('ZSCORE', z, id)\n"
+    "if not xs then return -1 end\n"
+    "local x = tonumber(xs)\n"
+    "if x > now and renew ~= '0' then\n"
     "  redis.call('ZADD', z, 'XX', renew, id)\n"
-    "  redis.call('HSET', h, 'x' .. id, renew)\n"
-    "  local hint = tonumber(redis.call('HGET', h, 'x'))\n"
-    "  if hint == nil or renew < hint then redis.call('HSET', h, 'x', renew) end\n"
     "  return 0\n"
     "end\n"
+    "local n = tonumber(m[2])\n"
     "if x > now and amount > n then return -4 end\n"
     "redis.call('ZREM', z, id)\n"
-    "redis.call('HDEL', h, 'n' .. id, 'x' .. id)\n"
-    "if x <= now then redis.call('HSET', h, 'o', o - n) return -3 end\n"
-    "if amount < 0 then amount = n end\n"
-    "redis.call('HSET', h, 'o', o - n, 'c', c + amount)\n"
+    "redis.call('HDEL', h, 'r' .. id)\n"
+    "if x <= now then\n"
+    "  redis.call('HINCRBY', h, 'v', '-' .. m[2])\n"
+    "  return -3\n"
+    "end\n"
+    "if amount < 0 or amount == n then\n"
+    "  redis.call('HINCRBY', h, 'c', m[2])\n"
+    "elseif amount == 0 then\n"
+    "  redis.call('HINCRBY', h, 'v', '-' .. m[2])\n"
+    "else\n"
+    "  redis.call('HINCRBY', h, 'c', ARGV[3])\n"
+    "  redis.call('HINCRBY', h, 'v', amount - n)\n"
+    "end\n"
     "return 0\n";
 
 /* KEYS: h, z. ARGV: now. Returns {value, committed, window_end}. */
 static const char script_get[] =
     LUA_EXPIRE
-    "local now = tonumber(ARGV[1])\n"
-    "local v = redis.call('HMGET', KEYS[1], 'e', 'c', 'o', 'x')\n"
-    "local e, c, o = tonumber(v[1]), tonumber(v[2]) or 0, tonumber(v[3]) or 0\n"
+    "local nows = ARGV[1]\n"
+    "local now = tonumber(nows)\n"
+    "local m = redis.call('HMGET', KEYS[1], 'e', 'v', 'c')\n"
+    "local e = tonumber(m[1])\n"
     "if e == nil or (e ~= 0 and now >= e) then return {0, 0, 0} end\n"
-    "o = expire(KEYS[1], KEYS[2], now, o, tonumber(v[4]))\n"
-    "return {c + o, c, e}\n";
+    "local v = expire(KEYS[1], KEYS[2], nows) or tonumber(m[2]) or 0\n"
+    "return {v, tonumber(m[3]) or 0, e}\n";
 
 enum { SC_RESERVE, SC_FINISH, SC_GET, SC_COUNT };
 
@@ -310,7 +334,7 @@ static void give_conn(rds *r, redisContext *c, bool ok)
 static ee_status run_script(rds *r, int sc, int nkeys, int nargs, const char **args,
                             const size_t *lens, redisReply **out)
 {
-    const char *argv[3 + 2 * EE_COUNTERS_MANY_MAX + 1 + 3 * EE_COUNTERS_MANY_MAX + 2];
+    const char *argv[3 + SCRIPT_ARGS_MAX];
     size_t argl[sizeof argv / sizeof argv[0]];
     char nk[8];
     snprintf(nk, sizeof nk, "%d", nkeys);
@@ -365,24 +389,61 @@ static ee_status bad_reply(rds *r, redisReply *rep)
 
 static size_t counter_keys(const char *key, char *h, char *z)
 {
-    int n = snprintf(h, KEY_BUF, "eec:{%s}:h", key);
-    snprintf(z, KEY_BUF, "eec:{%s}:r", key);
+    int n = snprintf(h, KEY_BUF, "eec2:{%s}:h", key);
+    snprintf(z, KEY_BUF, "eec2:{%s}:r", key);
     return (size_t)n;
 }
 
 /* ---- operations ------------------------------------------------------------------ */
 
-static ee_status r_reserve_many(void *ctx, const ee_counter_req *reqs, size_t count,
-                                int64_t lease, int64_t now, ee_counter_result *res, int *granted)
+/* An integer element of a script reply, sent as a number or as text. */
+static bool reply_int(const redisReply *e, long long *out)
 {
+    if (e->type == REDIS_REPLY_INTEGER) {
+        *out = e->integer;
+        return true;
+    }
+    if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > 20)
+        return false;
+    char buf[24], *end = NULL;
+    memcpy(buf, e->str, e->len);
+    buf[e->len] = '\0';
+    errno = 0;
+    *out = strtoll(buf, &end, 10);
+    return errno == 0 && *end == '\0';
+}
+
+/* The reserve script's answer for counter i into res. */
+static bool read_reserved(const redisReply *e, long long seq, size_t i, ee_counter_result *res)
+{
+    long long v[5];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 5)
+        return false;
+    for (size_t j = 0; j < 5; j++)
+        if (!reply_int(e->element[j], &v[j]))
+            return false;
+    res->fits = (int32_t)v[0];
+    res->value = v[1];
+    res->committed = v[2];
+    res->window_end_ms = v[3];
+    res->retry_at_ms = v[4];
+    res->resv_id = seq > 0 ? (uint64_t)seq * 100u + i : 0;
+    return true;
+}
+
+static ee_status r_reserve_leased(void *ctx, const ee_counter_req *reqs, void *const *handles,
+                                  const int64_t *leases, size_t count, int64_t now,
+                                  ee_counter_result *res, int *granted)
+{
+    (void)handles; /* keys are the server's names */
     rds *r = ctx;
     char keys[EE_COUNTERS_MANY_MAX][2][KEY_BUF];
-    char nums[2 + 3 * EE_COUNTERS_MANY_MAX][24];
-    const char *args[1 + 2 * EE_COUNTERS_MANY_MAX + 2 + 3 * EE_COUNTERS_MANY_MAX];
-    size_t lens[sizeof args / sizeof args[0]];
+    char nums[1 + RESERVE_NUMS * EE_COUNTERS_MANY_MAX][24];
+    const char *args[SCRIPT_ARGS_MAX];
+    size_t lens[SCRIPT_ARGS_MAX];
     int a = 0, nn = 0;
-    args[a] = "eec:seq";
-    lens[a++] = 7;
+    args[a] = "eec2:seq";
+    lens[a++] = 8;
     for (size_t i = 0; i < count; i++) {
         size_t kl = counter_keys(reqs[i].key, keys[i][0], keys[i][1]);
         args[a] = keys[i][0];
@@ -397,40 +458,48 @@ static ee_status r_reserve_many(void *ctx, const ee_counter_req *reqs, size_t co
         args[a++] = nums[nn++];                                                                \
     } while (0)
     NUM(now);
-    NUM(lease);
     for (size_t i = 0; i < count; i++) {
+        int64_t end = ee__counters_new_window_end(&reqs[i], now);
+        NUM(reqs[i].limit - reqs[i].n); /* room: the value may be at most this */
         NUM(reqs[i].n);
-        NUM(reqs[i].limit);
-        NUM(ee__counters_new_window_end(&reqs[i], now));
+        NUM(end);
+        NUM(end != 0 ? end - now : 0);
+        NUM(now + leases[i]);
     }
 #undef NUM
     redisReply *rep = NULL;
     ee_status st = run_script(r, SC_RESERVE, nkeys, a, args, lens, &rep);
     if (st != EE_OK)
         return st;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
+    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
         rep->element[0]->type != REDIS_REPLY_INTEGER ||
-        rep->element[1]->type != REDIS_REPLY_ARRAY || rep->element[1]->elements != count)
+        rep->element[1]->type != REDIS_REPLY_INTEGER ||
+        rep->element[2]->type != REDIS_REPLY_ARRAY || rep->element[2]->elements != count)
         return bad_reply(r, rep);
+    long long seq = rep->element[0]->integer == 1 ? rep->element[1]->integer : 0;
     for (size_t i = 0; i < count; i++) {
-        redisReply *e = rep->element[1]->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 6)
+        if (!read_reserved(rep->element[2]->element[i], seq, i, &res[i]))
             return bad_reply(r, rep);
-        for (size_t j = 0; j < 6; j++)
-            if (e->element[j]->type != REDIS_REPLY_INTEGER)
-                return bad_reply(r, rep);
-        res[i].fits = (int32_t)e->element[0]->integer;
-        res[i].value = e->element[1]->integer;
-        res[i].committed = e->element[2]->integer;
-        res[i].window_end_ms = e->element[3]->integer;
-        res[i].retry_at_ms = e->element[4]->integer;
-        res[i].resv_id = (uint64_t)e->element[5]->integer;
         res[i].limit = reqs[i].limit;
     }
     *granted = rep->element[0]->integer == 1;
     freeReplyObject(rep);
     return EE_OK;
 }
+
+static ee_status r_reserve_many(void *ctx, const ee_counter_req *reqs, size_t count,
+                                int64_t lease, int64_t now, ee_counter_result *res, int *granted)
+{
+    int64_t leases[EE_COUNTERS_MANY_MAX];
+    for (size_t i = 0; i < count; i++)
+        leases[i] = lease;
+    return r_reserve_leased(ctx, reqs, NULL, leases, count, now, res, granted);
+}
+
+const ee__counters_ext ee__counters_redis_ext = {
+    .resolve = NULL,
+    .reserve_leased = r_reserve_leased,
+};
 
 static ee_status r_finish(rds *r, const char *key, uint64_t id, int64_t amount,
                           int64_t renew_to, int64_t now)

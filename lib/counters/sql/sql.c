@@ -236,7 +236,8 @@ static ee_status lock_counter(sqlb *b, void *conn, const char *key, const ee_cou
 typedef struct {
     const ee_counter_req *reqs;
     size_t count;
-    int64_t lease, now;
+    const int64_t *leases; /* one per request */
+    int64_t now;
     ee_counter_result *res;
     int *granted;
 } reserve_args;
@@ -297,7 +298,8 @@ static ee_status reserve_txn(sqlb *b, void *conn, void *arg, bool *force)
     for (size_t k = 0; k < a->count; k++) {
         size_t i = (size_t)(sorted[k] - a->reqs);
         one_row id = {0};
-        st = QROW(conn, EE__SQL_ADD, a->reqs[i].key, &id, a->reqs[i].n, a->now + a->lease);
+        st = QROW(conn, EE__SQL_ADD, a->reqs[i].key, &id, a->reqs[i].n,
+                  a->now + a->leases[i]);
         if (st != EE_OK)
             return st;
         if (!id.found || id.v[0] <= 0)
@@ -310,10 +312,12 @@ static ee_status reserve_txn(sqlb *b, void *conn, void *arg, bool *force)
     return EE_OK;
 }
 
-static ee_status s_reserve_many(void *ctx, const ee_counter_req *reqs, size_t count,
-                                int64_t lease, int64_t now, ee_counter_result *res, int *granted)
+static ee_status s_reserve_leased(void *ctx, const ee_counter_req *reqs, void *const *handles,
+                                  const int64_t *leases, size_t count, int64_t now,
+                                  ee_counter_result *res, int *granted)
 {
-    reserve_args a = {reqs, count, lease, now, res, granted};
+    (void)handles; /* rows are found by key */
+    reserve_args a = {reqs, count, leases, now, res, granted};
     ee_status st = in_txn(ctx, reserve_txn, &a);
     if (st != EE_OK) {
         *granted = 0;
@@ -321,6 +325,20 @@ static ee_status s_reserve_many(void *ctx, const ee_counter_req *reqs, size_t co
     }
     return st;
 }
+
+static ee_status s_reserve_many(void *ctx, const ee_counter_req *reqs, size_t count,
+                                int64_t lease, int64_t now, ee_counter_result *res, int *granted)
+{
+    int64_t leases[EE_COUNTERS_MANY_MAX];
+    for (size_t i = 0; i < count; i++)
+        leases[i] = lease;
+    return s_reserve_leased(ctx, reqs, NULL, leases, count, now, res, granted);
+}
+
+const ee__counters_ext ee__counters_sql_ext = {
+    .resolve = NULL,
+    .reserve_leased = s_reserve_leased,
+};
 
 /* ---- commit, release, renew ------------------------------------------------------------ */
 

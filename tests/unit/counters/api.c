@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "counters/counters_internal.h"
 #include "execengine/counters.h"
 
 #define T0 INT64_C(1700000000000)
@@ -103,13 +104,15 @@ Test(uri, unreachable_servers_are_network_errors_without_the_password)
 
 typedef struct {
     atomic_int inside, overlap, calls, freed;
+    _Atomic int64_t last_lease;
 } fake;
 
 static ee_status fake_reserve(void *ctx, const ee_counter_req *reqs, size_t count,
                               int64_t lease, int64_t now, ee_counter_result *res, int *granted)
 {
-    (void)reqs, (void)lease, (void)now;
+    (void)reqs, (void)now;
     fake *f = ctx;
+    atomic_store(&f->last_lease, lease);
     if (atomic_fetch_add(&f->inside, 1) != 0)
         atomic_fetch_add(&f->overlap, 1);
     usleep(200);
@@ -174,6 +177,19 @@ Test(custom, versions_missing_slots_and_serialisation)
         pthread_join(th[i], NULL);
     cr_expect_eq(atomic_load(&f.calls), 80);
     cr_expect_eq(atomic_load(&f.overlap), 0, "calls overlapped on a non-thread-safe backend");
+
+    /* Per-request leases on a table that has only one lease per call: the
+     * longest, and a custom backend has no handles. */
+    ee_counter_req two[2] = {{"a", 1, 1, 0, 0}, {"b", 1, 1, 0, 0}};
+    int64_t leases[2] = {900, 3600};
+    ee_counter_result res[2];
+    int g = 0;
+    void *h = (void *)1;
+    cr_expect_eq(ee__counters_resolve(c, "a", &h), EE_OK);
+    cr_expect_null(h);
+    cr_expect_eq(ee__counters_reserve_leased(c, two, NULL, leases, 2, T0, res, &g), EE_OK);
+    cr_expect_eq(g, 1);
+    cr_expect_eq(atomic_load(&f.last_lease), 3600);
     ee_counters_free(c);
     cr_expect_eq(atomic_load(&f.freed), 1);
     ee_counters_free(NULL);

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "counters/counters_internal.h"
 #include "execengine/counters.h"
 
 static void conf_open(ee_counters **out);
@@ -231,6 +232,61 @@ Test(conformance, an_uncommitted_reservation_comes_back_after_its_lease)
     cr_assert_neq(b, 0);
     cr_assert_eq(ee_counters_commit(c, k, b, EE_COUNTERS_ALL, T0 + 1500), EE_OK);
     expect_value(c, k, T0 + 5000, 1, 1);
+    ee_counters_free(c);
+}
+
+Test(conformance, reserve_leased_gives_each_request_its_own_lease)
+{
+    /* The quota module's admission: a rate unit held for its hour beside a
+     * concurrency slot held for the run's lease, in one all-or-none call. */
+    ee_counters *c;
+    conf_open(&c);
+    char ka[256], kb[256];
+    snprintf(ka, sizeof ka, "%s", conf_key("leased-a"));
+    snprintf(kb, sizeof kb, "%s", conf_key("leased-b"));
+    ee_counter_req reqs[2] = {req_of(ka, 1, 1), req_of(kb, 1, 1)};
+    void *h[2];
+    cr_assert_eq(ee__counters_resolve(c, ka, &h[0]), EE_OK, "%s", ee_error_last_message());
+    cr_assert_eq(ee__counters_resolve(c, kb, &h[1]), EE_OK, "%s", ee_error_last_message());
+    int64_t leases[2] = {1000, 5000};
+    ee_counter_result res[2];
+    int g = -1;
+    cr_assert_eq(ee__counters_reserve_leased(c, reqs, h, leases, 2, T0, res, &g), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_assert_eq(g, 1);
+    cr_assert(res[0].resv_id != 0 && res[1].resv_id != 0);
+    expect_value(c, ka, T0 + 999, 1, 0);
+    expect_value(c, ka, T0 + 1000, 0, 0);
+    expect_value(c, kb, T0 + 1000, 1, 0);
+    cr_expect_eq(ee_counters_commit(c, ka, res[0].resv_id, EE_COUNTERS_ALL, T0 + 1000),
+                 EE_ENOTFOUND, "the short lease ended");
+    cr_expect_eq(ee_counters_release(c, kb, res[1].resv_id, T0 + 4999), EE_OK,
+                 "the long one is still there");
+    expect_value(c, kb, T0 + 4999, 0, 0);
+
+    /* By key (no handles), and all or none: b full refuses a too. */
+    cr_assert_eq(ee__counters_reserve_leased(c, reqs, NULL, leases, 2, T0 + 6000, res, &g), EE_OK);
+    cr_assert_eq(g, 1);
+    cr_assert_eq(ee_counters_commit(c, kb, res[1].resv_id, EE_COUNTERS_ALL, T0 + 6001), EE_OK);
+    cr_assert_eq(ee__counters_reserve_leased(c, reqs, h, leases, 2, T0 + 7000, res, &g), EE_OK);
+    cr_expect_eq(g, 0);
+    cr_expect_eq(res[0].fits, 1);
+    cr_expect_eq(res[1].fits, 0);
+    expect_value(c, ka, T0 + 7000, 0, 0);
+    expect_value(c, kb, T0 + 7000, 1, 1);
+
+    /* Bad input changes nothing. */
+    int64_t bad[2] = {1000, 0};
+    cr_expect_eq(ee__counters_reserve_leased(c, reqs, h, bad, 2, T0 + 7000, res, &g), EE_EINVAL);
+    void *same[2] = {h[0], h[0]};
+    ee_counter_req twice[2] = {req_of(ka, 1, 5), req_of(ka, 1, 5)};
+    cr_expect_eq(ee__counters_reserve_leased(c, twice, same, leases, 2, T0 + 7000, res, &g),
+                 EE_EINVAL);
+    cr_expect_eq(ee__counters_reserve_leased(c, twice, NULL, leases, 2, T0 + 7000, res, &g),
+                 EE_EINVAL);
+    void *none = NULL;
+    cr_expect_eq(ee__counters_resolve(c, "", &none), EE_EINVAL);
+    expect_value(c, ka, T0 + 7000, 0, 0);
     ee_counters_free(c);
 }
 

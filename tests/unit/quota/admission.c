@@ -255,19 +255,24 @@ Test(admission, a_crashed_runs_reservation_and_slot_come_back_after_the_lease)
     cr_assert_eq(ee_quota_admit_fast(e, s, 0, &c), EE_ECONCURRENCY);
     cr_expect_eq(qt_counter(e, "pred", ORG), 2);
     cr_expect_eq(qt_counter(e, "spend", ORG), 600);
-    /* With a rate limit the admission is leased for the rate window: 1 hour. */
-    qt_advance(QT_HOUR - 1);
+    /* Slot, prediction and spend are leased for runLeaseMs (15 minutes by
+     * default); the rate units for their hour, whatever became of the run. */
+    qt_advance(15 * 60000 - 1);
     cr_assert_eq(ee_quota_admit_fast(e, s, 0, &c), EE_ECONCURRENCY);
     qt_advance(1);
     cr_expect_eq(qt_counter(e, "conc", "ws-a"), 0);
     cr_expect_eq(qt_counter(e, "pred", ORG), 0, "the crashed runs' predictions came back");
     cr_expect_eq(qt_counter(e, "spend", ORG), 0);
+    cr_expect_eq(qt_counter(e, "rate", "u-a"), 2, "rate units stay for the hour");
     cr_assert_eq(ee_quota_admit_fast(e, s, 0, &c), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(qt_counter(e, "rate", "u-a"), 3);
     /* Finishing a crashed ticket late counts nothing and says so. */
     cr_expect_eq(ee_quota_finish(e, &a, 1, 300), EE_ENOTFOUND);
     cr_expect_eq(qt_counter(e, "pred", ORG), 1);
     cr_assert_eq(ee_quota_finish(e, &c, 1, 0), EE_OK);
     cr_expect_eq(ee_quota_finish(e, &c, 1, 0), EE_ESTATE, "finished twice");
+    qt_advance(QT_HOUR - 15 * 60000);
+    cr_expect_eq(qt_counter(e, "rate", "u-a"), 1, "the crashed runs' rate units ended");
     ee_quota_subject_free(s);
     ee_principal_free(p);
     ee_engine_close(e);
