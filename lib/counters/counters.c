@@ -346,7 +346,8 @@ ee_status ee__counters_reserve_leased(ee_counters *c, const ee_counter_req *reqs
     bool leased = c->ext != NULL && c->ext->reserve_leased != NULL;
     if (!leased && c->table.reserve_many == NULL)
         return missing_slot(c, "reserve");
-    memset(results, 0, count * sizeof *results);
+    if (!leased) /* the built-ins' reserve_leased writes every field itself */
+        memset(results, 0, count * sizeof *results);
     LOCK(c);
     if (leased)
         st = c->ext->reserve_leased(c->ctx, reqs, handles, leases, count, now_ms, results,

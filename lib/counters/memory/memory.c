@@ -362,11 +362,11 @@ static void maybe_rollover(mcounter *c, const ee_counter_req *req, int64_t now)
 
 static void fill(const mcounter *c, const ee_counter_req *req, ee_counter_result *res)
 {
-    res->value = c->value;
-    res->committed = c->committed;
-    res->limit = req->limit;
-    res->window_end_ms = c->window_end;
-    res->fits = c->value <= req->limit - req->n;
+    *res = (ee_counter_result){.value = c->value,
+                               .committed = c->committed,
+                               .limit = req->limit,
+                               .window_end_ms = c->window_end,
+                               .fits = c->value <= req->limit - req->n};
 }
 
 static void fill_retry(const mcounter *c, const ee_counter_req *req, ee_counter_result *res)

@@ -422,6 +422,7 @@ static bool read_reserved(const redisReply *e, long long seq, size_t i, ee_count
     for (size_t j = 0; j < 5; j++)
         if (!reply_int(e->element[j], &v[j]))
             return false;
+    memset(res, 0, sizeof *res);
     res->fits = (int32_t)v[0];
     res->value = v[1];
     res->committed = v[2];

@@ -317,6 +317,7 @@ static ee_status s_reserve_leased(void *ctx, const ee_counter_req *reqs, void *c
                                   ee_counter_result *res, int *granted)
 {
     (void)handles; /* rows are found by key */
+    memset(res, 0, count * sizeof *res);
     reserve_args a = {reqs, count, leases, now, res, granted};
     ee_status st = in_txn(ctx, reserve_txn, &a);
     if (st != EE_OK) {
