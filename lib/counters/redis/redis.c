@@ -8,7 +8,9 @@
  * Data of counter K (the braces make both keys one cluster hash slot):
  *   eec2:{K}:h  hash  e = window end (0: none), c = committed,
  *                     v = committed + outstanding (the value limits are
- *                     checked against), r<id> = each live reservation's amount
+ *                     checked against), r<id> = a live reservation's amount
+ *                     when it is not 1, m = how many r<id> there are (while
+ *                     m is 0, expiring is one ZREMRANGEBYSCORE)
  *   eec2:{K}:r  zset  reservation id -> lease expiry
  *   eec2:seq    counter of reserve calls; the i-th counter of call s gets
  *               reservation id s * 100 + i (never reused)
@@ -54,9 +56,15 @@
  * added with HINCRBY, and values read only to be answered go back as text. */
 
 /* Drop the reservations of (h, z) whose lease ended by nows (text); the new
- * value v, or nil when none had ended. */
+ * value v, or nil when none had ended. m: how many live reservations have
+ * an amount other than 1 (only those have an r<id> field). */
 #define LUA_EXPIRE                                                                             \
-    "local function expire(h, z, nows)\n"                                                      \
+    "local function expire(h, z, nows, m)\n"                                                   \
+    "  if m == 0 then\n"                                                                       \
+    "    local k = redis.call('ZREMRANGEBYSCORE', z, '-inf', nows)\n"                          \
+    "    if k == 0 then return nil end\n"                                                      \
+    "    return redis.call('HINCRBY', h, 'v', -k)\n"                                           \
+    "  end\n"                                                                                  \
     "  local v\n"                                                                              \
     "  while true do\n"                                                                        \
     "    local old = redis.call('ZRANGEBYSCORE', z, '-inf', nows, 'LIMIT', 0, 256)\n"          \
@@ -64,11 +72,17 @@
     "    local f = {}\n"                                                                       \
     "    for j = 1, #old do f[j] = 'r' .. old[j] end\n"                                        \
     "    local amts = redis.call('HMGET', h, unpack(f))\n"                                     \
+    "    local sum, big = 0, 0\n"                                                              \
     "    for j = 1, #old do\n"                                                                 \
-    "      if amts[j] then v = redis.call('HINCRBY', h, 'v', '-' .. amts[j]) end\n"            \
+    "      if amts[j] then sum, big = sum + tonumber(amts[j]), big + 1 else sum = sum + 1 end\n" \
     "    end\n"                                                                                \
-    "    redis.call('HDEL', h, unpack(f))\n"                                                   \
+    "    if big > 0 then\n"                                                                    \
+    "      redis.call('HDEL', h, unpack(f))\n"                                                 \
+    "      redis.call('HINCRBY', h, 'm', -big)\n"                                              \
+    "    end\n"                                                                                \
     "    redis.call('ZREM', z, unpack(old))\n"                                                 \
+    "    v = redis.call('HINCRBY', h, 'v', -sum)\n"                                            \
+    "    if #old < 256 then return v end\n"                                                    \
     "  end\n"                                                                                  \
     "end\n"
 
@@ -78,23 +92,25 @@
  * counter i's reservation id is seq * 100 + i. */
 static const char script_reserve[] =
     LUA_EXPIRE
+    "local SUF = {'00', '01', '02', '03', '04', '05', '06', '07', '08', '09', '10', '11', "
+    "'12', '13', '14', '15'}\n"
     "local nows = ARGV[1]\n"
     "local now = tonumber(nows)\n"
     "local count = (#KEYS - 1) / 2\n"
     "local st, all = {}, true\n"
     "for i = 1, count do\n"
     "  local h, z, a = KEYS[2 * i], KEYS[2 * i + 1], 2 + (i - 1) * 5\n"
-    "  local m = redis.call('HMGET', h, 'e', 'v', 'c')\n"
-    "  local e = tonumber(m[1])\n"
+    "  local r = redis.call('HMGET', h, 'e', 'v', 'c', 'm')\n"
+    "  local e = tonumber(r[1])\n"
     "  local v, c, es\n"
     "  if e == nil or (e ~= 0 and now >= e) then\n"
     "    if e ~= nil then redis.call('DEL', h, z) end\n"
     "    es, v, c = ARGV[a + 2], 0, '0'\n"
-    "    redis.call('HSET', h, 'e', es, 'c', '0', 'v', '0')\n"
+    "    redis.call('HSET', h, 'e', es, 'c', '0', 'v', '0', 'm', '0')\n"
     "    if ARGV[a + 3] ~= '0' then redis.call('PEXPIRE', h, ARGV[a + 3]) end\n"
     "  else\n"
-    "    es, c = m[1], m[3] or '0'\n"
-    "    v = expire(h, z, nows) or tonumber(m[2]) or 0\n"
+    "    es, c = r[1], r[3] or '0'\n"
+    "    v = expire(h, z, nows, tonumber(r[4]) or 0) or tonumber(r[2]) or 0\n"
     "  end\n"
     "  local fits = v <= tonumber(ARGV[a])\n"
     "  if not fits then all = false end\n"
@@ -106,9 +122,11 @@ static const char script_reserve[] =
     "  local base = tostring(seq)\n"
     "  for i = 1, count do\n"
     "    local h, z, a, s = KEYS[2 * i], KEYS[2 * i + 1], 2 + (i - 1) * 5, st[i]\n"
-    "    local id = base .. string.format('%02d', i - 1)\n"
-    "    local n = ARGV[a + 1]\n"
-    "    redis.call('HSET', h, 'r' .. id, n)\n"
+    "    local id, n = base .. SUF[i], ARGV[a + 1]\n"
+    "    if n ~= '1' then\n"
+    "      redis.call('HSET', h, 'r' .. id, n)\n"
+    "      redis.call('HINCRBY', h, 'm', 1)\n"
+    "    end\n"
     "    local v = redis.call('HINCRBY', h, 'v', n)\n"
     "    redis.call('ZADD', z, ARGV[a + 4], id)\n"
     /* Nothing was outstanding: the zset is new and needs the window's TTL. */
@@ -134,7 +152,7 @@ static const char script_reserve[] =
     "        local live = redis.call('ZRANGE', z, 0, -1, 'WITHSCORES')\n"
     "        retry = e\n"
     "        for j = 1, #live, 2 do\n"
-    "          need = need - (tonumber(redis.call('HGET', h, 'r' .. live[j])) or 0)\n"
+    "          need = need - (tonumber(redis.call('HGET', h, 'r' .. live[j])) or 1)\n"
     "          if need <= 0 then\n"
     "            local y = tonumber(live[j + 1])\n"
     "            if e ~= 0 and y > e then y = e end\n"
@@ -155,11 +173,10 @@ static const char script_reserve[] =
 static const char script_finish[] =
     "local now, id, amount, renew = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]\n"
     "local h, z = KEYS[1], KEYS[2]\n"
-    "local m = redis.call('HMGET', h, 'e', 'r' .. id)\n"
-    "local e = tonumber(m[1])\n"
+    "local r = redis.call('HMGET', h, 'e', 'r' .. id)\n"
+    "local e = tonumber(r[1])\n"
     "if e == nil then return -1 end\n"
     "if e ~= 0 and now >= e then return -2 end\n"
-    "if not m[2] then return -1 end\n"
     "local xs = redis.call('ZSCORE', z, id)\n"
     "if not xs then return -1 end\n"
     "local x = tonumber(xs)\n"
@@ -167,18 +184,22 @@ static const char script_finish[] =
     "  redis.call('ZADD', z, 'XX', renew, id)\n"
     "  return 0\n"
     "end\n"
-    "local n = tonumber(m[2])\n"
+    "local ns = r[2] or '1'\n"
+    "local n = tonumber(ns)\n"
     "if x > now and amount > n then return -4 end\n"
     "redis.call('ZREM', z, id)\n"
-    "redis.call('HDEL', h, 'r' .. id)\n"
+    "if r[2] then\n"
+    "  redis.call('HDEL', h, 'r' .. id)\n"
+    "  redis.call('HINCRBY', h, 'm', -1)\n"
+    "end\n"
     "if x <= now then\n"
-    "  redis.call('HINCRBY', h, 'v', '-' .. m[2])\n"
+    "  redis.call('HINCRBY', h, 'v', '-' .. ns)\n"
     "  return -3\n"
     "end\n"
     "if amount < 0 or amount == n then\n"
-    "  redis.call('HINCRBY', h, 'c', m[2])\n"
+    "  redis.call('HINCRBY', h, 'c', ns)\n"
     "elseif amount == 0 then\n"
-    "  redis.call('HINCRBY', h, 'v', '-' .. m[2])\n"
+    "  redis.call('HINCRBY', h, 'v', '-' .. ns)\n"
     "else\n"
     "  redis.call('HINCRBY', h, 'c', ARGV[3])\n"
     "  redis.call('HINCRBY', h, 'v', amount - n)\n"
@@ -190,11 +211,11 @@ static const char script_get[] =
     LUA_EXPIRE
     "local nows = ARGV[1]\n"
     "local now = tonumber(nows)\n"
-    "local m = redis.call('HMGET', KEYS[1], 'e', 'v', 'c')\n"
-    "local e = tonumber(m[1])\n"
+    "local r = redis.call('HMGET', KEYS[1], 'e', 'v', 'c', 'm')\n"
+    "local e = tonumber(r[1])\n"
     "if e == nil or (e ~= 0 and now >= e) then return {0, 0, 0} end\n"
-    "local v = expire(KEYS[1], KEYS[2], nows) or tonumber(m[2]) or 0\n"
-    "return {v, tonumber(m[3]) or 0, e}\n";
+    "local v = expire(KEYS[1], KEYS[2], nows, tonumber(r[4]) or 0) or tonumber(r[2]) or 0\n"
+    "return {v, tonumber(r[3]) or 0, e}\n";
 
 enum { SC_RESERVE, SC_FINISH, SC_GET, SC_COUNT };
 

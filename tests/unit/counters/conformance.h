@@ -290,6 +290,39 @@ Test(conformance, reserve_leased_gives_each_request_its_own_lease)
     ee_counters_free(c);
 }
 
+Test(conformance, mixed_amounts_expire_and_finish_exactly)
+{
+    /* Amounts of 1 beside larger ones (backends may store them apart). */
+    ee_counters *c;
+    conf_open(&c);
+    const char *k = conf_key("mixed");
+    uint64_t one = try_reserve(c, req_of(k, 1, 10), 1000, T0, NULL);
+    uint64_t three = try_reserve(c, req_of(k, 3, 10), 2000, T0, NULL);
+    uint64_t two = try_reserve(c, req_of(k, 2, 10), 3000, T0, NULL);
+    uint64_t last = try_reserve(c, req_of(k, 1, 10), 4000, T0, NULL);
+    cr_assert(one && three && two && last);
+    expect_value(c, k, T0, 7, 0);
+    ee_counter_result r;
+    /* 7 + 6 > 10: 3 must go, and the first to go with 3 are 1 + 3 at T0 + 2000. */
+    cr_expect_eq(try_reserve(c, req_of(k, 6, 10), 1000, T0 + 10, &r), 0);
+    cr_expect_eq(r.retry_at_ms, T0 + 2000);
+    cr_expect_eq(r.value, 7);
+    expect_value(c, k, T0 + 1000, 6, 0);
+    cr_expect_eq(ee_counters_release(c, k, one, T0 + 1000), EE_ENOTFOUND);
+    cr_expect_eq(ee_counters_commit(c, k, two, 1, T0 + 1500), EE_OK, "%s",
+                 ee_error_last_message());
+    expect_value(c, k, T0 + 1500, 5, 1);
+    expect_value(c, k, T0 + 2000, 2, 1);
+    cr_expect_eq(ee_counters_commit(c, k, three, EE_COUNTERS_ALL, T0 + 2000), EE_ENOTFOUND);
+    cr_expect_eq(ee_counters_commit(c, k, last, EE_COUNTERS_ALL, T0 + 2500), EE_OK);
+    expect_value(c, k, T0 + 9000, 2, 2);
+    uint64_t big = try_reserve(c, req_of(k, 8, 10), 1000, T0 + 9000, NULL);
+    cr_assert_neq(big, 0);
+    cr_expect_eq(ee_counters_release(c, k, big, T0 + 9001), EE_OK);
+    expect_value(c, k, T0 + 9001, 2, 2);
+    ee_counters_free(c);
+}
+
 Test(conformance, renew_extends_a_lease)
 {
     ee_counters *c;
