@@ -636,6 +636,35 @@ static int accept_doc(uint32_t doc, void *payload)
     return doc < a->snap->n && accept_item(a->q, &a->snap->items[doc]);
 }
 
+/* The query's filters as the snapshot's bitmaps where it keeps them
+ * (isActive, requiresApiKey, category); the rest (tags, n8nWorkflowId, a
+ * category past the snapshot's bitmaps) through accept_doc, which checks
+ * every filter. */
+static ee_status search_filter(ee__cat_snapshot *snap, const cat_query *q, accept_ctx *a,
+                               const ee__search_bitmap *bitmaps[3], ee__search_filter *f)
+{
+    int kinds[3], n = 0;
+    if (q->active >= 0)
+        kinds[n++] = q->active ? EE__CAT_FILTER_ACTIVE : EE__CAT_FILTER_INACTIVE;
+    if (q->requires_key >= 0)
+        kinds[n++] = q->requires_key ? EE__CAT_FILTER_KEY : EE__CAT_FILTER_NO_KEY;
+    if (q->has_category)
+        kinds[n++] = q->has_category == 1 ? EE__CAT_FILTER_CATEGORY : EE__CAT_FILTER_NO_CATEGORY;
+    bool residual = json_array_size(q->tags) > 0 || q->n8n_id != NULL;
+    *f = (ee__search_filter){bitmaps, 0, NULL, a};
+    for (int i = 0; i < n; i++) {
+        const ee__search_bitmap *bm = NULL;
+        ee_status st = ee__catalog_snapshot_filter(snap, kinds[i], q->category, &bm);
+        if (st != EE_OK)
+            return st;
+        if (bm != NULL)
+            bitmaps[f->n_bitmaps++] = bm;
+        residual = residual || bm == NULL;
+    }
+    f->accept = residual ? accept_doc : NULL;
+    return EE_OK;
+}
+
 static ee_status search_page(ee_engine *engine, ee__cat_snapshot *snap, const cat_query *q,
                              json_t *res)
 {
@@ -657,8 +686,11 @@ static ee_status search_page(ee_engine *engine, ee__cat_snapshot *snap, const ca
     ee__search_hit hits[EE_CATALOG_PAGE_MAX + 1];
     size_t n = 0, total = 0;
     accept_ctx a = {q, snap};
-    ee_status st = ee__search(snap->index, q->q, accept_doc, &a, offset, q->limit + 1, hits, &n,
-                              &total);
+    const ee__search_bitmap *bitmaps[3];
+    ee__search_filter f;
+    ee_status st = search_filter(snap, q, &a, bitmaps, &f);
+    if (st == EE_OK)
+        st = ee__search(snap->index, q->q, &f, offset, q->limit + 1, hits, &n, &total);
     if (st != EE_OK)
         return st;
     bool more = n > q->limit;

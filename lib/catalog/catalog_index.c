@@ -36,6 +36,11 @@ void ee__catalog_snapshot_free(ee__cat_snapshot *snap)
     ee__search_index_free(snap->index);
     for (int s = 0; s < EE__CAT_SORT_COUNT; s++)
         free(snap->order[s]);
+    for (int f = 0; f < EE__CAT_FILTER_FIXED; f++)
+        ee__search_bitmap_free(snap->filter[f]);
+    for (size_t c = 0; c < snap->n_category_filters; c++)
+        ee__search_bitmap_free(snap->category_filter[c].bitmap);
+    free(snap->categories);
     pthread_mutex_destroy(&snap->order_lock);
     free(snap);
 }
@@ -312,6 +317,99 @@ ee_status ee__catalog_snapshot_order(ee__cat_snapshot *snap, int sort, const uin
 int ee__cat_item_cmp(const ee__cat_item *a, const ee__cat_item *b, int sort)
 {
     return cmp_items(a, b, sort);
+}
+
+/* ---- search filter bitmaps ------------------------------------------------------------------ */
+
+typedef struct {
+    const ee__cat_snapshot *snap;
+    int kind;
+    const char *category;
+} filter_ctx;
+
+static int filter_pred(uint32_t doc, void *payload)
+{
+    const filter_ctx *f = payload;
+    const ee__cat_item *it = &f->snap->items[doc];
+    switch (f->kind) {
+    case EE__CAT_FILTER_ACTIVE: return it->active;
+    case EE__CAT_FILTER_INACTIVE: return !it->active;
+    case EE__CAT_FILTER_KEY: return it->requires_key;
+    case EE__CAT_FILTER_NO_KEY: return !it->requires_key;
+    case EE__CAT_FILTER_NO_CATEGORY: return it->category[0] == '\0';
+    case EE__CAT_FILTER_NOTHING: return 0;
+    default: return strcmp(it->category, f->category) == 0;
+    }
+}
+
+static int cmp_category(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* The entries' distinct categories, sorted, so that a category no entry
+ * has takes no bitmap slot. Under order_lock. */
+static bool know_categories(ee__cat_snapshot *snap)
+{
+    if (snap->categories_known)
+        return true;
+    snap->categories = malloc((snap->n ? snap->n : 1) * sizeof *snap->categories);
+    if (snap->categories == NULL)
+        return false;
+    size_t n = 0;
+    for (size_t i = 0; i < snap->n; i++)
+        if (snap->items[i].category[0] != '\0')
+            memcpy(snap->categories[n++], snap->items[i].category, sizeof *snap->categories);
+    qsort(snap->categories, n, sizeof *snap->categories, cmp_category);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++)
+        if (u == 0 || strcmp(snap->categories[u - 1], snap->categories[i]) != 0)
+            memcpy(snap->categories[u++], snap->categories[i], sizeof *snap->categories);
+    snap->n_categories = u;
+    snap->categories_known = true;
+    return true;
+}
+
+/* The slot that holds (or will hold) the bitmap; NULL when the category
+ * slots are full. Under order_lock. */
+static ee__search_bitmap **filter_slot(ee__cat_snapshot *snap, int *kind, const char *category)
+{
+    if (*kind == EE__CAT_FILTER_CATEGORY
+        && !bsearch(category, snap->categories, snap->n_categories, sizeof *snap->categories,
+                    cmp_category))
+        *kind = EE__CAT_FILTER_NOTHING;
+    if (*kind != EE__CAT_FILTER_CATEGORY)
+        return &snap->filter[*kind];
+    for (size_t c = 0; c < snap->n_category_filters; c++)
+        if (strcmp(snap->category_filter[c].id, category) == 0)
+            return &snap->category_filter[c].bitmap;
+    if (snap->n_category_filters == EE__CAT_FILTER_CATEGORIES)
+        return NULL;
+    size_t c = snap->n_category_filters;
+    snprintf(snap->category_filter[c].id, sizeof snap->category_filter[c].id, "%s", category);
+    snap->category_filter[c].bitmap = NULL;
+    return &snap->category_filter[c].bitmap;
+}
+
+ee_status ee__catalog_snapshot_filter(ee__cat_snapshot *snap, int kind, const char *category,
+                                      const ee__search_bitmap **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&snap->order_lock);
+    ee_status st = kind != EE__CAT_FILTER_CATEGORY || know_categories(snap)
+                       ? EE_OK
+                       : ee__error(EE_ENOMEM, "out of memory filtering the catalog");
+    ee__search_bitmap **slot = st == EE_OK ? filter_slot(snap, &kind, category) : NULL;
+    if (slot != NULL && *slot == NULL) {
+        filter_ctx f = {snap, kind, category};
+        st = ee__search_bitmap_new(snap->index, filter_pred, &f, slot);
+        if (st == EE_OK && kind == EE__CAT_FILTER_CATEGORY)
+            snap->n_category_filters++;
+    }
+    if (slot != NULL)
+        *out = *slot;
+    pthread_mutex_unlock(&snap->order_lock);
+    return st;
 }
 
 /* ---- the compiled-schema cache ------------------------------------------------------------ */

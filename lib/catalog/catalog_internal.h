@@ -51,15 +51,37 @@ typedef struct ee__cat_item {
 
 enum { EE__CAT_SORT_NAME, EE__CAT_SORT_CREATED, EE__CAT_SORT_UPDATED, EE__CAT_SORT_COUNT };
 
+/* Search filters kept as bitmaps over a snapshot's index. */
+enum {
+    EE__CAT_FILTER_ACTIVE,
+    EE__CAT_FILTER_INACTIVE,
+    EE__CAT_FILTER_KEY,         /* requiresApiKey */
+    EE__CAT_FILTER_NO_KEY,
+    EE__CAT_FILTER_NO_CATEGORY,
+    EE__CAT_FILTER_NOTHING,     /* a category no entry has */
+    EE__CAT_FILTER_FIXED,       /* the kinds above; then one per category id: */
+    EE__CAT_FILTER_CATEGORY = EE__CAT_FILTER_FIXED
+};
+#define EE__CAT_FILTER_CATEGORIES 32 /* category bitmaps kept per snapshot */
+
 typedef struct ee__cat_snapshot {
     int refs;                 /* guarded by the state's lock */
     uint64_t generation;      /* the state's generation when the build began */
     int64_t built_ms;
     size_t n;
     ee__cat_item *items;
-    ee__search_index *index;
-    pthread_mutex_t order_lock;
-    uint32_t *order[EE__CAT_SORT_COUNT]; /* item numbers sorted ascending, built lazily */
+    ee__search_index *index;  /* document numbers are item numbers */
+    pthread_mutex_t order_lock; /* guards what is built lazily: */
+    uint32_t *order[EE__CAT_SORT_COUNT]; /* item numbers sorted ascending */
+    ee__search_bitmap *filter[EE__CAT_FILTER_FIXED];
+    char (*categories)[25];   /* the entries' distinct categories, sorted */
+    size_t n_categories;
+    bool categories_known;
+    struct {
+        char id[25];
+        ee__search_bitmap *bitmap;
+    } category_filter[EE__CAT_FILTER_CATEGORIES]; /* the first categories asked for */
+    size_t n_category_filters;
 } ee__cat_snapshot;
 
 /* ---- compiled schema cache ------------------------------------------------------ */
@@ -98,6 +120,13 @@ void ee__catalog_snapshot_release(ee__catalog_state *st, ee__cat_snapshot *snap)
 void ee__catalog_snapshot_free(ee__cat_snapshot *snap);
 /* Item numbers sorted ascending by (key, id) for `sort` (EE__CAT_SORT_*). */
 ee_status ee__catalog_snapshot_order(ee__cat_snapshot *snap, int sort, const uint32_t **out);
+
+/* The filter bitmap of `kind` (EE__CAT_FILTER_*; `category` is the id for
+ * EE__CAT_FILTER_CATEGORY), built on first use and kept with the snapshot.
+ * *out is NULL, with EE_OK, when the snapshot keeps no more category
+ * bitmaps: the caller filters that category itself. */
+ee_status ee__catalog_snapshot_filter(ee__cat_snapshot *snap, int kind, const char *category,
+                                      const ee__search_bitmap **out);
 
 /* Compare two items by (sort key, id) ascending. */
 int ee__cat_item_cmp(const ee__cat_item *a, const ee__cat_item *b, int sort);

@@ -596,6 +596,114 @@ BOTH(search_ranks_filters_and_pages)
     free(cat);
 }
 
+/* Every page of a list or search (limit 100, following cursors): an array
+ * of {id, score}; *total gets the first page's total. */
+static json_t *all_pages(ee_engine *e, bool search, const char *query_fields, json_int_t *total)
+{
+    json_t *acc = json_array();
+    char *cursor = NULL;
+    bool first = true;
+    do {
+        char q[4096];
+        snprintf(q, sizeof q, "{%s%s\"limit\": 100%s%s%s}", query_fields,
+                 query_fields[0] ? ", " : "", cursor ? ", \"cursor\": \"" : "",
+                 cursor ? cursor : "", cursor ? "\"" : "");
+        free(cursor);
+        json_t *doc = search ? CALL(EE_OK, ee_catalog_search(e, q, &out_))
+                             : CALL(EE_OK, ee_catalog_list(e, q, &out_));
+        if (first)
+            *total = json_integer_value(json_object_get(doc, "total"));
+        first = false;
+        size_t i;
+        json_t *it;
+        json_array_foreach(json_object_get(doc, "data"), i, it)
+            json_array_append_new(acc, json_pack("{s:s, s:O?}", "id", str(it, "id"), "score",
+                                                 json_object_get(it, "score")));
+        cursor = str(doc, "nextCursor") ? strdup(str(doc, "nextCursor")) : NULL;
+        json_decref(doc);
+    } while (cursor != NULL);
+    return acc;
+}
+
+/* Search filters (kept as bitmaps per snapshot, or checked per entry past
+ * the snapshot's category bitmaps or for tags and n8nWorkflowId) keep
+ * exactly what list keeps with the same filter, in the unfiltered ranking's
+ * order, with an exact total. */
+Test(catalog_memory, search_filters_agree_with_list_filters, .timeout = 120)
+{
+    ee_engine *e = open_engine("memory");
+    enum { NCAT = 40, NENTRY = 160 }; /* more categories than a snapshot keeps bitmaps of (32) */
+    static const char *const words[] = {"email", "emails", "lead", "report", "slack",
+                                        "summary", "sync", "digest"};
+    static const char *const tags[] = {"gmail", "crm", "ai"};
+    char *cats[NCAT];
+    for (int c = 0; c < NCAT; c++) {
+        char name[32];
+        snprintf(name, sizeof name, "Cat %d", c);
+        cats[c] = category(e, name, c);
+    }
+    srand(99);
+    for (int i = 0; i < NENTRY; i++) {
+        char name[96], in[512], cat[48] = "null";
+        snprintf(name, sizeof name, "%s %s %d", words[rand() % 8], words[rand() % 8], i % 40);
+        if (rand() % 5)
+            snprintf(cat, sizeof cat, "\"%s\"", cats[rand() % NCAT]);
+        snprintf(in, sizeof in, "{\"n8nWorkflowId\": \"w%d\", \"name\": \"%s\", "
+                                "\"description\": \"%s and %s\", \"tags\": [\"%s\"], "
+                                "\"category\": %s, \"isActive\": %s, \"requiresApiKey\": %s}",
+                 i, name, words[rand() % 8], words[rand() % 8], tags[rand() % 3], cat,
+                 rand() % 5 ? "true" : "false", rand() % 2 ? "true" : "false");
+        free(entry(e, in));
+    }
+    char filters[NCAT + 10][160];
+    int nf = 0;
+    static const char *const fixed[] = {
+        "", "\"requiresApiKey\": true", "\"requiresApiKey\": false",
+        "\"includeInactive\": true", "\"includeInactive\": true, \"isActive\": false",
+        "\"includeInactive\": true, \"requiresApiKey\": true", "\"category\": null",
+        "\"tags\": [\"GMAIL\"]", "\"n8nWorkflowId\": \"w7\"",
+        "\"category\": \"0123456789abcdef01234567\""}; /* a category no entry has */
+    for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+        snprintf(filters[nf++], sizeof filters[0], "%s", fixed[i]);
+    for (int c = 0; c < NCAT; c++) /* past the snapshot's category bitmaps too */
+        snprintf(filters[nf++], sizeof filters[0], "\"category\": \"%s\"%s", cats[c],
+                 c % 3 ? "" : ", \"requiresApiKey\": true");
+    static const char *const queries[] = {"em", "email", "s", "sum rep", "digest", "lead s"};
+    for (size_t qi = 0; qi < sizeof queries / sizeof *queries; qi++) {
+        char base[256];
+        snprintf(base, sizeof base, "\"q\": \"%s\", \"includeInactive\": true", queries[qi]);
+        json_int_t all_total;
+        json_t *ranked = all_pages(e, true, base, &all_total);
+        for (int f = 0; f < nf; f++) {
+            char sq[512];
+            snprintf(sq, sizeof sq, "\"q\": \"%s\"%s%s", queries[qi], filters[f][0] ? ", " : "",
+                     filters[f]);
+            json_int_t lt, st;
+            json_t *listed = all_pages(e, false, filters[f], &lt);
+            json_t *found = all_pages(e, true, sq, &st);
+            json_t *keep = json_object(), *want = json_array();
+            size_t i;
+            json_t *it;
+            json_array_foreach(listed, i, it) json_object_set(keep, str(it, "id"), json_true());
+            json_array_foreach(ranked, i, it) {
+                if (json_object_get(keep, str(it, "id")))
+                    json_array_append(want, it);
+            }
+            cr_assert(json_equal(found, want), "q \"%s\" filter {%s}: %zu hits, want %zu",
+                      queries[qi], filters[f], json_array_size(found), json_array_size(want));
+            cr_assert_eq(st, (json_int_t)json_array_size(want), "total, filter {%s}", filters[f]);
+            json_decref(listed);
+            json_decref(found);
+            json_decref(keep);
+            json_decref(want);
+        }
+        json_decref(ranked);
+    }
+    for (int c = 0; c < NCAT; c++)
+        free(cats[c]);
+    close_engine(e);
+}
+
 /* ---- categories -------------------------------------------------------------------------------- */
 
 BOTH(categories_crud_and_order)
