@@ -14,8 +14,10 @@
  * no system call), so waiting spins briefly and then yields. A reservation
  * is a record in the counter's own array; its id is (generation, index), so
  * a stale or repeated commit finds another generation or a finished state
- * and answers EE_ENOTFOUND. Live records sit in a min-heap by lease expiry:
- * expiring is popping the heap top, never a sweep of the whole counter.
+ * and answers EE_ENOTFOUND. The live records' leases are kept in expiry
+ * order: a FIFO while they arrive in that order (the usual case: one lease
+ * length per counter), else a min-heap; expiring is taking the earliest,
+ * never a sweep of the whole counter.
  *
  * Several counters at once (all or none): their locks are taken in address
  * order (no deadlock), every counter is checked, and only then is anything
@@ -49,28 +51,38 @@ typedef struct mrec {
     int64_t expires;
     int64_t n;
     uint32_t gen;   /* bumped when the record is taken */
-    uint32_t pos;   /* live: index in the heap; otherwise: next free record + 1 */
+    uint32_t pos;   /* live in the heap: its index there; free: next free record + 1 */
     uint32_t state; /* R_* */
     uint32_t pad_;
 } mrec;
 
-/* A heap entry carries its record's expiry, so sifting reads one array. */
-typedef struct mheap {
+/* A lease: a record's expiry, where sorting and expiring read it. In the
+ * FIFO a lease is stale (skipped) once its record was finished, reused or
+ * given another expiry; gen tells. */
+typedef struct mlease {
     int64_t expires;
     uint32_t rec;
-    uint32_t pad_;
-} mheap;
+    uint32_t gen;
+} mlease;
 
 typedef struct mcounter {
     _Alignas(64) _Atomic uint32_t lock;
     uint32_t nrecs, cap;  /* records in use of the arrays, their capacity */
     uint32_t free_head;   /* free record + 1, 0: none */
-    uint32_t heap_n;
+    uint32_t live;        /* live records */
     int64_t value;        /* committed + outstanding */
     int64_t committed;
     int64_t window_end;   /* 0: no window; NOT_BEGUN: no reservation yet */
     mrec *recs;
-    mheap *heap;          /* live records, earliest expiry first */
+    /* The live records' leases: a FIFO while they arrive in expiry order
+     * (one lease length per counter, time moving forward: the usual case),
+     * else a min-heap (`cap` entries, so switching never allocates). */
+    bool in_heap;
+    uint32_t fifo_head, fifo_len, fifo_cap; /* fifo_cap: 0 or a power of two */
+    int64_t fifo_last;    /* expiry of the newest lease in the FIFO */
+    mlease *fifo;
+    uint32_t heap_n;
+    mlease *heap;
     uint64_t hash;
     size_t keylen;
     char key[];
@@ -232,12 +244,7 @@ static mcounter *get_or_create(mem *m, const char *key)
 
 /* ---- the lease heap (under the counter's lock) ---------------------------------------- */
 
-static int64_t heap_exp(const mcounter *c, uint32_t i)
-{
-    return c->heap[i].expires;
-}
-
-static void heap_set(mcounter *c, uint32_t i, mheap e)
+static void heap_set(mcounter *c, uint32_t i, mlease e)
 {
     c->heap[i] = e;
     c->recs[e.rec].pos = i;
@@ -245,8 +252,8 @@ static void heap_set(mcounter *c, uint32_t i, mheap e)
 
 static void heap_up(mcounter *c, uint32_t i)
 {
-    mheap e = c->heap[i];
-    while (i > 0 && heap_exp(c, (i - 1) / 2) > e.expires) {
+    mlease e = c->heap[i];
+    while (i > 0 && c->heap[(i - 1) / 2].expires > e.expires) {
         heap_set(c, i, c->heap[(i - 1) / 2]);
         i = (i - 1) / 2;
     }
@@ -255,13 +262,13 @@ static void heap_up(mcounter *c, uint32_t i)
 
 static void heap_down(mcounter *c, uint32_t i)
 {
-    mheap e = c->heap[i];
+    mlease e = c->heap[i];
     for (;;) {
         uint32_t l = 2 * i + 1, m = i;
         int64_t best = e.expires;
-        if (l < c->heap_n && heap_exp(c, l) < best)
-            m = l, best = heap_exp(c, l);
-        if (l + 1 < c->heap_n && heap_exp(c, l + 1) < best)
+        if (l < c->heap_n && c->heap[l].expires < best)
+            m = l, best = c->heap[l].expires;
+        if (l + 1 < c->heap_n && c->heap[l + 1].expires < best)
             m = l + 1;
         if (m == i)
             break;
@@ -273,7 +280,7 @@ static void heap_down(mcounter *c, uint32_t i)
 
 static void heap_remove(mcounter *c, uint32_t pos)
 {
-    mheap last = c->heap[--c->heap_n];
+    mlease last = c->heap[--c->heap_n];
     if (pos == c->heap_n)
         return;
     heap_set(c, pos, last);
@@ -281,11 +288,115 @@ static void heap_remove(mcounter *c, uint32_t pos)
     heap_down(c, c->recs[last.rec].pos);
 }
 
+/* ---- the lease FIFO (under the counter's lock) ----------------------------------------- */
+
+static mlease *fifo_at(const mcounter *c, uint32_t i)
+{
+    return &c->fifo[(c->fifo_head + i) & (c->fifo_cap - 1)];
+}
+
+static bool lease_current(const mcounter *c, const mlease *l)
+{
+    const mrec *r = &c->recs[l->rec];
+    return r->gen == l->gen && r->state == R_LIVE && r->expires == l->expires;
+}
+
+/* Drop the stale leases, keeping the order. */
+static void fifo_compact(mcounter *c)
+{
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < c->fifo_len; i++) {
+        mlease l = *fifo_at(c, i);
+        if (lease_current(c, &l))
+            *fifo_at(c, kept++) = l;
+    }
+    c->fifo_len = kept;
+}
+
+/* The FIFO's leases, in order, become the heap: a sorted array is a heap. */
+static void to_heap(mcounter *c)
+{
+    c->heap_n = 0;
+    for (uint32_t i = 0; i < c->fifo_len; i++) {
+        mlease l = *fifo_at(c, i);
+        if (lease_current(c, &l))
+            heap_set(c, c->heap_n++, l);
+    }
+    c->fifo_len = 0;
+    c->in_heap = true;
+}
+
+/* Room in the FIFO for one more lease: made by dropping stale ones or
+ * growing; when it cannot grow the counter moves to the heap, which has
+ * room for every record. */
+static void fifo_room(mcounter *c)
+{
+    if (c->in_heap || c->fifo_len < c->fifo_cap)
+        return;
+    if (c->fifo_len > 2 * c->live + 8) {
+        fifo_compact(c);
+        return;
+    }
+    uint32_t cap = c->fifo_cap ? c->fifo_cap * 2 : 8;
+    mlease *grown = cap > c->fifo_cap ? malloc(cap * sizeof *grown) : NULL;
+    if (grown == NULL) {
+        to_heap(c);
+        return;
+    }
+    for (uint32_t i = 0; i < c->fifo_len; i++)
+        grown[i] = *fifo_at(c, i);
+    free(c->fifo);
+    c->fifo = grown;
+    c->fifo_cap = cap;
+    c->fifo_head = 0;
+}
+
+/* Track record idx's lease (its expires set, live). */
+static void lease_add(mcounter *c, uint32_t idx)
+{
+    mrec *r = &c->recs[idx];
+    fifo_room(c);
+    if (!c->in_heap && c->fifo_len > 0 && r->expires < c->fifo_last)
+        to_heap(c); /* out of order */
+    if (c->in_heap) {
+        c->heap[c->heap_n] = (mlease){r->expires, idx, r->gen};
+        r->pos = c->heap_n++;
+        heap_up(c, r->pos);
+        return;
+    }
+    *fifo_at(c, c->fifo_len++) = (mlease){r->expires, idx, r->gen};
+    c->fifo_last = r->expires;
+}
+
+/* Once nothing is live, the counter starts again with an empty FIFO. */
+static void leases_reset_if_idle(mcounter *c)
+{
+    if (c->live != 0)
+        return;
+    c->in_heap = false;
+    c->heap_n = 0;
+    c->fifo_len = 0;
+}
+
+/* The earliest live lease, or NULL. */
+static const mlease *lease_first(mcounter *c)
+{
+    if (c->in_heap)
+        return c->heap_n > 0 ? &c->heap[0] : NULL;
+    while (c->fifo_len > 0 && !lease_current(c, fifo_at(c, 0))) {
+        c->fifo_head = (c->fifo_head + 1) & (c->fifo_cap - 1);
+        c->fifo_len--;
+    }
+    return c->fifo_len > 0 ? fifo_at(c, 0) : NULL;
+}
+
 /* ---- records (under the counter's lock) ------------------------------------------------ */
 
-/* Room for one more record; false on ENOMEM (nothing changed). */
+/* Room for one more record and its lease; false on ENOMEM (nothing
+ * changed). */
 static bool recs_room(mcounter *c)
 {
+    fifo_room(c);
     if (c->free_head != 0 || c->nrecs < c->cap)
         return true;
     if (c->cap >= RECS_MAX)
@@ -295,7 +406,7 @@ static bool recs_room(mcounter *c)
     if (recs == NULL)
         return false;
     c->recs = recs;
-    mheap *heap = realloc(c->heap, cap * sizeof *heap);
+    mlease *heap = realloc(c->heap, cap * sizeof *heap);
     if (heap == NULL)
         return false; /* the bigger record array stays: harmless */
     c->heap = heap;
@@ -319,30 +430,53 @@ static uint64_t rec_take(mcounter *c, int64_t n, int64_t expires)
     r->n = n;
     r->expires = expires;
     r->state = R_LIVE;
-    c->heap[c->heap_n] = (mheap){expires, idx, 0};
-    r->pos = c->heap_n++;
-    heap_up(c, r->pos);
+    c->live++;
+    lease_add(c, idx);
     return ((uint64_t)r->gen << 32) | (uint64_t)(idx + 1);
 }
 
-/* Finish a live record: out of the heap, onto the free list as `state`. */
+/* Finish a live record: onto the free list as `state` (its FIFO lease
+ * goes stale; a heap lease is removed). The caller then calls
+ * leases_reset_if_idle(). */
 static void rec_finish(mcounter *c, uint32_t idx, uint32_t state)
 {
     mrec *r = &c->recs[idx];
-    heap_remove(c, r->pos);
+    if (c->in_heap)
+        heap_remove(c, r->pos);
     r->state = state;
     r->pos = c->free_head;
     c->free_head = idx + 1;
+    c->live--;
+}
+
+/* Give record idx a new expiry. */
+static void rec_renew(mcounter *c, uint32_t idx, int64_t expires)
+{
+    mrec *r = &c->recs[idx];
+    if (expires == r->expires)
+        return; /* its lease stays as it is (a FIFO never holds two current leases) */
+    if (!c->in_heap && expires < c->fifo_last)
+        to_heap(c);
+    r->expires = expires; /* a FIFO lease of the old expiry is stale from here */
+    if (!c->in_heap) {
+        lease_add(c, idx);
+        return;
+    }
+    c->heap[r->pos].expires = expires;
+    heap_up(c, r->pos);
+    heap_down(c, r->pos);
 }
 
 /* Give back every reservation whose lease ended by now. */
 static void expire(mcounter *c, int64_t now)
 {
-    while (c->heap_n > 0 && heap_exp(c, 0) <= now) {
-        uint32_t idx = c->heap[0].rec;
+    const mlease *l;
+    while ((l = lease_first(c)) != NULL && l->expires <= now) {
+        uint32_t idx = l->rec;
         c->value -= c->recs[idx].n;
-        rec_finish(c, idx, R_EXPIRED);
+        rec_finish(c, idx, R_EXPIRED); /* a FIFO lease goes stale: the next look drops it */
     }
+    leases_reset_if_idle(c);
 }
 
 /* Begin a new window for `req` if the counter's ended (or none began):
@@ -351,8 +485,10 @@ static void maybe_rollover(mcounter *c, const ee_counter_req *req, int64_t now)
 {
     if (!ee__counters_window_over(c->window_end, now))
         return;
-    while (c->heap_n > 0)
-        rec_finish(c, c->heap[c->heap_n - 1].rec, R_ENDED);
+    const mlease *l;
+    while ((l = lease_first(c)) != NULL)
+        rec_finish(c, l->rec, R_ENDED);
+    leases_reset_if_idle(c);
     c->value = 0;
     c->committed = 0;
     c->window_end = ee__counters_new_window_end(req, now);
@@ -372,16 +508,19 @@ static void fill(const mcounter *c, const ee_counter_req *req, ee_counter_result
 static void fill_retry(const mcounter *c, const ee_counter_req *req, ee_counter_result *res)
 {
     ee__counters_lease local[64], *leases = local;
-    size_t count = c->heap_n;
+    size_t count = c->live;
     if (count > sizeof local / sizeof local[0] &&
         (leases = malloc(count * sizeof *leases)) == NULL) {
         leases = local; /* without the list the answer falls back to the window's end */
         count = 0;
     }
-    for (size_t i = 0; i < count; i++) {
-        leases[i].n = c->recs[c->heap[i].rec].n;
-        leases[i].expires = c->heap[i].expires;
+    size_t n = 0, all = c->in_heap ? c->heap_n : c->fifo_len;
+    for (size_t i = 0; i < all && n < count; i++) {
+        const mlease *l = c->in_heap ? &c->heap[i] : fifo_at(c, (uint32_t)i);
+        if (c->in_heap || lease_current(c, l))
+            leases[n++] = (ee__counters_lease){c->recs[l->rec].n, l->expires};
     }
+    count = n;
     res->retry_at_ms = ee__counters_retry_at(c->committed, c->value - c->committed, req->n,
                                              req->limit, c->window_end, leases, count);
     if (leases != local)
@@ -497,6 +636,7 @@ static ee_status find_live(mcounter *c, const char *key, uint64_t id, int64_t no
         c->value -= r->n;
         rec_finish(c, idx, R_EXPIRED);
     }
+    leases_reset_if_idle(c);
     switch (r->state) {
     case R_LIVE:
         *out = idx;
@@ -519,10 +659,8 @@ static ee_status finish_locked(mcounter *c, const char *key, uint64_t id, enum f
         return st;
     mrec *r = &c->recs[idx];
     if (kind == F_RENEW) {
-        r->expires = now + lease;
-        c->heap[r->pos].expires = r->expires;
-        heap_up(c, r->pos);
-        heap_down(c, r->pos);
+        fifo_room(c);
+        rec_renew(c, idx, now + lease);
         return EE_OK;
     }
     if (kind == F_COMMIT && amount > r->n)
@@ -532,6 +670,7 @@ static ee_status finish_locked(mcounter *c, const char *key, uint64_t id, enum f
     c->committed += keep;
     c->value -= r->n - keep;
     rec_finish(c, idx, R_FREE);
+    leases_reset_if_idle(c);
     return EE_OK;
 }
 
@@ -592,6 +731,7 @@ static void m_free(void *ctx)
             if (c != NULL) {
                 free(c->recs);
                 free(c->heap);
+                free(c->fifo);
                 free(c);
             }
         }

@@ -605,9 +605,10 @@ static json_t *all_pages(ee_engine *e, bool search, const char *query_fields, js
     bool first = true;
     do {
         char q[4096];
-        snprintf(q, sizeof q, "{%s%s\"limit\": 100%s%s%s}", query_fields,
-                 query_fields[0] ? ", " : "", cursor ? ", \"cursor\": \"" : "",
-                 cursor ? cursor : "", cursor ? "\"" : "");
+        int len = snprintf(q, sizeof q, "{%s%s\"limit\": 100%s%s%s}", query_fields,
+                           query_fields[0] ? ", " : "", cursor ? ", \"cursor\": \"" : "",
+                           cursor ? cursor : "", cursor ? "\"" : "");
+        cr_assert(len > 0 && (size_t)len < sizeof q, "query too long for the test's buffer");
         free(cursor);
         json_t *doc = search ? CALL(EE_OK, ee_catalog_search(e, q, &out_))
                              : CALL(EE_OK, ee_catalog_list(e, q, &out_));
@@ -676,8 +677,9 @@ Test(catalog_memory, search_filters_agree_with_list_filters, .timeout = 120)
         json_t *ranked = all_pages(e, true, base, &all_total);
         for (int f = 0; f < nf; f++) {
             char sq[512];
-            snprintf(sq, sizeof sq, "\"q\": \"%s\"%s%s", queries[qi], filters[f][0] ? ", " : "",
-                     filters[f]);
+            int len = snprintf(sq, sizeof sq, "\"q\": \"%s\"%s%s", queries[qi],
+                               filters[f][0] ? ", " : "", filters[f]);
+            cr_assert(len > 0 && (size_t)len < sizeof sq, "query too long for the buffer");
             json_int_t lt, st;
             json_t *listed = all_pages(e, false, filters[f], &lt);
             json_t *found = all_pages(e, true, sq, &st);

@@ -323,6 +323,77 @@ Test(conformance, mixed_amounts_expire_and_finish_exactly)
     ee_counters_free(c);
 }
 
+Test(conformance, leases_in_any_order_expire_in_order)
+{
+    /* Leases arriving out of expiry order, renewals to the same, a later
+     * and an earlier expiry: each reservation leaves exactly once, when its
+     * own lease ends (backends may keep in-order leases apart). */
+    ee_counters *c;
+    conf_open(&c);
+    const char *k = conf_key("order");
+    uint64_t a = try_reserve(c, req_of(k, 1, 10), 1000, T0, NULL);
+    uint64_t b = try_reserve(c, req_of(k, 2, 10), 2000, T0, NULL);
+    cr_assert(a && b);
+    cr_assert_eq(ee_counters_renew(c, k, a, 1000, T0), EE_OK, "the same expiry again");
+    cr_assert_eq(ee_counters_renew(c, k, a, 2000, T0 + 500), EE_OK, "later: T0 + 2500");
+    expect_value(c, k, T0 + 1999, 3, 0);
+    expect_value(c, k, T0 + 2000, 1, 0);
+    expect_value(c, k, T0 + 2499, 1, 0);
+    expect_value(c, k, T0 + 2500, 0, 0);
+
+    uint64_t d = try_reserve(c, req_of(k, 1, 10), 5000, T0 + 3000, NULL); /* ends T0 + 8000 */
+    uint64_t e = try_reserve(c, req_of(k, 2, 10), 1000, T0 + 3000, NULL); /* T0 + 4000 */
+    uint64_t f = try_reserve(c, req_of(k, 4, 10), 3000, T0 + 3000, NULL); /* T0 + 6000 */
+    cr_assert(d && e && f);
+    cr_assert_eq(ee_counters_renew(c, k, f, 100, T0 + 3000), EE_OK, "earlier: T0 + 3100");
+    expect_value(c, k, T0 + 3099, 7, 0);
+    expect_value(c, k, T0 + 3100, 3, 0);
+    expect_value(c, k, T0 + 4000, 1, 0);
+    cr_expect_eq(ee_counters_commit(c, k, d, EE_COUNTERS_ALL, T0 + 7999), EE_OK);
+    expect_value(c, k, T0 + 9000, 1, 1);
+    /* Empty again: in-order leases after out-of-order ones. */
+    uint64_t g = try_reserve(c, req_of(k, 1, 10), 1000, T0 + 9000, NULL);
+    uint64_t h = try_reserve(c, req_of(k, 1, 10), 2000, T0 + 9000, NULL);
+    cr_assert(g && h);
+    cr_expect_eq(ee_counters_release(c, k, g, T0 + 9001), EE_OK);
+    expect_value(c, k, T0 + 9002, 2, 1);
+    expect_value(c, k, T0 + 11000, 1, 1);
+    ee_counters_free(c);
+}
+
+/* One reservation that stays while thousands come and go: renewed with
+ * the others' lease length (leases arrive in expiry order), or holding a
+ * longer one (they do not). */
+static void long_head(const char *name, int64_t head_lease, int renew_every)
+{
+    ee_counters *c;
+    conf_open(&c);
+    const char *k = conf_key(name);
+    uint64_t head = try_reserve(c, req_of(k, 1, 1000000), head_lease, T0, NULL);
+    cr_assert_neq(head, 0);
+    int rounds = CONF_SHARED ? 300 : 20000;
+    for (int i = 0; i < rounds; i++) {
+        int64_t now = T0 + 1 + i;
+        if (i % renew_every == 0)
+            cr_assert_eq(ee_counters_renew(c, k, head, head_lease, now), EE_OK, "round %d", i);
+        uint64_t x = try_reserve(c, req_of(k, 1, 1000000), 60000, now, NULL);
+        uint64_t y = try_reserve(c, req_of(k, 1, 1000000), 60000, now, NULL);
+        cr_assert(x && y, "round %d", i);
+        cr_assert_eq(ee_counters_commit(c, k, x, EE_COUNTERS_ALL, now), EE_OK);
+        cr_assert_eq(ee_counters_release(c, k, y, now), EE_OK);
+    }
+    expect_value(c, k, T0 + rounds, 1 + rounds, rounds);
+    cr_assert_eq(ee_counters_release(c, k, head, T0 + rounds + 1), EE_OK);
+    expect_value(c, k, T0 + rounds + 1, rounds, rounds);
+    ee_counters_free(c);
+}
+
+Test(conformance, one_long_lease_among_many_short_ones)
+{
+    long_head("longhead-inorder", 60000, 1);
+    long_head("longhead-longer", 3600000, 4);
+}
+
 Test(conformance, renew_extends_a_lease)
 {
     ee_counters *c;

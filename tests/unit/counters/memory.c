@@ -43,3 +43,114 @@ Test(memory, many_keys_and_reservations_grow_the_tables)
     expect_value(c, "hot", T0, 0, 0);
     ee_counters_free(c);
 }
+
+/* ---- leases against a model ------------------------------------------------------------
+ * Random reserves, commits, releases and renewals on one counter, checked
+ * after every step against a plain list: in-order leases (one length, time
+ * moving forward, some reservations held long) and out-of-order ones
+ * (random lengths and renewals), so both ways the backend keeps leases -
+ * and its switching between them, dropping finished leases and growing -
+ * are exercised. */
+
+typedef struct {
+    uint64_t id;
+    int64_t n, expires;
+} model_resv;
+
+typedef struct {
+    model_resv live[4096];
+    size_t n;
+    int64_t committed;
+    uint64_t rng;
+} model;
+
+static uint64_t model_rand(model *m, uint64_t below)
+{
+    m->rng = m->rng * UINT64_C(6364136223846793005) + UINT64_C(1442695040888963407);
+    return (m->rng >> 33) % below;
+}
+
+/* Drop what the model's leases ended by now; the value it expects. */
+static int64_t model_value(model *m, int64_t now)
+{
+    int64_t v = m->committed;
+    for (size_t i = 0; i < m->n;) {
+        if (m->live[i].expires <= now) {
+            m->live[i] = m->live[--m->n];
+            continue;
+        }
+        v += m->live[i++].n;
+    }
+    return v;
+}
+
+static void model_step(ee_counters *c, model *m, const char *k, int64_t now, bool in_order)
+{
+    int64_t lease = in_order ? 5000 : 1 + (int64_t)model_rand(m, 5000);
+    uint64_t op = model_rand(m, 10);
+    /* Now and then a late commit of a reservation whose lease just ended. */
+    for (size_t i = 0; i < m->n && op == 0; i++)
+        if (m->live[i].expires <= now) {
+            cr_assert_eq(ee_counters_commit(c, k, m->live[i].id, EE_COUNTERS_ALL, now),
+                         EE_ENOTFOUND);
+            break;
+        }
+    (void)model_value(m, now);
+    if (m->n == 0 || op < 4 || (m->n < 8 && op < 6)) {
+        int64_t n = 1 + (int64_t)model_rand(m, 3);
+        uint64_t id = try_reserve(c, req_of(k, n, INT64_C(1) << 40), lease, now, NULL);
+        cr_assert_neq(id, 0);
+        cr_assert(m->n < sizeof m->live / sizeof m->live[0]);
+        m->live[m->n++] = (model_resv){id, n, now + lease};
+        return;
+    }
+    size_t pick = (size_t)model_rand(m, m->n);
+    model_resv r = m->live[pick];
+    if (op < 7) {
+        if (in_order && model_rand(m, 40) == 0)
+            lease = 100; /* now and then out of order */
+        cr_assert_eq(ee_counters_renew(c, k, r.id, lease, now), EE_OK, "%s",
+                     ee_error_last_message());
+        m->live[pick].expires = now + lease;
+        return;
+    }
+    m->live[pick] = m->live[--m->n];
+    if (op < 9) {
+        cr_assert_eq(ee_counters_commit(c, k, r.id, EE_COUNTERS_ALL, now), EE_OK);
+        m->committed += r.n;
+    } else {
+        cr_assert_eq(ee_counters_release(c, k, r.id, now), EE_OK);
+    }
+}
+
+Test(memory, leases_in_and_out_of_order_match_a_model)
+{
+    ee_counters *c;
+    conf_open(&c);
+    static model m;
+    memset(&m, 0, sizeof m);
+    m.rng = 42;
+    const char *k = "model";
+    int64_t now = T0;
+    /* A reservation held long at the front while thousands pass behind it. */
+    uint64_t head = try_reserve(c, req_of(k, 1, INT64_C(1) << 40), 5000, now, NULL);
+    cr_assert_neq(head, 0);
+    m.live[m.n++] = (model_resv){head, 1, now + 5000};
+    for (int phase = 0; phase < 6; phase++) {
+        bool in_order = phase % 2 == 0;
+        for (int i = 0; i < 3000; i++) {
+            now += in_order ? (i % 3 == 0) : (int64_t)model_rand(&m, 20);
+            model_step(c, &m, k, now, in_order);
+            int64_t want = model_value(&m, now);
+            ee_counter_result got = get_now(c, k, now);
+            cr_assert(got.value == want && got.committed == m.committed,
+                      "phase %d step %d: value %lld committed %lld, model %lld %lld", phase, i,
+                      (long long)got.value, (long long)got.committed, (long long)want,
+                      (long long)m.committed);
+        }
+        now += 6000; /* everything ends: the counter starts over */
+        expect_value(c, k, now, m.committed, m.committed);
+        m.n = 0;
+    }
+    ee_counters_free(c);
+}
