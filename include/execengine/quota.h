@@ -206,9 +206,11 @@ EE_API ee_status ee_quota_check(ee_engine *engine, const ee_principal *principal
 /**
  * Store a plan (created or replaced by its "name"; fields as at the top).
  * *out (may be NULL) receives the stored plan as JSON. Takes effect at
- * once in this engine, within a few seconds in other processes.
+ * once in this engine, within a few seconds in other processes. Writers of
+ * the same name at once (threads, processes) leave one plan: the last.
  * Returns EE_OK; EE_EINVAL / EE_EPARSE (malformed plan - the message names
- * the field); storage failures.
+ * the field); EE_EBUSY (the plan kept changing under 32 attempts); storage
+ * failures.
  */
 EE_API ee_status ee_quota_plan_put(ee_engine *engine, const char *plan_json, char **out);
 
@@ -228,9 +230,11 @@ EE_API ee_status ee_quota_plan_delete(ee_engine *engine, const char *name);
  * Set an organisation's subscription: {"orgId", "plan", "periodStart"?: ms
  * (default: now), "multipliers"?: {...}}. Replaces the current one; usage
  * so far in the period is kept (a plan change mid-period raises or lowers
- * the limit, not the usage). *out (may be NULL) receives the stored
- * subscription. Returns EE_OK; EE_EINVAL / EE_EPARSE; EE_ENOTFOUND (no such
- * plan); storage failures.
+ * the limit, not the usage). An organisation has one subscription whatever
+ * the concurrent writers (threads, processes): the last one written.
+ * *out (may be NULL) receives the stored subscription. Returns EE_OK;
+ * EE_EINVAL / EE_EPARSE; EE_ENOTFOUND (no such plan); EE_EBUSY (it kept
+ * changing under 32 attempts); storage failures.
  */
 EE_API ee_status ee_quota_subscription_put(ee_engine *engine, const char *subscription_json,
                                            char **out);

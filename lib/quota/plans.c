@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <bson/bson.h>
 
@@ -401,6 +403,46 @@ static ee_status store_doc(ee_storage *sto, const char *coll, const char *ws, js
     return st;
 }
 
+/* Store `doc` as the document of `coll` in `ws` whose unique `field` is
+ * `value`: replace the one there or insert. When another thread or process
+ * writes the same key in between, the write answers EE_EEXISTS or
+ * EE_ECONFLICT and is made again over what that writer stored (the last
+ * writer wins, and there is never a second document). */
+#define UPSERT_ATTEMPTS 32
+
+/* Before attempt i (> 0): a random wait of up to 2^i ms (at most 64), so
+ * writers that keep colliding spread out. */
+static void upsert_backoff(int i)
+{
+    if (i == 0)
+        return;
+    static _Thread_local unsigned seed;
+    if (seed == 0)
+        seed = (unsigned)(uintptr_t)&seed ^ (unsigned)getpid();
+    long cap_ms = i < 6 ? 1L << i : 64;
+    long ns = (long)(rand_r(&seed) % (unsigned)(cap_ms * 1000)) * 1000L;
+    struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
+    nanosleep(&ts, NULL);
+}
+
+static ee_status upsert_doc(ee_storage *sto, const char *coll, const char *ws, const char *field,
+                            const char *value, json_t *doc)
+{
+    ee_status s = EE_ECONFLICT;
+    for (int i = 0; i < UPSERT_ATTEMPTS && (s == EE_EEXISTS || s == EE_ECONFLICT); i++) {
+        upsert_backoff(i);
+        first_doc d;
+        s = find_one(sto, coll, ws, field, value, &d);
+        if (s == EE_OK || s == EE_ENOTFOUND)
+            s = store_doc(sto, coll, ws, doc, s == EE_OK ? &d : NULL);
+        free(d.data);
+    }
+    if (s == EE_EEXISTS || s == EE_ECONFLICT)
+        return ee__error(EE_EBUSY, "%s \"%s\" kept changing under %d attempts to store it",
+                         coll, value, UPSERT_ATTEMPTS);
+    return s;
+}
+
 static void file_plan(const q_state *st, const char *name, const q_plan **out)
 {
     *out = NULL;
@@ -479,16 +521,10 @@ ee_status ee_quota_plan_put(ee_engine *engine, const char *plan_json, char **out
         s = ee__quota_plan_parse(j, &p);
     json_decref(j);
     if (s == EE_OK) {
-        ee_storage *sto = ee__engine_storage(engine);
-        first_doc d;
-        s = find_one(sto, "plans", NULL, "name", p.name, &d);
-        if (s == EE_OK || s == EE_ENOTFOUND) {
-            json_t *doc = ee__quota_plan_json(&p, NULL);
-            json_object_set_new(doc, "createdAt", json_integer(ee_engine_now_ms(engine)));
-            s = store_doc(sto, "plans", NULL, doc, &d);
-            json_decref(doc);
-            free(d.data);
-        }
+        json_t *doc = ee__quota_plan_json(&p, NULL);
+        json_object_set_new(doc, "createdAt", json_integer(ee_engine_now_ms(engine)));
+        s = upsert_doc(ee__engine_storage(engine), "plans", NULL, "name", p.name, doc);
+        json_decref(doc);
     }
     if (s == EE_OK) {
         atomic_fetch_add(&st->gen, 1);
@@ -746,17 +782,9 @@ ee_status ee_quota_subscription_put(ee_engine *engine, const char *sub_json, cha
         if (stored == NULL)
             s = ee__error(EE_ENOMEM, "out of memory storing a subscription");
     }
-    if (s == EE_OK) {
-        first_doc d = {0};
-        q_sub old;
-        bool found;
-        s = sub_find(st, org_id, &old, &found, &d);
-        if (s == EE_ECORRUPT)
-            s = EE_OK; /* a malformed one is simply replaced */
-        if (s == EE_OK)
-            s = store_doc(ee__engine_storage(engine), "subscriptions", org_id, stored, &d);
-        free(d.data);
-    }
+    if (s == EE_OK) /* a malformed stored one is simply replaced */
+        s = upsert_doc(ee__engine_storage(engine), "subscriptions", org_id, "orgId", org_id,
+                       stored);
     if (s == EE_OK) {
         atomic_fetch_add(&st->gen, 1);
         q_limits l;

@@ -87,7 +87,7 @@ static const ee_storage_collection subscriptions = {
     "subscriptions", EE_STORAGE_COLL_PER_WORKSPACE, "createdAt",
     3, FIELDS("orgId", "planId", "status"),               /* 0 1 2 */
     2, INDEXES(IDX(0), IDX(2)),
-    0, NULL};
+    1, UNIQUE(0)};                                        /* schema version 2 */
 
 static const ee_storage_collection *const all[] = {
     &workflow_catalog, &workflow_categories, &workflow_executions,

@@ -16,7 +16,20 @@
 /* The schema version of the SQL backends' tables (sqlite user_version, the
  * postgres meta row). Bump it, and add a migration step to both backends,
  * whenever a collection gains a field, an index or a unique key. */
-#define EE__STORAGE_SCHEMA_VERSION 1
+#define EE__STORAGE_SCHEMA_VERSION 2
+
+/* Version 1 -> 2: an organisation's subscription became unique per
+ * (workspace, orgId). Keep each organisation's newest (by time, then id),
+ * then index the key (a database created at version 2 already has the
+ * index). The same SQL for SQLite and PostgreSQL, one statement each. */
+#define EE__STORAGE_V2_DEDUPE                                                                  \
+    "DELETE FROM \"ee_subscriptions\" WHERE EXISTS (SELECT 1 FROM \"ee_subscriptions\" AS n " \
+    "WHERE n.ws = \"ee_subscriptions\".ws AND n.f_orgId = \"ee_subscriptions\".f_orgId AND "    \
+    "(n.t > \"ee_subscriptions\".t OR (n.t = \"ee_subscriptions\".t AND "                     \
+    "n.id > \"ee_subscriptions\".id)))"
+#define EE__STORAGE_V2_INDEX                                                                   \
+    "CREATE UNIQUE INDEX IF NOT EXISTS \"ee_subscriptions_u\" ON \"ee_subscriptions\" "         \
+    "(ws, f_orgId)"
 
 /* ---- collections (collections.c) ---------------------------------------- */
 

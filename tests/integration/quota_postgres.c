@@ -16,3 +16,8 @@ Test(quota_postgres, exactly_10_of_500_admissions_from_4_processes)
     snprintf(uri, sizeof uri, "%s", pg);
     qr_run(uri, "storage:", false);
 }
+
+Test(quota_postgres, writers_of_one_subscription_at_once_leave_one)
+{
+    qr_subscription_race(ee_test_server_uri("EE_TEST_POSTGRES_URI"));
+}

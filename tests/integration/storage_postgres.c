@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bson/bson.h>
+
 #include "execengine/storage.h"
 #include "test_servers.h"
 
@@ -82,6 +84,72 @@ Test(CONF_SUITE, newer_schema_is_refused_and_reopen_is_idempotent)
     cr_expect_eq(ee_storage_open_uri(&again, store_uri), EE_EVERSION);
     cr_expect_null(again);
     cr_expect(strstr(ee_error_last_message(), "42") != NULL, "%s", ee_error_last_message());
+}
+
+/* The first column of the first row of `sql`, as text (caller frees). */
+static char *sql_text(const char *sql)
+{
+    PGconn *c = PQconnectdb(ee_test_server_uri("EE_TEST_POSTGRES_URI"));
+    cr_assert_eq(PQstatus(c), CONNECTION_OK, "%s", PQerrorMessage(c));
+    PGresult *r = PQexec(c, sql);
+    cr_assert(PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0, "%s: %s", sql,
+              PQerrorMessage(c));
+    char *out = strdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    PQfinish(c);
+    return out;
+}
+
+static void put_subscription(ee_storage *s, const char *org, const char *plan, ee_status want)
+{
+    bson_t *d = bson_new();
+    BSON_APPEND_UTF8(d, "orgId", org);
+    BSON_APPEND_UTF8(d, "planId", plan);
+    BSON_APPEND_UTF8(d, "status", "active");
+    BSON_APPEND_DATE_TIME(d, "createdAt", 1700000000000LL);
+    cr_assert_eq(ee_storage_insert(s, "subscriptions", org, bson_get_data(d), d->len, NULL),
+                 want, "%s", ee_error_last_message());
+    bson_destroy(d);
+}
+
+Test(CONF_SUITE, version_1_databases_keep_one_subscription_per_organisation)
+{
+    /* Version 1 had no unique key on subscriptions: a race could leave two
+     * of one organisation. Opening keeps the newest, then refuses another. */
+    ee_storage *s = NULL;
+    cr_assert_eq(ee_storage_open_uri(&s, store_uri), EE_OK, "%s", ee_error_last_message());
+    put_subscription(s, "org-1", "free", EE_OK);
+    put_subscription(s, "org-1", "free", EE_EEXISTS);
+    ee_storage_free(s);
+    char sql[900];
+    snprintf(sql, sizeof sql,
+             "DROP INDEX %s.\"ee_subscriptions_u\"; "
+             "UPDATE %s.ee_meta SET value = 1 WHERE key = 'schema_version'; "
+             "INSERT INTO %s.\"ee_subscriptions\" (id, ws, rev, t, f_orgId, f_planId, f_status, "
+             "doc) SELECT substring(decode(md5(random()::text), 'hex') from 1 for 12), ws, rev, "
+             "t + 5, f_orgId, 'pro', f_status, doc FROM %s.\"ee_subscriptions\"",
+             schema, schema, schema, schema);
+    run_sql(sql);
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.\"ee_subscriptions\"", schema);
+    char *n = sql_text(sql);
+    cr_assert_str_eq(n, "2", "the test made its duplicate");
+    free(n);
+
+    cr_assert_eq(ee_storage_open_uri(&s, store_uri), EE_OK, "%s", ee_error_last_message());
+    n = sql_text(sql);
+    cr_expect_str_eq(n, "1");
+    free(n);
+    snprintf(sql, sizeof sql, "SELECT f_planId FROM %s.\"ee_subscriptions\"", schema);
+    n = sql_text(sql);
+    cr_expect_str_eq(n, "pro", "the newest stays");
+    free(n);
+    snprintf(sql, sizeof sql, "SELECT value FROM %s.ee_meta WHERE key = 'schema_version'",
+             schema);
+    n = sql_text(sql);
+    cr_expect_str_eq(n, "2");
+    free(n);
+    put_subscription(s, "org-1", "team", EE_EEXISTS);
+    ee_storage_free(s);
 }
 
 #define HOSTS 3

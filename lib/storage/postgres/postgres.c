@@ -322,6 +322,12 @@ static ee_status migrate_locked(pg *g, PGconn *c)
     /* Each step takes the database from version v to v + 1. */
     if (version < 1 && (st = create_v1(c)) != EE_OK)
         return st;
+    if (version < 2 &&
+        ((st = run(c, EE__STORAGE_V2_DEDUPE, NULL, 0, "cannot migrate to schema version 2",
+                   NULL)) != EE_OK ||
+         (st = run(c, EE__STORAGE_V2_INDEX, NULL, 0, "cannot migrate to schema version 2",
+                   NULL)) != EE_OK))
+        return st;
     if (version < EE__STORAGE_SCHEMA_VERSION) {
         params p = {0};
         p_int(&p, EE__STORAGE_SCHEMA_VERSION);

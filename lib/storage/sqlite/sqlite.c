@@ -387,6 +387,9 @@ static ee_status migrate(lite *l, sqlite3 *db)
     /* Each step takes the file from version v to v + 1. */
     if (st == EE_OK && version < 1)
         st = create_schema_v1(l, db);
+    if (st == EE_OK && version < 2)
+        st = exec(db, EE__STORAGE_V2_DEDUPE "; " EE__STORAGE_V2_INDEX ";",
+                  "cannot migrate to schema version 2");
     if (st == EE_OK && version < EE__STORAGE_SCHEMA_VERSION) {
         char sql[64];
         snprintf(sql, sizeof sql, "PRAGMA user_version = %d", EE__STORAGE_SCHEMA_VERSION);

@@ -165,7 +165,7 @@ static void qr_fork_all(const char *storage_uri, const char *counters_uri, const
 }
 
 /* per_process_setup: each process stores the plan itself (memory storage). */
-static void qr_run(const char *storage_uri, const char *counters_uri, bool per_process_setup)
+static inline void qr_run(const char *storage_uri, const char *counters_uri, bool per_process_setup)
 {
     qt_set_now(QT_T0);
     char org[64], racy[96];
@@ -208,6 +208,99 @@ static void qr_run(const char *storage_uri, const char *counters_uri, bool per_p
                  "check-then-increment admitted only %d: the test would not catch it",
                  atomic_load(&t->granted));
     ee_principal_free(p);
+    ee_engine_close(e);
+    munmap(t, sizeof *t);
+}
+
+/* ---- writers of one organisation's subscription at once ------------------------------ */
+
+typedef struct qr_sub_ctx {
+    ee_engine *e;
+    const char *org;
+    int proc;
+    qr_tally *t;
+    pthread_barrier_t *start;
+} qr_sub_ctx;
+
+static void *qr_sub_worker(void *arg)
+{
+    qr_sub_ctx *x = arg;
+    pthread_barrier_wait(x->start);
+    for (int i = 0; i < 10; i++) {
+        char sub[256];
+        snprintf(sub, sizeof sub, "{\"orgId\": \"%s\", \"plan\": \"%s\"}", x->org,
+                 (x->proc + i) % 2 ? "race1000" : "free");
+        if (ee_quota_subscription_put(x->e, sub, NULL) == EE_OK)
+            atomic_fetch_add(&x->t->granted, 1);
+        else
+            qr_error(x->t, ee_error_last_message());
+    }
+    return NULL;
+}
+
+static int qr_count_doc(const ee_storage_row *row, void *payload)
+{
+    (void)row;
+    (*(int *)payload)++;
+    return 0;
+}
+
+/* 4 processes x 5 threads each set one new organisation's subscription 10
+ * times (alternating plans) at once: every call succeeds and the storage
+ * ends with exactly one subscription of that organisation. */
+static inline void qr_subscription_race(const char *storage_uri)
+{
+    qt_set_now(QT_T0);
+    char org[64];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(org, sizeof org, "org-subs-%d-%ld", (int)getpid(), (long)(ts.tv_nsec % 100000000));
+    qr_tally *t = mmap(NULL, sizeof *t, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(t, MAP_FAILED);
+    memset(t, 0, sizeof *t);
+    ee_engine *e = qt_engine_kv(storage_uri, "memory:", NULL);
+    cr_assert_eq(ee_quota_plan_put(e, "{\"name\": \"race1000\", \"predictionsPerPeriod\": "
+                                      "1000}", NULL), EE_OK, "%s", ee_error_last_message());
+    pid_t kids[QR_PROCS];
+    for (int i = 0; i < QR_PROCS; i++) {
+        kids[i] = fork();
+        cr_assert_neq(kids[i], -1);
+        if (kids[i] != 0)
+            continue;
+        ee_engine *ce = qr_open(storage_uri, "memory:", t);
+        if (ce == NULL)
+            _exit(1);
+        pthread_barrier_t start;
+        pthread_barrier_init(&start, NULL, QR_THREADS);
+        qr_sub_ctx x = {ce, org, i, t, &start};
+        pthread_t tid[QR_THREADS];
+        for (int k = 0; k < QR_THREADS; k++)
+            pthread_create(&tid[k], NULL, qr_sub_worker, &x);
+        for (int k = 0; k < QR_THREADS; k++)
+            pthread_join(tid[k], NULL);
+        pthread_barrier_destroy(&start);
+        ee_engine_close(ce);
+        _exit(0);
+    }
+    for (int i = 0; i < QR_PROCS; i++) {
+        int status = 0;
+        cr_assert_eq(waitpid(kids[i], &status, 0), kids[i]);
+        cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d failed", i);
+    }
+    cr_expect_eq(atomic_load(&t->errors), 0, "errors: %d, e.g. %s", atomic_load(&t->errors),
+                 t->last_error);
+    cr_expect_eq(atomic_load(&t->granted), QR_PROCS * QR_THREADS * 10);
+    ee_storage_eq eq = {"orgId", org};
+    ee_storage_query_spec q = {0};
+    q.version = EE_STORAGE_QUERY_VERSION;
+    q.eq = &eq;
+    q.n_eq = 1;
+    q.order = EE_STORAGE_ORDER_TIME_DESC;
+    q.limit = 100;
+    int docs = 0;
+    cr_assert_eq(ee_storage_query(ee__engine_storage(e), "subscriptions", org, &q, qr_count_doc,
+                                  &docs, NULL), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(docs, 1, "%d subscriptions of one organisation", docs);
     ee_engine_close(e);
     munmap(t, sizeof *t);
 }

@@ -254,7 +254,7 @@ Test(storage_sqlite_file, newer_schema_is_refused)
     sqlite3 *db = NULL;
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     char *v = raw_text(db, "PRAGMA user_version");
-    cr_expect_str_eq(v, "1", "the schema version is recorded in the file");
+    cr_expect_str_eq(v, "2", "the schema version is recorded in the file");
     free(v);
     cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
@@ -264,9 +264,67 @@ Test(storage_sqlite_file, newer_schema_is_refused)
     cr_expect(strstr(ee_error_last_message(), "99") != NULL, "%s", ee_error_last_message());
     /* Reopening an up-to-date file is a no-op migration. */
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL);
+    sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL);
     sqlite3_close(db);
     cr_expect_eq(ee_storage_sqlite_new(&s, path), EE_OK, "%s", ee_error_last_message());
+    ee_storage_free(s);
+}
+
+static bson_t *subscription(const char *org, const char *plan, int64_t t)
+{
+    bson_t *d = bson_new();
+    BSON_APPEND_UTF8(d, "orgId", org);
+    BSON_APPEND_UTF8(d, "planId", plan);
+    BSON_APPEND_UTF8(d, "status", "active");
+    BSON_APPEND_DATE_TIME(d, "createdAt", t);
+    return d;
+}
+
+Test(storage_sqlite_file, version_1_files_keep_one_subscription_per_organisation)
+{
+    /* A version-1 file (no unique key on subscriptions) where a race left
+     * two subscriptions of one organisation: opening it keeps the newest
+     * and from then on a second one is refused. */
+    ee_storage *s = NULL;
+    cr_assert_eq(ee_storage_open_uri(&s, uri), EE_OK);
+    bson_t *d = subscription("org-1", "free", T0);
+    cr_assert_eq(ee_storage_insert(s, "subscriptions", "org-1", bson_get_data(d), d->len, NULL),
+                 EE_OK);
+    bson_destroy(d);
+    d = subscription("org-2", "free", T0);
+    cr_assert_eq(ee_storage_insert(s, "subscriptions", "org-2", bson_get_data(d), d->len, NULL),
+                 EE_OK);
+    bson_destroy(d);
+    ee_storage_free(s);
+    sqlite3 *db = NULL;
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    const char *v1 =
+        "DROP INDEX \"ee_subscriptions_u\"; PRAGMA user_version = 1;"
+        "INSERT INTO \"ee_subscriptions\" (id, ws, rev, t, f_orgId, f_planId, f_status, doc) "
+        "SELECT randomblob(12), ws, rev, t + 5, f_orgId, 'pro', f_status, doc "
+        "FROM \"ee_subscriptions\" WHERE f_orgId = 'org-1';";
+    cr_assert_eq(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK, "%s", sqlite3_errmsg(db));
+    char *n = raw_text(db, "SELECT count(*) FROM \"ee_subscriptions\"");
+    cr_assert_str_eq(n, "3", "the test made its duplicate");
+    free(n);
+    sqlite3_close(db);
+
+    cr_assert_eq(ee_storage_open_uri(&s, uri), EE_OK, "%s", ee_error_last_message());
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    n = raw_text(db, "SELECT count(*) FROM \"ee_subscriptions\" WHERE f_orgId = 'org-1'");
+    cr_expect_str_eq(n, "1");
+    free(n);
+    n = raw_text(db, "SELECT f_planId FROM \"ee_subscriptions\" WHERE f_orgId = 'org-1'");
+    cr_expect_str_eq(n, "pro", "the newest stays");
+    free(n);
+    n = raw_text(db, "PRAGMA user_version");
+    cr_expect_str_eq(n, "2");
+    free(n);
+    sqlite3_close(db);
+    d = subscription("org-2", "pro", T0 + 9);
+    cr_expect_eq(ee_storage_insert(s, "subscriptions", "org-2", bson_get_data(d), d->len, NULL),
+                 EE_EEXISTS, "one subscription per organisation from now on");
+    bson_destroy(d);
     ee_storage_free(s);
 }
 
