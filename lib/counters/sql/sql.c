@@ -13,6 +13,8 @@
  * database's write lock), so the check and the change are one step.
  * Expired reservations are deleted by the next operation on their counter;
  * a rollover deletes the ended window's reservations and resets committed.
+ * A driver may run reserve and finish in one round trip instead
+ * (PostgreSQL: server-side functions doing the same steps, see postgres.c).
  *
  * Connections: a pool (a connection is used by one thread at a time);
  * broken connections are dropped and replaced on the next call.
@@ -312,12 +314,40 @@ static ee_status reserve_txn(sqlb *b, void *conn, void *arg, bool *force)
     return EE_OK;
 }
 
+/* The driver's one-round-trip reserve, again on a transient conflict. */
+static ee_status reserve_one_trip(sqlb *b, const ee_counter_req *reqs, const int64_t *leases,
+                                  size_t count, int64_t now, ee_counter_result *res,
+                                  int *granted)
+{
+    ee_status st = EE_OK;
+    for (int attempt = 0; attempt < RETRIES; attempt++) {
+        void *conn = NULL;
+        if ((st = take_conn(b, &conn)) != EE_OK)
+            return st;
+        st = b->drv->reserve_call(conn, reqs, leases, count, now, res, granted);
+        give_conn(b, conn);
+        if (st != EE_EBUSY)
+            break;
+    }
+    if (st != EE_OK) {
+        *granted = 0;
+        memset(res, 0, count * sizeof *res);
+        return st;
+    }
+    for (size_t i = 0; i < count; i++)
+        res[i].limit = reqs[i].limit;
+    return EE_OK;
+}
+
 static ee_status s_reserve_leased(void *ctx, const ee_counter_req *reqs, void *const *handles,
                                   const int64_t *leases, size_t count, int64_t now,
                                   ee_counter_result *res, int *granted)
 {
     (void)handles; /* rows are found by key */
     memset(res, 0, count * sizeof *res);
+    sqlb *b = ctx;
+    if (b->drv->reserve_call != NULL)
+        return reserve_one_trip(b, reqs, leases, count, now, res, granted);
     reserve_args a = {reqs, count, leases, now, res, granted};
     ee_status st = in_txn(ctx, reserve_txn, &a);
     if (st != EE_OK) {
@@ -399,22 +429,68 @@ static ee_status finish_txn(sqlb *b, void *conn, void *arg, bool *force)
     return st;
 }
 
+/* The driver's one-round-trip finish (again on a transient conflict), its
+ * code turned into the answer finish_txn would give. */
+static ee_status finish_one_trip(sqlb *b, const finish_args *f)
+{
+    if (f->id == 0 || f->id > (uint64_t)INT64_MAX)
+        return not_found(f->key, f->id, "is unknown");
+    ee_status st = EE_OK;
+    int code = 0;
+    for (int attempt = 0; attempt < RETRIES; attempt++) {
+        void *conn = NULL;
+        if ((st = take_conn(b, &conn)) != EE_OK)
+            return st;
+        st = b->drv->finish_call(conn, f->key, f->id, f->renew ? 0 : f->amount,
+                                 f->renew ? f->now + f->lease : 0, f->now, &code);
+        give_conn(b, conn);
+        if (st != EE_EBUSY)
+            break;
+    }
+    if (st != EE_OK)
+        return st;
+    switch (code) {
+    case 0:
+        return EE_OK;
+    case -1:
+        return not_found(f->key, f->id, "is unknown");
+    case -2:
+        return not_found(f->key, f->id, "belongs to a window that has ended");
+    case -3:
+        return not_found(f->key, f->id, "expired (its lease ended)");
+    case -4:
+        return ee__error(EE_EINVAL, "counter \"%s\": commit amount %lld exceeds the amount "
+                                    "reserved", f->key, (long long)f->amount);
+    case -5:
+        return not_found(f->key, f->id, "is unknown, finished or expired");
+    default:
+        return not_found(f->key, f->id, "is unknown or already finished");
+    }
+}
+
+static ee_status finish(sqlb *b, finish_args *f)
+{
+    if (b->drv->finish_call != NULL)
+        return finish_one_trip(b, f);
+    return in_txn(b, finish_txn, f);
+}
+
 static ee_status s_commit(void *ctx, const char *key, uint64_t id, int64_t amount, int64_t now)
 {
     finish_args f = {key, id, amount, 0, now, false};
-    return in_txn(ctx, finish_txn, &f);
+    return finish(ctx, &f);
 }
 
 static ee_status s_release(void *ctx, const char *key, uint64_t id, int64_t now)
 {
     finish_args f = {key, id, 0, 0, now, false};
-    return in_txn(ctx, finish_txn, &f);
+    return finish(ctx, &f);
 }
 
 static ee_status s_renew(void *ctx, const char *key, uint64_t id, int64_t lease, int64_t now)
 {
     finish_args f = {key, id, 0, lease, now, true};
-    return in_txn(ctx, finish_txn, &f);
+    return finish(ctx, &f);
 }
 
 /* ---- get ---------------------------------------------------------------------------- */

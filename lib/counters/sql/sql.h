@@ -57,6 +57,17 @@ typedef struct ee__sql_driver {
     const char *schema_sql;
     /* Taken inside the migration transaction before the DDL (NULL: none). */
     const char *migration_lock_sql;
+    /* Optional: the whole operation in one round trip (PostgreSQL: a
+     * server-side function, its own transaction); NULL: the shared logic
+     * runs it statement by statement in a transaction. reserve_call fills
+     * results (fits, value, committed, window_end, retry_at, resv_id) and
+     * *granted; finish_call answers *code: 0 done, -1 no such counter, -2
+     * window ended, -3 expired, -4 amount > n, -5 renew found nothing
+     * live, -6 unknown or already finished. Transient conflicts: EE_EBUSY. */
+    ee_status (*reserve_call)(void *conn, const ee_counter_req *reqs, const int64_t *leases,
+                              size_t count, int64_t now, ee_counter_result *res, int *granted);
+    ee_status (*finish_call)(void *conn, const char *key, uint64_t id, int64_t amount,
+                             int64_t renew_to, int64_t now, int *code);
 } ee__sql_driver;
 
 extern const ee__sql_driver ee__sql_sqlite_driver;
