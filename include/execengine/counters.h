@@ -49,8 +49,9 @@
  * Lua included, is exact in this range).
  *
  * Structs. ee_counter_req and ee_counter_result are part of the counters
- * table's ABI: their layout is fixed for table version 1 and never changes;
- * a later version would add new structs and slots.
+ * table's ABI: their layout is fixed and never changes; a later table
+ * version adds slots at the end of ee_counters_backend (version 2 added
+ * reserve_leased) and, if ever needed, new structs.
  */
 #ifndef EXECENGINE_COUNTERS_H
 #define EXECENGINE_COUNTERS_H
@@ -96,8 +97,8 @@ typedef struct ee_counter_result {
 
 /* ---- the backend table ---------------------------------------------------- */
 
-/** The table version this header describes. */
-#define EE_COUNTERS_BACKEND_VERSION 1u
+/** The table version this header describes (2 added reserve_leased). */
+#define EE_COUNTERS_BACKEND_VERSION 2u
 
 /** Capability flags (ee_counters_backend.flags). */
 #define EE_COUNTERS_THREAD_SAFE 0x1u   /* calls may come from many threads at once */
@@ -111,7 +112,8 @@ typedef struct ee_counter_result {
  *
  * Version rule: `version` comes first, forever. The library refuses 0 and
  * versions newer than it knows, copies only the fields the declared version
- * defines, and answers EE_ENOTSUPPORTED for a slot that is NULL. Later
+ * defines (a version-1 table ends at `free`), and answers EE_ENOTSUPPORTED
+ * for a slot that is NULL (reserve_leased excepted, see there). Later
  * versions only append fields. Without EE_COUNTERS_THREAD_SAFE the library
  * serialises calls on the handle.
  */
@@ -141,6 +143,16 @@ typedef struct ee_counters_backend {
     ee_status (*get)(void *ctx, const char *key, int64_t now_ms, ee_counter_result *out);
     /* Release ctx and everything it holds (may be NULL). */
     void (*free)(void *ctx);
+
+    /* ---- version 2 ---- */
+
+    /* reserve_many with a lease per request: leases[i] (1..
+     * EE_COUNTERS_TIME_MAX) for reqs[i]. May be NULL (and is absent from a
+     * version-1 table): ee_counters_reserve_many_leased() then calls
+     * reserve_many with the longest of the leases. */
+    ee_status (*reserve_leased)(void *ctx, const ee_counter_req *reqs, const int64_t *leases,
+                                size_t count, int64_t now_ms, ee_counter_result *results,
+                                int *granted);
 } ee_counters_backend;
 
 /* ---- the handle ---------------------------------------------------------- */
@@ -243,6 +255,21 @@ EE_API ee_status ee_counters_reserve(ee_counters *counters, const ee_counter_req
 EE_API ee_status ee_counters_reserve_many(ee_counters *counters, const ee_counter_req *reqs,
                                           size_t count, int64_t lease_ms, int64_t now_ms,
                                           ee_counter_result *results, int *granted);
+
+/**
+ * ee_counters_reserve_many() with a lease per counter: leases[i] (1..
+ * EE_COUNTERS_TIME_MAX) for reqs[i], all granted or none - e.g. a rate
+ * unit held for its hour beside a concurrency slot held for a run's
+ * lease. Every built-in backend keeps each lease; a custom backend whose
+ * table has no reserve_leased slot gets every counter at the longest lease.
+ * Statuses as ee_counters_reserve_many(); EE_EINVAL also for a NULL leases
+ * or a lease out of range.
+ */
+EE_API ee_status ee_counters_reserve_many_leased(ee_counters *counters,
+                                                 const ee_counter_req *reqs,
+                                                 const int64_t *leases, size_t count,
+                                                 int64_t now_ms, ee_counter_result *results,
+                                                 int *granted);
 
 /**
  * Commit `amount` (0..the reserved n, or EE_COUNTERS_ALL) of reservation

@@ -6,6 +6,7 @@
 #include "counters/counters_internal.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,8 +32,9 @@ ee_status ee__counters_wrap(ee_counters **out, const ee_counters_backend *table,
             table->free(ctx);
         return ee__error(EE_ENOMEM, "out of memory opening counters");
     }
-    /* Copy only what the declared version defines (all of version 1). */
-    size_t size = sizeof(ee_counters_backend);
+    /* Copy only what the declared version defines. */
+    size_t size = table->version >= 2 ? sizeof(ee_counters_backend)
+                                      : offsetof(ee_counters_backend, reserve_leased);
     memcpy(&c->table, table, size);
     c->ctx = ctx;
     c->name = name;
@@ -344,7 +346,7 @@ ee_status ee__counters_reserve_leased(ee_counters *c, const ee_counter_req *reqs
     if (st != EE_OK)
         return st;
     bool leased = c->ext != NULL && c->ext->reserve_leased != NULL;
-    if (!leased && c->table.reserve_many == NULL)
+    if (!leased && c->table.reserve_leased == NULL && c->table.reserve_many == NULL)
         return missing_slot(c, "reserve");
     if (!leased) /* the built-ins' reserve_leased writes every field itself */
         memset(results, 0, count * sizeof *results);
@@ -352,6 +354,8 @@ ee_status ee__counters_reserve_leased(ee_counters *c, const ee_counter_req *reqs
     if (leased)
         st = c->ext->reserve_leased(c->ctx, reqs, handles, leases, count, now_ms, results,
                                     granted);
+    else if (c->table.reserve_leased != NULL)
+        st = c->table.reserve_leased(c->ctx, reqs, leases, count, now_ms, results, granted);
     else
         st = c->table.reserve_many(c->ctx, reqs, count, longest(leases, count), now_ms, results,
                                    granted);
@@ -382,6 +386,18 @@ ee_status ee_counters_reserve_many(ee_counters *c, const ee_counter_req *reqs, s
     if (st != EE_OK)
         *granted = 0;
     return st;
+}
+
+ee_status ee_counters_reserve_many_leased(ee_counters *c, const ee_counter_req *reqs,
+                                         const int64_t *leases, size_t count, int64_t now_ms,
+                                         ee_counter_result *results, int *granted)
+{
+    if (leases == NULL) {
+        if (granted != NULL)
+            *granted = 0;
+        return ee__error(EE_EINVAL, "ee_counters_reserve_many_leased: leases must not be NULL");
+    }
+    return ee__counters_reserve_leased(c, reqs, NULL, leases, count, now_ms, results, granted);
 }
 
 ee_status ee__counters_resolve(ee_counters *c, const char *key, void **handle)

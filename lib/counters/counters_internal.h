@@ -51,13 +51,10 @@ ee_status ee__counters_wrap(ee_counters **out, const ee_counters_backend *table,
  * (bad key), EE_ENOMEM. */
 ee_status ee__counters_resolve(ee_counters *counters, const char *key, void **handle);
 
-/* ee_counters_reserve_many() with a lease per request (leases[i] for
- * reqs[i], 1..EE_COUNTERS_TIME_MAX) and optional handles from
+/* ee_counters_reserve_many_leased() with optional handles from
  * ee__counters_resolve() (handles may be NULL, or hold NULL entries; a
  * request with a handle must name the key it was resolved from, which is
- * not checked again). A backend without per-request leases (a custom one)
- * gets every request at the longest of the leases. Statuses as
- * ee_counters_reserve_many(). */
+ * not checked again). */
 ee_status ee__counters_reserve_leased(ee_counters *counters, const ee_counter_req *reqs,
                                       void *const *handles, const int64_t *leases, size_t count,
                                       int64_t now_ms, ee_counter_result *results, int *granted);

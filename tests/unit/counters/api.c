@@ -155,8 +155,9 @@ Test(custom, versions_missing_slots_and_serialisation)
     cr_expect_null(c);
     t.version = EE_COUNTERS_BACKEND_VERSION + 1;
     cr_expect_eq(ee_counters_new_custom(&c, &t, &f), EE_EVERSION);
-    cr_expect(strstr(ee_error_last_message(), "version 2") != NULL, "%s",
-              ee_error_last_message());
+    char want[32];
+    snprintf(want, sizeof want, "version %u", EE_COUNTERS_BACKEND_VERSION + 1);
+    cr_expect(strstr(ee_error_last_message(), want) != NULL, "%s", ee_error_last_message());
     cr_expect_eq(atomic_load(&f.freed), 0, "a refused table's ctx is not freed");
     cr_expect_eq(ee_counters_new_custom(&c, NULL, &f), EE_EINVAL);
 
@@ -193,4 +194,100 @@ Test(custom, versions_missing_slots_and_serialisation)
     ee_counters_free(c);
     cr_expect_eq(atomic_load(&f.freed), 1);
     ee_counters_free(NULL);
+}
+
+/* ---- per-request leases through the public table ------------------------------------ */
+
+typedef struct {
+    int64_t leases[EE_COUNTERS_MANY_MAX];
+    size_t count;
+    int many_calls, leased_calls;
+} lease_fake;
+
+static ee_status lf_reserve_many(void *ctx, const ee_counter_req *reqs, size_t count,
+                                 int64_t lease, int64_t now, ee_counter_result *res, int *granted)
+{
+    (void)reqs, (void)now;
+    lease_fake *f = ctx;
+    f->many_calls++;
+    f->count = count;
+    for (size_t i = 0; i < count; i++) {
+        f->leases[i] = lease;
+        res[i].resv_id = 7;
+        res[i].fits = 1;
+    }
+    *granted = 1;
+    return EE_OK;
+}
+
+static ee_status lf_reserve_leased(void *ctx, const ee_counter_req *reqs, const int64_t *leases,
+                                   size_t count, int64_t now, ee_counter_result *res,
+                                   int *granted)
+{
+    (void)reqs, (void)now;
+    lease_fake *f = ctx;
+    f->leased_calls++;
+    f->count = count;
+    for (size_t i = 0; i < count; i++) {
+        f->leases[i] = leases[i];
+        res[i].resv_id = 9;
+        res[i].fits = 1;
+    }
+    *granted = 1;
+    return EE_OK;
+}
+
+static ee_status never_called(void *ctx, const ee_counter_req *reqs, const int64_t *leases,
+                              size_t count, int64_t now, ee_counter_result *res, int *granted)
+{
+    (void)ctx, (void)reqs, (void)leases, (void)count, (void)now, (void)res, (void)granted;
+    abort(); /* a version-1 table's bytes past `free` are not the library's to read */
+}
+
+Test(custom, per_request_leases_on_version_2_and_version_1_tables)
+{
+    ee_counter_req two[2] = {{"rate", 1, 50, 0, 0}, {"slot", 1, 10, 0, 0}};
+    int64_t leases[2] = {3600000, 900000};
+    ee_counter_result res[2];
+    int g = 0;
+
+    lease_fake f2;
+    memset(&f2, 0, sizeof f2);
+    ee_counters_backend t;
+    memset(&t, 0, sizeof t);
+    t.version = 2;
+    t.flags = EE_COUNTERS_THREAD_SAFE;
+    t.reserve_many = lf_reserve_many;
+    t.reserve_leased = lf_reserve_leased;
+    ee_counters *c = NULL;
+    cr_assert_eq(ee_counters_new_custom(&c, &t, &f2), EE_OK);
+    cr_assert_eq(ee_counters_reserve_many_leased(c, two, leases, 2, T0, res, &g), EE_OK);
+    cr_expect_eq(g, 1);
+    cr_expect_eq(f2.leased_calls, 1);
+    cr_expect_eq(f2.leases[0], 3600000);
+    cr_expect_eq(f2.leases[1], 900000, "each counter its own lease");
+    cr_expect_eq(res[1].resv_id, 9);
+    /* One lease for all still goes to reserve_many. */
+    cr_assert_eq(ee_counters_reserve_many(c, two, 2, 1000, T0, res, &g), EE_OK);
+    cr_expect_eq(f2.many_calls, 1);
+    /* Bad input. */
+    int64_t bad[2] = {1000, 0};
+    cr_expect_eq(ee_counters_reserve_many_leased(c, two, bad, 2, T0, res, &g), EE_EINVAL);
+    cr_expect_eq(ee_counters_reserve_many_leased(c, two, NULL, 2, T0, res, &g), EE_EINVAL);
+    cr_expect_eq(ee_counters_reserve_many_leased(NULL, two, leases, 2, T0, res, &g), EE_EINVAL);
+    cr_expect_eq(f2.leased_calls, 1, "nothing reached the backend");
+    ee_counters_free(c);
+
+    /* A version-1 table: whatever follows `free` is ignored; the longest
+     * lease is used for every counter. */
+    lease_fake f1;
+    memset(&f1, 0, sizeof f1);
+    t.version = 1;
+    t.reserve_leased = never_called;
+    cr_assert_eq(ee_counters_new_custom(&c, &t, &f1), EE_OK);
+    cr_assert_eq(ee_counters_reserve_many_leased(c, two, leases, 2, T0, res, &g), EE_OK);
+    cr_expect_eq(f1.many_calls, 1);
+    cr_expect_eq(f1.leases[0], 3600000);
+    cr_expect_eq(f1.leases[1], 3600000);
+    ee_counters_free(c);
 }

@@ -264,8 +264,8 @@ Test(conformance, reserve_leased_gives_each_request_its_own_lease)
                  "the long one is still there");
     expect_value(c, kb, T0 + 4999, 0, 0);
 
-    /* By key (no handles), and all or none: b full refuses a too. */
-    cr_assert_eq(ee__counters_reserve_leased(c, reqs, NULL, leases, 2, T0 + 6000, res, &g), EE_OK);
+    /* The public call (no handles), and all or none: b full refuses a too. */
+    cr_assert_eq(ee_counters_reserve_many_leased(c, reqs, leases, 2, T0 + 6000, res, &g), EE_OK);
     cr_assert_eq(g, 1);
     cr_assert_eq(ee_counters_commit(c, kb, res[1].resv_id, EE_COUNTERS_ALL, T0 + 6001), EE_OK);
     cr_assert_eq(ee__counters_reserve_leased(c, reqs, h, leases, 2, T0 + 7000, res, &g), EE_OK);
