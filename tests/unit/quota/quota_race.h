@@ -23,8 +23,21 @@ typedef struct qr_tally {
     _Atomic int granted;
     _Atomic int refused;
     _Atomic int errors;
+    _Atomic int arrived; /* threads of every process at the start line */
     char last_error[256];
 } qr_tally;
+
+/* Wait until every thread of every process is at the start line (or 10 s
+ * passed: a process that could not start must not hang the others), so
+ * the processes race each other, not only their own threads - whatever
+ * each process's start-up time. */
+static void qr_start_line(qr_tally *t)
+{
+    atomic_fetch_add(&t->arrived, 1);
+    for (int waited_ms = 0; atomic_load(&t->arrived) < QR_PROCS * QR_THREADS && waited_ms < 10000;
+         waited_ms++)
+        usleep(1000);
+}
 
 typedef struct qr_ctx {
     ee_engine *e;
@@ -32,7 +45,6 @@ typedef struct qr_ctx {
     ee_counters *c;
     const char *racy_key;
     qr_tally *t;
-    pthread_barrier_t *start;
 } qr_ctx;
 
 static void qr_error(qr_tally *t, const char *what)
@@ -47,7 +59,7 @@ static void *qr_admit_worker(void *arg)
     ee_quota_subject *s = NULL;
     if (ee_quota_subject_new(x->e, x->p, &s) != EE_OK)
         qr_error(x->t, "subject");
-    pthread_barrier_wait(x->start);
+    qr_start_line(x->t);
     for (int i = 0; s != NULL && i < QR_PER_THREAD; i++) {
         ee_quota_ticket tk;
         ee_status st = ee_quota_admit_fast(x->e, s, 0, &tk);
@@ -69,7 +81,7 @@ static void *qr_admit_worker(void *arg)
 static void *qr_racy_worker(void *arg)
 {
     qr_ctx *x = arg;
-    pthread_barrier_wait(x->start);
+    qr_start_line(x->t);
     for (int i = 0; i < QR_PER_THREAD; i++) {
         int64_t now = ee_engine_now_ms(x->e);
         ee_counter_result r;
@@ -132,15 +144,12 @@ static void qr_child(const char *storage_uri, const char *counters_uri, const ch
         qr_setup(e, org);
     ee_principal *p = NULL;
     ee_principal_new(&p, "ws-race", "u-race", org);
-    pthread_barrier_t start;
-    pthread_barrier_init(&start, NULL, QR_THREADS);
-    qr_ctx x = {e, p, ee__engine_counters(e), racy_key, t, &start};
+    qr_ctx x = {e, p, ee__engine_counters(e), racy_key, t};
     pthread_t tid[QR_THREADS];
     for (int i = 0; i < QR_THREADS; i++)
         pthread_create(&tid[i], NULL, racy_key ? qr_racy_worker : qr_admit_worker, &x);
     for (int i = 0; i < QR_THREADS; i++)
         pthread_join(tid[i], NULL);
-    pthread_barrier_destroy(&start);
     ee_principal_free(p);
     ee_engine_close(e);
     _exit(0);
@@ -219,13 +228,12 @@ typedef struct qr_sub_ctx {
     const char *org;
     int proc;
     qr_tally *t;
-    pthread_barrier_t *start;
 } qr_sub_ctx;
 
 static void *qr_sub_worker(void *arg)
 {
     qr_sub_ctx *x = arg;
-    pthread_barrier_wait(x->start);
+    qr_start_line(x->t);
     for (int i = 0; i < 10; i++) {
         char sub[256];
         snprintf(sub, sizeof sub, "{\"orgId\": \"%s\", \"plan\": \"%s\"}", x->org,
@@ -270,15 +278,12 @@ static inline void qr_subscription_race(const char *storage_uri)
         ee_engine *ce = qr_open(storage_uri, "memory:", t);
         if (ce == NULL)
             _exit(1);
-        pthread_barrier_t start;
-        pthread_barrier_init(&start, NULL, QR_THREADS);
-        qr_sub_ctx x = {ce, org, i, t, &start};
+        qr_sub_ctx x = {ce, org, i, t};
         pthread_t tid[QR_THREADS];
         for (int k = 0; k < QR_THREADS; k++)
             pthread_create(&tid[k], NULL, qr_sub_worker, &x);
         for (int k = 0; k < QR_THREADS; k++)
             pthread_join(tid[k], NULL);
-        pthread_barrier_destroy(&start);
         ee_engine_close(ce);
         _exit(0);
     }
