@@ -68,6 +68,27 @@ Test(redis, keys_expire_with_the_window)
     ee_counters_free(c);
 }
 
+Test(redis, reservation_ids_stay_exact_past_10_to_the_14_calls)
+{
+    /* Lua prints 1e14 as "1e+14": ids are built from the call counter as
+     * integers, not by tostring. */
+    ee_counters *c;
+    conf_open(&c);
+    redisContext *r = raw();
+    redisReply *rep = redisCommand(r, "SET eec2:seq 99999999999999");
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    redisFree(r);
+    const char *k = conf_key("bigseq");
+    ee_counter_result res;
+    uint64_t id = try_reserve(c, req_of(k, 1, 5), LEASE, T0, &res);
+    cr_assert_geq(id, UINT64_C(10000000000000000), "id %llu", (unsigned long long)id);
+    cr_expect_eq(ee_counters_commit(c, k, id, EE_COUNTERS_ALL, T0), EE_OK, "%s",
+                 ee_error_last_message());
+    expect_value(c, k, T0, 1, 1);
+    ee_counters_free(c);
+}
+
 Test(redis, survives_a_flushed_script_cache_and_a_killed_connection)
 {
     ee_counters *c;

@@ -119,7 +119,7 @@ static const char script_reserve[] =
     "local out = {}\n"
     "if all then\n"
     "  local seq = redis.call('INCR', KEYS[1])\n"
-    "  local base = tostring(seq)\n"
+    "  local base = string.format('%d', seq)\n"
     "  for i = 1, count do\n"
     "    local h, z, a, s = KEYS[2 * i], KEYS[2 * i + 1], 2 + (i - 1) * 5, st[i]\n"
     "    local id, n = base .. SUF[i], ARGV[a + 1]\n"
