@@ -376,13 +376,8 @@ static char *hex_encode(const char *s)
 {
     size_t n = strlen(s);
     char *out = malloc(2 * n + 1);
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; out && i < n; i++) {
-        out[2 * i] = hex[(unsigned char)s[i] >> 4];
-        out[2 * i + 1] = hex[(unsigned char)s[i] & 15];
-    }
-    if (out)
-        out[2 * n] = '\0';
+    if (out != NULL)
+        ee__hex_encode((const uint8_t *)s, n, out);
     return out;
 }
 

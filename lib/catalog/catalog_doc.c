@@ -284,13 +284,8 @@ typedef struct {
 static int scan_row(const ee_storage_row *row, void *payload)
 {
     scan_ctx *c = payload;
-    char id[25];
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < EE_STORAGE_ID_SIZE; i++) {
-        id[2 * i] = hex[row->id[i] >> 4];
-        id[2 * i + 1] = hex[row->id[i] & 15];
-    }
-    id[24] = '\0';
+    char id[EE_STORAGE_ID_HEX_LEN + 1];
+    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, id);
     json_t *rec;
     c->st = ee__cat_from_bson(row->data, row->len, &rec);
     if (c->st != EE_OK)

@@ -105,11 +105,7 @@ static int build_row(const ee_storage_row *row, void *payload)
     }
     ee__cat_item *it = &c->items[c->n];
     memset(it, 0, sizeof *it);
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < EE_STORAGE_ID_SIZE; i++) {
-        it->id[2 * i] = hex[row->id[i] >> 4];
-        it->id[2 * i + 1] = hex[row->id[i] & 15];
-    }
+    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, it->id);
     c->n++; /* counted now so a failure below frees what was read */
     bson_t b;
     bson_iter_t iter;

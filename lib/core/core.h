@@ -147,6 +147,8 @@ void ee__config_each_secret(const ee_config *cfg,
 
 /* Whether s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
 bool ee__utf8_valid(const char *s, size_t len);
+/* n bytes as 2n lowercase hex digits and a terminator into out (2n + 1). */
+void ee__hex_encode(const uint8_t *in, size_t n, char *out);
 
 /* Locate the password of a URI's userinfo ("scheme://user:PASS@host...").
  * Returns false when there is none. */

@@ -336,25 +336,30 @@ static int64_t longest(const int64_t *leases, size_t count)
     return max;
 }
 
-ee_status ee__counters_reserve_leased(ee_counters *c, const ee_counter_req *reqs,
-                                      void *const *handles, const int64_t *leases, size_t count,
-                                      int64_t now_ms, ee_counter_result *results, int *granted)
+/* Validate, then hand the request to the backend: the built-ins' leased
+ * call (which writes every result field), a table's reserve_leased, or
+ * reserve_many at the longest lease. `uniform` (one lease for all) prefers
+ * a table's reserve_many, the slot written for exactly that call. */
+static ee_status reserve(ee_counters *c, const ee_counter_req *reqs, void *const *handles,
+                         const int64_t *leases, size_t count, int64_t now_ms,
+                         ee_counter_result *results, int *granted, bool uniform)
 {
     if (granted != NULL)
         *granted = 0;
     ee_status st = check_reserve(c, reqs, handles, leases, count, now_ms, results, granted);
     if (st != EE_OK)
         return st;
-    bool leased = c->ext != NULL && c->ext->reserve_leased != NULL;
-    if (!leased && c->table.reserve_leased == NULL && c->table.reserve_many == NULL)
+    bool ext = c->ext != NULL && c->ext->reserve_leased != NULL;
+    bool slot = c->table.reserve_leased != NULL && !(uniform && c->table.reserve_many != NULL);
+    if (!ext && !slot && c->table.reserve_many == NULL)
         return missing_slot(c, "reserve");
-    if (!leased) /* the built-ins' reserve_leased writes every field itself */
+    if (!ext)
         memset(results, 0, count * sizeof *results);
     LOCK(c);
-    if (leased)
+    if (ext)
         st = c->ext->reserve_leased(c->ctx, reqs, handles, leases, count, now_ms, results,
                                     granted);
-    else if (c->table.reserve_leased != NULL)
+    else if (slot)
         st = c->table.reserve_leased(c->ctx, reqs, leases, count, now_ms, results, granted);
     else
         st = c->table.reserve_many(c->ctx, reqs, count, longest(leases, count), now_ms, results,
@@ -365,27 +370,21 @@ ee_status ee__counters_reserve_leased(ee_counters *c, const ee_counter_req *reqs
     return st;
 }
 
+ee_status ee__counters_reserve_leased(ee_counters *c, const ee_counter_req *reqs,
+                                      void *const *handles, const int64_t *leases, size_t count,
+                                      int64_t now_ms, ee_counter_result *results, int *granted)
+{
+    return reserve(c, reqs, handles, leases, count, now_ms, results, granted, false);
+}
+
 ee_status ee_counters_reserve_many(ee_counters *c, const ee_counter_req *reqs, size_t count,
                                    int64_t lease_ms, int64_t now_ms, ee_counter_result *results,
                                    int *granted)
 {
-    if (granted != NULL)
-        *granted = 0;
     int64_t leases[EE_COUNTERS_MANY_MAX];
     for (size_t i = 0; i < count && i < EE_COUNTERS_MANY_MAX; i++)
         leases[i] = lease_ms;
-    ee_status st = check_reserve(c, reqs, NULL, leases, count, now_ms, results, granted);
-    if (st != EE_OK)
-        return st;
-    if (c->table.reserve_many == NULL)
-        return missing_slot(c, "reserve");
-    memset(results, 0, count * sizeof *results);
-    LOCK(c);
-    st = c->table.reserve_many(c->ctx, reqs, count, lease_ms, now_ms, results, granted);
-    UNLOCK(c);
-    if (st != EE_OK)
-        *granted = 0;
-    return st;
+    return reserve(c, reqs, NULL, leases, count, now_ms, results, granted, true);
 }
 
 ee_status ee_counters_reserve_many_leased(ee_counters *c, const ee_counter_req *reqs,
@@ -398,6 +397,33 @@ ee_status ee_counters_reserve_many_leased(ee_counters *c, const ee_counter_req *
         return ee__error(EE_EINVAL, "ee_counters_reserve_many_leased: leases must not be NULL");
     }
     return ee__counters_reserve_leased(c, reqs, NULL, leases, count, now_ms, results, granted);
+}
+
+ee_status ee__counters_not_found(const char *key, uint64_t id, const char *why)
+{
+    return ee__error(EE_ENOTFOUND, "counter \"%s\": reservation %llu %s", key,
+                     (unsigned long long)id, why);
+}
+
+ee_status ee__counters_finish_answer(const char *key, uint64_t id, int64_t amount, int code)
+{
+    switch (code) {
+    case EE__FINISH_DONE:
+        return EE_OK;
+    case EE__FINISH_NO_COUNTER:
+        return ee__counters_not_found(key, id, "is unknown");
+    case EE__FINISH_WINDOW_ENDED:
+        return ee__counters_not_found(key, id, "belongs to a window that has ended");
+    case EE__FINISH_EXPIRED:
+        return ee__counters_not_found(key, id, "expired (its lease ended)");
+    case EE__FINISH_TOO_MUCH:
+        return ee__error(EE_EINVAL, "counter \"%s\": commit amount %lld exceeds the amount "
+                                    "reserved", key, (long long)amount);
+    case EE__FINISH_NOT_LIVE:
+        return ee__counters_not_found(key, id, "is unknown, finished or expired");
+    default:
+        return ee__counters_not_found(key, id, "is unknown or already finished");
+    }
 }
 
 ee_status ee__counters_resolve(ee_counters *c, const char *key, void **handle)

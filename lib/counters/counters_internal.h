@@ -76,6 +76,24 @@ static inline bool ee__counters_window_over(int64_t end, int64_t now_ms)
     return end != 0 && now_ms >= end;
 }
 
+/* EE_ENOTFOUND "counter \"key\": reservation <id> <why>", the one
+ * wording every backend uses. */
+ee_status ee__counters_not_found(const char *key, uint64_t id, const char *why);
+
+/* What a server-side finish (a Redis script, a PostgreSQL function)
+ * answers, and the status and message each becomes
+ * (ee__counters_finish_answer; `amount` is only quoted). */
+enum {
+    EE__FINISH_DONE = 0,
+    EE__FINISH_NO_COUNTER = -1,    /* "is unknown" */
+    EE__FINISH_WINDOW_ENDED = -2,
+    EE__FINISH_EXPIRED = -3,
+    EE__FINISH_TOO_MUCH = -4,      /* commit amount > n: EE_EINVAL */
+    EE__FINISH_NOT_LIVE = -5,      /* renew found nothing live */
+    EE__FINISH_UNKNOWN = -6        /* "is unknown or already finished" */
+};
+ee_status ee__counters_finish_answer(const char *key, uint64_t id, int64_t amount, int code);
+
 /* One outstanding reservation, for ee__counters_retry_at(). */
 typedef struct ee__counters_lease {
     int64_t n;

@@ -112,8 +112,7 @@ static int ids_row(const ee_storage_row *row, void *payload)
 {
     ids_ctx *ic = payload;
     char hex[EE_STORAGE_ID_HEX_LEN + 1];
-    for (int i = 0; i < EE_STORAGE_ID_SIZE; i++)
-        snprintf(hex + 2 * i, 3, "%02x", row->id[i]);
+    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, hex);
     if (json_array_append_new(ic->docs, json_string(hex)) != 0) {
         ic->st = ee__error(EE_ENOMEM, "out of memory");
         return 1;

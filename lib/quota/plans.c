@@ -334,12 +334,7 @@ static int take_first(const ee_storage_row *row, void *payload)
         memcpy(d->data, row->data, row->len);
         d->len = row->len;
         d->revision = row->revision;
-        static const char hex[] = "0123456789abcdef";
-        for (int i = 0; i < EE_STORAGE_ID_SIZE; i++) {
-            d->id[2 * i] = hex[row->id[i] >> 4];
-            d->id[2 * i + 1] = hex[row->id[i] & 15];
-        }
-        d->id[EE_STORAGE_ID_HEX_LEN] = '\0';
+        ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, d->id);
     }
     return 1; /* one is enough */
 }

@@ -11,12 +11,14 @@
 
 void ee__storage_id_hex(const uint8_t id[12], char out[25])
 {
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 12; i++) {
-        out[2 * i] = hex[id[i] >> 4];
-        out[2 * i + 1] = hex[id[i] & 15];
-    }
-    out[24] = '\0';
+    ee__hex_encode(id, 12, out);
+}
+
+ee_status ee__storage_not_found(const ee_storage_collection *c, const uint8_t *id)
+{
+    char hex[25];
+    ee__storage_id_hex(id, hex);
+    return ee__error(EE_ENOTFOUND, "%s: no document %s", c->name, hex);
 }
 
 /* Deepest nesting of sub-documents and arrays a stored document may have. */

@@ -86,6 +86,8 @@ ee_status ee__storage_doc_upsert(const ee_storage_collection *coll, const uint8_
 /* ---- hex ids ------------------------------------------------------------- */
 
 void ee__storage_id_hex(const uint8_t id[12], char out[25]);
+/* EE_ENOTFOUND "<collection>: no document <id>", every backend's wording. */
+ee_status ee__storage_not_found(const ee_storage_collection *c, const uint8_t *id);
 
 /* ---- backends ------------------------------------------------------------- */
 

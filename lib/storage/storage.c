@@ -556,7 +556,6 @@ static int64_t get_be64(const uint8_t *p)
 
 static char *cursor_encode(const filter_buf *fb, int64_t time, const uint8_t id[12])
 {
-    static const char hex[] = "0123456789abcdef";
     uint8_t raw[CURSOR_BYTES];
     raw[0] = 1;
     raw[1] = (uint8_t)fb->f.order;
@@ -566,11 +565,7 @@ static char *cursor_encode(const filter_buf *fb, int64_t time, const uint8_t id[
     char *out = malloc(2 * CURSOR_BYTES + 1);
     if (out == NULL)
         return NULL;
-    for (int i = 0; i < CURSOR_BYTES; i++) {
-        out[2 * i] = hex[raw[i] >> 4];
-        out[2 * i + 1] = hex[raw[i] & 15];
-    }
-    out[2 * CURSOR_BYTES] = '\0';
+    ee__hex_encode(raw, CURSOR_BYTES, out);
     return out;
 }
 

@@ -392,11 +392,10 @@ static const mlease *lease_first(mcounter *c)
 
 /* ---- records (under the counter's lock) ------------------------------------------------ */
 
-/* Room for one more record and its lease; false on ENOMEM (nothing
- * changed). */
+/* Room for one more record (its lease makes its own room, never failing);
+ * false on ENOMEM (nothing changed). */
 static bool recs_room(mcounter *c)
 {
-    fifo_room(c);
     if (c->free_head != 0 || c->nrecs < c->cap)
         return true;
     if (c->cap >= RECS_MAX)
@@ -455,6 +454,7 @@ static void rec_renew(mcounter *c, uint32_t idx, int64_t expires)
     mrec *r = &c->recs[idx];
     if (expires == r->expires)
         return; /* its lease stays as it is (a FIFO never holds two current leases) */
+    fifo_room(c); /* before the expiry changes: a move to the heap must still find the lease */
     if (!c->in_heap && expires < c->fifo_last)
         to_heap(c);
     r->expires = expires; /* a FIFO lease of the old expiry is stale from here */
@@ -593,15 +593,6 @@ static ee_status m_reserve_leased(void *ctx, const ee_counter_req *reqs, void *c
     return st;
 }
 
-static ee_status m_reserve_many(void *ctx, const ee_counter_req *reqs, size_t count,
-                                int64_t lease, int64_t now, ee_counter_result *res, int *granted)
-{
-    int64_t leases[EE_COUNTERS_MANY_MAX];
-    for (size_t i = 0; i < count; i++)
-        leases[i] = lease;
-    return m_reserve_leased(ctx, reqs, NULL, leases, count, now, res, granted);
-}
-
 static ee_status m_resolve(void *ctx, const char *key, void **handle)
 {
     *handle = get_or_create(ctx, key);
@@ -613,19 +604,13 @@ static ee_status m_resolve(void *ctx, const char *key, void **handle)
 
 enum finish_kind { F_COMMIT, F_RELEASE, F_RENEW };
 
-static ee_status not_found(const char *key, uint64_t id, const char *why)
-{
-    return ee__error(EE_ENOTFOUND, "counter \"%s\": reservation %llu %s", key,
-                     (unsigned long long)id, why);
-}
-
 /* Under the lock: the live record `id` names, or an EE_ENOTFOUND answer. */
 static ee_status find_live(mcounter *c, const char *key, uint64_t id, int64_t now,
                            uint32_t *out)
 {
     uint32_t idx1 = (uint32_t)id;
     if (idx1 == 0 || idx1 > c->nrecs || c->recs[idx1 - 1].gen != (uint32_t)(id >> 32))
-        return not_found(key, id, "is unknown or already finished");
+        return ee__counters_not_found(key, id, "is unknown or already finished");
     uint32_t idx = idx1 - 1;
     mrec *r = &c->recs[idx];
     if (r->state == R_LIVE && ee__counters_window_over(c->window_end, now)) {
@@ -642,11 +627,11 @@ static ee_status find_live(mcounter *c, const char *key, uint64_t id, int64_t no
         *out = idx;
         return EE_OK;
     case R_ENDED:
-        return not_found(key, id, "belongs to a window that has ended");
+        return ee__counters_not_found(key, id, "belongs to a window that has ended");
     case R_EXPIRED:
-        return not_found(key, id, "expired (its lease ended)");
+        return ee__counters_not_found(key, id, "expired (its lease ended)");
     default:
-        return not_found(key, id, "is unknown or already finished");
+        return ee__counters_not_found(key, id, "is unknown or already finished");
     }
 }
 
@@ -659,7 +644,6 @@ static ee_status finish_locked(mcounter *c, const char *key, uint64_t id, enum f
         return st;
     mrec *r = &c->recs[idx];
     if (kind == F_RENEW) {
-        fifo_room(c);
         rec_renew(c, idx, now + lease);
         return EE_OK;
     }
@@ -679,7 +663,7 @@ static ee_status m_finish(mem *m, const char *key, uint64_t id, enum finish_kind
 {
     mcounter *c = lookup(m, key);
     if (c == NULL)
-        return not_found(key, id, "is unknown");
+        return ee__counters_not_found(key, id, "is unknown");
     c_lock(c);
     ee_status st = finish_locked(c, key, id, kind, amount, lease, now);
     c_unlock(c);
@@ -748,7 +732,7 @@ static void m_free(void *ctx)
 static const ee_counters_backend memory_table = {
     .version = EE_COUNTERS_BACKEND_VERSION,
     .flags = EE_COUNTERS_THREAD_SAFE,
-    .reserve_many = m_reserve_many,
+    .reserve_many = NULL, /* the library calls ee__counters_memory_ext.reserve_leased */
     .commit = m_commit,
     .release = m_release,
     .renew = m_renew,

@@ -168,17 +168,17 @@ static const char script_reserve[] =
     "return {0, 0, out}\n";
 
 /* KEYS: h, z. ARGV: now, id, amount (-1: all; release: 0), new expiry
- * (renew; 0 otherwise). Returns 0 done, -1 unknown, -2 window ended,
- * -3 expired, -4 amount > n. */
+ * (renew; 0 otherwise). Returns an EE__FINISH_* code: 0 done, -6 unknown
+ * or finished, -2 window ended, -3 expired, -4 amount > n. */
 static const char script_finish[] =
     "local now, id, amount, renew = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]\n"
     "local h, z = KEYS[1], KEYS[2]\n"
     "local r = redis.call('HMGET', h, 'e', 'r' .. id)\n"
     "local e = tonumber(r[1])\n"
-    "if e == nil then return -1 end\n"
+    "if e == nil then return -6 end\n"
     "if e ~= 0 and now >= e then return -2 end\n"
     "local xs = redis.call('ZSCORE', z, id)\n"
-    "if not xs then return -1 end\n"
+    "if not xs then return -6 end\n"
     "local x = tonumber(xs)\n"
     "if x > now and renew ~= '0' then\n"
     "  redis.call('ZADD', z, 'XX', renew, id)\n"
@@ -509,15 +509,6 @@ static ee_status r_reserve_leased(void *ctx, const ee_counter_req *reqs, void *c
     return EE_OK;
 }
 
-static ee_status r_reserve_many(void *ctx, const ee_counter_req *reqs, size_t count,
-                                int64_t lease, int64_t now, ee_counter_result *res, int *granted)
-{
-    int64_t leases[EE_COUNTERS_MANY_MAX];
-    for (size_t i = 0; i < count; i++)
-        leases[i] = lease;
-    return r_reserve_leased(ctx, reqs, NULL, leases, count, now, res, granted);
-}
-
 const ee__counters_ext ee__counters_redis_ext = {
     .resolve = NULL,
     .reserve_leased = r_reserve_leased,
@@ -542,25 +533,7 @@ static ee_status r_finish(rds *r, const char *key, uint64_t id, int64_t amount,
         return bad_reply(r, rep);
     long long code = rep->integer;
     freeReplyObject(rep);
-    const char *why = NULL;
-    switch (code) {
-    case 0:
-        return EE_OK;
-    case -2:
-        why = "belongs to a window that has ended";
-        break;
-    case -3:
-        why = "expired (its lease ended)";
-        break;
-    case -4:
-        return ee__error(EE_EINVAL, "counter \"%s\": commit amount %lld exceeds the amount "
-                                    "reserved", key, (long long)amount);
-    default:
-        why = "is unknown or already finished";
-        break;
-    }
-    return ee__error(EE_ENOTFOUND, "counter \"%s\": reservation %llu %s", key,
-                     (unsigned long long)id, why);
+    return ee__counters_finish_answer(key, id, amount, (int)code);
 }
 
 static ee_status r_commit(void *ctx, const char *key, uint64_t id, int64_t amount, int64_t now)
@@ -621,7 +594,7 @@ static void r_free(void *ctx)
 static const ee_counters_backend redis_table = {
     .version = EE_COUNTERS_BACKEND_VERSION,
     .flags = EE_COUNTERS_THREAD_SAFE | EE_COUNTERS_SHARED,
-    .reserve_many = r_reserve_many,
+    .reserve_many = NULL, /* the library calls ee__counters_redis_ext.reserve_leased */
     .commit = r_commit,
     .release = r_release,
     .renew = r_renew,

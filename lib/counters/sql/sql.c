@@ -186,6 +186,25 @@ static ee_status in_txn(sqlb *b, txn_fn op, void *arg)
     return st;
 }
 
+/* Run `op` as one statement on a pooled connection (its own transaction),
+ * again on a transient conflict (EE_EBUSY). */
+typedef ee_status (*conn_fn)(sqlb *b, void *conn, void *arg);
+
+static ee_status on_conn(sqlb *b, conn_fn op, void *arg)
+{
+    ee_status st = EE_OK;
+    for (int attempt = 0; attempt < RETRIES; attempt++) {
+        void *conn = NULL;
+        if ((st = take_conn(b, &conn)) != EE_OK)
+            return st;
+        st = op(b, conn, arg);
+        give_conn(b, conn);
+        if (st != EE_EBUSY)
+            break;
+    }
+    return st;
+}
+
 /* ---- counter rows ------------------------------------------------------------------ */
 
 typedef struct {
@@ -314,28 +333,24 @@ static ee_status reserve_txn(sqlb *b, void *conn, void *arg, bool *force)
     return EE_OK;
 }
 
-/* The driver's one-round-trip reserve, again on a transient conflict. */
-static ee_status reserve_one_trip(sqlb *b, const ee_counter_req *reqs, const int64_t *leases,
-                                  size_t count, int64_t now, ee_counter_result *res,
-                                  int *granted)
+static ee_status reserve_call(sqlb *b, void *conn, void *arg)
 {
-    ee_status st = EE_OK;
-    for (int attempt = 0; attempt < RETRIES; attempt++) {
-        void *conn = NULL;
-        if ((st = take_conn(b, &conn)) != EE_OK)
-            return st;
-        st = b->drv->reserve_call(conn, reqs, leases, count, now, res, granted);
-        give_conn(b, conn);
-        if (st != EE_EBUSY)
-            break;
-    }
+    reserve_args *a = arg;
+    return b->drv->reserve_call(conn, a->reqs, a->leases, a->count, a->now, a->res,
+                                a->granted);
+}
+
+/* The driver's one-round-trip reserve. */
+static ee_status reserve_one_trip(sqlb *b, reserve_args *a)
+{
+    ee_status st = on_conn(b, reserve_call, a);
     if (st != EE_OK) {
-        *granted = 0;
-        memset(res, 0, count * sizeof *res);
+        *a->granted = 0;
+        memset(a->res, 0, a->count * sizeof *a->res);
         return st;
     }
-    for (size_t i = 0; i < count; i++)
-        res[i].limit = reqs[i].limit;
+    for (size_t i = 0; i < a->count; i++)
+        a->res[i].limit = a->reqs[i].limit;
     return EE_OK;
 }
 
@@ -346,24 +361,15 @@ static ee_status s_reserve_leased(void *ctx, const ee_counter_req *reqs, void *c
     (void)handles; /* rows are found by key */
     memset(res, 0, count * sizeof *res);
     sqlb *b = ctx;
-    if (b->drv->reserve_call != NULL)
-        return reserve_one_trip(b, reqs, leases, count, now, res, granted);
     reserve_args a = {reqs, count, leases, now, res, granted};
+    if (b->drv->reserve_call != NULL)
+        return reserve_one_trip(b, &a);
     ee_status st = in_txn(ctx, reserve_txn, &a);
     if (st != EE_OK) {
         *granted = 0;
         memset(res, 0, count * sizeof *res);
     }
     return st;
-}
-
-static ee_status s_reserve_many(void *ctx, const ee_counter_req *reqs, size_t count,
-                                int64_t lease, int64_t now, ee_counter_result *res, int *granted)
-{
-    int64_t leases[EE_COUNTERS_MANY_MAX];
-    for (size_t i = 0; i < count; i++)
-        leases[i] = lease;
-    return s_reserve_leased(ctx, reqs, NULL, leases, count, now, res, granted);
 }
 
 const ee__counters_ext ee__counters_sql_ext = {
@@ -382,43 +388,37 @@ typedef struct {
     bool renew;
 } finish_args;
 
-static ee_status not_found(const char *key, uint64_t id, const char *why)
-{
-    return ee__error(EE_ENOTFOUND, "counter \"%s\": reservation %llu %s", key,
-                     (unsigned long long)id, why);
-}
-
 static ee_status finish_txn(sqlb *b, void *conn, void *arg, bool *force)
 {
     finish_args *f = arg;
     if (f->id == 0 || f->id > (uint64_t)INT64_MAX)
-        return not_found(f->key, f->id, "is unknown");
+        return ee__counters_not_found(f->key, f->id, "is unknown");
     one_row c = {0};
     ee_status st = QROW0(conn, EE__SQL_LOCK, f->key, &c);
     if (st != EE_OK)
         return st;
     if (!c.found)
-        return not_found(f->key, f->id, "is unknown");
+        return ee__counters_not_found(f->key, f->id, "is unknown");
     if (ee__counters_window_over(c.v[0], f->now))
-        return not_found(f->key, f->id, "belongs to a window that has ended");
+        return ee__counters_not_found(f->key, f->id, "belongs to a window that has ended");
     if (f->renew) {
         int64_t changed = 0;
         st = b->drv->query(conn, EE__SQL_RENEW, f->key,
                            (const int64_t[]){(int64_t)f->id, f->now + f->lease, f->now}, 3,
                            NULL, NULL, &changed);
         if (st == EE_OK && changed != 1)
-            return not_found(f->key, f->id, "is unknown, finished or expired");
+            return ee__counters_not_found(f->key, f->id, "is unknown, finished or expired");
         return st;
     }
     one_row r = {0};
     if ((st = QROW(conn, EE__SQL_TAKE, f->key, &r, (int64_t)f->id)) != EE_OK)
         return st;
     if (!r.found)
-        return not_found(f->key, f->id, "is unknown or already finished");
+        return ee__counters_not_found(f->key, f->id, "is unknown or already finished");
     int64_t n = r.v[0];
     if (r.v[1] <= f->now) {
         *force = true; /* the expired row stays deleted */
-        return not_found(f->key, f->id, "expired (its lease ended)");
+        return ee__counters_not_found(f->key, f->id, "expired (its lease ended)");
     }
     if (f->amount > n)
         return ee__error(EE_EINVAL, "counter \"%s\": commit amount %lld exceeds the %lld "
@@ -429,43 +429,28 @@ static ee_status finish_txn(sqlb *b, void *conn, void *arg, bool *force)
     return st;
 }
 
-/* The driver's one-round-trip finish (again on a transient conflict), its
- * code turned into the answer finish_txn would give. */
+/* The driver's one-round-trip finish, its code turned into the answer
+ * finish_txn would give. */
+typedef struct {
+    const finish_args *f;
+    int code;
+} finish_call_args;
+
+static ee_status finish_call(sqlb *b, void *conn, void *arg)
+{
+    finish_call_args *a = arg;
+    const finish_args *f = a->f;
+    return b->drv->finish_call(conn, f->key, f->id, f->renew ? 0 : f->amount,
+                               f->renew ? f->now + f->lease : 0, f->now, &a->code);
+}
+
 static ee_status finish_one_trip(sqlb *b, const finish_args *f)
 {
     if (f->id == 0 || f->id > (uint64_t)INT64_MAX)
-        return not_found(f->key, f->id, "is unknown");
-    ee_status st = EE_OK;
-    int code = 0;
-    for (int attempt = 0; attempt < RETRIES; attempt++) {
-        void *conn = NULL;
-        if ((st = take_conn(b, &conn)) != EE_OK)
-            return st;
-        st = b->drv->finish_call(conn, f->key, f->id, f->renew ? 0 : f->amount,
-                                 f->renew ? f->now + f->lease : 0, f->now, &code);
-        give_conn(b, conn);
-        if (st != EE_EBUSY)
-            break;
-    }
-    if (st != EE_OK)
-        return st;
-    switch (code) {
-    case 0:
-        return EE_OK;
-    case -1:
-        return not_found(f->key, f->id, "is unknown");
-    case -2:
-        return not_found(f->key, f->id, "belongs to a window that has ended");
-    case -3:
-        return not_found(f->key, f->id, "expired (its lease ended)");
-    case -4:
-        return ee__error(EE_EINVAL, "counter \"%s\": commit amount %lld exceeds the amount "
-                                    "reserved", f->key, (long long)f->amount);
-    case -5:
-        return not_found(f->key, f->id, "is unknown, finished or expired");
-    default:
-        return not_found(f->key, f->id, "is unknown or already finished");
-    }
+        return ee__counters_not_found(f->key, f->id, "is unknown");
+    finish_call_args a = {f, 0};
+    ee_status st = on_conn(b, finish_call, &a);
+    return st != EE_OK ? st : ee__counters_finish_answer(f->key, f->id, f->amount, a.code);
 }
 
 static ee_status finish(sqlb *b, finish_args *f)
@@ -495,27 +480,29 @@ static ee_status s_renew(void *ctx, const char *key, uint64_t id, int64_t lease,
 
 /* ---- get ---------------------------------------------------------------------------- */
 
-static ee_status s_get(void *ctx, const char *key, int64_t now, ee_counter_result *out)
+typedef struct {
+    const char *key;
+    int64_t now;
+    ee_counter_result *out;
+} get_args;
+
+static ee_status get_row(sqlb *b, void *conn, void *arg)
 {
-    sqlb *b = ctx;
-    ee_status st = EE_OK;
-    for (int attempt = 0; attempt < RETRIES; attempt++) {
-        void *conn = NULL;
-        if ((st = take_conn(b, &conn)) != EE_OK)
-            return st;
-        one_row r = {0};
-        st = QROW(conn, EE__SQL_GET, key, &r, now);
-        give_conn(b, conn);
-        if (st == EE_EBUSY)
-            continue;
-        if (st == EE_OK && r.found && !ee__counters_window_over(r.v[0], now)) {
-            out->window_end_ms = r.v[0];
-            out->committed = r.v[1];
-            out->value = r.v[1] + r.v[2];
-        }
-        return st;
+    get_args *g = arg;
+    one_row r = {0};
+    ee_status st = QROW(conn, EE__SQL_GET, g->key, &r, g->now);
+    if (st == EE_OK && r.found && !ee__counters_window_over(r.v[0], g->now)) {
+        g->out->window_end_ms = r.v[0];
+        g->out->committed = r.v[1];
+        g->out->value = r.v[1] + r.v[2];
     }
     return st;
+}
+
+static ee_status s_get(void *ctx, const char *key, int64_t now, ee_counter_result *out)
+{
+    get_args g = {key, now, out};
+    return on_conn(ctx, get_row, &g);
 }
 
 /* ---- lifetime -------------------------------------------------------------------------- */
@@ -533,7 +520,7 @@ static void s_free(void *ctx)
 static const ee_counters_backend sql_table = {
     .version = EE_COUNTERS_BACKEND_VERSION,
     .flags = EE_COUNTERS_THREAD_SAFE | EE_COUNTERS_SHARED,
-    .reserve_many = s_reserve_many,
+    .reserve_many = NULL, /* the library calls ee__counters_sql_ext.reserve_leased */
     .commit = s_commit,
     .release = s_release,
     .renew = s_renew,

@@ -279,13 +279,6 @@ static entry *find(coll_store *cs, const char *ws, const uint8_t *id)
     return e != NULL && strcmp(e->ws, ws) == 0 ? e : NULL;
 }
 
-static ee_status not_found(const ee_storage_collection *c, const uint8_t *id)
-{
-    char hex[25];
-    ee__storage_id_hex(id, hex);
-    return ee__error(EE_ENOTFOUND, "%s: no document %s", c->name, hex);
-}
-
 static ee_status mem_get(void *ctx, const ee_storage_collection *c, const char *ws,
                          const uint8_t *id, ee_storage_row_fn fn, void *payload)
 {
@@ -294,7 +287,7 @@ static ee_status mem_get(void *ctx, const ee_storage_collection *c, const char *
     pthread_rwlock_rdlock(&m->lock);
     entry *e = find(store_of(m, c), ws, id);
     if (e == NULL) {
-        st = not_found(c, id);
+        st = ee__storage_not_found(c, id);
     } else {
         ee_storage_row row = {e->id, e->rev, e->time, e->data, e->len};
         (void)fn(&row, payload);
@@ -316,7 +309,7 @@ static ee_status mem_replace(void *ctx, const ee_storage_collection *c, int64_t 
     entry *old = find(cs, r->workspace, r->id);
     entry *holder = e->ukey ? hmap_get(&cs->by_key, e->ukey, e->ukey_len) : NULL;
     if (old == NULL) {
-        st = not_found(c, r->id);
+        st = ee__storage_not_found(c, r->id);
     } else if (old->rev != expected) {
         st = ee__error(EE_ECONFLICT, "%s: stale revision %lld (stored %lld)", c->name,
                        (long long)expected, (long long)old->rev);
@@ -345,7 +338,7 @@ static ee_status mem_remove(void *ctx, const ee_storage_collection *c, const cha
     pthread_rwlock_wrlock(&m->lock);
     entry *e = find(cs, ws, id);
     if (e == NULL) {
-        st = not_found(c, id);
+        st = ee__storage_not_found(c, id);
     } else {
         unlink_entry(cs, e);
         entry_free(e, c->n_fields);

@@ -406,13 +406,6 @@ static ee_status pg_insert(void *ctx, const ee_storage_collection *c, const ee_s
     return st;
 }
 
-static ee_status not_found(const ee_storage_collection *c, const uint8_t *id)
-{
-    char hex[25];
-    ee__storage_id_hex(id, hex);
-    return ee__error(EE_ENOTFOUND, "%s: no document %s", c->name, hex);
-}
-
 static ee_status pg_get(void *ctx, const ee_storage_collection *c, const char *ws,
                         const uint8_t *id, ee_storage_row_fn fn, void *payload)
 {
@@ -430,7 +423,7 @@ static ee_status pg_get(void *ctx, const ee_storage_collection *c, const char *w
     PGresult *r;
     if ((st = run(pc->pg, sql, &p, 1, "get failed", &r)) == EE_OK) {
         if (PQntuples(r) == 0) {
-            st = not_found(c, id);
+            st = ee__storage_not_found(c, id);
         } else {
             ee_storage_row row = {id, get_i64(r, 0, 0), get_i64(r, 0, 1),
                                   (const uint8_t *)PQgetvalue(r, 0, 2),
@@ -484,7 +477,7 @@ static ee_status pg_replace(void *ctx, const ee_storage_collection *c, int64_t e
                          ? ee__error(EE_ECONFLICT, "%s: stale revision %lld (stored %lld)",
                                      c->name, (long long)expected,
                                      (long long)get_i64(res, 0, 0))
-                         : not_found(c, r->id);
+                         : ee__storage_not_found(c, r->id);
                 PQclear(res);
             }
         }
@@ -510,7 +503,7 @@ static ee_status pg_remove(void *ctx, const ee_storage_collection *c, const char
     PGresult *res;
     if ((st = run(pc->pg, sql, &p, 0, "delete failed", &res)) == EE_OK) {
         if (strcmp(PQcmdTuples(res), "0") == 0)
-            st = not_found(c, id);
+            st = ee__storage_not_found(c, id);
         PQclear(res);
     }
     release(g, pc);

@@ -478,13 +478,6 @@ static ee_status lite_insert(void *ctx, const ee_storage_collection *c,
     return s;
 }
 
-static ee_status not_found(const ee_storage_collection *c, const uint8_t *id)
-{
-    char hex[25];
-    ee__storage_id_hex(id, hex);
-    return ee__error(EE_ENOTFOUND, "%s: no document %s", c->name, hex);
-}
-
 static ee_status lite_get(void *ctx, const ee_storage_collection *c, const char *ws,
                           const uint8_t *id, ee_storage_row_fn fn, void *payload)
 {
@@ -504,7 +497,7 @@ static ee_status lite_get(void *ctx, const ee_storage_collection *c, const char 
                                   (size_t)sqlite3_column_bytes(st, 2)};
             (void)fn(&row, payload);
         } else if (rc == SQLITE_DONE) {
-            s = not_found(c, id);
+            s = ee__storage_not_found(c, id);
         } else {
             s = db_error(cn->db, rc, "get failed");
         }
@@ -548,7 +541,7 @@ static ee_status lite_replace(void *ctx, const ee_storage_collection *c, int64_t
                 s = ee__error(EE_ECONFLICT, "%s: stale revision %lld (stored %lld)", c->name,
                               (long long)expected, (long long)sqlite3_column_int64(st, 0));
             else if (rc == SQLITE_DONE)
-                s = not_found(c, r->id);
+                s = ee__storage_not_found(c, r->id);
             else
                 s = db_error(cn->db, rc, "replace failed");
             done(st);
@@ -574,7 +567,7 @@ static ee_status lite_remove(void *ctx, const ee_storage_collection *c, const ch
         if (rc != SQLITE_DONE)
             s = db_error(cn->db, rc, "delete failed");
         else if (sqlite3_changes(cn->db) == 0)
-            s = not_found(c, id);
+            s = ee__storage_not_found(c, id);
         done(st);
     }
     release(l, cn);

@@ -155,6 +155,17 @@ static void qr_child(const char *storage_uri, const char *counters_uri, const ch
     _exit(0);
 }
 
+/* Wait for every child; each must have exited 0. */
+static void qr_wait_all(const pid_t kids[QR_PROCS], const qr_tally *t)
+{
+    for (int i = 0; i < QR_PROCS; i++) {
+        int status = 0;
+        cr_assert_eq(waitpid(kids[i], &status, 0), kids[i]);
+        cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d failed: %s", i,
+                  t->last_error);
+    }
+}
+
 static void qr_fork_all(const char *storage_uri, const char *counters_uri, const char *org,
                         const char *racy_key, bool per_process_setup, qr_tally *t)
 {
@@ -165,12 +176,7 @@ static void qr_fork_all(const char *storage_uri, const char *counters_uri, const
         if (kids[i] == 0)
             qr_child(storage_uri, counters_uri, org, racy_key, per_process_setup, t);
     }
-    for (int i = 0; i < QR_PROCS; i++) {
-        int status = 0;
-        cr_assert_eq(waitpid(kids[i], &status, 0), kids[i]);
-        cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d failed: %s", i,
-                  t->last_error);
-    }
+    qr_wait_all(kids, t);
 }
 
 /* per_process_setup: each process stores the plan itself (memory storage). */
@@ -287,11 +293,7 @@ static inline void qr_subscription_race(const char *storage_uri)
         ee_engine_close(ce);
         _exit(0);
     }
-    for (int i = 0; i < QR_PROCS; i++) {
-        int status = 0;
-        cr_assert_eq(waitpid(kids[i], &status, 0), kids[i]);
-        cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d failed", i);
-    }
+    qr_wait_all(kids, t);
     cr_expect_eq(atomic_load(&t->errors), 0, "errors: %d, e.g. %s", atomic_load(&t->errors),
                  t->last_error);
     cr_expect_eq(atomic_load(&t->granted), QR_PROCS * QR_THREADS * 10);
