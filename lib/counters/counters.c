@@ -298,6 +298,9 @@ static ee_status check_numbers(const ee_counter_req *r, int64_t now_ms)
 /* Everything a reserve checks before a backend sees it. A request with a
  * handle had its key checked when it was resolved; distinct handles are
  * distinct keys. */
+static ee_status check_requests(const ee_counter_req *reqs, void *const *handles,
+                                const int64_t *leases, size_t count, int64_t now_ms);
+
 static ee_status check_reserve(const ee_counters *c, const ee_counter_req *reqs,
                                void *const *handles, const int64_t *leases, size_t count,
                                int64_t now_ms, const ee_counter_result *results,
@@ -306,6 +309,20 @@ static ee_status check_reserve(const ee_counters *c, const ee_counter_req *reqs,
     if (c == NULL || reqs == NULL || leases == NULL || results == NULL || granted == NULL)
         return ee__error(EE_EINVAL, "ee_counters_reserve: counters, requests, results and "
                                     "granted must not be NULL");
+    return check_requests(reqs, handles, leases, count, now_ms);
+}
+
+ee_status ee__counters_check_prepared(const ee_counter_req *reqs, void *const *handles,
+                                      const int64_t *leases, size_t count, int64_t now_ms)
+{
+    if (reqs == NULL || leases == NULL)
+        return ee__error(EE_EINVAL, "counters: prepared requests and leases are required");
+    return check_requests(reqs, handles, leases, count, now_ms);
+}
+
+static ee_status check_requests(const ee_counter_req *reqs, void *const *handles,
+                                const int64_t *leases, size_t count, int64_t now_ms)
+{
     if (count == 0 || count > EE_COUNTERS_MANY_MAX)
         return ee__error(EE_EINVAL, "ee_counters_reserve_many: count %zu must be 1..%d", count,
                          EE_COUNTERS_MANY_MAX);
@@ -375,6 +392,13 @@ ee_status ee__counters_reserve_leased(ee_counters *c, const ee_counter_req *reqs
                                       int64_t now_ms, ee_counter_result *results, int *granted)
 {
     return reserve(c, reqs, handles, leases, count, now_ms, results, granted, false);
+}
+
+void ee__counters_direct(ee_counters *c, ee__counters_reserve_fn *fn, void **ctx)
+{
+    bool direct = c != NULL && c->ext != NULL && c->ext->reserve_leased != NULL && !c->serialise;
+    *fn = direct ? c->ext->reserve_leased : NULL;
+    *ctx = direct ? c->ctx : NULL;
 }
 
 ee_status ee_counters_reserve_many(ee_counters *c, const ee_counter_req *reqs, size_t count,

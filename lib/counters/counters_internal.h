@@ -27,11 +27,13 @@ ee_status ee__counters_redis_create(const char *uri, const ee_counters_backend *
  *                   a hot path skips the key work (NULL: no handles);
  *   reserve_leased  reserve_many with a lease per request and, for each
  *                   request, a handle from resolve or NULL (then by key). */
+typedef ee_status (*ee__counters_reserve_fn)(void *ctx, const ee_counter_req *reqs,
+                                             void *const *handles, const int64_t *leases,
+                                             size_t count, int64_t now_ms,
+                                             ee_counter_result *results, int *granted);
 typedef struct ee__counters_ext {
     ee_status (*resolve)(void *ctx, const char *key, void **handle);
-    ee_status (*reserve_leased)(void *ctx, const ee_counter_req *reqs, void *const *handles,
-                                const int64_t *leases, size_t count, int64_t now_ms,
-                                ee_counter_result *results, int *granted);
+    ee__counters_reserve_fn reserve_leased;
 } ee__counters_ext;
 
 extern const ee__counters_ext ee__counters_memory_ext;
@@ -58,6 +60,22 @@ ee_status ee__counters_resolve(ee_counters *counters, const char *key, void **ha
 ee_status ee__counters_reserve_leased(ee_counters *counters, const ee_counter_req *reqs,
                                       void *const *handles, const int64_t *leases, size_t count,
                                       int64_t now_ms, ee_counter_result *results, int *granted);
+
+/* Validate a prepared request set once (what ee__counters_reserve_leased()
+ * checks on every call: keys, numbers, leases, repeated counters), for
+ * requests reused with ee__counters_direct()'s function until their window
+ * ends. Returns EE_OK or EE_EINVAL. */
+ee_status ee__counters_check_prepared(const ee_counter_req *reqs, void *const *handles,
+                                      const int64_t *leases, size_t count, int64_t now_ms);
+
+/* The backend's own leased reserve, for requests checked once with
+ * ee__counters_check_prepared() and kept valid since (only amounts the
+ * caller changed, and checked, differ; now_ms has not gone back and is
+ * before every window_end_ms): *fn and *ctx, valid as long as `counters`,
+ * when it is a built-in, thread-safe backend. Otherwise *fn is NULL: use
+ * ee__counters_reserve_leased(). A direct call checks nothing, takes no
+ * lock of the wrapper's and leaves *granted unspecified on failure. */
+void ee__counters_direct(ee_counters *counters, ee__counters_reserve_fn *fn, void **ctx);
 
 /* The end of a new window that begins at now_ms for `req` (0: no window).
  * The wrapper has checked window_end_ms > now_ms when it is set. */

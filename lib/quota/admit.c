@@ -43,6 +43,7 @@ ee_status ee__quota_subject_init(ee_quota_subject *s, ee_engine *engine, const c
     s->counters = ee__engine_counters(engine);
     if (s->st == NULL || s->counters == NULL)
         return ee__error(EE_EINVAL, "quota: the engine has no quota module or counters");
+    ee__counters_direct(s->counters, &s->direct, &s->direct_ctx);
     snprintf(s->ws, sizeof s->ws, "%s", ws);
     snprintf(s->user, sizeof s->user, "%s", user);
     snprintf(s->org_id, sizeof s->org_id, "%s", org != NULL && org[0] != '\0' ? org : ws);
@@ -71,8 +72,9 @@ static int64_t threshold_value(int64_t limit, int64_t pct)
     return (limit * pct + 99) / 100; /* limit <= 2^53, pct <= 100: no overflow */
 }
 
-/* Prebuild the counter requests and the ticket's constant part. */
-static void build(ee_quota_subject *s)
+/* Prebuild the counter requests and the ticket's constant part, checked
+ * once here for every admission until the limits are resolved again. */
+static ee_status build(ee_quota_subject *s, int64_t now)
 {
     const q_limits *l = &s->lim;
     size_t n = 0;
@@ -130,6 +132,7 @@ static void build(ee_quota_subject *s)
     }
     for (int i = s->st->file.nthresholds; i < Q_MAX_THRESHOLDS; i++)
         s->alert_at[i] = s->spend_alert_at[i] = INT64_MAX;
+    return ee__counters_check_prepared(s->reqs, s->handles, s->leases, n, now);
 }
 
 ee_status ee__quota_subject_refresh(ee_quota_subject *s, int64_t now)
@@ -170,8 +173,10 @@ ee_status ee__quota_subject_refresh(ee_quota_subject *s, int64_t now)
     s->spend_end = mto;
     s->valid_from = from > mfrom ? from : mfrom;
     s->valid_until = to < mto ? to : mto;
-    build(s);
-    return EE_OK;
+    ee_status rc = build(s, now);
+    if (rc != EE_OK)
+        s->valid_until = INT64_MIN; /* stays stale: the next admission tries again */
+    return rc;
 }
 
 ee_status ee_quota_subject_new(ee_engine *engine, const ee_principal *principal,
@@ -279,11 +284,14 @@ ee_status ee_quota_admit_fast(ee_engine *engine, ee_quota_subject *s, int64_t es
         s->reqs[count++].n = est_cost_nano;
     ee_counter_result res[Q_R_COUNT];
     int granted = 0;
-    st = ee__counters_reserve_leased(s->counters, s->reqs, s->handles, s->leases, count, now, res,
-                                     &granted);
+    if (s->direct != NULL)
+        st = s->direct(s->direct_ctx, s->reqs, s->handles, s->leases, count, now, res, &granted);
+    else
+        st = ee__counters_reserve_leased(s->counters, s->reqs, s->handles, s->leases, count,
+                                         now, res, &granted);
     if (st != EE_OK) {
         t->magic = 0;
-        return st;
+        return st; /* not granted, whatever `granted` says */
     }
     if (!granted)
         return refuse(s, count, res, now, t);

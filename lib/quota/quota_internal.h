@@ -142,6 +142,8 @@ struct ee_quota_subject {
     ee_engine *engine;
     q_state *st;
     struct ee_counters *counters;
+    ee__counters_reserve_fn direct; /* the backend's reserve, or NULL (see counters) */
+    void *direct_ctx;
     q_org *org;
     uint64_t gen;
     uint64_t org_version;

@@ -17,7 +17,8 @@
  * and answers EE_ENOTFOUND. The live records' leases are kept in expiry
  * order: a FIFO while they arrive in that order (the usual case: one lease
  * length per counter), else a min-heap; expiring is taking the earliest,
- * never a sweep of the whole counter.
+ * never a sweep of the whole counter, and reads no record but those it
+ * gives back.
  *
  * Several counters at once (all or none): their locks are taken in address
  * order (no deadlock), every counter is checked, and only then is anything
@@ -51,19 +52,22 @@ typedef struct mrec {
     int64_t expires;
     int64_t n;
     uint32_t gen;   /* bumped when the record is taken */
-    uint32_t pos;   /* live in the heap: its index there; free: next free record + 1 */
+    uint32_t pos;   /* live: its lease's heap index, or FIFO sequence number; free: next
+                       free record + 1 */
     uint32_t state; /* R_* */
     uint32_t pad_;
 } mrec;
 
-/* A lease: a record's expiry, where sorting and expiring read it. In the
- * FIFO a lease is stale (skipped) once its record was finished, reused or
- * given another expiry; gen tells. */
+/* A lease: a record's expiry, where sorting and expiring read it. A FIFO
+ * lease whose record was finished or given another expiry is marked dead
+ * (rec = DEAD) and dropped when it reaches the head or on compaction. */
 typedef struct mlease {
     int64_t expires;
     uint32_t rec;
-    uint32_t gen;
+    uint32_t pad_;
 } mlease;
+
+#define DEAD UINT32_MAX
 
 typedef struct mcounter {
     _Alignas(64) _Atomic uint32_t lock;
@@ -78,7 +82,9 @@ typedef struct mcounter {
      * (one lease length per counter, time moving forward: the usual case),
      * else a min-heap (`cap` entries, so switching never allocates). */
     bool in_heap;
-    uint32_t fifo_head, fifo_len, fifo_cap; /* fifo_cap: 0 or a power of two */
+    /* FIFO leases have sequence numbers fifo_head .. fifo_tail - 1 (they
+     * run on and wrap); the one numbered q is at fifo[q & (fifo_cap - 1)]. */
+    uint32_t fifo_head, fifo_tail, fifo_cap; /* fifo_cap: 0 or a power of two */
     int64_t fifo_last;    /* expiry of the newest lease in the FIFO */
     mlease *fifo;
     uint32_t heap_n;
@@ -288,52 +294,76 @@ static void heap_remove(mcounter *c, uint32_t pos)
     heap_down(c, c->recs[last.rec].pos);
 }
 
-/* ---- the lease FIFO (under the counter's lock) ----------------------------------------- */
+/* ---- the lease FIFO (under the counter's lock) -----------------------------------------
+ *
+ * A live record keeps its FIFO lease's sequence number in `pos`, so
+ * finishing it marks that lease dead without a search. The head lease is
+ * never dead (dead heads are dropped at once), so expiring reads the FIFO
+ * alone. */
 
-static mlease *fifo_at(const mcounter *c, uint32_t i)
+static uint32_t fifo_len(const mcounter *c)
 {
-    return &c->fifo[(c->fifo_head + i) & (c->fifo_cap - 1)];
+    return c->fifo_tail - c->fifo_head;
 }
 
-static bool lease_current(const mcounter *c, const mlease *l)
+static mlease *fifo_seq(const mcounter *c, uint32_t q)
 {
-    const mrec *r = &c->recs[l->rec];
-    return r->gen == l->gen && r->state == R_LIVE && r->expires == l->expires;
+    return &c->fifo[q & (c->fifo_cap - 1)];
 }
 
-/* Drop the stale leases, keeping the order. */
+static void fifo_pop_dead(mcounter *c)
+{
+    while (c->fifo_head != c->fifo_tail && fifo_seq(c, c->fifo_head)->rec == DEAD)
+        c->fifo_head++;
+}
+
+/* Mark live record idx's FIFO lease dead. */
+static void fifo_kill(mcounter *c, uint32_t idx)
+{
+    uint32_t q = c->recs[idx].pos;
+    if (q - c->fifo_head < fifo_len(c) && fifo_seq(c, q)->rec == idx) {
+        fifo_seq(c, q)->rec = DEAD;
+        if (q == c->fifo_head)
+            fifo_pop_dead(c);
+    }
+}
+
+/* Drop the dead leases, keeping the order (and the records' sequence
+ * numbers right). */
 static void fifo_compact(mcounter *c)
 {
-    uint32_t kept = 0;
-    for (uint32_t i = 0; i < c->fifo_len; i++) {
-        mlease l = *fifo_at(c, i);
-        if (lease_current(c, &l))
-            *fifo_at(c, kept++) = l;
+    uint32_t to = c->fifo_head;
+    for (uint32_t q = c->fifo_head; q != c->fifo_tail; q++) {
+        mlease l = *fifo_seq(c, q);
+        if (l.rec == DEAD)
+            continue;
+        c->recs[l.rec].pos = to;
+        *fifo_seq(c, to++) = l;
     }
-    c->fifo_len = kept;
+    c->fifo_tail = to;
 }
 
 /* The FIFO's leases, in order, become the heap: a sorted array is a heap. */
 static void to_heap(mcounter *c)
 {
     c->heap_n = 0;
-    for (uint32_t i = 0; i < c->fifo_len; i++) {
-        mlease l = *fifo_at(c, i);
-        if (lease_current(c, &l))
+    for (uint32_t q = c->fifo_head; q != c->fifo_tail; q++) {
+        mlease l = *fifo_seq(c, q);
+        if (l.rec != DEAD)
             heap_set(c, c->heap_n++, l);
     }
-    c->fifo_len = 0;
+    c->fifo_tail = c->fifo_head;
     c->in_heap = true;
 }
 
-/* Room in the FIFO for one more lease: made by dropping stale ones or
+/* Room in the FIFO for one more lease: made by dropping dead ones or
  * growing; when it cannot grow the counter moves to the heap, which has
  * room for every record. */
 static void fifo_room(mcounter *c)
 {
-    if (c->in_heap || c->fifo_len < c->fifo_cap)
+    if (c->in_heap || fifo_len(c) < c->fifo_cap)
         return;
-    if (c->fifo_len > 2 * c->live + 8) {
+    if (fifo_len(c) > 2 * c->live + 8) {
         fifo_compact(c);
         return;
     }
@@ -343,29 +373,43 @@ static void fifo_room(mcounter *c)
         to_heap(c);
         return;
     }
-    for (uint32_t i = 0; i < c->fifo_len; i++)
-        grown[i] = *fifo_at(c, i);
+    for (uint32_t q = c->fifo_head; q != c->fifo_tail; q++)
+        grown[q & (cap - 1)] = *fifo_seq(c, q); /* sequence numbers stay */
     free(c->fifo);
     c->fifo = grown;
     c->fifo_cap = cap;
-    c->fifo_head = 0;
 }
 
-/* Track record idx's lease (its expires set, live). */
-static void lease_add(mcounter *c, uint32_t idx)
+/* Track record idx's lease (its expires set, live, no lease yet). */
+static void lease_add_slow(mcounter *c, uint32_t idx)
 {
     mrec *r = &c->recs[idx];
     fifo_room(c);
-    if (!c->in_heap && c->fifo_len > 0 && r->expires < c->fifo_last)
+    if (!c->in_heap && fifo_len(c) > 0 && r->expires < c->fifo_last)
         to_heap(c); /* out of order */
     if (c->in_heap) {
-        c->heap[c->heap_n] = (mlease){r->expires, idx, r->gen};
+        c->heap[c->heap_n] = (mlease){r->expires, idx, 0};
         r->pos = c->heap_n++;
         heap_up(c, r->pos);
         return;
     }
-    *fifo_at(c, c->fifo_len++) = (mlease){r->expires, idx, r->gen};
+    *fifo_seq(c, c->fifo_tail) = (mlease){r->expires, idx, 0};
+    r->pos = c->fifo_tail++;
     c->fifo_last = r->expires;
+}
+
+static inline void lease_add(mcounter *c, uint32_t idx)
+{
+    mrec *r = &c->recs[idx];
+    /* the usual case: FIFO with room, the lease not earlier than the last */
+    uint32_t len = fifo_len(c);
+    if (!c->in_heap && len < c->fifo_cap && (len == 0 || r->expires >= c->fifo_last)) {
+        *fifo_seq(c, c->fifo_tail) = (mlease){r->expires, idx, 0};
+        r->pos = c->fifo_tail++;
+        c->fifo_last = r->expires;
+        return;
+    }
+    lease_add_slow(c, idx);
 }
 
 /* Once nothing is live, the counter starts again with an empty FIFO. */
@@ -375,29 +419,23 @@ static void leases_reset_if_idle(mcounter *c)
         return;
     c->in_heap = false;
     c->heap_n = 0;
-    c->fifo_len = 0;
+    c->fifo_tail = c->fifo_head;
 }
 
 /* The earliest live lease, or NULL. */
-static const mlease *lease_first(mcounter *c)
+static const mlease *lease_first(const mcounter *c)
 {
     if (c->in_heap)
         return c->heap_n > 0 ? &c->heap[0] : NULL;
-    while (c->fifo_len > 0 && !lease_current(c, fifo_at(c, 0))) {
-        c->fifo_head = (c->fifo_head + 1) & (c->fifo_cap - 1);
-        c->fifo_len--;
-    }
-    return c->fifo_len > 0 ? fifo_at(c, 0) : NULL;
+    return c->fifo_head != c->fifo_tail ? fifo_seq(c, c->fifo_head) : NULL;
 }
 
 /* ---- records (under the counter's lock) ------------------------------------------------ */
 
 /* Room for one more record (its lease makes its own room, never failing);
  * false on ENOMEM (nothing changed). */
-static bool recs_room(mcounter *c)
+static bool recs_grow(mcounter *c)
 {
-    if (c->free_head != 0 || c->nrecs < c->cap)
-        return true;
     if (c->cap >= RECS_MAX)
         return false;
     uint32_t cap = c->cap ? c->cap * 2 : 8;
@@ -411,6 +449,11 @@ static bool recs_room(mcounter *c)
     c->heap = heap;
     c->cap = cap;
     return true;
+}
+
+static inline bool recs_room(mcounter *c)
+{
+    return c->free_head != 0 || c->nrecs < c->cap || recs_grow(c);
 }
 
 /* Take a record (recs_room() said yes) live with n and expiry; its id. */
@@ -435,13 +478,15 @@ static uint64_t rec_take(mcounter *c, int64_t n, int64_t expires)
 }
 
 /* Finish a live record: onto the free list as `state` (its FIFO lease
- * goes stale; a heap lease is removed). The caller then calls
+ * is marked dead, a heap lease removed). The caller then calls
  * leases_reset_if_idle(). */
 static void rec_finish(mcounter *c, uint32_t idx, uint32_t state)
 {
     mrec *r = &c->recs[idx];
     if (c->in_heap)
         heap_remove(c, r->pos);
+    else
+        fifo_kill(c, idx);
     r->state = state;
     r->pos = c->free_head;
     c->free_head = idx + 1;
@@ -454,11 +499,11 @@ static void rec_renew(mcounter *c, uint32_t idx, int64_t expires)
     mrec *r = &c->recs[idx];
     if (expires == r->expires)
         return; /* its lease stays as it is (a FIFO never holds two current leases) */
-    fifo_room(c); /* before the expiry changes: a move to the heap must still find the lease */
     if (!c->in_heap && expires < c->fifo_last)
         to_heap(c);
-    r->expires = expires; /* a FIFO lease of the old expiry is stale from here */
+    r->expires = expires;
     if (!c->in_heap) {
+        fifo_kill(c, idx); /* the old lease; the new one goes at the tail */
         lease_add(c, idx);
         return;
     }
@@ -468,23 +513,28 @@ static void rec_renew(mcounter *c, uint32_t idx, int64_t expires)
 }
 
 /* Give back every reservation whose lease ended by now. */
-static void expire(mcounter *c, int64_t now)
+static void expire_slow(mcounter *c, int64_t now)
 {
     const mlease *l;
     while ((l = lease_first(c)) != NULL && l->expires <= now) {
         uint32_t idx = l->rec;
         c->value -= c->recs[idx].n;
-        rec_finish(c, idx, R_EXPIRED); /* a FIFO lease goes stale: the next look drops it */
+        rec_finish(c, idx, R_EXPIRED);
     }
     leases_reset_if_idle(c);
 }
 
+static inline void expire(mcounter *c, int64_t now)
+{
+    const mlease *l = lease_first(c);
+    if (l != NULL && l->expires <= now)
+        expire_slow(c, now);
+}
+
 /* Begin a new window for `req` if the counter's ended (or none began):
  * everything of the old one is gone. */
-static void maybe_rollover(mcounter *c, const ee_counter_req *req, int64_t now)
+static void rollover(mcounter *c, const ee_counter_req *req, int64_t now)
 {
-    if (!ee__counters_window_over(c->window_end, now))
-        return;
     const mlease *l;
     while ((l = lease_first(c)) != NULL)
         rec_finish(c, l->rec, R_ENDED);
@@ -492,6 +542,12 @@ static void maybe_rollover(mcounter *c, const ee_counter_req *req, int64_t now)
     c->value = 0;
     c->committed = 0;
     c->window_end = ee__counters_new_window_end(req, now);
+}
+
+static inline void maybe_rollover(mcounter *c, const ee_counter_req *req, int64_t now)
+{
+    if (ee__counters_window_over(c->window_end, now))
+        rollover(c, req, now);
 }
 
 /* ---- answers (under the counter's lock) --------------------------------------------------- */
@@ -514,10 +570,10 @@ static void fill_retry(const mcounter *c, const ee_counter_req *req, ee_counter_
         leases = local; /* without the list the answer falls back to the window's end */
         count = 0;
     }
-    size_t n = 0, all = c->in_heap ? c->heap_n : c->fifo_len;
+    size_t n = 0, all = c->in_heap ? c->heap_n : fifo_len(c);
     for (size_t i = 0; i < all && n < count; i++) {
-        const mlease *l = c->in_heap ? &c->heap[i] : fifo_at(c, (uint32_t)i);
-        if (c->in_heap || lease_current(c, l))
+        const mlease *l = c->in_heap ? &c->heap[i] : fifo_seq(c, c->fifo_head + (uint32_t)i);
+        if (l->rec != DEAD)
             leases[n++] = (ee__counters_lease){c->recs[l->rec].n, l->expires};
     }
     count = n;
@@ -529,46 +585,43 @@ static void fill_retry(const mcounter *c, const ee_counter_req *req, ee_counter_
 
 /* ---- reserve --------------------------------------------------------------------- */
 
-static void lock_in_order(mcounter **cs, size_t count, size_t *order)
-{
-    for (size_t i = 0; i < count; i++)
-        order[i] = i;
-    for (size_t i = 1; i < count; i++)
-        for (size_t j = i; j > 0 && (uintptr_t)cs[order[j]] < (uintptr_t)cs[order[j - 1]]; j--) {
-            size_t t = order[j];
-            order[j] = order[j - 1];
-            order[j - 1] = t;
-        }
-    for (size_t k = 0; k < count; k++)
-        c_lock(cs[order[k]]);
-}
-
 /* Under every counter's lock: check all, then change all or nothing. */
 static ee_status decide(mcounter **cs, const ee_counter_req *reqs, const int64_t *leases,
                         size_t count, int64_t now, ee_counter_result *res, int *granted)
 {
     bool all = true, room = true;
     for (size_t i = 0; i < count; i++) {
-        maybe_rollover(cs[i], &reqs[i], now);
-        expire(cs[i], now);
-        fill(cs[i], &reqs[i], &res[i]);
-        all = all && res[i].fits;
-        room = room && recs_room(cs[i]);
+        mcounter *c = cs[i];
+        maybe_rollover(c, &reqs[i], now);
+        expire(c, now);
+        all &= c->value <= reqs[i].limit - reqs[i].n;
+        room &= recs_room(c);
     }
     if (!all) {
-        for (size_t i = 0; i < count; i++)
+        for (size_t i = 0; i < count; i++) {
+            fill(cs[i], &reqs[i], &res[i]);
             if (!res[i].fits)
                 fill_retry(cs[i], &reqs[i], &res[i]);
+        }
         *granted = 0;
         return EE_OK;
     }
-    if (!room)
+    if (!room) {
+        for (size_t i = 0; i < count; i++)
+            fill(cs[i], &reqs[i], &res[i]);
         return ee__error(EE_ENOMEM, "out of memory recording a reservation");
+    }
     for (size_t i = 0; i < count; i++) {
         mcounter *c = cs[i];
-        res[i].resv_id = rec_take(c, reqs[i].n, now + leases[i]);
-        c->value += reqs[i].n;
-        res[i].value = c->value;
+        ee_counter_result *r = &res[i];
+        r->resv_id = rec_take(c, reqs[i].n, now + leases[i]);
+        r->value = c->value += reqs[i].n;
+        r->committed = c->committed;
+        r->limit = reqs[i].limit;
+        r->window_end_ms = c->window_end;
+        r->retry_at_ms = 0;
+        r->fits = 1;
+        r->reserved_ = 0;
     }
     *granted = 1;
     return EE_OK;
@@ -579,17 +632,26 @@ static ee_status m_reserve_leased(void *ctx, const ee_counter_req *reqs, void *c
                                   ee_counter_result *res, int *granted)
 {
     mem *m = ctx;
-    mcounter *cs[EE_COUNTERS_MANY_MAX];
-    size_t order[EE_COUNTERS_MANY_MAX];
+    /* cs: the requests' counters; sorted: the same in address order, the
+     * order their locks are taken in (no deadlock; the wrapper checked that
+     * they are distinct). */
+    mcounter *cs[EE_COUNTERS_MANY_MAX], *sorted[EE_COUNTERS_MANY_MAX];
     for (size_t i = 0; i < count; i++) {
-        cs[i] = handles != NULL && handles[i] != NULL ? handles[i] : get_or_create(m, reqs[i].key);
-        if (cs[i] == NULL)
+        mcounter *c = handles != NULL && handles[i] != NULL ? handles[i]
+                                                            : get_or_create(m, reqs[i].key);
+        if (c == NULL)
             return ee__error(EE_ENOMEM, "out of memory creating counter \"%s\"", reqs[i].key);
+        cs[i] = c;
+        size_t j = i;
+        for (; j > 0 && (uintptr_t)sorted[j - 1] > (uintptr_t)c; j--)
+            sorted[j] = sorted[j - 1];
+        sorted[j] = c;
     }
-    lock_in_order(cs, count, order);
+    for (size_t k = 0; k < count; k++)
+        c_lock(sorted[k]);
     ee_status st = decide(cs, reqs, leases, count, now, res, granted);
     for (size_t k = count; k > 0; k--)
-        c_unlock(cs[order[k - 1]]);
+        c_unlock(sorted[k - 1]);
     return st;
 }
 
