@@ -34,18 +34,17 @@ Test(redis, eight_threads_in_each_of_four_processes_grant_exactly_the_limit, .ti
     conf_contention(4, 8);
 }
 
-/* PTTL of eec2:{k}:<which>, asserted to be the window's (120 s, less the
- * test's own time). */
-static void expect_window_ttl(redisContext *r, const char *k, const char *which)
+/* PTTL of counter k's key, asserted to be in (lo, hi]. */
+static void expect_ttl(redisContext *r, const char *k, long long lo, long long hi)
 {
-    redisReply *rep = redisCommand(r, "PTTL eec2:{%s}:%s", k, which);
-    cr_assert_eq(rep->type, REDIS_REPLY_INTEGER);
-    cr_expect(rep->integer > 110000 && rep->integer <= 120000, "PTTL of %s: %lld", which,
-              rep->integer);
+    redisReply *rep = redisCommand(r, "PTTL eec3:{%s}", k);
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_INTEGER);
+    cr_expect(rep->integer > lo && rep->integer <= hi, "PTTL of %s: %lld, expected (%lld, %lld]",
+              k, rep->integer, lo, hi);
     freeReplyObject(rep);
 }
 
-Test(redis, keys_expire_with_the_window)
+Test(redis, a_windowed_counters_key_lives_until_its_window_ends)
 {
     ee_counters *c;
     conf_open(&c);
@@ -54,39 +53,85 @@ Test(redis, keys_expire_with_the_window)
     q.window_ms = 120000;
     cr_assert_neq(try_reserve(c, q, 1000, T0, NULL), 0);
     redisContext *r = raw();
-    expect_window_ttl(r, k, "h");
-    expect_window_ttl(r, k, "r");
-    /* The lease ends: the zset empties and is gone; made again, it gets the
-     * window's TTL again. */
-    expect_value(c, k, T0 + 1000, 0, 0);
-    redisReply *rep = redisCommand(r, "EXISTS eec2:{%s}:r", k);
-    cr_expect_eq(rep->integer, 0);
-    freeReplyObject(rep);
+    expect_ttl(r, k, 110000, 120000);
+    /* Two seconds later (the caller's clock): 118 s of the window are left. */
     cr_assert_neq(try_reserve(c, q, 1000, T0 + 2000, NULL), 0);
-    expect_window_ttl(r, k, "r");
+    expect_ttl(r, k, 108000, 118000);
     redisFree(r);
     ee_counters_free(c);
 }
 
-Test(redis, reservation_ids_stay_exact_past_10_to_the_14_calls)
+Test(redis, a_windowless_counter_lives_an_hour_past_its_last_lease_unless_committed)
 {
-    /* Lua prints 1e14 as "1e+14": ids are built from the call counter as
-     * integers, not by tostring. */
     ee_counters *c;
     conf_open(&c);
+    const char *k = conf_key("idle");
+    uint64_t a = try_reserve(c, req_of(k, 1, 5), 1000, T0, NULL);
+    cr_assert_neq(a, 0);
+    cr_assert_neq(try_reserve(c, req_of(k, 1, 5), 60000, T0, NULL), 0);
     redisContext *r = raw();
-    redisReply *rep = redisCommand(r, "SET eec2:seq 99999999999999");
-    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    expect_ttl(r, k, 3600000 + 50000, 3600000 + 60000); /* the later lease counts */
+    /* A committed value has no end: the key stays. */
+    cr_assert_eq(ee_counters_commit(c, k, a, EE_COUNTERS_ALL, T0), EE_OK, "%s",
+                 ee_error_last_message());
+    redisReply *rep = redisCommand(r, "PTTL eec3:{%s}", k);
+    cr_expect_eq(rep->integer, -1, "PTTL %lld", rep->integer);
     freeReplyObject(rep);
     redisFree(r);
-    const char *k = conf_key("bigseq");
-    ee_counter_result res;
-    uint64_t id = try_reserve(c, req_of(k, 1, 5), LEASE, T0, &res);
-    cr_assert_geq(id, UINT64_C(10000000000000000), "id %llu", (unsigned long long)id);
-    cr_expect_eq(ee_counters_commit(c, k, id, EE_COUNTERS_ALL, T0), EE_OK, "%s",
-                 ee_error_last_message());
-    expect_value(c, k, T0, 1, 1);
     ee_counters_free(c);
+}
+
+/* The test server's URI with another database, so the id block counter can
+ * be moved without touching the other tests' counters. */
+static void open_db(ee_counters **out, int db)
+{
+    char uri[160];
+    snprintf(uri, sizeof uri, "%s", ee_test_server_uri("EE_TEST_REDIS_URI"));
+    char *slash = strrchr(uri, '/');
+    cr_assert(slash != NULL && slash > uri + 8);
+    snprintf(slash, sizeof uri - (size_t)(slash - uri), "/%d", db);
+    cr_assert_eq(ee_counters_open_uri(out, uri, NULL), EE_OK, "%s", ee_error_last_message());
+}
+
+/* Run a command that answers OK in database db. */
+static void in_db(int db, const char *cmd)
+{
+    redisContext *r = raw();
+    redisReply *rep = redisCommand(r, "SELECT %d", db);
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS);
+    freeReplyObject(rep);
+    rep = redisCommand(r, cmd);
+    cr_assert(rep != NULL && rep->type == REDIS_REPLY_STATUS, "%s", cmd);
+    freeReplyObject(rep);
+    redisFree(r);
+}
+
+Test(redis, reservation_ids_stay_exact_up_to_2_to_the_53_and_then_run_out)
+{
+    ee_counters *c;
+    open_db(&c, 7);
+    /* The last block whose ids stay below 2^53: ids near 9.007e15, where a
+     * double has no room to spare. */
+    in_db(7, "SET eec3:seq 8589934589");
+    const char *k = conf_key("bigid");
+    ee_counter_result res;
+    uint64_t a = try_reserve(c, req_of(k, 1, 5), LEASE, T0, &res);
+    uint64_t b = try_reserve(c, req_of(k, 1, 5), LEASE, T0, &res);
+    cr_assert_eq(a, UINT64_C(8589934590) * 1048576 + 1, "id %llu", (unsigned long long)a);
+    cr_assert_eq(b, a + 1);
+    cr_expect_eq(ee_counters_commit(c, k, b, EE_COUNTERS_ALL, T0), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_expect_eq(ee_counters_release(c, k, a, T0), EE_OK, "%s", ee_error_last_message());
+    expect_value(c, k, T0, 1, 1);
+    /* No block is left for a new counter: an error, never a reused id. */
+    int granted = 0;
+    ee_counter_req q = req_of(conf_key("noids"), 1, 5);
+    cr_expect_eq(ee_counters_reserve(c, &q, LEASE, T0, &res, &granted), EE_EUPSTREAM);
+    cr_expect_eq(granted, 0);
+    cr_expect(strstr(ee_error_last_message(), "counter ids exhausted") != NULL, "%s",
+              ee_error_last_message());
+    ee_counters_free(c);
+    in_db(7, "FLUSHDB");
 }
 
 Test(redis, survives_a_flushed_script_cache_and_a_killed_connection)

@@ -5,21 +5,36 @@
  * exact across processes and hosts. reserve_many is one script for all its
  * counters: all granted or none.
  *
- * Data of counter K (the braces make both keys one cluster hash slot):
- *   eec2:{K}:h  hash  e = window end (0: none), c = committed,
- *                     v = committed + outstanding (the value limits are
- *                     checked against), r<id> = a live reservation's amount
- *                     when it is not 1, m = how many r<id> there are (while
- *                     m is 0, expiring is one ZREMRANGEBYSCORE)
- *   eec2:{K}:r  zset  reservation id -> lease expiry
- *   eec2:seq    counter of reserve calls; the i-th counter of call s gets
- *               reservation id s * 100 + i (never reused)
- * ("eec2": the layout before this one kept other fields under "eec:"; the
- * two never mix.)
+ * Data of counter K, one string (the braces keep a counter's key in one
+ * cluster hash slot):
+ *   eec3:{K}  a header of 5 numbers - window end (0: none), committed,
+ *             value (committed + outstanding, what limits are checked
+ *             against), the last reservation id issued and the last id of
+ *             the counter's id block - then 3 numbers per outstanding
+ *             reservation - lease expiry, id, amount - in expiry order.
+ *             Reservations whose lease ended are dropped by the next
+ *             reserve; get and finish read past them.
+ *   eec3:seq  counter of id blocks: block b holds ids b * 2^20 + 1 ..
+ *             b * 2^20 + 2^20 - 1, so an id is never issued twice, also
+ *             after a counter's key expired and came back.
+ * Numbers are integers below 2^53 stored as little-endian IEEE-754
+ * doubles (exact), and cross between client and script packed the same
+ * way, never as text: Redis's Lua pays far more for converting numbers to
+ * and from text, building tables and calling commands than for
+ * struct.pack/unpack, so a reserve of three counters is one MGET, one SET
+ * per counter and a few dozen Lua operations. The price: a call copies the
+ * counter's outstanding reservations (24 bytes each), which is linear in
+ * them - fine for quota counters (a rate unit per run of the last hour, a
+ * slot per running execution), slow for a counter holding 10^5 at once.
+ * ("eec3": the layout before this one kept hashes and sorted sets under
+ * "eec2:"; the two never mix.)
+ *
  * Time: the scripts judge windows and leases with the caller's now_ms,
- * passed as an argument; Redis's own clock is never compared with it. The
- * keys get a TTL of (window end - now_ms) ms, which Redis counts on its own
- * clock from the call: that only collects the memory of ended windows.
+ * passed as an argument; Redis's own clock is never compared with it. A
+ * key's TTL, counted by Redis from the call, only collects memory: a
+ * windowed counter's key lives until its window ends, a windowless one
+ * with nothing committed an hour past its last lease, one with a
+ * committed value forever.
  *
  * Connections: a mutex-guarded pool (a connection is used by one thread at
  * a time). A pooled connection the server closed meanwhile (restart, idle
@@ -44,178 +59,174 @@
 
 #define POOL_MAX 64
 #define KEY_BUF (EE_COUNTERS_KEY_MAX + 16)
-#define RESERVE_NUMS 5 /* numbers per counter passed to the reserve script */
-/* Keys and arguments of the largest script call (reserve). */
-#define SCRIPT_ARGS_MAX (1 + 2 * EE_COUNTERS_MANY_MAX + 1 + RESERVE_NUMS * EE_COUNTERS_MANY_MAX)
+#define SEQ_KEY "eec3:seq"
+#define RESERVE_NUMS 4 /* numbers per counter passed to the reserve script */
+#define RESULT_NUMS 6  /* numbers per counter in its answer */
 
-/* ---- scripts -------------------------------------------------------------------
- * Redis's Lua pays for every conversion between numbers and text (here a
- * number-to-string conversion costs more than a command), so the scripts
- * keep what they only store or pass back as the text they were given:
- * the client computes expiries, room (limit - n) and TTLs, amounts are
- * added with HINCRBY, and values read only to be answered go back as text. */
+/* ---- scripts ------------------------------------------------------------------- */
 
-/* Drop the reservations of (h, z) whose lease ended by nows (text); the new
- * value v, or nil when none had ended. m: how many live reservations have
- * an amount other than 1 (only those have an r<id> field). */
-#define LUA_EXPIRE                                                                             \
-    "local function expire(h, z, nows, m)\n"                                                   \
-    "  if m == 0 then\n"                                                                       \
-    "    local k = redis.call('ZREMRANGEBYSCORE', z, '-inf', nows)\n"                          \
-    "    if k == 0 then return nil end\n"                                                      \
-    "    return redis.call('HINCRBY', h, 'v', -k)\n"                                           \
+/* Shared by the scripts. H: header format. write(): store a counter (its
+ * TTL as described above). insert(): a lease record into a body of
+ * records, in expiry order (after equal expiries). */
+#define LUA_COMMON                                                                             \
+    "local H = '<ddddd'\n"                                                                     \
+    "local function insert(body, x, rec)\n"                                                    \
+    "  local m = #body\n"                                                                      \
+    "  if m == 0 or x >= struct.unpack('<d', body, m - 23) then return body .. rec end\n"      \
+    "  local lo, hi = 0, m / 24\n"                                                             \
+    "  while lo < hi do\n"                                                                     \
+    "    local mid = math.floor((lo + hi) / 2)\n"                                              \
+    "    if struct.unpack('<d', body, mid * 24 + 1) <= x then lo = mid + 1 else hi = mid end\n" \
     "  end\n"                                                                                  \
-    "  local v\n"                                                                              \
-    "  while true do\n"                                                                        \
-    "    local old = redis.call('ZRANGEBYSCORE', z, '-inf', nows, 'LIMIT', 0, 256)\n"          \
-    "    if #old == 0 then return v end\n"                                                     \
-    "    local f = {}\n"                                                                       \
-    "    for j = 1, #old do f[j] = 'r' .. old[j] end\n"                                        \
-    "    local amts = redis.call('HMGET', h, unpack(f))\n"                                     \
-    "    local sum, big = 0, 0\n"                                                              \
-    "    for j = 1, #old do\n"                                                                 \
-    "      if amts[j] then sum, big = sum + tonumber(amts[j]), big + 1 else sum = sum + 1 end\n" \
+    "  return string.sub(body, 1, lo * 24) .. rec .. string.sub(body, lo * 24 + 1)\n"          \
+    "end\n"                                                                                    \
+    "local function write(k, e, c, v, q, qm, body, now)\n"                                     \
+    "  local ttl = 0\n"                                                                        \
+    "  if e ~= 0 then ttl = e - now\n"                                                         \
+    "  elseif c == 0 then\n"                                                                   \
+    "    ttl = 3600000\n"                                                                      \
+    "    if #body > 0 then\n"                                                                  \
+    "      local x = struct.unpack('<d', body, #body - 23)\n"                                  \
+    "      if x > now then ttl = ttl + x - now end\n"                                          \
     "    end\n"                                                                                \
-    "    if big > 0 then\n"                                                                    \
-    "      redis.call('HDEL', h, unpack(f))\n"                                                 \
-    "      redis.call('HINCRBY', h, 'm', -big)\n"                                              \
-    "    end\n"                                                                                \
-    "    redis.call('ZREM', z, unpack(old))\n"                                                 \
-    "    v = redis.call('HINCRBY', h, 'v', -sum)\n"                                            \
-    "    if #old < 256 then return v end\n"                                                    \
     "  end\n"                                                                                  \
+    "  local s = struct.pack(H, e, c, v, q, qm) .. body\n"                                     \
+    "  if ttl > 0 then return redis.call('SET', k, s, 'PX', string.format('%d', ttl)) end\n"   \
+    "  return redis.call('SET', k, s)\n"                                                       \
     "end\n"
 
-/* KEYS: seq, then h, z per counter. ARGV: now, then per counter room
- * (limit - n), n, new window end, its TTL (0: none) and the lease's expiry.
- * Returns {granted, seq, {{fits, value, committed, window_end, retry_at}...}};
- * counter i's reservation id is seq * 100 + i. */
+/* KEYS: the id block counter, then one key per counter. ARGV[1]: packed
+ * numbers: now, then per counter room (limit - n), n, the end of a window
+ * that begins now (0: none) and the lease's expiry. Returns packed numbers:
+ * granted, then per counter fits, value, committed, window end, retry at,
+ * reservation id. */
 static const char script_reserve[] =
-    LUA_EXPIRE
-    "local SUF = {'00', '01', '02', '03', '04', '05', '06', '07', '08', '09', '10', '11', "
-    "'12', '13', '14', '15'}\n"
-    "local nows = ARGV[1]\n"
-    "local now = tonumber(nows)\n"
-    "local count = (#KEYS - 1) / 2\n"
-    "local st, all = {}, true\n"
-    "for i = 1, count do\n"
-    "  local h, z, a = KEYS[2 * i], KEYS[2 * i + 1], 2 + (i - 1) * 5\n"
-    "  local r = redis.call('HMGET', h, 'e', 'v', 'c', 'm')\n"
-    "  local e = tonumber(r[1])\n"
-    "  local v, c, es\n"
-    "  if e == nil or (e ~= 0 and now >= e) then\n"
-    "    if e ~= nil then redis.call('DEL', h, z) end\n"
-    "    es, v, c = ARGV[a + 2], 0, '0'\n"
-    "    redis.call('HSET', h, 'e', es, 'c', '0', 'v', '0', 'm', '0')\n"
-    "    if ARGV[a + 3] ~= '0' then redis.call('PEXPIRE', h, ARGV[a + 3]) end\n"
+    LUA_COMMON
+    "local nk = #KEYS - 1\n"
+    "local a = {struct.unpack('<' .. string.rep('d', 1 + 4 * nk), ARGV[1])}\n"
+    "local now = a[1]\n"
+    "local cur = redis.call('MGET', unpack(KEYS, 2))\n"
+    "local S, all = {}, true\n"
+    "for i = 1, nk do\n"
+    "  local b, s = 4 * i - 3, cur[i]\n"
+    "  local e, c, v, q, qm, off = 0, 0, 0, 0, 0, 41\n"
+    "  if s then e, c, v, q, qm = struct.unpack(H, s) end\n"
+    "  if not s or (e ~= 0 and now >= e) then\n"
+    "    e, c, v, s, off = a[b + 3], 0, 0, '', 1\n"
     "  else\n"
-    "    es, c = r[1], r[3] or '0'\n"
-    "    v = expire(h, z, nows, tonumber(r[4]) or 0) or tonumber(r[2]) or 0\n"
+    "    local len = #s\n"
+    "    while off < len do\n"
+    "      local x, _, n = struct.unpack('<ddd', s, off)\n"
+    "      if x > now then break end\n"
+    "      v, off = v - n, off + 24\n"
+    "    end\n"
     "  end\n"
-    "  local fits = v <= tonumber(ARGV[a])\n"
+    "  local fits = v <= a[b + 1]\n"
     "  if not fits then all = false end\n"
-    "  st[i] = {v, c, es, fits}\n"
+    "  S[i] = {e, c, v, q, qm, s, off, fits}\n"
     "end\n"
-    "local out = {}\n"
+    "local out, fmt = {}, '<' .. string.rep('d', 1 + 6 * nk)\n"
     "if all then\n"
-    "  local seq = redis.call('INCR', KEYS[1])\n"
-    "  local base = string.format('%d', seq)\n"
-    "  for i = 1, count do\n"
-    "    local h, z, a, s = KEYS[2 * i], KEYS[2 * i + 1], 2 + (i - 1) * 5, st[i]\n"
-    "    local id, n = base .. SUF[i], ARGV[a + 1]\n"
-    "    if n ~= '1' then\n"
-    "      redis.call('HSET', h, 'r' .. id, n)\n"
-    "      redis.call('HINCRBY', h, 'm', 1)\n"
+    "  for i = 1, nk do\n"
+    "    local b, t = 4 * i - 3, S[i]\n"
+    "    local e, c, v, q, qm = t[1], t[2], t[3], t[4], t[5]\n"
+    "    if q >= qm then\n"
+    "      local blk = redis.call('INCR', KEYS[1])\n"
+    "      if blk >= 8589934591 then return redis.error_reply('counter ids exhausted') end\n"
+    "      q, qm = blk * 1048576, blk * 1048576 + 1048575\n"
     "    end\n"
-    "    local v = redis.call('HINCRBY', h, 'v', n)\n"
-    "    redis.call('ZADD', z, ARGV[a + 4], id)\n"
-    /* Nothing was outstanding: the zset is new and needs the window's TTL. */
-    "    if s[3] ~= '0' and s[1] == tonumber(s[2]) then\n"
-    "      local t = redis.call('PTTL', h)\n"
-    "      if t > 0 then redis.call('PEXPIRE', z, t) end\n"
-    "    end\n"
-    "    out[i] = {1, v, s[2], s[3], 0}\n"
+    "    q, v = q + 1, v + a[b + 2]\n"
+    "    local x = a[b + 4]\n"
+    "    write(KEYS[i + 1], e, c, v, q, qm,\n"
+    "          insert(string.sub(t[6], t[7]), x, struct.pack('<ddd', x, q, a[b + 2])), now)\n"
+    "    local o = 6 * i - 6\n"
+    "    out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5], out[o + 6] =\n"
+    "      1, v, c, e, 0, q\n"
     "  end\n"
-    "  return {1, seq, out}\n"
+    "  return struct.pack(fmt, 1, unpack(out))\n"
     "end\n"
-    "for i = 1, count do\n"
-    "  local h, z, a, s = KEYS[2 * i], KEYS[2 * i + 1], 2 + (i - 1) * 5, st[i]\n"
+    "for i = 1, nk do\n"
+    "  local b, t = 4 * i - 3, S[i]\n"
+    "  local e, c, v, s, off = t[1], t[2], t[3], t[6], t[7]\n"
     "  local retry = 0\n"
-    "  if not s[4] then\n"
-    "    local n = tonumber(ARGV[a + 1])\n"
-    "    local limit = tonumber(ARGV[a]) + n\n"
-    "    local e, c, v = tonumber(s[3]), tonumber(s[2]), s[1]\n"
+    "  if not t[8] then\n"
+    "    local n = a[b + 2]\n"
+    "    local limit = a[b + 1] + n\n"
     "    if n <= limit then\n"
     "      if c + n > limit then retry = e\n"
     "      else\n"
-    "        local need = v + n - limit\n"
-    "        local live = redis.call('ZRANGE', z, 0, -1, 'WITHSCORES')\n"
+    "        local need, len = v + n - limit, #s\n"
     "        retry = e\n"
-    "        for j = 1, #live, 2 do\n"
-    "          need = need - (tonumber(redis.call('HGET', h, 'r' .. live[j])) or 1)\n"
+    "        while off < len do\n"
+    "          local x, _, m = struct.unpack('<ddd', s, off)\n"
+    "          need = need - m\n"
     "          if need <= 0 then\n"
-    "            local y = tonumber(live[j + 1])\n"
-    "            if e ~= 0 and y > e then y = e end\n"
-    "            retry = y\n"
+    "            if e ~= 0 and x > e then x = e end\n"
+    "            retry = x\n"
     "            break\n"
     "          end\n"
+    "          off = off + 24\n"
     "        end\n"
     "      end\n"
     "    end\n"
     "  end\n"
-    "  out[i] = {s[4] and 1 or 0, s[1], s[2], s[3], retry}\n"
+    "  local o = 6 * i - 6\n"
+    "  out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5], out[o + 6] =\n"
+    "    t[8] and 1 or 0, v, c, e, retry, 0\n"
     "end\n"
-    "return {0, 0, out}\n";
+    "return struct.pack(fmt, 0, unpack(out))\n";
 
-/* KEYS: h, z. ARGV: now, id, amount (-1: all; release: 0), new expiry
- * (renew; 0 otherwise). Returns an EE__FINISH_* code: 0 done, -6 unknown
- * or finished, -2 window ended, -3 expired, -4 amount > n. */
+/* KEYS: the counter's key. ARGV[1]: packed numbers now, id, amount (-1: all;
+ * release: 0), new expiry (renew; 0 otherwise). Returns an EE__FINISH_*
+ * code: 0 done, -6 unknown or finished, -2 window ended, -3 expired, -4
+ * amount > n. */
 static const char script_finish[] =
-    "local now, id, amount, renew = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), ARGV[4]\n"
-    "local h, z = KEYS[1], KEYS[2]\n"
-    "local r = redis.call('HMGET', h, 'e', 'r' .. id)\n"
-    "local e = tonumber(r[1])\n"
-    "if e == nil then return -6 end\n"
+    LUA_COMMON
+    "local now, id, amount, renew = struct.unpack('<dddd', ARGV[1])\n"
+    "local k = KEYS[1]\n"
+    "local s = redis.call('GET', k)\n"
+    "if not s then return -6 end\n"
+    "local e, c, v, q, qm = struct.unpack(H, s)\n"
     "if e ~= 0 and now >= e then return -2 end\n"
-    "local xs = redis.call('ZSCORE', z, id)\n"
-    "if not xs then return -6 end\n"
-    "local x = tonumber(xs)\n"
-    "if x > now and renew ~= '0' then\n"
-    "  redis.call('ZADD', z, 'XX', renew, id)\n"
+    /* the record whose id field (8 bytes into a 24-byte record) is id */
+    "local pat, p, at = struct.pack('<d', id), 49, nil\n"
+    "while true do\n"
+    "  local f = string.find(s, pat, p, true)\n"
+    "  if not f then return -6 end\n"
+    "  if (f - 49) % 24 == 0 then at = f - 8 break end\n"
+    "  p = f + 1\n"
+    "end\n"
+    "local x, _, n = struct.unpack('<ddd', s, at)\n"
+    "local body = string.sub(s, 41, at - 1) .. string.sub(s, at + 24)\n"
+    "if x > now and renew > 0 then\n"
+    "  write(k, e, c, v, q, qm, insert(body, renew, struct.pack('<ddd', renew, id, n)), now)\n"
     "  return 0\n"
     "end\n"
-    "local ns = r[2] or '1'\n"
-    "local n = tonumber(ns)\n"
     "if x > now and amount > n then return -4 end\n"
-    "redis.call('ZREM', z, id)\n"
-    "if r[2] then\n"
-    "  redis.call('HDEL', h, 'r' .. id)\n"
-    "  redis.call('HINCRBY', h, 'm', -1)\n"
-    "end\n"
     "if x <= now then\n"
-    "  redis.call('HINCRBY', h, 'v', '-' .. ns)\n"
+    "  write(k, e, c, v - n, q, qm, body, now)\n"
     "  return -3\n"
     "end\n"
-    "if amount < 0 or amount == n then\n"
-    "  redis.call('HINCRBY', h, 'c', ns)\n"
-    "elseif amount == 0 then\n"
-    "  redis.call('HINCRBY', h, 'v', '-' .. ns)\n"
-    "else\n"
-    "  redis.call('HINCRBY', h, 'c', ARGV[3])\n"
-    "  redis.call('HINCRBY', h, 'v', amount - n)\n"
-    "end\n"
+    "if amount < 0 then amount = n end\n"
+    "write(k, e, c + amount, v - n + amount, q, qm, body, now)\n"
     "return 0\n";
 
-/* KEYS: h, z. ARGV: now. Returns {value, committed, window_end}. */
+/* KEYS: the counter's key. ARGV[1]: packed now. Returns packed numbers
+ * value, committed, window end (all 0 when the window ended or none
+ * began). Changes nothing. */
 static const char script_get[] =
-    LUA_EXPIRE
-    "local nows = ARGV[1]\n"
-    "local now = tonumber(nows)\n"
-    "local r = redis.call('HMGET', KEYS[1], 'e', 'v', 'c', 'm')\n"
-    "local e = tonumber(r[1])\n"
-    "if e == nil or (e ~= 0 and now >= e) then return {0, 0, 0} end\n"
-    "local v = expire(KEYS[1], KEYS[2], nows, tonumber(r[4]) or 0) or tonumber(r[2]) or 0\n"
-    "return {v, tonumber(r[3]) or 0, e}\n";
+    "local now = struct.unpack('<d', ARGV[1])\n"
+    "local s = redis.call('GET', KEYS[1])\n"
+    "if not s then return struct.pack('<ddd', 0, 0, 0) end\n"
+    "local e, c, v = struct.unpack('<ddd', s)\n"
+    "if e ~= 0 and now >= e then return struct.pack('<ddd', 0, 0, 0) end\n"
+    "local off, len = 41, #s\n"
+    "while off < len do\n"
+    "  local x, _, n = struct.unpack('<ddd', s, off)\n"
+    "  if x > now then break end\n"
+    "  v, off = v - n, off + 24\n"
+    "end\n"
+    "return struct.pack('<ddd', v, c, e)\n";
 
 enum { SC_RESERVE, SC_FINISH, SC_GET, SC_COUNT };
 
@@ -355,7 +366,7 @@ static void give_conn(rds *r, redisContext *c, bool ok)
 static ee_status run_script(rds *r, int sc, int nkeys, int nargs, const char **args,
                             const size_t *lens, redisReply **out)
 {
-    const char *argv[3 + SCRIPT_ARGS_MAX];
+    const char *argv[3 + 1 + EE_COUNTERS_MANY_MAX + 1];
     size_t argl[sizeof argv / sizeof argv[0]];
     char nk[8];
     snprintf(nk, sizeof nk, "%d", nkeys);
@@ -408,50 +419,49 @@ static ee_status bad_reply(rds *r, redisReply *rep)
                      r->port);
 }
 
-static size_t counter_keys(const char *key, char *h, char *z)
+static size_t counter_key(const char *key, char *out)
 {
-    int n = snprintf(h, KEY_BUF, "eec2:{%s}:h", key);
-    snprintf(z, KEY_BUF, "eec2:{%s}:r", key);
-    return (size_t)n;
+    return (size_t)snprintf(out, KEY_BUF, "eec3:{%s}", key);
+}
+
+/* ---- numbers as the scripts pack them ----------------------------------------------- */
+
+/* An integer (|v| <= 2^53, exact in a double) as a little-endian double. */
+static void put_num(unsigned char *p, int64_t v)
+{
+    double d = (double)v;
+    uint64_t u;
+    memcpy(&u, &d, sizeof u);
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(u >> (8 * i));
+}
+
+/* A little-endian double that must be an integer with |v| <= 2^53. */
+static bool get_num(const unsigned char *p, int64_t *out)
+{
+    uint64_t u = 0;
+    for (int i = 0; i < 8; i++)
+        u |= (uint64_t)p[i] << (8 * i);
+    double d;
+    memcpy(&d, &u, sizeof d);
+    if (!(d >= -9007199254740992.0 && d <= 9007199254740992.0)) /* also NaN */
+        return false;
+    *out = (int64_t)d;
+    return (double)*out == d;
+}
+
+/* A reply of exactly `count` packed numbers. */
+static bool reply_nums(const redisReply *rep, size_t count, int64_t *out)
+{
+    if (rep->type != REDIS_REPLY_STRING || (size_t)rep->len != count * 8)
+        return false;
+    for (size_t i = 0; i < count; i++)
+        if (!get_num((const unsigned char *)rep->str + 8 * i, &out[i]))
+            return false;
+    return true;
 }
 
 /* ---- operations ------------------------------------------------------------------ */
-
-/* An integer element of a script reply, sent as a number or as text. */
-static bool reply_int(const redisReply *e, long long *out)
-{
-    if (e->type == REDIS_REPLY_INTEGER) {
-        *out = e->integer;
-        return true;
-    }
-    if (e->type != REDIS_REPLY_STRING || e->len == 0 || e->len > 20)
-        return false;
-    char buf[24], *end = NULL;
-    memcpy(buf, e->str, e->len);
-    buf[e->len] = '\0';
-    errno = 0;
-    *out = strtoll(buf, &end, 10);
-    return errno == 0 && *end == '\0';
-}
-
-/* The reserve script's answer for counter i into res. */
-static bool read_reserved(const redisReply *e, long long seq, size_t i, ee_counter_result *res)
-{
-    long long v[5];
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 5)
-        return false;
-    for (size_t j = 0; j < 5; j++)
-        if (!reply_int(e->element[j], &v[j]))
-            return false;
-    memset(res, 0, sizeof *res);
-    res->fits = (int32_t)v[0];
-    res->value = v[1];
-    res->committed = v[2];
-    res->window_end_ms = v[3];
-    res->retry_at_ms = v[4];
-    res->resv_id = seq > 0 ? (uint64_t)seq * 100u + i : 0;
-    return true;
-}
 
 static ee_status r_reserve_leased(void *ctx, const ee_counter_req *reqs, void *const *handles,
                                   const int64_t *leases, size_t count, int64_t now,
@@ -459,53 +469,46 @@ static ee_status r_reserve_leased(void *ctx, const ee_counter_req *reqs, void *c
 {
     (void)handles; /* keys are the server's names */
     rds *r = ctx;
-    char keys[EE_COUNTERS_MANY_MAX][2][KEY_BUF];
-    char nums[1 + RESERVE_NUMS * EE_COUNTERS_MANY_MAX][24];
-    const char *args[SCRIPT_ARGS_MAX];
-    size_t lens[SCRIPT_ARGS_MAX];
-    int a = 0, nn = 0;
-    args[a] = "eec2:seq";
-    lens[a++] = 8;
+    char keys[EE_COUNTERS_MANY_MAX][KEY_BUF];
+    unsigned char nums[8 * (1 + RESERVE_NUMS * EE_COUNTERS_MANY_MAX)];
+    const char *args[1 + EE_COUNTERS_MANY_MAX + 1];
+    size_t lens[sizeof args / sizeof args[0]];
+    args[0] = SEQ_KEY;
+    lens[0] = strlen(SEQ_KEY);
+    put_num(nums, now);
     for (size_t i = 0; i < count; i++) {
-        size_t kl = counter_keys(reqs[i].key, keys[i][0], keys[i][1]);
-        args[a] = keys[i][0];
-        lens[a++] = kl;
-        args[a] = keys[i][1];
-        lens[a++] = kl;
+        lens[1 + i] = counter_key(reqs[i].key, keys[i]);
+        args[1 + i] = keys[i];
+        unsigned char *p = nums + 8 * (1 + RESERVE_NUMS * i);
+        put_num(p, reqs[i].limit - reqs[i].n); /* room: the value may be at most this */
+        put_num(p + 8, reqs[i].n);
+        put_num(p + 16, ee__counters_new_window_end(&reqs[i], now));
+        put_num(p + 24, now + leases[i]);
     }
-    int nkeys = a;
-#define NUM(v)                                                                                 \
-    do {                                                                                       \
-        lens[a] = (size_t)snprintf(nums[nn], sizeof nums[nn], "%lld", (long long)(v));         \
-        args[a++] = nums[nn++];                                                                \
-    } while (0)
-    NUM(now);
-    for (size_t i = 0; i < count; i++) {
-        int64_t end = ee__counters_new_window_end(&reqs[i], now);
-        NUM(reqs[i].limit - reqs[i].n); /* room: the value may be at most this */
-        NUM(reqs[i].n);
-        NUM(end);
-        NUM(end != 0 ? end - now : 0);
-        NUM(now + leases[i]);
-    }
-#undef NUM
+    args[1 + count] = (const char *)nums;
+    lens[1 + count] = 8 * (1 + RESERVE_NUMS * count);
     redisReply *rep = NULL;
-    ee_status st = run_script(r, SC_RESERVE, nkeys, a, args, lens, &rep);
+    ee_status st = run_script(r, SC_RESERVE, (int)count + 1, (int)count + 2, args, lens, &rep);
     if (st != EE_OK)
         return st;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3 ||
-        rep->element[0]->type != REDIS_REPLY_INTEGER ||
-        rep->element[1]->type != REDIS_REPLY_INTEGER ||
-        rep->element[2]->type != REDIS_REPLY_ARRAY || rep->element[2]->elements != count)
+    int64_t v[1 + RESULT_NUMS * EE_COUNTERS_MANY_MAX];
+    if (!reply_nums(rep, 1 + RESULT_NUMS * count, v) || (v[0] != 0 && v[0] != 1))
         return bad_reply(r, rep);
-    long long seq = rep->element[0]->integer == 1 ? rep->element[1]->integer : 0;
-    for (size_t i = 0; i < count; i++) {
-        if (!read_reserved(rep->element[2]->element[i], seq, i, &res[i]))
-            return bad_reply(r, rep);
-        res[i].limit = reqs[i].limit;
-    }
-    *granted = rep->element[0]->integer == 1;
     freeReplyObject(rep);
+    for (size_t i = 0; i < count; i++) {
+        const int64_t *x = v + 1 + RESULT_NUMS * i;
+        res[i] = (ee_counter_result){.fits = x[0] != 0,
+                                     .value = x[1],
+                                     .committed = x[2],
+                                     .limit = reqs[i].limit,
+                                     .window_end_ms = x[3],
+                                     .retry_at_ms = x[4],
+                                     .resv_id = (uint64_t)x[5]};
+        if (v[0] == 1 && x[5] <= 0)
+            return ee__error(EE_EUPSTREAM, "redis counters at %s:%d: a granted reservation "
+                                           "without an id", r->host, r->port);
+    }
+    *granted = (int)v[0];
     return EE_OK;
 }
 
@@ -517,16 +520,18 @@ const ee__counters_ext ee__counters_redis_ext = {
 static ee_status r_finish(rds *r, const char *key, uint64_t id, int64_t amount,
                           int64_t renew_to, int64_t now)
 {
-    char h[KEY_BUF], z[KEY_BUF], nowb[24], idb[24], amb[24], rnb[24];
-    size_t kl = counter_keys(key, h, z);
-    const char *args[6] = {h, z, nowb, idb, amb, rnb};
-    size_t lens[6] = {kl, kl, 0, 0, 0, 0};
-    lens[2] = (size_t)snprintf(nowb, sizeof nowb, "%lld", (long long)now);
-    lens[3] = (size_t)snprintf(idb, sizeof idb, "%llu", (unsigned long long)id);
-    lens[4] = (size_t)snprintf(amb, sizeof amb, "%lld", (long long)amount);
-    lens[5] = (size_t)snprintf(rnb, sizeof rnb, "%lld", (long long)renew_to);
+    char k[KEY_BUF];
+    unsigned char nums[32];
+    if (id == 0 || id > (uint64_t)EE_COUNTERS_VALUE_MAX)
+        return ee__counters_not_found(key, id, "is unknown or already finished");
+    put_num(nums, now);
+    put_num(nums + 8, (int64_t)id);
+    put_num(nums + 16, amount);
+    put_num(nums + 24, renew_to);
+    const char *args[2] = {k, (const char *)nums};
+    size_t lens[2] = {counter_key(key, k), sizeof nums};
     redisReply *rep = NULL;
-    ee_status st = run_script(r, SC_FINISH, 2, 6, args, lens, &rep);
+    ee_status st = run_script(r, SC_FINISH, 1, 2, args, lens, &rep);
     if (st != EE_OK)
         return st;
     if (rep->type != REDIS_REPLY_INTEGER)
@@ -554,23 +559,22 @@ static ee_status r_renew(void *ctx, const char *key, uint64_t id, int64_t lease,
 static ee_status r_get(void *ctx, const char *key, int64_t now, ee_counter_result *out)
 {
     rds *r = ctx;
-    char h[KEY_BUF], z[KEY_BUF], nowb[24];
-    size_t kl = counter_keys(key, h, z);
-    const char *args[3] = {h, z, nowb};
-    size_t lens[3] = {kl, kl, (size_t)snprintf(nowb, sizeof nowb, "%lld", (long long)now)};
+    char k[KEY_BUF];
+    unsigned char nowb[8];
+    put_num(nowb, now);
+    const char *args[2] = {k, (const char *)nowb};
+    size_t lens[2] = {counter_key(key, k), sizeof nowb};
     redisReply *rep = NULL;
-    ee_status st = run_script(r, SC_GET, 2, 3, args, lens, &rep);
+    ee_status st = run_script(r, SC_GET, 1, 2, args, lens, &rep);
     if (st != EE_OK)
         return st;
-    if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 3)
+    int64_t v[3];
+    if (!reply_nums(rep, 3, v))
         return bad_reply(r, rep);
-    for (size_t j = 0; j < 3; j++)
-        if (rep->element[j]->type != REDIS_REPLY_INTEGER)
-            return bad_reply(r, rep);
-    out->value = rep->element[0]->integer;
-    out->committed = rep->element[1]->integer;
-    out->window_end_ms = rep->element[2]->integer;
     freeReplyObject(rep);
+    out->value = v[0];
+    out->committed = v[1];
+    out->window_end_ms = v[2];
     return EE_OK;
 }
 
