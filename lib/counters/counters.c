@@ -374,8 +374,8 @@ static ee_status reserve(ee_counters *c, const ee_counter_req *reqs, void *const
         memset(results, 0, count * sizeof *results);
     LOCK(c);
     if (ext)
-        st = c->ext->reserve_leased(c->ctx, reqs, handles, leases, count, now_ms, results,
-                                    granted);
+        st = c->ext->reserve_leased(c->ctx, reqs, handles, NULL, leases, count, now_ms,
+                                    results, granted);
     else if (slot)
         st = c->table.reserve_leased(c->ctx, reqs, leases, count, now_ms, results, granted);
     else
@@ -399,6 +399,17 @@ void ee__counters_direct(ee_counters *c, ee__counters_reserve_fn *fn, void **ctx
     bool direct = c != NULL && c->ext != NULL && c->ext->reserve_leased != NULL && !c->serialise;
     *fn = direct ? c->ext->reserve_leased : NULL;
     *ctx = direct ? c->ctx : NULL;
+}
+
+void ee__counters_lock_order(ee_counters *c, void *const *handles, size_t count,
+                             uint8_t *order)
+{
+    if (c != NULL && c->ext != NULL && c->ext->lock_order != NULL) {
+        c->ext->lock_order(handles, count, order);
+        return;
+    }
+    for (size_t i = 0; i < count; i++)
+        order[i] = (uint8_t)i;
 }
 
 ee_status ee_counters_reserve_many(ee_counters *c, const ee_counter_req *reqs, size_t count,

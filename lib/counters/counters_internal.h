@@ -25,14 +25,22 @@ ee_status ee__counters_redis_create(const char *uri, const ee_counters_backend *
  * the ABI; a custom backend has none of it):
  *   resolve         a handle for `key` that lives as long as the backend, so
  *                   a hot path skips the key work (NULL: no handles);
+ *   lock_order      for requests on `count` handles (every one set), their
+ *                   indices in the order reserve_leased works on them (NULL:
+ *                   the backend has no such order);
  *   reserve_leased  reserve_many with a lease per request and, for each
- *                   request, a handle from resolve or NULL (then by key). */
+ *                   request, a handle from resolve or NULL (then by key).
+ *                   `order` is NULL, or what lock_order gave for these
+ *                   handles (then every handle is set): a caller reusing
+ *                   one request set works the order out once. */
 typedef ee_status (*ee__counters_reserve_fn)(void *ctx, const ee_counter_req *reqs,
-                                             void *const *handles, const int64_t *leases,
-                                             size_t count, int64_t now_ms,
-                                             ee_counter_result *results, int *granted);
+                                             void *const *handles, const uint8_t *order,
+                                             const int64_t *leases, size_t count,
+                                             int64_t now_ms, ee_counter_result *results,
+                                             int *granted);
 typedef struct ee__counters_ext {
     ee_status (*resolve)(void *ctx, const char *key, void **handle);
+    void (*lock_order)(void *const *handles, size_t count, uint8_t *order);
     ee__counters_reserve_fn reserve_leased;
 } ee__counters_ext;
 
@@ -74,8 +82,15 @@ ee_status ee__counters_check_prepared(const ee_counter_req *reqs, void *const *h
  * before every window_end_ms): *fn and *ctx, valid as long as `counters`,
  * when it is a built-in, thread-safe backend. Otherwise *fn is NULL: use
  * ee__counters_reserve_leased(). A direct call checks nothing, takes no
- * lock of the wrapper's and leaves *granted unspecified on failure. */
+ * lock of the wrapper's and leaves *granted unspecified on failure; its
+ * `order` comes from ee__counters_lock_order() for the same handles. */
 void ee__counters_direct(ee_counters *counters, ee__counters_reserve_fn *fn, void **ctx);
+
+/* The `order` argument of a direct call on `count` (1..EE_COUNTERS_MANY_MAX)
+ * handles, every one set: the backend's lock_order, or 0 .. count - 1 for
+ * a backend without one (it ignores the order). */
+void ee__counters_lock_order(ee_counters *counters, void *const *handles, size_t count,
+                             uint8_t *order);
 
 /* The end of a new window that begins at now_ms for `req` (0: no window).
  * The wrapper has checked window_end_ms > now_ms when it is set. */

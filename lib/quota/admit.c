@@ -121,6 +121,8 @@ static ee_status build(ee_quota_subject *s, int64_t now)
         koff += len + 1;
     }
     s->pred_idx = 0;
+    ee__counters_lock_order(s->counters, s->handles, s->nreq, s->lock_order[0]);
+    ee__counters_lock_order(s->counters, s->handles, n, s->lock_order[1]);
     t->magic = Q_TICKET_MAGIC;
     t->state = Q_T_ADMITTED;
     t->failed_consume = l->failed_consume;
@@ -285,7 +287,8 @@ ee_status ee_quota_admit_fast(ee_engine *engine, ee_quota_subject *s, int64_t es
     ee_counter_result res[Q_R_COUNT];
     int granted = 0;
     if (s->direct != NULL)
-        st = s->direct(s->direct_ctx, s->reqs, s->handles, s->leases, count, now, res, &granted);
+        st = s->direct(s->direct_ctx, s->reqs, s->handles, s->lock_order[count - s->nreq],
+                       s->leases, count, now, res, &granted);
     else
         st = ee__counters_reserve_leased(s->counters, s->reqs, s->handles, s->leases, count,
                                          now, res, &granted);

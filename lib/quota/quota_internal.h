@@ -155,6 +155,9 @@ struct ee_quota_subject {
     ee_counter_req reqs[Q_R_COUNT];
     int64_t leases[Q_R_COUNT]; /* per request: the rate unit's hour, else runLeaseMs */
     void *handles[Q_R_COUNT];  /* per request: the counter's handle (NULL: by key) */
+    /* for the direct call, without and with the spend request: the
+     * requests' order (ee__counters_lock_order) */
+    uint8_t lock_order[2][Q_R_COUNT];
     int kinds[Q_R_COUNT];
     int pred_idx;              /* index of the predictions request */
     /* the ticket's constant part, copied on each admission */

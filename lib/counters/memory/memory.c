@@ -21,9 +21,12 @@
  * gives back.
  *
  * Several counters at once (all or none): their locks are taken in address
- * order (no deadlock), every counter is checked, and only then is anything
- * changed. Nothing tentative is ever visible, so a refused multi-counter
- * request cannot make anyone else fail.
+ * order (no deadlock; a caller reusing one request set has that order
+ * worked out once, m_lock_order), every counter is checked, and only then
+ * is anything changed. Nothing tentative is ever visible, so a refused
+ * multi-counter request cannot make anyone else fail. The check also says
+ * whether each reservation is the usual one (a free record, its lease at
+ * the FIFO's tail); then taking it is a short straight path (take_fast).
  */
 #include "counters/counters_internal.h"
 
@@ -39,6 +42,16 @@
 #define SPINS_BEFORE_YIELD 128
 #define RECS_MAX (UINT32_C(1) << 30) /* live + finished records of one counter */
 #define NOT_BEGUN INT64_C(-1)        /* window_end of a counter no reserve has begun */
+
+/* Rare paths are kept out of line, so the usual reserve stays one tight
+ * stretch of code. */
+#if defined(__GNUC__)
+#  define COLD __attribute__((noinline, cold))
+#  define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#  define COLD
+#  define UNLIKELY(x) (x)
+#endif
 
 #define RLX memory_order_relaxed
 #define ACQ memory_order_acquire
@@ -73,7 +86,6 @@ typedef struct mcounter {
     _Alignas(64) _Atomic uint32_t lock;
     uint32_t nrecs, cap;  /* records in use of the arrays, their capacity */
     uint32_t free_head;   /* free record + 1, 0: none */
-    uint32_t live;        /* live records */
     int64_t value;        /* committed + outstanding */
     int64_t committed;
     int64_t window_end;   /* 0: no window; NOT_BEGUN: no reservation yet */
@@ -83,8 +95,9 @@ typedef struct mcounter {
      * else a min-heap (`cap` entries, so switching never allocates). */
     bool in_heap;
     /* FIFO leases have sequence numbers fifo_head .. fifo_tail - 1 (they
-     * run on and wrap); the one numbered q is at fifo[q & (fifo_cap - 1)]. */
+     * run on and wrap); the one numbered q is at fifo[q & fifo_mask]. */
     uint32_t fifo_head, fifo_tail, fifo_cap; /* fifo_cap: 0 or a power of two */
+    uint32_t fifo_mask;                      /* fifo_cap - 1 once there is a FIFO */
     int64_t fifo_last;    /* expiry of the newest lease in the FIFO */
     mlease *fifo;
     uint32_t heap_n;
@@ -112,18 +125,22 @@ typedef struct mem {
 
 /* ---- the counter's lock ------------------------------------------------------------- */
 
-static void c_lock(mcounter *c)
+static COLD void c_lock_wait(mcounter *c)
 {
-    for (;;) {
-        if (atomic_exchange_explicit(&c->lock, 1, ACQ) == 0)
-            return;
+    do {
         for (int spins = 0; atomic_load_explicit(&c->lock, RLX) != 0; spins++) {
             if (spins >= SPINS_BEFORE_YIELD) {
                 sched_yield(); /* the holder may be preempted: let it run */
                 spins = 0;
             }
         }
-    }
+    } while (atomic_exchange_explicit(&c->lock, 1, ACQ) != 0);
+}
+
+static inline void c_lock(mcounter *c)
+{
+    if (UNLIKELY(atomic_exchange_explicit(&c->lock, 1, ACQ) != 0))
+        c_lock_wait(c);
 }
 
 static void c_unlock(mcounter *c)
@@ -308,7 +325,18 @@ static uint32_t fifo_len(const mcounter *c)
 
 static mlease *fifo_seq(const mcounter *c, uint32_t q)
 {
-    return &c->fifo[q & (c->fifo_cap - 1)];
+    return &c->fifo[q & c->fifo_mask];
+}
+
+/* The live records: each has one lease that is not dead. */
+static uint32_t live_count(const mcounter *c)
+{
+    if (c->in_heap)
+        return c->heap_n;
+    uint32_t n = 0;
+    for (uint32_t q = c->fifo_head; q != c->fifo_tail; q++)
+        n += fifo_seq(c, q)->rec != DEAD;
+    return n;
 }
 
 static void fifo_pop_dead(mcounter *c)
@@ -356,14 +384,15 @@ static void to_heap(mcounter *c)
     c->in_heap = true;
 }
 
-/* Room in the FIFO for one more lease: made by dropping dead ones or
- * growing; when it cannot grow the counter moves to the heap, which has
- * room for every record. */
+/* Room in the FIFO for one more lease (of a live record that has none
+ * yet): made by dropping dead ones or growing; when it cannot grow the
+ * counter moves to the heap, which has room for every record. */
 static void fifo_room(mcounter *c)
 {
     if (c->in_heap || fifo_len(c) < c->fifo_cap)
         return;
-    if (fifo_len(c) > 2 * c->live + 8) {
+    uint32_t live = live_count(c) + 1; /* with the record the lease is for */
+    if (fifo_len(c) > 2 * live + 8) {
         fifo_compact(c);
         return;
     }
@@ -378,10 +407,11 @@ static void fifo_room(mcounter *c)
     free(c->fifo);
     c->fifo = grown;
     c->fifo_cap = cap;
+    c->fifo_mask = cap - 1;
 }
 
 /* Track record idx's lease (its expires set, live, no lease yet). */
-static void lease_add_slow(mcounter *c, uint32_t idx)
+static COLD void lease_add_slow(mcounter *c, uint32_t idx)
 {
     mrec *r = &c->recs[idx];
     fifo_room(c);
@@ -412,22 +442,23 @@ static inline void lease_add(mcounter *c, uint32_t idx)
     lease_add_slow(c, idx);
 }
 
-/* Once nothing is live, the counter starts again with an empty FIFO. */
-static void leases_reset_if_idle(mcounter *c)
-{
-    if (c->live != 0)
-        return;
-    c->in_heap = false;
-    c->heap_n = 0;
-    c->fifo_tail = c->fifo_head;
-}
-
 /* The earliest live lease, or NULL. */
 static const mlease *lease_first(const mcounter *c)
 {
     if (c->in_heap)
         return c->heap_n > 0 ? &c->heap[0] : NULL;
     return c->fifo_head != c->fifo_tail ? fifo_seq(c, c->fifo_head) : NULL;
+}
+
+/* Once nothing is live, the counter starts again with an empty FIFO. (A
+ * FIFO's head lease is never dead: an empty FIFO or heap is nothing live.) */
+static void leases_reset_if_idle(mcounter *c)
+{
+    if (lease_first(c) != NULL)
+        return;
+    c->in_heap = false;
+    c->heap_n = 0;
+    c->fifo_tail = c->fifo_head;
 }
 
 /* ---- records (under the counter's lock) ------------------------------------------------ */
@@ -472,9 +503,39 @@ static uint64_t rec_take(mcounter *c, int64_t n, int64_t expires)
     r->n = n;
     r->expires = expires;
     r->state = R_LIVE;
-    c->live++;
     lease_add(c, idx);
     return ((uint64_t)r->gen << 32) | (uint64_t)(idx + 1);
+}
+
+/* The usual reserve: a free record to take and the lease's place at the
+ * FIFO's tail (lease_add's usual case). Then take_fast() does what
+ * rec_take() would. */
+static inline bool can_take_fast(const mcounter *c, int64_t expires)
+{
+    uint32_t head = c->fifo_head, tail = c->fifo_tail;
+    return c->free_head != 0 && !c->in_heap && tail - head < c->fifo_cap &&
+           (tail == head || expires >= c->fifo_last);
+}
+
+static inline uint64_t take_fast(mcounter *c, int64_t n, int64_t expires)
+{
+    /* The counter's fields are read before any record is written: for the
+     * compiler a record's fields might alias them and be read again. */
+    uint32_t idx = c->free_head - 1, tail = c->fifo_tail;
+    mlease *l = &c->fifo[tail & c->fifo_mask];
+    mrec *r = &c->recs[idx];
+    c->free_head = r->pos;
+    c->fifo_tail = tail + 1;
+    c->fifo_last = expires;
+    uint32_t gen = r->gen + 1;
+    r->gen = gen;
+    r->n = n;
+    r->expires = expires;
+    r->state = R_LIVE;
+    r->pos = tail;
+    l->expires = expires;
+    l->rec = idx;
+    return ((uint64_t)gen << 32) | (uint64_t)(idx + 1);
 }
 
 /* Finish a live record: onto the free list as `state` (its FIFO lease
@@ -490,7 +551,6 @@ static void rec_finish(mcounter *c, uint32_t idx, uint32_t state)
     r->state = state;
     r->pos = c->free_head;
     c->free_head = idx + 1;
-    c->live--;
 }
 
 /* Give record idx a new expiry. */
@@ -513,7 +573,7 @@ static void rec_renew(mcounter *c, uint32_t idx, int64_t expires)
 }
 
 /* Give back every reservation whose lease ended by now. */
-static void expire_slow(mcounter *c, int64_t now)
+static COLD void expire_slow(mcounter *c, int64_t now)
 {
     const mlease *l;
     while ((l = lease_first(c)) != NULL && l->expires <= now) {
@@ -524,16 +584,55 @@ static void expire_slow(mcounter *c, int64_t now)
     leases_reset_if_idle(c);
 }
 
+/* The FIFO's head lease ended: its record is given back and finished as
+ * R_EXPIRED (rec_finish() without the search: it is the head), and the
+ * head moves on; the new head. The lease passed is not marked dead:
+ * nothing reads a FIFO outside fifo_head .. fifo_tail - 1. */
+static inline uint32_t expire_head(mcounter *c, uint32_t head, uint32_t mask)
+{
+    uint32_t idx = c->fifo[head & mask].rec;
+    mrec *r = &c->recs[idx];
+    c->value -= r->n;
+    r->state = R_EXPIRED;
+    r->pos = c->free_head;
+    c->free_head = idx + 1;
+    c->fifo_head = head + 1;
+    return head + 1;
+}
+
+/* expire_slow() for a FIFO: dead leases at the head dropped and ended
+ * ones expired, until the head is a live lease ending after now; the new
+ * head. A FIFO that empties is the idle state already (what
+ * leases_reset_if_idle() would make). */
+static uint32_t expire_fifo(mcounter *c, int64_t now)
+{
+    uint32_t mask = c->fifo_mask, head = c->fifo_head, tail = c->fifo_tail;
+    while (head != tail) {
+        const mlease *l = &c->fifo[head & mask];
+        if (l->rec == DEAD)
+            c->fifo_head = ++head;
+        else if (l->expires <= now)
+            head = expire_head(c, head, mask);
+        else
+            break;
+    }
+    return head;
+}
+
 static inline void expire(mcounter *c, int64_t now)
 {
-    const mlease *l = lease_first(c);
-    if (l != NULL && l->expires <= now)
+    if (!c->in_heap) {
+        uint32_t head = c->fifo_head;
+        if (head != c->fifo_tail && fifo_seq(c, head)->expires <= now)
+            (void)expire_fifo(c, now);
+    } else if (c->heap_n > 0 && c->heap[0].expires <= now) {
         expire_slow(c, now);
+    }
 }
 
 /* Begin a new window for `req` if the counter's ended (or none began):
  * everything of the old one is gone. */
-static void rollover(mcounter *c, const ee_counter_req *req, int64_t now)
+static COLD void rollover(mcounter *c, const ee_counter_req *req, int64_t now)
 {
     const mlease *l;
     while ((l = lease_first(c)) != NULL)
@@ -544,10 +643,13 @@ static void rollover(mcounter *c, const ee_counter_req *req, int64_t now)
     c->window_end = ee__counters_new_window_end(req, now);
 }
 
-static inline void maybe_rollover(mcounter *c, const ee_counter_req *req, int64_t now)
+/* Bring the counter to now: a new window if its ended, expired leases
+ * given back. Doing it twice changes nothing the second time. */
+static inline void settle(mcounter *c, const ee_counter_req *req, int64_t now)
 {
-    if (ee__counters_window_over(c->window_end, now))
+    if (UNLIKELY(ee__counters_window_over(c->window_end, now)))
         rollover(c, req, now);
+    expire(c, now);
 }
 
 /* ---- answers (under the counter's lock) --------------------------------------------------- */
@@ -564,7 +666,7 @@ static void fill(const mcounter *c, const ee_counter_req *req, ee_counter_result
 static void fill_retry(const mcounter *c, const ee_counter_req *req, ee_counter_result *res)
 {
     ee__counters_lease local[64], *leases = local;
-    size_t count = c->live;
+    size_t count = live_count(c);
     if (count > sizeof local / sizeof local[0] &&
         (leases = malloc(count * sizeof *leases)) == NULL) {
         leases = local; /* without the list the answer falls back to the window's end */
@@ -585,15 +687,28 @@ static void fill_retry(const mcounter *c, const ee_counter_req *req, ee_counter_
 
 /* ---- reserve --------------------------------------------------------------------- */
 
-/* Under every counter's lock: check all, then change all or nothing. */
-static ee_status decide(mcounter **cs, const ee_counter_req *reqs, const int64_t *leases,
-                        size_t count, int64_t now, ee_counter_result *res, int *granted)
+/* The answer for a granted request. */
+static inline void fill_granted(const mcounter *c, const ee_counter_req *req, uint64_t id,
+                                ee_counter_result *res)
+{
+    *res = (ee_counter_result){.resv_id = id,
+                               .value = c->value,
+                               .committed = c->committed,
+                               .limit = req->limit,
+                               .window_end_ms = c->window_end,
+                               .fits = 1};
+}
+
+/* decide() when some request does not fit or cannot take_fast(): the
+ * refusal answers, or growing the record arrays first (ENOMEM when that
+ * fails), or the general rec_take(). The counters are settled already. */
+static COLD ee_status decide_slow(void *const *cs, const ee_counter_req *reqs,
+                                  const int64_t *leases, size_t count, int64_t now,
+                                  ee_counter_result *res, int *granted)
 {
     bool all = true, room = true;
     for (size_t i = 0; i < count; i++) {
         mcounter *c = cs[i];
-        maybe_rollover(c, &reqs[i], now);
-        expire(c, now);
         all &= c->value <= reqs[i].limit - reqs[i].n;
         room &= recs_room(c);
     }
@@ -613,45 +728,116 @@ static ee_status decide(mcounter **cs, const ee_counter_req *reqs, const int64_t
     }
     for (size_t i = 0; i < count; i++) {
         mcounter *c = cs[i];
-        ee_counter_result *r = &res[i];
-        r->resv_id = rec_take(c, reqs[i].n, now + leases[i]);
-        r->value = c->value += reqs[i].n;
-        r->committed = c->committed;
-        r->limit = reqs[i].limit;
-        r->window_end_ms = c->window_end;
-        r->retry_at_ms = 0;
-        r->fits = 1;
-        r->reserved_ = 0;
+        uint64_t id = rec_take(c, reqs[i].n, now + leases[i]);
+        c->value += reqs[i].n;
+        fill_granted(c, &reqs[i], id, &res[i]);
     }
     *granted = 1;
     return EE_OK;
 }
 
-static ee_status m_reserve_leased(void *ctx, const ee_counter_req *reqs, void *const *handles,
-                                  const int64_t *leases, size_t count, int64_t now,
-                                  ee_counter_result *res, int *granted)
+/* settle_check() for a counter whose window ended (or none began) or whose
+ * leases are a heap. */
+static COLD bool settle_check_slow(mcounter *c, const ee_counter_req *req, int64_t now,
+                                   int64_t expires)
 {
-    mem *m = ctx;
-    /* cs: the requests' counters; sorted: the same in address order, the
-     * order their locks are taken in (no deadlock; the wrapper checked that
-     * they are distinct). */
-    mcounter *cs[EE_COUNTERS_MANY_MAX], *sorted[EE_COUNTERS_MANY_MAX];
-    for (size_t i = 0; i < count; i++) {
-        mcounter *c = handles != NULL && handles[i] != NULL ? handles[i]
-                                                            : get_or_create(m, reqs[i].key);
-        if (c == NULL)
-            return ee__error(EE_ENOMEM, "out of memory creating counter \"%s\"", reqs[i].key);
-        cs[i] = c;
-        size_t j = i;
-        for (; j > 0 && (uintptr_t)sorted[j - 1] > (uintptr_t)c; j--)
-            sorted[j] = sorted[j - 1];
-        sorted[j] = c;
+    settle(c, req, now);
+    return c->value <= req->limit - req->n && can_take_fast(c, expires);
+}
+
+/* Settle the counter; whether req fits and can_take_fast() with a lease
+ * ending at `expires`. Written out for the usual case: the window runs and
+ * the leases are a FIFO. */
+static inline bool settle_check(mcounter *c, const ee_counter_req *req, int64_t now,
+                                int64_t expires)
+{
+    if (UNLIKELY(ee__counters_window_over(c->window_end, now) || c->in_heap))
+        return settle_check_slow(c, req, now, expires);
+    uint32_t head = c->fifo_head, tail = c->fifo_tail, mask = c->fifo_mask;
+    const mlease *fifo = c->fifo;
+    if (head != tail && fifo[head & mask].expires <= now) {
+        /* one lease ended (a rate counter's usual case); more, or a dead
+         * lease behind it, out of line */
+        head = expire_head(c, head, mask);
+        if (head != tail && (fifo[head & mask].rec == DEAD || fifo[head & mask].expires <= now))
+            head = expire_fifo(c, now);
     }
+    return c->value <= req->limit - req->n && c->free_head != 0 && tail - head < c->fifo_cap &&
+           (tail == head || expires >= c->fifo_last);
+}
+
+/* Under every counter's lock: check all, then change all or nothing. The
+ * first request that does not fit or cannot take_fast() hands over to
+ * decide_slow(), the rest settled first. */
+static ee_status decide(void *const *cs, const ee_counter_req *reqs, const int64_t *leases,
+                        size_t count, int64_t now, ee_counter_result *res, int *granted)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (UNLIKELY(!settle_check(cs[i], &reqs[i], now, now + leases[i]))) {
+            for (size_t j = i + 1; j < count; j++)
+                settle(cs[j], &reqs[j], now);
+            return decide_slow(cs, reqs, leases, count, now, res, granted);
+        }
+    }
+    for (size_t i = 0; i < count; i++) {
+        mcounter *c = cs[i];
+        int64_t n = reqs[i].n;
+        uint64_t id = take_fast(c, n, now + leases[i]);
+        c->value += n;
+        fill_granted(c, &reqs[i], id, &res[i]);
+    }
+    *granted = 1;
+    return EE_OK;
+}
+
+/* The order in which m_reserve_leased() takes the locks of the counters
+ * `handles` name (every one set): by address, so that no two reserves can
+ * wait for each other. */
+static void m_lock_order(void *const *handles, size_t count, uint8_t *order)
+{
+    for (size_t i = 0; i < count; i++) {
+        size_t j = i;
+        for (; j > 0 && (uintptr_t)handles[order[j - 1]] > (uintptr_t)handles[i]; j--)
+            order[j] = order[j - 1];
+        order[j] = (uint8_t)i;
+    }
+}
+
+/* A call without a lock order (the wrapper's): the requests' counters, by
+ * key where there is no handle, and their lock order. */
+static ee_status counters_of(mem *m, const ee_counter_req *reqs, void *const *handles,
+                             size_t count, void **cs, uint8_t *order)
+{
+    for (size_t i = 0; i < count; i++) {
+        cs[i] = handles != NULL && handles[i] != NULL ? handles[i]
+                                                      : get_or_create(m, reqs[i].key);
+        if (cs[i] == NULL)
+            return ee__error(EE_ENOMEM, "out of memory creating counter \"%s\"", reqs[i].key);
+    }
+    m_lock_order(cs, count, order);
+    return EE_OK;
+}
+
+static ee_status m_reserve_leased(void *ctx, const ee_counter_req *reqs, void *const *handles,
+                                  const uint8_t *order, const int64_t *leases, size_t count,
+                                  int64_t now, ee_counter_result *res, int *granted)
+{
+    void *cs[EE_COUNTERS_MANY_MAX];
+    uint8_t sorted[EE_COUNTERS_MANY_MAX];
+    if (order == NULL) {
+        ee_status st = counters_of(ctx, reqs, handles, count, cs, sorted);
+        if (st != EE_OK)
+            return st;
+        handles = cs;
+        order = sorted;
+    }
+    /* The wrapper checked (or ee__counters_check_prepared() did) that the
+     * counters are distinct. */
     for (size_t k = 0; k < count; k++)
-        c_lock(sorted[k]);
-    ee_status st = decide(cs, reqs, leases, count, now, res, granted);
+        c_lock(handles[order[k]]);
+    ee_status st = decide(handles, reqs, leases, count, now, res, granted);
     for (size_t k = count; k > 0; k--)
-        c_unlock(sorted[k - 1]);
+        c_unlock(handles[order[k - 1]]);
     return st;
 }
 
@@ -804,6 +990,7 @@ static const ee_counters_backend memory_table = {
 
 const ee__counters_ext ee__counters_memory_ext = {
     .resolve = m_resolve,
+    .lock_order = m_lock_order,
     .reserve_leased = m_reserve_leased,
 };
 

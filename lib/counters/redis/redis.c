@@ -464,10 +464,11 @@ static bool reply_nums(const redisReply *rep, size_t count, int64_t *out)
 /* ---- operations ------------------------------------------------------------------ */
 
 static ee_status r_reserve_leased(void *ctx, const ee_counter_req *reqs, void *const *handles,
-                                  const int64_t *leases, size_t count, int64_t now,
-                                  ee_counter_result *res, int *granted)
+                                  const uint8_t *order, const int64_t *leases, size_t count,
+                                  int64_t now, ee_counter_result *res, int *granted)
 {
     (void)handles; /* keys are the server's names */
+    (void)order;
     rds *r = ctx;
     char keys[EE_COUNTERS_MANY_MAX][KEY_BUF];
     unsigned char nums[8 * (1 + RESERVE_NUMS * EE_COUNTERS_MANY_MAX)];
@@ -514,6 +515,7 @@ static ee_status r_reserve_leased(void *ctx, const ee_counter_req *reqs, void *c
 
 const ee__counters_ext ee__counters_redis_ext = {
     .resolve = NULL,
+    .lock_order = NULL,
     .reserve_leased = r_reserve_leased,
 };
 

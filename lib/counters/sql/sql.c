@@ -355,10 +355,11 @@ static ee_status reserve_one_trip(sqlb *b, reserve_args *a)
 }
 
 static ee_status s_reserve_leased(void *ctx, const ee_counter_req *reqs, void *const *handles,
-                                  const int64_t *leases, size_t count, int64_t now,
-                                  ee_counter_result *res, int *granted)
+                                  const uint8_t *order, const int64_t *leases, size_t count,
+                                  int64_t now, ee_counter_result *res, int *granted)
 {
     (void)handles; /* rows are found by key */
+    (void)order;
     memset(res, 0, count * sizeof *res);
     sqlb *b = ctx;
     reserve_args a = {reqs, count, leases, now, res, granted};
@@ -374,6 +375,7 @@ static ee_status s_reserve_leased(void *ctx, const ee_counter_req *reqs, void *c
 
 const ee__counters_ext ee__counters_sql_ext = {
     .resolve = NULL,
+    .lock_order = NULL,
     .reserve_leased = s_reserve_leased,
 };
 
