@@ -54,29 +54,44 @@ Test(redis, a_windowed_counters_key_lives_until_its_window_ends)
     cr_assert_neq(try_reserve(c, q, 1000, T0, NULL), 0);
     redisContext *r = raw();
     expect_ttl(r, k, 110000, 120000);
-    /* Two seconds later (the caller's clock): 118 s of the window are left. */
+    /* Set when the window began and kept by later writes (this one two
+     * seconds later on the caller's clock, none on Redis's: set again it
+     * would be 118 s). */
     cr_assert_neq(try_reserve(c, q, 1000, T0 + 2000, NULL), 0);
-    expect_ttl(r, k, 108000, 118000);
+    expect_ttl(r, k, 118500, 120000);
+    /* A new window (the caller's clock passed the end), a minute long: set
+     * again. */
+    q.window_ms = 60000;
+    cr_assert_neq(try_reserve(c, q, 1000, T0 + 120000 + 30000, NULL), 0);
+    expect_ttl(r, k, 50000, 60000);
     redisFree(r);
     ee_counters_free(c);
 }
 
-Test(redis, a_windowless_counter_lives_an_hour_past_its_last_lease_unless_committed)
+Test(redis, a_windowless_counter_lives_one_to_two_hours_past_its_last_lease_unless_committed)
 {
     ee_counters *c;
     conf_open(&c);
     const char *k = conf_key("idle");
+    redisContext *r = raw();
+    /* The TTL covers the last lease and an hour more, and reaches an hour
+     * further so that most writes keep it. */
     uint64_t a = try_reserve(c, req_of(k, 1, 5), 1000, T0, NULL);
     cr_assert_neq(a, 0);
+    expect_ttl(r, k, 7190000, 7201000);
     cr_assert_neq(try_reserve(c, req_of(k, 1, 5), 60000, T0, NULL), 0);
-    redisContext *r = raw();
-    expect_ttl(r, k, 3600000 + 50000, 3600000 + 60000); /* the later lease counts */
-    /* A committed value has no end: the key stays. */
-    cr_assert_eq(ee_counters_commit(c, k, a, EE_COUNTERS_ALL, T0), EE_OK, "%s",
+    expect_ttl(r, k, 7190000, 7201000); /* 60 s + 1 h are covered: kept */
+    /* Two hours later on the caller's clock a one-hour lease is not
+     * covered: renewed to its end plus two hours. */
+    cr_assert_neq(try_reserve(c, req_of(k, 1, 5), 3600000, T0 + 7200000, NULL), 0);
+    expect_ttl(r, k, 10790000, 10800000);
+    /* A committed value has no end: the key stays, also after more writes. */
+    uint64_t b = try_reserve(c, req_of(k, 1, 5), 1000, T0 + 7200000, NULL);
+    cr_assert_eq(ee_counters_commit(c, k, b, EE_COUNTERS_ALL, T0 + 7200000), EE_OK, "%s",
                  ee_error_last_message());
-    redisReply *rep = redisCommand(r, "PTTL eec3:{%s}", k);
-    cr_expect_eq(rep->integer, -1, "PTTL %lld", rep->integer);
-    freeReplyObject(rep);
+    expect_ttl(r, k, -2, -1);
+    cr_assert_neq(try_reserve(c, req_of(k, 1, 5), 1000, T0 + 7200000, NULL), 0);
+    expect_ttl(r, k, -2, -1);
     redisFree(r);
     ee_counters_free(c);
 }

@@ -7,11 +7,12 @@
  *
  * Data of counter K, one string (the braces keep a counter's key in one
  * cluster hash slot):
- *   eec3:{K}  a header of 5 numbers - window end (0: none), committed,
+ *   eec3:{K}  a header of 6 numbers - window end (0: none), committed,
  *             value (committed + outstanding, what limits are checked
- *             against), the last reservation id issued and the last id of
- *             the counter's id block - then 3 numbers per outstanding
- *             reservation - lease expiry, id, amount - in expiry order.
+ *             against), the last reservation id issued, the last id of the
+ *             counter's id block and when the key's TTL was last made to
+ *             end - then 3 numbers per outstanding reservation - lease
+ *             expiry, id, amount - in expiry order.
  *             Reservations whose lease ended are dropped by the next
  *             reserve; get and finish read past them.
  *   eec3:seq  counter of id blocks: block b holds ids b * 2^20 + 1 ..
@@ -31,10 +32,12 @@
  *
  * Time: the scripts judge windows and leases with the caller's now_ms,
  * passed as an argument; Redis's own clock is never compared with it. A
- * key's TTL, counted by Redis from the call, only collects memory: a
- * windowed counter's key lives until its window ends, a windowless one
- * with nothing committed an hour past its last lease, one with a
- * committed value forever.
+ * key's TTL, set relative to the call (Redis counts it on its own clock),
+ * only collects memory: a windowed counter's key lives until its window
+ * ends, a windowless one with nothing committed one to two hours past its
+ * last lease, one with a committed value forever. Most writes keep the TTL
+ * (SET ... KEEPTTL): it is set again only when the window changes or the
+ * last lease passes the hour it covers.
  *
  * Connections: a mutex-guarded pool (a connection is used by one thread at
  * a time). A pooled connection the server closed meanwhile (restart, idle
@@ -65,11 +68,36 @@
 
 /* ---- scripts ------------------------------------------------------------------- */
 
-/* Shared by the scripts. H: header format. write(): store a counter (its
- * TTL as described above). insert(): a lease record into a body of
- * records, in expiry order (after equal expiries). */
+/* Shared by the scripts. H: the header's format (its sixth number, g, is
+ * when - on the caller's clock - the key's TTL was last made to end, 0:
+ * none). ttl(): what the next SET of a counter does with the key's TTL
+ * (nil: KEEPTTL, -1: none, else PX ms) and the new g, for window end e,
+ * committed c and last lease expiry xl (nil: none): a windowed counter's
+ * key ends with its window, a windowless one with nothing committed an
+ * hour or two after its last lease (the TTL is renewed only once that
+ * hour is not covered, so most writes keep it), one with a committed
+ * value never. write(): store a counter. insert(): a lease record into a
+ * body of records, in expiry order (after equal expiries). */
 #define LUA_COMMON                                                                             \
-    "local H = '<ddddd'\n"                                                                     \
+    "local H = '<dddddd'\n"                                                                    \
+    "local function ttl(e, c, g, xl, now)\n"                                                   \
+    "  if e ~= 0 then\n"                                                                       \
+    "    if g == e then return nil, g end\n"                                                   \
+    "    return e - now, e\n"                                                                  \
+    "  end\n"                                                                                  \
+    "  if c ~= 0 then\n"                                                                       \
+    "    if g == 0 then return nil, 0 end\n"                                                   \
+    "    return -1, 0\n"                                                                       \
+    "  end\n"                                                                                  \
+    "  local need = (xl or now) + 3600000\n"                                                   \
+    "  if g >= need then return nil, g end\n"                                                  \
+    "  return need + 3600000 - now, need + 3600000\n"                                          \
+    "end\n"                                                                                    \
+    "local function set(k, s, t)\n"                                                            \
+    "  if t == nil then return redis.call('SET', k, s, 'KEEPTTL') end\n"                       \
+    "  if t < 0 then return redis.call('SET', k, s) end\n"                                     \
+    "  return redis.call('SET', k, s, 'PX', string.format('%d', t))\n"                         \
+    "end\n"                                                                                    \
     "local function insert(body, x, rec)\n"                                                    \
     "  local m = #body\n"                                                                      \
     "  if m == 0 or x >= struct.unpack('<d', body, m - 23) then return body .. rec end\n"      \
@@ -80,19 +108,11 @@
     "  end\n"                                                                                  \
     "  return string.sub(body, 1, lo * 24) .. rec .. string.sub(body, lo * 24 + 1)\n"          \
     "end\n"                                                                                    \
-    "local function write(k, e, c, v, q, qm, body, now)\n"                                     \
-    "  local ttl = 0\n"                                                                        \
-    "  if e ~= 0 then ttl = e - now\n"                                                         \
-    "  elseif c == 0 then\n"                                                                   \
-    "    ttl = 3600000\n"                                                                      \
-    "    if #body > 0 then\n"                                                                  \
-    "      local x = struct.unpack('<d', body, #body - 23)\n"                                  \
-    "      if x > now then ttl = ttl + x - now end\n"                                          \
-    "    end\n"                                                                                \
-    "  end\n"                                                                                  \
-    "  local s = struct.pack(H, e, c, v, q, qm) .. body\n"                                     \
-    "  if ttl > 0 then return redis.call('SET', k, s, 'PX', string.format('%d', ttl)) end\n"   \
-    "  return redis.call('SET', k, s)\n"                                                       \
+    "local function write(k, e, c, v, q, qm, g, body, now)\n"                                  \
+    "  local xl\n"                                                                             \
+    "  if #body > 0 then xl = struct.unpack('<d', body, #body - 23) end\n"                     \
+    "  local t, ng = ttl(e, c, g, xl, now)\n"                                                  \
+    "  return set(k, struct.pack(H, e, c, v, q, qm, ng) .. body, t)\n"                         \
     "end\n"
 
 /* KEYS: the id block counter, then one key per counter. ARGV[1]: packed
@@ -109,8 +129,8 @@ static const char script_reserve[] =
     "local S, all = {}, true\n"
     "for i = 1, nk do\n"
     "  local b, s = 4 * i - 3, cur[i]\n"
-    "  local e, c, v, q, qm, off = 0, 0, 0, 0, 0, 41\n"
-    "  if s then e, c, v, q, qm = struct.unpack(H, s) end\n"
+    "  local e, c, v, q, qm, g, off = 0, 0, 0, 0, 0, 0, 49\n"
+    "  if s then e, c, v, q, qm, g = struct.unpack(H, s) end\n"
     "  if not s or (e ~= 0 and now >= e) then\n"
     "    e, c, v, s, off = a[b + 3], 0, 0, '', 1\n"
     "  else\n"
@@ -123,7 +143,7 @@ static const char script_reserve[] =
     "  end\n"
     "  local fits = v <= a[b + 1]\n"
     "  if not fits then all = false end\n"
-    "  S[i] = {e, c, v, q, qm, s, off, fits}\n"
+    "  S[i] = {e, c, v, q, qm, s, off, fits, g}\n"
     "end\n"
     "local out, fmt = {}, '<' .. string.rep('d', 1 + 6 * nk)\n"
     "if all then\n"
@@ -141,13 +161,10 @@ static const char script_reserve[] =
     /* The usual case, the lease at the end: write() and insert() in one
      * concatenation (building strings is what costs here). */
     "    if len < off or x >= struct.unpack('<d', s, len - 23) then\n"
-    "      local ttl = 0\n"
-    "      if e ~= 0 then ttl = e - now elseif c == 0 then ttl = 3600000 + x - now end\n"
-    "      local ns = struct.pack(H, e, c, v, q, qm) .. string.sub(s, off) .. rec\n"
-    "      if ttl > 0 then redis.call('SET', KEYS[i + 1], ns, 'PX', string.format('%d', ttl))\n"
-    "      else redis.call('SET', KEYS[i + 1], ns) end\n"
+    "      local tl, ng = ttl(e, c, t[9], x, now)\n"
+    "      set(KEYS[i + 1], struct.pack(H, e, c, v, q, qm, ng) .. string.sub(s, off) .. rec, tl)\n"
     "    else\n"
-    "      write(KEYS[i + 1], e, c, v, q, qm, insert(string.sub(s, off), x, rec), now)\n"
+    "      write(KEYS[i + 1], e, c, v, q, qm, t[9], insert(string.sub(s, off), x, rec), now)\n"
     "    end\n"
     "    local o = 6 * i - 6\n"
     "    out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5], out[o + 6] =\n"
@@ -196,29 +213,29 @@ static const char script_finish[] =
     "local k = KEYS[1]\n"
     "local s = redis.call('GET', k)\n"
     "if not s then return -6 end\n"
-    "local e, c, v, q, qm = struct.unpack(H, s)\n"
+    "local e, c, v, q, qm, g = struct.unpack(H, s)\n"
     "if e ~= 0 and now >= e then return -2 end\n"
     /* the record whose id field (8 bytes into a 24-byte record) is id */
-    "local pat, p, at = struct.pack('<d', id), 49, nil\n"
+    "local pat, p, at = struct.pack('<d', id), 57, nil\n"
     "while true do\n"
     "  local f = string.find(s, pat, p, true)\n"
     "  if not f then return -6 end\n"
-    "  if (f - 49) % 24 == 0 then at = f - 8 break end\n"
+    "  if (f - 57) % 24 == 0 then at = f - 8 break end\n"
     "  p = f + 1\n"
     "end\n"
     "local x, _, n = struct.unpack('<ddd', s, at)\n"
-    "local body = string.sub(s, 41, at - 1) .. string.sub(s, at + 24)\n"
+    "local body = string.sub(s, 49, at - 1) .. string.sub(s, at + 24)\n"
     "if x > now and renew > 0 then\n"
-    "  write(k, e, c, v, q, qm, insert(body, renew, struct.pack('<ddd', renew, id, n)), now)\n"
+    "  write(k, e, c, v, q, qm, g, insert(body, renew, struct.pack('<ddd', renew, id, n)), now)\n"
     "  return 0\n"
     "end\n"
     "if x > now and amount > n then return -4 end\n"
     "if x <= now then\n"
-    "  write(k, e, c, v - n, q, qm, body, now)\n"
+    "  write(k, e, c, v - n, q, qm, g, body, now)\n"
     "  return -3\n"
     "end\n"
     "if amount < 0 then amount = n end\n"
-    "write(k, e, c + amount, v - n + amount, q, qm, body, now)\n"
+    "write(k, e, c + amount, v - n + amount, q, qm, g, body, now)\n"
     "return 0\n";
 
 /* KEYS: the counter's key. ARGV[1]: packed now. Returns packed numbers
@@ -230,7 +247,7 @@ static const char script_get[] =
     "if not s then return struct.pack('<ddd', 0, 0, 0) end\n"
     "local e, c, v = struct.unpack('<ddd', s)\n"
     "if e ~= 0 and now >= e then return struct.pack('<ddd', 0, 0, 0) end\n"
-    "local off, len = 41, #s\n"
+    "local off, len = 49, #s\n"
     "while off < len do\n"
     "  local x, _, n = struct.unpack('<ddd', s, off)\n"
     "  if x > now then break end\n"
