@@ -125,19 +125,29 @@ Test(redis, reservation_ids_stay_exact_up_to_2_to_the_53_and_then_run_out)
 {
     ee_counters *c;
     open_db(&c, 7);
-    /* The last block whose ids stay below 2^53: ids near 9.007e15, where a
-     * double has no room to spare. */
-    in_db(7, "SET eec3:seq 8589934589");
+    /* The last two blocks whose ids stay below 2^53: ids near 9.007e15,
+     * where a double has no room to spare. */
+    in_db(7, "SET eec3:seq 8589934588");
     const char *k = conf_key("bigid");
     ee_counter_result res;
     uint64_t a = try_reserve(c, req_of(k, 1, 5), LEASE, T0, &res);
     uint64_t b = try_reserve(c, req_of(k, 1, 5), LEASE, T0, &res);
-    cr_assert_eq(a, UINT64_C(8589934590) * 1048576 + 1, "id %llu", (unsigned long long)a);
+    cr_assert_eq(a, UINT64_C(8589934589) * 1048576 + 1, "id %llu", (unsigned long long)a);
     cr_assert_eq(b, a + 1);
     cr_expect_eq(ee_counters_commit(c, k, b, EE_COUNTERS_ALL, T0), EE_OK, "%s",
                  ee_error_last_message());
     cr_expect_eq(ee_counters_release(c, k, a, T0), EE_OK, "%s", ee_error_last_message());
     expect_value(c, k, T0, 1, 1);
+    /* New keys of one call share the next block, 2^16 ids each. */
+    ee_counter_req two[2] = {req_of(conf_key("new1"), 1, 5), req_of(conf_key("new2"), 1, 5)};
+    ee_counter_result rr[2];
+    int got = 0;
+    cr_assert_eq(ee_counters_reserve_many(c, two, 2, LEASE, T0, rr, &got), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_assert_eq(got, 1);
+    cr_expect_eq(rr[0].resv_id, UINT64_C(8589934590) * 1048576 + 1);
+    cr_expect_eq(rr[1].resv_id, UINT64_C(8589934590) * 1048576 + 65536 + 1);
+    cr_expect_eq(ee_counters_commit(c, two[1].key, rr[1].resv_id, EE_COUNTERS_ALL, T0), EE_OK);
     /* No block is left for a new counter: an error, never a reused id. */
     int granted = 0;
     ee_counter_req q = req_of(conf_key("noids"), 1, 5);

@@ -16,8 +16,10 @@
  *             Reservations whose lease ended are dropped by the next
  *             reserve; get and finish read past them.
  *   eec3:seq  counter of id blocks: block b holds ids b * 2^20 + 1 ..
- *             b * 2^20 + 2^20 - 1, so an id is never issued twice, also
- *             after a counter's key expired and came back.
+ *             b * 2^20 + 2^20 - 1, handed out 2^16 at a time to the
+ *             counters of one reserve call (one INCR however many of its
+ *             keys are new), so an id is never issued twice, also after a
+ *             counter's key expired and came back.
  * Numbers are integers below 2^53 stored as little-endian IEEE-754
  * doubles (exact), and cross between client and script packed the same
  * way, never as text: Redis's Lua pays far more for converting numbers to
@@ -147,13 +149,19 @@ static const char script_reserve[] =
     "end\n"
     "local out, fmt = {}, '<' .. string.rep('d', 1 + 6 * nk)\n"
     "if all then\n"
+    "  local blk\n"
     "  for i = 1, nk do\n"
     "    local b, t = 4 * i - 3, S[i]\n"
     "    local e, c, v, q, qm = t[1], t[2], t[3], t[4], t[5]\n"
+    /* ids for a new key (or a used-up range): the i-th 2^16 of one block
+     * taken for the whole call */
     "    if q >= qm then\n"
-    "      local blk = redis.call('INCR', KEYS[1])\n"
-    "      if blk >= 8589934591 then return redis.error_reply('counter ids exhausted') end\n"
-    "      q, qm = blk * 1048576, blk * 1048576 + 1048575\n"
+    "      if not blk then\n"
+    "        blk = redis.call('INCR', KEYS[1])\n"
+    "        if blk >= 8589934591 then return redis.error_reply('counter ids exhausted') end\n"
+    "      end\n"
+    "      q = blk * 1048576 + (i - 1) * 65536\n"
+    "      qm = q + 65535\n"
     "    end\n"
     "    q, v = q + 1, v + a[b + 2]\n"
     "    local x, s, off = a[b + 4], t[6], t[7]\n"
