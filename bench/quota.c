@@ -24,8 +24,8 @@
  * the tickets are finished outside the timed part ("quota.admit_finish"
  * times both).
  *
- * --quick keeps the whole run under ~15 s. Never fails: errors become
- * "error" lines.
+ * --quick keeps the whole run under ~15 s; --only memory|storage-sqlite|redis
+ * runs one backend. Never fails: errors become "error" lines.
  */
 #include <hiredis/hiredis.h>
 #include <sqlite3.h>
@@ -489,13 +489,26 @@ static void bench_redis(bool quick)
     redisFree(rc);
 }
 
+/* Whether backend `name` runs: all of them, or the one after --only. */
+static bool wanted(int argc, char **argv, const char *name)
+{
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--only") == 0)
+            return strcmp(argv[i + 1], name) == 0;
+    return true;
+}
+
 int main(int argc, char **argv)
 {
     bool quick = bench_quick(argc, argv);
-    bench_memory(quick, BATCH);
-    bench_memory(quick, USERS);
-    bench_sqlite(quick);
-    bench_redis(quick);
+    if (wanted(argc, argv, "memory")) {
+        bench_memory(quick, BATCH);
+        bench_memory(quick, USERS);
+    }
+    if (wanted(argc, argv, "storage-sqlite"))
+        bench_sqlite(quick);
+    if (wanted(argc, argv, "redis"))
+        bench_redis(quick);
     data_dir_remove();
     return 0;
 }
