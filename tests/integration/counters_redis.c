@@ -159,6 +159,31 @@ Test(redis, reservation_ids_stay_exact_up_to_2_to_the_53_and_then_run_out)
     in_db(7, "FLUSHDB");
 }
 
+Test(redis, a_finish_finds_its_id_and_not_an_equal_amount)
+{
+    /* Reservations are found by the bytes of their id: an amount (or an
+     * expiry) with the same value, earlier in the string, must be passed
+     * over. */
+    ee_counters *c;
+    open_db(&c, 8);
+    in_db(8, "FLUSHDB");
+    in_db(8, "SET eec3:seq 41");
+    const uint64_t base = UINT64_C(42) * 1048576;
+    const char *k = conf_key("lookalike");
+    uint64_t a = try_reserve(c, req_of(k, (int64_t)(base + 2), INT64_C(1) << 52), LEASE, T0,
+                             NULL);
+    uint64_t b = try_reserve(c, req_of(k, 1, INT64_C(1) << 52), LEASE, T0, NULL);
+    cr_assert_eq(a, base + 1);
+    cr_assert_eq(b, base + 2, "b's id equals a's amount");
+    cr_assert_eq(ee_counters_commit(c, k, b, EE_COUNTERS_ALL, T0), EE_OK, "%s",
+                 ee_error_last_message());
+    expect_value(c, k, T0, (int64_t)(base + 3), 1);
+    cr_assert_eq(ee_counters_release(c, k, a, T0), EE_OK, "%s", ee_error_last_message());
+    expect_value(c, k, T0, 1, 1);
+    ee_counters_free(c);
+    in_db(8, "FLUSHDB");
+}
+
 Test(redis, survives_a_flushed_script_cache_and_a_killed_connection)
 {
     ee_counters *c;
