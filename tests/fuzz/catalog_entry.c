@@ -16,14 +16,7 @@
 #include "execengine/config.h"
 #include "execengine/storage.h"
 
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "invariant broken at line %d: %s (%s)\n", __LINE__, #cond,  \
-                    ee_error_last_message());                                           \
-            abort();                                                                    \
-        }                                                                               \
-    } while (0)
+#include "fuzz_check.h"
 
 static ee_engine *engine;
 static char fixed_id[25];

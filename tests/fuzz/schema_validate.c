@@ -12,14 +12,7 @@
 
 #include "catalog/schema.h"
 
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "invariant broken at line %d: %s (%s)\n", __LINE__, #cond,  \
-                    ee_error_last_message());                                           \
-            abort();                                                                    \
-        }                                                                               \
-    } while (0)
+#include "fuzz_check.h"
 
 static char *text_of(const uint8_t *p, size_t n)
 {

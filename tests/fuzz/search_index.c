@@ -17,14 +17,7 @@
 #include "catalog/search_internal.h"
 #include "core/core.h"
 
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "invariant broken at line %d: %s (%s)\n", __LINE__, #cond,  \
-                    ee_error_last_message());                                           \
-            abort();                                                                    \
-        }                                                                               \
-    } while (0)
+#include "fuzz_check.h"
 
 enum { MIN_DOCS = 150, MAX_DOCS = 400, MAX_TAGS = 4 };
 

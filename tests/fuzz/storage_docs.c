@@ -29,14 +29,7 @@ static const char *const colls[] = {"workflowExecutions", "userWorkflowUsage", "
 static const ee_storage_eq usage_key[3] = {
     {"userId", "u1"}, {"workflowCatalogId", "wf-1"}, {"period", "2025-10"}};
 
-#define CHECK(cond)                                                                     \
-    do {                                                                                \
-        if (!(cond)) {                                                                  \
-            fprintf(stderr, "invariant broken at line %d: %s (%s)\n", __LINE__, #cond,  \
-                    ee_error_last_message());                                           \
-            abort();                                                                    \
-        }                                                                               \
-    } while (0)
+#include "fuzz_check.h"
 
 static const char *ws_of(const char *coll)
 {

@@ -410,8 +410,9 @@ static void fifo_room(mcounter *c)
     c->fifo_mask = cap - 1;
 }
 
-/* Track record idx's lease (its expires set, live, no lease yet). */
-static COLD void lease_add_slow(mcounter *c, uint32_t idx)
+/* Track record idx's lease (its expires set, live, no lease yet). The
+ * usual reserve appends its lease in take_fast() instead. */
+static void lease_add(mcounter *c, uint32_t idx)
 {
     mrec *r = &c->recs[idx];
     fifo_room(c);
@@ -426,20 +427,6 @@ static COLD void lease_add_slow(mcounter *c, uint32_t idx)
     *fifo_seq(c, c->fifo_tail) = (mlease){r->expires, idx, 0};
     r->pos = c->fifo_tail++;
     c->fifo_last = r->expires;
-}
-
-static inline void lease_add(mcounter *c, uint32_t idx)
-{
-    mrec *r = &c->recs[idx];
-    /* the usual case: FIFO with room, the lease not earlier than the last */
-    uint32_t len = fifo_len(c);
-    if (!c->in_heap && len < c->fifo_cap && (len == 0 || r->expires >= c->fifo_last)) {
-        *fifo_seq(c, c->fifo_tail) = (mlease){r->expires, idx, 0};
-        r->pos = c->fifo_tail++;
-        c->fifo_last = r->expires;
-        return;
-    }
-    lease_add_slow(c, idx);
 }
 
 /* The earliest live lease, or NULL. */
@@ -508,7 +495,7 @@ static uint64_t rec_take(mcounter *c, int64_t n, int64_t expires)
 }
 
 /* The usual reserve: a free record to take and the lease's place at the
- * FIFO's tail (lease_add's usual case). Then take_fast() does what
+ * FIFO's tail. Then take_fast() does what
  * rec_take() would. */
 static inline bool can_take_fast(const mcounter *c, int64_t expires)
 {
@@ -760,10 +747,9 @@ static inline bool settle_check(mcounter *c, const ee_counter_req *req, int64_t 
          * lease behind it, out of line */
         head = expire_head(c, head, mask);
         if (head != tail && (fifo[head & mask].rec == DEAD || fifo[head & mask].expires <= now))
-            head = expire_fifo(c, now);
+            (void)expire_fifo(c, now);
     }
-    return c->value <= req->limit - req->n && c->free_head != 0 && tail - head < c->fifo_cap &&
-           (tail == head || expires >= c->fifo_last);
+    return c->value <= req->limit - req->n && can_take_fast(c, expires);
 }
 
 /* Under every counter's lock: check all, then change all or nothing. The
@@ -858,7 +844,7 @@ static ee_status find_live(mcounter *c, const char *key, uint64_t id, int64_t no
 {
     uint32_t idx1 = (uint32_t)id;
     if (idx1 == 0 || idx1 > c->nrecs || c->recs[idx1 - 1].gen != (uint32_t)(id >> 32))
-        return ee__counters_not_found(key, id, "is unknown or already finished");
+        return ee__counters_finish_answer(key, id, 0, EE__FINISH_UNKNOWN);
     uint32_t idx = idx1 - 1;
     mrec *r = &c->recs[idx];
     if (r->state == R_LIVE && ee__counters_window_over(c->window_end, now)) {
@@ -870,17 +856,12 @@ static ee_status find_live(mcounter *c, const char *key, uint64_t id, int64_t no
         rec_finish(c, idx, R_EXPIRED);
     }
     leases_reset_if_idle(c);
-    switch (r->state) {
-    case R_LIVE:
-        *out = idx;
-        return EE_OK;
-    case R_ENDED:
-        return ee__counters_not_found(key, id, "belongs to a window that has ended");
-    case R_EXPIRED:
-        return ee__counters_not_found(key, id, "expired (its lease ended)");
-    default:
-        return ee__counters_not_found(key, id, "is unknown or already finished");
-    }
+    *out = idx;
+    return ee__counters_finish_answer(key, id, 0,
+                                      r->state == R_LIVE      ? EE__FINISH_DONE
+                                      : r->state == R_ENDED   ? EE__FINISH_WINDOW_ENDED
+                                      : r->state == R_EXPIRED ? EE__FINISH_EXPIRED
+                                                              : EE__FINISH_UNKNOWN);
 }
 
 static ee_status finish_locked(mcounter *c, const char *key, uint64_t id, enum finish_kind kind,
