@@ -309,6 +309,63 @@ test('an async failure carries the detail of its own error document', async () =
     assert.equal(native.fn.ee_error_last_message(), '');
 });
 
+// koffi dlclose()s the library when Node exits; a worker thread's
+// thread-exit destructors (error detail, search scratch) must still find
+// their code (the library is linked with -z nodelete, docs/bindings.md).
+function asyncThenExit(calls) {
+    const script = `
+        const ee = require(${JSON.stringify(path.join(__dirname, '..'))});
+        const cfg = new ee.Config();
+        cfg.set('EE_STORAGE_URI', 'memory:');
+        cfg.set('EE_COUNTERS_URI', 'memory:');
+        cfg.set('API_KEY_ENCRYPTION_SECRET', ${JSON.stringify(TEST_ENCRYPTION_SECRET)});
+        const engine = ee.Engine.open(cfg);
+        cfg.free();
+        const h = engine._handle();
+        const out = [null];
+        if (ee.native.fn.ee_catalog_create(h, JSON.stringify({ n8nWorkflowId: 'w1',
+                name: 'Alpha report', inputSchema: { type: 'object', required: ['topic'] } }),
+                out) !== 0) process.exit(5);
+        const id = JSON.parse(ee.native.takeString(out[0])).id;
+        (async () => {
+            const seen = [];
+            for (const call of ${JSON.stringify(calls)}) {
+                if (call === 'fail') {
+                    const e = await ee.native.callDocAsync('ee_catalog_validate_input', h, id, '{}')
+                        .then(() => null, (err) => err);
+                    seen.push(e && e.name);
+                } else {
+                    seen.push((await ee.native.callDocAsync('ee_catalog_search', h,
+                                                            '{"q": "alpha"}')).total);
+                }
+            }
+            engine.close();
+            console.log(JSON.stringify(seen));
+        })();`;
+    return spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60000 });
+}
+
+test('the process exits cleanly after an async failing call', () => {
+    const r = asyncThenExit(['fail']);
+    assert.equal(r.signal, null, `child killed by ${r.signal}: ${r.stderr}`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), ['EE_EVALIDATION']);
+});
+
+test('the process exits cleanly after an async catalog search', () => {
+    const r = asyncThenExit(['search']);
+    assert.equal(r.signal, null, `child killed by ${r.signal}: ${r.stderr}`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), [1]);
+});
+
+test('the process exits cleanly after async failures and searches together', () => {
+    const r = asyncThenExit(['fail', 'search', 'fail', 'search']);
+    assert.equal(r.signal, null, `child killed by ${r.signal}: ${r.stderr}`);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), ['EE_EVALIDATION', 1, 'EE_EVALIDATION', 1]);
+});
+
 test('stale thread detail is not borrowed by another status', () => {
     const cfg = new Config();
     assert.throws(() => cfg.set('BILLING_CYCLE_DAY', '99'), ExecEngineError);

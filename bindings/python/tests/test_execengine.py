@@ -401,5 +401,70 @@ class EngineTest(unittest.TestCase):
         self.assertTrue(all(r == (42, ee.version()) for r in results))
 
 
+
+# A child process: worker threads make a failing call (its error detail is
+# freed at thread exit) and a catalog search (its scratch likewise), then
+# the interpreter exits. With "dlclose", one worker is still alive when the
+# library is unloaded (_ctypes.dlclose, as a host that unloads it would do)
+# and ends afterwards: its thread-exit destructors must still find their
+# code (the library is linked with -z nodelete, docs/bindings.md).
+_UNLOAD_CHILD = r"""
+import ctypes, json, sys, threading, _ctypes
+import execengine as ee
+from execengine import native
+unload = sys.argv[1] == "dlclose"
+cfg = ee.Config()
+cfg.set("EE_STORAGE_URI", "memory:")
+cfg.set("EE_COUNTERS_URI", "memory:")
+cfg.set("API_KEY_ENCRYPTION_SECRET", sys.argv[2])
+engine = ee.Engine.open(cfg)
+cfg.close()
+h = engine._handle()
+def call(name, *args):
+    out = ctypes.c_void_p()
+    st = getattr(native.fn, name)(h, *args, ctypes.byref(out))
+    return st, native.take_string(out)
+st, text = call("ee_catalog_create", json.dumps({"n8nWorkflowId": "w1", "name": "Alpha report",
+                "inputSchema": {"type": "object", "required": ["topic"]}}).encode())
+assert st == 0, text
+wid = json.loads(text)["id"].encode()
+nthreads = 3
+done = threading.Barrier(nthreads + 1)
+go = threading.Event()
+seen = []
+def work():
+    seen.append(native.STATUS_NAMES[call("ee_catalog_validate_input", wid, b"{}")[0]])
+    seen.append(json.loads(call("ee_catalog_search", b'{"q": "alpha"}')[1])["total"])
+    if unload:
+        done.wait()
+        go.wait()
+threads = [threading.Thread(target=work) for _ in range(nthreads)]
+for t in threads:
+    t.start()
+if unload:
+    done.wait()
+    engine.close()
+    _ctypes.dlclose(native.lib._handle)
+    go.set()
+for t in threads:
+    t.join()
+print(json.dumps(sorted(seen, key=str)))
+"""
+
+
+class UnloadTest(unittest.TestCase):
+    def _child(self, mode):
+        env = dict(os.environ, PYTHONPATH=PKG_ROOT)
+        r = subprocess.run([sys.executable, "-c", _UNLOAD_CHILD, mode, TEST_ENCRYPTION_SECRET],
+                           env=env, capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, f"child ended with {r.returncode}: {r.stderr}")
+        self.assertEqual(json.loads(r.stdout), [1, 1, 1] + ["EE_EVALIDATION"] * 3)
+
+    def test_worker_threads_then_interpreter_exit(self):
+        self._child("exit")
+
+    def test_unloaded_while_a_worker_thread_lives(self):
+        self._child("dlclose")
+
 if __name__ == "__main__":
     unittest.main()
