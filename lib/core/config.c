@@ -158,10 +158,13 @@ static const char *check_text(const opt_def *d, const char *s)
 
 static ee_status bad_value(const opt_def *d, const char *origin, const char *why, const char *text)
 {
-    if (is_secret(d->type) || text == NULL)
+    /* A URI's password never shows: "postgres://u:***@host". */
+    char *masked = is_secret(d->type) || text == NULL ? NULL : ee__uri_masked(text);
+    if (masked == NULL)
         return ee__error(EE_EINVAL, "%s %s: %s", origin, d->name, why);
     char quoted[80];
-    ee__quote_for_message(text, quoted, sizeof quoted);
+    ee__quote_for_message(masked, quoted, sizeof quoted);
+    free(masked);
     return ee__error(EE_EINVAL, "%s %s: %s, got \"%s\"", origin, d->name, why, quoted);
 }
 

@@ -245,6 +245,24 @@ Test(config, secret_values_never_appear_in_messages)
     cr_expect_null(strstr(ee_error_last_message(), "7f3a"));
 }
 
+/* Found by fuzz.config_options: a refused URI was quoted whole, password
+ * included. The quote keeps the rest and masks the password. */
+Test(config, a_refused_uri_never_shows_its_password)
+{
+    const char *canary = "CANARY-db-password-9c1e";
+    const char *env[] = {"EE_COUNTERS_URI=postgres://app:CANARY-db-password-9c1e@db:5432/ee", NULL};
+    cr_expect_eq(ee_config_set(cfg, "EE_COUNTERS_URI",
+                               "postgres://app:CANARY-db-password-9c1e@db:5432/ee"), EE_EINVAL);
+    cr_expect_null(strstr(ee_error_last_message(), canary), "%s", ee_error_last_message());
+    cr_expect_not_null(strstr(ee_error_last_message(), "postgres://app:***@db:5432/ee"),
+                       "%s", ee_error_last_message());
+    cr_expect_eq(ee_config_load_envp(cfg, env), EE_EINVAL);
+    cr_expect_null(strstr(ee_error_last_message(), canary), "%s", ee_error_last_message());
+    cr_expect_eq(ee_config_set(cfg, "N8N_BASE_URL", "ftp://n8n:CANARY-db-password-9c1e@host/"),
+                 EE_EINVAL);
+    cr_expect_null(strstr(ee_error_last_message(), canary), "%s", ee_error_last_message());
+}
+
 Test(config, oversize_values)
 {
     char *big = malloc(5000);
