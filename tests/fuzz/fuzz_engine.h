@@ -72,6 +72,8 @@ static inline bool fz_status_in(ee_status st, int n, ...)
 static inline json_t *fz_answer(ee_status st, char *out)
 {
     CHECK(out != NULL);
+    if (getenv("FZ_PRINT") != NULL) /* checking a seed: FZ_PRINT=1 ./fuzz_x seed */
+        fprintf(stderr, "%s: %.300s\n", ee_status_name(st), out);
     json_error_t jerr;
     json_t *doc = json_loads(out, 0, &jerr);
     if (doc == NULL)
