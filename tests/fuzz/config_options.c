@@ -63,7 +63,7 @@ static bool uri_valued(const option *o)
     return strstr(o->type, "uri") != NULL;
 }
 
-static void check_accepted(ee_config *cfg, const option *o, const char *value)
+static void check_accepted(ee_config *cfg, const option *o, bool uri_canary)
 {
     int set = -1;
     CHECK(ee_config_is_set(cfg, o->name, &set) == EE_OK && set == 1);
@@ -75,7 +75,7 @@ static void check_accepted(ee_config *cfg, const option *o, const char *value)
     json_decref(doc);
     if (o->secret)
         CHECK(strstr(out, CANARY) == NULL); /* the value carries the canary */
-    if (uri_valued(o) && strstr(value, ":" CANARY "@") != NULL)
+    if (uri_canary)
         CHECK(strstr(out, CANARY) == NULL); /* a URI's password is masked */
     ee_free(out);
     char *text = NULL;
@@ -111,6 +111,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     else
         snprintf(value, cap, "%s", raw);
 
+    /* The canary as a URI's password: checked unless the fuzzer copied it
+     * into the rest of the URI, which messages and summaries do show. */
+    bool uri_canary = uri_valued(o) && (data[0] & 0x80) && strstr(raw, CANARY) == NULL;
+
     ee_config *cfg = NULL;
     CHECK(ee_config_new(&cfg) == EE_OK);
     ee_status st = ee_config_set(cfg, o->name, value);
@@ -118,13 +122,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (strlen(value) > 4096)
         CHECK(st == EE_ETOOBIG);
     if (st == EE_OK) {
-        check_accepted(cfg, o, value);
+        check_accepted(cfg, o, uri_canary);
     } else {
         int set = -1;
         CHECK(ee_config_is_set(cfg, o->name, &set) == EE_OK && set == 0);
         const char *msg = ee_error_last_message();
         CHECK(strstr(msg, o->name) != NULL);
-        if (o->secret || (uri_valued(o) && (data[0] & 0x80)))
+        if (o->secret || uri_canary)
             CHECK(strstr(msg, CANARY) == NULL);
     }
     ee_config_free(cfg);
@@ -139,7 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(est == (value[0] == '\0' ? EE_OK : st));
     if (est != EE_OK) {
         CHECK(strstr(ee_error_last_message(), o->name) != NULL);
-        if (o->secret || (uri_valued(o) && (data[0] & 0x80)))
+        if (o->secret || uri_canary)
             CHECK(strstr(ee_error_last_message(), CANARY) == NULL);
     }
     ee_config_free(cfg);
