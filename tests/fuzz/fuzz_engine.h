@@ -145,6 +145,7 @@ static inline ee_engine *fz_engine_open(ee_config *cfg)
 /* ---- a custom transport answering with chosen bytes ----------------------- */
 
 typedef struct {
+    ee_status fail;      /* not EE_OK: the attempt fails with this instead */
     int status;          /* HTTP status of every answer */
     const uint8_t *body; /* borrowed for the call */
     size_t len;
@@ -156,6 +157,11 @@ static ee_status fz_http(void *ctx, const ee_http_request *req, ee_http_response
     fz_upstream *u = ctx;
     CHECK(ee_http_request_method(req) != NULL && ee_http_request_url(req) != NULL);
     u->calls++;
+    if (u->fail != EE_OK) {
+        if (u->fail == EE_ENETWORK)
+            ee_http_response_set_not_sent(resp);
+        return u->fail;
+    }
     CHECK(ee_http_response_set_status(resp, u->status) == EE_OK);
     CHECK(ee_http_response_add_header(resp, "Content-Type", "application/json") == EE_OK);
     /* _append_body() enforces the request's size cap (EE_ETOOBIG). */
