@@ -66,9 +66,10 @@ static inline bool fz_status_in(ee_status st, int n, ...)
         }                                                                                     \
     } while (0)
 
-/* The answer of a `char **out` call: on EE_OK (when want_ok) a JSON object;
- * on failure the error document naming the same status. Returns the
- * parsed answer (json_decref()) and frees `out`. */
+/* The answer of a `char **out` call: on EE_OK a JSON object; on failure
+ * the error document naming the same status. Returns the parsed answer
+ * (json_decref()) and frees `out`. The targets' status lists leave out
+ * EE_ENOMEM, EE_ECORRUPT and EE_EIO: outside text must never cause them. */
 static inline json_t *fz_answer(ee_status st, char *out)
 {
     CHECK(out != NULL);
@@ -87,17 +88,6 @@ static inline json_t *fz_answer(ee_status st, char *out)
     }
     ee_free(out);
     return doc;
-}
-
-/* No status a malformed input may cause is EE_ENOMEM, EE_ECORRUPT (the
- * store holds only what the library wrote) or an I/O failure (memory
- * storage, custom transport). */
-static inline void fz_not_internal(ee_status st)
-{
-    if (st == EE_ENOMEM || st == EE_ECORRUPT || st == EE_EIO || st == EE_ERROR) {
-        fprintf(stderr, "internal status %s for outside input\n", ee_status_name(st));
-        CHECK(!"no internal failure for outside input");
-    }
 }
 
 /* The source tree's data/ folder (engines load data files at open). */
