@@ -20,9 +20,11 @@ struct ee_counters {
     const ee__counters_ext *ext; /* built-in backends only; NULL for a custom one */
     bool serialise;            /* backend is not thread-safe */
     pthread_mutex_t lock;
-    /* memory counters over a database storage only (see open_memory) */
+    /* memory counters over a database and storage counters over a file (see
+     * open_memory, open_storage) */
     ee_counters *durable;      /* storage counters on that database: period usage */
-    ee__counters_lock *owner;  /* the storage's lock: these counters are this process's */
+    ee__counters_lock *owner;  /* memory: the storage's exclusive lock; storage: over a sqlite
+                                  file by URI: its shared lock (see lock.c) */
 };
 
 /* ---- handle lifetime --------------------------------------------------- */
@@ -201,9 +203,21 @@ static ee_status open_storage(ee_counters **out, const char *storage_uri)
     ee_status st = storage_db(storage_uri, &kind, &target);
     if (st != EE_OK)
         return st;
+    if (kind != NULL && strcmp(kind, "sqlite") == 0) {
+        /* The file's shared lock: no memory counters count it meanwhile. */
+        ee__counters_lock *owner = NULL;
+        st = ee__counters_lock_take(kind, target, true, &owner);
+        if (st == EE_OK)
+            st = ee_counters_sqlite_new(out, target);
+        free(target);
+        if (st != EE_OK)
+            ee__counters_lock_free(owner);
+        else
+            (*out)->owner = owner;
+        return st;
+    }
     if (kind != NULL) {
-        st = strcmp(kind, "sqlite") == 0 ? ee_counters_sqlite_new(out, target)
-                                          : ee_counters_postgres_new(out, target);
+        st = ee_counters_postgres_new(out, target);
         free(target);
         return st;
     }
@@ -229,7 +243,7 @@ static ee_status open_memory(ee_counters **out, const char *storage_uri)
         return st != EE_OK ? st : ee_counters_memory_new(out);
     ee__counters_lock *owner = NULL;
     ee_counters *durable = NULL;
-    st = ee__counters_lock_take(kind, target, &owner);
+    st = ee__counters_lock_take(kind, target, false, &owner);
     if (st == EE_OK)
         st = strcmp(kind, "sqlite") == 0 ? ee_counters_sqlite_new(&durable, target)
                                           : ee_counters_postgres_new(&durable, target);

@@ -65,10 +65,13 @@ ee_status ee__counters_wrap(ee_counters **out, const ee_counters_backend *table,
 /* Held by memory counters opened over a sqlite or postgres storage, for as
  * long as they live: `kind` "sqlite" locks the file `target` (flock on
  * "<target>.counters-lock"), "postgres" takes an advisory lock on the
- * database of conninfo `target`. EE_EBUSY (message naming EE_COUNTERS_URI)
- * when another holder has it; EE_EIO, EE_ENETWORK, EE_EAUTH, EE_ENOMEM. */
+ * database of conninfo `target`. `shared` (sqlite only): the lock storage:
+ * counters opened by URI hold, which excludes memory counters but not
+ * each other. EE_EBUSY (message naming EE_COUNTERS_URI) when another
+ * holder has it; EE_EIO, EE_ENETWORK, EE_EAUTH, EE_ENOMEM. */
 typedef struct ee__counters_lock ee__counters_lock;
-ee_status ee__counters_lock_take(const char *kind, const char *target, ee__counters_lock **out);
+ee_status ee__counters_lock_take(const char *kind, const char *target, bool shared,
+                                 ee__counters_lock **out);
 void ee__counters_lock_free(ee__counters_lock *lock);
 
 /* ---- for the library's other modules (the quota module) -------------------------------- */

@@ -10,7 +10,10 @@
  *                the kernel drops it when the process ends, however it
  *                ends. Good for processes on one host (the only ones that
  *                can share a SQLite file safely anyway); a network file
- *                system without flock() support is not.
+ *                system without flock() support is not. storage: counters
+ *                opened by URI hold a shared flock() on the same file, so
+ *                memory counters and storage counters never count one file
+ *                at once (either side is refused).
  *   postgres     pg_try_advisory_lock(EE__COUNTERS_PG_LOCK) on a connection
  *                kept open for that alone: session-level, dropped by the
  *                server when the connection closes (or the host dies and
@@ -19,6 +22,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,17 +41,23 @@ struct ee__counters_lock {
     PGconn *conn; /* postgres: the connection holding the advisory lock */
 };
 
-static ee_status busy(const char *where)
+static ee_status busy(const char *where, bool shared)
 {
+    if (shared)
+        return ee__error(EE_EBUSY,
+                         "another process or engine uses counters \"memory:\" on this storage "
+                         "(%s), which are its alone; set EE_COUNTERS_URI to \"storage:\" (the "
+                         "default) or redis://host:port/db in every process that shares it",
+                         where);
     return ee__error(EE_EBUSY,
                      "counters \"memory:\" are this process's alone, and another process or "
-                     "engine already uses memory counters on this storage (%s); to share the "
-                     "storage, set EE_COUNTERS_URI to \"storage:\" (the default) or "
-                     "redis://host:port/db in every process",
+                     "engine already counts on this storage (%s); to share the storage, set "
+                     "EE_COUNTERS_URI to \"storage:\" (the default) or redis://host:port/db in "
+                     "every process",
                      where);
 }
 
-static ee_status lock_file(const char *db_path, ee__counters_lock *l)
+static ee_status lock_file(const char *db_path, bool shared, ee__counters_lock *l)
 {
     size_t n = strlen(db_path);
     char *path = malloc(n + sizeof ".counters-lock");
@@ -63,7 +73,7 @@ static ee_status lock_file(const char *db_path, ee__counters_lock *l)
         return ee__error(EE_EIO, "cannot open the counters lock file \"%s\": %s", q,
                          strerror(errno));
     int rc;
-    while ((rc = flock(l->fd, LOCK_EX | LOCK_NB)) != 0 && errno == EINTR)
+    while ((rc = flock(l->fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB)) != 0 && errno == EINTR)
         ;
     if (rc == 0)
         return EE_OK;
@@ -73,7 +83,7 @@ static ee_status lock_file(const char *db_path, ee__counters_lock *l)
     if (err == EWOULDBLOCK) {
         char where[200];
         snprintf(where, sizeof where, "lock file \"%s\"", q);
-        return busy(where);
+        return busy(where, shared);
     }
     return ee__error(EE_EIO, "cannot lock the counters lock file \"%s\": %s", q, strerror(err));
 }
@@ -111,20 +121,22 @@ static ee_status lock_postgres(const char *conninfo, ee__counters_lock *l)
         msg[strcspn(msg, "\r\n")] = '\0';
         st = ee__error(EE_EIO, "postgres counters lock: %s", msg);
     } else if (strcmp(PQgetvalue(r, 0, 0), "t") != 0) {
-        st = busy("PostgreSQL advisory lock 0x65654354524d454d of this database");
+        st = busy("PostgreSQL advisory lock 0x65654354524d454d of this database", false);
     }
     PQclear(r);
     return st;
 }
 
-ee_status ee__counters_lock_take(const char *kind, const char *target, ee__counters_lock **out)
+ee_status ee__counters_lock_take(const char *kind, const char *target, bool shared,
+                                 ee__counters_lock **out)
 {
     *out = NULL;
     ee__counters_lock *l = calloc(1, sizeof *l);
     if (l == NULL)
         return ee__error(EE_ENOMEM, "out of memory locking the counters");
     l->fd = -1;
-    ee_status st = strcmp(kind, "sqlite") == 0 ? lock_file(target, l) : lock_postgres(target, l);
+    ee_status st = strcmp(kind, "sqlite") == 0 ? lock_file(target, shared, l)
+                                                : lock_postgres(target, l);
     if (st != EE_OK) {
         ee__counters_lock_free(l);
         return st;

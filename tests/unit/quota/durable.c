@@ -5,8 +5,9 @@
  *     admissions from 4 processes x 125 threads at 990 of 1000 admits
  *     exactly 10, and a closed and reopened engine still reads 1000;
  *   - memory: counters over a file are one process's: a second engine (in
- *     another process or in this one) is refused with EE_EBUSY and a
- *     message naming EE_COUNTERS_URI, and their period usage (predictions,
+ *     another process or in this one, with memory or storage counters) is
+ *     refused with EE_EBUSY and a message naming EE_COUNTERS_URI, and
+ *     storage counters keep memory ones out; their period usage (predictions,
  *     spend, storage) is written through to the file and read back by the
  *     next engine;
  *   - ee_quota_storage_commit of an unknown reservation is EE_ENOTFOUND on
@@ -326,9 +327,14 @@ Test(durable, a_second_engine_with_memory_counters_on_one_file_is_refused)
             fprintf(stderr, "second process: %s (%s)\n", ee_status_name(st),
                     ee_error_last_message());
         ee_engine_close(other);
-        /* the storage counters are still free to share the file */
-        ee_engine *shared = dq_open(uri, "storage:", &st);
-        ok = ok && shared != NULL;
+        /* nor may storage counters count the file beside them */
+        ee_engine *shared = dq_open(uri, NULL, &st);
+        if (shared != NULL || st != EE_EBUSY ||
+            strstr(ee_error_last_message(), "EE_COUNTERS_URI") == NULL) {
+            fprintf(stderr, "storage counters beside memory ones: %s (%s)\n",
+                    ee_status_name(st), ee_error_last_message());
+            ok = 0;
+        }
         ee_engine_close(shared);
         _exit(ok ? 0 : 1);
     }
@@ -349,6 +355,16 @@ Test(durable, a_second_engine_with_memory_counters_on_one_file_is_refused)
     other = dq_open(uri, "memory:", &st);
     cr_expect_eq(st, EE_OK, "the lock outlived its engine: %s", ee_error_last_message());
     ee_engine_close(other);
+
+    /* Storage counters (the default) share the file with each other, and
+     * keep memory counters out while they count it. */
+    ee_engine *a = dq_engine(uri, NULL), *b = dq_engine(uri, "storage:");
+    other = dq_open(uri, "memory:", &st);
+    cr_expect_null(other, "memory counters opened beside storage counters");
+    cr_expect_eq(st, EE_EBUSY, "%s", ee_status_name(st));
+    ee_engine_close(other);
+    ee_engine_close(a);
+    ee_engine_close(b);
     dq_rmdir(dir);
 }
 
