@@ -177,7 +177,7 @@ static void dq_child(const char *uri, const char *org, dq_tally *t)
  * processes x 125 threads, no EE_COUNTERS_URI anywhere: exactly 10. With
  * memory counters by default each process counted from its own 0 and all
  * 500 were admitted. Then a reopened engine reads 1000 and refuses. */
-Test(durable, burst_from_4_processes_at_990_of_1000_admits_exactly_10, .timeout = 240)
+Test(durable, burst_from_4_processes_at_990_of_1000_admits_exactly_10)
 {
     char dir[64], uri[128];
     dq_file(dir, uri);
@@ -297,12 +297,12 @@ static void reopen_keeps_usage(const char *counters_uri)
     dq_rmdir(dir);
 }
 
-Test(durable, reopen_keeps_period_usage_with_memory_counters, .timeout = 120)
+Test(durable, reopen_keeps_period_usage_with_memory_counters)
 {
     reopen_keeps_usage("memory:");
 }
 
-Test(durable, reopen_keeps_period_usage_with_the_default_counters, .timeout = 120)
+Test(durable, reopen_keeps_period_usage_with_the_default_counters)
 {
     reopen_keeps_usage(NULL);
 }
