@@ -165,21 +165,30 @@ typedef struct ee_counters ee_counters;
 
 /**
  * Open a counters backend by URI:
- *   "memory:"                  in-process counters (this process only);
  *   "storage:"                 rows in the database of `storage_uri`
  *                              ("sqlite:///path/file.db", "sqlite:relative.db",
  *                              "postgres://..." or "postgresql://...");
  *   "redis://host:port/db"     Redis (port defaults to 6379, db to 0;
- *                              "redis://:password@host:port/db" authenticates).
- * storage_uri is read only for "storage:" (NULL otherwise allowed).
+ *                              "redis://:password@host:port/db" authenticates);
+ *   "memory:"                  in-process counters (this process only). Over
+ *                              a sqlite or postgres storage_uri they hold a
+ *                              lock of that storage while they live (a
+ *                              second holder gets EE_EBUSY) and keep period
+ *                              usage durable in its database (see
+ *                              docs/counters.md);
+ *   NULL                       the default: "storage:" when storage_uri is a
+ *                              sqlite or postgres URI, else "memory:".
+ * storage_uri may be NULL for "redis://" and "memory:".
  *
  * *out is owned by the caller (ee_counters_free()); NULL on failure.
- * Returns EE_OK; EE_EINVAL (NULL argument, malformed URI, unknown scheme -
- * the message names it); EE_ENOTSUPPORTED ("storage:" over a storage URI
- * whose database the counters cannot use, e.g. "memory:"); EE_ENETWORK
- * (server unreachable); EE_EAUTH (server refused the credentials); EE_EIO
- * (database file cannot be opened or set up); EE_EVERSION (tables of a
- * newer library); EE_ENOMEM. Messages never contain a password.
+ * Returns EE_OK; EE_EINVAL (NULL out, malformed URI, unknown scheme - the
+ * message names it); EE_ENOTSUPPORTED ("storage:" over a storage URI whose
+ * database the counters cannot use, e.g. "memory:"); EE_EBUSY ("memory:"
+ * over a storage another holder of memory counters has locked: the message
+ * names EE_COUNTERS_URI); EE_ENETWORK (server unreachable); EE_EAUTH
+ * (server refused the credentials); EE_EIO (database or lock file cannot be
+ * opened or set up); EE_EVERSION (tables of a newer library); EE_ENOMEM.
+ * Messages never contain a password.
  */
 EE_API ee_status ee_counters_open_uri(ee_counters **out, const char *counters_uri,
                                       const char *storage_uri);

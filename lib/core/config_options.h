@@ -63,8 +63,10 @@
     XX(EE_STORAGE_URI, OPT_STORAGE_URI, NULL, 1, EE__MAX_URL,                                      \
        "Storage: sqlite:///path/file.db, postgres://..., memory: (default: sqlite file under "     \
        "$XDG_DATA_HOME/execengine, else ~/.local/share/execengine)")                               \
-    XX(EE_COUNTERS_URI, OPT_COUNTERS_URI, "memory:", 1, EE__MAX_URL,                               \
-       "Counters: memory:, storage: (the storage database), redis://host:port/db")                \
+    XX(EE_COUNTERS_URI, OPT_COUNTERS_URI, NULL, 1, EE__MAX_URL,                                    \
+       "Counters: storage: (the storage database), redis://host:port/db, memory: (one process "    \
+       "only: locks the storage); default: storage: when the storage is a file or PostgreSQL, "    \
+       "else memory:")                                                                             \
     XX(EE_DATA_DIR, OPT_PATH, EE_DATA_DIR_DEFAULT, 1, EE__MAX_URL,                                  \
        "Directory of the editable data files (integrations.json, prices.json, cost_rules.json, "   \
        "categories.json, plans.json); unset: the installed share/execengine when it has the "     \

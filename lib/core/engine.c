@@ -48,6 +48,9 @@ static ee_status open_components(ee_engine *e)
 {
     const char *storage_uri = ee__config_text(e->cfg, "EE_STORAGE_URI");
     ee_status st = ee_storage_open_uri(&e->storage, storage_uri);
+    /* EE_COUNTERS_URI unset (NULL): the storage's own counters when it is a
+     * database, so the default is exact across processes; memory: only over
+     * a memory: storage. Memory counters over a database lock it. */
     if (st == EE_OK)
         st = ee_counters_open_uri(&e->counters, ee__config_text(e->cfg, "EE_COUNTERS_URI"),
                                   storage_uri);
@@ -134,7 +137,10 @@ int64_t ee_engine_now_ms(const ee_engine *engine)
 
 static json_t *backend_json(const ee_engine *e, const char *key, const char *backend)
 {
-    char *masked = ee__uri_masked(ee__config_text(e->cfg, key));
+    const char *uri = ee__config_text(e->cfg, key);
+    if (uri == NULL) /* EE_COUNTERS_URI unset: what the default chose */
+        uri = strncmp(backend, "storage-", 8) == 0 ? "storage:" : "memory:";
+    char *masked = ee__uri_masked(uri);
     json_t *j = masked ? json_pack("{s:s, s:s}", "uri", masked, "backend", backend) : NULL;
     free(masked);
     return j;

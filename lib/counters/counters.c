@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/core.h"
 
@@ -19,6 +20,11 @@ struct ee_counters {
     const ee__counters_ext *ext; /* built-in backends only; NULL for a custom one */
     bool serialise;            /* backend is not thread-safe */
     pthread_mutex_t lock;
+    /* memory counters over a database and storage counters over a file (see
+     * open_memory, open_storage) */
+    ee_counters *durable;      /* storage counters on that database: period usage */
+    ee__counters_lock *owner;  /* memory: the storage's exclusive lock; storage: over a sqlite
+                                  file by URI: its shared lock (see lock.c) */
 };
 
 /* ---- handle lifetime --------------------------------------------------- */
@@ -67,6 +73,8 @@ void ee_counters_free(ee_counters *c)
         c->table.free(c->ctx);
     if (c->serialise)
         pthread_mutex_destroy(&c->lock);
+    ee_counters_free(c->durable);
+    ee__counters_lock_free(c->owner); /* last: nothing of ours is left on the storage */
     free(c);
 }
 
@@ -138,6 +146,12 @@ static bool has_prefix(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* Storage URI schemes are case-insensitive (as the storage reads them). */
+static bool has_prefix_ci(const char *s, const char *prefix)
+{
+    return strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
 /* The scheme of `uri` (the text before ':', at most 31 bytes, sanitised)
  * for messages: never the rest, which may hold a password. */
 static void scheme_of(const char *uri, char out[32])
@@ -151,18 +165,62 @@ static void scheme_of(const char *uri, char out[32])
     ee__quote_for_message(tmp, out, 32);
 }
 
-/* The database of a storage URI: a sqlite path or a postgres conninfo. */
+/* The database of a storage URI: *kind "sqlite" and *target the file's
+ * path (the URI's options after '?' cut off), or "postgres" and the URI
+ * itself as libpq's conninfo; *kind NULL for anything else (memory:, an
+ * unknown scheme). *target is the caller's (free()). */
+static ee_status storage_db(const char *storage_uri, const char **kind, char **target)
+{
+    *kind = NULL;
+    *target = NULL;
+    if (storage_uri == NULL)
+        return EE_OK;
+    const char *path = NULL;
+    if (has_prefix_ci(storage_uri, "sqlite://"))
+        path = storage_uri + strlen("sqlite://");
+    else if (has_prefix_ci(storage_uri, "sqlite:"))
+        path = storage_uri + strlen("sqlite:");
+    if (path != NULL) {
+        *kind = "sqlite";
+        *target = strndup(path, strcspn(path, "?"));
+    } else if (has_prefix_ci(storage_uri, "postgres://") ||
+               has_prefix_ci(storage_uri, "postgresql://")) {
+        *kind = "postgres";
+        *target = strdup(storage_uri);
+    } else {
+        return EE_OK;
+    }
+    return *target != NULL ? EE_OK : ee__error(EE_ENOMEM, "out of memory opening counters");
+}
+
 static ee_status open_storage(ee_counters **out, const char *storage_uri)
 {
     if (storage_uri == NULL || storage_uri[0] == '\0')
         return ee__error(EE_EINVAL, "counters URI \"storage:\" needs a storage URI (sqlite:// or "
                                     "postgres://), and none was given");
-    if (has_prefix(storage_uri, "sqlite://"))
-        return ee_counters_sqlite_new(out, storage_uri + strlen("sqlite://"));
-    if (has_prefix(storage_uri, "sqlite:"))
-        return ee_counters_sqlite_new(out, storage_uri + strlen("sqlite:"));
-    if (has_prefix(storage_uri, "postgres://") || has_prefix(storage_uri, "postgresql://"))
-        return ee_counters_postgres_new(out, storage_uri);
+    const char *kind;
+    char *target;
+    ee_status st = storage_db(storage_uri, &kind, &target);
+    if (st != EE_OK)
+        return st;
+    if (kind != NULL && strcmp(kind, "sqlite") == 0) {
+        /* The file's shared lock: no memory counters count it meanwhile. */
+        ee__counters_lock *owner = NULL;
+        st = ee__counters_lock_take(kind, target, true, &owner);
+        if (st == EE_OK)
+            st = ee_counters_sqlite_new(out, target);
+        free(target);
+        if (st != EE_OK)
+            ee__counters_lock_free(owner);
+        else
+            (*out)->owner = owner;
+        return st;
+    }
+    if (kind != NULL) {
+        st = ee_counters_postgres_new(out, target);
+        free(target);
+        return st;
+    }
     char scheme[32];
     scheme_of(storage_uri, scheme);
     if (strcmp(scheme, "memory") == 0)
@@ -172,15 +230,54 @@ static ee_status open_storage(ee_counters **out, const char *storage_uri)
                                 "(expected sqlite: or postgres://)", scheme);
 }
 
+/* Memory counters. Over a database storage they are this process's alone:
+ * they take the storage's lock (a second holder is refused with EE_EBUSY)
+ * and open storage counters on the same database beside them, where the
+ * quota module writes period usage through and reads it back. */
+static ee_status open_memory(ee_counters **out, const char *storage_uri)
+{
+    const char *kind;
+    char *target;
+    ee_status st = storage_db(storage_uri, &kind, &target);
+    if (st != EE_OK || kind == NULL)
+        return st != EE_OK ? st : ee_counters_memory_new(out);
+    ee__counters_lock *owner = NULL;
+    ee_counters *durable = NULL;
+    st = ee__counters_lock_take(kind, target, false, &owner);
+    if (st == EE_OK)
+        st = strcmp(kind, "sqlite") == 0 ? ee_counters_sqlite_new(&durable, target)
+                                          : ee_counters_postgres_new(&durable, target);
+    if (st == EE_OK)
+        st = ee_counters_memory_new(out);
+    free(target);
+    if (st != EE_OK) {
+        ee_counters_free(durable);
+        ee__counters_lock_free(owner);
+        return st;
+    }
+    (*out)->durable = durable;
+    (*out)->owner = owner;
+    return EE_OK;
+}
+
 ee_status ee_counters_open_uri(ee_counters **out, const char *counters_uri,
                                const char *storage_uri)
 {
-    if (out == NULL || counters_uri == NULL)
-        return ee__error(EE_EINVAL, "ee_counters_open_uri: out and counters_uri must not be "
-                                    "NULL");
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "ee_counters_open_uri: out must not be NULL");
     *out = NULL;
+    if (counters_uri == NULL) {
+        /* The default: exact across processes whenever the storage is. */
+        const char *kind;
+        char *target;
+        ee_status st = storage_db(storage_uri, &kind, &target);
+        free(target);
+        if (st != EE_OK)
+            return st;
+        counters_uri = kind != NULL ? "storage:" : "memory:";
+    }
     if (strcmp(counters_uri, "memory:") == 0 || strcmp(counters_uri, "memory://") == 0)
-        return ee_counters_memory_new(out);
+        return open_memory(out, storage_uri);
     if (strcmp(counters_uri, "storage:") == 0 || strcmp(counters_uri, "storage://") == 0)
         return open_storage(out, storage_uri);
     if (has_prefix(counters_uri, "redis://"))
@@ -583,4 +680,27 @@ int64_t ee__counters_retry_at(int64_t committed, int64_t outstanding, int64_t n,
                                                                        : leases[i].expires;
     }
     return window_end;
+}
+
+/* ---- durable usage beside memory counters ----------------------------------------- */
+
+ee_counters *ee__counters_durable(ee_counters *c)
+{
+    return c != NULL ? c->durable : NULL;
+}
+
+ee_status ee__counters_credit(ee_counters *d, const char *key, int64_t amount,
+                              int64_t window_end, int64_t now_ms)
+{
+    if (d == NULL || d->ext == NULL || d->ext->credit == NULL)
+        return ee__error(EE_ENOTSUPPORTED, "counters backend \"%s\" keeps no durable usage",
+                         ee_counters_backend_name(d));
+    if (amount <= 0 || amount > EE_COUNTERS_VALUE_MAX || window_end < 0 ||
+        window_end > EE_COUNTERS_TIME_MAX || now_ms < 0 || now_ms > EE_COUNTERS_TIME_MAX)
+        return ee__error(EE_EINVAL, "counter \"%s\": durable credit %lld out of range", key,
+                         (long long)amount);
+    LOCK(d);
+    ee_status st = d->ext->credit(d->ctx, key, amount, window_end, now_ms);
+    UNLOCK(d);
+    return st;
 }

@@ -42,6 +42,12 @@ typedef struct ee__counters_ext {
     ee_status (*resolve)(void *ctx, const char *key, void **handle);
     void (*lock_order)(void *const *handles, size_t count, uint8_t *order);
     ee__counters_reserve_fn reserve_leased;
+    /* Add `amount` to the committed part of `key` in one transaction: the
+     * counter is created (window ending at window_end, 0: none) or rolled
+     * over into that window if its own ended (NULL: the backend is not a
+     * durable store). */
+    ee_status (*credit)(void *ctx, const char *key, int64_t amount, int64_t window_end,
+                        int64_t now_ms);
 } ee__counters_ext;
 
 extern const ee__counters_ext ee__counters_memory_ext;
@@ -54,7 +60,36 @@ extern const ee__counters_ext ee__counters_redis_ext;
 ee_status ee__counters_wrap(ee_counters **out, const ee_counters_backend *table, void *ctx,
                             const char *name, const ee__counters_ext *ext);
 
+/* ---- the lock of memory counters over a database storage (lock.c) ------------------------ */
+
+/* Held by memory counters opened over a sqlite or postgres storage, for as
+ * long as they live: `kind` "sqlite" locks the file `target` (flock on
+ * "<target>.counters-lock"), "postgres" takes an advisory lock on the
+ * database of conninfo `target`. `shared` (sqlite only): the lock storage:
+ * counters opened by URI hold, which excludes memory counters but not
+ * each other. EE_EBUSY (message naming EE_COUNTERS_URI) when another
+ * holder has it; EE_EIO, EE_ENETWORK, EE_EAUTH, EE_ENOMEM. */
+typedef struct ee__counters_lock ee__counters_lock;
+ee_status ee__counters_lock_take(const char *kind, const char *target, bool shared,
+                                 ee__counters_lock **out);
+void ee__counters_lock_free(ee__counters_lock *lock);
+
 /* ---- for the library's other modules (the quota module) -------------------------------- */
+
+/* Where period usage is kept durable when `counters` are not: memory
+ * counters opened over a sqlite or postgres storage keep a "storage"
+ * counters handle on the same database beside them (the mirror); NULL when
+ * the counters are durable themselves (storage:) or have no database
+ * (memory: over a memory: storage). Lives as long as `counters`. */
+ee_counters *ee__counters_durable(ee_counters *counters);
+
+/* Add `amount` (1..EE_COUNTERS_VALUE_MAX) to the committed part of `key` on
+ * a durable handle (see ee__counters_ext.credit), one transaction: what a
+ * commit on the counters beside it is written through as. Returns EE_OK;
+ * EE_ENOTSUPPORTED (not a storage counters handle); the backend's
+ * failures. */
+ee_status ee__counters_credit(ee_counters *durable, const char *key, int64_t amount,
+                              int64_t window_end, int64_t now_ms);
 
 /* A handle for `key` (validated here) on backends that have them; *handle
  * is NULL on the others, which is not an error. Returns EE_OK, EE_EINVAL

@@ -44,6 +44,7 @@ ee_status ee__quota_subject_init(ee_quota_subject *s, ee_engine *engine, const c
     if (s->st == NULL || s->counters == NULL)
         return ee__error(EE_EINVAL, "quota: the engine has no quota module or counters");
     ee__counters_direct(s->counters, &s->direct, &s->direct_ctx);
+    s->durable = ee__counters_durable(s->counters);
     snprintf(s->ws, sizeof s->ws, "%s", ws);
     snprintf(s->user, sizeof s->user, "%s", user);
     snprintf(s->org_id, sizeof s->org_id, "%s", org != NULL && org[0] != '\0' ? org : ws);
@@ -137,10 +138,50 @@ static ee_status build(ee_quota_subject *s, int64_t now)
     return ee__counters_check_prepared(s->reqs, s->handles, s->leases, n, now);
 }
 
+/* Period usage of an organisation that earlier engines committed, read
+ * back from the durable counters into counters that are not durable (a
+ * reopened engine with memory counters): each key's committed value in its
+ * current window, added as one committed reservation with that window.
+ * Done once per organisation and engine, under the module lock, before any
+ * subject of the organisation admits: nothing can be admitted against the
+ * counters before they hold what was committed. */
+static ee_status seed_usage(ee_quota_subject *s, int64_t now)
+{
+    static const int kinds[] = {Q_R_PRED, Q_R_SPEND};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        const char *key = s->key[kinds[i]];
+        ee_counter_result r;
+        ee_status st = ee_counters_get(s->durable, key, now, &r);
+        if (st != EE_OK)
+            return st;
+        if (r.committed <= 0)
+            continue;
+        ee_counter_req q = {key, r.committed, EE_COUNTERS_VALUE_MAX, 0, r.window_end_ms};
+        ee_counter_result g;
+        int granted = 0;
+        st = ee_counters_reserve(s->counters, &q, 60000, now, &g, &granted);
+        if (st == EE_OK && !granted)
+            st = ee__error(EE_EIO, "quota: cannot read back the usage of \"%s\"", key);
+        if (st == EE_OK)
+            st = ee_counters_commit(s->counters, key, g.resv_id, EE_COUNTERS_ALL, now);
+        if (st != EE_OK)
+            return st;
+    }
+    return EE_OK;
+}
+
 ee_status ee__quota_subject_refresh(ee_quota_subject *s, int64_t now)
 {
     q_state *st = s->st;
     q_org *o = s->org;
+    if (s->durable != NULL) {
+        pthread_mutex_lock(&st->lock);
+        ee_status rc = o->seeded ? EE_OK : seed_usage(s, now);
+        o->seeded = rc == EE_OK;
+        pthread_mutex_unlock(&st->lock);
+        if (rc != EE_OK)
+            return rc; /* stays stale: the next admission tries again */
+    }
     uint64_t gen = atomic_load(&st->gen);
     pthread_mutex_lock(&st->lock);
     bool need = !o->loaded || o->gen_loaded != gen || now >= atomic_load(&o->reload_at);
@@ -350,6 +391,24 @@ static ee_status check_admitted(const q_ticket *t, const char *what)
     return EE_OK;
 }
 
+/* A commit of `amount` on `key` that the counters took, written through to
+ * the durable counters when the counters are not durable themselves (memory
+ * counters over a database): one transaction adding it to the key's
+ * committed usage in the counter's current window. Only a commit the
+ * counters accepted gets here, and they accept a reservation's commit once,
+ * so a retried finish never counts twice. */
+static ee_status write_through(ee_counters *c, const char *key, int64_t amount, int64_t now)
+{
+    ee_counters *d = ee__counters_durable(c);
+    if (d == NULL || amount <= 0)
+        return EE_OK;
+    ee_counter_result r;
+    ee_status st = ee_counters_get(c, key, now, &r);
+    if (st == EE_OK)
+        st = ee__counters_credit(d, key, amount, r.window_end_ms, now);
+    return st;
+}
+
 /* Spend beyond the estimate: the money was spent, so it is added whatever
  * the cap (the next admissions are refused instead). */
 static ee_status spend_extra(ee_engine *engine, const q_ticket *t, int i, int64_t extra,
@@ -365,6 +424,8 @@ static ee_status spend_extra(ee_engine *engine, const q_ticket *t, int i, int64_
     ee_status s = ee_counters_reserve(c, &q, 60000, now, &r, &g);
     if (s == EE_OK && g)
         s = ee_counters_commit(c, q.key, r.resv_id, EE_COUNTERS_ALL, now);
+    if (s == EE_OK && g)
+        s = write_through(c, q.key, extra, now);
     return s;
 }
 
@@ -390,9 +451,13 @@ ee_status ee_quota_finish(ee_engine *engine, ee_quota_ticket *ticket, int succes
         uint64_t id = t->res[i].id;
         switch (t->res[i].kind) {
         case Q_R_PRED:
-            s = (success || t->failed_consume) ? ee_counters_commit(c, key, id, EE_COUNTERS_ALL,
-                                                                    now)
-                                               : ee_counters_release(c, key, id, now);
+            if (success || t->failed_consume) {
+                s = ee_counters_commit(c, key, id, EE_COUNTERS_ALL, now);
+                if (s == EE_OK)
+                    s = write_through(c, key, 1, now); /* a prediction is always 1 */
+            } else {
+                s = ee_counters_release(c, key, id, now);
+            }
             break;
         case Q_R_CONC:
         case Q_R_GCONC:
@@ -403,6 +468,8 @@ ee_status ee_quota_finish(ee_engine *engine, ee_quota_ticket *ticket, int succes
         case Q_R_SPEND: {
             int64_t keep = actual_cost_nano < t->est_cost ? actual_cost_nano : t->est_cost;
             s = ee_counters_commit(c, key, id, keep, now);
+            if (s == EE_OK)
+                s = write_through(c, key, keep, now);
             if (actual_cost_nano > t->est_cost) {
                 ee_status s2 = spend_extra(engine, t, i, actual_cost_nano - t->est_cost, now);
                 if (s == EE_OK)

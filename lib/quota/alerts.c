@@ -56,7 +56,10 @@ void ee__quota_alert(ee_quota_subject *s, int q, int t, int64_t usage, int64_t l
     ee_counter_req req = {key, 1, 1, 0, period_end > now ? period_end : 0};
     ee_counter_result res;
     int granted = 0;
-    ee_counters *c = s->counters;
+    /* Durable counters when the counters are not: a restart must not
+     * announce a threshold again (this call is made once per process and
+     * threshold, see the flag above). */
+    ee_counters *c = ee__quota_lasting(s);
     ee_status rc = ee_counters_reserve(c, &req, 60000, now, &res, &granted);
     if (rc != EE_OK) {
         /* Not knowing whether someone announced, try again on a later

@@ -87,6 +87,8 @@ typedef struct q_org {
     _Atomic uint64_t version;  /* bumped on each reload */
     uint64_t gen_loaded;       /* module generation the limits were read at */
     bool loaded;
+    bool seeded;               /* period usage read back from the durable counters (under
+                                  the module lock; see ee__quota_subject_refresh) */
     q_limits lim;              /* under the module lock */
     /* period end for which (quota, threshold) was already announced */
     _Atomic int64_t alerted[Q_A_COUNT][Q_MAX_THRESHOLDS];
@@ -163,6 +165,8 @@ struct ee_quota_subject {
     /* the ticket's constant part, copied on each admission */
     q_ticket tmpl;
     /* Read when the limits are resolved again, on refusals and alerts. */
+    struct ee_counters *durable; /* where period usage is durable when the counters are not
+                                    (ee__counters_durable), else NULL */
     q_limits lim;
     int64_t period_end, spend_end;
     void *handle[Q_R_COUNT];   /* per kind (Q_R_*), resolved once */
@@ -217,6 +221,12 @@ static inline ee_status ee__quota_subject_fresh(ee_quota_subject *s, int64_t now
     return ee__quota_subject_refresh(s, now);
 }
 const char *ee__quota_res_name(int kind);
+/* The counters that hold stored bytes and alert markers: the durable ones
+ * when the counters are not durable themselves. */
+static inline struct ee_counters *ee__quota_lasting(const ee_quota_subject *s)
+{
+    return s->durable != NULL ? s->durable : s->counters;
+}
 
 /* Keys: "eeq/<what>/<id>" ('/' cannot occur in an id). */
 void ee__quota_key(char *out, size_t cap, const char *what, const char *id);

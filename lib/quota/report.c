@@ -126,7 +126,7 @@ static json_t *usage_doc(ee_quota_subject *s, int64_t now, ee_status *st)
     char skey[EE_COUNTERS_KEY_MAX + 1];
     ee__quota_key(skey, sizeof skey, "storage", s->org_id);
     if ((*st = read_counter(s, s->key[Q_R_PRED], now, &pred)) != EE_OK ||
-        (*st = read_counter(s, skey, now, &sto)) != EE_OK ||
+        (*st = ee_counters_get(ee__quota_lasting(s), skey, now, &sto)) != EE_OK ||
         (*st = read_counter(s, s->key[Q_R_SPEND], now, &spend)) != EE_OK ||
         (*st = read_counter(s, s->key[Q_R_RATE], now, &rate)) != EE_OK ||
         (*st = read_counter(s, s->key[Q_R_CONC], now, &conc)) != EE_OK)
@@ -192,7 +192,9 @@ ee_status ee_quota_check(ee_engine *engine, const ee_principal *principal, char 
 /* ---- storage quota -------------------------------------------------------------------------- *
  * Stored bytes are reservations that never expire (a lease to the end of
  * time) on a counter without a window: deleting an output releases its
- * reservation, which a committed value could not do. */
+ * reservation, which a committed value could not do. They live in the
+ * durable counters when the counters are not durable (memory counters over
+ * a database): they must outlive the process, and these calls are rare. */
 
 static int64_t forever(int64_t now)
 {
@@ -207,7 +209,7 @@ static ee_status storage_reserve(ee_quota_subject *s, int64_t bytes, int64_t lim
     ee_counter_req q = {key, bytes, limit, 0, 0};
     ee_counter_result r;
     int g = 0;
-    ee_status st = ee_counters_reserve(s->counters, &q, forever(now), now, &r, &g);
+    ee_status st = ee_counters_reserve(ee__quota_lasting(s), &q, forever(now), now, &r, &g);
     if (st != EE_OK)
         return st;
     if (!g) {
@@ -255,10 +257,6 @@ ee_status ee_quota_storage_commit(ee_engine *engine, const ee_principal *princip
                                     "reserved %lld (release instead of committing 0)",
                          (long long)reserved_bytes);
     *resv_id_out = 0;
-    if (actual_bytes == reserved_bytes) {
-        *resv_id_out = resv_id;
-        return EE_OK;
-    }
     ee_quota_subject *s;
     ee_status st = subject_for(engine, principal, &s, "ee_quota_storage_commit");
     if (st != EE_OK)
@@ -266,10 +264,20 @@ ee_status ee_quota_storage_commit(ee_engine *engine, const ee_principal *princip
     int64_t now = ee_engine_now_ms(engine);
     char key[EE_COUNTERS_KEY_MAX + 1];
     ee__quota_key(key, sizeof key, "storage", s->org_id);
-    st = ee_counters_release(s->counters, key, resv_id, now);
-    /* Smaller than what was already granted: it fits whatever the limit. */
-    if (st == EE_OK)
-        st = storage_reserve(s, actual_bytes, EE_COUNTERS_VALUE_MAX, resv_id_out, now);
+    ee_counters *c = ee__quota_lasting(s);
+    if (actual_bytes == reserved_bytes) {
+        /* Nothing to shrink, but the reservation must exist: renewing it to
+         * the end of time (where its lease already is) says whether it does
+         * and changes nothing. */
+        st = ee_counters_renew(c, key, resv_id, forever(now), now);
+        if (st == EE_OK)
+            *resv_id_out = resv_id;
+    } else {
+        st = ee_counters_release(c, key, resv_id, now);
+        /* Smaller than what was already granted: it fits whatever the limit. */
+        if (st == EE_OK)
+            st = storage_reserve(s, actual_bytes, EE_COUNTERS_VALUE_MAX, resv_id_out, now);
+    }
     ee_quota_subject_free(s);
     return st;
 }
@@ -283,6 +291,7 @@ ee_status ee_quota_storage_release(ee_engine *engine, const ee_principal *princi
     char key[EE_COUNTERS_KEY_MAX + 1];
     ee__quota_key(key, sizeof key, "storage",
                   org[0] != '\0' ? org : ee_principal_workspace(principal));
-    return ee_counters_release(ee__engine_counters(engine), key, resv_id,
-                               ee_engine_now_ms(engine));
+    ee_counters *c = ee__engine_counters(engine);
+    ee_counters *d = ee__counters_durable(c);
+    return ee_counters_release(d != NULL ? d : c, key, resv_id, ee_engine_now_ms(engine));
 }

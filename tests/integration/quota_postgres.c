@@ -21,3 +21,51 @@ Test(quota_postgres, writers_of_one_subscription_at_once_leave_one)
 {
     qr_subscription_race(ee_test_server_uri("EE_TEST_POSTGRES_URI"));
 }
+
+/* Nothing but the storage set: the counters are PostgreSQL's own. memory:
+ * counters over it are one engine's (the database's advisory lock: a second
+ * engine is refused with a message naming EE_COUNTERS_URI, and may open
+ * once the first closed), and the period usage they committed is read back
+ * by the next engine. */
+Test(quota_postgres, default_counters_and_memory_counters_over_postgres)
+{
+    const char *pg = ee_test_server_uri("EE_TEST_POSTGRES_URI");
+    ee_counters *c = NULL;
+    cr_assert_eq(ee_counters_open_uri(&c, NULL, pg), EE_OK, "%s", ee_error_last_message());
+    cr_expect_str_eq(ee_counters_backend_name(c), "storage-postgres");
+    ee_counters_free(c);
+
+    qt_set_now(QT_T0);
+    char org[64];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(org, sizeof org, "org-pgmem-%d-%ld", (int)getpid(), (long)(ts.tv_nsec % 100000000));
+    ee_engine *e = qt_engine_kv(pg, "memory:", NULL);
+    qt_plan(e, "{\"name\": \"pgmem3\", \"predictionsPerPeriod\": 3}");
+    qt_subscribe(e, org, "pgmem3", QT_T0, NULL);
+    ee_principal *p = qt_principal("ws-pgmem", "u-pgmem", org);
+    ee_quota_subject *s = qt_subject(e, p);
+    qt_use(e, s, 3);
+    ee_quota_subject_free(s);
+
+    ee_counters *other = NULL;
+    cr_expect_eq(ee_counters_open_uri(&other, "memory:", pg), EE_EBUSY,
+                 "a second holder of memory counters on one database");
+    cr_expect(strstr(ee_error_last_message(), "EE_COUNTERS_URI") != NULL, "%s",
+              ee_error_last_message());
+    cr_expect_null(other);
+    ee_engine_close(e);
+
+    qt_advance(QT_HOUR);
+    e = qt_engine_kv(pg, "memory:", NULL);
+    s = qt_subject(e, p);
+    ee_quota_ticket tk;
+    cr_expect_eq(ee_quota_admit_fast(e, s, 0, &tk), EE_EQUOTA, "a restart reset the quota");
+    char *doc = NULL;
+    cr_assert_eq(ee_quota_usage(e, p, &doc), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(qt_json_int(doc, "predictions", "usage"), 3, "%s", doc);
+    ee_free(doc);
+    ee_quota_subject_free(s);
+    ee_principal_free(p);
+    ee_engine_close(e);
+}

@@ -43,3 +43,28 @@ Test(quota_redis, a_refused_admission_changes_no_counter_and_a_lost_slot_comes_b
     ee_principal_free(p);
     ee_engine_close(e);
 }
+
+/* ee_quota_storage_commit of an unknown or released reservation is
+ * EE_ENOTFOUND on Redis too, also when the sizes are equal (it answered
+ * EE_OK without asking the counters). */
+Test(quota_redis, storage_commit_of_an_unknown_reservation_is_not_found)
+{
+    qt_set_now(QT_T0);
+    ee_engine *e = qt_engine_kv("memory:", ee_test_server_uri("EE_TEST_REDIS_URI"), NULL);
+    char org[64];
+    snprintf(org, sizeof org, "org-rsc-%d-%ld", (int)getpid(), (long)time(NULL));
+    qt_plan(e, "{\"name\": \"bytes\", \"predictionsPerPeriod\": 5, \"storageBytes\": 1000}");
+    qt_subscribe(e, org, "bytes", QT_T0, NULL);
+    ee_principal *p = qt_principal("ws-rsc", "u-rsc", org);
+    uint64_t id = 0, out = 7;
+    cr_assert_eq(ee_quota_storage_reserve(e, p, 100, &id), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(ee_quota_storage_commit(e, p, id, 100, 100, &out), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_expect_eq(out, id);
+    cr_expect_eq(ee_quota_storage_commit(e, p, id + 1000, 100, 100, &out), EE_ENOTFOUND);
+    cr_expect_eq(out, 0);
+    cr_assert_eq(ee_quota_storage_release(e, p, id), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(ee_quota_storage_commit(e, p, id, 100, 100, &out), EE_ENOTFOUND);
+    ee_principal_free(p);
+    ee_engine_close(e);
+}

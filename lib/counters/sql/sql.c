@@ -373,10 +373,43 @@ static ee_status s_reserve_leased(void *ctx, const ee_counter_req *reqs, void *c
     return st;
 }
 
+/* ---- credit: usage written through from counters beside these ------------------------- */
+
+typedef struct {
+    const char *key;
+    int64_t amount, window_end, now;
+} credit_args;
+
+/* The row locked (created, or rolled over into the given window when its
+ * own ended) and `amount` added to committed: one transaction, so a credit
+ * counts once or not at all. */
+static ee_status credit_txn(sqlb *b, void *conn, void *arg, bool *force)
+{
+    credit_args *a = arg;
+    (void)force;
+    ee_counter_req q = {a->key, 1, 0, 0, a->window_end > a->now ? a->window_end : 0};
+    row_state s = {0, 0, 0};
+    bool exists = false;
+    ee_status st = lock_counter(b, conn, a->key, &q, a->now, &s, &exists);
+    if (st == EE_OK && s.committed > EE_COUNTERS_VALUE_MAX - a->amount)
+        st = ee__error(EE_EINVAL, "counter \"%s\": durable usage would pass 2^53-1", a->key);
+    if (st == EE_OK)
+        st = Q(conn, EE__SQL_COMMIT, a->key, a->amount);
+    return st;
+}
+
+static ee_status s_credit(void *ctx, const char *key, int64_t amount, int64_t window_end,
+                          int64_t now)
+{
+    credit_args a = {key, amount, window_end, now};
+    return in_txn(ctx, credit_txn, &a);
+}
+
 const ee__counters_ext ee__counters_sql_ext = {
     .resolve = NULL,
     .lock_order = NULL,
     .reserve_leased = s_reserve_leased,
+    .credit = s_credit,
 };
 
 /* ---- commit, release, renew ------------------------------------------------------------ */

@@ -40,7 +40,8 @@ Test(config, defaults_follow_the_seeds)
     cr_expect_eq(get_int("SMTP_PORT"), 587);
     expect_string("N8N_BASE_URL", "http://127.0.0.1:5678");
     expect_string("OPENROUTER_API_URL", "https://openrouter.ai/api/v1");
-    expect_string("EE_COUNTERS_URI", "memory:");
+    /* unset: the engine picks storage: for a file or PostgreSQL, memory: else */
+    expect_string("EE_COUNTERS_URI", NULL);
     expect_string("N8N_WEBHOOK_URL", NULL);
     expect_string("SMTP_HOST", NULL);
     int set = -1;

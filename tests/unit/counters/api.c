@@ -71,7 +71,11 @@ Test(uri, unknown_schemes_and_missing_parts_are_distinct_errors)
     cr_expect(strstr(ee_error_last_message(), "\"mongodb\"") != NULL);
     cr_expect(strstr(ee_error_last_message(), "secretpw") == NULL);
     cr_expect_eq(ee_counters_open_uri(NULL, "memory:", NULL), EE_EINVAL);
-    cr_expect_eq(ee_counters_open_uri(&c, NULL, NULL), EE_EINVAL);
+    /* no counters URI: the default, memory: without a database storage */
+    cr_expect_eq(ee_counters_open_uri(&c, NULL, NULL), EE_OK);
+    cr_expect_str_eq(ee_counters_backend_name(c), "memory");
+    ee_counters_free(c);
+    c = NULL;
     cr_expect_eq(ee_counters_open_uri(&c, "redis://127.0.0.1:notaport/0", NULL), EE_EINVAL);
     cr_expect_eq(ee_counters_open_uri(&c, "redis://127.0.0.1:6379/x", NULL), EE_EINVAL);
 }

@@ -272,7 +272,7 @@ static inline void qr_subscription_race(const char *storage_uri)
     qr_tally *t = mmap(NULL, sizeof *t, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     cr_assert_neq(t, MAP_FAILED);
     memset(t, 0, sizeof *t);
-    ee_engine *e = qt_engine_kv(storage_uri, "memory:", NULL);
+    ee_engine *e = qt_engine_kv(storage_uri, "storage:", NULL);
     cr_assert_eq(ee_quota_plan_put(e, "{\"name\": \"race1000\", \"predictionsPerPeriod\": "
                                       "1000}", NULL), EE_OK, "%s", ee_error_last_message());
     pid_t kids[QR_PROCS];
@@ -281,7 +281,7 @@ static inline void qr_subscription_race(const char *storage_uri)
         cr_assert_neq(kids[i], -1);
         if (kids[i] != 0)
             continue;
-        ee_engine *ce = qr_open(storage_uri, "memory:", t);
+        ee_engine *ce = qr_open(storage_uri, "storage:", t);
         if (ce == NULL)
             _exit(1);
         qr_sub_ctx x = {ce, org, i, t};
