@@ -300,10 +300,30 @@ static ee_status c_any(ee_schema *s, sch_node *node, sch_kw *kw, const char *pat
     return EE_OK;
 }
 
+static int by_hash_then_index(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    if (x[0] != y[0])
+        return x[0] < y[0] ? -1 : 1;
+    return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+/* The members' hashes are sorted once, so that checking a value against a
+ * wide enum is a binary search, not a comparison with every member. */
 static ee_status c_enum(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
 {
     (void)s, (void)node;
-    return json_is_array(kw->val) ? EE_OK : bad(path, "expected an array of values", kw->val);
+    if (!json_is_array(kw->val))
+        return bad(path, "expected an array of values", kw->val);
+    kw->n = json_array_size(kw->val);
+    if ((kw->hashes = malloc((2 * kw->n + 1) * sizeof *kw->hashes)) == NULL)
+        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    for (size_t i = 0; i < kw->n; i++) {
+        kw->hashes[2 * i] = ee__schema_hash(json_array_get(kw->val, i), NULL);
+        kw->hashes[2 * i + 1] = i;
+    }
+    qsort(kw->hashes, kw->n, 2 * sizeof *kw->hashes, by_hash_then_index);
+    return EE_OK;
 }
 
 static bool is_string_array(const json_t *v)
@@ -786,6 +806,7 @@ static void free_node(sch_node *n)
         free(n->kws[i].subs);
         free(n->kws[i].keys);
         free(n->kws[i].res);
+        free(n->kws[i].hashes);
     }
     free(n->kws);
     free(n);

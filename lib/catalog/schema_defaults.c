@@ -111,7 +111,8 @@ ee_status ee__schema_apply_defaults(const ee_schema *schema, json_t *instance)
         return ee__error(EE_ETOOBIG, "instance nests arrays/objects deeper than %d levels",
                          EE_SCHEMA_MAX_DEPTH);
     if (bytes > EE_SCHEMA_MAX_TEXT)
-        return ee__error(EE_ETOOBIG, "instance is larger than %d bytes", EE_SCHEMA_MAX_TEXT);
+        return ee__error(EE_ETOOBIG, "instance is %zu bytes as JSON text, more than the %d allowed",
+                         bytes, EE_SCHEMA_MAX_TEXT);
     dctx d = {.max_steps = EE__SCHEMA_BASE_STEPS + values * EE__SCHEMA_STEPS_PER_VALUE};
     return fill(&d, schema->root, instance);
 }

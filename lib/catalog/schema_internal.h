@@ -18,12 +18,23 @@
  * cycle that does not consume the instance is refused at compile time, so
  * this is a safety net for long acyclic $ref chains. */
 #define EE__SCHEMA_MAX_FRAMES 512
-/* Work bound for one evaluation, in subschema evaluations: a fixed budget
- * plus a share per instance value, so a schema whose applicators fan out
- * exponentially (allOf of $refs of allOf ...) cannot pin a CPU. */
+/* Work bound for applying defaults, in subschema visits: a fixed budget
+ * plus a share per instance value. */
 #define EE__SCHEMA_BASE_STEPS 1000000u
 #define EE__SCHEMA_STEPS_PER_VALUE 64u
-/* PCRE2 limits for one match (see schema_regex.c). */
+/* One work budget per validation (both passes together), in units of
+ * about a nanosecond on a current x86-64 core: every subschema evaluation,
+ * every value compared (enum, const, uniqueItems), every string byte
+ * scanned and every unit of PCRE2 match work (its match limit) draws from
+ * it, so no schema and instance under the size limits can keep a thread
+ * much longer than EE__SCHEMA_WORK_BUDGET units (bench "schema.worst").
+ * Running out ends the validation with EE_ETOOBIG. */
+#define EE__SCHEMA_WORK_BUDGET 40000000u
+#define EE__SCHEMA_COST_EVAL 24u       /* one subschema evaluation */
+#define EE__SCHEMA_COST_VALUE 8u       /* one value compared or hashed */
+#define EE__SCHEMA_BYTES_PER_UNIT 4u   /* string bytes scanned per unit */
+/* PCRE2 limits for one match (see schema_regex.c): a match that needs
+ * more is a violation ("exceeded its matching limits"), not a hang. */
 #define EE__SCHEMA_MATCH_LIMIT 1000000u
 #define EE__SCHEMA_DEPTH_LIMIT 10000u
 #define EE__SCHEMA_HEAP_LIMIT_KIB 65536u
@@ -75,6 +86,7 @@ struct sch_kw {
     unsigned types;      /* "type" bits */
     sch_dec dec;         /* multipleOf divisor */
     sch_node *then_node, *else_node; /* for "if" */
+    uint64_t *hashes;    /* enum: (hash, index) pairs sorted, 2 * n words */
 };
 
 struct sch_node {
@@ -144,10 +156,11 @@ EE__SCHEMA_VALIDATORS(EE__SCHEMA_DECLARE_VALIDATOR)
 #undef EE__SCHEMA_DECLARE_VALIDATOR
 
 /* ---- schema_value.c ---------------------------------------------------- */
-/* JSON equality where numbers compare by value (1 == 1.0). */
-bool ee__schema_equal(const json_t *a, const json_t *b);
-/* A hash consistent with ee__schema_equal(). */
-uint64_t ee__schema_hash(const json_t *v);
+/* JSON equality where numbers compare by value (1 == 1.0). *visited (may
+ * be NULL) is increased by the number of values compared. */
+bool ee__schema_equal(const json_t *a, const json_t *b, uint64_t *visited);
+/* A hash consistent with ee__schema_equal(); *visited as there. */
+uint64_t ee__schema_hash(const json_t *v, uint64_t *visited);
 /* Exact comparison of two JSON numbers: <0, 0, >0. */
 int ee__schema_num_cmp(const json_t *a, const json_t *b);
 /* Whether a number is integral (1, 1.0, 1e2). */
@@ -163,7 +176,8 @@ const char *ee__schema_type_name(const json_t *v);
 /* Number of code points of a UTF-8 string. */
 size_t ee__schema_utf8_len(const char *s, size_t len);
 /* Measure a value without recursion: nesting depth (0 for scalars, stops
- * counting past `max_depth` + 1), number of values, approximate size. */
+ * counting past `max_depth` + 1), number of values, and the size in bytes
+ * of its compact JSON text. */
 void ee__schema_measure(const json_t *v, size_t max_depth, size_t *depth, size_t *values,
                         size_t *bytes);
 /* Append v compactly to a short text for messages ("..." when cut). */
@@ -179,8 +193,11 @@ const char *ee__schema_regex_source(const ee__schema_regex *re);
 /* Per-evaluation match state (PCRE2 match data and limits), made lazily. */
 typedef struct ee__schema_matcher ee__schema_matcher;
 void ee__schema_matcher_free(ee__schema_matcher *m);
-/* 1 match, 0 no match, -1 a limit was hit, -2 out of memory. */
+/* Match with at most `budget` units of work; *used gets the units charged
+ * for it (an upper bound of PCRE2's match-limit count plus the subject's
+ * length). 1 match, 0 no match, -1 the per-match limit was hit, -2 out of
+ * memory, -3 the budget ran out first. */
 int ee__schema_regex_match(const ee__schema_regex *re, ee__schema_matcher **m, const char *s,
-                           size_t len);
+                           size_t len, uint64_t budget, uint64_t *used);
 
 #endif

@@ -243,24 +243,60 @@ static ee__schema_matcher *matcher_new(void)
         ee__schema_matcher_free(m);
         return NULL;
     }
-    pcre2_set_match_limit(m->mc, EE__SCHEMA_MATCH_LIMIT);
     pcre2_set_depth_limit(m->mc, EE__SCHEMA_DEPTH_LIMIT);
     pcre2_set_heap_limit(m->mc, EE__SCHEMA_HEAP_LIMIT_KIB);
     return m;
 }
 
+/* First match limit tried; each retry multiplies it by 8. */
+#define FIRST_LIMIT 256u
+
+/*
+ * PCRE2 does not say how much of its match limit a match used, only
+ * whether it ran out. So a match first runs under a small limit, and on
+ * running out runs again under one 8 times larger, until it ends, reaches
+ * the per-match limit or the caller's budget. Charged: every limit that ran
+ * out in full, plus an eighth of the last one (the work of a match that ended
+ * under limit L exceeded L / 8, or it would have ended under the previous
+ * limit), plus the subject's bytes, which a scan reads without counting
+ * against the match limit. The total is within a small factor of the work
+ * done, and every retry together costs at most 8/7 of the last.
+ */
 int ee__schema_regex_match(const ee__schema_regex *re, ee__schema_matcher **m, const char *s,
-                           size_t len)
+                           size_t len, uint64_t budget, uint64_t *used)
 {
+    *used = 0;
     if (*m == NULL && (*m = matcher_new()) == NULL)
         return -2;
-    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, (*m)->md, (*m)->mc);
-    if (rc >= 0)
-        return 1; /* 0: matched, ovector too small for the groups */
-    if (rc == PCRE2_ERROR_NOMATCH)
-        return 0;
-    if (rc == PCRE2_ERROR_NOMEMORY)
-        return -2;
-    /* MATCHLIMIT, DEPTHLIMIT, HEAPLIMIT, JIT_STACKLIMIT: give up on it. */
-    return -1;
+    uint64_t per_subject = 1 + len / EE__SCHEMA_BYTES_PER_UNIT;
+    for (uint64_t limit = FIRST_LIMIT;; limit *= 8) {
+        if (limit > EE__SCHEMA_MATCH_LIMIT)
+            limit = EE__SCHEMA_MATCH_LIMIT;
+        uint64_t left = budget > *used + per_subject ? budget - *used - per_subject : 0;
+        bool budget_bound = left < limit;
+        if (budget_bound)
+            limit = left;
+        if (limit == 0) {
+            *used = budget;
+            return -3;
+        }
+        pcre2_set_match_limit((*m)->mc, (uint32_t)limit);
+        int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, (*m)->md, (*m)->mc);
+        *used += per_subject;
+        if (rc != PCRE2_ERROR_MATCHLIMIT) {
+            *used += limit / 8;
+            if (rc >= 0)
+                return 1; /* 0: matched, ovector too small for the groups */
+            if (rc == PCRE2_ERROR_NOMATCH)
+                return 0;
+            if (rc == PCRE2_ERROR_NOMEMORY)
+                return -2;
+            return -1; /* DEPTHLIMIT, HEAPLIMIT, JIT_STACKLIMIT: give up on it */
+        }
+        *used += limit;
+        if (budget_bound)
+            return -3;
+        if (limit == EE__SCHEMA_MATCH_LIMIT)
+            return -1;
+    }
 }

@@ -127,14 +127,19 @@ bool ee__schema_dec_multiple(sch_dec a, sch_dec b)
 
 /* ---- equality and hashing -------------------------------------------------- */
 
-bool ee__schema_equal(const json_t *a, const json_t *b)
+/* String bytes counted as one value by *visited. */
+#define BYTES_PER_VALUE 32u
+
+static bool equal(const json_t *a, const json_t *b, uint64_t *visited)
 {
+    (*visited)++;
     if (json_is_number(a) && json_is_number(b))
         return ee__schema_num_cmp(a, b) == 0;
     if (json_typeof(a) != json_typeof(b))
         return false;
     switch (json_typeof(a)) {
     case JSON_STRING:
+        *visited += json_string_length(a) / BYTES_PER_VALUE;
         return json_string_length(a) == json_string_length(b) &&
                memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
     case JSON_ARRAY: {
@@ -142,7 +147,7 @@ bool ee__schema_equal(const json_t *a, const json_t *b)
         if (n != json_array_size(b))
             return false;
         for (size_t i = 0; i < n; i++)
-            if (!ee__schema_equal(json_array_get(a, i), json_array_get(b, i)))
+            if (!equal(json_array_get(a, i), json_array_get(b, i), visited))
                 return false;
         return true;
     }
@@ -153,7 +158,7 @@ bool ee__schema_equal(const json_t *a, const json_t *b)
         json_t *va;
         json_object_foreach((json_t *)a, k, va) {
             const json_t *vb = json_object_get(b, k);
-            if (vb == NULL || !ee__schema_equal(va, vb))
+            if (vb == NULL || !equal(va, vb, visited))
                 return false;
         }
         return true;
@@ -161,6 +166,15 @@ bool ee__schema_equal(const json_t *a, const json_t *b)
     default:
         return true; /* null, true, false */
     }
+}
+
+bool ee__schema_equal(const json_t *a, const json_t *b, uint64_t *visited)
+{
+    uint64_t n = 0;
+    bool r = equal(a, b, &n);
+    if (visited != NULL)
+        *visited += n;
+    return r;
 }
 
 static uint64_t mix64(uint64_t x)
@@ -195,19 +209,22 @@ static uint64_t number_hash(const json_t *v)
     return mix64(bits ^ 0x52);
 }
 
-uint64_t ee__schema_hash(const json_t *v)
+static uint64_t hash(const json_t *v, uint64_t *visited)
 {
+    (*visited)++;
     switch (json_typeof(v)) {
     case JSON_NULL: return 0x11;
     case JSON_TRUE: return 0x12;
     case JSON_FALSE: return 0x13;
     case JSON_INTEGER:
     case JSON_REAL: return number_hash(v);
-    case JSON_STRING: return bytes_hash(json_string_value(v), json_string_length(v));
+    case JSON_STRING:
+        *visited += json_string_length(v) / BYTES_PER_VALUE;
+        return bytes_hash(json_string_value(v), json_string_length(v));
     case JSON_ARRAY: {
         uint64_t h = 0x14;
         for (size_t i = 0; i < json_array_size(v); i++)
-            h = mix64(h ^ ee__schema_hash(json_array_get(v, i)));
+            h = mix64(h ^ hash(json_array_get(v, i), visited));
         return h;
     }
     case JSON_OBJECT: {
@@ -215,12 +232,23 @@ uint64_t ee__schema_hash(const json_t *v)
         uint64_t h = 0x15;
         const char *k;
         json_t *m;
-        json_object_foreach((json_t *)v, k, m)
-            h += mix64(bytes_hash(k, strlen(k)) ^ (ee__schema_hash(m) * 31u));
+        json_object_foreach((json_t *)v, k, m) {
+            size_t klen = strlen(k);
+            *visited += klen / BYTES_PER_VALUE;
+            h += mix64(bytes_hash(k, klen) ^ (hash(m, visited) * 31u));
+        }
         return h;
     }
     }
     return 0;
+}
+
+uint64_t ee__schema_hash(const json_t *v, uint64_t *visited)
+{
+    uint64_t n = 0, h = hash(v, &n);
+    if (visited != NULL)
+        *visited += n;
+    return h;
 }
 
 /* ---- text ----------------------------------------------------------------- */
@@ -259,25 +287,69 @@ void ee__schema_excerpt(const json_t *v, char *out, size_t cap)
 typedef struct {
     const json_t *v;
     void *iter;
-    size_t idx;
+    size_t idx; /* children returned so far */
 } mframe;
 
-static const json_t *next_child(mframe *f, size_t *key_len)
+/* The next child of f->v (NULL when done); *key is its member name for
+ * objects, NULL for arrays. */
+static const json_t *next_child(mframe *f, const char **key, size_t *key_len)
 {
+    *key = NULL;
     *key_len = 0;
     if (json_is_array(f->v))
         return f->idx < json_array_size(f->v) ? json_array_get(f->v, f->idx++) : NULL;
     if (f->iter == NULL)
         return NULL;
     const json_t *child = json_object_iter_value(f->iter);
-    *key_len = strlen(json_object_iter_key(f->iter));
+    *key = json_object_iter_key(f->iter);
+    *key_len = json_object_iter_key_len(f->iter);
     f->iter = json_object_iter_next((json_t *)f->v, f->iter);
+    f->idx++;
     return child;
 }
 
+/* Bytes of a string's JSON text as jansson writes it (quotes, two-byte
+ * escapes, \u00XX for other control characters). */
+static size_t string_text_bytes(const char *s, size_t len)
+{
+    size_t n = len + 2;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\' || ch == '\b' || ch == '\f' || ch == '\n' || ch == '\r' ||
+            ch == '\t')
+            n += 1;
+        else if (ch < 0x20)
+            n += 5;
+    }
+    return n;
+}
+
+/* Bytes of a scalar's compact JSON text: what the text API would have been
+ * given, measured rather than estimated (an estimate per value refused
+ * [0,0,...] of a quarter of the limit). */
 static size_t scalar_bytes(const json_t *v)
 {
-    return json_is_string(v) ? json_string_length(v) + 2 : 8;
+    char num[40];
+    switch (json_typeof(v)) {
+    case JSON_STRING: return string_text_bytes(json_string_value(v), json_string_length(v));
+    case JSON_INTEGER: {
+        json_int_t i = json_integer_value(v);
+        uint64_t mag = i < 0 ? (uint64_t)(-(i + 1)) + 1u : (uint64_t)i;
+        size_t n = i < 0 ? 2 : 1;
+        while (mag >= 10)
+            mag /= 10, n++;
+        return n;
+    }
+    case JSON_REAL: {
+        /* jansson's own spelling: %.17g, with ".0" added when integral. */
+        int n = snprintf(num, sizeof num, "%.17g", json_real_value(v));
+        return n > 0 ? (size_t)n + (strpbrk(num, ".eE") == NULL ? 2 : 0) : 1;
+    }
+    case JSON_TRUE:
+    case JSON_NULL: return 4;
+    case JSON_FALSE: return 5;
+    default: return 2; /* [] or {}; members and separators are added by the walk */
+    }
 }
 
 void ee__schema_measure(const json_t *v, size_t max_depth, size_t *depth, size_t *values,
@@ -292,14 +364,18 @@ void ee__schema_measure(const json_t *v, size_t max_depth, size_t *depth, size_t
         maxd = 1;
     }
     while (top > 0 && maxd <= max_depth) {
+        const char *key;
         size_t klen;
-        const json_t *c = next_child(&st[top - 1], &klen);
+        const json_t *c = next_child(&st[top - 1], &key, &klen);
         if (c == NULL) {
             top--;
             continue;
         }
+        /* a comma before every child but the first; "key": for members */
+        nbytes += (st[top - 1].idx > 1 ? 1 : 0) + scalar_bytes(c);
+        if (key != NULL)
+            nbytes += string_text_bytes(key, klen) + 1;
         nvals++;
-        nbytes += scalar_bytes(c) + klen + 1;
         if (json_is_array(c) || json_is_object(c)) {
             if (top == max_depth) {
                 maxd = max_depth + 1;
