@@ -226,7 +226,10 @@ static ee_status keep_regex(ee_schema *s, const char *pattern, size_t len, const
 {
     if (!grow((void **)&s->regexes, &s->cap_regexes, s->nregexes + 1, sizeof *s->regexes))
         return ee__error(EE_ENOMEM, "out of memory compiling a schema");
-    ee_status st = ee__schema_regex_compile(out, pattern, len, path);
+    /* JIT only pays for a schema that validates; a structural check
+     * (the meta-schema applied to an instance) only needs the pattern to
+     * compile. */
+    ee_status st = ee__schema_regex_compile(out, pattern, len, path, !cc_of(s)->structural);
     if (st == EE_OK)
         s->regexes[s->nregexes++] = *out;
     return st;
@@ -847,7 +850,7 @@ static ee_status compile(ee_schema **out, const json_t *schema, bool structural)
         return ee__error(EE_EINVAL, "ee_schema_compile: out and schema must not be NULL");
     *out = NULL;
     size_t depth, values, bytes;
-    ee__schema_measure(schema, EE_SCHEMA_MAX_SCHEMA_DEPTH, &depth, &values, &bytes);
+    ee__schema_measure(schema, EE_SCHEMA_MAX_SCHEMA_DEPTH, EE_SCHEMA_MAX_TEXT, &depth, &values, &bytes);
     if (depth > EE_SCHEMA_MAX_SCHEMA_DEPTH)
         return ee__error(EE_ETOOBIG, "schema nests deeper than %d levels",
                          EE_SCHEMA_MAX_SCHEMA_DEPTH);

@@ -70,7 +70,7 @@ ee_status ee_schema_validate(const ee_schema *schema, const char *instance_json,
     json_t *inst, *report = NULL;
     ee_status st = parse_text(instance_json, "instance", EE_SCHEMA_MAX_DEPTH, &inst);
     if (st == EE_OK)
-        st = ee__schema_validate(schema, inst, &report);
+        st = ee__schema_validate_parsed(schema, inst, &report);
     json_decref(inst);
     if (st == EE_OK && out_report != NULL)
         return ee__json_out(out_report, report);

@@ -106,7 +106,7 @@ ee_status ee__schema_apply_defaults(const ee_schema *schema, json_t *instance)
     if (schema == NULL || instance == NULL)
         return ee__error(EE_EINVAL, "ee_schema_apply_defaults: schema and instance must not be NULL");
     size_t depth, values, bytes;
-    ee__schema_measure(instance, EE_SCHEMA_MAX_DEPTH, &depth, &values, &bytes);
+    ee__schema_measure(instance, EE_SCHEMA_MAX_DEPTH, EE_SCHEMA_MAX_TEXT, &depth, &values, &bytes);
     if (depth > EE_SCHEMA_MAX_DEPTH)
         return ee__error(EE_ETOOBIG, "instance nests arrays/objects deeper than %d levels",
                          EE_SCHEMA_MAX_DEPTH);

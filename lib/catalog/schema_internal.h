@@ -29,10 +29,10 @@
  * it, so no schema and instance under the size limits can keep a thread
  * much longer than EE__SCHEMA_WORK_BUDGET units (bench "schema.worst").
  * Running out ends the validation with EE_ETOOBIG. */
-#define EE__SCHEMA_WORK_BUDGET 40000000u
+#define EE__SCHEMA_WORK_BUDGET 25000000u
 #define EE__SCHEMA_COST_EVAL 24u       /* one subschema evaluation */
 #define EE__SCHEMA_COST_VALUE 8u       /* one value compared or hashed */
-#define EE__SCHEMA_BYTES_PER_UNIT 4u   /* string bytes scanned per unit */
+#define EE__SCHEMA_BYTES_PER_UNIT 1u   /* string bytes scanned per unit */
 /* PCRE2 limits for one match (see schema_regex.c): a match that needs
  * more is a violation ("exceeded its matching limits"), not a hang. */
 #define EE__SCHEMA_MATCH_LIMIT 1000000u
@@ -177,16 +177,22 @@ const char *ee__schema_type_name(const json_t *v);
 size_t ee__schema_utf8_len(const char *s, size_t len);
 /* Measure a value without recursion: nesting depth (0 for scalars, stops
  * counting past `max_depth` + 1), number of values, and the size in bytes
- * of its compact JSON text. */
-void ee__schema_measure(const json_t *v, size_t max_depth, size_t *depth, size_t *values,
-                        size_t *bytes);
+ * of its compact JSON text as jansson writes it (reals as "%.17g"; when the
+ * size is not near `max_bytes` reals may be counted at 3 bytes, so *bytes
+ * is exact only where it decides the limit). */
+void ee__schema_measure(const json_t *v, size_t max_depth, size_t max_bytes, size_t *depth,
+                        size_t *values, size_t *bytes);
+/* ee__schema_validate() on an instance parsed from text that was measured
+ * already (size and depth), as schema_api.c does. */
+ee_status ee__schema_validate_parsed(const ee_schema *schema, const json_t *instance,
+                                     json_t **report);
 /* Append v compactly to a short text for messages ("..." when cut). */
 void ee__schema_excerpt(const json_t *v, char *out, size_t cap);
 
 /* ---- schema_regex.c ---------------------------------------------------- */
 /* Compile an ECMA-262 pattern for PCRE2. EE_EINVAL names `path`. */
 ee_status ee__schema_regex_compile(ee__schema_regex **out, const char *pattern, size_t len,
-                                   const char *path);
+                                   const char *path, bool jit);
 void ee__schema_regex_free(ee__schema_regex *re);
 /* The pattern's source text. */
 const char *ee__schema_regex_source(const ee__schema_regex *re);

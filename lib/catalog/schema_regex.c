@@ -167,7 +167,7 @@ static char *translate(const char *p, size_t len)
 }
 
 ee_status ee__schema_regex_compile(ee__schema_regex **out, const char *pattern, size_t len,
-                                   const char *path)
+                                   const char *path, bool jit)
 {
     *out = NULL;
     char shown[96];
@@ -204,7 +204,8 @@ ee_status ee__schema_regex_compile(ee__schema_regex **out, const char *pattern, 
                          path, shown, (const char *)msg);
     }
     /* JIT is an optimisation only: without it PCRE2 interprets. */
-    (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
+    if (jit)
+        (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
     *out = re;
     return EE_OK;
 }

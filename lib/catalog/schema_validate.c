@@ -233,8 +233,8 @@ static bool meta_check(sch_vctx *c, const json_t *inst)
 {
     /* compiling a schema costs a few units per byte of its text */
     size_t depth, values, bytes;
-    ee__schema_measure(inst, EE_SCHEMA_MAX_SCHEMA_DEPTH, &depth, &values, &bytes);
-    if (!charge(c, values * EE__SCHEMA_COST_VALUE + 4 * (uint64_t)bytes))
+    ee__schema_measure(inst, EE_SCHEMA_MAX_SCHEMA_DEPTH, EE_SCHEMA_MAX_TEXT, &depth, &values, &bytes);
+    if (!charge(c, values * EE__SCHEMA_COST_VALUE + 24 * (uint64_t)bytes))
         return false;
     ee_status st = json_is_object(inst) || json_is_boolean(inst)
                        ? ee__schema_check(inst)
@@ -1063,13 +1063,24 @@ ee_status ee__schema_validate(const ee_schema *schema, const json_t *instance, j
     if (schema == NULL || instance == NULL)
         return ee__error(EE_EINVAL, "ee_schema_validate: schema and instance must not be NULL");
     size_t depth, values, bytes;
-    ee__schema_measure(instance, EE_SCHEMA_MAX_DEPTH, &depth, &values, &bytes);
+    ee__schema_measure(instance, EE_SCHEMA_MAX_DEPTH, EE_SCHEMA_MAX_TEXT, &depth, &values,
+                       &bytes);
     if (depth > EE_SCHEMA_MAX_DEPTH)
         return ee__error(EE_ETOOBIG, "instance nests arrays/objects deeper than %d levels",
                          EE_SCHEMA_MAX_DEPTH);
     if (bytes > EE_SCHEMA_MAX_TEXT)
         return ee__error(EE_ETOOBIG, "instance is %zu bytes as JSON text, more than the %d allowed",
                          bytes, EE_SCHEMA_MAX_TEXT);
+    return ee__schema_validate_parsed(schema, instance, report);
+}
+
+ee_status ee__schema_validate_parsed(const ee_schema *schema, const json_t *instance,
+                                     json_t **report)
+{
+    if (report != NULL)
+        *report = NULL;
+    if (schema == NULL || instance == NULL)
+        return ee__error(EE_EINVAL, "ee_schema_validate: schema and instance must not be NULL");
     /* A silent pass first: no paths, no report, stops at the first
      * violation. Only an invalid instance pays for the reporting pass; both
      * draw from the one work budget. */

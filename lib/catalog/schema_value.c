@@ -119,10 +119,15 @@ bool ee__schema_dec_multiple(sch_dec a, sch_dec b)
     /* a.m has no factor 10, so it cannot absorb a finer divisor exponent. */
     if (a.e < b.e)
         return false;
-    uint64_t r = a.m % b.m;
-    for (int k = a.e - b.e; k > 0 && r != 0; k--)
-        r = (uint64_t)(((u128)r * 10u) % b.m);
-    return r == 0;
+    /* a.m * 10^k mod b.m, with 10^k mod b.m by squaring: O(log k), not O(k)
+     * (k reaches 600 for 1e300 against multipleOf 1e-300). */
+    uint64_t r = a.m % b.m, p = 1 % b.m, base = 10 % b.m;
+    for (unsigned k = (unsigned)(a.e - b.e); k > 0 && r != 0; k >>= 1) {
+        if (k & 1u)
+            p = (uint64_t)(((u128)p * base) % b.m);
+        base = (uint64_t)(((u128)base * base) % b.m);
+    }
+    return (uint64_t)(((u128)r * p) % b.m) == 0;
 }
 
 /* ---- equality and hashing -------------------------------------------------- */
@@ -327,7 +332,7 @@ static size_t string_text_bytes(const char *s, size_t len)
 /* Bytes of a scalar's compact JSON text: what the text API would have been
  * given, measured rather than estimated (an estimate per value refused
  * [0,0,...] of a quarter of the limit). */
-static size_t scalar_bytes(const json_t *v)
+static size_t scalar_bytes(const json_t *v, bool exact_reals)
 {
     char num[40];
     switch (json_typeof(v)) {
@@ -341,6 +346,8 @@ static size_t scalar_bytes(const json_t *v)
         return n;
     }
     case JSON_REAL: {
+        if (!exact_reals)
+            return 3; /* the shortest a real is written: "1.0", "1e5" */
         /* jansson's own spelling: %.17g, with ".0" added when integral. */
         int n = snprintf(num, sizeof num, "%.17g", json_real_value(v));
         return n > 0 ? (size_t)n + (strpbrk(num, ".eE") == NULL ? 2 : 0) : 1;
@@ -352,13 +359,14 @@ static size_t scalar_bytes(const json_t *v)
     }
 }
 
-void ee__schema_measure(const json_t *v, size_t max_depth, size_t *depth, size_t *values,
-                        size_t *bytes)
+static void walk(const json_t *v, size_t max_depth, bool exact_reals, size_t *depth,
+                 size_t *values, size_t *bytes, size_t *reals)
 {
     mframe st[EE_SCHEMA_MAX_SCHEMA_DEPTH + 1];
     if (max_depth > EE_SCHEMA_MAX_SCHEMA_DEPTH)
         max_depth = EE_SCHEMA_MAX_SCHEMA_DEPTH;
-    size_t top = 0, maxd = 0, nvals = 1, nbytes = scalar_bytes(v);
+    size_t top = 0, maxd = 0, nvals = 1, nbytes = scalar_bytes(v, exact_reals);
+    size_t nreals = json_is_real(v);
     if (json_is_array(v) || json_is_object(v)) {
         st[top++] = (mframe){v, json_object_iter((json_t *)v), 0};
         maxd = 1;
@@ -372,7 +380,8 @@ void ee__schema_measure(const json_t *v, size_t max_depth, size_t *depth, size_t
             continue;
         }
         /* a comma before every child but the first; "key": for members */
-        nbytes += (st[top - 1].idx > 1 ? 1 : 0) + scalar_bytes(c);
+        nbytes += (st[top - 1].idx > 1 ? 1 : 0) + scalar_bytes(c, exact_reals);
+        nreals += json_is_real(c);
         if (key != NULL)
             nbytes += string_text_bytes(key, klen) + 1;
         nvals++;
@@ -389,5 +398,22 @@ void ee__schema_measure(const json_t *v, size_t max_depth, size_t *depth, size_t
     *depth = maxd;
     *values = nvals;
     *bytes = nbytes;
+    *reals = nreals;
+}
+
+/* Longest text of a real beyond the 3 bytes counted at first
+ * ("-1.7976931348623157e+308" is 24). */
+#define REAL_EXTRA_MAX 21u
+
+void ee__schema_measure(const json_t *v, size_t max_depth, size_t max_bytes, size_t *depth,
+                        size_t *values, size_t *bytes)
+{
+    /* Formatting every real costs a few hundred ns each: count them at
+     * their shortest, and format them only when that decides the limit. */
+    size_t reals;
+    walk(v, max_depth, false, depth, values, bytes, &reals);
+    if (*depth <= max_depth && *bytes <= max_bytes && reals > 0 &&
+        *bytes + REAL_EXTRA_MAX * reals > max_bytes)
+        walk(v, max_depth, true, depth, values, bytes, &reals);
 }
 

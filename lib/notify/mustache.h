@@ -30,8 +30,8 @@
 #define EE__MUSTACHE_MAX_DEPTH 64
 #define EE__MUSTACHE_MAX_DELIM 16
 /* About a hundred milliseconds of rendering (bench "template.worst"). */
-#define EE__MUSTACHE_MAX_WORK 8000000u
-#define EE__MUSTACHE_BYTES_PER_UNIT 16u
+#define EE__MUSTACHE_MAX_WORK 4000000u
+#define EE__MUSTACHE_BYTES_PER_UNIT 1u
 
 /* Render `tmpl` against `data` (any JSON value). `partials` (may be NULL)
  * maps partial names to template strings. *out (malloc'ed, ee_free()) gets

@@ -603,6 +603,45 @@ Test(schema_bad_input, runaway_schemas_are_bounded, .timeout = 60)
     json_decref(one);
 }
 
+/* multipleOf across 600 decimal orders of magnitude, exactly and quickly. */
+Test(schema_report, multiple_of_far_apart_scales)
+{
+    ee_status st;
+    ee_schema *s = compile_ok("{\"multipleOf\":1e-300}");
+    json_decref(validate(s, "1e300", &st));
+    cr_expect_eq(st, EE_OK, "%s", ee_error_last_message());
+    ee_schema_free(s);
+    s = compile_ok("{\"multipleOf\":3e-300}");
+    json_decref(validate(s, "1e300", &st)); /* 10^600 is not a multiple of 3 */
+    cr_expect_eq(st, EE_EVALIDATION);
+    json_decref(validate(s, "3e300", &st));
+    cr_expect_eq(st, EE_OK, "%s", ee_error_last_message());
+    ee_schema_free(s);
+    s = compile_ok("{\"multipleOf\":7}");
+    json_decref(validate(s, "1e20", &st)); /* 10^20 mod 7 == 2 */
+    cr_expect_eq(st, EE_EVALIDATION);
+    json_decref(validate(s, "7e20", &st));
+    cr_expect_eq(st, EE_OK, "%s", ee_error_last_message());
+    ee_schema_free(s);
+}
+
+/* Text handed to the text API is measured as given: 170,000 copies of
+ * "1e300" (1 MB) are within the limit, though jansson would write each as
+ * 23 bytes. */
+Test(schema_bad_input, text_api_measures_the_given_text)
+{
+    ee_schema *s = compile_ok("{\"items\":{\"type\":\"number\"}}");
+    size_t n = 170000;
+    char *text = malloc(n * 6 + 2), *p = text;
+    *p++ = '[';
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s1e300", i ? "," : "");
+    strcpy(p, "]");
+    cr_expect_eq(ee_schema_validate(s, text, NULL), EE_OK, "%s", ee_error_last_message());
+    free(text);
+    ee_schema_free(s);
+}
+
 /* The size limit measures the JSON text: [0,0,...] of a quarter of the
  * limit is accepted (an estimate of 8 bytes a value refused it), a string
  * whose escapes make its text larger than the limit is refused. */
