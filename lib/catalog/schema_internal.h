@@ -148,7 +148,7 @@ bool ee__schema_eval(sch_vctx *c, const sch_node *node, const json_t *inst, sch_
     XX(dependentRequired) XX(ref) XX(allOf) XX(anyOf) XX(oneOf) XX(not) XX(if)            \
     XX(dependentSchemas) XX(properties) XX(patternProperties) XX(additionalProperties)     \
     XX(propertyNames) XX(prefixItems) XX(items) XX(contains) XX(unevaluatedItems)         \
-    XX(unevaluatedProperties)
+    XX(unevaluatedProperties) XX(format)
 #define EE__SCHEMA_DECLARE_VALIDATOR(name)                                                 \
     bool ee__schema_v_##name(sch_vctx *c, const sch_node *node, const sch_kw *kw,          \
                              const json_t *inst, sch_ann *ann);
@@ -194,6 +194,16 @@ void ee__schema_excerpt(const json_t *v, char *out, size_t cap);
 ee_status ee__schema_regex_compile(ee__schema_regex **out, const char *pattern, size_t len,
                                    const char *path, bool jit);
 void ee__schema_regex_free(ee__schema_regex *re);
+/* Whether `pattern` is an ECMA-262 regular expression that compiles, with
+ * no error reported (format "regex"). */
+bool ee__schema_regex_valid(const char *pattern, size_t len);
+
+/* ---- schema_format.c --------------------------------------------------- */
+/* The id of an asserted format ("email", "date-time" ...), -1 for a format
+ * that stays an annotation. */
+int ee__schema_format_id(const char *name);
+/* Whether the string is valid for format `id`. Linear in len. */
+bool ee__schema_format_check(int id, const char *s, size_t len);
 /* The pattern's source text. */
 const char *ee__schema_regex_source(const ee__schema_regex *re);
 /* Per-evaluation match state (PCRE2 match data and limits), made lazily. */

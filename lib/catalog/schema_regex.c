@@ -210,6 +210,37 @@ ee_status ee__schema_regex_compile(ee__schema_regex **out, const char *pattern, 
     return EE_OK;
 }
 
+bool ee__schema_regex_valid(const char *pattern, size_t len)
+{
+    /* \\a (bell) is PCRE2's, not an ECMA-262 control escape */
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (pattern[i] != '\\')
+            continue;
+        if (pattern[i + 1] == 'a')
+            return false;
+        i++;
+    }
+    char *pcre = translate(pattern, len);
+    pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
+    bool ok = false;
+    if (pcre != NULL && cc != NULL) {
+        pcre2_set_compile_extra_options(cc, PCRE2_EXTRA_ALT_BSUX);
+        pcre2_set_newline(cc, PCRE2_NEWLINE_ANY);
+        int err = 0;
+        PCRE2_SIZE off = 0;
+        pcre2_code *code = pcre2_compile((PCRE2_SPTR)pcre, PCRE2_ZERO_TERMINATED,
+                                         PCRE2_UTF | PCRE2_DOLLAR_ENDONLY |
+                                             PCRE2_ALLOW_EMPTY_CLASS | PCRE2_ALT_BSUX |
+                                             PCRE2_NEVER_BACKSLASH_C,
+                                         &err, &off, cc);
+        ok = code != NULL;
+        pcre2_code_free(code);
+    }
+    pcre2_compile_context_free(cc);
+    free(pcre);
+    return ok;
+}
+
 void ee__schema_regex_free(ee__schema_regex *re)
 {
     if (re == NULL)

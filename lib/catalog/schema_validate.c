@@ -511,6 +511,24 @@ V(pattern)
     return false;
 }
 
+V(format)
+{
+    UNUSED_ARGS;
+    if (kw->count == 0 || !json_is_string(inst))
+        return true;
+    size_t len = json_string_length(inst);
+    /* a format check reads the string a few times (idn: libidn2, regex: a
+     * PCRE2 compile) */
+    if (!charge(c, 1 + 8 * (uint64_t)len))
+        return false;
+    if (ee__schema_format_check((int)kw->count - 1, json_string_value(inst), len))
+        return true;
+    char q[96];
+    ee__quote_for_message(json_string_value(kw->val), q, sizeof q);
+    report(c, "format", "is not a valid \"%s\"", q);
+    return false;
+}
+
 /* ---- arrays ------------------------------------------------------------------------- */
 
 V(maxItems)
