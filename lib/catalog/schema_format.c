@@ -112,7 +112,9 @@ static bool dur_part(const char *s, size_t n, size_t *i, char *designator)
 }
 
 /* RFC 3339 appendix A: P (date [T time] | T time | weeks), the parts of
- * each in order and contiguous (P1Y2D lacks the month between). */
+ * each in order. The ABNF also wants them contiguous (no P1Y2D, the month
+ * left out); ISO 8601 and the widely used validators accept that, and so
+ * do we. */
 static bool f_duration(const char *s, size_t n)
 {
     if (n < 2 || s[0] != 'P')
@@ -130,7 +132,7 @@ static bool f_duration(const char *s, size_t n)
         if (at == NULL || d == '\0')
             return false;
         for (const char *next = at + 1; i < n && s[i] != 'T'; next++) {
-            if (!dur_part(s, n, &i, &d) || *next == '\0' || d != *next)
+            if (!dur_part(s, n, &i, &d) || d == '\0' || (next = strchr(next, d)) == NULL)
                 return false;
         }
         if (i == n)
@@ -143,7 +145,7 @@ static bool f_duration(const char *s, size_t n)
     if (at == NULL || d == '\0')
         return false;
     for (const char *next = at + 1; i < n; next++)
-        if (!dur_part(s, n, &i, &d) || *next == '\0' || d != *next)
+        if (!dur_part(s, n, &i, &d) || d == '\0' || (next = strchr(next, d)) == NULL)
             return false;
     return true;
 }
@@ -358,8 +360,8 @@ static bool f_idn_hostname(const char *s, size_t n)
 
 static bool atext(unsigned char c, bool utf8)
 {
-    return is_alpha((char)c) || is_digit((char)c) || strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL ||
-           (utf8 && c >= 0x80);
+    return is_alpha((char)c) || is_digit((char)c) ||
+           (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL) || (utf8 && c >= 0x80);
 }
 
 static bool email(const char *s, size_t n, bool idn)

@@ -111,8 +111,12 @@ static const fcase cases[] = {
     {"duration", "P2D1Y", false},
     {"duration", "P1D2H", false},
     {"duration", "P1Y2W", false},
-    {"duration", "P1Y2D", false},
-    {"duration", "PT1H2S", false},
+    {"duration", "P1Y2D", true},   /* month left out: ISO 8601, not the RFC's ABNF */
+    {"duration", "PT1H2S", true},
+    {"duration", "P1", false},
+    {"duration", "P2S", false},
+    {"duration", "P1M1M", false},
+    {"duration", "PT1S1H", false},
     {"duration", "1D", false},
     {"duration", "P1.5D", false},
     /* email: RFC 5321 Mailbox */
@@ -344,6 +348,28 @@ Test(schema_format, every_asserted_format)
         }
     }
     cr_expect_eq(failed, 0, "%zu format cases failed (see the log)", failed);
+}
+
+/* Strings may hold U+0000 (JSON_ALLOW_NUL): never part of a valid format. */
+Test(schema_format, nul_is_never_valid)
+{
+    static const char *const formats[] = {"email", "idn-email", "hostname", "idn-hostname",
+                                          "uri", "uri-reference", "iri", "duration",
+                                          "json-pointer", "regex"};
+    static const char *const values[] = {"a\\u0000b@example.com", "a\\u0000b@example.com",
+                                         "exa\\u0000mple.com", "exa\\u0000mple.com",
+                                         "http://a/\\u0000", "\\u0000", "http://a/\\u0000",
+                                         "P1\\u0000", "/a\\u0000~", "a\\\\a"};
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        char schema[64], inst[64];
+        snprintf(schema, sizeof schema, "{\"format\":\"%s\"}", formats[i]);
+        snprintf(inst, sizeof inst, "\"%s\"", values[i]);
+        ee_schema *s = NULL;
+        cr_assert_eq(ee_schema_compile(&s, schema), EE_OK);
+        cr_expect_eq(ee_schema_validate(s, inst, NULL), EE_EVALIDATION, "%s %s", formats[i],
+                     inst);
+        ee_schema_free(s);
+    }
 }
 
 Test(schema_format, report_names_the_format_not_the_value)
