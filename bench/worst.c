@@ -188,6 +188,11 @@ static void schema_cases(int iters)
                 inst, iters);
     free(inst);
 
+    /* reals of 17 significant digits under multipleOf (decimal digits of each) */
+    inst = array_of("1.2345678901234567", 55000);
+    schema_case("reals_multiple_of", "{\"items\":{\"multipleOf\":0.1}}", inst, iters);
+    free(inst);
+
     /* every value is a schema checked against the meta-schema */
     inst = array_of("{\"type\":\"object\",\"properties\":{\"a\":{\"pattern\":\"^[a-z]+$\"}}}",
                     15000);

@@ -581,7 +581,7 @@ static bool f_relative_json_pointer(const char *s, size_t n)
         size_t start = ++i;
         while (i < n && is_digit(s[i]))
             i++;
-        if (i == start || (i - start > 1 && s[start] == '0') || (s[start] == '0' && i - start == 1))
+        if (i == start || (i - start > 1 && s[start] == '0'))
             return false;
     }
     if (i + 1 == n && s[i] == '#')

@@ -33,6 +33,7 @@
 #define EE__SCHEMA_COST_EVAL 24u       /* one subschema evaluation */
 #define EE__SCHEMA_COST_VALUE 8u       /* one value compared or hashed */
 #define EE__SCHEMA_BYTES_PER_UNIT 1u   /* string bytes scanned per unit */
+#define EE__SCHEMA_COST_REAL_DIGITS 300u /* a real's decimal digits (multipleOf) */
 /* PCRE2 limits for one match (see schema_regex.c): a match that needs
  * more is a violation ("exceeded its matching limits"), not a hang. */
 #define EE__SCHEMA_MATCH_LIMIT 1000000u

@@ -431,7 +431,12 @@ V(const)
 V(multipleOf)
 {
     UNUSED_ARGS;
-    if (!json_is_number(inst) || ee__schema_dec_multiple(ee__schema_dec_of(inst), kw->dec))
+    if (!json_is_number(inst))
+        return true;
+    /* a real's decimal digits take up to three formatting rounds */
+    if (json_is_real(inst) && !charge(c, EE__SCHEMA_COST_REAL_DIGITS))
+        return false;
+    if (ee__schema_dec_multiple(ee__schema_dec_of(inst), kw->dec))
         return true;
     char got[64], by[64];
     ee__schema_excerpt(inst, got, sizeof got);

@@ -78,11 +78,14 @@ static sch_dec dec_normalise(uint64_t m, int e)
 }
 
 /* The shortest "%.Ne" text that reads back as d: the decimal the JSON
- * author most likely wrote (0.0075, not 0.00749999999999999972). */
+ * author most likely wrote (0.0075, not 0.00749999999999999972). A double
+ * carries 15.95 decimal digits, so when the 15-digit rounding reads back,
+ * every shorter decimal that reads back is it without its trailing zeros;
+ * otherwise 16 or 17 digits. At most three formatting rounds a value. */
 static sch_dec dec_of_double(double d)
 {
     char buf[40];
-    int p = 1;
+    int p = 15;
     for (; p <= 17; p++) {
         snprintf(buf, sizeof buf, "%.*e", p - 1, d);
         if (strtod(buf, NULL) == d)
@@ -94,7 +97,7 @@ static sch_dec dec_of_double(double d)
         if (*s >= '0' && *s <= '9')
             m = m * 10 + (uint64_t)(*s - '0');
     int exp10 = *s == 'e' ? atoi(s + 1) : 0;
-    return dec_normalise(m, exp10 - (p - 1));
+    return dec_normalise(m, exp10 - (p - 1)); /* strips the trailing zeros */
 }
 
 sch_dec ee__schema_dec_of(const json_t *v)

@@ -617,6 +617,23 @@ Test(schema_report, multiple_of_far_apart_scales)
     json_decref(validate(s, "3e300", &st));
     cr_expect_eq(st, EE_OK, "%s", ee_error_last_message());
     ee_schema_free(s);
+    /* reals read as their shortest decimal, 15 to 17 digits or fewer */
+    s = compile_ok("{\"multipleOf\":0.1}");
+    json_decref(validate(s, "0.30000000000000004", &st));
+    cr_expect_eq(st, EE_EVALIDATION);
+    json_decref(validate(s, "1.2345678901234567", &st));
+    cr_expect_eq(st, EE_EVALIDATION);
+    json_decref(validate(s, "123456789012345.6", &st));
+    cr_expect_eq(st, EE_OK, "%s", ee_error_last_message());
+    json_decref(validate(s, "0.3", &st));
+    cr_expect_eq(st, EE_OK, "%s", ee_error_last_message());
+    json_decref(validate(s, "1e-7", &st));
+    cr_expect_eq(st, EE_EVALIDATION);
+    ee_schema_free(s);
+    s = compile_ok("{\"multipleOf\":0.0001}");
+    json_decref(validate(s, "0.0075", &st));
+    cr_expect_eq(st, EE_OK, "%s", ee_error_last_message());
+    ee_schema_free(s);
     s = compile_ok("{\"multipleOf\":7}");
     json_decref(validate(s, "1e20", &st)); /* 10^20 mod 7 == 2 */
     cr_expect_eq(st, EE_EVALIDATION);
