@@ -93,6 +93,19 @@ static uint64_t scan_cost(size_t len)
 
 static void report(sch_vctx *c, const char *keyword, const char *fmt, ...) EE__PRINTF(3, 4);
 
+/* Whether a violation found now would be listed: validators skip building
+ * its message (excerpts of values) when it would not. */
+static bool listing(sch_vctx *c)
+{
+    if (c->errors == NULL)
+        return false;
+    if (c->nerrors >= EE_SCHEMA_MAX_ERRORS) {
+        c->truncated = true;
+        return false;
+    }
+    return true;
+}
+
 static void report(sch_vctx *c, const char *keyword, const char *fmt, ...)
 {
     if (c->errors == NULL)
@@ -234,7 +247,7 @@ static bool meta_check(sch_vctx *c, const json_t *inst)
     /* compiling a schema costs a few units per byte of its text */
     size_t depth, values, bytes;
     ee__schema_measure(inst, EE_SCHEMA_MAX_SCHEMA_DEPTH, EE_SCHEMA_MAX_TEXT, &depth, &values, &bytes);
-    if (!charge(c, values * EE__SCHEMA_COST_VALUE + 24 * (uint64_t)bytes))
+    if (!charge(c, values * EE__SCHEMA_COST_VALUE + 40 * (uint64_t)bytes))
         return false;
     ee_status st = json_is_object(inst) || json_is_boolean(inst)
                        ? ee__schema_check(inst)
@@ -405,7 +418,7 @@ V(enum)
     for (size_t i = lo; i < kw->n && kw->hashes[2 * i] == h && c->status == EE_OK; i++)
         if (equal(c, inst, json_array_get(kw->val, (size_t)kw->hashes[2 * i + 1])))
             return true;
-    if (c->status != EE_OK)
+    if (c->status != EE_OK || !listing(c))
         return false;
     char allowed[200];
     ee__schema_excerpt(kw->val, allowed, sizeof allowed);
@@ -418,7 +431,7 @@ V(const)
     UNUSED_ARGS;
     if (equal(c, inst, kw->val))
         return true;
-    if (c->status != EE_OK)
+    if (c->status != EE_OK || !listing(c))
         return false;
     char want[200];
     ee__schema_excerpt(kw->val, want, sizeof want);
@@ -438,6 +451,8 @@ V(multipleOf)
         return false;
     if (ee__schema_dec_multiple(ee__schema_dec_of(inst), kw->dec))
         return true;
+    if (!listing(c))
+        return false;
     char got[64], by[64];
     ee__schema_excerpt(inst, got, sizeof got);
     ee__schema_excerpt(kw->val, by, sizeof by);
@@ -451,6 +466,8 @@ static bool bound(sch_vctx *c, const sch_kw *kw, const json_t *inst, const char 
 {
     if (!json_is_number(inst) || !bad_when(ee__schema_num_cmp(inst, kw->val)))
         return true;
+    if (!listing(c))
+        return false;
     char got[64], lim[64];
     ee__schema_excerpt(inst, got, sizeof got);
     ee__schema_excerpt(kw->val, lim, sizeof lim);

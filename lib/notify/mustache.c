@@ -260,22 +260,32 @@ static ee_status emit(render_state *rs, const char *s, size_t n)
     return EE_OK;
 }
 
+/* Escaping sizes the result first and writes it in one pass: a value of
+ * nothing but "<&" would otherwise cost two emit() calls a byte. */
 static ee_status emit_escaped(render_state *rs, const char *s, size_t n)
 {
-    size_t from = 0;
+    size_t out = n;
+    for (size_t i = 0; i < n; i++)
+        out += s[i] == '&' ? 4 : s[i] == '"' ? 5 : s[i] == '<' || s[i] == '>' ? 3 : 0;
+    if (out == n)
+        return emit(rs, s, n);
+    size_t at = rs->len;
+    ee_status st = emit(rs, s, out); /* reserves and checks the cap; overwritten below */
+    if (st != EE_OK)
+        return st;
+    char *w = rs->buf + at;
     for (size_t i = 0; i < n; i++) {
         const char *rep = s[i] == '&' ? "&amp;" : s[i] == '"' ? "&quot;" : s[i] == '<' ? "&lt;"
                         : s[i] == '>' ? "&gt;" : NULL;
-        if (rep == NULL)
-            continue;
-        ee_status st = emit(rs, s + from, i - from);
-        if (st == EE_OK)
-            st = emit(rs, rep, strlen(rep));
-        if (st != EE_OK)
-            return st;
-        from = i + 1;
+        if (rep == NULL) {
+            *w++ = s[i];
+        } else {
+            size_t k = strlen(rep);
+            memcpy(w, rep, k);
+            w += k;
+        }
     }
-    return emit(rs, s + from, n - from);
+    return EE_OK;
 }
 
 /* A name: "." is the top of the stack; else the first part is looked up
