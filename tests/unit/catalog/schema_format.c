@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "catalog/schema.h"
+#include "engine_fixture.h"
+#include "execengine/catalog.h"
 
 static ee_status check(const char *format, const char *value, unsigned flags)
 {
@@ -450,4 +452,42 @@ Test(schema_format, format_work_is_bounded)
     ee_schema_free(s);
     json_decref(schema);
     json_decref(inst);
+}
+
+/* The engine option: the catalog validates a workflow's parameters with
+ * format asserted by default, and as an annotation with
+ * SCHEMA_FORMAT_ASSERT=0. */
+static ee_status validate_email_param(const char *assert_option)
+{
+    ee_config *cfg = ee_test_config_new("memory:", NULL, NULL);
+    if (assert_option != NULL)
+        ee_test_config_set(cfg, "SCHEMA_FORMAT_ASSERT", assert_option);
+    ee_engine *e = ee_test_engine_open_config(cfg);
+    char *out = NULL;
+    cr_assert_eq(ee_catalog_create(e,
+                                   "{\"n8nWorkflowId\": \"wf1\", \"name\": \"Mailer\", "
+                                   "\"inputSchema\": {\"type\": \"object\", \"properties\": "
+                                   "{\"to\": {\"type\": \"string\", \"format\": \"email\"}}}}",
+                                   &out),
+                 EE_OK, "%s", ee_error_last_message());
+    json_t *doc = json_loads(out, 0, NULL);
+    ee_free(out);
+    const char *id = json_string_value(json_object_get(doc, "id"));
+    cr_assert_not_null(id, "no id in the created entry");
+    ee_status st = ee_catalog_validate_input(e, id, "{\"to\": \"not-an-email\"}", &out);
+    ee_free(out);
+    out = NULL;
+    cr_expect_eq(ee_catalog_validate_input(e, id, "{\"to\": \"ops@example.com\"}", &out), EE_OK,
+                 "%s", ee_error_last_message());
+    ee_free(out);
+    json_decref(doc);
+    ee_engine_close(e);
+    return st;
+}
+
+Test(schema_format, engine_option_schema_format_assert)
+{
+    cr_expect_eq(validate_email_param(NULL), EE_EVALIDATION);
+    cr_expect_eq(validate_email_param("1"), EE_EVALIDATION);
+    cr_expect_eq(validate_email_param("0"), EE_OK);
 }
