@@ -240,7 +240,8 @@ static ee_status charge(render_state *rs, uint64_t units)
                      EE__MUSTACHE_MAX_WORK);
 }
 
-static ee_status emit(render_state *rs, const char *s, size_t n)
+/* Room for n more bytes (and the NUL) within the output cap. */
+static ee_status reserve(render_state *rs, size_t n)
 {
     if (rs->len + n > EE__MUSTACHE_MAX_OUTPUT)
         return ee__error(EE_ETOOBIG, "rendered text would exceed %d bytes", EE__MUSTACHE_MAX_OUTPUT);
@@ -254,6 +255,14 @@ static ee_status emit(render_state *rs, const char *s, size_t n)
         rs->buf = grown;
         rs->cap = cap;
     }
+    return EE_OK;
+}
+
+static ee_status emit(render_state *rs, const char *s, size_t n)
+{
+    ee_status st = reserve(rs, n);
+    if (st != EE_OK)
+        return st;
     memcpy(rs->buf + rs->len, s, n);
     rs->len += n;
     rs->buf[rs->len] = '\0';
@@ -269,11 +278,10 @@ static ee_status emit_escaped(render_state *rs, const char *s, size_t n)
         out += s[i] == '&' ? 4 : s[i] == '"' ? 5 : s[i] == '<' || s[i] == '>' ? 3 : 0;
     if (out == n)
         return emit(rs, s, n);
-    size_t at = rs->len;
-    ee_status st = emit(rs, s, out); /* reserves and checks the cap; overwritten below */
+    ee_status st = reserve(rs, out);
     if (st != EE_OK)
         return st;
-    char *w = rs->buf + at;
+    char *w = rs->buf + rs->len;
     for (size_t i = 0; i < n; i++) {
         const char *rep = s[i] == '&' ? "&amp;" : s[i] == '"' ? "&quot;" : s[i] == '<' ? "&lt;"
                         : s[i] == '>' ? "&gt;" : NULL;
@@ -285,6 +293,8 @@ static ee_status emit_escaped(render_state *rs, const char *s, size_t n)
             w += k;
         }
     }
+    rs->len += out;
+    rs->buf[rs->len] = '\0';
     return EE_OK;
 }
 
