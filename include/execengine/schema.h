@@ -23,8 +23,14 @@
  *   EE_SCHEMA_MAX_TEXT        schema or instance text, in bytes
  *   EE_SCHEMA_MAX_DEPTH       nesting of an instance (arrays/objects)
  *   EE_SCHEMA_MAX_SCHEMA_DEPTH nesting of a schema document
- * Evaluation itself is bounded (nested subschema evaluations, total work,
- * regular-expression backtracking): see docs/schema.md.
+ * Evaluation itself is bounded: one work budget per validation that
+ * subschema evaluations, value comparisons, string scans and regular-
+ * expression matching all draw from (EE_ETOOBIG when it runs out); see
+ * docs/schema.md.
+ *
+ * "format" is asserted for the formats docs/schema.md lists (email,
+ * date-time, uri, ipv4, uuid ...) unless the schema's root "$vocabulary"
+ * lists format-annotation without format-assertion.
  *
  * Threads. A compiled ee_schema is immutable: any number of threads may
  * validate with it at once. ee_schema_free() must not race with its use.

@@ -493,7 +493,7 @@ ee_status ee__catalog_schema_get(ee__catalog_state *st, const char *id, int64_t 
     snprintf(fresh_s->id, sizeof fresh_s->id, "%s", id);
     fresh_s->revision = revision;
     if (schema_text != NULL) {
-        ee_status rc = ee_schema_compile(&fresh_s->schema, schema_text);
+        ee_status rc = ee__schema_compile_text(&fresh_s->schema, schema_text, st->schema_flags);
         if (rc != EE_OK) {
             free(fresh_s);
             return ee__error(rc == EE_ENOMEM ? EE_ENOMEM : EE_ECORRUPT,

@@ -106,6 +106,7 @@ typedef struct ee__catalog_state {
     ee__cat_snapshot *snap;
     ee__cat_schema *schemas[EE__CAT_SCHEMA_BUCKETS];
     size_t n_schemas;
+    unsigned schema_flags;      /* ee__schema_compile_flags() options from the config */
 } ee__catalog_state;
 
 /* The engine's catalog state, or NULL (after an EE_ESTATE error is set). */

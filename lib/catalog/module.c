@@ -13,6 +13,8 @@ static ee_status catalog_open(ee_engine *engine, void **state_out)
     if (st == NULL)
         return ee__error(EE_ENOMEM, "out of memory opening the catalog module");
     st->engine = engine;
+    if (ee__config_int(ee__engine_config(engine), "SCHEMA_FORMAT_ASSERT") == 0)
+        st->schema_flags |= EE__SCHEMA_FORMAT_ANNOTATE;
     pthread_mutex_init(&st->lock, NULL);
     pthread_mutex_init(&st->build_lock, NULL);
     pthread_mutex_init(&st->sync_lock, NULL);

@@ -37,6 +37,7 @@ typedef struct {
     pending_ref *refs;
     size_t nrefs, cap_refs;
     bool structural; /* only check keyword values: refs unresolved, $id free */
+    bool format_assert; /* "format" asserts (see format_asserts()) */
 } compiling;
 
 static compiling *cc_of(ee_schema *s);
@@ -226,7 +227,10 @@ static ee_status keep_regex(ee_schema *s, const char *pattern, size_t len, const
 {
     if (!grow((void **)&s->regexes, &s->cap_regexes, s->nregexes + 1, sizeof *s->regexes))
         return ee__error(EE_ENOMEM, "out of memory compiling a schema");
-    ee_status st = ee__schema_regex_compile(out, pattern, len, path);
+    /* JIT only pays for a schema that validates; a structural check
+     * (the meta-schema applied to an instance) only needs the pattern to
+     * compile. */
+    ee_status st = ee__schema_regex_compile(out, pattern, len, path, !cc_of(s)->structural);
     if (st == EE_OK)
         s->regexes[s->nregexes++] = *out;
     return st;
@@ -300,10 +304,30 @@ static ee_status c_any(ee_schema *s, sch_node *node, sch_kw *kw, const char *pat
     return EE_OK;
 }
 
+static int by_hash_then_index(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    if (x[0] != y[0])
+        return x[0] < y[0] ? -1 : 1;
+    return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+/* The members' hashes are sorted once, so that checking a value against a
+ * wide enum is a binary search, not a comparison with every member. */
 static ee_status c_enum(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
 {
     (void)s, (void)node;
-    return json_is_array(kw->val) ? EE_OK : bad(path, "expected an array of values", kw->val);
+    if (!json_is_array(kw->val))
+        return bad(path, "expected an array of values", kw->val);
+    kw->n = json_array_size(kw->val);
+    if ((kw->hashes = malloc((2 * kw->n + 1) * sizeof *kw->hashes)) == NULL)
+        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    for (size_t i = 0; i < kw->n; i++) {
+        kw->hashes[2 * i] = ee__schema_hash(json_array_get(kw->val, i), NULL);
+        kw->hashes[2 * i + 1] = i;
+    }
+    qsort(kw->hashes, kw->n, 2 * sizeof *kw->hashes, by_hash_then_index);
+    return EE_OK;
 }
 
 static bool is_string_array(const json_t *v)
@@ -371,6 +395,18 @@ static ee_status c_type(ee_schema *s, sch_node *node, sch_kw *kw, const char *pa
         }
     }
     return kw->types != 0 ? EE_OK : bad(path, what, kw->val);
+}
+
+/* "format": a string; kw->count is 1 + the asserted format's id, or 0
+ * when the format stays an annotation (unknown, or assertion off). */
+static ee_status c_format(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)node;
+    if (!json_is_string(kw->val))
+        return bad(path, "expected a string", kw->val);
+    int id = cc_of(s)->format_assert ? ee__schema_format_id(json_string_value(kw->val)) : -1;
+    kw->count = (uint64_t)(id + 1);
+    return EE_OK;
 }
 
 static ee_status c_ref(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
@@ -468,7 +504,7 @@ static const sch_kwdef table[] = {
     {"$vocabulary", c_object, NULL},
     {"title", c_string, NULL},
     {"description", c_string, NULL},
-    {"format", c_string, NULL},
+    {"format", c_format, V(format)},
     {"contentEncoding", c_string, NULL},
     {"contentMediaType", c_string, NULL},
     {"deprecated", c_boolean, NULL},
@@ -786,6 +822,7 @@ static void free_node(sch_node *n)
         free(n->kws[i].subs);
         free(n->kws[i].keys);
         free(n->kws[i].res);
+        free(n->kws[i].hashes);
     }
     free(n->kws);
     free(n);
@@ -820,20 +857,36 @@ static ee_status compile_all(ee_schema *s)
     return st == EE_OK ? check_cycles(s) : st;
 }
 
-static ee_status compile(ee_schema **out, const json_t *schema, bool structural)
+#define VOCAB "https://json-schema.org/draft/2020-12/vocab/"
+
+/* Whether "format" asserts: on unless the caller turned it off, or the
+ * root's "$vocabulary" lists the format-annotation vocabulary without the
+ * format-assertion one (draft 2020-12 section 7.2.1). */
+static bool format_asserts(const json_t *schema, unsigned flags)
+{
+    if (flags & EE__SCHEMA_FORMAT_ANNOTATE)
+        return false;
+    const json_t *vocab = json_is_object(schema) ? json_object_get(schema, "$vocabulary") : NULL;
+    if (!json_is_object(vocab))
+        return true;
+    return json_object_get(vocab, VOCAB "format-assertion") != NULL ||
+           json_object_get(vocab, VOCAB "format-annotation") == NULL;
+}
+
+static ee_status compile(ee_schema **out, const json_t *schema, bool structural, unsigned flags)
 {
     if (out == NULL || schema == NULL)
         return ee__error(EE_EINVAL, "ee_schema_compile: out and schema must not be NULL");
     *out = NULL;
     size_t depth, values, bytes;
-    ee__schema_measure(schema, EE_SCHEMA_MAX_SCHEMA_DEPTH, &depth, &values, &bytes);
+    ee__schema_measure(schema, EE_SCHEMA_MAX_SCHEMA_DEPTH, EE_SCHEMA_MAX_TEXT, &depth, &values, &bytes);
     if (depth > EE_SCHEMA_MAX_SCHEMA_DEPTH)
         return ee__error(EE_ETOOBIG, "schema nests deeper than %d levels",
                          EE_SCHEMA_MAX_SCHEMA_DEPTH);
     if (bytes > EE_SCHEMA_MAX_TEXT)
         return ee__error(EE_ETOOBIG, "schema is larger than %d bytes", EE_SCHEMA_MAX_TEXT);
     ee_schema *s = calloc(1, sizeof *s);
-    compiling cc = {.structural = structural};
+    compiling cc = {.structural = structural, .format_assert = format_asserts(schema, flags)};
     if (s == NULL || (s->doc = json_deep_copy(schema)) == NULL) {
         free(s);
         return ee__error(EE_ENOMEM, "out of memory compiling a schema");
@@ -852,13 +905,18 @@ static ee_status compile(ee_schema **out, const json_t *schema, bool structural)
 
 ee_status ee__schema_compile(ee_schema **out, const json_t *schema)
 {
-    return compile(out, schema, false);
+    return compile(out, schema, false, 0);
+}
+
+ee_status ee__schema_compile_flags(ee_schema **out, const json_t *schema, unsigned flags)
+{
+    return compile(out, schema, false, flags);
 }
 
 ee_status ee__schema_check(const json_t *schema)
 {
     ee_schema *s = NULL;
-    ee_status st = compile(&s, schema, true);
+    ee_status st = compile(&s, schema, true, EE__SCHEMA_FORMAT_ANNOTATE);
     ee_schema_free(s);
     return st;
 }

@@ -16,6 +16,14 @@
  * reference). Statuses as ee_schema_compile(), except EE_EPARSE. */
 ee_status ee__schema_compile(ee_schema **out, const json_t *schema);
 
+/* Compile options. EE__SCHEMA_FORMAT_ANNOTATE: "format" is an annotation
+ * only (the engine's SCHEMA_FORMAT_ASSERT=0); by default the formats
+ * docs/schema.md lists are asserted. */
+#define EE__SCHEMA_FORMAT_ANNOTATE 1u
+ee_status ee__schema_compile_flags(ee_schema **out, const json_t *schema, unsigned flags);
+/* ee_schema_compile() with options. */
+ee_status ee__schema_compile_text(ee_schema **out, const char *schema_json, unsigned flags);
+
 /* Validate `instance`. *report (optional) receives a new reference to the
  * report {"valid", "errors"[, "truncated"]} when the status is EE_OK or
  * EE_EVALIDATION, NULL otherwise. Returns EE_OK (valid), EE_EVALIDATION

@@ -45,7 +45,7 @@ static ee_status parse_text(const char *text, const char *what, size_t max_depth
     return EE_OK;
 }
 
-ee_status ee_schema_compile(ee_schema **out, const char *schema_json)
+ee_status ee__schema_compile_text(ee_schema **out, const char *schema_json, unsigned flags)
 {
     if (out != NULL)
         *out = NULL;
@@ -54,9 +54,14 @@ ee_status ee_schema_compile(ee_schema **out, const char *schema_json)
     json_t *doc;
     ee_status st = parse_text(schema_json, "schema", EE_SCHEMA_MAX_SCHEMA_DEPTH, &doc);
     if (st == EE_OK)
-        st = ee__schema_compile(out, doc);
+        st = ee__schema_compile_flags(out, doc, flags);
     json_decref(doc);
     return st;
+}
+
+ee_status ee_schema_compile(ee_schema **out, const char *schema_json)
+{
+    return ee__schema_compile_text(out, schema_json, 0);
 }
 
 ee_status ee_schema_validate(const ee_schema *schema, const char *instance_json,
@@ -70,7 +75,7 @@ ee_status ee_schema_validate(const ee_schema *schema, const char *instance_json,
     json_t *inst, *report = NULL;
     ee_status st = parse_text(instance_json, "instance", EE_SCHEMA_MAX_DEPTH, &inst);
     if (st == EE_OK)
-        st = ee__schema_validate(schema, inst, &report);
+        st = ee__schema_validate_parsed(schema, inst, &report);
     json_decref(inst);
     if (st == EE_OK && out_report != NULL)
         return ee__json_out(out_report, report);

@@ -18,12 +18,24 @@
  * cycle that does not consume the instance is refused at compile time, so
  * this is a safety net for long acyclic $ref chains. */
 #define EE__SCHEMA_MAX_FRAMES 512
-/* Work bound for one evaluation, in subschema evaluations: a fixed budget
- * plus a share per instance value, so a schema whose applicators fan out
- * exponentially (allOf of $refs of allOf ...) cannot pin a CPU. */
+/* Work bound for applying defaults, in subschema visits: a fixed budget
+ * plus a share per instance value. */
 #define EE__SCHEMA_BASE_STEPS 1000000u
 #define EE__SCHEMA_STEPS_PER_VALUE 64u
-/* PCRE2 limits for one match (see schema_regex.c). */
+/* One work budget per validation (both passes together), in units of
+ * about a nanosecond on a current x86-64 core: every subschema evaluation,
+ * every value compared (enum, const, uniqueItems), every string byte
+ * scanned and every unit of PCRE2 match work (its match limit) draws from
+ * it, so no schema and instance under the size limits can keep a thread
+ * much longer than EE__SCHEMA_WORK_BUDGET units (bench "schema.worst").
+ * Running out ends the validation with EE_ETOOBIG. */
+#define EE__SCHEMA_WORK_BUDGET 25000000u
+#define EE__SCHEMA_COST_EVAL 24u       /* one subschema evaluation */
+#define EE__SCHEMA_COST_VALUE 8u       /* one value compared or hashed */
+#define EE__SCHEMA_BYTES_PER_UNIT 1u   /* string bytes scanned per unit */
+#define EE__SCHEMA_COST_REAL_DIGITS 300u /* a real's decimal digits (multipleOf) */
+/* PCRE2 limits for one match (see schema_regex.c): a match that needs
+ * more is a violation ("exceeded its matching limits"), not a hang. */
 #define EE__SCHEMA_MATCH_LIMIT 1000000u
 #define EE__SCHEMA_DEPTH_LIMIT 10000u
 #define EE__SCHEMA_HEAP_LIMIT_KIB 65536u
@@ -75,6 +87,7 @@ struct sch_kw {
     unsigned types;      /* "type" bits */
     sch_dec dec;         /* multipleOf divisor */
     sch_node *then_node, *else_node; /* for "if" */
+    uint64_t *hashes;    /* enum: (hash, index) pairs sorted, 2 * n words */
 };
 
 struct sch_node {
@@ -136,7 +149,7 @@ bool ee__schema_eval(sch_vctx *c, const sch_node *node, const json_t *inst, sch_
     XX(dependentRequired) XX(ref) XX(allOf) XX(anyOf) XX(oneOf) XX(not) XX(if)            \
     XX(dependentSchemas) XX(properties) XX(patternProperties) XX(additionalProperties)     \
     XX(propertyNames) XX(prefixItems) XX(items) XX(contains) XX(unevaluatedItems)         \
-    XX(unevaluatedProperties)
+    XX(unevaluatedProperties) XX(format)
 #define EE__SCHEMA_DECLARE_VALIDATOR(name)                                                 \
     bool ee__schema_v_##name(sch_vctx *c, const sch_node *node, const sch_kw *kw,          \
                              const json_t *inst, sch_ann *ann);
@@ -144,10 +157,11 @@ EE__SCHEMA_VALIDATORS(EE__SCHEMA_DECLARE_VALIDATOR)
 #undef EE__SCHEMA_DECLARE_VALIDATOR
 
 /* ---- schema_value.c ---------------------------------------------------- */
-/* JSON equality where numbers compare by value (1 == 1.0). */
-bool ee__schema_equal(const json_t *a, const json_t *b);
-/* A hash consistent with ee__schema_equal(). */
-uint64_t ee__schema_hash(const json_t *v);
+/* JSON equality where numbers compare by value (1 == 1.0). *visited (may
+ * be NULL) is increased by the number of values compared. */
+bool ee__schema_equal(const json_t *a, const json_t *b, uint64_t *visited);
+/* A hash consistent with ee__schema_equal(); *visited as there. */
+uint64_t ee__schema_hash(const json_t *v, uint64_t *visited);
 /* Exact comparison of two JSON numbers: <0, 0, >0. */
 int ee__schema_num_cmp(const json_t *a, const json_t *b);
 /* Whether a number is integral (1, 1.0, 1e2). */
@@ -163,24 +177,44 @@ const char *ee__schema_type_name(const json_t *v);
 /* Number of code points of a UTF-8 string. */
 size_t ee__schema_utf8_len(const char *s, size_t len);
 /* Measure a value without recursion: nesting depth (0 for scalars, stops
- * counting past `max_depth` + 1), number of values, approximate size. */
-void ee__schema_measure(const json_t *v, size_t max_depth, size_t *depth, size_t *values,
-                        size_t *bytes);
+ * counting past `max_depth` + 1), number of values, and the size in bytes
+ * of its compact JSON text as jansson writes it (reals as "%.17g"; when the
+ * size is not near `max_bytes` reals may be counted at 3 bytes, so *bytes
+ * is exact only where it decides the limit). */
+void ee__schema_measure(const json_t *v, size_t max_depth, size_t max_bytes, size_t *depth,
+                        size_t *values, size_t *bytes);
+/* ee__schema_validate() on an instance parsed from text that was measured
+ * already (size and depth), as schema_api.c does. */
+ee_status ee__schema_validate_parsed(const ee_schema *schema, const json_t *instance,
+                                     json_t **report);
 /* Append v compactly to a short text for messages ("..." when cut). */
 void ee__schema_excerpt(const json_t *v, char *out, size_t cap);
 
 /* ---- schema_regex.c ---------------------------------------------------- */
 /* Compile an ECMA-262 pattern for PCRE2. EE_EINVAL names `path`. */
 ee_status ee__schema_regex_compile(ee__schema_regex **out, const char *pattern, size_t len,
-                                   const char *path);
+                                   const char *path, bool jit);
 void ee__schema_regex_free(ee__schema_regex *re);
+/* Whether `pattern` is an ECMA-262 regular expression that compiles, with
+ * no error reported (format "regex"). */
+bool ee__schema_regex_valid(const char *pattern, size_t len);
+
+/* ---- schema_format.c --------------------------------------------------- */
+/* The id of an asserted format ("email", "date-time" ...), -1 for a format
+ * that stays an annotation. */
+int ee__schema_format_id(const char *name);
+/* Whether the string is valid for format `id`. Linear in len. */
+bool ee__schema_format_check(int id, const char *s, size_t len);
 /* The pattern's source text. */
 const char *ee__schema_regex_source(const ee__schema_regex *re);
 /* Per-evaluation match state (PCRE2 match data and limits), made lazily. */
 typedef struct ee__schema_matcher ee__schema_matcher;
 void ee__schema_matcher_free(ee__schema_matcher *m);
-/* 1 match, 0 no match, -1 a limit was hit, -2 out of memory. */
+/* Match with at most `budget` units of work; *used gets the units charged
+ * for it (an upper bound of PCRE2's match-limit count plus the subject's
+ * length). 1 match, 0 no match, -1 the per-match limit was hit, -2 out of
+ * memory, -3 the budget ran out first. */
 int ee__schema_regex_match(const ee__schema_regex *re, ee__schema_matcher **m, const char *s,
-                           size_t len);
+                           size_t len, uint64_t budget, uint64_t *used);
 
 #endif

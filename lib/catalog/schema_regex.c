@@ -167,7 +167,7 @@ static char *translate(const char *p, size_t len)
 }
 
 ee_status ee__schema_regex_compile(ee__schema_regex **out, const char *pattern, size_t len,
-                                   const char *path)
+                                   const char *path, bool jit)
 {
     *out = NULL;
     char shown[96];
@@ -204,9 +204,41 @@ ee_status ee__schema_regex_compile(ee__schema_regex **out, const char *pattern, 
                          path, shown, (const char *)msg);
     }
     /* JIT is an optimisation only: without it PCRE2 interprets. */
-    (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
+    if (jit)
+        (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
     *out = re;
     return EE_OK;
+}
+
+bool ee__schema_regex_valid(const char *pattern, size_t len)
+{
+    /* \\a (bell) is PCRE2's, not an ECMA-262 control escape */
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (pattern[i] != '\\')
+            continue;
+        if (pattern[i + 1] == 'a')
+            return false;
+        i++;
+    }
+    char *pcre = translate(pattern, len);
+    pcre2_compile_context *cc = pcre2_compile_context_create(NULL);
+    bool ok = false;
+    if (pcre != NULL && cc != NULL) {
+        pcre2_set_compile_extra_options(cc, PCRE2_EXTRA_ALT_BSUX);
+        pcre2_set_newline(cc, PCRE2_NEWLINE_ANY);
+        int err = 0;
+        PCRE2_SIZE off = 0;
+        pcre2_code *code = pcre2_compile((PCRE2_SPTR)pcre, PCRE2_ZERO_TERMINATED,
+                                         PCRE2_UTF | PCRE2_DOLLAR_ENDONLY |
+                                             PCRE2_ALLOW_EMPTY_CLASS | PCRE2_ALT_BSUX |
+                                             PCRE2_NEVER_BACKSLASH_C,
+                                         &err, &off, cc);
+        ok = code != NULL;
+        pcre2_code_free(code);
+    }
+    pcre2_compile_context_free(cc);
+    free(pcre);
+    return ok;
 }
 
 void ee__schema_regex_free(ee__schema_regex *re)
@@ -243,24 +275,60 @@ static ee__schema_matcher *matcher_new(void)
         ee__schema_matcher_free(m);
         return NULL;
     }
-    pcre2_set_match_limit(m->mc, EE__SCHEMA_MATCH_LIMIT);
     pcre2_set_depth_limit(m->mc, EE__SCHEMA_DEPTH_LIMIT);
     pcre2_set_heap_limit(m->mc, EE__SCHEMA_HEAP_LIMIT_KIB);
     return m;
 }
 
+/* First match limit tried; each retry multiplies it by 8. */
+#define FIRST_LIMIT 256u
+
+/*
+ * PCRE2 does not say how much of its match limit a match used, only
+ * whether it ran out. So a match first runs under a small limit, and on
+ * running out runs again under one 8 times larger, until it ends, reaches
+ * the per-match limit or the caller's budget. Charged: every limit that ran
+ * out in full, plus an eighth of the last one (the work of a match that ended
+ * under limit L exceeded L / 8, or it would have ended under the previous
+ * limit), plus the subject's bytes, which a scan reads without counting
+ * against the match limit. The total is within a small factor of the work
+ * done, and every retry together costs at most 8/7 of the last.
+ */
 int ee__schema_regex_match(const ee__schema_regex *re, ee__schema_matcher **m, const char *s,
-                           size_t len)
+                           size_t len, uint64_t budget, uint64_t *used)
 {
+    *used = 0;
     if (*m == NULL && (*m = matcher_new()) == NULL)
         return -2;
-    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, (*m)->md, (*m)->mc);
-    if (rc >= 0)
-        return 1; /* 0: matched, ovector too small for the groups */
-    if (rc == PCRE2_ERROR_NOMATCH)
-        return 0;
-    if (rc == PCRE2_ERROR_NOMEMORY)
-        return -2;
-    /* MATCHLIMIT, DEPTHLIMIT, HEAPLIMIT, JIT_STACKLIMIT: give up on it. */
-    return -1;
+    uint64_t per_subject = 1 + len / EE__SCHEMA_BYTES_PER_UNIT;
+    for (uint64_t limit = FIRST_LIMIT;; limit *= 8) {
+        if (limit > EE__SCHEMA_MATCH_LIMIT)
+            limit = EE__SCHEMA_MATCH_LIMIT;
+        uint64_t left = budget > *used + per_subject ? budget - *used - per_subject : 0;
+        bool budget_bound = left < limit;
+        if (budget_bound)
+            limit = left;
+        if (limit == 0) {
+            *used = budget;
+            return -3;
+        }
+        pcre2_set_match_limit((*m)->mc, (uint32_t)limit);
+        int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, 0, 0, (*m)->md, (*m)->mc);
+        *used += per_subject;
+        if (rc != PCRE2_ERROR_MATCHLIMIT) {
+            *used += limit / 8;
+            if (rc >= 0)
+                return 1; /* 0: matched, ovector too small for the groups */
+            if (rc == PCRE2_ERROR_NOMATCH)
+                return 0;
+            if (rc == PCRE2_ERROR_NOMEMORY)
+                return -2;
+            return -1; /* DEPTHLIMIT, HEAPLIMIT, JIT_STACKLIMIT: give up on it */
+        }
+        *used += limit;
+        if (budget_bound)
+            return -3;
+        if (limit == EE__SCHEMA_MATCH_LIMIT)
+            return -1;
+    }
 }

@@ -9,9 +9,11 @@
  * at the first failure. Annotations for unevaluatedProperties/Items are
  * only gathered under a node that has one of them.
  *
- * Bounds: nested evaluations (EE__SCHEMA_MAX_FRAMES) and total evaluations
- * (a step budget) end with EE_ETOOBIG rather than exhausting the stack or
- * the CPU; regex matches are limited inside PCRE2.
+ * Bounds: nested evaluations (EE__SCHEMA_MAX_FRAMES) and total work (one
+ * budget per validation, EE__SCHEMA_WORK_BUDGET, that subschema
+ * evaluations, value comparisons, string scans and PCRE2 match work all
+ * draw from) end with EE_ETOOBIG rather than exhausting the stack or the
+ * CPU.
  */
 #include "catalog/schema_internal.h"
 
@@ -31,7 +33,8 @@ struct sch_vctx {
     bool truncated;
     ee_status status; /* first fatal failure (ETOOBIG, ENOMEM) */
     sbuf ipath, spath;
-    size_t frames, steps, max_steps;
+    size_t frames;
+    uint64_t work; /* units spent of EE__SCHEMA_WORK_BUDGET */
     ee__schema_matcher *matcher;
 };
 
@@ -61,7 +64,47 @@ static void oom(sch_vctx *c)
     fatal(c, EE_ENOMEM, "out of memory validating an instance");
 }
 
+static void out_of_work(sch_vctx *c)
+{
+    c->work = EE__SCHEMA_WORK_BUDGET;
+    fatal(c, EE_ETOOBIG,
+          "validation needed more work than its budget of %u units allows (about %u ms): the "
+          "schema fans out (allOf/anyOf/$ref), a pattern backtracks, or the instance is too "
+          "large for it",
+          EE__SCHEMA_WORK_BUDGET, EE__SCHEMA_WORK_BUDGET / 1000000u);
+}
+
+/* Draw `units` from the validation's work budget; false once it is spent. */
+static bool charge(sch_vctx *c, uint64_t units)
+{
+    if (c->work + units > EE__SCHEMA_WORK_BUDGET) {
+        out_of_work(c);
+        return false;
+    }
+    c->work += units;
+    return true;
+}
+
+/* Work of scanning `len` bytes of a string. */
+static uint64_t scan_cost(size_t len)
+{
+    return 1 + len / EE__SCHEMA_BYTES_PER_UNIT;
+}
+
 static void report(sch_vctx *c, const char *keyword, const char *fmt, ...) EE__PRINTF(3, 4);
+
+/* Whether a violation found now would be listed: validators skip building
+ * its message (excerpts of values) when it would not. */
+static bool listing(sch_vctx *c)
+{
+    if (c->errors == NULL)
+        return false;
+    if (c->nerrors >= EE_SCHEMA_MAX_ERRORS) {
+        c->truncated = true;
+        return false;
+    }
+    return true;
+}
 
 static void report(sch_vctx *c, const char *keyword, const char *fmt, ...)
 {
@@ -151,7 +194,7 @@ static void ann_clear(sch_ann *a)
 
 static void ann_mark_prop(sch_vctx *c, sch_ann *a, const char *key)
 {
-    if (a == NULL)
+    if (a == NULL || !charge(c, EE__SCHEMA_COST_VALUE))
         return;
     if (a->props == NULL && (a->props = json_object()) == NULL) {
         oom(c);
@@ -172,6 +215,8 @@ static void ann_mark_all_props(sch_vctx *c, sch_ann *a, const json_t *obj)
 static void ann_merge(sch_vctx *c, sch_ann *dst, sch_ann *src)
 {
     if (src->props != NULL) {
+        if (dst->props != NULL && !charge(c, json_object_size(src->props) * EE__SCHEMA_COST_VALUE))
+            return;
         if (dst->props == NULL) {
             dst->props = src->props;
             src->props = NULL;
@@ -199,6 +244,11 @@ static void ann_merge(sch_vctx *c, sch_ann *dst, sch_ann *src)
 /* The built-in meta-schema: the instance must be a schema. */
 static bool meta_check(sch_vctx *c, const json_t *inst)
 {
+    /* compiling a schema costs a few units per byte of its text */
+    size_t depth, values, bytes;
+    ee__schema_measure(inst, EE_SCHEMA_MAX_SCHEMA_DEPTH, EE_SCHEMA_MAX_TEXT, &depth, &values, &bytes);
+    if (!charge(c, values * EE__SCHEMA_COST_VALUE + 40 * (uint64_t)bytes))
+        return false;
     ee_status st = json_is_object(inst) || json_is_boolean(inst)
                        ? ee__schema_check(inst)
                        : ee__error(EE_EINVAL, "a schema must be an object or a boolean, got %s",
@@ -227,13 +277,8 @@ bool ee__schema_eval(sch_vctx *c, const sch_node *node, const json_t *inst, sch_
               EE__SCHEMA_MAX_FRAMES);
         return false;
     }
-    if (++c->steps > c->max_steps) {
-        fatal(c, EE_ETOOBIG,
-              "validation needed more than %zu subschema evaluations (does the schema fan out "
-              "through allOf/anyOf/$ref?)",
-              c->max_steps);
+    if (!charge(c, EE__SCHEMA_COST_EVAL))
         return false;
-    }
     c->frames++;
     sch_ann local = {0};
     sch_ann *a = ann != NULL || node->wants_annotations ? &local : NULL;
@@ -288,13 +333,32 @@ static bool eval_member(sch_vctx *c, const char *kwname, const sch_node *sub, co
     return ok;
 }
 
-/* 1 match, 0 none, -1 limit (reported under `kwname`), -2 ENOMEM. */
+/* 1 match, 0 none, -1 per-match limit (the caller reports it), -2 ENOMEM
+ * or the work budget ran out (c->status says which). */
 static int match(sch_vctx *c, const ee__schema_regex *re, const char *s, size_t len)
 {
-    int rc = ee__schema_regex_match(re, &c->matcher, s, len);
+    if (c->status != EE_OK)
+        return -2;
+    uint64_t used = 0;
+    int rc = ee__schema_regex_match(re, &c->matcher, s, len, EE__SCHEMA_WORK_BUDGET - c->work,
+                                    &used);
+    c->work += used;
     if (rc == -2)
         oom(c);
+    if (rc == -3) {
+        out_of_work(c);
+        rc = -2;
+    }
     return rc;
+}
+
+/* Equality of two values, charged per value compared. */
+static bool equal(sch_vctx *c, const json_t *a, const json_t *b)
+{
+    uint64_t visited = 0;
+    bool r = ee__schema_equal(a, b, &visited);
+    charge(c, visited * EE__SCHEMA_COST_VALUE);
+    return r;
 }
 
 /* ---- type, enum, const ------------------------------------------------------ */
@@ -339,9 +403,23 @@ V(type)
 V(enum)
 {
     UNUSED_ARGS;
-    for (size_t i = 0; i < json_array_size(kw->val); i++)
-        if (ee__schema_equal(inst, json_array_get(kw->val, i)))
+    uint64_t visited = 0, h = ee__schema_hash(inst, &visited);
+    if (!charge(c, visited * EE__SCHEMA_COST_VALUE))
+        return false;
+    /* the first member with hash h, then every member sharing it */
+    size_t lo = 0, hi = kw->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (kw->hashes[2 * mid] < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < kw->n && kw->hashes[2 * i] == h && c->status == EE_OK; i++)
+        if (equal(c, inst, json_array_get(kw->val, (size_t)kw->hashes[2 * i + 1])))
             return true;
+    if (c->status != EE_OK || !listing(c))
+        return false;
     char allowed[200];
     ee__schema_excerpt(kw->val, allowed, sizeof allowed);
     report(c, "enum", "value must be one of %s", allowed);
@@ -351,8 +429,10 @@ V(enum)
 V(const)
 {
     UNUSED_ARGS;
-    if (ee__schema_equal(inst, kw->val))
+    if (equal(c, inst, kw->val))
         return true;
+    if (c->status != EE_OK || !listing(c))
+        return false;
     char want[200];
     ee__schema_excerpt(kw->val, want, sizeof want);
     report(c, "const", "value must be %s", want);
@@ -364,8 +444,15 @@ V(const)
 V(multipleOf)
 {
     UNUSED_ARGS;
-    if (!json_is_number(inst) || ee__schema_dec_multiple(ee__schema_dec_of(inst), kw->dec))
+    if (!json_is_number(inst))
         return true;
+    /* a real's decimal digits take up to three formatting rounds */
+    if (json_is_real(inst) && !charge(c, EE__SCHEMA_COST_REAL_DIGITS))
+        return false;
+    if (ee__schema_dec_multiple(ee__schema_dec_of(inst), kw->dec))
+        return true;
+    if (!listing(c))
+        return false;
     char got[64], by[64];
     ee__schema_excerpt(inst, got, sizeof got);
     ee__schema_excerpt(kw->val, by, sizeof by);
@@ -379,6 +466,8 @@ static bool bound(sch_vctx *c, const sch_kw *kw, const json_t *inst, const char 
 {
     if (!json_is_number(inst) || !bad_when(ee__schema_num_cmp(inst, kw->val)))
         return true;
+    if (!listing(c))
+        return false;
     char got[64], lim[64];
     ee__schema_excerpt(inst, got, sizeof got);
     ee__schema_excerpt(kw->val, lim, sizeof lim);
@@ -401,8 +490,8 @@ V(exclusiveMinimum) { UNUSED_ARGS; return bound(c, kw, inst, ">", le0); }
 V(maxLength)
 {
     UNUSED_ARGS;
-    if (!json_is_string(inst))
-        return true;
+    if (!json_is_string(inst) || !charge(c, scan_cost(json_string_length(inst))))
+        return c->status == EE_OK;
     size_t n = ee__schema_utf8_len(json_string_value(inst), json_string_length(inst));
     if (n <= kw->count)
         return true;
@@ -414,8 +503,8 @@ V(maxLength)
 V(minLength)
 {
     UNUSED_ARGS;
-    if (!json_is_string(inst))
-        return true;
+    if (!json_is_string(inst) || !charge(c, scan_cost(json_string_length(inst))))
+        return c->status == EE_OK;
     size_t n = ee__schema_utf8_len(json_string_value(inst), json_string_length(inst));
     if (n >= kw->count)
         return true;
@@ -441,6 +530,24 @@ V(pattern)
                "could not be checked against pattern \"%s\": the regular expression exceeded "
                "its matching limits",
                q);
+    return false;
+}
+
+V(format)
+{
+    UNUSED_ARGS;
+    if (kw->count == 0 || !json_is_string(inst))
+        return true;
+    size_t len = json_string_length(inst);
+    /* a format check reads the string a few times (idn: libidn2, regex: a
+     * PCRE2 compile) */
+    if (!charge(c, 1 + 8 * (uint64_t)len))
+        return false;
+    if (ee__schema_format_check((int)kw->count - 1, json_string_value(inst), len))
+        return true;
+    char q[96];
+    ee__quote_for_message(json_string_value(kw->val), q, sizeof q);
+    report(c, "format", "is not a valid \"%s\"", q);
     return false;
 }
 
@@ -486,13 +593,23 @@ V(uniqueItems)
     size_t n = json_array_size(inst);
     if (!json_is_true(kw->val) || !json_is_array(inst) || n < 2)
         return true;
+    /* the sort: about log2(n) comparisons per item */
+    uint64_t visited = 0, log2n = 1;
+    while ((UINT64_C(1) << log2n) < n)
+        log2n++;
+    if (!charge(c, n * log2n))
+        return false;
     hashed *hs = malloc(n * sizeof *hs);
     if (hs == NULL) {
         oom(c);
         return false;
     }
     for (size_t i = 0; i < n; i++)
-        hs[i] = (hashed){ee__schema_hash(json_array_get(inst, i)), i};
+        hs[i] = (hashed){ee__schema_hash(json_array_get(inst, i), &visited), i};
+    if (!charge(c, visited * EE__SCHEMA_COST_VALUE)) {
+        free(hs);
+        return false;
+    }
     qsort(hs, n, sizeof *hs, by_hash);
     size_t dup_a = 0, dup_b = 0;
     bool dup = false;
@@ -500,13 +617,15 @@ V(uniqueItems)
         size_t e = s + 1;
         while (e < n && hs[e].h == hs[s].h)
             e++;
-        for (size_t x = s; x < e && !dup; x++)
-            for (size_t y = x + 1; y < e && !dup; y++)
-                if (ee__schema_equal(json_array_get(inst, hs[x].i), json_array_get(inst, hs[y].i)))
+        for (size_t x = s; x < e && !dup && c->status == EE_OK; x++)
+            for (size_t y = x + 1; y < e && !dup && c->status == EE_OK; y++)
+                if (equal(c, json_array_get(inst, hs[x].i), json_array_get(inst, hs[y].i)))
                     dup = true, dup_a = hs[x].i, dup_b = hs[y].i;
         s = e;
     }
     free(hs);
+    if (c->status != EE_OK)
+        return false;
     if (dup)
         report(c, "uniqueItems", "items %zu and %zu are equal; all items must be unique", dup_a,
                dup_b);
@@ -563,6 +682,8 @@ V(contains)
     size_t n = json_array_size(inst), found = 0;
     uint64_t min = node->has_min_contains ? node->min_contains : 1;
     if (ann != NULL && ann->items_hit == NULL && n > 0) {
+        if (!charge(c, n))
+            return false;
         if ((ann->items_hit = calloc(n, 1)) == NULL) {
             oom(c);
             return false;
@@ -643,6 +764,8 @@ static bool require_all(sch_vctx *c, const char *kwname, const json_t *names, co
                         const char *because)
 {
     bool ok = true;
+    if (!charge(c, json_array_size(names) * EE__SCHEMA_COST_VALUE))
+        return false;
     for (size_t i = 0; i < json_array_size(names) && (ok || c->errors != NULL); i++) {
         const char *name = json_string_value(json_array_get(names, i));
         if (json_object_get(obj, name) != NULL)
@@ -669,8 +792,8 @@ V(required)
 V(dependentRequired)
 {
     UNUSED_ARGS;
-    if (!json_is_object(inst))
-        return true;
+    if (!json_is_object(inst) || !charge(c, json_object_size(kw->val) * EE__SCHEMA_COST_VALUE))
+        return c->status == EE_OK;
     bool ok = true;
     const char *key;
     json_t *names;
@@ -689,8 +812,8 @@ V(dependentRequired)
 V(properties)
 {
     UNUSED_ARGS;
-    if (!json_is_object(inst))
-        return true;
+    if (!json_is_object(inst) || !charge(c, kw->n * EE__SCHEMA_COST_VALUE))
+        return c->status == EE_OK;
     bool ok = true;
     for (size_t i = 0; i < kw->n && (ok || c->errors != NULL); i++) {
         const json_t *v = json_object_get(inst, kw->keys[i]);
@@ -745,6 +868,8 @@ V(patternProperties)
 
 static bool is_additional(sch_vctx *c, const sch_node *node, const char *key)
 {
+    if (!charge(c, EE__SCHEMA_COST_VALUE))
+        return false;
     if (node->properties != NULL && json_object_get(node->properties->val, key) != NULL)
         return false;
     const sch_kw *pp = node->pattern_properties;
@@ -782,6 +907,8 @@ V(unevaluatedProperties)
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)inst, key, v) {
+        if (!charge(c, EE__SCHEMA_COST_VALUE))
+            return false;
         if (ann->props != NULL && json_object_get(ann->props, key) != NULL)
             continue;
         ok &= eval_member(c, "unevaluatedProperties", kw->sub, key, v, NULL);
@@ -801,6 +928,8 @@ V(propertyNames)
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)inst, key, v) {
+        if (!charge(c, scan_cost(strlen(key))))
+            return false;
         json_t *name = json_string_nocheck(key);
         if (name == NULL) {
             oom(c);
@@ -974,20 +1103,32 @@ ee_status ee__schema_validate(const ee_schema *schema, const json_t *instance, j
     if (schema == NULL || instance == NULL)
         return ee__error(EE_EINVAL, "ee_schema_validate: schema and instance must not be NULL");
     size_t depth, values, bytes;
-    ee__schema_measure(instance, EE_SCHEMA_MAX_DEPTH, &depth, &values, &bytes);
+    ee__schema_measure(instance, EE_SCHEMA_MAX_DEPTH, EE_SCHEMA_MAX_TEXT, &depth, &values,
+                       &bytes);
     if (depth > EE_SCHEMA_MAX_DEPTH)
         return ee__error(EE_ETOOBIG, "instance nests arrays/objects deeper than %d levels",
                          EE_SCHEMA_MAX_DEPTH);
     if (bytes > EE_SCHEMA_MAX_TEXT)
-        return ee__error(EE_ETOOBIG, "instance is larger than %d bytes", EE_SCHEMA_MAX_TEXT);
+        return ee__error(EE_ETOOBIG, "instance is %zu bytes as JSON text, more than the %d allowed",
+                         bytes, EE_SCHEMA_MAX_TEXT);
+    return ee__schema_validate_parsed(schema, instance, report);
+}
+
+ee_status ee__schema_validate_parsed(const ee_schema *schema, const json_t *instance,
+                                     json_t **report)
+{
+    if (report != NULL)
+        *report = NULL;
+    if (schema == NULL || instance == NULL)
+        return ee__error(EE_EINVAL, "ee_schema_validate: schema and instance must not be NULL");
     /* A silent pass first: no paths, no report, stops at the first
-     * violation. Only an invalid instance pays for the reporting pass. */
-    sch_vctx c = {.max_steps = EE__SCHEMA_BASE_STEPS + values * EE__SCHEMA_STEPS_PER_VALUE};
+     * violation. Only an invalid instance pays for the reporting pass; both
+     * draw from the one work budget. */
+    sch_vctx c = {0};
     bool ok = ee__schema_eval(&c, schema->root, instance, NULL);
     ee_status st = c.status;
     if (st == EE_OK && !ok) {
         c.errors = json_array();
-        c.steps = 0;
         c.ipath.p = calloc(1, 128), c.ipath.cap = 128;
         c.spath.p = calloc(1, 128), c.spath.cap = 128;
         if (c.errors == NULL || c.ipath.p == NULL || c.spath.p == NULL) {

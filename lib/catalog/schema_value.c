@@ -78,11 +78,14 @@ static sch_dec dec_normalise(uint64_t m, int e)
 }
 
 /* The shortest "%.Ne" text that reads back as d: the decimal the JSON
- * author most likely wrote (0.0075, not 0.00749999999999999972). */
+ * author most likely wrote (0.0075, not 0.00749999999999999972). A double
+ * carries 15.95 decimal digits, so when the 15-digit rounding reads back,
+ * every shorter decimal that reads back is it without its trailing zeros;
+ * otherwise 16 or 17 digits. At most three formatting rounds a value. */
 static sch_dec dec_of_double(double d)
 {
     char buf[40];
-    int p = 1;
+    int p = 15;
     for (; p <= 17; p++) {
         snprintf(buf, sizeof buf, "%.*e", p - 1, d);
         if (strtod(buf, NULL) == d)
@@ -94,7 +97,7 @@ static sch_dec dec_of_double(double d)
         if (*s >= '0' && *s <= '9')
             m = m * 10 + (uint64_t)(*s - '0');
     int exp10 = *s == 'e' ? atoi(s + 1) : 0;
-    return dec_normalise(m, exp10 - (p - 1));
+    return dec_normalise(m, exp10 - (p - 1)); /* strips the trailing zeros */
 }
 
 sch_dec ee__schema_dec_of(const json_t *v)
@@ -119,22 +122,32 @@ bool ee__schema_dec_multiple(sch_dec a, sch_dec b)
     /* a.m has no factor 10, so it cannot absorb a finer divisor exponent. */
     if (a.e < b.e)
         return false;
-    uint64_t r = a.m % b.m;
-    for (int k = a.e - b.e; k > 0 && r != 0; k--)
-        r = (uint64_t)(((u128)r * 10u) % b.m);
-    return r == 0;
+    /* a.m * 10^k mod b.m, with 10^k mod b.m by squaring: O(log k), not O(k)
+     * (k reaches 600 for 1e300 against multipleOf 1e-300). */
+    uint64_t r = a.m % b.m, p = 1 % b.m, base = 10 % b.m;
+    for (unsigned k = (unsigned)(a.e - b.e); k > 0 && r != 0; k >>= 1) {
+        if (k & 1u)
+            p = (uint64_t)(((u128)p * base) % b.m);
+        base = (uint64_t)(((u128)base * base) % b.m);
+    }
+    return (uint64_t)(((u128)r * p) % b.m) == 0;
 }
 
 /* ---- equality and hashing -------------------------------------------------- */
 
-bool ee__schema_equal(const json_t *a, const json_t *b)
+/* String bytes counted as one value by *visited. */
+#define BYTES_PER_VALUE 32u
+
+static bool equal(const json_t *a, const json_t *b, uint64_t *visited)
 {
+    (*visited)++;
     if (json_is_number(a) && json_is_number(b))
         return ee__schema_num_cmp(a, b) == 0;
     if (json_typeof(a) != json_typeof(b))
         return false;
     switch (json_typeof(a)) {
     case JSON_STRING:
+        *visited += json_string_length(a) / BYTES_PER_VALUE;
         return json_string_length(a) == json_string_length(b) &&
                memcmp(json_string_value(a), json_string_value(b), json_string_length(a)) == 0;
     case JSON_ARRAY: {
@@ -142,7 +155,7 @@ bool ee__schema_equal(const json_t *a, const json_t *b)
         if (n != json_array_size(b))
             return false;
         for (size_t i = 0; i < n; i++)
-            if (!ee__schema_equal(json_array_get(a, i), json_array_get(b, i)))
+            if (!equal(json_array_get(a, i), json_array_get(b, i), visited))
                 return false;
         return true;
     }
@@ -153,7 +166,7 @@ bool ee__schema_equal(const json_t *a, const json_t *b)
         json_t *va;
         json_object_foreach((json_t *)a, k, va) {
             const json_t *vb = json_object_get(b, k);
-            if (vb == NULL || !ee__schema_equal(va, vb))
+            if (vb == NULL || !equal(va, vb, visited))
                 return false;
         }
         return true;
@@ -161,6 +174,15 @@ bool ee__schema_equal(const json_t *a, const json_t *b)
     default:
         return true; /* null, true, false */
     }
+}
+
+bool ee__schema_equal(const json_t *a, const json_t *b, uint64_t *visited)
+{
+    uint64_t n = 0;
+    bool r = equal(a, b, &n);
+    if (visited != NULL)
+        *visited += n;
+    return r;
 }
 
 static uint64_t mix64(uint64_t x)
@@ -195,19 +217,22 @@ static uint64_t number_hash(const json_t *v)
     return mix64(bits ^ 0x52);
 }
 
-uint64_t ee__schema_hash(const json_t *v)
+static uint64_t hash(const json_t *v, uint64_t *visited)
 {
+    (*visited)++;
     switch (json_typeof(v)) {
     case JSON_NULL: return 0x11;
     case JSON_TRUE: return 0x12;
     case JSON_FALSE: return 0x13;
     case JSON_INTEGER:
     case JSON_REAL: return number_hash(v);
-    case JSON_STRING: return bytes_hash(json_string_value(v), json_string_length(v));
+    case JSON_STRING:
+        *visited += json_string_length(v) / BYTES_PER_VALUE;
+        return bytes_hash(json_string_value(v), json_string_length(v));
     case JSON_ARRAY: {
         uint64_t h = 0x14;
         for (size_t i = 0; i < json_array_size(v); i++)
-            h = mix64(h ^ ee__schema_hash(json_array_get(v, i)));
+            h = mix64(h ^ hash(json_array_get(v, i), visited));
         return h;
     }
     case JSON_OBJECT: {
@@ -215,12 +240,23 @@ uint64_t ee__schema_hash(const json_t *v)
         uint64_t h = 0x15;
         const char *k;
         json_t *m;
-        json_object_foreach((json_t *)v, k, m)
-            h += mix64(bytes_hash(k, strlen(k)) ^ (ee__schema_hash(m) * 31u));
+        json_object_foreach((json_t *)v, k, m) {
+            size_t klen = strlen(k);
+            *visited += klen / BYTES_PER_VALUE;
+            h += mix64(bytes_hash(k, klen) ^ (hash(m, visited) * 31u));
+        }
         return h;
     }
     }
     return 0;
+}
+
+uint64_t ee__schema_hash(const json_t *v, uint64_t *visited)
+{
+    uint64_t n = 0, h = hash(v, &n);
+    if (visited != NULL)
+        *visited += n;
+    return h;
 }
 
 /* ---- text ----------------------------------------------------------------- */
@@ -259,47 +295,99 @@ void ee__schema_excerpt(const json_t *v, char *out, size_t cap)
 typedef struct {
     const json_t *v;
     void *iter;
-    size_t idx;
+    size_t idx; /* children returned so far */
 } mframe;
 
-static const json_t *next_child(mframe *f, size_t *key_len)
+/* The next child of f->v (NULL when done); *key is its member name for
+ * objects, NULL for arrays. */
+static const json_t *next_child(mframe *f, const char **key, size_t *key_len)
 {
+    *key = NULL;
     *key_len = 0;
     if (json_is_array(f->v))
         return f->idx < json_array_size(f->v) ? json_array_get(f->v, f->idx++) : NULL;
     if (f->iter == NULL)
         return NULL;
     const json_t *child = json_object_iter_value(f->iter);
-    *key_len = strlen(json_object_iter_key(f->iter));
+    *key = json_object_iter_key(f->iter);
+    *key_len = json_object_iter_key_len(f->iter);
     f->iter = json_object_iter_next((json_t *)f->v, f->iter);
+    f->idx++;
     return child;
 }
 
-static size_t scalar_bytes(const json_t *v)
+/* Bytes of a string's JSON text as jansson writes it (quotes, two-byte
+ * escapes, \u00XX for other control characters). */
+static size_t string_text_bytes(const char *s, size_t len)
 {
-    return json_is_string(v) ? json_string_length(v) + 2 : 8;
+    size_t n = len + 2;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\' || ch == '\b' || ch == '\f' || ch == '\n' || ch == '\r' ||
+            ch == '\t')
+            n += 1;
+        else if (ch < 0x20)
+            n += 5;
+    }
+    return n;
 }
 
-void ee__schema_measure(const json_t *v, size_t max_depth, size_t *depth, size_t *values,
-                        size_t *bytes)
+/* Bytes of a scalar's compact JSON text: what the text API would have been
+ * given, measured rather than estimated (an estimate per value refused
+ * [0,0,...] of a quarter of the limit). */
+static size_t scalar_bytes(const json_t *v, bool exact_reals)
+{
+    char num[40];
+    switch (json_typeof(v)) {
+    case JSON_STRING: return string_text_bytes(json_string_value(v), json_string_length(v));
+    case JSON_INTEGER: {
+        json_int_t i = json_integer_value(v);
+        uint64_t mag = i < 0 ? (uint64_t)(-(i + 1)) + 1u : (uint64_t)i;
+        size_t n = i < 0 ? 2 : 1;
+        while (mag >= 10)
+            mag /= 10, n++;
+        return n;
+    }
+    case JSON_REAL: {
+        if (!exact_reals)
+            return 3; /* the shortest a real is written: "1.0", "1e5" */
+        /* jansson's own spelling: %.17g, with ".0" added when integral. */
+        int n = snprintf(num, sizeof num, "%.17g", json_real_value(v));
+        return n > 0 ? (size_t)n + (strpbrk(num, ".eE") == NULL ? 2 : 0) : 1;
+    }
+    case JSON_TRUE:
+    case JSON_NULL: return 4;
+    case JSON_FALSE: return 5;
+    default: return 2; /* [] or {}; members and separators are added by the walk */
+    }
+}
+
+static void walk(const json_t *v, size_t max_depth, bool exact_reals, size_t *depth,
+                 size_t *values, size_t *bytes, size_t *reals)
 {
     mframe st[EE_SCHEMA_MAX_SCHEMA_DEPTH + 1];
     if (max_depth > EE_SCHEMA_MAX_SCHEMA_DEPTH)
         max_depth = EE_SCHEMA_MAX_SCHEMA_DEPTH;
-    size_t top = 0, maxd = 0, nvals = 1, nbytes = scalar_bytes(v);
+    size_t top = 0, maxd = 0, nvals = 1, nbytes = scalar_bytes(v, exact_reals);
+    size_t nreals = json_is_real(v);
     if (json_is_array(v) || json_is_object(v)) {
         st[top++] = (mframe){v, json_object_iter((json_t *)v), 0};
         maxd = 1;
     }
     while (top > 0 && maxd <= max_depth) {
+        const char *key;
         size_t klen;
-        const json_t *c = next_child(&st[top - 1], &klen);
+        const json_t *c = next_child(&st[top - 1], &key, &klen);
         if (c == NULL) {
             top--;
             continue;
         }
+        /* a comma before every child but the first; "key": for members */
+        nbytes += (st[top - 1].idx > 1 ? 1 : 0) + scalar_bytes(c, exact_reals);
+        nreals += json_is_real(c);
+        if (key != NULL)
+            nbytes += string_text_bytes(key, klen) + 1;
         nvals++;
-        nbytes += scalar_bytes(c) + klen + 1;
         if (json_is_array(c) || json_is_object(c)) {
             if (top == max_depth) {
                 maxd = max_depth + 1;
@@ -313,5 +401,22 @@ void ee__schema_measure(const json_t *v, size_t max_depth, size_t *depth, size_t
     *depth = maxd;
     *values = nvals;
     *bytes = nbytes;
+    *reals = nreals;
+}
+
+/* Longest text of a real beyond the 3 bytes counted at first
+ * ("-1.7976931348623157e+308" is 24). */
+#define REAL_EXTRA_MAX 21u
+
+void ee__schema_measure(const json_t *v, size_t max_depth, size_t max_bytes, size_t *depth,
+                        size_t *values, size_t *bytes)
+{
+    /* Formatting every real costs a few hundred ns each: count them at
+     * their shortest, and format them only when that decides the limit. */
+    size_t reals;
+    walk(v, max_depth, false, depth, values, bytes, &reals);
+    if (*depth <= max_depth && *bytes <= max_bytes && reals > 0 &&
+        *bytes + REAL_EXTRA_MAX * reals > max_bytes)
+        walk(v, max_depth, true, depth, values, bytes, &reals);
 }
 

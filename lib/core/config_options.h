@@ -55,6 +55,8 @@
        "Default cap of executions running at once per workspace")                                 \
     XX(RESULT_RETENTION_DAYS, OPT_INT, "90", 0, 36500,                                             \
        "Days execution results are kept (0 keeps them forever)")                                  \
+    XX(SCHEMA_FORMAT_ASSERT, OPT_INT, "1", 0, 1,                                                   \
+       "1: input schemas' \"format\" (email, date-time, uri ...) is checked; 0: annotation only")  \
     XX(PLATFORM_API_MARKUP_PERCENTAGE, OPT_PERCENT, "20", 0, 100000,                               \
        "Markup on platform-key usage, percent (up to 2 decimals; range in basis points)")         \
     XX(FREE_TIER_MONTHLY_ALLOWANCE, OPT_MONEY, "10", 0, INT64_C(1000000000000000),                 \

@@ -225,9 +225,23 @@ typedef struct {
     const json_t *partials;
     char *buf;
     size_t len, cap;
+    uint64_t work; /* units spent of EE__MUSTACHE_MAX_WORK */
 } render_state;
 
-static ee_status emit(render_state *rs, const char *s, size_t n)
+/* Draw `units` from the render's work budget. */
+static ee_status charge(render_state *rs, uint64_t units)
+{
+    rs->work += units;
+    if (rs->work <= EE__MUSTACHE_MAX_WORK)
+        return EE_OK;
+    return ee__error(EE_ETOOBIG,
+                     "rendering the template needs more than %u units of work (nodes visited, "
+                     "names looked up): sections nest over too many list items",
+                     EE__MUSTACHE_MAX_WORK);
+}
+
+/* Room for n more bytes (and the NUL) within the output cap. */
+static ee_status reserve(render_state *rs, size_t n)
 {
     if (rs->len + n > EE__MUSTACHE_MAX_OUTPUT)
         return ee__error(EE_ETOOBIG, "rendered text would exceed %d bytes", EE__MUSTACHE_MAX_OUTPUT);
@@ -241,43 +255,66 @@ static ee_status emit(render_state *rs, const char *s, size_t n)
         rs->buf = grown;
         rs->cap = cap;
     }
+    return EE_OK;
+}
+
+static ee_status emit(render_state *rs, const char *s, size_t n)
+{
+    ee_status st = reserve(rs, n);
+    if (st != EE_OK)
+        return st;
     memcpy(rs->buf + rs->len, s, n);
     rs->len += n;
     rs->buf[rs->len] = '\0';
     return EE_OK;
 }
 
+/* Escaping sizes the result first and writes it in one pass: a value of
+ * nothing but "<&" would otherwise cost two emit() calls a byte. */
 static ee_status emit_escaped(render_state *rs, const char *s, size_t n)
 {
-    size_t from = 0;
+    size_t out = n;
+    for (size_t i = 0; i < n; i++)
+        out += s[i] == '&' ? 4 : s[i] == '"' ? 5 : s[i] == '<' || s[i] == '>' ? 3 : 0;
+    if (out == n)
+        return emit(rs, s, n);
+    ee_status st = reserve(rs, out);
+    if (st != EE_OK)
+        return st;
+    char *w = rs->buf + rs->len;
     for (size_t i = 0; i < n; i++) {
         const char *rep = s[i] == '&' ? "&amp;" : s[i] == '"' ? "&quot;" : s[i] == '<' ? "&lt;"
                         : s[i] == '>' ? "&gt;" : NULL;
-        if (rep == NULL)
-            continue;
-        ee_status st = emit(rs, s + from, i - from);
-        if (st == EE_OK)
-            st = emit(rs, rep, strlen(rep));
-        if (st != EE_OK)
-            return st;
-        from = i + 1;
+        if (rep == NULL) {
+            *w++ = s[i];
+        } else {
+            size_t k = strlen(rep);
+            memcpy(w, rep, k);
+            w += k;
+        }
     }
-    return emit(rs, s + from, n - from);
+    rs->len += out;
+    rs->buf[rs->len] = '\0';
+    return EE_OK;
 }
 
 /* A name: "." is the top of the stack; else the first part is looked up
- * from the top down, the rest inside what it found. */
-static const json_t *lookup(const render_state *rs, const char *name, size_t len)
+ * from the top down, the rest inside what it found. Each level inspected
+ * costs a unit of work. */
+static const json_t *lookup(render_state *rs, const char *name, size_t len)
 {
     if (len == 1 && name[0] == '.')
         return rs->stack[rs->n - 1];
     const char *dot = memchr(name, '.', len);
     size_t first = dot ? (size_t)(dot - name) : len;
     const json_t *v = NULL;
-    for (int i = rs->n - 1; i >= 0 && v == NULL; i--)
+    int i = rs->n - 1;
+    for (; i >= 0 && v == NULL; i--)
         if (json_is_object(rs->stack[i]))
             v = json_object_getn(rs->stack[i], name, first);
+    rs->work += (uint64_t)(rs->n - 1 - i);
     while (v != NULL && dot != NULL) {
+        rs->work++;
         const char *part = dot + 1;
         dot = memchr(part, '.', len - (size_t)(part - name));
         size_t plen = dot ? (size_t)(dot - part) : len - (size_t)(part - name);
@@ -350,7 +387,9 @@ static ee_status render_section(render_state *rs, const node *nd)
     size_t i;
     const json_t *item;
     json_array_foreach(v, i, item) {
-        ee_status st = render_with(rs, nd, item);
+        ee_status st = charge(rs, 1);
+        if (st == EE_OK)
+            st = render_with(rs, nd, item);
         if (st != EE_OK)
             return st;
     }
@@ -385,6 +424,10 @@ static ee_status render_partial(render_state *rs, const node *nd)
     size_t len = json_string_length(p);
     if (len > EE__MUSTACHE_MAX_TEMPLATE)
         return ee__error(EE_ETOOBIG, "partial of %zu bytes exceeds %d", len, EE__MUSTACHE_MAX_TEMPLATE);
+    /* it is parsed again at every use */
+    ee_status cst = charge(rs, 1 + len / EE__MUSTACHE_BYTES_PER_UNIT);
+    if (cst != EE_OK)
+        return cst;
     char *text = indent_text(json_string_value(p), len, nd->indent, nd->indent_len, &len);
     if (text == NULL)
         return ee__error(EE_ENOMEM, "out of memory rendering a partial");
@@ -399,6 +442,9 @@ static ee_status render_partial(render_state *rs, const node *nd)
 
 static ee_status render_node(render_state *rs, const node *nd)
 {
+    ee_status st = charge(rs, 1);
+    if (st != EE_OK)
+        return st;
     switch (nd->kind) {
     case N_TEXT: return emit(rs, nd->s, nd->len);
     case N_ETAG:

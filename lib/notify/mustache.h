@@ -12,7 +12,11 @@
  * Bounded: templates (and each partial) up to EE__MUSTACHE_MAX_TEMPLATE
  * bytes, output up to EE__MUSTACHE_MAX_OUTPUT, sections and partials
  * nested up to EE__MUSTACHE_MAX_DEPTH (so a partial that includes itself
- * ends). Pure and thread-safe.
+ * ends), and work up to EE__MUSTACHE_MAX_WORK units per render: one per
+ * node visited, one per context-stack level a name lookup inspects, one per
+ * EE__MUSTACHE_BYTES_PER_UNIT bytes of partial text parsed. Output alone
+ * cannot bound a render: sections over lists whose bodies print nothing
+ * multiply work without writing a byte. Pure and thread-safe.
  */
 #ifndef EE_NOTIFY_MUSTACHE_H
 #define EE_NOTIFY_MUSTACHE_H
@@ -25,12 +29,15 @@
 #define EE__MUSTACHE_MAX_OUTPUT (16 * 1024 * 1024)
 #define EE__MUSTACHE_MAX_DEPTH 64
 #define EE__MUSTACHE_MAX_DELIM 16
+/* About a hundred milliseconds of rendering (bench "template.worst"). */
+#define EE__MUSTACHE_MAX_WORK 4000000u
+#define EE__MUSTACHE_BYTES_PER_UNIT 1u
 
 /* Render `tmpl` against `data` (any JSON value). `partials` (may be NULL)
  * maps partial names to template strings. *out (malloc'ed, ee_free()) gets
  * the text. Returns EE_OK; EE_EPARSE (unclosed or mismatched section,
  * unclosed tag, bad delimiters: the message gives the byte offset);
- * EE_ETOOBIG (a size or depth limit); EE_EINVAL (NULL template or out);
+ * EE_ETOOBIG (a size, depth or work limit); EE_EINVAL (NULL template or out);
  * EE_ENOMEM. */
 ee_status ee__mustache_render(const char *tmpl, const json_t *data, const json_t *partials,
                               char **out);

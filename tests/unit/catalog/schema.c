@@ -581,7 +581,8 @@ Test(schema_bad_input, runaway_schemas_are_bounded, .timeout = 60)
     cr_assert_eq(ee__schema_compile(&s, schema), EE_OK, "%s", ee_error_last_message());
     json_t *one = json_integer(1);
     cr_expect_eq(ee__schema_validate(s, one, NULL), EE_ETOOBIG);
-    cr_expect(strstr(ee_error_last_message(), "subschema evaluations") != NULL);
+    cr_expect(strstr(ee_error_last_message(), "work than its budget") != NULL, "%s",
+              ee_error_last_message());
     ee_schema_free(s);
     json_decref(schema);
     /* A $ref chain longer than the evaluation depth allows. */
@@ -600,6 +601,162 @@ Test(schema_bad_input, runaway_schemas_are_bounded, .timeout = 60)
     ee_schema_free(s);
     json_decref(schema);
     json_decref(one);
+}
+
+/* multipleOf across 600 decimal orders of magnitude, exactly and quickly. */
+Test(schema_report, multiple_of_far_apart_scales)
+{
+    ee_status st;
+    ee_schema *s = compile_ok("{\"multipleOf\":1e-300}");
+    json_decref(validate(s, "1e300", &st));
+    cr_expect_eq(st, EE_OK, "%s", ee_error_last_message());
+    ee_schema_free(s);
+    s = compile_ok("{\"multipleOf\":3e-300}");
+    json_decref(validate(s, "1e300", &st)); /* 10^600 is not a multiple of 3 */
+    cr_expect_eq(st, EE_EVALIDATION);
+    json_decref(validate(s, "3e300", &st));
+    cr_expect_eq(st, EE_OK, "%s", ee_error_last_message());
+    ee_schema_free(s);
+    /* reals read as their shortest decimal, 15 to 17 digits or fewer */
+    s = compile_ok("{\"multipleOf\":0.1}");
+    json_decref(validate(s, "0.30000000000000004", &st));
+    cr_expect_eq(st, EE_EVALIDATION);
+    json_decref(validate(s, "1.2345678901234567", &st));
+    cr_expect_eq(st, EE_EVALIDATION);
+    json_decref(validate(s, "123456789012345.6", &st));
+    cr_expect_eq(st, EE_OK, "%s", ee_error_last_message());
+    json_decref(validate(s, "0.3", &st));
+    cr_expect_eq(st, EE_OK, "%s", ee_error_last_message());
+    json_decref(validate(s, "1e-7", &st));
+    cr_expect_eq(st, EE_EVALIDATION);
+    ee_schema_free(s);
+    s = compile_ok("{\"multipleOf\":0.0001}");
+    json_decref(validate(s, "0.0075", &st));
+    cr_expect_eq(st, EE_OK, "%s", ee_error_last_message());
+    ee_schema_free(s);
+    s = compile_ok("{\"multipleOf\":7}");
+    json_decref(validate(s, "1e20", &st)); /* 10^20 mod 7 == 2 */
+    cr_expect_eq(st, EE_EVALIDATION);
+    json_decref(validate(s, "7e20", &st));
+    cr_expect_eq(st, EE_OK, "%s", ee_error_last_message());
+    ee_schema_free(s);
+}
+
+/* Text handed to the text API is measured as given: 170,000 copies of
+ * "1e300" (1 MB) are within the limit, though jansson would write each as
+ * 23 bytes. */
+Test(schema_bad_input, text_api_measures_the_given_text)
+{
+    ee_schema *s = compile_ok("{\"items\":{\"type\":\"number\"}}");
+    size_t n = 170000;
+    char *text = malloc(n * 6 + 2), *p = text;
+    *p++ = '[';
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s1e300", i ? "," : "");
+    strcpy(p, "]");
+    cr_expect_eq(ee_schema_validate(s, text, NULL), EE_OK, "%s", ee_error_last_message());
+    free(text);
+    ee_schema_free(s);
+}
+
+/* The size limit measures the JSON text: [0,0,...] of a quarter of the
+ * limit is accepted (an estimate of 8 bytes a value refused it), a string
+ * whose escapes make its text larger than the limit is refused. */
+Test(schema_bad_input, size_limit_measures_the_text)
+{
+    ee_schema *s = compile_ok("{\"items\":{\"type\":\"integer\"}}");
+    size_t n = 117 * 1024; /* "0," each: 234 KiB of text */
+    json_t *zeros = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(zeros, json_integer(0));
+    cr_expect_eq(ee__schema_validate(s, zeros, NULL), EE_OK, "%s", ee_error_last_message());
+    char *text = json_dumps(zeros, JSON_COMPACT);
+    cr_expect_eq(ee_schema_validate(s, text, NULL), EE_OK, "%s", ee_error_last_message());
+    free(text);
+    json_decref(zeros);
+    ee_schema_free(s);
+    /* 600,000 quotes: 600,002 bytes estimated, 1,200,002 bytes of text. */
+    s = compile_ok("{\"type\":\"string\"}");
+    char *quotes = malloc(600000);
+    memset(quotes, '"', 600000);
+    json_t *str = json_stringn(quotes, 600000);
+    free(quotes);
+    cr_expect_eq(ee__schema_validate(s, str, NULL), EE_ETOOBIG);
+    cr_expect(strstr(ee_error_last_message(), "1200002 bytes as JSON text") != NULL, "%s",
+              ee_error_last_message());
+    json_decref(str);
+    /* Exactly at the limit is accepted: a string of 1 MiB - 2 plain bytes. */
+    char *plain = malloc(EE_SCHEMA_MAX_TEXT);
+    memset(plain, 'x', EE_SCHEMA_MAX_TEXT);
+    str = json_stringn(plain, EE_SCHEMA_MAX_TEXT - 2);
+    cr_expect_eq(ee__schema_validate(s, str, NULL), EE_OK, "%s", ee_error_last_message());
+    json_decref(str);
+    str = json_stringn(plain, EE_SCHEMA_MAX_TEXT - 1);
+    cr_expect_eq(ee__schema_validate(s, str, NULL), EE_ETOOBIG);
+    json_decref(str);
+    free(plain);
+    ee_schema_free(s);
+}
+
+/* Regular-expression work is drawn from the validation's one budget: many
+ * strings that each backtrack up to the per-match limit end in EE_ETOOBIG
+ * instead of taking the per-match limit times the number of strings. */
+Test(schema_bad_input, regex_work_has_one_budget, .timeout = 60)
+{
+    ee_schema *s = compile_ok("{\"items\":{\"type\":\"string\",\"pattern\":\"^(a+)+$\"}}");
+    json_t *inst = json_array();
+    for (int i = 0; i < 2000; i++)
+        json_array_append_new(inst, json_string("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!"));
+    json_t *report = NULL;
+    cr_expect_eq(ee__schema_validate(s, inst, &report), EE_ETOOBIG, "%s",
+                 ee_error_last_message());
+    cr_expect(strstr(ee_error_last_message(), "work than its budget") != NULL, "%s",
+              ee_error_last_message());
+    cr_expect_null(report);
+    json_decref(inst);
+    /* One such string is still a violation of its own (the per-match limit). */
+    inst = json_pack("[s]", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!");
+    cr_expect_eq(ee__schema_validate(s, inst, &report), EE_EVALIDATION);
+    expect_error(report, "/0", "/items/pattern", "pattern", NULL);
+    json_decref(report);
+    json_decref(inst);
+    /* Many cheap matches fit the budget: 20,000 short strings are valid. */
+    inst = json_array();
+    for (int i = 0; i < 20000; i++)
+        json_array_append_new(inst, json_string("aaaaaaaaaaaaaaaaaaaaaaaa"));
+    cr_expect_eq(ee__schema_validate(s, inst, NULL), EE_OK, "%s", ee_error_last_message());
+    json_decref(inst);
+    ee_schema_free(s);
+}
+
+/* A wide enum is looked up by hash; members still compare by value. */
+Test(schema_report, wide_enum)
+{
+    json_t *members = json_array();
+    for (int i = 0; i < 50000; i++)
+        json_array_append_new(members, json_sprintf("v%d", i));
+    json_array_append_new(members, json_integer(7));
+    json_array_append_new(members, json_pack("{s:[i,f]}", "k", 1, 2.5));
+    json_t *schema = json_pack("{s:{s:o}}", "items", "enum", members);
+    ee_schema *s = NULL;
+    cr_assert_eq(ee__schema_compile(&s, schema), EE_OK, "%s", ee_error_last_message());
+    json_decref(schema);
+    json_t *inst = json_array();
+    for (int i = 0; i < 50000; i += 7)
+        json_array_append_new(inst, json_sprintf("v%d", i));
+    json_array_append_new(inst, json_real(7.0));
+    json_array_append_new(inst, json_pack("{s:[f,f]}", "k", 1.0, 2.5));
+    cr_expect_eq(ee__schema_validate(s, inst, NULL), EE_OK, "%s", ee_error_last_message());
+    json_array_append_new(inst, json_string("v50000"));
+    json_t *report = NULL;
+    cr_expect_eq(ee__schema_validate(s, inst, &report), EE_EVALIDATION);
+    cr_expect_eq(json_array_size(json_object_get(report, "errors")), 1);
+    char ip[32];
+    snprintf(ip, sizeof ip, "/%zu", json_array_size(inst) - 1);
+    expect_error(report, ip, "/items/enum", "enum", NULL);
+    json_decref(report);
+    json_decref(inst);
+    ee_schema_free(s);
 }
 
 /* ---- threads ------------------------------------------------------------------------ */

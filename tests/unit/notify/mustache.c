@@ -95,3 +95,87 @@ Test(mustache, limits)
     cr_expect_eq(ee__mustache_render(huge, NULL, NULL, &out), EE_ETOOBIG);
     free(huge);
 }
+
+/* Sections nested n deep over two-item lists with empty bodies: 2^n body
+ * renders and no output, so only the work bound stops it. */
+static char *nested_sections(int n)
+{
+    char *t = malloc((size_t)n * 12 + 1), *p = t;
+    for (int i = 0; i < n; i++)
+        p += sprintf(p, "{{#a}}");
+    for (int i = 0; i < n; i++)
+        p += sprintf(p, "{{/a}}");
+    return t;
+}
+
+Test(mustache, work_is_bounded_without_output, .timeout = 60)
+{
+    json_t *data = json_loads("{\"a\": [1, 2]}", 0, NULL);
+    char *out = NULL;
+    /* 2^28 section bodies: more than the work budget. */
+    char *t = nested_sections(28);
+    cr_expect_eq(ee__mustache_render(t, data, NULL, &out), EE_ETOOBIG);
+    cr_expect_null(out);
+    cr_expect(strstr(ee_error_last_message(), "units of work") != NULL, "%s",
+              ee_error_last_message());
+    free(t);
+    /* 63 levels, a 756-byte template. */
+    t = nested_sections(63);
+    cr_expect_eq(strlen(t), 756);
+    cr_expect_eq(ee__mustache_render(t, data, NULL, &out), EE_ETOOBIG);
+    free(t);
+    /* 2^16 bodies are well within it. */
+    t = nested_sections(16);
+    cr_expect_eq(ee__mustache_render(t, data, NULL, &out), EE_OK, "%s", ee_error_last_message());
+    cr_expect_str_eq(out, "");
+    ee_free(out);
+    free(t);
+    json_decref(data);
+}
+
+/* A partial is parsed at each use: its bytes count as work, so a large
+ * partial that prints nothing cannot be repeated without bound. */
+Test(mustache, partial_parsing_is_work, .timeout = 60)
+{
+    size_t len = 512 * 1024;
+    char *big = malloc(len + 1);
+    memcpy(big, "{{!", 3);
+    memset(big + 3, 'x', len - 5);
+    memcpy(big + len - 2, "}}", 3);
+    json_t *partials = json_pack("{s:s}", "p", big);
+    free(big);
+    json_t *items = json_array();
+    for (int i = 0; i < 1000; i++)
+        json_array_append_new(items, json_integer(i));
+    json_t *data = json_pack("{s:o}", "a", items);
+    char *out = NULL;
+    cr_expect_eq(ee__mustache_render("{{#a}}{{>p}}{{/a}}", data, partials, &out), EE_ETOOBIG);
+    cr_expect_null(out);
+    /* used a few times, it renders */
+    json_array_clear(items);
+    json_array_append_new(items, json_integer(1));
+    cr_expect_eq(ee__mustache_render("{{#a}}{{>p}}{{/a}}", data, partials, &out), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_expect_str_eq(out, "");
+    ee_free(out);
+    json_decref(data);
+    json_decref(partials);
+}
+
+/* A legitimate large render is not cut: 20,000 rows of 5 cells. */
+Test(mustache, large_legitimate_render)
+{
+    json_t *rows = json_array();
+    for (int i = 0; i < 20000; i++)
+        json_array_append_new(rows, json_pack("{s:i, s:s, s:f, s:b, s:s}", "id", i, "name",
+                                              "row", "score", 0.5, "ok", 1, "note", "n"));
+    json_t *data = json_pack("{s:o, s:s}", "rows", rows, "title", "T");
+    char *out = NULL;
+    cr_expect_eq(ee__mustache_render("{{title}}\n{{#rows}}{{id}},{{name}},{{score}},{{ok}},"
+                                     "{{note}},{{title}}\n{{/rows}}",
+                                     data, NULL, &out),
+                 EE_OK, "%s", ee_error_last_message());
+    cr_expect_not_null(out);
+    ee_free(out);
+    json_decref(data);
+}
