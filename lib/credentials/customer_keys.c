@@ -266,6 +266,8 @@ static ee_status apply_patch(ee_engine *e, const ee_principal *p, ee__cdoc *d, v
             const char *key;
             ee_status st = check_key_text(v, &key);
             if (st == EE_OK)
+                st = ee__cred_check_opens(ee__cred_state_of(e), ee_principal_workspace(p), d);
+            if (st == EE_OK)
                 st = ee__cdoc_seal(ee__cred_state_of(e), ee_principal_workspace(p), d,
                                    SEALED_FIELD, key, strlen(key));
             if (st != EE_OK)
