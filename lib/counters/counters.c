@@ -112,14 +112,19 @@ ee_status ee_counters_sqlite_new(ee_counters **out, const char *path)
                  &ee__counters_sql_ext);
 }
 
-ee_status ee_counters_postgres_new(ee_counters **out, const char *conninfo)
+static ee_status postgres_open(ee_counters **out, const char *conninfo, const ee__logger *lg)
 {
     if (out == NULL || conninfo == NULL || conninfo[0] == '\0')
         return ee__error(EE_EINVAL, "ee_counters_postgres_new: out and a non-empty conninfo "
                                     "are required");
     *out = NULL;
-    OPEN_BUILTIN(out, ee__counters_postgres_create(conninfo, &t_, &ctx_), "storage-postgres",
+    OPEN_BUILTIN(out, ee__counters_postgres_create(conninfo, lg, &t_, &ctx_), "storage-postgres",
                  &ee__counters_sql_ext);
+}
+
+ee_status ee_counters_postgres_new(ee_counters **out, const char *conninfo)
+{
+    return postgres_open(out, conninfo, NULL);
 }
 
 ee_status ee_counters_redis_new(ee_counters **out, const char *uri)
@@ -152,7 +157,8 @@ static void scheme_of(const char *uri, char out[32])
 }
 
 /* The database of a storage URI: a sqlite path or a postgres conninfo. */
-static ee_status open_storage(ee_counters **out, const char *storage_uri)
+static ee_status open_storage(ee_counters **out, const char *storage_uri,
+                              const ee__logger *lg)
 {
     if (storage_uri == NULL || storage_uri[0] == '\0')
         return ee__error(EE_EINVAL, "counters URI \"storage:\" needs a storage URI (sqlite:// or "
@@ -162,7 +168,7 @@ static ee_status open_storage(ee_counters **out, const char *storage_uri)
     if (has_prefix(storage_uri, "sqlite:"))
         return ee_counters_sqlite_new(out, storage_uri + strlen("sqlite:"));
     if (has_prefix(storage_uri, "postgres://") || has_prefix(storage_uri, "postgresql://"))
-        return ee_counters_postgres_new(out, storage_uri);
+        return postgres_open(out, storage_uri, lg);
     char scheme[32];
     scheme_of(storage_uri, scheme);
     if (strcmp(scheme, "memory") == 0)
@@ -175,6 +181,12 @@ static ee_status open_storage(ee_counters **out, const char *storage_uri)
 ee_status ee_counters_open_uri(ee_counters **out, const char *counters_uri,
                                const char *storage_uri)
 {
+    return ee__counters_open_uri_logged(out, counters_uri, storage_uri, NULL);
+}
+
+ee_status ee__counters_open_uri_logged(ee_counters **out, const char *counters_uri,
+                                       const char *storage_uri, const ee__logger *lg)
+{
     if (out == NULL || counters_uri == NULL)
         return ee__error(EE_EINVAL, "ee_counters_open_uri: out and counters_uri must not be "
                                     "NULL");
@@ -182,7 +194,7 @@ ee_status ee_counters_open_uri(ee_counters **out, const char *counters_uri,
     if (strcmp(counters_uri, "memory:") == 0 || strcmp(counters_uri, "memory://") == 0)
         return ee_counters_memory_new(out);
     if (strcmp(counters_uri, "storage:") == 0 || strcmp(counters_uri, "storage://") == 0)
-        return open_storage(out, storage_uri);
+        return open_storage(out, storage_uri, lg);
     if (has_prefix(counters_uri, "redis://"))
         return ee_counters_redis_new(out, counters_uri);
     char scheme[32];
