@@ -58,6 +58,10 @@ void ee__redact_unregister(const char *secret, size_t len);
  * secrets and token-shaped substrings become "[REDACTED]". The result is
  * truncated to cap-1 bytes if it would grow past it. Thread-safe. */
 void ee__redact(char *buf, size_t cap);
+/* The names the redactor knows (lower case, each ends where a value
+ * starts; JSON ones also match with spaces around the colon), for tests
+ * that must cover every one. */
+const char *const *ee__redact_markers(size_t *count);
 
 /* ---- secrets in memory ------------------------------------------------- */
 
