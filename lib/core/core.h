@@ -58,6 +58,10 @@ void ee__redact_unregister(const char *secret, size_t len);
  * secrets and token-shaped substrings become "[REDACTED]". The result is
  * truncated to cap-1 bytes if it would grow past it. Thread-safe. */
 void ee__redact(char *buf, size_t cap);
+/* The names the redactor knows (lower case, each ends where a value
+ * starts; JSON ones also match with spaces around the colon), for tests
+ * that must cover every one. */
+const char *const *ee__redact_markers(size_t *count);
 
 /* ---- secrets in memory ------------------------------------------------- */
 
@@ -79,6 +83,12 @@ void ee__logv(const ee__logger *lg, ee_log_level level, const char *module,
               const char *fmt, va_list ap) EE__PRINTF(4, 0);
 void ee__log(const ee__logger *lg, ee_log_level level, const char *module,
              const char *fmt, ...) EE__PRINTF(4, 5);
+/* A diagnostic a linked library would otherwise print (a libpq notice:
+ * "WARNING:  terminating connection ...\n"): its severity word picks the
+ * level, its lines are joined into one, and it is redacted and delivered
+ * like any line. `lg` may be NULL (the handle was opened outside an
+ * engine): the text is dropped, never printed. */
+void ee__log_foreign(const ee__logger *lg, const char *module, const char *text);
 
 /* ---- money and decimals (money.c) ------------------------------------ */
 
@@ -197,6 +207,17 @@ enum { EE__MOD_CREDENTIALS, EE__MOD_CATALOG, EE__MOD_QUOTA, EE__MOD_COUNT };
 extern const ee__module ee__credentials_module; /* lib/credentials/module.c */
 extern const ee__module ee__catalog_module;     /* lib/catalog/module.c */
 extern const ee__module ee__quota_module;       /* lib/quota/module.c */
+
+/* The engine's own openings of storage and counters (lib/storage/uri.c,
+ * lib/counters/counters.c): as ee_storage_open_uri() and
+ * ee_counters_open_uri(), with the engine's logger (it must outlive the
+ * handle), which receives the diagnostics of the libraries they use. */
+struct ee_storage;
+struct ee_counters;
+ee_status ee__storage_open_uri_logged(struct ee_storage **out, const char *uri,
+                                      const ee__logger *lg);
+ee_status ee__counters_open_uri_logged(struct ee_counters **out, const char *counters_uri,
+                                       const char *storage_uri, const ee__logger *lg);
 
 /* The state module `id` returned from its open (NULL if it keeps none). */
 void *ee__engine_module(const ee_engine *engine, int id);

@@ -47,13 +47,13 @@ static void unregister_secret(const char *value, void *payload)
 static ee_status open_components(ee_engine *e)
 {
     const char *storage_uri = ee__config_text(e->cfg, "EE_STORAGE_URI");
-    ee_status st = ee_storage_open_uri(&e->storage, storage_uri);
+    ee_status st = ee__storage_open_uri_logged(&e->storage, storage_uri, &e->log);
     /* EE_COUNTERS_URI unset (NULL): the storage's own counters when it is a
      * database, so the default is exact across processes; memory: only over
      * a memory: storage. Memory counters over a database lock it. */
     if (st == EE_OK)
-        st = ee_counters_open_uri(&e->counters, ee__config_text(e->cfg, "EE_COUNTERS_URI"),
-                                  storage_uri);
+        st = ee__counters_open_uri_logged(&e->counters, ee__config_text(e->cfg, "EE_COUNTERS_URI"),
+                                          storage_uri, &e->log);
     if (st == EE_OK)
         st = ee_transport_curl_new(&e->transport, NULL);
     /* Without an API key there is no n8n client: the engine still serves

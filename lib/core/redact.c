@@ -148,7 +148,41 @@ static const char *const markers[] = {
     "api_key=",     "apikey=",       "api-key=",        "password=",      "passwd=",
     "secret=",      "token=",        "\"apikey\":\"",   "\"api_key\":\"", "\"password\":\"",
     "\"secret\":\"", "\"token\":\"", "\"accesstoken\":\"", "\"refreshtoken\":\"",
+    "\"access_token\":\"", "\"refresh_token\":\"", "\"client_secret\":\"",
 };
+
+/* Whether buf[pos..] starts with marker `m` (length mlen); *start receives
+ * where the value begins. A JSON marker ("name":") also matches with
+ * blanks around its colon, as pretty-printed JSON has them. */
+static bool match_marker(const char *buf, size_t pos, const char *m, size_t mlen, size_t *start)
+{
+    if (m[0] != '"') {
+        if (strncasecmp(buf + pos, m, mlen) != 0)
+            return false;
+        *start = pos + mlen;
+        return true;
+    }
+    size_t name = mlen - 2; /* up to and including the name's closing quote */
+    if (strncasecmp(buf + pos, m, name) != 0)
+        return false;
+    size_t i = pos + name;
+    while (buf[i] == ' ' || buf[i] == '\t')
+        i++;
+    if (buf[i++] != ':')
+        return false;
+    while (buf[i] == ' ' || buf[i] == '\t')
+        i++;
+    if (buf[i++] != '"')
+        return false;
+    *start = i;
+    return true;
+}
+
+const char *const *ee__redact_markers(size_t *count)
+{
+    *count = sizeof markers / sizeof markers[0];
+    return markers;
+}
 
 static size_t value_end(const char *buf, size_t start)
 {
@@ -165,11 +199,11 @@ static void redact_markers(char *buf, size_t cap)
         size_t mlen = strlen(markers[m]);
         size_t pos = 0;
         while (buf[pos] != '\0') {
-            if (strncasecmp(buf + pos, markers[m], mlen) != 0) {
+            size_t start;
+            if (!match_marker(buf, pos, markers[m], mlen, &start)) {
                 pos++;
                 continue;
             }
-            size_t start = pos + mlen;
             size_t end = value_end(buf, start);
             if (end == start || (end - start == MARK_LEN &&
                                  memcmp(buf + start, MARK, MARK_LEN) == 0)) {

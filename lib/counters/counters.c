@@ -120,14 +120,19 @@ ee_status ee_counters_sqlite_new(ee_counters **out, const char *path)
                  &ee__counters_sql_ext);
 }
 
-ee_status ee_counters_postgres_new(ee_counters **out, const char *conninfo)
+static ee_status postgres_open(ee_counters **out, const char *conninfo, const ee__logger *lg)
 {
     if (out == NULL || conninfo == NULL || conninfo[0] == '\0')
         return ee__error(EE_EINVAL, "ee_counters_postgres_new: out and a non-empty conninfo "
                                     "are required");
     *out = NULL;
-    OPEN_BUILTIN(out, ee__counters_postgres_create(conninfo, &t_, &ctx_), "storage-postgres",
+    OPEN_BUILTIN(out, ee__counters_postgres_create(conninfo, lg, &t_, &ctx_), "storage-postgres",
                  &ee__counters_sql_ext);
+}
+
+ee_status ee_counters_postgres_new(ee_counters **out, const char *conninfo)
+{
+    return postgres_open(out, conninfo, NULL);
 }
 
 ee_status ee_counters_redis_new(ee_counters **out, const char *uri)
@@ -193,7 +198,8 @@ static ee_status storage_db(const char *storage_uri, const char **kind, char **t
     return *target != NULL ? EE_OK : ee__error(EE_ENOMEM, "out of memory opening counters");
 }
 
-static ee_status open_storage(ee_counters **out, const char *storage_uri)
+static ee_status open_storage(ee_counters **out, const char *storage_uri,
+                              const ee__logger *lg)
 {
     if (storage_uri == NULL || storage_uri[0] == '\0')
         return ee__error(EE_EINVAL, "counters URI \"storage:\" needs a storage URI (sqlite:// or "
@@ -217,7 +223,7 @@ static ee_status open_storage(ee_counters **out, const char *storage_uri)
         return st;
     }
     if (kind != NULL) {
-        st = ee_counters_postgres_new(out, target);
+        st = postgres_open(out, target, lg);
         free(target);
         return st;
     }
@@ -234,7 +240,7 @@ static ee_status open_storage(ee_counters **out, const char *storage_uri)
  * they take the storage's lock (a second holder is refused with EE_EBUSY)
  * and open storage counters on the same database beside them, where the
  * quota module writes period usage through and reads it back. */
-static ee_status open_memory(ee_counters **out, const char *storage_uri)
+static ee_status open_memory(ee_counters **out, const char *storage_uri, const ee__logger *lg)
 {
     const char *kind;
     char *target;
@@ -246,7 +252,7 @@ static ee_status open_memory(ee_counters **out, const char *storage_uri)
     st = ee__counters_lock_take(kind, target, false, &owner);
     if (st == EE_OK)
         st = strcmp(kind, "sqlite") == 0 ? ee_counters_sqlite_new(&durable, target)
-                                          : ee_counters_postgres_new(&durable, target);
+                                          : postgres_open(&durable, target, lg);
     if (st == EE_OK)
         st = ee_counters_memory_new(out);
     free(target);
@@ -263,6 +269,12 @@ static ee_status open_memory(ee_counters **out, const char *storage_uri)
 ee_status ee_counters_open_uri(ee_counters **out, const char *counters_uri,
                                const char *storage_uri)
 {
+    return ee__counters_open_uri_logged(out, counters_uri, storage_uri, NULL);
+}
+
+ee_status ee__counters_open_uri_logged(ee_counters **out, const char *counters_uri,
+                                       const char *storage_uri, const ee__logger *lg)
+{
     if (out == NULL)
         return ee__error(EE_EINVAL, "ee_counters_open_uri: out must not be NULL");
     *out = NULL;
@@ -277,9 +289,9 @@ ee_status ee_counters_open_uri(ee_counters **out, const char *counters_uri,
         counters_uri = kind != NULL ? "storage:" : "memory:";
     }
     if (strcmp(counters_uri, "memory:") == 0 || strcmp(counters_uri, "memory://") == 0)
-        return open_memory(out, storage_uri);
+        return open_memory(out, storage_uri, lg);
     if (strcmp(counters_uri, "storage:") == 0 || strcmp(counters_uri, "storage://") == 0)
-        return open_storage(out, storage_uri);
+        return open_storage(out, storage_uri, lg);
     if (has_prefix(counters_uri, "redis://"))
         return ee_counters_redis_new(out, counters_uri);
     char scheme[32];

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/core.h"
 #include "execengine/counters.h"
 
 /* Each built-in backend's constructor: on EE_OK *table and *ctx are set and
@@ -16,8 +17,9 @@
 ee_status ee__counters_memory_create(const ee_counters_backend **table, void **ctx);
 ee_status ee__counters_sqlite_create(const char *path, const ee_counters_backend **table,
                                      void **ctx);
-ee_status ee__counters_postgres_create(const char *conninfo, const ee_counters_backend **table,
-                                       void **ctx);
+/* libpq's notices go to `lg` (may be NULL: dropped), never to stderr. */
+ee_status ee__counters_postgres_create(const char *conninfo, const ee__logger *lg,
+                                       const ee_counters_backend **table, void **ctx);
 ee_status ee__counters_redis_create(const char *uri, const ee_counters_backend **table,
                                     void **ctx);
 

@@ -25,6 +25,10 @@
  * the workspace): which workspaces hold sealed secrets, so rotation can
  * find them (storage has no cross-workspace query). */
 #define EE__WS_REGISTRY_NAME "ee:workspace"
+/* The key-check record (keycheck.c): workspace "platform", this fixed id
+ * (so two processes writing it at once keep exactly one), kind below. */
+#define EE__KEYCHECK_ID "6565000000006b6579636b01"
+#define EE__KEYCHECK_KIND "ee:keycheck"
 /* How long a cached snapshot of a workspace's credential metadata is
  * trusted when another process may have written (ms). Local writes
  * invalidate at once. */
@@ -86,6 +90,20 @@ void ee__cred_snapshot_release(ee__cred_state *s, ee__cred_snapshot *snap);
 /* The next pool index for `cred_name` (round-robin, thread-safe). */
 uint64_t ee__cred_next_turn(ee__cred_state *s, const char *cred_name);
 
+/* ---- the key-check record (keycheck.c) ------------------------------------ */
+
+/* At open: check that the keyring opens storage's key-check record, or
+ * write it on a storage that has none (after checking that every sealed
+ * platform credential opens). Returns EE_OK; EE_ECRYPTO (this engine's
+ * secrets cannot open what storage holds: the engine must not open);
+ * EE_ECORRUPT; EE_ECONFLICT; storage statuses. */
+ee_status ee__cred_keycheck(ee__cred_state *s);
+/* After a complete rotation: re-seal the record under the current key
+ * (it must open first). Same statuses. */
+ee_status ee__cred_keycheck_reseal(ee__cred_state *s);
+/* Whether a stored document's metadata is the key-check record. */
+bool ee__cred_is_keycheck(const json_t *meta);
+
 /* ---- documents ------------------------------------------------------------ */
 
 /* A stored document split into its metadata (JSON: ObjectIds as hex text,
@@ -116,6 +134,12 @@ ee_status ee__cdoc_seal(ee__cred_state *s, const char *ws, ee__cdoc *d, const ch
  * ee__plaintext_free(pt, len). */
 ee_status ee__cdoc_open(ee__cred_state *s, const char *ws, const ee__cdoc *d, uint8_t **pt_out,
                         size_t *pt_len);
+
+/* Before a write replaces d's sealed secret: it must open with our keyring
+ * (a write never re-seals, or overwrites, what this engine cannot read).
+ * Returns EE_OK (also when d holds nothing sealed); EE_ECRYPTO; the
+ * statuses of ee__open(). */
+ee_status ee__cred_check_opens(ee__cred_state *s, const char *ws, const ee__cdoc *d);
 
 /* A masked form of a key: "sk-or-…abcd", "…abcd", or "…" when short. */
 void ee__cred_mask(const char *key, char out[48]);

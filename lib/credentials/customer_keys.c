@@ -266,6 +266,8 @@ static ee_status apply_patch(ee_engine *e, const ee_principal *p, ee__cdoc *d, v
             const char *key;
             ee_status st = check_key_text(v, &key);
             if (st == EE_OK)
+                st = ee__cred_check_opens(ee__cred_state_of(e), ee_principal_workspace(p), d);
+            if (st == EE_OK)
                 st = ee__cdoc_seal(ee__cred_state_of(e), ee_principal_workspace(p), d,
                                    SEALED_FIELD, key, strlen(key));
             if (st != EE_OK)
@@ -500,7 +502,68 @@ static void judge_response(const ee_http_response *resp, verdict *v, json_t **bo
     *body_out = body;
 }
 
-static json_t *verdict_json(const verdict *v, int64_t now)
+/* OpenRouter's answer is never stored or returned as it came: an upstream
+ * may echo the key in any field. Only typed, bounded values are kept:
+ * numbers (or null), a boolean, an enumerated reset period, and a label of
+ * bounded length holding no run of the key's text. */
+#define LABEL_MAX 64
+#define KEY_WINDOW 8
+
+static json_t *number_value(const json_t *v)
+{
+    return json_is_number(v) ? json_real(json_number_value(v)) : json_null();
+}
+
+static json_t *number_kept(const json_t *v)
+{
+    /* Integers stay integers (a limit of 100 reads 100, not 100.0). */
+    return json_is_integer(v) ? json_integer(json_integer_value(v)) : number_value(v);
+}
+
+static json_t *reset_period(const json_t *v)
+{
+    static const char *const periods[] = {"daily", "weekly", "monthly"};
+    const char *s = json_string_value(v);
+    for (size_t i = 0; s != NULL && i < sizeof periods / sizeof periods[0]; i++)
+        if (strcmp(s, periods[i]) == 0)
+            return json_string(periods[i]);
+    return NULL;
+}
+
+/* Whether `text` holds any KEY_WINDOW consecutive bytes of `key`. */
+static bool holds_key_text(const char *text, size_t len, const char *key)
+{
+    size_t klen = strlen(key);
+    if (klen < KEY_WINDOW)
+        return memmem(text, len, key, klen) != NULL;
+    for (size_t i = 0; i + KEY_WINDOW <= klen; i++)
+        if (memmem(text, len, key + i, KEY_WINDOW) != NULL)
+            return true;
+    return false;
+}
+
+/* The label upstream gave, if it is short printable text without the
+ * key's text; otherwise our own masked form of the key. */
+static json_t *safe_label(const json_t *v, const char *key)
+{
+    const char *s = json_string_value(v);
+    size_t len = json_string_length(v);
+    bool ok = s != NULL && len > 0 && len <= LABEL_MAX && strlen(s) == len &&
+              ee__utf8_valid(s, len) && !holds_key_text(s, len, key);
+    for (size_t i = 0; ok && i < len; i++)
+        ok = (unsigned char)s[i] >= 0x20 && s[i] != 0x7f;
+    if (ok) {
+        char buf[LABEL_MAX + 1];
+        memcpy(buf, s, len + 1);
+        ee__redact(buf, sizeof buf); /* shapes of other credentials */
+        return json_string(buf);
+    }
+    char masked[48];
+    ee__cred_mask(key, masked);
+    return json_string(masked);
+}
+
+static json_t *verdict_json(const verdict *v, const char *key, int64_t now)
 {
     json_t *r = json_pack("{s:s, s:I}", "status", v->status, "checkedAt", (json_int_t)now);
     if (r == NULL)
@@ -510,16 +573,17 @@ static json_t *verdict_json(const verdict *v, int64_t now)
     if (v->reason != NULL)
         json_object_set_new(r, "reason", json_string(v->reason));
     if (v->data != NULL) {
-        const json_t *limit = json_object_get(v->data, "limit");
-        const json_t *rem = json_object_get(v->data, "limit_remaining");
-        json_object_set_new(r, "limit", limit ? json_deep_copy(limit) : json_null());
-        json_object_set_new(r, "usage", json_deep_copy(json_object_get(v->data, "usage")));
-        json_object_set_new(r, "limitRemaining", rem ? json_deep_copy(rem) : json_null());
+        json_object_set_new(r, "limit", number_kept(json_object_get(v->data, "limit")));
+        json_object_set_new(r, "usage", number_kept(json_object_get(v->data, "usage")));
+        json_object_set_new(r, "limitRemaining",
+                            number_kept(json_object_get(v->data, "limit_remaining")));
         json_object_set_new(r, "isFreeTier",
                             json_boolean(json_is_true(json_object_get(v->data, "is_free_tier"))));
-        const json_t *reset = json_object_get(v->data, "limit_reset");
-        if (json_is_string(reset))
-            json_object_set_new(r, "limitReset", json_deep_copy(reset));
+        json_t *reset = reset_period(json_object_get(v->data, "limit_reset"));
+        if (reset != NULL)
+            json_object_set_new(r, "limitReset", reset);
+        if (json_object_get(v->data, "label") != NULL)
+            json_object_set_new(r, "label", safe_label(json_object_get(v->data, "label"), key));
     }
     return r;
 }
@@ -574,11 +638,12 @@ ee_status ee_cred_key_validate(ee_engine *engine, const ee_principal *principal,
     json_t *body = NULL;
     if (st == EE_OK)
         st = call_openrouter(engine, (const char *)key, &v, &body);
+    json_t *answer = st == EE_OK ? verdict_json(&v, (const char *)key, ee_engine_now_ms(engine))
+                                 : NULL;
     ee__plaintext_free(key, key_len);
+    json_decref(body);
     if (st != EE_OK)
         return ee__error_out(out, st);
-    json_t *answer = verdict_json(&v, ee_engine_now_ms(engine));
-    json_decref(body);
     if (answer == NULL)
         return ee__error_out(out, ee__error(EE_ENOMEM, "out of memory"));
     st = edit_key(engine, principal, key_id, apply_validation, answer, NULL);

@@ -254,6 +254,21 @@ ee_status ee__cdoc_open(ee__cred_state *s, const char *ws, const ee__cdoc *d, ui
     return ee__open(s->ring, ws, d->id, d->sealed, d->sealed_len, pt_out, pt_len);
 }
 
+ee_status ee__cred_check_opens(ee__cred_state *s, const char *ws, const ee__cdoc *d)
+{
+    if (d->sealed == NULL)
+        return EE_OK;
+    uint8_t *pt = NULL;
+    size_t len = 0;
+    ee_status st = ee__cdoc_open(s, ws, d, &pt, &len);
+    ee__plaintext_free(pt, len);
+    if (st == EE_ECRYPTO)
+        return ee__error(EE_ECRYPTO, "credential %s does not open with this engine's secrets: "
+                                     "not replacing it (configure the secret it was sealed with)",
+                         d->id);
+    return st;
+}
+
 /* ---- masking, requests, registry -------------------------------------------- */
 
 void ee__cred_mask(const char *key, char out[48])

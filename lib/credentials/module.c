@@ -141,6 +141,11 @@ static ee_status credentials_open(ee_engine *engine, void **state_out)
     ee_status st = s->turns ? build_keyring(s, cfg) : ee__error(EE_ENOMEM, "out of memory");
     if (st == EE_OK)
         st = load_catalog(s, cfg);
+    /* Before anything can write: an engine whose secrets cannot open what
+     * storage holds must not open, or its writes would re-seal the data
+     * under its own key. */
+    if (st == EE_OK)
+        st = ee__cred_keycheck(s);
     if (st != EE_OK) {
         credentials_close(s);
         return st;

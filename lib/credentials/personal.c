@@ -159,6 +159,8 @@ static ee_status put(ee_engine *e, const ee_principal *p, const json_t *req, ee_
         const char *kind = st == EE_OK ? meta_str(d->meta, "kind") : NULL;
         if (st == EE_OK && (kind == NULL || strcmp(kind, "personal") != 0))
             st = ee__error(EE_ENOTFOUND, "no personal credential %s in this workspace", id);
+        if (st == EE_OK)
+            st = ee__cred_check_opens(s, ws, d);
     } else {
         st = ee_storage_id_new(d->id);
         if (st == EE_OK)

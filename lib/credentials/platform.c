@@ -179,11 +179,17 @@ static ee_status reconcile(ee__cred_state *s, ee__cdoc *d, wanted *w, const char
     uint8_t *pt = NULL;
     size_t pt_len = 0;
     ee_status st = ee__cdoc_open(s, EE__PLATFORM_WS, d, &pt, &pt_len);
-    /* A credential sealed with a secret no longer configured is replaced. */
+    /* A credential that does not open with our secrets is never re-sealed:
+     * it is another secret's data (the key-check record at open is the
+     * first line; this is the second). */
     bool same = st == EE_OK && pt_len == strlen(w->key) &&
                 CRYPTO_memcmp(pt, w->key, pt_len) == 0;
     ee__plaintext_free(pt, pt_len);
-    if (st != EE_OK && st != EE_ECRYPTO)
+    if (st == EE_ECRYPTO)
+        return ee__error(EE_ECRYPTO, "platform credential %s (%s) does not open with this "
+                                     "engine's secrets: not re-sealing it under another key",
+                         d->id, w->cred_name);
+    if (st != EE_OK)
         return st;
     const char *email = strcmp(w->cred_name, "resendApi") == 0 ? from_email : NULL;
     if (same && same_text(meta_str(d, "fromEmail"), email))

@@ -27,7 +27,9 @@ static ee_status rotate_doc(ee__cred_state *s, const char *coll, const char *ws,
             return EE_OK; /* deleted meanwhile */
         if (st != EE_OK)
             return st;
-        if (d.sealed == NULL) { /* a registry document: nothing sealed */
+        /* A registry document (nothing sealed), or the key-check record,
+         * which is re-sealed last (ee_cred_rotate()). */
+        if (d.sealed == NULL || ee__cred_is_keycheck(d.meta)) {
             ee__cdoc_clear(&d);
             return EE_OK;
         }
@@ -149,6 +151,10 @@ ee_status ee_cred_rotate(ee_engine *engine, char **out)
             st = rotate_collection(s, EE__KEYS_COLL, json_string_value(ws), &rc);
     }
     json_decref(wss);
+    /* Only once nothing needs a previous secret: an engine configured
+     * with the new secret alone then opens, and not before. */
+    if (st == EE_OK && !rc.stopped && rc.failed == 0)
+        st = ee__cred_keycheck_reseal(s);
     if (st != EE_OK)
         return ee__error_out(out, st);
     ee__log(ee__engine_logger(engine), EE_LOG_INFO, "credentials",

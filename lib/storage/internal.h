@@ -104,8 +104,11 @@ typedef struct ee__sqlite_options {
 } ee__sqlite_options;
 ee_status ee__storage_sqlite_open(ee_storage **out, const ee__sqlite_options *opts);
 
-/* `schema` may be NULL (the connection's search_path decides). */
-ee_status ee__storage_postgres_open(ee_storage **out, const char *conninfo, const char *schema);
+/* `schema` may be NULL (the connection's search_path decides). libpq's
+ * notices (a server restart's "terminating connection" warning) go to `lg`
+ * (may be NULL: dropped; it must outlive the handle), never to stderr. */
+ee_status ee__storage_postgres_open(ee_storage **out, const char *conninfo, const char *schema,
+                                    const ee__logger *lg);
 
 /* The backend table and context of a handle, for tests that bypass the
  * wrapper's validation (fuzzing, corrupted-input tests). */

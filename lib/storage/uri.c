@@ -127,6 +127,11 @@ static ee_status split_postgres(const char *uri, char **conninfo, char **schema)
 
 ee_status ee_storage_open_uri(ee_storage **out, const char *uri)
 {
+    return ee__storage_open_uri_logged(out, uri, NULL);
+}
+
+ee_status ee__storage_open_uri_logged(ee_storage **out, const char *uri, const ee__logger *lg)
+{
     if (out == NULL || uri == NULL)
         return ee__error(EE_EINVAL, "ee_storage_open_uri: NULL argument");
     *out = NULL;
@@ -138,7 +143,7 @@ ee_status ee_storage_open_uri(ee_storage **out, const char *uri)
         char *conninfo = NULL, *schema = NULL;
         ee_status st = split_postgres(uri, &conninfo, &schema);
         if (st == EE_OK)
-            st = ee__storage_postgres_open(out, conninfo, schema);
+            st = ee__storage_postgres_open(out, conninfo, schema, lg);
         ee__secret_free(conninfo);
         free(schema);
         return st;
@@ -171,5 +176,5 @@ ee_status ee_storage_postgres_new(ee_storage **out, const char *conninfo)
     if (out == NULL || conninfo == NULL)
         return ee__error(EE_EINVAL, "ee_storage_postgres_new: NULL argument");
     *out = NULL;
-    return ee__storage_postgres_open(out, conninfo, NULL);
+    return ee__storage_postgres_open(out, conninfo, NULL, NULL);
 }

@@ -16,6 +16,13 @@ The first path segment picks the scenario; the rest must be "/key":
   GET /slow/key       waits 3 s, then 200
   GET /malformed/key  200, JSON content type, body cut short
   GET /badshape/key   200, valid JSON without "data"
+  GET /echo/key       200, the documented shape with the bearer token echoed
+                      in every string field (label, limit_reset, rate_limit,
+                      expires_at, extra fields) and numbers left numbers
+  GET /labeled/key    200, label "Team key (prod)"
+  GET /longlabel/key  200, a label of 500 characters
+  GET /echoall/key    200, the token in every field, numbers included
+  GET /echo401/key    401 whose error message and extra fields echo the token
 
 GET /__last answers the headers of the last /key request, with the
 Authorization value replaced by whether it was a bearer token, so a test
@@ -77,6 +84,24 @@ class Handler(BaseHTTPRequestHandler):
                 "include_byok_in_limit": False, "expires_at": None,
                 "rate_limit": {"requests": 1000, "interval": "1h",
                                "note": "This field is deprecated and safe to ignore."}}})
+        if scenario == "echo":
+            return self.send(200, {"data": {
+                "label": token, "limit": 100, "usage": 1.5, "limit_remaining": 98.5,
+                "is_free_tier": False, "limit_reset": token, "expires_at": token,
+                "key": token, "name": "key " + token,
+                "rate_limit": {"requests": 10, "interval": token, "note": token}},
+                "echo": token})
+        if scenario in ("labeled", "longlabel"):
+            label = "Team key (prod)" if scenario == "labeled" else "x" * 500
+            return self.send(200, {"data": {"label": label, "limit": None, "usage": 0,
+                                            "is_free_tier": False, "limit_remaining": None}})
+        if scenario == "echoall":
+            return self.send(200, {"data": {k: token for k in (
+                "label", "limit", "usage", "limit_remaining", "is_free_tier", "limit_reset",
+                "expires_at", "rate_limit")}, "echo": token})
+        if scenario == "echo401":
+            return self.send(401, {"error": {"code": 401, "message": "bad key " + token,
+                                             "metadata": {"key": token}}})
         if scenario == "free":
             return self.send(200, {"data": {"label": "sk-or-v1-fre...e00", "limit": None,
                                             "usage": 0, "is_free_tier": True,

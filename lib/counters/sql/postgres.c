@@ -21,10 +21,11 @@ typedef struct pg {
     bool prepared_calls; /* ee_ctr_rsv and ee_ctr_fin */
 } pg;
 
-static void quiet(void *arg, const char *message)
+/* libpq prints a server's notices to stderr unless told otherwise: they
+ * go to the engine's log, or nowhere. */
+static void on_notice(void *arg, const char *message)
 {
-    (void)arg;
-    (void)message;
+    ee__log_foreign(arg, "counters", message);
 }
 
 /* The first line of libpq's message, for ours. */
@@ -61,7 +62,7 @@ static void pg_disconnect(void *conn)
     free(p);
 }
 
-static ee_status pg_connect(const char *conninfo, void **out)
+static ee_status pg_connect(const char *conninfo, const ee__logger *lg, void **out)
 {
     pg *p = calloc(1, sizeof *p);
     if (p == NULL)
@@ -71,6 +72,7 @@ static ee_status pg_connect(const char *conninfo, void **out)
         free(p);
         return ee__error(EE_ENOMEM, "out of memory connecting postgres counters");
     }
+    PQsetNoticeProcessor(p->conn, on_notice, (void *)lg);
     if (PQstatus(p->conn) != CONNECTION_OK) {
         char msg[256];
         first_line(PQerrorMessage(p->conn), msg, sizeof msg);
@@ -85,7 +87,6 @@ static ee_status pg_connect(const char *conninfo, void **out)
         pg_disconnect(p);
         return st;
     }
-    PQsetNoticeProcessor(p->conn, quiet, NULL);
     *out = p;
     return EE_OK;
 }
@@ -309,6 +310,12 @@ static ee_status pg_finish_call(void *conn, const char *key, uint64_t id, int64_
 static bool pg_broken(void *conn)
 {
     pg *p = conn;
+    /* Read what the server sent while the connection was idle (libpq's
+     * socket is non-blocking: this never waits). A restart's notice is
+     * delivered now, and a connection the server closed is found dead here,
+     * before a call is sent on it. */
+    if (PQstatus(p->conn) == CONNECTION_OK && PQtransactionStatus(p->conn) == PQTRANS_IDLE)
+        (void)PQconsumeInput(p->conn);
     return PQstatus(p->conn) != CONNECTION_OK ||
            PQtransactionStatus(p->conn) != PQTRANS_IDLE;
 }
@@ -438,8 +445,8 @@ const ee__sql_driver ee__sql_postgres_driver = {
     .finish_call = pg_finish_call,
 };
 
-ee_status ee__counters_postgres_create(const char *conninfo, const ee_counters_backend **table,
-                                       void **ctx)
+ee_status ee__counters_postgres_create(const char *conninfo, const ee__logger *lg,
+                                       const ee_counters_backend **table, void **ctx)
 {
-    return ee__sql_create(&ee__sql_postgres_driver, conninfo, table, ctx);
+    return ee__sql_create(&ee__sql_postgres_driver, conninfo, lg, table, ctx);
 }

@@ -59,6 +59,7 @@ const char *const ee__sql_text[EE__SQL_COUNT] = {
 typedef struct sqlb {
     const ee__sql_driver *drv;
     char *target;
+    const ee__logger *log; /* the engine's, or NULL */
     ee__pool pool; /* no cap on open connections; POOL_MAX kept idle */
 } sqlb;
 
@@ -67,7 +68,7 @@ typedef struct sqlb {
 static ee_status pool_open(void *owner, void **conn)
 {
     const sqlb *b = owner;
-    return b->drv->connect(b->target, conn);
+    return b->drv->connect(b->target, b->log, conn);
 }
 
 static void pool_close(void *owner, void *conn)
@@ -82,8 +83,16 @@ static bool pool_reuse(void *owner, void *conn)
 
 static const ee__pool_ops sql_pool_ops = {pool_open, pool_close, pool_reuse};
 
+/* An idle connection the server closed meanwhile (a restart) is dropped
+ * here rather than failing the call; a new one is opened past the idle ones. */
 static ee_status take_conn(sqlb *b, void **conn)
 {
+    for (int attempt = 0; attempt <= POOL_MAX; attempt++) {
+        ee_status st = ee__pool_take(&b->pool, conn);
+        if (st != EE_OK || !b->drv->broken(*conn))
+            return st;
+        ee__pool_give(&b->pool, *conn); /* broken: closed, not kept */
+    }
     return ee__pool_take(&b->pool, conn);
 }
 
@@ -606,7 +615,7 @@ static ee_status migrate(sqlb *b, void *conn)
 }
 
 ee_status ee__sql_create(const ee__sql_driver *drv, const char *target,
-                         const ee_counters_backend **table, void **ctx)
+                         const ee__logger *lg, const ee_counters_backend **table, void **ctx)
 {
     sqlb *b = calloc(1, sizeof *b);
     if (b == NULL || (b->target = ee__secret_dup(target)) == NULL) {
@@ -614,6 +623,7 @@ ee_status ee__sql_create(const ee__sql_driver *drv, const char *target,
         return ee__error(EE_ENOMEM, "out of memory opening %s counters", drv->name);
     }
     b->drv = drv;
+    b->log = lg;
     void *conn = NULL;
     ee_status st = ee__pool_init(&b->pool, &sql_pool_ops, b, 0, POOL_MAX);
     if (st == EE_OK)

@@ -42,8 +42,9 @@ typedef void (*ee__sql_row_fn)(void *payload, const int64_t *cols, int ncols);
 typedef struct ee__sql_driver {
     const char *name;       /* "sqlite", "postgres" (for messages) */
     const char *begin_sql;  /* "BEGIN IMMEDIATE" / "BEGIN" */
-    /* Open a connection to `target` (path or conninfo). */
-    ee_status (*connect)(const char *target, void **conn);
+    /* Open a connection to `target` (path or conninfo); the library's own
+     * diagnostics go to `lg` (may be NULL: dropped). */
+    ee_status (*connect)(const char *target, const ee__logger *lg, void **conn);
     void (*disconnect)(void *conn);
     /* Run SQL without parameters or results (BEGIN, COMMIT, DDL). */
     ee_status (*exec)(void *conn, const char *sql);
@@ -75,6 +76,6 @@ extern const ee__sql_driver ee__sql_postgres_driver;
 
 /* Open the backend on `target` with `driver` (connects once, migrates). */
 ee_status ee__sql_create(const ee__sql_driver *driver, const char *target,
-                         const ee_counters_backend **table, void **ctx);
+                         const ee__logger *lg, const ee_counters_backend **table, void **ctx);
 
 #endif

@@ -81,8 +81,9 @@ static ee_status lite_exec(void *conn, const char *sql)
     return rc == SQLITE_OK ? EE_OK : lite_error(l, rc, sql);
 }
 
-static ee_status lite_connect(const char *path, void **out)
+static ee_status lite_connect(const char *path, const ee__logger *lg, void **out)
 {
+    (void)lg; /* SQLite logs nothing unless SQLITE_CONFIG_LOG is set, and we never set it */
     lite *l = calloc(1, sizeof *l);
     if (l == NULL)
         return ee__error(EE_ENOMEM, "out of memory opening sqlite counters");
@@ -186,5 +187,5 @@ const ee__sql_driver ee__sql_sqlite_driver = {
 ee_status ee__counters_sqlite_create(const char *path, const ee_counters_backend **table,
                                      void **ctx)
 {
-    return ee__sql_create(&ee__sql_sqlite_driver, path, table, ctx);
+    return ee__sql_create(&ee__sql_sqlite_driver, path, NULL, table, ctx);
 }

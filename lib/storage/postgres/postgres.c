@@ -32,6 +32,7 @@ typedef struct pg {
     char *conninfo; /* secret: may hold a password */
     char *schema;
     size_t redact_start, redact_len; /* the URI's password, registered for redaction */
+    const ee__logger *log; /* the engine's, or NULL; receives libpq's notices */
     ee__pool pool;
 } pg;
 
@@ -142,11 +143,20 @@ static void quote_ident(const char *name, char *out, size_t cap)
     snprintf(out, cap, "\"%s\"", name); /* names come from our own table or a checked schema */
 }
 
+/* libpq prints a server's notices to stderr unless told otherwise (an
+ * immediate shutdown's "terminating connection" warning arrives on every
+ * idle connection): they go to the engine's log, or nowhere. */
+static void on_notice(void *arg, const char *message)
+{
+    ee__log_foreign(((const pg *)arg)->log, "storage", message);
+}
+
 static ee_status connect_one(pg *g, PGconn **out)
 {
     PGconn *c = PQconnectdb(g->conninfo);
     if (c == NULL)
         return ee__error(EE_ENOMEM, "postgres: out of memory");
+    PQsetNoticeProcessor(c, on_notice, g);
     if (PQstatus(c) != CONNECTION_OK) {
         char line[300];
         const char *msg = PQerrorMessage(c);
@@ -214,10 +224,30 @@ static bool pool_reuse(void *owner, void *vpc)
 
 static const ee__pool_ops pg_pool_ops = {pool_open, pool_close, pool_reuse};
 
+/* Read what the server sent while the connection was idle (libpq's socket
+ * is non-blocking: this never waits): a restart's notice is delivered now,
+ * and a connection the server closed is found dead before a call is sent
+ * on it, then dropped (pool_reuse) and replaced. */
+static bool alive(pconn *pc)
+{
+    if (PQstatus(pc->pg) == CONNECTION_OK && PQtransactionStatus(pc->pg) == PQTRANS_IDLE)
+        (void)PQconsumeInput(pc->pg);
+    return PQstatus(pc->pg) == CONNECTION_OK;
+}
+
 static ee_status acquire(pg *g, pconn **out)
 {
     void *pc = NULL;
-    ee_status st = ee__pool_take(&g->pool, &pc);
+    ee_status st = EE_OK;
+    for (int attempt = 0; attempt <= POOL_MAX; attempt++) {
+        st = ee__pool_take(&g->pool, &pc);
+        if (st != EE_OK || alive(pc))
+            break;
+        ee__pool_give(&g->pool, pc);
+        pc = NULL;
+    }
+    if (st == EE_OK && pc == NULL)
+        st = ee__pool_take(&g->pool, &pc);
     *out = pc;
     return st;
 }
@@ -728,11 +758,13 @@ static const ee_storage_backend postgres_backend = {
     .delete_range = pg_delete_range,
 };
 
-ee_status ee__storage_postgres_open(ee_storage **out, const char *conninfo, const char *schema)
+ee_status ee__storage_postgres_open(ee_storage **out, const char *conninfo, const char *schema,
+                                    const ee__logger *lg)
 {
     pg *g = calloc(1, sizeof *g);
     if (g == NULL)
         return ee__error(EE_ENOMEM, "postgres: out of memory");
+    g->log = lg;
     g->conninfo = ee__secret_dup(conninfo);
     g->schema = schema != NULL ? strdup(schema) : NULL;
     ee_status st = EE_OK;

@@ -4,6 +4,7 @@
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -207,4 +208,69 @@ Test(secrets, log_level_filters_before_formatting)
     cr_expect_eq(logbuf.lines, before + 1);
     cr_expect_null(strstr(logbuf.text, "not delivered"));
     ee_engine_close(e);
+}
+
+/* Every marker the redactor knows, each in the shape it appears in: the
+ * value after it is replaced, the text around it survives. A marker added
+ * to the redactor without a row here fails `every_marker_has_a_row`. */
+static const struct {
+    const char *marker; /* as ee__redact_markers() lists it */
+    const char *line;   /* holds the value "CANARY-v4lue-9d3e" after the marker */
+} marker_rows[] = {
+    {"bearer ", "GET /x Authorization: Bearer CANARY-v4lue-9d3e end"},
+    {"basic ", "GET /x Authorization: Basic CANARY-v4lue-9d3e end"},
+    {"x-n8n-api-key: ", "header X-N8N-API-KEY: CANARY-v4lue-9d3e end"},
+    {"x-n8n-api-key:", "header x-n8n-api-key:CANARY-v4lue-9d3e end"},
+    {"x-n8n-api-key=", "query x-n8n-api-key=CANARY-v4lue-9d3e&end"},
+    {"api_key=", "GET /search?api_key=CANARY-v4lue-9d3e&q=end"},
+    {"apikey=", "GET /search?apikey=CANARY-v4lue-9d3e&q=end"},
+    {"api-key=", "GET /search?api-key=CANARY-v4lue-9d3e&q=end"},
+    {"password=", "dsn host=db password=CANARY-v4lue-9d3e end"},
+    {"passwd=", "dsn host=db passwd=CANARY-v4lue-9d3e end"},
+    {"secret=", "POST client_secret=CANARY-v4lue-9d3e&end"},
+    {"token=", "GET /cb?access_token=CANARY-v4lue-9d3e&end"},
+    {"\"apikey\":\"", "body {\"apiKey\":\"CANARY-v4lue-9d3e\",\"end\":1}"},
+    {"\"api_key\":\"", "body {\"api_key\": \"CANARY-v4lue-9d3e\", \"end\": 1}"},
+    {"\"password\":\"", "body {\"password\" : \"CANARY-v4lue-9d3e\", \"end\": 1}"},
+    {"\"secret\":\"", "body {\"secret\":\"CANARY-v4lue-9d3e\",\"end\":1}"},
+    {"\"token\":\"", "body {\"token\": \"CANARY-v4lue-9d3e\", \"end\": 1}"},
+    {"\"accesstoken\":\"", "body {\"accessToken\": \"CANARY-v4lue-9d3e\", \"end\": 1}"},
+    {"\"refreshtoken\":\"", "body {\"refreshToken\": \"CANARY-v4lue-9d3e\", \"end\": 1}"},
+    {"\"access_token\":\"", "oauth {\"access_token\": \"CANARY-v4lue-9d3e\", \"end\": 1}"},
+    {"\"refresh_token\":\"", "oauth {\"refresh_token\":\"CANARY-v4lue-9d3e\",\"end\":1}"},
+    {"\"client_secret\":\"", "oauth {\"client_secret\": \"CANARY-v4lue-9d3e\", \"end\": 1}"},
+};
+
+Test(secrets, every_marker_redacts_its_value)
+{
+    for (size_t i = 0; i < sizeof marker_rows / sizeof marker_rows[0]; i++) {
+        char line[256];
+        snprintf(line, sizeof line, "%s", marker_rows[i].line);
+        ee__redact(line, sizeof line);
+        cr_expect_null(strstr(line, "CANARY-v4lue-9d3e"), "marker %s: %s", marker_rows[i].marker,
+                       line);
+        cr_expect_not_null(strstr(line, "[REDACTED]"), "marker %s: %s", marker_rows[i].marker,
+                           line);
+        cr_expect_not_null(strstr(line, "end"), "marker %s: the rest survives: %s",
+                           marker_rows[i].marker, line);
+    }
+}
+
+Test(secrets, every_marker_has_a_row)
+{
+    size_t n = 0;
+    const char *const *markers = ee__redact_markers(&n);
+    cr_assert_gt(n, 0);
+    for (size_t m = 0; m < n; m++) {
+        bool found = false;
+        for (size_t i = 0; i < sizeof marker_rows / sizeof marker_rows[0]; i++)
+            found = found || strcmp(marker_rows[i].marker, markers[m]) == 0;
+        cr_expect(found, "the redactor's marker %s has no row in marker_rows", markers[m]);
+    }
+    for (size_t i = 0; i < sizeof marker_rows / sizeof marker_rows[0]; i++) {
+        bool known = false;
+        for (size_t m = 0; m < n; m++)
+            known = known || strcmp(marker_rows[i].marker, markers[m]) == 0;
+        cr_expect(known, "row %s names no marker of the redactor", marker_rows[i].marker);
+    }
 }

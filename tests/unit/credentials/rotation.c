@@ -89,7 +89,7 @@ static int open_all(ee_engine *e)
             json_array_foreach(ids, i, id) {
                 ee__cdoc d;
                 cr_assert_eq(ee__cdoc_get(e, colls[c], wss[w], json_string_value(id), &d), EE_OK);
-                if (d.sealed != NULL) {
+                if (d.sealed != NULL && !ee__cred_is_keycheck(d.meta)) {
                     uint8_t *pt;
                     size_t len;
                     ee_status st = ee__cdoc_open(s, wss[w], &d, &pt, &len);
@@ -134,14 +134,16 @@ Test(rotation, killed_midway_then_rerun_finishes)
     cr_assert_eq(waitpid(child, &status, 0), child);
     cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the child was killed mid-run");
 
-    /* Half-done: with the new secret alone, what is left fails to open. */
-    ee_engine *e = open_with(NEW_SECRET, NULL);
-    json_t *r = rotate(e, EE_ECRYPTO);
-    cr_expect_eq(jint(r, "current"), KILL_AFTER, "%s", json_dumps(r, 0));
-    cr_expect_eq(jint(r, "failed"), TOTAL - KILL_AFTER);
-    cr_expect_eq(jint(r, "rotated"), 0);
-    json_decref(r);
-    ee_engine_close(e);
+    /* Half-done: the key-check record is re-sealed only by a complete
+     * run, so an engine with the new secret alone still refuses to open
+     * (what is left needs the old one). */
+    ee_config *cfg = ee_test_config_new(uri, NULL, NULL);
+    ee_test_config_set(cfg, "API_KEY_ENCRYPTION_SECRET", NEW_SECRET);
+    ee_engine *e = NULL;
+    cr_expect_eq(ee_engine_open(&e, cfg), EE_ECRYPTO, "%s", ee_error_last_message());
+    cr_assert_null(e);
+    ee_config_free(cfg);
+    json_t *r;
 
     /* The rerun with both secrets finishes the job. */
     e = open_with(NEW_SECRET, OLD_SECRET);

@@ -177,3 +177,94 @@ Test(validate, other_users_keys_are_not_found)
     ee_principal_free(q);
     ee_engine_close(e);
 }
+
+/* Whether the raw stored bytes of every key record of `ws` hold `text`. */
+static bool stored_holds(ee_engine *e, const char *ws, const char *text)
+{
+    json_t *ids = NULL;
+    cr_assert_eq(ee__cred_list_ids(e, EE__KEYS_COLL, ws, &ids), EE_OK);
+    bool found = false;
+    size_t i;
+    const json_t *id;
+    json_array_foreach(ids, i, id) {
+        uint8_t *data = NULL;
+        size_t len = 0;
+        cr_assert_eq(ee_storage_get(ee__engine_storage(e), EE__KEYS_COLL, ws,
+                                    json_string_value(id), &data, &len, NULL), EE_OK);
+        found = found || memmem(data, len, text, strlen(text)) != NULL;
+        ee_free(data);
+    }
+    json_decref(ids);
+    return found;
+}
+
+/* An upstream that echoes the key in every field it returns: nothing of
+ * it lands in the stored record or the answer, only typed values. */
+Test(validate, echoed_key_is_never_stored_or_returned)
+{
+    const char *scenarios[][2] = {{"echo", "valid"}, {"echoall", "unknown"},
+                                  {"echo401", "invalid"}};
+    for (size_t i = 0; i < sizeof scenarios / sizeof scenarios[0]; i++) {
+        ee_engine *e = engine_for(scenarios[i][0]);
+        ee_principal *p = principal("ws-echo", "val");
+        char id[32], *out = NULL;
+        add_key(e, p, "k", KEY, id);
+        ee_status st = ee_cred_key_validate(e, p, id, &out);
+        cr_expect(st == EE_OK || st == EE_EUNKNOWN, "%s: %s", scenarios[i][0],
+                  ee_status_name(st));
+        cr_assert_not_null(out);
+        cr_expect_null(strstr(out, KEY), "%s: the answer holds the key: %s", scenarios[i][0], out);
+        /* Not even a piece of it (the label check works on 8-byte runs). */
+        cr_expect_null(strstr(out, "validate-0123"), "%s: %s", scenarios[i][0], out);
+        json_t *r = json_loads(out, 0, NULL);
+        ee_free(out);
+        cr_expect_str_eq(jstr(r, "status"), scenarios[i][1], "%s", scenarios[i][0]);
+        if (strcmp(scenarios[i][0], "echo") == 0) {
+            cr_expect_eq(json_number_value(json_object_get(r, "usage")), 1.5);
+            cr_expect_eq(json_number_value(json_object_get(r, "limit")), 100);
+            cr_expect_null(json_object_get(r, "limitReset"), "not one of the periods");
+            cr_expect_str_eq(jstr(r, "label"), "sk-or-\xe2\x80\xa6" "cdef", "our masked form");
+            /* Only the typed fields: nothing else upstream sent. */
+            const char *allowed[] = {"status", "checkedAt", "httpStatus", "reason", "limit",
+                                     "usage", "limitRemaining", "isFreeTier", "limitReset",
+                                     "label"};
+            const char *k;
+            const json_t *v;
+            json_object_foreach(r, k, v) {
+                bool known = false;
+                for (size_t a = 0; a < sizeof allowed / sizeof allowed[0]; a++)
+                    known = known || strcmp(k, allowed[a]) == 0;
+                cr_expect(known, "unexpected field %s in the answer", k);
+            }
+        }
+        json_decref(r);
+        cr_expect(!stored_holds(e, "ws-echo", KEY), "%s: the stored record holds the key",
+                  scenarios[i][0]);
+        cr_expect(!stored_holds(e, "ws-echo", "validate-0123"), "%s", scenarios[i][0]);
+        r = answer(ee_cred_key_get(e, p, id, &out), EE_OK, &out);
+        char *text = json_dumps(r, 0);
+        cr_expect_null(strstr(text, KEY), "%s: %s", scenarios[i][0], text);
+        free(text);
+        json_decref(r);
+        cr_expect_null(strstr(ee_error_last_message(), KEY));
+        ee_principal_free(p);
+        ee_engine_close(e);
+    }
+}
+
+/* A label without the key's text is kept; one sharing a run of it is
+ * replaced by our masked form; an overlong one too. */
+Test(validate, label_is_bounded_and_never_the_keys_text)
+{
+    json_t *r = validate("labeled", KEY, EE_OK);
+    cr_expect_str_eq(jstr(r, "label"), "Team key (prod)");
+    json_decref(r);
+    r = validate("longlabel", KEY, EE_OK);
+    cr_expect_str_eq(jstr(r, "label"), "sk-or-\xe2\x80\xa6" "cdef");
+    json_decref(r);
+    /* The fake's usual label "sk-or-v1-au7...890" shares "sk-or-v1" with
+     * every OpenRouter key. */
+    r = validate("valid", KEY, EE_OK);
+    cr_expect_str_eq(jstr(r, "label"), "sk-or-\xe2\x80\xa6" "cdef");
+    json_decref(r);
+}
