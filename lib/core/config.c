@@ -724,7 +724,8 @@ static ee_status resolve_storage(ee_config *cfg)
         bool for_sqlite = i == 1;
         if (value_of(cfg, database_vars[i])->set && for_sqlite == pg)
             return ee__error(EE_EINVAL, "%s applies to DATABASE_TYPE=%s, but DATABASE_TYPE is %s%s",
-                             database_vars[i], for_sqlite ? "sqlite" : "postgres", pg ? "postgres" : "sqlite",
+                             database_vars[i], for_sqlite ? "sqlite" : "postgres",
+                             pg ? "postgres" : "sqlite",
                              value_of(cfg, "DATABASE_TYPE")->set ? "" : " (its default)");
     }
     const char *dir = value_of(cfg, "DATABASE_PATH")->text;

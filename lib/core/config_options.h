@@ -73,7 +73,7 @@
     XX(EE_STORAGE_URI, OPT_STORAGE_URI, NULL, 1, EE__MAX_URL,                                      \
        "Storage: sqlite:///path/file.db, postgres://..., memory: (default: sqlite file under "     \
        "$XDG_DATA_HOME/execengine, else ~/.local/share/execengine)")                               \
-    XX(DATABASE_TYPE, OPT_DB_TYPE, "sqlite", 1, 16,                                              \
+    XX(DATABASE_TYPE, OPT_DB_TYPE, "sqlite", 1, 16,                                                \
        "Storage when EE_STORAGE_URI is not set (seed 2 name): sqlite or postgres")                \
     XX(DATABASE_PATH, OPT_PATH, NULL, 1, 1024,                                                     \
        "Directory of the SQLite file database.sqlite (DATABASE_TYPE=sqlite; default: the "        \
@@ -81,9 +81,10 @@
     XX(DATABASE_HOST, OPT_HOST, NULL, 1, 253, "PostgreSQL host (DATABASE_TYPE=postgres; "          \
        "default: localhost)")                                                                      \
     XX(DATABASE_PORT, OPT_INT, "5432", 1, 65535, "PostgreSQL port (DATABASE_TYPE=postgres)")       \
-    XX(DATABASE_NAME, OPT_STRING, NULL, 1, 63, "PostgreSQL database name (DATABASE_TYPE=postgres)") \
+    XX(DATABASE_NAME, OPT_STRING, NULL, 1, 63,                                                     \
+       "PostgreSQL database name (DATABASE_TYPE=postgres)")                                        \
     XX(DATABASE_USER, OPT_STRING, NULL, 1, 256, "PostgreSQL user (DATABASE_TYPE=postgres)")        \
-    XX(DATABASE_PASSWORD, OPT_PASSWORD, NULL, 1, 1024,                                              \
+    XX(DATABASE_PASSWORD, OPT_PASSWORD, NULL, 1, 1024,                                             \
        "PostgreSQL password (DATABASE_TYPE=postgres)")                                             \
     XX(EE_COUNTERS_URI, OPT_COUNTERS_URI, "memory:", 1, EE__MAX_URL,                               \
        "Counters: memory:, storage: (the storage database), redis://host:port/db")                \
