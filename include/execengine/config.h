@@ -13,7 +13,16 @@
  * names the key (or the environment variable) and says what was expected.
  * Values of secret options (keys, passwords, the encryption secret) are
  * never echoed in a message, a summary or a log line, and are wiped from
- * memory when replaced or freed.
+ * memory when replaced or freed. A rejected value of any option is quoted
+ * only as far as its type makes safe (a plain number; a URI's scheme, host
+ * and port, never its userinfo; an email's domain), since it may be a
+ * password set in the wrong variable.
+ *
+ * The seeds' other names are honoured when an engine opens: DATABASE_TYPE,
+ * DATABASE_PATH, DATABASE_HOST/PORT/NAME/USER/PASSWORD build the storage
+ * URI when EE_STORAGE_URI is not set, and FLOWISE_SECRETKEY_OVERWRITE is
+ * API_KEY_ENCRYPTION_SECRET's other name; a conflict between them makes
+ * ee_engine_open() fail with EE_EINVAL naming both options.
  *
  * Threads: an ee_config is used by one thread at a time; it may move
  * between threads. ee_engine_open() copies it, so it may be changed or freed
@@ -118,8 +127,10 @@ EE_API ee_status ee_config_is_set(const ee_config *cfg, const char *key, int *ou
 
 /**
  * Every option the library knows, as a JSON array of
- * {"name", "type", "default", "secret", "min", "max", "description"}
- * (default as text; min/max only for numeric options). *out is owned by the
+ * {"name", "type", "default", "secret", "inEffect", "min", "max",
+ * "description"} (default as text; min/max only for numeric options;
+ * inEffect false for an option that is parsed and checked but has no
+ * effect yet). *out is owned by the
  * caller (ee_free()). Returns EE_OK, EE_EINVAL (out is NULL), EE_ENOMEM.
  */
 EE_API ee_status ee_config_options_json(char **out);

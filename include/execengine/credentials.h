@@ -175,11 +175,17 @@ EE_API ee_status ee_cred_personal_delete(ee_engine *engine, const ee_principal *
  *                  (an n8n export) or {"nodeNames": ["serper", "gmail"]}
  *   choice_json:   {"useCustomApiKey": bool, "apiKeyId": id} or NULL
  * *out receives {"credentialMappings": [{"nodeName", "credentialId",
- * "credentialName", "source": "platform"|"personal"|"customer"}], "gaps":
- * [{"field", "label", "type", "credentialName", "isPersonal", "reason"?}],
- * "ready": bool}. Platform credentials are taken from the pool in turn; a
- * chosen customer key that is inactive, deleted or another workspace's or
- * user's is a gap, never a fall-back to the platform key.
+ * "credentialName", "source": "platform"|"personal"|"customer",
+ * "baseUrlOverride"?}], "gaps": [{"field", "label", "type",
+ * "credentialName", "isPersonal", "reason"?}], "unknownNodes": [node type,
+ * ...], "ready": bool}. Platform credentials are taken from the pool in
+ * turn; a chosen customer key that is inactive, deleted or another
+ * workspace's or user's is a gap, never a fall-back to the platform key.
+ * baseUrlOverride: the key is another vendor's compatible API and the
+ * node's credential must point at that base URL. unknownNodes: node types
+ * without configured credentials that the integration catalog neither maps
+ * to a service nor lists as needing none; "ready" is false while there are
+ * gaps or unknown nodes.
  * Returns EE_OK (with or without gaps); EE_EINVAL (malformed workflow or
  * choice); EE_EPARSE; EE_ETOOBIG (over 1000 nodes); EE_ENOMEM; storage
  * statuses.

@@ -19,12 +19,16 @@ typedef struct ee_engine ee_engine;
 
 /**
  * Open an engine from `cfg` (copied: the caller keeps ownership of cfg and
- * may free it at once). Opens the storage EE_STORAGE_URI names (by default
- * a SQLite file under the user's data directory, created with its parent
- * directory if missing) and applies its migrations.
+ * may free it at once). Opens the storage EE_STORAGE_URI names, else the
+ * one the DATABASE_* variables describe (by default a SQLite file under
+ * the user's data directory, created with its parent directory if missing)
+ * and applies its migrations.
  *
  * *out is owned by the caller (ee_engine_close()); it is NULL on failure.
- * Returns EE_OK; EE_EINVAL (NULL argument, bad URI), EE_ENOMEM; from the
+ * Returns EE_OK; EE_EINVAL (NULL argument, bad URI, EE_STORAGE_URI and a
+ * DATABASE_* variable both set, a DATABASE_* variable DATABASE_TYPE does
+ * not use, FLOWISE_SECRETKEY_OVERWRITE different from
+ * API_KEY_ENCRYPTION_SECRET: the message names both), EE_ENOMEM; from the
  * storage: EE_EIO (file cannot be created or opened), EE_ECORRUPT (not a
  * database), EE_EVERSION (a newer schema than this library knows),
  * EE_ENETWORK (server unreachable), EE_EAUTH (credentials refused),

@@ -77,14 +77,12 @@ static json_t *clean_text(const char *s, size_t max, bool multiline)
     return v;
 }
 
+/* The credentials module's one node-type mapping, so the catalog and
+ * routing never disagree about what a node needs. */
 static const ee__integration *service_of_node(const ee__integrations *integ, const char *type)
 {
-    if (integ == NULL || type == NULL)
-        return NULL;
-    const ee__integration *svc = ee__integrations_by_node(integ, type);
-    const char *dot = strrchr(type, '.');
-    if (svc == NULL && dot != NULL)
-        svc = ee__integrations_by_node(integ, dot + 1);
+    const ee__integration *svc = NULL;
+    ee__integrations_map_node(integ, type, &svc);
     return svc;
 }
 

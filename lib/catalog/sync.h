@@ -9,7 +9,7 @@
 #include <jansson.h>
 
 #include "catalog/categorize.h"
-#include "credentials/integrations.h"
+#include "credentials/credentials.h"
 #include "execengine/engine.h"
 #include "execengine/n8n.h"
 

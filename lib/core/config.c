@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/crypto.h>
+
 typedef enum {
     OPT_STRING,
     OPT_HOST,
@@ -22,7 +24,8 @@ typedef enum {
     OPT_PERCENT,  /* percent text, basis-point value */
     OPT_STORAGE_URI,
     OPT_COUNTERS_URI,
-    OPT_PATH      /* a filesystem path */
+    OPT_PATH,     /* a filesystem path */
+    OPT_DB_TYPE   /* DATABASE_TYPE: sqlite or postgres */
 } opt_type;
 
 typedef struct {
@@ -59,7 +62,22 @@ static const char *const type_names[] = {
     [OPT_EMAIL] = "email",     [OPT_KEY] = "secret-key",  [OPT_PASSWORD] = "secret",
     [OPT_INT] = "integer",     [OPT_MONEY] = "money-usd", [OPT_PERCENT] = "percent",
     [OPT_STORAGE_URI] = "storage-uri", [OPT_COUNTERS_URI] = "counters-uri", [OPT_PATH] = "path",
+    [OPT_DB_TYPE] = "database-type",
 };
+
+static const char *const not_yet_in_effect[] = {
+#define EE__OPT_NAME(n) #n,
+    EE__CONFIG_NOT_YET_IN_EFFECT(EE__OPT_NAME)
+#undef EE__OPT_NAME
+};
+
+static bool in_effect(const char *name)
+{
+    for (size_t i = 0; i < sizeof not_yet_in_effect / sizeof not_yet_in_effect[0]; i++)
+        if (strcmp(not_yet_in_effect[i], name) == 0)
+            return false;
+    return true;
+}
 
 static bool is_secret(opt_type t) { return t == OPT_KEY || t == OPT_PASSWORD; }
 static bool is_numeric(opt_type t) { return t == OPT_INT || t == OPT_MONEY || t == OPT_PERCENT; }
@@ -144,6 +162,16 @@ static const char *check_counters_uri(const char *s)
     return "unknown counters URI: expected memory:, storage: or redis://host:port/db";
 }
 
+static const char *check_db_type(const char *s)
+{
+    if (strcasecmp(s, "sqlite") == 0 || strcasecmp(s, "postgres") == 0)
+        return NULL;
+    if (strcasecmp(s, "mysql") == 0 || strcasecmp(s, "mariadb") == 0)
+        return "MySQL and MariaDB are not supported: the supported database types are sqlite "
+               "and postgres";
+    return "expected a database type: sqlite or postgres";
+}
+
 static const char *check_text(const opt_def *d, const char *s)
 {
     switch (d->type) {
@@ -152,19 +180,52 @@ static const char *check_text(const opt_def *d, const char *s)
     case OPT_EMAIL: return check_email(s);
     case OPT_STORAGE_URI: return check_storage_uri(s);
     case OPT_COUNTERS_URI: return check_counters_uri(s);
+    case OPT_DB_TYPE: return check_db_type(s);
     default: return NULL;
+    }
+}
+
+/* What of a rejected value may be quoted back. A value may be a password
+ * put in the wrong variable or a URI with its userinfo, so only what the
+ * option's type makes safe is shown: a number that is only digits and
+ * signs, a URI's scheme, host and port (ee__uri_skeleton), an email's
+ * domain. Anything else, and any value of a secret option, is not quoted. */
+static bool safe_view(const opt_def *d, const char *text, char *out, size_t cap)
+{
+    size_t len = strlen(text);
+    switch (d->type) {
+    case OPT_INT:
+    case OPT_MONEY:
+    case OPT_PERCENT:
+        if (len == 0 || len > 40 || strspn(text, "0123456789.+- ") != len)
+            return false;
+        ee__quote_for_message(text, out, cap);
+        return true;
+    case OPT_URL:
+    case OPT_STORAGE_URI:
+    case OPT_COUNTERS_URI:
+        return ee__uri_skeleton(text, out, cap);
+    case OPT_EMAIL: {
+        const char *at = strrchr(text, '@');
+        if (at == NULL || at[1] == '\0' || strlen(at) > 64 ||
+            strspn(at + 1, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") !=
+                strlen(at + 1))
+            return false;
+        char buf[80];
+        snprintf(buf, sizeof buf, "...%s", at);
+        ee__quote_for_message(buf, out, cap);
+        return true;
+    }
+    default:
+        return false;
     }
 }
 
 static ee_status bad_value(const opt_def *d, const char *origin, const char *why, const char *text)
 {
-    /* A URI's password never shows: "postgres://u:***@host". */
-    char *masked = is_secret(d->type) || text == NULL ? NULL : ee__uri_masked(text);
-    if (masked == NULL)
-        return ee__error(EE_EINVAL, "%s %s: %s", origin, d->name, why);
     char quoted[80];
-    ee__quote_for_message(masked, quoted, sizeof quoted);
-    free(masked);
+    if (is_secret(d->type) || text == NULL || !safe_view(d, text, quoted, sizeof quoted))
+        return ee__error(EE_EINVAL, "%s %s: %s", origin, d->name, why);
     return ee__error(EE_EINVAL, "%s %s: %s, got \"%s\"", origin, d->name, why, quoted);
 }
 
@@ -535,9 +596,10 @@ json_t *ee__config_summary(const ee_config *cfg)
 
 static json_t *option_json(const opt_def *d)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s?, s:b, s:s}", "name", d->name, "type",
+    json_t *o = json_pack("{s:s, s:s, s:s?, s:b, s:b, s:s}", "name", d->name, "type",
                           type_names[d->type], "default", is_secret(d->type) ? NULL : d->def,
-                          "secret", is_secret(d->type), "description", d->desc);
+                          "secret", is_secret(d->type), "inEffect", in_effect(d->name),
+                          "description", d->desc);
     if (o != NULL && is_numeric(d->type)) {
         json_object_set_new(o, "min", json_integer(d->min));
         json_object_set_new(o, "max", json_integer(d->max));
@@ -556,6 +618,152 @@ ee_status ee_config_options_json(char **out)
             arr = NULL;
         }
     return ee__json_out(out, arr);
+}
+
+/* ---- resolving names the seeds use ----------------------------------------------- */
+
+static const char *const database_vars[] = {
+    "DATABASE_TYPE", "DATABASE_PATH", "DATABASE_HOST",    "DATABASE_PORT",
+    "DATABASE_NAME", "DATABASE_USER", "DATABASE_PASSWORD",
+};
+
+static const opt_value *value_of(const ee_config *cfg, const char *name)
+{
+    return &cfg->v[find_option(name)];
+}
+
+static bool unreserved(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* Append s, percent-encoded but for RFC 3986's unreserved characters. */
+static char *put_encoded(char *p, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (unreserved(c)) {
+            *p++ = (char)c;
+        } else {
+            *p++ = '%';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 15];
+        }
+    }
+    return p;
+}
+
+static size_t len_or_0(const char *s) { return s ? strlen(s) : 0; }
+
+/* postgres://[user[:password]@]host:port[/name], user, password and name
+ * percent-encoded (libpq decodes them). */
+static char *postgres_uri(const ee_config *cfg)
+{
+    const char *host = value_of(cfg, "DATABASE_HOST")->text;
+    const char *name = value_of(cfg, "DATABASE_NAME")->text;
+    const char *user = value_of(cfg, "DATABASE_USER")->text;
+    const char *pass = value_of(cfg, "DATABASE_PASSWORD")->text;
+    if (host == NULL)
+        host = "localhost";
+    size_t cap = 32 + strlen(host) + 3 * (len_or_0(name) + len_or_0(user) + len_or_0(pass));
+    char *uri = malloc(cap), *p = uri;
+    if (uri == NULL)
+        return NULL;
+    p += sprintf(p, "postgres://");
+    if (user != NULL || pass != NULL) {
+        p = put_encoded(p, user ? user : "");
+        if (pass != NULL) {
+            *p++ = ':';
+            p = put_encoded(p, pass);
+        }
+        *p++ = '@';
+    }
+    bool v6 = strchr(host, ':') != NULL && host[0] != '[';
+    p += sprintf(p, "%s%s%s:%lld", v6 ? "[" : "", host, v6 ? "]" : "",
+                 (long long)value_of(cfg, "DATABASE_PORT")->num);
+    if (name != NULL) {
+        *p++ = '/';
+        p = put_encoded(p, name);
+    }
+    *p = '\0';
+    return uri;
+}
+
+/* sqlite://<DATABASE_PATH>/database.sqlite: DATABASE_PATH is a directory,
+ * as in Flowise. */
+static char *sqlite_uri(const char *dir)
+{
+    size_t n = strlen(dir);
+    while (n > 0 && dir[n - 1] == '/')
+        n--;
+    char *uri = malloc(n + 32);
+    if (uri != NULL)
+        sprintf(uri, "sqlite://%.*s/database.sqlite", (int)n, dir);
+    return uri;
+}
+
+static ee_status resolve_storage(ee_config *cfg)
+{
+    const char *first = NULL;
+    for (size_t i = 0; first == NULL && i < sizeof database_vars / sizeof database_vars[0]; i++)
+        if (value_of(cfg, database_vars[i])->set)
+            first = database_vars[i];
+    if (first == NULL)
+        return EE_OK;
+    int u = find_option("EE_STORAGE_URI");
+    if (cfg->v[u].set)
+        return ee__error(EE_EINVAL, "EE_STORAGE_URI and %s are both set: give the storage either "
+                                    "as EE_STORAGE_URI or with the DATABASE_* variables, not both",
+                         first);
+    const char *type = value_of(cfg, "DATABASE_TYPE")->text;
+    bool pg = strcasecmp(type, "postgres") == 0;
+    /* A variable the chosen type does not use is refused, not ignored. */
+    for (size_t i = 1; i < sizeof database_vars / sizeof database_vars[0]; i++) {
+        bool for_sqlite = i == 1;
+        if (value_of(cfg, database_vars[i])->set && for_sqlite == pg)
+            return ee__error(EE_EINVAL, "%s applies to DATABASE_TYPE=%s, but DATABASE_TYPE is %s%s",
+                             database_vars[i], for_sqlite ? "sqlite" : "postgres",
+                             pg ? "postgres" : "sqlite",
+                             value_of(cfg, "DATABASE_TYPE")->set ? "" : " (its default)");
+    }
+    const char *dir = value_of(cfg, "DATABASE_PATH")->text;
+    if (!pg && dir == NULL)
+        return EE_OK; /* the default storage file stays */
+    if (!pg && strchr(dir, '?') != NULL)
+        return ee__error(EE_EINVAL, "DATABASE_PATH must not contain '?'");
+    char *uri = pg ? postgres_uri(cfg) : sqlite_uri(dir);
+    if (uri == NULL)
+        return ee__error(EE_ENOMEM, "out of memory building the storage URI");
+    /* Not marked as set: it is derived, and the config may be resolved again. */
+    value_clear(&options[u], &cfg->v[u]);
+    cfg->v[u].text = uri;
+    return EE_OK;
+}
+
+/* FLOWISE_SECRETKEY_OVERWRITE is the encryption secret's other name. */
+static ee_status resolve_secret_alias(ee_config *cfg)
+{
+    int a = find_option("API_KEY_ENCRYPTION_SECRET");
+    const char *alias = value_of(cfg, "FLOWISE_SECRETKEY_OVERWRITE")->text;
+    if (alias == NULL)
+        return EE_OK;
+    const char *secret = cfg->v[a].text;
+    if (secret != NULL) {
+        if (strlen(secret) != strlen(alias) || CRYPTO_memcmp(secret, alias, strlen(alias)) != 0)
+            return ee__error(EE_EINVAL, "API_KEY_ENCRYPTION_SECRET and FLOWISE_SECRETKEY_OVERWRITE "
+                                        "are both set, to different values: set only one of them");
+        return EE_OK;
+    }
+    cfg->v[a].text = ee__secret_dup(alias);
+    return cfg->v[a].text ? EE_OK : ee__error(EE_ENOMEM, "out of memory");
+}
+
+ee_status ee__config_resolve(ee_config *cfg)
+{
+    ee_status st = resolve_secret_alias(cfg);
+    return st != EE_OK ? st : resolve_storage(cfg);
 }
 
 /* ---- internal accessors ------------------------------------------------------ */

@@ -15,6 +15,13 @@
 
 #ifndef EE_DATA_DIR_DEFAULT
 #define EE_DATA_DIR_DEFAULT "/usr/local/share/execengine"
+/* Options that are parsed, listed and checked but have no effect yet: the
+ * execution, notification and billing work gives them their effect. The
+ * options listing shows them with "inEffect": false. */
+#define EE__CONFIG_NOT_YET_IN_EFFECT(X)                                                            \
+    X(N8N_WEBHOOK_URL) X(SMTP_HOST) X(SMTP_PORT) X(SMTP_USER) X(SMTP_PASS)                        \
+    X(RESULT_RETENTION_DAYS) X(PLATFORM_API_MARKUP_PERCENTAGE) X(FREE_TIER_MONTHLY_ALLOWANCE)
+
 #endif
 
 #define EE__CONFIG_OPTIONS(XX)                                                                    \
@@ -42,6 +49,9 @@
     XX(PLATFORM_YOUTUBE_KEY, OPT_KEY, NULL, 1, EE__MAX_TEXT, "Platform YouTube Data API key")     \
     XX(API_KEY_ENCRYPTION_SECRET, OPT_PASSWORD, NULL, 32, EE__MAX_TEXT,                            \
        "Secret from which credential encryption keys are derived (at least 32 bytes)")            \
+    XX(FLOWISE_SECRETKEY_OVERWRITE, OPT_PASSWORD, NULL, 32, EE__MAX_TEXT,                          \
+       "Another name for API_KEY_ENCRYPTION_SECRET (seed 2 name); if both are set they must be "  \
+       "equal")                                                                                    \
     XX(API_KEY_ENCRYPTION_PREVIOUS_SECRETS, OPT_PASSWORD, NULL, 32, EE__MAX_TEXT,                  \
        "Previous encryption secrets, comma-separated (each at least 32 bytes), still read "       \
        "during a key rotation")                                                                    \
@@ -65,6 +75,19 @@
     XX(EE_STORAGE_URI, OPT_STORAGE_URI, NULL, 1, EE__MAX_URL,                                      \
        "Storage: sqlite:///path/file.db, postgres://..., memory: (default: sqlite file under "     \
        "$XDG_DATA_HOME/execengine, else ~/.local/share/execengine)")                               \
+    XX(DATABASE_TYPE, OPT_DB_TYPE, "sqlite", 1, 16,                                                \
+       "Storage when EE_STORAGE_URI is not set (seed 2 name): sqlite or postgres")                \
+    XX(DATABASE_PATH, OPT_PATH, NULL, 1, 1024,                                                     \
+       "Directory of the SQLite file database.sqlite (DATABASE_TYPE=sqlite; default: the "        \
+       "default storage file)")                                                                    \
+    XX(DATABASE_HOST, OPT_HOST, NULL, 1, 253, "PostgreSQL host (DATABASE_TYPE=postgres; "          \
+       "default: localhost)")                                                                      \
+    XX(DATABASE_PORT, OPT_INT, "5432", 1, 65535, "PostgreSQL port (DATABASE_TYPE=postgres)")       \
+    XX(DATABASE_NAME, OPT_STRING, NULL, 1, 63,                                                     \
+       "PostgreSQL database name (DATABASE_TYPE=postgres)")                                        \
+    XX(DATABASE_USER, OPT_STRING, NULL, 1, 256, "PostgreSQL user (DATABASE_TYPE=postgres)")        \
+    XX(DATABASE_PASSWORD, OPT_PASSWORD, NULL, 1, 1024,                                             \
+       "PostgreSQL password (DATABASE_TYPE=postgres)")                                             \
     XX(EE_COUNTERS_URI, OPT_COUNTERS_URI, NULL, 1, EE__MAX_URL,                                    \
        "Counters: storage: (the storage database), redis://host:port/db, memory: (one process "    \
        "only: locks the storage); default: storage: when the storage is a file or PostgreSQL, "    \
@@ -73,5 +96,12 @@
        "Directory of the editable data files (integrations.json, prices.json, cost_rules.json, "   \
        "categories.json, plans.json); unset: the installed share/execengine when it has the "     \
        "file, else the copy built into the library")
+
+/* Options that are parsed, listed and checked but have no effect yet: the
+ * execution, notification and billing work gives them their effect. The
+ * options listing shows them with "inEffect": false. */
+#define EE__CONFIG_NOT_YET_IN_EFFECT(X)                                                            \
+    X(N8N_WEBHOOK_URL) X(SMTP_HOST) X(SMTP_PORT) X(SMTP_USER) X(SMTP_PASS)                        \
+    X(RESULT_RETENTION_DAYS) X(PLATFORM_API_MARKUP_PERCENTAGE) X(FREE_TIER_MONTHLY_ALLOWANCE)
 
 #endif

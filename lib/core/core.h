@@ -149,6 +149,14 @@ json_t *ee__config_summary(const ee_config *cfg);
 void ee__config_clock(const ee_config *cfg, ee_clock_fn *fn, void **payload);
 void ee__config_logger(const ee_config *cfg, ee__logger *out);
 
+/* Resolve the seeds' other names in place, at engine open: the
+ * FLOWISE_SECRETKEY_OVERWRITE alias of API_KEY_ENCRYPTION_SECRET, and the
+ * DATABASE_* variables into EE_STORAGE_URI when it is not set. Returns
+ * EE_OK; EE_EINVAL naming both options of a conflict (EE_STORAGE_URI and a
+ * DATABASE_* variable, two different secrets, a DATABASE_* variable the
+ * DATABASE_TYPE does not use); EE_ENOMEM. */
+ee_status ee__config_resolve(ee_config *cfg);
+
 /* Call fn for every secret option that holds a value. */
 void ee__config_each_secret(const ee_config *cfg,
                             void (*fn)(const char *value, void *payload), void *payload);
@@ -171,6 +179,14 @@ char *ee__uri_masked(const char *uri);
 /* Copy `in` into out[cap] for quoting in a message: control characters
  * become '?', and anything past cap-4 bytes is cut and marked "...". */
 void ee__quote_for_message(const char *in, char *out, size_t cap);
+
+/* The parts of a URI that are safe to quote in a message, into out[cap]:
+ * its scheme, "://", its host and port, "***@" in place of any userinfo
+ * (up to the last '@') and "..." for the rest; "***" in place of an
+ * authority that is not a plain host[:port] (a "user:password" with no
+ * host). Returns false, writing nothing, when `uri` does not start with
+ * "scheme://": then it may be anything, and nothing of it may be quoted. */
+bool ee__uri_skeleton(const char *uri, char *out, size_t cap);
 
 /* Replace every byte that does not start a well-formed UTF-8 sequence by
  * '?', in place, so the text is safe to put in JSON. */

@@ -89,6 +89,12 @@ ee_status ee_engine_open(ee_engine **out, const ee_config *cfg)
         free(e);
         return st;
     }
+    st = ee__config_resolve(e->cfg);
+    if (st != EE_OK) {
+        ee_config_free(e->cfg);
+        free(e);
+        return st;
+    }
     /* Secrets are registered before anything can log or fail with them. */
     ee__config_each_secret(e->cfg, register_secret, &st);
     if (st != EE_OK) {

@@ -120,3 +120,61 @@ void ee__hex_encode(const uint8_t *in, size_t n, char *out)
     }
     out[2 * n] = '\0';
 }
+
+static bool scheme_char(char c)
+{
+    return ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+           c == '-' || c == '.';
+}
+
+static bool host_char(char c)
+{
+    return scheme_char(c) || c == '_' || c == '[' || c == ']' || c == ':';
+}
+
+bool ee__uri_skeleton(const char *uri, char *out, size_t cap)
+{
+    size_t n = strlen(uri), scheme = 0;
+    while (scheme < n && scheme < 32 && scheme_char(uri[scheme]))
+        scheme++;
+    if (scheme == 0 || strncmp(uri + scheme, "://", 3) != 0 ||
+        !((uri[0] | 0x20) >= 'a' && (uri[0] | 0x20) <= 'z'))
+        return false; /* not scheme://...: it may be anything, a password too */
+    char buf[128];
+    size_t k = scheme + 3;
+    memcpy(buf, uri, k);
+    const char *rest = uri + k;
+    /* The last '@' ends the userinfo even when its password holds an
+     * unencoded '/', '?' or '#'. */
+    const char *at = strrchr(rest, '@');
+    if (at != NULL) {
+        memcpy(buf + k, "***@", 4);
+        k += 4;
+        rest = at + 1;
+    }
+    size_t h = strcspn(rest, ":/?#");
+    size_t port = rest[h] == ':' ? strspn(rest + h + 1, "0123456789") : 0;
+    bool port_ok = rest[h] != ':' ||
+                   (port > 0 && port <= 5 && strchr("/?#", rest[h + 1 + port]) != NULL);
+    bool host_ok = h <= 64;
+    for (size_t i = 0; host_ok && i < h; i++)
+        host_ok = host_char(rest[i]);
+    if (!host_ok || !port_ok) {
+        /* "scheme://user:password" without a host, or no plain host. */
+        memcpy(buf + k, "***", 3);
+        k += 3;
+        rest += strlen(rest);
+    } else {
+        size_t shown = h + (rest[h] == ':' ? 1 + port : 0);
+        memcpy(buf + k, rest, shown);
+        k += shown;
+        rest += shown;
+    }
+    if (*rest != '\0') {
+        memcpy(buf + k, "...", 3);
+        k += 3;
+    }
+    buf[k] = '\0';
+    ee__quote_for_message(buf, out, cap);
+    return true;
+}

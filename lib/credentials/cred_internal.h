@@ -14,7 +14,7 @@
 
 #include "core/core.h"
 #include "credentials/crypto.h"
-#include "credentials/integrations.h"
+#include "credentials/credentials.h"
 #include "execengine/credentials.h"
 #include "execengine/storage.h"
 

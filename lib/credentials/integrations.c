@@ -1,5 +1,5 @@
 /* The integration catalog: parsed once, indexed by node and credential type. */
-#include "credentials/integrations.h"
+#include "credentials/credentials.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@ struct ee__integrations {
     json_t *doc;         /* the parsed file: owns every string below */
     json_t *by_node;     /* node type -> index */
     json_t *by_cred;     /* credential type -> index */
+    json_t *no_cred;     /* node type or its short name -> true (needs no credential) */
     size_t n;
     ee__integration items[];
 };
@@ -75,6 +76,11 @@ static ee_status parse_service(ee__integrations *cat, size_t i, const json_t *sv
         st = string_array(svc, i, "credentials", true, &it->credentials);
     if (st == EE_OK)
         st = string_array(svc, i, "platformEnv", !it->is_personal, &it->platform_env);
+    const json_t *base = json_object_get(svc, "baseUrlOverride");
+    it->base_url_override = json_string_value(base);
+    if (st == EE_OK && base != NULL &&
+        (it->base_url_override == NULL || strncmp(it->base_url_override, "https://", 8) != 0))
+        st = shape_error(i, "baseUrlOverride", "must be an https:// URL");
     if (st == EE_OK && json_array_size(it->credentials) == 0)
         st = shape_error(i, "credentials", "must name at least one credential type");
     if (st == EE_OK)
@@ -82,6 +88,43 @@ static ee_status parse_service(ee__integrations *cat, size_t i, const json_t *sv
     if (st == EE_OK)
         st = index_names(cat->by_cred, it->credentials, i, "credential type");
     return st;
+}
+
+/* The part of a node type after its last '.', or NULL when it has none. */
+static const char *short_name(const char *type)
+{
+    const char *dot = strrchr(type, '.');
+    return dot != NULL && dot[1] != '\0' ? dot + 1 : NULL;
+}
+
+/* "noCredentialNodes": node types that run without any credential, indexed
+ * by full type and short name. A name a service also claims is refused:
+ * the two lists must never disagree. */
+static ee_status parse_no_credential(ee__integrations *cat, const json_t *doc)
+{
+    const json_t *arr = json_object_get(doc, "noCredentialNodes");
+    if (arr == NULL)
+        return EE_OK;
+    if (!json_is_array(arr))
+        return ee__error(EE_EINVAL, "integration catalog: \"noCredentialNodes\" must be an array "
+                                    "of node types");
+    size_t k;
+    const json_t *v;
+    json_array_foreach(arr, k, v) {
+        const char *type = json_string_value(v);
+        if (type == NULL || type[0] == '\0' || json_string_length(v) > 200)
+            return ee__error(EE_EINVAL, "integration catalog: noCredentialNodes[%zu] must be a "
+                                        "non-empty string of at most 200 bytes", k);
+        const char *names[2] = {type, short_name(type)};
+        for (int n = 0; n < 2 && names[n] != NULL; n++) {
+            if (json_object_get(cat->by_node, names[n]) != NULL)
+                return ee__error(EE_EINVAL, "integration catalog: node type \"%s\" is both a "
+                                            "service's and in noCredentialNodes", names[n]);
+            if (json_object_set_new(cat->no_cred, names[n], json_true()) != 0)
+                return ee__error(EE_ENOMEM, "out of memory indexing the integration catalog");
+        }
+    }
+    return EE_OK;
 }
 
 ee_status ee__integrations_parse(ee__integrations **out, const char *text, size_t len)
@@ -110,9 +153,14 @@ ee_status ee__integrations_parse(ee__integrations **out, const char *text, size_
     cat->n = n;
     cat->by_node = json_object();
     cat->by_cred = json_object();
-    ee_status st = cat->by_node && cat->by_cred ? EE_OK : ee__error(EE_ENOMEM, "out of memory");
+    cat->no_cred = json_object();
+    ee_status st = cat->by_node && cat->by_cred && cat->no_cred
+                       ? EE_OK
+                       : ee__error(EE_ENOMEM, "out of memory");
     for (size_t i = 0; st == EE_OK && i < n; i++)
         st = parse_service(cat, i, json_array_get(services, i));
+    if (st == EE_OK)
+        st = parse_no_credential(cat, doc);
     if (st != EE_OK) {
         ee__integrations_free(cat);
         return st;
@@ -141,6 +189,7 @@ void ee__integrations_free(ee__integrations *cat)
         return;
     json_decref(cat->by_node);
     json_decref(cat->by_cred);
+    json_decref(cat->no_cred);
     json_decref(cat->doc);
     free(cat);
 }
@@ -164,9 +213,30 @@ static const ee__integration *lookup(const ee__integrations *cat, const json_t *
     return i ? &cat->items[json_integer_value(i)] : NULL;
 }
 
-const ee__integration *ee__integrations_by_node(const ee__integrations *cat, const char *node)
+static bool map_exact(const ee__integrations *cat, const char *name, ee__node_kind *kind,
+                      const ee__integration **service_out)
 {
-    return lookup(cat, cat->by_node, node);
+    *service_out = lookup(cat, cat->by_node, name);
+    if (*service_out != NULL)
+        *kind = EE__NODE_SERVICE;
+    else if (json_object_get(cat->no_cred, name) != NULL)
+        *kind = EE__NODE_NO_CREDENTIAL;
+    else
+        return false;
+    return true;
+}
+
+ee__node_kind ee__integrations_map_node(const ee__integrations *cat, const char *node_type,
+                                        const ee__integration **service_out)
+{
+    ee__node_kind kind = EE__NODE_UNKNOWN;
+    *service_out = NULL;
+    if (cat == NULL || node_type == NULL)
+        return kind;
+    const char *short_type = short_name(node_type);
+    if (!map_exact(cat, node_type, &kind, service_out) && short_type != NULL)
+        map_exact(cat, short_type, &kind, service_out);
+    return kind;
 }
 
 const ee__integration *ee__integrations_by_credential(const ee__integrations *cat,

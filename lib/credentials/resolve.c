@@ -104,9 +104,12 @@ static ee_status route_with(lookup_ctx *c, const json_t *workflow, const json_t 
     ee__cred_lookup lk = {find, customer_key, c};
     ee_status st = ee__route(c->s->cat, &lk, ee_principal_workspace(c->principal), workflow,
                              choice, out);
-    if (st == EE_OK)
-        json_object_set_new(*out, "ready",
-                            json_boolean(json_array_size(json_object_get(*out, "gaps")) == 0));
+    /* An unknown node type may need a credential nobody can name: not ready. */
+    if (st == EE_OK) {
+        bool ready = json_array_size(json_object_get(*out, "gaps")) == 0 &&
+                     json_array_size(json_object_get(*out, "unknownNodes")) == 0;
+        json_object_set_new(*out, "ready", json_boolean(ready));
+    }
     return st;
 }
 

@@ -17,13 +17,21 @@ typedef struct {
     json_t *mappings;
     json_t *gaps;
     json_t *gap_seen; /* credentialName -> true */
+    json_t *unknown;  /* node types the integration catalog does not know, once each */
 } route_state;
 
 static ee_status add_mapping(route_state *rs, const char *node, const char *cred_id,
-                             const char *cred_type, const char *source)
+                             const char *cred_type, const char *source, const char *base_url)
 {
     json_t *m = json_pack("{s:s, s:s, s:s, s:s}", "nodeName", node, "credentialId", cred_id,
                           "credentialName", cred_type, "source", source);
+    /* The key is another vendor's compatible API: the credential must point
+     * at this base URL or the key does not work. */
+    if (m != NULL && base_url != NULL &&
+        json_object_set_new(m, "baseUrlOverride", json_string(base_url)) != 0) {
+        json_decref(m);
+        m = NULL;
+    }
     if (m == NULL || json_array_append_new(rs->mappings, m) != 0)
         return ee__error(EE_ENOMEM, "out of memory routing credentials");
     return EE_OK;
@@ -54,7 +62,7 @@ static ee_status route_customer_key(route_state *rs, const char *node, const cha
 {
     ee_status st = rs->lookup->customer_key(rs->lookup->ctx, rs->workspace, rs->api_key_id);
     if (st == EE_OK)
-        return add_mapping(rs, node, rs->api_key_id, cred_type, "customer");
+        return add_mapping(rs, node, rs->api_key_id, cred_type, "customer", NULL);
     if (st == EE_ENOTFOUND || st == EE_ESTATE)
         return add_gap(rs, it, cred_type, "apiKey",
                        st == EE_ESTATE ? "customer API key is inactive"
@@ -72,15 +80,31 @@ static ee_status route_credential(route_state *rs, const char *node, const char 
     ee_status st = rs->lookup->find(rs->lookup->ctx, platform ? PLATFORM_WORKSPACE : rs->workspace,
                                     cred_type, platform, id);
     if (st == EE_OK)
-        return add_mapping(rs, node, id, cred_type, platform ? "platform" : "personal");
+        return add_mapping(rs, node, id, cred_type, platform ? "platform" : "personal",
+                           platform ? it->base_url_override : NULL);
     if (st != EE_ENOTFOUND)
         return st;
     return add_gap(rs, it, cred_type, "credential",
                    platform ? "platform credential not provisioned" : NULL);
 }
 
+static ee_status add_unknown(route_state *rs, const char *type)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach(rs->unknown, i, v) {
+        if (strcmp(json_string_value(v), type) == 0)
+            return EE_OK;
+    }
+    if (json_array_append_new(rs->unknown, json_string(type)) != 0)
+        return ee__error(EE_ENOMEM, "out of memory routing credentials");
+    return EE_OK;
+}
+
 /* The credential types a node needs: those its n8n definition names, else
- * the first credential type of the service its type belongs to. */
+ * the first credential type of the service its type belongs to, else none
+ * for a node type listed as needing none. Any other node type is unknown:
+ * reported, never assumed to need nothing. */
 static ee_status route_node(route_state *rs, const char *name, const char *type,
                             const json_t *creds)
 {
@@ -94,10 +118,15 @@ static ee_status route_node(route_state *rs, const char *name, const char *type,
         }
         return EE_OK;
     }
-    const ee__integration *it = ee__integrations_by_node(rs->cat, type);
-    if (it == NULL)
-        return EE_OK; /* a node that needs no credential (Set, IF, Webhook ...) */
-    return route_credential(rs, name, json_string_value(json_array_get(it->credentials, 0)));
+    const ee__integration *it = NULL;
+    switch (ee__integrations_map_node(rs->cat, type, &it)) {
+    case EE__NODE_SERVICE:
+        return route_credential(rs, name, json_string_value(json_array_get(it->credentials, 0)));
+    case EE__NODE_NO_CREDENTIAL:
+        return EE_OK;
+    default:
+        return add_unknown(rs, type);
+    }
 }
 
 static ee_status route_nodes(route_state *rs, const json_t *nodes)
@@ -161,17 +190,21 @@ ee_status ee__route(const ee__integrations *cat, const ee__cred_lookup *lookup,
     if (json_array_size(list) > EE__ROUTE_MAX_NODES)
         return ee__error(EE_ETOOBIG, "workflow has %zu nodes, the limit is %d",
                          json_array_size(list), EE__ROUTE_MAX_NODES);
-    route_state rs = {cat, lookup, workspace, false, NULL, json_array(), json_array(), json_object()};
-    ee_status st = rs.mappings && rs.gaps && rs.gap_seen ? read_choice(&rs, choice)
-                                                         : ee__error(EE_ENOMEM, "out of memory");
+    route_state rs = {cat,          lookup,       workspace,     false,       NULL,
+                      json_array(), json_array(), json_object(), json_array()};
+    ee_status st = rs.mappings && rs.gaps && rs.gap_seen && rs.unknown
+                       ? read_choice(&rs, choice)
+                       : ee__error(EE_ENOMEM, "out of memory");
     if (st == EE_OK)
         st = nodes ? route_nodes(&rs, nodes) : route_names(&rs, names);
     json_decref(rs.gap_seen);
     if (st != EE_OK) {
         json_decref(rs.mappings);
         json_decref(rs.gaps);
+        json_decref(rs.unknown);
         return st;
     }
-    *out = json_pack("{s:o, s:o}", "credentialMappings", rs.mappings, "gaps", rs.gaps);
+    *out = json_pack("{s:o, s:o, s:o}", "credentialMappings", rs.mappings, "gaps", rs.gaps,
+                     "unknownNodes", rs.unknown);
     return *out ? EE_OK : ee__error(EE_ENOMEM, "out of memory routing credentials");
 }

@@ -11,7 +11,7 @@
 
 #include <jansson.h>
 
-#include "credentials/integrations.h"
+#include "credentials/credentials.h"
 
 #define EE__ROUTE_MAX_NODES 1000
 #define EE__CRED_ID_MAX 64
@@ -37,12 +37,16 @@ typedef struct {
  *   choice:   {"useCustomApiKey": bool, "apiKeyId": "..."} or NULL
  * *out (new reference) receives
  *   {"credentialMappings": [{"nodeName", "credentialId", "credentialName",
- *                            "source": "platform"|"personal"|"customer"}],
+ *                            "source": "platform"|"personal"|"customer",
+ *                            "baseUrlOverride"?}],
  *    "gaps": [{"field", "label", "type", "credentialName", "isPersonal",
- *              "reason"?}]}
- * with gaps listed once per credential. A customer key that is inactive,
- * missing or another workspace's is a gap, never a fall-back to the
- * platform key. Returns EE_OK (gaps or not); EE_EINVAL (malformed workflow
+ *              "reason"?}],
+ *    "unknownNodes": ["node type", ...]}
+ * with gaps listed once per credential and unknown node types once each
+ * (a node without configured credentials whose type the integration
+ * catalog neither maps to a service nor lists as needing none). A customer
+ * key that is inactive, missing or another workspace's is a gap, never a
+ * fall-back to the platform key. Returns EE_OK (gaps or not); EE_EINVAL (malformed workflow
  * or choice, the message names the node); EE_ETOOBIG (over
  * EE__ROUTE_MAX_NODES nodes); a lookup's own failure; EE_ENOMEM.
  */

@@ -134,3 +134,43 @@ Test(derive, credentials_llm_trigger_and_category)
     ee__cat_rules_free(r);
     ee__integrations_free(integ);
 }
+
+/* Sync and credential routing map node types with the one function
+ * (ee__integrations_map_node): what sync derives for a node without
+ * configured credentials is exactly its service's first credential type,
+ * and nothing for a free or unknown node. */
+Test(derive, node_types_map_as_routing_maps_them)
+{
+    ee__integrations *integ = NULL;
+    cr_assert_eq(ee__integrations_load_file(&integ, EE_SOURCE_DIR "/data/integrations.json"), EE_OK);
+    static const char *const types[] = {
+        "n8n-nodes-base.serper",  "serper",        "n8n-nodes-base.gmail", "gmail",
+        "n8n-nodes-base.set",     "set",           "n8n-nodes-base.webhook",
+        "@n8n/n8n-nodes-langchain.lmChatOpenAi",   "@n8n/n8n-nodes-langchain.agent",
+        "n8n-nodes-acme.mysteryApi", "somethingNew", "n8n-nodes-base.youTube"};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        json_t *wf = json_pack("{s:s, s:s, s:[{s:s, s:s}]}", "id", "w", "name", "n", "nodes",
+                               "name", "N", "type", types[i]);
+        json_t *d = NULL;
+        cr_assert_eq(ee__catalog_derive(wf, integ, NULL, &d), EE_OK);
+        const json_t *creds = json_object_get(d, "credentialTypes");
+        const ee__integration *svc = NULL;
+        ee__node_kind kind = ee__integrations_map_node(integ, types[i], &svc);
+        if (kind == EE__NODE_SERVICE) {
+            cr_expect_eq(json_array_size(creds), 1, "%s", types[i]);
+            cr_expect_str_eq(json_string_value(json_array_get(creds, 0)),
+                             json_string_value(json_array_get(svc->credentials, 0)), "%s", types[i]);
+            cr_expect_str_eq(json_string_value(json_array_get(json_object_get(d, "services"), 0)),
+                             svc->service, "%s", types[i]);
+        } else {
+            cr_expect_eq(json_array_size(creds), 0, "%s needs nothing", types[i]);
+        }
+        json_decref(d);
+        json_decref(wf);
+    }
+    const ee__integration *svc = NULL;
+    cr_expect_eq(ee__integrations_map_node(integ, "n8n-nodes-base.serper", &svc), EE__NODE_SERVICE);
+    cr_expect_eq(ee__integrations_map_node(integ, "n8n-nodes-base.set", &svc), EE__NODE_NO_CREDENTIAL);
+    cr_expect_eq(ee__integrations_map_node(integ, "n8n-nodes-acme.mysteryApi", &svc), EE__NODE_UNKNOWN);
+    ee__integrations_free(integ);
+}

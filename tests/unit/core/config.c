@@ -225,9 +225,11 @@ Test(config, bad_environment_value_names_the_environment_variable)
 {
     const char *env[] = {"MAX_CONCURRENT_EXECUTIONS=4", "PLATFORM_API_MARKUP_PERCENTAGE=abc", NULL};
     cr_expect_eq(ee_config_load_envp(cfg, env), EE_EINVAL);
+    /* "abc" is not quoted back: text that is not a number may be a password
+     * put in the wrong variable (config_canary.c). */
     cr_expect_str_eq(ee_error_last_message(),
                      "environment variable PLATFORM_API_MARKUP_PERCENTAGE: expected a non-negative "
-                     "percentage with at most 2 decimals, got \"abc\"");
+                     "percentage with at most 2 decimals");
     /* Variables before the bad one were applied; documented behaviour. */
     cr_expect_eq(get_int("MAX_CONCURRENT_EXECUTIONS"), 4);
 
@@ -326,7 +328,7 @@ Test(config, options_are_listed_once_each)
     json_t *arr = json_loads(text, 0, NULL);
     ee_free(text);
     cr_assert(json_is_array(arr));
-    cr_expect_eq(json_array_size(arr), 31);
+    cr_expect_eq(json_array_size(arr), 39);
     size_t i;
     json_t *o;
     json_array_foreach(arr, i, o) {

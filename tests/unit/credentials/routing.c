@@ -96,6 +96,14 @@ static const json_t *mapping_for(const json_t *r, const char *node)
 
 static const char *str(const json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
 
+static const ee__integration *by_node(const char *type)
+{
+    const ee__integration *it = NULL;
+    ee__node_kind kind = ee__integrations_map_node(cat, type, &it);
+    cr_expect_eq(kind == EE__NODE_SERVICE, it != NULL, "%s: kind and service disagree", type);
+    return it;
+}
+
 /* Seed 2, journey 1: serper, firecrawl, openai, resend all on platform credentials. */
 Test(routing, zero_config_journey_all_platform_no_gaps)
 {
@@ -248,13 +256,13 @@ Test(integrations, catalog_covers_both_seeds)
                                            "salesforce", "shopify", "twitter", "linkedin",
                                            "facebook"};
     for (size_t i = 0; i < sizeof platform / sizeof platform[0]; i++) {
-        const ee__integration *it = ee__integrations_by_node(cat, platform[i]);
+        const ee__integration *it = by_node(platform[i]);
         cr_assert_not_null(it, "%s missing", platform[i]);
         cr_expect_not(it->is_personal, "%s should be platform-managed", platform[i]);
         cr_expect_gt(json_array_size(it->platform_env), 0);
     }
     for (size_t i = 0; i < sizeof personal / sizeof personal[0]; i++) {
-        const ee__integration *it = ee__integrations_by_node(cat, personal[i]);
+        const ee__integration *it = by_node(personal[i]);
         cr_assert_not_null(it, "%s missing", personal[i]);
         cr_expect(it->is_personal, "%s should be personal", personal[i]);
     }
@@ -291,4 +299,159 @@ Test(integrations, malformed_catalogs_are_rejected)
                            ee_error_last_message());
     }
     cr_expect_eq(ee__integrations_load_file(&c, "/nonexistent/integrations.json"), EE_EIO);
+}
+
+/* ---- node types: one mapping, unknown types reported ------------------------ */
+
+/* n8n exports name nodes by full type; the short name's service applies. */
+Test(routing, full_node_types_map_like_their_short_names)
+{
+    json_t *r = route("{\"nodes\": [{\"name\": \"Search\", \"type\": \"n8n-nodes-base.serper\"},"
+                      "            {\"name\": \"Mail\", \"type\": \"n8n-nodes-base.gmail\"}]}",
+                      NULL, "ws-a");
+    const json_t *m = mapping_for(r, "Search");
+    cr_assert_not_null(m, "n8n-nodes-base.serper got no mapping");
+    cr_expect_str_eq(str(m, "credentialName"), "serperApi");
+    cr_expect_str_eq(str(m, "source"), "platform");
+    cr_assert_eq(json_array_size(json_object_get(r, "gaps")), 1, "the Gmail node is a gap");
+    cr_expect_str_eq(str(json_array_get(json_object_get(r, "gaps"), 0), "credentialName"),
+                     "gmailOAuth2");
+    cr_expect_eq(json_array_size(json_object_get(r, "unknownNodes")), 0);
+    json_decref(r);
+}
+
+Test(routing, unknown_node_types_are_reported_once_and_free_ones_are_not)
+{
+    json_t *r = route("{\"nodes\": ["
+                      " {\"name\": \"Hook\", \"type\": \"n8n-nodes-base.webhook\"},"
+                      " {\"name\": \"Set\", \"type\": \"n8n-nodes-base.set\"},"
+                      " {\"name\": \"If\", \"type\": \"n8n-nodes-base.if\"},"
+                      " {\"name\": \"Fetch\", \"type\": \"n8n-nodes-base.httpRequest\"},"
+                      " {\"name\": \"Agent\", \"type\": \"@n8n/n8n-nodes-langchain.agent\"},"
+                      " {\"name\": \"X1\", \"type\": \"n8n-nodes-acme.mysteryApi\"},"
+                      " {\"name\": \"X2\", \"type\": \"n8n-nodes-acme.mysteryApi\"},"
+                      " {\"name\": \"Reply\", \"type\": \"n8n-nodes-base.respondToWebhook\"}]}",
+                      NULL, "ws-a");
+    const json_t *unknown = json_object_get(r, "unknownNodes");
+    cr_assert(json_is_array(unknown), "no unknownNodes array");
+    cr_assert_eq(json_array_size(unknown), 1);
+    cr_expect_str_eq(json_string_value(json_array_get(unknown, 0)), "n8n-nodes-acme.mysteryApi");
+    cr_expect_eq(json_array_size(json_object_get(r, "gaps")), 0);
+    cr_expect_eq(json_array_size(json_object_get(r, "credentialMappings")), 0);
+    json_decref(r);
+
+    /* Seed 2's short names: the same lists apply. */
+    r = route("{\"nodeNames\": [\"set\", \"webhook\", \"serper\", \"somethingNew\"]}", NULL, "ws-a");
+    unknown = json_object_get(r, "unknownNodes");
+    cr_assert_eq(json_array_size(unknown), 1);
+    cr_expect_str_eq(json_string_value(json_array_get(unknown, 0)), "somethingNew");
+    cr_expect_not_null(mapping_for(r, "serper"));
+    json_decref(r);
+}
+
+/* A node that names its credential is routed by it, whatever its type. */
+Test(routing, configured_credentials_win_over_an_unknown_type)
+{
+    json_t *r = route("{\"nodes\": [{\"name\": \"Call\", \"type\": \"n8n-nodes-acme.thing\","
+                      " \"credentials\": {\"serperApi\": {\"id\": \"1\"}}}]}", NULL, "ws-a");
+    cr_expect_eq(json_array_size(json_object_get(r, "unknownNodes")), 0);
+    cr_expect_not_null(mapping_for(r, "Call"));
+    json_decref(r);
+}
+
+Test(integrations, one_mapping_for_every_module)
+{
+    const ee__integration *it = NULL;
+    cr_expect_eq(ee__integrations_map_node(cat, "n8n-nodes-base.serper", &it), EE__NODE_SERVICE);
+    cr_assert_not_null(it);
+    cr_expect_str_eq(it->service, "Serper");
+    cr_expect_eq(ee__integrations_map_node(cat, "n8n-nodes-base.noOp", &it), EE__NODE_NO_CREDENTIAL);
+    cr_expect_null(it);
+    cr_expect_eq(ee__integrations_map_node(cat, "noOp", &it), EE__NODE_NO_CREDENTIAL);
+    cr_expect_eq(ee__integrations_map_node(cat, "n8n-nodes-acme.unheardOf", &it), EE__NODE_UNKNOWN);
+    cr_expect_null(it);
+    cr_expect_eq(ee__integrations_map_node(cat, NULL, &it), EE__NODE_UNKNOWN);
+    /* The seed's no-credential nodes are data, not code. */
+    static const char *const free_nodes[] = {
+        "n8n-nodes-base.set", "n8n-nodes-base.if", "n8n-nodes-base.code",
+        "n8n-nodes-base.webhook", "n8n-nodes-base.respondToWebhook", "n8n-nodes-base.merge",
+        "n8n-nodes-base.switch", "n8n-nodes-base.noOp", "n8n-nodes-base.wait",
+        "n8n-nodes-base.scheduleTrigger", "n8n-nodes-base.manualTrigger",
+        "n8n-nodes-base.httpRequest", "n8n-nodes-base.executeWorkflow", "n8n-nodes-base.filter",
+        "n8n-nodes-base.splitInBatches"};
+    for (size_t i = 0; i < sizeof free_nodes / sizeof free_nodes[0]; i++)
+        cr_expect_eq(ee__integrations_map_node(cat, free_nodes[i], &it), EE__NODE_NO_CREDENTIAL,
+                     "%s", free_nodes[i]);
+}
+
+Test(integrations, no_credential_list_and_services_never_overlap)
+{
+    const char *bad[][2] = {
+        {"{\"services\": [{\"service\": \"A\", \"isPersonal\": true, \"nodes\": [\"x.set\"],"
+         " \"credentials\": [\"a\"]}], \"noCredentialNodes\": [\"x.set\"]}",
+         "is both a service's and in noCredentialNodes"},
+        {"{\"services\": [], \"noCredentialNodes\": \"set\"}", "noCredentialNodes"},
+        {"{\"services\": [], \"noCredentialNodes\": [\"\"]}", "noCredentialNodes[0]"},
+        {"{\"services\": [{\"service\": \"A\", \"isPersonal\": true, \"nodes\": [],"
+         " \"credentials\": [\"a\"], \"baseUrlOverride\": \"ftp://x\"}]}", "baseUrlOverride"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ee__integrations *c = NULL;
+        cr_expect_eq(ee__integrations_parse(&c, bad[i][0], strlen(bad[i][0])), EE_EINVAL,
+                     "case %zu accepted", i);
+        cr_expect_not_null(strstr(ee_error_last_message(), bad[i][1]), "case %zu: %s", i,
+                           ee_error_last_message());
+    }
+}
+
+/* ---- platform keys fund only their own vendor's nodes ------------------------ */
+
+static bool funded_by(const ee__integration *it, const char *env)
+{
+    size_t i;
+    const json_t *v;
+    json_array_foreach(it->platform_env, i, v) {
+        if (strcmp(json_string_value(v), env) == 0)
+            return true;
+    }
+    return false;
+}
+
+Test(integrations, serper_key_funds_serper_only)
+{
+    for (size_t i = 0; i < ee__integrations_count(cat); i++) {
+        const ee__integration *it = ee__integrations_at(cat, i);
+        if (funded_by(it, "PLATFORM_SERPER_KEY"))
+            cr_expect_str_eq(it->service, "Serper", "PLATFORM_SERPER_KEY funds %s", it->service);
+    }
+    const ee__integration *serpapi = ee__integrations_by_credential(cat, "serpApi");
+    cr_assert_not_null(serpapi);
+    cr_expect_eq(json_array_size(serpapi->platform_env), 0);
+}
+
+/* A key used for another vendor's nodes says which base URL makes it work,
+ * in the data and in every mapping of the route answer. */
+Test(integrations, openrouter_key_on_openai_nodes_declares_the_base_url)
+{
+    for (size_t i = 0; i < ee__integrations_count(cat); i++) {
+        const ee__integration *it = ee__integrations_at(cat, i);
+        if (it->is_personal || !funded_by(it, "PLATFORM_OPENROUTER_KEY"))
+            continue;
+        if (strcmp(it->service, "OpenRouter") == 0)
+            cr_expect_null(it->base_url_override);
+        else
+            cr_expect_str_eq(it->base_url_override ? it->base_url_override : "(none)",
+                             "https://openrouter.ai/api/v1", "%s", it->service);
+    }
+    json_t *r = route("{\"nodes\": [{\"name\": \"Chat\", \"type\": "
+                      "\"@n8n/n8n-nodes-langchain.lmChatOpenAi\"},"
+                      " {\"name\": \"Router\", \"type\": \"@n8n/n8n-nodes-langchain.lmChatOpenRouter\"}]}",
+                      NULL, "ws-a");
+    const json_t *chat = mapping_for(r, "Chat"), *router = mapping_for(r, "Router");
+    cr_assert_not_null(chat);
+    cr_assert_not_null(router);
+    cr_expect_str_eq(str(chat, "baseUrlOverride") ? str(chat, "baseUrlOverride") : "(none)",
+                     "https://openrouter.ai/api/v1");
+    cr_expect_null(json_object_get(router, "baseUrlOverride"));
+    json_decref(r);
 }

@@ -292,20 +292,21 @@ Test(platform, provisioning_is_idempotent_and_reports_changes)
                          "PLATFORM_FROM_EMAIL", "reports@example.com", NULL};
     ee_engine *e = open_engine(env);
     json_t *r = provision(e);
-    /* Serper's key funds serperApi and serpApi: 2 keys x 2 types, + resend. */
-    cr_expect_eq(jint(r, "created"), 5, "%s", json_dumps(r, 0));
+    /* Serper's key funds serperApi only (not SerpApi, another vendor):
+     * 2 keys, + resend. */
+    cr_expect_eq(jint(r, "created"), 3, "%s", json_dumps(r, 0));
     cr_expect_eq(jint(r, "unchanged"), 0);
     json_decref(r);
     r = provision(e);
     cr_expect_eq(jint(r, "created"), 0);
     cr_expect_eq(jint(r, "updated"), 0);
-    cr_expect_eq(jint(r, "unchanged"), 5, "a second run changes nothing");
+    cr_expect_eq(jint(r, "unchanged"), 3, "a second run changes nothing");
     json_decref(r);
 
     char *out = NULL;
     r = answer(ee_cred_platform_list(e, &out), EE_OK, &out);
     const json_t *list = json_object_get(r, "credentials");
-    cr_expect_eq(json_array_size(list), 5);
+    cr_expect_eq(json_array_size(list), 3);
     size_t i;
     const json_t *c;
     bool saw_resend = false;
@@ -332,7 +333,7 @@ Test(platform, changed_environment_updates_and_removes)
     ee_test_config_set(cfg, "PLATFORM_TAVILY_KEY", "tvly-key-55555555");
     ee_engine *e = ee_test_engine_open_config(cfg);
     json_t *r = provision(e);
-    cr_expect_eq(jint(r, "created"), 5);
+    cr_expect_eq(jint(r, "created"), 3);
     json_decref(r);
     ee_engine_close(e);
 
@@ -341,8 +342,8 @@ Test(platform, changed_environment_updates_and_removes)
     ee_test_config_set(cfg, "PLATFORM_TAVILY_KEY", "tvly-key-55555555");
     e = ee_test_engine_open_config(cfg);
     r = provision(e);
-    cr_expect_eq(jint(r, "updated"), 2, "slot 1 of serperApi and serpApi");
-    cr_expect_eq(jint(r, "removed"), 2, "slot 2 of both");
+    cr_expect_eq(jint(r, "updated"), 1, "slot 1 of serperApi");
+    cr_expect_eq(jint(r, "removed"), 1, "its slot 2");
     cr_expect_eq(jint(r, "unchanged"), 1, "tavily");
     json_decref(r);
     ee_engine_close(e);
