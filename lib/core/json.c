@@ -1,6 +1,8 @@
 /* JSON output helpers shared by every module. */
 #include "core.h"
 
+#include <string.h>
+
 ee_status ee__json_out(char **out, json_t *doc)
 {
     if (doc == NULL)
@@ -34,4 +36,79 @@ bool ee__json_depth_ok(const char *text, size_t len, size_t max_depth)
         }
     }
     return true;
+}
+
+ee_status ee__json_parse(const char *text, size_t max_bytes, size_t max_depth, size_t flags,
+                         const char *what, json_t **out)
+{
+    *out = NULL;
+    if (text == NULL)
+        return ee__error(EE_EINVAL, "%s is NULL", what);
+    /* Look at no more than the limit: a 100 MB document costs the same
+     * as one byte past the limit, and jansson never sees it. */
+    size_t len = strnlen(text, max_bytes + 1);
+    if (len > max_bytes)
+        return ee__error(EE_ETOOBIG, "%s exceeds the size limit of %zu bytes", what, max_bytes);
+    if (!ee__utf8_valid(text, len))
+        return ee__error(EE_EPARSE, "%s is not valid UTF-8", what);
+    if (!ee__json_depth_ok(text, len, max_depth))
+        return ee__error(EE_ETOOBIG, "%s nests deeper than %zu levels", what, max_depth);
+    json_error_t jerr;
+    json_t *doc = json_loadb(text, len, flags | JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        /* jansson's reason may end in "near '<token>'": the token is the
+         * caller's text (a key, a password), so it is left out. */
+        char *near = strstr(jerr.text, " near '");
+        if (near != NULL)
+            *near = '\0';
+        char q[160];
+        ee__quote_for_message(jerr.text, q, sizeof q);
+        return ee__error(EE_EPARSE, "%s is not JSON: %s at byte %d", what, q, jerr.position);
+    }
+    *out = doc;
+    return EE_OK;
+}
+
+/* A member name as a JSON pointer token ('~' -> "~0", '/' -> "~1"), cut at a
+ * character boundary to fit a message. */
+static void pointer_token(const char *name, char *out, size_t cap)
+{
+    char esc[128];
+    size_t n = 0;
+    const char *p = name;
+    for (; *p != '\0' && n + 3 < sizeof esc; p++) {
+        if (*p == '~' || *p == '/') {
+            esc[n++] = '~';
+            esc[n++] = *p == '~' ? '0' : '1';
+        } else {
+            esc[n++] = *p;
+        }
+    }
+    if (((unsigned char)*p & 0xC0) == 0x80) { /* stopped inside a character: drop it */
+        while (n > 0 && ((unsigned char)esc[n - 1] & 0xC0) == 0x80)
+            n--;
+        if (n > 0 && (unsigned char)esc[n - 1] >= 0xC0)
+            n--;
+    }
+    esc[n] = '\0';
+    ee__quote_for_message(esc, out, cap);
+}
+
+ee_status ee__json_check_members(const json_t *obj, const char *const *allowed, const char *what,
+                                 const char *pointer)
+{
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        bool known = false;
+        for (size_t i = 0; allowed != NULL && allowed[i] != NULL && !known; i++)
+            known = strcmp(key, allowed[i]) == 0;
+        if (!known) {
+            char tok[96];
+            pointer_token(key, tok, sizeof tok);
+            return ee__error(EE_EINVAL, "%s: unknown member \"%s\" (at %s/%s)", what, tok,
+                             pointer != NULL ? pointer : "", tok);
+        }
+    }
+    return EE_OK;
 }

@@ -239,7 +239,13 @@ static ee_status read_options(const json_t *opts, ee__cost_policy *pol, projecti
     pr->runs = -1;
     if (opts != NULL && !json_is_object(opts))
         return ee__error(EE_EINVAL, "estimate: options must be a JSON object");
-    ee_status st = ee__cost_policy_read(opts, pol);
+    static const char *const members[] = {"allowUnknownPrice", "fallbackPrice", "schedule",
+                                          "startMs", "runsPerMonth", NULL};
+    ee_status st = opts != NULL ? ee__json_check_members(opts, members, "estimate options", "")
+                                : EE_OK;
+    if (st != EE_OK)
+        return st;
+    st = ee__cost_policy_read(opts, pol);
     if (st != EE_OK)
         return st;
     json_t *sched = json_object_get(opts, "schedule"), *start = json_object_get(opts, "startMs"),
