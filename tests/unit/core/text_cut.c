@@ -128,3 +128,35 @@ Test(text_cut, a_long_multibyte_credential_type_gives_a_gap_not_enomem)
     ee_principal_free(p);
     ee_engine_close(e);
 }
+
+#include "n8n/n8n_internal.h"
+
+Test(text_cut, n8n_messages_are_cut_at_a_character_and_marked)
+{
+    /* n8n's message: 2 + 300 x "é" = 602 bytes, past the 500 kept */
+    char body[700] = "{\"message\": \"xy";
+    for (int i = 0; i < 300; i++)
+        strcat(body, E2);
+    strcat(body, "\"}");
+    char msg[EE__N8N_MESSAGE_MAX + 8], hint[EE__N8N_MESSAGE_MAX + 8];
+    ee__n8n_error_text(body, strlen(body), msg, sizeof msg, hint, sizeof hint);
+    size_t n = strlen(msg);
+    cr_expect(ee__utf8_valid(msg, n), "%s", msg);
+    cr_expect_null(strchr(msg, '?'), "a character was replaced, not cut: %s", msg);
+    cr_expect_geq(n, 4);
+    cr_expect_str_eq(msg + n - 3, "...");
+}
+
+Test(text_cut, redaction_growing_past_the_buffer_cuts_at_a_character)
+{
+    char buf[48];
+    /* "abcd" + 13 x "€" is 43 bytes; with "[REDACTED]" for "abcd" it would
+     * be 49, so 37 bytes of the tail are kept: 12 "€" and one byte more */
+    const char *shorty = "abcd";
+    cr_assert_eq(ee__redact_register(shorty, strlen(shorty)), EE_OK);
+    snprintf(buf, sizeof buf, "%s%s", shorty, E3 E3 E3 E3 E3 E3 E3 E3 E3 E3 E3 E3 E3);
+    ee__redact(buf, sizeof buf);
+    cr_expect(ee__utf8_valid(buf, strlen(buf)), "%s", buf);
+    cr_expect_eq(strncmp(buf, "[REDACTED]", 10), 0, "%s", buf);
+    ee__redact_unregister(shorty, strlen(shorty));
+}
