@@ -132,7 +132,10 @@ EE_API ee_status ee_quota_ticket_refusal(const ee_quota_ticket *ticket, const ch
  * Returns EE_OK; EE_EINVAL (NULL, not an admitted ticket, negative cost);
  * EE_ESTATE (already finished); EE_ENOTFOUND (a reservation's lease ended
  * before the finish - the run was not counted on it - the others were
- * finished; the message names it); counters failures (EE_ENETWORK ...).
+ * finished; the message names it); EE_ETOOBIG (the spend beyond the
+ * estimate would take the spend counter past 2^53-1 nano-USD: the estimate
+ * is committed, the message says how much was not counted); counters
+ * failures (EE_ENETWORK ...).
  */
 EE_API ee_status ee_quota_finish(ee_engine *engine, ee_quota_ticket *ticket, int success,
                                  int64_t actual_cost_nano);

@@ -120,6 +120,13 @@ bool ee__json_depth_ok(const char *text, size_t len, size_t max_depth);
 ee_status ee__json_parse(const char *text, size_t max_bytes, size_t max_depth, size_t flags,
                          const char *what, json_t **out);
 
+/* ee__json_parse() flag (not jansson's): refuse, with EE_EINVAL naming the
+ * byte offset, numbers a double or int64 cannot hold as written - a
+ * non-zero value that underflows to 0 or to a subnormal (1e-400 would
+ * silently be 0) - and negative zero (-0, -0.0). For documents whose
+ * numbers are limits, prices, multipliers and counts. */
+#define EE__JSON_EXACT_NUMBERS ((size_t)0x40000000)
+
 /* Refuse members of the object `obj` that are not in `allowed` (a
  * NULL-terminated list): EE_EINVAL with a message naming the first unknown
  * member and its JSON pointer (`pointer` is the object's own pointer, ""

@@ -1,6 +1,8 @@
 /* JSON output helpers shared by every module. */
 #include "core.h"
 
+#include <float.h>
+#include <stdlib.h>
 #include <string.h>
 
 ee_status ee__json_out(char **out, json_t *doc)
@@ -38,6 +40,63 @@ bool ee__json_depth_ok(const char *text, size_t len, size_t max_depth)
     return true;
 }
 
+/* The first number token of text[0..len) (outside strings) that is
+ * negative zero or a non-zero value a double holds only as 0 or a
+ * subnormal; len if none. */
+static size_t inexact_number(const char *text, size_t len)
+{
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+            continue;
+        }
+        if (c == '"') {
+            in_str = true;
+            continue;
+        }
+        if (c != '-' && (c < '0' || c > '9'))
+            continue;
+        size_t start = i, j = i + (c == '-');
+        bool nonzero = false, real = false;
+        while (j < len && ((text[j] >= '0' && text[j] <= '9') || text[j] == '.')) {
+            nonzero = nonzero || (text[j] >= '1' && text[j] <= '9');
+            real = real || text[j] == '.';
+            j++;
+        }
+        size_t mant_end = j;
+        if (j < len && (text[j] == 'e' || text[j] == 'E')) {
+            j++;
+            while (j < len && ((text[j] >= '0' && text[j] <= '9') || text[j] == '+' ||
+                               text[j] == '-'))
+                j++;
+        }
+        i = j - 1;
+        if (!nonzero) {
+            if (c == '-' && mant_end > start + 1)
+                return start; /* -0, -0.0, -0e5 */
+            continue;
+        }
+        if (!real && mant_end == j)
+            continue; /* an integer: jansson reads it exactly or refuses it */
+        char small[64], *buf = j - start < sizeof small ? small : malloc(j - start + 1);
+        if (buf == NULL)
+            continue; /* jansson reads it; only the check is skipped */
+        memcpy(buf, text + start, j - start);
+        buf[j - start] = '\0';
+        double d = strtod(buf, NULL);
+        if (buf != small)
+            free(buf);
+        if (d == 0.0 || (d > -DBL_MIN && d < DBL_MIN))
+            return start;
+    }
+    return len;
+}
+
 ee_status ee__json_parse(const char *text, size_t max_bytes, size_t max_depth, size_t flags,
                          const char *what, json_t **out)
 {
@@ -53,8 +112,15 @@ ee_status ee__json_parse(const char *text, size_t max_bytes, size_t max_depth, s
         return ee__error(EE_EPARSE, "%s is not valid UTF-8", what);
     if (!ee__json_depth_ok(text, len, max_depth))
         return ee__error(EE_ETOOBIG, "%s nests deeper than %zu levels", what, max_depth);
+    if (flags & EE__JSON_EXACT_NUMBERS) {
+        size_t at = inexact_number(text, len);
+        if (at < len)
+            return ee__error(EE_EINVAL, "%s: the number at byte %zu cannot be represented (a "
+                             "value that underflows to 0, or negative zero)", what, at);
+    }
     json_error_t jerr;
-    json_t *doc = json_loadb(text, len, flags | JSON_REJECT_DUPLICATES, &jerr);
+    json_t *doc = json_loadb(text, len, (flags & ~EE__JSON_EXACT_NUMBERS) | JSON_REJECT_DUPLICATES,
+                             &jerr);
     if (doc == NULL) {
         /* jansson's reason may end in "near '<token>'": the token is the
          * caller's text (a key, a password), so it is left out. */

@@ -100,7 +100,7 @@ ee_status ee__cost_read_file(const char *path, size_t max, char **out)
 
 ee_status ee__cost_json_parse(const char *text, size_t max, const char *what, json_t **out)
 {
-    return ee__json_parse(text, max, EE__COST_MAX_DEPTH, 0, what, out);
+    return ee__json_parse(text, max, EE__COST_MAX_DEPTH, EE__JSON_EXACT_NUMBERS, what, out);
 }
 
 /* ---- loading ------------------------------------------------------------------- */

@@ -371,6 +371,10 @@ static ee_status spend_extra(ee_engine *engine, const q_ticket *t, int i, int64_
     ee_status s = ee_counters_reserve(c, &q, 60000, now, &r, &g);
     if (s == EE_OK && g)
         s = ee_counters_commit(c, q.key, r.resv_id, EE_COUNTERS_ALL, now);
+    else if (s == EE_OK) /* past 2^53-1: say so, never drop the overage silently */
+        s = ee__error(EE_ETOOBIG, "quota: the spend on \"%s\" would pass 2^53-1 nano-USD; "
+                                  "%lld nano-USD spent beyond the estimate were not counted",
+                      q.key, (long long)extra);
     return s;
 }
 

@@ -476,7 +476,7 @@ static ee_status check_name(const char *name, const char *what)
 static json_t *parse_doc(const char *text, ee_status *st, const char *what)
 {
     json_t *j = NULL;
-    *st = ee__json_parse(text, DOC_MAX, 8, 0, what, &j);
+    *st = ee__json_parse(text, DOC_MAX, 8, EE__JSON_EXACT_NUMBERS, what, &j);
     return j;
 }
 

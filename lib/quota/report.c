@@ -51,7 +51,7 @@ ee_status ee_quota_admit(ee_engine *engine, const ee_principal *principal,
     if (request_json != NULL) {
         static const char *const members[] = {"estimatedCostNanoUsd", NULL};
         json_t *req;
-        ee_status pst = ee__json_parse(request_json, Q_REQUEST_JSON_MAX, 8, 0,
+        ee_status pst = ee__json_parse(request_json, Q_REQUEST_JSON_MAX, 8, EE__JSON_EXACT_NUMBERS,
                                        "ee_quota_admit request", &req);
         if (pst != EE_OK)
             return ee__error_out(out, pst);
