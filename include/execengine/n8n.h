@@ -168,11 +168,11 @@ EE_API const char *ee_n8n_map_status(const char *n8n_status);
  * (no Webhook node, only disabled ones, a path with parameters or an
  * expression, ...). *out is owned by the caller (ee_free()); the error
  * document on failure. Thread-safe.
- * The workflow is at most 64 MiB (refused on its length, unread, past
+ * The workflow is at most 16 MiB (refused on its length, unread, past
  * that) and 128 levels deep.
  * Returns EE_OK (runnable or not); EE_EINVAL (NULL argument; not an object
  * or without a "nodes" array); EE_EPARSE (not JSON); EE_ETOOBIG (over
- * 64 MiB or 128 levels); EE_ENOMEM.
+ * 16 MiB or 128 levels); EE_ENOMEM.
  */
 EE_API ee_status ee_n8n_workflow_trigger(const char *workflow_json, char **out);
 

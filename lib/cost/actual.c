@@ -76,7 +76,7 @@ static ee_status read_entry(const json_t *e, size_t i, const ee__cost_prices *pr
     static const char *const members[] = {"model", "node", "promptTokens", "prompt_tokens",
                                           "completionTokens", "completion_tokens", "cost",
                                           "costNano", NULL};
-    char ptr[32];
+    char ptr[48];
     snprintf(ptr, sizeof ptr, "/usage/%zu", i);
     ee_status mst = ee__json_check_members(e, members, "usage", ptr);
     if (mst != EE_OK)

@@ -570,7 +570,7 @@ static const char *ticket_parse(const json_t *j, q_ticket *t)
         json_t *r = json_array_get(arr, i);
         if (!json_is_object(r))
             return "a reservation is not an object";
-        char ptr[32];
+        char ptr[48];
         snprintf(ptr, sizeof ptr, "/reservations/%zu", i);
         if (ee__json_check_members(r, ticket_res_members, "ticket", ptr) != EE_OK)
             return ee_error_last_message();

@@ -156,7 +156,7 @@ static const entry table[] = {
      {NULL}, {0}, {"the workflow's own body, forwarded to n8n as it is"}},
     {"ee_n8n_list_executions", c_n8n_executions, {64 * 1024},
      {"{\"" UNKNOWN "\": 1}"}, {EE_EINVAL}, {NULL}},
-    {"ee_n8n_workflow_trigger", c_n8n_trigger, {64 * MIB},
+    {"ee_n8n_workflow_trigger", c_n8n_trigger, {16 * MIB},
      {NULL}, {0}, {"an n8n workflow document (n8n's own members)"}},
     {"ee_quota_ticket_from_json", c_ticket_from, {4096},
      {TICKET_DOC}, {EE_EPARSE}, {NULL}},
