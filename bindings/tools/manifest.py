@@ -38,6 +38,12 @@ Type vocabulary (the "vocabulary" member of the manifest repeats it):
   handle:<type>    pointer to an opaque handle
   handle_out:<type> <type> ** out: a new handle owned by the caller
   callback:<type>  function pointer of a callback typedef
+
+A "str" parameter that carries a JSON document (named "json" or "*_json" in
+the header, the library's naming rule) also has "json": true in its entry.
+The bindings ignore the marker (it adds no type); tests use it to find every
+function that parses caller JSON (tests/unit/core/json_inputs.c). `check`
+verifies that the marker is present exactly where the rule says.
 """
 import argparse
 import json
@@ -82,6 +88,11 @@ VOCABULARY = {
     "callback:<type>": "function pointer of a callback described under callbacks",
 }
 FIXED_TYPES = {k for k in VOCABULARY if "<" not in k}
+
+
+def is_json_param(name, vtype):
+    """Whether a parameter carries a JSON document (marked "json": true)."""
+    return vtype == "str" and (name == "json" or name.endswith("_json"))
 PREFIXED = ("ptr:", "handle:", "handle_out:", "callback:")
 
 
@@ -176,8 +187,10 @@ class Headers:
         e = {"name": name, "header": header, "returns": self.vocab(ret, name, returned=True),
              "params": []}
         for i, (ptype, pname) in enumerate(params):
-            e["params"].append({"name": pname or f"arg{i}",
-                                "type": self.vocab(ptype, f"{name}({pname})")})
+            p = {"name": pname or f"arg{i}", "type": self.vocab(ptype, f"{name}({pname})")}
+            if is_json_param(p["name"], p["type"]):
+                p["json"] = True
+            e["params"].append(p)
         return e
 
     def callback_entry(self, name):
@@ -332,6 +345,11 @@ def check(root, manifest_path):
         if got_sig != want_sig:
             errors.append(f"{n}: manifest says {got_sig[0]} ({', '.join(got_sig[1])}), "
                           f"header says {want_sig[0]} ({', '.join(want_sig[1])})")
+        for p in f["params"]:
+            if bool(p.get("json", False)) != is_json_param(p.get("name", ""), p["type"]):
+                errors.append(f"{n}({p.get('name')}): \"json\": true must mark exactly the "
+                              "str parameters named json or *_json (run "
+                              "bindings/tools/manifest.py update)")
     for h, d in manifest.get("handles", {}).items():
         if d.get("free") and d["free"] not in listed:
             errors.append(f"handle {h}: free function {d['free']} is not in the manifest")

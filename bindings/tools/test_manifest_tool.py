@@ -27,6 +27,7 @@ EE_API ee_status ee_thing_move(ee_thing *t, const ee_point *to, size_t n, ee_mod
                                int64_t *moved);
 EE_API ee_status ee_thing_load(ee_thing *t, const char *const *envp);
 EE_API ee_status ee_thing_sum(int64_t *total, const int64_t *values, size_t n);
+EE_API ee_status ee_thing_put(ee_thing *t, const char *doc_json, const char *label);
 EE_API ee_status ee_unexported(void);
 """
 
@@ -46,7 +47,8 @@ class ManifestToolTest(unittest.TestCase):
             f.write(HEADER)
         self.exports = os.path.join(self.root, "abi", "exports.txt")
         names = ["ee_thing_new", "ee_thing_free", "ee_thing_json", "ee_thing_name",
-                 "ee_thing_each", "ee_thing_move", "ee_thing_load", "ee_thing_sum"]
+                 "ee_thing_each", "ee_thing_move", "ee_thing_load", "ee_thing_sum",
+                 "ee_thing_put"]
         with open(self.exports, "w") as f:
             f.write("# comment\n" + "".join(f"{n} EE_0.1\n" for n in names))
 
@@ -82,6 +84,24 @@ class ManifestToolTest(unittest.TestCase):
         self.assertEqual(m["handles"], {"ee_thing": {"free": "ee_thing_free"}})
         self.assertEqual([p["type"] for p in m["callbacks"]["ee_thing_fn"]["params"]],
                          ["str", "ptr"])
+
+    def test_json_parameters_are_marked(self):
+        self.assertEqual(self.run_tool("update")[0], 0)
+        f = {x["name"]: x for x in self.load()["functions"]}
+        self.assertEqual([p.get("json", False) for p in f["ee_thing_put"]["params"]],
+                         [False, True, False])
+        self.assertNotIn("json", f["ee_thing_new"]["params"][1])
+        # a marker removed by hand (or missing from an old manifest) fails the check
+        path = os.path.join(self.root, "bindings", "manifest.json")
+        m = self.load()
+        for fn in m["functions"]:
+            for p in fn["params"]:
+                p.pop("json", None)
+        with open(path, "w") as out:
+            json.dump(m, out)
+        rc, err = self.run_tool("check")
+        self.assertEqual(rc, 1)
+        self.assertIn('ee_thing_put(doc_json): "json": true must mark', err)
 
     def test_new_export_without_manifest_entry_fails(self):
         self.run_tool("update")

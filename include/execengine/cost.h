@@ -83,7 +83,8 @@ EE_API void ee_cost_table_free(ee_cost_table *table);
  * stay in use. Fetching the document over HTTP is the caller's business
  * (the transport); this only parses. Thread-safe.
  * Returns EE_OK; EE_EINVAL (NULL argument); EE_ETOOBIG (more than
- * EE_COST_PRICES_MAX_BYTES or EE_COST_PRICES_MAX_MODELS); EE_EPARSE (not
+ * EE_COST_PRICES_MAX_BYTES, refused on its length, unread; nested past 64
+ * levels; or EE_COST_PRICES_MAX_MODELS); EE_EPARSE (not
  * JSON, not that shape, a malformed price or id, a duplicate id);
  * EE_ENOMEM.
  */
@@ -100,7 +101,8 @@ EE_API ee_status ee_cost_table_load_prices_file(ee_cost_table *table, const char
  * data/cost_rules.json described in docs/cost.md. All or nothing, like the
  * prices. Thread-safe.
  * Returns EE_OK; EE_EINVAL (NULL argument); EE_ETOOBIG (more than
- * EE_COST_RULES_MAX_BYTES); EE_EPARSE (not JSON, or not a valid rules
+ * EE_COST_RULES_MAX_BYTES, refused on its length, unread; nested past 64
+ * levels); EE_EPARSE (not JSON, or not a valid rules
  * document: the message names the member); EE_ENOMEM.
  */
 EE_API ee_status ee_cost_table_load_rules_json(ee_cost_table *table, const char *json);
@@ -146,11 +148,15 @@ EE_API ee_status ee_cost_table_price_json(const ee_cost_table *table, const char
  *    "llmCalls": [{"node", "model", "modelAssumed", "promptTokens",
  *                  "completionTokens", "cost": money, "priceUnknown"}],
  *    "unknownNodeTypes": ["..."]}
- * (without a schedule, the monthly figures are null). Thread-safe.
+ * (without a schedule, the monthly figures are null). The workflow is at
+ * most EE_COST_DOC_MAX_BYTES, the options EE_COST_RULES_MAX_BYTES (refused
+ * on their length, unread, past that), both at most 64 levels deep; the
+ * options take no member but those above (the workflow is n8n's document:
+ * its other members are ignored). Thread-safe.
  * *out is owned by the caller (ee_free()); the error document on failure.
- * Returns EE_OK; EE_EINVAL (NULL argument, a bad option or schedule: the
- * message says which); EE_EPARSE (workflow not JSON or not a workflow,
- * too deep); EE_ETOOBIG (document or node count over the limits);
+ * Returns EE_OK; EE_EINVAL (NULL argument, a bad or unknown option or
+ * schedule: the message says which); EE_EPARSE (workflow not JSON or not a
+ * workflow); EE_ETOOBIG (a document, its depth or node count over the limits);
  * EE_ESTATE (no rules loaded); EE_EPRICE (an LLM node's model has no known
  * price and the options do not allow a fallback); EE_ENOMEM.
  */
@@ -192,9 +198,13 @@ EE_API ee_status ee_cost_schedule_runs(int64_t *runs_out, const char *schedule, 
  *    "charge"?: <as ee_cost_charge(), plus "entries": [money, ...] the
  *               charged amount split like the cost>}
  * Entry costs are the total split by largest remainder (they add up to it).
- * Thread-safe. *out is owned by the caller (ee_free()).
- * Returns EE_OK; EE_EINVAL (NULL argument, negative or non-integer tokens,
- * a bad charge or fallback); EE_EPARSE (not JSON, not that shape, a
+ * The document is at most EE_COST_DOC_MAX_BYTES and 64 levels deep; no
+ * member but those above, in the document, an entry, "charge" or
+ * "fallbackPrice"; a token count that is present is an integer (null is
+ * refused, not read as 0). Thread-safe. *out is owned by the caller
+ * (ee_free()).
+ * Returns EE_OK; EE_EINVAL (NULL argument, negative, null or non-integer
+ * tokens, an unknown member, a bad charge or fallback); EE_EPARSE (not JSON, not that shape, a
  * malformed cost); EE_ETOOBIG (over the limits, or an amount past int64);
  * EE_EPRICE (a model with no price and no provider cost, without an allowed
  * fallback); EE_ENOMEM.

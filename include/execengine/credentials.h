@@ -39,10 +39,13 @@ EE_BEGIN_DECLS
  *   {"id", "userId", "workspaceId", "provider", "keyName", "maskedKey",
  *    "isActive", "lastUsedAt"?, "totalUsage": {"executions", "tokensUsed",
  *    "lastResetAt"}, "lastValidation"?: {...}, "createdAt", "updatedAt"}
- * (times in ms since the epoch). Returns EE_OK; EE_EINVAL (NULL argument,
- * malformed request - the message names the field -, provider not
- * "openrouter"); EE_EPARSE (request is not JSON); EE_ENOMEM; storage
- * statuses (EE_EIO, EE_EBUSY, EE_ENETWORK).
+ * (times in ms since the epoch). The request is at most 256 KiB (refused
+ * on its length, unread, past that) and nests at most 16 levels.
+ * Returns EE_OK; EE_EINVAL (NULL argument,
+ * malformed request - the message names the field -, a member not listed
+ * above - the message names it -, provider not "openrouter"); EE_EPARSE
+ * (request is not JSON); EE_ETOOBIG (past the size or depth limit);
+ * EE_ENOMEM; storage statuses (EE_EIO, EE_EBUSY, EE_ENETWORK).
  */
 EE_API ee_status ee_cred_key_add(ee_engine *engine, const ee_principal *principal,
                                  const char *request_json, char **out);
@@ -64,8 +67,9 @@ EE_API ee_status ee_cred_key_get(ee_engine *engine, const ee_principal *principa
 /**
  * Update a key: patch {"keyName"?, "isActive"?, "apiKey"? (re-sealed; the
  * previous validation result is cleared)}; *out receives the new record.
- * Returns EE_OK; EE_ENOTFOUND; EE_EINVAL (malformed patch, unknown field);
- * EE_EPARSE; EE_ECONFLICT (changed concurrently too often: retry);
+ * The patch is bounded like ee_cred_key_add()'s request (256 KiB).
+ * Returns EE_OK; EE_ENOTFOUND; EE_EINVAL (malformed patch, unknown member);
+ * EE_EPARSE; EE_ETOOBIG; EE_ECONFLICT (changed concurrently too often: retry);
  * EE_ENOMEM; storage statuses.
  */
 EE_API ee_status ee_cred_key_update(ee_engine *engine, const ee_principal *principal,
@@ -140,9 +144,11 @@ EE_API ee_status ee_cred_platform_list(ee_engine *engine, char **out);
  *   {"credentialName", "name"?, "type": "oauth2", "accessToken": text,
  *    "refreshToken"?: text, "expiresAt"?: ms, "scopes"?: [text]}
  * With "id" it replaces that credential, else it creates one. *out receives
- * its metadata (as in ee_cred_personal_list()). Returns EE_OK; EE_EINVAL
- * (malformed, or a credential type the catalog marks platform-managed);
- * EE_EPARSE; EE_ENOTFOUND (id given and absent); EE_ECONFLICT; EE_ENOMEM;
+ * its metadata (as in ee_cred_personal_list()). The request is at most
+ * 256 KiB and 16 levels deep. Returns EE_OK; EE_EINVAL (malformed, a member
+ * not listed above - the message names it -, or a credential type the
+ * catalog marks platform-managed); EE_EPARSE; EE_ETOOBIG (past the size or
+ * depth limit); EE_ENOTFOUND (id given and absent); EE_ECONFLICT; EE_ENOMEM;
  * storage statuses.
  */
 EE_API ee_status ee_cred_personal_put(ee_engine *engine, const ee_principal *principal,
@@ -186,9 +192,14 @@ EE_API ee_status ee_cred_personal_delete(ee_engine *engine, const ee_principal *
  * without configured credentials that the integration catalog neither maps
  * to a service nor lists as needing none; "ready" is false while there are
  * gaps or unknown nodes.
+ * Each document is at most 1 MiB (refused on its length, unread, past
+ * that) and 128 levels deep; the choice takes no other member (the
+ * workflow is n8n's document: its other members are ignored). A credential
+ * type name is cut at a character in a gap's "field" (255 bytes) and
+ * "label" (319 bytes).
  * Returns EE_OK (with or without gaps); EE_EINVAL (malformed workflow or
- * choice); EE_EPARSE; EE_ETOOBIG (over 1000 nodes); EE_ENOMEM; storage
- * statuses.
+ * choice, an unknown member of the choice); EE_EPARSE; EE_ETOOBIG (past the
+ * size or depth limit, over 1000 nodes); EE_ENOMEM; storage statuses.
  */
 EE_API ee_status ee_cred_route(ee_engine *engine, const ee_principal *principal,
                                const char *workflow_json, const char *choice_json, char **out);

@@ -78,8 +78,10 @@ EE_API void ee_n8n_free(ee_n8n *client);
  *   "maxDepth"         deepest JSON nesting accepted (default 128, 8..1000)
  *   "pageLimit"        page size asked of n8n (default 100, 1..250)
  *   "maxItems"         most items one listing call gathers (default 100000)
+ * The options text is at most 64 KiB and 8 levels deep.
  * Returns EE_OK; EE_EINVAL (NULL argument, unknown key, value out of
- * range: nothing changed, the message names the key); EE_EPARSE.
+ * range: nothing changed, the message names the key); EE_EPARSE;
+ * EE_ETOOBIG (past the size or depth limit).
  */
 EE_API ee_status ee_n8n_configure(ee_n8n *client, const char *options_json);
 
@@ -89,10 +91,12 @@ EE_API ee_status ee_n8n_configure(ee_n8n *client, const char *options_json);
  *    "name": "exact name", "projectId": "...", "limit": 1..250 (page size),
  *    "cursor": "..." (start after a previous answer's nextCursor),
  *    "maxPages": n (0 or absent: follow nextCursor to the end)}
+ * (at most 64 KiB and 8 levels deep; no other member)
  * *out gets {"data": [workflow, ...], "nextCursor": string | null} with
  * nextCursor set when maxPages stopped the walk before the end. Owned by
  * the caller (ee_free()); the error document on failure.
- * Returns EE_OK, EE_EINVAL, EE_EPARSE, EE_ETOOBIG (more than maxItems),
+ * Returns EE_OK, EE_EINVAL (a bad or unknown member, named), EE_EPARSE,
+ * EE_ETOOBIG (more than maxItems, or a query past its limits),
  * EE_ENOMEM and the statuses in the header comment.
  */
 EE_API ee_status ee_n8n_list_workflows(ee_n8n *client, const char *query_json, char **out);
@@ -109,15 +113,17 @@ EE_API ee_status ee_n8n_get_workflow(ee_n8n *client, const char *workflow_id, ch
  * Trigger a workflow through its production webhook: `method` and `path`
  * as ee_n8n_workflow_trigger() derived them; `body_json` (may be NULL) is
  * sent as the JSON body, or, for GET, HEAD and DELETE, as query
- * parameters (its top-level scalar members). The call waits for n8n's
+ * parameters (its top-level scalar members); it is at most 16 MiB (n8n's
+ * own default payload cap) and maxDepth levels. The call waits for n8n's
  * answer, which depends on the Webhook node's response mode.
  * *out gets {"httpStatus": n, "body": <JSON, or the text when the answer
  * is not JSON>, "executionId": "..." (when the answer names one)}.
  * A POST that reached n8n is never sent twice.
  * Returns EE_OK for 2xx answers; EE_ENOTFOUND (webhook not registered:
  * inactive workflow, wrong path or method); EE_EUPSTREAM (the workflow
- * failed: n8n's 500 "Error in workflow", with n8n's message); EE_EINVAL;
- * EE_ENOMEM and the statuses in the header comment.
+ * failed: n8n's 500 "Error in workflow", with n8n's message); EE_EINVAL
+ * (also a body that is not JSON); EE_ETOOBIG (a body past 16 MiB or
+ * maxDepth); EE_ENOMEM and the statuses in the header comment.
  */
 EE_API ee_status ee_n8n_trigger_webhook(ee_n8n *client, const char *method, const char *path,
                                         const char *body_json, char **out);
@@ -162,9 +168,11 @@ EE_API const char *ee_n8n_map_status(const char *n8n_status);
  * (no Webhook node, only disabled ones, a path with parameters or an
  * expression, ...). *out is owned by the caller (ee_free()); the error
  * document on failure. Thread-safe.
+ * The workflow is at most 16 MiB (refused on its length, unread, past
+ * that) and 128 levels deep.
  * Returns EE_OK (runnable or not); EE_EINVAL (NULL argument; not an object
- * or without a "nodes" array); EE_EPARSE (not JSON, too deep, too big);
- * EE_ENOMEM.
+ * or without a "nodes" array); EE_EPARSE (not JSON); EE_ETOOBIG (over
+ * 16 MiB or 128 levels); EE_ENOMEM.
  */
 EE_API ee_status ee_n8n_workflow_trigger(const char *workflow_json, char **out);
 

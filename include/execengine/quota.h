@@ -132,7 +132,10 @@ EE_API ee_status ee_quota_ticket_refusal(const ee_quota_ticket *ticket, const ch
  * Returns EE_OK; EE_EINVAL (NULL, not an admitted ticket, negative cost);
  * EE_ESTATE (already finished); EE_ENOTFOUND (a reservation's lease ended
  * before the finish - the run was not counted on it - the others were
- * finished; the message names it); counters failures (EE_ENETWORK ...).
+ * finished; the message names it); EE_ETOOBIG (the spend beyond the
+ * estimate would take the spend counter past 2^53-1 nano-USD: the estimate
+ * is committed, the message says how much was not counted); counters
+ * failures (EE_ENETWORK ...).
  */
 EE_API ee_status ee_quota_finish(ee_engine *engine, ee_quota_ticket *ticket, int success,
                                  int64_t actual_cost_nano);
@@ -155,28 +158,41 @@ EE_API ee_status ee_quota_renew(ee_engine *engine, const ee_quota_ticket *ticket
 EE_API ee_status ee_quota_ticket_json(const ee_quota_ticket *ticket, char **out);
 
 /**
- * Rebuild a ticket from ee_quota_ticket_json()'s text. Returns EE_OK;
- * EE_EINVAL (NULL); EE_EPARSE (not JSON, or not a ticket document).
+ * Rebuild a ticket from ee_quota_ticket_json()'s text, at most 4096 bytes
+ * (refused on its length, unread, past that). Every field is checked:
+ * "v" 1, "orgId" an id, each reservation's key exactly the key an
+ * admission of that organisation reserves on for its quota (a ticket
+ * cannot name any other counter), quotas known, once each and in
+ * admission order (predictions first), ids decimal 1..2^64-1, "leaseMs"
+ * 1..2^53-1, "estimatedCostNano" 0..2^53-1 and non-zero exactly when there
+ * is a spend reservation, no other member. Returns EE_OK; EE_EINVAL
+ * (NULL); EE_ETOOBIG (longer than 4096 bytes); EE_EPARSE (not JSON, or not
+ * a ticket document: the message says which field).
  */
 EE_API ee_status ee_quota_ticket_from_json(ee_quota_ticket *ticket, const char *json);
 
 /**
  * The JSON form of admission. `request_json` may be NULL or
- * {"estimatedCostNanoUsd": n}. On EE_OK *out is
+ * {"estimatedCostNanoUsd": n} (n an integer 0..2^53-1; at most 4096 bytes,
+ * refused on its length past that; no other member). On EE_OK *out is
  * {"allowed": true, "ticket": {...ee_quota_ticket_json()...},
  *  "predictions": {"usage", "limit", "remaining", "resetsAt"}};
  * on a refusal *out is the error document whose detail is
  * {"allowed": false, "quota", "usage", "limit", "remaining", "resetsAt",
  *  "retryAfterMs"} (the example server answers HTTP 429 with it).
- * Statuses as ee_quota_admit_fast(), plus EE_EPARSE for a bad request.
+ * Statuses as ee_quota_admit_fast(), plus EE_EPARSE (not JSON, not an
+ * object), EE_EINVAL (an unknown member or a bad value, named) and
+ * EE_ETOOBIG (over 4096 bytes) for a bad request.
  */
 EE_API ee_status ee_quota_admit(ee_engine *engine, const ee_principal *principal,
                                 const char *request_json, char **out);
 
 /**
- * ee_quota_finish() for a ticket kept as JSON. Statuses as
- * ee_quota_finish() (EE_ENOTFOUND also for a ticket finished before, since
- * its reservations are gone), plus EE_EPARSE.
+ * ee_quota_finish() for a ticket kept as JSON, read as
+ * ee_quota_ticket_from_json() reads it (a ticket it refuses changes no
+ * counter). Statuses as ee_quota_finish() (EE_ENOTFOUND also for a ticket
+ * finished before, since its reservations are gone), plus EE_EPARSE and
+ * EE_ETOOBIG (over 4096 bytes).
  */
 EE_API ee_status ee_quota_finish_json(ee_engine *engine, const char *ticket_json, int success,
                                       int64_t actual_cost_nano);
@@ -208,8 +224,10 @@ EE_API ee_status ee_quota_check(ee_engine *engine, const ee_principal *principal
  * *out (may be NULL) receives the stored plan as JSON. Takes effect at
  * once in this engine, within a few seconds in other processes. Writers of
  * the same name at once (threads, processes) leave one plan: the last.
- * Returns EE_OK; EE_EINVAL / EE_EPARSE (malformed plan - the message names
- * the field); EE_EBUSY (the plan kept changing under 32 attempts); storage
+ * The plan is at most 64 KiB (refused on its length, unread, past that).
+ * Returns EE_OK; EE_EINVAL / EE_EPARSE (malformed plan, or a member not
+ * listed at the top - the message names the field); EE_ETOOBIG (over
+ * 64 KiB); EE_EBUSY (the plan kept changing under 32 attempts); storage
  * failures.
  */
 EE_API ee_status ee_quota_plan_put(ee_engine *engine, const char *plan_json, char **out);
@@ -232,8 +250,10 @@ EE_API ee_status ee_quota_plan_delete(ee_engine *engine, const char *name);
  * so far in the period is kept (a plan change mid-period raises or lowers
  * the limit, not the usage). An organisation has one subscription whatever
  * the concurrent writers (threads, processes): the last one written.
+ * "planId" is taken for "plan"; no other member. At most 64 KiB.
  * *out (may be NULL) receives the stored subscription. Returns EE_OK;
- * EE_EINVAL / EE_EPARSE; EE_ENOTFOUND (no such plan); EE_EBUSY (it kept
+ * EE_EINVAL (a bad value or an unknown member, named) / EE_EPARSE;
+ * EE_ETOOBIG (over 64 KiB); EE_ENOTFOUND (no such plan); EE_EBUSY (it kept
  * changing under 32 attempts); storage failures.
  */
 EE_API ee_status ee_quota_subscription_put(ee_engine *engine, const char *subscription_json,

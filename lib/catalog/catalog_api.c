@@ -298,7 +298,7 @@ static ee_status parse_query(const json_t *doc, bool search, cat_query *q)
         } else {
             char qk[80];
             ee__quote_for_message(key, qk, sizeof qk);
-            st = ee__error(EE_EINVAL, "query: unknown key \"%s\"", qk);
+            st = ee__error(EE_EINVAL, "catalog query: unknown member \"%s\" (at /%s)", qk, qk);
         }
         if (st != EE_OK)
             return st;

@@ -214,8 +214,11 @@ ee_status ee_catalog_category_list(ee_engine *engine, const char *query_json, ch
     if (st == EE_OK && q != NULL) {
         const char *key;
         json_t *v;
+        static const char *const members[] = {"includeInactive", NULL};
         if (!json_is_object(q))
             st = ee__error(EE_EINVAL, "a category query must be a JSON object");
+        else
+            st = ee__json_check_members(q, members, "category query", "");
         json_object_foreach(q, key, v) {
             if (st != EE_OK)
                 break;

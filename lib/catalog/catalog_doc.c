@@ -16,23 +16,7 @@ const size_t ee__cat_n_shared_fields = sizeof ee__cat_shared_fields / sizeof ee_
 ee_status ee__cat_json_parse(const char *text, size_t max_bytes, size_t max_depth,
                              const char *what, json_t **out)
 {
-    *out = NULL;
-    if (text == NULL)
-        return ee__error(EE_EINVAL, "%s is NULL", what);
-    size_t len = strnlen(text, max_bytes + 1);
-    if (len > max_bytes)
-        return ee__error(EE_ETOOBIG, "%s exceeds the limit of %zu bytes", what, max_bytes);
-    if (!ee__utf8_valid(text, len))
-        return ee__error(EE_EPARSE, "%s is not valid UTF-8", what);
-    if (!ee__json_depth_ok(text, len, max_depth))
-        return ee__error(EE_ETOOBIG, "%s nests deeper than %zu levels", what, max_depth);
-    json_error_t jerr;
-    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (doc == NULL)
-        return ee__error(EE_EPARSE, "%s is not JSON: %s at byte %d", what, jerr.text,
-                         jerr.position);
-    *out = doc;
-    return EE_OK;
+    return ee__json_parse(text, max_bytes, max_depth, 0, what, out);
 }
 
 bool ee__cat_hex_id(const char *s)
@@ -47,13 +31,7 @@ bool ee__cat_hex_id(const char *s)
 
 void ee__cat_utf8_cut(char *s, size_t max)
 {
-    size_t len = strlen(s);
-    if (len <= max)
-        return;
-    size_t cut = max;
-    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
-        cut--;
-    s[cut] = '\0';
+    s[ee__utf8_cut(s, strlen(s), max)] = '\0';
 }
 
 /* ---- JSON <-> BSON --------------------------------------------------------------- */
@@ -628,7 +606,7 @@ static ee_status apply_key(ee_engine *engine, json_t *rec, const char *key, cons
     } else {
         char q[80];
         ee__quote_for_message(key, q, sizeof q);
-        return ee__error(EE_EINVAL, "unknown catalog entry field \"%s\"", q);
+        return ee__error(EE_EINVAL, "catalog entry: unknown member \"%s\" (at /%s)", q, q);
     }
     if (nv == NULL || json_object_set_new(rec, key, nv) != 0)
         return ee__error(EE_ENOMEM, "out of memory");
@@ -732,7 +710,7 @@ ee_status ee__cat_category_apply(json_t *rec, const json_t *input, bool create)
         } else {
             char q[80];
             ee__quote_for_message(key, q, sizeof q);
-            return ee__error(EE_EINVAL, "unknown category field \"%s\"", q);
+            return ee__error(EE_EINVAL, "category: unknown member \"%s\" (at /%s)", q, q);
         }
         if (st != EE_OK)
             return st;

@@ -118,6 +118,33 @@ ee_status ee__json_out(char **out, json_t *doc);
  * which recurses once per level, ever sees untrusted text. */
 bool ee__json_depth_ok(const char *text, size_t len, size_t max_depth);
 
+/* The one bounded parse of JSON text a caller hands the library. Looks at
+ * no more than `max_bytes` + 1 bytes before refusing (a 100 MB document is
+ * refused without being read), then checks UTF-8 and nesting
+ * (`max_depth`) before jansson sees the text; duplicate members are
+ * refused. `flags` are extra jansson decoding flags (JSON_DECODE_ANY ...).
+ * `what` names the document in messages ("ee_quota_admit request").
+ * Returns EE_OK with *out (new reference); EE_EINVAL (text NULL);
+ * EE_ETOOBIG ("exceeds the size limit of N bytes", or too deep);
+ * EE_EPARSE (not UTF-8, not JSON). */
+ee_status ee__json_parse(const char *text, size_t max_bytes, size_t max_depth, size_t flags,
+                         const char *what, json_t **out);
+
+/* ee__json_parse() flag (not jansson's): refuse, with EE_EINVAL naming the
+ * byte offset, numbers a double or int64 cannot hold as written - a
+ * non-zero value that underflows to 0 or to a subnormal (1e-400 would
+ * silently be 0) - and negative zero (-0, -0.0). For documents whose
+ * numbers are limits, prices, multipliers and counts. */
+#define EE__JSON_EXACT_NUMBERS ((size_t)0x40000000)
+
+/* Refuse members of the object `obj` that are not in `allowed` (a
+ * NULL-terminated list): EE_EINVAL with a message naming the first unknown
+ * member and its JSON pointer (`pointer` is the object's own pointer, ""
+ * for the document). Used on every request document a caller sends, so a
+ * misspelt member is an error, never silently ignored. */
+ee_status ee__json_check_members(const json_t *obj, const char *const *allowed, const char *what,
+                                 const char *pointer);
+
 /* ---- files (file.c) --------------------------------------------------- */
 
 /* Read the whole file at `path`, at most `max` bytes, into *text
@@ -187,6 +214,19 @@ void ee__quote_for_message(const char *in, char *out, size_t cap);
  * host). Returns false, writing nothing, when `uri` does not start with
  * "scheme://": then it may be anything, and nothing of it may be quoted. */
 bool ee__uri_skeleton(const char *uri, char *out, size_t cap);
+
+/* The longest prefix of s[0..len) of at most `max` bytes that ends on a
+ * UTF-8 character boundary (never splits a sequence): where to cut text. */
+size_t ee__utf8_cut(const char *s, size_t len, size_t max);
+
+/* Drop an incomplete UTF-8 sequence at the end of `s` (what snprintf()
+ * leaves when it cuts a character in two). Use after every snprintf() whose
+ * arguments may be caller text and whose result may be cut. */
+void ee__utf8_trim(char *s);
+
+/* Copy `in` into out[cap] (cap >= 1), cut at a character boundary if it
+ * does not fit. Returns whether it was cut. */
+bool ee__utf8_copy(char *out, size_t cap, const char *in);
 
 /* Replace every byte that does not start a well-formed UTF-8 sequence by
  * '?', in place, so the text is safe to put in JSON. */

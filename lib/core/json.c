@@ -1,6 +1,10 @@
 /* JSON output helpers shared by every module. */
 #include "core.h"
 
+#include <float.h>
+#include <stdlib.h>
+#include <string.h>
+
 ee_status ee__json_out(char **out, json_t *doc)
 {
     if (doc == NULL)
@@ -34,4 +38,143 @@ bool ee__json_depth_ok(const char *text, size_t len, size_t max_depth)
         }
     }
     return true;
+}
+
+/* The first number token of text[0..len) (outside strings) that is
+ * negative zero or a non-zero value a double holds only as 0 or a
+ * subnormal; len if none. */
+static size_t inexact_number(const char *text, size_t len)
+{
+    bool in_str = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = false;
+            continue;
+        }
+        if (c == '"') {
+            in_str = true;
+            continue;
+        }
+        if (c != '-' && (c < '0' || c > '9'))
+            continue;
+        size_t start = i, j = i + (c == '-');
+        bool nonzero = false, real = false;
+        while (j < len && ((text[j] >= '0' && text[j] <= '9') || text[j] == '.')) {
+            nonzero = nonzero || (text[j] >= '1' && text[j] <= '9');
+            real = real || text[j] == '.';
+            j++;
+        }
+        size_t mant_end = j;
+        if (j < len && (text[j] == 'e' || text[j] == 'E')) {
+            j++;
+            while (j < len && ((text[j] >= '0' && text[j] <= '9') || text[j] == '+' ||
+                               text[j] == '-'))
+                j++;
+        }
+        i = j - 1;
+        if (!nonzero) {
+            if (c == '-' && mant_end > start + 1)
+                return start; /* -0, -0.0, -0e5 */
+            continue;
+        }
+        if (!real && mant_end == j)
+            continue; /* an integer: jansson reads it exactly or refuses it */
+        char small[64], *buf = j - start < sizeof small ? small : malloc(j - start + 1);
+        if (buf == NULL)
+            continue; /* jansson reads it; only the check is skipped */
+        memcpy(buf, text + start, j - start);
+        buf[j - start] = '\0';
+        double d = strtod(buf, NULL);
+        if (buf != small)
+            free(buf);
+        if (d == 0.0 || (d > -DBL_MIN && d < DBL_MIN))
+            return start;
+    }
+    return len;
+}
+
+ee_status ee__json_parse(const char *text, size_t max_bytes, size_t max_depth, size_t flags,
+                         const char *what, json_t **out)
+{
+    *out = NULL;
+    if (text == NULL)
+        return ee__error(EE_EINVAL, "%s is NULL", what);
+    /* Look at no more than the limit: a 100 MB document costs the same
+     * as one byte past the limit, and jansson never sees it. */
+    size_t len = strnlen(text, max_bytes + 1);
+    if (len > max_bytes)
+        return ee__error(EE_ETOOBIG, "%s exceeds the size limit of %zu bytes", what, max_bytes);
+    if (!ee__utf8_valid(text, len))
+        return ee__error(EE_EPARSE, "%s is not valid UTF-8", what);
+    if (!ee__json_depth_ok(text, len, max_depth))
+        return ee__error(EE_ETOOBIG, "%s nests deeper than %zu levels", what, max_depth);
+    if (flags & EE__JSON_EXACT_NUMBERS) {
+        size_t at = inexact_number(text, len);
+        if (at < len)
+            return ee__error(EE_EINVAL, "%s: the number at byte %zu cannot be represented (a "
+                             "value that underflows to 0, or negative zero)", what, at);
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(text, len, (flags & ~EE__JSON_EXACT_NUMBERS) | JSON_REJECT_DUPLICATES,
+                             &jerr);
+    if (doc == NULL) {
+        /* jansson's reason may end in "near '<token>'": the token is the
+         * caller's text (a key, a password), so it is left out. */
+        char *near = strstr(jerr.text, " near '");
+        if (near != NULL)
+            *near = '\0';
+        char q[160];
+        ee__quote_for_message(jerr.text, q, sizeof q);
+        return ee__error(EE_EPARSE, "%s is not JSON: %s at byte %d", what, q, jerr.position);
+    }
+    *out = doc;
+    return EE_OK;
+}
+
+/* A member name as a JSON pointer token ('~' -> "~0", '/' -> "~1"), cut at a
+ * character boundary to fit a message. */
+static void pointer_token(const char *name, char *out, size_t cap)
+{
+    char esc[128];
+    size_t n = 0;
+    const char *p = name;
+    for (; *p != '\0' && n + 3 < sizeof esc; p++) {
+        if (*p == '~' || *p == '/') {
+            esc[n++] = '~';
+            esc[n++] = *p == '~' ? '0' : '1';
+        } else {
+            esc[n++] = *p;
+        }
+    }
+    if (((unsigned char)*p & 0xC0) == 0x80) { /* stopped inside a character: drop it */
+        while (n > 0 && ((unsigned char)esc[n - 1] & 0xC0) == 0x80)
+            n--;
+        if (n > 0 && (unsigned char)esc[n - 1] >= 0xC0)
+            n--;
+    }
+    esc[n] = '\0';
+    ee__quote_for_message(esc, out, cap);
+}
+
+ee_status ee__json_check_members(const json_t *obj, const char *const *allowed, const char *what,
+                                 const char *pointer)
+{
+    const char *key;
+    const json_t *v;
+    json_object_foreach((json_t *)obj, key, v) {
+        bool known = false;
+        for (size_t i = 0; allowed != NULL && allowed[i] != NULL && !known; i++)
+            known = strcmp(key, allowed[i]) == 0;
+        if (!known) {
+            char tok[96];
+            pointer_token(key, tok, sizeof tok);
+            return ee__error(EE_EINVAL, "%s: unknown member \"%s\" (at %s/%s)", what, tok,
+                             pointer != NULL ? pointer : "", tok);
+        }
+    }
+    return EE_OK;
 }

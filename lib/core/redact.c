@@ -105,8 +105,8 @@ static size_t replace_span(char *buf, size_t cap, size_t start, size_t len)
         return cap - 1;
     }
     size_t keep = tail;
-    if (after + keep > cap - 1)
-        keep = cap - 1 - after;
+    if (after + keep > cap - 1) /* cut the rest at a character, never inside one */
+        keep = ee__utf8_cut(buf + start + len, tail, cap - 1 - after);
     memmove(buf + after, buf + start + len, keep);
     memcpy(buf + start, MARK, MARK_LEN);
     buf[after + keep] = '\0';

@@ -83,10 +83,43 @@ char *ee__uri_masked(const char *uri)
     return out;
 }
 
+size_t ee__utf8_cut(const char *s, size_t len, size_t max)
+{
+    if (len <= max)
+        return len;
+    size_t cut = max;
+    /* back off the continuation bytes of a sequence that would be split */
+    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+        cut--;
+    return cut;
+}
+
+void ee__utf8_trim(char *s)
+{
+    size_t len = strlen(s), back = 0;
+    while (back < 3 && back < len && ((unsigned char)s[len - 1 - back] & 0xC0) == 0x80)
+        back++;
+    if (back == len)
+        return; /* only continuation bytes: nothing to trim to */
+    size_t lead = len - 1 - back;
+    size_t n = utf8_seq_len((unsigned char)s[lead]);
+    if (n > back + 1) /* the last character lost its tail */
+        s[lead] = '\0';
+}
+
+bool ee__utf8_copy(char *out, size_t cap, const char *in)
+{
+    size_t n = strlen(in);
+    size_t keep = ee__utf8_cut(in, n, cap - 1);
+    memcpy(out, in, keep);
+    out[keep] = '\0';
+    return keep < n;
+}
+
 void ee__quote_for_message(const char *in, char *out, size_t cap)
 {
     size_t n = strlen(in);
-    size_t keep = n < cap ? n : cap - 4;
+    size_t keep = n < cap ? n : ee__utf8_cut(in, n, cap - 4);
     for (size_t i = 0; i < keep; i++) {
         unsigned char c = (unsigned char)in[i];
         out[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;

@@ -28,8 +28,9 @@ static ee_status tokens(const json_t *e, const char *camel, const char *snake, s
     if (v == NULL)
         v = json_object_get(e, snake);
     *out = 0;
-    if (v == NULL || json_is_null(v))
+    if (v == NULL)
         return EE_OK;
+    /* null is no count: refused like any other wrong type, never read as 0 */
     if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > EE__TOKENS_MAX)
         return ee__error(EE_EINVAL, "usage[%zu].%s must be an integer in 0..2^53-1", i, camel);
     *out = json_integer_value(v);
@@ -72,6 +73,14 @@ static ee_status read_entry(const json_t *e, size_t i, const ee__cost_prices *pr
 {
     if (!json_is_object(e))
         return ee__error(EE_EPARSE, "usage[%zu] is not an object", i);
+    static const char *const members[] = {"model", "node", "promptTokens", "prompt_tokens",
+                                          "completionTokens", "completion_tokens", "cost",
+                                          "costNano", NULL};
+    char ptr[48];
+    snprintf(ptr, sizeof ptr, "/usage/%zu", i);
+    ee_status mst = ee__json_check_members(e, members, "usage", ptr);
+    if (mst != EE_OK)
+        return mst;
     json_t *model = json_object_get(e, "model"), *node = json_object_get(e, "node");
     if (model != NULL && (!json_is_string(model) || json_string_length(model) == 0
                           || json_string_length(model) > EE_COST_NAME_MAX))
@@ -137,6 +146,11 @@ static ee_status charge_doc(const json_t *req, int64_t cost, const ee__u128 *att
         return EE_OK;
     if (!json_is_object(req))
         return ee__error(EE_EINVAL, "\"charge\" must be an object");
+    static const char *const members[] = {"platformKey", "markupBp", "allowanceNano",
+                                          "allowanceUsedNano", NULL};
+    ee_status mst = ee__json_check_members(req, members, "usage", "/charge");
+    if (mst != EE_OK)
+        return mst;
     json_t *pk = json_object_get(req, "platformKey");
     if (!json_is_boolean(pk))
         return ee__error(EE_EINVAL, "charge.platformKey must be a boolean");
@@ -185,6 +199,11 @@ static ee_status compute(const json_t *req, const ee__cost_prices *prices, char 
 {
     if (!json_is_object(req))
         return ee__error(EE_EPARSE, "usage: expected {\"usage\": [...]}");
+    static const char *const members[] = {"usage", "allowUnknownPrice", "fallbackPrice",
+                                          "charge", NULL};
+    ee_status mst = ee__json_check_members(req, members, "usage", "");
+    if (mst != EE_OK)
+        return mst;
     json_t *usage = json_object_get(req, "usage");
     if (!json_is_array(usage))
         return ee__error(EE_EPARSE, "usage: \"usage\" must be an array of entries");

@@ -74,6 +74,25 @@ static int64_t token_param(const json_t *params, int64_t dflt)
     return dflt;
 }
 
+/* A model parameter of the wrong type (a number, a boolean, null, an array,
+ * a resource locator whose "value" is no string) is a malformed workflow:
+ * refused, never taken for "no model" and priced as the default one. */
+static ee_status model_type_ok(const json_t *params, const char *node_name)
+{
+    static const char *const keys[] = {"model", "modelId", "modelName"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const json_t *v = json_object_get(params, keys[i]);
+        if (v == NULL || json_is_string(v) ||
+            (json_is_object(v) && json_is_string(json_object_get(v, "value"))))
+            continue;
+        char q[80];
+        ee__quote_for_message(node_name != NULL ? node_name : "", q, sizeof q);
+        return ee__error(EE_EINVAL, "estimate: node \"%s\": parameters.%s must be a model name "
+                         "(a string, or {\"value\": string})", q, keys[i]);
+    }
+    return EE_OK;
+}
+
 /* The price-table id of an LLM node's model. */
 static char *model_id(const ee__cost_rules *r, const ee__cost_service *svc, const json_t *params,
                       bool *assumed)
@@ -107,6 +126,9 @@ static ee_status add_llm_call(estimate *e, const ee__cost_service *svc, const js
     llm_call *c = &e->calls[e->n_calls];
     memset(c, 0, sizeof *c);
     c->node = node_name;
+    ee_status tst = model_type_ok(params, node_name);
+    if (tst != EE_OK)
+        return tst;
     if ((c->model = model_id(e->rules, svc, params, &c->model_assumed)) == NULL)
         return ee__error(EE_ENOMEM, "out of memory estimating a workflow");
     e->n_calls++;
@@ -239,7 +261,13 @@ static ee_status read_options(const json_t *opts, ee__cost_policy *pol, projecti
     pr->runs = -1;
     if (opts != NULL && !json_is_object(opts))
         return ee__error(EE_EINVAL, "estimate: options must be a JSON object");
-    ee_status st = ee__cost_policy_read(opts, pol);
+    static const char *const members[] = {"allowUnknownPrice", "fallbackPrice", "schedule",
+                                          "startMs", "runsPerMonth", NULL};
+    ee_status st = opts != NULL ? ee__json_check_members(opts, members, "estimate options", "")
+                                : EE_OK;
+    if (st != EE_OK)
+        return st;
+    st = ee__cost_policy_read(opts, pol);
     if (st != EE_OK)
         return st;
     json_t *sched = json_object_get(opts, "schedule"), *start = json_object_get(opts, "startMs"),
@@ -394,7 +422,9 @@ ee_status ee_cost_estimate(const ee_cost_table *table, const char *workflow_json
     estimate e = {0};
     projection pr;
     if ((st = read_options(opts, &e.policy, &pr)) != EE_OK
-        || (st = ee__cost_json_parse(workflow_json, EE_COST_DOC_MAX_BYTES, "workflow", &wf))
+        /* n8n's document: its numbers are n8n's, taken as they are */
+        || (st = ee__json_parse(workflow_json, EE_COST_DOC_MAX_BYTES, EE__COST_MAX_DEPTH, 0,
+                                "workflow", &wf))
                != EE_OK) {
         json_decref(opts);
         return ee__error_out(out, st);

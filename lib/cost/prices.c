@@ -152,6 +152,10 @@ ee_status ee__cost_policy_read(const json_t *req, ee__cost_policy *out)
     }
     if (!json_is_object(fb))
         return ee__error(EE_EINVAL, "\"fallbackPrice\" must be an object");
+    static const char *const known[] = {"prompt", "completion", "request", NULL};
+    ee_status st = ee__json_check_members(fb, known, "fallbackPrice", "/fallbackPrice");
+    if (st != EE_OK)
+        return st;
     static const char *const members[] = {"prompt", "completion", "request"};
     int64_t *dst[] = {&out->fallback.prompt_atto, &out->fallback.completion_atto,
                       &out->fallback.request_atto};

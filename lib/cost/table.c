@@ -100,22 +100,7 @@ ee_status ee__cost_read_file(const char *path, size_t max, char **out)
 
 ee_status ee__cost_json_parse(const char *text, size_t max, const char *what, json_t **out)
 {
-    *out = NULL;
-    size_t len = strnlen(text, max + 1);
-    if (len > max)
-        return ee__error(EE_ETOOBIG, "%s: larger than %zu bytes", what, max);
-    if (!ee__json_depth_ok(text, len, EE__COST_MAX_DEPTH))
-        return ee__error(EE_EPARSE, "%s: JSON nested deeper than %d levels", what,
-                         EE__COST_MAX_DEPTH);
-    json_error_t err;
-    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
-    if (doc == NULL) {
-        char q[160];
-        ee__quote_for_message(err.text, q, sizeof q);
-        return ee__error(EE_EPARSE, "%s: malformed JSON at byte %d: %s", what, err.position, q);
-    }
-    *out = doc;
-    return EE_OK;
+    return ee__json_parse(text, max, EE__COST_MAX_DEPTH, EE__JSON_EXACT_NUMBERS, what, out);
 }
 
 /* ---- loading ------------------------------------------------------------------- */

@@ -32,6 +32,10 @@
 /* How long a cached snapshot of a workspace's credential metadata is
  * trusted when another process may have written (ms). Local writes
  * invalidate at once. */
+/* ee_cred_route(): the workflow is an n8n workflow document (as large as a
+ * catalog entry may be) and the choice a small request. */
+#define EE__CRED_ROUTE_JSON_MAX (1024 * 1024)
+#define EE__CRED_ROUTE_DEPTH_MAX 128
 #define EE__CRED_CACHE_TTL_MS 2000
 #define EE__CRED_CACHE_MAX_WS 256
 /* Execution ids remembered per customer key for idempotent usage. */

@@ -136,8 +136,16 @@ ee_status ee_cred_key_add(ee_engine *engine, const ee_principal *principal,
     json_t *req = NULL;
     if (st == EE_OK)
         st = ee__cred_parse_request(request_json, "ee_cred_key_add", &req);
-    if (st != EE_OK)
+    if (st == EE_OK) {
+        static const char *const members[] = {"keyName", "name", "provider", "isActive",
+                                              "apiKey", "key", NULL};
+        st = ee__json_check_members(req, members, "ee_cred_key_add request", "");
+    }
+    if (st != EE_OK) {
+        if (req != NULL)
+            wipe_request(req);
         return ee__error_out(out, st);
+    }
     ee__cdoc d = {0};
     st = add_key(engine, principal, req, &d);
     wipe_request(req);
@@ -250,6 +258,10 @@ static ee_status edit_key(ee_engine *e, const ee_principal *p, const char *id, e
 static ee_status apply_patch(ee_engine *e, const ee_principal *p, ee__cdoc *d, void *arg)
 {
     const json_t *patch = arg;
+    static const char *const members[] = {"keyName", "name", "isActive", "apiKey", "key", NULL};
+    ee_status mst = ee__json_check_members(patch, members, "ee_cred_key_update patch", "");
+    if (mst != EE_OK)
+        return mst;
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)patch, k, v) {
@@ -276,11 +288,6 @@ static ee_status apply_patch(ee_engine *e, const ee_principal *p, ee__cdoc *d, v
             ee__cred_mask(key, masked);
             json_object_set_new(d->meta, "maskedKey", json_string(masked));
             json_object_del(d->meta, "lastValidation");
-        } else {
-            char q[64];
-            ee__quote_for_message(k, q, sizeof q);
-            return ee__error(EE_EINVAL, "unknown field '%s' in an API key update (keyName, "
-                                        "isActive, apiKey)", q);
         }
     }
     return EE_OK;

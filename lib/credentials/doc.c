@@ -285,24 +285,16 @@ void ee__cred_mask(const char *key, char out[48])
 
 ee_status ee__cred_parse_request(const char *text, const char *what, json_t **out)
 {
-    *out = NULL;
-    if (text == NULL)
-        return ee__error(EE_EINVAL, "%s: the request is NULL", what);
-    size_t len = strlen(text);
-    if (len > REQUEST_MAX)
-        return ee__error(EE_ETOOBIG, "%s: request of %zu bytes exceeds %d", what, len, REQUEST_MAX);
-    json_error_t err;
-    /* The text may hold a secret: jansson's error text quotes no input,
-     * only a position and a reason. */
-    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
-    if (doc == NULL)
-        return ee__error(EE_EPARSE, "%s: request is not JSON (line %d, column %d)", what,
-                         err.line, err.column);
-    if (!json_is_object(doc)) {
-        json_decref(doc);
+    /* core's bounded parse: the size is checked before anything is read,
+     * and its messages quote no input (the text may hold a secret) */
+    ee_status st = ee__json_parse(text, REQUEST_MAX, DEPTH_MAX, 0, what, out);
+    if (st != EE_OK)
+        return st;
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
         return ee__error(EE_EINVAL, "%s: request must be a JSON object", what);
     }
-    *out = doc;
     return EE_OK;
 }
 

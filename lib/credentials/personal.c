@@ -189,8 +189,21 @@ ee_status ee_cred_personal_put(ee_engine *engine, const ee_principal *principal,
         return ee__error_out(out, ee__error(EE_EINVAL, "ee_cred_personal_put: NULL argument"));
     json_t *req = NULL;
     ee_status st = ee__cred_parse_request(request_json, "ee_cred_personal_put", &req);
-    if (st != EE_OK)
+    if (st == EE_OK) {
+        static const char *const members[] = {"id",     "credentialName", "type",
+                                              "name",   "expiresAt",      "scopes",
+                                              "apiKey", "accessToken",    "refreshToken", NULL};
+        st = ee__json_check_members(req, members, "ee_cred_personal_put request", "");
+    }
+    if (st != EE_OK) {
+        if (req != NULL) {
+            ee__cred_wipe_member(req, "apiKey");
+            ee__cred_wipe_member(req, "accessToken");
+            ee__cred_wipe_member(req, "refreshToken");
+            json_decref(req);
+        }
         return ee__error_out(out, st);
+    }
     ee__cdoc d = {0};
     st = put(engine, principal, req, &d);
     ee__cred_wipe_member(req, "apiKey");

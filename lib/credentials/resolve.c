@@ -218,12 +218,9 @@ static ee_status parse_json(const char *text, const char *what, bool allow_null,
     *out = NULL;
     if (text == NULL)
         return allow_null ? EE_OK : ee__error(EE_EINVAL, "ee_cred_route: %s is NULL", what);
-    json_error_t err;
-    *out = json_loads(text, JSON_REJECT_DUPLICATES, &err);
-    if (*out == NULL)
-        return ee__error(EE_EPARSE, "ee_cred_route: %s is not JSON (line %d, column %d): %s",
-                         what, err.line, err.column, err.text);
-    return EE_OK;
+    char w[64];
+    snprintf(w, sizeof w, "ee_cred_route: %s", what);
+    return ee__json_parse(text, EE__CRED_ROUTE_JSON_MAX, EE__CRED_ROUTE_DEPTH_MAX, 0, w, out);
 }
 
 ee_status ee_cred_route(ee_engine *engine, const ee_principal *principal,

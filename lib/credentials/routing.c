@@ -45,6 +45,9 @@ static ee_status add_gap(route_state *rs, const ee__integration *it, const char 
     char field[256], label[320];
     snprintf(field, sizeof field, "%s:%s", field_kind, cred_type);
     snprintf(label, sizeof label, "%s - %s", it ? it->service : cred_type, cred_type);
+    /* a long credential type is cut: at a character, so the gap stays JSON */
+    ee__utf8_trim(field);
+    ee__utf8_trim(label);
     bool personal = it == NULL || it->is_personal || strcmp(field_kind, "apiKey") == 0;
     json_t *g = json_pack("{s:s, s:s, s:s, s:s, s:b}", "field", field, "label", label, "type",
                           field_kind, "credentialName", cred_type, "isPersonal", personal);
@@ -164,6 +167,12 @@ static ee_status read_choice(route_state *rs, const json_t *choice)
 {
     if (choice == NULL || json_is_null(choice))
         return EE_OK;
+    static const char *const members[] = {"useCustomApiKey", "apiKeyId", NULL};
+    if (json_is_object(choice)) {
+        ee_status st = ee__json_check_members(choice, members, "run choice", "");
+        if (st != EE_OK)
+            return st;
+    }
     const json_t *use = json_object_get(choice, "useCustomApiKey");
     if (!json_is_object(choice) || (use != NULL && !json_is_boolean(use)))
         return ee__error(EE_EINVAL, "run choice must be {\"useCustomApiKey\": bool, \"apiKeyId\": id}");

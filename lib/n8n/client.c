@@ -177,13 +177,19 @@ ee_status ee_n8n_configure(ee_n8n *c, const char *options_json)
     if (c == NULL || options_json == NULL)
         return ee__error(EE_EINVAL, "ee_n8n_configure: NULL argument");
     json_t *doc;
-    ee_status st = ee__n8n_json_parse(options_json, strlen(options_json), 8, "n8n client options",
-                                      &doc);
+    ee_status st = ee__json_parse(options_json, EE__N8N_OPTIONS_MAX, 8, 0, "n8n client options",
+                                  &doc);
     if (st != EE_OK)
         return st;
     if (!json_is_object(doc)) {
         json_decref(doc);
         return ee__error(EE_EINVAL, "n8n client options must be a JSON object");
+    }
+    static const char *const members[] = {"timeoutMs", "webhookTimeoutMs", "maxResponseBytes",
+                                          "maxDepth", "pageLimit", "maxItems", NULL};
+    if ((st = ee__json_check_members(doc, members, "n8n client options", "")) != EE_OK) {
+        json_decref(doc);
+        return st;
     }
     /* validate everything first: a bad key changes nothing */
     int64_t values[sizeof n8n_options / sizeof n8n_options[0]];
@@ -404,6 +410,14 @@ static ee_status read_query(ee_n8n *c, const json_t *q, ee__n8n_kind kind, list_
         return EE_OK;
     if (!json_is_object(q))
         return ee__error(EE_EINVAL, "listing query must be a JSON object");
+    static const char *const wf_members[] = {"limit", "maxPages", "cursor", "active", "tags",
+                                             "name", "projectId", NULL};
+    static const char *const ex_members[] = {"limit", "maxPages", "cursor", "workflowId",
+                                             "projectId", "status", "includeData", NULL};
+    ee_status mst = ee__json_check_members(q, kind == EE__N8N_WORKFLOWS ? wf_members : ex_members,
+                                           "listing query", "");
+    if (mst != EE_OK)
+        return mst;
     const char *key;
     json_t *v;
     json_object_foreach((json_t *)q, key, v) {
@@ -482,7 +496,7 @@ static ee_status list_all(ee_n8n *c, const char *query_json, ee__n8n_kind kind, 
     json_t *q = NULL;
     ee_status st;
     if (query_json != NULL
-        && (st = ee__n8n_json_parse(query_json, strlen(query_json), 8, "listing query", &q))
+        && (st = ee__json_parse(query_json, EE__N8N_OPTIONS_MAX, 8, 0, "listing query", &q))
                != EE_OK)
         return ee__error_out(out, st);
     list_query lq;
@@ -661,9 +675,11 @@ ee_status ee_n8n_trigger_webhook(ee_n8n *c, const char *method, const char *path
     json_t *body = NULL;
     ee_status st;
     if (body_json != NULL
-        && (st = ee__n8n_json_parse(body_json, strlen(body_json), (size_t)c->max_depth,
-                                    "webhook body", &body))
+        && (st = ee__json_parse(body_json, EE__N8N_BODY_MAX, (size_t)c->max_depth,
+                                0, "webhook body", &body))
                != EE_OK) {
+        if (st == EE_ETOOBIG) /* a size limit says so; a malformed body is an argument error */
+            return ee__error_out(out, st);
         char parse_why[EE__ERROR_MSG_MAX]; /* re-recorded as EINVAL: copy it first */
         snprintf(parse_why, sizeof parse_why, "%s", ee_error_last_message());
         return ee__error_out(out, ee__error(EE_EINVAL, "%s", parse_why));
@@ -707,11 +723,8 @@ ee_status ee_n8n_workflow_trigger(const char *workflow_json, char **out)
     if (workflow_json == NULL || out == NULL)
         return ee__error_out(out, ee__error(EE_EINVAL, "ee_n8n_workflow_trigger: NULL argument"));
     json_t *doc, *trig;
-    size_t len = strlen(workflow_json);
-    if (len > (size_t)64 * 1024 * 1024)
-        return ee__error_out(out, ee__error(EE_EPARSE, "workflow JSON is larger than 64 MiB"));
-    ee_status st = ee__n8n_json_parse(workflow_json, len, EE__N8N_DEFAULT_MAX_DEPTH, "workflow",
-                                      &doc);
+    ee_status st = ee__json_parse(workflow_json, EE__N8N_WORKFLOW_MAX, EE__N8N_DEFAULT_MAX_DEPTH,
+                                  0, "workflow", &doc);
     if (st != EE_OK)
         return ee__error_out(out, st);
     /* for an n8n document, the nodes that run (active version) decide */

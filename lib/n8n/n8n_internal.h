@@ -19,6 +19,15 @@
 #define EE__N8N_MAX_NODES 10000
 #define EE__N8N_MAX_TAGS 1000
 #define EE__N8N_MESSAGE_MAX 500
+/* Longest text the client's callers may hand it (core's bounded parse
+ * refuses more with EE_ETOOBIG before reading it): options and listing
+ * queries, a webhook body (n8n's own default payload cap is 16 MiB), and a
+ * workflow for ee_n8n_workflow_trigger() (16 MiB too: twice what the cost
+ * estimate takes; reading 64 MiB just to refuse more took longer than the
+ * 10 ms a refusal may). */
+#define EE__N8N_OPTIONS_MAX (64 * 1024)
+#define EE__N8N_BODY_MAX (16 * 1024 * 1024)
+#define EE__N8N_WORKFLOW_MAX (16 * 1024 * 1024)
 
 /* Kinds of items a listing holds. */
 typedef enum { EE__N8N_WORKFLOWS, EE__N8N_EXECUTIONS } ee__n8n_kind;

@@ -573,11 +573,12 @@ ee_status ee__n8n_trigger(const json_t *wf, json_t **out)
 static void clean_text(const char *in, size_t len, char *out, size_t cap)
 {
     char tmp[EE__N8N_MESSAGE_MAX + 8];
-    size_t n = len < EE__N8N_MESSAGE_MAX ? len : EE__N8N_MESSAGE_MAX;
+    /* cut at a character boundary, leaving room for the "..." mark */
+    size_t n = len <= EE__N8N_MESSAGE_MAX ? len : ee__utf8_cut(in, len, EE__N8N_MESSAGE_MAX - 3);
     memcpy(tmp, in, n);
     tmp[n] = '\0';
-    if (n < len && n >= 3)
-        memcpy(tmp + n - 3, "...", 4);
+    if (n < len)
+        memcpy(tmp + n, "...", 4);
     ee__utf8_sanitize(tmp);
     ee__quote_for_message(tmp, out, cap);
     ee__redact(out, cap);

@@ -19,6 +19,12 @@
 static const char *const res_names[Q_R_COUNT] = {"predictions", "rate", "concurrency",
                                                  "concurrencyGlobal", "spend"};
 
+/* Key prefix of each reservation kind (Q_R_*), and whether the key ends in
+ * the organisation's id (the others end in a user's or workspace's id, or,
+ * for the platform-wide slot, in nothing). */
+static const char *const res_prefix[Q_R_COUNT] = {"eeq/pred/", "eeq/rate/", "eeq/conc/",
+                                                  "eeq/conc-all", "eeq/spend/"};
+
 const char *ee__quota_res_name(int kind)
 {
     return kind >= 0 && kind < Q_R_COUNT ? res_names[kind] : "unknown";
@@ -426,6 +432,10 @@ static ee_status spend_extra(ee_engine *engine, const q_ticket *t, int i, int64_
         s = ee_counters_commit(c, q.key, r.resv_id, EE_COUNTERS_ALL, now);
     if (s == EE_OK && g)
         s = write_through(c, q.key, extra, now);
+    else if (s == EE_OK) /* past 2^53-1: say so, never drop the overage silently */
+        s = ee__error(EE_ETOOBIG, "quota: the spend on \"%s\" would pass 2^53-1 nano-USD; "
+                                  "%lld nano-USD spent beyond the estimate were not counted",
+                      q.key, (long long)extra);
     return s;
 }
 
@@ -532,11 +542,141 @@ ee_status ee_quota_ticket_json(const ee_quota_ticket *ticket, char **out)
                                              ee__quota_res_name(t->res[i].kind), "key",
                                              tkey(t, i), "id", id));
     }
-    const char *org = t->nres > 0 ? tkey(t, 0) + strlen("eeq/pred/") : "";
+    /* The organisation is the predictions key's last part; a ticket always
+     * starts with it (ee_quota_ticket_from_json() checks), but never read
+     * past a key that does not have the prefix. */
+    const char *org = "";
+    if (t->nres > 0 && t->res[0].kind == Q_R_PRED &&
+        strncmp(tkey(t, 0), res_prefix[Q_R_PRED], strlen(res_prefix[Q_R_PRED])) == 0)
+        org = tkey(t, 0) + strlen(res_prefix[Q_R_PRED]);
     return ee__json_out(out, json_pack("{s:i, s:s, s:b, s:I, s:I, s:o}", "v", 1, "orgId", org,
                                        "failedRunsConsume", t->failed_consume,
                                        "estimatedCostNano", (json_int_t)t->est_cost, "leaseMs",
                                        (json_int_t)t->lease_ms, "reservations", arr));
+}
+
+/* A reservation id as ee_quota_ticket_json() writes it: 1..2^64-1 in
+ * decimal, digits only, no leading zero. */
+static bool ticket_id(const char *s, uint64_t *out)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    if (n == 0 || n > 20 || s[0] == '0')
+        return false;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return false;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+/* The key of reservation kind `kind` for organisation `org`: exactly the key
+ * an admission of that organisation would have reserved on, so a forged or
+ * corrupted ticket cannot reach any other counter of the backend. */
+static bool ticket_key_ok(int kind, const char *key, const char *org)
+{
+    const char *pre = res_prefix[kind];
+    size_t plen = strlen(pre);
+    if (strncmp(key, pre, plen) != 0)
+        return false;
+    const char *rest = key + plen;
+    switch (kind) {
+    case Q_R_GCONC:
+        return *rest == '\0';
+    case Q_R_PRED:
+    case Q_R_SPEND:
+        return strcmp(rest, org) == 0;
+    default:
+        return ee__id_valid(rest);
+    }
+}
+
+static const char *const ticket_members[] = {"v",       "orgId",       "failedRunsConsume",
+                                             "estimatedCostNano", "leaseMs", "reservations",
+                                             NULL};
+static const char *const ticket_res_members[] = {"quota", "key", "id", NULL};
+
+/* Fill *t from the parsed ticket document; NULL on success, else what is
+ * wrong (for the message). Nothing is written to the counters here. */
+static const char *ticket_parse(const json_t *j, q_ticket *t)
+{
+    if (!json_is_object(j))
+        return "not an object";
+    if (ee__json_check_members(j, ticket_members, "ticket", "") != EE_OK)
+        return ee_error_last_message();
+    json_t *v = json_object_get(j, "v");
+    json_t *org = json_object_get(j, "orgId");
+    json_t *arr = json_object_get(j, "reservations");
+    json_t *fc = json_object_get(j, "failedRunsConsume");
+    json_t *est = json_object_get(j, "estimatedCostNano");
+    json_t *lease = json_object_get(j, "leaseMs");
+    if (!json_is_integer(v) || json_integer_value(v) != 1)
+        return "\"v\" is not 1";
+    if (!json_is_string(org) || !ee__id_valid(json_string_value(org)))
+        return "\"orgId\" is not an id";
+    if (!json_is_boolean(fc))
+        return "\"failedRunsConsume\" is not a boolean";
+    if (!json_is_integer(est) || json_integer_value(est) < 0 ||
+        json_integer_value(est) > EE_COUNTERS_VALUE_MAX)
+        return "\"estimatedCostNano\" is not 0..2^53-1";
+    if (!json_is_integer(lease) || json_integer_value(lease) < 1 ||
+        json_integer_value(lease) > EE_COUNTERS_TIME_MAX)
+        return "\"leaseMs\" is not 1..2^53-1";
+    if (!json_is_array(arr) || json_array_size(arr) < 1 || json_array_size(arr) > Q_R_COUNT)
+        return "\"reservations\" is not an array of 1..5";
+    const char *orgs = json_string_value(org);
+    size_t koff = 0;
+    int prev = -1;
+    bool spend = false;
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        json_t *r = json_array_get(arr, i);
+        if (!json_is_object(r))
+            return "a reservation is not an object";
+        char ptr[48];
+        snprintf(ptr, sizeof ptr, "/reservations/%zu", i);
+        if (ee__json_check_members(r, ticket_res_members, "ticket", ptr) != EE_OK)
+            return ee_error_last_message();
+        const char *q = json_string_value(json_object_get(r, "quota"));
+        const char *key = json_string_value(json_object_get(r, "key"));
+        const char *id = json_string_value(json_object_get(r, "id"));
+        int kind = 0;
+        while (q != NULL && kind < Q_R_COUNT && strcmp(q, res_names[kind]) != 0)
+            kind++;
+        /* admissions reserve in the fixed order of Q_R_*, predictions first
+         * and each quota once */
+        if (q == NULL || kind == Q_R_COUNT || kind <= prev || (i == 0 && kind != Q_R_PRED))
+            return "a reservation's quota is unknown, repeated or out of order";
+        size_t len = key != NULL ? strlen(key) : 0;
+        if (len == 0 || len >= sizeof ((ee_quota_subject *)0)->key[0] ||
+            koff + len + 1 > Q_KEYS_MAX || !ticket_key_ok(kind, key, orgs))
+            return "a reservation's key is not the quota's key for the organisation";
+        uint64_t n;
+        if (!ticket_id(id, &n))
+            return "a reservation's id is not a decimal 1..2^64-1";
+        t->res[i].kind = (uint8_t)kind;
+        t->res[i].keylen = (uint8_t)len;
+        t->res[i].keyoff = (uint16_t)koff;
+        t->res[i].id = n;
+        memcpy(t->keys + koff, key, len + 1);
+        koff += len + 1;
+        prev = kind;
+        spend = spend || kind == Q_R_SPEND;
+    }
+    /* an admission reserves spend exactly when it estimated a cost */
+    if (spend != (json_integer_value(est) > 0))
+        return "\"estimatedCostNano\" does not match the spend reservation";
+    t->magic = Q_TICKET_MAGIC;
+    t->state = Q_T_ADMITTED;
+    t->nres = (uint8_t)json_array_size(arr);
+    t->failed_consume = json_is_true(fc);
+    t->est_cost = (int64_t)json_integer_value(est);
+    t->lease_ms = (int64_t)json_integer_value(lease);
+    return NULL;
 }
 
 ee_status ee_quota_ticket_from_json(ee_quota_ticket *ticket, const char *json)
@@ -545,53 +685,19 @@ ee_status ee_quota_ticket_from_json(ee_quota_ticket *ticket, const char *json)
         return ee__error(EE_EINVAL, "ee_quota_ticket_from_json: NULL argument");
     q_ticket *t = (q_ticket *)(void *)ticket;
     memset(t, 0, sizeof *t);
-    json_t *j = json_loads(json, 0, NULL);
-    json_t *arr = json_object_get(j, "reservations");
-    json_t *fc = json_object_get(j, "failedRunsConsume");
-    json_t *est = json_object_get(j, "estimatedCostNano");
-    json_t *lease = json_object_get(j, "leaseMs");
-    ee_status s = EE_OK;
-    if (!json_is_array(arr) || json_array_size(arr) > Q_R_COUNT || !json_is_boolean(fc) ||
-        !json_is_integer(est) || json_integer_value(est) < 0 || !json_is_integer(lease) ||
-        json_integer_value(lease) < 1)
-        s = EE_EPARSE;
-    size_t koff = 0;
-    for (size_t i = 0; s == EE_OK && i < json_array_size(arr); i++) {
-        json_t *r = json_array_get(arr, i);
-        const char *q = json_string_value(json_object_get(r, "quota"));
-        const char *key = json_string_value(json_object_get(r, "key"));
-        const char *id = json_string_value(json_object_get(r, "id"));
-        int kind = 0;
-        while (q != NULL && kind < Q_R_COUNT && strcmp(q, res_names[kind]) != 0)
-            kind++;
-        size_t len = key != NULL ? strlen(key) : 0;
-        char *end = NULL;
-        unsigned long long v = id != NULL ? strtoull(id, &end, 10) : 0;
-        if (q == NULL || kind == Q_R_COUNT || len == 0 || len > 95 ||
-            strncmp(key, "eeq/", 4) != 0 || koff + len + 1 > Q_KEYS_MAX || end == NULL ||
-            *end != '\0' || v == 0) {
-            s = EE_EPARSE;
-            break;
-        }
-        t->res[i].kind = (uint8_t)kind;
-        t->res[i].keylen = (uint8_t)len;
-        t->res[i].keyoff = (uint16_t)koff;
-        t->res[i].id = v;
-        memcpy(t->keys + koff, key, len + 1);
-        koff += len + 1;
-    }
-    if (s == EE_OK) {
-        t->magic = Q_TICKET_MAGIC;
-        t->state = Q_T_ADMITTED;
-        t->nres = (uint8_t)json_array_size(arr);
-        t->failed_consume = json_is_true(fc);
-        t->est_cost = (int64_t)json_integer_value(est);
-        t->lease_ms = (int64_t)json_integer_value(lease);
+    json_t *j;
+    ee_status s = ee__json_parse(json, Q_TICKET_JSON_MAX, 4, 0, "quota ticket", &j);
+    if (s != EE_OK) /* EE_ETOOBIG for size, else the text is no ticket */
+        return s == EE_ETOOBIG ? s : ee__error(EE_EPARSE, "%s", ee_error_last_message());
+    const char *why = ticket_parse(j, t);
+    if (why != NULL) {
+        char msg[EE__ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", why); /* why may be this thread's last message */
+        json_decref(j);
+        memset(t, 0, sizeof *t);
+        return ee__error(EE_EPARSE, "ee_quota_ticket_from_json: not a quota ticket document: %s",
+                         msg);
     }
     json_decref(j);
-    if (s != EE_OK) {
-        memset(t, 0, sizeof *t);
-        return ee__error(EE_EPARSE, "ee_quota_ticket_from_json: not a quota ticket document");
-    }
     return EE_OK;
 }

@@ -125,19 +125,14 @@ static json_t *mults_json(const int64_t mult[Q_L_COUNT])
 
 /* ---- plans ------------------------------------------------------------------------- */
 
-static bool plan_key_known(const char *k)
-{
-    static const char *const extra[] = {"name", "period", "failedRunsConsume", "multipliers",
-                                        "isActive", "description", "_id", "createdAt",
-                                        "updatedAt", "source"};
-    for (int i = 0; i < Q_L_COUNT; i++)
-        if (strcmp(k, limit_field[i]) == 0)
-            return true;
-    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
-        if (strcmp(k, extra[i]) == 0)
-            return true;
-    return false;
-}
+/* A plan's members: the limits (limit_field[]) and these; _id, createdAt,
+ * updatedAt and source come back from ee_quota_plan_get() and are taken
+ * back so a read plan can be put again. */
+static const char *const plan_members[] = {
+    "predictionsPerPeriod", "storageBytes", "executionsPerUserPerHour",
+    "concurrentExecutionsPerWorkspace", "monthlySpendCapNanoUsd", "name", "period",
+    "failedRunsConsume", "multipliers", "isActive", "description", "_id", "createdAt",
+    "updatedAt", "source", NULL};
 
 ee_status ee__quota_plan_parse(const json_t *obj, q_plan *out)
 {
@@ -151,15 +146,9 @@ ee_status ee__quota_plan_parse(const json_t *obj, q_plan *out)
     snprintf(out->name, sizeof out->name, "%s", json_string_value(name));
     char what[96];
     snprintf(what, sizeof what, "plan \"%s\"", out->name);
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)obj, k, v) {
-        if (!plan_key_known(k)) {
-            char q[48];
-            ee__quote_for_message(k, q, sizeof q);
-            return ee__error(EE_EINVAL, "%s: unknown field \"%s\"", what, q);
-        }
-    }
+    ee_status mst = ee__json_check_members(obj, plan_members, what, "");
+    if (mst != EE_OK)
+        return mst;
     for (int i = 0; i < Q_L_COUNT; i++) {
         const json_t *f = json_object_get(obj, limit_field[i]);
         out->limit[i] = Q_UNLIMITED;
@@ -482,23 +471,12 @@ static ee_status check_name(const char *name, const char *what)
     return EE_OK;
 }
 
+/* A plan or subscription the caller sends: at most DOC_MAX bytes, nested
+ * at most 8 levels (a plan is 2), through core's bounded parse. */
 static json_t *parse_doc(const char *text, ee_status *st, const char *what)
 {
-    if (text == NULL) {
-        *st = ee__error(EE_EINVAL, "%s: NULL document", what);
-        return NULL;
-    }
-    if (strlen(text) > DOC_MAX) {
-        *st = ee__error(EE_ETOOBIG, "%s: document longer than %d bytes", what, DOC_MAX);
-        return NULL;
-    }
-    json_error_t jerr;
-    json_t *j = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);
-    if (j == NULL) {
-        char q[128];
-        ee__quote_for_message(jerr.text, q, sizeof q);
-        *st = ee__error(EE_EPARSE, "%s: not JSON: %s", what, q);
-    }
+    json_t *j = NULL;
+    *st = ee__json_parse(text, DOC_MAX, 8, EE__JSON_EXACT_NUMBERS, what, &j);
     return j;
 }
 
@@ -753,6 +731,12 @@ ee_status ee_quota_subscription_put(ee_engine *engine, const char *sub_json, cha
     if (st == NULL)
         s = ee__error(EE_EINVAL, "ee_quota_subscription_put: engine must not be NULL");
     json_t *j = s == EE_OK ? parse_doc(sub_json, &s, "ee_quota_subscription_put") : NULL;
+    static const char *const members[] = {"orgId", "plan", "planId", "periodStart",
+                                          "multipliers", NULL};
+    if (s == EE_OK && !json_is_object(j))
+        s = ee__error(EE_EINVAL, "subscription: must be a JSON object");
+    if (s == EE_OK)
+        s = ee__json_check_members(j, members, "subscription", "");
     const json_t *org = json_object_get(j, "orgId");
     if (s == EE_OK && (!json_is_string(org) || !ee__id_valid(json_string_value(org))))
         s = ee__error(EE_EINVAL, "subscription: \"orgId\" must be 1..64 characters of "

@@ -111,6 +111,11 @@ typedef struct q_state {
 #define Q_TICKET_MAGIC UINT32_C(0x54514545) /* "EEQT" */
 enum { Q_T_ADMITTED = 1, Q_T_REFUSED = 2, Q_T_FINISHED = 3 };
 #define Q_KEYS_MAX 520
+/* Longest ticket text ee_quota_ticket_from_json() reads (a real ticket is
+ * under 1 KiB: five reservations of keys under 96 bytes). */
+#define Q_TICKET_JSON_MAX 4096
+/* Longest request document ee_quota_admit() reads. */
+#define Q_REQUEST_JSON_MAX 4096
 
 typedef struct q_tres {
     uint8_t kind;   /* Q_R_* */

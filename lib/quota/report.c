@@ -49,17 +49,29 @@ ee_status ee_quota_admit(ee_engine *engine, const ee_principal *principal,
     *out = NULL;
     int64_t est = 0;
     if (request_json != NULL) {
-        json_t *req = json_loads(request_json, JSON_REJECT_DUPLICATES, NULL);
-        json_t *e = json_object_get(req, "estimatedCostNanoUsd");
-        bool ok = json_is_object(req) &&
-                  (e == NULL || (json_is_integer(e) && json_integer_value(e) >= 0 &&
-                                 json_integer_value(e) <= EE_COUNTERS_VALUE_MAX));
-        if (ok && e != NULL)
-            est = (int64_t)json_integer_value(e);
-        json_decref(req);
-        if (!ok)
+        static const char *const members[] = {"estimatedCostNanoUsd", NULL};
+        json_t *req;
+        ee_status pst = ee__json_parse(request_json, Q_REQUEST_JSON_MAX, 8, EE__JSON_EXACT_NUMBERS,
+                                       "ee_quota_admit request", &req);
+        if (pst != EE_OK)
+            return ee__error_out(out, pst);
+        if (!json_is_object(req)) {
+            json_decref(req);
             return ee__error_out(out, ee__error(EE_EPARSE, "ee_quota_admit: the request must be "
                                                            "{\"estimatedCostNanoUsd\": n >= 0}"));
+        }
+        pst = ee__json_check_members(req, members, "ee_quota_admit request", "");
+        json_t *e = json_object_get(req, "estimatedCostNanoUsd");
+        if (pst == EE_OK && e != NULL &&
+            (!json_is_integer(e) || json_integer_value(e) < 0 ||
+             json_integer_value(e) > EE_COUNTERS_VALUE_MAX))
+            pst = ee__error(EE_EINVAL, "ee_quota_admit request: \"estimatedCostNanoUsd\" (at "
+                                       "/estimatedCostNanoUsd) must be an integer 0..2^53-1");
+        if (pst == EE_OK && e != NULL)
+            est = (int64_t)json_integer_value(e);
+        json_decref(req);
+        if (pst != EE_OK)
+            return ee__error_out(out, pst);
     }
     ee_quota_subject *s;
     ee_status st = subject_for(engine, principal, &s, "ee_quota_admit");

@@ -99,7 +99,7 @@ Test(prices, failed_load_keeps_the_old_table)
     char deep[400];
     memset(deep, '[', 300);
     deep[300] = '\0';
-    cr_expect_eq(ee_cost_table_load_prices_json(t, deep), EE_EPARSE);
+    cr_expect_eq(ee_cost_table_load_prices_json(t, deep), EE_ETOOBIG);
     /* too big */
     size_t big = EE_COST_PRICES_MAX_BYTES + 10;
     char *huge = malloc(big + 1);

@@ -142,7 +142,7 @@ Test(n8n_parse, bad_documents_are_clear_errors)
     memset(deep + 9, '[', n);
     memset(deep + 9 + n, ']', n);
     strcpy(deep + 9 + 2 * n, "}");
-    cr_assert_eq(ee_n8n_workflow_trigger(deep, &out), EE_EPARSE);
+    cr_assert_eq(ee_n8n_workflow_trigger(deep, &out), EE_ETOOBIG);
     cr_assert_not_null(strstr(ee_error_last_message(), "deeper"));
     ee_free(out);
     free(deep);
