@@ -8,41 +8,12 @@
 
 #include <string.h>
 
-/* Offset of the first byte that does not start a well-formed UTF-8
- * sequence, or len if there is none. */
-static size_t utf8_bad_offset(const char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char b = (unsigned char)s[i];
-        size_t n = b < 0x80 ? 1 : b < 0xC0 ? 0 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : b < 0xF8 ? 4 : 0;
-        if (n == 0 || i + n > len || !ee__utf8_valid(s + i, n))
-            return i;
-        i += n;
-    }
-    return len;
-}
-
-/* Parse `text` as `what` ("schema", "instance") within the limits. */
+/* Parse `text` as `what` ("schema", "instance") within the limits, through
+ * core's one bounded parse (a 100 MB text is refused unread). */
 static ee_status parse_text(const char *text, const char *what, size_t max_depth, json_t **out)
 {
-    *out = NULL;
-    size_t len = strlen(text);
-    if (len > EE_SCHEMA_MAX_TEXT)
-        return ee__error(EE_ETOOBIG, "%s text is %zu bytes, more than the %d allowed", what, len,
-                         EE_SCHEMA_MAX_TEXT);
-    size_t bad = utf8_bad_offset(text, len);
-    if (bad < len)
-        return ee__error(EE_EPARSE, "%s text is not valid UTF-8 (byte offset %zu)", what, bad);
-    if (!ee__json_depth_ok(text, len, max_depth))
-        return ee__error(EE_ETOOBIG, "%s nests arrays/objects deeper than %zu levels", what,
-                         max_depth);
-    json_error_t err;
-    *out = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
-    if (*out == NULL)
-        return ee__error(EE_EPARSE, "%s is not valid JSON: %s (line %d, column %d)", what,
-                         err.text, err.line, err.column);
-    return EE_OK;
+    return ee__json_parse(text, EE_SCHEMA_MAX_TEXT, max_depth, JSON_DECODE_ANY | JSON_ALLOW_NUL,
+                          what, out);
 }
 
 ee_status ee__schema_compile_text(ee_schema **out, const char *schema_json, unsigned flags)

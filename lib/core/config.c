@@ -554,12 +554,9 @@ static json_t *secret_json(const opt_def *d, const char *text)
     if (d->type == OPT_KEY && len >= 16) {
         /* the last four characters, not bytes: a byte cut would split a
          * UTF-8 sequence and the summary would not be JSON */
-        size_t start = len, chars = 0;
-        while (start > 0 && chars < 4)
-            if (((unsigned char)text[--start] & 0xC0) != 0x80)
-                chars++;
-        if (ee__utf8_valid(text + start, len - start))
-            return json_pack("{s:b, s:s+}", "set", 1, "last4", "\xe2\x80\xa6", text + start);
+        const char *tail = ee__utf8_tail(text, len, 4);
+        if (tail != NULL)
+            return json_pack("{s:b, s:s+}", "set", 1, "last4", "\xe2\x80\xa6", tail);
     }
     return json_pack("{s:b}", "set", text != NULL);
 }

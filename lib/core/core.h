@@ -219,6 +219,10 @@ bool ee__uri_skeleton(const char *uri, char *out, size_t cap);
  * UTF-8 character boundary (never splits a sequence): where to cut text. */
 size_t ee__utf8_cut(const char *s, size_t len, size_t max);
 
+/* The last `chars` characters of s[0..len) (a key's "last four"), or NULL
+ * when they are not valid UTF-8: never a byte cut inside a character. */
+const char *ee__utf8_tail(const char *s, size_t len, size_t chars);
+
 /* Drop an incomplete UTF-8 sequence at the end of `s` (what snprintf()
  * leaves when it cuts a character in two). Use after every snprintf() whose
  * arguments may be caller text and whose result may be cut. */

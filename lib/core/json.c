@@ -97,6 +97,21 @@ static size_t inexact_number(const char *text, size_t len)
     return len;
 }
 
+/* Offset of the first byte that does not start a well-formed UTF-8
+ * sequence, or len if there is none. */
+static size_t utf8_bad_offset(const char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char b = (unsigned char)s[i];
+        size_t n = b < 0x80 ? 1 : b < 0xC0 ? 0 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : b < 0xF8 ? 4 : 0;
+        if (n == 0 || i + n > len || !ee__utf8_valid(s + i, n))
+            return i;
+        i += n;
+    }
+    return len;
+}
+
 ee_status ee__json_parse(const char *text, size_t max_bytes, size_t max_depth, size_t flags,
                          const char *what, json_t **out)
 {
@@ -109,7 +124,8 @@ ee_status ee__json_parse(const char *text, size_t max_bytes, size_t max_depth, s
     if (len > max_bytes)
         return ee__error(EE_ETOOBIG, "%s exceeds the size limit of %zu bytes", what, max_bytes);
     if (!ee__utf8_valid(text, len))
-        return ee__error(EE_EPARSE, "%s is not valid UTF-8", what);
+        return ee__error(EE_EPARSE, "%s is not valid UTF-8 (byte offset %zu)", what,
+                         utf8_bad_offset(text, len));
     if (!ee__json_depth_ok(text, len, max_depth))
         return ee__error(EE_ETOOBIG, "%s nests deeper than %zu levels", what, max_depth);
     if (flags & EE__JSON_EXACT_NUMBERS) {

@@ -94,6 +94,15 @@ size_t ee__utf8_cut(const char *s, size_t len, size_t max)
     return cut;
 }
 
+const char *ee__utf8_tail(const char *s, size_t len, size_t chars)
+{
+    size_t start = len, n = 0;
+    while (start > 0 && n < chars)
+        if (((unsigned char)s[--start] & 0xC0) != 0x80)
+            n++;
+    return ee__utf8_valid(s + start, len - start) ? s + start : NULL;
+}
+
 void ee__utf8_trim(char *s)
 {
     size_t len = strlen(s), back = 0;

@@ -279,8 +279,11 @@ void ee__cred_mask(const char *key, char out[48])
         snprintf(out, 48, "\xe2\x80\xa6");
         return;
     }
+    /* the last four characters, never a byte cut inside one (the mask goes
+     * into JSON answers); a key that is not UTF-8 shows no tail */
     const char *prefix = strncmp(key, "sk-or-", 6) == 0 ? "sk-or-" : "";
-    snprintf(out, 48, "%s\xe2\x80\xa6%s", prefix, key + len - 4);
+    const char *tail = ee__utf8_tail(key, len, 4);
+    snprintf(out, 48, "%s\xe2\x80\xa6%s", prefix, tail != NULL ? tail : "");
 }
 
 ee_status ee__cred_parse_request(const char *text, const char *what, json_t **out)

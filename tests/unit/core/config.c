@@ -249,7 +249,7 @@ Test(config, secret_values_never_appear_in_messages)
 }
 
 /* Found by fuzz.config_options: a refused URI was quoted whole, password
- * included. The quote keeps the rest and masks the password. */
+ * included. Only its scheme, host and port are quoted now. */
 Test(config, a_refused_uri_never_shows_its_password)
 {
     const char *canary = "CANARY-db-password-9c1e";
@@ -257,7 +257,7 @@ Test(config, a_refused_uri_never_shows_its_password)
     cr_expect_eq(ee_config_set(cfg, "EE_COUNTERS_URI",
                                "postgres://app:CANARY-db-password-9c1e@db:5432/ee"), EE_EINVAL);
     cr_expect_null(strstr(ee_error_last_message(), canary), "%s", ee_error_last_message());
-    cr_expect_not_null(strstr(ee_error_last_message(), "postgres://app:***@db:5432/ee"),
+    cr_expect_not_null(strstr(ee_error_last_message(), "postgres://***@db:5432"),
                        "%s", ee_error_last_message());
     cr_expect_eq(ee_config_load_envp(cfg, env), EE_EINVAL);
     cr_expect_null(strstr(ee_error_last_message(), canary), "%s", ee_error_last_message());
