@@ -82,7 +82,8 @@ EE_API void ee_cost_table_free(ee_cost_table *table);
  * leaves that model unpriced. All or nothing: on any failure the old prices
  * stay in use. Fetching the document over HTTP is the caller's business
  * (the transport); this only parses. Thread-safe.
- * Returns EE_OK; EE_EINVAL (NULL argument); EE_ETOOBIG (more than
+ * Returns EE_OK; EE_EINVAL (NULL argument, or a number that cannot be
+ * represented as written: negative zero, an underflow); EE_ETOOBIG (more than
  * EE_COST_PRICES_MAX_BYTES, refused on its length, unread; nested past 64
  * levels; or EE_COST_PRICES_MAX_MODELS); EE_EPARSE (not
  * JSON, not that shape, a malformed price or id, a duplicate id);
@@ -100,7 +101,8 @@ EE_API ee_status ee_cost_table_load_prices_file(ee_cost_table *table, const char
  * budgets; complexity levels) with `json`, in the format of
  * data/cost_rules.json described in docs/cost.md. All or nothing, like the
  * prices. Thread-safe.
- * Returns EE_OK; EE_EINVAL (NULL argument); EE_ETOOBIG (more than
+ * Returns EE_OK; EE_EINVAL (NULL argument, or a number that cannot be
+ * represented as written: negative zero, an underflow); EE_ETOOBIG (more than
  * EE_COST_RULES_MAX_BYTES, refused on its length, unread; nested past 64
  * levels); EE_EPARSE (not JSON, or not a valid rules
  * document: the message names the member); EE_ENOMEM.

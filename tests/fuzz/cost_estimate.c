@@ -147,7 +147,7 @@ static void load(bool prices, const char *doc)
     char *before = prices ? price_of("openai/gpt-4o-mini") : estimate_text(scratch);
     ee_status st = prices ? ee_cost_table_load_prices_json(scratch, doc)
                           : ee_cost_table_load_rules_json(scratch, doc);
-    CHECK_STATUS(st, EE_OK, EE_EPARSE, EE_ETOOBIG);
+    CHECK_STATUS(st, EE_OK, EE_EINVAL, EE_EPARSE, EE_ETOOBIG);
     if (st != EE_OK) {
         char *after = prices ? price_of("openai/gpt-4o-mini") : estimate_text(scratch);
         CHECK(strcmp(before, after) == 0); /* all or nothing */

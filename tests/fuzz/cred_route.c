@@ -113,7 +113,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const json_t *gaps = json_object_get(doc, "gaps");
         CHECK(json_is_array(maps) && json_is_array(gaps));
         CHECK(json_is_boolean(json_object_get(doc, "ready")));
-        CHECK(json_is_true(json_object_get(doc, "ready")) == (json_array_size(gaps) == 0));
+        const json_t *unknown = json_object_get(doc, "unknownNodes");
+        CHECK(json_is_array(unknown));
+        CHECK(json_is_true(json_object_get(doc, "ready")) ==
+              (json_array_size(gaps) == 0 && json_array_size(unknown) == 0));
         size_t i;
         const json_t *m;
         json_array_foreach(maps, i, m) {
