@@ -261,12 +261,14 @@ static const char script_finish[] =
 
 /* KEYS: the counter's key. ARGV[1]: packed now, epoch (0: none). Returns
  * packed numbers value, committed, window end (all 0 when the window ended
- * or none began), or -100 (the epoch marker is not `epoch`). Changes
- * nothing. */
+ * or none began), or -100 (the epoch marker is not `epoch`), or -101 (with
+ * an epoch: the key is missing; its durable usage is what it holds).
+ * Changes nothing. */
 static const char script_get[] =
     "local now, ep = struct.unpack('<dd', ARGV[1])\n"
     "if ep ~= 0 and tonumber(redis.call('GET', 'eec3:epoch') or '0') ~= ep then return -100 end\n"
     "local s = redis.call('GET', KEYS[1])\n"
+    "if not s and ep ~= 0 then return -101 end\n"
     "if not s then return struct.pack('<ddd', 0, 0, 0) end\n"
     "local e, c, v = struct.unpack('<ddd', s)\n"
     "if e ~= 0 and now >= e then return struct.pack('<ddd', 0, 0, 0) end\n"
@@ -873,6 +875,13 @@ static ee_status r_renew(void *ctx, const char *key, uint64_t id, int64_t lease,
     return r_finish(ctx, key, id, 0, now + lease, now);
 }
 
+static ee_status get_durable(rds *r, const char *key, int64_t now, ee_counter_result *out)
+{
+    ee_status st = durable_get(r, key, now, &out->committed, &out->window_end_ms);
+    out->value = out->committed;
+    return st;
+}
+
 static ee_status get_once(rds *r, const char *key, int64_t now, int64_t epoch,
                           ee_counter_result *out, bool *lost)
 {
@@ -888,9 +897,13 @@ static ee_status get_once(rds *r, const char *key, int64_t now, int64_t epoch,
         return st;
     *lost = is_lost(rep);
     int64_t v[3];
-    if (*lost) {
+    if (*lost || rep->type == REDIS_REPLY_INTEGER) {
+        bool missing = !*lost && rep->integer == SEED;
         freeReplyObject(rep);
-        return EE_OK;
+        if (!*lost && !missing)
+            return ee__error(EE_EUPSTREAM, "redis counters at %s:%d: unexpected script reply",
+                             r->host, r->port);
+        return missing ? get_durable(r, key, now, out) : EE_OK;
     }
     if (!reply_nums(rep, 3, v))
         return bad_reply(r, rep);
@@ -901,8 +914,9 @@ static ee_status get_once(rds *r, const char *key, int64_t now, int64_t epoch,
     return EE_OK;
 }
 
-/* While admissions are closed after a loss, a counter reads as its durable
- * usage (what the rebuild will give it). */
+/* While admissions are closed after a loss, and while a key is not read
+ * back yet, a counter reads as its durable usage (what the rebuild gives
+ * it). */
 static ee_status r_get(void *ctx, const char *key, int64_t now, ee_counter_result *out)
 {
     rds *r = ctx;
@@ -913,11 +927,8 @@ static ee_status r_get(void *ctx, const char *key, int64_t now, ee_counter_resul
         if (round > 0)
             atomic_store(&r->epoch, 0);
         st = epoch_of(r, now, &epoch);
-        if (st == EE_EBUSY) {
-            st = durable_get(r, key, now, &out->committed, &out->window_end_ms);
-            out->value = out->committed;
-            return st;
-        }
+        if (st == EE_EBUSY)
+            return get_durable(r, key, now, out);
         if (st == EE_OK)
             st = get_once(r, key, now, epoch, out, &lost);
     }
