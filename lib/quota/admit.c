@@ -44,9 +44,10 @@ ee_status ee__quota_subject_init(ee_quota_subject *s, ee_engine *engine, const c
     if (s->st == NULL || s->counters == NULL)
         return ee__error(EE_EINVAL, "quota: the engine has no quota module or counters");
     ee__counters_direct(s->counters, &s->direct, &s->direct_ctx);
+    s->durable = ee__counters_durable(s->counters);
     /* Shared counters (redis) are never seeded per engine: they hold every
      * process's usage, and rebuild themselves after a loss. */
-    s->durable = ee__counters_shared(s->counters) ? NULL : ee__counters_durable(s->counters);
+    s->seed = s->durable != NULL && !ee__counters_shared(s->counters);
     ee__counters_set_recovery(s->counters, s->st->file.run_lease_ms);
     snprintf(s->ws, sizeof s->ws, "%s", ws);
     snprintf(s->user, sizeof s->user, "%s", user);
@@ -179,7 +180,7 @@ ee_status ee__quota_subject_refresh(ee_quota_subject *s, int64_t now)
 {
     q_state *st = s->st;
     q_org *o = s->org;
-    if (s->durable != NULL) {
+    if (s->seed) {
         pthread_mutex_lock(&st->lock);
         ee_status rc = o->seeded ? EE_OK : seed_usage(s, now);
         o->seeded = rc == EE_OK;
@@ -397,11 +398,12 @@ static ee_status check_admitted(const q_ticket *t, const char *what)
 }
 
 /* A commit of `amount` on `key` that the counters took, written through to
- * the durable counters when the counters are not durable themselves (memory
- * counters over a database): one transaction adding it to the key's
- * committed usage in the counter's current window. Only a commit the
- * counters accepted gets here, and they accept a reservation's commit once,
- * so a retried finish never counts twice. */
+ * the durable counters beside them (memory or redis counters over a
+ * database): one transaction adding it to the key's committed usage in the
+ * counter's current window. Only a commit the counters accepted gets here,
+ * and they accept a reservation's commit once (redis counters that lost
+ * their data: once per reservation id, see docs/counters.md), so a retried
+ * finish never counts twice. */
 static ee_status write_through(ee_counters *c, const char *key, int64_t amount, int64_t end,
                                int64_t now)
 {

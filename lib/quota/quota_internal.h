@@ -171,6 +171,9 @@ struct ee_quota_subject {
     /* Read when the limits are resolved again, on refusals and alerts. */
     struct ee_counters *durable; /* where period usage is durable when the counters are not
                                     (ee__counters_durable), else NULL */
+    bool seed;                   /* read period usage back from `durable` before an
+                                    organisation's first admission (counters that are
+                                    this process's alone: memory) */
     q_limits lim;
     int64_t period_end, spend_end;
     void *handle[Q_R_COUNT];   /* per kind (Q_R_*), resolved once */

@@ -340,3 +340,28 @@ Test(quota_redis_loss, admission_closes_after_the_loss_and_resumes_with_the_righ
     ee_engine_close(e);
     loss_redis_stop(&r);
 }
+
+/* Stored bytes on redis counters over a database live in the durable
+ * counters: reserved, committed and released on the same ones. */
+Test(quota_redis_loss, stored_bytes_are_reserved_and_released_on_the_same_counters)
+{
+    qt_set_now(QT_T0);
+    loss_redis r;
+    loss_redis_open(&r);
+    const char *org = "org-bytes";
+    ee_engine *e = loss_engine(&r, org);
+    qt_plan(e, "{\"name\": \"b\", \"predictionsPerPeriod\": 5, \"storageBytes\": 1000}");
+    qt_subscribe(e, org, "b", QT_T0, NULL);
+    ee_principal *p = qt_principal("ws-bytes", "u-bytes", org);
+    uint64_t id = 0, out = 0;
+    cr_assert_eq(ee_quota_storage_reserve(e, p, 600, &id), EE_OK, "%s", ee_error_last_message());
+    cr_assert_eq(ee_quota_storage_commit(e, p, id, 600, 600, &out), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_expect_eq(ee_quota_storage_reserve(e, p, 600, &id), EE_EQUOTA);
+    cr_expect_eq(ee_quota_storage_release(e, p, out), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(ee_quota_storage_reserve(e, p, 600, &id), EE_OK, "%s",
+                 ee_error_last_message());
+    ee_principal_free(p);
+    ee_engine_close(e);
+    loss_redis_stop(&r);
+}
