@@ -365,3 +365,37 @@ Test(quota_redis_loss, stored_bytes_are_reserved_and_released_on_the_same_counte
     ee_engine_close(e);
     loss_redis_stop(&r);
 }
+
+/* The id sequence starts again with an empty Redis: the new epoch's ids
+ * begin past every id of the one before, so a finish of a reservation from
+ * before the loss never finishes a new one (it would have the same id). */
+Test(quota_redis_loss, ids_of_the_new_epoch_never_repeat_those_of_the_lost_one)
+{
+    loss_redis r;
+    loss_redis_open(&r);
+    char storage[128];
+    snprintf(storage, sizeof storage, "sqlite://%s/store.db", r.dir);
+    ee_counters *c = NULL;
+    cr_assert_eq(ee_counters_open_uri(&c, r.uri, storage), EE_OK, "%s", ee_error_last_message());
+    ee_counter_req q = {"k-ids", 1, 5, 0, 0};
+    ee_counter_result a, b;
+    int g = 0;
+    cr_assert_eq(ee_counters_reserve(c, &q, 60000, QT_T0, &a, &g), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_assert_eq(g, 1);
+    loss_redis_restart(&r);
+    cr_expect_eq(ee_counters_reserve(c, &q, 60000, QT_T0 + 1000, &b, &g), EE_EBUSY);
+    /* A release from before the loss has nothing left to give back; a
+     * renew cannot extend a lease nobody knows. */
+    cr_expect_eq(ee_counters_renew(c, q.key, a.resv_id, 60000, QT_T0 + 2000), EE_ENOTFOUND);
+    int64_t later = QT_T0 + 1000 + 15 * 60000;
+    cr_assert_eq(ee_counters_reserve(c, &q, 60000, later, &b, &g), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_assert_eq(g, 1);
+    cr_expect_neq(b.resv_id, a.resv_id);
+    cr_expect_eq(ee_counters_commit(c, q.key, a.resv_id, EE_COUNTERS_ALL, later), EE_ENOTFOUND);
+    cr_expect_eq(ee_counters_commit(c, q.key, b.resv_id, EE_COUNTERS_ALL, later), EE_OK, "%s",
+                 ee_error_last_message());
+    ee_counters_free(c);
+    loss_redis_stop(&r);
+}

@@ -32,6 +32,16 @@
  * ("eec3": the layout before this one kept hashes and sorted sets under
  * "eec2:"; the two never mix.)
  *
+ * Epoch (only with a durable store beside, the engine's database): Redis
+ * without persistence comes back empty after a restart. eec3:epoch marks
+ * the epoch the counters belong to and every script checks it against the
+ * caller's (-100 when missing or other); eec3:lost holds when a missing
+ * marker was first seen. Admissions then fail closed (EE_EBUSY) for the
+ * longest lease, a new epoch is begun (numbered by the durable store; its
+ * ids start at block epoch * 2^24) and each key is read back from durable
+ * usage when first used (reserve answers -101 for a missing key). See
+ * recover() and docs/counters.md.
+ *
  * Time: the scripts judge windows and leases with the caller's now_ms,
  * passed as an argument; Redis's own clock is never compared with it. A
  * key's TTL, set relative to the call (Redis counts it on its own clock),
