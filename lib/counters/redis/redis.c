@@ -39,7 +39,8 @@
  * marker was first seen. Admissions then fail closed (EE_EBUSY) for the
  * longest lease, a new epoch is begun (numbered by the durable store; its
  * ids start at block epoch * 2^24) and each key is read back from durable
- * usage when first used (reserve answers -101 for a missing key). See
+ * usage when first used (reserve answers -101 for a missing key of a
+ * windowed counter; windowless ones have no durable usage). See
  * recover() and docs/counters.md.
  *
  * Time: the scripts judge windows and leases with the caller's now_ms,
@@ -140,8 +141,9 @@
  * that begins now (0: none) and the lease's expiry, then the epoch (0: no
  * epoch marker is kept). Returns packed numbers: granted, then per counter
  * fits, value, committed, window end, retry at, reservation id; or -100
- * (the epoch marker is not `epoch`) or -101 (with an epoch: a counter's key
- * is missing, to be read back from the durable store first). */
+ * (the epoch marker is not `epoch`) or -101 (with an epoch: the key of a
+ * windowed counter is missing, to be read back from the durable store
+ * first; windowless ones - rate units, slots - have no durable usage). */
 static const char script_reserve[] =
     LUA_COMMON
     "local nk = #KEYS - 1\n"
@@ -152,7 +154,7 @@ static const char script_reserve[] =
     "local S, all = {}, true\n"
     "for i = 1, nk do\n"
     "  local b, s = 4 * i - 3, cur[i]\n"
-    "  if ep ~= 0 and not s then return -101 end\n"
+    "  if ep ~= 0 and not s and a[b + 3] ~= 0 then return -101 end\n"
     "  local e, c, v, q, qm, g, off = 0, 0, 0, 0, 0, 0, 49\n"
     "  if s then e, c, v, q, qm, g = struct.unpack(H, s) end\n"
     "  if not s or (e ~= 0 and now >= e) then\n"
@@ -665,9 +667,9 @@ static ee_status epoch_of(rds *r, int64_t now, int64_t *epoch)
 }
 
 /* Read the missing keys among `reqs` back from the durable store into
- * Redis (each one only if still missing): its committed usage in the
- * durable window, else an empty counter in the window a reserve would
- * begin. */
+ * Redis (each one only if still missing): a windowed counter's committed
+ * usage in the durable window, else an empty counter in the window a
+ * reserve would begin. */
 static ee_status seed(rds *r, const ee_counter_req *reqs, size_t count, int64_t epoch,
                       int64_t now)
 {
@@ -678,8 +680,11 @@ static ee_status seed(rds *r, const ee_counter_req *reqs, size_t count, int64_t 
     put_num(nums, epoch);
     put_num(nums + 8, now);
     for (size_t i = 0; i < count; i++) {
-        int64_t c, e;
-        ee_status st = durable_get(r, reqs[i].key, now, &c, &e);
+        int64_t c = 0, e = 0;
+        /* only windowed counters have durable usage (period usage) */
+        ee_status st = ee__counters_new_window_end(&reqs[i], now) == 0
+                           ? EE_OK
+                           : durable_get(r, reqs[i].key, now, &c, &e);
         if (st != EE_OK)
             return st;
         if (c <= 0 || e == 0 || e <= now) { /* nothing committed in a current window */
