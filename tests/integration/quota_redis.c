@@ -399,3 +399,59 @@ Test(quota_redis_loss, ids_of_the_new_epoch_never_repeat_those_of_the_lost_one)
     ee_counters_free(c);
     loss_redis_stop(&r);
 }
+
+typedef struct {
+    const char *uri, *storage;
+    int64_t now;
+    ee_status st;
+    int granted;
+} rebuild_arg;
+
+static void *rebuild_one(void *arg)
+{
+    rebuild_arg *a = arg;
+    ee_counters *c = NULL;
+    a->st = ee_counters_open_uri(&c, a->uri, a->storage);
+    ee_counter_req q = {"k-race", 1, 100, 0, 0};
+    ee_counter_result res;
+    if (a->st == EE_OK)
+        a->st = ee_counters_reserve(c, &q, 60000, a->now, &res, &a->granted);
+    ee_counters_free(c);
+    return NULL;
+}
+
+/* Eight handles (as eight processes would) find the loss over at once:
+ * one of them begins the new epoch, the others adopt it - the epoch number
+ * in the storage moves by one, not by eight - and all of them admit. */
+Test(quota_redis_loss, handles_racing_the_rebuild_begin_one_epoch)
+{
+    loss_redis r;
+    loss_redis_open(&r);
+    char storage[128];
+    snprintf(storage, sizeof storage, "sqlite://%s/store.db", r.dir);
+    rebuild_arg first = {r.uri, storage, QT_T0, EE_OK, 0};
+    rebuild_one(&first);
+    cr_assert_eq(first.st, EE_OK, "%s", ee_error_last_message());
+    loss_redis_restart(&r);
+    rebuild_arg seen = {r.uri, storage, QT_T0 + 1000, EE_OK, 0};
+    rebuild_one(&seen);
+    cr_assert_eq(seen.st, EE_EBUSY);
+    rebuild_arg a[8];
+    pthread_t th[8];
+    for (int i = 0; i < 8; i++) {
+        a[i] = (rebuild_arg){r.uri, storage, QT_T0 + 1000 + 15 * 60000, EE_OK, 0};
+        cr_assert_eq(pthread_create(&th[i], NULL, rebuild_one, &a[i]), 0);
+    }
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        cr_expect_eq(a[i].st, EE_OK, "handle %d: %s", i, ee_status_name(a[i].st));
+        cr_expect_eq(a[i].granted, 1);
+    }
+    ee_counters *d = NULL;
+    cr_assert_eq(ee_counters_open_uri(&d, "storage:", storage), EE_OK);
+    ee_counter_result g;
+    cr_assert_eq(ee_counters_get(d, "eec3/epoch", QT_T0 + 2000 + 15 * 60000, &g), EE_OK);
+    cr_expect_eq(g.committed, 2, "epoch %lld after one loss", (long long)g.committed);
+    ee_counters_free(d);
+    loss_redis_stop(&r);
+}

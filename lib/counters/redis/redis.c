@@ -310,15 +310,19 @@ static const char script_seed[] =
     "end\n"
     "return 0\n";
 
-/* No KEYS. ARGV[1]: packed now. The epoch marker's value when it is there
- * (and 0); else notes that the counters were found lost at `now` (unless
- * an earlier caller did) and answers 0 and that time. Packed numbers. */
+/* No KEYS. ARGV[1]: packed now, claim. The epoch marker's value when it is
+ * there (and 0, 0); else notes that the counters were found lost at `now`
+ * (unless an earlier caller did) and answers 0, that time and, when
+ * `claim` is set, whether this caller took the right to begin the new
+ * epoch (eec3:rebuild, for 30 s: one caller numbers it). Packed numbers. */
 static const char script_lost[] =
-    "local now = struct.unpack('<d', ARGV[1])\n"
+    "local now, claim = struct.unpack('<dd', ARGV[1])\n"
     "local ep = redis.call('GET', 'eec3:epoch')\n"
-    "if ep then return struct.pack('<dd', tonumber(ep), 0) end\n"
+    "if ep then return struct.pack('<ddd', tonumber(ep), 0, 0) end\n"
     "redis.call('SET', 'eec3:lost', string.format('%d', now), 'NX')\n"
-    "return struct.pack('<dd', 0, tonumber(redis.call('GET', 'eec3:lost')))\n";
+    "local got = 0\n"
+    "if claim > 0 and redis.call('SET', 'eec3:rebuild', '1', 'NX', 'PX', 30000) then got = 1 end\n"
+    "return struct.pack('<ddd', 0, tonumber(redis.call('GET', 'eec3:lost')), got)\n";
 
 /* No KEYS. ARGV[1]: packed epoch, span. Publishes `epoch` unless an epoch
  * marker is there already (a racing caller published first), moving the
@@ -333,7 +337,7 @@ static const char script_publish[] =
     "  redis.call('SET', 'eec3:seq', string.format('%d', base))\n"
     "end\n"
     "redis.call('SET', 'eec3:epoch', string.format('%d', ep))\n"
-    "redis.call('DEL', 'eec3:lost')\n"
+    "redis.call('DEL', 'eec3:lost', 'eec3:rebuild')\n"
     "return struct.pack('<d', ep)\n";
 
 enum { SC_RESERVE, SC_FINISH, SC_GET, SC_SEED, SC_LOST, SC_PUBLISH, SC_COUNT };
@@ -596,6 +600,25 @@ static ee_status durable_get(rds *r, const char *key, int64_t now, int64_t *comm
     return st;
 }
 
+/* The lost script: the marker's epoch (0: none), when the loss was seen
+ * and whether the right to begin the next epoch was taken (with claim). */
+static ee_status lost_state(rds *r, int64_t now, bool claim, int64_t v[3])
+{
+    unsigned char nums[16];
+    put_num(nums, now);
+    put_num(nums + 8, claim ? 1 : 0);
+    const char *args[1] = {(const char *)nums};
+    size_t lens[1] = {sizeof nums};
+    redisReply *rep = NULL;
+    ee_status st = run_script(r, SC_LOST, 0, 1, args, lens, &rep);
+    if (st != EE_OK)
+        return st;
+    if (!reply_nums(rep, 3, v))
+        return bad_reply(r, rep);
+    freeReplyObject(rep);
+    return EE_OK;
+}
+
 /* Establish the epoch the counters are in, after a script found the
  * marker missing or other (or before the first call): adopt the marker
  * when it is there; when it is not, the counters were lost (or never
@@ -604,21 +627,15 @@ static ee_status durable_get(rds *r, const char *key, int64_t now, int64_t *comm
  * reservation made before the loss is finished or expired, then begin a
  * new epoch (numbered by the durable store) whose keys are read back
  * from durable usage as they are first used. With no epoch ever begun
- * (durable number 0) nothing was lost: the first epoch begins at once. */
+ * (durable number 0) nothing was lost: the first epoch begins at once.
+ * One caller (eec3:rebuild) numbers and publishes the epoch; the others
+ * wait up to a second for its marker, then answer EE_EBUSY. */
 static ee_status recover(rds *r, int64_t now)
 {
-    unsigned char nowb[8];
-    put_num(nowb, now);
-    const char *args[1] = {(const char *)nowb};
-    size_t lens[1] = {sizeof nowb};
-    redisReply *rep = NULL;
-    ee_status st = run_script(r, SC_LOST, 0, 1, args, lens, &rep);
+    int64_t v[3];
+    ee_status st = lost_state(r, now, false, v);
     if (st != EE_OK)
         return st;
-    int64_t v[2];
-    if (!reply_nums(rep, 2, v))
-        return bad_reply(r, rep);
-    freeReplyObject(rep);
     if (v[0] > 0) {
         atomic_store(&r->epoch, v[0]);
         return EE_OK;
@@ -634,6 +651,26 @@ static ee_status recover(rds *r, int64_t now)
                          "have ended, then the counters are rebuilt from the storage's "
                          "period usage (in %lld ms)",
                          r->host, r->port, (long long)(open_at - now));
+    /* One caller numbers the new epoch; the others wait for its marker. */
+    if ((st = lost_state(r, now, true, v)) != EE_OK)
+        return st;
+    if (v[0] > 0) {
+        atomic_store(&r->epoch, v[0]);
+        return EE_OK;
+    }
+    for (int i = 0; v[2] != 1 && v[0] == 0 && i < 100; i++) {
+        usleep(10000);
+        if ((st = lost_state(r, now, false, v)) != EE_OK)
+            return st;
+    }
+    if (v[0] > 0) {
+        atomic_store(&r->epoch, v[0]);
+        return EE_OK;
+    }
+    if (v[2] != 1)
+        return ee__error(EE_EBUSY, "redis counters at %s:%d lost their data (Redis came back "
+                                   "empty) and are being rebuilt from the storage's period "
+                                   "usage; try again", r->host, r->port);
     if ((st = ee__counters_credit(r->durable, DURABLE_EPOCH_KEY, 1, 0, now)) != EE_OK ||
         (st = durable_get(r, DURABLE_EPOCH_KEY, now, &begun, &end)) != EE_OK)
         return st;
@@ -643,8 +680,9 @@ static ee_status recover(rds *r, int64_t now)
     unsigned char nums[16];
     put_num(nums, begun);
     put_num(nums + 8, EPOCH_SPAN);
-    args[0] = (const char *)nums;
-    lens[0] = sizeof nums;
+    const char *args[1] = {(const char *)nums};
+    size_t lens[1] = {sizeof nums};
+    redisReply *rep = NULL;
     if ((st = run_script(r, SC_PUBLISH, 0, 1, args, lens, &rep)) != EE_OK)
         return st;
     if (!reply_nums(rep, 1, v) || v[0] <= 0)
