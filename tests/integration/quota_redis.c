@@ -76,6 +76,7 @@ Test(quota_redis, storage_commit_of_an_unknown_reservation_is_not_found)
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -98,6 +99,7 @@ static void loss_redis_start(loss_redis *r)
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* gone with the test, even one that failed */
         execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", port, "--save",
                "", "--appendonly", "no", "--dir", r->dir, "--logfile", log, (char *)NULL);
         _exit(127);
