@@ -266,6 +266,44 @@ static ee_status open_memory(ee_counters **out, const char *storage_uri, const e
     return EE_OK;
 }
 
+/* Redis counters. Over a database storage they keep storage counters on
+ * the same database beside them: the quota module writes period usage
+ * through to them, and the redis backend keeps its epoch there and reads
+ * usage back from them after Redis lost its data (see redis.c). */
+static ee_status open_redis(ee_counters **out, const char *uri, const char *storage_uri,
+                             const ee__logger *lg)
+{
+    const char *kind;
+    char *target;
+    ee_status st = storage_db(storage_uri, &kind, &target);
+    free(target);
+    if (st != EE_OK)
+        return st;
+    ee_counters *durable = NULL;
+    if (kind != NULL && (st = open_storage(&durable, storage_uri, lg)) != EE_OK)
+        return st;
+    if ((st = ee_counters_redis_new(out, uri)) != EE_OK) {
+        ee_counters_free(durable);
+        return st;
+    }
+    if (durable != NULL) {
+        (*out)->durable = durable;
+        ee__counters_redis_durable((*out)->ctx, durable);
+    }
+    return EE_OK;
+}
+
+bool ee__counters_shared(const ee_counters *c)
+{
+    return c != NULL && (c->table.flags & EE_COUNTERS_SHARED) != 0;
+}
+
+void ee__counters_set_recovery(ee_counters *c, int64_t ms)
+{
+    if (c != NULL && c->ext == &ee__counters_redis_ext && c->durable != NULL)
+        ee__counters_redis_recovery(c->ctx, ms);
+}
+
 ee_status ee_counters_open_uri(ee_counters **out, const char *counters_uri,
                                const char *storage_uri)
 {
@@ -293,7 +331,7 @@ ee_status ee__counters_open_uri_logged(ee_counters **out, const char *counters_u
     if (strcmp(counters_uri, "storage:") == 0 || strcmp(counters_uri, "storage://") == 0)
         return open_storage(out, storage_uri, lg);
     if (has_prefix(counters_uri, "redis://"))
-        return ee_counters_redis_new(out, counters_uri);
+        return open_redis(out, counters_uri, storage_uri, lg);
     char scheme[32];
     scheme_of(counters_uri, scheme);
     if (strchr(counters_uri, ':') == NULL)

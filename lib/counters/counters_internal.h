@@ -85,6 +85,21 @@ void ee__counters_lock_free(ee__counters_lock *lock);
  * (memory: over a memory: storage). Lives as long as `counters`. */
 ee_counters *ee__counters_durable(ee_counters *counters);
 
+/* Whether `counters` are shared by every process that uses them (redis,
+ * storage), so period usage is never read back into them per engine. */
+bool ee__counters_shared(const ee_counters *counters);
+
+/* The longest lease (ms) callers use on `counters`: redis counters with a
+ * durable store beside keep admissions closed that long after they found
+ * their data lost (at least 15 minutes). Others ignore it. */
+void ee__counters_set_recovery(ee_counters *counters, int64_t ms);
+
+/* Redis counters' part of the above (lib/counters/redis): the durable
+ * store beside them (their epoch is kept only with one) and the recovery
+ * time. */
+void ee__counters_redis_durable(void *ctx, ee_counters *durable);
+void ee__counters_redis_recovery(void *ctx, int64_t ms);
+
 /* Add `amount` (1..EE_COUNTERS_VALUE_MAX) to the committed part of `key` on
  * a durable handle (see ee__counters_ext.credit), one transaction: what a
  * commit on the counters beside it is written through as. Returns EE_OK;

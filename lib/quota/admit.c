@@ -51,6 +51,10 @@ ee_status ee__quota_subject_init(ee_quota_subject *s, ee_engine *engine, const c
         return ee__error(EE_EINVAL, "quota: the engine has no quota module or counters");
     ee__counters_direct(s->counters, &s->direct, &s->direct_ctx);
     s->durable = ee__counters_durable(s->counters);
+    /* Shared counters (redis) are never seeded per engine: they hold every
+     * process's usage, and rebuild themselves after a loss. */
+    s->seed = s->durable != NULL && !ee__counters_shared(s->counters);
+    ee__counters_set_recovery(s->counters, s->st->file.run_lease_ms);
     snprintf(s->ws, sizeof s->ws, "%s", ws);
     snprintf(s->user, sizeof s->user, "%s", user);
     snprintf(s->org_id, sizeof s->org_id, "%s", org != NULL && org[0] != '\0' ? org : ws);
@@ -134,6 +138,8 @@ static ee_status build(ee_quota_subject *s, int64_t now)
     t->state = Q_T_ADMITTED;
     t->failed_consume = l->failed_consume;
     t->lease_ms = s->st->file.run_lease_ms;
+    t->period_end = s->period_end;
+    t->spend_end = s->spend_end;
     s->tmpl_len = offsetof(q_ticket, keys) + koff;
     for (int i = 0; i < s->st->file.nthresholds; i++) {
         s->alert_at[i] = threshold_value(l->limit[Q_L_PRED], s->st->file.thresholds[i]);
@@ -180,7 +186,7 @@ ee_status ee__quota_subject_refresh(ee_quota_subject *s, int64_t now)
 {
     q_state *st = s->st;
     q_org *o = s->org;
-    if (s->durable != NULL) {
+    if (s->seed) {
         pthread_mutex_lock(&st->lock);
         ee_status rc = o->seeded ? EE_OK : seed_usage(s, now);
         o->seeded = rc == EE_OK;
@@ -398,20 +404,26 @@ static ee_status check_admitted(const q_ticket *t, const char *what)
 }
 
 /* A commit of `amount` on `key` that the counters took, written through to
- * the durable counters when the counters are not durable themselves (memory
- * counters over a database): one transaction adding it to the key's
- * committed usage in the counter's current window. Only a commit the
- * counters accepted gets here, and they accept a reservation's commit once,
- * so a retried finish never counts twice. */
-static ee_status write_through(ee_counters *c, const char *key, int64_t amount, int64_t now)
+ * the durable counters beside them (memory or redis counters over a
+ * database): one transaction adding it to the key's committed usage in the
+ * counter's current window. Only a commit the counters accepted gets here,
+ * and they accept a reservation's commit once (redis counters that lost
+ * their data: once per reservation id, see docs/counters.md), so a retried
+ * finish never counts twice. */
+static ee_status write_through(ee_counters *c, const char *key, int64_t amount, int64_t end,
+                               int64_t now)
 {
     ee_counters *d = ee__counters_durable(c);
     if (d == NULL || amount <= 0)
         return EE_OK;
     ee_counter_result r;
     ee_status st = ee_counters_get(c, key, now, &r);
+    /* `end`: the ticket's window (0: unknown), for counters that know none
+     * (redis counters rebuilding after a loss answer from durable usage,
+     * which may have no row for this key yet) */
     if (st == EE_OK)
-        st = ee__counters_credit(d, key, amount, r.window_end_ms, now);
+        st = ee__counters_credit(d, key, amount,
+                                 r.window_end_ms == 0 && end > now ? end : r.window_end_ms, now);
     return st;
 }
 
@@ -431,7 +443,7 @@ static ee_status spend_extra(ee_engine *engine, const q_ticket *t, int i, int64_
     if (s == EE_OK && g)
         s = ee_counters_commit(c, q.key, r.resv_id, EE_COUNTERS_ALL, now);
     if (s == EE_OK && g)
-        s = write_through(c, q.key, extra, now);
+        s = write_through(c, q.key, extra, to, now);
     else if (s == EE_OK) /* past 2^53-1: say so, never drop the overage silently */
         s = ee__error(EE_ETOOBIG, "quota: the spend on \"%s\" would pass 2^53-1 nano-USD; "
                                   "%lld nano-USD spent beyond the estimate were not counted",
@@ -464,7 +476,7 @@ ee_status ee_quota_finish(ee_engine *engine, ee_quota_ticket *ticket, int succes
             if (success || t->failed_consume) {
                 s = ee_counters_commit(c, key, id, EE_COUNTERS_ALL, now);
                 if (s == EE_OK)
-                    s = write_through(c, key, 1, now); /* a prediction is always 1 */
+                    s = write_through(c, key, 1, t->period_end, now); /* always 1 */
             } else {
                 s = ee_counters_release(c, key, id, now);
             }
@@ -479,7 +491,7 @@ ee_status ee_quota_finish(ee_engine *engine, ee_quota_ticket *ticket, int succes
             int64_t keep = actual_cost_nano < t->est_cost ? actual_cost_nano : t->est_cost;
             s = ee_counters_commit(c, key, id, keep, now);
             if (s == EE_OK)
-                s = write_through(c, key, keep, now);
+                s = write_through(c, key, keep, t->spend_end, now);
             if (actual_cost_nano > t->est_cost) {
                 ee_status s2 = spend_extra(engine, t, i, actual_cost_nano - t->est_cost, now);
                 if (s == EE_OK)

@@ -136,6 +136,10 @@ typedef struct q_ticket {
     int64_t usage, limit, resets_at, retry_after;
     int64_t est_cost;
     int64_t lease_ms;
+    /* the windows of the predictions and spend counters at admission (0:
+     * unknown, a ticket read from JSON): where a commit is written through
+     * when the counters cannot tell (redis counters that lost their data) */
+    int64_t period_end, spend_end;
     q_tres res[Q_R_COUNT];
     char keys[Q_KEYS_MAX]; /* NUL-terminated keys, res[i].keyoff into it */
 } q_ticket;
@@ -172,6 +176,9 @@ struct ee_quota_subject {
     /* Read when the limits are resolved again, on refusals and alerts. */
     struct ee_counters *durable; /* where period usage is durable when the counters are not
                                     (ee__counters_durable), else NULL */
+    bool seed;                   /* read period usage back from `durable` before an
+                                    organisation's first admission (counters that are
+                                    this process's alone: memory) */
     q_limits lim;
     int64_t period_end, spend_end;
     void *handle[Q_R_COUNT];   /* per kind (Q_R_*), resolved once */

@@ -32,6 +32,17 @@
  * ("eec3": the layout before this one kept hashes and sorted sets under
  * "eec2:"; the two never mix.)
  *
+ * Epoch (only with a durable store beside, the engine's database): Redis
+ * without persistence comes back empty after a restart. eec3:epoch marks
+ * the epoch the counters belong to and every script checks it against the
+ * caller's (-100 when missing or other); eec3:lost holds when a missing
+ * marker was first seen. Admissions then fail closed (EE_EBUSY) for the
+ * longest lease, a new epoch is begun (numbered by the durable store; its
+ * ids start at block epoch * 2^24) and each key is read back from durable
+ * usage when first used (reserve answers -101 for a missing key of a
+ * windowed counter; windowless ones have no durable usage). See
+ * recover() and docs/counters.md.
+ *
  * Time: the scripts judge windows and leases with the caller's now_ms,
  * passed as an argument; Redis's own clock is never compared with it. A
  * key's TTL, set relative to the call (Redis counts it on its own clock),
@@ -54,6 +65,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +77,13 @@
 #define POOL_MAX 64
 #define KEY_BUF (EE_COUNTERS_KEY_MAX + 16)
 #define SEQ_KEY "eec3:seq"
+#define EPOCH_SPAN 16777216 /* id blocks per epoch (2^24): epoch E's ids start at block E * 2^24 */
+#define LOST (-100)         /* a script's answer: the epoch marker is missing or another */
+#define SEED (-101)         /* reserve's answer: a counter's key is missing (read it back) */
+/* Durable keys (on the storage counters beside): the last epoch begun, and
+ * one token per reservation whose commit came after the loss. */
+#define DURABLE_EPOCH_KEY "eec3/epoch"
+#define DEFAULT_RECOVERY_MS (15 * 60 * 1000)
 #define RESERVE_NUMS 4 /* numbers per counter passed to the reserve script */
 #define RESULT_NUMS 6  /* numbers per counter in its answer */
 
@@ -119,18 +138,23 @@
 
 /* KEYS: the id block counter, then one key per counter. ARGV[1]: packed
  * numbers: now, then per counter room (limit - n), n, the end of a window
- * that begins now (0: none) and the lease's expiry. Returns packed numbers:
- * granted, then per counter fits, value, committed, window end, retry at,
- * reservation id. */
+ * that begins now (0: none) and the lease's expiry, then the epoch (0: no
+ * epoch marker is kept). Returns packed numbers: granted, then per counter
+ * fits, value, committed, window end, retry at, reservation id; or -100
+ * (the epoch marker is not `epoch`) or -101 (with an epoch: the key of a
+ * windowed counter is missing, to be read back from the durable store
+ * first; windowless ones - rate units, slots - have no durable usage). */
 static const char script_reserve[] =
     LUA_COMMON
     "local nk = #KEYS - 1\n"
-    "local a = {struct.unpack('<' .. string.rep('d', 1 + 4 * nk), ARGV[1])}\n"
-    "local now = a[1]\n"
+    "local a = {struct.unpack('<' .. string.rep('d', 2 + 4 * nk), ARGV[1])}\n"
+    "local now, ep = a[1], a[2 + 4 * nk]\n"
+    "if ep ~= 0 and tonumber(redis.call('GET', 'eec3:epoch') or '0') ~= ep then return -100 end\n"
     "local cur = redis.call('MGET', unpack(KEYS, 2))\n"
     "local S, all = {}, true\n"
     "for i = 1, nk do\n"
     "  local b, s = 4 * i - 3, cur[i]\n"
+    "  if ep ~= 0 and not s and a[b + 3] ~= 0 then return -101 end\n"
     "  local e, c, v, q, qm, g, off = 0, 0, 0, 0, 0, 0, 49\n"
     "  if s then e, c, v, q, qm, g = struct.unpack(H, s) end\n"
     "  if not s or (e ~= 0 and now >= e) then\n"
@@ -212,12 +236,13 @@ static const char script_reserve[] =
     "return struct.pack(fmt, 0, unpack(out))\n";
 
 /* KEYS: the counter's key. ARGV[1]: packed numbers now, id, amount (-1: all;
- * release: 0), new expiry (renew; 0 otherwise). Returns an EE__FINISH_*
- * code: 0 done, -6 unknown or finished, -2 window ended, -3 expired, -4
- * amount > n. */
+ * release: 0), new expiry (renew; 0 otherwise), epoch (0: none). Returns an
+ * EE__FINISH_* code: 0 done, -6 unknown or finished, -2 window ended, -3
+ * expired, -4 amount > n; or -100 (the epoch marker is not `epoch`). */
 static const char script_finish[] =
     LUA_COMMON
-    "local now, id, amount, renew = struct.unpack('<dddd', ARGV[1])\n"
+    "local now, id, amount, renew, ep = struct.unpack('<ddddd', ARGV[1])\n"
+    "if ep ~= 0 and tonumber(redis.call('GET', 'eec3:epoch') or '0') ~= ep then return -100 end\n"
     "local k = KEYS[1]\n"
     "local s = redis.call('GET', k)\n"
     "if not s then return -6 end\n"
@@ -246,12 +271,16 @@ static const char script_finish[] =
     "write(k, e, c + amount, v - n + amount, q, qm, g, body, now)\n"
     "return 0\n";
 
-/* KEYS: the counter's key. ARGV[1]: packed now. Returns packed numbers
- * value, committed, window end (all 0 when the window ended or none
- * began). Changes nothing. */
+/* KEYS: the counter's key. ARGV[1]: packed now, epoch (0: none). Returns
+ * packed numbers value, committed, window end (all 0 when the window ended
+ * or none began), or -100 (the epoch marker is not `epoch`), or -101 (with
+ * an epoch: the key is missing; its durable usage is what it holds).
+ * Changes nothing. */
 static const char script_get[] =
-    "local now = struct.unpack('<d', ARGV[1])\n"
+    "local now, ep = struct.unpack('<dd', ARGV[1])\n"
+    "if ep ~= 0 and tonumber(redis.call('GET', 'eec3:epoch') or '0') ~= ep then return -100 end\n"
     "local s = redis.call('GET', KEYS[1])\n"
+    "if not s and ep ~= 0 then return -101 end\n"
     "if not s then return struct.pack('<ddd', 0, 0, 0) end\n"
     "local e, c, v = struct.unpack('<ddd', s)\n"
     "if e ~= 0 and now >= e then return struct.pack('<ddd', 0, 0, 0) end\n"
@@ -263,9 +292,58 @@ static const char script_get[] =
     "end\n"
     "return struct.pack('<ddd', v, c, e)\n";
 
-enum { SC_RESERVE, SC_FINISH, SC_GET, SC_COUNT };
+/* KEYS: counter keys. ARGV[1]: packed epoch, now, then per key committed
+ * and window end (0: none; after now). Each key that is still missing is
+ * created holding `committed` as committed usage (nothing outstanding),
+ * so a key is read back once per epoch however many callers race. Returns
+ * 0, or -100 (the epoch marker is not `epoch`). */
+static const char script_seed[] =
+    LUA_COMMON
+    "local nk = #KEYS\n"
+    "local a = {struct.unpack('<' .. string.rep('d', 2 + 2 * nk), ARGV[1])}\n"
+    "if tonumber(redis.call('GET', 'eec3:epoch') or '0') ~= a[1] then return -100 end\n"
+    "for i = 1, nk do\n"
+    "  if redis.call('EXISTS', KEYS[i]) == 0 then\n"
+    "    local c, e = a[1 + 2 * i], a[2 + 2 * i]\n"
+    "    write(KEYS[i], e, c, c, 0, 0, 0, '', a[2])\n"
+    "  end\n"
+    "end\n"
+    "return 0\n";
 
-static const char *const scripts[SC_COUNT] = {script_reserve, script_finish, script_get};
+/* No KEYS. ARGV[1]: packed now, claim. The epoch marker's value when it is
+ * there (and 0, 0); else notes that the counters were found lost at `now`
+ * (unless an earlier caller did) and answers 0, that time and, when
+ * `claim` is set, whether this caller took the right to begin the new
+ * epoch (eec3:rebuild, for 30 s: one caller numbers it). Packed numbers. */
+static const char script_lost[] =
+    "local now, claim = struct.unpack('<dd', ARGV[1])\n"
+    "local ep = redis.call('GET', 'eec3:epoch')\n"
+    "if ep then return struct.pack('<ddd', tonumber(ep), 0, 0) end\n"
+    "redis.call('SET', 'eec3:lost', string.format('%d', now), 'NX')\n"
+    "local got = 0\n"
+    "if claim > 0 and redis.call('SET', 'eec3:rebuild', '1', 'NX', 'PX', 30000) then got = 1 end\n"
+    "return struct.pack('<ddd', 0, tonumber(redis.call('GET', 'eec3:lost')), got)\n";
+
+/* No KEYS. ARGV[1]: packed epoch, span. Publishes `epoch` unless an epoch
+ * marker is there already (a racing caller published first), moving the
+ * id block counter up to epoch * span so no id of an earlier epoch is
+ * issued again. Returns the epoch in force (packed). */
+static const char script_publish[] =
+    "local ep, span = struct.unpack('<dd', ARGV[1])\n"
+    "local cur = redis.call('GET', 'eec3:epoch')\n"
+    "if cur then return struct.pack('<d', tonumber(cur)) end\n"
+    "local base = ep * span\n"
+    "if tonumber(redis.call('GET', 'eec3:seq') or '0') < base then\n"
+    "  redis.call('SET', 'eec3:seq', string.format('%d', base))\n"
+    "end\n"
+    "redis.call('SET', 'eec3:epoch', string.format('%d', ep))\n"
+    "redis.call('DEL', 'eec3:lost', 'eec3:rebuild')\n"
+    "return struct.pack('<d', ep)\n";
+
+enum { SC_RESERVE, SC_FINISH, SC_GET, SC_SEED, SC_LOST, SC_PUBLISH, SC_COUNT };
+
+static const char *const scripts[SC_COUNT] = {script_reserve, script_finish, script_get,
+                                              script_seed,    script_lost,   script_publish};
 
 /* ---- backend state -------------------------------------------------------------- */
 
@@ -279,6 +357,12 @@ typedef struct rds {
     pthread_mutex_t lock;
     redisContext *idle[POOL_MAX];
     size_t nidle;
+    /* With durable counters beside (the engine's storage): the epoch the
+     * counters are known to be in (0: not known yet), and how long
+     * admissions stay closed after a loss (the longest lease). */
+    ee_counters *durable;
+    _Atomic int64_t epoch;
+    _Atomic int64_t recovery_ms;
 } rds;
 
 static ee_status net_error(const rds *r, const redisContext *c, const char *what)
@@ -496,17 +580,181 @@ static bool reply_nums(const redisReply *rep, size_t count, int64_t *out)
     return true;
 }
 
+/* ---- the epoch: counters lost by Redis ---------------------------------------------- */
+
+/* A script answering one integer: whether it is LOST. */
+static bool is_lost(const redisReply *rep)
+{
+    return rep->type == REDIS_REPLY_INTEGER && rep->integer == LOST;
+}
+
+/* A durable counter's committed value and window end at now (0, 0 when
+ * it has none). */
+static ee_status durable_get(rds *r, const char *key, int64_t now, int64_t *committed,
+                             int64_t *end)
+{
+    ee_counter_result g;
+    ee_status st = ee_counters_get(r->durable, key, now, &g);
+    *committed = st == EE_OK ? g.committed : 0;
+    *end = st == EE_OK ? g.window_end_ms : 0;
+    return st;
+}
+
+/* The lost script: the marker's epoch (0: none), when the loss was seen
+ * and whether the right to begin the next epoch was taken (with claim). */
+static ee_status lost_state(rds *r, int64_t now, bool claim, int64_t v[3])
+{
+    unsigned char nums[16];
+    put_num(nums, now);
+    put_num(nums + 8, claim ? 1 : 0);
+    const char *args[1] = {(const char *)nums};
+    size_t lens[1] = {sizeof nums};
+    redisReply *rep = NULL;
+    ee_status st = run_script(r, SC_LOST, 0, 1, args, lens, &rep);
+    if (st != EE_OK)
+        return st;
+    if (!reply_nums(rep, 3, v))
+        return bad_reply(r, rep);
+    freeReplyObject(rep);
+    return EE_OK;
+}
+
+/* Establish the epoch the counters are in, after a script found the
+ * marker missing or other (or before the first call): adopt the marker
+ * when it is there; when it is not, the counters were lost (or never
+ * had one): note when that was first seen, keep admissions closed
+ * (EE_EBUSY) until the longest lease since has passed, so every
+ * reservation made before the loss is finished or expired, then begin a
+ * new epoch (numbered by the durable store) whose keys are read back
+ * from durable usage as they are first used. With no epoch ever begun
+ * (durable number 0) nothing was lost: the first epoch begins at once.
+ * One caller (eec3:rebuild) numbers and publishes the epoch; the others
+ * wait up to a second for its marker, then answer EE_EBUSY. */
+static ee_status recover(rds *r, int64_t now)
+{
+    int64_t v[3];
+    ee_status st = lost_state(r, now, false, v);
+    if (st != EE_OK)
+        return st;
+    if (v[0] > 0) {
+        atomic_store(&r->epoch, v[0]);
+        return EE_OK;
+    }
+    int64_t begun, end;
+    if ((st = durable_get(r, DURABLE_EPOCH_KEY, now, &begun, &end)) != EE_OK)
+        return st;
+    int64_t open_at = v[1] + atomic_load(&r->recovery_ms);
+    if (begun > 0 && now < open_at)
+        return ee__error(EE_EBUSY,
+                         "redis counters at %s:%d lost their data (Redis came back empty); "
+                         "admissions stay closed until every reservation made before may "
+                         "have ended, then the counters are rebuilt from the storage's "
+                         "period usage (in %lld ms)",
+                         r->host, r->port, (long long)(open_at - now));
+    /* One caller numbers the new epoch; the others wait for its marker. */
+    if ((st = lost_state(r, now, true, v)) != EE_OK)
+        return st;
+    if (v[0] > 0) {
+        atomic_store(&r->epoch, v[0]);
+        return EE_OK;
+    }
+    for (int i = 0; v[2] != 1 && v[0] == 0 && i < 100; i++) {
+        usleep(10000);
+        if ((st = lost_state(r, now, false, v)) != EE_OK)
+            return st;
+    }
+    if (v[0] > 0) {
+        atomic_store(&r->epoch, v[0]);
+        return EE_OK;
+    }
+    if (v[2] != 1)
+        return ee__error(EE_EBUSY, "redis counters at %s:%d lost their data (Redis came back "
+                                   "empty) and are being rebuilt from the storage's period "
+                                   "usage; try again", r->host, r->port);
+    if ((st = ee__counters_credit(r->durable, DURABLE_EPOCH_KEY, 1, 0, now)) != EE_OK ||
+        (st = durable_get(r, DURABLE_EPOCH_KEY, now, &begun, &end)) != EE_OK)
+        return st;
+    if (begun <= 0 || begun >= 8589934591 / EPOCH_SPAN)
+        return ee__error(EE_EUPSTREAM, "redis counters at %s:%d: no epoch left to begin",
+                         r->host, r->port);
+    unsigned char nums[16];
+    put_num(nums, begun);
+    put_num(nums + 8, EPOCH_SPAN);
+    const char *args[1] = {(const char *)nums};
+    size_t lens[1] = {sizeof nums};
+    redisReply *rep = NULL;
+    if ((st = run_script(r, SC_PUBLISH, 0, 1, args, lens, &rep)) != EE_OK)
+        return st;
+    if (!reply_nums(rep, 1, v) || v[0] <= 0)
+        return bad_reply(r, rep);
+    freeReplyObject(rep);
+    atomic_store(&r->epoch, v[0]);
+    return EE_OK;
+}
+
+/* The epoch to pass to a script: 0 without a durable store (no marker
+ * kept), else the one in force, established first if not known yet. */
+static ee_status epoch_of(rds *r, int64_t now, int64_t *epoch)
+{
+    *epoch = 0;
+    if (r->durable == NULL)
+        return EE_OK;
+    ee_status st = atomic_load(&r->epoch) == 0 ? recover(r, now) : EE_OK;
+    *epoch = atomic_load(&r->epoch);
+    return st;
+}
+
+/* Read the missing keys among `reqs` back from the durable store into
+ * Redis (each one only if still missing): a windowed counter's committed
+ * usage in the durable window, else an empty counter in the window a
+ * reserve would begin. */
+static ee_status seed(rds *r, const ee_counter_req *reqs, size_t count, int64_t epoch,
+                      int64_t now)
+{
+    char keys[EE_COUNTERS_MANY_MAX][KEY_BUF];
+    unsigned char nums[8 * (2 + 2 * EE_COUNTERS_MANY_MAX)];
+    const char *args[EE_COUNTERS_MANY_MAX + 1];
+    size_t lens[sizeof args / sizeof args[0]];
+    put_num(nums, epoch);
+    put_num(nums + 8, now);
+    for (size_t i = 0; i < count; i++) {
+        int64_t c = 0, e = 0;
+        /* only windowed counters have durable usage (period usage) */
+        ee_status st = ee__counters_new_window_end(&reqs[i], now) == 0
+                           ? EE_OK
+                           : durable_get(r, reqs[i].key, now, &c, &e);
+        if (st != EE_OK)
+            return st;
+        if (c <= 0 || e == 0 || e <= now) { /* nothing committed in a current window */
+            c = 0;
+            e = ee__counters_new_window_end(&reqs[i], now);
+        }
+        put_num(nums + 8 * (2 + 2 * i), c);
+        put_num(nums + 8 * (3 + 2 * i), e);
+        lens[i] = counter_key(reqs[i].key, keys[i]);
+        args[i] = keys[i];
+    }
+    args[count] = (const char *)nums;
+    lens[count] = 8 * (2 + 2 * count);
+    redisReply *rep = NULL;
+    ee_status st = run_script(r, SC_SEED, (int)count, (int)count + 1, args, lens, &rep);
+    if (st != EE_OK)
+        return st;
+    if (rep->type != REDIS_REPLY_INTEGER || (rep->integer != 0 && rep->integer != LOST))
+        return bad_reply(r, rep);
+    freeReplyObject(rep);
+    return EE_OK; /* LOST: the reserve finds it again */
+}
+
 /* ---- operations ------------------------------------------------------------------ */
 
-static ee_status r_reserve_leased(void *ctx, const ee_counter_req *reqs, void *const *handles,
-                                  const uint8_t *order, const int64_t *leases, size_t count,
-                                  int64_t now, ee_counter_result *res, int *granted)
+static ee_status reserve_once(rds *r, const ee_counter_req *reqs, const int64_t *leases,
+                              size_t count, int64_t now, int64_t epoch, ee_counter_result *res,
+                              int *granted, int *code)
 {
-    (void)handles; /* keys are the server's names */
-    (void)order;
-    rds *r = ctx;
+    *code = 0;
     char keys[EE_COUNTERS_MANY_MAX][KEY_BUF];
-    unsigned char nums[8 * (1 + RESERVE_NUMS * EE_COUNTERS_MANY_MAX)];
+    unsigned char nums[8 * (2 + RESERVE_NUMS * EE_COUNTERS_MANY_MAX)];
     const char *args[1 + EE_COUNTERS_MANY_MAX + 1];
     size_t lens[sizeof args / sizeof args[0]];
     args[0] = SEQ_KEY;
@@ -521,12 +769,18 @@ static ee_status r_reserve_leased(void *ctx, const ee_counter_req *reqs, void *c
         put_num(p + 16, ee__counters_new_window_end(&reqs[i], now));
         put_num(p + 24, now + leases[i]);
     }
+    put_num(nums + 8 * (1 + RESERVE_NUMS * count), epoch);
     args[1 + count] = (const char *)nums;
-    lens[1 + count] = 8 * (1 + RESERVE_NUMS * count);
+    lens[1 + count] = 8 * (2 + RESERVE_NUMS * count);
     redisReply *rep = NULL;
     ee_status st = run_script(r, SC_RESERVE, (int)count + 1, (int)count + 2, args, lens, &rep);
     if (st != EE_OK)
         return st;
+    if (rep->type == REDIS_REPLY_INTEGER && (rep->integer == LOST || rep->integer == SEED)) {
+        *code = (int)rep->integer;
+        freeReplyObject(rep);
+        return EE_OK;
+    }
     int64_t v[1 + RESULT_NUMS * EE_COUNTERS_MANY_MAX];
     if (!reply_nums(rep, 1 + RESULT_NUMS * count, v) || (v[0] != 0 && v[0] != 1))
         return bad_reply(r, rep);
@@ -548,23 +802,79 @@ static ee_status r_reserve_leased(void *ctx, const ee_counter_req *reqs, void *c
     return EE_OK;
 }
 
+static ee_status r_reserve_leased(void *ctx, const ee_counter_req *reqs, void *const *handles,
+                                  const uint8_t *order, const int64_t *leases, size_t count,
+                                  int64_t now, ee_counter_result *res, int *granted)
+{
+    (void)handles; /* keys are the server's names */
+    (void)order;
+    rds *r = ctx;
+    int64_t epoch;
+    ee_status st = epoch_of(r, now, &epoch);
+    /* A lost epoch is established again and a missing key read back, then
+     * the reserve is tried again: a few rounds at most, unless others keep
+     * changing the same things meanwhile. */
+    for (int round = 0; st == EE_OK && round < 4; round++) {
+        int code;
+        st = reserve_once(r, reqs, leases, count, now, epoch, res, granted, &code);
+        if (st != EE_OK || code == 0)
+            return st;
+        if (code == SEED) {
+            st = seed(r, reqs, count, epoch, now);
+        } else {
+            atomic_store(&r->epoch, 0);
+            st = epoch_of(r, now, &epoch);
+        }
+    }
+    if (st == EE_OK)
+        st = ee__error(EE_EBUSY, "redis counters at %s:%d: the counters kept changing while "
+                                 "being rebuilt; try again", r->host, r->port);
+    return st;
+}
+
 const ee__counters_ext ee__counters_redis_ext = {
     .resolve = NULL,
     .lock_order = NULL,
     .reserve_leased = r_reserve_leased,
 };
 
-static ee_status r_finish(rds *r, const char *key, uint64_t id, int64_t amount,
-                          int64_t renew_to, int64_t now)
+/* A finish of a reservation made before the counters were lost, while
+ * admissions are closed (no reservation of the new epoch exists yet): a
+ * renew finds nothing; a release has nothing left to give back; a commit
+ * is accepted once per reservation id (a token on the durable store), and
+ * the caller writes its usage through to the durable store as for any
+ * commit, from where the rebuild reads it. */
+static ee_status finish_lost(rds *r, const char *key, uint64_t id, int64_t amount,
+                             int64_t renew_to, int64_t now)
+{
+    if (renew_to > 0)
+        return ee__counters_not_found(key, id, "was lost with the counters (Redis came back "
+                                               "empty)");
+    if (amount == 0)
+        return EE_OK;
+    char tk[48];
+    snprintf(tk, sizeof tk, "eec3/late/%llu", (unsigned long long)id);
+    ee_counter_req q = {tk, 1, 1, 0, 0};
+    ee_counter_result g;
+    int granted = 0;
+    ee_status st = ee_counters_reserve(r->durable, &q, 60000, now, &g, &granted);
+    if (st == EE_OK && !granted)
+        return ee__counters_not_found(key, id, "is already finished");
+    if (st == EE_OK)
+        st = ee_counters_commit(r->durable, tk, g.resv_id, EE_COUNTERS_ALL, now);
+    return st;
+}
+
+static ee_status finish_once(rds *r, const char *key, uint64_t id, int64_t amount,
+                             int64_t renew_to, int64_t now, int64_t epoch, int *code)
 {
     char k[KEY_BUF];
-    unsigned char nums[32];
-    if (id == 0 || id > (uint64_t)EE_COUNTERS_VALUE_MAX)
-        return ee__counters_not_found(key, id, "is unknown or already finished");
+    unsigned char nums[40];
     put_num(nums, now);
     put_num(nums + 8, (int64_t)id);
     put_num(nums + 16, amount);
     put_num(nums + 24, renew_to);
+    put_num(nums + 32, epoch);
     const char *args[2] = {k, (const char *)nums};
     size_t lens[2] = {counter_key(key, k), sizeof nums};
     redisReply *rep = NULL;
@@ -573,9 +883,34 @@ static ee_status r_finish(rds *r, const char *key, uint64_t id, int64_t amount,
         return st;
     if (rep->type != REDIS_REPLY_INTEGER)
         return bad_reply(r, rep);
-    long long code = rep->integer;
+    *code = (int)rep->integer;
     freeReplyObject(rep);
-    return ee__counters_finish_answer(key, id, amount, (int)code);
+    return EE_OK;
+}
+
+static ee_status r_finish(rds *r, const char *key, uint64_t id, int64_t amount,
+                          int64_t renew_to, int64_t now)
+{
+    if (id == 0 || id > (uint64_t)EE_COUNTERS_VALUE_MAX)
+        return ee__counters_not_found(key, id, "is unknown or already finished");
+    int64_t epoch;
+    int code = LOST;
+    ee_status st = EE_OK;
+    for (int round = 0; st == EE_OK && code == LOST && round < 3; round++) {
+        if (round > 0)
+            atomic_store(&r->epoch, 0);
+        st = epoch_of(r, now, &epoch);
+        if (st == EE_EBUSY)
+            return finish_lost(r, key, id, amount, renew_to, now);
+        if (st == EE_OK)
+            st = finish_once(r, key, id, amount, renew_to, now, epoch, &code);
+    }
+    if (st != EE_OK)
+        return st;
+    if (code == LOST)
+        return ee__error(EE_EBUSY, "redis counters at %s:%d: the counters kept changing while "
+                                   "being rebuilt; try again", r->host, r->port);
+    return ee__counters_finish_answer(key, id, amount, code);
 }
 
 static ee_status r_commit(void *ctx, const char *key, uint64_t id, int64_t amount, int64_t now)
@@ -593,19 +928,36 @@ static ee_status r_renew(void *ctx, const char *key, uint64_t id, int64_t lease,
     return r_finish(ctx, key, id, 0, now + lease, now);
 }
 
-static ee_status r_get(void *ctx, const char *key, int64_t now, ee_counter_result *out)
+static ee_status get_durable(rds *r, const char *key, int64_t now, ee_counter_result *out)
 {
-    rds *r = ctx;
+    ee_status st = durable_get(r, key, now, &out->committed, &out->window_end_ms);
+    out->value = out->committed;
+    return st;
+}
+
+static ee_status get_once(rds *r, const char *key, int64_t now, int64_t epoch,
+                          ee_counter_result *out, bool *lost)
+{
     char k[KEY_BUF];
-    unsigned char nowb[8];
-    put_num(nowb, now);
-    const char *args[2] = {k, (const char *)nowb};
-    size_t lens[2] = {counter_key(key, k), sizeof nowb};
+    unsigned char nums[16];
+    put_num(nums, now);
+    put_num(nums + 8, epoch);
+    const char *args[2] = {k, (const char *)nums};
+    size_t lens[2] = {counter_key(key, k), sizeof nums};
     redisReply *rep = NULL;
     ee_status st = run_script(r, SC_GET, 1, 2, args, lens, &rep);
     if (st != EE_OK)
         return st;
+    *lost = is_lost(rep);
     int64_t v[3];
+    if (*lost || rep->type == REDIS_REPLY_INTEGER) {
+        bool missing = !*lost && rep->integer == SEED;
+        freeReplyObject(rep);
+        if (!*lost && !missing)
+            return ee__error(EE_EUPSTREAM, "redis counters at %s:%d: unexpected script reply",
+                             r->host, r->port);
+        return missing ? get_durable(r, key, now, out) : EE_OK;
+    }
     if (!reply_nums(rep, 3, v))
         return bad_reply(r, rep);
     freeReplyObject(rep);
@@ -613,6 +965,30 @@ static ee_status r_get(void *ctx, const char *key, int64_t now, ee_counter_resul
     out->committed = v[1];
     out->window_end_ms = v[2];
     return EE_OK;
+}
+
+/* While admissions are closed after a loss, and while a key is not read
+ * back yet, a counter reads as its durable usage (what the rebuild gives
+ * it). */
+static ee_status r_get(void *ctx, const char *key, int64_t now, ee_counter_result *out)
+{
+    rds *r = ctx;
+    bool lost = true;
+    ee_status st = EE_OK;
+    for (int round = 0; st == EE_OK && lost && round < 3; round++) {
+        int64_t epoch;
+        if (round > 0)
+            atomic_store(&r->epoch, 0);
+        st = epoch_of(r, now, &epoch);
+        if (st == EE_EBUSY)
+            return get_durable(r, key, now, out);
+        if (st == EE_OK)
+            st = get_once(r, key, now, epoch, out, &lost);
+    }
+    if (st == EE_OK && lost)
+        st = ee__error(EE_EBUSY, "redis counters at %s:%d: the counters kept changing while "
+                                 "being rebuilt; try again", r->host, r->port);
+    return st;
 }
 
 /* ---- lifetime ---------------------------------------------------------------------- */
@@ -727,6 +1103,8 @@ ee_status ee__counters_redis_create(const char *uri, const ee_counters_backend *
     if (r == NULL)
         return ee__error(EE_ENOMEM, "out of memory opening redis counters");
     pthread_mutex_init(&r->lock, NULL);
+    atomic_init(&r->epoch, 0);
+    atomic_init(&r->recovery_ms, DEFAULT_RECOVERY_MS);
     ee_status st = parse_uri(r, uri);
     if (st == EE_OK && r->password != NULL)
         st = ee__redact_register(r->password, strlen(r->password));
@@ -754,4 +1132,19 @@ ee_status ee__counters_redis_create(const char *uri, const ee_counters_backend *
     *table = &redis_table;
     *ctx = r;
     return EE_OK;
+}
+
+void ee__counters_redis_durable(void *ctx, ee_counters *durable)
+{
+    rds *r = ctx;
+    r->durable = durable;
+}
+
+void ee__counters_redis_recovery(void *ctx, int64_t ms)
+{
+    rds *r = ctx;
+    int64_t cur = atomic_load(&r->recovery_ms);
+    /* the longest lease any caller uses */
+    while (ms > cur && !atomic_compare_exchange_weak(&r->recovery_ms, &cur, ms))
+        ;
 }
