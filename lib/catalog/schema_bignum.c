@@ -369,3 +369,23 @@ bool ee__schema_bigs_active(void)
 {
     return tls_active[0] != NULL || tls_active[1] != NULL;
 }
+
+bool ee__schema_bigs_within(const ee__schema_bigs *t, const json_t *v)
+{
+    if (t == NULL || t->n == 0)
+        return false;
+    if (json_is_number(v))
+        return find(t, v) != NULL;
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (ee__schema_bigs_within(t, json_array_get(v, i)))
+                return true;
+    } else if (json_is_object(v)) {
+        const char *name;
+        const json_t *m;
+        json_object_foreach((json_t *)v, name, m)
+            if (ee__schema_bigs_within(t, m))
+                return true;
+    }
+    return false;
+}

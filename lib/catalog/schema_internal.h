@@ -244,6 +244,9 @@ void ee__schema_bigs_leave(const ee__schema_bigs *const saved[2]);
 /* The big number v stands for, or NULL (ordinary value). */
 const ee__schema_big *ee__schema_big_of(const json_t *v);
 bool ee__schema_bigs_active(void);
+/* Whether v (a value of the document t was keyed to) holds one of t's
+ * numbers. */
+bool ee__schema_bigs_within(const ee__schema_bigs *t, const json_t *v);
 /* ee__schema_validate_parsed() with the instance's big numbers. */
 ee_status ee__schema_validate_bigs(const ee_schema *schema, const json_t *instance,
                                    const ee__schema_bigs *bigs, json_t **report);

@@ -455,13 +455,81 @@ size_t ee__schema_utf8_len(const char *s, size_t len)
     return n;
 }
 
+typedef struct {
+    char *p;
+    size_t len, cap;
+} xbuf;
+
+static void xput(xbuf *b, const char *s, size_t n)
+{
+    size_t room = b->cap - 1 - b->len;
+    n = n < room ? n : room;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void xput_dump(xbuf *b, const json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    if (text != NULL)
+        xput(b, text, strlen(text));
+    free(text);
+}
+
+/* Compact text of v with big numbers as written, until b is full. */
+static void excerpt_walk(xbuf *b, const json_t *v, int depth)
+{
+    if (b->len + 1 >= b->cap || depth > EE_SCHEMA_MAX_SCHEMA_DEPTH)
+        return;
+    const ee__schema_big *big = ee__schema_big_of(v);
+    if (big != NULL) {
+        xput(b, big->token, big->token_len);
+    } else if (json_is_array(v)) {
+        xput(b, "[", 1);
+        for (size_t i = 0; i < json_array_size(v) && b->len + 1 < b->cap; i++) {
+            if (i > 0)
+                xput(b, ",", 1);
+            excerpt_walk(b, json_array_get(v, i), depth + 1);
+        }
+        xput(b, "]", 1);
+    } else if (json_is_object(v)) {
+        xput(b, "{", 1);
+        const char *key;
+        const json_t *m;
+        size_t i = 0;
+        json_object_foreach((json_t *)v, key, m) {
+            if (b->len + 1 >= b->cap)
+                break;
+            if (i++ > 0)
+                xput(b, ",", 1);
+            json_t *k = json_string(key);
+            if (k != NULL)
+                xput_dump(b, k);
+            json_decref(k);
+            xput(b, ":", 1);
+            excerpt_walk(b, m, depth + 1);
+        }
+        xput(b, "}", 1);
+    } else {
+        xput_dump(b, v);
+    }
+}
+
 void ee__schema_excerpt(const json_t *v, char *out, size_t cap)
 {
-    const ee__schema_big *b = ee__schema_big_of(v);
-    if (b != NULL) {
-        ee__quote_for_message(b->token, out, cap);
-        ee__utf8_sanitize(out);
-        return;
+    if (ee__schema_bigs_active() && (ee__schema_big_of(v) != NULL || json_is_array(v) ||
+                                     json_is_object(v))) {
+        /* twice the room: a longer text is cut with "..." by the quoting */
+        xbuf b = {malloc(2 * cap + 2), 0, 2 * cap + 2};
+        if (b.p != NULL) {
+            b.p[0] = '\0';
+            excerpt_walk(&b, v, 0);
+            ee__quote_for_message(b.p, out, cap);
+            free(b.p);
+            ee__utf8_sanitize(out);
+            return;
+        }
     }
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     ee__quote_for_message(text != NULL ? text : "?", out, cap);
