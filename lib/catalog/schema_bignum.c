@@ -255,16 +255,31 @@ ee_status ee__schema_parse_text(const char *text, size_t max_bytes, size_t max_d
         if (c != '-' && (c < '0' || c > '9'))
             continue;
         size_t start = i, j = i;
-        bool plain = true; /* digits and '-' only, short: an int64 */
+        bool plain = true; /* digits and '-' only */
+        bool in_exp = false;
+        unsigned mant_digits = 0, exp_digits = 0, expv = 0;
         while (j < len && ((text[j] >= '0' && text[j] <= '9') || text[j] == '.' ||
                            text[j] == 'e' || text[j] == 'E' || text[j] == '+' || text[j] == '-')) {
-            plain = plain && (text[j] == '-' ? j == start : text[j] >= '0' && text[j] <= '9');
+            char ch = text[j];
+            plain = plain && (ch == '-' ? j == start : ch >= '0' && ch <= '9');
+            if (ch == 'e' || ch == 'E') {
+                in_exp = true;
+            } else if (ch >= '0' && ch <= '9') {
+                if (!in_exp)
+                    mant_digits++;
+                else if (++exp_digits <= 3)
+                    expv = expv * 10 + (unsigned)(ch - '0');
+            }
             j++;
         }
         i = j - 1;
         size_t my_ord = ord++;
-        if ((plain && j - start <= 18) || number_len(text + start, j - start) == 0)
-            continue; /* an int64, or not a number: jansson reads it or refuses the text */
+        /* the usual numbers, decided without a closer look: an int64, or at
+         * most 17 digits well inside a double's range */
+        if (plain ? j - start <= 18 : mant_digits <= 17 && exp_digits <= 3 && expv <= 290)
+            continue;
+        if (number_len(text + start, j - start) == 0)
+            continue; /* not a number: jansson refuses the text */
         ee__schema_big b;
         char small[96];
         size_t need = 2 * (j - start) + 2;
