@@ -269,11 +269,22 @@ bool ee__schema_dec_multiple(sch_dec a, sch_dec b)
 /* String bytes counted as one value by *visited. */
 #define BYTES_PER_VALUE 32u
 
+/* Significant digits of a big number (its comparisons and hash read them
+ * like a string's bytes), 0 for an ordinary value. */
+static size_t big_digits(const json_t *v)
+{
+    const ee__schema_big *b = ee__schema_big_of(v);
+    return b != NULL ? b->nd : 0;
+}
+
 static bool equal(const json_t *a, const json_t *b, uint64_t *visited)
 {
     (*visited)++;
-    if (json_is_number(a) && json_is_number(b))
+    if (json_is_number(a) && json_is_number(b)) {
+        if (ee__schema_bigs_active())
+            *visited += (big_digits(a) + big_digits(b)) / BYTES_PER_VALUE;
         return ee__schema_num_cmp(a, b) == 0;
+    }
     if (json_typeof(a) != json_typeof(b))
         return false;
     switch (json_typeof(a)) {
@@ -398,7 +409,9 @@ static uint64_t hash(const json_t *v, uint64_t *visited)
     case JSON_TRUE: return 0x12;
     case JSON_FALSE: return 0x13;
     case JSON_INTEGER:
-    case JSON_REAL: return number_hash(v);
+    case JSON_REAL:
+        *visited += big_digits(v) / BYTES_PER_VALUE;
+        return number_hash(v);
     case JSON_STRING:
         *visited += json_string_length(v) / BYTES_PER_VALUE;
         return bytes_hash(json_string_value(v), json_string_length(v));
