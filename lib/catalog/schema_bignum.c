@@ -238,30 +238,26 @@ ee_status ee__schema_parse_text(const char *text, size_t max_bytes, size_t max_d
     char *copy = NULL;
     ee_status st = EE_OK;
     size_t ord = 0;
-    bool in_str = false;
     for (size_t i = 0; i < len && st == EE_OK; i++) {
-        char c = text[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
+        unsigned char c = (unsigned char)text[i];
+        if (c == '"') { /* skip the string */
+            for (i++; i < len && text[i] != '"'; i++)
+                i += text[i] == '\\';
             continue;
         }
-        if (c == '"') {
-            in_str = true;
+        if (c != '-' && (unsigned)(c - '0') > 9u)
             continue;
-        }
-        if (c != '-' && (c < '0' || c > '9'))
-            continue;
-        size_t start = i, j = i;
-        bool plain = true; /* digits and '-' only */
+        size_t start = i, j = i + (c == '-');
+        while (j < len && (unsigned)(text[j] - '0') <= 9u)
+            j++;
+        bool plain = j == len || (text[j] != '.' && text[j] != 'e' && text[j] != 'E' &&
+                                  text[j] != '+' && text[j] != '-');
+        unsigned mant_digits = (unsigned)(j - start) - (c == '-'), exp_digits = 0, expv = 0;
         bool in_exp = false;
-        unsigned mant_digits = 0, exp_digits = 0, expv = 0;
-        while (j < len && ((text[j] >= '0' && text[j] <= '9') || text[j] == '.' ||
-                           text[j] == 'e' || text[j] == 'E' || text[j] == '+' || text[j] == '-')) {
+        while (!plain && j < len &&
+               ((text[j] >= '0' && text[j] <= '9') || text[j] == '.' || text[j] == 'e' ||
+                text[j] == 'E' || text[j] == '+' || text[j] == '-')) {
             char ch = text[j];
-            plain = plain && (ch == '-' ? j == start : ch >= '0' && ch <= '9');
             if (ch == 'e' || ch == 'E') {
                 in_exp = true;
             } else if (ch >= '0' && ch <= '9') {
