@@ -240,3 +240,17 @@ Test(schema_bignum, schema_keywords)
     cr_expect_eq(run("{}", "01234567890123456789012345") == EE_EPARSE, true);
     cr_expect_eq(run("{}", "[12345678901234567890123 4]") == EE_EPARSE, true);
 }
+
+Test(schema_bignum, placement_in_the_document)
+{
+    /* each big number is found again at its own place: members in text
+     * order, strings (with escaped quotes and number-like text) skipped */
+    const char *s = "{\"properties\":{\"a\":{\"const\":1e400},\"b\":{\"const\":-1e400},"
+                    "\"c\":{\"const\":1e-400},\"s\":{\"const\":\"1e400 \\\" 2e400\"}}}";
+    valid(s, "{\"c\":1e-400,\"s\":\"1e400 \\\" 2e400\",\"a\":1e400,\"b\":-1e400}");
+    valid(s, "{\"x\":[\"\\\\\",18446744073709551616,{\"y\":1e999}],\"b\":-1e400,\"a\":1e400}");
+    invalid(s, "{\"c\":1e-400,\"a\":-1e400,\"b\":1e400}");
+    invalid(s, "{\"a\":1e400,\"b\":-1e400,\"c\":1e-401}");
+    invalid("{\"properties\":{\"b\":{\"maximum\":0}}}",
+            "{\"s\":\"12345678901234567890123 \\\" -1e400\",\"b\":1e400}");
+}
