@@ -93,8 +93,9 @@ EE_API void ee_schema_free(ee_schema *schema);
  *   EE_EINVAL       schema or instance_json NULL;
  *   EE_EPARSE       the text is not JSON, or not UTF-8 (the message gives
  *                   the byte offset);
- *   EE_ETOOBIG      the instance exceeds a limit (size, depth), or its
- *                   evaluation exceeded the work bound;
+ *   EE_ETOOBIG      the instance exceeds a limit (size, depth, a number of
+ *                   more than 10,000 digits), or its evaluation exceeded
+ *                   the work bound;
  *   EE_ENOMEM.
  * On every failure *out_report holds the error document (or NULL on ENOMEM).
  * Thread-safe for a shared schema.
@@ -111,7 +112,8 @@ EE_API ee_status ee_schema_validate(const ee_schema *schema, const char *instanc
  * compact JSON) is owned by the caller (ee_free()).
  *
  * Returns EE_OK; EE_EINVAL (a NULL argument); EE_EPARSE; EE_ETOOBIG (as
- * ee_schema_validate()); EE_ENOMEM. On failure *out_json is the error
+ * ee_schema_validate(), or a default to copy holds a number beyond int64
+ * or a double); EE_ENOMEM. On failure *out_json is the error
  * document of errors.h (or NULL on ENOMEM). Thread-safe for a shared schema.
  */
 EE_API ee_status ee_schema_apply_defaults(const ee_schema *schema, const char *instance_json,

@@ -274,6 +274,10 @@ static ee_status c_number(ee_schema *s, sch_node *node, sch_kw *kw, const char *
 static ee_status c_multiple_of(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
 {
     (void)s, (void)node;
+    if (ee__schema_big_of(kw->val) != NULL) /* validated exactly, see ee__schema_big_multiple */
+        return ee__schema_num_negative(kw->val)
+                   ? bad(path, "expected a number greater than 0", kw->val)
+                   : EE_OK;
     if (!json_is_number(kw->val) || json_number_value(kw->val) <= 0)
         return bad(path, "expected a number greater than 0", kw->val);
     kw->dec = ee__schema_dec_of(kw->val);
@@ -284,6 +288,8 @@ static ee_status c_count(ee_schema *s, sch_node *node, sch_kw *kw, const char *p
 {
     (void)s, (void)node;
     const json_t *v = kw->val;
+    if (ee__schema_big_of(v) != NULL) /* beyond int64, or not integral */
+        return bad(path, "expected a non-negative integer", v);
     if (!ee__schema_is_integral(v) || json_number_value(v) < 0 ||
         json_number_value(v) >= 9.2e18)
         return bad(path, "expected a non-negative integer", v);
@@ -842,6 +848,7 @@ void ee_schema_free(ee_schema *schema)
     free(schema->regexes);
     free(schema->strings);
     json_decref(schema->doc);
+    ee__schema_bigs_free(schema->bigs);
     free(schema);
 }
 
@@ -873,13 +880,18 @@ static bool format_asserts(const json_t *schema, unsigned flags)
            json_object_get(vocab, VOCAB "format-annotation") == NULL;
 }
 
-static ee_status compile(ee_schema **out, const json_t *schema, bool structural, unsigned flags)
+static ee_status compile(ee_schema **out, const json_t *schema, bool structural, unsigned flags,
+                         ee__schema_bigs *bigs)
 {
-    if (out == NULL || schema == NULL)
+    if (out == NULL || schema == NULL) {
+        ee__schema_bigs_free(bigs);
         return ee__error(EE_EINVAL, "ee_schema_compile: out and schema must not be NULL");
+    }
     *out = NULL;
     size_t depth, values, bytes;
     ee__schema_measure(schema, EE_SCHEMA_MAX_SCHEMA_DEPTH, EE_SCHEMA_MAX_TEXT, &depth, &values, &bytes);
+    if (depth > EE_SCHEMA_MAX_SCHEMA_DEPTH || bytes > EE_SCHEMA_MAX_TEXT)
+        ee__schema_bigs_free(bigs);
     if (depth > EE_SCHEMA_MAX_SCHEMA_DEPTH)
         return ee__error(EE_ETOOBIG, "schema nests deeper than %d levels",
                          EE_SCHEMA_MAX_SCHEMA_DEPTH);
@@ -889,11 +901,22 @@ static ee_status compile(ee_schema **out, const json_t *schema, bool structural,
     compiling cc = {.structural = structural, .format_assert = format_asserts(schema, flags)};
     if (s == NULL || (s->doc = json_deep_copy(schema)) == NULL) {
         free(s);
+        ee__schema_bigs_free(bigs);
         return ee__error(EE_ENOMEM, "out of memory compiling a schema");
     }
+    /* the copy's numbers, in the same order, stand for the same big ones */
+    s->bigs = bigs;
+    ee_status st = ee__schema_bigs_key(s->bigs, s->doc);
+    if (st != EE_OK) {
+        ee_schema_free(s);
+        return st;
+    }
+    const ee__schema_bigs *saved[2];
+    ee__schema_bigs_enter(s->bigs, NULL, saved);
     s->compiling = &cc;
-    ee_status st = compile_all(s);
+    st = compile_all(s);
     s->compiling = NULL;
+    ee__schema_bigs_leave(saved);
     free(cc.keys), free(cc.vals), free(cc.refs);
     if (st != EE_OK) {
         ee_schema_free(s);
@@ -905,18 +928,24 @@ static ee_status compile(ee_schema **out, const json_t *schema, bool structural,
 
 ee_status ee__schema_compile(ee_schema **out, const json_t *schema)
 {
-    return compile(out, schema, false, 0);
+    return compile(out, schema, false, 0, NULL);
 }
 
 ee_status ee__schema_compile_flags(ee_schema **out, const json_t *schema, unsigned flags)
 {
-    return compile(out, schema, false, flags);
+    return compile(out, schema, false, flags, NULL);
+}
+
+ee_status ee__schema_compile_bigs(ee_schema **out, const json_t *schema, unsigned flags,
+                                  ee__schema_bigs *bigs)
+{
+    return compile(out, schema, false, flags, bigs);
 }
 
 ee_status ee__schema_check(const json_t *schema)
 {
     ee_schema *s = NULL;
-    ee_status st = compile(&s, schema, true, EE__SCHEMA_FORMAT_ANNOTATE);
+    ee_status st = compile(&s, schema, true, EE__SCHEMA_FORMAT_ANNOTATE, NULL);
     ee_schema_free(s);
     return st;
 }

@@ -23,9 +23,11 @@ ee_status ee__schema_compile_text(ee_schema **out, const char *schema_json, unsi
     if (out == NULL || schema_json == NULL)
         return ee__error(EE_EINVAL, "ee_schema_compile: out and schema_json must not be NULL");
     json_t *doc;
-    ee_status st = parse_text(schema_json, "schema", EE_SCHEMA_MAX_SCHEMA_DEPTH, &doc);
+    ee__schema_bigs *bigs;
+    ee_status st = ee__schema_parse_text(schema_json, EE_SCHEMA_MAX_TEXT,
+                                         EE_SCHEMA_MAX_SCHEMA_DEPTH, "schema", &doc, &bigs);
     if (st == EE_OK)
-        st = ee__schema_compile_flags(out, doc, flags);
+        st = ee__schema_compile_bigs(out, doc, flags, bigs);
     json_decref(doc);
     return st;
 }
@@ -44,10 +46,13 @@ ee_status ee_schema_validate(const ee_schema *schema, const char *instance_json,
         return ee__error_out(out_report, ee__error(EE_EINVAL, "ee_schema_validate: schema and "
                                                               "instance_json must not be NULL"));
     json_t *inst, *report = NULL;
-    ee_status st = parse_text(instance_json, "instance", EE_SCHEMA_MAX_DEPTH, &inst);
+    ee__schema_bigs *bigs;
+    ee_status st = ee__schema_parse_text(instance_json, EE_SCHEMA_MAX_TEXT, EE_SCHEMA_MAX_DEPTH,
+                                         "instance", &inst, &bigs);
     if (st == EE_OK)
-        st = ee__schema_validate_parsed(schema, inst, &report);
+        st = ee__schema_validate_bigs(schema, inst, bigs, &report);
     json_decref(inst);
+    ee__schema_bigs_free(bigs);
     if (st == EE_OK && out_report != NULL)
         return ee__json_out(out_report, report);
     json_decref(report);

@@ -12,6 +12,7 @@
 
 typedef struct {
     size_t frames, steps, max_steps;
+    const ee__schema_bigs *bigs; /* the schema's numbers jansson cannot hold */
 } dctx;
 
 static const sch_kw *kw_named(const sch_node *n, const char *name)
@@ -46,6 +47,10 @@ static ee_status fill_properties(dctx *d, const sch_kw *kw, json_t *obj)
             const json_t *def = default_of(kw->subs[i]);
             if (def == NULL)
                 continue;
+            /* its copy would hold the placeholder, not the number */
+            if (d->bigs != NULL && ee__schema_bigs_within(d->bigs, def))
+                return ee__error(EE_ETOOBIG, "the default at %s holds a number beyond int64 "
+                                 "or double, which defaults cannot copy", kw->subs[i]->path);
             if ((v = json_deep_copy(def)) == NULL || json_object_set_new(obj, kw->keys[i], v) != 0)
                 return ee__error(EE_ENOMEM, "out of memory applying defaults");
         }
@@ -113,6 +118,7 @@ ee_status ee__schema_apply_defaults(const ee_schema *schema, json_t *instance)
     if (bytes > EE_SCHEMA_MAX_TEXT)
         return ee__error(EE_ETOOBIG, "instance is %zu bytes as JSON text, more than the %d allowed",
                          bytes, EE_SCHEMA_MAX_TEXT);
-    dctx d = {.max_steps = EE__SCHEMA_BASE_STEPS + values * EE__SCHEMA_STEPS_PER_VALUE};
+    dctx d = {.max_steps = EE__SCHEMA_BASE_STEPS + values * EE__SCHEMA_STEPS_PER_VALUE,
+              .bigs = schema->bigs};
     return fill(&d, schema->root, instance);
 }

@@ -56,6 +56,27 @@ typedef struct sch_kw sch_kw;
 typedef struct sch_vctx sch_vctx;
 typedef struct sch_ann sch_ann;
 typedef struct ee__schema_regex ee__schema_regex;
+typedef struct ee__schema_bigs ee__schema_bigs;
+
+/* A number jansson cannot hold exactly (schema_bignum.c): the value is
+ * (-1)^neg * digits * 10^exp, digits without leading or trailing zeros. */
+typedef struct ee__schema_big {
+    const json_t *key;   /* its placeholder in the parsed document */
+    size_t ord;          /* its position among the document's numbers */
+    bool neg, integer_token;
+    int64_t exp;
+    const char *digits;  /* nd significant digits (in buf) */
+    size_t nd;
+    const char *token;   /* the token as written, for messages (in buf) */
+    size_t token_len;
+    char *buf;           /* owned */
+} ee__schema_big;
+/* Bounds on such a number: more digits or a larger exponent is EE_ETOOBIG. */
+#define EE__SCHEMA_BIG_MAX_DIGITS 10000
+#define EE__SCHEMA_BIG_MAX_EXP INT64_C(1000000000)
+/* Dividend digits times divisor digits (times this) charged for a
+ * multipleOf whose divisor does not fit 64 bits. */
+#define EE__SCHEMA_COST_BIG_DIGIT 12u
 
 /* A keyword's compile and validate functions (schema.c's table). */
 typedef struct sch_kwdef {
@@ -113,6 +134,7 @@ struct ee_schema {
     ee__schema_regex **regexes; /* every regex, owned */
     size_t nregexes, cap_regexes;
     char **strings;       /* owned strings (paths), freed with the schema */
+    ee__schema_bigs *bigs; /* numbers of doc jansson cannot hold, or NULL */
     size_t nstrings, cap_strings;
     void *compiling;      /* compile-time state, NULL once compiled */
 };
@@ -136,6 +158,11 @@ extern sch_node ee__schema_true_node, ee__schema_false_node, ee__schema_meta_nod
  * message as ee__schema_compile(). */
 ee_status ee__schema_check(const json_t *schema);
 const sch_kwdef *ee__schema_kwdef(const char *name);
+
+/* ee__schema_compile_flags() of a document parsed by
+ * ee__schema_parse_text(); `bigs` (may be NULL) is taken over. */
+ee_status ee__schema_compile_bigs(ee_schema **out, const json_t *schema, unsigned flags,
+                                  ee__schema_bigs *bigs);
 
 /* ---- schema_validate.c ------------------------------------------------- */
 /* Evaluate `node` against `inst`. */
@@ -189,6 +216,40 @@ ee_status ee__schema_validate_parsed(const ee_schema *schema, const json_t *inst
                                      json_t **report);
 /* Append v compactly to a short text for messages ("..." when cut). */
 void ee__schema_excerpt(const json_t *v, char *out, size_t cap);
+
+/* The shortest decimal that reads back as d (d > 0, finite). */
+sch_dec ee__schema_dec_of_double(double d);
+/* Whether a is a multiple of b (b > 0) when either is a big number: 1
+ * yes, 0 no, -1 the work would pass `budget` units (*cost gets the units
+ * it needs). */
+int ee__schema_big_multiple(const json_t *a, const json_t *b, uint64_t budget, uint64_t *cost);
+/* Whether v is a number below 0 (big numbers included). */
+bool ee__schema_num_negative(const json_t *v);
+
+/* ---- schema_bignum.c --------------------------------------------------- */
+/* ee__json_parse() of a schema or instance text, numbers jansson cannot
+ * hold set aside in *bigs (NULL when there are none; free with
+ * ee__schema_bigs_free). EE_ETOOBIG also for a number past the bounds. */
+ee_status ee__schema_parse_text(const char *text, size_t max_bytes, size_t max_depth,
+                                const char *what, json_t **out, ee__schema_bigs **bigs);
+void ee__schema_bigs_free(ee__schema_bigs *b);
+/* Point the table at the same numbers of `doc`, a deep copy of the parsed
+ * document. */
+ee_status ee__schema_bigs_key(ee__schema_bigs *t, const json_t *doc);
+/* Make the tables (either may be NULL) the ones this thread consults until
+ * ee__schema_bigs_leave(saved). */
+void ee__schema_bigs_enter(const ee__schema_bigs *schema_bigs, const ee__schema_bigs *inst_bigs,
+                           const ee__schema_bigs *saved[2]);
+void ee__schema_bigs_leave(const ee__schema_bigs *const saved[2]);
+/* The big number v stands for, or NULL (ordinary value). */
+const ee__schema_big *ee__schema_big_of(const json_t *v);
+bool ee__schema_bigs_active(void);
+/* Whether v (a value of the document t was keyed to) holds one of t's
+ * numbers. */
+bool ee__schema_bigs_within(const ee__schema_bigs *t, const json_t *v);
+/* ee__schema_validate_parsed() with the instance's big numbers. */
+ee_status ee__schema_validate_bigs(const ee_schema *schema, const json_t *instance,
+                                   const ee__schema_bigs *bigs, json_t **report);
 
 /* ---- schema_regex.c ---------------------------------------------------- */
 /* Compile an ECMA-262 pattern for PCRE2. EE_EINVAL names `path`. */

@@ -449,8 +449,20 @@ V(multipleOf)
     /* a real's decimal digits take up to three formatting rounds */
     if (json_is_real(inst) && !charge(c, EE__SCHEMA_COST_REAL_DIGITS))
         return false;
-    if (ee__schema_dec_multiple(ee__schema_dec_of(inst), kw->dec))
+    if (ee__schema_big_of(inst) != NULL || ee__schema_big_of(kw->val) != NULL) {
+        uint64_t cost;
+        int r = ee__schema_big_multiple(inst, kw->val, EE__SCHEMA_WORK_BUDGET - c->work, &cost);
+        if (r == -2) {
+            oom(c);
+            return false;
+        }
+        if (!charge(c, cost) || r < 0)
+            return false;
+        if (r == 1)
+            return true;
+    } else if (ee__schema_dec_multiple(ee__schema_dec_of(inst), kw->dec)) {
         return true;
+    }
     if (!listing(c))
         return false;
     char got[64], by[64];
@@ -464,7 +476,12 @@ V(multipleOf)
 static bool bound(sch_vctx *c, const sch_kw *kw, const json_t *inst, const char *op,
                   bool (*bad_when)(int))
 {
-    if (!json_is_number(inst) || !bad_when(ee__schema_num_cmp(inst, kw->val)))
+    if (!json_is_number(inst))
+        return true;
+    const ee__schema_big *b = ee__schema_big_of(inst);
+    if (b != NULL && !charge(c, b->nd / 16))
+        return false;
+    if (!bad_when(ee__schema_num_cmp(inst, kw->val)))
         return true;
     if (!listing(c))
         return false;
@@ -1111,7 +1128,17 @@ ee_status ee__schema_validate(const ee_schema *schema, const json_t *instance, j
     if (bytes > EE_SCHEMA_MAX_TEXT)
         return ee__error(EE_ETOOBIG, "instance is %zu bytes as JSON text, more than the %d allowed",
                          bytes, EE_SCHEMA_MAX_TEXT);
-    return ee__schema_validate_parsed(schema, instance, report);
+    return ee__schema_validate_bigs(schema, instance, NULL, report);
+}
+
+ee_status ee__schema_validate_bigs(const ee_schema *schema, const json_t *instance,
+                                   const ee__schema_bigs *bigs, json_t **report)
+{
+    const ee__schema_bigs *saved[2];
+    ee__schema_bigs_enter(schema != NULL ? schema->bigs : NULL, bigs, saved);
+    ee_status st = ee__schema_validate_parsed(schema, instance, report);
+    ee__schema_bigs_leave(saved);
+    return st;
 }
 
 ee_status ee__schema_validate_parsed(const ee_schema *schema, const json_t *instance,

@@ -6,6 +6,7 @@
  */
 #include "catalog/schema_internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +43,135 @@ static int cmp_int_real(json_int_t i, double d)
     return frac > 0 ? -1 : frac < 0 ? 1 : 0;
 }
 
+/* ---- big numbers (schema_bignum.c): exact decimals ------------------------ */
+
+/* A number as sign, significant digits and exponent: a big number's own,
+ * an ordinary one's integer digits or shortest decimal. */
+typedef struct {
+    bool neg;
+    const char *d;
+    size_t nd; /* 0 for zero */
+    int64_t exp;
+    char buf[24];
+} bnum;
+
+static void bnum_of(const json_t *v, bnum *o)
+{
+    const ee__schema_big *b = ee__schema_big_of(v);
+    if (b != NULL) {
+        o->neg = b->neg, o->d = b->digits, o->nd = b->nd, o->exp = b->exp;
+        return;
+    }
+    sch_dec dec = ee__schema_dec_of(v);
+    o->neg = json_is_integer(v) ? json_integer_value(v) < 0 : json_real_value(v) < 0;
+    int n = snprintf(o->buf, sizeof o->buf, "%llu", (unsigned long long)dec.m);
+    o->d = o->buf;
+    o->nd = dec.m == 0 || n < 0 ? 0 : (size_t)n;
+    o->exp = dec.e;
+}
+
+static int bnum_cmp(const bnum *a, const bnum *b)
+{
+    int sa = a->nd == 0 ? 0 : a->neg ? -1 : 1, sb = b->nd == 0 ? 0 : b->neg ? -1 : 1;
+    if (sa != sb)
+        return sa < sb ? -1 : 1;
+    if (sa == 0)
+        return 0;
+    int64_t ea = a->exp + (int64_t)a->nd, eb = b->exp + (int64_t)b->nd; /* magnitudes */
+    int m = ea != eb ? (ea < eb ? -1 : 1) : 0;
+    if (m == 0) {
+        size_t n = a->nd < b->nd ? a->nd : b->nd;
+        int r = memcmp(a->d, b->d, n);
+        m = r != 0 ? (r < 0 ? -1 : 1) : a->nd == b->nd ? 0 : a->nd < b->nd ? -1 : 1;
+    }
+    return sa < 0 ? -m : m;
+}
+
+bool ee__schema_num_negative(const json_t *v)
+{
+    const ee__schema_big *b = ee__schema_big_of(v);
+    if (b != NULL)
+        return b->neg;
+    return json_is_number(v) && json_number_value(v) < 0;
+}
+
+/* a (with k zeros appended) mod m, m > 0. */
+static uint64_t digits_mod(const char *d, size_t nd, uint64_t k, uint64_t m)
+{
+    uint64_t r = 0;
+    for (size_t i = 0; i < nd; i++)
+        r = (uint64_t)(((u128)r * 10 + (uint64_t)(d[i] - '0')) % m);
+    uint64_t p = 1 % m, base = 10 % m;
+    for (; k > 0 && r != 0; k >>= 1) {
+        if (k & 1u)
+            p = (uint64_t)(((u128)p * base) % m);
+        base = (uint64_t)(((u128)base * base) % m);
+    }
+    return (uint64_t)(((u128)r * p) % m);
+}
+
+/* Whether the digits d (then k zeros) are a multiple of the digits q (more
+ * than 19 of them): schoolbook long division, one dividend digit at a time
+ * against a remainder of nq + 1 digits. */
+static int digits_multiple(const char *d, size_t nd, uint64_t k, const char *q, size_t nq)
+{
+    size_t w = nq + 1;
+    unsigned char *r = calloc(2, w);
+    if (r == NULL)
+        return -2;
+    unsigned char *div = r + w;
+    for (size_t i = 0; i < nq; i++)
+        div[i + 1] = (unsigned char)(q[i] - '0');
+    for (uint64_t i = 0; i < nd + k; i++) {
+        memmove(r, r + 1, w - 1);
+        r[w - 1] = i < nd ? (unsigned char)(d[i] - '0') : 0;
+        while (memcmp(r, div, w) >= 0) {
+            int borrow = 0;
+            for (size_t j = w; j-- > 0;) {
+                int x = r[j] - div[j] - borrow;
+                borrow = x < 0;
+                r[j] = (unsigned char)(x < 0 ? x + 10 : x);
+            }
+        }
+    }
+    bool zero = true;
+    for (size_t j = 0; j < w && zero; j++)
+        zero = r[j] == 0;
+    free(r);
+    return zero;
+}
+
+int ee__schema_big_multiple(const json_t *a, const json_t *b, uint64_t budget, uint64_t *cost)
+{
+    bnum x, y;
+    bnum_of(a, &x);
+    bnum_of(b, &y);
+    *cost = 1 + x.nd / 8;
+    if (x.nd == 0)
+        return 1;
+    if (y.nd == 0 || x.exp < y.exp)
+        return 0; /* x.d has no trailing zero to absorb a finer divisor */
+    uint64_t k = (uint64_t)(x.exp - y.exp);
+    if (y.nd <= 19) {
+        uint64_t m = 0;
+        for (size_t i = 0; i < y.nd; i++)
+            m = m * 10 + (uint64_t)(y.d[i] - '0');
+        return digits_mod(x.d, x.nd, k, m) == 0;
+    }
+    *cost = ((uint64_t)x.nd + k) * y.nd * EE__SCHEMA_COST_BIG_DIGIT;
+    if (*cost > budget)
+        return -1;
+    return digits_multiple(x.d, x.nd, k, y.d, y.nd);
+}
+
 int ee__schema_num_cmp(const json_t *a, const json_t *b)
 {
+    if (ee__schema_bigs_active() && (ee__schema_big_of(a) != NULL || ee__schema_big_of(b) != NULL)) {
+        bnum x, y;
+        bnum_of(a, &x);
+        bnum_of(b, &y);
+        return bnum_cmp(&x, &y);
+    }
     if (json_is_integer(a) && json_is_integer(b)) {
         json_int_t x = json_integer_value(a), y = json_integer_value(b);
         return x < y ? -1 : x > y;
@@ -59,9 +187,12 @@ int ee__schema_num_cmp(const json_t *a, const json_t *b)
 bool ee__schema_is_integral(const json_t *v)
 {
     if (json_is_integer(v))
-        return true;
+        return ee__schema_big_of(v) == NULL || ee__schema_big_of(v)->exp >= 0;
     if (!json_is_real(v))
         return false;
+    const ee__schema_big *b = ee__schema_big_of(v);
+    if (b != NULL)
+        return b->exp >= 0;
     double d = json_real_value(v);
     return isfinite(d) && d == trunc_d(d);
 }
@@ -82,7 +213,7 @@ static sch_dec dec_normalise(uint64_t m, int e)
  * carries 15.95 decimal digits, so when the 15-digit rounding reads back,
  * every shorter decimal that reads back is it without its trailing zeros;
  * otherwise 16 or 17 digits. At most three formatting rounds a value. */
-static sch_dec dec_of_double(double d)
+sch_dec ee__schema_dec_of_double(double d)
 {
     char buf[40];
     int p = 15;
@@ -110,7 +241,7 @@ sch_dec ee__schema_dec_of(const json_t *v)
     double d = fabs_d(json_real_value(v));
     if (d == 0 || !isfinite(d))
         return (sch_dec){0, 0};
-    return dec_of_double(d);
+    return ee__schema_dec_of_double(d);
 }
 
 bool ee__schema_dec_multiple(sch_dec a, sch_dec b)
@@ -138,11 +269,22 @@ bool ee__schema_dec_multiple(sch_dec a, sch_dec b)
 /* String bytes counted as one value by *visited. */
 #define BYTES_PER_VALUE 32u
 
+/* Significant digits of a big number (its comparisons and hash read them
+ * like a string's bytes), 0 for an ordinary value. */
+static size_t big_digits(const json_t *v)
+{
+    const ee__schema_big *b = ee__schema_big_of(v);
+    return b != NULL ? b->nd : 0;
+}
+
 static bool equal(const json_t *a, const json_t *b, uint64_t *visited)
 {
     (*visited)++;
-    if (json_is_number(a) && json_is_number(b))
+    if (json_is_number(a) && json_is_number(b)) {
+        if (ee__schema_bigs_active())
+            *visited += (big_digits(a) + big_digits(b)) / BYTES_PER_VALUE;
         return ee__schema_num_cmp(a, b) == 0;
+    }
     if (json_typeof(a) != json_typeof(b))
         return false;
     switch (json_typeof(a)) {
@@ -202,8 +344,50 @@ static uint64_t bytes_hash(const char *s, size_t n)
     return mix64(h ^ n);
 }
 
+static uint64_t double_hash(double d)
+{
+    if (d == trunc_d(d) && d >= -9223372036854775808.0 && d < 9223372036854775808.0)
+        return mix64((uint64_t)(json_int_t)d ^ 0x51);
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    return mix64(bits ^ 0x52);
+}
+
+/* The hash of a big number: that of an equal ordinary number where one
+ * can exist (an int64, or a double whose shortest decimal it is). */
+static uint64_t big_hash(const ee__schema_big *b)
+{
+    int64_t adj = b->exp + (int64_t)b->nd - 1;
+    if (b->exp >= 0 && adj <= 18) {
+        uint64_t m = 0;
+        for (size_t i = 0; i < b->nd; i++)
+            m = m * 10 + (uint64_t)(b->digits[i] - '0');
+        for (int64_t i = 0; i < b->exp; i++)
+            m *= 10;
+        if (m <= (b->neg ? UINT64_C(1) << 63 : (UINT64_C(1) << 63) - 1))
+            return mix64((b->neg ? 0 - m : m) ^ 0x51);
+    }
+    if (b->nd <= 17 && adj >= -308 && adj <= 308) {
+        char buf[48];
+        snprintf(buf, sizeof buf, "%.*se%lld", (int)b->nd, b->digits, (long long)b->exp);
+        double d = strtod(buf, NULL);
+        if (isfinite(d) && d >= DBL_MIN) {
+            sch_dec dec = ee__schema_dec_of_double(d);
+            uint64_t m = 0;
+            for (size_t i = 0; i < b->nd; i++)
+                m = m * 10 + (uint64_t)(b->digits[i] - '0');
+            if (dec.m == m && dec.e == b->exp)
+                return double_hash(b->neg ? -d : d);
+        }
+    }
+    return mix64(bytes_hash(b->digits, b->nd) ^ mix64((uint64_t)b->exp) ^ (b->neg ? 0x54 : 0x53));
+}
+
 static uint64_t number_hash(const json_t *v)
 {
+    const ee__schema_big *big = ee__schema_big_of(v);
+    if (big != NULL)
+        return big_hash(big);
     if (ee__schema_is_integral(v)) {
         if (json_is_integer(v))
             return mix64((uint64_t)json_integer_value(v) ^ 0x51);
@@ -225,7 +409,9 @@ static uint64_t hash(const json_t *v, uint64_t *visited)
     case JSON_TRUE: return 0x12;
     case JSON_FALSE: return 0x13;
     case JSON_INTEGER:
-    case JSON_REAL: return number_hash(v);
+    case JSON_REAL:
+        *visited += big_digits(v) / BYTES_PER_VALUE;
+        return number_hash(v);
     case JSON_STRING:
         *visited += json_string_length(v) / BYTES_PER_VALUE;
         return bytes_hash(json_string_value(v), json_string_length(v));
@@ -282,8 +468,82 @@ size_t ee__schema_utf8_len(const char *s, size_t len)
     return n;
 }
 
+typedef struct {
+    char *p;
+    size_t len, cap;
+} xbuf;
+
+static void xput(xbuf *b, const char *s, size_t n)
+{
+    size_t room = b->cap - 1 - b->len;
+    n = n < room ? n : room;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void xput_dump(xbuf *b, const json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+    if (text != NULL)
+        xput(b, text, strlen(text));
+    free(text);
+}
+
+/* Compact text of v with big numbers as written, until b is full. */
+static void excerpt_walk(xbuf *b, const json_t *v, int depth)
+{
+    if (b->len + 1 >= b->cap || depth > EE_SCHEMA_MAX_SCHEMA_DEPTH)
+        return;
+    const ee__schema_big *big = ee__schema_big_of(v);
+    if (big != NULL) {
+        xput(b, big->token, big->token_len);
+    } else if (json_is_array(v)) {
+        xput(b, "[", 1);
+        for (size_t i = 0; i < json_array_size(v) && b->len + 1 < b->cap; i++) {
+            if (i > 0)
+                xput(b, ",", 1);
+            excerpt_walk(b, json_array_get(v, i), depth + 1);
+        }
+        xput(b, "]", 1);
+    } else if (json_is_object(v)) {
+        xput(b, "{", 1);
+        const char *key;
+        const json_t *m;
+        size_t i = 0;
+        json_object_foreach((json_t *)v, key, m) {
+            if (b->len + 1 >= b->cap)
+                break;
+            if (i++ > 0)
+                xput(b, ",", 1);
+            json_t *k = json_string(key);
+            if (k != NULL)
+                xput_dump(b, k);
+            json_decref(k);
+            xput(b, ":", 1);
+            excerpt_walk(b, m, depth + 1);
+        }
+        xput(b, "}", 1);
+    } else {
+        xput_dump(b, v);
+    }
+}
+
 void ee__schema_excerpt(const json_t *v, char *out, size_t cap)
 {
+    if (ee__schema_bigs_active() && (ee__schema_big_of(v) != NULL || json_is_array(v) ||
+                                     json_is_object(v))) {
+        /* twice the room: a longer text is cut with "..." by the quoting */
+        xbuf b = {malloc(2 * cap + 2), 0, 2 * cap + 2};
+        if (b.p != NULL) {
+            b.p[0] = '\0';
+            excerpt_walk(&b, v, 0);
+            ee__quote_for_message(b.p, out, cap);
+            free(b.p);
+            ee__utf8_sanitize(out);
+            return;
+        }
+    }
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
     ee__quote_for_message(text != NULL ? text : "?", out, cap);
     free(text);
