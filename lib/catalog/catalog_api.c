@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "catalog/catalog_internal.h"
+#include "catalog/schema_internal.h"
 
 /* Entry text may hold a schema nested to the schema validator's limit. */
 #define ENTRY_DEPTH (EE_SCHEMA_MAX_SCHEMA_DEPTH + 4)
@@ -740,9 +741,12 @@ ee_status ee_catalog_validate_input(ee_engine *engine, const char *workflow_id,
     if (st == EE_OK)
         st = check_id(workflow_id, "ee_catalog_validate_input");
     json_t *params = NULL, *rec = NULL;
+    /* Numbers jansson cannot hold (beyond int64 or a double) are kept
+     * exactly beside the document: validated exactly, given back as written. */
+    ee__schema_bigs *bigs = NULL;
     if (st == EE_OK)
-        st = ee__cat_json_parse(parameters_json, EE_CATALOG_PARAMETERS_MAX, EE_CATALOG_DEPTH_MAX,
-                                "parameters", &params);
+        st = ee__schema_parse_text(parameters_json, EE_CATALOG_PARAMETERS_MAX,
+                                   EE_CATALOG_DEPTH_MAX, "parameters", &params, &bigs);
     if (st == EE_OK && !json_is_object(params))
         st = ee__error(EE_EINVAL, "parameters must be a JSON object");
     int64_t rev = 0;
@@ -758,12 +762,13 @@ ee_status ee_catalog_validate_input(ee_engine *engine, const char *workflow_id,
     if (st == EE_OK && cached->schema != NULL) {
         st = ee__schema_apply_defaults(cached->schema, params);
         if (st == EE_OK)
-            st = ee__schema_validate(cached->schema, params, NULL);
+            st = ee__schema_validate_bigs(cached->schema, params, bigs, NULL);
     }
     ee__catalog_schema_release(state, cached);
     json_decref(rec);
     if (st == EE_OK)
-        return ee__json_out(out, params);
+        st = ee__schema_bigs_dump(params, bigs, out);
     json_decref(params);
-    return ee__error_out(out, st);
+    ee__schema_bigs_free(bigs);
+    return st == EE_OK ? EE_OK : ee__error_out(out, st);
 }

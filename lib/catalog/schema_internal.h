@@ -247,6 +247,11 @@ bool ee__schema_bigs_active(void);
 /* Whether v (a value of the document t was keyed to) holds one of t's
  * numbers. */
 bool ee__schema_bigs_within(const ee__schema_bigs *t, const json_t *v);
+/* Render `doc` (parsed with `bigs`, which may be NULL) as compact JSON
+ * text with every big number as its token was written: the document a
+ * caller gave back, defaults added, nothing rounded. *out is the caller's
+ * (free()). EE_OK; EE_ENOMEM. */
+ee_status ee__schema_bigs_dump(const json_t *doc, const ee__schema_bigs *bigs, char **out);
 /* ee__schema_validate_parsed() with the instance's big numbers. */
 ee_status ee__schema_validate_bigs(const ee_schema *schema, const json_t *instance,
                                    const ee__schema_bigs *bigs, json_t **report);

@@ -344,6 +344,40 @@ static const char *const schema_entry =
     "\"opts\": {\"type\": \"object\", \"properties\": {\"lang\": {\"type\": \"string\", "
     "\"default\": \"en\"}}, \"default\": {}}}, \"additionalProperties\": false}}";
 
+/* Workflow inputs beyond int64 and double are valid JSON: validated
+ * exactly and given back as written, never refused as "not JSON" nor
+ * rounded (#11). */
+BOTH(validate_input_keeps_big_numbers_exact)
+{
+    char *id = entry(e, "{\"n8nWorkflowId\": \"big\", \"name\": \"Big\", \"inputSchema\": {"
+                        "\"type\": \"object\", \"properties\": {"
+                        "\"id\": {\"type\": \"integer\", \"minimum\": 1},"
+                        "\"x\": {\"type\": \"number\", \"maximum\": 1e300},"
+                        "\"tag\": {\"type\": \"string\", \"default\": \"t\"}}}}");
+    char *out = NULL;
+    ee_status st = ee_catalog_validate_input(
+        e, id, "{\"id\": 123456789012345678901234567890, \"x\": 972783798187987123879878123.18878137}",
+        &out);
+    cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
+    cr_expect_str_eq(out, "{\"id\":123456789012345678901234567890,"
+                          "\"x\":972783798187987123879878123.18878137,\"tag\":\"t\"}");
+    ee_free(out);
+    out = NULL;
+    /* exact bounds: past the maximum, and a big decimal that is no integer */
+    cr_expect_eq(ee_catalog_validate_input(e, id, "{\"x\": 1e400}", &out), EE_EVALIDATION, "%s",
+                 ee_error_last_message());
+    ee_free(out);
+    out = NULL;
+    cr_expect_eq(ee_catalog_validate_input(e, id, "{\"id\": 123456789012345678901234567890.5}",
+                                           &out), EE_EVALIDATION, "%s", ee_error_last_message());
+    ee_free(out);
+    out = NULL;
+    cr_expect_eq(ee_catalog_validate_input(e, id, "{\"id\": -123456789012345678901234567890}",
+                                           &out), EE_EVALIDATION, "%s", ee_error_last_message());
+    ee_free(out);
+    free(id);
+}
+
 BOTH(validate_input_reports_and_fills_defaults)
 {
     char *id = entry(e, schema_entry);
