@@ -17,19 +17,27 @@ ee_status ee__json_out(char **out, json_t *doc)
     return EE_OK;
 }
 
+/* Index of the quote that closes the string opening at text[i], or len:
+ * the one rule for skipping strings (and their escapes) that the scans of
+ * raw JSON text below share. */
+static size_t string_end(const char *text, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (text[i] == '\\')
+            i++;
+        else if (text[i] == '"')
+            return i;
+    }
+    return len;
+}
+
 bool ee__json_depth_ok(const char *text, size_t len, size_t max_depth)
 {
     size_t depth = 0;
-    bool in_str = false;
     for (size_t i = 0; i < len; i++) {
         char c = text[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-        } else if (c == '"') {
-            in_str = true;
+        if (c == '"') {
+            i = string_end(text, len, i);
         } else if (c == '{' || c == '[') {
             if (++depth > max_depth)
                 return false;
@@ -45,18 +53,10 @@ bool ee__json_depth_ok(const char *text, size_t len, size_t max_depth)
  * subnormal; len if none. */
 static size_t inexact_number(const char *text, size_t len)
 {
-    bool in_str = false;
     for (size_t i = 0; i < len; i++) {
         char c = text[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = false;
-            continue;
-        }
         if (c == '"') {
-            in_str = true;
+            i = string_end(text, len, i);
             continue;
         }
         if (c != '-' && (c < '0' || c > '9'))
