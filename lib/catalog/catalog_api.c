@@ -118,6 +118,26 @@ static ee_status expected_revision(const json_t *patch, int64_t *out)
  * categories): `apply` changes a copy of the stored record. */
 typedef ee_status (*apply_fn)(ee_engine *engine, json_t *rec, const json_t *patch);
 
+typedef struct update_ctx {
+    ee_engine *engine;
+    const json_t *patch;
+    apply_fn apply;
+} update_ctx;
+
+static ee_status update_mutate(json_t *rec, int64_t revision, int attempt, void *payload)
+{
+    (void)revision;
+    (void)attempt;
+    update_ctx *u = payload;
+    ee_status st = u->apply(u->engine, rec, u->patch);
+    int64_t prev = json_integer_value(json_object_get(rec, "updatedAt"));
+    int64_t now = ee_engine_now_ms(u->engine);
+    if (st == EE_OK
+        && json_object_set_new(rec, "updatedAt", json_integer(now > prev ? now : prev)) != 0)
+        st = ee__error(EE_ENOMEM, "out of memory");
+    return st;
+}
+
 static ee_status update_record(ee_engine *engine, const char *coll, const char *id,
                                const json_t *patch, apply_fn apply, json_t **rec_out,
                                int64_t *rev_out)
@@ -125,35 +145,19 @@ static ee_status update_record(ee_engine *engine, const char *coll, const char *
     *rec_out = NULL;
     int64_t expected;
     ee_status st = expected_revision(patch, &expected);
-    for (int attempt = 0; st == EE_OK; attempt++) {
-        json_t *rec = NULL;
-        int64_t rev = 0;
-        if ((st = ee__cat_load(engine, coll, id, &rec, &rev)) != EE_OK)
-            return st;
-        if (expected != 0 && rev != expected) {
-            json_decref(rec);
-            return ee__error(EE_ECONFLICT, "%s is at revision %lld, not %lld: re-read it", id,
-                             (long long)rev, (long long)expected);
-        }
-        st = apply(engine, rec, patch);
-        int64_t prev = json_integer_value(json_object_get(rec, "updatedAt"));
-        int64_t now = ee_engine_now_ms(engine);
-        if (st == EE_OK
-            && json_object_set_new(rec, "updatedAt", json_integer(now > prev ? now : prev)) != 0)
-            st = ee__error(EE_ENOMEM, "out of memory");
-        if (st == EE_OK)
-            st = ee__cat_replace(engine, coll, id, rev, rec, rev_out);
-        if (st == EE_OK) {
-            *rec_out = rec;
-            return EE_OK;
-        }
-        json_decref(rec);
-        if (st == EE_ECONFLICT && expected == 0 && attempt + 1 < EE__CAT_RETRIES)
-            st = EE_OK; /* someone wrote in between: apply the patch to the fresh record */
-        else if (st == EE_ECONFLICT)
-            st = ee__error(EE_ECONFLICT, "%s changed concurrently %d times: try again", id,
-                           EE__CAT_RETRIES);
-    }
+    if (st != EE_OK)
+        return st;
+    /* without "revision", a concurrent write re-applies the patch to the
+     * fresh record (the record layer's retry policy) */
+    update_ctx u = {engine, patch, apply};
+    ee__record_update_spec spec = {.storage = ee__engine_storage(engine),
+                                   .map = &ee__cat_record_map, .collection = coll, .id = id,
+                                   .expected = expected, .mutate = update_mutate,
+                                   .payload = &u};
+    st = ee__record_update(&spec, rec_out, rev_out);
+    if (st == EE_ENOTFOUND)
+        return ee__error(EE_ENOTFOUND, "no %s with id %s",
+                         strcmp(coll, EE__CAT_COLL) == 0 ? "catalog entry" : "category", id);
     return st;
 }
 

@@ -86,6 +86,29 @@ ee_status ee_catalog_category_get(ee_engine *engine, const char *category_id, un
     return st == EE_OK ? EE_OK : ee__error_out(out, st);
 }
 
+typedef struct category_update {
+    ee_engine *engine;
+    const json_t *patch;
+    json_t *name; /* the name last written, for the message of a taken one */
+} category_update;
+
+static ee_status category_mutate(json_t *rec, int64_t revision, int attempt, void *payload)
+{
+    (void)revision;
+    (void)attempt;
+    category_update *u = payload;
+    ee_status st = ee__cat_category_apply(rec, u->patch, false);
+    if (st != EE_OK)
+        return st;
+    int64_t now = ee_engine_now_ms(u->engine);
+    int64_t prev = json_integer_value(json_object_get(rec, "updatedAt"));
+    if (json_object_set_new(rec, "updatedAt", json_integer(now > prev ? now : prev)) != 0)
+        return ee__error(EE_ENOMEM, "out of memory");
+    json_decref(u->name);
+    u->name = json_incref(json_object_get(rec, "name"));
+    return EE_OK;
+}
+
 ee_status ee_catalog_category_update(ee_engine *engine, const char *category_id,
                                      const char *patch_json, char **out)
 {
@@ -110,27 +133,24 @@ ee_status ee_catalog_category_update(ee_engine *engine, const char *category_id,
             expected = json_integer_value(r);
     }
     int64_t rev = 0;
-    for (int attempt = 0; st == EE_OK; attempt++) {
-        json_decref(rec);
-        rec = NULL;
-        if ((st = ee__cat_load(engine, EE__CAT_CATEGORIES, category_id, &rec, &rev)) != EE_OK)
-            break;
-        if (expected != 0 && rev != expected) {
-            st = ee__error(EE_ECONFLICT, "category %s is at revision %lld, not %lld",
-                           category_id, (long long)rev, (long long)expected);
-            break;
+    if (st == EE_OK) {
+        /* without "revision", a concurrent write re-applies the patch to the
+         * fresh record (the record layer's retry policy) */
+        category_update u = {engine, patch, NULL};
+        ee__record_update_spec spec = {.storage = ee__engine_storage(engine),
+                                       .map = &ee__cat_record_map,
+                                       .collection = EE__CAT_CATEGORIES, .id = category_id,
+                                       .expected = expected, .mutate = category_mutate,
+                                       .payload = &u};
+        st = ee__record_update(&spec, &rec, &rev);
+        if (st == EE_ENOTFOUND)
+            st = ee__error(EE_ENOTFOUND, "no category with id %s", category_id);
+        if (st == EE_EEXISTS) {
+            json_t *named = json_pack("{s:O}", "name", u.name ? u.name : json_null());
+            st = name_taken(named, st);
+            json_decref(named);
         }
-        if ((st = ee__cat_category_apply(rec, patch, false)) != EE_OK)
-            break;
-        int64_t now = ee_engine_now_ms(engine);
-        int64_t prev = json_integer_value(json_object_get(rec, "updatedAt"));
-        json_object_set_new(rec, "updatedAt", json_integer(now > prev ? now : prev));
-        st = name_taken(rec, ee__cat_replace(engine, EE__CAT_CATEGORIES, category_id, rev, rec,
-                                             &rev));
-        if (st == EE_ECONFLICT && expected == 0 && attempt + 1 < EE__CAT_RETRIES)
-            st = EE_OK;
-        else
-            break;
+        json_decref(u.name);
     }
     if (st == EE_OK)
         st = ee__json_out(out, ee__cat_category_render(category_id, rev, rec));

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "catalog/catalog_internal.h"
+#include "core/record.h"
 #include "execengine/storage.h"
 
 const char *const ee__cat_shared_fields[] = {"name",     "description",    "category",
@@ -34,177 +35,31 @@ void ee__cat_utf8_cut(char *s, size_t max)
     s[ee__utf8_cut(s, strlen(s), max)] = '\0';
 }
 
-/* ---- JSON <-> BSON --------------------------------------------------------------- */
+/* ---- JSON <-> BSON --------------------------------------------------------------- *
+ * Through core's record layer. The catalog has always recognised its dates
+ * (integers in createdAt, updatedAt, syncedAt) and ids (24-hex strings in
+ * category, emailTemplateId) by name at any depth, and stored any other
+ * value plainly: the map says exactly that (inherited, lenient), so every
+ * stored record keeps its layout. */
 
-static bool is_date_key(const char *k)
-{
-    return strcmp(k, "createdAt") == 0 || strcmp(k, "updatedAt") == 0
-        || strcmp(k, "syncedAt") == 0;
-}
+#define CAT_DATE(n) {.name = n, .kind = EE__REC_DATE, .flags = EE__REC_LENIENT}
+#define CAT_ID(n) {.name = n, .kind = EE__REC_ID, .flags = EE__REC_LENIENT}
 
-static bool is_oid_key(const char *k)
-{
-    return strcmp(k, "category") == 0 || strcmp(k, "emailTemplateId") == 0;
-}
+static const ee__rec_field cat_fields[] = {CAT_DATE("createdAt"), CAT_DATE("updatedAt"),
+                                           CAT_DATE("syncedAt"), CAT_ID("category"),
+                                           CAT_ID("emailTemplateId")};
 
-static bool append_value(bson_t *b, const char *key, const json_t *v, int depth);
-
-static bool append_children(bson_t *child, const json_t *v, int depth)
-{
-    if (json_is_object(v)) {
-        const char *k;
-        const json_t *x;
-        json_object_foreach((json_t *)v, k, x) {
-            if (!append_value(child, k, x, depth + 1))
-                return false;
-        }
-        return true;
-    }
-    size_t i;
-    const json_t *x;
-    json_array_foreach(v, i, x) {
-        char buf[16];
-        const char *k;
-        bson_uint32_to_string((uint32_t)i, &k, buf, sizeof buf);
-        if (!append_value(child, k, x, depth + 1))
-            return false;
-    }
-    return true;
-}
-
-static bool append_value(bson_t *b, const char *key, const json_t *v, int depth)
-{
-    if (depth > 32)
-        return false;
-    int klen = (int)strlen(key);
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        if (is_oid_key(key) && ee__cat_hex_id(json_string_value(v))) {
-            bson_oid_t oid;
-            bson_oid_init_from_string(&oid, json_string_value(v));
-            return bson_append_oid(b, key, klen, &oid);
-        }
-        return bson_append_utf8(b, key, klen, json_string_value(v), (int)json_string_length(v));
-    case JSON_INTEGER:
-        if (is_date_key(key))
-            return bson_append_date_time(b, key, klen, json_integer_value(v));
-        return bson_append_int64(b, key, klen, json_integer_value(v));
-    case JSON_REAL:
-        return bson_append_double(b, key, klen, json_real_value(v));
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return bson_append_bool(b, key, klen, json_is_true(v));
-    case JSON_NULL:
-        return bson_append_null(b, key, klen);
-    case JSON_OBJECT: {
-        bson_t child;
-        if (!bson_append_document_begin(b, key, klen, &child))
-            return false;
-        bool ok = append_children(&child, v, depth);
-        return bson_append_document_end(b, &child) && ok;
-    }
-    case JSON_ARRAY: {
-        bson_t child;
-        if (!bson_append_array_begin(b, key, klen, &child))
-            return false;
-        bool ok = append_children(&child, v, depth);
-        return bson_append_array_end(b, &child) && ok;
-    }
-    }
-    return false;
-}
+const ee__record_map ee__cat_record_map = {"catalog record", cat_fields,
+                                           sizeof cat_fields / sizeof cat_fields[0], true};
 
 ee_status ee__cat_to_bson(const json_t *rec, uint8_t **data, size_t *len)
 {
-    *data = NULL;
-    bson_t *b = bson_new();
-    if (b == NULL)
-        return ee__error(EE_ENOMEM, "out of memory encoding a catalog record");
-    bool ok = append_children(b, rec, 0);
-    if (!ok) {
-        bson_destroy(b);
-        return ee__error(EE_ETOOBIG, "catalog record could not be encoded (too big or deep)");
-    }
-    uint8_t *copy = malloc(b->len);
-    if (copy == NULL) {
-        bson_destroy(b);
-        return ee__error(EE_ENOMEM, "out of memory encoding a catalog record");
-    }
-    memcpy(copy, bson_get_data(b), b->len);
-    *len = b->len;
-    *data = copy;
-    bson_destroy(b);
-    return EE_OK;
-}
-
-static json_t *from_iter(bson_iter_t *it, bool array, int depth);
-
-static json_t *value_of(bson_iter_t *it, int depth)
-{
-    switch (bson_iter_type(it)) {
-    case BSON_TYPE_UTF8: {
-        uint32_t n;
-        const char *s = bson_iter_utf8(it, &n);
-        return json_stringn(s, n);
-    }
-    case BSON_TYPE_INT32:
-        return json_integer(bson_iter_int32(it));
-    case BSON_TYPE_INT64:
-        return json_integer(bson_iter_int64(it));
-    case BSON_TYPE_DOUBLE:
-        return json_real(bson_iter_double(it));
-    case BSON_TYPE_BOOL:
-        return json_boolean(bson_iter_bool(it));
-    case BSON_TYPE_NULL:
-        return json_null();
-    case BSON_TYPE_DATE_TIME:
-        return json_integer(bson_iter_date_time(it));
-    case BSON_TYPE_OID: {
-        char hex[25];
-        bson_oid_to_string(bson_iter_oid(it), hex);
-        return json_string(hex);
-    }
-    case BSON_TYPE_DOCUMENT:
-    case BSON_TYPE_ARRAY: {
-        bson_iter_t child;
-        if (depth > 32 || !bson_iter_recurse(it, &child))
-            return NULL;
-        return from_iter(&child, bson_iter_type(it) == BSON_TYPE_ARRAY, depth + 1);
-    }
-    default:
-        return NULL;
-    }
-}
-
-static json_t *from_iter(bson_iter_t *it, bool array, int depth)
-{
-    json_t *res = array ? json_array() : json_object();
-    while (res != NULL && bson_iter_next(it)) {
-        json_t *v = value_of(it, depth);
-        int rc = v == NULL ? -1
-                 : array  ? json_array_append_new(res, v)
-                          : json_object_set_new(res, bson_iter_key(it), v);
-        if (rc != 0) {
-            json_decref(res);
-            return NULL;
-        }
-    }
-    return res;
+    return ee__record_encode(&ee__cat_record_map, rec, data, len);
 }
 
 ee_status ee__cat_from_bson(const uint8_t *data, size_t len, json_t **out)
 {
-    *out = NULL;
-    bson_t b;
-    bson_iter_t it;
-    if (!bson_init_static(&b, data, len) || !bson_iter_init(&it, &b))
-        return ee__error(EE_ECORRUPT, "a stored catalog record is not valid BSON");
-    json_t *doc = from_iter(&it, false, 0);
-    if (doc == NULL)
-        return ee__error(EE_ECORRUPT, "a stored catalog record holds an unexpected value");
-    json_object_del(doc, "_id");
-    *out = doc;
-    return EE_OK;
+    return ee__record_decode(&ee__cat_record_map, data, len, false, out);
 }
 
 /* ---- storage -------------------------------------------------------------------- */

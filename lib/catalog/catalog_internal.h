@@ -28,11 +28,11 @@
  * one translation unit, so files including this header include neither. */
 #include "catalog/schema.h"
 #include "catalog/search.h"
+#include "core/record.h"
 #include "execengine/catalog.h"
 
 #define EE__CAT_COLL "workflowCatalog"
 #define EE__CAT_CATEGORIES "workflowCategories"
-#define EE__CAT_RETRIES 8
 
 /* ---- the search snapshot (catalog_index.c) ---------------------------------- */
 
@@ -149,6 +149,8 @@ ee_status ee__cat_json_parse(const char *text, size_t max_bytes, size_t max_dept
 
 /* json <-> BSON for stored records: createdAt/updatedAt/syncedAt become
  * dates, category/emailTemplateId ObjectIds. */
+/* How catalog records are stored (catalog_doc.c), for ee__record_update(). */
+extern const ee__record_map ee__cat_record_map;
 ee_status ee__cat_to_bson(const json_t *rec, uint8_t **data, size_t *len);
 ee_status ee__cat_from_bson(const uint8_t *data, size_t len, json_t **out);
 

@@ -486,44 +486,60 @@ static ee_status merge(json_t *rec, const json_t *d, json_t *src, const char *ha
     return json_object_set_new(rec, "updatedAt", json_integer(now)) == 0 ? EE_OK : oom();
 }
 
+typedef struct sync_update {
+    sync_ctx *c;
+    const json_t *d;
+    const char *hash;
+    bool unchanged;
+    json_t *fields; /* the fields the last attempt changed */
+} sync_update;
+
+static ee_status update_mutate(json_t *rec, int64_t revision, int attempt, void *payload)
+{
+    (void)revision;
+    (void)attempt;
+    sync_update *u = payload;
+    const json_t *n8n = json_object_get(rec, "n8n");
+    const char *old_hash = json_string_value(json_object_get(n8n, "hash"));
+    u->unchanged = old_hash != NULL && strcmp(old_hash, u->hash) == 0
+                && !json_is_true(json_object_get(n8n, "missing"));
+    if (u->unchanged)
+        return EE__RECORD_KEEP;
+    json_decref(u->fields);
+    u->fields = json_array();
+    json_t *src = source_fields(u->c, u->d);
+    ee_status st = src && u->fields ? merge(rec, u->d, src, u->hash, u->c->now, u->fields)
+                                    : oom();
+    json_decref(src);
+    return st;
+}
+
 static ee_status update_existing(sync_ctx *c, json_t *entry, const json_t *d, const char *hash)
 {
     const char *id = json_string_value(json_object_get(entry, "id"));
-    json_t *rec = json_deep_copy(json_object_get(entry, "rec"));
-    int64_t rev = json_integer_value(json_object_get(entry, "revision"));
-    ee_status st = rec ? EE_OK : oom();
-    for (int attempt = 0; st == EE_OK; attempt++) {
-        const json_t *n8n = json_object_get(rec, "n8n");
-        const char *old_hash = json_string_value(json_object_get(n8n, "hash"));
-        if (old_hash != NULL && strcmp(old_hash, hash) == 0
-            && !json_is_true(json_object_get(n8n, "missing"))) {
-            c->unchanged++;
-            st = note_runnable(c, id, rec);
-            break;
-        }
-        json_t *src = source_fields(c, d);
-        json_t *fields = json_array();
-        st = src && fields ? merge(rec, d, src, hash, c->now, fields) : oom();
-        json_decref(src);
+    /* the record read by the scan first; an admin writing meanwhile makes
+     * the record layer merge into the fresh record */
+    sync_update u = {c, d, hash, false, NULL};
+    ee__record_update_spec spec = {.storage = ee__engine_storage(c->engine),
+                                   .map = &ee__cat_record_map, .collection = EE__CAT_COLL,
+                                   .id = id, .seed = json_object_get(entry, "rec"),
+                                   .seed_revision =
+                                       json_integer_value(json_object_get(entry, "revision")),
+                                   .mutate = update_mutate, .payload = &u};
+    json_t *rec = NULL;
+    ee_status st = ee__record_update(&spec, &rec, NULL);
+    if (st == EE_OK && u.unchanged) {
+        c->unchanged++;
+        st = note_runnable(c, id, rec);
+    } else if (st == EE_OK) {
+        json_t *b = brief(id, rec);
+        if (b == NULL || json_object_set(b, "fields", u.fields) != 0
+            || json_array_append_new(c->updated, b) != 0)
+            st = oom();
         if (st == EE_OK)
-            st = ee__cat_replace(c->engine, EE__CAT_COLL, id, rev, rec, NULL);
-        if (st == EE_OK) {
-            json_t *b = brief(id, rec);
-            if (b == NULL || json_object_set(b, "fields", fields) != 0
-                || json_array_append_new(c->updated, b) != 0)
-                st = oom();
-            if (st == EE_OK)
-                st = note_runnable(c, id, rec);
-            json_decref(fields);
-            break;
-        }
-        json_decref(fields);
-        if (st != EE_ECONFLICT || attempt + 1 >= EE__CAT_RETRIES)
-            break;
-        json_decref(rec); /* an admin wrote meanwhile: merge into the fresh record */
-        rec = NULL;
-        st = ee__cat_load(c->engine, EE__CAT_COLL, id, &rec, &rev);
+            st = note_runnable(c, id, rec);
     }
+    json_decref(u.fields);
     json_decref(rec);
     return st;
 }
@@ -567,46 +583,56 @@ static ee_status sync_one(sync_ctx *c, const char *n8n_id)
     return note_error(c, n8n_id, st);
 }
 
+typedef struct sync_deactivate {
+    sync_ctx *c;
+    bool written;
+} sync_deactivate;
+
+static ee_status deactivate_mutate(json_t *rec, int64_t revision, int attempt, void *payload)
+{
+    (void)revision;
+    (void)attempt;
+    sync_deactivate *x = payload;
+    sync_ctx *c = x->c;
+    json_t *n8n = json_object_get(rec, "n8n");
+    if (json_is_true(json_object_get(n8n, "missing")))
+        return EE__RECORD_KEEP; /* deactivated by an earlier sync */
+    if (!json_is_object(n8n)) {
+        n8n = json_object();
+        if (n8n == NULL || json_object_set_new(rec, "n8n", n8n) != 0)
+            return oom();
+    }
+    json_t *src = json_object_get(n8n, "source");
+    drop_from(json_object_get(rec, "adminEdited"), "isActive");
+    if (json_object_set_new(n8n, "missing", json_true()) != 0
+        || json_object_set_new(n8n, "syncedAt", json_integer(c->now)) != 0
+        || json_object_set_new(rec, "isActive", json_false()) != 0
+        || (json_is_object(src) && json_object_set_new(src, "isActive", json_false()) != 0)
+        || json_object_set_new(rec, "trigger",
+                               json_pack("{s:b, s:s}", "runnable", 0, "reason",
+                                         "the workflow no longer exists in n8n"))
+               != 0
+        || json_object_set_new(rec, "updatedAt", json_integer(c->now)) != 0)
+        return oom();
+    x->written = true;
+    return EE_OK;
+}
+
 static ee_status deactivate(sync_ctx *c, const char *id, json_t *entry)
 {
-    json_t *rec = json_deep_copy(json_object_get(entry, "rec"));
-    int64_t rev = json_integer_value(json_object_get(entry, "revision"));
-    ee_status st = rec ? EE_OK : oom();
-    for (int attempt = 0; st == EE_OK; attempt++) {
-        json_t *n8n = json_object_get(rec, "n8n");
-        if (json_is_true(json_object_get(n8n, "missing")))
-            break; /* deactivated by an earlier sync */
-        if (!json_is_object(n8n)) {
-            n8n = json_object();
-            if (n8n == NULL || json_object_set_new(rec, "n8n", n8n) != 0)
-                st = oom();
-        }
-        json_t *src = json_object_get(n8n, "source");
-        drop_from(json_object_get(rec, "adminEdited"), "isActive");
-        if (st != EE_OK || json_object_set_new(n8n, "missing", json_true()) != 0
-            || json_object_set_new(n8n, "syncedAt", json_integer(c->now)) != 0
-            || json_object_set_new(rec, "isActive", json_false()) != 0
-            || (json_is_object(src) && json_object_set_new(src, "isActive", json_false()) != 0)
-            || json_object_set_new(rec, "trigger",
-                                   json_pack("{s:b, s:s}", "runnable", 0, "reason",
-                                             "the workflow no longer exists in n8n"))
-                   != 0
-            || json_object_set_new(rec, "updatedAt", json_integer(c->now)) != 0) {
+    sync_deactivate x = {c, false};
+    ee__record_update_spec spec = {.storage = ee__engine_storage(c->engine),
+                                   .map = &ee__cat_record_map, .collection = EE__CAT_COLL,
+                                   .id = id, .seed = json_object_get(entry, "rec"),
+                                   .seed_revision =
+                                       json_integer_value(json_object_get(entry, "revision")),
+                                   .mutate = deactivate_mutate, .payload = &x};
+    json_t *rec = NULL;
+    ee_status st = ee__record_update(&spec, &rec, NULL);
+    if (st == EE_OK && x.written) {
+        json_t *b = brief(id, rec);
+        if (b == NULL || json_array_append_new(c->deactivated, b) != 0)
             st = oom();
-            break;
-        }
-        st = ee__cat_replace(c->engine, EE__CAT_COLL, id, rev, rec, NULL);
-        if (st == EE_OK) {
-            json_t *b = brief(id, rec);
-            if (b == NULL || json_array_append_new(c->deactivated, b) != 0)
-                st = oom();
-            break;
-        }
-        if (st != EE_ECONFLICT || attempt + 1 >= EE__CAT_RETRIES)
-            break;
-        json_decref(rec);
-        rec = NULL;
-        st = ee__cat_load(c->engine, EE__CAT_COLL, id, &rec, &rev);
     }
     json_decref(rec);
     return st;
