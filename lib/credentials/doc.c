@@ -7,6 +7,7 @@
 #include <bson/bson.h>
 #include <openssl/crypto.h>
 
+#include "core/record.h"
 #include "credentials/cred_internal.h"
 
 /* Longest request document accepted by this module. */
@@ -20,165 +21,77 @@ void ee__cdoc_clear(ee__cdoc *d)
     memset(d, 0, sizeof *d);
 }
 
-/* ---- BSON -> JSON ----------------------------------------------------------- */
+/* ---- BSON <-> metadata JSON, through core's record layer -------------------- *
+ * A credential document is its metadata plus at most one top-level binary
+ * field, the sealed secret, which the record layer leaves out (binaries
+ * nested deeper are skipped, as they always were). The map keeps the
+ * stored types: ObjectId _id, int64 (not date) timestamps. */
 
-static json_t *value_to_json(bson_iter_t *it, ee__cdoc *d, int depth);
+static const ee__rec_field cred_fields[] = {
+    {.name = "_id", .kind = EE__REC_ID},
+    {.name = "kind", .kind = EE__REC_STRING},
+    {.name = "credentialName", .kind = EE__REC_STRING},
+    {.name = "userId", .kind = EE__REC_STRING},
+    {.name = "createdAt", .kind = EE__REC_INT64},
+    {.name = "updatedAt", .kind = EE__REC_INT64},
+};
 
-static json_t *container_to_json(bson_iter_t *it, bool array, ee__cdoc *d, int depth)
-{
-    bson_iter_t child;
-    if (depth > DEPTH_MAX || !bson_iter_recurse(it, &child))
-        return NULL;
-    json_t *out = array ? json_array() : json_object();
-    while (out != NULL && bson_iter_next(&child)) {
-        json_t *v = value_to_json(&child, d, depth + 1);
-        if (v == NULL) {
-            if (BSON_ITER_HOLDS_BINARY(&child))
-                continue; /* only a top-level binary is the sealed field */
-            json_decref(out);
-            return NULL;
-        }
-        int rc = array ? json_array_append_new(out, v)
-                       : json_object_set_new(out, bson_iter_key(&child), v);
-        if (rc != 0) {
-            json_decref(out);
-            return NULL;
-        }
-    }
-    return out;
-}
-
-static json_t *value_to_json(bson_iter_t *it, ee__cdoc *d, int depth)
-{
-    (void)d;
-    switch (bson_iter_type(it)) {
-    case BSON_TYPE_UTF8: {
-        uint32_t len;
-        const char *s = bson_iter_utf8(it, &len);
-        return json_stringn(s, len);
-    }
-    case BSON_TYPE_INT32: return json_integer(bson_iter_int32(it));
-    case BSON_TYPE_INT64: return json_integer(bson_iter_int64(it));
-    case BSON_TYPE_DATE_TIME: return json_integer(bson_iter_date_time(it));
-    case BSON_TYPE_DOUBLE: return json_real(bson_iter_double(it));
-    case BSON_TYPE_BOOL: return json_boolean(bson_iter_bool(it));
-    case BSON_TYPE_NULL: return json_null();
-    case BSON_TYPE_OID: {
-        char hex[25];
-        bson_oid_to_string(bson_iter_oid(it), hex);
-        return json_string(hex);
-    }
-    case BSON_TYPE_DOCUMENT: return container_to_json(it, false, d, depth);
-    case BSON_TYPE_ARRAY: return container_to_json(it, true, d, depth);
-    default: return NULL;
-    }
-}
+static const ee__record_map cred_map = {"credential", cred_fields,
+                                        sizeof cred_fields / sizeof cred_fields[0], false};
 
 ee_status ee__cdoc_from_bson(const uint8_t *data, size_t len, ee__cdoc *out)
 {
     memset(out, 0, sizeof *out);
+    ee_status st = ee__record_decode(&cred_map, data, len, true, &out->meta);
+    if (st != EE_OK)
+        return st;
     bson_t b;
     bson_iter_t it;
-    if (!bson_init_static(&b, data, len) || !bson_iter_init(&it, &b))
-        return ee__error(EE_ECORRUPT, "stored credential document is not valid BSON");
-    out->meta = json_object();
-    if (out->meta == NULL)
-        return ee__error(EE_ENOMEM, "out of memory reading a credential");
-    while (bson_iter_next(&it)) {
+    bool ok = bson_init_static(&b, data, len) && bson_iter_init(&it, &b);
+    while (ok && bson_iter_next(&it)) {
         const char *key = bson_iter_key(&it);
-        if (BSON_ITER_HOLDS_BINARY(&it)) {
-            const uint8_t *bin;
-            uint32_t blen;
-            bson_subtype_t sub;
-            bson_iter_binary(&it, &sub, &blen, &bin);
-            if (out->sealed != NULL || strlen(key) >= sizeof out->sealed_field)
-                continue;
-            out->sealed = malloc(blen ? blen : 1);
-            if (out->sealed == NULL) {
-                ee__cdoc_clear(out);
-                return ee__error(EE_ENOMEM, "out of memory reading a credential");
-            }
-            memcpy(out->sealed, bin, blen);
-            out->sealed_len = blen;
-            snprintf(out->sealed_field, sizeof out->sealed_field, "%s", key);
+        if (!BSON_ITER_HOLDS_BINARY(&it) || strlen(key) >= sizeof out->sealed_field)
             continue;
-        }
-        json_t *v = value_to_json(&it, out, 0);
-        if (v == NULL || json_object_set_new(out->meta, key, v) != 0) {
+        const uint8_t *bin;
+        uint32_t blen;
+        bson_subtype_t sub;
+        bson_iter_binary(&it, &sub, &blen, &bin);
+        out->sealed = malloc(blen ? blen : 1);
+        if (out->sealed == NULL) {
             ee__cdoc_clear(out);
-            return ee__error(EE_ECORRUPT, "stored credential field '%s' has an unexpected type",
-                             key);
+            return ee__error(EE_ENOMEM, "out of memory reading a credential");
         }
-        if (strcmp(key, "_id") == 0 && json_is_string(v))
-            snprintf(out->id, sizeof out->id, "%s", json_string_value(v));
+        memcpy(out->sealed, bin, blen);
+        out->sealed_len = blen;
+        snprintf(out->sealed_field, sizeof out->sealed_field, "%s", key);
+        break; /* the first one is the sealed field */
     }
+    const char *id = json_string_value(json_object_get(out->meta, "_id"));
+    if (id != NULL)
+        snprintf(out->id, sizeof out->id, "%s", id);
     return EE_OK;
-}
-
-/* ---- JSON -> BSON ----------------------------------------------------------- */
-
-static bool append_json(bson_t *b, const char *key, const json_t *v, int depth);
-
-static bool append_container(bson_t *b, const char *key, const json_t *v, int depth)
-{
-    bson_t child;
-    bool ok;
-    if (depth > DEPTH_MAX)
-        return false;
-    if (json_is_array(v)) {
-        ok = bson_append_array_begin(b, key, -1, &child);
-        size_t i;
-        const json_t *x;
-        json_array_foreach(v, i, x) {
-            char idx[24];
-            snprintf(idx, sizeof idx, "%zu", i);
-            ok = ok && append_json(&child, idx, x, depth + 1);
-        }
-        return bson_append_array_end(b, &child) && ok;
-    }
-    ok = bson_append_document_begin(b, key, -1, &child);
-    const char *k;
-    const json_t *x;
-    json_object_foreach((json_t *)v, k, x) ok = ok && append_json(&child, k, x, depth + 1);
-    return bson_append_document_end(b, &child) && ok;
-}
-
-static bool append_json(bson_t *b, const char *key, const json_t *v, int depth)
-{
-    switch (json_typeof(v)) {
-    case JSON_STRING:
-        return bson_append_utf8(b, key, -1, json_string_value(v), (int)json_string_length(v));
-    case JSON_INTEGER: return bson_append_int64(b, key, -1, json_integer_value(v));
-    case JSON_REAL: return bson_append_double(b, key, -1, json_real_value(v));
-    case JSON_TRUE: return bson_append_bool(b, key, -1, true);
-    case JSON_FALSE: return bson_append_bool(b, key, -1, false);
-    case JSON_NULL: return bson_append_null(b, key, -1);
-    default: return append_container(b, key, v, depth);
-    }
 }
 
 static ee_status to_bson(const ee__cdoc *d, bson_t *b)
 {
     bson_init(b);
     bson_oid_t oid;
-    if (!bson_oid_is_valid(d->id, strlen(d->id)))
-        return ee__error(EE_EINVAL, "credential document has no valid id");
-    bson_oid_init_from_string(&oid, d->id);
-    bool ok = bson_append_oid(b, "_id", -1, &oid);
-    const char *k;
-    const json_t *v;
-    json_object_foreach(d->meta, k, v) {
-        if (strcmp(k, "_id") != 0)
-            ok = ok && append_json(b, k, v, 0);
-    }
-    if (d->sealed != NULL)
-        ok = ok && bson_append_binary(b, d->sealed_field, -1, BSON_SUBTYPE_BINARY, d->sealed,
-                                      (uint32_t)d->sealed_len);
-    if (!ok) {
+    if (!bson_oid_is_valid(d->id, strlen(d->id))) {
         bson_destroy(b);
-        return ee__error(EE_ENOMEM, "cannot encode a credential document");
+        return ee__error(EE_EINVAL, "credential document has no valid id");
     }
-    return EE_OK;
+    bson_oid_init_from_string(&oid, d->id);
+    static const char *const skip[] = {"_id", NULL};
+    ee_status st = bson_append_oid(b, "_id", -1, &oid)
+                       ? ee__record_append(b, &cred_map, d->meta, skip)
+                       : ee__error(EE_ENOMEM, "cannot encode a credential document");
+    if (st == EE_OK && d->sealed != NULL
+        && !bson_append_binary(b, d->sealed_field, -1, BSON_SUBTYPE_BINARY, d->sealed,
+                               (uint32_t)d->sealed_len))
+        st = ee__error(EE_ENOMEM, "cannot encode a credential document");
+    if (st != EE_OK)
+        bson_destroy(b);
+    return st;
 }
 
 /* ---- storage ---------------------------------------------------------------- */
@@ -288,17 +201,9 @@ void ee__cred_mask(const char *key, char out[48])
 
 ee_status ee__cred_parse_request(const char *text, const char *what, json_t **out)
 {
-    /* core's bounded parse: the size is checked before anything is read,
-     * and its messages quote no input (the text may hold a secret) */
-    ee_status st = ee__json_parse(text, REQUEST_MAX, DEPTH_MAX, 0, what, out);
-    if (st != EE_OK)
-        return st;
-    if (!json_is_object(*out)) {
-        json_decref(*out);
-        *out = NULL;
-        return ee__error(EE_EINVAL, "%s: request must be a JSON object", what);
-    }
-    return EE_OK;
+    /* the record layer's bounded parse: the size is checked before anything
+     * is read, and its messages quote no input (the text may hold a secret) */
+    return ee__record_parse(text, REQUEST_MAX, DEPTH_MAX, 0, what, out);
 }
 
 void ee__cred_wipe_member(json_t *obj, const char *key)
