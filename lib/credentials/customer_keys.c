@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/record.h"
 #include "credentials/cred_internal.h"
 #include "execengine/transport.h"
 
@@ -11,7 +12,6 @@
 #define NAME_MAX_LEN 200
 #define KEY_MIN_LEN 8
 #define KEY_MAX_LEN 4096
-#define REPLACE_TRIES 16
 #define VALIDATE_MAX_BODY (1024 * 1024)
 
 static ee_status check_args(ee_engine *e, const ee_principal *p, const void *x, const char *what)
@@ -232,27 +232,43 @@ ee_status ee_cred_key_get(ee_engine *engine, const ee_principal *principal, cons
  * freshly read document; a concurrent writer makes us re-read and retry. */
 typedef ee_status (*edit_fn)(ee_engine *e, const ee_principal *p, ee__cdoc *d, void *arg);
 
+typedef struct edit_ctx {
+    ee_engine *e;
+    const ee_principal *p;
+    const char *id;
+    edit_fn apply;
+    void *arg;
+    ee__cdoc *final;
+} edit_ctx;
+
+static ee_status edit_attempt(int attempt, bool *final, void *payload)
+{
+    (void)attempt;
+    edit_ctx *c = payload;
+    ee__cdoc d = {0};
+    ee_status st = get_own(c->e, c->p, c->id, &d);
+    if (st == EE_OK)
+        st = c->apply(c->e, c->p, &d, c->arg);
+    if (st == EE_OK) {
+        json_object_set_new(d.meta, "updatedAt", json_integer(ee_engine_now_ms(c->e)));
+        st = ee__cdoc_replace(c->e, EE__KEYS_COLL, ee_principal_workspace(c->p), &d);
+    }
+    if (st == EE_OK && c->final != NULL) {
+        *c->final = d;
+        return EE_OK;
+    }
+    ee__cdoc_clear(&d);
+    *final = st != EE_ECONFLICT;
+    return st;
+}
+
 static ee_status edit_key(ee_engine *e, const ee_principal *p, const char *id, edit_fn apply,
                           void *arg, ee__cdoc *final)
 {
-    for (int attempt = 0; attempt < REPLACE_TRIES; attempt++) {
-        ee__cdoc d = {0};
-        ee_status st = get_own(e, p, id, &d);
-        if (st == EE_OK)
-            st = apply(e, p, &d, arg);
-        if (st == EE_OK) {
-            json_object_set_new(d.meta, "updatedAt", json_integer(ee_engine_now_ms(e)));
-            st = ee__cdoc_replace(e, EE__KEYS_COLL, ee_principal_workspace(p), &d);
-        }
-        if (st == EE_OK && final != NULL) {
-            *final = d;
-            return EE_OK;
-        }
-        ee__cdoc_clear(&d);
-        if (st != EE_ECONFLICT)
-            return st;
-    }
-    return ee__error(EE_ECONFLICT, "API key %s changed concurrently too often: retry", id);
+    edit_ctx c = {e, p, id, apply, arg, final};
+    char what[64];
+    snprintf(what, sizeof what, "API key %s", id);
+    return ee__record_retry(edit_attempt, &c, what);
 }
 
 static ee_status apply_patch(ee_engine *e, const ee_principal *p, ee__cdoc *d, void *arg)

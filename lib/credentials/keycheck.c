@@ -22,11 +22,11 @@
 
 #include <openssl/crypto.h>
 
+#include "core/record.h"
 #include "credentials/cred_internal.h"
 
 #define SEALED_FIELD "check"
 #define CHECK_TEXT "libexecengine key check v1"
-#define TRIES 8
 
 static bool is_check_text(const uint8_t *pt, size_t len)
 {
@@ -127,67 +127,73 @@ static ee_status create(ee__cred_state *s)
     return st;
 }
 
+/* One attempt at opening: check the record, or write it when there is
+ * none; EE_EEXISTS (another process wrote it first) reads theirs again. */
+static ee_status keycheck_attempt(int attempt, bool *final, void *payload)
+{
+    (void)attempt;
+    ee__cred_state *s = payload;
+    ee__cdoc d;
+    ee_status st = ee__cdoc_get(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, EE__KEYCHECK_ID, &d);
+    *final = true;
+    if (st == EE_OK) {
+        st = verify(s, &d);
+        ee__cdoc_clear(&d);
+        return st;
+    }
+    if (st != EE_ENOTFOUND)
+        return st;
+    st = check_existing(s);
+    if (st == EE_OK)
+        st = create(s);
+    if (st == EE_OK)
+        ee__log(ee__engine_logger(s->engine), EE_LOG_INFO, "credentials",
+                "key-check record written (key %08x)", ee__keyring_current_id(s->ring));
+    *final = st != EE_EEXISTS;
+    return st;
+}
+
 ee_status ee__cred_keycheck(ee__cred_state *s)
 {
-    for (int attempt = 0; attempt < TRIES; attempt++) {
-        ee__cdoc d;
-        ee_status st = ee__cdoc_get(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, EE__KEYCHECK_ID,
-                                    &d);
-        if (st == EE_OK) {
-            st = verify(s, &d);
-            ee__cdoc_clear(&d);
-            return st;
-        }
-        if (st != EE_ENOTFOUND)
-            return st;
-        st = check_existing(s);
-        if (st == EE_OK)
-            st = create(s);
-        if (st == EE_OK) {
-            ee__log(ee__engine_logger(s->engine), EE_LOG_INFO, "credentials",
-                    "key-check record written (key %08x)", ee__keyring_current_id(s->ring));
-            return EE_OK;
-        }
-        if (st != EE_EEXISTS)
-            return st;
-        /* Another process wrote it first: read theirs and check it. */
+    return ee__record_retry(keycheck_attempt, s, "the key-check record (retry opening)");
+}
+
+static ee_status reseal_attempt(int attempt, bool *final, void *payload)
+{
+    (void)attempt;
+    ee__cred_state *s = payload;
+    uint32_t current = ee__keyring_current_id(s->ring);
+    ee__cdoc d;
+    ee_status st = ee__cdoc_get(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, EE__KEYCHECK_ID, &d);
+    if (st == EE_ENOTFOUND) {
+        st = create(s);
+        *final = st != EE_EEXISTS;
+        return st;
     }
-    return ee__error(EE_ECONFLICT, "the key-check record keeps changing: retry opening");
+    *final = true;
+    if (st != EE_OK)
+        return st;
+    uint32_t key_id = 0;
+    st = ee__envelope_key_id(d.sealed, d.sealed_len, &key_id);
+    if (st == EE_OK && key_id != current) {
+        /* Re-sealed only once it opened: never vouch for what we could
+         * not read. */
+        st = verify(s, &d);
+        if (st == EE_ECRYPTO)
+            st = refuse(s, &d, "rotation");
+        if (st == EE_OK)
+            st = ee__cdoc_seal(s, EE__PLATFORM_WS, &d, SEALED_FIELD, CHECK_TEXT,
+                               sizeof CHECK_TEXT - 1);
+        if (st == EE_OK)
+            st = ee__cdoc_replace(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, &d);
+    }
+    ee__cdoc_clear(&d);
+    *final = st != EE_ECONFLICT;
+    return st;
 }
 
 ee_status ee__cred_keycheck_reseal(ee__cred_state *s)
 {
-    uint32_t current = ee__keyring_current_id(s->ring);
-    for (int attempt = 0; attempt < TRIES; attempt++) {
-        ee__cdoc d;
-        ee_status st = ee__cdoc_get(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, EE__KEYCHECK_ID,
-                                    &d);
-        if (st == EE_ENOTFOUND) {
-            st = create(s);
-            if (st == EE_EEXISTS)
-                continue;
-            return st;
-        }
-        if (st != EE_OK)
-            return st;
-        uint32_t key_id = 0;
-        st = ee__envelope_key_id(d.sealed, d.sealed_len, &key_id);
-        if (st == EE_OK && key_id != current) {
-            /* Re-sealed only once it opened: never vouch for what we could
-             * not read. */
-            st = verify(s, &d);
-            if (st == EE_ECRYPTO)
-                st = refuse(s, &d, "rotation");
-            if (st == EE_OK)
-                st = ee__cdoc_seal(s, EE__PLATFORM_WS, &d, SEALED_FIELD, CHECK_TEXT,
-                                   sizeof CHECK_TEXT - 1);
-            if (st == EE_OK)
-                st = ee__cdoc_replace(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, &d);
-        }
-        ee__cdoc_clear(&d);
-        if (st != EE_ECONFLICT)
-            return st;
-    }
-    return ee__error(EE_ECONFLICT, "rotation: the key-check record keeps changing: run the "
-                                   "rotation again");
+    return ee__record_retry(reseal_attempt, s, "rotation: the key-check record (run the "
+                                               "rotation again)");
 }

@@ -6,6 +6,7 @@
 
 #include <openssl/crypto.h>
 
+#include "core/record.h"
 #include "credentials/cred_internal.h"
 
 #define SEALED_FIELD "secret"
@@ -328,35 +329,52 @@ ee_status ee_cred_platform_provision(ee_engine *engine, char **out)
     return ee__json_out(out, report);
 }
 
+typedef struct set_active_ctx {
+    ee_engine *engine;
+    const char *id;
+    int active;
+    bool replaced; /* a replace answered something other than a conflict */
+} set_active_ctx;
+
+static ee_status set_active_attempt(int attempt, bool *final, void *payload)
+{
+    (void)attempt;
+    set_active_ctx *c = payload;
+    ee__cdoc d;
+    ee_status st = ee__cdoc_get(c->engine, EE__CRED_COLL, EE__PLATFORM_WS, c->id, &d);
+    if (st != EE_OK) {
+        *final = true;
+        return st;
+    }
+    const char *kind = meta_str(&d, "kind");
+    if (kind == NULL || strcmp(kind, "platform") != 0) {
+        ee__cdoc_clear(&d);
+        *final = true;
+        return ee__error(EE_ENOTFOUND, "no platform credential %s", c->id);
+    }
+    json_object_set_new(d.meta, "isActive", json_boolean(c->active != 0));
+    json_object_set_new(d.meta, "updatedAt", json_integer(ee_engine_now_ms(c->engine)));
+    st = ee__cdoc_replace(c->engine, EE__CRED_COLL, EE__PLATFORM_WS, &d);
+    ee__cdoc_clear(&d);
+    *final = c->replaced = st != EE_ECONFLICT;
+    return st;
+}
+
 ee_status ee_cred_platform_set_active(ee_engine *engine, const char *credential_id, int active)
 {
     if (engine == NULL || credential_id == NULL)
         return ee__error(EE_EINVAL, "ee_cred_platform_set_active: NULL argument");
-    for (int attempt = 0; attempt < 16; attempt++) {
-        ee__cdoc d;
-        ee_status st = ee__cdoc_get(engine, EE__CRED_COLL, EE__PLATFORM_WS, credential_id, &d);
-        if (st != EE_OK)
-            return st;
-        const char *kind = meta_str(&d, "kind");
-        if (kind == NULL || strcmp(kind, "platform") != 0) {
-            ee__cdoc_clear(&d);
-            return ee__error(EE_ENOTFOUND, "no platform credential %s", credential_id);
-        }
-        json_object_set_new(d.meta, "isActive", json_boolean(active != 0));
-        json_object_set_new(d.meta, "updatedAt", json_integer(ee_engine_now_ms(engine)));
-        st = ee__cdoc_replace(engine, EE__CRED_COLL, EE__PLATFORM_WS, &d);
-        ee__cdoc_clear(&d);
-        if (st != EE_ECONFLICT) {
-            ee__cred_invalidate(ee__cred_state_of(engine));
-            if (st == EE_OK)
-                ee__log(ee__engine_logger(engine), EE_LOG_INFO, "credentials",
-                        "platform credential %s %s rotation", credential_id,
-                        active ? "back in" : "taken out of");
-            return st;
-        }
-    }
-    return ee__error(EE_ECONFLICT, "platform credential %s changed concurrently: retry",
-                     credential_id);
+    set_active_ctx c = {engine, credential_id, active, false};
+    char what[64];
+    snprintf(what, sizeof what, "platform credential %s", credential_id);
+    ee_status st = ee__record_retry(set_active_attempt, &c, what);
+    if (c.replaced)
+        ee__cred_invalidate(ee__cred_state_of(engine));
+    if (st == EE_OK)
+        ee__log(ee__engine_logger(engine), EE_LOG_INFO, "credentials",
+                "platform credential %s %s rotation", credential_id,
+                active ? "back in" : "taken out of");
+    return st;
 }
 
 ee_status ee_cred_platform_list(ee_engine *engine, char **out)

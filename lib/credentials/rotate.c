@@ -6,74 +6,89 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/record.h"
 #include "credentials/cred_internal.h"
-
-#define REPLACE_TRIES 16
 
 typedef struct {
     uint64_t workspaces, scanned, rotated, current, failed;
     bool stopped;
 } rotate_counts;
 
+typedef struct rotate_one {
+    ee__cred_state *s;
+    const char *coll, *ws, *id;
+    rotate_counts *rc;
+    uint32_t current;
+} rotate_one;
+
+/* One attempt at re-sealing one document. */
+static ee_status rotate_attempt(int attempt, bool *final, void *payload)
+{
+    rotate_one *r = payload;
+    ee__cred_state *s = r->s;
+    rotate_counts *rc = r->rc;
+    const char *coll = r->coll, *ws = r->ws, *id = r->id;
+    *final = true;
+    ee__cdoc d;
+    ee_status st = ee__cdoc_get(s->engine, coll, ws, id, &d);
+    if (st == EE_ENOTFOUND)
+        return EE_OK; /* deleted meanwhile */
+    if (st != EE_OK)
+        return st;
+    /* A registry document (nothing sealed), or the key-check record,
+     * which is re-sealed last (ee_cred_rotate()). */
+    if (d.sealed == NULL || ee__cred_is_keycheck(d.meta)) {
+        ee__cdoc_clear(&d);
+        return EE_OK;
+    }
+    uint32_t key_id = 0;
+    bool readable = ee__envelope_key_id(d.sealed, d.sealed_len, &key_id) == EE_OK;
+    if (attempt == 0)
+        rc->scanned++;
+    if (!readable || key_id == r->current) {
+        if (attempt == 0) {
+            rc->current += readable;
+            rc->failed += !readable;
+        }
+        ee__cdoc_clear(&d);
+        return EE_OK;
+    }
+    uint8_t *pt = NULL;
+    size_t pt_len = 0;
+    st = ee__cdoc_open(s, ws, &d, &pt, &pt_len);
+    if (st == EE_ECRYPTO) {
+        ee__log(ee__engine_logger(s->engine), EE_LOG_WARN, "credentials",
+                "rotation: %s %s in workspace %s does not open with any configured secret",
+                coll, id, ws);
+        rc->failed++;
+        ee__cdoc_clear(&d);
+        return EE_OK;
+    }
+    if (st == EE_OK)
+        st = ee__cdoc_seal(s, ws, &d, d.sealed_field, (const char *)pt, pt_len);
+    ee__plaintext_free(pt, pt_len);
+    if (st == EE_OK)
+        st = ee__cdoc_replace(s->engine, coll, ws, &d);
+    ee__cdoc_clear(&d);
+    if (st == EE_OK) {
+        rc->rotated++;
+        ee__cred_invalidate(s);
+        if (s->rotate_hook != NULL && s->rotate_hook(s->rotate_payload, rc->rotated) != 0)
+            rc->stopped = true;
+        return EE_OK;
+    }
+    *final = st != EE_ECONFLICT; /* a concurrent writer: re-read */
+    return st;
+}
+
 /* Re-seal one document if it needs it. */
 static ee_status rotate_doc(ee__cred_state *s, const char *coll, const char *ws, const char *id,
                             rotate_counts *rc)
 {
-    uint32_t current = ee__keyring_current_id(s->ring);
-    for (int attempt = 0; attempt < REPLACE_TRIES; attempt++) {
-        ee__cdoc d;
-        ee_status st = ee__cdoc_get(s->engine, coll, ws, id, &d);
-        if (st == EE_ENOTFOUND)
-            return EE_OK; /* deleted meanwhile */
-        if (st != EE_OK)
-            return st;
-        /* A registry document (nothing sealed), or the key-check record,
-         * which is re-sealed last (ee_cred_rotate()). */
-        if (d.sealed == NULL || ee__cred_is_keycheck(d.meta)) {
-            ee__cdoc_clear(&d);
-            return EE_OK;
-        }
-        uint32_t key_id = 0;
-        bool readable = ee__envelope_key_id(d.sealed, d.sealed_len, &key_id) == EE_OK;
-        if (attempt == 0)
-            rc->scanned++;
-        if (!readable || key_id == current) {
-            if (attempt == 0) {
-                rc->current += readable;
-                rc->failed += !readable;
-            }
-            ee__cdoc_clear(&d);
-            return EE_OK;
-        }
-        uint8_t *pt = NULL;
-        size_t pt_len = 0;
-        st = ee__cdoc_open(s, ws, &d, &pt, &pt_len);
-        if (st == EE_ECRYPTO) {
-            ee__log(ee__engine_logger(s->engine), EE_LOG_WARN, "credentials",
-                    "rotation: %s %s in workspace %s does not open with any configured secret",
-                    coll, id, ws);
-            rc->failed++;
-            ee__cdoc_clear(&d);
-            return EE_OK;
-        }
-        if (st == EE_OK)
-            st = ee__cdoc_seal(s, ws, &d, d.sealed_field, (const char *)pt, pt_len);
-        ee__plaintext_free(pt, pt_len);
-        if (st == EE_OK)
-            st = ee__cdoc_replace(s->engine, coll, ws, &d);
-        ee__cdoc_clear(&d);
-        if (st == EE_OK) {
-            rc->rotated++;
-            ee__cred_invalidate(s);
-            if (s->rotate_hook != NULL && s->rotate_hook(s->rotate_payload, rc->rotated) != 0)
-                rc->stopped = true;
-            return EE_OK;
-        }
-        if (st != EE_ECONFLICT)
-            return st;
-    }
-    return ee__error(EE_ECONFLICT, "rotation: %s %s keeps changing: run the rotation again",
-                     coll, id);
+    rotate_one r = {s, coll, ws, id, rc, ee__keyring_current_id(s->ring)};
+    char what[128];
+    snprintf(what, sizeof what, "rotation: %s %s", coll, id);
+    return ee__record_retry(rotate_attempt, &r, what);
 }
 
 static ee_status rotate_collection(ee__cred_state *s, const char *coll, const char *ws,
