@@ -14,28 +14,36 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <bson/bson.h>
+#include <stdlib.h>
 
+#include "core/record.h"
 #include "execengine/storage.h"
 #include "quota/quota_internal.h"
 
 static const char *const alert_names[Q_A_COUNT] = {"predictions", "storage", "spend"};
+
+/* The quota.threshold entry of the audit log, through core's record layer. */
+#define A_STR(n) {.name = n, .kind = EE__REC_STRING, .flags = EE__REC_REQUIRED}
+
+static const ee__rec_field audit_fields[] = {
+    A_STR("workspaceId"), A_STR("userId"), A_STR("action"), A_STR("resourceId"),
+    {.name = "detail", .kind = EE__REC_DOC},
+    {.name = "createdAt", .kind = EE__REC_INT64, .flags = EE__REC_REQUIRED}};
+static const ee__record_map audit_map = {"audit entry", audit_fields,
+                                         sizeof audit_fields / sizeof audit_fields[0], false};
 
 static void audit(ee_quota_subject *s, json_t *detail, int64_t now)
 {
     json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:O, s:I}", "workspaceId", s->ws, "userId",
                             s->user, "action", "quota.threshold", "resourceId", s->org_id,
                             "detail", detail, "createdAt", (json_int_t)now);
-    char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    uint8_t *data = NULL;
+    size_t len = 0;
+    ee_status st = doc != NULL ? ee__record_encode(&audit_map, doc, &data, &len) : EE_ENOMEM;
     json_decref(doc);
-    bson_error_t berr;
-    bson_t *b = text != NULL ? bson_new_from_json((const uint8_t *)text, -1, &berr) : NULL;
-    free(text);
-    ee_status st = b != NULL ? ee_storage_insert(ee__engine_storage(s->engine), "auditLog",
-                                                 s->ws, bson_get_data(b), b->len, NULL)
-                             : EE_ENOMEM;
-    if (b != NULL)
-        bson_destroy(b);
+    if (st == EE_OK)
+        st = ee_storage_insert(ee__engine_storage(s->engine), "auditLog", s->ws, data, len, NULL);
+    free(data);
     if (st != EE_OK)
         ee__log(ee__engine_logger(s->engine), EE_LOG_ERROR, "quota",
                 "cannot write the quota.threshold audit entry of organisation \"%s\": %s",

@@ -13,8 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <bson/bson.h>
-
+#include "core/record.h"
 #include "execengine/storage.h"
 #include "quota/quota_internal.h"
 
@@ -26,6 +25,38 @@ static const char *const limit_field[Q_L_COUNT] = {
     "concurrentExecutionsPerWorkspace", "monthlySpendCapNanoUsd"};
 static const char *const mult_key[Q_L_COUNT] = {"predictions", "storage", "rate", "concurrency",
                                                 "spend"};
+
+/* How plans and subscriptions are stored (core's record layer). The
+ * limits and timestamps are int64 (documents written by earlier versions
+ * through Extended JSON hold int32 where a value fits: read alike). */
+#define Q_INT(n) {.name = n, .kind = EE__REC_INT64}
+#define Q_STR(n) {.name = n, .kind = EE__REC_STRING, .max_bytes = Q_ID_MAX}
+
+static const ee__rec_field mult_fields[] = {Q_STR("predictions"), Q_STR("storage"),
+                                            Q_STR("rate"), Q_STR("concurrency"),
+                                            Q_STR("spend")};
+static const ee__record_map mult_map = {"multipliers", mult_fields,
+                                        sizeof mult_fields / sizeof mult_fields[0], false};
+
+static const ee__rec_field plan_fields[] = {
+    {.name = "name", .kind = EE__REC_STRING, .flags = EE__REC_REQUIRED, .max_bytes = Q_ID_MAX},
+    Q_INT("predictionsPerPeriod"), Q_INT("storageBytes"), Q_INT("executionsPerUserPerHour"),
+    Q_INT("concurrentExecutionsPerWorkspace"), Q_INT("monthlySpendCapNanoUsd"),
+    Q_STR("period"),
+    {.name = "failedRunsConsume", .kind = EE__REC_BOOL},
+    {.name = "isActive", .kind = EE__REC_BOOL},
+    {.name = "multipliers", .kind = EE__REC_DOC, .map = &mult_map},
+    Q_INT("createdAt"), Q_INT("updatedAt")};
+static const ee__record_map plan_map = {"plan", plan_fields,
+                                        sizeof plan_fields / sizeof plan_fields[0], false};
+
+static const ee__rec_field sub_fields[] = {
+    {.name = "orgId", .kind = EE__REC_STRING, .flags = EE__REC_REQUIRED, .max_bytes = Q_ID_MAX},
+    Q_STR("planId"), Q_STR("plan"), Q_STR("status"), Q_INT("periodStart"),
+    {.name = "multipliers", .kind = EE__REC_DOC, .map = &mult_map},
+    Q_INT("createdAt"), Q_INT("updatedAt")};
+static const ee__record_map sub_map = {"subscription", sub_fields,
+                                       sizeof sub_fields / sizeof sub_fields[0], false};
 
 /* ---- multipliers ---------------------------------------------------------------- */
 
@@ -309,30 +340,32 @@ ee_status ee__quota_file_load(q_file *f, const char *text, size_t len, const cha
 /* ---- storage documents ------------------------------------------------------------------ */
 
 typedef struct first_doc {
-    uint8_t *data;
-    size_t len;
+    json_t *rec; /* NULL when the stored document does not decode */
     char id[EE_STORAGE_ID_HEX_LEN + 1];
-    int64_t revision;
+    bool seen;
+    const ee__record_map *map;
+    char why[EE__ERROR_MSG_MAX]; /* why it does not decode */
 } first_doc;
 
 static int take_first(const ee_storage_row *row, void *payload)
 {
     first_doc *d = payload;
-    d->data = malloc(row->len ? row->len : 1);
-    if (d->data != NULL) {
-        memcpy(d->data, row->data, row->len);
-        d->len = row->len;
-        d->revision = row->revision;
-        ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, d->id);
+    d->seen = true;
+    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, d->id);
+    if (ee__record_decode(d->map, row->data, row->len, false, &d->rec) != EE_OK) {
+        d->rec = NULL;
+        snprintf(d->why, sizeof d->why, "%s", ee_error_last_message());
     }
     return 1; /* one is enough */
 }
 
-/* The newest document of `coll` in `ws` whose indexed `field` is `value`. */
-static ee_status find_one(ee_storage *sto, const char *coll, const char *ws, const char *field,
-                          const char *value, first_doc *out)
+/* The newest document of `coll` in `ws` whose indexed `field` is `value`,
+ * decoded through `map` (d->rec NULL: it does not decode). */
+static ee_status find_one(ee_storage *sto, const ee__record_map *map, const char *coll,
+                          const char *ws, const char *field, const char *value, first_doc *out)
 {
     memset(out, 0, sizeof *out);
+    out->map = map;
     ee_storage_eq eq = {field, value};
     ee_storage_query_spec q = {0};
     q.version = EE_STORAGE_QUERY_VERSION;
@@ -345,85 +378,32 @@ static ee_status find_one(ee_storage *sto, const char *coll, const char *ws, con
         st = EE_OK;
     if (st != EE_OK)
         return st;
-    if (out->data == NULL && out->id[0] != '\0')
-        return ee__error(EE_ENOMEM, "out of memory reading %s", coll);
-    return out->data == NULL ? EE_ENOTFOUND : EE_OK;
-}
-
-static json_t *bson_to_json(const uint8_t *data, size_t len)
-{
-    bson_t b;
-    if (!bson_init_static(&b, data, len))
-        return NULL;
-    size_t n = 0;
-    char *text = bson_as_relaxed_extended_json(&b, &n);
-    if (text == NULL)
-        return NULL;
-    json_t *j = json_loadb(text, n, 0, NULL);
-    bson_free(text);
-    return j;
-}
-
-/* Store `doc` (its createdAt set here if absent) as a new document or as
- * the replacement of `existing`. */
-static ee_status store_doc(ee_storage *sto, const char *coll, const char *ws, json_t *doc,
-                           const first_doc *existing)
-{
-    char *text = json_dumps(doc, JSON_COMPACT);
-    if (text == NULL)
-        return ee__error(EE_ENOMEM, "out of memory storing a %s document", coll);
-    bson_error_t berr;
-    bson_t *b = bson_new_from_json((const uint8_t *)text, (ssize_t)strlen(text), &berr);
-    free(text);
-    if (b == NULL)
-        return ee__error(EE_EPARSE, "cannot encode a %s document", coll);
-    ee_status st;
-    if (existing != NULL && existing->data != NULL)
-        st = ee_storage_replace(sto, coll, ws, existing->id, existing->revision,
-                                bson_get_data(b), b->len, NULL);
-    else
-        st = ee_storage_insert(sto, coll, ws, bson_get_data(b), b->len, NULL);
-    bson_destroy(b);
-    return st;
+    return out->seen ? EE_OK : EE_ENOTFOUND;
 }
 
 /* Store `doc` as the document of `coll` in `ws` whose unique `field` is
- * `value`: replace the one there or insert. When another thread or process
- * writes the same key in between, the write answers EE_EEXISTS or
- * EE_ECONFLICT and is made again over what that writer stored (the last
- * writer wins, and there is never a second document). */
-#define UPSERT_ATTEMPTS 32
-
-/* Before attempt i (> 0): a random wait of up to 2^i ms (at most 64), so
- * writers that keep colliding spread out. */
-static void upsert_backoff(int i)
+ * `value`: replace the one there or insert, through the record layer's
+ * upsert. When another thread or process writes the same key in between,
+ * the write is made again over what that writer stored (the last writer
+ * wins, and there is never a second document); EE_EBUSY when it keeps
+ * changing past the record layer's budget. */
+static ee_status replace_with(json_t *rec, int64_t revision, int attempt, void *payload)
 {
-    if (i == 0)
-        return;
-    static _Thread_local unsigned seed;
-    if (seed == 0)
-        seed = (unsigned)(uintptr_t)&seed ^ (unsigned)getpid();
-    long cap_ms = i < 6 ? 1L << i : 64;
-    long ns = (long)(rand_r(&seed) % (unsigned)(cap_ms * 1000)) * 1000L;
-    struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
-    nanosleep(&ts, NULL);
+    (void)revision;
+    (void)attempt;
+    json_object_clear(rec);
+    return json_object_update(rec, payload) == 0
+               ? EE_OK
+               : ee__error(EE_ENOMEM, "out of memory storing a quota document");
 }
 
-static ee_status upsert_doc(ee_storage *sto, const char *coll, const char *ws, const char *field,
-                            const char *value, json_t *doc)
+static ee_status upsert_doc(ee_storage *sto, const ee__record_map *map, const char *coll,
+                            const char *ws, const char *field, const char *value, json_t *doc)
 {
-    ee_status s = EE_ECONFLICT;
-    for (int i = 0; i < UPSERT_ATTEMPTS && (s == EE_EEXISTS || s == EE_ECONFLICT); i++) {
-        upsert_backoff(i);
-        first_doc d;
-        s = find_one(sto, coll, ws, field, value, &d);
-        if (s == EE_OK || s == EE_ENOTFOUND)
-            s = store_doc(sto, coll, ws, doc, s == EE_OK ? &d : NULL);
-        free(d.data);
-    }
-    if (s == EE_EEXISTS || s == EE_ECONFLICT)
+    ee_status s = ee__record_upsert(sto, map, coll, ws, field, value, replace_with, doc);
+    if (s == EE_ECONFLICT)
         return ee__error(EE_EBUSY, "%s \"%s\" kept changing under %d attempts to store it",
-                         coll, value, UPSERT_ATTEMPTS);
+                         coll, value, EE__RECORD_ATTEMPTS);
     return s;
 }
 
@@ -439,12 +419,12 @@ static void file_plan(const q_state *st, const char *name, const q_plan **out)
 static ee_status plan_find(q_state *st, const char *name, q_plan *out, const char **source)
 {
     first_doc d;
-    ee_status s = find_one(ee__engine_storage(st->engine), "plans", NULL, "name", name, &d);
+    ee_status s = find_one(ee__engine_storage(st->engine), &plan_map, "plans", NULL, "name", name,
+                           &d);
     if (s == EE_OK) {
-        json_t *j = bson_to_json(d.data, d.len);
-        free(d.data);
+        json_t *j = d.rec;
         if (j == NULL)
-            return ee__error(EE_ECORRUPT, "stored plan \"%s\" cannot be read", name);
+            return ee__error(EE_ECORRUPT, "stored plan \"%s\" cannot be read: %s", name, d.why);
         s = ee__quota_plan_parse(j, out);
         json_decref(j);
         if (s != EE_OK)
@@ -496,7 +476,8 @@ ee_status ee_quota_plan_put(ee_engine *engine, const char *plan_json, char **out
     if (s == EE_OK) {
         json_t *doc = ee__quota_plan_json(&p, NULL);
         json_object_set_new(doc, "createdAt", json_integer(ee_engine_now_ms(engine)));
-        s = upsert_doc(ee__engine_storage(engine), "plans", NULL, "name", p.name, doc);
+        s = upsert_doc(ee__engine_storage(engine), &plan_map, "plans", NULL, "name", p.name,
+                       doc);
         json_decref(doc);
     }
     if (s == EE_OK) {
@@ -532,9 +513,10 @@ typedef struct plan_list {
 static int collect_plan(const ee_storage_row *row, void *payload)
 {
     plan_list *l = payload;
-    json_t *j = bson_to_json(row->data, row->len);
+    json_t *j = NULL;
     q_plan p;
-    if (j != NULL && ee__quota_plan_parse(j, &p) == EE_OK)
+    if (ee__record_decode(&plan_map, row->data, row->len, false, &j) == EE_OK
+        && ee__quota_plan_parse(j, &p) == EE_OK)
         json_array_append_new(l->arr, ee__quota_plan_json(&p, "storage"));
     json_decref(j);
     return 0;
@@ -584,12 +566,12 @@ ee_status ee_quota_plan_delete(ee_engine *engine, const char *name)
     ee_status s = check_name(name, "plan name");
     first_doc d;
     if (s == EE_OK)
-        s = find_one(ee__engine_storage(engine), "plans", NULL, "name", name, &d);
+        s = find_one(ee__engine_storage(engine), &plan_map, "plans", NULL, "name", name, &d);
     if (s == EE_ENOTFOUND)
         return ee__error(EE_ENOTFOUND, "no stored plan named \"%s\"", name);
     if (s != EE_OK)
         return s;
-    free(d.data);
+    json_decref(d.rec);
     s = ee_storage_delete(ee__engine_storage(engine), "plans", NULL, d.id);
     if (s == EE_OK)
         atomic_fetch_add(&st->gen, 1);
@@ -626,24 +608,20 @@ static ee_status sub_parse(const json_t *j, q_sub *out, const char *org)
     return parse_mults(json_object_get(j, "multipliers"), out->mult, what);
 }
 
-static ee_status sub_find(q_state *st, const char *org, q_sub *out, bool *found,
-                          first_doc *doc_out)
+static ee_status sub_find(q_state *st, const char *org, q_sub *out, bool *found)
 {
     first_doc d;
     *found = false;
-    ee_status s = find_one(ee__engine_storage(st->engine), "subscriptions", org, "orgId", org,
-                           &d);
+    ee_status s = find_one(ee__engine_storage(st->engine), &sub_map, "subscriptions", org,
+                           "orgId", org, &d);
     if (s == EE_ENOTFOUND)
         return EE_OK;
     if (s != EE_OK)
         return s;
-    json_t *j = bson_to_json(d.data, d.len);
-    if (doc_out != NULL)
-        *doc_out = d;
-    else
-        free(d.data);
+    json_t *j = d.rec;
     if (j == NULL)
-        return ee__error(EE_ECORRUPT, "stored subscription of \"%s\" cannot be read", org);
+        return ee__error(EE_ECORRUPT, "stored subscription of \"%s\" cannot be read: %s", org,
+                         d.why);
     const json_t *status = json_object_get(j, "status");
     bool active = !json_is_string(status) || strcmp(json_string_value(status), "active") == 0;
     s = sub_parse(j, out, org);
@@ -682,7 +660,7 @@ ee_status ee__quota_resolve(q_state *st, const char *org, int64_t now, q_limits 
     (void)now;
     q_sub sub;
     bool found;
-    ee_status s = sub_find(st, org, &sub, &found, NULL);
+    ee_status s = sub_find(st, org, &sub, &found);
     if (s != EE_OK)
         return s;
     q_plan p;
@@ -762,8 +740,8 @@ ee_status ee_quota_subscription_put(ee_engine *engine, const char *sub_json, cha
             s = ee__error(EE_ENOMEM, "out of memory storing a subscription");
     }
     if (s == EE_OK) /* a malformed stored one is simply replaced */
-        s = upsert_doc(ee__engine_storage(engine), "subscriptions", org_id, "orgId", org_id,
-                       stored);
+        s = upsert_doc(ee__engine_storage(engine), &sub_map, "subscriptions", org_id, "orgId",
+                       org_id, stored);
     if (s == EE_OK) {
         atomic_fetch_add(&st->gen, 1);
         q_limits l;
@@ -791,7 +769,7 @@ ee_status ee_quota_subscription_get(ee_engine *engine, const char *org_id, char 
     q_sub sub;
     bool found = false;
     if (s == EE_OK)
-        s = sub_find(st, org_id, &sub, &found, NULL);
+        s = sub_find(st, org_id, &sub, &found);
     if (s == EE_OK && !found)
         s = ee__error(EE_ENOTFOUND, "organisation \"%s\" has no subscription (plan \"%s\" "
                                     "applies)", org_id, st->file.default_plan);
