@@ -109,8 +109,8 @@ EE_API ee_status ee_catalog_get(ee_engine *engine, const char *workflow_id, unsi
  * ee_catalog_create() to change (null clears an optional one) except
  * "n8nWorkflowId", and optionally "revision": the revision the caller
  * read. With "revision", a stale one fails with EE_ECONFLICT; without
- * it, a concurrent write is retried on the fresh record (up to 8 times,
- * then EE_ECONFLICT). Fields that sync also derives ("name", "description",
+ * it, a concurrent write is retried on the fresh record (up to 32
+ * attempts with a random backoff of up to 64 ms, then EE_ECONFLICT). Fields that sync also derives ("name", "description",
  * "category", "tags", "isActive", "requiresApiKey", "apiKeyProvider") are
  * marked admin-edited: sync keeps them until n8n changes them itself.
  * *out gets the updated entry. Returns the statuses of ee_catalog_create()

@@ -480,17 +480,16 @@ ee_status ee__record_check_input(const ee__record_map *map, const json_t *input)
 
 /* ---- the retry policy ------------------------------------------------------------ */
 
-/* Before attempt i (from 0): nothing for the first two, then a random wait
- * of up to 2^(i-1) ms, at most EE__RECORD_BACKOFF_CAP_MS, so writers that
- * keep colliding spread out. */
+/* Before attempt i (from 0): nothing for the first, then a random wait of
+ * up to 2^i ms, at most EE__RECORD_BACKOFF_CAP_MS. */
 static void backoff(int i)
 {
-    if (i < 2)
+    if (i == 0)
         return;
     static _Thread_local unsigned seed;
     if (seed == 0)
         seed = (unsigned)(uintptr_t)&seed ^ (unsigned)getpid() ^ (unsigned)time(NULL);
-    long cap_ms = i - 1 < 6 ? 1L << (i - 1) : EE__RECORD_BACKOFF_CAP_MS;
+    long cap_ms = i < 16 ? 1L << i : EE__RECORD_BACKOFF_CAP_MS;
     if (cap_ms > EE__RECORD_BACKOFF_CAP_MS)
         cap_ms = EE__RECORD_BACKOFF_CAP_MS;
     long ns = (long)(rand_r(&seed) % (unsigned)(cap_ms * 1000)) * 1000L;
