@@ -150,15 +150,7 @@ static ee_status update_record(ee_engine *engine, const char *coll, const char *
     /* without "revision", a concurrent write re-applies the patch to the
      * fresh record (the record layer's retry policy) */
     update_ctx u = {engine, patch, apply};
-    ee__record_update_spec spec = {.storage = ee__engine_storage(engine),
-                                   .map = &ee__cat_record_map, .collection = coll, .id = id,
-                                   .expected = expected, .mutate = update_mutate,
-                                   .payload = &u};
-    st = ee__record_update(&spec, rec_out, rev_out);
-    if (st == EE_ENOTFOUND)
-        return ee__error(EE_ENOTFOUND, "no %s with id %s",
-                         strcmp(coll, EE__CAT_COLL) == 0 ? "catalog entry" : "category", id);
-    return st;
+    return ee__cat_update(engine, coll, id, expected, NULL, update_mutate, &u, rec_out, rev_out);
 }
 
 static ee_status apply_entry(ee_engine *engine, json_t *rec, const json_t *patch)

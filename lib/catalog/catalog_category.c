@@ -137,14 +137,8 @@ ee_status ee_catalog_category_update(ee_engine *engine, const char *category_id,
         /* without "revision", a concurrent write re-applies the patch to the
          * fresh record (the record layer's retry policy) */
         category_update u = {engine, patch, NULL};
-        ee__record_update_spec spec = {.storage = ee__engine_storage(engine),
-                                       .map = &ee__cat_record_map,
-                                       .collection = EE__CAT_CATEGORIES, .id = category_id,
-                                       .expected = expected, .mutate = category_mutate,
-                                       .payload = &u};
-        st = ee__record_update(&spec, &rec, &rev);
-        if (st == EE_ENOTFOUND)
-            st = ee__error(EE_ENOTFOUND, "no category with id %s", category_id);
+        st = ee__cat_update(engine, EE__CAT_CATEGORIES, category_id, expected, NULL,
+                            category_mutate, &u, &rec, &rev);
         if (st == EE_EEXISTS) {
             json_t *named = json_pack("{s:O}", "name", u.name ? u.name : json_null());
             st = name_taken(named, st);

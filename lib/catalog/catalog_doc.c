@@ -94,17 +94,19 @@ ee_status ee__cat_insert(ee_engine *engine, const char *coll, const json_t *rec,
     return st;
 }
 
-ee_status ee__cat_replace(ee_engine *engine, const char *coll, const char *id, int64_t revision,
-                          const json_t *rec, int64_t *revision_out)
+ee_status ee__cat_update(ee_engine *engine, const char *coll, const char *id, int64_t expected,
+                         const json_t *entry, ee__record_mutate_fn mutate, void *payload,
+                         json_t **rec_out, int64_t *revision_out)
 {
-    uint8_t *data = NULL;
-    size_t len = 0;
-    ee_status st = ee__cat_to_bson(rec, &data, &len);
-    if (st != EE_OK)
-        return st;
-    st = ee_storage_replace(ee__engine_storage(engine), coll, NULL, id, revision, data, len,
-                            revision_out);
-    free(data);
+    ee__record_update_spec spec = {
+        .storage = ee__engine_storage(engine), .map = &ee__cat_record_map, .collection = coll,
+        .id = id, .expected = expected, .seed = json_object_get(entry, "rec"),
+        .seed_revision = json_integer_value(json_object_get(entry, "revision")),
+        .mutate = mutate, .payload = payload};
+    ee_status st = ee__record_update(&spec, rec_out, revision_out);
+    if (st == EE_ENOTFOUND)
+        return ee__error(EE_ENOTFOUND, "no %s with id %s",
+                         strcmp(coll, EE__CAT_COLL) == 0 ? "catalog entry" : "category", id);
     return st;
 }
 

@@ -147,9 +147,9 @@ void ee__catalog_schemas_free(ee__catalog_state *st);
 ee_status ee__cat_json_parse(const char *text, size_t max_bytes, size_t max_depth,
                              const char *what, json_t **out);
 
-/* json <-> BSON for stored records: createdAt/updatedAt/syncedAt become
- * dates, category/emailTemplateId ObjectIds. */
-/* How catalog records are stored (catalog_doc.c), for ee__record_update(). */
+/* How catalog records are stored (catalog_doc.c, through the record
+ * layer): createdAt/updatedAt/syncedAt integers become dates and
+ * category/emailTemplateId ids ObjectIds, at any depth. */
 extern const ee__record_map ee__cat_record_map;
 ee_status ee__cat_to_bson(const json_t *rec, uint8_t **data, size_t *len);
 ee_status ee__cat_from_bson(const uint8_t *data, size_t len, json_t **out);
@@ -161,8 +161,13 @@ ee_status ee__cat_load(ee_engine *engine, const char *coll, const char *id, json
                        int64_t *revision);
 /* Insert a record (createdAt/updatedAt set by the caller); id_out gets the id. */
 ee_status ee__cat_insert(ee_engine *engine, const char *coll, const json_t *rec, char id_out[25]);
-ee_status ee__cat_replace(ee_engine *engine, const char *coll, const char *id, int64_t revision,
-                          const json_t *rec, int64_t *revision_out);
+/* Read-modify-write of record `id` through the record layer's update
+ * (one retry policy): `expected` the caller's revision (0: none), `entry`
+ * the {"rec", "revision"} a scan already read (NULL: read it). EE_ENOTFOUND
+ * names the record. */
+ee_status ee__cat_update(ee_engine *engine, const char *coll, const char *id, int64_t expected,
+                         const json_t *entry, ee__record_mutate_fn mutate, void *payload,
+                         json_t **rec_out, int64_t *revision_out);
 
 /* Call fn for every record of `coll` (id order). */
 typedef ee_status (*ee__cat_each_fn)(const char *id, int64_t revision, json_t *rec, void *payload);

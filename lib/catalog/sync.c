@@ -520,14 +520,9 @@ static ee_status update_existing(sync_ctx *c, json_t *entry, const json_t *d, co
     /* the record read by the scan first; an admin writing meanwhile makes
      * the record layer merge into the fresh record */
     sync_update u = {c, d, hash, false, NULL};
-    ee__record_update_spec spec = {.storage = ee__engine_storage(c->engine),
-                                   .map = &ee__cat_record_map, .collection = EE__CAT_COLL,
-                                   .id = id, .seed = json_object_get(entry, "rec"),
-                                   .seed_revision =
-                                       json_integer_value(json_object_get(entry, "revision")),
-                                   .mutate = update_mutate, .payload = &u};
     json_t *rec = NULL;
-    ee_status st = ee__record_update(&spec, &rec, NULL);
+    ee_status st = ee__cat_update(c->engine, EE__CAT_COLL, id, 0, entry, update_mutate, &u, &rec,
+                                  NULL);
     if (st == EE_OK && u.unchanged) {
         c->unchanged++;
         st = note_runnable(c, id, rec);
@@ -621,14 +616,9 @@ static ee_status deactivate_mutate(json_t *rec, int64_t revision, int attempt, v
 static ee_status deactivate(sync_ctx *c, const char *id, json_t *entry)
 {
     sync_deactivate x = {c, false};
-    ee__record_update_spec spec = {.storage = ee__engine_storage(c->engine),
-                                   .map = &ee__cat_record_map, .collection = EE__CAT_COLL,
-                                   .id = id, .seed = json_object_get(entry, "rec"),
-                                   .seed_revision =
-                                       json_integer_value(json_object_get(entry, "revision")),
-                                   .mutate = deactivate_mutate, .payload = &x};
     json_t *rec = NULL;
-    ee_status st = ee__record_update(&spec, &rec, NULL);
+    ee_status st = ee__cat_update(c->engine, EE__CAT_COLL, id, 0, entry, deactivate_mutate, &x,
+                                  &rec, NULL);
     if (st == EE_OK && x.written) {
         json_t *b = brief(id, rec);
         if (b == NULL || json_array_append_new(c->deactivated, b) != 0)

@@ -167,6 +167,24 @@ static ee_status enc_oom(enc *e)
                      ptr_str(&e->p));
 }
 
+/* A nested document (`map` its map) or array (`elem` its elements, `scope`
+ * what unmapped members nested deeper use) under `key`. */
+static ee_status enc_container(enc *e, bson_t *b, const char *key, const json_t *v,
+                               const ee__record_map *map, const ee__rec_field *elem,
+                               const ee__record_map *scope, int depth)
+{
+    bson_t child;
+    bool array = json_is_array(v);
+    int klen = (int)strlen(key);
+    if (!(array ? bson_append_array_begin(b, key, klen, &child)
+                : bson_append_document_begin(b, key, klen, &child)))
+        return enc_oom(e);
+    ee_status st = array ? enc_elements(e, &child, elem, scope, v, depth + 1)
+                         : enc_members(e, &child, map, v, NULL, depth + 1);
+    bool ok = array ? bson_append_array_end(b, &child) : bson_append_document_end(b, &child);
+    return st != EE_OK ? st : ok ? EE_OK : enc_oom(e);
+}
+
 /* The plain mapping; nested documents keep `scope` when it is inherited. */
 static ee_status enc_plain(enc *e, bson_t *b, const char *key, const ee__record_map *scope,
                            const json_t *v, int depth)
@@ -183,26 +201,8 @@ static ee_status enc_plain(enc *e, bson_t *b, const char *key, const ee__record_
     case JSON_TRUE: ok = bson_append_bool(b, key, klen, true); break;
     case JSON_FALSE: ok = bson_append_bool(b, key, klen, false); break;
     case JSON_NULL: ok = bson_append_null(b, key, klen); break;
-    case JSON_OBJECT: {
-        bson_t child;
-        if (!bson_append_document_begin(b, key, klen, &child))
-            return enc_oom(e);
-        ee_status st = enc_members(e, &child, inner, v, NULL, depth + 1);
-        ok = bson_append_document_end(b, &child);
-        if (st != EE_OK)
-            return st;
-        break;
-    }
-    case JSON_ARRAY: {
-        bson_t child;
-        if (!bson_append_array_begin(b, key, klen, &child))
-            return enc_oom(e);
-        ee_status st = enc_elements(e, &child, NULL, inner, v, depth + 1);
-        ok = bson_append_array_end(b, &child);
-        if (st != EE_OK)
-            return st;
-        break;
-    }
+    case JSON_OBJECT:
+    case JSON_ARRAY: return enc_container(e, b, key, v, inner, NULL, inner, depth);
     default: ok = false;
     }
     return ok ? EE_OK : enc_oom(e);
@@ -256,30 +256,17 @@ static ee_status enc_value(enc *e, bson_t *b, const char *key, const ee__rec_fie
             ok = bson_append_date_time(b, key, klen, json_integer_value(v));
         break;
     case EE__REC_DOC:
-        if ((fits = json_is_object(v))) {
-            bson_t child;
-            if (!bson_append_document_begin(b, key, klen, &child))
-                return enc_oom(e);
-            ee_status st = enc_members(e, &child, f->map, v, NULL, depth + 1);
-            ok = bson_append_document_end(b, &child);
-            if (st != EE_OK)
-                return st;
-        }
+        if (json_is_object(v))
+            return enc_container(e, b, key, v, f->map, NULL, NULL, depth);
         break;
     case EE__REC_ARRAY:
-        if ((fits = json_is_array(v))) {
+        if (json_is_array(v)) {
             if (f->max_bytes != 0 && json_array_size(v) > f->max_bytes) {
                 char why[64];
                 snprintf(why, sizeof why, "has more than %zu elements", f->max_bytes);
                 return enc_fail(e, EE_ETOOBIG, why);
             }
-            bson_t child;
-            if (!bson_append_array_begin(b, key, klen, &child))
-                return enc_oom(e);
-            ee_status st = enc_elements(e, &child, f->elem, NULL, v, depth + 1);
-            ok = bson_append_array_end(b, &child);
-            if (st != EE_OK)
-                return st;
+            return enc_container(e, b, key, v, NULL, f->elem, NULL, depth);
         }
         break;
     case EE__REC_OPAQUE: break;
@@ -343,7 +330,8 @@ static ee_status dec_container(dec *d, bson_iter_t *it, bool array, const ee__re
         return ee__error(EE_ENOMEM, "out of memory reading a %s", map_what(d->top));
     while (bson_iter_next(it)) {
         const char *k = bson_iter_key(it);
-        if (BSON_ITER_HOLDS_BINARY(it) || (!array && !keep_id && depth == 0 && strcmp(k, "_id") == 0))
+        bool own_id = !array && !keep_id && depth == 0 && strcmp(k, "_id") == 0;
+        if (BSON_ITER_HOLDS_BINARY(it) || own_id)
             continue;
         const ee__rec_field *f = array ? elem : field_of(map, k);
         if (f != NULL && (f->flags & EE__REC_SECRET))
@@ -590,26 +578,36 @@ ee_status ee__record_update(const ee__record_update_spec *spec, json_t **rec_out
 
 /* ---- create or replace by a unique field ------------------------------------------- */
 
-typedef struct newest {
-    uint8_t *data;
-    size_t len;
-    bool seen;
-    char id[EE_STORAGE_ID_HEX_LEN + 1];
-    int64_t revision;
-} newest;
-
 static int take_newest(const ee_storage_row *row, void *payload)
 {
-    newest *n = payload;
-    n->seen = true;
-    n->data = malloc(row->len ? row->len : 1);
-    if (n->data != NULL) {
-        memcpy(n->data, row->data, row->len);
-        n->len = row->len;
-        n->revision = row->revision;
-        ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, n->id);
-    }
-    return 1;
+    ee__record_found *f = payload;
+    f->seen = true;
+    f->revision = row->revision;
+    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, f->id);
+    if (ee__record_decode(f->map, row->data, row->len, false, &f->rec) != EE_OK)
+        snprintf(f->why, sizeof f->why, "%s", ee_error_last_message());
+    return 1; /* one is enough */
+}
+
+ee_status ee__record_find(ee_storage *storage, const ee__record_map *map, const char *collection,
+                          const char *workspace, const char *field, const char *value,
+                          ee__record_found *out)
+{
+    memset(out, 0, sizeof *out);
+    out->map = map;
+    ee_storage_eq eq = {field, value};
+    ee_storage_query_spec q = {0};
+    q.version = EE_STORAGE_QUERY_VERSION;
+    q.eq = &eq;
+    q.n_eq = 1;
+    q.order = EE_STORAGE_ORDER_TIME_DESC;
+    q.limit = 1;
+    ee_status st = ee_storage_query(storage, collection, workspace, &q, take_newest, out, NULL);
+    if (st == EE_ECANCELLED)
+        st = EE_OK;
+    if (st != EE_OK)
+        return st;
+    return out->seen ? EE_OK : EE_ENOTFOUND;
 }
 
 typedef struct ups {
@@ -623,23 +621,11 @@ typedef struct ups {
 static ee_status upsert_attempt(int attempt, bool *final, void *payload)
 {
     ups *u = payload;
-    newest n = {0};
-    ee_storage_eq eq = {u->field, u->value};
-    ee_storage_query_spec q = {0};
-    q.version = EE_STORAGE_QUERY_VERSION;
-    q.eq = &eq;
-    q.n_eq = 1;
-    q.order = EE_STORAGE_ORDER_TIME_DESC;
-    q.limit = 1;
-    ee_status st = ee_storage_query(u->storage, u->coll, u->ws, &q, take_newest, &n, NULL);
-    if (st == EE_ECANCELLED)
+    ee__record_found n;
+    ee_status st = ee__record_find(u->storage, u->map, u->coll, u->ws, u->field, u->value, &n);
+    if (st == EE_ENOTFOUND)
         st = EE_OK;
-    if (st == EE_OK && n.seen && n.data == NULL)
-        st = ee__error(EE_ENOMEM, "out of memory reading a %s", map_what(u->map));
-    json_t *rec = NULL;
-    if (st == EE_OK && n.seen && ee__record_decode(u->map, n.data, n.len, false, &rec) != EE_OK)
-        rec = NULL; /* a stored record that does not decode is replaced */
-    free(n.data);
+    json_t *rec = n.rec; /* NULL: none, or one that does not decode and is replaced */
     if (st == EE_OK && rec == NULL && (rec = json_object()) == NULL)
         st = ee__error(EE_ENOMEM, "out of memory writing a %s", map_what(u->map));
     if (st == EE_OK) {

@@ -168,6 +168,23 @@ typedef struct ee__record_update_spec {
 ee_status ee__record_update(const ee__record_update_spec *spec, json_t **rec_out,
                             int64_t *revision_out);
 
+/* The newest record of `collection`/`workspace` whose indexed `field` is
+ * `value`. EE_OK with out->rec (new reference) - or out->rec NULL and
+ * out->why saying why, when the stored document does not decode - and its
+ * id and revision; EE_ENOTFOUND; the storage's statuses. */
+typedef struct ee__record_found {
+    json_t *rec;
+    char id[EE_STORAGE_ID_HEX_LEN + 1];
+    int64_t revision;
+    bool seen;
+    const ee__record_map *map;
+    char why[256];
+} ee__record_found;
+
+ee_status ee__record_find(ee_storage *storage, const ee__record_map *map, const char *collection,
+                          const char *workspace, const char *field, const char *value,
+                          ee__record_found *out);
+
 /* Create-or-replace the record of `collection`/`workspace` whose indexed
  * (unique) `field` is `value`: the newest one is read (an empty object when
  * there is none), mutated and replaced, or inserted; a writer in between

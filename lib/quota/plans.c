@@ -339,48 +339,6 @@ ee_status ee__quota_file_load(q_file *f, const char *text, size_t len, const cha
 
 /* ---- storage documents ------------------------------------------------------------------ */
 
-typedef struct first_doc {
-    json_t *rec; /* NULL when the stored document does not decode */
-    char id[EE_STORAGE_ID_HEX_LEN + 1];
-    bool seen;
-    const ee__record_map *map;
-    char why[EE__ERROR_MSG_MAX]; /* why it does not decode */
-} first_doc;
-
-static int take_first(const ee_storage_row *row, void *payload)
-{
-    first_doc *d = payload;
-    d->seen = true;
-    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, d->id);
-    if (ee__record_decode(d->map, row->data, row->len, false, &d->rec) != EE_OK) {
-        d->rec = NULL;
-        snprintf(d->why, sizeof d->why, "%s", ee_error_last_message());
-    }
-    return 1; /* one is enough */
-}
-
-/* The newest document of `coll` in `ws` whose indexed `field` is `value`,
- * decoded through `map` (d->rec NULL: it does not decode). */
-static ee_status find_one(ee_storage *sto, const ee__record_map *map, const char *coll,
-                          const char *ws, const char *field, const char *value, first_doc *out)
-{
-    memset(out, 0, sizeof *out);
-    out->map = map;
-    ee_storage_eq eq = {field, value};
-    ee_storage_query_spec q = {0};
-    q.version = EE_STORAGE_QUERY_VERSION;
-    q.eq = &eq;
-    q.n_eq = 1;
-    q.order = EE_STORAGE_ORDER_TIME_DESC;
-    q.limit = 1;
-    ee_status st = ee_storage_query(sto, coll, ws, &q, take_first, out, NULL);
-    if (st == EE_ECANCELLED)
-        st = EE_OK;
-    if (st != EE_OK)
-        return st;
-    return out->seen ? EE_OK : EE_ENOTFOUND;
-}
-
 /* Store `doc` as the document of `coll` in `ws` whose unique `field` is
  * `value`: replace the one there or insert, through the record layer's
  * upsert. When another thread or process writes the same key in between,
@@ -418,9 +376,9 @@ static void file_plan(const q_state *st, const char *name, const q_plan **out)
 /* The effective plan `name`: a stored one wins over the file's. */
 static ee_status plan_find(q_state *st, const char *name, q_plan *out, const char **source)
 {
-    first_doc d;
-    ee_status s = find_one(ee__engine_storage(st->engine), &plan_map, "plans", NULL, "name", name,
-                           &d);
+    ee__record_found d;
+    ee_status s = ee__record_find(ee__engine_storage(st->engine), &plan_map, "plans", NULL,
+                                  "name", name, &d);
     if (s == EE_OK) {
         json_t *j = d.rec;
         if (j == NULL)
@@ -564,9 +522,10 @@ ee_status ee_quota_plan_delete(ee_engine *engine, const char *name)
     if (st == NULL)
         return ee__error(EE_EINVAL, "ee_quota_plan_delete: engine must not be NULL");
     ee_status s = check_name(name, "plan name");
-    first_doc d;
+    ee__record_found d;
     if (s == EE_OK)
-        s = find_one(ee__engine_storage(engine), &plan_map, "plans", NULL, "name", name, &d);
+        s = ee__record_find(ee__engine_storage(engine), &plan_map, "plans", NULL, "name", name,
+                            &d);
     if (s == EE_ENOTFOUND)
         return ee__error(EE_ENOTFOUND, "no stored plan named \"%s\"", name);
     if (s != EE_OK)
@@ -610,10 +569,10 @@ static ee_status sub_parse(const json_t *j, q_sub *out, const char *org)
 
 static ee_status sub_find(q_state *st, const char *org, q_sub *out, bool *found)
 {
-    first_doc d;
+    ee__record_found d;
     *found = false;
-    ee_status s = find_one(ee__engine_storage(st->engine), &sub_map, "subscriptions", org,
-                           "orgId", org, &d);
+    ee_status s = ee__record_find(ee__engine_storage(st->engine), &sub_map, "subscriptions",
+                                  org, "orgId", org, &d);
     if (s == EE_ENOTFOUND)
         return EE_OK;
     if (s != EE_OK)

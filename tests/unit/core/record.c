@@ -165,7 +165,8 @@ Test(record, encode_errors_name_the_json_pointer)
     encode_fails("{\"name\": \"n\", \"ratio\": \"1\"}", EE_EINVAL, "/ratio must be a number");
     encode_fails("{\"name\": \"n\", \"on\": 1}", EE_EINVAL, "/on must be true or false");
     encode_fails("{\"name\": \"n\", \"createdAt\": \"2024\"}", EE_EINVAL, "/createdAt must be");
-    encode_fails("{\"name\": \"n\", \"inner\": {\"at\": 1}}", EE_EINVAL, "/inner/label is required");
+    encode_fails("{\"name\": \"n\", \"inner\": {\"at\": 1}}", EE_EINVAL,
+                 "/inner/label is required");
     encode_fails("{\"name\": \"n\", \"inner\": {\"label\": \"x\", \"at\": true}}", EE_EINVAL,
                  "/inner/at must be");
     encode_fails("{\"name\": \"n\", \"dates\": [1, \"x\"]}", EE_EINVAL, "/dates/1 must be");
@@ -377,8 +378,8 @@ static void no_lost_update(ee_storage *s)
     cr_assert_eq(ee_storage_get(s, COLL, NULL, id, &data, &len, &rev), EE_OK);
     json_t *rec = NULL;
     cr_assert_eq(ee__record_decode(&counter_map, data, len, false, &rec), EE_OK);
-    cr_expect_eq(json_integer_value(json_object_get(rec, "n")), RACERS * ROUNDS,
-                 "lost updates: n = %lld", (long long)json_integer_value(json_object_get(rec, "n")));
+    long long n = (long long)json_integer_value(json_object_get(rec, "n"));
+    cr_expect_eq(n, RACERS * ROUNDS, "lost updates: n = %lld", n);
     cr_expect_eq(rev, 1 + RACERS * ROUNDS);
     json_decref(rec);
     ee_free(data);
