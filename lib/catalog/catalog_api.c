@@ -124,10 +124,8 @@ typedef struct update_ctx {
     apply_fn apply;
 } update_ctx;
 
-static ee_status update_mutate(json_t *rec, int64_t revision, int attempt, void *payload)
+static ee_status update_mutate(json_t *rec, void *payload)
 {
-    (void)revision;
-    (void)attempt;
     update_ctx *u = payload;
     ee_status st = u->apply(u->engine, rec, u->patch);
     int64_t prev = json_integer_value(json_object_get(rec, "updatedAt"));

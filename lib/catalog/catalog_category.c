@@ -92,10 +92,8 @@ typedef struct category_update {
     json_t *name; /* the name last written, for the message of a taken one */
 } category_update;
 
-static ee_status category_mutate(json_t *rec, int64_t revision, int attempt, void *payload)
+static ee_status category_mutate(json_t *rec, void *payload)
 {
-    (void)revision;
-    (void)attempt;
     category_update *u = payload;
     ee_status st = ee__cat_category_apply(rec, u->patch, false);
     if (st != EE_OK)

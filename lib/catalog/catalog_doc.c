@@ -366,7 +366,7 @@ static ee_status category_exists(ee_engine *engine, const char *id)
     return st;
 }
 
-static bool listed(const json_t *arr, const char *s)
+bool ee__cat_listed(const json_t *arr, const char *s)
 {
     size_t i;
     const json_t *v;
@@ -469,7 +469,7 @@ static ee_status apply_key(ee_engine *engine, json_t *rec, const char *key, cons
         return ee__error(EE_ENOMEM, "out of memory");
     if (is_shared(key)) {
         json_t *edited = json_object_get(rec, "adminEdited");
-        if (!listed(edited, key) && json_array_append_new(edited, json_string(key)) != 0)
+        if (!ee__cat_listed(edited, key) && json_array_append_new(edited, json_string(key)) != 0)
             return ee__error(EE_ENOMEM, "out of memory");
     }
     return EE_OK;

@@ -155,6 +155,8 @@ ee_status ee__cat_to_bson(const json_t *rec, uint8_t **data, size_t *len);
 ee_status ee__cat_from_bson(const uint8_t *data, size_t len, json_t **out);
 
 bool ee__cat_hex_id(const char *s);
+/* Whether the array of strings `arr` holds `s`. */
+bool ee__cat_listed(const json_t *arr, const char *s);
 
 /* A stored record by id: *rec (new reference) and *revision. */
 ee_status ee__cat_load(ee_engine *engine, const char *coll, const char *id, json_t **rec,

@@ -419,17 +419,6 @@ static ee_status insert_new(sync_ctx *c, const char *n8n_id, const json_t *d, co
     return st;
 }
 
-static bool in_array(const json_t *arr, const char *s)
-{
-    size_t i;
-    const json_t *v;
-    json_array_foreach(arr, i, v) {
-        if (strcmp(json_string_value(v), s) == 0)
-            return true;
-    }
-    return false;
-}
-
 static void drop_from(json_t *arr, const char *s)
 {
     for (size_t i = json_array_size(arr); i-- > 0;)
@@ -455,7 +444,7 @@ static ee_status merge(json_t *rec, const json_t *d, json_t *src, const char *ha
         json_t *nv = json_object_get(src, f);
         const json_t *ov = json_object_get(old_src, f);
         bool take;
-        if (in_array(edited, f)) {
+        if (ee__cat_listed(edited, f)) {
             /* the admin's value stands until n8n's own value changes (or a
              * workflow that had vanished comes back: isActive follows n8n) */
             take = (ov != NULL && !json_equal(ov, nv))
@@ -494,10 +483,8 @@ typedef struct sync_update {
     json_t *fields; /* the fields the last attempt changed */
 } sync_update;
 
-static ee_status update_mutate(json_t *rec, int64_t revision, int attempt, void *payload)
+static ee_status update_mutate(json_t *rec, void *payload)
 {
-    (void)revision;
-    (void)attempt;
     sync_update *u = payload;
     const json_t *n8n = json_object_get(rec, "n8n");
     const char *old_hash = json_string_value(json_object_get(n8n, "hash"));
@@ -583,10 +570,8 @@ typedef struct sync_deactivate {
     bool written;
 } sync_deactivate;
 
-static ee_status deactivate_mutate(json_t *rec, int64_t revision, int attempt, void *payload)
+static ee_status deactivate_mutate(json_t *rec, void *payload)
 {
-    (void)revision;
-    (void)attempt;
     sync_deactivate *x = payload;
     sync_ctx *c = x->c;
     json_t *n8n = json_object_get(rec, "n8n");

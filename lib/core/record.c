@@ -239,21 +239,20 @@ static ee_status enc_value(enc *e, bson_t *b, const char *key, const ee__rec_fie
         break;
     case EE__REC_INT64:
     case EE__REC_MONEY:
-        if ((fits = json_is_integer(v)
-                    && (f->kind == EE__REC_INT64 || json_integer_value(v) >= 0)))
-            ok = bson_append_int64(b, key, klen, json_integer_value(v));
+    case EE__REC_DATE: {
+        json_int_t n = json_integer_value(v);
+        fits = json_is_integer(v) && (f->kind != EE__REC_MONEY || n >= 0);
+        if (fits)
+            ok = f->kind == EE__REC_DATE ? bson_append_date_time(b, key, klen, n)
+                                         : bson_append_int64(b, key, klen, n);
         break;
+    }
     case EE__REC_DOUBLE:
-        if ((fits = json_is_number(v)))
-            ok = bson_append_double(b, key, klen, json_number_value(v));
-        break;
     case EE__REC_BOOL:
-        if ((fits = json_is_boolean(v)))
-            ok = bson_append_bool(b, key, klen, json_is_true(v));
-        break;
-    case EE__REC_DATE:
-        if ((fits = json_is_integer(v)))
-            ok = bson_append_date_time(b, key, klen, json_integer_value(v));
+        fits = f->kind == EE__REC_BOOL ? json_is_boolean(v) : json_is_number(v);
+        if (fits)
+            ok = f->kind == EE__REC_BOOL ? bson_append_bool(b, key, klen, json_is_true(v))
+                                         : bson_append_double(b, key, klen, json_number_value(v));
         break;
     case EE__REC_DOC:
         if (json_is_object(v))
@@ -535,7 +534,7 @@ static ee_status update_attempt(int attempt, bool *final, void *payload)
                          map_what(s->map), s->id, (long long)u->revision,
                          (long long)s->expected);
     }
-    st = s->mutate(u->rec, u->revision, attempt, s->payload);
+    st = s->mutate(u->rec, s->payload);
     if (st == EE__RECORD_KEEP)
         return EE_OK;
     if (st != EE_OK) {
@@ -620,6 +619,7 @@ typedef struct ups {
 
 static ee_status upsert_attempt(int attempt, bool *final, void *payload)
 {
+    (void)attempt;
     ups *u = payload;
     ee__record_found n;
     ee_status st = ee__record_find(u->storage, u->map, u->coll, u->ws, u->field, u->value, &n);
@@ -629,7 +629,7 @@ static ee_status upsert_attempt(int attempt, bool *final, void *payload)
     if (st == EE_OK && rec == NULL && (rec = json_object()) == NULL)
         st = ee__error(EE_ENOMEM, "out of memory writing a %s", map_what(u->map));
     if (st == EE_OK) {
-        st = u->mutate(rec, n.seen ? n.revision : 0, attempt, u->payload);
+        st = u->mutate(rec, u->payload);
         if (st == EE__RECORD_KEEP)
             st = EE_OK;
         else if (st == EE_OK) {

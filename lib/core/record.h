@@ -134,11 +134,10 @@ typedef ee_status (*ee__record_attempt_fn)(int attempt, bool *final, void *paylo
  * credentials' sealed field); ee__record_update/upsert are built on it. */
 ee_status ee__record_retry(ee__record_attempt_fn fn, void *payload, const char *what);
 
-/* The mutation of an update: change `rec` (the decoded stored record,
- * `revision` its revision) in place. Return EE_OK to write it,
+/* The mutation of an update: change `rec` (the decoded stored record, read
+ * afresh on each attempt) in place. Return EE_OK to write it,
  * EE__RECORD_KEEP to write nothing and succeed, or an error to stop. */
-typedef ee_status (*ee__record_mutate_fn)(json_t *rec, int64_t revision, int attempt,
-                                          void *payload);
+typedef ee_status (*ee__record_mutate_fn)(json_t *rec, void *payload);
 #define EE__RECORD_KEEP ((ee_status)1)
 
 typedef struct ee__record_update_spec {

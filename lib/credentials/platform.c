@@ -333,7 +333,6 @@ typedef struct set_active_ctx {
     ee_engine *engine;
     const char *id;
     int active;
-    bool replaced; /* a replace answered something other than a conflict */
 } set_active_ctx;
 
 static ee_status set_active_attempt(int attempt, bool *final, void *payload)
@@ -342,21 +341,27 @@ static ee_status set_active_attempt(int attempt, bool *final, void *payload)
     set_active_ctx *c = payload;
     ee__cdoc d;
     ee_status st = ee__cdoc_get(c->engine, EE__CRED_COLL, EE__PLATFORM_WS, c->id, &d);
-    if (st != EE_OK) {
-        *final = true;
+    *final = true;
+    if (st != EE_OK)
         return st;
-    }
     const char *kind = meta_str(&d, "kind");
     if (kind == NULL || strcmp(kind, "platform") != 0) {
         ee__cdoc_clear(&d);
-        *final = true;
         return ee__error(EE_ENOTFOUND, "no platform credential %s", c->id);
     }
     json_object_set_new(d.meta, "isActive", json_boolean(c->active != 0));
     json_object_set_new(d.meta, "updatedAt", json_integer(ee_engine_now_ms(c->engine)));
     st = ee__cdoc_replace(c->engine, EE__CRED_COLL, EE__PLATFORM_WS, &d);
     ee__cdoc_clear(&d);
-    *final = c->replaced = st != EE_ECONFLICT;
+    if (st == EE_ECONFLICT) {
+        *final = false; /* a concurrent writer: read again */
+        return st;
+    }
+    ee__cred_invalidate(ee__cred_state_of(c->engine));
+    if (st == EE_OK)
+        ee__log(ee__engine_logger(c->engine), EE_LOG_INFO, "credentials",
+                "platform credential %s %s rotation", c->id,
+                c->active ? "back in" : "taken out of");
     return st;
 }
 
@@ -364,17 +369,10 @@ ee_status ee_cred_platform_set_active(ee_engine *engine, const char *credential_
 {
     if (engine == NULL || credential_id == NULL)
         return ee__error(EE_EINVAL, "ee_cred_platform_set_active: NULL argument");
-    set_active_ctx c = {engine, credential_id, active, false};
+    set_active_ctx c = {engine, credential_id, active};
     char what[64];
     snprintf(what, sizeof what, "platform credential %s", credential_id);
-    ee_status st = ee__record_retry(set_active_attempt, &c, what);
-    if (c.replaced)
-        ee__cred_invalidate(ee__cred_state_of(engine));
-    if (st == EE_OK)
-        ee__log(ee__engine_logger(engine), EE_LOG_INFO, "credentials",
-                "platform credential %s %s rotation", credential_id,
-                active ? "back in" : "taken out of");
-    return st;
+    return ee__record_retry(set_active_attempt, &c, what);
 }
 
 ee_status ee_cred_platform_list(ee_engine *engine, char **out)

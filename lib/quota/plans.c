@@ -345,10 +345,8 @@ ee_status ee__quota_file_load(q_file *f, const char *text, size_t len, const cha
  * the write is made again over what that writer stored (the last writer
  * wins, and there is never a second document); EE_EBUSY when it keeps
  * changing past the record layer's budget. */
-static ee_status replace_with(json_t *rec, int64_t revision, int attempt, void *payload)
+static ee_status replace_with(json_t *rec, void *payload)
 {
-    (void)revision;
-    (void)attempt;
     json_object_clear(rec);
     return json_object_update(rec, payload) == 0
                ? EE_OK
@@ -409,24 +407,26 @@ static ee_status check_name(const char *name, const char *what)
     return EE_OK;
 }
 
-/* A plan or subscription the caller sends: at most DOC_MAX bytes, nested
- * at most 8 levels (a plan is 2), through core's bounded parse. */
-static json_t *parse_doc(const char *text, ee_status *st, const char *what)
+/* A plan or subscription the caller sends: a JSON object of at most
+ * DOC_MAX bytes, nested at most 8 levels (a plan is 2), through the record
+ * layer's bounded parse; *st the engine's quota state. */
+static ee_status parse_doc(ee_engine *engine, const char *text, const char *what, q_state **st,
+                           json_t **out)
 {
-    json_t *j = NULL;
-    *st = ee__json_parse(text, DOC_MAX, 8, EE__JSON_EXACT_NUMBERS, what, &j);
-    return j;
+    *out = NULL;
+    *st = ee__quota_state(engine);
+    if (*st == NULL)
+        return ee__error(EE_EINVAL, "%s: engine must not be NULL", what);
+    return ee__record_parse(text, DOC_MAX, 8, EE__JSON_EXACT_NUMBERS, what, out);
 }
 
 ee_status ee_quota_plan_put(ee_engine *engine, const char *plan_json, char **out)
 {
     if (out != NULL)
         *out = NULL;
-    q_state *st = ee__quota_state(engine);
-    ee_status s = EE_OK;
-    if (st == NULL)
-        s = ee__error(EE_EINVAL, "ee_quota_plan_put: engine must not be NULL");
-    json_t *j = s == EE_OK ? parse_doc(plan_json, &s, "ee_quota_plan_put") : NULL;
+    q_state *st;
+    json_t *j;
+    ee_status s = parse_doc(engine, plan_json, "ee_quota_plan_put", &st, &j);
     q_plan p;
     if (s == EE_OK)
         s = ee__quota_plan_parse(j, &p);
@@ -663,15 +663,11 @@ ee_status ee_quota_subscription_put(ee_engine *engine, const char *sub_json, cha
 {
     if (out != NULL)
         *out = NULL;
-    q_state *st = ee__quota_state(engine);
-    ee_status s = EE_OK;
-    if (st == NULL)
-        s = ee__error(EE_EINVAL, "ee_quota_subscription_put: engine must not be NULL");
-    json_t *j = s == EE_OK ? parse_doc(sub_json, &s, "ee_quota_subscription_put") : NULL;
+    q_state *st;
+    json_t *j;
+    ee_status s = parse_doc(engine, sub_json, "ee_quota_subscription_put", &st, &j);
     static const char *const members[] = {"orgId", "plan", "planId", "periodStart",
                                           "multipliers", NULL};
-    if (s == EE_OK && !json_is_object(j))
-        s = ee__error(EE_EINVAL, "subscription: must be a JSON object");
     if (s == EE_OK)
         s = ee__json_check_members(j, members, "subscription", "");
     const json_t *org = json_object_get(j, "orgId");
