@@ -53,7 +53,7 @@ typedef struct ee__counters_ext {
 } ee__counters_ext;
 
 extern const ee__counters_ext ee__counters_memory_ext;
-extern const ee__counters_ext ee__counters_sql_ext;
+extern const ee__counters_ext ee__counters_storage_ext;
 extern const ee__counters_ext ee__counters_redis_ext;
 
 /* Wrap a validated built-in table: like ee_counters_new_custom() with a
