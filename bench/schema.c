@@ -14,7 +14,7 @@
  * PCRE2 JIT programs.
  */
 #include "bench_util.h"
-#include "catalog/schema.h"
+#include "schema/schema.h"
 
 #define MAX_SCHEMAS 2000
 

@@ -15,7 +15,7 @@
 #include <stdarg.h>
 
 #include "bench_util.h"
-#include "catalog/schema.h"
+#include "schema/schema.h"
 #include "notify/mustache.h"
 
 /* CPU time of this thread: the machine may be shared, and the figure to

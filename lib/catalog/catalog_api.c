@@ -6,7 +6,6 @@
 #include <strings.h>
 
 #include "catalog/catalog_internal.h"
-#include "catalog/schema_internal.h"
 
 /* Entry text may hold a schema nested to the schema validator's limit. */
 #define ENTRY_DEPTH (EE_SCHEMA_MAX_SCHEMA_DEPTH + 4)

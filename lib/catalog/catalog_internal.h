@@ -24,9 +24,9 @@
 
 #include <jansson.h>
 
-/* catalog/schema.h brings core/core.h: core.h must not be included twice in
+/* schema/schema.h brings core/core.h: core.h must not be included twice in
  * one translation unit, so files including this header include neither. */
-#include "catalog/schema.h"
+#include "schema/schema.h"
 #include "catalog/search.h"
 #include "core/record.h"
 #include "execengine/catalog.h"

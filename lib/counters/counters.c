@@ -117,7 +117,7 @@ ee_status ee_counters_sqlite_new(ee_counters **out, const char *path)
                                     "required");
     *out = NULL;
     OPEN_BUILTIN(out, ee__counters_sqlite_create(path, &t_, &ctx_), "storage-sqlite",
-                 &ee__counters_sql_ext);
+                 &ee__counters_storage_ext);
 }
 
 static ee_status postgres_open(ee_counters **out, const char *conninfo, const ee__logger *lg)
@@ -127,7 +127,7 @@ static ee_status postgres_open(ee_counters **out, const char *conninfo, const ee
                                     "are required");
     *out = NULL;
     OPEN_BUILTIN(out, ee__counters_postgres_create(conninfo, lg, &t_, &ctx_), "storage-postgres",
-                 &ee__counters_sql_ext);
+                 &ee__counters_storage_ext);
 }
 
 ee_status ee_counters_postgres_new(ee_counters **out, const char *conninfo)

@@ -1,7 +1,9 @@
 /*
- * lib/counters/counters_internal.h - what the counters wrapper and its
- * built-in backends share (never installed). A backend folder reaches the
- * rest of the library only through this header and counters.h.
+ * lib/counters/counters_internal.h - private: what the counters wrapper and
+ * its built-in backends share (never installed). Nothing here leaves
+ * lib/counters/ (the module's tests and benchmarks apart): other modules
+ * use counters/counters.h. A backend folder reaches the rest of the library
+ * only through this header, counters/counters.h and core.
  */
 #ifndef EE_COUNTERS_INTERNAL_H
 #define EE_COUNTERS_INTERNAL_H
@@ -10,6 +12,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "counters/counters.h"
 #include "execengine/counters.h"
 
 /* Each built-in backend's constructor: on EE_OK *table and *ctx are set and
@@ -53,7 +56,7 @@ typedef struct ee__counters_ext {
 } ee__counters_ext;
 
 extern const ee__counters_ext ee__counters_memory_ext;
-extern const ee__counters_ext ee__counters_sql_ext;
+extern const ee__counters_ext ee__counters_storage_ext;
 extern const ee__counters_ext ee__counters_redis_ext;
 
 /* Wrap a validated built-in table: like ee_counters_new_custom() with a
@@ -76,37 +79,14 @@ ee_status ee__counters_lock_take(const char *kind, const char *target, bool shar
                                  ee__counters_lock **out);
 void ee__counters_lock_free(ee__counters_lock *lock);
 
-/* ---- for the library's other modules (the quota module) -------------------------------- */
+/* ---- what counters/counters.h's calls are made of (counters.c, prepared.c) ------------- */
 
-/* Where period usage is kept durable when `counters` are not: memory
- * counters opened over a sqlite or postgres storage keep a "storage"
- * counters handle on the same database beside them (the mirror); NULL when
- * the counters are durable themselves (storage:) or have no database
- * (memory: over a memory: storage). Lives as long as `counters`. */
-ee_counters *ee__counters_durable(ee_counters *counters);
-
-/* Whether `counters` are shared by every process that uses them (redis,
- * storage), so period usage is never read back into them per engine. */
-bool ee__counters_shared(const ee_counters *counters);
-
-/* The longest lease (ms) callers use on `counters`: redis counters with a
- * durable store beside keep admissions closed that long after they found
- * their data lost (at least 15 minutes). Others ignore it. */
-void ee__counters_set_recovery(ee_counters *counters, int64_t ms);
-
-/* Redis counters' part of the above (lib/counters/redis): the durable
- * store beside them (their epoch is kept only with one) and the recovery
+/* Redis counters' part of ee__counters_durable() and
+ * ee__counters_set_recovery() (lib/counters/redis): the durable store
+ * beside them (their epoch is kept only with one) and the recovery
  * time. */
 void ee__counters_redis_durable(void *ctx, ee_counters *durable);
 void ee__counters_redis_recovery(void *ctx, int64_t ms);
-
-/* Add `amount` (1..EE_COUNTERS_VALUE_MAX) to the committed part of `key` on
- * a durable handle (see ee__counters_ext.credit), one transaction: what a
- * commit on the counters beside it is written through as. Returns EE_OK;
- * EE_ENOTSUPPORTED (not a storage counters handle); the backend's
- * failures. */
-ee_status ee__counters_credit(ee_counters *durable, const char *key, int64_t amount,
-                              int64_t window_end, int64_t now_ms);
 
 /* A handle for `key` (validated here) on backends that have them; *handle
  * is NULL on the others, which is not an error. Returns EE_OK, EE_EINVAL
@@ -124,7 +104,7 @@ ee_status ee__counters_reserve_leased(ee_counters *counters, const ee_counter_re
 /* Validate a prepared request set once (what ee__counters_reserve_leased()
  * checks on every call: keys, numbers, leases, repeated counters), for
  * requests reused with ee__counters_direct()'s function until their window
- * ends. Returns EE_OK or EE_EINVAL. */
+ * ends (ee__counters_prepared_set). Returns EE_OK or EE_EINVAL. */
 ee_status ee__counters_check_prepared(const ee_counter_req *reqs, void *const *handles,
                                       const int64_t *leases, size_t count, int64_t now_ms);
 

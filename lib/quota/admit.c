@@ -4,9 +4,10 @@
  *
  * The hot path (ee_quota_admit_fast) reads the engine's clock, checks that
  * the subject's cached limits are still fresh (a few relaxed loads), sets
- * the spend amount, makes ONE ee_counters_reserve_many() call and copies
- * the ticket's prebuilt constant part: no JSON, no allocation, no lock of
- * ours.
+ * the spend amount, makes ONE reservation of the subject's prepared
+ * request set (counters/counters.h: checked when the limits were resolved,
+ * straight to the backend on the built-in ones) and copies the ticket's
+ * prebuilt constant part: no JSON, no allocation, no lock of ours.
  */
 #include <inttypes.h>
 #include <stddef.h>
@@ -49,7 +50,6 @@ ee_status ee__quota_subject_init(ee_quota_subject *s, ee_engine *engine, const c
     s->counters = ee__engine_counters(engine);
     if (s->st == NULL || s->counters == NULL)
         return ee__error(EE_EINVAL, "quota: the engine has no quota module or counters");
-    ee__counters_direct(s->counters, &s->direct, &s->direct_ctx);
     s->durable = ee__counters_durable(s->counters);
     /* Shared counters (redis) are never seeded per engine: they hold every
      * process's usage, and rebuild themselves after a loss. */
@@ -63,11 +63,14 @@ ee_status ee__quota_subject_init(ee_quota_subject *s, ee_engine *engine, const c
     ee__quota_key(s->key[Q_R_CONC], sizeof s->key[0], "conc", s->ws);
     ee__quota_key(s->key[Q_R_GCONC], sizeof s->key[0], "conc-all", NULL);
     ee__quota_key(s->key[Q_R_SPEND], sizeof s->key[0], "spend", s->org_id);
-    for (int k = 0; k < Q_R_COUNT; k++) {
-        ee_status st = ee__counters_resolve(s->counters, s->key[k], &s->handle[k]);
-        if (st != EE_OK)
-            return st;
-    }
+    /* Every key an admission may reserve on, resolved once: each set of
+     * limits picks its requests among them (build). */
+    const char *keys[Q_R_COUNT];
+    for (int k = 0; k < Q_R_COUNT; k++)
+        keys[k] = s->key[k];
+    ee_status st = ee__counters_prepared_init(&s->prep, s->counters, keys, Q_R_COUNT);
+    if (st != EE_OK)
+        return st;
     s->org = ee__quota_org(s->st, s->org_id);
     if (s->org == NULL)
         return ee__error(EE_ENOMEM, "out of memory resolving organisation \"%s\"", s->org_id);
@@ -83,8 +86,9 @@ static int64_t threshold_value(int64_t limit, int64_t pct)
     return (limit * pct + 99) / 100; /* limit <= 2^53, pct <= 100: no overflow */
 }
 
-/* Prebuild the counter requests and the ticket's constant part, checked
- * once here for every admission until the limits are resolved again. */
+/* Prebuild the counter requests (set on the prepared reservation, which
+ * checks them) and the ticket's constant part, once here for every
+ * admission until the limits are resolved again. */
 static ee_status build(ee_quota_subject *s, int64_t now)
 {
     const q_limits *l = &s->lim;
@@ -116,14 +120,14 @@ static ee_status build(ee_quota_subject *s, int64_t now)
         limits[n] = l->limit[Q_L_SPEND];
         ends[n++] = s->spend_end;
     }
+    int64_t leases[Q_R_COUNT];
     for (size_t i = 0; i < n; i++) {
         int k = order[i];
         s->kinds[i] = k;
         s->reqs[i] = (ee_counter_req){s->key[k], 1, limits[i], 0, ends[i]};
         /* The rate unit lives exactly the sliding window; the others as
          * long as a run may (renewed by ee_quota_renew). */
-        s->leases[i] = k == Q_R_RATE ? Q_HOUR_MS : s->st->file.run_lease_ms;
-        s->handles[i] = s->handle[k];
+        leases[i] = k == Q_R_RATE ? Q_HOUR_MS : s->st->file.run_lease_ms;
         size_t len = strlen(s->key[k]);
         t->res[i].kind = (uint8_t)k;
         t->res[i].keylen = (uint8_t)len;
@@ -132,8 +136,6 @@ static ee_status build(ee_quota_subject *s, int64_t now)
         koff += len + 1;
     }
     s->pred_idx = 0;
-    ee__counters_lock_order(s->counters, s->handles, s->nreq, s->lock_order[0]);
-    ee__counters_lock_order(s->counters, s->handles, n, s->lock_order[1]);
     t->magic = Q_TICKET_MAGIC;
     t->state = Q_T_ADMITTED;
     t->failed_consume = l->failed_consume;
@@ -147,7 +149,7 @@ static ee_status build(ee_quota_subject *s, int64_t now)
     }
     for (int i = s->st->file.nthresholds; i < Q_MAX_THRESHOLDS; i++)
         s->alert_at[i] = s->spend_alert_at[i] = INT64_MAX;
-    return ee__counters_check_prepared(s->reqs, s->handles, s->leases, n, now);
+    return ee__counters_prepared_set(&s->prep, s->reqs, leases, n, now);
 }
 
 /* Period usage of an organisation that earlier engines committed, read
@@ -334,17 +336,17 @@ ee_status ee_quota_admit_fast(ee_engine *engine, ee_quota_subject *s, int64_t es
         t->magic = 0;
         return st;
     }
+    /* The spend request (set last, when the plan caps spend) goes only
+     * with an estimate, and carries it. */
     size_t count = s->nreq;
-    if (est_cost_nano > 0 && s->lim.limit[Q_L_SPEND] >= 0)
-        s->reqs[count++].n = est_cost_nano;
+    int64_t spend = 0;
+    if (est_cost_nano > 0 && s->lim.limit[Q_L_SPEND] >= 0) {
+        count++;
+        spend = est_cost_nano;
+    }
     ee_counter_result res[Q_R_COUNT];
     int granted = 0;
-    if (s->direct != NULL)
-        st = s->direct(s->direct_ctx, s->reqs, s->handles, s->lock_order[count - s->nreq],
-                       s->leases, count, now, res, &granted);
-    else
-        st = ee__counters_reserve_leased(s->counters, s->reqs, s->handles, s->leases, count,
-                                         now, res, &granted);
+    st = ee__counters_prepared_reserve(&s->prep, s->counters, count, spend, now, res, &granted);
     if (st != EE_OK) {
         t->magic = 0;
         return st; /* not granted, whatever `granted` says */

@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #include "core/core.h"
-#include "counters/counters_internal.h"
+#include "counters/counters.h"
 #include "execengine/counters.h"
 #include "execengine/quota.h"
 
@@ -153,8 +153,6 @@ struct ee_quota_subject {
     ee_engine *engine;
     q_state *st;
     struct ee_counters *counters;
-    ee__counters_reserve_fn direct; /* the backend's reserve, or NULL (see counters) */
-    void *direct_ctx;
     q_org *org;
     uint64_t gen;
     uint64_t org_version;
@@ -163,14 +161,12 @@ struct ee_quota_subject {
     size_t tmpl_len;
     int64_t alert_at[Q_MAX_THRESHOLDS]; /* predictions value that reaches each threshold */
     int64_t spend_alert_at[Q_MAX_THRESHOLDS];
-    ee_counter_req reqs[Q_R_COUNT];
-    int64_t leases[Q_R_COUNT]; /* per request: the rate unit's hour, else runLeaseMs */
-    void *handles[Q_R_COUNT];  /* per request: the counter's handle (NULL: by key) */
-    /* for the direct call, without and with the spend request: the
-     * requests' order (ee__counters_lock_order) */
-    uint8_t lock_order[2][Q_R_COUNT];
     int kinds[Q_R_COUNT];
     int pred_idx;              /* index of the predictions request */
+    /* the requests (spend last), checked once per resolution of the
+     * limits: every admission reserves the first nreq, or all of them with
+     * the estimated spend */
+    ee__counters_prepared prep;
     /* the ticket's constant part, copied on each admission */
     q_ticket tmpl;
     /* Read when the limits are resolved again, on refusals and alerts. */
@@ -181,7 +177,7 @@ struct ee_quota_subject {
                                     this process's alone: memory) */
     q_limits lim;
     int64_t period_end, spend_end;
-    void *handle[Q_R_COUNT];   /* per kind (Q_R_*), resolved once */
+    ee_counter_req reqs[Q_R_COUNT]; /* what prep was set with (limits for refusals) */
     char org_id[Q_ID_MAX + 1], ws[Q_ID_MAX + 1], user[Q_ID_MAX + 1];
     char key[Q_R_COUNT][96];
 };

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalog/schema.h"
+#include "schema/schema.h"
 
 #include "fuzz_check.h"
 

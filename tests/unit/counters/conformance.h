@@ -549,6 +549,89 @@ Test(conformance, reserve_many_grants_all_or_none)
     ee_counters_free(c);
 }
 
+/* ---- prepared reservations (counters/counters.h) ----------------------------------------- */
+
+Test(conformance, a_prepared_reservation_reserves_as_the_checked_call_does)
+{
+    /* The quota module's shape: requests checked once, then reserved with
+     * or without the last one, whose amount a call may set. */
+    ee_counters *c;
+    conf_open(&c);
+    char ka[256], kb[256], kc[256];
+    snprintf(ka, sizeof ka, "%s", conf_key("prep-a"));
+    snprintf(kb, sizeof kb, "%s", conf_key("prep-b"));
+    snprintf(kc, sizeof kc, "%s", conf_key("prep-c"));
+    const char *keys[3] = {ka, kb, kc};
+    ee__counters_prepared p;
+    cr_assert_eq(ee__counters_prepared_init(&p, c, keys, 3), EE_OK, "%s",
+                 ee_error_last_message());
+    ee_counter_req reqs[3] = {req_of(ka, 1, 2), req_of(kb, 1, 5), req_of(kc, 1, 100)};
+    reqs[1].window_end_ms = T0 + 10000;
+    int64_t leases[3] = {1000, LEASE, LEASE};
+    cr_assert_eq(ee__counters_prepared_set(&p, reqs, leases, 3, T0), EE_OK, "%s",
+                 ee_error_last_message());
+    ee_counter_result res[3];
+    int g = -1;
+
+    /* The first two only. */
+    cr_assert_eq(ee__counters_prepared_reserve(&p, c, 2, 0, T0, res, &g), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_assert_eq(g, 1);
+    cr_expect(res[0].resv_id != 0 && res[1].resv_id != 0);
+    cr_expect_eq(res[1].window_end_ms, T0 + 10000);
+    expect_value(c, ka, T0, 1, 0);
+    expect_value(c, kb, T0, 1, 0);
+    expect_value(c, kc, T0, 0, 0);
+
+    /* All three, the last one with this call's amount. */
+    cr_assert_eq(ee__counters_prepared_reserve(&p, c, 3, 40, T0 + 1, res, &g), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_assert_eq(g, 1);
+    cr_expect_eq(res[2].value, 40);
+    expect_value(c, kc, T0 + 1, 40, 0);
+
+    /* a is full: all or nothing. */
+    cr_assert_eq(ee__counters_prepared_reserve(&p, c, 3, 0, T0 + 2, res, &g), EE_OK);
+    cr_expect_eq(g, 0);
+    cr_expect_eq(res[0].fits, 0);
+    cr_expect_eq(res[2].fits, 1);
+    expect_value(c, kb, T0 + 2, 2, 0);
+    expect_value(c, kc, T0 + 2, 40, 0);
+
+    /* a's first unit ended with its own lease; the amount of 40 was that
+     * call's only: c takes the amount set (1). */
+    cr_assert_eq(ee__counters_prepared_reserve(&p, c, 3, 0, T0 + 1000, res, &g), EE_OK);
+    cr_expect_eq(g, 1);
+    cr_expect_eq(res[0].value, 2);
+    cr_expect_eq(res[2].value, 41);
+
+    /* A call's amount past c's limit is refused on c, nothing taken. */
+    cr_assert_eq(ee__counters_prepared_reserve(&p, c, 3, 60, T0 + 1001, res, &g), EE_OK);
+    cr_expect_eq(g, 0);
+    cr_expect_eq(res[0].fits, 1);
+    cr_expect_eq(res[2].fits, 0);
+    expect_value(c, ka, T0 + 1001, 1, 0);
+    expect_value(c, kc, T0 + 1001, 41, 0);
+
+    /* Other counters than the ones it was prepared on: refused, nothing
+     * reserved anywhere. */
+    ee_counters *other;
+    conf_open(&other);
+    g = -1;
+    cr_expect_eq(ee__counters_prepared_reserve(&p, other, 2, 0, T0 + 1001, res, &g), EE_EINVAL);
+    cr_expect_eq(g, 0);
+    expect_value(c, ka, T0 + 1001, 1, 0);
+    ee_counters_free(other);
+
+    /* b's window has ended: the requests are no longer valid, as the checked
+     * call says, and nothing is reserved. */
+    g = -1;
+    cr_expect_eq(ee__counters_prepared_reserve(&p, c, 2, 0, T0 + 10000, res, &g), EE_EINVAL);
+    cr_expect_eq(g, 0);
+    expect_value(c, ka, T0 + 10000, 0, 0);
+    ee_counters_free(c);
+}
+
 /* ---- bad input ------------------------------------------------------------------------ */
 
 Test(conformance, bad_input_is_refused_and_changes_nothing)

@@ -10,7 +10,7 @@
  * number keywords, "type", equality and hashing (schema_value.c) consult
  * the table while a compile or validation runs on this thread.
  */
-#include "catalog/schema_internal.h"
+#include "schema/schema_internal.h"
 
 #include <float.h>
 #include <stdlib.h>

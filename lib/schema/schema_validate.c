@@ -15,7 +15,7 @@
  * draw from) end with EE_ETOOBIG rather than exhausting the stack or the
  * CPU.
  */
-#include "catalog/schema_internal.h"
+#include "schema/schema_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>

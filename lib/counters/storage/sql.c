@@ -20,7 +20,7 @@
  * broken connections are dropped and replaced on the next call.
  */
 #include "core/pool.h"
-#include "counters/sql/sql.h"
+#include "counters/storage/sql.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -414,7 +414,7 @@ static ee_status s_credit(void *ctx, const char *key, int64_t amount, int64_t wi
     return in_txn(ctx, credit_txn, &a);
 }
 
-const ee__counters_ext ee__counters_sql_ext = {
+const ee__counters_ext ee__counters_storage_ext = {
     .resolve = NULL,
     .lock_order = NULL,
     .reserve_leased = s_reserve_leased,
@@ -564,7 +564,7 @@ static void s_free(void *ctx)
 static const ee_counters_backend sql_table = {
     .version = EE_COUNTERS_BACKEND_VERSION,
     .flags = EE_COUNTERS_THREAD_SAFE | EE_COUNTERS_SHARED,
-    .reserve_many = NULL, /* the library calls ee__counters_sql_ext.reserve_leased */
+    .reserve_many = NULL, /* the library calls ee__counters_storage_ext.reserve_leased */
     .commit = s_commit,
     .release = s_release,
     .renew = s_renew,

@@ -1,11 +1,11 @@
 /*
- * lib/counters/sql/sql.h - the "storage" counters backend's SQL logic is
+ * lib/counters/storage/sql.h - the "storage" counters backend's SQL logic is
  * written once (sql.c) over this small driver interface, implemented for
  * SQLite (sqlite.c) and PostgreSQL (postgres.c). The counters talk SQL
  * directly to their own tables; they do not use the storage module.
  */
-#ifndef EE_COUNTERS_SQL_H
-#define EE_COUNTERS_SQL_H
+#ifndef EE_COUNTERS_STORAGE_SQL_H
+#define EE_COUNTERS_STORAGE_SQL_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,17 +1,17 @@
 /*
- * lib/catalog/schema_internal.h - shared between the validator's files
+ * lib/schema/schema_internal.h - shared between the validator's files
  * (schema.c compiles, schema_validate.c evaluates, schema_regex.c wraps
  * PCRE2, schema_value.c compares JSON values and numbers, schema_defaults.c
- * applies defaults). Nothing here leaves lib/catalog/schema*.c.
+ * applies defaults). Nothing here leaves lib/schema/schema*.c.
  */
-#ifndef EE_CATALOG_SCHEMA_INTERNAL_H
-#define EE_CATALOG_SCHEMA_INTERNAL_H
+#ifndef EE_SCHEMA_INTERNAL_H
+#define EE_SCHEMA_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "catalog/schema.h"
+#include "schema/schema.h"
 
 /* Nested subschema evaluations allowed on the C stack at once. Each
  * instance level costs a few (properties -> $ref -> allOf ...), and a $ref
@@ -56,7 +56,6 @@ typedef struct sch_kw sch_kw;
 typedef struct sch_vctx sch_vctx;
 typedef struct sch_ann sch_ann;
 typedef struct ee__schema_regex ee__schema_regex;
-typedef struct ee__schema_bigs ee__schema_bigs;
 
 /* A number jansson cannot hold exactly (schema_bignum.c): the value is
  * (-1)^neg * digits * 10^exp, digits without leading or trailing zeros. */
@@ -227,12 +226,7 @@ int ee__schema_big_multiple(const json_t *a, const json_t *b, uint64_t budget, u
 bool ee__schema_num_negative(const json_t *v);
 
 /* ---- schema_bignum.c --------------------------------------------------- */
-/* ee__json_parse() of a schema or instance text, numbers jansson cannot
- * hold set aside in *bigs (NULL when there are none; free with
- * ee__schema_bigs_free). EE_ETOOBIG also for a number past the bounds. */
-ee_status ee__schema_parse_text(const char *text, size_t max_bytes, size_t max_depth,
-                                const char *what, json_t **out, ee__schema_bigs **bigs);
-void ee__schema_bigs_free(ee__schema_bigs *b);
+/* (ee__schema_parse_text, ee__schema_bigs_free: schema/schema.h) */
 /* Point the table at the same numbers of `doc`, a deep copy of the parsed
  * document. */
 ee_status ee__schema_bigs_key(ee__schema_bigs *t, const json_t *doc);
@@ -247,14 +241,7 @@ bool ee__schema_bigs_active(void);
 /* Whether v (a value of the document t was keyed to) holds one of t's
  * numbers. */
 bool ee__schema_bigs_within(const ee__schema_bigs *t, const json_t *v);
-/* Render `doc` (parsed with `bigs`, which may be NULL) as compact JSON
- * text with every big number as its token was written: the document a
- * caller gave back, defaults added, nothing rounded. *out is the caller's
- * (free()). EE_OK; EE_ENOMEM. */
-ee_status ee__schema_bigs_dump(const json_t *doc, const ee__schema_bigs *bigs, char **out);
-/* ee__schema_validate_parsed() with the instance's big numbers. */
-ee_status ee__schema_validate_bigs(const ee_schema *schema, const json_t *instance,
-                                   const ee__schema_bigs *bigs, json_t **report);
+/* (ee__schema_bigs_dump, ee__schema_validate_bigs: schema/schema.h) */
 
 /* ---- schema_regex.c ---------------------------------------------------- */
 /* Compile an ECMA-262 pattern for PCRE2. EE_EINVAL names `path`. */

@@ -1,10 +1,10 @@
 /*
  * The public text API of execengine/schema.h over the json_t one of
- * catalog/schema.h: bounds and encoding are checked on the text before
+ * schema/schema.h: bounds and encoding are checked on the text before
  * jansson parses it, so an oversized, too deeply nested or non-UTF-8 input
  * gets its own status and a message saying which limit it broke.
  */
-#include "catalog/schema_internal.h"
+#include "schema/schema_internal.h"
 
 #include <string.h>
 

@@ -10,7 +10,7 @@
  * the instance would loop forever and is refused. The compiled schema is
  * immutable afterwards; evaluation lives in schema_validate.c.
  */
-#include "catalog/schema_internal.h"
+#include "schema/schema_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,7 +10,7 @@
  * its waiting with the monotonic clock: that is the only clock read here,
  * and it never decides a counter's value.
  */
-#include "counters/sql/sql.h"
+#include "counters/storage/sql.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>

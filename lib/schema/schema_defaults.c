@@ -6,7 +6,7 @@
  * defaults would depend on which branch holds. A property's own subschema
  * wins over one reached through $ref or allOf because it is applied first.
  */
-#include "catalog/schema_internal.h"
+#include "schema/schema_internal.h"
 
 #include <string.h>
 

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "catalog/schema.h"
+#include "schema/schema.h"
 
 static const struct {
     const char *group, *reason;

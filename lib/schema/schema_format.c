@@ -16,7 +16,7 @@
  *   relative-json-pointer  draft-bhutton-relative-json-pointer-00
  *   regex                  ECMA-262, as "pattern" compiles it
  */
-#include "catalog/schema_internal.h"
+#include "schema/schema_internal.h"
 
 #include <idn2.h>
 #include <stdlib.h>

@@ -22,7 +22,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
-#include "catalog/schema_internal.h"
+#include "schema/schema_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalog/schema.h"
+#include "schema/schema.h"
 
 static ee_schema *compile_ok(const char *text)
 {

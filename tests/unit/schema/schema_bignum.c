@@ -1,5 +1,5 @@
 /*
- * Numbers jansson cannot hold (lib/catalog/schema_bignum.c): integers
+ * Numbers jansson cannot hold (lib/schema/schema_bignum.c): integers
  * beyond int64 and decimals beyond a double are valid JSON and valid
  * "integer"/"number" instances, compared exactly by minimum, maximum,
  * exclusive bounds, multipleOf, const, enum and uniqueItems, in schemas

@@ -1,5 +1,5 @@
 /*
- * "format" assertion (lib/catalog/schema_format.c): for each asserted
+ * "format" assertion (lib/schema/schema_format.c): for each asserted
  * format, strings that are valid and invalid under the RFC it follows,
  * including the kinds of cases of the official suite's optional/format/
  * tests (which shared/conformance does not hold); unknown formats and
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "catalog/schema.h"
+#include "schema/schema.h"
 #include "engine_fixture.h"
 #include "execengine/catalog.h"
 

@@ -6,7 +6,7 @@
  * the operation is retried by the shared logic. A connection that broke is
  * dropped and replaced on the next call. No clock is read here.
  */
-#include "counters/sql/sql.h"
+#include "counters/storage/sql.h"
 
 #include <libpq-fe.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * and exact decimal multipleOf, code-point lengths, and recursion-free
  * measurement of untrusted documents.
  */
-#include "catalog/schema_internal.h"
+#include "schema/schema_internal.h"
 
 #include <float.h>
 #include <math.h>
