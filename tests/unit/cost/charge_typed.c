@@ -66,6 +66,14 @@ Test(charge_typed, equals_the_public_document)
     cr_expect_eq(c.markup_nano, 200000);
     cr_expect_eq(c.allowance_used_nano, 500000);
     cr_expect_eq(c.charged_nano, 700000);
+    /* 1.2 x 1000000 from an allowance of 10 USD of which 5000 nano was used */
+    ee__cost_charge_input some_used = {1000000, 2000, 10000000000, 5000, true};
+    expect_charge_matches(some_used);
+    cr_assert_eq(ee__cost_charge_compute(&some_used, &c), EE_OK);
+    cr_expect_eq(c.allowance_used_nano, 1200000);
+    cr_expect_eq(c.charged_nano, 0);
+    cr_expect_eq(c.allowance_used_after_nano, 1205000);
+    cr_expect_eq(c.allowance_remaining_nano, 10000000000 - 1205000);
     cr_assert_eq(ee__cost_charge_compute(&cases[7], &c), EE_OK);
     cr_expect_eq(c.charged_nano + c.markup_nano + c.allowance_used_nano, 0);
     cr_expect_eq(c.allowance_used_after_nano, 42);
