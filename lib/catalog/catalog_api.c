@@ -87,16 +87,16 @@ ee_status ee_catalog_get(ee_engine *engine, const char *workflow_id, unsigned fl
         st = check_id(workflow_id, "ee_catalog_get");
     if (st == EE_OK && (flags & ~EE_CATALOG_INCLUDE_INACTIVE) != 0)
         st = ee__error(EE_EINVAL, "ee_catalog_get: unknown flags 0x%x", flags);
-    json_t *rec = NULL;
-    int64_t rev = 0;
+    ee__catalog_entry *entry = NULL;
     if (st == EE_OK)
-        st = ee__cat_load(engine, EE__CAT_COLL, workflow_id, &rec, &rev);
-    if (st == EE_OK && !(flags & EE_CATALOG_INCLUDE_INACTIVE)
-        && !json_is_true(json_object_get(rec, "isActive")))
-        st = ee__error(EE_ENOTFOUND, "no active catalog entry with id %s", workflow_id);
+        st = ee__catalog_entry_get(engine, NULL, workflow_id,
+                                   (flags & EE_CATALOG_INCLUDE_INACTIVE)
+                                       ? EE__CATALOG_ENTRY_INACTIVE : 0u,
+                                   &entry);
     if (st == EE_OK)
-        st = ee__json_out(out, ee__cat_entry_render(workflow_id, rev, rec, true));
-    json_decref(rec);
+        st = ee__json_out(out, ee__cat_entry_render(entry->id, entry->revision,
+                                                    ee__cat_entry_record(entry), true));
+    ee__catalog_entry_free(entry);
     return st == EE_OK ? EE_OK : ee__error_out(out, st);
 }
 
@@ -733,35 +733,17 @@ ee_status ee_catalog_validate_input(ee_engine *engine, const char *workflow_id,
     ee_status st = check_engine(engine, "ee_catalog_validate_input", &state);
     if (st == EE_OK)
         st = check_id(workflow_id, "ee_catalog_validate_input");
-    json_t *params = NULL, *rec = NULL;
-    /* Numbers jansson cannot hold (beyond int64 or a double) are kept
-     * exactly beside the document: validated exactly, given back as written. */
-    ee__schema_bigs *bigs = NULL;
+    ee__catalog_params *params = NULL;
     if (st == EE_OK)
-        st = ee__schema_parse_text(parameters_json, EE_CATALOG_PARAMETERS_MAX,
-                                   EE_CATALOG_DEPTH_MAX, "parameters", &params, &bigs);
-    if (st == EE_OK && !json_is_object(params))
-        st = ee__error(EE_EINVAL, "parameters must be a JSON object");
-    int64_t rev = 0;
+        st = ee__catalog_params_parse(parameters_json, &params);
+    ee__catalog_entry *entry = NULL;
     if (st == EE_OK)
-        st = ee__cat_load(engine, EE__CAT_COLL, workflow_id, &rec, &rev);
-    if (st == EE_OK && !json_is_true(json_object_get(rec, "isActive")))
-        st = ee__error(EE_ENOTFOUND, "no active catalog entry with id %s", workflow_id);
-    ee__cat_schema *cached = NULL;
+        st = ee__catalog_entry_get(engine, NULL, workflow_id, 0u, &entry);
     if (st == EE_OK)
-        st = ee__catalog_schema_get(state, workflow_id, rev,
-                                    json_string_value(json_object_get(rec, "inputSchema")),
-                                    &cached);
-    if (st == EE_OK && cached->schema != NULL) {
-        st = ee__schema_apply_defaults(cached->schema, params);
-        if (st == EE_OK)
-            st = ee__schema_validate_bigs(cached->schema, params, bigs, NULL);
-    }
-    ee__catalog_schema_release(state, cached);
-    json_decref(rec);
+        st = ee__catalog_entry_validate(engine, entry, params, NULL);
+    ee__catalog_entry_free(entry);
     if (st == EE_OK)
-        st = ee__schema_bigs_dump(params, bigs, out);
-    json_decref(params);
-    ee__schema_bigs_free(bigs);
+        st = ee__catalog_params_text(params, out);
+    ee__catalog_params_free(params);
     return st == EE_OK ? EE_OK : ee__error_out(out, st);
 }

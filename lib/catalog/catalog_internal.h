@@ -26,6 +26,7 @@
 
 /* schema/schema.h brings core/core.h: core.h must not be included twice in
  * one translation unit, so files including this header include neither. */
+#include "catalog/catalog.h"
 #include "schema/schema.h"
 #include "catalog/search.h"
 #include "core/record.h"
@@ -195,6 +196,10 @@ extern const size_t ee__cat_n_shared_fields;
 
 /* Cut `s` to at most `max` bytes at a UTF-8 boundary (in place). */
 void ee__cat_utf8_cut(char *s, size_t max);
+
+/* The stored record a typed entry (catalog.h, entry.c) was built from, for
+ * the adapters that render it: borrowed for the entry's life. */
+const json_t *ee__cat_entry_record(const ee__catalog_entry *entry);
 
 /* Bump the generation: searches rebuild their snapshot. */
 void ee__catalog_written(ee_engine *engine);

@@ -68,6 +68,25 @@ static ee_status provider_cost(const json_t *e, size_t i, bool *has, ee__u128 *a
     return EE_OK;
 }
 
+/* An entry's cost: the provider's (src SRC_PROVIDER, atto set), else tokens
+ * x the model's price, or the policy's fallback (*unknown). */
+static ee_status price_entry(entry *e, size_t i, const ee__cost_prices *prices,
+                             const ee__cost_policy *pol, bool *unknown)
+{
+    *unknown = false;
+    if (e->src == SRC_PROVIDER)
+        return EE_OK;
+    if (e->model == NULL)
+        return ee__error(EE_EINVAL, "usage[%zu] has neither a provider cost nor a model", i);
+    const ee__cost_price *p;
+    ee_status st = ee__cost_price_pick(prices, pol, e->model, e->node, &p, unknown);
+    if (st != EE_OK)
+        return st;
+    e->src = *unknown ? SRC_FALLBACK : SRC_PRICE;
+    (void)ee__cost_call_atto(p, e->prompt, e->completion, &e->atto);
+    return EE_OK;
+}
+
 static ee_status read_entry(const json_t *e, size_t i, const ee__cost_prices *prices,
                             const ee__cost_policy *pol, entry *out, bool *unknown)
 {
@@ -96,19 +115,8 @@ static ee_status read_entry(const json_t *e, size_t i, const ee__cost_prices *pr
         || (st = tokens(e, "completionTokens", "completion_tokens", i, &out->completion)) != EE_OK
         || (st = provider_cost(e, i, &has, &out->atto)) != EE_OK)
         return st;
-    *unknown = false;
-    if (has) {
-        out->src = SRC_PROVIDER;
-        return EE_OK;
-    }
-    if (out->model == NULL)
-        return ee__error(EE_EINVAL, "usage[%zu] has neither a provider cost nor a model", i);
-    const ee__cost_price *p;
-    if ((st = ee__cost_price_pick(prices, pol, out->model, out->node, &p, unknown)) != EE_OK)
-        return st;
-    out->src = *unknown ? SRC_FALLBACK : SRC_PRICE;
-    (void)ee__cost_call_atto(p, out->prompt, out->completion, &out->atto);
-    return EE_OK;
+    out->src = has ? SRC_PROVIDER : SRC_PRICE;
+    return price_entry(out, i, prices, pol, unknown);
 }
 
 static json_t *entries_doc(const entry *v, size_t n, const int64_t *parts)
@@ -154,18 +162,18 @@ static ee_status charge_doc(const json_t *req, int64_t cost, const ee__u128 *att
     json_t *pk = json_object_get(req, "platformKey");
     if (!json_is_boolean(pk))
         return ee__error(EE_EINVAL, "charge.platformKey must be a boolean");
-    int64_t bp = 0, allowance = 0, used = 0, charged, consumed, after;
+    ee__cost_charge_input in = {cost, 0, 0, 0, json_is_true(pk)};
+    ee__cost_charge c;
     ee_status st;
-    bool platform = json_is_true(pk);
-    if (platform && ((st = int_member(req, "markupBp", &bp)) != EE_OK
-                     || (st = int_member(req, "allowanceNano", &allowance)) != EE_OK
-                     || (st = int_member(req, "allowanceUsedNano", &used)) != EE_OK))
+    if (in.platform_key && ((st = int_member(req, "markupBp", &in.markup_bp)) != EE_OK
+                            || (st = int_member(req, "allowanceNano", &in.allowance_nano)) != EE_OK
+                            || (st = int_member(req, "allowanceUsedNano",
+                                                &in.allowance_used_nano)) != EE_OK))
         return st;
-    if ((st = ee_cost_charge_calc(&charged, &consumed, &after, cost, bp, allowance, used,
-                                  platform)) != EE_OK)
+    if ((st = ee__cost_charge_compute(&in, &c)) != EE_OK)
         return st;
-    json_t *doc = ee__cost_charge_doc(cost, bp, allowance, used, platform, charged, consumed,
-                                      after);
+    int64_t charged = c.charged_nano;
+    json_t *doc = ee__cost_charge_doc(&in, &c);
     int64_t small[16], *parts = n <= 16 ? small : malloc(n * sizeof *parts);
     json_t *arr = json_array();
     st = doc && arr && parts ? EE_OK : ee__error(EE_ENOMEM, "out of memory charging usage");
@@ -195,6 +203,28 @@ static ee_status add_checked(int64_t *sum, int64_t v)
     return EE_OK;
 }
 
+/* The exact sum of the entries' costs rounded once, and their tokens. */
+static ee_status total_of(const entry *v, size_t n, ee__cost_actual *out)
+{
+    ee__u128 total = 0;
+    int64_t prompt = 0, completion = 0;
+    ee_status st = EE_OK;
+    for (size_t i = 0; st == EE_OK && i < n; i++) {
+        if (total > EE__U128_SAFE)
+            st = ee__error(EE_ETOOBIG, "usage: the cost exceeds the int64 range");
+        total += v[i].atto;
+        if (st == EE_OK && (st = add_checked(&prompt, v[i].prompt)) == EE_OK)
+            st = add_checked(&completion, v[i].completion);
+    }
+    if (st == EE_OK && !ee__cost_atto_to_nano(total, &out->cost_nano))
+        st = ee__error(EE_ETOOBIG, "usage: the cost exceeds the int64 range");
+    if (st == EE_OK && prompt > INT64_MAX - completion)
+        st = ee__error(EE_ETOOBIG, "usage: token totals exceed the int64 range");
+    out->prompt_tokens = prompt;
+    out->completion_tokens = completion;
+    return st;
+}
+
 static ee_status compute(const json_t *req, const ee__cost_prices *prices, char **out)
 {
     if (!json_is_object(req))
@@ -219,26 +249,17 @@ static ee_status compute(const json_t *req, const ee__cost_prices *prices, char 
     int64_t *parts = calloc(n ? n : 1, sizeof *parts);
     if (v == NULL || atto == NULL || parts == NULL)
         st = ee__error(EE_ENOMEM, "out of memory reading usage");
-    ee__u128 total = 0;
-    int64_t prompt = 0, completion = 0, cost = 0;
     bool any_unknown = false;
     for (size_t i = 0; st == EE_OK && i < n; i++) {
-        bool unknown;
+        bool unknown = false;
         st = read_entry(json_array_get(usage, i), i, prices, &pol, &v[i], &unknown);
-        if (st != EE_OK)
-            break;
         any_unknown |= unknown;
         atto[i] = v[i].atto;
-        if (total > EE__U128_SAFE)
-            st = ee__error(EE_ETOOBIG, "usage: the cost exceeds the int64 range");
-        total += atto[i];
-        if (st == EE_OK && (st = add_checked(&prompt, v[i].prompt)) == EE_OK)
-            st = add_checked(&completion, v[i].completion);
     }
-    if (st == EE_OK && !ee__cost_atto_to_nano(total, &cost))
-        st = ee__error(EE_ETOOBIG, "usage: the cost exceeds the int64 range");
-    if (st == EE_OK && prompt > INT64_MAX - completion)
-        st = ee__error(EE_ETOOBIG, "usage: token totals exceed the int64 range");
+    ee__cost_actual sum = {0, 0, 0, false};
+    if (st == EE_OK)
+        st = total_of(v, n, &sum);
+    int64_t prompt = sum.prompt_tokens, completion = sum.completion_tokens, cost = sum.cost_nano;
     if (st == EE_OK)
         st = ee__cost_split(parts, cost, atto, n);
     json_t *charge = NULL;
@@ -280,4 +301,64 @@ ee_status ee_cost_actual(const ee_cost_table *table, const char *usage_json, cha
     ee__cost_snapshot_drop(&snap);
     json_decref(req);
     return st == EE_OK || *out != NULL ? st : ee__error_out(out, st);
+}
+
+/* ---- typed, for the execution pipeline (cost.h) ------------------------------------ */
+
+static ee_status typed_compute(const ee__cost_usage *usage, size_t n,
+                               const ee__cost_prices *prices, ee__cost_actual *out)
+{
+    entry small[16], *v = n <= 16 ? small : calloc(n, sizeof *v);
+    if (v == NULL)
+        return ee__error(EE_ENOMEM, "out of memory costing usage");
+    ee__cost_policy pol;
+    memset(&pol, 0, sizeof pol); /* no fallback: an unknown model is EE_EPRICE */
+    ee_status st = EE_OK;
+    for (size_t i = 0; st == EE_OK && i < n; i++) {
+        const ee__cost_usage *u = &usage[i];
+        if (u->prompt_tokens < 0 || u->prompt_tokens > EE__TOKENS_MAX)
+            st = ee__error(EE_EINVAL, "usage[%zu].promptTokens must be an integer in "
+                           "0..2^53-1", i);
+        else if (u->completion_tokens < 0 || u->completion_tokens > EE__TOKENS_MAX)
+            st = ee__error(EE_EINVAL, "usage[%zu].completionTokens must be an integer in "
+                           "0..2^53-1", i);
+        else if (u->has_provider_cost && u->provider_cost_nano < 0)
+            st = ee__error(EE_EINVAL, "usage[%zu].costNano must be a non-negative integer", i);
+        else if (u->model != NULL && (u->model[0] == '\0'
+                                      || strlen(u->model) > EE_COST_NAME_MAX))
+            st = ee__error(EE_EINVAL, "usage[%zu].model must be a string of 1..%d bytes", i,
+                           EE_COST_NAME_MAX);
+        if (st != EE_OK)
+            break;
+        v[i] = (entry){u->model, NULL, u->prompt_tokens, u->completion_tokens,
+                       u->has_provider_cost ? SRC_PROVIDER : SRC_PRICE,
+                       u->has_provider_cost ? (ee__u128)u->provider_cost_nano
+                                                  * (ee__u128)EE__ATTO_PER_NANO
+                                            : 0};
+        bool unknown;
+        st = price_entry(&v[i], i, prices, &pol, &unknown);
+    }
+    if (st == EE_OK)
+        st = total_of(v, n, out);
+    if (v != small)
+        free(v);
+    return st;
+}
+
+ee_status ee__cost_actual_compute(const ee_cost_table *table, const ee__cost_usage *usage,
+                                  size_t n, ee__cost_actual *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (table == NULL || out == NULL || (usage == NULL && n > 0))
+        return ee__error(EE_EINVAL, "ee__cost_actual_compute: NULL argument");
+    if (n > EE_COST_MAX_NODES)
+        return ee__error(EE_ETOOBIG, "usage: %zu entries, more than %d", n, EE_COST_MAX_NODES);
+    ee__cost_snapshot snap;
+    ee__cost_snapshot_take(table, &snap);
+    ee_status st = typed_compute(usage, n, snap.prices, out);
+    ee__cost_snapshot_drop(&snap);
+    if (st != EE_OK)
+        memset(out, 0, sizeof *out);
+    return st;
 }

@@ -154,11 +154,14 @@ json_t *ee__cost_money(int64_t nano)
 
 /* ---- the charge ----------------------------------------------------------------- */
 
-ee_status ee_cost_charge_calc(int64_t *charged_out, int64_t *allowance_consumed_out,
-                              int64_t *allowance_used_after_out, int64_t cost_nano,
-                              int64_t markup_bp, int64_t allowance_nano,
-                              int64_t allowance_used_nano, int is_platform_key)
+ee_status ee__cost_charge_compute(const ee__cost_charge_input *in, ee__cost_charge *out)
 {
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (in == NULL || out == NULL)
+        return ee__error(EE_EINVAL, "charge: NULL argument");
+    int64_t cost_nano = in->cost_nano, markup_bp = in->markup_bp;
+    int64_t allowance_nano = in->allowance_nano, allowance_used_nano = in->allowance_used_nano;
     if (cost_nano < 0 || allowance_nano < 0 || allowance_used_nano < 0)
         return ee__error(EE_EINVAL, "charge: amounts must not be negative (cost %lld, "
                          "allowance %lld, used %lld)", (long long)cost_nano,
@@ -166,26 +169,47 @@ ee_status ee_cost_charge_calc(int64_t *charged_out, int64_t *allowance_consumed_
     if (markup_bp < 0 || markup_bp > EE_COST_MARKUP_BP_MAX)
         return ee__error(EE_EINVAL, "charge: markup %lld basis points is outside 0..%lld",
                          (long long)markup_bp, (long long)EE_COST_MARKUP_BP_MAX);
-    int64_t charged = 0, consumed = 0, used_after = allowance_used_nano;
-    if (is_platform_key) {
+    int64_t marked_up = 0, consumed = 0, used_after = allowance_used_nano;
+    if (in->platform_key) {
         ee__u128 exact = (ee__u128)cost_nano * (ee__u128)(EE__BP_ONE + markup_bp);
         ee__u128 marked = ee__cost_div_round(exact, (ee__u128)EE__BP_ONE);
         if (marked > (ee__u128)INT64_MAX)
             return ee__error(EE_EINVAL, "charge: cost %lld nano-USD with %lld bp markup "
                              "exceeds the int64 range", (long long)cost_nano,
                              (long long)markup_bp);
+        marked_up = (int64_t)marked;
         int64_t remaining = allowance_used_nano >= allowance_nano
                                 ? 0 : allowance_nano - allowance_used_nano;
-        consumed = (int64_t)marked < remaining ? (int64_t)marked : remaining;
-        charged = (int64_t)marked - consumed;
+        consumed = marked_up < remaining ? marked_up : remaining;
         used_after = allowance_used_nano + consumed; /* <= allowance: no overflow */
     }
+    out->cost_nano = cost_nano;
+    out->marked_up_nano = marked_up;
+    out->markup_nano = in->platform_key ? marked_up - cost_nano : 0;
+    out->allowance_used_nano = consumed;
+    out->charged_nano = marked_up - consumed;
+    out->allowance_used_after_nano = used_after;
+    out->allowance_remaining_nano = allowance_nano > used_after ? allowance_nano - used_after : 0;
+    return EE_OK;
+}
+
+ee_status ee_cost_charge_calc(int64_t *charged_out, int64_t *allowance_consumed_out,
+                              int64_t *allowance_used_after_out, int64_t cost_nano,
+                              int64_t markup_bp, int64_t allowance_nano,
+                              int64_t allowance_used_nano, int is_platform_key)
+{
+    ee__cost_charge_input in = {cost_nano, markup_bp, allowance_nano, allowance_used_nano,
+                                is_platform_key != 0};
+    ee__cost_charge c;
+    ee_status st = ee__cost_charge_compute(&in, &c);
+    if (st != EE_OK)
+        return st;
     if (charged_out)
-        *charged_out = charged;
+        *charged_out = c.charged_nano;
     if (allowance_consumed_out)
-        *allowance_consumed_out = consumed;
+        *allowance_consumed_out = c.allowance_used_nano;
     if (allowance_used_after_out)
-        *allowance_used_after_out = used_after;
+        *allowance_used_after_out = c.allowance_used_after_nano;
     return EE_OK;
 }
 
@@ -194,24 +218,21 @@ static int set_money(json_t *doc, const char *key, int64_t nano)
     return json_object_set_new(doc, key, ee__cost_money(nano));
 }
 
-json_t *ee__cost_charge_doc(int64_t cost_nano, int64_t markup_bp, int64_t allowance_nano,
-                            int64_t allowance_used_nano, int is_platform_key, int64_t charged,
-                            int64_t consumed, int64_t used_after)
+json_t *ee__cost_charge_doc(const ee__cost_charge_input *in, const ee__cost_charge *c)
 {
-    int64_t remaining = allowance_nano > used_after ? allowance_nano - used_after : 0;
     json_t *doc = json_object();
     int bad = doc == NULL;
     bad = bad || json_object_set_new(doc, "keyType",
-                                     json_string(is_platform_key ? "platform" : "customer"));
-    bad = bad || set_money(doc, "cost", cost_nano);
+                                     json_string(in->platform_key ? "platform" : "customer"));
+    bad = bad || set_money(doc, "cost", c->cost_nano);
     bad = bad || json_object_set_new(doc, "markupBp",
-                                     json_integer(is_platform_key ? markup_bp : 0));
-    bad = bad || set_money(doc, "markedUp", charged + consumed);
-    bad = bad || set_money(doc, "allowanceConsumed", consumed);
-    bad = bad || set_money(doc, "charged", charged);
-    bad = bad || set_money(doc, "allowanceUsedBefore", allowance_used_nano);
-    bad = bad || set_money(doc, "allowanceUsedAfter", used_after);
-    bad = bad || set_money(doc, "allowanceRemaining", remaining);
+                                     json_integer(in->platform_key ? in->markup_bp : 0));
+    bad = bad || set_money(doc, "markedUp", c->marked_up_nano);
+    bad = bad || set_money(doc, "allowanceConsumed", c->allowance_used_nano);
+    bad = bad || set_money(doc, "charged", c->charged_nano);
+    bad = bad || set_money(doc, "allowanceUsedBefore", in->allowance_used_nano);
+    bad = bad || set_money(doc, "allowanceUsedAfter", c->allowance_used_after_nano);
+    bad = bad || set_money(doc, "allowanceRemaining", c->allowance_remaining_nano);
     if (bad) {
         json_decref(doc);
         doc = NULL;
@@ -225,14 +246,13 @@ ee_status ee_cost_charge(int64_t cost_nano, int64_t markup_bp, int64_t allowance
     if (out == NULL)
         return ee__error(EE_EINVAL, "ee_cost_charge: out is NULL");
     *out = NULL;
-    int64_t charged = 0, consumed = 0, used_after = 0;
-    ee_status st = ee_cost_charge_calc(&charged, &consumed, &used_after, cost_nano, markup_bp,
-                                       allowance_nano, allowance_used_nano, is_platform_key);
+    ee__cost_charge_input in = {cost_nano, markup_bp, allowance_nano, allowance_used_nano,
+                                is_platform_key != 0};
+    ee__cost_charge c;
+    ee_status st = ee__cost_charge_compute(&in, &c);
     if (st != EE_OK)
         return ee__error_out(out, st);
-    return ee__json_out(out, ee__cost_charge_doc(cost_nano, markup_bp, allowance_nano,
-                                                 allowance_used_nano, is_platform_key, charged,
-                                                 consumed, used_after));
+    return ee__json_out(out, ee__cost_charge_doc(&in, &c));
 }
 
 /* ---- largest remainder ------------------------------------------------------------ */

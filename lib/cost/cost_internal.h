@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "cost/cost.h"
 #include "execengine/cost.h"
 
 /* 128-bit unsigned arithmetic for exact products (gcc and clang). */
@@ -52,10 +53,8 @@ json_t *ee__cost_money(int64_t nano);
 void ee__cost_atto_format(int64_t atto, char buf[48]);
 
 
-/* The charge document of ee_cost_charge() from computed figures. */
-json_t *ee__cost_charge_doc(int64_t cost_nano, int64_t markup_bp, int64_t allowance_nano,
-                            int64_t allowance_used_nano, int is_platform_key, int64_t charged,
-                            int64_t consumed, int64_t used_after);
+/* The charge document of ee_cost_charge() for a computed charge. */
+json_t *ee__cost_charge_doc(const ee__cost_charge_input *in, const ee__cost_charge *c);
 
 /* Split `total` nano-USD over parts whose exact costs are `atto` (largest
  * remainder, weighted by the exact atto costs when their sum fits int64,

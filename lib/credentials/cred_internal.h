@@ -177,22 +177,18 @@ typedef struct {
 } ee__cred_secret;
 
 typedef struct {
-    json_t *routing; /* the ee_cred_route() answer */
+    ee__cred_route *route; /* the typed route (credentials.h): mappings, gaps, ready */
     size_t n;
-    ee__cred_secret *items;
-    ee__cred_snapshot *snaps[2];
-    ee__cred_state *state;
-    uint8_t *customer_env;
-    size_t customer_env_len;
+    ee__cred_secret *items; /* one per mapping, in the route's order */
 } ee__cred_resolved;
 
 /*
- * Route `workflow` for the principal (as ee_cred_route()) and decrypt the
- * secret of every mapped node. Gaps do not fail the call: check
- * json_array_size(json_object_get(r->routing, "gaps")). *out is freed with
- * ee__cred_resolved_free(), which wipes every secret. Returns the statuses
- * of ee_cred_route() and EE_ECRYPTO (a stored secret does not open with the
- * configured keys).
+ * Route `workflow` for the principal (as ee_cred_route(), through
+ * ee__cred_route_nodes()) and decrypt the secret of every mapped node with
+ * ee__cred_route_open_secret(). Gaps do not fail the call: check
+ * r->route->n_gaps. *out is freed with ee__cred_resolved_free(), which wipes
+ * every secret. Returns the statuses of ee_cred_route() and EE_ECRYPTO (a
+ * stored secret does not open with the configured keys).
  */
 ee_status ee__cred_resolve(ee_engine *engine, const ee_principal *principal,
                            const json_t *workflow, const json_t *choice,

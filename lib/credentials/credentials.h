@@ -1,8 +1,14 @@
 /*
  * lib/credentials/credentials.h - the credentials module's typed interface
- * for the other modules (semi-private: C types and ee__ functions, no JSON
- * text re-parsed between modules). Other modules include this header, never
- * the module's own cred_internal.h, crypto.h or routing.h.
+ * for the other modules.
+ *
+ * Tier: semi-private - for other modules of the library (the catalog, the
+ * execution pipeline, the gateway); C types and ee__ functions; no JSON text
+ * parsed or rendered between modules. Never installed. Other modules include
+ * this header, never the module's own cred_internal.h, crypto.h or
+ * routing.h. The public, JSON-at-the-door calls are in
+ * include/execengine/credentials.h; their *_api-like adapters (resolve.c
+ * for routing) parse, call what is declared here, and render.
  *
  * The integration catalog (data/integrations.json, integrations.c):
  * service -> n8n node types, credential types, personal or platform-funded,
@@ -19,7 +25,9 @@
 
 #include <jansson.h>
 
+#include "execengine/engine.h"
 #include "execengine/errors.h"
+#include "execengine/principal.h"
 
 /* Largest catalog file accepted. */
 #define EE__INTEGRATIONS_MAX_BYTES (1024 * 1024)
@@ -70,5 +78,140 @@ typedef enum {
  */
 ee__node_kind ee__integrations_map_node(const ee__integrations *cat, const char *node_type,
                                         const ee__integration **service_out);
+
+/* ---- typed routing (resolve.c over routing.c) ----------------------------------- */
+
+/* Most nodes (or requirement items) one route takes. */
+#define EE__ROUTE_MAX_NODES 1000
+/* Room for a credential id (24 hex characters today) and its NUL. */
+#define EE__CRED_ID_MAX 64
+
+/* Where a routed credential comes from. */
+typedef enum {
+    EE__CRED_SOURCE_PLATFORM, /* the platform pool (PLATFORM_* keys) */
+    EE__CRED_SOURCE_PERSONAL, /* the workspace's own stored credential */
+    EE__CRED_SOURCE_CUSTOMER  /* the customer's API key chosen for the run */
+} ee__cred_source;
+
+/* "platform" | "personal" | "customer" (static), as the JSON answer spells it. */
+const char *ee__cred_source_name(ee__cred_source source);
+
+/*
+ * One thing to route: a workflow node, or one requirement of a catalog entry.
+ * With credential types (an n8n node's configured "credentials"), each type is
+ * routed; without, the node type is mapped through the integration catalog
+ * (ee__integrations_map_node()). A catalog entry's requirements route as one
+ * item per credential type {name = type = the credential type, its one type}.
+ * Strings are copied by ee__cred_route_nodes().
+ */
+typedef struct {
+    const char *name;                    /* node name ("Summarise") */
+    const char *type;                    /* n8n node type or seed short name */
+    const char *const *credential_types; /* may be NULL when n_credential_types is 0 */
+    size_t n_credential_types;
+} ee__cred_node;
+
+/* The run's choice of key (seed 1: useCustomApiKey, apiKeyId). */
+typedef struct {
+    bool use_customer_key;
+    const char *api_key_id; /* required (1..EE__CRED_ID_MAX-1 bytes) when use_customer_key */
+} ee__cred_choice;
+
+/* One routed credential. No secret: ee__cred_route_open_secret() decrypts it. */
+typedef struct {
+    const char *node_name;       /* owned by the route */
+    const char *credential_name; /* the credential type; owned by the route or the engine */
+    char credential_id[EE__CRED_ID_MAX];
+    ee__cred_source source;
+    /* The base URL the credential must point at (another vendor's
+     * compatible API), else NULL. Lives as long as the engine. */
+    const char *base_url_override;
+} ee__cred_mapping;
+
+/* What kind of thing is missing. */
+typedef enum {
+    EE__CRED_GAP_CREDENTIAL, /* a stored credential ("credential:<type>") */
+    EE__CRED_GAP_API_KEY     /* the customer API key chosen for the run ("apiKey:<type>") */
+} ee__cred_gap_kind;
+
+/* Why it is missing. */
+typedef enum {
+    EE__CRED_GAP_NOT_STORED,          /* no personal credential of the type in the workspace */
+    EE__CRED_GAP_PLATFORM_MISSING,    /* no active platform credential of the type */
+    EE__CRED_GAP_KEY_NOT_FOUND,       /* the chosen key is missing, deleted, another's */
+    EE__CRED_GAP_KEY_INACTIVE         /* the chosen key is deactivated */
+} ee__cred_gap_reason;
+
+/* The JSON answer's "reason" for a gap (static), or NULL (NOT_STORED has none). */
+const char *ee__cred_gap_reason_text(ee__cred_gap_reason reason);
+
+/* One missing credential, listed once per credential type. */
+typedef struct {
+    ee__cred_gap_kind kind;
+    ee__cred_gap_reason reason;
+    const char *credential_name; /* owned by the route or the engine */
+    const char *service;         /* the integration's service ("Gmail"), or NULL if unknown */
+    bool is_personal;            /* the customer must supply it */
+} ee__cred_gap;
+
+typedef struct ee__cred_route_state ee__cred_route_state;
+
+/*
+ * A routed workflow. Read the arrays directly; free with ee__cred_route_free().
+ * "ready" is false while there are gaps or unknown node types. Holds no
+ * plaintext: only references to sealed secrets (kept so that
+ * ee__cred_route_open_secret() opens exactly what was routed).
+ */
+typedef struct {
+    size_t n_mappings;
+    const ee__cred_mapping *mappings;
+    size_t n_gaps;
+    const ee__cred_gap *gaps;
+    size_t n_unknown;
+    const char *const *unknown_nodes; /* node types nobody maps, once each */
+    bool ready;
+    ee__cred_route_state *state;      /* private to the credentials module */
+} ee__cred_route;
+
+/*
+ * Route `nodes` (n of them, in order) for the principal: each node's
+ * credentials go to the platform pool (round-robin over active platform
+ * credentials), to the workspace's own credential (the newest active), or,
+ * for an LLM credential with choice->use_customer_key, to the chosen
+ * customer key of the principal's user - a chosen key that is inactive,
+ * missing or another's is a gap, never a fall-back to the platform key.
+ * `choice` may be NULL (platform keys). Strings are copied: the caller may
+ * free `nodes` at once. Gaps do not fail the call.
+ * *out is freed with ee__cred_route_free(). Thread-safe.
+ * Returns EE_OK; EE_EINVAL (NULL engine, principal or out; NULL nodes with
+ * n > 0, a node without name or type, use_customer_key without a valid
+ * api_key_id); EE_ETOOBIG (more than EE__ROUTE_MAX_NODES nodes); EE_ESTATE
+ * (the engine's credentials module is not open); EE_ENOMEM; storage statuses.
+ */
+ee_status ee__cred_route_nodes(ee_engine *engine, const ee_principal *principal,
+                               const ee__cred_node *nodes, size_t n,
+                               const ee__cred_choice *choice, ee__cred_route **out);
+
+/* Free a route (accepts NULL). */
+void ee__cred_route_free(ee__cred_route *route);
+
+/*
+ * For the gateway only: decrypt the secret of mapping `i` of `route`.
+ * *secret_out (NUL-terminated, *len_out bytes) is the raw key for platform
+ * and customer credentials, a JSON object ({"apiKey"} or {"accessToken",
+ * "refreshToken"}) for personal ones (*is_json_out, may be NULL). Release it
+ * with ee__cred_secret_free(), which wipes it; never log, store or render it.
+ * Returns EE_OK; EE_EINVAL (NULL argument, i out of range); EE_ECORRUPT (the
+ * sealed secret vanished); EE_ECRYPTO (it does not open with the configured
+ * keys); EE_ENOMEM.
+ */
+ee_status ee__cred_route_open_secret(const ee__cred_route *route, size_t i, char **secret_out,
+                                     size_t *len_out, bool *is_json_out);
+/* Wipe and free a secret from ee__cred_route_open_secret() (accepts NULL). */
+void ee__cred_secret_free(char *secret, size_t len);
+
+/* The Resend sender address of mapping `i` (a platform Resend credential),
+ * else NULL. Lives as long as the route. */
+const char *ee__cred_route_from_email(const ee__cred_route *route, size_t i);
 
 #endif
