@@ -157,6 +157,19 @@ ee_status ee__read_file(const char *path, size_t max, char **text, size_t *len);
 
 int64_t ee__clock_system_ms(void *payload);
 
+/* ---- versioned tables (vtable.c) ------------------------------------- */
+
+/* The rule every versioned table a host hands the library follows (storage,
+ * counters and transport backends): the first field is the version, later
+ * versions only append slots. Refuses version 0 and versions past
+ * `nversions` with EE_EVERSION (the message names `what`, "storage backend
+ * table"); otherwise copies the first sizes_by_version[version - 1] bytes of
+ * `src` into `dst` (dst_size bytes) and zeroes the rest, so the slots a
+ * later version adds are NULL. Nothing is allocated: a refused table's
+ * context stays its caller's. */
+ee_status ee__vtable_adopt(void *dst, size_t dst_size, const void *src, unsigned version,
+                           const size_t *sizes_by_version, size_t nversions, const char *what);
+
 /* ---- config internals (config.c) ------------------------------------- */
 
 /* Borrow an option's effective text value (set or default); NULL if it has
