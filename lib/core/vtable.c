@@ -8,8 +8,9 @@ ee_status ee__vtable_adopt(void *dst, size_t dst_size, const void *src, unsigned
                            const size_t *sizes_by_version, size_t nversions, const char *what)
 {
     if (version == 0 || version > nversions)
-        return ee__error(EE_EVERSION, "%s version %u is not supported (this library knows 1 to %zu)",
-                         what, version, nversions);
+        return ee__error(EE_EVERSION,
+                         "%s version %u is not supported (this library knows 1 to %zu)", what,
+                         version, nversions);
     size_t n = sizes_by_version[version - 1];
     if (n > dst_size)
         n = dst_size;

@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "core/core.h"
+#include "counters/counters.h"
 
 struct ee_counters {
     ee_counters_backend table; /* the declared version's part; the rest NULL */
