@@ -36,6 +36,66 @@ typedef struct ee_engine ee_engine;
  */
 EE_API ee_status ee_engine_open(ee_engine **out, const ee_config *cfg);
 
+/** The version of ee_engine_parts this header describes. */
+#define EE_ENGINE_PARTS_VERSION 1
+
+/**
+ * Parts a host plugs into an engine in place of those the config
+ * describes (ee_engine_open_parts()). Zero-initialise it, set `version` to
+ * EE_ENGINE_PARTS_VERSION and fill what you supply; a NULL field (a NULL
+ * clock) means "from the config, as ee_engine_open() does". Later versions
+ * only append fields (room for a cost table), so a host built against this
+ * header keeps working with a newer library.
+ *
+ * Ownership: every part is borrowed. The engine never frees one; the host
+ * keeps each alive, and does not use it in a way that breaks the engine's
+ * use, until ee_engine_close() has returned, then frees it.
+ *
+ *   storage    where every module keeps its records, instead of
+ *              EE_STORAGE_URI / DATABASE_* (not migrated by the engine:
+ *              ee_storage_new_custom() tables manage their own schema).
+ *              With a host storage and no host counters, an unset
+ *              EE_COUNTERS_URI means memory: counters (the engine cannot
+ *              share a database it does not know).
+ *   counters   quota admission's counters, instead of EE_COUNTERS_URI.
+ *   transport  every HTTP request the engine makes: the engine's own n8n
+ *              client (built over it when N8N_API_KEY is set and `n8n` is
+ *              NULL), OpenRouter key validation, model prices.
+ *   n8n        the n8n client catalog sync uses, instead of one built from
+ *              N8N_BASE_URL and N8N_API_KEY (given, it needs no key set).
+ *   clock      the engine's clock (ee_engine_now_ms()), called with
+ *              `clock_payload`, instead of the config's
+ *              (ee_config_set_clock()).
+ */
+typedef struct ee_engine_parts {
+    unsigned version;
+    /* The handles of storage.h, counters.h, transport.h and n8n.h (named
+     * by their struct tags so this header needs none of those). */
+    struct ee_storage *storage;
+    struct ee_counters *counters;
+    struct ee_transport *transport;
+    struct ee_n8n *n8n;
+    ee_clock_fn clock;
+    void *clock_payload;
+} ee_engine_parts;
+
+/**
+ * Open an engine from `cfg` (copied, as ee_engine_open()) with the parts
+ * in `parts` (borrowed, see ee_engine_parts; NULL: none, the same as
+ * ee_engine_open()). The parts the host does not give are opened from the
+ * config and closed by ee_engine_close(); the host's are not.
+ *
+ * *out is owned by the caller (ee_engine_close()); it is NULL on failure.
+ * Returns EE_OK; EE_EVERSION (parts->version is 0 or newer than
+ * EE_ENGINE_PARTS_VERSION; nothing is opened); otherwise what
+ * ee_engine_open() returns: EE_EINVAL, EE_ENOMEM, and from the parts opened
+ * from the config or a module's first use of the host's parts (reading the
+ * key check record from a host storage): EE_EIO, EE_ECORRUPT, EE_EVERSION,
+ * EE_ENETWORK, EE_EAUTH, EE_EBUSY.
+ */
+EE_API ee_status ee_engine_open_parts(ee_engine **out, const ee_config *cfg,
+                                      const ee_engine_parts *parts);
+
 /**
  * Close an engine and free everything it holds, wiping secrets. Accepts
  * NULL. Not thread-safe with respect to other calls on the same engine.

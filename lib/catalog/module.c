@@ -1,11 +1,12 @@
 /* The catalog module's per-engine state: opened and closed by ee_engine_open()
- * and ee_engine_close() (see ee__module in core/core.h). It holds the search
+ * and ee_engine_close() (see ee__module in engine/engine.h). It holds the search
  * snapshot, the compiled-schema cache and the sync lock. Data files
  * (categories.json, integrations.json) are read by each sync, not here, so
  * an engine opens without them and an admin's edit applies at the next sync. */
 #include <stdlib.h>
 
 #include "catalog/catalog_internal.h"
+#include "engine/engine.h"
 
 static ee_status catalog_open(ee_engine *engine, void **state_out)
 {
@@ -36,7 +37,15 @@ static void catalog_close(void *state)
     free(st);
 }
 
-const ee__module ee__catalog_module = {"catalog", catalog_open, catalog_close};
+static const ee__option catalog_options[] = {
+    EE__OPTION("SCHEMA_FORMAT_ASSERT", EE__OPT_INT, "1", 0, 1,
+     "1: input schemas' \"format\" (email, date-time, uri ...) is checked; 0: annotation only"),
+};
+
+const ee__module ee__catalog_module = {
+    "catalog", catalog_options, sizeof catalog_options / sizeof catalog_options[0], NULL,
+    catalog_open, catalog_close,
+};
 
 ee__catalog_state *ee__catalog_state_of(ee_engine *engine)
 {

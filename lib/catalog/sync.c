@@ -654,7 +654,8 @@ static ee_status run(sync_ctx *c)
     return st;
 }
 
-ee_status ee__catalog_sync_with(ee_engine *engine, ee_n8n *client, char **out)
+/* ee_catalog_sync() with the engine's client. */
+static ee_status sync_with(ee_engine *engine, ee_n8n *client, char **out)
 {
     ee__catalog_state *state = ee__catalog_state_of(engine);
     if (state == NULL)
@@ -724,5 +725,5 @@ ee_status ee_catalog_sync(ee_engine *engine, char **out_report)
         return ee__error_out(out_report,
                              ee__error(EE_ESTATE, "catalog sync needs n8n: set N8N_API_KEY (and "
                                                   "N8N_BASE_URL) in the engine's config"));
-    return ee__catalog_sync_with(engine, client, out_report);
+    return sync_with(engine, client, out_report);
 }

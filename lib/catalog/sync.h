@@ -1,7 +1,8 @@
 /*
  * lib/catalog/sync.h - sync of the catalog from n8n (sync.c): what one
- * workflow contributes to its catalog entry, and the sync itself with an
- * explicit client (tests drive it through a fake n8n transport).
+ * workflow contributes to its catalog entry. (The sync itself is public:
+ * ee_catalog_sync(), with the engine's client; tests give the engine a
+ * fake one through ee_engine_open_parts().)
  */
 #ifndef EE_CATALOG_SYNC_H
 #define EE_CATALOG_SYNC_H
@@ -25,8 +26,5 @@
  */
 ee_status ee__catalog_derive(const json_t *workflow, const ee__integrations *integrations,
                              const ee__cat_rules *rules, json_t **out);
-
-/* ee_catalog_sync() with an explicit client (borrowed). */
-ee_status ee__catalog_sync_with(ee_engine *engine, ee_n8n *client, char **out_report);
 
 #endif

@@ -157,7 +157,77 @@ ee_status ee__read_file(const char *path, size_t max, char **text, size_t *len);
 
 int64_t ee__clock_system_ms(void *payload);
 
+/* ---- versioned tables (vtable.c) ------------------------------------- */
+
+/* The rule every versioned table a host hands the library follows (storage,
+ * counters and transport backends): the first field is the version, later
+ * versions only append slots. Refuses version 0 and versions past
+ * `nversions` with EE_EVERSION (the message names `what`, "storage backend
+ * table"); otherwise copies the first sizes_by_version[version - 1] bytes of
+ * `src` into `dst` (dst_size bytes) and zeroes the rest, so the slots a
+ * later version adds are NULL. Nothing is allocated: a refused table's
+ * context stays its caller's. */
+ee_status ee__vtable_adopt(void *dst, size_t dst_size, const void *src, unsigned version,
+                           const size_t *sizes_by_version, size_t nversions, const char *what);
+
 /* ---- config internals (config.c) ------------------------------------- */
+
+/* Core knows no option by name: each module lists its own options in an
+ * ee__option table, the engine (lib/engine/) gathers them in one
+ * ee__option_set and hands it to ee__config_new_over(). */
+typedef enum {
+    EE__OPT_STRING,
+    EE__OPT_HOST,
+    EE__OPT_URL,
+    EE__OPT_EMAIL,
+    EE__OPT_KEY,      /* secret; a summary may show its last four characters */
+    EE__OPT_PASSWORD, /* secret; a summary shows only whether it is set */
+    EE__OPT_INT,
+    EE__OPT_MONEY,    /* USD text, nano-USD value */
+    EE__OPT_PERCENT,  /* percent text, basis-point value */
+    EE__OPT_STORAGE_URI,
+    EE__OPT_COUNTERS_URI,
+    EE__OPT_PATH,     /* a filesystem path */
+    EE__OPT_DB_TYPE   /* sqlite or postgres */
+} ee__opt_type;
+
+/* Longest value any option takes, and the usual bound of a URL option. */
+#define EE__OPT_MAX_TEXT 4096
+#define EE__OPT_MAX_URL 2048
+
+/* One option: its key (also its environment variable), type, default (text
+ * form, NULL for none), numeric range (text types: length in bytes) and
+ * description. `not_in_effect`: parsed, listed and checked but without
+ * effect yet (listed with "inEffect": false). `default_fn`, when not NULL,
+ * computes the default instead of `def` (malloc'ed; NULL on ENOMEM). */
+typedef struct ee__option {
+    const char *name;
+    ee__opt_type type;
+    const char *def;
+    int64_t min, max;
+    const char *desc;
+    bool not_in_effect;
+    char *(*default_fn)(void);
+} ee__option;
+
+/* An ee__option table entry; EE__OPTION_X adds one designated field
+ * (.not_in_effect = true, .default_fn = fn). */
+#define EE__OPTION(name_, type_, def_, min_, max_, desc_)                                         \
+    {.name = (name_), .type = (type_), .def = (def_), .min = (min_), .max = (max_), .desc = (desc_)}
+#define EE__OPTION_X(name_, type_, def_, min_, max_, desc_, extra_)                               \
+    {.name = (name_), .type = (type_), .def = (def_), .min = (min_), .max = (max_),               \
+     .desc = (desc_), extra_}
+
+/* Every option a config holds, in listing order. Lives forever. */
+typedef struct ee__option_set {
+    const ee__option *const *options;
+    size_t count;
+} ee__option_set;
+
+/* ee_config_new() and ee_config_options_json() over a given set of
+ * options (lib/engine/ passes the registry's). */
+ee_status ee__config_new_over(ee_config **out, const ee__option_set *set);
+ee_status ee__config_options_json_over(char **out, const ee__option_set *set);
 
 /* Borrow an option's effective text value (set or default); NULL if it has
  * none or the key is unknown. Secrets are returned too: internal use only,
@@ -168,6 +238,14 @@ const char *ee__config_text(const ee_config *cfg, const char *key);
 /* An integer-valued option's effective value (0 for an unknown key). */
 int64_t ee__config_int(const ee_config *cfg, const char *key);
 
+/* Whether the option was set explicitly (not its default, not derived). */
+bool ee__config_explicit(const ee_config *cfg, const char *key);
+
+/* Replace a text option's value by `text` (stolen, even on failure; wiped
+ * on free if the option is a secret), not marked as set: a value derived
+ * from other options by a resolve hook. EE_EINVAL for an unknown key. */
+ee_status ee__config_derive(ee_config *cfg, const char *key, char *text);
+
 /* The config's values as ee_config_summary_json() shows them (new
  * reference; NULL on ENOMEM). */
 json_t *ee__config_summary(const ee_config *cfg);
@@ -175,14 +253,6 @@ json_t *ee__config_summary(const ee_config *cfg);
 /* The config's clock and logger. */
 void ee__config_clock(const ee_config *cfg, ee_clock_fn *fn, void **payload);
 void ee__config_logger(const ee_config *cfg, ee__logger *out);
-
-/* Resolve the seeds' other names in place, at engine open: the
- * FLOWISE_SECRETKEY_OVERWRITE alias of API_KEY_ENCRYPTION_SECRET, and the
- * DATABASE_* variables into EE_STORAGE_URI when it is not set. Returns
- * EE_OK; EE_EINVAL naming both options of a conflict (EE_STORAGE_URI and a
- * DATABASE_* variable, two different secrets, a DATABASE_* variable the
- * DATABASE_TYPE does not use); EE_ENOMEM. */
-ee_status ee__config_resolve(ee_config *cfg);
 
 /* Call fn for every secret option that holds a value. */
 void ee__config_each_secret(const ee_config *cfg,
@@ -236,10 +306,11 @@ bool ee__utf8_copy(char *out, size_t cap, const char *in);
  * '?', in place, so the text is safe to put in JSON. */
 void ee__utf8_sanitize(char *s);
 
-/* ---- engine internals (engine.c) --------------------------------------- */
+/* ---- engine accessors (lib/engine/engine.c) ------------------------------ */
 
 /* The engine's private config copy, logger, clock and shared components,
- * for the other modules. Each lives as long as the engine. */
+ * for the other modules. Each lives as long as the engine. The engine's
+ * assembly (its module registry, lib/engine/engine.h) is not core's. */
 struct ee_storage;
 struct ee_counters;
 struct ee_transport;
@@ -248,39 +319,8 @@ const ee_config *ee__engine_config(const ee_engine *engine);
 struct ee_storage *ee__engine_storage(const ee_engine *engine);
 struct ee_counters *ee__engine_counters(const ee_engine *engine);
 struct ee_transport *ee__engine_transport(const ee_engine *engine);
-/* NULL when N8N_API_KEY is not configured. */
+/* NULL when N8N_API_KEY is not configured and the host gave no client. */
 struct ee_n8n *ee__engine_n8n(const ee_engine *engine);
-
-/* ---- modules with engine state (engine.c) ------------------------------- *
- * A module that keeps state per engine (caches, key rings, loaded data)
- * defines one ee__module. ee_engine_open() opens them in this order after
- * storage, counters, transport and the n8n client, and closes them in
- * reverse; a failing open fails the engine's open. */
-typedef struct ee__module {
-    const char *name;
-    ee_status (*open)(ee_engine *engine, void **state_out);
-    void (*close)(void *state);
-} ee__module;
-
-enum { EE__MOD_CREDENTIALS, EE__MOD_CATALOG, EE__MOD_QUOTA, EE__MOD_COUNT };
-
-extern const ee__module ee__credentials_module; /* lib/credentials/module.c */
-extern const ee__module ee__catalog_module;     /* lib/catalog/module.c */
-extern const ee__module ee__quota_module;       /* lib/quota/module.c */
-
-/* The engine's own openings of storage and counters (lib/storage/uri.c,
- * lib/counters/counters.c): as ee_storage_open_uri() and
- * ee_counters_open_uri(), with the engine's logger (it must outlive the
- * handle), which receives the diagnostics of the libraries they use. */
-struct ee_storage;
-struct ee_counters;
-ee_status ee__storage_open_uri_logged(struct ee_storage **out, const char *uri,
-                                      const ee__logger *lg);
-ee_status ee__counters_open_uri_logged(struct ee_counters **out, const char *counters_uri,
-                                       const char *storage_uri, const ee__logger *lg);
-
-/* The state module `id` returned from its open (NULL if it keeps none). */
-void *ee__engine_module(const ee_engine *engine, int id);
 const ee__logger *ee__engine_logger(const ee_engine *engine);
 
 /* ---- ids (principal.c) ------------------------------------------------- */

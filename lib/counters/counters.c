@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "core/core.h"
+#include "counters/counters.h"
 
 struct ee_counters {
     ee_counters_backend table; /* the declared version's part; the rest NULL */
@@ -29,19 +30,28 @@ struct ee_counters {
 
 /* ---- handle lifetime --------------------------------------------------- */
 
+/* The part of the table each known version defines. */
+static const size_t table_sizes[] = {
+    offsetof(ee_counters_backend, reserve_leased), /* 1 */
+    sizeof(ee_counters_backend),                   /* 2 */
+};
+
 ee_status ee__counters_wrap(ee_counters **out, const ee_counters_backend *table, void *ctx,
                             const char *name, const ee__counters_ext *ext)
 {
+    ee_counters_backend adopted;
+    ee_status st = ee__vtable_adopt(&adopted, sizeof adopted, table, table->version, table_sizes,
+                                    sizeof table_sizes / sizeof table_sizes[0],
+                                    "counters backend table");
+    if (st != EE_OK)
+        return st;
     ee_counters *c = calloc(1, sizeof *c);
     if (c == NULL) {
         if (table->free != NULL)
             table->free(ctx);
         return ee__error(EE_ENOMEM, "out of memory opening counters");
     }
-    /* Copy only what the declared version defines. */
-    size_t size = table->version >= 2 ? sizeof(ee_counters_backend)
-                                      : offsetof(ee_counters_backend, reserve_leased);
-    memcpy(&c->table, table, size);
+    c->table = adopted;
     c->ctx = ctx;
     c->name = name;
     c->ext = ext;
@@ -57,11 +67,6 @@ ee_status ee_counters_new_custom(ee_counters **out, const ee_counters_backend *t
     if (out == NULL || table == NULL)
         return ee__error(EE_EINVAL, "ee_counters_new_custom: out and table must not be NULL");
     *out = NULL;
-    if (table->version == 0 || table->version > EE_COUNTERS_BACKEND_VERSION)
-        return ee__error(EE_EVERSION,
-                         "counters backend table version %u is not supported (this library "
-                         "knows 1..%u)",
-                         table->version, EE_COUNTERS_BACKEND_VERSION);
     return ee__counters_wrap(out, table, ctx, "custom", NULL);
 }
 

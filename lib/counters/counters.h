@@ -1,6 +1,6 @@
 /*
  * lib/counters/counters.h - semi-private: what the library's other modules
- * (quota) call of the counters module; never installed. C types, no JSON.
+ * (quota, the engine) call of the counters module; never installed. C types, no JSON.
  * The public calls are in execengine/counters.h; the counters' own files
  * and their built-in backends share lib/counters/counters_internal.h
  * (private: nothing of it leaves lib/counters/).
@@ -110,5 +110,13 @@ void ee__counters_set_recovery(ee_counters *counters, int64_t ms);
  * EE_EINVAL (a number out of range); the backend's failures. */
 ee_status ee__counters_credit(ee_counters *durable, const char *key, int64_t amount,
                               int64_t window_end, int64_t now_ms);
+
+/* ---- opening (the engine) ------------------------------------------------------------------ */
+
+/* ee_counters_open_uri() with the engine's logger (it must outlive the
+ * handle), which receives the diagnostics of the libraries it uses. `lg`
+ * may be NULL. */
+ee_status ee__counters_open_uri_logged(ee_counters **out, const char *counters_uri,
+                                       const char *storage_uri, const ee__logger *lg);
 
 #endif

@@ -1,7 +1,7 @@
 /* The credentials module's per-engine state: the keyring, the integration
  * catalog, the round-robin turns of the platform pool and a cache of
  * credential metadata (ciphertext included, never plaintext). Opened and
- * closed by ee_engine_open() / ee_engine_close() (ee__module, core.h). */
+ * closed by ee_engine_open() / ee_engine_close() (ee__module, engine/engine.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 
 #include "core/data.h"
+#include "engine/engine.h"
 #include "credentials/cred_internal.h"
 
 #define DEFAULT_VALIDATE_TIMEOUT_MS 10000
@@ -154,7 +155,71 @@ static ee_status credentials_open(ee_engine *engine, void **state_out)
     return EE_OK;
 }
 
-const ee__module ee__credentials_module = {"credentials", credentials_open, credentials_close};
+/* ---- options ------------------------------------------------------------- */
+
+static const ee__option credentials_options[] = {
+    EE__OPTION("OPENROUTER_API_URL", EE__OPT_URL, "https://openrouter.ai/api/v1", 1,
+               EE__OPT_MAX_URL, "OpenRouter API base URL (key validation, model prices)"),
+    EE__OPTION("OPENROUTER_APP_NAME", EE__OPT_STRING, "libexecengine", 1, 256,
+               "Application name sent to OpenRouter (X-Title)"),
+    EE__OPTION("OPENROUTER_APP_URL", EE__OPT_URL, NULL, 1, EE__OPT_MAX_URL,
+               "Application URL sent to OpenRouter (HTTP-Referer)"),
+    EE__OPTION("PLATFORM_OPENROUTER_API_KEY", EE__OPT_KEY, NULL, 1, EE__OPT_MAX_TEXT,
+               "Platform-funded OpenRouter key (seed 1 name)"),
+    EE__OPTION("PLATFORM_OPENROUTER_KEY", EE__OPT_KEY, NULL, 1, EE__OPT_MAX_TEXT,
+               "Platform-funded OpenRouter key (seed 2 name; either may be used)"),
+    EE__OPTION("PLATFORM_SERPER_KEY", EE__OPT_KEY, NULL, 1, EE__OPT_MAX_TEXT,
+               "Platform Serper API key"),
+    EE__OPTION("PLATFORM_FIRECRAWL_KEY", EE__OPT_KEY, NULL, 1, EE__OPT_MAX_TEXT,
+               "Platform FireCrawl API key"),
+    EE__OPTION("PLATFORM_RESEND_KEY", EE__OPT_KEY, NULL, 1, EE__OPT_MAX_TEXT,
+               "Platform Resend API key"),
+    EE__OPTION("PLATFORM_FROM_EMAIL", EE__OPT_EMAIL, NULL, 3, 254,
+               "Sender address for platform email"),
+    EE__OPTION("PLATFORM_BRAVE_KEY", EE__OPT_KEY, NULL, 1, EE__OPT_MAX_TEXT,
+               "Platform Brave Search API key"),
+    EE__OPTION("PLATFORM_TAVILY_KEY", EE__OPT_KEY, NULL, 1, EE__OPT_MAX_TEXT,
+               "Platform Tavily API key"),
+    EE__OPTION("PLATFORM_YOUTUBE_KEY", EE__OPT_KEY, NULL, 1, EE__OPT_MAX_TEXT,
+               "Platform YouTube Data API key"),
+    EE__OPTION("API_KEY_ENCRYPTION_SECRET", EE__OPT_PASSWORD, NULL, 32, EE__OPT_MAX_TEXT,
+               "Secret from which credential encryption keys are derived (at least 32 bytes)"),
+    EE__OPTION(
+        "FLOWISE_SECRETKEY_OVERWRITE", EE__OPT_PASSWORD, NULL, 32, EE__OPT_MAX_TEXT,
+        "Another name for API_KEY_ENCRYPTION_SECRET (seed 2 name); if both are set they must be "
+        "equal"),
+    EE__OPTION("API_KEY_ENCRYPTION_PREVIOUS_SECRETS", EE__OPT_PASSWORD, NULL, 32, EE__OPT_MAX_TEXT,
+               "Previous encryption secrets, comma-separated (each at least 32 bytes), still read "
+               "during a key rotation"),
+};
+
+/* FLOWISE_SECRETKEY_OVERWRITE is the encryption secret's other name. */
+static ee_status resolve_secret_alias(ee_config *cfg)
+{
+    const char *alias = ee__config_text(cfg, "FLOWISE_SECRETKEY_OVERWRITE");
+    if (alias == NULL)
+        return EE_OK;
+    const char *secret = ee__config_text(cfg, "API_KEY_ENCRYPTION_SECRET");
+    if (secret != NULL) {
+        if (strlen(secret) != strlen(alias) || CRYPTO_memcmp(secret, alias, strlen(alias)) != 0)
+            return ee__error(EE_EINVAL, "API_KEY_ENCRYPTION_SECRET and FLOWISE_SECRETKEY_OVERWRITE "
+                                        "are both set, to different values: set only one of them");
+        return EE_OK;
+    }
+    char *dup = ee__secret_dup(alias);
+    if (dup == NULL)
+        return ee__error(EE_ENOMEM, "out of memory");
+    return ee__config_derive(cfg, "API_KEY_ENCRYPTION_SECRET", dup);
+}
+
+const ee__module ee__credentials_module = {
+    "credentials",
+    credentials_options,
+    sizeof credentials_options / sizeof credentials_options[0],
+    resolve_secret_alias,
+    credentials_open,
+    credentials_close,
+};
 
 /* ---- cache ------------------------------------------------------------------ */
 

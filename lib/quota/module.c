@@ -1,5 +1,5 @@
 /* The quota module's per-engine state: opened and closed by ee_engine_open()
- * and ee_engine_close() (see ee__module in core/core.h). It reads
+ * and ee_engine_close() (see ee__module in engine/engine.h). It reads
  * plans.json from EE_DATA_DIR and the config defaults, and keeps the
  * organisations it has seen (their limits and alert memory). */
 #include <errno.h>
@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "core/data.h"
+#include "engine/engine.h"
 #include "quota/quota_internal.h"
 
 q_state *ee__quota_state(ee_engine *engine)
@@ -125,4 +126,16 @@ ee_status ee_quota_set_alert_callback(ee_engine *engine, ee_quota_alert_fn fn, v
     return EE_OK;
 }
 
-const ee__module ee__quota_module = {"quota", quota_open, quota_close};
+static const ee__option quota_options[] = {
+    EE__OPTION("MAX_EXECUTIONS_PER_USER_PER_HOUR", EE__OPT_INT, "50", 0, 1000000000,
+               "Default per-user limit of executions in any 60-minute window"),
+    EE__OPTION("MAX_CONCURRENT_EXECUTIONS", EE__OPT_INT, "10", 1, 1000000,
+               "Default cap of executions running at once per workspace"),
+    EE__OPTION("BILLING_CYCLE_DAY", EE__OPT_INT, "1", 1, 28,
+               "Day of the month billing periods start"),
+};
+
+const ee__module ee__quota_module = {
+    "quota", quota_options, sizeof quota_options / sizeof quota_options[0], NULL,
+    quota_open, quota_close,
+};

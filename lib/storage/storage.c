@@ -22,14 +22,11 @@ struct ee_storage {
 
 /* Size of the table each known version defines: a newer library adds a
  * line here when it appends slots. */
-static size_t backend_size(unsigned version)
-{
-    switch (version) {
-    case 1: return offsetof(ee_storage_backend, delete_range) + sizeof(void (*)(void));
-    default: return 0;
-    }
-}
+static const size_t backend_sizes[] = {
+    offsetof(ee_storage_backend, delete_range) + sizeof(void (*)(void)), /* 1 */
+};
 
+/* `backend` has been adopted (ee__vtable_adopt): zero past its version. */
 static ee_status wrap(ee_storage **out, const ee_storage_backend *backend, void *ctx,
                       bool builtin)
 {
@@ -39,7 +36,7 @@ static ee_status wrap(ee_storage **out, const ee_storage_backend *backend, void 
             backend->destroy(ctx);
         return ee__error(EE_ENOMEM, "out of memory opening storage");
     }
-    memcpy(&s->be, backend, backend_size(backend->version));
+    s->be = *backend;
     s->ctx = ctx;
     s->builtin = builtin;
     s->serialise = (backend->flags & EE_STORAGE_THREAD_SAFE) == 0;
@@ -50,9 +47,19 @@ static ee_status wrap(ee_storage **out, const ee_storage_backend *backend, void 
     return EE_OK;
 }
 
+static ee_status adopt_and_wrap(ee_storage **out, const ee_storage_backend *backend, void *ctx,
+                                bool builtin)
+{
+    ee_storage_backend be;
+    ee_status st = ee__vtable_adopt(&be, sizeof be, backend, backend->version, backend_sizes,
+                                    sizeof backend_sizes / sizeof backend_sizes[0],
+                                    "storage backend table");
+    return st != EE_OK ? st : wrap(out, &be, ctx, builtin);
+}
+
 ee_status ee__storage_wrap(ee_storage **out, const ee_storage_backend *backend, void *ctx)
 {
-    return wrap(out, backend, ctx, true);
+    return adopt_and_wrap(out, backend, ctx, true);
 }
 
 ee_status ee_storage_new_custom(ee_storage **out, const ee_storage_backend *backend, void *ctx)
@@ -60,11 +67,7 @@ ee_status ee_storage_new_custom(ee_storage **out, const ee_storage_backend *back
     if (out == NULL || backend == NULL)
         return ee__error(EE_EINVAL, "ee_storage_new_custom: NULL argument");
     *out = NULL;
-    if (backend->version == 0 || backend->version > EE_STORAGE_BACKEND_VERSION)
-        return ee__error(EE_EVERSION,
-                         "storage backend table version %u is not supported (this library "
-                         "knows 1 to %d)", backend->version, EE_STORAGE_BACKEND_VERSION);
-    return wrap(out, backend, ctx, false);
+    return adopt_and_wrap(out, backend, ctx, false);
 }
 
 void ee_storage_free(ee_storage *s)

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "internal.h"
+#include "storage/storage.h"
 
 #define SQLITE_DEFAULT_BUSY_MS 5000
 

@@ -711,23 +711,23 @@ int ee_mail_require_tls(const ee_mail *m)
 /* ---- transports ------------------------------------------------------------ */
 
 /* The part of the table each version defines. */
-static size_t backend_size(unsigned version)
-{
-    switch (version) {
-    case 1:
-        return offsetof(ee_transport_backend, free) + sizeof(((ee_transport_backend *)0)->free);
-    default:
-        return 0;
-    }
-}
+static const size_t backend_sizes[] = {
+    offsetof(ee_transport_backend, free) + sizeof(((ee_transport_backend *)0)->free), /* 1 */
+};
 
 static ee_status transport_wrap(ee_transport **out, const ee_transport_backend *backend, void *ctx,
                                 const ee_transport_options *opts)
 {
+    ee_transport_backend vt;
+    ee_status st = ee__vtable_adopt(&vt, sizeof vt, backend, backend->version, backend_sizes,
+                                    sizeof backend_sizes / sizeof backend_sizes[0],
+                                    "transport backend table");
+    if (st != EE_OK)
+        return st;
     ee_transport *t = calloc(1, sizeof *t);
     if (t == NULL)
         goto nomem;
-    memcpy(&t->vt, backend, backend_size(backend->version));
+    t->vt = vt;
     t->ctx = ctx;
     if (ee__transport_options_copy(&t->opts, opts) != EE_OK) {
         free(t);
@@ -753,11 +753,6 @@ ee_status ee_transport_new_custom(ee_transport **out, const ee_transport_backend
     if (out == NULL || backend == NULL)
         return ee__error(EE_EINVAL, "ee_transport_new_custom: NULL argument");
     *out = NULL;
-    if (backend->version == 0 || backend->version > EE_TRANSPORT_BACKEND_VERSION)
-        return ee__error(EE_EVERSION,
-                         "transport backend version %u is not supported (this library knows "
-                         "1..%d)",
-                         backend->version, EE_TRANSPORT_BACKEND_VERSION);
     return transport_wrap(out, backend, ctx, opts);
 }
 

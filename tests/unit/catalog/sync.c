@@ -1,7 +1,8 @@
 /*
  * Catalog sync against a fake n8n: an in-process transport backend that
  * answers n8n's public API from a mutable list of workflows, so tests can
- * delete, rename and break workflows between syncs.
+ * delete, rename and break workflows between syncs. Engines get the fake
+ * through ee_engine_open_parts(), as a host would plug in its own client.
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -23,6 +24,7 @@ typedef struct {
     pthread_mutex_t lock;
     json_t *workflows; /* n8n's raw workflow objects */
     const char *broken; /* id whose GET answers 500 */
+    const char *key;    /* the API key the fake accepts */
     int gets;
 } fake_n8n;
 
@@ -50,7 +52,7 @@ static ee_status fake_http(void *ctx, const ee_http_request *req, ee_http_respon
         if (strcasecmp(n, "X-N8N-API-KEY") == 0)
             key = v;
     }
-    if (key == NULL || strcmp(key, "fake-key") != 0)
+    if (key == NULL || strcmp(key, fake.key) != 0)
         return answer(resp, 401, json_pack("{s:s}", "message", "unauthorized"));
     const char *base = "http://fake.n8n/api/v1/workflows";
     if (strncmp(url, base, strlen(base)) != 0)
@@ -175,6 +177,7 @@ static void setup(void)
     pthread_mutex_init(&fake.lock, NULL);
     fake.workflows = json_array();
     fake.broken = NULL;
+    fake.key = "fake-key";
     fake.gets = 0;
     ee_transport_backend b = {EE_TRANSPORT_BACKEND_VERSION, EE_TRANSPORT_THREAD_SAFE, fake_http,
                               NULL, NULL};
@@ -193,6 +196,23 @@ static void teardown(void)
 
 TestSuite(sync, .init = setup, .fini = teardown, .timeout = 60);
 
+/* An engine whose n8n client is the fake's (borrowed: freed in teardown,
+ * after the test closed the engine). Frees cfg. */
+static ee_engine *open_engine_config(ee_config *cfg)
+{
+    ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .n8n = client};
+    ee_engine *e = NULL;
+    ee_status st = ee_engine_open_parts(&e, cfg, &parts);
+    ee_config_free(cfg);
+    cr_assert_eq(st, EE_OK, "ee_engine_open_parts: %s", ee_error_last_message());
+    return e;
+}
+
+static ee_engine *open_engine(const char *storage_uri)
+{
+    return open_engine_config(ee_test_config_new(storage_uri, NULL, NULL));
+}
+
 static json_t *parse(const char *text)
 {
     cr_assert_not_null(text);
@@ -204,7 +224,7 @@ static json_t *parse(const char *text)
 static json_t *sync_ok(ee_engine *e)
 {
     char *out = NULL;
-    ee_status st = ee__catalog_sync_with(e, client, &out);
+    ee_status st = ee_catalog_sync(e, &out);
     cr_assert_eq(st, EE_OK, "sync: %s", out);
     json_t *r = parse(out);
     ee_free(out);
@@ -336,7 +356,7 @@ static void first_sync_body(ee_engine *e)
 
 Test(sync, first_sync_idempotence_and_deletion_memory)
 {
-    ee_engine *e = ee_test_engine_open(NULL, NULL, NULL);
+    ee_engine *e = open_engine(NULL);
     first_sync_body(e);
     ee_engine_close(e);
 }
@@ -347,7 +367,7 @@ Test(sync, first_sync_idempotence_and_deletion_sqlite)
     snprintf(path, sizeof path, "/tmp/ee-catalog-sync-%d.db", (int)getpid());
     unlink(path);
     snprintf(uri, sizeof uri, "sqlite://%s", path);
-    ee_engine *e = ee_test_engine_open(uri, NULL, NULL);
+    ee_engine *e = open_engine(uri);
     first_sync_body(e);
     ee_engine_close(e);
     unlink(path);
@@ -360,7 +380,7 @@ Test(sync, first_sync_idempotence_and_deletion_sqlite)
 
 Test(sync, admin_edits_survive_until_n8n_changes_them)
 {
-    ee_engine *e = ee_test_engine_open(NULL, NULL, NULL);
+    ee_engine *e = open_engine(NULL);
     standard_workflows();
     json_decref(sync_ok(e));
     json_t *res = entry_of(e, "wf2");
@@ -416,7 +436,7 @@ Test(sync, admin_edits_survive_until_n8n_changes_them)
 
 Test(sync, a_manual_entry_is_completed_by_sync)
 {
-    ee_engine *e = ee_test_engine_open(NULL, NULL, NULL);
+    ee_engine *e = open_engine(NULL);
     standard_workflows();
     char *out = NULL;
     cr_assert_eq(ee_catalog_create(e, "{\"n8nWorkflowId\": \"wf1\", \"name\": \"My echo\"}", &out),
@@ -439,7 +459,7 @@ Test(sync, a_manual_entry_is_completed_by_sync)
 
 Test(sync, one_unreadable_workflow_is_reported_and_left_alone)
 {
-    ee_engine *e = ee_test_engine_open(NULL, NULL, NULL);
+    ee_engine *e = open_engine(NULL);
     standard_workflows();
     json_decref(sync_ok(e));
     fake.broken = "wf2";
@@ -458,16 +478,14 @@ Test(sync, one_unreadable_workflow_is_reported_and_left_alone)
 
 Test(sync, a_failed_listing_changes_nothing)
 {
-    ee_engine *e = ee_test_engine_open(NULL, NULL, NULL);
+    ee_engine *e = open_engine(NULL);
     standard_workflows();
     json_decref(sync_ok(e));
-    ee_n8n *bad;
-    cr_assert_eq(ee_n8n_new(&bad, transport, "http://fake.n8n", "wrong-key"), EE_OK);
+    fake.key = "another-key"; /* the engine's client now has the wrong key */
     char *out = NULL;
-    cr_assert_eq(ee__catalog_sync_with(e, bad, &out), EE_EAUTH);
+    cr_assert_eq(ee_catalog_sync(e, &out), EE_EAUTH);
     cr_assert_not_null(strstr(out, "EE_EAUTH"));
     ee_free(out);
-    ee_n8n_free(bad);
     json_t *res = entry_of(e, "wf1");
     cr_assert(json_is_true(json_object_get(res, "isActive")));
     json_decref(res);
@@ -496,7 +514,7 @@ Test(sync, categories_come_from_the_data_file)
                      "\"rules\": [{\"category\": \"Robots\", \"namePatterns\": [\"echo\"]}]}");
     ee_config *cfg = ee_test_config_new(NULL, NULL, NULL);
     ee_test_config_set(cfg, "EE_DATA_DIR", dir);
-    ee_engine *e = ee_test_engine_open_config(cfg);
+    ee_engine *e = open_engine_config(cfg);
     standard_workflows();
     json_t *r = sync_ok(e);
     cr_assert_eq(n_of(r, "categoriesCreated"), 2);
@@ -510,11 +528,11 @@ Test(sync, categories_come_from_the_data_file)
     /* a broken file stops the sync with a message naming it */
     write_file(path, "{\"categories\": [], \"default\": \"x\"}");
     char *out = NULL;
-    cr_assert_eq(ee__catalog_sync_with(e, client, &out), EE_EINVAL);
+    cr_assert_eq(ee_catalog_sync(e, &out), EE_EINVAL);
     cr_assert_not_null(strstr(ee_error_last_message(), "categories.json"));
     ee_free(out);
     unlink(path);
-    cr_assert_eq(ee__catalog_sync_with(e, client, &out), EE_EIO);
+    cr_assert_eq(ee_catalog_sync(e, &out), EE_EIO);
     ee_free(out);
     ee_engine_close(e);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

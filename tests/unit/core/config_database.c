@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "engine/engine.h"
 
 #define SECRET "test-secret-0123456789abcdef0123456789"
 
@@ -27,13 +28,13 @@ static void set(const char *key, const char *value)
 /* The storage URI the engine would open (unmasked: internal accessor). */
 static const char *resolved_uri(void)
 {
-    cr_assert_eq(ee__config_resolve(cfg), EE_OK, "%s", ee_error_last_message());
+    cr_assert_eq(ee__engine_config_resolve(cfg), EE_OK, "%s", ee_error_last_message());
     return ee__config_text(cfg, "EE_STORAGE_URI");
 }
 
 static void expect_refused(const char *first, const char *second)
 {
-    cr_expect_eq(ee__config_resolve(cfg), EE_EINVAL);
+    cr_expect_eq(ee__engine_config_resolve(cfg), EE_EINVAL);
     const char *msg = ee_error_last_message();
     cr_expect_not_null(strstr(msg, first), "message does not name %s: %s", first, msg);
     cr_expect_not_null(strstr(msg, second), "message does not name %s: %s", second, msg);

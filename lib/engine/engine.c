@@ -1,15 +1,18 @@
-/* ee_engine: lifecycle, clock, summary. */
-#include "core.h"
+/* ee_engine: assembly from the registry (engine.h), lifecycle, clock,
+ * summary, and the parts a host plugs in (ee_engine_open_parts()). */
+#include "engine/engine.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "counters/counters.h"
 #include "execengine/counters.h"
 #include "execengine/n8n.h"
 #include "execengine/storage.h"
 #include "execengine/transport.h"
 #include "execengine/version.h"
+#include "storage/storage.h"
 
 struct ee_engine {
     ee_config *cfg; /* private copy */
@@ -20,14 +23,11 @@ struct ee_engine {
     ee_counters *counters;
     ee_transport *transport;
     ee_n8n *n8n;
+    /* Which parts the engine opened (and closes); the others are the
+     * host's, borrowed for the engine's lifetime. */
+    bool own_storage, own_counters, own_transport, own_n8n;
     void *modules[EE__MOD_COUNT];
     int modules_open;
-};
-
-static const ee__module *const module_table[EE__MOD_COUNT] = {
-    [EE__MOD_CREDENTIALS] = &ee__credentials_module,
-    [EE__MOD_CATALOG] = &ee__catalog_module,
-    [EE__MOD_QUOTA] = &ee__quota_module,
 };
 
 static void register_secret(const char *value, void *payload)
@@ -43,31 +43,56 @@ static void unregister_secret(const char *value, void *payload)
     ee__redact_unregister(value, strlen(value));
 }
 
-/* The shared components every module reaches through the engine. */
-static ee_status open_components(ee_engine *e)
+/* The shared parts every module reaches through the engine: the host's
+ * where it gave them, else opened from the config. */
+static ee_status open_parts(ee_engine *e, const ee_engine_parts *p)
 {
     const char *storage_uri = ee__config_text(e->cfg, "EE_STORAGE_URI");
-    ee_status st = ee__storage_open_uri_logged(&e->storage, storage_uri, &e->log);
+    ee_status st = EE_OK;
+    if (p->storage != NULL) {
+        e->storage = p->storage;
+        /* The config's storage is not the engine's: counters by default
+         * stay in this process rather than lock or share a database the
+         * engine does not use. */
+        storage_uri = "memory:";
+    } else {
+        st = ee__storage_open_uri_logged(&e->storage, storage_uri, &e->log);
+        e->own_storage = st == EE_OK;
+    }
     /* EE_COUNTERS_URI unset (NULL): the storage's own counters when it is a
      * database, so the default is exact across processes; memory: only over
      * a memory: storage. Memory counters over a database lock it. */
-    if (st == EE_OK)
+    if (st == EE_OK && p->counters != NULL) {
+        e->counters = p->counters;
+    } else if (st == EE_OK) {
         st = ee__counters_open_uri_logged(&e->counters, ee__config_text(e->cfg, "EE_COUNTERS_URI"),
                                           storage_uri, &e->log);
-    if (st == EE_OK)
+        e->own_counters = st == EE_OK;
+    }
+    if (st == EE_OK && p->transport != NULL) {
+        e->transport = p->transport;
+    } else if (st == EE_OK) {
         st = ee_transport_curl_new(&e->transport, NULL);
+        e->own_transport = st == EE_OK;
+    }
     /* Without an API key there is no n8n client: the engine still serves
      * everything else, and the calls that need n8n say what is missing. */
     const char *n8n_key = ee__config_text(e->cfg, "N8N_API_KEY");
-    if (st == EE_OK && n8n_key != NULL)
+    if (st == EE_OK && p->n8n != NULL) {
+        e->n8n = p->n8n;
+    } else if (st == EE_OK && n8n_key != NULL) {
         st = ee_n8n_new(&e->n8n, e->transport, ee__config_text(e->cfg, "N8N_BASE_URL"), n8n_key);
+        e->own_n8n = st == EE_OK;
+    }
     return st;
 }
 
 static ee_status open_modules(ee_engine *e)
 {
     for (; e->modules_open < EE__MOD_COUNT; e->modules_open++) {
-        const ee__module *m = module_table[e->modules_open];
+        const ee__module *m = ee__engine_registry(e->modules_open);
+        if (m->open == NULL)
+            continue;
         ee_status st = m->open(e, &e->modules[e->modules_open]);
         if (st != EE_OK)
             return st;
@@ -75,12 +100,25 @@ static ee_status open_modules(ee_engine *e)
     return EE_OK;
 }
 
-ee_status ee_engine_open(ee_engine **out, const ee_config *cfg)
+/* The part of ee_engine_parts each version defines. */
+static const size_t parts_sizes[] = {
+    offsetof(ee_engine_parts, clock_payload) + sizeof(void *), /* 1 */
+};
+
+ee_status ee_engine_open_parts(ee_engine **out, const ee_config *cfg, const ee_engine_parts *parts)
 {
     if (out != NULL)
         *out = NULL;
     if (out == NULL || cfg == NULL)
         return ee__error(EE_EINVAL, "ee_engine_open: NULL argument");
+    ee_engine_parts p = {0};
+    if (parts != NULL) {
+        ee_status vst = ee__vtable_adopt(&p, sizeof p, parts, parts->version, parts_sizes,
+                                         sizeof parts_sizes / sizeof parts_sizes[0],
+                                         "ee_engine_parts");
+        if (vst != EE_OK)
+            return vst;
+    }
     ee_engine *e = calloc(1, sizeof *e);
     if (e == NULL)
         return ee__error(EE_ENOMEM, "out of memory opening an engine");
@@ -89,7 +127,7 @@ ee_status ee_engine_open(ee_engine **out, const ee_config *cfg)
         free(e);
         return st;
     }
-    st = ee__config_resolve(e->cfg);
+    st = ee__engine_config_resolve(e->cfg);
     if (st != EE_OK) {
         ee_config_free(e->cfg);
         free(e);
@@ -103,18 +141,29 @@ ee_status ee_engine_open(ee_engine **out, const ee_config *cfg)
     }
     ee__config_logger(e->cfg, &e->log);
     ee__config_clock(e->cfg, &e->clock, &e->clock_payload);
-    st = open_components(e);
+    if (p.clock != NULL) {
+        e->clock = p.clock;
+        e->clock_payload = p.clock_payload;
+    }
+    st = open_parts(e, &p);
     if (st == EE_OK)
         st = open_modules(e);
     if (st != EE_OK) {
-        ee__log(&e->log, EE_LOG_ERROR, "core", "cannot open the engine: %s", ee_error_last_message());
+        ee__log(&e->log, EE_LOG_ERROR, "core", "cannot open the engine: %s",
+                ee_error_last_message());
         ee_engine_close(e);
         return st;
     }
-    ee__log(&e->log, EE_LOG_INFO, "core", "engine opened: libexecengine %s, storage %s, counters %s",
-            ee_version(), ee_storage_backend_name(e->storage), ee_counters_backend_name(e->counters));
+    ee__log(&e->log, EE_LOG_INFO, "core",
+            "engine opened: libexecengine %s, storage %s, counters %s", ee_version(),
+            ee_storage_backend_name(e->storage), ee_counters_backend_name(e->counters));
     *out = e;
     return EE_OK;
+}
+
+ee_status ee_engine_open(ee_engine **out, const ee_config *cfg)
+{
+    return ee_engine_open_parts(out, cfg, NULL);
 }
 
 void ee_engine_close(ee_engine *engine)
@@ -125,12 +174,18 @@ void ee_engine_close(ee_engine *engine)
         ee__log(&engine->log, EE_LOG_INFO, "core", "engine closed");
     while (engine->modules_open > 0) {
         engine->modules_open--;
-        module_table[engine->modules_open]->close(engine->modules[engine->modules_open]);
+        const ee__module *m = ee__engine_registry(engine->modules_open);
+        if (m->close != NULL)
+            m->close(engine->modules[engine->modules_open]);
     }
-    ee_n8n_free(engine->n8n);
-    ee_transport_free(engine->transport);
-    ee_counters_free(engine->counters);
-    ee_storage_free(engine->storage);
+    if (engine->own_n8n)
+        ee_n8n_free(engine->n8n);
+    if (engine->own_transport)
+        ee_transport_free(engine->transport);
+    if (engine->own_counters)
+        ee_counters_free(engine->counters);
+    if (engine->own_storage)
+        ee_storage_free(engine->storage);
     ee__config_each_secret(engine->cfg, unregister_secret, NULL);
     ee_config_free(engine->cfg);
     free(engine);
@@ -141,8 +196,10 @@ int64_t ee_engine_now_ms(const ee_engine *engine)
     return engine == NULL ? 0 : engine->clock(engine->clock_payload);
 }
 
-static json_t *backend_json(const ee_engine *e, const char *key, const char *backend)
+static json_t *backend_json(const ee_engine *e, const char *key, const char *backend, bool own)
 {
+    if (!own) /* the host's: the config's URI does not describe it */
+        return json_pack("{s:n, s:s}", "uri", "backend", backend);
     const char *uri = ee__config_text(e->cfg, key);
     if (uri == NULL) /* EE_COUNTERS_URI unset: what the default chose */
         uri = strncmp(backend, "storage-", 8) == 0 ? "storage:" : "memory:";
@@ -160,9 +217,11 @@ ee_status ee_engine_summary_json(const ee_engine *engine, char **out)
         return ee__error_out(out, ee__error(EE_EINVAL, "ee_engine_summary_json: engine is NULL"));
     json_t *doc = json_pack("{s:s, s:o?, s:o?, s:o?}", "version", ee_version(),
                             "storage", backend_json(engine, "EE_STORAGE_URI",
-                                                    ee_storage_backend_name(engine->storage)),
+                                                    ee_storage_backend_name(engine->storage),
+                                                    engine->own_storage),
                             "counters", backend_json(engine, "EE_COUNTERS_URI",
-                                                     ee_counters_backend_name(engine->counters)),
+                                                     ee_counters_backend_name(engine->counters),
+                                                     engine->own_counters),
                             "config", ee__config_summary(engine->cfg));
     return ee__json_out(out, doc);
 }

@@ -1,0 +1,59 @@
+/*
+ * lib/engine/engine.h - the engine's assembly (semi-private: shared by the
+ * modules the engine assembles, never installed).
+ *
+ * lib/engine/ is the composition root: the only place that names every
+ * module. Each module describes itself with one ee__module - its options,
+ * an optional resolve hook for rules across options, and the open/close of
+ * its per-engine state - and the engine walks the registry
+ * (registry.c): resolve hooks at engine open, then the shared parts
+ * (storage, counters, transport, n8n client), then each module's open in
+ * registry order; close runs in reverse, and a failing open unwinds what
+ * was opened. See docs/architecture.md.
+ */
+#ifndef EE_ENGINE_ENGINE_H
+#define EE_ENGINE_ENGINE_H
+
+#include "core/core.h"
+
+typedef struct ee__module {
+    const char *name;
+    /* The module's options, in listing order (may be NULL with 0). */
+    const ee__option *options;
+    size_t noptions;
+    /* Rules across options, run on the engine's private config copy before
+     * anything opens (aliases, derived values). NULL: none. Returns EE_OK or
+     * a status with a message naming the options. */
+    ee_status (*resolve)(ee_config *cfg);
+    /* Per-engine state; both NULL for a module that keeps none. */
+    ee_status (*open)(ee_engine *engine, void **state_out);
+    void (*close)(void *state);
+} ee__module;
+
+/* The modules with per-engine state, in opening order: the index of each
+ * in the registry and of its state (ee__engine_module()). */
+enum { EE__MOD_CREDENTIALS, EE__MOD_CATALOG, EE__MOD_QUOTA, EE__MOD_COUNT };
+
+extern const ee__module ee__credentials_module; /* lib/credentials/module.c */
+extern const ee__module ee__catalog_module;     /* lib/catalog/module.c */
+extern const ee__module ee__quota_module;       /* lib/quota/module.c */
+/* The engine's own options (storage, counters, data dir, n8n, and those of
+ * modules that do not exist yet) and the DATABASE_* rule (options.c). */
+extern const ee__module ee__engine_own_module;
+
+/* The registry: module `id` (EE__MOD_*). */
+const ee__module *ee__engine_registry(int id);
+
+/* Every option of the engine and its modules, in listing order: the
+ * engine's own, then each module's in registry order. */
+const ee__option_set *ee__engine_options(void);
+
+/* Run every resolve hook on `cfg` (the modules' first, the engine's last).
+ * What ee_engine_open() does to its config copy; tests call it on a config
+ * to see what the engine would open. */
+ee_status ee__engine_config_resolve(ee_config *cfg);
+
+/* The state module `id` returned from its open (NULL if it keeps none). */
+void *ee__engine_module(const ee_engine *engine, int id);
+
+#endif
