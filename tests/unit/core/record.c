@@ -233,6 +233,14 @@ Test(record, decode_errors_name_the_json_pointer)
                        "%s", ee_error_last_message());
     bson_destroy(b);
 
+    b = bson_new();
+    BSON_APPEND_UTF8(b, "name", "n");
+    bson_append_utf8(b, "bad", -1, "\xff\xfe", 2);
+    cr_expect_eq(ee__record_decode(&all_map, bson_get_data(b), b->len, false, &out), EE_ECORRUPT);
+    cr_expect_not_null(strstr(ee_error_last_message(), "/bad is not valid UTF-8"), "%s",
+                       ee_error_last_message());
+    bson_destroy(b);
+
     static const uint8_t junk[] = {12, 0, 0, 0, 0x10, 'a', 0, 1, 0, 0, 0, 7};
     cr_expect_eq(ee__record_decode(&all_map, junk, sizeof junk, false, &out), EE_ECORRUPT);
     cr_expect_not_null(strstr(ee_error_last_message(), "not valid BSON"));
