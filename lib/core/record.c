@@ -396,7 +396,8 @@ static ee_status dec_value(dec *d, bson_iter_t *it, const ee__rec_field *f,
     case BSON_TYPE_UTF8: {
         uint32_t n;
         const char *s = bson_iter_utf8(it, &n);
-        *out = json_stringn(s, n);
+        if ((*out = json_stringn(s, n)) == NULL && !bson_utf8_validate(s, n, true))
+            return dec_fail(d, "is not valid UTF-8");
         break;
     }
     case BSON_TYPE_INT32: *out = json_integer(bson_iter_int32(it)); break;

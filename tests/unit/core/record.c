@@ -233,6 +233,14 @@ Test(record, decode_errors_name_the_json_pointer)
                        "%s", ee_error_last_message());
     bson_destroy(b);
 
+    b = bson_new();
+    BSON_APPEND_UTF8(b, "name", "n");
+    bson_append_utf8(b, "bad", -1, "\xff\xfe", 2);
+    cr_expect_eq(ee__record_decode(&all_map, bson_get_data(b), b->len, false, &out), EE_ECORRUPT);
+    cr_expect_not_null(strstr(ee_error_last_message(), "/bad is not valid UTF-8"), "%s",
+                       ee_error_last_message());
+    bson_destroy(b);
+
     static const uint8_t junk[] = {12, 0, 0, 0, 0x10, 'a', 0, 1, 0, 0, 0, 7};
     cr_expect_eq(ee__record_decode(&all_map, junk, sizeof junk, false, &out), EE_ECORRUPT);
     cr_expect_not_null(strstr(ee_error_last_message(), "not valid BSON"));
@@ -323,10 +331,8 @@ static void insert_counter(ee_storage *s, char id[25])
     json_decref(rec);
 }
 
-static ee_status increment(json_t *rec, int64_t revision, int attempt, void *payload)
+static ee_status increment(json_t *rec, void *payload)
 {
-    (void)revision;
-    (void)attempt;
     if (payload != NULL)
         atomic_fetch_add((atomic_int *)payload, 1);
     json_int_t n = json_integer_value(json_object_get(rec, "n"));
@@ -414,13 +420,15 @@ typedef struct meddler {
     int calls;
 } meddler;
 
-static ee_status meddle(json_t *rec, int64_t revision, int attempt, void *payload)
+static ee_status meddle(json_t *rec, void *payload)
 {
     meddler *m = payload;
-    cr_expect_eq(attempt, m->calls);
     m->calls++;
-    uint8_t *data = NULL;
-    size_t len = 0;
+    uint8_t *data = NULL, *stored = NULL;
+    size_t len = 0, stored_len = 0;
+    int64_t revision = 0;
+    cr_assert_eq(ee_storage_get(m->s, COLL, NULL, m->id, &stored, &stored_len, &revision), EE_OK);
+    ee_free(stored);
     cr_assert_eq(ee__record_encode(&counter_map, rec, &data, &len), EE_OK);
     cr_assert_eq(ee_storage_replace(m->s, COLL, NULL, m->id, revision, data, len, NULL), EE_OK);
     free(data);
@@ -481,11 +489,9 @@ Test(record, an_expected_revision_is_checked_and_never_retried)
     ee_storage_free(s);
 }
 
-static ee_status keep(json_t *rec, int64_t revision, int attempt, void *payload)
+static ee_status keep(json_t *rec, void *payload)
 {
     (void)rec;
-    (void)revision;
-    (void)attempt;
     (void)payload;
     return EE__RECORD_KEEP;
 }
@@ -518,10 +524,8 @@ Test(record, a_seed_is_used_first_and_keep_writes_nothing)
 
 /* ---- create or replace ------------------------------------------------------------ */
 
-static ee_status set_n(json_t *rec, int64_t revision, int attempt, void *payload)
+static ee_status set_n(json_t *rec, void *payload)
 {
-    (void)revision;
-    (void)attempt;
     json_object_set_new(rec, "name", json_string("plan-x"));
     json_object_set_new(rec, "createdAt", json_integer(1));
     json_object_set_new(rec, "n", json_integer(json_integer_value(json_object_get(rec, "n")) + 1));
