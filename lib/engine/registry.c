@@ -18,8 +18,9 @@ const ee__module *ee__engine_registry(int id)
     return id >= 0 && id < EE__MOD_COUNT ? modules[id] : NULL;
 }
 
-/* Room for every option; registry.c's test of the count (options_fit)
- * fails the build's tests, not a host, if a module outgrows it. */
+/* Room for every option. Gathering stops at the limit; the engine's test
+ * engine_registry.every_option_is_listed_once_from_its_modules_table
+ * fails, not a host, if the modules ever outgrow it. */
 #define MAX_OPTIONS 128
 
 static const ee__option *flat[MAX_OPTIONS];

@@ -6,6 +6,8 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "counting_storage.h"
 #include "engine/engine.h"
@@ -119,4 +121,47 @@ Test(engine_registry, every_option_is_listed_once_from_its_modules_table)
     ee_free(out);
     cr_expect_eq(json_array_size(list), set->count, "the listing is the registry's");
     json_decref(list);
+}
+
+Test(engine_parts, a_failed_open_leaves_the_hosts_parts_alone)
+{
+    counting_storage *c = NULL;
+    ee_storage *mine = counting_storage_new(&c);
+    ee_config *cfg = ee_test_config_new(NULL, NULL, NULL);
+    /* the credentials module refuses to open without its secret */
+    cr_assert_eq(ee_config_unset(cfg, "API_KEY_ENCRYPTION_SECRET"), EE_OK);
+    ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .storage = mine};
+    ee_engine *e = NULL;
+    cr_expect_eq(ee_engine_open_parts(&e, cfg, &parts), EE_EINVAL);
+    cr_expect_null(e);
+    cr_expect_not_null(strstr(ee_error_last_message(), "API_KEY_ENCRYPTION_SECRET"), "%s",
+                       ee_error_last_message());
+    /* the host's storage is still open and still the host's to free */
+    uint64_t n = 1;
+    cr_expect_eq(ee_storage_count(mine, "workflowCatalog", NULL, NULL, &n), EE_OK,
+                 "%s", ee_error_last_message());
+    cr_expect_eq(n, 0);
+    ee_config_free(cfg);
+    ee_storage_free(mine);
+}
+
+Test(engine_parts, with_the_hosts_storage_default_counters_stay_in_the_process)
+{
+    counting_storage *c = NULL;
+    ee_storage *mine = counting_storage_new(&c);
+    /* a config whose own storage is a database: its counters would be
+     * "storage:" on it, a database the engine does not use */
+    char dir[64], uri[128];
+    snprintf(dir, sizeof dir, "/tmp/ee-engine-parts-%d", (int)getpid());
+    snprintf(uri, sizeof uri, "sqlite://%s/never.db", dir);
+    ee_config *cfg = ee_test_config_new(uri, NULL, NULL);
+    ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .storage = mine};
+    ee_engine *e = NULL;
+    cr_assert_eq(ee_engine_open_parts(&e, cfg, &parts), EE_OK, "%s", ee_error_last_message());
+    cr_expect_str_eq(ee_counters_backend_name(ee__engine_counters(e)), "memory");
+    struct stat sb;
+    cr_expect_neq(stat(dir, &sb), 0, "the config's storage was never opened");
+    ee_engine_close(e);
+    ee_config_free(cfg);
+    ee_storage_free(mine);
 }
