@@ -20,7 +20,7 @@
 
 static const char *const workflow =
     "{\"nodeNames\": [\"serper\", \"firecrawl\", \"openai\", \"resend\", \"brave\", \"tavily\","
-    " \"youtubeSearch\", \"openrouter\", \"serpapi\", \"serper\", \"firecrawl\", \"openai\","
+    " \"youtubeSearch\", \"openrouter\", \"brave\", \"serper\", \"firecrawl\", \"openai\","
     " \"gmail\", \"slack\", \"notion\", \"hubspot\", \"outlook\", \"salesforce\", \"shopify\","
     " \"googleSheets\"]}";
 

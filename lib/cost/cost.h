@@ -1,5 +1,6 @@
 /*
- * lib/cost/cost.h - the cost module's typed interface for the other modules.
+ * lib/cost/cost.h - the cost module's typed interface for the other modules:
+ * a run's estimate, its actual cost from metered calls, and its charge.
  *
  * Tier: semi-private - for other modules of the library (the execution
  * pipeline accounts a run with it); C types and ee__cost_* functions; no
@@ -77,5 +78,33 @@ typedef struct {
  */
 ee_status ee__cost_actual_compute(const ee_cost_table *table, const ee__cost_usage *usage,
                                   size_t n, ee__cost_actual *out);
+
+/* A run's pre-run estimate (the figures of ee_cost_estimate()). */
+typedef struct {
+    int64_t per_run_nano;        /* estimatedCost.perRun */
+    int64_t runs_per_month;      /* -1: no projection */
+    int64_t per_month_nano;      /* estimatedCost.perMonth; 0 without a projection */
+    bool price_unknown;          /* never set: no fallback price is allowed here */
+    int64_t predictions_per_run;
+    int64_t external_calls;
+    int64_t platform_calls;      /* platform_managed_calls */
+    int64_t personal_calls;
+    int64_t steps;
+    int complexity;              /* 0 low, 1 medium, 2 high */
+    size_t n_llm_calls;
+    size_t n_unknown_node_types;
+} ee__cost_estimate;
+
+/*
+ * Estimate a run of `workflow_json` (n8n's workflow document, or a list of
+ * service names, as ee_cost_estimate() takes it; at most
+ * EE_COST_DOC_MAX_BYTES and 64 levels) with `table`; runs_per_month >= 0
+ * also projects a month. The same code as ee_cost_estimate(). Thread-safe.
+ * Returns EE_OK; EE_EINVAL (NULL argument, runs_per_month outside
+ * -1..1e9); EE_EPARSE (not JSON, not a workflow); EE_ETOOBIG; EE_ESTATE (no
+ * rules loaded); EE_EPRICE (an LLM node's model has no price); EE_ENOMEM.
+ */
+ee_status ee__cost_estimate_compute(const ee_cost_table *table, const char *workflow_json,
+                                    int64_t runs_per_month, ee__cost_estimate *out);
 
 #endif

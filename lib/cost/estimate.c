@@ -353,7 +353,10 @@ static const json_t *node_list(const json_t *doc)
     return json_is_array(nodes) ? nodes : NULL;
 }
 
-static ee_status run_estimate(estimate *e, const json_t *wf, const projection *pr, char **out)
+/* The figures of a workflow: the node loop, the cost per run and, with a
+ * projection, per month (both rounded once). */
+static ee_status estimate_totals(estimate *e, const json_t *wf, const projection *pr,
+                                 int64_t *run_nano, int64_t *month_nano)
 {
     const json_t *nodes = node_list(wf);
     if (nodes == NULL)
@@ -368,16 +371,24 @@ static ee_status run_estimate(estimate *e, const json_t *wf, const projection *p
     for (size_t i = 0; i < n; i++)
         if ((st = add_node(e, json_array_get(nodes, i), i)) != EE_OK)
             return st;
-    int64_t run_nano, month_nano;
-    if (!ee__cost_atto_to_nano(e->run_atto, &run_nano))
+    if (!ee__cost_atto_to_nano(e->run_atto, run_nano))
         return ee__error(EE_ETOOBIG, "estimate: the cost per run exceeds the int64 range");
     if (pr->runs >= 0) {
         /* run_atto <= 2^124 + 2^118 and runs <= 10^9 < 2^30 would wrap: check. */
         if (pr->runs > 0 && e->run_atto > ((ee__u128)-1) / (ee__u128)pr->runs)
             return ee__error(EE_ETOOBIG, "estimate: the monthly cost exceeds the int64 range");
-        if (!ee__cost_atto_to_nano(e->run_atto * (ee__u128)pr->runs, &month_nano))
+        if (!ee__cost_atto_to_nano(e->run_atto * (ee__u128)pr->runs, month_nano))
             return ee__error(EE_ETOOBIG, "estimate: the monthly cost exceeds the int64 range");
     }
+    return EE_OK;
+}
+
+static ee_status run_estimate(estimate *e, const json_t *wf, const projection *pr, char **out)
+{
+    int64_t run_nano = 0, month_nano = 0;
+    ee_status st = estimate_totals(e, wf, pr, &run_nano, &month_nano);
+    if (st != EE_OK)
+        return st;
     int64_t small[16], *parts = e->n_calls <= 16 ? small : malloc(e->n_calls * sizeof *parts);
     if (parts == NULL)
         return ee__error(EE_ENOMEM, "out of memory estimating a workflow");
@@ -395,6 +406,29 @@ static ee_status run_estimate(estimate *e, const json_t *wf, const projection *p
     if (atto != atto_small)
         free(atto);
     return st;
+}
+
+/* Take the table's snapshot for an estimate: EE_ESTATE without rules. */
+static ee_status estimate_begin(const ee_cost_table *table, ee__cost_snapshot *snap, estimate *e)
+{
+    ee__cost_snapshot_take(table, snap);
+    e->rules = snap->rules;
+    e->prices = snap->prices;
+    if (e->rules == NULL)
+        return ee__error(EE_ESTATE, "estimate: no cost rules loaded "
+                         "(ee_cost_table_load_rules_file with data/cost_rules.json)");
+    if ((e->unknown_types = json_object()) == NULL)
+        return ee__error(EE_ENOMEM, "out of memory estimating a workflow");
+    return EE_OK;
+}
+
+static void estimate_end(ee__cost_snapshot *snap, estimate *e)
+{
+    for (size_t i = 0; i < e->n_calls; i++)
+        free(e->calls[i].model);
+    free(e->calls);
+    json_decref(e->unknown_types);
+    ee__cost_snapshot_drop(snap);
 }
 
 ee_status ee_cost_estimate(const ee_cost_table *table, const char *workflow_json,
@@ -430,24 +464,58 @@ ee_status ee_cost_estimate(const ee_cost_table *table, const char *workflow_json
         return ee__error_out(out, st);
     }
     ee__cost_snapshot snap;
-    ee__cost_snapshot_take(table, &snap);
-    e.rules = snap.rules;
-    e.prices = snap.prices;
-    if (e.rules == NULL)
-        st = ee__error(EE_ESTATE, "estimate: no cost rules loaded "
-                       "(ee_cost_table_load_rules_file with data/cost_rules.json)");
-    else if ((e.unknown_types = json_object()) == NULL)
-        st = ee__error(EE_ENOMEM, "out of memory estimating a workflow");
-    else
+    st = estimate_begin(table, &snap, &e);
+    if (st == EE_OK)
         st = run_estimate(&e, wf, &pr, out);
-    for (size_t i = 0; i < e.n_calls; i++)
-        free(e.calls[i].model);
-    free(e.calls);
-    json_decref(e.unknown_types);
-    ee__cost_snapshot_drop(&snap);
+    estimate_end(&snap, &e);
     /* The schedule text lives in opts, read by answer(): free it last. */
     json_decref(wf);
     json_decref(opts);
     /* ee__json_out() already wrote the error document if it failed. */
     return st == EE_OK || *out != NULL ? st : ee__error_out(out, st);
+}
+
+/* ---- typed, for the execution pipeline (cost.h) ------------------------------------ */
+
+ee_status ee__cost_estimate_compute(const ee_cost_table *table, const char *workflow_json,
+                                    int64_t runs_per_month, ee__cost_estimate *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (table == NULL || workflow_json == NULL || out == NULL)
+        return ee__error(EE_EINVAL, "ee__cost_estimate_compute: NULL argument");
+    if (runs_per_month < -1 || runs_per_month > RUNS_PER_MONTH_MAX)
+        return ee__error(EE_EINVAL, "estimate: runs per month must be -1 (none) or in 0..%lld",
+                         (long long)RUNS_PER_MONTH_MAX);
+    json_t *wf = NULL;
+    ee_status st = ee__json_parse(workflow_json, EE_COST_DOC_MAX_BYTES, EE__COST_MAX_DEPTH, 0,
+                                  "workflow", &wf);
+    if (st != EE_OK)
+        return st;
+    estimate e = {0}; /* the policy allows no fallback price: an unknown one is EE_EPRICE */
+    projection pr = {NULL, runs_per_month};
+    ee__cost_snapshot snap;
+    int64_t run_nano = 0, month_nano = 0;
+    st = estimate_begin(table, &snap, &e);
+    if (st == EE_OK)
+        st = estimate_totals(&e, wf, &pr, &run_nano, &month_nano);
+    if (st == EE_OK) {
+        out->per_run_nano = run_nano;
+        out->runs_per_month = runs_per_month;
+        out->per_month_nano = runs_per_month >= 0 ? month_nano : 0;
+        out->price_unknown = e.price_unknown;
+        out->predictions_per_run = e.predictions;
+        out->external_calls = e.external;
+        out->platform_calls = e.platform;
+        out->personal_calls = e.personal;
+        out->steps = e.steps;
+        out->complexity = complexity(&e);
+        out->n_llm_calls = e.n_calls;
+        out->n_unknown_node_types = json_object_size(e.unknown_types);
+    }
+    estimate_end(&snap, &e);
+    json_decref(wf);
+    if (st != EE_OK)
+        memset(out, 0, sizeof *out);
+    return st;
 }

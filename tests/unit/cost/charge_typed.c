@@ -195,3 +195,90 @@ Test(charge_typed, actual_refuses_what_the_public_call_refuses)
     cr_expect_eq(a.cost_nano, 0);
     ee_cost_table_free(t);
 }
+
+/* The typed estimate holds ee_cost_estimate()'s figures for the same workflow. */
+static void expect_estimate_matches(ee_cost_table *t, const char *wf, int64_t runs)
+{
+    ee__cost_estimate est;
+    cr_assert_eq(ee__cost_estimate_compute(t, wf, runs, &est), EE_OK, "%s: %s", wf,
+                 ee_error_last_message());
+    char opts[64], *out = NULL;
+    snprintf(opts, sizeof opts, "{\"runsPerMonth\": %lld}", (long long)runs);
+    cr_assert_eq(ee_cost_estimate(t, wf, runs >= 0 ? opts : NULL, &out), EE_OK, "%s", out);
+    json_t *doc = cost_test_doc(out);
+    const json_t *cost = json_object_get(doc, "estimatedCost");
+    cr_expect_eq(est.per_run_nano, money_of(cost, "perRun"), "%s", wf);
+    if (runs >= 0) {
+        cr_expect_eq(est.per_month_nano, money_of(cost, "perMonth"));
+        cr_expect_eq(est.runs_per_month, cost_test_int(doc, "runs_per_month"));
+    } else {
+        cr_expect(json_is_null(json_object_get(cost, "perMonth")));
+        cr_expect_eq(est.runs_per_month, -1);
+    }
+    cr_expect_eq(est.price_unknown, json_is_true(json_object_get(cost, "priceUnknown")));
+    cr_expect_eq(est.predictions_per_run, cost_test_int(doc, "predictions_per_run"));
+    cr_expect_eq(est.external_calls, cost_test_int(doc, "external_api_calls"));
+    cr_expect_eq(est.platform_calls, cost_test_int(doc, "platform_managed_calls"));
+    cr_expect_eq(est.personal_calls, cost_test_int(doc, "personal_calls"));
+    cr_expect_eq(est.steps, cost_test_int(doc, "steps"));
+    static const char *const levels[] = {"low", "medium", "high"};
+    cr_assert(est.complexity >= 0 && est.complexity <= 2);
+    cr_expect_str_eq(levels[est.complexity], cost_test_str(doc, "complexity"));
+    cr_expect_eq(est.n_llm_calls, json_array_size(json_object_get(doc, "llmCalls")));
+    cr_expect_eq(est.n_unknown_node_types,
+                 json_array_size(json_object_get(doc, "unknownNodeTypes")));
+    json_decref(doc);
+}
+
+Test(charge_typed, estimate_equals_the_public_document)
+{
+    ee_cost_table *t = cost_test_table();
+    expect_estimate_matches(t, "[\"serper\", \"firecrawl\", \"openai\", \"resend\"]", 30);
+    expect_estimate_matches(t, "{\"nodes\": [\"serper\", \"gmail\", \"slack\"]}", -1);
+    const char *wf =
+        "{\"nodes\": ["
+        "{\"name\": \"Start\", \"type\": \"n8n-nodes-base.manualTrigger\"},"
+        "{\"name\": \"Mini\", \"type\": \"n8n-nodes-base.openAi\", \"parameters\": "
+        "  {\"model\": \"gpt-4o-mini\", \"options\": {\"maxTokens\": 2000}}},"
+        "{\"name\": \"Router\", \"type\": \"@n8n/n8n-nodes-langchain.lmChatOpenRouter\", "
+        "  \"parameters\": {\"model\": \"meta-llama/llama-3.1-8b-instruct\"}},"
+        "{\"name\": \"Mystery\", \"type\": \"community.mystery\", \"credentials\": "
+        "  {\"mysteryApi\": {}}},"
+        "{\"name\": \"Tidy\", \"type\": \"community.tidy\"}]}";
+    expect_estimate_matches(t, wf, 100);
+    expect_estimate_matches(t, wf, 0);
+    ee__cost_estimate est;
+    cr_assert_eq(ee__cost_estimate_compute(t, wf, 100, &est), EE_OK);
+    cr_expect_eq(est.n_llm_calls, 2);
+    cr_expect_gt(est.per_run_nano, 0);
+    cr_expect_eq(est.n_unknown_node_types, 2);
+    ee_cost_table_free(t);
+}
+
+Test(charge_typed, estimate_null_and_invalid_arguments)
+{
+    ee_cost_table *t = cost_test_table();
+    ee__cost_estimate est;
+    const char *wf = "[\"serper\"]";
+    cr_expect_eq(ee__cost_estimate_compute(NULL, wf, -1, &est), EE_EINVAL);
+    cr_expect_eq(ee__cost_estimate_compute(t, NULL, -1, &est), EE_EINVAL);
+    cr_expect_eq(ee__cost_estimate_compute(t, wf, -1, NULL), EE_EINVAL);
+    cr_expect_eq(ee__cost_estimate_compute(t, wf, -2, &est), EE_EINVAL);
+    cr_expect_eq(ee__cost_estimate_compute(t, wf, INT64_C(1000000001), &est), EE_EINVAL);
+    cr_expect_eq(ee__cost_estimate_compute(t, "{\"nodes\": 3}", -1, &est), EE_EPARSE);
+    cr_expect_eq(ee__cost_estimate_compute(t, "[", -1, &est), EE_EPARSE);
+    /* an LLM node whose model has no price: refused, no fallback here */
+    cr_expect_eq(ee__cost_estimate_compute(t,
+                                           "{\"nodes\": [{\"name\": \"X\", \"type\": "
+                                           "\"n8n-nodes-base.openAi\", \"parameters\": "
+                                           "{\"model\": \"acme/not-priced\"}}]}",
+                                           -1, &est),
+                 EE_EPRICE);
+    cr_expect_eq(est.per_run_nano, 0);
+    ee_cost_table_free(t);
+    /* no rules loaded */
+    ee_cost_table *empty = NULL;
+    cr_assert_eq(ee_cost_table_new(&empty), EE_OK);
+    cr_expect_eq(ee__cost_estimate_compute(empty, wf, -1, &est), EE_ESTATE);
+    ee_cost_table_free(empty);
+}
