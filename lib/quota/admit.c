@@ -388,6 +388,63 @@ ee_status ee_quota_ticket_refusal(const ee_quota_ticket *ticket, const char **qu
     return refused ? (ee_status)t->status : EE_OK;
 }
 
+/* ---- typed admission for other modules (quota/quota.h) ------------------------------------ */
+
+ee_status ee__quota_refusal_of(const ee_quota_ticket *ticket, ee__quota_refusal *out)
+{
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "ee__quota_refusal_of: out must not be NULL");
+    memset(out, 0, sizeof *out);
+    const char *quota = NULL;
+    int64_t usage, limit, resets, retry;
+    ee_status st = ee_quota_ticket_refusal(ticket, &quota, &usage, &limit, &resets, &retry);
+    if (st == EE_OK || quota == NULL)
+        return st; /* admitted, or not a ticket */
+    out->status = st;
+    out->quota = quota;
+    out->usage = usage;
+    out->limit = limit;
+    out->remaining = limit < 0 ? -1 : (limit > usage ? limit - usage : 0);
+    out->resets_at_ms = resets;
+    out->retry_after_ms = retry;
+    return st;
+}
+
+ee_status ee__quota_admit(ee_engine *engine, const ee_principal *principal,
+                          int64_t est_cost_nano, ee_quota_ticket *ticket,
+                          ee__quota_refusal *refusal, ee__quota_usage *predictions)
+{
+    if (refusal != NULL)
+        memset(refusal, 0, sizeof *refusal);
+    if (predictions != NULL)
+        memset(predictions, 0, sizeof *predictions);
+    if (engine == NULL || principal == NULL || ticket == NULL)
+        return ee__error(EE_EINVAL, "ee__quota_admit: engine, principal and ticket must not be "
+                                    "NULL");
+    ee_quota_subject *s;
+    ee_status st = ee_quota_subject_new(engine, principal, &s);
+    if (st != EE_OK)
+        return st;
+    st = ee_quota_admit_fast(engine, s, est_cost_nano, ticket);
+    if ((st == EE_EQUOTA || st == EE_ESPEND || st == EE_ERATELIMIT || st == EE_ECONCURRENCY) &&
+        refusal != NULL)
+        ee__quota_refusal_of(ticket, refusal);
+    if (st == EE_OK && predictions != NULL) {
+        ee_counter_result r;
+        memset(&r, 0, sizeof r);
+        /* After the admission: a failed read leaves usage 0, the run stays
+         * admitted (the ticket holds its reservations). */
+        ee_counters_get(s->counters, s->key[Q_R_PRED], ee_engine_now_ms(engine), &r);
+        int64_t limit = s->lim.limit[Q_L_PRED];
+        predictions->usage = r.value;
+        predictions->limit = limit;
+        predictions->remaining = limit < 0 ? -1 : (limit > r.value ? limit - r.value : 0);
+        predictions->resets_at_ms = s->period_end;
+    }
+    ee_quota_subject_free(s);
+    return st;
+}
+
 /* ---- finish and renew --------------------------------------------------------------------- */
 
 static const char *tkey(const q_ticket *t, int i)

@@ -17,6 +17,7 @@
 #include "counters/counters.h"
 #include "execengine/counters.h"
 #include "execengine/quota.h"
+#include "quota/quota.h"
 
 #define Q_ID_MAX EE_PRINCIPAL_ID_MAX
 #define Q_HOUR_MS INT64_C(3600000)

@@ -26,17 +26,14 @@ static json_t *money(int64_t nano)
 
 /* ---- admission ---------------------------------------------------------------------- */
 
-static json_t *refusal_detail(const ee_quota_ticket *ticket)
+static json_t *refusal_detail(const ee__quota_refusal *r)
 {
-    const char *quota = NULL;
-    int64_t usage, limit, resets, retry;
-    ee_quota_ticket_refusal(ticket, &quota, &usage, &limit, &resets, &retry);
     json_t *d = json_pack("{s:b, s:s, s:I, s:I, s:I, s:I, s:I}", "allowed", 0, "quota",
-                          quota != NULL ? quota : "", "usage", (json_int_t)usage, "limit",
-                          (json_int_t)limit, "remaining",
-                          (json_int_t)(limit < 0 ? -1 : (limit > usage ? limit - usage : 0)),
-                          "resetsAt", (json_int_t)resets, "retryAfterMs", (json_int_t)retry);
-    if (d != NULL && quota != NULL && strcmp(quota, "predictions") == 0)
+                          r->quota != NULL ? r->quota : "", "usage", (json_int_t)r->usage,
+                          "limit", (json_int_t)r->limit, "remaining", (json_int_t)r->remaining,
+                          "resetsAt", (json_int_t)r->resets_at_ms, "retryAfterMs",
+                          (json_int_t)r->retry_after_ms);
+    if (d != NULL && r->quota != NULL && strcmp(r->quota, "predictions") == 0)
         json_object_set_new(d, "error", json_string("Predictions limit exceeded"));
     return d;
 }
@@ -73,37 +70,29 @@ ee_status ee_quota_admit(ee_engine *engine, const ee_principal *principal,
         if (pst != EE_OK)
             return ee__error_out(out, pst);
     }
-    ee_quota_subject *s;
-    ee_status st = subject_for(engine, principal, &s, "ee_quota_admit");
-    if (st != EE_OK)
-        return ee__error_out(out, st);
+    if (engine == NULL || principal == NULL)
+        return ee__error_out(out, ee__error(EE_EINVAL, "ee_quota_admit: engine and principal "
+                                                       "must not be NULL"));
     ee_quota_ticket ticket;
-    st = ee_quota_admit_fast(engine, s, est, &ticket);
+    ee__quota_refusal refusal;
+    ee__quota_usage use;
+    ee_status st = ee__quota_admit(engine, principal, est, &ticket, &refusal, &use);
     if (st != EE_OK) {
-        json_t *detail = NULL;
-        if (st == EE_EQUOTA || st == EE_ESPEND || st == EE_ERATELIMIT || st == EE_ECONCURRENCY)
-            detail = refusal_detail(&ticket);
+        json_t *detail = refusal.quota != NULL ? refusal_detail(&refusal) : NULL;
         if (detail != NULL) {
             char msg[EE__ERROR_MSG_MAX];
             snprintf(msg, sizeof msg, "%s", ee_error_last_message());
             ee__error_full(st, 0, detail, "%s", msg);
         }
-        ee_quota_subject_free(s);
         return ee__error_out(out, st);
     }
     char *tj = NULL;
     st = ee_quota_ticket_json(&ticket, &tj);
     json_t *tdoc = st == EE_OK ? json_loads(tj, 0, NULL) : NULL;
     ee_free(tj);
-    int64_t limit = s->lim.limit[Q_L_PRED];
-    ee_counter_result r;
-    memset(&r, 0, sizeof r);
-    ee_counters_get(s->counters, s->key[Q_R_PRED], ee_engine_now_ms(engine), &r);
-    json_t *pred = json_pack("{s:I, s:I, s:I, s:I}", "usage", (json_int_t)r.value, "limit",
-                             (json_int_t)limit, "remaining",
-                             (json_int_t)(limit < 0 ? -1 : (limit > r.value ? limit - r.value : 0)),
-                             "resetsAt", (json_int_t)s->period_end);
-    ee_quota_subject_free(s);
+    json_t *pred = json_pack("{s:I, s:I, s:I, s:I}", "usage", (json_int_t)use.usage, "limit",
+                             (json_int_t)use.limit, "remaining", (json_int_t)use.remaining,
+                             "resetsAt", (json_int_t)use.resets_at_ms);
     if (tdoc == NULL) {
         json_decref(pred);
         ee_quota_finish(engine, &ticket, 0, 0); /* give it back: the caller cannot */
@@ -214,7 +203,7 @@ static int64_t forever(int64_t now)
 }
 
 static ee_status storage_reserve(ee_quota_subject *s, int64_t bytes, int64_t limit,
-                                 uint64_t *id_out, int64_t now)
+                                 uint64_t *id_out, int64_t now, ee__quota_refusal *refusal)
 {
     char key[EE_COUNTERS_KEY_MAX + 1];
     ee__quota_key(key, sizeof key, "storage", s->org_id);
@@ -225,6 +214,13 @@ static ee_status storage_reserve(ee_quota_subject *s, int64_t bytes, int64_t lim
     if (st != EE_OK)
         return st;
     if (!g) {
+        if (refusal != NULL) {
+            int64_t lim = s->lim.limit[Q_L_STORAGE];
+            *refusal = (ee__quota_refusal){
+                .status = EE_EQUOTA, .quota = "storage", .usage = r.value, .limit = lim,
+                .remaining = lim < 0 ? -1 : (lim > r.value ? lim - r.value : 0),
+                .requested = bytes};
+        }
         json_t *d = json_pack("{s:b, s:s, s:I, s:I, s:I}", "allowed", 0, "quota", "storage",
                               "usage", (json_int_t)r.value, "limit",
                               (json_int_t)s->lim.limit[Q_L_STORAGE], "requested",
@@ -245,6 +241,15 @@ static ee_status storage_reserve(ee_quota_subject *s, int64_t bytes, int64_t lim
 ee_status ee_quota_storage_reserve(ee_engine *engine, const ee_principal *principal,
                                    int64_t bytes, uint64_t *resv_id_out)
 {
+    return ee__quota_storage_reserve(engine, principal, bytes, resv_id_out, NULL);
+}
+
+ee_status ee__quota_storage_reserve(ee_engine *engine, const ee_principal *principal,
+                                    int64_t bytes, uint64_t *resv_id_out,
+                                    ee__quota_refusal *refusal)
+{
+    if (refusal != NULL)
+        memset(refusal, 0, sizeof *refusal);
     if (resv_id_out == NULL || bytes <= 0 || bytes > EE_COUNTERS_VALUE_MAX)
         return ee__error(EE_EINVAL, "ee_quota_storage_reserve: bytes must be 1..2^53-1 and "
                                     "resv_id_out not NULL");
@@ -255,7 +260,7 @@ ee_status ee_quota_storage_reserve(ee_engine *engine, const ee_principal *princi
         return st;
     int64_t limit = s->lim.limit[Q_L_STORAGE];
     st = storage_reserve(s, bytes, limit < 0 ? EE_COUNTERS_VALUE_MAX : limit, resv_id_out,
-                         ee_engine_now_ms(engine));
+                         ee_engine_now_ms(engine), refusal);
     ee_quota_subject_free(s);
     return st;
 }
@@ -288,7 +293,8 @@ ee_status ee_quota_storage_commit(ee_engine *engine, const ee_principal *princip
         st = ee_counters_release(c, key, resv_id, now);
         /* Smaller than what was already granted: it fits whatever the limit. */
         if (st == EE_OK)
-            st = storage_reserve(s, actual_bytes, EE_COUNTERS_VALUE_MAX, resv_id_out, now);
+            st = storage_reserve(s, actual_bytes, EE_COUNTERS_VALUE_MAX, resv_id_out, now,
+                                 NULL);
     }
     ee_quota_subject_free(s);
     return st;
