@@ -5,6 +5,7 @@
 
 #include "catalog/catalog_internal.h"
 #include "core/record.h"
+#include "storage/storage.h"
 #include "execengine/storage.h"
 
 const char *const ee__cat_shared_fields[] = {"name",     "description",    "category",

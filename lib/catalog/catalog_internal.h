@@ -30,6 +30,7 @@
 #include "schema/schema.h"
 #include "catalog/search.h"
 #include "core/record.h"
+#include "storage/storage.h"
 #include "execengine/catalog.h"
 
 #define EE__CAT_COLL "workflowCatalog"

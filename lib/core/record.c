@@ -66,14 +66,14 @@ static const ee__rec_field *field_of(const ee__record_map *map, const char *name
     return NULL;
 }
 
-static const char *map_what(const ee__record_map *map)
+const char *ee__record_what(const ee__record_map *map)
 {
     return map != NULL && map->what != NULL ? map->what : "record";
 }
 
 static bool hex_id(const char *s, size_t len)
 {
-    if (s == NULL || len != EE_STORAGE_ID_HEX_LEN)
+    if (s == NULL || len != EE__RECORD_ID_HEX_LEN)
         return false;
     for (size_t i = 0; i < len; i++)
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
@@ -110,7 +110,7 @@ static ee_status enc_value(enc *e, bson_t *b, const char *key, const ee__rec_fie
 
 static ee_status enc_fail(enc *e, ee_status st, const char *why)
 {
-    return ee__error(st, "%s: %s %s", map_what(e->top), ptr_str(&e->p), why);
+    return ee__error(st, "%s: %s %s", ee__record_what(e->top), ptr_str(&e->p), why);
 }
 
 /* The members of object `v` through `map` (the map of that object). */
@@ -163,7 +163,7 @@ static ee_status enc_elements(enc *e, bson_t *b, const ee__rec_field *elem,
 
 static ee_status enc_oom(enc *e)
 {
-    return ee__error(EE_ETOOBIG, "%s: %s could not be encoded (too big)", map_what(e->top),
+    return ee__error(EE_ETOOBIG, "%s: %s could not be encoded (too big)", ee__record_what(e->top),
                      ptr_str(&e->p));
 }
 
@@ -281,7 +281,7 @@ ee_status ee__record_append(bson_t *b, const ee__record_map *map, const json_t *
 {
     enc e = {.top = map};
     if (!json_is_object(rec))
-        return ee__error(EE_EINVAL, "%s: must be a JSON object", map_what(map));
+        return ee__error(EE_EINVAL, "%s: must be a JSON object", ee__record_what(map));
     return enc_members(&e, b, map, rec, skip, 0);
 }
 
@@ -296,7 +296,7 @@ ee_status ee__record_encode(const ee__record_map *map, const json_t *rec, uint8_
     if (st == EE_OK) {
         *data = malloc(b.len);
         if (*data == NULL)
-            st = ee__error(EE_ENOMEM, "out of memory encoding a %s", map_what(map));
+            st = ee__error(EE_ENOMEM, "out of memory encoding a %s", ee__record_what(map));
         else {
             memcpy(*data, bson_get_data(&b), b.len);
             *len = b.len;
@@ -315,7 +315,7 @@ typedef struct dec {
 
 static ee_status dec_fail(dec *d, const char *why)
 {
-    return ee__error(EE_ECORRUPT, "stored %s: %s %s", map_what(d->top), ptr_str(&d->p), why);
+    return ee__error(EE_ECORRUPT, "stored %s: %s %s", ee__record_what(d->top), ptr_str(&d->p), why);
 }
 
 static ee_status dec_value(dec *d, bson_iter_t *it, const ee__rec_field *f,
@@ -326,7 +326,7 @@ static ee_status dec_container(dec *d, bson_iter_t *it, bool array, const ee__re
 {
     *out = array ? json_array() : json_object();
     if (*out == NULL)
-        return ee__error(EE_ENOMEM, "out of memory reading a %s", map_what(d->top));
+        return ee__error(EE_ENOMEM, "out of memory reading a %s", ee__record_what(d->top));
     while (bson_iter_next(it)) {
         const char *k = bson_iter_key(it);
         bool own_id = !array && !keep_id && depth == 0 && strcmp(k, "_id") == 0;
@@ -340,7 +340,7 @@ static ee_status dec_container(dec *d, bson_iter_t *it, bool array, const ee__re
         ee_status st = dec_value(d, it, f, map, depth, &v);
         if (st == EE_OK
             && (array ? json_array_append_new(*out, v) : json_object_set_new(*out, k, v)) != 0)
-            st = ee__error(EE_ENOMEM, "out of memory reading a %s", map_what(d->top));
+            st = ee__error(EE_ENOMEM, "out of memory reading a %s", ee__record_what(d->top));
         if (st != EE_OK) {
             json_decref(*out);
             *out = NULL;
@@ -427,7 +427,7 @@ static ee_status dec_value(dec *d, bson_iter_t *it, const ee__rec_field *f,
     default: return dec_fail(d, "has an unexpected BSON type");
     }
     return *out != NULL ? EE_OK : ee__error(EE_ENOMEM, "out of memory reading a %s",
-                                            map_what(d->top));
+                                            ee__record_what(d->top));
 }
 
 ee_status ee__record_decode(const ee__record_map *map, const uint8_t *data, size_t len,
@@ -438,7 +438,7 @@ ee_status ee__record_decode(const ee__record_map *map, const uint8_t *data, size
     bson_iter_t it;
     if (!bson_init_static(&b, data, len) || !bson_iter_init(&it, &b)
         || !bson_validate(&b, BSON_VALIDATE_NONE, NULL))
-        return ee__error(EE_ECORRUPT, "a stored %s is not valid BSON", map_what(map));
+        return ee__error(EE_ECORRUPT, "a stored %s is not valid BSON", ee__record_what(map));
     dec d = {.top = map};
     return dec_container(&d, &it, false, map, NULL, keep_id, 0, out);
 }
@@ -496,170 +496,4 @@ ee_status ee__record_retry(ee__record_attempt_fn fn, void *payload, const char *
     }
     return ee__error(EE_ECONFLICT, "%s changed concurrently %d times: try again", what,
                      EE__RECORD_ATTEMPTS);
-}
-
-typedef struct upd {
-    const ee__record_update_spec *spec;
-    json_t *rec;
-    int64_t revision;
-} upd;
-
-static ee_status update_attempt(int attempt, bool *final, void *payload)
-{
-    upd *u = payload;
-    const ee__record_update_spec *s = u->spec;
-    json_decref(u->rec);
-    u->rec = NULL;
-    ee_status st;
-    if (attempt == 0 && s->seed != NULL) {
-        u->rec = json_deep_copy(s->seed);
-        u->revision = s->seed_revision;
-        st = u->rec != NULL ? EE_OK : ee__error(EE_ENOMEM, "out of memory updating a %s",
-                                                map_what(s->map));
-    } else {
-        uint8_t *data = NULL;
-        size_t len = 0;
-        st = ee_storage_get(s->storage, s->collection, s->workspace, s->id, &data, &len,
-                            &u->revision);
-        if (st == EE_OK)
-            st = ee__record_decode(s->map, data, len, false, &u->rec);
-        ee_free(data);
-    }
-    if (st != EE_OK) {
-        *final = true;
-        return st;
-    }
-    if (s->expected != 0 && u->revision != s->expected) {
-        *final = true;
-        return ee__error(EE_ECONFLICT, "%s %s is at revision %lld, not %lld: re-read it",
-                         map_what(s->map), s->id, (long long)u->revision,
-                         (long long)s->expected);
-    }
-    st = s->mutate(u->rec, s->payload);
-    if (st == EE__RECORD_KEEP)
-        return EE_OK;
-    if (st != EE_OK) {
-        *final = true;
-        return st;
-    }
-    uint8_t *data = NULL;
-    size_t len = 0;
-    st = ee__record_encode(s->map, u->rec, &data, &len);
-    int64_t rev = 0;
-    if (st == EE_OK)
-        st = ee_storage_replace(s->storage, s->collection, s->workspace, s->id, u->revision,
-                                data, len, &rev);
-    free(data);
-    if (st == EE_OK)
-        u->revision = rev;
-    /* Only a concurrent write is retried: EE_EEXISTS is a unique key taken
-     * by another record, and the caller's own stale revision stays stale. */
-    *final = st != EE_ECONFLICT || s->expected != 0;
-    return st;
-}
-
-ee_status ee__record_update(const ee__record_update_spec *spec, json_t **rec_out,
-                            int64_t *revision_out)
-{
-    if (rec_out != NULL)
-        *rec_out = NULL;
-    upd u = {.spec = spec};
-    char what[128];
-    snprintf(what, sizeof what, "%s %s", map_what(spec->map), spec->id);
-    ee_status st = ee__record_retry(update_attempt, &u, what);
-    if (st == EE_OK && revision_out != NULL)
-        *revision_out = u.revision;
-    if (st == EE_OK && rec_out != NULL)
-        *rec_out = u.rec;
-    else
-        json_decref(u.rec);
-    return st;
-}
-
-/* ---- create or replace by a unique field ------------------------------------------- */
-
-static int take_newest(const ee_storage_row *row, void *payload)
-{
-    ee__record_found *f = payload;
-    f->seen = true;
-    f->revision = row->revision;
-    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, f->id);
-    if (ee__record_decode(f->map, row->data, row->len, false, &f->rec) != EE_OK)
-        snprintf(f->why, sizeof f->why, "%s", ee_error_last_message());
-    return 1; /* one is enough */
-}
-
-ee_status ee__record_find(ee_storage *storage, const ee__record_map *map, const char *collection,
-                          const char *workspace, const char *field, const char *value,
-                          ee__record_found *out)
-{
-    memset(out, 0, sizeof *out);
-    out->map = map;
-    ee_storage_eq eq = {field, value};
-    ee_storage_query_spec q = {0};
-    q.version = EE_STORAGE_QUERY_VERSION;
-    q.eq = &eq;
-    q.n_eq = 1;
-    q.order = EE_STORAGE_ORDER_TIME_DESC;
-    q.limit = 1;
-    ee_status st = ee_storage_query(storage, collection, workspace, &q, take_newest, out, NULL);
-    if (st == EE_ECANCELLED)
-        st = EE_OK;
-    if (st != EE_OK)
-        return st;
-    return out->seen ? EE_OK : EE_ENOTFOUND;
-}
-
-typedef struct ups {
-    ee_storage *storage;
-    const ee__record_map *map;
-    const char *coll, *ws, *field, *value;
-    ee__record_mutate_fn mutate;
-    void *payload;
-} ups;
-
-static ee_status upsert_attempt(int attempt, bool *final, void *payload)
-{
-    (void)attempt;
-    ups *u = payload;
-    ee__record_found n;
-    ee_status st = ee__record_find(u->storage, u->map, u->coll, u->ws, u->field, u->value, &n);
-    if (st == EE_ENOTFOUND)
-        st = EE_OK;
-    json_t *rec = n.rec; /* NULL: none, or one that does not decode and is replaced */
-    if (st == EE_OK && rec == NULL && (rec = json_object()) == NULL)
-        st = ee__error(EE_ENOMEM, "out of memory writing a %s", map_what(u->map));
-    if (st == EE_OK) {
-        st = u->mutate(rec, u->payload);
-        if (st == EE__RECORD_KEEP)
-            st = EE_OK;
-        else if (st == EE_OK) {
-            uint8_t *data = NULL;
-            size_t len = 0;
-            st = ee__record_encode(u->map, rec, &data, &len);
-            if (st == EE_OK && n.seen)
-                st = ee_storage_replace(u->storage, u->coll, u->ws, n.id, n.revision, data, len,
-                                        NULL);
-            else if (st == EE_OK)
-                st = ee_storage_insert(u->storage, u->coll, u->ws, data, len, NULL);
-            free(data);
-            /* a concurrent writer: conflict on replace, unique key on insert */
-            *final = st != EE_ECONFLICT && st != EE_EEXISTS && st != EE_ENOTFOUND;
-            json_decref(rec);
-            return st == EE_ENOTFOUND ? EE_ECONFLICT : st;
-        }
-    }
-    *final = true;
-    json_decref(rec);
-    return st;
-}
-
-ee_status ee__record_upsert(ee_storage *storage, const ee__record_map *map,
-                            const char *collection, const char *workspace, const char *field,
-                            const char *value, ee__record_mutate_fn mutate, void *payload)
-{
-    ups u = {storage, map, collection, workspace, field, value, mutate, payload};
-    char what[160];
-    snprintf(what, sizeof what, "%s \"%s\"", map_what(map), value);
-    return ee__record_retry(upsert_attempt, &u, what);
 }

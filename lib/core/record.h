@@ -3,8 +3,9 @@
  * request text it is handed, and the one read-modify-write loop with its
  * one retry policy.
  *
- * Core: uses jansson, libbson and the public storage API, never another
- * module's header.
+ * Core: uses jansson and libbson, never another module's header. The
+ * part that reads and writes a storage (ee__record_update, _find, _upsert)
+ * is the storage module's: lib/storage/storage.h.
  *
  * Field maps. A collection describes the fields whose BSON type is not the
  * plain one of their JSON value: dates (BSON UTC datetime, JSON integer ms
@@ -33,10 +34,12 @@
 #include <jansson.h>
 
 #include "execengine/errors.h"
-#include "execengine/storage.h"
 
 /* Nesting a record may have, in both directions. */
 #define EE__RECORD_DEPTH_MAX 32
+/* Length of an ID field's text: a 12-byte ObjectId in lowercase hex (the
+ * storage's EE_STORAGE_ID_HEX_LEN). */
+#define EE__RECORD_ID_HEX_LEN 24
 
 typedef enum ee__rec_kind {
     EE__REC_OPAQUE = 0, /* any JSON value, the plain mapping */
@@ -107,6 +110,9 @@ ee_status ee__record_parse(const char *text, size_t max_bytes, size_t max_depth,
 
 /* Refuse a member of an input object that `map` marks read-only:
  * EE_EINVAL "\"<name>\" is read-only". */
+/* The name a map gives its records in messages ("record" if none). */
+const char *ee__record_what(const ee__record_map *map);
+
 ee_status ee__record_check_input(const ee__record_map *map, const json_t *input);
 
 /* ---- the retry policy --------------------------------------------------------- */
@@ -133,63 +139,5 @@ typedef ee_status (*ee__record_attempt_fn)(int attempt, bool *final, void *paylo
  * Used directly for records that are not a JSON object alone (the
  * credentials' sealed field); ee__record_update/upsert are built on it. */
 ee_status ee__record_retry(ee__record_attempt_fn fn, void *payload, const char *what);
-
-/* The mutation of an update: change `rec` (the decoded stored record, read
- * afresh on each attempt) in place. Return EE_OK to write it,
- * EE__RECORD_KEEP to write nothing and succeed, or an error to stop. */
-typedef ee_status (*ee__record_mutate_fn)(json_t *rec, void *payload);
-#define EE__RECORD_KEEP ((ee_status)1)
-
-typedef struct ee__record_update_spec {
-    ee_storage *storage;
-    const ee__record_map *map;
-    const char *collection;
-    const char *workspace; /* may be NULL (global collection) */
-    const char *id;
-    /* Non-zero: the revision the caller read; a record at another revision
-     * is EE_ECONFLICT "<what> <id> is at revision R, not E: re-read it"
-     * and is not retried. */
-    int64_t expected;
-    /* Optional: the record and revision already read (first attempt only). */
-    const json_t *seed;
-    int64_t seed_revision;
-    ee__record_mutate_fn mutate;
-    void *payload;
-} ee__record_update_spec;
-
-/* Read the record with its revision, mutate it, replace it if its revision
- * is still the one read; on EE_ECONFLICT read again and mutate the fresh
- * record (ee__record_retry's policy). With `expected`, and on EE_EEXISTS
- * (a unique key another record holds), it stops at once. On success *rec_out (may be NULL)
- * holds the record as written (or as read, when the mutation kept it) and
- * *revision_out (may be NULL) its revision. EE_ENOTFOUND when the record
- * does not exist. */
-ee_status ee__record_update(const ee__record_update_spec *spec, json_t **rec_out,
-                            int64_t *revision_out);
-
-/* The newest record of `collection`/`workspace` whose indexed `field` is
- * `value`. EE_OK with out->rec (new reference) - or out->rec NULL and
- * out->why saying why, when the stored document does not decode - and its
- * id and revision; EE_ENOTFOUND; the storage's statuses. */
-typedef struct ee__record_found {
-    json_t *rec;
-    char id[EE_STORAGE_ID_HEX_LEN + 1];
-    int64_t revision;
-    bool seen;
-    const ee__record_map *map;
-    char why[256];
-} ee__record_found;
-
-ee_status ee__record_find(ee_storage *storage, const ee__record_map *map, const char *collection,
-                          const char *workspace, const char *field, const char *value,
-                          ee__record_found *out);
-
-/* Create-or-replace the record of `collection`/`workspace` whose indexed
- * (unique) `field` is `value`: the newest one is read (an empty object when
- * there is none), mutated and replaced, or inserted; a writer in between
- * (EE_ECONFLICT, or EE_EEXISTS on the unique key) makes it read again. */
-ee_status ee__record_upsert(ee_storage *storage, const ee__record_map *map,
-                            const char *collection, const char *workspace, const char *field,
-                            const char *value, ee__record_mutate_fn mutate, void *payload);
 
 #endif

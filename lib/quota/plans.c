@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/record.h"
+#include "storage/storage.h"
 #include "execengine/storage.h"
 #include "quota/quota_internal.h"
 

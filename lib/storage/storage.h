@@ -1,17 +1,78 @@
 /*
  * lib/storage/storage.h - the storage module's semi-private interface: what
- * other modules of the library (the engine) use beyond the public
+ * other modules of the library (the engine, the modules' records) use beyond the public
  * execengine/storage.h. Never installed.
  */
 #ifndef EE_STORAGE_STORAGE_H
 #define EE_STORAGE_STORAGE_H
 
 #include "core/core.h"
+#include "core/record.h"
 #include "execengine/storage.h"
 
 /* ee_storage_open_uri() with the engine's logger (it must outlive the
  * handle), which receives the diagnostics of the libraries it uses (libpq
  * notices). `lg` may be NULL. */
 ee_status ee__storage_open_uri_logged(ee_storage **out, const char *uri, const ee__logger *lg);
+
+/* ---- records over the storage (records.c) ------------------------------- */
+
+/* The mutation of an update: change `rec` (the decoded stored record, read
+ * afresh on each attempt) in place. Return EE_OK to write it,
+ * EE__RECORD_KEEP to write nothing and succeed, or an error to stop. */
+typedef ee_status (*ee__record_mutate_fn)(json_t *rec, void *payload);
+#define EE__RECORD_KEEP ((ee_status)1)
+
+typedef struct ee__record_update_spec {
+    ee_storage *storage;
+    const ee__record_map *map;
+    const char *collection;
+    const char *workspace; /* may be NULL (global collection) */
+    const char *id;
+    /* Non-zero: the revision the caller read; a record at another revision
+     * is EE_ECONFLICT "<what> <id> is at revision R, not E: re-read it"
+     * and is not retried. */
+    int64_t expected;
+    /* Optional: the record and revision already read (first attempt only). */
+    const json_t *seed;
+    int64_t seed_revision;
+    ee__record_mutate_fn mutate;
+    void *payload;
+} ee__record_update_spec;
+
+/* Read the record with its revision, mutate it, replace it if its revision
+ * is still the one read; on EE_ECONFLICT read again and mutate the fresh
+ * record (ee__record_retry's policy). With `expected`, and on EE_EEXISTS
+ * (a unique key another record holds), it stops at once. On success *rec_out (may be NULL)
+ * holds the record as written (or as read, when the mutation kept it) and
+ * *revision_out (may be NULL) its revision. EE_ENOTFOUND when the record
+ * does not exist. */
+ee_status ee__record_update(const ee__record_update_spec *spec, json_t **rec_out,
+                            int64_t *revision_out);
+
+/* The newest record of `collection`/`workspace` whose indexed `field` is
+ * `value`. EE_OK with out->rec (new reference) - or out->rec NULL and
+ * out->why saying why, when the stored document does not decode - and its
+ * id and revision; EE_ENOTFOUND; the storage's statuses. */
+typedef struct ee__record_found {
+    json_t *rec;
+    char id[EE_STORAGE_ID_HEX_LEN + 1];
+    int64_t revision;
+    bool seen;
+    const ee__record_map *map;
+    char why[256];
+} ee__record_found;
+
+ee_status ee__record_find(ee_storage *storage, const ee__record_map *map, const char *collection,
+                          const char *workspace, const char *field, const char *value,
+                          ee__record_found *out);
+
+/* Create-or-replace the record of `collection`/`workspace` whose indexed
+ * (unique) `field` is `value`: the newest one is read (an empty object when
+ * there is none), mutated and replaced, or inserted; a writer in between
+ * (EE_ECONFLICT, or EE_EEXISTS on the unique key) makes it read again. */
+ee_status ee__record_upsert(ee_storage *storage, const ee__record_map *map,
+                            const char *collection, const char *workspace, const char *field,
+                            const char *value, ee__record_mutate_fn mutate, void *payload);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "core/core.h"
 #include "core/record.h"
+#include "storage/storage.h"
 #include "execengine/storage.h"
 
 /* ---- a map with every kind ------------------------------------------------------ */
