@@ -81,6 +81,26 @@ static inline ee_engine *qt_engine_kv(const char *storage_uri, const char *count
         qt_cfg_set(cfg, kv[i], kv[i + 1]);
     cr_assert_eq(ee_config_set_clock(cfg, qt_clock, NULL), EE_OK);
     ee_engine *e = NULL;
+#ifdef QT_HOST_COUNTERS
+    /* The suite over a host's own counters (tests/unit/engine/quota_*.c):
+     * where it would use memory counters, every engine of the test process
+     * is opened by ee_engine_open_parts() on one custom table that
+     * QT_HOST_COUNTERS() makes (kept in a static: reachable, not a leak;
+     * engines only borrow it). */
+    static ee_counters *host;
+    if (counters_uri == NULL) {
+        if (host == NULL)
+            host = QT_HOST_COUNTERS();
+        ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .counters = host};
+        ee_status st = ee_engine_open_parts(&e, cfg, &parts);
+        ee_config_free(cfg);
+        cr_assert_eq(st, EE_OK, "ee_engine_open_parts: %s (%s)", ee_status_name(st),
+                     ee_error_last_message());
+        cr_assert_eq(ee__engine_counters(e), host, "the engine counts on the host's table");
+        cr_assert_str_eq(ee_counters_backend_name(host), "custom");
+        return e;
+    }
+#endif
     ee_status st = ee_engine_open(&e, cfg);
     ee_config_free(cfg);
     cr_assert_eq(st, EE_OK, "ee_engine_open: %s (%s)", ee_status_name(st),
