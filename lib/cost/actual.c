@@ -161,8 +161,8 @@ static ee_status charge_doc(const json_t *req, int64_t cost, const ee__u128 *att
                      || (st = int_member(req, "allowanceNano", &allowance)) != EE_OK
                      || (st = int_member(req, "allowanceUsedNano", &used)) != EE_OK))
         return st;
-    if ((st = ee_cost_charge_calc(&charged, &consumed, &after, cost, bp, allowance, used,
-                                  platform)) != EE_OK)
+    if ((st = ee_cost_charge_calc(cost, bp, allowance, used, platform, &charged, &consumed,
+                                  &after)) != EE_OK)
         return st;
     json_t *doc = ee__cost_charge_doc(cost, bp, allowance, used, platform, charged, consumed,
                                       after);

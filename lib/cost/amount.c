@@ -154,10 +154,10 @@ json_t *ee__cost_money(int64_t nano)
 
 /* ---- the charge ----------------------------------------------------------------- */
 
-ee_status ee_cost_charge_calc(int64_t *charged_out, int64_t *allowance_consumed_out,
-                              int64_t *allowance_used_after_out, int64_t cost_nano,
-                              int64_t markup_bp, int64_t allowance_nano,
-                              int64_t allowance_used_nano, int is_platform_key)
+ee_status ee_cost_charge_calc(int64_t cost_nano, int64_t markup_bp, int64_t allowance_nano,
+                              int64_t allowance_used_nano, int is_platform_key,
+                              int64_t *charged_out, int64_t *allowance_consumed_out,
+                              int64_t *allowance_used_after_out)
 {
     if (cost_nano < 0 || allowance_nano < 0 || allowance_used_nano < 0)
         return ee__error(EE_EINVAL, "charge: amounts must not be negative (cost %lld, "
@@ -226,8 +226,8 @@ ee_status ee_cost_charge(int64_t cost_nano, int64_t markup_bp, int64_t allowance
         return ee__error(EE_EINVAL, "ee_cost_charge: out is NULL");
     *out = NULL;
     int64_t charged = 0, consumed = 0, used_after = 0;
-    ee_status st = ee_cost_charge_calc(&charged, &consumed, &used_after, cost_nano, markup_bp,
-                                       allowance_nano, allowance_used_nano, is_platform_key);
+    ee_status st = ee_cost_charge_calc(cost_nano, markup_bp, allowance_nano, allowance_used_nano,
+                                       is_platform_key, &charged, &consumed, &used_after);
     if (st != EE_OK)
         return ee__error_out(out, st);
     return ee__json_out(out, ee__cost_charge_doc(cost_nano, markup_bp, allowance_nano,
@@ -251,7 +251,7 @@ static int rem_cmp(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-ee_status ee_cost_allocate(int64_t *parts_out, int64_t total, const int64_t *weights, size_t n)
+ee_status ee_cost_allocate(int64_t total, const int64_t *weights, size_t n, int64_t *parts_out)
 {
     if (n == 0 || parts_out == NULL || weights == NULL)
         return ee__error(EE_EINVAL, "allocate: need at least one part and non-NULL arrays");
@@ -325,7 +325,7 @@ ee_status ee__cost_split(int64_t *parts, int64_t total, const ee__u128 *atto, si
     if (sum == 0) /* all free: split evenly (total is then 0 too) */
         for (size_t i = 0; i < n; i++)
             w[i] = 1;
-    st = ee_cost_allocate(parts, total, w, n);
+    st = ee_cost_allocate(total, w, n, parts);
     if (w != small)
         free(w);
     return st;
