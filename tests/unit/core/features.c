@@ -97,6 +97,10 @@ Test(features, redis_counters)
     cr_expect_null(c);
     expect_not_built(ee_counters_redis_new(&c, "redis://:" CANARY "@127.0.0.1:6379/0"), "Redis",
                      "EE_WITH_REDIS");
+    /* refused before the storage beside it is opened (this one cannot be) */
+    expect_not_built(ee_counters_open_uri(&c, "redis://127.0.0.1:6379/0",
+                                          "sqlite:///proc/no-such-dir/x.db"),
+                     "Redis", "EE_WITH_REDIS");
 #endif
     cr_expect_null(c);
 }
