@@ -149,8 +149,8 @@ static int op_charge(void *p, uint64_t i)
     (void)p;
     int64_t charged, consumed, after;
     int64_t cost = (int64_t)(i * 7919 % 100000000);
-    if (ee_cost_charge_calc(&charged, &consumed, &after, cost, 2000, 10000000000,
-                            (int64_t)(i % 12000000000), 1) != EE_OK)
+    if (ee_cost_charge_calc(cost, 2000, 10000000000, (int64_t)(i % 12000000000), 1,
+                            &charged, &consumed, &after) != EE_OK)
         return -1;
     sink += charged + consumed;
     return 0;

@@ -44,7 +44,7 @@ static void line(const char *backend, const char *big, size_t limit, int n,
 static ee_status ticket(const char *json)
 {
     ee_quota_ticket t;
-    return ee_quota_ticket_from_json(&t, json);
+    return ee_quota_ticket_from_json(json, &t);
 }
 
 static ee_status workflow(const char *json)

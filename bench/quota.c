@@ -172,7 +172,7 @@ static bool ours_open(ours *o, const char *storage_uri, const char *counters_uri
         snprintf(ws, sizeof ws, "%s-ws%04d", org, i);
         snprintf(user, sizeof user, "%s-u%04d", org, i);
         if (ee_principal_new(&o->p[i], ws, user, org) != EE_OK ||
-            ee_quota_subject_new(o->e, o->p[i], &o->s[i]) != EE_OK)
+            ee_quota_subject_new(&o->s[i], o->e, o->p[i]) != EE_OK)
             return false;
     }
     return true;

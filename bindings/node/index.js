@@ -569,6 +569,8 @@ module.exports = {
     LIBRARY_VERSION,
     version: () => fn.ee_version(),
     versionNum: () => fn.ee_version_num(),
+    /** What the library was built with: ['sqlite', 'memory', 'postgres', ...]. */
+    features: () => fn.ee_version_features().split(' '),
     statusName: (code) => fn.ee_status_name(code),
     strerror: (code) => fn.ee_strerror(code),
     /** Raw access: the manifest, the loaded library, every C function. */

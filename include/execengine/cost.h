@@ -177,7 +177,7 @@ EE_API ee_status ee_cost_estimate(const ee_cost_table *table, const char *workfl
  * Returns EE_OK; EE_EINVAL (NULL argument, negative start, malformed
  * schedule).
  */
-EE_API ee_status ee_cost_schedule_runs(int64_t *runs_out, const char *schedule, int64_t start_ms);
+EE_API ee_status ee_cost_schedule_runs(const char *schedule, int64_t start_ms, int64_t *runs_out);
 
 /**
  * The actual cost of a finished run from its reported usage:
@@ -226,10 +226,10 @@ EE_API ee_status ee_cost_actual(const ee_cost_table *table, const char *usage_js
  * Returns EE_OK; EE_EINVAL (a negative amount, markup over
  * EE_COST_MARKUP_BP_MAX, or a result past int64).
  */
-EE_API ee_status ee_cost_charge_calc(int64_t *charged_out, int64_t *allowance_consumed_out,
-                                     int64_t *allowance_used_after_out, int64_t cost_nano,
-                                     int64_t markup_bp, int64_t allowance_nano,
-                                     int64_t allowance_used_nano, int is_platform_key);
+EE_API ee_status ee_cost_charge_calc(int64_t cost_nano, int64_t markup_bp, int64_t allowance_nano,
+                                     int64_t allowance_used_nano, int is_platform_key,
+                                     int64_t *charged_out, int64_t *allowance_consumed_out,
+                                     int64_t *allowance_used_after_out);
 
 /**
  * ee_cost_charge_calc() as a document:
@@ -256,8 +256,8 @@ EE_API ee_status ee_cost_charge(int64_t cost_nano, int64_t markup_bp, int64_t al
  * weight, all weights 0 with a non-zero total, total == INT64_MIN);
  * EE_ENOMEM.
  */
-EE_API ee_status ee_cost_allocate(int64_t *parts_out, int64_t total, const int64_t *weights,
-                                  size_t n);
+EE_API ee_status ee_cost_allocate(int64_t total, const int64_t *weights, size_t n,
+                                  int64_t *parts_out);
 
 EE_END_DECLS
 

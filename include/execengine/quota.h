@@ -88,8 +88,8 @@ typedef struct ee_quota_subject ee_quota_subject;
  * subscription is malformed); EE_ENOMEM; storage failures (EE_EIO,
  * EE_EBUSY, EE_ENETWORK).
  */
-EE_API ee_status ee_quota_subject_new(ee_engine *engine, const ee_principal *principal,
-                                      ee_quota_subject **out);
+EE_API ee_status ee_quota_subject_new(ee_quota_subject **out, ee_engine *engine,
+                                      const ee_principal *principal);
 
 /** Free a subject. Accepts NULL. */
 EE_API void ee_quota_subject_free(ee_quota_subject *subject);
@@ -158,7 +158,7 @@ EE_API ee_status ee_quota_renew(ee_engine *engine, const ee_quota_ticket *ticket
 EE_API ee_status ee_quota_ticket_json(const ee_quota_ticket *ticket, char **out);
 
 /**
- * Rebuild a ticket from ee_quota_ticket_json()'s text, at most 4096 bytes
+ * Rebuild a ticket, into *out, from ee_quota_ticket_json()'s text, at most 4096 bytes
  * (refused on its length, unread, past that). Every field is checked:
  * "v" 1, "orgId" an id, each reservation's key exactly the key an
  * admission of that organisation reserves on for its quota (a ticket
@@ -169,7 +169,7 @@ EE_API ee_status ee_quota_ticket_json(const ee_quota_ticket *ticket, char **out)
  * (NULL); EE_ETOOBIG (longer than 4096 bytes); EE_EPARSE (not JSON, or not
  * a ticket document: the message says which field).
  */
-EE_API ee_status ee_quota_ticket_from_json(ee_quota_ticket *ticket, const char *json);
+EE_API ee_status ee_quota_ticket_from_json(const char *json, ee_quota_ticket *out);
 
 /**
  * The JSON form of admission. `request_json` may be NULL or

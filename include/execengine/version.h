@@ -34,6 +34,21 @@ EE_API const char *ee_version(void);
  */
 EE_API int ee_version_num(void);
 
+/**
+ * What this build of the library has, as words separated by one space, in
+ * this order: "sqlite memory" always, then "postgres" (PostgreSQL storage
+ * and counters, libpq), "redis" (Redis counters, hiredis), "idn" (the
+ * idn-hostname and idn-email formats, libidn2), "curl" (the HTTP and mail
+ * transport) when the build has them. A backend left out (CMake options
+ * EE_WITH_POSTGRES, EE_WITH_REDIS) answers EE_ENOTSUPPORTED, with a message
+ * saying so, to its URI scheme and its constructor. The same words are in
+ * pkg-config's `features` variable and CMake's execengine_FEATURES.
+ *
+ * Returns a static string owned by the library, valid for the life of the
+ * process; never NULL. Thread-safe.
+ */
+EE_API const char *ee_version_features(void);
+
 EE_END_DECLS
 
 #endif

@@ -193,10 +193,10 @@ ee_status ee__cost_charge_compute(const ee__cost_charge_input *in, ee__cost_char
     return EE_OK;
 }
 
-ee_status ee_cost_charge_calc(int64_t *charged_out, int64_t *allowance_consumed_out,
-                              int64_t *allowance_used_after_out, int64_t cost_nano,
-                              int64_t markup_bp, int64_t allowance_nano,
-                              int64_t allowance_used_nano, int is_platform_key)
+ee_status ee_cost_charge_calc(int64_t cost_nano, int64_t markup_bp, int64_t allowance_nano,
+                              int64_t allowance_used_nano, int is_platform_key,
+                              int64_t *charged_out, int64_t *allowance_consumed_out,
+                              int64_t *allowance_used_after_out)
 {
     ee__cost_charge_input in = {cost_nano, markup_bp, allowance_nano, allowance_used_nano,
                                 is_platform_key != 0};
@@ -271,7 +271,7 @@ static int rem_cmp(const void *a, const void *b)
     return x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-ee_status ee_cost_allocate(int64_t *parts_out, int64_t total, const int64_t *weights, size_t n)
+ee_status ee_cost_allocate(int64_t total, const int64_t *weights, size_t n, int64_t *parts_out)
 {
     if (n == 0 || parts_out == NULL || weights == NULL)
         return ee__error(EE_EINVAL, "allocate: need at least one part and non-NULL arrays");
@@ -345,7 +345,7 @@ ee_status ee__cost_split(int64_t *parts, int64_t total, const ee__u128 *atto, si
     if (sum == 0) /* all free: split evenly (total is then 0 too) */
         for (size_t i = 0; i < n; i++)
             w[i] = 1;
-    st = ee_cost_allocate(parts, total, w, n);
+    st = ee_cost_allocate(total, w, n, parts);
     if (w != small)
         free(w);
     return st;

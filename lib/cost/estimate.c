@@ -293,7 +293,7 @@ static ee_status read_options(const json_t *opts, ee__cost_policy *pol, projecti
     if (start == NULL && !ee__cost_schedule_is_interval(pr->schedule))
         return ee__error(EE_EINVAL, "estimate: a cron schedule needs \"startMs\", the start of "
                          "the 30 days counted");
-    return ee_cost_schedule_runs(&pr->runs, pr->schedule, start ? json_integer_value(start) : 0);
+    return ee_cost_schedule_runs(pr->schedule, start ? json_integer_value(start) : 0, &pr->runs);
 }
 
 /* ---- the answer ------------------------------------------------------------------ */

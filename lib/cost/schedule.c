@@ -221,7 +221,7 @@ bool ee__cost_schedule_is_interval(const char *schedule)
     return named_index(schedule) >= 0;
 }
 
-ee_status ee_cost_schedule_runs(int64_t *runs_out, const char *schedule, int64_t start_ms)
+ee_status ee_cost_schedule_runs(const char *schedule, int64_t start_ms, int64_t *runs_out)
 {
     if (runs_out == NULL || schedule == NULL)
         return ee__error(EE_EINVAL, "ee_cost_schedule_runs: NULL argument");

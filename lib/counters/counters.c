@@ -13,6 +13,7 @@
 
 #include "core/core.h"
 #include "counters/counters.h"
+#include "core/features.h"
 
 struct ee_counters {
     ee_counters_backend table; /* the declared version's part; the rest NULL */
@@ -131,8 +132,14 @@ static ee_status postgres_open(ee_counters **out, const char *conninfo, const ee
         return ee__error(EE_EINVAL, "ee_counters_postgres_new: out and a non-empty conninfo "
                                     "are required");
     *out = NULL;
+#if EE_WITH_POSTGRES
     OPEN_BUILTIN(out, ee__counters_postgres_create(conninfo, lg, &t_, &ctx_), "storage-postgres",
                  &ee__counters_storage_ext);
+#else
+    (void)lg;
+    return ee__not_built("PostgreSQL counters (ee_counters_postgres_new, or storage: over "
+                         "postgres://)", "PostgreSQL", "EE_WITH_POSTGRES");
+#endif
 }
 
 ee_status ee_counters_postgres_new(ee_counters **out, const char *conninfo)
@@ -145,8 +152,13 @@ ee_status ee_counters_redis_new(ee_counters **out, const char *uri)
     if (out == NULL || uri == NULL)
         return ee__error(EE_EINVAL, "ee_counters_redis_new: out and uri must not be NULL");
     *out = NULL;
+#if EE_WITH_REDIS
     OPEN_BUILTIN(out, ee__counters_redis_create(uri, &t_, &ctx_), "redis",
                  &ee__counters_redis_ext);
+#else
+    return ee__not_built("Redis counters (redis://, ee_counters_redis_new)", "Redis",
+                         "EE_WITH_REDIS");
+#endif
 }
 
 /* ---- selection by URI ---------------------------------------------------- */
@@ -278,6 +290,9 @@ static ee_status open_memory(ee_counters **out, const char *storage_uri, const e
 static ee_status open_redis(ee_counters **out, const char *uri, const char *storage_uri,
                              const ee__logger *lg)
 {
+#if !EE_WITH_REDIS /* refused before the storage counters are opened */
+    return ee_counters_redis_new(out, uri);
+#endif
     const char *kind;
     char *target;
     ee_status st = storage_db(storage_uri, &kind, &target);
@@ -293,7 +308,9 @@ static ee_status open_redis(ee_counters **out, const char *uri, const char *stor
     }
     if (durable != NULL) {
         (*out)->durable = durable;
+#if EE_WITH_REDIS /* else ee_counters_redis_new() has refused */
         ee__counters_redis_durable((*out)->ctx, durable);
+#endif
     }
     return EE_OK;
 }
@@ -305,8 +322,13 @@ bool ee__counters_shared(const ee_counters *c)
 
 void ee__counters_set_recovery(ee_counters *c, int64_t ms)
 {
+#if EE_WITH_REDIS
     if (c != NULL && c->ext == &ee__counters_redis_ext && c->durable != NULL)
         ee__counters_redis_recovery(c->ctx, ms);
+#else
+    (void)c;
+    (void)ms;
+#endif
 }
 
 ee_status ee_counters_open_uri(ee_counters **out, const char *counters_uri,

@@ -23,7 +23,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
-#include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,14 +30,21 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "core/features.h"
 #include "counters/counters_internal.h"
+
+#if EE_WITH_POSTGRES
+#include <libpq-fe.h>
+#endif
 
 /* "eeCTRMEM": the advisory lock key of memory counters on a database. */
 #define EE__COUNTERS_PG_LOCK INT64_C(0x65654354524d454d)
 
 struct ee__counters_lock {
     int fd;       /* sqlite: the lock file, else -1 */
+#if EE_WITH_POSTGRES
     PGconn *conn; /* postgres: the connection holding the advisory lock */
+#endif
 };
 
 static ee_status busy(const char *where, bool shared)
@@ -88,6 +94,7 @@ static ee_status lock_file(const char *db_path, bool shared, ee__counters_lock *
     return ee__error(EE_EIO, "cannot lock the counters lock file \"%s\": %s", q, strerror(err));
 }
 
+#if EE_WITH_POSTGRES
 static void quiet(void *arg, const char *message)
 {
     (void)arg;
@@ -126,6 +133,15 @@ static ee_status lock_postgres(const char *conninfo, ee__counters_lock *l)
     PQclear(r);
     return st;
 }
+#else
+static ee_status lock_postgres(const char *conninfo, ee__counters_lock *l)
+{
+    (void)conninfo;
+    (void)l;
+    return ee__not_built("counters over a postgres:// storage", "PostgreSQL",
+                         "EE_WITH_POSTGRES");
+}
+#endif
 
 ee_status ee__counters_lock_take(const char *kind, const char *target, bool shared,
                                  ee__counters_lock **out)
@@ -151,7 +167,9 @@ void ee__counters_lock_free(ee__counters_lock *l)
         return;
     if (l->fd >= 0)
         close(l->fd); /* drops the flock */
+#if EE_WITH_POSTGRES
     if (l->conn != NULL)
         PQfinish(l->conn); /* the server drops the session's advisory lock */
+#endif
     free(l);
 }

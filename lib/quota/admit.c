@@ -236,8 +236,8 @@ ee_status ee__quota_subject_refresh(ee_quota_subject *s, int64_t now)
     return rc;
 }
 
-ee_status ee_quota_subject_new(ee_engine *engine, const ee_principal *principal,
-                               ee_quota_subject **out)
+ee_status ee_quota_subject_new(ee_quota_subject **out, ee_engine *engine,
+                               const ee_principal *principal)
 {
     if (out == NULL)
         return ee__error(EE_EINVAL, "ee_quota_subject_new: out must not be NULL");
@@ -422,7 +422,7 @@ ee_status ee__quota_admit(ee_engine *engine, const ee_principal *principal,
         return ee__error(EE_EINVAL, "ee__quota_admit: engine, principal and ticket must not be "
                                     "NULL");
     ee_quota_subject *s;
-    ee_status st = ee_quota_subject_new(engine, principal, &s);
+    ee_status st = ee_quota_subject_new(&s, engine, principal);
     if (st != EE_OK)
         return st;
     st = ee_quota_admit_fast(engine, s, est_cost_nano, ticket);
@@ -750,11 +750,11 @@ static const char *ticket_parse(const json_t *j, q_ticket *t)
     return NULL;
 }
 
-ee_status ee_quota_ticket_from_json(ee_quota_ticket *ticket, const char *json)
+ee_status ee_quota_ticket_from_json(const char *json, ee_quota_ticket *out)
 {
-    if (ticket == NULL || json == NULL)
+    if (out == NULL || json == NULL)
         return ee__error(EE_EINVAL, "ee_quota_ticket_from_json: NULL argument");
-    q_ticket *t = (q_ticket *)(void *)ticket;
+    q_ticket *t = (q_ticket *)(void *)out;
     memset(t, 0, sizeof *t);
     json_t *j;
     ee_status s = ee__json_parse(json, Q_TICKET_JSON_MAX, 4, 0, "quota ticket", &j);

@@ -14,7 +14,7 @@ static ee_status subject_for(ee_engine *engine, const ee_principal *principal,
     *out = NULL;
     if (engine == NULL || principal == NULL)
         return ee__error(EE_EINVAL, "%s: engine and principal must not be NULL", what);
-    return ee_quota_subject_new(engine, principal, out);
+    return ee_quota_subject_new(out, engine, principal);
 }
 
 static json_t *money(int64_t nano)
@@ -106,7 +106,7 @@ ee_status ee_quota_finish_json(ee_engine *engine, const char *ticket_json, int s
                                int64_t actual_cost_nano)
 {
     ee_quota_ticket t;
-    ee_status st = ee_quota_ticket_from_json(&t, ticket_json);
+    ee_status st = ee_quota_ticket_from_json(ticket_json, &t);
     if (st != EE_OK)
         return st;
     return ee_quota_finish(engine, &t, success, actual_cost_nano);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/features.h"
 #include "internal.h"
 #include "storage/storage.h"
 
@@ -81,6 +82,7 @@ static ee_status open_sqlite(ee_storage **out, const char *rest)
     return st;
 }
 
+#if EE_WITH_POSTGRES
 /* Take our own `schema=` option out of a libpq URI (libpq refuses unknown
  * parameters) and check it is a plain identifier. */
 static ee_status split_postgres(const char *uri, char **conninfo, char **schema)
@@ -125,6 +127,7 @@ static ee_status split_postgres(const char *uri, char **conninfo, char **schema)
     }
     return EE_OK;
 }
+#endif
 
 ee_status ee_storage_open_uri(ee_storage **out, const char *uri)
 {
@@ -141,6 +144,10 @@ ee_status ee__storage_open_uri_logged(ee_storage **out, const char *uri, const e
     if (has_prefix_ci(uri, "sqlite://"))
         return open_sqlite(out, uri + 9);
     if (has_prefix_ci(uri, "postgres://") || has_prefix_ci(uri, "postgresql://")) {
+#if !EE_WITH_POSTGRES
+        (void)lg;
+        return ee__not_built("storage URI postgres://", "PostgreSQL", "EE_WITH_POSTGRES");
+#else
         char *conninfo = NULL, *schema = NULL;
         ee_status st = split_postgres(uri, &conninfo, &schema);
         if (st == EE_OK)
@@ -148,6 +155,7 @@ ee_status ee__storage_open_uri_logged(ee_storage **out, const char *uri, const e
         ee__secret_free(conninfo);
         free(schema);
         return st;
+#endif
     }
     size_t n = strcspn(uri, ":/?@");
     char scheme[40];
@@ -177,5 +185,9 @@ ee_status ee_storage_postgres_new(ee_storage **out, const char *conninfo)
     if (out == NULL || conninfo == NULL)
         return ee__error(EE_EINVAL, "ee_storage_postgres_new: NULL argument");
     *out = NULL;
+#if EE_WITH_POSTGRES
     return ee__storage_postgres_open(out, conninfo, NULL, NULL);
+#else
+    return ee__not_built("ee_storage_postgres_new", "PostgreSQL", "EE_WITH_POSTGRES");
+#endif
 }

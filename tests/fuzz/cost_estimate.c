@@ -168,7 +168,7 @@ static void load(bool prices, const char *doc)
 static void schedule(const char *s)
 {
     int64_t runs = -1;
-    ee_status st = ee_cost_schedule_runs(&runs, s, 1760000000000);
+    ee_status st = ee_cost_schedule_runs(s, 1760000000000, &runs);
     CHECK_STATUS(st, EE_OK, EE_EINVAL);
     if (st == EE_OK)
         CHECK(runs >= 0 && runs <= 30 * 24 * 60); /* at most one a minute */

@@ -68,7 +68,7 @@ static void from_json(const char *text)
 {
     ee_quota_ticket t;
     memset(&t, 0xa5, sizeof t);
-    ee_status st = ee_quota_ticket_from_json(&t, text);
+    ee_status st = ee_quota_ticket_from_json(text, &t);
     CHECK_STATUS(st, EE_OK, EE_EINVAL, EE_EPARSE, EE_ETOOBIG);
     if (st != EE_OK)
         return;
@@ -86,7 +86,7 @@ static void from_json(const char *text)
     /* Round trip: the text rebuilds a ticket that serialises the same. */
     CHECK(ee_quota_ticket_json(&t, &out) == EE_OK);
     ee_quota_ticket u;
-    CHECK(ee_quota_ticket_from_json(&u, out) == EE_OK);
+    CHECK(ee_quota_ticket_from_json(out, &u) == EE_OK);
     char *again = NULL;
     CHECK(ee_quota_ticket_json(&u, &again) == EE_OK);
     CHECK(strcmp(out, again) == 0);

@@ -183,7 +183,7 @@ static void *burst(void *arg)
 {
     burst_arg *b = arg;
     ee_quota_subject *s = NULL;
-    while (ee_quota_subject_new(b->e, b->p, &s) != EE_OK && !atomic_load(b->stop))
+    while (ee_quota_subject_new(&s, b->e, b->p) != EE_OK && !atomic_load(b->stop))
         usleep(1000);
     while (s != NULL && !atomic_load(b->stop)) {
         ee_quota_ticket t;
@@ -197,7 +197,7 @@ static void *burst(void *arg)
             for (int i = 0; f == EE_ENETWORK && json != NULL && i < 50; i++) {
                 usleep(10000);
                 ee_quota_ticket again;
-                if (ee_quota_ticket_from_json(&again, json) == EE_OK)
+                if (ee_quota_ticket_from_json(json, &again) == EE_OK)
                     f = ee_quota_finish(b->e, &again, 1, 0);
             }
             ee_free(json);
@@ -307,7 +307,7 @@ Test(quota_redis_loss, admission_closes_after_the_loss_and_resumes_with_the_righ
     for (int i = 0; i < 3; i++)
         cr_expect_eq(ee_quota_finish(e, &held[i], 1, 0), EE_OK, "%s", ee_error_last_message());
     ee_quota_ticket again;
-    cr_assert_eq(ee_quota_ticket_from_json(&again, json), EE_OK);
+    cr_assert_eq(ee_quota_ticket_from_json(json, &again), EE_OK);
     ee_free(json);
     cr_expect_neq(ee_quota_finish(e, &again, 1, 0), EE_OK);
     cr_expect_eq(qt_counter(e, "pred", org), 993);

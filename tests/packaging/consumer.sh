@@ -18,6 +18,24 @@ so=$(readlink -f "$libdir/libexecengine.so")
 [ -f "$libdir/libexecengine.a" ] || { echo "FAIL: static library not installed"; exit 1; }
 [ -f "$prefix/include/execengine/execengine.h" ] || { echo "FAIL: headers not installed"; exit 1; }
 
+# The optional backends: the static link line lists a backend's library
+# exactly when the build has it (features, as ee_version_features()), and so
+# does the shared library's NEEDED list; the CMake package says the same.
+features=$(pkg-config --variable=features execengine)
+static_libs=" $(pkg-config --libs --static execengine) "
+needed_libs=$(readelf -d "$so" | grep NEEDED || true)
+for pair in postgres:pq redis:hiredis; do
+  feature=${pair%%:*} lib=${pair#*:}
+  want=no; [[ " $features " == *" $feature "* ]] && want=yes
+  listed=no; [[ "$static_libs" == *" -l$lib "* ]] && listed=yes
+  needed=no; [[ "$needed_libs" == *"[lib$lib."* ]] && needed=yes
+  [ "$listed" = "$want" ] && [ "$needed" = "$want" ] \
+    || { echo "FAIL: features '$features': $feature built $want, -l$lib in .pc $listed, NEEDED $needed"; exit 1; }
+done
+grep -q "set(execengine_FEATURES \"${features// /;}\")" "$prefix"/lib*/cmake/execengine/execengineConfig.cmake \
+  || { echo "FAIL: execengineConfig.cmake does not list the features '$features'"; exit 1; }
+echo "ok: features '$features' in .pc, CMake package and links"
+
 bad=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRWVi]$/ {print $3}' | sed 's/@.*//' \
       | grep -v -x -E 'EE_[0-9.]+' | grep -v '^ee_' || true)
 [ -z "$bad" ] || { echo "FAIL: installed library exports non-ee_ symbols: $bad"; exit 1; }

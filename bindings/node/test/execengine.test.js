@@ -39,6 +39,12 @@ test('loaded library has the major this binding expects', () => {
     assert.equal(ee.LIBRARY_VERSION, ee.version());
 });
 
+test('features are what the library says it was built with', () => {
+    const f = ee.features();
+    assert.deepEqual(f.slice(0, 2), ['sqlite', 'memory']);
+    assert.equal(f.join(' '), ee.native.fn.ee_version_features());
+});
+
 function loadWithManifest(mutate) {
     const m = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'manifest.json'), 'utf8'));
     mutate(m);

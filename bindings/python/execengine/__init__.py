@@ -30,7 +30,7 @@ from ._native import EXPECTED_MAJOR, LIBRARY_VERSION, LibraryError
 from .errors import ExecEngineError
 
 __all__ = ["Config", "Engine", "ExecEngineError", "LibraryError", "LogLevel", "Status",
-           "EXPECTED_MAJOR", "version", "version_num", "status_name", "strerror", "errors",
+           "EXPECTED_MAJOR", "version", "version_num", "features", "status_name", "strerror", "errors",
            "native"]
 __version__ = "0.1.0"
 
@@ -53,6 +53,13 @@ def version():
 def version_num():
     """The loaded library's version as 0xMMmmpp."""
     return _fn.ee_version_num()
+
+
+def features():
+    """What the loaded library was built with, from ee_version_features():
+    a list such as ["sqlite", "memory", "postgres", "redis", "idn", "curl"]
+    (a backend left out answers Status.EE_ENOTSUPPORTED)."""
+    return _fn.ee_version_features().decode("ascii").split()
 
 
 def status_name(code):

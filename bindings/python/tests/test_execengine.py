@@ -37,6 +37,11 @@ class VersionTest(unittest.TestCase):
         self.assertEqual(ee.version_num(), (major << 16) | (minor << 8) | patch)
         self.assertEqual(ee.LIBRARY_VERSION, ee.version())
 
+    def test_features_are_what_the_library_says(self):
+        f = ee.features()
+        self.assertEqual(f[:2], ["sqlite", "memory"])
+        self.assertEqual(" ".join(f), ee.native.fn.ee_version_features().decode("ascii"))
+
     def _import_with_manifest(self, mutate):
         with open(os.path.join(PKG_ROOT, "execengine", "manifest.json"), encoding="utf-8") as f:
             m = json.load(f)

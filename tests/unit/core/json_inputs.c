@@ -88,7 +88,7 @@ static ee_status c_n8n_workflows(fx *f, int w, const char *j) { (void)w; return 
 static ee_status c_n8n_webhook(fx *f, int w, const char *j) { (void)w; return done(ee_n8n_trigger_webhook(f->n8n, "POST", "hook", j, &out_)); }
 static ee_status c_n8n_executions(fx *f, int w, const char *j) { (void)w; return done(ee_n8n_list_executions(f->n8n, j, &out_)); }
 static ee_status c_n8n_trigger(fx *f, int w, const char *j) { (void)f; (void)w; return done(ee_n8n_workflow_trigger(j, &out_)); }
-static ee_status c_ticket_from(fx *f, int w, const char *j) { (void)f; (void)w; ee_quota_ticket t; return ee_quota_ticket_from_json(&t, j); }
+static ee_status c_ticket_from(fx *f, int w, const char *j) { (void)f; (void)w; ee_quota_ticket t; return ee_quota_ticket_from_json(j, &t); }
 static ee_status c_admit(fx *f, int w, const char *j) { (void)w; return done(ee_quota_admit(f->e, f->p, j, &out_)); }
 static ee_status c_finish(fx *f, int w, const char *j) { (void)w; return ee_quota_finish_json(f->e, j, 1, 0); }
 static ee_status c_plan_put(fx *f, int w, const char *j) { (void)w; return done(ee_quota_plan_put(f->e, j, &out_)); }

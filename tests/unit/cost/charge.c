@@ -15,8 +15,8 @@ typedef struct {
 static charge calc(int64_t cost, int64_t bp, int64_t allowance, int64_t used, int platform)
 {
     charge c;
-    cr_assert_eq(ee_cost_charge_calc(&c.charged, &c.consumed, &c.after, cost, bp, allowance, used,
-                                     platform), EE_OK, "%s", ee_error_last_message());
+    cr_assert_eq(ee_cost_charge_calc(cost, bp, allowance, used, platform, &c.charged, &c.consumed,
+                                     &c.after), EE_OK, "%s", ee_error_last_message());
     return c;
 }
 
@@ -94,13 +94,13 @@ Test(charge, markup_rounds_half_to_even)
 Test(charge, bad_input_is_refused)
 {
     int64_t a;
-    cr_expect_eq(ee_cost_charge_calc(&a, NULL, NULL, -1, 0, 0, 0, 1), EE_EINVAL);
-    cr_expect_eq(ee_cost_charge_calc(&a, NULL, NULL, 1, -1, 0, 0, 1), EE_EINVAL);
-    cr_expect_eq(ee_cost_charge_calc(&a, NULL, NULL, 1, EE_COST_MARKUP_BP_MAX + 1, 0, 0, 1),
+    cr_expect_eq(ee_cost_charge_calc(-1, 0, 0, 0, 1, &a, NULL, NULL), EE_EINVAL);
+    cr_expect_eq(ee_cost_charge_calc(1, -1, 0, 0, 1, &a, NULL, NULL), EE_EINVAL);
+    cr_expect_eq(ee_cost_charge_calc(1, EE_COST_MARKUP_BP_MAX + 1, 0, 0, 1, &a, NULL, NULL),
                  EE_EINVAL);
-    cr_expect_eq(ee_cost_charge_calc(&a, NULL, NULL, 1, 0, -5, 0, 1), EE_EINVAL);
-    cr_expect_eq(ee_cost_charge_calc(&a, NULL, NULL, INT64_MAX, 2000, 0, 0, 1), EE_EINVAL);
-    cr_expect_eq(ee_cost_charge_calc(&a, NULL, NULL, INT64_MAX, 0, 0, 0, 1), EE_OK);
+    cr_expect_eq(ee_cost_charge_calc(1, 0, -5, 0, 1, &a, NULL, NULL), EE_EINVAL);
+    cr_expect_eq(ee_cost_charge_calc(INT64_MAX, 2000, 0, 0, 1, &a, NULL, NULL), EE_EINVAL);
+    cr_expect_eq(ee_cost_charge_calc(INT64_MAX, 0, 0, 0, 1, &a, NULL, NULL), EE_OK);
     cr_expect_eq(a, INT64_MAX);
 }
 
@@ -129,30 +129,30 @@ Test(allocate, examples)
 {
     int64_t parts[3];
     int64_t w[3] = {1, 1, 1};
-    cr_assert_eq(ee_cost_allocate(parts, 100, w, 3), EE_OK);
+    cr_assert_eq(ee_cost_allocate(100, w, 3, parts), EE_OK);
     /* 33.33 each: the one unit left goes to the lowest index */
     cr_expect_eq(parts[0], 34);
     cr_expect_eq(parts[1], 33);
     cr_expect_eq(parts[2], 33);
     int64_t w2[3] = {1, 2, 7};
-    cr_assert_eq(ee_cost_allocate(parts, 11, w2, 3), EE_OK);
+    cr_assert_eq(ee_cost_allocate(11, w2, 3, parts), EE_OK);
     /* 1.1, 2.2, 7.7 -> 1, 2, 8 */
     cr_expect_eq(parts[0], 1);
     cr_expect_eq(parts[1], 2);
     cr_expect_eq(parts[2], 8);
-    cr_assert_eq(ee_cost_allocate(parts, -11, w2, 3), EE_OK);
+    cr_assert_eq(ee_cost_allocate(-11, w2, 3, parts), EE_OK);
     cr_expect_eq(parts[0] + parts[1] + parts[2], -11);
     cr_expect_eq(parts[2], -8);
     int64_t zero[3] = {0, 0, 0};
-    cr_expect_eq(ee_cost_allocate(parts, 0, zero, 3), EE_OK);
-    cr_expect_eq(ee_cost_allocate(parts, 5, zero, 3), EE_EINVAL);
+    cr_expect_eq(ee_cost_allocate(0, zero, 3, parts), EE_OK);
+    cr_expect_eq(ee_cost_allocate(5, zero, 3, parts), EE_EINVAL);
     int64_t neg[2] = {1, -1};
-    cr_expect_eq(ee_cost_allocate(parts, 5, neg, 2), EE_EINVAL);
-    cr_expect_eq(ee_cost_allocate(parts, 5, w, 0), EE_EINVAL);
-    cr_expect_eq(ee_cost_allocate(parts, INT64_MIN, w, 3), EE_EINVAL);
+    cr_expect_eq(ee_cost_allocate(5, neg, 2, parts), EE_EINVAL);
+    cr_expect_eq(ee_cost_allocate(5, w, 0, parts), EE_EINVAL);
+    cr_expect_eq(ee_cost_allocate(INT64_MIN, w, 3, parts), EE_EINVAL);
     /* extreme values stay exact */
     int64_t big[2] = {INT64_MAX, INT64_MAX - 1};
-    cr_assert_eq(ee_cost_allocate(parts, INT64_MAX, big, 2), EE_OK);
+    cr_assert_eq(ee_cost_allocate(INT64_MAX, big, 2, parts), EE_OK);
     cr_expect_eq((uint64_t)parts[0] + (uint64_t)parts[1], (uint64_t)INT64_MAX);
 }
 
@@ -161,7 +161,7 @@ Test(allocate, many_parts_use_the_heap)
     int64_t w[100], parts[100];
     for (int i = 0; i < 100; i++)
         w[i] = i % 7 + 1;
-    cr_assert_eq(ee_cost_allocate(parts, 999999, w, 100), EE_OK);
+    cr_assert_eq(ee_cost_allocate(999999, w, 100, parts), EE_OK);
     int64_t sum = 0;
     for (int i = 0; i < 100; i++)
         sum += parts[i];
@@ -210,7 +210,7 @@ Test(allocate, one_million_random_charges_add_up)
             w[k] = (int64_t)(rnd() % (k == 0 ? 1000000 : 1000000000)) + (k == 0);
             wsum += (ee__u128)w[k];
         }
-        cr_assert_eq(ee_cost_allocate(parts, c.charged, w, n), EE_OK);
+        cr_assert_eq(ee_cost_allocate(c.charged, w, n, parts), EE_OK);
         int64_t sum = 0;
         for (size_t k = 0; k < n; k++) {
             sum += parts[k];

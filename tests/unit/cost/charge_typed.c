@@ -35,8 +35,9 @@ static void expect_charge_matches(ee__cost_charge_input in)
     json_decref(doc);
     /* and ee_cost_charge_calc() gives the same three numbers */
     int64_t charged = -1, consumed = -1, after = -1;
-    cr_assert_eq(ee_cost_charge_calc(&charged, &consumed, &after, in.cost_nano, in.markup_bp,
-                                     in.allowance_nano, in.allowance_used_nano, in.platform_key),
+    cr_assert_eq(ee_cost_charge_calc(in.cost_nano, in.markup_bp, in.allowance_nano,
+                                     in.allowance_used_nano, in.platform_key, &charged, &consumed,
+                                     &after),
                  EE_OK);
     cr_expect_eq(charged, c.charged_nano);
     cr_expect_eq(consumed, c.allowance_used_nano);

@@ -9,7 +9,7 @@
 static int64_t runs(const char *schedule, int64_t start)
 {
     int64_t n = -1;
-    cr_assert_eq(ee_cost_schedule_runs(&n, schedule, start), EE_OK, "%s: %s", schedule,
+    cr_assert_eq(ee_cost_schedule_runs(schedule, start, &n), EE_OK, "%s: %s", schedule,
                  ee_error_last_message());
     return n;
 }
@@ -80,10 +80,10 @@ Test(schedule, malformed_schedules_are_refused)
                          "* * * foo *", "1/ * * * *"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         int64_t n;
-        cr_expect_eq(ee_cost_schedule_runs(&n, bad[i], JAN1_2024), EE_EINVAL, "accepted \"%s\"",
+        cr_expect_eq(ee_cost_schedule_runs(bad[i], JAN1_2024, &n), EE_EINVAL, "accepted \"%s\"",
                      bad[i]);
     }
     int64_t n;
-    cr_expect_eq(ee_cost_schedule_runs(&n, "* * * * *", -1), EE_EINVAL);
-    cr_expect_eq(ee_cost_schedule_runs(NULL, "daily", 0), EE_EINVAL);
+    cr_expect_eq(ee_cost_schedule_runs("* * * * *", -1, &n), EE_EINVAL);
+    cr_expect_eq(ee_cost_schedule_runs("daily", 0, NULL), EE_EINVAL);
 }

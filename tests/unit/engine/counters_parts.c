@@ -35,7 +35,7 @@ Test(engine_counters, quota_admission_goes_through_the_hosts_table)
     ee_principal *p = NULL;
     cr_assert_eq(ee_principal_new(&p, "ws-1", "user-1", "org-1"), EE_OK);
     ee_quota_subject *s = NULL;
-    cr_assert_eq(ee_quota_subject_new(e, p, &s), EE_OK, "%s", ee_error_last_message());
+    cr_assert_eq(ee_quota_subject_new(&s, e, p), EE_OK, "%s", ee_error_last_message());
     int reserves = atomic_load(&tally.reserves), commits = atomic_load(&tally.commits);
     for (int i = 0; i < 3; i++) {
         ee_quota_ticket t;

@@ -26,7 +26,7 @@ static void *admit_worker(void *arg)
 {
     race *r = arg;
     ee_quota_subject *s = NULL;
-    if (ee_quota_subject_new(r->e, r->p, &s) != EE_OK) {
+    if (ee_quota_subject_new(&s, r->e, r->p) != EE_OK) {
         atomic_fetch_add(&r->errors, 1);
         pthread_barrier_wait(r->start);
         return NULL;

@@ -37,7 +37,7 @@ static void *admit_n(void *arg)
 {
     worker *w = arg;
     ee_quota_subject *s = NULL;
-    cr_assert_eq(ee_quota_subject_new(w->e, w->p, &s), EE_OK);
+    cr_assert_eq(ee_quota_subject_new(&s, w->e, w->p), EE_OK);
     pthread_barrier_wait(w->start);
     for (int i = 0; i < w->n; i++) {
         ee_quota_ticket t;

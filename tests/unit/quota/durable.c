@@ -122,7 +122,7 @@ static void *dq_worker(void *arg)
 {
     dq_ctx *x = arg;
     ee_quota_subject *s = NULL;
-    if (ee_quota_subject_new(x->e, x->p, &s) != EE_OK)
+    if (ee_quota_subject_new(&s, x->e, x->p) != EE_OK)
         dq_error(x->t, "subject");
     /* Start together: every thread of every process ready first. */
     atomic_fetch_add(&x->t->arrived, 1);

@@ -57,7 +57,7 @@ static void *qr_admit_worker(void *arg)
 {
     qr_ctx *x = arg;
     ee_quota_subject *s = NULL;
-    if (ee_quota_subject_new(x->e, x->p, &s) != EE_OK)
+    if (ee_quota_subject_new(&s, x->e, x->p) != EE_OK)
         qr_error(x->t, "subject");
     qr_start_line(x->t);
     for (int i = 0; s != NULL && i < QR_PER_THREAD; i++) {

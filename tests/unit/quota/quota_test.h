@@ -144,7 +144,7 @@ static inline ee_principal *qt_principal(const char *ws, const char *user, const
 static inline ee_quota_subject *qt_subject(ee_engine *e, const ee_principal *p)
 {
     ee_quota_subject *s = NULL;
-    ee_status st = ee_quota_subject_new(e, p, &s);
+    ee_status st = ee_quota_subject_new(&s, e, p);
     cr_assert_eq(st, EE_OK, "subject_new: %s (%s)", ee_status_name(st), ee_error_last_message());
     return s;
 }

@@ -129,7 +129,7 @@ Test(ticket_json, a_ticket_changed_in_any_field_is_refused_and_counts_nothing)
     for (size_t i = 0; i < sizeof mutations / sizeof mutations[0]; i++) {
         char *doc = mutate(ticket, &mutations[i]);
         ee_quota_ticket parsed;
-        ee_status st = ee_quota_ticket_from_json(&parsed, doc);
+        ee_status st = ee_quota_ticket_from_json(doc, &parsed);
         cr_expect_eq(st, EE_EPARSE, "%s: %s (%s) for %s", mutations[i].what, ee_status_name(st),
                      ee_error_last_message(), doc);
         st = ee_quota_finish_json(e, doc, 1, 50);
@@ -143,7 +143,7 @@ Test(ticket_json, a_ticket_changed_in_any_field_is_refused_and_counts_nothing)
     }
     /* the real ticket is accepted: the refusals were the mutations' */
     ee_quota_ticket parsed;
-    cr_assert_eq(ee_quota_ticket_from_json(&parsed, ticket), EE_OK, "%s", ee_error_last_message());
+    cr_assert_eq(ee_quota_ticket_from_json(ticket, &parsed), EE_OK, "%s", ee_error_last_message());
     char *again = NULL;
     cr_assert_eq(ee_quota_ticket_json(&parsed, &again), EE_OK);
     cr_expect_str_eq(again, ticket);
@@ -168,7 +168,7 @@ Test(ticket_json, the_organisation_is_read_only_from_a_predictions_key)
     cr_expect_str_eq(json_string_value(json_object_get(t, "orgId")), "org-7");
     json_decref(t);
     ee_quota_ticket parsed;
-    cr_assert_eq(ee_quota_ticket_from_json(&parsed, ticket), EE_OK, "%s", ee_error_last_message());
+    cr_assert_eq(ee_quota_ticket_from_json(ticket, &parsed), EE_OK, "%s", ee_error_last_message());
     cr_expect_eq(ee_quota_finish(e, &parsed, 0, 0), EE_OK);
     free(ticket);
     ee_principal_free(p);
