@@ -205,10 +205,21 @@ static ee_status conn_open(lite *l, conn **out)
         snprintf(pragmas, sizeof pragmas,
                  "PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
                  sync_names[l->synchronous]);
+        /* Processes opening a new file at once all switch it to WAL, and
+         * SQLite may answer one SQLITE_BUSY at once, without the busy
+         * handler (its deadlock avoidance): try again, for as long as the
+         * busy timeout allows. */
         sqlite3_stmt *wal = NULL;
-        rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &wal, NULL);
-        if (rc == SQLITE_OK)
-            rc = sqlite3_step(wal);
+        for (int waited_ms = 0;; waited_ms += 5) {
+            rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &wal, NULL);
+            if (rc == SQLITE_OK)
+                rc = sqlite3_step(wal);
+            if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= l->busy_ms)
+                break;
+            sqlite3_finalize(wal);
+            wal = NULL;
+            sqlite3_sleep(5);
+        }
         if (rc != SQLITE_ROW) {
             st = db_error(c->db, rc, "cannot switch to WAL");
         } else if (strcmp(l->path, ":memory:") != 0 &&

@@ -191,6 +191,9 @@ static int open_in_child(const char *secret, int go_fd)
     ee_status st = ee_engine_open(&e, cfg);
     ee_config_free(cfg);
     ee_engine_close(e);
+    if (st != EE_OK && st != EE_ECRYPTO) /* say why, for the parent's failure */
+        fprintf(stderr, "open in a racing child: %s: %s\n", ee_status_name(st),
+                ee_error_last_message());
     return st == EE_OK ? 0 : st == EE_ECRYPTO ? 1 : 2;
 }
 
