@@ -54,9 +54,12 @@ EE_API ee_status ee_engine_open(ee_engine **out, const ee_config *cfg);
  *   storage    where every module keeps its records, instead of
  *              EE_STORAGE_URI / DATABASE_* (not migrated by the engine:
  *              ee_storage_new_custom() tables manage their own schema).
- *              With a host storage and no host counters, an unset
- *              EE_COUNTERS_URI means memory: counters (the engine cannot
- *              share a database it does not know).
+ *              With a host storage the host also says which counters
+ *              quota uses - `counters`, or EE_COUNTERS_URI (redis://...,
+ *              or memory: when one process uses the storage) - since the
+ *              engine cannot tell whether other processes share it and
+ *              must not count per process where they do: without either
+ *              the open is refused (EE_EINVAL).
  *   counters   quota admission's counters, instead of EE_COUNTERS_URI.
  *   transport  every HTTP request the engine makes: the engine's own n8n
  *              client (built over it when N8N_API_KEY is set and `n8n` is
@@ -87,7 +90,8 @@ typedef struct ee_engine_parts {
  *
  * *out is owned by the caller (ee_engine_close()); it is NULL on failure.
  * Returns EE_OK; EE_EVERSION (parts->version is 0 or newer than
- * EE_ENGINE_PARTS_VERSION; nothing is opened); otherwise what
+ * EE_ENGINE_PARTS_VERSION; nothing is opened); EE_EINVAL (a host storage
+ * with neither host counters nor EE_COUNTERS_URI); otherwise what
  * ee_engine_open() returns: EE_EINVAL, EE_ENOMEM, and from the parts opened
  * from the config or a module's first use of the host's parts (reading the
  * key check record from a host storage): EE_EIO, EE_ECORRUPT, EE_EVERSION,

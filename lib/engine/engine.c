@@ -51,9 +51,17 @@ static ee_status open_parts(ee_engine *e, const ee_engine_parts *p)
     ee_status st = EE_OK;
     if (p->storage != NULL) {
         e->storage = p->storage;
-        /* The config's storage is not the engine's: counters by default
-         * stay in this process rather than lock or share a database the
-         * engine does not use. */
+        /* The config's storage is not the engine's, and the engine cannot
+         * tell whether other processes share the host's: counters that are
+         * exact across them cannot be chosen for the host, so it says which
+         * (never a silent per-process default that several processes on one
+         * database would each count past a limit with). */
+        if (p->counters == NULL && ee__config_text(e->cfg, "EE_COUNTERS_URI") == NULL)
+            return ee__error(EE_EINVAL,
+                             "ee_engine_open_parts: a host storage needs counters every "
+                             "process using it shares: give ee_engine_parts.counters or set "
+                             "EE_COUNTERS_URI (redis://..., or memory: when one process uses "
+                             "the storage)");
         storage_uri = "memory:";
     } else {
         st = ee__storage_open_uri_logged(&e->storage, storage_uri, &e->log);

@@ -130,6 +130,7 @@ Test(engine_parts, a_failed_open_leaves_the_hosts_parts_alone)
     ee_config *cfg = ee_test_config_new(NULL, NULL, NULL);
     /* the credentials module refuses to open without its secret */
     cr_assert_eq(ee_config_unset(cfg, "API_KEY_ENCRYPTION_SECRET"), EE_OK);
+    ee_test_config_set(cfg, "EE_COUNTERS_URI", "memory:");
     ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .storage = mine};
     ee_engine *e = NULL;
     cr_expect_eq(ee_engine_open_parts(&e, cfg, &parts), EE_EINVAL);
@@ -145,7 +146,7 @@ Test(engine_parts, a_failed_open_leaves_the_hosts_parts_alone)
     ee_storage_free(mine);
 }
 
-Test(engine_parts, with_the_hosts_storage_default_counters_stay_in_the_process)
+Test(engine_parts, a_hosts_storage_needs_counters_named)
 {
     counting_storage *c = NULL;
     ee_storage *mine = counting_storage_new(&c);
@@ -155,8 +156,18 @@ Test(engine_parts, with_the_hosts_storage_default_counters_stay_in_the_process)
     snprintf(dir, sizeof dir, "/tmp/ee-engine-parts-%d", (int)getpid());
     snprintf(uri, sizeof uri, "sqlite://%s/never.db", dir);
     ee_config *cfg = ee_test_config_new(uri, NULL, NULL);
+    cr_assert_eq(ee_config_unset(cfg, "EE_COUNTERS_URI"), EE_OK);
     ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .storage = mine};
     ee_engine *e = NULL;
+    /* neither host counters nor EE_COUNTERS_URI: the engine cannot know
+     * whether other processes share the host's storage, so it refuses
+     * rather than count per process */
+    cr_expect_eq(ee_engine_open_parts(&e, cfg, &parts), EE_EINVAL);
+    cr_expect_null(e);
+    cr_expect_not_null(strstr(ee_error_last_message(), "EE_COUNTERS_URI"), "%s",
+                       ee_error_last_message());
+    /* named: memory: counters in this process, the config's database untouched */
+    ee_test_config_set(cfg, "EE_COUNTERS_URI", "memory:");
     cr_assert_eq(ee_engine_open_parts(&e, cfg, &parts), EE_OK, "%s", ee_error_last_message());
     cr_expect_str_eq(ee_counters_backend_name(ee__engine_counters(e)), "memory");
     struct stat sb;

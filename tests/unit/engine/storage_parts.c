@@ -28,6 +28,7 @@ static void close_engine(void *payload)
 static ee_engine *open_on(ee_storage *mine)
 {
     ee_config *cfg = ee_test_config_new(NULL, NULL, NULL);
+    ee_test_config_set(cfg, "EE_COUNTERS_URI", "memory:"); /* one process uses this storage */
     ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .storage = mine};
     ee_engine *e = NULL;
     ee_status st = ee_engine_open_parts(&e, cfg, &parts);
