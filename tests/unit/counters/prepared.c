@@ -123,7 +123,7 @@ Test(prepared, set_checks_the_requests_against_the_keys)
     cr_expect_eq(ee__counters_prepared_set(&p, reqs, no_lease, 1, T0), EE_EINVAL, "lease 0");
     /* After a failed set no request is set: reserving is a state error,
      * and nothing is reserved. */
-    ee_counter_result res[2];
+    ee_counter_result res[3];
     int g = -1;
     cr_expect_eq(ee__counters_prepared_reserve(&p, c, 1, 0, T0, res, &g), EE_ESTATE);
     cr_expect_eq(g, 0);
