@@ -21,7 +21,9 @@
 _Static_assert(P_MAX <= EE_COUNTERS_MANY_MAX, "a prepared set is one reserve_many");
 
 typedef struct prep {
-    /* What every reservation reads, together (the first cache lines). */
+    /* What every reservation reads, together and first: a reservation of k
+     * requests reads this header, k leases, k handles, one lock order and k
+     * requests - five cache lines for the quota module's three or four. */
     uint32_t state; /* P_INIT, P_READY, anything else: not initialised */
     uint8_t nkeys;
     uint8_t count; /* requests set */
@@ -33,10 +35,10 @@ typedef struct prep {
      * `from`, and every window end and window length still holds before
      * `until`. Otherwise (and always without `direct`) the checked path. */
     int64_t from, until;
-    ee_counter_req reqs[P_MAX]; /* keys point into keys[] below */
     int64_t leases[P_MAX];
     void *handles[P_MAX];        /* per request */
     uint8_t order[P_MAX][P_MAX]; /* order[k - 1]: lock order of the first k requests */
+    ee_counter_req reqs[P_MAX];  /* keys point into keys[] below */
     /* From ee__counters_prepared_init: per key. */
     void *key_handle[P_MAX];
     uint16_t key_off[P_MAX];
