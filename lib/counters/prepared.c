@@ -192,16 +192,19 @@ ee_status ee__counters_prepared_reserve(ee__counters_prepared *p, ee_counters *c
                                         size_t count, int64_t last_n, int64_t now_ms,
                                         ee_counter_result *results, int *granted)
 {
-    if (granted != NULL)
-        *granted = 0;
-    if (p == NULL || results == NULL || granted == NULL)
+    if (p == NULL || results == NULL || granted == NULL) {
+        if (granted != NULL)
+            *granted = 0;
         return ee__error(EE_EINVAL, "ee__counters_prepared_reserve: p, results and granted "
                                     "must not be NULL");
+    }
     prep *q = prep_of(p);
     /* One test for every per-call mistake; refuse() says which. */
     if ((q->state != P_READY) | (counters != q->counters) | (count - 1 >= q->count) |
-        ((uint64_t)last_n > (uint64_t)EE_COUNTERS_VALUE_MAX))
+        ((uint64_t)last_n > (uint64_t)EE_COUNTERS_VALUE_MAX)) {
+        *granted = 0;
         return refuse(q, counters, count, last_n);
+    }
     ee_counter_req *last = &q->reqs[count - 1];
     int64_t n = last->n;
     if (last_n > 0)
