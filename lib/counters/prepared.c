@@ -21,10 +21,16 @@
 _Static_assert(P_MAX <= EE_COUNTERS_MANY_MAX, "a prepared set is one reserve_many");
 
 typedef struct prep {
-    /* What every reservation reads, together and first: a reservation of k
-     * requests reads this header, k leases, k handles, one lock order and k
-     * requests - five cache lines for the quota module's three or four. */
-    uint32_t state; /* P_INIT, P_READY, anything else: not initialised */
+    /* From ee__counters_prepared_init, read when requests are set: the keys
+     * (first, so that what every reservation reads ends the object, next to
+     * what its holder reads after it). */
+    char keys[EE__COUNTERS_PREPARED_KEY_BYTES];
+    uint16_t key_off[P_MAX];
+    void *key_handle[P_MAX];
+    /* What every reservation reads, together: a reservation of k requests
+     * reads this header, k leases, k handles, one lock order and k requests
+     * - five contiguous cache lines for the quota module's three or four. */
+    _Alignas(64) uint32_t state; /* P_INIT, P_READY, anything else: not initialised */
     uint8_t nkeys;
     uint8_t count; /* requests set */
     uint16_t pad_;
@@ -38,11 +44,7 @@ typedef struct prep {
     int64_t leases[P_MAX];
     void *handles[P_MAX];        /* per request */
     uint8_t order[P_MAX][P_MAX]; /* order[k - 1]: lock order of the first k requests */
-    ee_counter_req reqs[P_MAX];  /* keys point into keys[] below */
-    /* From ee__counters_prepared_init: per key. */
-    void *key_handle[P_MAX];
-    uint16_t key_off[P_MAX];
-    char keys[EE__COUNTERS_PREPARED_KEY_BYTES];
+    ee_counter_req reqs[P_MAX];  /* keys point into keys[] above */
 } prep;
 
 _Static_assert(sizeof(prep) <= EE__COUNTERS_PREPARED_SIZE, "prepared layout too large");
