@@ -36,15 +36,15 @@
  * initialised on, which must outlive it. Used by one thread at a time (a
  * reservation writes the call's amount into it for the call's duration).
  *
- *   ee__counters_prepared_init      once: the counters and the keys (1..8,
+ *   ee__counters_prepared_init      once: the counters and the keys (1..6,
  *                                   distinct, 512 bytes together at most)
  *   ee__counters_prepared_set       per set of limits: the requests (each
  *                                   naming one of the keys) and their leases
  *   ee__counters_prepared_reserve   per call: the first `count` requests
  */
-#define EE__COUNTERS_PREPARED_MAX 8
+#define EE__COUNTERS_PREPARED_MAX 6
 #define EE__COUNTERS_PREPARED_KEY_BYTES 512
-#define EE__COUNTERS_PREPARED_SIZE 1280
+#define EE__COUNTERS_PREPARED_SIZE 1024
 
 typedef struct ee__counters_prepared {
     _Alignas(64) unsigned char opaque_[EE__COUNTERS_PREPARED_SIZE];
@@ -54,7 +54,7 @@ typedef struct ee__counters_prepared {
  * keys are checked and copied, and their counters resolved (memory
  * counters create them). No request is set yet: reserving before
  * ee__counters_prepared_set() succeeds is EE_ESTATE. Returns EE_OK;
- * EE_EINVAL (p, counters or keys NULL, nkeys not 1..8, a key invalid or
+ * EE_EINVAL (p, counters or keys NULL, nkeys not 1..6, a key invalid or
  * repeated, the keys longer than 512 bytes together); EE_ENOMEM. On failure
  * *p is not initialised. */
 ee_status ee__counters_prepared_init(ee__counters_prepared *p, ee_counters *counters,

@@ -21,8 +21,16 @@
 _Static_assert(P_MAX <= EE_COUNTERS_MANY_MAX, "a prepared set is one reserve_many");
 
 typedef struct prep {
-    /* What every reservation reads, together (the first cache lines). */
-    uint32_t state; /* P_INIT, P_READY, anything else: not initialised */
+    /* From ee__counters_prepared_init, read when requests are set: the keys
+     * (first, so that what every reservation reads ends the object, next to
+     * what its holder reads after it). */
+    char keys[EE__COUNTERS_PREPARED_KEY_BYTES];
+    uint16_t key_off[P_MAX];
+    void *key_handle[P_MAX];
+    /* What every reservation reads, together: a reservation of k requests
+     * reads this header, k leases, k handles, one lock order and k requests
+     * - five contiguous cache lines for the quota module's three or four. */
+    _Alignas(64) uint32_t state; /* P_INIT, P_READY, anything else: not initialised */
     uint8_t nkeys;
     uint8_t count; /* requests set */
     uint16_t pad_;
@@ -33,14 +41,10 @@ typedef struct prep {
      * `from`, and every window end and window length still holds before
      * `until`. Otherwise (and always without `direct`) the checked path. */
     int64_t from, until;
-    ee_counter_req reqs[P_MAX]; /* keys point into keys[] below */
     int64_t leases[P_MAX];
     void *handles[P_MAX];        /* per request */
     uint8_t order[P_MAX][P_MAX]; /* order[k - 1]: lock order of the first k requests */
-    /* From ee__counters_prepared_init: per key. */
-    void *key_handle[P_MAX];
-    uint16_t key_off[P_MAX];
-    char keys[EE__COUNTERS_PREPARED_KEY_BYTES];
+    ee_counter_req reqs[P_MAX];  /* keys point into keys[] above */
 } prep;
 
 _Static_assert(sizeof(prep) <= EE__COUNTERS_PREPARED_SIZE, "prepared layout too large");
@@ -190,16 +194,19 @@ ee_status ee__counters_prepared_reserve(ee__counters_prepared *p, ee_counters *c
                                         size_t count, int64_t last_n, int64_t now_ms,
                                         ee_counter_result *results, int *granted)
 {
-    if (granted != NULL)
-        *granted = 0;
-    if (p == NULL || results == NULL || granted == NULL)
+    if (p == NULL || results == NULL || granted == NULL) {
+        if (granted != NULL)
+            *granted = 0;
         return ee__error(EE_EINVAL, "ee__counters_prepared_reserve: p, results and granted "
                                     "must not be NULL");
+    }
     prep *q = prep_of(p);
     /* One test for every per-call mistake; refuse() says which. */
     if ((q->state != P_READY) | (counters != q->counters) | (count - 1 >= q->count) |
-        ((uint64_t)last_n > (uint64_t)EE_COUNTERS_VALUE_MAX))
+        ((uint64_t)last_n > (uint64_t)EE_COUNTERS_VALUE_MAX)) {
+        *granted = 0;
         return refuse(q, counters, count, last_n);
+    }
     ee_counter_req *last = &q->reqs[count - 1];
     int64_t n = last->n;
     if (last_n > 0)

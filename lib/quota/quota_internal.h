@@ -150,6 +150,11 @@ _Static_assert(sizeof(q_ticket) <= EE_QUOTA_TICKET_SIZE, "ticket layout too larg
 /* ---- subject ----------------------------------------------------------------------- */
 
 struct ee_quota_subject {
+    /* The requests (spend last), checked once per resolution of the
+     * limits: every admission reserves the first nreq, or all of them with
+     * the estimated spend. First: the part every admission reads ends it,
+     * so that it and what follows are one run of cache lines. */
+    ee__counters_prepared prep;
     /* What every admission reads, together (a few cache lines). */
     ee_engine *engine;
     q_state *st;
@@ -164,10 +169,6 @@ struct ee_quota_subject {
     int64_t spend_alert_at[Q_MAX_THRESHOLDS];
     int kinds[Q_R_COUNT];
     int pred_idx;              /* index of the predictions request */
-    /* the requests (spend last), checked once per resolution of the
-     * limits: every admission reserves the first nreq, or all of them with
-     * the estimated spend */
-    ee__counters_prepared prep;
     /* the ticket's constant part, copied on each admission */
     q_ticket tmpl;
     /* Read when the limits are resolved again, on refusals and alerts. */
