@@ -17,6 +17,7 @@
 #include "credentials/credentials.h"
 #include "execengine/credentials.h"
 #include "execengine/storage.h"
+#include "storage/storage.h"
 
 #define EE__CRED_COLL "credentials"
 #define EE__KEYS_COLL "customerApiKeys"

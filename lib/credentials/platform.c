@@ -127,20 +127,10 @@ ee_status ee__cred_list_ids(ee_engine *e, const char *coll, const char *ws, json
     *out = NULL;
     if (ic.docs == NULL)
         return ee__error(EE_ENOMEM, "out of memory");
-    char *cursor = NULL;
-    ee_status st;
-    do {
-        ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION,
-                                   .order = EE_STORAGE_ORDER_TIME_ASC,
-                                   .limit = EE_STORAGE_LIMIT_MAX, .cursor = cursor};
-        char *next = NULL;
-        st = ee_storage_query(ee__engine_storage(e), coll, ws, &q, ids_row, &ic, &next);
-        if (st == EE_ECANCELLED)
-            st = ic.st;
-        free(cursor);
-        cursor = next;
-    } while (st == EE_OK && cursor != NULL);
-    free(cursor);
+    ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION,
+                               .order = EE_STORAGE_ORDER_TIME_ASC, .limit = EE_STORAGE_LIMIT_MAX};
+    ee_status st =
+        ee__storage_query_all(ee__engine_storage(e), coll, ws, &q, ids_row, &ic, &ic.st);
     if (st != EE_OK) {
         json_decref(ic.docs);
         return st;
