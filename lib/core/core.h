@@ -169,6 +169,11 @@ int64_t ee__clock_system_ms(void *payload);
  * context stays its caller's. */
 ee_status ee__vtable_adopt(void *dst, size_t dst_size, const void *src, unsigned version,
                            const size_t *sizes_by_version, size_t nversions, const char *what);
+/* ee__vtable_adopt() of the table `src` into `*dst` (same type), its sizes
+ * by version the array `sizes`. */
+#define EE__VTABLE_ADOPT(dst, src, sizes, what)                                                 \
+    ee__vtable_adopt((dst), sizeof *(dst), (src), (src)->version, (sizes),                       \
+                     sizeof(sizes) / sizeof((sizes)[0]), (what))
 
 /* ---- config internals (config.c) ------------------------------------- */
 

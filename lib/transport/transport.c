@@ -719,9 +719,7 @@ static ee_status transport_wrap(ee_transport **out, const ee_transport_backend *
                                 const ee_transport_options *opts)
 {
     ee_transport_backend vt;
-    ee_status st = ee__vtable_adopt(&vt, sizeof vt, backend, backend->version, backend_sizes,
-                                    sizeof backend_sizes / sizeof backend_sizes[0],
-                                    "transport backend table");
+    ee_status st = EE__VTABLE_ADOPT(&vt, backend, backend_sizes, "transport backend table");
     if (st != EE_OK)
         return st;
     ee_transport *t = calloc(1, sizeof *t);
