@@ -94,14 +94,12 @@ static int build_row(const ee_storage_row *row, void *payload)
 {
     build_ctx *c = payload;
     if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 256;
-        ee__cat_item *grown = realloc(c->items, cap * sizeof *grown);
+        ee__cat_item *grown = ee__grow(c->items, &c->cap, sizeof *grown, 256);
         if (grown == NULL) {
             c->st = ee__error(EE_ENOMEM, "out of memory building the catalog index");
             return 1;
         }
         c->items = grown;
-        c->cap = cap;
     }
     ee__cat_item *it = &c->items[c->n];
     memset(it, 0, sizeof *it);

@@ -153,6 +153,14 @@ ee_status ee__json_check_members(const json_t *obj, const char *const *allowed, 
  * EE_ETOOBIG (larger than max); EE_ENOMEM. Messages name the path. */
 ee_status ee__read_file(const char *path, size_t max, char **text, size_t *len);
 
+/* ---- growable arrays (misc.c) ---------------------------------------- */
+
+/* Grow the array `ptr` of *cap elements of `elem_size` bytes: to twice
+ * *cap, or `first_cap` when *cap is 0. Returns the moved array with *cap
+ * updated, or NULL (nothing changed: `ptr` still holds what it held) when
+ * memory runs out. */
+void *ee__grow(void *ptr, size_t *cap, size_t elem_size, size_t first_cap);
+
 /* ---- clock (clock.c) ------------------------------------------------- */
 
 int64_t ee__clock_system_ms(void *payload);

@@ -39,12 +39,10 @@ static ee_status wanted_add(wanted_list *w, const ee__integration *it, const cha
                             const char *source, int slot, const char *a, size_t len)
 {
     if (w->n == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 16;
-        wanted *grown = realloc(w->items, cap * sizeof *grown);
+        wanted *grown = ee__grow(w->items, &w->cap, sizeof *grown, 16);
         if (grown == NULL)
             return ee__error(EE_ENOMEM, "out of memory provisioning platform credentials");
         w->items = grown;
-        w->cap = cap;
     }
     char *key = malloc(len + 1);
     if (key == NULL)
