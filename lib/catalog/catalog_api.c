@@ -430,12 +430,29 @@ static ee_status cursor_decode(const char *cursor, uint64_t fp, json_t **out)
     return EE_OK;
 }
 
-/* Load, check and render the entries of a page (entries gone since the
+/* The end of an answer: "nextCursor" (`next`, freed here; NULL when there
+ * is no next page, an error when there is one) and "total". */
+static ee_status page_end(json_t *res, bool more, char *next, size_t total)
+{
+    if ((more && next == NULL)
+        || json_object_set_new(res, "nextCursor", next ? json_string(next) : json_null()) != 0
+        || json_object_set_new(res, "total", json_integer((json_int_t)total)) != 0) {
+        free(next);
+        return ee__error(EE_ENOMEM, "out of memory");
+    }
+    free(next);
+    return EE_OK;
+}
+
+/* Load, check and render the entries of a page into res's "data" (entries gone since the
  * snapshot are skipped; so are entries deactivated since, in a customer's
  * view). `scores` may be NULL. */
 static ee_status render_page(ee_engine *engine, const cat_query *q, const ee__cat_snapshot *snap,
-                             const uint32_t *docs, const uint32_t *scores, size_t n, json_t *data)
+                             const uint32_t *docs, const uint32_t *scores, size_t n, json_t *res)
 {
+    json_t *data = json_array();
+    if (data == NULL || json_object_set_new(res, "data", data) != 0)
+        return ee__error(EE_ENOMEM, "out of memory");
     for (size_t i = 0; i < n; i++) {
         const ee__cat_item *it = &snap->items[docs[i]];
         json_t *rec = NULL;
@@ -558,20 +575,10 @@ static ee_status list_page(ee_engine *engine, ee__cat_snapshot *snap, const cat_
     size_t total = 0;
     for (size_t i = 0; i < snap->n; i++)
         total += accept_item(q, &snap->items[i]);
-    json_t *data = json_array();
-    if (data == NULL || json_object_set_new(res, "data", data) != 0)
-        return ee__error(EE_ENOMEM, "out of memory");
-    if ((st = render_page(engine, q, snap, page, NULL, n, data)) != EE_OK)
+    if ((st = render_page(engine, q, snap, page, NULL, n, res)) != EE_OK)
         return st;
     char *next = more ? cursor_encode(list_cursor(q, fp, &snap->items[page[n - 1]])) : NULL;
-    if ((more && next == NULL)
-        || json_object_set_new(res, "nextCursor", next ? json_string(next) : json_null()) != 0
-        || json_object_set_new(res, "total", json_integer((json_int_t)total)) != 0) {
-        free(next);
-        return ee__error(EE_ENOMEM, "out of memory");
-    }
-    free(next);
-    return EE_OK;
+    return page_end(res, more, next, total);
 }
 
 typedef ee_status (*page_fn)(ee_engine *engine, ee__cat_snapshot *snap, const cat_query *q,
@@ -688,10 +695,7 @@ static ee_status search_page(ee_engine *engine, ee__cat_snapshot *snap, const ca
     uint32_t docs[EE_CATALOG_PAGE_MAX + 1], scores[EE_CATALOG_PAGE_MAX + 1];
     for (size_t i = 0; i < n; i++)
         docs[i] = hits[i].doc, scores[i] = hits[i].score;
-    json_t *data = json_array();
-    if (data == NULL || json_object_set_new(res, "data", data) != 0)
-        return ee__error(EE_ENOMEM, "out of memory");
-    if ((st = render_page(engine, q, snap, docs, scores, n, data)) != EE_OK)
+    if ((st = render_page(engine, q, snap, docs, scores, n, res)) != EE_OK)
         return st;
     char *next = NULL;
     if (more) {
@@ -702,14 +706,7 @@ static ee_status search_page(ee_engine *engine, ee__cat_snapshot *snap, const ca
         }
         next = cursor_encode(c);
     }
-    if ((more && next == NULL)
-        || json_object_set_new(res, "nextCursor", next ? json_string(next) : json_null()) != 0
-        || json_object_set_new(res, "total", json_integer((json_int_t)total)) != 0) {
-        free(next);
-        return ee__error(EE_ENOMEM, "out of memory");
-    }
-    free(next);
-    return EE_OK;
+    return page_end(res, more, next, total);
 }
 
 ee_status ee_catalog_search(ee_engine *engine, const char *query_json, char **out)

@@ -133,27 +133,10 @@ static int scan_row(const ee_storage_row *row, void *payload)
 
 ee_status ee__cat_scan(ee_engine *engine, const char *coll, ee__cat_each_fn fn, void *payload)
 {
-    ee_storage *s = ee__engine_storage(engine);
-    char *cursor = NULL;
     scan_ctx c = {fn, payload, EE_OK};
-    do {
-        ee_storage_query_spec q = {0};
-        q.version = EE_STORAGE_QUERY_VERSION;
-        q.order = EE_STORAGE_ORDER_ID_ASC;
-        q.limit = EE_STORAGE_LIMIT_MAX;
-        q.cursor = cursor;
-        char *next = NULL;
-        ee_status st = ee_storage_query(s, coll, NULL, &q, scan_row, &c, &next);
-        free(cursor);
-        cursor = next;
-        if (st == EE_ECANCELLED && c.st != EE_OK)
-            st = c.st;
-        if (st != EE_OK) {
-            ee_free(cursor);
-            return st;
-        }
-    } while (cursor != NULL);
-    return EE_OK;
+    ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION,
+                               .order = EE_STORAGE_ORDER_ID_ASC, .limit = EE_STORAGE_LIMIT_MAX};
+    return ee__storage_query_all(ee__engine_storage(engine), coll, NULL, &q, scan_row, &c, &c.st);
 }
 
 /* ---- rendering ------------------------------------------------------------------- */

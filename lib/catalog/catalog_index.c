@@ -94,14 +94,12 @@ static int build_row(const ee_storage_row *row, void *payload)
 {
     build_ctx *c = payload;
     if (c->n == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 256;
-        ee__cat_item *grown = realloc(c->items, cap * sizeof *grown);
+        ee__cat_item *grown = ee__grow(c->items, &c->cap, sizeof *grown, 256);
         if (grown == NULL) {
             c->st = ee__error(EE_ENOMEM, "out of memory building the catalog index");
             return 1;
         }
         c->items = grown;
-        c->cap = cap;
     }
     ee__cat_item *it = &c->items[c->n];
     memset(it, 0, sizeof *it);
@@ -158,23 +156,10 @@ static ee_status build(ee_engine *engine, uint64_t generation, ee__cat_snapshot 
     c.st = ee__search_builder_new(&c.b);
     if (c.st != EE_OK)
         return c.st;
-    ee_storage *s = ee__engine_storage(engine);
-    char *cursor = NULL;
-    ee_status st = EE_OK;
-    do {
-        ee_storage_query_spec q = {0};
-        q.version = EE_STORAGE_QUERY_VERSION;
-        q.order = EE_STORAGE_ORDER_ID_ASC;
-        q.limit = EE_STORAGE_LIMIT_MAX;
-        q.cursor = cursor;
-        char *next = NULL;
-        st = ee_storage_query(s, EE__CAT_COLL, NULL, &q, build_row, &c, &next);
-        ee_free(cursor);
-        cursor = next;
-        if (st == EE_ECANCELLED)
-            st = c.st;
-    } while (st == EE_OK && cursor != NULL);
-    ee_free(cursor);
+    ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION,
+                               .order = EE_STORAGE_ORDER_ID_ASC, .limit = EE_STORAGE_LIMIT_MAX};
+    ee_status st = ee__storage_query_all(ee__engine_storage(engine), EE__CAT_COLL, NULL, &q,
+                                         build_row, &c, &c.st);
     ee__cat_snapshot *snap = calloc(1, sizeof *snap);
     if (st == EE_OK && snap == NULL)
         st = ee__error(EE_ENOMEM, "out of memory building the catalog index");

@@ -153,6 +153,14 @@ ee_status ee__json_check_members(const json_t *obj, const char *const *allowed, 
  * EE_ETOOBIG (larger than max); EE_ENOMEM. Messages name the path. */
 ee_status ee__read_file(const char *path, size_t max, char **text, size_t *len);
 
+/* ---- growable arrays (misc.c) ---------------------------------------- */
+
+/* Grow the array `ptr` of *cap elements of `elem_size` bytes: to twice
+ * *cap, or `first_cap` when *cap is 0. Returns the moved array with *cap
+ * updated, or NULL (nothing changed: `ptr` still holds what it held) when
+ * memory runs out. */
+void *ee__grow(void *ptr, size_t *cap, size_t elem_size, size_t first_cap);
+
 /* ---- clock (clock.c) ------------------------------------------------- */
 
 int64_t ee__clock_system_ms(void *payload);
@@ -169,6 +177,11 @@ int64_t ee__clock_system_ms(void *payload);
  * context stays its caller's. */
 ee_status ee__vtable_adopt(void *dst, size_t dst_size, const void *src, unsigned version,
                            const size_t *sizes_by_version, size_t nversions, const char *what);
+/* ee__vtable_adopt() of the table `src` into `*dst` (same type), its sizes
+ * by version the array `sizes`. */
+#define EE__VTABLE_ADOPT(dst, src, sizes, what)                                                 \
+    ee__vtable_adopt((dst), sizeof *(dst), (src), (src)->version, (sizes),                       \
+                     sizeof(sizes) / sizeof((sizes)[0]), (what))
 
 /* ---- config internals (config.c) ------------------------------------- */
 

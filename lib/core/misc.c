@@ -21,6 +21,17 @@ void ee_free(void *ptr)
     free(ptr);
 }
 
+void *ee__grow(void *ptr, size_t *cap, size_t elem_size, size_t first_cap)
+{
+    size_t n = *cap ? *cap * 2 : first_cap;
+    if (n < *cap || elem_size == 0 || n > SIZE_MAX / elem_size)
+        return NULL;
+    void *grown = realloc(ptr, n * elem_size);
+    if (grown != NULL)
+        *cap = n;
+    return grown;
+}
+
 int64_t ee__clock_system_ms(void *payload)
 {
     (void)payload;

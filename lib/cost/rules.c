@@ -68,12 +68,10 @@ typedef struct {
 static ee_status keylist_add(keylist *l, const char *key, int value, bool lower)
 {
     if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        ee__cost_key *v = realloc(l->v, cap * sizeof *v);
+        ee__cost_key *v = ee__grow(l->v, &l->cap, sizeof *v, 16);
         if (v == NULL)
             return ee__error(EE_ENOMEM, "out of memory loading cost rules");
         l->v = v;
-        l->cap = cap;
     }
     char *k = strdup(key);
     if (k == NULL)

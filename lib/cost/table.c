@@ -105,6 +105,21 @@ ee_status ee__cost_json_parse(const char *text, size_t max, const char *what, js
 
 /* ---- loading ------------------------------------------------------------------- */
 
+/* Read the file at `path` (at most `max` bytes) and hand its text to `load`. */
+static ee_status load_file(ee_cost_table *t, const char *path, size_t max,
+                           ee_status (*load)(ee_cost_table *, const char *), const char *what)
+{
+    if (t == NULL || path == NULL)
+        return ee__error(EE_EINVAL, "%s: NULL argument", what);
+    char *text;
+    ee_status st = ee__cost_read_file(path, max, &text);
+    if (st != EE_OK)
+        return st;
+    st = load(t, text);
+    free(text);
+    return st;
+}
+
 ee_status ee_cost_table_load_prices_json(ee_cost_table *t, const char *json)
 {
     if (t == NULL || json == NULL)
@@ -123,15 +138,8 @@ ee_status ee_cost_table_load_prices_json(ee_cost_table *t, const char *json)
 
 ee_status ee_cost_table_load_prices_file(ee_cost_table *t, const char *path)
 {
-    if (t == NULL || path == NULL)
-        return ee__error(EE_EINVAL, "ee_cost_table_load_prices_file: NULL argument");
-    char *text;
-    ee_status st = ee__cost_read_file(path, EE_COST_PRICES_MAX_BYTES, &text);
-    if (st != EE_OK)
-        return st;
-    st = ee_cost_table_load_prices_json(t, text);
-    free(text);
-    return st;
+    return load_file(t, path, EE_COST_PRICES_MAX_BYTES, ee_cost_table_load_prices_json,
+                     "ee_cost_table_load_prices_file");
 }
 
 ee_status ee_cost_table_load_rules_json(ee_cost_table *t, const char *json)
@@ -152,15 +160,8 @@ ee_status ee_cost_table_load_rules_json(ee_cost_table *t, const char *json)
 
 ee_status ee_cost_table_load_rules_file(ee_cost_table *t, const char *path)
 {
-    if (t == NULL || path == NULL)
-        return ee__error(EE_EINVAL, "ee_cost_table_load_rules_file: NULL argument");
-    char *text;
-    ee_status st = ee__cost_read_file(path, EE_COST_RULES_MAX_BYTES, &text);
-    if (st != EE_OK)
-        return st;
-    st = ee_cost_table_load_rules_json(t, text);
-    free(text);
-    return st;
+    return load_file(t, path, EE_COST_RULES_MAX_BYTES, ee_cost_table_load_rules_json,
+                     "ee_cost_table_load_rules_file");
 }
 
 ee_status ee_cost_table_price_json(const ee_cost_table *t, const char *model, char **out)

@@ -17,6 +17,7 @@
 #include "credentials/credentials.h"
 #include "execengine/credentials.h"
 #include "execengine/storage.h"
+#include "storage/storage.h"
 
 #define EE__CRED_COLL "credentials"
 #define EE__KEYS_COLL "customerApiKeys"
@@ -150,6 +151,13 @@ void ee__cred_mask(const char *key, char out[48]);
 
 /* Ids (hex text) of every document of `coll` in `ws`, oldest first. */
 ee_status ee__cred_list_ids(ee_engine *e, const char *coll, const char *ws, json_t **out);
+
+/* Call `fn` for every stored document of workspace "platform", oldest
+ * first (one deleted meanwhile is skipped); the document is cleared after
+ * the call. The first status other than EE_OK (listing, reading, or `fn`'s)
+ * stops the walk and is returned. */
+typedef ee_status (*ee__cred_doc_fn)(ee__cred_state *s, ee__cdoc *d, void *payload);
+ee_status ee__cred_each_platform_doc(ee__cred_state *s, ee__cred_doc_fn fn, void *payload);
 
 /* Make sure the workspace is in the registry rotation walks. */
 ee_status ee__cred_register_workspace(ee_engine *e, const char *ws);

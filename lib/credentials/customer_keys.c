@@ -192,20 +192,12 @@ ee_status ee_cred_key_list(ee_engine *engine, const ee_principal *principal, cha
         return ee__error_out(out, st);
     ee_storage_eq eq[1] = {{"userId", ee_principal_user(principal)}};
     list_ctx lc = {json_array(), ee_principal_user(principal), EE_OK};
-    char *cursor = NULL;
-    do {
-        ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION, .eq = eq, .n_eq = 1,
-                                   .limit = EE_STORAGE_LIMIT_MAX, .cursor = cursor};
-        char *next = NULL;
-        st = lc.list ? ee_storage_query(ee__engine_storage(engine), EE__KEYS_COLL,
-                                        ee_principal_workspace(principal), &q, list_row, &lc, &next)
-                     : ee__error(EE_ENOMEM, "out of memory");
-        if (st == EE_ECANCELLED)
-            st = lc.st;
-        free(cursor);
-        cursor = next;
-    } while (st == EE_OK && cursor != NULL);
-    free(cursor);
+    ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION, .eq = eq, .n_eq = 1,
+                               .limit = EE_STORAGE_LIMIT_MAX};
+    st = lc.list ? ee__storage_query_all(ee__engine_storage(engine), EE__KEYS_COLL,
+                                         ee_principal_workspace(principal), &q, list_row, &lc,
+                                         &lc.st)
+                 : ee__error(EE_ENOMEM, "out of memory");
     if (st != EE_OK) {
         json_decref(lc.list);
         return ee__error_out(out, st);

@@ -66,48 +66,41 @@ static ee_status verify(ee__cred_state *s, const ee__cdoc *d)
     return st;
 }
 
+typedef struct existing_ctx {
+    size_t failed;
+    uint32_t sealed_with;
+} existing_ctx;
+
+static ee_status check_existing_doc(ee__cred_state *s, ee__cdoc *d, void *payload)
+{
+    existing_ctx *ec = payload;
+    if (d->sealed == NULL || ee__cred_is_keycheck(d->meta))
+        return EE_OK;
+    uint8_t *pt = NULL;
+    size_t len = 0;
+    ee_status o = ee__cdoc_open(s, EE__PLATFORM_WS, d, &pt, &len);
+    ee__plaintext_free(pt, len);
+    if (o == EE_ECRYPTO) {
+        if (ec->failed++ == 0)
+            (void)ee__envelope_key_id(d->sealed, d->sealed_len, &ec->sealed_with);
+        return EE_OK;
+    }
+    return o;
+}
+
 /* A store written before the record existed: every sealed platform
  * credential must open before we vouch for the secret. */
 static ee_status check_existing(ee__cred_state *s)
 {
-    json_t *ids = NULL;
-    ee_status st = ee__cred_list_ids(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, &ids);
-    size_t i, failed = 0;
-    const json_t *id;
-    uint32_t sealed_with = 0;
-    json_array_foreach(ids, i, id) {
-        if (st != EE_OK)
-            break;
-        ee__cdoc d;
-        st = ee__cdoc_get(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, json_string_value(id), &d);
-        if (st == EE_ENOTFOUND) {
-            st = EE_OK;
-            continue;
-        }
-        if (st != EE_OK)
-            break;
-        if (d.sealed != NULL && !ee__cred_is_keycheck(d.meta)) {
-            uint8_t *pt = NULL;
-            size_t len = 0;
-            ee_status o = ee__cdoc_open(s, EE__PLATFORM_WS, &d, &pt, &len);
-            ee__plaintext_free(pt, len);
-            if (o == EE_ECRYPTO) {
-                if (failed++ == 0)
-                    (void)ee__envelope_key_id(d.sealed, d.sealed_len, &sealed_with);
-            } else if (o != EE_OK) {
-                st = o;
-            }
-        }
-        ee__cdoc_clear(&d);
-    }
-    json_decref(ids);
-    if (st == EE_OK && failed > 0)
+    existing_ctx ec = {0, 0};
+    ee_status st = ee__cred_each_platform_doc(s, check_existing_doc, &ec);
+    if (st == EE_OK && ec.failed > 0)
         st = ee__error(EE_ECRYPTO,
                        "cannot open the engine: %zu stored platform credentials (the first sealed "
                        "with key %08x) do not open with this engine's API_KEY_ENCRYPTION_SECRET "
                        "(key %08x) or API_KEY_ENCRYPTION_PREVIOUS_SECRETS: configure the secret "
                        "they were sealed with - see docs/credentials.md",
-                       failed, sealed_with, ee__keyring_current_id(s->ring));
+                       ec.failed, ec.sealed_with, ee__keyring_current_id(s->ring));
     return st;
 }
 

@@ -297,21 +297,10 @@ static ee_status snapshot_load(ee__cred_state *s, const char *ws, uint64_t gen,
     snap->generation = gen;
     snap->loaded_at = ee_engine_now_ms(s->engine);
     load_ctx lc = {snap, EE_OK};
-    char *cursor = NULL;
-    ee_status st;
-    do {
-        ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION,
-                                   .order = EE_STORAGE_ORDER_TIME_ASC,
-                                   .limit = EE_STORAGE_LIMIT_MAX, .cursor = cursor};
-        char *next = NULL;
-        st = ee_storage_query(ee__engine_storage(s->engine), EE__CRED_COLL, ws, &q, load_row, &lc,
-                              &next);
-        free(cursor);
-        cursor = next;
-        if (st == EE_ECANCELLED)
-            st = lc.st;
-    } while (st == EE_OK && cursor != NULL);
-    free(cursor);
+    ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION,
+                               .order = EE_STORAGE_ORDER_TIME_ASC, .limit = EE_STORAGE_LIMIT_MAX};
+    ee_status st = ee__storage_query_all(ee__engine_storage(s->engine), EE__CRED_COLL, ws, &q,
+                                         load_row, &lc, &lc.st);
     if (st != EE_OK) {
         snapshot_free(snap);
         return st;

@@ -39,12 +39,10 @@ static ee_status wanted_add(wanted_list *w, const ee__integration *it, const cha
                             const char *source, int slot, const char *a, size_t len)
 {
     if (w->n == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 16;
-        wanted *grown = realloc(w->items, cap * sizeof *grown);
+        wanted *grown = ee__grow(w->items, &w->cap, sizeof *grown, 16);
         if (grown == NULL)
             return ee__error(EE_ENOMEM, "out of memory provisioning platform credentials");
         w->items = grown;
-        w->cap = cap;
     }
     char *key = malloc(len + 1);
     if (key == NULL)
@@ -127,26 +125,40 @@ ee_status ee__cred_list_ids(ee_engine *e, const char *coll, const char *ws, json
     *out = NULL;
     if (ic.docs == NULL)
         return ee__error(EE_ENOMEM, "out of memory");
-    char *cursor = NULL;
-    ee_status st;
-    do {
-        ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION,
-                                   .order = EE_STORAGE_ORDER_TIME_ASC,
-                                   .limit = EE_STORAGE_LIMIT_MAX, .cursor = cursor};
-        char *next = NULL;
-        st = ee_storage_query(ee__engine_storage(e), coll, ws, &q, ids_row, &ic, &next);
-        if (st == EE_ECANCELLED)
-            st = ic.st;
-        free(cursor);
-        cursor = next;
-    } while (st == EE_OK && cursor != NULL);
-    free(cursor);
+    ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION,
+                               .order = EE_STORAGE_ORDER_TIME_ASC, .limit = EE_STORAGE_LIMIT_MAX};
+    ee_status st =
+        ee__storage_query_all(ee__engine_storage(e), coll, ws, &q, ids_row, &ic, &ic.st);
     if (st != EE_OK) {
         json_decref(ic.docs);
         return st;
     }
     *out = ic.docs;
     return EE_OK;
+}
+
+ee_status ee__cred_each_platform_doc(ee__cred_state *s, ee__cred_doc_fn fn, void *payload)
+{
+    json_t *ids = NULL;
+    ee_status st = ee__cred_list_ids(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, &ids);
+    size_t i;
+    const json_t *id;
+    json_array_foreach(ids, i, id) {
+        if (st != EE_OK)
+            break;
+        ee__cdoc d;
+        st = ee__cdoc_get(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, json_string_value(id), &d);
+        if (st == EE_ENOTFOUND) {
+            st = EE_OK; /* deleted meanwhile */
+            continue;
+        }
+        if (st != EE_OK)
+            break;
+        st = fn(s, &d, payload);
+        ee__cdoc_clear(&d);
+    }
+    json_decref(ids);
+    return st;
 }
 
 static const char *meta_str(const ee__cdoc *d, const char *k)
@@ -249,50 +261,45 @@ static wanted *find_wanted(wanted_list *w, const char *cred, const char *source,
     return NULL;
 }
 
+typedef struct provision_ctx {
+    wanted_list *w;
+    const char *from_email;
+    json_t *report;
+} provision_ctx;
+
+/* One stored platform document: reconciled with the wanted one it matches,
+ * or removed. */
+static ee_status provision_doc(ee__cred_state *s, ee__cdoc *d, void *payload)
+{
+    provision_ctx *pc = payload;
+    const char *kind = meta_str(d, "kind"), *cred = meta_str(d, "credentialName");
+    const char *source = meta_str(d, "source");
+    if (kind == NULL || strcmp(kind, "platform") != 0 || cred == NULL || source == NULL)
+        return EE_OK;
+    int slot = (int)json_integer_value(json_object_get(d->meta, "slot"));
+    wanted *match = find_wanted(pc->w, cred, source, slot);
+    if (match != NULL) {
+        match->done = true;
+        return reconcile(s, d, match, pc->from_email, pc->report);
+    }
+    ee_status st =
+        ee_storage_delete(ee__engine_storage(s->engine), EE__CRED_COLL, EE__PLATFORM_WS, d->id);
+    if (st == EE_OK || st == EE_ENOTFOUND)
+        st = report_add(pc->report, d->id, cred, source, slot, "removed");
+    return st;
+}
+
 static ee_status provision(ee__cred_state *s, json_t *report)
 {
     wanted_list w = {0};
-    const char *from_email = ee__config_text(ee__engine_config(s->engine), "PLATFORM_FROM_EMAIL");
-    json_t *ids = NULL;
+    provision_ctx pc = {
+        &w, ee__config_text(ee__engine_config(s->engine), "PLATFORM_FROM_EMAIL"), report};
     ee_status st = collect_wanted(s, &w);
     if (st == EE_OK)
-        st = ee__cred_list_ids(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, &ids);
-    size_t i;
-    const json_t *idv;
-    json_array_foreach(ids, i, idv) {
-        if (st != EE_OK)
-            break;
-        ee__cdoc d;
-        st = ee__cdoc_get(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, json_string_value(idv), &d);
-        if (st == EE_ENOTFOUND) {
-            st = EE_OK; /* deleted meanwhile */
-            continue;
-        }
-        if (st != EE_OK)
-            break;
-        const char *kind = meta_str(&d, "kind"), *cred = meta_str(&d, "credentialName");
-        const char *source = meta_str(&d, "source");
-        if (kind == NULL || strcmp(kind, "platform") != 0 || cred == NULL || source == NULL) {
-            ee__cdoc_clear(&d);
-            continue;
-        }
-        int slot = (int)json_integer_value(json_object_get(d.meta, "slot"));
-        wanted *match = find_wanted(&w, cred, source, slot);
-        if (match != NULL) {
-            match->done = true;
-            st = reconcile(s, &d, match, from_email, report);
-        } else {
-            st = ee_storage_delete(ee__engine_storage(s->engine), EE__CRED_COLL, EE__PLATFORM_WS,
-                                   d.id);
-            if (st == EE_OK || st == EE_ENOTFOUND)
-                st = report_add(report, d.id, cred, source, slot, "removed");
-        }
-        ee__cdoc_clear(&d);
-    }
-    for (i = 0; st == EE_OK && i < w.n; i++)
+        st = ee__cred_each_platform_doc(s, provision_doc, &pc);
+    for (size_t i = 0; st == EE_OK && i < w.n; i++)
         if (!w.items[i].done)
-            st = create(s, &w.items[i], from_email, report);
-    json_decref(ids);
+            st = create(s, &w.items[i], pc.from_email, report);
     wanted_free(&w);
     return st;
 }

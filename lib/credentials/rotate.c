@@ -108,39 +108,34 @@ static ee_status rotate_collection(ee__cred_state *s, const char *coll, const ch
 }
 
 /* Workspace "platform" and every workspace of the registry. */
+typedef struct workspaces_ctx {
+    json_t *list;
+    json_t *seen;
+} workspaces_ctx;
+
+static ee_status add_workspace(ee__cred_state *s, ee__cdoc *d, void *payload)
+{
+    (void)s;
+    workspaces_ctx *wc = payload;
+    const char *kind = json_string_value(json_object_get(d->meta, "kind"));
+    const char *ws = json_string_value(json_object_get(d->meta, "userId"));
+    if (kind != NULL && strcmp(kind, "workspace") == 0 && ws != NULL &&
+        json_object_get(wc->seen, ws) == NULL) {
+        json_object_set_new(wc->seen, ws, json_true());
+        json_array_append_new(wc->list, json_string(ws));
+    }
+    return EE_OK;
+}
+
 static ee_status workspaces(ee__cred_state *s, json_t **out)
 {
-    json_t *ids = NULL;
     *out = json_array();
-    ee_status st = *out ? ee__cred_list_ids(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, &ids)
-                        : ee__error(EE_ENOMEM, "out of memory");
-    if (st == EE_OK)
-        json_array_append_new(*out, json_string(EE__PLATFORM_WS));
-    json_t *seen = json_object();
-    size_t i;
-    const json_t *id;
-    json_array_foreach(ids, i, id) {
-        if (st != EE_OK)
-            break;
-        ee__cdoc d;
-        st = ee__cdoc_get(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, json_string_value(id), &d);
-        if (st == EE_ENOTFOUND) {
-            st = EE_OK;
-            continue;
-        }
-        if (st != EE_OK)
-            break;
-        const char *kind = json_string_value(json_object_get(d.meta, "kind"));
-        const char *ws = json_string_value(json_object_get(d.meta, "userId"));
-        if (kind != NULL && strcmp(kind, "workspace") == 0 && ws != NULL &&
-            json_object_get(seen, ws) == NULL) {
-            json_object_set_new(seen, ws, json_true());
-            json_array_append_new(*out, json_string(ws));
-        }
-        ee__cdoc_clear(&d);
-    }
-    json_decref(seen);
-    json_decref(ids);
+    if (*out == NULL)
+        return ee__error(EE_ENOMEM, "out of memory");
+    json_array_append_new(*out, json_string(EE__PLATFORM_WS));
+    workspaces_ctx wc = {*out, json_object()};
+    ee_status st = ee__cred_each_platform_doc(s, add_workspace, &wc);
+    json_decref(wc.seen);
     return st;
 }
 

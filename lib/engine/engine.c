@@ -121,9 +121,7 @@ ee_status ee_engine_open_parts(ee_engine **out, const ee_config *cfg, const ee_e
         return ee__error(EE_EINVAL, "ee_engine_open: NULL argument");
     ee_engine_parts p = {0};
     if (parts != NULL) {
-        ee_status vst = ee__vtable_adopt(&p, sizeof p, parts, parts->version, parts_sizes,
-                                         sizeof parts_sizes / sizeof parts_sizes[0],
-                                         "ee_engine_parts");
+        ee_status vst = EE__VTABLE_ADOPT(&p, parts, parts_sizes, "ee_engine_parts");
         if (vst != EE_OK)
             return vst;
     }

@@ -286,15 +286,20 @@ static ee_status n8n_send(ee_n8n *c, const char *method, const char *url, bool a
     return st;
 }
 
-/* GET an API path ("/workflows/x?y=z"); parse a 2xx answer's JSON. */
-static ee_status api_get(ee_n8n *c, const char *path, const char *what, json_t **doc)
+/* GET the API path built in `path` ("/workflows/x?y=z"; freed here, a
+ * failed build is EE_ENOMEM); parse a 2xx answer's JSON. */
+static ee_status api_get(ee_n8n *c, sbuf *path, const char *what, json_t **doc)
 {
     *doc = NULL;
     sbuf url = {0};
-    sb_str(&url, c->base);
-    sb_str(&url, "/api/v1");
-    sb_str(&url, path);
-    if (url.failed) {
+    if (!path->failed) {
+        sb_str(&url, c->base);
+        sb_str(&url, "/api/v1");
+        sb_str(&url, path->s);
+    }
+    free(path->s);
+    path->s = NULL;
+    if (path->failed || url.failed) {
         free(url.s);
         return ee__error(EE_ENOMEM, "out of memory building a URL");
     }
@@ -334,13 +339,8 @@ ee_status ee_n8n_get_workflow(ee_n8n *c, const char *id, char **out)
     sbuf path = {0};
     sb_str(&path, "/workflows/");
     sb_enc(&path, id, false);
-    if (path.failed) {
-        free(path.s);
-        return nomem(out, "building a URL");
-    }
     json_t *doc, *norm;
-    ee_status st = api_get(c, path.s, "reading an n8n workflow", &doc);
-    free(path.s);
+    ee_status st = api_get(c, &path, "reading an n8n workflow", &doc);
     if (st != EE_OK)
         return ee__error_out(out, st);
     st = ee__n8n_workflow_normalise(doc, &norm);
@@ -362,13 +362,8 @@ ee_status ee_n8n_get_execution(ee_n8n *c, const char *id, int include_data, char
     sb_enc(&path, id, false);
     if (include_data)
         sb_str(&path, "?includeData=true");
-    if (path.failed) {
-        free(path.s);
-        return nomem(out, "building a URL");
-    }
     json_t *doc, *norm;
-    ee_status st = api_get(c, path.s, "reading an n8n execution", &doc);
-    free(path.s);
+    ee_status st = api_get(c, &path, "reading an n8n execution", &doc);
     if (st != EE_OK)
         return ee__error_out(out, st);
     st = ee__n8n_execution_normalise(doc, include_data != 0, &norm);
@@ -519,9 +514,7 @@ static ee_status list_all(ee_n8n *c, const char *query_json, ee__n8n_kind kind, 
             sb_enc(&path, cursor, false);
         }
         json_t *page = NULL;
-        st = path.failed ? ee__error(EE_ENOMEM, "out of memory building a URL")
-                         : api_get(c, path.s, what, &page);
-        free(path.s);
+        st = api_get(c, &path, what, &page);
         if (st != EE_OK)
             break;
         size_t before = json_array_size(items);

@@ -421,6 +421,20 @@ static ee_status parse_doc(ee_engine *engine, const char *text, const char *what
     return ee__record_parse(text, DOC_MAX, 8, EE__JSON_EXACT_NUMBERS, what, out);
 }
 
+/* The answer of a put, whose `out` may be NULL: `doc` (consumed) on
+ * success, the error otherwise. */
+static ee_status put_answer(char **out, ee_status s, json_t *doc)
+{
+    if (s != EE_OK) {
+        json_decref(doc);
+        return out != NULL ? ee__error_out(out, s) : s;
+    }
+    if (out != NULL)
+        return ee__json_out(out, doc);
+    json_decref(doc);
+    return EE_OK;
+}
+
 ee_status ee_quota_plan_put(ee_engine *engine, const char *plan_json, char **out)
 {
     if (out != NULL)
@@ -439,13 +453,10 @@ ee_status ee_quota_plan_put(ee_engine *engine, const char *plan_json, char **out
                        doc);
         json_decref(doc);
     }
-    if (s == EE_OK) {
+    if (s == EE_OK)
         atomic_fetch_add(&st->gen, 1);
-        if (out != NULL)
-            return ee__json_out(out, ee__quota_plan_json(&p, "storage"));
-        return EE_OK;
-    }
-    return out != NULL ? ee__error_out(out, s) : s;
+    json_t *doc = s == EE_OK && out != NULL ? ee__quota_plan_json(&p, "storage") : NULL;
+    return put_answer(out, s, doc);
 }
 
 ee_status ee_quota_plan_get(ee_engine *engine, const char *name, char **out)
@@ -703,15 +714,9 @@ ee_status ee_quota_subscription_put(ee_engine *engine, const char *sub_json, cha
         q_limits l;
         limits_from(st, &p, &sub, &l);
         json_object_set_new(stored, "limits", limits_json(&l));
-        json_decref(j);
-        if (out != NULL)
-            return ee__json_out(out, stored);
-        json_decref(stored);
-        return EE_OK;
     }
     json_decref(j);
-    json_decref(stored);
-    return out != NULL ? ee__error_out(out, s) : s;
+    return put_answer(out, s, stored);
 }
 
 ee_status ee_quota_subscription_get(ee_engine *engine, const char *org_id, char **out)

@@ -17,6 +17,17 @@ static ee_status subject_for(ee_engine *engine, const ee_principal *principal,
     return ee_quota_subject_new(out, engine, principal);
 }
 
+/* The start of a call that answers JSON in *out: out is checked and
+ * cleared, then the principal's subject read. */
+static ee_status answer_subject(ee_engine *engine, const ee_principal *principal, char **out,
+                                ee_quota_subject **s, const char *what)
+{
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "%s: out must not be NULL", what);
+    *out = NULL;
+    return subject_for(engine, principal, s, what);
+}
+
 static json_t *money(int64_t nano)
 {
     char buf[32];
@@ -150,11 +161,8 @@ static json_t *usage_doc(ee_quota_subject *s, int64_t now, ee_status *st)
 
 ee_status ee_quota_usage(ee_engine *engine, const ee_principal *principal, char **out)
 {
-    if (out == NULL)
-        return ee__error(EE_EINVAL, "ee_quota_usage: out must not be NULL");
-    *out = NULL;
     ee_quota_subject *s;
-    ee_status st = subject_for(engine, principal, &s, "ee_quota_usage");
+    ee_status st = answer_subject(engine, principal, out, &s, "ee_quota_usage");
     if (st != EE_OK)
         return ee__error_out(out, st);
     json_t *doc = usage_doc(s, ee_engine_now_ms(engine), &st);
@@ -166,11 +174,8 @@ ee_status ee_quota_usage(ee_engine *engine, const ee_principal *principal, char 
 
 ee_status ee_quota_check(ee_engine *engine, const ee_principal *principal, char **out)
 {
-    if (out == NULL)
-        return ee__error(EE_EINVAL, "ee_quota_check: out must not be NULL");
-    *out = NULL;
     ee_quota_subject *s;
-    ee_status st = subject_for(engine, principal, &s, "ee_quota_check");
+    ee_status st = answer_subject(engine, principal, out, &s, "ee_quota_check");
     if (st != EE_OK)
         return ee__error_out(out, st);
     int64_t now = ee_engine_now_ms(engine);

@@ -209,6 +209,9 @@ size_t ee__schema_utf8_len(const char *s, size_t len);
  * is exact only where it decides the limit). */
 void ee__schema_measure(const json_t *v, size_t max_depth, size_t max_bytes, size_t *depth,
                         size_t *values, size_t *bytes);
+/* An instance within EE_SCHEMA_MAX_DEPTH and EE_SCHEMA_MAX_TEXT: EE_OK and
+ * its number of values in *values; else EE_ETOOBIG saying which. */
+ee_status ee__schema_check_instance_size(const json_t *instance, size_t *values);
 /* ee__schema_validate() on an instance parsed from text that was measured
  * already (size and depth), as schema_api.c does. */
 ee_status ee__schema_validate_parsed(const ee_schema *schema, const json_t *instance,

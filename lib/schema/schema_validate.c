@@ -1119,15 +1119,10 @@ ee_status ee__schema_validate(const ee_schema *schema, const json_t *instance, j
         *report = NULL;
     if (schema == NULL || instance == NULL)
         return ee__error(EE_EINVAL, "ee_schema_validate: schema and instance must not be NULL");
-    size_t depth, values, bytes;
-    ee__schema_measure(instance, EE_SCHEMA_MAX_DEPTH, EE_SCHEMA_MAX_TEXT, &depth, &values,
-                       &bytes);
-    if (depth > EE_SCHEMA_MAX_DEPTH)
-        return ee__error(EE_ETOOBIG, "instance nests arrays/objects deeper than %d levels",
-                         EE_SCHEMA_MAX_DEPTH);
-    if (bytes > EE_SCHEMA_MAX_TEXT)
-        return ee__error(EE_ETOOBIG, "instance is %zu bytes as JSON text, more than the %d allowed",
-                         bytes, EE_SCHEMA_MAX_TEXT);
+    size_t values;
+    ee_status st = ee__schema_check_instance_size(instance, &values);
+    if (st != EE_OK)
+        return st;
     return ee__schema_validate_bigs(schema, instance, NULL, report);
 }
 

@@ -680,3 +680,16 @@ void ee__schema_measure(const json_t *v, size_t max_depth, size_t max_bytes, siz
         walk(v, max_depth, true, depth, values, bytes, &reals);
 }
 
+ee_status ee__schema_check_instance_size(const json_t *instance, size_t *values)
+{
+    size_t depth, bytes;
+    ee__schema_measure(instance, EE_SCHEMA_MAX_DEPTH, EE_SCHEMA_MAX_TEXT, &depth, values, &bytes);
+    if (depth > EE_SCHEMA_MAX_DEPTH)
+        return ee__error(EE_ETOOBIG, "instance nests arrays/objects deeper than %d levels",
+                         EE_SCHEMA_MAX_DEPTH);
+    if (bytes > EE_SCHEMA_MAX_TEXT)
+        return ee__error(EE_ETOOBIG, "instance is %zu bytes as JSON text, more than the %d allowed",
+                         bytes, EE_SCHEMA_MAX_TEXT);
+    return EE_OK;
+}
+

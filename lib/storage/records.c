@@ -11,6 +11,26 @@
 
 _Static_assert(EE__RECORD_ID_HEX_LEN == EE_STORAGE_ID_HEX_LEN, "record ids are storage ids");
 
+ee_status ee__storage_query_all(ee_storage *storage, const char *collection,
+                                const char *workspace, const ee_storage_query_spec *query,
+                                ee_storage_row_fn fn, void *payload, const ee_status *fn_st)
+{
+    ee_storage_query_spec q = *query;
+    char *cursor = NULL;
+    ee_status st;
+    do {
+        q.cursor = cursor;
+        char *next = NULL;
+        st = ee_storage_query(storage, collection, workspace, &q, fn, payload, &next);
+        ee_free(cursor);
+        cursor = next;
+        if (st == EE_ECANCELLED && *fn_st != EE_OK)
+            st = *fn_st;
+    } while (st == EE_OK && cursor != NULL);
+    ee_free(cursor);
+    return st;
+}
+
 typedef struct upd {
     const ee__record_update_spec *spec;
     json_t *rec;

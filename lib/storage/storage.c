@@ -51,9 +51,7 @@ static ee_status adopt_and_wrap(ee_storage **out, const ee_storage_backend *back
                                 bool builtin)
 {
     ee_storage_backend be;
-    ee_status st = ee__vtable_adopt(&be, sizeof be, backend, backend->version, backend_sizes,
-                                    sizeof backend_sizes / sizeof backend_sizes[0],
-                                    "storage backend table");
+    ee_status st = EE__VTABLE_ADOPT(&be, backend, backend_sizes, "storage backend table");
     return st != EE_OK ? st : wrap(out, &be, ctx, builtin);
 }
 

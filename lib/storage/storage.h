@@ -17,6 +17,14 @@ ee_status ee__storage_open_uri_logged(ee_storage **out, const char *uri, const e
 
 /* ---- records over the storage (records.c) ------------------------------- */
 
+/* Run `query` page after page (its cursor is ignored: the walk starts at
+ * the first page) and call `fn` for every document. `fn` records its error
+ * in *fn_st before it stops the walk; that status is returned in place of
+ * EE_ECANCELLED. Otherwise the statuses of ee_storage_query(). */
+ee_status ee__storage_query_all(ee_storage *storage, const char *collection,
+                                const char *workspace, const ee_storage_query_spec *query,
+                                ee_storage_row_fn fn, void *payload, const ee_status *fn_st);
+
 /* The mutation of an update: change `rec` (the decoded stored record, read
  * afresh on each attempt) in place. Return EE_OK to write it,
  * EE__RECORD_KEEP to write nothing and succeed, or an error to stop. */

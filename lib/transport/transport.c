@@ -494,12 +494,10 @@ ee_status ee_http_response_add_header(ee_http_response *resp, const char *name, 
     if (vital && need > EE__HTTP_MAX_HEADER_VALUE)
         return EE_OK;
     if (resp->header_count == resp->header_cap) {
-        size_t cap = resp->header_cap ? resp->header_cap * 2 : 8;
-        ee__header *h = realloc(resp->headers, cap * sizeof *h);
+        ee__header *h = ee__grow(resp->headers, &resp->header_cap, sizeof *h, 8);
         if (h == NULL)
             return ee__error(EE_ENOMEM, "out of memory keeping a response header");
         resp->headers = h;
-        resp->header_cap = cap;
     }
     ee__header *h = &resp->headers[resp->header_count];
     h->name = strdup(name);
@@ -719,9 +717,7 @@ static ee_status transport_wrap(ee_transport **out, const ee_transport_backend *
                                 const ee_transport_options *opts)
 {
     ee_transport_backend vt;
-    ee_status st = ee__vtable_adopt(&vt, sizeof vt, backend, backend->version, backend_sizes,
-                                    sizeof backend_sizes / sizeof backend_sizes[0],
-                                    "transport backend table");
+    ee_status st = EE__VTABLE_ADOPT(&vt, backend, backend_sizes, "transport backend table");
     if (st != EE_OK)
         return st;
     ee_transport *t = calloc(1, sizeof *t);

@@ -251,25 +251,42 @@ static void unlink_entry(coll_store *cs, entry *e)
         hmap_del(&cs->by_key, e->ukey, e->ukey_len);
 }
 
-static ee_status mem_insert(void *ctx, const ee_storage_collection *c, const ee_storage_record *r)
+/* Put the new entry `e` (made from `r`) in place, under the write lock;
+ * on an error the store is as it was and `e` is freed by the caller. */
+typedef ee_status (*place_fn)(coll_store *cs, const ee_storage_collection *c, entry *e,
+                              const ee_storage_record *r, int64_t expected);
+
+/* The frame of a write: the entry is built outside the lock. */
+static ee_status mem_write(mem *m, const ee_storage_collection *c, const ee_storage_record *r,
+                           place_fn place, int64_t expected)
 {
-    mem *m = ctx;
     coll_store *cs = store_of(m, c);
     entry *e = entry_new(c, r);
     if (e == NULL)
         return oom();
-    ee_status st = EE_OK;
     pthread_rwlock_wrlock(&m->lock);
-    if (hmap_get(&cs->by_id, e->id, 12) != NULL)
-        st = duplicate(c, true);
-    else if (e->ukey != NULL && hmap_get(&cs->by_key, e->ukey, e->ukey_len) != NULL)
-        st = duplicate(c, false);
-    else
-        st = link_entry(cs, e);
+    ee_status st = place(cs, c, e, r, expected);
     pthread_rwlock_unlock(&m->lock);
     if (st != EE_OK)
         entry_free(e, c->n_fields);
     return st;
+}
+
+static ee_status place_new(coll_store *cs, const ee_storage_collection *c, entry *e,
+                           const ee_storage_record *r, int64_t expected)
+{
+    (void)r;
+    (void)expected;
+    if (hmap_get(&cs->by_id, e->id, 12) != NULL)
+        return duplicate(c, true);
+    if (e->ukey != NULL && hmap_get(&cs->by_key, e->ukey, e->ukey_len) != NULL)
+        return duplicate(c, false);
+    return link_entry(cs, e);
+}
+
+static ee_status mem_insert(void *ctx, const ee_storage_collection *c, const ee_storage_record *r)
+{
+    return mem_write(ctx, c, r, place_new, 0);
 }
 
 /* The entry with this id in this workspace, or NULL. */
@@ -296,16 +313,10 @@ static ee_status mem_get(void *ctx, const ee_storage_collection *c, const char *
     return st;
 }
 
-static ee_status mem_replace(void *ctx, const ee_storage_collection *c, int64_t expected,
-                             const ee_storage_record *r)
+static ee_status place_over(coll_store *cs, const ee_storage_collection *c, entry *e,
+                            const ee_storage_record *r, int64_t expected)
 {
-    mem *m = ctx;
-    coll_store *cs = store_of(m, c);
-    entry *e = entry_new(c, r);
-    if (e == NULL)
-        return oom();
     ee_status st = EE_OK;
-    pthread_rwlock_wrlock(&m->lock);
     entry *old = find(cs, r->workspace, r->id);
     entry *holder = e->ukey ? hmap_get(&cs->by_key, e->ukey, e->ukey_len) : NULL;
     if (old == NULL) {
@@ -323,10 +334,13 @@ static ee_status mem_replace(void *ctx, const ee_storage_collection *c, int64_t 
         else
             entry_free(old, c->n_fields);
     }
-    pthread_rwlock_unlock(&m->lock);
-    if (st != EE_OK)
-        entry_free(e, c->n_fields);
     return st;
+}
+
+static ee_status mem_replace(void *ctx, const ee_storage_collection *c, int64_t expected,
+                             const ee_storage_record *r)
+{
+    return mem_write(ctx, c, r, place_over, expected);
 }
 
 static ee_status mem_remove(void *ctx, const ee_storage_collection *c, const char *ws,
