@@ -32,6 +32,7 @@
 #include "core/record.h"
 #include "storage/storage.h"
 #include "execengine/catalog.h"
+#include "engine/engine.h"
 
 #define EE__CAT_COLL "workflowCatalog"
 #define EE__CAT_CATEGORIES "workflowCategories"

@@ -13,7 +13,8 @@
 
 #include <jansson.h>
 
-#include "execengine/engine.h"
+#include "execengine/config.h"
+#include "execengine/errors.h"
 
 #if defined(__GNUC__)
 #  define EE__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -318,23 +319,6 @@ bool ee__utf8_copy(char *out, size_t cap, const char *in);
 /* Replace every byte that does not start a well-formed UTF-8 sequence by
  * '?', in place, so the text is safe to put in JSON. */
 void ee__utf8_sanitize(char *s);
-
-/* ---- engine accessors (lib/engine/engine.c) ------------------------------ */
-
-/* The engine's private config copy, logger, clock and shared components,
- * for the other modules. Each lives as long as the engine. The engine's
- * assembly (its module registry, lib/engine/engine.h) is not core's. */
-struct ee_storage;
-struct ee_counters;
-struct ee_transport;
-struct ee_n8n;
-const ee_config *ee__engine_config(const ee_engine *engine);
-struct ee_storage *ee__engine_storage(const ee_engine *engine);
-struct ee_counters *ee__engine_counters(const ee_engine *engine);
-struct ee_transport *ee__engine_transport(const ee_engine *engine);
-/* NULL when N8N_API_KEY is not configured and the host gave no client. */
-struct ee_n8n *ee__engine_n8n(const ee_engine *engine);
-const ee__logger *ee__engine_logger(const ee_engine *engine);
 
 /* ---- ids (principal.c) ------------------------------------------------- */
 

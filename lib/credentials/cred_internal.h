@@ -18,6 +18,7 @@
 #include "execengine/credentials.h"
 #include "execengine/storage.h"
 #include "storage/storage.h"
+#include "engine/engine.h"
 
 #define EE__CRED_COLL "credentials"
 #define EE__KEYS_COLL "customerApiKeys"

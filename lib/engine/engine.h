@@ -15,6 +15,24 @@
 #define EE_ENGINE_ENGINE_H
 
 #include "core/core.h"
+#include "execengine/engine.h"
+
+/* ---- the engine's accessors (engine.c), for every module ------------------ */
+
+/* The engine's private config copy, logger, clock and shared components,
+ * for the other modules. Each lives as long as the engine. The engine's
+ * handle type is the public execengine/engine.h; nothing of it is core's. */
+struct ee_storage;
+struct ee_counters;
+struct ee_transport;
+struct ee_n8n;
+const ee_config *ee__engine_config(const ee_engine *engine);
+struct ee_storage *ee__engine_storage(const ee_engine *engine);
+struct ee_counters *ee__engine_counters(const ee_engine *engine);
+struct ee_transport *ee__engine_transport(const ee_engine *engine);
+/* NULL when N8N_API_KEY is not configured and the host gave no client. */
+struct ee_n8n *ee__engine_n8n(const ee_engine *engine);
+const ee__logger *ee__engine_logger(const ee_engine *engine);
 
 typedef struct ee__module {
     const char *name;

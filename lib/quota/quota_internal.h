@@ -18,6 +18,7 @@
 #include "execengine/counters.h"
 #include "execengine/quota.h"
 #include "quota/quota.h"
+#include "engine/engine.h"
 
 #define Q_ID_MAX EE_PRINCIPAL_ID_MAX
 #define Q_HOUR_MS INT64_C(3600000)

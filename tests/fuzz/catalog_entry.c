@@ -17,6 +17,7 @@
 #include "execengine/storage.h"
 
 #include "fuzz_check.h"
+#include "engine/engine.h"
 
 static ee_engine *engine;
 static char fixed_id[25];

@@ -24,6 +24,7 @@
 
 #include "core/core.h"
 #include "test_servers.h"
+#include "engine/engine.h"
 
 static char log_text[16384];
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -16,6 +16,7 @@
 #include "engine_fixture.h"
 #include "execengine/catalog.h"
 #include "execengine/storage.h"
+#include "engine/engine.h"
 
 static int64_t clock_now = 1700000000000;
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "execengine/engine.h"
 
 #define CANARY "hunter2CANARYq7Zp"
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "engine/engine.h"
 
 /* Every secret-bearing option, each with a distinct canary value. */
 static const char *const canaries[][2] = {

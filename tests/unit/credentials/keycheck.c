@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "credentials/cred_internal.h"
+#include "engine/engine.h"
 
 #define SECRET_A "keycheck-secret-A-0123456789abcdef-canary-AAAA"
 #define SECRET_B "keycheck-secret-B-0123456789abcdef-canary-BBBB"

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "credentials/cred_internal.h"
+#include "engine/engine.h"
 
 #define KEY "sk-or-v1-validate-0123456789abcdef"
 

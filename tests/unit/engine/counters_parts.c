@@ -10,6 +10,7 @@
 #include "counting_counters.h"
 #include "engine_fixture.h"
 #include "execengine/quota.h"
+#include "engine/engine.h"
 
 static void conf_open(ee_counters **out)
 {

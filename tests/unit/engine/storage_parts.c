@@ -12,6 +12,7 @@
 #ifndef EE_CORE_CORE_H
 #include "core/core.h"
 #endif
+#include "engine/engine.h"
 
 static ee_engine *engine;
 

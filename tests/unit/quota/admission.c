@@ -7,6 +7,7 @@
 #include <sched.h>
 
 #include "quota_test.h"
+#include "engine/engine.h"
 
 #define ORG "org-a"
 

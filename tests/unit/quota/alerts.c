@@ -7,6 +7,7 @@
 
 #include "execengine/storage.h"
 #include "quota_test.h"
+#include "engine/engine.h"
 
 #define ORG "org-al"
 

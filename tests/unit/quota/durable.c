@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 
 #include "quota_test.h"
+#include "engine/engine.h"
 
 #define DQ_PROCS 4
 #define DQ_THREADS 125 /* 4 x 125 = 500 admissions, one per thread */

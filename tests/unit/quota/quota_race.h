@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "quota_test.h"
+#include "engine/engine.h"
 
 #define QR_PROCS 4
 #define QR_THREADS 5

@@ -19,6 +19,7 @@
 /* core.h's include guard ends before its last sections: include it once. */
 #ifndef EE_CORE_CORE_H
 #include "core/core.h"
+#include "engine/engine.h"
 #endif
 
 /* 2024-01-01T00:00:00Z */

@@ -9,6 +9,7 @@
 
 #include "quota/quota_internal.h"
 #include "quota_test.h"
+#include "engine/engine.h"
 
 /* Store `json` as the previous versions did: json_dumps -> bson_new_from_json. */
 static void store_old(ee_engine *e, const char *coll, const char *ws, const char *json)

@@ -6,6 +6,7 @@
  * names.
  */
 #include "quota_test.h"
+#include "engine/engine.h"
 
 #include <jansson.h>
 
