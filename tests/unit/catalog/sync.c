@@ -15,6 +15,7 @@
 
 #include "catalog/sync.h"
 #include "engine_fixture.h"
+#include "fake_transport.h"
 #include "execengine/catalog.h"
 #include "execengine/transport.h"
 
@@ -30,33 +31,16 @@ typedef struct {
 
 static fake_n8n fake;
 
-static ee_status answer(ee_http_response *resp, int status, json_t *body)
-{
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    ee_http_response_set_status(resp, status);
-    ee_http_response_add_header(resp, "Content-Type", "application/json");
-    ee_http_response_append_body(resp, text, strlen(text));
-    free(text);
-    return EE_OK;
-}
-
 static ee_status fake_http(void *ctx, const ee_http_request *req, ee_http_response *resp)
 {
     (void)ctx;
     const char *url = ee_http_request_url(req);
-    const char *key = NULL;
-    for (size_t i = 0; i < ee_http_request_header_count(req); i++) {
-        const char *n, *v;
-        ee_http_request_header_at(req, i, &n, &v);
-        if (strcasecmp(n, "X-N8N-API-KEY") == 0)
-            key = v;
-    }
+    const char *key = fake_request_header(req, "X-N8N-API-KEY");
     if (key == NULL || strcmp(key, fake.key) != 0)
-        return answer(resp, 401, json_pack("{s:s}", "message", "unauthorized"));
+        return fake_answer_json(resp, 401, json_pack("{s:s}", "message", "unauthorized"));
     const char *base = "http://fake.n8n/api/v1/workflows";
     if (strncmp(url, base, strlen(base)) != 0)
-        return answer(resp, 404, json_pack("{s:s}", "message", "Not Found"));
+        return fake_answer_json(resp, 404, json_pack("{s:s}", "message", "Not Found"));
     const char *rest = url + strlen(base);
     pthread_mutex_lock(&fake.lock);
     ee_status st;
@@ -73,7 +57,7 @@ static ee_status fake_http(void *ctx, const ee_http_request *req, ee_http_respon
             json_array_append(page, json_array_get(fake.workflows, i));
         char next[32];
         snprintf(next, sizeof next, "%ld", offset + limit);
-        st = answer(resp, 200, json_pack("{s:o, s:s?}", "data", page, "nextCursor",
+        st = fake_answer_json(resp, 200, json_pack("{s:o, s:s?}", "data", page, "nextCursor",
                                          (size_t)(offset + limit) < n ? next : NULL));
     } else if (rest[0] == '/') {
         fake.gets++;
@@ -85,13 +69,13 @@ static ee_status fake_http(void *ctx, const ee_http_request *req, ee_http_respon
                 found = wf;
         }
         if (fake.broken != NULL && strcmp(rest + 1, fake.broken) == 0)
-            st = answer(resp, 500, json_pack("{s:s}", "message", "database is locked"));
+            st = fake_answer_json(resp, 500, json_pack("{s:s}", "message", "database is locked"));
         else if (found)
-            st = answer(resp, 200, json_incref(found));
+            st = fake_answer_json(resp, 200, json_incref(found));
         else
-            st = answer(resp, 404, json_pack("{s:s}", "message", "Not Found"));
+            st = fake_answer_json(resp, 404, json_pack("{s:s}", "message", "Not Found"));
     } else {
-        st = answer(resp, 404, json_pack("{s:s}", "message", "Not Found"));
+        st = fake_answer_json(resp, 404, json_pack("{s:s}", "message", "Not Found"));
     }
     pthread_mutex_unlock(&fake.lock);
     return st;

@@ -8,10 +8,7 @@
 #include "engine_fixture.h"
 #include "execengine/catalog.h"
 
-/* core.h's include guard ends before its last sections: include it once. */
-#ifndef EE_CORE_CORE_H
 #include "core/core.h"
-#endif
 #include "engine/engine.h"
 
 static ee_engine *engine;

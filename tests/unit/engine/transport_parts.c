@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "engine_fixture.h"
+#include "fake_transport.h"
 #include "execengine/catalog.h"
 #include "execengine/credentials.h"
 #include "execengine/transport.h"
@@ -24,28 +25,6 @@
 #define CUSTOMER_KEY "sk-or-v1-fake-customer-key-0123456789abcdef"
 
 static atomic_int n8n_calls, key_calls, other_calls, frees;
-
-static ee_status answer(ee_http_response *resp, int status, json_t *body)
-{
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    ee_http_response_set_status(resp, status);
-    ee_http_response_add_header(resp, "Content-Type", "application/json");
-    ee_http_response_append_body(resp, text, strlen(text));
-    free(text);
-    return EE_OK;
-}
-
-static const char *header(const ee_http_request *req, const char *name)
-{
-    for (size_t i = 0; i < ee_http_request_header_count(req); i++) {
-        const char *n, *v;
-        ee_http_request_header_at(req, i, &n, &v);
-        if (strcasecmp(n, name) == 0)
-            return v;
-    }
-    return NULL;
-}
 
 static json_t *workflow(void)
 {
@@ -63,27 +42,27 @@ static ee_status fake_http(void *ctx, const ee_http_request *req, ee_http_respon
     const char *url = ee_http_request_url(req);
     if (strncmp(url, N8N_BASE "/api/v1/workflows", strlen(N8N_BASE "/api/v1/workflows")) == 0) {
         atomic_fetch_add(&n8n_calls, 1);
-        const char *key = header(req, "X-N8N-API-KEY");
+        const char *key = fake_request_header(req, "X-N8N-API-KEY");
         if (key == NULL || strcmp(key, N8N_KEY) != 0)
-            return answer(resp, 401, json_pack("{s:s}", "message", "unauthorized"));
+            return fake_answer_json(resp, 401, json_pack("{s:s}", "message", "unauthorized"));
         const char *rest = url + strlen(N8N_BASE "/api/v1/workflows");
         if (rest[0] == '?')
-            return answer(resp, 200, json_pack("{s:[o], s:n}", "data", workflow(), "nextCursor"));
+            return fake_answer_json(resp, 200, json_pack("{s:[o], s:n}", "data", workflow(), "nextCursor"));
         if (strcmp(rest, "/wf1") == 0)
-            return answer(resp, 200, workflow());
-        return answer(resp, 404, json_pack("{s:s}", "message", "Not Found"));
+            return fake_answer_json(resp, 200, workflow());
+        return fake_answer_json(resp, 404, json_pack("{s:s}", "message", "Not Found"));
     }
     if (strcmp(url, OPENROUTER_BASE "/key") == 0) {
         atomic_fetch_add(&key_calls, 1);
-        const char *auth = header(req, "Authorization");
+        const char *auth = fake_request_header(req, "Authorization");
         if (auth == NULL || strcmp(auth, "Bearer " CUSTOMER_KEY) != 0)
-            return answer(resp, 401, json_pack("{s:{s:s}}", "error", "message", "bad key"));
-        return answer(resp, 200, json_pack("{s:{s:f, s:i, s:f, s:b}}", "data", "usage", 1.5,
+            return fake_answer_json(resp, 401, json_pack("{s:{s:s}}", "error", "message", "bad key"));
+        return fake_answer_json(resp, 200, json_pack("{s:{s:f, s:i, s:f, s:b}}", "data", "usage", 1.5,
                                            "limit", 100, "limit_remaining", 98.5,
                                            "is_free_tier", 0));
     }
     atomic_fetch_add(&other_calls, 1);
-    return answer(resp, 404, json_pack("{s:s}", "message", "Not Found"));
+    return fake_answer_json(resp, 404, json_pack("{s:s}", "message", "Not Found"));
 }
 
 static void fake_free(void *ctx)

@@ -16,11 +16,8 @@
 #include <execengine/execengine.h>
 #include <execengine/quota.h>
 
-/* core.h's include guard ends before its last sections: include it once. */
-#ifndef EE_CORE_CORE_H
 #include "core/core.h"
 #include "engine/engine.h"
-#endif
 
 /* 2024-01-01T00:00:00Z */
 #define QT_T0 INT64_C(1704067200000)
