@@ -457,15 +457,6 @@ ee_status ee__record_parse(const char *text, size_t max_bytes, size_t max_depth,
     return st;
 }
 
-ee_status ee__record_check_input(const ee__record_map *map, const json_t *input)
-{
-    for (size_t i = 0; map != NULL && i < map->n_fields; i++)
-        if ((map->fields[i].flags & EE__REC_READ_ONLY)
-            && json_object_get(input, map->fields[i].name) != NULL)
-            return ee__error(EE_EINVAL, "\"%s\" is read-only", map->fields[i].name);
-    return EE_OK;
-}
-
 /* ---- the retry policy ------------------------------------------------------------ */
 
 /* Before attempt i (from 0): nothing for the first, then a random wait of

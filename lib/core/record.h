@@ -60,7 +60,6 @@ typedef enum ee__rec_kind {
 #define EE__REC_LENIENT 0x4u   /* a value of another JSON type takes the plain mapping
                                 * (kept for collections that stored it so) */
 #define EE__REC_SECRET 0x8u    /* never decoded into JSON (skipped when read) */
-#define EE__REC_READ_ONLY 0x10u /* refused by ee__record_check_input() */
 
 typedef struct ee__record_map ee__record_map;
 
@@ -108,12 +107,8 @@ ee_status ee__record_decode(const ee__record_map *map, const uint8_t *data, size
 ee_status ee__record_parse(const char *text, size_t max_bytes, size_t max_depth, size_t flags,
                            const char *what, json_t **out);
 
-/* Refuse a member of an input object that `map` marks read-only:
- * EE_EINVAL "\"<name>\" is read-only". */
 /* The name a map gives its records in messages ("record" if none). */
 const char *ee__record_what(const ee__record_map *map);
-
-ee_status ee__record_check_input(const ee__record_map *map, const json_t *input);
 
 /* ---- the retry policy --------------------------------------------------------- */
 

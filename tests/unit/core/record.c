@@ -294,20 +294,6 @@ Test(record, the_request_parse_is_bounded_and_wants_an_object)
     json_decref(out);
 }
 
-Test(record, read_only_members_are_refused)
-{
-    static const ee__rec_field f[] = {{.name = "id", .kind = EE__REC_ID,
-                                       .flags = EE__REC_READ_ONLY},
-                                      {.name = "name", .kind = EE__REC_STRING}};
-    static const ee__record_map m = {"thing", f, 2, false};
-    json_t *in = load("{\"name\": \"x\"}");
-    cr_expect_eq(ee__record_check_input(&m, in), EE_OK);
-    json_object_set_new(in, "id", json_string("0123456789abcdef01234567"));
-    cr_expect_eq(ee__record_check_input(&m, in), EE_EINVAL);
-    cr_expect_str_eq(ee_error_last_message(), "\"id\" is read-only");
-    json_decref(in);
-}
-
 /* ---- update with retry ------------------------------------------------------------ */
 
 static const ee__rec_field counter_fields[] = {
