@@ -20,7 +20,8 @@
  *      queued in storage (durable: another process sharing the database
  *      may run it);
  *   7. a worker triggers the workflow's webhook with the parameters and an
- *      "ee" member {executionId, gatewayUrl, gatewayToken, callbackUrl?}
+ *      "ee" member {executionId, gatewayUrl, gatewayToken, callbackUrl?,
+ *      callbackKey?}
  *      (never a secret), marks it "running", and learns completion from
  *      the webhook's answer, by polling n8n, or from a signed callback
  *      (ee_exec_ingest_webhook());
@@ -178,8 +179,10 @@ EE_API ee_status ee_exec_cost(ee_engine *engine, const ee_principal *principal,
  * (names compared case-insensitively); the signature is
  *   X-EE-Timestamp: <unix seconds>
  *   X-EE-Signature: v1=<hex HMAC-SHA256 over "<timestamp>.<body>">
- * keyed by the install's callback secret (EXEC_CALLBACK_SECRET, else one
- * generated once and kept in storage). `body` (body_len bytes, at most
+ * keyed by the execution's callback key: the workflow gets it as
+ * "ee.callbackKey", derived from the install's secret (EXEC_CALLBACK_SECRET,
+ * else from API_KEY_ENCRYPTION_SECRET) and the execution id, so it signs
+ * that execution's callback and nothing else. `body` (body_len bytes, at most
  * EE_EXEC_REQUEST_MAX) is {"executionId", "status": "completed"|"failed",
  * "output"?: {...}, "error"?: "..."}. Compared in constant time; a
  * timestamp more than 300 s from the engine's clock is refused; a callback
