@@ -196,28 +196,9 @@ ee_status ee__quota_subject_refresh(ee_quota_subject *s, int64_t now)
         if (rc != EE_OK)
             return rc; /* stays stale: the next admission tries again */
     }
-    uint64_t gen = atomic_load(&st->gen);
-    pthread_mutex_lock(&st->lock);
-    bool need = !o->loaded || o->gen_loaded != gen || now >= atomic_load(&o->reload_at);
-    pthread_mutex_unlock(&st->lock);
-    if (need) {
-        /* Read storage without holding the lock; concurrent reloads of one
-         * organisation are harmless (the last one stays). */
-        q_limits l;
-        ee_status rc = ee__quota_resolve(st, o->id, now, &l);
-        if (rc != EE_OK)
-            return rc;
-        pthread_mutex_lock(&st->lock);
-        /* Subjects re-copy only when something changed: a periodic re-read
-         * that finds the same limits costs them nothing. */
-        if (!o->loaded || memcmp(&o->lim, &l, sizeof l) != 0)
-            atomic_fetch_add(&o->version, 1);
-        o->lim = l;
-        o->gen_loaded = gen;
-        o->loaded = true;
-        atomic_store(&o->reload_at, now + st->file.cache_ms);
-        pthread_mutex_unlock(&st->lock);
-    }
+    ee_status lrc = ee__quota_org_load(st, o, now);
+    if (lrc != EE_OK)
+        return lrc;
     pthread_mutex_lock(&st->lock);
     s->lim = o->lim;
     s->gen = o->gen_loaded;

@@ -663,6 +663,55 @@ q_org *ee__quota_org(q_state *st, const char *org_id)
     return o;
 }
 
+ee_status ee__quota_org_load(q_state *st, q_org *o, int64_t now)
+{
+    uint64_t gen = atomic_load(&st->gen);
+    pthread_mutex_lock(&st->lock);
+    bool need = !o->loaded || o->gen_loaded != gen || now >= atomic_load(&o->reload_at);
+    pthread_mutex_unlock(&st->lock);
+    if (!need)
+        return EE_OK;
+    /* Read storage without holding the lock; concurrent reloads of one
+     * organisation are harmless (the last one stays). */
+    q_limits l;
+    ee_status rc = ee__quota_resolve(st, o->id, now, &l);
+    if (rc != EE_OK)
+        return rc;
+    pthread_mutex_lock(&st->lock);
+    /* Subjects re-copy only when something changed: a periodic re-read
+     * that finds the same limits costs them nothing. */
+    if (!o->loaded || memcmp(&o->lim, &l, sizeof l) != 0)
+        atomic_fetch_add(&o->version, 1);
+    o->lim = l;
+    o->gen_loaded = gen;
+    o->loaded = true;
+    atomic_store(&o->reload_at, now + st->file.cache_ms);
+    pthread_mutex_unlock(&st->lock);
+    return EE_OK;
+}
+
+ee_status ee__quota_plan_of(ee_engine *engine, const ee_principal *principal,
+                            char out[EE_PRINCIPAL_ID_MAX + 1])
+{
+    if (out != NULL)
+        out[0] = '\0';
+    if (engine == NULL || principal == NULL || out == NULL)
+        return ee__error(EE_EINVAL, "ee__quota_plan_of: NULL argument");
+    q_state *st = ee__quota_state(engine);
+    if (st == NULL)
+        return ee__error(EE_ESTATE, "the quota module is not open");
+    q_org *o = ee__quota_org(st, ee_principal_org(principal));
+    if (o == NULL)
+        return ee__error(EE_ENOMEM, "out of memory reading an organisation's plan");
+    ee_status rc = ee__quota_org_load(st, o, ee_engine_now_ms(engine));
+    if (rc != EE_OK)
+        return rc;
+    pthread_mutex_lock(&st->lock);
+    snprintf(out, EE_PRINCIPAL_ID_MAX + 1, "%s", o->lim.plan);
+    pthread_mutex_unlock(&st->lock);
+    return EE_OK;
+}
+
 static json_t *limits_json(const q_limits *l)
 {
     json_t *o = json_object();

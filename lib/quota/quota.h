@@ -79,4 +79,16 @@ ee_status ee__quota_storage_reserve(ee_engine *engine, const ee_principal *princ
                                     int64_t bytes, uint64_t *resv_id_out,
                                     ee__quota_refusal *refusal);
 
+/* The name of the plan `principal`'s organisation is on: its active
+ * subscription's plan, else the plans file's default plan. Cached as
+ * admission caches an organisation's limits (shared with it): re-read after
+ * the plans file's cacheMs, and at once after a plan or subscription is
+ * written through this engine. Thread-safe. *out gets the name ("" on
+ * failure). Returns EE_OK; EE_EINVAL (NULL argument); EE_ESTATE (the quota
+ * module is not open); EE_ECORRUPT (a stored subscription cannot be read);
+ * EE_ENOTFOUND (the subscription names a plan that no longer exists);
+ * EE_ENOMEM and the storage statuses. */
+ee_status ee__quota_plan_of(ee_engine *engine, const ee_principal *principal,
+                            char out[EE_PRINCIPAL_ID_MAX + 1]);
+
 #endif

@@ -208,6 +208,10 @@ ee_status ee__quota_resolve(q_state *st, const char *org_id, int64_t now, q_limi
 /* Find or create the organisation's entry. NULL on ENOMEM. */
 q_org *ee__quota_org(q_state *st, const char *org_id);
 
+/* Make the organisation's cached limits current at `now` (re-read when the
+ * module's generation moved or the plans file's cacheMs passed). */
+ee_status ee__quota_org_load(q_state *st, q_org *org, int64_t now);
+
 /* ---- period.c ------------------------------------------------------------------------ */
 
 /* The period containing now: [*from, *to). */
