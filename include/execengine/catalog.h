@@ -21,6 +21,8 @@
  *    "runnable": bool,
  *    "adminEdited": ["name", ...], "n8n": {"active", "versionId",
  *    "updatedAt", "syncedAt", "missing"} | null,
+ *    "access": {"mode": "everyone"} | {"mode": "plans", "plans": [...]}
+ *            | {"mode": "workspaces", "workspaces": [...]},
  *    "revision": n, "createdAt": ms, "updatedAt": ms}
  * List and search items are the same without "inputSchema" and
  * "outputSchema" (they carry "hasInputSchema" instead); search items add
@@ -30,6 +32,15 @@
  * Visibility. A customer's reads see active entries only; pass
  * EE_CATALOG_INCLUDE_INACTIVE (get) or "includeInactive": true (list,
  * search) for the admin's view.
+ *
+ * Access. An entry says who may run it ("access", set by the admin, never
+ * changed by sync): everyone (the default), the organisations on some
+ * plans, or a workspace allow-list. The reads that take a principal - get,
+ * list, search, validate_input - answer for that principal's workspace: an
+ * entry it may not run is EE_ENOTFOUND, as an unknown id, and is left out
+ * of lists, searches and their totals; their answers omit "access". A NULL
+ * principal is the admin's (or the host's own) read: every entry, with
+ * "access". The plan is the organisation's subscription's (quota.h).
  *
  * Limits (inputs past them fail with EE_ETOOBIG and store nothing):
  * the EE_CATALOG_*_MAX macros below.
@@ -45,6 +56,7 @@
 #include "common.h"
 #include "engine.h"
 #include "errors.h"
+#include "principal.h"
 
 EE_BEGIN_DECLS
 
@@ -63,6 +75,8 @@ EE_BEGIN_DECLS
 #define EE_CATALOG_CATEGORY_NAME_MAX 100       /* bytes of a category name */
 #define EE_CATALOG_CATEGORY_DESCRIPTION_MAX 1000
 #define EE_CATALOG_CATEGORY_ICON_MAX 100
+#define EE_CATALOG_ACCESS_PLANS_MAX 64         /* plans an entry's "access" lists */
+#define EE_CATALOG_ACCESS_WORKSPACES_MAX 1000   /* workspaces an entry's "access" lists */
 #define EE_CATALOG_PAGE_DEFAULT 20             /* list/search page size when unset */
 #define EE_CATALOG_PAGE_MAX 100                /* largest page */
 #define EE_CATALOG_INDEX_TTL_MS 60000          /* oldest search index used */
@@ -81,13 +95,19 @@ EE_BEGIN_DECLS
  * (default true), "requiresApiKey" (default false), "estimatedCost"
  * (decimal USD text "0.05", {"usd": "0.05"} or {"nanoUsd": n}),
  * "apiKeyProvider" ("openrouter" | "platform", default "platform"),
- * "emailTemplateId" (24 hex or null). Sync fills the n8n-derived fields
- * (trigger, credentialTypes) later. *out gets the entry.
+ * "emailTemplateId" (24 hex or null), "access" (who may run it:
+ * {"mode": "everyone"} (default; null also means it), {"mode": "plans",
+ * "plans": [plan names]} (at most EE_CATALOG_ACCESS_PLANS_MAX) or
+ * {"mode": "workspaces", "workspaces": [workspace ids]} (at most
+ * EE_CATALOG_ACCESS_WORKSPACES_MAX); ids as ee_principal_new() takes them;
+ * lists are stored sorted without duplicates). Sync fills the n8n-derived
+ * fields (trigger, credentialTypes) later. *out gets the entry.
  *
  * Returns EE_OK; EE_EINVAL (NULL argument, missing or mistyped field,
  * unknown or read-only key, unknown category id, a schema that is not a
  * valid schema - the message names the schema path -, NUL or control
- * characters in a name or tag); EE_EPARSE (not JSON, not UTF-8);
+ * characters in a name or tag, a bad "access" - the message names its
+ * JSON pointer, e.g. /access/workspaces/2); EE_EPARSE (not JSON, not UTF-8);
  * EE_ETOOBIG (a limit above, nesting); EE_ENOTSUPPORTED (a schema $ref to
  * another document); EE_EEXISTS (an entry already has this n8nWorkflowId);
  * EE_ENOMEM and the storage statuses (EE_EIO, EE_EBUSY, EE_ENETWORK).
@@ -96,13 +116,14 @@ EE_BEGIN_DECLS
 EE_API ee_status ee_catalog_create(ee_engine *engine, const char *entry_json, char **out);
 
 /**
- * One entry by id. Without EE_CATALOG_INCLUDE_INACTIVE an inactive entry
- * is not found. Returns EE_OK; EE_EINVAL (NULL argument, id not 24 hex
- * characters, unknown flag); EE_ENOTFOUND; EE_ECORRUPT; EE_ENOMEM and the
- * storage statuses.
+ * One entry by id, as `principal` sees it (NULL: the admin's read, with
+ * "access"). Without EE_CATALOG_INCLUDE_INACTIVE an inactive entry is not
+ * found; neither is one the principal may not run. Returns EE_OK; EE_EINVAL
+ * (NULL engine, id or out, id not 24 hex characters, unknown flag);
+ * EE_ENOTFOUND; EE_ECORRUPT; EE_ENOMEM and the storage statuses.
  */
-EE_API ee_status ee_catalog_get(ee_engine *engine, const char *workflow_id, unsigned flags,
-                                char **out);
+EE_API ee_status ee_catalog_get(ee_engine *engine, const ee_principal *principal,
+                                const char *workflow_id, unsigned flags, char **out);
 
 /**
  * Change some fields of an entry (admin): `patch_json` holds the keys of
@@ -121,7 +142,8 @@ EE_API ee_status ee_catalog_update(ee_engine *engine, const char *workflow_id,
                                    const char *patch_json, char **out);
 
 /**
- * A page of entries. `query_json` (may be NULL) holds optional:
+ * A page of the entries `principal` may run (NULL: every entry, the
+ * admin's view of access). `query_json` (may be NULL) holds optional:
  *   "category": "<id>", "tags": ["a", "b"] (entries having all of them,
  *   case-insensitive), "isActive": bool and "includeInactive": bool (the
  *   admin's view; "isActive": false needs it), "requiresApiKey": bool,
@@ -132,40 +154,47 @@ EE_API ee_status ee_catalog_update(ee_engine *engine, const char *workflow_id,
  * "nextCursor": "..." | null}. Pages are keyset-paginated: every entry
  * present throughout is returned exactly once across pages.
  * Returns EE_OK; EE_EINVAL (unknown key, bad value, a cursor that is
- * malformed or from another query); EE_EPARSE; EE_ETOOBIG; EE_ENOMEM and
+ * malformed or from another query or workspace); EE_EPARSE; EE_ETOOBIG;
+ * EE_ECORRUPT (the organisation's stored subscription); EE_ENOMEM and
  * the storage statuses.
  */
-EE_API ee_status ee_catalog_list(ee_engine *engine, const char *query_json, char **out);
+EE_API ee_status ee_catalog_list(ee_engine *engine, const ee_principal *principal,
+                                 const char *query_json, char **out);
 
 /**
  * Search by words across name, description and tags: case-insensitive,
  * every word matched as a prefix, ranked (name over tags over
- * description; whole words over prefixes). `query_json` holds "q" (the
+ * description; whole words over prefixes) among the entries `principal`
+ * may run (NULL: every entry). `query_json` holds "q" (the
  * words, at most 512 bytes) and the filters, "limit" and "cursor" of
  * ee_catalog_list() (no "sort"/"order": results are ranked).
  * *out gets {"data": [item + "score", ...], "total": n, "nextCursor"}.
  * Returns the statuses of ee_catalog_list(); EE_EINVAL also for a missing
  * "q"; EE_ETOOBIG for a longer one.
  */
-EE_API ee_status ee_catalog_search(ee_engine *engine, const char *query_json, char **out);
+EE_API ee_status ee_catalog_search(ee_engine *engine, const ee_principal *principal,
+                                   const char *query_json, char **out);
 
 /**
  * Validate a run's parameters (a JSON object) against the entry's
  * inputSchema (compiled once per entry revision and cached), after
- * filling in the schema's defaults. The entry must be active.
+ * filling in the schema's defaults. The entry must be active and open to
+ * `principal` (NULL: the admin's or host's own check, any entry).
  * On EE_OK *out gets the parameters with defaults applied. On
  * EE_EVALIDATION *out is the error document whose detail is the report
  * {"valid": false, "errors": [{"instancePath", "schemaPath", "keyword",
  * "message"}, ...]} (JSON pointers). An entry without inputSchema accepts
  * any object.
  * Returns EE_OK; EE_EVALIDATION; EE_EINVAL (NULL argument, bad id,
- * parameters not an object); EE_ENOTFOUND (no such active entry);
+ * parameters not an object); EE_ENOTFOUND (no such active entry, or not
+ * one the principal may run);
  * EE_EPARSE (not JSON, not UTF-8); EE_ETOOBIG (over
  * EE_CATALOG_PARAMETERS_MAX bytes, nested deeper than EE_CATALOG_DEPTH_MAX,
  * or the evaluation's work bound); EE_ECORRUPT (a stored schema no longer
  * compiles); EE_ENOMEM and the storage statuses.
  */
-EE_API ee_status ee_catalog_validate_input(ee_engine *engine, const char *workflow_id,
+EE_API ee_status ee_catalog_validate_input(ee_engine *engine, const ee_principal *principal,
+                                           const char *workflow_id,
                                            const char *parameters_json, char **out);
 
 /**

@@ -44,10 +44,11 @@ typedef struct {
 typedef struct ee__catalog_entry_private ee__catalog_entry_private;
 
 /*
- * A catalog entry as the executor needs it. Entries are global today (every
- * workspace sees every active entry): no workspace field exists to carry;
- * visibility is is_active (an inactive entry is found only with
- * EE__CATALOG_ENTRY_INACTIVE).
+ * A catalog entry as the executor needs it. Entries are global (one catalog
+ * for every workspace); visibility is is_active (an inactive entry is found
+ * only with EE__CATALOG_ENTRY_INACTIVE) and the entry's access (everyone,
+ * some plans or a workspace allow-list: docs/catalog.md), which
+ * ee__catalog_entry_get() checks for its principal.
  */
 typedef struct {
     char id[25];                 /* 24 lowercase hex */
@@ -83,13 +84,17 @@ typedef struct {
 
 /*
  * The entry `id` as `principal` may see it (principal may be NULL: the
- * library's own or an admin's read). Without EE__CATALOG_ENTRY_INACTIVE an
- * inactive entry is not found. *out is freed with ee__catalog_entry_free().
- * Thread-safe.
+ * library's own or an admin's read, which every entry allows). Without
+ * EE__CATALOG_ENTRY_INACTIVE an inactive entry is not found; neither is one
+ * whose access does not admit the principal's workspace (or, for a
+ * plans-mode entry, its organisation's plan, read from the quota module:
+ * ee__quota_plan_of()) - the same status and message as an unknown id.
+ * *out is freed with ee__catalog_entry_free(). Thread-safe.
  * Returns EE_OK; EE_EINVAL (NULL engine, id or out; id not 24 lowercase hex;
- * an unknown flag); EE_ENOTFOUND (no such entry, or inactive); EE_ESTATE
- * (the catalog module is not open); EE_ECORRUPT (the stored record, or its
- * stored schema with EE__CATALOG_ENTRY_COMPILED); EE_ENOMEM; storage statuses.
+ * an unknown flag); EE_ENOTFOUND (no such entry, inactive, or not open to the
+ * principal); EE_ESTATE (the catalog module is not open); EE_ECORRUPT (the
+ * stored record, or its stored schema with EE__CATALOG_ENTRY_COMPILED, or
+ * the organisation's stored subscription); EE_ENOMEM; storage statuses.
  */
 ee_status ee__catalog_entry_get(ee_engine *engine, const ee_principal *principal,
                                 const char *id, unsigned flags, ee__catalog_entry **out);

@@ -33,6 +33,16 @@ static ee_status check_id(const char *id, const char *what)
     return EE_OK;
 }
 
+/* An entry as `principal` sees it: without "access" (the other workspaces
+ * and plans it names are not a customer's to read); NULL principal: the
+ * admin's view, as rendered. Takes `doc`. */
+static json_t *customer_view(json_t *doc, const ee_principal *principal)
+{
+    if (doc != NULL && principal != NULL)
+        json_object_del(doc, "access");
+    return doc;
+}
+
 /* ---- create / get / update ------------------------------------------------------- */
 
 ee_status ee_catalog_create(ee_engine *engine, const char *entry_json, char **out)
@@ -76,7 +86,8 @@ ee_status ee_catalog_create(ee_engine *engine, const char *entry_json, char **ou
     return st == EE_OK ? EE_OK : (*out ? st : ee__error_out(out, st));
 }
 
-ee_status ee_catalog_get(ee_engine *engine, const char *workflow_id, unsigned flags, char **out)
+ee_status ee_catalog_get(ee_engine *engine, const ee_principal *principal,
+                         const char *workflow_id, unsigned flags, char **out)
 {
     if (out == NULL)
         return ee__error(EE_EINVAL, "ee_catalog_get: out is NULL");
@@ -89,13 +100,15 @@ ee_status ee_catalog_get(ee_engine *engine, const char *workflow_id, unsigned fl
         st = ee__error(EE_EINVAL, "ee_catalog_get: unknown flags 0x%x", flags);
     ee__catalog_entry *entry = NULL;
     if (st == EE_OK)
-        st = ee__catalog_entry_get(engine, NULL, workflow_id,
+        st = ee__catalog_entry_get(engine, principal, workflow_id,
                                    (flags & EE_CATALOG_INCLUDE_INACTIVE)
                                        ? EE__CATALOG_ENTRY_INACTIVE : 0u,
                                    &entry);
     if (st == EE_OK)
-        st = ee__json_out(out, ee__cat_entry_render(entry->id, entry->revision,
-                                                    ee__cat_entry_record(entry), true));
+        st = ee__json_out(out, customer_view(ee__cat_entry_render(entry->id, entry->revision,
+                                                                  ee__cat_entry_record(entry),
+                                                                  true),
+                                             principal));
     ee__catalog_entry_free(entry);
     return st == EE_OK ? EE_OK : ee__error_out(out, st);
 }
@@ -198,6 +211,12 @@ typedef struct {
     size_t limit;
     const char *cursor;
     const char *q;
+    /* who reads (NULL: the admin or the library: every entry) */
+    const ee_principal *principal;
+    bool restricted;     /* the snapshot has entries not open to everyone */
+    const char *ws;      /* the principal's workspace */
+    bool plan_known;     /* plan was read (the snapshot has plans-mode entries) */
+    char plan[EE_PRINCIPAL_ID_MAX + 1];
 } cat_query;
 
 static ee_status bool_opt(const json_t *v, const char *key, int *out)
@@ -321,6 +340,8 @@ static bool accept_item(const cat_query *q, const ee__cat_item *it)
 {
     if (q->active >= 0 && it->active != (q->active == 1))
         return false;
+    if (q->restricted && !ee__cat_item_allows(it, q->ws, q->plan))
+        return false;
     if (q->requires_key >= 0 && it->requires_key != (q->requires_key == 1))
         return false;
     if (q->has_category == 1 && strcmp(it->category, q->category) != 0)
@@ -360,6 +381,8 @@ static uint64_t fingerprint(const cat_query *q, bool search)
     h = fnv(h, q->category ? q->category : "");
     h = fnv(h, q->n8n_id ? q->n8n_id : "");
     h = fnv(h, q->q ? q->q : "");
+    /* a page of one workspace's view continues in that view only */
+    h = fnv(h, q->principal ? ee_principal_workspace(q->principal) : "");
     size_t i;
     const json_t *t;
     json_array_foreach(q->tags, i, t) h = fnv(h, json_string_value(t));
@@ -466,7 +489,19 @@ static ee_status render_page(ee_engine *engine, const cat_query *q, const ee__ca
             json_decref(rec);
             continue;
         }
-        json_t *item = ee__cat_entry_render(it->id, rev, rec, false);
+        /* the stored record, not the snapshot, has the last word: an entry
+         * closed to this workspace since the snapshot is left out too */
+        bool allowed = true;
+        st = ee__cat_access_check(engine, rec, q->principal, q->plan_known ? q->plan : NULL,
+                                  &allowed);
+        if (st != EE_OK || !allowed) {
+            json_decref(rec);
+            if (st != EE_OK)
+                return st;
+            continue;
+        }
+        json_t *item = customer_view(ee__cat_entry_render(it->id, rev, rec, false),
+                                     q->principal);
         json_decref(rec);
         if (item != NULL && scores != NULL
             && json_object_set_new(item, "score", json_integer(scores[i])) != 0) {
@@ -584,8 +619,26 @@ static ee_status list_page(ee_engine *engine, ee__cat_snapshot *snap, const cat_
 typedef ee_status (*page_fn)(ee_engine *engine, ee__cat_snapshot *snap, const cat_query *q,
                              json_t *res);
 
-static ee_status run_query(ee_engine *engine, const char *query_json, bool search, page_fn page,
-                           const char *what, char **out)
+/* The reader's side of access for this snapshot: nothing at all when every
+ * entry is open to everyone; else the workspace, and the plan when some
+ * entry is open to plans. */
+static ee_status access_prepare(ee_engine *engine, const ee__cat_snapshot *snap,
+                                const ee_principal *principal, cat_query *q)
+{
+    q->principal = principal;
+    if (principal == NULL)
+        return EE_OK;
+    q->ws = ee_principal_workspace(principal);
+    q->restricted = snap->n_restricted > 0;
+    if (snap->n_by_plan == 0)
+        return EE_OK;
+    q->plan_known = true;
+    return ee__cat_plan_of(engine, principal, q->plan);
+}
+
+static ee_status run_query(ee_engine *engine, const ee_principal *principal,
+                           const char *query_json, bool search, page_fn page, const char *what,
+                           char **out)
 {
     if (out == NULL)
         return ee__error(EE_EINVAL, "%s: out is NULL", what);
@@ -602,6 +655,8 @@ static ee_status run_query(ee_engine *engine, const char *query_json, bool searc
     ee__cat_snapshot *snap = NULL;
     if (st == EE_OK)
         st = ee__catalog_snapshot_acquire(state, &snap);
+    if (st == EE_OK)
+        st = access_prepare(engine, snap, principal, &q);
     if (st == EE_OK && (res = json_object()) == NULL)
         st = ee__error(EE_ENOMEM, "out of memory");
     if (st == EE_OK)
@@ -614,9 +669,10 @@ static ee_status run_query(ee_engine *engine, const char *query_json, bool searc
     return ee__error_out(out, st);
 }
 
-ee_status ee_catalog_list(ee_engine *engine, const char *query_json, char **out)
+ee_status ee_catalog_list(ee_engine *engine, const ee_principal *principal,
+                          const char *query_json, char **out)
 {
-    return run_query(engine, query_json, false, list_page, "ee_catalog_list", out);
+    return run_query(engine, principal, query_json, false, list_page, "ee_catalog_list", out);
 }
 
 /* ---- search ---------------------------------------------------------------------------------- */
@@ -633,11 +689,11 @@ static int accept_doc(uint32_t doc, void *payload)
 }
 
 /* The query's filters as the snapshot's bitmaps where it keeps them
- * (isActive, requiresApiKey, category); the rest (tags, n8nWorkflowId, a
- * category past the snapshot's bitmaps) through accept_doc, which checks
- * every filter. */
+ * (isActive, requiresApiKey, category, what the workspace may run); the
+ * rest (tags, n8nWorkflowId, a category or workspace past the snapshot's
+ * bitmaps) through accept_doc, which checks every filter. */
 static ee_status search_filter(ee__cat_snapshot *snap, const cat_query *q, accept_ctx *a,
-                               const ee__search_bitmap *bitmaps[3], ee__search_filter *f)
+                               const ee__search_bitmap *bitmaps[4], ee__search_filter *f)
 {
     int kinds[3], n = 0;
     if (q->active >= 0)
@@ -651,6 +707,15 @@ static ee_status search_filter(ee__cat_snapshot *snap, const cat_query *q, accep
     for (int i = 0; i < n; i++) {
         const ee__search_bitmap *bm = NULL;
         ee_status st = ee__catalog_snapshot_filter(snap, kinds[i], q->category, &bm);
+        if (st != EE_OK)
+            return st;
+        if (bm != NULL)
+            bitmaps[f->n_bitmaps++] = bm;
+        residual = residual || bm == NULL;
+    }
+    if (q->restricted) {
+        const ee__search_bitmap *bm = NULL;
+        ee_status st = ee__catalog_snapshot_visible(snap, q->ws, q->plan, &bm);
         if (st != EE_OK)
             return st;
         if (bm != NULL)
@@ -682,7 +747,7 @@ static ee_status search_page(ee_engine *engine, ee__cat_snapshot *snap, const ca
     ee__search_hit hits[EE_CATALOG_PAGE_MAX + 1];
     size_t n = 0, total = 0;
     accept_ctx a = {q, snap};
-    const ee__search_bitmap *bitmaps[3];
+    const ee__search_bitmap *bitmaps[4];
     ee__search_filter f;
     ee_status st = search_filter(snap, q, &a, bitmaps, &f);
     if (st == EE_OK)
@@ -709,19 +774,22 @@ static ee_status search_page(ee_engine *engine, ee__cat_snapshot *snap, const ca
     return page_end(res, more, next, total);
 }
 
-ee_status ee_catalog_search(ee_engine *engine, const char *query_json, char **out)
+ee_status ee_catalog_search(ee_engine *engine, const ee_principal *principal,
+                            const char *query_json, char **out)
 {
     if (query_json == NULL && out != NULL) {
         *out = NULL;
         return ee__error_out(out, ee__error(EE_EINVAL, "ee_catalog_search: query is NULL"));
     }
-    return run_query(engine, query_json, true, search_page, "ee_catalog_search", out);
+    return run_query(engine, principal, query_json, true, search_page, "ee_catalog_search",
+                     out);
 }
 
 /* ---- input validation ---------------------------------------------------------------------------- */
 
-ee_status ee_catalog_validate_input(ee_engine *engine, const char *workflow_id,
-                                    const char *parameters_json, char **out)
+ee_status ee_catalog_validate_input(ee_engine *engine, const ee_principal *principal,
+                                    const char *workflow_id, const char *parameters_json,
+                                    char **out)
 {
     if (out == NULL)
         return ee__error(EE_EINVAL, "ee_catalog_validate_input: out is NULL");
@@ -735,7 +803,7 @@ ee_status ee_catalog_validate_input(ee_engine *engine, const char *workflow_id,
         st = ee__catalog_params_parse(parameters_json, &params);
     ee__catalog_entry *entry = NULL;
     if (st == EE_OK)
-        st = ee__catalog_entry_get(engine, NULL, workflow_id, 0u, &entry);
+        st = ee__catalog_entry_get(engine, principal, workflow_id, 0u, &entry);
     if (st == EE_OK)
         st = ee__catalog_entry_validate(engine, entry, params, NULL);
     ee__catalog_entry_free(entry);

@@ -198,6 +198,7 @@ json_t *ee__cat_entry_render(const char *id, int64_t revision, const json_t *rec
                             json_object_get(n8n, "syncedAt"), "missing",
                             json_object_get(n8n, "missing"));
     bad |= json_object_set_new(d, "n8n", n8n_out);
+    bad |= json_object_set_new(d, "access", ee__cat_access_render(rec));
     bad |= json_object_set_new(d, "revision", json_integer(revision));
     bad |= json_object_set_new(d, "createdAt", get_or_null(rec, "createdAt"));
     bad |= json_object_set_new(d, "updatedAt", get_or_null(rec, "updatedAt"));
@@ -440,6 +441,9 @@ static ee_status apply_key(ee_engine *engine, json_t *rec, const char *key, cons
             return ee__error(EE_EINVAL, "\"apiKeyProvider\" must be \"openrouter\" or "
                                         "\"platform\"");
         nv = json_string(s);
+    } else if (strcmp(key, "access") == 0) {
+        if ((st = ee__cat_access_parse(v, &nv)) != EE_OK)
+            return st;
     } else if (is_read_only(key) || (create && strcmp(key, "revision") == 0)) {
         return ee__error(EE_EINVAL, "\"%s\" is read-only", key);
     } else if (strcmp(key, "revision") == 0) {

@@ -24,6 +24,9 @@ static void item_free(ee__cat_item *it)
     for (size_t i = 0; i < it->n_tags; i++)
         free(it->tags[i]);
     free(it->tags);
+    for (size_t i = 0; i < it->n_access_ids; i++)
+        free(it->access_ids[i]);
+    free(it->access_ids);
 }
 
 void ee__catalog_snapshot_free(ee__cat_snapshot *snap)
@@ -40,6 +43,8 @@ void ee__catalog_snapshot_free(ee__cat_snapshot *snap)
         ee__search_bitmap_free(snap->filter[f]);
     for (size_t c = 0; c < snap->n_category_filters; c++)
         ee__search_bitmap_free(snap->category_filter[c].bitmap);
+    for (size_t v = 0; v < snap->n_visible; v++)
+        ee__search_bitmap_free(snap->visible[v].bitmap);
     free(snap->categories);
     pthread_mutex_destroy(&snap->order_lock);
     free(snap);
@@ -89,6 +94,42 @@ static bool read_tags(bson_iter_t *it, ee__cat_item *item)
     return true;
 }
 
+static int cmp_strp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The entry's "access" document: its mode and, for plans or workspaces,
+ * the list it names (kept sorted for bsearch). */
+static bool read_access(bson_iter_t *it, ee__cat_item *item)
+{
+    bson_iter_t child, list;
+    item->access = EE__CAT_ACCESS_NOBODY;
+    if (bson_iter_type(it) != BSON_TYPE_DOCUMENT || !bson_iter_recurse(it, &child)
+        || !bson_iter_find(&child, "mode") || bson_iter_type(&child) != BSON_TYPE_UTF8)
+        return true;
+    item->access = (uint8_t)ee__cat_access_mode(bson_iter_utf8(&child, NULL));
+    const char *member = item->access == EE__CAT_ACCESS_PLANS        ? "plans"
+                         : item->access == EE__CAT_ACCESS_WORKSPACES ? "workspaces"
+                                                                     : NULL;
+    if (member == NULL || !bson_iter_recurse(it, &child) || !bson_iter_find(&child, member)
+        || bson_iter_type(&child) != BSON_TYPE_ARRAY || !bson_iter_recurse(&child, &list))
+        return true; /* no list: nobody is on it */
+    while (bson_iter_next(&list)) {
+        if (bson_iter_type(&list) != BSON_TYPE_UTF8)
+            continue;
+        char **grown = realloc(item->access_ids, (item->n_access_ids + 1) * sizeof *grown);
+        if (grown == NULL)
+            return false;
+        item->access_ids = grown;
+        if ((item->access_ids[item->n_access_ids] = iter_strdup(&list)) == NULL)
+            return false;
+        item->n_access_ids++;
+    }
+    qsort(item->access_ids, item->n_access_ids, sizeof *item->access_ids, cmp_strp);
+    return true;
+}
+
 /* One stored entry -> one item + one document of the index. */
 static int build_row(const ee_storage_row *row, void *payload)
 {
@@ -133,6 +174,8 @@ static int build_row(const ee_storage_row *row, void *payload)
             it->created = iter_time(&iter);
         else if (strcmp(k, "updatedAt") == 0)
             it->updated = iter_time(&iter);
+        else if (strcmp(k, "access") == 0)
+            ok = read_access(&iter, it);
     }
     if (ok && it->name == NULL)
         ok = (it->name = strdup("")) != NULL;
@@ -174,6 +217,10 @@ static ee_status build(ee_engine *engine, uint64_t generation, ee__cat_snapshot 
     st = ee__search_build(c.b, &snap->index); /* consumes the builder */
     snap->items = c.items;
     snap->n = c.n;
+    for (size_t i = 0; i < c.n; i++) {
+        snap->n_restricted += c.items[i].access != EE__CAT_ACCESS_EVERYONE;
+        snap->n_by_plan += c.items[i].access == EE__CAT_ACCESS_PLANS;
+    }
     snap->generation = generation;
     snap->built_ms = ee_engine_now_ms(engine);
     pthread_mutex_init(&snap->order_lock, NULL);
@@ -389,6 +436,48 @@ ee_status ee__catalog_snapshot_filter(ee__cat_snapshot *snap, int kind, const ch
     }
     if (slot != NULL)
         *out = *slot;
+    pthread_mutex_unlock(&snap->order_lock);
+    return st;
+}
+
+/* ---- what a workspace may run ----------------------------------------------------------- */
+
+typedef struct {
+    const ee__cat_snapshot *snap;
+    const char *workspace, *plan;
+} visible_ctx;
+
+static int visible_pred(uint32_t doc, void *payload)
+{
+    const visible_ctx *v = payload;
+    return ee__cat_item_allows(&v->snap->items[doc], v->workspace, v->plan);
+}
+
+ee_status ee__catalog_snapshot_visible(ee__cat_snapshot *snap, const char *workspace,
+                                       const char *plan, const ee__search_bitmap **out)
+{
+    *out = NULL;
+    /* The plan decides only when a plans-mode entry exists, so without one
+     * every organisation's workspace shares its bitmap whatever its plan. */
+    char key[sizeof snap->visible[0].key];
+    snprintf(key, sizeof key, "%s\n%s", workspace, snap->n_by_plan ? plan : "");
+    ee_status st = EE_OK;
+    pthread_mutex_lock(&snap->order_lock);
+    size_t v = 0;
+    while (v < snap->n_visible && strcmp(snap->visible[v].key, key) != 0)
+        v++;
+    if (v == snap->n_visible && v < EE__CAT_VISIBLE_MAX) {
+        /* Kept for the snapshot's life (a search may hold it), so a full
+         * table is not recycled: later workspaces are filtered per item. */
+        visible_ctx ctx = {snap, workspace, plan};
+        st = ee__search_bitmap_new(snap->index, visible_pred, &ctx, &snap->visible[v].bitmap);
+        if (st == EE_OK) {
+            memcpy(snap->visible[v].key, key, sizeof key);
+            snap->n_visible++;
+        }
+    }
+    if (st == EE_OK && v < snap->n_visible)
+        *out = snap->visible[v].bitmap;
     pthread_mutex_unlock(&snap->order_lock);
     return st;
 }

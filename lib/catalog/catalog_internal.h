@@ -48,6 +48,9 @@ typedef struct ee__cat_item {
     size_t n_tags;
     bool active;
     bool requires_key;
+    uint8_t access;       /* EE__CAT_ACCESS_*: who may run it (access.c) */
+    char **access_ids;    /* the plans or workspaces it names, sorted (NULL for everyone) */
+    size_t n_access_ids;
     int64_t created;
     int64_t updated;
 } ee__cat_item;
@@ -66,6 +69,15 @@ enum {
     EE__CAT_FILTER_CATEGORY = EE__CAT_FILTER_FIXED
 };
 #define EE__CAT_FILTER_CATEGORIES 32 /* category bitmaps kept per snapshot */
+#define EE__CAT_VISIBLE_MAX 64       /* "what this workspace may run" bitmaps kept per snapshot */
+
+/* Who may run an entry (its "access" member; access.c). */
+enum {
+    EE__CAT_ACCESS_EVERYONE,
+    EE__CAT_ACCESS_PLANS,      /* organisations on the listed plans */
+    EE__CAT_ACCESS_WORKSPACES, /* the listed workspaces */
+    EE__CAT_ACCESS_NOBODY      /* a mode this version does not know: fail closed */
+};
 
 typedef struct ee__cat_snapshot {
     int refs;                 /* guarded by the state's lock */
@@ -85,6 +97,15 @@ typedef struct ee__cat_snapshot {
         ee__search_bitmap *bitmap;
     } category_filter[EE__CAT_FILTER_CATEGORIES]; /* the first categories asked for */
     size_t n_category_filters;
+    /* Entries not open to everyone. When both are 0 (the common case) no
+     * read looks at access at all. */
+    size_t n_by_plan;         /* plans mode */
+    size_t n_restricted;      /* any mode but everyone */
+    struct {
+        char key[2 * EE_PRINCIPAL_ID_MAX + 2]; /* workspace "\n" plan (see snapshot_visible) */
+        ee__search_bitmap *bitmap;
+    } visible[EE__CAT_VISIBLE_MAX]; /* the first workspaces (x plans) that searched */
+    size_t n_visible;
 } ee__cat_snapshot;
 
 /* ---- compiled schema cache ------------------------------------------------------ */
@@ -131,6 +152,12 @@ ee_status ee__catalog_snapshot_order(ee__cat_snapshot *snap, int sort, const uin
  * bitmaps: the caller filters that category itself. */
 ee_status ee__catalog_snapshot_filter(ee__cat_snapshot *snap, int kind, const char *category,
                                       const ee__search_bitmap **out);
+
+/* The entries `workspace` on `plan` may run (ee__cat_item_allows()), as a
+ * bitmap kept with the snapshot; *out is NULL, with EE_OK, when the
+ * snapshot keeps no more of them: the caller checks each item itself. */
+ee_status ee__catalog_snapshot_visible(ee__cat_snapshot *snap, const char *workspace,
+                                       const char *plan, const ee__search_bitmap **out);
 
 /* Compare two items by (sort key, id) ascending. */
 int ee__cat_item_cmp(const ee__cat_item *a, const ee__cat_item *b, int sort);
@@ -202,6 +229,28 @@ void ee__cat_utf8_cut(char *s, size_t max);
 /* The stored record a typed entry (catalog.h, entry.c) was built from, for
  * the adapters that render it: borrowed for the entry's life. */
 const json_t *ee__cat_entry_record(const ee__catalog_entry *entry);
+
+/* ---- access (access.c) -------------------------------------------------------- */
+
+/* EE__CAT_ACCESS_* of a stored mode name (NULL or unknown: NOBODY). */
+int ee__cat_access_mode(const char *mode);
+/* Validate an admin's "access" value (null: everyone); *out (new reference)
+ * is the stored form. EE_EINVAL/EE_ETOOBIG name the JSON pointer. */
+ee_status ee__cat_access_parse(const json_t *v, json_t **out);
+/* The record's access as the admin's view shows it (new reference or NULL). */
+json_t *ee__cat_access_render(const json_t *rec);
+/* The plan of `principal`'s organisation ("" when its subscription names a
+ * plan that no longer exists). */
+ee_status ee__cat_plan_of(ee_engine *engine, const ee_principal *principal,
+                          char plan[EE_PRINCIPAL_ID_MAX + 1]);
+/* Whether `principal` (NULL: the library or an admin - always) may run the
+ * entry stored as `rec`. `plan` is the principal's plan when the caller
+ * knows it, else NULL: read from the quota module only for a plans-mode
+ * entry. */
+ee_status ee__cat_access_check(ee_engine *engine, const json_t *rec,
+                               const ee_principal *principal, const char *plan, bool *allowed);
+/* The same for a snapshot item, with the principal's workspace and plan. */
+bool ee__cat_item_allows(const ee__cat_item *it, const char *workspace, const char *plan);
 
 /* Bump the generation: searches rebuild their snapshot. */
 void ee__catalog_written(ee_engine *engine);

@@ -106,7 +106,6 @@ static ee_status entry_build(const char *id, int64_t revision, json_t *rec,
 ee_status ee__catalog_entry_get(ee_engine *engine, const ee_principal *principal,
                                 const char *id, unsigned flags, ee__catalog_entry **out)
 {
-    (void)principal; /* entries are global today: every principal sees the active ones */
     if (out == NULL)
         return ee__error(EE_EINVAL, "ee__catalog_entry_get: out is NULL");
     *out = NULL;
@@ -128,7 +127,16 @@ ee_status ee__catalog_entry_get(ee_engine *engine, const ee_principal *principal
     ee_status st = ee__cat_load(engine, EE__CAT_COLL, id, &rec, &rev);
     if (st != EE_OK)
         return st;
-    if (!(flags & EE__CATALOG_ENTRY_INACTIVE) && !json_is_true(json_object_get(rec, "isActive"))) {
+    bool allowed = true;
+    if (!(flags & EE__CATALOG_ENTRY_INACTIVE) && !json_is_true(json_object_get(rec, "isActive")))
+        allowed = false;
+    else if ((st = ee__cat_access_check(engine, rec, principal, NULL, &allowed)) != EE_OK) {
+        json_decref(rec);
+        return st;
+    }
+    if (!allowed) {
+        /* an entry the principal may not run answers as one that does not
+         * exist: the same status and message, nothing about who may */
         json_decref(rec);
         return ee__error(EE_ENOTFOUND, "no active catalog entry with id %s", id);
     }

@@ -95,14 +95,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *params[] = {"{}", text};
         for (int i = 0; i < 2; i++) {
             char *v = NULL;
-            ee_status vs = ee_catalog_validate_input(engine, id, params[i], &v);
+            ee_status vs = ee_catalog_validate_input(engine, NULL, id, params[i], &v);
             CHECK(vs == EE_OK || vs == EE_EVALIDATION || vs == EE_ENOTFOUND || vs == EE_EINVAL
                   || vs == EE_EPARSE || vs == EE_ETOOBIG);
             CHECK(v != NULL);
             ee_free(v);
         }
         char *got = NULL;
-        ee_status gs = ee_catalog_get(engine, id, EE_CATALOG_INCLUDE_INACTIVE, &got);
+        ee_status gs = ee_catalog_get(engine, NULL, id, EE_CATALOG_INCLUDE_INACTIVE, &got);
         CHECK(gs == EE_OK);
         ee_free(got);
         CHECK(ee_storage_delete(ee__engine_storage(engine), "workflowCatalog", NULL, id) == EE_OK);

@@ -73,7 +73,7 @@ static char *with_category(const char *text)
     return out;
 }
 
-typedef ee_status (*query_fn)(ee_engine *, const char *, char **);
+typedef ee_status (*query_fn)(ee_engine *, const ee_principal *, const char *, char **);
 
 /* One page: checked, its ids appended to `seen` (failing on a repeat).
  * Returns the answer (json_decref()) or NULL for a failure. */
@@ -81,7 +81,7 @@ static json_t *page(query_fn fn, bool search, const char *query, size_t limit, j
                     bool follow)
 {
     char *out = NULL;
-    ee_status st = fn(engine, query, &out);
+    ee_status st = fn(engine, NULL, query, &out);
     if (follow)
         CHECK(st == EE_OK); /* a cursor the library gave is accepted */
     CHECK_STATUS(st, EE_OK, EE_EINVAL, EE_EPARSE, EE_ETOOBIG);

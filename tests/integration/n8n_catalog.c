@@ -116,7 +116,7 @@ static json_t *sync_ok(void)
 static json_t *entries_by_name(void)
 {
     char *out = NULL;
-    cr_assert_eq(ee_catalog_list(engine, "{\"includeInactive\": true, \"limit\": 100}", &out),
+    cr_assert_eq(ee_catalog_list(engine, NULL, "{\"includeInactive\": true, \"limit\": 100}", &out),
                  EE_OK, "%s", out);
     json_t *doc = parse(out);
     ee_free(out);
@@ -125,7 +125,7 @@ static json_t *entries_by_name(void)
     json_t *it;
     json_array_foreach(json_object_get(doc, "data"), i, it) {
         char *full = NULL;
-        cr_assert_eq(ee_catalog_get(engine, json_string_value(json_object_get(it, "id")),
+        cr_assert_eq(ee_catalog_get(engine, NULL, json_string_value(json_object_get(it, "id")),
                                     EE_CATALOG_INCLUDE_INACTIVE, &full),
                      EE_OK);
         json_object_set_new(by, json_string_value(json_object_get(it, "name")), parse(full));
@@ -255,7 +255,7 @@ Test(n8n_catalog, sync_derives_entries_is_idempotent_and_deactivates_deleted)
     /* customers no longer see it */
     char q[256], *out = NULL;
     snprintf(q, sizeof q, "{\"n8nWorkflowId\": \"%s\"}", doomed_id);
-    cr_assert_eq(ee_catalog_list(engine, q, &out), EE_OK);
+    cr_assert_eq(ee_catalog_list(engine, NULL, q, &out), EE_OK);
     json_t *doc = parse(out);
     ee_free(out);
     cr_assert_eq(json_array_size(json_object_get(doc, "data")), 0);

@@ -164,7 +164,7 @@ BOTH(create_get_update)
     snprintf(idc, sizeof idc, "%s", id);
     json_decref(doc);
 
-    doc = CALL(EE_OK, ee_catalog_get(e, idc, 0, &out_));
+    doc = CALL(EE_OK, ee_catalog_get(e, NULL, idc, 0, &out_));
     cr_assert_str_eq(str(doc, "name"), "Daily research");
     cr_assert_str_eq(str(doc, "emailTemplateId"), "0123456789abcdef01234567");
     json_decref(doc);
@@ -190,10 +190,10 @@ BOTH(create_get_update)
     json_decref(CALL(EE_OK, ee_catalog_update(e, idc, "{\"revision\": 2, \"isActive\": false}",
                                               &out_)));
     /* inactive: hidden from customers, visible to the admin */
-    json_decref(CALL(EE_ENOTFOUND, ee_catalog_get(e, idc, 0, &out_)));
-    json_decref(CALL(EE_OK, ee_catalog_get(e, idc, EE_CATALOG_INCLUDE_INACTIVE, &out_)));
-    json_decref(CALL(EE_ENOTFOUND, ee_catalog_get(e, "0123456789abcdef01234567", 1, &out_)));
-    json_decref(CALL(EE_EINVAL, ee_catalog_get(e, "nope", 0, &out_)));
+    json_decref(CALL(EE_ENOTFOUND, ee_catalog_get(e, NULL, idc, 0, &out_)));
+    json_decref(CALL(EE_OK, ee_catalog_get(e, NULL, idc, EE_CATALOG_INCLUDE_INACTIVE, &out_)));
+    json_decref(CALL(EE_ENOTFOUND, ee_catalog_get(e, NULL, "0123456789abcdef01234567", 1, &out_)));
+    json_decref(CALL(EE_EINVAL, ee_catalog_get(e, NULL, "nope", 0, &out_)));
     json_decref(CALL(EE_EINVAL, ee_catalog_update(e, idc, "{\"n8nWorkflowId\": \"x\"}", &out_)));
     json_decref(CALL(EE_EEXISTS, ee_catalog_create(e, "{\"n8nWorkflowId\": \"wf-1\", \"name\": "
                                                       "\"again\"}", &out_)));
@@ -278,14 +278,14 @@ BOTH(bad_input_stores_nothing)
     cr_assert_eq(count_docs(e, "workflowCatalog"), before, "nothing was stored");
 
     /* the same through update: the stored entry is unchanged */
-    json_t *was = CALL(EE_OK, ee_catalog_get(e, ok_id, 0, &out_));
+    json_t *was = CALL(EE_OK, ee_catalog_get(e, NULL, ok_id, 0, &out_));
     json_decref(CALL(EE_EINVAL, ee_catalog_update(e, ok_id, "{\"inputSchema\": {\"minLength\": "
                                                             "\"x\"}}", &out_)));
     json_decref(CALL(EE_EINVAL, ee_catalog_update(e, ok_id, "{\"name\": \"fine\", \"category\": "
                                                             "\"0123456789abcdef01234567\"}",
                                                   &out_)));
     json_decref(CALL(EE_EPARSE, ee_catalog_update(e, ok_id, "{\"name\": \"\xc0\xaf\"}", &out_)));
-    json_t *now = CALL(EE_OK, ee_catalog_get(e, ok_id, 0, &out_));
+    json_t *now = CALL(EE_OK, ee_catalog_get(e, NULL, ok_id, 0, &out_));
     cr_assert(json_equal(was, now), "a failed update changed nothing");
     json_decref(was);
     json_decref(now);
@@ -356,8 +356,7 @@ BOTH(validate_input_keeps_big_numbers_exact)
                         "\"x\": {\"type\": \"number\", \"maximum\": 1e300},"
                         "\"tag\": {\"type\": \"string\", \"default\": \"t\"}}}}");
     char *out = NULL;
-    ee_status st = ee_catalog_validate_input(
-        e, id, "{\"id\": 123456789012345678901234567890, \"x\": 972783798187987123879878123.18878137}",
+    ee_status st = ee_catalog_validate_input(e, NULL, id, "{\"id\": 123456789012345678901234567890, \"x\": 972783798187987123879878123.18878137}",
         &out);
     cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
     cr_expect_str_eq(out, "{\"id\":123456789012345678901234567890,"
@@ -365,15 +364,15 @@ BOTH(validate_input_keeps_big_numbers_exact)
     ee_free(out);
     out = NULL;
     /* exact bounds: past the maximum, and a big decimal that is no integer */
-    cr_expect_eq(ee_catalog_validate_input(e, id, "{\"x\": 1e400}", &out), EE_EVALIDATION, "%s",
+    cr_expect_eq(ee_catalog_validate_input(e, NULL, id, "{\"x\": 1e400}", &out), EE_EVALIDATION, "%s",
                  ee_error_last_message());
     ee_free(out);
     out = NULL;
-    cr_expect_eq(ee_catalog_validate_input(e, id, "{\"id\": 123456789012345678901234567890.5}",
+    cr_expect_eq(ee_catalog_validate_input(e, NULL, id, "{\"id\": 123456789012345678901234567890.5}",
                                            &out), EE_EVALIDATION, "%s", ee_error_last_message());
     ee_free(out);
     out = NULL;
-    cr_expect_eq(ee_catalog_validate_input(e, id, "{\"id\": -123456789012345678901234567890}",
+    cr_expect_eq(ee_catalog_validate_input(e, NULL, id, "{\"id\": -123456789012345678901234567890}",
                                            &out), EE_EVALIDATION, "%s", ee_error_last_message());
     ee_free(out);
     free(id);
@@ -382,13 +381,13 @@ BOTH(validate_input_keeps_big_numbers_exact)
 BOTH(validate_input_reports_and_fills_defaults)
 {
     char *id = entry(e, schema_entry);
-    json_t *doc = CALL(EE_OK, ee_catalog_validate_input(e, id, "{\"query\": \"llm news\"}", &out_));
+    json_t *doc = CALL(EE_OK, ee_catalog_validate_input(e, NULL, id, "{\"query\": \"llm news\"}", &out_));
     cr_assert_eq(json_integer_value(json_object_get(doc, "limit")), 10, "default applied");
     cr_assert_str_eq(str(json_object_get(doc, "opts"), "lang"), "en", "nested default");
     json_decref(doc);
 
     doc = CALL(EE_EVALIDATION,
-               ee_catalog_validate_input(e, id, "{\"query\": \"x\", \"limit\": 99, \"y\": 1}", &out_));
+               ee_catalog_validate_input(e, NULL, id, "{\"query\": \"x\", \"limit\": 99, \"y\": 1}", &out_));
     json_t *errors = json_object_get(json_object_get(json_object_get(doc, "error"), "detail"),
                                      "errors");
     cr_assert_geq(json_array_size(errors), 3, "every violation: %zu", json_array_size(errors));
@@ -409,31 +408,31 @@ BOTH(validate_input_reports_and_fills_defaults)
     for (int i = 0; i < 1000; i++)
         deep[k++] = ']';
     strcpy(deep + k, "}");
-    json_decref(CALL(EE_ETOOBIG, ee_catalog_validate_input(e, id, deep, &out_)));
+    json_decref(CALL(EE_ETOOBIG, ee_catalog_validate_input(e, NULL, id, deep, &out_)));
     size_t n = 10 * 1024 * 1024;
     char *big = malloc(n + 32);
     k = sprintf(big, "{\"query\": \"");
     memset(big + k, 'q', n);
     strcpy(big + k + n, "\"}");
-    json_decref(CALL(EE_ETOOBIG, ee_catalog_validate_input(e, id, big, &out_)));
+    json_decref(CALL(EE_ETOOBIG, ee_catalog_validate_input(e, NULL, id, big, &out_)));
     free(big);
-    json_decref(CALL(EE_EPARSE, ee_catalog_validate_input(e, id, "{\"query\": \"\xff\"}", &out_)));
-    json_decref(CALL(EE_EINVAL, ee_catalog_validate_input(e, id, "[1]", &out_)));
-    json_decref(CALL(EE_ENOTFOUND, ee_catalog_validate_input(e, "0123456789abcdef01234567", "{}",
+    json_decref(CALL(EE_EPARSE, ee_catalog_validate_input(e, NULL, id, "{\"query\": \"\xff\"}", &out_)));
+    json_decref(CALL(EE_EINVAL, ee_catalog_validate_input(e, NULL, id, "[1]", &out_)));
+    json_decref(CALL(EE_ENOTFOUND, ee_catalog_validate_input(e, NULL, "0123456789abcdef01234567", "{}",
                                                               &out_)));
 
     /* the cache follows updates: a new schema applies at once */
     json_decref(CALL(EE_OK, ee_catalog_update(e, id, "{\"inputSchema\": {\"type\": \"object\", "
                                                      "\"required\": [\"other\"]}}", &out_)));
-    json_decref(CALL(EE_EVALIDATION, ee_catalog_validate_input(e, id, "{\"query\": \"ab\"}",
+    json_decref(CALL(EE_EVALIDATION, ee_catalog_validate_input(e, NULL, id, "{\"query\": \"ab\"}",
                                                                &out_)));
     json_decref(CALL(EE_OK, ee_catalog_update(e, id, "{\"inputSchema\": null}", &out_)));
-    doc = CALL(EE_OK, ee_catalog_validate_input(e, id, "{\"anything\": [1, 2]}", &out_));
+    doc = CALL(EE_OK, ee_catalog_validate_input(e, NULL, id, "{\"anything\": [1, 2]}", &out_));
     cr_assert_eq(json_array_size(json_object_get(doc, "anything")), 2);
     json_decref(doc);
     /* inactive entries cannot be validated against (nor run) */
     json_decref(CALL(EE_OK, ee_catalog_update(e, id, "{\"isActive\": false}", &out_)));
-    json_decref(CALL(EE_ENOTFOUND, ee_catalog_validate_input(e, id, "{}", &out_)));
+    json_decref(CALL(EE_ENOTFOUND, ee_catalog_validate_input(e, NULL, id, "{}", &out_)));
     free(id);
 }
 
@@ -471,7 +470,7 @@ static size_t page_all(ee_engine *e, const char *filters, const char *sort, bool
                  cursor ? ", \"cursor\": \"" : "", cursor ? cursor : "", cursor ? "\"" : "");
         free(cursor);
         cursor = NULL;
-        json_t *doc = CALL(EE_OK, ee_catalog_list(e, q, &out_));
+        json_t *doc = CALL(EE_OK, ee_catalog_list(e, NULL, q, &out_));
         cr_assert_eq((size_t)json_integer_value(json_object_get(doc, "total")), expect);
         json_t *data = json_object_get(doc, "data");
         cr_assert_leq(json_array_size(data), limit);
@@ -533,28 +532,28 @@ BOTH(list_filters_sorts_and_pages)
     page_all(e, "\"tags\": [\"none\"]", "name", false, 2, 0);
 
     /* bad queries */
-    json_decref(CALL(EE_EINVAL, ee_catalog_list(e, "{\"cursor\": \"zz\"}", &out_)));
-    json_decref(CALL(EE_EINVAL, ee_catalog_list(e, "{\"cursor\": \"7b7d\"}", &out_)));
-    json_decref(CALL(EE_EINVAL, ee_catalog_list(e, "{\"sort\": \"size\"}", &out_)));
-    json_decref(CALL(EE_EINVAL, ee_catalog_list(e, "{\"limit\": 0}", &out_)));
-    json_decref(CALL(EE_EINVAL, ee_catalog_list(e, "{\"limit\": 101}", &out_)));
-    json_decref(CALL(EE_EINVAL, ee_catalog_list(e, "{\"isActive\": false}", &out_)));
-    json_decref(CALL(EE_EINVAL, ee_catalog_list(e, "{\"colour\": 1}", &out_)));
-    json_decref(CALL(EE_EPARSE, ee_catalog_list(e, "{", &out_)));
+    json_decref(CALL(EE_EINVAL, ee_catalog_list(e, NULL, "{\"cursor\": \"zz\"}", &out_)));
+    json_decref(CALL(EE_EINVAL, ee_catalog_list(e, NULL, "{\"cursor\": \"7b7d\"}", &out_)));
+    json_decref(CALL(EE_EINVAL, ee_catalog_list(e, NULL, "{\"sort\": \"size\"}", &out_)));
+    json_decref(CALL(EE_EINVAL, ee_catalog_list(e, NULL, "{\"limit\": 0}", &out_)));
+    json_decref(CALL(EE_EINVAL, ee_catalog_list(e, NULL, "{\"limit\": 101}", &out_)));
+    json_decref(CALL(EE_EINVAL, ee_catalog_list(e, NULL, "{\"isActive\": false}", &out_)));
+    json_decref(CALL(EE_EINVAL, ee_catalog_list(e, NULL, "{\"colour\": 1}", &out_)));
+    json_decref(CALL(EE_EPARSE, ee_catalog_list(e, NULL, "{", &out_)));
     /* a cursor from another query */
-    json_t *doc = CALL(EE_OK, ee_catalog_list(e, "{\"limit\": 2}", &out_));
+    json_t *doc = CALL(EE_OK, ee_catalog_list(e, NULL, "{\"limit\": 2}", &out_));
     char q[1200];
     snprintf(q, sizeof q, "{\"limit\": 2, \"sort\": \"createdAt\", \"cursor\": \"%s\"}",
              str(doc, "nextCursor"));
     json_decref(doc);
-    json_decref(CALL(EE_EINVAL, ee_catalog_list(e, q, &out_)));
+    json_decref(CALL(EE_EINVAL, ee_catalog_list(e, NULL, q, &out_)));
     /* the listing sees writes at once: deactivate one, the count drops */
-    doc = CALL(EE_OK, ee_catalog_list(e, "{\"limit\": 1}", &out_));
+    doc = CALL(EE_OK, ee_catalog_list(e, NULL, "{\"limit\": 1}", &out_));
     char id[25];
     snprintf(id, sizeof id, "%s", str(json_array_get(json_object_get(doc, "data"), 0), "id"));
     json_decref(doc);
     json_decref(CALL(EE_OK, ee_catalog_update(e, id, "{\"isActive\": false}", &out_)));
-    doc = CALL(EE_OK, ee_catalog_list(e, NULL, &out_));
+    doc = CALL(EE_OK, ee_catalog_list(e, NULL, NULL, &out_));
     cr_assert_eq((size_t)json_integer_value(json_object_get(doc, "total")), active - 1);
     cr_assert_null(json_object_get(json_array_get(json_object_get(doc, "data"), 0),
                                    "inputSchema"), "list items leave the schema out");
@@ -577,7 +576,7 @@ BOTH(search_ranks_filters_and_pages)
     free(entry(e, "{\"n8nWorkflowId\": \"s3\", \"name\": \"Slack poster\", \"tags\": [\"EMAIL\"]}"));
     free(entry(e, "{\"n8nWorkflowId\": \"s4\", \"name\": \"Emailer (retired)\", "
                   "\"isActive\": false}"));
-    json_t *doc = CALL(EE_OK, ee_catalog_search(e, "{\"q\": \"EMA\"}", &out_));
+    json_t *doc = CALL(EE_OK, ee_catalog_search(e, NULL, "{\"q\": \"EMA\"}", &out_));
     json_t *data = json_object_get(doc, "data");
     cr_assert_eq(json_array_size(data), 3, "prefix, case-insensitive, active only");
     cr_assert_str_eq(str(json_array_get(data, 0), "name"), "Email digest", "name ranks first");
@@ -586,14 +585,14 @@ BOTH(search_ranks_filters_and_pages)
     cr_assert_gt(json_integer_value(json_object_get(json_array_get(data, 0), "score")),
                  json_integer_value(json_object_get(json_array_get(data, 2), "score")));
     json_decref(doc);
-    doc = CALL(EE_OK, ee_catalog_search(e, "{\"q\": \"email\", \"includeInactive\": true}", &out_));
+    doc = CALL(EE_OK, ee_catalog_search(e, NULL, "{\"q\": \"email\", \"includeInactive\": true}", &out_));
     cr_assert_eq(json_integer_value(json_object_get(doc, "total")), 4);
     json_decref(doc);
     snprintf(in, sizeof in, "{\"q\": \"email\", \"category\": \"%s\"}", cat);
-    doc = CALL(EE_OK, ee_catalog_search(e, in, &out_));
+    doc = CALL(EE_OK, ee_catalog_search(e, NULL, in, &out_));
     cr_assert_eq(json_array_size(json_object_get(doc, "data")), 1, "combined with filters");
     json_decref(doc);
-    doc = CALL(EE_OK, ee_catalog_search(e, "{\"q\": \"email lead\"}", &out_));
+    doc = CALL(EE_OK, ee_catalog_search(e, NULL, "{\"q\": \"email lead\"}", &out_));
     cr_assert_eq(json_array_size(json_object_get(doc, "data")), 1, "every word must match");
     json_decref(doc);
     /* pages of one, by cursor */
@@ -604,7 +603,7 @@ BOTH(search_ranks_filters_and_pages)
         snprintf(q, sizeof q, "{\"q\": \"email\", \"limit\": 1%s%s%s}",
                  cursor ? ", \"cursor\": \"" : "", cursor ? cursor : "", cursor ? "\"" : "");
         free(cursor);
-        doc = CALL(EE_OK, ee_catalog_search(e, q, &out_));
+        doc = CALL(EE_OK, ee_catalog_search(e, NULL, q, &out_));
         data = json_object_get(doc, "data");
         cr_assert_leq(json_array_size(data), 1);
         if (json_array_size(data) == 1)
@@ -614,18 +613,18 @@ BOTH(search_ranks_filters_and_pages)
     } while (cursor != NULL);
     cr_assert_eq(json_object_size(seen), 3);
     json_decref(seen);
-    json_decref(CALL(EE_EINVAL, ee_catalog_search(e, "{}", &out_)));
-    json_decref(CALL(EE_EINVAL, ee_catalog_search(e, "{\"q\": \"x\", \"sort\": \"name\"}", &out_)));
-    json_decref(CALL(EE_EINVAL, ee_catalog_search(e, "{\"q\": \"x\", \"cursor\": \"00\"}", &out_)));
+    json_decref(CALL(EE_EINVAL, ee_catalog_search(e, NULL, "{}", &out_)));
+    json_decref(CALL(EE_EINVAL, ee_catalog_search(e, NULL, "{\"q\": \"x\", \"sort\": \"name\"}", &out_)));
+    json_decref(CALL(EE_EINVAL, ee_catalog_search(e, NULL, "{\"q\": \"x\", \"cursor\": \"00\"}", &out_)));
     char longq[700];
     memset(longq, 0, sizeof longq);
     strcpy(longq, "{\"q\": \"");
     memset(longq + 7, 'w', 600);
     strcpy(longq + 607, "\"}");
-    json_decref(CALL(EE_ETOOBIG, ee_catalog_search(e, longq, &out_)));
+    json_decref(CALL(EE_ETOOBIG, ee_catalog_search(e, NULL, longq, &out_)));
     /* a write is seen by the next search */
     free(entry(e, "{\"n8nWorkflowId\": \"s5\", \"name\": \"Zebra emails\"}"));
-    doc = CALL(EE_OK, ee_catalog_search(e, "{\"q\": \"zebra\"}", &out_));
+    doc = CALL(EE_OK, ee_catalog_search(e, NULL, "{\"q\": \"zebra\"}", &out_));
     cr_assert_eq(json_array_size(json_object_get(doc, "data")), 1);
     json_decref(doc);
     free(cat);
@@ -645,8 +644,8 @@ static json_t *all_pages(ee_engine *e, bool search, const char *query_fields, js
                            cursor ? cursor : "", cursor ? "\"" : "");
         cr_assert(len > 0 && (size_t)len < sizeof q, "query too long for the test's buffer");
         free(cursor);
-        json_t *doc = search ? CALL(EE_OK, ee_catalog_search(e, q, &out_))
-                             : CALL(EE_OK, ee_catalog_list(e, q, &out_));
+        json_t *doc = search ? CALL(EE_OK, ee_catalog_search(e, NULL, q, &out_))
+                             : CALL(EE_OK, ee_catalog_list(e, NULL, q, &out_));
         if (first)
             *total = json_integer_value(json_object_get(doc, "total"));
         first = false;
@@ -816,7 +815,7 @@ BOTH(concurrent_updates_retry_and_lose_nothing)
         pthread_join(t[i], NULL);
         cr_assert_eq(w[i].failures, 0, "every update succeeded after retries");
     }
-    json_t *doc = CALL(EE_OK, ee_catalog_get(e, id, 0, &out_));
+    json_t *doc = CALL(EE_OK, ee_catalog_get(e, NULL, id, 0, &out_));
     cr_assert_eq(json_integer_value(json_object_get(doc, "revision")), 1 + THREADS * EACH,
                  "each update is one revision: none was lost");
     json_decref(doc);
@@ -831,10 +830,10 @@ Test(catalog_api, null_arguments_and_missing_n8n)
     ee_free(out);
     cr_assert_eq(ee_catalog_create(e, NULL, &out), EE_EINVAL);
     ee_free(out);
-    cr_assert_eq(ee_catalog_get(e, NULL, 0, &out), EE_EINVAL);
+    cr_assert_eq(ee_catalog_get(e, NULL, NULL, 0, &out), EE_EINVAL);
     ee_free(out);
-    cr_assert_eq(ee_catalog_list(e, NULL, NULL), EE_EINVAL);
-    cr_assert_eq(ee_catalog_search(e, NULL, &out), EE_EINVAL);
+    cr_assert_eq(ee_catalog_list(e, NULL, NULL, NULL), EE_EINVAL);
+    cr_assert_eq(ee_catalog_search(e, NULL, NULL, &out), EE_EINVAL);
     ee_free(out);
     /* no N8N_API_KEY: sync says what is missing */
     cr_assert_eq(ee_catalog_sync(e, &out), EE_ESTATE);

@@ -94,7 +94,7 @@ static void expect_same_list(const char *const *typed, size_t n, const json_t *a
 static void expect_entry_matches_answer(const ee__catalog_entry *e, unsigned public_flags)
 {
     char *out = NULL;
-    json_t *doc = answer_of(ee_catalog_get(engine, e->id, public_flags, &out), EE_OK, &out);
+    json_t *doc = answer_of(ee_catalog_get(engine, NULL, e->id, public_flags, &out), EE_OK, &out);
     cr_expect_str_eq(e->id, s(doc, "id"));
     cr_expect_eq(e->revision, json_integer_value(json_object_get(doc, "revision")));
     expect_same_str(e->name, doc, "name");
@@ -177,7 +177,7 @@ Test(entry, inactive_entries_are_found_only_in_the_admins_view)
     make_entry("{\"n8nWorkflowId\": \"wf-off\", \"name\": \"Off\", \"isActive\": false}", NULL, id);
     ee__catalog_entry *e = NULL;
     char *out = NULL;
-    ee_status pub = ee_catalog_get(engine, id, 0, &out);
+    ee_status pub = ee_catalog_get(engine, NULL, id, 0, &out);
     ee_free(out);
     cr_expect_eq(pub, EE_ENOTFOUND);
     cr_expect_eq(ee__catalog_entry_get(engine, NULL, id, 0, &e), EE_ENOTFOUND);
@@ -249,7 +249,7 @@ Test(entry, violations_equal_the_public_report)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *eid = strcmp(cases[i][0], "lead") == 0 ? id : plain;
         char *pub = NULL, *typed = NULL;
-        ee_status pst = ee_catalog_validate_input(engine, eid, cases[i][1], &pub);
+        ee_status pst = ee_catalog_validate_input(engine, NULL, eid, cases[i][1], &pub);
         ee__catalog_violations *v = NULL;
         ee_status tst = validate_typed(eid, cases[i][1], &typed, &v);
         cr_assert_eq(tst, pst, "case %zu: typed %s, public %s", i, ee_status_name(tst),

@@ -225,7 +225,7 @@ static json_t *entry_of(ee_engine *e, const char *n8n_id)
 {
     char q[256], *out = NULL;
     snprintf(q, sizeof q, "{\"n8nWorkflowId\": \"%s\", \"includeInactive\": true}", n8n_id);
-    cr_assert_eq(ee_catalog_list(e, q, &out), EE_OK, "%s", out);
+    cr_assert_eq(ee_catalog_list(e, NULL, q, &out), EE_OK, "%s", out);
     json_t *doc = parse(out);
     ee_free(out);
     json_t *data = json_object_get(doc, "data");
@@ -233,7 +233,7 @@ static json_t *entry_of(ee_engine *e, const char *n8n_id)
     char id[25];
     snprintf(id, sizeof id, "%s", json_string_value(json_object_get(json_array_get(data, 0), "id")));
     json_decref(doc);
-    cr_assert_eq(ee_catalog_get(e, id, EE_CATALOG_INCLUDE_INACTIVE, &out), EE_OK);
+    cr_assert_eq(ee_catalog_get(e, NULL, id, EE_CATALOG_INCLUDE_INACTIVE, &out), EE_OK);
     doc = parse(out);
     ee_free(out);
     return doc;

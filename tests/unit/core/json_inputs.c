@@ -61,9 +61,9 @@ static const char *WF = "{\"nodes\": [{\"name\": \"a\", \"type\": \"n8n-nodes-ba
 
 static ee_status c_catalog_create(fx *f, int w, const char *j) { (void)w; return done(ee_catalog_create(f->e, j, &out_)); }
 static ee_status c_catalog_update(fx *f, int w, const char *j) { (void)w; return done(ee_catalog_update(f->e, f->wf_id, j, &out_)); }
-static ee_status c_catalog_list(fx *f, int w, const char *j) { (void)w; return done(ee_catalog_list(f->e, j, &out_)); }
-static ee_status c_catalog_search(fx *f, int w, const char *j) { (void)w; return done(ee_catalog_search(f->e, j, &out_)); }
-static ee_status c_catalog_validate(fx *f, int w, const char *j) { (void)w; return done(ee_catalog_validate_input(f->e, f->wf_id, j, &out_)); }
+static ee_status c_catalog_list(fx *f, int w, const char *j) { (void)w; return done(ee_catalog_list(f->e, NULL, j, &out_)); }
+static ee_status c_catalog_search(fx *f, int w, const char *j) { (void)w; return done(ee_catalog_search(f->e, NULL, j, &out_)); }
+static ee_status c_catalog_validate(fx *f, int w, const char *j) { (void)w; return done(ee_catalog_validate_input(f->e, NULL, f->wf_id, j, &out_)); }
 static ee_status c_category_create(fx *f, int w, const char *j) { (void)w; return done(ee_catalog_category_create(f->e, j, &out_)); }
 static ee_status c_category_update(fx *f, int w, const char *j) { (void)w; return done(ee_catalog_category_update(f->e, f->cat_id, j, &out_)); }
 static ee_status c_category_list(fx *f, int w, const char *j) { (void)w; return done(ee_catalog_category_list(f->e, j, &out_)); }

@@ -474,10 +474,10 @@ static ee_status validate_email_param(const char *assert_option)
     ee_free(out);
     const char *id = json_string_value(json_object_get(doc, "id"));
     cr_assert_not_null(id, "no id in the created entry");
-    ee_status st = ee_catalog_validate_input(e, id, "{\"to\": \"not-an-email\"}", &out);
+    ee_status st = ee_catalog_validate_input(e, NULL, id, "{\"to\": \"not-an-email\"}", &out);
     ee_free(out);
     out = NULL;
-    cr_expect_eq(ee_catalog_validate_input(e, id, "{\"to\": \"ops@example.com\"}", &out), EE_OK,
+    cr_expect_eq(ee_catalog_validate_input(e, NULL, id, "{\"to\": \"ops@example.com\"}", &out), EE_OK,
                  "%s", ee_error_last_message());
     ee_free(out);
     json_decref(doc);
