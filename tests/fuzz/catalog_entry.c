@@ -2,7 +2,7 @@
  * libFuzzer: arbitrary bytes as a catalog entry (memory storage). The input
  * is created as an entry; when that succeeds, parameters are validated
  * against it (an empty object and the input itself), the entry is read
- * back, and it is then deleted so the store stays small. The input is also
+ * back (by the admin, and by a workspace its access may refuse), and it is then deleted so the store stays small. The input is also
  * applied as a patch to one fixed entry. Any crash, leak, sanitizer report
  * or broken invariant (abort) is a finding: every failure must be one of
  * the documented statuses, with an error document.
@@ -20,6 +20,7 @@
 #include "engine/engine.h"
 
 static ee_engine *engine;
+static ee_principal *customer;
 static char fixed_id[25];
 
 /* The source tree's data/ folder (modules load data files at open), from
@@ -49,6 +50,7 @@ static void open_once(void)
     CHECK(ee_config_set(cfg, "EE_DATA_DIR", dir) == EE_OK);
     CHECK(ee_engine_open(&engine, cfg) == EE_OK);
     ee_config_free(cfg);
+    CHECK(ee_principal_new(&customer, "ws-1", "user-1", "org-1") == EE_OK);
     char *out = NULL;
     CHECK(ee_catalog_create(engine, "{\"n8nWorkflowId\": \"fixed\", \"name\": \"fixed\"}", &out)
           == EE_OK);
@@ -104,6 +106,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *got = NULL;
         ee_status gs = ee_catalog_get(engine, NULL, id, EE_CATALOG_INCLUDE_INACTIVE, &got);
         CHECK(gs == EE_OK);
+        ee_free(got);
+        /* as a workspace: its "access" (workspaces, plans through the quota
+         * module) decides; a customer's answer never carries it */
+        got = NULL;
+        gs = ee_catalog_get(engine, customer, id, 0, &got);
+        CHECK(gs == EE_OK || gs == EE_ENOTFOUND);
+        CHECK(got != NULL);
+        CHECK(gs != EE_OK || strstr(got, "\"access\"") == NULL);
         ee_free(got);
         CHECK(ee_storage_delete(ee__engine_storage(engine), "workflowCatalog", NULL, id) == EE_OK);
     }

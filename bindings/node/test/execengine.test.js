@@ -341,11 +341,11 @@ function asyncThenExit(calls) {
             const seen = [];
             for (const call of ${JSON.stringify(calls)}) {
                 if (call === 'fail') {
-                    const e = await ee.native.callDocAsync('ee_catalog_validate_input', h, id, '{}')
+                    const e = await ee.native.callDocAsync('ee_catalog_validate_input', h, null, id, '{}')
                         .then(() => null, (err) => err);
                     seen.push(e && e.name);
                 } else {
-                    seen.push((await ee.native.callDocAsync('ee_catalog_search', h,
+                    seen.push((await ee.native.callDocAsync('ee_catalog_search', h, null,
                                                             '{"q": "alpha"}')).total);
                 }
             }

@@ -443,8 +443,8 @@ done = threading.Barrier(nthreads + 1)
 go = threading.Event()
 seen = []
 def work():
-    seen.append(native.STATUS_NAMES[call("ee_catalog_validate_input", wid, b"{}")[0]])
-    seen.append(json.loads(call("ee_catalog_search", b'{"q": "alpha"}')[1])["total"])
+    seen.append(native.STATUS_NAMES[call("ee_catalog_validate_input", None, wid, b"{}")[0]])
+    seen.append(json.loads(call("ee_catalog_search", None, b'{"q": "alpha"}')[1])["total"])
     if unload:
         done.wait()
         go.wait()
