@@ -70,7 +70,8 @@ ee_status ee__callback_key(ee_engine *engine, const char *execution_id, char key
 /* Check a callback: X-EE-Timestamp (unix seconds) within window_ms of
  * now_ms, X-EE-Signature "v1=<hex HMAC-SHA256(key, timestamp + '.' + body)>",
  * compared in constant time. Returns EE_OK or EE_EAUTH (message says which
- * check failed, never the expected value). */
+ * check failed, never the expected value); EE_EINVAL (a key that is not 64
+ * hex digits, a NULL body with a length, a negative window). */
 ee_status ee__callback_verify(const char key_hex[65], const char *timestamp,
                               const char *signature, const char *body, size_t body_len,
                               int64_t now_ms, int64_t window_ms);
