@@ -21,13 +21,21 @@
 /* The names EXEC_SECRET_FIELDS lists (comma-separated; default
  * "password,passwd,token,apiKey,api_key,secret,authorization,accessToken,
  * refreshToken,clientSecret,privateKey,cookie"), compared
- * case-insensitively and ignoring '_' and '-'; a name containing one of
- * them ("x-api-key", "openaiApiKey", "BEARER_TOKEN") matches too. */
+ * case-insensitively and ignoring '_' and '-' (and any other byte that is
+ * not a letter or digit); a name containing one of them where a word of it
+ * ends ("x-api-key", "openaiApiKey", "openaiapikey", "BEARER_TOKEN",
+ * "apiKeyId") matches too, a name where none ends ("tokensUsed",
+ * "total_tokens") does not. Words end at those separators, at a
+ * lower-to-upper case change ("apiKey", "APIKey") and at a letter-digit
+ * change. NULL list: the default. EE_OK; EE_EINVAL (more than 64 names or
+ * one over 64 bytes); EE_ENOMEM. */
 typedef struct ee__secret_names ee__secret_names;
 ee_status ee__secret_names_parse(const char *list, ee__secret_names **out);
 void ee__secret_names_free(ee__secret_names *names);
 /* Remove, at any depth (objects in arrays too), every member whose name
- * matches. Returns how many were dropped. Bounded: depth as the parse. */
+ * matches. Returns how many were dropped. Bounded: depth as the parse
+ * (128, the n8n client's); a container deeper than that is emptied, its
+ * members counted as dropped. */
 size_t ee__drop_secrets(const ee__secret_names *names, json_t *doc);
 
 /* ---- the result store -------------------------------------------------------- */
