@@ -15,6 +15,13 @@
  * a filter bitmap built once per index as the catalog does per snapshot;
  * the scan skips inactive entries too. Same entries and queries as the
  * unfiltered run.
+ *
+ * And with "filter": "active+access" - a workspace's search when some
+ * entries are not open to everyone (catalog access): 10% of the entries
+ * are restricted and this workspace may run half of those, so a second
+ * bitmap (the one the catalog keeps per workspace and snapshot) is ANDed
+ * in; the scan skips those entries too. When every entry is open to
+ * everyone the catalog adds no bitmap: that is the "active" run.
  */
 #include <ctype.h>
 
@@ -39,6 +46,7 @@ typedef struct {
     char name[96], desc[192], tags[2][24];
     char lower[400]; /* what the linear scan searches */
     int active;
+    int visible; /* this workspace may run it (the "active+access" run) */
 } entry;
 
 /* 95% active, spread by a hash of the entry's number (no rand() drawn, so
@@ -125,7 +133,7 @@ static size_t linear_scan(const entry *es, size_t n, char words[][24], int nw, i
 {
     size_t hits = 0;
     for (size_t i = 0; i < n; i++) {
-        int ok = !filtered || es[i].active;
+        int ok = !filtered || (es[i].active && (filtered < 2 || es[i].visible));
         for (int w = 0; w < nw && ok; w++)
             ok = strstr(es[i].lower, words[w]) != NULL;
         hits += (size_t)ok;
@@ -151,6 +159,19 @@ static int is_active(uint32_t doc, void *payload)
     return ((const entry *)payload)[doc].active;
 }
 
+static int is_visible(uint32_t doc, void *payload)
+{
+    return ((const entry *)payload)[doc].visible;
+}
+
+/* 10% restricted, half of them to this workspace (a hash of the number,
+ * independent of entry_active's) */
+static int entry_visible(size_t i)
+{
+    uint32_t h = (uint32_t)(i * 2246822519u) >> 7;
+    return h % 10 != 0 || h % 20 == 0;
+}
+
 static void run(size_t n, int queries, int baseline_queries, int filtered)
 {
     entry *es = malloc(n * sizeof *es);
@@ -159,6 +180,7 @@ static void run(size_t n, int queries, int baseline_queries, int filtered)
     for (size_t i = 0; i < n; i++) {
         make_entry(&es[i], (int)i);
         es[i].active = entry_active(i);
+        es[i].visible = entry_visible(i);
         const char *tags[] = {es[i].tags[0], es[i].tags[1]};
         ee__search_builder_add(b, es[i].name, es[i].desc, tags, 2);
     }
@@ -166,10 +188,11 @@ static void run(size_t n, int queries, int baseline_queries, int filtered)
     uint64_t t0 = bench_now_ns();
     ee__search_build(b, &idx);
     uint64_t build_ms = (bench_now_ns() - t0) / 1000000;
-    ee__search_bitmap *active = NULL;
+    ee__search_bitmap *active = NULL, *visible = NULL;
     ee__search_bitmap_new(idx, is_active, es, &active);
-    const ee__search_bitmap *bitmaps[] = {active};
-    ee__search_filter filter = {bitmaps, 1, NULL, NULL};
+    ee__search_bitmap_new(idx, is_visible, es, &visible);
+    const ee__search_bitmap *bitmaps[] = {active, visible};
+    ee__search_filter filter = {bitmaps, filtered > 1 ? 2 : 1, NULL, NULL};
 
     uint64_t *ours = malloc((size_t)queries * sizeof *ours);
     uint64_t *base = malloc((size_t)baseline_queries * sizeof *base);
@@ -193,7 +216,9 @@ static void run(size_t n, int queries, int baseline_queries, int filtered)
     }
     char extra[160];
     snprintf(extra, sizeof extra, "\"n\": %zu, \"dataset\": \"%s\"%s, \"build_ms\": %llu", n,
-             use_zipf ? "zipf5000" : "broad60", filtered ? ", \"filter\": \"active\"" : "",
+             use_zipf ? "zipf5000" : "broad60",
+             filtered == 2 ? ", \"filter\": \"active+access\""
+             : filtered   ? ", \"filter\": \"active\"" : "",
              (unsigned long long)build_ms);
     uint64_t p50 = bench_quantile(ours, (size_t)queries, 0.50);
     uint64_t p99 = bench_quantile(ours, (size_t)queries, 0.99);
@@ -204,6 +229,7 @@ static void run(size_t n, int queries, int baseline_queries, int filtered)
     free(base);
     free(es);
     ee__search_bitmap_free(active);
+    ee__search_bitmap_free(visible);
     ee__search_index_free(idx);
 }
 
@@ -211,7 +237,7 @@ int main(int argc, char **argv)
 {
     int quick = bench_quick(argc, argv);
     zipf_init();
-    for (int filtered = 0; filtered <= 1; filtered++)
+    for (int filtered = 0; filtered <= 2; filtered++)
         for (use_zipf = 0; use_zipf <= 1; use_zipf++) {
             srand(42);
             run(200, quick ? 2000 : 20000, quick ? 500 : 5000, filtered);

@@ -62,7 +62,8 @@ static ee_status id_list(const json_t *v, const char *member, size_t max, const 
         }
         ids[i] = s;
     }
-    qsort(ids, n, sizeof *ids, cmp_str);
+    if (n > 1)
+        qsort(ids, n, sizeof *ids, cmp_str);
     json_t *arr = json_array();
     bool bad = arr == NULL;
     for (size_t k = 0; !bad && k < n; k++)
@@ -205,7 +206,7 @@ bool ee__cat_item_allows(const ee__cat_item *it, const char *workspace, const ch
     case EE__CAT_ACCESS_PLANS: who = plan; break;
     default: return false;
     }
-    return who != NULL && who[0] != '\0'
+    return who != NULL && who[0] != '\0' && it->n_access_ids > 0
         && bsearch(&who, it->access_ids, it->n_access_ids, sizeof *it->access_ids, cmp_str)
                != NULL;
 }

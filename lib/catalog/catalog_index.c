@@ -126,7 +126,8 @@ static bool read_access(bson_iter_t *it, ee__cat_item *item)
             return false;
         item->n_access_ids++;
     }
-    qsort(item->access_ids, item->n_access_ids, sizeof *item->access_ids, cmp_strp);
+    if (item->n_access_ids > 1)
+        qsort(item->access_ids, item->n_access_ids, sizeof *item->access_ids, cmp_strp);
     return true;
 }
 
