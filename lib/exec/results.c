@@ -370,22 +370,32 @@ ee_status ee__results_put(ee_engine *engine, const ee_principal *principal,
     if ((st = file_path(engine, ws, execution_id, path, sizeof path)) != EE_OK ||
         (st = write_temp(path, org, resv, data, len, tmp, sizeof tmp)) != EE_OK)
         goto fail;
+    /* Committed before the file is in place: once it is, a concurrent put
+     * of the same execution may replace it and release this reservation. */
+    uint64_t committed = resv;
+    if (len > 0 && (st = ee_quota_storage_commit(engine, principal, resv, (int64_t)len,
+                                                 (int64_t)len, &committed)) != EE_OK) {
+        unlink(tmp);
+        goto fail;
+    }
     if ((st = install(engine, ws, tmp, path)) != EE_OK) {
         unlink(tmp);
         goto fail;
     }
     if ((st = sync_dir(dir)) != EE_OK)
         goto fail_placed;
-    uint64_t committed = resv;
-    if (len > 0 && (st = ee_quota_storage_commit(engine, principal, resv, (int64_t)len,
-                                                 (int64_t)len, &committed)) != EE_OK)
-        goto fail_placed;
     sha256_hex(data != NULL ? data : "", len, out->sha256);
     out->bytes = (int64_t)len;
     out->storage_resv = committed;
     return EE_OK;
 fail_placed:
-    unlink(path);
+    /* Taken back only while it is still this put's file (not a concurrent
+     * put's that replaced it). */
+    {
+        header h;
+        if (header_of(path, &h) && h.resv == resv && strcmp(h.org, org) == 0)
+            unlink(path);
+    }
 fail:
     if (resv != 0) {
         /* The first failure is the one to report: the release only tidies up. */
