@@ -504,3 +504,43 @@ Test(exec_results, the_store_is_beside_the_database_or_in_the_data_folder)
     ee_engine_close(e);
     rm_rf(base);
 }
+
+Test(exec_results, on_a_sqlite_database_the_store_is_beside_it_and_counts_durably)
+{
+    char base[256], uri[600], path[700];
+    fresh_dir(base, sizeof base);
+    snprintf(uri, sizeof uri, "sqlite://%s/data/engine.db", base);
+    ee_config *cfg = st_config(uri, NULL);
+    cr_assert_eq(ee_config_unset(cfg, "EE_COUNTERS_URI"), EE_OK); /* the database's own */
+    ee_engine *e = NULL;
+    cr_assert_eq(ee_engine_open(&e, cfg), EE_OK, "%s", ee_error_last_message());
+    ee_config_free(cfg);
+    ee_principal *p = st_principal("ws-s", "ws-s");
+    ee__result_ref ref;
+    put_ok(e, p, "exec-s", "sqlite-backed", 13, &ref);
+    snprintf(path, sizeof path, "%s/data/results/77732d73/657865632d73.result", base);
+    struct stat sb;
+    cr_expect_eq(stat(path, &sb), 0, "beside the database: %s", path);
+    cr_expect_eq(stored_bytes(e, p), 13);
+    ee_engine_close(e);
+
+    /* another engine (process) on the same database sees the bytes and the
+     * file, and a delete there gives them back */
+    cfg = st_config(uri, NULL);
+    cr_assert_eq(ee_config_unset(cfg, "EE_COUNTERS_URI"), EE_OK);
+    cr_assert_eq(ee_engine_open(&e, cfg), EE_OK, "%s", ee_error_last_message());
+    ee_config_free(cfg);
+    cr_expect_eq(stored_bytes(e, p), 13, "the reservation outlived the engine");
+    char *got = NULL;
+    size_t len = 0;
+    cr_expect_eq(ee__results_get(e, "ws-s", "exec-s", &ref, &got, &len), EE_OK);
+    cr_expect(len == 13 && memcmp(got, "sqlite-backed", 13) == 0);
+    ee_free(got);
+    cr_expect_eq(ee__results_delete(e, "ws-s", "exec-s", &ref), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_expect_eq(stored_bytes(e, p), 0);
+    cr_expect_neq(stat(path, &sb), 0);
+    ee_principal_free(p);
+    ee_engine_close(e);
+    rm_rf(base);
+}
