@@ -272,6 +272,19 @@ static ee_status release(ee_engine *engine, const char *workspace, const char *o
 
 /* ---- put -------------------------------------------------------------------------- */
 
+/* Give back the bytes of a file a put replaced. The new file is in place
+ * and counted by then, so a failure here does not undo the put: the old
+ * bytes stay counted (too much, never too little) and a warning says so. */
+static void release_replaced(ee_engine *engine, const char *workspace, const header *old)
+{
+    if (release(engine, workspace, old->org, old->resv) != EE_OK)
+        ee__log(ee__engine_logger(engine), EE_LOG_WARN, "exec",
+                "result store: the bytes of a replaced result (reservation %llu of "
+                "organisation \"%s\") stay counted: %s",
+                (unsigned long long)old->resv, old->org, ee_error_last_message());
+    ee_error_clear();
+}
+
 /* Move the finished temporary file into place. When the execution already
  * has a file, the two are exchanged atomically and the old one, now at
  * `tmp`, has its bytes released and is removed: two puts of one execution,
@@ -285,11 +298,11 @@ static ee_status install(ee_engine *engine, const char *workspace, const char *t
         if (errno == EEXIST) {
             if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) == 0) {
                 header old;
-                ee_status st = EE_OK;
-                if (header_of(tmp, &old))
-                    st = release(engine, workspace, old.org, old.resv);
+                bool had = header_of(tmp, &old);
                 unlink(tmp);
-                return st;
+                if (had)
+                    release_replaced(engine, workspace, &old);
+                return EE_OK;
             }
             if (errno == ENOENT)
                 continue; /* deleted in between: place it again */
@@ -305,7 +318,9 @@ static ee_status install(ee_engine *engine, const char *workspace, const char *t
         if (rename(tmp, path) != 0)
             return ee__error(EE_EIO, "result store: cannot move a result into place: %s",
                              strerror(errno));
-        return had ? release(engine, workspace, old.org, old.resv) : EE_OK;
+        if (had)
+            release_replaced(engine, workspace, &old);
+        return EE_OK;
     }
     return ee__error(EE_EIO, "result store: the result kept changing while being placed");
 }
