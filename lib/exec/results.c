@@ -272,6 +272,19 @@ static ee_status release(ee_engine *engine, const char *workspace, const char *o
 
 /* ---- put -------------------------------------------------------------------------- */
 
+/* Give back the bytes of a file a put replaced. The new file is in place
+ * and counted by then, so a failure here does not undo the put: the old
+ * bytes stay counted (too much, never too little) and a warning says so. */
+static void release_replaced(ee_engine *engine, const char *workspace, const header *old)
+{
+    if (release(engine, workspace, old->org, old->resv) != EE_OK)
+        ee__log(ee__engine_logger(engine), EE_LOG_WARN, "exec",
+                "result store: the bytes of a replaced result (reservation %llu of "
+                "organisation \"%s\") stay counted: %s",
+                (unsigned long long)old->resv, old->org, ee_error_last_message());
+    ee_error_clear();
+}
+
 /* Move the finished temporary file into place. When the execution already
  * has a file, the two are exchanged atomically and the old one, now at
  * `tmp`, has its bytes released and is removed: two puts of one execution,
@@ -285,11 +298,11 @@ static ee_status install(ee_engine *engine, const char *workspace, const char *t
         if (errno == EEXIST) {
             if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) == 0) {
                 header old;
-                ee_status st = EE_OK;
-                if (header_of(tmp, &old))
-                    st = release(engine, workspace, old.org, old.resv);
+                bool had = header_of(tmp, &old);
                 unlink(tmp);
-                return st;
+                if (had)
+                    release_replaced(engine, workspace, &old);
+                return EE_OK;
             }
             if (errno == ENOENT)
                 continue; /* deleted in between: place it again */
@@ -305,7 +318,9 @@ static ee_status install(ee_engine *engine, const char *workspace, const char *t
         if (rename(tmp, path) != 0)
             return ee__error(EE_EIO, "result store: cannot move a result into place: %s",
                              strerror(errno));
-        return had ? release(engine, workspace, old.org, old.resv) : EE_OK;
+        if (had)
+            release_replaced(engine, workspace, &old);
+        return EE_OK;
     }
     return ee__error(EE_EIO, "result store: the result kept changing while being placed");
 }
@@ -370,22 +385,32 @@ ee_status ee__results_put(ee_engine *engine, const ee_principal *principal,
     if ((st = file_path(engine, ws, execution_id, path, sizeof path)) != EE_OK ||
         (st = write_temp(path, org, resv, data, len, tmp, sizeof tmp)) != EE_OK)
         goto fail;
+    /* Committed before the file is in place: once it is, a concurrent put
+     * of the same execution may replace it and release this reservation. */
+    uint64_t committed = resv;
+    if (len > 0 && (st = ee_quota_storage_commit(engine, principal, resv, (int64_t)len,
+                                                 (int64_t)len, &committed)) != EE_OK) {
+        unlink(tmp);
+        goto fail;
+    }
     if ((st = install(engine, ws, tmp, path)) != EE_OK) {
         unlink(tmp);
         goto fail;
     }
     if ((st = sync_dir(dir)) != EE_OK)
         goto fail_placed;
-    uint64_t committed = resv;
-    if (len > 0 && (st = ee_quota_storage_commit(engine, principal, resv, (int64_t)len,
-                                                 (int64_t)len, &committed)) != EE_OK)
-        goto fail_placed;
     sha256_hex(data != NULL ? data : "", len, out->sha256);
     out->bytes = (int64_t)len;
     out->storage_resv = committed;
     return EE_OK;
 fail_placed:
-    unlink(path);
+    /* Taken back only while it is still this put's file (not a concurrent
+     * put's that replaced it). */
+    {
+        header h;
+        if (header_of(path, &h) && h.resv == resv && strcmp(h.org, org) == 0)
+            unlink(path);
+    }
 fail:
     if (resv != 0) {
         /* The first failure is the one to report: the release only tidies up. */

@@ -51,6 +51,8 @@ typedef struct ee__result_ref {
  * workspace in the result store (a folder under EXEC_RESULTS_DIR; written to
  * a temporary file, fsync'ed, renamed: never a partial file), its bytes
  * reserved and committed against the workspace's storage quota.
+ * A second put of the same execution replaces the file and gives the
+ * replaced file's bytes back. len may be 0 (nothing reserved).
  * Returns EE_OK; EE_EQUOTA (storage quota: nothing written); EE_EIO;
  * EE_EINVAL; EE_ENOMEM. */
 ee_status ee__results_put(ee_engine *engine, const ee_principal *principal,
@@ -60,7 +62,8 @@ ee_status ee__results_put(ee_engine *engine, const ee_principal *principal,
  * bytes. EE_OK; EE_ECORRUPT (missing or digest mismatch); EE_EIO. */
 ee_status ee__results_get(ee_engine *engine, const char *workspace, const char *execution_id,
                           const ee__result_ref *ref, char **data_out, size_t *len_out);
-/* Delete it and give its bytes back to the storage quota. EE_OK also when
+/* Delete it and give its bytes back to the storage quota (of the
+ * organisation the file was stored for; ref may be NULL). EE_OK also when
  * the file was already gone. */
 ee_status ee__results_delete(ee_engine *engine, const char *workspace,
                              const char *execution_id, const ee__result_ref *ref);
@@ -77,7 +80,9 @@ ee_status ee__callback_key(ee_engine *engine, const char *execution_id, char key
 
 /* Check a callback: X-EE-Timestamp (unix seconds) within window_ms of
  * now_ms, X-EE-Signature "v1=<hex HMAC-SHA256(key, timestamp + '.' + body)>",
- * compared in constant time. Returns EE_OK or EE_EAUTH (message says which
+ * compared in constant time. The HMAC key is the 64 hex characters as
+ * text (what a workflow's Crypto or Code node is given), not the bytes they
+ * spell. Returns EE_OK or EE_EAUTH (message says which
  * check failed, never the expected value); EE_EINVAL (a key that is not 64
  * hex digits, a NULL body with a length, a negative window). */
 ee_status ee__callback_verify(const char key_hex[65], const char *timestamp,

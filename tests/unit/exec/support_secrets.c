@@ -205,3 +205,16 @@ Test(exec_secrets, null_arguments_drop_nothing)
     ee__secret_names_free(n);
     ee__secret_names_free(NULL);
 }
+
+Test(exec_secrets, the_option_default_is_the_list_and_a_set_value_parses)
+{
+    ee_config *cfg = st_config(NULL, NULL);
+    cr_expect_str_eq(ee__config_text(cfg, "EXEC_SECRET_FIELDS"), EE__EXEC_SECRET_FIELDS_DEFAULT);
+    st_set(cfg, "EXEC_SECRET_FIELDS", "ssn,iban");
+    ee__secret_names *n = NULL;
+    cr_assert_eq(ee__secret_names_parse(ee__config_text(cfg, "EXEC_SECRET_FIELDS"), &n), EE_OK);
+    cr_expect(dropped_by(n, "customer_iban"));
+    cr_expect(!dropped_by(n, "apiKey"));
+    ee__secret_names_free(n);
+    ee_config_free(cfg);
+}
