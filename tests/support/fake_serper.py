@@ -13,7 +13,10 @@ Prints "PORT <n>" on stdout once listening, then serves until killed.
      "relatedSearches": [{"query": "<q> explained"}],
      "credits": 1}
   No X-API-KEY (or an empty one): 403 {"message": "Unauthorized.",
-  "statusCode": 403}; no "q": 400 {"message": "Missing query", "statusCode": 400}.
+  "statusCode": 403} - unless the knob "acceptBearer" (POST /__config
+  {"acceptBearer": true}) lets an "Authorization: Bearer ..." stand for the
+  key, for a test that points a workflow straight at this fake instead of
+  the gateway; no "q": 400 {"message": "Missing query", "statusCode": 400}.
   (The error bodies follow what Serper is reported to answer; the tests
   only rely on the status codes.)
 
@@ -40,7 +43,8 @@ class Handler(fake_upstream.Handler):
             return self.send(code, {"message": "fake upstream error %d" % code, "statusCode": code})
         if knobs.get("malformed"):
             return self.send(200, b'{"searchParameters": {"q": ')
-        if not self.headers.get("X-API-KEY"):
+        bearer = self.headers.get("Authorization", "").startswith("Bearer ")
+        if not self.headers.get("X-API-KEY") and not (knobs.get("acceptBearer") and bearer):
             return self.send(403, {"message": "Unauthorized.", "statusCode": 403})
         try:
             req = json.loads(body or b"{}")

@@ -158,6 +158,8 @@ class Handler(BaseHTTPRequestHandler):
         knobs.update(path_knobs(segments))
         if knobs.get("delayMs"):
             time.sleep(knobs["delayMs"] / 1000.0)
+        if self.command == "POST" and segments[-1:] == ["callback"]:
+            return self.send(200, {"received": True})
         if not self.route(self.command, path, segments, query, body, knobs):
             self.send(404, {"error": {"code": 404, "message": "Not Found"}})
         return None
