@@ -21,6 +21,7 @@
 
 #define TOKEN "eeg_CANARYgatewayTOKEN0123456789abcdefghijklmnopq"
 #define EXEC_ID "0123456789abcdef01234567"
+#define WORKSPACE "ws-fixtures"
 /* A callback key as the engine gives it: 64 hex characters. */
 #define CB_KEY "8f1c2a9e7b6d5c4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f"
 
@@ -82,8 +83,8 @@ static int trigger(const char *path, const char *params, const char *gateway,
 {
     json_t *body = json_loads(params, 0, NULL);
     cr_assert_not_null(body);
-    json_t *ee = json_pack("{s:s, s:s, s:s}", "executionId", EXEC_ID, "gatewayUrl", gateway,
-                           "gatewayToken", TOKEN);
+    json_t *ee = json_pack("{s:s, s:s, s:s, s:s}", "executionId", EXEC_ID, "workspaceId",
+                           WORKSPACE, "gatewayUrl", gateway, "gatewayToken", TOKEN);
     if (callback != NULL) {
         json_object_set_new(ee, "callbackUrl", json_string(callback));
         json_object_set_new(ee, "callbackKey", json_string(CB_KEY));
@@ -309,6 +310,7 @@ Test(n8n_fixtures, callback_is_signed_over_timestamp_and_body)
 
     json_t *doc = json_loads(body, 0, NULL);
     cr_assert_str_eq(str(doc, "executionId"), EXEC_ID);
+    cr_assert_str_eq(str(doc, "workspaceId"), WORKSPACE, "records are per workspace");
     cr_assert_str_eq(str(doc, "status"), "completed");
     cr_assert_str_eq(str(json_object_get(doc, "output"), "upper"), "SIGN ME");
     cr_assert_null(strstr(body, CB_KEY), "the key is not sent");
