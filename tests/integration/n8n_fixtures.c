@@ -163,8 +163,10 @@ Test(n8n_fixtures, echo2_answers_the_parameters_without_the_ee_member)
     cr_assert_eq(trigger("ee-echo2", "{\"a\": 2, \"msg\": \"hi\"}", orouter.base, NULL, &out), 200);
     json_t *want = json_pack("{s:i, s:s}", "a", 2, "msg", "hi");
     cr_assert(json_equal(json_object_get(out, "echo"), want), "echo is the parameters only");
-    cr_assert_str_eq(str(out, "executionId"), EXEC_ID);
+    cr_assert_str_eq(str(out, "eeExecutionId"), EXEC_ID);
     cr_assert_gt(strlen(str(out, "n8nExecutionId")), 0);
+    /* the n8n client reads an answer's "executionId" as n8n's execution id */
+    cr_assert_null(json_object_get(out, "executionId"));
     char *text = json_dumps(out, 0);
     cr_assert_null(strstr(text, TOKEN), "the gateway token is never in an output: %s", text);
     free(text);
@@ -268,7 +270,7 @@ Test(n8n_fixtures, wait_answers_early_then_ends_with_its_output)
     cr_assert_str_eq(str(ex, "status"), "success");
     json_t *o = last_output(ex);
     cr_assert_eq(json_integer_value(json_object_get(o, "waitedSeconds")), 1);
-    cr_assert_str_eq(str(o, "executionId"), EXEC_ID);
+    cr_assert_str_eq(str(o, "eeExecutionId"), EXEC_ID);
     json_decref(ex);
 }
 
