@@ -83,6 +83,40 @@ static const char *json_field(const char *json, const char *key, char *buf, size
     return buf;
 }
 
+/* How many objects the array member "key" of a JSON text holds (-1: none). */
+static int count_items(const char *json, const char *key)
+{
+    char pat[96];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = json ? strstr(json, pat) : NULL;
+    if (p == NULL)
+        return -1;
+    p += strlen(pat);
+    while (*p == ' ')
+        p++;
+    if (*p != '[')
+        return -1;
+    int depth = 0, n = 0, in_string = 0;
+    for (; *p; p++) {
+        if (in_string) {
+            if (*p == '\\' && p[1] != '\0')
+                p++;
+            else if (*p == '"')
+                in_string = 0;
+            continue;
+        }
+        if (*p == '"')
+            in_string = 1;
+        else if (*p == '[' || *p == '{') {
+            if (*p == '{' && depth == 1)
+                n++;
+            depth++;
+        } else if ((*p == ']' || *p == '}') && --depth == 0)
+            break;
+    }
+    return n;
+}
+
 /* The catalog id of the entry synced from n8n workflow `n8n_id` (id_out: 25). */
 static ee_status find_entry(ee_engine *engine, const char *n8n_id, char id_out[25])
 {
@@ -170,7 +204,10 @@ int main(int argc, char **argv)
         rc = fail("syncing the catalog", st, out);
         goto done;
     }
-    printf("      %s\n", out);
+    printf("      added %d, updated %d, deactivated %d, not runnable %d, errors %d\n",
+           count_items(out, "added"), count_items(out, "updated"),
+           count_items(out, "deactivated"), count_items(out, "notRunnable"),
+           count_items(out, "errors"));
     ee_free(out);
     out = NULL;
 
@@ -222,8 +259,8 @@ int main(int argc, char **argv)
     json_field(out, "_id", exec_id, sizeof exec_id);
     printf("      execution %s: %s\n", exec_id,
            json_field(out, "status", buf, sizeof buf) ? buf : "?");
-    printf("      record: %s\n", out);
     if (st != EE_OK) {
+        printf("      error: %s\n", json_field(out, "errorMessage", buf, sizeof buf) ? buf : out);
         rc = fail("the run did not complete", st, NULL);
         ee_free(out);
         out = NULL;
