@@ -27,37 +27,139 @@ The first path segment picks the scenario; the rest must be "/key":
 GET /__last answers the headers of the last /key request, with the
 Authorization value replaced by whether it was a bearer token, so a test
 can check what was sent without the key travelling back.
+
+Chat completions (what the "LLM summary" fixture workflow calls through the
+gateway): POST <anything>/api/v1/chat/completions with OpenRouter's request
+({"model", "messages", "stream"?, "usage": {"include": true}?}) answers
+OpenRouter's documented shape:
+
+  {"id": "gen-fake-<n>", "provider": "FakeProvider", "model": <the model
+   asked, default "openai/gpt-4o-mini">, "object": "chat.completion",
+   "created": 1767225600, "choices": [{"index": 0, "logprobs": null,
+   "finish_reason": "stop", "native_finish_reason": "stop", "message":
+   {"role": "assistant", "content": "Summary: <the first 12 words of the
+   last user message>", "refusal": null, "reasoning": null}}],
+   "usage": {"prompt_tokens": 42, "completion_tokens": 17, "total_tokens": 59,
+             "cost": 0.000123, "is_byok": false, ...details}}
+
+The usage figures are fixed (USAGE below) unless /__config sets "usage"
+(members replace the defaults'); "content" in /__config replaces the
+answer's text. With "stream": true the answer is SSE: a ": OPENROUTER
+PROCESSING" comment, one "data:" chunk per word (choices[0].delta.content),
+a chunk with finish_reason "stop", then a chunk with "choices": [] and the
+usage (OpenRouter sends usage in the last data message), then
+"data: [DONE]". No bearer token: 401 in OpenRouter's error shape.
+Knobs (fake_upstream.py): delay, reset mid-answer (after half the body, or
+after the first two SSE messages), status (OpenRouter's error shape),
+malformed. Every request is recorded (GET /__requests).
 """
+import itertools
 import json
+import os
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fake_upstream  # noqa: E402
 
 LAST = {}
 LOCK = threading.Lock()
+GENERATION = itertools.count(1)
+
+USAGE = {"prompt_tokens": 42, "completion_tokens": 17, "total_tokens": 59, "cost": 0.000123,
+         "is_byok": False, "prompt_tokens_details": {"cached_tokens": 0},
+         "cost_details": {"upstream_inference_cost": None},
+         "completion_tokens_details": {"reasoning_tokens": 0}}
+DEFAULT_MODEL = "openai/gpt-4o-mini"
+CREATED = 1767225600
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+def summary_of(messages):
+    """ "Summary: " + the first 12 words of the last user message. """
+    text = ""
+    for m in messages if isinstance(messages, list) else []:
+        if isinstance(m, dict) and m.get("role") == "user" and isinstance(m.get("content"), str):
+            text = m["content"]
+    return "Summary: " + " ".join(text.split()[:12])
 
-    def log_message(self, *args):
-        pass
 
-    def send(self, code, payload, headers=None):
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+class Handler(fake_upstream.Handler):
+    def send(self, code, payload, headers=None, ctype="application/json"):
+        return super().send(code, payload, ctype, headers)
+
+    def route(self, method, path, segments, query, body, knobs):
+        if method == "POST" and segments[-4:] == ["api", "v1", "chat", "completions"]:
+            return self.chat(body, knobs)
+        if method == "GET":
+            self.key_info()
+            return True
+        return False
+
+    def chat(self, body, knobs):
+        if knobs.get("status"):
+            code = knobs["status"]
+            return self.send(code, {"error": {"code": code, "message": "fake upstream error %d" % code}})
+        if knobs.get("malformed"):
+            return self.send(200, b'{"id": "gen-fake", "choices": [{"message": ')
+        if not self.headers.get("Authorization", "").startswith("Bearer ") \
+                or len(self.headers.get("Authorization", "")) <= len("Bearer "):
+            return self.send(401, {"error": {"code": 401, "message": "No auth credentials found"}})
         try:
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
+            req = json.loads(body or b"{}")
+            if not isinstance(req, dict):
+                raise ValueError("not an object")
+        except ValueError:
+            return self.send(400, {"error": {"code": 400, "message": "Invalid JSON body"}})
+        usage = dict(USAGE)
+        usage.update(knobs.get("usage") or {})
+        model = req.get("model") if isinstance(req.get("model"), str) else DEFAULT_MODEL
+        content = knobs.get("content")
+        if not isinstance(content, str):
+            content = summary_of(req.get("messages"))
+        gen = "gen-fake-%d" % next(GENERATION)
+        if req.get("stream") is True:
+            return self.chat_stream(gen, model, content, usage, knobs)
+        answer = {"id": gen, "provider": "FakeProvider", "model": model,
+                  "object": "chat.completion", "created": CREATED,
+                  "choices": [{"index": 0, "logprobs": None, "finish_reason": "stop",
+                               "native_finish_reason": "stop",
+                               "message": {"role": "assistant", "content": content,
+                                           "refusal": None, "reasoning": None}}],
+                  "usage": usage}
+        if knobs.get("reset"):
+            return self.send_cut(200, answer)
+        return self.send(200, answer)
+
+    def chat_stream(self, gen, model, content, usage, knobs):
+        def chunk(choices, extra=None):
+            c = {"id": gen, "provider": "FakeProvider", "model": model,
+                 "object": "chat.completion.chunk", "created": CREATED, "choices": choices}
+            c.update(extra or {})
+            return "data: " + json.dumps(c) + "\n\n"
+
+        messages = [": OPENROUTER PROCESSING\n\n"]
+        words = content.split(" ")
+        for i, w in enumerate(words):
+            messages.append(chunk([{"index": 0, "delta": {"role": "assistant",
+                                                          "content": w if i == 0 else " " + w},
+                                    "finish_reason": None, "native_finish_reason": None}]))
+        messages.append(chunk([{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                "finish_reason": "stop", "native_finish_reason": "stop"}]))
+        messages.append(chunk([], {"usage": usage}))
+        messages.append("data: [DONE]\n\n")
+        try:
+            self.stream_start()
+            for i, m in enumerate(messages):
+                if knobs.get("reset") and i == 2:
+                    return self.reset_now()
+                self.stream_write(m)
+            self.stream_end()
         except OSError:
             self.close_connection = True
+        return True
 
-    def do_GET(self):
+    def key_info(self):
         parts = [p for p in self.path.split("?")[0].split("/") if p]
         if parts == ["__last"]:
             with LOCK:
@@ -127,17 +229,8 @@ class Handler(BaseHTTPRequestHandler):
         return self.send(404, {"error": {"code": 404, "message": "Not Found"}})
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass
-
-
 def main():
-    server = Server(("127.0.0.1", 0), Handler)
-    print("PORT %d" % server.server_address[1], flush=True)
-    server.serve_forever()
+    fake_upstream.serve(Handler)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,17 @@
 #                             and an API key, import tests/fixtures/n8n/*.json,
 #                             write DIR/n8n.env
 #   harness.sh stop DIR       stop the process group recorded in DIR/n8n.pid
+#   N8N_API_KEY=... harness.sh import URL DIR
+#                             import (or update in place) the fixtures into
+#                             an n8n that runs already (scripts/run with
+#                             N8N_BASE_URL); writes DIR/workflows.json and
+#                             DIR/n8n.env without the key
+#
+# Importing is idempotent: a fixture whose workflow name is already in n8n
+# is updated in place and re-activated, never created twice (provision.mjs).
+# Every fixture that says "active": true is activated. HTTP Request nodes of
+# n8n 2.8.4 reach 127.0.0.1 upstreams with no setting (only a credential's
+# "allowedDomains" restricts them, and the fixtures' calls use none).
 #
 # n8n 2.8.4 is the newest release whose engines field accepts Node 20 (the
 # machine's node). Its nodes-base package depends on an xlsx tarball on a CDN
@@ -22,7 +33,10 @@
 # into place, with a stamp of package.json's hash.
 #
 # DIR/n8n.env gets EE_TEST_N8N_URL, EE_TEST_N8N_API_KEY,
-# EE_TEST_N8N_WORKFLOWS (path of DIR/workflows.json: fixture name -> id).
+# EE_TEST_N8N_WORKFLOWS (path of DIR/workflows.json: fixture name -> id,
+# method, webhook path and URL), and per fixture EE_TEST_N8N_WF_<NAME> (its
+# id) and EE_TEST_N8N_HOOK_<NAME> (its production webhook URL), NAME the
+# file name upper-cased, '-' as '_' (EE_TEST_N8N_HOOK_EE_LLM_SUMMARY).
 # Any failure exits non-zero with the tail of the relevant log.
 set -euo pipefail
 
@@ -190,10 +204,19 @@ start_n8n() {
   log "ready: $(grep -c . "$dir/n8n.env") settings in $dir/n8n.env"
 }
 
+import_fixtures() {
+  local base=$1 dir=$2
+  [ -n "${N8N_API_KEY:-}" ] || die "import needs N8N_API_KEY in the environment"
+  mkdir -p "$dir"
+  node "$here/provision.mjs" --import-only "$base" "$dir" "$root/tests/fixtures/n8n" >&2 \
+    || die "importing the fixtures into $base failed"
+}
+
 cmd=${1:-}
 case "$cmd" in
   install) install_n8n >/dev/null ;;
+  import) import_fixtures "${2:?usage: harness.sh import URL DIR}" "${3:?usage: harness.sh import URL DIR}" ;;
   start) start_n8n "${2:?usage: harness.sh start DIR}" ;;
   stop) stop_n8n "$(cd "${2:?usage: harness.sh stop DIR}" 2>/dev/null && pwd || echo "$2")" ;;
-  *) echo "usage: harness.sh install | start DIR | stop DIR" >&2; exit 2 ;;
+  *) echo "usage: harness.sh install | start DIR | stop DIR | import URL DIR" >&2; exit 2 ;;
 esac
