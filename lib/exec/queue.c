@@ -216,19 +216,41 @@ static ee_status base_round(ee_storage *s, int64_t now_ms, int64_t *out)
     return st;
 }
 
+typedef struct last_ctx {
+    int64_t last;
+} last_ctx;
+
+static int last_row(const ee_storage_row *row, void *payload)
+{
+    bson_t b;
+    bson_iter_t it;
+    if (bson_init_static(&b, row->data, row->len) && bson_iter_init_find(&it, &b, "last") &&
+        BSON_ITER_HOLDS_INT64(&it))
+        ((last_ctx *)payload)->last = bson_iter_int64(&it);
+    return 1;
+}
+
 /* The round of `ws`'s next item: max(base, last + 1), kept in the
- * workspace's counter. Two pushes of one workspace at once each add at
- * least 1: their rounds differ. */
+ * workspace's counter. The counter is read (no write), then raised by the
+ * difference: two pushes of one workspace at once each add at least 1, so
+ * their rounds differ. */
 static ee_status next_round(ee_storage *s, const char *ws, int64_t now_ms, int64_t *round_out)
 {
     char name[EE_STORAGE_WORKSPACE_MAX + 8];
     snprintf(name, sizeof name, "round:%s", ws);
-    int64_t base, last;
+    int64_t base;
     ee_status st = base_round(s, now_ms, &base);
+    ee_storage_eq eq = {"name", name};
+    ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION, .eq = &eq, .n_eq = 1,
+                               .limit = 1};
+    last_ctx lc = {0};
     if (st == EE_OK)
-        st = counter_add(s, name, "last", 0, now_ms, &last);
+        st = ee_storage_query(s, COUNTERS, NULL, &q, last_row, &lc, NULL);
+    if (st == EE_ECANCELLED)
+        st = EE_OK; /* last_row stops after the one row */
     if (st != EE_OK)
         return st;
+    int64_t last = lc.last;
     int64_t want = last + 1 > base ? last + 1 : base;
     return counter_add(s, name, "last", want - last, now_ms, round_out);
 }
