@@ -281,40 +281,60 @@ static void col(const ee_storage_collection *c, size_t i, char *out, size_t cap)
 
 /* ---- schema -------------------------------------------------------------------- */
 
+/* One collection's table and indexes. */
+static ee_status create_collection(PGconn *pc, const ee_storage_collection *c, bool again)
+{
+    char buf[SQL_MAX], t[80], cn[EE_STORAGE_FIELD_MAX + 4];
+    /* again: a step that may meet the table already there */
+    const char *x = again ? "IF NOT EXISTS " : "";
+    table(c, t, sizeof t);
+    buf[0] = '\0';
+    cat(buf, "CREATE TABLE %s%s (id bytea NOT NULL UNIQUE, ws text NOT NULL, rev bigint NOT "
+             "NULL, t bigint NOT NULL", x, t);
+    for (size_t f = 0; f < c->n_fields; f++) {
+        col(c, f, cn, sizeof cn);
+        cat(buf, ", %s text", cn);
+    }
+    cat(buf, ", doc bytea NOT NULL);");
+    cat(buf, "CREATE INDEX %s\"ee_%s_t\" ON %s (ws, t, id);", x, c->name, t);
+    for (size_t k = 0; k < c->n_indexes; k++) {
+        cat(buf, "CREATE INDEX %s\"ee_%s_i%zu\" ON %s (ws", x, c->name, k, t);
+        for (const int *f = c->indexes[k]; *f >= 0; f++) {
+            col(c, (size_t)*f, cn, sizeof cn);
+            cat(buf, ", %s", cn);
+        }
+        cat(buf, ", t, id);");
+    }
+    if (c->n_unique > 0) {
+        cat(buf, "CREATE UNIQUE INDEX %s\"ee_%s_u\" ON %s (ws", x, c->name, t);
+        for (size_t u = 0; u < c->n_unique; u++) {
+            col(c, (size_t)c->unique[u], cn, sizeof cn);
+            cat(buf, ", %s", cn);
+        }
+        cat(buf, ");");
+    }
+    return run(pc, buf, NULL, 0, "cannot create the tables", NULL);
+}
+
 static ee_status create_v1(PGconn *pc)
 {
     size_t n;
     const ee_storage_collection *const *all = ee__storage_collections(&n);
-    char buf[SQL_MAX], t[80], cn[EE_STORAGE_FIELD_MAX + 4];
     for (size_t i = 0; i < n; i++) {
-        const ee_storage_collection *c = all[i];
-        table(c, t, sizeof t);
-        buf[0] = '\0';
-        cat(buf, "CREATE TABLE %s (id bytea NOT NULL UNIQUE, ws text NOT NULL, rev bigint NOT "
-                 "NULL, t bigint NOT NULL", t);
-        for (size_t f = 0; f < c->n_fields; f++) {
-            col(c, f, cn, sizeof cn);
-            cat(buf, ", %s text", cn);
-        }
-        cat(buf, ", doc bytea NOT NULL);");
-        cat(buf, "CREATE INDEX \"ee_%s_t\" ON %s (ws, t, id);", c->name, t);
-        for (size_t k = 0; k < c->n_indexes; k++) {
-            cat(buf, "CREATE INDEX \"ee_%s_i%zu\" ON %s (ws", c->name, k, t);
-            for (const int *f = c->indexes[k]; *f >= 0; f++) {
-                col(c, (size_t)*f, cn, sizeof cn);
-                cat(buf, ", %s", cn);
-            }
-            cat(buf, ", t, id);");
-        }
-        if (c->n_unique > 0) {
-            cat(buf, "CREATE UNIQUE INDEX \"ee_%s_u\" ON %s (ws", c->name, t);
-            for (size_t u = 0; u < c->n_unique; u++) {
-                col(c, (size_t)c->unique[u], cn, sizeof cn);
-                cat(buf, ", %s", cn);
-            }
-            cat(buf, ");");
-        }
-        ee_status st = run(pc, buf, NULL, 0, "cannot create the tables", NULL);
+        ee_status st = create_collection(pc, all[i], false);
+        if (st != EE_OK)
+            return st;
+    }
+    return EE_OK;
+}
+
+/* Version 2 -> 3: the gateway's collections (a database created at version
+ * 3 got them in create_v1()). */
+static ee_status migrate_v3(PGconn *pc)
+{
+    static const char *const names[] = EE__STORAGE_V3_COLLECTIONS;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        ee_status st = create_collection(pc, ee__storage_collection_find(names[i]), true);
         if (st != EE_OK)
             return st;
     }
@@ -350,6 +370,7 @@ static ee_status migrate_locked(pg *g, PGconn *c)
                          "this library knows: upgrade libexecengine", version,
                          EE__STORAGE_SCHEMA_VERSION);
     /* Each step takes the database from version v to v + 1. */
+    long long from = version;
     if (version < 1 && (st = create_v1(c)) != EE_OK)
         return st;
     if (version < 2 &&
@@ -357,6 +378,8 @@ static ee_status migrate_locked(pg *g, PGconn *c)
                    NULL)) != EE_OK ||
          (st = run(c, EE__STORAGE_V2_INDEX, NULL, 0, "cannot migrate to schema version 2",
                    NULL)) != EE_OK))
+        return st;
+    if (from >= 1 && from < 3 && (st = migrate_v3(c)) != EE_OK)
         return st;
     if (version < EE__STORAGE_SCHEMA_VERSION) {
         params p = {0};

@@ -339,35 +339,55 @@ static void done(sqlite3_stmt *st)
 
 /* ---- schema and migrations --------------------------------------------------------- */
 
-static ee_status create_schema_v1(lite *l, sqlite3 *db)
+/* One collection's table and indexes. */
+static ee_status create_collection(sqlite3 *db, const ee_storage_collection *c, bool again)
 {
     char buf[SQL_MAX], t[80], col[EE_STORAGE_FIELD_MAX + 4];
+    /* again: a step that may meet the table already there */
+    const char *x = again ? "IF NOT EXISTS " : "";
+    table_name(c, t, sizeof t);
+    buf[0] = '\0';
+    cat(buf, "CREATE TABLE %s%s (id BLOB NOT NULL UNIQUE, ws TEXT NOT NULL, rev INTEGER NOT "
+             "NULL, t INTEGER NOT NULL", x, t);
+    columns(c, buf, " TEXT");
+    cat(buf, ", doc BLOB NOT NULL);");
+    cat(buf, "CREATE INDEX %s\"ee_%s_t\" ON %s (ws, t, id);", x, c->name, t);
+    for (size_t k = 0; k < c->n_indexes; k++) {
+        cat(buf, "CREATE INDEX %s\"ee_%s_i%zu\" ON %s (ws", x, c->name, k, t);
+        for (const int *f = c->indexes[k]; *f >= 0; f++) {
+            ee__storage_column_name(c->fields[*f], col, sizeof col);
+            cat(buf, ", %s", col);
+        }
+        cat(buf, ", t, id);");
+    }
+    if (c->n_unique > 0) {
+        cat(buf, "CREATE UNIQUE INDEX %s\"ee_%s_u\" ON %s (ws", x, c->name, t);
+        for (size_t u = 0; u < c->n_unique; u++) {
+            ee__storage_column_name(c->fields[c->unique[u]], col, sizeof col);
+            cat(buf, ", %s", col);
+        }
+        cat(buf, ");");
+    }
+    return exec(db, buf, "cannot create the tables");
+}
+
+static ee_status create_schema_v1(lite *l, sqlite3 *db)
+{
     for (size_t i = 0; i < l->n_colls; i++) {
-        const ee_storage_collection *c = l->colls[i];
-        table_name(c, t, sizeof t);
-        buf[0] = '\0';
-        cat(buf, "CREATE TABLE %s (id BLOB NOT NULL UNIQUE, ws TEXT NOT NULL, rev INTEGER NOT "
-                 "NULL, t INTEGER NOT NULL", t);
-        columns(c, buf, " TEXT");
-        cat(buf, ", doc BLOB NOT NULL);");
-        cat(buf, "CREATE INDEX \"ee_%s_t\" ON %s (ws, t, id);", c->name, t);
-        for (size_t k = 0; k < c->n_indexes; k++) {
-            cat(buf, "CREATE INDEX \"ee_%s_i%zu\" ON %s (ws", c->name, k, t);
-            for (const int *f = c->indexes[k]; *f >= 0; f++) {
-                ee__storage_column_name(c->fields[*f], col, sizeof col);
-                cat(buf, ", %s", col);
-            }
-            cat(buf, ", t, id);");
-        }
-        if (c->n_unique > 0) {
-            cat(buf, "CREATE UNIQUE INDEX \"ee_%s_u\" ON %s (ws", c->name, t);
-            for (size_t u = 0; u < c->n_unique; u++) {
-                ee__storage_column_name(c->fields[c->unique[u]], col, sizeof col);
-                cat(buf, ", %s", col);
-            }
-            cat(buf, ");");
-        }
-        ee_status st = exec(db, buf, "cannot create the tables");
+        ee_status st = create_collection(db, l->colls[i], false);
+        if (st != EE_OK)
+            return st;
+    }
+    return EE_OK;
+}
+
+/* Version 2 -> 3: the gateway's collections (a file created at version 3
+ * got them in create_schema_v1()). */
+static ee_status migrate_v3(sqlite3 *db)
+{
+    static const char *const names[] = EE__STORAGE_V3_COLLECTIONS;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        ee_status st = create_collection(db, ee__storage_collection_find(names[i]), true);
         if (st != EE_OK)
             return st;
     }
@@ -396,11 +416,14 @@ static ee_status migrate(lite *l, sqlite3 *db)
                        "library knows: upgrade libexecengine", version,
                        EE__STORAGE_SCHEMA_VERSION);
     /* Each step takes the file from version v to v + 1. */
+    int from = version;
     if (st == EE_OK && version < 1)
         st = create_schema_v1(l, db);
     if (st == EE_OK && version < 2)
         st = exec(db, EE__STORAGE_V2_DEDUPE "; " EE__STORAGE_V2_INDEX ";",
                   "cannot migrate to schema version 2");
+    if (st == EE_OK && from >= 1 && from < 3)
+        st = migrate_v3(db);
     if (st == EE_OK && version < EE__STORAGE_SCHEMA_VERSION) {
         char sql[64];
         snprintf(sql, sizeof sql, "PRAGMA user_version = %d", EE__STORAGE_SCHEMA_VERSION);
