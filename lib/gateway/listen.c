@@ -27,6 +27,8 @@
 
 #define PREFIX "/gateway"
 #define MAX_HEADERS 64
+/* connections served at once (one thread each); MHD turns away more */
+#define G_MAX_CONNECTIONS 512
 
 struct g_listener {
     struct MHD_Daemon *daemon;
@@ -257,7 +259,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         size_t n = *upload_data_size;
         *upload_data_size = 0;
         if (r->too_big || (int64_t)(r->len + n) > st->body_max) {
-            r->too_big = true; /* read on and drop: the answer is 413 */
+            /* drop the rest (MHD 0.9 cannot answer before the upload ends):
+             * the answer is 413, nothing past the limit is kept */
+            r->too_big = true;
             return MHD_YES;
         }
         if (r->len + n + 1 > r->cap) {
@@ -348,6 +352,7 @@ ee_status ee_gateway_listen(ee_engine *engine, const char *address, char **url_o
                                      MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                      MHD_OPTION_NOTIFY_COMPLETED, on_completed, st,
                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)G_MAX_CONNECTIONS,
                                      MHD_OPTION_END);
     if (l == NULL || l->daemon == NULL) {
         pthread_mutex_unlock(&st->lock);
