@@ -2,9 +2,10 @@
  *
  * One thread per connection (MHD's internal polling thread accepts), so a
  * slow provider holds only its own caller. Requests under /gateway/ are
- * served by ee_gateway_handle() in the connection's thread; the body is
- * refused with 413 as soon as its Content-Length, or the bytes read so
- * far, pass EXEC_GATEWAY_BODY_MAX - nothing past the limit is kept. The
+ * served by ee_gateway_handle() in the connection's thread. A body over
+ * EXEC_GATEWAY_BODY_MAX is refused with 413: before it is read when its
+ * Content-Length says so, else (chunked) once it ends - nothing past the
+ * limit is kept. The
  * answer is queued once ee_gateway_handle() has given it whole: the
  * engine's transport hands over whole answers (transport.h has no
  * streaming slot), so relaying chunks through a worker thread would only
