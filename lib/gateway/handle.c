@@ -72,6 +72,8 @@ static bool hop_or_secret(const char *name, size_t n, const g_provider *p)
         "authorization", "proxy-authorization", "connection", "keep-alive", "proxy-connection",
         "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length", "expect",
         "proxy-authenticate",
+        /* the transport negotiates and decodes compression itself */
+        "accept-encoding",
     };
     for (size_t i = 0; i < sizeof drop / sizeof drop[0]; i++)
         if (strlen(drop[i]) == n && strncasecmp(name, drop[i], n) == 0)

@@ -54,11 +54,12 @@ Test(gateway_handle, openrouter_key_injected_and_usage_metered_from_the_body)
     gw_grant(e, p, EXEC_A, LLM_SEARCH, 2, NULL, -1, gw_now + 60000, tok);
     up_reset(UP_OPENROUTER_JSON);
     static const char *const extra[] = {"X-Title: my-flow", "Connection: keep-alive",
-                                        "Proxy-Authorization: Basic eHh4"};
+                                        "Proxy-Authorization: Basic eHh4",
+                                        "Accept-Encoding: gzip", "X-API-KEY: spoofed"};
     char auth[128];
     snprintf(auth, sizeof auth, "Bearer %s", tok);
     static const char body[] = "{\"model\": \"openai/gpt-4o-mini\"}";
-    gw_answer a = gw_call_h(e, "POST", OPENROUTER_PATH, auth, extra, 3, body, sizeof body - 1);
+    gw_answer a = gw_call_h(e, "POST", OPENROUTER_PATH, auth, extra, 5, body, sizeof body - 1);
     cr_assert_eq(a.status, 200, "%s", a.body ? a.body : "");
     /* upstream: the provider's URL, the platform key, the caller's own
      * headers and body; never the token, never hop-by-hop headers */
@@ -70,6 +71,9 @@ Test(gateway_handle, openrouter_key_injected_and_usage_metered_from_the_body)
     cr_expect_not_null(strstr(up.headers, "X-Title: my-flow\n"));
     cr_expect_null(strstr(up.headers, "Connection"));
     cr_expect_null(strstr(up.headers, "Proxy-Authorization"));
+    cr_expect_null(strstr(up.headers, "Accept-Encoding"));
+    cr_expect_not_null(strstr(up.headers, "X-API-KEY: spoofed"),
+                       "another provider's key header is the caller's own business");
     cr_expect_null(strstr(up.headers, tok));
     cr_expect_null(strstr(up.url, tok));
     cr_expect_str_eq(up.body, body);
@@ -124,8 +128,12 @@ Test(gateway_handle, sse_usage_from_the_last_message_and_per_call_prices)
 
     /* Serper: X-API-KEY, priced per call from gateway.json (0.001 USD) */
     up_reset(UP_SEARCH);
-    a = gw_call(e, "/serper/search", tok);
+    static const char *const spoof[] = {"x-api-key: the-workflow-s-own"};
+    char auth[128];
+    snprintf(auth, sizeof auth, "Bearer %s", tok);
+    a = gw_call_h(e, "POST", "/serper/search", auth, spoof, 1, "{}", 2);
     cr_assert_eq(a.status, 200);
+    cr_expect_null(strstr(up.headers, "the-workflow-s-own"), "the key header is the gateway's");
     cr_expect_str_eq(up.url, "https://google.serper.dev/search");
     cr_expect_not_null(strstr(up.headers, "X-API-KEY: " C_SERPER "\n"), "%s", up.headers);
     cr_expect_null(strstr(up.headers, "Authorization"));
