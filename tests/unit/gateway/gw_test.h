@@ -31,6 +31,9 @@
 #define C_OPENROUTER "sk-or-v1-CANARY-gw-platform-7e3a1c"
 #define C_SERPER "CANARY-gw-serper-2b9d4f"
 #define C_CUSTOMER "sk-or-v1-CANARY-gw-customer-5a6b7c"
+/* characters a query string must carry percent-encoded */
+#define C_YOUTUBE "AIza+CANARY/gw=youtube&x"
+#define C_YOUTUBE_ENC "AIza%2BCANARY%2Fgw%3Dyoutube%26x"
 
 /* ---- transcript of log lines ---------------------------------------------------- */
 
@@ -189,6 +192,7 @@ static inline ee_engine *gw_engine(const char *uri, ee_transport *t, int64_t bod
     ee_config *cfg = ee_test_config_new(uri, gw_clock, NULL);
     ee_test_config_set(cfg, "PLATFORM_SERPER_KEY", C_SERPER);
     ee_test_config_set(cfg, "PLATFORM_OPENROUTER_KEY", C_OPENROUTER);
+    ee_test_config_set(cfg, "PLATFORM_YOUTUBE_KEY", C_YOUTUBE);
     ee_test_config_set(cfg, "OPENROUTER_API_URL", "http://127.0.0.1:9/api/v1");
     if (body_max > 0)
         cr_assert_eq(ee_config_set_int64(cfg, "EXEC_GATEWAY_BODY_MAX", body_max), EE_OK);

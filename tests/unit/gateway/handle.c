@@ -295,6 +295,36 @@ Test(gateway_handle, customer_key_replaces_the_platform_key)
     gw_answer_free(&a);
 }
 
+Test(gateway_handle, a_query_parameter_key_is_encoded_and_added)
+{
+    static const char *const YT[] = {"youtubeSearch"};
+    char tok[EE__GATEWAY_TOKEN_SIZE], auth[128];
+    gw_grant(e, p, EXEC_A, YT, 1, NULL, -1, gw_now + 60000, tok);
+    snprintf(auth, sizeof auth, "authorization: bearer %s", tok);
+    up_reset(UP_SEARCH);
+    ee_gateway_request req = {EE_GATEWAY_REQUEST_VERSION, "GET", "/youtube/youtube/v3/search",
+                              "part=snippet&q=a%20b", NULL, 0, NULL, 0};
+    const char *h[] = {auth};
+    req.headers = h;
+    req.n_headers = 1;
+    gw_answer a = {0};
+    ee_gateway_sink sink = {gw_head, gw_body, &a};
+    cr_assert_eq(ee_gateway_handle(e, &req, &sink), EE_OK);
+    cr_expect_eq(a.status, 200, "%s", a.body ? a.body : "");
+    cr_expect_str_eq(up.url, "https://www.googleapis.com/youtube/v3/search?part=snippet&q=a%20b"
+                             "&key=" C_YOUTUBE_ENC);
+    cr_expect_str_eq(up.method, "GET");
+    cr_expect_null(strstr(up.headers, C_YOUTUBE));
+    cr_expect_null(strstr(a.headers, "AIza"));
+    gw_answer_free(&a);
+    /* without a query of its own */
+    req.query = NULL;
+    a = (gw_answer){0};
+    cr_assert_eq(ee_gateway_handle(e, &req, &sink), EE_OK);
+    cr_expect_str_eq(up.url, "https://www.googleapis.com/youtube/v3/search?key=" C_YOUTUBE_ENC);
+    gw_answer_free(&a);
+}
+
 Test(gateway_handle, bad_arguments_and_an_aborting_sink)
 {
     ee_gateway_request req = {EE_GATEWAY_REQUEST_VERSION, "GET", "/openrouter/x", NULL, NULL, 0,
