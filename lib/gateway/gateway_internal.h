@@ -118,6 +118,10 @@ typedef struct {
  * stream whose last "data:" message carrying "usage" counts. */
 void ee__gateway_usage_parse(const char *body, size_t len, bool sse, g_usage *out);
 
+/* Whether a request body is a JSON object whose member "stream" is true
+ * (an OpenAI-style request for an SSE answer). */
+bool ee__gateway_wants_stream(const char *body, size_t len);
+
 /* A JSON number's text ("0.00012", "1.5e-5") as nano-units, rounded half up.
  * Returns false when it is not a non-negative number or overflows. */
 bool ee__gateway_nano_parse(const char *text, size_t len, int64_t *out);

@@ -233,6 +233,97 @@ static ee_status build(g_state *st, const g_provider *p, const ee_gateway_reques
 
 /* ---- metering and the answer ---------------------------------------------------------- */
 
+/* A call in flight: what the provider's answer has streamed to the caller
+ * so far (an SSE answer goes on as it comes), and the usage seen in it. */
+typedef struct {
+    const g_provider *p;
+    const ee_gateway_sink *sink;
+    bool decided, streaming, aborted;
+    int status;
+    g_usage usage;               /* from the last complete SSE line carrying usage */
+    char line[65536];            /* the SSE line being received */
+    size_t line_len;
+    bool line_overflow;
+} g_call;
+
+static size_t pass_headers(const ee_http_response *resp, char lines[][512], const char **heads)
+{
+    static const char *const pass[] = {"Content-Type", "Retry-After", "Cache-Control",
+                                       "X-Request-Id", "X-Generation-Id"};
+    size_t nh = 0;
+    for (size_t i = 0; i < sizeof pass / sizeof pass[0]; i++) {
+        const char *v = ee_http_response_header(resp, pass[i]);
+        if (v != NULL && strlen(v) < 400) {
+            snprintf(lines[nh], 512, "%s: %s", pass[i], v);
+            heads[nh] = lines[nh];
+            nh++;
+        }
+    }
+    return nh;
+}
+
+static bool is_sse(const ee_http_response *resp)
+{
+    const char *ctype = ee_http_response_header(resp, "Content-Type");
+    return ctype != NULL && strncasecmp(ctype, "text/event-stream", 17) == 0;
+}
+
+/* Read usage out of each complete SSE line as it passes. */
+static void watch_lines(g_call *c, const char *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char ch = data[i];
+        if (ch != '\n') {
+            if (c->line_len + 1 < sizeof c->line)
+                c->line[c->line_len++] = ch;
+            else
+                c->line_overflow = true;
+            continue;
+        }
+        if (!c->line_overflow && c->line_len > 5 && memcmp(c->line, "data:", 5) == 0) {
+            g_usage u;
+            ee__gateway_usage_parse(c->line, c->line_len, true, &u);
+            if (u.found) {
+                if (u.model[0] == '\0')
+                    memcpy(u.model, c->usage.model, sizeof u.model);
+                c->usage = u;
+            }
+        }
+        c->line_len = 0;
+        c->line_overflow = false;
+    }
+}
+
+/* The transport's stream: an SSE answer below 400 is relayed as it comes
+ * (its cost is known only at its end, so it carries no cost headers: the
+ * last message's usage has it); anything else waits to be whole. */
+static int on_chunk(const ee_http_response *resp, const void *chunk, size_t len, void *payload)
+{
+    g_call *c = payload;
+    if (!c->decided) {
+        c->decided = true;
+        c->status = ee_http_response_status(resp);
+        c->streaming = c->p->meter_openrouter && is_sse(resp) && c->status < 400;
+        if (c->streaming) {
+            char lines[8][512];
+            const char *heads[8];
+            size_t nh = pass_headers(resp, lines, heads);
+            if (c->sink->head(c->status, heads, nh, c->sink->payload) != 0) {
+                c->aborted = true;
+                return 1;
+            }
+        }
+    }
+    if (!c->streaming)
+        return 0;
+    watch_lines(c, chunk, len);
+    if (c->sink->body(chunk, len, c->sink->payload) != 0) {
+        c->aborted = true;
+        return 1;
+    }
+    return 0;
+}
+
 static void usd_text(int64_t nano, char buf[32])
 {
     ee__decimal_format(nano, 9, buf);
@@ -243,30 +334,29 @@ static void usd_text(int64_t nano, char buf[32])
         buf[--n] = '\0';
 }
 
-static ee_status pass_on(g_state *st, const g_grant *g, const g_provider *p,
-                         const ee_http_response *resp, const ee_gateway_sink *sink)
+/* Meter the call: from the answer's body, or (streamed, perhaps cut short
+ * by the caller) from the usage seen passing. */
+static void meter(g_state *st, const g_grant *g, const g_call *c, const ee_http_response *resp,
+                  ee__gateway_call *call)
 {
-    int status = ee_http_response_status(resp);
-    const void *data = NULL;
-    size_t len = 0;
-    ee_http_response_body(resp, &data, &len);
-    const char *ctype = ee_http_response_header(resp, "Content-Type");
-    bool sse = ctype != NULL && strncasecmp(ctype, "text/event-stream", 17) == 0;
-
-    ee__gateway_call call = {.provider = p->name, .http_status = status,
-                             .at_ms = ee_engine_now_ms(st->engine)};
-    g_usage u = {0};
-    if (p->meter_openrouter) {
-        ee__gateway_usage_parse(data, len, sse, &u);
-        call.prompt_tokens = u.prompt_tokens;
-        call.completion_tokens = u.completion_tokens;
-        call.total_tokens = u.total_tokens;
-        call.cost_nano = u.has_cost ? u.cost_nano : 0;
-        call.model = u.model[0] != '\0' ? u.model : NULL;
-    } else if (status < 400) {
-        call.cost_nano = p->per_call_nano;
+    const g_provider *p = c->p;
+    g_usage u = c->usage;
+    if (p->meter_openrouter && resp != NULL && !c->streaming) {
+        const void *data = NULL;
+        size_t len = 0;
+        ee_http_response_body(resp, &data, &len);
+        ee__gateway_usage_parse(data, len, is_sse(resp), &u);
     }
-    ee_status s = ee__gateway_record(st, g, &call, false);
+    if (p->meter_openrouter) {
+        call->prompt_tokens = u.prompt_tokens;
+        call->completion_tokens = u.completion_tokens;
+        call->total_tokens = u.total_tokens;
+        call->cost_nano = u.has_cost ? u.cost_nano : 0;
+        call->model = u.model[0] != '\0' ? u.model : NULL;
+    } else if (call->http_status < 400) {
+        call->cost_nano = p->per_call_nano;
+    }
+    ee_status s = ee__gateway_record(st, g, call, false);
     if (s != EE_OK) {
         /* The upstream has answered (and charged): the workflow gets its
          * answer; the operator learns the call went unmetered. */
@@ -275,20 +365,22 @@ static ee_status pass_on(g_state *st, const g_grant *g, const g_provider *p,
                 ee_status_name(s));
         ee_error_clear();
     }
+}
 
-    static const char *const pass[] = {"Content-Type", "Retry-After", "Cache-Control",
-                                       "X-Request-Id", "X-Generation-Id"};
+static ee_status pass_on(g_state *st, const g_grant *g, const g_call *c,
+                         const ee_http_response *resp, const ee_gateway_sink *sink)
+{
+    ee__gateway_call call = {.provider = c->p->name, .http_status = ee_http_response_status(resp),
+                             .at_ms = ee_engine_now_ms(st->engine)};
+    meter(st, g, c, resp, &call);
+    if (c->streaming)
+        return EE_OK; /* head and body are with the caller already */
+    const void *data = NULL;
+    size_t len = 0;
+    ee_http_response_body(resp, &data, &len);
     char lines[8][512];
     const char *heads[8];
-    size_t nh = 0;
-    for (size_t i = 0; i < sizeof pass / sizeof pass[0]; i++) {
-        const char *v = ee_http_response_header(resp, pass[i]);
-        if (v != NULL && strlen(v) < 400) {
-            snprintf(lines[nh], sizeof lines[nh], "%s: %s", pass[i], v);
-            heads[nh] = lines[nh];
-            nh++;
-        }
-    }
+    size_t nh = pass_headers(resp, lines, heads);
     char usd[32];
     usd_text(call.cost_nano, usd);
     snprintf(lines[nh], sizeof lines[nh], "x-litellm-response-cost: %s", usd);
@@ -297,7 +389,7 @@ static ee_status pass_on(g_state *st, const g_grant *g, const g_provider *p,
     snprintf(lines[nh], sizeof lines[nh], "x-ee-call-cost-nano: %lld", (long long)call.cost_nano);
     heads[nh] = lines[nh];
     nh++;
-    int stop = sink->head(status, heads, nh, sink->payload);
+    int stop = sink->head(call.http_status, heads, nh, sink->payload);
     if (stop == 0 && len > 0)
         stop = sink->body(data, len, sink->payload);
     return stop != 0 ? ee__error(EE_ECANCELLED, "ee_gateway_handle: the caller went away")
@@ -332,14 +424,35 @@ static ee_status forward(g_state *st, g_grant *g, const g_provider *p,
         return answer(sink, s == EE_ENOMEM ? 500 : 400, s,
                       "the call cannot be forwarded (method, path or headers)");
     }
+    g_call *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        ee_http_request_free(req);
+        return ee__error(EE_ENOMEM, "out of memory forwarding a gateway call");
+    }
+    c->p = p;
+    c->sink = sink;
+    ee_http_request_set_stream(req, on_chunk, c);
     ee_http_response *resp = NULL;
     s = ee_transport_http(ee__engine_transport(st->engine), req, &resp);
     ee_http_request_free(req);
-    if (s == EE_OK) {
-        s = pass_on(st, g, p, resp, sink);
-        ee_http_response_free(resp);
-        return s;
+    if (s == EE_OK)
+        s = pass_on(st, g, c, resp, sink);
+    ee_http_response_free(resp);
+    if (s != EE_OK && c->streaming) {
+        /* cut short after the head went out (the caller went away, or the
+         * provider failed mid-stream): metered as far as it got */
+        ee__gateway_call call = {.provider = p->name, .http_status = c->status,
+                                 .at_ms = ee_engine_now_ms(st->engine)};
+        meter(st, g, c, NULL, &call);
+        bool aborted = c->aborted;
+        free(c);
+        ee_error_clear();
+        return aborted ? ee__error(EE_ECANCELLED, "ee_gateway_handle: the caller went away")
+                       : EE_OK;
     }
+    free(c);
+    if (s == EE_OK || s == EE_ECANCELLED)
+        return s;
     ee_error_clear();
     if (s == EE_ETIMEOUT)
         return answer(sink, 504, EE_ETIMEOUT, "the provider did not answer in time");

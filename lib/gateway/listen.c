@@ -2,19 +2,23 @@
  *
  * One thread per connection (MHD's internal polling thread accepts), so a
  * slow provider holds only its own caller. Requests under /gateway/ are
- * served by ee_gateway_handle() in the connection's thread. A body over
- * EXEC_GATEWAY_BODY_MAX is refused with 413: before it is read when its
- * Content-Length says so, else (chunked) once it ends - nothing past the
- * limit is kept. The
- * answer is queued once ee_gateway_handle() has given it whole: the
- * engine's transport hands over whole answers (transport.h has no
- * streaming slot), so relaying chunks through a worker thread would only
- * add a thread and a hand-off per call (it measured ~300 us). The listener
+ * served by ee_gateway_handle(). A body over EXEC_GATEWAY_BODY_MAX is
+ * refused with 413: before it is read when its Content-Length says so,
+ * else (chunked) once it ends - nothing past the limit is kept.
+ *
+ * Most calls are answered from the connection's thread, the answer queued
+ * whole. A call that asks for a stream ("stream": true in its JSON body, or
+ * Accept: text/event-stream) runs ee_gateway_handle() on a worker thread
+ * instead, and the answer is an MHD callback response fed chunk by chunk
+ * as the provider's SSE arrives (chunked transfer encoding); a client that
+ * goes away stops the provider's call. The hand-off costs a thread per
+ * call (~300 us measured), which only a stream is worth. The listener
  * stops with the module (ee_engine_close()), after its connections have
  * finished. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "execengine/gateway.h"
 #include "gateway/gateway_internal.h"
@@ -35,7 +39,8 @@ struct g_listener {
     struct MHD_Daemon *daemon;
 };
 
-/* One request: its body as read, then the answer. */
+/* One request: its body as read, then the answer (under `lock` once a
+ * worker runs). */
 typedef struct {
     g_state *st;
     char *body;
@@ -46,11 +51,15 @@ typedef struct {
     char *headers[MAX_HEADERS];
     size_t n_headers;
     /* the answer */
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    pthread_t worker;
+    bool started, done, gone;
     bool have_head, failed;
     int status;
     char **head;
     size_t n_head;
-    char *out;
+    char *out;             /* body bytes not yet taken by MHD */
     size_t out_len, out_cap;
 } g_req;
 
@@ -58,6 +67,13 @@ static void req_free(g_req *r)
 {
     if (r == NULL)
         return;
+    if (r->started) {
+        pthread_mutex_lock(&r->lock);
+        r->gone = true; /* the sink tells ee_gateway_handle() to stop */
+        pthread_cond_broadcast(&r->cond);
+        pthread_mutex_unlock(&r->lock);
+        pthread_join(r->worker, NULL);
+    }
     free(r->body);
     free(r->method);
     free(r->path);
@@ -68,6 +84,8 @@ static void req_free(g_req *r)
         free(r->head[i]);
     free(r->head);
     free(r->out);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->cond);
     free(r);
 }
 
@@ -76,32 +94,87 @@ static void req_free(g_req *r)
 static int sink_head(int status, const char *const *headers, size_t n, void *payload)
 {
     g_req *r = payload;
-    r->head = calloc(n + 1, sizeof *r->head);
-    for (size_t i = 0; r->head != NULL && i < n; i++)
-        r->head[r->n_head++] = strdup(headers[i]);
+    char **copy = calloc(n + 1, sizeof *copy);
+    size_t k = 0;
+    for (size_t i = 0; copy != NULL && i < n; i++)
+        if ((copy[k] = strdup(headers[i])) != NULL)
+            k++;
+    pthread_mutex_lock(&r->lock);
+    r->head = copy;
+    r->n_head = k;
     r->status = status;
     r->have_head = true;
-    return 0;
+    bool gone = r->gone;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+    return gone ? 1 : 0;
 }
 
 static int sink_body(const char *chunk, size_t len, void *payload)
 {
     g_req *r = payload;
-    if (r->out_len + len > r->out_cap) {
+    pthread_mutex_lock(&r->lock);
+    bool stop = r->gone;
+    if (!stop && r->out_len + len > r->out_cap) {
         size_t cap = r->out_cap ? r->out_cap : 16384;
         while (cap < r->out_len + len)
             cap *= 2;
         char *grown = realloc(r->out, cap);
         if (grown == NULL) {
-            r->failed = true;
-            return 1;
+            r->failed = stop = true;
+        } else {
+            r->out = grown;
+            r->out_cap = cap;
         }
-        r->out = grown;
-        r->out_cap = cap;
     }
-    memcpy(r->out + r->out_len, chunk, len);
-    r->out_len += len;
-    return 0;
+    if (!stop) {
+        memcpy(r->out + r->out_len, chunk, len);
+        r->out_len += len;
+        pthread_cond_broadcast(&r->cond);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return stop ? 1 : 0;
+}
+
+static void serve(g_req *r)
+{
+    ee_gateway_request req = {EE_GATEWAY_REQUEST_VERSION, r->method, r->path, r->query,
+                              (const char *const *)r->headers, r->n_headers, r->body, r->len};
+    ee_gateway_sink sink = {sink_head, sink_body, r};
+    ee_gateway_handle(r->st->engine, &req, &sink);
+    ee_error_clear();
+    pthread_mutex_lock(&r->lock);
+    if (!r->have_head)
+        r->failed = true; /* not answered at all (out of memory) */
+    r->have_head = r->done = true;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static void *work(void *arg)
+{
+    serve(arg);
+    return NULL;
+}
+
+/* MHD pulls a streamed answer: the worker's next chunk, or its end. */
+static ssize_t reader(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    g_req *r = cls;
+    pthread_mutex_lock(&r->lock);
+    while (r->out_len == 0 && !r->done)
+        pthread_cond_wait(&r->cond, &r->lock);
+    if (r->out_len == 0) {
+        pthread_mutex_unlock(&r->lock);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    size_t n = r->out_len < max ? r->out_len : max;
+    memcpy(buf, r->out, n);
+    memmove(r->out, r->out + n, r->out_len - n);
+    r->out_len -= n;
+    pthread_mutex_unlock(&r->lock);
+    return (ssize_t)n;
 }
 
 /* ---- MHD callbacks ----------------------------------------------------------------- */
@@ -189,6 +262,15 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
+static bool wants_stream(const g_req *r)
+{
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (strncasecmp(r->headers[i], "Accept:", 7) == 0 &&
+            strstr(r->headers[i], "text/event-stream") != NULL)
+            return true;
+    return ee__gateway_wants_stream(r->body, r->len);
+}
+
 static enum MHD_Result answer(struct MHD_Connection *c, g_req *r)
 {
     MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, r);
@@ -199,21 +281,35 @@ static enum MHD_Result answer(struct MHD_Connection *c, g_req *r)
         return MHD_NO;
     }
     r->query = q.buf;
-    ee_gateway_request req = {EE_GATEWAY_REQUEST_VERSION, r->method, r->path, r->query,
-                              (const char *const *)r->headers, r->n_headers, r->body, r->len};
-    ee_gateway_sink sink = {sink_head, sink_body, r};
-    ee_status s = ee_gateway_handle(r->st->engine, &req, &sink);
-    ee_error_clear();
-    if (s != EE_OK || r->failed || !r->have_head)
-        return MHD_NO; /* out of memory: MHD closes the connection */
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(r->out_len, r->out, MHD_RESPMEM_MUST_FREE);
+    bool streaming = false;
+    if (wants_stream(r) && pthread_create(&r->worker, NULL, work, r) == 0) {
+        r->started = true;
+        pthread_mutex_lock(&r->lock);
+        while (!r->have_head)
+            pthread_cond_wait(&r->cond, &r->lock);
+        streaming = !r->done; /* else answered already (a refusal, an error) */
+        bool failed = r->failed;
+        pthread_mutex_unlock(&r->lock);
+        if (failed)
+            return MHD_NO;
+    } else {
+        serve(r);
+        if (r->failed)
+            return MHD_NO; /* out of memory: MHD closes the connection */
+    }
+    struct MHD_Response *resp;
+    if (streaming) {
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, r, NULL);
+    } else {
+        resp = MHD_create_response_from_buffer(r->out_len, r->out, MHD_RESPMEM_MUST_FREE);
+        if (resp != NULL)
+            r->out = NULL; /* the response's now */
+    }
     if (resp == NULL)
         return MHD_NO;
-    r->out = NULL; /* the response's now */
     for (size_t i = 0; i < r->n_head; i++) {
         char *line = r->head[i];
-        char *colon = line != NULL ? strchr(line, ':') : NULL;
+        char *colon = strchr(line, ':');
         if (colon == NULL)
             continue;
         *colon = '\0';
@@ -246,6 +342,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         r = calloc(1, sizeof *r);
         if (r == NULL)
             return MHD_NO;
+        pthread_mutex_init(&r->lock, NULL);
+        pthread_cond_init(&r->cond, NULL);
         r->st = st;
         r->method = strdup(method);
         r->path = strdup(url + sizeof PREFIX - 1);

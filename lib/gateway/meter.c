@@ -267,6 +267,29 @@ static bool read_doc(const char *text, size_t len, g_usage *u)
     return true;
 }
 
+bool ee__gateway_wants_stream(const char *body, size_t len)
+{
+    scan s = {body, body + len, 0};
+    ws(&s);
+    if (body == NULL || s.p >= s.end || *s.p != '{')
+        return false;
+    s.p++;
+    for (;;) {
+        const char *ka, *kb, *va, *vb;
+        ws(&s);
+        if (!str(&s, &ka, &kb))
+            return false;
+        ws(&s);
+        if (s.p >= s.end || *s.p++ != ':' || !value(&s, &va, &vb))
+            return false;
+        if (key_is(ka, kb, "stream"))
+            return vb - va == 4 && memcmp(va, "true", 4) == 0;
+        ws(&s);
+        if (s.p >= s.end || *s.p++ != ',')
+            return false;
+    }
+}
+
 void ee__gateway_usage_parse(const char *body, size_t len, bool sse, g_usage *out)
 {
     memset(out, 0, sizeof *out);

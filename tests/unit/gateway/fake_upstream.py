@@ -13,6 +13,10 @@ Prints "PORT <n>" once listening, then serves until killed.
   GET  /__last                   the headers, path and query of the last
                                  request above, as JSON (the key included:
                                  this is the provider's side)
+  GET  /__release                lets a held stream ("hold": true in the
+                                 body: the first message, then a wait for
+                                 this call or 10 s) go on
+  GET  /__held                   {"released": "by-client" | "by-timeout"}
 """
 import json
 import socket
@@ -24,6 +28,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LAST = {}
 LOCK = threading.Lock()
+RELEASE = threading.Event()
+HELD = {"released": None}
 USAGE = {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42,
          "cost": 0.000123456789}
 
@@ -53,6 +59,11 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/__last":
             with LOCK:
                 return self.answer(200, dict(LAST))
+        if path == "/__release":
+            RELEASE.set()
+            return self.answer(200, {})
+        if path == "/__held":
+            return self.answer(200, dict(HELD))
         raw = self.body()
         with LOCK:
             LAST.clear()
@@ -71,11 +82,15 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
-                for m in [": OPENROUTER PROCESSING"] + ["data: " + json.dumps(m) for m in msgs] \
-                        + ["data: [DONE]"]:
+                parts = [": OPENROUTER PROCESSING"] + ["data: " + json.dumps(m) for m in msgs] \
+                    + ["data: [DONE]"]
+                for i, m in enumerate(parts):
                     data = (m + "\n\n").encode()
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                     self.wfile.flush()
+                    if i == 1 and req.get("hold"):
+                        RELEASE.clear()
+                        HELD["released"] = "by-client" if RELEASE.wait(10) else "by-timeout"
                 self.wfile.write(b"0\r\n\r\n")
                 return
             return self.answer(200, {"id": "gen-1", "model": "openai/gpt-4o-mini",

@@ -261,6 +261,7 @@ typedef struct {
     char *body;
     size_t len;
     int abort_at_head;
+    int abort_at_body;
 } gw_answer;
 
 static inline int gw_head(int status, const char *const *h, size_t n, void *payload)
@@ -278,6 +279,8 @@ static inline int gw_head(int status, const char *const *h, size_t n, void *payl
 static inline int gw_body(const char *chunk, size_t len, void *payload)
 {
     gw_answer *a = payload;
+    if (a->abort_at_body)
+        return 1;
     a->body = realloc(a->body, a->len + len + 1);
     memcpy(a->body + a->len, chunk, len);
     a->len += len;

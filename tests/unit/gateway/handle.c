@@ -122,8 +122,9 @@ Test(gateway_handle, sse_usage_from_the_last_message_and_per_call_prices)
     cr_assert_eq(a.status, 200);
     cr_expect_str_eq(gw_header(&a, "Content-Type"), "text/event-stream");
     cr_expect_not_null(strstr(a.body, "data: [DONE]"), "the stream reaches the caller whole");
-    cr_expect_str_eq(gw_header(&a, "x-ee-call-cost-nano"), "15000");
-    cr_expect_str_eq(gw_header(&a, "x-litellm-response-cost"), "0.000015");
+    /* relayed as it came: the cost is known only at the end (in the last
+     * message's usage), so a stream carries no cost headers */
+    cr_expect_str_eq(gw_header(&a, "x-ee-call-cost-nano"), "");
     gw_answer_free(&a);
 
     /* Serper: X-API-KEY, priced per call from gateway.json (0.001 USD) */
@@ -322,6 +323,26 @@ Test(gateway_handle, a_query_parameter_key_is_encoded_and_added)
     a = (gw_answer){0};
     cr_assert_eq(ee_gateway_handle(e, &req, &sink), EE_OK);
     cr_expect_str_eq(up.url, "https://www.googleapis.com/youtube/v3/search?key=" C_YOUTUBE_ENC);
+    gw_answer_free(&a);
+}
+
+Test(gateway_handle, a_caller_gone_mid_stream_stops_it_and_it_is_metered_as_far_as_it_got)
+{
+    char tok[EE__GATEWAY_TOKEN_SIZE], auth[128];
+    gw_grant(e, p, EXEC_A, LLM, 1, NULL, -1, gw_now + 60000, tok);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
+    up_reset(UP_OPENROUTER_SSE);
+    const char *h[] = {auth};
+    ee_gateway_request req = {EE_GATEWAY_REQUEST_VERSION, "POST", OPENROUTER_PATH, NULL, h, 1,
+                              "{}", 2};
+    gw_answer a = {.abort_at_body = 1};
+    ee_gateway_sink sink = {gw_head, gw_body, &a};
+    cr_expect_eq(ee_gateway_handle(e, &req, &sink), EE_ECANCELLED);
+    cr_expect_eq(a.status, 200, "the head went out before the body");
+    ee__gateway_usage u;
+    cr_assert_eq(ee__gateway_usage_of(e, "ws-gw", EXEC_A, &u), EE_OK);
+    cr_expect_eq(u.calls, 1);
+    cr_expect_eq(u.cost_nano, 15000);
     gw_answer_free(&a);
 }
 
