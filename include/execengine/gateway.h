@@ -9,13 +9,14 @@
  * with "Authorization: Bearer <token>"; the gateway checks the token,
  * picks the routed credential (the customer's key or the platform pool),
  * forwards the request upstream through the engine's transport with the key
- * injected the provider's way (data/integrations.json: base URL, header or
+ * injected the provider's way (data/gateway.json: base URL, header or
  * query parameter), passes the answer back (streams too: SSE), and meters
  * the call: tokens and cost from OpenRouter's `usage` object (in the body,
  * or in the last SSE message of a stream), else priced per call from
- * data/prices.json. The figures also go back to the caller in the
+ * data/gateway.json (perCallUsd). The figures also go back to the caller in the
  * response headers x-litellm-response-cost (USD, decimal) and
- * x-ee-call-cost-nano. A call when the run's metered spend has reached its
+ * x-ee-call-cost-nano (not on an SSE answer relayed as it comes: its last
+ * message carries the usage). A call when the run's metered spend has reached its
  * budget is refused (HTTP 402) and the execution fails with that reason.
  *
  * Answers of the gateway itself (JSON {"error": {"status", "message"}}):

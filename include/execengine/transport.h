@@ -238,6 +238,27 @@ EE_API ee_status ee_http_request_set_limits(ee_http_request *req, int64_t connec
  */
 EE_API ee_status ee_http_request_set_retry_safe(ee_http_request *req, int safe);
 
+/**
+ * Called with each chunk of a response body as it arrives (see
+ * ee_http_request_set_stream()). `resp` is the response being received:
+ * its status and headers are readable. Return 0 to go on, non-zero to stop
+ * the transfer (ee_transport_http() then returns EE_ECANCELLED).
+ */
+typedef int (*ee_http_stream_fn)(const ee_http_response *resp, const void *chunk, size_t len,
+                                 void *payload);
+
+/**
+ * Hand the response body to `fn` (with `payload`) chunk by chunk as the
+ * backend receives it, once the status is known, besides keeping it in the
+ * response as usual (the size cap still applies). A backend that sets the
+ * status only after the whole body has the body delivered at once, before
+ * ee_transport_http() returns. Once a chunk has been delivered the request
+ * is never retried. NULL fn turns streaming off. Returns EE_OK or
+ * EE_EINVAL (NULL request).
+ */
+EE_API ee_status ee_http_request_set_stream(ee_http_request *req, ee_http_stream_fn fn,
+                                            void *payload);
+
 /* Getters, chiefly for backends. Pointers are borrowed from the request and
  * live until it is freed or changed. Inside a backend's http slot the
  * limits are resolved: never 0. */

@@ -111,11 +111,29 @@ static const ee_storage_collection execution_queue_counters = {
     0, NULL,
     1, UNIQUE(0)};
 
+/* The credential gateway (lib/gateway/, schema version 3). A grant is found
+ * by its token's SHA-256 from any workspace (the token is all a request
+ * carries), so the collection is global and the doc names its workspace.
+ * gatewayCalls holds each metered call (callId: its own id) and one running
+ * total per execution (callId "total"), incremented atomically. */
+static const ee_storage_collection gateway_grants = {
+    "gatewayGrants", 0, "createdAt",
+    2, FIELDS("tokenHash", "executionId"),                /* 0 1 */
+    1, INDEXES(IDX(1)),
+    1, UNIQUE(0)};
+
+static const ee_storage_collection gateway_calls = {
+    "gatewayCalls", EE_STORAGE_COLL_PER_WORKSPACE, "createdAt",
+    2, FIELDS("executionId", "callId"),                   /* 0 1 */
+    1, INDEXES(IDX(0)),
+    2, UNIQUE(0, 1)};
+
 static const ee_storage_collection *const all[] = {
     &workflow_catalog, &workflow_categories, &workflow_executions,
     &execution_email_templates, &user_workflow_usage, &customer_api_keys,
     &platform_usage_billing, &credentials, &audit_log, &plans, &subscriptions,
     &execution_queue, &execution_queue_counters,
+    &gateway_grants, &gateway_calls,
 };
 
 const ee_storage_collection *const *ee__storage_collections(size_t *count)

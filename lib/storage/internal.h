@@ -32,7 +32,8 @@
     "(ws, f_orgId)"
 
 /* Version 2 -> 3: the execution queue's collections (executionQueue,
- * executionQueueCounters) are new. Each SQL backend runs its table
+ * executionQueueCounters) and the credential gateway's (gatewayGrants,
+ * gatewayCalls) are new. Each SQL backend runs its table
  * creation again with IF NOT EXISTS on every table and index: only the
  * missing ones are made (a database created at version 3 has them all). */
 

@@ -335,6 +335,15 @@ ee_status ee_http_request_set_limits(ee_http_request *req, int64_t connect_timeo
     return EE_OK;
 }
 
+ee_status ee_http_request_set_stream(ee_http_request *req, ee_http_stream_fn fn, void *payload)
+{
+    if (req == NULL)
+        return ee__error(EE_EINVAL, "ee_http_request_set_stream: NULL request");
+    req->stream = fn;
+    req->stream_payload = fn != NULL ? payload : NULL;
+    return EE_OK;
+}
+
 ee_status ee_http_request_set_retry_safe(ee_http_request *req, int safe)
 {
     if (req == NULL)
@@ -425,6 +434,21 @@ void ee__transport_describe(const ee_http_request *req, char *out, size_t cap)
 }
 
 /* ---- responses ------------------------------------------------------------- */
+
+/* Deliver what the stream has not had yet (ee_http_request_set_stream()). */
+static ee_status stream_out(ee_http_response *resp)
+{
+    if (resp->stream == NULL || resp->streamed >= resp->body_len)
+        return EE_OK;
+    if (resp->stream_stopped ||
+        resp->stream(resp, resp->body + resp->streamed, resp->body_len - resp->streamed,
+                     resp->stream_payload) != 0) {
+        resp->stream_stopped = true;
+        return ee__error(EE_ECANCELLED, "the response's receiver stopped it");
+    }
+    resp->streamed = resp->body_len;
+    return EE_OK;
+}
 
 static ee_http_response *response_new(size_t max_body)
 {
@@ -545,7 +569,7 @@ ee_status ee_http_response_append_body(ee_http_response *resp, const void *data,
         memcpy(resp->body + resp->body_len, data, len);
     resp->body_len += len;
     resp->body[resp->body_len] = '\0';
-    return EE_OK;
+    return resp->status != 0 ? stream_out(resp) : EE_OK;
 }
 
 void ee_http_response_set_not_sent(ee_http_response *resp)
@@ -868,8 +892,14 @@ ee_status ee_transport_http(ee_transport *t, const ee_http_request *req, ee_http
         if (resp == NULL)
             return ee__error(EE_ENOMEM, "out of memory for an HTTP response");
         resp->attempts = attempt;
+        resp->stream = eff.stream;
+        resp->stream_payload = eff.stream_payload;
         ee_error_clear();
         ee_status st = call_http(t, &eff, resp);
+        if (st == EE_OK && resp->status != 0)
+            st = stream_out(resp); /* a backend that set the status last */
+        if (resp->stream_stopped)
+            st = ee__error(EE_ECANCELLED, "%s: the response's receiver stopped it", what);
         if (st == EE_OK && resp->status == 0)
             st = ee__error(EE_EUPSTREAM, "the transport backend gave no HTTP status");
 
@@ -885,6 +915,8 @@ ee_status ee_transport_http(ee_transport *t, const ee_http_request *req, ee_http
         } else if (st == EE_ETIMEOUT || st == EE_ENETWORK) {
             retry = eff.retry_safe || resp->not_sent;
         }
+        if (resp->streamed > 0)
+            retry = false; /* the receiver has part of this answer already */
         if (!retry || attempt > t->opts.max_retries) {
             if (st == EE_OK) {
                 *out = resp;

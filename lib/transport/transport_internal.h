@@ -51,6 +51,8 @@ struct ee_http_request {
     int64_t timeout_ms;
     int64_t max_response_bytes;
     int retry_safe;
+    ee_http_stream_fn stream; /* ee_http_request_set_stream(), or NULL */
+    void *stream_payload;
 };
 
 struct ee_http_response {
@@ -62,6 +64,10 @@ struct ee_http_response {
     size_t max_body; /* the cap set by the transport before each attempt */
     bool not_sent;
     int attempts;
+    ee_http_stream_fn stream; /* copied from the request for each attempt */
+    void *stream_payload;
+    size_t streamed;          /* body bytes delivered to `stream` so far */
+    bool stream_stopped;      /* `stream` asked to stop */
 };
 
 struct ee_mail {

@@ -152,6 +152,33 @@ Test(CONF_SUITE, version_1_databases_keep_one_subscription_per_organisation)
     ee_storage_free(s);
 }
 
+Test(CONF_SUITE, version_2_databases_gain_the_gateway_collections)
+{
+    ee_storage *s = NULL;
+    cr_assert_eq(ee_storage_open_uri(&s, store_uri), EE_OK, "%s", ee_error_last_message());
+    ee_storage_free(s);
+    char sql[600];
+    snprintf(sql, sizeof sql,
+             "DROP TABLE %s.\"ee_gatewayGrants\"; DROP TABLE %s.\"ee_gatewayCalls\"; "
+             "UPDATE %s.ee_meta SET value = 2 WHERE key = 'schema_version'",
+             schema, schema, schema);
+    run_sql(sql);
+    cr_assert_eq(ee_storage_open_uri(&s, store_uri), EE_OK, "%s", ee_error_last_message());
+    ee_storage_eq key[2] = {{"executionId", "aaaaaaaaaaaaaaaaaaaaaaaa"}, {"callId", "total"}};
+    ee_storage_inc inc = {"costNano", 5};
+    int64_t total = 0;
+    cr_expect_eq(ee_storage_increment(s, "gatewayCalls", "ws-1", key, 2, &inc, 1,
+                                      1700000000000LL, &total),
+                 EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(total, 5);
+    snprintf(sql, sizeof sql, "SELECT value FROM %s.ee_meta WHERE key = 'schema_version'",
+             schema);
+    char *n = sql_text(sql);
+    cr_expect_str_eq(n, "3");
+    free(n);
+    ee_storage_free(s);
+}
+
 #define HOSTS 3
 #define PER_HOST 30
 

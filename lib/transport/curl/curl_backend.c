@@ -128,8 +128,17 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *payload)
     http_sink *s = payload;
     size_t n = size * nmemb;
     if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
-        /* a new status line: headers of an interim (1xx) answer are dropped */
+        /* a new status line: headers of an interim (1xx) answer are dropped;
+         * the status is known from here on (a streamed body needs it) */
         ee_http_response_clear_headers(s->resp);
+        const char *sp = memchr(data, ' ', n);
+        if (sp != NULL && (size_t)(sp - data) + 4 <= n) {
+            int code = 0;
+            for (int i = 1; i <= 3 && sp[i] >= '0' && sp[i] <= '9'; i++)
+                code = code * 10 + (sp[i] - '0');
+            if (code >= 100)
+                ee_http_response_set_status(s->resp, code);
+        }
         return n;
     }
     const char *colon = memchr(data, ':', n);

@@ -123,7 +123,8 @@ Test(storage_api, collections_are_declared_once)
     const char *want[] = {"workflowCatalog", "workflowCategories", "workflowExecutions",
                           "executionEmailTemplates", "userWorkflowUsage", "customerApiKeys",
                           "platformUsageBilling", "credentials", "auditLog", "plans",
-                          "subscriptions", "executionQueue", "executionQueueCounters"};
+                          "subscriptions", "executionQueue", "executionQueueCounters", "gatewayGrants",
+                          "gatewayCalls"};
     cr_assert_eq(n, sizeof want / sizeof want[0]);
     for (size_t i = 0; i < n; i++) {
         cr_expect_str_eq(list[i]->name, want[i]);

@@ -1,0 +1,133 @@
+/*
+ * lib/gateway/gateway_internal.h - what the gateway module's files share
+ * (never included outside lib/gateway/).
+ *
+ *   module.c     options, per-engine state, gateway.json, ee__gateway_url()
+ *   grant.c      grants (stored hashed), the in-process cache, revoke,
+ *                usage and the metered calls (gatewayGrants, gatewayCalls)
+ *   meter.c      reading tokens and cost out of an upstream answer
+ *   handle.c     ee_gateway_handle(): check, forward, meter
+ *   listen.c     ee_gateway_listen(): the libmicrohttpd listener
+ */
+#ifndef EE_GATEWAY_GATEWAY_INTERNAL_H
+#define EE_GATEWAY_GATEWAY_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "execengine/storage.h"
+#include "gateway/gateway.h"
+
+#define G_GRANTS "gatewayGrants"
+#define G_CALLS "gatewayCalls"
+/* The callId of an execution's running total in gatewayCalls. */
+#define G_TOTAL_ID "total"
+
+/* Bounds of gateway.json's strings. */
+#define G_PROVIDER_MAX 32
+#define G_MAX_PROVIDERS 64
+#define G_MAX_CREDS 8
+
+typedef struct {
+    char name[G_PROVIDER_MAX];        /* "openrouter" */
+    char *base_url;                   /* without a trailing '/' */
+    char *creds[G_MAX_CREDS];         /* credential types, in preference order */
+    size_t n_creds;
+    char *inject_header;              /* header name, or NULL with inject_query */
+    char *inject_format;              /* "Bearer %s" */
+    char *inject_query;               /* query parameter name, or NULL */
+    bool meter_openrouter;            /* tokens and cost from `usage` */
+    int64_t per_call_nano;
+} g_provider;
+
+/* One grant as a gateway serves it: the stored (immutable) part and, once
+ * a call needed it, the run's credentials re-routed in this process. */
+typedef struct g_grant {
+    uint8_t hash[32];                 /* SHA-256 of the token */
+    char execution_id[EE_STORAGE_ID_HEX_LEN + 1];
+    char workspace[EE_STORAGE_WORKSPACE_MAX + 1];
+    char user[EE_STORAGE_WORKSPACE_MAX + 1];
+    char org[EE_STORAGE_WORKSPACE_MAX + 1];
+    int64_t budget_nano;
+    int64_t expires_at_ms;
+    /* the routed credential types (node name = type), and the choice */
+    char **cred_types;
+    size_t n_cred_types;
+    bool use_customer_key;
+    char api_key_id[EE__CRED_ID_MAX];
+    /* filled lazily under g_state.lock; NULL until then */
+    ee__cred_route *route;
+    int refs;                         /* under g_state.lock */
+} g_grant;
+
+#define G_CACHE_SLOTS 1024
+
+struct g_listener;
+
+typedef struct g_state {
+    ee_engine *engine;
+    g_provider *providers;
+    size_t n_providers;
+    int64_t body_max;
+    int64_t timeout_ms;
+    char *url;                        /* EXEC_GATEWAY_URL or the listener's; NULL: none */
+    pthread_mutex_t lock;             /* the cache, refs, routes, url, listener */
+    g_grant *cache[G_CACHE_SLOTS];    /* by the hash's first bytes; one per slot */
+    struct g_listener *listener;
+} g_state;
+
+g_state *ee__gateway_state(ee_engine *engine);
+
+/* The provider named `name` (exact), or NULL. */
+const g_provider *ee__gateway_provider(const g_state *st, const char *name, size_t len);
+
+/* ---- grants (grant.c) -------------------------------------------------------- */
+
+/* The grant whose token is `token` (len bytes), with a reference
+ * (ee__gateway_grant_release()). EE_OK; EE_EAUTH (malformed, unknown);
+ * storage statuses. Expiry and revocation are checked by the caller. */
+ee_status ee__gateway_grant_find(g_state *st, const char *token, size_t len, g_grant **out);
+void ee__gateway_grant_release(g_state *st, g_grant *g);
+
+/* The grant's route in this process (routed on first use). Lives as long as
+ * the grant's reference. */
+ee_status ee__gateway_grant_route(g_state *st, g_grant *g, const ee__cred_route **out);
+
+/* The execution's running total: cost so far and whether it was revoked. */
+ee_status ee__gateway_total(g_state *st, const g_grant *g, int64_t *cost_nano, bool *revoked);
+
+/* Store one call and add it to the execution's total (refused: a 402). */
+ee_status ee__gateway_record(g_state *st, const g_grant *g, const ee__gateway_call *call,
+                             bool refused);
+
+void ee__gateway_cache_clear(g_state *st);
+
+/* ---- metering (meter.c) ---------------------------------------------------------- */
+
+typedef struct {
+    bool found;                       /* a usage object was read */
+    int64_t prompt_tokens, completion_tokens, total_tokens;
+    int64_t cost_nano;
+    bool has_cost;
+    char model[128];
+} g_usage;
+
+/* Usage from an OpenRouter answer's body: a JSON document, or an SSE
+ * stream whose last "data:" message carrying "usage" counts. */
+void ee__gateway_usage_parse(const char *body, size_t len, bool sse, g_usage *out);
+
+/* Whether a request body is a JSON object whose member "stream" is true
+ * (an OpenAI-style request for an SSE answer). */
+bool ee__gateway_wants_stream(const char *body, size_t len);
+
+/* A JSON number's text ("0.00012", "1.5e-5") as nano-units, rounded half up.
+ * Returns false when it is not a non-negative number or overflows. */
+bool ee__gateway_nano_parse(const char *text, size_t len, int64_t *out);
+
+/* ---- listener (listen.c) ---------------------------------------------------------- */
+
+void ee__gateway_listener_stop(g_state *st);
+
+#endif
