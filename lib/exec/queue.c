@@ -5,7 +5,8 @@
  *
  * An item:
  *   executionId, workspaceId   what is queued (executionId is unique)
- *   state                      "waiting" or "claimed"
+ *   state                      "waiting", "claimed" (or, for a moment,
+ *                              "removing": see delete_item())
  *   round                      the fairness round, zero-padded decimal text
  *                              (indexed values compare as text)
  *   claimableAt                the time field: when the item may next be
@@ -462,15 +463,43 @@ ee_status ee__queue_release(ee_storage *storage, ee__queue_item *item, int64_t n
 
 /* ---- done, remove, depth ------------------------------------------------------------- */
 
-/* Delete the item `id`; a waiting one gives its place in the backlog
- * back. `d` was read before: if a release made it waiting in between, the
- * counter stays one too high (never too low). */
-static ee_status delete_item(ee_storage *s, const char *id, const item_doc *d)
+/* Delete the item `id`, read at revision `rev` as `d`. A waiting item
+ * gives its place in the backlog back, exactly once: it is first taken out
+ * of the claimable set by a revision-checked replace (state "removing",
+ * never due), so a claimer that took it meanwhile (and gave the place back
+ * itself) makes the replace fail and the item is read again. A claimed
+ * item holds no place; if a release made it waiting after it was read,
+ * the counter stays one too high (never too low). */
+static ee_status delete_item(ee_storage *s, const char *id, int64_t rev, item_doc *d)
 {
-    ee_status st = ee_storage_delete(s, ITEMS, NULL, id);
-    if (st == EE_OK && d->waiting)
-        backlog_return(s, d->enqueued_at); /* no clock here: the counter's updatedAt */
-    return st;
+    for (int attempt = 0; d->waiting && attempt < 16; attempt++) {
+        bson_t doc = BSON_INITIALIZER;
+        ee_status st = write_item(&doc, d, "removing", INT64_MAX, "", 0)
+                           ? ee_storage_replace(s, ITEMS, NULL, id, rev, bson_get_data(&doc),
+                                                doc.len, NULL)
+                           : ee__error(EE_ENOMEM, "queue: out of memory removing an item");
+        bson_destroy(&doc);
+        if (st == EE_OK) {
+            st = ee_storage_delete(s, ITEMS, NULL, id);
+            if (st == EE_OK || st == EE_ENOTFOUND)
+                backlog_return(s, d->enqueued_at); /* no clock here: the counter's updatedAt */
+            return st == EE_ENOTFOUND ? EE_OK : st;
+        }
+        if (st != EE_ECONFLICT)
+            return st;
+        uint8_t *data = NULL;
+        size_t len = 0;
+        if ((st = ee_storage_get(s, ITEMS, NULL, id, &data, &len, &rev)) != EE_OK)
+            return st;
+        st = read_item(data, len, d);
+        ee_free(data);
+        if (st != EE_OK)
+            return st;
+    }
+    if (d->waiting)
+        return ee__error(EE_EBUSY, "queue: item of execution %s kept changing; retry",
+                         d->execution_id);
+    return ee_storage_delete(s, ITEMS, NULL, id);
 }
 
 ee_status ee__queue_done(ee_storage *storage, const ee__queue_item *item)
@@ -482,7 +511,8 @@ ee_status ee__queue_done(ee_storage *storage, const ee__queue_item *item)
         return st;
     uint8_t *data = NULL;
     size_t len = 0;
-    st = ee_storage_get(storage, ITEMS, NULL, item->id, &data, &len, NULL);
+    int64_t rev = 0;
+    st = ee_storage_get(storage, ITEMS, NULL, item->id, &data, &len, &rev);
     if (st == EE_ENOTFOUND) {
         ee_error_clear();
         return EE_OK;
@@ -493,7 +523,7 @@ ee_status ee__queue_done(ee_storage *storage, const ee__queue_item *item)
     st = read_item(data, len, &d);
     ee_free(data);
     if (st == EE_OK)
-        st = delete_item(storage, item->id, &d);
+        st = delete_item(storage, item->id, rev, &d);
     if (st == EE_ENOTFOUND) {
         ee_error_clear();
         st = EE_OK;
@@ -503,6 +533,7 @@ ee_status ee__queue_done(ee_storage *storage, const ee__queue_item *item)
 
 typedef struct find_ctx {
     char id[EE_STORAGE_ID_HEX_LEN + 1];
+    int64_t revision;
     item_doc d;
     ee_status st;
     bool found;
@@ -513,6 +544,7 @@ static int find_row(const ee_storage_row *row, void *payload)
     find_ctx *f = payload;
     f->st = read_item(row->data, row->len, &f->d);
     ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, f->id);
+    f->revision = row->revision;
     f->found = f->st == EE_OK;
     return 1;
 }
@@ -537,7 +569,7 @@ ee_status ee__queue_remove(ee_storage *storage, const char *workspace, const cha
     /* Another workspace's execution is not found from this one. */
     if (!f.found || strcmp(f.d.workspace, workspace) != 0)
         return ee__error(EE_ENOTFOUND, "queue: execution %s is not queued", execution_id);
-    st = delete_item(storage, f.id, &f.d);
+    st = delete_item(storage, f.id, f.revision, &f.d);
     if (st == EE_ENOTFOUND)
         st = ee__error(EE_ENOTFOUND, "queue: execution %s is not queued", execution_id);
     return st;

@@ -23,6 +23,9 @@ typedef struct fwd {
     const ee_storage_backend *in;
     void *in_ctx;
     atomic_int claims, replaces;
+    /* Run once after the next query (then cleared): a test's way to make
+     * another writer act between a caller's read and its write. */
+    void (*after_query)(struct fwd *f);
 } fwd;
 
 static void fwd_destroy(void *ctx)
@@ -66,7 +69,12 @@ static ee_status fwd_query(void *ctx, const ee_storage_collection *c, const char
                            size_t limit, ee_storage_row_fn fn, void *payload)
 {
     fwd *f = ctx;
-    return f->in->query(f->in_ctx, c, ws, flt, after, limit, fn, payload);
+    ee_status st = f->in->query(f->in_ctx, c, ws, flt, after, limit, fn, payload);
+    void (*hook)(struct fwd *) = f->after_query;
+    f->after_query = NULL;
+    if (hook != NULL)
+        hook(f);
+    return st;
 }
 
 static ee_status fwd_count(void *ctx, const ee_storage_collection *c, const char *ws,
