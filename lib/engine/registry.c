@@ -11,6 +11,7 @@ static const ee__module *const modules[EE__MOD_COUNT] = {
     [EE__MOD_CREDENTIALS] = &ee__credentials_module,
     [EE__MOD_CATALOG] = &ee__catalog_module,
     [EE__MOD_QUOTA] = &ee__quota_module,
+    [EE__MOD_EXEC] = &ee__exec_module,
 };
 
 const ee__module *ee__engine_registry(int id)
