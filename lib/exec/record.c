@@ -70,6 +70,7 @@ static const ee__record_map run_map = {"execution run", run_fields,
                                        sizeof run_fields / sizeof run_fields[0], false};
 
 static const ee__rec_field x_fields[] = {
+    {.name = "_id", .kind = EE__REC_ID},
     {.name = "workflowCatalogId", .kind = EE__REC_ID, .flags = EE__REC_REQUIRED},
     S("workflowName", 1024),
     {.name = "workspaceId", .kind = EE__REC_STRING, .flags = EE__REC_REQUIRED,
