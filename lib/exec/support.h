@@ -21,13 +21,21 @@
 /* The names EXEC_SECRET_FIELDS lists (comma-separated; default
  * "password,passwd,token,apiKey,api_key,secret,authorization,accessToken,
  * refreshToken,clientSecret,privateKey,cookie"), compared
- * case-insensitively and ignoring '_' and '-'; a name containing one of
- * them ("x-api-key", "openaiApiKey", "BEARER_TOKEN") matches too. */
+ * case-insensitively and ignoring '_' and '-' (and any other byte that is
+ * not a letter or digit); a name containing one of them where a word of it
+ * ends ("x-api-key", "openaiApiKey", "openaiapikey", "BEARER_TOKEN",
+ * "apiKeyId") matches too, a name where none ends ("tokensUsed",
+ * "total_tokens") does not. Words end at those separators, at a
+ * lower-to-upper case change ("apiKey", "APIKey") and at a letter-digit
+ * change. NULL list: the default. EE_OK; EE_EINVAL (more than 64 names or
+ * one over 64 bytes); EE_ENOMEM. */
 typedef struct ee__secret_names ee__secret_names;
 ee_status ee__secret_names_parse(const char *list, ee__secret_names **out);
 void ee__secret_names_free(ee__secret_names *names);
 /* Remove, at any depth (objects in arrays too), every member whose name
- * matches. Returns how many were dropped. Bounded: depth as the parse. */
+ * matches. Returns how many were dropped. Bounded: depth as the parse
+ * (128, the n8n client's); a container deeper than that is emptied, its
+ * members counted as dropped. */
 size_t ee__drop_secrets(const ee__secret_names *names, json_t *doc);
 
 /* ---- the result store -------------------------------------------------------- */
@@ -70,7 +78,8 @@ ee_status ee__callback_key(ee_engine *engine, const char *execution_id, char key
 /* Check a callback: X-EE-Timestamp (unix seconds) within window_ms of
  * now_ms, X-EE-Signature "v1=<hex HMAC-SHA256(key, timestamp + '.' + body)>",
  * compared in constant time. Returns EE_OK or EE_EAUTH (message says which
- * check failed, never the expected value). */
+ * check failed, never the expected value); EE_EINVAL (a key that is not 64
+ * hex digits, a NULL body with a length, a negative window). */
 ee_status ee__callback_verify(const char key_hex[65], const char *timestamp,
                               const char *signature, const char *body, size_t body_len,
                               int64_t now_ms, int64_t window_ms);
