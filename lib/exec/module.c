@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "exec/exec_internal.h"
+#include "exec/support_internal.h"
 
 x_state *ee__exec_state(ee_engine *engine)
 {
@@ -60,7 +61,6 @@ static ee_status exec_open(ee_engine *engine, void **state_out)
     st->retention_days = ee__config_int(cfg, "RESULT_RETENTION_DAYS");
     st->callback_url = ee__config_text(cfg, "EXEC_CALLBACK_URL");
     snprintf(st->owner, sizeof st->owner, "pid %ld engine %p", (long)getpid(), (void *)engine);
-    /* EXEC_SECRET_FIELDS is declared by the support pieces; NULL: their default list */
     ee_status s = ee__secret_names_parse(ee__config_text(cfg, "EXEC_SECRET_FIELDS"),
                                          &st->secret_names);
     if (s == EE_OK)
@@ -108,6 +108,7 @@ static const ee__option exec_options[] = {
     EE__OPTION("EXEC_CALLBACK_URL", EE__OPT_URL, NULL, 1, EE__OPT_MAX_URL,
                "URL at which the host receives workflows' signed completion callbacks "
                "(given to each run as ee.callbackUrl)"),
+    EE__EXEC_SUPPORT_OPTIONS,
 };
 
 const ee__module ee__exec_module = {
