@@ -319,10 +319,52 @@ static ee_status set_n8n_id(x_rec *r, void *payload)
     return r->n8n_id != NULL ? EE_OK : ee__error(EE_ENOMEM, "out of memory");
 }
 
+/* n8n's id of the execution our run `id` started, when its answer named
+ * none: the workflow's recent executions (includeData) are searched for
+ * the trigger's ee.executionId, which only that run's data holds (24
+ * random hex characters). NULL when not found (yet). Only finished
+ * executions are listed by n8n unless asked for running ones, so both are
+ * asked. */
+static char *find_n8n_id(ee_n8n *n8n, const char *n8n_workflow_id, const char *id)
+{
+    static const char *const statuses[] = {"running", "waiting", NULL};
+    for (size_t s = 0; s < sizeof statuses / sizeof statuses[0]; s++) {
+        json_t *q = json_pack("{s:s, s:b, s:i, s:i}", "workflowId", n8n_workflow_id,
+                              "includeData", 1, "limit", 20, "maxPages", 1);
+        if (q != NULL && statuses[s] != NULL)
+            json_object_set_new(q, "status", json_string(statuses[s]));
+        char *qt = q != NULL ? json_dumps(q, JSON_COMPACT) : NULL;
+        json_decref(q);
+        char *out = NULL;
+        ee_status st = qt != NULL ? ee_n8n_list_executions(n8n, qt, &out) : EE_ENOMEM;
+        free(qt);
+        json_t *doc = st == EE_OK ? json_loads(out, 0, NULL) : NULL;
+        ee_free(out);
+        size_t i;
+        json_t *ex;
+        char *found = NULL;
+        json_array_foreach(json_object_get(doc, "data"), i, ex) {
+            char *data = json_dumps(json_object_get(ex, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
+            const char *eid = json_string_value(json_object_get(ex, "id"));
+            if (data != NULL && eid != NULL && strstr(data, id) != NULL)
+                found = strdup(eid);
+            free(data);
+            if (found != NULL)
+                break;
+        }
+        json_decref(doc);
+        ee_error_clear();
+        if (found != NULL)
+            return found;
+    }
+    return NULL;
+}
+
 /* Wait for a run that continues in n8n: its record ending (a callback, a
  * cancel, another process), n8n's executions API saying it ended, or its
  * deadline. */
-static void await_end(x_state *st, const x_rec *start, const char *n8n_id_in)
+static void await_end(x_state *st, const x_rec *start, const char *n8n_id_in,
+                      const char *n8n_workflow_id)
 {
     ee_engine *e = st->engine;
     ee_n8n *n8n = ee__engine_n8n(e);
@@ -352,6 +394,11 @@ static void await_end(x_state *st, const x_rec *start, const char *n8n_id_in)
             finish(st, &r, &oc);
             ee__exec_rec_clear(&r);
             break;
+        }
+        if (n8n_id == NULL && n8n != NULL && n8n_workflow_id != NULL &&
+            (n8n_id = find_n8n_id(n8n, n8n_workflow_id, start->id)) != NULL) {
+            n8n_id_arg na = {n8n_id};
+            (void)ee__exec_change(e, start->workspace, start->id, set_n8n_id, &na, NULL);
         }
         if (n8n_id != NULL && n8n != NULL) {
             char *out = NULL;
@@ -531,7 +578,7 @@ static void run_one(x_state *st, const x_rec *r0)
                 n8n_id_arg na = {nid};
                 (void)ee__exec_change(e, r.workspace, r.id, set_n8n_id, &na, NULL);
             }
-            await_end(st, &r, nid);
+            await_end(st, &r, nid, entry->n8n_workflow_id);
         } else if (is_failed_answer(ans)) {
             const char *m = json_string_value(json_object_get(ans, "error"));
             if (m == NULL)
@@ -584,7 +631,7 @@ out:
 static void recover_one(x_state *st, const x_rec *r)
 {
     if (r->n8n_id != NULL) {
-        await_end(st, r, r->n8n_id); /* ask n8n; keep polling until it ends */
+        await_end(st, r, r->n8n_id, NULL); /* ask n8n; keep polling until it ends */
         return;
     }
     x_outcome oc = {EE_EUNKNOWN, NULL,

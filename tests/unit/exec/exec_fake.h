@@ -14,6 +14,8 @@
  *   async      200 {"status": "running", "n8nExecutionId": "77"}; the
  *              execution 77 is running until fake.exec_done is set
  *   callback   200 {"status": "running"} (no id: completion by callback)
+ *   noid       200 {"status": "running"} (no id); n8n's execution list has
+ *              it as 88, its data holding the body the webhook received
  *   gmail, llm workflows whose nodes need credentials
  */
 #ifndef EE_TEST_EXEC_FAKE_H
@@ -42,6 +44,7 @@ typedef struct {
     int flaky_left;
     int exec_done;         /* 0 running, 1 success, 2 error */
     int exec_polls;
+    json_t *noid_body;     /* what the "noid" webhook received */
 } exec_fake;
 
 static exec_fake fake;
@@ -102,7 +105,11 @@ static ee_status fake_webhook(const char *path, const ee_http_request *req, ee_h
     } else if (strcmp(path, "async") == 0) {
         st = fake_answer_json(resp, 200, json_pack("{s:s, s:s}", "status", "running",
                                                    "n8nExecutionId", "77"));
-    } else if (strcmp(path, "callback") == 0) {
+    } else if (strcmp(path, "callback") == 0 || strcmp(path, "noid") == 0) {
+        if (strcmp(path, "noid") == 0) {
+            json_decref(fake.noid_body);
+            fake.noid_body = json_incref(body);
+        }
         st = fake_answer_json(resp, 200, json_pack("{s:s}", "status", "running"));
     } else {
         st = fake_answer_json(resp, 404, json_pack("{s:s}", "message", "webhook not registered"));
@@ -111,12 +118,12 @@ static ee_status fake_webhook(const char *path, const ee_http_request *req, ee_h
     return st;
 }
 
-static ee_status fake_execution(ee_http_response *resp)
+static ee_status fake_execution(ee_http_response *resp, const char *id)
 {
     fake.exec_polls++;
     const char *status = fake.exec_done == 1 ? "success" : fake.exec_done == 2 ? "error"
                                                                               : "running";
-    json_t *ex = json_pack("{s:s, s:s, s:b, s:s, s:s}", "id", "77", "workflowId", "wfA",
+    json_t *ex = json_pack("{s:s, s:s, s:b, s:s, s:s}", "id", id, "workflowId", "wfA",
                            "finished", fake.exec_done == 1, "status", status, "mode", "webhook");
     if (fake.exec_done == 1)
         json_object_set_new(
@@ -154,7 +161,19 @@ static ee_status fake_http(void *ctx, const ee_http_request *req, ee_http_respon
             st = found != NULL ? fake_answer_json(resp, 200, json_incref(found))
                                : fake_answer_json(resp, 404, json_pack("{s:s}", "message", "no"));
         } else if (strncmp(rest, "executions/77", 13) == 0) {
-            st = fake_execution(resp);
+            st = fake_execution(resp, "77");
+        } else if (strncmp(rest, "executions/88", 13) == 0) {
+            st = fake_execution(resp, "88");
+        } else if (strncmp(rest, "executions?", 11) == 0) {
+            json_t *list = json_array();
+            if (fake.noid_body != NULL && strstr(rest, "status=running") != NULL)
+                json_array_append_new(
+                    list, json_pack("{s:s, s:s, s:b, s:s, s:s, s:{s:{s:{s:[{s:{s:[[{s:{s:O}}]]}}]}}}}",
+                                    "id", "88", "workflowId", "wfN", "finished", 0, "status",
+                                    "running", "mode", "webhook", "data", "resultData",
+                                    "runData", "Webhook", "data", "main", "json", "body",
+                                    fake.noid_body));
+            st = fake_answer_json(resp, 200, json_pack("{s:o, s:n}", "data", list, "nextCursor"));
         } else {
             st = fake_answer_json(resp, 404, json_pack("{s:s}", "message", "Not Found"));
         }
@@ -199,6 +218,7 @@ static void fake_setup(void)
     fake.flaky_left = 2;
     fake.exec_done = 0;
     fake.exec_polls = 0;
+    fake.noid_body = NULL;
     static const char *const sync_paths[] = {"echo", "leak", "fail", "malformed", "flaky",
                                              "reset", "slow"};
     char id[16];
@@ -208,6 +228,7 @@ static void fake_setup(void)
     }
     fake_workflow("wfA", "async", "responseNode", NULL);
     fake_workflow("wfC", "callback", "responseNode", NULL);
+    fake_workflow("wfN", "noid", "responseNode", NULL);
     fake_workflow("wfG", "gmail", "lastNode", fake_node("n8n-nodes-base.gmail", "gmailOAuth2"));
     fake_workflow("wfL", "llm", "lastNode",
                   fake_node("@n8n/n8n-nodes-langchain.lmChatOpenRouter", "openRouterApi"));
@@ -224,6 +245,7 @@ static void fake_teardown(void)
     json_decref(fake.workflows);
     json_decref(fake.bodies);
     json_decref(fake.hits);
+    json_decref(fake.noid_body);
 }
 
 /* An engine over the fake n8n; `cfg` is freed. */

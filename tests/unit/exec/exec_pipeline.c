@@ -109,6 +109,23 @@ Test(exec_pipeline, a_long_run_is_finished_by_polling_n8n)
     json_decref(rec);
 }
 
+Test(exec_pipeline, a_run_whose_answer_names_no_n8n_id_is_found_in_n8ns_execution_list)
+{
+    pthread_mutex_lock(&fake.lock);
+    fake.exec_done = 1;
+    pthread_mutex_unlock(&fake.lock);
+    char wf[25], id[EE_EXEC_ID_SIZE], *out = NULL;
+    entry_id(engine, "wfN", wf);
+    cr_assert_eq(ee_exec_submit(engine, alice, wf, "{}", NULL, NULL, id), EE_OK);
+    cr_assert_eq(ee_exec_wait(engine, alice, id, 20000, &out), EE_OK, "%s", out);
+    json_t *rec = parse_doc(out);
+    ee_free(out);
+    cr_assert_str_eq(sget(rec, "n8nExecutionId"), "88", "matched by the trigger's executionId");
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(rec, "outputData"),
+                                                    "answer")), 42);
+    json_decref(rec);
+}
+
 Test(exec_pipeline, a_failure_reported_by_polling_fails_the_run_with_n8ns_message)
 {
     char wf[25], id[EE_EXEC_ID_SIZE], *out = NULL;
