@@ -482,3 +482,41 @@ Test(exec_pipeline, secret_looking_output_members_are_dropped_before_storage)
     free(text);
     json_decref(rec);
 }
+
+static _Atomic int64_t fake_now;
+
+static int64_t clock_fn(void *payload)
+{
+    (void)payload;
+    return fake_now;
+}
+
+Test(exec_pipeline, purge_deletes_the_records_older_than_the_retention)
+{
+    fake_now = INT64_C(1800000000000);
+    ee_config *cfg = ee_test_config_new(NULL, clock_fn, NULL);
+    ee_test_config_set(cfg, "EXEC_WORKERS", "1");
+    ee_test_config_set(cfg, "RESULT_RETENTION_DAYS", "30");
+    ee_engine *e = fake_engine_config(cfg);
+    fake_sync(e);
+    char wf[25], *out = NULL;
+    entry_id(e, "wf0", wf);
+    cr_assert_eq(ee_exec_run(e, alice, wf, NULL, &out), EE_OK, "%s", out);
+    json_t *rec = parse_doc(out);
+    ee_free(out);
+    char id[EE_EXEC_ID_SIZE];
+    snprintf(id, sizeof id, "%s", sget(rec, "_id"));
+    json_decref(rec);
+    uint64_t n = 99;
+    fake_now += INT64_C(30) * 86400000;
+    cr_assert_eq(ee_exec_purge(e, &n), EE_OK);
+    cr_assert_eq(n, 0, "30 days old: kept");
+    cr_assert_eq(ee_exec_get(e, alice, id, &out), EE_OK);
+    ee_free(out);
+    fake_now += INT64_C(2) * 86400000;
+    cr_assert_eq(ee_exec_purge(e, &n), EE_OK);
+    cr_assert_eq(n, 1);
+    cr_assert_eq(ee_exec_get(e, alice, id, &out), EE_ENOTFOUND);
+    ee_free(out);
+    ee_engine_close(e);
+}
