@@ -217,8 +217,8 @@ static ee_status submit_locked(submit_ctx *c)
         goto out;
     }
     /* parameters: validated, the schema's defaults added */
-    char *ptext = json_dumps(c->q.parameters != NULL ? c->q.parameters : json_object(),
-                             JSON_COMPACT);
+    char *ptext = c->q.parameters != NULL ? json_dumps(c->q.parameters, JSON_COMPACT)
+                                          : strdup("{}");
     if (ptext == NULL) {
         st = ee__error(EE_ENOMEM, "out of memory reading parameters");
         goto out;
