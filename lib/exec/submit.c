@@ -242,7 +242,9 @@ static ee_status submit_locked(submit_ctx *c)
         goto out;
     }
     ee__quota_refusal refusal;
-    st = ee__quota_admit(engine, c->p, entry->estimated_cost_nano, &ticket, &refusal, NULL);
+    /* the platform's estimated spend: none on the customer's own key */
+    st = ee__quota_admit(engine, c->p, c->q.use_customer_key ? 0 : entry->estimated_cost_nano,
+                         &ticket, &refusal, NULL);
     if (st != EE_OK) {
         st = refusal_error(st, &refusal);
         goto out;

@@ -116,7 +116,9 @@ void ee__exec_account(x_state *st, const x_rec *r)
      * finished before answers ENOTFOUND/ESTATE, a key counts an execution
      * id once, a revoked token and a removed item stay so. */
     if (r->ticket_json != NULL) {
-        ee_status s = ee_quota_finish_json(e, r->ticket_json, ok ? 1 : 0, r->cost_nano);
+        /* the platform's spend: nothing for a run on the customer's own key */
+        ee_status s = ee_quota_finish_json(e, r->ticket_json, ok ? 1 : 0,
+                                           r->key_customer ? 0 : r->cost_nano);
         if (s != EE_OK && s != EE_ENOTFOUND && s != EE_ESTATE)
             ee__log(lg, EE_LOG_WARN, "exec", "execution %s: finishing its quota ticket: %s", r->id,
                     ee_error_last_message());
