@@ -120,6 +120,8 @@ Test(exec_recovery, a_signed_callback_finishes_a_run_once_and_bad_ones_are_refus
     cr_assert_eq(ee_exec_submit(e, alice, wf, "{}", NULL, NULL, id), EE_OK, "%s",
                  ee_error_last_message());
     await_status(e, id, "running", false);
+    for (int i = 0; i < 500 && fake_hits("callback") == 0; i++)
+        usleep(10000); /* "running" is written just before the webhook is called */
     json_t *sent = last_body();
     json_t *ee = json_object_get(sent, "ee");
     cr_assert_str_eq(sget(ee, "callbackUrl"), "http://host.test/ee/callback");
