@@ -320,7 +320,19 @@ typedef struct ee_storage_position {
     uint8_t id[EE_STORAGE_ID_SIZE];
 } ee_storage_position;
 
-#define EE_STORAGE_BACKEND_VERSION 1
+/**
+ * Called by a backend's `claim` slot (version 2) with the document it
+ * picked and holds (locked or under its write lock): the library builds
+ * the replacement and returns it in *rec_out (borrowed until the next call
+ * of the function or until the slot returns; its revision is
+ * row->revision + 1, its id the row's). On EE_OK the backend stores it in
+ * place of the row, in the same atomic step. Any other status: the backend
+ * stores nothing and returns that status.
+ */
+typedef ee_status (*ee_storage_claim_fn)(const ee_storage_row *row,
+                                         const ee_storage_record **rec_out, void *payload);
+
+#define EE_STORAGE_BACKEND_VERSION 2
 
 /* ee_storage_backend.flags */
 #define EE_STORAGE_THREAD_SAFE 0x1u      /* may be called from many threads */
@@ -351,6 +363,19 @@ typedef struct ee_storage_position {
  *                 one atomic step. totals_out gets the values after.
  *   delete_range  workspace NULL = all workspaces
  *   destroy       release ctx (called once, by ee_storage_free()).
+ * Version 2 appends:
+ *   claim         in one atomic step: pick the first document matching
+ *                 the filter (filter->order is ignored) in the order
+ *                 (fields[order_field] ASC, time ASC, id ASC) - or
+ *                 (time ASC, id ASC) when order_field is -1 -, skipping
+ *                 documents another concurrent claim holds; call fn once
+ *                 with it and store the record fn returns (revision + 1).
+ *                 EE_ENOTFOUND when nothing matches; fn's status when it
+ *                 fails. Documents lacking the order field may come in
+ *                 any place. A backend without the slot (or a version 1
+ *                 table) still supports claims: the library queries and
+ *                 replaces with a revision check, trying the next
+ *                 candidate on EE_ECONFLICT.
  */
 typedef struct ee_storage_backend {
     unsigned version;
@@ -376,6 +401,10 @@ typedef struct ee_storage_backend {
     ee_status (*delete_range)(void *ctx, const ee_storage_collection *coll,
                               const char *workspace, int64_t time_from, int64_t time_to,
                               uint64_t *deleted_out);
+    /* version 2 */
+    ee_status (*claim)(void *ctx, const ee_storage_collection *coll, const char *workspace,
+                       const ee_storage_filter *filter, int order_field, ee_storage_claim_fn fn,
+                       void *payload);
 } ee_storage_backend;
 
 /**

@@ -35,7 +35,8 @@ typedef struct ee__queue_item {
     char execution_id[EE_STORAGE_ID_HEX_LEN + 1];
     char workspace[EE_STORAGE_WORKSPACE_MAX + 1];
     int64_t revision;                             /* for renew/done */
-    int attempts;                                 /* claims so far, this one included */
+    int attempts;                                 /* claims so far, this one included
+                                                     (a released claim does not count) */
     int64_t lease_until_ms;
 } ee__queue_item;
 

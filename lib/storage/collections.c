@@ -89,10 +89,33 @@ static const ee_storage_collection subscriptions = {
     2, INDEXES(IDX(0), IDX(2)),
     1, UNIQUE(0)};                                        /* schema version 2 */
 
+/* The durable execution queue (lib/exec/queue.c), global so that workers
+ * claim across workspaces. The time field is when the item may next be
+ * claimed (queued: the enqueue time; claimed: its lease's end; released:
+ * now + delay), `round` the fairness round as zero-padded decimal text, so
+ * that a claim is one walk of index (round, claimableAt, id) from its
+ * start. `state` (waiting | claimed) serves the depth counts. Schema
+ * version 3. */
+static const ee_storage_collection execution_queue = {
+    "executionQueue", 0, "claimableAt",
+    4, FIELDS("executionId", "workspaceId", "state", "round"), /* 0 1 2 3 */
+    3, INDEXES(IDX(3), IDX(2), IDX(1, 2)),
+    1, UNIQUE(0)};
+
+/* The queue's counters, kept with ee_storage_increment(): "backlog"
+ * (items waiting, bounding pushes exactly) and "round:<workspace>" (the
+ * last round given to a workspace). Schema version 3. */
+static const ee_storage_collection execution_queue_counters = {
+    "executionQueueCounters", 0, "createdAt",
+    1, FIELDS("name"),                                    /* 0 */
+    0, NULL,
+    1, UNIQUE(0)};
+
 static const ee_storage_collection *const all[] = {
     &workflow_catalog, &workflow_categories, &workflow_executions,
     &execution_email_templates, &user_workflow_usage, &customer_api_keys,
     &platform_usage_billing, &credentials, &audit_log, &plans, &subscriptions,
+    &execution_queue, &execution_queue_counters,
 };
 
 const ee_storage_collection *const *ee__storage_collections(size_t *count)

@@ -16,7 +16,7 @@
 /* The schema version of the SQL backends' tables (sqlite user_version, the
  * postgres meta row). Bump it, and add a migration step to both backends,
  * whenever a collection gains a field, an index or a unique key. */
-#define EE__STORAGE_SCHEMA_VERSION 2
+#define EE__STORAGE_SCHEMA_VERSION 3
 
 /* Version 1 -> 2: an organisation's subscription became unique per
  * (workspace, orgId). Keep each organisation's newest (by time, then id),
@@ -30,6 +30,11 @@
 #define EE__STORAGE_V2_INDEX                                                                   \
     "CREATE UNIQUE INDEX IF NOT EXISTS \"ee_subscriptions_u\" ON \"ee_subscriptions\" "         \
     "(ws, f_orgId)"
+
+/* Version 2 -> 3: the execution queue's collections (executionQueue,
+ * executionQueueCounters) are new. Each SQL backend runs its table
+ * creation again with IF NOT EXISTS on every table and index: only the
+ * missing ones are made (a database created at version 3 has them all). */
 
 /* ---- collections (collections.c) ---------------------------------------- */
 

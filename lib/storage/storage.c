@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "storage.h"
 
 struct ee_storage {
     ee_storage_backend be;  /* our copy, zero past the declared version */
@@ -24,6 +25,7 @@ struct ee_storage {
  * line here when it appends slots. */
 static const size_t backend_sizes[] = {
     offsetof(ee_storage_backend, delete_range) + sizeof(void (*)(void)), /* 1 */
+    offsetof(ee_storage_backend, claim) + sizeof(void (*)(void)),        /* 2: claim */
 };
 
 /* `backend` has been adopted (ee__vtable_adopt): zero past its version. */
@@ -817,6 +819,249 @@ ee_status ee_storage_delete_range(ee_storage *s, const char *collection, const c
     enter(s);
     return leave(s, s->be.delete_range(s->ctx, c, ws, time_from, time_to, deleted_out),
                  "delete_range");
+}
+
+/* ---- claims --------------------------------------------------------------------- */
+
+/* One claim: the caller's builder and the replacement it made last. */
+typedef struct claim_state {
+    const ee_storage_collection *c;
+    const char *ws;
+    ee__storage_claim_build_fn build;
+    void *payload;
+    bson_t doc;
+    bool has_doc;
+    prepared p;
+    bool has_p;
+    uint8_t id[12];
+    int64_t revision;
+} claim_state;
+
+static void claim_reset(claim_state *cs)
+{
+    if (cs->has_p)
+        prepared_done(&cs->p);
+    if (cs->has_doc)
+        bson_destroy(&cs->doc);
+    cs->has_p = cs->has_doc = false;
+}
+
+/* The ee_storage_claim_fn every backend calls: the caller's document,
+ * validated and extracted like any write. */
+static ee_status claim_build(const ee_storage_row *row, const ee_storage_record **rec_out,
+                             void *payload)
+{
+    claim_state *cs = payload;
+    claim_reset(cs);
+    if (!ee__storage_doc_framed(row->data, row->len)) {
+        char hex[25];
+        ee__storage_id_hex(row->id, hex);
+        return ee__error(EE_ECORRUPT, "%s: stored document %s is not valid BSON", cs->c->name,
+                         hex);
+    }
+    bson_init(&cs->doc);
+    cs->has_doc = true;
+    ee_status st = cs->build(row, &cs->doc, cs->payload);
+    if (st != EE_OK)
+        return st;
+    cs->has_p = true;
+    st = prepare(cs->c, cs->ws, bson_get_data(&cs->doc), cs->doc.len, row->id, &cs->p);
+    if (st != EE_OK)
+        return st;
+    if (row->revision < 1 || row->revision == INT64_MAX)
+        return ee__error(EE_ECORRUPT, "%s: stored revision %" PRId64 " is out of range",
+                         cs->c->name, row->revision);
+    cs->p.rec.revision = row->revision + 1;
+    memcpy(cs->id, row->id, 12);
+    cs->revision = row->revision + 1;
+    *rec_out = &cs->p.rec;
+    return EE_OK;
+}
+
+/* ---- the claim of a backend without the slot: query, then replace with a
+ * revision check; a candidate another claimer took (EE_ECONFLICT) or
+ * deleted (EE_ENOTFOUND) gives way to the next one. */
+
+#define CLAIM_CANDIDATES 8
+#define CLAIM_PAGE 256
+#define CLAIM_ROUNDS 32
+
+typedef struct candidate {
+    uint8_t id[12];
+    int64_t revision, time;
+    char *value; /* the order field's, NULL when absent */
+    uint8_t *data;
+    size_t len;
+} candidate;
+
+typedef struct scan_state {
+    const ee_storage_collection *c;
+    int order_field;
+    candidate best[CLAIM_CANDIDATES];
+    size_t n;
+    size_t rows;
+    int64_t last_time;
+    uint8_t last_id[12];
+    ee_status error;
+} scan_state;
+
+/* (value, time, id) ascending; an absent value sorts last. */
+static int candidate_cmp(const char *va, int64_t ta, const uint8_t *ia, const char *vb,
+                         int64_t tb, const uint8_t *ib)
+{
+    if (va != NULL || vb != NULL) {
+        if (va == NULL)
+            return 1;
+        if (vb == NULL)
+            return -1;
+        int r = strcmp(va, vb);
+        if (r != 0)
+            return r;
+    }
+    if (ta != tb)
+        return ta < tb ? -1 : 1;
+    return memcmp(ia, ib, 12);
+}
+
+static void candidate_free(candidate *k)
+{
+    free(k->value);
+    free(k->data);
+    memset(k, 0, sizeof *k);
+}
+
+static int scan_row(const ee_storage_row *row, void *payload)
+{
+    scan_state *sc = payload;
+    sc->rows++;
+    sc->last_time = row->time;
+    memcpy(sc->last_id, row->id, 12);
+    if (!ee__storage_doc_framed(row->data, row->len))
+        return 0; /* a claim of it would fail: leave it to the queries that report it */
+    const char *value = NULL;
+    ee__storage_extract *ex = NULL;
+    if (sc->order_field >= 0) {
+        ex = malloc(sizeof *ex);
+        if (ex == NULL) {
+            sc->error = ee__error(EE_ENOMEM, "out of memory claiming a document");
+            return 1;
+        }
+        if (ee__storage_doc_extract(sc->c, row->data, row->len, ex) == EE_OK)
+            value = ex->values[sc->order_field];
+    }
+    size_t at = sc->n;
+    while (at > 0 && candidate_cmp(value, row->time, row->id, sc->best[at - 1].value,
+                                   sc->best[at - 1].time, sc->best[at - 1].id) < 0)
+        at--;
+    if (at < CLAIM_CANDIDATES) {
+        candidate k = {.revision = row->revision, .time = row->time, .len = row->len};
+        memcpy(k.id, row->id, 12);
+        k.data = malloc(row->len ? row->len : 1);
+        k.value = value != NULL ? strdup(value) : NULL;
+        if (k.data == NULL || (value != NULL && k.value == NULL)) {
+            candidate_free(&k);
+            free(ex);
+            sc->error = ee__error(EE_ENOMEM, "out of memory claiming a document");
+            return 1;
+        }
+        memcpy(k.data, row->data, row->len);
+        if (sc->n == CLAIM_CANDIDATES)
+            candidate_free(&sc->best[--sc->n]);
+        memmove(&sc->best[at + 1], &sc->best[at], (sc->n - at) * sizeof *sc->best);
+        sc->best[at] = k;
+        sc->n++;
+    }
+    free(ex);
+    return 0;
+}
+
+static ee_status claim_fallback(ee_storage *s, const ee_storage_collection *c, const char *ws,
+                                ee_storage_filter *f, int order_field, claim_state *cs)
+{
+    if (s->be.query == NULL)
+        return missing_slot(s, "query (needed to claim)");
+    if (s->be.replace == NULL)
+        return missing_slot(s, "replace (needed to claim)");
+    f->order = EE_STORAGE_ORDER_TIME_ASC;
+    for (int round = 0; round < CLAIM_ROUNDS; round++) {
+        scan_state sc = {.c = c, .order_field = order_field, .error = EE_OK};
+        ee_status st = EE_OK;
+        ee_storage_position after, *afterp = NULL;
+        /* The whole matching set is read: the first in the claim order may
+         * be anywhere in time. */
+        for (;;) {
+            size_t before = sc.rows;
+            enter(s);
+            st = leave(s, s->be.query(s->ctx, c, ws, f, afterp, CLAIM_PAGE, scan_row, &sc),
+                       "query");
+            if (st == EE_OK)
+                st = sc.error;
+            if (st != EE_OK || sc.rows - before < CLAIM_PAGE)
+                break;
+            after.time = sc.last_time;
+            memcpy(after.id, sc.last_id, 12);
+            afterp = &after;
+        }
+        if (st == EE_OK && sc.n == 0)
+            st = ee__error(EE_ENOTFOUND, "%s: nothing to claim", c->name);
+        bool taken = false;
+        for (size_t i = 0; st == EE_OK && i < sc.n; i++) {
+            candidate *k = &sc.best[i];
+            ee_storage_row row = {k->id, k->revision, k->time, k->data, k->len};
+            const ee_storage_record *rec = NULL;
+            if ((st = claim_build(&row, &rec, cs)) != EE_OK)
+                break;
+            enter(s);
+            st = leave(s, s->be.replace(s->ctx, c, k->revision, rec), "replace");
+            if (st == EE_OK) {
+                taken = true;
+                break;
+            }
+            if (st == EE_ECONFLICT || st == EE_ENOTFOUND)
+                st = EE_OK; /* another claimer was first: the next one */
+        }
+        for (size_t i = 0; i < sc.n; i++)
+            candidate_free(&sc.best[i]);
+        if (st != EE_OK || taken)
+            return st;
+    }
+    return ee__error(EE_EBUSY, "%s: every candidate was claimed by others %d times over; retry",
+                     c->name, CLAIM_ROUNDS);
+}
+
+ee_status ee__storage_claim(ee_storage *s, const char *collection, const char *workspace,
+                            const ee_storage_query_spec *query, const char *order_field,
+                            ee__storage_claim_build_fn build, void *payload, char *id_out,
+                            int64_t *revision_out)
+{
+    const ee_storage_collection *c;
+    const char *ws;
+    ee_status st;
+    if (s == NULL || build == NULL)
+        return ee__error(EE_EINVAL, "ee__storage_claim: NULL argument");
+    if ((st = check_collection(collection, &c)) != EE_OK ||
+        (st = check_workspace(c, workspace, &ws)) != EE_OK)
+        return st;
+    int k = -1;
+    if (order_field != NULL && (k = ee__storage_field_index(c, order_field)) < 0)
+        return ee__error(EE_EINVAL, "%s: field '%s' is not indexed, it cannot order a claim",
+                         c->name, order_field);
+    filter_buf fb;
+    if ((st = build_filter(c, ws, query, true, &fb)) != EE_OK)
+        return st;
+    claim_state cs = {.c = c, .ws = ws, .build = build, .payload = payload};
+    if (s->be.claim != NULL) {
+        enter(s);
+        st = leave(s, s->be.claim(s->ctx, c, ws, &fb.f, k, claim_build, &cs), "claim");
+    } else {
+        st = claim_fallback(s, c, ws, &fb.f, k, &cs);
+    }
+    claim_reset(&cs);
+    if (st == EE_OK && id_out != NULL)
+        ee__storage_id_hex(cs.id, id_out);
+    if (st == EE_OK && revision_out != NULL)
+        *revision_out = cs.revision;
+    return st;
 }
 
 /* ---- SQL helpers shared by sqlite and postgres ---------------------------------- */

@@ -6,6 +6,8 @@
 #ifndef EE_STORAGE_STORAGE_H
 #define EE_STORAGE_STORAGE_H
 
+#include <bson/bson.h>
+
 #include "core/core.h"
 #include "core/record.h"
 #include "execengine/storage.h"
@@ -14,6 +16,39 @@
  * handle), which receives the diagnostics of the libraries it uses (libpq
  * notices). `lg` may be NULL. */
 ee_status ee__storage_open_uri_logged(ee_storage **out, const char *uri, const ee__logger *lg);
+
+/* ---- claims (storage.c) ---------------------------------------------------- */
+
+/* Build the document that replaces a claimed one: `row` is the document as
+ * stored (borrowed), `out` an empty document to fill (the library frees
+ * it). Return EE_OK to store it, any other status to store nothing: the
+ * claim then returns that status. Called with the document locked (a
+ * transaction or a backend's write lock): it must not call the storage. */
+typedef ee_status (*ee__storage_claim_build_fn)(const ee_storage_row *row, bson_t *out,
+                                                void *payload);
+
+/* In one atomic step, pick the first document of `collection`/`workspace`
+ * matching `query` (its equality conditions and time range; its order,
+ * limit and cursor are ignored) in the order (order_field ASC, time ASC,
+ * id ASC) - (time ASC, id ASC) when order_field is NULL -, skipping
+ * documents other concurrent claimers hold, and replace it with what
+ * `build` makes of it (revision + 1). Concurrent claims - threads,
+ * processes, hosts on PostgreSQL - never get the same revision of a
+ * document. id_out (25 bytes) and revision_out (both may be NULL) receive
+ * the claimed document's id and new revision.
+ *
+ * PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED in one transaction;
+ * SQLite: under BEGIN IMMEDIATE; memory: under its write lock; a custom
+ * backend without the version 2 `claim` slot: query, then replace with a
+ * revision check, the next candidate on EE_ECONFLICT.
+ *
+ * Returns EE_OK; EE_ENOTFOUND (nothing matches); `build`'s status; EE_EBUSY
+ * (a custom backend's candidates were all taken by others, many times
+ * over); the input statuses of ee_storage_query() and the backend's. */
+ee_status ee__storage_claim(ee_storage *storage, const char *collection, const char *workspace,
+                            const ee_storage_query_spec *query, const char *order_field,
+                            ee__storage_claim_build_fn build, void *payload, char *id_out,
+                            int64_t *revision_out);
 
 /* ---- records over the storage (records.c) ------------------------------- */
 

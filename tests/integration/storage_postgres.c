@@ -146,7 +146,7 @@ Test(CONF_SUITE, version_1_databases_keep_one_subscription_per_organisation)
     snprintf(sql, sizeof sql, "SELECT value FROM %s.ee_meta WHERE key = 'schema_version'",
              schema);
     n = sql_text(sql);
-    cr_expect_str_eq(n, "2");
+    cr_expect_str_eq(n, "3");
     free(n);
     put_subscription(s, "org-1", "team", EE_EEXISTS);
     ee_storage_free(s);
@@ -203,4 +203,40 @@ Test(CONF_SUITE, damaged_stored_document_is_reported)
     cr_expect_eq(ee_storage_get(S, "workflowExecutions", "ws-a", id, &data, &len, NULL),
                  EE_ECORRUPT);
     cr_expect_null(data);
+}
+
+Test(CONF_SUITE, three_processes_drain_300_claims_each_once)
+{
+    /* FOR UPDATE SKIP LOCKED: three hosts claim at once, none waits for
+     * another's row, none gets a row twice, none is left. */
+    claim_drain_processes(S, store_uri, 3, 300);
+    uint64_t n = 0;
+    ee_storage_eq eq = {"state", "waiting"};
+    ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION, .eq = &eq, .n_eq = 1};
+    cr_assert_eq(ee_storage_count(S, "executionQueue", NULL, &q, &n), EE_OK);
+    cr_expect_eq(n, 0, "nothing left waiting");
+}
+
+Test(CONF_SUITE, version_2_databases_gain_the_queue_collections)
+{
+    char sql[400];
+    snprintf(sql, sizeof sql,
+             "DROP TABLE %s.\"ee_executionQueue\"; DROP TABLE %s.\"ee_executionQueueCounters\"; "
+             "UPDATE %s.ee_meta SET value = 2 WHERE key = 'schema_version'",
+             schema, schema, schema);
+    run_sql(sql);
+    ee_storage *s = NULL;
+    cr_assert_eq(ee_storage_open_uri(&s, store_uri), EE_OK, "%s", ee_error_last_message());
+    bson_t *d = claim_item("e-1", "ws-a", 0, 1000);
+    cr_assert_eq(ee_storage_insert(s, "executionQueue", NULL, bson_get_data(d), d->len, NULL),
+                 EE_OK, "%s", ee_error_last_message());
+    bson_destroy(d);
+    claim_mark m = {.owner = "w", .until = CLAIM_FAR, .fail = EE_OK};
+    cr_expect_eq(claim_next(s, 2000, &m, NULL, NULL), EE_OK, "%s", ee_error_last_message());
+    ee_storage_free(s);
+    snprintf(sql, sizeof sql, "SELECT value FROM %s.ee_meta WHERE key = 'schema_version'",
+             schema);
+    char *v = sql_text(sql);
+    cr_expect_str_eq(v, "3");
+    free(v);
 }

@@ -527,6 +527,56 @@ static ee_status mem_delete_range(void *ctx, const ee_storage_collection *c, con
     return EE_OK;
 }
 
+/* Claim order: (fields[k] ASC, time ASC, id ASC); an absent value last. */
+static int claim_cmp(int k, const entry *a, const entry *b)
+{
+    if (k >= 0 && (a->values[k] != NULL || b->values[k] != NULL)) {
+        if (a->values[k] == NULL)
+            return 1;
+        if (b->values[k] == NULL)
+            return -1;
+        int r = strcmp(a->values[k], b->values[k]);
+        if (r != 0)
+            return r;
+    }
+    return cmp_key(EE_STORAGE_ORDER_TIME_ASC, a->time, a->id, b->time, b->id);
+}
+
+/* Under the write lock: nobody else holds a document, so there is nothing
+ * to skip. The new entry is built under the lock too (the record exists
+ * only once fn has seen the row). */
+static ee_status mem_claim(void *ctx, const ee_storage_collection *c, const char *ws,
+                           const ee_storage_filter *f, int k, ee_storage_claim_fn fn,
+                           void *payload)
+{
+    mem *m = ctx;
+    coll_store *cs = store_of(m, c);
+    ee_status st;
+    pthread_rwlock_wrlock(&m->lock);
+    entry *best = NULL;
+    for (size_t b = 0; b < cs->by_id.nb; b++)
+        for (hnode *h = cs->by_id.b[b]; h != NULL; h = h->next)
+            if (matches(c, h->val, ws, f) && (best == NULL || claim_cmp(k, h->val, best) < 0))
+                best = h->val;
+    if (best == NULL) {
+        st = ee__error(EE_ENOTFOUND, "%s: nothing to claim", c->name);
+    } else {
+        ee_storage_row row = {best->id, best->rev, best->time, best->data, best->len};
+        const ee_storage_record *rec = NULL;
+        st = fn(&row, &rec, payload);
+        entry *e = NULL;
+        if (st == EE_OK && (e = entry_new(c, rec)) == NULL)
+            st = oom();
+        if (st == EE_OK) {
+            st = place_over(cs, c, e, rec, best->rev);
+            if (st != EE_OK)
+                entry_free(e, c->n_fields);
+        }
+    }
+    pthread_rwlock_unlock(&m->lock);
+    return st;
+}
+
 static void mem_destroy(void *ctx)
 {
     mem *m = ctx;
@@ -558,6 +608,7 @@ static const ee_storage_backend memory_backend = {
     .count = mem_count,
     .increment = mem_increment,
     .delete_range = mem_delete_range,
+    .claim = mem_claim,
 };
 
 ee_status ee__storage_memory_open(ee_storage **out)

@@ -281,8 +281,11 @@ static void col(const ee_storage_collection *c, size_t i, char *out, size_t cap)
 
 /* ---- schema -------------------------------------------------------------------- */
 
-static ee_status create_v1(PGconn *pc)
+/* Every collection's table and indexes; `ine` adds IF NOT EXISTS (the
+ * version 3 step, which adds the tables of newer collections). */
+static ee_status create_tables(PGconn *pc, bool ine)
 {
+    const char *x = ine ? "IF NOT EXISTS " : "";
     size_t n;
     const ee_storage_collection *const *all = ee__storage_collections(&n);
     char buf[SQL_MAX], t[80], cn[EE_STORAGE_FIELD_MAX + 4];
@@ -290,16 +293,16 @@ static ee_status create_v1(PGconn *pc)
         const ee_storage_collection *c = all[i];
         table(c, t, sizeof t);
         buf[0] = '\0';
-        cat(buf, "CREATE TABLE %s (id bytea NOT NULL UNIQUE, ws text NOT NULL, rev bigint NOT "
-                 "NULL, t bigint NOT NULL", t);
+        cat(buf, "CREATE TABLE %s%s (id bytea NOT NULL UNIQUE, ws text NOT NULL, rev bigint "
+                 "NOT NULL, t bigint NOT NULL", x, t);
         for (size_t f = 0; f < c->n_fields; f++) {
             col(c, f, cn, sizeof cn);
             cat(buf, ", %s text", cn);
         }
         cat(buf, ", doc bytea NOT NULL);");
-        cat(buf, "CREATE INDEX \"ee_%s_t\" ON %s (ws, t, id);", c->name, t);
+        cat(buf, "CREATE INDEX %s\"ee_%s_t\" ON %s (ws, t, id);", x, c->name, t);
         for (size_t k = 0; k < c->n_indexes; k++) {
-            cat(buf, "CREATE INDEX \"ee_%s_i%zu\" ON %s (ws", c->name, k, t);
+            cat(buf, "CREATE INDEX %s\"ee_%s_i%zu\" ON %s (ws", x, c->name, k, t);
             for (const int *f = c->indexes[k]; *f >= 0; f++) {
                 col(c, (size_t)*f, cn, sizeof cn);
                 cat(buf, ", %s", cn);
@@ -307,7 +310,7 @@ static ee_status create_v1(PGconn *pc)
             cat(buf, ", t, id);");
         }
         if (c->n_unique > 0) {
-            cat(buf, "CREATE UNIQUE INDEX \"ee_%s_u\" ON %s (ws", c->name, t);
+            cat(buf, "CREATE UNIQUE INDEX %s\"ee_%s_u\" ON %s (ws", x, c->name, t);
             for (size_t u = 0; u < c->n_unique; u++) {
                 col(c, (size_t)c->unique[u], cn, sizeof cn);
                 cat(buf, ", %s", cn);
@@ -350,13 +353,15 @@ static ee_status migrate_locked(pg *g, PGconn *c)
                          "this library knows: upgrade libexecengine", version,
                          EE__STORAGE_SCHEMA_VERSION);
     /* Each step takes the database from version v to v + 1. */
-    if (version < 1 && (st = create_v1(c)) != EE_OK)
+    if (version < 1 && (st = create_tables(c, false)) != EE_OK)
         return st;
     if (version < 2 &&
         ((st = run(c, EE__STORAGE_V2_DEDUPE, NULL, 0, "cannot migrate to schema version 2",
                    NULL)) != EE_OK ||
          (st = run(c, EE__STORAGE_V2_INDEX, NULL, 0, "cannot migrate to schema version 2",
                    NULL)) != EE_OK))
+        return st;
+    if (version >= 1 && version < 3 && (st = create_tables(c, true)) != EE_OK)
         return st;
     if (version < EE__STORAGE_SCHEMA_VERSION) {
         params p = {0};
@@ -730,6 +735,84 @@ static ee_status pg_delete_range(void *ctx, const ee_storage_collection *c, cons
     return st;
 }
 
+/* One transaction: lock the first matching row nobody else holds (SKIP
+ * LOCKED: concurrent claimers neither wait for nor get the same row; a row
+ * another claimer changed and committed meanwhile is re-checked against
+ * the WHERE clause before it is returned), then rewrite it. */
+static ee_status claim_tx(PGconn *pc, const ee_storage_collection *c, const char *ws,
+                          const ee_storage_filter *f, int k, ee_storage_claim_fn fn,
+                          void *payload)
+{
+    char sql[SQL_MAX] = "", t[80], cn[EE_STORAGE_FIELD_MAX + 4];
+    table(c, t, sizeof t);
+    cat(sql, "SELECT id, rev, t, doc FROM %s", t);
+    params p = {0};
+    where(c, ws, f, sql, &p);
+    if (k >= 0) {
+        col(c, (size_t)k, cn, sizeof cn);
+        cat(sql, " ORDER BY %s ASC, t ASC, id ASC", cn);
+    } else {
+        cat(sql, " ORDER BY t ASC, id ASC");
+    }
+    cat(sql, " LIMIT 1 FOR UPDATE SKIP LOCKED");
+    PGresult *res;
+    ee_status st = run(pc, sql, &p, 1, "claim failed", &res);
+    if (st != EE_OK)
+        return st;
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return ee__error(EE_ENOTFOUND, "%s: nothing to claim", c->name);
+    }
+    uint8_t id[12] = {0};
+    if (PQgetlength(res, 0, 0) == 12)
+        memcpy(id, PQgetvalue(res, 0, 0), 12);
+    int64_t rev = get_i64(res, 0, 1);
+    ee_storage_row row = {id, rev, get_i64(res, 0, 2), (const uint8_t *)PQgetvalue(res, 0, 3),
+                          (size_t)PQgetlength(res, 0, 3)};
+    const ee_storage_record *r = NULL;
+    st = fn(&row, &r, payload);
+    PQclear(res);
+    if (st != EE_OK)
+        return st;
+    char up[SQL_MAX] = "";
+    cat(up, "UPDATE %s SET rev = $3, t = $4", t);
+    for (size_t i = 0; i < c->n_fields; i++) {
+        col(c, i, cn, sizeof cn);
+        cat(up, ", %s = $%zu", cn, i + 5);
+    }
+    cat(up, ", doc = $%zu WHERE id = $1 AND ws = $2", c->n_fields + 5);
+    params q = {0};
+    p_bin(&q, r->id, 12);
+    p_text(&q, r->workspace);
+    p_int(&q, r->revision);
+    p_int(&q, r->time);
+    p_record(&q, c, r);
+    p_bin(&q, r->data, r->len);
+    st = run(pc, up, &q, 0, "claim failed", NULL);
+    if (st == EE_EEXISTS)
+        st = ee__error(EE_EEXISTS, "%s: another document has the same unique key", c->name);
+    return st;
+}
+
+static ee_status pg_claim(void *ctx, const ee_storage_collection *c, const char *ws,
+                          const ee_storage_filter *f, int k, ee_storage_claim_fn fn,
+                          void *payload)
+{
+    pg *g = ctx;
+    pconn *pc;
+    ee_status st = acquire(g, &pc);
+    if (st != EE_OK)
+        return st;
+    st = run(pc->pg, "BEGIN", NULL, 0, "cannot begin", NULL);
+    if (st == EE_OK) {
+        st = claim_tx(pc->pg, c, ws, f, k, fn, payload);
+        if (st == EE_OK)
+            st = run(pc->pg, "COMMIT", NULL, 0, "cannot commit the claim", NULL);
+    }
+    release(g, pc); /* rolls back on failure */
+    return st;
+}
+
 static void pg_destroy(void *ctx)
 {
     pg *g = ctx;
@@ -756,6 +839,7 @@ static const ee_storage_backend postgres_backend = {
     .count = pg_count,
     .increment = pg_increment,
     .delete_range = pg_delete_range,
+    .claim = pg_claim,
 };
 
 ee_status ee__storage_postgres_open(ee_storage **out, const char *conninfo, const char *schema,

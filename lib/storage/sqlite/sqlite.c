@@ -339,20 +339,23 @@ static void done(sqlite3_stmt *st)
 
 /* ---- schema and migrations --------------------------------------------------------- */
 
-static ee_status create_schema_v1(lite *l, sqlite3 *db)
+/* Every collection's table and indexes; `ine` adds IF NOT EXISTS (the
+ * version 3 step, which adds the tables of newer collections). */
+static ee_status create_schema(lite *l, sqlite3 *db, bool ine)
 {
+    const char *x = ine ? "IF NOT EXISTS " : "";
     char buf[SQL_MAX], t[80], col[EE_STORAGE_FIELD_MAX + 4];
     for (size_t i = 0; i < l->n_colls; i++) {
         const ee_storage_collection *c = l->colls[i];
         table_name(c, t, sizeof t);
         buf[0] = '\0';
-        cat(buf, "CREATE TABLE %s (id BLOB NOT NULL UNIQUE, ws TEXT NOT NULL, rev INTEGER NOT "
-                 "NULL, t INTEGER NOT NULL", t);
+        cat(buf, "CREATE TABLE %s%s (id BLOB NOT NULL UNIQUE, ws TEXT NOT NULL, rev INTEGER "
+                 "NOT NULL, t INTEGER NOT NULL", x, t);
         columns(c, buf, " TEXT");
         cat(buf, ", doc BLOB NOT NULL);");
-        cat(buf, "CREATE INDEX \"ee_%s_t\" ON %s (ws, t, id);", c->name, t);
+        cat(buf, "CREATE INDEX %s\"ee_%s_t\" ON %s (ws, t, id);", x, c->name, t);
         for (size_t k = 0; k < c->n_indexes; k++) {
-            cat(buf, "CREATE INDEX \"ee_%s_i%zu\" ON %s (ws", c->name, k, t);
+            cat(buf, "CREATE INDEX %s\"ee_%s_i%zu\" ON %s (ws", x, c->name, k, t);
             for (const int *f = c->indexes[k]; *f >= 0; f++) {
                 ee__storage_column_name(c->fields[*f], col, sizeof col);
                 cat(buf, ", %s", col);
@@ -360,7 +363,7 @@ static ee_status create_schema_v1(lite *l, sqlite3 *db)
             cat(buf, ", t, id);");
         }
         if (c->n_unique > 0) {
-            cat(buf, "CREATE UNIQUE INDEX \"ee_%s_u\" ON %s (ws", c->name, t);
+            cat(buf, "CREATE UNIQUE INDEX %s\"ee_%s_u\" ON %s (ws", x, c->name, t);
             for (size_t u = 0; u < c->n_unique; u++) {
                 ee__storage_column_name(c->fields[c->unique[u]], col, sizeof col);
                 cat(buf, ", %s", col);
@@ -397,10 +400,12 @@ static ee_status migrate(lite *l, sqlite3 *db)
                        EE__STORAGE_SCHEMA_VERSION);
     /* Each step takes the file from version v to v + 1. */
     if (st == EE_OK && version < 1)
-        st = create_schema_v1(l, db);
+        st = create_schema(l, db, false);
     if (st == EE_OK && version < 2)
         st = exec(db, EE__STORAGE_V2_DEDUPE "; " EE__STORAGE_V2_INDEX ";",
                   "cannot migrate to schema version 2");
+    if (st == EE_OK && version >= 1 && version < 3)
+        st = create_schema(l, db, true);
     if (st == EE_OK && version < EE__STORAGE_SCHEMA_VERSION) {
         char sql[64];
         snprintf(sql, sizeof sql, "PRAGMA user_version = %d", EE__STORAGE_SCHEMA_VERSION);
@@ -781,6 +786,88 @@ static ee_status lite_delete_range(void *ctx, const ee_storage_collection *c, co
     return s;
 }
 
+/* Under the write lock (BEGIN IMMEDIATE): no other writer, thread or
+ * process, is inside, so the first matching row is free to take. */
+static ee_status claim_locked(lite *l, conn *cn, const ee_storage_collection *c, const char *ws,
+                              const ee_storage_filter *f, int k, ee_storage_claim_fn fn,
+                              void *payload)
+{
+    char sql[SQL_MAX] = "", t[80], col[EE_STORAGE_FIELD_MAX + 4];
+    table_name(c, t, sizeof t);
+    cat(sql, "SELECT id, rev, t, doc FROM %s", t);
+    where(c, ws, f, sql);
+    if (k >= 0) {
+        ee__storage_column_name(c->fields[k], col, sizeof col);
+        cat(sql, " ORDER BY %s ASC, t ASC, id ASC LIMIT 1", col);
+    } else {
+        cat(sql, " ORDER BY t ASC, id ASC LIMIT 1");
+    }
+    sqlite3_stmt *st;
+    ee_status s = dynamic(cn, sql, &st);
+    if (s != EE_OK)
+        return s;
+    bind_filter(st, c, ws, f);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        done(st);
+        return ee__error(EE_ENOTFOUND, "%s: nothing to claim", c->name);
+    }
+    if (rc != SQLITE_ROW) {
+        s = db_error(cn->db, rc, "claim failed");
+        done(st);
+        return s;
+    }
+    uint8_t id[12] = {0};
+    if (sqlite3_column_bytes(st, 0) == 12)
+        memcpy(id, sqlite3_column_blob(st, 0), 12);
+    int64_t rev = sqlite3_column_int64(st, 1);
+    ee_storage_row row = {id, rev, sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3),
+                          (size_t)sqlite3_column_bytes(st, 3)};
+    const ee_storage_record *r = NULL;
+    s = fn(&row, &r, payload);
+    done(st);
+    if (s != EE_OK)
+        return s;
+    if ((s = fixed(l, cn, c, K_UPDATE, &st)) != EE_OK)
+        return s;
+    sqlite3_bind_blob(st, 1, r->id, 12, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->workspace, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, r->revision);
+    sqlite3_bind_int64(st, 4, r->time);
+    bind_record(st, c, r, 5);
+    sqlite3_bind_blob(st, 5 + (int)c->n_fields, r->data, (int)r->len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 6 + (int)c->n_fields, rev);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        s = (rc & 0xff) == SQLITE_CONSTRAINT
+                ? ee__error(EE_EEXISTS, "%s: another document has the same unique key", c->name)
+                : db_error(cn->db, rc, "claim failed");
+    else if (sqlite3_changes(cn->db) != 1)
+        s = ee__error(EE_EIO, "sqlite: %s: the claimed row changed under the write lock",
+                      c->name);
+    done(st);
+    return s;
+}
+
+static ee_status lite_claim(void *ctx, const ee_storage_collection *c, const char *ws,
+                            const ee_storage_filter *f, int k, ee_storage_claim_fn fn,
+                            void *payload)
+{
+    lite *l = ctx;
+    conn *cn;
+    ee_status s = acquire(l, &cn);
+    if (s != EE_OK)
+        return s;
+    s = exec(cn->db, "BEGIN IMMEDIATE", "cannot take the write lock");
+    if (s == EE_OK) {
+        s = claim_locked(l, cn, c, ws, f, k, fn, payload);
+        if (s == EE_OK)
+            s = exec(cn->db, "COMMIT", "cannot commit the claim");
+    }
+    release(l, cn); /* rolls back if still in the transaction */
+    return s;
+}
+
 static void lite_destroy(void *ctx)
 {
     lite *l = ctx;
@@ -808,6 +895,7 @@ static const ee_storage_backend sqlite_backend = {
     .count = lite_count,
     .increment = lite_increment,
     .delete_range = lite_delete_range,
+    .claim = lite_claim,
 };
 
 ee_status ee__storage_sqlite_open(ee_storage **out, const ee__sqlite_options *o)

@@ -123,11 +123,12 @@ Test(storage_api, collections_are_declared_once)
     const char *want[] = {"workflowCatalog", "workflowCategories", "workflowExecutions",
                           "executionEmailTemplates", "userWorkflowUsage", "customerApiKeys",
                           "platformUsageBilling", "credentials", "auditLog", "plans",
-                          "subscriptions"};
+                          "subscriptions", "executionQueue", "executionQueueCounters"};
     cr_assert_eq(n, sizeof want / sizeof want[0]);
     for (size_t i = 0; i < n; i++) {
         cr_expect_str_eq(list[i]->name, want[i]);
-        cr_expect_str_eq(list[i]->time_field, "createdAt");
+        cr_expect_str_eq(list[i]->time_field,
+                         strcmp(want[i], "executionQueue") == 0 ? "claimableAt" : "createdAt");
         for (size_t k = 0; k < list[i]->n_indexes; k++)
             for (const int *f = list[i]->indexes[k]; *f >= 0; f++)
                 cr_expect_lt((size_t)*f, list[i]->n_fields, "%s index %zu", want[i], k);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "claim_helpers.h"
 #include "execengine/storage.h"
 
 static ee_storage *S;
@@ -723,6 +724,170 @@ Test(CONF_SUITE, threads_lose_no_update)
     cr_assert_eq(ee_storage_increment(S, "userWorkflowUsage", "ws-a", usage_key, 3, &zero, 1, T0,
                                       &total), EE_OK);
     cr_expect_eq(total, THREADS * PER_THREAD, "increments lost an update");
+}
+
+/* ---- claims (ee__storage_claim) ------------------------------------------------------ */
+
+static void put_item(const char *exec, int round, int64_t t, char id[25])
+{
+    insert_ok("executionQueue", NULL, claim_item(exec, "ws-a", round, t), id);
+}
+
+Test(CONF_SUITE, claim_takes_the_first_in_field_then_time_order)
+{
+    /* round 2 oldest, round 1 newer, round 1 older, round 1 same time as
+     * the previous (the id breaks the tie), round 0 in the future. */
+    char id[5][25];
+    put_item("e-r2-old", 2, T0 - 50, id[0]);
+    put_item("e-r1-new", 1, T0 - 10, id[1]);
+    put_item("e-r1-old", 1, T0 - 20, id[2]);
+    put_item("e-r1-tie", 1, T0 - 20, id[3]);
+    put_item("e-r0-later", 0, T0 + 1000, id[4]);
+    const char *want[] = {"e-r1-old", "e-r1-tie", "e-r1-new", "e-r2-old"};
+    for (int i = 0; i < 4; i++) {
+        claim_mark m = {.owner = "w1", .until = T0 + 500, .fail = EE_OK};
+        char got[25];
+        int64_t rev = 0;
+        ee_status st = claim_next(S, T0, &m, got, &rev);
+        cr_assert_eq(st, EE_OK, "claim %d: %s %s", i, ee_status_name(st),
+                     ee_error_last_message());
+        cr_expect_str_eq(m.exec, want[i], "claim %d", i);
+        cr_expect_eq(m.calls, 1, "the builder runs once per claim");
+        cr_expect_eq(rev, 2);
+        char v[64];
+        int64_t stored = 0;
+        get_field("executionQueue", NULL, got, "state", v, sizeof v, &stored);
+        cr_expect_str_eq(v, "claimed");
+        cr_expect_eq(stored, 2, "the replacement is stored at revision + 1");
+        get_field("executionQueue", NULL, got, "owner", v, sizeof v, NULL);
+        cr_expect_str_eq(v, "w1");
+        get_field("executionQueue", NULL, got, "executionId", v, sizeof v, NULL);
+        cr_expect_str_eq(v, want[i]);
+    }
+    /* Everything claimable is claimed (their claimableAt moved to T0+500;
+     * the round-0 item is not due): nothing more now. */
+    claim_mark m = {.owner = "w1", .until = T0 + 500, .fail = EE_OK};
+    cr_expect_eq(claim_next(S, T0, &m, NULL, NULL), EE_ENOTFOUND);
+    cr_expect_eq(m.calls, 0);
+    /* At T0+500 the leases ran out; the round-0 item is still not due.
+     * Round 1's three now share claimableAt T0+500: the smallest id (the
+     * first inserted) comes back first. */
+    m.until = T0 + 2000;
+    cr_assert_eq(claim_next(S, T0 + 500, &m, NULL, NULL), EE_OK);
+    cr_expect_str_eq(m.exec, "e-r1-new");
+    char v[16];
+    get_field("executionQueue", NULL, id[1], "attempts", v, sizeof v, NULL);
+    cr_expect_str_eq(v, "2");
+    /* At T0+1000 the round-0 item is due and comes before every other. */
+    cr_assert_eq(claim_next(S, T0 + 1000, &m, NULL, NULL), EE_OK);
+    cr_expect_str_eq(m.exec, "e-r0-later");
+}
+
+Test(CONF_SUITE, claim_filters_and_orders_by_time_without_a_field)
+{
+    char id[3][25];
+    put_item("e-a", 5, T0 - 1, id[0]);
+    put_item("e-b", 1, T0 - 3, id[1]);
+    insert_ok("executionQueue", NULL, claim_item("e-c", "ws-b", 0, T0 - 9), id[2]);
+    /* Equality: only ws-a's items; no order field: oldest first. */
+    ee_storage_eq eq = {"workspaceId", "ws-a"};
+    ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION, .eq = &eq, .n_eq = 1,
+                               .flags = EE_STORAGE_QUERY_TO, .time_to = T0 + 1};
+    claim_mark m = {.owner = "w", .until = CLAIM_FAR, .fail = EE_OK};
+    cr_assert_eq(ee__storage_claim(S, "executionQueue", NULL, &q, NULL, claim_mark_build, &m,
+                                   NULL, NULL), EE_OK, "%s", ee_error_last_message());
+    cr_expect_str_eq(m.exec, "e-b");
+    cr_assert_eq(ee__storage_claim(S, "executionQueue", NULL, &q, NULL, claim_mark_build, &m,
+                                   NULL, NULL), EE_OK);
+    cr_expect_str_eq(m.exec, "e-a");
+    cr_expect_eq(ee__storage_claim(S, "executionQueue", NULL, &q, NULL, claim_mark_build, &m,
+                                   NULL, NULL), EE_ENOTFOUND);
+    /* A time range from: nothing of ws-b before T0-10. */
+    eq.value = "ws-b";
+    q.flags |= EE_STORAGE_QUERY_FROM;
+    q.time_from = T0 - 8;
+    cr_expect_eq(ee__storage_claim(S, "executionQueue", NULL, &q, "round", claim_mark_build, &m,
+                                   NULL, NULL), EE_ENOTFOUND);
+    q.time_from = T0 - 9;
+    cr_expect_eq(ee__storage_claim(S, "executionQueue", NULL, &q, "round", claim_mark_build, &m,
+                                   NULL, NULL), EE_OK);
+    cr_expect_str_eq(m.exec, "e-c");
+}
+
+Test(CONF_SUITE, claim_whose_builder_fails_changes_nothing)
+{
+    char id[25], v[32];
+    put_item("e-1", 1, T0 - 1, id);
+    claim_mark m = {.owner = "w", .until = CLAIM_FAR, .fail = EE_ECANCELLED};
+    cr_expect_eq(claim_next(S, T0, &m, NULL, NULL), EE_ECANCELLED);
+    cr_expect_geq(m.calls, 1);
+    int64_t rev = 0;
+    get_field("executionQueue", NULL, id, "state", v, sizeof v, &rev);
+    cr_expect_str_eq(v, "waiting");
+    cr_expect_eq(rev, 1);
+    m.fail = EE_OK;
+    cr_expect_eq(claim_next(S, T0, &m, NULL, NULL), EE_OK);
+    /* Bad input. */
+    cr_expect_eq(ee__storage_claim(S, "executionQueue", NULL, NULL, "notIndexed",
+                                   claim_mark_build, &m, NULL, NULL), EE_EINVAL);
+    cr_expect_eq(ee__storage_claim(S, "executionQueuez", NULL, NULL, NULL, claim_mark_build, &m,
+                                   NULL, NULL), EE_ENOTSUPPORTED);
+    cr_expect_eq(ee__storage_claim(S, "executionQueue", "ws-a", NULL, NULL, claim_mark_build,
+                                   &m, NULL, NULL), EE_EINVAL, "a global collection");
+    cr_expect_eq(ee__storage_claim(S, "executionQueue", NULL, NULL, NULL, NULL, &m, NULL, NULL),
+                 EE_EINVAL);
+}
+
+#define CLAIMERS 4
+#define CLAIM_ITEMS 120
+
+typedef struct claimer {
+    int got[CLAIM_ITEMS];
+    ee_status failure;
+} claimer;
+
+static void *claim_work(void *arg)
+{
+    claimer *c = arg;
+    for (;;) {
+        claim_mark m = {.owner = "t", .until = CLAIM_FAR, .fail = EE_OK};
+        ee_status st = claim_next(S, T0, &m, NULL, NULL);
+        if (st == EE_ENOTFOUND)
+            return NULL;
+        if (st == EE_EBUSY)
+            continue;
+        if (st != EE_OK) {
+            c->failure = st;
+            return NULL;
+        }
+        int i = atoi(m.exec + 2);
+        if (i >= 0 && i < CLAIM_ITEMS)
+            c->got[i]++;
+    }
+}
+
+Test(CONF_SUITE, concurrent_claims_take_each_document_once)
+{
+    for (int i = 0; i < CLAIM_ITEMS; i++) {
+        char exec[16];
+        snprintf(exec, sizeof exec, "e-%d", i);
+        put_item(exec, i % 5, T0 - i, NULL);
+    }
+    pthread_t t[CLAIMERS];
+    static claimer c[CLAIMERS];
+    memset(c, 0, sizeof c);
+    for (int k = 0; k < CLAIMERS; k++)
+        cr_assert_eq(pthread_create(&t[k], NULL, claim_work, &c[k]), 0);
+    for (int k = 0; k < CLAIMERS; k++) {
+        pthread_join(t[k], NULL);
+        cr_expect_eq(c[k].failure, EE_OK, "claimer %d: %s", k, ee_status_name(c[k].failure));
+    }
+    for (int i = 0; i < CLAIM_ITEMS; i++) {
+        int n = 0;
+        for (int k = 0; k < CLAIMERS; k++)
+            n += c[k].got[i];
+        cr_expect_eq(n, 1, "item %d claimed %d times", i, n);
+    }
 }
 
 #endif
