@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "catalog/catalog.h"
 #include "credentials/credentials.h"
@@ -16,10 +17,9 @@
 #include "gateway/gateway.h"
 #include "storage/storage.h"
 
-/* A claimed item whose record does not exist yet is given back this long
- * (its submit is between its two writes), at most this many claims. */
-#define X_ORPHAN_DELAY_MS 1000
-#define X_ORPHAN_CLAIMS 3
+/* A claimed item whose record is not there yet is looked at again after
+ * this long (its submit is between its two writes). */
+#define X_ORPHAN_RECHECK_MS 50
 #define X_POLL_FIRST_MS 200
 #define X_POLL_MAX_MS 5000
 
@@ -649,10 +649,16 @@ static void handle(x_state *st, x_slot *slot)
     x_rec r;
     ee_status s = ee__exec_load(e, item.workspace, item.execution_id, &r);
     if (s == EE_ENOTFOUND) {
-        /* its submit is between its two writes, or died there */
-        if (item.attempts < X_ORPHAN_CLAIMS)
-            (void)ee__queue_release(sto, &item, ee_engine_now_ms(e), X_ORPHAN_DELAY_MS);
-        else
+        usleep(X_ORPHAN_RECHECK_MS * 1000);
+        s = ee__exec_load(e, item.workspace, item.execution_id, &r);
+    }
+    if (s == EE_ENOTFOUND) {
+        /* Its submit is between its two writes, or died there. The first
+         * claim keeps the item without renewing it: when its lease runs out
+         * it is claimed again (a released claim would not count as an
+         * attempt); a second claim that still finds no record drops it.
+         * The submit's quota reservations come back with their lease. */
+        if (item.attempts > 1)
             (void)ee__queue_done(sto, &item);
         ee_error_clear();
         return;

@@ -7,7 +7,7 @@
 
 #include "execengine/quota.h"
 
-/* TEMPORARY: until i13-queue, i13-gateway and i13-support are merged */
+/* TEMPORARY: until i13-gateway is merged */
 #include "exec_standin.h"
 
 static ee_engine *engine;

@@ -12,7 +12,7 @@
 #include "execengine/log.h"
 #include "execengine/quota.h"
 
-/* TEMPORARY: until i13-queue and i13-gateway are merged */
+/* TEMPORARY: until i13-gateway is merged */
 #include "exec_standin.h"
 
 static char dir[256];
