@@ -23,6 +23,48 @@
 #define X_POLL_FIRST_MS 200
 #define X_POLL_MAX_MS 5000
 
+/* fork(): an idle worker polls the queue through the storage, and a child
+ * forked while one is inside the storage (sqlite's global mutexes, the
+ * redaction lock) would deadlock on its first call. The polls hold this
+ * lock shared; fork() takes it exclusively, so no engine of the process is
+ * inside a poll when it forks. (Runs in progress are the host's threads'
+ * business, as any of its own calls into the engine would be.) */
+static pthread_rwlock_t fork_lock;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+    pthread_rwlock_wrlock(&fork_lock);
+}
+
+static void fork_parent(void)
+{
+    pthread_rwlock_unlock(&fork_lock);
+}
+
+static void fork_lock_init(void)
+{
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    /* polls come often: a waiting fork() goes first */
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&fork_lock, &a);
+    pthread_rwlockattr_destroy(&a);
+}
+
+/* The child's one thread is not the thread that locked (another id):
+ * unlocking would not release the write lock, so the lock starts afresh. */
+static void fork_child(void)
+{
+    fork_lock_init();
+}
+
+static void fork_init(void)
+{
+    fork_lock_init();
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
 static void timed_wait(x_state *st, pthread_cond_t *cond, int64_t ms, const uint64_t *gen,
                        uint64_t seen)
 {
@@ -704,8 +746,10 @@ static void *worker_main(void *arg)
         if (closing)
             break;
         ee__queue_item item;
+        pthread_rwlock_rdlock(&fork_lock);
         ee_status s = ee__queue_claim(ee__engine_storage(st->engine), owner,
                                       ee_engine_now_ms(st->engine), st->lease_ms, &item);
+        pthread_rwlock_unlock(&fork_lock);
         if (s == EE_OK) {
             pthread_mutex_lock(&st->lock);
             slot->item = item;
@@ -774,6 +818,7 @@ ee_status ee__exec_workers_start(x_state *st)
 {
     if (st->workers <= 0)
         return EE_OK;
+    pthread_once(&fork_once, fork_init);
     st->slots = calloc((size_t)st->workers, sizeof *st->slots);
     st->threads = calloc((size_t)st->workers, sizeof *st->threads);
     if (st->slots == NULL || st->threads == NULL)

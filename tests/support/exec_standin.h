@@ -22,38 +22,38 @@
 
 /* ---- gateway ----------------------------------------------------------------------------- */
 
-ee_status ee__gateway_grant(ee_engine *engine, const ee__gateway_grant_spec *spec,
+ee_status ee__gateway_grant(ee_engine *eng_, const ee__gateway_grant_spec *spec,
                             char token_out[EE__GATEWAY_TOKEN_SIZE])
 {
-    (void)engine;
+    (void)eng_;
     snprintf(token_out, EE__GATEWAY_TOKEN_SIZE, "eeg_standin%.24s", spec->execution_id);
     return EE_OK;
 }
 
-ee_status ee__gateway_revoke(ee_engine *engine, const char *workspace, const char *execution_id)
+ee_status ee__gateway_revoke(ee_engine *eng_, const char *workspace, const char *execution_id)
 {
-    (void)engine, (void)workspace, (void)execution_id;
+    (void)eng_, (void)workspace, (void)execution_id;
     return EE_OK;
 }
 
-ee_status ee__gateway_usage_of(ee_engine *engine, const char *workspace,
+ee_status ee__gateway_usage_of(ee_engine *eng_, const char *workspace,
                                const char *execution_id, ee__gateway_usage *out)
 {
-    (void)engine, (void)workspace, (void)execution_id;
+    (void)eng_, (void)workspace, (void)execution_id;
     memset(out, 0, sizeof *out);
     return EE_OK;
 }
 
-ee_status ee__gateway_calls(ee_engine *engine, const char *workspace, const char *execution_id,
+ee_status ee__gateway_calls(ee_engine *eng_, const char *workspace, const char *execution_id,
                             ee__gateway_call_fn fn, void *payload)
 {
-    (void)engine, (void)workspace, (void)execution_id, (void)fn, (void)payload;
+    (void)eng_, (void)workspace, (void)execution_id, (void)fn, (void)payload;
     return EE_OK;
 }
 
-const char *ee__gateway_url(ee_engine *engine)
+const char *ee__gateway_url(ee_engine *eng_)
 {
-    (void)engine;
+    (void)eng_;
     return "http://127.0.0.1:1/gw";
 }
 

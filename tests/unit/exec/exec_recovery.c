@@ -6,6 +6,7 @@
 #include "exec_fake.h"
 
 #include <stdatomic.h>
+#include <sys/wait.h>
 
 #include "exec/support.h"
 #include "execengine/credentials.h"
@@ -349,4 +350,38 @@ Test(exec_recovery, keys_never_reach_records_logs_answers_or_webhook_bodies)
     fclose(f);
     cr_assert(memmem(buf, n, "customercanary", 14) == NULL, "customer key in the database");
     cr_assert(memmem(buf, n, "platformcanary", 14) == NULL, "platform key in the database");
+}
+
+/* ---- fork --------------------------------------------------------------------------- */
+
+/* A child forked while the parent's idle workers poll the queue opens its own
+ * engine on the same file and closes it: it must not inherit a lock a worker
+ * held inside the storage at the fork (the test's timeout catches a hang). */
+Test(exec_recovery, a_process_forked_beside_polling_workers_does_not_deadlock)
+{
+    ee_config *cfg = config("4", "30000");
+    ee_test_config_set(cfg, "EXEC_POLL_MS", "10");
+    ee_engine *e = fake_engine_config(cfg);
+    for (int i = 0; i < 40; i++) {
+        pid_t kid = fork();
+        cr_assert_neq(kid, -1);
+        if (kid == 0) {
+            char uri[400];
+            snprintf(uri, sizeof uri, "sqlite://%s/ee.db", dir);
+            ee_config *c = NULL;
+            ee_engine *ce = NULL;
+            int bad = ee_config_new(&c) != EE_OK ||
+                      ee_config_set(c, "API_KEY_ENCRYPTION_SECRET", EE_TEST_ENCRYPTION_SECRET) ||
+                      ee_config_set(c, "EE_DATA_DIR", EE_TEST_DATA_DIR) ||
+                      ee_config_set(c, "EE_STORAGE_URI", uri) ||
+                      ee_config_set(c, "EXEC_WORKERS", "1") || ee_engine_open(&ce, c) != EE_OK;
+            ee_config_free(c);
+            ee_engine_close(ce);
+            _exit(bad);
+        }
+        int status = 0;
+        cr_assert_eq(waitpid(kid, &status, 0), kid);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d failed", i);
+    }
+    ee_engine_close(e);
 }
