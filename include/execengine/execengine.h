@@ -25,5 +25,6 @@
 #include "credentials.h"
 #include "catalog.h"
 #include "quota.h"
+#include "exec.h"
 
 #endif

@@ -204,18 +204,6 @@ ee_status ee__cred_resolve(ee_engine *engine, const ee_principal *principal,
                            ee__cred_resolved **out);
 void ee__cred_resolved_free(ee__cred_resolved *r);
 
-/*
- * Count one execution's use of a customer key: executions +1, tokensUsed
- * + tokens, lastUsedAt = now. Idempotent per execution id: the record keeps
- * the last EE__KEY_RECENT_EXECUTIONS execution ids it counted and a repeat
- * is a no-op (*counted_out = 0). Optimistic replace, retried on conflict.
- * Returns EE_OK; EE_ENOTFOUND; EE_EINVAL; EE_ECONFLICT (too many concurrent
- * writers); storage statuses.
- */
-ee_status ee__cred_key_record_usage(ee_engine *engine, const ee_principal *principal,
-                                    const char *key_id, const char *execution_id,
-                                    int64_t tokens, int *counted_out);
-
 /* Tests: a callback rotation calls after each re-sealed document (return
  * non-zero to stop the run there, as a crash would). */
 void ee__cred_set_rotate_hook(ee_engine *engine, ee__cred_rotate_hook fn, void *payload);

@@ -214,4 +214,18 @@ void ee__cred_secret_free(char *secret, size_t len);
  * else NULL. Lives as long as the route. */
 const char *ee__cred_route_from_email(const ee__cred_route *route, size_t i);
 
+/* ---- customer key usage (customer_keys.c) --------------------------------------- */
+
+/*
+ * Count one execution's use of a customer key: executions +1, tokensUsed
+ * + tokens, lastUsedAt = now. Idempotent per execution id: the record keeps
+ * the last EE__KEY_RECENT_EXECUTIONS execution ids it counted and a repeat
+ * is a no-op (*counted_out = 0). Optimistic replace, retried on conflict.
+ * Returns EE_OK; EE_ENOTFOUND; EE_EINVAL; EE_ECONFLICT (too many concurrent
+ * writers); storage statuses.
+ */
+ee_status ee__cred_key_record_usage(ee_engine *engine, const ee_principal *principal,
+                                    const char *key_id, const char *execution_id,
+                                    int64_t tokens, int *counted_out);
+
 #endif

@@ -89,6 +89,15 @@ static ee_status c_n8n_webhook(fx *f, int w, const char *j) { (void)w; return do
 static ee_status c_n8n_executions(fx *f, int w, const char *j) { (void)w; return done(ee_n8n_list_executions(f->n8n, j, &out_)); }
 static ee_status c_n8n_trigger(fx *f, int w, const char *j) { (void)f; (void)w; return done(ee_n8n_workflow_trigger(j, &out_)); }
 static ee_status c_ticket_from(fx *f, int w, const char *j) { (void)f; (void)w; ee_quota_ticket t; return ee_quota_ticket_from_json(j, &t); }
+static ee_status c_exec_submit(fx *f, int w, const char *j)
+{
+    (void)w;
+    char id[EE_EXEC_ID_SIZE];
+    return ee_exec_submit(f->e, f->p, f->wf_id, j, NULL, NULL, id);
+}
+static ee_status c_exec_run(fx *f, int w, const char *j) { (void)w; return done(ee_exec_run(f->e, f->p, f->wf_id, j, &out_)); }
+static ee_status c_exec_list(fx *f, int w, const char *j) { (void)w; return done(ee_exec_list(f->e, f->p, j, &out_)); }
+static ee_status c_exec_ingest(fx *f, int w, const char *j) { (void)f; (void)w; return done(ee_exec_ingest_webhook(f->e, j, "{}", 2, &out_)); }
 static ee_status c_admit(fx *f, int w, const char *j) { (void)w; return done(ee_quota_admit(f->e, f->p, j, &out_)); }
 static ee_status c_finish(fx *f, int w, const char *j) { (void)w; return ee_quota_finish_json(f->e, j, 1, 0); }
 static ee_status c_plan_put(fx *f, int w, const char *j) { (void)w; return done(ee_quota_plan_put(f->e, j, &out_)); }
@@ -158,6 +167,14 @@ static const entry table[] = {
      {"{\"" UNKNOWN "\": 1}"}, {EE_EINVAL}, {NULL}},
     {"ee_n8n_workflow_trigger", c_n8n_trigger, {16 * MIB},
      {NULL}, {0}, {"an n8n workflow document (n8n's own members)"}},
+    {"ee_exec_submit", c_exec_submit, {EE_EXEC_REQUEST_MAX},
+     {"{\"parameters\": {}, \"" UNKNOWN "\": 1}"}, {EE_EINVAL}, {NULL}},
+    {"ee_exec_run", c_exec_run, {EE_EXEC_REQUEST_MAX},
+     {"{\"parameters\": {}, \"" UNKNOWN "\": 1}"}, {EE_EINVAL}, {NULL}},
+    {"ee_exec_list", c_exec_list, {64 * 1024},
+     {"{\"limit\": 5, \"" UNKNOWN "\": 1}"}, {EE_EINVAL}, {NULL}},
+    {"ee_exec_ingest_webhook", c_exec_ingest, {64 * 1024},
+     {NULL}, {0}, {"the callback request's HTTP headers, whatever the sender put in them"}},
     {"ee_quota_ticket_from_json", c_ticket_from, {4096},
      {TICKET_DOC}, {EE_EPARSE}, {NULL}},
     {"ee_quota_admit", c_admit, {4096},

@@ -1,0 +1,197 @@
+/*
+ * lib/exec/exec_internal.h - the execution pipeline's own files only
+ * (module.c, record.c, submit.c, worker.c, exec_api.c). Other modules
+ * reach executions through include/execengine/exec.h.
+ *
+ * An execution is a typed x_rec inside; JSON exists only at the door
+ * (exec_api.c renders it) and through the record layer's field map when
+ * it is stored (record.c).
+ */
+#ifndef EE_EXEC_EXEC_INTERNAL_H
+#define EE_EXEC_EXEC_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "core/core.h"
+#include "engine/engine.h"
+#include "exec/queue.h"
+#include "exec/support.h"
+#include "execengine/exec.h"
+#include "execengine/storage.h"
+#include "storage/storage.h"
+
+#define X_COLL "workflowExecutions"
+
+typedef enum {
+    X_PENDING,
+    X_RUNNING,
+    X_COMPLETED,
+    X_FAILED,
+    X_CANCELLED,
+} x_status;
+
+const char *ee__exec_status_name(x_status s);
+bool ee__exec_status_parse(const char *name, x_status *out);
+static inline bool x_final(x_status s)
+{
+    return s == X_COMPLETED || s == X_FAILED || s == X_CANCELLED;
+}
+
+/* One execution record. Strings are owned (free with ee__exec_rec_clear). */
+typedef struct x_rec {
+    char id[EE_EXEC_ID_SIZE];
+    int64_t revision;
+    char workflow_id[EE_EXEC_ID_SIZE];
+    char *workflow_name;
+    char workspace[EE_STORAGE_WORKSPACE_MAX + 1];
+    char *user_id;
+    char *org_id;
+    x_status status;
+    json_t *input;            /* inputData (object) */
+    json_t *output;           /* outputData, NULL when none or kept in the result store */
+    bool has_ref;
+    ee__result_ref ref;       /* outputRef */
+    int64_t exec_ms;          /* executionTimeMs */
+    /* apiKeyUsed */
+    bool key_customer;
+    char key_provider[32];
+    char key_id[64];
+    int64_t cost_nano;
+    int64_t tokens;
+    bool email_sent;
+    int64_t email_sent_at;
+    char *error_message;
+    char *n8n_id;
+    char *idem_key;
+    int64_t created_at, started_at, completed_at;
+    /* "run": the pipeline's own, never rendered */
+    char *ticket_json;        /* the quota ticket (ee_quota_ticket_json) */
+    int64_t timeout_ms;
+    int64_t deadline_ms;      /* set when the trigger is about to be sent */
+    int fail_status;          /* the ee_status a run that did not complete ended with */
+    bool use_customer_key;
+    char *email_to;
+} x_rec;
+
+void ee__exec_rec_clear(x_rec *r);
+
+/* ---- the module's state (module.c) ------------------------------------------------ */
+
+typedef struct x_done {
+    struct x_done *next;
+    char id[EE_EXEC_ID_SIZE];
+    ee_exec_done_fn fn;
+    void *payload;
+} x_done;
+
+typedef struct x_slot {
+    bool busy;
+    ee__queue_item item;
+    char ticket_json[4097];
+    bool has_ticket;
+} x_slot;
+
+#define X_IDEM_STRIPES 64
+
+typedef struct x_state {
+    ee_engine *engine;
+    /* options */
+    int64_t workers;
+    int64_t poll_ms;
+    int64_t lease_ms;
+    int64_t budget_factor;
+    int64_t timeout_ms;
+    int64_t queue_max;
+    int64_t inline_max;
+    int64_t retention_days;
+    const char *callback_url;
+    ee__secret_names *secret_names;
+    char owner[96];
+
+    pthread_mutex_t lock;     /* everything below */
+    pthread_cond_t work;      /* a submit queued something / closing */
+    pthread_cond_t ended;     /* an execution ended in this process */
+    pthread_cond_t stop;      /* closing (the lease keeper) */
+    uint64_t kick_gen;
+    bool closing;
+    uint64_t ended_gen;
+    x_done *dones;
+    x_slot *slots;            /* one per worker */
+    pthread_t *threads;
+    size_t nthreads;
+    pthread_t keeper;
+    bool keeper_started;
+    atomic_int running;       /* executions a worker of this engine runs now */
+    pthread_mutex_t idem[X_IDEM_STRIPES];
+} x_state;
+
+x_state *ee__exec_state(ee_engine *engine);
+
+/* ---- records (record.c) ------------------------------------------------------------ */
+
+/* Insert a new record (r->id set by the caller, revision out). EE_EEXISTS
+ * when the workspace already has the idempotency key. */
+ee_status ee__exec_insert(ee_engine *engine, x_rec *r);
+/* Read one record of `workspace`. */
+ee_status ee__exec_load(ee_engine *engine, const char *workspace, const char *id, x_rec *out);
+/* The record of the workspace's idempotency key. EE_ENOTFOUND. */
+ee_status ee__exec_find_idem(ee_engine *engine, const char *workspace, const char *key,
+                             x_rec *out);
+
+/* A transition: `fn` changes the typed record (read afresh on each
+ * attempt); returning EE__RECORD_KEEP writes nothing. *out (may be NULL)
+ * gets the record as written or as read. */
+typedef ee_status (*x_change_fn)(x_rec *r, void *payload);
+ee_status ee__exec_change(ee_engine *engine, const char *workspace, const char *id,
+                          x_change_fn fn, void *payload, x_rec *out);
+
+/* The record as the door renders it (full: inputData/outputData too). */
+json_t *ee__exec_render(const x_rec *r, bool full);
+/* Decode a stored document. */
+ee_status ee__exec_decode(const uint8_t *data, size_t len, const char *id, int64_t revision,
+                          x_rec *out);
+
+/* ISO 8601 UTC with milliseconds. */
+void ee__exec_iso(int64_t ms, char out[32]);
+
+/* ---- the run (worker.c) ------------------------------------------------------------ */
+
+ee_status ee__exec_workers_start(x_state *st);
+void ee__exec_workers_stop(x_state *st);
+/* Wake the workers of this process (a local submit). */
+void ee__exec_kick(x_state *st);
+/* An execution ended in this process: wake the waiters. */
+void ee__exec_ended(x_state *st);
+
+/* The outcome of a run, to finish its record with. */
+typedef struct x_outcome {
+    ee_status status;         /* EE_OK: completed */
+    json_t *output;           /* stolen; may be NULL */
+    const char *message;      /* errorMessage for a failure */
+    const char *n8n_id;       /* may be NULL */
+} x_outcome;
+
+/* Write the final state of a non-final record (revision-checked: the first
+ * writer wins; *applied_out false when it had already ended). Usage from
+ * the gateway, output cleaned of secrets and moved to the result store when
+ * big. */
+ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *id,
+                                x_outcome *oc, bool *applied_out, x_rec *out);
+/* Everything after the final write, each step idempotent: quota finished,
+ * customer key counted, gateway token revoked, queue item deleted, the done
+ * callback called (once, in this process), waiters woken. */
+void ee__exec_account(x_state *st, const x_rec *r);
+
+/* Register / take the done callback of an execution (this process only). */
+void ee__exec_done_register(x_state *st, const char *id, ee_exec_done_fn fn, void *payload);
+void ee__exec_done_call(x_state *st, const x_rec *r);
+
+/* The status a final record reports (ee_exec_wait/run). */
+ee_status ee__exec_final_status(const x_rec *r);
+
+#endif

@@ -1,0 +1,420 @@
+/* The execution record: the seed's workflowExecutions document, typed
+ * inside (x_rec), stored through the record layer's field map, rendered
+ * as JSON only at the door. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/record.h"
+#include "exec/exec_internal.h"
+#include "storage/storage.h"
+
+static const char *const status_names[] = {"pending", "running", "completed", "failed",
+                                           "cancelled"};
+
+const char *ee__exec_status_name(x_status s)
+{
+    return (unsigned)s < sizeof status_names / sizeof status_names[0] ? status_names[s] : "?";
+}
+
+bool ee__exec_status_parse(const char *name, x_status *out)
+{
+    for (size_t i = 0; name != NULL && i < sizeof status_names / sizeof status_names[0]; i++)
+        if (strcmp(name, status_names[i]) == 0) {
+            *out = (x_status)i;
+            return true;
+        }
+    return false;
+}
+
+void ee__exec_rec_clear(x_rec *r)
+{
+    if (r == NULL)
+        return;
+    free(r->workflow_name);
+    free(r->user_id);
+    free(r->org_id);
+    json_decref(r->input);
+    json_decref(r->output);
+    free(r->error_message);
+    free(r->n8n_id);
+    free(r->idem_key);
+    free(r->ticket_json);
+    free(r->email_to);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- the field map ------------------------------------------------------------------ */
+
+#define S(n, max) {.name = n, .kind = EE__REC_STRING, .max_bytes = max}
+#define I(n) {.name = n, .kind = EE__REC_INT64}
+#define D(n) {.name = n, .kind = EE__REC_DATE}
+
+static const ee__rec_field ref_fields[] = {
+    I("bytes"), S("sha256", 64), S("storageReservation", 24)};
+static const ee__record_map ref_map = {"execution outputRef", ref_fields,
+                                       sizeof ref_fields / sizeof ref_fields[0], false};
+
+static const ee__rec_field key_fields[] = {
+    S("type", 16), S("provider", 31), S("keyId", 63),
+    {.name = "cost", .kind = EE__REC_MONEY}, I("tokensUsed")};
+static const ee__record_map key_map = {"execution apiKeyUsed", key_fields,
+                                       sizeof key_fields / sizeof key_fields[0], false};
+
+static const ee__rec_field run_fields[] = {
+    S("quotaTicket", 4096), I("timeoutMs"), I("deadlineMs"), I("failStatus"),
+    {.name = "useCustomApiKey", .kind = EE__REC_BOOL}, S("emailTo", 320)};
+static const ee__record_map run_map = {"execution run", run_fields,
+                                       sizeof run_fields / sizeof run_fields[0], false};
+
+static const ee__rec_field x_fields[] = {
+    {.name = "_id", .kind = EE__REC_ID},
+    {.name = "workflowCatalogId", .kind = EE__REC_ID, .flags = EE__REC_REQUIRED},
+    S("workflowName", 1024),
+    {.name = "workspaceId", .kind = EE__REC_STRING, .flags = EE__REC_REQUIRED,
+     .max_bytes = EE_STORAGE_WORKSPACE_MAX},
+    S("userId", 256), S("orgId", 256),
+    {.name = "status", .kind = EE__REC_STRING, .flags = EE__REC_REQUIRED, .max_bytes = 16},
+    {.name = "inputData", .kind = EE__REC_OPAQUE},
+    {.name = "outputData", .kind = EE__REC_OPAQUE, .flags = EE__REC_NULLABLE},
+    {.name = "outputRef", .kind = EE__REC_DOC, .map = &ref_map},
+    I("executionTimeMs"),
+    {.name = "apiKeyUsed", .kind = EE__REC_DOC, .map = &key_map},
+    {.name = "emailSent", .kind = EE__REC_BOOL},
+    D("emailSentAt"),
+    S("errorMessage", 4096),
+    S("n8nExecutionId", 128),
+    S("idempotencyKey", 128),
+    {.name = "createdAt", .kind = EE__REC_DATE, .flags = EE__REC_REQUIRED},
+    D("startedAt"), D("completedAt"),
+    {.name = "run", .kind = EE__REC_DOC, .map = &run_map},
+};
+static const ee__record_map x_map = {"execution record", x_fields,
+                                     sizeof x_fields / sizeof x_fields[0], false};
+
+/* ---- typed <-> stored JSON --------------------------------------------------------- */
+
+static char *dup_or_null(const json_t *v)
+{
+    return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+}
+
+static int64_t int_of(const json_t *obj, const char *k)
+{
+    const json_t *v = json_object_get(obj, k);
+    return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+static ee_status from_json(const json_t *j, x_rec *r)
+{
+    const char *wf = json_string_value(json_object_get(j, "workflowCatalogId"));
+    const char *ws = json_string_value(json_object_get(j, "workspaceId"));
+    if (wf == NULL || ws == NULL ||
+        !ee__exec_status_parse(json_string_value(json_object_get(j, "status")), &r->status))
+        return ee__error(EE_ECORRUPT, "stored execution record %s lacks its workflow, workspace "
+                                      "or a known status", r->id);
+    snprintf(r->workflow_id, sizeof r->workflow_id, "%s", wf);
+    snprintf(r->workspace, sizeof r->workspace, "%s", ws);
+    r->workflow_name = dup_or_null(json_object_get(j, "workflowName"));
+    r->user_id = dup_or_null(json_object_get(j, "userId"));
+    r->org_id = dup_or_null(json_object_get(j, "orgId"));
+    json_t *in = json_object_get(j, "inputData");
+    r->input = json_is_object(in) ? json_incref(in) : json_object();
+    json_t *out = json_object_get(j, "outputData");
+    r->output = out != NULL && !json_is_null(out) ? json_incref(out) : NULL;
+    const json_t *ref = json_object_get(j, "outputRef");
+    if (json_is_object(ref)) {
+        r->has_ref = true;
+        r->ref.bytes = int_of(ref, "bytes");
+        snprintf(r->ref.sha256, sizeof r->ref.sha256, "%s",
+                 json_string_value(json_object_get(ref, "sha256")) ?: "");
+        const char *resv = json_string_value(json_object_get(ref, "storageReservation"));
+        r->ref.storage_resv = resv != NULL ? strtoull(resv, NULL, 10) : 0;
+    }
+    r->exec_ms = int_of(j, "executionTimeMs");
+    const json_t *key = json_object_get(j, "apiKeyUsed");
+    if (json_is_object(key)) {
+        const char *type = json_string_value(json_object_get(key, "type"));
+        r->key_customer = type != NULL && strcmp(type, "customer") == 0;
+        snprintf(r->key_provider, sizeof r->key_provider, "%s",
+                 json_string_value(json_object_get(key, "provider")) ?: "");
+        snprintf(r->key_id, sizeof r->key_id, "%s",
+                 json_string_value(json_object_get(key, "keyId")) ?: "");
+        r->cost_nano = int_of(key, "cost");
+        r->tokens = int_of(key, "tokensUsed");
+    }
+    r->email_sent = json_is_true(json_object_get(j, "emailSent"));
+    r->email_sent_at = int_of(j, "emailSentAt");
+    r->error_message = dup_or_null(json_object_get(j, "errorMessage"));
+    r->n8n_id = dup_or_null(json_object_get(j, "n8nExecutionId"));
+    r->idem_key = dup_or_null(json_object_get(j, "idempotencyKey"));
+    r->created_at = int_of(j, "createdAt");
+    r->started_at = int_of(j, "startedAt");
+    r->completed_at = int_of(j, "completedAt");
+    const json_t *run = json_object_get(j, "run");
+    r->ticket_json = dup_or_null(json_object_get(run, "quotaTicket"));
+    r->timeout_ms = int_of(run, "timeoutMs");
+    r->deadline_ms = int_of(run, "deadlineMs");
+    r->fail_status = (int)int_of(run, "failStatus");
+    r->use_customer_key = json_is_true(json_object_get(run, "useCustomApiKey"));
+    r->email_to = dup_or_null(json_object_get(run, "emailTo"));
+    return EE_OK;
+}
+
+static void set_str(json_t *o, const char *k, const char *v)
+{
+    if (v != NULL)
+        json_object_set_new(o, k, json_string(v));
+}
+
+static void set_int(json_t *o, const char *k, int64_t v)
+{
+    json_object_set_new(o, k, json_integer((json_int_t)v));
+}
+
+/* The stored JSON of `r` (dates as ms, the "run" member included). */
+static json_t *to_json(const x_rec *r)
+{
+    json_t *j = json_object();
+    if (j == NULL)
+        return NULL;
+    set_str(j, "workflowCatalogId", r->workflow_id);
+    set_str(j, "workflowName", r->workflow_name);
+    set_str(j, "workspaceId", r->workspace);
+    set_str(j, "userId", r->user_id);
+    set_str(j, "orgId", r->org_id);
+    set_str(j, "status", ee__exec_status_name(r->status));
+    json_object_set(j, "inputData", r->input != NULL ? r->input : json_object());
+    json_object_set(j, "outputData", r->output != NULL ? r->output : json_null());
+    if (r->has_ref) {
+        char resv[24];
+        snprintf(resv, sizeof resv, "%" PRIu64, r->ref.storage_resv);
+        json_object_set_new(j, "outputRef",
+                            json_pack("{s:I, s:s, s:s}", "bytes", (json_int_t)r->ref.bytes,
+                                      "sha256", r->ref.sha256, "storageReservation", resv));
+    }
+    set_int(j, "executionTimeMs", r->exec_ms);
+    if (r->key_provider[0] != '\0') {
+        json_t *k = json_pack("{s:s, s:s, s:I, s:I}", "type",
+                              r->key_customer ? "customer" : "platform", "provider",
+                              r->key_provider, "cost", (json_int_t)r->cost_nano, "tokensUsed",
+                              (json_int_t)r->tokens);
+        if (k != NULL && r->key_id[0] != '\0')
+            set_str(k, "keyId", r->key_id);
+        json_object_set_new(j, "apiKeyUsed", k);
+    }
+    json_object_set_new(j, "emailSent", json_boolean(r->email_sent));
+    if (r->email_sent_at > 0)
+        set_int(j, "emailSentAt", r->email_sent_at);
+    set_str(j, "errorMessage", r->error_message);
+    set_str(j, "n8nExecutionId", r->n8n_id);
+    set_str(j, "idempotencyKey", r->idem_key);
+    set_int(j, "createdAt", r->created_at);
+    if (r->started_at > 0)
+        set_int(j, "startedAt", r->started_at);
+    if (r->completed_at > 0)
+        set_int(j, "completedAt", r->completed_at);
+    json_t *run = json_object();
+    set_str(run, "quotaTicket", r->ticket_json);
+    set_int(run, "timeoutMs", r->timeout_ms);
+    set_int(run, "deadlineMs", r->deadline_ms);
+    set_int(run, "failStatus", r->fail_status);
+    json_object_set_new(run, "useCustomApiKey", json_boolean(r->use_customer_key));
+    set_str(run, "emailTo", r->email_to);
+    json_object_set_new(j, "run", run);
+    return j;
+}
+
+ee_status ee__exec_decode(const uint8_t *data, size_t len, const char *id, int64_t revision,
+                          x_rec *out)
+{
+    memset(out, 0, sizeof *out);
+    json_t *j = NULL;
+    ee_status st = ee__record_decode(&x_map, data, len, false, &j);
+    if (st != EE_OK)
+        return st;
+    snprintf(out->id, sizeof out->id, "%s", id);
+    out->revision = revision;
+    st = from_json(j, out);
+    json_decref(j);
+    if (st != EE_OK)
+        ee__exec_rec_clear(out);
+    return st;
+}
+
+/* ---- storage ------------------------------------------------------------------------ */
+
+ee_status ee__exec_insert(ee_engine *engine, x_rec *r)
+{
+    json_t *j = to_json(r);
+    if (j == NULL)
+        return ee__error(EE_ENOMEM, "out of memory storing an execution");
+    json_object_set_new(j, "_id", json_string(r->id));
+    uint8_t *data = NULL;
+    size_t len = 0;
+    ee_status st = ee__record_encode(&x_map, j, &data, &len);
+    json_decref(j);
+    if (st == EE_OK) {
+        st = ee_storage_insert(ee__engine_storage(engine), X_COLL, r->workspace, data, len, NULL);
+        r->revision = 1;
+    }
+    free(data);
+    return st;
+}
+
+ee_status ee__exec_load(ee_engine *engine, const char *workspace, const char *id, x_rec *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!ee__id_valid(id))
+        return ee__error(EE_ENOTFOUND, "no execution %s in this workspace", "with that id");
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int64_t rev = 0;
+    ee_status st = ee_storage_get(ee__engine_storage(engine), X_COLL, workspace, id, &data, &len,
+                                  &rev);
+    if (st == EE_ENOTFOUND)
+        st = ee__error(EE_ENOTFOUND, "no execution %s in this workspace", id);
+    if (st == EE_OK)
+        st = ee__exec_decode(data, len, id, rev, out);
+    ee_free(data);
+    return st;
+}
+
+ee_status ee__exec_find_idem(ee_engine *engine, const char *workspace, const char *key,
+                             x_rec *out)
+{
+    memset(out, 0, sizeof *out);
+    ee__record_found f;
+    memset(&f, 0, sizeof f);
+    ee_status st = ee__record_find(ee__engine_storage(engine), &x_map, X_COLL, workspace,
+                                   "idempotencyKey", key, &f);
+    if (st != EE_OK)
+        return st;
+    if (f.rec == NULL)
+        return ee__error(EE_ECORRUPT, "stored execution %s: %s", f.id, f.why);
+    snprintf(out->id, sizeof out->id, "%s", f.id);
+    out->revision = f.revision;
+    st = from_json(f.rec, out);
+    json_decref(f.rec);
+    return st;
+}
+
+typedef struct {
+    x_change_fn fn;
+    void *payload;
+    const char *id;
+} change_arg;
+
+static ee_status change_mutate(json_t *rec, void *payload)
+{
+    change_arg *a = payload;
+    x_rec r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.id, sizeof r.id, "%s", a->id);
+    ee_status st = from_json(rec, &r);
+    if (st == EE_OK)
+        st = a->fn(&r, a->payload);
+    if (st == EE_OK) {
+        json_t *j = to_json(&r);
+        if (j == NULL)
+            st = ee__error(EE_ENOMEM, "out of memory updating an execution");
+        else {
+            json_object_clear(rec);
+            json_object_update(rec, j);
+            json_decref(j);
+        }
+    }
+    ee__exec_rec_clear(&r);
+    return st;
+}
+
+ee_status ee__exec_change(ee_engine *engine, const char *workspace, const char *id,
+                          x_change_fn fn, void *payload, x_rec *out)
+{
+    change_arg a = {fn, payload, id};
+    ee__record_update_spec spec = {.storage = ee__engine_storage(engine),
+                                   .map = &x_map,
+                                   .collection = X_COLL,
+                                   .workspace = workspace,
+                                   .id = id,
+                                   .mutate = change_mutate,
+                                   .payload = &a};
+    json_t *rec = NULL;
+    int64_t rev = 0;
+    ee_status st = ee__record_update(&spec, out != NULL ? &rec : NULL, &rev);
+    if (st == EE_OK && out != NULL) {
+        memset(out, 0, sizeof *out);
+        snprintf(out->id, sizeof out->id, "%s", id);
+        out->revision = rev;
+        st = from_json(rec, out);
+    }
+    json_decref(rec);
+    return st;
+}
+
+/* ---- the door ------------------------------------------------------------------------ */
+
+void ee__exec_iso(int64_t ms, char out[32])
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    char day[24];
+    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, 32, "%s.%03dZ", day, (int)(ms % 1000));
+}
+
+static void set_date(json_t *o, const char *k, int64_t ms)
+{
+    char buf[32];
+    ee__exec_iso(ms, buf);
+    json_object_set_new(o, k, json_string(buf));
+}
+
+json_t *ee__exec_render(const x_rec *r, bool full)
+{
+    json_t *j = json_object();
+    if (j == NULL)
+        return NULL;
+    set_str(j, "_id", r->id);
+    set_str(j, "workflowCatalogId", r->workflow_id);
+    set_str(j, "workflowName", r->workflow_name);
+    set_str(j, "workspaceId", r->workspace);
+    set_str(j, "userId", r->user_id);
+    set_str(j, "orgId", r->org_id);
+    set_str(j, "status", ee__exec_status_name(r->status));
+    if (full) {
+        json_object_set(j, "inputData", r->input != NULL ? r->input : json_object());
+        json_object_set(j, "outputData", r->output != NULL ? r->output : json_null());
+    }
+    if (r->has_ref)
+        json_object_set_new(j, "outputRef", json_pack("{s:I, s:s}", "bytes",
+                                                      (json_int_t)r->ref.bytes, "sha256",
+                                                      r->ref.sha256));
+    set_int(j, "executionTimeMs", r->exec_ms);
+    if (r->key_provider[0] != '\0') {
+        char usd[32];
+        ee__decimal_format(r->cost_nano, 9, usd);
+        json_t *k = json_pack("{s:s, s:s, s:I, s:s, s:I}", "type",
+                              r->key_customer ? "customer" : "platform", "provider",
+                              r->key_provider, "cost", (json_int_t)r->cost_nano, "costUsd", usd,
+                              "tokensUsed", (json_int_t)r->tokens);
+        if (k != NULL && r->key_id[0] != '\0')
+            set_str(k, "keyId", r->key_id);
+        json_object_set_new(j, "apiKeyUsed", k);
+    }
+    json_object_set_new(j, "emailSent", json_boolean(r->email_sent));
+    if (r->email_sent_at > 0)
+        set_date(j, "emailSentAt", r->email_sent_at);
+    set_str(j, "errorMessage", r->error_message);
+    set_str(j, "n8nExecutionId", r->n8n_id);
+    set_str(j, "idempotencyKey", r->idem_key);
+    set_date(j, "createdAt", r->created_at);
+    if (r->started_at > 0)
+        set_date(j, "startedAt", r->started_at);
+    if (r->completed_at > 0)
+        set_date(j, "completedAt", r->completed_at);
+    return j;
+}

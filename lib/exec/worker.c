@@ -1,0 +1,858 @@
+/* Steps 7-8 of an execution (exec.h): the worker pool claiming from the
+ * durable queue, the trigger, completion (answer, polling, callback), the
+ * final write and the accounting; and recovery of executions whose worker
+ * died (docs/execution.md). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "catalog/catalog.h"
+#include "credentials/credentials.h"
+#include "exec/exec_internal.h"
+#include "execengine/n8n.h"
+#include "execengine/quota.h"
+#include "gateway/gateway.h"
+#include "storage/storage.h"
+
+/* A claimed item whose record is not there yet is looked at again after
+ * this long (its submit is between its two writes). */
+#define X_ORPHAN_RECHECK_MS 50
+#define X_POLL_FIRST_MS 200
+#define X_POLL_MAX_MS 5000
+
+/* fork(): an idle worker polls the queue through the storage, and a child
+ * forked while one is inside the storage (sqlite's global mutexes, the
+ * redaction lock) would deadlock on its first call. The polls hold this
+ * lock shared; fork() takes it exclusively, so no engine of the process is
+ * inside a poll when it forks. (Runs in progress are the host's threads'
+ * business, as any of its own calls into the engine would be.) */
+static pthread_rwlock_t fork_lock;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+    pthread_rwlock_wrlock(&fork_lock);
+}
+
+static void fork_parent(void)
+{
+    pthread_rwlock_unlock(&fork_lock);
+}
+
+static void fork_lock_init(void)
+{
+    pthread_rwlockattr_t a;
+    pthread_rwlockattr_init(&a);
+    /* polls come often: a waiting fork() goes first */
+    pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&fork_lock, &a);
+    pthread_rwlockattr_destroy(&a);
+}
+
+/* The child's one thread is not the thread that locked (another id):
+ * unlocking would not release the write lock, so the lock starts afresh. */
+static void fork_child(void)
+{
+    fork_lock_init();
+}
+
+static void fork_init(void)
+{
+    fork_lock_init();
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void timed_wait(x_state *st, pthread_cond_t *cond, int64_t ms, const uint64_t *gen,
+                       uint64_t seen)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&st->lock);
+    while (!st->closing && *gen == seen)
+        if (pthread_cond_timedwait(cond, &st->lock, &ts) == ETIMEDOUT)
+            break;
+    pthread_mutex_unlock(&st->lock);
+}
+
+void ee__exec_kick(x_state *st)
+{
+    pthread_mutex_lock(&st->lock);
+    st->kick_gen++;
+    pthread_cond_broadcast(&st->work);
+    pthread_mutex_unlock(&st->lock);
+}
+
+void ee__exec_ended(x_state *st)
+{
+    pthread_mutex_lock(&st->lock);
+    st->ended_gen++;
+    pthread_cond_broadcast(&st->ended);
+    pthread_mutex_unlock(&st->lock);
+}
+
+/* ---- done callbacks ----------------------------------------------------------------- */
+
+void ee__exec_done_register(x_state *st, const char *id, ee_exec_done_fn fn, void *payload)
+{
+    if (fn == NULL)
+        return;
+    x_done *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return; /* the run goes on; only its callback is lost */
+    snprintf(d->id, sizeof d->id, "%s", id);
+    d->fn = fn;
+    d->payload = payload;
+    pthread_mutex_lock(&st->lock);
+    d->next = st->dones;
+    st->dones = d;
+    pthread_mutex_unlock(&st->lock);
+}
+
+void ee__exec_done_call(x_state *st, const x_rec *r)
+{
+    x_done *found = NULL;
+    pthread_mutex_lock(&st->lock);
+    for (x_done **d = &st->dones; *d != NULL; d = &(*d)->next)
+        if (strcmp((*d)->id, r->id) == 0) {
+            found = *d;
+            *d = found->next;
+            break;
+        }
+    pthread_mutex_unlock(&st->lock);
+    if (found == NULL)
+        return;
+    json_t *j = ee__exec_render(r, true);
+    char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    found->fn(r->id, ee__exec_final_status(r), text != NULL ? text : "{}", found->payload);
+    free(text);
+    free(found);
+}
+
+/* ---- the end of a run ------------------------------------------------------------------ */
+
+static ee_principal *principal_of(const x_rec *r)
+{
+    ee_principal *p = NULL;
+    if (ee_principal_new(&p, r->workspace, r->user_id != NULL ? r->user_id : "",
+                         r->org_id != NULL ? r->org_id : "") != EE_OK)
+        return NULL;
+    return p;
+}
+
+void ee__exec_account(x_state *st, const x_rec *r)
+{
+    ee_engine *e = st->engine;
+    const ee__logger *lg = ee__engine_logger(e);
+    bool ok = r->status == X_COMPLETED;
+    /* Each step is keyed so that doing it again changes nothing: a ticket
+     * finished before answers ENOTFOUND/ESTATE, a key counts an execution
+     * id once, a revoked token and a removed item stay so. */
+    if (r->ticket_json != NULL) {
+        /* the platform's spend: nothing for a run on the customer's own key */
+        ee_status s = ee_quota_finish_json(e, r->ticket_json, ok ? 1 : 0,
+                                           r->key_customer ? 0 : r->cost_nano);
+        if (s != EE_OK && s != EE_ENOTFOUND && s != EE_ESTATE)
+            ee__log(lg, EE_LOG_WARN, "exec", "execution %s: finishing its quota ticket: %s", r->id,
+                    ee_error_last_message());
+    }
+    if (r->key_customer && r->key_id[0] != '\0' && r->started_at > 0) {
+        ee_principal *p = principal_of(r);
+        if (p != NULL &&
+            ee__cred_key_record_usage(e, p, r->key_id, r->id, r->tokens, NULL) != EE_OK)
+            ee__log(lg, EE_LOG_WARN, "exec", "execution %s: counting its customer key: %s", r->id,
+                    ee_error_last_message());
+        ee_principal_free(p);
+    }
+    (void)ee__gateway_revoke(e, r->workspace, r->id);
+    ee_status s = ee__queue_remove(ee__engine_storage(e), r->workspace, r->id);
+    if (s != EE_OK && s != EE_ENOTFOUND)
+        ee__log(lg, EE_LOG_WARN, "exec", "execution %s: removing its queue item: %s", r->id,
+                ee_error_last_message());
+    ee_error_clear();
+    ee__exec_done_call(st, r);
+    ee__exec_ended(st);
+}
+
+typedef struct {
+    x_state *st;
+    x_outcome *oc;
+    int64_t now;
+    const ee__gateway_usage *use;
+    json_t *output;            /* inline output, or NULL */
+    const ee__result_ref *ref; /* or NULL */
+    bool applied;
+} finish_arg;
+
+static ee_status finish_change(x_rec *r, void *payload)
+{
+    finish_arg *a = payload;
+    a->applied = false;
+    if (x_final(r->status))
+        return EE__RECORD_KEEP;
+    a->applied = true;
+    ee_status s = a->oc->status;
+    const char *msg = a->oc->message;
+    char budget[160];
+    if (a->use->budget_refused) {
+        s = EE_ESPEND;
+        snprintf(budget, sizeof budget,
+                 "the run's budget was spent: the gateway refused a call to %s",
+                 a->use->refused_provider[0] != '\0' ? a->use->refused_provider : "a provider");
+        msg = budget;
+    }
+    r->status = s == EE_OK ? X_COMPLETED : X_FAILED;
+    r->fail_status = s;
+    r->completed_at = a->now;
+    r->exec_ms = r->started_at > 0 ? a->now - r->started_at : 0;
+    if (a->oc->n8n_id != NULL && r->n8n_id == NULL)
+        r->n8n_id = strdup(a->oc->n8n_id);
+    json_decref(r->output);
+    r->output = a->output != NULL ? json_incref(a->output) : NULL;
+    r->has_ref = a->ref != NULL;
+    if (a->ref != NULL)
+        r->ref = *a->ref;
+    r->cost_nano = a->use->cost_nano;
+    r->tokens = a->use->total_tokens;
+    free(r->error_message);
+    r->error_message = s != EE_OK ? strdup(msg != NULL ? msg : ee_strerror(s)) : NULL;
+    return EE_OK;
+}
+
+ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *id,
+                                x_outcome *oc, bool *applied_out, x_rec *out)
+{
+    ee_engine *e = st->engine;
+    if (applied_out != NULL)
+        *applied_out = false;
+    ee__gateway_usage use;
+    memset(&use, 0, sizeof use);
+    if (ee__gateway_usage_of(e, workspace, id, &use) != EE_OK) {
+        ee__log(ee__engine_logger(e), EE_LOG_WARN, "exec",
+                "execution %s: reading its metered usage: %s", id, ee_error_last_message());
+        memset(&use, 0, sizeof use);
+    }
+    /* the output: secret-looking members dropped, big ones to the result store */
+    json_t *output = oc->output;
+    oc->output = NULL;
+    if (output != NULL && !json_is_object(output)) {
+        json_t *wrap = json_pack("{s:o}", "data", output);
+        output = wrap;
+    }
+    if (output != NULL)
+        (void)ee__drop_secrets(st->secret_names, output);
+    ee__result_ref ref;
+    bool has_ref = false;
+    x_rec cur;
+    ee_status s = ee__exec_load(e, workspace, id, &cur);
+    if (s != EE_OK) {
+        json_decref(output);
+        return s;
+    }
+    if (output != NULL && st->inline_max >= 0) {
+        char *text = json_dumps(output, JSON_COMPACT);
+        if (text != NULL && (int64_t)strlen(text) > st->inline_max && !x_final(cur.status)) {
+            ee_principal *p = principal_of(&cur);
+            ee_status rs = p != NULL ? ee__results_put(e, p, id, text, strlen(text), &ref)
+                                     : EE_ENOMEM;
+            ee_principal_free(p);
+            if (rs == EE_OK) {
+                has_ref = true;
+            } else {
+                /* kept nowhere: the run fails with the reason */
+                oc->status = rs;
+                oc->message = "the output could not be stored in the result store";
+            }
+            json_decref(output);
+            output = NULL;
+        }
+        free(text);
+    }
+    ee__exec_rec_clear(&cur);
+    finish_arg a = {st, oc, ee_engine_now_ms(e), &use, output, has_ref ? &ref : NULL, false};
+    x_rec tmp;
+    s = ee__exec_change(e, workspace, id, finish_change, &a, out != NULL ? out : &tmp);
+    if (out == NULL && s == EE_OK)
+        ee__exec_rec_clear(&tmp);
+    if (has_ref && (!a.applied || s != EE_OK))
+        (void)ee__results_delete(e, workspace, id, &ref);
+    json_decref(output);
+    if (applied_out != NULL)
+        *applied_out = a.applied && s == EE_OK;
+    return s;
+}
+
+/* Finish the record with `oc` (or take the end another writer stored) and
+ * account. */
+static void finish(x_state *st, const x_rec *r, x_outcome *oc)
+{
+    x_rec fin;
+    ee_status s = ee__exec_finish_write(st, r->workspace, r->id, oc, NULL, &fin);
+    json_decref(oc->output);
+    oc->output = NULL;
+    if (s != EE_OK) {
+        ee__log(ee__engine_logger(st->engine), EE_LOG_ERROR, "exec",
+                "execution %s: storing its end: %s (recovery will finish it)", r->id,
+                ee_error_last_message());
+        return;
+    }
+    ee__exec_account(st, &fin);
+    ee__exec_rec_clear(&fin);
+}
+
+/* ---- n8n's answers ---------------------------------------------------------------------- */
+
+/* The message of the n8n error document in `out` (or this thread's). */
+static void n8n_message(const char *out, char *buf, size_t cap)
+{
+    json_t *doc = out != NULL ? json_loads(out, 0, NULL) : NULL;
+    json_t *err = json_object_get(doc, "error");
+    const char *m = json_string_value(json_object_get(json_object_get(err, "detail"),
+                                                      "n8nMessage"));
+    if (m == NULL)
+        m = json_string_value(json_object_get(err, "message"));
+    snprintf(buf, cap, "%s", m != NULL ? m : ee_error_last_message());
+    json_decref(doc);
+}
+
+static bool is_running_answer(const json_t *body)
+{
+    const char *s = json_string_value(json_object_get(body, "status"));
+    return s != NULL && (strcmp(s, "running") == 0 || strcmp(s, "waiting") == 0 ||
+                         strcmp(s, "pending") == 0);
+}
+
+static bool is_failed_answer(const json_t *body)
+{
+    const char *s = json_string_value(json_object_get(body, "status"));
+    return s != NULL && (strcmp(s, "failed") == 0 || strcmp(s, "error") == 0);
+}
+
+/* The output of a finished n8n execution as ee_n8n_get_execution() gives it. */
+static json_t *execution_output(const json_t *ex)
+{
+    json_t *items = json_object_get(ex, "output");
+    if (json_is_array(items) && json_array_size(items) == 1 &&
+        json_is_object(json_array_get(items, 0)))
+        return json_incref(json_array_get(items, 0));
+    if (json_is_array(items))
+        return json_pack("{s:O}", "items", items);
+    return json_object();
+}
+
+typedef struct {
+    const char *n8n_id;
+} n8n_id_arg;
+
+static ee_status set_n8n_id(x_rec *r, void *payload)
+{
+    n8n_id_arg *a = payload;
+    if (x_final(r->status) || (r->n8n_id != NULL && strcmp(r->n8n_id, a->n8n_id) == 0))
+        return EE__RECORD_KEEP;
+    free(r->n8n_id);
+    r->n8n_id = strdup(a->n8n_id);
+    return r->n8n_id != NULL ? EE_OK : ee__error(EE_ENOMEM, "out of memory");
+}
+
+/* n8n's id of the execution our run `id` started, when its answer named
+ * none: the workflow's recent executions (includeData) are searched for
+ * the trigger's ee.executionId, which only that run's data holds (24
+ * random hex characters). NULL when not found (yet). Only finished
+ * executions are listed by n8n unless asked for running ones, so both are
+ * asked. */
+static char *find_n8n_id(ee_n8n *n8n, const char *n8n_workflow_id, const char *id)
+{
+    static const char *const statuses[] = {"running", "waiting", NULL};
+    for (size_t s = 0; s < sizeof statuses / sizeof statuses[0]; s++) {
+        json_t *q = json_pack("{s:s, s:b, s:i, s:i}", "workflowId", n8n_workflow_id,
+                              "includeData", 1, "limit", 20, "maxPages", 1);
+        if (q != NULL && statuses[s] != NULL)
+            json_object_set_new(q, "status", json_string(statuses[s]));
+        char *qt = q != NULL ? json_dumps(q, JSON_COMPACT) : NULL;
+        json_decref(q);
+        char *out = NULL;
+        ee_status st = qt != NULL ? ee_n8n_list_executions(n8n, qt, &out) : EE_ENOMEM;
+        free(qt);
+        json_t *doc = st == EE_OK ? json_loads(out, 0, NULL) : NULL;
+        ee_free(out);
+        size_t i;
+        json_t *ex;
+        char *found = NULL;
+        json_array_foreach(json_object_get(doc, "data"), i, ex) {
+            char *data = json_dumps(json_object_get(ex, "data"), JSON_COMPACT | JSON_ENCODE_ANY);
+            const char *eid = json_string_value(json_object_get(ex, "id"));
+            if (data != NULL && eid != NULL && strstr(data, id) != NULL)
+                found = strdup(eid);
+            free(data);
+            if (found != NULL)
+                break;
+        }
+        json_decref(doc);
+        ee_error_clear();
+        if (found != NULL)
+            return found;
+    }
+    return NULL;
+}
+
+/* Wait for a run that continues in n8n: its record ending (a callback, a
+ * cancel, another process), n8n's executions API saying it ended, or its
+ * deadline. */
+static void await_end(x_state *st, const x_rec *start, const char *n8n_id_in,
+                      const char *n8n_workflow_id)
+{
+    ee_engine *e = st->engine;
+    ee_n8n *n8n = ee__engine_n8n(e);
+    char *n8n_id = n8n_id_in != NULL ? strdup(n8n_id_in) : NULL;
+    int64_t delay = X_POLL_FIRST_MS;
+    for (;;) {
+        pthread_mutex_lock(&st->lock);
+        uint64_t gen = st->ended_gen;
+        bool closing = st->closing;
+        pthread_mutex_unlock(&st->lock);
+        if (closing)
+            break; /* left to recovery: the item's lease runs out */
+        x_rec r;
+        if (ee__exec_load(e, start->workspace, start->id, &r) != EE_OK)
+            break;
+        if (x_final(r.status)) {
+            ee__exec_account(st, &r);
+            ee__exec_rec_clear(&r);
+            break;
+        }
+        int64_t now = ee_engine_now_ms(e);
+        if (r.deadline_ms > 0 && now >= r.deadline_ms) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "timed out after %lld ms without an answer from the workflow",
+                     (long long)r.timeout_ms);
+            x_outcome oc = {EE_ETIMEOUT, NULL, msg, n8n_id};
+            finish(st, &r, &oc);
+            ee__exec_rec_clear(&r);
+            break;
+        }
+        if (n8n_id == NULL && n8n != NULL && n8n_workflow_id != NULL &&
+            (n8n_id = find_n8n_id(n8n, n8n_workflow_id, start->id)) != NULL) {
+            n8n_id_arg na = {n8n_id};
+            (void)ee__exec_change(e, start->workspace, start->id, set_n8n_id, &na, NULL);
+        }
+        if (n8n_id != NULL && n8n != NULL) {
+            char *out = NULL;
+            ee_status s = ee_n8n_get_execution(n8n, n8n_id, 1, &out);
+            json_t *ex = s == EE_OK ? json_loads(out, 0, NULL) : NULL;
+            const char *status = json_string_value(json_object_get(ex, "status"));
+            if (status != NULL && strcmp(status, "completed") == 0) {
+                x_outcome oc = {EE_OK, execution_output(ex), NULL, n8n_id};
+                finish(st, &r, &oc);
+                json_decref(ex);
+                ee_free(out);
+                ee__exec_rec_clear(&r);
+                break;
+            }
+            if (status != NULL && strcmp(status, "failed") == 0) {
+                const char *m = json_string_value(
+                    json_object_get(json_object_get(ex, "error"), "message"));
+                x_outcome oc = {EE_EUPSTREAM, NULL, m != NULL ? m : "the workflow failed in n8n",
+                                n8n_id};
+                finish(st, &r, &oc);
+                json_decref(ex);
+                ee_free(out);
+                ee__exec_rec_clear(&r);
+                break;
+            }
+            if (s == EE_ENOTFOUND) {
+                x_outcome oc = {EE_EUPSTREAM, NULL, "n8n no longer knows the execution", n8n_id};
+                finish(st, &r, &oc);
+                ee_free(out);
+                ee__exec_rec_clear(&r);
+                break;
+            }
+            json_decref(ex);
+            ee_free(out);
+        }
+        int64_t left = r.deadline_ms > 0 ? r.deadline_ms - now : delay;
+        ee__exec_rec_clear(&r);
+        timed_wait(st, &st->ended, delay < left ? delay : (left > 0 ? left : 1), &st->ended_gen,
+                   gen);
+        delay = delay * 2 > X_POLL_MAX_MS ? X_POLL_MAX_MS : delay * 2;
+    }
+    free(n8n_id);
+}
+
+/* ---- one run ------------------------------------------------------------------------------ */
+
+typedef struct {
+    int64_t now;
+    bool started;
+} start_arg;
+
+/* pending -> running, before the trigger is sent: from here on a crash
+ * leaves "running without an n8n execution id", which recovery fails
+ * rather than risk a second run. */
+static ee_status start_change(x_rec *r, void *payload)
+{
+    start_arg *a = payload;
+    a->started = false;
+    if (r->status != X_PENDING)
+        return EE__RECORD_KEEP;
+    r->status = X_RUNNING;
+    r->started_at = a->now;
+    r->deadline_ms = a->now + r->timeout_ms;
+    a->started = true;
+    return EE_OK;
+}
+
+static json_t *webhook_body(x_state *st, const x_rec *r, const char *token)
+{
+    json_t *body = json_deep_copy(r->input != NULL ? r->input : json_object());
+    if (body == NULL)
+        return NULL;
+    json_t *ee = json_pack("{s:s, s:s}", "executionId", r->id, "workspaceId", r->workspace);
+    const char *gw = ee__gateway_url(st->engine);
+    if (gw != NULL)
+        json_object_set_new(ee, "gatewayUrl", json_string(gw));
+    if (token != NULL)
+        json_object_set_new(ee, "gatewayToken", json_string(token));
+    if (st->callback_url != NULL) {
+        char key[65];
+        json_object_set_new(ee, "callbackUrl", json_string(st->callback_url));
+        if (ee__callback_key(st->engine, r->id, key) == EE_OK)
+            json_object_set_new(ee, "callbackKey", json_string(key));
+    }
+    json_object_set_new(body, "ee", ee);
+    return body;
+}
+
+static void run_one(x_state *st, const x_rec *r0)
+{
+    ee_engine *e = st->engine;
+    ee_principal *p = principal_of(r0);
+    ee__catalog_entry *entry = NULL;
+    ee__cred_route *route = NULL;
+    char token[EE__GATEWAY_TOKEN_SIZE] = "";
+    char msg[EE__ERROR_MSG_MAX];
+    x_outcome oc = {EE_OK, NULL, NULL, NULL};
+    ee_status s = p != NULL ? ee__catalog_entry_get(e, p, r0->workflow_id, 0, &entry)
+                            : EE_ENOMEM;
+    if (s != EE_OK) {
+        snprintf(msg, sizeof msg, "the workflow cannot be run any more: %s",
+                 ee_error_last_message());
+        oc = (x_outcome){s, NULL, msg, NULL};
+        finish(st, r0, &oc);
+        goto out;
+    }
+    ee__cred_choice choice = {r0->use_customer_key, r0->key_id[0] != '\0' ? r0->key_id : NULL};
+    s = ee__cred_route_nodes(e, p, entry->requirements, entry->n_requirements, &choice, &route);
+    if (s == EE_OK && !route->ready)
+        s = ee__error(EE_ECREDENTIALS, "credentials the workflow needs went missing after it "
+                                       "was queued (first: %s)",
+                      route->n_gaps > 0 ? route->gaps[0].credential_name : "an unknown node");
+    if (s != EE_OK) {
+        snprintf(msg, sizeof msg, "%s", ee_error_last_message());
+        oc = (x_outcome){s, NULL, msg, NULL};
+        finish(st, r0, &oc);
+        goto out;
+    }
+    start_arg sa = {ee_engine_now_ms(e), false};
+    x_rec r;
+    s = ee__exec_change(e, r0->workspace, r0->id, start_change, &sa, &r);
+    if (s != EE_OK)
+        goto out; /* the item stays claimed: its lease runs out and it is claimed again */
+    if (!sa.started) {
+        if (x_final(r.status))
+            ee__exec_account(st, &r); /* cancelled while queued */
+        ee__exec_rec_clear(&r);
+        goto out;
+    }
+    int64_t budget = entry->estimated_cost_nano > 0 &&
+                             entry->estimated_cost_nano <= INT64_MAX / st->budget_factor
+                         ? entry->estimated_cost_nano * st->budget_factor
+                         : -1;
+    ee__gateway_grant_spec spec = {r.id,   p,      r.workflow_id,
+                                   route,  &choice, budget,
+                                   r.deadline_ms + st->lease_ms};
+    if ((s = ee__gateway_grant(e, &spec, token)) != EE_OK) {
+        snprintf(msg, sizeof msg, "issuing the run's gateway token: %s", ee_error_last_message());
+        oc = (x_outcome){s, NULL, msg, NULL};
+        finish(st, &r, &oc);
+        ee__exec_rec_clear(&r);
+        goto out;
+    }
+    ee_n8n *n8n = ee__engine_n8n(e);
+    json_t *body = webhook_body(st, &r, token);
+    char *body_text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (n8n == NULL || body_text == NULL) {
+        oc = (x_outcome){n8n == NULL ? EE_ESTATE : EE_ENOMEM, NULL,
+                         n8n == NULL ? "no n8n client is configured (N8N_API_KEY)"
+                                     : "out of memory building the webhook body",
+                         NULL};
+        free(body_text);
+        finish(st, &r, &oc);
+        ee__exec_rec_clear(&r);
+        goto out;
+    }
+    char *out = NULL;
+    /* The transport retries, with backoff, only attempts it knows never
+     * reached n8n (connection refused: ee_http_response_set_not_sent());
+     * whatever fails after the request may have been received is never
+     * sent again - n8n would run the workflow twice. */
+    s = ee_n8n_trigger_webhook(n8n, entry->trigger.method != NULL ? entry->trigger.method : "POST",
+                               entry->trigger.path, body_text, &out);
+    memset(body_text, 0, strlen(body_text)); /* it held the run's token */
+    free(body_text);
+    json_t *doc = s == EE_OK ? json_loads(out, 0, NULL) : NULL;
+    if (s == EE_OK) {
+        json_t *ans = json_object_get(doc, "body");
+        const char *nid = json_string_value(json_object_get(doc, "executionId"));
+        if (nid == NULL)
+            nid = json_string_value(json_object_get(ans, "n8nExecutionId"));
+        bool on_received = entry->trigger.response_mode != NULL &&
+                           strcmp(entry->trigger.response_mode, "onReceived") == 0;
+        if (is_running_answer(ans) || (on_received && !is_failed_answer(ans))) {
+            if (nid != NULL) {
+                n8n_id_arg na = {nid};
+                (void)ee__exec_change(e, r.workspace, r.id, set_n8n_id, &na, NULL);
+            }
+            await_end(st, &r, nid, entry->n8n_workflow_id);
+        } else if (is_failed_answer(ans)) {
+            const char *m = json_string_value(json_object_get(ans, "error"));
+            if (m == NULL)
+                m = json_string_value(json_object_get(ans, "message"));
+            oc = (x_outcome){EE_EUPSTREAM, NULL, m != NULL ? m : "the workflow reported a failure",
+                             nid};
+            finish(st, &r, &oc);
+        } else {
+            json_t *output = json_is_object(ans) ? json_deep_copy(ans) : json_incref(ans);
+            if (json_is_object(output))
+                json_object_del(output, "status");
+            oc = (x_outcome){EE_OK, output, NULL, nid};
+            finish(st, &r, &oc);
+        }
+    } else {
+        char n8nmsg[600];
+        n8n_message(out, n8nmsg, sizeof n8nmsg);
+        switch (s) {
+        case EE_ETIMEOUT:
+            snprintf(msg, sizeof msg, "n8n did not answer in time: %s", n8nmsg);
+            break;
+        case EE_ENETWORK:
+            snprintf(msg, sizeof msg, "the connection to n8n failed after the request may have "
+                                      "been received (not retried: %s)", n8nmsg);
+            break;
+        case EE_EPARSE:
+            snprintf(msg, sizeof msg, "n8n's answer was not the JSON expected: %s", n8nmsg);
+            break;
+        case EE_ENOTFOUND:
+            snprintf(msg, sizeof msg, "n8n has no such webhook (is the workflow active?): %s",
+                     n8nmsg);
+            break;
+        default:
+            snprintf(msg, sizeof msg, "%s", n8nmsg);
+        }
+        oc = (x_outcome){s, NULL, msg, NULL};
+        finish(st, &r, &oc);
+    }
+    json_decref(doc);
+    ee_free(out);
+    ee__exec_rec_clear(&r);
+out:
+    ee__cred_route_free(route);
+    ee__catalog_entry_free(entry);
+    ee_principal_free(p);
+}
+
+/* A record whose last worker died (its item claimed again, or the record
+ * found running by a new claim). */
+static void recover_one(x_state *st, const x_rec *r)
+{
+    if (r->n8n_id != NULL) {
+        await_end(st, r, r->n8n_id, NULL); /* ask n8n; keep polling until it ends */
+        return;
+    }
+    x_outcome oc = {EE_EUNKNOWN, NULL,
+                    "interrupted: the engine stopped before the run's outcome was known", NULL};
+    finish(st, r, &oc);
+}
+
+static void handle(x_state *st, x_slot *slot)
+{
+    ee_engine *e = st->engine;
+    ee_storage *sto = ee__engine_storage(e);
+    ee__queue_item item = slot->item;
+    x_rec r;
+    ee_status s = ee__exec_load(e, item.workspace, item.execution_id, &r);
+    if (s == EE_ENOTFOUND) {
+        usleep(X_ORPHAN_RECHECK_MS * 1000);
+        s = ee__exec_load(e, item.workspace, item.execution_id, &r);
+    }
+    if (s == EE_ENOTFOUND) {
+        /* Its submit is between its two writes, or died there. The first
+         * claim keeps the item without renewing it: when its lease runs out
+         * it is claimed again (a released claim would not count as an
+         * attempt); a second claim that still finds no record drops it.
+         * The submit's quota reservations come back with their lease. */
+        if (item.attempts > 1)
+            (void)ee__queue_done(sto, &item);
+        ee_error_clear();
+        return;
+    }
+    if (s != EE_OK) {
+        ee__log(ee__engine_logger(e), EE_LOG_WARN, "exec", "execution %s: reading it: %s",
+                item.execution_id, ee_error_last_message());
+        (void)ee__queue_release(sto, &item, ee_engine_now_ms(e), st->poll_ms);
+        return;
+    }
+    pthread_mutex_lock(&st->lock);
+    slot->has_ticket = r.ticket_json != NULL && strlen(r.ticket_json) < sizeof slot->ticket_json;
+    if (slot->has_ticket)
+        snprintf(slot->ticket_json, sizeof slot->ticket_json, "%s", r.ticket_json);
+    pthread_mutex_unlock(&st->lock);
+    if (x_final(r.status))
+        ee__exec_account(st, &r); /* ended, not yet accounted: finish that */
+    else if (r.status == X_RUNNING)
+        recover_one(st, &r);
+    else
+        run_one(st, &r);
+    ee__exec_rec_clear(&r);
+}
+
+typedef struct {
+    x_state *st;
+    size_t i;
+} worker_arg;
+
+static void *worker_main(void *arg)
+{
+    x_state *st = ((worker_arg *)arg)->st;
+    size_t i = ((worker_arg *)arg)->i;
+    free(arg);
+    x_slot *slot = &st->slots[i];
+    char owner[128];
+    snprintf(owner, sizeof owner, "%s worker %zu", st->owner, i);
+    for (;;) {
+        pthread_mutex_lock(&st->lock);
+        bool closing = st->closing;
+        uint64_t gen = st->kick_gen;
+        pthread_mutex_unlock(&st->lock);
+        if (closing)
+            break;
+        ee__queue_item item;
+        pthread_rwlock_rdlock(&fork_lock);
+        ee_status s = ee__queue_claim(ee__engine_storage(st->engine), owner,
+                                      ee_engine_now_ms(st->engine), st->lease_ms, &item);
+        pthread_rwlock_unlock(&fork_lock);
+        if (s == EE_OK) {
+            pthread_mutex_lock(&st->lock);
+            slot->item = item;
+            slot->busy = true;
+            slot->has_ticket = false;
+            pthread_mutex_unlock(&st->lock);
+            atomic_fetch_add(&st->running, 1);
+            handle(st, slot);
+            atomic_fetch_sub(&st->running, 1);
+            pthread_mutex_lock(&st->lock);
+            slot->busy = false;
+            pthread_mutex_unlock(&st->lock);
+            continue;
+        }
+        if (s != EE_ENOTFOUND)
+            ee__log(ee__engine_logger(st->engine), EE_LOG_WARN, "exec",
+                    "claiming from the execution queue: %s", ee_error_last_message());
+        ee_error_clear();
+        timed_wait(st, &st->work, st->poll_ms, &st->kick_gen, gen);
+    }
+    return NULL;
+}
+
+/* Renews the leases of what this engine's workers run: the queue items
+ * and the quota reservations, every third of the lease. */
+static void *keeper_main(void *arg)
+{
+    x_state *st = arg;
+    for (;;) {
+        pthread_mutex_lock(&st->lock);
+        bool closing = st->closing;
+        pthread_mutex_unlock(&st->lock);
+        if (closing)
+            break;
+        for (size_t i = 0; i < st->nthreads; i++) {
+            pthread_mutex_lock(&st->lock);
+            bool busy = st->slots[i].busy;
+            ee__queue_item item = st->slots[i].item;
+            char ticket[sizeof st->slots[i].ticket_json];
+            bool has_ticket = st->slots[i].has_ticket;
+            if (has_ticket)
+                memcpy(ticket, st->slots[i].ticket_json, sizeof ticket);
+            pthread_mutex_unlock(&st->lock);
+            if (!busy)
+                continue;
+            ee_status s = ee__queue_renew(ee__engine_storage(st->engine), &item,
+                                          ee_engine_now_ms(st->engine), st->lease_ms);
+            if (s == EE_OK) {
+                pthread_mutex_lock(&st->lock);
+                if (st->slots[i].busy && strcmp(st->slots[i].item.id, item.id) == 0)
+                    st->slots[i].item = item;
+                pthread_mutex_unlock(&st->lock);
+            }
+            ee_quota_ticket t;
+            if (has_ticket && ee_quota_ticket_from_json(ticket, &t) == EE_OK)
+                (void)ee_quota_renew(st->engine, &t);
+            ee_error_clear();
+        }
+        uint64_t never = 0;
+        timed_wait(st, &st->stop, st->lease_ms / 3, &never, 0);
+    }
+    return NULL;
+}
+
+ee_status ee__exec_workers_start(x_state *st)
+{
+    if (st->workers <= 0)
+        return EE_OK;
+    pthread_once(&fork_once, fork_init);
+    st->slots = calloc((size_t)st->workers, sizeof *st->slots);
+    st->threads = calloc((size_t)st->workers, sizeof *st->threads);
+    if (st->slots == NULL || st->threads == NULL)
+        return ee__error(EE_ENOMEM, "out of memory starting execution workers");
+    for (size_t i = 0; i < (size_t)st->workers; i++) {
+        worker_arg *a = malloc(sizeof *a);
+        if (a == NULL)
+            return ee__error(EE_ENOMEM, "out of memory starting execution workers");
+        a->st = st;
+        a->i = i;
+        if (pthread_create(&st->threads[i], NULL, worker_main, a) != 0) {
+            free(a);
+            return ee__error(EE_ENOMEM, "cannot start execution worker %zu", i);
+        }
+        st->nthreads++;
+    }
+    if (pthread_create(&st->keeper, NULL, keeper_main, st) != 0)
+        return ee__error(EE_ENOMEM, "cannot start the execution lease keeper");
+    st->keeper_started = true;
+    return EE_OK;
+}
+
+void ee__exec_workers_stop(x_state *st)
+{
+    pthread_mutex_lock(&st->lock);
+    st->closing = true;
+    pthread_cond_broadcast(&st->work);
+    pthread_cond_broadcast(&st->ended);
+    pthread_cond_broadcast(&st->stop);
+    pthread_mutex_unlock(&st->lock);
+    for (size_t i = 0; i < st->nthreads; i++)
+        pthread_join(st->threads[i], NULL);
+    st->nthreads = 0;
+    if (st->keeper_started)
+        pthread_join(st->keeper, NULL);
+    st->keeper_started = false;
+}

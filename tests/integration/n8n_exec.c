@@ -1,0 +1,112 @@
+/*
+ * Executions against a real n8n (the ctest fixture `n8n`:
+ * tests/support/n8n/harness.sh, provisioned with tests/fixtures/n8n/): the
+ * echo workflow run end to end through the engine's queue and workers, and
+ * a workflow n8n has no webhook for. A missing n8n fails the test.
+ */
+#include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_servers.h"
+#include "execengine/catalog.h"
+#include "execengine/config.h"
+#include "execengine/engine.h"
+#include "execengine/errors.h"
+#include "execengine/exec.h"
+#include "execengine/principal.h"
+#include "execengine/quota.h"
+
+static char url[256], key[2048], data_dir[1024];
+static ee_engine *engine;
+static ee_principal *alice;
+
+static void find_data_dir(void)
+{
+    snprintf(data_dir, sizeof data_dir, "%s", __FILE__);
+    for (int up = 0; up < 3; up++) {
+        char *slash = strrchr(data_dir, '/');
+        cr_assert_not_null(slash, "cannot locate the source tree from %s", __FILE__);
+        *slash = '\0';
+    }
+    strncat(data_dir, "/data", sizeof data_dir - strlen(data_dir) - 1);
+}
+
+static void set(ee_config *cfg, const char *k, const char *v)
+{
+    cr_assert_eq(ee_config_set(cfg, k, v), EE_OK, "%s: %s", k, ee_error_last_message());
+}
+
+static void setup(void)
+{
+    ee_test_n8n_value("EE_TEST_N8N_URL", url, sizeof url);
+    ee_test_n8n_value("EE_TEST_N8N_API_KEY", key, sizeof key);
+    find_data_dir();
+    ee_config *cfg;
+    cr_assert_eq(ee_config_new(&cfg), EE_OK);
+    set(cfg, "API_KEY_ENCRYPTION_SECRET", "test-secret-0123456789abcdef0123456789");
+    set(cfg, "EE_STORAGE_URI", "memory:");
+    set(cfg, "EE_DATA_DIR", data_dir);
+    set(cfg, "N8N_BASE_URL", url);
+    set(cfg, "N8N_API_KEY", key);
+    set(cfg, "EXEC_WORKERS", "2");
+    set(cfg, "EXEC_POLL_MS", "100");
+    ee_status st = ee_engine_open(&engine, cfg);
+    ee_config_free(cfg);
+    cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
+    char *out = NULL;
+    st = ee_catalog_sync(engine, &out);
+    cr_assert_eq(st, EE_OK, "sync: %s", out);
+    ee_free(out);
+    cr_assert_eq(ee_principal_new(&alice, "ws-n8n-exec", "u1", "org-n8n-exec"), EE_OK);
+}
+
+static void teardown(void)
+{
+    ee_principal_free(alice);
+    ee_engine_close(engine);
+}
+
+TestSuite(n8n_exec, .init = setup, .fini = teardown, .timeout = 180);
+
+/* The catalog id of the entry named `name`. */
+static void entry_named(const char *name, char id[25])
+{
+    char *out = NULL;
+    cr_assert_eq(ee_catalog_list(engine, "{\"limit\": 100}", &out), EE_OK, "%s", out);
+    json_t *doc = json_loads(out, 0, NULL);
+    ee_free(out);
+    size_t i;
+    json_t *it;
+    id[0] = '\0';
+    json_array_foreach(json_object_get(doc, "data"), i, it) {
+        if (strcmp(json_string_value(json_object_get(it, "name")), name) == 0)
+            snprintf(id, 25, "%s", json_string_value(json_object_get(it, "id")));
+    }
+    json_decref(doc);
+    cr_assert(id[0] != '\0', "no catalog entry named \"%s\"", name);
+}
+
+Test(n8n_exec, the_echo_workflow_runs_end_to_end)
+{
+    char wf[25], *out = NULL;
+    entry_named("ee-test echo", wf);
+    ee_status st = ee_exec_run(engine, alice, wf, "{\"parameters\": {\"a\": 2, \"b\": 3}}", &out);
+    cr_assert_eq(st, EE_OK, "%s", out);
+    json_t *rec = json_loads(out, 0, NULL);
+    cr_assert_not_null(rec, "%s", out);
+    cr_assert_str_eq(json_string_value(json_object_get(rec, "status")), "completed");
+    json_t *output = json_object_get(rec, "outputData");
+    cr_assert_eq(json_integer_value(json_object_get(output, "total")), 5, "%s", out);
+    const char *n8n_id = json_string_value(json_object_get(rec, "n8nExecutionId"));
+    cr_assert_not_null(n8n_id, "n8n's execution id is kept: %s", out);
+    /* the workflow echoed its whole body: the gateway token was dropped */
+    cr_assert_null(strstr(out, "eeg_"), "the gateway token is not stored: %s", out);
+    json_t *echo_ee = json_object_get(json_object_get(output, "echo"), "ee");
+    cr_assert_str_eq(json_string_value(json_object_get(echo_ee, "executionId")),
+                     json_string_value(json_object_get(rec, "_id")));
+    json_decref(rec);
+    ee_free(out);
+}
