@@ -20,8 +20,8 @@
  *      queued in storage (durable: another process sharing the database
  *      may run it);
  *   7. a worker triggers the workflow's webhook with the parameters and an
- *      "ee" member {executionId, gatewayUrl, gatewayToken, callbackUrl?,
- *      callbackKey?}
+ *      "ee" member {executionId, workspaceId, gatewayUrl, gatewayToken,
+ *      callbackUrl?, callbackKey?}
  *      (never a secret), marks it "running", and learns completion from
  *      the webhook's answer, by polling n8n, or from a signed callback
  *      (ee_exec_ingest_webhook());
@@ -66,7 +66,9 @@ EE_BEGIN_DECLS
 
 /**
  * Called once when an execution started with ee_exec_submit() ends
- * (completed, failed or cancelled), on an engine worker thread.
+ * (completed, failed or cancelled) in this process, on an engine worker
+ * thread (or on the thread of the ee_exec_cancel() or
+ * ee_exec_ingest_webhook() call that ended it).
  * `record_json` is the final record, borrowed for the call only; `status`
  * is EE_OK for "completed", else the status the run failed with
  * (EE_EUPSTREAM: the workflow failed in n8n; EE_ETIMEOUT; EE_ECANCELLED;
@@ -183,7 +185,8 @@ EE_API ee_status ee_exec_cost(ee_engine *engine, const ee_principal *principal,
  * "ee.callbackKey", derived from the install's secret (EXEC_CALLBACK_SECRET,
  * else from API_KEY_ENCRYPTION_SECRET) and the execution id, so it signs
  * that execution's callback and nothing else. `body` (body_len bytes, at most
- * EE_EXEC_REQUEST_MAX) is {"executionId", "status": "completed"|"failed",
+ * EE_EXEC_REQUEST_MAX) is {"executionId", "workspaceId" (the run's
+ * "ee.workspaceId": records are per workspace), "status": "completed"|"failed",
  * "output"?: {...}, "error"?: "..."}. Compared in constant time; a
  * timestamp more than 300 s from the engine's clock is refused; a callback
  * is applied once (a repeat answers EE_OK and changes nothing).
