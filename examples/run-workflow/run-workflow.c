@@ -124,7 +124,7 @@ static ee_status find_entry(ee_engine *engine, const char *n8n_id, char id_out[2
     if (strlen(n8n_id) > 128 || strpbrk(n8n_id, "\"\\") != NULL)
         return EE_EINVAL;
     snprintf(query, sizeof query, "{\"n8nWorkflowId\": \"%s\"}", n8n_id);
-    ee_status st = ee_catalog_list(engine, query, &page);
+    ee_status st = ee_catalog_list(engine, NULL, query, &page);
     if (st != EE_OK)
         return st;
     char id[32];

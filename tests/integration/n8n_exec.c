@@ -75,7 +75,7 @@ TestSuite(n8n_exec, .init = setup, .fini = teardown, .timeout = 180);
 static void entry_named(const char *name, char id[25])
 {
     char *out = NULL;
-    cr_assert_eq(ee_catalog_list(engine, "{\"limit\": 100}", &out), EE_OK, "%s", out);
+    cr_assert_eq(ee_catalog_list(engine, NULL, "{\"limit\": 100}", &out), EE_OK, "%s", out);
     json_t *doc = json_loads(out, 0, NULL);
     ee_free(out);
     size_t i;

@@ -273,7 +273,7 @@ static void entry_id(ee_engine *e, const char *n8n_id, char id[25])
 {
     char q[128], *out = NULL;
     snprintf(q, sizeof q, "{\"n8nWorkflowId\": \"%s\"}", n8n_id);
-    cr_assert_eq(ee_catalog_list(e, q, &out), EE_OK, "%s", out);
+    cr_assert_eq(ee_catalog_list(e, NULL, q, &out), EE_OK, "%s", out);
     json_t *doc = json_loads(out, 0, NULL);
     ee_free(out);
     const char *v = json_string_value(
