@@ -193,8 +193,7 @@ Test(config_database, options_not_yet_in_effect_are_marked)
     json_t *arr = json_loads(text, 0, NULL);
     ee_free(text);
     const char *const pending[] = {"N8N_WEBHOOK_URL", "SMTP_HOST", "SMTP_PORT", "SMTP_USER",
-                                   "SMTP_PASS", "RESULT_RETENTION_DAYS",
-                                   "PLATFORM_API_MARKUP_PERCENTAGE", "FREE_TIER_MONTHLY_ALLOWANCE"};
+                                   "SMTP_PASS", "PLATFORM_API_MARKUP_PERCENTAGE", "FREE_TIER_MONTHLY_ALLOWANCE"};
     size_t i, off = 0;
     json_t *o;
     json_array_foreach(arr, i, o) {
