@@ -105,6 +105,21 @@ EE_API ee_status ee_exec_submit(ee_engine *engine, const ee_principal *principal
                                 char id_out[EE_EXEC_ID_SIZE]);
 
 /**
+ * Start this engine's execution workers now: EXEC_WORKERS threads (default
+ * MAX_CONCURRENT_EXECUTIONS; none when it is 0) that claim executions from
+ * the queue in storage - those this process submits, those other processes
+ * sharing the database queued, and those a dead process left (recovery).
+ * Workers also start by themselves at the first ee_exec_submit(),
+ * ee_exec_run() or ee_exec_wait(); a host that only runs what others queue,
+ * or that must recover at once after a restart, calls this after
+ * ee_engine_open(). They stop with ee_engine_close(). Once they run, the
+ * host's clock and log callbacks are also called from worker threads.
+ * Idempotent. Returns EE_OK; EE_EINVAL (NULL engine); EE_ENOMEM (a thread
+ * could not start: the message says which).
+ */
+EE_API ee_status ee_exec_workers_start(ee_engine *engine);
+
+/**
  * Run an execution and wait for it to end: ee_exec_submit() then
  * ee_exec_wait() with the request's timeout (plus a margin). *out is the
  * final record (ee_free()), or the error document on a refusal.

@@ -126,6 +126,7 @@ typedef struct x_state {
     size_t nthreads;
     pthread_t keeper;
     bool keeper_started;
+    bool started;             /* the workers were started (lazily: ee__exec_workers_ensure) */
     atomic_int running;       /* executions a worker of this engine runs now */
     pthread_mutex_t idem[X_IDEM_STRIPES];
 } x_state;
@@ -163,6 +164,12 @@ void ee__exec_iso(int64_t ms, char out[32]);
 
 ee_status ee__exec_workers_start(x_state *st);
 void ee__exec_workers_stop(x_state *st);
+/* Start the workers once, the first time something needs them (a submit,
+ * a wait, ee_exec_workers_start()): an engine that never runs an execution
+ * starts no thread, so a host's clock and log callbacks are called from its
+ * own threads only until it does. EE_OK also when already started or
+ * EXEC_WORKERS is 0. */
+ee_status ee__exec_workers_ensure(x_state *st);
 /* Wake the workers of this process (a local submit). */
 void ee__exec_kick(x_state *st);
 /* An execution ended in this process: wake the waiters. */

@@ -1,5 +1,6 @@
 /* The execution pipeline's per-engine state: its options, the worker pool
- * started at engine open and stopped at close (docs/execution.md). */
+ * started at the first use (a submit, a wait, ee_exec_workers_start()) and
+ * stopped at close (docs/execution.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,10 +64,7 @@ static ee_status exec_open(ee_engine *engine, void **state_out)
     snprintf(st->owner, sizeof st->owner, "pid %ld engine %p", (long)getpid(), (void *)engine);
     ee_status s = ee__secret_names_parse(ee__config_text(cfg, "EXEC_SECRET_FIELDS"),
                                          &st->secret_names);
-    if (s == EE_OK)
-        s = ee__exec_workers_start(st);
     if (s != EE_OK) {
-        ee__exec_workers_stop(st);
         state_free(st);
         return s;
     }

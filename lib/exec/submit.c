@@ -322,6 +322,7 @@ static ee_status submit_locked(submit_ctx *c)
     }
     admitted = false; /* the record holds the ticket now */
     snprintf(c->id_out, EE_EXEC_ID_SIZE, "%s", r.id);
+    (void)ee__exec_workers_ensure(c->st); /* queued either way: a failure is logged */
     ee__exec_kick(c->st);
 out:
     if (admitted)
@@ -406,6 +407,7 @@ ee_status ee_exec_wait(ee_engine *engine, const ee_principal *principal,
                                                        "execution_id must not be NULL"));
     int64_t until = timeout_ms < 0 ? INT64_MAX : mono_ms() + timeout_ms;
     const char *ws = ee_principal_workspace(principal);
+    (void)ee__exec_workers_ensure(st); /* a waiter expects progress */
     for (;;) {
         pthread_mutex_lock(&st->lock);
         uint64_t gen = st->ended_gen;

@@ -841,6 +841,32 @@ ee_status ee__exec_workers_start(x_state *st)
     return EE_OK;
 }
 
+ee_status ee__exec_workers_ensure(x_state *st)
+{
+    pthread_mutex_lock(&st->lock);
+    if (st->started || st->closing || st->workers <= 0) {
+        pthread_mutex_unlock(&st->lock);
+        return EE_OK;
+    }
+    st->started = true;
+    pthread_mutex_unlock(&st->lock);
+    /* Only the caller that flipped `started` gets here; stop() joins what it
+     * made, also after a partial start. */
+    ee_status s = ee__exec_workers_start(st);
+    if (s != EE_OK)
+        ee__log(ee__engine_logger(st->engine), EE_LOG_ERROR, "exec", "cannot start the workers: %s",
+                ee_error_last_message());
+    return s;
+}
+
+ee_status ee_exec_workers_start(ee_engine *engine)
+{
+    x_state *st = ee__exec_state(engine);
+    if (st == NULL)
+        return ee__error(EE_EINVAL, "ee_exec_workers_start: engine must not be NULL");
+    return ee__exec_workers_ensure(st);
+}
+
 void ee__exec_workers_stop(x_state *st)
 {
     pthread_mutex_lock(&st->lock);
