@@ -5,6 +5,7 @@
  */
 #include "counters/counters_internal.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -191,6 +192,66 @@ static void scheme_of(const char *uri, char out[32])
  * path (the URI's options after '?' cut off), or "postgres" and the URI
  * itself as libpq's conninfo; *kind NULL for anything else (memory:, an
  * unknown scheme). *target is the caller's (free()). */
+/* The libpq conninfo of a postgres storage URI. The storage's own option
+ * `schema=NAME` (libpq refuses unknown parameters) becomes libpq's
+ * `options=-c search_path=NAME`, so the counters' tables live in the
+ * storage's schema (which the storage creates when it opens) on every
+ * connection, reconnections included. NAME is checked as the storage checks
+ * it: [a-z_][a-z0-9_]{0,62}, nothing to escape. */
+static ee_status postgres_target(const char *uri, char **target)
+{
+    *target = NULL;
+    size_t len = strlen(uri);
+    char *t = malloc(4 * len + 32); /* each "schema=x" (8+) grows by 20 */
+    if (t == NULL)
+        return ee__error(EE_ENOMEM, "out of memory opening counters");
+    const char *qm = strchr(uri, '?');
+    size_t head = qm != NULL ? (size_t)(qm - uri) : len;
+    memcpy(t, uri, head);
+    size_t w = head;
+    bool first = true;
+    const char *src = qm != NULL ? qm + 1 : uri + len;
+    while (*src != '\0') {
+        size_t n = strcspn(src, "&");
+        const char *name = NULL;
+        size_t name_len = 0;
+        if (strncmp(src, "schema=", 7) == 0) {
+            name = src + 7;
+            name_len = n - 7;
+            bool ok = name_len > 0 && name_len <= 63 &&
+                      (islower((unsigned char)name[0]) || name[0] == '_');
+            for (size_t i = 0; ok && i < name_len; i++)
+                ok = islower((unsigned char)name[i]) || isdigit((unsigned char)name[i]) ||
+                     name[i] == '_';
+            if (!ok) {
+                free(t);
+                return ee__error(EE_EINVAL, "postgres URI option schema: expected a lowercase "
+                                            "identifier of at most 63 characters [a-z0-9_]");
+            }
+        }
+        if (n > 0) {
+            t[w++] = first ? '?' : '&';
+            first = false;
+            if (name != NULL) {
+                static const char opt[] = "options=-c%20search_path%3D";
+                memcpy(t + w, opt, sizeof opt - 1);
+                w += sizeof opt - 1;
+                memcpy(t + w, name, name_len);
+                w += name_len;
+            } else {
+                memcpy(t + w, src, n);
+                w += n;
+            }
+        }
+        src += n;
+        if (*src == '&')
+            src++;
+    }
+    t[w] = '\0';
+    *target = t;
+    return EE_OK;
+}
+
 static ee_status storage_db(const char *storage_uri, const char **kind, char **target)
 {
     *kind = NULL;
@@ -208,7 +269,7 @@ static ee_status storage_db(const char *storage_uri, const char **kind, char **t
     } else if (has_prefix_ci(storage_uri, "postgres://") ||
                has_prefix_ci(storage_uri, "postgresql://")) {
         *kind = "postgres";
-        *target = strdup(storage_uri);
+        return postgres_target(storage_uri, target);
     } else {
         return EE_OK;
     }

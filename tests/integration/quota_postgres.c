@@ -7,6 +7,8 @@
  */
 #include "../unit/quota/quota_race.h"
 
+#include <libpq-fe.h>
+
 #include "test_servers.h"
 
 Test(quota_postgres, exactly_10_of_500_admissions_from_4_processes)
@@ -68,4 +70,46 @@ Test(quota_postgres, default_counters_and_memory_counters_over_postgres)
     ee_quota_subject_free(s);
     ee_principal_free(p);
     ee_engine_close(e);
+}
+
+/* A storage URI with the storage's own option schema= (libpq refuses it):
+ * the counters opened on it (storage:, the default) connect, and their
+ * tables are in that schema, not in public. */
+Test(quota_postgres, counters_over_a_storage_uri_with_schema_live_in_that_schema)
+{
+    const char *pg = ee_test_server_uri("EE_TEST_POSTGRES_URI");
+    char schema[64], uri[700];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(schema, sizeof schema, "ee_qsch_%d_%ld", (int)getpid(), (long)(ts.tv_nsec % 1000000));
+    snprintf(uri, sizeof uri, "%s%sschema=%s", pg, strchr(pg, '?') != NULL ? "&" : "?", schema);
+    ee_storage *s = NULL; /* the storage creates the schema */
+    cr_assert_eq(ee_storage_open_uri(&s, uri), EE_OK, "%s", ee_error_last_message());
+    ee_counters *c = NULL;
+    ee_status st = ee_counters_open_uri(&c, NULL, uri);
+    cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
+    ee_counter_req req = {.key = "schema-probe", .n = 1, .limit = 5};
+    ee_counter_result res;
+    int granted = 0;
+    cr_assert_eq(ee_counters_reserve(c, &req, 60000, QT_T0, &res, &granted), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_expect_eq(granted, 1);
+    ee_counters_free(c);
+    ee_storage_free(s);
+
+    PGconn *pc = PQconnectdb(pg);
+    cr_assert_eq(PQstatus(pc), CONNECTION_OK, "%s", PQerrorMessage(pc));
+    const char *args[] = {schema};
+    PGresult *r = PQexecParams(pc, "SELECT count(*) FROM information_schema.tables "
+                                   "WHERE table_schema = $1 AND table_name LIKE '%counter%'",
+                               1, NULL, args, NULL, NULL, 0);
+    cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s", PQerrorMessage(pc));
+    long n = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    char sql[160];
+    snprintf(sql, sizeof sql, "SET client_min_messages TO warning; DROP SCHEMA IF EXISTS %s CASCADE",
+             schema);
+    PQclear(PQexec(pc, sql));
+    PQfinish(pc);
+    cr_expect_gt(n, 0, "the counters' tables are in schema %s", schema);
 }
