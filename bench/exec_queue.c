@@ -99,6 +99,8 @@ static int host_open(host *h, const char *uri, const char *workers)
                              .transport = h->t};
     ee_status st = ee_engine_open_parts(&h->e, cfg, &parts);
     ee_config_free(cfg);
+    if (st == EE_OK)
+        st = ee_exec_workers_start(h->e); /* a host that only drains what others queued */
     if (st != EE_OK)
         fprintf(stderr, "engine: %s\n", ee_error_last_message());
     return st == EE_OK ? 0 : -1;

@@ -143,7 +143,7 @@ static void stats(ee_engine *e, long long *queued, long long *running)
 static void host_child(void)
 {
     ee_engine *e = try_open(4);
-    if (e == NULL)
+    if (e == NULL || ee_exec_workers_start(e) != EE_OK)
         _exit(2);
     long long q = 1, r = 1;
     for (int i = 0; i < 2400 && (q > 0 || r > 0); i++) {

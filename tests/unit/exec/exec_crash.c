@@ -196,6 +196,7 @@ Test(exec_crash, a_host_killed_with_50_runs_in_flight_leaves_nothing_pending)
 
     /* Reopen: recovery resolves what the dead host left. */
     ee_engine *again = open_engine(4);
+    cr_assert_eq(ee_exec_workers_start(again), EE_OK, "%s", ee_error_last_message());
     long long q = 1, r = 1;
     for (int i = 0; i < 600 && (q > 0 || r > 0); i++) {
         usleep(100 * 1000);
