@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "core/core.h"
 #include "execengine/catalog.h"
 #include "execengine/config.h"
@@ -113,7 +115,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         gs = ee_catalog_get(engine, customer, id, 0, &got);
         CHECK(gs == EE_OK || gs == EE_ENOTFOUND);
         CHECK(got != NULL);
-        CHECK(gs != EE_OK || strstr(got, "\"access\"") == NULL);
+        if (gs == EE_OK) {
+            /* the entry's own member, not a key inside its inputSchema */
+            json_t *answer = json_loads(got, 0, NULL);
+            CHECK(answer != NULL && json_object_get(answer, "access") == NULL);
+            json_decref(answer);
+        }
         ee_free(got);
         CHECK(ee_storage_delete(ee__engine_storage(engine), "workflowCatalog", NULL, id) == EE_OK);
     }
