@@ -383,3 +383,27 @@ Test(exec_recovery, a_process_forked_beside_polling_workers_does_not_deadlock)
     }
     ee_engine_close(e);
 }
+
+Test(exec_recovery, a_waiter_without_workers_sees_a_run_another_engine_finished)
+{
+    char wf_echo[25], id[EE_EXEC_ID_SIZE];
+    /* two engines on one SQLite file: one only submits and waits, the other runs */
+    ee_engine *runner = fake_engine_config(config("1", "1000"));
+    fake_sync(runner);
+    entry_id(runner, "wf0", wf_echo);
+    ee_engine *waiter = fake_engine_config(config("0", "1000"));
+    cr_assert_eq(ee_exec_submit(waiter, alice, wf_echo, NULL, NULL, NULL, id), EE_OK);
+    /* the end happens in the runner; the waiter's own condition never fires, so
+     * only its re-reads of the record can end this wait: its timeout (10 min) is
+     * past the suite's (90 s), so a waiter that did not re-read fails the test
+     * (a wait that ends at its timeout would also answer a final record) */
+    char *out = NULL;
+    cr_assert_eq(ee_exec_wait(waiter, alice, id, 600000, &out), EE_OK, "%s", out);
+    json_t *rec = parse_doc(out);
+    ee_free(out);
+    cr_assert_str_eq(sget(rec, "status"), "completed");
+    json_decref(rec);
+    cr_assert_eq(fake_hits("echo"), 1, "the runner ran it once");
+    ee_engine_close(waiter);
+    ee_engine_close(runner);
+}
