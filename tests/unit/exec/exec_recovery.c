@@ -389,6 +389,7 @@ Test(exec_recovery, a_waiter_without_workers_sees_a_run_another_engine_finished)
     char wf_echo[25], id[EE_EXEC_ID_SIZE];
     /* two engines on one SQLite file: one only submits and waits, the other runs */
     ee_engine *runner = fake_engine_config(config("1", "1000"));
+    cr_assert_eq(ee_exec_workers_start(runner), EE_OK, "%s", ee_error_last_message());
     fake_sync(runner);
     entry_id(runner, "wf0", wf_echo);
     ee_engine *waiter = fake_engine_config(config("0", "1000"));
