@@ -132,7 +132,11 @@ EE_API ee_status ee_exec_run(ee_engine *engine, const ee_principal *principal,
 
 /**
  * Wait up to timeout_ms (-1: no limit) for the execution to end; *out (may
- * be NULL) gets its record as ee_exec_get() renders it.
+ * be NULL) gets its record as ee_exec_get() renders it. An ended run is
+ * returned once it is also accounted (quota committed or released, key
+ * totals counted, its queue item gone), so usage read after the call
+ * includes it; if accounting lags (its worker died) the wait gives it at
+ * most EXEC_LEASE_MS more, within timeout_ms, then returns the ended record.
  * Returns EE_OK (completed); EE_ETIMEOUT (still pending or running: *out
  * has the current record); the run's failure status as ee_exec_run();
  * EE_ENOTFOUND (no such execution in the principal's workspace); EE_EINVAL.

@@ -549,7 +549,9 @@ static int find_row(const ee_storage_row *row, void *payload)
     return 1;
 }
 
-ee_status ee__queue_remove(ee_storage *storage, const char *workspace, const char *execution_id)
+/* The item of `execution_id` in `workspace`: f->found tells. */
+static ee_status find_item(ee_storage *storage, const char *workspace, const char *execution_id,
+                           find_ctx *f)
 {
     ee_status st;
     if (storage == NULL)
@@ -560,14 +562,36 @@ ee_status ee__queue_remove(ee_storage *storage, const char *workspace, const cha
     ee_storage_eq eq = {"executionId", execution_id};
     ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION, .eq = &eq, .n_eq = 1,
                                .limit = 1};
-    find_ctx f = {.st = EE_OK};
-    st = ee_storage_query(storage, ITEMS, NULL, &q, find_row, &f, NULL);
+    *f = (find_ctx){.st = EE_OK};
+    st = ee_storage_query(storage, ITEMS, NULL, &q, find_row, f, NULL);
     if (st == EE_ECANCELLED)
-        st = f.st;
+        st = f->st;
+    /* Another workspace's execution is not found from this one. */
+    if (st == EE_OK && f->found && strcmp(f->d.workspace, workspace) != 0)
+        f->found = false;
+    return st;
+}
+
+ee_status ee__queue_has(ee_storage *storage, const char *workspace, const char *execution_id,
+                        bool *queued_out)
+{
+    if (queued_out == NULL)
+        return ee__error(EE_EINVAL, "queue: NULL argument to has");
+    *queued_out = false;
+    find_ctx f;
+    ee_status st = find_item(storage, workspace, execution_id, &f);
+    if (st == EE_OK)
+        *queued_out = f.found;
+    return st;
+}
+
+ee_status ee__queue_remove(ee_storage *storage, const char *workspace, const char *execution_id)
+{
+    find_ctx f;
+    ee_status st = find_item(storage, workspace, execution_id, &f);
     if (st != EE_OK)
         return st;
-    /* Another workspace's execution is not found from this one. */
-    if (!f.found || strcmp(f.d.workspace, workspace) != 0)
+    if (!f.found)
         return ee__error(EE_ENOTFOUND, "queue: execution %s is not queued", execution_id);
     st = delete_item(storage, f.id, f.revision, &f.d);
     if (st == EE_ENOTFOUND)

@@ -25,6 +25,7 @@
 #ifndef EE_EXEC_QUEUE_H
 #define EE_EXEC_QUEUE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "execengine/errors.h"
@@ -72,6 +73,11 @@ ee_status ee__queue_done(ee_storage *storage, const ee__queue_item *item);
  * EE_OK; EE_ENOTFOUND (no item). */
 ee_status ee__queue_remove(ee_storage *storage, const char *workspace,
                            const char *execution_id);
+
+/* Whether `execution_id` of `workspace` still has an item (queued, claimed,
+ * or ended and not yet accounted). EE_OK; EE_EINVAL, storage statuses. */
+ee_status ee__queue_has(ee_storage *storage, const char *workspace, const char *execution_id,
+                        bool *queued_out);
 
 /* Items waiting (claimable or delayed) and claimed, all workspaces. */
 ee_status ee__queue_depth(ee_storage *storage, uint64_t *waiting_out, uint64_t *claimed_out);

@@ -13,6 +13,7 @@
 #include "core/record.h"
 #include "credentials/credentials.h"
 #include "exec/exec_internal.h"
+#include "exec/queue.h"
 #include "execengine/quota.h"
 #include "quota/quota.h"
 
@@ -408,6 +409,10 @@ ee_status ee_exec_wait(ee_engine *engine, const ee_principal *principal,
     int64_t until = timeout_ms < 0 ? INT64_MAX : mono_ms() + timeout_ms;
     const char *ws = ee_principal_workspace(principal);
     (void)ee__exec_workers_ensure(st); /* a waiter expects progress */
+    /* An ended run is settled when its queue item is gone: its quota,
+     * key totals and token are accounted. A worker does that right after
+     * the final write, or (it died) the next claimer within a lease. */
+    int64_t settle_until = -1;
     for (;;) {
         pthread_mutex_lock(&st->lock);
         uint64_t gen = st->ended_gen;
@@ -417,7 +422,18 @@ ee_status ee_exec_wait(ee_engine *engine, const ee_principal *principal,
         if (s != EE_OK)
             return ee__error_out(out, s);
         int64_t now = mono_ms();
-        if (x_final(r.status) || now >= until) {
+        bool settled = false;
+        if (x_final(r.status)) {
+            if (settle_until < 0)
+                settle_until = now + st->lease_ms + st->poll_ms;
+            bool queued = false;
+            settled = now >= settle_until ||
+                      ee__queue_has(ee__engine_storage(engine), ws, execution_id, &queued) !=
+                          EE_OK ||
+                      !queued;
+            ee_error_clear();
+        }
+        if (settled || now >= until) {
             ee_status fs = x_final(r.status) ? ee__exec_final_status(&r) : EE_ETIMEOUT;
             ee_status rs = render_out(&r, out);
             ee__exec_rec_clear(&r);
