@@ -83,6 +83,13 @@ Test(storage_atomic_postgres, nested_scope_joins_the_outer_one)
     ee_storage_free(s);
 }
 
+Test(storage_atomic_postgres, threads_in_scopes_lose_nothing)
+{
+    ee_storage *s = open_store();
+    atomic_check_threads(s);
+    ee_storage_free(s);
+}
+
 /* A step that ignores a failed statement and goes on: the server aborted
  * the transaction, so the scope fails and nothing is stored. */
 static ee_status ignore_duplicate(ee_storage *s, void *payload)

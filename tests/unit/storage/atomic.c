@@ -104,6 +104,20 @@ Test(storage_atomic, sqlite_nested_scope_joins_the_outer_one)
     ee_storage_free(s);
 }
 
+Test(storage_atomic, memory_threads_in_scopes_lose_nothing)
+{
+    ee_storage *s = open_memory();
+    atomic_check_threads(s);
+    ee_storage_free(s);
+}
+
+Test(storage_atomic, sqlite_threads_in_scopes_lose_nothing)
+{
+    ee_storage *s = open_sqlite();
+    atomic_check_threads(s);
+    ee_storage_free(s);
+}
+
 /* Another thread (its own connection) reads while the scope is open: it
  * sees the store as it was until the commit. */
 typedef struct peek {

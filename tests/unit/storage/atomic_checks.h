@@ -11,6 +11,7 @@
 
 #include <bson/bson.h>
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -194,6 +195,60 @@ ATOMIC_CHECK void atomic_check_nested(ee_storage *s)
     cr_expect_eq(atomic_revision(s, a.added), 0);
     cr_expect_eq(atomic_revision(s, f.keep), 1);
     cr_expect_eq(atomic_counter(s, 0), 5);
+}
+
+/* Threads running scopes at once: each scope inserts an item and adds 1
+ * to the counter; none is lost, none deadlocks, and every item's insert
+ * and increment committed together. */
+#define ATOMIC_THREADS 4
+#define ATOMIC_STEPS 40
+
+typedef struct atomic_worker {
+    ee_storage *s;
+    int t;
+    ee_status st;
+} atomic_worker;
+
+static ee_status atomic_one(ee_storage *s, void *payload)
+{
+    const int *n = payload;
+    char exec[32];
+    snprintf(exec, sizeof exec, "e-%d", *n);
+    bson_t *d = claim_item(exec, "ws-a", 0, CLAIM_FAR);
+    ee_status st = ee_storage_insert(s, "executionQueue", NULL, bson_get_data(d), d->len, NULL);
+    bson_destroy(d);
+    if (st != EE_OK)
+        return st;
+    ee_storage_eq key = {"name", "backlog"};
+    ee_storage_inc inc = {"waiting", 1};
+    return ee_storage_increment(s, "executionQueueCounters", NULL, &key, 1, &inc, 1, ATOMIC_T0,
+                                NULL);
+}
+
+static void *atomic_thread(void *arg)
+{
+    atomic_worker *w = arg;
+    for (int i = 0; i < ATOMIC_STEPS && w->st == EE_OK; i++) {
+        int n = w->t * ATOMIC_STEPS + i;
+        w->st = ee__storage_atomic(w->s, atomic_one, &n);
+    }
+    return NULL;
+}
+
+ATOMIC_CHECK void atomic_check_threads(ee_storage *s)
+{
+    pthread_t th[ATOMIC_THREADS];
+    atomic_worker w[ATOMIC_THREADS];
+    for (int t = 0; t < ATOMIC_THREADS; t++) {
+        w[t] = (atomic_worker){s, t, EE_OK};
+        cr_assert_eq(pthread_create(&th[t], NULL, atomic_thread, &w[t]), 0);
+    }
+    for (int t = 0; t < ATOMIC_THREADS; t++) {
+        pthread_join(th[t], NULL);
+        cr_expect_eq(w[t].st, EE_OK, "thread %d: %s", t, ee_status_name(w[t].st));
+    }
+    cr_expect_eq(atomic_items(s), ATOMIC_THREADS * ATOMIC_STEPS);
+    cr_expect_eq(atomic_counter(s, 0), ATOMIC_THREADS * ATOMIC_STEPS);
 }
 
 #endif
