@@ -62,7 +62,9 @@ typedef ee_status (*ee__storage_atomic_fn)(ee_storage *storage, void *payload);
  * it, when fn returns anything else (that status is returned, its message
  * kept). Other threads and processes see none of it before the commit;
  * writers among them wait (SQLite: the file's write lock is held for the
- * whole scope, so keep it short: no network call inside).
+ * whole scope, so keep it short: no network call, no counters write - the
+ * SQLite counters' own connection would wait for the lock; memory: readers
+ * wait too, so fn must not wait for another thread that uses the store).
  *
  * PostgreSQL: a statement that fails inside the scope (a unique key
  * taken) ends the transaction there: fn should return that failure; if it
