@@ -16,6 +16,7 @@
 #include "exec/queue.h"
 #include "execengine/quota.h"
 #include "quota/quota.h"
+#include "storage/storage.h"
 
 #define X_REQ_DEPTH 64
 
@@ -139,6 +140,26 @@ static ee_status refusal_error(ee_status st, const ee__quota_refusal *r)
 
 /* Give back what an admission reserved (a refusal after it): keeps this
  * thread's error. */
+/* The queue item and the record, in one transaction (one commit): the
+ * pending record and its item appear together, or neither does. */
+typedef struct enqueue_arg {
+    ee_engine *engine;
+    x_rec *r;
+    const char *ws;
+    uint64_t queue_max;
+    bool pushed;
+} enqueue_arg;
+
+static ee_status enqueue(ee_storage *sto, void *payload)
+{
+    enqueue_arg *a = payload;
+    ee_status st = ee__queue_push(sto, a->ws, a->r->id, a->r->created_at, a->queue_max);
+    if (st != EE_OK)
+        return st;
+    a->pushed = true;
+    return ee__exec_insert(a->engine, a->r);
+}
+
 static void release_ticket(ee_engine *engine, ee_quota_ticket *t)
 {
     char *err = NULL;
@@ -286,15 +307,14 @@ static ee_status submit_locked(submit_ctx *c)
      * every stored record that has not ended has its queue item - the
      * handle recovery finds it by (docs/execution.md). */
     ee_storage *sto = ee__engine_storage(engine);
-    st = ee__queue_push(sto, ws, r.id, r.created_at, (uint64_t)c->st->queue_max);
-    if (st == EE_OK) {
-        st = ee__exec_insert(engine, &r);
-        if (st != EE_OK) {
-            char msg[EE__ERROR_MSG_MAX];
-            snprintf(msg, sizeof msg, "%s", ee_error_last_message());
-            (void)ee__queue_remove(sto, ws, r.id);
-            ee__error(st, "%s", msg);
-        }
+    enqueue_arg ea = {engine, &r, ws, (uint64_t)c->st->queue_max, false};
+    st = ee__storage_atomic(sto, enqueue, &ea);
+    if (st != EE_OK && ea.pushed && !ee__storage_atomic_native(sto)) {
+        /* a custom backend: the push stayed, take it back */
+        char msg[EE__ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", ee_error_last_message());
+        (void)ee__queue_remove(sto, ws, r.id);
+        ee__error(st, "%s", msg);
     }
     if (st != EE_OK) {
         x_rec gone = {0};

@@ -149,6 +149,26 @@ static ee_principal *principal_of(const x_rec *r)
     return p;
 }
 
+/* The run's last writes once it is accounted: revoke its gateway token
+ * (done again when this step is repeated: it changes nothing) and remove
+ * its queue item (the handle recovery finds it by: last). */
+typedef struct release_arg {
+    ee_engine *engine;
+    const x_rec *r;
+} release_arg;
+
+static ee_status release_run(ee_storage *sto, void *payload)
+{
+    const release_arg *a = payload;
+    (void)ee__gateway_revoke(a->engine, a->r->workspace, a->r->id);
+    ee_status s = ee__queue_remove(sto, a->r->workspace, a->r->id);
+    if (s == EE_ENOTFOUND) { /* removed before (a repeat): the revocation still counts */
+        ee_error_clear();
+        s = EE_OK;
+    }
+    return s;
+}
+
 void ee__exec_account(x_state *st, const x_rec *r)
 {
     ee_engine *e = st->engine;
@@ -173,9 +193,10 @@ void ee__exec_account(x_state *st, const x_rec *r)
                     ee_error_last_message());
         ee_principal_free(p);
     }
-    (void)ee__gateway_revoke(e, r->workspace, r->id);
-    ee_status s = ee__queue_remove(ee__engine_storage(e), r->workspace, r->id);
-    if (s != EE_OK && s != EE_ENOTFOUND)
+    /* the token's revocation and the item's removal: one commit */
+    release_arg ra = {e, r};
+    ee_status s = ee__storage_atomic(ee__engine_storage(e), release_run, &ra);
+    if (s != EE_OK)
         ee__log(lg, EE_LOG_WARN, "exec", "execution %s: removing its queue item: %s", r->id,
                 ee_error_last_message());
     ee_error_clear();
@@ -510,6 +531,41 @@ static ee_status start_change(x_rec *r, void *payload)
     return EE_OK;
 }
 
+/* pending -> running and the run's gateway grant, in one transaction (one
+ * commit): both are written before the trigger is sent; a failed grant
+ * takes the `running` write back with it. */
+typedef struct start_step {
+    x_state *st;
+    const x_rec *r0;
+    ee_principal *p;
+    const ee__cred_route *route;
+    const ee__cred_choice *choice;
+    int64_t budget;
+    char *token;
+    start_arg sa;
+    x_rec r;
+    bool have_r, grant_failed;
+} start_step;
+
+static ee_status start_and_grant(ee_storage *sto, void *payload)
+{
+    (void)sto;
+    start_step *a = payload;
+    ee_engine *e = a->st->engine;
+    ee_status s = ee__exec_change(e, a->r0->workspace, a->r0->id, start_change, &a->sa, &a->r);
+    if (s != EE_OK)
+        return s;
+    a->have_r = true;
+    if (!a->sa.started)
+        return EE_OK;
+    ee__gateway_grant_spec spec = {a->r.id,     a->p,          a->r.workflow_id,
+                                   a->route,    a->choice,     a->budget,
+                                   a->r.deadline_ms + a->st->lease_ms};
+    if ((s = ee__gateway_grant(e, &spec, a->token)) != EE_OK)
+        a->grant_failed = true;
+    return s;
+}
+
 static json_t *webhook_body(x_state *st, const x_rec *r, const char *token)
 {
     json_t *body = json_deep_copy(r->input != NULL ? r->input : json_object());
@@ -561,28 +617,32 @@ static void run_one(x_state *st, const x_rec *r0)
         finish(st, r0, &oc);
         goto out;
     }
-    start_arg sa = {ee_engine_now_ms(e), false};
-    x_rec r;
-    s = ee__exec_change(e, r0->workspace, r0->id, start_change, &sa, &r);
-    if (s != EE_OK)
-        goto out; /* the item stays claimed: its lease runs out and it is claimed again */
-    if (!sa.started) {
-        if (x_final(r.status))
-            ee__exec_account(st, &r); /* cancelled while queued */
-        ee__exec_rec_clear(&r);
-        goto out;
-    }
     int64_t budget = entry->estimated_cost_nano > 0 &&
                              entry->estimated_cost_nano <= INT64_MAX / st->budget_factor
                          ? entry->estimated_cost_nano * st->budget_factor
                          : -1;
-    ee__gateway_grant_spec spec = {r.id,   p,      r.workflow_id,
-                                   route,  &choice, budget,
-                                   r.deadline_ms + st->lease_ms};
-    if ((s = ee__gateway_grant(e, &spec, token)) != EE_OK) {
+    start_step ss = {.st = st, .r0 = r0, .p = p, .route = route, .choice = &choice,
+                     .budget = budget, .token = token, .sa = {ee_engine_now_ms(e), false}};
+    s = ee__storage_atomic(ee__engine_storage(e), start_and_grant, &ss);
+    x_rec r = ss.r;
+    if (ss.grant_failed) {
+        /* the `running` write went with the grant (a custom backend's
+         * stayed): the run fails without being sent */
         snprintf(msg, sizeof msg, "issuing the run's gateway token: %s", ee_error_last_message());
         oc = (x_outcome){s, NULL, msg, NULL};
-        finish(st, &r, &oc);
+        finish(st, r0, &oc);
+        if (ss.have_r)
+            ee__exec_rec_clear(&r);
+        goto out;
+    }
+    if (s != EE_OK) {
+        if (ss.have_r)
+            ee__exec_rec_clear(&r);
+        goto out; /* the item stays claimed: its lease runs out and it is claimed again */
+    }
+    if (!ss.sa.started) {
+        if (x_final(r.status))
+            ee__exec_account(st, &r); /* cancelled while queued */
         ee__exec_rec_clear(&r);
         goto out;
     }
@@ -730,6 +790,20 @@ typedef struct {
     size_t i;
 } worker_arg;
 
+/* The claim and its backlog counter's return, in one transaction (one
+ * commit). */
+typedef struct claim_arg {
+    const char *owner;
+    int64_t now, lease_ms;
+    ee__queue_item *item;
+} claim_arg;
+
+static ee_status claim_step(ee_storage *sto, void *payload)
+{
+    claim_arg *a = payload;
+    return ee__queue_claim(sto, a->owner, a->now, a->lease_ms, a->item);
+}
+
 static void *worker_main(void *arg)
 {
     x_state *st = ((worker_arg *)arg)->st;
@@ -747,8 +821,8 @@ static void *worker_main(void *arg)
             break;
         ee__queue_item item;
         pthread_rwlock_rdlock(&fork_lock);
-        ee_status s = ee__queue_claim(ee__engine_storage(st->engine), owner,
-                                      ee_engine_now_ms(st->engine), st->lease_ms, &item);
+        claim_arg ca = {owner, ee_engine_now_ms(st->engine), st->lease_ms, &item};
+        ee_status s = ee__storage_atomic(ee__engine_storage(st->engine), claim_step, &ca);
         pthread_rwlock_unlock(&fork_lock);
         if (s == EE_OK) {
             pthread_mutex_lock(&st->lock);

@@ -27,6 +27,7 @@
 
 #include "engine/engine.h"
 #include "gateway/gateway_internal.h"
+#include "storage/storage.h"
 
 #define TOKEN_PREFIX "eeg_"
 #define TOKEN_RAW 32
@@ -223,10 +224,18 @@ ee_status ee__gateway_total(g_state *st, const g_grant *g, int64_t *cost_nano, b
     return s;
 }
 
-ee_status ee__gateway_record(g_state *st, const g_grant *g, const ee__gateway_call *call,
-                             bool refused)
+typedef struct record_arg {
+    const g_grant *g;
+    const ee__gateway_call *call;
+    bool refused;
+} record_arg;
+
+/* The call's document and the execution's total, in one step. */
+static ee_status record_step(ee_storage *sto, void *payload)
 {
-    ee_engine *e = st->engine;
+    const record_arg *a = payload;
+    const g_grant *g = a->g;
+    const ee__gateway_call *call = a->call;
     char call_id[EE_STORAGE_ID_HEX_LEN + 1];
     ee_status s = ee_storage_id_new(call_id);
     if (s != EE_OK)
@@ -244,8 +253,7 @@ ee_status ee__gateway_record(g_state *st, const g_grant *g, const ee__gateway_ca
     BSON_APPEND_INT64(&doc, "costNano", call->cost_nano);
     BSON_APPEND_INT32(&doc, "httpStatus", call->http_status);
     BSON_APPEND_INT64(&doc, "createdAt", call->at_ms);
-    s = ee_storage_insert(ee__engine_storage(e), G_CALLS, g->workspace, bson_get_data(&doc),
-                          doc.len, NULL);
+    s = ee_storage_insert(sto, G_CALLS, g->workspace, bson_get_data(&doc), doc.len, NULL);
     bson_destroy(&doc);
     if (s != EE_OK)
         return s;
@@ -255,9 +263,17 @@ ee_status ee__gateway_record(g_state *st, const g_grant *g, const ee__gateway_ca
                              {"completionTokens", call->completion_tokens},
                              {"totalTokens", call->total_tokens},
                              {"costNano", call->cost_nano},
-                             {"refused", refused ? 1 : 0}};
-    return ee_storage_increment(ee__engine_storage(e), G_CALLS, g->workspace, key, 2, inc, 6,
-                                call->at_ms, NULL);
+                             {"refused", a->refused ? 1 : 0}};
+    return ee_storage_increment(sto, G_CALLS, g->workspace, key, 2, inc, 6, call->at_ms, NULL);
+}
+
+/* One commit a call (one fsync on SQLite), and the total never misses a
+ * stored call: the two writes are applied together or not at all. */
+ee_status ee__gateway_record(g_state *st, const g_grant *g, const ee__gateway_call *call,
+                             bool refused)
+{
+    record_arg a = {g, call, refused};
+    return ee__storage_atomic(ee__engine_storage(st->engine), record_step, &a);
 }
 
 /* ---- the execution's calls --------------------------------------------------------- */

@@ -101,6 +101,25 @@ ee_status ee__storage_not_found(const ee_storage_collection *c, const uint8_t *i
  * failure too). */
 ee_status ee__storage_wrap(ee_storage **out, const ee_storage_backend *backend, void *ctx);
 
+/* A built-in backend's transactions (ee__storage_atomic()): begin() starts
+ * a write transaction and binds it to the calling thread, so that every
+ * slot that thread calls on `ctx` until end() joins it (the slots' own
+ * transactions - increment, claim - become part of it); end() commits
+ * (commit true) or rolls back, and unbinds. A thread holds at most one.
+ * end(commit true) fails, having rolled back, when a statement inside
+ * failed in a way that ended the transaction. */
+typedef struct ee__storage_tx_ops {
+    ee_status (*begin)(void *ctx);
+    ee_status (*end)(void *ctx, bool commit);
+} ee__storage_tx_ops;
+
+/* ee__storage_wrap() for a backend with transactions. */
+ee_status ee__storage_wrap_tx(ee_storage **out, const ee_storage_backend *backend, void *ctx,
+                              const ee__storage_tx_ops *tx);
+
+/* The handle's transactions (NULL: none, a custom backend) and ctx. */
+const ee__storage_tx_ops *ee__storage_tx(const ee_storage *s, void **ctx_out);
+
 ee_status ee__storage_memory_open(ee_storage **out);
 
 typedef struct ee__sqlite_options {

@@ -19,6 +19,7 @@ struct ee_storage {
     bool serialise;         /* backend is not thread-safe: one call at a time */
     bool builtin;           /* its slots set their own messages */
     pthread_mutex_t mu;
+    const ee__storage_tx_ops *tx; /* a built-in backend's transactions, or NULL */
 };
 
 /* Size of the table each known version defines: a newer library adds a
@@ -60,6 +61,21 @@ static ee_status adopt_and_wrap(ee_storage **out, const ee_storage_backend *back
 ee_status ee__storage_wrap(ee_storage **out, const ee_storage_backend *backend, void *ctx)
 {
     return adopt_and_wrap(out, backend, ctx, true);
+}
+
+ee_status ee__storage_wrap_tx(ee_storage **out, const ee_storage_backend *backend, void *ctx,
+                              const ee__storage_tx_ops *tx)
+{
+    ee_status st = adopt_and_wrap(out, backend, ctx, true);
+    if (st == EE_OK)
+        (*out)->tx = tx;
+    return st;
+}
+
+const ee__storage_tx_ops *ee__storage_tx(const ee_storage *s, void **ctx_out)
+{
+    *ctx_out = s->ctx;
+    return s->tx;
 }
 
 ee_status ee_storage_new_custom(ee_storage **out, const ee_storage_backend *backend, void *ctx)

@@ -50,6 +50,40 @@ ee_status ee__storage_claim(ee_storage *storage, const char *collection, const c
                             ee__storage_claim_build_fn build, void *payload, char *id_out,
                             int64_t *revision_out);
 
+/* ---- atomic scopes (atomic.c) ---------------------------------------------- */
+
+/* The writes of one step of the library's own modules, made atomic. */
+typedef ee_status (*ee__storage_atomic_fn)(ee_storage *storage, void *payload);
+
+/* Call fn(storage, payload) inside one write transaction: every call the
+ * calling thread makes on `storage` from fn (the public calls, claims,
+ * records) joins it, sees its own writes, and is committed when fn
+ * returns EE_OK - one commit, one fsync on SQLite - or rolled back, all of
+ * it, when fn returns anything else (that status is returned, its message
+ * kept). Other threads and processes see none of it before the commit;
+ * writers among them wait (SQLite: the file's write lock is held for the
+ * whole scope, so keep it short: no network call, no counters write - the
+ * SQLite counters' own connection would wait for the lock; memory: readers
+ * wait too, so fn must not wait for another thread that uses the store).
+ *
+ * PostgreSQL: a statement that fails inside the scope (a unique key
+ * taken) ends the transaction there: fn should return that failure; if it
+ * goes on regardless, the scope rolls back and returns EE_EIO. SQLite and
+ * memory roll back only the failed call.
+ *
+ * A nested call on the same handle joins the outer scope (fn runs, nothing
+ * is committed until the outer one ends). A custom backend (no
+ * transactions) runs fn's calls one by one, each atomic on its own: a
+ * failure leaves the calls before it applied - the weaker guarantee the
+ * callers' recovery rules must allow for.
+ *
+ * Returns fn's status; EE_EINVAL (NULL argument, or a scope of another
+ * handle open on this thread); the backend's (cannot begin or commit). */
+ee_status ee__storage_atomic(ee_storage *storage, ee__storage_atomic_fn fn, void *payload);
+
+/* Whether ee__storage_atomic() is one transaction on this handle. */
+bool ee__storage_atomic_native(const ee_storage *storage);
+
 /* ---- records over the storage (records.c) ------------------------------- */
 
 /* Run `query` page after page (its cursor is ignored: the walk starts at

@@ -128,11 +128,47 @@ typedef struct coll_store {
     hmap by_id, by_key;
 } coll_store;
 
+/* What an atomic scope undoes on rollback, newest last. */
+enum { U_LINKED, U_UNLINKED, U_DATA };
+typedef struct undo {
+    int kind;
+    coll_store *cs;
+    size_t n_fields;
+    entry *e;
+    uint8_t *data; /* U_DATA: the bytes and revision before an increment */
+    size_t len;
+    int64_t rev;
+} undo;
+
 typedef struct mem {
     pthread_rwlock_t lock;
     size_t n;
     coll_store *colls;
+    undo *log;     /* the open scope's (its thread holds the write lock) */
+    size_t n_log, cap_log;
 } mem;
+
+/* The store whose atomic scope the calling thread is inside: it holds the
+ * write lock from begin to end, so its slots take no lock. */
+static _Thread_local mem *pinned;
+
+static void lock_read(mem *m)
+{
+    if (pinned != m)
+        pthread_rwlock_rdlock(&m->lock);
+}
+
+static void lock_write(mem *m)
+{
+    if (pinned != m)
+        pthread_rwlock_wrlock(&m->lock);
+}
+
+static void unlock(mem *m)
+{
+    if (pinned != m)
+        pthread_rwlock_unlock(&m->lock);
+}
 
 static coll_store *store_of(mem *m, const ee_storage_collection *coll)
 {
@@ -251,6 +287,98 @@ static void unlink_entry(coll_store *cs, entry *e)
         hmap_del(&cs->by_key, e->ukey, e->ukey_len);
 }
 
+/* ---- the undo log of an atomic scope ------------------------------------------------ */
+
+/* The store of the scope the calling thread is inside, if `cs` is one of
+ * its collections (a write to another store is not part of the scope). */
+static mem *scope_for(const coll_store *cs)
+{
+    mem *m = pinned;
+    return m != NULL && cs >= m->colls && cs < m->colls + m->n ? m : NULL;
+}
+
+/* Room for k more records, taken before the change they record. */
+static bool log_reserve(mem *m, size_t k)
+{
+    if (m == NULL || m->n_log + k <= m->cap_log)
+        return true;
+    size_t cap = m->cap_log ? m->cap_log * 2 : 16;
+    while (cap < m->n_log + k)
+        cap *= 2;
+    undo *log = realloc(m->log, cap * sizeof *log);
+    if (log == NULL)
+        return false;
+    m->log = log;
+    m->cap_log = cap;
+    return true;
+}
+
+static void log_add(mem *m, undo u)
+{
+    if (m != NULL)
+        m->log[m->n_log++] = u; /* reserved */
+}
+
+/* Link a new entry (the caller checked both keys are free), recorded. */
+static ee_status tracked_link(coll_store *cs, entry *e, size_t n_fields)
+{
+    mem *m = scope_for(cs);
+    if (!log_reserve(m, 1))
+        return oom();
+    ee_status st = link_entry(cs, e);
+    if (st == EE_OK)
+        log_add(m, (undo){.kind = U_LINKED, .cs = cs, .e = e, .n_fields = n_fields});
+    return st;
+}
+
+/* Unlink `e` and free it - or, inside a scope, keep it for a rollback. */
+static ee_status tracked_drop(coll_store *cs, entry *e, size_t n_fields)
+{
+    mem *m = scope_for(cs);
+    if (!log_reserve(m, 1))
+        return oom();
+    unlink_entry(cs, e);
+    if (m != NULL)
+        log_add(m, (undo){.kind = U_UNLINKED, .cs = cs, .e = e, .n_fields = n_fields});
+    else
+        entry_free(e, n_fields);
+    return EE_OK;
+}
+
+/* End the scope's log: commit frees what it kept, rollback undoes every
+ * change, newest first. */
+static void log_finish(mem *m, bool commit)
+{
+    for (size_t i = m->n_log; i-- > 0;) {
+        undo *u = &m->log[i];
+        if (commit) {
+            if (u->kind == U_UNLINKED)
+                entry_free(u->e, u->n_fields);
+            else if (u->kind == U_DATA)
+                free(u->data);
+            continue;
+        }
+        switch (u->kind) {
+        case U_LINKED:
+            unlink_entry(u->cs, u->e);
+            entry_free(u->e, u->n_fields);
+            break;
+        case U_UNLINKED:
+            /* its keys are free again: what took them was undone first */
+            if (link_entry(u->cs, u->e) != EE_OK)
+                entry_free(u->e, u->n_fields); /* out of memory: the document is lost */
+            break;
+        default:
+            free(u->e->data);
+            u->e->data = u->data;
+            u->e->len = u->len;
+            u->e->rev = u->rev;
+            break;
+        }
+    }
+    m->n_log = 0;
+}
+
 /* Put the new entry `e` (made from `r`) in place, under the write lock;
  * on an error the store is as it was and `e` is freed by the caller. */
 typedef ee_status (*place_fn)(coll_store *cs, const ee_storage_collection *c, entry *e,
@@ -264,9 +392,9 @@ static ee_status mem_write(mem *m, const ee_storage_collection *c, const ee_stor
     entry *e = entry_new(c, r);
     if (e == NULL)
         return oom();
-    pthread_rwlock_wrlock(&m->lock);
+    lock_write(m);
     ee_status st = place(cs, c, e, r, expected);
-    pthread_rwlock_unlock(&m->lock);
+    unlock(m);
     if (st != EE_OK)
         entry_free(e, c->n_fields);
     return st;
@@ -281,7 +409,7 @@ static ee_status place_new(coll_store *cs, const ee_storage_collection *c, entry
         return duplicate(c, true);
     if (e->ukey != NULL && hmap_get(&cs->by_key, e->ukey, e->ukey_len) != NULL)
         return duplicate(c, false);
-    return link_entry(cs, e);
+    return tracked_link(cs, e, c->n_fields);
 }
 
 static ee_status mem_insert(void *ctx, const ee_storage_collection *c, const ee_storage_record *r)
@@ -301,7 +429,7 @@ static ee_status mem_get(void *ctx, const ee_storage_collection *c, const char *
 {
     mem *m = ctx;
     ee_status st = EE_OK;
-    pthread_rwlock_rdlock(&m->lock);
+    lock_read(m);
     entry *e = find(store_of(m, c), ws, id);
     if (e == NULL) {
         st = ee__storage_not_found(c, id);
@@ -309,7 +437,7 @@ static ee_status mem_get(void *ctx, const ee_storage_collection *c, const char *
         ee_storage_row row = {e->id, e->rev, e->time, e->data, e->len};
         (void)fn(&row, payload);
     }
-    pthread_rwlock_unlock(&m->lock);
+    unlock(m);
     return st;
 }
 
@@ -326,13 +454,21 @@ static ee_status place_over(coll_store *cs, const ee_storage_collection *c, entr
                        (long long)expected, (long long)old->rev);
     } else if (holder != NULL && holder != old) {
         st = duplicate(c, false);
+    } else if (!log_reserve(scope_for(cs), 2)) {
+        st = oom();
     } else {
         unlink_entry(cs, old);
         st = link_entry(cs, e);
-        if (st != EE_OK)
+        if (st != EE_OK) {
             (void)link_entry(cs, old); /* put the old one back; its nodes fit again */
-        else
+        } else if (scope_for(cs) != NULL) {
+            log_add(scope_for(cs), (undo){.kind = U_UNLINKED, .cs = cs, .e = old,
+                                          .n_fields = c->n_fields});
+            log_add(scope_for(cs), (undo){.kind = U_LINKED, .cs = cs, .e = e,
+                                          .n_fields = c->n_fields});
+        } else {
             entry_free(old, c->n_fields);
+        }
     }
     return st;
 }
@@ -349,15 +485,13 @@ static ee_status mem_remove(void *ctx, const ee_storage_collection *c, const cha
     mem *m = ctx;
     coll_store *cs = store_of(m, c);
     ee_status st = EE_OK;
-    pthread_rwlock_wrlock(&m->lock);
+    lock_write(m);
     entry *e = find(cs, ws, id);
-    if (e == NULL) {
+    if (e == NULL)
         st = ee__storage_not_found(c, id);
-    } else {
-        unlink_entry(cs, e);
-        entry_free(e, c->n_fields);
-    }
-    pthread_rwlock_unlock(&m->lock);
+    else
+        st = tracked_drop(cs, e, c->n_fields);
+    unlock(m);
     return st;
 }
 
@@ -405,11 +539,11 @@ static ee_status mem_query(void *ctx, const ee_storage_collection *c, const char
     mem *m = ctx;
     coll_store *cs = store_of(m, c);
     ee_status st = EE_OK;
-    pthread_rwlock_rdlock(&m->lock);
+    lock_read(m);
     entry **hits = malloc((cs->by_id.n ? cs->by_id.n : 1) * sizeof *hits);
     size_t n = 0;
     if (hits == NULL) {
-        pthread_rwlock_unlock(&m->lock);
+        unlock(m);
         return oom();
     }
     for (size_t b = 0; b < cs->by_id.nb; b++)
@@ -432,7 +566,7 @@ static ee_status mem_query(void *ctx, const ee_storage_collection *c, const char
         if (fn(&row, payload) != 0)
             break;
     }
-    pthread_rwlock_unlock(&m->lock);
+    unlock(m);
     free(hits);
     return st;
 }
@@ -443,11 +577,11 @@ static ee_status mem_count(void *ctx, const ee_storage_collection *c, const char
     mem *m = ctx;
     coll_store *cs = store_of(m, c);
     uint64_t n = 0;
-    pthread_rwlock_rdlock(&m->lock);
+    lock_read(m);
     for (size_t b = 0; b < cs->by_id.nb; b++)
         for (hnode *h = cs->by_id.b[b]; h != NULL; h = h->next)
             n += matches(c, h->val, ws, f);
-    pthread_rwlock_unlock(&m->lock);
+    unlock(m);
     *out = n;
     return EE_OK;
 }
@@ -464,7 +598,7 @@ static ee_status mem_increment(void *ctx, const ee_storage_collection *c,
     if (key == NULL)
         return ok ? ee__error(EE_EINVAL, "%s: incomplete unique key", c->name) : oom();
     ee_status st = EE_OK;
-    pthread_rwlock_wrlock(&m->lock);
+    lock_write(m);
     entry *e = hmap_get(&cs->by_key, key, klen);
     if (e == NULL) {
         entry *n = entry_new(c, if_absent);
@@ -473,7 +607,7 @@ static ee_status mem_increment(void *ctx, const ee_storage_collection *c,
         else if (hmap_get(&cs->by_id, n->id, 12) != NULL)
             st = duplicate(c, true);
         else
-            st = link_entry(cs, n);
+            st = tracked_link(cs, n, c->n_fields);
         if (st != EE_OK)
             entry_free(n, c->n_fields);
         else if (totals_out != NULL)
@@ -486,9 +620,18 @@ static ee_status mem_increment(void *ctx, const ee_storage_collection *c,
         uint8_t *data = st == EE_OK ? malloc(out.len) : NULL;
         if (st == EE_OK && data == NULL)
             st = oom();
+        mem *sm = scope_for(cs);
+        if (st == EE_OK && !log_reserve(sm, 1)) {
+            free(data);
+            st = oom();
+        }
         if (st == EE_OK) {
             memcpy(data, bson_get_data(&out), out.len);
-            free(e->data);
+            if (sm != NULL)
+                log_add(sm, (undo){.kind = U_DATA, .cs = cs, .e = e, .data = e->data,
+                                   .len = e->len, .rev = e->rev});
+            else
+                free(e->data);
             e->data = data;
             e->len = out.len;
             e->rev++;
@@ -497,7 +640,7 @@ static ee_status mem_increment(void *ctx, const ee_storage_collection *c,
         }
         bson_destroy(&out);
     }
-    pthread_rwlock_unlock(&m->lock);
+    unlock(m);
     free(key);
     return st;
 }
@@ -509,22 +652,23 @@ static ee_status mem_delete_range(void *ctx, const ee_storage_collection *c, con
     coll_store *cs = store_of(m, c);
     const char *none[32] = {0};
     ee_storage_filter f = {none, from, to, 0};
-    pthread_rwlock_wrlock(&m->lock);
-    for (size_t b = 0; b < cs->by_id.nb; b++) {
+    ee_status st = EE_OK;
+    lock_write(m);
+    for (size_t b = 0; st == EE_OK && b < cs->by_id.nb; b++) {
         hnode *h = cs->by_id.b[b];
         while (h != NULL) {
             hnode *next = h->next; /* h is freed by unlink_entry */
             entry *e = h->val;
             if (matches(c, e, ws, &f)) {
-                unlink_entry(cs, e);
-                entry_free(e, c->n_fields);
+                if ((st = tracked_drop(cs, e, c->n_fields)) != EE_OK)
+                    break;
                 (*deleted)++;
             }
             h = next;
         }
     }
-    pthread_rwlock_unlock(&m->lock);
-    return EE_OK;
+    unlock(m);
+    return st;
 }
 
 /* Claim order: (fields[k] ASC, time ASC, id ASC); an absent value last. */
@@ -552,7 +696,7 @@ static ee_status mem_claim(void *ctx, const ee_storage_collection *c, const char
     mem *m = ctx;
     coll_store *cs = store_of(m, c);
     ee_status st;
-    pthread_rwlock_wrlock(&m->lock);
+    lock_write(m);
     entry *best = NULL;
     for (size_t b = 0; b < cs->by_id.nb; b++)
         for (hnode *h = cs->by_id.b[b]; h != NULL; h = h->next)
@@ -573,7 +717,7 @@ static ee_status mem_claim(void *ctx, const ee_storage_collection *c, const char
                 entry_free(e, c->n_fields);
         }
     }
-    pthread_rwlock_unlock(&m->lock);
+    unlock(m);
     return st;
 }
 
@@ -591,9 +735,38 @@ static void mem_destroy(void *ctx)
         hmap_clear(&cs->by_key);
     }
     free(m->colls);
+    free(m->log);
     pthread_rwlock_destroy(&m->lock);
     free(m);
 }
+
+/* ---- atomic scopes (internal.h's ee__storage_tx_ops): the write lock from
+ * begin to end, every change logged to be undone ----------------------------- */
+
+static ee_status mem_begin(void *ctx)
+{
+    mem *m = ctx;
+    if (pinned != NULL)
+        return ee__error(EE_EINVAL, "memory storage: a transaction is already open on this "
+                                    "thread");
+    pthread_rwlock_wrlock(&m->lock);
+    pinned = m;
+    m->n_log = 0;
+    return EE_OK;
+}
+
+static ee_status mem_end(void *ctx, bool commit)
+{
+    mem *m = ctx;
+    if (pinned != m)
+        return ee__error(EE_EINVAL, "memory storage: no transaction open on this thread");
+    log_finish(m, commit);
+    pinned = NULL;
+    pthread_rwlock_unlock(&m->lock);
+    return EE_OK;
+}
+
+static const ee__storage_tx_ops memory_tx = {mem_begin, mem_end};
 
 static const ee_storage_backend memory_backend = {
     .version = EE_STORAGE_BACKEND_VERSION,
@@ -623,7 +796,7 @@ ee_status ee__storage_memory_open(ee_storage **out)
         return oom();
     }
     pthread_rwlock_init(&m->lock, NULL);
-    return ee__storage_wrap(out, &memory_backend, m);
+    return ee__storage_wrap_tx(out, &memory_backend, m, &memory_tx);
 }
 
 ee_status ee_storage_memory_new(ee_storage **out)

@@ -235,8 +235,28 @@ static bool alive(pconn *pc)
     return PQstatus(pc->pg) == CONNECTION_OK;
 }
 
+/* The connection of the atomic scope (ee__storage_atomic()) the calling
+ * thread is inside: every slot it calls on `g` uses it, inside its
+ * transaction. */
+static _Thread_local struct {
+    pg *g;
+    pconn *pc;
+} pin;
+
+static bool pinned(const pg *g)
+{
+    return pin.g == g;
+}
+
 static ee_status acquire(pg *g, pconn **out)
 {
+    if (pinned(g)) {
+        *out = pin.pc;
+        if (PQtransactionStatus(pin.pc->pg) != PQTRANS_INTRANS)
+            return ee__error(EE_EIO, "postgres: the transaction of this step failed at an "
+                                     "earlier statement (or the connection was lost)");
+        return EE_OK;
+    }
     void *pc = NULL;
     ee_status st = EE_OK;
     for (int attempt = 0; attempt <= POOL_MAX; attempt++) {
@@ -254,7 +274,20 @@ static ee_status acquire(pg *g, pconn **out)
 
 static void release(pg *g, pconn *pc)
 {
+    if (pinned(g) && pc == pin.pc)
+        return; /* the scope's: given back by its end */
     ee__pool_give(&g->pool, pc);
+}
+
+/* BEGIN/COMMIT of a slot's own transaction, unless the scope's is open. */
+static ee_status begin_own(pg *g, pconn *pc)
+{
+    return pinned(g) ? EE_OK : run(pc->pg, "BEGIN", NULL, 0, "cannot begin", NULL);
+}
+
+static ee_status commit_own(pg *g, pconn *pc, const char *what)
+{
+    return pinned(g) ? EE_OK : run(pc->pg, "COMMIT", NULL, 0, what, NULL);
 }
 
 /* ---- SQL text ------------------------------------------------------------------- */
@@ -699,11 +732,11 @@ static ee_status pg_increment(void *ctx, const ee_storage_collection *c,
     ee_status st = acquire(g, &pc);
     if (st != EE_OK)
         return st;
-    st = run(pc->pg, "BEGIN", NULL, 0, "cannot begin", NULL);
+    st = begin_own(g, pc);
     if (st == EE_OK) {
         st = increment_tx(pc->pg, c, r, inc, n_inc, now_ms, totals_out);
         if (st == EE_OK)
-            st = run(pc->pg, "COMMIT", NULL, 0, "cannot commit the increment", NULL);
+            st = commit_own(g, pc, "cannot commit the increment");
     }
     release(g, pc); /* rolls back on failure */
     return st;
@@ -803,11 +836,11 @@ static ee_status pg_claim(void *ctx, const ee_storage_collection *c, const char 
     ee_status st = acquire(g, &pc);
     if (st != EE_OK)
         return st;
-    st = run(pc->pg, "BEGIN", NULL, 0, "cannot begin", NULL);
+    st = begin_own(g, pc);
     if (st == EE_OK) {
         st = claim_tx(pc->pg, c, ws, f, k, fn, payload);
         if (st == EE_OK)
-            st = run(pc->pg, "COMMIT", NULL, 0, "cannot commit the claim", NULL);
+            st = commit_own(g, pc, "cannot commit the claim");
     }
     release(g, pc); /* rolls back on failure */
     return st;
@@ -825,6 +858,50 @@ static void pg_destroy(void *ctx)
     free(g->schema);
     free(g);
 }
+
+/* ---- atomic scopes (internal.h's ee__storage_tx_ops) -------------------------- */
+
+static ee_status pg_begin(void *ctx)
+{
+    pg *g = ctx;
+    if (pin.g != NULL)
+        return ee__error(EE_EINVAL, "postgres: a transaction is already open on this thread");
+    pconn *pc;
+    ee_status st = acquire(g, &pc);
+    if (st != EE_OK)
+        return st;
+    if ((st = run(pc->pg, "BEGIN", NULL, 0, "cannot begin", NULL)) != EE_OK) {
+        release(g, pc);
+        return st;
+    }
+    pin.g = g;
+    pin.pc = pc;
+    return EE_OK;
+}
+
+/* A failed statement leaves the transaction aborted, and COMMIT then
+ * answers ROLLBACK without an error: look before committing. */
+static ee_status pg_end(void *ctx, bool commit)
+{
+    pg *g = ctx;
+    pconn *pc = pin.pc;
+    if (!pinned(g) || pc == NULL)
+        return ee__error(EE_EINVAL, "postgres: no transaction open on this thread");
+    pin.g = NULL;
+    pin.pc = NULL;
+    ee_status st = EE_OK;
+    if (commit) {
+        if (PQtransactionStatus(pc->pg) != PQTRANS_INTRANS)
+            st = ee__error(EE_EIO, "postgres: the transaction of this step failed at an "
+                                   "earlier statement: nothing of it was stored");
+        else
+            st = run(pc->pg, "COMMIT", NULL, 0, "cannot commit", NULL);
+    }
+    release(g, pc); /* rolls back whatever is still open */
+    return st;
+}
+
+static const ee__storage_tx_ops postgres_tx = {pg_begin, pg_end};
 
 static const ee_storage_backend postgres_backend = {
     .version = EE_STORAGE_BACKEND_VERSION,
@@ -874,5 +951,5 @@ ee_status ee__storage_postgres_open(ee_storage **out, const char *conninfo, cons
         pg_destroy(g);
         return st;
     }
-    return ee__storage_wrap(out, &postgres_backend, g);
+    return ee__storage_wrap_tx(out, &postgres_backend, g, &postgres_tx);
 }

@@ -267,8 +267,30 @@ static bool pool_reuse(void *owner, void *vc)
 
 static const ee__pool_ops lite_pool_ops = {pool_open, pool_close, pool_reuse};
 
+/* The connection of the atomic scope (ee__storage_atomic()) the calling
+ * thread is inside: every slot it calls on `l` uses it, inside its
+ * transaction. */
+static _Thread_local struct {
+    lite *l;
+    conn *c;
+} pin;
+
+static bool pinned(const lite *l)
+{
+    return pin.l == l;
+}
+
 static ee_status acquire(lite *l, conn **out)
 {
+    if (pinned(l)) {
+        *out = pin.c;
+        /* An I/O error, a full disk may have rolled the whole transaction
+         * back: a write now would commit on its own. */
+        if (sqlite3_get_autocommit(pin.c->db))
+            return ee__error(EE_EIO, "sqlite: the transaction of this step was rolled back by "
+                                     "an earlier error");
+        return EE_OK;
+    }
     void *c = NULL;
     ee_status st = ee__pool_take(&l->pool, &c);
     *out = c;
@@ -277,7 +299,21 @@ static ee_status acquire(lite *l, conn **out)
 
 static void release(lite *l, conn *c)
 {
+    if (pinned(l) && c == pin.c)
+        return; /* the scope's: given back by its end */
     ee__pool_give(&l->pool, c);
+}
+
+/* BEGIN IMMEDIATE of a read-modify-write slot, unless the scope's
+ * transaction (which holds the write lock already) is open. */
+static ee_status begin_rmw(lite *l, conn *cn)
+{
+    return pinned(l) ? EE_OK : exec(cn->db, "BEGIN IMMEDIATE", "cannot take the write lock");
+}
+
+static ee_status commit_rmw(lite *l, conn *cn, const char *what)
+{
+    return pinned(l) ? EE_OK : exec(cn->db, "COMMIT", what);
 }
 
 static size_t coll_index(const lite *l, const ee_storage_collection *c)
@@ -748,11 +784,11 @@ static ee_status lite_increment(void *ctx, const ee_storage_collection *c,
     ee_status s = acquire(l, &cn);
     if (s != EE_OK)
         return s;
-    s = exec(cn->db, "BEGIN IMMEDIATE", "cannot take the write lock");
+    s = begin_rmw(l, cn);
     if (s == EE_OK) {
         s = increment_locked(l, cn, c, r, inc, n_inc, now_ms, totals_out);
         if (s == EE_OK)
-            s = exec(cn->db, "COMMIT", "cannot commit the increment");
+            s = commit_rmw(l, cn, "cannot commit the increment");
     }
     release(l, cn); /* rolls back if still in the transaction */
     return s;
@@ -858,11 +894,11 @@ static ee_status lite_claim(void *ctx, const ee_storage_collection *c, const cha
     ee_status s = acquire(l, &cn);
     if (s != EE_OK)
         return s;
-    s = exec(cn->db, "BEGIN IMMEDIATE", "cannot take the write lock");
+    s = begin_rmw(l, cn);
     if (s == EE_OK) {
         s = claim_locked(l, cn, c, ws, f, k, fn, payload);
         if (s == EE_OK)
-            s = exec(cn->db, "COMMIT", "cannot commit the claim");
+            s = commit_rmw(l, cn, "cannot commit the claim");
     }
     release(l, cn); /* rolls back if still in the transaction */
     return s;
@@ -881,6 +917,47 @@ static void lite_destroy(void *ctx)
     free(l->path);
     free(l);
 }
+
+/* ---- atomic scopes (internal.h's ee__storage_tx_ops) -------------------------- */
+
+static ee_status lite_begin(void *ctx)
+{
+    lite *l = ctx;
+    if (pin.l != NULL)
+        return ee__error(EE_EINVAL, "sqlite: a transaction is already open on this thread");
+    conn *cn;
+    ee_status s = acquire(l, &cn);
+    if (s != EE_OK)
+        return s;
+    if ((s = exec(cn->db, "BEGIN IMMEDIATE", "cannot take the write lock")) != EE_OK) {
+        release(l, cn);
+        return s;
+    }
+    pin.l = l;
+    pin.c = cn;
+    return EE_OK;
+}
+
+static ee_status lite_end(void *ctx, bool commit)
+{
+    lite *l = ctx;
+    conn *cn = pin.c;
+    if (!pinned(l) || cn == NULL)
+        return ee__error(EE_EINVAL, "sqlite: no transaction open on this thread");
+    pin.l = NULL;
+    pin.c = NULL;
+    ee_status s = EE_OK;
+    if (sqlite3_get_autocommit(cn->db))
+        s = commit ? ee__error(EE_EIO, "sqlite: the transaction of this step was rolled back "
+                                       "by an earlier error")
+                   : EE_OK;
+    else if (commit)
+        s = exec(cn->db, "COMMIT", "cannot commit");
+    release(l, cn); /* rolls back if still in the transaction */
+    return s;
+}
+
+static const ee__storage_tx_ops sqlite_tx = {lite_begin, lite_end};
 
 static const ee_storage_backend sqlite_backend = {
     .version = EE_STORAGE_BACKEND_VERSION,
@@ -934,5 +1011,5 @@ ee_status ee__storage_sqlite_open(ee_storage **out, const ee__sqlite_options *o)
         lite_destroy(l);
         return st;
     }
-    return ee__storage_wrap(out, &sqlite_backend, l);
+    return ee__storage_wrap_tx(out, &sqlite_backend, l, &sqlite_tx);
 }

@@ -1,0 +1,123 @@
+/*
+ * Durable writes per execution on SQLite: the steps of a run group their
+ * writes into transactions (ee__storage_atomic()), so one execution
+ * commits 5 storage transactions - submit (queue item + record), claim
+ * (item + backlog counter), start (`running` + gateway grant), the final
+ * write, the release (token revoked + item removed) - plus the quota's 3
+ * (admission, commit, release) on the counters, which share the file
+ * (storage: counters, their own connection, synchronous=NORMAL). When each
+ * storage write was its own transaction the run committed 14. The commits
+ * are counted in the file's write-ahead log: its commit frames before and
+ * after the run.
+ */
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "engine/engine.h"
+#include "exec/queue.h"
+#include "exec_fake.h"
+
+static char dir[] = "/tmp/ee-exec-commits-XXXXXX";
+static char path[128], uri[160];
+static ee_engine *engine;
+static ee_principal *alice;
+
+static void setup(void)
+{
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/engine.db", dir);
+    snprintf(uri, sizeof uri, "sqlite://%s", path);
+    fake_setup();
+    ee_config *cfg = ee_test_config_new(uri, NULL, NULL);
+    ee_test_config_set(cfg, "EXEC_WORKERS", "1");
+    ee_test_config_set(cfg, "EXEC_POLL_MS", "20");
+    engine = fake_engine_config(cfg);
+    fake_sync(engine);
+    cr_assert_eq(ee_principal_new(&alice, "ws-alice", "u1", "org-a"), EE_OK);
+}
+
+static void teardown(void)
+{
+    ee_engine_close(engine);
+    ee_principal_free(alice);
+    fake_teardown();
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+}
+
+TestSuite(exec_commits, .init = setup, .fini = teardown, .timeout = 60);
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Commit frames of the log's current generation (their salts are the
+ * header's: frames of an earlier generation may follow); *salt_out the
+ * generation's salts (a checkpoint that restarts the log changes them). */
+static int commits(uint64_t *salt_out)
+{
+    char wal[160];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    FILE *f = fopen(wal, "rb");
+    if (f == NULL) {
+        *salt_out = 0;
+        return 0;
+    }
+    unsigned char hdr[32], fh[24];
+    int n = 0;
+    *salt_out = 0;
+    if (fread(hdr, 1, sizeof hdr, f) == sizeof hdr) {
+        *salt_out = (uint64_t)be32(hdr + 16) << 32 | be32(hdr + 20);
+        uint32_t page = be32(hdr + 8);
+        while (fread(fh, 1, sizeof fh, f) == sizeof fh && memcmp(fh + 8, hdr + 16, 8) == 0) {
+            if (be32(fh + 4) != 0)
+                n++;
+            if (fseek(f, (long)page, SEEK_CUR) != 0)
+                break;
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+/* ee_exec_run() returns at the final write; the accounting after it ends
+ * with the queue item's removal: wait for that (bounded). */
+static void wait_accounted(void)
+{
+    uint64_t waiting = 1, claimed = 1;
+    for (int i = 0; i < 500 && (waiting != 0 || claimed != 0); i++) {
+        cr_assert_eq(ee__queue_depth(ee__engine_storage(engine), &waiting, &claimed), EE_OK);
+        if (waiting != 0 || claimed != 0)
+            usleep(10000);
+    }
+    cr_assert_eq(waiting + claimed, 0, "the run's queue item was never removed");
+}
+
+static int one_run(void)
+{
+    char wf[25], *out = NULL;
+    entry_id(engine, "wf0", wf);
+    uint64_t salt = 0, salt_after = 0;
+    int before = commits(&salt);
+    ee_status st = ee_exec_run(engine, alice, wf, "{\"parameters\": {\"text\": \"hi\"}}", &out);
+    cr_assert_eq(st, EE_OK, "%s", out != NULL ? out : ee_error_last_message());
+    json_t *doc = parse_doc(out);
+    ee_free(out);
+    cr_expect_str_eq(sget(doc, "status"), "completed");
+    json_decref(doc);
+    wait_accounted();
+    int after = commits(&salt_after);
+    cr_assert_eq(salt, salt_after, "the log was restarted meanwhile: the count is lost");
+    return after - before;
+}
+Test(exec_commits, one_execution_commits_at_most_eight_transactions)
+{
+    (void)one_run(); /* the first run creates the counters' and rounds' documents */
+    int n = one_run();
+    cr_expect_eq(fake_hits("echo"), 2, "each run triggered its webhook once");
+    cr_expect_leq(n, 8, "one execution committed %d transactions", n);
+    cr_expect_geq(n, 3, "the count sees the commits (%d)", n);
+}
