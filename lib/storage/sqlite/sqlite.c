@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 
 #include "core/pool.h"
+#include "core/sqlite_wal.h"
 #include "storage/internal.h"
 
 #define POOL_MAX 8
@@ -205,29 +206,14 @@ static ee_status conn_open(lite *l, conn **out)
         snprintf(pragmas, sizeof pragmas,
                  "PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
                  sync_names[l->synchronous]);
-        /* Processes opening a new file at once all switch it to WAL, and
-         * SQLite may answer one SQLITE_BUSY at once, without the busy
-         * handler (its deadlock avoidance): try again, for as long as the
-         * busy timeout allows. */
-        sqlite3_stmt *wal = NULL;
-        for (int waited_ms = 0;; waited_ms += 5) {
-            rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &wal, NULL);
-            if (rc == SQLITE_OK)
-                rc = sqlite3_step(wal);
-            if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= l->busy_ms)
-                break;
-            sqlite3_finalize(wal);
-            wal = NULL;
-            sqlite3_sleep(5);
-        }
-        if (rc != SQLITE_ROW) {
+        char mode[16];
+        rc = ee__sqlite_wal(c->db, l->busy_ms, mode);
+        if (rc != SQLITE_OK) {
             st = db_error(c->db, rc, "cannot switch to WAL");
-        } else if (strcmp(l->path, ":memory:") != 0 &&
-                   strcmp((const char *)sqlite3_column_text(wal, 0), "wal") != 0) {
+        } else if (strcmp(l->path, ":memory:") != 0 && strcmp(mode, "wal") != 0) {
             st = ee__error(EE_EIO, "sqlite: the file refuses WAL mode (journal_mode is %s)",
-                           (const char *)sqlite3_column_text(wal, 0));
+                           mode);
         }
-        sqlite3_finalize(wal);
         if (st == EE_OK)
             st = exec(c->db, pragmas, "cannot apply the connection settings");
     }
