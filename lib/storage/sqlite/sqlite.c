@@ -725,23 +725,41 @@ static ee_status increment_locked(lite *l, conn *cn, const ee_storage_collection
     return s;
 }
 
+/* A connection holding the write lock (BEGIN IMMEDIATE): no other writer,
+ * thread or process, is inside until write_end(). */
+static ee_status write_begin(lite *l, conn **out)
+{
+    ee_status s = acquire(l, out);
+    if (s != EE_OK)
+        return s;
+    s = exec((*out)->db, "BEGIN IMMEDIATE", "cannot take the write lock");
+    if (s != EE_OK)
+        release(l, *out);
+    return s;
+}
+
+/* Commit when `s` (what the work under the lock returned) is EE_OK, give
+ * the connection back (release() rolls back what is left open) and return
+ * the first failure; `what` words a failed commit. */
+static ee_status write_end(lite *l, conn *cn, ee_status s, const char *what)
+{
+    if (s == EE_OK)
+        s = exec(cn->db, "COMMIT", what);
+    release(l, cn);
+    return s;
+}
+
 static ee_status lite_increment(void *ctx, const ee_storage_collection *c,
                                 const ee_storage_record *r, const ee_storage_inc *inc,
                                 size_t n_inc, int64_t now_ms, int64_t *totals_out)
 {
     lite *l = ctx;
     conn *cn;
-    ee_status s = acquire(l, &cn);
+    ee_status s = write_begin(l, &cn);
     if (s != EE_OK)
         return s;
-    s = exec(cn->db, "BEGIN IMMEDIATE", "cannot take the write lock");
-    if (s == EE_OK) {
-        s = increment_locked(l, cn, c, r, inc, n_inc, now_ms, totals_out);
-        if (s == EE_OK)
-            s = exec(cn->db, "COMMIT", "cannot commit the increment");
-    }
-    release(l, cn); /* rolls back if still in the transaction */
-    return s;
+    s = increment_locked(l, cn, c, r, inc, n_inc, now_ms, totals_out);
+    return write_end(l, cn, s, "cannot commit the increment");
 }
 
 static ee_status lite_delete_range(void *ctx, const ee_storage_collection *c, const char *ws,
@@ -841,17 +859,11 @@ static ee_status lite_claim(void *ctx, const ee_storage_collection *c, const cha
 {
     lite *l = ctx;
     conn *cn;
-    ee_status s = acquire(l, &cn);
+    ee_status s = write_begin(l, &cn);
     if (s != EE_OK)
         return s;
-    s = exec(cn->db, "BEGIN IMMEDIATE", "cannot take the write lock");
-    if (s == EE_OK) {
-        s = claim_locked(l, cn, c, ws, f, k, fn, payload);
-        if (s == EE_OK)
-            s = exec(cn->db, "COMMIT", "cannot commit the claim");
-    }
-    release(l, cn); /* rolls back if still in the transaction */
-    return s;
+    s = claim_locked(l, cn, c, ws, f, k, fn, payload);
+    return write_end(l, cn, s, "cannot commit the claim");
 }
 
 static void lite_destroy(void *ctx)
