@@ -76,6 +76,13 @@ static void check_render(const x_rec *r, bool full, const char *want)
     "{\"_id\":\"" XID "\",\"workflowCatalogId\":\"" WFID "\",\"workflowName\":\"Shapes\","         \
     "\"workspaceId\":\"" WS "\",\"userId\":\"user-1\",\"orgId\":\"org-1\","
 
+/* What an ended run answers after apiKeyUsed, in both shapes. */
+#define ENDED_TAIL                                                                               \
+    "\"emailSent\":true,\"emailSentAt\":\"2023-11-14T22:13:23.004Z\","                          \
+    "\"errorMessage\":\"boom\",\"n8nExecutionId\":\"n8n-5\","                                 \
+    "\"idempotencyKey\":\"idem-1\",\"createdAt\":\"2023-11-14T22:13:20.123Z\","               \
+    "\"startedAt\":\"2023-11-14T22:13:21.005Z\",\"completedAt\":\"2023-11-14T22:13:22.506Z\"}"
+
 Test(record_shapes, the_full_answer_of_an_ended_run_has_every_member_in_order)
 {
     x_rec r;
@@ -87,11 +94,7 @@ Test(record_shapes, the_full_answer_of_an_ended_run_has_every_member_in_order)
                       "\"apiKeyUsed\":{\"type\":\"customer\",\"provider\":\"openrouter\","
                       "\"cost\":1500000,\"costUsd\":\"0.001500000\",\"tokensUsed\":77,"
                       "\"keyId\":\"key-9\"},"
-                      "\"emailSent\":true,\"emailSentAt\":\"2023-11-14T22:13:23.004Z\","
-                      "\"errorMessage\":\"boom\",\"n8nExecutionId\":\"n8n-5\","
-                      "\"idempotencyKey\":\"idem-1\",\"createdAt\":\"2023-11-14T22:13:20.123Z\","
-                      "\"startedAt\":\"2023-11-14T22:13:21.005Z\","
-                      "\"completedAt\":\"2023-11-14T22:13:22.506Z\"}");
+                      ENDED_TAIL);
     ee__exec_rec_clear(&r);
 }
 
@@ -107,11 +110,7 @@ Test(record_shapes, the_brief_answer_leaves_out_input_and_output)
                       "\"executionTimeMs\":1500,"
                       "\"apiKeyUsed\":{\"type\":\"platform\",\"provider\":\"openrouter\","
                       "\"cost\":1500000,\"costUsd\":\"0.001500000\",\"tokensUsed\":77},"
-                      "\"emailSent\":true,\"emailSentAt\":\"2023-11-14T22:13:23.004Z\","
-                      "\"errorMessage\":\"boom\",\"n8nExecutionId\":\"n8n-5\","
-                      "\"idempotencyKey\":\"idem-1\",\"createdAt\":\"2023-11-14T22:13:20.123Z\","
-                      "\"startedAt\":\"2023-11-14T22:13:21.005Z\","
-                      "\"completedAt\":\"2023-11-14T22:13:22.506Z\"}");
+                      ENDED_TAIL);
     ee__exec_rec_clear(&r);
 }
 
