@@ -177,17 +177,6 @@ static ee_status check_workspace(const ee_storage_collection *c, const char *ws,
     return EE_OK;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static ee_status check_id(const char *id, uint8_t out[12])
 {
     if (id == NULL)
@@ -199,14 +188,10 @@ static ee_status check_id(const char *id, uint8_t out[12])
     if (n < EE_STORAGE_ID_HEX_LEN)
         return ee__error(EE_EINVAL, "document id must be %d hex characters, got %zu",
                          EE_STORAGE_ID_HEX_LEN, n);
-    for (int i = 0; i < 12; i++) {
-        int hi = hexval(id[2 * i]), lo = hexval(id[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            char q[32];
-            ee__quote_for_message(id, q, sizeof q);
-            return ee__error(EE_EINVAL, "document id '%s' is not hexadecimal", q);
-        }
-        out[i] = (uint8_t)(hi << 4 | lo);
+    if (!ee__hex_decode(id, 12, out)) {
+        char q[32];
+        ee__quote_for_message(id, q, sizeof q);
+        return ee__error(EE_EINVAL, "document id '%s' is not hexadecimal", q);
     }
     return EE_OK;
 }
@@ -581,12 +566,8 @@ static ee_status cursor_decode(const char *cursor, const filter_buf *fb,
     if (n != 2 * CURSOR_BYTES)
         return ee__error(EE_EINVAL, "malformed cursor: wrong length %zu", n);
     uint8_t raw[CURSOR_BYTES];
-    for (int i = 0; i < CURSOR_BYTES; i++) {
-        int hi = hexval(cursor[2 * i]), lo = hexval(cursor[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return ee__error(EE_EINVAL, "malformed cursor: not hexadecimal");
-        raw[i] = (uint8_t)(hi << 4 | lo);
-    }
+    if (!ee__hex_decode(cursor, CURSOR_BYTES, raw))
+        return ee__error(EE_EINVAL, "malformed cursor: not hexadecimal");
     if (raw[0] != 1)
         return ee__error(EE_EINVAL, "malformed cursor: unknown version %u", raw[0]);
     if (raw[1] != (uint8_t)fb->f.order || memcmp(raw + 22, fb->fingerprint, 8) != 0)
