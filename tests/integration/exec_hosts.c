@@ -19,6 +19,7 @@
 #include "exec_host.h"
 #include "fake_upstream.h"
 #include "source_dir.h"
+#include "pg_schema.h"
 #include "test_servers.h"
 #include "execengine/catalog.h"
 #include "execengine/config.h"
@@ -36,19 +37,9 @@ static char store_uri[700];
 static char redis_uri[512];
 static ee_fake_upstream n8n;
 
-static void quiet(void *arg, const char *message)
-{
-    (void)arg, (void)message;
-}
-
 static void setup(void)
 {
-    const char *base = ee_test_server_uri("EE_TEST_POSTGRES_URI");
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(schema, sizeof schema, "ee_xh_%d_%ld", (int)getpid(), (long)(ts.tv_nsec % 1000000));
-    snprintf(store_uri, sizeof store_uri, "%s%sschema=%s", base,
-             strchr(base, '?') != NULL ? "&" : "?", schema);
+    ee_test_pg_schema("ee_xh", schema, sizeof schema, store_uri, sizeof store_uri);
     /* One Redis for the three hosts; the principals' ids carry this run's
      * schema name, so runs never share a counter. */
     snprintf(redis_uri, sizeof redis_uri, "%s", ee_test_server_uri("EE_TEST_REDIS_URI"));
@@ -58,13 +49,7 @@ static void setup(void)
 static void teardown(void)
 {
     ee_fake_upstream_stop(&n8n);
-    char sql[128];
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
-    PGconn *c = PQconnectdb(ee_test_server_uri("EE_TEST_POSTGRES_URI"));
-    PQsetNoticeProcessor(c, quiet, NULL);
-    if (PQstatus(c) == CONNECTION_OK)
-        PQclear(PQexec(c, sql));
-    PQfinish(c);
+    ee_test_pg_drop_schema(schema);
 }
 
 TestSuite(exec_hosts, .init = setup, .fini = teardown, .timeout = 600);
