@@ -196,6 +196,18 @@ static ee_status check_id(const char *id, uint8_t out[12])
     return EE_OK;
 }
 
+/* The collection, workspace and id naming one document, checked. */
+static ee_status check_doc(const char *collection, const char *workspace, const char *id,
+                           const ee_storage_collection **c, const char **ws, uint8_t oid[12])
+{
+    ee_status st = check_collection(collection, c);
+    if (st == EE_OK)
+        st = check_workspace(*c, workspace, ws);
+    if (st == EE_OK)
+        st = check_id(id, oid);
+    return st;
+}
+
 /* A document ready for a backend: validated, with an _id, its values
  * extracted. `owned` holds a rebuilt copy when _id had to be prepended. */
 typedef struct prepared {
@@ -344,8 +356,7 @@ ee_status ee_storage_get(ee_storage *s, const char *collection, const char *work
         return ee__error(EE_EINVAL, "ee_storage_get: NULL argument");
     *data_out = NULL;
     *len_out = 0;
-    if ((st = check_collection(collection, &c)) != EE_OK ||
-        (st = check_workspace(c, workspace, &ws)) != EE_OK || (st = check_id(id, oid)) != EE_OK)
+    if ((st = check_doc(collection, workspace, id, &c, &ws, oid)) != EE_OK)
         return st;
     if (s->be.get == NULL)
         return missing_slot(s, "get");
@@ -380,8 +391,7 @@ ee_status ee_storage_replace(ee_storage *s, const char *collection, const char *
     ee_status st;
     if (s == NULL)
         return ee__error(EE_EINVAL, "storage handle is NULL");
-    if ((st = check_collection(collection, &c)) != EE_OK ||
-        (st = check_workspace(c, workspace, &ws)) != EE_OK || (st = check_id(id, oid)) != EE_OK)
+    if ((st = check_doc(collection, workspace, id, &c, &ws, oid)) != EE_OK)
         return st;
     if (expected_revision < 1 || expected_revision == INT64_MAX)
         return ee__error(EE_EINVAL, "expected revision %" PRId64 " is out of range",
@@ -412,8 +422,7 @@ ee_status ee_storage_delete(ee_storage *s, const char *collection, const char *w
     ee_status st;
     if (s == NULL)
         return ee__error(EE_EINVAL, "storage handle is NULL");
-    if ((st = check_collection(collection, &c)) != EE_OK ||
-        (st = check_workspace(c, workspace, &ws)) != EE_OK || (st = check_id(id, oid)) != EE_OK)
+    if ((st = check_doc(collection, workspace, id, &c, &ws, oid)) != EE_OK)
         return st;
     if (s->be.remove == NULL)
         return missing_slot(s, "delete");
