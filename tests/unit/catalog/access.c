@@ -22,18 +22,6 @@
 #define CATALOG_SUITE_SQLITE access_sqlite
 #include "catalog_test.h"
 
-static char *entry(ee_engine *e, const char *json)
-{
-    char *out = NULL;
-    ee_status st = ee_catalog_create(e, json, &out);
-    cr_assert_eq(st, EE_OK, "create %s: %s", json, out);
-    json_t *doc = parse(out);
-    ee_free(out);
-    char *id = strdup(str(doc, "id"));
-    json_decref(doc);
-    return id;
-}
-
 static ee_principal *who(const char *ws, const char *org)
 {
     ee_principal *p = NULL;

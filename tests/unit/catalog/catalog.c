@@ -51,18 +51,6 @@ static char *category(ee_engine *e, const char *name, int order)
     return id;
 }
 
-static char *entry(ee_engine *e, const char *json)
-{
-    char *out = NULL;
-    ee_status st = ee_catalog_create(e, json, &out);
-    cr_assert_eq(st, EE_OK, "create %s: %s", json, out);
-    json_t *doc = parse(out);
-    ee_free(out);
-    char *id = strdup(str(doc, "id"));
-    json_decref(doc);
-    return id;
-}
-
 /* ---- CRUD ----------------------------------------------------------------------- */
 
 BOTH(create_get_update)

@@ -1,7 +1,8 @@
 /*
  * What the catalog API tests share (catalog.c, access.c): an engine on
- * memory or on a fresh SQLite file, a test run once on each, and calls of
- * JSON-returning APIs checked and parsed. Every helper asserts (Criterion).
+ * memory or on a fresh SQLite file, a test run once on each, calls of
+ * JSON-returning APIs checked and parsed, entries created. Every helper
+ * asserts (Criterion).
  *
  * A test file defines, before including this header,
  *     #define CATALOG_TEST_NAME "access"          the SQLite file's tag
@@ -15,10 +16,12 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "engine_fixture.h"
+#include "execengine/catalog.h"
 
 static char db_path[256];
 
@@ -94,6 +97,19 @@ static json_t *parse(const char *text)
 static const char *str(const json_t *doc, const char *key)
 {
     return json_string_value(json_object_get(doc, key));
+}
+
+/* Create the entry `json` (as the admin); its id (the caller frees it). */
+static char *entry(ee_engine *e, const char *json)
+{
+    char *out = NULL;
+    ee_status st = ee_catalog_create(e, json, &out);
+    cr_assert_eq(st, EE_OK, "create %s: %s", json, out);
+    json_t *doc = parse(out);
+    ee_free(out);
+    char *id = strdup(str(doc, "id"));
+    json_decref(doc);
+    return id;
 }
 
 #endif
