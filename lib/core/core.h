@@ -278,6 +278,12 @@ void ee__config_each_secret(const ee_config *cfg,
 bool ee__utf8_valid(const char *s, size_t len);
 /* n bytes as 2n lowercase hex digits and a terminator into out (2n + 1). */
 void ee__hex_encode(const uint8_t *in, size_t n, char *out);
+/* The value of one hex digit (either case), or -1. */
+int ee__hex_digit(char c);
+/* 2n hex digits (either case) of `hex` into n bytes of out; false (out
+ * then partly written) when one of them is not a hex digit. The caller
+ * checks the length. */
+bool ee__hex_decode(const char *hex, size_t n, uint8_t *out);
 
 /* Locate the password of a URI's userinfo ("scheme://user:PASS@host...").
  * Returns false when there is none. */

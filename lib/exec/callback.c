@@ -159,29 +159,12 @@ static bool timestamp_parse(const char *ts, int64_t *secs)
     return true;
 }
 
-static int hex_val(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* "v1=" + exactly 64 hex digits into 32 bytes. */
 static bool signature_parse(const char *sig, unsigned char out[32])
 {
     if (sig == NULL || strncmp(sig, "v1=", 3) != 0 || strlen(sig) != 3 + 64)
         return false;
-    for (int i = 0; i < 32; i++) {
-        int hi = hex_val(sig[3 + 2 * i]), lo = hex_val(sig[4 + 2 * i]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (unsigned char)(hi << 4 | lo);
-    }
-    return true;
+    return ee__hex_decode(sig + 3, 32, out);
 }
 
 static ee_status sign_raw(const char key_hex[65], const char *timestamp, const char *body,

@@ -9,13 +9,16 @@
 #include "exec/exec_internal.h"
 #include "gateway/gateway.h"
 
-static ee_status args(ee_engine *engine, const ee_principal *principal, const char *id,
-                      const char *what)
+/* The preamble of every call on one execution of the door (get, results,
+ * cost, cancel): the arguments are checked and the record is loaded from
+ * the principal's workspace (another workspace's id is not found). */
+ee_status ee__exec_door_load(ee_engine *engine, const ee_principal *principal,
+                             const char *execution_id, const char *what, x_rec *out)
 {
-    if (ee__exec_state(engine) == NULL || principal == NULL || id == NULL)
+    if (ee__exec_state(engine) == NULL || principal == NULL || execution_id == NULL)
         return ee__error(EE_EINVAL, "%s: engine, principal and execution_id must not be NULL",
                          what);
-    return EE_OK;
+    return ee__exec_load(engine, ee_principal_workspace(principal), execution_id, out);
 }
 
 ee_status ee_exec_get(ee_engine *engine, const ee_principal *principal,
@@ -24,10 +27,8 @@ ee_status ee_exec_get(ee_engine *engine, const ee_principal *principal,
     if (out == NULL)
         return ee__error(EE_EINVAL, "ee_exec_get: out must not be NULL");
     *out = NULL;
-    ee_status st = args(engine, principal, execution_id, "ee_exec_get");
     x_rec r;
-    if (st == EE_OK)
-        st = ee__exec_load(engine, ee_principal_workspace(principal), execution_id, &r);
+    ee_status st = ee__exec_door_load(engine, principal, execution_id, "ee_exec_get", &r);
     if (st != EE_OK)
         return ee__error_out(out, st);
     st = ee__json_out(out, ee__exec_render(&r, true));
@@ -131,10 +132,8 @@ ee_status ee_exec_results(ee_engine *engine, const ee_principal *principal,
     if (out == NULL)
         return ee__error(EE_EINVAL, "ee_exec_results: out must not be NULL");
     *out = NULL;
-    ee_status st = args(engine, principal, execution_id, "ee_exec_results");
     x_rec r;
-    if (st == EE_OK)
-        st = ee__exec_load(engine, ee_principal_workspace(principal), execution_id, &r);
+    ee_status st = ee__exec_door_load(engine, principal, execution_id, "ee_exec_results", &r);
     if (st != EE_OK)
         return ee__error_out(out, st);
     json_t *output = NULL;
@@ -201,10 +200,8 @@ ee_status ee_exec_cost(ee_engine *engine, const ee_principal *principal, const c
     if (out == NULL)
         return ee__error(EE_EINVAL, "ee_exec_cost: out must not be NULL");
     *out = NULL;
-    ee_status st = args(engine, principal, execution_id, "ee_exec_cost");
     x_rec r;
-    if (st == EE_OK)
-        st = ee__exec_load(engine, ee_principal_workspace(principal), execution_id, &r);
+    ee_status st = ee__exec_door_load(engine, principal, execution_id, "ee_exec_cost", &r);
     if (st != EE_OK)
         return ee__error_out(out, st);
     cost_acc a = {json_array(), 0, 0};

@@ -151,6 +151,12 @@ typedef ee_status (*x_change_fn)(x_rec *r, void *payload);
 ee_status ee__exec_change(ee_engine *engine, const char *workspace, const char *id,
                           x_change_fn fn, void *payload, x_rec *out);
 
+/* The door's calls on one execution (exec_api.c): EE_EINVAL naming `what`
+ * when engine, principal or execution_id is NULL, else ee__exec_load of the
+ * principal's workspace. */
+ee_status ee__exec_door_load(ee_engine *engine, const ee_principal *principal,
+                             const char *execution_id, const char *what, x_rec *out);
+
 /* The record as the door renders it (full: inputData/outputData too). */
 json_t *ee__exec_render(const x_rec *r, bool full);
 /* Decode a stored document. */

@@ -404,39 +404,21 @@ static ee_status write_held(ee_storage *s, ee__queue_item *item, const item_doc 
     return st;
 }
 
-ee_status ee__queue_renew(ee_storage *storage, ee__queue_item *item, int64_t now_ms,
-                          int64_t lease_ms)
+/* Renew (the lease runs `ms` more from now) or release (back to waiting,
+ * claimable `ms` from now) the claim `item` holds: the same checks and the
+ * same revision-checked read and write, two different items after. */
+static ee_status rehold(ee_storage *storage, ee__queue_item *item, int64_t now_ms, int64_t ms,
+                        bool release)
 {
     ee_status st;
     if (storage == NULL)
         return ee__error(EE_EINVAL, "queue: storage is NULL");
     if ((st = check_item(item)) != EE_OK)
         return st;
-    if (lease_ms <= 0)
+    if (!release && ms <= 0)
         return ee__error(EE_EINVAL, "queue: the lease must be positive, not %" PRId64 " ms",
-                         lease_ms);
-    item_doc d;
-    if ((st = read_held(storage, item, &d)) != EE_OK)
-        return st;
-    if (d.waiting)
-        return ee__error(EE_ECONFLICT, "queue: execution %s is not claimed",
-                         item->execution_id);
-    int64_t until = add_ms(now_ms, lease_ms);
-    st = write_held(storage, item, &d, "claimed", until, d.owner, until);
-    if (st == EE_OK)
-        item->lease_until_ms = until;
-    return st;
-}
-
-ee_status ee__queue_release(ee_storage *storage, ee__queue_item *item, int64_t now_ms,
-                            int64_t delay_ms)
-{
-    ee_status st;
-    if (storage == NULL)
-        return ee__error(EE_EINVAL, "queue: storage is NULL");
-    if ((st = check_item(item)) != EE_OK)
-        return st;
-    if (delay_ms < 0)
+                         ms);
+    if (release && ms < 0)
         return ee__error(EE_EINVAL, "queue: the delay must not be negative");
     item_doc d;
     if ((st = read_held(storage, item, &d)) != EE_OK)
@@ -444,6 +426,13 @@ ee_status ee__queue_release(ee_storage *storage, ee__queue_item *item, int64_t n
     if (d.waiting)
         return ee__error(EE_ECONFLICT, "queue: execution %s is not claimed",
                          item->execution_id);
+    if (!release) {
+        int64_t until = add_ms(now_ms, ms);
+        st = write_held(storage, item, &d, "claimed", until, d.owner, until);
+        if (st == EE_OK)
+            item->lease_until_ms = until;
+        return st;
+    }
     /* Back in the backlog: counted before it is waiting (a crash in
      * between leaves the counter high, never low). It is not refused: it
      * was admitted when pushed. */
@@ -453,12 +442,24 @@ ee_status ee__queue_release(ee_storage *storage, ee__queue_item *item, int64_t n
      * so the next claimer starts rather than recovers. */
     if (d.attempts > 0)
         d.attempts--;
-    st = write_held(storage, item, &d, "waiting", add_ms(now_ms, delay_ms), "", 0);
+    st = write_held(storage, item, &d, "waiting", add_ms(now_ms, ms), "", 0);
     if (st != EE_OK)
         backlog_return(storage, now_ms);
     else
         item->lease_until_ms = 0;
     return st;
+}
+
+ee_status ee__queue_renew(ee_storage *storage, ee__queue_item *item, int64_t now_ms,
+                          int64_t lease_ms)
+{
+    return rehold(storage, item, now_ms, lease_ms, false);
+}
+
+ee_status ee__queue_release(ee_storage *storage, ee__queue_item *item, int64_t now_ms,
+                            int64_t delay_ms)
+{
+    return rehold(storage, item, now_ms, delay_ms, true);
 }
 
 /* ---- done, remove, depth ------------------------------------------------------------- */

@@ -174,57 +174,86 @@ static void set_int(json_t *o, const char *k, int64_t v)
     json_object_set_new(o, k, json_integer((json_int_t)v));
 }
 
-/* The stored JSON of `r` (dates as ms, the "run" member included). */
-static json_t *to_json(const x_rec *r)
+/* The two shapes of a record: what is stored (no "_id" - the storage
+ * keeps it -, dates as ms, the output reference's storage reservation and
+ * the "run" member) and what the door answers ("_id" first, dates as ISO
+ * text, the cost also in USD, nothing of "run"; the list leaves out the
+ * input and output). One builder, so a field added to the record reaches
+ * both. */
+typedef enum { AS_STORED, AS_ANSWER, AS_ANSWER_BRIEF } x_shape;
+
+static void set_date(json_t *o, const char *k, int64_t ms, x_shape shape);
+
+static json_t *build(const x_rec *r, x_shape shape)
 {
+    bool stored = shape == AS_STORED;
     json_t *j = json_object();
     if (j == NULL)
         return NULL;
+    if (!stored)
+        set_str(j, "_id", r->id);
     set_str(j, "workflowCatalogId", r->workflow_id);
     set_str(j, "workflowName", r->workflow_name);
     set_str(j, "workspaceId", r->workspace);
     set_str(j, "userId", r->user_id);
     set_str(j, "orgId", r->org_id);
     set_str(j, "status", ee__exec_status_name(r->status));
-    json_object_set(j, "inputData", r->input != NULL ? r->input : json_object());
-    json_object_set(j, "outputData", r->output != NULL ? r->output : json_null());
+    if (shape != AS_ANSWER_BRIEF) {
+        json_object_set(j, "inputData", r->input != NULL ? r->input : json_object());
+        json_object_set(j, "outputData", r->output != NULL ? r->output : json_null());
+    }
     if (r->has_ref) {
-        char resv[24];
-        snprintf(resv, sizeof resv, "%" PRIu64, r->ref.storage_resv);
-        json_object_set_new(j, "outputRef",
-                            json_pack("{s:I, s:s, s:s}", "bytes", (json_int_t)r->ref.bytes,
-                                      "sha256", r->ref.sha256, "storageReservation", resv));
+        json_t *ref = json_pack("{s:I, s:s}", "bytes", (json_int_t)r->ref.bytes, "sha256",
+                                r->ref.sha256);
+        if (ref != NULL && stored) {
+            char resv[24];
+            snprintf(resv, sizeof resv, "%" PRIu64, r->ref.storage_resv);
+            set_str(ref, "storageReservation", resv);
+        }
+        json_object_set_new(j, "outputRef", ref);
     }
     set_int(j, "executionTimeMs", r->exec_ms);
     if (r->key_provider[0] != '\0') {
-        json_t *k = json_pack("{s:s, s:s, s:I, s:I}", "type",
-                              r->key_customer ? "customer" : "platform", "provider",
-                              r->key_provider, "cost", (json_int_t)r->cost_nano, "tokensUsed",
-                              (json_int_t)r->tokens);
+        json_t *k = json_pack("{s:s, s:s, s:I}", "type", r->key_customer ? "customer" : "platform",
+                              "provider", r->key_provider, "cost", (json_int_t)r->cost_nano);
+        if (k != NULL && !stored) {
+            char usd[32];
+            ee__decimal_format(r->cost_nano, 9, usd);
+            set_str(k, "costUsd", usd);
+        }
+        if (k != NULL)
+            set_int(k, "tokensUsed", r->tokens);
         if (k != NULL && r->key_id[0] != '\0')
             set_str(k, "keyId", r->key_id);
         json_object_set_new(j, "apiKeyUsed", k);
     }
     json_object_set_new(j, "emailSent", json_boolean(r->email_sent));
     if (r->email_sent_at > 0)
-        set_int(j, "emailSentAt", r->email_sent_at);
+        set_date(j, "emailSentAt", r->email_sent_at, shape);
     set_str(j, "errorMessage", r->error_message);
     set_str(j, "n8nExecutionId", r->n8n_id);
     set_str(j, "idempotencyKey", r->idem_key);
-    set_int(j, "createdAt", r->created_at);
+    set_date(j, "createdAt", r->created_at, shape);
     if (r->started_at > 0)
-        set_int(j, "startedAt", r->started_at);
+        set_date(j, "startedAt", r->started_at, shape);
     if (r->completed_at > 0)
-        set_int(j, "completedAt", r->completed_at);
-    json_t *run = json_object();
-    set_str(run, "quotaTicket", r->ticket_json);
-    set_int(run, "timeoutMs", r->timeout_ms);
-    set_int(run, "deadlineMs", r->deadline_ms);
-    set_int(run, "failStatus", r->fail_status);
-    json_object_set_new(run, "useCustomApiKey", json_boolean(r->use_customer_key));
-    set_str(run, "emailTo", r->email_to);
-    json_object_set_new(j, "run", run);
+        set_date(j, "completedAt", r->completed_at, shape);
+    if (stored) {
+        json_t *run = json_object();
+        set_str(run, "quotaTicket", r->ticket_json);
+        set_int(run, "timeoutMs", r->timeout_ms);
+        set_int(run, "deadlineMs", r->deadline_ms);
+        set_int(run, "failStatus", r->fail_status);
+        json_object_set_new(run, "useCustomApiKey", json_boolean(r->use_customer_key));
+        set_str(run, "emailTo", r->email_to);
+        json_object_set_new(j, "run", run);
+    }
     return j;
+}
+
+static json_t *to_json(const x_rec *r)
+{
+    return build(r, AS_STORED);
 }
 
 ee_status ee__exec_decode(const uint8_t *data, size_t len, const char *id, int64_t revision,
@@ -366,8 +395,12 @@ void ee__exec_iso(int64_t ms, char out[32])
     snprintf(out, 32, "%s.%03dZ", day, (int)(ms % 1000));
 }
 
-static void set_date(json_t *o, const char *k, int64_t ms)
+static void set_date(json_t *o, const char *k, int64_t ms, x_shape shape)
 {
+    if (shape == AS_STORED) {
+        set_int(o, k, ms);
+        return;
+    }
     char buf[32];
     ee__exec_iso(ms, buf);
     json_object_set_new(o, k, json_string(buf));
@@ -375,46 +408,5 @@ static void set_date(json_t *o, const char *k, int64_t ms)
 
 json_t *ee__exec_render(const x_rec *r, bool full)
 {
-    json_t *j = json_object();
-    if (j == NULL)
-        return NULL;
-    set_str(j, "_id", r->id);
-    set_str(j, "workflowCatalogId", r->workflow_id);
-    set_str(j, "workflowName", r->workflow_name);
-    set_str(j, "workspaceId", r->workspace);
-    set_str(j, "userId", r->user_id);
-    set_str(j, "orgId", r->org_id);
-    set_str(j, "status", ee__exec_status_name(r->status));
-    if (full) {
-        json_object_set(j, "inputData", r->input != NULL ? r->input : json_object());
-        json_object_set(j, "outputData", r->output != NULL ? r->output : json_null());
-    }
-    if (r->has_ref)
-        json_object_set_new(j, "outputRef", json_pack("{s:I, s:s}", "bytes",
-                                                      (json_int_t)r->ref.bytes, "sha256",
-                                                      r->ref.sha256));
-    set_int(j, "executionTimeMs", r->exec_ms);
-    if (r->key_provider[0] != '\0') {
-        char usd[32];
-        ee__decimal_format(r->cost_nano, 9, usd);
-        json_t *k = json_pack("{s:s, s:s, s:I, s:s, s:I}", "type",
-                              r->key_customer ? "customer" : "platform", "provider",
-                              r->key_provider, "cost", (json_int_t)r->cost_nano, "costUsd", usd,
-                              "tokensUsed", (json_int_t)r->tokens);
-        if (k != NULL && r->key_id[0] != '\0')
-            set_str(k, "keyId", r->key_id);
-        json_object_set_new(j, "apiKeyUsed", k);
-    }
-    json_object_set_new(j, "emailSent", json_boolean(r->email_sent));
-    if (r->email_sent_at > 0)
-        set_date(j, "emailSentAt", r->email_sent_at);
-    set_str(j, "errorMessage", r->error_message);
-    set_str(j, "n8nExecutionId", r->n8n_id);
-    set_str(j, "idempotencyKey", r->idem_key);
-    set_date(j, "createdAt", r->created_at);
-    if (r->started_at > 0)
-        set_date(j, "startedAt", r->started_at);
-    if (r->completed_at > 0)
-        set_date(j, "completedAt", r->completed_at);
-    return j;
+    return build(r, full ? AS_ANSWER : AS_ANSWER_BRIEF);
 }

@@ -532,16 +532,13 @@ static ee_status cancel_change(x_rec *r, void *payload)
 ee_status ee_exec_cancel(ee_engine *engine, const ee_principal *principal,
                          const char *execution_id)
 {
-    x_state *st = ee__exec_state(engine);
-    if (st == NULL || principal == NULL || execution_id == NULL)
-        return ee__error(EE_EINVAL, "ee_exec_cancel: engine, principal and execution_id must "
-                                    "not be NULL");
-    const char *ws = ee_principal_workspace(principal);
     x_rec r;
-    ee_status s = ee__exec_load(engine, ws, execution_id, &r);
+    ee_status s = ee__exec_door_load(engine, principal, execution_id, "ee_exec_cancel", &r);
     if (s != EE_OK)
         return s;
     ee__exec_rec_clear(&r);
+    x_state *st = ee__exec_state(engine);
+    const char *ws = ee_principal_workspace(principal);
     cancel_arg a = {ee_engine_now_ms(engine), false, X_PENDING};
     s = ee__exec_change(engine, ws, execution_id, cancel_change, &a, &r);
     if (s != EE_OK)

@@ -628,14 +628,6 @@ static ee_status compile_node(ee_schema *s, const json_t *json, const char *path
 
 /* ---- $ref resolution --------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decode a URI fragment in place; false on a malformed escape. */
 static bool percent_decode(char *s)
 {
@@ -645,7 +637,7 @@ static bool percent_decode(char *s)
             *w++ = *r;
             continue;
         }
-        int hi = hexval(r[1]), lo = hi >= 0 ? hexval(r[2]) : -1;
+        int hi = ee__hex_digit(r[1]), lo = hi >= 0 ? ee__hex_digit(r[2]) : -1;
         if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
             return false;
         *w++ = (char)(hi * 16 + lo);

@@ -193,17 +193,6 @@ static ee_status check_workspace(const ee_storage_collection *c, const char *ws,
     return EE_OK;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static ee_status check_id(const char *id, uint8_t out[12])
 {
     if (id == NULL)
@@ -215,16 +204,24 @@ static ee_status check_id(const char *id, uint8_t out[12])
     if (n < EE_STORAGE_ID_HEX_LEN)
         return ee__error(EE_EINVAL, "document id must be %d hex characters, got %zu",
                          EE_STORAGE_ID_HEX_LEN, n);
-    for (int i = 0; i < 12; i++) {
-        int hi = hexval(id[2 * i]), lo = hexval(id[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            char q[32];
-            ee__quote_for_message(id, q, sizeof q);
-            return ee__error(EE_EINVAL, "document id '%s' is not hexadecimal", q);
-        }
-        out[i] = (uint8_t)(hi << 4 | lo);
+    if (!ee__hex_decode(id, 12, out)) {
+        char q[32];
+        ee__quote_for_message(id, q, sizeof q);
+        return ee__error(EE_EINVAL, "document id '%s' is not hexadecimal", q);
     }
     return EE_OK;
+}
+
+/* The collection, workspace and id naming one document, checked. */
+static ee_status check_doc(const char *collection, const char *workspace, const char *id,
+                           const ee_storage_collection **c, const char **ws, uint8_t oid[12])
+{
+    ee_status st = check_collection(collection, c);
+    if (st == EE_OK)
+        st = check_workspace(*c, workspace, ws);
+    if (st == EE_OK)
+        st = check_id(id, oid);
+    return st;
 }
 
 /* A document ready for a backend: validated, with an _id, its values
@@ -375,8 +372,7 @@ ee_status ee_storage_get(ee_storage *s, const char *collection, const char *work
         return ee__error(EE_EINVAL, "ee_storage_get: NULL argument");
     *data_out = NULL;
     *len_out = 0;
-    if ((st = check_collection(collection, &c)) != EE_OK ||
-        (st = check_workspace(c, workspace, &ws)) != EE_OK || (st = check_id(id, oid)) != EE_OK)
+    if ((st = check_doc(collection, workspace, id, &c, &ws, oid)) != EE_OK)
         return st;
     if (s->be.get == NULL)
         return missing_slot(s, "get");
@@ -411,8 +407,7 @@ ee_status ee_storage_replace(ee_storage *s, const char *collection, const char *
     ee_status st;
     if (s == NULL)
         return ee__error(EE_EINVAL, "storage handle is NULL");
-    if ((st = check_collection(collection, &c)) != EE_OK ||
-        (st = check_workspace(c, workspace, &ws)) != EE_OK || (st = check_id(id, oid)) != EE_OK)
+    if ((st = check_doc(collection, workspace, id, &c, &ws, oid)) != EE_OK)
         return st;
     if (expected_revision < 1 || expected_revision == INT64_MAX)
         return ee__error(EE_EINVAL, "expected revision %" PRId64 " is out of range",
@@ -443,8 +438,7 @@ ee_status ee_storage_delete(ee_storage *s, const char *collection, const char *w
     ee_status st;
     if (s == NULL)
         return ee__error(EE_EINVAL, "storage handle is NULL");
-    if ((st = check_collection(collection, &c)) != EE_OK ||
-        (st = check_workspace(c, workspace, &ws)) != EE_OK || (st = check_id(id, oid)) != EE_OK)
+    if ((st = check_doc(collection, workspace, id, &c, &ws, oid)) != EE_OK)
         return st;
     if (s->be.remove == NULL)
         return missing_slot(s, "delete");
@@ -597,12 +591,8 @@ static ee_status cursor_decode(const char *cursor, const filter_buf *fb,
     if (n != 2 * CURSOR_BYTES)
         return ee__error(EE_EINVAL, "malformed cursor: wrong length %zu", n);
     uint8_t raw[CURSOR_BYTES];
-    for (int i = 0; i < CURSOR_BYTES; i++) {
-        int hi = hexval(cursor[2 * i]), lo = hexval(cursor[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return ee__error(EE_EINVAL, "malformed cursor: not hexadecimal");
-        raw[i] = (uint8_t)(hi << 4 | lo);
-    }
+    if (!ee__hex_decode(cursor, CURSOR_BYTES, raw))
+        return ee__error(EE_EINVAL, "malformed cursor: not hexadecimal");
     if (raw[0] != 1)
         return ee__error(EE_EINVAL, "malformed cursor: unknown version %u", raw[0]);
     if (raw[1] != (uint8_t)fb->f.order || memcmp(raw + 22, fb->fingerprint, 8) != 0)

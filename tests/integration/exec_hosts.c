@@ -16,7 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exec_host.h"
 #include "fake_upstream.h"
+#include "source_dir.h"
+#include "pg_schema.h"
 #include "test_servers.h"
 #include "execengine/catalog.h"
 #include "execengine/config.h"
@@ -34,19 +37,9 @@ static char store_uri[700];
 static char redis_uri[512];
 static ee_fake_upstream n8n;
 
-static void quiet(void *arg, const char *message)
-{
-    (void)arg, (void)message;
-}
-
 static void setup(void)
 {
-    const char *base = ee_test_server_uri("EE_TEST_POSTGRES_URI");
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(schema, sizeof schema, "ee_xh_%d_%ld", (int)getpid(), (long)(ts.tv_nsec % 1000000));
-    snprintf(store_uri, sizeof store_uri, "%s%sschema=%s", base,
-             strchr(base, '?') != NULL ? "&" : "?", schema);
+    ee_test_pg_schema("ee_xh", schema, sizeof schema, store_uri, sizeof store_uri);
     /* One Redis for the three hosts; the principals' ids carry this run's
      * schema name, so runs never share a counter. */
     snprintf(redis_uri, sizeof redis_uri, "%s", ee_test_server_uri("EE_TEST_REDIS_URI"));
@@ -56,67 +49,28 @@ static void setup(void)
 static void teardown(void)
 {
     ee_fake_upstream_stop(&n8n);
-    char sql[128];
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
-    PGconn *c = PQconnectdb(ee_test_server_uri("EE_TEST_POSTGRES_URI"));
-    PQsetNoticeProcessor(c, quiet, NULL);
-    if (PQstatus(c) == CONNECTION_OK)
-        PQclear(PQexec(c, sql));
-    PQfinish(c);
+    ee_test_pg_drop_schema(schema);
 }
 
 TestSuite(exec_hosts, .init = setup, .fini = teardown, .timeout = 600);
-
-/* The source tree's data/ (plans, prices): integration tests are not given
- * EE_SOURCE_DIR. */
-static void find_data_dir(char *out, size_t cap)
-{
-    snprintf(out, cap, "%s", __FILE__);
-    for (int up = 0; up < 3; up++) {
-        char *slash = strrchr(out, '/');
-        if (slash != NULL)
-            *slash = '\0';
-    }
-    strncat(out, "/data", cap - strlen(out) - 1);
-}
 
 /* A host on the shared PostgreSQL and Redis with `workers` workers, or NULL
  * (the error detail says why): the hosts call it after fork(), where a
  * Criterion assertion would not reach the runner. */
 static ee_engine *try_open(int workers)
 {
-    ee_config *cfg = NULL;
-    if (ee_config_new(&cfg) != EE_OK)
+    char data_dir[1024];
+    if (!ee_test_source_data_dir(data_dir, sizeof data_dir))
         return NULL;
-    char w[16], data_dir[1024];
-    snprintf(w, sizeof w, "%d", workers);
-    find_data_dir(data_dir, sizeof data_dir);
-    const char *kv[][2] = {
-        {"API_KEY_ENCRYPTION_SECRET", "hosts-secret-0123456789abcdef0123456789"},
-        {"EE_DATA_DIR", data_dir},
-        {"EE_STORAGE_URI", store_uri},
-        {"EE_COUNTERS_URI", redis_uri},
-        {"N8N_BASE_URL", n8n.base},
-        {"N8N_API_KEY", "fake-n8n-key"},
-        {"EXEC_WORKERS", w},
-        {"EXEC_POLL_MS", "50"},
-        {"EXEC_QUEUE_MAX", "1000"},
-        {"MAX_EXECUTIONS_PER_USER_PER_HOUR", "100000"},
-        /* Admission holds a workspace's slot from submit to the end of the
-         * run: 60 queued runs per workspace need 60 slots (the free plan has
-         * no cap of its own, so this is the limit). */
-        {"MAX_CONCURRENT_EXECUTIONS", "1000"},
+    const char *const kv[] = {
+        "API_KEY_ENCRYPTION_SECRET", "hosts-secret-0123456789abcdef0123456789",
+        "EE_DATA_DIR", data_dir,
+        "EE_STORAGE_URI", store_uri,
+        "EE_COUNTERS_URI", redis_uri,
+        "EXEC_QUEUE_MAX", "1000",
+        NULL,
     };
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
-        if (ee_config_set(cfg, kv[i][0], kv[i][1]) != EE_OK) {
-            ee_config_free(cfg);
-            return NULL;
-        }
-    }
-    ee_engine *e = NULL;
-    ee_status st = ee_engine_open(&e, cfg);
-    ee_config_free(cfg);
-    return st == EE_OK ? e : NULL;
+    return ee_test_host_try_open(n8n.base, workers, kv);
 }
 
 static ee_engine *open_host(int workers)
@@ -124,19 +78,6 @@ static ee_engine *open_host(int workers)
     ee_engine *e = try_open(workers);
     cr_assert_not_null(e, "ee_engine_open: %s", ee_error_last_message());
     return e;
-}
-
-/* Queued and running executions, from any host's view of the shared queue. */
-static void stats(ee_engine *e, long long *queued, long long *running)
-{
-    char *out = NULL;
-    cr_assert_eq(ee_exec_stats(e, &out), EE_OK, "%s", ee_error_last_message());
-    json_t *j = json_loads(out, 0, NULL);
-    cr_assert_not_null(j, "%s", out);
-    *queued = json_integer_value(json_object_get(j, "queued"));
-    *running = json_integer_value(json_object_get(j, "running"));
-    json_decref(j);
-    ee_free(out);
 }
 
 /* One host: 4 workers until the shared queue is empty (4 minutes at most). */
@@ -165,22 +106,8 @@ Test(exec_hosts, three_hosts_drain_a_shared_queue_each_run_once)
 {
     /* The submitting process runs no workers: every run is left to the hosts. */
     ee_engine *e = open_host(0);
-    char *report = NULL;
-    cr_assert_eq(ee_catalog_sync(e, &report), EE_OK, "%s", ee_error_last_message());
-    ee_free(report);
-    char *list = NULL;
-    cr_assert_eq(ee_catalog_list(e, NULL, "{\"limit\": 10}", &list), EE_OK, "%s",
-                 ee_error_last_message());
-    json_t *l = json_loads(list, 0, NULL);
-    ee_free(list);
-    json_t *first = json_array_get(json_object_get(l, "data"), 0);
-    cr_assert_not_null(first, "the fake n8n's workflow was not synced");
     char wf[32];
-    /* Catalog entries name their id "id" (records of executions: "_id"). */
-    const char *entry = json_string_value(json_object_get(first, "id"));
-    cr_assert_not_null(entry, "the synced entry has no id");
-    snprintf(wf, sizeof wf, "%s", entry);
-    json_decref(l);
+    ee_test_host_sync(e, wf);
 
     ee_principal *who[WORKSPACES];
     for (int w = 0; w < WORKSPACES; w++) {
@@ -198,7 +125,7 @@ Test(exec_hosts, three_hosts_drain_a_shared_queue_each_run_once)
         cr_assert_eq(st, EE_OK, "submit %d: %s", i, ee_error_last_message());
     }
     long long q = 0, r = 0;
-    stats(e, &q, &r);
+    ee_test_host_stats(e, &q, &r);
     cr_assert_eq(q, RUNS, "all %d runs wait in the queue before a host starts (queued %lld)",
                  RUNS, q);
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "test_servers.h"
+#include "n8n_engine.h"
 #include "execengine/catalog.h"
 #include "execengine/config.h"
 #include "execengine/engine.h"
@@ -19,45 +19,16 @@
 #include "execengine/principal.h"
 #include "execengine/quota.h"
 
-static char url[256], key[2048], data_dir[1024];
+static char url[256], key[2048];
 static ee_engine *engine;
 static ee_principal *alice;
 
-static void find_data_dir(void)
-{
-    snprintf(data_dir, sizeof data_dir, "%s", __FILE__);
-    for (int up = 0; up < 3; up++) {
-        char *slash = strrchr(data_dir, '/');
-        cr_assert_not_null(slash, "cannot locate the source tree from %s", __FILE__);
-        *slash = '\0';
-    }
-    strncat(data_dir, "/data", sizeof data_dir - strlen(data_dir) - 1);
-}
-
-static void set(ee_config *cfg, const char *k, const char *v)
-{
-    cr_assert_eq(ee_config_set(cfg, k, v), EE_OK, "%s: %s", k, ee_error_last_message());
-}
-
 static void setup(void)
 {
-    ee_test_n8n_value("EE_TEST_N8N_URL", url, sizeof url);
-    ee_test_n8n_value("EE_TEST_N8N_API_KEY", key, sizeof key);
-    find_data_dir();
-    ee_config *cfg;
-    cr_assert_eq(ee_config_new(&cfg), EE_OK);
-    set(cfg, "API_KEY_ENCRYPTION_SECRET", "test-secret-0123456789abcdef0123456789");
-    set(cfg, "EE_STORAGE_URI", "memory:");
-    set(cfg, "EE_DATA_DIR", data_dir);
-    set(cfg, "N8N_BASE_URL", url);
-    set(cfg, "N8N_API_KEY", key);
-    set(cfg, "EXEC_WORKERS", "2");
-    set(cfg, "EXEC_POLL_MS", "100");
-    ee_status st = ee_engine_open(&engine, cfg);
-    ee_config_free(cfg);
-    cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
+    const char *const more[] = {"EXEC_WORKERS", "2", "EXEC_POLL_MS", "100", NULL};
+    engine = ee_test_n8n_engine(more, url, sizeof url, key, sizeof key);
     char *out = NULL;
-    st = ee_catalog_sync(engine, &out);
+    ee_status st = ee_catalog_sync(engine, &out);
     cr_assert_eq(st, EE_OK, "sync: %s", out);
     ee_free(out);
     cr_assert_eq(ee_principal_new(&alice, "ws-n8n-exec", "u1", "org-n8n-exec"), EE_OK);

@@ -14,6 +14,7 @@
 
 #include "exec/queue.h"
 #include "execengine/storage.h"
+#include "pg_schema.h"
 #include "test_servers.h"
 
 #define T0 1700000000000LL
@@ -23,30 +24,14 @@
 static char schema[64];
 static char store_uri[700];
 
-static void quiet(void *arg, const char *message)
-{
-    (void)arg, (void)message;
-}
-
 static void setup(void)
 {
-    const char *base = ee_test_server_uri("EE_TEST_POSTGRES_URI");
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(schema, sizeof schema, "ee_q_%d_%ld", (int)getpid(), (long)(ts.tv_nsec % 1000000));
-    snprintf(store_uri, sizeof store_uri, "%s%sschema=%s", base,
-             strchr(base, '?') != NULL ? "&" : "?", schema);
+    ee_test_pg_schema("ee_q", schema, sizeof schema, store_uri, sizeof store_uri);
 }
 
 static void teardown(void)
 {
-    char sql[128];
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE", schema);
-    PGconn *c = PQconnectdb(ee_test_server_uri("EE_TEST_POSTGRES_URI"));
-    PQsetNoticeProcessor(c, quiet, NULL);
-    if (PQstatus(c) == CONNECTION_OK)
-        PQclear(PQexec(c, sql));
-    PQfinish(c);
+    ee_test_pg_drop_schema(schema);
 }
 
 TestSuite(queue_postgres, .init = setup, .fini = teardown, .timeout = 300);

@@ -7,86 +7,32 @@
 #define EE_TEST_FAKE_HTTP_H
 
 #include <criterion/criterion.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <jansson.h>
 
-#include "execengine/transport.h"
+#include "fake_upstream.h"
 
-typedef struct {
-    pid_t pid;
-    int port;
-    char base[64]; /* "http://127.0.0.1:PORT" */
-} ee_fake_http;
-
-/* The script lives beside this header; __FILE__ is its absolute path. */
-static inline void ee_fake_http_script(char *out, size_t cap)
-{
-    snprintf(out, cap, "%s", __FILE__);
-    char *slash = strrchr(out, '/');
-    cr_assert_not_null(slash, "cannot locate tests/support from %s", __FILE__);
-    snprintf(slash + 1, cap - (size_t)(slash + 1 - out), "fake_http.py");
-}
+/* Started, stopped and called as the other fakes are (fake_upstream.h). */
+typedef ee_fake_upstream ee_fake_http;
 
 static inline void ee_fake_http_start(ee_fake_http *f)
 {
-    char script[1024];
-    ee_fake_http_script(script, sizeof script);
-    int fds[2];
-    cr_assert_eq(pipe(fds), 0);
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execlp("python3", "python3", script, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    FILE *in = fdopen(fds[0], "r");
-    char line[64] = "";
-    cr_assert_not_null(fgets(line, sizeof line, in), "fake_http.py did not start (python3?)");
-    fclose(in);
-    f->pid = pid;
-    cr_assert_eq(sscanf(line, "PORT %d", &f->port), 1, "fake_http.py said: %s", line);
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%d", f->port);
+    ee_fake_upstream_start(f, "fake_http.py");
 }
 
 static inline void ee_fake_http_stop(ee_fake_http *f)
 {
-    if (f->pid > 0) {
-        kill(f->pid, SIGTERM);
-        waitpid(f->pid, NULL, 0);
-        f->pid = 0;
-    }
+    ee_fake_upstream_stop(f);
 }
 
 /* The "count" the fake answers at `what` ("/__count?path=/x", "/__connections"). */
 static inline int ee_fake_http_query(const ee_fake_http *f, const char *what)
 {
-    char url[640];
-    snprintf(url, sizeof url, "%s%s", f->base, what);
-    ee_transport *t;
-    cr_assert_eq(ee_transport_curl_new(&t, NULL), EE_OK);
-    ee_http_request *req;
-    cr_assert_eq(ee_http_request_new(&req, "GET", url), EE_OK);
-    ee_http_response *resp;
-    cr_assert_eq(ee_transport_http(t, req, &resp), EE_OK);
-    const void *body;
-    size_t len;
-    ee_http_response_body(resp, &body, &len);
-    int n = -1;
-    const char *p = strstr((const char *)body, "\"count\":");
-    cr_assert_not_null(p, "bad count answer");
-    n = atoi(p + 8);
-    ee_http_response_free(resp);
-    ee_http_request_free(req);
-    ee_transport_free(t);
+    json_t *doc = NULL;
+    ee_fake_upstream_call(f, "GET", what, NULL, &doc);
+    json_t *count = json_object_get(doc, "count");
+    cr_assert(json_is_integer(count), "bad count answer");
+    int n = (int)json_integer_value(count);
+    json_decref(doc);
     return n;
 }
 

@@ -22,13 +22,14 @@ A fake n8n under /n8n/<scenario> (API key "test-key"):
 """
 import base64
 import json
-import socket
-import struct
+import os
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fake_upstream  # noqa: E402
 
 COUNTS = {}
 CONNECTIONS = [0]
@@ -97,51 +98,16 @@ def cursor_decode(text):
     return json.loads(base64.b64decode(text.encode()))["offset"]
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
+class Handler(fake_upstream.Plumbing):
     def setup(self):
         super().setup()
         with LOCK:
             CONNECTIONS[0] += 1
 
-    def finish(self):
-        try:
-            super().finish()
-        except OSError:
-            pass
-
-    # ---- plumbing ----
-    def body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
-
-    def send(self, code, payload, ctype="application/json", headers=None):
-        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        try:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-        except OSError:
-            self.close_connection = True
-
-    def reset(self):
-        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.connection.close()
-        self.close_connection = True
-
     def handle_any(self):
         url = urlsplit(self.path)
         path, query = url.path, parse_qs(url.query)
-        payload = self.body()
+        payload = self.read_body()
         if path == "/__count":
             with LOCK:
                 return self.send(200, {"count": COUNTS.get(query.get("path", [""])[0], 0)})
@@ -188,11 +154,11 @@ class Handler(BaseHTTPRequestHandler):
                 return None
             return self.send(200, b"x" * n, "text/plain")
         if head == "reset":
-            return self.reset()
+            return self.reset_now()
         if head == "flaky":
             if seen <= int(parts[1]):
                 if parts[2] == "reset":
-                    return self.reset()
+                    return self.reset_now()
                 return self.send(503, {"message": "try again"})
             return self.send(200, {"ok": True, "count": seen})
         if head == "echo":
@@ -284,18 +250,8 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = handle_any
 
 
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass  # resets and timeouts are what this server is for
-
-
 def main():
-    server = Server(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    print("PORT %d" % server.server_address[1], flush=True)
-    server.serve_forever()
+    fake_upstream.serve(Handler)
 
 
 if __name__ == "__main__":

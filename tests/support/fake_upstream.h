@@ -72,7 +72,7 @@ static inline void ee_fake_upstream_stop(ee_fake_upstream *f)
 static inline int ee_fake_upstream_call(const ee_fake_upstream *f, const char *method,
                                         const char *path, const char *body, json_t **out)
 {
-    char url[512];
+    char url[640]; /* base (64) and a path of up to 512 */
     snprintf(url, sizeof url, "%s%s", f->base, path);
     ee_transport *t;
     cr_assert_eq(ee_transport_curl_new(&t, NULL), EE_OK);

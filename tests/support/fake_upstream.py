@@ -53,9 +53,9 @@ def path_knobs(segments):
     return knobs
 
 
-class Handler(BaseHTTPRequestHandler):
-    """Subclasses implement route(method, path, segments, query, body, knobs)
-    and return True when they answered."""
+class Plumbing(BaseHTTPRequestHandler):
+    """Answering, resetting and keeping quiet: what every fake server here
+    shares (fake_http.py too), with none of the recording below."""
     protocol_version = "HTTP/1.1"
 
     def log_message(self, *args):
@@ -80,7 +80,8 @@ class Handler(BaseHTTPRequestHandler):
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":
+                self.wfile.write(data)
         except OSError:
             self.close_connection = True
         return True
@@ -94,6 +95,11 @@ class Handler(BaseHTTPRequestHandler):
         self.connection.close()
         self.close_connection = True
         return True
+
+
+class Handler(Plumbing):
+    """Subclasses implement route(method, path, segments, query, body, knobs)
+    and return True when they answered."""
 
     def send_cut(self, code, payload):
         """The head and half of the body, then a connection reset."""

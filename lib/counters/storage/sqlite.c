@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "core/core.h"
+#include "core/sqlite_wal.h"
 
 #define BUSY_TIMEOUT_NS (INT64_C(10) * 1000000000)
 
@@ -100,16 +101,9 @@ static ee_status lite_connect(const char *path, const ee__logger *lg, void **out
         return st;
     }
     sqlite3_busy_handler(l->db, on_busy, l);
-    /* Processes opening a new file at once all switch it to WAL, and SQLite
-     * may answer one SQLITE_BUSY without calling the busy handler (its
-     * deadlock avoidance): try again within the busy timeout. */
-    static const char wal_sql[] = "PRAGMA journal_mode=WAL";
-    int64_t since = mono_ns();
-    int rc_wal;
-    while ((rc_wal = sqlite3_exec(l->db, wal_sql, NULL, NULL, NULL)) != SQLITE_OK
-           && (rc_wal & 0xff) == SQLITE_BUSY && mono_ns() - since <= BUSY_TIMEOUT_NS)
-        sqlite3_sleep(5);
-    ee_status st = rc_wal == SQLITE_OK ? EE_OK : lite_error(l, rc_wal, wal_sql);
+    char mode[16];
+    int rc_wal = ee__sqlite_wal(l->db, BUSY_TIMEOUT_NS / 1000000, mode);
+    ee_status st = rc_wal == SQLITE_OK ? EE_OK : lite_error(l, rc_wal, "PRAGMA journal_mode=WAL");
     if (st == EE_OK)
         st = lite_exec(l, "PRAGMA synchronous=NORMAL");
     if (st != EE_OK) {

@@ -462,6 +462,29 @@ static ee_status insert_row(PGconn *c, const ee_storage_collection *coll,
     return st;
 }
 
+/* A connection inside a transaction (BEGIN), until tx_end(). */
+static ee_status tx_begin(pg *g, pconn **out)
+{
+    ee_status st = acquire(g, out);
+    if (st != EE_OK)
+        return st;
+    st = begin_own(g, *out); /* inside an atomic scope: already in its transaction */
+    if (st != EE_OK)
+        release(g, *out);
+    return st;
+}
+
+/* Commit when `st` (what the work inside returned) is EE_OK, give the
+ * connection back (release() rolls back what is left open) and return the
+ * first failure; `what` words a failed commit. */
+static ee_status tx_end(pg *g, pconn *pc, ee_status st, const char *what)
+{
+    if (st == EE_OK)
+        st = commit_own(g, pc, what);
+    release(g, pc); /* rolls back on failure */
+    return st;
+}
+
 static ee_status pg_insert(void *ctx, const ee_storage_collection *c, const ee_storage_record *r)
 {
     pg *g = ctx;
@@ -729,17 +752,11 @@ static ee_status pg_increment(void *ctx, const ee_storage_collection *c,
 {
     pg *g = ctx;
     pconn *pc;
-    ee_status st = acquire(g, &pc);
+    ee_status st = tx_begin(g, &pc);
     if (st != EE_OK)
         return st;
-    st = begin_own(g, pc);
-    if (st == EE_OK) {
-        st = increment_tx(pc->pg, c, r, inc, n_inc, now_ms, totals_out);
-        if (st == EE_OK)
-            st = commit_own(g, pc, "cannot commit the increment");
-    }
-    release(g, pc); /* rolls back on failure */
-    return st;
+    st = increment_tx(pc->pg, c, r, inc, n_inc, now_ms, totals_out);
+    return tx_end(g, pc, st, "cannot commit the increment");
 }
 
 static ee_status pg_delete_range(void *ctx, const ee_storage_collection *c, const char *ws,
@@ -833,17 +850,11 @@ static ee_status pg_claim(void *ctx, const ee_storage_collection *c, const char 
 {
     pg *g = ctx;
     pconn *pc;
-    ee_status st = acquire(g, &pc);
+    ee_status st = tx_begin(g, &pc);
     if (st != EE_OK)
         return st;
-    st = begin_own(g, pc);
-    if (st == EE_OK) {
-        st = claim_tx(pc->pg, c, ws, f, k, fn, payload);
-        if (st == EE_OK)
-            st = commit_own(g, pc, "cannot commit the claim");
-    }
-    release(g, pc); /* rolls back on failure */
-    return st;
+    st = claim_tx(pc->pg, c, ws, f, k, fn, payload);
+    return tx_end(g, pc, st, "cannot commit the claim");
 }
 
 static void pg_destroy(void *ctx)

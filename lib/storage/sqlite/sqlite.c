@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 
 #include "core/pool.h"
+#include "core/sqlite_wal.h"
 #include "storage/internal.h"
 
 #define POOL_MAX 8
@@ -205,29 +206,14 @@ static ee_status conn_open(lite *l, conn **out)
         snprintf(pragmas, sizeof pragmas,
                  "PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
                  sync_names[l->synchronous]);
-        /* Processes opening a new file at once all switch it to WAL, and
-         * SQLite may answer one SQLITE_BUSY at once, without the busy
-         * handler (its deadlock avoidance): try again, for as long as the
-         * busy timeout allows. */
-        sqlite3_stmt *wal = NULL;
-        for (int waited_ms = 0;; waited_ms += 5) {
-            rc = sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &wal, NULL);
-            if (rc == SQLITE_OK)
-                rc = sqlite3_step(wal);
-            if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= l->busy_ms)
-                break;
-            sqlite3_finalize(wal);
-            wal = NULL;
-            sqlite3_sleep(5);
-        }
-        if (rc != SQLITE_ROW) {
+        char mode[16];
+        rc = ee__sqlite_wal(c->db, l->busy_ms, mode);
+        if (rc != SQLITE_OK) {
             st = db_error(c->db, rc, "cannot switch to WAL");
-        } else if (strcmp(l->path, ":memory:") != 0 &&
-                   strcmp((const char *)sqlite3_column_text(wal, 0), "wal") != 0) {
+        } else if (strcmp(l->path, ":memory:") != 0 && strcmp(mode, "wal") != 0) {
             st = ee__error(EE_EIO, "sqlite: the file refuses WAL mode (journal_mode is %s)",
-                           (const char *)sqlite3_column_text(wal, 0));
+                           mode);
         }
-        sqlite3_finalize(wal);
         if (st == EE_OK)
             st = exec(c->db, pragmas, "cannot apply the connection settings");
     }
@@ -775,23 +761,41 @@ static ee_status increment_locked(lite *l, conn *cn, const ee_storage_collection
     return s;
 }
 
+/* A connection holding the write lock (BEGIN IMMEDIATE): no other writer,
+ * thread or process, is inside until write_end(). */
+static ee_status write_begin(lite *l, conn **out)
+{
+    ee_status s = acquire(l, out);
+    if (s != EE_OK)
+        return s;
+    s = begin_rmw(l, *out); /* inside an atomic scope: already in its transaction */
+    if (s != EE_OK)
+        release(l, *out);
+    return s;
+}
+
+/* Commit when `s` (what the work under the lock returned) is EE_OK, give
+ * the connection back (release() rolls back what is left open) and return
+ * the first failure; `what` words a failed commit. */
+static ee_status write_end(lite *l, conn *cn, ee_status s, const char *what)
+{
+    if (s == EE_OK)
+        s = commit_rmw(l, cn, what);
+    release(l, cn); /* rolls back if still in the transaction */
+    return s;
+}
+
 static ee_status lite_increment(void *ctx, const ee_storage_collection *c,
                                 const ee_storage_record *r, const ee_storage_inc *inc,
                                 size_t n_inc, int64_t now_ms, int64_t *totals_out)
 {
     lite *l = ctx;
     conn *cn;
-    ee_status s = acquire(l, &cn);
+    ee_status s = write_begin(l, &cn);
     if (s != EE_OK)
         return s;
-    s = begin_rmw(l, cn);
-    if (s == EE_OK) {
-        s = increment_locked(l, cn, c, r, inc, n_inc, now_ms, totals_out);
-        if (s == EE_OK)
-            s = commit_rmw(l, cn, "cannot commit the increment");
-    }
-    release(l, cn); /* rolls back if still in the transaction */
-    return s;
+    s = increment_locked(l, cn, c, r, inc, n_inc, now_ms, totals_out);
+    return write_end(l, cn, s, "cannot commit the increment");
 }
 
 static ee_status lite_delete_range(void *ctx, const ee_storage_collection *c, const char *ws,
@@ -891,17 +895,11 @@ static ee_status lite_claim(void *ctx, const ee_storage_collection *c, const cha
 {
     lite *l = ctx;
     conn *cn;
-    ee_status s = acquire(l, &cn);
+    ee_status s = write_begin(l, &cn);
     if (s != EE_OK)
         return s;
-    s = begin_rmw(l, cn);
-    if (s == EE_OK) {
-        s = claim_locked(l, cn, c, ws, f, k, fn, payload);
-        if (s == EE_OK)
-            s = commit_rmw(l, cn, "cannot commit the claim");
-    }
-    release(l, cn); /* rolls back if still in the transaction */
-    return s;
+    s = claim_locked(l, cn, c, ws, f, k, fn, payload);
+    return write_end(l, cn, s, "cannot commit the claim");
 }
 
 static void lite_destroy(void *ctx)

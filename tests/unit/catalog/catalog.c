@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "core/core.h"
-#include "engine_fixture.h"
 #include "execengine/catalog.h"
 #include "execengine/storage.h"
 #include "engine/engine.h"
@@ -26,78 +25,11 @@ static int64_t test_clock(void *payload)
     return __atomic_load_n(&clock_now, __ATOMIC_SEQ_CST);
 }
 
-static char db_path[256];
-
-static void drop_db(void)
-{
-    char p[300];
-    static const char *const sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", db_path, sfx[i]);
-        unlink(p);
-    }
-}
-
-static ee_engine *open_engine(const char *kind)
-{
-    if (strcmp(kind, "sqlite") == 0) {
-        snprintf(db_path, sizeof db_path, "/tmp/ee-catalog-test-%d.db", (int)getpid());
-        drop_db();
-        char uri[300];
-        snprintf(uri, sizeof uri, "sqlite://%s", db_path);
-        return ee_test_engine_open(uri, test_clock, NULL);
-    }
-    return ee_test_engine_open("memory:", test_clock, NULL);
-}
-
-static void close_engine(ee_engine *e)
-{
-    ee_engine_close(e);
-    if (db_path[0] != '\0')
-        drop_db();
-}
-
-/* Run `body` once on memory and once on sqlite storage. */
-#define BOTH(name)                                                                                 \
-    static void name##_body(ee_engine *e);                                                         \
-    Test(catalog_memory, name)                                                                     \
-    {                                                                                              \
-        ee_engine *e = open_engine("memory");                                                      \
-        name##_body(e);                                                                            \
-        close_engine(e);                                                                           \
-    }                                                                                              \
-    Test(catalog_sqlite, name)                                                                     \
-    {                                                                                              \
-        ee_engine *e = open_engine("sqlite");                                                      \
-        name##_body(e);                                                                            \
-        close_engine(e);                                                                           \
-    }                                                                                              \
-    static void name##_body(ee_engine *e)
-
-static json_t *parse(const char *text)
-{
-    cr_assert_not_null(text);
-    json_t *doc = json_loads(text, 0, NULL);
-    cr_assert_not_null(doc, "not JSON: %s", text);
-    return doc;
-}
-
-/* Call a JSON-returning API expecting `want`; returns the parsed document. */
-#define CALL(want, call)                                                                           \
-    ({                                                                                             \
-        char *out_ = NULL;                                                                         \
-        ee_status st_ = (call);                                                                    \
-        cr_assert_eq(st_, (want), "%s: got %s (%s) out=%s", #call, ee_status_name(st_),            \
-                     ee_error_last_message(), out_ ? out_ : "(null)");                             \
-        json_t *doc_ = parse(out_);                                                                \
-        ee_free(out_);                                                                             \
-        doc_;                                                                                      \
-    })
-
-static const char *str(const json_t *doc, const char *key)
-{
-    return json_string_value(json_object_get(doc, key));
-}
+#define CATALOG_TEST_NAME "test"
+#define CATALOG_TEST_CLOCK test_clock
+#define CATALOG_SUITE_MEMORY catalog_memory
+#define CATALOG_SUITE_SQLITE catalog_sqlite
+#include "catalog_test.h"
 
 static uint64_t count_docs(ee_engine *e, const char *coll)
 {
@@ -112,18 +44,6 @@ static char *category(ee_engine *e, const char *name, int order)
     snprintf(in, sizeof in, "{\"name\": \"%s\", \"icon\": \"i\", \"sortOrder\": %d}", name, order);
     char *out = NULL;
     cr_assert_eq(ee_catalog_category_create(e, in, &out), EE_OK, "%s", out);
-    json_t *doc = parse(out);
-    ee_free(out);
-    char *id = strdup(str(doc, "id"));
-    json_decref(doc);
-    return id;
-}
-
-static char *entry(ee_engine *e, const char *json)
-{
-    char *out = NULL;
-    ee_status st = ee_catalog_create(e, json, &out);
-    cr_assert_eq(st, EE_OK, "create %s: %s", json, out);
     json_t *doc = parse(out);
     ee_free(out);
     char *id = strdup(str(doc, "id"));

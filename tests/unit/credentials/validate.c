@@ -3,48 +3,22 @@
  * outcomes that must never read as invalid. */
 #include "cred_test.h"
 
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include "credentials/cred_internal.h"
 #include "engine/engine.h"
+#include "fake_upstream.h"
 
 #define KEY "sk-or-v1-validate-0123456789abcdef"
 
-static pid_t fake_pid;
-static int fake_port;
+static ee_fake_upstream fake;
 
 static void fake_start(void)
 {
-    char script[1024];
-    snprintf(script, sizeof script, "%s/tests/support/fake_openrouter.py", EE_SOURCE_DIR);
-    int fds[2];
-    cr_assert_eq(pipe(fds), 0);
-    fake_pid = fork();
-    cr_assert_neq(fake_pid, -1);
-    if (fake_pid == 0) {
-        dup2(fds[1], 1);
-        close(fds[0]);
-        close(fds[1]);
-        execlp("python3", "python3", script, (char *)NULL);
-        _exit(127);
-    }
-    close(fds[1]);
-    FILE *in = fdopen(fds[0], "r");
-    char line[64] = "";
-    cr_assert_not_null(fgets(line, sizeof line, in), "fake_openrouter.py did not start");
-    fclose(in);
-    cr_assert_eq(sscanf(line, "PORT %d", &fake_port), 1, "fake said: %s", line);
+    ee_fake_upstream_start(&fake, "fake_openrouter.py");
 }
 
 static void fake_stop(void)
 {
-    if (fake_pid > 0) {
-        kill(fake_pid, SIGTERM);
-        waitpid(fake_pid, NULL, 0);
-        fake_pid = 0;
-    }
+    ee_fake_upstream_stop(&fake);
 }
 
 TestSuite(validate, .init = fake_start, .fini = fake_stop);
@@ -53,7 +27,7 @@ TestSuite(validate, .init = fake_start, .fini = fake_stop);
 static ee_engine *engine_for(const char *scenario)
 {
     char url[128];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/%s", fake_port, scenario);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/%s", fake.port, scenario);
     ee_config *cfg = ee_test_config_new(NULL, NULL, NULL);
     ee_test_config_set(cfg, "OPENROUTER_API_URL", url);
     ee_test_config_set(cfg, "OPENROUTER_APP_NAME", "ee-tests");
@@ -97,7 +71,7 @@ Test(validate, valid_key_reports_limit_usage_and_tier)
 
     /* What was sent: a bearer token and the app headers. */
     char url[96];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/__last", fake_port);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/__last", fake.port);
     ee_transport *t;
     cr_assert_eq(ee_transport_curl_new(&t, NULL), EE_OK);
     ee_http_request *req;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "engine_fixture.h"
+#include "exec_host.h"
 #include "fake_upstream.h"
 #include "execengine/catalog.h"
 #include "execengine/config.h"
@@ -55,36 +56,14 @@ TestSuite(exec_crash, .init = setup, .fini = teardown, .timeout = 300);
  * a Criterion assertion would not reach the runner. */
 static ee_engine *try_open(int workers)
 {
-    ee_config *cfg = NULL;
-    if (ee_config_new(&cfg) != EE_OK)
-        return NULL;
-    char w[16];
-    snprintf(w, sizeof w, "%d", workers);
-    const char *kv[][2] = {
-        {"API_KEY_ENCRYPTION_SECRET", EE_TEST_ENCRYPTION_SECRET},
-        {"EE_DATA_DIR", EE_TEST_DATA_DIR},
-        {"EE_STORAGE_URI", db_uri},
-        {"N8N_BASE_URL", n8n.base},
-        {"N8N_API_KEY", "fake-n8n-key"},
-        {"EXEC_WORKERS", w},
-        {"EXEC_POLL_MS", "50"},
-        {"EXEC_LEASE_MS", "1000"},
-        {"MAX_EXECUTIONS_PER_USER_PER_HOUR", "100000"},
-        /* Admission holds a workspace's slot from submit to the end of the
-         * run: 50 queued runs need 50 slots (the free plan has no cap of its
-         * own, so this is the limit). */
-        {"MAX_CONCURRENT_EXECUTIONS", "1000"},
+    const char *const kv[] = {
+        "API_KEY_ENCRYPTION_SECRET", EE_TEST_ENCRYPTION_SECRET,
+        "EE_DATA_DIR", EE_TEST_DATA_DIR,
+        "EE_STORAGE_URI", db_uri,
+        "EXEC_LEASE_MS", "1000",
+        NULL,
     };
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++) {
-        if (ee_config_set(cfg, kv[i][0], kv[i][1]) != EE_OK) {
-            ee_config_free(cfg);
-            return NULL;
-        }
-    }
-    ee_engine *e = NULL;
-    ee_status st = ee_engine_open(&e, cfg);
-    ee_config_free(cfg);
-    return st == EE_OK ? e : NULL;
+    return ee_test_host_try_open(n8n.base, workers, kv);
 }
 
 static ee_engine *open_engine(int workers)
@@ -92,18 +71,6 @@ static ee_engine *open_engine(int workers)
     ee_engine *e = try_open(workers);
     cr_assert_not_null(e, "ee_engine_open: %s", ee_error_last_message());
     return e;
-}
-
-static void stats(ee_engine *e, long long *queued, long long *running)
-{
-    char *out = NULL;
-    cr_assert_eq(ee_exec_stats(e, &out), EE_OK, "%s", ee_error_last_message());
-    json_t *j = json_loads(out, 0, NULL);
-    cr_assert_not_null(j, "%s", out);
-    *queued = json_integer_value(json_object_get(j, "queued"));
-    *running = json_integer_value(json_object_get(j, "running"));
-    json_decref(j);
-    ee_free(out);
 }
 
 static long long usage_of(ee_engine *e, const ee_principal *p, const char *what)
@@ -123,20 +90,8 @@ static long long usage_of(ee_engine *e, const ee_principal *p, const char *what)
 Test(exec_crash, a_host_killed_with_50_runs_in_flight_leaves_nothing_pending)
 {
     ee_engine *e = open_engine(0);
-    char *report = NULL;
-    cr_assert_eq(ee_catalog_sync(e, &report), EE_OK, "%s", ee_error_last_message());
-    ee_free(report);
-    char *list = NULL;
-    cr_assert_eq(ee_catalog_list(e, NULL, "{\"limit\": 10}", &list), EE_OK);
-    json_t *l = json_loads(list, 0, NULL);
-    ee_free(list);
-    /* Catalog entries name their id "id" (records of executions: "_id"). */
-    const char *entry = json_string_value(
-        json_object_get(json_array_get(json_object_get(l, "data"), 0), "id"));
-    cr_assert_not_null(entry, "the fake n8n's workflow was not synced");
     char wf[32];
-    snprintf(wf, sizeof wf, "%s", entry);
-    json_decref(l);
+    ee_test_host_sync(e, wf);
     ee_engine_close(e);
 
     /* The host: 8 workers, 50 runs submitted, killed once runs are in flight. */
@@ -200,7 +155,7 @@ Test(exec_crash, a_host_killed_with_50_runs_in_flight_leaves_nothing_pending)
     long long q = 1, r = 1;
     for (int i = 0; i < 600 && (q > 0 || r > 0); i++) {
         usleep(100 * 1000);
-        stats(again, &q, &r);
+        ee_test_host_stats(again, &q, &r);
     }
     cr_assert(q == 0 && r == 0, "after 60 s: %lld queued, %lld running", q, r);
 

@@ -307,6 +307,35 @@ Test(QUEUE_SUITE, renew_extends_the_lease)
     cr_expect_eq(other.attempts, 2);
 }
 
+Test(QUEUE_SUITE, renew_and_release_check_their_arguments_and_the_claim)
+{
+    push_ok("ws-a", "exec-1", QT0);
+    ee__queue_item it = claim_ok("w", QT0, 100);
+    ee__queue_item copy = it;
+    cr_expect_eq(ee__queue_renew(NULL, &copy, QT0 + 1, 100), EE_EINVAL);
+    cr_expect_eq(ee__queue_release(NULL, &copy, QT0 + 1, 0), EE_EINVAL);
+    cr_expect_eq(ee__queue_renew(Q, &copy, QT0 + 1, 0), EE_EINVAL, "a lease must be positive");
+    cr_expect_eq(ee__queue_renew(Q, &copy, QT0 + 1, -5), EE_EINVAL);
+    cr_expect_eq(ee__queue_release(Q, &copy, QT0 + 1, -1), EE_EINVAL,
+                 "a delay must not be negative");
+    cr_expect_eq(copy.revision, it.revision, "a refused call changes nothing");
+    cr_expect_eq(copy.lease_until_ms, it.lease_until_ms);
+    depth_is(0, 1);
+    /* Released (a zero delay is allowed): the item is waiting, so neither
+     * call finds a claim to work on with the new revision. */
+    cr_assert_eq(ee__queue_release(Q, &it, QT0 + 2, 0), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(it.lease_until_ms, 0);
+    depth_is(1, 0);
+    ee__queue_item waiting = it;
+    cr_expect_eq(ee__queue_renew(Q, &waiting, QT0 + 3, 100), EE_ECONFLICT);
+    cr_expect_not_null(strstr(ee_error_last_message(), "is not claimed"), "%s",
+                       ee_error_last_message());
+    cr_expect_eq(ee__queue_release(Q, &waiting, QT0 + 3, 0), EE_ECONFLICT);
+    cr_expect_not_null(strstr(ee_error_last_message(), "is not claimed"), "%s",
+                       ee_error_last_message());
+    depth_is(1, 0);
+}
+
 Test(QUEUE_SUITE, release_with_delay_keeps_the_round)
 {
     push_many("A", 3, QT0);       /* rounds 1 2 3 */

@@ -11,23 +11,20 @@
 
 #include "claim_helpers.h"
 #include "execengine/storage.h"
+#include "temp_dir.h"
 
 static char dir[64], path[160], uri[200];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/ee-storage-claim-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    ee_test_temp_dir("/tmp/ee-storage-claim-XXXXXX", dir, sizeof dir);
     snprintf(path, sizeof path, "%s/store.db", dir);
     snprintf(uri, sizeof uri, "sqlite://%s", path);
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    ee_test_temp_dir_remove(dir);
 }
 
 TestSuite(storage_sqlite_claim, .init = setup, .fini = teardown, .timeout = 120);
