@@ -8,10 +8,12 @@
 
 #include "counters/counters.h"
 #include "execengine/counters.h"
+#include "execengine/exec.h"
 #include "execengine/n8n.h"
 #include "execengine/storage.h"
 #include "execengine/transport.h"
 #include "execengine/version.h"
+#include "gateway/gateway.h"
 #include "storage/storage.h"
 
 struct ee_engine {
@@ -160,6 +162,9 @@ ee_status ee_engine_open_parts(ee_engine **out, const ee_config *cfg, const ee_e
         ee_engine_close(e);
         return st;
     }
+    /* The gateway's listener takes signed completion callbacks for exec:
+     * wired here, so neither module names the other's calls. */
+    ee__gateway_set_callback(e, ee_exec_ingest_webhook, EE_EXEC_REQUEST_MAX);
     ee__log(&e->log, EE_LOG_INFO, "core",
             "engine opened: libexecengine %s, storage %s, counters %s", ee_version(),
             ee_storage_backend_name(e->storage), ee_counters_backend_name(e->counters));
@@ -178,6 +183,10 @@ void ee_engine_close(ee_engine *engine)
         return;
     if (engine->modules_open == EE__MOD_COUNT)
         ee__log(&engine->log, EE_LOG_INFO, "core", "engine closed");
+    /* The listener's callback route calls into exec, which closes before
+     * the gateway: no request may be in flight from here on. */
+    if (engine->modules_open > EE__MOD_GATEWAY)
+        ee__gateway_listener_close(engine);
     while (engine->modules_open > 0) {
         engine->modules_open--;
         const ee__module *m = ee__engine_registry(engine->modules_open);

@@ -105,7 +105,8 @@ static const ee__option exec_options[] = {
                "store, bytes"),
     EE__OPTION("EXEC_CALLBACK_URL", EE__OPT_URL, NULL, 1, EE__OPT_MAX_URL,
                "URL at which the host receives workflows' signed completion callbacks "
-               "(given to each run as ee.callbackUrl)"),
+               "(given to each run as ee.callbackUrl; unset: the embedded gateway listener's "
+               "<listener>/_ee/callback while it runs, else none)"),
     EE__EXEC_SUPPORT_OPTIONS,
 };
 

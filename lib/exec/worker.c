@@ -577,11 +577,20 @@ static json_t *webhook_body(x_state *st, const x_rec *r, const char *token)
         json_object_set_new(ee, "gatewayUrl", json_string(gw));
     if (token != NULL)
         json_object_set_new(ee, "gatewayToken", json_string(token));
-    if (st->callback_url != NULL) {
+    /* EXEC_CALLBACK_URL, else the embedded listener's callback route while
+     * it listens (asked per run: the host may start it after the engine) */
+    const char *cb = st->callback_url;
+    if (cb == NULL)
+        cb = ee__gateway_callback_url(st->engine);
+    if (cb != NULL) {
         char key[65];
-        json_object_set_new(ee, "callbackUrl", json_string(st->callback_url));
-        if (ee__callback_key(st->engine, r->id, key) == EE_OK)
+        if (ee__callback_key(st->engine, r->id, key) == EE_OK) {
+            json_object_set_new(ee, "callbackUrl", json_string(cb));
             json_object_set_new(ee, "callbackKey", json_string(key));
+        } else if (st->callback_url != NULL) {
+            /* as configured; without an install secret no callback verifies */
+            json_object_set_new(ee, "callbackUrl", json_string(cb));
+        }
     }
     json_object_set_new(body, "ee", ee);
     return body;

@@ -16,6 +16,7 @@
 #define EE_GATEWAY_GATEWAY_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "credentials/credentials.h"
@@ -81,5 +82,37 @@ ee_status ee__gateway_calls(ee_engine *engine, const char *workspace, const char
  * workflow that needs one fails its provider calls). Lives as long as the
  * engine. */
 const char *ee__gateway_url(ee_engine *engine);
+
+/* ---- the listener's callback route ------------------------------------------------- */
+
+/* The path below the listener's base URL at which it takes signed
+ * completion callbacks. "_ee" is refused as a provider name in
+ * gateway.json, so the route never hides a provider. */
+#define EE__GATEWAY_CALLBACK_PATH "/_ee/callback"
+
+/* What the route hands a callback to: ee_exec_ingest_webhook()'s shape
+ * (headers as a JSON object, the raw body, *out the answer document). */
+typedef ee_status (*ee__gateway_callback_fn)(ee_engine *engine, const char *headers_json,
+                                             const char *body, size_t body_len, char **out);
+
+/* Wire the callback route (the engine does, once, before it returns from
+ * ee_engine_open(); the gateway knows nothing of exec). body_max: the
+ * largest callback body the handler takes (the route answers 413 past it
+ * or past EXEC_GATEWAY_BODY_MAX, whichever is smaller). Without a handler
+ * the route answers 404. */
+void ee__gateway_set_callback(ee_engine *engine, ee__gateway_callback_fn fn, int64_t body_max);
+
+/* The embedded listener's own callback URL
+ * ("http://127.0.0.1:41234/gateway/_ee/callback"), or NULL while it is not
+ * listening (or has no callback handler). Set once by ee_gateway_listen(),
+ * never changed after: lives as long as the engine. EXEC_GATEWAY_URL does
+ * not change it (a host serving ee_gateway_handle() itself does not serve
+ * the route). */
+const char *ee__gateway_callback_url(ee_engine *engine);
+
+/* Stop the embedded listener now (it is not restarted), after the calls in
+ * flight; no-op when it is not running. ee_engine_close() calls it before
+ * any module closes: a callback in flight reaches the exec module. */
+void ee__gateway_listener_close(ee_engine *engine);
 
 #endif

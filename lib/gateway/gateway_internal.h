@@ -76,6 +76,10 @@ typedef struct g_state {
     pthread_mutex_t lock;             /* the cache, refs, routes, url, listener */
     g_grant *cache[G_CACHE_SLOTS];    /* by the hash's first bytes; one per slot */
     struct g_listener *listener;
+    char *callback_url;               /* the listener's callback route; NULL: not listening */
+    /* the callback route's handler (ee__gateway_set_callback()); NULL: none */
+    ee__gateway_callback_fn callback_fn;
+    int64_t callback_body_max;
 } g_state;
 
 g_state *ee__gateway_state(ee_engine *engine);

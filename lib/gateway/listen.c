@@ -6,6 +6,14 @@
  * refused with 413: before it is read when its Content-Length says so,
  * else (chunked) once it ends - nothing past the limit is kept.
  *
+ * One more route: POST /gateway/_ee/callback takes a workflow's signed
+ * completion callback and hands its headers (as a JSON object) and body to
+ * the handler the engine wired (ee__gateway_set_callback(): the exec
+ * module's ee_exec_ingest_webhook()), so a host needs no HTTP route of its
+ * own for callbacks. Its answers: 200 with the handler's document, 401 a
+ * bad signature or timestamp, 400 malformed, 404 unknown execution, 405
+ * another method, 413 a body over the smaller of the two limits.
+ *
  * Most calls are answered from the connection's thread, the answer queued
  * whole. A call that asks for a stream ("stream": true in its JSON body, or
  * Accept: text/event-stream) runs ee_gateway_handle() on a worker thread
@@ -19,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <jansson.h>
 
 #include "execengine/gateway.h"
 #include "gateway/gateway_internal.h"
@@ -45,7 +55,10 @@ typedef struct {
     g_state *st;
     char *body;
     size_t len, cap;
+    int64_t body_max;      /* the route's limit */
     bool too_big;
+    /* the callback route: its handler (else a gateway call) */
+    ee__gateway_callback_fn callback;
     /* the request as ee_gateway_handle() takes it */
     char *method, *path, *query;
     char *headers[MAX_HEADERS];
@@ -196,6 +209,101 @@ static const char TOO_BIG[] = "{\"error\": {\"status\": \"EE_ETOOBIG\", \"messag
 static const char NOT_HERE[] = "{\"error\": {\"status\": \"EE_ENOTFOUND\", \"message\": "
                                "\"not a gateway URL: " PREFIX "/<provider>/<path>\"}}";
 
+/* ---- the callback route ------------------------------------------------------------ */
+
+static const char CB_METHOD[] = "{\"error\": {\"status\": \"EE_EINVAL\", \"message\": \"the "
+                                "callback route takes POST only\"}}";
+static const char CB_TOO_BIG[] = "{\"error\": {\"status\": \"EE_ETOOBIG\", \"message\": \"the "
+                                 "callback body exceeds the callback limit\"}}";
+static const char CB_FAILED[] = "{\"error\": {\"status\": \"EE_ENOMEM\", \"message\": "
+                                "\"the callback could not be answered\"}}";
+
+static enum MHD_Result method_not_allowed(struct MHD_Connection *c)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        strlen(CB_METHOD), (void *)CB_METHOD, MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    MHD_add_response_header(resp, "Allow", "POST");
+    enum MHD_Result ok = MHD_queue_response(c, 405, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+static enum MHD_Result collect_header_json(void *cls, enum MHD_ValueKind kind, const char *key,
+                                           const char *value)
+{
+    (void)kind;
+    json_t *h = cls;
+    if (json_object_size(h) >= MAX_HEADERS)
+        return MHD_NO;
+    /* a value that is not UTF-8 cannot be a signature header: left out */
+    json_t *v = json_string(value != NULL ? value : "");
+    if (v != NULL)
+        json_object_set_new(h, key, v);
+    return MHD_YES;
+}
+
+/* The HTTP status of the handler's refusal (exec.h, ee_exec_ingest_webhook()). */
+static unsigned callback_http_status(ee_status s)
+{
+    switch (s) {
+    case EE_EAUTH:
+        return 401;
+    case EE_EINVAL:
+    case EE_EPARSE:
+        return 400;
+    case EE_ENOTFOUND:
+        return 404;
+    case EE_ETOOBIG:
+        return 413;
+    case EE_EBUSY:
+    case EE_ETIMEOUT:
+    case EE_ENETWORK:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+static enum MHD_Result answer_callback(struct MHD_Connection *c, g_req *r)
+{
+    json_t *h = json_object();
+    if (h == NULL)
+        return queue_json(c, 500, CB_FAILED);
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header_json, h);
+    char *headers = json_dumps(h, JSON_COMPACT);
+    json_decref(h);
+    if (headers == NULL)
+        return queue_json(c, 500, CB_FAILED);
+    char *out = NULL;
+    ee_status s = r->callback(r->st->engine, headers, r->body != NULL ? r->body : "", r->len,
+                              &out);
+    free(headers);
+    if (s == EE_OK && out != NULL) {
+        enum MHD_Result ok = queue_json(c, 200, out);
+        ee_free(out);
+        return ok;
+    }
+    ee_free(out);
+    /* The refusal in the gateway's own shape: the status's name and the
+     * handler's message (messages never carry a secret; the key is never
+     * in one). */
+    json_t *doc = json_pack("{s:{s:s, s:s}}", "error", "status",
+                            ee_status_name(s == EE_OK ? EE_ENOMEM : s), "message",
+                            s == EE_OK ? "the callback could not be answered"
+                                       : ee_error_last_message());
+    char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    ee_error_clear();
+    if (text == NULL)
+        return queue_json(c, 500, CB_FAILED);
+    enum MHD_Result ok = queue_json(c, s == EE_OK ? 500 : callback_http_status(s), text);
+    free(text);
+    return ok;
+}
+
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                       const char *value)
 {
@@ -335,16 +443,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (r == NULL) {
         if (strncmp(url, PREFIX "/", sizeof PREFIX) != 0)
             return queue_json(c, 404, NOT_HERE);
+        int64_t limit = st->body_max;
+        ee__gateway_callback_fn callback = NULL;
+        if (strcmp(url, PREFIX EE__GATEWAY_CALLBACK_PATH) == 0) {
+            pthread_mutex_lock(&st->lock);
+            callback = st->callback_fn;
+            if (callback != NULL && st->callback_body_max < limit)
+                limit = st->callback_body_max;
+            pthread_mutex_unlock(&st->lock);
+            if (callback != NULL && strcmp(method, "POST") != 0)
+                return method_not_allowed(c);
+        }
         /* refuse a declared oversize body before reading a byte of it */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)st->body_max)
-            return queue_json(c, 413, TOO_BIG);
+        if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)limit)
+            return queue_json(c, 413, callback != NULL ? CB_TOO_BIG : TOO_BIG);
         r = calloc(1, sizeof *r);
         if (r == NULL)
             return MHD_NO;
         pthread_mutex_init(&r->lock, NULL);
         pthread_cond_init(&r->cond, NULL);
         r->st = st;
+        r->body_max = limit;
+        r->callback = callback;
         r->method = strdup(method);
         r->path = strdup(url + sizeof PREFIX - 1);
         if (r->method == NULL || r->path == NULL) {
@@ -357,7 +478,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
-        if (r->too_big || (int64_t)(r->len + n) > st->body_max) {
+        if (r->too_big || (int64_t)(r->len + n) > r->body_max) {
             /* drop the rest (MHD 0.9 cannot answer before the upload ends):
              * the answer is 413, nothing past the limit is kept */
             r->too_big = true;
@@ -378,7 +499,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (r->too_big)
-        return queue_json(c, 413, TOO_BIG);
+        return queue_json(c, 413, r->callback != NULL ? CB_TOO_BIG : TOO_BIG);
+    if (r->callback != NULL)
+        return answer_callback(c, r);
     return answer(c, r);
 }
 
@@ -471,6 +594,15 @@ ee_status ee_gateway_listen(ee_engine *engine, const char *address, char **url_o
         s = ee__error(EE_ENOMEM, "out of memory starting the gateway listener");
     if (s == EE_OK && url_out != NULL && (mine = strdup(url)) == NULL)
         s = ee__error(EE_ENOMEM, "out of memory starting the gateway listener");
+    /* the listener's own address, whatever EXEC_GATEWAY_URL says: the
+     * callback route is served here, not by a host's ee_gateway_handle() */
+    if (s == EE_OK && st->callback_url == NULL) {
+        size_t n = strlen(url) + sizeof EE__GATEWAY_CALLBACK_PATH;
+        if ((st->callback_url = malloc(n)) == NULL)
+            s = ee__error(EE_ENOMEM, "out of memory starting the gateway listener");
+        else
+            snprintf(st->callback_url, n, "%s" EE__GATEWAY_CALLBACK_PATH, url);
+    }
     if (s != EE_OK) {
         pthread_mutex_unlock(&st->lock);
         MHD_stop_daemon(l->daemon);

@@ -67,6 +67,11 @@ static ee_status parse_provider(const json_t *o, size_t i, g_provider *p)
     const char *name = json_string_value(json_object_get(o, "provider"));
     if (!token_ok(name, sizeof p->name))
         return bad(i, "\"provider\" must be a short name (letters, digits, - _ .)");
+    /* The listener's own routes live under "/_ee/" (EE__GATEWAY_CALLBACK_PATH):
+     * a provider there would be unreachable, so the '_' names are reserved. */
+    if (name[0] == '_')
+        return bad(i, "\"provider\" must not start with '_' (reserved for the listener's own "
+                      "routes, such as " EE__GATEWAY_CALLBACK_PATH ")");
     snprintf(p->name, sizeof p->name, "%s", name);
     const char *base = json_string_value(json_object_get(o, "baseUrl"));
     if (base == NULL || (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0) ||
@@ -160,6 +165,7 @@ static void gateway_close(void *state)
         provider_clear(&st->providers[i]);
     free(st->providers);
     free(st->url);
+    free(st->callback_url);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }
@@ -200,6 +206,36 @@ const char *ee__gateway_url(ee_engine *engine)
     const char *url = st->url;
     pthread_mutex_unlock(&st->lock);
     return url;
+}
+
+void ee__gateway_set_callback(ee_engine *engine, ee__gateway_callback_fn fn, int64_t body_max)
+{
+    g_state *st = ee__gateway_state(engine);
+    if (st == NULL)
+        return;
+    pthread_mutex_lock(&st->lock);
+    st->callback_fn = fn;
+    st->callback_body_max = body_max;
+    pthread_mutex_unlock(&st->lock);
+}
+
+const char *ee__gateway_callback_url(ee_engine *engine)
+{
+    g_state *st = ee__gateway_state(engine);
+    if (st == NULL)
+        return NULL;
+    /* Set once by ee_gateway_listen(), freed with the module. */
+    pthread_mutex_lock(&st->lock);
+    const char *url = st->callback_fn != NULL ? st->callback_url : NULL;
+    pthread_mutex_unlock(&st->lock);
+    return url;
+}
+
+void ee__gateway_listener_close(ee_engine *engine)
+{
+    g_state *st = ee__gateway_state(engine);
+    if (st != NULL)
+        ee__gateway_listener_stop(st);
 }
 
 static const ee__option gateway_options[] = {
