@@ -390,10 +390,10 @@ static ee_status set_n8n_id(x_rec *r, void *payload)
  * random hex characters). NULL when not found (yet). Only finished
  * executions are listed by n8n unless asked for running ones, so both are
  * asked. */
-static char *find_n8n_id(ee_n8n *n8n, const char *n8n_workflow_id, const char *id)
+static char *find_in_list(ee_n8n *n8n, const char *n8n_workflow_id, const char *id,
+                          const char *const *statuses, size_t n_statuses)
 {
-    static const char *const statuses[] = {"running", "waiting", NULL};
-    for (size_t s = 0; s < sizeof statuses / sizeof statuses[0]; s++) {
+    for (size_t s = 0; s < n_statuses; s++) {
         json_t *q = json_pack("{s:s, s:b, s:i, s:i}", "workflowId", n8n_workflow_id,
                               "includeData", 1, "limit", 20, "maxPages", 1);
         if (q != NULL && statuses[s] != NULL)
@@ -423,6 +423,52 @@ static char *find_n8n_id(ee_n8n *n8n, const char *n8n_workflow_id, const char *i
             return found;
     }
     return NULL;
+}
+
+static char *find_n8n_id(ee_n8n *n8n, const char *n8n_workflow_id, const char *id)
+{
+    static const char *const statuses[] = {"running", "waiting", NULL};
+    return find_in_list(n8n, n8n_workflow_id, id, statuses, sizeof statuses / sizeof statuses[0]);
+}
+
+/* n8n answers a workflow that failed behind a lastNode webhook with a
+ * generic 500 "Error in workflow": the workflow's own message is in its
+ * execution. That execution (found, as find_n8n_id() does, by our
+ * ee.executionId in its data, among the workflow's failed executions) is
+ * read once with its data; n8n may store it just after it answers, so a
+ * miss is looked for once more after a short wait. Bounded: at most two
+ * listings and one read. On success `msg` holds the failing node's message
+ * (redacted as error messages are) and *n8n_id_out n8n's execution id (the caller's, free()); else both are
+ * left as they were. */
+#define X_FAILED_LOOKUP_WAIT_MS 300
+static void failed_execution_message(ee_n8n *n8n, const char *n8n_workflow_id, const char *id,
+                                     char *msg, size_t cap, char **n8n_id_out)
+{
+    static const char *const failed[] = {"error", "crashed"};
+    if (n8n == NULL || n8n_workflow_id == NULL)
+        return;
+    char *eid = find_in_list(n8n, n8n_workflow_id, id, failed, sizeof failed / sizeof failed[0]);
+    if (eid == NULL) {
+        usleep(X_FAILED_LOOKUP_WAIT_MS * 1000);
+        eid = find_in_list(n8n, n8n_workflow_id, id, failed, sizeof failed / sizeof failed[0]);
+    }
+    if (eid == NULL)
+        return;
+    char *out = NULL;
+    json_t *ex = ee_n8n_get_execution(n8n, eid, 1, &out) == EE_OK ? json_loads(out, 0, NULL)
+                                                                  : NULL;
+    ee_free(out);
+    json_t *err = json_object_get(ex, "error");
+    const char *m = json_string_value(json_object_get(err, "message"));
+    if (m != NULL && m[0] != '\0') {
+        snprintf(msg, cap, "%s", m);
+        ee__redact(msg, cap); /* a node's message may quote what it was sent */
+        *n8n_id_out = eid;
+        eid = NULL;
+    }
+    json_decref(ex);
+    free(eid);
+    ee_error_clear();
 }
 
 /* Wait for a run that continues in n8n: its record ending (a callback, a
@@ -727,8 +773,13 @@ static void run_one(x_state *st, const x_rec *r0)
         default:
             snprintf(msg, sizeof msg, "%s", n8nmsg);
         }
-        oc = (x_outcome){s, NULL, msg, NULL};
+        char *failed_id = NULL;
+        if (s == EE_EUPSTREAM) /* n8n's generic 500: the workflow's own message instead */
+            failed_execution_message(n8n, entry->n8n_workflow_id, r.id, msg, sizeof msg,
+                                     &failed_id);
+        oc = (x_outcome){s, NULL, msg, failed_id};
         finish(st, &r, &oc);
+        free(failed_id);
     }
     json_decref(doc);
     ee_free(out);

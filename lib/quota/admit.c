@@ -469,13 +469,12 @@ static ee_status write_through(ee_counters *c, const char *key, int64_t amount, 
 
 /* Spend beyond the estimate: the money was spent, so it is added whatever
  * the cap (the next admissions are refused instead). */
-static ee_status spend_extra(ee_engine *engine, const q_ticket *t, int i, int64_t extra,
-                             int64_t now)
+static ee_status spend_extra(ee_engine *engine, const char *key, int64_t extra, int64_t now)
 {
     q_state *st = ee__quota_state(engine);
     int64_t from, to;
     ee__quota_month((int)st->billing_day, now, &from, &to);
-    ee_counter_req q = {tkey(t, i), extra, EE_COUNTERS_VALUE_MAX, 0, to};
+    ee_counter_req q = {key, extra, EE_COUNTERS_VALUE_MAX, 0, to};
     ee_counter_result r;
     int g = 0;
     ee_counters *c = ee__engine_counters(engine);
@@ -508,6 +507,21 @@ ee_status ee_quota_finish(ee_engine *engine, ee_quota_ticket *ticket, int succes
     ee_status first = EE_OK;
     int lost = -1;
     t->state = Q_T_FINISHED;
+    bool spend_reserved = false;
+    for (int i = 0; i < t->nres; i++)
+        spend_reserved = spend_reserved || t->res[i].kind == Q_R_SPEND;
+    /* A run admitted without an estimate (or under a plan without a spend
+     * cap) reserved no spend, but what it cost was spent all the same: it
+     * is added to the organisation's spend (the predictions key names the
+     * organisation; a ticket always starts with it), so usage reports it
+     * and the next admissions under a cap see it. */
+    if (!spend_reserved && actual_cost_nano > 0 && t->nres > 0 &&
+        t->res[0].kind == Q_R_PRED &&
+        strncmp(tkey(t, 0), res_prefix[Q_R_PRED], strlen(res_prefix[Q_R_PRED])) == 0) {
+        char key[sizeof ((ee_quota_subject *)0)->key[0]];
+        ee__quota_key(key, sizeof key, "spend", tkey(t, 0) + strlen(res_prefix[Q_R_PRED]));
+        first = spend_extra(engine, key, actual_cost_nano, now);
+    }
     for (int i = 0; i < t->nres; i++) {
         const char *key = tkey(t, i);
         uint64_t id = t->res[i].id;
@@ -533,7 +547,7 @@ ee_status ee_quota_finish(ee_engine *engine, ee_quota_ticket *ticket, int succes
             if (s == EE_OK)
                 s = write_through(c, key, keep, t->spend_end, now);
             if (actual_cost_nano > t->est_cost) {
-                ee_status s2 = spend_extra(engine, t, i, actual_cost_nano - t->est_cost, now);
+                ee_status s2 = spend_extra(engine, key, actual_cost_nano - t->est_cost, now);
                 if (s == EE_OK)
                     s = s2;
             }
@@ -547,7 +561,7 @@ ee_status ee_quota_finish(ee_engine *engine, ee_quota_ticket *ticket, int succes
             lost = i;
         }
     }
-    if (first == EE_ENOTFOUND)
+    if (first == EE_ENOTFOUND && lost >= 0)
         return ee__error(EE_ENOTFOUND, "quota: the %s reservation on \"%s\" had ended (lease "
                                        "or period) before the run finished; not counted there",
                          ee__quota_res_name(t->res[lost].kind), tkey(t, lost));

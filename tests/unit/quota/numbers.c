@@ -77,3 +77,39 @@ Test(quota_numbers, spend_past_2_53_is_reported_not_dropped)
     ee_principal_free(p);
     ee_engine_close(e);
 }
+
+/* A run admitted without an estimate reserves no spend; what it cost is
+ * counted all the same at its finish (it was spent), with a cap or without:
+ * the cap then refuses the next admissions. It failed to count at all. */
+Test(quota_numbers, spend_without_an_estimate_is_counted_at_the_finish)
+{
+    ee_engine *e = qt_engine();
+    qt_plan(e, "{\"name\": \"capped\", \"predictionsPerPeriod\": -1, "
+               "\"monthlySpendCapNanoUsd\": 1000}");
+    qt_plan(e, "{\"name\": \"open\", \"predictionsPerPeriod\": -1}");
+    qt_subscribe(e, "o", "capped", QT_T0, NULL);
+    qt_subscribe(e, "o2", "open", QT_T0, NULL);
+    ee_principal *p = qt_principal("ws", "u", "o");
+    ee_quota_subject *s = qt_subject(e, p);
+    ee_quota_ticket a, b, c;
+    cr_assert_eq(ee_quota_admit_fast(e, s, 0, &a), EE_OK, "%s", ee_error_last_message());
+    cr_assert_eq(ee_quota_admit_fast(e, s, 0, &b), EE_OK, "%s", ee_error_last_message());
+    cr_assert_eq(ee_quota_finish(e, &a, 1, 700), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(qt_counter(e, "spend", "o"), 700);
+    /* a failed run's spend was spent too */
+    cr_assert_eq(ee_quota_finish(e, &b, 0, 400), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(qt_counter(e, "spend", "o"), 1100);
+    /* past the cap: an estimated run is refused */
+    cr_expect_eq(ee_quota_admit_fast(e, s, 1, &c), EE_ESPEND, "%s", ee_error_last_message());
+    ee_quota_subject_free(s);
+    ee_principal_free(p);
+    /* without a cap: counted for usage */
+    p = qt_principal("ws2", "u", "o2");
+    s = qt_subject(e, p);
+    cr_assert_eq(ee_quota_admit_fast(e, s, 0, &a), EE_OK, "%s", ee_error_last_message());
+    cr_assert_eq(ee_quota_finish(e, &a, 1, 123000), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(qt_counter(e, "spend", "o2"), 123000);
+    ee_quota_subject_free(s);
+    ee_principal_free(p);
+    ee_engine_close(e);
+}
