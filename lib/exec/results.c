@@ -632,9 +632,9 @@ ee_status ee__results_sweep(ee_engine *engine, const char *workspace, int64_t te
                 age < temp_age_ms)
                 continue;
             char path[PATH_CAP];
-            snprintf(path, sizeof path, "%s/%s", dir, name);
+            int w = snprintf(path, sizeof path, "%s/%s", dir, name);
             header h;
-            bool had = header_of(path, &h);
+            bool had = w > 0 && (size_t)w < sizeof path && header_of(path, &h);
             if (had && (st = release(engine, workspace, h.org, h.resv)) != EE_OK)
                 break;
             if (unlinkat(dirfd(d), name, 0) == 0)
