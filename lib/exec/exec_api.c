@@ -246,6 +246,95 @@ ee_status ee_exec_stats(ee_engine *engine, char **out)
                                        (json_int_t)st->lease_ms));
 }
 
+/* Temporary files of the result store older than this were left by a put
+ * that stopped (a put takes milliseconds). */
+#define PURGE_TEMP_AGE_MS (INT64_C(10) * 60000)
+#define PURGE_PAGE 100
+
+typedef struct {
+    ee_engine *engine;
+    int64_t cut, file_age_ms;
+    uint64_t records, files;
+    ee_status st;
+} purge_ctx;
+
+/* One record the purge is about to delete: its stored output goes first,
+ * so a crash between the two leaves a record that points at nothing (the
+ * next purge deletes it; the reservation is released once: a second
+ * release answers "gone"), never a file nothing points at. */
+static int purge_row(const ee_storage_row *row, void *payload)
+{
+    purge_ctx *c = payload;
+    x_rec r;
+    char id[EE_EXEC_ID_SIZE];
+    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, id);
+    if (ee__exec_decode(row->data, row->len, id, row->revision, &r) != EE_OK) {
+        /* A record this engine cannot read has no output it could find
+         * either; the range delete removes it all the same. */
+        ee_error_clear();
+        return 0;
+    }
+    if (r.has_ref) {
+        c->st = ee__results_delete(c->engine, r.workspace, r.id, &r.ref);
+        if (c->st == EE_OK)
+            c->files++;
+    }
+    ee__exec_rec_clear(&r);
+    return c->st != EE_OK;
+}
+
+static bool purge_has_record(ee_engine *engine, const char *workspace, const char *id,
+                             void *payload)
+{
+    (void)payload;
+    uint8_t raw[EE_STORAGE_ID_SIZE];
+    if (strlen(id) != 2 * EE_STORAGE_ID_SIZE || !ee__hex_decode(id, sizeof raw, raw))
+        return false; /* not an execution id: no record can have it */
+    x_rec r;
+    ee_status st = ee__exec_load(engine, workspace, id, &r);
+    if (st == EE_OK)
+        ee__exec_rec_clear(&r);
+    else
+        ee_error_clear();
+    return st != EE_ENOTFOUND; /* a failed read keeps the file */
+}
+
+/* One workspace of the result store: the outputs of its records past the
+ * retention, page by page, then the records, then the files nothing
+ * points at. */
+static ee_status purge_workspace(const char *workspace, void *payload)
+{
+    purge_ctx *c = payload;
+    ee_storage *storage = ee__engine_storage(c->engine);
+    char *cursor = NULL;
+    ee_status st;
+    do {
+        ee_storage_query_spec spec = {.version = EE_STORAGE_QUERY_VERSION,
+                                      .flags = EE_STORAGE_QUERY_TO,
+                                      .time_to = c->cut,
+                                      .order = EE_STORAGE_ORDER_TIME_ASC,
+                                      .limit = PURGE_PAGE,
+                                      .cursor = cursor};
+        char *next = NULL;
+        st = ee_storage_query(storage, X_COLL, workspace, &spec, purge_row, c, &next);
+        if (st == EE_ECANCELLED && c->st != EE_OK)
+            st = c->st;
+        ee_free(cursor);
+        cursor = next;
+    } while (st == EE_OK && cursor != NULL);
+    ee_free(cursor);
+    uint64_t n = 0;
+    if (st == EE_OK)
+        st = ee_storage_delete_range(storage, X_COLL, workspace, INT64_MIN, c->cut, &n);
+    c->records += n;
+    uint64_t swept = 0;
+    if (st == EE_OK)
+        st = ee__results_sweep(c->engine, workspace, PURGE_TEMP_AGE_MS, c->file_age_ms,
+                               purge_has_record, NULL, &swept);
+    c->files += swept;
+    return st;
+}
+
 ee_status ee_exec_purge(ee_engine *engine, uint64_t *deleted_out)
 {
     if (deleted_out != NULL)
@@ -258,15 +347,22 @@ ee_status ee_exec_purge(ee_engine *engine, uint64_t *deleted_out)
     /* Records are dated by createdAt (the collection's time field); an
      * execution lasts at most a day (timeoutMs), so a record created more
      * than RESULT_RETENTION_DAYS + 1 days ago has ended more than the
-     * retention ago. The storage has no walk across workspaces, so outputs
-     * kept in the result store are deleted by the result store's own
-     * retention (docs/execution.md). */
-    int64_t cut = ee_engine_now_ms(engine) - (st->retention_days + 1) * INT64_C(86400000);
+     * retention ago. The storage has no walk across workspaces, but the
+     * result store has: every workspace with a folder there has its
+     * outputs deleted (file first, then record) before the records of all
+     * workspaces go. */
+    int64_t keep_ms = (st->retention_days + 1) * INT64_C(86400000);
+    purge_ctx c = {engine, ee_engine_now_ms(engine) - keep_ms, keep_ms, 0, 0, EE_OK};
+    ee_status s = ee__results_each_workspace(engine, purge_workspace, &c);
     uint64_t n = 0;
-    ee_status s = ee_storage_delete_range(ee__engine_storage(engine), X_COLL, NULL, INT64_MIN,
-                                          cut, &n);
-    if (s == EE_OK && deleted_out != NULL)
-        *deleted_out = n;
+    if (s == EE_OK)
+        s = ee_storage_delete_range(ee__engine_storage(engine), X_COLL, NULL, INT64_MIN, c.cut,
+                                    &n);
+    if (deleted_out != NULL)
+        *deleted_out = c.records + n;
+    if (c.files > 0)
+        ee__log(ee__engine_logger(engine), EE_LOG_INFO, "exec",
+                "purge: %llu stored output(s) deleted", (unsigned long long)c.files);
     return s;
 }
 

@@ -105,6 +105,7 @@ typedef struct x_state {
     int64_t poll_ms;
     int64_t lease_ms;
     int64_t budget_factor;
+    int64_t budget_max; /* nano-USD, EXEC_RUN_BUDGET_MAX */
     int64_t timeout_ms;
     int64_t queue_max;
     int64_t inline_max;
@@ -199,6 +200,10 @@ ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *
  * customer key counted, gateway token revoked, queue item deleted, the done
  * callback called (once, in this process), waiters woken. */
 void ee__exec_account(x_state *st, const x_rec *r);
+/* The gateway budget of one run, nano-USD: the entry's estimate times
+ * `factor`, at most `cap`; `cap` when there is no estimate (<= 0) or the
+ * product overflows. Never unbounded (never -1). */
+int64_t ee__exec_run_budget(int64_t estimate_nano, int64_t factor, int64_t cap);
 
 /* Register / take the done callback of an execution (this process only). */
 void ee__exec_done_register(x_state *st, const char *id, ee_exec_done_fn fn, void *payload);

@@ -56,6 +56,7 @@ static ee_status exec_open(ee_engine *engine, void **state_out)
     st->poll_ms = ee__config_int(cfg, "EXEC_POLL_MS");
     st->lease_ms = ee__config_int(cfg, "EXEC_LEASE_MS");
     st->budget_factor = ee__config_int(cfg, "EXEC_BUDGET_FACTOR");
+    st->budget_max = ee__config_int(cfg, "EXEC_RUN_BUDGET_MAX");
     st->timeout_ms = ee__config_int(cfg, "EXEC_TIMEOUT_MS");
     st->queue_max = ee__config_int(cfg, "EXEC_QUEUE_MAX");
     st->inline_max = ee__config_int(cfg, "EXEC_OUTPUT_INLINE_MAX");
@@ -96,6 +97,9 @@ static const ee__option exec_options[] = {
                "executions are recovered after it, ms"),
     EE__OPTION("EXEC_BUDGET_FACTOR", EE__OPT_INT, "3", 1, 1000,
                "A run's metered budget: its estimated cost times this factor"),
+    EE__OPTION("EXEC_RUN_BUDGET_MAX", EE__OPT_MONEY, "1", 0, INT64_C(1000000000000000),
+               "Most a run may spend through the gateway, USD (up to 9 decimals): the cap of "
+               "estimate x EXEC_BUDGET_FACTOR, and the budget of a run without an estimate"),
     EE__OPTION("EXEC_TIMEOUT_MS", EE__OPT_INT, "300000", 1000, 86400000,
                "Default timeout of one execution (a request's timeoutMs overrides it), ms"),
     EE__OPTION("EXEC_QUEUE_MAX", EE__OPT_INT, "10000", 1, 100000000,

@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -529,4 +531,132 @@ ee_status ee__results_delete(ee_engine *engine, const char *workspace, const cha
                          strerror(errno));
     }
     return sync_dir(dir);
+}
+
+/* ---- retention: walking the store ------------------------------------------------ */
+
+/* A folder or file name of `n` hex digits, as ee__hex_encode writes them
+ * (lowercase: an uppercase spelling is not a name this store wrote), into
+ * out (n / 2 bytes and a NUL); false when it is not one, or spells a NUL. */
+static bool hex_name(const char *hex, size_t n, char *out, size_t cap)
+{
+    if (n == 0 || n % 2 != 0 || n / 2 >= cap)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (hex[i] >= 'A' && hex[i] <= 'F')
+            return false;
+    if (!ee__hex_decode(hex, n / 2, (uint8_t *)out) || memchr(out, '\0', n / 2) != NULL)
+        return false;
+    out[n / 2] = '\0';
+    return true;
+}
+
+ee_status ee__results_each_workspace(ee_engine *engine,
+                                     ee_status (*fn)(const char *workspace, void *payload),
+                                     void *payload)
+{
+    if (engine == NULL || fn == NULL)
+        return ee__error(EE_EINVAL, "ee__results_each_workspace: NULL argument");
+    char root[PATH_CAP];
+    ee_status st = ee__results_dir(engine, root, sizeof root);
+    if (st != EE_OK)
+        return st;
+    DIR *d = opendir(root);
+    if (d == NULL) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return EE_OK; /* nothing was ever stored */
+        return ee__error(EE_EIO, "result store: cannot list its folder: %s", strerror(errno));
+    }
+    struct dirent *de;
+    while (st == EE_OK && (errno = 0, de = readdir(d)) != NULL) {
+        char ws[EE_PRINCIPAL_ID_MAX + 1];
+        if (!hex_name(de->d_name, strlen(de->d_name), ws, sizeof ws))
+            continue; /* ".", "..", or not one of ours */
+        st = fn(ws, payload);
+    }
+    if (st == EE_OK && de == NULL && errno != 0)
+        st = ee__error(EE_EIO, "result store: cannot list its folder: %s", strerror(errno));
+    closedir(d);
+    return st;
+}
+
+static int64_t mtime_ms(const struct stat *sb)
+{
+    return (int64_t)sb->st_mtim.tv_sec * 1000 + sb->st_mtim.tv_nsec / 1000000;
+}
+
+ee_status ee__results_sweep(ee_engine *engine, const char *workspace, int64_t temp_age_ms,
+                            int64_t file_age_ms,
+                            bool (*has_record)(ee_engine *engine, const char *workspace,
+                                               const char *execution_id, void *payload),
+                            void *payload, uint64_t *removed_out)
+{
+    if (removed_out != NULL)
+        *removed_out = 0;
+    if (engine == NULL || has_record == NULL || temp_age_ms < 0 || file_age_ms < 0)
+        return ee__error(EE_EINVAL, "ee__results_sweep: bad argument");
+    ee_status st = check_ids("ee__results_sweep", workspace, "-");
+    char dir[PATH_CAP];
+    if (st != EE_OK || (st = file_path(engine, workspace, NULL, dir, sizeof dir)) != EE_OK)
+        return st;
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return EE_OK;
+        return ee__error(EE_EIO, "result store: cannot list a workspace's folder: %s",
+                         strerror(errno));
+    }
+    /* Files are dated by the file system's clock, so ages are measured
+     * against the real clock, not the engine's. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    uint64_t removed = 0;
+    struct dirent *de;
+    while (st == EE_OK && (errno = 0, de = readdir(d)) != NULL) {
+        const char *name = de->d_name;
+        size_t len = strlen(name);
+        struct stat sb;
+        if (fstatat(dirfd(d), name, &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
+            continue;
+        int64_t age = now_ms - mtime_ms(&sb);
+        if (name[0] == '.') {
+            /* ".<hex id>.result.XXXXXX": what a put that stopped between
+             * creating it and moving it into place (or a replace that
+             * stopped before removing the file it replaced) left. Its
+             * reservation, if still there, goes back with it. */
+            const char *dot = strstr(name + 1, ".result.");
+            char id[EE__RESULTS_ID_MAX + 1];
+            if (dot == NULL || strlen(dot) != 8 + 6 ||
+                !hex_name(name + 1, (size_t)(dot - name - 1), id, sizeof id) ||
+                age < temp_age_ms)
+                continue;
+            char path[PATH_CAP];
+            int w = snprintf(path, sizeof path, "%s/%s", dir, name);
+            header h;
+            bool had = w > 0 && (size_t)w < sizeof path && header_of(path, &h);
+            if (had && (st = release(engine, workspace, h.org, h.resv)) != EE_OK)
+                break;
+            if (unlinkat(dirfd(d), name, 0) == 0)
+                removed++;
+            continue;
+        }
+        /* "<hex id>.result" whose record is gone: what a purge that stopped
+         * between deleting a record and its file left (the file goes first,
+         * so only an older engine's purge or a lost delete leaves one). */
+        char id[EE__RESULTS_ID_MAX + 1];
+        if (len <= 7 || strcmp(name + len - 7, ".result") != 0 ||
+            !hex_name(name, len - 7, id, sizeof id) || age < file_age_ms ||
+            has_record(engine, workspace, id, payload))
+            continue;
+        if ((st = ee__results_delete(engine, workspace, id, NULL)) == EE_OK)
+            removed++;
+    }
+    if (st == EE_OK && de == NULL && errno != 0)
+        st = ee__error(EE_EIO, "result store: cannot list a workspace's folder: %s",
+                       strerror(errno));
+    closedir(d);
+    if (removed_out != NULL)
+        *removed_out = removed;
+    return st;
 }

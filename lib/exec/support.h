@@ -67,6 +67,24 @@ ee_status ee__results_get(ee_engine *engine, const char *workspace, const char *
  * the file was already gone. */
 ee_status ee__results_delete(ee_engine *engine, const char *workspace,
                              const char *execution_id, const ee__result_ref *ref);
+/* Call fn with each workspace that has a folder in the store (retention
+ * walks them: the storage has no walk across workspaces); a non-EE_OK
+ * answer of fn stops the walk and is returned. A store never written to
+ * is empty. EE_OK; EE_EIO. */
+ee_status ee__results_each_workspace(ee_engine *engine,
+                                     ee_status (*fn)(const char *workspace, void *payload),
+                                     void *payload);
+/* Tidy one workspace's folder: temporary files a crashed put left, last
+ * changed more than temp_age_ms ago (the real clock), are removed with
+ * their reservation released; result files last changed more than
+ * file_age_ms ago for which has_record() answers false (their record is
+ * gone) are deleted as ee__results_delete() does. *removed_out (may be
+ * NULL) counts the files removed. EE_OK; EE_EIO; what a release answers. */
+ee_status ee__results_sweep(ee_engine *engine, const char *workspace, int64_t temp_age_ms,
+                            int64_t file_age_ms,
+                            bool (*has_record)(ee_engine *engine, const char *workspace,
+                                               const char *execution_id, void *payload),
+                            void *payload, uint64_t *removed_out);
 
 /* ---- the signed completion callback ------------------------------------------ */
 

@@ -593,6 +593,15 @@ typedef struct start_step {
     bool have_r, grant_failed;
 } start_step;
 
+int64_t ee__exec_run_budget(int64_t estimate_nano, int64_t factor, int64_t cap)
+{
+    if (cap < 0)
+        cap = 0;
+    if (estimate_nano <= 0 || factor <= 0 || estimate_nano > cap / factor)
+        return cap; /* no estimate, or estimate x factor past the cap (or past INT64_MAX) */
+    return estimate_nano * factor;
+}
+
 static ee_status start_and_grant(ee_storage *sto, void *payload)
 {
     (void)sto;
@@ -672,10 +681,8 @@ static void run_one(x_state *st, const x_rec *r0)
         finish(st, r0, &oc);
         goto out;
     }
-    int64_t budget = entry->estimated_cost_nano > 0 &&
-                             entry->estimated_cost_nano <= INT64_MAX / st->budget_factor
-                         ? entry->estimated_cost_nano * st->budget_factor
-                         : -1;
+    int64_t budget = ee__exec_run_budget(entry->estimated_cost_nano, st->budget_factor,
+                                         st->budget_max);
     start_step ss = {.st = st, .r0 = r0, .p = p, .route = route, .choice = &choice,
                      .budget = budget, .token = token, .sa = {ee_engine_now_ms(e), false}};
     s = ee__storage_atomic(ee__engine_storage(e), start_and_grant, &ss);

@@ -1,0 +1,193 @@
+/*
+ * A run's gateway budget (EXEC_RUN_BUDGET_MAX): a workflow without an
+ * estimated cost used to get no budget at all, so a runaway one could
+ * spend without bound. Here the fake n8n's "llm" webhook calls the
+ * engine's gateway with the run's token (as the workflow's OpenRouter node
+ * would), against an upstream that reports a cost per call, until the
+ * gateway refuses; the run then fails with EE_ESPEND and says why.
+ */
+#include "exec_fake.h"
+
+#include <execengine/credentials.h>
+#include <execengine/gateway.h>
+
+#include "exec/exec_internal.h"
+
+#define C_OPENROUTER "sk-or-v1-CANARY-budget-platform-41d2"
+/* 123457 nano-USD per call */
+#define UP_ANSWER                                                                                  \
+    "{\"id\": \"gen-1\", \"model\": \"openai/gpt-4o-mini\", \"choices\": [{\"index\": 0, "       \
+    "\"message\": {\"role\": \"assistant\", \"content\": \"hi\"}}], \"usage\": "                  \
+    "{\"prompt_tokens\": 12, \"completion_tokens\": 30, \"total_tokens\": 42, "                   \
+    "\"cost\": 0.000123456789}}"
+#define MAX_CALLS 6
+
+static ee_engine *engine;
+static ee_transport *transport;
+static ee_n8n *client;
+static int statuses[MAX_CALLS], n_statuses, upstream_calls;
+
+static int sink_head(int status, const char *const *h, size_t n, void *payload)
+{
+    (void)h;
+    (void)n;
+    *(int *)payload = status;
+    return 0;
+}
+
+static int sink_body(const char *chunk, size_t len, void *payload)
+{
+    (void)chunk;
+    (void)len;
+    (void)payload;
+    return 0;
+}
+
+/* What the workflow's OpenRouter node does: call the gateway with the
+ * run's token, again and again, until it is refused. */
+static void spend(const char *token)
+{
+    char auth[128];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    const char *headers[] = {auth, "Content-Type: application/json"};
+    static const char body[] = "{\"model\": \"openai/gpt-4o-mini\", \"messages\": []}";
+    for (n_statuses = 0; n_statuses < MAX_CALLS;) {
+        ee_gateway_request req = {EE_GATEWAY_REQUEST_VERSION, "POST",
+                                  "/openrouter/api/v1/chat/completions", NULL, headers, 2, body,
+                                  sizeof body - 1};
+        int status = 0;
+        ee_gateway_sink sink = {sink_head, sink_body, &status};
+        cr_assert_eq(ee_gateway_handle(engine, &req, &sink), EE_OK, "%s",
+                     ee_error_last_message());
+        statuses[n_statuses++] = status;
+        if (status != 200)
+            break;
+    }
+}
+
+static ee_status http(void *ctx, const ee_http_request *req, ee_http_response *resp)
+{
+    const char *url = ee_http_request_url(req);
+    if (strncmp(url, "https://openrouter.ai/", 22) == 0) { /* data/gateway.json's base URL */
+        upstream_calls++;
+        ee_http_response_set_status(resp, 200);
+        ee_http_response_add_header(resp, "Content-Type", "application/json");
+        ee_http_response_append_body(resp, UP_ANSWER, strlen(UP_ANSWER));
+        return EE_OK;
+    }
+    if (strcmp(url, "http://fake.n8n/webhook/llm") == 0) {
+        const void *data = NULL;
+        size_t len = 0;
+        ee_http_request_body(req, &data, &len);
+        json_t *b = json_loadb(data, len, 0, NULL);
+        const char *token = json_string_value(json_object_get(json_object_get(b, "ee"),
+                                                              "gatewayToken"));
+        cr_assert(token != NULL, "the webhook body carries no gateway token");
+        spend(token);
+        json_decref(b);
+    }
+    return fake_http(ctx, req, resp);
+}
+
+static void setup(void)
+{
+    (void)fake_engine_config; /* this engine has its own transport (the gateway's upstream) */
+    fake_setup();
+    ee_transport_backend be = {EE_TRANSPORT_BACKEND_VERSION, EE_TRANSPORT_THREAD_SAFE, http,
+                               NULL, NULL};
+    ee_transport_options *o = NULL;
+    cr_assert_eq(ee_transport_options_new(&o), EE_OK);
+    cr_assert_eq(ee_transport_options_set_int64(o, "max_retries", 0), EE_OK);
+    cr_assert_eq(ee_transport_new_custom(&transport, &be, NULL, o), EE_OK);
+    ee_transport_options_free(o);
+    cr_assert_eq(ee_n8n_new(&client, transport, "http://fake.n8n", "fake-key"), EE_OK);
+}
+
+static void teardown(void)
+{
+    ee_engine_close(engine);
+    ee_n8n_free(client);
+    ee_transport_free(transport);
+    fake_teardown();
+}
+
+TestSuite(exec_budget, .init = setup, .fini = teardown, .timeout = 60);
+
+static void open_engine(const char *budget_max)
+{
+    ee_config *cfg = ee_test_config_new(NULL, NULL, NULL);
+    ee_test_config_set(cfg, "EXEC_WORKERS", "1");
+    ee_test_config_set(cfg, "PLATFORM_OPENROUTER_KEY", C_OPENROUTER);
+    if (budget_max != NULL)
+        ee_test_config_set(cfg, "EXEC_RUN_BUDGET_MAX", budget_max);
+    ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .n8n = client,
+                             .transport = transport};
+    ee_status st = ee_engine_open_parts(&engine, cfg, &parts);
+    ee_config_free(cfg);
+    cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
+    char *out = NULL;
+    cr_assert_eq(ee_cred_platform_provision(engine, &out), EE_OK, "%s", ee_error_last_message());
+    ee_free(out);
+    fake_sync(engine);
+}
+
+Test(exec_budget, a_run_without_an_estimate_is_refused_past_the_cap_and_fails_saying_so)
+{
+    open_engine("0.0002"); /* 200000 nano: two calls of 123457 pass, the third is refused */
+    ee_principal *p = NULL;
+    cr_assert_eq(ee_principal_new(&p, "ws-budget", "u1", "org-budget"), EE_OK);
+    char wf[25], *out = NULL;
+    entry_id(engine, "wfL", wf);
+    ee_status st = ee_exec_run(engine, p, wf, NULL, &out);
+    cr_assert(out != NULL);
+    json_t *rec = parse_doc(out);
+    ee_free(out);
+    cr_assert_eq(fake_hits("llm"), 1);
+    cr_assert_eq(n_statuses, 3, "the gateway answered %d call(s) before refusing (first: %d)", n_statuses,
+                 statuses[0]);
+    cr_assert_eq(statuses[0], 200);
+    cr_assert_eq(statuses[1], 200);
+    cr_assert_eq(statuses[2], 402, "past the cap: %d", statuses[2]);
+    cr_assert_eq(upstream_calls, 2, "the refused call reached the upstream");
+    cr_assert_neq(st, EE_OK);
+    cr_assert_str_eq(sget(rec, "status"), "failed");
+    char *text = json_dumps(rec, 0);
+    cr_assert(strstr(text, "budget was spent") != NULL, "%s", text);
+    cr_assert(strstr(text, "openrouter") != NULL, "%s", text);
+    cr_assert(strstr(text, C_OPENROUTER) == NULL, "the platform key leaked: %s", text);
+    free(text);
+    json_decref(rec);
+    ee_principal_free(p);
+}
+
+Test(exec_budget, the_default_cap_lets_a_cheap_run_through)
+{
+    open_engine(NULL); /* $1: six calls of 123457 nano are far below it */
+    ee_principal *p = NULL;
+    cr_assert_eq(ee_principal_new(&p, "ws-budget", "u1", "org-budget"), EE_OK);
+    char wf[25], *out = NULL;
+    entry_id(engine, "wfL", wf);
+    cr_assert_eq(ee_exec_run(engine, p, wf, NULL, &out), EE_OK, "%s", out ? out : "");
+    json_t *rec = parse_doc(out);
+    ee_free(out);
+    cr_assert_str_eq(sget(rec, "status"), "completed");
+    cr_assert_eq(n_statuses, MAX_CALLS);
+    for (int i = 0; i < MAX_CALLS; i++)
+        cr_assert_eq(statuses[i], 200);
+    json_decref(rec);
+    ee_principal_free(p);
+}
+
+Test(exec_budget, the_budget_is_the_estimate_times_the_factor_capped_never_unbounded)
+{
+    (void)open_engine;
+    cr_assert_eq(ee__exec_run_budget(1000, 3, INT64_C(1000000000)), 3000);
+    cr_assert_eq(ee__exec_run_budget(INT64_C(400000000), 3, INT64_C(1000000000)),
+                 INT64_C(1000000000), "estimate x factor past the cap: the cap");
+    cr_assert_eq(ee__exec_run_budget(0, 3, INT64_C(1000000000)), INT64_C(1000000000),
+                 "no estimate: the cap");
+    cr_assert_eq(ee__exec_run_budget(-5, 3, 7), 7);
+    cr_assert_eq(ee__exec_run_budget(INT64_MAX / 2, 3, INT64_MAX), INT64_MAX,
+                 "an overflowing product: the cap");
+    cr_assert_eq(ee__exec_run_budget(0, 3, 0), 0, "a cap of 0: nothing may be spent");
+}
