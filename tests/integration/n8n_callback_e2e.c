@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "n8n_engine.h"
 #include "test_servers.h"
 #include "execengine/catalog.h"
 #include "execengine/config.h"
@@ -87,24 +88,6 @@ static void teardown(void)
 
 TestSuite(n8n_callback_e2e, .init = setup, .fini = teardown, .timeout = 300);
 
-/* The catalog id of the entry named `name`. */
-static void entry_named(const char *name, char id[25])
-{
-    char *out = NULL;
-    cr_assert_eq(ee_catalog_list(engine, NULL, "{\"limit\": 100}", &out), EE_OK, "%s", out);
-    json_t *doc = json_loads(out, 0, NULL);
-    ee_free(out);
-    size_t i;
-    json_t *it;
-    id[0] = '\0';
-    json_array_foreach(json_object_get(doc, "data"), i, it) {
-        if (strcmp(json_string_value(json_object_get(it, "name")), name) == 0)
-            snprintf(id, 25, "%s", json_string_value(json_object_get(it, "id")));
-    }
-    json_decref(doc);
-    cr_assert(id[0] != '\0', "no catalog entry named \"%s\"", name);
-}
-
 /* n8n's record of execution `n8n_id` once it has finished (n8n ends it
  * after the listener answered its callback): bounded re-reads. */
 static json_t *n8n_execution_finished(const char *n8n_id)
@@ -138,7 +121,7 @@ static json_t *n8n_execution_finished(const char *n8n_id)
 Test(n8n_callback_e2e, the_listener_takes_the_fixtures_signed_callback_and_the_run_completes)
 {
     char wf[25], id[EE_EXEC_ID_SIZE], *out = NULL;
-    entry_named(FIXTURE_NAME, wf);
+    ee_test_n8n_entry_named(engine, FIXTURE_NAME, wf);
     ee_status st = ee_exec_submit(engine, alice, wf,
                                   "{\"parameters\": {\"text\": \"signed by n8n\", \"seconds\": 1}}",
                                   NULL, NULL, id);

@@ -42,28 +42,10 @@ static void teardown(void)
 
 TestSuite(n8n_exec, .init = setup, .fini = teardown, .timeout = 180);
 
-/* The catalog id of the entry named `name`. */
-static void entry_named(const char *name, char id[25])
-{
-    char *out = NULL;
-    cr_assert_eq(ee_catalog_list(engine, NULL, "{\"limit\": 100}", &out), EE_OK, "%s", out);
-    json_t *doc = json_loads(out, 0, NULL);
-    ee_free(out);
-    size_t i;
-    json_t *it;
-    id[0] = '\0';
-    json_array_foreach(json_object_get(doc, "data"), i, it) {
-        if (strcmp(json_string_value(json_object_get(it, "name")), name) == 0)
-            snprintf(id, 25, "%s", json_string_value(json_object_get(it, "id")));
-    }
-    json_decref(doc);
-    cr_assert(id[0] != '\0', "no catalog entry named \"%s\"", name);
-}
-
 Test(n8n_exec, the_echo_workflow_runs_end_to_end)
 {
     char wf[25], *out = NULL;
-    entry_named("ee-test echo", wf);
+    ee_test_n8n_entry_named(engine, "ee-test echo", wf);
     ee_status st = ee_exec_run(engine, alice, wf, "{\"parameters\": {\"a\": 2, \"b\": 3}}", &out);
     cr_assert_eq(st, EE_OK, "%s", out);
     json_t *rec = json_loads(out, 0, NULL);

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "fake_upstream.h"
+#include "n8n_engine.h"
 #include "test_servers.h"
 #include "execengine/catalog.h"
 #include "execengine/config.h"
@@ -205,28 +206,11 @@ static json_t *parse(const char *text)
     return doc;
 }
 
-static void entry_named(const char *name, char id[25])
-{
-    char *out = NULL;
-    cr_assert_eq(ee_catalog_list(engine, NULL, "{\"limit\": 100}", &out), EE_OK, "%s", out);
-    json_t *doc = parse(out);
-    ee_free(out);
-    size_t i;
-    json_t *it;
-    id[0] = '\0';
-    json_array_foreach(json_object_get(doc, "data"), i, it) {
-        if (strcmp(sget(it, "name"), name) == 0)
-            snprintf(id, 25, "%s", sget(it, "id"));
-    }
-    json_decref(doc);
-    cr_assert(id[0] != '\0', "no catalog entry named \"%s\"", name);
-}
-
 /* Run `request` on `name` and wait; *out the record, the status returned. */
 static ee_status run(const char *name, const char *request, json_t **rec_out)
 {
     char wf[25], id[EE_EXEC_ID_SIZE], *out = NULL;
-    entry_named(name, wf);
+    ee_test_n8n_entry_named(engine, name, wf);
     ee_status st = ee_exec_submit(engine, alice, wf, request, NULL, NULL, id);
     cr_assert_eq(st, EE_OK, "%s: %s", name, ee_error_last_message());
     st = ee_exec_wait(engine, alice, id, 300000, &out);
@@ -292,7 +276,7 @@ static const char *auth_of(const json_t *req)
 static void set_estimate(const char *name, const char *usd)
 {
     char wf[25], patch[96], *out = NULL;
-    entry_named(name, wf);
+    ee_test_n8n_entry_named(engine, name, wf);
     snprintf(patch, sizeof patch, "{\"estimatedCost\": \"%s\"}", usd);
     cr_assert_eq(ee_catalog_update(engine, wf, patch, &out), EE_OK, "%s", out);
     ee_free(out);
@@ -458,7 +442,7 @@ Test(n8n_exec_e2e, a_run_on_the_customers_own_key_charges_nothing_and_counts_the
 Test(n8n_exec_e2e, a_credential_gap_is_refused_with_nothing_consumed)
 {
     char wf[25], id[EE_EXEC_ID_SIZE] = "";
-    entry_named(SEARCH, wf);
+    ee_test_n8n_entry_named(engine, SEARCH, wf);
     int64_t pred0 = predictions();
     ee_status st = ee_exec_submit(engine, alice, wf, "{\"parameters\": {\"query\": \"x\"}}",
                                   NULL, NULL, id);

@@ -12,9 +12,13 @@
 #define EE_TEST_N8N_ENGINE_H
 
 #include <criterion/criterion.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "source_dir.h"
 #include "test_servers.h"
+#include "execengine/catalog.h"
 #include "execengine/config.h"
 #include "execengine/engine.h"
 #include "execengine/errors.h"
@@ -49,6 +53,25 @@ static inline ee_engine *ee_test_n8n_engine(const char *const *more, char *url, 
     ee_config_free(cfg);
     cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
     return engine;
+}
+
+/* The catalog id of the entry named `name` (the fixtures' names are
+ * unique). Asserts that there is one. */
+static inline void ee_test_n8n_entry_named(ee_engine *engine, const char *name, char id[25])
+{
+    char *out = NULL;
+    cr_assert_eq(ee_catalog_list(engine, NULL, "{\"limit\": 100}", &out), EE_OK, "%s", out);
+    json_t *doc = json_loads(out, 0, NULL);
+    ee_free(out);
+    size_t i;
+    json_t *it;
+    id[0] = '\0';
+    json_array_foreach(json_object_get(doc, "data"), i, it) {
+        if (strcmp(json_string_value(json_object_get(it, "name")), name) == 0)
+            snprintf(id, 25, "%s", json_string_value(json_object_get(it, "id")));
+    }
+    json_decref(doc);
+    cr_assert(id[0] != '\0', "no catalog entry named \"%s\"", name);
 }
 
 #endif
