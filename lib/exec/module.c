@@ -99,7 +99,8 @@ static const ee__option exec_options[] = {
                "A run's metered budget: its estimated cost times this factor"),
     EE__OPTION("EXEC_RUN_BUDGET_MAX", EE__OPT_MONEY, "1", 0, INT64_C(1000000000000000),
                "Most a run may spend through the gateway, USD (up to 9 decimals): the cap of "
-               "estimate x EXEC_BUDGET_FACTOR, and the budget of a run without an estimate"),
+               "estimate x EXEC_BUDGET_FACTOR, and the budget of a run without an estimate; a "
+               "plan's runBudgetMaxNanoUsd replaces it"),
     EE__OPTION("EXEC_TIMEOUT_MS", EE__OPT_INT, "300000", 1000, 86400000,
                "Default timeout of one execution (a request's timeoutMs overrides it), ms"),
     EE__OPTION("EXEC_QUEUE_MAX", EE__OPT_INT, "10000", 1, 100000000,

@@ -15,6 +15,7 @@
 #include "execengine/n8n.h"
 #include "execengine/quota.h"
 #include "gateway/gateway.h"
+#include "quota/quota.h"
 #include "storage/storage.h"
 
 /* A claimed item whose record is not there yet is looked at again after
@@ -681,8 +682,20 @@ static void run_one(x_state *st, const x_rec *r0)
         finish(st, r0, &oc);
         goto out;
     }
-    int64_t budget = ee__exec_run_budget(entry->estimated_cost_nano, st->budget_factor,
-                                         st->budget_max);
+    /* the plan's per-run cap when it names one, else EXEC_RUN_BUDGET_MAX */
+    int64_t cap = st->budget_max, plan_cap = -1;
+    ee_status qs = ee__quota_run_budget_max(e, p, &plan_cap);
+    if (qs == EE_ESTATE) {
+        ee_error_clear(); /* no quota module: no plans */
+    } else if (qs != EE_OK) {
+        ee__log(ee__engine_logger(e), EE_LOG_WARN, "exec",
+                "execution %s: reading the plan's per-run budget cap: %s (EXEC_RUN_BUDGET_MAX "
+                "applies)", r0->id, ee_error_last_message());
+        ee_error_clear();
+    } else if (plan_cap >= 0) {
+        cap = plan_cap;
+    }
+    int64_t budget = ee__exec_run_budget(entry->estimated_cost_nano, st->budget_factor, cap);
     start_step ss = {.st = st, .r0 = r0, .p = p, .route = route, .choice = &choice,
                      .budget = budget, .token = token, .sa = {ee_engine_now_ms(e), false}};
     s = ee__storage_atomic(ee__engine_storage(e), start_and_grant, &ss);

@@ -34,6 +34,7 @@ static ee_status builtin_plans(q_file *f)
     p->has[Q_L_PRED] = true;
     p->period = Q_PERIOD_ROLLING;
     p->active = true;
+    p->run_budget_max = -1;
     f->nplans = 1;
     return EE_OK;
 }

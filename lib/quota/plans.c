@@ -47,7 +47,7 @@ static const ee__rec_field plan_fields[] = {
     {.name = "failedRunsConsume", .kind = EE__REC_BOOL},
     {.name = "isActive", .kind = EE__REC_BOOL},
     {.name = "multipliers", .kind = EE__REC_DOC, .map = &mult_map},
-    Q_INT("createdAt"), Q_INT("updatedAt")};
+    Q_INT("runBudgetMaxNanoUsd"), Q_INT("createdAt"), Q_INT("updatedAt")};
 static const ee__record_map plan_map = {"plan", plan_fields,
                                         sizeof plan_fields / sizeof plan_fields[0], false};
 
@@ -163,8 +163,8 @@ static json_t *mults_json(const int64_t mult[Q_L_COUNT])
 static const char *const plan_members[] = {
     "predictionsPerPeriod", "storageBytes", "executionsPerUserPerHour",
     "concurrentExecutionsPerWorkspace", "monthlySpendCapNanoUsd", "name", "period",
-    "failedRunsConsume", "multipliers", "isActive", "description", "_id", "createdAt",
-    "updatedAt", "source", NULL};
+    "failedRunsConsume", "multipliers", "isActive", "runBudgetMaxNanoUsd", "description", "_id",
+    "createdAt", "updatedAt", "source", NULL};
 
 ee_status ee__quota_plan_parse(const json_t *obj, q_plan *out)
 {
@@ -214,6 +214,18 @@ ee_status ee__quota_plan_parse(const json_t *obj, q_plan *out)
     if (act != NULL && !json_is_boolean(act))
         return ee__error(EE_EINVAL, "%s: \"isActive\" must be true or false", what);
     out->active = act == NULL || json_is_true(act);
+    /* The most one run may spend through the gateway. No "-1": a run's
+     * budget is never unbounded (a runaway workflow must stop somewhere). */
+    const json_t *rb = json_object_get(obj, "runBudgetMaxNanoUsd");
+    out->run_budget_max = -1;
+    if (rb != NULL && !json_is_null(rb)) {
+        if (!json_is_integer(rb) || json_integer_value(rb) < 0 ||
+            json_integer_value(rb) > EE_COUNTERS_VALUE_MAX)
+            return ee__error(EE_EINVAL, "%s: \"runBudgetMaxNanoUsd\" must be an integer "
+                                        "0..2^53-1 (nano-USD; a run's budget is never unlimited)",
+                             what);
+        out->run_budget_max = (int64_t)json_integer_value(rb);
+    }
     return parse_mults(json_object_get(obj, "multipliers"), out->mult, what);
 }
 
@@ -232,6 +244,8 @@ json_t *ee__quota_plan_json(const q_plan *p, const char *source)
     json_object_set_new(o, "failedRunsConsume", json_boolean(p->failed_consume));
     json_object_set_new(o, "multipliers", mults_json(p->mult));
     json_object_set_new(o, "isActive", json_boolean(p->active));
+    if (p->run_budget_max >= 0)
+        json_object_set_new(o, "runBudgetMaxNanoUsd", json_integer(p->run_budget_max));
     if (source != NULL)
         json_object_set_new(o, "source", json_string(source));
     return o;
@@ -624,6 +638,7 @@ static void limits_from(const q_state *st, const q_plan *p, const q_sub *sub, q_
     out->period_start = sub != NULL && sub->period_start >= 0 ? sub->period_start : 0;
     out->failed_consume = p->failed_consume;
     out->subscribed = sub != NULL;
+    out->run_budget_max = p->run_budget_max;
 }
 
 ee_status ee__quota_resolve(q_state *st, const char *org, int64_t now, q_limits *out)
@@ -708,6 +723,28 @@ ee_status ee__quota_plan_of(ee_engine *engine, const ee_principal *principal,
         return rc;
     pthread_mutex_lock(&st->lock);
     snprintf(out, EE_PRINCIPAL_ID_MAX + 1, "%s", o->lim.plan);
+    pthread_mutex_unlock(&st->lock);
+    return EE_OK;
+}
+
+ee_status ee__quota_run_budget_max(ee_engine *engine, const ee_principal *principal,
+                                   int64_t *out)
+{
+    if (out != NULL)
+        *out = -1;
+    if (engine == NULL || principal == NULL || out == NULL)
+        return ee__error(EE_EINVAL, "ee__quota_run_budget_max: NULL argument");
+    q_state *st = ee__quota_state(engine);
+    if (st == NULL)
+        return ee__error(EE_ESTATE, "the quota module is not open");
+    q_org *o = ee__quota_org(st, ee_principal_org(principal));
+    if (o == NULL)
+        return ee__error(EE_ENOMEM, "out of memory reading an organisation's plan");
+    ee_status rc = ee__quota_org_load(st, o, ee_engine_now_ms(engine));
+    if (rc != EE_OK)
+        return rc;
+    pthread_mutex_lock(&st->lock);
+    *out = o->lim.run_budget_max;
     pthread_mutex_unlock(&st->lock);
     return EE_OK;
 }

@@ -91,4 +91,11 @@ ee_status ee__quota_storage_reserve(ee_engine *engine, const ee_principal *princ
 ee_status ee__quota_plan_of(ee_engine *engine, const ee_principal *principal,
                             char out[EE_PRINCIPAL_ID_MAX + 1]);
 
+/* The per-run budget cap of `principal`'s plan ("runBudgetMaxNanoUsd",
+ * nano-USD): *out gets it, or -1 when the plan names none (the engine's
+ * EXEC_RUN_BUDGET_MAX applies). Cached and re-read as ee__quota_plan_of().
+ * Returns EE_OK and the statuses of ee__quota_plan_of(). */
+ee_status ee__quota_run_budget_max(ee_engine *engine, const ee_principal *principal,
+                                   int64_t *out);
+
 #endif

@@ -53,6 +53,7 @@ typedef struct q_plan {
     int period;
     bool failed_consume;
     bool active;
+    int64_t run_budget_max; /* runBudgetMaxNanoUsd; -1 when the plan names none */
 } q_plan;
 
 /* plans.json, parsed. */
@@ -76,6 +77,7 @@ typedef struct q_limits {
     int64_t period_start;
     bool failed_consume;
     bool subscribed;
+    int64_t run_budget_max; /* the plan's per-run cap, -1: none (the engine's default) */
     int64_t sub_mult[Q_L_COUNT];
     int64_t plan_mult[Q_L_COUNT];
 } q_limits;

@@ -191,3 +191,85 @@ Test(exec_budget, the_budget_is_the_estimate_times_the_factor_capped_never_unbou
                  "an overflowing product: the cap");
     cr_assert_eq(ee__exec_run_budget(0, 3, 0), 0, "a cap of 0: nothing may be spent");
 }
+
+static void put_plan(const char *plan_json, const char *org, const char *plan)
+{
+    char *out = NULL;
+    cr_assert_eq(ee_quota_plan_put(engine, plan_json, &out), EE_OK, "%s",
+                 out ? out : ee_error_last_message());
+    ee_free(out);
+    char sub[256];
+    snprintf(sub, sizeof sub, "{\"orgId\": \"%s\", \"plan\": \"%s\"}", org, plan);
+    cr_assert_eq(ee_quota_subscription_put(engine, sub, &out), EE_OK, "%s",
+                 out ? out : ee_error_last_message());
+    ee_free(out);
+}
+
+static json_t *run_llm(const char *org, ee_status *st_out)
+{
+    ee_principal *p = NULL;
+    cr_assert_eq(ee_principal_new(&p, "ws-budget", "u1", org), EE_OK);
+    char wf[25], *out = NULL;
+    entry_id(engine, "wfL", wf);
+    *st_out = ee_exec_run(engine, p, wf, NULL, &out);
+    cr_assert(out != NULL);
+    json_t *rec = parse_doc(out);
+    ee_free(out);
+    ee_principal_free(p);
+    return rec;
+}
+
+Test(exec_budget, the_plans_per_run_cap_replaces_the_engine_default)
+{
+    open_engine(NULL); /* engine default $1 */
+    put_plan("{\"name\": \"tight\", \"predictionsPerPeriod\": -1, "
+             "\"runBudgetMaxNanoUsd\": 200000}",
+             "org-tight", "tight");
+    ee_status st;
+    json_t *rec = run_llm("org-tight", &st);
+    cr_assert_neq(st, EE_OK);
+    cr_assert_str_eq(sget(rec, "status"), "failed");
+    cr_assert_eq(n_statuses, 3, "answered %d call(s)", n_statuses);
+    cr_assert_eq(statuses[2], 402, "past the plan's cap: %d", statuses[2]);
+    cr_assert_eq(upstream_calls, 2);
+    json_decref(rec);
+
+    /* a plan above the engine default lets more through than the default would */
+    put_plan("{\"name\": \"roomy\", \"predictionsPerPeriod\": -1, "
+             "\"runBudgetMaxNanoUsd\": 100000000000}",
+             "org-roomy", "roomy");
+    upstream_calls = 0;
+    rec = run_llm("org-roomy", &st);
+    cr_assert_eq(st, EE_OK);
+    cr_assert_str_eq(sget(rec, "status"), "completed");
+    cr_assert_eq(n_statuses, MAX_CALLS);
+    json_decref(rec);
+
+    /* the plan is read back with its cap; -1 (unbounded) is refused */
+    char *out = NULL;
+    cr_assert_eq(ee_quota_plan_get(engine, "tight", &out), EE_OK);
+    cr_assert(strstr(out, "\"runBudgetMaxNanoUsd\": 200000") != NULL ||
+                  strstr(out, "\"runBudgetMaxNanoUsd\":200000") != NULL,
+              "%s", out);
+    ee_free(out);
+    cr_assert_eq(ee_quota_plan_put(engine,
+                                   "{\"name\": \"open\", \"predictionsPerPeriod\": -1, "
+                                   "\"runBudgetMaxNanoUsd\": -1}",
+                                   &out),
+                 EE_EINVAL);
+    cr_assert(strstr(ee_error_last_message(), "runBudgetMaxNanoUsd") != NULL, "%s",
+              ee_error_last_message());
+    ee_free(out);
+}
+
+Test(exec_budget, a_plan_without_a_cap_keeps_the_engine_default)
+{
+    open_engine("0.0002");
+    put_plan("{\"name\": \"plain\", \"predictionsPerPeriod\": -1}", "org-plain", "plain");
+    ee_status st;
+    json_t *rec = run_llm("org-plain", &st);
+    cr_assert_neq(st, EE_OK);
+    cr_assert_eq(n_statuses, 3, "answered %d call(s)", n_statuses);
+    cr_assert_eq(statuses[2], 402);
+    json_decref(rec);
+}
