@@ -127,6 +127,8 @@ typedef struct x_state {
     size_t nthreads;
     pthread_t keeper;
     bool keeper_started;
+    int64_t waiting_renew_at; /* the keeper's next pass over waiting runs' tickets (its own) */
+    _Atomic int64_t waiting_pass_at; /* engine time the last pass started at (tests wait on it) */
     bool started;             /* the workers were started (lazily: ee__exec_workers_ensure) */
     atomic_int running;       /* executions a worker of this engine runs now */
     pthread_mutex_t idem[X_IDEM_STRIPES];

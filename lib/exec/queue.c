@@ -600,6 +600,66 @@ ee_status ee__queue_remove(ee_storage *storage, const char *workspace, const cha
     return st;
 }
 
+typedef struct waiting_ctx {
+    ee__queue_ref *refs;
+    size_t n, max;
+    ee_status st;
+} waiting_ctx;
+
+static int waiting_row(const ee_storage_row *row, void *payload)
+{
+    waiting_ctx *w = payload;
+    item_doc d;
+    if (read_item(row->data, row->len, &d) != EE_OK) {
+        ee_error_clear(); /* a damaged item is the claimers' to report */
+        return 0;
+    }
+    if (!d.waiting)
+        return 0;
+    ee__queue_ref *r = &w->refs[w->n++];
+    memcpy(r->execution_id, d.execution_id, sizeof r->execution_id);
+    memcpy(r->workspace, d.workspace, sizeof r->workspace);
+    return w->n >= w->max ? 1 : 0;
+}
+
+ee_status ee__queue_waiting(ee_storage *storage, size_t max, ee__queue_ref **out, size_t *n_out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (n_out != NULL)
+        *n_out = 0;
+    if (storage == NULL || out == NULL || n_out == NULL || max == 0)
+        return ee__error(EE_EINVAL, "queue: bad argument to waiting");
+    waiting_ctx w = {.refs = calloc(max, sizeof *w.refs), .max = max};
+    if (w.refs == NULL)
+        return ee__error(EE_ENOMEM, "queue: out of memory listing %zu waiting items", max);
+    ee_storage_eq eq = {"state", "waiting"};
+    ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION, .eq = &eq, .n_eq = 1,
+                               .limit = EE_STORAGE_LIMIT_MAX};
+    char *cursor = NULL;
+    ee_status st = EE_OK;
+    do {
+        char *next = NULL;
+        q.cursor = cursor;
+        st = ee_storage_query(storage, ITEMS, NULL, &q, waiting_row, &w, &next);
+        ee_free(cursor);
+        cursor = next;
+        if (st == EE_ECANCELLED) {
+            ee_error_clear();
+            st = EE_OK; /* waiting_row stopped at max */
+            break;
+        }
+    } while (st == EE_OK && cursor != NULL && w.n < w.max);
+    ee_free(cursor);
+    if (st != EE_OK) {
+        free(w.refs);
+        return st;
+    }
+    *out = w.refs;
+    *n_out = w.n;
+    return EE_OK;
+}
+
 ee_status ee__queue_depth(ee_storage *storage, uint64_t *waiting_out, uint64_t *claimed_out)
 {
     if (storage == NULL || waiting_out == NULL || claimed_out == NULL)

@@ -80,6 +80,17 @@ ee_status ee__queue_has(ee_storage *storage, const char *workspace, const char *
                         bool *queued_out);
 
 /* Items waiting (claimable or delayed) and claimed, all workspaces. */
+/* An execution waiting in the queue (not claimed). */
+typedef struct ee__queue_ref {
+    char execution_id[EE_STORAGE_ID_HEX_LEN + 1];
+    char workspace[EE_STORAGE_WORKSPACE_MAX + 1];
+} ee__queue_ref;
+
+/* The executions waiting in the queue (state "waiting": never claimed, or
+ * given back), at most `max`: *out (free()) and *n_out. Returns EE_OK,
+ * EE_EINVAL, EE_ENOMEM, storage statuses. */
+ee_status ee__queue_waiting(ee_storage *storage, size_t max, ee__queue_ref **out, size_t *n_out);
+
 ee_status ee__queue_depth(ee_storage *storage, uint64_t *waiting_out, uint64_t *claimed_out);
 
 #endif

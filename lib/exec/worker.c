@@ -927,8 +927,62 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* The quota reservations of runs still waiting in the queue: admission
+ * reserved them for the plan's runLeaseMs, and a run may wait longer than
+ * that behind a busy pool. Every third of that lease (and at each round
+ * while nothing waits) the keeper renews each waiting run's ticket. Every
+ * process with workers does it for the whole shared queue: renewing twice
+ * only extends the same lease; a run claimed or finished meanwhile is
+ * renewed by its worker or no longer renewable (EE_ENOTFOUND/EE_ESTATE,
+ * harmless). At most EXEC_QUEUE_MAX runs a pass. */
+static void renew_waiting(x_state *st)
+{
+    ee_engine *e = st->engine;
+    int64_t now = ee_engine_now_ms(e);
+    if (now < st->waiting_renew_at)
+        return;
+    ee__queue_ref *refs = NULL;
+    size_t n = 0;
+    size_t max = st->queue_max > 0 ? (size_t)st->queue_max : 10000;
+    ee_status s = ee__queue_waiting(ee__engine_storage(e), max, &refs, &n);
+    if (s != EE_OK) {
+        ee__log(ee__engine_logger(e), EE_LOG_WARN, "exec",
+                "listing the waiting executions to renew their quota: %s",
+                ee_error_last_message());
+        ee_error_clear();
+        return; /* again next round */
+    }
+    int64_t min_lease = INT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        x_rec r;
+        if (ee__exec_load(e, refs[i].workspace, refs[i].execution_id, &r) != EE_OK) {
+            ee_error_clear(); /* gone meanwhile */
+            continue;
+        }
+        ee_quota_ticket t;
+        if (r.status == X_PENDING && r.ticket_json != NULL &&
+            ee_quota_ticket_from_json(r.ticket_json, &t) == EE_OK) {
+            int64_t lease = ee__quota_ticket_lease_ms(&t);
+            if (lease > 0 && lease < min_lease)
+                min_lease = lease;
+            s = ee_quota_renew(e, &t);
+            if (s != EE_OK && s != EE_ESTATE)
+                ee__log(ee__engine_logger(e), EE_LOG_WARN, "exec",
+                        "execution %s waited in the queue past its quota reservation's lease "
+                        "(%s): its reservations expired before it ran", r.id,
+                        ee_error_last_message());
+        }
+        ee_error_clear();
+        ee__exec_rec_clear(&r);
+    }
+    free(refs);
+    st->waiting_renew_at = min_lease == INT64_MAX ? now : now + min_lease / 3;
+    atomic_store(&st->waiting_pass_at, now);
+}
+
 /* Renews the leases of what this engine's workers run: the queue items
- * and the quota reservations, every third of the lease. */
+ * and the quota reservations, every third of the lease; and the quota
+ * reservations of runs waiting in the queue (renew_waiting). */
 static void *keeper_main(void *arg)
 {
     x_state *st = arg;
@@ -962,6 +1016,7 @@ static void *keeper_main(void *arg)
                 (void)ee_quota_renew(st->engine, &t);
             ee_error_clear();
         }
+        renew_waiting(st);
         uint64_t never = 0;
         timed_wait(st, &st->stop, st->lease_ms / 3, &never, 0);
     }

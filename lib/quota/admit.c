@@ -588,6 +588,14 @@ ee_status ee_quota_renew(ee_engine *engine, const ee_quota_ticket *ticket)
     return EE_OK;
 }
 
+int64_t ee__quota_ticket_lease_ms(const ee_quota_ticket *ticket)
+{
+    const q_ticket *t = (const q_ticket *)(const void *)ticket;
+    if (t == NULL || t->magic != Q_TICKET_MAGIC || t->state != Q_T_ADMITTED)
+        return -1;
+    return t->lease_ms;
+}
+
 /* ---- the ticket as JSON ----------------------------------------------------------------------- */
 
 ee_status ee_quota_ticket_json(const ee_quota_ticket *ticket, char **out)

@@ -91,6 +91,11 @@ ee_status ee__quota_storage_reserve(ee_engine *engine, const ee_principal *princ
 ee_status ee__quota_plan_of(ee_engine *engine, const ee_principal *principal,
                             char out[EE_PRINCIPAL_ID_MAX + 1]);
 
+/* The lease of an admitted ticket's reservations, ms (what
+ * ee_quota_renew() extends them by): renew within it. -1 for anything but
+ * an admitted ticket. */
+int64_t ee__quota_ticket_lease_ms(const ee_quota_ticket *ticket);
+
 /* The per-run budget cap of `principal`'s plan ("runBudgetMaxNanoUsd",
  * nano-USD): *out gets it, or -1 when the plan names none (the engine's
  * EXEC_RUN_BUDGET_MAX applies). Cached and re-read as ee__quota_plan_of().
