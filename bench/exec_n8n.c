@@ -3,8 +3,11 @@
  * through ee_exec_run() against a real n8n - "exec.n8n_end_to_end" - beside
  * "n8n.direct": the same webhook POSTed with libcurl (one reused handle, a
  * body of the same size, no engine), measured in the same run, the two
- * interleaved so both see the same n8n. The engine stores on SQLite (the
- * default: one file).
+ * interleaved so both see the same n8n. Three storages, each its own
+ * line: SQLite as shipped (one file, synchronous=FULL: every commit
+ * synced), SQLite with synchronous=normal, and memory: - the last shows the
+ * engine's own work, the others add the durable commits of a run (5 on
+ * SQLite, see docs/execution.md).
  * The n8n is given by EE_BENCH_N8N_URL and EE_BENCH_N8N_API_KEY with the
  * fixtures imported (tests/support/n8n/harness.sh start DIR writes both in
  * DIR/n8n.env as EE_TEST_N8N_URL / EE_TEST_N8N_API_KEY); without them the
@@ -28,9 +31,10 @@
 static int n_runs = 200;
 #define SETTLE_US 30000
 
-static void skipped(const char *why)
+static void skipped(const char *backend, const char *why)
 {
-    printf("{\"bench\": \"%s\", \"backend\": \"sqlite\", \"skipped\": \"%s\"}\n", BENCH, why);
+    printf("{\"bench\": \"%s\", \"backend\": \"%s\", \"skipped\": \"%s\"}\n", BENCH,
+           backend, why);
     fflush(stdout);
 }
 
@@ -59,22 +63,9 @@ static void echo_entry(ee_engine *e, char id[25])
     json_decref(doc);
 }
 
-int main(int argc, char **argv)
+/* One storage: runs interleaved with the direct call, one JSON line. */
+static void measure(const char *backend, const char *uri, const char *url, const char *key)
 {
-    if (bench_quick(argc, argv))
-        n_runs = 50;
-    const char *url = getenv("EE_BENCH_N8N_URL"), *key = getenv("EE_BENCH_N8N_API_KEY");
-    if (url == NULL || url[0] == '\0' || key == NULL || key[0] == '\0') {
-        skipped("EE_BENCH_N8N_URL / EE_BENCH_N8N_API_KEY are not set (start one with "
-                "tests/support/n8n/harness.sh start DIR, see scripts/bench)");
-        return 0;
-    }
-    char dir[] = "/tmp/ee-bench-n8n-XXXXXX", uri[128];
-    if (mkdtemp(dir) == NULL) {
-        skipped("cannot make a temporary directory");
-        return 0;
-    }
-    snprintf(uri, sizeof uri, "sqlite://%s/engine.db", dir);
     ee_config *cfg = NULL;
     ee_engine *e = NULL;
     const char *kv[][2] = {
@@ -99,10 +90,11 @@ int main(int argc, char **argv)
     uint64_t *ours = calloc((size_t)n_runs, sizeof *ours),
              *base = calloc((size_t)n_runs, sizeof *base);
     CURL *c = curl_easy_init();
+    struct curl_slist *h = NULL;
     if (st != EE_OK || wf[0] == '\0' || ours == NULL || base == NULL || c == NULL) {
         fprintf(stderr, "set-up: %s\n", st != EE_OK ? ee_error_last_message()
                                                     : "no \"ee-test echo\" entry (fixtures?)");
-        skipped("the set-up failed (see stderr)");
+        skipped(backend, "the set-up failed (see stderr)");
         goto done;
     }
     /* The direct call: the webhook with the parameters and an "ee" member
@@ -113,7 +105,7 @@ int main(int argc, char **argv)
         "{\"a\": 2, \"b\": 3, \"ee\": {\"executionId\": \"0123456789abcdef01234567\", "
         "\"workspaceId\": \"ws-bench\", \"gatewayUrl\": \"http://127.0.0.1:8788/gw\", "
         "\"gatewayToken\": \"eeg_0123456789abcdef0123456789abcdef0123456789abcdef0123\"}}";
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = curl_slist_append(NULL, "Content-Type: application/json");
     curl_easy_setopt(c, CURLOPT_URL, hook);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
@@ -146,21 +138,43 @@ int main(int argc, char **argv)
         usleep(SETTLE_US);
     }
     ee_principal_free(p);
-    curl_slist_free_all(h);
     if (bad) {
-        skipped("a run failed (see stderr)");
+        skipped(backend, "a run failed (see stderr)");
     } else {
         uint64_t b50 = bench_quantile(base, (size_t)n_runs, 0.5);
         uint64_t x99 = bench_quantile(ours, (size_t)n_runs, 0.99);
         uint64_t x50 = bench_quantile(ours, (size_t)n_runs, 0.5);
-        bench_report(BENCH, "sqlite", NULL, x50, x99, BASELINE, b50);
+        bench_report(BENCH, backend, NULL, x50, x99, BASELINE, b50);
     }
 done:
+    curl_slist_free_all(h);
     if (c != NULL)
         curl_easy_cleanup(c);
     free(ours);
     free(base);
     ee_engine_close(e);
+}
+
+int main(int argc, char **argv)
+{
+    if (bench_quick(argc, argv))
+        n_runs = 50;
+    const char *url = getenv("EE_BENCH_N8N_URL"), *key = getenv("EE_BENCH_N8N_API_KEY");
+    if (url == NULL || url[0] == '\0' || key == NULL || key[0] == '\0') {
+        skipped("sqlite", "EE_BENCH_N8N_URL / EE_BENCH_N8N_API_KEY are not set (start one with "
+                          "tests/support/n8n/harness.sh start DIR, see scripts/bench)");
+        return 0;
+    }
+    char dir[] = "/tmp/ee-bench-n8n-XXXXXX", uri[160];
+    if (mkdtemp(dir) == NULL) {
+        skipped("sqlite", "cannot make a temporary directory");
+        return 0;
+    }
+    snprintf(uri, sizeof uri, "sqlite://%s/engine.db", dir);
+    measure("sqlite", uri, url, key);
+    snprintf(uri, sizeof uri, "sqlite://%s/normal.db?synchronous=normal", dir);
+    measure("sqlite-normal", uri, url, key);
+    measure("memory", "memory:", url, key);
     char rm[128];
     snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
     if (system(rm) != 0)

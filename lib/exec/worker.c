@@ -194,9 +194,12 @@ void ee__exec_account(x_state *st, const x_rec *r)
                     ee_error_last_message());
         ee_principal_free(p);
     }
-    /* the token's revocation and the item's removal: one commit */
+    /* the token's revocation and the item's removal: one commit, not
+     * synced on its own (the final record before it was): if an OS crash
+     * loses it, the item is claimed again, finds the record final and
+     * redoes these keyed steps */
     release_arg ra = {e, r};
-    ee_status s = ee__storage_atomic(ee__engine_storage(e), release_run, &ra);
+    ee_status s = ee__storage_atomic_deferred(ee__engine_storage(e), release_run, &ra);
     if (s != EE_OK)
         ee__log(lg, EE_LOG_WARN, "exec", "execution %s: removing its queue item: %s", r->id,
                 ee_error_last_message());
@@ -902,7 +905,11 @@ static void *worker_main(void *arg)
         ee__queue_item item;
         pthread_rwlock_rdlock(&fork_lock);
         claim_arg ca = {owner, ee_engine_now_ms(st->engine), st->lease_ms, &item};
-        ee_status s = ee__storage_atomic(ee__engine_storage(st->engine), claim_step, &ca);
+        /* not synced on its own: the start that follows is, and carries it
+         * to the disk; a claim lost before that is claimed again, fresh,
+         * and nothing had been sent */
+        ee_status s = ee__storage_atomic_deferred(ee__engine_storage(st->engine), claim_step,
+                                                  &ca);
         pthread_rwlock_unlock(&fork_lock);
         if (s == EE_OK) {
             pthread_mutex_lock(&st->lock);

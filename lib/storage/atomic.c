@@ -28,7 +28,8 @@ static void roll_back(const ee__storage_tx_ops *tx, void *ctx, ee_status why)
         ee__error(why, "%s", msg);
 }
 
-ee_status ee__storage_atomic(ee_storage *s, ee__storage_atomic_fn fn, void *payload)
+static ee_status atomic_scope(ee_storage *s, ee__storage_atomic_fn fn, void *payload,
+                              unsigned flags)
 {
     if (s == NULL || fn == NULL)
         return ee__error(EE_EINVAL, "ee__storage_atomic: NULL argument");
@@ -41,7 +42,7 @@ ee_status ee__storage_atomic(ee_storage *s, ee__storage_atomic_fn fn, void *payl
     const ee__storage_tx_ops *tx = ee__storage_tx(s, &ctx);
     if (tx == NULL)
         return fn(s, payload); /* a custom backend: each call atomic on its own */
-    ee_status st = tx->begin(ctx);
+    ee_status st = tx->begin(ctx, flags);
     if (st != EE_OK)
         return st;
     scope_of = s;
@@ -52,4 +53,14 @@ ee_status ee__storage_atomic(ee_storage *s, ee__storage_atomic_fn fn, void *payl
         return st;
     }
     return tx->end(ctx, true);
+}
+
+ee_status ee__storage_atomic(ee_storage *s, ee__storage_atomic_fn fn, void *payload)
+{
+    return atomic_scope(s, fn, payload, 0);
+}
+
+ee_status ee__storage_atomic_deferred(ee_storage *s, ee__storage_atomic_fn fn, void *payload)
+{
+    return atomic_scope(s, fn, payload, EE__STORAGE_DEFERRED);
 }

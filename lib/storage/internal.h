@@ -108,8 +108,12 @@ ee_status ee__storage_wrap(ee_storage **out, const ee_storage_backend *backend, 
  * (commit true) or rolls back, and unbinds. A thread holds at most one.
  * end(commit true) fails, having rolled back, when a statement inside
  * failed in a way that ended the transaction. */
+/* ee__storage_atomic_deferred()'s scope (storage.h) */
+#define EE__STORAGE_DEFERRED 1u
+
 typedef struct ee__storage_tx_ops {
-    ee_status (*begin)(void *ctx);
+    /* flags: EE__STORAGE_DEFERRED (storage.h) or 0 */
+    ee_status (*begin)(void *ctx, unsigned flags);
     ee_status (*end)(void *ctx, bool commit);
 } ee__storage_tx_ops;
 

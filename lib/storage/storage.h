@@ -81,6 +81,21 @@ typedef ee_status (*ee__storage_atomic_fn)(ee_storage *storage, void *payload);
  * handle open on this thread); the backend's (cannot begin or commit). */
 ee_status ee__storage_atomic(ee_storage *storage, ee__storage_atomic_fn fn, void *payload);
 
+/* ee__storage_atomic() whose commit need not reach the disk before it
+ * returns: atomic, visible to everyone and ordered before every later
+ * commit like any other (a later synced commit - or SQLite's checkpoint -
+ * makes it durable too), but an operating-system crash or power loss may
+ * lose it with the commits after it that were not synced. A process kill
+ * loses nothing. For steps whose loss recovery already handles (a claim
+ * lost before the run started is claimed again; a release lost after the
+ * final record is redone by recovery). SQLite with synchronous=FULL: the
+ * scope's connection commits with synchronous=NORMAL (no fsync);
+ * PostgreSQL: SET LOCAL synchronous_commit = off; memory and custom
+ * backends: as ee__storage_atomic(). A nested call joins the outer scope
+ * and keeps its durability. */
+ee_status ee__storage_atomic_deferred(ee_storage *storage, ee__storage_atomic_fn fn,
+                                      void *payload);
+
 /* Whether ee__storage_atomic() is one transaction on this handle. */
 bool ee__storage_atomic_native(const ee_storage *storage);
 

@@ -743,8 +743,9 @@ static void mem_destroy(void *ctx)
 /* ---- atomic scopes (internal.h's ee__storage_tx_ops): the write lock from
  * begin to end, every change logged to be undone ----------------------------- */
 
-static ee_status mem_begin(void *ctx)
+static ee_status mem_begin(void *ctx, unsigned flags)
 {
+    (void)flags; /* nothing is ever synced */
     mem *m = ctx;
     if (pinned != NULL)
         return ee__error(EE_EINVAL, "memory storage: a transaction is already open on this "

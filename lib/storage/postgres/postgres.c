@@ -872,7 +872,7 @@ static void pg_destroy(void *ctx)
 
 /* ---- atomic scopes (internal.h's ee__storage_tx_ops) -------------------------- */
 
-static ee_status pg_begin(void *ctx)
+static ee_status pg_begin(void *ctx, unsigned flags)
 {
     pg *g = ctx;
     if (pin.g != NULL)
@@ -882,6 +882,13 @@ static ee_status pg_begin(void *ctx)
     if (st != EE_OK)
         return st;
     if ((st = run(pc->pg, "BEGIN", NULL, 0, "cannot begin", NULL)) != EE_OK) {
+        release(g, pc);
+        return st;
+    }
+    /* for this transaction only: ends with it, the connection unchanged */
+    if ((flags & EE__STORAGE_DEFERRED) &&
+        (st = run(pc->pg, "SET LOCAL synchronous_commit = off", NULL, 0,
+                  "cannot defer the commit", NULL)) != EE_OK) {
         release(g, pc);
         return st;
     }

@@ -46,6 +46,7 @@ typedef struct dyn_stmt {
 
 typedef struct conn {
     sqlite3 *db;
+    bool relaxed; /* synchronous=NORMAL for a deferred scope; set back when given back */
     sqlite3_stmt **fixed; /* [collection][K_*] */
     dyn_stmt dyn[DYN_CACHE];
     int n_dyn, next_evict;
@@ -248,6 +249,13 @@ static bool pool_reuse(void *owner, void *vc)
     conn *c = vc;
     if (!sqlite3_get_autocommit(c->db))
         sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    if (c->relaxed) {
+        /* back to FULL, or the connection is closed: never a relaxed one
+         * serving a write that must be synced */
+        if (sqlite3_exec(c->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK)
+            return false;
+        c->relaxed = false;
+    }
     return true;
 }
 
@@ -918,7 +926,7 @@ static void lite_destroy(void *ctx)
 
 /* ---- atomic scopes (internal.h's ee__storage_tx_ops) -------------------------- */
 
-static ee_status lite_begin(void *ctx)
+static ee_status lite_begin(void *ctx, unsigned flags)
 {
     lite *l = ctx;
     if (pin.l != NULL)
@@ -927,6 +935,11 @@ static ee_status lite_begin(void *ctx)
     ee_status s = acquire(l, &cn);
     if (s != EE_OK)
         return s;
+    /* a deferred scope commits without the fsync (set back in pool_reuse;
+     * if this fails the scope is simply synced) */
+    if ((flags & EE__STORAGE_DEFERRED) && l->synchronous == 2 &&
+        sqlite3_exec(cn->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) == SQLITE_OK)
+        cn->relaxed = true;
     if ((s = exec(cn->db, "BEGIN IMMEDIATE", "cannot take the write lock")) != EE_OK) {
         release(l, cn);
         return s;
