@@ -619,7 +619,10 @@ static int waiting_row(const ee_storage_row *row, void *payload)
     ee__queue_ref *r = &w->refs[w->n++];
     memcpy(r->execution_id, d.execution_id, sizeof r->execution_id);
     memcpy(r->workspace, d.workspace, sizeof r->workspace);
-    return w->n >= w->max ? 1 : 0;
+    if (w->n < w->max)
+        return 0;
+    w->st = EE_ECANCELLED; /* enough: the walk stops, not an error */
+    return 1;
 }
 
 ee_status ee__queue_waiting(ee_storage *storage, size_t max, ee__queue_ref **out, size_t *n_out)
@@ -636,21 +639,11 @@ ee_status ee__queue_waiting(ee_storage *storage, size_t max, ee__queue_ref **out
     ee_storage_eq eq = {"state", "waiting"};
     ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION, .eq = &eq, .n_eq = 1,
                                .limit = EE_STORAGE_LIMIT_MAX};
-    char *cursor = NULL;
-    ee_status st = EE_OK;
-    do {
-        char *next = NULL;
-        q.cursor = cursor;
-        st = ee_storage_query(storage, ITEMS, NULL, &q, waiting_row, &w, &next);
-        ee_free(cursor);
-        cursor = next;
-        if (st == EE_ECANCELLED) {
-            ee_error_clear();
-            st = EE_OK; /* waiting_row stopped at max */
-            break;
-        }
-    } while (st == EE_OK && cursor != NULL && w.n < w.max);
-    ee_free(cursor);
+    ee_status st = ee__storage_query_all(storage, ITEMS, NULL, &q, waiting_row, &w, &w.st);
+    if (st == EE_ECANCELLED && w.st == EE_ECANCELLED) { /* waiting_row stopped at max */
+        ee_error_clear();
+        st = EE_OK;
+    }
     if (st != EE_OK) {
         free(w.refs);
         return st;

@@ -705,13 +705,13 @@ ee_status ee__quota_org_load(q_state *st, q_org *o, int64_t now)
     return EE_OK;
 }
 
-ee_status ee__quota_plan_of(ee_engine *engine, const ee_principal *principal,
-                            char out[EE_PRINCIPAL_ID_MAX + 1])
+/* The organisation of `principal`, its limits loaded (cached as
+ * admission caches them): the preamble of the two lookups below. */
+static ee_status org_limits(ee_engine *engine, const ee_principal *principal, const char *what,
+                            q_state **st_out, q_org **org_out)
 {
-    if (out != NULL)
-        out[0] = '\0';
-    if (engine == NULL || principal == NULL || out == NULL)
-        return ee__error(EE_EINVAL, "ee__quota_plan_of: NULL argument");
+    if (engine == NULL || principal == NULL)
+        return ee__error(EE_EINVAL, "%s: NULL argument", what);
     q_state *st = ee__quota_state(engine);
     if (st == NULL)
         return ee__error(EE_ESTATE, "the quota module is not open");
@@ -719,6 +719,22 @@ ee_status ee__quota_plan_of(ee_engine *engine, const ee_principal *principal,
     if (o == NULL)
         return ee__error(EE_ENOMEM, "out of memory reading an organisation's plan");
     ee_status rc = ee__quota_org_load(st, o, ee_engine_now_ms(engine));
+    if (rc != EE_OK)
+        return rc;
+    *st_out = st;
+    *org_out = o;
+    return EE_OK;
+}
+
+ee_status ee__quota_plan_of(ee_engine *engine, const ee_principal *principal,
+                            char out[EE_PRINCIPAL_ID_MAX + 1])
+{
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "ee__quota_plan_of: NULL argument");
+    out[0] = '\0';
+    q_state *st = NULL;
+    q_org *o = NULL;
+    ee_status rc = org_limits(engine, principal, "ee__quota_plan_of", &st, &o);
     if (rc != EE_OK)
         return rc;
     pthread_mutex_lock(&st->lock);
@@ -730,17 +746,12 @@ ee_status ee__quota_plan_of(ee_engine *engine, const ee_principal *principal,
 ee_status ee__quota_run_budget_max(ee_engine *engine, const ee_principal *principal,
                                    int64_t *out)
 {
-    if (out != NULL)
-        *out = -1;
-    if (engine == NULL || principal == NULL || out == NULL)
+    if (out == NULL)
         return ee__error(EE_EINVAL, "ee__quota_run_budget_max: NULL argument");
-    q_state *st = ee__quota_state(engine);
-    if (st == NULL)
-        return ee__error(EE_ESTATE, "the quota module is not open");
-    q_org *o = ee__quota_org(st, ee_principal_org(principal));
-    if (o == NULL)
-        return ee__error(EE_ENOMEM, "out of memory reading an organisation's plan");
-    ee_status rc = ee__quota_org_load(st, o, ee_engine_now_ms(engine));
+    *out = -1;
+    q_state *st = NULL;
+    q_org *o = NULL;
+    ee_status rc = org_limits(engine, principal, "ee__quota_run_budget_max", &st, &o);
     if (rc != EE_OK)
         return rc;
     pthread_mutex_lock(&st->lock);

@@ -113,32 +113,11 @@ Test(storage_atomic_postgres, an_ignored_failure_fails_the_scope)
     ee_storage_free(s);
 }
 
-typedef struct deferred_step {
-    const char *exec;
-    bool fail;
-} deferred_step;
-
-static ee_status deferred_insert(ee_storage *s, void *payload)
-{
-    deferred_step *a = payload;
-    atomic_insert(s, a->exec, CLAIM_FAR, NULL);
-    (void)atomic_counter(s, 1);
-    return a->fail ? ee__error(EE_ECONFLICT, "the step fails on purpose") : EE_OK;
-}
-
 /* Only the commit's wait for the WAL flush is dropped (SET LOCAL
- * synchronous_commit = off): the scope is atomic, visible at once, and the
- * connection's setting is back for the next transaction. */
+ * synchronous_commit = off, ending with the transaction). */
 Test(storage_atomic_postgres, a_deferred_scope_commits_and_rolls_back_like_any_other)
 {
     ee_storage *s = open_store();
-    deferred_step a = {"e-deferred", false};
-    cr_assert_eq(ee__storage_atomic_deferred(s, deferred_insert, &a), EE_OK, "%s",
-                 ee_error_last_message());
-    cr_expect_eq(atomic_items(s), 1);
-    a = (deferred_step){"e-deferred-fail", true};
-    cr_assert_eq(ee__storage_atomic_deferred(s, deferred_insert, &a), EE_ECONFLICT);
-    cr_expect_eq(atomic_items(s), 1, "the failed scope stored nothing");
-    cr_expect_eq(atomic_counter(s, 0), 1);
+    atomic_check_deferred(s);
     ee_storage_free(s);
 }

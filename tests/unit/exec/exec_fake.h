@@ -34,6 +34,7 @@
 #include "execengine/catalog.h"
 #include "execengine/exec.h"
 #include "execengine/n8n.h"
+#include "execengine/quota.h"
 #include "execengine/transport.h"
 
 typedef struct {
@@ -294,6 +295,20 @@ static json_t *parse_doc(const char *text)
 static const char *sget(const json_t *doc, const char *key)
 {
     return json_string_value(json_object_get(doc, key));
+}
+
+/* The predictions the principal's organisation has used (ee_quota_usage). */
+static __attribute__((unused)) int64_t fake_predictions_used(ee_engine *e, const ee_principal *p)
+{
+    char *out = NULL;
+    cr_assert_eq(ee_quota_usage(e, p, &out), EE_OK, "%s", out);
+    json_t *doc = parse_doc(out);
+    ee_free(out);
+    json_t *pred = json_object_get(doc, "predictions");
+    cr_assert(json_is_object(pred), "usage without predictions");
+    int64_t used = (int64_t)json_integer_value(json_object_get(pred, "usage"));
+    json_decref(doc);
+    return used;
 }
 
 #endif

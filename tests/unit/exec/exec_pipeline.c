@@ -33,19 +33,6 @@ static void teardown(void)
 
 TestSuite(exec_pipeline, .init = setup, .fini = teardown, .timeout = 60);
 
-static int64_t predictions_used(const ee_principal *p)
-{
-    char *out = NULL;
-    cr_assert_eq(ee_quota_usage(engine, p, &out), EE_OK, "%s", out);
-    json_t *doc = parse_doc(out);
-    ee_free(out);
-    json_t *pred = json_object_get(doc, "predictions");
-    cr_assert(json_is_object(pred), "usage without predictions");
-    int64_t used = (int64_t)json_integer_value(json_object_get(pred, "usage"));
-    json_decref(doc);
-    return used;
-}
-
 /* Run the workflow synced from `n8n_id`; *rec gets the record (or NULL). */
 static ee_status run(const char *n8n_id, const char *request, json_t **rec)
 {
@@ -69,7 +56,7 @@ Test(exec_pipeline, a_synchronous_run_completes_with_the_webhook_answer_as_outpu
     cr_assert_str_eq(sget(json_object_get(rec, "inputData"), "text"), "hello");
     cr_assert_str_eq(sget(rec, "workspaceId"), "ws-alice");
     cr_assert_not_null(sget(rec, "completedAt"));
-    cr_assert_eq(predictions_used(alice), 1, "the completed run counted once");
+    cr_assert_eq(fake_predictions_used(engine, alice), 1, "the completed run counted once");
     /* the body n8n received: parameters and the ee member, the gateway token */
     cr_assert_eq(json_array_size(fake.bodies), 1);
     json_t *sent = parse_doc(json_string_value(json_array_get(fake.bodies, 0)));
@@ -138,7 +125,7 @@ Test(exec_pipeline, a_failure_reported_by_polling_fails_the_run_with_n8ns_messag
     cr_assert_str_eq(sget(rec, "status"), "failed");
     cr_assert_str_eq(sget(rec, "errorMessage"), "the Wait node was stopped");
     json_decref(rec);
-    cr_assert_eq(predictions_used(alice), 0, "a failed run gives its prediction back");
+    cr_assert_eq(fake_predictions_used(engine, alice), 0, "a failed run gives its prediction back");
 }
 
 Test(exec_pipeline, n8n_answering_500_fails_the_run_keeps_the_message_and_releases_the_quota)
@@ -150,7 +137,7 @@ Test(exec_pipeline, n8n_answering_500_fails_the_run_keeps_the_message_and_releas
     cr_assert(strstr(sget(rec, "errorMessage"), "Error in workflow") != NULL, "%s",
               sget(rec, "errorMessage"));
     json_decref(rec);
-    cr_assert_eq(predictions_used(alice), 0);
+    cr_assert_eq(fake_predictions_used(engine, alice), 0);
     cr_assert_eq(fake_hits("fail"), 1, "a 500 is not retried");
 }
 
@@ -199,7 +186,7 @@ Test(exec_pipeline, a_run_past_its_timeout_fails_with_etimeout)
     cr_assert_str_eq(sget(rec, "status"), "failed");
     cr_assert(strstr(sget(rec, "errorMessage"), "timed out") != NULL);
     json_decref(rec);
-    cr_assert_eq(predictions_used(alice), 0);
+    cr_assert_eq(fake_predictions_used(engine, alice), 0);
 }
 
 Test(exec_pipeline, invalid_parameters_are_refused_with_their_pointers_and_nothing_is_kept)
@@ -224,7 +211,7 @@ Test(exec_pipeline, invalid_parameters_are_refused_with_their_pointers_and_nothi
     ee_free(out);
     cr_assert_eq(json_array_size(json_object_get(list, "data")), 0);
     json_decref(list);
-    cr_assert_eq(predictions_used(alice), 0);
+    cr_assert_eq(fake_predictions_used(engine, alice), 0);
     cr_assert_eq(json_array_size(fake.bodies), 0, "n8n was not called");
 }
 
@@ -251,7 +238,7 @@ Test(exec_pipeline, a_credential_gap_refuses_the_run_with_the_gaps_and_consumes_
     cr_assert_eq(ee_error_last_json(&out), EE_OK);
     cr_assert(strstr(out, "gmailOAuth2") != NULL, "the gap is named: %s", out);
     ee_free(out);
-    cr_assert_eq(predictions_used(alice), 0, "nothing consumed");
+    cr_assert_eq(fake_predictions_used(engine, alice), 0, "nothing consumed");
     cr_assert_eq(ee_exec_list(engine, alice, NULL, &out), EE_OK);
     json_t *list = parse_doc(out);
     ee_free(out);
@@ -311,7 +298,7 @@ Test(exec_pipeline, a_running_run_cancelled_ends_cancelled_and_gives_its_quota_b
     ee_free(out);
     cr_assert_str_eq(sget(rec, "status"), "cancelled");
     json_decref(rec);
-    cr_assert_eq(predictions_used(alice), 0);
+    cr_assert_eq(fake_predictions_used(engine, alice), 0);
 }
 
 typedef struct {
@@ -354,7 +341,7 @@ Test(exec_pipeline, one_idempotency_key_submitted_100_times_at_once_is_one_execu
     cr_assert_eq(json_array_size(json_object_get(list, "data")), 1);
     json_decref(list);
     cr_assert_eq(fake_hits("echo"), 1, "it ran once");
-    cr_assert_eq(predictions_used(alice), 1, "and counted once");
+    cr_assert_eq(fake_predictions_used(engine, alice), 1, "and counted once");
 }
 
 Test(exec_pipeline, another_workspace_cannot_see_wait_on_or_cancel_an_execution)

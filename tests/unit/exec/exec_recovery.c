@@ -59,18 +59,6 @@ static json_t *get(ee_engine *e, const char *id)
     return rec;
 }
 
-static int64_t predictions_used(ee_engine *e)
-{
-    char *out = NULL;
-    cr_assert_eq(ee_quota_usage(e, alice, &out), EE_OK, "%s", out);
-    json_t *doc = parse_doc(out);
-    ee_free(out);
-    int64_t used = (int64_t)json_integer_value(
-        json_object_get(json_object_get(doc, "predictions"), "usage"));
-    json_decref(doc);
-    return used;
-}
-
 /* Wait until the record of `id` has `status` (and an n8n id, if asked). */
 static void await_status(ee_engine *e, const char *id, const char *status, bool with_n8n)
 {
@@ -158,7 +146,7 @@ Test(exec_recovery, a_signed_callback_finishes_a_run_once_and_bad_ones_are_refus
     cr_assert_str_eq(sget(output, "summary"), "done");
     cr_assert_null(json_object_get(output, "apiKey"), "secret-looking members dropped");
     json_decref(rec);
-    cr_assert_eq(predictions_used(e), 1, "counted once");
+    cr_assert_eq(fake_predictions_used(e, alice), 1, "counted once");
     /* another execution's key does not sign this one */
     char other[65];
     cr_assert_eq(ee__callback_key(e, "0123456789abcdef01234567", other), EE_OK);
@@ -210,7 +198,7 @@ Test(exec_recovery, runs_left_by_a_stopped_engine_are_finished_or_failed_by_the_
     cr_assert_eq(fake_hits("callback"), 1, "the interrupted run was not triggered again");
     cr_assert_eq(fake_hits("async"), 1);
     cr_assert_eq(fake_hits("echo"), 1, "the queued one ran once");
-    cr_assert_eq(predictions_used(e2), 2, "usage is the completed runs");
+    cr_assert_eq(fake_predictions_used(e2, alice), 2, "usage is the completed runs");
     cr_assert_eq(ee_exec_stats(e2, &out), EE_OK);
     json_t *stats = parse_doc(out);
     ee_free(out);

@@ -46,18 +46,6 @@ static void teardown(void)
 
 TestSuite(exec_waiting, .init = setup, .fini = teardown, .timeout = 120);
 
-static int64_t predictions_used(void)
-{
-    char *out = NULL;
-    cr_assert_eq(ee_quota_usage(engine, alice, &out), EE_OK, "%s", out);
-    json_t *doc = parse_doc(out);
-    ee_free(out);
-    int64_t used = (int64_t)json_integer_value(
-        json_object_get(json_object_get(doc, "predictions"), "usage"));
-    json_decref(doc);
-    return used;
-}
-
 static const char *status_of(const char *id, char buf[32])
 {
     char *out = NULL;
@@ -99,7 +87,7 @@ Test(exec_waiting, a_run_queued_past_the_quota_lease_keeps_its_reservation_and_c
     cr_assert_eq(ee_exec_submit(engine, alice, wfe, "{\"parameters\": {\"text\": \"x\"}}", NULL,
                                 NULL, b),
                  EE_OK, "%s", ee_error_last_message());
-    cr_assert_eq(predictions_used(), 2, "both runs hold a prediction");
+    cr_assert_eq(fake_predictions_used(engine, alice), 2, "both runs hold a prediction");
     /* 24 minutes pass in steps of 6 (the plan's runLeaseMs is 15). */
     for (int i = 0; i < 4; i++) {
         fake_now += 6 * 60000;
@@ -107,7 +95,7 @@ Test(exec_waiting, a_run_queued_past_the_quota_lease_keeps_its_reservation_and_c
         char buf[32];
         cr_assert_str_eq(status_of(b, buf), "pending", "b still waits");
     }
-    cr_assert_eq(predictions_used(), 2, "the waiting run's prediction did not lapse");
+    cr_assert_eq(fake_predictions_used(engine, alice), 2, "the waiting run's prediction did not lapse");
     pthread_mutex_lock(&fake.lock);
     fake.exec_done = 1;
     pthread_mutex_unlock(&fake.lock);
@@ -116,7 +104,7 @@ Test(exec_waiting, a_run_queued_past_the_quota_lease_keeps_its_reservation_and_c
     ee_free(out);
     cr_assert_eq(ee_exec_wait(engine, alice, b, 60000, &out), EE_OK, "%s", out);
     ee_free(out);
-    cr_assert_eq(predictions_used(), 2, "both completed runs counted");
+    cr_assert_eq(fake_predictions_used(engine, alice), 2, "both completed runs counted");
     cr_assert_eq(fake_hits("echo"), 1, "the waiting run ran once");
 }
 

@@ -251,4 +251,33 @@ ATOMIC_CHECK void atomic_check_threads(ee_storage *s)
     cr_expect_eq(atomic_counter(s, 0), ATOMIC_THREADS * ATOMIC_STEPS);
 }
 
+/* ee__storage_atomic_deferred(): a step that inserts an item and raises
+ * the counter, then fails if asked. */
+typedef struct atomic_deferred_step {
+    const char *exec;
+    bool fail;
+} atomic_deferred_step;
+
+static ee_status atomic_deferred_insert(ee_storage *s, void *payload)
+{
+    atomic_deferred_step *a = payload;
+    atomic_insert(s, a->exec, CLAIM_FAR, NULL);
+    (void)atomic_counter(s, 1);
+    return a->fail ? ee__error(EE_ECONFLICT, "the step fails on purpose") : EE_OK;
+}
+
+/* A deferred scope commits and rolls back like any other (on an empty
+ * store). */
+ATOMIC_CHECK void atomic_check_deferred(ee_storage *s)
+{
+    atomic_deferred_step a = {"e-deferred", false};
+    cr_assert_eq(ee__storage_atomic_deferred(s, atomic_deferred_insert, &a), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_expect_eq(atomic_items(s), 1, "the deferred scope's insert is committed and visible");
+    a = (atomic_deferred_step){"e-deferred-fail", true};
+    cr_assert_eq(ee__storage_atomic_deferred(s, atomic_deferred_insert, &a), EE_ECONFLICT);
+    cr_expect_eq(atomic_items(s), 1, "the failed scope stored nothing");
+    cr_expect_eq(atomic_counter(s, 0), 1, "nor its increment");
+}
+
 #endif

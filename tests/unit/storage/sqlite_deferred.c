@@ -40,26 +40,12 @@ static ee_storage *open_sqlite(const char *options)
     return s;
 }
 
-typedef struct step {
-    const char *exec;
-    bool fail;
-} step;
-
-static ee_status insert_two(ee_storage *s, void *payload)
-{
-    step *a = payload;
-    char id[25];
-    atomic_insert(s, a->exec, ATOMIC_T0, id);
-    (void)atomic_counter(s, 1);
-    return a->fail ? ee__error(EE_ECONFLICT, "the step fails on purpose") : EE_OK;
-}
-
 static long wal_syncs_of(ee_storage *s, bool deferred, const char *exec, bool fail)
 {
-    step a = {exec, fail};
+    atomic_deferred_step a = {exec, fail};
     long before = atomic_load(&sqlite_syncs_wal);
-    ee_status st = deferred ? ee__storage_atomic_deferred(s, insert_two, &a)
-                            : ee__storage_atomic(s, insert_two, &a);
+    ee_status st = deferred ? ee__storage_atomic_deferred(s, atomic_deferred_insert, &a)
+                            : ee__storage_atomic(s, atomic_deferred_insert, &a);
     cr_assert_eq(st, fail ? EE_ECONFLICT : EE_OK, "%s", ee_error_last_message());
     return atomic_load(&sqlite_syncs_wal) - before;
 }
@@ -99,15 +85,17 @@ Test(sqlite_deferred, normal_and_off_files_are_left_as_they_are)
     ee_storage_free(s);
 }
 
-Test(sqlite_deferred, the_other_backends_run_it_as_an_ordinary_scope)
+Test(sqlite_deferred, the_memory_backend_runs_it_as_an_ordinary_scope)
 {
     ee_storage *s = NULL;
     cr_assert_eq(ee_storage_memory_new(&s), EE_OK);
-    step a = {"e-mem", false};
-    cr_assert_eq(ee__storage_atomic_deferred(s, insert_two, &a), EE_OK);
-    a.exec = "e-mem-fail";
-    a.fail = true;
-    cr_assert_eq(ee__storage_atomic_deferred(s, insert_two, &a), EE_ECONFLICT);
-    cr_assert_eq(atomic_items(s), 1, "the failed scope rolled back");
+    atomic_check_deferred(s);
+    ee_storage_free(s);
+}
+
+Test(sqlite_deferred, sqlite_commits_and_rolls_back_it_like_any_other)
+{
+    ee_storage *s = open_sqlite("");
+    atomic_check_deferred(s);
     ee_storage_free(s);
 }
