@@ -158,9 +158,33 @@ static ee_status check_choice(const ee__cred_choice *choice)
     return EE_OK;
 }
 
+/* A chosen customer key must be one of the workspace's own, active keys,
+ * also when no node of the workflow takes it: another workspace's key id
+ * is a gap (as unknown), never recorded on the run. Nothing to do when a
+ * node already routed it or found it missing. */
+static ee_status check_key_owner(route_state *rs)
+{
+    if (rs->choice == NULL || !rs->choice->use_customer_key)
+        return EE_OK;
+    for (size_t i = 0; i < rs->res->n_mappings; i++)
+        if (rs->res->mappings[i].source == EE__CRED_SOURCE_CUSTOMER)
+            return EE_OK;
+    for (size_t i = 0; i < rs->res->n_gaps; i++)
+        if (rs->res->gaps[i].kind == EE__CRED_GAP_API_KEY)
+            return EE_OK;
+    ee_status st = rs->lookup->customer_key(rs->lookup->ctx, rs->workspace,
+                                            rs->choice->api_key_id);
+    if (st == EE_ENOTFOUND || st == EE_ESTATE) {
+        add_gap(rs, NULL, "customerApiKey", EE__CRED_GAP_API_KEY,
+                st == EE_ESTATE ? EE__CRED_GAP_KEY_INACTIVE : EE__CRED_GAP_KEY_NOT_FOUND);
+        return EE_OK;
+    }
+    return st;
+}
+
 size_t ee__route_capacity(const ee__cred_node *nodes, size_t n)
 {
-    size_t cap = 0;
+    size_t cap = 1; /* the chosen customer key's own gap (check_key_owner) */
     for (size_t i = 0; i < n; i++)
         cap += nodes[i].n_credential_types > 0 ? nodes[i].n_credential_types : 1;
     return cap;
@@ -188,6 +212,8 @@ ee_status ee__route_typed(const ee__integrations *cat, const ee__cred_lookup *lo
     route_state rs = {cat, lookup, workspace, choice, res};
     for (size_t i = 0; st == EE_OK && i < n; i++)
         st = route_node(&rs, &nodes[i]);
+    if (st == EE_OK)
+        st = check_key_owner(&rs);
     return st;
 }
 

@@ -263,10 +263,15 @@ static ee_status submit_locked(submit_ctx *c)
         st = gaps_error(route);
         goto out;
     }
+    /* the run is on the customer's key when a node of it takes that key
+     * (the choice alone, on a workflow that calls no LLM, changes nothing) */
+    bool customer = false;
+    for (size_t i = 0; i < route->n_mappings; i++)
+        customer = customer || route->mappings[i].source == EE__CRED_SOURCE_CUSTOMER;
     ee__quota_refusal refusal;
     /* the platform's estimated spend: none on the customer's own key */
-    st = ee__quota_admit(engine, c->p, c->q.use_customer_key ? 0 : entry->estimated_cost_nano,
-                         &ticket, &refusal, NULL);
+    st = ee__quota_admit(engine, c->p, customer ? 0 : entry->estimated_cost_nano, &ticket,
+                         &refusal, NULL);
     if (st != EE_OK) {
         st = refusal_error(st, &refusal);
         goto out;
@@ -283,14 +288,14 @@ static ee_status submit_locked(submit_ctx *c)
     r.org_id = strdup(ee_principal_org(c->p));
     r.status = X_PENDING;
     r.input = json_loads(params_text, 0, NULL);
-    r.key_customer = c->q.use_customer_key;
+    r.key_customer = customer;
     snprintf(r.key_provider, sizeof r.key_provider, "%s",
-             c->q.use_customer_key || entry->requires_api_key
+             customer || entry->requires_api_key
                  ? (entry->api_key_provider != NULL ? entry->api_key_provider : "openrouter")
                  : "platform");
-    if (c->q.use_customer_key)
+    if (customer)
         snprintf(r.key_id, sizeof r.key_id, "%s", c->q.api_key_id);
-    r.use_customer_key = c->q.use_customer_key;
+    r.use_customer_key = customer; /* the choice the worker routes again with */
     r.idem_key = c->q.idem_key != NULL ? strdup(c->q.idem_key) : NULL;
     r.email_to = c->q.email_to != NULL ? strdup(c->q.email_to) : NULL;
     r.timeout_ms = c->q.timeout_ms > 0 ? c->q.timeout_ms : c->st->timeout_ms;

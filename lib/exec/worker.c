@@ -15,6 +15,7 @@
 #include "execengine/n8n.h"
 #include "execengine/quota.h"
 #include "gateway/gateway.h"
+#include "n8n/n8n.h"
 #include "quota/quota.h"
 #include "storage/storage.h"
 
@@ -743,8 +744,13 @@ static void run_one(x_state *st, const x_rec *r0)
      * reached n8n (connection refused: ee_http_response_set_not_sent());
      * whatever fails after the request may have been received is never
      * sent again - n8n would run the workflow twice. */
-    s = ee_n8n_trigger_webhook(n8n, entry->trigger.method != NULL ? entry->trigger.method : "POST",
-                               entry->trigger.path, body_text, &out);
+    /* The run's timeout bounds the wait for the webhook's answer too (a
+     * lastNode webhook answers when the workflow ends). */
+    int64_t left = r.deadline_ms > 0 ? r.deadline_ms - ee_engine_now_ms(e) : 0;
+    s = ee__n8n_trigger_webhook_within(n8n,
+                                       entry->trigger.method != NULL ? entry->trigger.method
+                                                                     : "POST",
+                                       entry->trigger.path, body_text, left > 0 ? left : 1, &out);
     memset(body_text, 0, strlen(body_text)); /* it held the run's token */
     free(body_text);
     json_t *doc = s == EE_OK ? json_loads(out, 0, NULL) : NULL;
@@ -780,7 +786,8 @@ static void run_one(x_state *st, const x_rec *r0)
         n8n_message(out, n8nmsg, sizeof n8nmsg);
         switch (s) {
         case EE_ETIMEOUT:
-            snprintf(msg, sizeof msg, "n8n did not answer in time: %s", n8nmsg);
+            snprintf(msg, sizeof msg, "n8n did not answer within the run's timeout (%lld ms): %s",
+                     (long long)r.timeout_ms, n8nmsg);
             break;
         case EE_ENETWORK:
             snprintf(msg, sizeof msg, "the connection to n8n failed after the request may have "
@@ -937,7 +944,9 @@ static void *worker_main(void *arg)
 /* The quota reservations of runs still waiting in the queue: admission
  * reserved them for the plan's runLeaseMs, and a run may wait longer than
  * that behind a busy pool. Every third of that lease (and at each round
- * while nothing waits) the keeper renews each waiting run's ticket. Every
+ * while nothing waits) the keeper renews the ticket of each run that has
+ * waited a third of it or more (a younger one is renewed by the pass after,
+ * still within its lease). Every
  * process with workers does it for the whole shared queue: renewing twice
  * only extends the same lease; a run claimed or finished meanwhile is
  * renewed by its worker or no longer renewable (EE_ENOTFOUND/EE_ESTATE,
@@ -972,7 +981,10 @@ static void renew_waiting(x_state *st)
             int64_t lease = ee__quota_ticket_lease_ms(&t);
             if (lease > 0 && lease < min_lease)
                 min_lease = lease;
-            s = ee_quota_renew(e, &t);
+            /* admitted less than a third of its lease ago: fresh enough
+             * until the next pass (a run that waits only briefly costs no
+             * counter write) */
+            s = lease > 0 && now - r.created_at < lease / 3 ? EE_OK : ee_quota_renew(e, &t);
             if (s != EE_OK && s != EE_ESTATE)
                 ee__log(ee__engine_logger(e), EE_LOG_WARN, "exec",
                         "execution %s waited in the queue past its quota reservation's lease "

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "core/core.h"
+#include "n8n/n8n.h"
 #include "n8n/n8n_internal.h"
 
 struct ee_n8n {
@@ -653,10 +654,19 @@ static ee_status webhook_result(ee_n8n *c, const ee_http_response *resp, char **
 ee_status ee_n8n_trigger_webhook(ee_n8n *c, const char *method, const char *path,
                                  const char *body_json, char **out)
 {
+    return ee__n8n_trigger_webhook_within(c, method, path, body_json, 0, out);
+}
+
+ee_status ee__n8n_trigger_webhook_within(ee_n8n *c, const char *method, const char *path,
+                                         const char *body_json, int64_t timeout_ms, char **out)
+{
     if (out != NULL)
         *out = NULL;
     if (c == NULL || out == NULL || path == NULL)
         return ee__error_out(out, ee__error(EE_EINVAL, "ee_n8n_trigger_webhook: NULL argument"));
+    int64_t limit = c->webhook_timeout_ms;
+    if (timeout_ms > 0 && timeout_ms < limit)
+        limit = timeout_ms;
     if (!method_ok(method))
         return ee__error_out(out, ee__error(EE_EINVAL, "webhook method must be one of GET, POST, "
                                                        "PUT, PATCH, DELETE, HEAD"));
@@ -695,7 +705,7 @@ ee_status ee_n8n_trigger_webhook(ee_n8n *c, const char *method, const char *path
     ee_http_response *resp = NULL;
     if (st == EE_OK)
         st = n8n_send(c, method, url.s, false, as_query ? NULL : (text ? text : "{}"),
-                  as_query ? 0 : strlen(text ? text : "{}"), c->webhook_timeout_ms, &resp);
+                  as_query ? 0 : strlen(text ? text : "{}"), limit, &resp);
     free(url.s);
     free(text);
     if (st != EE_OK)

@@ -46,6 +46,7 @@ typedef struct {
     int exec_done;         /* 0 running, 1 success, 2 error */
     int exec_polls;
     json_t *noid_body;     /* what the "noid" webhook received */
+    int64_t webhook_timeout_ms; /* the last webhook request's own timeout */
 } exec_fake;
 
 static exec_fake fake;
@@ -69,6 +70,7 @@ static ee_status fake_webhook(const char *path, const ee_http_request *req, ee_h
     const void *data = NULL;
     size_t len = 0;
     ee_http_request_body(req, &data, &len);
+    fake.webhook_timeout_ms = ee_http_request_timeout_ms(req);
     if (strcmp(path, "flaky") == 0 && fake.flaky_left > 0) {
         fake.flaky_left--;
         fake_hit("flaky-refused");

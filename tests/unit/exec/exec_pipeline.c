@@ -5,6 +5,7 @@
  */
 #include "exec_fake.h"
 
+#include "execengine/credentials.h"
 #include "execengine/quota.h"
 
 
@@ -177,6 +178,26 @@ Test(exec_pipeline, a_webhook_that_times_out_fails_the_run_with_etimeout)
     cr_assert_str_eq(sget(rec, "status"), "failed");
     json_decref(rec);
     cr_assert_eq(fake_hits("slow"), 1);
+}
+
+Test(exec_pipeline, the_runs_timeout_bounds_the_wait_for_the_webhooks_answer)
+{
+    json_t *rec;
+    cr_assert_eq(run("wf6", "{\"timeoutMs\": 2000}", &rec), EE_ETIMEOUT);
+    pthread_mutex_lock(&fake.lock);
+    int64_t t = fake.webhook_timeout_ms;
+    pthread_mutex_unlock(&fake.lock);
+    cr_assert(t > 0 && t <= 2000, "the webhook call may wait %lld ms", (long long)t);
+    cr_assert(strstr(sget(rec, "errorMessage"), "within the run's timeout (2000 ms)") != NULL,
+              "%s", sget(rec, "errorMessage"));
+    json_decref(rec);
+    /* without a timeout of its own: the default (EXEC_TIMEOUT_MS, 5 minutes) */
+    cr_assert_eq(run("wf0", NULL, &rec), EE_OK);
+    json_decref(rec);
+    pthread_mutex_lock(&fake.lock);
+    t = fake.webhook_timeout_ms;
+    pthread_mutex_unlock(&fake.lock);
+    cr_assert(t > 2000 && t <= 300000, "%lld", (long long)t);
 }
 
 Test(exec_pipeline, a_run_past_its_timeout_fails_with_etimeout)
@@ -504,4 +525,55 @@ Test(exec_pipeline, purge_deletes_the_records_older_than_the_retention)
     cr_assert_eq(ee_exec_get(e, alice, id, &out), EE_ENOTFOUND);
     ee_free(out);
     ee_engine_close(e);
+}
+
+/* A customer key chosen for a run must be the workspace's own, also when
+ * no node of the workflow takes it: another workspace's key id is a
+ * credential gap (nothing consumed, no record), and the workspace's own
+ * key on a workflow that calls no LLM leaves the run on the platform. */
+Test(exec_pipeline, another_workspaces_key_is_refused_and_an_unused_own_key_changes_nothing)
+{
+    char *out = NULL;
+    cr_assert_eq(ee_cred_key_add(engine, mallory,
+                                 "{\"keyName\": \"m\", \"provider\": \"openrouter\", "
+                                 "\"apiKey\": \"sk-or-v1-mallory-0123456789abcdef\"}",
+                                 &out),
+                 EE_OK, "%s", out);
+    json_t *key = parse_doc(out);
+    ee_free(out);
+    char mallory_key[64], req[256], wf[25];
+    snprintf(mallory_key, sizeof mallory_key, "%s", sget(key, "id"));
+    json_decref(key);
+    entry_id(engine, "wf0", wf); /* echo: no LLM node */
+    snprintf(req, sizeof req,
+             "{\"parameters\": {\"text\": \"x\"}, \"useCustomApiKey\": true, \"apiKeyId\": \"%s\"}",
+             mallory_key);
+    ee_status st = ee_exec_run(engine, alice, wf, req, &out);
+    cr_assert_eq(st, EE_ECREDENTIALS, "%s: %s", ee_status_name(st), out ? out : "");
+    cr_assert(strstr(out, "customerApiKey") != NULL, "%s", out);
+    ee_free(out);
+    cr_assert_eq(fake_hits("echo"), 0, "nothing ran");
+    cr_assert_eq(fake_predictions_used(engine, alice), 0, "nothing consumed");
+    cr_assert_eq(ee_exec_list(engine, alice, NULL, &out), EE_OK);
+    cr_assert(strstr(out, mallory_key) == NULL, "a record names the other workspace's key");
+    ee_free(out);
+
+    cr_assert_eq(ee_cred_key_add(engine, alice,
+                                 "{\"keyName\": \"a\", \"provider\": \"openrouter\", "
+                                 "\"apiKey\": \"sk-or-v1-alice-0123456789abcdef0\"}",
+                                 &out),
+                 EE_OK, "%s", out);
+    key = parse_doc(out);
+    ee_free(out);
+    snprintf(req, sizeof req,
+             "{\"parameters\": {\"text\": \"x\"}, \"useCustomApiKey\": true, \"apiKeyId\": \"%s\"}",
+             sget(key, "id"));
+    json_decref(key);
+    cr_assert_eq(ee_exec_run(engine, alice, wf, req, &out), EE_OK, "%s", out);
+    json_t *rec = parse_doc(out);
+    ee_free(out);
+    json_t *used = json_object_get(rec, "apiKeyUsed");
+    cr_assert_str_neq(sget(used, "type"), "customer", "no node took the key");
+    cr_assert_null(json_object_get(used, "keyId"));
+    json_decref(rec);
 }
