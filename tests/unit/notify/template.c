@@ -4,14 +4,19 @@
 #include <string.h>
 
 #include "core/core.h"
-#include "notify/mustache.h"
+#include "notify/handlebars.h"
+
+static ee_status render_raw(const char *tmpl, const json_t *data, const json_t *partials, char **out)
+{
+    return ee__template_render(tmpl, tmpl != NULL ? strlen(tmpl) : 0, data, partials, out, NULL);
+}
 
 static char *render(const char *tmpl, const char *data_json, const char *partials_json)
 {
     json_t *data = json_loads(data_json, JSON_DECODE_ANY, NULL);
     json_t *partials = partials_json ? json_loads(partials_json, 0, NULL) : NULL;
     char *out = NULL;
-    ee_status st = ee__mustache_render(tmpl, data, partials, &out);
+    ee_status st = render_raw(tmpl, data, partials, &out);
     json_decref(data);
     json_decref(partials);
     cr_assert_eq(st, EE_OK, "%s: %s", tmpl, ee_error_last_message());
@@ -52,28 +57,28 @@ Test(mustache, malformed_templates)
                             {"{{= =}}", "bad delimiters"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *out = (char *)1;
-        cr_expect_eq(ee__mustache_render(bad[i][0], NULL, NULL, &out), EE_EPARSE, "%s", bad[i][0]);
+        cr_expect_eq(render_raw(bad[i][0], NULL, NULL, &out), EE_EPARSE, "%s", bad[i][0]);
         cr_expect_null(out);
         cr_expect_not_null(strstr(ee_error_last_message(), bad[i][1]), "%s: %s", bad[i][0],
                            ee_error_last_message());
     }
-    cr_expect_eq(ee__mustache_render(NULL, NULL, NULL, NULL), EE_EINVAL);
+    cr_expect_eq(render_raw(NULL, NULL, NULL, NULL), EE_EINVAL);
 }
 
 Test(mustache, limits)
 {
     /* Sections nested past the limit. */
-    char deep[8 * (EE__MUSTACHE_MAX_DEPTH + 2) * 2 + 1] = "";
-    for (int i = 0; i <= EE__MUSTACHE_MAX_DEPTH; i++)
+    char deep[8 * (EE__TEMPLATE_MAX_DEPTH + 2) * 2 + 1] = "";
+    for (int i = 0; i <= EE__TEMPLATE_MAX_DEPTH; i++)
         strcat(deep, "{{#a}}");
-    for (int i = 0; i <= EE__MUSTACHE_MAX_DEPTH; i++)
+    for (int i = 0; i <= EE__TEMPLATE_MAX_DEPTH; i++)
         strcat(deep, "{{/a}}");
     char *out = NULL;
-    cr_expect_eq(ee__mustache_render(deep, NULL, NULL, &out), EE_ETOOBIG);
+    cr_expect_eq(render_raw(deep, NULL, NULL, &out), EE_ETOOBIG);
 
     /* A partial that includes itself unconditionally ends at the depth limit. */
     json_t *partials = json_pack("{s:s}", "loop", "x{{>loop}}");
-    cr_expect_eq(ee__mustache_render("{{>loop}}", NULL, partials, &out), EE_ETOOBIG);
+    cr_expect_eq(render_raw("{{>loop}}", NULL, partials, &out), EE_ETOOBIG);
     json_decref(partials);
 
     /* Output growth is capped: 4096 items of a 8 KiB string = 32 MiB. */
@@ -85,14 +90,14 @@ Test(mustache, limits)
     big[8192] = '\0';
     json_t *data = json_pack("{s:o, s:s}", "items", items, "big", big);
     free(big);
-    cr_expect_eq(ee__mustache_render("{{#items}}{{big}}{{/items}}", data, NULL, &out), EE_ETOOBIG);
+    cr_expect_eq(render_raw("{{#items}}{{big}}{{/items}}", data, NULL, &out), EE_ETOOBIG);
     cr_expect_null(out);
     json_decref(data);
 
-    char *huge = malloc(EE__MUSTACHE_MAX_TEMPLATE + 2);
-    memset(huge, 'a', EE__MUSTACHE_MAX_TEMPLATE + 1);
-    huge[EE__MUSTACHE_MAX_TEMPLATE + 1] = '\0';
-    cr_expect_eq(ee__mustache_render(huge, NULL, NULL, &out), EE_ETOOBIG);
+    char *huge = malloc(EE__TEMPLATE_MAX_TEMPLATE + 2);
+    memset(huge, 'a', EE__TEMPLATE_MAX_TEMPLATE + 1);
+    huge[EE__TEMPLATE_MAX_TEMPLATE + 1] = '\0';
+    cr_expect_eq(render_raw(huge, NULL, NULL, &out), EE_ETOOBIG);
     free(huge);
 }
 
@@ -114,7 +119,7 @@ Test(mustache, work_is_bounded_without_output, .timeout = 60)
     char *out = NULL;
     /* 2^28 section bodies: more than the work budget. */
     char *t = nested_sections(28);
-    cr_expect_eq(ee__mustache_render(t, data, NULL, &out), EE_ETOOBIG);
+    cr_expect_eq(render_raw(t, data, NULL, &out), EE_ETOOBIG);
     cr_expect_null(out);
     cr_expect(strstr(ee_error_last_message(), "units of work") != NULL, "%s",
               ee_error_last_message());
@@ -122,11 +127,11 @@ Test(mustache, work_is_bounded_without_output, .timeout = 60)
     /* 63 levels, a 756-byte template. */
     t = nested_sections(63);
     cr_expect_eq(strlen(t), 756);
-    cr_expect_eq(ee__mustache_render(t, data, NULL, &out), EE_ETOOBIG);
+    cr_expect_eq(render_raw(t, data, NULL, &out), EE_ETOOBIG);
     free(t);
     /* 2^16 bodies are well within it. */
     t = nested_sections(16);
-    cr_expect_eq(ee__mustache_render(t, data, NULL, &out), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(render_raw(t, data, NULL, &out), EE_OK, "%s", ee_error_last_message());
     cr_expect_str_eq(out, "");
     ee_free(out);
     free(t);
@@ -149,12 +154,12 @@ Test(mustache, partial_parsing_is_work, .timeout = 60)
         json_array_append_new(items, json_integer(i));
     json_t *data = json_pack("{s:o}", "a", items);
     char *out = NULL;
-    cr_expect_eq(ee__mustache_render("{{#a}}{{>p}}{{/a}}", data, partials, &out), EE_ETOOBIG);
+    cr_expect_eq(render_raw("{{#a}}{{>p}}{{/a}}", data, partials, &out), EE_ETOOBIG);
     cr_expect_null(out);
     /* used a few times, it renders */
     json_array_clear(items);
     json_array_append_new(items, json_integer(1));
-    cr_expect_eq(ee__mustache_render("{{#a}}{{>p}}{{/a}}", data, partials, &out), EE_OK, "%s",
+    cr_expect_eq(render_raw("{{#a}}{{>p}}{{/a}}", data, partials, &out), EE_OK, "%s",
                  ee_error_last_message());
     cr_expect_str_eq(out, "");
     ee_free(out);
@@ -171,9 +176,9 @@ Test(mustache, large_legitimate_render)
                                               "row", "score", 0.5, "ok", 1, "note", "n"));
     json_t *data = json_pack("{s:o, s:s}", "rows", rows, "title", "T");
     char *out = NULL;
-    cr_expect_eq(ee__mustache_render("{{title}}\n{{#rows}}{{id}},{{name}},{{score}},{{ok}},"
-                                     "{{note}},{{title}}\n{{/rows}}",
-                                     data, NULL, &out),
+    cr_expect_eq(render_raw("{{title}}\n{{#rows}}{{id}},{{name}},{{score}},{{ok}},"
+                            "{{note}},{{../title}}\n{{/rows}}",
+                            data, NULL, &out),
                  EE_OK, "%s", ee_error_last_message());
     cr_expect_not_null(out);
     ee_free(out);
