@@ -1036,13 +1036,13 @@ static val data_value(render_state *rs, const expr *e)
     const dframe *d = rs->data;
     for (int i = 0; i < e->up && d != NULL; i++)
         d = d->parent;
-    if (e->nseg == 0 || d == NULL)
+    if (e->nseg == 0)
         return (val){.k = V_UNDEF};
     const seg *s = &e->segs[0];
     val v = {.k = V_UNDEF};
     if (s->n == 4 && memcmp(s->s, "root", 4) == 0)
         v = rs->root;
-    else if (!d->iter)
+    else if (d == NULL || !d->iter)
         v = (val){.k = V_UNDEF};
     else if (s->n == 5 && memcmp(s->s, "index", 5) == 0)
         v = (val){.k = V_INT, .i = d->index};
@@ -1340,7 +1340,7 @@ static ee_status render_partial(render_state *rs, const node *nd)
             name = "";
             nlen = 0;
         }
-    } else if (c->head.kind == X_STR) {
+    } else if (c->head.kind == X_PATH && c->head.str != NULL) { /* {{> "a name"}} */
         name = c->head.str;
         nlen = c->head.str_n;
     } else if (c->head.kind == X_PATH) {
