@@ -605,7 +605,7 @@ static ee_status parse_tag(parser *ps, size_t p, lexstate *lx, size_t *resume)
         return syntax(ps, ps->t[q] == '>' ? "partial blocks ({{#> }}) are not supported"
                                           : "decorators and inline partials are not supported");
     size_t end = ps->len;
-    call c = {0};
+    call c = {.head = {.kind = X_UNDEF}};
     ee_status st = EE_OK;
     if (kind == '!') {
         bool long_form = q + 1 < ps->len && ps->t[q] == '-' && ps->t[q + 1] == '-';
