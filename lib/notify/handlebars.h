@@ -37,10 +37,11 @@
 #include <stddef.h>
 
 #include "execengine/errors.h"
+#include "execengine/notify.h"
 
-#define EE__TEMPLATE_MAX_TEMPLATE (1024 * 1024)
-#define EE__TEMPLATE_MAX_OUTPUT (16 * 1024 * 1024)
-#define EE__TEMPLATE_MAX_DEPTH 64
+#define EE__TEMPLATE_MAX_TEMPLATE EE_TEMPLATE_MAX_TEMPLATE
+#define EE__TEMPLATE_MAX_OUTPUT EE_TEMPLATE_MAX_OUTPUT
+#define EE__TEMPLATE_MAX_DEPTH EE_TEMPLATE_MAX_DEPTH
 /* About a hundred milliseconds of rendering (bench "template.worst"). */
 #define EE__TEMPLATE_MAX_WORK 4000000u
 #define EE__TEMPLATE_BYTES_PER_UNIT 1u
