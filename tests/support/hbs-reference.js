@@ -54,6 +54,7 @@ if (cmd === 'render') {
 } else if (cmd === 'bench') {
   const input = JSON.parse(fs.readFileSync(a, 'utf8'));
   const iters = Number(b);
+  for (const [name, text] of Object.entries(input.partials || {})) Handlebars.registerPartial(name, text);
   const tmpl = Handlebars.compile(input.template);
   let bytes = 0;
   for (let i = 0; i < Math.min(iters, 200); i++) bytes += tmpl(input.data).length; // warm up
@@ -65,7 +66,8 @@ if (cmd === 'render') {
   }
   ns.sort((x, y) => x - y);
   console.log(JSON.stringify({ p50: ns[Math.floor(ns.length / 2)], p99: ns[Math.floor(ns.length * 0.99)],
-                               iters, bytes, version: Handlebars.VERSION }));
+                               iters, bytes, output_bytes: Buffer.byteLength(tmpl(input.data)),
+                               version: Handlebars.VERSION }));
 } else {
   console.error('usage: hbs-reference.js render|check CASES EXPECTED | bench INPUT ITERS');
   process.exit(2);
