@@ -276,20 +276,22 @@ static ee_status parse_expr(parser *ps, expr *e)
         return st;
     }
     if (c == '"' || c == '\'') {
+        /* find the end first: the literal's own size is allocated */
+        size_t end = ps->pos + 1;
+        while (end < ps->len && ps->t[end] != c)
+            end += ps->t[end] == '\\' && end + 1 < ps->len && ps->t[end + 1] == c ? 2 : 1;
+        if (end >= ps->len)
+            return syntax(ps, "unclosed string");
         size_t p = ps->pos + 1, n = 0;
-        char *buf = malloc(ps->len - p + 1);
+        char *buf = malloc(end - p + 1);
         if (buf == NULL)
             return ee__error(EE_ENOMEM, "out of memory parsing a template");
-        for (; p < ps->len && ps->t[p] != c; p++) {
-            if (ps->t[p] == '\\' && p + 1 < ps->len && ps->t[p + 1] == c)
+        for (; p < end; p++) {
+            if (ps->t[p] == '\\' && p + 1 < end && ps->t[p + 1] == c)
                 p++;
             buf[n++] = ps->t[p];
         }
-        if (p >= ps->len) {
-            free(buf);
-            return syntax(ps, "unclosed string");
-        }
-        ps->pos = p + 1;
+        ps->pos = end + 1;
         e->kind = X_STR;
         e->str = buf;
         e->str_n = n;
@@ -609,16 +611,27 @@ static ee_status parse_tag(parser *ps, size_t p, lexstate *lx, size_t *resume)
     ee_status st = EE_OK;
     if (kind == '!') {
         bool long_form = q + 1 < ps->len && ps->t[q] == '-' && ps->t[q + 1] == '-';
-        size_t close = find(ps->t, ps->len, q, long_form ? "--}}" : "}}");
-        size_t close2 = long_form ? find(ps->t, ps->len, q, "--~}}") : ps->len;
-        if (close == ps->len && close2 == ps->len)
-            return syntax(ps, "comment is never closed");
-        if (close2 < close) {
-            strip_close = true;
-            end = close2 + 5;
+        if (long_form) {
+            /* up to "--}}" or "--~}}", one pass */
+            size_t i = q; /* the opening "--" may close it too: {{!--}} */
+            for (; (i = find(ps->t, ps->len, i, "--")) < ps->len; i++) {
+                size_t k = i + 2;
+                bool tilde = k < ps->len && ps->t[k] == '~';
+                k += tilde;
+                if (k + 1 < ps->len && ps->t[k] == '}' && ps->t[k + 1] == '}') {
+                    strip_close = tilde;
+                    end = k + 2;
+                    break;
+                }
+            }
+            if (i >= ps->len)
+                return syntax(ps, "comment is never closed");
         } else {
-            end = close + (long_form ? 4 : 2);
-            strip_close = !long_form && close > q && ps->t[close - 1] == '~';
+            size_t close = find(ps->t, ps->len, q, "}}");
+            if (close == ps->len)
+                return syntax(ps, "comment is never closed");
+            end = close + 2;
+            strip_close = close > q && ps->t[close - 1] == '~';
         }
     } else {
         ps->pos = q;
@@ -1302,6 +1315,9 @@ static ee_status indent_since(render_state *rs, size_t from, const char *ind, si
             lines++;
     if (lines == 0 || ilen == 0)
         return EE_OK;
+    ee_status cst = charge(rs, lines + (rs->len - from) / 64);
+    if (cst != EE_OK)
+        return cst;
     size_t add = lines * ilen, old = rs->len;
     ee_status st = reserve(rs, add);
     if (st != EE_OK)
@@ -1369,8 +1385,10 @@ static ee_status render_partial(render_state *rs, const node *nd)
         json_t *merged = json_object();
         if (merged == NULL || json_array_append_new(rs->scratch, merged) != 0)
             return ee__error(EE_ENOMEM, "out of memory rendering a partial");
-        if (ctx.k == V_JSON && json_is_object(ctx.j) && json_object_update(merged, (json_t *)ctx.j) != 0)
-            return ee__error(EE_ENOMEM, "out of memory rendering a partial");
+        if (ctx.k == V_JSON && json_is_object(ctx.j) &&
+            ((st = charge(rs, json_object_size(ctx.j))) != EE_OK ||
+             json_object_update(merged, (json_t *)ctx.j) != 0))
+            return st != EE_OK ? st : ee__error(EE_ENOMEM, "out of memory rendering a partial");
         for (size_t i = 0; i < c->nh; i++) {
             val hv;
             if ((st = eval(rs, &c->hvals[i], nd->at, &hv)) != EE_OK)
