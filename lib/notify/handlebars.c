@@ -45,6 +45,8 @@ struct call {
     seg *hkeys;
     expr *hvals;
     size_t nh;
+    seg bp[2];  /* block parameters: {{#each l as |item i|}} */
+    int nbp;
 };
 
 typedef enum { N_TEXT, N_ESC, N_RAW, N_BLOCK, N_PARTIAL } node_kind;
@@ -412,8 +414,30 @@ static ee_status parse_call(parser *ps, call *c, char closer)
             size_t b = ps->pos + 2;
             while (b < ps->len && is_ws(ps->t[b]))
                 b++;
-            if (b < ps->len && ps->t[b] == '|')
-                return syntax(ps, "block parameters (as |x|) are not supported");
+            if (b < ps->len && ps->t[b] == '|') {
+                if (closer != 0)
+                    return syntax(ps, "block parameters in a subexpression");
+                ps->pos = b + 1;
+                for (;;) {
+                    skip_ws(ps);
+                    if (ps->pos < ps->len && ps->t[ps->pos] == '|')
+                        break;
+                    size_t from = ps->pos;
+                    while (ps->pos < ps->len && id_char((unsigned char)ps->t[ps->pos]))
+                        ps->pos++;
+                    if (ps->pos == from)
+                        return syntax(ps, "malformed block parameters (as |item index|)");
+                    if (c->nbp < 2) /* a third name gets nothing, as in handlebars.js */
+                        c->bp[c->nbp++] = (seg){ps->t + from, ps->pos - from};
+                }
+                if (c->nbp == 0)
+                    return syntax(ps, "malformed block parameters (as |item index|)");
+                ps->pos++;
+                skip_ws(ps);
+                if (ps->pos >= ps->len || (ps->t[ps->pos] != '~' && ps->t[ps->pos] != '}'))
+                    return syntax(ps, "block parameters must end the tag");
+                return EE_OK;
+            }
         }
         size_t key_end;
         if (at_hash_key(ps, &key_end)) {
@@ -518,6 +542,7 @@ static ee_status on_tag(parser *ps, char kind, call *c, const char *indent, size
         if ((nd = list_add(top->cur, N_BLOCK, ps->tag)) == NULL)
             return ee__error(EE_ENOMEM, "out of memory parsing a template");
         nd->c = *c;
+        *c = (call){.head = {.kind = X_UNDEF}}; /* the node owns it */
         ps->stack[++ps->depth] = (frame){.cur = kind == '#' ? &nd->prog : &nd->inv, .blk = nd};
         return EE_OK;
     case 'e':
@@ -536,22 +561,21 @@ static ee_status on_tag(parser *ps, char kind, call *c, const char *indent, size
         if ((nd = list_add(top->cur, N_BLOCK, ps->tag)) == NULL)
             return ee__error(EE_ENOMEM, "out of memory parsing a template");
         nd->c = *c;
+        *c = (call){.head = {.kind = X_UNDEF}}; /* the node owns it */
         ps->stack[++ps->depth] = (frame){.cur = &nd->prog, .blk = nd, .chained = true};
         return EE_OK;
     case '/':
         while (ps->depth > 0 && ps->stack[ps->depth].chained)
             ps->depth--;
-        if (ps->depth == 0 || !same_name(&ps->stack[ps->depth].blk->c.head, &c->head)) {
-            call_free(c);
+        if (ps->depth == 0 || !same_name(&ps->stack[ps->depth].blk->c.head, &c->head))
             return syntax(ps, "a closing tag that matches no open block");
-        }
-        call_free(c);
         ps->depth--;
         return EE_OK;
     case '>':
         if ((nd = list_add(top->cur, N_PARTIAL, ps->tag)) == NULL)
             return ee__error(EE_ENOMEM, "out of memory parsing a template");
         nd->c = *c;
+        *c = (call){.head = {.kind = X_UNDEF}}; /* the node owns it */
         nd->indent = indent;
         nd->indent_len = indent_len;
         return EE_OK;
@@ -559,6 +583,7 @@ static ee_status on_tag(parser *ps, char kind, call *c, const char *indent, size
         if ((nd = list_add(top->cur, kind == 0 ? N_ESC : N_RAW, ps->tag)) == NULL)
             return ee__error(EE_ENOMEM, "out of memory parsing a template");
         nd->c = *c;
+        *c = (call){.head = {.kind = X_UNDEF}}; /* the node owns it */
         return EE_OK;
     }
 }
@@ -672,8 +697,7 @@ static ee_status parse_tag(parser *ps, size_t p, lexstate *lx, size_t *resume)
     st = add_text(ps, from, text_end);
     if (st == EE_OK && kind != '!')
         st = on_tag(ps, kind, &c, ps->t + ls, alone ? p - ls : 0);
-    else
-        call_free(&c);
+    call_free(&c); /* what on_tag did not give a node */
     lx->text_start = next;
     lx->strip_next = strip_close;
     *resume = next;
@@ -808,6 +832,12 @@ typedef struct dframe {
 
 typedef struct {
     val ctx[EE__TEMPLATE_MAX_DEPTH + 4];
+    struct {
+        const call *c; /* its names */
+        val v[2];
+    } bps[EE__TEMPLATE_MAX_DEPTH + 4]; /* block parameters in scope, innermost last */
+    int nbps;
+    int bp_base; /* a partial sees only bps[bp_base..nbps) */
     int n;       /* context stack height */
     int base;    /* a partial sees only ctx[base..n) */
     int depth;   /* blocks + partials being rendered */
@@ -1072,10 +1102,36 @@ static val data_value(render_state *rs, const expr *e)
     return v;
 }
 
+/* A block parameter named by the path's first segment, innermost first. */
+static bool block_param(render_state *rs, const expr *e, val *out)
+{
+    if (e->up > 0 || e->scoped || e->nseg == 0)
+        return false;
+    for (int i = rs->nbps - 1; i >= rs->bp_base; i--) {
+        rs->work++;
+        for (int k = 0; k < rs->bps[i].c->nbp; k++) {
+            const seg *n = &rs->bps[i].c->bp[k];
+            if (n->n == e->segs[0].n && memcmp(n->s, e->segs[0].s, n->n) == 0) {
+                *out = rs->bps[i].v[k];
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 static val path_value(render_state *rs, const expr *e)
 {
     if (e->data)
         return data_value(rs, e);
+    val bp;
+    if (rs->nbps > rs->bp_base && block_param(rs, e, &bp)) {
+        for (size_t i = 1; i < e->nseg && !v_nullish(bp); i++) {
+            rs->work++;
+            bp = member(bp, e->segs[i].s, e->segs[i].n);
+        }
+        return bp;
+    }
     if (e->up >= rs->n - rs->base)
         return (val){.k = V_UNDEF};
     val v = rs->ctx[rs->n - 1 - e->up];
@@ -1204,6 +1260,23 @@ static ee_status run(render_state *rs, const nodelist *l, val ctx, const dframe 
     return st;
 }
 
+/* run() with the block's parameters (if it declares any) bound to a, b. */
+static ee_status run_bp(render_state *rs, const node *nd, const nodelist *l, val ctx, val a, val b,
+                        const dframe *d)
+{
+    if (nd->c.nbp == 0 || l->n == 0)
+        return run(rs, l, ctx, d);
+    if (rs->nbps == (int)(sizeof rs->bps / sizeof rs->bps[0]))
+        return ee__error(EE_ETOOBIG, "template: blocks nested deeper than %d", EE__TEMPLATE_MAX_DEPTH);
+    rs->bps[rs->nbps].c = &nd->c;
+    rs->bps[rs->nbps].v[0] = a;
+    rs->bps[rs->nbps].v[1] = b;
+    rs->nbps++;
+    ee_status st = run(rs, l, ctx, d);
+    rs->nbps--;
+    return st;
+}
+
 static ee_status each(render_state *rs, const node *nd, val v)
 {
     dframe d = {.parent = rs->data, .iter = true};
@@ -1217,7 +1290,8 @@ static ee_status each(render_state *rs, const node *nd, val v)
             d.last = i + 1 == count;
             ee_status st = charge(rs, 1);
             if (st == EE_OK)
-                st = run(rs, &nd->prog, v_json(json_array_get(v.j, i)), &d);
+                st = run_bp(rs, nd, &nd->prog, v_json(json_array_get(v.j, i)),
+                            v_json(json_array_get(v.j, i)), d.key, &d);
             if (st != EE_OK)
                 return st;
         }
@@ -1235,7 +1309,7 @@ static ee_status each(render_state *rs, const node *nd, val v)
             i++;
             ee_status st = charge(rs, 1);
             if (st == EE_OK)
-                st = run(rs, &nd->prog, v_json(item), &d);
+                st = run_bp(rs, nd, &nd->prog, v_json(item), v_json(item), d.key, &d);
             if (st != EE_OK)
                 return st;
         }
@@ -1280,7 +1354,8 @@ static ee_status render_block(render_state *rs, const node *nd)
                              nd->at);
         if ((st = eval(rs, &c->params[0], nd->at, &v)) != EE_OK)
             return st;
-        return v_empty(v) ? run(rs, &nd->inv, here, rs->data) : run(rs, &nd->prog, v, rs->data);
+        return v_empty(v) ? run(rs, &nd->inv, here, rs->data)
+                          : run_bp(rs, nd, &nd->prog, v, v, (val){.k = V_UNDEF}, rs->data);
     case H_EACH:
         if (c->np != 1)
             return ee__error(EE_EPARSE, "template: #each at byte %zu needs exactly one argument",
@@ -1412,13 +1487,15 @@ static ee_status render_partial(render_state *rs, const node *nd)
             st = ee__error(EE_ETOOBIG, "template: blocks and partials nested deeper than %d",
                            EE__TEMPLATE_MAX_DEPTH);
         } else {
-            int saved_base = rs->base;
+            int saved_base = rs->base, saved_bp_base = rs->bp_base;
             size_t from = rs->len;
             rs->base = rs->n;
+            rs->bp_base = rs->nbps;
             rs->ctx[rs->n++] = ctx;
             st = render_list(rs, &root);
             rs->n--;
             rs->base = saved_base;
+            rs->bp_base = saved_bp_base;
             if (st == EE_OK)
                 st = indent_since(rs, from, nd->indent, nd->indent_len);
         }

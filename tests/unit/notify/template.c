@@ -62,7 +62,7 @@ Test(template, malformed_templates)
                             {"{{=<% %>=}}", "set delimiters"},
                             {"{{{{raw}}}} x {{{{/raw}}}}", "raw blocks"},
                             {"{{#> layout}}x{{/layout}}", "partial blocks"},
-                            {"{{#each l as |x|}}{{x}}{{/each}}", "block parameters"},
+                            {"{{#each l as |x}}{{x}}{{/each}}", "malformed block parameters"},
                             {"{{#if}}x{{/if}}", "exactly one argument"},
                             {"{{#if a}}{{else}}{{else}}{{/if}}", "second {{else}}"},
                             {"{{else}}", "outside a block"},
