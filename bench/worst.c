@@ -16,7 +16,7 @@
 
 #include "bench_util.h"
 #include "schema/schema.h"
-#include "notify/mustache.h"
+#include "notify/handlebars.h"
 
 /* CPU time of this thread: the machine may be shared, and the figure to
  * compare with the 100 ms target is the work done, not the wait. */
@@ -219,13 +219,13 @@ static void template_case(const char *name, const char *tmpl, const char *data_j
     for (int q = 0; q < iters; q++) {
         char *out = NULL;
         uint64_t t = bench_now_ns();
-        (void)ee__mustache_render(plain, data, NULL, &out);
+        (void)ee__template_render(plain, strlen(plain), data, NULL, &out, NULL);
         base[q] = bench_now_ns() - t;
         free(out);
         out = NULL;
         t = bench_now_ns();
         uint64_t c = cpu_now_ns();
-        st = ee__mustache_render(tmpl, data, partials, &out);
+        st = ee__template_render(tmpl, strlen(tmpl), data, partials, &out, NULL);
         cpu[q] = cpu_now_ns() - c;
         ours[q] = bench_now_ns() - t;
         free(out);

@@ -118,6 +118,18 @@ static ee_status c_schema_defaults(fx *f, int w, const char *j) { (void)w; retur
 /* The ticket documents are built from a real ticket at run time. */
 #define TICKET_DOC "<ticket>"
 
+static ee_status c_template_render(fx *f, int w, const char *j)
+{
+    (void)f;
+    return done(ee_template_render("{{x}}", w == 0 ? j : NULL, w == 1 ? j : NULL, &out_));
+}
+static ee_status c_template_render_len(fx *f, int w, const char *j)
+{
+    (void)f;
+    size_t len;
+    return done(ee_template_render_len("{{x}}", w == 0 ? j : NULL, w == 1 ? j : NULL, &out_, &len));
+}
+
 static const entry table[] = {
     {"ee_catalog_create", c_catalog_create, {EE_CATALOG_DOC_MAX},
      {"{\"n8nWorkflowId\": \"w2\", \"name\": \"n\", \"" UNKNOWN "\": 1}"}, {EE_EINVAL}, {NULL}},
@@ -192,6 +204,10 @@ static const entry table[] = {
      {NULL}, {0}, {"an instance: the schema decides"}},
     {"ee_schema_apply_defaults", c_schema_defaults, {EE_SCHEMA_MAX_TEXT},
      {NULL}, {0}, {"an instance: the schema decides"}},
+    {"ee_template_render", c_template_render, {EE_TEMPLATE_MAX_DATA, EE_TEMPLATE_MAX_DATA},
+     {NULL, NULL}, {0, 0}, {"template data: any value", "partials: any names"}},
+    {"ee_template_render_len", c_template_render_len, {EE_TEMPLATE_MAX_DATA, EE_TEMPLATE_MAX_DATA},
+     {NULL, NULL}, {0, 0}, {"template data: any value", "partials: any names"}},
 };
 #define N_TABLE (sizeof table / sizeof table[0])
 

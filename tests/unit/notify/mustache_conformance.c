@@ -4,7 +4,13 @@
  * through $EE_CONFORMANCE_DIR, else by walking up from this source file to
  * a directory holding shared/conformance/; not finding them FAILS.
  * The spec's optional lambdas are not among the files (JSON data cannot
- * hold functions), so nothing is skipped.
+ * hold functions).
+ *
+ * The renderer is Handlebars (docs/templates.md): the cases where
+ * handlebars.js itself renders differently from the spec are skipped, by
+ * name, with the reason (`skipped` below). Each was checked against
+ * handlebars.js 4.7.8; tests/data/handlebars/cases.json holds cases of
+ * each kind with handlebars.js's own output, so they are still tested.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -13,7 +19,12 @@
 #include <sys/stat.h>
 
 #include "core/core.h"
-#include "notify/mustache.h"
+#include "notify/handlebars.h"
+
+static ee_status render_raw(const char *tmpl, const json_t *data, const json_t *partials, char **out)
+{
+    return ee__template_render(tmpl, tmpl != NULL ? strlen(tmpl) : 0, data, partials, out, NULL);
+}
 
 static const char *const spec_files[] = {"comments.json",     "delimiters.json", "interpolation.json",
                                          "inverted.json",     "partials.json",   "sections.json"};
@@ -42,11 +53,38 @@ static bool spec_dir(char *buf, size_t cap)
     return false;
 }
 
+static const struct {
+    const char *file, *name, *why;
+} skipped[] = {
+    /* Handlebars has no {{=<% %>=}}: a parse error in handlebars.js. */
+    {"delimiters.json", "*", "set delimiters are not Handlebars syntax"},
+    /* handlebars.js throws "The partial text could not be found". */
+    {"partials.json", "Failed Lookup", "a missing partial is an error (EE_ENOTFOUND)"},
+    /* handlebars.js indents every line a standalone partial outputs,
+     * interpolated newlines included; mustache only the partial's text. */
+    {"partials.json", "Standalone Indentation", "partial output lines are all indented"},
+    /* Handlebars looks a name up in the current context only (../ reaches
+     * the parent); mustache walks the whole context stack. */
+    {"sections.json", "Parent contexts", "no context-stack walking: use ../"},
+    {"sections.json", "Variable test", "no context-stack walking: use ../"},
+    {"sections.json", "List Contexts", "no context-stack walking: use ../"},
+    {"sections.json", "Deeply Nested Contexts", "no context-stack walking: use ../"},
+};
+
+static const char *skip_reason(const char *file, const char *name)
+{
+    for (size_t i = 0; i < sizeof skipped / sizeof skipped[0]; i++)
+        if (strcmp(skipped[i].file, file) == 0 &&
+            (strcmp(skipped[i].name, "*") == 0 || strcmp(skipped[i].name, name) == 0))
+            return skipped[i].why;
+    return NULL;
+}
+
 Test(mustache_conformance, every_spec_test_passes)
 {
     char dir[4200];
     cr_assert(spec_dir(dir, sizeof dir), "mustache spec not found: set EE_CONFORMANCE_DIR");
-    int passed = 0, failed = 0;
+    int passed = 0, failed = 0, skips = 0;
     for (size_t f = 0; f < sizeof spec_files / sizeof spec_files[0]; f++) {
         char path[4300];
         snprintf(path, sizeof path, "%s/%s", dir, spec_files[f]);
@@ -57,10 +95,12 @@ Test(mustache_conformance, every_spec_test_passes)
         json_t *t;
         json_array_foreach(json_object_get(doc, "tests"), i, t) {
             const char *name = json_string_value(json_object_get(t, "name"));
+            if (skip_reason(spec_files[f], name) != NULL) {
+                skips++;
+                continue;
+            }
             char *out = NULL;
-            ee_status st = ee__mustache_render(json_string_value(json_object_get(t, "template")),
-                                               json_object_get(t, "data"),
-                                               json_object_get(t, "partials"), &out);
+            ee_status st = render_raw(json_string_value(json_object_get(t, "template")), json_object_get(t, "data"), json_object_get(t, "partials"), &out);
             const char *want = json_string_value(json_object_get(t, "expected"));
             bool ok = st == EE_OK && out != NULL && strcmp(out, want) == 0;
             cr_expect(ok, "%s / %s: %s\n  expected [%s]\n  got      [%s]", spec_files[f], name,
@@ -70,6 +110,8 @@ Test(mustache_conformance, every_spec_test_passes)
         }
         json_decref(doc);
     }
-    printf("mustache spec: %d passed, %d failed, 0 skipped\n", passed, failed);
-    cr_expect_eq(passed, 136, "the six spec files hold 136 tests");
+    printf("mustache spec: %d passed, %d failed, %d skipped (Handlebars differs)\n", passed, failed,
+           skips);
+    cr_expect_eq(passed + failed + skips, 136, "the six spec files hold 136 tests");
+    cr_expect_eq(skips, 20, "14 delimiter tests and 6 named differences are skipped");
 }

@@ -1,0 +1,257 @@
+/* The renderer beyond the reference cases: limits, errors, escaping,
+ * numbers, NUL bytes, template injection. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "notify/handlebars.h"
+
+static ee_status render_raw(const char *tmpl, const json_t *data, const json_t *partials, char **out)
+{
+    return ee__template_render(tmpl, tmpl != NULL ? strlen(tmpl) : 0, data, partials, out, NULL);
+}
+
+static char *render(const char *tmpl, const char *data_json, const char *partials_json)
+{
+    json_t *data = json_loads(data_json, JSON_DECODE_ANY, NULL);
+    json_t *partials = partials_json ? json_loads(partials_json, 0, NULL) : NULL;
+    char *out = NULL;
+    ee_status st = render_raw(tmpl, data, partials, &out);
+    json_decref(data);
+    json_decref(partials);
+    cr_assert_eq(st, EE_OK, "%s: %s", tmpl, ee_error_last_message());
+    return out;
+}
+
+Test(template, an_email_body)
+{
+    char *out = render("Hello {{user.name}},\n{{#results}}- {{title}} ({{score}})\n{{/results}}"
+                       "{{^results}}Nothing today.\n{{/results}}Cost: ${{cost.usd}}\n",
+                       "{\"user\": {\"name\": \"Ada <ada@example.com>\"},"
+                       " \"results\": [{\"title\": \"A & B\", \"score\": 0.5}, {\"title\": \"C\", \"score\": 3}],"
+                       " \"cost\": {\"usd\": \"0.000450000\"}}",
+                       NULL);
+    cr_expect_str_eq(out, "Hello Ada &lt;ada@example.com&gt;,\n- A &amp; B (0.5)\n- C (3)\n"
+                          "Cost: $0.000450000\n");
+    ee_free(out);
+}
+
+Test(template, values_and_falsy_sections)
+{
+    /* as handlebars.js prints them */
+    char *out = render("[{{a}}|{{b}}|{{c}}|{{d}}|{{e}}|{{f}}|{{g}}]", "{\"a\": true, \"b\": false,"
+                       " \"c\": null, \"d\": 1.25, \"e\": {\"x\": 1}, \"f\": [1, null, 2],"
+                       " \"g\": 1e-7}", NULL);
+    cr_expect_str_eq(out, "[true|false||1.25|[object Object]|1,,2|1e-7]");
+    ee_free(out);
+    /* #if: "" is falsy; a plain {{#s}} over "" renders with it (handlebars.js) */
+    out = render("{{#if s}}yes{{else}}no{{/if}}|{{#s}}[{{.}}]{{/s}}{{^s}}inverse{{/s}}", "{\"s\": \"\"}",
+                 NULL);
+    cr_expect_str_eq(out, "no|[]");
+    ee_free(out);
+}
+
+Test(template, malformed_templates)
+{
+    const char *bad[][2] = {{"{{#a}}never closed", "never closed"},
+                            {"{{/a}}", "matches no open block"},
+                            {"{{#a}}{{/b}}", "matches no open block"},
+                            {"{{unclosed", "never closed"},
+                            {"{{!-- unclosed", "never closed"},
+                            {"{{=<% %>=}}", "set delimiters"},
+                            {"{{{{raw}}}} x {{{{/raw}}}}", "raw blocks"},
+                            {"{{#> layout}}x{{/layout}}", "partial blocks"},
+                            {"{{#each l as |x}}{{x}}{{/each}}", "malformed block parameters"},
+                            {"{{#if}}x{{/if}}", "exactly one argument"},
+                            {"{{#if a}}{{else}}{{else}}{{/if}}", "second {{else}}"},
+                            {"{{else}}", "outside a block"},
+                            {"{{a b=1 c}}", "positional argument after"},
+                            {"{{a.this}}", "middle of a path"},
+                            {"{{\"open}}", "unclosed string"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *out = (char *)1;
+        cr_expect_eq(render_raw(bad[i][0], NULL, NULL, &out), EE_EPARSE, "%s", bad[i][0]);
+        cr_expect_null(out);
+        cr_expect_not_null(strstr(ee_error_last_message(), bad[i][1]), "%s: %s", bad[i][0],
+                           ee_error_last_message());
+    }
+    cr_expect_eq(render_raw(NULL, NULL, NULL, NULL), EE_EINVAL);
+}
+
+Test(template, limits)
+{
+    /* Sections nested past the limit. */
+    char deep[8 * (EE__TEMPLATE_MAX_DEPTH + 2) * 2 + 1] = "";
+    for (int i = 0; i <= EE__TEMPLATE_MAX_DEPTH; i++)
+        strcat(deep, "{{#a}}");
+    for (int i = 0; i <= EE__TEMPLATE_MAX_DEPTH; i++)
+        strcat(deep, "{{/a}}");
+    char *out = NULL;
+    cr_expect_eq(render_raw(deep, NULL, NULL, &out), EE_ETOOBIG);
+
+    /* A partial that includes itself unconditionally ends at the depth limit. */
+    json_t *partials = json_pack("{s:s}", "loop", "x{{>loop}}");
+    cr_expect_eq(render_raw("{{>loop}}", NULL, partials, &out), EE_ETOOBIG);
+    json_decref(partials);
+
+    /* Output growth is capped: 4096 items of a 8 KiB string = 32 MiB. */
+    json_t *items = json_array();
+    for (int i = 0; i < 4096; i++)
+        json_array_append_new(items, json_integer(i));
+    char *big = malloc(8193);
+    memset(big, 'x', 8192);
+    big[8192] = '\0';
+    json_t *data = json_pack("{s:o, s:s}", "items", items, "big", big);
+    free(big);
+    cr_expect_eq(render_raw("{{#each items}}{{../big}}{{/each}}", data, NULL, &out), EE_ETOOBIG);
+    cr_expect_null(out);
+    json_decref(data);
+
+    char *huge = malloc(EE__TEMPLATE_MAX_TEMPLATE + 2);
+    memset(huge, 'a', EE__TEMPLATE_MAX_TEMPLATE + 1);
+    huge[EE__TEMPLATE_MAX_TEMPLATE + 1] = '\0';
+    cr_expect_eq(render_raw(huge, NULL, NULL, &out), EE_ETOOBIG);
+    free(huge);
+}
+
+/* Blocks nested n deep over two-item lists with empty bodies: 2^n body
+ * renders and no output, so only the work bound stops it. */
+static char *nested_sections(int n)
+{
+    char *t = malloc((size_t)n * 30 + 1), *p = t;
+    for (int i = 0; i < n; i++)
+        p += sprintf(p, "{{#each @root.a}}");
+    for (int i = 0; i < n; i++)
+        p += sprintf(p, "{{/each}}");
+    return t;
+}
+
+Test(template, work_is_bounded_without_output, .timeout = 60)
+{
+    json_t *data = json_loads("{\"a\": [1, 2]}", 0, NULL);
+    char *out = NULL;
+    /* 2^28 section bodies: more than the work budget. */
+    char *t = nested_sections(28);
+    cr_expect_eq(render_raw(t, data, NULL, &out), EE_ETOOBIG);
+    cr_expect_null(out);
+    cr_expect(strstr(ee_error_last_message(), "units of work") != NULL, "%s",
+              ee_error_last_message());
+    free(t);
+    /* 63 levels, a 1638-byte template. */
+    t = nested_sections(63);
+    cr_expect_eq(strlen(t), 1638);
+    cr_expect_eq(render_raw(t, data, NULL, &out), EE_ETOOBIG);
+    free(t);
+    /* 2^16 bodies are well within it. */
+    t = nested_sections(16);
+    cr_expect_eq(render_raw(t, data, NULL, &out), EE_OK, "%s", ee_error_last_message());
+    cr_expect_str_eq(out, "");
+    ee_free(out);
+    free(t);
+    json_decref(data);
+}
+
+/* A partial is parsed at each use: its bytes count as work, so a large
+ * partial that prints nothing cannot be repeated without bound. */
+Test(template, partial_parsing_is_work, .timeout = 60)
+{
+    size_t len = 512 * 1024;
+    char *big = malloc(len + 1);
+    memcpy(big, "{{!", 3);
+    memset(big + 3, 'x', len - 5);
+    memcpy(big + len - 2, "}}", 3);
+    json_t *partials = json_pack("{s:s}", "p", big);
+    free(big);
+    json_t *items = json_array();
+    for (int i = 0; i < 1000; i++)
+        json_array_append_new(items, json_integer(i));
+    json_t *data = json_pack("{s:o}", "a", items);
+    char *out = NULL;
+    cr_expect_eq(render_raw("{{#each a}}{{>p}}{{/each}}", data, partials, &out), EE_ETOOBIG);
+    cr_expect_null(out);
+    /* used a few times, it renders */
+    json_array_clear(items);
+    json_array_append_new(items, json_integer(1));
+    cr_expect_eq(render_raw("{{#each a}}{{>p}}{{/each}}", data, partials, &out), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_expect_str_eq(out, "");
+    ee_free(out);
+    json_decref(data);
+    json_decref(partials);
+}
+
+/* A legitimate large render is not cut: 20,000 rows of 5 cells. */
+Test(template, large_legitimate_render)
+{
+    json_t *rows = json_array();
+    for (int i = 0; i < 20000; i++)
+        json_array_append_new(rows, json_pack("{s:i, s:s, s:f, s:b, s:s}", "id", i, "name",
+                                              "row", "score", 0.5, "ok", 1, "note", "n"));
+    json_t *data = json_pack("{s:o, s:s}", "rows", rows, "title", "T");
+    char *out = NULL;
+    cr_expect_eq(render_raw("{{title}}\n{{#rows}}{{id}},{{name}},{{score}},{{ok}},"
+                            "{{note}},{{../title}}\n{{/rows}}",
+                            data, NULL, &out),
+                 EE_OK, "%s", ee_error_last_message());
+    cr_expect_not_null(out);
+    ee_free(out);
+    json_decref(data);
+}
+
+/* A value holding NUL bytes is rendered whole: the output has a length. */
+Test(template, nul_in_values_is_not_truncated)
+{
+    json_t *data = json_loads("{\"v\": \"a\\u0000<b\", \"l\": [\"\\u0000\"]}", JSON_ALLOW_NUL, NULL);
+    cr_assert_not_null(data);
+    const char *t = "[{{v}}|{{{v}}}|{{#each l}}{{this}}{{/each}}]";
+    char *out = NULL;
+    size_t len = 0;
+    cr_assert_eq(ee__template_render(t, strlen(t), data, NULL, &out, &len), EE_OK, "%s",
+                 ee_error_last_message());
+    static const char want[] = "[a\0&lt;b|a\0<b|\0]";
+    cr_expect_eq(len, sizeof want - 1);
+    cr_expect(memcmp(out, want, sizeof want - 1) == 0);
+    cr_expect_eq(out[len], '\0', "still NUL-terminated");
+    ee_free(out);
+    json_decref(data);
+}
+
+/* Parameter values are data: {{ in a value is never parsed, HTML in it is
+ * escaped, CR/LF stay as they are (escaped output does not add markup). */
+Test(template, values_are_never_parsed_as_templates)
+{
+    const char *canary = "CANARY-ee-7f3a";
+    char data[512];
+    snprintf(data, sizeof data,
+             "{\"p\": \"{{secret}}{{> x}}{{#each l}}y{{/each}}<img src=x onerror=alert(1)>\\r\\nBcc: a@b\","
+             " \"secret\": \"%s\", \"l\": [1]}", canary);
+    char *out = render("Subject: {{p}}\n{{{p}}}", data, "{\"x\": \"PARTIAL\"}");
+    cr_expect_null(strstr(out, canary), "a value was rendered as a template: %s", out);
+    cr_expect_null(strstr(out, "PARTIAL"));
+    cr_expect_str_eq(out, "Subject: {{secret}}{{&gt; x}}{{#each l}}y{{/each}}&lt;img src&#x3D;x "
+                          "onerror&#x3D;alert(1)&gt;\r\nBcc: a@b\n"
+                          "{{secret}}{{> x}}{{#each l}}y{{/each}}<img src=x onerror=alert(1)>\r\nBcc: a@b");
+    ee_free(out);
+    /* the same through a partial's context and a hash parameter */
+    out = render("{{> x v=p}}", data, "{\"x\": \"{{v}}\"}");
+    cr_expect_null(strstr(out, canary));
+    ee_free(out);
+}
+
+Test(template, missing_partials_and_helpers_are_not_found)
+{
+    char *out = (char *)1;
+    cr_expect_eq(render_raw("a{{> nope}}b", NULL, NULL, &out), EE_ENOTFOUND);
+    cr_expect_null(out);
+    cr_expect(strstr(ee_error_last_message(), "nope") != NULL, "%s", ee_error_last_message());
+    json_t *p = json_pack("{s:s}", "other", "x");
+    cr_expect_eq(render_raw("{{> nope}}", NULL, p, &out), EE_ENOTFOUND);
+    json_decref(p);
+    cr_expect_eq(render_raw("{{format when}}", NULL, NULL, &out), EE_ENOTFOUND);
+    cr_expect(strstr(ee_error_last_message(), "format") != NULL, "%s", ee_error_last_message());
+    /* in a branch not taken, nothing is looked up (as handlebars.js) */
+    cr_expect_eq(render_raw("{{#if f}}{{> nope}}{{/if}}", NULL, NULL, &out), EE_OK);
+    cr_expect_str_eq(out, "");
+    ee_free(out);
+}
