@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include <microhttpd.h>
 
@@ -42,65 +45,91 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-/* "key": "value" inside [obj, end), copied into buf; 0 when absent. */
-static int obj_string(const char *obj, const char *end, const char *key, char *buf, size_t cap)
+/* Largest tokens file read (bytes). */
+#define MAX_TOKENS_FILE (1024 * 1024)
+
+static int token_field(json_t *entry, const char *key, char *buf, size_t cap, int required,
+                       size_t index)
 {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\"", key);
-    for (const char *p = obj; p && p < end; p++) {
-        p = strstr(p, pat);
-        if (p == NULL || p >= end)
-            return 0;
-        const char *q = p + strlen(pat);
-        while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
-            q++;
-        if (q >= end || *q != ':')
-            continue;
-        q++;
-        while (q < end && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r'))
-            q++;
-        if (q >= end || *q != '"')
-            return 0;
-        q++;
-        size_t n = 0;
-        while (q + n < end && q[n] != '"' && q[n] != '\\')
-            n++;
-        if (q + n >= end || q[n] != '"' || n >= cap)
-            return 0;
-        memcpy(buf, q, n);
-        buf[n] = '\0';
-        return 1;
+    json_t *v = json_object_get(entry, key);
+    if (v == NULL && !required) {
+        buf[0] = '\0';
+        return 0;
     }
+    const char *s = json_string_value(v);
+    if (s == NULL || *s == '\0' || strlen(s) >= cap) {
+        fprintf(stderr,
+                "execengine-server: EE_SERVER_TOKENS: /tokens/%zu/%s must be a non-empty "
+                "string shorter than %zu bytes\n",
+                index, key, cap);
+        return -1;
+    }
+    memcpy(buf, s, strlen(s) + 1);
     return 0;
 }
 
+/* Read the tokens file with jansson; every problem is named on stderr. */
 static int load_tokens(const char *path)
 {
     FILE *f = fopen(path, "rb");
-    if (f == NULL)
+    if (f == NULL) {
+        fprintf(stderr, "execengine-server: EE_SERVER_TOKENS: cannot open %s: %s\n", path,
+                strerror(errno));
         return -1;
-    static char text[1 << 20];
-    size_t n = fread(text, 1, sizeof text - 1, f);
+    }
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || sb.st_size > MAX_TOKENS_FILE) {
+        fprintf(stderr, "execengine-server: EE_SERVER_TOKENS: %s is over %d bytes\n", path,
+                MAX_TOKENS_FILE);
+        fclose(f);
+        return -1;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
     fclose(f);
-    text[n] = '\0';
-    const char *p = strchr(text, '[');
-    while (p && (p = strchr(p, '{')) != NULL) {
-        const char *end = strchr(p, '}');
-        if (end == NULL || g_ntokens == MAX_TOKENS)
-            return -1;
+    if (doc == NULL) {
+        fprintf(stderr, "execengine-server: EE_SERVER_TOKENS: %s: line %d: %s\n", path,
+                jerr.line, jerr.text);
+        return -1;
+    }
+    json_t *list = json_object_get(doc, "tokens");
+    if (!json_is_array(list) || json_array_size(list) > MAX_TOKENS) {
+        fprintf(stderr,
+                "execengine-server: EE_SERVER_TOKENS: /tokens must be an array of at most %d "
+                "entries\n",
+                MAX_TOKENS);
+        json_decref(doc);
+        return -1;
+    }
+    size_t i;
+    json_t *entry;
+    json_array_foreach(list, i, entry)
+    {
         token_entry *t = &g_tokens[g_ntokens];
-        char role[16] = "user";
-        if (!obj_string(p, end, "token", t->token, sizeof t->token) ||
-            !obj_string(p, end, "workspaceId", t->workspace, sizeof t->workspace) ||
-            !obj_string(p, end, "userId", t->user, sizeof t->user))
+        char role[16];
+        if (!json_is_object(entry) ||
+            token_field(entry, "token", t->token, sizeof t->token, 1, i) != 0 ||
+            token_field(entry, "workspaceId", t->workspace, sizeof t->workspace, 1, i) != 0 ||
+            token_field(entry, "userId", t->user, sizeof t->user, 1, i) != 0 ||
+            token_field(entry, "orgId", t->org, sizeof t->org, 0, i) != 0 ||
+            token_field(entry, "role", role, sizeof role, 0, i) != 0) {
+            if (!json_is_object(entry))
+                fprintf(stderr, "execengine-server: EE_SERVER_TOKENS: /tokens/%zu must be an "
+                                "object\n", i);
+            json_decref(doc);
             return -1;
-        if (!obj_string(p, end, "orgId", t->org, sizeof t->org))
-            t->org[0] = '\0';
-        obj_string(p, end, "role", role, sizeof role);
+        }
+        if (role[0] != '\0' && strcmp(role, "user") != 0 && strcmp(role, "admin") != 0) {
+            fprintf(stderr,
+                    "execengine-server: EE_SERVER_TOKENS: /tokens/%zu/role must be \"user\" or "
+                    "\"admin\"\n", i);
+            json_decref(doc);
+            return -1;
+        }
         t->admin = strcmp(role, "admin") == 0;
         g_ntokens++;
-        p = end + 1;
     }
+    json_decref(doc);
     return 0;
 }
 
@@ -141,23 +170,6 @@ static unsigned http_of(ee_status st)
     }
 }
 
-static void json_escape(const char *s, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (; *s && o + 7 < cap; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20) {
-            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o] = '\0';
-}
-
 static enum MHD_Result send_json(struct MHD_Connection *c, unsigned code, const char *body)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
@@ -170,14 +182,23 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned code, const 
     return ret;
 }
 
+/* Send a document built with jansson (reference stolen). */
+static enum MHD_Result send_doc(struct MHD_Connection *c, unsigned code, json_t *doc)
+{
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (text == NULL)
+        return send_json(c, 500, "{\"error\":{\"status\":\"EE_ENOMEM\",\"message\":\"out of memory\"}}");
+    enum MHD_Result r = send_json(c, code, text);
+    free(text);
+    return r;
+}
+
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned code, const char *status,
                                   const char *message)
 {
-    char msg[1024], body[1400];
-    json_escape(message, msg, sizeof msg);
-    snprintf(body, sizeof body, "{\"error\": {\"status\": \"%s\", \"message\": \"%s\"}}", status,
-             msg);
-    return send_json(c, code, body);
+    return send_doc(c, code, json_pack("{s:{s:s, s:s}}", "error", "status", status, "message",
+                                       message));
 }
 
 static enum MHD_Result send_status(struct MHD_Connection *c, ee_status st)
@@ -189,24 +210,31 @@ static enum MHD_Result route_catalog(struct MHD_Connection *c, const token_entry
 {
     const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q");
     const char *cat = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "category");
-    char eq[600] = "", ecat[300] = "", query[1000];
-    if (q)
-        json_escape(q, eq, sizeof eq);
-    if (cat)
-        json_escape(cat, ecat, sizeof ecat);
-    snprintf(query, sizeof query, "{%s%s%s%s%s%s%s}", q ? "\"q\": \"" : "", eq, q ? "\"" : "",
-             q && cat ? ", " : "", cat ? "\"category\": \"" : "", ecat, cat ? "\"" : "");
+    json_t *query = json_object();
+    if (query == NULL || (q && json_object_set_new(query, "q", json_string(q)) != 0) ||
+        (cat && json_object_set_new(query, "category", json_string(cat)) != 0)) {
+        json_decref(query);
+        return send_error(c, 400, "EE_EINVAL", "q and category must be UTF-8 text");
+    }
+    char *qtext = json_dumps(query, JSON_COMPACT);
+    json_decref(query);
     ee_principal *p = NULL;
-    ee_status st = ee_principal_new(&p, who->workspace, who->user,
-                                    who->org[0] ? who->org : NULL);
-    if (st != EE_OK)
+    ee_status st = qtext ? ee_principal_new(&p, who->workspace, who->user,
+                                            who->org[0] ? who->org : NULL)
+                         : EE_ENOMEM;
+    if (st != EE_OK) {
+        free(qtext);
         return send_status(c, st);
+    }
     char *out = NULL;
-    st = q ? ee_catalog_search(g_engine, p, query, &out)
-           : ee_catalog_list(g_engine, p, query, &out);
+    st = q ? ee_catalog_search(g_engine, p, qtext, &out)
+           : ee_catalog_list(g_engine, p, qtext, &out);
     ee_principal_free(p);
-    if (st != EE_OK)
+    free(qtext);
+    if (st != EE_OK) {
+        ee_free(out);
         return send_status(c, st);
+    }
     enum MHD_Result r = send_json(c, 200, out);
     ee_free(out);
     return r;
@@ -235,7 +263,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return MHD_YES;
     }
     if (strcmp(url, "/healthz") == 0)
-        return send_json(c, 200, "{\"status\": \"ok\"}");
+        return send_doc(c, 200, json_pack("{s:s}", "status", "ok"));
 
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     const token_entry *who = NULL;
@@ -278,10 +306,12 @@ int main(void)
         return 2;
     }
     const char *tokens = getenv("EE_SERVER_TOKENS");
-    if (tokens == NULL || load_tokens(tokens) != 0) {
-        fprintf(stderr, "execengine-server: EE_SERVER_TOKENS must name a readable tokens file\n");
+    if (tokens == NULL || *tokens == '\0') {
+        fprintf(stderr, "execengine-server: EE_SERVER_TOKENS must name the tokens file\n");
         return 2;
     }
+    if (load_tokens(tokens) != 0)
+        return 2;
 
     ee_config *cfg = NULL;
     ee_status st = ee_config_new(&cfg);

@@ -140,6 +140,77 @@ class ServerTest(unittest.TestCase):
         self.assertTrue(head.startswith(b"HTTP/1.1 413"), head)
         self.assertEqual(json.loads(body)["error"]["status"], "EE_ETOOBIG")
 
+class TokensFileTest(unittest.TestCase):
+    """The tokens file is read as JSON: escapes work, a malformed file is
+    refused at start with exit status 2 and a message naming the problem."""
+
+    def start(self, text):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        tokens = os.path.join(tmp.name, "tokens.json")
+        with open(tokens, "w") as f:
+            f.write(text)
+        port = free_port()
+        env = dict(os.environ, EE_SERVER_ADDR="127.0.0.1:%d" % port,
+                   EE_SERVER_TOKENS=tokens,
+                   EE_STORAGE_URI="sqlite://%s/engine.db" % tmp.name,
+                   API_KEY_ENCRYPTION_SECRET="z" * 48)
+        proc = subprocess.Popen([SERVER], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        return proc, port
+
+    def refused(self, text, words):
+        proc, _ = self.start(text)
+        try:
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertEqual(proc.returncode, 2, err)
+        self.assertIn(words, err.decode())
+        self.assertNotIn("s3cret-canary", err.decode())
+
+    def test_malformed_file_refused(self):
+        # Unclosed: not JSON at all.
+        self.refused('{"tokens": [{"token": "s3cret-canary", "workspaceId": "w", '
+                     '"userId": "u"}', "EE_SERVER_TOKENS")
+
+    def test_bad_entry_refused(self):
+        self.refused('{"tokens": [{"token": "s3cret-canary", "workspaceId": "w", '
+                     '"userId": "u", "role": "root"}]}', "/tokens/0/role")
+        self.refused('{"tokens": [{"token": "s3cret-canary", "workspaceId": 7, '
+                     '"userId": "u"}]}', "/tokens/0/workspaceId")
+        self.refused('{"tokens": {}}', "/tokens")
+
+    def test_escaped_token_accepted(self):
+        token = 'tok"with\\escapes\\n'
+        doc = {"tokens": [{"role": "user", "userId": "u-e", "token": token,
+                           "workspaceId": "ws-e"}]}
+        proc, port = self.start(json.dumps(doc))
+        try:
+            code = None
+            for _ in range(200):
+                req = urllib.request.Request(
+                    "http://127.0.0.1:%d/api/engines/catalog" % port,
+                    headers={"Authorization": "Bearer " + token})
+                try:
+                    with urllib.request.urlopen(req, timeout=10) as r:
+                        code = r.status
+                        break
+                except urllib.error.HTTPError as e:
+                    code = e.code
+                    break
+                except OSError:
+                    if proc.poll() is not None:
+                        break
+                    time.sleep(0.05)
+            self.assertEqual(code, 200)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+
+
 class ShutdownTest(unittest.TestCase):
     def test_sigterm_exits_cleanly(self):
         with tempfile.TemporaryDirectory() as tmp:
