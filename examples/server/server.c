@@ -449,7 +449,7 @@ static enum MHD_Result route_executions(struct MHD_Connection *c, const token_en
         static const char *const keys[] = {"workflowId", "status", "userId", "limit", "cursor",
                                            NULL};
         if (!is(method, "GET"))
-            return send_error(c, 405, "EE_EINVAL", "method not allowed");
+            return send_error(c, 404, "EE_ENOTFOUND", "no such route");
         char *q = query_json(c, keys, NULL);
         if (q == NULL)
             return send_error(c, 400, "EE_EINVAL", "query arguments must be UTF-8 text");
