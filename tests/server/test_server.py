@@ -272,6 +272,20 @@ class ServerTest(unittest.TestCase):
                 data += chunk
         self.assertTrue(data.startswith(b"HTTP/1.1 413"), data[:100])
 
+    def test_slow_clients_hold_no_worker(self):
+        # More half-sent requests than the server has threads: others are served.
+        socks = []
+        try:
+            for _ in range(12):
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+                s.sendall(b"GET /api/engines/catalog HTTP/1.1\r\nHost: x\r\nAuthor")
+                socks.append(s)
+            code, body, _ = self.call("/api/engines/catalog", "a")
+            self.assertEqual(code, 200, body)
+        finally:
+            for s in socks:
+                s.close()
+
     # ---- catalog ----------------------------------------------------------
     def test_catalog_list_search_category(self):
         code, body, _ = self.call("/api/engines/catalog", "a")
@@ -504,7 +518,20 @@ class ServerTest(unittest.TestCase):
         self.assert_error(self.call("/_ee/callback", None, "POST", "{}"), 400, "EE_EINVAL")
 
 
-class UpstreamDownTest(unittest.TestCase):
+class OwnServerTest(unittest.TestCase):
+    """Error codes that need a server of their own (its configuration or a
+    catalog change would disturb the other tests)."""
+
+    def synced(self, extra=None):
+        env = {"N8N_BASE_URL": N8N.url, "N8N_API_KEY": N8N_KEY}
+        env.update(extra or {})
+        srv = Server([TOKENS["admin"], TOKENS["a"]], env)
+        self.addCleanup(lambda: self.assertEqual(srv.stop(), 0))
+        code, report, _ = request(srv.port, "/api/engines/sync-workflows",
+                                  TOKENS["admin"]["token"])
+        self.assertEqual(code, 200, report)
+        return srv, report["added"][0]["id"]
+
     def test_n8n_unreachable_502(self):
         srv = Server([TOKENS["admin"]], {"N8N_BASE_URL": "http://127.0.0.1:%d" % free_port(),
                                          "N8N_API_KEY": N8N_KEY})
@@ -515,6 +542,31 @@ class UpstreamDownTest(unittest.TestCase):
             self.assertEqual(body["error"]["status"], "EE_ENETWORK")
         finally:
             self.assertEqual(srv.stop(), 0)
+
+    def test_spend_cap_402(self):
+        srv, wf = self.synced()
+        # An estimate over the free plan's monthly spend cap ($10).
+        code, body, _ = request(srv.port, "/api/admin/engines/workflows/" + wf,
+                                TOKENS["admin"]["token"], "PUT", {"estimatedCost": "50"})
+        self.assertEqual(code, 200, body)
+        code, body, _ = request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                                {"parameters": {}})
+        self.assertEqual(code, 402, body)
+        self.assertEqual((body["error"]["status"], body["error"]["quota"]),
+                         ("EE_ESPEND", "spend"))
+
+    def test_wait_timeout_504(self):
+        # A synchronous run waits its timeoutMs plus EXEC_LEASE_MS; n8n answers later.
+        srv, wf = self.synced({"EXEC_LEASE_MS": "1000"})
+        N8N.config(delayMs=6000)
+        try:
+            code, body, _ = request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                                    {"parameters": {}, "timeoutMs": 1000})
+        finally:
+            N8N.config(delayMs=0)
+        self.assertEqual(code, 504, body)
+        self.assertEqual(body["error"]["status"], "EE_ETIMEOUT")
+        self.assertIn(body["error"]["execution"]["status"], ("pending", "running"))
 
 
 class ShutdownTest(unittest.TestCase):
