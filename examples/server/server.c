@@ -62,6 +62,8 @@ static size_t g_ntokens;
 static ee_engine *g_engine;
 static volatile sig_atomic_t g_stop;
 static atomic_int g_active;
+/* The answer when memory runs out, rendered at start. */
+static char *g_enomem_body;
 /* Answers given, by HTTP status (the server's own figure for /metrics). */
 static atomic_ulong g_answers[600];
 
@@ -173,6 +175,13 @@ static int load_tokens(const char *path)
     return 0;
 }
 
+static void free_tokens(void)
+{
+    for (size_t i = 0; i < g_ntokens; i++)
+        ee_principal_free(g_tokens[i].principal);
+    g_ntokens = 0;
+}
+
 /* Every entry compared in full, whatever matches: time does not depend on
  * which entry (or which byte of it) matched. */
 static const token_entry *find_token(const char *given)
@@ -249,8 +258,7 @@ static enum MHD_Result send_doc_h(struct MHD_Connection *c, unsigned code, json_
     char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     json_decref(doc);
     if (text == NULL)
-        return send_json(c, 500,
-                         "{\"error\":{\"status\":\"EE_ENOMEM\",\"message\":\"out of memory\"}}");
+        return send_json(c, 500, g_enomem_body);
     enum MHD_Result r = send_text(c, code, text, "application/json", hname, hvalue);
     free(text);
     return r;
@@ -380,10 +388,9 @@ static int is(const char *method, const char *want)
 
 /* ---- routes -------------------------------------------------------------- */
 
-static enum MHD_Result route_catalog(struct MHD_Connection *c, const token_entry *who,
-                                     ee_principal *p)
+/* The catalog as `p` sees it (NULL: the admin's view, inactive entries too). */
+static enum MHD_Result route_catalog(struct MHD_Connection *c, const ee_principal *p)
 {
-    (void)who;
     static const char *const keys[] = {"q", "category", "limit", "cursor", NULL};
     const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q");
     json_t *base = p ? NULL : json_pack("{s:b}", "includeInactive", 1);
@@ -510,7 +517,7 @@ static enum MHD_Result route_admin(struct MHD_Connection *c, const token_entry *
         return send_error(c, 404, "EE_ENOTFOUND", "no such route");
     if (strcmp(seg[3], "workflows") == 0) {
         if (n == 4 && is(method, "GET"))
-            return route_catalog(c, who, NULL);
+            return route_catalog(c, NULL);
         if (n == 5 && is(method, "GET"))
             return answer(c, ee_catalog_get(g_engine, NULL, seg[4], EE_CATALOG_INCLUDE_INACTIVE, &out),
                           &out, 200);
@@ -591,7 +598,7 @@ static enum MHD_Result route_engines(struct MHD_Connection *c, const token_entry
     char *out = NULL;
     const char *what = seg[2];
     if (strcmp(what, "catalog") == 0 && n == 3 && is(method, "GET"))
-        return route_catalog(c, who, who->principal);
+        return route_catalog(c, who->principal);
     if (strcmp(what, "execute") == 0 && n == 4 && is(method, "POST"))
         return route_execute(c, who, rs, seg[3]);
     if (strcmp(what, "executions") == 0)
@@ -1032,8 +1039,19 @@ int main(void)
         fprintf(stderr, "execengine-server: EE_SERVER_TOKENS must name the tokens file\n");
         return 2;
     }
-    if (load_tokens(tokens) != 0)
+    if (load_tokens(tokens) != 0) {
+        free_tokens();
         return 2;
+    }
+    json_t *enomem = json_pack("{s:{s:s, s:s}}", "error", "status", "EE_ENOMEM", "message",
+                               ee_strerror(EE_ENOMEM));
+    g_enomem_body = enomem ? json_dumps(enomem, JSON_COMPACT) : NULL;
+    json_decref(enomem);
+    if (g_enomem_body == NULL) {
+        fprintf(stderr, "execengine-server: out of memory\n");
+        free_tokens();
+        return 1;
+    }
 
     ee_config *cfg = NULL;
     ee_status st = ee_config_new(&cfg);
@@ -1049,6 +1067,8 @@ int main(void)
     if (st != EE_OK) {
         fprintf(stderr, "execengine-server: engine: %s: %s\n", ee_status_name(st),
                 ee_error_last_message());
+        free_tokens();
+        free(g_enomem_body);
         return 1;
     }
 
@@ -1072,6 +1092,8 @@ int main(void)
     if (d == NULL) {
         fprintf(stderr, "execengine-server: cannot listen on %s\n", addr);
         ee_engine_close(g_engine);
+        free_tokens();
+        free(g_enomem_body);
         return 1;
     }
     fprintf(stderr, "execengine-server: listening on %s\n", addr);
@@ -1087,7 +1109,7 @@ int main(void)
     }
     MHD_stop_daemon(d);
     ee_engine_close(g_engine);
-    for (size_t i = 0; i < g_ntokens; i++)
-        ee_principal_free(g_tokens[i].principal);
+    free_tokens();
+    free(g_enomem_body);
     return 0;
 }

@@ -651,6 +651,12 @@ class TokensFileTest(unittest.TestCase):
         self.refused('{"tokens": [{"token": "s3cret-canary", "workspaceId": 7, '
                      '"userId": "u"}]}', "/tokens/0/workspaceId")
         self.refused('{"tokens": {}}', "/tokens")
+        # A good entry before the bad one: still refused as a whole.
+        self.refused('{"tokens": [{"token": "t1", "workspaceId": "w", "userId": "u"}, '
+                     '{"token": "s3cret-canary", "workspaceId": "w", "userId": "u", '
+                     '"role": "root"}]}', "/tokens/1/role")
+        self.refused('{"tokens": [{"token": "t1", "token": "t2", "workspaceId": "w", '
+                     '"userId": "u"}]}', "duplicate")
         # The library refuses the reserved workspace "platform" as a principal.
         self.refused('{"tokens": [{"token": "s3cret-canary", "workspaceId": "platform", '
                      '"userId": "u"}]}', "/tokens/0")
