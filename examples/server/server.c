@@ -14,6 +14,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -39,6 +40,7 @@
 /* Longest wait for running requests at shutdown (seconds). */
 #define DRAIN_MAX_S 300
 #define MAX_SEGMENTS 8
+#define MAX_RUN_THREADS 256
 
 typedef struct {
     char token[256];
@@ -49,12 +51,23 @@ typedef struct {
     ee_principal *principal;
 } token_entry;
 
-/* One request: its body as it arrives. */
+/* One request: its body as it arrives, and a synchronous run's outcome
+ * (the run happens on a thread of its own while the connection is
+ * suspended, so that it holds no worker of the pool). */
 typedef struct {
     char *body;
     size_t len;
     size_t cap;
     int too_big;
+    struct MHD_Connection *conn;
+    const ee_principal *principal;
+    char *run_request;
+    char *run_workflow;
+    atomic_int run_phase; /* 0 none, 1 running, 2 ended: run_status, run_out, run_error */
+    pthread_mutex_t run_lock; /* held by start_run() until the connection is suspended */
+    ee_status run_status;
+    char *run_out;      /* ee_exec_run()'s document */
+    char *run_error;    /* the run thread's ee_error_last_json() */
 } req_state;
 
 static token_entry g_tokens[MAX_TOKENS];
@@ -62,6 +75,9 @@ static size_t g_ntokens;
 static ee_engine *g_engine;
 static volatile sig_atomic_t g_stop;
 static atomic_int g_active;
+/* Synchronous runs on threads of their own (at most MAX_RUN_THREADS; past
+ * that a run holds its pool worker as before). */
+static atomic_int g_run_threads;
 /* The answer when memory runs out, rendered at start. */
 static char *g_enomem_body;
 /* Answers given, by HTTP status (the server's own figure for /metrics). */
@@ -289,14 +305,11 @@ static enum MHD_Result not_yet(struct MHD_Connection *c, const char *what)
  * thread's error detail, with Retry-After on 429. `record` (may be NULL):
  * the execution a failed run left, added as "execution".
  */
-static enum MHD_Result send_failure(struct MHD_Connection *c, ee_status st, const char *record)
+static enum MHD_Result send_failure_from(struct MHD_Connection *c, ee_status st,
+                                        const char *record, const char *last)
 {
     json_t *err = json_object();
-    char *last = NULL;
-    json_t *ldoc = NULL;
-    if (ee_error_last_json(&last) == EE_OK && last != NULL)
-        ldoc = json_loads(last, 0, NULL);
-    ee_free(last);
+    json_t *ldoc = last != NULL ? json_loads(last, 0, NULL) : NULL;
     json_t *lerr = json_object_get(ldoc, "error");
     const char *lname = json_string_value(json_object_get(lerr, "name"));
     const char *msg = json_string_value(json_object_get(lerr, "message"));
@@ -324,6 +337,17 @@ static enum MHD_Result send_failure(struct MHD_Connection *c, ee_status st, cons
                       retry);
 }
 
+/* As send_failure_from() with this thread's error detail. */
+static enum MHD_Result send_failure(struct MHD_Connection *c, ee_status st, const char *record)
+{
+    char *last = NULL;
+    if (ee_error_last_json(&last) != EE_OK)
+        last = NULL;
+    enum MHD_Result r = send_failure_from(c, st, record, last);
+    ee_free(last);
+    return r;
+}
+
 /* The answer of a library call that renders its document. */
 /* The answer of a library call that renders its document into *outp (the
  * address, read after the call: argument order is unspecified in C). */
@@ -339,7 +363,7 @@ static enum MHD_Result answer(struct MHD_Connection *c, ee_status st, char **out
 /* ---- request helpers ---------------------------------------------------- */
 
 /* The body as a JSON object ({} when empty); NULL after answering 400. */
-static json_t *body_object(struct MHD_Connection *c, const req_state *rs, enum MHD_Result *ret)
+static json_t *body_object(struct MHD_Connection *c, req_state *rs, enum MHD_Result *ret)
 {
     if (rs->len == 0)
         return json_object();
@@ -356,7 +380,7 @@ static json_t *body_object(struct MHD_Connection *c, const req_state *rs, enum M
 }
 
 /* The body as text for a library call ("{}" when empty); NUL-terminated. */
-static const char *body_text(const req_state *rs)
+static const char *body_text(req_state *rs)
 {
     return rs->len ? rs->body : "{}";
 }
@@ -404,10 +428,85 @@ static enum MHD_Result route_catalog(struct MHD_Connection *c, const ee_principa
     return answer(c, st, &out, 200);
 }
 
+static void *run_thread(void *arg)
+{
+    req_state *rs = arg;
+    char *out = NULL;
+    ee_status st = ee_exec_run(g_engine, rs->principal, rs->run_workflow, rs->run_request, &out);
+    char *last = NULL;
+    if (st != EE_OK && ee_error_last_json(&last) != EE_OK)
+        last = NULL;
+    rs->run_status = st;
+    rs->run_out = out;
+    rs->run_error = last;
+    struct MHD_Connection *c = rs->conn;
+    atomic_store(&rs->run_phase, 2);
+    pthread_mutex_lock(&rs->run_lock); /* start_run() has suspended it */
+    pthread_mutex_unlock(&rs->run_lock);
+    /* Once resumed, the request (and rs) may end on a pool thread: rs is not
+     * touched after this. The count drops after it, so that shutdown never
+     * stops the daemon with this connection still suspended. */
+    MHD_resume_connection(c);
+    atomic_fetch_sub(&g_run_threads, 1);
+    return NULL;
+}
+
+/* Run `text` on a thread of its own and suspend the connection: 0; -1 (no
+ * room or no thread: the caller runs it on this thread). Takes `text`
+ * only on success. */
+static int start_run(struct MHD_Connection *c, req_state *rs, const ee_principal *p,
+                     const char *workflow, char *text)
+{
+    if (atomic_fetch_add(&g_run_threads, 1) >= MAX_RUN_THREADS) {
+        atomic_fetch_sub(&g_run_threads, 1);
+        return -1;
+    }
+    rs->run_workflow = strdup(workflow);
+    if (rs->run_workflow == NULL) {
+        atomic_fetch_sub(&g_run_threads, 1);
+        return -1;
+    }
+    rs->conn = c;
+    rs->principal = p;
+    rs->run_request = text;
+    atomic_store(&rs->run_phase, 1);
+    /* The thread resumes the connection only after it is suspended here. */
+    pthread_mutex_lock(&rs->run_lock);
+    pthread_attr_t attr;
+    pthread_t t;
+    int ok = pthread_attr_init(&attr) == 0;
+    if (ok) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        ok = pthread_create(&t, &attr, run_thread, rs) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (!ok) {
+        pthread_mutex_unlock(&rs->run_lock);
+        atomic_store(&rs->run_phase, 0);
+        rs->run_request = NULL;
+        free(rs->run_workflow);
+        rs->run_workflow = NULL;
+        atomic_fetch_sub(&g_run_threads, 1);
+        return -1;
+    }
+    MHD_suspend_connection(c);
+    pthread_mutex_unlock(&rs->run_lock);
+    return 0;
+}
+
+/* The answer of a synchronous run that ended on its own thread. */
+static enum MHD_Result run_answer(struct MHD_Connection *c, req_state *rs)
+{
+    enum MHD_Result r = rs->run_status == EE_OK
+                            ? send_json(c, 200, rs->run_out ? rs->run_out : "{}")
+                            : send_failure_from(c, rs->run_status, rs->run_out, rs->run_error);
+    return r;
+}
+
 /* POST execute: {"parameters", "useCustomApiKey", "apiKeyId", "idempotencyKey",
  * "timeoutMs", "async": bool}. Sync: 200 with the final record; async: 202. */
 static enum MHD_Result route_execute(struct MHD_Connection *c, const token_entry *who,
-                                     const req_state *rs, const char *workflow)
+                                     req_state *rs, const char *workflow)
 {
     enum MHD_Result ret = MHD_NO;
     json_t *req = body_object(c, rs, &ret);
@@ -430,6 +529,8 @@ static enum MHD_Result route_execute(struct MHD_Connection *c, const token_entry
     char *out = NULL;
     ee_status st;
     if (!async) {
+        if (start_run(c, rs, who->principal, workflow, text) == 0)
+            return MHD_YES; /* suspended: answered by run_answer() when it ends */
         st = ee_exec_run(g_engine, who->principal, workflow, text, &out);
         free(text);
         ret = st == EE_OK ? send_json(c, 200, out) : send_failure(c, st, out);
@@ -483,7 +584,7 @@ static enum MHD_Result route_executions(struct MHD_Connection *c, const token_en
 }
 
 static enum MHD_Result route_api_keys(struct MHD_Connection *c, const token_entry *who,
-                                      const req_state *rs, const char *method, char **seg,
+                                      req_state *rs, const char *method, char **seg,
                                       size_t n)
 {
     ee_principal *p = who->principal;
@@ -508,7 +609,7 @@ static enum MHD_Result route_api_keys(struct MHD_Connection *c, const token_entr
 }
 
 static enum MHD_Result route_admin(struct MHD_Connection *c, const token_entry *who,
-                                   const req_state *rs, const char *method, char **seg, size_t n)
+                                   req_state *rs, const char *method, char **seg, size_t n)
 {
     char *out = NULL;
     if (!who->admin)
@@ -536,7 +637,7 @@ static enum MHD_Result route_admin(struct MHD_Connection *c, const token_entry *
 
 /* Seed 004: /api/v1/... */
 static enum MHD_Result route_v1(struct MHD_Connection *c, const token_entry *who,
-                                const req_state *rs, const char *method, char **seg, size_t n)
+                                req_state *rs, const char *method, char **seg, size_t n)
 {
     ee_principal *p = who->principal;
     char *out = NULL;
@@ -592,7 +693,7 @@ static enum MHD_Result route_v1(struct MHD_Connection *c, const token_entry *who
 
 /* /api/engines/... */
 static enum MHD_Result route_engines(struct MHD_Connection *c, const token_entry *who,
-                                     const req_state *rs, const char *method, char **seg,
+                                     req_state *rs, const char *method, char **seg,
                                      size_t n)
 {
     char *out = NULL;
@@ -771,7 +872,7 @@ static int hop_header(const char *name, size_t len)
 /* ANY /gateway/<provider>/<path> -> ee_gateway_handle(); the answer is
  * buffered (an SSE stream reaches the client when it has ended). */
 static enum MHD_Result route_gateway(struct MHD_Connection *c, const char *url, const char *method,
-                                     const req_state *rs)
+                                     req_state *rs)
 {
     header_list h = {0};
     strbuf query = {0};
@@ -825,7 +926,7 @@ static enum MHD_Result route_gateway(struct MHD_Connection *c, const char *url, 
 }
 
 /* POST /_ee/callback: a workflow's signed completion callback. */
-static enum MHD_Result route_callback(struct MHD_Connection *c, const req_state *rs)
+static enum MHD_Result route_callback(struct MHD_Connection *c, req_state *rs)
 {
     header_list h = {.obj = json_object()};
     if (h.obj == NULL)
@@ -885,7 +986,7 @@ static enum MHD_Result route_metrics(struct MHD_Connection *c)
 /* ---- dispatch --------------------------------------------------------------- */
 
 static enum MHD_Result dispatch(struct MHD_Connection *c, const char *url, const char *method,
-                                const req_state *rs)
+                                req_state *rs)
 {
     if (strcmp(url, "/healthz") == 0)
         return send_doc(c, 200, json_pack("{s:s}", "status", "ok"));
@@ -946,6 +1047,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         rs = calloc(1, sizeof *rs);
         if (rs == NULL)
             return MHD_NO;
+        if (pthread_mutex_init(&rs->run_lock, NULL) != 0) {
+            free(rs);
+            return MHD_NO;
+        }
         *state = rs;
         atomic_fetch_add(&g_active, 1);
         const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
@@ -979,6 +1084,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (rs->too_big)
         return send_error(c, 413, "EE_ETOOBIG", "request body over the limit");
+    int phase = atomic_load(&rs->run_phase);
+    if (phase == 2)
+        return run_answer(c, rs);
+    if (phase == 1)
+        return MHD_YES; /* not ended yet (a spurious call while suspended) */
     return dispatch(c, url, method, rs);
 }
 
@@ -992,6 +1102,11 @@ static void request_done(void *cls, struct MHD_Connection *c, void **state,
     if (rs == NULL)
         return;
     free(rs->body);
+    free(rs->run_request);
+    free(rs->run_workflow);
+    ee_free(rs->run_out);
+    ee_free(rs->run_error);
+    pthread_mutex_destroy(&rs->run_lock);
     free(rs);
     *state = NULL;
     atomic_fetch_sub(&g_active, 1);
@@ -1084,7 +1199,7 @@ int main(void)
      * headers; at most 512 connections. */
     struct MHD_Daemon *d = MHD_start_daemon(
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
-            MHD_USE_ERROR_LOG,
+            MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
         0, NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_CONNECTION_LIMIT,
@@ -1103,7 +1218,11 @@ int main(void)
      * the engine: executions still queued stay in storage for recovery. */
     fprintf(stderr, "execengine-server: stopping\n");
     MHD_quiesce_daemon(d);
-    for (int i = 0; i < DRAIN_MAX_S * 20 && atomic_load(&g_active) > 0; i++) {
+    /* Synchronous runs on their own threads are waited for in any case:
+     * each is bounded by its timeout, and its thread holds its request. */
+    for (int i = 0; atomic_load(&g_run_threads) > 0 ||
+                    (i < DRAIN_MAX_S * 20 && atomic_load(&g_active) > 0);
+         i++) {
         struct timespec ts = {0, 50 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }

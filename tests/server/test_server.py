@@ -551,6 +551,41 @@ class OwnServerTest(unittest.TestCase):
         self.assertEqual(code, 200, report)
         return srv, report["added"][0]["id"]
 
+    def test_sync_runs_hold_no_worker(self):
+        # More synchronous runs waiting for n8n than the server has pool
+        # threads: the server still answers other requests.
+        runs = 12
+        srv, wf = self.synced({"MAX_CONCURRENT_EXECUTIONS": "20"})
+        before = set(N8N.counts())
+        N8N.config(delayMs=15000)
+        results = []
+
+        def run(i):
+            results.append(request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                                   {"parameters": {"text": "slow-%d" % i}}, timeout=120))
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(runs)]
+        try:
+            for t in threads:
+                t.start()
+            for _ in range(1200):  # until every run reached n8n
+                if len(set(N8N.counts()) - before) == runs:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(len(set(N8N.counts()) - before), runs)
+            self.assertEqual(request(srv.port, "/healthz", timeout=10)[0], 200)
+            code, hist, _ = request(srv.port, "/api/engines/executions?status=running", CANARY,
+                                    timeout=10)
+            self.assertEqual(code, 200, hist)
+            self.assertEqual(len(hist["data"]), runs)
+        finally:
+            N8N.config(delayMs=0)
+            for t in threads:
+                t.join(timeout=120)
+        self.assertEqual(sorted(r[0] for r in results), [200] * runs)
+        self.assertEqual(sorted(r[1]["outputData"]["echo"] for r in results),
+                         sorted("slow-%d" % i for i in range(runs)))
+
     def test_n8n_unreachable_502(self):
         srv = Server([TOKENS["admin"]], {"N8N_BASE_URL": "http://127.0.0.1:%d" % free_port(),
                                          "N8N_API_KEY": N8N_KEY})
