@@ -348,7 +348,6 @@ static enum MHD_Result send_failure(struct MHD_Connection *c, ee_status st, cons
     return r;
 }
 
-/* The answer of a library call that renders its document. */
 /* The answer of a library call that renders its document into *outp (the
  * address, read after the call: argument order is unspecified in C). */
 static enum MHD_Result answer(struct MHD_Connection *c, ee_status st, char **outp, unsigned ok)
@@ -386,7 +385,8 @@ static const char *body_text(req_state *rs)
 }
 
 /* Query arguments named in `keys` as a JSON object; "limit" as a number
- * when it is one (else as text, for the library to refuse by name). */
+ * when it is one (else as text, for the library to refuse by name). NULL
+ * when an argument is not UTF-8 (or memory ran out). */
 static char *query_json(struct MHD_Connection *c, const char *const *keys, json_t *base)
 {
     json_t *q = base ? base : json_object();
@@ -398,7 +398,10 @@ static char *query_json(struct MHD_Connection *c, const char *const *keys, json_
         long long n = strtoll(v, &end, 10);
         json_t *jv = (strcmp(keys[i], "limit") == 0 && *v && *end == '\0') ? json_integer(n)
                                                                             : json_string(v);
-        json_object_set_new(q, keys[i], jv ? jv : json_string("?"));
+        if (jv == NULL || json_object_set_new(q, keys[i], jv) != 0) {
+            json_decref(q);
+            return NULL;
+        }
     }
     char *text = json_dumps(q, JSON_COMPACT);
     json_decref(q);

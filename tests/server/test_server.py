@@ -322,6 +322,9 @@ class ServerTest(unittest.TestCase):
         self.assert_error(self.call("/api/engines/catalog?limit=0", "a"), 400, "EE_EINVAL")
         self.assert_error(self.call('/api/engines/catalog?category=%22%5C%01', "a"), 400,
                           "EE_EINVAL")
+        err = self.assert_error(self.call('/api/engines/catalog?q=%FF%FE', "a"), 400,
+                                "EE_EINVAL")
+        self.assertIn("UTF-8", err["message"])
 
     def test_workflow_status(self):
         code, body, _ = self.call("/api/engines/workflows/%s/status" % self.wf, "a")
