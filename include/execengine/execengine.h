@@ -26,6 +26,7 @@
 #include "catalog.h"
 #include "quota.h"
 #include "exec.h"
+#include "gateway.h"
 #include "notify.h"
 
 #endif

@@ -1,0 +1,1237 @@
+/*
+ * execengine-server: the example REST server (issue #15), a thin HTTP front
+ * of libexecengine using the public API only, libmicrohttpd and jansson.
+ * Every route maps to one library call (docs/server.md has the table); the
+ * server holds no logic of its own beyond who is asking and HTTP.
+ *
+ * Environment: EE_SERVER_ADDR (default 127.0.0.1:8080), EE_SERVER_TOKENS
+ * (a JSON file {"tokens": [{"token","workspaceId","userId","orgId","role"}]})
+ * and the engine's own configuration (ee_config_load_env()).
+ * Exit status: 0 after SIGTERM/SIGINT, 1 engine or listener failure,
+ * 2 bad EE_SERVER_ADDR or tokens file.
+ * SIGTERM/SIGINT: stop accepting, let running requests finish (bounded),
+ * then ee_engine_close() (queued executions stay in storage for recovery).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include <execengine/execengine.h>
+
+#define MAX_TOKENS 256
+/* Largest tokens file read (bytes). */
+#define MAX_TOKENS_FILE (1024 * 1024)
+/* Largest request body of the API routes and of the gateway (bytes). */
+#define API_BODY_MAX EE_EXEC_REQUEST_MAX
+#define GATEWAY_BODY_MAX (10 * 1024 * 1024)
+/* Longest wait for running requests at shutdown (seconds). */
+#define DRAIN_MAX_S 300
+#define MAX_SEGMENTS 8
+#define MAX_RUN_THREADS 256
+
+typedef struct {
+    char token[256];
+    char workspace[128];
+    char user[128];
+    char org[128];
+    int admin;
+    ee_principal *principal;
+} token_entry;
+
+/* One request: its body as it arrives, and a synchronous run's outcome
+ * (the run happens on a thread of its own while the connection is
+ * suspended, so that it holds no worker of the pool). */
+typedef struct {
+    char *body;
+    size_t len;
+    size_t cap;
+    int too_big;
+    struct MHD_Connection *conn;
+    const ee_principal *principal;
+    char *run_request;
+    char *run_workflow;
+    atomic_int run_phase; /* 0 none, 1 running, 2 ended: run_status, run_out, run_error */
+    pthread_mutex_t run_lock; /* held by start_run() until the connection is suspended */
+    ee_status run_status;
+    char *run_out;      /* ee_exec_run()'s document */
+    char *run_error;    /* the run thread's ee_error_last_json() */
+} req_state;
+
+static token_entry g_tokens[MAX_TOKENS];
+static size_t g_ntokens;
+static ee_engine *g_engine;
+static volatile sig_atomic_t g_stop;
+static atomic_int g_active;
+/* Synchronous runs on threads of their own (at most MAX_RUN_THREADS; past
+ * that a run holds its pool worker as before). */
+static atomic_int g_run_threads;
+/* The answer when memory runs out, rendered at start. */
+static char *g_enomem_body;
+/* Answers given, by HTTP status (the server's own figure for /metrics). */
+static atomic_ulong g_answers[600];
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+/* ---- tokens ------------------------------------------------------------ */
+
+static int token_field(json_t *entry, const char *key, char *buf, size_t cap, int required,
+                       size_t index)
+{
+    json_t *v = json_object_get(entry, key);
+    if (v == NULL && !required) {
+        buf[0] = '\0';
+        return 0;
+    }
+    const char *s = json_string_value(v);
+    if (s == NULL || *s == '\0' || strlen(s) >= cap) {
+        fprintf(stderr,
+                "execengine-server: EE_SERVER_TOKENS: /tokens/%zu/%s must be a non-empty "
+                "string shorter than %zu bytes\n",
+                index, key, cap);
+        return -1;
+    }
+    memcpy(buf, s, strlen(s) + 1);
+    return 0;
+}
+
+static int load_entry(json_t *entry, size_t i)
+{
+    token_entry *t = &g_tokens[g_ntokens];
+    char role[16];
+    if (!json_is_object(entry)) {
+        fprintf(stderr, "execengine-server: EE_SERVER_TOKENS: /tokens/%zu must be an object\n",
+                i);
+        return -1;
+    }
+    if (token_field(entry, "token", t->token, sizeof t->token, 1, i) != 0 ||
+        token_field(entry, "workspaceId", t->workspace, sizeof t->workspace, 1, i) != 0 ||
+        token_field(entry, "userId", t->user, sizeof t->user, 1, i) != 0 ||
+        token_field(entry, "orgId", t->org, sizeof t->org, 0, i) != 0 ||
+        token_field(entry, "role", role, sizeof role, 0, i) != 0)
+        return -1;
+    if (role[0] != '\0' && strcmp(role, "user") != 0 && strcmp(role, "admin") != 0) {
+        fprintf(stderr,
+                "execengine-server: EE_SERVER_TOKENS: /tokens/%zu/role must be \"user\" or "
+                "\"admin\"\n",
+                i);
+        return -1;
+    }
+    t->admin = strcmp(role, "admin") == 0;
+    ee_status st = ee_principal_new(&t->principal, t->workspace, t->user,
+                                    t->org[0] ? t->org : NULL);
+    if (st != EE_OK) {
+        fprintf(stderr, "execengine-server: EE_SERVER_TOKENS: /tokens/%zu: %s\n", i,
+                ee_error_last_message());
+        return -1;
+    }
+    g_ntokens++;
+    return 0;
+}
+
+/* Read the tokens file with jansson; every problem is named on stderr. */
+static int load_tokens(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "execengine-server: EE_SERVER_TOKENS: cannot open %s: %s\n", path,
+                strerror(errno));
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || sb.st_size > MAX_TOKENS_FILE) {
+        fprintf(stderr, "execengine-server: EE_SERVER_TOKENS: %s is over %d bytes\n", path,
+                MAX_TOKENS_FILE);
+        fclose(f);
+        return -1;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+    fclose(f);
+    if (doc == NULL) {
+        fprintf(stderr, "execengine-server: EE_SERVER_TOKENS: %s: line %d: %s\n", path,
+                jerr.line, jerr.text);
+        return -1;
+    }
+    json_t *list = json_object_get(doc, "tokens");
+    if (!json_is_array(list) || json_array_size(list) > MAX_TOKENS) {
+        fprintf(stderr,
+                "execengine-server: EE_SERVER_TOKENS: /tokens must be an array of at most %d "
+                "entries\n",
+                MAX_TOKENS);
+        json_decref(doc);
+        return -1;
+    }
+    size_t i;
+    json_t *entry;
+    json_array_foreach(list, i, entry)
+    {
+        if (load_entry(entry, i) != 0) {
+            json_decref(doc);
+            return -1;
+        }
+    }
+    json_decref(doc);
+    return 0;
+}
+
+static void free_tokens(void)
+{
+    for (size_t i = 0; i < g_ntokens; i++)
+        ee_principal_free(g_tokens[i].principal);
+    g_ntokens = 0;
+}
+
+/* Every entry compared in full, whatever matches: time does not depend on
+ * which entry (or which byte of it) matched. */
+static const token_entry *find_token(const char *given)
+{
+    const token_entry *found = NULL;
+    size_t glen = strlen(given);
+    for (size_t i = 0; i < g_ntokens; i++) {
+        const char *t = g_tokens[i].token;
+        size_t tlen = strlen(t);
+        unsigned char diff = (unsigned char)(glen != tlen);
+        for (size_t k = 0; k < tlen; k++)
+            diff |= (unsigned char)(t[k] ^ (k < glen ? given[k] : 0));
+        if (diff == 0)
+            found = &g_tokens[i];
+    }
+    return found;
+}
+
+/* ---- answers ------------------------------------------------------------ */
+
+/* One table: library status -> HTTP status. */
+static unsigned http_of(ee_status st)
+{
+    switch (st) {
+    case EE_OK: return 200;
+    case EE_EINVAL: case EE_EPARSE: case EE_EVALIDATION: return 400;
+    case EE_EAUTH: return 401;
+    case EE_EPERM: return 403;
+    case EE_ENOTFOUND: return 404;
+    case EE_EEXISTS: case EE_ECONFLICT: case EE_ESTATE: case EE_ECANCELLED: return 409;
+    case EE_ETOOBIG: return 413;
+    case EE_ECREDENTIALS: return 422;
+    case EE_ESPEND: return 402;
+    case EE_EQUOTA: case EE_ERATELIMIT: case EE_ECONCURRENCY: case EE_EBUSY: return 429;
+    case EE_ENOTSUPPORTED: return 501;
+    case EE_ENETWORK: case EE_EUPSTREAM: return 502;
+    case EE_EUNKNOWN: return 503;
+    case EE_ETIMEOUT: return 504;
+    default: return 500;
+    }
+}
+
+static enum MHD_Result queue(struct MHD_Connection *c, unsigned code, struct MHD_Response *r)
+{
+    if (code < 600)
+        atomic_fetch_add(&g_answers[code], 1);
+    enum MHD_Result ret = MHD_queue_response(c, code, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned code, const char *body,
+                                 const char *ctype, const char *hname, const char *hvalue)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+                                                             MHD_RESPMEM_MUST_COPY);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", ctype);
+    if (hname != NULL)
+        MHD_add_response_header(r, hname, hvalue);
+    return queue(c, code, r);
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned code, const char *body)
+{
+    return send_text(c, code, body, "application/json", NULL, NULL);
+}
+
+/* Send a document built with jansson (reference stolen). */
+static enum MHD_Result send_doc_h(struct MHD_Connection *c, unsigned code, json_t *doc,
+                                  const char *hname, const char *hvalue)
+{
+    char *text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (text == NULL)
+        return send_json(c, 500, g_enomem_body);
+    enum MHD_Result r = send_text(c, code, text, "application/json", hname, hvalue);
+    free(text);
+    return r;
+}
+
+static enum MHD_Result send_doc(struct MHD_Connection *c, unsigned code, json_t *doc)
+{
+    return send_doc_h(c, code, doc, NULL, NULL);
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *c, unsigned code, const char *status,
+                                  const char *message)
+{
+    return send_doc(c, code,
+                    json_pack("{s:{s:s, s:s}}", "error", "status", status, "message", message));
+}
+
+static enum MHD_Result not_yet(struct MHD_Connection *c, const char *what)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s is not in the library yet: it comes with the billing issue (#14)",
+             what);
+    return send_error(c, 501, "EE_ENOTSUPPORTED", msg);
+}
+
+/*
+ * A failed call: {"error": {"status", "message", ...detail}} from this
+ * thread's error detail, with Retry-After on 429. `record` (may be NULL):
+ * the execution a failed run left, added as "execution".
+ */
+static enum MHD_Result send_failure_from(struct MHD_Connection *c, ee_status st,
+                                        const char *record, const char *last)
+{
+    json_t *err = json_object();
+    json_t *ldoc = last != NULL ? json_loads(last, 0, NULL) : NULL;
+    json_t *lerr = json_object_get(ldoc, "error");
+    const char *lname = json_string_value(json_object_get(lerr, "name"));
+    const char *msg = json_string_value(json_object_get(lerr, "message"));
+    int same = lname != NULL && strcmp(lname, ee_status_name(st)) == 0;
+    json_t *detail = same ? json_object_get(lerr, "detail") : NULL;
+    if (json_is_object(detail))
+        json_object_update(err, detail);
+    json_object_set_new(err, "status", json_string(ee_status_name(st)));
+    json_object_set_new(err, "message", json_string(same && msg ? msg : ee_strerror(st)));
+    if (record != NULL) {
+        json_t *rec = json_loads(record, 0, NULL);
+        if (json_is_object(rec) && json_object_get(rec, "error") == NULL)
+            json_object_set(err, "execution", rec);
+        json_decref(rec);
+    }
+    unsigned code = http_of(st);
+    char retry[32] = "";
+    if (code == 429) {
+        json_int_t ms = json_integer_value(json_object_get(detail, "retryAfterMs"));
+        long long s = ms > 0 ? (ms + 999) / 1000 : 1;
+        snprintf(retry, sizeof retry, "%lld", s);
+    }
+    json_decref(ldoc);
+    return send_doc_h(c, code, json_pack("{s:o}", "error", err), retry[0] ? "Retry-After" : NULL,
+                      retry);
+}
+
+/* As send_failure_from() with this thread's error detail. */
+static enum MHD_Result send_failure(struct MHD_Connection *c, ee_status st, const char *record)
+{
+    char *last = NULL;
+    if (ee_error_last_json(&last) != EE_OK)
+        last = NULL;
+    enum MHD_Result r = send_failure_from(c, st, record, last);
+    ee_free(last);
+    return r;
+}
+
+/* The answer of a library call that renders its document into *outp (the
+ * address, read after the call: argument order is unspecified in C). */
+static enum MHD_Result answer(struct MHD_Connection *c, ee_status st, char **outp, unsigned ok)
+{
+    char *out = *outp;
+    *outp = NULL;
+    enum MHD_Result r = st == EE_OK ? send_json(c, ok, out ? out : "{}") : send_failure(c, st, NULL);
+    ee_free(out);
+    return r;
+}
+
+/* ---- request helpers ---------------------------------------------------- */
+
+/* The body as a JSON object ({} when empty); NULL after answering 400. */
+static json_t *body_object(struct MHD_Connection *c, req_state *rs, enum MHD_Result *ret)
+{
+    if (rs->len == 0)
+        return json_object();
+    json_error_t jerr;
+    json_t *doc = json_loadb(rs->body, rs->len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        *ret = send_error(c, 400, doc ? "EE_EINVAL" : "EE_EPARSE",
+                          doc ? "the request body must be a JSON object"
+                              : "the request body is not JSON");
+        return NULL;
+    }
+    return doc;
+}
+
+/* The body as text for a library call ("{}" when empty); NUL-terminated. */
+static const char *body_text(req_state *rs)
+{
+    return rs->len ? rs->body : "{}";
+}
+
+/* Query arguments named in `keys` as a JSON object; "limit" as a number
+ * when it is one (else as text, for the library to refuse by name). NULL
+ * when an argument is not UTF-8 (or memory ran out). */
+static char *query_json(struct MHD_Connection *c, const char *const *keys, json_t *base)
+{
+    json_t *q = base ? base : json_object();
+    for (size_t i = 0; keys[i] != NULL; i++) {
+        const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, keys[i]);
+        if (v == NULL)
+            continue;
+        char *end = NULL;
+        long long n = strtoll(v, &end, 10);
+        json_t *jv = (strcmp(keys[i], "limit") == 0 && *v && *end == '\0') ? json_integer(n)
+                                                                            : json_string(v);
+        if (jv == NULL || json_object_set_new(q, keys[i], jv) != 0) {
+            json_decref(q);
+            return NULL;
+        }
+    }
+    char *text = json_dumps(q, JSON_COMPACT);
+    json_decref(q);
+    return text;
+}
+
+static int is(const char *method, const char *want)
+{
+    return strcmp(method, want) == 0;
+}
+
+/* ---- routes -------------------------------------------------------------- */
+
+/* The catalog as `p` sees it (NULL: the admin's view, inactive entries too). */
+static enum MHD_Result route_catalog(struct MHD_Connection *c, const ee_principal *p)
+{
+    static const char *const keys[] = {"q", "category", "limit", "cursor", NULL};
+    const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q");
+    json_t *base = p ? NULL : json_pack("{s:b}", "includeInactive", 1);
+    char *qtext = query_json(c, keys, base);
+    if (qtext == NULL)
+        return send_error(c, 400, "EE_EINVAL", "query arguments must be UTF-8 text");
+    char *out = NULL;
+    ee_status st = q ? ee_catalog_search(g_engine, p, qtext, &out)
+                     : ee_catalog_list(g_engine, p, qtext, &out);
+    free(qtext);
+    return answer(c, st, &out, 200);
+}
+
+static void *run_thread(void *arg)
+{
+    req_state *rs = arg;
+    char *out = NULL;
+    ee_status st = ee_exec_run(g_engine, rs->principal, rs->run_workflow, rs->run_request, &out);
+    char *last = NULL;
+    if (st != EE_OK && ee_error_last_json(&last) != EE_OK)
+        last = NULL;
+    rs->run_status = st;
+    rs->run_out = out;
+    rs->run_error = last;
+    struct MHD_Connection *c = rs->conn;
+    atomic_store(&rs->run_phase, 2);
+    pthread_mutex_lock(&rs->run_lock); /* start_run() has suspended it */
+    pthread_mutex_unlock(&rs->run_lock);
+    /* Once resumed, the request (and rs) may end on a pool thread: rs is not
+     * touched after this. The count drops after it, so that shutdown never
+     * stops the daemon with this connection still suspended. */
+    MHD_resume_connection(c);
+    atomic_fetch_sub(&g_run_threads, 1);
+    return NULL;
+}
+
+/* Run `text` on a thread of its own and suspend the connection: 0; -1 (no
+ * room or no thread: the caller runs it on this thread). Takes `text`
+ * only on success. */
+static int start_run(struct MHD_Connection *c, req_state *rs, const ee_principal *p,
+                     const char *workflow, char *text)
+{
+    if (atomic_fetch_add(&g_run_threads, 1) >= MAX_RUN_THREADS) {
+        atomic_fetch_sub(&g_run_threads, 1);
+        return -1;
+    }
+    rs->run_workflow = strdup(workflow);
+    if (rs->run_workflow == NULL) {
+        atomic_fetch_sub(&g_run_threads, 1);
+        return -1;
+    }
+    rs->conn = c;
+    rs->principal = p;
+    rs->run_request = text;
+    atomic_store(&rs->run_phase, 1);
+    /* The thread resumes the connection only after it is suspended here. */
+    pthread_mutex_lock(&rs->run_lock);
+    pthread_attr_t attr;
+    pthread_t t;
+    int ok = pthread_attr_init(&attr) == 0;
+    if (ok) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        ok = pthread_create(&t, &attr, run_thread, rs) == 0;
+        pthread_attr_destroy(&attr);
+    }
+    if (!ok) {
+        pthread_mutex_unlock(&rs->run_lock);
+        atomic_store(&rs->run_phase, 0);
+        rs->run_request = NULL;
+        free(rs->run_workflow);
+        rs->run_workflow = NULL;
+        atomic_fetch_sub(&g_run_threads, 1);
+        return -1;
+    }
+    MHD_suspend_connection(c);
+    pthread_mutex_unlock(&rs->run_lock);
+    return 0;
+}
+
+/* The answer of a synchronous run that ended on its own thread. */
+static enum MHD_Result run_answer(struct MHD_Connection *c, req_state *rs)
+{
+    enum MHD_Result r = rs->run_status == EE_OK
+                            ? send_json(c, 200, rs->run_out ? rs->run_out : "{}")
+                            : send_failure_from(c, rs->run_status, rs->run_out, rs->run_error);
+    return r;
+}
+
+/* POST execute: {"parameters", "useCustomApiKey", "apiKeyId", "idempotencyKey",
+ * "timeoutMs", "async": bool}. Sync: 200 with the final record; async: 202. */
+static enum MHD_Result route_execute(struct MHD_Connection *c, const token_entry *who,
+                                     req_state *rs, const char *workflow)
+{
+    enum MHD_Result ret = MHD_NO;
+    json_t *req = body_object(c, rs, &ret);
+    if (req == NULL)
+        return ret;
+    json_t *jasync = json_object_get(req, "async");
+    if (jasync != NULL && !json_is_boolean(jasync)) {
+        json_decref(req);
+        return send_doc(c, 400,
+                        json_pack("{s:{s:s, s:s, s:[{s:s, s:s}]}}", "error", "status", "EE_EINVAL",
+                                  "message", "async must be true or false", "violations",
+                                  "pointer", "/async", "message", "must be a boolean"));
+    }
+    int async = json_is_true(jasync);
+    json_object_del(req, "async");
+    char *text = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    if (text == NULL)
+        return send_error(c, 500, "EE_ENOMEM", "out of memory");
+    char *out = NULL;
+    ee_status st;
+    if (!async) {
+        if (start_run(c, rs, who->principal, workflow, text) == 0)
+            return MHD_YES; /* suspended: answered by run_answer() when it ends */
+        st = ee_exec_run(g_engine, who->principal, workflow, text, &out);
+        free(text);
+        ret = st == EE_OK ? send_json(c, 200, out) : send_failure(c, st, out);
+        ee_free(out);
+        return ret;
+    }
+    char id[EE_EXEC_ID_SIZE];
+    st = ee_exec_submit(g_engine, who->principal, workflow, text, NULL, NULL, id);
+    free(text);
+    if (st != EE_OK)
+        return send_failure(c, st, NULL);
+    char location[96];
+    snprintf(location, sizeof location, "/api/engines/executions/%s", id);
+    return send_doc_h(c, 202, json_pack("{s:s, s:s}", "executionId", id, "location", location),
+                      "Location", location);
+}
+
+static enum MHD_Result route_executions(struct MHD_Connection *c, const token_entry *who,
+                                        const char *method, char **seg, size_t n)
+{
+    ee_principal *p = who->principal;
+    char *out = NULL;
+    if (n == 3) {
+        static const char *const keys[] = {"workflowId", "status", "userId", "limit", "cursor",
+                                           NULL};
+        if (!is(method, "GET"))
+            return send_error(c, 404, "EE_ENOTFOUND", "no such route");
+        char *q = query_json(c, keys, NULL);
+        if (q == NULL)
+            return send_error(c, 400, "EE_EINVAL", "query arguments must be UTF-8 text");
+        ee_status st = ee_exec_list(g_engine, p, q, &out);
+        free(q);
+        return answer(c, st, &out, 200);
+    }
+    const char *id = seg[3];
+    if (n == 4 && is(method, "GET"))
+        return answer(c, ee_exec_get(g_engine, p, id, &out), &out, 200);
+    if (n == 5 && is(method, "GET") && strcmp(seg[4], "results") == 0)
+        return answer(c, ee_exec_results(g_engine, p, id, &out), &out, 200);
+    if (n == 5 && is(method, "GET") && strcmp(seg[4], "cost") == 0)
+        return answer(c, ee_exec_cost(g_engine, p, id, &out), &out, 200);
+    if (n == 5 && is(method, "POST") && strcmp(seg[4], "cancel") == 0) {
+        ee_status st = ee_exec_cancel(g_engine, p, id);
+        if (st != EE_OK)
+            return send_failure(c, st, NULL);
+        return answer(c, ee_exec_get(g_engine, p, id, &out), &out, 200);
+    }
+    if (n == 5 && strcmp(seg[4], "email") == 0)
+        return not_yet(c, "e-mailing results");
+    return send_error(c, 404, "EE_ENOTFOUND", "no such route");
+}
+
+static enum MHD_Result route_api_keys(struct MHD_Connection *c, const token_entry *who,
+                                      req_state *rs, const char *method, char **seg,
+                                      size_t n)
+{
+    ee_principal *p = who->principal;
+    char *out = NULL;
+    if (n == 3 && is(method, "GET"))
+        return answer(c, ee_cred_key_list(g_engine, p, &out), &out, 200);
+    if (n == 3 && is(method, "POST"))
+        return answer(c, ee_cred_key_add(g_engine, p, body_text(rs), &out), &out, 201);
+    if (n == 4 && is(method, "GET"))
+        return answer(c, ee_cred_key_get(g_engine, p, seg[3], &out), &out, 200);
+    if (n == 4 && (is(method, "PUT") || is(method, "PATCH")))
+        return answer(c, ee_cred_key_update(g_engine, p, seg[3], body_text(rs), &out), &out, 200);
+    if (n == 4 && is(method, "DELETE")) {
+        ee_status st = ee_cred_key_delete(g_engine, p, seg[3]);
+        if (st != EE_OK)
+            return send_failure(c, st, NULL);
+        return send_doc(c, 200, json_pack("{s:s, s:b}", "id", seg[3], "deleted", 1));
+    }
+    if (n == 5 && is(method, "POST") && strcmp(seg[4], "validate") == 0)
+        return answer(c, ee_cred_key_validate(g_engine, p, seg[3], &out), &out, 200);
+    return send_error(c, 404, "EE_ENOTFOUND", "no such route");
+}
+
+static enum MHD_Result route_admin(struct MHD_Connection *c, const token_entry *who,
+                                   req_state *rs, const char *method, char **seg, size_t n)
+{
+    char *out = NULL;
+    if (!who->admin)
+        return send_error(c, 403, "EE_EPERM", "admin role required");
+    if (n < 4 || strcmp(seg[2], "engines") != 0)
+        return send_error(c, 404, "EE_ENOTFOUND", "no such route");
+    if (strcmp(seg[3], "workflows") == 0) {
+        if (n == 4 && is(method, "GET"))
+            return route_catalog(c, NULL);
+        if (n == 5 && is(method, "GET"))
+            return answer(c, ee_catalog_get(g_engine, NULL, seg[4], EE_CATALOG_INCLUDE_INACTIVE, &out),
+                          &out, 200);
+        if (n == 5 && (is(method, "PUT") || is(method, "PATCH")))
+            return answer(c, ee_catalog_update(g_engine, seg[4], body_text(rs), &out), &out, 200);
+    } else if (strcmp(seg[3], "categories") == 0 && n == 4) {
+        if (is(method, "GET"))
+            return answer(c, ee_catalog_category_list(g_engine, NULL, &out), &out, 200);
+        if (is(method, "POST"))
+            return answer(c, ee_catalog_category_create(g_engine, body_text(rs), &out), &out, 201);
+    } else if (strcmp(seg[3], "usage") == 0 && n == 4) {
+        return not_yet(c, "usage analytics across workspaces");
+    }
+    return send_error(c, 404, "EE_ENOTFOUND", "no such route");
+}
+
+/* Seed 004: /api/v1/... */
+static enum MHD_Result route_v1(struct MHD_Connection *c, const token_entry *who,
+                                req_state *rs, const char *method, char **seg, size_t n)
+{
+    ee_principal *p = who->principal;
+    char *out = NULL;
+    enum MHD_Result ret = MHD_NO;
+    if (n == 4 && strcmp(seg[2], "usage") == 0 && strcmp(seg[3], "current") == 0 &&
+        is(method, "GET"))
+        return answer(c, ee_quota_usage(g_engine, p, &out), &out, 200);
+    if (n == 4 && strcmp(seg[2], "quota") == 0 && strcmp(seg[3], "check") == 0 &&
+        is(method, "POST")) {
+        json_t *req = body_object(c, rs, &ret);
+        if (req == NULL)
+            return ret;
+        /* The organisation is the token's: another one's is not found. */
+        const char *org = json_string_value(json_object_get(req, "orgId"));
+        int other = org != NULL && strcmp(org, ee_principal_org(p)) != 0;
+        json_decref(req);
+        if (other)
+            return send_error(c, 404, "EE_ENOTFOUND", "no such organisation");
+        return answer(c, ee_quota_check(g_engine, p, &out), &out, 200);
+    }
+    if (n == 3 && strcmp(seg[2], "credentials") == 0 && is(method, "GET")) {
+        const char *ws = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "workspaceId");
+        if (ws != NULL && strcmp(ws, "platform") == 0)
+            return answer(c, ee_cred_platform_list(g_engine, &out), &out, 200);
+        if (ws == NULL || strcmp(ws, who->workspace) == 0)
+            return answer(c, ee_cred_personal_list(g_engine, p, &out), &out, 200);
+        return send_error(c, 404, "EE_ENOTFOUND", "no such workspace");
+    }
+    if (n == 4 && strcmp(seg[2], "copilot") == 0 && strcmp(seg[3], "validate-credentials") == 0 &&
+        is(method, "POST")) {
+        json_t *req = body_object(c, rs, &ret);
+        if (req == NULL)
+            return ret;
+        const char *ws = json_string_value(json_object_get(req, "workspaceId"));
+        if (ws != NULL && strcmp(ws, who->workspace) != 0) {
+            json_decref(req);
+            return send_error(c, 404, "EE_ENOTFOUND", "no such workspace");
+        }
+        json_t *wf = json_pack("{s:O?}", "nodeNames", json_object_get(req, "nodeNames"));
+        json_decref(req);
+        char *text = wf ? json_dumps(wf, JSON_COMPACT) : NULL;
+        json_decref(wf);
+        if (text == NULL)
+            return send_error(c, 500, "EE_ENOMEM", "out of memory");
+        ee_status st = ee_cred_route(g_engine, p, text, NULL, &out);
+        free(text);
+        return answer(c, st, &out, 200);
+    }
+    if (n >= 3 && strcmp(seg[2], "billing") == 0)
+        return not_yet(c, "billing");
+    return send_error(c, 404, "EE_ENOTFOUND", "no such route");
+}
+
+/* /api/engines/... */
+static enum MHD_Result route_engines(struct MHD_Connection *c, const token_entry *who,
+                                     req_state *rs, const char *method, char **seg,
+                                     size_t n)
+{
+    char *out = NULL;
+    const char *what = seg[2];
+    if (strcmp(what, "catalog") == 0 && n == 3 && is(method, "GET"))
+        return route_catalog(c, who->principal);
+    if (strcmp(what, "execute") == 0 && n == 4 && is(method, "POST"))
+        return route_execute(c, who, rs, seg[3]);
+    if (strcmp(what, "executions") == 0)
+        return route_executions(c, who, method, seg, n);
+    if (strcmp(what, "api-keys") == 0)
+        return route_api_keys(c, who, rs, method, seg, n);
+    if (strcmp(what, "usage") == 0 && n == 4 && strcmp(seg[3], "current") == 0 &&
+        is(method, "GET"))
+        return answer(c, ee_quota_usage(g_engine, who->principal, &out), &out, 200);
+    if (strcmp(what, "usage") == 0 && n == 4 && strcmp(seg[3], "history") == 0)
+        return not_yet(c, "usage history");
+    if (strcmp(what, "billing") == 0)
+        return not_yet(c, "billing");
+    if (strcmp(what, "sync-workflows") == 0 && n == 3 && (is(method, "GET") || is(method, "POST"))) {
+        if (!who->admin)
+            return send_error(c, 403, "EE_EPERM", "admin role required");
+        return answer(c, ee_catalog_sync(g_engine, &out), &out, 200);
+    }
+    if (strcmp(what, "workflows") == 0 && n == 5) {
+        if (strcmp(seg[4], "execute") == 0 && is(method, "POST"))
+            return route_execute(c, who, rs, seg[3]);
+        if (strcmp(seg[4], "status") == 0 && is(method, "GET"))
+            return answer(c, ee_catalog_get(g_engine, who->principal, seg[3], 0, &out), &out, 200);
+    }
+    return send_error(c, 404, "EE_ENOTFOUND", "no such route");
+}
+
+/* ---- the gateway, the callback, metrics ------------------------------------ */
+
+typedef struct {
+    json_t *obj;   /* the callback: {"name": "value"} */
+    char **lines;  /* the gateway: "Name: value" */
+    size_t n;
+    size_t cap;
+} header_list;
+
+static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind;
+    header_list *h = cls;
+    if (value == NULL)
+        value = "";
+    if (h->obj != NULL) {
+        json_object_set_new(h->obj, key, json_string(value));
+        return MHD_YES;
+    }
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 16;
+        char **lines = realloc(h->lines, cap * sizeof *lines);
+        if (lines == NULL)
+            return MHD_NO;
+        h->lines = lines;
+        h->cap = cap;
+    }
+    size_t len = strlen(key) + strlen(value) + 3;
+    char *line = malloc(len);
+    if (line == NULL)
+        return MHD_NO;
+    snprintf(line, len, "%s: %s", key, value);
+    h->lines[h->n++] = line;
+    return MHD_YES;
+}
+
+/* The raw query rebuilt from MHD's decoded arguments, percent-encoded. */
+typedef struct {
+    char *buf;
+    size_t len;
+    size_t cap;
+} strbuf;
+
+static int sb_put(strbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->len + n + 1) * 2;
+        char *nb = realloc(b->buf, cap);
+        if (nb == NULL)
+            return -1;
+        b->buf = nb;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+    b->buf[b->len] = '\0';
+    return 0;
+}
+
+static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(strbuf *b, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        sb_put(b, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+static void sb_encode(strbuf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+            sb_put(b, (const char *)&ch, 1);
+        } else {
+            char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+            sb_put(b, e, 3);
+        }
+    }
+}
+
+static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    strbuf *b = cls;
+    if (b->len)
+        sb_put(b, "&", 1);
+    sb_encode(b, key);
+    if (value != NULL) {
+        sb_put(b, "=", 1);
+        sb_encode(b, value);
+    }
+    return MHD_YES;
+}
+
+typedef struct {
+    int status;
+    char **headers;
+    size_t n_headers;
+    strbuf body;
+} gw_answer;
+
+static int gw_head(int http_status, const char *const *headers, size_t n_headers, void *payload)
+{
+    gw_answer *a = payload;
+    a->status = http_status;
+    a->headers = calloc(n_headers ? n_headers : 1, sizeof *a->headers);
+    if (a->headers == NULL)
+        return 1;
+    for (size_t i = 0; i < n_headers; i++) {
+        a->headers[i] = strdup(headers[i]);
+        if (a->headers[i] == NULL)
+            return 1;
+        a->n_headers = i + 1;
+    }
+    return 0;
+}
+
+static int gw_body(const char *chunk, size_t len, void *payload)
+{
+    gw_answer *a = payload;
+    return sb_put(&a->body, chunk, len) != 0;
+}
+
+/* Headers the server sets itself, not copied from the gateway's answer. */
+static int hop_header(const char *name, size_t len)
+{
+    static const char *const skip[] = {"content-length", "transfer-encoding", "connection",
+                                       "keep-alive", NULL};
+    for (size_t i = 0; skip[i] != NULL; i++)
+        if (strlen(skip[i]) == len && strncasecmp(name, skip[i], len) == 0)
+            return 1;
+    return 0;
+}
+
+/* ANY /gateway/<provider>/<path> -> ee_gateway_handle(); the answer is
+ * buffered (an SSE stream reaches the client when it has ended). */
+static enum MHD_Result route_gateway(struct MHD_Connection *c, const char *url, const char *method,
+                                     req_state *rs)
+{
+    header_list h = {0};
+    strbuf query = {0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &h);
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &query);
+    ee_gateway_request req = {
+        .version = EE_GATEWAY_REQUEST_VERSION,
+        .method = method,
+        .path = url + strlen("/gateway"),
+        .query = query.len ? query.buf : NULL,
+        .headers = (const char *const *)h.lines,
+        .n_headers = h.n,
+        .body = rs->len ? rs->body : NULL,
+        .body_len = rs->len,
+    };
+    gw_answer a = {0};
+    ee_gateway_sink sink = {gw_head, gw_body, &a};
+    ee_status st = ee_gateway_handle(g_engine, &req, &sink);
+    for (size_t i = 0; i < h.n; i++)
+        free(h.lines[i]);
+    free(h.lines);
+    free(query.buf);
+    enum MHD_Result ret;
+    if (st != EE_OK || a.status < 100 || a.status > 599) {
+        ret = send_failure(c, st != EE_OK ? st : EE_ERROR, NULL);
+    } else {
+        struct MHD_Response *r = MHD_create_response_from_buffer(
+            a.body.len, a.body.buf ? a.body.buf : (void *)"", MHD_RESPMEM_MUST_COPY);
+        for (size_t i = 0; r != NULL && i < a.n_headers; i++) {
+            const char *colon = strchr(a.headers[i], ':');
+            if (colon == NULL || hop_header(a.headers[i], (size_t)(colon - a.headers[i])))
+                continue;
+            char name[128];
+            size_t nl = (size_t)(colon - a.headers[i]);
+            if (nl >= sizeof name)
+                continue;
+            memcpy(name, a.headers[i], nl);
+            name[nl] = '\0';
+            const char *v = colon + 1;
+            while (*v == ' ')
+                v++;
+            MHD_add_response_header(r, name, v);
+        }
+        ret = r ? queue(c, (unsigned)a.status, r) : MHD_NO;
+    }
+    for (size_t i = 0; i < a.n_headers; i++)
+        free(a.headers[i]);
+    free(a.headers);
+    free(a.body.buf);
+    return ret;
+}
+
+/* POST /_ee/callback: a workflow's signed completion callback. */
+static enum MHD_Result route_callback(struct MHD_Connection *c, req_state *rs)
+{
+    header_list h = {.obj = json_object()};
+    if (h.obj == NULL)
+        return send_error(c, 500, "EE_ENOMEM", "out of memory");
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &h);
+    char *headers = json_dumps(h.obj, JSON_COMPACT);
+    json_decref(h.obj);
+    if (headers == NULL)
+        return send_error(c, 500, "EE_ENOMEM", "out of memory");
+    char *out = NULL;
+    ee_status st = ee_exec_ingest_webhook(g_engine, headers, rs->len ? rs->body : "", rs->len,
+                                          &out);
+    free(headers);
+    return answer(c, st, &out, 200);
+}
+
+/* GET /metrics (admin): Prometheus text. */
+static enum MHD_Result route_metrics(struct MHD_Connection *c)
+{
+    char *stats = NULL;
+    ee_status st = ee_exec_stats(g_engine, &stats);
+    if (st != EE_OK)
+        return answer(c, st, &stats, 200);
+    json_t *s = json_loads(stats, 0, NULL);
+    ee_free(stats);
+    strbuf b = {0};
+    sb_printf(&b,
+              "# HELP execengine_executions Executions of the queue by status.\n"
+              "# TYPE execengine_executions gauge\n"
+              "execengine_executions{status=\"pending\"} %lld\n"
+              "execengine_executions{status=\"running\"} %lld\n",
+              (long long)json_integer_value(json_object_get(s, "queued")),
+              (long long)json_integer_value(json_object_get(s, "running")));
+    sb_printf(&b,
+              "# HELP execengine_exec_workers Execution workers of this engine.\n"
+              "# TYPE execengine_exec_workers gauge\n"
+              "execengine_exec_workers %lld\n"
+              "# HELP execengine_exec_backlog_max Most executions waiting in the queue.\n"
+              "# TYPE execengine_exec_backlog_max gauge\n"
+              "execengine_exec_backlog_max %lld\n",
+              (long long)json_integer_value(json_object_get(s, "workers")),
+              (long long)json_integer_value(json_object_get(s, "backlogMax")));
+    json_decref(s);
+    sb_printf(&b, "# HELP execengine_server_answers_total HTTP answers of this server by status.\n"
+                  "# TYPE execengine_server_answers_total counter\n");
+    for (unsigned code = 100; code < 600; code++) {
+        unsigned long v = atomic_load(&g_answers[code]);
+        if (v != 0)
+            sb_printf(&b, "execengine_server_answers_total{code=\"%u\"} %lu\n", code, v);
+    }
+    enum MHD_Result r = b.buf ? send_text(c, 200, b.buf, "text/plain; version=0.0.4", NULL, NULL)
+                              : send_error(c, 500, "EE_ENOMEM", "out of memory");
+    free(b.buf);
+    return r;
+}
+
+/* ---- dispatch --------------------------------------------------------------- */
+
+static enum MHD_Result dispatch(struct MHD_Connection *c, const char *url, const char *method,
+                                req_state *rs)
+{
+    if (strcmp(url, "/healthz") == 0)
+        return send_doc(c, 200, json_pack("{s:s}", "status", "ok"));
+    if (strncmp(url, "/gateway/", 9) == 0)
+        return route_gateway(c, url, method, rs);
+    if (strcmp(url, "/_ee/callback") == 0 && is(method, "POST"))
+        return route_callback(c, rs);
+
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    const token_entry *who = NULL;
+    if (auth && strncmp(auth, "Bearer ", 7) == 0)
+        who = find_token(auth + 7);
+    if (who == NULL)
+        return send_error(c, 401, "EE_EAUTH", "missing or unknown bearer token");
+
+    if (strcmp(url, "/metrics") == 0 && is(method, "GET")) {
+        if (!who->admin)
+            return send_error(c, 403, "EE_EPERM", "admin role required");
+        return route_metrics(c);
+    }
+
+    char path[1024];
+    if (strlen(url) >= sizeof path)
+        return send_error(c, 404, "EE_ENOTFOUND", "no such route");
+    memcpy(path, url, strlen(url) + 1);
+    char *seg[MAX_SEGMENTS];
+    size_t n = 0;
+    for (char *save = NULL, *t = strtok_r(path, "/", &save); t != NULL;
+         t = strtok_r(NULL, "/", &save)) {
+        if (n == MAX_SEGMENTS)
+            return send_error(c, 404, "EE_ENOTFOUND", "no such route");
+        seg[n++] = t;
+    }
+    if (n >= 3 && strcmp(seg[0], "api") == 0) {
+        if (strcmp(seg[1], "engines") == 0)
+            return route_engines(c, who, rs, method, seg, n);
+        if (strcmp(seg[1], "admin") == 0)
+            return route_admin(c, who, rs, method, seg, n);
+        if (strcmp(seg[1], "v1") == 0)
+            return route_v1(c, who, rs, method, seg, n);
+    }
+    if (n >= 2 && strcmp(seg[0], "api") == 0 &&
+        (strcmp(seg[1], "billing") == 0 || strcmp(seg[1], "audit") == 0 ||
+         strcmp(seg[1], "email") == 0))
+        return not_yet(c, "billing, e-mail and audit");
+    return send_error(c, 404, "EE_ENOTFOUND", "no such route");
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **state)
+{
+    (void)cls;
+    (void)version;
+    size_t limit = strncmp(url, "/gateway/", 9) == 0 ? GATEWAY_BODY_MAX : API_BODY_MAX;
+    req_state *rs = *state;
+    if (rs == NULL) {
+        rs = calloc(1, sizeof *rs);
+        if (rs == NULL)
+            return MHD_NO;
+        if (pthread_mutex_init(&rs->run_lock, NULL) != 0) {
+            free(rs);
+            return MHD_NO;
+        }
+        *state = rs;
+        atomic_fetch_add(&g_active, 1);
+        const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (len != NULL && strtoull(len, NULL, 10) > limit)
+            return send_error(c, 413, "EE_ETOOBIG", "request body over the limit");
+        return MHD_YES;
+    }
+    if (*upload_size != 0) {
+        /* Over the limit (chunked): drop the rest, answer 413 at the end. */
+        if (!rs->too_big && rs->len + *upload_size > limit) {
+            rs->too_big = 1;
+            free(rs->body);
+            rs->body = NULL;
+            rs->len = rs->cap = 0;
+        }
+        if (!rs->too_big) {
+            if (rs->len + *upload_size + 1 > rs->cap) {
+                size_t cap = (rs->len + *upload_size + 1) * 2;
+                char *nb = realloc(rs->body, cap < limit + 1 ? cap : limit + 1);
+                if (nb == NULL)
+                    return MHD_NO;
+                rs->body = nb;
+                rs->cap = cap < limit + 1 ? cap : limit + 1;
+            }
+            memcpy(rs->body + rs->len, upload, *upload_size);
+            rs->len += *upload_size;
+            rs->body[rs->len] = '\0';
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (rs->too_big)
+        return send_error(c, 413, "EE_ETOOBIG", "request body over the limit");
+    int phase = atomic_load(&rs->run_phase);
+    if (phase == 2)
+        return run_answer(c, rs);
+    if (phase == 1)
+        return MHD_YES; /* not ended yet (a spurious call while suspended) */
+    return dispatch(c, url, method, rs);
+}
+
+static void request_done(void *cls, struct MHD_Connection *c, void **state,
+                         enum MHD_RequestTerminationCode why)
+{
+    (void)cls;
+    (void)c;
+    (void)why;
+    req_state *rs = *state;
+    if (rs == NULL)
+        return;
+    free(rs->body);
+    free(rs->run_request);
+    free(rs->run_workflow);
+    ee_free(rs->run_out);
+    ee_free(rs->run_error);
+    pthread_mutex_destroy(&rs->run_lock);
+    free(rs);
+    *state = NULL;
+    atomic_fetch_sub(&g_active, 1);
+}
+
+/* ---- main --------------------------------------------------------------- */
+
+/* Tell workflows to reach the gateway and the callback through this server,
+ * unless the configuration already names other URLs. */
+static ee_status default_url(ee_config *cfg, const char *key, const char *addr, const char *path)
+{
+    int set = 0;
+    ee_status st = ee_config_is_set(cfg, key, &set);
+    if (st != EE_OK || set)
+        return st;
+    char url[160];
+    snprintf(url, sizeof url, "http://%s%s", addr, path);
+    return ee_config_set(cfg, key, url);
+}
+
+int main(void)
+{
+    const char *addr = getenv("EE_SERVER_ADDR");
+    if (addr == NULL || *addr == '\0')
+        addr = "127.0.0.1:8080";
+    char host[64];
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL || (size_t)(colon - addr) >= sizeof host || strlen(addr) > 100) {
+        fprintf(stderr, "execengine-server: EE_SERVER_ADDR must be HOST:PORT\n");
+        return 2;
+    }
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    int port = atoi(colon + 1);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    if (port <= 0 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+        fprintf(stderr, "execengine-server: EE_SERVER_ADDR must be IPv4:PORT\n");
+        return 2;
+    }
+    const char *tokens = getenv("EE_SERVER_TOKENS");
+    if (tokens == NULL || *tokens == '\0') {
+        fprintf(stderr, "execengine-server: EE_SERVER_TOKENS must name the tokens file\n");
+        return 2;
+    }
+    if (load_tokens(tokens) != 0) {
+        free_tokens();
+        return 2;
+    }
+    json_t *enomem = json_pack("{s:{s:s, s:s}}", "error", "status", "EE_ENOMEM", "message",
+                               ee_strerror(EE_ENOMEM));
+    g_enomem_body = enomem ? json_dumps(enomem, JSON_COMPACT) : NULL;
+    json_decref(enomem);
+    if (g_enomem_body == NULL) {
+        fprintf(stderr, "execengine-server: out of memory\n");
+        free_tokens();
+        return 1;
+    }
+
+    ee_config *cfg = NULL;
+    ee_status st = ee_config_new(&cfg);
+    if (st == EE_OK)
+        st = ee_config_load_env(cfg);
+    if (st == EE_OK)
+        st = default_url(cfg, "EXEC_GATEWAY_URL", addr, "/gateway");
+    if (st == EE_OK)
+        st = default_url(cfg, "EXEC_CALLBACK_URL", addr, "/_ee/callback");
+    if (st == EE_OK)
+        st = ee_engine_open(&g_engine, cfg);
+    ee_config_free(cfg);
+    if (st != EE_OK) {
+        fprintf(stderr, "execengine-server: engine: %s: %s\n", ee_status_name(st),
+                ee_error_last_message());
+        free_tokens();
+        free(g_enomem_body);
+        return 1;
+    }
+
+    struct sigaction act;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = on_signal;
+    sigaction(SIGTERM, &act, NULL);
+    sigaction(SIGINT, &act, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    /* A pool of 4 threads on epoll: a slow client holds a connection (closed
+     * after 30 s idle), never a thread; 64 KiB per connection bounds the
+     * headers; at most 512 connections. */
+    struct MHD_Daemon *d = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+            MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+        0, NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)512, MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL, MHD_OPTION_END);
+    if (d == NULL) {
+        fprintf(stderr, "execengine-server: cannot listen on %s\n", addr);
+        ee_engine_close(g_engine);
+        free_tokens();
+        free(g_enomem_body);
+        return 1;
+    }
+    fprintf(stderr, "execengine-server: listening on %s\n", addr);
+    while (!g_stop)
+        pause();
+    /* Stop accepting, let running requests finish (bounded), then close
+     * the engine: executions still queued stay in storage for recovery. */
+    fprintf(stderr, "execengine-server: stopping\n");
+    MHD_quiesce_daemon(d);
+    /* Synchronous runs on their own threads are waited for in any case:
+     * each is bounded by its timeout, and its thread holds its request. */
+    for (int i = 0; atomic_load(&g_run_threads) > 0 ||
+                    (i < DRAIN_MAX_S * 20 && atomic_load(&g_active) > 0);
+         i++) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    MHD_stop_daemon(d);
+    ee_engine_close(g_engine);
+    free_tokens();
+    free(g_enomem_body);
+    return 0;
+}

@@ -1,0 +1,745 @@
+"""HTTP tests of execengine-server (examples/server): the server is started on
+a free loopback port with a temporary SQLite store and a fake n8n
+(tests/support/fake_n8n.py), and every route is driven with real HTTP.
+argv[1]: the server binary."""
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+SERVER = None
+HERE = os.path.dirname(os.path.abspath(__file__))
+FAKE_N8N = os.path.join(HERE, "..", "support", "fake_n8n.py")
+
+CANARY = "canary-token-7f3a9c"          # user A's bearer token
+N8N_KEY = "n8n-key-canary-51d0"         # the engine's n8n API key
+CUSTOMER_KEY = "sk-or-v1-canary-e2c4b19a77"  # a customer's OpenRouter key
+CALLBACK_SECRET = "callback-secret-canary-" + "c" * 24
+TOKENS = {
+    "a": {"token": CANARY, "workspaceId": "ws-a", "userId": "u-a", "orgId": "org-a",
+          "role": "user"},
+    "b": {"token": "token-b-2", "workspaceId": "ws-b", "userId": "u-b", "orgId": "org-b",
+          "role": "user"},
+    "admin": {"token": "token-admin-3", "workspaceId": "ws-adm", "userId": "u-adm",
+              "role": "admin"},
+    "rate": {"token": "token-rate-4", "workspaceId": "ws-r", "userId": "u-r",
+             "orgId": "org-r", "role": "user"},
+}
+RATE_LIMIT = 8  # MAX_EXECUTIONS_PER_USER_PER_HOUR of the main server
+SECRETS = (CANARY, N8N_KEY, CUSTOMER_KEY, CALLBACK_SECRET)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def request(port, path, token=None, method="GET", body=None, headers=None, timeout=60):
+    """(status, parsed JSON or text, headers) of one request."""
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+    elif isinstance(body, str):
+        body = body.encode()
+    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
+                                 data=body)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            code, raw, hdrs = r.status, r.read(), r.headers
+    except urllib.error.HTTPError as e:
+        code, raw, hdrs = e.code, e.read(), e.headers
+    text = raw.decode("utf-8", "replace")
+    for secret in SECRETS:
+        assert secret not in text, "a secret in an answer to %s %s" % (method, path)
+    try:
+        return code, json.loads(raw or b"null"), hdrs
+    except ValueError:
+        return code, text, hdrs
+
+
+class FakeN8n:
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, FAKE_N8N], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            self.proc.kill()
+            raise RuntimeError("fake n8n did not start")
+        self.port = int(line.split()[1])
+        self.url = "http://127.0.0.1:%d" % self.port
+
+    def config(self, **knobs):
+        request(self.port, "/__config", method="POST", body=knobs)
+
+    def counts(self):
+        return request(self.port, "/__counts")[1]
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+
+
+class Server:
+    """One execengine-server process with its own store."""
+
+    def __init__(self, tokens, extra_env=None):
+        self.tmp = tempfile.TemporaryDirectory()
+        path = os.path.join(self.tmp.name, "tokens.json")
+        with open(path, "w") as f:
+            json.dump({"tokens": list(tokens)}, f)
+        self.port = free_port()
+        env = dict(os.environ)
+        env.update({
+            "EE_SERVER_ADDR": "127.0.0.1:%d" % self.port,
+            "EE_SERVER_TOKENS": path,
+            "EE_STORAGE_URI": "sqlite://%s/engine.db" % self.tmp.name,
+            "API_KEY_ENCRYPTION_SECRET": "x" * 48,
+            "EXEC_CALLBACK_SECRET": CALLBACK_SECRET,
+        })
+        env.update(extra_env or {})
+        self.log = open(os.path.join(self.tmp.name, "server.log"), "w+")
+        self.proc = subprocess.Popen([SERVER], env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        for _ in range(400):
+            try:
+                if request(self.port, "/healthz", timeout=5)[0] == 200:
+                    return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        self.proc.kill()
+        self.proc.wait()
+        raise RuntimeError("server did not start: " + self.log_text())
+
+    def log_text(self):
+        self.log.seek(0)
+        return self.log.read()
+
+    def stop(self):
+        """SIGTERM; the exit status. The log must hold no secret."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=120)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        text = self.log_text()
+        self.log.close()
+        self.tmp.cleanup()
+        for secret in SECRETS:
+            assert secret not in text, "a secret in the server log"
+        return rc
+
+
+def setUpModule():
+    global N8N
+    N8N = FakeN8n()
+
+
+def tearDownModule():
+    N8N.stop()
+
+
+class ServerTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(TOKENS.values(), {
+            "N8N_BASE_URL": N8N.url, "N8N_API_KEY": N8N_KEY,
+            "OPENROUTER_API_URL": N8N.url + "/openrouter/api/v1",
+            "MAX_EXECUTIONS_PER_USER_PER_HOUR": str(RATE_LIMIT)})
+        cls.port = cls.srv.port
+        code, report, _ = cls.call("/api/engines/sync-workflows", "admin")
+        assert code == 200, report
+        assert [a["name"] for a in report["added"]] == ["Hosts echo"], report
+        cls.wf = report["added"][0]["id"]
+        # An input schema, so that validation errors carry JSON pointers.
+        code, body, _ = cls.call("/api/admin/engines/workflows/" + cls.wf, "admin", "PUT", {
+            "inputSchema": {"type": "object", "required": ["text"],
+                            "properties": {"text": {"type": "string"}}}})
+        assert code == 200, body
+
+    @classmethod
+    def tearDownClass(cls):
+        assert cls.srv.stop() == 0
+
+    @classmethod
+    def call(cls, path, who=None, method="GET", body=None, headers=None):
+        token = TOKENS[who]["token"] if who else None
+        return request(cls.port, path, token, method, body, headers)
+
+    def run_sync(self, who="a", text="hi", **extra):
+        req = dict({"parameters": {"text": text}}, **extra)
+        return self.call("/api/engines/execute/" + self.wf, who, "POST", req)
+
+    def wait_ended(self, xid, who="a"):
+        for _ in range(600):
+            code, rec, _ = self.call("/api/engines/executions/" + xid, who)
+            self.assertEqual(code, 200, rec)
+            if rec["status"] not in ("pending", "running"):
+                return rec
+            time.sleep(0.05)
+        self.fail("execution %s did not end" % xid)
+
+    def assert_error(self, resp, code, status):
+        got, body, _ = resp
+        self.assertEqual(got, code, body)
+        self.assertEqual(body["error"]["status"], status, body)
+        self.assertIsInstance(body["error"]["message"], str)
+        return body["error"]
+
+    # ---- basics ---------------------------------------------------------
+    def test_healthz(self):
+        code, body, _ = self.call("/healthz")
+        self.assertEqual((code, body["status"]), (200, "ok"))
+
+    def test_no_or_bad_token_401(self):
+        self.assert_error(self.call("/api/engines/catalog"), 401, "EE_EAUTH")
+        for bad in (CANARY + "x", CANARY[:-1], "", "token-admin-"):
+            self.assert_error(request(self.port, "/api/engines/catalog", bad), 401, "EE_EAUTH")
+        self.assert_error(self.call("/api/engines/catalog", headers={
+            "Authorization": "Basic " + CANARY}), 401, "EE_EAUTH")
+
+    def test_unknown_route_404(self):
+        self.assert_error(self.call("/api/engines/nope", "a"), 404, "EE_ENOTFOUND")
+        self.assert_error(self.call("/nope", "a"), 404, "EE_ENOTFOUND")
+
+    def test_not_yet_501(self):
+        for method, path in (("GET", "/api/engines/billing/current"),
+                             ("GET", "/api/engines/billing/history"),
+                             ("GET", "/api/engines/usage/history"),
+                             ("POST", "/api/engines/executions/%s/email" % ("0" * 24)),
+                             ("GET", "/api/billing/plans")):
+            err = self.assert_error(self.call(path, "a", method), 501, "EE_ENOTSUPPORTED")
+            self.assertIn("#14", err["message"])
+        err = self.assert_error(self.call("/api/admin/engines/usage", "admin"), 501,
+                                "EE_ENOTSUPPORTED")
+        self.assertIn("#14", err["message"])
+
+    def test_body_over_limit_413(self):
+        # Announced over 1 MiB: the answer comes before the body is sent.
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
+            s.sendall(("POST /api/engines/execute/%s HTTP/1.1\r\nHost: x\r\n"
+                       "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                       "Content-Length: %d\r\n\r\n" % (self.wf, CANARY, 1024 * 1024 + 1)).encode())
+            data = b""
+            while b"\r\n\r\n" not in data or not data.rstrip().endswith(b"}"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 413"), head)
+        self.assertEqual(json.loads(body)["error"]["status"], "EE_ETOOBIG")
+
+    def test_chunked_body_over_limit_413(self):
+        # No Content-Length: the server stops keeping the body past the limit.
+        big = b'{"parameters": {"text": "' + b"y" * (1024 * 1024) + b'"}}'
+        with socket.create_connection(("127.0.0.1", self.port), timeout=60) as s:
+            s.sendall(("POST /api/engines/execute/%s HTTP/1.1\r\nHost: x\r\n"
+                       "Authorization: Bearer %s\r\nTransfer-Encoding: chunked\r\n"
+                       "Connection: close\r\n\r\n" % (self.wf, CANARY)).encode())
+            for i in range(0, len(big), 65536):
+                part = big[i:i + 65536]
+                s.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+            s.sendall(b"0\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        self.assertTrue(data.startswith(b"HTTP/1.1 413"), data[:100])
+
+    def test_headers_over_limit_431(self):
+        # Over the 64 KiB of connection memory: libmicrohttpd's own 431.
+        data = b""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
+            try:
+                s.sendall(b"GET /api/engines/catalog HTTP/1.1\r\nHost: x\r\nX-Big: " +
+                          b"a" * 100000 + b"\r\n\r\n")
+            except ConnectionError:
+                pass  # the server may close before reading it all
+            while True:
+                try:
+                    chunk = s.recv(4096)
+                except ConnectionError:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+        self.assertTrue(data.startswith(b"HTTP/1.1 431"), data[:100])
+
+    def test_slow_clients_hold_no_worker(self):
+        # More half-sent requests than the server has threads: others are served.
+        socks = []
+        try:
+            for _ in range(12):
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=30)
+                s.sendall(b"GET /api/engines/catalog HTTP/1.1\r\nHost: x\r\nAuthor")
+                socks.append(s)
+            code, body, _ = self.call("/api/engines/catalog", "a")
+            self.assertEqual(code, 200, body)
+        finally:
+            for s in socks:
+                s.close()
+
+    # ---- catalog ----------------------------------------------------------
+    def test_catalog_list_search_category(self):
+        code, body, _ = self.call("/api/engines/catalog", "a")
+        self.assertEqual(code, 200, body)
+        self.assertEqual([e["id"] for e in body["data"]], [self.wf])
+        self.assertEqual(body["total"], 1)
+        code, body, _ = self.call("/api/engines/catalog?q=echo", "a")
+        self.assertEqual(code, 200, body)
+        self.assertEqual([e["id"] for e in body["data"]], [self.wf])
+        code, body, _ = self.call("/api/engines/catalog?q=zzzunknown", "a")
+        self.assertEqual((code, body["data"]), (200, []))
+        cat = self.call("/api/engines/catalog", "a")[1]["data"][0]["category"]
+        code, body, _ = self.call("/api/engines/catalog?category=" + cat, "a")
+        self.assertEqual([e["id"] for e in body["data"]], [self.wf])
+        self.assert_error(self.call("/api/engines/catalog?limit=0", "a"), 400, "EE_EINVAL")
+        self.assert_error(self.call('/api/engines/catalog?category=%22%5C%01', "a"), 400,
+                          "EE_EINVAL")
+        err = self.assert_error(self.call('/api/engines/catalog?q=%FF%FE', "a"), 400,
+                                "EE_EINVAL")
+        self.assertIn("UTF-8", err["message"])
+
+    def test_workflow_status(self):
+        code, body, _ = self.call("/api/engines/workflows/%s/status" % self.wf, "a")
+        self.assertEqual(code, 200, body)
+        self.assertEqual((body["id"], body["isActive"]), (self.wf, True))
+        self.assert_error(self.call("/api/engines/workflows/%s/status" % ("f" * 24), "a"),
+                          404, "EE_ENOTFOUND")
+
+    # ---- executions ---------------------------------------------------------
+    def test_execute_sync_then_history_results_cost(self):
+        code, rec, _ = self.run_sync(text="sync-run")
+        self.assertEqual(code, 200, rec)
+        self.assertEqual(rec["status"], "completed")
+        self.assertEqual(rec["outputData"]["echo"], "sync-run")
+        xid = rec["_id"]
+        code, hist, _ = self.call("/api/engines/executions?workflowId=" + self.wf, "a")
+        self.assertEqual(code, 200, hist)
+        self.assertIn(xid, [r["_id"] for r in hist["data"]])
+        code, one, _ = self.call("/api/engines/executions/" + xid, "a")
+        self.assertEqual((code, one["_id"], one["workspaceId"]), (200, xid, "ws-a"))
+        code, res, _ = self.call("/api/engines/executions/%s/results" % xid, "a")
+        self.assertEqual(code, 200, res)
+        self.assertEqual((res["executionId"], res["outputData"]["echo"]), (xid, "sync-run"))
+        code, cost, _ = self.call("/api/engines/executions/%s/cost" % xid, "a")
+        self.assertEqual(code, 200, cost)
+        self.assertEqual((cost["executionId"], cost["totals"]["calls"]), (xid, 0))
+        # Ended: cancelling it is a conflict.
+        self.assert_error(self.call("/api/engines/executions/%s/cancel" % xid, "a", "POST"),
+                          409, "EE_ESTATE")
+
+    def test_execute_async_202(self):
+        code, body, hdrs = self.call("/api/engines/execute/" + self.wf, "a", "POST",
+                                     {"parameters": {"text": "async-run"}, "async": True})
+        self.assertEqual(code, 202, body)
+        xid = body["executionId"]
+        self.assertEqual(hdrs["Location"], "/api/engines/executions/" + xid)
+        rec = self.wait_ended(xid)
+        self.assertEqual(rec["status"], "completed")
+        code, res, _ = self.call("/api/engines/executions/%s/results" % xid, "a")
+        self.assertEqual((code, res["outputData"]["echo"]), (200, "async-run"))
+
+    def test_workflows_execute_route(self):
+        code, body, _ = self.call("/api/engines/workflows/%s/execute" % self.wf, "b", "POST",
+                                  {"parameters": {"text": "b-run"}, "async": True})
+        self.assertEqual(code, 202, body)
+        self.assertEqual(self.wait_ended(body["executionId"], "b")["status"], "completed")
+
+    def test_workspace_isolation_404(self):
+        code, rec, _ = self.run_sync(text="mine")
+        self.assertEqual(code, 200, rec)
+        xid = rec["_id"]
+        for suffix in ("", "/results", "/cost"):
+            self.assert_error(self.call("/api/engines/executions/" + xid + suffix, "b"), 404,
+                              "EE_ENOTFOUND")
+        self.assert_error(self.call("/api/engines/executions/%s/cancel" % xid, "b", "POST"),
+                          404, "EE_ENOTFOUND")
+        code, hist, _ = self.call("/api/engines/executions", "b")
+        self.assertEqual(code, 200)
+        self.assertNotIn(xid, [r["_id"] for r in hist["data"]])
+
+    def test_execute_errors_400_404(self):
+        self.assert_error(self.call("/api/engines/execute/" + "f" * 24, "a", "POST",
+                                    {"parameters": {"text": "x"}}), 404, "EE_ENOTFOUND")
+        self.assert_error(self.call("/api/engines/execute/" + self.wf, "a", "POST", "{nope"),
+                          400, "EE_EPARSE")
+        err = self.assert_error(self.call("/api/engines/execute/" + self.wf, "a", "POST",
+                                          {"parameters": {"text": "x"}, "async": "yes"}),
+                                400, "EE_EINVAL")
+        self.assertEqual(err["violations"][0]["pointer"], "/async")
+        self.assert_error(self.call("/api/engines/execute/" + self.wf, "a", "POST",
+                                    {"parameters": {"text": "x"}, "bogus": 1}), 400, "EE_EINVAL")
+        # The input schema's violations, with their JSON pointers.
+        err = self.assert_error(self.call("/api/engines/execute/" + self.wf, "a", "POST",
+                                          {"parameters": {"text": 5}}), 400, "EE_EVALIDATION")
+        self.assertIn("/text", json.dumps(err))
+
+    def test_rate_limit_429_retry_after(self):
+        for _ in range(RATE_LIMIT + 2):
+            code, body, hdrs = self.call("/api/engines/execute/" + self.wf, "rate", "POST",
+                                         {"parameters": {"text": "r"}, "async": True})
+            if code != 202:
+                break
+        err = self.assert_error((code, body, hdrs), 429, "EE_ERATELIMIT")
+        self.assertGreater(int(hdrs["Retry-After"]), 0)
+        self.assertIn("retryAfterMs", err)
+
+    # ---- api keys ----------------------------------------------------------
+    def test_api_keys(self):
+        code, key, _ = self.call("/api/engines/api-keys", "a", "POST", {
+            "keyName": "mine", "provider": "openrouter", "apiKey": CUSTOMER_KEY})
+        self.assertEqual(code, 201, key)
+        kid = key["id"]
+        code, lst, _ = self.call("/api/engines/api-keys", "a")
+        self.assertEqual(code, 200)
+        self.assertIn(kid, [k["id"] for k in lst["keys"]])
+        code, one, _ = self.call("/api/engines/api-keys/" + kid, "a")
+        self.assertEqual((code, one["keyName"]), (200, "mine"))
+        code, one, _ = self.call("/api/engines/api-keys/" + kid, "a", "PUT", {"keyName": "new"})
+        self.assertEqual((code, one["keyName"]), (200, "new"))
+        # OPENROUTER_API_URL is the fake n8n, which answers 404 there: the
+        # outcome is unknown (503), never "invalid".
+        self.assert_error(self.call("/api/engines/api-keys/%s/validate" % kid, "a", "POST"),
+                          503, "EE_EUNKNOWN")
+        # Another workspace's key is not found.
+        self.assert_error(self.call("/api/engines/api-keys/" + kid, "b"), 404, "EE_ENOTFOUND")
+        self.assert_error(self.call("/api/engines/api-keys/" + kid, "b", "DELETE"), 404,
+                          "EE_ENOTFOUND")
+        self.assert_error(self.call("/api/engines/api-keys", "a", "POST", {"keyName": "x"}),
+                          400, "EE_EINVAL")
+        code, _, _ = self.call("/api/engines/api-keys/" + kid, "a", "DELETE")
+        self.assertEqual(code, 200)
+        self.assert_error(self.call("/api/engines/api-keys/" + kid, "a"), 404, "EE_ENOTFOUND")
+
+    # ---- usage, quota, credentials (seed 004) ------------------------------------
+    def test_usage_current(self):
+        for path in ("/api/engines/usage/current", "/api/v1/usage/current"):
+            code, body, _ = self.call(path, "a")
+            self.assertEqual(code, 200, body)
+            self.assertEqual(body["orgId"], "org-a")
+            self.assertIn("limit", body["predictions"])
+            self.assertIn("limit", body["storage"])
+
+    def test_quota_check(self):
+        code, body, _ = self.call("/api/v1/quota/check", "a", "POST", {"orgId": "org-a"})
+        self.assertEqual(code, 200, body)
+        self.assertIs(body["allowed"], True)
+        self.assert_error(self.call("/api/v1/quota/check", "a", "POST", {"orgId": "org-b"}),
+                          404, "EE_ENOTFOUND")
+        self.assert_error(self.call("/api/v1/quota/check", "a", "POST", "[1]"), 400,
+                          "EE_EINVAL")
+
+    def test_credentials(self):
+        code, body, _ = self.call("/api/v1/credentials?workspaceId=platform", "a")
+        self.assertEqual(code, 200, body)
+        self.assertIsInstance(body["credentials"], list)
+        code, body, _ = self.call("/api/v1/credentials?workspaceId=ws-a", "a")
+        self.assertEqual(code, 200, body)
+        self.assert_error(self.call("/api/v1/credentials?workspaceId=ws-b", "a"), 404,
+                          "EE_ENOTFOUND")
+
+    def test_copilot_validate_credentials(self):
+        code, body, _ = self.call("/api/v1/copilot/validate-credentials", "a", "POST",
+                                  {"nodeNames": ["serper", "gmail"], "workspaceId": "ws-a"})
+        self.assertEqual(code, 200, body)
+        self.assertIn("credential:gmailOAuth2", [g["field"] for g in body["gaps"]])
+        self.assert_error(self.call("/api/v1/copilot/validate-credentials", "a", "POST",
+                                    {"nodeNames": ["serper"], "workspaceId": "ws-b"}), 404,
+                          "EE_ENOTFOUND")
+
+    # ---- admin ----------------------------------------------------------------
+    def test_admin_routes_need_admin(self):
+        for method, path in (("GET", "/api/admin/engines/workflows"),
+                             ("GET", "/api/admin/engines/workflows/" + self.wf),
+                             ("PUT", "/api/admin/engines/workflows/" + self.wf),
+                             ("GET", "/api/admin/engines/categories"),
+                             ("POST", "/api/admin/engines/categories"),
+                             ("GET", "/api/admin/engines/usage"),
+                             ("GET", "/api/engines/sync-workflows"),
+                             ("GET", "/metrics")):
+            self.assert_error(self.call(path, "a", method, {} if method != "GET" else None),
+                              403, "EE_EPERM")
+
+    def test_admin_routes(self):
+        code, body, _ = self.call("/api/admin/engines/workflows", "admin")
+        self.assertEqual(code, 200, body)
+        self.assertIn("access", body["data"][0])  # the admin's view
+        code, body, _ = self.call("/api/admin/engines/workflows/" + self.wf, "admin")
+        self.assertEqual((code, body["id"]), (200, self.wf))
+        code, cat, _ = self.call("/api/admin/engines/categories", "admin", "POST",
+                                 {"name": "Server tests"})
+        self.assertEqual(code, 201, cat)
+        code, cats, _ = self.call("/api/admin/engines/categories", "admin")
+        self.assertIn("Server tests", [c["name"] for c in cats["data"]])
+        self.assert_error(self.call("/api/admin/engines/categories", "admin", "POST",
+                                    {"name": "Server tests"}), 409, "EE_EEXISTS")
+        self.assert_error(self.call("/api/admin/engines/workflows/" + "f" * 24, "admin"), 404,
+                          "EE_ENOTFOUND")
+
+    def test_metrics(self):
+        self.run_sync(text="for-metrics")
+        code, text, hdrs = self.call("/metrics", "admin")
+        self.assertEqual(code, 200)
+        self.assertTrue(hdrs["Content-Type"].startswith("text/plain"))
+        self.assertIn('execengine_executions{status="pending"} ', text)
+        self.assertIn('execengine_executions{status="running"} ', text)
+        self.assertRegex(text, r'execengine_server_answers_total\{code="200"\} [1-9]')
+
+    # ---- the gateway and the completion callback ---------------------------------
+    def test_gateway_refuses_unknown_token(self):
+        code, body, _ = self.call("/gateway/openrouter/api/v1/chat/completions", None, "POST",
+                                  {"model": "x"}, {"Authorization": "Bearer nope"})
+        self.assertEqual(code, 401, body)
+        self.assertEqual(body["error"]["status"], "EE_EAUTH")
+
+    def test_callback(self):
+        code, rec, _ = self.run_sync(text="cb")
+        self.assertEqual(code, 200, rec)
+        xid = rec["_id"]
+        body = json.dumps({"executionId": xid, "workspaceId": "ws-a", "status": "completed",
+                           "output": {"late": True}})
+        ts = str(int(time.time()))
+        key = hmac.new(CALLBACK_SECRET.encode(), ("ee-callback-v1:" + xid).encode(),
+                       hashlib.sha256).hexdigest()
+        sig = "v1=" + hmac.new(key.encode(), (ts + "." + body).encode(),
+                               hashlib.sha256).hexdigest()
+        # Wrong signature: 401; the right one for an ended run: applied once, no change.
+        self.assert_error(self.call("/_ee/callback", None, "POST", body, {
+            "X-EE-Timestamp": ts, "X-EE-Signature": "v1=" + "0" * 64}), 401, "EE_EAUTH")
+        code, out, _ = self.call("/_ee/callback", None, "POST", body, {
+            "X-EE-Timestamp": ts, "X-EE-Signature": sig})
+        self.assertEqual(code, 200, out)
+        self.assertEqual(out["executionId"], xid)
+        self.assert_error(self.call("/_ee/callback", None, "POST", "{}"), 400, "EE_EINVAL")
+
+
+class OwnServerTest(unittest.TestCase):
+    """Error codes that need a server of their own (its configuration or a
+    catalog change would disturb the other tests)."""
+
+    def synced(self, extra=None):
+        env = {"N8N_BASE_URL": N8N.url, "N8N_API_KEY": N8N_KEY}
+        env.update(extra or {})
+        srv = Server([TOKENS["admin"], TOKENS["a"]], env)
+        self.addCleanup(lambda: self.assertEqual(srv.stop(), 0))
+        code, report, _ = request(srv.port, "/api/engines/sync-workflows",
+                                  TOKENS["admin"]["token"])
+        self.assertEqual(code, 200, report)
+        return srv, report["added"][0]["id"]
+
+    def test_sync_runs_hold_no_worker(self):
+        # More synchronous runs waiting for n8n than the server has pool
+        # threads: the server still answers other requests.
+        runs = 12
+        srv, wf = self.synced({"MAX_CONCURRENT_EXECUTIONS": "20"})
+        before = set(N8N.counts())
+        N8N.config(delayMs=15000)
+        results = []
+
+        def run(i):
+            results.append(request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                                   {"parameters": {"text": "slow-%d" % i}}, timeout=120))
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(runs)]
+        try:
+            for t in threads:
+                t.start()
+            for _ in range(1200):  # until every run reached n8n
+                if len(set(N8N.counts()) - before) == runs:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(len(set(N8N.counts()) - before), runs)
+            self.assertEqual(request(srv.port, "/healthz", timeout=10)[0], 200)
+            code, hist, _ = request(srv.port, "/api/engines/executions?status=running", CANARY,
+                                    timeout=10)
+            self.assertEqual(code, 200, hist)
+            self.assertEqual(len(hist["data"]), runs)
+        finally:
+            N8N.config(delayMs=0)
+            for t in threads:
+                t.join(timeout=120)
+        self.assertEqual(sorted(r[0] for r in results), [200] * runs)
+        self.assertEqual(sorted(r[1]["outputData"]["echo"] for r in results),
+                         sorted("slow-%d" % i for i in range(runs)))
+
+    def test_n8n_unreachable_502(self):
+        srv = Server([TOKENS["admin"]], {"N8N_BASE_URL": "http://127.0.0.1:%d" % free_port(),
+                                         "N8N_API_KEY": N8N_KEY})
+        try:
+            code, body, _ = request(srv.port, "/api/engines/sync-workflows",
+                                    TOKENS["admin"]["token"])
+            self.assertEqual(code, 502, body)
+            self.assertEqual(body["error"]["status"], "EE_ENETWORK")
+        finally:
+            self.assertEqual(srv.stop(), 0)
+
+    def test_spend_cap_402(self):
+        srv, wf = self.synced()
+        # An estimate over the free plan's monthly spend cap ($10).
+        code, body, _ = request(srv.port, "/api/admin/engines/workflows/" + wf,
+                                TOKENS["admin"]["token"], "PUT", {"estimatedCost": "50"})
+        self.assertEqual(code, 200, body)
+        code, body, _ = request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                                {"parameters": {}})
+        self.assertEqual(code, 402, body)
+        self.assertEqual((body["error"]["status"], body["error"]["quota"]),
+                         ("EE_ESPEND", "spend"))
+
+    def test_wait_timeout_504(self):
+        # A synchronous run waits its timeoutMs plus EXEC_LEASE_MS; n8n answers later.
+        srv, wf = self.synced({"EXEC_LEASE_MS": "1000"})
+        N8N.config(delayMs=6000)
+        try:
+            code, body, _ = request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                                    {"parameters": {}, "timeoutMs": 1000})
+        finally:
+            N8N.config(delayMs=0)
+        self.assertEqual(code, 504, body)
+        self.assertEqual(body["error"]["status"], "EE_ETIMEOUT")
+        self.assertIn(body["error"]["execution"]["status"], ("pending", "running"))
+
+
+class ShutdownTest(unittest.TestCase):
+    def test_sigterm_lets_a_running_execution_finish(self):
+        srv = Server([TOKENS["admin"], TOKENS["a"]],
+                     {"N8N_BASE_URL": N8N.url, "N8N_API_KEY": N8N_KEY})
+        result = {}
+        try:
+            code, report, _ = request(srv.port, "/api/engines/sync-workflows",
+                                      TOKENS["admin"]["token"])
+            self.assertEqual(code, 200, report)
+            wf = report["added"][0]["id"]
+            before = set(N8N.counts())
+            N8N.config(delayMs=1500)
+
+            def run():
+                result["resp"] = request(srv.port, "/api/engines/execute/" + wf, CANARY,
+                                         "POST", {"parameters": {"text": "last"}})
+
+            t = threading.Thread(target=run)
+            t.start()
+            for _ in range(400):  # until n8n was reached: the request is running
+                if set(N8N.counts()) - before:
+                    break
+                time.sleep(0.025)
+            else:
+                self.fail("the execution never reached n8n")
+            srv.proc.send_signal(signal.SIGTERM)
+            t.join(timeout=120)
+            self.assertFalse(t.is_alive())
+            code, rec, _ = result["resp"]
+            self.assertEqual(code, 200, rec)
+            self.assertEqual((rec["status"], rec["outputData"]["echo"]), ("completed", "last"))
+            self.assertEqual(srv.proc.wait(timeout=120), 0)
+            # The listener is closed.
+            with self.assertRaises(OSError):
+                request(srv.port, "/healthz", timeout=5)
+        finally:
+            N8N.config(delayMs=0)
+            srv.stop()
+
+
+class TokensFileTest(unittest.TestCase):
+    """The tokens file is read as JSON: escapes work, a malformed file is
+    refused at start with exit status 2 and a message naming the problem."""
+
+    def start(self, text):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        tokens = os.path.join(tmp.name, "tokens.json")
+        with open(tokens, "w") as f:
+            f.write(text)
+        port = free_port()
+        env = dict(os.environ, EE_SERVER_ADDR="127.0.0.1:%d" % port,
+                   EE_SERVER_TOKENS=tokens,
+                   EE_STORAGE_URI="sqlite://%s/engine.db" % tmp.name,
+                   API_KEY_ENCRYPTION_SECRET="z" * 48)
+        proc = subprocess.Popen([SERVER], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        return proc, port
+
+    def refused(self, text, words):
+        proc, _ = self.start(text)
+        try:
+            _, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        self.assertEqual(proc.returncode, 2, err)
+        self.assertIn(words, err.decode())
+        self.assertNotIn("s3cret-canary", err.decode())
+
+    def test_malformed_file_refused(self):
+        # Unclosed: not JSON at all.
+        self.refused('{"tokens": [{"token": "s3cret-canary", "workspaceId": "w", '
+                     '"userId": "u"}', "EE_SERVER_TOKENS")
+
+    def test_bad_entry_refused(self):
+        self.refused('{"tokens": [{"token": "s3cret-canary", "workspaceId": "w", '
+                     '"userId": "u", "role": "root"}]}', "/tokens/0/role")
+        self.refused('{"tokens": [{"token": "s3cret-canary", "workspaceId": 7, '
+                     '"userId": "u"}]}', "/tokens/0/workspaceId")
+        self.refused('{"tokens": {}}', "/tokens")
+        # A good entry before the bad one: still refused as a whole.
+        self.refused('{"tokens": [{"token": "t1", "workspaceId": "w", "userId": "u"}, '
+                     '{"token": "s3cret-canary", "workspaceId": "w", "userId": "u", '
+                     '"role": "root"}]}', "/tokens/1/role")
+        self.refused('{"tokens": [{"token": "t1", "token": "t2", "workspaceId": "w", '
+                     '"userId": "u"}]}', "duplicate")
+        # The library refuses the reserved workspace "platform" as a principal.
+        self.refused('{"tokens": [{"token": "s3cret-canary", "workspaceId": "platform", '
+                     '"userId": "u"}]}', "/tokens/0")
+
+    def test_escaped_token_accepted(self):
+        token = 'tok"with\\escapes\\n'
+        doc = {"tokens": [{"role": "user", "userId": "u-e", "token": token,
+                           "workspaceId": "ws-e"}]}
+        proc, port = self.start(json.dumps(doc))
+        try:
+            code = None
+            for _ in range(200):
+                try:
+                    code = request(port, "/api/engines/catalog", token, timeout=10)[0]
+                    break
+                except OSError:
+                    if proc.poll() is not None:
+                        break
+                    time.sleep(0.05)
+            self.assertEqual(code, 200)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+            proc.stderr.close()
+
+
+if __name__ == "__main__":
+    SERVER = sys.argv.pop(1)
+    unittest.main()
