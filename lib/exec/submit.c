@@ -342,6 +342,7 @@ static ee_status submit_locked(submit_ctx *c)
         goto out;
     }
     admitted = false; /* the record holds the ticket now */
+    ee__exec_audit(engine, &r, EE__AUDIT_EXEC_REQUESTED, ee_principal_user(c->p));
     snprintf(c->id_out, EE_EXEC_ID_SIZE, "%s", r.id);
     (void)ee__exec_workers_ensure(c->st); /* queued either way: a failure is logged */
     ee__exec_kick(c->st);
@@ -553,6 +554,7 @@ ee_status ee_exec_cancel(ee_engine *engine, const ee_principal *principal,
      * public API has no call to stop an execution, so the run goes on in
      * n8n, its token is revoked now (its provider calls fail with 401) and
      * whatever it answers later is ignored (docs/execution.md). */
+    ee__exec_audit(engine, &r, EE__AUDIT_EXEC_CANCELLED, ee_principal_user(principal));
     ee__exec_account(st, &r);
     ee__exec_rec_clear(&r);
     return EE_OK;

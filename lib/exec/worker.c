@@ -302,6 +302,8 @@ ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *
     finish_arg a = {st, oc, ee_engine_now_ms(e), &use, output, has_ref ? &ref : NULL, false};
     x_rec tmp;
     s = ee__exec_change(e, workspace, id, finish_change, &a, out != NULL ? out : &tmp);
+    if (s == EE_OK && a.applied)
+        ee__exec_audit(e, out != NULL ? out : &tmp, EE__AUDIT_EXEC_FINISHED, NULL);
     if (out == NULL && s == EE_OK)
         ee__exec_rec_clear(&tmp);
     if (has_ref && (!a.applied || s != EE_OK))
@@ -708,6 +710,7 @@ static void run_one(x_state *st, const x_rec *r0)
         ee__exec_rec_clear(&r);
         goto out;
     }
+    ee__exec_audit(e, &r, EE__AUDIT_EXEC_STARTED, NULL);
     ee_n8n *n8n = ee__engine_n8n(e);
     json_t *body = webhook_body(st, &r, token);
     char *body_text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
