@@ -270,8 +270,8 @@ Test(audit_actions, catalog_entries_categories_and_sync_runs_once_each)
     json_decref(e);
 
     out = NULL;
-    cr_assert_eq(ee_catalog_create(engine, "{\"n8nWorkflowId\": \"wf-hand\", \"name\": \"By hand\"}",
-                                   &out),
+    cr_assert_eq(ee_catalog_create(engine,
+                                   "{\"n8nWorkflowId\": \"wf-hand\", \"name\": \"By hand\"}", &out),
                  EE_OK, "%s", out);
     json_t *ent = parse_doc(out);
     ee_free(out);

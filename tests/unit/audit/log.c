@@ -187,6 +187,28 @@ Test(audit_log, bad_queries_are_refused_with_the_member_named)
         cr_expect_not_null(out, "the error document");
         ee_free(out);
     }
+    /* a cursor of another query (another time range, another workspace) */
+    append("ws-a", EE__AUDIT_KEY_ADDED, "k", NULL);
+    append("ws-a", EE__AUDIT_KEY_ADDED, "k", NULL);
+    char *page = NULL;
+    cr_assert_eq(ee_audit_query(engine, pa, "{\"limit\": 1}", &page), EE_OK);
+    json_t *doc = json_loads(page, 0, NULL);
+    ee_free(page);
+    const char *cur = json_string_value(json_object_get(doc, "nextCursor"));
+    cr_assert_not_null(cur);
+    char q[512];
+    snprintf(q, sizeof q, "{\"from\": 5, \"cursor\": \"%s\"}", cur);
+    page = NULL;
+    cr_expect_eq(ee_audit_query(engine, pa, q, &page), EE_EINVAL);
+    ee_free(page);
+    snprintf(q, sizeof q, "{\"cursor\": \"%s\"}", cur);
+    page = NULL;
+    cr_expect_eq(ee_audit_query(engine, pb, q, &page), EE_EINVAL);
+    ee_free(page);
+    page = NULL;
+    cr_expect_eq(ee_audit_query(engine, pa, q, &page), EE_OK, "the same query goes on");
+    ee_free(page);
+    json_decref(doc);
     char *out = NULL;
     cr_expect_eq(ee_audit_query(NULL, pa, NULL, &out), EE_EINVAL);
     ee_free(out);
