@@ -196,6 +196,8 @@ static const char *const canaries[] = {C_OPENROUTER, C_SERPER, C_CUSTOMER, C_CUS
 
 static void expect_no_canary(const void *data, size_t len, const char *where)
 {
+    if (data == NULL || len == 0)
+        return; /* no file (the log checkpointed away) holds nothing */
     for (size_t i = 0; i < sizeof canaries / sizeof canaries[0]; i++)
         cr_expect_null(memmem(data, len, canaries[i], strlen(canaries[i])),
                        "%s holds canary %zu", where, i);
