@@ -28,5 +28,6 @@
 #include "exec.h"
 #include "gateway.h"
 #include "notify.h"
+#include "audit.h"
 
 #endif

@@ -45,6 +45,35 @@ static json_t *customer_view(json_t *doc, const ee_principal *principal)
 
 /* ---- create / get / update ------------------------------------------------------- */
 
+void ee__cat_audit(ee_engine *engine, ee__audit_action action, const char *id,
+                   const json_t *rec, const json_t *patch)
+{
+    json_t *detail = json_object();
+    const json_t *name = json_object_get(rec, "name");
+    if (detail != NULL && json_is_string(name))
+        json_object_set_new(detail, "name", json_stringn(json_string_value(name),
+                                                         json_string_length(name) > 200
+                                                             ? 200 : json_string_length(name)));
+    if (detail != NULL && patch != NULL) {
+        json_t *fields = json_array();
+        const char *k;
+        const json_t *v;
+        json_object_foreach((json_t *)patch, k, v) {
+            (void)v;
+            json_array_append_new(fields, json_string(k));
+        }
+        json_object_set_new(detail, "fields", fields);
+    }
+    ee__audit_append(engine, &(ee__audit_entry){.action = action,
+                                                .workspace = EE__AUDIT_PLATFORM,
+                                                .actor = EE__AUDIT_ACTOR_SYSTEM,
+                                                .target_id = id,
+                                                .outcome = EE__AUDIT_OK,
+                                                .status = EE_OK,
+                                                .detail = detail});
+    json_decref(detail);
+}
+
 ee_status ee_catalog_create(ee_engine *engine, const char *entry_json, char **out)
 {
     if (out == NULL)
@@ -79,6 +108,7 @@ ee_status ee_catalog_create(ee_engine *engine, const char *entry_json, char **ou
     }
     if (st == EE_OK) {
         ee__catalog_invalidate(state);
+        ee__cat_audit(engine, EE__AUDIT_CATALOG_ENTRY_CREATED, id, rec, NULL);
         st = ee__json_out(out, ee__cat_entry_render(id, 1, rec, true));
     }
     json_decref(input);
@@ -189,6 +219,7 @@ ee_status ee_catalog_update(ee_engine *engine, const char *workflow_id, const ch
         st = update_record(engine, EE__CAT_COLL, workflow_id, patch, apply_entry, &rec, &rev);
     if (st == EE_OK) {
         ee__catalog_invalidate(state);
+        ee__cat_audit(engine, EE__AUDIT_CATALOG_ENTRY_UPDATED, workflow_id, rec, patch);
         st = ee__json_out(out, ee__cat_entry_render(workflow_id, rev, rec, true));
     }
     json_decref(patch);

@@ -55,8 +55,10 @@ ee_status ee_catalog_category_create(ee_engine *engine, const char *category_jso
     char id[25] = "";
     if (st == EE_OK)
         st = ee__cat_category_insert(engine, rec, id);
-    if (st == EE_OK)
+    if (st == EE_OK) {
+        ee__cat_audit(engine, EE__AUDIT_CATALOG_CATEGORY_CREATED, id, rec, NULL);
         st = ee__json_out(out, ee__cat_category_render(id, 1, rec));
+    }
     json_decref(input);
     json_decref(rec);
     return st == EE_OK ? EE_OK : (*out ? st : ee__error_out(out, st));
@@ -144,8 +146,10 @@ ee_status ee_catalog_category_update(ee_engine *engine, const char *category_id,
         }
         json_decref(u.name);
     }
-    if (st == EE_OK)
+    if (st == EE_OK) {
+        ee__cat_audit(engine, EE__AUDIT_CATALOG_CATEGORY_UPDATED, category_id, rec, patch);
         st = ee__json_out(out, ee__cat_category_render(category_id, rev, rec));
+    }
     json_decref(patch);
     json_decref(rec);
     return st == EE_OK ? EE_OK : (*out ? st : ee__error_out(out, st));

@@ -26,6 +26,7 @@
 
 /* schema/schema.h brings core/core.h: core.h must not be included twice in
  * one translation unit, so files including this header include neither. */
+#include "audit/audit.h"
 #include "catalog/catalog.h"
 #include "schema/schema.h"
 #include "catalog/search.h"
@@ -193,6 +194,11 @@ ee_status ee__cat_load(ee_engine *engine, const char *coll, const char *id, json
                        int64_t *revision);
 /* Insert a record (createdAt/updatedAt set by the caller); id_out gets the id. */
 ee_status ee__cat_insert(ee_engine *engine, const char *coll, const json_t *rec, char id_out[25]);
+/* The audit entry of a committed catalog change (catalog_api.c): target
+ * `id`; the detail names the record (`rec`'s "name", may be NULL) and the
+ * members a patch set (`patch`, may be NULL), not their values. */
+void ee__cat_audit(ee_engine *engine, ee__audit_action action, const char *id,
+                   const json_t *rec, const json_t *patch);
 /* Read-modify-write of record `id` through the record layer's update
  * (one retry policy): `expected` the caller's revision (0: none), `entry`
  * the {"rec", "revision"} a scan already read (NULL: read it). EE_ENOTFOUND

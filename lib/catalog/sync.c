@@ -691,6 +691,22 @@ static ee_status sync_with(ee_engine *engine, ee_n8n *client, char **out)
                 "sync: %zu added, %zu updated, %zu deactivated, %zu unchanged, %zu errors",
                 json_array_size(c.added), json_array_size(c.updated),
                 json_array_size(c.deactivated), c.unchanged, json_array_size(c.errors));
+    json_t *counts = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "added",
+                               (json_int_t)json_array_size(c.added), "updated",
+                               (json_int_t)json_array_size(c.updated), "deactivated",
+                               (json_int_t)json_array_size(c.deactivated), "unchanged",
+                               (json_int_t)c.unchanged, "errors",
+                               (json_int_t)json_array_size(c.errors), "categoriesCreated",
+                               (json_int_t)json_array_size(c.cats_created));
+    ee__audit_append(engine, &(ee__audit_entry){.action = EE__AUDIT_CATALOG_SYNCED,
+                                                .workspace = EE__AUDIT_PLATFORM,
+                                                .actor = EE__AUDIT_ACTOR_SYSTEM,
+                                                .target_id = "catalog",
+                                                .outcome = st == EE_OK ? EE__AUDIT_OK
+                                                                       : EE__AUDIT_FAILED,
+                                                .status = st,
+                                                .detail = counts});
+    json_decref(counts);
     json_t *report = NULL;
     if (st == EE_OK)
         report = json_pack("{s:O, s:O, s:O, s:O, s:I, s:O, s:O, s:b}", "added", c.added,

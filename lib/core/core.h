@@ -39,6 +39,19 @@ ee_status ee__error(ee_status status, const char *fmt, ...) EE__PRINTF(2, 3);
 ee_status ee__error_full(ee_status status, int http_status, json_t *detail,
                          const char *fmt, ...) EE__PRINTF(4, 5);
 
+/* This thread's last error, set aside and put back: for work done on the
+ * side of a call (an audit entry written after its action) whose own
+ * failure must not replace the error the call reports. Restore takes the
+ * saved detail back (the saved copy is then empty). */
+typedef struct ee__error_saved {
+    int status;
+    int http_status;
+    char message[EE__ERROR_MSG_MAX];
+    json_t *detail;
+} ee__error_saved;
+void ee__error_save(ee__error_saved *saved);
+void ee__error_restore(ee__error_saved *saved);
+
 /* Fill *out with this thread's last error as an error document (errors.h)
  * and return `status`. For calls with a `char **out` document parameter. */
 ee_status ee__error_out(char **out, ee_status status);

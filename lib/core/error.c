@@ -103,6 +103,26 @@ void ee_error_clear(void)
     memset(&tls_error, 0, sizeof tls_error);
 }
 
+void ee__error_save(ee__error_saved *saved)
+{
+    saved->status = tls_error.status;
+    saved->http_status = tls_error.http_status;
+    memcpy(saved->message, tls_error.message, sizeof saved->message);
+    saved->detail = json_incref(tls_error.detail);
+}
+
+void ee__error_restore(ee__error_saved *saved)
+{
+    json_decref(tls_error.detail);
+    tls_error.status = saved->status;
+    tls_error.http_status = saved->http_status;
+    memcpy(tls_error.message, saved->message, sizeof tls_error.message);
+    tls_error.detail = saved->detail;
+    saved->detail = NULL;
+    if (tls_error.detail != NULL)
+        arm_thread_exit();
+}
+
 static json_t *error_document(void)
 {
     const error_state *e = &tls_error;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/audit.h"
 #include "core/record.h"
 #include "credentials/cred_internal.h"
 #include "execengine/transport.h"
@@ -13,6 +14,22 @@
 #define KEY_MIN_LEN 8
 #define KEY_MAX_LEN 4096
 #define VALIDATE_MAX_BODY (1024 * 1024)
+
+/* The audit entry of a committed change to key `id` (detail stolen, may
+ * be NULL; it names fields and verdicts, never a key). */
+static void audit_key(ee_engine *e, const ee_principal *p, ee__audit_action action,
+                      const char *id, json_t *detail)
+{
+    ee__audit_append(e, &(ee__audit_entry){.action = action,
+                                           .workspace = ee_principal_workspace(p),
+                                           .org = ee_principal_org(p),
+                                           .actor = ee_principal_user(p),
+                                           .target_id = id,
+                                           .outcome = EE__AUDIT_OK,
+                                           .status = EE_OK,
+                                           .detail = detail});
+    json_decref(detail);
+}
 
 static ee_status check_args(ee_engine *e, const ee_principal *p, const void *x, const char *what)
 {
@@ -153,6 +170,8 @@ ee_status ee_cred_key_add(ee_engine *engine, const ee_principal *principal,
         ee__log(ee__engine_logger(engine), EE_LOG_INFO, "credentials",
                 "customer API key %s added for workspace %s", d.id,
                 ee_principal_workspace(principal));
+        audit_key(engine, principal, EE__AUDIT_KEY_ADDED, d.id,
+                  json_pack("{s:s}", "provider", "openrouter"));
         st = record_out(out, &d);
     } else {
         st = ee__error_out(out, st);
@@ -314,6 +333,18 @@ ee_status ee_cred_key_update(ee_engine *engine, const ee_principal *principal,
     ee__cdoc d = {0};
     if (st == EE_OK)
         st = edit_key(engine, principal, key_id, apply_patch, patch, &d);
+    if (st == EE_OK) {
+        /* The names of the members changed, not their values. */
+        json_t *fields = json_array();
+        const char *k;
+        json_t *v;
+        json_object_foreach(patch, k, v) {
+            (void)v;
+            json_array_append_new(fields, json_string(k));
+        }
+        audit_key(engine, principal, EE__AUDIT_KEY_UPDATED, key_id,
+                  json_pack("{s:o}", "fields", fields));
+    }
     if (patch != NULL)
         wipe_request(patch);
     st = st == EE_OK ? record_out(out, &d) : ee__error_out(out, st);
@@ -357,6 +388,8 @@ ee_status ee_cred_key_delete(ee_engine *engine, const ee_principal *principal,
     if (st == EE_OK)
         st = ee_storage_delete(ee__engine_storage(engine), EE__KEYS_COLL,
                                ee_principal_workspace(principal), key_id);
+    if (st == EE_OK)
+        audit_key(engine, principal, EE__AUDIT_KEY_DELETED, key_id, NULL);
     return st;
 }
 
@@ -668,6 +701,8 @@ ee_status ee_cred_key_validate(ee_engine *engine, const ee_principal *principal,
     }
     ee__log(ee__engine_logger(engine), EE_LOG_INFO, "credentials",
             "customer API key %s validated: %s", key_id, v.status);
+    audit_key(engine, principal, EE__AUDIT_KEY_VALIDATED, key_id,
+              json_pack("{s:s}", "result", v.status));
     bool unknown = strcmp(v.status, "unknown") == 0;
     st = ee__json_out(out, answer);
     if (st == EE_OK && unknown)

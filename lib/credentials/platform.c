@@ -6,6 +6,7 @@
 
 #include <openssl/crypto.h>
 
+#include "audit/audit.h"
 #include "core/record.h"
 #include "credentials/cred_internal.h"
 
@@ -333,6 +334,21 @@ ee_status ee_cred_platform_provision(ee_engine *engine, char **out)
             (long long)json_integer_value(json_object_get(report, "updated")),
             (long long)json_integer_value(json_object_get(report, "unchanged")),
             (long long)json_integer_value(json_object_get(report, "removed")));
+    /* The counts only: the report's credentials carry no secret, but the
+     * audit entry has no use for them. */
+    json_t *counts = json_pack("{s:O, s:O, s:O, s:O}", "created",
+                               json_object_get(report, "created"), "updated",
+                               json_object_get(report, "updated"), "unchanged",
+                               json_object_get(report, "unchanged"), "removed",
+                               json_object_get(report, "removed"));
+    ee__audit_append(engine, &(ee__audit_entry){.action = EE__AUDIT_PLATFORM_PROVISIONED,
+                                                .workspace = EE__PLATFORM_WS,
+                                                .actor = EE__AUDIT_ACTOR_SYSTEM,
+                                                .target_id = EE__PLATFORM_WS,
+                                                .outcome = EE__AUDIT_OK,
+                                                .status = EE_OK,
+                                                .detail = counts});
+    json_decref(counts);
     return ee__json_out(out, report);
 }
 

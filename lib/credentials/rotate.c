@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/audit.h"
 #include "core/record.h"
 #include "credentials/cred_internal.h"
 
@@ -171,6 +172,20 @@ ee_status ee_cred_rotate(ee_engine *engine, char **out)
             "rotation: %llu re-sealed, %llu already current, %llu failed",
             (unsigned long long)rc.rotated, (unsigned long long)rc.current,
             (unsigned long long)rc.failed);
+    json_t *detail = json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "workspaces",
+                               (json_int_t)rc.workspaces, "scanned", (json_int_t)rc.scanned,
+                               "rotated", (json_int_t)rc.rotated, "current",
+                               (json_int_t)rc.current, "failed", (json_int_t)rc.failed,
+                               "complete", !rc.stopped);
+    ee__audit_append(engine, &(ee__audit_entry){
+                                 .action = EE__AUDIT_SECRET_ROTATED,
+                                 .workspace = EE__PLATFORM_WS,
+                                 .actor = EE__AUDIT_ACTOR_SYSTEM,
+                                 .target_id = "API_KEY_ENCRYPTION_SECRET",
+                                 .outcome = rc.failed > 0 ? EE__AUDIT_FAILED : EE__AUDIT_OK,
+                                 .status = rc.failed > 0 ? EE_ECRYPTO : EE_OK,
+                                 .detail = detail});
+    json_decref(detail);
     st = ee__json_out(out, json_pack("{s:I, s:I, s:I, s:I, s:I, s:b}", "workspaces",
                                      (json_int_t)rc.workspaces, "scanned", (json_int_t)rc.scanned,
                                      "rotated", (json_int_t)rc.rotated, "current",

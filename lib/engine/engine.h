@@ -49,10 +49,12 @@ typedef struct ee__module {
 } ee__module;
 
 /* The modules with per-engine state, in opening order: the index of each
- * in the registry and of its state (ee__engine_module()). */
-enum { EE__MOD_CREDENTIALS, EE__MOD_CATALOG, EE__MOD_QUOTA, EE__MOD_GATEWAY, EE__MOD_EXEC,
-       EE__MOD_COUNT };
+ * in the registry and of its state (ee__engine_module()). The audit log
+ * opens first and closes last: every other module writes to it. */
+enum { EE__MOD_AUDIT, EE__MOD_CREDENTIALS, EE__MOD_CATALOG, EE__MOD_QUOTA, EE__MOD_GATEWAY,
+       EE__MOD_EXEC, EE__MOD_COUNT };
 
+extern const ee__module ee__audit_module;       /* lib/audit/audit.c */
 extern const ee__module ee__credentials_module; /* lib/credentials/module.c */
 extern const ee__module ee__catalog_module;     /* lib/catalog/module.c */
 extern const ee__module ee__quota_module;       /* lib/quota/module.c */

@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 static const ee__module *const modules[EE__MOD_COUNT] = {
+    [EE__MOD_AUDIT] = &ee__audit_module,
     [EE__MOD_CREDENTIALS] = &ee__credentials_module,
     [EE__MOD_CATALOG] = &ee__catalog_module,
     [EE__MOD_QUOTA] = &ee__quota_module,

@@ -17,6 +17,7 @@
 
 #include <jansson.h>
 
+#include "audit/audit.h"
 #include "core/core.h"
 #include "engine/engine.h"
 #include "exec/queue.h"
@@ -141,6 +142,15 @@ x_state *ee__exec_state(ee_engine *engine);
 /* Insert a new record (r->id set by the caller, revision out). EE_EEXISTS
  * when the workspace already has the idempotency key. */
 ee_status ee__exec_insert(ee_engine *engine, x_rec *r);
+
+/* The audit entry of a step of `r`: `action` is one of EE__AUDIT_EXEC_*
+ * (lib/audit/audit.h), `actor` the user who asked (requested, cancelled)
+ * or NULL for the engine (started, finished); the outcome of a finished run
+ * follows its status. Requested, started and finished are written inside
+ * the step's own transaction (submit, start, final write) and commit with
+ * it; cancelled after its step. Never fails. */
+void ee__exec_audit(ee_engine *engine, const x_rec *r, ee__audit_action action,
+                    const char *actor);
 /* Read one record of `workspace`. */
 ee_status ee__exec_load(ee_engine *engine, const char *workspace, const char *id, x_rec *out);
 /* The record of the workspace's idempotency key. EE_ENOTFOUND. */

@@ -410,3 +410,37 @@ json_t *ee__exec_render(const x_rec *r, bool full)
 {
     return build(r, full ? AS_ANSWER : AS_ANSWER_BRIEF);
 }
+
+/* ---- audit ------------------------------------------------------------------------------ */
+
+void ee__exec_audit(ee_engine *engine, const x_rec *r, ee__audit_action action,
+                    const char *actor)
+{
+    ee__audit_outcome oc = EE__AUDIT_OK;
+    ee_status status = EE_OK;
+    if (action == EE__AUDIT_EXEC_FINISHED && r->status != X_COMPLETED) {
+        status = r->fail_status != EE_OK ? (ee_status)r->fail_status : EE_EUPSTREAM;
+        oc = status == EE_ESPEND ? EE__AUDIT_REFUSED : EE__AUDIT_FAILED;
+    }
+    /* Names, ids and numbers: never the input or output of the run. */
+    json_t *detail = json_pack("{s:s, s:s}", "workflowId", r->workflow_id, "status",
+                               ee__exec_status_name(r->status));
+    if (detail != NULL && action == EE__AUDIT_EXEC_REQUESTED)
+        json_object_set_new(detail, "apiKeyType",
+                            json_string(r->key_customer ? "customer" : "platform"));
+    if (detail != NULL && action == EE__AUDIT_EXEC_FINISHED) {
+        json_object_set_new(detail, "executionTimeMs", json_integer(r->exec_ms));
+        json_object_set_new(detail, "cost", json_integer(r->cost_nano));
+        json_object_set_new(detail, "tokens", json_integer(r->tokens));
+    }
+    ee__audit_append(engine, &(ee__audit_entry){.action = action,
+                                                .workspace = r->workspace,
+                                                .org = r->org_id,
+                                                .actor = actor != NULL ? actor
+                                                                       : EE__AUDIT_ACTOR_ENGINE,
+                                                .target_id = r->id,
+                                                .outcome = oc,
+                                                .status = status,
+                                                .detail = detail});
+    json_decref(detail);
+}

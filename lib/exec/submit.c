@@ -157,7 +157,10 @@ static ee_status enqueue(ee_storage *sto, void *payload)
     if (st != EE_OK)
         return st;
     a->pushed = true;
-    return ee__exec_insert(a->engine, a->r);
+    st = ee__exec_insert(a->engine, a->r);
+    if (st == EE_OK) /* commits with the record */
+        ee__exec_audit(a->engine, a->r, EE__AUDIT_EXEC_REQUESTED, a->r->user_id);
+    return st;
 }
 
 static void release_ticket(ee_engine *engine, ee_quota_ticket *t)
@@ -558,6 +561,7 @@ ee_status ee_exec_cancel(ee_engine *engine, const ee_principal *principal,
      * public API has no call to stop an execution, so the run goes on in
      * n8n, its token is revoked now (its provider calls fail with 401) and
      * whatever it answers later is ignored (docs/execution.md). */
+    ee__exec_audit(engine, &r, EE__AUDIT_EXEC_CANCELLED, ee_principal_user(principal));
     ee__exec_account(st, &r);
     ee__exec_rec_clear(&r);
     return EE_OK;

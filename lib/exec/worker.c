@@ -254,6 +254,24 @@ static ee_status finish_change(x_rec *r, void *payload)
     return EE_OK;
 }
 
+/* The final write and its audit entry: one commit. */
+typedef struct final_step {
+    ee_engine *e;
+    const char *workspace, *id;
+    finish_arg *a;
+    x_rec *dst;
+} final_step;
+
+static ee_status final_write(ee_storage *sto, void *payload)
+{
+    (void)sto;
+    final_step *f = payload;
+    ee_status s = ee__exec_change(f->e, f->workspace, f->id, finish_change, f->a, f->dst);
+    if (s == EE_OK && f->a->applied)
+        ee__exec_audit(f->e, f->dst, EE__AUDIT_EXEC_FINISHED, NULL);
+    return s;
+}
+
 ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *id,
                                 x_outcome *oc, bool *applied_out, x_rec *out)
 {
@@ -306,7 +324,8 @@ ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *
     ee__exec_rec_clear(&cur);
     finish_arg a = {st, oc, ee_engine_now_ms(e), &use, output, has_ref ? &ref : NULL, false};
     x_rec tmp;
-    s = ee__exec_change(e, workspace, id, finish_change, &a, out != NULL ? out : &tmp);
+    final_step fs = {e, workspace, id, &a, out != NULL ? out : &tmp};
+    s = ee__storage_atomic(ee__engine_storage(e), final_write, &fs);
     if (out == NULL && s == EE_OK)
         ee__exec_rec_clear(&tmp);
     if (has_ref && (!a.applied || s != EE_OK))
@@ -623,6 +642,8 @@ static ee_status start_and_grant(ee_storage *sto, void *payload)
                                    a->r.deadline_ms + a->st->lease_ms};
     if ((s = ee__gateway_grant(e, &spec, a->token)) != EE_OK)
         a->grant_failed = true;
+    else
+        ee__exec_audit(e, &a->r, EE__AUDIT_EXEC_STARTED, NULL); /* commits with the start */
     return s;
 }
 

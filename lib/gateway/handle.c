@@ -22,6 +22,7 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "audit/audit.h"
 #include "engine/engine.h"
 #include "execengine/gateway.h"
 #include "execengine/transport.h"
@@ -461,6 +462,23 @@ static ee_status forward(g_state *st, g_grant *g, const g_provider *p,
     return answer(sink, 502, EE_ENETWORK, "the provider is unreachable or reset the connection");
 }
 
+/* The audit entry of a call refused for the run's spent budget (402). */
+static void audit_refusal(ee_engine *engine, const g_grant *g, const g_provider *p,
+                          int64_t spent)
+{
+    json_t *detail = json_pack("{s:s, s:I, s:I}", "provider", p->name, "budget",
+                               (json_int_t)g->budget_nano, "spent", (json_int_t)spent);
+    ee__audit_append(engine, &(ee__audit_entry){.action = EE__AUDIT_GATEWAY_BUDGET_REFUSED,
+                                                .workspace = g->workspace,
+                                                .org = g->org,
+                                                .actor = EE__AUDIT_ACTOR_ENGINE,
+                                                .target_id = g->execution_id,
+                                                .outcome = EE__AUDIT_REFUSED,
+                                                .status = EE_ESPEND,
+                                                .detail = detail});
+    json_decref(detail);
+}
+
 ee_status ee_gateway_handle(ee_engine *engine, const ee_gateway_request *request,
                             const ee_gateway_sink *sink)
 {
@@ -516,6 +534,7 @@ ee_status ee_gateway_handle(ee_engine *engine, const ee_gateway_request *request
         if (ee__gateway_record(st, g, &call, true) != EE_OK)
             ee_error_clear();
         out = answer(sink, 402, EE_ESPEND, "the execution's budget is spent");
+        audit_refusal(engine, g, p, spent);
     } else {
         out = forward(st, g, p, request, slash != NULL ? slash : "/", sink);
     }

@@ -10,44 +10,34 @@
  * else is refused and stays silent. The counters backend makes that exact
  * across processes and hosts. An in-process flag (the period end already
  * handled) spares the marker call on later admissions.
+ *
+ * The audit entry is the audit log's quota.threshold (lib/audit/audit.h);
+ * the callback is called as well, with the same facts.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include <stdlib.h>
 
-#include "core/record.h"
+#include "audit/audit.h"
 #include "execengine/storage.h"
 #include "quota/quota_internal.h"
 
 static const char *const alert_names[Q_A_COUNT] = {"predictions", "storage", "spend"};
 
-/* The quota.threshold entry of the audit log, through core's record layer. */
-#define A_STR(n) {.name = n, .kind = EE__REC_STRING, .flags = EE__REC_REQUIRED}
-
-static const ee__rec_field audit_fields[] = {
-    A_STR("workspaceId"), A_STR("userId"), A_STR("action"), A_STR("resourceId"),
-    {.name = "detail", .kind = EE__REC_DOC},
-    {.name = "createdAt", .kind = EE__REC_INT64, .flags = EE__REC_REQUIRED}};
-static const ee__record_map audit_map = {"audit entry", audit_fields,
-                                         sizeof audit_fields / sizeof audit_fields[0], false};
-
-static void audit(ee_quota_subject *s, json_t *detail, int64_t now)
+/* The quota.threshold entry of the audit log: the engine noticed, on the
+ * admission of `s->user`, who is named in the detail. */
+static void audit(ee_quota_subject *s, json_t *detail)
 {
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:O, s:I}", "workspaceId", s->ws, "userId",
-                            s->user, "action", "quota.threshold", "resourceId", s->org_id,
-                            "detail", detail, "createdAt", (json_int_t)now);
-    uint8_t *data = NULL;
-    size_t len = 0;
-    ee_status st = doc != NULL ? ee__record_encode(&audit_map, doc, &data, &len) : EE_ENOMEM;
-    json_decref(doc);
-    if (st == EE_OK)
-        st = ee_storage_insert(ee__engine_storage(s->engine), "auditLog", s->ws, data, len, NULL);
-    free(data);
-    if (st != EE_OK)
-        ee__log(ee__engine_logger(s->engine), EE_LOG_ERROR, "quota",
-                "cannot write the quota.threshold audit entry of organisation \"%s\": %s",
-                s->org_id, ee_strerror(st));
+    json_object_set_new(detail, "userId", json_string(s->user));
+    ee__audit_append(s->engine, &(ee__audit_entry){.action = EE__AUDIT_QUOTA_THRESHOLD,
+                                                  .workspace = s->ws,
+                                                  .org = s->org_id,
+                                                  .actor = EE__AUDIT_ACTOR_ENGINE,
+                                                  .target_id = s->org_id,
+                                                  .outcome = EE__AUDIT_OK,
+                                                  .status = EE_OK,
+                                                  .detail = detail});
 }
 
 void ee__quota_alert(ee_quota_subject *s, int q, int t, int64_t usage, int64_t limit,
@@ -81,12 +71,12 @@ void ee__quota_alert(ee_quota_subject *s, int q, int t, int64_t usage, int64_t l
     if (!granted)
         return; /* announced by another thread or process */
     ee_counters_commit(c, key, res.resv_id, EE_COUNTERS_ALL, now);
-    json_t *detail = json_pack("{s:s, s:I, s:I, s:I}", "quota", alert_names[q], "threshold",
+    json_t *detail = json_pack("{s:s, s:I, s:I, s:I, s:I}", "quota", alert_names[q], "threshold",
                                (json_int_t)pct, "usage", (json_int_t)usage, "limit",
-                               (json_int_t)limit);
+                               (json_int_t)limit, "periodEnd", (json_int_t)period_end);
     if (detail == NULL)
         return;
-    audit(s, detail, now);
+    audit(s, detail);
     pthread_rwlock_rdlock(&st->alert_lock);
     if (st->alert_fn != NULL) {
         json_t *a = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "orgId", s->org_id,

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audit/audit.h"
 #include "core/record.h"
 #include "storage/storage.h"
 #include "execengine/storage.h"
@@ -415,6 +416,22 @@ static ee_status plan_find(q_state *st, const char *name, q_plan *out, const cha
     return EE_OK;
 }
 
+/* The audit entry of a committed plan or subscription change. */
+static void audit(ee_engine *engine, ee__audit_action action, const char *ws, const char *org,
+                  const char *target, const char *plan)
+{
+    json_t *detail = plan != NULL ? json_pack("{s:s}", "plan", plan) : NULL;
+    ee__audit_append(engine, &(ee__audit_entry){.action = action,
+                                                .workspace = ws,
+                                                .org = org,
+                                                .actor = EE__AUDIT_ACTOR_SYSTEM,
+                                                .target_id = target,
+                                                .outcome = EE__AUDIT_OK,
+                                                .status = EE_OK,
+                                                .detail = detail});
+    json_decref(detail);
+}
+
 static ee_status check_name(const char *name, const char *what)
 {
     if (name == NULL || !ee__id_valid(name))
@@ -467,8 +484,10 @@ ee_status ee_quota_plan_put(ee_engine *engine, const char *plan_json, char **out
                        doc);
         json_decref(doc);
     }
-    if (s == EE_OK)
+    if (s == EE_OK) {
         atomic_fetch_add(&st->gen, 1);
+        audit(engine, EE__AUDIT_QUOTA_PLAN_PUT, NULL, NULL, p.name, NULL);
+    }
     json_t *doc = s == EE_OK && out != NULL ? ee__quota_plan_json(&p, "storage") : NULL;
     return put_answer(out, s, doc);
 }
@@ -558,8 +577,10 @@ ee_status ee_quota_plan_delete(ee_engine *engine, const char *name)
         return s;
     json_decref(d.rec);
     s = ee_storage_delete(ee__engine_storage(engine), "plans", NULL, d.id);
-    if (s == EE_OK)
+    if (s == EE_OK) {
         atomic_fetch_add(&st->gen, 1);
+        audit(engine, EE__AUDIT_QUOTA_PLAN_DELETED, NULL, NULL, name, NULL);
+    }
     return s;
 }
 
@@ -811,6 +832,7 @@ ee_status ee_quota_subscription_put(ee_engine *engine, const char *sub_json, cha
         q_limits l;
         limits_from(st, &p, &sub, &l);
         json_object_set_new(stored, "limits", limits_json(&l));
+        audit(engine, EE__AUDIT_QUOTA_SUBSCRIPTION_PUT, org_id, org_id, org_id, sub.plan);
     }
     json_decref(j);
     return put_answer(out, s, stored);

@@ -108,6 +108,7 @@ Test(engine_registry, every_option_is_listed_once_from_its_modules_table)
         {"MAX_CONCURRENT_EXECUTIONS", "quota"}, {"PLATFORM_SERPER_KEY", "credentials"},
         {"OPENROUTER_API_URL", "credentials"}, {"FLOWISE_SECRETKEY_OVERWRITE", "credentials"},
         {"EE_STORAGE_URI", "engine"},          {"SMTP_HOST", "engine"},
+        {"AUDIT_RETENTION_DAYS", "audit"},
         {"N8N_API_KEY", "engine"},
     };
     for (size_t i = 0; i < sizeof homes / sizeof homes[0]; i++) {

@@ -12,6 +12,9 @@
  * their own (ee__storage_atomic_deferred(): the next synced commit carries
  * them, and recovery redoes them if an OS crash loses them): a run costs 3
  * fsyncs on the default synchronous=FULL, counted by a VFS shim.
+ * The run's audit entries (execution requested, started, finished) are
+ * written inside the submit, start and final transactions: they add no
+ * commit and no sync, and each commits with the step it records.
  */
 #include <sqlite3.h>
 #include <stdint.h>

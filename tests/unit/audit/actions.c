@@ -1,0 +1,352 @@
+/*
+ * Each action the audit log lists leaves exactly one entry, with the right
+ * action, actor, workspace, target and outcome - driven through the real
+ * calls: customer keys, platform provisioning and rotation, executions
+ * over the fake n8n (tests/unit/exec/exec_fake.h), the catalog and its
+ * sync, plans, subscriptions and a quota threshold. A refused or malformed
+ * call leaves none.
+ */
+#include "../exec/exec_fake.h"
+
+#include "audit_test.h"
+#include "execengine/credentials.h"
+#include "execengine/quota.h"
+
+#define C_CUSTOMER "sk-or-v1-CANARY-audit-customer-9f8e7d6c"
+#define C_SERPER "CANARY-audit-serper-4c3b2a19"
+
+static ee_engine *engine;
+static ee_principal *alice, *bob;
+/* the platform's own entries: ee_audit_query() with no principal */
+static ee_principal *const platform = NULL;
+
+static void setup(void)
+{
+    fake_setup();
+    ee_config *cfg = ee_test_config_new(NULL, NULL, NULL);
+    ee_test_config_set(cfg, "EXEC_WORKERS", "2");
+    ee_test_config_set(cfg, "EXEC_POLL_MS", "50");
+    ee_test_config_set(cfg, "PLATFORM_SERPER_KEY", C_SERPER);
+    engine = fake_engine_config(cfg);
+    fake_sync(engine);
+    cr_assert_eq(ee_principal_new(&alice, "ws-alice", "u-alice", "org-a"), EE_OK);
+    cr_assert_eq(ee_principal_new(&bob, "ws-bob", "u-bob", "org-b"), EE_OK);
+}
+
+static void teardown(void)
+{
+    ee_engine_close(engine);
+    ee_principal_free(alice);
+    ee_principal_free(bob);
+    fake_teardown();
+}
+
+TestSuite(audit_actions, .init = setup, .fini = teardown, .timeout = 60);
+
+/* Entries of `action` in p's workspace whose target is `target`. */
+static size_t count_for(const ee_principal *p, const char *action, const char *target)
+{
+    char extra[300];
+    snprintf(extra, sizeof extra, "\"action\": \"%s\"", action);
+    json_t *all = audit_all(engine, p, extra, 100);
+    size_t n = 0, i;
+    json_t *v;
+    json_array_foreach(all, i, v)
+        n += strcmp(audit_str(v, "target.id"), target) == 0;
+    json_decref(all);
+    return n;
+}
+
+static json_t *one_for(const ee_principal *p, const char *action, const char *target)
+{
+    char extra[300];
+    snprintf(extra, sizeof extra, "\"action\": \"%s\"", action);
+    json_t *all = audit_all(engine, p, extra, 100), *found = NULL, *v;
+    size_t n = 0, i;
+    json_array_foreach(all, i, v)
+        if (strcmp(audit_str(v, "target.id"), target) == 0) {
+            n++;
+            found = v;
+        }
+    cr_assert_eq(n, 1, "%s of %s: %zu entries", action, target, n);
+    json_incref(found);
+    json_decref(all);
+    return found;
+}
+
+static void add_key(const ee_principal *p, char id[32])
+{
+    char *out = NULL;
+    ee_status st = ee_cred_key_add(engine, p,
+                                   "{\"keyName\": \"mine\", \"provider\": \"openrouter\", "
+                                   "\"apiKey\": \"" C_CUSTOMER "\"}",
+                                   &out);
+    cr_assert_eq(st, EE_OK, "%s", out);
+    json_t *doc = parse_doc(out);
+    ee_free(out);
+    const char *v = sget(doc, "id") != NULL ? sget(doc, "id") : sget(doc, "_id");
+    cr_assert_not_null(v);
+    snprintf(id, 32, "%s", v);
+    json_decref(doc);
+}
+
+Test(audit_actions, customer_key_added_updated_validated_deleted_once_each)
+{
+    char id[32], *out = NULL;
+    add_key(alice, id);
+    json_t *e = one_for(alice, "credentials.key.added", id);
+    audit_expect(e, "u-alice", "ws-alice", "customerApiKey", id, "ok", "EE_OK");
+    cr_expect_str_eq(audit_str(e, "orgId"), "org-a");
+    cr_expect_str_eq(audit_str(e, "detail.provider"), "openrouter");
+    json_decref(e);
+
+    cr_assert_eq(ee_cred_key_update(engine, alice, id, "{\"keyName\": \"renamed\"}", &out),
+                 EE_OK, "%s", out);
+    ee_free(out);
+    e = one_for(alice, "credentials.key.updated", id);
+    audit_expect(e, "u-alice", "ws-alice", "customerApiKey", id, "ok", "EE_OK");
+    cr_expect_str_eq(json_string_value(json_array_get(
+                         json_object_get(json_object_get(e, "detail"), "fields"), 0)),
+                     "keyName");
+    json_decref(e);
+
+    /* refused: a malformed patch, and another workspace's key: no entry */
+    out = NULL;
+    cr_expect_neq(ee_cred_key_update(engine, alice, id, "{\"isActive\": 3}", &out), EE_OK);
+    ee_free(out);
+    out = NULL;
+    cr_expect_eq(ee_cred_key_update(engine, bob, id, "{\"keyName\": \"x\"}", &out),
+                 EE_ENOTFOUND);
+    ee_free(out);
+    cr_expect_eq(count_for(alice, "credentials.key.updated", id), 1);
+    cr_expect_eq(audit_count(engine, bob, "credentials."), 0);
+
+    out = NULL;
+    ee_status st = ee_cred_key_validate(engine, alice, id, &out);
+    cr_expect(st == EE_OK || st == EE_EUNKNOWN, "%s: %s", ee_status_name(st), out);
+    ee_free(out);
+    e = one_for(alice, "credentials.key.validated", id);
+    audit_expect(e, "u-alice", "ws-alice", "customerApiKey", id, "ok", "EE_OK");
+    cr_expect_not_null(audit_str(e, "detail.result"));
+    json_decref(e);
+
+    cr_expect_eq(ee_cred_key_delete(engine, bob, id), EE_ENOTFOUND);
+    cr_assert_eq(ee_cred_key_delete(engine, alice, id), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(ee_cred_key_delete(engine, alice, id), EE_ENOTFOUND);
+    e = one_for(alice, "credentials.key.deleted", id);
+    audit_expect(e, "u-alice", "ws-alice", "customerApiKey", id, "ok", "EE_OK");
+    json_decref(e);
+    cr_expect_eq(audit_count(engine, alice, "credentials."), 4);
+}
+
+Test(audit_actions, platform_provisioning_and_rotation_once_each)
+{
+    char *out = NULL;
+    cr_assert_eq(ee_cred_platform_provision(engine, &out), EE_OK, "%s", out);
+    ee_free(out);
+    json_t *e = audit_one(engine, platform, "credentials.platform.provisioned");
+    audit_expect(e, "system", "platform", "platformPool", "platform", "ok", "EE_OK");
+    cr_expect_geq(json_integer_value(json_object_get(json_object_get(e, "detail"), "created")), 1);
+    json_decref(e);
+    out = NULL;
+    cr_assert_eq(ee_cred_rotate(engine, &out), EE_OK, "%s", out);
+    ee_free(out);
+    e = audit_one(engine, platform, "credentials.secret.rotated");
+    audit_expect(e, "system", "platform", "encryptionSecret", NULL, "ok", "EE_OK");
+    cr_expect(json_is_true(json_object_get(json_object_get(e, "detail"), "complete")));
+    json_decref(e);
+}
+
+/* Run n8n workflow `n8n_id` as alice; id gets the execution's id. */
+static ee_status run_wf(const char *n8n_id, char id[EE_EXEC_ID_SIZE])
+{
+    char wf[25], *out = NULL;
+    entry_id(engine, n8n_id, wf);
+    ee_status st = ee_exec_submit(engine, alice, wf, "{\"parameters\": {\"text\": \"hi\"}}",
+                                  NULL, NULL, id);
+    cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
+    st = ee_exec_wait(engine, alice, id, 20000, &out);
+    ee_free(out);
+    return st;
+}
+
+Test(audit_actions, an_execution_is_requested_started_and_finished_once_each)
+{
+    char id[EE_EXEC_ID_SIZE];
+    cr_assert_eq(run_wf("wf0", id), EE_OK);
+    json_t *e = one_for(alice, "execution.requested", id);
+    audit_expect(e, "u-alice", "ws-alice", "execution", id, "ok", "EE_OK");
+    cr_expect_str_eq(audit_str(e, "orgId"), "org-a");
+    cr_expect_str_eq(audit_str(e, "detail.apiKeyType"), "platform");
+    json_decref(e);
+    e = one_for(alice, "execution.started", id);
+    audit_expect(e, "engine", "ws-alice", "execution", id, "ok", "EE_OK");
+    json_decref(e);
+    e = one_for(alice, "execution.finished", id);
+    audit_expect(e, "engine", "ws-alice", "execution", id, "ok", "EE_OK");
+    cr_expect_str_eq(audit_str(e, "detail.status"), "completed");
+    json_decref(e);
+    cr_expect_eq(count_for(alice, "execution.cancelled", id), 0);
+
+    /* a run n8n fails: finished, failed, with the status it ended with */
+    char bad[EE_EXEC_ID_SIZE];
+    cr_assert_neq(run_wf("wf2", bad), EE_OK);
+    e = one_for(alice, "execution.finished", bad);
+    audit_expect(e, "engine", "ws-alice", "execution", bad, "failed", "EE_EUPSTREAM");
+    cr_expect_str_eq(audit_str(e, "detail.status"), "failed");
+    json_decref(e);
+    cr_expect_eq(audit_count(engine, alice, "execution.requested"), 2);
+    cr_expect_eq(audit_count(engine, bob, "execution."), 0);
+}
+
+Test(audit_actions, a_refused_request_leaves_no_entry)
+{
+    char wf[25], id[EE_EXEC_ID_SIZE];
+    entry_id(engine, "wf0", wf);
+    /* malformed: refused before anything */
+    cr_expect_eq(ee_exec_submit(engine, alice, wf, "{\"parameters\": 5}", NULL, NULL, id),
+                 EE_EINVAL);
+    /* missing personal credentials: refused, its reservation released */
+    entry_id(engine, "wfG", wf);
+    cr_expect_eq(ee_exec_submit(engine, alice, wf, "{}", NULL, NULL, id), EE_ECREDENTIALS);
+    cr_expect_eq(audit_count(engine, alice, "execution."), 0);
+}
+
+Test(audit_actions, a_cancelled_run_is_cancelled_once_and_never_finished)
+{
+    char wf[25], id[EE_EXEC_ID_SIZE], *out = NULL;
+    entry_id(engine, "wfA", wf);
+    cr_assert_eq(ee_exec_submit(engine, alice, wf, "{}", NULL, NULL, id), EE_OK);
+    /* running at n8n (bounded wait) */
+    for (int i = 0; i < 400 && count_for(alice, "execution.started", id) == 0; i++)
+        usleep(25000);
+    cr_assert_eq(count_for(alice, "execution.started", id), 1);
+    for (int i = 0; i < 400 && fake_hits("async") == 0; i++)
+        usleep(25000);
+    cr_assert_eq(fake_hits("async"), 1, "triggered once");
+    cr_assert_eq(ee_exec_cancel(engine, bob, id), EE_ENOTFOUND);
+    cr_assert_eq(ee_exec_cancel(engine, alice, id), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(ee_exec_cancel(engine, alice, id), EE_ESTATE);
+    /* n8n then says it ended: nothing changes */
+    pthread_mutex_lock(&fake.lock);
+    fake.exec_done = 1;
+    pthread_mutex_unlock(&fake.lock);
+    cr_expect_eq(ee_exec_wait(engine, alice, id, 20000, &out), EE_ECANCELLED);
+    ee_free(out);
+    json_t *e = one_for(alice, "execution.cancelled", id);
+    audit_expect(e, "u-alice", "ws-alice", "execution", id, "ok", "EE_OK");
+    json_decref(e);
+    /* polls after the cancel find the record ended: they write no end */
+    int polls = fake.exec_polls;
+    for (int i = 0; i < 100 && fake.exec_polls < polls + 2; i++)
+        usleep(20000);
+    cr_expect_eq(count_for(alice, "execution.finished", id), 0);
+}
+
+Test(audit_actions, catalog_entries_categories_and_sync_runs_once_each)
+{
+    /* the setup's sync */
+    json_t *e = audit_one(engine, platform, "catalog.synced");
+    audit_expect(e, "system", "platform", "catalog", "catalog", "ok", "EE_OK");
+    cr_expect_geq(json_integer_value(json_object_get(json_object_get(e, "detail"), "added")), 10);
+    json_decref(e);
+
+    char *out = NULL;
+    cr_assert_eq(ee_catalog_category_create(engine, "{\"name\": \"Research\"}", &out), EE_OK,
+                 "%s", out);
+    json_t *cat = parse_doc(out);
+    ee_free(out);
+    const char *cid = sget(cat, "id");
+    e = one_for(platform, "catalog.category.created", cid);
+    audit_expect(e, "system", "platform", "category", cid, "ok", "EE_OK");
+    cr_expect_str_eq(audit_str(e, "detail.name"), "Research");
+    json_decref(e);
+    out = NULL;
+    cr_assert_eq(ee_catalog_category_update(engine, cid, "{\"description\": \"web\"}", &out),
+                 EE_OK, "%s", out);
+    ee_free(out);
+    e = one_for(platform, "catalog.category.updated", cid);
+    audit_expect(e, "system", "platform", "category", cid, "ok", "EE_OK");
+    json_decref(e);
+
+    out = NULL;
+    cr_assert_eq(ee_catalog_create(engine,
+                                   "{\"n8nWorkflowId\": \"wf-hand\", \"name\": \"By hand\"}", &out),
+                 EE_OK, "%s", out);
+    json_t *ent = parse_doc(out);
+    ee_free(out);
+    const char *eid = sget(ent, "id");
+    e = one_for(platform, "catalog.entry.created", eid);
+    audit_expect(e, "system", "platform", "workflow", eid, "ok", "EE_OK");
+    cr_expect_str_eq(audit_str(e, "detail.name"), "By hand");
+    json_decref(e);
+    out = NULL;
+    cr_assert_eq(ee_catalog_update(engine, eid, "{\"isActive\": false}", &out), EE_OK, "%s", out);
+    ee_free(out);
+    out = NULL;
+    /* refused: a duplicate and a malformed patch write nothing */
+    cr_expect_eq(ee_catalog_create(engine, "{\"n8nWorkflowId\": \"wf-hand\", \"name\": \"x\"}",
+                                   &out),
+                 EE_EEXISTS);
+    ee_free(out);
+    out = NULL;
+    cr_expect_eq(ee_catalog_update(engine, eid, "{\"n8nWorkflowId\": \"x\"}", &out), EE_EINVAL);
+    ee_free(out);
+    e = one_for(platform, "catalog.entry.updated", eid);
+    audit_expect(e, "system", "platform", "workflow", eid, "ok", "EE_OK");
+    json_decref(e);
+    cr_expect_eq(audit_count(engine, platform, "catalog.entry.created"), 1);
+
+    fake_sync(engine);
+    cr_expect_eq(audit_count(engine, platform, "catalog.synced"), 2);
+    cr_expect_eq(audit_count(engine, alice, "catalog."), 0, "the catalog is the platform's");
+    json_decref(cat);
+    json_decref(ent);
+}
+
+Test(audit_actions, plans_subscriptions_and_a_quota_threshold_once_each)
+{
+    char *out = NULL;
+    cr_assert_eq(ee_quota_plan_put(engine,
+                                   "{\"name\": \"p5\", \"predictionsPerPeriod\": 5, "
+                                   "\"executionsPerUserPerHour\": -1, "
+                                   "\"concurrentExecutionsPerWorkspace\": -1}",
+                                   &out),
+                 EE_OK, "%s", out);
+    ee_free(out);
+    json_t *e = audit_one(engine, platform, "quota.plan.put");
+    audit_expect(e, "system", "platform", "plan", "p5", "ok", "EE_OK");
+    json_decref(e);
+    out = NULL;
+    cr_assert_eq(ee_quota_subscription_put(engine, "{\"orgId\": \"org-a\", \"plan\": \"p5\"}",
+                                           &out),
+                 EE_OK, "%s", out);
+    ee_free(out);
+    ee_principal *org_ws = NULL;
+    cr_assert_eq(ee_principal_new(&org_ws, "org-a", "admin", "org-a"), EE_OK);
+    e = audit_one(engine, org_ws, "quota.subscription.put");
+    audit_expect(e, "system", "org-a", "subscription", "org-a", "ok", "EE_OK");
+    cr_expect_str_eq(audit_str(e, "detail.plan"), "p5");
+    json_decref(e);
+    ee_principal_free(org_ws);
+
+    /* 4 of 5 predictions: the 80 % threshold, once however many admit */
+    for (int i = 0; i < 4; i++) {
+        out = NULL;
+        cr_assert_eq(ee_quota_admit(engine, alice, NULL, &out), EE_OK, "%s", out);
+        ee_free(out);
+    }
+    e = audit_one(engine, alice, "quota.threshold");
+    audit_expect(e, "engine", "ws-alice", "organisation", "org-a", "ok", "EE_OK");
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(e, "detail"), "threshold")),
+                 80);
+    cr_expect_str_eq(audit_str(e, "detail.userId"), "u-alice");
+    json_decref(e);
+
+    cr_expect_neq(ee_quota_plan_delete(engine, "nope"), EE_OK);
+    cr_assert_eq(ee_quota_plan_delete(engine, "p5"), EE_OK, "%s", ee_error_last_message());
+    e = audit_one(engine, platform, "quota.plan.deleted");
+    audit_expect(e, "system", "platform", "plan", "p5", "ok", "EE_OK");
+    json_decref(e);
+    cr_expect_eq(audit_count(engine, platform, "quota.plan."), 2);
+}
