@@ -239,7 +239,7 @@ static ee_status build(g_state *st, const g_provider *p, const ee_gateway_reques
 /* A call in flight: what the provider's answer has streamed to the caller
  * so far (an SSE answer goes on as it comes), and the usage seen in it.
  * The line buffer is allocated (not zeroed) only once a call turns out to
- * stream: zeroing 64 KiB a call was a tenth of the gateway's own work. */
+ * stream: a call answered whole does not zero 64 KiB. */
 typedef struct {
     const g_provider *p;
     const ee_gateway_sink *sink;
