@@ -10,10 +10,10 @@
  * call sees another's options. A fresh handle per call cost a socketpair,
  * four fcntl()s, two close()s and three sigaction()s (the easy handle's
  * own multi handle, made and torn down each time), about 40 us a call on
- * the test machine (docs/gateway.md). Mail keeps a fresh handle per message. Retries are not done
- * here: transport.c does them, for every backend alike. This backend only
- * reports, per attempt, what happened and whether the request certainly
- * never reached the server.
+ * the test machine (docs/gateway.md). Mail keeps a fresh handle per
+ * message. Retries are not done here: transport.c does them, for every
+ * backend alike. This backend only reports, per attempt, what happened and
+ * whether the request certainly never reached the server.
  */
 #include <pthread.h>
 #include <stdio.h>
