@@ -234,15 +234,20 @@ static ee_status build(g_state *st, const g_provider *p, const ee_gateway_reques
 
 /* ---- metering and the answer ---------------------------------------------------------- */
 
+/* The longest SSE line read for usage. */
+#define G_LINE_MAX 65536
+
 /* A call in flight: what the provider's answer has streamed to the caller
- * so far (an SSE answer goes on as it comes), and the usage seen in it. */
+ * so far (an SSE answer goes on as it comes), and the usage seen in it.
+ * The line buffer is allocated (not zeroed) only once a call turns out to
+ * stream: a call answered whole does not zero 64 KiB. */
 typedef struct {
     const g_provider *p;
     const ee_gateway_sink *sink;
     bool decided, streaming, aborted;
     int status;
     g_usage usage;               /* from the last complete SSE line carrying usage */
-    char line[65536];            /* the SSE line being received */
+    char *line;                  /* the SSE line being received (G_LINE_MAX) */
     size_t line_len;
     bool line_overflow;
 } g_call;
@@ -275,7 +280,7 @@ static void watch_lines(g_call *c, const char *data, size_t len)
     for (size_t i = 0; i < len; i++) {
         char ch = data[i];
         if (ch != '\n') {
-            if (c->line_len + 1 < sizeof c->line)
+            if (c->line_len + 1 < G_LINE_MAX)
                 c->line[c->line_len++] = ch;
             else
                 c->line_overflow = true;
@@ -305,6 +310,10 @@ static int on_chunk(const ee_http_response *resp, const void *chunk, size_t len,
         c->decided = true;
         c->status = ee_http_response_status(resp);
         c->streaming = c->p->meter_openrouter && is_sse(resp) && c->status < 400;
+        /* without a line buffer the answer is passed on whole (and its
+         * usage read from the whole body) */
+        if (c->streaming && (c->line = malloc(G_LINE_MAX)) == NULL)
+            c->streaming = false;
         if (c->streaming) {
             char lines[8][512];
             const char *heads[8];
@@ -425,13 +434,8 @@ static ee_status forward(g_state *st, g_grant *g, const g_provider *p,
         return answer(sink, s == EE_ENOMEM ? 500 : 400, s,
                       "the call cannot be forwarded (method, path or headers)");
     }
-    g_call *c = calloc(1, sizeof *c);
-    if (c == NULL) {
-        ee_http_request_free(req);
-        return ee__error(EE_ENOMEM, "out of memory forwarding a gateway call");
-    }
-    c->p = p;
-    c->sink = sink;
+    g_call call_state = {.p = p, .sink = sink};
+    g_call *c = &call_state;
     ee_http_request_set_stream(req, on_chunk, c);
     ee_http_response *resp = NULL;
     s = ee_transport_http(ee__engine_transport(st->engine), req, &resp);
@@ -446,12 +450,12 @@ static ee_status forward(g_state *st, g_grant *g, const g_provider *p,
                                  .at_ms = ee_engine_now_ms(st->engine)};
         meter(st, g, c, NULL, &call);
         bool aborted = c->aborted;
-        free(c);
+        free(c->line);
         ee_error_clear();
         return aborted ? ee__error(EE_ECANCELLED, "ee_gateway_handle: the caller went away")
                        : EE_OK;
     }
-    free(c);
+    free(c->line);
     if (s == EE_OK || s == EE_ECANCELLED)
         return s;
     ee_error_clear();

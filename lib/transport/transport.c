@@ -789,6 +789,13 @@ ee_status ee_transport_curl_new(ee_transport **out, const ee_transport_options *
     return transport_wrap(out, table, ctx, opts);
 }
 
+uint64_t ee__transport_curl_handles(const ee_transport *t)
+{
+    if (t == NULL || t->vt.http != ee__transport_curl_table()->http)
+        return 0;
+    return ee__transport_curl_handles_made(t->ctx);
+}
+
 void ee_transport_free(ee_transport *t)
 {
     if (t == NULL)

@@ -95,6 +95,14 @@ void ee__transport_describe(const ee_http_request *req, char *out, size_t cap);
 ee_status ee__transport_curl_backend(const ee_transport_options *opts,
                                      const ee_transport_backend **table, void **ctx);
 
+/* The libcurl backend's table (to tell its transports apart), and how
+ * many easy handles a libcurl transport has made for HTTP calls: idle
+ * handles are reused, so sequential calls make one (tests). 0 for a
+ * transport of another backend. */
+const ee_transport_backend *ee__transport_curl_table(void);
+uint64_t ee__transport_curl_handles_made(const void *ctx);
+uint64_t ee__transport_curl_handles(const ee_transport *t);
+
 /* How many attempts this thread's last ee_transport_http() made (tests). */
 int ee__transport_last_attempts(void);
 

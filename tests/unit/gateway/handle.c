@@ -362,3 +362,28 @@ Test(gateway_handle, bad_arguments_and_an_aborting_sink)
     cr_expect_eq(ee_gateway_handle(e, &req, &sink), EE_ECANCELLED);
     gw_answer_free(&a);
 }
+
+/* A served call, and a read of the run's usage, leave no error recorded on
+ * the thread: reading the run's total lets the query end instead of
+ * stopping it (a stop was recorded as an ECANCELLED error every call, its
+ * message formatted and redacted: a sixth of the gateway's own work). */
+Test(gateway_handle, a_served_call_leaves_no_error_on_the_thread)
+{
+    char tok[EE__GATEWAY_TOKEN_SIZE];
+    gw_grant(e, p, EXEC_A, LLM, 1, NULL, -1, gw_now + 60000, tok);
+    up_reset(UP_OPENROUTER_JSON);
+    for (int i = 0; i < 2; i++) {
+        ee_error_clear();
+        gw_answer a = gw_call(e, OPENROUTER_PATH, tok);
+        cr_assert_eq(a.status, 200, "%s", a.body ? a.body : "");
+        gw_answer_free(&a);
+        cr_expect_eq(ee_error_last_status(), EE_OK, "call %d left: %s", i,
+                     ee_error_last_message());
+    }
+    ee__gateway_usage u;
+    ee_error_clear();
+    cr_assert_eq(ee__gateway_usage_of(e, "ws-gw", EXEC_A, &u), EE_OK);
+    cr_expect_eq(u.calls, 2, "the total is still read");
+    cr_expect_eq(u.cost_nano, 2 * UP_COST_NANO);
+    cr_expect_eq(ee_error_last_status(), EE_OK, "%s", ee_error_last_message());
+}

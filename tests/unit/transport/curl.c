@@ -300,6 +300,88 @@ Test(curl, connections_are_reused)
     cr_assert_eq(after - before, 2, "connections: %d -> %d", before, after);
 }
 
+/* Sequential calls reuse one easy handle (given back reset to the pool). */
+Test(curl, sequential_calls_reuse_one_easy_handle)
+{
+    for (int i = 0; i < 5; i++) {
+        ee_http_response *r;
+        cr_assert_eq(do_req(i % 2 ? "POST" : "GET", "/echo", i % 2 ? "{}" : NULL, &r), EE_OK);
+        cr_assert_eq(ee_http_response_status(r), 200);
+        ee_http_response_free(r);
+    }
+    cr_assert_eq(ee__transport_curl_handles(tr), 1);
+}
+
+static const char *echo_body(ee_http_response *r)
+{
+    const void *b;
+    size_t len;
+    cr_assert_eq(ee_http_response_body(r, &b, &len), EE_OK);
+    return b;
+}
+
+/* What one call set on its handle (method, headers, body, no-body) is gone
+ * by the next call on the same handle. */
+Test(curl, a_reused_handle_keeps_nothing_of_the_call_before)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s/echo", fake.base);
+    ee_http_request *req;
+    cr_assert_eq(ee_http_request_new(&req, "PUT", url), EE_OK);
+    cr_assert_eq(ee_http_request_add_header(req, "X-N8N-API-KEY", "canary-key-7f3a"), EE_OK);
+    cr_assert_eq(ee_http_request_add_header(req, "Accept", "text/x-canary"), EE_OK);
+    cr_assert_eq(ee_http_request_set_body(req, "canary-body-91c2", 16), EE_OK);
+    ee_http_response *r;
+    cr_assert_eq(ee_transport_http(tr, req, &r), EE_OK);
+    ee_http_request_free(req);
+    const char *b = echo_body(r);
+    cr_assert_not_null(strstr(b, "\"method\": \"PUT\""), "%s", b);
+    cr_assert_not_null(strstr(b, "\"hasApiKey\": true"), "%s", b);
+    cr_assert_not_null(strstr(b, "text/x-canary"), "%s", b);
+    ee_http_response_free(r);
+
+    cr_assert_eq(do_req("GET", "/echo", NULL, &r), EE_OK);
+    b = echo_body(r);
+    cr_assert_not_null(strstr(b, "\"method\": \"GET\""), "%s", b);
+    cr_assert_not_null(strstr(b, "\"hasApiKey\": false"), "%s", b);
+    cr_assert_null(strstr(b, "canary"), "%s", b);
+    ee_http_response_free(r);
+
+    /* HEAD (no body) then GET: the GET gets its body */
+    cr_assert_eq(do_req("HEAD", "/echo", NULL, &r), EE_OK);
+    cr_assert_eq(ee_http_response_status(r), 200);
+    ee_http_response_free(r);
+    cr_assert_eq(do_req("GET", "/echo", NULL, &r), EE_OK);
+    b = echo_body(r);
+    cr_assert_not_null(strstr(b, "\"method\": \"GET\""), "%s", b);
+    ee_http_response_free(r);
+    cr_assert_eq(ee__transport_curl_handles(tr), 1, "the calls did not share a handle");
+}
+
+/* A handle whose call timed out serves the next call with that call's
+ * own limits: a short per-request timeout does not stay set. */
+Test(curl, a_handle_after_a_timeout_is_clean)
+{
+    open_transport(0, 5000);
+    char url[512];
+    snprintf(url, sizeof url, "%s/slow/1500", fake.base);
+    ee_http_request *req;
+    cr_assert_eq(ee_http_request_new(&req, "GET", url), EE_OK);
+    cr_assert_eq(ee_http_request_set_limits(req, 0, 200, 0), EE_OK);
+    ee_http_response *r = NULL;
+    cr_assert_eq(ee_transport_http(tr, req, &r), EE_ETIMEOUT);
+    ee_http_request_free(req);
+    ee_error_clear();
+    /* the same URL, the transport's 5 s: answered */
+    cr_assert_eq(do_req("GET", "/slow/1500", NULL, &r), EE_OK, "%s", ee_error_last_message());
+    cr_assert_eq(ee_http_response_status(r), 200);
+    ee_http_response_free(r);
+    cr_assert_eq(do_req("GET", "/echo", NULL, &r), EE_OK);
+    cr_assert_eq(ee_http_response_status(r), 200);
+    ee_http_response_free(r);
+    cr_assert_eq(ee__transport_curl_handles(tr), 1, "the calls did not share a handle");
+}
+
 static void *hammer(void *arg)
 {
     (void)arg;
