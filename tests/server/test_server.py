@@ -613,7 +613,8 @@ class OwnServerTest(unittest.TestCase):
                          ("EE_ESPEND", "spend"))
 
     def test_wait_timeout_504(self):
-        # A synchronous run waits its timeoutMs plus EXEC_LEASE_MS; n8n answers later.
+        # The run's timeoutMs bounds the wait for n8n's answer: n8n answers
+        # later, the run fails with EE_ETIMEOUT and the answer is 504.
         srv, wf = self.synced({"EXEC_LEASE_MS": "1000"})
         N8N.config(delayMs=6000)
         try:
@@ -623,7 +624,8 @@ class OwnServerTest(unittest.TestCase):
             N8N.config(delayMs=0)
         self.assertEqual(code, 504, body)
         self.assertEqual(body["error"]["status"], "EE_ETIMEOUT")
-        self.assertIn(body["error"]["execution"]["status"], ("pending", "running"))
+        self.assertEqual(body["error"]["execution"]["status"], "failed", body)
+        self.assertIn("timeout", body["error"]["execution"]["errorMessage"], body)
 
 
 class ShutdownTest(unittest.TestCase):
