@@ -26,6 +26,7 @@
     X(PLATFORM_PROVISIONED, "credentials.platform.provisioned", "platformPool")                  \
     X(SECRET_ROTATED, "credentials.secret.rotated", "encryptionSecret")                          \
     X(EXEC_REQUESTED, "execution.requested", "execution")                                        \
+    X(EXEC_REFUSED, "execution.refused", "workflow")                                             \
     X(EXEC_STARTED, "execution.started", "execution")                                            \
     X(EXEC_FINISHED, "execution.finished", "execution")                                          \
     X(EXEC_CANCELLED, "execution.cancelled", "execution")                                        \

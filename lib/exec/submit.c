@@ -205,6 +205,32 @@ typedef struct {
     char *id_out;
 } submit_ctx;
 
+/* A request the rules refused (credentials, validation, quota, rate,
+ * concurrency, spend, a full backlog): one "execution.refused" entry
+ * naming the workflow (no execution exists). A malformed
+ * request or a storage failure is not an action and leaves none. */
+static void audit_refusal(ee_engine *engine, const submit_ctx *c, const char *workflow_id,
+                          ee_status st)
+{
+    switch (st) {
+    case EE_ECREDENTIALS: case EE_EVALIDATION: case EE_EQUOTA: case EE_ERATELIMIT:
+    case EE_ECONCURRENCY: case EE_ESPEND: case EE_EBUSY:
+        break;
+    default:
+        return;
+    }
+    json_t *detail = json_pack("{s:s}", "workflowId", workflow_id);
+    ee__audit_append(engine, &(ee__audit_entry){.action = EE__AUDIT_EXEC_REFUSED,
+                                                .workspace = ee_principal_workspace(c->p),
+                                                .org = ee_principal_org(c->p),
+                                                .actor = ee_principal_user(c->p),
+                                                .target_id = workflow_id,
+                                                .outcome = EE__AUDIT_REFUSED,
+                                                .status = st,
+                                                .detail = detail});
+    json_decref(detail);
+}
+
 static ee_status submit_locked(submit_ctx *c)
 {
     ee_engine *engine = c->st->engine;
@@ -356,6 +382,8 @@ static ee_status submit_locked(submit_ctx *c)
 out:
     if (admitted)
         release_ticket(engine, &ticket);
+    if (st != EE_OK && entry != NULL)
+        audit_refusal(engine, c, entry->id, st);
     ee__exec_rec_clear(&r);
     ee_free(params_text);
     ee__catalog_params_free(params);

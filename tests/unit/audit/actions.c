@@ -199,17 +199,23 @@ Test(audit_actions, an_execution_is_requested_started_and_finished_once_each)
     cr_expect_eq(audit_count(engine, bob, "execution."), 0);
 }
 
-Test(audit_actions, a_refused_request_leaves_no_entry)
+Test(audit_actions, a_refused_request_is_one_refused_entry_and_a_malformed_one_none)
 {
     char wf[25], id[EE_EXEC_ID_SIZE];
     entry_id(engine, "wf0", wf);
-    /* malformed: refused before anything */
+    /* malformed: not an action, no entry */
     cr_expect_eq(ee_exec_submit(engine, alice, wf, "{\"parameters\": 5}", NULL, NULL, id),
                  EE_EINVAL);
-    /* missing personal credentials: refused, its reservation released */
+    cr_expect_eq(audit_count(engine, alice, "execution."), 0);
+    /* missing personal credentials: refused, its reservation released, one entry naming the
+     * workflow (no execution exists) */
     entry_id(engine, "wfG", wf);
     cr_expect_eq(ee_exec_submit(engine, alice, wf, "{}", NULL, NULL, id), EE_ECREDENTIALS);
-    cr_expect_eq(audit_count(engine, alice, "execution."), 0);
+    cr_expect_eq(ee_error_last_status(), EE_ECREDENTIALS, "the caller's error is kept");
+    json_t *e = one_for(alice, "execution.refused", wf);
+    audit_expect(e, "u-alice", "ws-alice", "workflow", wf, "refused", "EE_ECREDENTIALS");
+    json_decref(e);
+    cr_expect_eq(audit_count(engine, alice, "execution."), 1, "that one, nothing requested");
 }
 
 Test(audit_actions, a_cancelled_run_is_cancelled_once_and_never_finished)

@@ -276,6 +276,9 @@ Test(audit_canary, no_audit_entry_and_no_byte_of_the_file_holds_a_secret)
     out = NULL;
     (void)ee_exec_wait(engine, alice, id, 20000, &out);
     ee_free(out);
+    /* a request refused for a missing personal credential */
+    entry_id(engine, "wfG", wf);
+    cr_assert_eq(ee_exec_submit(engine, alice, wf, "{}", NULL, NULL, id), EE_ECREDENTIALS);
     /* catalog, plans, subscription, a threshold, rotation, the key deleted */
     out = NULL;
     cr_assert_eq(ee_catalog_category_create(engine, "{\"name\": \"Canaries\"}", &out), EE_OK);
