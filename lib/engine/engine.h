@@ -50,13 +50,14 @@ typedef struct ee__module {
 
 /* The modules with per-engine state, in opening order: the index of each
  * in the registry and of its state (ee__engine_module()). */
-enum { EE__MOD_CREDENTIALS, EE__MOD_CATALOG, EE__MOD_QUOTA, EE__MOD_GATEWAY, EE__MOD_EXEC,
-       EE__MOD_COUNT };
+enum { EE__MOD_CREDENTIALS, EE__MOD_CATALOG, EE__MOD_QUOTA, EE__MOD_GATEWAY, EE__MOD_BILLING,
+       EE__MOD_EXEC, EE__MOD_COUNT };
 
 extern const ee__module ee__credentials_module; /* lib/credentials/module.c */
 extern const ee__module ee__catalog_module;     /* lib/catalog/module.c */
 extern const ee__module ee__quota_module;       /* lib/quota/module.c */
 extern const ee__module ee__gateway_module;     /* lib/gateway/module.c */
+extern const ee__module ee__billing_module;     /* lib/billing/module.c */
 extern const ee__module ee__exec_module;        /* lib/exec/module.c */
 /* The engine's own options (storage, counters, data dir, n8n, and those of
  * modules that do not exist yet) and the DATABASE_* rule (options.c). */

@@ -63,6 +63,13 @@ static const ee__rec_field key_fields[] = {
 static const ee__record_map key_map = {"execution apiKeyUsed", key_fields,
                                        sizeof key_fields / sizeof key_fields[0], false};
 
+static const ee__rec_field charge_fields[] = {
+    S("month", 7), {.name = "cost", .kind = EE__REC_MONEY},
+    {.name = "markup", .kind = EE__REC_MONEY}, {.name = "allowanceUsed", .kind = EE__REC_MONEY},
+    {.name = "charged", .kind = EE__REC_MONEY}};
+static const ee__record_map charge_map = {"execution charge", charge_fields,
+                                          sizeof charge_fields / sizeof charge_fields[0], false};
+
 static const ee__rec_field run_fields[] = {
     S("quotaTicket", 4096), I("timeoutMs"), I("deadlineMs"), I("failStatus"),
     {.name = "useCustomApiKey", .kind = EE__REC_BOOL}, S("emailTo", 320)};
@@ -82,6 +89,7 @@ static const ee__rec_field x_fields[] = {
     {.name = "outputRef", .kind = EE__REC_DOC, .map = &ref_map},
     I("executionTimeMs"),
     {.name = "apiKeyUsed", .kind = EE__REC_DOC, .map = &key_map},
+    {.name = "charge", .kind = EE__REC_DOC, .map = &charge_map},
     {.name = "emailSent", .kind = EE__REC_BOOL},
     D("emailSentAt"),
     S("errorMessage", 4096),
@@ -145,6 +153,16 @@ static ee_status from_json(const json_t *j, x_rec *r)
         r->cost_nano = int_of(key, "cost");
         r->tokens = int_of(key, "tokensUsed");
     }
+    const json_t *charge = json_object_get(j, "charge");
+    if (json_is_object(charge)) {
+        r->charged = true;
+        snprintf(r->charge_month, sizeof r->charge_month, "%s",
+                 json_string_value(json_object_get(charge, "month")) ?: "");
+        r->charge_cost = int_of(charge, "cost");
+        r->charge_markup = int_of(charge, "markup");
+        r->charge_allowance = int_of(charge, "allowanceUsed");
+        r->charge_charged = int_of(charge, "charged");
+    }
     r->email_sent = json_is_true(json_object_get(j, "emailSent"));
     r->email_sent_at = int_of(j, "emailSentAt");
     r->error_message = dup_or_null(json_object_get(j, "errorMessage"));
@@ -183,6 +201,30 @@ static void set_int(json_t *o, const char *k, int64_t v)
 typedef enum { AS_STORED, AS_ANSWER, AS_ANSWER_BRIEF } x_shape;
 
 static void set_date(json_t *o, const char *k, int64_t ms, x_shape shape);
+
+static void set_money(json_t *o, const char *k, int64_t nano, bool usd)
+{
+    set_int(o, k, nano);
+    if (usd) {
+        char key[48], text[32];
+        snprintf(key, sizeof key, "%sUsd", k);
+        ee__decimal_format(nano, 9, text);
+        set_str(o, key, text);
+    }
+}
+
+json_t *ee__exec_charge_json(const x_rec *r, bool stored)
+{
+    json_t *c = json_object();
+    if (c == NULL)
+        return NULL;
+    set_str(c, "month", r->charge_month);
+    set_money(c, "cost", r->charge_cost, !stored);
+    set_money(c, "markup", r->charge_markup, !stored);
+    set_money(c, "allowanceUsed", r->charge_allowance, !stored);
+    set_money(c, "charged", r->charge_charged, !stored);
+    return c;
+}
 
 static json_t *build(const x_rec *r, x_shape shape)
 {
@@ -227,6 +269,8 @@ static json_t *build(const x_rec *r, x_shape shape)
             set_str(k, "keyId", r->key_id);
         json_object_set_new(j, "apiKeyUsed", k);
     }
+    if (r->charged)
+        json_object_set_new(j, "charge", ee__exec_charge_json(r, stored));
     json_object_set_new(j, "emailSent", json_boolean(r->email_sent));
     if (r->email_sent_at > 0)
         set_date(j, "emailSentAt", r->email_sent_at, shape);
@@ -327,6 +371,25 @@ ee_status ee__exec_find_idem(ee_engine *engine, const char *workspace, const cha
     out->revision = f.revision;
     st = from_json(f.rec, out);
     json_decref(f.rec);
+    return st;
+}
+
+ee_status ee__exec_replace(ee_engine *engine, x_rec *r)
+{
+    json_t *j = to_json(r);
+    if (j == NULL)
+        return ee__error(EE_ENOMEM, "out of memory storing an execution");
+    uint8_t *data = NULL;
+    size_t len = 0;
+    ee_status st = ee__record_encode(&x_map, j, &data, &len);
+    json_decref(j);
+    int64_t rev = 0;
+    if (st == EE_OK)
+        st = ee_storage_replace(ee__engine_storage(engine), X_COLL, r->workspace, r->id,
+                                r->revision, data, len, &rev);
+    if (st == EE_OK)
+        r->revision = rev;
+    free(data);
     return st;
 }
 
