@@ -26,5 +26,6 @@
 #include "catalog.h"
 #include "quota.h"
 #include "exec.h"
+#include "billing.h"
 
 #endif

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "core/record.h"
+#include "exec/exec.h"
 #include "exec/exec_internal.h"
 #include "storage/storage.h"
 
@@ -472,4 +473,59 @@ static void set_date(json_t *o, const char *k, int64_t ms, x_shape shape)
 json_t *ee__exec_render(const x_rec *r, bool full)
 {
     return build(r, full ? AS_ANSWER : AS_ANSWER_BRIEF);
+}
+
+/* ---- facts for other modules (exec.h) ------------------------------------------------- */
+
+typedef struct {
+    ee__exec_fact_fn fn;
+    void *payload;
+    uint64_t seen, max;
+    ee_status st;
+} walk_acc;
+
+static int walk_row(const ee_storage_row *row, void *payload)
+{
+    walk_acc *a = payload;
+    if (++a->seen > a->max) {
+        a->st = ee__error(EE_ETOOBIG, "more than %llu executions in the range: ask a shorter one",
+                          (unsigned long long)a->max);
+        return 1;
+    }
+    x_rec r;
+    char id[EE_EXEC_ID_SIZE];
+    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, id);
+    a->st = ee__exec_decode(row->data, row->len, id, row->revision, &r);
+    if (a->st != EE_OK)
+        return 1;
+    ee__exec_fact f = {.user_id = r.user_id != NULL ? r.user_id : "",
+                       .workflow_id = r.workflow_id,
+                       .created_at = r.created_at,
+                       .ended = x_final(r.status),
+                       .completed = r.status == X_COMPLETED,
+                       .exec_ms = r.exec_ms,
+                       .email_requested = r.email_to != NULL && r.email_to[0] != '\0',
+                       .email_sent = r.email_sent};
+    int stop = a->fn(&f, a->payload);
+    ee__exec_rec_clear(&r);
+    if (stop != 0)
+        a->st = ee__error(EE_ECANCELLED, "the walk over executions was stopped");
+    return stop;
+}
+
+ee_status ee__exec_walk(ee_engine *engine, const char *workspace, int64_t from, int64_t to,
+                        uint64_t max, ee__exec_fact_fn fn, void *payload)
+{
+    if (engine == NULL || workspace == NULL || fn == NULL)
+        return ee__error(EE_EINVAL, "executions walk: NULL argument");
+    walk_acc a = {fn, payload, 0, max, EE_OK};
+    ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION,
+                               .flags = EE_STORAGE_QUERY_FROM | EE_STORAGE_QUERY_TO,
+                               .time_from = from,
+                               .time_to = to,
+                               .order = EE_STORAGE_ORDER_TIME_ASC,
+                               .limit = EE_STORAGE_LIMIT_MAX};
+    ee_status st = ee__storage_query_all(ee__engine_storage(engine), X_COLL, workspace, &q,
+                                         walk_row, &a, &a.st);
+    return st;
 }
