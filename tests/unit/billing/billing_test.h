@@ -27,7 +27,7 @@
 
 static _Atomic int64_t test_now = T_2026_03_01;
 
-static int64_t test_clock(void *payload)
+static inline int64_t test_clock(void *payload)
 {
     (void)payload;
     return atomic_load(&test_now);
@@ -39,7 +39,7 @@ typedef struct {
     ee__billing_charge *c;
 } book_arg;
 
-static ee_status book_scope(ee_storage *sto, void *payload)
+static inline ee_status book_scope(ee_storage *sto, void *payload)
 {
     book_arg *a = payload;
     return ee__billing_apply(a->engine, sto, a->x, a->c);
@@ -47,7 +47,7 @@ static ee_status book_scope(ee_storage *sto, void *payload)
 
 /* Book `x` once, starting the transaction again when another writer came
  * first (as lib/exec/bill.c does). */
-static ee_status book(ee_engine *e, const ee__billing_exec *x, ee__billing_charge *c)
+static inline ee_status book(ee_engine *e, const ee__billing_exec *x, ee__billing_charge *c)
 {
     book_arg a = {e, x, c};
     ee_status st = EE_ECONFLICT;
@@ -56,7 +56,7 @@ static ee_status book(ee_engine *e, const ee__billing_exec *x, ee__billing_charg
     return st;
 }
 
-static json_t *month_doc(ee_engine *e, const ee_principal *p, const char *month)
+static inline json_t *month_doc(ee_engine *e, const ee_principal *p, const char *month)
 {
     char *out = NULL;
     ee_status st = ee_billing_month(e, p, month, &out);
@@ -67,13 +67,13 @@ static json_t *month_doc(ee_engine *e, const ee_principal *p, const char *month)
     return doc;
 }
 
-static int64_t usage_int(const json_t *month, const char *key)
+static inline int64_t usage_int(const json_t *month, const char *key)
 {
     return (int64_t)json_integer_value(json_object_get(json_object_get(month, "usage"), key));
 }
 
 /* The workflow's line of a month, or NULL. */
-static const json_t *workflow_line(const json_t *month, const char *wf)
+static inline const json_t *workflow_line(const json_t *month, const char *wf)
 {
     const json_t *arr = json_object_get(json_object_get(month, "usage"), "byWorkflow");
     for (size_t i = 0; i < json_array_size(arr); i++) {
@@ -85,7 +85,7 @@ static const json_t *workflow_line(const json_t *month, const char *wf)
 }
 
 /* Each byWorkflow column sums to the month's total. */
-static void assert_breakdown_sums(const json_t *month)
+static inline void assert_breakdown_sums(const json_t *month)
 {
     static const char *const cols[] = {"executions", "cost", "markup", "charged", "tokens"};
     static const char *const tots[] = {"totalExecutions", "totalCost", "totalMarkup",
@@ -103,7 +103,7 @@ static void assert_breakdown_sums(const json_t *month)
 
 /* cost x (10000 + bp) / 10000 rounded half-even, minus cost: computed
  * here on its own (exact in 128 bits) */
-static int64_t expected_markup(int64_t cost, int64_t bp)
+static inline int64_t expected_markup(int64_t cost, int64_t bp)
 {
     __int128 x = (__int128)cost * (10000 + bp);
     __int128 q = x / 10000, r = x % 10000;
