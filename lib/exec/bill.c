@@ -11,7 +11,14 @@ typedef struct {
     x_state *st;
     const char *workspace, *id;
     x_rec *rec; /* as stored after the scope */
+    ee__storage_atomic_fn then;
+    void *then_payload;
 } bill_arg;
+
+static ee_status bill_then(ee_storage *sto, const bill_arg *a, ee_status s)
+{
+    return s == EE_OK && a->then != NULL ? a->then(sto, a->then_payload) : s;
+}
 
 static ee_status bill_scope(ee_storage *sto, void *payload)
 {
@@ -24,7 +31,7 @@ static ee_status bill_scope(ee_storage *sto, void *payload)
     x_rec *r = a->rec;
     /* booked before (a replay), not ended, or never started (nothing ran) */
     if (r->charged || !x_final(r->status) || r->started_at <= 0)
-        return EE_OK;
+        return bill_then(sto, a, EE_OK);
     ee__billing_exec x = {.workspace = r->workspace,
                           .user_id = r->user_id != NULL ? r->user_id : "",
                           .workflow_id = r->workflow_id,
@@ -45,7 +52,8 @@ static ee_status bill_scope(ee_storage *sto, void *payload)
     r->charge_markup = c.markup_nano;
     r->charge_allowance = c.allowance_used_nano;
     r->charge_charged = c.charged_nano;
-    return ee__exec_replace(e, r); /* EE_ECONFLICT: someone came first, all rolls back */
+    /* EE_ECONFLICT: someone came first, all rolls back */
+    return bill_then(sto, a, ee__exec_replace(e, r));
 }
 
 typedef struct {
@@ -61,11 +69,12 @@ static ee_status bill_attempt(int attempt, bool *final, void *payload)
     return ee__storage_atomic(t->sto, bill_scope, t->arg);
 }
 
-ee_status ee__exec_bill(x_state *st, const x_rec *r, x_rec *out)
+ee_status ee__exec_bill(x_state *st, const x_rec *r, ee__storage_atomic_fn then,
+                        void *then_payload, x_rec *out)
 {
     x_rec rec;
     memset(&rec, 0, sizeof rec);
-    bill_arg a = {st, r->workspace, r->id, &rec};
+    bill_arg a = {st, r->workspace, r->id, &rec, then, then_payload};
     bill_try t = {ee__engine_storage(st->engine), &a};
     ee_status s = ee__record_retry(bill_attempt, &t, "the execution's billing month");
     if (s == EE_OK && out != NULL)

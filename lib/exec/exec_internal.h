@@ -211,11 +211,14 @@ typedef struct x_outcome {
 ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *id,
                                 x_outcome *oc, bool *applied_out, x_rec *out);
 /* Book the ended run `r` into billing once (bill.c): its charge lands on
- * the stored record, in one transaction with the month and usage rows. A
- * run already booked, or never started, changes nothing. *out (may be NULL)
+ * the stored record, in one transaction with the month and usage rows, and
+ * with `then` (may be NULL: the run's release), called after the booking -
+ * or after finding it booked before - in the same transaction. A run
+ * already booked, or never started, is not booked again. *out (may be NULL)
  * gets the record as stored after it. EE_OK or the failure (logged by the
  * caller; the accounting is repeated by recovery). */
-ee_status ee__exec_bill(x_state *st, const x_rec *r, x_rec *out);
+ee_status ee__exec_bill(x_state *st, const x_rec *r, ee__storage_atomic_fn then,
+                        void *then_payload, x_rec *out);
 /* Everything after the final write, each step idempotent: quota finished,
  * customer key counted, the charge booked (ee__exec_bill), gateway token
  * revoked, queue item deleted, the done callback called (once, in this

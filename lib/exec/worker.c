@@ -193,21 +193,15 @@ void ee__exec_account(x_state *st, const x_rec *r)
                     ee_error_last_message());
         ee_principal_free(p);
     }
-    /* its charge, month and usage rows: once, keyed by the record's charge */
+    /* its charge, month and usage rows (once, keyed by the record's charge),
+     * the token's revocation and the item's removal: one commit. On failure
+     * the item stays and recovery accounts the run again after its lease. */
     x_rec billed;
-    ee_status bs = ee__exec_bill(st, r, &billed), s = bs;
-    if (bs != EE_OK) {
-        /* the queue item stays: recovery accounts the run again after its lease */
-        ee__log(lg, EE_LOG_WARN, "exec", "execution %s: booking its charge: %s", r->id,
-                ee_error_last_message());
-    } else {
-        /* the token's revocation and the item's removal: one commit */
-        release_arg ra = {e, r};
-        s = ee__storage_atomic(ee__engine_storage(e), release_run, &ra);
-        if (s != EE_OK)
-            ee__log(lg, EE_LOG_WARN, "exec", "execution %s: removing its queue item: %s", r->id,
-                    ee_error_last_message());
-    }
+    release_arg ra = {e, r};
+    ee_status bs = ee__exec_bill(st, r, release_run, &ra, &billed);
+    if (bs != EE_OK)
+        ee__log(lg, EE_LOG_WARN, "exec", "execution %s: booking its charge, removing its queue "
+                "item: %s", r->id, ee_error_last_message());
     ee_error_clear();
     ee__exec_done_call(st, bs == EE_OK ? &billed : r);
     if (bs == EE_OK)

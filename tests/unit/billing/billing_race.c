@@ -88,7 +88,7 @@ static void *worker(void *payload)
             atomic_fetch_add(&failures, 1);
             continue;
         }
-        if (ee__exec_bill(ee__exec_state(e), &r, NULL) != EE_OK)
+        if (ee__exec_bill(ee__exec_state(e), &r, NULL, NULL, NULL) != EE_OK)
             atomic_fetch_add(&failures, 1);
         ee__exec_rec_clear(&r);
     }
