@@ -50,7 +50,8 @@
  *    "lastExecutedAt"}
  *
  * Every call is scoped to the principal's workspace. Strings returned in
- * *out are the caller's (ee_free()); on failure *out is NULL. Threads:
+ * *out are the caller's (ee_free()); on failure *out holds the error
+ * document (errors.h), as every JSON call's does. Threads:
  * every call is thread-safe. Time comes from the engine's clock.
  */
 #ifndef EXECENGINE_BILLING_H

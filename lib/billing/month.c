@@ -36,7 +36,7 @@ static const ee__rec_field wf_fields[] = {
     I("executions"), M("cost"), M("markup"), M("charged"), I("tokens")};
 static const ee__record_map wf_map = {"billing month workflow", wf_fields,
                                       sizeof wf_fields / sizeof wf_fields[0], false};
-static const ee__rec_field wf_elem = {.name = "", .kind = EE__REC_DOC, .map = &wf_map};
+static const ee__rec_field wf_elem = {.name = NULL, .kind = EE__REC_DOC, .map = &wf_map};
 
 static const ee__rec_field usage_fields[] = {
     I("totalExecutions"), I("completedExecutions"), I("platformExecutions"),

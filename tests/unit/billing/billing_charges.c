@@ -353,3 +353,40 @@ Test(billing_charges, a_simulated_month_totals_equal_the_sum_of_the_charges_to_t
     cr_assert(crossed >= NWS, "the allowance was used up in only %lld workspace-months",
               (long long)crossed);
 }
+
+Test(billing_charges, bad_queries_are_refused_naming_the_member)
+{
+    open_engine(NULL, NULL, NULL);
+    char *out = NULL;
+    cr_assert_eq(ee_billing_analytics(engine, ws1, "{\"from\": 0, \"to\": 40000000000}", &out),
+                 EE_EINVAL, "a range past 366 days");
+    cr_assert(strstr(ee_error_last_message(), "366 days") != NULL, "%s", ee_error_last_message());
+    ee_free(out);
+    cr_assert_eq(ee_billing_analytics(engine, ws1, "{\"granularity\": \"hour\"}", &out),
+                 EE_EINVAL);
+    cr_assert(strstr(ee_error_last_message(), "granularity") != NULL);
+    ee_free(out);
+    cr_assert_eq(ee_billing_usage(engine, ws1, "{\"period\": \"2026-13\"}", &out), EE_EINVAL);
+    cr_assert(strstr(ee_error_last_message(), "period") != NULL);
+    ee_free(out);
+    cr_assert_eq(ee_billing_history(engine, ws1, "{\"status\": \"open\"}", &out), EE_EINVAL);
+    cr_assert(strstr(ee_error_last_message(), "status") != NULL);
+    ee_free(out);
+    cr_assert_eq(ee_billing_history(engine, ws1, "{\"nope\": 1}", &out), EE_EINVAL);
+    ee_free(out);
+    cr_assert_eq(ee_billing_month(engine, NULL, "2026-03", &out), EE_EINVAL);
+    cr_assert(out != NULL && strstr(out, "principal") != NULL, "the error document: %s", out);
+    ee_free(out);
+    /* an empty workspace: zero totals, the whole allowance left, no history */
+    cr_assert_eq(ee_billing_current(engine, ws1, &out), EE_OK, "%s", out);
+    json_t *m = json_loads(out, 0, NULL);
+    ee_free(out);
+    cr_assert_str_eq(json_string_value(json_object_get(m, "month")), "2026-03");
+    cr_assert_eq(usage_int(m, "totalExecutions"), 0);
+    cr_assert_eq(usage_int(m, "allowanceRemaining"), 10 * NANO);
+    json_decref(m);
+    cr_assert_eq(ee_billing_history(engine, ws1, NULL, &out), EE_OK, "%s", out);
+    cr_assert(strstr(out, "\"data\": []") != NULL || strstr(out, "\"data\":[]") != NULL, "%s",
+              out);
+    ee_free(out);
+}
