@@ -150,7 +150,7 @@ typedef struct {
 /* Walk every execution of `p`'s workspace and add its charge to sums. */
 static int sum_charges(const ee_principal *p, msum sums[NM], int *crossed)
 {
-    char *out = NULL, q[256];
+    char *out = NULL, q[512];
     int seen = 0;
     char cursor[256] = "";
     for (;;) {
