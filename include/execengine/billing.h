@@ -49,6 +49,9 @@
  *    "completedExecutions", "totalCost", "totalCharged", "totalTokens",
  *    "lastExecutedAt"}
  *
+ * A query_json is at most 64 KiB (EE_ETOOBIG past it) and names only the
+ * members listed (another is EE_EINVAL, named).
+ *
  * Every call is scoped to the principal's workspace. Strings returned in
  * *out are the caller's (ee_free()); on failure *out holds the error
  * document (errors.h), as every JSON call's does. Threads:
