@@ -39,6 +39,9 @@
  *    "apiKeyUsed": {"type": "platform" | "customer", "provider",
  *                   "keyId"?, "cost": nano-USD, "costUsd": "0.000123",
  *                   "tokensUsed"},
+ *    "charge"?: {"month": "YYYY-MM", "cost", "markup", "allowanceUsed",
+ *                "charged"} (nano-USD, each also as "...Usd" text; present
+ *                once the ended run is accounted: execengine/billing.h),
  *    "emailSent", "emailSentAt"?, "errorMessage"?, "n8nExecutionId"?,
  *    "idempotencyKey"?, "createdAt", "startedAt"?, "completedAt"?}
  * Dates are ISO 8601 UTC text. No secret is ever in a record: output
@@ -188,7 +191,9 @@ EE_API ee_status ee_exec_results(ee_engine *engine, const ee_principal *principa
  *   {"executionId", "apiKeyUsed": {...},
  *    "calls": [{"provider", "model"?, "promptTokens", "completionTokens",
  *               "totalTokens", "cost", "costUsd", "status", "at"}, ...],
- *    "totals": {"calls", "tokens", "cost", "costUsd"}}
+ *    "totals": {"calls", "tokens", "cost", "costUsd"},
+ *    "charge": the record's charge (markup, allowance used, charged), or
+ *              null until the run is accounted}
  * Returns as ee_exec_get().
  */
 EE_API ee_status ee_exec_cost(ee_engine *engine, const ee_principal *principal,

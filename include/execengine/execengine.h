@@ -29,5 +29,6 @@
 #include "gateway.h"
 #include "notify.h"
 #include "audit.h"
+#include "billing.h"
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * The engine's own options - its storage, counters, data directory and n8n
- * client, and the options of modules that do not exist yet (SMTP, markup,
- * allowance, retention: listed, checked, not in effect) - and the rule that
+ * client, and the options of modules that do not exist yet (SMTP: listed,
+ * checked, not in effect) - and the rule that
  * turns the seeds' DATABASE_* variables into EE_STORAGE_URI.
  */
 #include "engine/engine.h"
@@ -47,12 +47,6 @@ static const ee__option engine_options[] = {
                  .not_in_effect = true),
     EE__OPTION("RESULT_RETENTION_DAYS", EE__OPT_INT, "90", 0, 36500,
                "Days execution results are kept (0 keeps them forever)"),
-    EE__OPTION_X("PLATFORM_API_MARKUP_PERCENTAGE", EE__OPT_PERCENT, "20", 0, 100000,
-                 "Markup on platform-key usage, percent (up to 2 decimals; range in basis points)",
-                 .not_in_effect = true),
-    EE__OPTION_X("FREE_TIER_MONTHLY_ALLOWANCE", EE__OPT_MONEY, "10", 0, INT64_C(1000000000000000),
-                 "Free platform usage per workspace per month, USD (up to 9 decimals)",
-                 .not_in_effect = true),
     EE__OPTION_X(
         "EE_STORAGE_URI", EE__OPT_STORAGE_URI, NULL, 1, EE__OPT_MAX_URL,
         "Storage: sqlite:///path/file.db, postgres://..., memory: (default: sqlite file under "

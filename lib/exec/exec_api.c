@@ -220,6 +220,9 @@ ee_status ee_exec_cost(ee_engine *engine, const ee_principal *principal, const c
                             "apiKeyUsed", key != NULL ? key : json_null(), "calls", a.calls,
                             "totals", "calls", (json_int_t)json_array_size(a.calls), "tokens",
                             (json_int_t)a.tokens, "cost", (json_int_t)a.cost, "costUsd", usd);
+    /* then markup and allowance: the charge billing booked (null until the run is accounted) */
+    if (doc != NULL)
+        json_object_set_new(doc, "charge", r.charged ? ee__exec_charge_json(&r, false) : json_null());
     ee__exec_rec_clear(&r);
     return ee__json_out(out, doc);
 }

@@ -64,6 +64,13 @@ typedef struct x_rec {
     char key_id[64];
     int64_t cost_nano;
     int64_t tokens;
+    /* charge: booked once by the accounting step (bill.c), with its parts */
+    bool charged;
+    char charge_month[8];     /* the billing month it went to, "YYYY-MM" */
+    int64_t charge_cost;      /* the platform's cost (0 for a customer key) */
+    int64_t charge_markup;
+    int64_t charge_allowance; /* taken from the month's free allowance */
+    int64_t charge_charged;   /* cost + markup - allowance */
     bool email_sent;
     int64_t email_sent_at;
     char *error_message;
@@ -80,6 +87,11 @@ typedef struct x_rec {
 } x_rec;
 
 void ee__exec_rec_clear(x_rec *r);
+
+/* Replace the stored record with `r` if it is still at r->revision (which
+ * becomes the new one). EE_ECONFLICT when another writer came first. */
+ee_status ee__exec_replace(ee_engine *engine, x_rec *r);
+
 
 /* ---- the module's state (module.c) ------------------------------------------------ */
 
@@ -172,6 +184,8 @@ ee_status ee__exec_door_load(ee_engine *engine, const ee_principal *principal,
 
 /* The record as the door renders it (full: inputData/outputData too). */
 json_t *ee__exec_render(const x_rec *r, bool full);
+/* The record's charge member: stored (integers) or answered (USD too). */
+json_t *ee__exec_charge_json(const x_rec *r, bool stored);
 /* Decode a stored document. */
 ee_status ee__exec_decode(const uint8_t *data, size_t len, const char *id, int64_t revision,
                           x_rec *out);
@@ -208,9 +222,19 @@ typedef struct x_outcome {
  * big. */
 ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *id,
                                 x_outcome *oc, bool *applied_out, x_rec *out);
+/* Book the ended run `r` into billing once (bill.c): its charge lands on
+ * the stored record, in one transaction with the month and usage rows, and
+ * with `then` (may be NULL: the run's release), called after the booking -
+ * or after finding it booked before - in the same transaction. A run
+ * already booked, or never started, is not booked again. *out (may be NULL)
+ * gets the record as stored after it. EE_OK or the failure (logged by the
+ * caller; the accounting is repeated by recovery). */
+ee_status ee__exec_bill(x_state *st, const x_rec *r, ee__storage_atomic_fn then,
+                        void *then_payload, x_rec *out);
 /* Everything after the final write, each step idempotent: quota finished,
- * customer key counted, gateway token revoked, queue item deleted, the done
- * callback called (once, in this process), waiters woken. */
+ * customer key counted, the charge booked (ee__exec_bill), gateway token
+ * revoked, queue item deleted, the done callback called (once, in this
+ * process), waiters woken. */
 void ee__exec_account(x_state *st, const x_rec *r);
 /* The gateway budget of one run, nano-USD: the entry's estimate times
  * `factor`, at most `cap`; `cap` when there is no estimate (<= 0) or the

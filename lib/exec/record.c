@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "core/record.h"
+#include "exec/exec.h"
 #include "exec/exec_internal.h"
 #include "storage/storage.h"
 
@@ -63,6 +64,13 @@ static const ee__rec_field key_fields[] = {
 static const ee__record_map key_map = {"execution apiKeyUsed", key_fields,
                                        sizeof key_fields / sizeof key_fields[0], false};
 
+static const ee__rec_field charge_fields[] = {
+    S("month", 7), {.name = "cost", .kind = EE__REC_MONEY},
+    {.name = "markup", .kind = EE__REC_MONEY}, {.name = "allowanceUsed", .kind = EE__REC_MONEY},
+    {.name = "charged", .kind = EE__REC_MONEY}};
+static const ee__record_map charge_map = {"execution charge", charge_fields,
+                                          sizeof charge_fields / sizeof charge_fields[0], false};
+
 static const ee__rec_field run_fields[] = {
     S("quotaTicket", 4096), I("timeoutMs"), I("deadlineMs"), I("failStatus"),
     {.name = "useCustomApiKey", .kind = EE__REC_BOOL}, S("emailTo", 320)};
@@ -82,6 +90,7 @@ static const ee__rec_field x_fields[] = {
     {.name = "outputRef", .kind = EE__REC_DOC, .map = &ref_map},
     I("executionTimeMs"),
     {.name = "apiKeyUsed", .kind = EE__REC_DOC, .map = &key_map},
+    {.name = "charge", .kind = EE__REC_DOC, .map = &charge_map},
     {.name = "emailSent", .kind = EE__REC_BOOL},
     D("emailSentAt"),
     S("errorMessage", 4096),
@@ -145,6 +154,16 @@ static ee_status from_json(const json_t *j, x_rec *r)
         r->cost_nano = int_of(key, "cost");
         r->tokens = int_of(key, "tokensUsed");
     }
+    const json_t *charge = json_object_get(j, "charge");
+    if (json_is_object(charge)) {
+        r->charged = true;
+        snprintf(r->charge_month, sizeof r->charge_month, "%s",
+                 json_string_value(json_object_get(charge, "month")) ?: "");
+        r->charge_cost = int_of(charge, "cost");
+        r->charge_markup = int_of(charge, "markup");
+        r->charge_allowance = int_of(charge, "allowanceUsed");
+        r->charge_charged = int_of(charge, "charged");
+    }
     r->email_sent = json_is_true(json_object_get(j, "emailSent"));
     r->email_sent_at = int_of(j, "emailSentAt");
     r->error_message = dup_or_null(json_object_get(j, "errorMessage"));
@@ -183,6 +202,30 @@ static void set_int(json_t *o, const char *k, int64_t v)
 typedef enum { AS_STORED, AS_ANSWER, AS_ANSWER_BRIEF } x_shape;
 
 static void set_date(json_t *o, const char *k, int64_t ms, x_shape shape);
+
+static void set_money(json_t *o, const char *k, int64_t nano, bool usd)
+{
+    set_int(o, k, nano);
+    if (usd) {
+        char key[48], text[32];
+        snprintf(key, sizeof key, "%sUsd", k);
+        ee__decimal_format(nano, 9, text);
+        set_str(o, key, text);
+    }
+}
+
+json_t *ee__exec_charge_json(const x_rec *r, bool stored)
+{
+    json_t *c = json_object();
+    if (c == NULL)
+        return NULL;
+    set_str(c, "month", r->charge_month);
+    set_money(c, "cost", r->charge_cost, !stored);
+    set_money(c, "markup", r->charge_markup, !stored);
+    set_money(c, "allowanceUsed", r->charge_allowance, !stored);
+    set_money(c, "charged", r->charge_charged, !stored);
+    return c;
+}
 
 static json_t *build(const x_rec *r, x_shape shape)
 {
@@ -227,6 +270,8 @@ static json_t *build(const x_rec *r, x_shape shape)
             set_str(k, "keyId", r->key_id);
         json_object_set_new(j, "apiKeyUsed", k);
     }
+    if (r->charged)
+        json_object_set_new(j, "charge", ee__exec_charge_json(r, stored));
     json_object_set_new(j, "emailSent", json_boolean(r->email_sent));
     if (r->email_sent_at > 0)
         set_date(j, "emailSentAt", r->email_sent_at, shape);
@@ -327,6 +372,25 @@ ee_status ee__exec_find_idem(ee_engine *engine, const char *workspace, const cha
     out->revision = f.revision;
     st = from_json(f.rec, out);
     json_decref(f.rec);
+    return st;
+}
+
+ee_status ee__exec_replace(ee_engine *engine, x_rec *r)
+{
+    json_t *j = to_json(r);
+    if (j == NULL)
+        return ee__error(EE_ENOMEM, "out of memory storing an execution");
+    uint8_t *data = NULL;
+    size_t len = 0;
+    ee_status st = ee__record_encode(&x_map, j, &data, &len);
+    json_decref(j);
+    int64_t rev = 0;
+    if (st == EE_OK)
+        st = ee_storage_replace(ee__engine_storage(engine), X_COLL, r->workspace, r->id,
+                                r->revision, data, len, &rev);
+    if (st == EE_OK)
+        r->revision = rev;
+    free(data);
     return st;
 }
 
@@ -443,4 +507,59 @@ void ee__exec_audit(ee_engine *engine, const x_rec *r, ee__audit_action action,
                                                 .status = status,
                                                 .detail = detail});
     json_decref(detail);
+}
+
+/* ---- facts for other modules (exec.h) ------------------------------------------------- */
+
+typedef struct {
+    ee__exec_fact_fn fn;
+    void *payload;
+    uint64_t seen, max;
+    ee_status st;
+} walk_acc;
+
+static int walk_row(const ee_storage_row *row, void *payload)
+{
+    walk_acc *a = payload;
+    if (++a->seen > a->max) {
+        a->st = ee__error(EE_ETOOBIG, "more than %llu executions in the range: ask a shorter one",
+                          (unsigned long long)a->max);
+        return 1;
+    }
+    x_rec r;
+    char id[EE_EXEC_ID_SIZE];
+    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, id);
+    a->st = ee__exec_decode(row->data, row->len, id, row->revision, &r);
+    if (a->st != EE_OK)
+        return 1;
+    ee__exec_fact f = {.user_id = r.user_id != NULL ? r.user_id : "",
+                       .workflow_id = r.workflow_id,
+                       .created_at = r.created_at,
+                       .ended = x_final(r.status),
+                       .completed = r.status == X_COMPLETED,
+                       .exec_ms = r.exec_ms,
+                       .email_requested = r.email_to != NULL && r.email_to[0] != '\0',
+                       .email_sent = r.email_sent};
+    int stop = a->fn(&f, a->payload);
+    ee__exec_rec_clear(&r);
+    if (stop != 0)
+        a->st = ee__error(EE_ECANCELLED, "the walk over executions was stopped");
+    return stop;
+}
+
+ee_status ee__exec_walk(ee_engine *engine, const char *workspace, int64_t from, int64_t to,
+                        uint64_t max, ee__exec_fact_fn fn, void *payload)
+{
+    if (engine == NULL || workspace == NULL || fn == NULL)
+        return ee__error(EE_EINVAL, "executions walk: NULL argument");
+    walk_acc a = {fn, payload, 0, max, EE_OK};
+    ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION,
+                               .flags = EE_STORAGE_QUERY_FROM | EE_STORAGE_QUERY_TO,
+                               .time_from = from,
+                               .time_to = to,
+                               .order = EE_STORAGE_ORDER_TIME_ASC,
+                               .limit = EE_STORAGE_LIMIT_MAX};
+    ee_status st = ee__storage_query_all(ee__engine_storage(engine), X_COLL, workspace, &q,
+                                         walk_row, &a, &a.st);
+    return st;
 }

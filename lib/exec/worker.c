@@ -195,17 +195,21 @@ void ee__exec_account(x_state *st, const x_rec *r)
                     ee_error_last_message());
         ee_principal_free(p);
     }
-    /* the token's revocation and the item's removal: one commit, not
-     * synced on its own (the final record before it was): if an OS crash
-     * loses it, the item is claimed again, finds the record final and
-     * redoes these keyed steps */
+    /* its charge, month and usage rows (once, keyed by the record's charge),
+     * the token's revocation and the item's removal: one commit, not synced
+     * on its own (the final record before it was). On failure - or if an OS
+     * crash loses the commit - the item stays, and recovery accounts the run
+     * again after its lease. */
+    x_rec billed;
     release_arg ra = {e, r};
-    ee_status s = ee__storage_atomic_deferred(ee__engine_storage(e), release_run, &ra);
-    if (s != EE_OK)
-        ee__log(lg, EE_LOG_WARN, "exec", "execution %s: removing its queue item: %s", r->id,
-                ee_error_last_message());
+    ee_status bs = ee__exec_bill(st, r, release_run, &ra, &billed);
+    if (bs != EE_OK)
+        ee__log(lg, EE_LOG_WARN, "exec", "execution %s: booking its charge, removing its queue "
+                "item: %s", r->id, ee_error_last_message());
     ee_error_clear();
-    ee__exec_done_call(st, r);
+    ee__exec_done_call(st, bs == EE_OK ? &billed : r);
+    if (bs == EE_OK)
+        ee__exec_rec_clear(&billed);
     ee__exec_ended(st);
 }
 

@@ -4,6 +4,9 @@
  * arithmetic on the engine's milliseconds: no time zone, no libc time
  * functions (timegm is not standard C).
  */
+#include <stdio.h>
+#include <string.h>
+
 #include "quota/quota_internal.h"
 
 /* Floor division for a positive divisor. */
@@ -69,4 +72,34 @@ void ee__quota_period(int kind, int64_t start, int billing_day, int64_t now, int
     int64_t k = floor_div(now - start, Q_ROLLING_MS);
     *from = start + k * Q_ROLLING_MS;
     *to = *from + Q_ROLLING_MS;
+}
+
+void ee__quota_month_name(int billing_day, int64_t now, char name[EE__QUOTA_MONTH_NAME_SIZE])
+{
+    int64_t from, to, y, m, d;
+    ee__quota_month(billing_day, now, &from, &to);
+    civil_from_days(floor_div(from, Q_DAY_MS), &y, &m, &d);
+    if (y < 0)
+        y = 0;
+    if (y > 9999)
+        y = 9999;
+    snprintf(name, EE__QUOTA_MONTH_NAME_SIZE, "%04d-%02d", (int)y, (int)m);
+}
+
+bool ee__quota_month_named(int billing_day, const char *name, int64_t *from, int64_t *to)
+{
+    if (name == NULL || strlen(name) != 7 || name[4] != '-')
+        return false;
+    for (int i = 0; i < 7; i++)
+        if (i != 4 && (name[i] < '0' || name[i] > '9'))
+            return false;
+    int64_t y = (name[0] - '0') * 1000 + (name[1] - '0') * 100 + (name[2] - '0') * 10 +
+                (name[3] - '0');
+    int64_t m = (name[5] - '0') * 10 + (name[6] - '0');
+    if (y < 1970 || m < 1 || m > 12)
+        return false;
+    if (billing_day < 1 || billing_day > 28)
+        billing_day = 1;
+    ee__quota_month(billing_day, days_from_civil(y, m, billing_day) * Q_DAY_MS, from, to);
+    return true;
 }

@@ -22,6 +22,7 @@
 #ifndef EE_QUOTA_QUOTA_H
 #define EE_QUOTA_QUOTA_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/core.h"
@@ -102,5 +103,23 @@ int64_t ee__quota_ticket_lease_ms(const ee_quota_ticket *ticket);
  * Returns EE_OK and the statuses of ee__quota_plan_of(). */
 ee_status ee__quota_run_budget_max(ee_engine *engine, const ee_principal *principal,
                                    int64_t *out);
+
+/* ---- billing months (period.c) --------------------------------------------------
+ * A billing month starts at 00:00 UTC on `billing_day` (BILLING_CYCLE_DAY,
+ * 1..28; another value counts as 1) and ends where the next one starts. Its
+ * name is "YYYY-MM" of the day it starts. Pure integer arithmetic on ms since
+ * the epoch; thread-safe. The billing module keys its monthly records by it. */
+#define EE__QUOTA_MONTH_NAME_SIZE 8 /* "YYYY-MM" and its terminator */
+
+/* The billing month containing `now`: [*from, *to). */
+void ee__quota_month(int billing_day, int64_t now, int64_t *from, int64_t *to);
+
+/* The name of the billing month containing `now` (years 0..9999; outside,
+ * the year is clamped into that range). */
+void ee__quota_month_name(int billing_day, int64_t now, char name[EE__QUOTA_MONTH_NAME_SIZE]);
+
+/* The range of the billing month called `name` ("YYYY-MM", years 1970..9999,
+ * months 01..12). Returns false, with nothing set, for any other text. */
+bool ee__quota_month_named(int billing_day, const char *name, int64_t *from, int64_t *to);
 
 #endif

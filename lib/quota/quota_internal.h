@@ -219,8 +219,7 @@ ee_status ee__quota_org_load(q_state *st, q_org *org, int64_t now);
 /* The period containing now: [*from, *to). */
 void ee__quota_period(int kind, int64_t start, int billing_day, int64_t now, int64_t *from,
                       int64_t *to);
-/* The billing month (BILLING_CYCLE_DAY, UTC) containing now. */
-void ee__quota_month(int billing_day, int64_t now, int64_t *from, int64_t *to);
+/* ee__quota_month() and its named forms: lib/quota/quota.h. */
 
 /* ---- admit.c -------------------------------------------------------------------------- */
 

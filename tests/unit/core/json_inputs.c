@@ -99,6 +99,9 @@ static ee_status c_exec_run(fx *f, int w, const char *j) { (void)w; return done(
 static ee_status c_exec_list(fx *f, int w, const char *j) { (void)w; return done(ee_exec_list(f->e, f->p, j, &out_)); }
 static ee_status c_exec_ingest(fx *f, int w, const char *j) { (void)f; (void)w; return done(ee_exec_ingest_webhook(f->e, j, "{}", 2, &out_)); }
 static ee_status c_audit_query(fx *f, int w, const char *j) { (void)w; return done(ee_audit_query(f->e, f->p, j, &out_)); }
+static ee_status c_bill_history(fx *f, int w, const char *j) { (void)w; return done(ee_billing_history(f->e, f->p, j, &out_)); }
+static ee_status c_bill_usage(fx *f, int w, const char *j) { (void)w; return done(ee_billing_usage(f->e, f->p, j, &out_)); }
+static ee_status c_bill_analytics(fx *f, int w, const char *j) { (void)w; return done(ee_billing_analytics(f->e, f->p, j, &out_)); }
 static ee_status c_admit(fx *f, int w, const char *j) { (void)w; return done(ee_quota_admit(f->e, f->p, j, &out_)); }
 static ee_status c_finish(fx *f, int w, const char *j) { (void)w; return ee_quota_finish_json(f->e, j, 1, 0); }
 static ee_status c_plan_put(fx *f, int w, const char *j) { (void)w; return done(ee_quota_plan_put(f->e, j, &out_)); }
@@ -190,6 +193,12 @@ static const entry table[] = {
      {NULL}, {0}, {"the callback request's HTTP headers, whatever the sender put in them"}},
     {"ee_audit_query", c_audit_query, {16 * 1024},
      {"{\"limit\": 5, \"" UNKNOWN "\": 1}"}, {EE_EINVAL}, {NULL}},
+    {"ee_billing_history", c_bill_history, {64 * 1024},
+     {"{\"limit\": 5, \"" UNKNOWN "\": 1}"}, {EE_EINVAL}, {NULL}},
+    {"ee_billing_usage", c_bill_usage, {64 * 1024},
+     {"{\"limit\": 5, \"" UNKNOWN "\": 1}"}, {EE_EINVAL}, {NULL}},
+    {"ee_billing_analytics", c_bill_analytics, {64 * 1024},
+     {"{\"granularity\": \"day\", \"" UNKNOWN "\": 1}"}, {EE_EINVAL}, {NULL}},
     {"ee_quota_ticket_from_json", c_ticket_from, {4096},
      {TICKET_DOC}, {EE_EPARSE}, {NULL}},
     {"ee_quota_admit", c_admit, {4096},

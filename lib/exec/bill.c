@@ -1,0 +1,87 @@
+/* Step 8's billing: an ended run is booked once - its charge and parts on
+ * its record, its month row and its user's usage row - in one storage
+ * transaction (lib/billing/billing.h says why that makes it exact). */
+#include <string.h>
+
+#include "billing/billing.h"
+#include "exec/exec_internal.h"
+#include "storage/storage.h"
+
+typedef struct {
+    x_state *st;
+    const char *workspace, *id;
+    x_rec *rec; /* as stored after the scope */
+    ee__storage_atomic_fn then;
+    void *then_payload;
+} bill_arg;
+
+static ee_status bill_then(ee_storage *sto, const bill_arg *a, ee_status s)
+{
+    return s == EE_OK && a->then != NULL ? a->then(sto, a->then_payload) : s;
+}
+
+static ee_status bill_scope(ee_storage *sto, void *payload)
+{
+    bill_arg *a = payload;
+    ee_engine *e = a->st->engine;
+    ee__exec_rec_clear(a->rec);
+    ee_status s = ee__exec_load(e, a->workspace, a->id, a->rec);
+    if (s != EE_OK)
+        return s;
+    x_rec *r = a->rec;
+    /* booked before (a replay), not ended, or never started (nothing ran) */
+    if (r->charged || !x_final(r->status) || r->started_at <= 0)
+        return bill_then(sto, a, EE_OK);
+    ee__billing_exec x = {.workspace = r->workspace,
+                          .user_id = r->user_id != NULL ? r->user_id : "",
+                          .workflow_id = r->workflow_id,
+                          .execution_id = r->id,
+                          .ended_at = r->completed_at,
+                          .cost_nano = r->cost_nano,
+                          .tokens = r->tokens,
+                          .exec_ms = r->exec_ms,
+                          .platform_key = !r->key_customer,
+                          .completed = r->status == X_COMPLETED};
+    ee__billing_charge c;
+    s = ee__billing_apply(e, sto, &x, &c);
+    if (s != EE_OK)
+        return s;
+    r->charged = true;
+    snprintf(r->charge_month, sizeof r->charge_month, "%s", c.month);
+    r->charge_cost = c.cost_nano;
+    r->charge_markup = c.markup_nano;
+    r->charge_allowance = c.allowance_used_nano;
+    r->charge_charged = c.charged_nano;
+    /* EE_ECONFLICT: someone came first, all rolls back */
+    return bill_then(sto, a, ee__exec_replace(e, r));
+}
+
+typedef struct {
+    ee_storage *sto;
+    bill_arg *arg;
+} bill_try;
+
+static ee_status bill_attempt(int attempt, bool *final, void *payload)
+{
+    (void)attempt;
+    (void)final;
+    bill_try *t = payload;
+    /* deferred durability: the final record before it was synced, and a
+     * lost booking leaves the queue item that makes recovery book again */
+    return ee__storage_atomic_deferred(t->sto, bill_scope, t->arg);
+}
+
+ee_status ee__exec_bill(x_state *st, const x_rec *r, ee__storage_atomic_fn then,
+                        void *then_payload, x_rec *out)
+{
+    x_rec rec;
+    memset(&rec, 0, sizeof rec);
+    bill_arg a = {st, r->workspace, r->id, &rec, then, then_payload};
+    bill_try t = {ee__engine_storage(st->engine), &a};
+    ee_status s = ee__record_retry(bill_attempt, &t, "the execution's billing month");
+    if (s == EE_OK && out != NULL)
+        *out = rec;
+    else
+        ee__exec_rec_clear(&rec);
+    return s;
+}

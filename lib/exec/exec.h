@@ -1,0 +1,37 @@
+/*
+ * lib/exec/exec.h - semi-private: what other modules (billing's analytics)
+ * read of the executions; C types, no JSON. The module's own types stay in
+ * exec_internal.h.
+ */
+#ifndef EE_EXEC_EXEC_H
+#define EE_EXEC_EXEC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/core.h"
+#include "execengine/engine.h"
+
+/* What analytics need of one execution. Borrowed for the callback. */
+typedef struct ee__exec_fact {
+    const char *user_id;     /* "" when none */
+    const char *workflow_id; /* workflowCatalogId */
+    int64_t created_at;
+    bool ended;
+    bool completed;
+    int64_t exec_ms;
+    bool email_requested;
+    bool email_sent;
+} ee__exec_fact;
+
+/* Return 0 to go on, anything else to stop (the walk then answers EE_ECANCELLED). */
+typedef int (*ee__exec_fact_fn)(const ee__exec_fact *fact, void *payload);
+
+/* Call fn for each execution of `workspace` created in [from, to), oldest
+ * first, reading at most `max` of them: one more is EE_ETOOBIG (nothing
+ * more is called). Returns EE_OK; EE_ETOOBIG; EE_ECANCELLED; EE_ECORRUPT;
+ * the storage's statuses. Thread-safe. */
+ee_status ee__exec_walk(ee_engine *engine, const char *workspace, int64_t from, int64_t to,
+                        uint64_t max, ee__exec_fact_fn fn, void *payload);
+
+#endif
