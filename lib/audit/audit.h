@@ -39,7 +39,9 @@
     X(QUOTA_PLAN_PUT, "quota.plan.put", "plan")                                                  \
     X(QUOTA_PLAN_DELETED, "quota.plan.deleted", "plan")                                          \
     X(QUOTA_SUBSCRIPTION_PUT, "quota.subscription.put", "subscription")                          \
-    X(QUOTA_THRESHOLD, "quota.threshold", "organisation")
+    X(QUOTA_THRESHOLD, "quota.threshold", "organisation")                                       \
+    X(BILLING_MONTH_BILLED, "billing.month.billed", "billingMonth")                              \
+    X(BILLING_MONTH_PAID, "billing.month.paid", "billingMonth")
 
 typedef enum ee__audit_action {
 #define EE__AUDIT_ENUM(e, name, kind) EE__AUDIT_##e,

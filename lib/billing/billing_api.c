@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/audit.h"
 #include "billing/billing_internal.h"
 #include "core/record.h"
 #include "exec/exec.h"
@@ -228,6 +229,21 @@ static ee_status move(ee_engine *engine, const ee_principal *principal, const ch
         return ee__error_out(out, s);
     move_arg a = {st, ee_principal_workspace(principal), month, to, false, {0}};
     s = ee__record_retry(move_attempt, &a, "the billing month");
+    if (s == EE_OK && a.changed) { /* a transition: one entry; a repeat changes nothing */
+        json_t *detail = json_pack("{s:s, s:I}", "month", month, "chargedNanoUsd",
+                                   (json_int_t)a.m.charged);
+        ee__audit_append(engine, &(ee__audit_entry){
+                                     .action = to == B_BILLED ? EE__AUDIT_BILLING_MONTH_BILLED
+                                                              : EE__AUDIT_BILLING_MONTH_PAID,
+                                     .workspace = ee_principal_workspace(principal),
+                                     .org = ee_principal_org(principal),
+                                     .actor = ee_principal_user(principal),
+                                     .target_id = month,
+                                     .outcome = EE__AUDIT_OK,
+                                     .status = EE_OK,
+                                     .detail = detail});
+        json_decref(detail);
+    }
     if (s == EE_OK)
         s = ee__json_out(out, json_pack("{s:b, s:o}", "changed", a.changed, "billing",
                                         ee__billing_month_render(&a.m)));

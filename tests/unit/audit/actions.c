@@ -9,6 +9,7 @@
 #include "../exec/exec_fake.h"
 
 #include "audit_test.h"
+#include "execengine/billing.h"
 #include "execengine/credentials.h"
 #include "execengine/quota.h"
 
@@ -355,4 +356,27 @@ Test(audit_actions, plans_subscriptions_and_a_quota_threshold_once_each)
     audit_expect(e, "system", "platform", "plan", "p5", "ok", "EE_OK");
     json_decref(e);
     cr_expect_eq(audit_count(engine, platform, "quota.plan."), 2);
+}
+
+Test(audit_actions, billing_transitions_once_each_and_a_repeat_leaves_none)
+{
+    char *out = NULL;
+    cr_assert_eq(ee_billing_close_month(engine, alice, "2020-01", &out), EE_OK, "%s", out);
+    ee_free(out);
+    cr_assert_eq(ee_billing_close_month(engine, alice, "2020-01", &out), EE_OK, "%s", out);
+    ee_free(out);
+    json_t *e = one_for(alice, "billing.month.billed", "2020-01");
+    audit_expect(e, "u-alice", "ws-alice", "billingMonth", "2020-01", "ok", "EE_OK");
+    json_decref(e);
+    cr_assert_eq(ee_billing_mark_paid(engine, alice, "2020-01", &out), EE_OK, "%s", out);
+    ee_free(out);
+    cr_assert_eq(ee_billing_mark_paid(engine, alice, "2020-01", &out), EE_OK, "%s", out);
+    ee_free(out);
+    e = one_for(alice, "billing.month.paid", "2020-01");
+    audit_expect(e, "u-alice", "ws-alice", "billingMonth", "2020-01", "ok", "EE_OK");
+    json_decref(e);
+    /* refused: a month not yet closed cannot be paid - no entry */
+    cr_assert_eq(ee_billing_mark_paid(engine, alice, "2020-02", &out), EE_ENOTFOUND);
+    ee_free(out);
+    cr_expect_eq(audit_count(engine, alice, "billing."), 2);
 }

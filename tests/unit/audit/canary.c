@@ -13,6 +13,7 @@
 
 #include <sys/stat.h>
 
+#include <execengine/billing.h>
 #include <execengine/credentials.h>
 #include <execengine/gateway.h>
 #include <execengine/quota.h>
@@ -300,6 +301,13 @@ Test(audit_canary, no_audit_entry_and_no_byte_of_the_file_holds_a_secret)
                  "%s", out);
     ee_free(out);
     json_decref(ent);
+    /* a past billing month closed and paid */
+    out = NULL;
+    cr_assert_eq(ee_billing_close_month(engine, alice, "2020-01", &out), EE_OK, "%s", out);
+    ee_free(out);
+    out = NULL;
+    cr_assert_eq(ee_billing_mark_paid(engine, alice, "2020-01", &out), EE_OK, "%s", out);
+    ee_free(out);
     out = NULL;
     cr_assert_eq(ee_quota_plan_put(engine,
                                    "{\"name\": \"p10\", \"predictionsPerPeriod\": 10, "
