@@ -108,6 +108,35 @@ static ee_status page_args(const json_t *q, const char *what, size_t def, size_t
     return EE_OK;
 }
 
+/* One page of coll's records in the principal's workspace, newest first,
+ * each row rendered by fn (its payload a hist_acc) into *data_out; s is the
+ * arguments' status: nothing is read unless it is EE_OK. On failure nothing
+ * is left for the caller to free. */
+static ee_status query_page(ee_status s, ee_engine *engine, const ee_principal *principal,
+                            const char *coll, const ee_storage_eq *eq, size_t n_eq, size_t limit,
+                            const char *cursor, ee_storage_row_fn fn, json_t **data_out,
+                            char **next_out)
+{
+    hist_acc a = {json_array(), EE_OK};
+    if (s == EE_OK) {
+        ee_storage_query_spec spec = {.version = EE_STORAGE_QUERY_VERSION, .eq = eq,
+                                      .n_eq = n_eq, .order = EE_STORAGE_ORDER_TIME_DESC,
+                                      .limit = limit, .cursor = cursor};
+        s = ee_storage_query(ee__engine_storage(engine), coll, ee_principal_workspace(principal),
+                             &spec, fn, &a, next_out);
+        if (s == EE_ECANCELLED && a.st != EE_OK)
+            s = a.st;
+    }
+    if (s != EE_OK) {
+        json_decref(a.data);
+        ee_free(*next_out);
+        *next_out = NULL;
+        return s;
+    }
+    *data_out = a.data;
+    return EE_OK;
+}
+
 ee_status ee_billing_history(ee_engine *engine, const ee_principal *principal,
                              const char *query_json, char **out)
 {
@@ -136,24 +165,14 @@ ee_status ee_billing_history(ee_engine *engine, const ee_principal *principal,
     }
     if (s == EE_OK)
         s = page_args(q, what, 12, &limit, &cursor);
-    hist_acc a = {json_array(), EE_OK};
+    json_t *data = NULL;
     char *next = NULL;
-    if (s == EE_OK) {
-        ee_storage_query_spec spec = {.version = EE_STORAGE_QUERY_VERSION, .eq = eq,
-                                      .n_eq = n_eq, .order = EE_STORAGE_ORDER_TIME_DESC,
-                                      .limit = limit, .cursor = cursor};
-        s = ee_storage_query(ee__engine_storage(engine), B_COLL_MONTH,
-                             ee_principal_workspace(principal), &spec, hist_row, &a, &next);
-        if (s == EE_ECANCELLED && a.st != EE_OK)
-            s = a.st;
-    }
+    s = query_page(s, engine, principal, B_COLL_MONTH, eq, n_eq, limit, cursor, hist_row, &data,
+                   &next);
     json_decref(q);
-    if (s != EE_OK) {
-        json_decref(a.data);
-        ee_free(next);
+    if (s != EE_OK)
         return ee__error_out(out, s);
-    }
-    json_t *doc = json_pack("{s:o, s:s?}", "data", a.data, "nextCursor", next);
+    json_t *doc = json_pack("{s:o, s:s?}", "data", data, "nextCursor", next);
     ee_free(next);
     return ee__json_out(out, doc);
 }
@@ -467,24 +486,14 @@ ee_status ee_billing_usage(ee_engine *engine, const ee_principal *principal,
     const char *cursor = NULL;
     if (s == EE_OK)
         s = page_args(q, what, 50, &limit, &cursor);
-    hist_acc a = {json_array(), EE_OK};
+    json_t *data = NULL;
     char *next = NULL;
-    if (s == EE_OK) {
-        ee_storage_query_spec spec = {.version = EE_STORAGE_QUERY_VERSION, .eq = eq,
-                                      .n_eq = n_eq, .order = EE_STORAGE_ORDER_TIME_DESC,
-                                      .limit = limit, .cursor = cursor};
-        s = ee_storage_query(ee__engine_storage(engine), B_COLL_USAGE,
-                             ee_principal_workspace(principal), &spec, usage_row, &a, &next);
-        if (s == EE_ECANCELLED && a.st != EE_OK)
-            s = a.st;
-    }
+    s = query_page(s, engine, principal, B_COLL_USAGE, eq, n_eq, limit, cursor, usage_row, &data,
+                   &next);
     json_decref(q);
-    if (s != EE_OK) {
-        json_decref(a.data);
-        ee_free(next);
+    if (s != EE_OK)
         return ee__error_out(out, s);
-    }
-    json_t *doc = json_pack("{s:s, s:o, s:s?}", "period", period, "data", a.data, "nextCursor",
+    json_t *doc = json_pack("{s:s, s:o, s:s?}", "period", period, "data", data, "nextCursor",
                             next);
     ee_free(next);
     return ee__json_out(out, doc);
