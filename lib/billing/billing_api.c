@@ -444,7 +444,7 @@ static int usage_row(const ee_storage_row *row, void *payload)
     const json_t *last = json_object_get(j, "lastExecutedAt");
     if (json_is_integer(last) && json_integer_value(last) > 0) {
         char iso[32];
-        ee__billing_iso((int64_t)json_integer_value(last), iso);
+        ee__time_iso((int64_t)json_integer_value(last), iso);
         json_object_set_new(o, "lastExecutedAt", json_string(iso));
     }
     json_decref(j);

@@ -179,6 +179,10 @@ void *ee__grow(void *ptr, size_t *cap, size_t elem_size, size_t first_cap);
 
 int64_t ee__clock_system_ms(void *payload);
 
+/* ISO 8601 UTC text with milliseconds ("2026-03-02T00:00:00.000Z") of ms
+ * since the epoch (the answers' dates). */
+void ee__time_iso(int64_t ms, char out[32]);
+
 /* ---- versioned tables (vtable.c) ------------------------------------- */
 
 /* The rule every versioned table a host hands the library follows (storage,

@@ -160,7 +160,7 @@ ee_status ee_exec_results(ee_engine *engine, const ee_principal *principal,
     }
     char done[32] = "";
     if (r.completed_at > 0)
-        ee__exec_iso(r.completed_at, done);
+        ee__time_iso(r.completed_at, done);
     json_t *doc = json_pack("{s:s, s:s, s:o, s:I, s:s?}", "executionId", r.id, "status",
                             ee__exec_status_name(r.status), "outputData", output,
                             "executionTimeMs", (json_int_t)r.exec_ms, "completedAt",
@@ -179,7 +179,7 @@ static int cost_call(const ee__gateway_call *c, void *payload)
     cost_acc *a = payload;
     char usd[32], at[32];
     ee__decimal_format(c->cost_nano, 9, usd);
-    ee__exec_iso(c->at_ms, at);
+    ee__time_iso(c->at_ms, at);
     json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:i, s:s}", "provider",
                           c->provider != NULL ? c->provider : "", "promptTokens",
                           (json_int_t)c->prompt_tokens, "completionTokens",

@@ -190,9 +190,6 @@ json_t *ee__exec_charge_json(const x_rec *r, bool stored);
 ee_status ee__exec_decode(const uint8_t *data, size_t len, const char *id, int64_t revision,
                           x_rec *out);
 
-/* ISO 8601 UTC with milliseconds. */
-void ee__exec_iso(int64_t ms, char out[32]);
-
 /* ---- the run (worker.c) ------------------------------------------------------------ */
 
 ee_status ee__exec_workers_start(x_state *st);

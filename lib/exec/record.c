@@ -449,16 +449,6 @@ ee_status ee__exec_change(ee_engine *engine, const char *workspace, const char *
 
 /* ---- the door ------------------------------------------------------------------------ */
 
-void ee__exec_iso(int64_t ms, char out[32])
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    char day[24];
-    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 32, "%s.%03dZ", day, (int)(ms % 1000));
-}
-
 static void set_date(json_t *o, const char *k, int64_t ms, x_shape shape)
 {
     if (shape == AS_STORED) {
@@ -466,7 +456,7 @@ static void set_date(json_t *o, const char *k, int64_t ms, x_shape shape)
         return;
     }
     char buf[32];
-    ee__exec_iso(ms, buf);
+    ee__time_iso(ms, buf);
     json_object_set_new(o, k, json_string(buf));
 }
 
