@@ -92,22 +92,6 @@ static int hist_row(const ee_storage_row *row, void *payload)
     return 0;
 }
 
-/* The members every paged query shares: limit and cursor. */
-static ee_status page_args(const json_t *q, const char *what, size_t def, size_t *limit,
-                           const char **cursor)
-{
-    json_t *lim = json_object_get(q, "limit");
-    if (lim != NULL &&
-        (!json_is_integer(lim) || json_integer_value(lim) < 1 || json_integer_value(lim) > 100))
-        return ee__error(EE_EINVAL, "%s: \"limit\" (at /limit) must be an integer 1..100", what);
-    json_t *cur = json_object_get(q, "cursor");
-    if (cur != NULL && !json_is_string(cur))
-        return ee__error(EE_EINVAL, "%s: \"cursor\" (at /cursor) must be a string", what);
-    *limit = lim != NULL ? (size_t)json_integer_value(lim) : def;
-    *cursor = json_string_value(cur);
-    return EE_OK;
-}
-
 /* One page of coll's records in the principal's workspace, newest first,
  * each row rendered by fn (its payload a hist_acc) into *data_out; s is the
  * arguments' status: nothing is read unless it is EE_OK. On failure nothing
@@ -164,17 +148,13 @@ ee_status ee_billing_history(ee_engine *engine, const ee_principal *principal,
             eq[n_eq++].value = v;
     }
     if (s == EE_OK)
-        s = page_args(q, what, 12, &limit, &cursor);
+        s = ee__json_page_args(q, what, 12, 100, &limit, &cursor);
     json_t *data = NULL;
     char *next = NULL;
     s = query_page(s, engine, principal, B_COLL_MONTH, eq, n_eq, limit, cursor, hist_row, &data,
                    &next);
     json_decref(q);
-    if (s != EE_OK)
-        return ee__error_out(out, s);
-    json_t *doc = json_pack("{s:o, s:s?}", "data", data, "nextCursor", next);
-    ee_free(next);
-    return ee__json_out(out, doc);
+    return ee__json_page_out(out, s, data, next);
 }
 
 /* ---- transitions ------------------------------------------------------------------------ */
@@ -485,7 +465,7 @@ ee_status ee_billing_usage(ee_engine *engine, const ee_principal *principal,
     }
     const char *cursor = NULL;
     if (s == EE_OK)
-        s = page_args(q, what, 50, &limit, &cursor);
+        s = ee__json_page_args(q, what, 50, 100, &limit, &cursor);
     json_t *data = NULL;
     char *next = NULL;
     s = query_page(s, engine, principal, B_COLL_USAGE, eq, n_eq, limit, cursor, usage_row, &data,

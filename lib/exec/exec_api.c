@@ -92,13 +92,10 @@ ee_status ee_exec_list(ee_engine *engine, const ee_principal *principal, const c
         else
             eq[n_eq++] = (ee_storage_eq){stored[i], json_string_value(v)};
     }
-    json_t *lim = json_object_get(q, "limit");
-    if (st == EE_OK && lim != NULL &&
-        (!json_is_integer(lim) || json_integer_value(lim) < 1 || json_integer_value(lim) > 100))
-        st = ee__error(EE_EINVAL, "%s: \"limit\" (at /limit) must be an integer 1..100", what);
-    json_t *cur = json_object_get(q, "cursor");
-    if (st == EE_OK && cur != NULL && !json_is_string(cur))
-        st = ee__error(EE_EINVAL, "%s: \"cursor\" (at /cursor) must be a string", what);
+    size_t limit = 20;
+    const char *cursor = NULL;
+    if (st == EE_OK)
+        st = ee__json_page_args(q, what, 20, 100, &limit, &cursor);
     list_acc a = {json_array(), EE_OK};
     char *next = NULL;
     if (st == EE_OK) {
@@ -106,22 +103,15 @@ ee_status ee_exec_list(ee_engine *engine, const ee_principal *principal, const c
                                       .eq = eq,
                                       .n_eq = n_eq,
                                       .order = EE_STORAGE_ORDER_TIME_DESC,
-                                      .limit = lim != NULL ? (size_t)json_integer_value(lim) : 20,
-                                      .cursor = json_string_value(cur)};
+                                      .limit = limit,
+                                      .cursor = cursor};
         st = ee_storage_query(ee__engine_storage(engine), X_COLL,
                               ee_principal_workspace(principal), &spec, list_row, &a, &next);
         if (st == EE_ECANCELLED && a.st != EE_OK)
             st = a.st;
     }
     json_decref(q);
-    if (st != EE_OK) {
-        json_decref(a.data);
-        ee_free(next);
-        return ee__error_out(out, st);
-    }
-    json_t *doc = json_pack("{s:o, s:s?}", "data", a.data, "nextCursor", next);
-    ee_free(next);
-    return ee__json_out(out, doc);
+    return ee__json_page_out(out, st, a.data, next);
 }
 
 /* ---- results and cost ------------------------------------------------------------------ */
