@@ -47,9 +47,7 @@ static int list_row(const ee_storage_row *row, void *payload)
 {
     list_acc *a = payload;
     x_rec r;
-    char id[EE_EXEC_ID_SIZE];
-    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, id);
-    a->st = ee__exec_decode(row->data, row->len, id, row->revision, &r);
+    a->st = ee__exec_decode_row(row, &r);
     if (a->st != EE_OK)
         return 1;
     json_array_append_new(a->data, ee__exec_render(&r, false));
@@ -259,9 +257,7 @@ static int purge_row(const ee_storage_row *row, void *payload)
 {
     purge_ctx *c = payload;
     x_rec r;
-    char id[EE_EXEC_ID_SIZE];
-    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, id);
-    if (ee__exec_decode(row->data, row->len, id, row->revision, &r) != EE_OK) {
+    if (ee__exec_decode_row(row, &r) != EE_OK) {
         /* A record this engine cannot read has no output it could find
          * either; the range delete removes it all the same. */
         ee_error_clear();

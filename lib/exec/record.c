@@ -447,6 +447,13 @@ ee_status ee__exec_change(ee_engine *engine, const char *workspace, const char *
     return st;
 }
 
+ee_status ee__exec_decode_row(const ee_storage_row *row, x_rec *out)
+{
+    char id[EE_EXEC_ID_SIZE];
+    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, id);
+    return ee__exec_decode(row->data, row->len, id, row->revision, out);
+}
+
 /* ---- the door ------------------------------------------------------------------------ */
 
 static void set_date(json_t *o, const char *k, int64_t ms, x_shape shape)
@@ -517,9 +524,7 @@ static int walk_row(const ee_storage_row *row, void *payload)
         return 1;
     }
     x_rec r;
-    char id[EE_EXEC_ID_SIZE];
-    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, id);
-    a->st = ee__exec_decode(row->data, row->len, id, row->revision, &r);
+    a->st = ee__exec_decode_row(row, &r);
     if (a->st != EE_OK)
         return 1;
     ee__exec_fact f = {.user_id = r.user_id != NULL ? r.user_id : "",
