@@ -92,6 +92,23 @@ static int hist_row(const ee_storage_row *row, void *payload)
     return 0;
 }
 
+/* A paged query's door (as door()), then query_json (NULL is {}) parsed
+ * into *q_out and its members checked against `members`. *q_out is the
+ * caller's to release, also on failure (it may be NULL). */
+static ee_status query_open(ee_engine *engine, const ee_principal *principal, char **out,
+                            const char *fn, const char *what, const char *const *members,
+                            const char *query_json, b_state **st_out, json_t **q_out)
+{
+    *q_out = NULL;
+    ee_status s = door(engine, principal, out, fn, st_out);
+    if (s != EE_OK)
+        return s;
+    s = ee__record_parse(query_json != NULL ? query_json : "{}", 64 * 1024, 8, 0, what, q_out);
+    if (s == EE_OK)
+        s = ee__json_check_members(*q_out, members, what, "");
+    return s;
+}
+
 /* One page of coll's records in the principal's workspace, newest first,
  * each row rendered by fn (its payload a hist_acc) into *data_out; s is the
  * arguments' status: nothing is read unless it is EE_OK. On failure nothing
@@ -127,13 +144,13 @@ ee_status ee_billing_history(ee_engine *engine, const ee_principal *principal,
     static const char *const members[] = {"status", "limit", "cursor", NULL};
     const char *what = "billing history query";
     b_state *st = NULL;
-    ee_status s = door(engine, principal, out, "ee_billing_history", &st);
-    if (s != EE_OK)
-        return ee__error_out(out, s);
     json_t *q = NULL;
-    s = ee__record_parse(query_json != NULL ? query_json : "{}", 64 * 1024, 8, 0, what, &q);
-    if (s == EE_OK)
-        s = ee__json_check_members(q, members, what, "");
+    ee_status s = query_open(engine, principal, out, "ee_billing_history", what, members,
+                             query_json, &st, &q);
+    if (s != EE_OK) {
+        json_decref(q);
+        return ee__error_out(out, s);
+    }
     ee_storage_eq eq[2] = {{"userId", ""}, {"billingStatus", NULL}};
     size_t n_eq = 1, limit = 12;
     const char *cursor = NULL;
@@ -438,13 +455,13 @@ ee_status ee_billing_usage(ee_engine *engine, const ee_principal *principal,
     static const char *const members[] = {"period", "userId", "limit", "cursor", NULL};
     const char *what = "billing usage query";
     b_state *st = NULL;
-    ee_status s = door(engine, principal, out, "ee_billing_usage", &st);
-    if (s != EE_OK)
-        return ee__error_out(out, s);
     json_t *q = NULL;
-    s = ee__record_parse(query_json != NULL ? query_json : "{}", 64 * 1024, 8, 0, what, &q);
-    if (s == EE_OK)
-        s = ee__json_check_members(q, members, what, "");
+    ee_status s = query_open(engine, principal, out, "ee_billing_usage", what, members,
+                             query_json, &st, &q);
+    if (s != EE_OK) {
+        json_decref(q);
+        return ee__error_out(out, s);
+    }
     char period[EE__QUOTA_MONTH_NAME_SIZE];
     ee__quota_month_name(st->billing_day, ee_engine_now_ms(engine), period);
     json_t *p = json_object_get(q, "period");
