@@ -27,12 +27,6 @@
 #define C_SERPER "CANARY-audit-serper-6b2e90"
 #define C_CUSTOMER "sk-or-v1-CANARY-audit-customer-3a7c55"
 #define C_CUSTOMER2 "sk-or-v1-CANARY-audit-customer2-e41d"
-/* 123457 nano-USD per call: a budget of 200000 lets one call through */
-#define UP_ANSWER                                                                                  \
-    "{\"id\": \"gen-1\", \"model\": \"openai/gpt-4o-mini\", \"choices\": [{\"index\": 0, "       \
-    "\"message\": {\"role\": \"assistant\", \"content\": \"hi\"}}], \"usage\": "                  \
-    "{\"prompt_tokens\": 12, \"completion_tokens\": 30, \"total_tokens\": 42, "                   \
-    "\"cost\": 0.000123456789}}"
 #define MAX_CALLS 6
 
 static ee_engine *engine;
@@ -56,7 +50,7 @@ static void spend(const char *token)
 static ee_status http(void *ctx, const ee_http_request *req, ee_http_response *resp)
 {
     if (gw_is_upstream(req))
-        return gw_upstream_answer(resp, UP_ANSWER);
+        return gw_upstream_answer(resp, GW_UP_ANSWER);
     gw_llm_webhook(req, spend);
     return fake_http(ctx, req, resp);
 }
@@ -79,15 +73,7 @@ static void setup(void)
     ee_test_config_set(cfg, "PLATFORM_OPENROUTER_KEY", C_OPENROUTER);
     ee_test_config_set(cfg, "PLATFORM_SERPER_KEY", C_SERPER);
     ee_test_config_set(cfg, "EXEC_RUN_BUDGET_MAX", "0.0002");
-    ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .n8n = client,
-                             .transport = transport};
-    ee_status st = ee_engine_open_parts(&engine, cfg, &parts);
-    ee_config_free(cfg);
-    cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
-    char *out = NULL;
-    cr_assert_eq(ee_cred_platform_provision(engine, &out), EE_OK, "%s", ee_error_last_message());
-    ee_free(out);
-    fake_sync(engine);
+    engine = gw_engine_open(cfg, transport, client);
     cr_assert_eq(ee_principal_new(&alice, "ws-alice", "u-alice", "org-a"), EE_OK);
 }
 

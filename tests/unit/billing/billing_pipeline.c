@@ -75,15 +75,7 @@ static void setup(void)
     ee_test_config_set(cfg, "MAX_EXECUTIONS_PER_USER_PER_HOUR", "1000000");
     ee_test_config_set(cfg, "FREE_TIER_MONTHLY_ALLOWANCE", "0.02");
     ee_test_config_set(cfg, "PLATFORM_API_MARKUP_PERCENTAGE", "20");
-    ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .n8n = client,
-                             .transport = transport};
-    ee_status st = ee_engine_open_parts(&engine, cfg, &parts);
-    ee_config_free(cfg);
-    cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
-    char *out = NULL;
-    cr_assert_eq(ee_cred_platform_provision(engine, &out), EE_OK, "%s", ee_error_last_message());
-    ee_free(out);
-    fake_sync(engine);
+    engine = gw_engine_open(cfg, transport, client);
 }
 
 static void teardown(void)

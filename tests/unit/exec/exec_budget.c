@@ -13,12 +13,6 @@
 #include "exec/exec_internal.h"
 
 #define C_OPENROUTER "sk-or-v1-CANARY-budget-platform-41d2"
-/* 123457 nano-USD per call */
-#define UP_ANSWER                                                                                  \
-    "{\"id\": \"gen-1\", \"model\": \"openai/gpt-4o-mini\", \"choices\": [{\"index\": 0, "       \
-    "\"message\": {\"role\": \"assistant\", \"content\": \"hi\"}}], \"usage\": "                  \
-    "{\"prompt_tokens\": 12, \"completion_tokens\": 30, \"total_tokens\": 42, "                   \
-    "\"cost\": 0.000123456789}}"
 #define MAX_CALLS 6
 
 static ee_engine *engine;
@@ -42,7 +36,7 @@ static ee_status http(void *ctx, const ee_http_request *req, ee_http_response *r
 {
     if (gw_is_upstream(req)) {
         upstream_calls++;
-        return gw_upstream_answer(resp, UP_ANSWER);
+        return gw_upstream_answer(resp, GW_UP_ANSWER);
     }
     gw_llm_webhook(req, spend);
     return fake_http(ctx, req, resp);
@@ -72,15 +66,7 @@ static void open_engine(const char *budget_max)
     ee_test_config_set(cfg, "PLATFORM_OPENROUTER_KEY", C_OPENROUTER);
     if (budget_max != NULL)
         ee_test_config_set(cfg, "EXEC_RUN_BUDGET_MAX", budget_max);
-    ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .n8n = client,
-                             .transport = transport};
-    ee_status st = ee_engine_open_parts(&engine, cfg, &parts);
-    ee_config_free(cfg);
-    cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
-    char *out = NULL;
-    cr_assert_eq(ee_cred_platform_provision(engine, &out), EE_OK, "%s", ee_error_last_message());
-    ee_free(out);
-    fake_sync(engine);
+    engine = gw_engine_open(cfg, transport, client);
 }
 
 Test(exec_budget, a_run_without_an_estimate_is_refused_past_the_cap_and_fails_saying_so)

@@ -12,6 +12,7 @@
  *       return fake_http(ctx, req, resp);
  *   }
  *   gw_client_new(&transport, &client, http);  in the suite's set-up
+ *   engine = gw_engine_open(cfg, transport, client);
  *   int status = gw_call(engine, token);       one gateway call, its HTTP status
  */
 #ifndef EE_TEST_EXEC_GATEWAY_H
@@ -19,7 +20,15 @@
 
 #include "exec_fake.h"
 
+#include <execengine/credentials.h>
 #include <execengine/gateway.h>
+
+/* The upstream's answer to a chat completion: 123457 nano-USD per call. */
+#define GW_UP_ANSWER                                                                               \
+    "{\"id\": \"gen-1\", \"model\": \"openai/gpt-4o-mini\", \"choices\": [{\"index\": 0, "       \
+    "\"message\": {\"role\": \"assistant\", \"content\": \"hi\"}}], \"usage\": "                  \
+    "{\"prompt_tokens\": 12, \"completion_tokens\": 30, \"total_tokens\": 42, "                   \
+    "\"cost\": 0.000123456789}}"
 
 static int gw_sink_head(int status, const char *const *h, size_t n, void *payload)
 {
@@ -99,6 +108,23 @@ static void gw_client_new(ee_transport **transport_out, ee_n8n **client_out,
     cr_assert_eq(ee_transport_new_custom(transport_out, &be, NULL, o), EE_OK);
     ee_transport_options_free(o);
     cr_assert_eq(ee_n8n_new(client_out, *transport_out, "http://fake.n8n", "fake-key"), EE_OK);
+}
+
+/* The engine on this transport and client, from cfg (released), platform
+ * keys provisioned and the fake n8n's workflows synced. */
+static ee_engine *gw_engine_open(ee_config *cfg, ee_transport *transport, ee_n8n *client)
+{
+    ee_engine *engine = NULL;
+    ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .n8n = client,
+                             .transport = transport};
+    ee_status st = ee_engine_open_parts(&engine, cfg, &parts);
+    ee_config_free(cfg);
+    cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
+    char *out = NULL;
+    cr_assert_eq(ee_cred_platform_provision(engine, &out), EE_OK, "%s", ee_error_last_message());
+    ee_free(out);
+    fake_sync(engine);
+    return engine;
 }
 
 #endif
