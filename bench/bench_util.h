@@ -56,4 +56,17 @@ static inline void bench_report(const char *bench, const char *backend, const ch
     fflush(stdout);
 }
 
+/* The source tree's data/ folder, found from this header's own path
+ * ("data" when __FILE__ names no bench/ folder). Not thread-safe: one
+ * static buffer. */
+static inline const char *bench_data_dir(void)
+{
+    static char dir[1024];
+    const char *f = __FILE__, *cut = strstr(f, "/bench/");
+    if (cut == NULL)
+        return "data";
+    snprintf(dir, sizeof dir, "%.*s/data", (int)(cut - f), f);
+    return dir;
+}
+
 #endif

@@ -39,16 +39,6 @@ static int64_t bench_clock(void *payload)
     return fake_now;
 }
 
-static const char *src_data_dir(void)
-{
-    static char dir[1024];
-    const char *f = __FILE__, *cut = strstr(f, "/bench/");
-    if (cut == NULL)
-        return "data";
-    snprintf(dir, sizeof dir, "%.*s/data", (int)(cut - f), f);
-    return dir;
-}
-
 static ee_engine *open_engine(const char *uri)
 {
     ee_config *cfg = NULL;
@@ -57,7 +47,7 @@ static ee_engine *open_engine(const char *uri)
         return NULL;
     bool ok = ee_config_set(cfg, "API_KEY_ENCRYPTION_SECRET",
                             "bench-secret-0123456789abcdef0123456789") == EE_OK &&
-              ee_config_set(cfg, "EE_DATA_DIR", src_data_dir()) == EE_OK &&
+              ee_config_set(cfg, "EE_DATA_DIR", bench_data_dir()) == EE_OK &&
               ee_config_set(cfg, "EE_STORAGE_URI", uri) == EE_OK &&
               ee_config_set(cfg, "EXEC_WORKERS", "0") == EE_OK &&
               ee_config_set_clock(cfg, bench_clock, NULL) == EE_OK &&

@@ -30,16 +30,6 @@ static const char *const words[] = {"send", "summarise", "scrape", "enrich", "em
                                     "news", "prices", "reports", "alerts"};
 #define N_WORDS (sizeof words / sizeof words[0])
 
-static const char *src_data_dir(void)
-{
-    static char dir[1024];
-    const char *f = __FILE__, *cut = strstr(f, "/bench/");
-    if (cut == NULL)
-        return "data";
-    snprintf(dir, sizeof dir, "%.*s/data", (int)(cut - f), f);
-    return dir;
-}
-
 static void error_line(const char *what, ee_status st)
 {
     printf("{\"bench\": \"catalog.access_search\", \"error\": \"%s: %s\"}\n", what,
@@ -54,7 +44,7 @@ static ee_engine *open_engine(void)
     bool ok = ee_config_new(&cfg) == EE_OK
            && ee_config_set(cfg, "API_KEY_ENCRYPTION_SECRET",
                             "bench-secret-0123456789abcdef0123456789") == EE_OK
-           && ee_config_set(cfg, "EE_DATA_DIR", src_data_dir()) == EE_OK
+           && ee_config_set(cfg, "EE_DATA_DIR", bench_data_dir()) == EE_OK
            && ee_config_set(cfg, "EE_STORAGE_URI", "memory:") == EE_OK
            && ee_config_set(cfg, "EE_COUNTERS_URI", "memory:") == EE_OK
            && ee_engine_open(&e, cfg) == EE_OK;

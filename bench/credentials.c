@@ -35,22 +35,13 @@ static const char *const personal[][3] = {
     {"googleSheetsOAuth2Api", "oauth2", "ya29.sheets-bench-0123456789"},
 };
 
-/* The source tree's data/ folder, found from this file's path. */
-static const char *data_dir(void)
-{
-    static char dir[1100];
-    const char *me = __FILE__, *cut = strstr(me, "bench/credentials.c");
-    snprintf(dir, sizeof dir, "%.*sdata", cut ? (int)(cut - me) : 0, me);
-    return dir;
-}
-
 static ee_engine *setup(ee_principal **p)
 {
     ee_config *cfg = NULL;
     ee_config_new(&cfg);
     ee_config_set(cfg, "API_KEY_ENCRYPTION_SECRET", SECRET);
     ee_config_set(cfg, "EE_STORAGE_URI", "memory:");
-    ee_config_set(cfg, "EE_DATA_DIR", data_dir());
+    ee_config_set(cfg, "EE_DATA_DIR", bench_data_dir());
     ee_config_set(cfg, "PLATFORM_SERPER_KEY", "serper-bench-0123456789abcdef");
     ee_config_set(cfg, "PLATFORM_FIRECRAWL_KEY", "fc-bench-0123456789abcdef");
     ee_config_set(cfg, "PLATFORM_OPENROUTER_KEY", "sk-or-v1-bench-0123456789abcdef");

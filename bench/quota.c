@@ -75,16 +75,6 @@ static void line_skipped(const char *backend, const char *why)
     fflush(stdout);
 }
 
-static const char *src_data_dir(void)
-{
-    static char dir[1024];
-    const char *f = __FILE__, *cut = strstr(f, "/bench/");
-    if (cut == NULL)
-        return "data";
-    snprintf(dir, sizeof dir, "%.*s/data", (int)(cut - f), f);
-    return dir;
-}
-
 /* The bench compresses time (the injected clock moves seconds per
  * admission), so a 30 s plan cache would be re-read every few admissions
  * where in real time it is every ~300 M. Its data dir links the source
@@ -101,7 +91,7 @@ static const char *data_dir(void)
                            "categories.json"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char from[1200], to[400];
-        snprintf(from, sizeof from, "%s/%s", src_data_dir(), files[i]);
+        snprintf(from, sizeof from, "%s/%s", bench_data_dir(), files[i]);
         snprintf(to, sizeof to, "%s/%s", bench_dir, files[i]);
         if (access(from, R_OK) == 0 && symlink(from, to) != 0)
             perror("symlink");

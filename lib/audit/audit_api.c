@@ -132,23 +132,17 @@ ee_status ee_audit_query(ee_engine *engine, const ee_principal *principal,
             a.prefix_len = json_string_length(act);
         }
     }
-    json_t *lim = json_object_get(q, "limit");
-    if (st == EE_OK && lim != NULL &&
-        (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
-         json_integer_value(lim) > EE_AUDIT_LIMIT_MAX))
-        st = ee__error(EE_EINVAL, "%s: \"limit\" (at /limit) must be an integer 1..%d", what,
-                       EE_AUDIT_LIMIT_MAX);
-    json_t *cur = json_object_get(q, "cursor");
-    if (st == EE_OK && cur != NULL && !json_is_string(cur))
-        st = ee__error(EE_EINVAL, "%s: \"cursor\" (at /cursor) must be a string", what);
-    size_t limit = lim != NULL ? (size_t)json_integer_value(lim) : EE_AUDIT_LIMIT_DEFAULT;
+    size_t limit = EE_AUDIT_LIMIT_DEFAULT;
+    const char *from_cursor = NULL;
+    if (st == EE_OK)
+        st = ee__json_page_args(q, what, EE_AUDIT_LIMIT_DEFAULT, EE_AUDIT_LIMIT_MAX, &limit,
+                                &from_cursor);
     char *next = NULL;
     if (st == EE_OK && a.data == NULL)
         st = ee__error(EE_ENOMEM, "out of memory listing audit entries");
     /* Each storage page asks for what is still missing, and every row of
      * it is consumed (kept or filtered out), so the storage's cursor after
      * the page is exactly where the next call goes on. */
-    const char *from_cursor = json_string_value(cur);
     while (st == EE_OK) {
         spec.limit = limit - json_array_size(a.data);
         spec.cursor = from_cursor;
@@ -165,14 +159,7 @@ ee_status ee_audit_query(ee_engine *engine, const ee_principal *principal,
             break;
     }
     json_decref(q);
-    if (st != EE_OK) {
-        json_decref(a.data);
-        ee_free(next);
-        return ee__error_out(out, st);
-    }
-    json_t *doc = json_pack("{s:o, s:s?}", "data", a.data, "nextCursor", next);
-    ee_free(next);
-    return ee__json_out(out, doc);
+    return ee__json_page_out(out, st, a.data, next);
 }
 
 ee_status ee_audit_purge(ee_engine *engine, int64_t before_ms, uint64_t *deleted_out)

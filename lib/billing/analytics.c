@@ -215,7 +215,7 @@ ee_status ee_billing_analytics(ee_engine *engine, const ee_principal *principal,
         for (size_t i = 0; i < json_array_size(buckets); i++) {
             json_t *b = json_array_get(buckets, i);
             char iso[32];
-            ee__billing_iso((int64_t)json_integer_value(json_object_get(b, "t")), iso);
+            ee__time_iso((int64_t)json_integer_value(json_object_get(b, "t")), iso);
             json_object_del(b, "t");
             json_object_set_new(b, "start", json_string(iso));
         }
@@ -223,8 +223,8 @@ ee_status ee_billing_analytics(ee_engine *engine, const ee_principal *principal,
         while (json_array_size(top) > B_TOP)
             json_array_remove(top, json_array_size(top) - 1);
         char fi[32], ti[32];
-        ee__billing_iso(from, fi);
-        ee__billing_iso(to, ti);
+        ee__time_iso(from, fi);
+        ee__time_iso(to, ti);
         static const char *const gnames[] = {"day", "week", "month"};
         doc = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:o, s:o, s:o, s:{s:I, s:I, s:o}, s:o}",
                         "from", fi, "to", ti, "granularity", gnames[gran], "executions",

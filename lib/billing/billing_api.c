@@ -92,19 +92,49 @@ static int hist_row(const ee_storage_row *row, void *payload)
     return 0;
 }
 
-/* The members every paged query shares: limit and cursor. */
-static ee_status page_args(const json_t *q, const char *what, size_t def, size_t *limit,
-                           const char **cursor)
+/* A paged query's door (as door()), then query_json (NULL is {}) parsed
+ * into *q_out and its members checked against `members`. *q_out is the
+ * caller's to release, also on failure (it may be NULL). */
+static ee_status query_open(ee_engine *engine, const ee_principal *principal, char **out,
+                            const char *fn, const char *what, const char *const *members,
+                            const char *query_json, b_state **st_out, json_t **q_out)
 {
-    json_t *lim = json_object_get(q, "limit");
-    if (lim != NULL &&
-        (!json_is_integer(lim) || json_integer_value(lim) < 1 || json_integer_value(lim) > 100))
-        return ee__error(EE_EINVAL, "%s: \"limit\" (at /limit) must be an integer 1..100", what);
-    json_t *cur = json_object_get(q, "cursor");
-    if (cur != NULL && !json_is_string(cur))
-        return ee__error(EE_EINVAL, "%s: \"cursor\" (at /cursor) must be a string", what);
-    *limit = lim != NULL ? (size_t)json_integer_value(lim) : def;
-    *cursor = json_string_value(cur);
+    *q_out = NULL;
+    ee_status s = door(engine, principal, out, fn, st_out);
+    if (s != EE_OK)
+        return s;
+    s = ee__record_parse(query_json != NULL ? query_json : "{}", 64 * 1024, 8, 0, what, q_out);
+    if (s == EE_OK)
+        s = ee__json_check_members(*q_out, members, what, "");
+    return s;
+}
+
+/* One page of coll's records in the principal's workspace, newest first,
+ * each row rendered by fn (its payload a hist_acc) into *data_out; s is the
+ * arguments' status: nothing is read unless it is EE_OK. On failure nothing
+ * is left for the caller to free. */
+static ee_status query_page(ee_status s, ee_engine *engine, const ee_principal *principal,
+                            const char *coll, const ee_storage_eq *eq, size_t n_eq, size_t limit,
+                            const char *cursor, ee_storage_row_fn fn, json_t **data_out,
+                            char **next_out)
+{
+    hist_acc a = {json_array(), EE_OK};
+    if (s == EE_OK) {
+        ee_storage_query_spec spec = {.version = EE_STORAGE_QUERY_VERSION, .eq = eq,
+                                      .n_eq = n_eq, .order = EE_STORAGE_ORDER_TIME_DESC,
+                                      .limit = limit, .cursor = cursor};
+        s = ee_storage_query(ee__engine_storage(engine), coll, ee_principal_workspace(principal),
+                             &spec, fn, &a, next_out);
+        if (s == EE_ECANCELLED && a.st != EE_OK)
+            s = a.st;
+    }
+    if (s != EE_OK) {
+        json_decref(a.data);
+        ee_free(*next_out);
+        *next_out = NULL;
+        return s;
+    }
+    *data_out = a.data;
     return EE_OK;
 }
 
@@ -114,13 +144,13 @@ ee_status ee_billing_history(ee_engine *engine, const ee_principal *principal,
     static const char *const members[] = {"status", "limit", "cursor", NULL};
     const char *what = "billing history query";
     b_state *st = NULL;
-    ee_status s = door(engine, principal, out, "ee_billing_history", &st);
-    if (s != EE_OK)
-        return ee__error_out(out, s);
     json_t *q = NULL;
-    s = ee__record_parse(query_json != NULL ? query_json : "{}", 64 * 1024, 8, 0, what, &q);
-    if (s == EE_OK)
-        s = ee__json_check_members(q, members, what, "");
+    ee_status s = query_open(engine, principal, out, "ee_billing_history", what, members,
+                             query_json, &st, &q);
+    if (s != EE_OK) {
+        json_decref(q);
+        return ee__error_out(out, s);
+    }
     ee_storage_eq eq[2] = {{"userId", ""}, {"billingStatus", NULL}};
     size_t n_eq = 1, limit = 12;
     const char *cursor = NULL;
@@ -135,27 +165,13 @@ ee_status ee_billing_history(ee_engine *engine, const ee_principal *principal,
             eq[n_eq++].value = v;
     }
     if (s == EE_OK)
-        s = page_args(q, what, 12, &limit, &cursor);
-    hist_acc a = {json_array(), EE_OK};
+        s = ee__json_page_args(q, what, 12, 100, &limit, &cursor);
+    json_t *data = NULL;
     char *next = NULL;
-    if (s == EE_OK) {
-        ee_storage_query_spec spec = {.version = EE_STORAGE_QUERY_VERSION, .eq = eq,
-                                      .n_eq = n_eq, .order = EE_STORAGE_ORDER_TIME_DESC,
-                                      .limit = limit, .cursor = cursor};
-        s = ee_storage_query(ee__engine_storage(engine), B_COLL_MONTH,
-                             ee_principal_workspace(principal), &spec, hist_row, &a, &next);
-        if (s == EE_ECANCELLED && a.st != EE_OK)
-            s = a.st;
-    }
+    s = query_page(s, engine, principal, B_COLL_MONTH, eq, n_eq, limit, cursor, hist_row, &data,
+                   &next);
     json_decref(q);
-    if (s != EE_OK) {
-        json_decref(a.data);
-        ee_free(next);
-        return ee__error_out(out, s);
-    }
-    json_t *doc = json_pack("{s:o, s:s?}", "data", a.data, "nextCursor", next);
-    ee_free(next);
-    return ee__json_out(out, doc);
+    return ee__json_page_out(out, s, data, next);
 }
 
 /* ---- transitions ------------------------------------------------------------------------ */
@@ -425,7 +441,7 @@ static int usage_row(const ee_storage_row *row, void *payload)
     const json_t *last = json_object_get(j, "lastExecutedAt");
     if (json_is_integer(last) && json_integer_value(last) > 0) {
         char iso[32];
-        ee__billing_iso((int64_t)json_integer_value(last), iso);
+        ee__time_iso((int64_t)json_integer_value(last), iso);
         json_object_set_new(o, "lastExecutedAt", json_string(iso));
     }
     json_decref(j);
@@ -439,13 +455,13 @@ ee_status ee_billing_usage(ee_engine *engine, const ee_principal *principal,
     static const char *const members[] = {"period", "userId", "limit", "cursor", NULL};
     const char *what = "billing usage query";
     b_state *st = NULL;
-    ee_status s = door(engine, principal, out, "ee_billing_usage", &st);
-    if (s != EE_OK)
-        return ee__error_out(out, s);
     json_t *q = NULL;
-    s = ee__record_parse(query_json != NULL ? query_json : "{}", 64 * 1024, 8, 0, what, &q);
-    if (s == EE_OK)
-        s = ee__json_check_members(q, members, what, "");
+    ee_status s = query_open(engine, principal, out, "ee_billing_usage", what, members,
+                             query_json, &st, &q);
+    if (s != EE_OK) {
+        json_decref(q);
+        return ee__error_out(out, s);
+    }
     char period[EE__QUOTA_MONTH_NAME_SIZE];
     ee__quota_month_name(st->billing_day, ee_engine_now_ms(engine), period);
     json_t *p = json_object_get(q, "period");
@@ -466,25 +482,15 @@ ee_status ee_billing_usage(ee_engine *engine, const ee_principal *principal,
     }
     const char *cursor = NULL;
     if (s == EE_OK)
-        s = page_args(q, what, 50, &limit, &cursor);
-    hist_acc a = {json_array(), EE_OK};
+        s = ee__json_page_args(q, what, 50, 100, &limit, &cursor);
+    json_t *data = NULL;
     char *next = NULL;
-    if (s == EE_OK) {
-        ee_storage_query_spec spec = {.version = EE_STORAGE_QUERY_VERSION, .eq = eq,
-                                      .n_eq = n_eq, .order = EE_STORAGE_ORDER_TIME_DESC,
-                                      .limit = limit, .cursor = cursor};
-        s = ee_storage_query(ee__engine_storage(engine), B_COLL_USAGE,
-                             ee_principal_workspace(principal), &spec, usage_row, &a, &next);
-        if (s == EE_ECANCELLED && a.st != EE_OK)
-            s = a.st;
-    }
+    s = query_page(s, engine, principal, B_COLL_USAGE, eq, n_eq, limit, cursor, usage_row, &data,
+                   &next);
     json_decref(q);
-    if (s != EE_OK) {
-        json_decref(a.data);
-        ee_free(next);
+    if (s != EE_OK)
         return ee__error_out(out, s);
-    }
-    json_t *doc = json_pack("{s:s, s:o, s:s?}", "period", period, "data", a.data, "nextCursor",
+    json_t *doc = json_pack("{s:s, s:o, s:s?}", "period", period, "data", data, "nextCursor",
                             next);
     ee_free(next);
     return ee__json_out(out, doc);

@@ -63,7 +63,5 @@ void ee__billing_month_init(const b_state *st, const char *workspace, const char
                             int64_t now, b_month *m);
 /* The month's JSON answer (money also as USD text, dates ISO). */
 json_t *ee__billing_month_render(const b_month *m);
-/* ISO 8601 UTC text of ms since the epoch. */
-void ee__billing_iso(int64_t ms, char out[32]);
 
 #endif

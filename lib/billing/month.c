@@ -148,16 +148,6 @@ static void put_money(json_t *o, const char *k, int64_t nano, bool answer)
     }
 }
 
-void ee__billing_iso(int64_t ms, char out[32])
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    char day[24];
-    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 32, "%s.%03dZ", day, (int)(ms % 1000));
-}
-
 static void put_date(json_t *o, const char *k, int64_t ms, bool answer)
 {
     if (!answer) {
@@ -165,7 +155,7 @@ static void put_date(json_t *o, const char *k, int64_t ms, bool answer)
         return;
     }
     char buf[32];
-    ee__billing_iso(ms, buf);
+    ee__time_iso(ms, buf);
     json_object_set_new(o, k, json_string(buf));
 }
 

@@ -127,6 +127,17 @@ ee_status ee__int_parse(const char *text, int64_t *out);
  * cause of a NULL document is a failed allocation while building it). */
 ee_status ee__json_out(char **out, json_t *doc);
 
+/* The members every paged query shares: "limit" (an integer 1..max, `def`
+ * when absent) and "cursor" (a string, NULL when absent; borrowed from q).
+ * EE_EINVAL with a message naming `what` and the member. */
+ee_status ee__json_page_args(const json_t *q, const char *what, size_t def, size_t max,
+                             size_t *limit_out, const char **cursor_out);
+
+/* A page's answer: if `status` is EE_OK, {"data": data, "nextCursor":
+ * next} into *out, else the error document (as ee__error_out). Always
+ * releases data (stolen, may be NULL on failure) and next (ee_free). */
+ee_status ee__json_page_out(char **out, ee_status status, json_t *data, char *next);
+
 /* Whether JSON text nests at most `max_depth` levels of objects and arrays
  * (strings and escapes skipped). One linear pass, to run before jansson,
  * which recurses once per level, ever sees untrusted text. */
@@ -178,6 +189,10 @@ void *ee__grow(void *ptr, size_t *cap, size_t elem_size, size_t first_cap);
 /* ---- clock (clock.c) ------------------------------------------------- */
 
 int64_t ee__clock_system_ms(void *payload);
+
+/* ISO 8601 UTC text with milliseconds ("2026-03-02T00:00:00.000Z") of ms
+ * since the epoch (the answers' dates). */
+void ee__time_iso(int64_t ms, char out[32]);
 
 /* ---- versioned tables (vtable.c) ------------------------------------- */
 

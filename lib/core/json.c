@@ -17,6 +17,34 @@ ee_status ee__json_out(char **out, json_t *doc)
     return EE_OK;
 }
 
+ee_status ee__json_page_args(const json_t *q, const char *what, size_t def, size_t max,
+                             size_t *limit_out, const char **cursor_out)
+{
+    json_t *lim = json_object_get(q, "limit");
+    if (lim != NULL && (!json_is_integer(lim) || json_integer_value(lim) < 1 ||
+                        (uint64_t)json_integer_value(lim) > max))
+        return ee__error(EE_EINVAL, "%s: \"limit\" (at /limit) must be an integer 1..%zu", what,
+                         max);
+    json_t *cur = json_object_get(q, "cursor");
+    if (cur != NULL && !json_is_string(cur))
+        return ee__error(EE_EINVAL, "%s: \"cursor\" (at /cursor) must be a string", what);
+    *limit_out = lim != NULL ? (size_t)json_integer_value(lim) : def;
+    *cursor_out = json_string_value(cur);
+    return EE_OK;
+}
+
+ee_status ee__json_page_out(char **out, ee_status status, json_t *data, char *next)
+{
+    if (status != EE_OK) {
+        json_decref(data);
+        ee_free(next);
+        return ee__error_out(out, status);
+    }
+    json_t *doc = json_pack("{s:o, s:s?}", "data", data, "nextCursor", next);
+    ee_free(next);
+    return ee__json_out(out, doc);
+}
+
 /* Index of the quote that closes the string opening at text[i], or len:
  * the one rule for skipping strings (and their escapes) that the scans of
  * raw JSON text below share. */

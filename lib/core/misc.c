@@ -1,6 +1,7 @@
-/* Version, ee_free() and the default clock. */
+/* Version, ee_free(), the default clock and ISO dates. */
 #include "core.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -38,4 +39,14 @@ int64_t ee__clock_system_ms(void *payload)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void ee__time_iso(int64_t ms, char out[32])
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&s, &tm);
+    char day[24];
+    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, 32, "%s.%03dZ", day, (int)(ms % 1000));
 }

@@ -47,9 +47,7 @@ static int list_row(const ee_storage_row *row, void *payload)
 {
     list_acc *a = payload;
     x_rec r;
-    char id[EE_EXEC_ID_SIZE];
-    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, id);
-    a->st = ee__exec_decode(row->data, row->len, id, row->revision, &r);
+    a->st = ee__exec_decode_row(row, &r);
     if (a->st != EE_OK)
         return 1;
     json_array_append_new(a->data, ee__exec_render(&r, false));
@@ -92,13 +90,10 @@ ee_status ee_exec_list(ee_engine *engine, const ee_principal *principal, const c
         else
             eq[n_eq++] = (ee_storage_eq){stored[i], json_string_value(v)};
     }
-    json_t *lim = json_object_get(q, "limit");
-    if (st == EE_OK && lim != NULL &&
-        (!json_is_integer(lim) || json_integer_value(lim) < 1 || json_integer_value(lim) > 100))
-        st = ee__error(EE_EINVAL, "%s: \"limit\" (at /limit) must be an integer 1..100", what);
-    json_t *cur = json_object_get(q, "cursor");
-    if (st == EE_OK && cur != NULL && !json_is_string(cur))
-        st = ee__error(EE_EINVAL, "%s: \"cursor\" (at /cursor) must be a string", what);
+    size_t limit = 20;
+    const char *cursor = NULL;
+    if (st == EE_OK)
+        st = ee__json_page_args(q, what, 20, 100, &limit, &cursor);
     list_acc a = {json_array(), EE_OK};
     char *next = NULL;
     if (st == EE_OK) {
@@ -106,22 +101,15 @@ ee_status ee_exec_list(ee_engine *engine, const ee_principal *principal, const c
                                       .eq = eq,
                                       .n_eq = n_eq,
                                       .order = EE_STORAGE_ORDER_TIME_DESC,
-                                      .limit = lim != NULL ? (size_t)json_integer_value(lim) : 20,
-                                      .cursor = json_string_value(cur)};
+                                      .limit = limit,
+                                      .cursor = cursor};
         st = ee_storage_query(ee__engine_storage(engine), X_COLL,
                               ee_principal_workspace(principal), &spec, list_row, &a, &next);
         if (st == EE_ECANCELLED && a.st != EE_OK)
             st = a.st;
     }
     json_decref(q);
-    if (st != EE_OK) {
-        json_decref(a.data);
-        ee_free(next);
-        return ee__error_out(out, st);
-    }
-    json_t *doc = json_pack("{s:o, s:s?}", "data", a.data, "nextCursor", next);
-    ee_free(next);
-    return ee__json_out(out, doc);
+    return ee__json_page_out(out, st, a.data, next);
 }
 
 /* ---- results and cost ------------------------------------------------------------------ */
@@ -160,7 +148,7 @@ ee_status ee_exec_results(ee_engine *engine, const ee_principal *principal,
     }
     char done[32] = "";
     if (r.completed_at > 0)
-        ee__exec_iso(r.completed_at, done);
+        ee__time_iso(r.completed_at, done);
     json_t *doc = json_pack("{s:s, s:s, s:o, s:I, s:s?}", "executionId", r.id, "status",
                             ee__exec_status_name(r.status), "outputData", output,
                             "executionTimeMs", (json_int_t)r.exec_ms, "completedAt",
@@ -179,7 +167,7 @@ static int cost_call(const ee__gateway_call *c, void *payload)
     cost_acc *a = payload;
     char usd[32], at[32];
     ee__decimal_format(c->cost_nano, 9, usd);
-    ee__exec_iso(c->at_ms, at);
+    ee__time_iso(c->at_ms, at);
     json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:s, s:i, s:s}", "provider",
                           c->provider != NULL ? c->provider : "", "promptTokens",
                           (json_int_t)c->prompt_tokens, "completionTokens",
@@ -269,9 +257,7 @@ static int purge_row(const ee_storage_row *row, void *payload)
 {
     purge_ctx *c = payload;
     x_rec r;
-    char id[EE_EXEC_ID_SIZE];
-    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, id);
-    if (ee__exec_decode(row->data, row->len, id, row->revision, &r) != EE_OK) {
+    if (ee__exec_decode_row(row, &r) != EE_OK) {
         /* A record this engine cannot read has no output it could find
          * either; the range delete removes it all the same. */
         ee_error_clear();

@@ -189,9 +189,8 @@ json_t *ee__exec_charge_json(const x_rec *r, bool stored);
 /* Decode a stored document. */
 ee_status ee__exec_decode(const uint8_t *data, size_t len, const char *id, int64_t revision,
                           x_rec *out);
-
-/* ISO 8601 UTC with milliseconds. */
-void ee__exec_iso(int64_t ms, char out[32]);
+/* Decode a row of the executions collection (its id in hex). */
+ee_status ee__exec_decode_row(const ee_storage_row *row, x_rec *out);
 
 /* ---- the run (worker.c) ------------------------------------------------------------ */
 

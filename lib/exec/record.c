@@ -447,17 +447,14 @@ ee_status ee__exec_change(ee_engine *engine, const char *workspace, const char *
     return st;
 }
 
-/* ---- the door ------------------------------------------------------------------------ */
-
-void ee__exec_iso(int64_t ms, char out[32])
+ee_status ee__exec_decode_row(const ee_storage_row *row, x_rec *out)
 {
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    char day[24];
-    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 32, "%s.%03dZ", day, (int)(ms % 1000));
+    char id[EE_EXEC_ID_SIZE];
+    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, id);
+    return ee__exec_decode(row->data, row->len, id, row->revision, out);
 }
+
+/* ---- the door ------------------------------------------------------------------------ */
 
 static void set_date(json_t *o, const char *k, int64_t ms, x_shape shape)
 {
@@ -466,7 +463,7 @@ static void set_date(json_t *o, const char *k, int64_t ms, x_shape shape)
         return;
     }
     char buf[32];
-    ee__exec_iso(ms, buf);
+    ee__time_iso(ms, buf);
     json_object_set_new(o, k, json_string(buf));
 }
 
@@ -527,9 +524,7 @@ static int walk_row(const ee_storage_row *row, void *payload)
         return 1;
     }
     x_rec r;
-    char id[EE_EXEC_ID_SIZE];
-    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, id);
-    a->st = ee__exec_decode(row->data, row->len, id, row->revision, &r);
+    a->st = ee__exec_decode_row(row, &r);
     if (a->st != EE_OK)
         return 1;
     ee__exec_fact f = {.user_id = r.user_id != NULL ? r.user_id : "",

@@ -527,6 +527,24 @@ static bool same_name(const expr *a, const expr *b)
            memcmp(a->orig, b->orig, a->orig_n) == 0;
 }
 
+/* Opens a block for the call c (the node takes it) in the current list,
+ * its content going to the block's inverse or its program; a chained one
+ * ({{else helper}}) closes with the block it continues. */
+static ee_status open_block(parser *ps, call *c, bool inverse, bool chained)
+{
+    if (ps->depth == EE__TEMPLATE_MAX_DEPTH)
+        return ee__error(EE_ETOOBIG, "template: blocks nested deeper than %d",
+                         EE__TEMPLATE_MAX_DEPTH);
+    node *nd = list_add(ps->stack[ps->depth].cur, N_BLOCK, ps->tag);
+    if (nd == NULL)
+        return ee__error(EE_ENOMEM, "out of memory parsing a template");
+    nd->c = *c;
+    *c = (call){.head = {.kind = X_UNDEF}}; /* the node owns it */
+    ps->stack[++ps->depth] = (frame){.cur = inverse ? &nd->inv : &nd->prog, .blk = nd,
+                                     .chained = chained};
+    return EE_OK;
+}
+
 /* What a tag does to the tree. `kind` is the sigil ('#', '^', '/', '>',
  * '!', 'e' for else, 0 for a mustache, '{' or '&' unescaped). */
 static ee_status on_tag(parser *ps, char kind, call *c, const char *indent, size_t indent_len)
@@ -536,15 +554,7 @@ static ee_status on_tag(parser *ps, char kind, call *c, const char *indent, size
     switch (kind) {
     case '#':
     case '^':
-        if (ps->depth == EE__TEMPLATE_MAX_DEPTH)
-            return ee__error(EE_ETOOBIG, "template: blocks nested deeper than %d",
-                             EE__TEMPLATE_MAX_DEPTH);
-        if ((nd = list_add(top->cur, N_BLOCK, ps->tag)) == NULL)
-            return ee__error(EE_ENOMEM, "out of memory parsing a template");
-        nd->c = *c;
-        *c = (call){.head = {.kind = X_UNDEF}}; /* the node owns it */
-        ps->stack[++ps->depth] = (frame){.cur = kind == '#' ? &nd->prog : &nd->inv, .blk = nd};
-        return EE_OK;
+        return open_block(ps, c, kind == '^', false);
     case 'e':
         if (ps->depth == 0)
             return syntax(ps, "{{else}} outside a block");
@@ -555,15 +565,7 @@ static ee_status on_tag(parser *ps, char kind, call *c, const char *indent, size
         if (c->head.kind == X_UNDEF)
             return EE_OK;
         /* {{else helper ...}}: a block in the inverse, closed with the base */
-        if (ps->depth == EE__TEMPLATE_MAX_DEPTH)
-            return ee__error(EE_ETOOBIG, "template: blocks nested deeper than %d",
-                             EE__TEMPLATE_MAX_DEPTH);
-        if ((nd = list_add(top->cur, N_BLOCK, ps->tag)) == NULL)
-            return ee__error(EE_ENOMEM, "out of memory parsing a template");
-        nd->c = *c;
-        *c = (call){.head = {.kind = X_UNDEF}}; /* the node owns it */
-        ps->stack[++ps->depth] = (frame){.cur = &nd->prog, .blk = nd, .chained = true};
-        return EE_OK;
+        return open_block(ps, c, false, true);
     case '/':
         while (ps->depth > 0 && ps->stack[ps->depth].chained)
             ps->depth--;

@@ -69,17 +69,6 @@ static void *write_n(void *arg)
     return NULL;
 }
 
-static json_int_t stat_of(ee_engine *e, const char *name)
-{
-    char *out = NULL;
-    cr_assert_eq(ee_audit_stats(e, &out), EE_OK);
-    json_t *doc = json_loads(out, 0, NULL);
-    ee_free(out);
-    json_int_t v = json_integer_value(json_object_get(doc, name));
-    json_decref(doc);
-    return v;
-}
-
 Test(audit_postgres, two_hosts_append_and_pages_cover_everything_once, .timeout = 120)
 {
     const char *base = ee_test_server_uri("EE_TEST_POSTGRES_URI");
@@ -101,8 +90,8 @@ Test(audit_postgres, two_hosts_append_and_pages_cover_everything_once, .timeout 
     pthread_create(&t2, NULL, write_n, &w2);
     pthread_join(t1, NULL);
     pthread_join(t2, NULL);
-    cr_expect_eq(stat_of(h1, "appended") + stat_of(h2, "appended"), 300);
-    cr_expect_eq(stat_of(h1, "failed") + stat_of(h2, "failed"), 0);
+    cr_expect_eq(audit_stat(h1, "appended") + audit_stat(h2, "appended"), 300);
+    cr_expect_eq(audit_stat(h1, "failed") + audit_stat(h2, "failed"), 0);
 
     /* pages while host 2 keeps appending: each early entry once, none twice */
     static const struct {

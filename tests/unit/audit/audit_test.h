@@ -100,4 +100,16 @@ static inline void audit_expect(const json_t *entry, const char *actor, const ch
     free(text);
 }
 
+/* The counter `name` of ee_audit_stats(). */
+static inline json_int_t audit_stat(ee_engine *e, const char *name)
+{
+    char *out = NULL;
+    cr_assert_eq(ee_audit_stats(e, &out), EE_OK);
+    json_t *doc = json_loads(out, 0, NULL);
+    ee_free(out);
+    json_int_t v = json_integer_value(json_object_get(doc, name));
+    json_decref(doc);
+    return v;
+}
+
 #endif

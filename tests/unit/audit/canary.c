@@ -9,7 +9,7 @@
  * token, as the workflow's OpenRouter node would, until it is refused
  * (as tests/unit/exec/exec_budget.c does).
  */
-#include "../exec/exec_fake.h"
+#include "../exec/exec_gateway.h"
 
 #include <sys/stat.h>
 
@@ -27,12 +27,6 @@
 #define C_SERPER "CANARY-audit-serper-6b2e90"
 #define C_CUSTOMER "sk-or-v1-CANARY-audit-customer-3a7c55"
 #define C_CUSTOMER2 "sk-or-v1-CANARY-audit-customer2-e41d"
-/* 123457 nano-USD per call: a budget of 200000 lets one call through */
-#define UP_ANSWER                                                                                  \
-    "{\"id\": \"gen-1\", \"model\": \"openai/gpt-4o-mini\", \"choices\": [{\"index\": 0, "       \
-    "\"message\": {\"role\": \"assistant\", \"content\": \"hi\"}}], \"usage\": "                  \
-    "{\"prompt_tokens\": 12, \"completion_tokens\": 30, \"total_tokens\": 42, "                   \
-    "\"cost\": 0.000123456789}}"
 #define MAX_CALLS 6
 
 static ee_engine *engine;
@@ -42,36 +36,10 @@ static ee_principal *alice;
 static char dir[64], db[128];
 static int refusals;
 
-static int sink_head(int status, const char *const *h, size_t n, void *payload)
-{
-    (void)h;
-    (void)n;
-    *(int *)payload = status;
-    return 0;
-}
-
-static int sink_body(const char *chunk, size_t len, void *payload)
-{
-    (void)chunk;
-    (void)len;
-    (void)payload;
-    return 0;
-}
-
 static void spend(const char *token)
 {
-    char auth[128];
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-    const char *headers[] = {auth, "Content-Type: application/json"};
-    static const char body[] = "{\"model\": \"openai/gpt-4o-mini\", \"messages\": []}";
     for (int i = 0; i < MAX_CALLS; i++) {
-        ee_gateway_request req = {EE_GATEWAY_REQUEST_VERSION, "POST",
-                                  "/openrouter/api/v1/chat/completions", NULL, headers, 2, body,
-                                  sizeof body - 1};
-        int status = 0;
-        ee_gateway_sink sink = {sink_head, sink_body, &status};
-        cr_assert_eq(ee_gateway_handle(engine, &req, &sink), EE_OK, "%s",
-                     ee_error_last_message());
+        int status = gw_call(engine, token);
         if (status == 402)
             refusals++;
         if (status != 200)
@@ -81,24 +49,9 @@ static void spend(const char *token)
 
 static ee_status http(void *ctx, const ee_http_request *req, ee_http_response *resp)
 {
-    const char *url = ee_http_request_url(req);
-    if (strncmp(url, "https://openrouter.ai/", 22) == 0) {
-        ee_http_response_set_status(resp, 200);
-        ee_http_response_add_header(resp, "Content-Type", "application/json");
-        ee_http_response_append_body(resp, UP_ANSWER, strlen(UP_ANSWER));
-        return EE_OK;
-    }
-    if (strcmp(url, "http://fake.n8n/webhook/llm") == 0) {
-        const void *data = NULL;
-        size_t len = 0;
-        ee_http_request_body(req, &data, &len);
-        json_t *b = json_loadb(data, len, 0, NULL);
-        const char *token = json_string_value(json_object_get(json_object_get(b, "ee"),
-                                                              "gatewayToken"));
-        cr_assert(token != NULL, "the webhook body carries no gateway token");
-        spend(token);
-        json_decref(b);
-    }
+    if (gw_is_upstream(req))
+        return gw_upstream_answer(resp, GW_UP_ANSWER);
+    gw_llm_webhook(req, spend);
     return fake_http(ctx, req, resp);
 }
 
@@ -108,14 +61,7 @@ static void setup(void)
     (void)fake_hits;
     fake_setup();
     refusals = 0;
-    ee_transport_backend be = {EE_TRANSPORT_BACKEND_VERSION, EE_TRANSPORT_THREAD_SAFE, http,
-                               NULL, NULL};
-    ee_transport_options *o = NULL;
-    cr_assert_eq(ee_transport_options_new(&o), EE_OK);
-    cr_assert_eq(ee_transport_options_set_int64(o, "max_retries", 0), EE_OK);
-    cr_assert_eq(ee_transport_new_custom(&transport, &be, NULL, o), EE_OK);
-    ee_transport_options_free(o);
-    cr_assert_eq(ee_n8n_new(&client, transport, "http://fake.n8n", "fake-key"), EE_OK);
+    gw_client_new(&transport, &client, http);
     snprintf(dir, sizeof dir, "/tmp/ee-audit-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
     snprintf(db, sizeof db, "%s/ee.db", dir);
@@ -127,15 +73,7 @@ static void setup(void)
     ee_test_config_set(cfg, "PLATFORM_OPENROUTER_KEY", C_OPENROUTER);
     ee_test_config_set(cfg, "PLATFORM_SERPER_KEY", C_SERPER);
     ee_test_config_set(cfg, "EXEC_RUN_BUDGET_MAX", "0.0002");
-    ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .n8n = client,
-                             .transport = transport};
-    ee_status st = ee_engine_open_parts(&engine, cfg, &parts);
-    ee_config_free(cfg);
-    cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
-    char *out = NULL;
-    cr_assert_eq(ee_cred_platform_provision(engine, &out), EE_OK, "%s", ee_error_last_message());
-    ee_free(out);
-    fake_sync(engine);
+    engine = gw_engine_open(cfg, transport, client);
     cr_assert_eq(ee_principal_new(&alice, "ws-alice", "u-alice", "org-a"), EE_OK);
 }
 

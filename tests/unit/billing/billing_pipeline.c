@@ -7,7 +7,7 @@
  * charge is on its record; the month records' totals are the sums of those
  * charges to the nano-dollar; accounting a run again changes nothing.
  */
-#include "../exec/exec_fake.h"
+#include "../exec/exec_gateway.h"
 
 #include <stdatomic.h>
 
@@ -36,26 +36,15 @@ static int64_t clock_fn(void *payload)
     return atomic_load(&now_ms);
 }
 
-static int sink_head(int status, const char *const *h, size_t n, void *payload)
+/* The workflow's OpenRouter node: one call through the gateway, which passes. */
+static void spend(const char *token)
 {
-    (void)h;
-    (void)n;
-    *(int *)payload = status;
-    return 0;
-}
-
-static int sink_body(const char *chunk, size_t len, void *payload)
-{
-    (void)chunk;
-    (void)len;
-    (void)payload;
-    return 0;
+    cr_assert_eq(gw_call(engine, token), 200);
 }
 
 static ee_status http(void *ctx, const ee_http_request *req, ee_http_response *resp)
 {
-    const char *url = ee_http_request_url(req);
-    if (strncmp(url, "https://openrouter.ai/", 22) == 0) {
+    if (gw_is_upstream(req)) {
         /* 333333333..1666666665 atto: a cost that rounds differently each call */
         int k = atomic_fetch_add(&calls, 1);
         char answer[512];
@@ -64,33 +53,9 @@ static ee_status http(void *ctx, const ee_http_request *req, ee_http_response *r
                  "\"usage\": {\"prompt_tokens\": %d, \"completion_tokens\": 7, "
                  "\"total_tokens\": %d, \"cost\": 0.000%d33333333%d}}",
                  k, 10 + k % 3, 17 + k % 3, 3 * (k % 5 + 1), k % 10);
-        ee_http_response_set_status(resp, 200);
-        ee_http_response_add_header(resp, "Content-Type", "application/json");
-        ee_http_response_append_body(resp, answer, strlen(answer));
-        return EE_OK;
+        return gw_upstream_answer(resp, answer);
     }
-    if (strcmp(url, "http://fake.n8n/webhook/llm") == 0) {
-        const void *data = NULL;
-        size_t len = 0;
-        ee_http_request_body(req, &data, &len);
-        json_t *b = json_loadb(data, len, 0, NULL);
-        const char *token = json_string_value(json_object_get(json_object_get(b, "ee"),
-                                                              "gatewayToken"));
-        cr_assert(token != NULL, "the webhook body carries no gateway token");
-        char auth[128];
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        const char *headers[] = {auth, "Content-Type: application/json"};
-        static const char body[] = "{\"model\": \"openai/gpt-4o-mini\", \"messages\": []}";
-        ee_gateway_request greq = {EE_GATEWAY_REQUEST_VERSION, "POST",
-                                   "/openrouter/api/v1/chat/completions", NULL, headers, 2, body,
-                                   sizeof body - 1};
-        int status = 0;
-        ee_gateway_sink sink = {sink_head, sink_body, &status};
-        cr_assert_eq(ee_gateway_handle(engine, &greq, &sink), EE_OK, "%s",
-                     ee_error_last_message());
-        cr_assert_eq(status, 200);
-        json_decref(b);
-    }
+    gw_llm_webhook(req, spend);
     return fake_http(ctx, req, resp);
 }
 
@@ -101,14 +66,7 @@ static void setup(void)
     fake_setup();
     ee_test_temp_dir("/tmp/ee-billing-XXXXXX", dir, sizeof dir);
     atomic_store(&now_ms, T_2026_03_02);
-    ee_transport_backend be = {EE_TRANSPORT_BACKEND_VERSION, EE_TRANSPORT_THREAD_SAFE, http,
-                               NULL, NULL};
-    ee_transport_options *o = NULL;
-    cr_assert_eq(ee_transport_options_new(&o), EE_OK);
-    cr_assert_eq(ee_transport_options_set_int64(o, "max_retries", 0), EE_OK);
-    cr_assert_eq(ee_transport_new_custom(&transport, &be, NULL, o), EE_OK);
-    ee_transport_options_free(o);
-    cr_assert_eq(ee_n8n_new(&client, transport, "http://fake.n8n", "fake-key"), EE_OK);
+    gw_client_new(&transport, &client, http);
     char uri[128];
     snprintf(uri, sizeof uri, "sqlite://%s/billing.db", dir);
     ee_config *cfg = ee_test_config_new(uri, clock_fn, NULL);
@@ -117,15 +75,7 @@ static void setup(void)
     ee_test_config_set(cfg, "MAX_EXECUTIONS_PER_USER_PER_HOUR", "1000000");
     ee_test_config_set(cfg, "FREE_TIER_MONTHLY_ALLOWANCE", "0.02");
     ee_test_config_set(cfg, "PLATFORM_API_MARKUP_PERCENTAGE", "20");
-    ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .n8n = client,
-                             .transport = transport};
-    ee_status st = ee_engine_open_parts(&engine, cfg, &parts);
-    ee_config_free(cfg);
-    cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
-    char *out = NULL;
-    cr_assert_eq(ee_cred_platform_provision(engine, &out), EE_OK, "%s", ee_error_last_message());
-    ee_free(out);
-    fake_sync(engine);
+    engine = gw_engine_open(cfg, transport, client);
 }
 
 static void teardown(void)

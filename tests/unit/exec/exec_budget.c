@@ -6,20 +6,13 @@
  * would), against an upstream that reports a cost per call, until the
  * gateway refuses; the run then fails with EE_ESPEND and says why.
  */
-#include "exec_fake.h"
+#include "exec_gateway.h"
 
 #include <execengine/credentials.h>
-#include <execengine/gateway.h>
 
 #include "exec/exec_internal.h"
 
 #define C_OPENROUTER "sk-or-v1-CANARY-budget-platform-41d2"
-/* 123457 nano-USD per call */
-#define UP_ANSWER                                                                                  \
-    "{\"id\": \"gen-1\", \"model\": \"openai/gpt-4o-mini\", \"choices\": [{\"index\": 0, "       \
-    "\"message\": {\"role\": \"assistant\", \"content\": \"hi\"}}], \"usage\": "                  \
-    "{\"prompt_tokens\": 12, \"completion_tokens\": 30, \"total_tokens\": 42, "                   \
-    "\"cost\": 0.000123456789}}"
 #define MAX_CALLS 6
 
 static ee_engine *engine;
@@ -27,38 +20,12 @@ static ee_transport *transport;
 static ee_n8n *client;
 static int statuses[MAX_CALLS], n_statuses, upstream_calls;
 
-static int sink_head(int status, const char *const *h, size_t n, void *payload)
-{
-    (void)h;
-    (void)n;
-    *(int *)payload = status;
-    return 0;
-}
-
-static int sink_body(const char *chunk, size_t len, void *payload)
-{
-    (void)chunk;
-    (void)len;
-    (void)payload;
-    return 0;
-}
-
 /* What the workflow's OpenRouter node does: call the gateway with the
  * run's token, again and again, until it is refused. */
 static void spend(const char *token)
 {
-    char auth[128];
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-    const char *headers[] = {auth, "Content-Type: application/json"};
-    static const char body[] = "{\"model\": \"openai/gpt-4o-mini\", \"messages\": []}";
     for (n_statuses = 0; n_statuses < MAX_CALLS;) {
-        ee_gateway_request req = {EE_GATEWAY_REQUEST_VERSION, "POST",
-                                  "/openrouter/api/v1/chat/completions", NULL, headers, 2, body,
-                                  sizeof body - 1};
-        int status = 0;
-        ee_gateway_sink sink = {sink_head, sink_body, &status};
-        cr_assert_eq(ee_gateway_handle(engine, &req, &sink), EE_OK, "%s",
-                     ee_error_last_message());
+        int status = gw_call(engine, token);
         statuses[n_statuses++] = status;
         if (status != 200)
             break;
@@ -67,25 +34,11 @@ static void spend(const char *token)
 
 static ee_status http(void *ctx, const ee_http_request *req, ee_http_response *resp)
 {
-    const char *url = ee_http_request_url(req);
-    if (strncmp(url, "https://openrouter.ai/", 22) == 0) { /* data/gateway.json's base URL */
+    if (gw_is_upstream(req)) {
         upstream_calls++;
-        ee_http_response_set_status(resp, 200);
-        ee_http_response_add_header(resp, "Content-Type", "application/json");
-        ee_http_response_append_body(resp, UP_ANSWER, strlen(UP_ANSWER));
-        return EE_OK;
+        return gw_upstream_answer(resp, GW_UP_ANSWER);
     }
-    if (strcmp(url, "http://fake.n8n/webhook/llm") == 0) {
-        const void *data = NULL;
-        size_t len = 0;
-        ee_http_request_body(req, &data, &len);
-        json_t *b = json_loadb(data, len, 0, NULL);
-        const char *token = json_string_value(json_object_get(json_object_get(b, "ee"),
-                                                              "gatewayToken"));
-        cr_assert(token != NULL, "the webhook body carries no gateway token");
-        spend(token);
-        json_decref(b);
-    }
+    gw_llm_webhook(req, spend);
     return fake_http(ctx, req, resp);
 }
 
@@ -93,14 +46,7 @@ static void setup(void)
 {
     (void)fake_engine_config; /* this engine has its own transport (the gateway's upstream) */
     fake_setup();
-    ee_transport_backend be = {EE_TRANSPORT_BACKEND_VERSION, EE_TRANSPORT_THREAD_SAFE, http,
-                               NULL, NULL};
-    ee_transport_options *o = NULL;
-    cr_assert_eq(ee_transport_options_new(&o), EE_OK);
-    cr_assert_eq(ee_transport_options_set_int64(o, "max_retries", 0), EE_OK);
-    cr_assert_eq(ee_transport_new_custom(&transport, &be, NULL, o), EE_OK);
-    ee_transport_options_free(o);
-    cr_assert_eq(ee_n8n_new(&client, transport, "http://fake.n8n", "fake-key"), EE_OK);
+    gw_client_new(&transport, &client, http);
 }
 
 static void teardown(void)
@@ -120,15 +66,7 @@ static void open_engine(const char *budget_max)
     ee_test_config_set(cfg, "PLATFORM_OPENROUTER_KEY", C_OPENROUTER);
     if (budget_max != NULL)
         ee_test_config_set(cfg, "EXEC_RUN_BUDGET_MAX", budget_max);
-    ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .n8n = client,
-                             .transport = transport};
-    ee_status st = ee_engine_open_parts(&engine, cfg, &parts);
-    ee_config_free(cfg);
-    cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
-    char *out = NULL;
-    cr_assert_eq(ee_cred_platform_provision(engine, &out), EE_OK, "%s", ee_error_last_message());
-    ee_free(out);
-    fake_sync(engine);
+    engine = gw_engine_open(cfg, transport, client);
 }
 
 Test(exec_budget, a_run_without_an_estimate_is_refused_past_the_cap_and_fails_saying_so)
