@@ -88,7 +88,7 @@ static const char *data_dir(void)
     snprintf(bench_dir, sizeof bench_dir, "/tmp/ee-bench-quota-data-%ld", (long)getpid());
     mkdir(bench_dir, 0700);
     const char *files[] = {"integrations.json", "prices.json", "cost_rules.json",
-                           "categories.json"};
+                           "categories.json", "gateway.json"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char from[1200], to[400];
         snprintf(from, sizeof from, "%s/%s", bench_data_dir(), files[i]);
@@ -114,7 +114,7 @@ static void data_dir_remove(void)
     if (bench_dir[0] == '\0')
         return;
     const char *files[] = {"integrations.json", "prices.json", "cost_rules.json",
-                           "categories.json", "plans.json"};
+                           "categories.json", "gateway.json", "plans.json"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char p[400];
         snprintf(p, sizeof p, "%s/%s", bench_dir, files[i]);
