@@ -42,6 +42,19 @@ bad=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRWVi]$/ {print $3}' | sed 's/
 soname=$(objdump -p "$so" | awk '$1 == "SONAME" {print $2}')
 [ "$soname" = libexecengine.so.0 ] || { echo "FAIL: SONAME '$soname'"; exit 1; }
 
+# Installed programs carry a RUNPATH to the library installed beside them:
+# they run from any prefix without ldconfig or LD_LIBRARY_PATH.
+if [ -x "$build/examples/execengine-server" ] && [ ! -x "$prefix/bin/execengine-server" ]; then
+  echo "FAIL: execengine-server is built but not installed"; exit 1; fi
+for prog in "$prefix"/bin/execengine*; do
+  [ -x "$prog" ] || continue
+  resolved=$(env -u LD_LIBRARY_PATH ldd "$prog" | awk '/libexecengine/ {print $3}')
+  case $resolved in
+    "$prefix"/*) echo "ok: $(basename "$prog") loads $resolved" ;;
+    *) echo "FAIL: installed $(basename "$prog") resolves libexecengine to '$resolved', not under $prefix"; exit 1 ;;
+  esac
+done
+
 check_run() { # name, binary
   out=$("$2") || { echo "FAIL: $1 consumer exited non-zero"; exit 1; }
   grep -q '^rejected as expected: EE_EINVAL: option MAX_CONCURRENT_EXECUTIONS' <<<"$out" \
