@@ -37,7 +37,10 @@
  *    "outputRef"?: {"bytes": n, "sha256": "..."} (output kept in the
  *    result store: ee_exec_results() reads it), "executionTimeMs",
  *    "apiKeyUsed": {"type": "platform" | "customer", "provider",
- *                   "keyId"?, "cost": nano-USD, "costUsd": "0.000123",
+ *                   "keyId"?, "cost": nano-USD (every metered call),
+ *                   "costUsd": "0.000123", "platformCost", "platformCostUsd"
+ *                   (of it, the calls on platform credentials: what the
+ *                   platform paid, charged and counted as spend),
  *                   "tokensUsed"},
  *    "charge"?: {"month": "YYYY-MM", "cost", "markup", "allowanceUsed",
  *                "charged"} (nano-USD, each also as "...Usd" text; present
@@ -190,7 +193,10 @@ EE_API ee_status ee_exec_results(ee_engine *engine, const ee_principal *principa
  * The cost breakdown of one execution:
  *   {"executionId", "apiKeyUsed": {...},
  *    "calls": [{"provider", "model"?, "promptTokens", "completionTokens",
- *               "totalTokens", "cost", "costUsd", "status", "at"}, ...],
+ *               "totalTokens", "cost", "costUsd", "source"?, "status", "at"},
+ *              ...] ("source": whose credential the gateway injected,
+ *              "platform" | "customer" | "personal"; absent for a call
+ *              refused before one was chosen),
  *    "totals": {"calls", "tokens", "cost", "costUsd"},
  *    "charge": the record's charge (markup, allowance used, charged), or
  *              null until the run is accounted}

@@ -32,7 +32,7 @@ typedef struct ee__billing_exec {
     const char *workflow_id;  /* workflowCatalogId */
     const char *execution_id;
     int64_t ended_at;         /* completedAt, ms: picks the billing month */
-    int64_t cost_nano;        /* metered provider cost (>= 0) */
+    int64_t cost_nano;        /* metered cost of its calls on platform credentials (>= 0) */
     int64_t tokens;
     int64_t exec_ms;
     bool platform_key;        /* false: the customer's own key, charged 0 */

@@ -37,10 +37,13 @@ static ee_status bill_scope(ee_storage *sto, void *payload)
                           .workflow_id = r->workflow_id,
                           .execution_id = r->id,
                           .ended_at = r->completed_at,
-                          .cost_nano = r->cost_nano,
+                          .cost_nano = r->platform_cost_nano,
                           .tokens = r->tokens,
                           .exec_ms = r->exec_ms,
-                          .platform_key = !r->key_customer,
+                          /* what the platform paid for is charged: also
+                           * a customer-key run's calls on platform
+                           * credentials (its search, say) */
+                          .platform_key = !r->key_customer || r->platform_cost_nano > 0,
                           .completed = r->status == X_COMPLETED};
     ee__billing_charge c;
     s = ee__billing_apply(e, sto, &x, &c);

@@ -176,6 +176,8 @@ static int cost_call(const ee__gateway_call *c, void *payload)
                           "costUsd", usd, "status", c->http_status, "at", at);
     if (o != NULL && c->model != NULL)
         json_object_set_new(o, "model", json_string(c->model));
+    if (o != NULL && c->source != NULL)
+        json_object_set_new(o, "source", json_string(c->source));
     json_array_append_new(a->calls, o);
     a->tokens += c->total_tokens;
     a->cost += c->cost_nano;

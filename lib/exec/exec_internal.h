@@ -62,7 +62,8 @@ typedef struct x_rec {
     bool key_customer;
     char key_provider[32];
     char key_id[64];
-    int64_t cost_nano;
+    int64_t cost_nano;        /* every metered call */
+    int64_t platform_cost_nano; /* of it, the calls on platform credentials (platformCost) */
     int64_t tokens;
     /* charge: booked once by the accounting step (bill.c), with its parts */
     bool charged;

@@ -60,7 +60,8 @@ static const ee__record_map ref_map = {"execution outputRef", ref_fields,
 
 static const ee__rec_field key_fields[] = {
     S("type", 16), S("provider", 31), S("keyId", 63),
-    {.name = "cost", .kind = EE__REC_MONEY}, I("tokensUsed")};
+    {.name = "cost", .kind = EE__REC_MONEY}, {.name = "platformCost", .kind = EE__REC_MONEY},
+    I("tokensUsed")};
 static const ee__record_map key_map = {"execution apiKeyUsed", key_fields,
                                        sizeof key_fields / sizeof key_fields[0], false};
 
@@ -152,6 +153,10 @@ static ee_status from_json(const json_t *j, x_rec *r)
         snprintf(r->key_id, sizeof r->key_id, "%s",
                  json_string_value(json_object_get(key, "keyId")) ?: "");
         r->cost_nano = int_of(key, "cost");
+        /* a record from before per-call sources: the run's key type decided */
+        r->platform_cost_nano = json_object_get(key, "platformCost") != NULL
+                                    ? int_of(key, "platformCost")
+                                    : (r->key_customer ? 0 : r->cost_nano);
         r->tokens = int_of(key, "tokensUsed");
     }
     const json_t *charge = json_object_get(j, "charge");
@@ -264,6 +269,8 @@ static json_t *build(const x_rec *r, x_shape shape)
             ee__decimal_format(r->cost_nano, 9, usd);
             set_str(k, "costUsd", usd);
         }
+        if (k != NULL)
+            set_money(k, "platformCost", r->platform_cost_nano, !stored);
         if (k != NULL)
             set_int(k, "tokensUsed", r->tokens);
         if (k != NULL && r->key_id[0] != '\0')

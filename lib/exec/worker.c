@@ -180,9 +180,9 @@ void ee__exec_account(x_state *st, const x_rec *r)
      * finished before answers ENOTFOUND/ESTATE, a key counts an execution
      * id once, a revoked token and a removed item stay so. */
     if (r->ticket_json != NULL) {
-        /* the platform's spend: nothing for a run on the customer's own key */
-        ee_status s = ee_quota_finish_json(e, r->ticket_json, ok ? 1 : 0,
-                                           r->key_customer ? 0 : r->cost_nano);
+        /* the platform's spend: its calls on platform credentials only (a
+         * run on the customer's key may also use platform search, say) */
+        ee_status s = ee_quota_finish_json(e, r->ticket_json, ok ? 1 : 0, r->platform_cost_nano);
         if (s != EE_OK && s != EE_ENOTFOUND && s != EE_ESTATE)
             ee__log(lg, EE_LOG_WARN, "exec", "execution %s: finishing its quota ticket: %s", r->id,
                     ee_error_last_message());
@@ -252,6 +252,7 @@ static ee_status finish_change(x_rec *r, void *payload)
     if (a->ref != NULL)
         r->ref = *a->ref;
     r->cost_nano = a->use->cost_nano;
+    r->platform_cost_nano = a->use->platform_cost_nano;
     r->tokens = a->use->total_tokens;
     free(r->error_message);
     r->error_message = s != EE_OK ? strdup(msg != NULL ? msg : ee_strerror(s)) : NULL;

@@ -53,6 +53,7 @@ typedef struct ee__gateway_usage {
     int64_t completion_tokens;
     int64_t total_tokens;
     int64_t cost_nano;
+    int64_t platform_cost_nano;        /* of cost_nano, the calls on platform credentials */
     bool budget_refused;               /* a call was refused: budget spent */
     char refused_provider[32];         /* the provider of the first refused call */
 } ee__gateway_usage;
@@ -66,6 +67,10 @@ typedef struct ee__gateway_call {
     const char *model;                 /* or NULL */
     int64_t prompt_tokens, completion_tokens, total_tokens;
     int64_t cost_nano;
+    /* whose credential the call used: "platform" (the platform pays it),
+     * "customer" (the customer's API key) or "personal" (the workspace's own
+     * credential); NULL for a call refused before a key was chosen */
+    const char *source;
     int http_status;                   /* the answer given to the workflow */
     int64_t at_ms;
 } ee__gateway_call;

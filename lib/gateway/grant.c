@@ -198,6 +198,7 @@ static int read_total(const ee_storage_row *row, void *payload)
     t->u.completion_tokens = get_int(&b, "completionTokens");
     t->u.total_tokens = get_int(&b, "totalTokens");
     t->u.cost_nano = get_int(&b, "costNano");
+    t->u.platform_cost_nano = get_int(&b, "platformCostNano");
     t->refused = get_int(&b, "refused");
     t->revoked = get_int(&b, "revoked");
     /* go on (there is one total a run, and the query's limit is 1):
@@ -252,6 +253,8 @@ static ee_status record_step(ee_storage *sto, void *payload)
     BSON_APPEND_INT64(&doc, "completionTokens", call->completion_tokens);
     BSON_APPEND_INT64(&doc, "totalTokens", call->total_tokens);
     BSON_APPEND_INT64(&doc, "costNano", call->cost_nano);
+    if (call->source != NULL)
+        BSON_APPEND_UTF8(&doc, "source", call->source);
     BSON_APPEND_INT32(&doc, "httpStatus", call->http_status);
     BSON_APPEND_INT64(&doc, "createdAt", call->at_ms);
     s = ee_storage_insert(sto, G_CALLS, g->workspace, bson_get_data(&doc), doc.len, NULL);
@@ -259,13 +262,16 @@ static ee_status record_step(ee_storage *sto, void *payload)
     if (s != EE_OK)
         return s;
     ee_storage_eq key[2] = {{"executionId", g->execution_id}, {"callId", G_TOTAL_ID}};
-    ee_storage_inc inc[6] = {{"calls", 1},
+    /* what the platform pays: the calls on its own credentials */
+    bool platform = call->source != NULL && strcmp(call->source, "platform") == 0;
+    ee_storage_inc inc[7] = {{"calls", 1},
                              {"promptTokens", call->prompt_tokens},
                              {"completionTokens", call->completion_tokens},
                              {"totalTokens", call->total_tokens},
                              {"costNano", call->cost_nano},
+                             {"platformCostNano", platform ? call->cost_nano : 0},
                              {"refused", a->refused ? 1 : 0}};
-    return ee_storage_increment(sto, G_CALLS, g->workspace, key, 2, inc, 6, call->at_ms, NULL);
+    return ee_storage_increment(sto, G_CALLS, g->workspace, key, 2, inc, 7, call->at_ms, NULL);
 }
 
 /* One commit a call (one fsync on SQLite), and the total never misses a
@@ -313,6 +319,7 @@ static int each_call(const ee_storage_row *row, void *payload)
         .completion_tokens = get_int(&b, "completionTokens"),
         .total_tokens = get_int(&b, "totalTokens"),
         .cost_nano = get_int(&b, "costNano"),
+        .source = get_str(&b, "source"),
         .http_status = (int)get_int(&b, "httpStatus"),
         .at_ms = row->time,
     };

@@ -244,6 +244,7 @@ static ee_status build(g_state *st, const g_provider *p, const ee_gateway_reques
 typedef struct {
     const g_provider *p;
     const ee_gateway_sink *sink;
+    const char *source;          /* whose credential: ee__cred_source_name() */
     bool decided, streaming, aborted;
     int status;
     g_usage usage;               /* from the last complete SSE line carrying usage */
@@ -351,6 +352,7 @@ static void meter(g_state *st, const g_grant *g, const g_call *c, const ee_http_
 {
     const g_provider *p = c->p;
     g_usage u = c->usage;
+    call->source = c->source;
     if (p->meter_openrouter && resp != NULL && !c->streaming) {
         const void *data = NULL;
         size_t len = 0;
@@ -434,7 +436,8 @@ static ee_status forward(g_state *st, g_grant *g, const g_provider *p,
         return answer(sink, s == EE_ENOMEM ? 500 : 400, s,
                       "the call cannot be forwarded (method, path or headers)");
     }
-    g_call call_state = {.p = p, .sink = sink};
+    g_call call_state = {.p = p, .sink = sink,
+                         .source = ee__cred_source_name(route->mappings[m].source)};
     g_call *c = &call_state;
     ee_http_request_set_stream(req, on_chunk, c);
     ee_http_response *resp = NULL;

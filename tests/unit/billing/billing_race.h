@@ -59,6 +59,7 @@ static void insert_ended(int i, int64_t cost, bool customer)
     r.key_customer = customer;
     snprintf(r.key_provider, sizeof r.key_provider, "openrouter");
     r.cost_nano = cost;
+    r.platform_cost_nano = customer ? 0 : cost;
     r.tokens = 100;
     int64_t now = atomic_load(&test_now);
     r.created_at = now - 1000;

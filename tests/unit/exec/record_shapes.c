@@ -47,6 +47,7 @@ static void full_rec(x_rec *r, bool final)
     snprintf(r->key_provider, sizeof r->key_provider, "openrouter");
     snprintf(r->key_id, sizeof r->key_id, "key-9");
     r->cost_nano = 1500000;
+    r->platform_cost_nano = 250000; /* a customer-key run that also used a platform search */
     r->tokens = 77;
     r->email_sent = true;
     r->email_sent_at = INT64_C(1700000003004);
@@ -92,7 +93,8 @@ Test(record_shapes, the_full_answer_of_an_ended_run_has_every_member_in_order)
                       "\"outputRef\":{\"bytes\":42,\"sha256\":\"" SHA "\"},"
                       "\"executionTimeMs\":1500,"
                       "\"apiKeyUsed\":{\"type\":\"customer\",\"provider\":\"openrouter\","
-                      "\"cost\":1500000,\"costUsd\":\"0.001500000\",\"tokensUsed\":77,"
+                      "\"cost\":1500000,\"costUsd\":\"0.001500000\",\"platformCost\":250000,"
+                      "\"platformCostUsd\":\"0.000250000\",\"tokensUsed\":77,"
                       "\"keyId\":\"key-9\"},"
                       ENDED_TAIL);
     ee__exec_rec_clear(&r);
@@ -109,7 +111,8 @@ Test(record_shapes, the_brief_answer_leaves_out_input_and_output)
                       "\"outputRef\":{\"bytes\":42,\"sha256\":\"" SHA "\"},"
                       "\"executionTimeMs\":1500,"
                       "\"apiKeyUsed\":{\"type\":\"platform\",\"provider\":\"openrouter\","
-                      "\"cost\":1500000,\"costUsd\":\"0.001500000\",\"tokensUsed\":77},"
+                      "\"cost\":1500000,\"costUsd\":\"0.001500000\",\"platformCost\":250000,"
+                      "\"platformCostUsd\":\"0.000250000\",\"tokensUsed\":77},"
                       ENDED_TAIL);
     ee__exec_rec_clear(&r);
 }
@@ -154,6 +157,7 @@ static void round_trip(bool final)
     cr_expect_str_eq(back.key_provider, r.key_provider);
     cr_expect_str_eq(back.key_id, r.key_id);
     cr_expect_eq(back.cost_nano, r.cost_nano);
+    cr_expect_eq(back.platform_cost_nano, r.platform_cost_nano);
     cr_expect_eq(back.tokens, r.tokens);
     cr_expect_eq(back.email_sent, r.email_sent);
     cr_expect_eq(back.email_sent_at, r.email_sent_at);
