@@ -165,7 +165,9 @@ class FakeN8n:
 class Server:
     """One execengine-server process with its own store."""
 
-    def __init__(self, tokens, extra_env=None):
+    def __init__(self, tokens, extra_env=None, store=None):
+        """`store`: a directory to keep the SQLite database in (the caller's,
+        kept after stop()); by default one of the server's own."""
         self.tmp = tempfile.TemporaryDirectory()
         path = os.path.join(self.tmp.name, "tokens.json")
         with open(path, "w") as f:
@@ -175,7 +177,7 @@ class Server:
         env.update({
             "EE_SERVER_ADDR": "127.0.0.1:%d" % self.port,
             "EE_SERVER_TOKENS": path,
-            "EE_STORAGE_URI": "sqlite://%s/engine.db" % self.tmp.name,
+            "EE_STORAGE_URI": "sqlite://%s/engine.db" % (store or self.tmp.name),
             "API_KEY_ENCRYPTION_SECRET": "x" * 48,
             "EXEC_CALLBACK_SECRET": CALLBACK_SECRET,
         })
@@ -920,6 +922,120 @@ class ShutdownTest(unittest.TestCase):
         finally:
             N8N.config(delayMs=0)
             srv.stop()
+
+
+    def test_sigterm_records_queued_runs_and_cuts_no_answer(self):
+        # Two workers, six asynchronous runs that n8n answers slowly, one
+        # synchronous run, and a client asking the catalog in a loop; then
+        # SIGTERM. The server exits 0 in bounded time, the synchronous run
+        # gets its whole answer, every catalog answer is either whole or
+        # absent (refused or closed before its first byte), and a server
+        # restarted on the same database ends every asynchronous run.
+        store = tempfile.TemporaryDirectory()
+        self.addCleanup(store.cleanup)
+        env = {"N8N_BASE_URL": N8N.url, "N8N_API_KEY": N8N_KEY, "EXEC_WORKERS": "2",
+               "EXEC_LEASE_MS": "1000"}
+        srv = Server([TOKENS["admin"], TOKENS["a"]], env, store.name)
+        stopped = False
+        try:
+            code, report, _ = request(srv.port, "/api/engines/sync-workflows",
+                                      TOKENS["admin"]["token"])
+            self.assertEqual(code, 200, report)
+            wf = report["added"][0]["id"]
+            before = set(N8N.counts())
+            N8N.config(delayMs=1500)
+            ids = []
+            for i in range(6):
+                code, body, _ = request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                                        {"parameters": {"text": "q%d" % i}, "async": True})
+                self.assertEqual(code, 202, body)
+                ids.append(body["executionId"])
+            result = {}
+
+            def run():
+                result["sync"] = request(srv.port, "/api/engines/execute/" + wf, CANARY,
+                                         "POST", {"parameters": {"text": "sync-last"}})
+
+            answers = []
+            done = threading.Event()
+
+            def hammer():
+                raw = ("GET /api/engines/catalog HTTP/1.1\r\nHost: x\r\n"
+                       "Authorization: Bearer %s\r\nConnection: close\r\n\r\n" % CANARY)
+                while not done.is_set():
+                    data = b""
+                    try:
+                        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+                            s.sendall(raw.encode())
+                            while True:
+                                chunk = s.recv(65536)
+                                if not chunk:
+                                    break
+                                data += chunk
+                    except ConnectionRefusedError:
+                        answers.append("refused")
+                        return
+                    except ConnectionResetError:
+                        pass  # data says how much of an answer came
+                    answers.append(data)
+
+            runner = threading.Thread(target=run)
+            runner.start()
+            hammers = [threading.Thread(target=hammer) for _ in range(2)]
+            for h in hammers:
+                h.start()
+            for _ in range(400):  # until n8n was reached: runs are in flight
+                if len(set(N8N.counts()) - before) >= 2:
+                    break
+                time.sleep(0.025)
+            else:
+                self.fail("the executions never reached n8n")
+            time.sleep(0.1)
+            srv.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(srv.proc.wait(timeout=60), 0)
+            done.set()
+            runner.join(timeout=60)
+            for h in hammers:
+                h.join(timeout=60)
+            code, rec, _ = result["sync"]
+            self.assertEqual((code, rec["status"], rec["outputData"]["echo"]),
+                             (200, "completed", "sync-last"), rec)
+            whole = 0
+            for a in answers:
+                if a in ("refused", b""):
+                    continue
+                head, sep, body = a.partition(b"\r\n\r\n")
+                self.assertTrue(sep and head.startswith(b"HTTP/1.1 200"), a[:200])
+                length = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")]
+                self.assertEqual(length, [len(body)], "an answer cut short")
+                self.assertIn("data", json.loads(body))
+                whole += 1
+            self.assertGreater(whole, 0)
+            srv.stop()
+            stopped = True
+            N8N.config(delayMs=0)
+            # Restarted on the same database: the runs left queued (and any
+            # interrupted one) are recovered and end.
+            srv = Server([TOKENS["a"]], env, store.name)
+            stopped = False
+            for xid in ids:
+                for _ in range(600):
+                    code, rec, _ = request(srv.port, "/api/engines/executions/" + xid, CANARY)
+                    self.assertEqual(code, 200, rec)
+                    if rec["status"] not in ("pending", "running"):
+                        break
+                    time.sleep(0.05)
+                self.assertIn(rec["status"], ("completed", "failed"), rec)
+                if rec["status"] == "failed":
+                    self.assertIn("interrupted", rec["errorMessage"], rec)
+            texts = {request(srv.port, "/api/engines/executions/" + x, CANARY)[1]["status"]
+                     for x in ids}
+            self.assertIn("completed", texts)
+        finally:
+            N8N.config(delayMs=0)
+            if not stopped:
+                srv.stop()
 
 
 class TokensFileTest(unittest.TestCase):
