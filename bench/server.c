@@ -9,7 +9,10 @@
  *                    (a libmicrohttpd responder in this process)
  * Each line reports wrk's p50 and p99 latency (ns) beside server.healthz's
  * p50 as the baseline; "added_p50_ns" = route p50 - healthz p50 is what the
- * engine adds per request (target on server.catalog: under 100 us).
+ * engine adds per request (target on server.catalog: under 100 us). The
+ * same three then run again on one connection (".c1" names): with 16
+ * connections on a small machine the p50 is mostly queueing, with one it
+ * is each request's own latency.
  * The server runs on a fresh SQLite store with a plan without limits (so
  * that no run is refused). Never fails: problems print
  * {"bench": ..., "skipped": reason}.
@@ -174,13 +177,15 @@ typedef struct {
     long requests, non2xx, errors;
 } wrk_result;
 
-/* Run wrk against `url` (`script`: a Lua file or NULL): 0 and *out; -1. */
-static int run_wrk(const char *url, const char *script, wrk_result *out)
+/* Run wrk against `url` with `conns` connections (2 threads; 1 for one
+ * connection), `script` a Lua file or NULL: 0 and *out; -1. */
+static int run_wrk(const char *url, const char *script, int conns, wrk_result *out)
 {
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
-             "wrk -t2 -c16 -d%ds --latency -H 'Authorization: Bearer %s' %s%s '%s' 2>&1",
-             g_seconds, TOKEN, script ? "-s " : "", script ? script : "", url);
+             "wrk -t%d -c%d -d%ds --latency -H 'Authorization: Bearer %s' %s%s '%s' 2>&1",
+             conns > 1 ? 2 : 1, conns, g_seconds, TOKEN, script ? "-s " : "",
+             script ? script : "", url);
     FILE *p = popen(cmd, "r");
     if (p == NULL)
         return -1;
@@ -211,15 +216,43 @@ static int run_wrk(const char *url, const char *script, wrk_result *out)
     return rc == 0 && out->p50 > 0 ? 0 : -1;
 }
 
-static void report(const char *bench, const wrk_result *r, const wrk_result *base)
+static void report(const char *bench, const char *baseline, int conns, const wrk_result *r,
+                   const wrk_result *base)
 {
     char extra[256];
     snprintf(extra, sizeof extra,
              "\"added_p50_ns\": %lld, \"requests\": %ld, \"rps\": %.0f, \"non2xx\": %ld, "
-             "\"socket_errors\": %ld, \"seconds\": %d, \"connections\": 16",
+             "\"socket_errors\": %ld, \"seconds\": %d, \"connections\": %d",
              (long long)r->p50 - (long long)base->p50, r->requests, r->rps, r->non2xx,
-             r->errors, g_seconds);
-    bench_report(bench, "sqlite", extra, r->p50, r->p99, "server.healthz", base->p50);
+             r->errors, g_seconds, conns);
+    bench_report(bench, "sqlite", extra, r->p50, r->p99, baseline, base->p50);
+}
+
+/* The three routes with `conns` connections; names get `suffix`. */
+static void run_set(int port, const char *execute_path, const char *script, int conns,
+                    const char *suffix)
+{
+    char url[256], name[64], base_name[64];
+    wrk_result healthz, catalog, execute;
+    snprintf(base_name, sizeof base_name, "server.healthz%s", suffix);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", port);
+    if (run_wrk(url, NULL, conns, &healthz) != 0) {
+        skipped(base_name, "wrk failed");
+        return;
+    }
+    report(base_name, base_name, conns, &healthz, &healthz);
+    snprintf(name, sizeof name, "server.catalog%s", suffix);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/api/engines/catalog", port);
+    if (run_wrk(url, NULL, conns, &catalog) == 0)
+        report(name, base_name, conns, &catalog, &healthz);
+    else
+        skipped(name, "wrk failed");
+    snprintf(name, sizeof name, "server.execute%s", suffix);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, execute_path);
+    if (run_wrk(url, script, conns, &execute) == 0)
+        report(name, base_name, conns, &execute, &healthz);
+    else
+        skipped(name, "wrk failed");
 }
 
 int main(int argc, char **argv)
@@ -322,7 +355,7 @@ int main(int argc, char **argv)
         if (id == NULL || sscanf(id + 6, "%63[^\"]", wf) != 1)
             why = "no workflow after the sync";
     }
-    char url[256], execute_path[160];
+    char execute_path[160];
     snprintf(execute_path, sizeof execute_path, "/api/engines/execute/%s", wf);
     if (why == NULL) {
         int st = http(port, "POST", execute_path, TOKEN, "{\"parameters\": {\"text\": \"x\"}}",
@@ -333,23 +366,10 @@ int main(int argc, char **argv)
     if (why != NULL) {
         skipped("server", why);
     } else {
-        wrk_result healthz, catalog, execute;
-        snprintf(url, sizeof url, "http://127.0.0.1:%d/healthz", port);
-        int ok = run_wrk(url, NULL, &healthz) == 0;
-        snprintf(url, sizeof url, "http://127.0.0.1:%d/api/engines/catalog", port);
-        ok = ok && run_wrk(url, NULL, &catalog) == 0;
-        snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, execute_path);
-        int ok_exec = ok && run_wrk(url, script, &execute) == 0;
-        if (!ok) {
-            skipped("server", "wrk failed");
-        } else {
-            report("server.healthz", &healthz, &healthz);
-            report("server.catalog", &catalog, &healthz);
-            if (ok_exec)
-                report("server.execute", &execute, &healthz);
-            else
-                skipped("server.execute", "wrk failed");
-        }
+        /* 16 connections (throughput, queueing included), then one (each
+         * request's own latency: the engine's added cost reads best here). */
+        run_set(port, execute_path, script, 16, "");
+        run_set(port, execute_path, script, 1, ".c1");
     }
     kill(pid, SIGTERM);
     int status = 0;
