@@ -35,6 +35,10 @@ TOKENS = {
               "role": "admin"},
     "rate": {"token": "token-rate-4", "workspaceId": "ws-r", "userId": "u-r",
              "orgId": "org-r", "role": "user"},
+    # The billing, usage and audit tests' own user (their runs do not eat
+    # user a's hourly limit).
+    "bill": {"token": "token-bill-5", "workspaceId": "ws-bill", "userId": "u-bill",
+             "orgId": "org-bill", "role": "user"},
 }
 RATE_LIMIT = 8  # MAX_EXECUTIONS_PER_USER_PER_HOUR of the main server
 SECRETS = (CANARY, N8N_KEY, CUSTOMER_KEY, CALLBACK_SECRET)
@@ -510,45 +514,47 @@ class ServerTest(unittest.TestCase):
 
     # ---- billing, usage history, analytics, audit (#14's calls) ------------------
     def test_billing_and_usage(self):
-        code, rec, _ = self.run_sync(text="billed")
+        code, rec, _ = self.run_sync("bill", text="billed")
         self.assertEqual(code, 200, rec)
-        code, cur, _ = self.call("/api/engines/billing/current", "a")
+        code, cur, _ = self.call("/api/engines/billing/current", "bill")
         self.assertEqual(code, 200, cur)
-        self.assertEqual((cur["workspaceId"], cur["billingStatus"]), ("ws-a", "pending"))
+        self.assertEqual((cur["workspaceId"], cur["billingStatus"]), ("ws-bill", "pending"))
         self.assertGreaterEqual(cur["usage"]["totalExecutions"], 1)
         self.assertIn(self.wf, [w["workflowId"] for w in cur["usage"]["byWorkflow"]])
-        code, month, _ = self.call("/api/engines/billing/months/" + cur["month"], "a")
+        code, month, _ = self.call("/api/engines/billing/months/" + cur["month"], "bill")
         self.assertEqual((code, month["month"]), (200, cur["month"]), month)
-        code, hist, _ = self.call("/api/engines/billing/history?status=pending&limit=5", "a")
+        code, hist, _ = self.call("/api/engines/billing/history?status=pending&limit=5", "bill")
         self.assertEqual(code, 200, hist)
         self.assertIn(cur["month"], [r["month"] for r in hist["data"]])
-        self.assert_error(self.call("/api/engines/billing/history?limit=0", "a"), 400,
+        self.assert_error(self.call("/api/engines/billing/history?limit=0", "bill"), 400,
                           "EE_EINVAL")
-        self.assert_error(self.call("/api/engines/billing/months/2020-13", "a"), 400,
+        self.assert_error(self.call("/api/engines/billing/months/2020-13", "bill"), 400,
                           "EE_EINVAL")
-        code, usage, _ = self.call("/api/engines/usage/history?period=" + cur["month"], "a")
+        code, usage, _ = self.call("/api/engines/usage/history?period=" + cur["month"], "bill")
         self.assertEqual(code, 200, usage)
         rows = [r for r in usage["data"] if r["workflowCatalogId"] == self.wf]
-        self.assertEqual([r["userId"] for r in rows], ["u-a"], usage)
+        self.assertEqual([r["userId"] for r in rows], ["u-bill"], usage)
         self.assertGreaterEqual(rows[0]["totalExecutions"], 1)
-        code, now, _ = self.call("/api/engines/usage/current", "a")
+        code, now, _ = self.call("/api/engines/usage/current", "bill")
         self.assertEqual(code, 200, now)
         self.assertIn(self.wf, [r["workflowCatalogId"] for r in now["workflowUsage"]["data"]])
-        self.assert_error(self.call("/api/engines/usage/history?period=nope", "a"), 400,
+        self.assert_error(self.call("/api/engines/usage/history?period=nope", "bill"), 400,
                           "EE_EINVAL")
 
     def test_billing_and_usage_isolated(self):
-        code, rec, _ = self.run_sync(text="only-a")
+        code, before, _ = self.call("/api/engines/billing/current", "b")
+        self.assertEqual(code, 200, before)
+        code, rec, _ = self.run_sync("bill", text="only-bill")
         self.assertEqual(code, 200, rec)
         code, cur, _ = self.call("/api/engines/billing/current", "b")
         self.assertEqual(code, 200, cur)
         self.assertEqual(cur["workspaceId"], "ws-b")
-        self.assertNotIn(self.wf, [w["workflowId"] for w in cur["usage"]["byWorkflow"]])
+        self.assertEqual(cur["usage"]["totalExecutions"], before["usage"]["totalExecutions"])
         code, usage, _ = self.call("/api/engines/usage/history", "b")
         self.assertEqual(code, 200, usage)
-        self.assertEqual([r for r in usage["data"] if r["userId"] == "u-a"], [])
+        self.assertEqual([r for r in usage["data"] if r["userId"] == "u-bill"], [])
         # Another user's rows: the library scopes to the workspace, so none.
-        code, usage, _ = self.call("/api/engines/usage/history?userId=u-a", "b")
+        code, usage, _ = self.call("/api/engines/usage/history?userId=u-bill", "b")
         self.assertEqual((code, usage["data"]), (200, []), usage)
         code, hist, _ = self.call("/api/engines/billing/history", "b")
         self.assertEqual(code, 200, hist)
@@ -556,7 +562,7 @@ class ServerTest(unittest.TestCase):
 
     def test_admin_billing_months(self):
         base = "/api/admin/engines/billing/"
-        ws = "?workspaceId=ws-a"
+        ws = "?workspaceId=ws-bill"
         # A month that has ended: close, export, mark paid; both repeat as no-ops.
         code, body, _ = self.call(base + "2020-01/close" + ws, "admin", "POST")
         self.assertEqual(code, 200, body)
@@ -566,7 +572,7 @@ class ServerTest(unittest.TestCase):
         code, doc, _ = self.call(base + "2020-01/export" + ws, "admin")
         self.assertEqual(code, 200, doc)
         self.assertEqual((doc["workspaceId"], doc["month"], doc["currency"]),
-                         ("ws-a", "2020-01", "USD"))
+                         ("ws-bill", "2020-01", "USD"))
         code, csv, hdrs = self.call(base + "2020-01/export" + ws + "&format=csv", "admin")
         self.assertEqual(code, 200, csv)
         self.assertTrue(hdrs["Content-Type"].startswith("text/csv"), hdrs["Content-Type"])
@@ -584,14 +590,14 @@ class ServerTest(unittest.TestCase):
         # Errors: the current month has not ended (409), no record (404),
         # a pending month cannot be exported (409), bad month (400), no
         # workspace (400 with a pointer), the reserved workspace (400).
-        code, cur, _ = self.call("/api/engines/billing/current", "a")
+        code, cur, _ = self.call("/api/engines/billing/current", "bill")
         self.assert_error(self.call(base + cur["month"] + "/close" + ws, "admin", "POST"),
                           409, "EE_ESTATE")
         self.assert_error(self.call(base + "2019-01/paid" + ws, "admin", "POST"), 404,
                           "EE_ENOTFOUND")
         self.assert_error(self.call(base + "2019-01/export" + ws, "admin"), 404,
                           "EE_ENOTFOUND")
-        self.run_sync(text="pending-month")
+        self.run_sync("bill", text="pending-month")
         self.assert_error(self.call(base + cur["month"] + "/export" + ws, "admin"), 409,
                           "EE_ESTATE")
         self.assert_error(self.call(base + "2020-13/close" + ws, "admin", "POST"), 400,
@@ -601,45 +607,47 @@ class ServerTest(unittest.TestCase):
         self.assertEqual(err["violations"][0]["pointer"], "/workspaceId")
         self.assert_error(self.call(base + "2020-02/close?workspaceId=platform", "admin",
                                     "POST"), 400, "EE_EINVAL")
-        # Closing ws-a's month left ws-b's untouched.
+        # Closing ws-bill's month left ws-b's untouched.
         code, hist, _ = self.call("/api/engines/billing/history", "b")
         self.assertNotIn("2020-01", [r["month"] for r in hist["data"]])
 
     def test_admin_usage_analytics(self):
-        code, rec, _ = self.run_sync(text="analytics")
+        code, rec, _ = self.run_sync("bill", text="analytics")
         self.assertEqual(code, 200, rec)
-        code, body, _ = self.call("/api/admin/engines/usage?workspaceId=ws-a&granularity=day",
+        code, body, _ = self.call("/api/admin/engines/usage?workspaceId=ws-bill&granularity=day",
                                   "admin")
         self.assertEqual(code, 200, body)
         self.assertGreaterEqual(body["totalExecutions"], 1)
         self.assertIn(self.wf, [w["workflowId"] for w in body["topWorkflows"]])
         code, other, _ = self.call("/api/admin/engines/usage?workspaceId=ws-none", "admin")
         self.assertEqual((code, other["totalExecutions"]), (200, 0), other)
-        self.assert_error(self.call("/api/admin/engines/usage?workspaceId=ws-a&granularity=hour",
+        self.assert_error(self.call("/api/admin/engines/usage?workspaceId=ws-bill&granularity=hour",
                                     "admin"), 400, "EE_EINVAL")
-        self.assert_error(self.call("/api/admin/engines/usage?workspaceId=ws-a&from=10&to=5",
+        self.assert_error(self.call("/api/admin/engines/usage?workspaceId=ws-bill&from=10&to=5",
                                     "admin"), 400, "EE_EINVAL")
 
     def test_admin_audit(self):
-        code, key, _ = self.call("/api/engines/api-keys", "a", "POST", {
+        code, key, _ = self.call("/api/engines/api-keys", "bill", "POST", {
             "keyName": "audited", "provider": "openrouter", "apiKey": CUSTOMER_KEY})
         self.assertEqual(code, 201, key)
-        code, page, _ = self.call("/api/admin/engines/audit?workspaceId=ws-a"
+        code, _, _ = self.call("/api/engines/api-keys/" + key["id"], "bill", "DELETE")
+        self.assertEqual(code, 200)
+        code, page, _ = self.call("/api/admin/engines/audit?workspaceId=ws-bill"
                                   "&action=credentials.key.&limit=500", "admin")
         self.assertEqual(code, 200, page)
         self.assertTrue(page["data"], page)
-        self.assertEqual({e["workspaceId"] for e in page["data"]}, {"ws-a"})
+        self.assertEqual({e["workspaceId"] for e in page["data"]}, {"ws-bill"})
         self.assertTrue(all(e["action"].startswith("credentials.key.") for e in page["data"]))
         # Pages of one entry follow nextCursor.
-        code, first, _ = self.call("/api/admin/engines/audit?workspaceId=ws-a&limit=1", "admin")
+        code, first, _ = self.call("/api/admin/engines/audit?workspaceId=ws-bill&limit=1", "admin")
         self.assertEqual((code, len(first["data"])), (200, 1), first)
         self.assertIsNotNone(first["nextCursor"])
-        code, second, _ = self.call("/api/admin/engines/audit?workspaceId=ws-a&limit=1&cursor="
+        code, second, _ = self.call("/api/admin/engines/audit?workspaceId=ws-bill&limit=1&cursor="
                                     + urllib.parse.quote(first["nextCursor"]), "admin")
         self.assertEqual(code, 200, second)
         self.assertNotEqual(first["data"][0]["id"], second["data"][0]["id"])
         # A time range: nothing before 1970 + 1 s.
-        code, none, _ = self.call("/api/admin/engines/audit?workspaceId=ws-a&from=0&to=1000",
+        code, none, _ = self.call("/api/admin/engines/audit?workspaceId=ws-bill&from=0&to=1000",
                                   "admin")
         self.assertEqual((code, none["data"]), (200, []), none)
         # Without a workspace: the platform's own entries (the catalog sync).
@@ -649,7 +657,7 @@ class ServerTest(unittest.TestCase):
         self.assertEqual({e["workspaceId"] for e in plat["data"]}, {"platform"})
         self.assert_error(self.call("/api/admin/engines/audit?limit=0", "admin"), 400,
                           "EE_EINVAL")
-        self.assert_error(self.call("/api/admin/engines/audit?workspaceId=ws-a&cursor=bogus",
+        self.assert_error(self.call("/api/admin/engines/audit?workspaceId=ws-bill&cursor=bogus",
                                     "admin"), 400, "EE_EINVAL")
 
     def test_quota_check(self):
