@@ -864,6 +864,30 @@ class OwnServerTest(unittest.TestCase):
         finally:
             self.assertEqual(srv.stop(), 0)
 
+    def test_execute_n8n_gone_502(self):
+        # n8n answered the sync, then went away: the run fails on its
+        # trigger and the answer is 502 with the failed record.
+        own = FakeN8n()
+        stopped = False
+        try:
+            srv = Server([TOKENS["admin"], TOKENS["a"]],
+                         {"N8N_BASE_URL": own.url, "N8N_API_KEY": N8N_KEY})
+            self.addCleanup(lambda: self.assertEqual(srv.stop(), 0))
+            code, report, _ = request(srv.port, "/api/engines/sync-workflows",
+                                      TOKENS["admin"]["token"])
+            self.assertEqual(code, 200, report)
+            wf = report["added"][0]["id"]
+            own.stop()
+            stopped = True
+            code, body, _ = request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                                    {"parameters": {}})
+            self.assertEqual(code, 502, body)
+            self.assertIn(body["error"]["status"], ("EE_ENETWORK", "EE_EUPSTREAM"))
+            self.assertEqual(body["error"]["execution"]["status"], "failed", body)
+        finally:
+            if not stopped:
+                own.stop()
+
     def test_spend_cap_402(self):
         srv, wf = self.synced()
         # An estimate over the free plan's monthly spend cap ($10).
