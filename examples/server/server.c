@@ -135,7 +135,7 @@ static void lc_add(label_counter *t, const char *a, const char *b)
             strncmp(t->e[i].b, b, LC_VALUE_MAX - 1) == 0)
             break;
     if (i == t->n) {
-        if (t->n == LC_MAX - 1) {
+        if (t->n >= LC_MAX - 1) { /* full but for ("other", "other") */
             a = "other";
             b = "other";
             for (i = 0; i < t->n; i++)

@@ -818,6 +818,21 @@ class OwnServerTest(unittest.TestCase):
                     fams["execengine_server_execute_total"]["samples"]}
         self.assertEqual(outcomes, {"accepted": 1, "EE_ERATELIMIT": 1})
 
+    def test_metrics_labels_bounded(self):
+        # Providers come from the path: past 63 distinct ones they count as
+        # "other", so a client cannot grow the exposition.
+        srv, _ = self.synced()
+        for i in range(80):
+            request(srv.port, "/gateway/p%d/x" % i, None, "POST", {},
+                    {"Authorization": "Bearer nope"})
+        code, text, _ = request(srv.port, "/metrics", TOKENS["admin"]["token"])
+        self.assertEqual(code, 200)
+        rows = parse_exposition(self, text)["execengine_server_gateway_requests_total"]["samples"]
+        self.assertLessEqual(len(rows), 64)
+        counts = {(l["provider"], l["code"]): v for _, l, v in rows}
+        self.assertEqual(sum(counts.values()), 80)
+        self.assertEqual(counts[("other", "other")], 80 - 63)
+
     def test_sync_runs_hold_no_worker(self):
         # More synchronous runs waiting for n8n than the server has pool
         # threads: the server still answers other requests.
