@@ -625,29 +625,18 @@ static int start_run(struct MHD_Connection *c, req_state *rs, const ee_principal
     return 0;
 }
 
-/* Count an execute request's outcome: the final record's status of a
- * run that succeeded, "accepted" for an asynchronous one, else the
- * failure's status name. */
-static void count_execute(ee_status st, const char *record, int async)
+/* Count an execute request's outcome: "completed" for a synchronous run
+ * that succeeded (ee_exec_run() answers EE_OK only then), "accepted" for
+ * an asynchronous one, else the refusal's or failure's status name. */
+static void count_execute(ee_status st, int async)
 {
-    if (st != EE_OK) {
-        lc_add(&g_execute, ee_status_name(st), "");
-        return;
-    }
-    if (async) {
-        lc_add(&g_execute, "accepted", "");
-        return;
-    }
-    json_t *rec = record ? json_loads(record, 0, NULL) : NULL;
-    const char *status = json_string_value(json_object_get(rec, "status"));
-    lc_add(&g_execute, status ? status : "unknown", "");
-    json_decref(rec);
+    lc_add(&g_execute, st != EE_OK ? ee_status_name(st) : async ? "accepted" : "completed", "");
 }
 
 /* The answer of a synchronous run that ended on its own thread. */
 static enum MHD_Result run_answer(struct MHD_Connection *c, req_state *rs)
 {
-    count_execute(rs->run_status, rs->run_out, 0);
+    count_execute(rs->run_status, 0);
     enum MHD_Result r = rs->run_status == EE_OK
                             ? send_json(c, 200, rs->run_out ? rs->run_out : "{}")
                             : send_failure_from(c, rs->run_status, rs->run_out, rs->run_error);
@@ -684,7 +673,7 @@ static enum MHD_Result route_execute(struct MHD_Connection *c, const token_entry
             return MHD_YES; /* suspended: answered by run_answer() when it ends */
         st = ee_exec_run(g_engine, who->principal, workflow, text, &out);
         free(text);
-        count_execute(st, out, 0);
+        count_execute(st, 0);
         ret = st == EE_OK ? send_json(c, 200, out) : send_failure(c, st, out);
         ee_free(out);
         return ret;
@@ -692,7 +681,7 @@ static enum MHD_Result route_execute(struct MHD_Connection *c, const token_entry
     char id[EE_EXEC_ID_SIZE];
     st = ee_exec_submit(g_engine, who->principal, workflow, text, NULL, NULL, id);
     free(text);
-    count_execute(st, NULL, 1);
+    count_execute(st, 1);
     if (st != EE_OK)
         return send_failure(c, st, NULL);
     char location[96];
