@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,8 @@ typedef struct {
     ee_status run_status;
     char *run_out;      /* ee_exec_run()'s document */
     char *run_error;    /* the run thread's ee_error_last_json() */
+    uint64_t start_ns;  /* when the request's head arrived (latency histogram) */
+    int family;         /* its route family (FAM_...) */
 } req_state;
 
 static token_entry g_tokens[MAX_TOKENS];
@@ -82,6 +85,126 @@ static atomic_int g_run_threads;
 static char *g_enomem_body;
 /* Answers given, by HTTP status (the server's own figure for /metrics). */
 static atomic_ulong g_answers[600];
+
+/* ---- the server's own metrics (rendered by /metrics) --------------------- */
+
+/* Route families of the request latency histogram. */
+enum {
+    FAM_HEALTHZ, FAM_CATALOG, FAM_EXECUTE, FAM_EXECUTIONS, FAM_API_KEYS, FAM_USAGE,
+    FAM_BILLING, FAM_ADMIN, FAM_V1, FAM_GATEWAY, FAM_CALLBACK, FAM_METRICS, FAM_OTHER,
+    FAM_COUNT
+};
+static const char *const g_family_names[FAM_COUNT] = {
+    "healthz", "catalog", "execute", "executions", "api_keys", "usage", "billing",
+    "admin", "v1", "gateway", "callback", "metrics", "other"};
+/* Upper bounds of the latency buckets (seconds); one more bucket is +Inf. */
+static const double g_buckets[] = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                                   0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+#define NBUCKETS (sizeof g_buckets / sizeof g_buckets[0])
+static atomic_ulong g_lat_bucket[FAM_COUNT][NBUCKETS + 1]; /* not cumulative */
+static atomic_ullong g_lat_sum_ns[FAM_COUNT];
+
+/* A counter by two label values, for values the server learns at run time
+ * (an error status, a quota name, a gateway provider). At most LC_MAX
+ * pairs; past that everything counts as ("other", "other"), so a client
+ * cannot grow the table. */
+#define LC_MAX 64
+#define LC_VALUE_MAX 64
+typedef struct {
+    pthread_mutex_t lock;
+    size_t n;
+    struct {
+        char a[LC_VALUE_MAX];
+        char b[LC_VALUE_MAX];
+        unsigned long count;
+    } e[LC_MAX];
+} label_counter;
+
+/* Execute requests by outcome; refusals (429, 402) by status and quota;
+ * gateway requests by provider and HTTP status. */
+static label_counter g_execute = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static label_counter g_refusals = {.lock = PTHREAD_MUTEX_INITIALIZER};
+static label_counter g_gateway = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void lc_add(label_counter *t, const char *a, const char *b)
+{
+    pthread_mutex_lock(&t->lock);
+    size_t i;
+    for (i = 0; i < t->n; i++)
+        if (strncmp(t->e[i].a, a, LC_VALUE_MAX - 1) == 0 &&
+            strncmp(t->e[i].b, b, LC_VALUE_MAX - 1) == 0)
+            break;
+    if (i == t->n) {
+        if (t->n >= LC_MAX - 1) { /* full but for ("other", "other") */
+            a = "other";
+            b = "other";
+            for (i = 0; i < t->n; i++)
+                if (strcmp(t->e[i].a, "other") == 0 && strcmp(t->e[i].b, "other") == 0)
+                    break;
+        }
+        if (i == t->n) {
+            snprintf(t->e[i].a, LC_VALUE_MAX, "%s", a);
+            snprintf(t->e[i].b, LC_VALUE_MAX, "%s", b);
+            t->e[i].count = 0;
+            t->n++;
+        }
+    }
+    t->e[i].count++;
+    pthread_mutex_unlock(&t->lock);
+}
+
+static int has_prefix(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static int family_of(const char *url)
+{
+    if (strcmp(url, "/healthz") == 0)
+        return FAM_HEALTHZ;
+    if (has_prefix(url, "/gateway/"))
+        return FAM_GATEWAY;
+    if (strcmp(url, "/_ee/callback") == 0)
+        return FAM_CALLBACK;
+    if (strcmp(url, "/metrics") == 0)
+        return FAM_METRICS;
+    if (has_prefix(url, "/api/engines/catalog"))
+        return FAM_CATALOG;
+    if (has_prefix(url, "/api/engines/execute/") ||
+        (has_prefix(url, "/api/engines/workflows/") && strlen(url) > 8 &&
+         strcmp(url + strlen(url) - 8, "/execute") == 0))
+        return FAM_EXECUTE;
+    if (has_prefix(url, "/api/engines/executions"))
+        return FAM_EXECUTIONS;
+    if (has_prefix(url, "/api/engines/api-keys"))
+        return FAM_API_KEYS;
+    if (has_prefix(url, "/api/engines/usage/") || has_prefix(url, "/api/v1/usage/"))
+        return FAM_USAGE;
+    if (has_prefix(url, "/api/engines/billing/"))
+        return FAM_BILLING;
+    if (has_prefix(url, "/api/admin/"))
+        return FAM_ADMIN;
+    if (has_prefix(url, "/api/v1/"))
+        return FAM_V1;
+    return FAM_OTHER;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void observe_latency(int family, uint64_t ns)
+{
+    double s = (double)ns / 1e9;
+    size_t b = 0;
+    while (b < NBUCKETS && s > g_buckets[b])
+        b++;
+    atomic_fetch_add(&g_lat_bucket[family][b], 1);
+    atomic_fetch_add(&g_lat_sum_ns[family], ns);
+}
 
 static void on_signal(int sig)
 {
@@ -326,6 +449,10 @@ static enum MHD_Result send_failure_from(struct MHD_Connection *c, ee_status st,
         json_decref(rec);
     }
     unsigned code = http_of(st);
+    if (code == 429 || code == 402) {
+        const char *quota = json_string_value(json_object_get(err, "quota"));
+        lc_add(&g_refusals, ee_status_name(st), quota ? quota : "");
+    }
     char retry[32] = "";
     if (code == 429) {
         json_int_t ms = json_integer_value(json_object_get(detail, "retryAfterMs"));
@@ -384,8 +511,8 @@ static const char *body_text(req_state *rs)
     return rs->len ? rs->body : "{}";
 }
 
-/* Query arguments named in `keys` as a JSON object; "limit" as a number
- * when it is one (else as text, for the library to refuse by name). NULL
+/* Query arguments named in `keys` as a JSON object; "limit", "from" and
+ * "to" as numbers when they are ones (else as text, for the library to refuse by name). NULL
  * when an argument is not UTF-8 (or memory ran out). */
 static char *query_json(struct MHD_Connection *c, const char *const *keys, json_t *base)
 {
@@ -396,8 +523,9 @@ static char *query_json(struct MHD_Connection *c, const char *const *keys, json_
             continue;
         char *end = NULL;
         long long n = strtoll(v, &end, 10);
-        json_t *jv = (strcmp(keys[i], "limit") == 0 && *v && *end == '\0') ? json_integer(n)
-                                                                            : json_string(v);
+        int numeric = strcmp(keys[i], "limit") == 0 || strcmp(keys[i], "from") == 0 ||
+                      strcmp(keys[i], "to") == 0;
+        json_t *jv = (numeric && *v && *end == '\0') ? json_integer(n) : json_string(v);
         if (jv == NULL || json_object_set_new(q, keys[i], jv) != 0) {
             json_decref(q);
             return NULL;
@@ -497,9 +625,18 @@ static int start_run(struct MHD_Connection *c, req_state *rs, const ee_principal
     return 0;
 }
 
+/* Count an execute request's outcome: "completed" for a synchronous run
+ * that succeeded (ee_exec_run() answers EE_OK only then), "accepted" for
+ * an asynchronous one, else the refusal's or failure's status name. */
+static void count_execute(ee_status st, int async)
+{
+    lc_add(&g_execute, st != EE_OK ? ee_status_name(st) : async ? "accepted" : "completed", "");
+}
+
 /* The answer of a synchronous run that ended on its own thread. */
 static enum MHD_Result run_answer(struct MHD_Connection *c, req_state *rs)
 {
+    count_execute(rs->run_status, 0);
     enum MHD_Result r = rs->run_status == EE_OK
                             ? send_json(c, 200, rs->run_out ? rs->run_out : "{}")
                             : send_failure_from(c, rs->run_status, rs->run_out, rs->run_error);
@@ -536,6 +673,7 @@ static enum MHD_Result route_execute(struct MHD_Connection *c, const token_entry
             return MHD_YES; /* suspended: answered by run_answer() when it ends */
         st = ee_exec_run(g_engine, who->principal, workflow, text, &out);
         free(text);
+        count_execute(st, 0);
         ret = st == EE_OK ? send_json(c, 200, out) : send_failure(c, st, out);
         ee_free(out);
         return ret;
@@ -543,6 +681,7 @@ static enum MHD_Result route_execute(struct MHD_Connection *c, const token_entry
     char id[EE_EXEC_ID_SIZE];
     st = ee_exec_submit(g_engine, who->principal, workflow, text, NULL, NULL, id);
     free(text);
+    count_execute(st, 1);
     if (st != EE_OK)
         return send_failure(c, st, NULL);
     char location[96];
@@ -611,6 +750,72 @@ static enum MHD_Result route_api_keys(struct MHD_Connection *c, const token_entr
     return send_error(c, 404, "EE_ENOTFOUND", "no such route");
 }
 
+/*
+ * Admin routes acting on one workspace named by ?workspaceId= (&orgId=,
+ * default the workspace): op 0 usage analytics (ee_billing_analytics),
+ * 1 billing history, 2 close a month / mark it paid, 3 export a month
+ * (?format=json|csv), 4 the audit log (without workspaceId: the
+ * platform's own entries).
+ */
+static enum MHD_Result route_admin_workspace(struct MHD_Connection *c, const token_entry *who,
+                                             int op, const char *month, const char *verb)
+{
+    static const char *const analytics_keys[] = {"from", "to", "granularity", NULL};
+    static const char *const history_keys[] = {"status", "limit", "cursor", NULL};
+    static const char *const audit_keys[] = {"from", "to", "action", "limit", "cursor", NULL};
+    const char *ws = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "workspaceId");
+    const char *org = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "orgId");
+    ee_principal *p = NULL;
+    if (ws == NULL && op != 4)
+        return send_doc(c, 400,
+                        json_pack("{s:{s:s, s:s, s:[{s:s, s:s}]}}", "error", "status", "EE_EINVAL",
+                                  "message", "workspaceId is required", "violations", "pointer",
+                                  "/workspaceId", "message", "required query argument"));
+    if (ws != NULL) {
+        ee_status st = ee_principal_new(&p, ws, who->user, org && *org ? org : NULL);
+        if (st != EE_OK)
+            return send_failure(c, st, NULL);
+    }
+    const char *const *keys = op == 0 ? analytics_keys : op == 4 ? audit_keys : history_keys;
+    char *q = op == 0 || op == 1 || op == 4 ? query_json(c, keys, NULL) : NULL;
+    char *out = NULL;
+    ee_status st = EE_OK;
+    enum MHD_Result ret;
+    if ((op == 0 || op == 1 || op == 4) && q == NULL) {
+        ret = send_error(c, 400, "EE_EINVAL", "query arguments must be UTF-8 text");
+        goto done;
+    }
+    switch (op) {
+    case 0: st = ee_billing_analytics(g_engine, p, q, &out); break;
+    case 1: st = ee_billing_history(g_engine, p, q, &out); break;
+    case 2:
+        st = strcmp(verb, "close") == 0 ? ee_billing_close_month(g_engine, p, month, &out)
+                                        : ee_billing_mark_paid(g_engine, p, month, &out);
+        break;
+    case 3: {
+        const char *format = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "format");
+        if (format == NULL)
+            format = "json";
+        st = ee_billing_export(g_engine, p, month, format, &out);
+        if (st == EE_OK && strcmp(format, "csv") == 0) {
+            char disp[96];
+            snprintf(disp, sizeof disp, "attachment; filename=\"billing-%.16s.csv\"", month);
+            ret = send_text(c, 200, out ? out : "", "text/csv; charset=utf-8",
+                            "Content-Disposition", disp);
+            ee_free(out);
+            goto done;
+        }
+        break;
+    }
+    default: st = ee_audit_query(g_engine, p, q, &out); break;
+    }
+    ret = answer(c, st, &out, 200);
+done:
+    free(q);
+    ee_principal_free(p);
+    return ret;
+}
+
 static enum MHD_Result route_admin(struct MHD_Connection *c, const token_entry *who,
                                    req_state *rs, const char *method, char **seg, size_t n)
 {
@@ -632,8 +837,18 @@ static enum MHD_Result route_admin(struct MHD_Connection *c, const token_entry *
             return answer(c, ee_catalog_category_list(g_engine, NULL, &out), &out, 200);
         if (is(method, "POST"))
             return answer(c, ee_catalog_category_create(g_engine, body_text(rs), &out), &out, 201);
-    } else if (strcmp(seg[3], "usage") == 0 && n == 4) {
-        return not_yet(c, "usage analytics across workspaces");
+    } else if (strcmp(seg[3], "usage") == 0 && n == 4 && is(method, "GET")) {
+        return route_admin_workspace(c, who, 0, NULL, NULL);
+    } else if (strcmp(seg[3], "billing") == 0) {
+        if (n == 4 && is(method, "GET"))
+            return route_admin_workspace(c, who, 1, NULL, NULL);
+        if (n == 6 && is(method, "POST") &&
+            (strcmp(seg[5], "close") == 0 || strcmp(seg[5], "paid") == 0))
+            return route_admin_workspace(c, who, 2, seg[4], seg[5]);
+        if (n == 6 && is(method, "GET") && strcmp(seg[5], "export") == 0)
+            return route_admin_workspace(c, who, 3, seg[4], NULL);
+    } else if (strcmp(seg[3], "audit") == 0 && n == 4 && is(method, "GET")) {
+        return route_admin_workspace(c, who, 4, NULL, NULL);
     }
     return send_error(c, 404, "EE_ENOTFOUND", "no such route");
 }
@@ -689,9 +904,37 @@ static enum MHD_Result route_v1(struct MHD_Connection *c, const token_entry *who
         free(text);
         return answer(c, st, &out, 200);
     }
-    if (n >= 3 && strcmp(seg[2], "billing") == 0)
-        return not_yet(c, "billing");
     return send_error(c, 404, "EE_ENOTFOUND", "no such route");
+}
+
+/* GET /api/engines/usage/current: the quota usage (ee_quota_usage()) with
+ * the current billing month's usage per user and workflow
+ * (ee_billing_usage()) as "workflowUsage". */
+static enum MHD_Result route_usage_current(struct MHD_Connection *c, const ee_principal *p)
+{
+    char *quota = NULL, *usage = NULL;
+    ee_status st = ee_quota_usage(g_engine, p, &quota);
+    if (st != EE_OK) {
+        ee_free(quota);
+        return send_failure(c, st, NULL);
+    }
+    st = ee_billing_usage(g_engine, p, NULL, &usage);
+    if (st != EE_OK) {
+        ee_free(quota);
+        ee_free(usage);
+        return send_failure(c, st, NULL);
+    }
+    json_t *doc = json_loads(quota, 0, NULL);
+    json_t *rows = json_loads(usage, 0, NULL);
+    ee_free(quota);
+    ee_free(usage);
+    if (!json_is_object(doc) || rows == NULL) {
+        json_decref(doc);
+        json_decref(rows);
+        return send_error(c, 500, "EE_ERROR", "the library answered a document that is not JSON");
+    }
+    json_object_set_new(doc, "workflowUsage", rows);
+    return send_doc(c, 200, doc);
 }
 
 /* /api/engines/... */
@@ -711,11 +954,33 @@ static enum MHD_Result route_engines(struct MHD_Connection *c, const token_entry
         return route_api_keys(c, who, rs, method, seg, n);
     if (strcmp(what, "usage") == 0 && n == 4 && strcmp(seg[3], "current") == 0 &&
         is(method, "GET"))
-        return answer(c, ee_quota_usage(g_engine, who->principal, &out), &out, 200);
-    if (strcmp(what, "usage") == 0 && n == 4 && strcmp(seg[3], "history") == 0)
-        return not_yet(c, "usage history");
-    if (strcmp(what, "billing") == 0)
-        return not_yet(c, "billing");
+        return route_usage_current(c, who->principal);
+    if (strcmp(what, "usage") == 0 && n == 4 && strcmp(seg[3], "history") == 0 &&
+        is(method, "GET")) {
+        static const char *const keys[] = {"period", "userId", "limit", "cursor", NULL};
+        char *q = query_json(c, keys, NULL);
+        if (q == NULL)
+            return send_error(c, 400, "EE_EINVAL", "query arguments must be UTF-8 text");
+        ee_status st = ee_billing_usage(g_engine, who->principal, q, &out);
+        free(q);
+        return answer(c, st, &out, 200);
+    }
+    if (strcmp(what, "billing") == 0 && n == 4 && strcmp(seg[3], "current") == 0 &&
+        is(method, "GET"))
+        return answer(c, ee_billing_current(g_engine, who->principal, &out), &out, 200);
+    if (strcmp(what, "billing") == 0 && n == 4 && strcmp(seg[3], "history") == 0 &&
+        is(method, "GET")) {
+        static const char *const keys[] = {"status", "limit", "cursor", NULL};
+        char *q = query_json(c, keys, NULL);
+        if (q == NULL)
+            return send_error(c, 400, "EE_EINVAL", "query arguments must be UTF-8 text");
+        ee_status st = ee_billing_history(g_engine, who->principal, q, &out);
+        free(q);
+        return answer(c, st, &out, 200);
+    }
+    if (strcmp(what, "billing") == 0 && n == 5 && strcmp(seg[3], "months") == 0 &&
+        is(method, "GET"))
+        return answer(c, ee_billing_month(g_engine, who->principal, seg[4], &out), &out, 200);
     if (strcmp(what, "sync-workflows") == 0 && n == 3 && (is(method, "GET") || is(method, "POST"))) {
         if (!who->admin)
             return send_error(c, 403, "EE_EPERM", "admin role required");
@@ -899,6 +1164,16 @@ static enum MHD_Result route_gateway(struct MHD_Connection *c, const char *url, 
     free(h.lines);
     free(query.buf);
     enum MHD_Result ret;
+    char provider[LC_VALUE_MAX];
+    const char *pstart = url + strlen("/gateway/");
+    size_t plen = strcspn(pstart, "/");
+    snprintf(provider, sizeof provider, "%.*s", (int)(plen < sizeof provider ? plen : sizeof provider - 1),
+             pstart);
+    char codebuf[8];
+    snprintf(codebuf, sizeof codebuf, "%d",
+             st != EE_OK || a.status < 100 || a.status > 599 ? (int)http_of(st != EE_OK ? st : EE_ERROR)
+                                                             : a.status);
+    lc_add(&g_gateway, provider, codebuf);
     if (st != EE_OK || a.status < 100 || a.status > 599) {
         ret = send_failure(c, st != EE_OK ? st : EE_ERROR, NULL);
     } else {
@@ -946,7 +1221,48 @@ static enum MHD_Result route_callback(struct MHD_Connection *c, req_state *rs)
     return answer(c, st, &out, 200);
 }
 
-/* GET /metrics (admin): Prometheus text. */
+/* A label value in the exposition format: backslash, double quote and
+ * line feed escaped. */
+static void sb_label(strbuf *b, const char *v)
+{
+    for (; *v; v++) {
+        if (*v == '\\')
+            sb_put(b, "\\\\", 2);
+        else if (*v == '"')
+            sb_put(b, "\\\"", 2);
+        else if (*v == '\n')
+            sb_put(b, "\\n", 2);
+        else
+            sb_put(b, v, 1);
+    }
+}
+
+/* One family of a label_counter: `la` and `lb` its label names (`lb`
+ * NULL when it has one). */
+static void render_counter(strbuf *b, label_counter *t, const char *name, const char *help,
+                           const char *la, const char *lb)
+{
+    sb_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    pthread_mutex_lock(&t->lock);
+    for (size_t i = 0; i < t->n; i++) {
+        sb_printf(b, "%s{%s=\"", name, la);
+        sb_label(b, t->e[i].a);
+        if (lb != NULL) {
+            sb_printf(b, "\",%s=\"", lb);
+            sb_label(b, t->e[i].b);
+        }
+        sb_printf(b, "\"} %lu\n", t->e[i].count);
+    }
+    pthread_mutex_unlock(&t->lock);
+}
+
+static long long member_int(json_t *o, const char *key)
+{
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* GET /metrics (admin): Prometheus text format 0.0.4. The library's own
+ * figures (ee_exec_stats(), ee_audit_stats()) and what this server saw. */
 static enum MHD_Result route_metrics(struct MHD_Connection *c)
 {
     char *stats = NULL;
@@ -955,14 +1271,21 @@ static enum MHD_Result route_metrics(struct MHD_Connection *c)
         return answer(c, st, &stats, 200);
     json_t *s = json_loads(stats, 0, NULL);
     ee_free(stats);
+    char *audit = NULL;
+    st = ee_audit_stats(g_engine, &audit);
+    if (st != EE_OK) {
+        json_decref(s);
+        return answer(c, st, &audit, 200);
+    }
+    json_t *a = json_loads(audit, 0, NULL);
+    ee_free(audit);
     strbuf b = {0};
     sb_printf(&b,
               "# HELP execengine_executions Executions of the queue by status.\n"
               "# TYPE execengine_executions gauge\n"
               "execengine_executions{status=\"pending\"} %lld\n"
               "execengine_executions{status=\"running\"} %lld\n",
-              (long long)json_integer_value(json_object_get(s, "queued")),
-              (long long)json_integer_value(json_object_get(s, "running")));
+              member_int(s, "queued"), member_int(s, "running"));
     sb_printf(&b,
               "# HELP execengine_exec_workers Execution workers of this engine.\n"
               "# TYPE execengine_exec_workers gauge\n"
@@ -970,15 +1293,57 @@ static enum MHD_Result route_metrics(struct MHD_Connection *c)
               "# HELP execengine_exec_backlog_max Most executions waiting in the queue.\n"
               "# TYPE execengine_exec_backlog_max gauge\n"
               "execengine_exec_backlog_max %lld\n",
-              (long long)json_integer_value(json_object_get(s, "workers")),
-              (long long)json_integer_value(json_object_get(s, "backlogMax")));
+              member_int(s, "workers"), member_int(s, "backlogMax"));
     json_decref(s);
+    sb_printf(&b,
+              "# HELP execengine_audit_entries_total Audit entries this engine appended or "
+              "failed to write.\n"
+              "# TYPE execengine_audit_entries_total counter\n"
+              "execengine_audit_entries_total{result=\"appended\"} %lld\n"
+              "execengine_audit_entries_total{result=\"failed\"} %lld\n"
+              "# HELP execengine_audit_truncated_details_total Audit entries whose detail was "
+              "truncated.\n"
+              "# TYPE execengine_audit_truncated_details_total counter\n"
+              "execengine_audit_truncated_details_total %lld\n",
+              member_int(a, "appended"), member_int(a, "failed"),
+              member_int(a, "truncatedDetails"));
+    json_decref(a);
     sb_printf(&b, "# HELP execengine_server_answers_total HTTP answers of this server by status.\n"
                   "# TYPE execengine_server_answers_total counter\n");
     for (unsigned code = 100; code < 600; code++) {
         unsigned long v = atomic_load(&g_answers[code]);
         if (v != 0)
             sb_printf(&b, "execengine_server_answers_total{code=\"%u\"} %lu\n", code, v);
+    }
+    render_counter(&b, &g_execute, "execengine_server_execute_total",
+                   "Execute requests answered by this server, by outcome (the final status of "
+                   "a synchronous run, accepted for an asynchronous one, else the refusal or "
+                   "failure status).",
+                   "outcome", NULL);
+    render_counter(&b, &g_refusals, "execengine_server_refusals_total",
+                   "Requests refused with 429 or 402, by status and quota.", "status", "quota");
+    render_counter(&b, &g_gateway, "execengine_server_gateway_requests_total",
+                   "Credential gateway requests by provider and HTTP status.", "provider",
+                   "code");
+    const char *h = "execengine_server_request_duration_seconds";
+    sb_printf(&b,
+              "# HELP %s Time from a request's head to its answer sent, by route family.\n"
+              "# TYPE %s histogram\n",
+              h, h);
+    for (int f = 0; f < FAM_COUNT; f++) {
+        unsigned long cum = 0;
+        for (size_t k = 0; k <= NBUCKETS; k++) {
+            cum += atomic_load(&g_lat_bucket[f][k]);
+            if (k < NBUCKETS)
+                sb_printf(&b, "%s_bucket{family=\"%s\",le=\"%g\"} %lu\n", h,
+                          g_family_names[f], g_buckets[k], cum);
+            else
+                sb_printf(&b, "%s_bucket{family=\"%s\",le=\"+Inf\"} %lu\n", h,
+                          g_family_names[f], cum);
+        }
+        sb_printf(&b, "%s_sum{family=\"%s\"} %.9f\n%s_count{family=\"%s\"} %lu\n", h,
+                  g_family_names[f], (double)atomic_load(&g_lat_sum_ns[f]) / 1e9, h,
+                  g_family_names[f], cum);
     }
     enum MHD_Result r = b.buf ? send_text(c, 200, b.buf, "text/plain; version=0.0.4", NULL, NULL)
                               : send_error(c, 500, "EE_ENOMEM", "out of memory");
@@ -1031,10 +1396,8 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, const char *url, const
         if (strcmp(seg[1], "v1") == 0)
             return route_v1(c, who, rs, method, seg, n);
     }
-    if (n >= 2 && strcmp(seg[0], "api") == 0 &&
-        (strcmp(seg[1], "billing") == 0 || strcmp(seg[1], "audit") == 0 ||
-         strcmp(seg[1], "email") == 0))
-        return not_yet(c, "billing, e-mail and audit");
+    if (n >= 2 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "email") == 0)
+        return not_yet(c, "e-mail templates and delivery");
     return send_error(c, 404, "EE_ENOTFOUND", "no such route");
 }
 
@@ -1055,6 +1418,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             return MHD_NO;
         }
         *state = rs;
+        rs->start_ns = now_ns();
+        rs->family = family_of(url);
         atomic_fetch_add(&g_active, 1);
         const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (len != NULL && strtoull(len, NULL, 10) > limit)
@@ -1104,6 +1469,7 @@ static void request_done(void *cls, struct MHD_Connection *c, void **state,
     req_state *rs = *state;
     if (rs == NULL)
         return;
+    observe_latency(rs->family, now_ns() - rs->start_ns);
     free(rs->body);
     free(rs->run_request);
     free(rs->run_workflow);

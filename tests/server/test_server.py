@@ -15,6 +15,7 @@ import threading
 import time
 import unittest
 import urllib.error
+import urllib.parse
 import urllib.request
 
 SERVER = None
@@ -34,6 +35,10 @@ TOKENS = {
               "role": "admin"},
     "rate": {"token": "token-rate-4", "workspaceId": "ws-r", "userId": "u-r",
              "orgId": "org-r", "role": "user"},
+    # The billing, usage and audit tests' own user (their runs do not eat
+    # user a's hourly limit).
+    "bill": {"token": "token-bill-5", "workspaceId": "ws-bill", "userId": "u-bill",
+             "orgId": "org-bill", "role": "user"},
 }
 RATE_LIMIT = 8  # MAX_EXECUTIONS_PER_USER_PER_HOUR of the main server
 SECRETS = (CANARY, N8N_KEY, CUSTOMER_KEY, CALLBACK_SECRET)
@@ -75,6 +80,69 @@ def request(port, path, token=None, method="GET", body=None, headers=None, timeo
         return code, text, hdrs
 
 
+def parse_exposition(test, text):
+    """Parse Prometheus text format 0.0.4 strictly: every sample belongs to a
+    family announced by a TYPE line before it, names and label names are
+    valid, label values use only the \\\\, \\" and \\n escapes. Returns
+    {family: {"type", "help", "samples": [(name, labels, value)]}}."""
+    import re
+    name_re = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+    label_re = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+    fams = {}
+    test.assertTrue(text.endswith("\n"), "the exposition ends with a line feed")
+    for line in text[:-1].split("\n"):
+        if line.startswith("# "):
+            kind, name, rest = (line[2:].split(" ", 2) + [""])[:3]
+            test.assertIn(kind, ("HELP", "TYPE"), line)
+            test.assertTrue(name_re.fullmatch(name), line)
+            fam = fams.setdefault(name, {"type": None, "help": None, "samples": []})
+            if kind == "TYPE":
+                test.assertIsNone(fam["type"], "two TYPE lines: " + line)
+                test.assertEqual(fam["samples"], [], "TYPE after samples: " + line)
+                test.assertIn(rest, ("counter", "gauge", "histogram", "summary", "untyped"))
+                fam["type"] = rest
+            else:
+                fam["help"] = rest
+            continue
+        m = name_re.match(line)
+        test.assertIsNotNone(m, line)
+        name, i, labels = m.group(0), m.end(), {}
+        if line[i:i + 1] == "{":
+            i += 1
+            while line[i] != "}":
+                lm = label_re.match(line, i)
+                test.assertIsNotNone(lm, line)
+                i = lm.end()
+                test.assertEqual(line[i:i + 2], '="', line)
+                i += 2
+                value = ""
+                while line[i] != '"':
+                    if line[i] == "\\":
+                        test.assertIn(line[i + 1], '\\"n', line)
+                        value += {"n": "\n"}.get(line[i + 1], line[i + 1])
+                        i += 2
+                    else:
+                        value += line[i]
+                        i += 1
+                i += 1
+                test.assertNotIn(lm.group(0), labels, line)
+                labels[lm.group(0)] = value
+                if line[i] == ",":
+                    i += 1
+            i += 1
+        test.assertEqual(line[i], " ", line)
+        value = float(line[i + 1:])
+        base = name
+        for suffix in ("_bucket", "_sum", "_count"):
+            if name.endswith(suffix) and name[:-len(suffix)] in fams and \
+                    fams[name[:-len(suffix)]]["type"] == "histogram":
+                base = name[:-len(suffix)]
+        test.assertIn(base, fams, "a sample without TYPE: " + line)
+        test.assertIsNotNone(fams[base]["type"], "a sample without TYPE: " + line)
+        fams[base]["samples"].append((name, labels, value))
+    return fams
+
+
 class FakeN8n:
     def __init__(self):
         self.proc = subprocess.Popen([sys.executable, FAKE_N8N], stdout=subprocess.PIPE,
@@ -101,7 +169,9 @@ class FakeN8n:
 class Server:
     """One execengine-server process with its own store."""
 
-    def __init__(self, tokens, extra_env=None):
+    def __init__(self, tokens, extra_env=None, store=None):
+        """`store`: a directory to keep the SQLite database in (the caller's,
+        kept after stop()); by default one of the server's own."""
         self.tmp = tempfile.TemporaryDirectory()
         path = os.path.join(self.tmp.name, "tokens.json")
         with open(path, "w") as f:
@@ -111,7 +181,7 @@ class Server:
         env.update({
             "EE_SERVER_ADDR": "127.0.0.1:%d" % self.port,
             "EE_SERVER_TOKENS": path,
-            "EE_STORAGE_URI": "sqlite://%s/engine.db" % self.tmp.name,
+            "EE_STORAGE_URI": "sqlite://%s/engine.db" % (store or self.tmp.name),
             "API_KEY_ENCRYPTION_SECRET": "x" * 48,
             "EXEC_CALLBACK_SECRET": CALLBACK_SECRET,
         })
@@ -226,16 +296,11 @@ class ServerTest(unittest.TestCase):
         self.assert_error(self.call("/nope", "a"), 404, "EE_ENOTFOUND")
 
     def test_not_yet_501(self):
-        for method, path in (("GET", "/api/engines/billing/current"),
-                             ("GET", "/api/engines/billing/history"),
-                             ("GET", "/api/engines/usage/history"),
-                             ("POST", "/api/engines/executions/%s/email" % ("0" * 24)),
-                             ("GET", "/api/billing/plans")):
+        # E-mail is wired by the lead once its library calls exist.
+        for method, path in (("POST", "/api/engines/executions/%s/email" % ("0" * 24)),
+                             ("GET", "/api/email/templates")):
             err = self.assert_error(self.call(path, "a", method), 501, "EE_ENOTSUPPORTED")
-            self.assertIn("#14", err["message"])
-        err = self.assert_error(self.call("/api/admin/engines/usage", "admin"), 501,
-                                "EE_ENOTSUPPORTED")
-        self.assertIn("#14", err["message"])
+            self.assertIn("e-mail", err["message"])
 
     def test_body_over_limit_413(self):
         # Announced over 1 MiB: the answer comes before the body is sent.
@@ -447,6 +512,154 @@ class ServerTest(unittest.TestCase):
             self.assertIn("limit", body["predictions"])
             self.assertIn("limit", body["storage"])
 
+    # ---- billing, usage history, analytics, audit (#14's calls) ------------------
+    def test_billing_and_usage(self):
+        code, rec, _ = self.run_sync("bill", text="billed")
+        self.assertEqual(code, 200, rec)
+        code, cur, _ = self.call("/api/engines/billing/current", "bill")
+        self.assertEqual(code, 200, cur)
+        self.assertEqual((cur["workspaceId"], cur["billingStatus"]), ("ws-bill", "pending"))
+        self.assertGreaterEqual(cur["usage"]["totalExecutions"], 1)
+        self.assertIn(self.wf, [w["workflowId"] for w in cur["usage"]["byWorkflow"]])
+        code, month, _ = self.call("/api/engines/billing/months/" + cur["month"], "bill")
+        self.assertEqual((code, month["month"]), (200, cur["month"]), month)
+        code, hist, _ = self.call("/api/engines/billing/history?status=pending&limit=5", "bill")
+        self.assertEqual(code, 200, hist)
+        self.assertIn(cur["month"], [r["month"] for r in hist["data"]])
+        self.assert_error(self.call("/api/engines/billing/history?limit=0", "bill"), 400,
+                          "EE_EINVAL")
+        self.assert_error(self.call("/api/engines/billing/months/2020-13", "bill"), 400,
+                          "EE_EINVAL")
+        code, usage, _ = self.call("/api/engines/usage/history?period=" + cur["month"], "bill")
+        self.assertEqual(code, 200, usage)
+        rows = [r for r in usage["data"] if r["workflowCatalogId"] == self.wf]
+        self.assertEqual([r["userId"] for r in rows], ["u-bill"], usage)
+        self.assertGreaterEqual(rows[0]["totalExecutions"], 1)
+        code, now, _ = self.call("/api/engines/usage/current", "bill")
+        self.assertEqual(code, 200, now)
+        self.assertIn(self.wf, [r["workflowCatalogId"] for r in now["workflowUsage"]["data"]])
+        self.assert_error(self.call("/api/engines/usage/history?period=nope", "bill"), 400,
+                          "EE_EINVAL")
+
+    def test_billing_and_usage_isolated(self):
+        code, before, _ = self.call("/api/engines/billing/current", "b")
+        self.assertEqual(code, 200, before)
+        code, rec, _ = self.run_sync("bill", text="only-bill")
+        self.assertEqual(code, 200, rec)
+        code, cur, _ = self.call("/api/engines/billing/current", "b")
+        self.assertEqual(code, 200, cur)
+        self.assertEqual(cur["workspaceId"], "ws-b")
+        self.assertEqual(cur["usage"]["totalExecutions"], before["usage"]["totalExecutions"])
+        code, usage, _ = self.call("/api/engines/usage/history", "b")
+        self.assertEqual(code, 200, usage)
+        self.assertEqual([r for r in usage["data"] if r["userId"] == "u-bill"], [])
+        # Another user's rows: the library scopes to the workspace, so none.
+        code, usage, _ = self.call("/api/engines/usage/history?userId=u-bill", "b")
+        self.assertEqual((code, usage["data"]), (200, []), usage)
+        code, hist, _ = self.call("/api/engines/billing/history", "b")
+        self.assertEqual(code, 200, hist)
+        self.assertEqual({r["workspaceId"] for r in hist["data"]} - {"ws-b"}, set())
+
+    def test_admin_billing_months(self):
+        base = "/api/admin/engines/billing/"
+        ws = "?workspaceId=ws-bill"
+        # A month that has ended: close, export, mark paid; both repeat as no-ops.
+        code, body, _ = self.call(base + "2020-01/close" + ws, "admin", "POST")
+        self.assertEqual(code, 200, body)
+        self.assertEqual((body["changed"], body["billing"]["billingStatus"]), (True, "billed"))
+        code, body, _ = self.call(base + "2020-01/close" + ws, "admin", "POST")
+        self.assertEqual((code, body["changed"]), (200, False), body)
+        code, doc, _ = self.call(base + "2020-01/export" + ws, "admin")
+        self.assertEqual(code, 200, doc)
+        self.assertEqual((doc["workspaceId"], doc["month"], doc["currency"]),
+                         ("ws-bill", "2020-01", "USD"))
+        code, csv, hdrs = self.call(base + "2020-01/export" + ws + "&format=csv", "admin")
+        self.assertEqual(code, 200, csv)
+        self.assertTrue(hdrs["Content-Type"].startswith("text/csv"), hdrs["Content-Type"])
+        self.assertTrue(csv.startswith("workspaceId,month,billingStatus,workflowId,"), csv)
+        self.assertIn("attachment", hdrs["Content-Disposition"])
+        self.assert_error(self.call(base + "2020-01/export" + ws + "&format=xml", "admin"), 400,
+                          "EE_EINVAL")
+        code, body, _ = self.call(base + "2020-01/paid" + ws, "admin", "POST")
+        self.assertEqual((code, body["billing"]["billingStatus"]), (200, "paid"), body)
+        code, body, _ = self.call(base + "2020-01/paid" + ws, "admin", "POST")
+        self.assertEqual((code, body["changed"]), (200, False), body)
+        code, hist, _ = self.call("/api/admin/engines/billing" + ws + "&status=paid", "admin")
+        self.assertEqual(code, 200, hist)
+        self.assertEqual([r["month"] for r in hist["data"]], ["2020-01"])
+        # Errors: the current month has not ended (409), no record (404),
+        # a pending month cannot be exported (409), bad month (400), no
+        # workspace (400 with a pointer), the reserved workspace (400).
+        code, cur, _ = self.call("/api/engines/billing/current", "bill")
+        self.assert_error(self.call(base + cur["month"] + "/close" + ws, "admin", "POST"),
+                          409, "EE_ESTATE")
+        self.assert_error(self.call(base + "2019-01/paid" + ws, "admin", "POST"), 404,
+                          "EE_ENOTFOUND")
+        self.assert_error(self.call(base + "2019-01/export" + ws, "admin"), 404,
+                          "EE_ENOTFOUND")
+        self.run_sync("bill", text="pending-month")
+        self.assert_error(self.call(base + cur["month"] + "/export" + ws, "admin"), 409,
+                          "EE_ESTATE")
+        self.assert_error(self.call(base + "2020-13/close" + ws, "admin", "POST"), 400,
+                          "EE_EINVAL")
+        err = self.assert_error(self.call(base + "2020-02/close", "admin", "POST"), 400,
+                                "EE_EINVAL")
+        self.assertEqual(err["violations"][0]["pointer"], "/workspaceId")
+        self.assert_error(self.call(base + "2020-02/close?workspaceId=platform", "admin",
+                                    "POST"), 400, "EE_EINVAL")
+        # Closing ws-bill's month left ws-b's untouched.
+        code, hist, _ = self.call("/api/engines/billing/history", "b")
+        self.assertNotIn("2020-01", [r["month"] for r in hist["data"]])
+
+    def test_admin_usage_analytics(self):
+        code, rec, _ = self.run_sync("bill", text="analytics")
+        self.assertEqual(code, 200, rec)
+        code, body, _ = self.call("/api/admin/engines/usage?workspaceId=ws-bill&granularity=day",
+                                  "admin")
+        self.assertEqual(code, 200, body)
+        self.assertGreaterEqual(body["totalExecutions"], 1)
+        self.assertIn(self.wf, [w["workflowId"] for w in body["topWorkflows"]])
+        code, other, _ = self.call("/api/admin/engines/usage?workspaceId=ws-none", "admin")
+        self.assertEqual((code, other["totalExecutions"]), (200, 0), other)
+        self.assert_error(self.call("/api/admin/engines/usage?workspaceId=ws-bill&granularity=hour",
+                                    "admin"), 400, "EE_EINVAL")
+        self.assert_error(self.call("/api/admin/engines/usage?workspaceId=ws-bill&from=10&to=5",
+                                    "admin"), 400, "EE_EINVAL")
+
+    def test_admin_audit(self):
+        code, key, _ = self.call("/api/engines/api-keys", "bill", "POST", {
+            "keyName": "audited", "provider": "openrouter", "apiKey": CUSTOMER_KEY})
+        self.assertEqual(code, 201, key)
+        code, _, _ = self.call("/api/engines/api-keys/" + key["id"], "bill", "DELETE")
+        self.assertEqual(code, 200)
+        code, page, _ = self.call("/api/admin/engines/audit?workspaceId=ws-bill"
+                                  "&action=credentials.key.&limit=500", "admin")
+        self.assertEqual(code, 200, page)
+        self.assertTrue(page["data"], page)
+        self.assertEqual({e["workspaceId"] for e in page["data"]}, {"ws-bill"})
+        self.assertTrue(all(e["action"].startswith("credentials.key.") for e in page["data"]))
+        # Pages of one entry follow nextCursor.
+        code, first, _ = self.call("/api/admin/engines/audit?workspaceId=ws-bill&limit=1", "admin")
+        self.assertEqual((code, len(first["data"])), (200, 1), first)
+        self.assertIsNotNone(first["nextCursor"])
+        code, second, _ = self.call("/api/admin/engines/audit?workspaceId=ws-bill&limit=1&cursor="
+                                    + urllib.parse.quote(first["nextCursor"]), "admin")
+        self.assertEqual(code, 200, second)
+        self.assertNotEqual(first["data"][0]["id"], second["data"][0]["id"])
+        # A time range: nothing before 1970 + 1 s.
+        code, none, _ = self.call("/api/admin/engines/audit?workspaceId=ws-bill&from=0&to=1000",
+                                  "admin")
+        self.assertEqual((code, none["data"]), (200, []), none)
+        # Without a workspace: the platform's own entries (the catalog sync).
+        code, plat, _ = self.call("/api/admin/engines/audit", "admin")
+        self.assertEqual(code, 200, plat)
+        self.assertTrue(plat["data"], plat)
+        self.assertEqual({e["workspaceId"] for e in plat["data"]}, {"platform"})
+        self.assert_error(self.call("/api/admin/engines/audit?limit=0", "admin"), 400,
+                          "EE_EINVAL")
+        self.assert_error(self.call("/api/admin/engines/audit?workspaceId=ws-bill&cursor=bogus",
+                                    "admin"), 400, "EE_EINVAL")
+
     def test_quota_check(self):
         code, body, _ = self.call("/api/v1/quota/check", "a", "POST", {"orgId": "org-a"})
         self.assertEqual(code, 200, body)
@@ -481,7 +694,12 @@ class ServerTest(unittest.TestCase):
                              ("PUT", "/api/admin/engines/workflows/" + self.wf),
                              ("GET", "/api/admin/engines/categories"),
                              ("POST", "/api/admin/engines/categories"),
-                             ("GET", "/api/admin/engines/usage"),
+                             ("GET", "/api/admin/engines/usage?workspaceId=ws-a"),
+                             ("GET", "/api/admin/engines/billing?workspaceId=ws-a"),
+                             ("POST", "/api/admin/engines/billing/2020-01/close?workspaceId=ws-a"),
+                             ("POST", "/api/admin/engines/billing/2020-01/paid?workspaceId=ws-a"),
+                             ("GET", "/api/admin/engines/billing/2020-01/export?workspaceId=ws-a"),
+                             ("GET", "/api/admin/engines/audit"),
                              ("GET", "/api/engines/sync-workflows"),
                              ("GET", "/metrics")):
             self.assert_error(self.call(path, "a", method, {} if method != "GET" else None),
@@ -505,12 +723,43 @@ class ServerTest(unittest.TestCase):
 
     def test_metrics(self):
         self.run_sync(text="for-metrics")
+        self.call("/api/engines/catalog", "a")
+        # A provider name that needs escaping in a label value.
+        self.call("/gateway/we%22ird%5Cpro%0Avider/x", None, "POST", {},
+                  {"Authorization": "Bearer nope"})
         code, text, hdrs = self.call("/metrics", "admin")
         self.assertEqual(code, 200)
         self.assertTrue(hdrs["Content-Type"].startswith("text/plain"))
-        self.assertIn('execengine_executions{status="pending"} ', text)
-        self.assertIn('execengine_executions{status="running"} ', text)
-        self.assertRegex(text, r'execengine_server_answers_total\{code="200"\} [1-9]')
+        fams = parse_exposition(self, text)
+        samples = {}
+        for fam in fams.values():
+            for name, labels, value in fam["samples"]:
+                samples[(name, tuple(sorted(labels.items())))] = value
+        self.assertIn(("execengine_executions", (("status", "pending"),)), samples)
+        self.assertIn(("execengine_executions", (("status", "running"),)), samples)
+        self.assertGreaterEqual(samples[("execengine_server_answers_total", (("code", "200"),))], 1)
+        self.assertGreaterEqual(
+            samples[("execengine_server_execute_total", (("outcome", "completed"),))], 1)
+        self.assertGreaterEqual(samples[("execengine_audit_entries_total",
+                                         (("result", "appended"),))], 1)
+        self.assertEqual(fams["execengine_server_request_duration_seconds"]["type"], "histogram")
+        self.assertEqual(fams["execengine_server_gateway_requests_total"]["type"], "counter")
+        providers = [labels["provider"] for _, labels, _ in
+                     fams["execengine_server_gateway_requests_total"]["samples"]]
+        self.assertIn('we"ird\\pro\nvider', providers)
+        # Histograms: buckets cumulative, +Inf equals _count, one per family.
+        for family in ("catalog", "execute", "healthz"):
+            buckets = [(labels["le"], v) for n, labels, v in
+                       fams["execengine_server_request_duration_seconds"]["samples"]
+                       if n.endswith("_bucket") and labels["family"] == family]
+            values = [v for _, v in buckets]
+            self.assertEqual(values, sorted(values), family)
+            self.assertEqual(buckets[-1][0], "+Inf")
+            count = samples[("execengine_server_request_duration_seconds_count",
+                             (("family", family),))]
+            self.assertEqual(buckets[-1][1], count)
+        self.assertGreaterEqual(samples[("execengine_server_request_duration_seconds_count",
+                                         (("family", "catalog"),))], 1)
 
     # ---- the gateway and the completion callback ---------------------------------
     def test_gateway_refuses_unknown_token(self):
@@ -553,6 +802,36 @@ class OwnServerTest(unittest.TestCase):
                                   TOKENS["admin"]["token"])
         self.assertEqual(code, 200, report)
         return srv, report["added"][0]["id"]
+
+    def test_metrics_count_refusals(self):
+        srv, wf = self.synced({"MAX_EXECUTIONS_PER_USER_PER_HOUR": "1"})
+        for _ in range(2):
+            code, body, hdrs = request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                                       {"parameters": {}, "async": True})
+        self.assertEqual(code, 429, body)
+        code, text, _ = request(srv.port, "/metrics", TOKENS["admin"]["token"])
+        self.assertEqual(code, 200)
+        fams = parse_exposition(self, text)
+        refusals = fams["execengine_server_refusals_total"]["samples"]
+        self.assertEqual([(l["status"], v) for _, l, v in refusals], [("EE_ERATELIMIT", 1)])
+        outcomes = {l["outcome"]: v for _, l, v in
+                    fams["execengine_server_execute_total"]["samples"]}
+        self.assertEqual(outcomes, {"accepted": 1, "EE_ERATELIMIT": 1})
+
+    def test_metrics_labels_bounded(self):
+        # Providers come from the path: past 63 distinct ones they count as
+        # "other", so a client cannot grow the exposition.
+        srv, _ = self.synced()
+        for i in range(80):
+            request(srv.port, "/gateway/p%d/x" % i, None, "POST", {},
+                    {"Authorization": "Bearer nope"})
+        code, text, _ = request(srv.port, "/metrics", TOKENS["admin"]["token"])
+        self.assertEqual(code, 200)
+        rows = parse_exposition(self, text)["execengine_server_gateway_requests_total"]["samples"]
+        self.assertLessEqual(len(rows), 64)
+        counts = {(l["provider"], l["code"]): v for _, l, v in rows}
+        self.assertEqual(sum(counts.values()), 80)
+        self.assertEqual(counts[("other", "other")], 80 - 63)
 
     def test_sync_runs_hold_no_worker(self):
         # More synchronous runs waiting for n8n than the server has pool
@@ -599,6 +878,30 @@ class OwnServerTest(unittest.TestCase):
             self.assertEqual(body["error"]["status"], "EE_ENETWORK")
         finally:
             self.assertEqual(srv.stop(), 0)
+
+    def test_execute_n8n_gone_502(self):
+        # n8n answered the sync, then went away: the run fails on its
+        # trigger and the answer is 502 with the failed record.
+        own = FakeN8n()
+        stopped = False
+        try:
+            srv = Server([TOKENS["admin"], TOKENS["a"]],
+                         {"N8N_BASE_URL": own.url, "N8N_API_KEY": N8N_KEY})
+            self.addCleanup(lambda: self.assertEqual(srv.stop(), 0))
+            code, report, _ = request(srv.port, "/api/engines/sync-workflows",
+                                      TOKENS["admin"]["token"])
+            self.assertEqual(code, 200, report)
+            wf = report["added"][0]["id"]
+            own.stop()
+            stopped = True
+            code, body, _ = request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                                    {"parameters": {}})
+            self.assertEqual(code, 502, body)
+            self.assertIn(body["error"]["status"], ("EE_ENETWORK", "EE_EUPSTREAM"))
+            self.assertEqual(body["error"]["execution"]["status"], "failed", body)
+        finally:
+            if not stopped:
+                own.stop()
 
     def test_spend_cap_402(self):
         srv, wf = self.synced()
@@ -666,6 +969,120 @@ class ShutdownTest(unittest.TestCase):
         finally:
             N8N.config(delayMs=0)
             srv.stop()
+
+
+    def test_sigterm_records_queued_runs_and_cuts_no_answer(self):
+        # Two workers, six asynchronous runs that n8n answers slowly, one
+        # synchronous run, and a client asking the catalog in a loop; then
+        # SIGTERM. The server exits 0 in bounded time, the synchronous run
+        # gets its whole answer, every catalog answer is either whole or
+        # absent (refused or closed before its first byte), and a server
+        # restarted on the same database ends every asynchronous run.
+        store = tempfile.TemporaryDirectory()
+        self.addCleanup(store.cleanup)
+        env = {"N8N_BASE_URL": N8N.url, "N8N_API_KEY": N8N_KEY, "EXEC_WORKERS": "2",
+               "EXEC_LEASE_MS": "1000"}
+        srv = Server([TOKENS["admin"], TOKENS["a"]], env, store.name)
+        stopped = False
+        try:
+            code, report, _ = request(srv.port, "/api/engines/sync-workflows",
+                                      TOKENS["admin"]["token"])
+            self.assertEqual(code, 200, report)
+            wf = report["added"][0]["id"]
+            before = set(N8N.counts())
+            N8N.config(delayMs=1500)
+            ids = []
+            for i in range(6):
+                code, body, _ = request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                                        {"parameters": {"text": "q%d" % i}, "async": True})
+                self.assertEqual(code, 202, body)
+                ids.append(body["executionId"])
+            result = {}
+
+            def run():
+                result["sync"] = request(srv.port, "/api/engines/execute/" + wf, CANARY,
+                                         "POST", {"parameters": {"text": "sync-last"}})
+
+            answers = []
+            done = threading.Event()
+
+            def hammer():
+                raw = ("GET /api/engines/catalog HTTP/1.1\r\nHost: x\r\n"
+                       "Authorization: Bearer %s\r\nConnection: close\r\n\r\n" % CANARY)
+                while not done.is_set():
+                    data = b""
+                    try:
+                        with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as s:
+                            s.sendall(raw.encode())
+                            while True:
+                                chunk = s.recv(65536)
+                                if not chunk:
+                                    break
+                                data += chunk
+                    except ConnectionRefusedError:
+                        answers.append("refused")
+                        return
+                    except ConnectionResetError:
+                        pass  # data says how much of an answer came
+                    answers.append(data)
+
+            runner = threading.Thread(target=run)
+            runner.start()
+            hammers = [threading.Thread(target=hammer) for _ in range(2)]
+            for h in hammers:
+                h.start()
+            for _ in range(400):  # until n8n was reached: runs are in flight
+                if len(set(N8N.counts()) - before) >= 2:
+                    break
+                time.sleep(0.025)
+            else:
+                self.fail("the executions never reached n8n")
+            time.sleep(0.1)
+            srv.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(srv.proc.wait(timeout=60), 0)
+            done.set()
+            runner.join(timeout=60)
+            for h in hammers:
+                h.join(timeout=60)
+            code, rec, _ = result["sync"]
+            self.assertEqual((code, rec["status"], rec["outputData"]["echo"]),
+                             (200, "completed", "sync-last"), rec)
+            whole = 0
+            for a in answers:
+                if a in ("refused", b""):
+                    continue
+                head, sep, body = a.partition(b"\r\n\r\n")
+                self.assertTrue(sep and head.startswith(b"HTTP/1.1 200"), a[:200])
+                length = [int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:")]
+                self.assertEqual(length, [len(body)], "an answer cut short")
+                self.assertIn("data", json.loads(body))
+                whole += 1
+            self.assertGreater(whole, 0)
+            srv.stop()
+            stopped = True
+            N8N.config(delayMs=0)
+            # Restarted on the same database: the runs left queued (and any
+            # interrupted one) are recovered and end.
+            srv = Server([TOKENS["a"]], env, store.name)
+            stopped = False
+            for xid in ids:
+                for _ in range(600):
+                    code, rec, _ = request(srv.port, "/api/engines/executions/" + xid, CANARY)
+                    self.assertEqual(code, 200, rec)
+                    if rec["status"] not in ("pending", "running"):
+                        break
+                    time.sleep(0.05)
+                self.assertIn(rec["status"], ("completed", "failed"), rec)
+                if rec["status"] == "failed":
+                    self.assertIn("interrupted", rec["errorMessage"], rec)
+            texts = {request(srv.port, "/api/engines/executions/" + x, CANARY)[1]["status"]
+                     for x in ids}
+            self.assertIn("completed", texts)
+        finally:
+            N8N.config(delayMs=0)
+            if not stopped:
+                srv.stop()
 
 
 class TokensFileTest(unittest.TestCase):
