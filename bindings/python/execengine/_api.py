@@ -938,11 +938,11 @@ class _TemplatesNamespace(Namespace):
 
     def render(self, template_text: Optional[str], data: Any = None, partials: Any = None, **fields: Any) -> Any:
         """ee_template_render() (notify.h)."""
-        return _invoke('ee_template_render', self, (template_text, data, _merge(partials, fields)))
+        return _invoke('ee_template_render', self, (template_text, _merge(data, fields), partials))
 
     def render_len(self, template_text: Optional[str], data: Any = None, partials: Any = None, **fields: Any) -> Any:
         """ee_template_render_len() (notify.h)."""
-        return _invoke('ee_template_render_len', self, (template_text, data, _merge(partials, fields)))
+        return _invoke('ee_template_render_len', self, (template_text, _merge(data, fields), partials))
 
 
 templates = _TemplatesNamespace()

@@ -33,6 +33,7 @@ def out_name(pname):
     for suffix in ("_out",):
         if pname.endswith(suffix):
             return pname[: -len(suffix)]
-    return {"out": "value", "out_report": "report", "out_json": "document"}.get(pname, pname)
+    return {"out": "value", "out_report": "report", "out_json": "document",
+            "out_len": "length"}.get(pname, pname)
 
 

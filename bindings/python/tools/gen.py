@@ -105,6 +105,8 @@ WAITS = {"ee_exec_run", "ee_exec_wait", "ee_catalog_sync", "ee_cred_key_validate
          "ee_transport_http", "ee_transport_mail"}
 
 DEFAULTS = {"flags": "0", "timeout_ms": "-1", "include_data": "0"}
+#: Keyword fields (**fields) go into the last JSON parameter, or this one.
+FIELDS_INTO = {"ee_template_render": "data_json", "ee_template_render_len": "data_json"}
 
 
 def class_name(tname):
@@ -182,6 +184,7 @@ def signature(f, skip_first, classes):
         else:
             break
     last_json = bool(users) and users[-1][1]["type"] == "str" and users[-1][1].get("json")
+    into = FIELDS_INTO.get(f["name"]) or (users[-1][1]["name"] if last_json else None)
     src, args = [], []
     for k, (i, p) in enumerate(users):
         pn = rules.py_name(p["name"])
@@ -191,7 +194,7 @@ def signature(f, skip_first, classes):
             src.append(f"{pn}: {h} = {d}")
         else:
             src.append(f"{pn}: {h}")
-        args.append(f"_merge({pn}, fields)" if (last_json and k == len(users) - 1) else pn)
+        args.append(f"_merge({pn}, fields)" if (last_json and p["name"] == into) else pn)
     if last_json:
         src.append("**fields: Any")
     return src, args
