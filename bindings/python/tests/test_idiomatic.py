@@ -82,7 +82,50 @@ class CoverageTest(unittest.TestCase):
         self.assertIn("'ee_catalog_frobnicate': 'Catalog.frobnicate'", text)
         self.assertIn("def frobnicate(self, query: Any = None, **fields: Any)", text)
         # ... and the checked-in file, without it, is not what the manifest gives
-        self.assertNotEqual(text, open(os.path.join(PKG_ROOT, "execengine", "_api.py")).read())
+        with open(os.path.join(PKG_ROOT, "execengine", "_api.py"), encoding="utf-8") as f:
+            self.assertNotEqual(text, f.read())
+
+
+class LookupTest(unittest.TestCase):
+    """EXECENGINE_LIBRARY, then EE_LIBRARY_PATH, then pkg-config's libdir,
+    then the loader."""
+    LIB = ee.native.lib._name
+
+    def loaded(self, env):
+        full = {k: v for k, v in os.environ.items()
+                if k not in ("EXECENGINE_LIBRARY", "EE_LIBRARY_PATH", "PKG_CONFIG_PATH",
+                             "LD_LIBRARY_PATH")}
+        full.update(env)
+        r = subprocess.run([sys.executable, "-c",
+                            "import execengine as e; print(e.native.lib._name)"],
+                           capture_output=True, text=True, env=full, timeout=60)
+        return r.returncode, r.stdout.strip(), r.stderr
+
+    def test_execengine_library_first_then_alias(self):
+        code, name, err = self.loaded({"EXECENGINE_LIBRARY": self.LIB,
+                                       "EE_LIBRARY_PATH": "/nonexistent/libexecengine.so"})
+        self.assertEqual((code, name), (0, self.LIB), err)
+        code, name, err = self.loaded({"EE_LIBRARY_PATH": self.LIB})
+        self.assertEqual((code, name), (0, self.LIB), err)
+        code, name, err = self.loaded({"EXECENGINE_LIBRARY": "/nonexistent/libexecengine.so"})
+        self.assertNotEqual(code, 0)
+        self.assertIn("EXECENGINE_LIBRARY", err)
+
+    def test_pkg_config_libdir(self):
+        import shutil
+        if not (shutil.which("pkg-config") or shutil.which("pkgconf")):
+            self.skipTest("no pkg-config")
+        with tempfile.TemporaryDirectory() as tmp:
+            libdir = os.path.join(tmp, "lib")
+            os.makedirs(libdir)
+            soname = ee.native.MANIFEST["library"]["soname"]
+            os.symlink(os.path.realpath(self.LIB), os.path.join(libdir, soname))
+            with open(os.path.join(tmp, "execengine.pc"), "w") as f:
+                f.write("prefix=%s\nlibdir=${prefix}/lib\n\nName: execengine\n"
+                        "Description: x\nVersion: %s\nLibs: -L${libdir} -lexecengine\n"
+                        % (tmp, ee.version()))
+            code, name, err = self.loaded({"PKG_CONFIG_PATH": tmp})
+            self.assertEqual((code, name), (0, os.path.join(libdir, soname)), err)
 
 
 class ExceptionsTest(unittest.TestCase):
