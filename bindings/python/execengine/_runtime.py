@@ -115,12 +115,11 @@ def make_callback(ctype_name, func, fname):
                 a = _text(a)
                 if p["name"].endswith("_json") and a is not None:
                     a = json.loads(a)
-            elif p["type"] == "bytes":
-                a = a  # a c_char_p: the length follows; see below
             elif p["type"].startswith("handle:"):
                 a = HANDLE_CLASSES[p["type"][7:]]._borrow(a)
             vals.append(a)
-        # bytes + size pairs become one bytes value
+        # a bytes + size pair becomes one bytes value (the payload pointer,
+        # skipped above, is always the last parameter)
         if any(p["type"] == "bytes" for p in cb["params"]):
             i = next(i for i, p in enumerate(cb["params"]) if p["type"] == "bytes")
             n = args[i + 1]

@@ -165,7 +165,7 @@ def class_name(enumerator):
     return word.capitalize() + "Error"
 
 
-__all__ = ["ExecEngineError", "check", "last_error", "clear"]
+__all__ = ["ExecEngineError"]  # and the classes below (check, last_error, clear: errors.*)
 _BY_CODE = {}
 for _code, _name in _native.STATUS_NAMES.items():
     if _code < 0:

@@ -244,6 +244,43 @@ class HandlesTest(unittest.TestCase):
                              ("a@example.com", 1, "b@example.com"))
             self.assertEqual(m.message(), b"Subject: x\r\n\r\nhi")
 
+    def test_http_round_trip_with_a_streaming_callback(self):
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                out = b"echo:" + body
+                self.send_response(201)
+                self.send_header("Content-Length", str(len(out)))
+                self.send_header("X-Seen", self.headers.get("X-A", ""))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *a):
+                pass
+
+        srv = HTTPServer(("127.0.0.1", 0), H)
+        th = threading.Thread(target=srv.handle_request)
+        th.start()
+        chunks = []
+        try:
+            with ee.TransportOptions() as opts, ee.Transport.curl(opts) as t, \
+                    ee.HttpRequest("POST", "http://127.0.0.1:%d/" % srv.server_port) as req:
+                req.add_header("X-A", "v")
+                req.set_body(b"payload")
+                req.set_stream(lambda resp, chunk: chunks.append((resp.status(), chunk)))
+                with t.http(req) as resp:
+                    self.assertEqual(resp.status(), 201)
+                    self.assertEqual(resp.header("X-Seen"), "v")
+                    self.assertEqual(resp.body(), b"echo:payload")
+                    self.assertGreaterEqual(resp.attempts(), 1)
+        finally:
+            th.join(30)
+            srv.server_close()
+        self.assertEqual(b"".join(c for _, c in chunks), b"echo:payload")
+        self.assertEqual({s for s, _ in chunks}, {201})
+
     def test_engine_module_objects(self):
         with memory_config() as cfg, ee.Engine.open(cfg) as engine:
             for attr, cls in (("catalog", ee.Catalog), ("credentials", ee.Credentials),
@@ -439,6 +476,13 @@ class EngineModulesTest(unittest.TestCase):
         entries = self.engine.audit.query(self.a, limit=200)["data"]
         self.assertIn("execution.finished", {e["action"] for e in entries})
         self.assertIn("entries", json.dumps(self.engine.audit.stats()) + "entries")
+
+    def test_generic_callback_is_kept_and_cleared(self):
+        seen = []
+        self.engine.quota.set_alert_callback(seen.append)
+        self.assertIn("ee_quota_set_alert_callback", self.engine._callbacks)
+        self.engine.quota.set_alert_callback(None)
+        self.assertNotIn("ee_quota_set_alert_callback", self.engine._callbacks)
 
     def test_gateway_listen(self):
         url = self.engine.gateway.listen("127.0.0.1:0")
