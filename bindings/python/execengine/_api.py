@@ -8,10 +8,13 @@ converts them by the manifest's parameter types. Regenerate with
 # flake8: noqa
 import asyncio
 import functools
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 from ._runtime import HANDLE_CLASSES, Handle, Module, Namespace, invoke as _invoke, merge as _merge
 from . import _extras
+
+if TYPE_CHECKING:  # hand-written handle classes (execengine/__init__.py)
+    from . import Engine
 
 
 async def _in_thread(func, *args, **kwargs):
@@ -25,81 +28,305 @@ class Audit(Module):
     """engine.audit: the functions of audit.h that take an engine."""
 
     def query(self, principal: Optional['Principal'] = None, query: Any = None, **fields: Any) -> Any:
-        """ee_audit_query() (audit.h)."""
+        """ee_audit_query() (audit.h):
+
+        The principal's workspace's audit entries (principal NULL: the
+        platform's own), newest first. `query_json`
+        (may be NULL):
+          {"from": ms (inclusive), "to": ms (exclusive),
+           "action": "credentials.key." (a prefix of the action name; a whole
+                     name matches that action only),
+           "limit": 1..EE_AUDIT_LIMIT_MAX (default EE_AUDIT_LIMIT_DEFAULT),
+           "cursor": "..." (the nextCursor of the previous page of the same query)}
+        *out (the caller's, ee_free()): {"data": [entry, ...], "nextCursor": "..." | null}.
+        With an action filter a page may hold fewer than `limit` entries and
+        still have a nextCursor (one call examines at most 20 x limit entries,
+        so its work is bounded): follow nextCursor until it is null. Pages
+        followed to the end give every entry that existed when the walk started
+        exactly once, whatever is appended meanwhile (new entries are newer than
+        the first page).
+        Returns EE_OK; EE_EINVAL (NULL engine or out, a bad member -
+        named - or a cursor of another query); EE_EPARSE; EE_ETOOBIG; EE_ENOMEM;
+        EE_ECORRUPT (a stored entry does not decode); storage statuses.
+        """
         return _invoke('ee_audit_query', self, (self._engine, principal, _merge(query, fields)))
 
     def purge(self, before_ms: int) -> Any:
-        """ee_audit_purge() (audit.h)."""
+        """ee_audit_purge() (audit.h):
+
+        Retention: delete the entries of every workspace older than `before_ms`
+        (ms since the epoch, exclusive). `before_ms` 0 means "now minus
+        AUDIT_RETENTION_DAYS days" by the engine's clock; with that option at 0
+        (keep forever) nothing is deleted. The host schedules it.
+        *deleted_out (may be NULL) gets the count.
+        Returns EE_OK; EE_EINVAL (NULL engine, negative before_ms); storage statuses.
+        """
         return _invoke('ee_audit_purge', self, (self._engine, before_ms))
 
     def stats(self) -> Any:
-        """ee_audit_stats() (audit.h)."""
+        """ee_audit_stats() (audit.h):
+
+        This engine's audit counters since it opened:
+          {"appended": n, "failed": n, "truncatedDetails": n}
+        An entry that cannot be written (storage down) never fails the action it
+        records - that action has already committed - but is logged as an error
+        and counted in "failed" (docs/audit.md says why). *out is the caller's
+        (ee_free()). Returns EE_OK, EE_EINVAL (NULL argument), EE_ENOMEM.
+        """
         return _invoke('ee_audit_stats', self, (self._engine,))
 
 class Billing(Module):
     """engine.billing: the functions of billing.h that take an engine."""
 
     def current(self, principal: Optional['Principal'] = None) -> Any:
-        """ee_billing_current() (billing.h)."""
+        """ee_billing_current() (billing.h):
+
+        The workspace's current billing month (the one containing now) as the
+        record above; a month without runs yet answers zero totals (and no
+        "_id"). Returns EE_OK; EE_EINVAL (NULL argument); EE_ECORRUPT (a stored
+        record does not decode); EE_ENOMEM; storage statuses.
+        """
         return _invoke('ee_billing_current', self, (self._engine, principal))
 
     def month(self, principal: Optional['Principal'], month: Optional[str]) -> Any:
-        """ee_billing_month() (billing.h)."""
+        """ee_billing_month() (billing.h):
+
+        One month's record, `month` "YYYY-MM". Returns as ee_billing_current();
+        EE_EINVAL also for a malformed month.
+        """
         return _invoke('ee_billing_month', self, (self._engine, principal, month))
 
     def history(self, principal: Optional['Principal'] = None, query: Any = None, **fields: Any) -> Any:
-        """ee_billing_history() (billing.h)."""
+        """ee_billing_history() (billing.h):
+
+        The workspace's billing records, newest first. `query_json` (may be
+        NULL): {"status": "pending"|"billed"|"paid", "limit": 1..100 (default 12),
+        "cursor": "..."}. *out: {"data": [record, ...], "nextCursor": "..." | null}.
+        Returns EE_OK; EE_EINVAL (a bad member, named); EE_EPARSE; EE_ETOOBIG;
+        EE_ECORRUPT; EE_ENOMEM; storage statuses.
+        """
         return _invoke('ee_billing_history', self, (self._engine, principal, _merge(query, fields)))
 
     def close_month(self, principal: Optional['Principal'], month: Optional[str]) -> Any:
-        """ee_billing_close_month() (billing.h)."""
+        """ee_billing_close_month() (billing.h):
+
+        Close a month that has ended: pending -> billed, billedAt now. Closing a
+        billed month again changes nothing. A month without a record gets one
+        (zero totals), so it is frozen all the same. *out: {"changed": bool,
+        "billing": record}. Returns EE_OK; EE_EINVAL (NULL argument, malformed
+        month); EE_ESTATE (the month has not ended yet, or it is already paid);
+        EE_ECONFLICT (changed concurrently too often: retry); storage statuses.
+        """
         return _invoke('ee_billing_close_month', self, (self._engine, principal, month))
 
     def mark_paid(self, principal: Optional['Principal'], month: Optional[str]) -> Any:
-        """ee_billing_mark_paid() (billing.h)."""
+        """ee_billing_mark_paid() (billing.h):
+
+        Record a billed month's payment: billed -> paid, paidAt now. Marking a
+        paid month again changes nothing. *out as ee_billing_close_month().
+        Returns EE_OK; EE_EINVAL; EE_ENOTFOUND (no record of that month);
+        EE_ESTATE (the month is pending: close it first); EE_ECONFLICT; storage
+        statuses.
+        """
         return _invoke('ee_billing_mark_paid', self, (self._engine, principal, month))
 
     def export(self, principal: Optional['Principal'], month: Optional[str], format: Optional[str]) -> Any:
-        """ee_billing_export() (billing.h)."""
+        """ee_billing_export() (billing.h):
+
+        A closed (billed or paid) month for a payment system. `format` "json":
+        {"workspaceId", "month", "billingStatus", "currency": "USD", "periodStart",
+        "periodEnd", "billedAt", "paidAt"?, "totals": {...usage without
+        byWorkflow}, "lines": [{"workflowId", "executions", "tokens", "cost",
+        "markup", "charged", with "...Usd"}]}. `format` "csv": RFC 4180 text,
+        CRLF line ends, a header line
+          workspaceId,month,billingStatus,workflowId,executions,tokens,
+          costNanoUsd,markupNanoUsd,chargedNanoUsd,chargedUsd
+        and one line per workflow (fields quoted when they hold a comma, a quote
+        or a line break; quotes doubled); the lines' sums are the month's totals.
+        Returns EE_OK; EE_EINVAL (NULL argument, malformed month, unknown
+        format); EE_ENOTFOUND (no record of that month); EE_ESTATE (the month is
+        still pending); EE_ENOMEM; storage statuses.
+        """
         return _invoke('ee_billing_export', self, (self._engine, principal, month, format))
 
     def usage(self, principal: Optional['Principal'] = None, query: Any = None, **fields: Any) -> Any:
-        """ee_billing_usage() (billing.h)."""
+        """ee_billing_usage() (billing.h):
+
+        Usage rows of one month (default: the current one), newest first.
+        `query_json` (may be NULL): {"period": "YYYY-MM", "userId": "...",
+        "limit": 1..100 (default 50), "cursor": "..."}. *out: {"period",
+        "data": [usage row, ...], "nextCursor": "..." | null}. For the history of
+        a workspace ask month after month, or read ee_billing_history().
+        Returns as ee_billing_history().
+        """
         return _invoke('ee_billing_usage', self, (self._engine, principal, _merge(query, fields)))
 
     def analytics(self, principal: Optional['Principal'] = None, query: Any = None, **fields: Any) -> Any:
-        """ee_billing_analytics() (billing.h)."""
+        """ee_billing_analytics() (billing.h):
+
+        Admin analytics of the workspace's executions created in [from, to).
+        `query_json`: {"from": ms, "to": ms (to - from at most 366 days; default
+        the last 30 days up to now), "granularity": "day"|"week"|"month"
+        (default "day"; weeks start on Monday UTC, months are billing months)}.
+        *out: {"from", "to", "granularity",
+          "executions": [{"start": ISO, "count": n}, ...]  (buckets with runs),
+          "totalExecutions", "uniqueUsers", "successRate" (completed / ended, a
+          decimal text with 4 places, null when none ended),
+          "averageExecutionTimeMs" (over completed runs; null when none),
+          "topWorkflows": [{"workflowId", "executions"}, ...] (at most 10),
+          "email": {"requested", "sent", "deliveryRate"} (null rate when none
+          was requested; e-mail delivery is not built yet, so "sent" stays 0),
+          "spend": {"month", "plan", "allowance", "allowanceUsed", "charged",
+                    "spendCap": null | nano-USD}}   (the current billing month)
+        Bounded: at most 200000 executions are read; more is EE_ETOOBIG (ask a
+        shorter range). Returns EE_OK; EE_EINVAL (a bad member, named; the range
+        too long); EE_EPARSE; EE_ETOOBIG; EE_ENOMEM; storage statuses.
+        """
         return _invoke('ee_billing_analytics', self, (self._engine, principal, _merge(query, fields)))
 
 class Catalog(Module):
     """engine.catalog: the functions of catalog.h that take an engine."""
 
     def create(self, entry: Any = None, **fields: Any) -> Any:
-        """ee_catalog_create() (catalog.h)."""
+        """ee_catalog_create() (catalog.h):
+
+        Create an entry (admin). `entry_json` is an object with "n8nWorkflowId"
+        and "name" (required) and optionally "description", "category" (an
+        existing category id or null), "tags", "inputSchema" (a JSON Schema
+        2020-12: object or boolean; compiled now), "outputSchema", "isActive"
+        (default true), "requiresApiKey" (default false), "estimatedCost"
+        (decimal USD text "0.05", {"usd": "0.05"} or {"nanoUsd": n}),
+        "apiKeyProvider" ("openrouter" | "platform", default "platform"),
+        "emailTemplateId" (24 hex or null), "access" (who may run it:
+        {"mode": "everyone"} (default; null also means it), {"mode": "plans",
+        "plans": [plan names]} (at most EE_CATALOG_ACCESS_PLANS_MAX) or
+        {"mode": "workspaces", "workspaces": [workspace ids]} (at most
+        EE_CATALOG_ACCESS_WORKSPACES_MAX); ids as ee_principal_new() takes them;
+        lists are stored sorted without duplicates). Sync fills the n8n-derived
+        fields (trigger, credentialTypes) later. *out gets the entry.
+
+        Returns EE_OK; EE_EINVAL (NULL argument, missing or mistyped field,
+        unknown or read-only key, unknown category id, a schema that is not a
+        valid schema - the message names the schema path -, NUL or control
+        characters in a name or tag, a bad "access" - the message names its
+        JSON pointer, e.g. /access/workspaces/2); EE_EPARSE (not JSON, not UTF-8);
+        EE_ETOOBIG (a limit above, nesting); EE_ENOTSUPPORTED (a schema $ref to
+        another document); EE_EEXISTS (an entry already has this n8nWorkflowId);
+        EE_ENOMEM and the storage statuses (EE_EIO, EE_EBUSY, EE_ENETWORK).
+        On any failure nothing is stored.
+        """
         return _invoke('ee_catalog_create', self, (self._engine, _merge(entry, fields)))
 
     def get(self, principal: Optional['Principal'], workflow_id: Optional[str], flags: int = 0) -> Any:
-        """ee_catalog_get() (catalog.h)."""
+        """ee_catalog_get() (catalog.h):
+
+        One entry by id, as `principal` sees it (NULL: the admin's read, with
+        "access"). Without EE_CATALOG_INCLUDE_INACTIVE an inactive entry is not
+        found; neither is one the principal may not run. Returns EE_OK; EE_EINVAL
+        (NULL engine, id or out, id not 24 hex characters, unknown flag);
+        EE_ENOTFOUND; EE_ECORRUPT; EE_ENOMEM and the storage statuses.
+        """
         return _invoke('ee_catalog_get', self, (self._engine, principal, workflow_id, flags))
 
     def update(self, workflow_id: Optional[str], patch: Any = None, **fields: Any) -> Any:
-        """ee_catalog_update() (catalog.h)."""
+        """ee_catalog_update() (catalog.h):
+
+        Change some fields of an entry (admin): `patch_json` holds the keys of
+        ee_catalog_create() to change (null clears an optional one) except
+        "n8nWorkflowId", and optionally "revision": the revision the caller
+        read. With "revision", a stale one fails with EE_ECONFLICT; without
+        it, a concurrent write is retried on the fresh record (up to 32
+        attempts with a random backoff of up to 64 ms, then EE_ECONFLICT). Fields that sync also derives ("name", "description",
+        "category", "tags", "isActive", "requiresApiKey", "apiKeyProvider") are
+        marked admin-edited: sync keeps them until n8n changes them itself.
+        *out gets the updated entry. Returns the statuses of ee_catalog_create()
+        (except EE_EEXISTS) plus EE_ENOTFOUND and EE_ECONFLICT; on failure
+        nothing is stored.
+        """
         return _invoke('ee_catalog_update', self, (self._engine, workflow_id, _merge(patch, fields)))
 
     def list(self, principal: Optional['Principal'] = None, query: Any = None, **fields: Any) -> Any:
-        """ee_catalog_list() (catalog.h)."""
+        """ee_catalog_list() (catalog.h):
+
+        A page of the entries `principal` may run (NULL: every entry, the
+        admin's view of access). `query_json` (may be NULL) holds optional:
+          "category": "<id>", "tags": ["a", "b"] (entries having all of them,
+          case-insensitive), "isActive": bool and "includeInactive": bool (the
+          admin's view; "isActive": false needs it), "requiresApiKey": bool,
+          "n8nWorkflowId": "...", "sort": "name" | "createdAt" | "updatedAt"
+          (default "name"), "order": "asc" | "desc" (default "asc"),
+          "limit": 1..EE_CATALOG_PAGE_MAX, "cursor": a previous nextCursor.
+        *out gets {"data": [item, ...], "total": n (matching entries),
+        "nextCursor": "..." | null}. Pages are keyset-paginated: every entry
+        present throughout is returned exactly once across pages.
+        Returns EE_OK; EE_EINVAL (unknown key, bad value, a cursor that is
+        malformed or from another query or workspace); EE_EPARSE; EE_ETOOBIG;
+        EE_ECORRUPT (the organisation's stored subscription); EE_ENOMEM and
+        the storage statuses.
+        """
         return _invoke('ee_catalog_list', self, (self._engine, principal, _merge(query, fields)))
 
     def search(self, principal: Optional['Principal'] = None, query: Any = None, **fields: Any) -> Any:
-        """ee_catalog_search() (catalog.h)."""
+        """ee_catalog_search() (catalog.h):
+
+        Search by words across name, description and tags: case-insensitive,
+        every word matched as a prefix, ranked (name over tags over
+        description; whole words over prefixes) among the entries `principal`
+        may run (NULL: every entry). `query_json` holds "q" (the
+        words, at most 512 bytes) and the filters, "limit" and "cursor" of
+        ee_catalog_list() (no "sort"/"order": results are ranked).
+        *out gets {"data": [item + "score", ...], "total": n, "nextCursor"}.
+        Returns the statuses of ee_catalog_list(); EE_EINVAL also for a missing
+        "q"; EE_ETOOBIG for a longer one.
+        """
         return _invoke('ee_catalog_search', self, (self._engine, principal, _merge(query, fields)))
 
     def validate_input(self, principal: Optional['Principal'], workflow_id: Optional[str], parameters: Any = None, **fields: Any) -> Any:
-        """ee_catalog_validate_input() (catalog.h)."""
+        """ee_catalog_validate_input() (catalog.h):
+
+        Validate a run's parameters (a JSON object) against the entry's
+        inputSchema (compiled once per entry revision and cached), after
+        filling in the schema's defaults. The entry must be active and open to
+        `principal` (NULL: the admin's or host's own check, any entry).
+        On EE_OK *out gets the parameters with defaults applied. On
+        EE_EVALIDATION *out is the error document whose detail is the report
+        {"valid": false, "errors": [{"instancePath", "schemaPath", "keyword",
+        "message"}, ...]} (JSON pointers). An entry without inputSchema accepts
+        any object.
+        Returns EE_OK; EE_EVALIDATION; EE_EINVAL (NULL argument, bad id,
+        parameters not an object); EE_ENOTFOUND (no such active entry, or not
+        one the principal may run);
+        EE_EPARSE (not JSON, not UTF-8); EE_ETOOBIG (over
+        EE_CATALOG_PARAMETERS_MAX bytes, nested deeper than EE_CATALOG_DEPTH_MAX,
+        or the evaluation's work bound); EE_ECORRUPT (a stored schema no longer
+        compiles); EE_ENOMEM and the storage statuses.
+        """
         return _invoke('ee_catalog_validate_input', self, (self._engine, principal, workflow_id, _merge(parameters, fields)))
 
     def sync(self) -> Any:
-        """ee_catalog_sync() (catalog.h)."""
+        """ee_catalog_sync() (catalog.h):
+
+        Sync the catalog from the engine's n8n (N8N_BASE_URL, N8N_API_KEY):
+        list every workflow (all pages), read each with its nodes, upsert it by
+        n8nWorkflowId, derive its credential types, whether it needs an LLM key
+        (data/integrations.json), its category (rules of data/categories.json;
+        the categories it names are created when missing) and its webhook
+        trigger; entries whose workflow disappeared (or was archived) are
+        deactivated. Admin-edited fields are kept (docs/catalog.md). Concurrent
+        syncs on one engine run one after the other.
+        *out_report gets
+          {"added": [{"id", "n8nWorkflowId", "name"}], "updated": [... + "fields"],
+           "deactivated": [...], "notRunnable": [{"id", "n8nWorkflowId", "name",
+           "reason"}], "unchanged": n, "errors": [{"n8nWorkflowId", "status",
+           "message"}], "categoriesCreated": ["name"], "changed": bool}
+        A workflow that could not be read is listed in "errors" and left as it
+        was (never deactivated for it).
+        Returns EE_OK; EE_ESTATE (no n8n client: N8N_API_KEY is not set);
+        EE_EIO (a data file is missing); EE_EINVAL/EE_EPARSE (a data file is
+        malformed: the message names it); the n8n client's statuses for the
+        listing (EE_EAUTH, EE_ENETWORK, EE_ETIMEOUT, EE_EUPSTREAM, EE_EPARSE...,
+        nothing changed then); EE_ENOMEM and the storage statuses.
+        """
         return _invoke('ee_catalog_sync', self, (self._engine,))
 
     async def sync_async(self) -> Any:
@@ -107,19 +334,42 @@ class Catalog(Module):
         return await _in_thread(self.sync)
 
     def category_create(self, category: Any = None, **fields: Any) -> Any:
-        """ee_catalog_category_create() (catalog.h)."""
+        """ee_catalog_category_create() (catalog.h):
+
+        Create a category (admin): {"name" (required, unique), "description",
+        "icon", "sortOrder" (integer, default 0), "isActive" (default true)}.
+        *out gets {"id", "name", "description", "icon", "sortOrder", "isActive",
+        "revision", "createdAt", "updatedAt"}.
+        Returns EE_OK; EE_EINVAL (missing, mistyped, unknown key); EE_EPARSE;
+        EE_ETOOBIG; EE_EEXISTS (the name is taken); EE_ENOMEM and the storage
+        statuses. On failure nothing is stored.
+        """
         return _invoke('ee_catalog_category_create', self, (self._engine, _merge(category, fields)))
 
     def category_get(self, category_id: Optional[str], flags: int = 0) -> Any:
-        """ee_catalog_category_get() (catalog.h)."""
+        """ee_catalog_category_get() (catalog.h):
+
+        One category by id; inactive ones only with EE_CATALOG_INCLUDE_INACTIVE.
+        Statuses as ee_catalog_get().
+        """
         return _invoke('ee_catalog_category_get', self, (self._engine, category_id, flags))
 
     def category_update(self, category_id: Optional[str], patch: Any = None, **fields: Any) -> Any:
-        """ee_catalog_category_update() (catalog.h)."""
+        """ee_catalog_category_update() (catalog.h):
+
+        Change some fields of a category (admin), with optional "revision" as
+        ee_catalog_update(). Statuses as ee_catalog_category_create() plus
+        EE_ENOTFOUND and EE_ECONFLICT.
+        """
         return _invoke('ee_catalog_category_update', self, (self._engine, category_id, _merge(patch, fields)))
 
     def category_list(self, query: Any = None, **fields: Any) -> Any:
-        """ee_catalog_category_list() (catalog.h)."""
+        """ee_catalog_category_list() (catalog.h):
+
+        Every category ordered by sortOrder, then name: `query_json` (may be
+        NULL) {"includeInactive": bool}. *out gets {"data": [category, ...]}.
+        Returns EE_OK; EE_EINVAL; EE_EPARSE; EE_ENOMEM and the storage statuses.
+        """
         return _invoke('ee_catalog_category_list', self, (self._engine, _merge(query, fields)))
 
 class CostTable(Handle):
@@ -129,35 +379,156 @@ class CostTable(Handle):
     _constructors = ('CostTable()',)
 
     def __init__(self) -> None:
-        """ee_cost_table_new() (cost.h)."""
+        """ee_cost_table_new() (cost.h):
+
+        A new, empty table: no prices, no rules (load both before estimating).
+        *out is owned by the caller (ee_cost_table_free()).
+        Returns EE_OK, EE_EINVAL (out is NULL), EE_ENOMEM.
+        """
         _invoke('ee_cost_table_new', None, (), into=self)
 
     def load_prices(self, document: Any = None, **fields: Any) -> Any:
-        """ee_cost_table_load_prices_json() (cost.h)."""
+        """ee_cost_table_load_prices_json() (cost.h):
+
+        Replace the table's prices with those of `json`, an OpenRouter
+        GET /models answer: {"data": [{"id": "openai/gpt-4o-mini",
+        "pricing": {"prompt": "0.00000015", "completion": "0.0000006",
+        "request"?: "0"}}, ...]} (other members are ignored). Prices are decimal
+        strings of USD per token (per request for "request"), parsed exactly to
+        atto-USD; an exponent ("1.5e-7") is accepted, more precision than 1e-18
+        is not. A negative price (OpenRouter's "-1" for variable-priced routers)
+        leaves that model unpriced. All or nothing: on any failure the old prices
+        stay in use. Fetching the document over HTTP is the caller's business
+        (the transport); this only parses. Thread-safe.
+        Returns EE_OK; EE_EINVAL (NULL argument, or a number that cannot be
+        represented as written: negative zero, an underflow); EE_ETOOBIG (more than
+        EE_COST_PRICES_MAX_BYTES, refused on its length, unread; nested past 64
+        levels; or EE_COST_PRICES_MAX_MODELS); EE_EPARSE (not
+        JSON, not that shape, a malformed price or id, a duplicate id);
+        EE_ENOMEM.
+        """
         return _invoke('ee_cost_table_load_prices_json', self, (self, _merge(document, fields)))
 
     def load_prices_file(self, path: Optional[str]) -> Any:
-        """ee_cost_table_load_prices_file() (cost.h)."""
+        """ee_cost_table_load_prices_file() (cost.h):
+
+        As ee_cost_table_load_prices_json(), reading the file at `path`
+         (EE_EIO if it cannot be read).
+        """
         return _invoke('ee_cost_table_load_prices_file', self, (self, path))
 
     def load_rules(self, document: Any = None, **fields: Any) -> Any:
-        """ee_cost_table_load_rules_json() (cost.h)."""
+        """ee_cost_table_load_rules_json() (cost.h):
+
+        Replace the table's estimation rules (which node types and services are
+        LLM calls, external APIs, platform-managed or personal; default token
+        budgets; complexity levels) with `json`, in the format of
+        data/cost_rules.json described in docs/cost.md. All or nothing, like the
+        prices. Thread-safe.
+        Returns EE_OK; EE_EINVAL (NULL argument, or a number that cannot be
+        represented as written: negative zero, an underflow); EE_ETOOBIG (more than
+        EE_COST_RULES_MAX_BYTES, refused on its length, unread; nested past 64
+        levels); EE_EPARSE (not JSON, or not a valid rules
+        document: the message names the member); EE_ENOMEM.
+        """
         return _invoke('ee_cost_table_load_rules_json', self, (self, _merge(document, fields)))
 
     def load_rules_file(self, path: Optional[str]) -> Any:
-        """ee_cost_table_load_rules_file() (cost.h)."""
+        """ee_cost_table_load_rules_file() (cost.h):
+
+        As ee_cost_table_load_rules_json(), reading the file at `path`
+         (EE_EIO if it cannot be read).
+        """
         return _invoke('ee_cost_table_load_rules_file', self, (self, path))
 
     def price(self, model: Optional[str]) -> Any:
-        """ee_cost_table_price_json() (cost.h)."""
+        """ee_cost_table_price_json() (cost.h):
+
+        The price of `model`:
+          {"model": "...", "prompt": "0.00000015", "completion": "0.0000006",
+           "request": "0", "promptAttoUsd": 150000000000,
+           "completionAttoUsd": 600000000000, "requestAttoUsd": 0}
+        Thread-safe. *out is owned by the caller (ee_free()).
+        Returns EE_OK; EE_EINVAL (NULL argument); EE_EPRICE (no known price for
+        that model); EE_ENOMEM.
+        """
         return _invoke('ee_cost_table_price_json', self, (self, model))
 
     def estimate(self, workflow: Any = None, options: Any = None, **fields: Any) -> Any:
-        """ee_cost_estimate() (cost.h)."""
+        """ee_cost_estimate() (cost.h):
+
+        Estimate a workflow before it runs (seed 2's estimator and seed 1's
+        estimatedCost). `workflow_json` is one of
+          - a workflow as n8n exports it: {"nodes": [{"name", "type",
+            "parameters"?, "credentials"?, "disabled"?}, ...]} (also accepted
+            under {"workflow": {...}});
+          - a list of service names: ["serper", "firecrawl", "openai", "resend"]
+            or {"nodes": ["serper", ...]} or nodes {"service": "serper"}.
+        `options_json` may be NULL or an object:
+          {"schedule": "daily" | "weekly" | "hourly" | "monthly" |
+                       "<5-field cron>" | "@daily" ...,
+           "startMs": <epoch ms: the 30-day month counted starts here; required
+                       for a cron schedule>,
+           "runsPerMonth": <n, instead of a schedule>,
+           "allowUnknownPrice": false, "fallbackPrice": {"prompt", "completion"}}
+        The answer:
+          {"predictions_per_run": 1, "external_api_calls": 3,
+           "platform_managed_calls": 4, "personal_calls": 0, "complexity": "low",
+           "steps": 4, "schedule": "daily", "runs_per_month": 30,
+           "estimated_monthly_cost": 30   (seed 2's name: predictions per month),
+           "estimatedCost": {"perRun": money, "perMonth": money | null,
+                             "priceUnknown": false},
+           "llmCalls": [{"node", "model", "modelAssumed", "promptTokens",
+                         "completionTokens", "cost": money, "priceUnknown"}],
+           "unknownNodeTypes": ["..."]}
+        (without a schedule, the monthly figures are null). The workflow is at
+        most EE_COST_DOC_MAX_BYTES, the options EE_COST_RULES_MAX_BYTES (refused
+        on their length, unread, past that), both at most 64 levels deep; the
+        options take no member but those above (the workflow is n8n's document:
+        its other members are ignored). Thread-safe.
+        *out is owned by the caller (ee_free()); the error document on failure.
+        Returns EE_OK; EE_EINVAL (NULL argument, a bad or unknown option or
+        schedule: the message says which); EE_EPARSE (workflow not JSON or not a
+        workflow); EE_ETOOBIG (a document, its depth or node count over the limits);
+        EE_ESTATE (no rules loaded); EE_EPRICE (an LLM node's model has no known
+        price and the options do not allow a fallback); EE_ENOMEM.
+        """
         return _invoke('ee_cost_estimate', self, (self, workflow, _merge(options, fields)))
 
     def actual(self, usage: Any = None, **fields: Any) -> Any:
-        """ee_cost_actual() (cost.h)."""
+        """ee_cost_actual() (cost.h):
+
+        The actual cost of a finished run from its reported usage:
+          {"usage": [{"model": "openai/gpt-4o-mini", "node"?: "Summarise",
+                      "promptTokens": 1200, "completionTokens": 300,
+                      "cost"?: "0.00042" | <number>, "costNano"?: 420000}, ...],
+           "allowUnknownPrice"?: false, "fallbackPrice"?: {...},
+           "charge"?: {"platformKey": true, "markupBp": 2000,
+                       "allowanceNano": 10000000000, "allowanceUsedNano": 0}}
+        (OpenRouter's snake_case prompt_tokens / completion_tokens are accepted
+        too). A provider-reported cost wins over tokens x price for its entry;
+        tokens are counted either way. A JSON-number cost is read as the decimal
+        it was written as (at most 15 significant digits, else EE_EPARSE: send a
+        string). The answer:
+          {"cost": money, "promptTokens", "completionTokens", "totalTokens",
+           "priceUnknown": false,
+           "entries": [{"model", "node"?, "promptTokens", "completionTokens",
+                        "source": "provider" | "price" | "fallback",
+                        "cost": money, "priceUnknown"}],
+           "charge"?: <as ee_cost_charge(), plus "entries": [money, ...] the
+                      charged amount split like the cost>}
+        Entry costs are the total split by largest remainder (they add up to it).
+        The document is at most EE_COST_DOC_MAX_BYTES and 64 levels deep; no
+        member but those above, in the document, an entry, "charge" or
+        "fallbackPrice"; a token count that is present is an integer (null is
+        refused, not read as 0). Thread-safe. *out is owned by the caller
+        (ee_free()).
+        Returns EE_OK; EE_EINVAL (NULL argument, negative, null or non-integer
+        tokens, an unknown member, a bad charge or fallback); EE_EPARSE (not JSON, not that shape, a
+        malformed cost); EE_ETOOBIG (over the limits, or an amount past int64);
+        EE_EPRICE (a model with no price and no provider cost, without an allowed
+        fallback); EE_ENOMEM.
+        """
         return _invoke('ee_cost_actual', self, (self, _merge(usage, fields)))
 
 
@@ -171,64 +542,168 @@ class Counters(Handle):
 
     @classmethod
     def open_uri(cls, counters_uri: Optional[str], storage_uri: Optional[str]) -> Any:
-        """ee_counters_open_uri() (counters.h)."""
+        """ee_counters_open_uri() (counters.h):
+
+        Open a counters backend by URI:
+          "storage:"                 rows in the database of `storage_uri`
+                                     ("sqlite:///path/file.db", "sqlite:relative.db",
+                                     "postgres://..." or "postgresql://...");
+          "redis://host:port/db"     Redis (port defaults to 6379, db to 0;
+                                     "redis://:password@host:port/db" authenticates);
+          "memory:"                  in-process counters (this process only). Over
+                                     a sqlite or postgres storage_uri they hold a
+                                     lock of that storage while they live (a
+                                     second holder gets EE_EBUSY) and keep period
+                                     usage durable in its database (see
+                                     docs/counters.md);
+          NULL                       the default: "storage:" when storage_uri is a
+                                     sqlite or postgres URI, else "memory:".
+        storage_uri may be NULL for "redis://" and "memory:".
+
+        *out is owned by the caller (ee_counters_free()); NULL on failure.
+        Returns EE_OK; EE_EINVAL (NULL out, malformed URI, unknown scheme - the
+        message names it); EE_ENOTSUPPORTED ("storage:" over a storage URI whose
+        database the counters cannot use, e.g. "memory:"); EE_EBUSY ("memory:"
+        over a storage another holder of memory counters has locked: the message
+        names EE_COUNTERS_URI); EE_ENETWORK (server unreachable); EE_EAUTH
+        (server refused the credentials); EE_EIO (database or lock file cannot be
+        opened or set up); EE_EVERSION (tables of a newer library); EE_ENOMEM.
+        Messages never contain a password.
+        """
         return _invoke('ee_counters_open_uri', None, (counters_uri, storage_uri))
 
     @classmethod
     def memory(cls) -> Any:
-        """ee_counters_memory_new() (counters.h)."""
+        """ee_counters_memory_new() (counters.h):
+
+        In-process counters (this process's threads): a short spinlock per
+        counter, key lookups without a lock. Returns EE_OK, EE_EINVAL, EE_ENOMEM.
+        """
         return _invoke('ee_counters_memory_new', None, ())
 
     @classmethod
     def sqlite(cls, path: Optional[str]) -> Any:
-        """ee_counters_sqlite_new() (counters.h)."""
+        """ee_counters_sqlite_new() (counters.h):
+
+        Counters in the SQLite file `path` (created if missing; WAL mode, busy
+        timeout), exact across threads and processes on one host. Returns EE_OK,
+        EE_EINVAL, EE_EIO, EE_EVERSION, EE_ENOMEM.
+        """
         return _invoke('ee_counters_sqlite_new', None, (path,))
 
     @classmethod
     def postgres(cls, conninfo: Optional[str]) -> Any:
-        """ee_counters_postgres_new() (counters.h)."""
+        """ee_counters_postgres_new() (counters.h):
+
+        Counters in PostgreSQL (libpq `conninfo`: a postgres:// URI or key=value
+        string), exact across hosts. Returns EE_OK, EE_EINVAL, EE_ENETWORK,
+        EE_EAUTH, EE_EIO, EE_EVERSION, EE_ENOMEM.
+        """
         return _invoke('ee_counters_postgres_new', None, (conninfo,))
 
     @classmethod
     def redis(cls, uri: Optional[str]) -> Any:
-        """ee_counters_redis_new() (counters.h)."""
+        """ee_counters_redis_new() (counters.h):
+
+        Counters in Redis at `uri` ("redis://[:password@]host[:port][/db]"),
+        exact across hosts; every operation is one Lua script call. Returns
+        EE_OK, EE_EINVAL, EE_ENETWORK, EE_EAUTH, EE_EUPSTREAM, EE_ENOMEM.
+        """
         return _invoke('ee_counters_redis_new', None, (uri,))
 
     @classmethod
     def custom(cls, table: Any) -> Any:
-        """ee_counters_new_custom() (counters.h)."""
+        """ee_counters_new_custom() (counters.h):
+
+        Wrap a caller's backend. The table is copied (the declared version's
+        part); ctx is owned by the handle from now on, released by table->free
+        when the handle is freed - also when this call fails after checking the
+        version. Returns EE_OK; EE_EINVAL (NULL out or table); EE_EVERSION (version
+        0 or newer than EE_COUNTERS_BACKEND_VERSION: ctx is then NOT freed);
+        EE_ENOMEM.
+        """
         return _invoke('ee_counters_new_custom', None, (table,))
 
     def backend_name(self) -> Any:
-        """ee_counters_backend_name() (counters.h)."""
+        """ee_counters_backend_name() (counters.h):
+
+        The backend's name ("memory", "storage-sqlite", "storage-postgres",
+        "redis", "custom"). Static string, never NULL.
+        """
         return _invoke('ee_counters_backend_name', self, (self,))
 
     def reserve(self, req: Any, lease_ms: int, now_ms: int, result: Any) -> Any:
-        """ee_counters_reserve() (counters.h)."""
+        """ee_counters_reserve() (counters.h):
+
+        Reserve req->n on one counter for lease_ms (1..EE_COUNTERS_TIME_MAX).
+        *granted is 1 (result->resv_id names the reservation) or 0 (refused:
+        nothing changed; result says why and when to retry). `result` may not be
+        NULL. Returns EE_OK (granted or refused); EE_EINVAL (bad key, n <= 0,
+        negative limit, bad window, lease or now - nothing changed); the
+        backend's EE_ENETWORK, EE_EIO, EE_EBUSY, EE_ETIMEOUT, EE_EUPSTREAM,
+        EE_ENOTSUPPORTED, EE_ENOMEM (then the reservation may or may not exist;
+        it expires with its lease).
+        """
         return _invoke('ee_counters_reserve', self, (self, req, lease_ms, now_ms, result))
 
     def reserve_many(self, reqs: Any, lease_ms: int, now_ms: int, results: Any) -> Any:
-        """ee_counters_reserve_many() (counters.h)."""
+        """ee_counters_reserve_many() (counters.h):
+
+        Reserve on `count` distinct counters (1..EE_COUNTERS_MANY_MAX) at once:
+        every one is granted (*granted = 1, results[i].resv_id for each) or none
+        is (*granted = 0, nothing changed; results[i].fits says which had room).
+        The same statuses as ee_counters_reserve(), and EE_EINVAL for a repeated
+        key or a count out of range.
+        """
         return _invoke('ee_counters_reserve_many', self, (self, reqs, lease_ms, now_ms, results))
 
     def reserve_many_leased(self, reqs: Any, leases: Sequence[Any], now_ms: int, results: Any) -> Any:
-        """ee_counters_reserve_many_leased() (counters.h)."""
+        """ee_counters_reserve_many_leased() (counters.h):
+
+        ee_counters_reserve_many() with a lease per counter: leases[i] (1..
+        EE_COUNTERS_TIME_MAX) for reqs[i], all granted or none - e.g. a rate
+        unit held for its hour beside a concurrency slot held for a run's
+        lease. Every built-in backend keeps each lease; a custom backend whose
+        table has no reserve_leased slot gets every counter at the longest lease.
+        Statuses as ee_counters_reserve_many(); EE_EINVAL also for a NULL leases
+        or a lease out of range.
+        """
         return _invoke('ee_counters_reserve_many_leased', self, (self, reqs, leases, now_ms, results))
 
     def commit(self, key: Optional[str], id: int, amount: int, now_ms: int) -> Any:
-        """ee_counters_commit() (counters.h)."""
+        """ee_counters_commit() (counters.h):
+
+        Commit `amount` (0..the reserved n, or EE_COUNTERS_ALL) of reservation
+        `id` on `key`; the rest of it is given back. Returns EE_OK; EE_ENOTFOUND
+        (unknown, already committed or released, lease expired, or window ended:
+        nothing changes); EE_EINVAL (bad key, amount out of range); backend
+        failures as for reserve.
+        """
         return _invoke('ee_counters_commit', self, (self, key, id, amount, now_ms))
 
     def release(self, key: Optional[str], id: int, now_ms: int) -> Any:
-        """ee_counters_release() (counters.h)."""
+        """ee_counters_release() (counters.h):
+
+        Give reservation `id` on `key` back. Statuses as ee_counters_commit().
+        """
         return _invoke('ee_counters_release', self, (self, key, id, now_ms))
 
     def renew(self, key: Optional[str], id: int, lease_ms: int, now_ms: int) -> Any:
-        """ee_counters_renew() (counters.h)."""
+        """ee_counters_renew() (counters.h):
+
+        Extend reservation `id` on `key` to expire at now_ms + lease_ms (a long
+        run keeps its slot). Statuses as ee_counters_commit().
+        """
         return _invoke('ee_counters_renew', self, (self, key, id, lease_ms, now_ms))
 
     def get(self, key: Optional[str], now_ms: int, result: Any) -> Any:
-        """ee_counters_get() (counters.h)."""
+        """ee_counters_get() (counters.h):
+
+        Read a counter at now_ms into *result (value, committed, window_end_ms;
+        limit, retry_at_ms, resv_id and fits are 0). An unknown key or an ended
+        window reads as value 0, window end 0. Returns EE_OK; EE_EINVAL; backend
+        failures as for reserve.
+        """
         return _invoke('ee_counters_get', self, (self, key, now_ms, result))
 
 
@@ -238,31 +713,89 @@ class Credentials(Module):
     """engine.credentials: the functions of credentials.h that take an engine."""
 
     def key_add(self, principal: Optional['Principal'] = None, request: Any = None, **fields: Any) -> Any:
-        """ee_cred_key_add() (credentials.h)."""
+        """ee_cred_key_add() (credentials.h):
+
+        Add a customer API key for the principal's user:
+          request {"keyName" (or "name"): text 1..200, "provider": "openrouter",
+                   "apiKey" (or "key"): text 8..4096, "isActive"?: bool}
+        The key is stored sealed; *out receives the record as every call of this
+        section shows it:
+          {"id", "userId", "workspaceId", "provider", "keyName", "maskedKey",
+           "isActive", "lastUsedAt"?, "totalUsage": {"executions", "tokensUsed",
+           "lastResetAt"}, "lastValidation"?: {...}, "createdAt", "updatedAt"}
+        (times in ms since the epoch). The request is at most 256 KiB (refused
+        on its length, unread, past that) and nests at most 16 levels.
+        Returns EE_OK; EE_EINVAL (NULL argument,
+        malformed request - the message names the field -, a member not listed
+        above - the message names it -, provider not "openrouter"); EE_EPARSE
+        (request is not JSON); EE_ETOOBIG (past the size or depth limit);
+        EE_ENOMEM; storage statuses (EE_EIO, EE_EBUSY, EE_ENETWORK).
+        """
         return _invoke('ee_cred_key_add', self, (self._engine, principal, _merge(request, fields)))
 
     def key_list(self, principal: Optional['Principal'] = None) -> Any:
-        """ee_cred_key_list() (credentials.h)."""
+        """ee_cred_key_list() (credentials.h):
+
+        The principal's user's keys in the workspace, newest first:
+        {"keys": [<record>...]} (never the key itself). Returns EE_OK, EE_EINVAL,
+        EE_ENOMEM, storage statuses.
+        """
         return _invoke('ee_cred_key_list', self, (self._engine, principal))
 
     def key_get(self, principal: Optional['Principal'], key_id: Optional[str]) -> Any:
-        """ee_cred_key_get() (credentials.h)."""
+        """ee_cred_key_get() (credentials.h):
+
+        One key record by id. Returns EE_OK; EE_ENOTFOUND (no such key for this
+        workspace and user); EE_EINVAL; EE_ENOMEM; storage statuses.
+        """
         return _invoke('ee_cred_key_get', self, (self._engine, principal, key_id))
 
     def key_update(self, principal: Optional['Principal'], key_id: Optional[str], patch: Any = None, **fields: Any) -> Any:
-        """ee_cred_key_update() (credentials.h)."""
+        """ee_cred_key_update() (credentials.h):
+
+        Update a key: patch {"keyName"?, "isActive"?, "apiKey"? (re-sealed; the
+        previous validation result is cleared)}; *out receives the new record.
+        The patch is bounded like ee_cred_key_add()'s request (256 KiB).
+        Returns EE_OK; EE_ENOTFOUND; EE_EINVAL (malformed patch, unknown member);
+        EE_EPARSE; EE_ETOOBIG; EE_ECONFLICT (changed concurrently too often: retry);
+        EE_ENOMEM; storage statuses.
+        """
         return _invoke('ee_cred_key_update', self, (self._engine, principal, key_id, _merge(patch, fields)))
 
     def key_delete(self, principal: Optional['Principal'], key_id: Optional[str]) -> Any:
-        """ee_cred_key_delete() (credentials.h)."""
+        """ee_cred_key_delete() (credentials.h):
+
+        Delete a key. Returns EE_OK, EE_ENOTFOUND, EE_EINVAL, storage statuses.
+        """
         return _invoke('ee_cred_key_delete', self, (self._engine, principal, key_id))
 
     def key_reset_usage(self, principal: Optional['Principal'], key_id: Optional[str]) -> Any:
-        """ee_cred_key_reset_usage() (credentials.h)."""
+        """ee_cred_key_reset_usage() (credentials.h):
+
+        Reset a key's usage totals (executions and tokensUsed to 0, lastResetAt
+        to now); *out receives the record. Returns as ee_cred_key_update().
+        """
         return _invoke('ee_cred_key_reset_usage', self, (self._engine, principal, key_id))
 
     def key_validate(self, principal: Optional['Principal'], key_id: Optional[str]) -> Any:
-        """ee_cred_key_validate() (credentials.h)."""
+        """ee_cred_key_validate() (credentials.h):
+
+        Validate a key against OpenRouter: GET {OPENROUTER_API_URL}/key with the
+        key as bearer token (plus X-Title / HTTP-Referer from OPENROUTER_APP_NAME
+        / OPENROUTER_APP_URL), one attempt. *out receives
+          {"status": "valid"|"invalid"|"unknown", "httpStatus"?, "reason"?,
+           "limit"?, "usage"?, "limitRemaining"?, "isFreeTier"?, "checkedAt"}
+        (limit/usage in USD as OpenRouter reports them; limit null = unlimited)
+        and the result is stored on the record as "lastValidation".
+
+        Returns EE_OK when OpenRouter answered valid (200 with the documented
+        shape) or invalid (401, 403): the answer says which; EE_EUNKNOWN when
+        the outcome could not be established (429, 5xx, timeout, network
+        failure, malformed answer): *out still holds the answer with status
+        "unknown" and a reason, never "invalid"; EE_ENOTFOUND; EE_EINVAL;
+        EE_ECRYPTO (the stored key cannot be decrypted with the configured
+        secrets); EE_ENOMEM; storage statuses.
+        """
         return _invoke('ee_cred_key_validate', self, (self._engine, principal, key_id))
 
     async def key_validate_async(self, principal: Optional['Principal'], key_id: Optional[str]) -> Any:
@@ -270,7 +803,18 @@ class Credentials(Module):
         return await _in_thread(self.key_validate, principal, key_id)
 
     def platform_provision(self) -> Any:
-        """ee_cred_platform_provision() (credentials.h)."""
+        """ee_cred_platform_provision() (credentials.h):
+
+        Provision the platform pool from the engine's PLATFORM_* options, as
+        data/integrations.json's platformEnv maps them to credential types. A
+        variable may hold several comma-separated keys: each becomes one
+        credential per credential type (a pool used in turn). Idempotent: *out
+        receives {"credentials": [{"id", "credentialName", "source", "slot",
+        "status": "created"|"updated"|"unchanged"|"removed"}], "created",
+        "updated", "unchanged", "removed"}. A credential taken out of rotation
+        stays out. Returns EE_OK; EE_EINVAL; EE_ECRYPTO; EE_ENOMEM; storage
+        statuses.
+        """
         return _invoke('ee_cred_platform_provision', self, (self._engine,))
 
     async def platform_provision_async(self) -> Any:
@@ -278,46 +822,141 @@ class Credentials(Module):
         return await _in_thread(self.platform_provision)
 
     def platform_set_active(self, credential_id: Optional[str], active: int) -> Any:
-        """ee_cred_platform_set_active() (credentials.h)."""
+        """ee_cred_platform_set_active() (credentials.h):
+
+        Take a platform credential out of rotation (active 0) or back in (1).
+        Returns EE_OK; EE_ENOTFOUND; EE_EINVAL; EE_ECONFLICT; storage statuses.
+        """
         return _invoke('ee_cred_platform_set_active', self, (self._engine, credential_id, active))
 
     def platform_list(self) -> Any:
-        """ee_cred_platform_list() (credentials.h)."""
+        """ee_cred_platform_list() (credentials.h):
+
+        The platform pool: {"credentials": [{"id", "credentialName", "service",
+        "source", "slot", "maskedKey", "isActive", "fromEmail"?, "createdAt",
+        "updatedAt"}]}. Returns EE_OK, EE_EINVAL, EE_ENOMEM, storage statuses.
+        """
         return _invoke('ee_cred_platform_list', self, (self._engine,))
 
     def personal_put(self, principal: Optional['Principal'] = None, request: Any = None, **fields: Any) -> Any:
-        """ee_cred_personal_put() (credentials.h)."""
+        """ee_cred_personal_put() (credentials.h):
+
+        Store a credential of the principal's workspace for a personal service:
+          {"credentialName": "gmailOAuth2", "name"?: text,
+           "type": "apiKey", "apiKey": text}                               or
+          {"credentialName", "name"?, "type": "oauth2", "accessToken": text,
+           "refreshToken"?: text, "expiresAt"?: ms, "scopes"?: [text]}
+        With "id" it replaces that credential, else it creates one. *out receives
+        its metadata (as in ee_cred_personal_list()). The request is at most
+        256 KiB and 16 levels deep. Returns EE_OK; EE_EINVAL (malformed, a member
+        not listed above - the message names it -, or a credential type the
+        catalog marks platform-managed); EE_EPARSE; EE_ETOOBIG (past the size or
+        depth limit); EE_ENOTFOUND (id given and absent); EE_ECONFLICT; EE_ENOMEM;
+        storage statuses.
+        """
         return _invoke('ee_cred_personal_put', self, (self._engine, principal, _merge(request, fields)))
 
     def personal_list(self, principal: Optional['Principal'] = None) -> Any:
-        """ee_cred_personal_list() (credentials.h)."""
+        """ee_cred_personal_list() (credentials.h):
+
+        The workspace's personal credentials, metadata only:
+        {"credentials": [{"id", "credentialName", "service", "name", "type",
+        "expiresAt"?, "scopes"?, "maskedToken", "userId", "createdAt",
+        "updatedAt"}]}. Returns EE_OK, EE_EINVAL, EE_ENOMEM, storage statuses.
+        """
         return _invoke('ee_cred_personal_list', self, (self._engine, principal))
 
     def personal_get(self, principal: Optional['Principal'], credential_id: Optional[str]) -> Any:
-        """ee_cred_personal_get() (credentials.h)."""
+        """ee_cred_personal_get() (credentials.h):
+
+        One personal credential's metadata. Returns EE_OK, EE_ENOTFOUND,
+        EE_EINVAL, EE_ENOMEM, storage statuses.
+        """
         return _invoke('ee_cred_personal_get', self, (self._engine, principal, credential_id))
 
     def personal_delete(self, principal: Optional['Principal'], credential_id: Optional[str]) -> Any:
-        """ee_cred_personal_delete() (credentials.h)."""
+        """ee_cred_personal_delete() (credentials.h):
+
+        Delete a personal credential. Returns EE_OK, EE_ENOTFOUND, EE_EINVAL,
+        storage statuses.
+        """
         return _invoke('ee_cred_personal_delete', self, (self._engine, principal, credential_id))
 
     def route(self, principal: Optional['Principal'] = None, workflow: Any = None, choice: Any = None, **fields: Any) -> Any:
-        """ee_cred_route() (credentials.h)."""
+        """ee_cred_route() (credentials.h):
+
+        Decide, for every node of a workflow, which credential it runs with.
+          workflow_json: {"nodes": [{"name", "type", "credentials"?: {...}}]}
+                         (an n8n export) or {"nodeNames": ["serper", "gmail"]}
+          choice_json:   {"useCustomApiKey": bool, "apiKeyId": id} or NULL
+        *out receives {"credentialMappings": [{"nodeName", "credentialId",
+        "credentialName", "source": "platform"|"personal"|"customer",
+        "baseUrlOverride"?}], "gaps": [{"field", "label", "type",
+        "credentialName", "isPersonal", "reason"?}], "unknownNodes": [node type,
+        ...], "ready": bool}. Platform credentials are taken from the pool in
+        turn; a chosen customer key that is inactive, deleted or another
+        workspace's or user's is a gap, never a fall-back to the platform key.
+        baseUrlOverride: the key is another vendor's compatible API and the
+        node's credential must point at that base URL. unknownNodes: node types
+        without configured credentials that the integration catalog neither maps
+        to a service nor lists as needing none; "ready" is false while there are
+        gaps or unknown nodes.
+        Each document is at most 1 MiB (refused on its length, unread, past
+        that) and 128 levels deep; the choice takes no other member (the
+        workflow is n8n's document: its other members are ignored). A credential
+        type name is cut at a character in a gap's "field" (255 bytes) and
+        "label" (319 bytes).
+        Returns EE_OK (with or without gaps); EE_EINVAL (malformed workflow or
+        choice, an unknown member of the choice); EE_EPARSE; EE_ETOOBIG (past the
+        size or depth limit, over 1000 nodes); EE_ENOMEM; storage statuses.
+        """
         return _invoke('ee_cred_route', self, (self._engine, principal, workflow, _merge(choice, fields)))
 
     def rotate(self) -> Any:
-        """ee_cred_rotate() (credentials.h)."""
+        """ee_cred_rotate() (credentials.h):
+
+        Re-encrypt, under the current API_KEY_ENCRYPTION_SECRET, every stored
+        secret (platform, personal, customer keys) sealed with a previous secret
+        (API_KEY_ENCRYPTION_PREVIOUS_SECRETS). One document at a time with an
+        optimistic replace, so an interrupted run is finished by running it
+        again, and concurrent writers are never overwritten. *out receives
+        {"workspaces", "scanned", "rotated", "current", "failed"}.
+        Returns EE_OK; EE_ECRYPTO (some secrets could not be opened with any
+        configured secret: counted in "failed", the others are rotated);
+        EE_EINVAL; EE_ENOMEM; storage statuses.
+        """
         return _invoke('ee_cred_rotate', self, (self._engine,))
 
 class Executions(_extras.ExecutionsExtras, Module):
     """engine.executions: the functions of exec.h that take an engine."""
 
     def workers_start(self) -> Any:
-        """ee_exec_workers_start() (exec.h)."""
+        """ee_exec_workers_start() (exec.h):
+
+        Start this engine's execution workers now: EXEC_WORKERS threads (default
+        MAX_CONCURRENT_EXECUTIONS; none when it is 0) that claim executions from
+        the queue in storage - those this process submits, those other processes
+        sharing the database queued, and those a dead process left (recovery).
+        Workers also start by themselves at the first ee_exec_submit(),
+        ee_exec_run() or ee_exec_wait(); a host that only runs what others queue,
+        or that must recover at once after a restart, calls this after
+        ee_engine_open(). They stop with ee_engine_close(). Once they run, the
+        host's clock and log callbacks are also called from worker threads.
+        Idempotent. Returns EE_OK; EE_EINVAL (NULL engine); EE_ENOMEM (a thread
+        could not start: the message says which).
+        """
         return _invoke('ee_exec_workers_start', self, (self._engine,))
 
     def run(self, principal: Optional['Principal'], workflow_id: Optional[str], request: Any = None, **fields: Any) -> Any:
-        """ee_exec_run() (exec.h)."""
+        """ee_exec_run() (exec.h):
+
+        Run an execution and wait for it to end: ee_exec_submit() then
+        ee_exec_wait() with the request's timeout (plus a margin). *out is the
+        final record (ee_free()), or the error document on a refusal.
+        Returns EE_OK when the run completed; the refusals of ee_exec_submit();
+        for a run that ended otherwise, the status it failed with (EE_EUPSTREAM,
+        EE_ETIMEOUT, EE_ECANCELLED, EE_ESPEND, ...) - *out is then its record.
+        """
         return _invoke('ee_exec_run', self, (self._engine, principal, workflow_id, _merge(request, fields)))
 
     async def run_async(self, principal: Optional['Principal'], workflow_id: Optional[str], request: Any = None, **fields: Any) -> Any:
@@ -325,7 +964,18 @@ class Executions(_extras.ExecutionsExtras, Module):
         return await _in_thread(self.run, principal, workflow_id, request, **fields)
 
     def wait(self, principal: Optional['Principal'], execution_id: Optional[str], timeout_ms: int = -1) -> Any:
-        """ee_exec_wait() (exec.h)."""
+        """ee_exec_wait() (exec.h):
+
+        Wait up to timeout_ms (-1: no limit) for the execution to end; *out (may
+        be NULL) gets its record as ee_exec_get() renders it. An ended run is
+        returned once it is also accounted (quota committed or released, key
+        totals counted, its queue item gone), so usage read after the call
+        includes it; if accounting lags (its worker died) the wait gives it at
+        most EXEC_LEASE_MS more, within timeout_ms, then returns the ended record.
+        Returns EE_OK (completed); EE_ETIMEOUT (still pending or running: *out
+        has the current record); the run's failure status as ee_exec_run();
+        EE_ENOTFOUND (no such execution in the principal's workspace); EE_EINVAL.
+        """
         return _invoke('ee_exec_wait', self, (self._engine, principal, execution_id, timeout_ms))
 
     async def wait_async(self, principal: Optional['Principal'], execution_id: Optional[str], timeout_ms: int = -1) -> Any:
@@ -333,46 +983,133 @@ class Executions(_extras.ExecutionsExtras, Module):
         return await _in_thread(self.wait, principal, execution_id, timeout_ms)
 
     def cancel(self, principal: Optional['Principal'], execution_id: Optional[str]) -> Any:
-        """ee_exec_cancel() (exec.h)."""
+        """ee_exec_cancel() (exec.h):
+
+        Cancel a pending or running execution: a queued one never runs; a
+        running one is stopped at n8n when possible and marked "cancelled";
+        its reservations are released. Returns EE_OK; EE_ESTATE (already ended:
+        nothing changed); EE_ENOTFOUND; EE_EINVAL; storage statuses.
+        """
         return _invoke('ee_exec_cancel', self, (self._engine, principal, execution_id))
 
     def get(self, principal: Optional['Principal'], execution_id: Optional[str]) -> Any:
-        """ee_exec_get() (exec.h)."""
+        """ee_exec_get() (exec.h):
+
+        One execution of the principal's workspace, as the record in the header
+        comment (outputData included unless it is in the result store). *out is
+        the caller's (ee_free()). Returns EE_OK, EE_ENOTFOUND, EE_EINVAL,
+        EE_ENOMEM, storage statuses.
+        """
         return _invoke('ee_exec_get', self, (self._engine, principal, execution_id))
 
     def list(self, principal: Optional['Principal'] = None, query: Any = None, **fields: Any) -> Any:
-        """ee_exec_list() (exec.h)."""
+        """ee_exec_list() (exec.h):
+
+        The workspace's executions, newest first. `query_json` (may be NULL):
+          {"workflowId": "...", "status": "...", "userId": "...",
+           "limit": 1..100 (default 20), "cursor": "..."}
+        *out: {"data": [record without inputData/outputData, ...],
+               "nextCursor": "..." | null}. Returns EE_OK, EE_EINVAL (a bad
+        member, named), EE_EPARSE, EE_ETOOBIG, EE_ENOMEM, storage statuses.
+        """
         return _invoke('ee_exec_list', self, (self._engine, principal, _merge(query, fields)))
 
     def results(self, principal: Optional['Principal'], execution_id: Optional[str]) -> Any:
-        """ee_exec_results() (exec.h)."""
+        """ee_exec_results() (exec.h):
+
+        The results of one execution: {"executionId", "status", "outputData",
+        "executionTimeMs", "completedAt"} with the output read back from the
+        result store when it was kept there. Returns as ee_exec_get(); EE_ESTATE
+        when the execution has not ended; EE_ECORRUPT when the stored output is
+        missing or does not match its digest.
+        """
         return _invoke('ee_exec_results', self, (self._engine, principal, execution_id))
 
     def cost(self, principal: Optional['Principal'], execution_id: Optional[str]) -> Any:
-        """ee_exec_cost() (exec.h)."""
+        """ee_exec_cost() (exec.h):
+
+        The cost breakdown of one execution:
+          {"executionId", "apiKeyUsed": {...},
+           "calls": [{"provider", "model"?, "promptTokens", "completionTokens",
+                      "totalTokens", "cost", "costUsd", "status", "at"}, ...],
+           "totals": {"calls", "tokens", "cost", "costUsd"},
+           "charge": the record's charge (markup, allowance used, charged), or
+                     null until the run is accounted}
+        Returns as ee_exec_get().
+        """
         return _invoke('ee_exec_cost', self, (self._engine, principal, execution_id))
 
     def ingest_webhook(self, headers: Any, body: Optional[str]) -> Any:
-        """ee_exec_ingest_webhook() (exec.h)."""
+        """ee_exec_ingest_webhook() (exec.h):
+
+        Apply a signed completion callback from a workflow (its "ee" member
+        names the URL). `headers_json` is {"name": "value", ...} of the request
+        (names compared case-insensitively); the signature is
+          X-EE-Timestamp: <unix seconds>
+          X-EE-Signature: v1=<hex HMAC-SHA256 over "<timestamp>.<body>">
+        keyed by the execution's callback key: the workflow gets it as
+        "ee.callbackKey", derived from the install's secret (EXEC_CALLBACK_SECRET,
+        else from API_KEY_ENCRYPTION_SECRET) and the execution id, so it signs
+        that execution's callback and nothing else. `body` (body_len bytes, at most
+        EE_EXEC_REQUEST_MAX) is {"executionId", "workspaceId" (the run's
+        "ee.workspaceId": records are per workspace), "status": "completed"|"failed",
+        "output"?: {...}, "error"?: "..."}. Compared in constant time; a
+        timestamp more than 300 s from the engine's clock is refused; a callback
+        is applied once (a repeat answers EE_OK and changes nothing).
+        *out (may be NULL) gets {"executionId", "applied": bool}.
+        Returns EE_OK; EE_EAUTH (missing or bad signature, old or future
+        timestamp); EE_EINVAL; EE_EPARSE; EE_ETOOBIG; EE_ENOTFOUND (no such
+        execution); storage statuses.
+        """
         return _invoke('ee_exec_ingest_webhook', self, (self._engine, headers, body))
 
     def purge(self) -> Any:
-        """ee_exec_purge() (exec.h)."""
+        """ee_exec_purge() (exec.h):
+
+        Delete the results of executions that ended more than
+        RESULT_RETENTION_DAYS ago (records and stored outputs; their storage
+        quota bytes released). The host schedules it. *deleted_out (may be
+        NULL) gets the count. Returns EE_OK, EE_EINVAL, storage statuses.
+        """
         return _invoke('ee_exec_purge', self, (self._engine,))
 
     def stats(self) -> Any:
-        """ee_exec_stats() (exec.h)."""
+        """ee_exec_stats() (exec.h):
+
+        The execution queue and workers of this engine: {"queued", "running",
+        "workers", "backlogMax", "leaseMs"}. *out is the caller's (ee_free()).
+        Returns EE_OK, EE_EINVAL, EE_ENOMEM, storage statuses.
+        """
         return _invoke('ee_exec_stats', self, (self._engine,))
 
 class Gateway(Module):
     """engine.gateway: the functions of gateway.h that take an engine."""
 
     def handle(self, request: Any, sink: Any) -> Any:
-        """ee_gateway_handle() (gateway.h)."""
+        """ee_gateway_handle() (gateway.h):
+
+        Serve one gateway request from any host's HTTP server: the answer goes
+        to `sink` (always at least its head, also for the gateway's own
+        refusals). Returns EE_OK when an answer was given (whatever its HTTP
+        status); EE_EINVAL (NULL argument, unknown request version);
+        EE_ECANCELLED (the sink aborted). The gateway's own refusals are
+        answered through the sink, not as statuses.
+        """
         return _invoke('ee_gateway_handle', self, (self._engine, request, sink))
 
     def listen(self, address: Optional[str]) -> Any:
-        """ee_gateway_listen() (gateway.h)."""
+        """ee_gateway_listen() (gateway.h):
+
+        Start the engine's embedded gateway listener (libmicrohttpd) on
+        `address` ("127.0.0.1:0" picks a free port; only loopback and the
+        addresses the host names). *url_out (may be NULL) receives the base URL
+        workflows are given ("http://127.0.0.1:41234/gateway"), the caller's
+        (ee_free()). The listener stops with ee_engine_close(). When
+        EXEC_GATEWAY_URL is set, that URL is given to workflows instead (the
+        host serves ee_gateway_handle() itself, or a proxy fronts the listener).
+        Returns EE_OK; EE_EINVAL (bad address); EE_ESTATE (already listening);
+        EE_EIO (cannot bind); EE_ENOTSUPPORTED (built without libmicrohttpd).
+        """
         return _invoke('ee_gateway_listen', self, (self._engine, address))
 
 class HttpRequest(Handle):
@@ -382,63 +1119,132 @@ class HttpRequest(Handle):
     _constructors = ('HttpRequest()',)
 
     def __init__(self, method: Optional[str], url: Optional[str]) -> None:
-        """ee_http_request_new() (transport.h)."""
+        """ee_http_request_new() (transport.h):
+
+        A request: `method` is an HTTP token (GET, POST, PUT, PATCH, DELETE,
+        HEAD, OPTIONS or any other upper-case token), `url` an absolute http:// or
+        https:// URL. GET and HEAD are marked safe to retry; everything else is
+        not, until ee_http_request_set_retry_safe() says so. Limits start unset
+        (0): the transport's defaults apply.
+        *out is owned by the caller (ee_http_request_free()).
+        Returns EE_OK; EE_EINVAL (NULL argument, bad method, URL not http(s) or
+        with spaces or control characters); EE_ETOOBIG (URL over 8192 bytes);
+        EE_ENOMEM.
+        """
         _invoke('ee_http_request_new', None, (method, url), into=self)
 
     def add_header(self, name: Optional[str], value: Optional[str]) -> Any:
-        """ee_http_request_add_header() (transport.h)."""
+        """ee_http_request_add_header() (transport.h):
+
+        Append a header (name and value copied; the value is wiped on free and
+        never logged). Returns EE_OK; EE_EINVAL (NULL argument, empty name, a
+        name that is not an HTTP token, CR/LF/NUL in the value); EE_ETOOBIG (more
+        than 64 headers, or a value over 8192 bytes); EE_ENOMEM.
+        """
         return _invoke('ee_http_request_add_header', self, (self, name, value))
 
     def set_body(self, data: Union[bytes, str, None]) -> Any:
-        """ee_http_request_set_body() (transport.h)."""
+        """ee_http_request_set_body() (transport.h):
+
+        Set the body (copied; `len` bytes, may contain NUL; data may be NULL
+        when len is 0). Replaces a previous body. Returns EE_OK, EE_EINVAL,
+        EE_ETOOBIG (over 64 MiB), EE_ENOMEM.
+        """
         return _invoke('ee_http_request_set_body', self, (self, data))
 
     def set_limits(self, connect_timeout_ms: int, timeout_ms: int, max_response_bytes: int) -> Any:
-        """ee_http_request_set_limits() (transport.h)."""
+        """ee_http_request_set_limits() (transport.h):
+
+        Per-request limits: connect timeout and total timeout in milliseconds,
+        response body cap in bytes; 0 keeps the transport's default. Returns
+        EE_OK or EE_EINVAL (NULL request, negative value).
+        """
         return _invoke('ee_http_request_set_limits', self, (self, connect_timeout_ms, timeout_ms, max_response_bytes))
 
     def set_retry_safe(self, safe: int) -> Any:
-        """ee_http_request_set_retry_safe() (transport.h)."""
+        """ee_http_request_set_retry_safe() (transport.h):
+
+        Whether the request may be sent again after a failure that may have
+        reached the server (1) or not (0): mark a POST safe only when the server
+        makes it idempotent (an idempotency key). Returns EE_OK or EE_EINVAL.
+        """
         return _invoke('ee_http_request_set_retry_safe', self, (self, safe))
 
     def set_stream(self, callback: Optional[Callable[..., Any]] = None) -> Any:
-        """ee_http_request_set_stream() (transport.h)."""
+        """ee_http_request_set_stream() (transport.h):
+
+        Hand the response body to `fn` (with `payload`) chunk by chunk as the
+        backend receives it, once the status is known, besides keeping it in the
+        response as usual (the size cap still applies). A backend that sets the
+        status only after the whole body has the body delivered at once, before
+        ee_transport_http() returns. Once a chunk has been delivered the request
+        is never retried. NULL fn turns streaming off. Returns EE_OK or
+        EE_EINVAL (NULL request).
+        """
         return _invoke('ee_http_request_set_stream', self, (self, callback))
 
     def method(self) -> Any:
-        """ee_http_request_method() (transport.h)."""
+        """ee_http_request_method() (transport.h):
+
+        The method ("GET"), or "" for NULL.
+        """
         return _invoke('ee_http_request_method', self, (self,))
 
     def url(self) -> Any:
-        """ee_http_request_url() (transport.h)."""
+        """ee_http_request_url() (transport.h):
+
+        The URL, or "" for NULL.
+        """
         return _invoke('ee_http_request_url', self, (self,))
 
     def header_count(self) -> Any:
-        """ee_http_request_header_count() (transport.h)."""
+        """ee_http_request_header_count() (transport.h):
+
+        Number of headers (0 for NULL).
+        """
         return _invoke('ee_http_request_header_count', self, (self,))
 
     def header_at(self, i: int) -> Any:
-        """ee_http_request_header_at() (transport.h)."""
+        """ee_http_request_header_at() (transport.h):
+
+        The i-th header. Returns EE_OK, or EE_EINVAL (NULL argument, i out of
+        range: outputs set to NULL).
+        """
         return _invoke('ee_http_request_header_at', self, (self, i))
 
     def body(self) -> Any:
-        """ee_http_request_body() (transport.h)."""
+        """ee_http_request_body() (transport.h):
+
+        The body (NULL and 0 when there is none). Returns EE_OK or EE_EINVAL.
+        """
         return _invoke('ee_http_request_body', self, (self,))
 
     def connect_timeout_ms(self) -> Any:
-        """ee_http_request_connect_timeout_ms() (transport.h)."""
+        """ee_http_request_connect_timeout_ms() (transport.h):
+
+        Connect timeout in ms (0: unset, outside a backend).
+        """
         return _invoke('ee_http_request_connect_timeout_ms', self, (self,))
 
     def timeout_ms(self) -> Any:
-        """ee_http_request_timeout_ms() (transport.h)."""
+        """ee_http_request_timeout_ms() (transport.h):
+
+        Total timeout in ms (0: unset, outside a backend).
+        """
         return _invoke('ee_http_request_timeout_ms', self, (self,))
 
     def max_response_bytes(self) -> Any:
-        """ee_http_request_max_response_bytes() (transport.h)."""
+        """ee_http_request_max_response_bytes() (transport.h):
+
+        Response body cap in bytes (0: unset, outside a backend).
+        """
         return _invoke('ee_http_request_max_response_bytes', self, (self,))
 
     def retry_safe(self) -> Any:
-        """ee_http_request_retry_safe() (transport.h)."""
+        """ee_http_request_retry_safe() (transport.h):
+
+        1 if the request is safe to retry, else 0.
+        """
         return _invoke('ee_http_request_retry_safe', self, (self,))
 
 
@@ -451,39 +1257,77 @@ class HttpResponse(Handle):
     _constructors = ()
 
     def status(self) -> Any:
-        """ee_http_response_status() (transport.h)."""
+        """ee_http_response_status() (transport.h):
+
+        The HTTP status (200, 404 ...), 0 for NULL.
+        """
         return _invoke('ee_http_response_status', self, (self,))
 
     def header(self, name: Optional[str]) -> Any:
-        """ee_http_response_header() (transport.h)."""
+        """ee_http_response_header() (transport.h):
+
+        The value of the first header named `name` (case-insensitive), or NULL.
+        Borrowed from the response: lives until it is freed. Content-Type and
+        Retry-After are always kept; the libcurl backend keeps every header (up
+        to 100 of them, 64 KiB in all).
+        """
         return _invoke('ee_http_response_header', self, (self, name))
 
     def body(self) -> Any:
-        """ee_http_response_body() (transport.h)."""
+        """ee_http_response_body() (transport.h):
+
+        The body, borrowed from the response (lives until it is freed). It is
+        always followed by a NUL byte not counted in *len, so text bodies can be
+        read as C strings. NULL response: *data NULL, *len 0. Returns EE_OK or
+        EE_EINVAL (NULL data or len).
+        """
         return _invoke('ee_http_response_body', self, (self,))
 
     def attempts(self) -> Any:
-        """ee_http_response_attempts() (transport.h)."""
+        """ee_http_response_attempts() (transport.h):
+
+        How many attempts ee_transport_http() made to get this response (>= 1).
+        """
         return _invoke('ee_http_response_attempts', self, (self,))
 
     def set_status(self, status: int) -> Any:
-        """ee_http_response_set_status() (transport.h)."""
+        """ee_http_response_set_status() (transport.h):
+
+        Record the status line's code (100..999). Returns EE_OK or EE_EINVAL.
+        """
         return _invoke('ee_http_response_set_status', self, (self, status))
 
     def add_header(self, name: Optional[str], value: Optional[str]) -> Any:
-        """ee_http_response_add_header() (transport.h)."""
+        """ee_http_response_add_header() (transport.h):
+
+        Record a header (copied). Headers beyond the response's bounds are
+        dropped silently, except Content-Type and Retry-After. Returns EE_OK,
+        EE_EINVAL, EE_ENOMEM.
+        """
         return _invoke('ee_http_response_add_header', self, (self, name, value))
 
     def clear_headers(self) -> Any:
-        """ee_http_response_clear_headers() (transport.h)."""
+        """ee_http_response_clear_headers() (transport.h):
+
+        Forget the headers recorded so far (an interim 1xx answer).
+        """
         return _invoke('ee_http_response_clear_headers', self, (self,))
 
     def append_body(self, data: Union[bytes, str, None]) -> Any:
-        """ee_http_response_append_body() (transport.h)."""
+        """ee_http_response_append_body() (transport.h):
+
+        Append body bytes. Returns EE_OK; EE_ETOOBIG when the body would pass
+        the request's max_response_bytes (nothing appended: the slot should stop
+        reading and return EE_ETOOBIG); EE_EINVAL; EE_ENOMEM.
+        """
         return _invoke('ee_http_response_append_body', self, (self, data))
 
     def set_not_sent(self) -> Any:
-        """ee_http_response_set_not_sent() (transport.h)."""
+        """ee_http_response_set_not_sent() (transport.h):
+
+        Declare that the failing attempt certainly never reached the server (no
+        byte of the request was sent), so even a POST may be retried.
+        """
         return _invoke('ee_http_response_set_not_sent', self, (self,))
 
 
@@ -496,23 +1340,46 @@ class Mail(Handle):
     _constructors = ('Mail()',)
 
     def __init__(self, server_url: Optional[str], from_: Optional[str]) -> None:
-        """ee_mail_new() (transport.h)."""
+        """ee_mail_new() (transport.h):
+
+        A mail submission: `server_url` is smtp://host[:port] (STARTTLS used
+        when the server offers it) or smtps://host[:port] (TLS from the start);
+        `from` the envelope sender address. *out is owned by the caller
+        (ee_mail_free()). Returns EE_OK; EE_EINVAL (NULL argument, other scheme,
+        CR/LF in an address); EE_ENOMEM.
+        """
         _invoke('ee_mail_new', None, (server_url, from_), into=self)
 
     def add_recipient(self, address: Optional[str]) -> Any:
-        """ee_mail_add_recipient() (transport.h)."""
+        """ee_mail_add_recipient() (transport.h):
+
+        Add an envelope recipient (up to 100). Returns EE_OK; EE_EINVAL (NULL,
+        empty, CR/LF/<> in the address); EE_ETOOBIG; EE_ENOMEM.
+        """
         return _invoke('ee_mail_add_recipient', self, (self, address))
 
     def set_message(self, data: Union[bytes, str, None]) -> Any:
-        """ee_mail_set_message() (transport.h)."""
+        """ee_mail_set_message() (transport.h):
+
+        The whole RFC 5322 message (headers, blank line, body; CRLF line ends),
+        copied. Returns EE_OK, EE_EINVAL, EE_ETOOBIG (over 32 MiB), EE_ENOMEM.
+        """
         return _invoke('ee_mail_set_message', self, (self, data))
 
     def set_login(self, user: Optional[str], password: Optional[str]) -> Any:
-        """ee_mail_set_login() (transport.h)."""
+        """ee_mail_set_login() (transport.h):
+
+        SMTP login (copied; the password is a secret: wiped on free, never in a
+        message). NULL user clears it. Returns EE_OK, EE_EINVAL, EE_ENOMEM.
+        """
         return _invoke('ee_mail_set_login', self, (self, user, password))
 
     def set_require_tls(self, require: int) -> Any:
-        """ee_mail_set_require_tls() (transport.h)."""
+        """ee_mail_set_require_tls() (transport.h):
+
+        Require TLS (1: fail unless the connection is encrypted, through smtps
+        or STARTTLS) or use it when offered (0, the default for smtp://).
+        """
         return _invoke('ee_mail_set_require_tls', self, (self, require))
 
     def server_url(self) -> Any:
@@ -528,7 +1395,10 @@ class Mail(Handle):
         return _invoke('ee_mail_recipient_count', self, (self,))
 
     def recipient_at(self, i: int) -> Any:
-        """ee_mail_recipient_at() (transport.h)."""
+        """ee_mail_recipient_at() (transport.h):
+
+        The i-th recipient, or NULL when out of range.
+        """
         return _invoke('ee_mail_recipient_at', self, (self, i))
 
     def message(self) -> Any:
@@ -536,7 +1406,10 @@ class Mail(Handle):
         return _invoke('ee_mail_message', self, (self,))
 
     def login(self) -> Any:
-        """ee_mail_login() (transport.h)."""
+        """ee_mail_login() (transport.h):
+
+        User (NULL if none) and password (NULL if none): never log them.
+        """
         return _invoke('ee_mail_login', self, (self,))
 
     def require_tls(self) -> Any:
@@ -553,15 +1426,54 @@ class N8n(Handle):
     _constructors = ('N8n()',)
 
     def __init__(self, transport: Optional['Transport'], base_url: Optional[str], api_key: Optional[str]) -> None:
-        """ee_n8n_new() (n8n.h)."""
+        """ee_n8n_new() (n8n.h):
+
+        A client for the n8n at `base_url` (http:// or https://, no query; a
+        trailing '/' is ignored) with the public-API key `api_key` (copied,
+        wiped on free, registered for redaction; may be "" when only webhooks
+        are called). `transport` is borrowed and must outlive the client; NULL
+        makes the client create (and own) a libcurl transport with defaults.
+        *out is owned by the caller (ee_n8n_free()).
+        Returns EE_OK; EE_EINVAL (NULL out, base_url or api_key, bad URL, a key
+        with control characters); EE_ENOMEM; EE_ENOTSUPPORTED (no libcurl).
+        """
         _invoke('ee_n8n_new', None, (transport, base_url, api_key), into=self)
 
     def configure(self, options: Any = None, **fields: Any) -> Any:
-        """ee_n8n_configure() (n8n.h)."""
+        """ee_n8n_configure() (n8n.h):
+
+        Change the client's limits from a JSON object; absent keys keep their
+        value:
+          "timeoutMs"        per API request (default 30000)
+          "webhookTimeoutMs" per webhook call, i.e. a whole synchronous run
+                             (default 300000)
+          "maxResponseBytes" cap on any answer (default 33554432, 32 MiB)
+          "maxDepth"         deepest JSON nesting accepted (default 128, 8..1000)
+          "pageLimit"        page size asked of n8n (default 100, 1..250)
+          "maxItems"         most items one listing call gathers (default 100000)
+        The options text is at most 64 KiB and 8 levels deep.
+        Returns EE_OK; EE_EINVAL (NULL argument, unknown key, value out of
+        range: nothing changed, the message names the key); EE_EPARSE;
+        EE_ETOOBIG (past the size or depth limit).
+        """
         return _invoke('ee_n8n_configure', self, (self, _merge(options, fields)))
 
     def list_workflows(self, query: Any = None, **fields: Any) -> Any:
-        """ee_n8n_list_workflows() (n8n.h)."""
+        """ee_n8n_list_workflows() (n8n.h):
+
+        List workflows. `query_json` (may be NULL) holds optional filters:
+          {"active": bool, "tags": ["name", ...] (n8n's AND of tag names),
+           "name": "exact name", "projectId": "...", "limit": 1..250 (page size),
+           "cursor": "..." (start after a previous answer's nextCursor),
+           "maxPages": n (0 or absent: follow nextCursor to the end)}
+        (at most 64 KiB and 8 levels deep; no other member)
+        *out gets {"data": [workflow, ...], "nextCursor": string | null} with
+        nextCursor set when maxPages stopped the walk before the end. Owned by
+        the caller (ee_free()); the error document on failure.
+        Returns EE_OK, EE_EINVAL (a bad or unknown member, named), EE_EPARSE,
+        EE_ETOOBIG (more than maxItems, or a query past its limits),
+        EE_ENOMEM and the statuses in the header comment.
+        """
         return _invoke('ee_n8n_list_workflows', self, (self, _merge(query, fields)))
 
     async def list_workflows_async(self, query: Any = None, **fields: Any) -> Any:
@@ -569,7 +1481,13 @@ class N8n(Handle):
         return await _in_thread(self.list_workflows, query, **fields)
 
     def get_workflow(self, workflow_id: Optional[str]) -> Any:
-        """ee_n8n_get_workflow() (n8n.h)."""
+        """ee_n8n_get_workflow() (n8n.h):
+
+        One workflow by id, with its nodes (normalised as in the header
+        comment). *out is owned by the caller (ee_free()), the error document on
+        failure. Returns EE_OK, EE_EINVAL (NULL or empty id), EE_ENOTFOUND,
+        EE_EPARSE, EE_ENOMEM and the statuses in the header comment.
+        """
         return _invoke('ee_n8n_get_workflow', self, (self, workflow_id))
 
     async def get_workflow_async(self, workflow_id: Optional[str]) -> Any:
@@ -577,7 +1495,23 @@ class N8n(Handle):
         return await _in_thread(self.get_workflow, workflow_id)
 
     def trigger_webhook(self, method: Optional[str], path: Optional[str], body: Any = None, **fields: Any) -> Any:
-        """ee_n8n_trigger_webhook() (n8n.h)."""
+        """ee_n8n_trigger_webhook() (n8n.h):
+
+        Trigger a workflow through its production webhook: `method` and `path`
+        as ee_n8n_workflow_trigger() derived them; `body_json` (may be NULL) is
+        sent as the JSON body, or, for GET, HEAD and DELETE, as query
+        parameters (its top-level scalar members); it is at most 16 MiB (n8n's
+        own default payload cap) and maxDepth levels. The call waits for n8n's
+        answer, which depends on the Webhook node's response mode.
+        *out gets {"httpStatus": n, "body": <JSON, or the text when the answer
+        is not JSON>, "executionId": "..." (when the answer names one)}.
+        A POST that reached n8n is never sent twice.
+        Returns EE_OK for 2xx answers; EE_ENOTFOUND (webhook not registered:
+        inactive workflow, wrong path or method); EE_EUPSTREAM (the workflow
+        failed: n8n's 500 "Error in workflow", with n8n's message); EE_EINVAL
+        (also a body that is not JSON); EE_ETOOBIG (a body past 16 MiB or
+        maxDepth); EE_ENOMEM and the statuses in the header comment.
+        """
         return _invoke('ee_n8n_trigger_webhook', self, (self, method, path, _merge(body, fields)))
 
     async def trigger_webhook_async(self, method: Optional[str], path: Optional[str], body: Any = None, **fields: Any) -> Any:
@@ -585,7 +1519,14 @@ class N8n(Handle):
         return await _in_thread(self.trigger_webhook, method, path, body, **fields)
 
     def get_execution(self, execution_id: Optional[str], include_data: int = 0) -> Any:
-        """ee_n8n_get_execution() (n8n.h)."""
+        """ee_n8n_get_execution() (n8n.h):
+
+        One execution by id; with include_data non-zero, n8n's execution data
+        too, from which "output", "error" and "lastNodeExecuted" are derived.
+        *out is owned by the caller (ee_free()), the error document on failure.
+        Returns EE_OK, EE_EINVAL, EE_ENOTFOUND, EE_EPARSE, EE_ENOMEM and the
+        statuses in the header comment.
+        """
         return _invoke('ee_n8n_get_execution', self, (self, execution_id, include_data))
 
     async def get_execution_async(self, execution_id: Optional[str], include_data: int = 0) -> Any:
@@ -593,7 +1534,15 @@ class N8n(Handle):
         return await _in_thread(self.get_execution, execution_id, include_data)
 
     def list_executions(self, query: Any = None, **fields: Any) -> Any:
-        """ee_n8n_list_executions() (n8n.h)."""
+        """ee_n8n_list_executions() (n8n.h):
+
+        List executions, newest first. `query_json` (may be NULL):
+          {"workflowId": "...", "status": "canceled"|"error"|"running"|"success"|
+           "waiting" (n8n's names), "includeData": bool, "limit", "cursor",
+           "maxPages"} as for ee_n8n_list_workflows(). n8n leaves running
+        executions out unless status "running" is asked for.
+        Returns as ee_n8n_list_workflows().
+        """
         return _invoke('ee_n8n_list_executions', self, (self, _merge(query, fields)))
 
     async def list_executions_async(self, query: Any = None, **fields: Any) -> Any:
@@ -610,11 +1559,23 @@ class Principal(Handle):
     _constructors = ('Principal()',)
 
     def __init__(self, workspace_id: Optional[str], user_id: Optional[str], org_id: Optional[str]) -> None:
-        """ee_principal_new() (principal.h)."""
+        """ee_principal_new() (principal.h):
+
+        Create a principal. All three ids are copied. `org_id` may be NULL when
+        the workspace is its own organisation (the workspace id is used).
+        *out is owned by the caller (ee_principal_free()), NULL on failure.
+
+        Returns EE_OK; EE_EINVAL (NULL out, workspace or user; an id empty, too
+        long or with other characters - the message names which -; workspace
+        "platform"); EE_ENOMEM.
+        """
         _invoke('ee_principal_new', None, (workspace_id, user_id, org_id), into=self)
 
     def workspace(self) -> Any:
-        """ee_principal_workspace() (principal.h)."""
+        """ee_principal_workspace() (principal.h):
+
+        The ids, borrowed for the principal's life ("" for NULL).
+        """
         return _invoke('ee_principal_workspace', self, (self,))
 
     def user(self) -> Any:
@@ -632,71 +1593,204 @@ class Quota(Module):
     """engine.quota: the functions of quota.h that take an engine."""
 
     def admit_fast(self, subject: Optional['QuotaSubject'], est_cost_nano: int, ticket: Any) -> Any:
-        """ee_quota_admit_fast() (quota.h)."""
+        """ee_quota_admit_fast() (quota.h):
+
+        Admit one run for `subject`: the hot path (no JSON, no allocation once
+        the subject's limits are cached). `est_cost_nano` is the run's estimated
+        platform spend in nano-USD (0: none, the spend cap is not consulted).
+        Fills *ticket either way.
+
+        Returns EE_OK (admitted: finish the ticket with ee_quota_finish());
+        EE_EQUOTA, EE_ESPEND, EE_ERATELIMIT, EE_ECONCURRENCY (refused: nothing
+        was consumed; ee_quota_ticket_refusal() has the figures); EE_EINVAL
+        (NULL argument, negative cost); the counters' EE_ENETWORK, EE_EIO,
+        EE_EBUSY, EE_ETIMEOUT, EE_EUPSTREAM (outcome unknown: anything reserved
+        comes back with its lease); the refresh statuses of ee_quota_subject_new().
+        """
         return _invoke('ee_quota_admit_fast', self, (self._engine, subject, est_cost_nano, ticket))
 
     def finish(self, ticket: Any, success: int, actual_cost_nano: int) -> Any:
-        """ee_quota_finish() (quota.h)."""
+        """ee_quota_finish() (quota.h):
+
+        Finish an admitted run. success != 0: the prediction is committed; else
+        it is released (committed when the plan says failed runs consume). The
+        concurrency slots are released. The spend reservation is committed at
+        `actual_cost_nano` (more than estimated is added on top - the money was
+        spent - and may pass the cap). The rate-limit unit stays until its hour
+        is over. A ticket is finished once; the ticket is marked finished.
+        Returns EE_OK; EE_EINVAL (NULL, not an admitted ticket, negative cost);
+        EE_ESTATE (already finished); EE_ENOTFOUND (a reservation's lease ended
+        before the finish - the run was not counted on it - the others were
+        finished; the message names it); EE_ETOOBIG (the spend beyond the
+        estimate would take the spend counter past 2^53-1 nano-USD: the estimate
+        is committed, the message says how much was not counted); counters
+        failures (EE_ENETWORK ...).
+        """
         return _invoke('ee_quota_finish', self, (self._engine, ticket, success, actual_cost_nano))
 
     def renew(self, ticket: Any) -> Any:
-        """ee_quota_renew() (quota.h)."""
+        """ee_quota_renew() (quota.h):
+
+        Extend the leases of an admitted run's slot, prediction and spend
+        reservations by the plan's run lease from now (long runs call it in
+        time). Returns EE_OK; EE_EINVAL; EE_ESTATE (finished); EE_ENOTFOUND (a
+        lease already ended); counters failures.
+        """
         return _invoke('ee_quota_renew', self, (self._engine, ticket))
 
     def admit(self, principal: Optional['Principal'] = None, request: Any = None, **fields: Any) -> Any:
-        """ee_quota_admit() (quota.h)."""
+        """ee_quota_admit() (quota.h):
+
+        The JSON form of admission. `request_json` may be NULL or
+        {"estimatedCostNanoUsd": n} (n an integer 0..2^53-1; at most 4096 bytes,
+        refused on its length past that; no other member). On EE_OK *out is
+        {"allowed": true, "ticket": {...ee_quota_ticket_json()...},
+         "predictions": {"usage", "limit", "remaining", "resetsAt"}};
+        on a refusal *out is the error document whose detail is
+        {"allowed": false, "quota", "usage", "limit", "remaining", "resetsAt",
+         "retryAfterMs"} (the example server answers HTTP 429 with it).
+        Statuses as ee_quota_admit_fast(), plus EE_EPARSE (not JSON, not an
+        object), EE_EINVAL (an unknown member or a bad value, named) and
+        EE_ETOOBIG (over 4096 bytes) for a bad request.
+        """
         return _invoke('ee_quota_admit', self, (self._engine, principal, _merge(request, fields)))
 
     def finish_json(self, ticket: Any, success: int, actual_cost_nano: int) -> Any:
-        """ee_quota_finish_json() (quota.h)."""
+        """ee_quota_finish_json() (quota.h):
+
+        ee_quota_finish() for a ticket kept as JSON, read as
+        ee_quota_ticket_from_json() reads it (a ticket it refuses changes no
+        counter). Statuses as ee_quota_finish() (EE_ENOTFOUND also for a ticket
+        finished before, since its reservations are gone), plus EE_EPARSE and
+        EE_ETOOBIG (over 4096 bytes).
+        """
         return _invoke('ee_quota_finish_json', self, (self._engine, ticket, success, actual_cost_nano))
 
     def usage(self, principal: Optional['Principal'] = None) -> Any:
-        """ee_quota_usage() (quota.h)."""
+        """ee_quota_usage() (quota.h):
+
+        Seed 2's current usage per quota for the principal's organisation:
+        {"orgId", "plan", "predictions": {"usage", "limit", "resetsAt"},
+         "storage": {"usage", "limit"}, "spend": {"usage": money, "limit": money|-1,
+         "resetsAt"}, "rate": {"usage", "limit", "windowMs"},
+         "concurrency": {"usage", "limit"}} (limit -1 = unlimited; resetsAt is
+        ms since the epoch). Consumes nothing. *out is owned by the caller.
+        Returns EE_OK and the statuses of ee_quota_subject_new() and the counters.
+        """
         return _invoke('ee_quota_usage', self, (self._engine, principal))
 
     def check(self, principal: Optional['Principal'] = None) -> Any:
-        """ee_quota_check() (quota.h)."""
+        """ee_quota_check() (quota.h):
+
+        Seed 2's check, without consuming: {"allowed", "usage", "limit",
+        "remaining", "resetsAt"} for the predictions quota ("allowed" is whether
+        one more run fits; limit and remaining -1 when unlimited; "error":
+        "Predictions limit exceeded" when it does not fit). A check is advisory:
+        only ee_quota_admit*() decides. Statuses as ee_quota_usage().
+        """
         return _invoke('ee_quota_check', self, (self._engine, principal))
 
     def plan_put(self, plan: Any = None, **fields: Any) -> Any:
-        """ee_quota_plan_put() (quota.h)."""
+        """ee_quota_plan_put() (quota.h):
+
+        Store a plan (created or replaced by its "name"; fields as at the top).
+        *out (may be NULL) receives the stored plan as JSON. Takes effect at
+        once in this engine, within a few seconds in other processes. Writers of
+        the same name at once (threads, processes) leave one plan: the last.
+        The plan is at most 64 KiB (refused on its length, unread, past that).
+        Returns EE_OK; EE_EINVAL / EE_EPARSE (malformed plan, or a member not
+        listed at the top - the message names the field); EE_ETOOBIG (over
+        64 KiB); EE_EBUSY (the plan kept changing under 32 attempts); storage
+        failures.
+        """
         return _invoke('ee_quota_plan_put', self, (self._engine, _merge(plan, fields)))
 
     def plan_get(self, name: Optional[str]) -> Any:
-        """ee_quota_plan_get() (quota.h)."""
+        """ee_quota_plan_get() (quota.h):
+
+        The effective plan `name` as JSON (source "storage" or "file").
+        Returns EE_OK, EE_EINVAL, EE_ENOTFOUND, storage failures.
+        """
         return _invoke('ee_quota_plan_get', self, (self._engine, name))
 
     def plan_list(self) -> Any:
-        """ee_quota_plan_list() (quota.h)."""
+        """ee_quota_plan_list() (quota.h):
+
+        Every effective plan: {"defaultPlan", "plans": [...]}. Returns EE_OK and
+        storage failures.
+        """
         return _invoke('ee_quota_plan_list', self, (self._engine,))
 
     def plan_delete(self, name: Optional[str]) -> Any:
-        """ee_quota_plan_delete() (quota.h)."""
+        """ee_quota_plan_delete() (quota.h):
+
+        Delete a stored plan (the file's plan of that name, if any, applies
+        again). Returns EE_OK, EE_EINVAL, EE_ENOTFOUND, storage failures.
+        """
         return _invoke('ee_quota_plan_delete', self, (self._engine, name))
 
     def subscription_put(self, subscription: Any = None, **fields: Any) -> Any:
-        """ee_quota_subscription_put() (quota.h)."""
+        """ee_quota_subscription_put() (quota.h):
+
+        Set an organisation's subscription: {"orgId", "plan", "periodStart"?: ms
+        (default: now), "multipliers"?: {...}}. Replaces the current one; usage
+        so far in the period is kept (a plan change mid-period raises or lowers
+        the limit, not the usage). An organisation has one subscription whatever
+        the concurrent writers (threads, processes): the last one written.
+        "planId" is taken for "plan"; no other member. At most 64 KiB.
+        *out (may be NULL) receives the stored subscription. Returns EE_OK;
+        EE_EINVAL (a bad value or an unknown member, named) / EE_EPARSE;
+        EE_ETOOBIG (over 64 KiB); EE_ENOTFOUND (no such plan); EE_EBUSY (it kept
+        changing under 32 attempts); storage failures.
+        """
         return _invoke('ee_quota_subscription_put', self, (self._engine, _merge(subscription, fields)))
 
     def subscription_get(self, org_id: Optional[str]) -> Any:
-        """ee_quota_subscription_get() (quota.h)."""
+        """ee_quota_subscription_get() (quota.h):
+
+        The organisation's subscription, with its effective limits. Returns
+        EE_OK, EE_EINVAL, EE_ENOTFOUND (none: the default plan applies).
+        """
         return _invoke('ee_quota_subscription_get', self, (self._engine, org_id))
 
     def storage_reserve(self, principal: Optional['Principal'], bytes: int) -> Any:
-        """ee_quota_storage_reserve() (quota.h)."""
+        """ee_quota_storage_reserve() (quota.h):
+
+        Reserve `bytes` (> 0) of the organisation's storage quota for an output
+        about to be stored. The bytes stay counted until ee_quota_storage_release()
+        (deletion, retention); *resv_id_out names them (keep it with the record).
+        Returns EE_OK; EE_EQUOTA (it would pass the plan's storageBytes: nothing
+        reserved; the error detail has usage and limit); EE_EINVAL; counters
+        failures.
+        """
         return _invoke('ee_quota_storage_reserve', self, (self._engine, principal, bytes))
 
     def storage_commit(self, principal: Optional['Principal'], resv_id: int, reserved_bytes: int, actual_bytes: int) -> Any:
-        """ee_quota_storage_commit() (quota.h)."""
+        """ee_quota_storage_commit() (quota.h):
+
+        The stored size turned out to be `actual_bytes` (<= what was reserved):
+        the reservation is replaced by one of that size, *resv_id_out gets its id.
+        Returns EE_OK; EE_EINVAL (more than reserved, or <= 0: release instead);
+        EE_ENOTFOUND (unknown or released id); counters failures.
+        """
         return _invoke('ee_quota_storage_commit', self, (self._engine, principal, resv_id, reserved_bytes, actual_bytes))
 
     def storage_release(self, principal: Optional['Principal'], resv_id: int) -> Any:
-        """ee_quota_storage_release() (quota.h)."""
+        """ee_quota_storage_release() (quota.h):
+
+        Give a stored output's bytes back (it was deleted). Returns EE_OK,
+        EE_EINVAL, EE_ENOTFOUND, counters failures.
+        """
         return _invoke('ee_quota_storage_release', self, (self._engine, principal, resv_id))
 
     def set_alert_callback(self, callback: Optional[Callable[..., Any]] = None) -> Any:
-        """ee_quota_set_alert_callback() (quota.h)."""
+        """ee_quota_set_alert_callback() (quota.h):
+
+        Install (or with NULL remove) the engine's alert callback; an audit entry
+        (action "quota.threshold") is written either way. Thread-safe: a call in
+        progress finishes with the callback it started with.
+        Returns EE_OK or EE_EINVAL (NULL engine).
+        """
         return _invoke('ee_quota_set_alert_callback', self, (self._engine, callback))
 
 class QuotaSubject(Handle):
@@ -706,7 +1800,19 @@ class QuotaSubject(Handle):
     _constructors = ('QuotaSubject()',)
 
     def __init__(self, engine: Optional['Engine'], principal: Optional['Principal'] = None) -> None:
-        """ee_quota_subject_new() (quota.h)."""
+        """ee_quota_subject_new() (quota.h):
+
+        Resolve `principal` (copied) for the fast path: its counter keys and its
+        organisation's plan and subscription (read now, re-read when the engine's
+        clock passes a period end or a short cache time, and at once after a plan
+        or subscription change through this engine).
+        *out is owned by the caller (ee_quota_subject_free()), NULL on failure.
+        Threads: the subject is used by one thread at a time.
+        Returns EE_OK; EE_EINVAL (NULL argument); EE_ENOTFOUND (the subscription
+        names a plan that does not exist); EE_ECORRUPT (a stored plan or
+        subscription is malformed); EE_ENOMEM; storage failures (EE_EIO,
+        EE_EBUSY, EE_ENETWORK).
+        """
         _invoke('ee_quota_subject_new', None, (engine, principal), into=self)
 
 
@@ -720,15 +1826,69 @@ class Schema(Handle):
 
     @classmethod
     def compile(cls, schema: Any = None, **fields: Any) -> Any:
-        """ee_schema_compile() (schema.h)."""
+        """ee_schema_compile() (schema.h):
+
+        Compile the JSON Schema (draft 2020-12) in `schema_json` (UTF-8 JSON text,
+        an object or a boolean; copied). *out is owned by the caller
+        (ee_schema_free()) and is immutable: it may be shared between threads.
+
+        Returns EE_OK;
+          EE_EINVAL  out or schema_json NULL, or the schema is not a valid schema:
+                     not an object or boolean, a keyword of the wrong type
+                     ("minLength": "x"), a pattern that does not compile, a $ref
+                     whose target does not exist, a $ref cycle that never reaches
+                     an instance member (the message names the schema path);
+          EE_ENOTSUPPORTED  a $ref to another document, to an $anchor, or
+                     $dynamicRef / $recursiveRef;
+          EE_EPARSE  the text is not JSON, or not UTF-8;
+          EE_ETOOBIG the text exceeds EE_SCHEMA_MAX_TEXT or nests deeper than
+                     EE_SCHEMA_MAX_SCHEMA_DEPTH;
+          EE_ENOMEM.
+        On failure *out is NULL and the message is in ee_error_last_message().
+        """
         return _invoke('ee_schema_compile', None, (_merge(schema, fields),))
 
     def validate(self, instance: Any = None, **fields: Any) -> Any:
-        """ee_schema_validate() (schema.h)."""
+        """ee_schema_validate() (schema.h):
+
+        Validate the JSON text `instance_json` (any JSON value) against `schema`.
+
+        *out_report (may be NULL if the caller only wants the status) is owned
+        by the caller (ee_free()):
+          EE_OK           the instance is valid; *out_report is the report
+                          {"valid": true, "errors": []};
+          EE_EVALIDATION  the instance violates the schema; *out_report is the
+                          error document of errors.h whose "detail" is the report
+                          ({"valid": false, "errors": [...]}); the same report is
+                          this thread's error detail, and the message summarises
+                          the first violation;
+          EE_EINVAL       schema or instance_json NULL;
+          EE_EPARSE       the text is not JSON, or not UTF-8 (the message gives
+                          the byte offset);
+          EE_ETOOBIG      the instance exceeds a limit (size, depth, a number of
+                          more than 10,000 digits), or its evaluation exceeded
+                          the work bound;
+          EE_ENOMEM.
+        On every failure *out_report holds the error document (or NULL on ENOMEM).
+        Thread-safe for a shared schema.
+        """
         return _invoke('ee_schema_validate', self, (self, _merge(instance, fields)))
 
     def apply_defaults(self, instance: Any = None, **fields: Any) -> Any:
-        """ee_schema_apply_defaults() (schema.h)."""
+        """ee_schema_apply_defaults() (schema.h):
+
+        Apply the schema's defaults to `instance_json`: for every object the
+        instance holds where the schema (through "properties", "$ref" and
+        "allOf") declares a property with a "default" that the object lacks, the
+        default is added; present objects are filled recursively. The instance
+        is not validated (validate the result). *out_json (the new instance,
+        compact JSON) is owned by the caller (ee_free()).
+
+        Returns EE_OK; EE_EINVAL (a NULL argument); EE_EPARSE; EE_ETOOBIG (as
+        ee_schema_validate(), or a default to copy holds a number beyond int64
+        or a double); EE_ENOMEM. On failure *out_json is the error
+        document of errors.h (or NULL on ENOMEM). Thread-safe for a shared schema.
+        """
         return _invoke('ee_schema_apply_defaults', self, (self, _merge(instance, fields)))
 
 
@@ -742,63 +1902,179 @@ class Storage(Handle):
 
     @classmethod
     def open_uri(cls, uri: Optional[str]) -> Any:
-        """ee_storage_open_uri() (storage.h)."""
+        """ee_storage_open_uri() (storage.h):
+
+        Open the store a URI names:
+          sqlite:///abs/path/file.db   sqlite://relative/file.db
+              (options after '?': synchronous=full|normal|off, busy_timeout=<ms>)
+          postgres://user:pass@host:port/db   postgresql://...
+              (any libpq URI; extra option `schema=<name>` puts the tables in
+              that schema, created if missing)
+          memory:
+        Migrations are applied on open. *out is owned by the caller
+        (ee_storage_free()), NULL on failure. Thread-safe.
+
+        Returns EE_OK; EE_EINVAL (NULL argument, unknown scheme - the message
+        names it -, bad option); EE_ENOMEM; EE_EIO (file cannot be created or
+        opened); EE_ECORRUPT (not a database); EE_EVERSION (the database has a
+        newer schema than this library knows); EE_ENETWORK (server unreachable);
+        EE_EAUTH (server refused the credentials); EE_EBUSY.
+        """
         return _invoke('ee_storage_open_uri', None, (uri,))
 
     @classmethod
     def sqlite(cls, path: Optional[str]) -> Any:
-        """ee_storage_sqlite_new() (storage.h)."""
+        """ee_storage_sqlite_new() (storage.h):
+
+        Open (creating it and its parent directory if missing) the SQLite file
+        at `path`, with the defaults: WAL, synchronous=FULL, busy timeout 5 s.
+        Same statuses as ee_storage_open_uri().
+        """
         return _invoke('ee_storage_sqlite_new', None, (path,))
 
     @classmethod
     def postgres(cls, conninfo: Optional[str]) -> Any:
-        """ee_storage_postgres_new() (storage.h)."""
+        """ee_storage_postgres_new() (storage.h):
+
+        Connect to PostgreSQL with a libpq connection string or URI (the
+        password is never copied into a message). Same statuses as
+        ee_storage_open_uri().
+        """
         return _invoke('ee_storage_postgres_new', None, (conninfo,))
 
     @classmethod
     def memory(cls) -> Any:
-        """ee_storage_memory_new() (storage.h)."""
+        """ee_storage_memory_new() (storage.h):
+
+        A new empty in-memory store (gone when freed). Returns EE_OK,
+        EE_EINVAL (out NULL), EE_ENOMEM.
+        """
         return _invoke('ee_storage_memory_new', None, ())
 
     def backend_name(self) -> Any:
-        """ee_storage_backend_name() (storage.h)."""
+        """ee_storage_backend_name() (storage.h):
+
+        The backend's name ("sqlite", "postgres", "memory" or the custom
+        table's name). Borrowed for the handle's life; "" for NULL.
+        """
         return _invoke('ee_storage_backend_name', self, (self,))
 
     def insert(self, collection: Optional[str], workspace: Optional[str], data: Union[bytes, str, None]) -> Any:
-        """ee_storage_insert() (storage.h)."""
+        """ee_storage_insert() (storage.h):
+
+        Insert a document (BSON, at most EE_STORAGE_DOC_MAX bytes). If it has
+        `_id` it must be an ObjectId; otherwise one is generated and prepended.
+        A `workspaceId` field, if present, must equal `workspace`. The time field
+        (createdAt) must be present as a BSON date or integer of ms. If id_out is
+        not NULL it receives the id as 24 hex characters and a terminator.
+
+        Returns EE_OK; EE_EINVAL (NULL argument, bad workspace, `_id` not an
+        ObjectId, workspaceId mismatch, missing time field); EE_EPARSE (not valid
+        BSON); EE_ETOOBIG; EE_ENOTSUPPORTED (unknown collection);
+        EE_EEXISTS (same id, or same unique key); EE_EIO; EE_EBUSY; EE_ENETWORK.
+        """
         return _invoke('ee_storage_insert', self, (self, collection, workspace, data))
 
     def get(self, collection: Optional[str], workspace: Optional[str], id: Optional[str]) -> Any:
-        """ee_storage_get() (storage.h)."""
+        """ee_storage_get() (storage.h):
+
+        Fetch a document by id (24 hex characters). On success *data_out (owned
+        by the caller, ee_free()) holds *len_out bytes of BSON and *revision_out
+        (may be NULL) its revision.
+
+        Returns EE_OK; EE_ENOTFOUND (no such document in this workspace);
+        EE_EINVAL; EE_ETOOBIG (id longer than 24 characters);
+        EE_ENOTSUPPORTED (unknown collection); EE_ECORRUPT (the stored bytes are
+        not valid BSON); EE_ENOMEM; EE_EIO; EE_EBUSY; EE_ENETWORK.
+        """
         return _invoke('ee_storage_get', self, (self, collection, workspace, id))
 
     def replace(self, collection: Optional[str], workspace: Optional[str], id: Optional[str], expected_revision: int, data: Union[bytes, str, None]) -> Any:
-        """ee_storage_replace() (storage.h)."""
+        """ee_storage_replace() (storage.h):
+
+        Replace the document `id` if its revision is still `expected_revision`.
+        The new document's `_id`, if present, must equal `id` (it is prepended if
+        absent). *revision_out (may be NULL) receives the new revision.
+
+        Returns EE_OK; EE_ECONFLICT (the stored revision differs: re-read and
+        retry); EE_ENOTFOUND; EE_EEXISTS (unique key taken); and the input
+        statuses of ee_storage_insert().
+        """
         return _invoke('ee_storage_replace', self, (self, collection, workspace, id, expected_revision, data))
 
     def delete(self, collection: Optional[str], workspace: Optional[str], id: Optional[str]) -> Any:
-        """ee_storage_delete() (storage.h)."""
+        """ee_storage_delete() (storage.h):
+
+        Delete a document. Returns EE_OK, EE_ENOTFOUND, and the input and
+        backend statuses of ee_storage_get().
+        """
         return _invoke('ee_storage_delete', self, (self, collection, workspace, id))
 
     def query(self, collection: Optional[str], workspace: Optional[str], query: Any, callback: Optional[Callable[..., Any]] = None) -> Any:
-        """ee_storage_query() (storage.h)."""
+        """ee_storage_query() (storage.h):
+
+        Run a query and call `fn` for each document of the page, in order. If
+        next_cursor_out is not NULL it receives (owned by the caller, ee_free())
+        the cursor of the next page, or NULL when this page was the last.
+
+        Returns EE_OK; EE_EINVAL (a field that is not indexed, bad order, a
+        malformed cursor or one from another query); EE_ETOOBIG (limit, cursor
+        or value too long, too many conditions); EE_ENOTSUPPORTED (unknown
+        collection); EE_ECANCELLED (fn stopped it); EE_ECORRUPT; EE_ENOMEM;
+        EE_EIO; EE_EBUSY; EE_ENETWORK.
+        """
         return _invoke('ee_storage_query', self, (self, collection, workspace, query, callback))
 
     def count(self, collection: Optional[str], workspace: Optional[str], query: Any) -> Any:
-        """ee_storage_count() (storage.h)."""
+        """ee_storage_count() (storage.h):
+
+        Count the documents matching `query` (its order, limit and cursor are
+        ignored; NULL counts the whole workspace). Statuses as ee_storage_query().
+        """
         return _invoke('ee_storage_count', self, (self, collection, workspace, query))
 
     def increment(self, collection: Optional[str], workspace: Optional[str], key: Any, inc: Any, now_ms: int) -> Any:
-        """ee_storage_increment() (storage.h)."""
+        """ee_storage_increment() (storage.h):
+
+        Atomically add each inc[i].delta to the integer field inc[i].field of the
+        document whose unique key is `key` (all of the collection's unique-key
+        fields, e.g. userId, workflowCatalogId, period for userWorkflowUsage),
+        creating it if missing (upsert) with the key fields, the deltas,
+        createdAt = updatedAt = now_ms; an existing one gets updatedAt = now_ms.
+        totals_out (may be NULL) receives n_inc values after the increment.
+        Concurrent increments never lose an update, across threads, processes
+        and (postgres) hosts.
+
+        Returns EE_OK; EE_EINVAL (key does not match the unique key, a field is
+        indexed or not an integer in the stored document, overflow);
+        EE_ENOTSUPPORTED (unknown collection, or one without a unique key, or a
+        custom backend without the slot); EE_ECORRUPT; EE_EIO; EE_EBUSY;
+        EE_ENETWORK; EE_ENOMEM.
+        """
         return _invoke('ee_storage_increment', self, (self, collection, workspace, key, inc, now_ms))
 
     def delete_range(self, collection: Optional[str], workspace: Optional[str], time_from: int, time_to: int) -> Any:
-        """ee_storage_delete_range() (storage.h)."""
+        """ee_storage_delete_range() (storage.h):
+
+        Delete every document whose time field is in [time_from, time_to)
+        (retention). `workspace` NULL means every workspace of a per-workspace
+        collection. *deleted_out (may be NULL) receives the count.
+        Returns EE_OK, EE_EINVAL (time_from > time_to), and the backend statuses.
+        """
         return _invoke('ee_storage_delete_range', self, (self, collection, workspace, time_from, time_to))
 
     @classmethod
     def custom(cls, backend: Any) -> Any:
-        """ee_storage_new_custom() (storage.h)."""
+        """ee_storage_new_custom() (storage.h):
+
+        Wrap a custom backend. `backend` is copied (the part its version
+        defines); `ctx` is handed to every slot and to destroy() when the handle
+        is freed - also when this call fails after validating the table, so the
+        caller never frees ctx itself once it passed a valid table.
+        Returns EE_OK; EE_EINVAL (NULL out or backend); EE_EVERSION (version 0
+        or newer than EE_STORAGE_BACKEND_VERSION; ctx is then not destroyed);
+        EE_ENOMEM.
+        """
         return _invoke('ee_storage_new_custom', None, (backend,))
 
 
@@ -812,16 +2088,50 @@ class Transport(Handle):
 
     @classmethod
     def curl(cls, opts: Optional['TransportOptions']) -> Any:
-        """ee_transport_curl_new() (transport.h)."""
+        """ee_transport_curl_new() (transport.h):
+
+        The libcurl backend: one connection cache shared by every thread
+        (connections are reused), TLS verification on, proxies from the
+        environment unless the `proxy` option says otherwise, http and https
+        only, redirects not followed. `opts` may be NULL (every default) and is
+        copied. *out is owned by the caller (ee_transport_free()); NULL on
+        failure. Thread-safe. Returns EE_OK, EE_EINVAL (out is NULL), EE_ENOMEM,
+        EE_ENOTSUPPORTED (libcurl could not be initialised).
+        """
         return _invoke('ee_transport_curl_new', None, (opts,))
 
     @classmethod
     def custom(cls, backend: Any, opts: Optional['TransportOptions']) -> Any:
-        """ee_transport_new_custom() (transport.h)."""
+        """ee_transport_new_custom() (transport.h):
+
+        A transport over a host's own backend. The table is copied (only the
+        part its version defines); `ctx` is handed to every slot and released
+        with backend->free by ee_transport_free() (also when this call fails
+        after validating the table: it then owns ctx). `opts` (may be NULL)
+        supplies the defaults and retry policy; its TLS, proxy and user-agent
+        options are for the backend to honour or not. *out is owned by the
+        caller (ee_transport_free()).
+        Returns EE_OK; EE_EINVAL (NULL out or backend); EE_EVERSION (version 0
+        or newer than EE_TRANSPORT_BACKEND_VERSION; ctx not freed); EE_ENOMEM.
+        """
         return _invoke('ee_transport_new_custom', None, (backend, opts))
 
     def http(self, req: Optional['HttpRequest']) -> Any:
-        """ee_transport_http() (transport.h)."""
+        """ee_transport_http() (transport.h):
+
+        Send a request, retrying as the top of this header describes, and
+        return the final answer. An HTTP error status (4xx, 5xx) is EE_OK with
+        the response: interpreting it is the caller's business.
+
+        *out is owned by the caller (ee_http_response_free()) and NULL on
+        failure. Thread-safe. Returns EE_OK; EE_EINVAL (NULL argument);
+        EE_ETIMEOUT (an attempt ran past its connect or total timeout);
+        EE_ENETWORK (connection refused or reset, DNS failure, TLS failure);
+        EE_ETOOBIG (the body exceeded the size cap); EE_ENOTSUPPORTED (the
+        backend has no http slot); EE_ENOMEM; or what a custom backend returned.
+        The message names the method and the URL without its query string or
+        password, and the number of attempts; never a header value.
+        """
         return _invoke('ee_transport_http', self, (self, req))
 
     async def http_async(self, req: Optional['HttpRequest']) -> Any:
@@ -829,7 +2139,14 @@ class Transport(Handle):
         return await _in_thread(self.http, req)
 
     def mail(self, msg: Optional['Mail']) -> Any:
-        """ee_transport_mail() (transport.h)."""
+        """ee_transport_mail() (transport.h):
+
+        Submit a mail message through the backend's mail slot (the libcurl
+        backend speaks SMTP/SMTPS with STARTTLS when offered; see ee_mail_new()).
+        Not retried. Thread-safe. Returns EE_OK; EE_EINVAL (NULL argument, no
+        recipient, no server); EE_ENOTSUPPORTED (no mail slot); EE_ENETWORK;
+        EE_ETIMEOUT; EE_EAUTH; EE_EUPSTREAM; EE_ENOMEM.
+        """
         return _invoke('ee_transport_mail', self, (self, msg))
 
     async def mail_async(self, msg: Optional['Mail']) -> Any:
@@ -846,15 +2163,49 @@ class TransportOptions(Handle):
     _constructors = ('TransportOptions()',)
 
     def __init__(self) -> None:
-        """ee_transport_options_new() (transport.h)."""
+        """ee_transport_options_new() (transport.h):
+
+        Create transport options holding every default. Keys (integers unless
+        said otherwise):
+
+          connect_timeout_ms   10000  connecting (TCP + TLS), per attempt
+          timeout_ms           30000  whole attempt, from connect to last byte
+          max_response_bytes   16777216 (16 MiB) body size cap: EE_ETOOBIG past it
+          max_retries          2      extra attempts after the first (0 = none)
+          retry_initial_ms     200    first backoff; doubles each retry, with jitter
+          retry_max_ms         5000   longest single backoff (also caps Retry-After)
+          tls_verify           1      verify the peer's certificate and host name
+                                      (0 turns both off: only for tests)
+          ca_file    (text)    ""     PEM bundle of trusted CAs (default: system's)
+          ca_path    (text)    ""     directory of hashed CA certificates
+          proxy      (text)    unset  proxy URL for every request; "" means no
+                                      proxy. Unset: the environment decides
+                                      (http_proxy, https_proxy, no_proxy, ...).
+          user_agent (text)    "libexecengine/<version>"
+
+        *out is owned by the caller (ee_transport_options_free()).
+        Returns EE_OK, EE_EINVAL (out is NULL), EE_ENOMEM.
+        """
         _invoke('ee_transport_options_new', None, (), into=self)
 
     def set_int64(self, key: Optional[str], value: int) -> Any:
-        """ee_transport_options_set_int64() (transport.h)."""
+        """ee_transport_options_set_int64() (transport.h):
+
+        Set an integer option (see ee_transport_options_new()). Returns EE_OK;
+        EE_EINVAL for a NULL argument, an unknown key, a text key, or a value out
+        of range (timeouts 1..86400000, max_response_bytes >= 1, max_retries
+        0..10, backoffs 0..600000, tls_verify 0 or 1); the message names the key.
+        """
         return _invoke('ee_transport_options_set_int64', self, (self, key, value))
 
     def set_string(self, key: Optional[str], value: Optional[str]) -> Any:
-        """ee_transport_options_set_string() (transport.h)."""
+        """ee_transport_options_set_string() (transport.h):
+
+        Set a text option (ca_file, ca_path, proxy, user_agent); `value` is
+        copied; NULL restores the default. Returns EE_OK; EE_EINVAL (NULL opts
+        or key, unknown or integer key, a value with control characters),
+        EE_ETOOBIG (longer than 4096 bytes), EE_ENOMEM.
+        """
         return _invoke('ee_transport_options_set_string', self, (self, key, value))
 
 
@@ -865,19 +2216,66 @@ class _CostNamespace(Namespace):
     """execengine.cost: functions that take no handle."""
 
     def schedule_runs(self, schedule: Optional[str], start_ms: int) -> Any:
-        """ee_cost_schedule_runs() (cost.h)."""
+        """ee_cost_schedule_runs() (cost.h):
+
+        Runs of `schedule` in the 30 days [start_ms, start_ms + 30 x 86400000):
+        "hourly" 720, "daily" 30, "weekly" 4, "monthly" 1 (whole intervals in 30
+        days, whatever the start); a 5-field cron expression (minute hour
+        day-of-month month day-of-week, with *, lists, ranges, steps, and names
+        jan..dec, sun..sat; day-of-week 0 and 7 are Sunday; when both day fields
+        are restricted a day matches either, as in Vixie cron) or a macro
+        (@hourly, @daily/@midnight, @weekly, @monthly, @yearly/@annually) is
+        counted exactly, minute by minute, in UTC. Thread-safe.
+        Returns EE_OK; EE_EINVAL (NULL argument, negative start, malformed
+        schedule).
+        """
         return _invoke('ee_cost_schedule_runs', self, (schedule, start_ms))
 
     def charge_calc(self, cost_nano: int, markup_bp: int, allowance_nano: int, allowance_used_nano: int, is_platform_key: int) -> Any:
-        """ee_cost_charge_calc() (cost.h)."""
+        """ee_cost_charge_calc() (cost.h):
+
+        The charge for a run that cost `cost_nano`:
+          platform key (is_platform_key != 0):
+            markedUp  = round_half_even(cost x (10000 + markup_bp) / 10000)
+            free      = min(markedUp, max(0, allowance - allowance_used))
+            charged   = markedUp - free;  allowance_used_after = allowance_used + free
+          customer key: nothing is charged and no allowance is consumed.
+        `allowance_used_nano` is what this workspace used of this month's free
+        allowance before the run (0 in a new month). The numbers go to the
+        out-parameters (any may be NULL). Thread-safe, allocation-free.
+        Returns EE_OK; EE_EINVAL (a negative amount, markup over
+        EE_COST_MARKUP_BP_MAX, or a result past int64).
+        """
         return _invoke('ee_cost_charge_calc', self, (cost_nano, markup_bp, allowance_nano, allowance_used_nano, is_platform_key))
 
     def charge(self, cost_nano: int, markup_bp: int, allowance_nano: int, allowance_used_nano: int, is_platform_key: int) -> Any:
-        """ee_cost_charge() (cost.h)."""
+        """ee_cost_charge() (cost.h):
+
+        ee_cost_charge_calc() as a document:
+          {"keyType": "platform" | "customer", "cost": money, "markupBp": 2000,
+           "markedUp": money, "allowanceConsumed": money, "charged": money,
+           "allowanceUsedBefore": money, "allowanceUsedAfter": money,
+           "allowanceRemaining": money}
+        Thread-safe. *out is owned by the caller (ee_free()).
+        Returns as ee_cost_charge_calc(), plus EE_EINVAL for a NULL out and
+        EE_ENOMEM.
+        """
         return _invoke('ee_cost_charge', self, (cost_nano, markup_bp, allowance_nano, allowance_used_nano, is_platform_key))
 
     def allocate(self, total: int, weights: Sequence[Any]) -> Any:
-        """ee_cost_allocate() (cost.h)."""
+        """ee_cost_allocate() (cost.h):
+
+        Split `total` into n parts proportional to `weights` (each >= 0, not all
+        0 unless total is 0) by the largest-remainder method: every part is the
+        floor of its exact share total x w / sum(w), and the units left over go
+        one each to the parts with the largest remainders (ties: lower index).
+        The parts add up to `total` exactly and each is within 1 of its exact
+        share. A negative total is split as -(split of -total). `parts_out` has
+        room for n values. Thread-safe.
+        Returns EE_OK; EE_EINVAL (NULL pointer with n > 0, n == 0, a negative
+        weight, all weights 0 with a non-zero total, total == INT64_MIN);
+        EE_ENOMEM.
+        """
         return _invoke('ee_cost_allocate', self, (total, weights))
 
 
@@ -888,11 +2286,35 @@ class _N8nNamespace(Namespace):
     """execengine.n8n: functions that take no handle."""
 
     def map_status(self, n8n_status: Optional[str]) -> Any:
-        """ee_n8n_map_status() (n8n.h)."""
+        """ee_n8n_map_status() (n8n.h):
+
+        Our status for an n8n execution status: "new" -> "pending";
+        "running", "waiting" -> "running"; "success" -> "completed";
+        "error", "crashed", "canceled", "cancelled" -> "failed". NULL for NULL or
+        a status this library does not know. Static string. Thread-safe.
+        """
         return _invoke('ee_n8n_map_status', self, (n8n_status,))
 
     def workflow_trigger(self, workflow: Any = None, **fields: Any) -> Any:
-        """ee_n8n_workflow_trigger() (n8n.h)."""
+        """ee_n8n_workflow_trigger() (n8n.h):
+
+        How a workflow can be run, derived from its nodes: `workflow_json` is a
+        workflow as n8n or this client returns it. The first enabled Webhook
+        node (n8n-nodes-base.webhook) decides:
+          {"runnable": true, "node": "<node name>", "method": "POST",
+           "path": "<path>", "responseMode": "onReceived"|"lastNode"|
+           "responseNode"|..., "webhookId"?: "..."}
+        otherwise
+          {"runnable": false, "reason": "...", "triggers": ["<trigger type>", ...]}
+        (no Webhook node, only disabled ones, a path with parameters or an
+        expression, ...). *out is owned by the caller (ee_free()); the error
+        document on failure. Thread-safe.
+        The workflow is at most 16 MiB (refused on its length, unread, past
+        that) and 128 levels deep.
+        Returns EE_OK (runnable or not); EE_EINVAL (NULL argument; not an object
+        or without a "nodes" array); EE_EPARSE (not JSON); EE_ETOOBIG (over
+        16 MiB or 128 levels); EE_ENOMEM.
+        """
         return _invoke('ee_n8n_workflow_trigger', self, (_merge(workflow, fields),))
 
 
@@ -903,15 +2325,42 @@ class _QuotaNamespace(Namespace):
     """execengine.quota: functions that take no handle."""
 
     def ticket_refusal(self, ticket: Any) -> Any:
-        """ee_quota_ticket_refusal() (quota.h)."""
+        """ee_quota_ticket_refusal() (quota.h):
+
+        The figures of a refused ticket: which limit ("predictions", "spend",
+        "rate", "concurrency", "concurrencyGlobal" - static string), its usage and
+        limit, when it renews (ms since the epoch; 0 when it does not) and how
+        long to wait before retrying (ms; 0 when unknown). Any output may be NULL.
+        Returns the refusal status, EE_OK for an admitted ticket, EE_EINVAL for
+        NULL or a ticket the library did not fill.
+        """
         return _invoke('ee_quota_ticket_refusal', self, (ticket,))
 
     def ticket_to_json(self, ticket: Any) -> Any:
-        """ee_quota_ticket_json() (quota.h)."""
+        """ee_quota_ticket_json() (quota.h):
+
+        A ticket as JSON, to keep with an execution record:
+        {"v": 1, "orgId", "failedRunsConsume", "estimatedCostNano", "leaseMs",
+         "reservations": [{"quota", "key", "id" (decimal string)}...]}.
+        *out is owned by the caller (ee_free()); an error document on failure.
+        Returns EE_OK, EE_EINVAL (not an admitted ticket), EE_ENOMEM.
+        """
         return _invoke('ee_quota_ticket_json', self, (ticket,))
 
     def ticket_from_json(self, document: Any, out: Any) -> Any:
-        """ee_quota_ticket_from_json() (quota.h)."""
+        """ee_quota_ticket_from_json() (quota.h):
+
+        Rebuild a ticket, into *out, from ee_quota_ticket_json()'s text, at most 4096 bytes
+        (refused on its length, unread, past that). Every field is checked:
+        "v" 1, "orgId" an id, each reservation's key exactly the key an
+        admission of that organisation reserves on for its quota (a ticket
+        cannot name any other counter), quotas known, once each and in
+        admission order (predictions first), ids decimal 1..2^64-1, "leaseMs"
+        1..2^53-1, "estimatedCostNano" 0..2^53-1 and non-zero exactly when there
+        is a spend reservation, no other member. Returns EE_OK; EE_EINVAL
+        (NULL); EE_ETOOBIG (longer than 4096 bytes); EE_EPARSE (not JSON, or not
+        a ticket document: the message says which field).
+        """
         return _invoke('ee_quota_ticket_from_json', self, (document, out))
 
 
@@ -922,11 +2371,20 @@ class _StorageNamespace(Namespace):
     """execengine.storage: functions that take no handle."""
 
     def collection_list(self) -> Any:
-        """ee_storage_collection_list() (storage.h)."""
+        """ee_storage_collection_list() (storage.h):
+
+        The collections the library declares: *list_out points at a static
+        array of *count_out pointers (borrowed forever). Thread-safe.
+        Returns EE_OK or EE_EINVAL (NULL argument).
+        """
         return _invoke('ee_storage_collection_list', self, ())
 
     def new_id(self) -> Any:
-        """ee_storage_id_new() (storage.h)."""
+        """ee_storage_id_new() (storage.h):
+
+        Generate a fresh ObjectId as 24 hex characters and a terminator into
+        out (25 bytes). Thread-safe. Returns EE_OK or EE_EINVAL (out NULL).
+        """
         return _invoke('ee_storage_id_new', self, ())
 
 
@@ -937,11 +2395,46 @@ class _TemplatesNamespace(Namespace):
     """execengine.templates: functions that take no handle."""
 
     def render(self, template_text: Optional[str], data: Any = None, partials: Any = None, **fields: Any) -> Any:
-        """ee_template_render() (notify.h)."""
+        """ee_template_render() (notify.h):
+
+        Render the Handlebars template `template_text` (UTF-8, NUL-terminated)
+        against `data_json` (the JSON text of any value; NULL renders with no
+        data) with the partials of `partials_json` (NULL, or the JSON text of an
+        object mapping each partial's name to its template text).
+
+        *out is the rendered text, owned by the caller (ee_free()). It is
+        NUL-terminated, but a value holding a NUL byte ("\\u0000" in the data) is
+        rendered whole, so the text may hold NUL: use ee_template_render_len()
+        to get its length. On failure *out is NULL and ee_error_last_message()
+        says what was wrong and where (byte offset in the template).
+
+        Returns:
+          EE_OK;
+          EE_EINVAL     template_text or out NULL, partials_json not an object
+                        of strings;
+          EE_EPARSE     data_json or partials_json not JSON or not UTF-8; the
+                        template (or a partial it uses) malformed or using
+                        syntax this renderer does not support (set delimiters,
+                        raw blocks, partial blocks, inline partials, block
+                        parameters); a helper called with the wrong arguments
+                        ({{#if}} with none);
+          EE_ENOTFOUND  a partial the template uses is not in partials_json, or
+                        a helper it calls does not exist ({{format date}}):
+                        handlebars.js throws for both; a partial or helper in a
+                        branch not taken is not looked up;
+          EE_ETOOBIG    a limit above;
+          EE_ENOMEM.
+        Thread-safe: pure, it shares no state between calls.
+        """
         return _invoke('ee_template_render', self, (template_text, _merge(data, fields), partials))
 
     def render_len(self, template_text: Optional[str], data: Any = None, partials: Any = None, **fields: Any) -> Any:
-        """ee_template_render_len() (notify.h)."""
+        """ee_template_render_len() (notify.h):
+
+        As ee_template_render(), also giving the length of *out in *out_len
+        (may be NULL; 0 on failure), which counts NUL bytes that values put in
+        the text.
+        """
         return _invoke('ee_template_render_len', self, (template_text, _merge(data, fields), partials))
 
 

@@ -30,7 +30,7 @@ import weakref
 
 from . import _native as native
 from .errors import ExecEngineError, check
-from ._rules import SIZE_OF, is_auto, is_out, out_name, py_name  # noqa: F401
+from ._rules import is_auto, is_out, out_name, py_name
 
 _fn = native.fn
 MANIFEST = native.MANIFEST

@@ -109,6 +109,30 @@ DEFAULTS = {"flags": "0", "timeout_ms": "-1", "include_data": "0"}
 FIELDS_INTO = {"ee_template_render": "data_json", "ee_template_render_len": "data_json"}
 
 
+HEADERS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))),
+                       "include", "execengine")
+_DOCS = {}
+
+
+def header_doc(header, name):
+    """The comment above `name`'s declaration in its header, as plain text."""
+    import re
+    if header not in _DOCS:
+        try:
+            with open(os.path.join(HEADERS, header), encoding="utf-8") as fh:
+                _DOCS[header] = fh.read()
+        except OSError:
+            _DOCS[header] = ""
+    text = _DOCS[header]
+    m = re.search(r"/\*\*((?:(?!\*/).)*)\*/\s*EE_API[^;{]*?\b" + re.escape(name) + r"\s*\(",
+                  text, re.S)
+    if not m:
+        return ""
+    lines = [re.sub(r"^\s*\*? ?", "", ln).rstrip() for ln in m.group(1).splitlines()]
+    doc = "\n".join(lines).strip()
+    return doc.replace("\\", "\\\\").replace('"""', "'''")
+
+
 def class_name(tname):
     return "".join(w.capitalize() for w in tname[3:].split("_"))
 
@@ -227,10 +251,12 @@ def generate(manifest):
     w("# flake8: noqa")
     w("import asyncio")
     w("import functools")
-    w("from typing import Any, Callable, Optional, Sequence, Union\n")
+    w("from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union\n")
     w("from ._runtime import HANDLE_CLASSES, Handle, Module, Namespace, invoke as _invoke, "
       "merge as _merge")
     w("from . import _extras\n")
+    w("if TYPE_CHECKING:  # hand-written handle classes (execengine/__init__.py)")
+    w("    from . import Engine\n")
     w("\nasync def _in_thread(func, *args, **kwargs):")
     w("    \"\"\"Run a blocking call on the loop's default executor (the event loop")
     w("    keeps running; the error detail is read on the worker thread).\"\"\"")
@@ -243,7 +269,12 @@ def generate(manifest):
         first = ", ".join(["self"] + src) if kind != "ctor" else ", ".join(["cls"] + src)
         call_args = ([selfexpr] if kind in ("module", "method") else []) + args
         tup = "(" + ", ".join(call_args) + ("," if len(call_args) == 1 else "") + ")"
-        doc = f'"""{name}() ({f["header"]})."""'
+        body = header_doc(f["header"], name)
+        if body:
+            body = "\n".join(("        " + ln) if ln else "" for ln in body.splitlines())
+            doc = f'"""{name}() ({f["header"]}):\n\n{body}\n        """'
+        else:
+            doc = f'"""{name}() ({f["header"]})."""'
         lines = []
         if kind == "ctor":
             lines.append("    @classmethod")
