@@ -81,9 +81,15 @@ def _ctype(t, ret=False):
     raise LibraryError(f"manifest type {t!r} is unknown to this binding")
 
 
+def _cb_ctype(t):
+    # Data the library hands a callback is read by address and length: a
+    # c_char_p would be copied up to the first NUL byte.
+    return ctypes.c_void_p if t == "bytes" else _ctype(t)
+
+
 for _name, _cb in MANIFEST["callbacks"].items():
     callback_types[_name] = ctypes.CFUNCTYPE(_ctype(_cb["returns"]),
-                                             *[_ctype(p["type"]) for p in _cb["params"]])
+                                             *[_cb_ctype(p["type"]) for p in _cb["params"]])
 
 
 def _pkgconfig_libdir():

@@ -107,27 +107,29 @@ def make_callback(ctype_name, func, fname):
     ret = cb["returns"]
 
     def trampoline(*args):
-        vals = []
-        for p, a in zip(cb["params"], args):
-            if p["type"] == "ptr":
-                continue
-            if p["type"] == "str":
-                a = _text(a)
-                if p["name"].endswith("_json") and a is not None:
-                    a = json.loads(a)
-            elif p["type"].startswith("handle:"):
-                a = HANDLE_CLASSES[p["type"][7:]]._borrow(a)
-            vals.append(a)
-        # a bytes + size pair becomes one bytes value (the payload pointer,
-        # skipped above, is always the last parameter)
-        if any(p["type"] == "bytes" for p in cb["params"]):
-            i = next(i for i, p in enumerate(cb["params"]) if p["type"] == "bytes")
-            n = args[i + 1]
-            vals[i] = ctypes.string_at(args[i], n) if n else b""
-            del vals[i + 1]
         try:
+            vals = []
+            for p, a in zip(cb["params"], args):
+                if p["type"] == "ptr":
+                    continue
+                if p["type"] == "str":
+                    a = _text(a)
+                    if p["name"].endswith("_json") and a is not None:
+                        a = json.loads(a)
+                elif p["type"].startswith("handle:"):
+                    a = HANDLE_CLASSES[p["type"][7:]]._borrow(a)
+                vals.append(a)
+            # a bytes + size pair becomes one bytes value (the payload
+            # pointer, skipped above, is always the last parameter)
+            if any(p["type"] == "bytes" for p in cb["params"]):
+                i = next(i for i, p in enumerate(cb["params"]) if p["type"] == "bytes")
+                n = args[i + 1]
+                vals[i] = ctypes.string_at(args[i], n) if n and args[i] else b""
+                del vals[i + 1]
             r = func(*vals)
-            return 0 if ret != "void" and r is None else (None if ret == "void" else int(r))
+            if ret == "void":
+                return None
+            return 0 if r is None else int(r)
         except BaseException:
             from . import _unraisable  # the package's helper
             sys.unraisablehook(_unraisable(f"execengine {ctype_name} callback ({fname})", func))

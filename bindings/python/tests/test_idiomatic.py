@@ -258,7 +258,7 @@ class HandlesTest(unittest.TestCase):
         class H(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                out = b"echo:" + body
+                out = b"echo:\x00" + body  # a NUL byte: chunks are not C strings
                 self.send_response(201)
                 self.send_header("Content-Length", str(len(out)))
                 self.send_header("X-Seen", self.headers.get("X-A", ""))
@@ -281,12 +281,12 @@ class HandlesTest(unittest.TestCase):
                 with t.http(req) as resp:
                     self.assertEqual(resp.status(), 201)
                     self.assertEqual(resp.header("X-Seen"), "v")
-                    self.assertEqual(resp.body(), b"echo:payload")
+                    self.assertEqual(resp.body(), b"echo:\x00payload")
                     self.assertGreaterEqual(resp.attempts(), 1)
         finally:
             th.join(30)
             srv.server_close()
-        self.assertEqual(b"".join(c for _, c in chunks), b"echo:payload")
+        self.assertEqual(b"".join(c for _, c in chunks), b"echo:\x00payload")
         self.assertEqual({s for s, _ in chunks}, {201})
 
     def test_engine_module_objects(self):
