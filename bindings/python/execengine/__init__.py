@@ -27,11 +27,18 @@ import weakref
 from . import _native as native
 from . import errors
 from ._native import EXPECTED_MAJOR, LIBRARY_VERSION, LibraryError
+from .errors import *  # noqa: F401,F403  (one exception class per status)
 from .errors import ExecEngineError
+from . import _runtime
+from . import _api
+from ._api import (Audit, Billing, Catalog, CostTable, Counters, Credentials, Executions,  # noqa
+                   Gateway, HttpRequest, HttpResponse, Mail, N8n, Principal, Quota, QuotaSubject,
+                   Schema, Storage, Transport, TransportOptions, cost, n8n, quota, storage,
+                   templates)
 
 __all__ = ["Config", "Engine", "ExecEngineError", "LibraryError", "LogLevel", "Status",
            "EXPECTED_MAJOR", "version", "version_num", "features", "status_name", "strerror", "errors",
-           "native"]
+           "native", "BINDINGS"] + _api.CLASSES + _api.NAMESPACES + errors.__all__
 __version__ = "0.1.0"
 
 _fn = native.fn
@@ -297,10 +304,15 @@ class _UnraisableArgs:
         self.err_msg, self.object = err_msg, obj
 
 
-class Engine:
+class Engine(_api.EngineModules):
     """An open engine (ee_engine), usable from many threads at once.
 
-        with Engine.open(cfg) as engine: ...
+        with Engine.open(cfg) as engine:
+            engine.catalog.search(q="email")
+            engine.executions.run(principal, "wf-1", {"parameters": {...}})
+
+Its per-module objects (catalog, credentials, quota, executions, billing,
+audit, gateway) are generated from the manifest (execengine/_api.py).
 
     close() (or leaving the `with`) closes it; the finaliser does otherwise.
     Close it only once no other thread is using it.
@@ -322,6 +334,23 @@ class Engine:
     def open(cls, config):
         """Open an engine from `config` (copied: the config may be closed after)."""
         return cls(config)
+
+    @classmethod
+    def open_parts(cls, config, parts):
+        """ee_engine_open_parts(): open with host-provided parts. `parts` is a
+        ctypes object of struct ee_engine_parts (engine.h), passed as is (a
+        low-level call for hosts that build their own storage, counters or
+        transport in C)."""
+        if not isinstance(config, Config):
+            raise TypeError("Engine needs a Config")
+        self = cls.__new__(cls)
+        ptr = ctypes.POINTER(native.handle_types["ee_engine"])()
+        errors.check(_fn.ee_engine_open_parts(ctypes.byref(ptr), config._handle(), parts))
+        self._ptr = ptr
+        self._callbacks = dict(config._callbacks)
+        self._lock = threading.Lock()
+        self._finalizer = weakref.finalize(self, _fn.ee_engine_close, ptr)
+        return self
 
     def close(self):
         """Close the engine. Idempotent."""
@@ -352,3 +381,12 @@ class Engine:
     def summary(self):
         """{"version", "storage", "counters", "config"}; secrets masked."""
         return _call_json(_fn.ee_engine_summary_json, self._handle())
+
+
+_runtime.HANDLE_CLASSES["ee_config"] = Config
+_runtime.HANDLE_CLASSES["ee_engine"] = Engine
+
+#: Every exported function -> where the binding has it, relative to this
+#: package ("Catalog.search" is engine.catalog.search; "templates.render" is
+#: execengine.templates.render). Generated rule + the hand-written ones.
+BINDINGS = dict(_api.BINDINGS)

@@ -81,18 +81,51 @@ def _ctype(t, ret=False):
     raise LibraryError(f"manifest type {t!r} is unknown to this binding")
 
 
+def _cb_ctype(t):
+    # Data the library hands a callback is read by address and length: a
+    # c_char_p would be copied up to the first NUL byte.
+    return ctypes.c_void_p if t == "bytes" else _ctype(t)
+
+
 for _name, _cb in MANIFEST["callbacks"].items():
     callback_types[_name] = ctypes.CFUNCTYPE(_ctype(_cb["returns"]),
-                                             *[_ctype(p["type"]) for p in _cb["params"]])
+                                             *[_cb_ctype(p["type"]) for p in _cb["params"]])
+
+
+def _pkgconfig_libdir():
+    """The libdir of the installed execengine.pc (pkg-config --variable=libdir
+    execengine), or None when pkg-config or the .pc file is not there."""
+    import shutil
+    import subprocess
+    exe = shutil.which("pkg-config") or shutil.which("pkgconf")
+    if not exe:
+        return None
+    try:
+        r = subprocess.run([exe, "--variable=libdir", MANIFEST["library"]["name"]],
+                           capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    libdir = r.stdout.strip()
+    return libdir if r.returncode == 0 and libdir else None
 
 
 def _library_candidates():
-    env = os.environ.get("EE_LIBRARY_PATH")
+    """Where the library is looked for, in order:
+    1. EXECENGINE_LIBRARY (EE_LIBRARY_PATH is an alias): that file only;
+    2. the install prefix: pkg-config's libdir of execengine;
+    3. the loader (ldconfig's cache, LD_LIBRARY_PATH): libexecengine.so.<major>."""
+    env = os.environ.get("EXECENGINE_LIBRARY") or os.environ.get("EE_LIBRARY_PATH")
     if env:
         return [env]
+    soname = MANIFEST["library"].get("soname") or f"libexecengine.so.{EXPECTED_MAJOR}"
+    names = []
+    libdir = _pkgconfig_libdir()
+    if libdir:
+        names.append(os.path.join(libdir, soname))
     found = ctypes.util.find_library(MANIFEST["library"]["name"])
-    names = [found] if found else []
-    return names + [f"libexecengine.so.{EXPECTED_MAJOR}"]
+    if found:
+        names.append(found)
+    return names + [soname]
 
 
 def _open():
@@ -102,7 +135,7 @@ def _open():
             return ctypes.CDLL(cand)
         except OSError as e:
             errors.append(f"{cand}: {e}")
-    raise LibraryError("cannot load libexecengine (set EE_LIBRARY_PATH to the .so): "
+    raise LibraryError("cannot load libexecengine (set EXECENGINE_LIBRARY to the .so): "
                        + "; ".join(errors))
 
 
