@@ -982,13 +982,20 @@ function attachEngineModules(engine) {
     engine.quota.onAlert = (callback) => engine._onAlert(callback);
 }
 
-/** Storage.collections(): the names of every storage collection. */
+/** Storage.collections(): the collections the library declares, as
+ * [{name, flags, timeField}] (the leading members of ee_storage_collection). */
+const collectionHead = koffi.struct('ee_storage_collection_head',
+    { name: 'const char *', flags: 'unsigned int', time_field: 'const char *' });
 classes.Storage.collections = () => {
     const list = [null];
     const count = [null];
     check(fn.ee_storage_collection_list(list, count));
     const n = Number(count[0]);
-    return n ? koffi.decode(list[0], koffi.array('const char *', n)) : [];
+    if (!n) return [];
+    return koffi.decode(list[0], koffi.array('void *', n)).map((p) => {
+        const h = koffi.decode(p, collectionHead);
+        return { name: h.name, flags: h.flags, timeField: h.time_field };
+    });
 };
 
 module.exports = {
