@@ -213,7 +213,11 @@ function describe(manifest) {
         const s = shape(f);
         const d = { name: f.name, returns: f.returns, args: s.args, outs: s.outs,
                     async: ASYNC.has(f.name), handwritten: false };
-        const ov = OVERRIDES[f.name];
+        let ov = OVERRIDES[f.name];
+        // A handle's free function is its class's close() (which also
+        // unregisters the finalizer): never a second, raw free.
+        const freed = Object.entries(manifest.handles).find(([, v]) => v.free === f.name);
+        if (!ov && freed) ov = { path: `${className(freed[0])}#close`, handwritten: true };
         const first = f.params[0] ? f.params[0].type : '';
         const stem = f.name.replace(/^ee_/, '');
         if (ov) {
