@@ -28,7 +28,12 @@ class LibraryError extends Error {
 function readManifest() {
     const candidates = process.env.EE_MANIFEST_PATH
         ? [process.env.EE_MANIFEST_PATH]
-        : [path.join(__dirname, 'manifest.json'), path.join(__dirname, '..', 'manifest.json')];
+        : fs.existsSync(path.join(__dirname, '..', 'tools', 'manifest.py'))
+            // In the source tree: the one manifest of every binding (a
+            // packed copy next to index.js exists only while npm packs).
+            ? [path.join(__dirname, '..', 'manifest.json')]
+            // Installed: the copy npm pack put in the package.
+            : [path.join(__dirname, 'manifest.json')];
     const found = candidates.find((p) => fs.existsSync(p));
     if (!found)
         throw new LibraryError(`execengine: manifest.json not found (looked at ${candidates.join(', ')})`);

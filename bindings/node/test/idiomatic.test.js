@@ -292,3 +292,44 @@ test('library lookup: EXECENGINE_LIBRARY, its alias, then pkg-config and the loa
     const plain = c({});
     assert.equal(plain[plain.length - 1], `libexecengine.so.${ee.EXPECTED_MAJOR}`);
 });
+
+test('a credential gap is a CredentialGap with its gaps (run and start)', async () => {
+    // An n8n whose one workflow needs an OpenAI credential nobody provisioned.
+    const http = require('node:http');
+    const WF = { id: 'credGapWf00001', name: 'Needs OpenAI', active: true, isArchived: false,
+        createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z',
+        versionId: 'v1', tags: [], settings: {},
+        nodes: [
+            { id: 'n1', name: 'Webhook', type: 'n8n-nodes-base.webhook', typeVersion: 2, position: [0, 0],
+              parameters: { httpMethod: 'POST', path: 'ee-cred', responseMode: 'lastNode' }, webhookId: 'ee-cred' },
+            { id: 'n2', name: 'AI', type: '@n8n/n8n-nodes-langchain.lmChatOpenAi', typeVersion: 1,
+              position: [200, 0], parameters: {}, credentials: { openAiApi: { id: '1', name: 'OpenAI' } } },
+        ],
+        connections: { Webhook: { main: [[{ node: 'AI', type: 'main', index: 0 }]] } } };
+    const srv = http.createServer((req, res) => {
+        res.setHeader('Content-Type', 'application/json');
+        if (req.url.startsWith('/api/v1/workflows/')) return res.end(JSON.stringify(WF));
+        if (req.url.startsWith('/api/v1/workflows'))
+            return res.end(JSON.stringify({ data: [WF], nextCursor: null }));
+        res.statusCode = 404;
+        return res.end('{}');
+    });
+    await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const engine = memoryEngine({ N8N_BASE_URL: `http://127.0.0.1:${srv.address().port}`, N8N_API_KEY: N8N_KEY });
+    try {
+        const report = await engine.catalog.sync();
+        const id = report.added[0].id;
+        const isGap = (e) => {
+            assert.ok(e instanceof ee.CredentialGap, String(e));
+            assert.equal(e.code, 'EE_ECREDENTIALS');
+            assert.deepEqual(e.gaps.map((g) => g.credentialName), ['openAiApi']);
+            assert.ok(!e.message.includes(N8N_KEY));
+            return true;
+        };
+        await assert.rejects(engine.executions.run(P, id, { parameters: {} }), isGap);  // worker thread
+        assert.throws(() => engine.executions.start(P, id, { parameters: {} }), isGap);  // this thread
+    } finally {
+        engine.close();
+        srv.close();
+    }
+});

@@ -22,8 +22,10 @@ if (cmd === 'copy') {
         console.error(`prepack: ${source} not found`);
         process.exit(1);
     }
-    fs.rmSync(copy, { force: true });
-    fs.copyFileSync(source, copy);
+    // Written aside and renamed: a reader never sees half a file.
+    const tmp = `${copy}.${process.pid}.tmp`;
+    fs.copyFileSync(source, tmp);
+    fs.renameSync(tmp, copy);
 } else if (cmd === 'clean') {
     if (fs.existsSync(source)) fs.rmSync(copy, { force: true });
 } else {
