@@ -883,7 +883,7 @@ function finish(d, st, c, deps, fromWorker) {
                 const ptr = c[o.c][0];
                 if (ptr && st >= 0) {
                     const C = classes[mapping.className(o.handle)];
-                    values[o.name] = new C(ADOPT, ptr, deps);
+                    values[o.name] = new C(ADOPT, ptr, deps.slice());
                 } else if (ptr) {
                     fn[manifest.handles[o.handle].free](ptr);
                 }

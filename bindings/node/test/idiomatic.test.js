@@ -333,3 +333,71 @@ test('a credential gap is a CredentialGap with its gaps (run and start)', async 
         srv.close();
     }
 });
+
+test('transport, n8n client, mail, counters and cost table through their classes', async () => {
+    const http = require('node:http');
+    const seen = [];
+    const srv = http.createServer((req, res) => {
+        let body = '';
+        req.on('data', (d) => { body += d; });
+        req.on('end', () => {
+            seen.push({ method: req.method, url: req.url, body, key: req.headers['x-n8n-api-key'] });
+            res.setHeader('Content-Type', 'application/json');
+            if (req.url.startsWith('/api/v1/workflows'))
+                return res.end(JSON.stringify({ data: [{ id: 'wfA', name: 'A', active: true, nodes: [] }],
+                                                nextCursor: null }));
+            res.setHeader('X-Echo', 'yes');
+            return res.end(JSON.stringify({ echo: body }));
+        });
+    });
+    await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${srv.address().port}`;
+    const opts = ee.TransportOptions.create();
+    const transport = ee.Transport.curl(opts);
+    try {
+        const req = ee.HttpRequest.create('POST', `${base}/echo`);
+        req.addHeader('Content-Type', 'application/json');
+        req.setBody(Buffer.from('{"n":1}'));
+        req.setLimits(2000, 5000, 65536);
+        const pending = transport.http(req);                 // a worker thread
+        assert.ok(pending instanceof Promise);
+        const resp = await pending;
+        assert.ok(resp instanceof ee.HttpResponse);
+        assert.equal(resp.status(), 200);
+        assert.equal(resp.header('X-Echo'), 'yes');
+        assert.deepEqual(JSON.parse(resp.body().toString()), { echo: '{"n":1}' });
+        resp.close();
+        req.close();
+
+        const client = ee.N8n.create(transport, base, N8N_KEY);
+        const list = await client.listWorkflows({});
+        assert.deepEqual(list.data.map((w) => w.id), ['wfA']);
+        assert.equal(seen[seen.length - 1].key, N8N_KEY);
+        client.close();
+    } finally {
+        transport.close();
+        opts.close();
+        srv.close();
+    }
+
+    const mail = ee.Mail.create('smtp://127.0.0.1:2525', 'ee@example.com');
+    mail.addRecipient('a@example.com');
+    mail.setMessage('Subject: hi\r\n\r\nbody\r\n');
+    mail.setRequireTls(true);
+    assert.equal(mail.recipientCount(), 1);
+    assert.equal(mail.recipientAt(0), 'a@example.com');
+    assert.equal(mail.requireTls(), 1);
+    assert.equal(mail.message().toString(), 'Subject: hi\r\n\r\nbody\r\n');
+    mail.close();
+
+    const counters = ee.Counters.memory();
+    assert.equal(counters.backendName(), 'memory');
+    counters.close();
+
+    const table = ee.CostTable.create();
+    table.loadPrices({ data: [{ id: 'test/model', pricing: { prompt: '0.000001', completion: '0.000002' } }] });
+    assert.deepEqual(table.price('test/model'), { model: 'test/model', prompt: '0.000001',
+        completion: '0.000002', request: '0', promptAttoUsd: 1e12, completionAttoUsd: 2e12, requestAttoUsd: 0 });
+    assert.throws(() => table.price('no/such-model'), ee.UnknownPrice);
+    table.close();
+});
