@@ -7,12 +7,17 @@
  *   cfg.set('EE_STORAGE_URI', 'memory:');
  *   const engine = ee.Engine.open(cfg);
  *   console.log(engine.summary().version, engine.nowMs());
+ *   engine.catalog.search({ workspaceId: 'ws', userId: 'u' }, { q: 'mail' });
+ *   const record = await engine.executions.run(principal, workflowId, { parameters });
  *   engine.close(); cfg.free();
  *
  * Every C prototype comes from bindings/manifest.json (checked against
  * abi/exports.txt and the public headers by ctest bindings.manifest); the
  * status codes come from the library (ee_status_name()). Loading checks the
- * library's major version. Failing calls throw ExecEngineError.
+ * library's major version. On top of the raw functions (native.fn), a
+ * layer generated from the manifest by lib/mapping.js gives every export a
+ * method (engine modules, handle classes, module functions; README.md has
+ * the rule). Failing calls throw a subclass of ExecEngineError per status.
  */
 const fs = require('fs');
 const path = require('path');
@@ -783,6 +788,15 @@ function prepare(d, selfPtr, self, jsArgs) {
     const f = fnDesc.get(d.name);
     const c = new Array(f.params.length).fill(null);
     const temps = [];
+    try {
+        return prepareInto(d, f, c, temps, selfPtr, self, jsArgs);
+    } catch (e) {
+        for (const t of temps) t.close();
+        throw e;
+    }
+}
+
+function prepareInto(d, f, c, temps, selfPtr, self, jsArgs) {
     const deps = [];
     const outs = {};
     let j = 0;
@@ -917,7 +931,7 @@ const fnDesc = new Map(manifest.functions.map((f) => [f.name, f]));
  * a Promise). `self` is the Engine or handle object the call is on. */
 function invoke(d, self, jsArgs) {
     const selfPtr = d.self === 0 ? self._handle() : null;
-    const { c, temps, deps } = prepare(d, selfPtr, self, jsArgs);
+    const { c, temps, deps } = prepare(d, selfPtr, self, jsArgs);  // closes its temps if it throws
     if (self && d.kind !== 'engine') deps.push(self);
     const releaseTemps = () => { for (const t of temps) t.close(); };
     if (!d.async) {

@@ -390,6 +390,11 @@ test('transport, n8n client, mail, counters and cost table through their classes
     assert.equal(mail.message().toString(), 'Subject: hi\r\n\r\nbody\r\n');
     mail.close();
 
+    // A handle of the wrong class is a TypeError before any C call.
+    assert.throws(() => ee.N8n.create(ee.Storage.memory(), 'http://127.0.0.1:1', 'k'),
+                  (e) => e instanceof TypeError && /must be a Transport/.test(e.message));
+    assert.throws(() => new ee.Storage(), TypeError);  // factories only
+
     const counters = ee.Counters.memory();
     assert.equal(counters.backendName(), 'memory');
     counters.close();
