@@ -432,3 +432,29 @@ test('transport, n8n client, mail, counters and cost table through their classes
     assert.throws(() => table.price('no/such-model'), ee.UnknownPrice);
     table.close();
 });
+
+test('library lookup for real: pkg-config libdir when no variable is set; a bad variable is an error', () => {
+    const os = require('node:os');
+    const lib = ee.native.libraryPath;
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ee-node-pc-'));
+    try {
+        fs.mkdirSync(path.join(tmp, 'lib'));
+        fs.symlinkSync(fs.realpathSync(lib), path.join(tmp, 'lib', `libexecengine.so.${ee.EXPECTED_MAJOR}`));
+        fs.writeFileSync(path.join(tmp, 'execengine.pc'),
+            `prefix=${tmp}\nlibdir=\${prefix}/lib\nName: execengine\nDescription: x\nVersion: ${ee.version()}\nLibs: -L\${libdir} -lexecengine\n`);
+        const env = { ...process.env, PKG_CONFIG_PATH: tmp, PKG_CONFIG_LIBDIR: tmp };
+        delete env.EXECENGINE_LIBRARY;
+        delete env.EE_LIBRARY_PATH;
+        const probe = `console.log(require(${JSON.stringify(path.join(__dirname, '..'))}).native.libraryPath)`;
+        const r = spawnSync(process.execPath, ['-e', probe], { env, encoding: 'utf8', timeout: 60000 });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stdout.trim(), path.join(tmp, 'lib', `libexecengine.so.${ee.EXPECTED_MAJOR}`));
+
+        const bad = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8', timeout: 60000,
+            env: { ...env, EXECENGINE_LIBRARY: path.join(tmp, 'nope.so') } });
+        assert.notEqual(bad.status, 0);
+        assert.match(bad.stderr, /LibraryError: execengine: cannot load libexecengine .*nope\.so/);
+    } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
+    }
+});
