@@ -37,13 +37,20 @@ const probe = `const ee = require('execengine');
 test('npm pack carries manifest.json and the tarball installs and loads', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ee-node-pack-'));
     try {
-        const out = run('npm', ['pack', '--json', '--pack-destination', tmp], PKG);
+        // Packed from a copy laid out like the source tree, so that packing
+        // never writes into the tree another test run may be reading.
+        const src = path.join(tmp, 'bindings', 'node');
+        fs.mkdirSync(src, { recursive: true });
+        for (const f of ['index.js', 'index.d.ts', 'package.json', 'README.md', 'lib', 'tools'])
+            fs.cpSync(path.join(PKG, f), path.join(src, f), { recursive: true });
+        fs.copyFileSync(path.join(PKG, '..', 'manifest.json'), path.join(tmp, 'bindings', 'manifest.json'));
+        const out = run('npm', ['pack', '--json', '--pack-destination', tmp], src);
         const info = JSON.parse(out.slice(out.indexOf('[')))[0];
         const files = info.files.map((f) => f.path);
         for (const f of ['index.js', 'index.d.ts', 'lib/mapping.js', 'manifest.json', 'package.json', 'README.md'])
             assert.ok(files.includes(f), `${f} missing from the tarball: ${files.join(', ')}`);
-        // postpack left the source tree with its single manifest.
-        assert.equal(fs.existsSync(path.join(PKG, 'manifest.json')), false);
+        // postpack left the tree with its single manifest.
+        assert.equal(fs.existsSync(path.join(src, 'manifest.json')), false);
 
         const app = path.join(tmp, 'app');
         fs.mkdirSync(app);
