@@ -708,12 +708,18 @@ class NativeHandle {
     }
 
     _handle() {
-        if (!this._held) throw new Error(`execengine: operation on a closed ${this.constructor.name}`);
+        if (!this._held || this._closing)
+            throw new Error(`execengine: operation on a closed ${this.constructor.name}`);
         return this._held.ptr;
     }
 
+    /** Close now, or when the last async call on this handle settles. */
     close() {
         if (!this._held) return;
+        if (this._pending) {
+            this._closing = true;
+            return;
+        }
         handleRegistry.unregister(this);
         freeHeld(this._held);
         this._held = null;
@@ -724,7 +730,7 @@ class NativeHandle {
 
     [Symbol.dispose]() { this.close(); }
 
-    get closed() { return this._held === null; }
+    get closed() { return this._held === null || !!this._closing; }
 }
 
 /** One class per manifest handle (ee_http_request -> HttpRequest). */
@@ -951,8 +957,9 @@ function invoke(d, self, jsArgs) {
             releaseTemps();
         }
     }
-    const engine = self instanceof Engine ? self : null;
-    if (engine) engine._pending++;
+    // The object the call is on is closed only once the call settles.
+    const owner = self instanceof Engine || self instanceof NativeHandle ? self : null;
+    if (owner) owner._pending = (owner._pending || 0) + 1;
     return new Promise((resolve, reject) => {
         fn[d.name].async(...c, (err, st) => {
             try {
@@ -965,7 +972,10 @@ function invoke(d, self, jsArgs) {
                 // deps (Principal, handles, this object) stay referenced by
                 // this closure until here, so none is collected mid-call.
                 deps.length = 0;
-                if (engine && --engine._pending === 0 && engine._closing) engine._reallyClose();
+                if (owner && --owner._pending === 0 && owner._closing) {
+                    if (owner instanceof Engine) owner._reallyClose();
+                    else owner.close();
+                }
             }
         });
     });

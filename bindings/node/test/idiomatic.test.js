@@ -400,6 +400,18 @@ test('transport, n8n client, mail, counters and cost table through their classes
         assert.deepEqual(list.data.map((w) => w.id), ['wfA']);
         assert.equal(seen[seen.length - 1].key, N8N_KEY);
         client.close();
+
+        // close() during an async call on the handle waits for the call.
+        const req2 = ee.HttpRequest.create('GET', `${base}/late`);
+        const late = transport.http(req2);
+        transport.close();
+        assert.equal(transport.closed, true);
+        assert.throws(() => transport.http(req2), /closed Transport/);
+        const lateResp = await late;
+        assert.equal(lateResp.status(), 200);
+        assert.equal(transport._held, null);   // freed once the call settled
+        lateResp.close();
+        req2.close();
     } finally {
         transport.close();
         opts.close();
