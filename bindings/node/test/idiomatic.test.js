@@ -470,3 +470,26 @@ test('library lookup for real: pkg-config libdir when no variable is set; a bad 
         fs.rmSync(tmp, { recursive: true, force: true });
     }
 });
+
+test('gateway.listen, errors.* and log.levelName through the layer', async () => {
+    const engine = memoryEngine();
+    try {
+        const url = engine.gateway.listen('127.0.0.1:0');
+        assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/gateway$/);
+        // A request without a gateway token is refused by the gateway itself.
+        const r = await fetch(`${url}/openrouter/api/v1/chat/completions`, { method: 'POST', body: '{}' });
+        assert.ok(r.status >= 400 && r.status < 500, String(r.status));
+        await r.text();
+        assert.throws(() => engine.gateway.listen('127.0.0.1:0'), ee.StateError);
+    } finally {
+        engine.close();
+    }
+    // The per-thread detail of the last failing call on this thread.
+    assert.throws(() => ee.templates.render('{{#if}}', {}, null), ee.ExecEngineError);
+    assert.equal(ee.errors.lastStatus() < 0, true);
+    assert.equal(ee.errors.last().error.name, ee.statusName(ee.errors.lastStatus()));
+    ee.errors.clear();
+    assert.equal(ee.errors.lastStatus(), 0);
+    assert.deepEqual(ee.errors.last(), { error: null });
+    assert.equal(ee.log.levelName(ee.LogLevel.WARN), 'warn');
+});
