@@ -6,8 +6,10 @@
  *
  * The rule (docs/bindings.md, "Node"), applied in this order:
  *   1. OVERRIDES names the few functions whose derived name reads badly or
- *      that index.js implements by hand; NATIVE_ONLY the ones that take a C
- *      struct (reachable as ee.native.fn.<name> only, with the reason).
+ *      that index.js implements by hand, and a handle's free function is its
+ *      class's close(); a function with a parameter no rule can convert (a
+ *      C struct) has no method: it stays ee.native.fn.<name>, with the
+ *      reason from NATIVE_REASON.
  *   2. First parameter `handle_out:ee_x` -> a static factory on class X
  *      (ee_storage_sqlite_new -> Storage.sqlite(path)); "new" alone -> create.
  *   3. First parameter `handle:ee_engine` -> engine.<module>.<method>, the
@@ -101,7 +103,7 @@ const BOOL_PARAMS = new Set(['active', 'success', 'include_data', 'is_platform_k
 
 /* char ** results that are not JSON. */
 const TEXT_OUT = new Set(['ee_template_render', 'ee_template_render_len', 'ee_billing_export',
-    'ee_gateway_listen', 'ee_config_get_string', 'ee_schema_apply_defaults_text']);
+    'ee_gateway_listen', 'ee_config_get_string']);
 
 /* Calls that wait (an execution, a sync, the network): a Promise each. */
 const ASYNC = new Set(['ee_exec_run', 'ee_exec_wait', 'ee_catalog_sync', 'ee_cred_key_validate',
