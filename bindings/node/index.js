@@ -7,12 +7,17 @@
  *   cfg.set('EE_STORAGE_URI', 'memory:');
  *   const engine = ee.Engine.open(cfg);
  *   console.log(engine.summary().version, engine.nowMs());
+ *   engine.catalog.search({ workspaceId: 'ws', userId: 'u' }, { q: 'mail' });
+ *   const record = await engine.executions.run(principal, workflowId, { parameters });
  *   engine.close(); cfg.free();
  *
  * Every C prototype comes from bindings/manifest.json (checked against
  * abi/exports.txt and the public headers by ctest bindings.manifest); the
  * status codes come from the library (ee_status_name()). Loading checks the
- * library's major version. Failing calls throw ExecEngineError.
+ * library's major version. On top of the raw functions (native.fn), a
+ * layer generated from the manifest by lib/mapping.js gives every export a
+ * method (engine modules, handle classes, module functions; README.md has
+ * the rule). Failing calls throw a subclass of ExecEngineError per status.
  */
 const fs = require('fs');
 const path = require('path');
@@ -28,7 +33,12 @@ class LibraryError extends Error {
 function readManifest() {
     const candidates = process.env.EE_MANIFEST_PATH
         ? [process.env.EE_MANIFEST_PATH]
-        : [path.join(__dirname, 'manifest.json'), path.join(__dirname, '..', 'manifest.json')];
+        : fs.existsSync(path.join(__dirname, '..', 'tools', 'manifest.py'))
+            // In the source tree: the one manifest of every binding (a
+            // packed copy next to index.js exists only while npm packs).
+            ? [path.join(__dirname, '..', 'manifest.json')]
+            // Installed: the copy npm pack put in the package.
+            : [path.join(__dirname, 'manifest.json')];
     const found = candidates.find((p) => fs.existsSync(p));
     if (!found)
         throw new LibraryError(`execengine: manifest.json not found (looked at ${candidates.join(', ')})`);
@@ -90,10 +100,37 @@ for (const [name, cb] of Object.entries(manifest.callbacks))
     callbackTypes[name] = koffi.proto(name, ktype(cb.returns), cb.params.map((p) => ktype(p.type)));
 
 // ---- loading ----------------------------------------------------------------
+/** The install prefix's libdir from pkg-config (execengine.pc), or null. */
+function pkgConfigLibdir() {
+    try {
+        const r = require('child_process').spawnSync('pkg-config', ['--variable=libdir', 'execengine'],
+                                                     { encoding: 'utf8', timeout: 10000 });
+        const dir = r.status === 0 ? r.stdout.trim() : '';
+        return dir || null;
+    } catch (e) {
+        return null;
+    }
+}
+
+/**
+ * Where the library is looked for, in order: EXECENGINE_LIBRARY (or its
+ * older name EE_LIBRARY_PATH) alone when set; else the install prefix's
+ * libdir (pkg-config execengine), then the dynamic loader's search for
+ * libexecengine.so.<major>.
+ */
+function libraryCandidates(env = process.env) {
+    const explicit = env.EXECENGINE_LIBRARY || env.EE_LIBRARY_PATH;
+    if (explicit) return [explicit];
+    const soname = `libexecengine.so.${EXPECTED_MAJOR}`;
+    const out = [];
+    const libdir = pkgConfigLibdir();
+    if (libdir && fs.existsSync(path.join(libdir, soname))) out.push(path.join(libdir, soname));
+    out.push(soname);
+    return out;
+}
+
 function openLibrary() {
-    const candidates = process.env.EE_LIBRARY_PATH
-        ? [process.env.EE_LIBRARY_PATH]
-        : [`libexecengine.so.${EXPECTED_MAJOR}`];
+    const candidates = libraryCandidates();
     const errors = [];
     for (const c of candidates) {
         try {
@@ -102,7 +139,7 @@ function openLibrary() {
             errors.push(`${c}: ${e.message}`);
         }
     }
-    throw new LibraryError('execengine: cannot load libexecengine (set EE_LIBRARY_PATH to the .so): '
+    throw new LibraryError('execengine: cannot load libexecengine (set EXECENGINE_LIBRARY to the .so): '
                            + errors.join('; '));
 }
 
@@ -148,25 +185,57 @@ const LogLevel = Object.freeze(Object.fromEntries(
     [...enumerate(fn.ee_log_level_name, 'unknown', 1)].map(([l, n]) => [n.toUpperCase(), l])));
 
 // ---- errors -------------------------------------------------------------------
+/** The class of each status ('EE_EQUOTA' -> QuotaExceeded); a status this
+ * table does not know gets a name derived from its enumerator. */
+const ERROR_CLASS_NAMES = {
+    EE_ERROR: 'UnspecifiedError', EE_ENOMEM: 'OutOfMemory', EE_EINVAL: 'InvalidArgument',
+    EE_ENOTFOUND: 'NotFound', EE_EEXISTS: 'AlreadyExists', EE_ECONFLICT: 'Conflict',
+    EE_ENOTSUPPORTED: 'NotSupported', EE_EVERSION: 'VersionNotSupported', EE_EIO: 'IoError',
+    EE_ECORRUPT: 'CorruptData', EE_EBUSY: 'Busy', EE_ETIMEOUT: 'Timeout',
+    EE_ENETWORK: 'NetworkError', EE_EUPSTREAM: 'UpstreamError', EE_EAUTH: 'AuthError',
+    EE_EPERM: 'PermissionDenied', EE_EQUOTA: 'QuotaExceeded', EE_ERATELIMIT: 'RateLimited',
+    EE_ECONCURRENCY: 'ConcurrencyLimited', EE_EVALIDATION: 'ValidationError',
+    EE_ECREDENTIALS: 'CredentialGap', EE_ECRYPTO: 'CryptoError', EE_ETOOBIG: 'TooBig',
+    EE_EPARSE: 'ParseError', EE_ESTATE: 'StateError', EE_ECANCELLED: 'Cancelled',
+    EE_EPRICE: 'UnknownPrice', EE_ESPEND: 'SpendLimitReached', EE_EUNKNOWN: 'OutcomeUnknown',
+};
+
 /**
- * A failing libexecengine call. `code` is the negative ee_status, `name` its
- * enumerator ('EE_EINVAL'), `message` what was wrong with which input (never
- * a secret), `httpStatus` what an upstream answered (0 if none), `detail`
- * structured detail or null.
+ * A failing libexecengine call; each status has its own subclass
+ * (errors.QuotaExceeded ...). `code` is the status name ('EE_EQUOTA'),
+ * `status` its negative number, `message` what was wrong with which input
+ * (never a secret), `httpStatus` what an upstream answered (0 if none),
+ * `detail` the structured detail or null. From the detail: `retryAfterMs`
+ * and `retryAfter` (whole seconds, rounded up) on refusals, `gaps` on a
+ * credential gap, `violations` ({pointer, message, keyword}) on a
+ * validation error.
  */
 class ExecEngineError extends Error {
-    constructor(code, name, message, httpStatus = 0, detail = null) {
+    constructor(status, message, httpStatus = 0, detail = null) {
         super(message);
-        this.code = code;
-        this.name = name;
-        this.httpStatus = httpStatus;
-        this.detail = detail;
+        this.status = status;
+        this.code = statusNames.get(status) || 'EE_UNKNOWN_STATUS';
+        this.httpStatus = httpStatus || 0;
+        this.detail = detail == null ? null : detail;
+        const d = this.detail;
+        if (d && typeof d === 'object') {
+            if (typeof d.retryAfterMs === 'number') {
+                this.retryAfterMs = d.retryAfterMs;
+                this.retryAfter = Math.ceil(d.retryAfterMs / 1000);
+            }
+            if (Array.isArray(d.gaps)) this.gaps = d.gaps;
+            const v = Array.isArray(d.violations) ? d.violations : Array.isArray(d.errors) ? d.errors : null;
+            if (v) {
+                this.violations = v.map((e) => ({ ...e,
+                    pointer: e.pointer !== undefined ? e.pointer : e.instancePath }));
+            }
+        }
     }
 
-    static forStatus(code, message, httpStatus = 0, detail = null) {
-        return new ExecEngineError(code, statusNames.get(code) || 'EE_UNKNOWN_STATUS',
-                                   message == null ? fn.ee_strerror(code) : message,
-                                   httpStatus || 0, detail == null ? null : detail);
+    static forStatus(status, message, httpStatus = 0, detail = null) {
+        const Cls = errorClassByStatus.get(status) || ExecEngineError;
+        return new Cls(status, message == null ? fn.ee_strerror(status) : message,
+                       httpStatus || 0, detail);
     }
 
     /**
@@ -203,17 +272,42 @@ class ExecEngineError extends Error {
         return ExecEngineError.forStatus(status);
     }
 }
+Object.defineProperty(ExecEngineError.prototype, 'name', { value: 'ExecEngineError' });
+
+/** 'EE_EQUOTA' -> class QuotaExceeded, for every status of the library. */
+const errorClasses = {};
+const errorClassByStatus = new Map();
+for (const [status, sname] of statusNames) {
+    if (status >= 0) continue;
+    const cname = ERROR_CLASS_NAMES[sname]
+        || sname.replace(/^EE_E?/, '').toLowerCase().replace(/(^|_)([a-z])/g, (_, __, c) => c.toUpperCase()) + 'Error';
+    const Cls = { [cname]: class extends ExecEngineError {} }[cname];
+    Object.defineProperty(Cls.prototype, 'name', { value: cname });
+    Object.defineProperty(Cls, 'code', { value: sname });
+    errorClasses[cname] = Cls;
+    errorClassByStatus.set(status, Cls);
+}
 
 function check(status) {
     if (status < 0) throw ExecEngineError.last(status);
     return status;
 }
 
-/** Copy a library-allocated string and ee_free() it. */
+// strlen() of the C library the engine links (dlsym through the engine's
+// handle reaches its dependencies).
+const cStrlen = lib.func('strlen', 'size_t', ['void *']);
+
+/**
+ * Copy a library-allocated string and ee_free() it. Read through strlen()
+ * and koffi.view() rather than koffi.decode(ptr, 'char', -1), which keeps
+ * about ten bytes of native memory per call (koffi 3.3): a 1,000-call loop
+ * showed it.
+ */
 function takeString(ptr) {
     if (ptr === null || ptr === undefined || ptr === 0n) return null;
     try {
-        return koffi.decode(ptr, 'char', -1);
+        const n = Number(cStrlen(ptr));
+        return n === 0 ? '' : Buffer.from(koffi.view(ptr, n)).toString('utf8');
     } finally {
         fn.ee_free(ptr);
     }
@@ -511,6 +605,29 @@ class Engine {
         this._pending = 0;
         this._closing = false;
         engineRegistry.register(this, this._held, this);
+        attachEngineModules(this);
+    }
+
+    /**
+     * engine.quota.onAlert(callback(alert)): quota alerts (parsed JSON) to
+     * callback; null stops them. A replaced callback stays registered until
+     * the engine closes (a worker may be about to call it). Like setLog,
+     * alerts raised on a worker are run on the main thread.
+     */
+    _onAlert(callback) {
+        const handle = this._handle();
+        if (callback === null || callback === undefined) {
+            check(fn.ee_quota_set_alert_callback(handle, null, null));
+            return;
+        }
+        const cb = makeCallback('ee_quota_alert_fn', callback);
+        const st = fn.ee_quota_set_alert_callback(handle, cb.ptr, null);
+        if (st < 0) {
+            const err = ExecEngineError.last(st);
+            cb.release();
+            throw err;
+        }
+        this._held.callbacks.push(cb);
     }
 
     static open(config) { return new Engine(config); }
@@ -558,11 +675,375 @@ class Engine {
     }
 }
 
+// ---- the generated layer (lib/mapping.js) -------------------------------------
+const mapping = require('./lib/mapping');
+const descriptors = mapping.describe(manifest);
+
+const handleRegistry = new FinalizationRegistry((held) => freeHeld(held));
+
+function freeHeld(held) {
+    if (held.owned && held.free) fn[held.free](held.ptr);
+    for (const cb of held.callbacks.values()) cb.release();
+    held.callbacks.clear();
+}
+
+/**
+ * A library handle other than Config and Engine (Principal, Storage,
+ * CostTable ...): close() (alias free(), Symbol.dispose) frees it; one never
+ * closed is freed when garbage collected. `_deps` keeps alive the handles it
+ * was made from (a client keeps its transport).
+ */
+class NativeHandle {
+    constructor(adopt, ptr, deps, owned = true) {
+        if (adopt !== ADOPT) {
+            const create = this.constructor.create;
+            if (typeof create !== 'function')
+                throw new TypeError(`execengine: ${this.constructor.name} has no constructor; use its factories`);
+            return create(...arguments);  // eslint-disable-line prefer-rest-params
+        }
+        const free = (manifest.handles[this.constructor.cName] || {}).free;
+        this._held = { ptr, free, owned, callbacks: new Map() };
+        this._deps = deps || [];
+        if (owned) handleRegistry.register(this, this._held, this);
+    }
+
+    _handle() {
+        if (!this._held || this._closing)
+            throw new Error(`execengine: operation on a closed ${this.constructor.name}`);
+        return this._held.ptr;
+    }
+
+    /** Close now, or when the last async call on this handle settles. */
+    close() {
+        if (!this._held) return;
+        if (this._pending) {
+            this._closing = true;
+            return;
+        }
+        handleRegistry.unregister(this);
+        freeHeld(this._held);
+        this._held = null;
+        this._deps = [];
+    }
+
+    free() { this.close(); }
+
+    [Symbol.dispose]() { this.close(); }
+
+    get closed() { return this._held === null || !!this._closing; }
+}
+
+/** One class per manifest handle (ee_http_request -> HttpRequest). */
+const classes = { Config, Engine };
+for (const h of Object.keys(manifest.handles)) {
+    const name = mapping.className(h);
+    if (classes[name]) continue;
+    const Cls = { [name]: class extends NativeHandle {} }[name];
+    Cls.cName = h;
+    classes[name] = Cls;
+}
+const { Principal } = classes;
+/** Principal.from({workspaceId, userId, orgId}) or an existing Principal. */
+Principal.from = (p) => (p instanceof Principal ? p
+    : Principal.create(p.workspaceId, p.userId == null ? null : p.userId, p.orgId == null ? null : p.orgId));
+Principal.prototype.toJSON = function toJSON() {
+    return { workspaceId: this.workspace(), userId: this.user(), orgId: this.org() };
+};
+
+function jsonArg(v) {
+    if (v === undefined || v === null) return null;
+    if (typeof v === 'string') return v;
+    return JSON.stringify(v);
+}
+
+function parseDoc(text) {
+    return text === null ? null : JSON.parse(text);
+}
+
+function ownerHandle(v, h, what) {
+    if (v === null || v === undefined) return null;
+    const Cls = classes[mapping.className(h)];
+    if (!(v instanceof Cls)) throw new TypeError(`${what} must be a ${Cls.name}`);
+    return v._handle();
+}
+
+/** A registered JS function for a manifest callback type; arguments are
+ * converted (bytes+len -> Buffer, *_json -> parsed, payload dropped). */
+function makeCallback(type, jsfn) {
+    const ps = manifest.callbacks[type].params;
+    return new SharedCallback((...cargs) => {
+        const a = [];
+        for (let i = 0; i < ps.length; i++) {
+            const p = ps[i];
+            if (p.type === 'ptr' && p.name === 'payload') continue;
+            if (p.type === 'bytes' && ps[i + 1] && ps[i + 1].type === 'size') {
+                const n = Number(cargs[i + 1]);
+                a.push(n ? Buffer.from(koffi.view(cargs[i], n)) : Buffer.alloc(0));
+                i++;
+            } else if (p.type.startsWith('handle:')) {
+                const C = classes[mapping.className(p.type.slice(7))];
+                a.push(new C(ADOPT, cargs[i], [], false));  // borrowed for the call
+            } else if (p.type === 'str' && /_json$/.test(p.name)) {
+                a.push(cargs[i] == null ? null : JSON.parse(cargs[i]));
+            } else {
+                a.push(cargs[i]);
+            }
+        }
+        try {
+            const r = jsfn(...a);
+            return r === undefined ? 0 : r;
+        } catch (e) {
+            process.emitWarning(`execengine ${type} callback threw: ${e && e.stack || e}`);
+            return -1;
+        }
+    }, type);
+}
+
+/** C arguments of one call of descriptor d (self: the object's handle). */
+function prepare(d, selfPtr, self, jsArgs) {
+    const f = fnDesc.get(d.name);
+    const c = new Array(f.params.length).fill(null);
+    const temps = [];
+    try {
+        return prepareInto(d, f, c, temps, selfPtr, self, jsArgs);
+    } catch (e) {
+        for (const t of temps) t.close();
+        throw e;
+    }
+}
+
+function prepareInto(d, f, c, temps, selfPtr, self, jsArgs) {
+    const deps = [];
+    const outs = {};
+    let j = 0;
+    for (const a of d.args) {
+        if (d.self === 0 && a.c === 0) {
+            c[0] = selfPtr;
+            continue;
+        }
+        if (a.role === 'null') {
+            c[a.c] = null;
+            continue;
+        }
+        const v = jsArgs[j++];
+        switch (a.role) {
+        case 'json': c[a.c] = jsonArg(v); break;
+        case 'str': c[a.c] = v === undefined || v === null ? null : String(v); break;
+        case 'principal':
+            if (v === undefined || v === null) c[a.c] = null;
+            else if (v instanceof Principal) { c[a.c] = v._handle(); deps.push(v); }
+            else { const p = Principal.from(v); temps.push(p); c[a.c] = p._handle(); }
+            break;
+        case 'handle': c[a.c] = ownerHandle(v, a.handle, a.name); if (v) deps.push(v); break;
+        case 'bool': c[a.c] = typeof v === 'boolean' ? (v ? 1 : 0) : Number(v || 0); break;
+        case 'number': c[a.c] = v === undefined ? 0 : Number(v); break;
+        case 'int64': c[a.c] = v === undefined ? 0 : v; break;
+        case 'bytes': {
+            if (v === null || v === undefined) { c[a.c] = null; c[a.len] = 0; break; }
+            if (f.params[a.c].type === 'str') {
+                const text = Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
+                c[a.c] = text;
+                c[a.len] = Buffer.byteLength(text);
+            } else {
+                const buf = Buffer.isBuffer(v) ? v : Buffer.from(String(v), 'utf8');
+                c[a.c] = buf;
+                c[a.len] = buf.length;
+            }
+            break;
+        }
+        case 'array': {
+            const arr = Array.from(v || []);
+            c[a.c] = BigInt64Array.from(arr.map((x) => BigInt(x)));
+            c[a.len] = arr.length;
+            outs.arrayLength = arr.length;
+            break;
+        }
+        case 'callback': {
+            if (!self || !self._held) throw new TypeError(`${d.path}: no object to hold the callback`);
+            const cb = v === null || v === undefined ? null : makeCallback(a.callback, v);
+            c[a.c] = cb ? cb.ptr : null;
+            const old = self._held.callbacks.get(d.name);
+            if (cb) self._held.callbacks.set(d.name, cb);
+            else self._held.callbacks.delete(d.name);
+            if (old) old.release();
+            break;
+        }
+        default: throw new Error(`execengine: unknown role ${a.role}`);
+        }
+    }
+    for (const o of d.outs) {
+        if (o.role === 'charbuf') c[o.c] = Buffer.alloc(o.size);
+        else if (o.role === 'int64Array') c[o.c] = new BigInt64Array(outs.arrayLength || 0);
+        else c[o.c] = [null];
+        if (o.len !== undefined) c[o.len] = [null];
+    }
+    return { c, temps, deps };
+}
+
+/** Results of a finished call; frees every library-owned output. Throws the
+ * call's error when it failed (fromWorker: detail only from the document). */
+function finish(d, st, c, deps, fromWorker) {
+    const values = {};
+    let docText = null;
+    let firstError = null;
+    for (const o of d.outs) {
+        try {
+            switch (o.role) {
+            case 'doc': case 'text':
+                docText = takeString(c[o.c][0]);
+                values[o.name] = docText;
+                break;
+            case 'borrowedText': values[o.name] = c[o.c][0]; break;
+            case 'ownedBytes': case 'borrowedBytes': {
+                const ptr = c[o.c][0];
+                const n = Number(c[o.len][0] || 0);
+                values[o.name] = ptr && n ? Buffer.from(new Uint8Array(koffi.view(ptr, n))) : Buffer.alloc(0);
+                if (o.role === 'ownedBytes' && ptr) fn.ee_free(ptr);
+                break;
+            }
+            case 'scalar': values[o.name] = c[o.c][0]; break;
+            case 'int64Array': values[o.name] = Array.from(c[o.c], (x) => Number(x)); break;
+            case 'charbuf': {
+                const buf = c[o.c];
+                const z = buf.indexOf(0);
+                values[o.name] = buf.toString('utf8', 0, z < 0 ? buf.length : z);
+                break;
+            }
+            case 'handle': {
+                const ptr = c[o.c][0];
+                if (ptr && st >= 0) {
+                    const C = classes[mapping.className(o.handle)];
+                    values[o.name] = new C(ADOPT, ptr, deps.slice());
+                } else if (ptr) {
+                    fn[manifest.handles[o.handle].free](ptr);
+                }
+                break;
+            }
+            default: break;
+            }
+        } catch (e) {
+            firstError = firstError || e;
+        }
+    }
+    if (d.returns === 'status' && st < 0) {
+        throw (docText !== null && ExecEngineError.fromDocument(docText, st))
+            || (fromWorker ? ExecEngineError.forStatus(st) : ExecEngineError.last(st));
+    }
+    if (firstError) throw firstError;
+    for (const o of d.outs) {
+        if (o.role === 'doc' && values[o.name] !== undefined) values[o.name] = parseDoc(values[o.name]);
+    }
+    if (d.returns !== 'status' && d.returns !== 'void') return st;
+    if (d.outs.length === 0) return undefined;
+    if (d.outs.length === 1) return values[d.outs[0].name];
+    const r = {};
+    for (const o of d.outs) r[mapping.outKey(o.name)] = values[o.name];
+    return r;
+}
+
+const fnDesc = new Map(manifest.functions.map((f) => [f.name, f]));
+
+/** Call descriptor d synchronously (or, for ASYNC ones, on a koffi worker:
+ * a Promise). `self` is the Engine or handle object the call is on. */
+function invoke(d, self, jsArgs) {
+    const selfPtr = d.self === 0 ? self._handle() : null;
+    const { c, temps, deps } = prepare(d, selfPtr, self, jsArgs);  // closes its temps if it throws
+    if (self && d.kind !== 'engine') deps.push(self);
+    const releaseTemps = () => { for (const t of temps) t.close(); };
+    if (!d.async) {
+        try {
+            return finish(d, fn[d.name](...c), c, deps, false);
+        } finally {
+            releaseTemps();
+        }
+    }
+    // The object the call is on is closed only once the call settles.
+    const owner = self instanceof Engine || self instanceof NativeHandle ? self : null;
+    if (owner) owner._pending = (owner._pending || 0) + 1;
+    return new Promise((resolve, reject) => {
+        fn[d.name].async(...c, (err, st) => {
+            try {
+                if (err) throw err;
+                resolve(finish(d, st, c, deps, true));
+            } catch (e) {
+                reject(e);
+            } finally {
+                releaseTemps();
+                // deps (Principal, handles, this object) stay referenced by
+                // this closure until here, so none is collected mid-call.
+                deps.length = 0;
+                if (owner && --owner._pending === 0 && owner._closing) {
+                    if (owner instanceof Engine) owner._reallyClose();
+                    else owner.close();
+                }
+            }
+        });
+    });
+}
+
+// Attach: class methods, static factories, module functions; engine modules
+// are built per Engine (attachEngineModules).
+const engineTree = {};
+const modules = {};
+for (const d of descriptors) {
+    if (d.handwritten || d.kind === 'native') continue;
+    if (d.kind === 'method') {
+        const Cls = classes[d.owner];
+        if (Object.prototype.hasOwnProperty.call(Cls.prototype, d.method))
+            throw new LibraryError(`execengine: ${d.name} maps onto ${d.path}, which exists already`);
+        Cls.prototype[d.method] = function generated(...a) { return invoke(d, this, a); };
+    } else if (d.kind === 'static') {
+        classes[d.owner][d.method] = (...a) => invoke(d, null, a);
+    } else if (d.kind === 'engine') {
+        let node = engineTree;
+        for (const part of d.owner.split('.')) node = node[part] = node[part] || {};
+        node[d.method] = d;
+    } else if (d.kind === 'module') {
+        let node = modules;
+        for (const part of d.owner.split('.')) node = node[part] = node[part] || {};
+        node[d.method] = (...a) => invoke(d, null, a);
+    }
+}
+
+function buildEngineModule(engine, tree) {
+    const obj = {};
+    for (const [k, v] of Object.entries(tree)) {
+        if (v && v.name && v.path) obj[k] = (...a) => invoke(v, engine, a);
+        else obj[k] = buildEngineModule(engine, v);
+    }
+    return obj;
+}
+
+function attachEngineModules(engine) {
+    for (const [k, sub] of Object.entries(engineTree))
+        engine[k] = buildEngineModule(engine, sub);
+    // Hand-written members of the modules.
+    engine.quota.onAlert = (callback) => engine._onAlert(callback);
+}
+
+/** Storage.collections(): the collections the library declares, as
+ * [{name, flags, timeField}] (the leading members of ee_storage_collection). */
+const collectionHead = koffi.struct('ee_storage_collection_head',
+    { name: 'const char *', flags: 'unsigned int', time_field: 'const char *' });
+classes.Storage.collections = () => {
+    const list = [null];
+    const count = [null];
+    check(fn.ee_storage_collection_list(list, count));
+    const n = Number(count[0]);
+    if (!n) return [];
+    return koffi.decode(list[0], koffi.array('void *', n)).map((p) => {
+        const h = koffi.decode(p, collectionHead);
+        return { name: h.name, flags: h.flags, timeField: h.time_field };
+    });
+};
+
 module.exports = {
-    Config,
-    Engine,
+    ...classes,
+    ...modules,
     ExecEngineError,
     LibraryError,
+    errors: Object.assign(modules.errors || {}, errorClasses, { ExecEngineError }),
+    ...errorClasses,
     Status,
     LogLevel,
     EXPECTED_MAJOR,
@@ -573,6 +1054,11 @@ module.exports = {
     features: () => fn.ee_version_features().split(' '),
     statusName: (code) => fn.ee_status_name(code),
     strerror: (code) => fn.ee_strerror(code),
+    /** The function -> method table (lib/mapping.js), for tools and tests. */
+    bindings: descriptors,
     /** Raw access: the manifest, the loaded library, every C function. */
-    native: { manifest, lib, libraryPath, fn, statusNames, callString, callDocAsync, takeString },
+    native: {
+        manifest, lib, libraryPath, fn, statusNames, callString, callDocAsync, takeString,
+        free: (ptr) => fn.ee_free(ptr), libraryCandidates,
+    },
 };

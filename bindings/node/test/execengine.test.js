@@ -119,8 +119,8 @@ test('a bad value throws EE_EINVAL naming the key', () => {
     cfg.set('MAX_CONCURRENT_EXECUTIONS', '4');
     const e = captureError(() => cfg.set('MAX_CONCURRENT_EXECUTIONS', 'lots'));
     assert.ok(e instanceof ExecEngineError);
-    assert.equal(e.code, -3);
-    assert.equal(e.name, 'EE_EINVAL');
+    assert.equal(e.status, -3);
+    assert.equal(e.code, 'EE_EINVAL');
     assert.match(e.message, /MAX_CONCURRENT_EXECUTIONS/);
     // Text that is not a number is not quoted back: it may be a password
     // set in the wrong variable. A number out of range is.
@@ -131,10 +131,10 @@ test('a bad value throws EE_EINVAL naming the key', () => {
     assert.equal(e.detail, null);
     assert.equal(cfg.getInt('MAX_CONCURRENT_EXECUTIONS'), 4);
     const unknown = captureError(() => cfg.set('NO_SUCH_OPTION', '1'));
-    assert.equal(unknown.code, ee.Status.EE_EINVAL);
+    assert.equal(unknown.status, ee.Status.EE_EINVAL);
     assert.match(unknown.message, /NO_SUCH_OPTION/);
     const big = captureError(() => cfg.set('OPENROUTER_APP_NAME', 'x'.repeat(5000)));
-    assert.equal(big.name, 'EE_ETOOBIG');
+    assert.equal(big.code, 'EE_ETOOBIG');
     cfg.free();
 });
 
@@ -148,7 +148,7 @@ test('loading the environment names a bad variable', () => {
         cfg.loadEnv({ BILLING_CYCLE_DAY: '20', UNRELATED: 'x' });
         assert.equal(cfg.getInt('BILLING_CYCLE_DAY'), 20);
         const e = captureError(() => cfg.loadEnv({ BILLING_CYCLE_DAY: '31' }));
-        assert.equal(e.name, 'EE_EINVAL');
+        assert.equal(e.code, 'EE_EINVAL');
         assert.match(e.message, /BILLING_CYCLE_DAY/);
     } finally {
         if (saved === undefined) delete process.env.BILLING_CYCLE_DAY;
@@ -161,8 +161,8 @@ test('secrets cannot be read back', () => {
     const cfg = new Config();
     cfg.set('N8N_API_KEY', SECRET);
     const e = captureError(() => cfg.getString('N8N_API_KEY'));
-    assert.equal(e.code, -16);
-    assert.equal(e.name, 'EE_EPERM');
+    assert.equal(e.status, -16);
+    assert.equal(e.code, 'EE_EPERM');
     assert.match(e.message, /N8N_API_KEY/);
     assert.ok(!e.message.includes(SECRET));
     const s = cfg.summary();
@@ -213,14 +213,14 @@ test('a failing open carries its detail and no secret', () => {
     cfg.set('EE_STORAGE_URI', 'sqlite:///proc/ee-no-such-dir/x.db');
     const io = captureError(() => Engine.open(cfg));
     assert.ok(io instanceof ExecEngineError);
-    assert.equal(io.code, -9);
-    assert.equal(io.name, 'EE_EIO');
+    assert.equal(io.status, -9);
+    assert.equal(io.code, 'EE_EIO');
     assert.match(io.message, /\/proc\/ee-no-such-dir/);
     // Nothing listens on port 1 of the loopback: refused at once.
     cfg.set('EE_STORAGE_URI', `postgres://ee:${password}@127.0.0.1:1/db`);
     assert.ok(!JSON.stringify(cfg.summary()).includes(password));
     const net = captureError(() => Engine.open(cfg));
-    assert.equal(net.name, 'EE_ENETWORK');
+    assert.equal(net.code, 'EE_ENETWORK');
     assert.match(net.message, /127\.0\.0\.1/);
     assert.ok(!net.message.includes(password));
     assert.ok(lines.length > 0);
@@ -267,7 +267,7 @@ test('log level filters lines and null turns logging off', () => {
     Engine.open(cfg).close();
     assert.deepEqual(lines, []);
     assert.throws(() => cfg.setLog(() => {}, 'verbose'), RangeError);
-    assert.equal(captureError(() => cfg.setLog(() => {}, 7)).name, 'EE_EINVAL');
+    assert.equal(captureError(() => cfg.setLog(() => {}, 7)).code, 'EE_EINVAL');
     cfg.free();
 });
 
@@ -309,8 +309,8 @@ test('an async failure carries the detail of its own error document', async () =
     const err = await native.callDocAsync('ee_config_summary_json', null).then(
         () => assert.fail('expected a rejection'), (e) => e);
     assert.ok(err instanceof ExecEngineError);
-    assert.equal(err.code, -3);
-    assert.equal(err.name, 'EE_EINVAL');
+    assert.equal(err.status, -3);
+    assert.equal(err.code, 'EE_EINVAL');
     assert.equal(err.message, 'ee_config_summary_json: cfg is NULL');
     assert.equal(err.httpStatus, 0);
     // The failure was recorded on koffi's worker thread, not here: the
@@ -343,7 +343,7 @@ function asyncThenExit(calls) {
                 if (call === 'fail') {
                     const e = await ee.native.callDocAsync('ee_catalog_validate_input', h, null, id, '{}')
                         .then(() => null, (err) => err);
-                    seen.push(e && e.name);
+                    seen.push(e && e.code);
                 } else {
                     seen.push((await ee.native.callDocAsync('ee_catalog_search', h, null,
                                                             '{"q": "alpha"}')).total);
@@ -380,7 +380,7 @@ test('stale thread detail is not borrowed by another status', () => {
     const cfg = new Config();
     assert.throws(() => cfg.set('BILLING_CYCLE_DAY', '99'), ExecEngineError);
     const e = ExecEngineError.last(-9);
-    assert.equal(e.name, 'EE_EIO');
+    assert.equal(e.code, 'EE_EIO');
     assert.equal(e.message, ee.strerror(-9));
     cfg.free();
 });

@@ -1,0 +1,495 @@
+'use strict';
+// The generated idiomatic layer (lib/mapping.js): every module through it,
+// an execution against the fake n8n, errors with their detail, coverage of
+// every export, and a 1,000-call loop with the heap and RSS stable.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const path = require('node:path');
+const { spawn, spawnSync } = require('node:child_process');
+const readline = require('node:readline');
+
+const ee = require('..');
+
+const ROOT = path.join(__dirname, '..', '..', '..');
+const SECRET = 'test-encryption-secret-0123456789abcdef0123';
+const N8N_KEY = 'n8n-key-canary-node-7c1e';
+const P = { workspaceId: 'ws-node-1', userId: 'user-1', orgId: 'org-1' };
+
+function memoryEngine(extra = {}) {
+    const cfg = new ee.Config();
+    cfg.set('EE_STORAGE_URI', 'memory:');
+    cfg.set('EE_COUNTERS_URI', 'memory:');
+    cfg.set('API_KEY_ENCRYPTION_SECRET', SECRET);
+    for (const [k, v] of Object.entries(extra)) cfg.set(k, v);
+    const engine = ee.Engine.open(cfg);
+    cfg.free();
+    return engine;
+}
+
+function resolvePath(engine, p) {
+    if (p.includes('#')) {
+        const [cls, m] = p.split('#');
+        return ee[cls] && ee[cls].prototype[m];
+    }
+    let node = p.startsWith('engine.') ? engine : ee;
+    for (const part of (p.startsWith('engine.') ? p.slice(7) : p).split('.')) {
+        if (node === undefined || node === null) return undefined;
+        node = node[part];
+    }
+    return node;
+}
+
+test('every exported function has a binding (manifest and abi/exports.txt)', () => {
+    const exports = fs.readFileSync(path.join(ROOT, 'abi', 'exports.txt'), 'utf8')
+        .split('\n').filter((l) => l.startsWith('ee_')).map((l) => l.split(/\s+/)[0]);
+    const byName = new Map(ee.bindings.map((d) => [d.name, d]));
+    const engine = memoryEngine();
+    try {
+        const missing = [];
+        for (const name of new Set([...exports, ...ee.native.manifest.functions.map((f) => f.name)])) {
+            const d = byName.get(name);
+            if (!d) { missing.push(`${name}: no descriptor`); continue; }
+            if (d.kind === 'native') {
+                // Reachable raw only: the reason must say why and what to use.
+                if (!d.reason || typeof ee.native.fn[name] !== 'function')
+                    missing.push(`${name}: native-only without a reason`);
+                continue;
+            }
+            if (typeof resolvePath(engine, d.path) !== 'function' && !(d.kind === 'constructor'))
+                missing.push(`${name}: ${d.path} is not a function`);
+        }
+        assert.deepEqual(missing, []);
+        // The idiomatic layer covers most of the API; the native-only ones
+        // are the struct-pointer fast paths.
+        const native = ee.bindings.filter((d) => d.kind === 'native').map((d) => d.name);
+        assert.ok(native.every((n) => /^ee_(quota|counters|storage|transport|engine|gateway)_/.test(n)), native.join());
+    } finally {
+        engine.close();
+    }
+});
+
+test('the coverage check fails for a function without a binding', () => {
+    // A manifest with an extra export the mapping cannot place: describe()
+    // gives it a descriptor whose path resolves to nothing.
+    const mapping = require('../lib/mapping');
+    const m = JSON.parse(JSON.stringify(ee.native.manifest));
+    m.functions.push({ name: 'ee_frobnicate_widget', header: 'x.h', returns: 'status',
+                       params: [{ name: 'engine', type: 'handle:ee_engine' }] });
+    const d = mapping.describe(m).find((x) => x.name === 'ee_frobnicate_widget');
+    const engine = memoryEngine();
+    try {
+        assert.equal(typeof resolvePath(engine, d.path), 'undefined');
+    } finally {
+        engine.close();
+    }
+});
+
+test('catalog, categories, audit, billing, quota, credentials through the modules', () => {
+    const engine = memoryEngine();
+    try {
+        const cat = engine.catalog.categories.create({ name: 'Node tests' });
+        assert.equal(cat.name, 'Node tests');
+        assert.equal(engine.catalog.categories.list({}).data.length, 1);
+        const entry = engine.catalog.create({ n8nWorkflowId: 'wfNode1', name: 'Summarise',
+            inputSchema: { type: 'object', required: ['text'], properties: { text: { type: 'string' } } } });
+        assert.match(entry.id, /^[0-9a-f]{24}$/);
+        assert.equal(engine.catalog.get(P, entry.id, 0).name, 'Summarise');
+        const found = engine.catalog.search(P, { q: 'Summar' });
+        assert.deepEqual(found.data.map((e) => e.id), [entry.id]);
+        assert.deepEqual(engine.catalog.validateInput(P, entry.id, { text: 'x' }), { text: 'x' });
+        // A validation error with JSON pointers.
+        const v = assert.throws(() => engine.catalog.validateInput(P, entry.id, { text: 5 }),
+            (e) => e instanceof ee.ValidationError && e.code === 'EE_EVALIDATION');
+        assert.equal(v, undefined);
+        try {
+            engine.catalog.validateInput(P, entry.id, { text: 5 });
+        } catch (e) {
+            assert.ok(e instanceof ee.ExecEngineError);
+            assert.equal(e.status, ee.Status.EE_EVALIDATION);
+            assert.deepEqual(e.violations.map((x) => x.pointer), ['/text']);
+        }
+        assert.equal(engine.catalog.update(entry.id, { description: 'd' }).description, 'd');
+
+        assert.equal(typeof engine.audit.stats(), 'object');
+        assert.ok(Array.isArray(engine.audit.query(null, {}).data));
+        assert.equal(engine.audit.purge(0), 0);
+
+        const bill = engine.billing.current(P);
+        assert.equal(typeof bill, 'object');
+        assert.equal(typeof engine.billing.history(P, {}), 'object');
+        // No closed month yet: NotFound, mapped to its class.
+        assert.throws(() => engine.billing.export(P, '2026-01', 'csv'), ee.NotFound);
+
+        assert.equal(engine.quota.usage(P).orgId, P.orgId);
+        assert.equal(typeof engine.quota.check(P), 'object');
+
+        const wf = { nodes: [{ name: 'AI', type: '@n8n/n8n-nodes-langchain.lmChatOpenAi',
+            parameters: {}, credentials: { openAiApi: { id: '1', name: 'x' } } }], connections: {} };
+        const route = engine.credentials.route(P, wf, null);
+        assert.equal(route.ready, false);
+        assert.deepEqual(route.gaps.map((g) => g.credentialName), ['openAiApi']);
+        assert.deepEqual(engine.credentials.keys.list(P), { keys: [] });
+    } finally {
+        engine.close();
+    }
+});
+
+test('a quota refusal is a QuotaExceeded with retryAfter', () => {
+    const engine = memoryEngine();
+    try {
+        engine.quota.plans.put({ name: 'tiny', predictionsPerPeriod: 1 });
+        engine.quota.subscriptions.put({ orgId: P.orgId, plan: 'tiny' });
+        const ok = engine.quota.admit(P, {});
+        assert.equal(ok.allowed, true);
+        engine.quota.finish(ok.ticket, true, 0);
+        assert.throws(() => engine.quota.admit(P, {}), (e) => {
+            assert.ok(e instanceof ee.QuotaExceeded);
+            assert.equal(e.name, 'QuotaExceeded');
+            assert.equal(e.code, 'EE_EQUOTA');
+            assert.equal(e.detail.quota, 'predictions');
+            assert.ok(e.retryAfterMs > 0);
+            assert.equal(e.retryAfter, Math.ceil(e.retryAfterMs / 1000));
+            return true;
+        });
+    } finally {
+        engine.close();
+    }
+});
+
+test('handles: classes with close(), Symbol.dispose, factories and out-params', () => {
+    const p = new ee.Principal('ws-a', 'u-a', null);
+    assert.deepEqual(p.toJSON(), { workspaceId: 'ws-a', userId: 'u-a', orgId: 'ws-a' });  // org defaults to the workspace
+    p.close();
+    assert.equal(p.closed, true);
+    assert.throws(() => p.workspace(), /closed Principal/);
+
+    const schema = ee.Schema.compile({ type: 'object', properties: { n: { type: 'integer', default: 3 } } });
+    assert.deepEqual(schema.applyDefaults({}), { n: 3 });
+    assert.throws(() => schema.validate({ n: 'x' }),
+        (e) => e instanceof ee.ValidationError && e.violations[0].pointer === '/n');
+    schema[Symbol.dispose]();
+
+    const storage = ee.Storage.memory();
+    assert.equal(storage.backendName(), 'memory');
+    const names = ee.Storage.collections().map((c) => c.name);
+    assert.ok(names.includes('workflowCatalog'));
+    storage.close();
+
+    const req = ee.HttpRequest.create('POST', 'http://127.0.0.1:1/x');
+    req.addHeader('X-A', 'b');
+    req.setBody('hello');
+    assert.deepEqual(req.headerAt(0), { name: 'X-A', value: 'b' });
+    assert.equal(req.body().toString(), 'hello');
+    assert.equal(req.method(), 'POST');
+    req.close();
+
+    const table = ee.CostTable.create();
+    assert.ok(table instanceof ee.CostTable);
+    table.close();
+    assert.deepEqual(ee.cost.allocate(100, [1, 3]), [25, 75]);
+    assert.equal(ee.templates.render('Hi {{name}}', { name: 'Ada' }), 'Hi Ada');
+    assert.equal(ee.n8n.mapStatus('success'), 'completed');
+});
+
+// ---- an execution against the fake n8n ----------------------------------------
+async function startFakeN8n() {
+    const proc = spawn('python3', [path.join(ROOT, 'tests', 'support', 'fake_n8n.py')],
+                       { stdio: ['ignore', 'pipe', 'ignore'] });
+    const rl = readline.createInterface({ input: proc.stdout });
+    const line = await new Promise((resolve, reject) => {
+        rl.once('line', resolve);
+        proc.once('exit', () => reject(new Error('fake n8n exited')));
+    });
+    rl.close();
+    const m = /^PORT (\d+)/.exec(line);
+    if (!m) { proc.kill(); throw new Error(`fake n8n: ${line}`); }
+    return { proc, url: `http://127.0.0.1:${m[1]}` };
+}
+
+test('sync, run and wait are Promises; an execution end to end', async () => {
+    const n8n = await startFakeN8n();
+    const engine = memoryEngine({ N8N_BASE_URL: n8n.url, N8N_API_KEY: N8N_KEY, EXEC_WORKERS: '1' });
+    try {
+        const syncing = engine.catalog.sync();
+        assert.ok(syncing instanceof Promise);
+        // The call returned before the sync ended: it runs on a worker, and
+        // this thread is free meanwhile (a timer fires before it settles).
+        let settled = false;
+        syncing.then(() => { settled = true; }, () => { settled = true; });
+        const timerFirst = await Promise.race([
+            new Promise((resolve) => setImmediate(() => resolve(!settled))), syncing.then(() => false)]);
+        assert.equal(timerFirst, true);
+        const report = await syncing;
+        assert.deepEqual(report.added.map((a) => a.name), ['Hosts echo']);
+        const wf = report.added[0].id;
+
+        const run = engine.executions.run(P, wf, { parameters: { text: 'hello node' } });
+        assert.ok(run instanceof Promise);
+        const rec = await run;
+        assert.equal(rec.status, 'completed', JSON.stringify(rec));
+        assert.equal(engine.executions.get(P, rec._id)._id, rec._id);
+        assert.equal(typeof engine.executions.results(P, rec._id), 'object');
+        assert.equal(typeof engine.executions.cost(P, rec._id), 'object');
+        assert.ok(engine.executions.list(P, {}).data.some((x) => x._id === rec._id));
+
+        engine.executions.workersStart();
+        const id = engine.executions.start(P, wf, { parameters: { text: 'async' } });
+        assert.match(id, /^[0-9a-f]{24}$/);
+        const done = await engine.executions.wait(P, id, 30000);
+        assert.equal(done.status, 'completed');
+
+        // An async failure carries its own error document.
+        await assert.rejects(engine.executions.wait(P, 'f'.repeat(24), 10),
+                             (e) => e instanceof ee.NotFound && e.code === 'EE_ENOTFOUND');
+        const text = JSON.stringify(rec);
+        assert.ok(!text.includes(N8N_KEY));
+    } finally {
+        engine.close();
+        n8n.proc.kill();
+    }
+});
+
+test('a 1,000-call loop leaves the JS heap and the native memory stable', () => {
+    // In a child with --expose-gc, so that gc() is real. The native side is
+    // measured with glibc's mallinfo2() (bytes in use, every arena): RSS
+    // also moves with V8's pages and is only checked loosely.
+    const script = `
+        const ee = require(${JSON.stringify(path.join(__dirname, '..'))});
+        const koffi = require(${JSON.stringify(require.resolve('koffi'))});
+        let inuse = () => null;
+        try {
+            const MI = koffi.struct('mallinfo2_t', { arena: 'size_t', ordblks: 'size_t', smblks: 'size_t',
+                hblks: 'size_t', hblkhd: 'size_t', usmblks: 'size_t', fsmblks: 'size_t',
+                uordblks: 'size_t', fordblks: 'size_t', keepcost: 'size_t' });
+            const mallinfo2 = koffi.load('libc.so.6').func('mallinfo2', MI, []);
+            inuse = () => { const m = mallinfo2(); return Number(m.uordblks) + Number(m.hblkhd); };
+        } catch (e) { /* not glibc: RSS only */ }
+        const cfg = new ee.Config();
+        cfg.set('EE_STORAGE_URI', 'memory:'); cfg.set('EE_COUNTERS_URI', 'memory:');
+        cfg.set('API_KEY_ENCRYPTION_SECRET', ${JSON.stringify(SECRET)});
+        const engine = ee.Engine.open(cfg); cfg.free();
+        const p = ${JSON.stringify(P)};
+        engine.catalog.create({ n8nWorkflowId: 'leak1', name: 'Leak' });
+        const settle = () => new Promise((resolve) => setImmediate(resolve));
+        const round = async () => {
+            for (let i = 0; i < 1000; i++) {
+                engine.catalog.search(p, { q: 'Leak' });
+                engine.quota.usage(p);
+                try { engine.catalog.get(p, 'nope', 0); } catch (e) { if (e.code !== 'EE_EINVAL') throw e; }
+                ee.templates.render('{{a}}', { a: i });
+                // Never closed: the FinalizationRegistry frees it.
+                ee.Schema.compile({ type: 'object' });
+                if (i % 10 === 0) {
+                    try { await engine.executions.wait(p, 'f'.repeat(24), 10); }
+                    catch (e) { if (e.code !== 'EE_ENOTFOUND') throw e; }
+                }
+            }
+            for (let k = 0; k < 3; k++) { gc(); await settle(); }
+        };
+        const sample = () => ({ heap: process.memoryUsage().heapUsed, rss: process.memoryUsage().rss,
+                                native: inuse() });
+        (async () => {
+            // Warm-up: allocator arenas (koffi's worker has its own), V8 code.
+            for (let k = 0; k < 4; k++) await round();
+            const a = sample();
+            for (let k = 0; k < 8; k++) await round();
+            const b = sample();
+            engine.close();
+            console.log(JSON.stringify({ heap: b.heap - a.heap, rss: b.rss - a.rss,
+                                         native: a.native === null ? null : b.native - a.native }));
+        })().catch((e) => { console.error(e); process.exit(1); });`;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script],
+                        { encoding: 'utf8', timeout: 240000 });
+    assert.equal(r.status, 0, r.stderr);
+    const { heap, rss, native } = JSON.parse(r.stdout.trim().split('\n').pop());
+    if (process.env.EE_NODE_LEAK_VERBOSE) console.log({ heap, rss, native });
+    // 8,000 iterations of 5 calls (and 800 async ones) after the warm-up:
+    // a leak of 20 bytes a call is 800 KB; a document or a handle, far more.
+    assert.ok(heap < 1024 * 1024, `JS heap grew by ${heap} bytes`);
+    if (native !== null) assert.ok(native < 512 * 1024, `native memory in use grew by ${native} bytes`);
+    assert.ok(rss < 16 * 1024 * 1024, `RSS grew by ${rss} bytes`);
+});
+
+test('library lookup: EXECENGINE_LIBRARY, its alias, then pkg-config and the loader', () => {
+    const c = ee.native.libraryCandidates;
+    assert.deepEqual(c({ EXECENGINE_LIBRARY: '/x/lib.so', EE_LIBRARY_PATH: '/y' }), ['/x/lib.so']);
+    assert.deepEqual(c({ EE_LIBRARY_PATH: '/y/lib.so' }), ['/y/lib.so']);
+    const plain = c({});
+    assert.equal(plain[plain.length - 1], `libexecengine.so.${ee.EXPECTED_MAJOR}`);
+});
+
+test('a credential gap is a CredentialGap with its gaps (run and start)', async () => {
+    // An n8n whose one workflow needs an OpenAI credential nobody provisioned.
+    const http = require('node:http');
+    const WF = { id: 'credGapWf00001', name: 'Needs OpenAI', active: true, isArchived: false,
+        createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z',
+        versionId: 'v1', tags: [], settings: {},
+        nodes: [
+            { id: 'n1', name: 'Webhook', type: 'n8n-nodes-base.webhook', typeVersion: 2, position: [0, 0],
+              parameters: { httpMethod: 'POST', path: 'ee-cred', responseMode: 'lastNode' }, webhookId: 'ee-cred' },
+            { id: 'n2', name: 'AI', type: '@n8n/n8n-nodes-langchain.lmChatOpenAi', typeVersion: 1,
+              position: [200, 0], parameters: {}, credentials: { openAiApi: { id: '1', name: 'OpenAI' } } },
+        ],
+        connections: { Webhook: { main: [[{ node: 'AI', type: 'main', index: 0 }]] } } };
+    const srv = http.createServer((req, res) => {
+        res.setHeader('Content-Type', 'application/json');
+        if (req.url.startsWith('/api/v1/workflows/')) return res.end(JSON.stringify(WF));
+        if (req.url.startsWith('/api/v1/workflows'))
+            return res.end(JSON.stringify({ data: [WF], nextCursor: null }));
+        res.statusCode = 404;
+        return res.end('{}');
+    });
+    await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const engine = memoryEngine({ N8N_BASE_URL: `http://127.0.0.1:${srv.address().port}`, N8N_API_KEY: N8N_KEY });
+    try {
+        const report = await engine.catalog.sync();
+        const id = report.added[0].id;
+        const isGap = (e) => {
+            assert.ok(e instanceof ee.CredentialGap, String(e));
+            assert.equal(e.code, 'EE_ECREDENTIALS');
+            assert.deepEqual(e.gaps.map((g) => g.credentialName), ['openAiApi']);
+            assert.ok(!e.message.includes(N8N_KEY));
+            return true;
+        };
+        await assert.rejects(engine.executions.run(P, id, { parameters: {} }), isGap);  // worker thread
+        assert.throws(() => engine.executions.start(P, id, { parameters: {} }), isGap);  // this thread
+    } finally {
+        engine.close();
+        srv.close();
+    }
+});
+
+test('transport, n8n client, mail, counters and cost table through their classes', async () => {
+    const http = require('node:http');
+    const seen = [];
+    const srv = http.createServer((req, res) => {
+        let body = '';
+        req.on('data', (d) => { body += d; });
+        req.on('end', () => {
+            seen.push({ method: req.method, url: req.url, body, key: req.headers['x-n8n-api-key'] });
+            res.setHeader('Content-Type', 'application/json');
+            if (req.url.startsWith('/api/v1/workflows'))
+                return res.end(JSON.stringify({ data: [{ id: 'wfA', name: 'A', active: true, nodes: [] }],
+                                                nextCursor: null }));
+            res.setHeader('X-Echo', 'yes');
+            return res.end(JSON.stringify({ echo: body }));
+        });
+    });
+    await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${srv.address().port}`;
+    const opts = ee.TransportOptions.create();
+    const transport = ee.Transport.curl(opts);
+    try {
+        const req = ee.HttpRequest.create('POST', `${base}/echo`);
+        req.addHeader('Content-Type', 'application/json');
+        req.setBody(Buffer.from('{"n":1}'));
+        req.setLimits(2000, 5000, 65536);
+        const pending = transport.http(req);                 // a worker thread
+        assert.ok(pending instanceof Promise);
+        const resp = await pending;
+        assert.ok(resp instanceof ee.HttpResponse);
+        assert.equal(resp.status(), 200);
+        assert.equal(resp.header('X-Echo'), 'yes');
+        assert.deepEqual(JSON.parse(resp.body().toString()), { echo: '{"n":1}' });
+        resp.close();
+        req.close();
+
+        const client = ee.N8n.create(transport, base, N8N_KEY);
+        const list = await client.listWorkflows({});
+        assert.deepEqual(list.data.map((w) => w.id), ['wfA']);
+        assert.equal(seen[seen.length - 1].key, N8N_KEY);
+        client.close();
+
+        // close() during an async call on the handle waits for the call.
+        const req2 = ee.HttpRequest.create('GET', `${base}/late`);
+        const late = transport.http(req2);
+        transport.close();
+        assert.equal(transport.closed, true);
+        assert.throws(() => transport.http(req2), /closed Transport/);
+        const lateResp = await late;
+        assert.equal(lateResp.status(), 200);
+        assert.equal(transport._held, null);   // freed once the call settled
+        lateResp.close();
+        req2.close();
+    } finally {
+        transport.close();
+        opts.close();
+        srv.close();
+    }
+
+    const mail = ee.Mail.create('smtp://127.0.0.1:2525', 'ee@example.com');
+    mail.addRecipient('a@example.com');
+    mail.setMessage('Subject: hi\r\n\r\nbody\r\n');
+    mail.setRequireTls(true);
+    assert.equal(mail.recipientCount(), 1);
+    assert.equal(mail.recipientAt(0), 'a@example.com');
+    assert.equal(mail.requireTls(), 1);
+    assert.equal(mail.message().toString(), 'Subject: hi\r\n\r\nbody\r\n');
+    mail.close();
+
+    // A handle of the wrong class is a TypeError before any C call.
+    assert.throws(() => ee.N8n.create(ee.Storage.memory(), 'http://127.0.0.1:1', 'k'),
+                  (e) => e instanceof TypeError && /must be a Transport/.test(e.message));
+    assert.throws(() => new ee.Storage(), TypeError);  // factories only
+
+    const counters = ee.Counters.memory();
+    assert.equal(counters.backendName(), 'memory');
+    counters.close();
+
+    const table = ee.CostTable.create();
+    table.loadPrices({ data: [{ id: 'test/model', pricing: { prompt: '0.000001', completion: '0.000002' } }] });
+    assert.deepEqual(table.price('test/model'), { model: 'test/model', prompt: '0.000001',
+        completion: '0.000002', request: '0', promptAttoUsd: 1e12, completionAttoUsd: 2e12, requestAttoUsd: 0 });
+    assert.throws(() => table.price('no/such-model'), ee.UnknownPrice);
+    table.close();
+});
+
+test('library lookup for real: pkg-config libdir when no variable is set; a bad variable is an error', () => {
+    const os = require('node:os');
+    const lib = ee.native.libraryPath;
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ee-node-pc-'));
+    try {
+        fs.mkdirSync(path.join(tmp, 'lib'));
+        fs.symlinkSync(fs.realpathSync(lib), path.join(tmp, 'lib', `libexecengine.so.${ee.EXPECTED_MAJOR}`));
+        fs.writeFileSync(path.join(tmp, 'execengine.pc'),
+            `prefix=${tmp}\nlibdir=\${prefix}/lib\nName: execengine\nDescription: x\nVersion: ${ee.version()}\nLibs: -L\${libdir} -lexecengine\n`);
+        const env = { ...process.env, PKG_CONFIG_PATH: tmp, PKG_CONFIG_LIBDIR: tmp };
+        delete env.EXECENGINE_LIBRARY;
+        delete env.EE_LIBRARY_PATH;
+        const probe = `console.log(require(${JSON.stringify(path.join(__dirname, '..'))}).native.libraryPath)`;
+        const r = spawnSync(process.execPath, ['-e', probe], { env, encoding: 'utf8', timeout: 60000 });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(r.stdout.trim(), path.join(tmp, 'lib', `libexecengine.so.${ee.EXPECTED_MAJOR}`));
+
+        const bad = spawnSync(process.execPath, ['-e', probe], { encoding: 'utf8', timeout: 60000,
+            env: { ...env, EXECENGINE_LIBRARY: path.join(tmp, 'nope.so') } });
+        assert.notEqual(bad.status, 0);
+        assert.match(bad.stderr, /LibraryError: execengine: cannot load libexecengine .*nope\.so/);
+    } finally {
+        fs.rmSync(tmp, { recursive: true, force: true });
+    }
+});
+
+test('gateway.listen, errors.* and log.levelName through the layer', async () => {
+    const engine = memoryEngine();
+    try {
+        const url = engine.gateway.listen('127.0.0.1:0');
+        assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/gateway$/);
+        // A request without a gateway token is refused by the gateway itself.
+        const r = await fetch(`${url}/openrouter/api/v1/chat/completions`, { method: 'POST', body: '{}' });
+        assert.ok(r.status >= 400 && r.status < 500, String(r.status));
+        await r.text();
+        assert.throws(() => engine.gateway.listen('127.0.0.1:0'), ee.StateError);
+    } finally {
+        engine.close();
+    }
+    // The per-thread detail of the last failing call on this thread.
+    assert.throws(() => ee.templates.render('{{#if}}', {}, null), ee.ExecEngineError);
+    assert.equal(ee.errors.lastStatus() < 0, true);
+    assert.equal(ee.errors.last().error.name, ee.statusName(ee.errors.lastStatus()));
+    ee.errors.clear();
+    assert.equal(ee.errors.lastStatus(), 0);
+    assert.deepEqual(ee.errors.last(), { error: null });
+    assert.equal(ee.log.levelName(ee.LogLevel.WARN), 'warn');
+});
