@@ -122,7 +122,7 @@ class LookupTest(unittest.TestCase):
     def test_pkg_config_libdir(self):
         import shutil
         if not (shutil.which("pkg-config") or shutil.which("pkgconf")):
-            self.skipTest("no pkg-config")
+            self.fail("no pkg-config (scripts/setup installs it)")
         with tempfile.TemporaryDirectory() as tmp:
             libdir = os.path.join(tmp, "lib")
             os.makedirs(libdir)

@@ -34,8 +34,8 @@ class InstallTest(unittest.TestCase):
     def test_pip_install_offline_into_target(self):
         exe = builder()
         if exe is None:
-            self.skipTest("no python3 with pip, setuptools and wheel support "
-                          "(Debian: apt-get install python3-pip python3-setuptools python3-wheel)")
+            self.fail("no python3 with pip, setuptools and wheel support (scripts/setup installs "
+                      "them: apt-get install python3-pip python3-setuptools python3-wheel)")
         with tempfile.TemporaryDirectory() as tmp:
             # Build from a copy: setuptools writes build/ and *.egg-info next
             # to the sources. The manifest link resolves inside the copy.
@@ -74,8 +74,8 @@ class InstallTest(unittest.TestCase):
         exe = "/usr/bin/python3"
         if not os.path.exists(exe) or \
                 subprocess.run([exe, "-c", PROBE], capture_output=True).returncode != 0:
-            self.skipTest("no Debian python3 with pip, setuptools and wheel "
-                          "(apt-get install python3-pip python3-setuptools python3-wheel)")
+            self.fail("no Debian python3 with pip, setuptools and wheel (scripts/setup installs "
+                      "them: apt-get install python3-pip python3-setuptools python3-wheel)")
         with tempfile.TemporaryDirectory() as tmp:
             src = os.path.join(tmp, "bindings")
             os.makedirs(src)
