@@ -302,6 +302,10 @@ static char *text_of(const json_t *v)
         s = "-";
         break;
     default: {
+        /* money: {"nanoUsd", "usd"} reads as its USD text */
+        const json_t *usd = json_is_object(v) ? json_object_get(v, "usd") : NULL;
+        if (json_is_string(usd) && json_object_get(v, "nanoUsd") != NULL)
+            return text_of(usd);
         char *dump = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         if (dump == NULL)
             die_oom();
@@ -821,6 +825,29 @@ static int is_hex24(const char *s)
     return strlen(s) == 24 && strspn(s, "0123456789abcdefABCDEF") == 24;
 }
 
+/* The categories as {"<id>": "<name>"} (NULL when they cannot be read: the
+ * table then shows ids). */
+static json_t *category_names(cli *c)
+{
+    char *out = NULL;
+    if (ee_catalog_category_list(c->engine, "{\"includeInactive\": true}", &out) != EE_OK) {
+        ee_free(out);
+        return NULL;
+    }
+    json_t *doc = parse_doc(out), *names = json_object();
+    ee_free(out);
+    size_t i;
+    json_t *cat;
+    json_array_foreach(json_object_get(doc, "data"), i, cat) {
+        const char *id = json_string_value(json_object_get(cat, "id"));
+        json_t *name = json_object_get(cat, "name");
+        if (id != NULL && json_is_string(name))
+            json_object_set(names, id, name);
+    }
+    json_decref(doc);
+    return names;
+}
+
 /* --category NAME|ID into a category id (names looked up case-insensitively). */
 static int category_id(cli *c, const char *given, char **id_out)
 {
@@ -907,7 +934,7 @@ static int catalog_page(cli *c, int search)
     if (c->json) {
         print_text(out);
     } else {
-        json_t *doc = parse_doc(out);
+        json_t *doc = parse_doc(out), *cats = category_names(c);
         static const char *const heads[] = {"ID", "NAME", "CATEGORY", "ACTIVE", "RUNNABLE",
                                             "LLM KEY", "EST. USD", NULL};
         table t;
@@ -915,7 +942,10 @@ static int catalog_page(cli *c, int search)
         size_t i;
         json_t *e;
         json_array_foreach(json_object_get(doc, "data"), i, e) {
-            table_row(&t, field(e, "id"), field(e, "name"), field(e, "category"),
+            const char *cat = json_string_value(json_object_get(e, "category"));
+            const json_t *cname = cat != NULL ? json_object_get(cats, cat) : NULL;
+            table_row(&t, field(e, "id"), field(e, "name"),
+                      cname != NULL ? text_of(cname) : field(e, "category"),
                       field(e, "isActive"), field(e, "runnable"), field(e, "requiresApiKey"),
                       field(e, "estimatedCost.usd"));
         }
@@ -924,6 +954,7 @@ static int catalog_page(cli *c, int search)
         printf("%zu shown of %lld%s%s\n", json_array_size(json_object_get(doc, "data")),
                (long long)json_integer_value(json_object_get(doc, "total")),
                next ? "; next page: --cursor " : "", next ? next : "");
+        json_decref(cats);
         json_decref(doc);
     }
     ee_free(out);
