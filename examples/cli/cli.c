@@ -1893,19 +1893,19 @@ static void print_command_help(const command *cmd)
     printf("\n%s\n%s", GLOBAL_HELP, EXIT_HELP);
 }
 
-/* Commands starting with `group ` (for "execengine catalog --help"). */
-static int print_group(const char *group)
+/* Commands starting with `group ` (for "execengine catalog --help"); 0 if none. */
+static int print_group(FILE *f, const char *group)
 {
     size_t n = strlen(group), found = 0;
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (strncmp(COMMANDS[i].name, group, n) == 0 && COMMANDS[i].name[n] == ' ') {
             if (found++ == 0)
-                printf("execengine %s commands:\n", group);
-            printf("  execengine %s %s\n      %s\n", COMMANDS[i].name, COMMANDS[i].args,
-                   COMMANDS[i].summary);
+                fprintf(f, "execengine %s commands:\n", group);
+            fprintf(f, "  execengine %s %s\n      %s\n", COMMANDS[i].name, COMMANDS[i].args,
+                    COMMANDS[i].summary);
         }
     if (found)
-        printf("\n%s\n%s", GLOBAL_HELP, EXIT_HELP);
+        fprintf(f, "\n%s\n%s", GLOBAL_HELP, EXIT_HELP);
     return found > 0;
 }
 
@@ -1940,7 +1940,7 @@ static int cmd_help(cli *c)
         print_command_help(cmd);
         return 0;
     }
-    if (c->npos == 1 && print_group(c->pos[0]))
+    if (c->npos == 1 && print_group(stdout, c->pos[0]))
         return 0;
     return usage_error(NULL, "no command \"%s%s%s\"", c->pos[0], c->npos > 1 ? " " : "",
                        c->npos > 1 ? c->pos[1] : "");
@@ -2039,9 +2039,16 @@ int main(int argc, char **argv)
     int used = 0;
     c.cmd = find_command(argc - first, argv + first, &used);
     if (c.cmd == NULL) {
-        if (print_group(argv[first]) && (first + 1 >= argc || strcmp(argv[first + 1], "--help") == 0))
-            return first + 1 >= argc ? EXIT_USAGE : 0;
-        return usage_error(NULL, "unknown command \"%s\"", argv[first]);
+        if (first + 1 < argc && strcmp(argv[first + 1], "--help") == 0 &&
+            print_group(stdout, argv[first]))
+            return 0;
+        if (first + 1 < argc)
+            errorf("unknown command \"%s %s\"", argv[first], argv[first + 1]);
+        else
+            errorf("unknown command \"%s\"", argv[first]);
+        if (!print_group(stderr, argv[first]))
+            fputs("(execengine --help lists the commands)\n", stderr);
+        return EXIT_USAGE;
     }
     int rc = parse_args(&c, argc, argv, first + used, 0, &next);
     if (rc != 0)
