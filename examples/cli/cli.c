@@ -108,7 +108,8 @@ struct cli {
     const command *cmd;
     const char *pos[MAX_ARGS];
     int npos;
-    const char *opt_name[MAX_OPTS];
+    const char *opt_name[MAX_OPTS]; /* into argv: the name's text after "--" */
+    size_t opt_len[MAX_OPTS];       /* the name's length (it may go on with "=value") */
     const char *opt_val[MAX_OPTS];
     int nopt;
     int json;
@@ -186,8 +187,9 @@ static int fail(const cli *c, const char *what, ee_status st, const char *doc)
 
 static const char *opt(const cli *c, const char *name)
 {
+    size_t len = strlen(name);
     for (int i = c->nopt - 1; i >= 0; i--)
-        if (strcmp(c->opt_name[i], name) == 0)
+        if (c->opt_len[i] == len && strncmp(c->opt_name[i], name, len) == 0)
             return c->opt_val[i] != NULL ? c->opt_val[i] : "";
     return NULL;
 }
@@ -1164,9 +1166,19 @@ static int cmd_run(cli *c)
         if (gst != EE_OK && gst != EE_ENOTSUPPORTED)
             errorf("warning: the gateway listener did not start: %s", ee_error_last_message());
     }
+    /* Ctrl-C from now on cancels the run (installed before the submit, so
+     * that no interrupt can end the process between the two). */
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    if (wait)
+        sigaction(SIGINT, &sa, &old);
     char id[EE_EXEC_ID_SIZE];
     ee_status st = ee_exec_submit(c->engine, c->principal, wf, request, NULL, NULL, id);
     if (st != EE_OK) {
+        if (wait)
+            sigaction(SIGINT, &old, NULL);
         char *doc = NULL;
         (void)ee_error_last_json(&doc);
         rc = fail(c, "run", st, doc);
@@ -1183,11 +1195,6 @@ static int cmd_run(cli *c)
         }
         goto done;
     }
-    struct sigaction sa, old;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old);
     int tty = isatty(STDERR_FILENO);
     static const char spin[] = "|/-\\";
     struct timespec t0, now;
@@ -2011,11 +2018,8 @@ static int parse_args(cli *c, int argc, char **argv, int from, int allow_any, in
         }
         if (c->nopt == MAX_OPTS)
             return usage_error(c, "too many options");
-        /* the name is a prefix of argv[i]'s text: keep a NUL-terminated copy */
-        char *n = strndup(name, len);
-        if (n == NULL)
-            die_oom();
-        c->opt_name[c->nopt] = n;
+        c->opt_name[c->nopt] = name;
+        c->opt_len[c->nopt] = len;
         c->opt_val[c->nopt++] = value;
     }
     return 0;
@@ -2069,8 +2073,6 @@ int main(int argc, char **argv)
 done:
     ee_principal_free(c.principal);
     ee_engine_close(c.engine);
-    for (int i = 0; i < c.nopt; i++)
-        free((char *)c.opt_name[i]);
     fflush(stdout);
     return rc;
 }

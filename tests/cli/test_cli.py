@@ -4,6 +4,8 @@ operator would, against a temporary SQLite store and a fake n8n
 stdout or stderr. argv[1]: the CLI binary."""
 import json
 import os
+import pty
+import select
 import signal
 import socket
 import subprocess
@@ -55,6 +57,13 @@ class FakeN8n:
             raise RuntimeError("fake n8n did not start")
         self.url = "http://127.0.0.1:%d" % int(line.split()[1])
 
+    def config(self, **knobs):
+        req = urllib.request.Request(self.url + "/__config", method="POST",
+                                     data=json.dumps(knobs).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            r.read()
+
     def stop(self):
         self.proc.kill()
         self.proc.wait()
@@ -98,14 +107,17 @@ class Store:
 class CliCase(unittest.TestCase):
     store = None
 
-    def cli(self, *args, env=None, unset=(), timeout=180):
-        """(exit code, stdout, stderr) of one run; no secret in either."""
+    def env_of(self, env=None, unset=()):
         full = dict(self.store.env if self.store else os.environ)
         full.update(env or {})
         for k in unset:
             full.pop(k, None)
-        p = subprocess.run([CLI] + list(args), env=full, capture_output=True, text=True,
-                           timeout=timeout, stdin=subprocess.DEVNULL)
+        return full
+
+    def cli(self, *args, env=None, unset=(), timeout=180, cwd=None):
+        """(exit code, stdout, stderr) of one run; no secret in either."""
+        p = subprocess.run([CLI] + list(args), env=self.env_of(env, unset), capture_output=True,
+                           text=True, timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd)
         for secret in SECRETS:
             self.assertNotIn(secret, p.stdout, "a secret on stdout of %s" % (args,))
             self.assertNotIn(secret, p.stderr, "a secret on stderr of %s" % (args,))
@@ -240,6 +252,19 @@ class ConfigCheck(CliCase):
         self.fails(5, "sync", unset=unset)
         self.fails(5, "usage", "--workspace", "w", unset=unset)
         self.fails(5, "run", "wf", "--workspace", "w", unset=unset)
+
+
+    def test_db_and_data_dir_overrides(self):
+        # a relative --db is a SQLite file under the working directory
+        out = self.ok("config", "check", "--db", "other.db", cwd=self.store.dir,
+                      unset=("EE_STORAGE_URI",))
+        self.assertIn("sqlite://%s/other.db" % self.store.dir, out)
+        self.assertTrue(os.path.exists(os.path.join(self.store.dir, "other.db")))
+        # --data-dir reaches the engine: a directory without the data files fails the open
+        empty = os.path.join(self.store.dir, "no-data")
+        os.mkdir(empty)
+        self.fails(5, "config", "check", "--data-dir", empty)
+        self.ok("config", "check", "--no-open", "--data-dir", empty)
 
 
 class Catalog(CliCase):
@@ -442,6 +467,83 @@ class Runs(CliCase):
         self.assertNotIn("results", doc)
         self.assertGreater(doc["audit"], 0)
         self.assertEqual(self.ok_json("audit", *self.WS)["data"], [])
+
+
+class Waiting(CliCase):
+    """run's progress line on a terminal, and Ctrl-C while it waits."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.store = Store()
+        subprocess.run([CLI, "sync"], env=cls.store.env, capture_output=True, timeout=120,
+                       check=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        N8N.config(delayMs=0)
+        cls.store.cleanup()
+
+    def test_progress_line_only_on_a_terminal(self):
+        N8N.config(delayMs=1500)
+        try:
+            # stderr is a pipe: no progress line
+            rc, out, err = self.cli("run", "hostsEcho000001", "--workspace", "ws-p1")
+            self.assertEqual(rc, 0, err)
+            self.assertNotIn("\r", err)
+            # stderr is a terminal: a spinner line with the execution id
+            master, slave = pty.openpty()
+            proc = subprocess.Popen([CLI, "run", "hostsEcho000001", "--workspace", "ws-p2",
+                                     "--json"], env=self.store.env, stdout=subprocess.PIPE,
+                                    stderr=slave, stdin=subprocess.DEVNULL)
+            os.close(slave)
+            seen = b""
+            while True:
+                ready, _, _ = select.select([master], [], [], 120)
+                if not ready:
+                    break
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            out = proc.stdout.read()
+            proc.stdout.close()
+            self.assertEqual(proc.wait(timeout=120), 0)
+            os.close(master)
+        finally:
+            N8N.config(delayMs=0)
+        rec = json.loads(out)
+        text = seen.decode("utf-8", "replace")
+        self.assertIn("\r", text)
+        self.assertIn(rec["_id"], text)
+        self.assertRegex(text, r"(pending|running) +\d+\.\ds")
+        for secret in SECRETS:
+            self.assertNotIn(secret, text)
+
+    def test_ctrl_c_cancels_the_run(self):
+        N8N.config(delayMs=5000)
+        try:
+            proc = subprocess.Popen([CLI, "run", "hostsEcho000001", "--workspace", "ws-int"],
+                                    env=self.store.env, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+            xid = None
+            for _ in range(600):  # until the run is submitted
+                listed = self.ok_json("executions", "list", "--workspace", "ws-int")
+                if listed["data"]:
+                    xid = listed["data"][0]["_id"]
+                    break
+                time.sleep(0.05)
+            self.assertIsNotNone(xid)
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=120)
+        finally:
+            N8N.config(delayMs=0)
+        self.assertEqual(proc.returncode, 130, err)
+        self.assertIn("interrupted: execution %s cancelled" % xid, err)
+        self.assertEqual(self.ok_json("show", xid, "--workspace", "ws-int")["status"],
+                         "cancelled")
 
 
 class RotateSecret(CliCase):
