@@ -338,6 +338,13 @@ static const json_t *at(const json_t *obj, const char *path)
 
 static char *field(const json_t *obj, const char *path) { return text_of(at(obj, path)); }
 
+/* A string member's text, or `fallback` when it is absent or not a string. */
+static const char *str_or(const json_t *v, const char *fallback)
+{
+    const char *s = json_string_value(v);
+    return s != NULL ? s : fallback;
+}
+
 /* A date member rendered: ms since the epoch as ISO text, text as is. */
 static char *date_field(const json_t *obj, const char *path)
 {
@@ -754,8 +761,8 @@ static int cmd_config_check(cli *c)
         table_done(&t, 1);
         if (json_is_object(eng))
             printf("storage: %s (%s)\n",
-                   json_string_value(at(eng, "storage.uri")) ? json_string_value(at(eng, "storage.uri")) : "-",
-                   json_string_value(at(eng, "storage.backend")) ? json_string_value(at(eng, "storage.backend")) : "-");
+                   str_or(at(eng, "storage.uri"), "-"),
+                   str_or(at(eng, "storage.backend"), "-"));
         printf("configuration OK%s\n", json_is_object(eng) ? "; the engine opens" : "");
     }
     json_decref(sum);
@@ -1099,7 +1106,7 @@ static void print_record(const char *text)
         free(s);
     } else if (json_object_get(rec, "outputRef") != NULL) {
         printf("output: in the result store (execengine show %s --results)\n",
-               json_string_value(json_object_get(rec, "_id")) ? json_string_value(json_object_get(rec, "_id")) : "ID");
+               str_or(json_object_get(rec, "_id"), "ID"));
     }
     json_decref(rec);
 }
@@ -1283,7 +1290,8 @@ static int cmd_show(cli *c)
         json_decref(doc);
     } else if (cost) {
         json_t *doc = parse_doc(out);
-        static const char *const heads[] = {"PROVIDER", "MODEL", "TOKENS", "USD", "STATUS", "AT", NULL};
+        static const char *const heads[] = {"PROVIDER", "MODEL", "TOKENS", "USD", "STATUS",
+                                            "AT", NULL};
         table t;
         table_init(&t, heads);
         size_t i;
@@ -1391,14 +1399,15 @@ static int cmd_usage(cli *c)
             if (name == NULL)
                 die_oom();
             const json_t *lim = json_object_get(qd, "limit");
-            char *limit = json_is_integer(lim) && json_integer_value(lim) == -1 ? strdup("unlimited")
-                                                                                : text_of(lim);
+            char *limit = json_is_integer(lim) && json_integer_value(lim) == -1
+                              ? strdup("unlimited")
+                              : text_of(lim);
             table_row(&t, name, field(qd, "usage"), limit,
                       json_object_get(qd, "resetsAt") ? date_field(qd, "resetsAt") : NULL);
         }
         printf("organisation %s, plan %s\n",
-               json_string_value(json_object_get(doc, "orgId")) ? json_string_value(json_object_get(doc, "orgId")) : "-",
-               json_string_value(json_object_get(doc, "plan")) ? json_string_value(json_object_get(doc, "plan")) : "-");
+               str_or(json_object_get(doc, "orgId"), "-"),
+               str_or(json_object_get(doc, "plan"), "-"));
         table_done(&t, 0);
         json_decref(doc);
     }
@@ -1558,9 +1567,9 @@ static int cmd_billing_close(cli *c)
     } else {
         json_t *doc = parse_doc(out);
         printf("%s: %s (%s); charged %s USD\n", c->pos[0],
-               json_string_value(at(doc, "billing.billingStatus")) ? json_string_value(at(doc, "billing.billingStatus")) : "?",
+               str_or(at(doc, "billing.billingStatus"), "?"),
                json_is_true(json_object_get(doc, "changed")) ? "closed now" : "already closed",
-               json_string_value(at(doc, "billing.usage.totalChargedUsd")) ? json_string_value(at(doc, "billing.usage.totalChargedUsd")) : "0");
+               str_or(at(doc, "billing.usage.totalChargedUsd"), "0"));
         json_decref(doc);
     }
     ee_free(out);
@@ -1580,7 +1589,8 @@ static int cmd_billing_export(cli *c)
     if (csv && c->json)
         return usage_error(c, "--csv and --json: give one");
     char *out = NULL;
-    ee_status st = ee_billing_export(c->engine, c->principal, c->pos[0], csv ? "csv" : "json", &out);
+    ee_status st =
+        ee_billing_export(c->engine, c->principal, c->pos[0], csv ? "csv" : "json", &out);
     if (st != EE_OK)
         rc = fail(c, "billing export", st, out);
     else if (csv)
@@ -1694,8 +1704,8 @@ static int cmd_audit(cli *c)
         json_array_foreach(json_object_get(doc, "data"), i, e) {
             char *target = NULL;
             if (asprintf(&target, "%s %s",
-                         json_string_value(at(e, "target.kind")) ? json_string_value(at(e, "target.kind")) : "-",
-                         json_string_value(at(e, "target.id")) ? json_string_value(at(e, "target.id")) : "") < 0)
+                         str_or(at(e, "target.kind"), "-"),
+                         str_or(at(e, "target.id"), "")) < 0)
                 die_oom();
             table_row(&t, date_field(e, "time"), field(e, "action"), field(e, "actor"), target,
                       field(e, "outcome"), field(e, "status"));
@@ -1900,12 +1910,15 @@ static void print_command_help(const command *cmd)
     printf("\n%s\n%s", GLOBAL_HELP, EXIT_HELP);
 }
 
-/* Commands starting with `group ` (for "execengine catalog --help"); 0 if none. */
+/* Print the commands starting with `group ` to f (for "execengine catalog
+ * --help"; f NULL: print nothing). Returns whether there are any. */
 static int print_group(FILE *f, const char *group)
 {
     size_t n = strlen(group), found = 0;
     for (size_t i = 0; i < NCOMMANDS; i++)
         if (strncmp(COMMANDS[i].name, group, n) == 0 && COMMANDS[i].name[n] == ' ') {
+            if (f == NULL) /* only asking whether the group exists */
+                return 1;
             if (found++ == 0)
                 fprintf(f, "execengine %s commands:\n", group);
             fprintf(f, "  execengine %s %s\n      %s\n", COMMANDS[i].name, COMMANDS[i].args,
@@ -2046,11 +2059,14 @@ int main(int argc, char **argv)
         if (first + 1 < argc && strcmp(argv[first + 1], "--help") == 0 &&
             print_group(stdout, argv[first]))
             return 0;
-        if (first + 1 < argc)
+        int group = print_group(NULL, argv[first]);
+        if (group && first + 1 >= argc)
+            errorf("\"%s\" needs a subcommand", argv[first]);
+        else if (group)
             errorf("unknown command \"%s %s\"", argv[first], argv[first + 1]);
         else
             errorf("unknown command \"%s\"", argv[first]);
-        if (!print_group(stderr, argv[first]))
+        if (!group || !print_group(stderr, argv[first]))
             fputs("(execengine --help lists the commands)\n", stderr);
         return EXIT_USAGE;
     }

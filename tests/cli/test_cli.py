@@ -175,6 +175,7 @@ class HelpAndUsage(CliCase):
             f.write('{"text": "' + "a" * (1024 * 1024 + 10) + '"}')
         cases = [
             ("bogus",),
+            ("catalog",),
             ("catalog", "bogus"),
             ("catalog", "list", "--bogus"),
             ("catalog", "search"),
