@@ -87,6 +87,7 @@ static const char EXIT_HELP[] =
 #define INPUT_FILE_MAX (1024L * 1024L)        /* --input @file: the request limit */
 #define IMPORT_FILE_MAX (16L * 1024L * 1024L) /* catalog import FILE */
 #define CELL_MAX 40                           /* widest table cell, characters */
+#define PAIR_MAX 400                          /* longest "label: value" value */
 #define MAX_ARGS 16                           /* positional arguments */
 #define MAX_OPTS 32                           /* options given */
 
@@ -399,10 +400,13 @@ static size_t width_of(const char *s)
 }
 
 /* A cell made printable and short: control characters (terminal escapes,
- * line breaks) become spaces or '?', and text past CELL_MAX characters is
- * cut with "...". Frees `s`, returns a new string. */
-static char *cell(char *s)
+ * line breaks; also the C1 controls U+0080-U+009F) become spaces or '?',
+ * and text past `max` characters is cut with "...". Frees `s`, returns a
+ * new string. */
+static char *cell_max(char *s, size_t max)
 {
+    if (s == NULL)
+        die_oom();
     size_t len = strlen(s), chars = 0, i = 0;
     char *out = malloc(len + 4);
     if (out == NULL)
@@ -411,12 +415,17 @@ static char *cell(char *s)
     while (i < len) {
         unsigned char ch = (unsigned char)s[i];
         if ((ch & 0xC0) != 0x80) {
-            if (chars == CELL_MAX - 3 && width_of(s + i) > 3) {
+            if (chars == max - 3 && width_of(s + i) > 3) {
                 memcpy(out + o, "...", 3);
                 o += 3;
                 break;
             }
             chars++;
+        }
+        if (ch == 0xC2 && (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9F) {
+            out[o++] = '?';
+            i += 2;
+            continue;
         }
         if (ch < 0x20 || ch == 0x7F)
             out[o++] = (ch == '\n' || ch == '\t' || ch == '\r') ? ' ' : '?';
@@ -428,6 +437,8 @@ static char *cell(char *s)
     free(s);
     return out;
 }
+
+static char *cell(char *s) { return cell_max(s, CELL_MAX); }
 
 static void table_init(table *t, const char *const *heads)
 {
@@ -512,10 +523,8 @@ static void print_pairs(const json_t *obj, const char *const *spec)
         const json_t *v = at(obj, spec[i + 1]);
         if (v == NULL)
             continue;
-        char *s = cell(json_is_object(v) || json_is_array(v) ? text_of(v)
-                       : (strstr(spec[i + 1], "At") != NULL && json_is_integer(v))
-                           ? date_field(obj, spec[i + 1])
-                           : text_of(v));
+        int date = strstr(spec[i + 1], "At") != NULL && json_is_integer(v);
+        char *s = cell_max(date ? date_field(obj, spec[i + 1]) : text_of(v), PAIR_MAX);
         printf("%s:%*s %s\n", spec[i], (int)(lw - strlen(spec[i])), "", s);
         free(s);
     }
@@ -1250,8 +1259,14 @@ static int cmd_run(cli *c)
     else if (out != NULL && st != EE_ENOTFOUND && st != EE_EINVAL)
         print_record(out);
     if (st != EE_OK) {
-        errorf("run: execution %s did not complete: %s (%s)", id, ee_error_last_message(),
-               ee_status_name(st));
+        json_t *rec = parse_doc(out);
+        const char *why = str_or(json_object_get(rec, "errorMessage"), NULL);
+        if (why == NULL)
+            why = ee_error_last_status() == (int)st ? ee_error_last_message() : ee_strerror(st);
+        char *safe = cell_max(strdup(why), PAIR_MAX);
+        errorf("run: execution %s did not complete: %s (%s)", id, safe, ee_status_name(st));
+        free(safe);
+        json_decref(rec);
         rc = exit_of(st);
     }
     ee_free(out);
@@ -1497,7 +1512,8 @@ static int cmd_rotate_secret(cli *c)
         }
     }
     if (st != EE_OK)
-        rc = fail(c, "rotate-secret", st, doc == NULL ? out : NULL);
+        rc = fail(c, "rotate-secret", st,
+                  doc == NULL || json_object_get(doc, "error") != NULL ? out : NULL);
     json_decref(doc);
     ee_free(out);
     return rc;

@@ -523,6 +523,18 @@ class Waiting(CliCase):
         for secret in SECRETS:
             self.assertNotIn(secret, text)
 
+    def test_run_that_times_out_exits_1_with_its_record(self):
+        N8N.config(delayMs=4000)
+        try:
+            rc, out, err = self.cli("run", "hostsEcho000001", "--workspace", "ws-slow",
+                                    "--timeout", "1")
+        finally:
+            N8N.config(delayMs=0)
+        self.assertEqual(rc, 1, err)
+        self.assertRegex(out, r"status:\s+failed")
+        self.assertIn("did not complete", err)
+        self.assertIn("EE_ETIMEOUT", err)
+
     def test_ctrl_c_cancels_the_run(self):
         N8N.config(delayMs=5000)
         try:
