@@ -42,6 +42,18 @@ bad=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRWVi]$/ {print $3}' | sed 's/
 soname=$(objdump -p "$so" | awk '$1 == "SONAME" {print $2}')
 [ "$soname" = libexecengine.so.0 ] || { echo "FAIL: SONAME '$soname'"; exit 1; }
 
+# The tools install beside each other in bindir: `execengine serve` execs
+# the execengine-server next to itself (docs/cli.md).
+if [ -x "$build/examples/execengine" ]; then
+  [ -x "$prefix/bin/execengine" ] || { echo "FAIL: execengine (the CLI) not installed"; exit 1; }
+  LD_LIBRARY_PATH=$libdir "$prefix/bin/execengine" version | grep -q '^execengine [0-9]' \
+    || { echo "FAIL: the installed execengine does not run"; exit 1; }
+  if [ -x "$build/examples/execengine-server" ]; then
+    [ -x "$prefix/bin/execengine-server" ] || { echo "FAIL: execengine-server not installed"; exit 1; }
+  fi
+  echo "ok: execengine installed in bindir"
+fi
+
 check_run() { # name, binary
   out=$("$2") || { echo "FAIL: $1 consumer exited non-zero"; exit 1; }
   grep -q '^rejected as expected: EE_EINVAL: option MAX_CONCURRENT_EXECUTIONS' <<<"$out" \
