@@ -619,18 +619,27 @@ static int load_config(cli *c, ee_config **out)
     return 0;
 }
 
-/* Open the engine. workers 0: this process only queues runs (EXEC_WORKERS 0
- * unless the environment says otherwise). */
-static int open_engine(cli *c, int workers)
+/* Open the engine. workers -1: EXEC_WORKERS as configured; 0 without
+ * `force`: none unless the environment sets EXEC_WORKERS (the process only
+ * queues and reads); with `force`: exactly `workers` (run --workers N). */
+static int open_engine_workers(cli *c, long long workers, int force)
 {
     ee_config *cfg = NULL;
     int rc = load_config(c, &cfg);
     if (rc != 0)
         return rc;
     int set = 0;
-    if (!workers && ee_config_is_set(cfg, "EXEC_WORKERS", &set) == EE_OK && !set)
-        (void)ee_config_set(cfg, "EXEC_WORKERS", "0");
-    ee_status st = ee_engine_open(&c->engine, cfg);
+    ee_status st = EE_OK;
+    if (workers >= 0 && force)
+        st = ee_config_set_int64(cfg, "EXEC_WORKERS", workers);
+    else if (workers == 0 && ee_config_is_set(cfg, "EXEC_WORKERS", &set) == EE_OK && !set)
+        st = ee_config_set(cfg, "EXEC_WORKERS", "0");
+    if (st != EE_OK) {
+        errorf("configuration: %s (%s)", ee_error_last_message(), ee_status_name(st));
+        ee_config_free(cfg);
+        return EXIT_CONFIG;
+    }
+    st = ee_engine_open(&c->engine, cfg);
     ee_config_free(cfg);
     if (st != EE_OK) {
         errorf("cannot open the engine: %s (%s)", ee_error_last_message(), ee_status_name(st));
@@ -681,6 +690,11 @@ static int make_principal(cli *c, int required)
     if (st != EE_OK)
         return usage_error(c, "%s", ee_error_last_message());
     return 0;
+}
+
+static int open_engine(cli *c, int workers)
+{
+    return open_engine_workers(c, workers ? -1 : 0, 0);
 }
 
 /* ---- commands: version, config check ----------------------------------------- */
@@ -1170,7 +1184,14 @@ static int cmd_run(cli *c)
     char *request = dump_query(req);
     json_decref(req);
 
-    if ((rc = open_engine(c, wait)) != 0)
+    long long workers = wait ? -1 : 0;
+    if (opt(c, "workers") != NULL && !wait) {
+        rc = usage_error(c, "--workers: only when waiting (--no-wait runs none)");
+        goto done;
+    }
+    if ((rc = opt_int(c, "workers", 0, 10000, &workers)) != 0)
+        goto done;
+    if ((rc = open_engine_workers(c, workers, opt(c, "workers") != NULL)) != 0)
         goto done;
     char wf[32];
     if ((rc = resolve_workflow(c, c->pos[0], wf)) != 0)
@@ -1789,7 +1810,7 @@ static int cmd_serve(cli *c)
 static const char *const NO_OPTS[] = {NULL};
 static const char *const CATALOG_OPTS[] = {"category=", "limit=", "cursor=", "all", NULL};
 static const char *const RUN_OPTS[] = {"input=", "email=", "no-wait", "idempotency-key=",
-                                       "timeout=", "api-key=", NULL};
+                                       "timeout=", "api-key=", "workers=", NULL};
 static const char *const SHOW_OPTS[] = {"results", "cost", NULL};
 static const char *const EXEC_LIST_OPTS[] = {"workflow=", "status=", "by-user=", "limit=",
                                              "cursor=", NULL};
@@ -1833,8 +1854,10 @@ static const command COMMANDS[] = {
      "  --idempotency-key K   a repeated key returns the first execution\n"
      "  --api-key ID          run on the workspace's own LLM key ID\n"
      "  --timeout S           the run's timeout in seconds\n"
-     "  --no-wait             queue the run and print its id; a running server (execengine\n"
-     "                        serve) or another engine on the same storage runs it\n"
+     "  --no-wait             queue the run and print its id; a process running workers\n"
+     "                        on the same storage runs it\n"
+     "  --workers N           execution workers of this process while it waits (default\n"
+     "                        EXEC_WORKERS); 0: another process on the same storage runs it\n"
      "Waits with a progress line on stderr when stderr is a terminal, then prints the\n"
      "execution. Ctrl-C cancels the run. Exits 4 on a quota/rate/spend refusal, 1 when\n"
      "the run failed or timed out.\n",

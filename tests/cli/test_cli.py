@@ -191,6 +191,8 @@ class HelpAndUsage(CliCase):
             ("run", "wf", "--workspace", "w", "--input", "@" + self.store.dir + "/missing"),
             ("run", "wf", "--workspace", "w", "--input", "@" + self.store.dir + "/big.json"),
             ("run", "wf", "--workspace", "w", "--timeout", "-1"),
+            ("run", "wf", "--workspace", "w", "--workers", "-1"),
+            ("run", "wf", "--workspace", "w", "--workers", "1", "--no-wait"),
             ("show",),
             ("show", "x", "--workspace", "w", "--results", "--cost"),
             ("billing", "close-month", "2025-1", "--workspace", "w"),
@@ -601,6 +603,7 @@ class Serve(CliCase):
         cls.store.cleanup()
 
     def test_serve_answers_healthz_then_sigterm(self):
+        self.ok("sync")
         tokens = os.path.join(self.store.dir, "tokens.json")
         with open(tokens, "w") as f:
             json.dump({"tokens": [{"token": SERVER_TOKEN, "workspaceId": "ws-s",
@@ -623,11 +626,33 @@ class Serve(CliCase):
                         break
                     time.sleep(0.05)
             self.assertEqual(status, (200, {"status": "ok"}))
-            # the same store: the server reads the catalog the CLI writes
+            # the same store: the server reads the catalog the CLI synced
             req = urllib.request.Request("http://127.0.0.1:%d/api/engines/catalog" % port,
                                          headers={"Authorization": "Bearer " + SERVER_TOKEN})
             with urllib.request.urlopen(req, timeout=30) as r:
                 self.assertEqual(r.status, 200)
+                entries = json.loads(r.read())["data"]
+            self.assertEqual([e["name"] for e in entries], ["Hosts echo"])
+            # one run through the server starts its workers; then a run the CLI
+            # submits with --workers 0 is run by the server while the CLI waits
+            req = urllib.request.Request(
+                "http://127.0.0.1:%d/api/engines/execute/%s" % (port, entries[0]["id"]),
+                method="POST", data=json.dumps({"parameters": {"text": "via http"}}).encode(),
+                headers={"Authorization": "Bearer " + SERVER_TOKEN,
+                         "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=60) as r:
+                    self.assertEqual(r.status, 200)
+            except urllib.error.HTTPError as e:
+                self.fail("execute through the server: %d %s" % (e.code, e.read()))
+            # (this process's n8n URL leads nowhere: had it run the workflow
+            # itself, the run would have failed)
+            rc, out, err = self.cli("run", "hostsEcho000001", "--workers", "0", "--json",
+                                    "--workspace", "ws-s", "--input", '{"text": "by the server"}',
+                                    env={"N8N_BASE_URL": "http://127.0.0.1:%d" % free_port()},
+                                    timeout=120)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(json.loads(out)["outputData"]["echo"], "by the server")
             proc.send_signal(signal.SIGTERM)
             self.assertEqual(proc.wait(timeout=120), 0)
         finally:
