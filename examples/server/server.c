@@ -1556,6 +1556,19 @@ int main(void)
         return 1;
     }
 
+    /* Workers from the start: a restarted server recovers what a dead one
+     * left, and runs queued by other processes (the CLI's run --no-wait)
+     * do not wait for this server's first request. */
+    st = ee_exec_workers_start(g_engine);
+    if (st != EE_OK) {
+        fprintf(stderr, "execengine-server: workers: %s: %s\n", ee_status_name(st),
+                ee_error_last_message());
+        ee_engine_close(g_engine);
+        free_tokens();
+        free(g_enomem_body);
+        return 1;
+    }
+
     struct sigaction act;
     memset(&act, 0, sizeof act);
     act.sa_handler = on_signal;

@@ -44,8 +44,10 @@ soname=$(objdump -p "$so" | awk '$1 == "SONAME" {print $2}')
 
 # Installed programs carry a RUNPATH to the library installed beside them:
 # they run from any prefix without ldconfig or LD_LIBRARY_PATH.
-if [ -x "$build/examples/execengine-server" ] && [ ! -x "$prefix/bin/execengine-server" ]; then
-  echo "FAIL: execengine-server is built but not installed"; exit 1; fi
+for tool in execengine-server execengine; do
+  if [ -x "$build/examples/$tool" ] && [ ! -x "$prefix/bin/$tool" ]; then
+    echo "FAIL: $tool is built but not installed"; exit 1; fi
+done
 for prog in "$prefix"/bin/execengine*; do
   [ -x "$prog" ] || continue
   resolved=$(env -u LD_LIBRARY_PATH ldd "$prog" | awk '/libexecengine/ {print $3}')
@@ -54,6 +56,13 @@ for prog in "$prefix"/bin/execengine*; do
     *) echo "FAIL: installed $(basename "$prog") resolves libexecengine to '$resolved', not under $prefix"; exit 1 ;;
   esac
 done
+# The tools install beside each other in bindir: `execengine serve` execs
+# the execengine-server next to itself (docs/cli.md).
+if [ -x "$build/examples/execengine" ]; then
+  env -u LD_LIBRARY_PATH "$prefix/bin/execengine" version | grep -q '^execengine [0-9]' \
+    || { echo "FAIL: the installed execengine does not run"; exit 1; }
+  echo "ok: execengine runs from $prefix/bin"
+fi
 
 check_run() { # name, binary
   out=$("$2") || { echo "FAIL: $1 consumer exited non-zero"; exit 1; }
