@@ -392,13 +392,12 @@ static d_outcome send_api(n_state *st, const char *id, const char *from, const c
         s = ee_http_request_add_header(req, "Authorization", auth);
     if (s == EE_OK)
         s = ee_http_request_add_header(req, "Content-Type", "application/json");
-    /* The message's id makes a repeated POST one e-mail at the API. */
+    /* The message's id makes a repeated POST one e-mail at the API. The
+     * POST is not retried by the transport: the outbox's backoff does it. */
     if (s == EE_OK)
         s = ee_http_request_add_header(req, "Idempotency-Key", id);
     if (s == EE_OK)
         s = ee_http_request_set_body(req, text, strlen(text));
-    if (s == EE_OK)
-        s = ee_http_request_set_retry_safe(req, 1);
     ee_http_response *resp = NULL;
     if (s == EE_OK)
         s = ee_transport_http(ee__engine_transport(st->engine), req, &resp);

@@ -170,10 +170,13 @@ ee_status ee_email_template_put(ee_engine *engine, const ee_principal *principal
                                EE__EMAIL_TEMPLATES_COLL, NULL, "workflowCatalogId", wf, put_mutate,
                                &a);
     }
+    char id[EE_STORAGE_ID_HEX_LEN + 1] = "";
+    if (wf != NULL)
+        snprintf(id, sizeof id, "%s", wf);
     json_decref(in);
     if (st != EE_OK)
         return ee__error_out(out, st);
-    return ee_email_template_get(engine, NULL, wf, out);
+    return ee_email_template_get(engine, NULL, id, out);
 }
 
 ee_status ee__email_template_find(ee_engine *engine, const char *workflow_id, json_t **out)
