@@ -90,7 +90,7 @@ typedef struct {
 
 /* Start tests/support/smtp_sink.py on `port` (0: a free one). Fails the
  * test, never skips it, when the server does not start. */
-static void sink_start(smtp_sink *s, int port)
+static __attribute__((unused)) void sink_start(smtp_sink *s, int port)
 {
     char script[1024];
     snprintf(script, sizeof script, "%s/tests/support/smtp_sink.py", EE_SOURCE_DIR);
@@ -117,7 +117,7 @@ static void sink_start(smtp_sink *s, int port)
     cr_assert_eq(sscanf(line, "PORT %d", &s->port), 1, "the sink said: %s", line);
 }
 
-static void sink_stop(smtp_sink *s)
+static __attribute__((unused)) void sink_stop(smtp_sink *s)
 {
     if (s->pid > 0) {
         kill(s->pid, SIGTERM);
@@ -127,7 +127,7 @@ static void sink_stop(smtp_sink *s)
 }
 
 /* The messages the sink accepted. */
-static int sink_count(const smtp_sink *s)
+static __attribute__((unused)) int sink_count(const smtp_sink *s)
 {
     DIR *d = opendir(s->dir);
     cr_assert_not_null(d);
@@ -140,7 +140,7 @@ static int sink_count(const smtp_sink *s)
 }
 
 /* Message n (from 1), malloc'ed text. */
-static char *sink_message(const smtp_sink *s, int n)
+static __attribute__((unused)) char *sink_message(const smtp_sink *s, int n)
 {
     char path[128];
     snprintf(path, sizeof path, "%s/%d.eml", s->dir, n);
@@ -154,7 +154,7 @@ static char *sink_message(const smtp_sink *s, int n)
 }
 
 /* The decoded base64 body of a message (malloc'ed). */
-static char *mime_body(const char *msg)
+static __attribute__((unused)) char *mime_body(const char *msg)
 {
     const char *at = strstr(msg, "\r\n\r\n");
     if (at == NULL)
@@ -206,7 +206,7 @@ static void fixture_teardown(void)
 
 /* An engine over the fake n8n and `kv` (key, value, ..., NULL) on the
  * SQLite file `db`, the test clock, no outbox thread. */
-static ee_engine *email_engine(const char *db, const char *const *kv)
+static __attribute__((unused)) ee_engine *email_engine(const char *db, const char *const *kv)
 {
     char uri[256];
     snprintf(uri, sizeof uri, "sqlite://%s", db);
@@ -237,7 +237,7 @@ static void run_to_end(ee_engine *e, const ee_principal *p, const char *n8n_id,
     json_decref(doc);
 }
 
-static json_t *outbox_stats(ee_engine *e)
+static __attribute__((unused)) json_t *outbox_stats(ee_engine *e)
 {
     char *out = NULL;
     cr_assert_eq(ee_email_outbox_stats(e, &out), EE_OK, "%s", out);
@@ -255,7 +255,7 @@ static int64_t stat_of(ee_engine *e, const char *key)
 }
 
 /* The execution as ee_exec_get() gives it. */
-static json_t *exec_doc(ee_engine *e, const ee_principal *p, const char *id)
+static __attribute__((unused)) json_t *exec_doc(ee_engine *e, const ee_principal *p, const char *id)
 {
     char *out = NULL;
     cr_assert_eq(ee_exec_get(e, p, id, &out), EE_OK, "%s", out);
