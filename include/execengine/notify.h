@@ -90,6 +90,14 @@ EE_API ee_status ee_template_render_len(const char *template_text, const char *d
 
 /* ---- e-mailed results ---------------------------------------------------- */
 
+/** Largest template_json of ee_email_template_put(), bytes (both templates
+ * at their largest, escaped, and the other members). */
+#define EE_EMAIL_TEMPLATE_DOC_MAX (2 * EE_TEMPLATE_MAX_TEMPLATE + 16384)
+/** Largest query_json of ee_email_template_list(), bytes. */
+#define EE_EMAIL_QUERY_MAX 16384
+/** Largest request_json of ee_email_send_execution(), bytes. */
+#define EE_EMAIL_REQUEST_MAX 4096
+
 /**
  * Store the e-mail template of a workflow (admin: `principal` must be NULL,
  * the host's own call; a principal gets EE_EPERM). `template_json` is
@@ -171,7 +179,7 @@ EE_API ee_status ee_email_send_execution(ee_engine *engine, const ee_principal *
  * EMAIL_POLL_MS). Returns EE_OK (also when some deliveries failed: they
  * are recorded); EE_EINVAL; the storage's statuses. Thread-safe.
  */
-EE_API ee_status ee_email_outbox_run(ee_engine *engine, uint32_t max, uint32_t *sent_out);
+EE_API ee_status ee_email_outbox_run(ee_engine *engine, uint32_t max, uint64_t *sent_out);
 
 /**
  * The outbox's counts for monitoring: {"queued", "sending", "sent",

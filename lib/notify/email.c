@@ -118,7 +118,7 @@ static void *runner(void *arg)
     pthread_mutex_lock(&st->lock);
     while (!st->stopping) {
         pthread_mutex_unlock(&st->lock);
-        uint32_t sent = 0;
+        uint64_t sent = 0;
         if (ee_email_outbox_run(st->engine, 32, &sent) != EE_OK)
             ee__log(ee__engine_logger(st->engine), EE_LOG_WARN, "notify",
                     "e-mail outbox: %s", ee_error_last_message());

@@ -108,7 +108,7 @@ ee_status ee_email_send_execution(ee_engine *engine, const ee_principal *princip
                                                        "must not be NULL", what));
     json_t *req = NULL;
     static const char *const members[] = {"to", NULL};
-    ee_status st = ee__record_parse(request_json != NULL ? request_json : "{}", 4096, 4, 0, what,
+    ee_status st = ee__record_parse(request_json != NULL ? request_json : "{}", EE_EMAIL_REQUEST_MAX, 4, 0, what,
                                     &req);
     if (st == EE_OK)
         st = ee__json_check_members(req, members, what, "");
@@ -584,7 +584,7 @@ static ee_status run_one(n_state *st, bool *sent)
     return s;
 }
 
-ee_status ee_email_outbox_run(ee_engine *engine, uint32_t max, uint32_t *sent_out)
+ee_status ee_email_outbox_run(ee_engine *engine, uint32_t max, uint64_t *sent_out)
 {
     if (sent_out != NULL)
         *sent_out = 0;
@@ -592,7 +592,7 @@ ee_status ee_email_outbox_run(ee_engine *engine, uint32_t max, uint32_t *sent_ou
     if (st == NULL || max == 0)
         return ee__error(EE_EINVAL, "ee_email_outbox_run: engine must not be NULL and max at "
                                     "least 1");
-    uint32_t sent = 0;
+    uint64_t sent = 0;
     ee_status s = EE_OK;
     for (uint32_t i = 0; i < max; i++) {
         bool one = false;

@@ -129,8 +129,7 @@ ee_status ee_email_template_put(ee_engine *engine, const ee_principal *principal
     static const char *const members[] = {"workflowCatalogId", "subjectTemplate", "bodyTemplate",
                                           "isActive", NULL};
     json_t *in = NULL;
-    st = ee__record_parse(template_json, 2 * (size_t)EE_TEMPLATE_MAX_TEMPLATE + 16384, 4, 0, what,
-                          &in);
+    st = ee__record_parse(template_json, EE_EMAIL_TEMPLATE_DOC_MAX, 4, 0, what, &in);
     if (st == EE_OK)
         st = ee__json_check_members(in, members, what, "");
     const char *wf = json_string_value(json_object_get(in, "workflowCatalogId"));
@@ -252,7 +251,8 @@ ee_status ee_email_template_list(ee_engine *engine, const ee_principal *principa
     json_t *q = NULL;
     static const char *const members[] = {"isActive", "limit", "cursor", NULL};
     if (st == EE_OK)
-        st = ee__record_parse(query_json != NULL ? query_json : "{}", 16 * 1024, 4, 0, what, &q);
+        st = ee__record_parse(query_json != NULL ? query_json : "{}", EE_EMAIL_QUERY_MAX, 4, 0, what,
+                              &q);
     if (st == EE_OK)
         st = ee__json_check_members(q, members, what, "");
     size_t limit = 50;

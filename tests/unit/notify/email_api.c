@@ -53,9 +53,9 @@ static size_t api_requests(void)
     return n;
 }
 
-static uint32_t outbox_run(void)
+static uint64_t outbox_run(void)
 {
-    uint32_t sent = 0;
+    uint64_t sent = 0;
     cr_assert_eq(ee_email_outbox_run(engine, 100, &sent), EE_OK, "%s", ee_error_last_message());
     return sent;
 }

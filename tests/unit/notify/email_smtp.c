@@ -74,9 +74,9 @@ static void send_ok(const ee_principal *p, const char *id, const char *to)
     ee_free(out);
 }
 
-static uint32_t outbox_run(void)
+static uint64_t outbox_run(void)
 {
-    uint32_t sent = 0;
+    uint64_t sent = 0;
     cr_assert_eq(ee_email_outbox_run(engine, 100, &sent), EE_OK, "%s", ee_error_last_message());
     return sent;
 }
@@ -168,14 +168,14 @@ Test(email_smtp, with_the_server_down_the_outbox_retries_and_delivers_once_when_
 
 typedef struct {
     ee_engine *e;
-    uint32_t sent;
+    uint64_t sent;
 } runner_arg;
 
 static void *runner(void *arg)
 {
     runner_arg *a = arg;
     for (int i = 0; i < 20; i++) {
-        uint32_t n = 0;
+        uint64_t n = 0;
         if (ee_email_outbox_run(a->e, 3, &n) == EE_OK)
             a->sent += n;
     }
