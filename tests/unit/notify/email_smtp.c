@@ -8,6 +8,8 @@
  */
 #include "email_fixture.h"
 
+#include "execengine/billing.h"
+
 #define PASS_CANARY "smtp-pass-canary-5521"
 
 static ee_engine *engine;
@@ -236,6 +238,18 @@ Test(email_smtp, a_run_started_with_email_to_queues_its_e_mail_once_when_it_ends
     /* a run without emailTo queues nothing */
     run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"quiet\"}}", id);
     cr_expect_eq(stat_of(engine, "queued"), 1);
+    /* analytics: one e-mail requested, one accepted */
+    char q[128];
+    snprintf(q, sizeof q, "{\"from\": %lld, \"to\": %lld}",
+             (long long)test_clock(NULL) - 86400000, (long long)test_clock(NULL) + 1000);
+    cr_assert_eq(ee_billing_analytics(engine, alice, q, &out), EE_OK, "%s", out);
+    doc = parse_doc(out);
+    ee_free(out);
+    json_t *em = json_object_get(doc, "email");
+    cr_expect_eq(json_integer_value(json_object_get(em, "requested")), 1, "%s",
+                 json_dumps(em, 0));
+    cr_expect_eq(json_integer_value(json_object_get(em, "sent")), 1);
+    json_decref(doc);
 }
 
 Test(email_smtp, template_injection_is_escaped_in_the_body_and_refused_in_the_subject)
