@@ -365,21 +365,20 @@ ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *
     char *email_to = NULL;
     uint64_t email_resv = 0;
     if (cur.email_to != NULL && cur.email_to[0] != '\0' && !x_final(cur.status)) {
-        if (!ee__email_configured(e))
-            ee__log(ee__engine_logger(e), EE_LOG_WARN, "exec",
-                    "execution %s: its results e-mail is not sent: %s", id,
-                    ee_error_last_message());
-        else if (ee__email_reserve(e, workspace, cur.user_id != NULL ? cur.user_id : "",
-                                   &email_resv) != EE_OK)
+        ee__error_saved saved;
+        ee__error_save(&saved);
+        if (!ee__email_configured(e) ||
+            ee__email_reserve(e, workspace, cur.user_id != NULL ? cur.user_id : "",
+                              &email_resv) != EE_OK)
             ee__log(ee__engine_logger(e), EE_LOG_WARN, "exec",
                     "execution %s: its results e-mail is not sent: %s", id,
                     ee_error_last_message());
         else
             email_to = strdup(cur.email_to);
+        ee__error_restore(&saved);
     }
     char *email_user = cur.user_id != NULL ? strdup(cur.user_id) : NULL;
     ee__exec_rec_clear(&cur);
-    ee_error_clear();
     finish_arg a = {st, oc, ee_engine_now_ms(e), &use, output, has_ref ? &ref : NULL, false,
                     email_to, false};
     x_rec tmp;
