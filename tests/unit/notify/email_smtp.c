@@ -412,3 +412,31 @@ Test(email_smtp, no_secret_reaches_the_outbox_the_audit_log_or_an_error)
               "the scan reads the database (the address is there)");
     open_engine();
 }
+
+Test(email_smtp, the_outbox_thread_started_with_the_workers_delivers_without_a_call)
+{
+    ee_engine_close(engine);
+    char port[16];
+    snprintf(port, sizeof port, "%d", sink.port);
+    const char *const kv[] = {"SMTP_HOST", "127.0.0.1", "SMTP_PORT", port, "EMAIL_POLL_MS", "50",
+                              NULL};
+    engine = email_engine(db, kv);
+    char id[25];
+    run_to_end(engine, alice, "wf0",
+               "{\"parameters\": {\"text\": \"bg\"}, \"email\": {\"to\": \"dan@example.com\"}}", id);
+    /* bounded wait for the thread (no timing assertion: up to 30 s) */
+    for (int i = 0; i < 600 && sink_count(&sink) == 0; i++)
+        usleep(50 * 1000);
+    cr_assert_eq(sink_count(&sink), 1, "the outbox thread sent it");
+    for (int i = 0; i < 600; i++) {
+        json_t *x = exec_doc(engine, alice, id);
+        bool sent = json_is_true(json_object_get(x, "emailSent"));
+        json_decref(x);
+        if (sent)
+            break;
+        usleep(50 * 1000);
+    }
+    json_t *x = exec_doc(engine, alice, id);
+    cr_expect(json_is_true(json_object_get(x, "emailSent")));
+    json_decref(x);
+}
