@@ -64,8 +64,6 @@ ee_status ee__email_enqueue(ee_engine *engine, const ee__email_exec *x, const ch
     if (st != EE_OK)
         return st;
     int64_t now = ee_engine_now_ms(engine);
-    /* The body is stored as text: a NUL a value put in it is kept as the
-     * JSON escape and sent as the byte (base64). */
     json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s%, s:s, s:s, s:i, s:I, s:I, s:I}",
                             "workspaceId", x->workspace, "userId", x->user != NULL ? x->user : "",
                             "orgId", x->org != NULL ? x->org : "", "executionId",
