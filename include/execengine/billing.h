@@ -155,7 +155,8 @@ EE_API ee_status ee_billing_usage(ee_engine *engine, const ee_principal *princip
  *   "averageExecutionTimeMs" (over completed runs; null when none),
  *   "topWorkflows": [{"workflowId", "executions"}, ...] (at most 10),
  *   "email": {"requested", "sent", "deliveryRate"} (null rate when none
- *   was requested; e-mail delivery is not built yet, so "sent" stays 0),
+ *   was requested; "sent" counts executions whose results e-mail the
+ *   server accepted, emailSent - see ee_email_send_execution()),
  *   "spend": {"month", "plan", "allowance", "allowanceUsed", "charged",
  *             "spendCap": null | nano-USD}}   (the current billing month)
  * Bounded: at most 200000 executions are read; more is EE_ETOOBIG (ask a

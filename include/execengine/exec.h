@@ -120,7 +120,8 @@ EE_API ee_status ee_exec_submit(ee_engine *engine, const ee_principal *principal
  * or that must recover at once after a restart, calls this after
  * ee_engine_open(). They stop with ee_engine_close(). Once they run, the
  * host's clock and log callbacks are also called from worker threads.
- * Idempotent. Returns EE_OK; EE_EINVAL (NULL engine); EE_ENOMEM (a thread
+ * With e-mail configured (docs/email.md) the outbox thread starts with
+ * them (EMAIL_POLL_MS; 0: none). Idempotent. Returns EE_OK; EE_EINVAL (NULL engine); EE_ENOMEM (a thread
  * could not start: the message says which).
  */
 EE_API ee_status ee_exec_workers_start(ee_engine *engine);

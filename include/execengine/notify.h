@@ -13,6 +13,13 @@
  * &quot; &#x27; &#x60; &#x3D;). Values are data: text in a value that looks
  * like a template ("{{x}}") is printed, never parsed.
  *
+ * E-mailed results (docs/email.md): a template per workflow (the seed's
+ * executionEmailTemplates, admin-only), an e-mail about an ended execution
+ * queued on demand or when a run started with {"email": {"to": ...}} ends,
+ * and a persistent outbox delivered by SMTP (SMTP_HOST set) or a
+ * Resend-style HTTP API (PLATFORM_RESEND_KEY set), from PLATFORM_FROM_EMAIL,
+ * with retries, backoff and a per-user hourly limit.
+ *
  * Limits (EE_ETOOBIG past them, with a message naming the limit): the
  * template and each partial up to EE_TEMPLATE_MAX_TEMPLATE bytes, the data
  * and partials JSON up to EE_TEMPLATE_MAX_DATA bytes and
@@ -26,8 +33,12 @@
 
 #include <stddef.h>
 
+#include <stdint.h>
+
 #include "common.h"
+#include "engine.h"
 #include "errors.h"
+#include "principal.h"
 
 EE_BEGIN_DECLS
 
@@ -76,6 +87,106 @@ EE_API ee_status ee_template_render(const char *template_text, const char *data_
  */
 EE_API ee_status ee_template_render_len(const char *template_text, const char *data_json,
                                         const char *partials_json, char **out, size_t *out_len);
+
+/* ---- e-mailed results ---------------------------------------------------- */
+
+/** Largest template_json of ee_email_template_put(), bytes (both templates
+ * at their largest, escaped, and the other members). */
+#define EE_EMAIL_TEMPLATE_DOC_MAX (2 * EE_TEMPLATE_MAX_TEMPLATE + 16384)
+/** Largest query_json of ee_email_template_list(), bytes. */
+#define EE_EMAIL_QUERY_MAX 16384
+/** Largest request_json of ee_email_send_execution(), bytes. */
+#define EE_EMAIL_REQUEST_MAX 4096
+
+/**
+ * Store the e-mail template of a workflow (admin: `principal` must be NULL,
+ * the host's own call; a principal gets EE_EPERM). `template_json` is
+ * {"workflowCatalogId": 24 hex, "subjectTemplate": text (up to 4096
+ * bytes), "bodyTemplate": HTML text (up to EE_TEMPLATE_MAX_TEMPLATE bytes),
+ * "isActive": bool (default true)}: both templates are Handlebars,
+ * compiled now. A workflow has one template: a second put replaces it.
+ * *out gets the stored template ({"id", "workflowCatalogId",
+ * "subjectTemplate", "bodyTemplate", "isActive", "createdAt",
+ * "updatedAt"}), or the error document on failure (ee_free() both).
+ * Returns EE_OK; EE_EINVAL (NULL argument, unknown or mistyped member);
+ * EE_EPERM; EE_EPARSE (not JSON; a malformed template: the message names
+ * the field and the byte offset); EE_ENOTFOUND (no such workflow in the
+ * catalog; a helper or partial the template calls does not exist);
+ * EE_ETOOBIG; EE_ENOMEM; the storage's statuses. Thread-safe.
+ */
+EE_API ee_status ee_email_template_put(ee_engine *engine, const ee_principal *principal,
+                                       const char *template_json, char **out);
+
+/**
+ * The template of workflow `workflow_id` (admin: `principal` NULL), as put
+ * returns it. Returns EE_OK; EE_EINVAL; EE_EPERM; EE_ENOTFOUND (none: its
+ * e-mails use the default template, docs/email.md); the storage's.
+ */
+EE_API ee_status ee_email_template_get(ee_engine *engine, const ee_principal *principal,
+                                       const char *workflow_id, char **out);
+
+/**
+ * One page of templates, newest first (admin: `principal` NULL).
+ * `query_json` (NULL: {}) may hold "isActive" (bool), "limit" (1..1000,
+ * default 50) and "cursor". *out is {"data": [...], "nextCursor": text or
+ * null}. Returns EE_OK; EE_EINVAL (a bad member or cursor); EE_EPERM;
+ * EE_EPARSE; the storage's.
+ */
+EE_API ee_status ee_email_template_list(ee_engine *engine, const ee_principal *principal,
+                                        const char *query_json, char **out);
+
+/**
+ * Delete the template of a workflow (admin: `principal` NULL). Returns
+ * EE_OK; EE_EINVAL; EE_EPERM; EE_ENOTFOUND; the storage's.
+ */
+EE_API ee_status ee_email_template_delete(ee_engine *engine, const ee_principal *principal,
+                                          const char *workflow_id);
+
+/**
+ * Queue an e-mail of the results of ended execution `execution_id` of the
+ * principal's workspace. `request_json` (NULL: {}) is {"to": address}
+ * (default: the address the run was started with). The subject and body
+ * are rendered now, from the workflow's active template or the default
+ * one, over {"execution": the record as ee_exec_get() gives it, "results":
+ * its outputData, "workflowName", "workflow": {"id", "name"},
+ * "resultsText": the results as indented JSON}; delivery happens in the
+ * outbox (ee_email_outbox_run() or the thread started with the workers).
+ * Counts against the user's EMAIL_MAX_PER_USER_PER_HOUR.
+ * *out gets {"id", "executionId", "to", "status": "queued"} or the error
+ * document. Returns EE_OK; EE_EINVAL (NULL argument, bad member, no
+ * recipient, not an address, a line break or NUL in the rendered subject:
+ * the message does not quote it); EE_ENOTFOUND (no such execution in the
+ * workspace); EE_ESTATE (the execution has not ended); EE_ENOTSUPPORTED
+ * (neither SMTP_HOST nor PLATFORM_RESEND_KEY, or no PLATFORM_FROM_EMAIL);
+ * EE_ERATELIMIT (the hourly limit: the detail has "retryAfterMs");
+ * EE_EPARSE, EE_ETOOBIG (the template); the storage's and counters'.
+ * Thread-safe.
+ */
+EE_API ee_status ee_email_send_execution(ee_engine *engine, const ee_principal *principal,
+                                         const char *execution_id, const char *request_json,
+                                         char **out);
+
+/**
+ * Deliver up to `max` (>= 1) due outbox messages now, in this thread: each
+ * is claimed under a lease (EMAIL_LEASE_MS), so concurrent runners - other
+ * threads, processes or hosts on the database - never send one twice; sent
+ * (the server accepted it: SMTP 250, API 2xx), it is marked sent with the
+ * execution's emailSent/emailSentAt; refused for now (network, SMTP, HTTP
+ * 429 or 5xx), retried after a backoff with jitter until
+ * EMAIL_MAX_ATTEMPTS; refused for good (another HTTP 4xx), failed.
+ * *sent_out (may be NULL) gets how many were sent. For hosts that run no
+ * execution workers (the workers start a thread doing this every
+ * EMAIL_POLL_MS). Returns EE_OK (also when some deliveries failed: they
+ * are recorded); EE_EINVAL; the storage's statuses. Thread-safe.
+ */
+EE_API ee_status ee_email_outbox_run(ee_engine *engine, uint32_t max, uint64_t *sent_out);
+
+/**
+ * The outbox's counts for monitoring: {"queued", "sending", "sent",
+ * "failed", "oldestQueuedAgeMs", "transport": "smtp" | "api" | "none"}.
+ * *out (ee_free()). Returns EE_OK; EE_EINVAL; the storage's statuses.
+ */
+EE_API ee_status ee_email_outbox_stats(ee_engine *engine, char **out);
 
 EE_END_DECLS
 

@@ -41,7 +41,9 @@
     X(QUOTA_SUBSCRIPTION_PUT, "quota.subscription.put", "subscription")                          \
     X(QUOTA_THRESHOLD, "quota.threshold", "organisation")                                       \
     X(BILLING_MONTH_BILLED, "billing.month.billed", "billingMonth")                              \
-    X(BILLING_MONTH_PAID, "billing.month.paid", "billingMonth")
+    X(BILLING_MONTH_PAID, "billing.month.paid", "billingMonth")                                  \
+    X(EMAIL_SENT, "email.sent", "emailMessage")                                                  \
+    X(EMAIL_FAILED, "email.failed", "emailMessage")
 
 typedef enum ee__audit_action {
 #define EE__AUDIT_ENUM(e, name, kind) EE__AUDIT_##e,

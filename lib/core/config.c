@@ -118,6 +118,11 @@ static const char *check_email(const char *s)
     return NULL;
 }
 
+bool ee__config_email_ok(const char *s)
+{
+    return s != NULL && check_email(s) == NULL;
+}
+
 static const char *check_storage_uri(const char *s)
 {
     if (strcmp(s, "memory:") == 0)

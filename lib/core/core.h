@@ -280,6 +280,10 @@ const char *ee__config_text(const ee_config *cfg, const char *key);
 /* An integer-valued option's effective value (0 for an unknown key). */
 int64_t ee__config_int(const ee_config *cfg, const char *key);
 
+/* Whether `s` passes the e-mail option type's check (one @, a dot in the
+ * domain, no space): the one address rule of the engine. */
+bool ee__config_email_ok(const char *s);
+
 /* Whether the option was set explicitly (not its default, not derived). */
 bool ee__config_explicit(const ee_config *cfg, const char *key);
 

@@ -52,7 +52,7 @@ typedef struct ee__module {
  * in the registry and of its state (ee__engine_module()). The audit log
  * opens first and closes last: every other module writes to it. */
 enum { EE__MOD_AUDIT, EE__MOD_CREDENTIALS, EE__MOD_CATALOG, EE__MOD_QUOTA, EE__MOD_GATEWAY,
-       EE__MOD_BILLING,
+       EE__MOD_BILLING, EE__MOD_NOTIFY,
        EE__MOD_EXEC, EE__MOD_COUNT };
 
 extern const ee__module ee__audit_module;       /* lib/audit/audit.c */
@@ -61,6 +61,7 @@ extern const ee__module ee__catalog_module;     /* lib/catalog/module.c */
 extern const ee__module ee__quota_module;       /* lib/quota/module.c */
 extern const ee__module ee__gateway_module;     /* lib/gateway/module.c */
 extern const ee__module ee__billing_module;     /* lib/billing/module.c */
+extern const ee__module ee__notify_module;      /* lib/notify/email.c */
 extern const ee__module ee__exec_module;        /* lib/exec/module.c */
 /* The engine's own options (storage, counters, data dir, n8n, and those of
  * modules that do not exist yet) and the DATABASE_* rule (options.c). */

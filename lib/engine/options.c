@@ -1,7 +1,7 @@
 /*
  * The engine's own options - its storage, counters, data directory and n8n
- * client, and the options of modules that do not exist yet (SMTP: listed,
- * checked, not in effect) - and the rule that
+ * client, and the SMTP options the notify module reads (lib/notify/email.c)
+ * - and the rule that
  * turns the seeds' DATABASE_* variables into EE_STORAGE_URI.
  */
 #include "engine/engine.h"
@@ -37,14 +37,12 @@ static const ee__option engine_options[] = {
     EE__OPTION_X("N8N_WEBHOOK_URL", EE__OPT_URL, NULL, 1, EE__OPT_MAX_URL,
                  "URL at which the host receives n8n's execution status webhooks",
                  .not_in_effect = true),
-    EE__OPTION_X("SMTP_HOST", EE__OPT_HOST, NULL, 1, 253, "SMTP server for emailing results",
-                 .not_in_effect = true),
-    EE__OPTION_X("SMTP_PORT", EE__OPT_INT, "587", 1, 65535, "SMTP server port",
-                 .not_in_effect = true),
-    EE__OPTION_X("SMTP_USER", EE__OPT_STRING, NULL, 1, 256, "SMTP user name",
-                 .not_in_effect = true),
-    EE__OPTION_X("SMTP_PASS", EE__OPT_PASSWORD, NULL, 1, 1024, "SMTP password",
-                 .not_in_effect = true),
+    EE__OPTION("SMTP_HOST", EE__OPT_HOST, NULL, 1, 253,
+               "SMTP server for e-mailing results (when set, e-mail goes by SMTP: docs/email.md)"),
+    EE__OPTION("SMTP_PORT", EE__OPT_INT, "587", 1, 65535,
+               "SMTP server port (465: TLS from the start; others: STARTTLS when offered)"),
+    EE__OPTION("SMTP_USER", EE__OPT_STRING, NULL, 1, 256, "SMTP user name"),
+    EE__OPTION("SMTP_PASS", EE__OPT_PASSWORD, NULL, 1, 1024, "SMTP password"),
     EE__OPTION("RESULT_RETENTION_DAYS", EE__OPT_INT, "90", 0, 36500,
                "Days execution results are kept (0 keeps them forever)"),
     EE__OPTION_X(

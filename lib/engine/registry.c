@@ -14,6 +14,7 @@ static const ee__module *const modules[EE__MOD_COUNT] = {
     [EE__MOD_QUOTA] = &ee__quota_module,
     [EE__MOD_GATEWAY] = &ee__gateway_module,
     [EE__MOD_BILLING] = &ee__billing_module,
+    [EE__MOD_NOTIFY] = &ee__notify_module,
     [EE__MOD_EXEC] = &ee__exec_module,
 };
 

@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "core/core.h"
 #include "execengine/engine.h"
 
@@ -33,5 +35,18 @@ typedef int (*ee__exec_fact_fn)(const ee__exec_fact *fact, void *payload);
  * the storage's statuses. Thread-safe. */
 ee_status ee__exec_walk(ee_engine *engine, const char *workspace, int64_t from, int64_t to,
                         uint64_t max, ee__exec_fact_fn fn, void *payload);
+
+/* E-mail (lib/notify): the execution `id` of `workspace` as ee_exec_get()
+ * renders it (*record_out, new reference) and the address its run asked
+ * results to be sent to (*email_to_out, malloc'ed; NULL when none).
+ * EE_OK; EE_ENOTFOUND; the storage's statuses. */
+ee_status ee__exec_email_view(ee_engine *engine, const char *workspace, const char *id,
+                              json_t **record_out, char **email_to_out);
+
+/* Set emailSent and emailSentAt = at_ms on the execution (once: a record
+ * already marked keeps its first time). Joins the caller's storage scope.
+ * EE_OK; EE_ENOTFOUND; the storage's statuses. */
+ee_status ee__exec_mark_email_sent(ee_engine *engine, const char *workspace, const char *id,
+                                   int64_t at_ms);
 
 #endif

@@ -565,3 +565,41 @@ ee_status ee__exec_walk(ee_engine *engine, const char *workspace, int64_t from, 
                                          walk_row, &a, &a.st);
     return st;
 }
+
+/* ---- e-mail (lib/notify) ------------------------------------------------------------- */
+
+ee_status ee__exec_email_view(ee_engine *engine, const char *workspace, const char *id,
+                              json_t **record_out, char **email_to_out)
+{
+    *record_out = NULL;
+    *email_to_out = NULL;
+    x_rec r;
+    ee_status st = ee__exec_load(engine, workspace, id, &r);
+    if (st != EE_OK)
+        return st;
+    *record_out = ee__exec_render(&r, true);
+    if (r.email_to != NULL && r.email_to[0] != '\0')
+        *email_to_out = strdup(r.email_to);
+    ee__exec_rec_clear(&r);
+    if (*record_out == NULL) {
+        free(*email_to_out);
+        *email_to_out = NULL;
+        return ee__error(EE_ENOMEM, "out of memory reading execution %s", id);
+    }
+    return EE_OK;
+}
+
+static ee_status mark_sent(x_rec *r, void *payload)
+{
+    if (r->email_sent)
+        return EE__RECORD_KEEP;
+    r->email_sent = true;
+    r->email_sent_at = *(const int64_t *)payload;
+    return EE_OK;
+}
+
+ee_status ee__exec_mark_email_sent(ee_engine *engine, const char *workspace, const char *id,
+                                   int64_t at_ms)
+{
+    return ee__exec_change(engine, workspace, id, mark_sent, &at_ms, NULL);
+}

@@ -16,6 +16,7 @@
 #include "execengine/quota.h"
 #include "gateway/gateway.h"
 #include "n8n/n8n.h"
+#include "notify/notify.h"
 #include "quota/quota.h"
 #include "storage/storage.h"
 
@@ -221,6 +222,8 @@ typedef struct {
     json_t *output;            /* inline output, or NULL */
     const ee__result_ref *ref; /* or NULL */
     bool applied;
+    const char *email_to;      /* the run asked for its results by e-mail (and may) */
+    bool emailed;              /* the e-mail was queued with the final write */
 } finish_arg;
 
 static ee_status finish_change(x_rec *r, void *payload)
@@ -267,6 +270,35 @@ typedef struct final_step {
     x_rec *dst;
 } final_step;
 
+/* Queue the results e-mail the run asked for, in the final write's
+ * transaction: it commits with the end of the run or not at all, so it is
+ * never lost nor queued twice. A template that does not render (a line
+ * break in the subject) does not stop the run from ending: it is logged. */
+static ee_status final_email(final_step *f)
+{
+    json_t *rec = ee__exec_render(f->dst, true);
+    if (rec == NULL)
+        return ee__error(EE_ENOMEM, "out of memory queueing the results e-mail");
+    const x_rec *r = f->dst;
+    ee__email_exec x = {r->workspace,     r->user_id != NULL ? r->user_id : "",
+                        r->org_id != NULL ? r->org_id : "", r->id, r->workflow_id,
+                        r->workflow_name, rec};
+    ee_status s = ee__email_enqueue(f->e, &x, f->a->email_to, NULL);
+    json_decref(rec);
+    if (s == EE_OK) {
+        f->a->emailed = true;
+        return EE_OK;
+    }
+    if (s == EE_EINVAL || s == EE_EPARSE || s == EE_ENOTFOUND || s == EE_ETOOBIG) {
+        ee__log(ee__engine_logger(f->e), EE_LOG_WARN, "exec",
+                "execution %s: its results e-mail cannot be made: %s", r->id,
+                ee_error_last_message());
+        ee_error_clear();
+        return EE_OK;
+    }
+    return s; /* the storage's: the whole step is retried by recovery */
+}
+
 static ee_status final_write(ee_storage *sto, void *payload)
 {
     (void)sto;
@@ -274,6 +306,8 @@ static ee_status final_write(ee_storage *sto, void *payload)
     ee_status s = ee__exec_change(f->e, f->workspace, f->id, finish_change, f->a, f->dst);
     if (s == EE_OK && f->a->applied)
         ee__exec_audit(f->e, f->dst, EE__AUDIT_EXEC_FINISHED, NULL);
+    if (s == EE_OK && f->a->applied && f->a->email_to != NULL)
+        s = final_email(f);
     return s;
 }
 
@@ -326,11 +360,36 @@ ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *
         }
         free(text);
     }
+    /* The e-mail the run asked for takes its place in the user's hourly
+     * limit before the final write (the counters are not written inside a
+     * storage transaction): given back if the run had already ended. */
+    char *email_to = NULL;
+    uint64_t email_resv = 0;
+    if (cur.email_to != NULL && cur.email_to[0] != '\0' && !x_final(cur.status)) {
+        ee__error_saved saved;
+        ee__error_save(&saved);
+        if (!ee__email_configured(e) ||
+            ee__email_reserve(e, workspace, cur.user_id != NULL ? cur.user_id : "",
+                              &email_resv) != EE_OK)
+            ee__log(ee__engine_logger(e), EE_LOG_WARN, "exec",
+                    "execution %s: its results e-mail is not sent: %s", id,
+                    ee_error_last_message());
+        else
+            email_to = strdup(cur.email_to);
+        ee__error_restore(&saved);
+    }
+    char *email_user = cur.user_id != NULL ? strdup(cur.user_id) : NULL;
     ee__exec_rec_clear(&cur);
-    finish_arg a = {st, oc, ee_engine_now_ms(e), &use, output, has_ref ? &ref : NULL, false};
+    finish_arg a = {st, oc, ee_engine_now_ms(e), &use, output, has_ref ? &ref : NULL, false,
+                    email_to, false};
     x_rec tmp;
     final_step fs = {e, workspace, id, &a, out != NULL ? out : &tmp};
     s = ee__storage_atomic(ee__engine_storage(e), final_write, &fs);
+    if (email_resv != 0)
+        ee__email_reserve_end(e, workspace, email_user != NULL ? email_user : "", email_resv,
+                              s == EE_OK && a.emailed);
+    free(email_to);
+    free(email_user);
     if (out == NULL && s == EE_OK)
         ee__exec_rec_clear(&tmp);
     if (has_ref && (!a.applied || s != EE_OK))
@@ -1092,7 +1151,8 @@ ee_status ee__exec_workers_start(x_state *st)
     if (pthread_create(&st->keeper, NULL, keeper_main, st) != 0)
         return ee__error(EE_ENOMEM, "cannot start the execution lease keeper");
     st->keeper_started = true;
-    return EE_OK;
+    /* the results e-mails the runs queue go out from here too */
+    return ee__email_worker_start(st->engine);
 }
 
 ee_status ee__exec_workers_ensure(x_state *st)
@@ -1135,4 +1195,5 @@ void ee__exec_workers_stop(x_state *st)
     if (st->keeper_started)
         pthread_join(st->keeper, NULL);
     st->keeper_started = false;
+    ee__email_worker_stop(st->engine);
 }

@@ -128,12 +128,23 @@ static const ee_storage_collection gateway_calls = {
     1, INDEXES(IDX(0)),
     2, UNIQUE(0, 1)};
 
+/* The e-mail outbox (lib/notify/email_outbox.c, schema version 4), global so
+ * that senders claim across workspaces. The time field is when the message
+ * may next be claimed (queued: its next attempt; sending: its lease's end;
+ * sent or failed: when it ended); `active` ("1" while queued or sending)
+ * is the claim's index, `status` the counts'. */
+static const ee_storage_collection email_outbox = {
+    "emailOutbox", 0, "claimableAt",
+    4, FIELDS("active", "status", "executionId", "workspaceId"), /* 0 1 2 3 */
+    3, INDEXES(IDX(0), IDX(1), IDX(3, 2)),
+    0, NULL};
+
 static const ee_storage_collection *const all[] = {
     &workflow_catalog, &workflow_categories, &workflow_executions,
     &execution_email_templates, &user_workflow_usage, &customer_api_keys,
     &platform_usage_billing, &credentials, &audit_log, &plans, &subscriptions,
     &execution_queue, &execution_queue_counters,
-    &gateway_grants, &gateway_calls,
+    &gateway_grants, &gateway_calls, &email_outbox,
 };
 
 const ee_storage_collection *const *ee__storage_collections(size_t *count)

@@ -16,7 +16,7 @@
 /* The schema version of the SQL backends' tables (sqlite user_version, the
  * postgres meta row). Bump it, and add a migration step to both backends,
  * whenever a collection gains a field, an index or a unique key. */
-#define EE__STORAGE_SCHEMA_VERSION 3
+#define EE__STORAGE_SCHEMA_VERSION 4
 
 /* Version 1 -> 2: an organisation's subscription became unique per
  * (workspace, orgId). Keep each organisation's newest (by time, then id),

@@ -394,7 +394,8 @@ static ee_status migrate_locked(pg *g, PGconn *c)
          (st = run(c, EE__STORAGE_V2_INDEX, NULL, 0, "cannot migrate to schema version 2",
                    NULL)) != EE_OK))
         return st;
-    if (version >= 1 && version < 3 && (st = create_tables(c, true)) != EE_OK)
+    /* 3: the queue's and the gateway's collections; 4: the e-mail outbox */
+    if (version >= 1 && version < 4 && (st = create_tables(c, true)) != EE_OK)
         return st;
     if (version < EE__STORAGE_SCHEMA_VERSION) {
         params p = {0};

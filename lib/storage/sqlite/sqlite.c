@@ -434,7 +434,8 @@ static ee_status migrate(lite *l, sqlite3 *db)
     if (st == EE_OK && version < 2)
         st = exec(db, EE__STORAGE_V2_DEDUPE "; " EE__STORAGE_V2_INDEX ";",
                   "cannot migrate to schema version 2");
-    if (st == EE_OK && version >= 1 && version < 3)
+    /* 3: the queue's and the gateway's collections; 4: the e-mail outbox */
+    if (st == EE_OK && version >= 1 && version < 4)
         st = create_schema(l, db, true);
     if (st == EE_OK && version < EE__STORAGE_SCHEMA_VERSION) {
         char sql[64];

@@ -16,6 +16,7 @@
 #include <execengine/billing.h>
 #include <execengine/credentials.h>
 #include <execengine/gateway.h>
+#include <execengine/notify.h>
 #include <execengine/quota.h>
 
 #include "audit/audit.h"
@@ -25,6 +26,7 @@
 
 #define C_OPENROUTER "sk-or-v1-CANARY-audit-platform-8d1f"
 #define C_SERPER "CANARY-audit-serper-6b2e90"
+#define C_RESEND "re_CANARY-audit-resend-51c0aa"
 #define C_CUSTOMER "sk-or-v1-CANARY-audit-customer-3a7c55"
 #define C_CUSTOMER2 "sk-or-v1-CANARY-audit-customer2-e41d"
 #define MAX_CALLS 6
@@ -47,8 +49,14 @@ static void spend(const char *token)
     }
 }
 
+static int email_posts;
+
 static ee_status http(void *ctx, const ee_http_request *req, ee_http_response *resp)
 {
+    /* the e-mail API: the first results e-mail accepted, the second refused */
+    if (strcmp(ee_http_request_url(req), "http://fake.resend/emails") == 0)
+        return fake_answer_json(resp, email_posts++ == 0 ? 200 : 422,
+                                json_pack("{s:s}", "id", "re_1"));
     if (gw_is_upstream(req))
         return gw_upstream_answer(resp, GW_UP_ANSWER);
     gw_llm_webhook(req, spend);
@@ -72,6 +80,11 @@ static void setup(void)
     ee_test_config_set(cfg, "EXEC_POLL_MS", "50");
     ee_test_config_set(cfg, "PLATFORM_OPENROUTER_KEY", C_OPENROUTER);
     ee_test_config_set(cfg, "PLATFORM_SERPER_KEY", C_SERPER);
+    ee_test_config_set(cfg, "PLATFORM_RESEND_KEY", C_RESEND);
+    ee_test_config_set(cfg, "PLATFORM_FROM_EMAIL", "results@example.com");
+    ee_test_config_set(cfg, "EMAIL_API_URL", "http://fake.resend");
+    ee_test_config_set(cfg, "EMAIL_POLL_MS", "0");
+    email_posts = 0;
     ee_test_config_set(cfg, "EXEC_RUN_BUDGET_MAX", "0.0002");
     engine = gw_engine_open(cfg, transport, client);
     cr_assert_eq(ee_principal_new(&alice, "ws-alice", "u-alice", "org-a"), EE_OK);
@@ -130,7 +143,7 @@ Test(audit_canary, a_budget_refusal_at_the_gateway_is_one_entry_and_the_run_ends
 
 /* ---- the canary scan --------------------------------------------------------------------- */
 
-static const char *const canaries[] = {C_OPENROUTER, C_SERPER, C_CUSTOMER, C_CUSTOMER2,
+static const char *const canaries[] = {C_OPENROUTER, C_SERPER, C_RESEND, C_CUSTOMER, C_CUSTOMER2,
                                        EE_TEST_ENCRYPTION_SECRET};
 
 static void expect_no_canary(const void *data, size_t len, const char *where)
@@ -206,6 +219,17 @@ Test(audit_canary, no_audit_entry_and_no_byte_of_the_file_holds_a_secret)
              "\"%s\"}",
              key);
     (void)run_wf("wf0", req, id);
+    /* its results e-mailed twice: sent, then refused for good (422) */
+    for (int i = 0; i < 2; i++) {
+        out = NULL;
+        cr_assert_eq(ee_email_send_execution(engine, alice, id, "{\"to\": \"a@example.com\"}",
+                                             &out),
+                     EE_OK, "%s", out);
+        ee_free(out);
+        uint64_t sent = 0;
+        cr_assert_eq(ee_email_outbox_run(engine, 10, &sent), EE_OK, "%s",
+                     ee_error_last_message());
+    }
     (void)run_wf("wfL", "{}", id);
     (void)run_wf("wf2", "{}", id);
     char wf[25];

@@ -134,6 +134,10 @@ static ee_status c_template_render_len(fx *f, int w, const char *j)
     return done(ee_template_render_len("{{x}}", w == 0 ? j : NULL, w == 1 ? j : NULL, &out_, &len));
 }
 
+static ee_status c_email_tpl_put(fx *f, int w, const char *j) { (void)w; return done(ee_email_template_put(f->e, NULL, j, &out_)); }
+static ee_status c_email_tpl_list(fx *f, int w, const char *j) { (void)w; return done(ee_email_template_list(f->e, NULL, j, &out_)); }
+static ee_status c_email_send(fx *f, int w, const char *j) { (void)w; return done(ee_email_send_execution(f->e, f->p, "0123456789abcdef01234567", j, &out_)); }
+
 static const entry table[] = {
     {"ee_catalog_create", c_catalog_create, {EE_CATALOG_DOC_MAX},
      {"{\"n8nWorkflowId\": \"w2\", \"name\": \"n\", \"" UNKNOWN "\": 1}"}, {EE_EINVAL}, {NULL}},
@@ -216,6 +220,13 @@ static const entry table[] = {
      {NULL}, {0}, {"an instance: the schema decides"}},
     {"ee_schema_apply_defaults", c_schema_defaults, {EE_SCHEMA_MAX_TEXT},
      {NULL}, {0}, {"an instance: the schema decides"}},
+    {"ee_email_template_put", c_email_tpl_put, {EE_EMAIL_TEMPLATE_DOC_MAX},
+     {"{\"workflowCatalogId\": \"0123456789abcdef01234567\", \"subjectTemplate\": \"s\", "
+      "\"bodyTemplate\": \"b\", \"" UNKNOWN "\": 1}"}, {EE_EINVAL}, {NULL}},
+    {"ee_email_template_list", c_email_tpl_list, {EE_EMAIL_QUERY_MAX},
+     {"{\"" UNKNOWN "\": 1}"}, {EE_EINVAL}, {NULL}},
+    {"ee_email_send_execution", c_email_send, {EE_EMAIL_REQUEST_MAX},
+     {"{\"to\": \"a@example.com\", \"" UNKNOWN "\": 1}"}, {EE_EINVAL}, {NULL}},
     {"ee_template_render", c_template_render, {EE_TEMPLATE_MAX_DATA, EE_TEMPLATE_MAX_DATA},
      {NULL, NULL}, {0, 0}, {"template data: any value", "partials: any names"}},
     {"ee_template_render_len", c_template_render_len, {EE_TEMPLATE_MAX_DATA, EE_TEMPLATE_MAX_DATA},

@@ -124,12 +124,14 @@ Test(storage_api, collections_are_declared_once)
                           "executionEmailTemplates", "userWorkflowUsage", "customerApiKeys",
                           "platformUsageBilling", "credentials", "auditLog", "plans",
                           "subscriptions", "executionQueue", "executionQueueCounters", "gatewayGrants",
-                          "gatewayCalls"};
+                          "gatewayCalls", "emailOutbox"};
     cr_assert_eq(n, sizeof want / sizeof want[0]);
     for (size_t i = 0; i < n; i++) {
         cr_expect_str_eq(list[i]->name, want[i]);
         cr_expect_str_eq(list[i]->time_field,
-                         strcmp(want[i], "executionQueue") == 0 ? "claimableAt" : "createdAt");
+                         strcmp(want[i], "executionQueue") == 0 || strcmp(want[i], "emailOutbox") == 0
+                             ? "claimableAt"
+                             : "createdAt");
         for (size_t k = 0; k < list[i]->n_indexes; k++)
             for (const int *f = list[i]->indexes[k]; *f >= 0; f++)
                 cr_expect_lt((size_t)*f, list[i]->n_fields, "%s index %zu", want[i], k);

@@ -251,7 +251,7 @@ Test(storage_sqlite_file, newer_schema_is_refused)
     sqlite3 *db = NULL;
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
     char *v = raw_text(db, "PRAGMA user_version");
-    cr_expect_str_eq(v, "3", "the schema version is recorded in the file");
+    cr_expect_str_eq(v, "4", "the schema version is recorded in the file");
     free(v);
     cr_assert_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
@@ -261,7 +261,7 @@ Test(storage_sqlite_file, newer_schema_is_refused)
     cr_expect(strstr(ee_error_last_message(), "99") != NULL, "%s", ee_error_last_message());
     /* Reopening an up-to-date file is a no-op migration. */
     cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
-    sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL);
+    sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL);
     sqlite3_close(db);
     cr_expect_eq(ee_storage_sqlite_new(&s, path), EE_OK, "%s", ee_error_last_message());
     ee_storage_free(s);
@@ -315,7 +315,7 @@ Test(storage_sqlite_file, version_1_files_keep_one_subscription_per_organisation
     cr_expect_str_eq(n, "pro", "the newest stays");
     free(n);
     n = raw_text(db, "PRAGMA user_version");
-    cr_expect_str_eq(n, "3");
+    cr_expect_str_eq(n, "4");
     free(n);
     sqlite3_close(db);
     d = subscription("org-2", "pro", T0 + 9);

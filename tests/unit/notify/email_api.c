@@ -1,0 +1,194 @@
+/*
+ * E-mailed results through a Resend-style HTTP API (a fake at
+ * http://fake.resend in the test's transport): the request (Authorization,
+ * Idempotency-Key, JSON body), 5xx and 429 retried, other 4xx failed for
+ * good with one email.failed audit entry, the attempts bounded, SMTP
+ * chosen over the API when both are configured, nothing configured
+ * refused, and the key never stored, audited or in an error.
+ */
+#include "email_fixture.h"
+
+#define KEY_CANARY "re_key_canary_88412"
+
+static ee_engine *engine;
+static ee_principal *alice;
+static char dir[64], db[128];
+
+static void setup(void)
+{
+    fixture_setup();
+    ee_test_temp_dir("/tmp/ee-email-api-XXXXXX", dir, sizeof dir);
+    snprintf(db, sizeof db, "%s/ee.db", dir);
+    const char *const kv[] = {"PLATFORM_RESEND_KEY", KEY_CANARY, "EMAIL_API_URL",
+                              "http://fake.resend/", "EMAIL_MAX_ATTEMPTS", "3", NULL};
+    engine = email_engine(db, kv);
+    cr_assert_eq(ee_principal_new(&alice, "ws-alice", "u1", "org-a"), EE_OK);
+}
+
+static void teardown(void)
+{
+    ee_engine_close(engine);
+    ee_principal_free(alice);
+    fixture_teardown();
+    ee_test_temp_dir_remove(dir);
+}
+
+TestSuite(email_api, .init = setup, .fini = teardown, .timeout = 60);
+
+static void answers(const int *codes, int n)
+{
+    pthread_mutex_lock(&fake_api.lock);
+    for (int i = 0; i < n; i++)
+        fake_api.codes[i] = codes[i];
+    fake_api.ncodes = n;
+    fake_api.next = 0;
+    pthread_mutex_unlock(&fake_api.lock);
+}
+
+static size_t api_requests(void)
+{
+    pthread_mutex_lock(&fake_api.lock);
+    size_t n = json_array_size(fake_api.requests);
+    pthread_mutex_unlock(&fake_api.lock);
+    return n;
+}
+
+static uint64_t outbox_run(void)
+{
+    uint64_t sent = 0;
+    cr_assert_eq(ee_email_outbox_run(engine, 100, &sent), EE_OK, "%s", ee_error_last_message());
+    return sent;
+}
+
+static void queue_one(char id[25])
+{
+    run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"api\"}}", id);
+    char *out = NULL;
+    cr_assert_eq(ee_email_send_execution(engine, alice, id, "{\"to\": \"bob@example.com\"}", &out),
+                 EE_OK, "%s", out);
+    ee_free(out);
+}
+
+Test(email_api, the_request_carries_the_key_the_idempotency_key_and_the_message_as_json)
+{
+    char id[25];
+    queue_one(id);
+    cr_assert_eq(outbox_run(), 1u);
+    cr_assert_eq(api_requests(), 1u);
+    json_t *r = json_array_get(fake_api.requests, 0);
+    cr_expect_str_eq(sget(r, "url"), "http://fake.resend/emails");
+    cr_expect_str_eq(sget(r, "auth"), "Bearer " KEY_CANARY);
+    cr_expect(sget(r, "idem") != NULL && strlen(sget(r, "idem")) == 24);
+    json_t *body = parse_doc(sget(r, "body"));
+    cr_expect_str_eq(sget(body, "from"), "results@example.com");
+    cr_expect_str_eq(json_string_value(json_array_get(json_object_get(body, "to"), 0)),
+                     "bob@example.com");
+    cr_expect_str_eq(sget(body, "subject"), "echo: completed");
+    cr_expect(strstr(sget(body, "html"), "<h1>echo</h1>") != NULL, "%s", sget(body, "html"));
+    json_decref(body);
+    json_t *x = exec_doc(engine, alice, id);
+    cr_expect(json_is_true(json_object_get(x, "emailSent")));
+    json_decref(x);
+    cr_expect_eq(audit_count(engine, alice, "email.sent"), 1);
+}
+
+Test(email_api, a_5xx_and_a_429_are_retried_after_the_backoff_then_it_is_sent)
+{
+    int codes[] = {500, 429};
+    answers(codes, 2);
+    char id[25];
+    queue_one(id);
+    cr_expect_eq(outbox_run(), 0u);
+    cr_expect_eq(outbox_run(), 0u, "not due before its backoff");
+    cr_expect_eq(api_requests(), 1u);
+    json_t *x = exec_doc(engine, alice, id);
+    cr_expect(json_is_false(json_object_get(x, "emailSent")), "not accepted yet");
+    json_decref(x);
+    clock_offset_ms += 3600 * 1000;
+    cr_expect_eq(outbox_run(), 0u);
+    clock_offset_ms += 3600 * 1000;
+    cr_expect_eq(outbox_run(), 1u);
+    cr_expect_eq(api_requests(), 3u);
+    cr_expect_eq(stat_of(engine, "sent"), 1);
+    cr_expect_eq(audit_count(engine, alice, "email.failed"), 0);
+}
+
+Test(email_api, a_4xx_other_than_429_fails_for_good_with_one_audit_entry)
+{
+    int codes[] = {422};
+    answers(codes, 1);
+    char id[25];
+    queue_one(id);
+    cr_expect_eq(outbox_run(), 0u);
+    clock_offset_ms += 24 * 3600 * 1000;
+    cr_expect_eq(outbox_run(), 0u);
+    cr_expect_eq(api_requests(), 1u, "not retried");
+    cr_expect_eq(stat_of(engine, "failed"), 1);
+    cr_expect_eq(stat_of(engine, "queued"), 0);
+    cr_expect_eq(audit_count(engine, alice, "email.failed"), 1);
+    json_t *x = exec_doc(engine, alice, id);
+    cr_expect(json_is_false(json_object_get(x, "emailSent")));
+    json_decref(x);
+}
+
+Test(email_api, the_attempts_are_bounded_by_email_max_attempts)
+{
+    int codes[] = {503, 503, 503, 503, 503};
+    answers(codes, 5);
+    char id[25];
+    queue_one(id);
+    for (int i = 0; i < 6; i++) {
+        cr_expect_eq(outbox_run(), 0u);
+        clock_offset_ms += 24 * 3600 * 1000;
+    }
+    cr_expect_eq(api_requests(), 3u, "EMAIL_MAX_ATTEMPTS=3");
+    cr_expect_eq(stat_of(engine, "failed"), 1);
+    cr_expect_eq(audit_count(engine, alice, "email.failed"), 1);
+}
+
+Test(email_api, the_key_is_never_stored_audited_or_in_an_error)
+{
+    int codes[] = {401};
+    answers(codes, 1);
+    char id[25], *out = NULL;
+    queue_one(id);
+    cr_expect_eq(outbox_run(), 0u);
+    cr_assert_eq(ee_audit_query(engine, alice, "{\"limit\": 500}", &out), EE_OK);
+    cr_expect(strstr(out, KEY_CANARY) == NULL);
+    cr_expect(strstr(out, "email.failed") != NULL, "%s", out);
+    ee_free(out);
+    cr_assert_eq(ee_email_outbox_stats(engine, &out), EE_OK);
+    cr_expect(strstr(out, "\"transport\":\"api\"") != NULL, "%s", out);
+    ee_free(out);
+    ee_engine_close(engine);
+    engine = NULL;
+    char wal[160];
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    cr_expect(!file_holds(db, KEY_CANARY) && !file_holds(wal, KEY_CANARY));
+    cr_expect(file_holds(db, "HTTP 401") || file_holds(wal, "HTTP 401"),
+              "the scan reads the outbox (its lastError is there)");
+    const char *const kv[] = {"PLATFORM_RESEND_KEY", KEY_CANARY, "EMAIL_API_URL",
+                              "http://fake.resend/", NULL};
+    engine = email_engine(db, kv);
+}
+
+Test(email_api, smtp_wins_when_both_are_configured_and_nothing_configured_is_refused)
+{
+    ee_engine_close(engine);
+    const char *const both[] = {"PLATFORM_RESEND_KEY", KEY_CANARY, "SMTP_HOST", "127.0.0.1", NULL};
+    engine = email_engine(db, both);
+    char *out = NULL;
+    cr_assert_eq(ee_email_outbox_stats(engine, &out), EE_OK);
+    cr_expect(strstr(out, "\"transport\":\"smtp\"") != NULL, "%s", out);
+    ee_free(out);
+    ee_engine_close(engine);
+    char db2[160];
+    snprintf(db2, sizeof db2, "%s/none.db", dir);
+    engine = email_engine(db2, NULL);
+    char id[25];
+    run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"none\"}}", id);
+    cr_expect_eq(ee_email_send_execution(engine, alice, id, "{\"to\": \"b@example.com\"}", &out),
+                 EE_ENOTSUPPORTED);
+    cr_expect(strstr(out, "SMTP_HOST") != NULL, "%s", out);
+    ee_free(out);
+}

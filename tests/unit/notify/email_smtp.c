@@ -1,0 +1,442 @@
+/*
+ * E-mailed results through a real SMTP server (tests/support/smtp_sink.py,
+ * Debian's python3-aiosmtpd on 127.0.0.1): the rendered message arrives;
+ * with the server down the outbox retries and delivers once when it comes
+ * back; concurrent runners never send a message twice; emailSent only
+ * after acceptance; runs started with emailTo e-mail themselves; template
+ * injection; the per-user limit; admin-only templates; workspaces.
+ */
+#include "email_fixture.h"
+
+#include "execengine/billing.h"
+
+#define PASS_CANARY "smtp-pass-canary-5521"
+
+static ee_engine *engine;
+static ee_principal *alice, *mallory;
+static smtp_sink sink;
+static char dir[64], db[128];
+
+static void open_engine(void)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", sink.port);
+    const char *const kv[] = {"SMTP_HOST", "127.0.0.1", "SMTP_PORT", port,
+                              "SMTP_PASS", PASS_CANARY, "EMAIL_MAX_PER_USER_PER_HOUR", "5", NULL};
+    engine = email_engine(db, kv);
+}
+
+static void setup(void)
+{
+    fixture_setup();
+    ee_test_temp_dir("/tmp/ee-email-XXXXXX", dir, sizeof dir);
+    snprintf(sink.dir, sizeof sink.dir, "%s", dir);
+    snprintf(db, sizeof db, "%s/ee.db", dir);
+    sink_start(&sink, 0);
+    open_engine();
+    cr_assert_eq(ee_principal_new(&alice, "ws-alice", "u1", "org-a"), EE_OK);
+    cr_assert_eq(ee_principal_new(&mallory, "ws-mallory", "u9", "org-m"), EE_OK);
+}
+
+static void teardown(void)
+{
+    ee_engine_close(engine);
+    sink_stop(&sink);
+    ee_principal_free(alice);
+    ee_principal_free(mallory);
+    fixture_teardown();
+    ee_test_temp_dir_remove(dir);
+}
+
+TestSuite(email_smtp, .init = setup, .fini = teardown, .timeout = 90);
+
+static void put_template(const char *n8n_id, const char *subject, const char *body)
+{
+    char wf[25], *out = NULL;
+    entry_id(engine, n8n_id, wf);
+    json_t *t = json_pack("{s:s, s:s, s:s}", "workflowCatalogId", wf, "subjectTemplate", subject,
+                          "bodyTemplate", body);
+    char *text = json_dumps(t, 0);
+    json_decref(t);
+    cr_assert_eq(ee_email_template_put(engine, NULL, text, &out), EE_OK, "%s", out);
+    free(text);
+    ee_free(out);
+}
+
+static ee_status send(const ee_principal *p, const char *id, const char *req, char **out)
+{
+    return ee_email_send_execution(engine, p, id, req, out);
+}
+
+static void send_ok(const ee_principal *p, const char *id, const char *to)
+{
+    char req[128], *out = NULL;
+    snprintf(req, sizeof req, "{\"to\": \"%s\"}", to);
+    cr_assert_eq(send(p, id, req, &out), EE_OK, "%s", out);
+    ee_free(out);
+}
+
+static uint64_t outbox_run(void)
+{
+    uint64_t sent = 0;
+    cr_assert_eq(ee_email_outbox_run(engine, 100, &sent), EE_OK, "%s", ee_error_last_message());
+    return sent;
+}
+
+Test(email_smtp, the_message_arrives_with_the_rendered_subject_and_body_and_marks_the_run)
+{
+    put_template("wf0", "Results of {{workflowName}}: {{results.echo}}",
+                 "<p>Echo: {{results.echo}}</p><p>{{execution.status}}</p>");
+    char id[25];
+    run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"hello world\"}}", id);
+    send_ok(alice, id, "bob@example.com");
+    json_t *x = exec_doc(engine, alice, id);
+    cr_expect(json_is_false(json_object_get(x, "emailSent")), "not sent before the server took it");
+    json_decref(x);
+    cr_expect_eq(stat_of(engine, "queued"), 1);
+    cr_assert_eq(outbox_run(), 1u, "%s", ee_error_last_message());
+    cr_assert_eq(sink_count(&sink), 1);
+    char *msg = sink_message(&sink, 1);
+    cr_expect(strstr(msg, "X-Envelope-To: bob@example.com") != NULL, "%s", msg);
+    cr_expect(strstr(msg, "X-Envelope-From: results@example.com") != NULL, "%s", msg);
+    cr_expect(strstr(msg, "Subject: Results of echo: hello world\r\n") != NULL, "%s", msg);
+    cr_expect(strstr(msg, "Content-Type: text/html; charset=utf-8") != NULL, "%s", msg);
+    cr_expect(strstr(msg, "Message-ID: <") != NULL && strstr(msg, "Date: ") != NULL, "%s", msg);
+    char *body = mime_body(msg);
+    cr_expect(strstr(body, "<p>Echo: hello world</p><p>completed</p>") != NULL, "%s", body);
+    free(body);
+    free(msg);
+    x = exec_doc(engine, alice, id);
+    cr_expect(json_is_true(json_object_get(x, "emailSent")));
+    cr_expect(json_object_get(x, "emailSentAt") != NULL);
+    json_decref(x);
+    cr_expect_eq(stat_of(engine, "sent"), 1);
+    cr_expect_eq(stat_of(engine, "queued"), 0);
+    cr_expect_eq(audit_count(engine, alice, "email.sent"), 1);
+    cr_expect_eq(audit_count(engine, alice, "email.failed"), 0);
+    cr_expect_eq(outbox_run(), 0u, "nothing is sent twice");
+    cr_expect_eq(sink_count(&sink), 1);
+}
+
+Test(email_smtp, a_non_ascii_subject_is_encoded_and_the_default_template_is_used_without_one)
+{
+    char id[25];
+    run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"h\\u00e9llo <b>\"}}", id);
+    send_ok(alice, id, "bob@example.com");
+    cr_assert_eq(outbox_run(), 1u);
+    char *msg = sink_message(&sink, 1);
+    /* the default subject: workflow name and status, plain ASCII here */
+    cr_expect(strstr(msg, "Subject: echo: completed\r\n") != NULL, "%s", msg);
+    char *body = mime_body(msg);
+    cr_expect(strstr(body, "<h1>echo</h1>") != NULL, "%s", body);
+    cr_expect(strstr(body, "h\xc3\xa9llo &lt;b&gt;") != NULL, "results, escaped: %s", body);
+    free(body);
+    free(msg);
+    put_template("wf0", "R\xc3\xa9sultat {{results.echo}}", "<p>x</p>");
+    send_ok(alice, id, "bob@example.com");
+    cr_assert_eq(outbox_run(), 1u);
+    msg = sink_message(&sink, 2);
+    cr_expect(strstr(msg, "Subject: =?UTF-8?B?") != NULL, "RFC 2047: %s", msg);
+    free(msg);
+}
+
+Test(email_smtp, with_the_server_down_the_outbox_retries_and_delivers_once_when_it_is_back)
+{
+    int port = sink.port;
+    sink_stop(&sink);
+    char id[25];
+    run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"later\"}}", id);
+    send_ok(alice, id, "bob@example.com");
+    cr_expect_eq(outbox_run(), 0u, "the server is down");
+    cr_expect_eq(stat_of(engine, "queued"), 1, "queued again for a later attempt");
+    cr_expect_eq(outbox_run(), 0u);
+    json_t *x = exec_doc(engine, alice, id);
+    cr_expect(json_is_false(json_object_get(x, "emailSent")));
+    json_decref(x);
+    /* not due before its backoff: the server back, nothing is tried yet */
+    sink_start(&sink, port);
+    cr_expect_eq(outbox_run(), 0u, "the backoff is not over");
+    clock_offset_ms += 3600 * 1000;
+    cr_expect_eq(outbox_run(), 1u, "%s", ee_error_last_message());
+    cr_expect_eq(outbox_run(), 0u);
+    clock_offset_ms += 24 * 3600 * 1000;
+    cr_expect_eq(outbox_run(), 0u);
+    cr_expect_eq(sink_count(&sink), 1, "delivered once");
+    x = exec_doc(engine, alice, id);
+    cr_expect(json_is_true(json_object_get(x, "emailSent")));
+    json_decref(x);
+    cr_expect_eq(audit_count(engine, alice, "email.sent"), 1);
+}
+
+typedef struct {
+    ee_engine *e;
+    uint64_t sent;
+} runner_arg;
+
+static void *runner(void *arg)
+{
+    runner_arg *a = arg;
+    for (int i = 0; i < 20; i++) {
+        uint64_t n = 0;
+        if (ee_email_outbox_run(a->e, 3, &n) == EE_OK)
+            a->sent += n;
+    }
+    return NULL;
+}
+
+Test(email_smtp, two_engines_running_the_outbox_at_once_never_send_a_message_twice)
+{
+    /* a second engine on the same database: another process's view */
+    char port[16];
+    snprintf(port, sizeof port, "%d", sink.port);
+    const char *const kv[] = {"SMTP_HOST", "127.0.0.1", "SMTP_PORT", port, NULL};
+    ee_engine *other = email_engine(db, kv);
+    char id[25];
+    run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"many\"}}", id);
+    const char *users[] = {"u1", "u2", "u3"};
+    for (int u = 0; u < 3; u++) {
+        ee_principal *p = NULL;
+        cr_assert_eq(ee_principal_new(&p, "ws-alice", users[u], "org-a"), EE_OK);
+        for (int i = 0; i < 4; i++)
+            send_ok(p, id, "bob@example.com");
+        ee_principal_free(p);
+    }
+    runner_arg a[4] = {{engine, 0}, {other, 0}, {engine, 0}, {other, 0}};
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, runner, &a[i]);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    cr_expect_eq(a[0].sent + a[1].sent + a[2].sent + a[3].sent, 12u);
+    cr_expect_eq(sink_count(&sink), 12, "each message once");
+    cr_expect_eq(stat_of(engine, "sent"), 12);
+    cr_expect_eq(audit_count(engine, alice, "email.sent"), 12);
+    ee_engine_close(other);
+}
+
+Test(email_smtp, a_run_started_with_email_to_queues_its_e_mail_once_when_it_ends)
+{
+    char id[25];
+    run_to_end(engine, alice, "wf0",
+               "{\"parameters\": {\"text\": \"auto\"}, \"email\": {\"to\": \"carol@example.com\"}}",
+               id);
+    cr_expect_eq(stat_of(engine, "queued"), 1, "queued with the run's end, once");
+    cr_assert_eq(outbox_run(), 1u);
+    char *msg = sink_message(&sink, 1);
+    cr_expect(strstr(msg, "X-Envelope-To: carol@example.com") != NULL, "%s", msg);
+    free(msg);
+    json_t *x = exec_doc(engine, alice, id);
+    cr_expect(json_is_true(json_object_get(x, "emailSent")));
+    json_decref(x);
+    /* the run's own address is the default of a later send */
+    char *out = NULL;
+    cr_assert_eq(send(alice, id, NULL, &out), EE_OK, "%s", out);
+    json_t *doc = parse_doc(out);
+    cr_expect_str_eq(sget(doc, "to"), "carol@example.com");
+    json_decref(doc);
+    ee_free(out);
+    /* a run without emailTo queues nothing */
+    run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"quiet\"}}", id);
+    cr_expect_eq(stat_of(engine, "queued"), 1);
+    /* analytics: one e-mail requested, one accepted */
+    char q[128];
+    snprintf(q, sizeof q, "{\"from\": %lld, \"to\": %lld}",
+             (long long)test_clock(NULL) - 86400000, (long long)test_clock(NULL) + 1000);
+    cr_assert_eq(ee_billing_analytics(engine, alice, q, &out), EE_OK, "%s", out);
+    doc = parse_doc(out);
+    ee_free(out);
+    json_t *em = json_object_get(doc, "email");
+    cr_expect_eq(json_integer_value(json_object_get(em, "requested")), 1, "%s",
+                 json_dumps(em, 0));
+    cr_expect_eq(json_integer_value(json_object_get(em, "sent")), 1);
+    json_decref(doc);
+}
+
+Test(email_smtp, template_injection_is_escaped_in_the_body_and_refused_in_the_subject)
+{
+    const char *evil = "{{secret}} <script>x</script>\\r\\nBcc: evil@example.com";
+    char req[256], id[25];
+    snprintf(req, sizeof req, "{\"parameters\": {\"text\": \"%s\"}}", evil);
+    run_to_end(engine, alice, "wf0", req, id);
+    put_template("wf0", "Fixed subject", "<div>{{results.echo}}</div>");
+    send_ok(alice, id, "bob@example.com");
+    cr_assert_eq(outbox_run(), 1u);
+    char *msg = sink_message(&sink, 1);
+    char *head_end = strstr(msg, "\r\n\r\n");
+    cr_assert_not_null(head_end);
+    *head_end = '\0';
+    cr_expect(strstr(msg, "Bcc") == NULL && strstr(msg, "evil") == NULL, "headers: %s", msg);
+    *head_end = '\r';
+    char *body = mime_body(msg);
+    cr_expect(strstr(body, "{{secret}} &lt;script&gt;x&lt;/script&gt;") != NULL,
+              "a value is printed, escaped, never parsed: %s", body);
+    free(body);
+    free(msg);
+    /* the same value in the subject: refused, and the message does not quote it */
+    put_template("wf0", "Run {{{results.echo}}}", "<p>x</p>");
+    char *out = NULL;
+    cr_expect_eq(send(alice, id, "{\"to\": \"bob@example.com\"}", &out), EE_EINVAL);
+    cr_expect(strstr(out, "evil") == NULL && strstr(out, "subject") != NULL, "%s", out);
+    ee_free(out);
+    /* a run that asked for the e-mail still ends; nothing is queued */
+    snprintf(req, sizeof req,
+             "{\"parameters\": {\"text\": \"%s\"}, \"email\": {\"to\": \"bob@example.com\"}}",
+             evil);
+    run_to_end(engine, alice, "wf0", req, id);
+    cr_expect_eq(stat_of(engine, "queued"), 0);
+    cr_expect_eq(outbox_run(), 0u);
+    cr_expect_eq(sink_count(&sink), 1);
+    /* CR/LF in an address: refused */
+    cr_expect_eq(send(alice, id, "{\"to\": \"bob@example.com\\r\\nBcc: x@y.z\"}", &out),
+                 EE_EINVAL);
+    ee_free(out);
+}
+
+Test(email_smtp, the_per_user_hourly_limit_refuses_with_retry_after_and_survives_a_restart)
+{
+    char id[25];
+    run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"x\"}}", id);
+    for (int i = 0; i < 3; i++)
+        send_ok(alice, id, "bob@example.com");
+    /* a restart does not reset it: the counters are in the database */
+    ee_engine_close(engine);
+    open_engine();
+    for (int i = 0; i < 2; i++)
+        send_ok(alice, id, "bob@example.com");
+    char *out = NULL;
+    cr_expect_eq(send(alice, id, "{\"to\": \"bob@example.com\"}", &out), EE_ERATELIMIT);
+    json_t *doc = parse_doc(out);
+    json_t *after = json_object_get(json_object_get(json_object_get(doc, "error"), "detail"),
+                                    "retryAfterMs");
+    cr_expect(json_integer_value(after) > 0, "%s", out);
+    json_decref(doc);
+    ee_free(out);
+    /* another user of the workspace has their own */
+    ee_principal *bob = NULL;
+    cr_assert_eq(ee_principal_new(&bob, "ws-alice", "u2", "org-a"), EE_OK);
+    send_ok(bob, id, "bob@example.com");
+    ee_principal_free(bob);
+    clock_offset_ms += 3600 * 1000 + 1000;
+    send_ok(alice, id, "bob@example.com");
+    cr_expect_eq(stat_of(engine, "queued"), 7);
+}
+
+Test(email_smtp, templates_are_admin_only_compiled_on_put_listed_and_deleted)
+{
+    char wf[25], *out = NULL;
+    entry_id(engine, "wf0", wf);
+    char t[512];
+    snprintf(t, sizeof t,
+             "{\"workflowCatalogId\": \"%s\", \"subjectTemplate\": \"S\", \"bodyTemplate\": \"B\"}",
+             wf);
+    cr_expect_eq(ee_email_template_put(engine, alice, t, &out), EE_EPERM);
+    ee_free(out);
+    cr_expect_eq(ee_email_template_get(engine, alice, wf, &out), EE_EPERM);
+    ee_free(out);
+    cr_expect_eq(ee_email_template_list(engine, alice, NULL, &out), EE_EPERM);
+    ee_free(out);
+    cr_expect_eq(ee_email_template_delete(engine, alice, wf), EE_EPERM);
+    cr_expect_eq(ee_email_template_get(engine, NULL, wf, &out), EE_ENOTFOUND);
+    ee_free(out);
+    snprintf(t, sizeof t,
+             "{\"workflowCatalogId\": \"%s\", \"subjectTemplate\": \"S\", \"bodyTemplate\": "
+             "\"<p>{{#if x}}open</p>\"}",
+             wf);
+    cr_expect_eq(ee_email_template_put(engine, NULL, t, &out), EE_EPARSE);
+    cr_expect(strstr(out, "bodyTemplate") != NULL && strstr(out, "byte 3") != NULL, "%s", out);
+    ee_free(out);
+    cr_expect_eq(ee_email_template_put(engine, NULL,
+                                       "{\"workflowCatalogId\": \"0123456789abcdef01234567\", "
+                                       "\"subjectTemplate\": \"S\", \"bodyTemplate\": \"B\"}",
+                                       &out),
+                 EE_ENOTFOUND);
+    ee_free(out);
+    put_template("wf0", "S1", "B1");
+    put_template("wf0", "S2", "B2");
+    cr_assert_eq(ee_email_template_get(engine, NULL, wf, &out), EE_OK, "%s", out);
+    json_t *doc = parse_doc(out);
+    cr_expect_str_eq(sget(doc, "subjectTemplate"), "S2", "a second put replaces the first");
+    json_decref(doc);
+    ee_free(out);
+    cr_assert_eq(ee_email_template_list(engine, NULL, "{\"limit\": 10}", &out), EE_OK, "%s", out);
+    doc = parse_doc(out);
+    cr_expect_eq(json_array_size(json_object_get(doc, "data")), 1);
+    json_decref(doc);
+    ee_free(out);
+    cr_expect_eq(ee_email_template_delete(engine, NULL, wf), EE_OK);
+    cr_expect_eq(ee_email_template_delete(engine, NULL, wf), EE_ENOTFOUND);
+}
+
+Test(email_smtp, another_workspaces_execution_is_not_found_and_a_running_one_is_refused)
+{
+    char id[25], *out = NULL;
+    run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"mine\"}}", id);
+    cr_expect_eq(send(mallory, id, "{\"to\": \"m@example.com\"}", &out), EE_ENOTFOUND);
+    ee_free(out);
+    char wf[25];
+    entry_id(engine, "wfA", wf);
+    char rid[25];
+    cr_assert_eq(ee_exec_submit(engine, alice, wf, "{}", NULL, NULL, rid), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_expect_eq(send(alice, rid, "{\"to\": \"a@example.com\"}", &out), EE_ESTATE, "%s", out);
+    ee_free(out);
+    cr_expect_eq(send(alice, id, NULL, &out), EE_EINVAL, "no address: %s", out);
+    ee_free(out);
+    cr_expect_eq(stat_of(engine, "queued"), 0);
+}
+
+Test(email_smtp, no_secret_reaches_the_outbox_the_audit_log_or_an_error)
+{
+    char id[25], *out = NULL;
+    run_to_end(engine, alice, "wf0",
+               "{\"parameters\": {\"text\": \"c\"}, \"email\": {\"to\": \"carol@example.com\"}}", id);
+    int port = sink.port;
+    sink_stop(&sink);
+    cr_expect_eq(outbox_run(), 0u);
+    sink_start(&sink, port);
+    clock_offset_ms += 3600 * 1000;
+    cr_expect_eq(outbox_run(), 1u);
+    cr_expect_eq(send(alice, id, "{\"to\": \"bad\"}", &out), EE_EINVAL);
+    cr_expect(strstr(out, PASS_CANARY) == NULL);
+    ee_free(out);
+    cr_assert_eq(ee_audit_query(engine, alice, "{\"limit\": 500}", &out), EE_OK);
+    cr_expect(strstr(out, PASS_CANARY) == NULL);
+    ee_free(out);
+    ee_engine_close(engine);
+    engine = NULL;
+    char wal[160];
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    cr_expect(!file_holds(db, PASS_CANARY) && !file_holds(wal, PASS_CANARY),
+              "the database holds no SMTP password");
+    cr_expect(file_holds(db, "carol@example.com") || file_holds(wal, "carol@example.com"),
+              "the scan reads the database (the address is there)");
+    open_engine();
+}
+
+Test(email_smtp, the_outbox_thread_started_with_the_workers_delivers_without_a_call)
+{
+    ee_engine_close(engine);
+    char port[16];
+    snprintf(port, sizeof port, "%d", sink.port);
+    const char *const kv[] = {"SMTP_HOST", "127.0.0.1", "SMTP_PORT", port, "EMAIL_POLL_MS", "50",
+                              NULL};
+    engine = email_engine(db, kv);
+    char id[25];
+    run_to_end(engine, alice, "wf0",
+               "{\"parameters\": {\"text\": \"bg\"}, \"email\": {\"to\": \"dan@example.com\"}}", id);
+    /* bounded wait for the thread (no timing assertion: up to 30 s) */
+    for (int i = 0; i < 600 && sink_count(&sink) == 0; i++)
+        usleep(50 * 1000);
+    cr_assert_eq(sink_count(&sink), 1, "the outbox thread sent it");
+    for (int i = 0; i < 600; i++) {
+        json_t *x = exec_doc(engine, alice, id);
+        bool sent = json_is_true(json_object_get(x, "emailSent"));
+        json_decref(x);
+        if (sent)
+            break;
+        usleep(50 * 1000);
+    }
+    json_t *x = exec_doc(engine, alice, id);
+    cr_expect(json_is_true(json_object_get(x, "emailSent")));
+    json_decref(x);
+}
