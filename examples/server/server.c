@@ -415,14 +415,6 @@ static enum MHD_Result send_error(struct MHD_Connection *c, unsigned code, const
                     json_pack("{s:{s:s, s:s}}", "error", "status", status, "message", message));
 }
 
-static enum MHD_Result not_yet(struct MHD_Connection *c, const char *what)
-{
-    char msg[256];
-    snprintf(msg, sizeof msg, "%s is not in the library yet: it comes with the billing issue (#14)",
-             what);
-    return send_error(c, 501, "EE_ENOTSUPPORTED", msg);
-}
-
 /*
  * A failed call: {"error": {"status", "message", ...detail}} from this
  * thread's error detail, with Retry-After on 429. `record` (may be NULL):
@@ -691,7 +683,8 @@ static enum MHD_Result route_execute(struct MHD_Connection *c, const token_entry
 }
 
 static enum MHD_Result route_executions(struct MHD_Connection *c, const token_entry *who,
-                                        const char *method, char **seg, size_t n)
+                                        req_state *rs, const char *method, char **seg,
+                                        size_t n)
 {
     ee_principal *p = who->principal;
     char *out = NULL;
@@ -720,8 +713,11 @@ static enum MHD_Result route_executions(struct MHD_Connection *c, const token_en
             return send_failure(c, st, NULL);
         return answer(c, ee_exec_get(g_engine, p, id, &out), &out, 200);
     }
-    if (n == 5 && strcmp(seg[4], "email") == 0)
-        return not_yet(c, "e-mailing results");
+    /* queued for the outbox: 202, delivery follows (emailSent on the record) */
+    if (n == 5 && is(method, "POST") && strcmp(seg[4], "email") == 0)
+        return answer(c, ee_email_send_execution(g_engine, p, id, rs->len ? body_text(rs) : NULL,
+                                                 &out),
+                      &out, 202);
     return send_error(c, 404, "EE_ENOTFOUND", "no such route");
 }
 
@@ -816,6 +812,65 @@ done:
     return ret;
 }
 
+/* The seed's executionEmailTemplates (admin): GET .../email-templates
+ * [?isActive=&limit=&cursor=], GET/PUT/DELETE .../email-templates/{workflowId}
+ * (PUT's body: {"subjectTemplate", "bodyTemplate", "isActive"}; the
+ * workflow comes from the path). */
+static enum MHD_Result route_email_templates(struct MHD_Connection *c, req_state *rs,
+                                             const char *method, char **seg, size_t n)
+{
+    char *out = NULL;
+    enum MHD_Result ret = MHD_NO;
+    if (n == 4 && is(method, "GET")) {
+        static const char *const keys[] = {"limit", "cursor", NULL};
+        json_t *base = json_object();
+        const char *active = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "isActive");
+        if (base != NULL && active != NULL) {
+            if (strcmp(active, "true") != 0 && strcmp(active, "false") != 0) {
+                json_decref(base);
+                return send_error(c, 400, "EE_EINVAL", "isActive must be true or false");
+            }
+            json_object_set_new(base, "isActive", json_boolean(strcmp(active, "true") == 0));
+        }
+        char *q = base != NULL ? query_json(c, keys, base) : NULL;
+        if (q == NULL)
+            return send_error(c, 400, "EE_EINVAL", "query arguments must be UTF-8 text");
+        ee_status st = ee_email_template_list(g_engine, NULL, q, &out);
+        free(q);
+        return answer(c, st, &out, 200);
+    }
+    if (n != 5)
+        return send_error(c, 404, "EE_ENOTFOUND", "no such route");
+    if (is(method, "GET"))
+        return answer(c, ee_email_template_get(g_engine, NULL, seg[4], &out), &out, 200);
+    if (is(method, "DELETE")) {
+        ee_status st = ee_email_template_delete(g_engine, NULL, seg[4]);
+        if (st != EE_OK)
+            return send_failure(c, st, NULL);
+        return send_doc(c, 200, json_pack("{s:s, s:b}", "workflowCatalogId", seg[4], "deleted", 1));
+    }
+    if (is(method, "PUT")) {
+        json_t *doc = body_object(c, rs, &ret);
+        if (doc == NULL)
+            return ret;
+        json_t *given = json_object_get(doc, "workflowCatalogId");
+        if (given != NULL && !(json_is_string(given) && strcmp(json_string_value(given), seg[4]) == 0)) {
+            json_decref(doc);
+            return send_error(c, 400, "EE_EINVAL",
+                              "workflowCatalogId in the body differs from the path");
+        }
+        json_object_set_new(doc, "workflowCatalogId", json_string(seg[4]));
+        char *text = json_dumps(doc, JSON_COMPACT);
+        json_decref(doc);
+        if (text == NULL)
+            return send_error(c, 500, "EE_ENOMEM", "out of memory");
+        ee_status st = ee_email_template_put(g_engine, NULL, text, &out);
+        free(text);
+        return answer(c, st, &out, 200);
+    }
+    return send_error(c, 404, "EE_ENOTFOUND", "no such route");
+}
+
 static enum MHD_Result route_admin(struct MHD_Connection *c, const token_entry *who,
                                    req_state *rs, const char *method, char **seg, size_t n)
 {
@@ -849,6 +904,8 @@ static enum MHD_Result route_admin(struct MHD_Connection *c, const token_entry *
             return route_admin_workspace(c, who, 3, seg[4], NULL);
     } else if (strcmp(seg[3], "audit") == 0 && n == 4 && is(method, "GET")) {
         return route_admin_workspace(c, who, 4, NULL, NULL);
+    } else if (strcmp(seg[3], "email-templates") == 0) {
+        return route_email_templates(c, rs, method, seg, n);
     }
     return send_error(c, 404, "EE_ENOTFOUND", "no such route");
 }
@@ -949,7 +1006,7 @@ static enum MHD_Result route_engines(struct MHD_Connection *c, const token_entry
     if (strcmp(what, "execute") == 0 && n == 4 && is(method, "POST"))
         return route_execute(c, who, rs, seg[3]);
     if (strcmp(what, "executions") == 0)
-        return route_executions(c, who, method, seg, n);
+        return route_executions(c, who, rs, method, seg, n);
     if (strcmp(what, "api-keys") == 0)
         return route_api_keys(c, who, rs, method, seg, n);
     if (strcmp(what, "usage") == 0 && n == 4 && strcmp(seg[3], "current") == 0 &&
@@ -1396,8 +1453,6 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, const char *url, const
         if (strcmp(seg[1], "v1") == 0)
             return route_v1(c, who, rs, method, seg, n);
     }
-    if (n >= 2 && strcmp(seg[0], "api") == 0 && strcmp(seg[1], "email") == 0)
-        return not_yet(c, "e-mail templates and delivery");
     return send_error(c, 404, "EE_ENOTFOUND", "no such route");
 }
 

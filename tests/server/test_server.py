@@ -4,8 +4,11 @@ a free loopback port with a temporary SQLite store and a fake n8n
 argv[1]: the server binary."""
 import hashlib
 import hmac
+import email
+import email.policy
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -295,12 +298,16 @@ class ServerTest(unittest.TestCase):
         self.assert_error(self.call("/api/engines/nope", "a"), 404, "EE_ENOTFOUND")
         self.assert_error(self.call("/nope", "a"), 404, "EE_ENOTFOUND")
 
-    def test_not_yet_501(self):
-        # E-mail is wired by the lead once its library calls exist.
-        for method, path in (("POST", "/api/engines/executions/%s/email" % ("0" * 24)),
-                             ("GET", "/api/email/templates")):
-            err = self.assert_error(self.call(path, "a", method), 501, "EE_ENOTSUPPORTED")
-            self.assertIn("e-mail", err["message"])
+    def test_email_routes_need_a_mail_transport_and_admin(self):
+        # This server has neither SMTP_HOST nor PLATFORM_RESEND_KEY: 501.
+        code, rec, _ = self.run_sync("a")
+        self.assertEqual(code, 200, rec)
+        err = self.assert_error(self.call("/api/engines/executions/%s/email" % rec["_id"], "a",
+                                          "POST", {"to": "someone@example.com"}),
+                                501, "EE_ENOTSUPPORTED")
+        self.assertNotIn(CANARY, err["message"])
+        self.assert_error(self.call("/api/admin/engines/email-templates", "a"), 403, "EE_EPERM")
+        self.assert_error(self.call("/api/email/templates", "a"), 404, "EE_ENOTFOUND")
 
     def test_body_over_limit_413(self):
         # Announced over 1 MiB: the answer comes before the body is sent.
@@ -929,6 +936,109 @@ class OwnServerTest(unittest.TestCase):
         self.assertEqual(body["error"]["status"], "EE_ETIMEOUT")
         self.assertEqual(body["error"]["execution"]["status"], "failed", body)
         self.assertIn("timeout", body["error"]["execution"]["errorMessage"], body)
+
+
+SMTP_SINK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support",
+                         "smtp_sink.py")
+
+
+class EmailTest(unittest.TestCase):
+    """E-mailed results over HTTP, delivered to a real SMTP server
+    (python3-aiosmtpd, tests/support/smtp_sink.py) on loopback."""
+
+    def setUp(self):
+        self.mail = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.mail, True)
+        self.sink = subprocess.Popen([sys.executable, SMTP_SINK, self.mail],
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.addCleanup(self.sink.wait)
+        self.addCleanup(self.sink.terminate)
+        line = self.sink.stdout.readline()
+        self.assertTrue(line.startswith("PORT "), "the SMTP sink did not start: %r" % line)
+        self.sink.stdout.close()
+        env = {"N8N_BASE_URL": N8N.url, "N8N_API_KEY": N8N_KEY, "SMTP_HOST": "127.0.0.1",
+               "SMTP_PORT": line.split()[1], "PLATFORM_FROM_EMAIL": "results@example.com",
+               "EMAIL_POLL_MS": "50"}
+        self.srv = Server([TOKENS["admin"], TOKENS["a"], TOKENS["b"]], env)
+        self.addCleanup(lambda: self.assertEqual(self.srv.stop(), 0))
+        code, report, _ = request(self.srv.port, "/api/engines/sync-workflows",
+                                  TOKENS["admin"]["token"])
+        self.assertEqual(code, 200, report)
+        self.wf = report["added"][0]["id"]
+
+    def call(self, path, who, method="GET", body=None):
+        return request(self.srv.port, path, TOKENS[who]["token"], method, body)
+
+    def messages(self, n):
+        """The first n messages the sink accepted (bounded wait)."""
+        for _ in range(600):
+            names = sorted(f for f in os.listdir(self.mail) if f.endswith(".eml"))
+            if len(names) >= n:
+                out = []
+                for name in names:
+                    with open(os.path.join(self.mail, name), "rb") as f:
+                        out.append(email.message_from_bytes(f.read(),
+                                                            policy=email.policy.default))
+                return out
+            time.sleep(0.05)
+        self.fail("%d message(s) expected, %d arrived" % (n, len(os.listdir(self.mail))))
+
+    def test_templates_and_send_results(self):
+        base = "/api/admin/engines/email-templates"
+        tpl = {"subjectTemplate": "{{workflowName}}: {{execution.status}}",
+               "bodyTemplate": "<p>Total for {{execution.userId}}: {{results.echo}}</p>"}
+        code, body, _ = self.call("%s/%s" % (base, self.wf), "admin", "PUT", tpl)
+        self.assertEqual(code, 200, body)
+        self.assertEqual(body["workflowCatalogId"], self.wf)
+        code, page, _ = self.call(base + "?isActive=true", "admin")
+        self.assertEqual((code, [t["workflowCatalogId"] for t in page["data"]]), (200, [self.wf]))
+        # malformed Handlebars: 400 naming where
+        code, body, _ = self.call("%s/%s" % (base, self.wf), "admin", "PUT",
+                                  dict(tpl, bodyTemplate="{{#if x}}open"))
+        self.assertEqual((code, body["error"]["status"]), (400, "EE_EPARSE"), body)
+        # a run, then its results by e-mail: 202 queued, delivered once
+        code, rec, _ = self.call("/api/engines/execute/" + self.wf, "a", "POST",
+                                 {"parameters": {"text": "<b>hi</b>"}})
+        self.assertEqual(code, 200, rec)
+        code, queued, _ = self.call("/api/engines/executions/%s/email" % rec["_id"], "a", "POST",
+                                    {"to": "owner@example.com"})
+        self.assertEqual(code, 202, queued)
+        self.assertEqual((queued["status"], queued["to"]), ("queued", "owner@example.com"))
+        [msg] = self.messages(1)
+        self.assertEqual(msg["To"], "owner@example.com")
+        self.assertEqual(msg["From"], "results@example.com")
+        self.assertEqual(msg["Subject"], "Hosts echo: completed")
+        html = msg.get_body(("html",)).get_content()
+        self.assertIn("Total for u-a", html)
+        self.assertIn("&lt;b&gt;hi&lt;/b&gt;", html, "a parameter's HTML was not escaped")
+        for _ in range(600):
+            code, got, _ = self.call("/api/engines/executions/" + rec["_id"], "a")
+            if got.get("emailSent"):
+                break
+            time.sleep(0.05)
+        self.assertTrue(got.get("emailSent"), got)
+        self.assertIn("emailSentAt", got)
+        # another workspace's execution: 404, nothing sent
+        code, body, _ = self.call("/api/engines/executions/%s/email" % rec["_id"], "b", "POST",
+                                  {"to": "thief@example.com"})
+        self.assertEqual((code, body["error"]["status"]), (404, "EE_ENOTFOUND"), body)
+        # a header injection through the address: 400, nothing sent
+        code, body, _ = self.call("/api/engines/executions/%s/email" % rec["_id"], "a", "POST",
+                                  {"to": "x@example.com\r\nBcc: all@example.com"})
+        self.assertEqual((code, body["error"]["status"]), (400, "EE_EINVAL"), body)
+        # a run started with an e-mail request sends by itself
+        code, rec2, _ = self.call("/api/engines/execute/" + self.wf, "a", "POST",
+                                  {"parameters": {"text": "auto"}, "email": {"to": "me@example.com"}})
+        self.assertEqual(code, 200, rec2)
+        msgs = self.messages(2)
+        self.assertEqual(msgs[1]["To"], "me@example.com")
+        time.sleep(0.3)
+        self.assertEqual(len([f for f in os.listdir(self.mail) if f.endswith(".eml")]), 2,
+                         "a message was sent twice")
+        # the template deleted: the default one is used; outbox depth in /metrics
+        code, body, _ = self.call("%s/%s" % (base, self.wf), "admin", "DELETE")
+        self.assertEqual((code, body.get("deleted")), (200, True), body)
+        self.assertEqual(self.call("%s/%s" % (base, self.wf), "admin")[0], 404)
 
 
 class ShutdownTest(unittest.TestCase):
