@@ -146,7 +146,7 @@ Test(CONF_SUITE, version_1_databases_keep_one_subscription_per_organisation)
     snprintf(sql, sizeof sql, "SELECT value FROM %s.ee_meta WHERE key = 'schema_version'",
              schema);
     n = sql_text(sql);
-    cr_expect_str_eq(n, "3");
+    cr_expect_str_eq(n, "4");
     free(n);
     put_subscription(s, "org-1", "team", EE_EEXISTS);
     ee_storage_free(s);
@@ -174,7 +174,31 @@ Test(CONF_SUITE, version_2_databases_gain_the_gateway_collections)
     snprintf(sql, sizeof sql, "SELECT value FROM %s.ee_meta WHERE key = 'schema_version'",
              schema);
     char *n = sql_text(sql);
-    cr_expect_str_eq(n, "3");
+    cr_expect_str_eq(n, "4");
+    free(n);
+    ee_storage_free(s);
+}
+
+Test(CONF_SUITE, version_3_databases_gain_the_email_outbox)
+{
+    ee_storage *s = NULL;
+    cr_assert_eq(ee_storage_open_uri(&s, store_uri), EE_OK, "%s", ee_error_last_message());
+    ee_storage_free(s);
+    char sql[600];
+    snprintf(sql, sizeof sql,
+             "DROP TABLE %s.\"ee_emailOutbox\"; "
+             "UPDATE %s.ee_meta SET value = 3 WHERE key = 'schema_version'",
+             schema, schema);
+    run_sql(sql);
+    cr_assert_eq(ee_storage_open_uri(&s, store_uri), EE_OK, "%s", ee_error_last_message());
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.\"ee_emailOutbox\"", schema);
+    char *n = sql_text(sql);
+    cr_expect_str_eq(n, "0", "the outbox table was not created again");
+    free(n);
+    snprintf(sql, sizeof sql, "SELECT value FROM %s.ee_meta WHERE key = 'schema_version'",
+             schema);
+    n = sql_text(sql);
+    cr_expect_str_eq(n, "4");
     free(n);
     ee_storage_free(s);
 }

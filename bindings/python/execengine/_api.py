@@ -175,7 +175,8 @@ class Billing(Module):
           "averageExecutionTimeMs" (over completed runs; null when none),
           "topWorkflows": [{"workflowId", "executions"}, ...] (at most 10),
           "email": {"requested", "sent", "deliveryRate"} (null rate when none
-          was requested; e-mail delivery is not built yet, so "sent" stays 0),
+          was requested; "sent" counts executions whose results e-mail the
+          server accepted, emailSent - see ee_email_send_execution()),
           "spend": {"month", "plan", "allowance", "allowanceUsed", "charged",
                     "spendCap": null | nano-USD}}   (the current billing month)
         Bounded: at most 200000 executions are read; more is EE_ETOOBIG (ask a
@@ -942,7 +943,8 @@ class Executions(_extras.ExecutionsExtras, Module):
         or that must recover at once after a restart, calls this after
         ee_engine_open(). They stop with ee_engine_close(). Once they run, the
         host's clock and log callbacks are also called from worker threads.
-        Idempotent. Returns EE_OK; EE_EINVAL (NULL engine); EE_ENOMEM (a thread
+        With e-mail configured (docs/email.md) the outbox thread starts with
+        them (EMAIL_POLL_MS; 0: none). Idempotent. Returns EE_OK; EE_EINVAL (NULL engine); EE_ENOMEM (a thread
         could not start: the message says which).
         """
         return _invoke('ee_exec_workers_start', self, (self._engine,))
@@ -1031,7 +1033,10 @@ class Executions(_extras.ExecutionsExtras, Module):
         The cost breakdown of one execution:
           {"executionId", "apiKeyUsed": {...},
            "calls": [{"provider", "model"?, "promptTokens", "completionTokens",
-                      "totalTokens", "cost", "costUsd", "status", "at"}, ...],
+                      "totalTokens", "cost", "costUsd", "source"?, "status", "at"},
+                     ...] ("source": whose credential the gateway injected,
+                     "platform" | "customer" | "personal"; absent for a call
+                     refused before one was chosen),
            "totals": {"calls", "tokens", "cost", "costUsd"},
            "charge": the record's charge (markup, allowance used, charged), or
                      null until the run is accounted}
@@ -2437,6 +2442,104 @@ class _TemplatesNamespace(Namespace):
         """
         return _invoke('ee_template_render_len', self, (template_text, _merge(data, fields), partials))
 
+    def email_template_put(self, engine: Optional['Engine'], principal: Optional['Principal'] = None, template: Any = None, **fields: Any) -> Any:
+        """ee_email_template_put() (notify.h):
+
+        Store the e-mail template of a workflow (admin: `principal` must be NULL,
+        the host's own call; a principal gets EE_EPERM). `template_json` is
+        {"workflowCatalogId": 24 hex, "subjectTemplate": text (up to 4096
+        bytes), "bodyTemplate": HTML text (up to EE_TEMPLATE_MAX_TEMPLATE bytes),
+        "isActive": bool (default true)}: both templates are Handlebars,
+        compiled now. A workflow has one template: a second put replaces it.
+        *out gets the stored template ({"id", "workflowCatalogId",
+        "subjectTemplate", "bodyTemplate", "isActive", "createdAt",
+        "updatedAt"}), or the error document on failure (ee_free() both).
+        Returns EE_OK; EE_EINVAL (NULL argument, unknown or mistyped member);
+        EE_EPERM; EE_EPARSE (not JSON; a malformed template: the message names
+        the field and the byte offset); EE_ENOTFOUND (no such workflow in the
+        catalog; a helper or partial the template calls does not exist);
+        EE_ETOOBIG; EE_ENOMEM; the storage's statuses. Thread-safe.
+        """
+        return _invoke('ee_email_template_put', self, (engine, principal, _merge(template, fields)))
+
+    def email_template_get(self, engine: Optional['Engine'], principal: Optional['Principal'], workflow_id: Optional[str]) -> Any:
+        """ee_email_template_get() (notify.h):
+
+        The template of workflow `workflow_id` (admin: `principal` NULL), as put
+        returns it. Returns EE_OK; EE_EINVAL; EE_EPERM; EE_ENOTFOUND (none: its
+        e-mails use the default template, docs/email.md); the storage's.
+        """
+        return _invoke('ee_email_template_get', self, (engine, principal, workflow_id))
+
+    def email_template_list(self, engine: Optional['Engine'], principal: Optional['Principal'] = None, query: Any = None, **fields: Any) -> Any:
+        """ee_email_template_list() (notify.h):
+
+        One page of templates, newest first (admin: `principal` NULL).
+        `query_json` (NULL: {}) may hold "isActive" (bool), "limit" (1..1000,
+        default 50) and "cursor". *out is {"data": [...], "nextCursor": text or
+        null}. Returns EE_OK; EE_EINVAL (a bad member or cursor); EE_EPERM;
+        EE_EPARSE; the storage's.
+        """
+        return _invoke('ee_email_template_list', self, (engine, principal, _merge(query, fields)))
+
+    def email_template_delete(self, engine: Optional['Engine'], principal: Optional['Principal'], workflow_id: Optional[str]) -> Any:
+        """ee_email_template_delete() (notify.h):
+
+        Delete the template of a workflow (admin: `principal` NULL). Returns
+        EE_OK; EE_EINVAL; EE_EPERM; EE_ENOTFOUND; the storage's.
+        """
+        return _invoke('ee_email_template_delete', self, (engine, principal, workflow_id))
+
+    def email_send_execution(self, engine: Optional['Engine'], principal: Optional['Principal'], execution_id: Optional[str], request: Any = None, **fields: Any) -> Any:
+        """ee_email_send_execution() (notify.h):
+
+        Queue an e-mail of the results of ended execution `execution_id` of the
+        principal's workspace. `request_json` (NULL: {}) is {"to": address}
+        (default: the address the run was started with). The subject and body
+        are rendered now, from the workflow's active template or the default
+        one, over {"execution": the record as ee_exec_get() gives it, "results":
+        its outputData, "workflowName", "workflow": {"id", "name"},
+        "resultsText": the results as indented JSON}; delivery happens in the
+        outbox (ee_email_outbox_run() or the thread started with the workers).
+        Counts against the user's EMAIL_MAX_PER_USER_PER_HOUR.
+        *out gets {"id", "executionId", "to", "status": "queued"} or the error
+        document. Returns EE_OK; EE_EINVAL (NULL argument, bad member, no
+        recipient, not an address, a line break or NUL in the rendered subject:
+        the message does not quote it); EE_ENOTFOUND (no such execution in the
+        workspace); EE_ESTATE (the execution has not ended); EE_ENOTSUPPORTED
+        (neither SMTP_HOST nor PLATFORM_RESEND_KEY, or no PLATFORM_FROM_EMAIL);
+        EE_ERATELIMIT (the hourly limit: the detail has "retryAfterMs");
+        EE_EPARSE, EE_ETOOBIG (the template); the storage's and counters'.
+        Thread-safe.
+        """
+        return _invoke('ee_email_send_execution', self, (engine, principal, execution_id, _merge(request, fields)))
+
+    def email_outbox_run(self, engine: Optional['Engine'], max: int) -> Any:
+        """ee_email_outbox_run() (notify.h):
+
+        Deliver up to `max` (>= 1) due outbox messages now, in this thread: each
+        is claimed under a lease (EMAIL_LEASE_MS), so concurrent runners - other
+        threads, processes or hosts on the database - never send one twice; sent
+        (the server accepted it: SMTP 250, API 2xx), it is marked sent with the
+        execution's emailSent/emailSentAt; refused for now (network, SMTP, HTTP
+        429 or 5xx), retried after a backoff with jitter until
+        EMAIL_MAX_ATTEMPTS; refused for good (another HTTP 4xx), failed.
+        *sent_out (may be NULL) gets how many were sent. For hosts that run no
+        execution workers (the workers start a thread doing this every
+        EMAIL_POLL_MS). Returns EE_OK (also when some deliveries failed: they
+        are recorded); EE_EINVAL; the storage's statuses. Thread-safe.
+        """
+        return _invoke('ee_email_outbox_run', self, (engine, max))
+
+    def email_outbox_stats(self, engine: Optional['Engine']) -> Any:
+        """ee_email_outbox_stats() (notify.h):
+
+        The outbox's counts for monitoring: {"queued", "sending", "sent",
+        "failed", "oldestQueuedAgeMs", "transport": "smtp" | "api" | "none"}.
+        *out (ee_free()). Returns EE_OK; EE_EINVAL; the storage's statuses.
+        """
+        return _invoke('ee_email_outbox_stats', self, (engine,))
+
 
 templates = _TemplatesNamespace()
 
@@ -2563,6 +2666,13 @@ BINDINGS = {
     'ee_cred_platform_set_active': 'Credentials.platform_set_active',
     'ee_cred_rotate': 'Credentials.rotate',
     'ee_cred_route': 'Credentials.route',
+    'ee_email_outbox_run': 'templates.email_outbox_run',
+    'ee_email_outbox_stats': 'templates.email_outbox_stats',
+    'ee_email_send_execution': 'templates.email_send_execution',
+    'ee_email_template_delete': 'templates.email_template_delete',
+    'ee_email_template_get': 'templates.email_template_get',
+    'ee_email_template_list': 'templates.email_template_list',
+    'ee_email_template_put': 'templates.email_template_put',
     'ee_engine_close': 'Engine.close',
     'ee_engine_now_ms': 'Engine.now_ms',
     'ee_engine_open': 'Engine.open',

@@ -138,6 +138,22 @@ Test(email_smtp, a_non_ascii_subject_is_encoded_and_the_default_template_is_used
     msg = sink_message(&sink, 2);
     cr_expect(strstr(msg, "Subject: =?UTF-8?B?") != NULL, "RFC 2047: %s", msg);
     free(msg);
+    /* a plain subject longer than a header line may be is folded too */
+    char subject[1300];
+    memset(subject, 'a', sizeof subject - 1);
+    subject[sizeof subject - 1] = '\0';
+    put_template("wf0", subject, "<p>x</p>");
+    send_ok(alice, id, "bob@example.com");
+    cr_assert_eq(outbox_run(), 1u);
+    msg = sink_message(&sink, 3);
+    size_t line = 0, longest = 0;
+    for (const char *c = msg; *c != '\0'; c++) {
+        line = *c == '\n' ? 0 : line + 1;
+        longest = line > longest ? line : longest;
+    }
+    cr_expect(longest <= 998, "a header line of %zu characters", longest);
+    cr_expect(strstr(msg, "Subject: =?UTF-8?B?") != NULL, "%s", msg);
+    free(msg);
 }
 
 Test(email_smtp, with_the_server_down_the_outbox_retries_and_delivers_once_when_it_is_back)
