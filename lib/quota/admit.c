@@ -270,6 +270,7 @@ static ee_status refuse(ee_quota_subject *s, size_t count, const ee_counter_resu
     if (pick < 0)
         pick = 0;
     int kind = s->kinds[pick];
+    atomic_fetch_add_explicit(&s->st->counts.refused[kind], 1, memory_order_relaxed);
     memset(t, 0, offsetof(q_ticket, res));
     t->magic = Q_TICKET_MAGIC;
     t->state = Q_T_REFUSED;
@@ -303,6 +304,27 @@ static ee_status refuse(ee_quota_subject *s, size_t count, const ee_counter_resu
     }
 }
 
+/* This thread's stripe of the admitted count: chosen round-robin at its
+ * first admission. */
+static _Atomic unsigned stripe_next;
+static _Thread_local unsigned stripe_mine; /* 1 + index; 0: not chosen yet */
+
+static inline void count_admitted(q_state *st)
+{
+    unsigned i = stripe_mine;
+    if (i == 0) {
+        i = 1 + atomic_fetch_add_explicit(&stripe_next, 1, memory_order_relaxed) %
+                    Q_STAT_STRIPES;
+        stripe_mine = i;
+    }
+    atomic_fetch_add_explicit(&st->counts.admitted[i - 1].n, 1, memory_order_relaxed);
+}
+
+static void count_error(q_state *st)
+{
+    atomic_fetch_add_explicit(&st->counts.errors, 1, memory_order_relaxed);
+}
+
 ee_status ee_quota_admit_fast(ee_engine *engine, ee_quota_subject *s, int64_t est_cost_nano,
                               ee_quota_ticket *ticket)
 {
@@ -315,6 +337,7 @@ ee_status ee_quota_admit_fast(ee_engine *engine, ee_quota_subject *s, int64_t es
     ee_status st = ee__quota_subject_fresh(s, now);
     if (st != EE_OK) {
         t->magic = 0;
+        count_error(s->st);
         return st;
     }
     /* The spend request (set last, when the plan caps spend) goes only
@@ -330,10 +353,12 @@ ee_status ee_quota_admit_fast(ee_engine *engine, ee_quota_subject *s, int64_t es
     st = ee__counters_prepared_reserve(&s->prep, s->counters, count, spend, now, res, &granted);
     if (st != EE_OK) {
         t->magic = 0;
+        count_error(s->st);
         return st; /* not granted, whatever `granted` says */
     }
     if (!granted)
         return refuse(s, count, res, now, t);
+    count_admitted(s->st);
     memcpy(t, &s->tmpl, s->tmpl_len);
     t->nres = (uint8_t)count;
     t->est_cost = count > s->nreq ? est_cost_nano : 0;
