@@ -304,8 +304,8 @@ EE_API ee_status ee_quota_storage_release(ee_engine *engine, const ee_principal 
  *                quota; one per refusal),
  *    "refusedTotal",
  *    "errors": admissions that failed (counters or limits unreadable)}
- * Counting costs the admission one relaxed atomic add on a cache line of
- * its thread's own (no lock). *out is the caller's (ee_free()).
+ * Counting costs the admission no lock and no locked instruction (a
+ * per-thread slot; docs/quota.md). *out is the caller's (ee_free()).
  * Thread-safe. Returns EE_OK, EE_EINVAL (NULL engine or out), EE_ENOMEM.
  */
 EE_API ee_status ee_quota_stats(ee_engine *engine, char **out);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "execengine/gateway.h"
 #include "gateway/gateway_internal.h"
 
 static const char *const class_names[G_CLASS_COUNT] = {"2xx", "3xx", "4xx", "5xx", "none"};

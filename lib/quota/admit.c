@@ -304,20 +304,31 @@ static ee_status refuse(ee_quota_subject *s, size_t count, const ee_counter_resu
     }
 }
 
-/* This thread's stripe of the admitted count: chosen round-robin at its
- * first admission. */
-static _Atomic unsigned stripe_next;
-static _Thread_local unsigned stripe_mine; /* 1 + index; 0: not chosen yet */
+/* This thread's slot of the admitted count: the next free index at its
+ * first admission (never reused, so no two live threads share one). */
+static _Atomic unsigned slot_next;
+static _Thread_local unsigned slot_mine; /* 1 + index; 0: not chosen yet */
 
 static inline void count_admitted(q_state *st)
 {
-    unsigned i = stripe_mine;
+    unsigned i = slot_mine;
     if (i == 0) {
-        i = 1 + atomic_fetch_add_explicit(&stripe_next, 1, memory_order_relaxed) %
-                    Q_STAT_STRIPES;
-        stripe_mine = i;
+        /* taken once per thread; the index stops at Q_STAT_SLOTS (never wraps) */
+        unsigned next = atomic_load_explicit(&slot_next, memory_order_relaxed);
+        while (next < Q_STAT_SLOTS &&
+               !atomic_compare_exchange_weak_explicit(&slot_next, &next, next + 1,
+                                                      memory_order_relaxed, memory_order_relaxed))
+            ;
+        i = next < Q_STAT_SLOTS ? next + 1 : Q_STAT_SLOTS + 1;
+        slot_mine = i;
     }
-    atomic_fetch_add_explicit(&st->counts.admitted[i - 1].n, 1, memory_order_relaxed);
+    if (i <= Q_STAT_SLOTS) {
+        _Atomic uint64_t *n = &st->counts.admitted[i - 1].n;
+        atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&st->counts.admitted_shared, 1, memory_order_relaxed);
+    }
 }
 
 static void count_error(q_state *st)

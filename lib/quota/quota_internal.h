@@ -99,19 +99,23 @@ typedef struct q_org {
 } q_org;
 
 /* Admission counts (ee_quota_stats()), per process since the engine opened.
- * The hot path adds to `admitted` with one relaxed atomic on a stripe of its
- * own thread's choosing: stripes are 128 bytes apart, so threads admitting
- * at once do not share a cache line, nor with what admission reads (the
- * padding on both sides keeps q_state's other members off those lines). */
-#define Q_STAT_STRIPES 8
-typedef struct q_stripe {
+ * The hot path adds to `admitted` without a locked instruction: each of the
+ * process's first Q_STAT_SLOTS threads that admit owns one slot (in every
+ * engine: the index is the thread's) and is its only writer, so a relaxed
+ * load and store count exactly; later threads share `admitted_shared`
+ * (an atomic add). Slots are 128 bytes apart, so threads admitting at once
+ * do not share a cache line, nor with what admission reads (the padding on
+ * both sides keeps q_state's other members off those lines). */
+#define Q_STAT_SLOTS 64
+typedef struct q_slot {
     _Atomic uint64_t n;
     char pad_[128 - sizeof(uint64_t)];
-} q_stripe;
+} q_slot;
 
 typedef struct q_counts {
     char pad0_[128];
-    q_stripe admitted[Q_STAT_STRIPES];
+    q_slot admitted[Q_STAT_SLOTS];
+    _Atomic uint64_t admitted_shared;
     _Atomic uint64_t refused[Q_R_COUNT]; /* by Q_R_* (rare: no stripes) */
     _Atomic uint64_t errors;             /* counters or limits could not be read */
     char pad1_[128];

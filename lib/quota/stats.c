@@ -14,8 +14,9 @@ ee_status ee_quota_stats(ee_engine *engine, char **out)
         return ee__error_out(out, ee__error(EE_EINVAL, "ee_quota_stats: engine must not be "
                                                        "NULL"));
     const q_counts *c = &st->counts;
-    uint64_t admitted = 0, refused_total = 0;
-    for (size_t i = 0; i < Q_STAT_STRIPES; i++)
+    uint64_t admitted = atomic_load_explicit(&c->admitted_shared, memory_order_relaxed);
+    uint64_t refused_total = 0;
+    for (size_t i = 0; i < Q_STAT_SLOTS; i++)
         admitted += atomic_load_explicit(&c->admitted[i].n, memory_order_relaxed);
     json_t *refused = json_object();
     for (int k = 0; k < Q_R_COUNT && refused != NULL; k++) {
