@@ -1318,8 +1318,147 @@ static long long member_int(json_t *o, const char *key)
     return (long long)json_integer_value(json_object_get(o, key));
 }
 
+/* One series of a histogram family from the library's {"count", sum,
+ * "buckets"} (cumulative, one per bound of `le`, in ms): labelled
+ * `lname`=`lval`; `sum_key`'s value times `sum_scale` is the sum in seconds. */
+static void render_lib_hist(strbuf *b, const char *name, const char *lname, const char *lval,
+                            const json_t *le, const json_t *h, const char *sum_key,
+                            double sum_scale)
+{
+    const json_t *buckets = json_object_get(h, "buckets");
+    long long count = member_int((json_t *)h, "count");
+    for (size_t i = 0; i <= json_array_size(le); i++) {
+        sb_printf(b, "%s_bucket{%s=\"", name, lname);
+        sb_label(b, lval);
+        if (i < json_array_size(le))
+            sb_printf(b, "\",le=\"%g\"} %lld\n",
+                      (double)json_integer_value(json_array_get(le, i)) / 1000.0,
+                      (long long)json_integer_value(json_array_get(buckets, i)));
+        else
+            sb_printf(b, "\",le=\"+Inf\"} %lld\n", count);
+    }
+    sb_printf(b, "%s_sum{%s=\"", name, lname);
+    sb_label(b, lval);
+    sb_printf(b, "\"} %.9f\n%s_count{%s=\"", (double)member_int((json_t *)h, sum_key) * sum_scale,
+              name, lname);
+    sb_label(b, lval);
+    sb_printf(b, "\"} %lld\n", count);
+}
+
+/* What the library counted since the engine opened: executions by final
+ * status and their execution time (ee_exec_stats()), admissions and
+ * refusals by reason (ee_quota_stats()), gateway calls, cost, tokens and
+ * upstream time by provider (ee_gateway_stats()). */
+static void render_library_counts(strbuf *b, json_t *ex, json_t *q, json_t *gw)
+{
+    static const char *const ends[][2] = {{"completed", "completed"},
+                                          {"failed", "failed"},
+                                          {"cancelled", "cancelled"},
+                                          {"timedOut", "timed_out"}};
+    json_t *ended = json_object_get(ex, "ended");
+    sb_printf(b,
+              "# HELP execengine_executions_submitted_total Executions this engine queued.\n"
+              "# TYPE execengine_executions_submitted_total counter\n"
+              "execengine_executions_submitted_total %lld\n"
+              "# HELP execengine_executions_started_total Runs this engine's workers started.\n"
+              "# TYPE execengine_executions_started_total counter\n"
+              "execengine_executions_started_total %lld\n"
+              "# HELP execengine_executions_ended_total Executions this engine ended, by final "
+              "status.\n"
+              "# TYPE execengine_executions_ended_total counter\n",
+              member_int(ex, "submitted"), member_int(ex, "started"));
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
+        sb_printf(b, "execengine_executions_ended_total{status=\"%s\"} %lld\n", ends[i][1],
+                  member_int(ended, ends[i][0]));
+    const char *h = "execengine_execution_duration_seconds";
+    sb_printf(b,
+              "# HELP %s Execution time (executionTimeMs) of the runs this engine ended, by "
+              "final status.\n# TYPE %s histogram\n",
+              h, h);
+    json_t *lat = json_object_get(ex, "executionTimeMs");
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
+        render_lib_hist(b, h, "status", ends[i][1], json_object_get(lat, "le"),
+                        json_object_get(lat, ends[i][0]), "sum", 1e-3);
+
+    sb_printf(b,
+              "# HELP execengine_quota_admissions_total Admissions this engine granted.\n"
+              "# TYPE execengine_quota_admissions_total counter\n"
+              "execengine_quota_admissions_total %lld\n"
+              "# HELP execengine_quota_admission_errors_total Admissions that failed (counters "
+              "or limits unreadable).\n"
+              "# TYPE execengine_quota_admission_errors_total counter\n"
+              "execengine_quota_admission_errors_total %lld\n"
+              "# HELP execengine_quota_refusals_total Admissions this engine refused, by "
+              "reason.\n"
+              "# TYPE execengine_quota_refusals_total counter\n",
+              member_int(q, "admitted"), member_int(q, "errors"));
+    const char *key;
+    json_t *v;
+    json_object_foreach(json_object_get(q, "refused"), key, v) {
+        sb_printf(b, "execengine_quota_refusals_total{reason=\"");
+        sb_label(b, key);
+        sb_printf(b, "\"} %lld\n", (long long)json_integer_value(v));
+    }
+
+    json_t *providers = json_object_get(gw, "providers");
+    static const char *const classes[] = {"2xx", "3xx", "4xx", "5xx", "none"};
+    sb_printf(b, "# HELP execengine_gateway_calls_total Calls the gateway forwarded, by "
+                 "provider and the answer's status class (none: no answer).\n"
+                 "# TYPE execengine_gateway_calls_total counter\n");
+    json_object_foreach(providers, key, v) {
+        for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
+            sb_printf(b, "execengine_gateway_calls_total{provider=\"");
+            sb_label(b, key);
+            sb_printf(b, "\",class=\"%s\"} %lld\n", classes[i],
+                      member_int(json_object_get(v, "byStatusClass"), classes[i]));
+        }
+    }
+    sb_printf(b, "# HELP execengine_gateway_budget_refusals_total Calls the gateway refused "
+                 "because the run's budget was spent, by provider.\n"
+                 "# TYPE execengine_gateway_budget_refusals_total counter\n");
+    json_object_foreach(providers, key, v) {
+        sb_printf(b, "execengine_gateway_budget_refusals_total{provider=\"");
+        sb_label(b, key);
+        sb_printf(b, "\"} %lld\n", member_int(v, "refusedBudget"));
+    }
+    sb_printf(b, "# HELP execengine_gateway_cost_usd_total Metered cost of the gateway's calls, "
+                 "by provider and who paid (platform: the platform's credentials; other: the "
+                 "customer's or the workspace's own).\n"
+                 "# TYPE execengine_gateway_cost_usd_total counter\n");
+    json_object_foreach(providers, key, v) {
+        long long all = member_int(v, "costNano"), plat = member_int(v, "platformCostNano");
+        sb_printf(b, "execengine_gateway_cost_usd_total{provider=\"");
+        sb_label(b, key);
+        sb_printf(b, "\",payer=\"platform\"} %.9f\n", (double)plat / 1e9);
+        sb_printf(b, "execengine_gateway_cost_usd_total{provider=\"");
+        sb_label(b, key);
+        sb_printf(b, "\",payer=\"other\"} %.9f\n", (double)(all - plat) / 1e9);
+    }
+    sb_printf(b, "# HELP execengine_gateway_tokens_total Tokens metered on the gateway's calls, "
+                 "by provider and kind.\n"
+                 "# TYPE execengine_gateway_tokens_total counter\n");
+    json_object_foreach(providers, key, v) {
+        static const char *const kinds[] = {"prompt", "completion"};
+        for (size_t i = 0; i < 2; i++) {
+            sb_printf(b, "execengine_gateway_tokens_total{provider=\"");
+            sb_label(b, key);
+            sb_printf(b, "\",kind=\"%s\"} %lld\n", kinds[i],
+                      member_int(json_object_get(v, "tokens"), kinds[i]));
+        }
+    }
+    h = "execengine_gateway_upstream_duration_seconds";
+    sb_printf(b,
+              "# HELP %s Time the provider took per forwarded call (to the answer's end), by "
+              "provider.\n# TYPE %s histogram\n",
+              h, h);
+    json_object_foreach(providers, key, v)
+        render_lib_hist(b, h, "provider", key, json_object_get(gw, "upstreamMsLe"),
+                        json_object_get(v, "upstreamMs"), "sumUs", 1e-6);
+}
+
 /* GET /metrics (admin): Prometheus text format 0.0.4. The library's own
- * figures (ee_exec_stats(), ee_audit_stats()) and what this server saw. */
+ * figures (ee_exec_stats(), ee_quota_stats(), ee_gateway_stats(),
+ * ee_audit_stats()) and what this server saw. */
 static enum MHD_Result route_metrics(struct MHD_Connection *c)
 {
     char *stats = NULL;
@@ -1336,6 +1475,20 @@ static enum MHD_Result route_metrics(struct MHD_Connection *c)
     }
     json_t *a = json_loads(audit, 0, NULL);
     ee_free(audit);
+    char *quota = NULL, *gateway = NULL;
+    st = ee_quota_stats(g_engine, &quota);
+    if (st == EE_OK)
+        st = ee_gateway_stats(g_engine, &gateway);
+    if (st != EE_OK) {
+        json_decref(s);
+        json_decref(a);
+        ee_free(quota);
+        ee_free(gateway);
+        return send_failure(c, st, NULL);
+    }
+    json_t *q = json_loads(quota, 0, NULL), *gw = json_loads(gateway, 0, NULL);
+    ee_free(quota);
+    ee_free(gateway);
     strbuf b = {0};
     sb_printf(&b,
               "# HELP execengine_executions Executions of the queue by status.\n"
@@ -1351,7 +1504,10 @@ static enum MHD_Result route_metrics(struct MHD_Connection *c)
               "# TYPE execengine_exec_backlog_max gauge\n"
               "execengine_exec_backlog_max %lld\n",
               member_int(s, "workers"), member_int(s, "backlogMax"));
+    render_library_counts(&b, s, q, gw);
     json_decref(s);
+    json_decref(q);
+    json_decref(gw);
     sb_printf(&b,
               "# HELP execengine_audit_entries_total Audit entries this engine appended or "
               "failed to write.\n"

@@ -238,8 +238,22 @@ EE_API ee_status ee_exec_ingest_webhook(ee_engine *engine, const char *headers_j
 EE_API ee_status ee_exec_purge(ee_engine *engine, uint64_t *deleted_out);
 
 /**
- * The execution queue and workers of this engine: {"queued", "running",
- * "workers", "backlogMax", "leaseMs"}. *out is the caller's (ee_free()).
+ * The execution queue and workers of this engine: {"queued", "running"
+ * (both read from storage: every engine sharing it), "runningHere",
+ * "workers", "backlogMax", "leaseMs"}, and what this engine did since it
+ * opened, per process (counters for a monitoring system: they start at 0
+ * with each engine):
+ *   "since": engine ms at open,
+ *   "submitted": executions this engine queued,
+ *   "started": runs this engine's workers started,
+ *   "ended": {"completed", "failed", "cancelled", "timedOut"}: final writes
+ *            this engine made (a failed run whose status is EE_ETIMEOUT
+ *            counts as timedOut only),
+ *   "executionTimeMs": {"le": [100, 250, ..., 300000] (bucket bounds),
+ *            "<final status>": {"count", "sum", "buckets": cumulative counts
+ *            per bound}} of the runs that started (one cancelled while
+ *            queued has no execution time).
+ * *out is the caller's (ee_free()). Thread-safe.
  * Returns EE_OK, EE_EINVAL, EE_ENOMEM, storage statuses.
  */
 EE_API ee_status ee_exec_stats(ee_engine *engine, char **out);

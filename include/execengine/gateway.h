@@ -90,6 +90,30 @@ EE_API ee_status ee_gateway_handle(ee_engine *engine, const ee_gateway_request *
  */
 EE_API ee_status ee_gateway_listen(ee_engine *engine, const char *address, char **url_out);
 
+/**
+ * What this engine's gateway did, per provider of gateway.json (the table
+ * is fixed when the engine opens), per process since the engine opened
+ * (counters for a monitoring system):
+ *   {"since": engine ms at open,
+ *    "upstreamMsLe": [50, 100, ..., 60000] (bucket bounds, ms),
+ *    "providers": {"<name>": {
+ *      "calls": forwarded upstream (answered or not),
+ *      "byStatusClass": {"2xx", "3xx", "4xx", "5xx", "none" (no answer:
+ *                        unreachable, timed out, too large)},
+ *      "refusedBudget": answered 402 by the gateway (the run's budget spent),
+ *      "costNano": metered cost (nano-USD), "platformCostNano": of it, the
+ *                  calls on platform credentials,
+ *      "tokens": {"prompt", "completion", "total"},
+ *      "upstreamMs": {"count", "sumUs": microseconds, "buckets": cumulative
+ *                     counts per bound of upstreamMsLe}}}}
+ * The upstream time runs from the request sent to the answer's end (a
+ * streamed answer's whole stream). Requests refused before a provider is
+ * known (bad token, unknown provider) are not counted. *out is the
+ * caller's (ee_free()). Thread-safe. Returns EE_OK, EE_EINVAL (NULL
+ * engine or out), EE_ENOMEM.
+ */
+EE_API ee_status ee_gateway_stats(ee_engine *engine, char **out);
+
 EE_END_DECLS
 
 #endif

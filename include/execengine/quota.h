@@ -291,6 +291,25 @@ EE_API ee_status ee_quota_storage_commit(ee_engine *engine, const ee_principal *
 EE_API ee_status ee_quota_storage_release(ee_engine *engine, const ee_principal *principal,
                                           uint64_t resv_id);
 
+/* ---- statistics --------------------------------------------------------- */
+
+/**
+ * This engine's admissions since it opened, per process (counters for a
+ * monitoring system: they start at 0 with each engine; add up the
+ * processes sharing the counters yourself): every ee_quota_admit_fast()
+ * (and so ee_quota_admit() and each execution's admission) counts once.
+ *   {"since": engine ms at open, "admitted",
+ *    "refused": {"predictions", "rate", "concurrency", "concurrencyGlobal",
+ *                "spend"} (the reason reported, as ee_quota_ticket_refusal()'s
+ *                quota; one per refusal),
+ *    "refusedTotal",
+ *    "errors": admissions that failed (counters or limits unreadable)}
+ * Counting costs the admission no lock and no locked instruction (a
+ * per-thread slot; docs/quota.md). *out is the caller's (ee_free()).
+ * Thread-safe. Returns EE_OK, EE_EINVAL (NULL engine or out), EE_ENOMEM.
+ */
+EE_API ee_status ee_quota_stats(ee_engine *engine, char **out);
+
 /* ---- alerts ------------------------------------------------------------- */
 
 /**

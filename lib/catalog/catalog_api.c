@@ -501,23 +501,82 @@ static ee_status page_end(json_t *res, bool more, char *next, size_t total)
 /* Load, check and render the entries of a page into res's "data" (entries gone since the
  * snapshot are skipped; so are entries deactivated since, in a customer's
  * view). `scores` may be NULL. */
+static size_t rendered_slot(const char *id)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *id != '\0'; id++)
+        h = (h ^ (unsigned char)*id) * 1099511628211ULL;
+    return (size_t)(h % EE__CAT_RENDER_SLOTS);
+}
+
+/* Entry `id` at `revision`, decoded and rendered: from the state's slots
+ * when they hold that revision, else from `data` (then kept). *rec and
+ * *full are the caller's references. */
+static ee_status rendered_get(ee__catalog_state *state, const char *id, int64_t revision,
+                              const uint8_t *data, size_t len, json_t **rec, json_t **full)
+{
+    ee__cat_rendered *slot = &state->rendered[rendered_slot(id)];
+    pthread_mutex_lock(&state->render_lock);
+    bool hit = slot->rec != NULL && slot->revision == revision && strcmp(slot->id, id) == 0;
+    if (hit) {
+        *rec = json_incref(slot->rec);
+        *full = json_incref(slot->full);
+    }
+    pthread_mutex_unlock(&state->render_lock);
+    if (hit)
+        return EE_OK;
+    ee_status st = ee__cat_from_bson(data, len, rec);
+    if (st != EE_OK)
+        return st;
+    *full = ee__cat_entry_render(id, revision, *rec, false);
+    if (*full == NULL) {
+        json_decref(*rec);
+        *rec = NULL;
+        return ee__error(EE_ENOMEM, "out of memory");
+    }
+    pthread_mutex_lock(&state->render_lock);
+    json_t *old_rec = slot->rec, *old_full = slot->full;
+    snprintf(slot->id, sizeof slot->id, "%s", id);
+    slot->revision = revision;
+    slot->rec = json_incref(*rec);
+    slot->full = json_incref(*full);
+    pthread_mutex_unlock(&state->render_lock);
+    json_decref(old_rec);
+    json_decref(old_full);
+    return EE_OK;
+}
+
 static ee_status render_page(ee_engine *engine, const cat_query *q, const ee__cat_snapshot *snap,
                              const uint32_t *docs, const uint32_t *scores, size_t n, json_t *res)
 {
     json_t *data = json_array();
     if (data == NULL || json_object_set_new(res, "data", data) != 0)
         return ee__error(EE_ENOMEM, "out of memory");
+    ee__catalog_state *state = ee__catalog_state_of(engine);
+    if (state == NULL)
+        return ee_error_last_status();
     for (size_t i = 0; i < n; i++) {
         const ee__cat_item *it = &snap->items[docs[i]];
-        json_t *rec = NULL;
+        json_t *rec = NULL, *full = NULL;
         int64_t rev = 0;
-        ee_status st = ee__cat_load(engine, EE__CAT_COLL, it->id, &rec, &rev);
-        if (st == EE_ENOTFOUND)
+        uint8_t *bytes = NULL;
+        size_t len = 0;
+        /* the stored revision, read at every call: a write in any process
+         * changes it, and the cached rendering with it */
+        ee_status st = ee_storage_get(ee__engine_storage(engine), EE__CAT_COLL, NULL, it->id,
+                                      &bytes, &len, &rev);
+        if (st == EE_ENOTFOUND) {
+            ee__error(EE_ENOTFOUND, "no catalog entry with id %s", it->id);
             continue;
+        }
+        if (st == EE_OK)
+            st = rendered_get(state, it->id, rev, bytes, len, &rec, &full);
+        ee_free(bytes);
         if (st != EE_OK)
             return st;
         if (!q->admin && !json_is_true(json_object_get(rec, "isActive"))) {
             json_decref(rec);
+            json_decref(full);
             continue;
         }
         /* the stored record, not the snapshot, has the last word: an entry
@@ -527,12 +586,15 @@ static ee_status render_page(ee_engine *engine, const cat_query *q, const ee__ca
                                   &allowed);
         if (st != EE_OK || !allowed) {
             json_decref(rec);
+            json_decref(full);
             if (st != EE_OK)
                 return st;
             continue;
         }
-        json_t *item = customer_view(ee__cat_entry_render(it->id, rev, rec, false),
-                                     q->principal);
+        /* a shallow copy: the page's own members (score, no access), the
+         * cached rendering unchanged */
+        json_t *item = customer_view(json_copy(full), q->principal);
+        json_decref(full);
         json_decref(rec);
         if (item != NULL && scores != NULL
             && json_object_set_new(item, "score", json_integer(scores[i])) != 0) {

@@ -122,8 +122,24 @@ typedef struct ee__cat_schema {
 #define EE__CAT_SCHEMA_BUCKETS 256
 #define EE__CAT_SCHEMA_CACHE_MAX 1024
 
+/* Rendered entries of list and search pages by (id, stored revision): a
+ * page still reads each entry's record from storage (its revision says
+ * whether the cached rendering is current, in every process sharing the
+ * storage), but decodes and renders it only when the revision changed.
+ * Direct-mapped by the id's hash; the values are never modified (a page
+ * takes a shallow copy). */
+#define EE__CAT_RENDER_SLOTS 1024
+typedef struct ee__cat_rendered {
+    char id[25];
+    int64_t revision;
+    json_t *rec;  /* the stored record, decoded */
+    json_t *full; /* ee__cat_entry_render(id, revision, rec, false) */
+} ee__cat_rendered;
+
 typedef struct ee__catalog_state {
     ee_engine *engine;
+    pthread_mutex_t render_lock; /* the slots below */
+    ee__cat_rendered *rendered;  /* EE__CAT_RENDER_SLOTS */
     pthread_mutex_t lock;       /* snapshot pointer, generation, schema cache */
     pthread_mutex_t build_lock; /* one snapshot build at a time */
     pthread_mutex_t sync_lock;  /* one sync at a time */

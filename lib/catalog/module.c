@@ -14,11 +14,17 @@ static ee_status catalog_open(ee_engine *engine, void **state_out)
     if (st == NULL)
         return ee__error(EE_ENOMEM, "out of memory opening the catalog module");
     st->engine = engine;
+    st->rendered = calloc(EE__CAT_RENDER_SLOTS, sizeof *st->rendered);
+    if (st->rendered == NULL) {
+        free(st);
+        return ee__error(EE_ENOMEM, "out of memory opening the catalog module");
+    }
     if (ee__config_int(ee__engine_config(engine), "SCHEMA_FORMAT_ASSERT") == 0)
         st->schema_flags |= EE__SCHEMA_FORMAT_ANNOTATE;
     pthread_mutex_init(&st->lock, NULL);
     pthread_mutex_init(&st->build_lock, NULL);
     pthread_mutex_init(&st->sync_lock, NULL);
+    pthread_mutex_init(&st->render_lock, NULL);
     *state_out = st;
     return EE_OK;
 }
@@ -31,6 +37,12 @@ static void catalog_close(void *state)
     if (st->snap != NULL && --st->snap->refs == 0)
         ee__catalog_snapshot_free(st->snap);
     ee__catalog_schemas_free(st);
+    for (size_t i = 0; st->rendered != NULL && i < EE__CAT_RENDER_SLOTS; i++) {
+        json_decref(st->rendered[i].rec);
+        json_decref(st->rendered[i].full);
+    }
+    free(st->rendered);
+    pthread_mutex_destroy(&st->render_lock);
     pthread_mutex_destroy(&st->lock);
     pthread_mutex_destroy(&st->build_lock);
     pthread_mutex_destroy(&st->sync_lock);

@@ -231,12 +231,14 @@ ee_status ee_exec_stats(ee_engine *engine, char **out)
     ee_status s = ee__queue_depth(ee__engine_storage(engine), &waiting, &claimed);
     if (s != EE_OK)
         return ee__error_out(out, s);
-    return ee__json_out(out, json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "queued",
-                                       (json_int_t)waiting, "running", (json_int_t)claimed,
-                                       "runningHere", (json_int_t)atomic_load(&st->running),
-                                       "workers", (json_int_t)st->workers, "backlogMax",
-                                       (json_int_t)st->queue_max, "leaseMs",
-                                       (json_int_t)st->lease_ms));
+    json_t *doc = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "queued", (json_int_t)waiting,
+                            "running", (json_int_t)claimed, "runningHere",
+                            (json_int_t)atomic_load(&st->running), "workers",
+                            (json_int_t)st->workers, "backlogMax", (json_int_t)st->queue_max,
+                            "leaseMs", (json_int_t)st->lease_ms);
+    if (doc != NULL)
+        ee__exec_counts_json(st, doc);
+    return ee__json_out(out, doc);
 }
 
 /* Temporary files of the result store older than this were left by a put

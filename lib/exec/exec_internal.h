@@ -110,6 +110,32 @@ typedef struct x_slot {
     bool has_ticket;
 } x_slot;
 
+/* ---- this engine's counts (stats.c) ----------------------------------------------- */
+
+/* Final statuses as ee_exec_stats() counts them: a failed run whose status
+ * is EE_ETIMEOUT counts as timed out, not failed. */
+enum { X_END_COMPLETED, X_END_FAILED, X_END_CANCELLED, X_END_TIMED_OUT, X_END_COUNT };
+/* Upper bounds (ms) of the executionTimeMs buckets; the last is +Inf. */
+#define X_LAT_BUCKETS 10
+
+/* Per process, since the engine opened (Prometheus counters): relaxed
+ * atomics, no lock. */
+typedef struct x_counts {
+    _Atomic uint64_t submitted;
+    _Atomic uint64_t started;
+    _Atomic uint64_t ended[X_END_COUNT];
+    _Atomic uint64_t lat_sum_ms[X_END_COUNT]; /* runs that started, by final status */
+    _Atomic uint64_t lat_bucket[X_END_COUNT][X_LAT_BUCKETS + 1]; /* not cumulative */
+} x_counts;
+
+struct x_state;
+void ee__exec_count_submitted(struct x_state *st);
+void ee__exec_count_started(struct x_state *st);
+/* `r` has just turned final through this engine (its final write applied). */
+void ee__exec_count_ended(struct x_state *st, const x_rec *r);
+/* Add the counts to ee_exec_stats()'s document. */
+void ee__exec_counts_json(struct x_state *st, json_t *doc);
+
 #define X_IDEM_STRIPES 64
 
 typedef struct x_state {
@@ -145,6 +171,8 @@ typedef struct x_state {
     _Atomic int64_t waiting_pass_at; /* engine time the last pass started at (tests wait on it) */
     bool started;             /* the workers were started (lazily: ee__exec_workers_ensure) */
     atomic_int running;       /* executions a worker of this engine runs now */
+    int64_t opened_at;        /* engine time at open: the counts run from it */
+    x_counts counts;
     pthread_mutex_t idem[X_IDEM_STRIPES];
 } x_state;
 

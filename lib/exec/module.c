@@ -49,6 +49,7 @@ static ee_status exec_open(ee_engine *engine, void **state_out)
     for (int i = 0; i < X_IDEM_STRIPES; i++)
         pthread_mutex_init(&st->idem[i], NULL);
     atomic_init(&st->running, 0);
+    st->opened_at = ee_engine_now_ms(engine);
     const ee_config *cfg = ee__engine_config(engine);
     st->workers = ee__config_int(cfg, "EXEC_WORKERS");
     if (st->workers < 0)

@@ -343,6 +343,8 @@ static ee_status submit_locked(submit_ctx *c)
     ee_storage *sto = ee__engine_storage(engine);
     enqueue_arg ea = {engine, &r, ws, (uint64_t)c->st->queue_max, false};
     st = ee__storage_atomic(sto, enqueue, &ea);
+    if (st == EE_OK)
+        ee__exec_count_submitted(c->st);
     if (st != EE_OK && ea.pushed && !ee__storage_atomic_native(sto)) {
         /* a custom backend: the push stayed, take it back */
         char msg[EE__ERROR_MSG_MAX];
@@ -589,6 +591,7 @@ ee_status ee_exec_cancel(ee_engine *engine, const ee_principal *principal,
      * public API has no call to stop an execution, so the run goes on in
      * n8n, its token is revoked now (its provider calls fail with 401) and
      * whatever it answers later is ignored (docs/execution.md). */
+    ee__exec_count_ended(st, &r);
     ee__exec_audit(engine, &r, EE__AUDIT_EXEC_CANCELLED, ee_principal_user(principal));
     ee__exec_account(st, &r);
     ee__exec_rec_clear(&r);

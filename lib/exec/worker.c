@@ -390,6 +390,8 @@ ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *
                               s == EE_OK && a.emailed);
     free(email_to);
     free(email_user);
+    if (s == EE_OK && a.applied)
+        ee__exec_count_ended(st, fs.dst);
     if (out == NULL && s == EE_OK)
         ee__exec_rec_clear(&tmp);
     if (has_ref && (!a.applied || s != EE_OK))
@@ -788,6 +790,8 @@ static void run_one(x_state *st, const x_rec *r0)
     start_step ss = {.st = st, .r0 = r0, .p = p, .route = route, .choice = &choice,
                      .budget = budget, .token = token, .sa = {ee_engine_now_ms(e), false}};
     s = ee__storage_atomic(ee__engine_storage(e), start_and_grant, &ss);
+    if (s == EE_OK && ss.sa.started)
+        ee__exec_count_started(st);
     x_rec r = ss.r;
     if (ss.grant_failed) {
         /* the `running` write went with the grant (a custom backend's

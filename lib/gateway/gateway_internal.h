@@ -13,6 +13,7 @@
 #define EE_GATEWAY_GATEWAY_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -30,6 +31,23 @@
 #define G_MAX_PROVIDERS 64
 #define G_MAX_CREDS 8
 
+/* Upper bounds (ms) of the upstream latency buckets; the last is +Inf. */
+#define G_LAT_BUCKETS 10
+/* HTTP status classes counted: 1xx-2xx, 3xx, 4xx, 5xx, and no answer. */
+enum { G_CLASS_2XX, G_CLASS_3XX, G_CLASS_4XX, G_CLASS_5XX, G_CLASS_NONE, G_CLASS_COUNT };
+
+/* One provider's counts (ee_gateway_stats()), per process since the engine
+ * opened: relaxed atomics, no lock. */
+typedef struct g_pstats {
+    _Atomic uint64_t calls;              /* forwarded upstream, answered or not */
+    _Atomic uint64_t by_class[G_CLASS_COUNT];
+    _Atomic uint64_t refused_budget;     /* answered 402 by the gateway itself */
+    _Atomic uint64_t cost_nano, platform_cost_nano;
+    _Atomic uint64_t prompt_tokens, completion_tokens, total_tokens;
+    _Atomic uint64_t lat_sum_us;
+    _Atomic uint64_t lat_bucket[G_LAT_BUCKETS + 1]; /* not cumulative */
+} g_pstats;
+
 typedef struct {
     char name[G_PROVIDER_MAX];        /* "openrouter" */
     char *base_url;                   /* without a trailing '/' */
@@ -40,6 +58,7 @@ typedef struct {
     char *inject_query;               /* query parameter name, or NULL */
     bool meter_openrouter;            /* tokens and cost from `usage` */
     int64_t per_call_nano;
+    g_pstats *stats;                  /* into g_state.pstats */
 } g_provider;
 
 /* One grant as a gateway serves it: the stored (immutable) part and, once
@@ -70,6 +89,8 @@ typedef struct g_state {
     ee_engine *engine;
     g_provider *providers;
     size_t n_providers;
+    g_pstats *pstats;                 /* one per provider (stats.c) */
+    int64_t opened_at;                /* engine time at open: the counts run from it */
     int64_t body_max;
     int64_t timeout_ms;
     char *url;                        /* EXEC_GATEWAY_URL or the listener's; NULL: none */
@@ -129,6 +150,17 @@ bool ee__gateway_wants_stream(const char *body, size_t len);
 /* A JSON number's text ("0.00012", "1.5e-5") as nano-units, rounded half up.
  * Returns false when it is not a non-negative number or overflows. */
 bool ee__gateway_nano_parse(const char *text, size_t len, int64_t *out);
+
+/* ---- counts (stats.c) -------------------------------------------------------------- */
+
+/* A call forwarded to `p`: its answer's HTTP status (0: none came), its
+ * metering (NULL: none) and the time upstream took (us). */
+void ee__gateway_count_call(const g_provider *p, int http_status, const ee__gateway_call *call,
+                            int64_t upstream_us);
+/* A call the gateway refused for the run's spent budget. */
+void ee__gateway_count_refused(const g_provider *p);
+/* Monotonic microseconds (latency only). */
+int64_t ee__gateway_mono_us(void);
 
 /* ---- listener (listen.c) ---------------------------------------------------------- */
 

@@ -251,6 +251,7 @@ typedef struct {
     char *line;                  /* the SSE line being received (G_LINE_MAX) */
     size_t line_len;
     bool line_overflow;
+    int64_t upstream_us;         /* the transport's time, for the counts */
 } g_call;
 
 static size_t pass_headers(const ee_http_response *resp, char lines[][512], const char **heads)
@@ -368,6 +369,7 @@ static void meter(g_state *st, const g_grant *g, const g_call *c, const ee_http_
     } else if (call->http_status < 400) {
         call->cost_nano = p->per_call_nano;
     }
+    ee__gateway_count_call(p, call->http_status, call, c->upstream_us);
     ee_status s = ee__gateway_record(st, g, call, false);
     if (s != EE_OK) {
         /* The upstream has answered (and charged): the workflow gets its
@@ -441,7 +443,9 @@ static ee_status forward(g_state *st, g_grant *g, const g_provider *p,
     g_call *c = &call_state;
     ee_http_request_set_stream(req, on_chunk, c);
     ee_http_response *resp = NULL;
+    int64_t t0 = ee__gateway_mono_us();
     s = ee_transport_http(ee__engine_transport(st->engine), req, &resp);
+    c->upstream_us = ee__gateway_mono_us() - t0;
     ee_http_request_free(req);
     if (s == EE_OK)
         s = pass_on(st, g, c, resp, sink);
@@ -461,6 +465,7 @@ static ee_status forward(g_state *st, g_grant *g, const g_provider *p,
     free(c->line);
     if (s == EE_OK || s == EE_ECANCELLED)
         return s;
+    ee__gateway_count_call(p, 0, NULL, c->upstream_us); /* no answer came */
     ee_error_clear();
     if (s == EE_ETIMEOUT)
         return answer(sink, 504, EE_ETIMEOUT, "the provider did not answer in time");
@@ -538,6 +543,7 @@ ee_status ee_gateway_handle(ee_engine *engine, const ee_gateway_request *request
     else if (g->budget_nano >= 0 && spent >= g->budget_nano) {
         const ee__gateway_call call = {.provider = p->name, .http_status = 402,
                                        .at_ms = ee_engine_now_ms(engine)};
+        ee__gateway_count_refused(p);
         if (ee__gateway_record(st, g, &call, true) != EE_OK)
             ee_error_clear();
         out = answer(sink, 402, EE_ESPEND, "the execution's budget is spent");

@@ -151,6 +151,13 @@ static ee_status load_providers(g_state *st, const ee_config *cfg)
                 s = bad(i, "\"provider\" is listed twice");
     }
     json_decref(doc);
+    if (s == EE_OK) {
+        st->pstats = calloc(st->n_providers + 1, sizeof *st->pstats);
+        if (st->pstats == NULL)
+            return ee__error(EE_ENOMEM, "out of memory reading gateway.json");
+        for (size_t i = 0; i < st->n_providers; i++)
+            st->providers[i].stats = &st->pstats[i];
+    }
     return s;
 }
 
@@ -164,6 +171,7 @@ static void gateway_close(void *state)
     for (size_t i = 0; i < st->n_providers; i++)
         provider_clear(&st->providers[i]);
     free(st->providers);
+    free(st->pstats);
     free(st->url);
     free(st->callback_url);
     pthread_mutex_destroy(&st->lock);
@@ -177,6 +185,7 @@ static ee_status gateway_open(ee_engine *engine, void **state_out)
     if (st == NULL)
         return ee__error(EE_ENOMEM, "out of memory opening the gateway module");
     st->engine = engine;
+    st->opened_at = ee_engine_now_ms(engine);
     pthread_mutex_init(&st->lock, NULL);
     const ee_config *cfg = ee__engine_config(engine);
     st->body_max = ee__config_int(cfg, "EXEC_GATEWAY_BODY_MAX");

@@ -270,6 +270,7 @@ static ee_status refuse(ee_quota_subject *s, size_t count, const ee_counter_resu
     if (pick < 0)
         pick = 0;
     int kind = s->kinds[pick];
+    atomic_fetch_add_explicit(&s->st->counts.refused[kind], 1, memory_order_relaxed);
     memset(t, 0, offsetof(q_ticket, res));
     t->magic = Q_TICKET_MAGIC;
     t->state = Q_T_REFUSED;
@@ -303,6 +304,38 @@ static ee_status refuse(ee_quota_subject *s, size_t count, const ee_counter_resu
     }
 }
 
+/* This thread's slot of the admitted count: the next free index at its
+ * first admission (never reused, so no two live threads share one). */
+static _Atomic unsigned slot_next;
+static _Thread_local unsigned slot_mine; /* 1 + index; 0: not chosen yet */
+
+static inline void count_admitted(q_state *st)
+{
+    unsigned i = slot_mine;
+    if (i == 0) {
+        /* taken once per thread; the index stops at Q_STAT_SLOTS (never wraps) */
+        unsigned next = atomic_load_explicit(&slot_next, memory_order_relaxed);
+        while (next < Q_STAT_SLOTS &&
+               !atomic_compare_exchange_weak_explicit(&slot_next, &next, next + 1,
+                                                      memory_order_relaxed, memory_order_relaxed))
+            ;
+        i = next < Q_STAT_SLOTS ? next + 1 : Q_STAT_SLOTS + 1;
+        slot_mine = i;
+    }
+    if (i <= Q_STAT_SLOTS) {
+        _Atomic uint64_t *n = &st->counts.admitted[i - 1].n;
+        atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
+                              memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&st->counts.admitted_shared, 1, memory_order_relaxed);
+    }
+}
+
+static void count_error(q_state *st)
+{
+    atomic_fetch_add_explicit(&st->counts.errors, 1, memory_order_relaxed);
+}
+
 ee_status ee_quota_admit_fast(ee_engine *engine, ee_quota_subject *s, int64_t est_cost_nano,
                               ee_quota_ticket *ticket)
 {
@@ -315,6 +348,7 @@ ee_status ee_quota_admit_fast(ee_engine *engine, ee_quota_subject *s, int64_t es
     ee_status st = ee__quota_subject_fresh(s, now);
     if (st != EE_OK) {
         t->magic = 0;
+        count_error(s->st);
         return st;
     }
     /* The spend request (set last, when the plan caps spend) goes only
@@ -330,10 +364,12 @@ ee_status ee_quota_admit_fast(ee_engine *engine, ee_quota_subject *s, int64_t es
     st = ee__counters_prepared_reserve(&s->prep, s->counters, count, spend, now, res, &granted);
     if (st != EE_OK) {
         t->magic = 0;
+        count_error(s->st);
         return st; /* not granted, whatever `granted` says */
     }
     if (!granted)
         return refuse(s, count, res, now, t);
+    count_admitted(s->st);
     memcpy(t, &s->tmpl, s->tmpl_len);
     t->nres = (uint8_t)count;
     t->est_cost = count > s->nreq ? est_cost_nano : 0;

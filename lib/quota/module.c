@@ -60,6 +60,7 @@ static ee_status quota_open(ee_engine *engine, void **state_out)
         return ee__error(EE_ENOMEM, "out of memory opening the quota module");
     st->engine = engine;
     atomic_init(&st->gen, 1);
+    st->opened_at = ee_engine_now_ms(engine);
     pthread_mutex_init(&st->lock, NULL);
     pthread_rwlock_init(&st->alert_lock, NULL);
     const ee_config *cfg = ee__engine_config(engine);

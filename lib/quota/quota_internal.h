@@ -98,6 +98,29 @@ typedef struct q_org {
     _Atomic int64_t alerted[Q_A_COUNT][Q_MAX_THRESHOLDS];
 } q_org;
 
+/* Admission counts (ee_quota_stats()), per process since the engine opened.
+ * The hot path adds to `admitted` without a locked instruction: each of the
+ * process's first Q_STAT_SLOTS threads that admit owns one slot (in every
+ * engine: the index is the thread's) and is its only writer, so a relaxed
+ * load and store count exactly; later threads share `admitted_shared`
+ * (an atomic add). Slots are 128 bytes apart, so threads admitting at once
+ * do not share a cache line, nor with what admission reads (the padding on
+ * both sides keeps q_state's other members off those lines). */
+#define Q_STAT_SLOTS 64
+typedef struct q_slot {
+    _Atomic uint64_t n;
+    char pad_[128 - sizeof(uint64_t)];
+} q_slot;
+
+typedef struct q_counts {
+    char pad0_[128];
+    q_slot admitted[Q_STAT_SLOTS];
+    _Atomic uint64_t admitted_shared;
+    _Atomic uint64_t refused[Q_R_COUNT]; /* by Q_R_* (rare: no stripes) */
+    _Atomic uint64_t errors;             /* counters or limits could not be read */
+    char pad1_[128];
+} q_counts;
+
 typedef struct q_state {
     ee_engine *engine;
     _Atomic uint64_t gen;
@@ -108,6 +131,8 @@ typedef struct q_state {
     pthread_rwlock_t alert_lock;
     ee_quota_alert_fn alert_fn;
     void *alert_payload;
+    int64_t opened_at; /* engine time at open: the counts run from it */
+    q_counts counts;
 } q_state;
 
 /* ---- ticket (private layout of ee_quota_ticket) ---------------------------------- */

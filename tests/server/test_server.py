@@ -767,6 +767,32 @@ class ServerTest(unittest.TestCase):
             self.assertEqual(buckets[-1][1], count)
         self.assertGreaterEqual(samples[("execengine_server_request_duration_seconds_count",
                                          (("family", "catalog"),))], 1)
+        # The library's own counts: executions by final status, admissions,
+        # the gateway's providers (every one of gateway.json, bounded).
+        self.assertGreaterEqual(samples[("execengine_executions_ended_total",
+                                         (("status", "completed"),))], 1)
+        self.assertGreaterEqual(samples[("execengine_executions_submitted_total", ())],
+                                samples[("execengine_executions_ended_total",
+                                         (("status", "completed"),))])
+        self.assertGreaterEqual(samples[("execengine_quota_admissions_total", ())], 1)
+        self.assertEqual(fams["execengine_quota_refusals_total"]["type"], "counter")
+        self.assertEqual({l["reason"] for _, l, _ in
+                          fams["execengine_quota_refusals_total"]["samples"]},
+                         {"predictions", "rate", "concurrency", "concurrencyGlobal", "spend"})
+        self.assertEqual(fams["execengine_execution_duration_seconds"]["type"], "histogram")
+        done = [(l["le"], v) for n, l, v in fams["execengine_execution_duration_seconds"]["samples"]
+                if n.endswith("_bucket") and l["status"] == "completed"]
+        self.assertEqual([v for _, v in done], sorted(v for _, v in done))
+        self.assertEqual(done[-1], ("+Inf", samples[("execengine_execution_duration_seconds_count",
+                                                     (("status", "completed"),))]))
+        gw = {l["provider"] for _, l, _ in fams["execengine_gateway_calls_total"]["samples"]}
+        self.assertIn("openrouter", gw)
+        self.assertNotIn('we"ird\\pro\nvider', gw, "providers come from gateway.json only")
+        for fam in ("execengine_gateway_cost_usd_total", "execengine_gateway_tokens_total",
+                    "execengine_gateway_budget_refusals_total"):
+            self.assertEqual(fams[fam]["type"], "counter", fam)
+        self.assertEqual(fams["execengine_gateway_upstream_duration_seconds"]["type"],
+                         "histogram")
 
     # ---- the gateway and the completion callback ---------------------------------
     def test_gateway_refuses_unknown_token(self):
@@ -824,6 +850,14 @@ class OwnServerTest(unittest.TestCase):
         outcomes = {l["outcome"]: v for _, l, v in
                     fams["execengine_server_execute_total"]["samples"]}
         self.assertEqual(outcomes, {"accepted": 1, "EE_ERATELIMIT": 1})
+        # the quota module's own count of the same: one admitted, one refused for the rate
+        samples = {(n, tuple(sorted(l.items()))): v for fam in fams.values()
+                   for n, l, v in fam["samples"]}
+        self.assertEqual(samples[("execengine_quota_admissions_total", ())], 1)
+        self.assertEqual(samples[("execengine_quota_refusals_total", (("reason", "rate"),))], 1)
+        self.assertEqual(samples[("execengine_quota_refusals_total",
+                                  (("reason", "predictions"),))], 0)
+        self.assertEqual(samples[("execengine_executions_submitted_total", ())], 1)
 
     def test_metrics_labels_bounded(self):
         # Providers come from the path: past 63 distinct ones they count as
