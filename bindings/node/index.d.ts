@@ -531,6 +531,25 @@ export interface EngineExecutions {
 export interface EngineGateway {
     /** ee_gateway_listen */
     listen(address: string | null): string;
+    /** ee_gateway_stats */
+    stats(): Json;
+}
+
+export interface EngineEmail {
+    /** ee_email_template_put */
+    templatePut(principal: PrincipalLike | null, templateJson?: JsonInput): Json;
+    /** ee_email_template_get */
+    templateGet(principal: PrincipalLike | null, workflowId: string | null): Json;
+    /** ee_email_template_list */
+    templateList(principal: PrincipalLike | null, queryJson?: JsonInput): Json;
+    /** ee_email_template_delete */
+    templateDelete(principal: PrincipalLike | null, workflowId: string | null): void;
+    /** ee_email_send_execution */
+    sendExecution(principal: PrincipalLike | null, executionId: string | null, requestJson?: JsonInput): Json;
+    /** ee_email_outbox_run */
+    outboxRun(max: number): Int64;
+    /** ee_email_outbox_stats */
+    outboxStats(): Json;
 }
 
 export interface EngineQuotaPlans {
@@ -572,6 +591,8 @@ export interface EngineQuota {
     plans: EngineQuotaPlans;
     subscriptions: EngineQuotaSubscriptions;
     storage: EngineQuotaStorage;
+    /** ee_quota_stats */
+    stats(): Json;
     /** ee_quota_set_alert_callback */
     onAlert(callback: ((alert: Json) => void) | null): void;
 }
@@ -591,6 +612,7 @@ export declare class Engine {
     readonly credentials: EngineCredentials;
     readonly executions: EngineExecutions;
     readonly gateway: EngineGateway;
+    readonly email: EngineEmail;
     readonly quota: EngineQuota;
 }
 

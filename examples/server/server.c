@@ -1475,17 +1475,22 @@ static enum MHD_Result route_metrics(struct MHD_Connection *c)
     }
     json_t *a = json_loads(audit, 0, NULL);
     ee_free(audit);
-    char *quota = NULL, *gateway = NULL;
+    char *quota = NULL, *gateway = NULL, *outbox = NULL;
     st = ee_quota_stats(g_engine, &quota);
     if (st == EE_OK)
         st = ee_gateway_stats(g_engine, &gateway);
+    if (st == EE_OK)
+        st = ee_email_outbox_stats(g_engine, &outbox);
     if (st != EE_OK) {
         json_decref(s);
         json_decref(a);
         ee_free(quota);
         ee_free(gateway);
+        ee_free(outbox);
         return send_failure(c, st, NULL);
     }
+    json_t *ob = json_loads(outbox, 0, NULL);
+    ee_free(outbox);
     json_t *q = json_loads(quota, 0, NULL), *gw = json_loads(gateway, 0, NULL);
     ee_free(quota);
     ee_free(gateway);
@@ -1521,6 +1526,21 @@ static enum MHD_Result route_metrics(struct MHD_Connection *c)
               member_int(a, "appended"), member_int(a, "failed"),
               member_int(a, "truncatedDetails"));
     json_decref(a);
+    /* the e-mail outbox, from storage: every process's messages */
+    sb_printf(&b,
+              "# HELP execengine_email_outbox E-mail outbox messages by status.\n"
+              "# TYPE execengine_email_outbox gauge\n"
+              "execengine_email_outbox{status=\"queued\"} %lld\n"
+              "execengine_email_outbox{status=\"sending\"} %lld\n"
+              "execengine_email_outbox{status=\"sent\"} %lld\n"
+              "execengine_email_outbox{status=\"failed\"} %lld\n"
+              "# HELP execengine_email_outbox_oldest_queued_seconds Age of the oldest queued "
+              "e-mail.\n"
+              "# TYPE execengine_email_outbox_oldest_queued_seconds gauge\n"
+              "execengine_email_outbox_oldest_queued_seconds %.3f\n",
+              member_int(ob, "queued"), member_int(ob, "sending"), member_int(ob, "sent"),
+              member_int(ob, "failed"), (double)member_int(ob, "oldestQueuedAgeMs") / 1000.0);
+    json_decref(ob);
     sb_printf(&b, "# HELP execengine_server_answers_total HTTP answers of this server by status.\n"
                   "# TYPE execengine_server_answers_total counter\n");
     for (unsigned code = 100; code < 600; code++) {

@@ -1069,6 +1069,11 @@ class EmailTest(unittest.TestCase):
         time.sleep(0.3)
         self.assertEqual(len([f for f in os.listdir(self.mail) if f.endswith(".eml")]), 2,
                          "a message was sent twice")
+        code, text, _ = request(self.srv.port, "/metrics", TOKENS["admin"]["token"])
+        self.assertEqual(code, 200)
+        outbox = {l["status"]: v for _, l, v in
+                  parse_exposition(self, text)["execengine_email_outbox"]["samples"]}
+        self.assertEqual((outbox["sent"], outbox["queued"], outbox["failed"]), (2, 0, 0), outbox)
         # the template deleted: the default one is used; outbox depth in /metrics
         code, body, _ = self.call("%s/%s" % (base, self.wf), "admin", "DELETE")
         self.assertEqual((code, body.get("deleted")), (200, True), body)

@@ -1081,8 +1081,22 @@ class Executions(_extras.ExecutionsExtras, Module):
     def stats(self) -> Any:
         """ee_exec_stats() (exec.h):
 
-        The execution queue and workers of this engine: {"queued", "running",
-        "workers", "backlogMax", "leaseMs"}. *out is the caller's (ee_free()).
+        The execution queue and workers of this engine: {"queued", "running"
+        (both read from storage: every engine sharing it), "runningHere",
+        "workers", "backlogMax", "leaseMs"}, and what this engine did since it
+        opened, per process (counters for a monitoring system: they start at 0
+        with each engine):
+          "since": engine ms at open,
+          "submitted": executions this engine queued,
+          "started": runs this engine's workers started,
+          "ended": {"completed", "failed", "cancelled", "timedOut"}: final writes
+                   this engine made (a failed run whose status is EE_ETIMEOUT
+                   counts as timedOut only),
+          "executionTimeMs": {"le": [100, 250, ..., 300000] (bucket bounds),
+                   "<final status>": {"count", "sum", "buckets": cumulative counts
+                   per bound}} of the runs that started (one cancelled while
+                   queued has no execution time).
+        *out is the caller's (ee_free()). Thread-safe.
         Returns EE_OK, EE_EINVAL, EE_ENOMEM, storage statuses.
         """
         return _invoke('ee_exec_stats', self, (self._engine,))
@@ -1116,6 +1130,32 @@ class Gateway(Module):
         EE_EIO (cannot bind); EE_ENOTSUPPORTED (built without libmicrohttpd).
         """
         return _invoke('ee_gateway_listen', self, (self._engine, address))
+
+    def stats(self) -> Any:
+        """ee_gateway_stats() (gateway.h):
+
+        What this engine's gateway did, per provider of gateway.json (the table
+        is fixed when the engine opens), per process since the engine opened
+        (counters for a monitoring system):
+          {"since": engine ms at open,
+           "upstreamMsLe": [50, 100, ..., 60000] (bucket bounds, ms),
+           "providers": {"<name>": {
+             "calls": forwarded upstream (answered or not),
+             "byStatusClass": {"2xx", "3xx", "4xx", "5xx", "none" (no answer:
+                               unreachable, timed out, too large)},
+             "refusedBudget": answered 402 by the gateway (the run's budget spent),
+             "costNano": metered cost (nano-USD), "platformCostNano": of it, the
+                         calls on platform credentials,
+             "tokens": {"prompt", "completion", "total"},
+             "upstreamMs": {"count", "sumUs": microseconds, "buckets": cumulative
+                            counts per bound of upstreamMsLe}}}}
+        The upstream time runs from the request sent to the answer's end (a
+        streamed answer's whole stream). Requests refused before a provider is
+        known (bad token, unknown provider) are not counted. *out is the
+        caller's (ee_free()). Thread-safe. Returns EE_OK, EE_EINVAL (NULL
+        engine or out), EE_ENOMEM.
+        """
+        return _invoke('ee_gateway_stats', self, (self._engine,))
 
 class HttpRequest(Handle):
     """ee_http_request (freed with ee_http_request_free()): a handle; close it with `with` or .close()."""
@@ -1787,6 +1827,25 @@ class Quota(Module):
         EE_EINVAL, EE_ENOTFOUND, counters failures.
         """
         return _invoke('ee_quota_storage_release', self, (self._engine, principal, resv_id))
+
+    def stats(self) -> Any:
+        """ee_quota_stats() (quota.h):
+
+        This engine's admissions since it opened, per process (counters for a
+        monitoring system: they start at 0 with each engine; add up the
+        processes sharing the counters yourself): every ee_quota_admit_fast()
+        (and so ee_quota_admit() and each execution's admission) counts once.
+          {"since": engine ms at open, "admitted",
+           "refused": {"predictions", "rate", "concurrency", "concurrencyGlobal",
+                       "spend"} (the reason reported, as ee_quota_ticket_refusal()'s
+                       quota; one per refusal),
+           "refusedTotal",
+           "errors": admissions that failed (counters or limits unreadable)}
+        Counting costs the admission no lock and no locked instruction (a
+        per-thread slot; docs/quota.md). *out is the caller's (ee_free()).
+        Thread-safe. Returns EE_OK, EE_EINVAL (NULL engine or out), EE_ENOMEM.
+        """
+        return _invoke('ee_quota_stats', self, (self._engine,))
 
     def set_alert_callback(self, callback: Optional[Callable[..., Any]] = None) -> Any:
         """ee_quota_set_alert_callback() (quota.h):
@@ -2698,6 +2757,7 @@ BINDINGS = {
     'ee_free': 'native.take_string',
     'ee_gateway_handle': 'Gateway.handle',
     'ee_gateway_listen': 'Gateway.listen',
+    'ee_gateway_stats': 'Gateway.stats',
     'ee_http_request_add_header': 'HttpRequest.add_header',
     'ee_http_request_body': 'HttpRequest.body',
     'ee_http_request_connect_timeout_ms': 'HttpRequest.connect_timeout_ms',
@@ -2764,6 +2824,7 @@ BINDINGS = {
     'ee_quota_plan_put': 'Quota.plan_put',
     'ee_quota_renew': 'Quota.renew',
     'ee_quota_set_alert_callback': 'Quota.set_alert_callback',
+    'ee_quota_stats': 'Quota.stats',
     'ee_quota_storage_commit': 'Quota.storage_commit',
     'ee_quota_storage_release': 'Quota.storage_release',
     'ee_quota_storage_reserve': 'Quota.storage_reserve',

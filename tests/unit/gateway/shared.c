@@ -175,7 +175,7 @@ Test(gateway_shared, a_version_2_file_gains_the_gateway_tables)
     sqlite3_stmt *q = NULL;
     cr_assert_eq(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
     cr_assert_eq(sqlite3_step(q), SQLITE_ROW);
-    cr_expect_eq(sqlite3_column_int(q, 0), 3);
+    cr_expect_eq(sqlite3_column_int(q, 0), 4);
     sqlite3_finalize(q);
     sqlite3_close(db);
 }
