@@ -288,6 +288,6 @@ Test(CONF_SUITE, version_2_databases_gain_the_queue_collections)
     snprintf(sql, sizeof sql, "SELECT value FROM %s.ee_meta WHERE key = 'schema_version'",
              schema);
     char *v = sql_text(sql);
-    cr_expect_str_eq(v, "3");
+    cr_expect_str_eq(v, "4");
     free(v);
 }
