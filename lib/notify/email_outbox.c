@@ -206,7 +206,7 @@ static void put_b64(buf *b, const unsigned char *in, size_t n)
     put(b, out, (size_t)k);
 }
 
-/* RFC 2047: plain printable ASCII up to 900 bytes stays as it is; anything else becomes
+/* RFC 2047: plain printable ASCII stays as it is; anything else becomes
  * UTF-8 "B" encoded words of at most 45 bytes each (75 characters), split
  * on character boundaries and folded onto continuation lines. */
 static void put_subject(buf *b, const char *s)
@@ -215,9 +215,7 @@ static void put_subject(buf *b, const char *s)
     bool plain = true;
     for (size_t i = 0; i < n && plain; i++)
         plain = s[i] >= 0x20 && s[i] < 0x7f;
-    /* a long plain subject is encoded too, so that it is folded: a header
-     * line may not pass 998 characters (RFC 5322 2.1.1) */
-    if (plain && n <= 900 && strstr(s, "=?") == NULL) {
+    if (plain && strstr(s, "=?") == NULL) {
         puts_(b, s);
         return;
     }

@@ -138,10 +138,18 @@ Test(email_smtp, a_non_ascii_subject_is_encoded_and_the_default_template_is_used
     msg = sink_message(&sink, 2);
     cr_expect(strstr(msg, "Subject: =?UTF-8?B?") != NULL, "RFC 2047: %s", msg);
     free(msg);
-    /* a plain subject longer than a header line may be is folded too */
+    /* a rendered subject past 900 bytes is refused (a header line may not
+     * pass 998 characters); one of 900 is sent on one line */
     char subject[1300];
     memset(subject, 'a', sizeof subject - 1);
     subject[sizeof subject - 1] = '\0';
+    put_template("wf0", subject, "<p>x</p>");
+    char *out = NULL;
+    char req[64];
+    snprintf(req, sizeof req, "{\"to\": \"bob@example.com\"}");
+    cr_expect_eq(send(alice, id, req, &out), EE_ETOOBIG, "%s", out ? out : "");
+    ee_free(out);
+    subject[900] = '\0';
     put_template("wf0", subject, "<p>x</p>");
     send_ok(alice, id, "bob@example.com");
     cr_assert_eq(outbox_run(), 1u);
@@ -152,7 +160,6 @@ Test(email_smtp, a_non_ascii_subject_is_encoded_and_the_default_template_is_used
         longest = line > longest ? line : longest;
     }
     cr_expect(longest <= 998, "a header line of %zu characters", longest);
-    cr_expect(strstr(msg, "Subject: =?UTF-8?B?") != NULL, "%s", msg);
     free(msg);
 }
 
