@@ -26,7 +26,7 @@
  * late (its accounting ran after the close, e.g. by recovery) goes to the
  * first open month after it, and says so in its charge's "month".
  *
- * Records (the seed's platformUsageBilling, one per workspace and month,
+ * Records (collection platformUsageBilling, one per workspace and month,
  * userId ""):
  *   {"_id", "workspaceId", "userId": "", "month": "YYYY-MM",
  *    "billingStatus": "pending"|"billed"|"paid", "periodStart", "periodEnd",
@@ -44,7 +44,7 @@
  * the platform's. A run that never started (cancelled while queued) is not
  * booked.
  *
- * Usage (the seed's userWorkflowUsage, per user x workflow x month):
+ * Usage (collection userWorkflowUsage, per user x workflow x month):
  *   {"userId", "workflowCatalogId", "period": "YYYY-MM", "totalExecutions",
  *    "completedExecutions", "totalCost", "totalCharged", "totalTokens",
  *    "lastExecutedAt"}

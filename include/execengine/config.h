@@ -18,7 +18,7 @@
  * and port, never its userinfo; an email's domain), since it may be a
  * password set in the wrong variable.
  *
- * The seeds' other names are honoured when an engine opens: DATABASE_TYPE,
+ * Alternative names are honoured when an engine opens: DATABASE_TYPE,
  * DATABASE_PATH, DATABASE_HOST/PORT/NAME/USER/PASSWORD build the storage
  * URI when EE_STORAGE_URI is not set, and FLOWISE_SECRETKEY_OVERWRITE is
  * API_KEY_ENCRYPTION_SECRET's other name; a conflict between them makes

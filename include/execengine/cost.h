@@ -126,8 +126,8 @@ EE_API ee_status ee_cost_table_price_json(const ee_cost_table *table, const char
                                           char **out);
 
 /**
- * Estimate a workflow before it runs (seed 2's estimator and seed 1's
- * estimatedCost). `workflow_json` is one of
+ * Estimate a workflow before it runs: predictions and dollars
+ * (estimatedCost). `workflow_json` is one of
  *   - a workflow as n8n exports it: {"nodes": [{"name", "type",
  *     "parameters"?, "credentials"?, "disabled"?}, ...]} (also accepted
  *     under {"workflow": {...}});
@@ -144,7 +144,7 @@ EE_API ee_status ee_cost_table_price_json(const ee_cost_table *table, const char
  *   {"predictions_per_run": 1, "external_api_calls": 3,
  *    "platform_managed_calls": 4, "personal_calls": 0, "complexity": "low",
  *    "steps": 4, "schedule": "daily", "runs_per_month": 30,
- *    "estimated_monthly_cost": 30   (seed 2's name: predictions per month),
+ *    "estimated_monthly_cost": 30   (predictions per month, not dollars),
  *    "estimatedCost": {"perRun": money, "perMonth": money | null,
  *                      "priceUnknown": false},
  *    "llmCalls": [{"node", "model", "modelAssumed", "promptTokens",

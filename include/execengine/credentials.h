@@ -28,7 +28,7 @@
 
 EE_BEGIN_DECLS
 
-/* ---- customer API keys (seed 1: customerApiKeys) ------------------------ */
+/* ---- customer API keys (customerApiKeys) -------------------------------- */
 
 /**
  * Add a customer API key for the principal's user:

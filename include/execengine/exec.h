@@ -30,7 +30,7 @@
  *      cancellation), the customer key's totals updated - each keyed by
  *      the execution id, so nothing counts twice.
  *
- * The record (JSON at this door, camelCase as the seed names it):
+ * The record (JSON at this door, camelCase as stored):
  *   {"_id", "workflowCatalogId", "workflowName", "workspaceId", "userId",
  *    "orgId", "status": "pending" | "running" | "completed" | "failed" |
  *    "cancelled", "inputData": {...}, "outputData": {...} | null,

@@ -13,8 +13,8 @@
  * &quot; &#x27; &#x60; &#x3D;). Values are data: text in a value that looks
  * like a template ("{{x}}") is printed, never parsed.
  *
- * E-mailed results (docs/email.md): a template per workflow (the seed's
- * executionEmailTemplates, admin-only), an e-mail about an ended execution
+ * E-mailed results (docs/email.md): a template per workflow
+ * (executionEmailTemplates, admin-only), an e-mail about an ended execution
  * queued on demand or when a run started with {"email": {"to": ...}} ends,
  * and a persistent outbox delivered by SMTP (SMTP_HOST set) or a
  * Resend-style HTTP API (PLATFORM_RESEND_KEY set), from PLATFORM_FROM_EMAIL,

@@ -21,7 +21,7 @@
  *   multipliers                        {"predictions": "2"} - exact decimals (or
  *                                      "200%"), never floating point
  * An organisation's subscription (ee_quota_subscription_put()) names its
- * plan, its periodStart and more multipliers (seed 2's "premium doubles the
+ * plan, its periodStart and more multipliers ("premium doubles the
  * limit" is {"predictions": "2"} on the plan or the subscription). Without a
  * subscription an organisation is on the file's "defaultPlan".
  *
@@ -198,7 +198,7 @@ EE_API ee_status ee_quota_finish_json(ee_engine *engine, const char *ticket_json
                                       int64_t actual_cost_nano);
 
 /**
- * Seed 2's current usage per quota for the principal's organisation:
+ * The current usage per quota for the principal's organisation:
  * {"orgId", "plan", "predictions": {"usage", "limit", "resetsAt"},
  *  "storage": {"usage", "limit"}, "spend": {"usage": money, "limit": money|-1,
  *  "resetsAt"}, "rate": {"usage", "limit", "windowMs"},
@@ -209,7 +209,7 @@ EE_API ee_status ee_quota_finish_json(ee_engine *engine, const char *ticket_json
 EE_API ee_status ee_quota_usage(ee_engine *engine, const ee_principal *principal, char **out);
 
 /**
- * Seed 2's check, without consuming: {"allowed", "usage", "limit",
+ * A check, without consuming: {"allowed", "usage", "limit",
  * "remaining", "resetsAt"} for the predictions quota ("allowed" is whether
  * one more run fits; limit and remaining -1 when unlimited; "error":
  * "Predictions limit exceeded" when it does not fit). A check is advisory:

@@ -165,9 +165,10 @@ static const ee__option credentials_options[] = {
     EE__OPTION("OPENROUTER_APP_URL", EE__OPT_URL, NULL, 1, EE__OPT_MAX_URL,
                "Application URL sent to OpenRouter (HTTP-Referer)"),
     EE__OPTION("PLATFORM_OPENROUTER_API_KEY", EE__OPT_KEY, NULL, 1, EE__OPT_MAX_TEXT,
-               "Platform-funded OpenRouter key (seed 1 name)"),
+               "Platform-funded OpenRouter key"),
     EE__OPTION("PLATFORM_OPENROUTER_KEY", EE__OPT_KEY, NULL, 1, EE__OPT_MAX_TEXT,
-               "Platform-funded OpenRouter key (seed 2 name; either may be used)"),
+               "Platform-funded OpenRouter key: alternative name of PLATFORM_OPENROUTER_API_KEY "
+               "(either may be used)"),
     EE__OPTION("PLATFORM_SERPER_KEY", EE__OPT_KEY, NULL, 1, EE__OPT_MAX_TEXT,
                "Platform Serper API key"),
     EE__OPTION("PLATFORM_FIRECRAWL_KEY", EE__OPT_KEY, NULL, 1, EE__OPT_MAX_TEXT,
@@ -186,8 +187,7 @@ static const ee__option credentials_options[] = {
                "Secret from which credential encryption keys are derived (at least 32 bytes)"),
     EE__OPTION(
         "FLOWISE_SECRETKEY_OVERWRITE", EE__OPT_PASSWORD, NULL, 32, EE__OPT_MAX_TEXT,
-        "Another name for API_KEY_ENCRYPTION_SECRET (seed 2 name); if both are set they must be "
-        "equal"),
+        "Alternative name of API_KEY_ENCRYPTION_SECRET; if both are set they must be equal"),
     EE__OPTION("API_KEY_ENCRYPTION_PREVIOUS_SECRETS", EE__OPT_PASSWORD, NULL, 32, EE__OPT_MAX_TEXT,
                "Previous encryption secrets, comma-separated (each at least 32 bytes), still read "
                "during a key rotation"),

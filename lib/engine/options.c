@@ -51,7 +51,7 @@ static const ee__option engine_options[] = {
         "$XDG_DATA_HOME/execengine, else ~/.local/share/execengine)",
         .default_fn = default_storage_uri),
     EE__OPTION("DATABASE_TYPE", EE__OPT_DB_TYPE, "sqlite", 1, 16,
-               "Storage when EE_STORAGE_URI is not set (seed 2 name): sqlite or postgres"),
+               "Storage when EE_STORAGE_URI is not set: sqlite or postgres"),
     EE__OPTION("DATABASE_PATH", EE__OPT_PATH, NULL, 1, 1024,
                "Directory of the SQLite file database.sqlite (DATABASE_TYPE=sqlite; default: the "
                "default storage file)"),

@@ -458,8 +458,8 @@ class CostTable(Handle):
     def estimate(self, workflow: Any = None, options: Any = None, **fields: Any) -> Any:
         """ee_cost_estimate() (cost.h):
 
-        Estimate a workflow before it runs (seed 2's estimator and seed 1's
-        estimatedCost). `workflow_json` is one of
+        Estimate a workflow before it runs: predictions and dollars
+        (estimatedCost). `workflow_json` is one of
           - a workflow as n8n exports it: {"nodes": [{"name", "type",
             "parameters"?, "credentials"?, "disabled"?}, ...]} (also accepted
             under {"workflow": {...}});
@@ -476,7 +476,7 @@ class CostTable(Handle):
           {"predictions_per_run": 1, "external_api_calls": 3,
            "platform_managed_calls": 4, "personal_calls": 0, "complexity": "low",
            "steps": 4, "schedule": "daily", "runs_per_month": 30,
-           "estimated_monthly_cost": 30   (seed 2's name: predictions per month),
+           "estimated_monthly_cost": 30   (predictions per month, not dollars),
            "estimatedCost": {"perRun": money, "perMonth": money | null,
                              "priceUnknown": false},
            "llmCalls": [{"node", "model", "modelAssumed", "promptTokens",
@@ -1714,7 +1714,7 @@ class Quota(Module):
     def usage(self, principal: Optional['Principal'] = None) -> Any:
         """ee_quota_usage() (quota.h):
 
-        Seed 2's current usage per quota for the principal's organisation:
+        The current usage per quota for the principal's organisation:
         {"orgId", "plan", "predictions": {"usage", "limit", "resetsAt"},
          "storage": {"usage", "limit"}, "spend": {"usage": money, "limit": money|-1,
          "resetsAt"}, "rate": {"usage", "limit", "windowMs"},
@@ -1727,7 +1727,7 @@ class Quota(Module):
     def check(self, principal: Optional['Principal'] = None) -> Any:
         """ee_quota_check() (quota.h):
 
-        Seed 2's check, without consuming: {"allowed", "usage", "limit",
+        A check, without consuming: {"allowed", "usage", "limit",
         "remaining", "resetsAt"} for the predictions quota ("allowed" is whether
         one more run fits; limit and remaining -1 when unlimited; "error":
         "Predictions limit exceeded" when it does not fit). A check is advisory:
