@@ -812,7 +812,7 @@ done:
     return ret;
 }
 
-/* The seed's executionEmailTemplates (admin): GET .../email-templates
+/* E-mail templates, one per workflow (admin): GET .../email-templates
  * [?isActive=&limit=&cursor=], GET/PUT/DELETE .../email-templates/{workflowId}
  * (PUT's body: {"subjectTemplate", "bodyTemplate", "isActive"}; the
  * workflow comes from the path). */
@@ -910,7 +910,7 @@ static enum MHD_Result route_admin(struct MHD_Connection *c, const token_entry *
     return send_error(c, 404, "EE_ENOTFOUND", "no such route");
 }
 
-/* Seed 004: /api/v1/... */
+/* The hosts' API: /api/v1/... */
 static enum MHD_Result route_v1(struct MHD_Connection *c, const token_entry *who,
                                 req_state *rs, const char *method, char **seg, size_t n)
 {
