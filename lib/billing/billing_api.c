@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "audit/audit.h"
+#include "core/core.h"
 #include "billing/billing_internal.h"
 #include "core/record.h"
 #include "exec/exec.h"
@@ -283,52 +284,25 @@ ee_status ee_billing_mark_paid(ee_engine *engine, const ee_principal *principal,
 
 /* ---- export ----------------------------------------------------------------------------- */
 
-typedef struct {
-    char *buf;
-    size_t len, cap;
-    bool oom;
-} b_text;
-
-static void text_add(b_text *t, const char *s, size_t n)
-{
-    if (t->oom)
-        return;
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap != 0 ? t->cap : 256;
-        while (t->len + n + 1 > cap)
-            cap *= 2;
-        char *b = realloc(t->buf, cap);
-        if (b == NULL) {
-            t->oom = true;
-            return;
-        }
-        t->buf = b;
-        t->cap = cap;
-    }
-    memcpy(t->buf + t->len, s, n);
-    t->len += n;
-    t->buf[t->len] = '\0';
-}
-
 /* One RFC 4180 field: quoted when it holds a comma, a quote, CR or LF. */
-static void csv_field(b_text *t, const char *v, bool last)
+static void csv_field(ee__text *t, const char *v, bool last)
 {
     if (strpbrk(v, ",\"\r\n") == NULL) {
-        text_add(t, v, strlen(v));
+        ee__text_add(t, v, strlen(v));
     } else {
-        text_add(t, "\"", 1);
+        ee__text_add(t, "\"", 1);
         for (const char *p = v; *p != '\0'; p++) {
             if (*p == '"')
-                text_add(t, "\"\"", 2);
+                ee__text_add(t, "\"\"", 2);
             else
-                text_add(t, p, 1);
+                ee__text_add(t, p, 1);
         }
-        text_add(t, "\"", 1);
+        ee__text_add(t, "\"", 1);
     }
-    text_add(t, last ? "\r\n" : ",", last ? 2 : 1);
+    ee__text_add(t, last ? "\r\n" : ",", last ? 2 : 1);
 }
 
-static void csv_int(b_text *t, int64_t v, bool last)
+static void csv_int(ee__text *t, int64_t v, bool last)
 {
     char buf[32];
     snprintf(buf, sizeof buf, "%" PRId64, v);
@@ -337,7 +311,7 @@ static void csv_int(b_text *t, int64_t v, bool last)
 
 static ee_status export_csv(const b_month *m, char **out)
 {
-    b_text t = {0};
+    ee__text t = {0};
     static const char *const head[] = {"workspaceId", "month", "billingStatus", "workflowId",
                                        "executions", "tokens", "costNanoUsd", "markupNanoUsd",
                                        "chargedNanoUsd", "chargedUsd"};
@@ -359,11 +333,11 @@ static ee_status export_csv(const b_month *m, char **out)
         csv_field(&t, usd, true);
     }
     if (t.oom) {
-        free(t.buf);
+        free(t.p);
         return ee__error(EE_ENOMEM, "out of memory exporting a billing month");
     }
     /* ee_free() is free() for the library's allocations */
-    *out = t.buf;
+    *out = t.p;
     return EE_OK;
 }
 

@@ -325,6 +325,17 @@ bool ee__uri_password(const char *uri, size_t *start, size_t *len);
  * or NULL on ENOMEM. */
 char *ee__uri_masked(const char *uri);
 
+/* A growable NUL-terminated text: start zeroed ({0}), append, read p/len,
+ * free(p). After an allocation failure `oom` is set and appends do
+ * nothing, so a builder checks once at its end. */
+typedef struct ee__text {
+    char *p;
+    size_t len, cap;
+    bool oom;
+} ee__text;
+void ee__text_add(ee__text *t, const void *data, size_t n);
+void ee__text_puts(ee__text *t, const char *s);
+
 /* Copy `in` into out[cap] for quoting in a message: control characters
  * become '?', and anything past cap-4 bytes is cut and marked "...". */
 void ee__quote_for_message(const char *in, char *out, size_t cap);

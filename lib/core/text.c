@@ -242,3 +242,30 @@ bool ee__uri_skeleton(const char *uri, char *out, size_t cap)
     ee__quote_for_message(buf, out, cap);
     return true;
 }
+
+void ee__text_add(ee__text *t, const void *data, size_t n)
+{
+    if (t->oom)
+        return;
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap != 0 ? t->cap : 256;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *p = realloc(t->p, cap);
+        if (p == NULL) {
+            t->oom = true;
+            return;
+        }
+        t->p = p;
+        t->cap = cap;
+    }
+    if (n > 0)
+        memcpy(t->p + t->len, data, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+}
+
+void ee__text_puts(ee__text *t, const char *s)
+{
+    ee__text_add(t, s, strlen(s));
+}

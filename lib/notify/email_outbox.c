@@ -15,6 +15,7 @@
 #include <openssl/rand.h>
 
 #include "audit/audit.h"
+#include "core/core.h"
 #include "exec/exec.h"
 #include "execengine/notify.h"
 #include "execengine/principal.h"
@@ -169,54 +170,25 @@ ee_status ee_email_send_execution(ee_engine *engine, const ee_principal *princip
 
 /* ---- MIME ------------------------------------------------------------------------------- */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} buf;
 
-static void put(buf *b, const void *data, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void puts_(buf *b, const char *s)
-{
-    put(b, s, strlen(s));
-}
-
-static void put_b64(buf *b, const unsigned char *in, size_t n)
+static void put_b64(ee__text *b, const unsigned char *in, size_t n)
 {
     unsigned char out[4 * ((57 + 2) / 3) + 1];
     int k = EVP_EncodeBlock(out, in, (int)n);
-    put(b, out, (size_t)k);
+    ee__text_add(b, out, (size_t)k);
 }
 
 /* RFC 2047: plain printable ASCII stays as it is; anything else becomes
  * UTF-8 "B" encoded words of at most 45 bytes each (75 characters), split
  * on character boundaries and folded onto continuation lines. */
-static void put_subject(buf *b, const char *s)
+static void put_subject(ee__text *b, const char *s)
 {
     size_t n = strlen(s);
     bool plain = true;
     for (size_t i = 0; i < n && plain; i++)
         plain = s[i] >= 0x20 && s[i] < 0x7f;
     if (plain && strstr(s, "=?") == NULL) {
-        puts_(b, s);
+        ee__text_puts(b, s);
         return;
     }
     size_t at = 0;
@@ -226,10 +198,10 @@ static void put_subject(buf *b, const char *s)
         if (take == 0)
             take = 1;
         if (!first)
-            puts_(b, "\r\n ");
-        puts_(b, "=?UTF-8?B?");
+            ee__text_puts(b, "\r\n ");
+        ee__text_puts(b, "=?UTF-8?B?");
         put_b64(b, (const unsigned char *)s + at, take);
-        puts_(b, "?=");
+        ee__text_puts(b, "?=");
         at += take;
         first = false;
     }
@@ -251,7 +223,7 @@ static void rfc5322_date(int64_t ms, char out[64])
  * lines; CRLF line ends. Every header value was checked: the addresses
  * by ee__email_address_ok(), the subject when rendered. */
 static ee_status build_mime(const char *id, const char *from, const char *to, const char *subject,
-                            const char *body, size_t body_len, int64_t now, buf *b)
+                            const char *body, size_t body_len, int64_t now, ee__text *b)
 {
     char date[64];
     rfc5322_date(now, date);
@@ -261,24 +233,24 @@ static ee_status build_mime(const char *id, const char *from, const char *to, co
     if (RAND_bytes(rnd, sizeof rnd) != 1)
         return ee__error(EE_ECRYPTO, "e-mail: no random bytes for a Message-ID");
     ee__hex_encode(rnd, sizeof rnd, hex);
-    puts_(b, "Date: ");
-    puts_(b, date);
-    puts_(b, "\r\nMessage-ID: <");
-    puts_(b, id);
-    puts_(b, ".");
-    puts_(b, hex);
-    puts_(b, domain != NULL ? domain : "@execengine.invalid");
-    puts_(b, ">\r\nFrom: ");
-    puts_(b, from);
-    puts_(b, "\r\nTo: ");
-    puts_(b, to);
-    puts_(b, "\r\nSubject: ");
+    ee__text_puts(b, "Date: ");
+    ee__text_puts(b, date);
+    ee__text_puts(b, "\r\nMessage-ID: <");
+    ee__text_puts(b, id);
+    ee__text_puts(b, ".");
+    ee__text_puts(b, hex);
+    ee__text_puts(b, domain != NULL ? domain : "@execengine.invalid");
+    ee__text_puts(b, ">\r\nFrom: ");
+    ee__text_puts(b, from);
+    ee__text_puts(b, "\r\nTo: ");
+    ee__text_puts(b, to);
+    ee__text_puts(b, "\r\nSubject: ");
     put_subject(b, subject);
-    puts_(b, "\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n"
+    ee__text_puts(b, "\r\nMIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n"
              "Content-Transfer-Encoding: base64\r\n\r\n");
     for (size_t at = 0; at < body_len; at += 57) {
         put_b64(b, (const unsigned char *)body + at, body_len - at < 57 ? body_len - at : 57);
-        puts_(b, "\r\n");
+        ee__text_puts(b, "\r\n");
     }
     return b->oom ? ee__error(EE_ENOMEM, "out of memory building an e-mail") : EE_OK;
 }
@@ -334,7 +306,7 @@ static void error_text(ee_status s, const char *msg, char out[ERROR_MAX])
     ee__utf8_sanitize(out);
 }
 
-static d_outcome send_smtp(n_state *st, const char *from, const char *to, const buf *msg,
+static d_outcome send_smtp(n_state *st, const char *from, const char *to, const ee__text *msg,
                            char err[ERROR_MAX])
 {
     const ee_config *cfg = ee__engine_config(st->engine);
@@ -554,7 +526,7 @@ static ee_status run_one(n_state *st, bool *sent)
                                   "PLATFORM_RESEND_KEY, and PLATFORM_FROM_EMAIL)");
         oc = D_RETRY;
     } else if (st->via == N_SMTP) {
-        buf msg = {0};
+        ee__text msg = {0};
         s = build_mime(id, from, to, subject, json_string_value(body_v),
                        json_string_length(body_v), now, &msg);
         oc = s == EE_OK ? send_smtp(st, from, to, &msg, err) : D_RETRY;

@@ -10,6 +10,7 @@
  * number keywords, "type", equality and hashing (schema_value.c) consult
  * the table while a compile or validation runs on this thread.
  */
+#include "core/core.h"
 #include "schema/schema_internal.h"
 
 #include <float.h>
@@ -403,55 +404,29 @@ bool ee__schema_bigs_within(const ee__schema_bigs *t, const json_t *v)
 
 /* ---- rendering a document that holds big numbers ------------------------ */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} dump_buf;
-
-static void put(dump_buf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p, b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void put_scalar(dump_buf *b, const json_t *v)
+static void put_scalar(ee__text *b, const json_t *v)
 {
     char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     if (s == NULL) {
         b->oom = true;
         return;
     }
-    put(b, s, strlen(s));
+    ee__text_add(b, s, strlen(s));
     free(s);
 }
 
 /* Compact JSON as json_dumps(JSON_COMPACT) writes it, members in their
  * order, each big number as its token was written. */
-static void dump_walk(dump_buf *b, const ee__schema_bigs *t, const json_t *v)
+static void dump_walk(ee__text *b, const ee__schema_bigs *t, const json_t *v)
 {
     if (json_is_object(v)) {
-        put(b, "{", 1);
+        ee__text_add(b, "{", 1);
         const char *name;
         const json_t *m;
         bool first = true;
         json_object_foreach((json_t *)v, name, m) {
             if (!first)
-                put(b, ",", 1);
+                ee__text_add(b, ",", 1);
             first = false;
             json_t *k = json_string(name);
             if (k == NULL)
@@ -459,22 +434,22 @@ static void dump_walk(dump_buf *b, const ee__schema_bigs *t, const json_t *v)
             else
                 put_scalar(b, k);
             json_decref(k);
-            put(b, ":", 1);
+            ee__text_add(b, ":", 1);
             dump_walk(b, t, m);
         }
-        put(b, "}", 1);
+        ee__text_add(b, "}", 1);
     } else if (json_is_array(v)) {
-        put(b, "[", 1);
+        ee__text_add(b, "[", 1);
         for (size_t i = 0; i < json_array_size(v); i++) {
             if (i > 0)
-                put(b, ",", 1);
+                ee__text_add(b, ",", 1);
             dump_walk(b, t, json_array_get(v, i));
         }
-        put(b, "]", 1);
+        ee__text_add(b, "]", 1);
     } else {
         const ee__schema_big *big = json_is_number(v) ? find(t, v) : NULL;
         if (big != NULL)
-            put(b, big->token, big->token_len);
+            ee__text_add(b, big->token, big->token_len);
         else
             put_scalar(b, v);
     }
@@ -487,7 +462,7 @@ ee_status ee__schema_bigs_dump(const json_t *doc, const ee__schema_bigs *bigs, c
         *out = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
         return *out != NULL ? EE_OK : ee__error(EE_ENOMEM, "out of memory rendering a document");
     }
-    dump_buf b = {0};
+    ee__text b = {0};
     dump_walk(&b, bigs, doc);
     if (b.oom || b.p == NULL) {
         free(b.p);

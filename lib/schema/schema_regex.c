@@ -22,6 +22,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "core/core.h"
 #include "schema/schema_internal.h"
 
 #include <stdio.h>
@@ -62,38 +63,9 @@ static const struct {
     {"Surrogate", "Cs"}, {"Private_Use", "Co"}, {"Unassigned", "Cn"},
 };
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    bool oom;
-} tbuf;
-
-static void put(tbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void puts_(tbuf *b, const char *s)
-{
-    put(b, s, strlen(s));
-}
 
 /* The PCRE2 spelling of a \p{...} name (value of `name`, `n` bytes). */
-static void put_property(tbuf *b, const char *name, size_t n)
+static void put_property(ee__text *b, const char *name, size_t n)
 {
     static const char *const prefixes[] = {"General_Category=", "gc=", "Script_Extensions=",
                                            "scx=", "Script=", "sc="};
@@ -107,44 +79,44 @@ static void put_property(tbuf *b, const char *name, size_t n)
     }
     for (size_t i = 0; i < sizeof gc_names / sizeof gc_names[0]; i++)
         if (strlen(gc_names[i].lng) == n && memcmp(gc_names[i].lng, name, n) == 0) {
-            puts_(b, gc_names[i].shrt);
+            ee__text_puts(b, gc_names[i].shrt);
             return;
         }
-    put(b, name, n); /* short names and scripts are PCRE2's already */
+    ee__text_add(b, name, n); /* short names and scripts are PCRE2's already */
 }
 
 /* Translate one escape at p[i] == '\\'; returns the bytes consumed. */
-static size_t translate_escape(tbuf *b, const char *p, size_t len, size_t i, bool in_class)
+static size_t translate_escape(ee__text *b, const char *p, size_t len, size_t i, bool in_class)
 {
     if (i + 1 >= len) {
-        put(b, p + i, 1);
+        ee__text_add(b, p + i, 1);
         return 1;
     }
     char n = p[i + 1];
     if ((n == 'p' || n == 'P') && i + 2 < len && p[i + 2] == '{') {
         const char *close = memchr(p + i + 3, '}', len - (i + 3));
         if (close != NULL) {
-            put(b, p + i, 3);
+            ee__text_add(b, p + i, 3);
             put_property(b, p + i + 3, (size_t)(close - (p + i + 3)));
-            puts_(b, "}");
+            ee__text_puts(b, "}");
             return (size_t)(close - (p + i)) + 1;
         }
     }
     if (n == 's')
-        puts_(b, in_class ? ECMA_SPACES : "[" ECMA_SPACES "]");
+        ee__text_puts(b, in_class ? ECMA_SPACES : "[" ECMA_SPACES "]");
     else if (n == 'S' && !in_class)
-        puts_(b, "[^" ECMA_SPACES "]");
+        ee__text_puts(b, "[^" ECMA_SPACES "]");
     else
-        put(b, p + i, 2);
+        ee__text_add(b, p + i, 2);
     return 2;
 }
 
 /* The PCRE2 pattern for an ECMA-262 one (malloc'd), NULL on ENOMEM. */
 static char *translate(const char *p, size_t len)
 {
-    tbuf b = {0};
+    ee__text b = {0};
     bool in_class = false;
-    put(&b, "", 0);
+    ee__text_add(&b, "", 0);
     for (size_t i = 0; i < len;) {
         char ch = p[i];
         if (ch == '\\') {
@@ -156,7 +128,7 @@ static char *translate(const char *p, size_t len)
         } else if (ch == ']' && in_class) {
             in_class = false;
         }
-        put(&b, &ch, 1);
+        ee__text_add(&b, &ch, 1);
         i++;
     }
     if (b.oom) {
