@@ -381,6 +381,23 @@ static char *dump_query(json_t *q)
     return s;
 }
 
+/* A list query's paging and filters from the options: "limit" from --limit
+ * (1..limit_max) and each member from its option (`pairs`: option, member,
+ * ..., NULL). Returns 0, or the exit code of the usage error it printed. */
+static int query_opts(cli *c, json_t *q, long long limit_max, const char *const *pairs)
+{
+    long long limit = 0;
+    int rc = opt_int(c, "limit", 1, limit_max, &limit);
+    if (rc != 0)
+        return rc;
+    if (limit > 0)
+        json_object_set_new(q, "limit", json_integer(limit));
+    for (size_t i = 0; pairs[i] != NULL; i += 2)
+        if (opt(c, pairs[i]) != NULL)
+            json_object_set_new(q, pairs[i + 1], json_string(opt(c, pairs[i])));
+    return 0;
+}
+
 /* ---- tables --------------------------------------------------------------- */
 
 typedef struct table {
@@ -931,13 +948,9 @@ static int catalog_page(cli *c, int search)
         die_oom();
     if (search)
         json_object_set_new(q, "q", json_string(c->pos[0]));
-    long long limit = 0;
-    if ((rc = opt_int(c, "limit", 1, 100, &limit)) != 0)
+    static const char *const paging[] = {"cursor", "cursor", NULL};
+    if ((rc = query_opts(c, q, 100, paging)) != 0)
         goto done;
-    if (limit > 0)
-        json_object_set_new(q, "limit", json_integer(limit));
-    if (opt(c, "cursor") != NULL)
-        json_object_set_new(q, "cursor", json_string(opt(c, "cursor")));
     if (has_opt(c, "all")) {
         if (!admin) {
             rc = usage_error(c, "--all (inactive entries) is the admin's view: drop --workspace "
@@ -1355,21 +1368,12 @@ static int cmd_executions_list(cli *c)
     if (rc != 0)
         return rc;
     json_t *q = json_object();
-    long long limit = 0;
-    if ((rc = opt_int(c, "limit", 1, 100, &limit)) != 0) {
+    static const char *const filters[] = {"workflow", "workflowId", "status", "status",
+                                          "by-user", "userId", "cursor", "cursor", NULL};
+    if ((rc = query_opts(c, q, 100, filters)) != 0) {
         json_decref(q);
         return rc;
     }
-    if (limit > 0)
-        json_object_set_new(q, "limit", json_integer(limit));
-    if (opt(c, "workflow") != NULL)
-        json_object_set_new(q, "workflowId", json_string(opt(c, "workflow")));
-    if (opt(c, "status") != NULL)
-        json_object_set_new(q, "status", json_string(opt(c, "status")));
-    if (opt(c, "by-user") != NULL)
-        json_object_set_new(q, "userId", json_string(opt(c, "by-user")));
-    if (opt(c, "cursor") != NULL)
-        json_object_set_new(q, "cursor", json_string(opt(c, "cursor")));
     char *query = dump_query(q), *out = NULL;
     json_decref(q);
     if ((rc = open_engine(c, 0)) != 0) {
@@ -1644,17 +1648,11 @@ static int cmd_billing_history(cli *c)
     if (rc != 0)
         return rc;
     json_t *q = json_object();
-    long long limit = 0;
-    if ((rc = opt_int(c, "limit", 1, 100, &limit)) != 0) {
+    static const char *const filters[] = {"status", "status", "cursor", "cursor", NULL};
+    if ((rc = query_opts(c, q, 100, filters)) != 0) {
         json_decref(q);
         return rc;
     }
-    if (limit > 0)
-        json_object_set_new(q, "limit", json_integer(limit));
-    if (opt(c, "status") != NULL)
-        json_object_set_new(q, "status", json_string(opt(c, "status")));
-    if (opt(c, "cursor") != NULL)
-        json_object_set_new(q, "cursor", json_string(opt(c, "cursor")));
     char *query = dump_query(q), *out = NULL;
     json_decref(q);
     if ((rc = open_engine(c, 0)) != 0) {
@@ -1707,17 +1705,11 @@ static int cmd_audit(cli *c)
         }
         json_object_set_new(q, times[i], json_integer(ms));
     }
-    long long limit = 0;
-    if ((rc = opt_int(c, "limit", 1, EE_AUDIT_LIMIT_MAX, &limit)) != 0) {
+    static const char *const filters[] = {"action", "action", "cursor", "cursor", NULL};
+    if ((rc = query_opts(c, q, EE_AUDIT_LIMIT_MAX, filters)) != 0) {
         json_decref(q);
         return rc;
     }
-    if (limit > 0)
-        json_object_set_new(q, "limit", json_integer(limit));
-    if (opt(c, "action") != NULL)
-        json_object_set_new(q, "action", json_string(opt(c, "action")));
-    if (opt(c, "cursor") != NULL)
-        json_object_set_new(q, "cursor", json_string(opt(c, "cursor")));
     char *query = dump_query(q), *out = NULL;
     json_decref(q);
     if ((rc = open_engine(c, 0)) != 0) {
