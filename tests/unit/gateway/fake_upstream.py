@@ -82,6 +82,10 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
+                # armed before the first byte goes out: the client's release
+                # answers that byte, so it can never come before this
+                if req.get("hold"):
+                    RELEASE.clear()
                 parts = [": OPENROUTER PROCESSING"] + ["data: " + json.dumps(m) for m in msgs] \
                     + ["data: [DONE]"]
                 for i, m in enumerate(parts):
@@ -89,7 +93,6 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
                     self.wfile.flush()
                     if i == 1 and req.get("hold"):
-                        RELEASE.clear()
                         HELD["released"] = "by-client" if RELEASE.wait(10) else "by-timeout"
                 self.wfile.write(b"0\r\n\r\n")
                 return
