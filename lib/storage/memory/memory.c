@@ -532,6 +532,41 @@ static int cmp_entries(const void *a, const void *b)
     return descending(sort_order) ? -r : r;
 }
 
+/* Whether e comes strictly after the page's position (no position: yes). */
+static bool after_position(int order, const entry *e, const ee_storage_position *after)
+{
+    if (after == NULL)
+        return true;
+    int r = cmp_key(order, e->time, e->id, after->time, after->id);
+    return descending(order) ? r < 0 : r > 0;
+}
+
+/* A filter that names a workspace and fixes every unique field matches at
+ * most one entry: the one the key map holds. *probed is false when the
+ * filter does not fix the key (the caller scans); *out is that entry if it
+ * exists and passes the rest of the filter. Lookups by key - the gateway's
+ * run total on every call, counters, idempotency keys - stay O(1) however
+ * many documents the collection holds. */
+static ee_status unique_probe(const ee_storage_collection *c, coll_store *cs, const char *ws,
+                              const ee_storage_filter *f, bool *probed, entry **out)
+{
+    *probed = false;
+    *out = NULL;
+    if (ws == NULL || c->n_unique == 0)
+        return EE_OK;
+    bool ok = true;
+    size_t klen = 0;
+    char *key = unique_key(c, ws, f->values, &klen, &ok);
+    if (key == NULL)
+        return ok ? EE_OK : oom();
+    *probed = true;
+    entry *e = hmap_get(&cs->by_key, key, klen);
+    free(key);
+    if (e != NULL && matches(c, e, ws, f))
+        *out = e;
+    return EE_OK;
+}
+
 static ee_status mem_query(void *ctx, const ee_storage_collection *c, const char *ws,
                            const ee_storage_filter *f, const ee_storage_position *after,
                            size_t limit, ee_storage_row_fn fn, void *payload)
@@ -540,24 +575,29 @@ static ee_status mem_query(void *ctx, const ee_storage_collection *c, const char
     coll_store *cs = store_of(m, c);
     ee_status st = EE_OK;
     lock_read(m);
-    entry **hits = malloc((cs->by_id.n ? cs->by_id.n : 1) * sizeof *hits);
+    bool probed = false;
+    entry *one = NULL;
+    if ((st = unique_probe(c, cs, ws, f, &probed, &one)) != EE_OK) {
+        unlock(m);
+        return st;
+    }
+    entry **hits = malloc((probed ? 1 : cs->by_id.n ? cs->by_id.n : 1) * sizeof *hits);
     size_t n = 0;
     if (hits == NULL) {
         unlock(m);
         return oom();
     }
-    for (size_t b = 0; b < cs->by_id.nb; b++)
-        for (hnode *h = cs->by_id.b[b]; h != NULL; h = h->next) {
-            entry *e = h->val;
-            if (!matches(c, e, ws, f))
-                continue;
-            if (after != NULL) {
-                int r = cmp_key(f->order, e->time, e->id, after->time, after->id);
-                if (descending(f->order) ? r >= 0 : r <= 0)
-                    continue;
+    if (probed) {
+        if (one != NULL && after_position(f->order, one, after))
+            hits[n++] = one;
+    } else {
+        for (size_t b = 0; b < cs->by_id.nb; b++)
+            for (hnode *h = cs->by_id.b[b]; h != NULL; h = h->next) {
+                entry *e = h->val;
+                if (matches(c, e, ws, f) && after_position(f->order, e, after))
+                    hits[n++] = e;
             }
-            hits[n++] = e;
-        }
+    }
     sort_order = f->order;
     qsort(hits, n, sizeof *hits, cmp_entries);
     for (size_t i = 0; i < n && i < limit; i++) {
@@ -578,12 +618,18 @@ static ee_status mem_count(void *ctx, const ee_storage_collection *c, const char
     coll_store *cs = store_of(m, c);
     uint64_t n = 0;
     lock_read(m);
-    for (size_t b = 0; b < cs->by_id.nb; b++)
-        for (hnode *h = cs->by_id.b[b]; h != NULL; h = h->next)
-            n += matches(c, h->val, ws, f);
+    bool probed = false;
+    entry *one = NULL;
+    ee_status st = unique_probe(c, cs, ws, f, &probed, &one);
+    if (probed)
+        n = one != NULL;
+    else if (st == EE_OK)
+        for (size_t b = 0; b < cs->by_id.nb; b++)
+            for (hnode *h = cs->by_id.b[b]; h != NULL; h = h->next)
+                n += matches(c, h->val, ws, f);
     unlock(m);
     *out = n;
-    return EE_OK;
+    return st;
 }
 
 static ee_status mem_increment(void *ctx, const ee_storage_collection *c,

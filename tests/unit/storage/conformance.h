@@ -552,6 +552,75 @@ Test(CONF_SUITE, unique_key_is_enforced)
     cr_expect_eq(count_of("userWorkflowUsage", "ws-a"), 1);
 }
 
+/* A filter that fixes a collection's whole unique key (the memory backend
+ * answers it from its key map, SQL backends from the unique index): the
+ * same one document, or none, with every other part of the filter applied. */
+Test(CONF_SUITE, a_query_on_the_whole_unique_key_applies_the_rest_of_the_filter)
+{
+    ee_storage_inc inc = {"executionsCount", 2};
+    cr_assert_eq(ee_storage_increment(S, "userWorkflowUsage", "ws-a", usage_key, 3, &inc, 1,
+                                      T0 + 10, NULL), EE_OK, "%s", ee_error_last_message());
+    ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION, .eq = usage_key, .n_eq = 3};
+    collected c = {0};
+    uint64_t n = 0;
+    cr_assert_eq(ee_storage_query(S, "userWorkflowUsage", "ws-a", &q, collect, &c, NULL), EE_OK);
+    cr_expect_eq(c.n, 1);
+    cr_assert_eq(ee_storage_count(S, "userWorkflowUsage", "ws-a", &q, &n), EE_OK);
+    cr_expect_eq(n, 1);
+    /* another workspace: none */
+    c.n = 0;
+    cr_assert_eq(ee_storage_query(S, "userWorkflowUsage", "ws-b", &q, collect, &c, NULL), EE_OK);
+    cr_expect_eq(c.n, 0);
+    cr_assert_eq(ee_storage_count(S, "userWorkflowUsage", "ws-b", &q, &n), EE_OK);
+    cr_expect_eq(n, 0);
+    /* a time range that leaves it out, then one that holds it */
+    q.flags = EE_STORAGE_QUERY_FROM | EE_STORAGE_QUERY_TO;
+    q.time_from = T0 + 11;
+    q.time_to = T0 + 20;
+    c.n = 0;
+    cr_assert_eq(ee_storage_query(S, "userWorkflowUsage", "ws-a", &q, collect, &c, NULL), EE_OK);
+    cr_expect_eq(c.n, 0);
+    cr_assert_eq(ee_storage_count(S, "userWorkflowUsage", "ws-a", &q, &n), EE_OK);
+    cr_expect_eq(n, 0);
+    q.time_from = T0 + 10;
+    c.n = 0;
+    cr_assert_eq(ee_storage_query(S, "userWorkflowUsage", "ws-a", &q, collect, &c, NULL), EE_OK);
+    cr_expect_eq(c.n, 1);
+    /* a page of one: no next page, and a cursor past it finds nothing */
+    q.flags = 0;
+    q.limit = 1;
+    q.order = EE_STORAGE_ORDER_ID_ASC;
+    char *next = NULL;
+    c.n = 0;
+    cr_assert_eq(ee_storage_query(S, "userWorkflowUsage", "ws-a", &q, collect, &c, &next), EE_OK);
+    cr_expect_eq(c.n, 1);
+    cr_expect_null(next);
+    /* a value that differs in one unique field */
+    ee_storage_eq other[3];
+    memcpy(other, usage_key, sizeof other);
+    other[2].value = "1999-01";
+    q.eq = other;
+    q.limit = 0;
+    c.n = 0;
+    cr_assert_eq(ee_storage_query(S, "userWorkflowUsage", "ws-a", &q, collect, &c, NULL), EE_OK);
+    cr_expect_eq(c.n, 0);
+    /* a global collection's unique key */
+    bson_t *d = bson_new();
+    BSON_APPEND_UTF8(d, "n8nWorkflowId", "n8n-unique");
+    BSON_APPEND_DATE_TIME(d, "createdAt", T0);
+    char id[25];
+    insert_ok("workflowCatalog", NULL, d, id);
+    ee_storage_eq by = {"n8nWorkflowId", "n8n-unique"};
+    ee_storage_query_spec g = {.version = EE_STORAGE_QUERY_VERSION, .eq = &by, .n_eq = 1};
+    c.n = 0;
+    cr_assert_eq(ee_storage_query(S, "workflowCatalog", NULL, &g, collect, &c, NULL), EE_OK);
+    cr_assert_eq(c.n, 1);
+    cr_expect_str_eq(c.ids[0], id);
+    cr_assert_eq(ee_storage_delete(S, "workflowCatalog", NULL, id), EE_OK);
+    cr_assert_eq(ee_storage_count(S, "workflowCatalog", NULL, &g, &n), EE_OK);
+    cr_expect_eq(n, 0);
+}
+
 Test(CONF_SUITE, delete_range_is_retention)
 {
     char ids[10][25];
