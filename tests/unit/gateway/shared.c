@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include "gw_test.h"
+#include "sqlite_sync_count.h"
 
 #define EXEC_A "aaaaaaaaaaaaaaaaaaaaaaaa"
 #define EXEC_B "bbbbbbbbbbbbbbbbbbbbbbbb"
@@ -19,6 +20,7 @@ static ee_transport *t;
 
 static void setup(void)
 {
+    cr_assert_eq(sqlite_sync_count_install(), SQLITE_OK);
     gw_log_len = 0;
     snprintf(dir, sizeof dir, "/tmp/ee-gw-shared-XXXXXX");
     cr_assert_not_null(mkdtemp(dir));
@@ -77,6 +79,37 @@ Test(gateway_shared, another_engine_on_the_file_serves_meters_and_sees_the_revok
     a = gw_call(e2, "/serper/search", tok2);
     gw_expect_error(&a, 401, "EE_EAUTH");
     gw_answer_free(&a);
+    ee_principal_free(p);
+    ee_engine_close(e2);
+    ee_engine_close(e1);
+}
+
+/* A metered call commits (another engine on the file sees it at once) but
+ * asks for no fsync of its own on the default synchronous=FULL: the next
+ * synced commit - the run's final write - carries it to the disk. */
+Test(gateway_shared, a_metered_call_is_committed_at_once_and_synced_by_the_next_synced_commit)
+{
+    ee_engine *e1 = gw_engine(uri, t, 0);
+    ee_engine *e2 = gw_engine(uri, t, 0);
+    ee_principal *p = gw_principal("ws-shared", "u1");
+    char tok[EE__GATEWAY_TOKEN_SIZE];
+    gw_grant(e1, p, EXEC_A, LLM_SEARCH, 2, NULL, -1, gw_now + 60000, tok);
+    up_reset(UP_OPENROUTER_JSON);
+    long before = sqlite_syncs_wal;
+    for (int i = 0; i < 3; i++) {
+        gw_answer a = gw_call(e2, OPENROUTER_PATH, tok);
+        cr_expect_eq(a.status, 200, "%s", a.body ? a.body : "");
+        gw_answer_free(&a);
+    }
+    cr_expect_eq(sqlite_syncs_wal - before, 0, "a metered call syncs nothing of its own");
+    ee__gateway_usage u;
+    cr_assert_eq(ee__gateway_usage_of(e1, "ws-shared", EXEC_A, &u), EE_OK);
+    cr_expect_eq(u.calls, 3, "committed: the other engine reads all three");
+    cr_expect_eq(u.cost_nano, 3 * UP_COST_NANO);
+    /* a synced commit (the revocation, as the run's release would) syncs the log */
+    before = sqlite_syncs_wal;
+    cr_assert_eq(ee__gateway_revoke(e1, "ws-shared", EXEC_A), EE_OK);
+    cr_expect_gt(sqlite_syncs_wal - before, 0);
     ee_principal_free(p);
     ee_engine_close(e2);
     ee_engine_close(e1);
