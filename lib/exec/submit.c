@@ -203,6 +203,9 @@ typedef struct {
     ee_exec_done_fn done;
     void *payload;
     char *id_out;
+    /* ee_exec_run(): the caller learns nothing before the run's start,
+     * whose commit is synced and carries this one (see submit_locked) */
+    bool deferred;
 } submit_ctx;
 
 /* A request the rules refused (credentials, validation, quota, rate,
@@ -342,7 +345,14 @@ static ee_status submit_locked(submit_ctx *c)
      * handle recovery finds it by (docs/execution.md). */
     ee_storage *sto = ee__engine_storage(engine);
     enqueue_arg ea = {engine, &r, ws, (uint64_t)c->st->queue_max, false};
-    st = ee__storage_atomic(sto, enqueue, &ea);
+    /* ee_exec_submit() hands out the id: the commit reaches the disk
+     * first. ee_exec_run() hands out nothing until the run has ended, and
+     * the run's start (`running` and its grant, before n8n is called) is a
+     * synced commit ordered after this one: an OS crash before it loses a
+     * run nobody was told of and n8n never saw (its quota reservation
+     * comes back with its lease), never one that ran. */
+    st = c->deferred ? ee__storage_atomic_deferred(sto, enqueue, &ea)
+                     : ee__storage_atomic(sto, enqueue, &ea);
     if (st == EE_OK)
         ee__exec_count_submitted(c->st);
     if (st != EE_OK && ea.pushed && !ee__storage_atomic_native(sto)) {
@@ -394,9 +404,9 @@ out:
     return st;
 }
 
-ee_status ee_exec_submit(ee_engine *engine, const ee_principal *principal,
-                         const char *workflow_id, const char *request_json,
-                         ee_exec_done_fn done, void *payload, char id_out[EE_EXEC_ID_SIZE])
+static ee_status submit(ee_engine *engine, const ee_principal *principal,
+                        const char *workflow_id, const char *request_json, ee_exec_done_fn done,
+                        void *payload, char id_out[EE_EXEC_ID_SIZE], bool deferred)
 {
     if (id_out != NULL)
         id_out[0] = '\0';
@@ -404,7 +414,7 @@ ee_status ee_exec_submit(ee_engine *engine, const ee_principal *principal,
     if (st == NULL || principal == NULL || workflow_id == NULL || id_out == NULL)
         return ee__error(EE_EINVAL, "ee_exec_submit: engine, principal, workflow_id and id_out "
                                     "must not be NULL");
-    submit_ctx c = {st, principal, workflow_id, {0}, done, payload, id_out};
+    submit_ctx c = {st, principal, workflow_id, {0}, done, payload, id_out, deferred};
     ee_status s = parse_request(request_json, &c.q);
     if (s == EE_OK) {
         /* One submit per (workspace, key) at a time in this process: a
@@ -422,6 +432,13 @@ ee_status ee_exec_submit(ee_engine *engine, const ee_principal *principal,
     }
     json_decref(c.q.doc);
     return s;
+}
+
+ee_status ee_exec_submit(ee_engine *engine, const ee_principal *principal,
+                         const char *workflow_id, const char *request_json,
+                         ee_exec_done_fn done, void *payload, char id_out[EE_EXEC_ID_SIZE])
+{
+    return submit(engine, principal, workflow_id, request_json, done, payload, id_out, false);
 }
 
 /* ---- wait, run, cancel ------------------------------------------------------------------ */
@@ -529,7 +546,7 @@ ee_status ee_exec_run(ee_engine *engine, const ee_principal *principal, const ch
     if (out != NULL)
         *out = NULL;
     char id[EE_EXEC_ID_SIZE];
-    ee_status s = ee_exec_submit(engine, principal, workflow_id, request_json, NULL, NULL, id);
+    ee_status s = submit(engine, principal, workflow_id, request_json, NULL, NULL, id, true);
     if (s != EE_OK)
         return ee__error_out(out, s);
     x_state *st = ee__exec_state(engine);
