@@ -125,6 +125,10 @@ static void data_dir(char *dir, int port)
     }
 }
 
+/* --gap-us N: a pause after each call, as a workflow's own work between
+ * its calls (0: back to back) */
+static long gap_us;
+
 static void run(const char *label, const char *uri, const char *dir, int port, int n)
 {
     ee_config *cfg = NULL;
@@ -180,7 +184,11 @@ static void run(const char *label, const char *uri, const char *dir, int port, i
     }
     for (int i = 0; i < n; i++) { /* alternate, so both see the same machine */
         a[i] = post(h, via, &ca[i]);
+        if (gap_us > 0)
+            usleep((useconds_t)gap_us);
         b[i] = post(h, direct, &cb[i]);
+        if (gap_us > 0)
+            usleep((useconds_t)gap_us);
     }
     uint64_t p50 = bench_quantile(a, (size_t)n, 0.5), p99 = bench_quantile(a, (size_t)n, 0.99);
     uint64_t d50 = bench_quantile(b, (size_t)n, 0.5);
@@ -233,11 +241,14 @@ int main(int argc, char **argv)
         return 1;
     data_dir(dir, port);
     char uri[256];
-    run("memory", "memory:", dir, port, n);
     /* --memory: that storage alone (repeated runs, profiles) */
     bool memory_only = false;
-    for (int i = 1; i < argc; i++)
+    for (int i = 1; i < argc; i++) {
         memory_only = memory_only || strcmp(argv[i], "--memory") == 0;
+        if (strcmp(argv[i], "--gap-us") == 0 && i + 1 < argc)
+            gap_us = strtol(argv[i + 1], NULL, 10);
+    }
+    run("memory", "memory:", dir, port, n);
     if (!memory_only) {
         snprintf(uri, sizeof uri, "sqlite://%s/normal.db?synchronous=normal", dir);
         run("sqlite-normal", uri, dir, port, n);

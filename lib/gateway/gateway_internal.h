@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "core/core.h"
+#include "execengine/gateway.h"
 #include "execengine/storage.h"
 #include "gateway/gateway.h"
 
@@ -101,6 +102,11 @@ typedef struct g_state {
     /* the callback route's handler (ee__gateway_set_callback()); NULL: none */
     ee__gateway_callback_fn callback_fn;
     int64_t callback_body_max;
+    /* calls answered whose metering write is still to come (the listener's:
+     * ee__gateway_handle_deferred()), under `lock`; `settled` is signalled
+     * as each is written */
+    struct g_pending *pending;
+    pthread_cond_t settled;
 } g_state;
 
 g_state *ee__gateway_state(ee_engine *engine);
@@ -128,6 +134,27 @@ ee_status ee__gateway_record(g_state *st, const g_grant *g, const ee__gateway_ca
                              bool refused);
 
 void ee__gateway_cache_clear(g_state *st);
+
+/* ---- metering after the answer (handle.c) ------------------------------------ */
+
+/* A forwarded call already answered, its metering write still to do. */
+typedef struct g_pending g_pending;
+
+/* ee_gateway_handle(), except that a forwarded call answered whole leaves
+ * its metering write in *pending (NULL when there is none: a refusal, a
+ * stream - metered as it ends - or an error) for the caller to do with
+ * ee__gateway_pending_commit() once the answer is on its way. Until then
+ * ee__gateway_settle() waits for it. */
+ee_status ee__gateway_handle_deferred(ee_engine *engine, const ee_gateway_request *request,
+                                      const ee_gateway_sink *sink, g_pending **pending);
+
+/* Store the call and add it to the run's total (as ee__gateway_record()),
+ * then free p. NULL does nothing. */
+void ee__gateway_pending_commit(g_state *st, g_pending *p);
+
+/* Wait, at most timeout_ms, until no call of the execution awaits its
+ * metering write in this process. Whether none does. */
+bool ee__gateway_settle(g_state *st, const char *execution_id, int64_t timeout_ms);
 
 /* ---- metering (meter.c) ---------------------------------------------------------- */
 

@@ -378,6 +378,9 @@ ee_status ee__gateway_calls(ee_engine *engine, const char *workspace, const char
     return walk_calls(engine, workspace, execution_id, &c);
 }
 
+/* How long a run's usage waits for calls of it still being written. */
+#define G_SETTLE_MS 5000
+
 ee_status ee__gateway_usage_of(ee_engine *engine, const char *workspace,
                                const char *execution_id, ee__gateway_usage *out)
 {
@@ -387,6 +390,12 @@ ee_status ee__gateway_usage_of(ee_engine *engine, const char *workspace,
         !id_ok(execution_id))
         return ee__error(EE_EINVAL, "ee__gateway_usage_of: engine, workspace, a 24-hex "
                                     "execution_id and out are required");
+    /* a call answered by this process's listener is written just after
+     * its answer: the run's workflow may have ended in between */
+    if (!ee__gateway_settle(ee__gateway_state(engine), execution_id, G_SETTLE_MS))
+        ee__log(ee__engine_logger(engine), EE_LOG_WARN, "gateway",
+                "execution %s: a call's metering write is still pending after %d ms",
+                execution_id, G_SETTLE_MS);
     total_row t;
     ee_status s = load_total(engine, workspace, execution_id, &t);
     if (s != EE_OK)

@@ -11,13 +11,16 @@
  * (the token), hop-by-hop headers and any header the key travels in are
  * never forwarded.
  *
- * The transport hands over whole answers (execution/transport.h has no
- * streaming slot): an SSE answer reaches the caller in one piece once the
- * upstream has finished it, with its usage read from its last message. */
+ * A call answered whole is answered first and metered after: the caller
+ * has the answer (with its cost headers) before the call's write, which
+ * ee_gateway_handle() does before it returns and the embedded listener
+ * once the answer has been sent (ee__gateway_handle_deferred()). An SSE
+ * answer is relayed as it comes and metered when it ends. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -347,48 +350,137 @@ static void usd_text(int64_t nano, char buf[32])
 }
 
 /* Meter the call: from the answer's body, or (streamed, perhaps cut short
- * by the caller) from the usage seen passing. */
-static void meter(g_state *st, const g_grant *g, const g_call *c, const ee_http_response *resp,
-                  ee__gateway_call *call)
+ * by the caller) from the usage seen passing. Fills *call (its model points
+ * into *u) and counts it; the write is the caller's (store()). */
+static void meter(const g_call *c, const ee_http_response *resp, ee__gateway_call *call,
+                  g_usage *u)
 {
     const g_provider *p = c->p;
-    g_usage u = c->usage;
+    *u = c->usage;
     call->source = c->source;
     if (p->meter_openrouter && resp != NULL && !c->streaming) {
         const void *data = NULL;
         size_t len = 0;
         ee_http_response_body(resp, &data, &len);
-        ee__gateway_usage_parse(data, len, is_sse(resp), &u);
+        ee__gateway_usage_parse(data, len, is_sse(resp), u);
     }
     if (p->meter_openrouter) {
-        call->prompt_tokens = u.prompt_tokens;
-        call->completion_tokens = u.completion_tokens;
-        call->total_tokens = u.total_tokens;
-        call->cost_nano = u.has_cost ? u.cost_nano : 0;
-        call->model = u.model[0] != '\0' ? u.model : NULL;
+        call->prompt_tokens = u->prompt_tokens;
+        call->completion_tokens = u->completion_tokens;
+        call->total_tokens = u->total_tokens;
+        call->cost_nano = u->has_cost ? u->cost_nano : 0;
+        call->model = u->model[0] != '\0' ? u->model : NULL;
     } else if (call->http_status < 400) {
         call->cost_nano = p->per_call_nano;
     }
     ee__gateway_count_call(p, call->http_status, call, c->upstream_us);
+}
+
+/* The call's metering write, now. */
+static void store(g_state *st, const g_grant *g, const ee__gateway_call *call)
+{
     ee_status s = ee__gateway_record(st, g, call, false);
     if (s != EE_OK) {
         /* The upstream has answered (and charged): the workflow gets its
          * answer; the operator learns the call went unmetered. */
         ee__log(ee__engine_logger(st->engine), EE_LOG_ERROR, "gateway",
-                "execution %s: a %s call could not be metered: %s", g->execution_id, p->name,
-                ee_status_name(s));
+                "execution %s: a %s call could not be metered: %s", g->execution_id,
+                call->provider, ee_status_name(s));
         ee_error_clear();
     }
 }
 
-static ee_status pass_on(g_state *st, const g_grant *g, const g_call *c,
-                         const ee_http_response *resp, const ee_gateway_sink *sink)
+struct g_pending {
+    g_grant *g;                  /* a reference (ee__gateway_grant_release()) */
+    ee__gateway_call call;       /* model points into `model` */
+    char model[sizeof ((g_usage *)0)->model];
+    struct g_pending *next;      /* g_state.pending */
+};
+
+/* The call's metering write: kept in *pending for after the answer when
+ * the caller asked for that (and it can be kept), else done now. */
+static void store_or_keep(g_state *st, g_grant *g, const ee__gateway_call *call,
+                          g_pending **pending)
+{
+    g_pending *k = pending != NULL ? calloc(1, sizeof *k) : NULL;
+    if (k == NULL) {
+        store(st, g, call);
+        return;
+    }
+    k->call = *call;
+    if (call->model != NULL) {
+        snprintf(k->model, sizeof k->model, "%s", call->model);
+        k->call.model = k->model;
+    }
+    pthread_mutex_lock(&st->lock);
+    g->refs++;
+    k->g = g;
+    k->next = st->pending;
+    st->pending = k;
+    pthread_mutex_unlock(&st->lock);
+    *pending = k;
+}
+
+void ee__gateway_pending_commit(g_state *st, g_pending *p)
+{
+    if (p == NULL)
+        return;
+    store(st, p->g, &p->call);
+    pthread_mutex_lock(&st->lock);
+    for (g_pending **at = &st->pending; *at != NULL; at = &(*at)->next)
+        if (*at == p) {
+            *at = p->next;
+            break;
+        }
+    pthread_cond_broadcast(&st->settled);
+    pthread_mutex_unlock(&st->lock);
+    ee__gateway_grant_release(st, p->g);
+    free(p);
+}
+
+static bool pending_for(const g_state *st, const char *execution_id)
+{
+    for (const g_pending *p = st->pending; p != NULL; p = p->next)
+        if (strcmp(p->g->execution_id, execution_id) == 0)
+            return true;
+    return false;
+}
+
+bool ee__gateway_settle(g_state *st, const char *execution_id, int64_t timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&st->lock);
+    bool busy;
+    while ((busy = pending_for(st, execution_id)) &&
+           pthread_cond_timedwait(&st->settled, &st->lock, &until) == 0)
+        ;
+    busy = pending_for(st, execution_id);
+    pthread_mutex_unlock(&st->lock);
+    return !busy;
+}
+
+/* The answer to the caller first, then the call's metering write (or, for
+ * the listener, its hand-over in *pending): the workflow does not wait for
+ * the storage. */
+static ee_status pass_on(g_state *st, g_grant *g, const g_call *c,
+                         const ee_http_response *resp, const ee_gateway_sink *sink,
+                         g_pending **pending)
 {
     ee__gateway_call call = {.provider = c->p->name, .http_status = ee_http_response_status(resp),
                              .at_ms = ee_engine_now_ms(st->engine)};
-    meter(st, g, c, resp, &call);
-    if (c->streaming)
-        return EE_OK; /* head and body are with the caller already */
+    g_usage u;
+    meter(c, resp, &call, &u);
+    if (c->streaming) {
+        store(st, g, &call); /* head and body are with the caller already */
+        return EE_OK;
+    }
     const void *data = NULL;
     size_t len = 0;
     ee_http_response_body(resp, &data, &len);
@@ -406,13 +498,15 @@ static ee_status pass_on(g_state *st, const g_grant *g, const g_call *c,
     int stop = sink->head(call.http_status, heads, nh, sink->payload);
     if (stop == 0 && len > 0)
         stop = sink->body(data, len, sink->payload);
+    /* answered or not, the provider was called: the call is metered */
+    store_or_keep(st, g, &call, stop == 0 ? pending : NULL);
     return stop != 0 ? ee__error(EE_ECANCELLED, "ee_gateway_handle: the caller went away")
                      : EE_OK;
 }
 
 static ee_status forward(g_state *st, g_grant *g, const g_provider *p,
                          const ee_gateway_request *r, const char *rest,
-                         const ee_gateway_sink *sink)
+                         const ee_gateway_sink *sink, g_pending **pending)
 {
     const ee__cred_route *route = NULL;
     ee_status s = ee__gateway_grant_route(st, g, &route);
@@ -448,14 +542,16 @@ static ee_status forward(g_state *st, g_grant *g, const g_provider *p,
     c->upstream_us = ee__gateway_mono_us() - t0;
     ee_http_request_free(req);
     if (s == EE_OK)
-        s = pass_on(st, g, c, resp, sink);
+        s = pass_on(st, g, c, resp, sink, pending);
     ee_http_response_free(resp);
     if (s != EE_OK && c->streaming) {
         /* cut short after the head went out (the caller went away, or the
          * provider failed mid-stream): metered as far as it got */
         ee__gateway_call call = {.provider = p->name, .http_status = c->status,
                                  .at_ms = ee_engine_now_ms(st->engine)};
-        meter(st, g, c, NULL, &call);
+        g_usage u;
+        meter(c, NULL, &call, &u);
+        store(st, g, &call);
         bool aborted = c->aborted;
         free(c->line);
         ee_error_clear();
@@ -494,6 +590,14 @@ static void audit_refusal(ee_engine *engine, const g_grant *g, const g_provider 
 ee_status ee_gateway_handle(ee_engine *engine, const ee_gateway_request *request,
                             const ee_gateway_sink *sink)
 {
+    return ee__gateway_handle_deferred(engine, request, sink, NULL);
+}
+
+ee_status ee__gateway_handle_deferred(ee_engine *engine, const ee_gateway_request *request,
+                                      const ee_gateway_sink *sink, g_pending **pending)
+{
+    if (pending != NULL)
+        *pending = NULL;
     g_state *st = ee__gateway_state(engine);
     if (st == NULL || request == NULL || sink == NULL || sink->head == NULL ||
         sink->body == NULL || request->method == NULL || request->path == NULL ||
@@ -549,7 +653,7 @@ ee_status ee_gateway_handle(ee_engine *engine, const ee_gateway_request *request
         out = answer(sink, 402, EE_ESPEND, "the execution's budget is spent");
         audit_refusal(engine, g, p, spent);
     } else {
-        out = forward(st, g, p, request, slash != NULL ? slash : "/", sink);
+        out = forward(st, g, p, request, slash != NULL ? slash : "/", sink, pending);
     }
     ee__gateway_grant_release(st, g);
     return out;

@@ -74,12 +74,16 @@ typedef struct {
     size_t n_head;
     char *out;             /* body bytes not yet taken by MHD */
     size_t out_len, out_cap;
+    /* the call's metering write, done once the answer has gone out */
+    g_pending *pending;
 } g_req;
 
 static void req_free(g_req *r)
 {
     if (r == NULL)
         return;
+    /* MHD has sent the answer (or the connection failed): meter the call */
+    ee__gateway_pending_commit(r->st, r->pending);
     if (r->started) {
         pthread_mutex_lock(&r->lock);
         r->gone = true; /* the sink tells ee_gateway_handle() to stop */
@@ -149,12 +153,14 @@ static int sink_body(const char *chunk, size_t len, void *payload)
     return stop ? 1 : 0;
 }
 
-static void serve(g_req *r)
+/* defer: the answer is queued whole after this returns, so the call's
+ * metering write waits for it to be sent (req_free()) */
+static void serve(g_req *r, bool defer)
 {
     ee_gateway_request req = {EE_GATEWAY_REQUEST_VERSION, r->method, r->path, r->query,
                               (const char *const *)r->headers, r->n_headers, r->body, r->len};
     ee_gateway_sink sink = {sink_head, sink_body, r};
-    ee_gateway_handle(r->st->engine, &req, &sink);
+    ee__gateway_handle_deferred(r->st->engine, &req, &sink, defer ? &r->pending : NULL);
     ee_error_clear();
     pthread_mutex_lock(&r->lock);
     if (!r->have_head)
@@ -166,7 +172,7 @@ static void serve(g_req *r)
 
 static void *work(void *arg)
 {
-    serve(arg);
+    serve(arg, false);
     return NULL;
 }
 
@@ -401,7 +407,7 @@ static enum MHD_Result answer(struct MHD_Connection *c, g_req *r)
         if (failed)
             return MHD_NO;
     } else {
-        serve(r);
+        serve(r, true);
         if (r->failed)
             return MHD_NO; /* out of memory: MHD closes the connection */
     }

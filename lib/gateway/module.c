@@ -174,6 +174,7 @@ static void gateway_close(void *state)
     free(st->pstats);
     free(st->url);
     free(st->callback_url);
+    pthread_cond_destroy(&st->settled);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }
@@ -187,6 +188,7 @@ static ee_status gateway_open(ee_engine *engine, void **state_out)
     st->engine = engine;
     st->opened_at = ee_engine_now_ms(engine);
     pthread_mutex_init(&st->lock, NULL);
+    pthread_cond_init(&st->settled, NULL);
     const ee_config *cfg = ee__engine_config(engine);
     st->body_max = ee__config_int(cfg, "EXEC_GATEWAY_BODY_MAX");
     st->timeout_ms = ee__config_int(cfg, "EXEC_GATEWAY_TIMEOUT_MS");

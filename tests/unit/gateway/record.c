@@ -6,7 +6,10 @@
  */
 #include "gw_test.h"
 #include "engine/engine.h"
+#include "gateway/gateway_internal.h"
 #include "storage/storage.h"
+#include <pthread.h>
+#include <unistd.h>
 
 #define EXEC_T "dddddddddddddddddddddddd"
 
@@ -84,4 +87,75 @@ Test(gateway_record, calls_and_their_total_are_stored_together)
     cr_expect_eq(u.calls, 3);
     cr_expect_eq(u.cost_nano, 3 * UP_COST_NANO);
     cr_expect_eq(listed_calls(), 3);
+}
+
+/* The embedded listener answers first and meters after the answer has gone
+ * out (ee__gateway_handle_deferred()): the answer carries the call's cost
+ * while its write is still pending, and the run's usage waits for it. */
+typedef struct {
+    g_state *st;
+    g_pending *pending;
+} later_arg;
+
+static void *commit_later(void *arg)
+{
+    later_arg *l = arg;
+    usleep(200 * 1000);
+    ee__gateway_pending_commit(l->st, l->pending);
+    return NULL;
+}
+
+static gw_answer deferred_call(const char *token, g_pending **pending)
+{
+    char auth[128];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
+    const char *headers[] = {auth, "Content-Type: application/json"};
+    static const char body[] = "{\"model\": \"openai/gpt-4o-mini\", \"messages\": []}";
+    ee_gateway_request req = {EE_GATEWAY_REQUEST_VERSION, "POST", OPENROUTER_PATH, NULL,
+                              headers, 2, body, sizeof body - 1};
+    gw_answer a = {0};
+    ee_gateway_sink sink = {gw_head, gw_body, &a};
+    cr_assert_eq(ee__gateway_handle_deferred(e, &req, &sink, pending), EE_OK, "%s",
+                 ee_error_last_message());
+    return a;
+}
+
+Test(gateway_record, a_call_answered_before_its_write_is_metered_once_the_write_is_done)
+{
+    g_state *st = ee__gateway_state(e);
+    char tok[EE__GATEWAY_TOKEN_SIZE];
+    gw_grant(e, p, EXEC_T, LLM, 1, NULL, UP_COST_NANO, gw_now + 60000, tok);
+    up_reset(UP_OPENROUTER_JSON);
+    g_pending *pending = NULL;
+    gw_answer a = deferred_call(tok, &pending);
+    cr_expect_eq(a.status, 200, "%s", a.body ? a.body : "");
+    cr_expect_str_eq(gw_header(&a, "x-ee-call-cost-nano"), "123457");
+    gw_answer_free(&a);
+    cr_assert_not_null(pending, "the write is left to the caller");
+    cr_expect_eq(listed_calls(), 0, "not written yet");
+    cr_expect_not(ee__gateway_settle(st, EXEC_T, 20), "one call of the run is pending");
+    cr_expect(ee__gateway_settle(st, "eeeeeeeeeeeeeeeeeeeeeeee", 0), "another run has none");
+    /* the run's usage, read while the write is pending, waits for it */
+    later_arg l = {st, pending};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, commit_later, &l), 0);
+    ee__gateway_usage u;
+    cr_assert_eq(ee__gateway_usage_of(e, "ws-gw", EXEC_T, &u), EE_OK);
+    pthread_join(th, NULL);
+    cr_expect_eq(u.calls, 1);
+    cr_expect_eq(u.cost_nano, UP_COST_NANO);
+    cr_expect_eq(listed_calls(), 1);
+    cr_expect(ee__gateway_settle(st, EXEC_T, 0));
+    /* the budget (one call's cost) is spent now: a refusal leaves no write
+     * to the caller, it is stored at once */
+    a = deferred_call(tok, &pending);
+    gw_expect_error(&a, 402, "EE_ESPEND");
+    gw_answer_free(&a);
+    cr_expect_null(pending);
+    cr_expect_eq(listed_calls(), 2);
+    /* nor does a bad token */
+    a = deferred_call("eetk_nope", &pending);
+    cr_expect_eq(a.status, 401);
+    gw_answer_free(&a);
+    cr_expect_null(pending);
 }
