@@ -18,8 +18,10 @@
  * or waiting (on the shared test machine they equal the wall times to
  * within 2 us: work - system calls, wake-ups, the gateway's code). Target: < 100 us
  * added at p50 (the ratio means little against a ~50 us local provider).
- * The memory: backend filters by scanning, so its figures grow with the
- * calls stored; run --quick for them (--memory: that storage alone).
+ * --memory: the memory: storage alone (repeated runs, profiles).
+ * --gap-us N pauses N us after each call (a workflow's own work between
+ * its calls): the listener writes a call's record after its answer, and
+ * back to back the next call can wait for that write.
  */
 #include <curl/curl.h>
 #include <stdbool.h>
