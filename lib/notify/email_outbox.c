@@ -306,6 +306,20 @@ static void error_text(ee_status s, const char *msg, char out[ERROR_MAX])
     ee__utf8_sanitize(out);
 }
 
+/* Whether an SMTP failure is for good (RFC 5321 4.2.1): a 5yz reply to the
+ * message or its recipient (550 no such mailbox, 553 a bad address, 554
+ * refused...) fails the message at once. Everything else is retried until
+ * the attempts run out: 4yz replies are temporary by definition (a full
+ * mailbox, greylisting), network failures pass, and a refusal of the
+ * engine's own login or TLS (530, 534, 535, 538) is the configuration's to
+ * fix - failing every queued message for it would lose them. */
+static bool smtp_permanent(ee_status s, int reply)
+{
+    if (s != EE_EUPSTREAM || reply < 500 || reply > 599)
+        return false;
+    return reply != 530 && reply != 534 && reply != 535 && reply != 538;
+}
+
 static d_outcome send_smtp(n_state *st, const char *from, const char *to, const ee__text *msg,
                            char err[ERROR_MAX])
 {
@@ -329,10 +343,9 @@ static d_outcome send_smtp(n_state *st, const char *from, const char *to, const 
     ee_mail_free(m);
     if (s == EE_OK)
         return D_SENT;
+    int reply = ee_error_last_http_status(); /* the server's SMTP reply code */
     error_text(s, ee_error_last_message(), err);
-    /* A refusal may be temporary (a full mailbox, greylisting): SMTP
-     * failures are retried until the attempts run out. */
-    return D_RETRY;
+    return smtp_permanent(s, reply) ? D_FAILED : D_RETRY;
 }
 
 static d_outcome send_api(n_state *st, const char *id, const char *from, const char *to,

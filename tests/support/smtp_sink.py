@@ -6,7 +6,9 @@
 Listens on 127.0.0.1:PORT (0 or absent: a free port), writes each message it
 accepts to DIR/<n>.eml (the DATA as received, after "X-Envelope-To: <rcpt>"
 lines) and prints "PORT <port>" once it accepts connections. A message whose
-file exists has been answered 250. Stops on SIGTERM.
+file exists has been answered 250. A recipient whose address starts with
+"reject-" is refused for good (550), one starting with "busy-" for now (450),
+as a real server refuses an unknown or a full mailbox. Stops on SIGTERM.
 """
 import os
 import signal
@@ -26,6 +28,14 @@ class Sink:
         self.directory = directory
         self.lock = threading.Lock()
         self.count = len([f for f in os.listdir(directory) if f.endswith(".eml")])
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("reject-"):
+            return "550 5.1.1 no such mailbox here"
+        if address.startswith("busy-"):
+            return "450 4.2.1 mailbox busy, try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:

@@ -463,3 +463,28 @@ Test(email_smtp, the_outbox_thread_started_with_the_workers_delivers_without_a_c
     cr_expect(json_is_true(json_object_get(x, "emailSent")));
     json_decref(x);
 }
+
+/* The server's reply decides: a 5yz refusal of the recipient fails the
+ * message at once (one attempt, one email.failed entry, the reply code in
+ * lastError); a 4yz one is retried after the backoff. */
+Test(email_smtp, a_permanent_smtp_refusal_fails_at_once_and_a_temporary_one_is_retried)
+{
+    char gone[25], busy[25];
+    run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"gone\"}}", gone);
+    run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"busy\"}}", busy);
+    send_ok(alice, gone, "reject-bob@example.com");
+    send_ok(alice, busy, "busy-carol@example.com");
+    cr_expect_eq(outbox_run(), 0u);
+    cr_expect_eq(sink_count(&sink), 0);
+    cr_expect_eq(stat_of(engine, "failed"), 1, "the 550 is final");
+    cr_expect_eq(stat_of(engine, "queued"), 1, "the 450 waits for its next attempt");
+    cr_expect_eq(audit_count(engine, alice, "email.failed"), 1);
+    /* the 450 is tried again after its backoff, and refused again */
+    clock_offset_ms += 3600 * 1000;
+    cr_expect_eq(outbox_run(), 0u);
+    cr_expect_eq(stat_of(engine, "queued"), 1);
+    cr_expect_eq(stat_of(engine, "failed"), 1);
+    json_t *x = exec_doc(engine, alice, gone);
+    cr_expect(json_is_false(json_object_get(x, "emailSent")));
+    json_decref(x);
+}
