@@ -126,7 +126,8 @@ void ee__gateway_grant_release(g_state *st, g_grant *g);
  * the grant's reference. */
 ee_status ee__gateway_grant_route(g_state *st, g_grant *g, const ee__cred_route **out);
 
-/* The execution's running total: cost so far and whether it was revoked. */
+/* The execution's running total: cost so far and whether it was revoked.
+ * The cost includes this process's calls answered but not yet written. */
 ee_status ee__gateway_total(g_state *st, const g_grant *g, int64_t *cost_nano, bool *revoked);
 
 /* Store one call and add it to the execution's total (refused: a 402). */
@@ -151,6 +152,9 @@ ee_status ee__gateway_handle_deferred(ee_engine *engine, const ee_gateway_reques
 /* Store the call and add it to the run's total (as ee__gateway_record()),
  * then free p. NULL does nothing. */
 void ee__gateway_pending_commit(g_state *st, g_pending *p);
+
+/* What the execution's calls still awaiting their write cost, nano-USD. */
+int64_t ee__gateway_pending_cost(g_state *st, const char *execution_id);
 
 /* Wait, at most timeout_ms, until no call of the execution awaits its
  * metering write in this process. Whether none does. */

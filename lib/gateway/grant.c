@@ -219,9 +219,13 @@ static ee_status load_total(ee_engine *engine, const char *ws, const char *execu
 
 ee_status ee__gateway_total(g_state *st, const g_grant *g, int64_t *cost_nano, bool *revoked)
 {
+    /* the calls answered and not yet written count too (read first: one
+     * written in between is counted twice - a budget errs on the safe side
+     * - never missed) */
+    int64_t pending = ee__gateway_pending_cost(st, g->execution_id);
     total_row t;
     ee_status s = load_total(st->engine, g->workspace, g->execution_id, &t);
-    *cost_nano = t.u.cost_nano;
+    *cost_nano = t.u.cost_nano + pending;
     *revoked = t.revoked > 0;
     return s;
 }

@@ -446,6 +446,17 @@ static bool pending_for(const g_state *st, const char *execution_id)
     return false;
 }
 
+int64_t ee__gateway_pending_cost(g_state *st, const char *execution_id)
+{
+    int64_t sum = 0;
+    pthread_mutex_lock(&st->lock);
+    for (const g_pending *p = st->pending; p != NULL; p = p->next)
+        if (strcmp(p->g->execution_id, execution_id) == 0)
+            sum += p->call.cost_nano;
+    pthread_mutex_unlock(&st->lock);
+    return sum;
+}
+
 bool ee__gateway_settle(g_state *st, const char *execution_id, int64_t timeout_ms)
 {
     struct timespec until;

@@ -133,7 +133,16 @@ Test(gateway_record, a_call_answered_before_its_write_is_metered_once_the_write_
     gw_answer_free(&a);
     cr_assert_not_null(pending, "the write is left to the caller");
     cr_expect_eq(listed_calls(), 0, "not written yet");
+    cr_expect_eq(ee__gateway_pending_cost(st, "eeeeeeeeeeeeeeeeeeeeeeee"), 0);
     cr_expect_not(ee__gateway_settle(st, EXEC_T, 20), "one call of the run is pending");
+    cr_expect_eq(ee__gateway_pending_cost(st, EXEC_T), UP_COST_NANO);
+    /* the budget (one call's cost) counts the pending call: the next call
+     * is refused before its write is done */
+    g_pending *second = NULL;
+    a = deferred_call(tok, &second);
+    gw_expect_error(&a, 402, "EE_ESPEND");
+    gw_answer_free(&a);
+    cr_expect_null(second);
     cr_expect(ee__gateway_settle(st, "eeeeeeeeeeeeeeeeeeeeeeee", 0), "another run has none");
     /* the run's usage, read while the write is pending, waits for it */
     later_arg l = {st, pending};
@@ -142,17 +151,18 @@ Test(gateway_record, a_call_answered_before_its_write_is_metered_once_the_write_
     ee__gateway_usage u;
     cr_assert_eq(ee__gateway_usage_of(e, "ws-gw", EXEC_T, &u), EE_OK);
     pthread_join(th, NULL);
-    cr_expect_eq(u.calls, 1);
+    cr_expect_eq(u.calls, 2, "the call and the refusal");
     cr_expect_eq(u.cost_nano, UP_COST_NANO);
-    cr_expect_eq(listed_calls(), 1);
+    cr_expect_eq(listed_calls(), 2);
+    cr_expect_eq(ee__gateway_pending_cost(st, EXEC_T), 0);
     cr_expect(ee__gateway_settle(st, EXEC_T, 0));
-    /* the budget (one call's cost) is spent now: a refusal leaves no write
-     * to the caller, it is stored at once */
+    /* still spent once written: a refusal leaves no write to the caller,
+     * it is stored at once */
     a = deferred_call(tok, &pending);
     gw_expect_error(&a, 402, "EE_ESPEND");
     gw_answer_free(&a);
     cr_expect_null(pending);
-    cr_expect_eq(listed_calls(), 2);
+    cr_expect_eq(listed_calls(), 3);
     /* nor does a bad token */
     a = deferred_call("eetk_nope", &pending);
     cr_expect_eq(a.status, 401);
