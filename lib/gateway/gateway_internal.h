@@ -95,6 +95,9 @@ typedef struct g_state {
     int64_t body_max;
     int64_t timeout_ms;
     char *url;                        /* EXEC_GATEWAY_URL or the listener's; NULL: none */
+    /* EXEC_GATEWAY_URL is set: workflows reach the gateway through the
+     * host or a proxy, perhaps another process's listener */
+    bool url_configured;
     pthread_mutex_t lock;             /* the cache, refs, routes, url, listener */
     g_grant *cache[G_CACHE_SLOTS];    /* by the hash's first bytes; one per slot */
     struct g_listener *listener;

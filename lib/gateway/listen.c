@@ -407,7 +407,12 @@ static enum MHD_Result answer(struct MHD_Connection *c, g_req *r)
         if (failed)
             return MHD_NO;
     } else {
-        serve(r, true);
+        /* The run's accounting waits for the writes still pending in its
+         * own process (ee__gateway_settle()). Workflows are given this
+         * listener's URL, so that is where their calls land - unless
+         * EXEC_GATEWAY_URL sends them through a proxy, perhaps to another
+         * process's listener: then the write comes before the answer. */
+        serve(r, !r->st->url_configured);
         if (r->failed)
             return MHD_NO; /* out of memory: MHD closes the connection */
     }

@@ -194,7 +194,8 @@ static ee_status gateway_open(ee_engine *engine, void **state_out)
     st->timeout_ms = ee__config_int(cfg, "EXEC_GATEWAY_TIMEOUT_MS");
     const char *url = ee__config_text(cfg, "EXEC_GATEWAY_URL");
     ee_status s = EE_OK;
-    if (url != NULL && url[0] != '\0' && (st->url = strdup(url)) == NULL)
+    st->url_configured = url != NULL && url[0] != '\0';
+    if (st->url_configured && (st->url = strdup(url)) == NULL)
         s = ee__error(EE_ENOMEM, "out of memory opening the gateway module");
     if (s == EE_OK)
         s = load_providers(st, cfg);

@@ -463,3 +463,77 @@ Test(gateway_listen, without_libmicrohttpd_listen_is_not_supported)
 }
 
 #endif
+
+/* With EXEC_GATEWAY_URL set, workflows may reach the gateway through a
+ * proxy and another process's listener, whose pending writes the run's
+ * process cannot wait for: the listener writes each call before its
+ * answer. Counted from inside the client's body callback, the moment the
+ * answer arrives. */
+typedef struct {
+    http_answer a;
+    ee_engine *e;
+    int seen; /* calls stored when the answer's first bytes arrived */
+} counted_answer;
+
+static int count_one(const ee__gateway_call *call, void *payload)
+{
+    (void)call;
+    (*(int *)payload)++;
+    return 0;
+}
+
+static size_t on_counted_body(char *data, size_t size, size_t n, void *payload)
+{
+    counted_answer *c = payload;
+    if (c->seen < 0) {
+        c->seen = 0;
+        if (ee__gateway_calls(c->e, "ws-listen", "cccccccccccccccccccccccc", count_one,
+                              &c->seen) != EE_OK)
+            c->seen = -2;
+    }
+    return on_body(data, size, n, &c->a);
+}
+
+Test(gateway_listen, behind_a_configured_gateway_url_each_call_is_written_before_its_answer)
+{
+    /* an SQLite file: its write takes long enough that an answer sent
+     * before it would arrive first */
+    char uri[600];
+    snprintf(uri, sizeof uri, "sqlite://%s/behind.db", dir);
+    ee_config *cfg = ee_test_config_new(uri, gw_clock, NULL);
+    ee_test_config_set(cfg, "EE_DATA_DIR", dir);
+    ee_test_config_set(cfg, "PLATFORM_OPENROUTER_KEY", C_OPENROUTER);
+    ee_test_config_set(cfg, "EXEC_GATEWAY_URL", "https://gateway.example.com/gateway");
+    ee_engine *e2 = ee_test_engine_open_config(cfg);
+    char *out = NULL;
+    cr_assert_eq(ee_cred_platform_provision(e2, &out), EE_OK);
+    ee_free(out);
+    static const char *const types[] = {"openrouter"};
+    char tok2[EE__GATEWAY_TOKEN_SIZE], *url2 = NULL;
+    gw_grant(e2, p, "cccccccccccccccccccccccc", types, 1, NULL, -1, gw_now + 600000, tok2);
+    cr_assert_eq(ee_gateway_listen(e2, "127.0.0.1:0", &url2), EE_OK, "%s",
+                 ee_error_last_message());
+    char url[512], auth[128];
+    snprintf(url, sizeof url, "%s/openrouter/api/v1/chat/completions", url2);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok2);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = curl_slist_append(h, auth);
+    for (int i = 1; i <= 10; i++) {
+        counted_answer c = {.e = e2, .seen = -1};
+        CURL *k = curl_easy_init();
+        curl_easy_setopt(k, CURLOPT_URL, url);
+        curl_easy_setopt(k, CURLOPT_HTTPHEADER, h);
+        curl_easy_setopt(k, CURLOPT_POSTFIELDS, CHAT);
+        curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_counted_body);
+        curl_easy_setopt(k, CURLOPT_WRITEDATA, &c);
+        curl_easy_setopt(k, CURLOPT_TIMEOUT, 30L);
+        cr_assert_eq(curl_easy_perform(k), CURLE_OK);
+        curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &c.a.status);
+        curl_easy_cleanup(k);
+        cr_expect_eq(c.a.status, 200, "%s", c.a.body);
+        cr_expect_eq(c.seen, i, "call %d: %d stored when its answer arrived", i, c.seen);
+    }
+    curl_slist_free_all(h);
+    ee_free(url2);
+    ee_engine_close(e2);
+}
