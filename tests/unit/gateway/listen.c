@@ -451,18 +451,6 @@ Test(gateway_listen, no_key_or_token_in_logs_or_answers)
     cr_expect_not_null(strstr(all, "gen-1"), "the scan saw real answers");
 }
 
-#else
-
-Test(gateway_listen, without_libmicrohttpd_listen_is_not_supported)
-{
-    ee_engine *eng = ee_test_engine_open(NULL, NULL, NULL);
-    char *url = (char *)"x";
-    cr_expect_eq(ee_gateway_listen(eng, "127.0.0.1:0", &url), EE_ENOTSUPPORTED);
-    cr_expect_null(url);
-    ee_engine_close(eng);
-}
-
-#endif
 
 /* With EXEC_GATEWAY_URL set, workflows may reach the gateway through a
  * proxy and another process's listener, whose pending writes the run's
@@ -537,3 +525,17 @@ Test(gateway_listen, behind_a_configured_gateway_url_each_call_is_written_before
     ee_free(url2);
     ee_engine_close(e2);
 }
+
+#else
+
+Test(gateway_listen, without_libmicrohttpd_listen_is_not_supported)
+{
+    ee_engine *eng = ee_test_engine_open(NULL, NULL, NULL);
+    char *url = (char *)"x";
+    cr_expect_eq(ee_gateway_listen(eng, "127.0.0.1:0", &url), EE_ENOTSUPPORTED);
+    cr_expect_null(url);
+    ee_engine_close(eng);
+}
+
+#endif
+
