@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -189,6 +190,10 @@ void *ee__grow(void *ptr, size_t *cap, size_t elem_size, size_t first_cap);
 /* ---- clock (clock.c) ------------------------------------------------- */
 
 int64_t ee__clock_system_ms(void *payload);
+
+/* The CLOCK_REALTIME instant ms milliseconds from now, as
+ * pthread_cond_timedwait() takes it. */
+void ee__deadline_after_ms(int64_t ms, struct timespec *out);
 
 /* ISO 8601 UTC text with milliseconds ("2026-03-02T00:00:00.000Z") of ms
  * since the epoch (the answers' dates). */

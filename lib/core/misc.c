@@ -41,6 +41,17 @@ int64_t ee__clock_system_ms(void *payload)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void ee__deadline_after_ms(int64_t ms, struct timespec *out)
+{
+    clock_gettime(CLOCK_REALTIME, out);
+    out->tv_sec += (time_t)(ms / 1000);
+    out->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (out->tv_nsec >= 1000000000L) {
+        out->tv_sec++;
+        out->tv_nsec -= 1000000000L;
+    }
+}
+
 void ee__time_iso(int64_t ms, char out[32])
 {
     time_t s = (time_t)(ms / 1000);

@@ -524,13 +524,7 @@ ee_status ee_exec_wait(ee_engine *engine, const ee_principal *principal,
          * interval for ends in other processes */
         int64_t wait = until - now < st->poll_ms ? until - now : st->poll_ms;
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += wait / 1000;
-        ts.tv_nsec += (wait % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
+        ee__deadline_after_ms(wait, &ts);
         pthread_mutex_lock(&st->lock);
         while (st->ended_gen == gen && !st->closing) {
             if (pthread_cond_timedwait(&st->ended, &st->lock, &ts) == ETIMEDOUT)

@@ -72,13 +72,7 @@ static void timed_wait(x_state *st, pthread_cond_t *cond, int64_t ms, const uint
                        uint64_t seen)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    ee__deadline_after_ms(ms, &ts);
     pthread_mutex_lock(&st->lock);
     while (!st->closing && *gen == seen)
         if (pthread_cond_timedwait(cond, &st->lock, &ts) == ETIMEDOUT)

@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -460,19 +459,12 @@ int64_t ee__gateway_pending_cost(g_state *st, const char *execution_id)
 bool ee__gateway_settle(g_state *st, const char *execution_id, int64_t timeout_ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (timeout_ms % 1000) * 1000000;
-    if (until.tv_nsec >= 1000000000) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000;
-    }
+    ee__deadline_after_ms(timeout_ms, &until);
     pthread_mutex_lock(&st->lock);
-    bool busy;
-    while ((busy = pending_for(st, execution_id)) &&
-           pthread_cond_timedwait(&st->settled, &st->lock, &until) == 0)
-        ;
-    busy = pending_for(st, execution_id);
+    while (pending_for(st, execution_id))
+        if (pthread_cond_timedwait(&st->settled, &st->lock, &until) != 0)
+            break;
+    bool busy = pending_for(st, execution_id);
     pthread_mutex_unlock(&st->lock);
     return !busy;
 }

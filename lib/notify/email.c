@@ -127,13 +127,7 @@ static void *runner(void *arg)
         if (st->stopping)
             break;
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += st->poll_ms / 1000;
-        until.tv_nsec += (long)(st->poll_ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        ee__deadline_after_ms(st->poll_ms, &until);
         pthread_cond_timedwait(&st->wake, &st->lock, &until);
     }
     pthread_mutex_unlock(&st->lock);
