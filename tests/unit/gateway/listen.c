@@ -315,35 +315,45 @@ static size_t on_held_body(char *data, size_t size, size_t n, void *payload)
     return on_body(data, size, n, &h->a);
 }
 
-Test(gateway_listen, an_sse_stream_is_relayed_while_the_provider_is_still_sending)
+/* A chat completion POSTed to the listener at `base` with `token`, its
+ * body handed to fn(payload) as it arrives; the HTTP status. */
+static long post_chat(const char *base, const char *token, const char *body,
+                      curl_write_callback fn, void *payload)
 {
-    static const char body[] = "{\"model\": \"openai/gpt-4o-mini\", \"stream\": true, "
-                               "\"hold\": true}";
-    held_answer h = {0};
-    CURL *c = curl_easy_init();
     char url[512], auth[128];
-    snprintf(url, sizeof url, "%s/openrouter/api/v1/chat/completions", gw_url);
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
+    snprintf(url, sizeof url, "%s/openrouter/api/v1/chat/completions", base);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
     struct curl_slist *hd = curl_slist_append(NULL, "Content-Type: application/json");
     hd = curl_slist_append(hd, auth);
+    CURL *c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hd);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_held_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, fn);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, payload);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
     cr_assert_eq(curl_easy_perform(c), CURLE_OK);
     long status = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_slist_free_all(hd);
     curl_easy_cleanup(c);
+    return status;
+}
+
+Test(gateway_listen, an_sse_stream_is_relayed_while_the_provider_is_still_sending)
+{
+    static const char body[] = "{\"model\": \"openai/gpt-4o-mini\", \"stream\": true, "
+                               "\"hold\": true}";
+    held_answer h = {0};
+    long status = post_chat(gw_url, tok, body, on_held_body, &h);
+    char url[512];
     cr_expect_eq(status, 200);
     cr_expect_not_null(strstr(h.a.body, "data: [DONE]"));
     /* the provider was let go by the client, which saw the first message
      * while the provider still held the rest: relayed, not buffered */
     snprintf(url, sizeof url, "%s/__held", fake_base);
     http_answer held = {0};
-    c = curl_easy_init();
+    CURL *c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &held);
@@ -501,27 +511,12 @@ Test(gateway_listen, behind_a_configured_gateway_url_each_call_is_written_before
     gw_grant(e2, p, "cccccccccccccccccccccccc", types, 1, NULL, -1, gw_now + 600000, tok2);
     cr_assert_eq(ee_gateway_listen(e2, "127.0.0.1:0", &url2), EE_OK, "%s",
                  ee_error_last_message());
-    char url[512], auth[128];
-    snprintf(url, sizeof url, "%s/openrouter/api/v1/chat/completions", url2);
-    snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok2);
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    h = curl_slist_append(h, auth);
     for (int i = 1; i <= 10; i++) {
         counted_answer c = {.e = e2, .seen = -1};
-        CURL *k = curl_easy_init();
-        curl_easy_setopt(k, CURLOPT_URL, url);
-        curl_easy_setopt(k, CURLOPT_HTTPHEADER, h);
-        curl_easy_setopt(k, CURLOPT_POSTFIELDS, CHAT);
-        curl_easy_setopt(k, CURLOPT_WRITEFUNCTION, on_counted_body);
-        curl_easy_setopt(k, CURLOPT_WRITEDATA, &c);
-        curl_easy_setopt(k, CURLOPT_TIMEOUT, 30L);
-        cr_assert_eq(curl_easy_perform(k), CURLE_OK);
-        curl_easy_getinfo(k, CURLINFO_RESPONSE_CODE, &c.a.status);
-        curl_easy_cleanup(k);
+        c.a.status = post_chat(url2, tok2, CHAT, on_counted_body, &c);
         cr_expect_eq(c.a.status, 200, "%s", c.a.body);
         cr_expect_eq(c.seen, i, "call %d: %d stored when its answer arrived", i, c.seen);
     }
-    curl_slist_free_all(h);
     ee_free(url2);
     ee_engine_close(e2);
 }
