@@ -2,7 +2,8 @@
  * Counting the fsyncs SQLite asks for: a VFS shim registered as the
  * process's default that forwards everything to the real default VFS and
  * counts xSync calls on write-ahead logs (sqlite_syncs_wal) and on other
- * files (sqlite_syncs_other). Install it before the engine opens its
+ * files (sqlite_syncs_other), and the bytes written to write-ahead logs
+ * (sqlite_wal_bytes: each frame is a 24-byte header and a page). Install it before the engine opens its
  * database (connections opened earlier keep the VFS they had).
  * Header-only for the tests.
  */
@@ -13,7 +14,7 @@
 #include <stdatomic.h>
 #include <string.h>
 
-static _Atomic long sqlite_syncs_wal, sqlite_syncs_other;
+static _Atomic long sqlite_syncs_wal, sqlite_syncs_other, sqlite_wal_bytes;
 static sqlite3_vfs *sc_real;
 
 typedef struct sc_file {
@@ -34,6 +35,8 @@ static int sc_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
 }
 static int sc_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
 {
+    if (((sc_file *)f)->wal)
+        atomic_fetch_add(&sqlite_wal_bytes, n);
     return SC_REAL(f)->pMethods->xWrite(SC_REAL(f), b, n, o);
 }
 static int sc_truncate(sqlite3_file *f, sqlite3_int64 n)

@@ -36,18 +36,32 @@
 #define POOL_MAX 8
 #define DYN_CACHE 48
 #define SQL_MAX 2048
+/* Masked UPDATE statements kept per collection and connection. */
+#define UPD_CACHE 8
+/* A replace names only the columns it changes when the collection has at
+ * most this many indexed fields (bit 0 of a mask is the time column). */
+#define UPD_FIELDS_MAX 30
 
-enum { K_INSERT, K_GET, K_UPDATE, K_EXISTS, K_REMOVE, K_BYKEY, K_SETDOC, K_COUNT };
+enum { K_INSERT, K_GET, K_UPDATE, K_EXISTS, K_REMOVE, K_BYKEY, K_SETDOC, K_FIELDS, K_COUNT };
 
 typedef struct dyn_stmt {
     char *sql;
     sqlite3_stmt *st;
 } dyn_stmt;
 
+/* An UPDATE that sets the document, its revision and the columns of
+ * `mask` (key: mask + 1, 0 = empty). */
+typedef struct upd_stmt {
+    uint64_t key;
+    sqlite3_stmt *st;
+} upd_stmt;
+
 typedef struct conn {
     sqlite3 *db;
     bool relaxed; /* synchronous=NORMAL for a deferred scope; set back when given back */
     sqlite3_stmt **fixed; /* [collection][K_*] */
+    upd_stmt *upd;        /* [collection][UPD_CACHE] */
+    unsigned *upd_next;   /* [collection]: the next slot to reuse */
     dyn_stmt dyn[DYN_CACHE];
     int n_dyn, next_evict;
 } conn;
@@ -152,7 +166,35 @@ static char *fixed_sql(const ee_storage_collection *c, int kind)
     case K_SETDOC:
         cat(buf, "UPDATE %s SET doc = ?2, rev = rev + 1 WHERE id = ?1", t);
         break;
+    case K_FIELDS:
+        cat(buf, "SELECT rev, t");
+        columns(c, buf, "");
+        cat(buf, " FROM %s WHERE id = ?1 AND ws = ?2", t);
+        break;
     }
+    return strdup(buf);
+}
+
+/* The UPDATE of a replace that changes the columns of `mask` (bit 0: t;
+ * bit i + 1: field i): ?1 id ?2 ws ?3 new rev ?4 doc ?5 expected rev, then
+ * the changed columns in order. Naming only those matters: SQLite rewrites
+ * every index holding a column the SET names, changed or not, and each
+ * index is a page more in the log on every write. */
+static char *masked_update_sql(const ee_storage_collection *c, uint32_t mask)
+{
+    char t[80], buf[SQL_MAX] = "", col[EE_STORAGE_FIELD_MAX + 4];
+    table_name(c, t, sizeof t);
+    cat(buf, "UPDATE %s SET rev = ?3, doc = ?4", t);
+    int p = 6;
+    if (mask & 1u)
+        cat(buf, ", t = ?%d", p++);
+    for (size_t i = 0; i < c->n_fields; i++) {
+        if (!(mask & (1u << (i + 1))))
+            continue;
+        ee__storage_column_name(c->fields[i], col, sizeof col);
+        cat(buf, ", %s = ?%d", col, p++);
+    }
+    cat(buf, " WHERE id = ?1 AND ws = ?2 AND rev = ?5");
     return strdup(buf);
 }
 
@@ -171,6 +213,11 @@ static void conn_close(lite *l, conn *c)
     if (c->fixed != NULL)
         for (size_t i = 0; i < l->n_colls * K_COUNT; i++)
             sqlite3_finalize(c->fixed[i]);
+    if (c->upd != NULL)
+        for (size_t i = 0; i < l->n_colls * UPD_CACHE; i++)
+            sqlite3_finalize(c->upd[i].st);
+    free(c->upd);
+    free(c->upd_next);
     for (int i = 0; i < c->n_dyn; i++) {
         sqlite3_finalize(c->dyn[i].st);
         free(c->dyn[i].sql);
@@ -186,7 +233,12 @@ static ee_status conn_open(lite *l, conn **out)
     if (c == NULL)
         return ee__error(EE_ENOMEM, "sqlite: out of memory");
     c->fixed = calloc(l->n_colls * K_COUNT, sizeof *c->fixed);
-    if (c->fixed == NULL) {
+    c->upd = calloc(l->n_colls * UPD_CACHE, sizeof *c->upd);
+    c->upd_next = calloc(l->n_colls, sizeof *c->upd_next);
+    if (c->fixed == NULL || c->upd == NULL || c->upd_next == NULL) {
+        free(c->fixed);
+        free(c->upd);
+        free(c->upd_next);
         free(c);
         return ee__error(EE_ENOMEM, "sqlite: out of memory");
     }
@@ -330,6 +382,35 @@ static ee_status fixed(lite *l, conn *c, const ee_storage_collection *coll, int 
             return db_error(c->db, rc, "cannot prepare a statement");
     }
     *out = c->fixed[slot];
+    return EE_OK;
+}
+
+/* A reset, unbound masked UPDATE (masked_update_sql()), from the
+ * connection's cache for the collection. */
+static ee_status masked(lite *l, conn *c, const ee_storage_collection *coll, uint32_t mask,
+                        sqlite3_stmt **out)
+{
+    size_t ci = coll_index(l, coll);
+    upd_stmt *slots = &c->upd[ci * UPD_CACHE];
+    uint64_t key = (uint64_t)mask + 1;
+    for (int i = 0; i < UPD_CACHE; i++)
+        if (slots[i].key == key) {
+            *out = slots[i].st;
+            return EE_OK;
+        }
+    char *sql = masked_update_sql(coll, mask);
+    if (sql == NULL)
+        return ee__error(EE_ENOMEM, "sqlite: out of memory");
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+    free(sql);
+    if (rc != SQLITE_OK)
+        return db_error(c->db, rc, "cannot prepare a statement");
+    upd_stmt *slot = &slots[c->upd_next[ci]++ % UPD_CACHE];
+    sqlite3_finalize(slot->st);
+    slot->key = key;
+    slot->st = st;
+    *out = st;
     return EE_OK;
 }
 
@@ -554,16 +635,51 @@ static ee_status lite_get(void *ctx, const ee_storage_collection *c, const char 
     return s;
 }
 
-static ee_status lite_replace(void *ctx, const ee_storage_collection *c, int64_t expected,
-                              const ee_storage_record *r)
+/* Whether the stored column (a TEXT or NULL) differs from `v`. */
+static bool column_differs(sqlite3_stmt *st, int col, const char *v)
 {
-    lite *l = ctx;
-    conn *cn;
+    const unsigned char *old = sqlite3_column_text(st, col);
+    if (old == NULL || v == NULL)
+        return (old == NULL) != (v == NULL);
+    return strcmp((const char *)old, v) != 0;
+}
+
+/* The stored row's revision and the columns `r` changes (masked_update_sql()'s
+ * mask). EE_ENOTFOUND when there is no such document. */
+static ee_status changed_columns(lite *l, conn *cn, const ee_storage_collection *c,
+                                 const ee_storage_record *r, int64_t *rev, uint32_t *mask)
+{
     sqlite3_stmt *st;
-    ee_status s = acquire(l, &cn);
+    ee_status s = fixed(l, cn, c, K_FIELDS, &st);
     if (s != EE_OK)
         return s;
-    if ((s = fixed(l, cn, c, K_UPDATE, &st)) == EE_OK) {
+    sqlite3_bind_blob(st, 1, r->id, 12, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->workspace, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *rev = sqlite3_column_int64(st, 0);
+        *mask = sqlite3_column_int64(st, 1) != r->time ? 1u : 0u;
+        for (size_t i = 0; i < c->n_fields; i++)
+            if (column_differs(st, 2 + (int)i, r->values[i]))
+                *mask |= 1u << (i + 1);
+    } else {
+        s = rc == SQLITE_DONE ? ee__storage_not_found(c, r->id)
+                              : db_error(cn->db, rc, "replace failed");
+    }
+    done(st);
+    return s;
+}
+
+/* The UPDATE of a replace: only the changed columns when the collection
+ * allows a mask, else every column. */
+static ee_status update_stmt(lite *l, conn *cn, const ee_storage_collection *c,
+                             const ee_storage_record *r, int64_t expected, sqlite3_stmt **out)
+{
+    if (c->n_fields > UPD_FIELDS_MAX) {
+        sqlite3_stmt *st;
+        ee_status s = fixed(l, cn, c, K_UPDATE, &st);
+        if (s != EE_OK)
+            return s;
         sqlite3_bind_blob(st, 1, r->id, 12, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, r->workspace, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 3, r->revision);
@@ -571,6 +687,50 @@ static ee_status lite_replace(void *ctx, const ee_storage_collection *c, int64_t
         bind_record(st, c, r, 5);
         sqlite3_bind_blob(st, 5 + (int)c->n_fields, r->data, (int)r->len, SQLITE_STATIC);
         sqlite3_bind_int64(st, 6 + (int)c->n_fields, expected);
+        *out = st;
+        return EE_OK;
+    }
+    int64_t rev = 0;
+    uint32_t mask = 0;
+    ee_status s = changed_columns(l, cn, c, r, &rev, &mask);
+    if (s != EE_OK)
+        return s;
+    if (rev != expected)
+        return ee__error(EE_ECONFLICT, "%s: stale revision %lld (stored %lld)", c->name,
+                         (long long)expected, (long long)rev);
+    sqlite3_stmt *st = NULL;
+    if ((s = masked(l, cn, c, mask, &st)) != EE_OK)
+        return s;
+    sqlite3_bind_blob(st, 1, r->id, 12, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->workspace, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, r->revision);
+    sqlite3_bind_blob(st, 4, r->data, (int)r->len, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, expected);
+    int p = 6;
+    if (mask & 1u)
+        sqlite3_bind_int64(st, p++, r->time);
+    for (size_t i = 0; i < c->n_fields; i++) {
+        if (!(mask & (1u << (i + 1))))
+            continue;
+        if (r->values[i] != NULL)
+            sqlite3_bind_text(st, p++, r->values[i], -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, p++);
+    }
+    *out = st;
+    return EE_OK;
+}
+
+static ee_status lite_replace(void *ctx, const ee_storage_collection *c, int64_t expected,
+                              const ee_storage_record *r)
+{
+    lite *l = ctx;
+    conn *cn;
+    sqlite3_stmt *st = NULL;
+    ee_status s = acquire(l, &cn);
+    if (s != EE_OK)
+        return s;
+    if ((s = update_stmt(l, cn, c, r, expected, &st)) == EE_OK) {
         int rc = sqlite3_step(st);
         int changed = sqlite3_changes(cn->db);
         if (rc != SQLITE_DONE)
@@ -579,7 +739,9 @@ static ee_status lite_replace(void *ctx, const ee_storage_collection *c, int64_t
                                 c->name)
                     : db_error(cn->db, rc, "replace failed");
         done(st);
-        /* Nothing changed: tell a stale revision from a missing document. */
+        /* Nothing changed (another process wrote it since it was read
+         * outside a transaction): tell a stale revision from a missing
+         * document. */
         if (s == EE_OK && changed == 0 && (s = fixed(l, cn, c, K_EXISTS, &st)) == EE_OK) {
             sqlite3_bind_blob(st, 1, r->id, 12, SQLITE_STATIC);
             sqlite3_bind_text(st, 2, r->workspace, -1, SQLITE_STATIC);

@@ -217,6 +217,93 @@ Test(CONF_SUITE, replace_is_optimistic)
     cr_expect_eq(n, 0);
 }
 
+/* Count workflowExecutions of ws-a where `field` is `value`, with the time
+ * range [from, to) when to > from. */
+static uint64_t count_where(const char *field, const char *value, int64_t from, int64_t to)
+{
+    ee_storage_eq eq = {field, value};
+    ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION, .eq = &eq, .n_eq = 1};
+    if (to > from) {
+        q.flags = EE_STORAGE_QUERY_FROM | EE_STORAGE_QUERY_TO;
+        q.time_from = from;
+        q.time_to = to;
+    }
+    uint64_t n = 0;
+    cr_assert_eq(ee_storage_count(S, "workflowExecutions", "ws-a", &q, &n), EE_OK, "%s",
+                 ee_error_last_message());
+    return n;
+}
+
+static void replace_ok(const char *id, int64_t *rev, bson_t *d)
+{
+    cr_assert_eq(ee_storage_replace(S, "workflowExecutions", "ws-a", id, *rev, bson_get_data(d),
+                                    d->len, rev), EE_OK, "%s", ee_error_last_message());
+    bson_destroy(d);
+}
+
+/* A replace moves exactly the indexed values it changes: a body-only
+ * change keeps every one, a removed field leaves its index, a new time
+ * moves the document in time, and a replace onto another document's unique
+ * key changes nothing. (SQLite writes only the changed columns.) */
+Test(CONF_SUITE, a_replace_moves_exactly_the_indexed_values_it_changes)
+{
+    char id[25], other[25], v[32];
+    int64_t rev = 1, orev = 0;
+    bson_t *d = exec_doc("ws-a", "u1", "running", T0);
+    BSON_APPEND_UTF8(d, "n8nExecutionId", "n-1");
+    BSON_APPEND_UTF8(d, "idempotencyKey", "k-1");
+    insert_ok("workflowExecutions", "ws-a", d, id);
+    d = exec_doc("ws-a", "u2", "pending", T0);
+    BSON_APPEND_UTF8(d, "idempotencyKey", "k-2");
+    insert_ok("workflowExecutions", "ws-a", d, other);
+
+    /* the body only */
+    d = exec_doc("ws-a", "u1", "running", T0);
+    BSON_APPEND_UTF8(d, "n8nExecutionId", "n-1");
+    BSON_APPEND_UTF8(d, "idempotencyKey", "k-1");
+    BSON_APPEND_UTF8(d, "note", "the body changed");
+    replace_ok(id, &rev, d);
+    cr_expect_eq(rev, 2);
+    cr_expect_eq(count_where("userId", "u1", 0, 0), 1);
+    cr_expect_eq(count_where("status", "running", 0, 0), 1);
+    cr_expect_eq(count_where("n8nExecutionId", "n-1", 0, 0), 1);
+    cr_expect_eq(count_where("idempotencyKey", "k-1", 0, 0), 1);
+    cr_expect_eq(count_where("workflowCatalogId", "wf-1", T0, T0 + 1), 2);
+    get_field("workflowExecutions", "ws-a", id, "note", v, sizeof v, NULL);
+    cr_expect_str_eq(v, "the body changed");
+
+    /* a field removed, another changed, the time moved */
+    d = exec_doc("ws-a", "u1", "completed", T0 + 50);
+    BSON_APPEND_UTF8(d, "idempotencyKey", "k-1");
+    replace_ok(id, &rev, d);
+    cr_expect_eq(count_where("n8nExecutionId", "n-1", 0, 0), 0, "the removed value stayed");
+    cr_expect_eq(count_where("status", "running", 0, 0), 0);
+    cr_expect_eq(count_where("status", "completed", 0, 0), 1);
+    cr_expect_eq(count_where("userId", "u1", T0, T0 + 1), 0, "the old time stayed");
+    cr_expect_eq(count_where("userId", "u1", T0 + 50, T0 + 51), 1);
+    cr_expect_eq(count_where("idempotencyKey", "k-1", 0, 0), 1);
+
+    /* onto the other document's unique key: refused, nothing changed */
+    d = exec_doc("ws-a", "u1", "failed", T0 + 60);
+    BSON_APPEND_UTF8(d, "idempotencyKey", "k-2");
+    cr_expect_eq(ee_storage_replace(S, "workflowExecutions", "ws-a", id, rev, bson_get_data(d),
+                                    d->len, NULL), EE_EEXISTS);
+    bson_destroy(d);
+    get_field("workflowExecutions", "ws-a", id, "status", v, sizeof v, &orev);
+    cr_expect_str_eq(v, "completed");
+    cr_expect_eq(orev, rev);
+    cr_expect_eq(count_where("idempotencyKey", "k-2", 0, 0), 1);
+    cr_expect_eq(count_where("status", "failed", 0, 0), 0);
+
+    /* the removed field added again, with a new value */
+    d = exec_doc("ws-a", "u1", "completed", T0 + 50);
+    BSON_APPEND_UTF8(d, "idempotencyKey", "k-1");
+    BSON_APPEND_UTF8(d, "n8nExecutionId", "n-2");
+    replace_ok(id, &rev, d);
+    cr_expect_eq(count_where("n8nExecutionId", "n-2", 0, 0), 1);
+    cr_expect_eq(rev, 4);
+}
+
 Test(CONF_SUITE, delete_then_not_found)
 {
     char id[25];
