@@ -8,7 +8,8 @@
  * and the queue item, read the record, rewrite the item (the claim), the
  * record twice (running, final), delete the item.
  * Backends: sqlite (a file, default settings) and memory.
- * One JSON object per line (DESIGN.md). `--quick` keeps the run short.
+ * One JSON object per line (DESIGN.md). `--quick` keeps the run short;
+ * `--backend sqlite|memory` runs one of the two.
  * Never fails: problems are printed as {"bench":..., "skipped": reason}.
  */
 #include <bson/bson.h>
@@ -299,8 +300,15 @@ int main(int argc, char **argv)
     if (mkdtemp(dir) == NULL) {
         skipped("sqlite", "cannot make a temporary directory");
     } else {
-        bench_on("sqlite", dir, t, n8n, lat);
-        bench_on("memory", dir, t, n8n, lat);
+        /* --backend NAME runs one (for a profiler); both otherwise. */
+        const char *only = NULL;
+        for (int i = 1; i + 1 < argc; i++)
+            if (strcmp(argv[i], "--backend") == 0)
+                only = argv[i + 1];
+        if (only == NULL || strcmp(only, "sqlite") == 0)
+            bench_on("sqlite", dir, t, n8n, lat);
+        if (only == NULL || strcmp(only, "memory") == 0)
+            bench_on("memory", dir, t, n8n, lat);
         char r[300];
         snprintf(r, sizeof r, "rm -rf '%s'", dir);
         if (system(r) != 0)
