@@ -12,6 +12,9 @@
  * fixtures imported (tests/support/n8n/harness.sh start DIR writes both in
  * DIR/n8n.env as EE_TEST_N8N_URL / EE_TEST_N8N_API_KEY); without them the
  * benchmark prints a "skipped" line.
+ * On the SQLite lines a VFS shim (tests/support/sqlite_sync_count.h) adds
+ * what a run asks of the disk: "wal_frames" (log pages written), "syncs"
+ * (fsyncs) and "sync_ms" (the wall time those fsyncs took), per run.
  * One JSON object per line (DESIGN.md). `--quick` keeps the run short.
  * Never fails: problems are printed as {"bench":..., "skipped": reason}.
  */
@@ -22,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../tests/support/sqlite_sync_count.h"
 #include "bench_util.h"
 #include "execengine/execengine.h"
 
@@ -112,6 +116,8 @@ static void measure(const char *backend, const char *uri, const char *url, const
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink);
     ee_principal *p = NULL;
     int bad = ee_principal_new(&p, "ws-bench", "user-bench", "org-bench") != EE_OK;
+    long bytes0 = atomic_load(&sqlite_wal_bytes), ns0 = atomic_load(&sqlite_sync_ns),
+         syncs0 = atomic_load(&sqlite_syncs_wal) + atomic_load(&sqlite_syncs_other);
     for (int i = 0; !bad && i < n_runs; i++) {
         uint64_t t = bench_now_ns();
         long code = 0;
@@ -144,7 +150,14 @@ static void measure(const char *backend, const char *uri, const char *url, const
         uint64_t b50 = bench_quantile(base, (size_t)n_runs, 0.5);
         uint64_t x99 = bench_quantile(ours, (size_t)n_runs, 0.99);
         uint64_t x50 = bench_quantile(ours, (size_t)n_runs, 0.5);
-        bench_report(BENCH, backend, NULL, x50, x99, BASELINE, b50);
+        char disk[160];
+        long syncs = atomic_load(&sqlite_syncs_wal) + atomic_load(&sqlite_syncs_other) - syncs0;
+        snprintf(disk, sizeof disk, "\"wal_frames\": %.1f, \"syncs\": %.2f, \"sync_ms\": %.3f",
+                 (double)(atomic_load(&sqlite_wal_bytes) - bytes0) / (4096.0 + 24.0) / n_runs,
+                 (double)syncs / n_runs,
+                 (double)(atomic_load(&sqlite_sync_ns) - ns0) / 1e6 / n_runs);
+        bench_report(BENCH, backend, strncmp(uri, "sqlite", 6) == 0 ? disk : NULL, x50, x99,
+                     BASELINE, b50);
     }
 done:
     curl_slist_free_all(h);
@@ -163,6 +176,11 @@ int main(int argc, char **argv)
     if (url == NULL || url[0] == '\0' || key == NULL || key[0] == '\0') {
         skipped("sqlite", "EE_BENCH_N8N_URL / EE_BENCH_N8N_API_KEY are not set (start one with "
                           "tests/support/n8n/harness.sh start DIR, see scripts/bench)");
+        return 0;
+    }
+    /* before anything opens a database: the counting VFS is the default */
+    if (sqlite_sync_count_install() != SQLITE_OK) {
+        skipped("sqlite", "cannot install the counting VFS");
         return 0;
     }
     char dir[] = "/tmp/ee-bench-n8n-XXXXXX", uri[160];

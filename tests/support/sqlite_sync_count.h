@@ -3,7 +3,8 @@
  * process's default that forwards everything to the real default VFS and
  * counts xSync calls on write-ahead logs (sqlite_syncs_wal) and on other
  * files (sqlite_syncs_other), and the bytes written to write-ahead logs
- * (sqlite_wal_bytes: each frame is a 24-byte header and a page). Install it before the engine opens its
+ * (sqlite_wal_bytes: each frame is a 24-byte header and a page), and the
+ * wall time spent in xSync (sqlite_sync_ns). Install it before the engine opens its
  * database (connections opened earlier keep the VFS they had).
  * Header-only for the tests.
  */
@@ -13,8 +14,9 @@
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
-static _Atomic long sqlite_syncs_wal, sqlite_syncs_other, sqlite_wal_bytes;
+static _Atomic long sqlite_syncs_wal, sqlite_syncs_other, sqlite_wal_bytes, sqlite_sync_ns;
 static sqlite3_vfs *sc_real;
 
 typedef struct sc_file {
@@ -49,7 +51,13 @@ static int sc_sync(sqlite3_file *f, int flags)
         atomic_fetch_add(&sqlite_syncs_wal, 1);
     else
         atomic_fetch_add(&sqlite_syncs_other, 1);
-    return SC_REAL(f)->pMethods->xSync(SC_REAL(f), flags);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int rc = SC_REAL(f)->pMethods->xSync(SC_REAL(f), flags);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    atomic_fetch_add(&sqlite_sync_ns,
+                     (long)((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec)));
+    return rc;
 }
 static int sc_size(sqlite3_file *f, sqlite3_int64 *n)
 {
