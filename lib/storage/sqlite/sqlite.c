@@ -721,13 +721,21 @@ static ee_status update_stmt(lite *l, conn *cn, const ee_storage_collection *c,
     return EE_OK;
 }
 
+static ee_status write_begin(lite *l, conn **out);
+static ee_status write_end(lite *l, conn *cn, ee_status s, const char *what);
+
+/* The read of the stored columns and the write happen under the write lock
+ * (the scope's, or a transaction of their own), so the columns compared are
+ * the row's when it is written: a row deleted and inserted again with the
+ * same id and revision between the two could otherwise keep columns of the
+ * other document. */
 static ee_status lite_replace(void *ctx, const ee_storage_collection *c, int64_t expected,
                               const ee_storage_record *r)
 {
     lite *l = ctx;
     conn *cn;
     sqlite3_stmt *st = NULL;
-    ee_status s = acquire(l, &cn);
+    ee_status s = write_begin(l, &cn);
     if (s != EE_OK)
         return s;
     if ((s = update_stmt(l, cn, c, r, expected, &st)) == EE_OK) {
@@ -739,8 +747,8 @@ static ee_status lite_replace(void *ctx, const ee_storage_collection *c, int64_t
                                 c->name)
                     : db_error(cn->db, rc, "replace failed");
         done(st);
-        /* Nothing changed (another process wrote it since it was read
-         * outside a transaction): tell a stale revision from a missing
+        /* Nothing changed (the full UPDATE of a collection without a mask
+         * checks the revision itself): tell a stale revision from a missing
          * document. */
         if (s == EE_OK && changed == 0 && (s = fixed(l, cn, c, K_EXISTS, &st)) == EE_OK) {
             sqlite3_bind_blob(st, 1, r->id, 12, SQLITE_STATIC);
@@ -756,8 +764,7 @@ static ee_status lite_replace(void *ctx, const ee_storage_collection *c, int64_t
             done(st);
         }
     }
-    release(l, cn);
-    return s;
+    return write_end(l, cn, s, "cannot commit the replace");
 }
 
 static ee_status lite_remove(void *ctx, const ee_storage_collection *c, const char *ws,
