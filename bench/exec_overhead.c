@@ -183,7 +183,6 @@ typedef struct baseline_step {
     ee_counters *c;
     int i;
     char rid[25], qid[25];
-    int64_t rev;
 } baseline_step;
 
 static ee_status insert(baseline_step *b, const char *coll, const char *ws, bson_t *d, char *id)

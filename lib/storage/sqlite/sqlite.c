@@ -38,11 +38,11 @@
 #define SQL_MAX 2048
 /* Masked UPDATE statements kept per collection and connection. */
 #define UPD_CACHE 8
-/* A replace names only the columns it changes when the collection has at
- * most this many indexed fields (bit 0 of a mask is the time column). */
+/* The most indexed fields a collection may declare: a replace's column
+ * mask has a bit for each and bit 0 for the time column (checked at open). */
 #define UPD_FIELDS_MAX 30
 
-enum { K_INSERT, K_GET, K_UPDATE, K_EXISTS, K_REMOVE, K_BYKEY, K_SETDOC, K_FIELDS, K_COUNT };
+enum { K_INSERT, K_GET, K_UPDATE, K_REMOVE, K_BYKEY, K_SETDOC, K_FIELDS, K_COUNT };
 
 typedef struct dyn_stmt {
     char *sql;
@@ -149,9 +149,6 @@ static char *fixed_sql(const ee_storage_collection *c, int kind)
         }
         cat(buf, ", doc = ?%zu WHERE id = ?1 AND ws = ?2 AND rev = ?%zu", c->n_fields + 5,
             c->n_fields + 6);
-        break;
-    case K_EXISTS:
-        cat(buf, "SELECT rev FROM %s WHERE id = ?1 AND ws = ?2", t);
         break;
     case K_REMOVE:
         cat(buf, "DELETE FROM %s WHERE id = ?1 AND ws = ?2", t);
@@ -670,26 +667,10 @@ static ee_status changed_columns(lite *l, conn *cn, const ee_storage_collection 
     return s;
 }
 
-/* The UPDATE of a replace: only the changed columns when the collection
- * allows a mask, else every column. */
+/* The UPDATE of a replace, bound: only the columns whose values changed. */
 static ee_status update_stmt(lite *l, conn *cn, const ee_storage_collection *c,
                              const ee_storage_record *r, int64_t expected, sqlite3_stmt **out)
 {
-    if (c->n_fields > UPD_FIELDS_MAX) {
-        sqlite3_stmt *st;
-        ee_status s = fixed(l, cn, c, K_UPDATE, &st);
-        if (s != EE_OK)
-            return s;
-        sqlite3_bind_blob(st, 1, r->id, 12, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, r->workspace, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, r->revision);
-        sqlite3_bind_int64(st, 4, r->time);
-        bind_record(st, c, r, 5);
-        sqlite3_bind_blob(st, 5 + (int)c->n_fields, r->data, (int)r->len, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 6 + (int)c->n_fields, expected);
-        *out = st;
-        return EE_OK;
-    }
     int64_t rev = 0;
     uint32_t mask = 0;
     ee_status s = changed_columns(l, cn, c, r, &rev, &mask);
@@ -740,29 +721,15 @@ static ee_status lite_replace(void *ctx, const ee_storage_collection *c, int64_t
         return s;
     if ((s = update_stmt(l, cn, c, r, expected, &st)) == EE_OK) {
         int rc = sqlite3_step(st);
-        int changed = sqlite3_changes(cn->db);
         if (rc != SQLITE_DONE)
             s = (rc & 0xff) == SQLITE_CONSTRAINT
                     ? ee__error(EE_EEXISTS, "%s: another document has the same unique key",
                                 c->name)
                     : db_error(cn->db, rc, "replace failed");
+        else if (sqlite3_changes(cn->db) != 1)
+            s = ee__error(EE_EIO, "sqlite: %s: the replaced row changed under the write lock",
+                          c->name);
         done(st);
-        /* Nothing changed (the full UPDATE of a collection without a mask
-         * checks the revision itself): tell a stale revision from a missing
-         * document. */
-        if (s == EE_OK && changed == 0 && (s = fixed(l, cn, c, K_EXISTS, &st)) == EE_OK) {
-            sqlite3_bind_blob(st, 1, r->id, 12, SQLITE_STATIC);
-            sqlite3_bind_text(st, 2, r->workspace, -1, SQLITE_STATIC);
-            rc = sqlite3_step(st);
-            if (rc == SQLITE_ROW)
-                s = ee__error(EE_ECONFLICT, "%s: stale revision %lld (stored %lld)", c->name,
-                              (long long)expected, (long long)sqlite3_column_int64(st, 0));
-            else if (rc == SQLITE_DONE)
-                s = ee__storage_not_found(c, r->id);
-            else
-                s = db_error(cn->db, rc, "replace failed");
-            done(st);
-        }
     }
     return write_end(l, cn, s, "cannot commit the replace");
 }
@@ -1173,6 +1140,10 @@ ee_status ee__storage_sqlite_open(ee_storage **out, const ee__sqlite_options *o)
     ee_status st = EE_OK;
     if (l->path == NULL || l->fixed_sql == NULL)
         st = ee__error(EE_ENOMEM, "sqlite: out of memory");
+    for (size_t i = 0; st == EE_OK && i < l->n_colls; i++)
+        if (l->colls[i]->n_fields > UPD_FIELDS_MAX)
+            st = ee__error(EE_EINVAL, "sqlite: collection %s declares more than %d fields",
+                           l->colls[i]->name, UPD_FIELDS_MAX);
     for (size_t i = 0; st == EE_OK && i < l->n_colls; i++)
         for (int k = 0; st == EE_OK && k < K_COUNT; k++)
             if ((l->fixed_sql[i * K_COUNT + (size_t)k] = fixed_sql(l->colls[i], k)) == NULL)
