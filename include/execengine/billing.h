@@ -158,7 +158,10 @@ EE_API ee_status ee_billing_usage(ee_engine *engine, const ee_principal *princip
  *   was requested; "sent" counts executions whose results e-mail the
  *   server accepted, emailSent - see ee_email_send_execution()),
  *   "spend": {"month", "plan", "allowance", "allowanceUsed", "charged",
- *             "spendCap": null | nano-USD}}   (the current billing month)
+ *             "spendCap": null | nano-USD}}   (the current billing month;
+ *   "spendCap" is the plan's monthlySpendCapNanoUsd times the
+ *   subscription's spend multiplier, an integer, null when the plan has
+ *   no cap; "plan" and "spendCap" are null when the quota cannot say)
  * Bounded: at most 200000 executions are read; more is EE_ETOOBIG (ask a
  * shorter range). Returns EE_OK; EE_EINVAL (a bad member, named; the range
  * too long); EE_EPARSE; EE_ETOOBIG; EE_ENOMEM; storage statuses.

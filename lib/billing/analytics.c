@@ -9,7 +9,6 @@
 #include "core/record.h"
 #include "exec/exec.h"
 #include "execengine/billing.h"
-#include "execengine/quota.h"
 
 #define B_DAY_MS INT64_C(86400000)
 #define B_ANALYTICS_RANGE_MAX (366 * B_DAY_MS)
@@ -146,17 +145,18 @@ static json_t *spend_of(b_state *st, const ee_principal *principal)
                             (json_int_t)m.allowance, "allowanceUsed",
                             (json_int_t)m.allowance_used, "charged", (json_int_t)m.charged);
     ee__billing_month_clear(&m);
-    /* the plan and its spend cap, as the quota reports them (null if it cannot) */
-    char *q = NULL;
-    json_t *quota = NULL;
-    if (ee_quota_usage(st->engine, principal, &q) == EE_OK)
-        quota = json_loads(q, 0, NULL);
-    else
+    /* the plan and its monthly spend cap in nano-USD (null: the plan has
+     * none); both null if the quota cannot say (no plans file, a bad
+     * subscription): analytics answer without them */
+    char plan[EE_PRINCIPAL_ID_MAX + 1];
+    int64_t cap = -1;
+    ee_status q = ee__quota_plan_of(st->engine, principal, plan);
+    if (q == EE_OK)
+        q = ee__quota_spend_cap(st->engine, principal, &cap);
+    if (q != EE_OK)
         ee_error_clear();
-    ee_free(q);
-    json_object_set(doc, "plan", json_object_get(quota, "plan") ?: json_null());
-    json_object_set(doc, "spendCap", json_object_get(quota, "spend") ?: json_null());
-    json_decref(quota);
+    json_object_set_new(doc, "plan", q == EE_OK ? json_string(plan) : json_null());
+    json_object_set_new(doc, "spendCap", q == EE_OK && cap >= 0 ? json_integer(cap) : json_null());
     return doc;
 }
 

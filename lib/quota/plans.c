@@ -781,6 +781,22 @@ ee_status ee__quota_run_budget_max(ee_engine *engine, const ee_principal *princi
     return EE_OK;
 }
 
+ee_status ee__quota_spend_cap(ee_engine *engine, const ee_principal *principal, int64_t *out)
+{
+    if (out == NULL)
+        return ee__error(EE_EINVAL, "ee__quota_spend_cap: NULL argument");
+    *out = -1;
+    q_state *st = NULL;
+    q_org *o = NULL;
+    ee_status rc = org_limits(engine, principal, "ee__quota_spend_cap", &st, &o);
+    if (rc != EE_OK)
+        return rc;
+    pthread_mutex_lock(&st->lock);
+    *out = o->lim.limit[Q_L_SPEND];
+    pthread_mutex_unlock(&st->lock);
+    return EE_OK;
+}
+
 static json_t *limits_json(const q_limits *l)
 {
     json_t *o = json_object();

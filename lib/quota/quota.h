@@ -104,6 +104,12 @@ int64_t ee__quota_ticket_lease_ms(const ee_quota_ticket *ticket);
 ee_status ee__quota_run_budget_max(ee_engine *engine, const ee_principal *principal,
                                    int64_t *out);
 
+/* The monthly spend cap of `principal`'s plan ("monthlySpendCapNanoUsd",
+ * nano-USD, with the subscription's multiplier applied): *out gets it, or
+ * -1 when the plan has none. Cached and re-read as ee__quota_plan_of().
+ * Returns EE_OK and the statuses of ee__quota_plan_of(). */
+ee_status ee__quota_spend_cap(ee_engine *engine, const ee_principal *principal, int64_t *out);
+
 /* ---- billing months (period.c) --------------------------------------------------
  * A billing month starts at 00:00 UTC on `billing_day` (BILLING_CYCLE_DAY,
  * 1..28; another value counts as 1) and ends where the next one starts. Its
