@@ -154,9 +154,11 @@ EE_API ee_status ee_billing_usage(ee_engine *engine, const ee_principal *princip
  *   decimal text with 4 places, null when none ended),
  *   "averageExecutionTimeMs" (over completed runs; null when none),
  *   "topWorkflows": [{"workflowId", "executions"}, ...] (at most 10),
- *   "email": {"requested", "sent", "deliveryRate"} (null rate when none
- *   was requested; "sent" counts executions whose results e-mail the
- *   server accepted, emailSent - see ee_email_send_execution()),
+ *   "email": {"requested", "sent", "deliveryRate"} ("requested" counts
+ *   executions a results e-mail was asked for - started with email.to or
+ *   queued by ee_email_send_execution() - and "sent" those of them whose
+ *   e-mail a server accepted, emailSent; each run once, so the rate
+ *   sent / requested is at most 1; null when none was requested),
  *   "spend": {"month", "plan", "allowance", "allowanceUsed", "charged",
  *             "spendCap": null | nano-USD}}   (the current billing month;
  *   "spendCap" is the plan's monthlySpendCapNanoUsd times the

@@ -151,7 +151,9 @@ EE_API ee_status ee_email_template_delete(ee_engine *engine, const ee_principal 
  * its outputData, "workflowName", "workflow": {"id", "name"},
  * "resultsText": the results as indented JSON}; delivery happens in the
  * outbox (ee_email_outbox_run() or the thread started with the workers).
- * Counts against the user's EMAIL_MAX_PER_USER_PER_HOUR.
+ * Counts against the user's EMAIL_MAX_PER_USER_PER_HOUR. The execution is
+ * marked, in the commit that queues the message, as one a results e-mail
+ * was requested for (ee_billing_analytics()' "email.requested").
  * *out gets {"id", "executionId", "to", "status": "queued"} or the error
  * document. Returns EE_OK; EE_EINVAL (NULL argument, bad member, no
  * recipient, not an address, a line break or NUL in the rendered subject:

@@ -124,7 +124,9 @@ static json_t *ratio(int64_t n, int64_t d)
 {
     if (d <= 0)
         return json_null();
-    int64_t r = (n * 20000 / d + 1) / 2; /* n <= d <= 2^31: no overflow in practice */
+    /* n <= d: completed runs are ended ones, sent e-mails requested ones
+     * (lib/exec/exec.h); d <= B_ANALYTICS_READ_MAX: n x 20000 fits */
+    int64_t r = (n * 20000 / d + 1) / 2;
     char buf[32];
     snprintf(buf, sizeof buf, "%lld.%04lld", (long long)(r / 10000), (long long)(r % 10000));
     return json_string(buf);

@@ -22,6 +22,8 @@ typedef struct ee__exec_fact {
     bool ended;
     bool completed;
     int64_t exec_ms;
+    /* a results e-mail was asked for: at the start (email.to) or later
+     * (ee_email_send_execution()); email_sent implies it */
     bool email_requested;
     bool email_sent;
 } ee__exec_fact;
@@ -48,5 +50,11 @@ ee_status ee__exec_email_view(ee_engine *engine, const char *workspace, const ch
  * EE_OK; EE_ENOTFOUND; the storage's statuses. */
 ee_status ee__exec_mark_email_sent(ee_engine *engine, const char *workspace, const char *id,
                                    int64_t at_ms);
+
+/* Record on the execution that a results e-mail was queued for it on
+ * demand (ee_email_send_execution()), so analytics count it as requested
+ * (once: a record already marked is not written). Joins the caller's
+ * storage scope. EE_OK; EE_ENOTFOUND; the storage's statuses. */
+ee_status ee__exec_mark_email_requested(ee_engine *engine, const char *workspace, const char *id);
 
 #endif

@@ -85,6 +85,7 @@ typedef struct x_rec {
     int fail_status;          /* the ee_status a run that did not complete ended with */
     bool use_customer_key;
     char *email_to;
+    bool email_on_demand;     /* an e-mail was queued for it by ee_email_send_execution() */
 } x_rec;
 
 void ee__exec_rec_clear(x_rec *r);

@@ -74,7 +74,8 @@ static const ee__record_map charge_map = {"execution charge", charge_fields,
 
 static const ee__rec_field run_fields[] = {
     S("quotaTicket", 4096), I("timeoutMs"), I("deadlineMs"), I("failStatus"),
-    {.name = "useCustomApiKey", .kind = EE__REC_BOOL}, S("emailTo", 320)};
+    {.name = "useCustomApiKey", .kind = EE__REC_BOOL}, S("emailTo", 320),
+    {.name = "emailOnDemand", .kind = EE__REC_BOOL}};
 static const ee__record_map run_map = {"execution run", run_fields,
                                        sizeof run_fields / sizeof run_fields[0], false};
 
@@ -184,6 +185,7 @@ static ee_status from_json(const json_t *j, x_rec *r)
     r->fail_status = (int)int_of(run, "failStatus");
     r->use_customer_key = json_is_true(json_object_get(run, "useCustomApiKey"));
     r->email_to = dup_or_null(json_object_get(run, "emailTo"));
+    r->email_on_demand = json_is_true(json_object_get(run, "emailOnDemand"));
     return EE_OK;
 }
 
@@ -298,6 +300,8 @@ static json_t *build(const x_rec *r, x_shape shape)
         set_int(run, "failStatus", r->fail_status);
         json_object_set_new(run, "useCustomApiKey", json_boolean(r->use_customer_key));
         set_str(run, "emailTo", r->email_to);
+        if (r->email_on_demand)
+            json_object_set_new(run, "emailOnDemand", json_true());
         json_object_set_new(j, "run", run);
     }
     return j;
@@ -540,7 +544,9 @@ static int walk_row(const ee_storage_row *row, void *payload)
                        .ended = x_final(r.status),
                        .completed = r.status == X_COMPLETED,
                        .exec_ms = r.exec_ms,
-                       .email_requested = r.email_to != NULL && r.email_to[0] != '\0',
+                       /* emailSent alone: a record from before emailOnDemand */
+                       .email_requested = (r.email_to != NULL && r.email_to[0] != '\0') ||
+                                          r.email_on_demand || r.email_sent,
                        .email_sent = r.email_sent};
     int stop = a->fn(&f, a->payload);
     ee__exec_rec_clear(&r);
@@ -602,4 +608,18 @@ ee_status ee__exec_mark_email_sent(ee_engine *engine, const char *workspace, con
                                    int64_t at_ms)
 {
     return ee__exec_change(engine, workspace, id, mark_sent, &at_ms, NULL);
+}
+
+static ee_status mark_requested(x_rec *r, void *payload)
+{
+    (void)payload;
+    if (r->email_on_demand)
+        return EE__RECORD_KEEP;
+    r->email_on_demand = true;
+    return EE_OK;
+}
+
+ee_status ee__exec_mark_email_requested(ee_engine *engine, const char *workspace, const char *id)
+{
+    return ee__exec_change(engine, workspace, id, mark_requested, NULL, NULL);
 }

@@ -89,6 +89,26 @@ ee_status ee__email_enqueue(ee_engine *engine, const ee__email_exec *x, const ch
 
 /* ---- the door --------------------------------------------------------------------------- */
 
+typedef struct {
+    ee_engine *engine;
+    const ee__email_exec *x;
+    const char *to;
+    char *id;
+} on_demand_arg;
+
+/* The message queued and the execution marked as having asked for an
+ * e-mail, in one commit: analytics count it as requested exactly when
+ * there is a message that may set its emailSent. */
+static ee_status on_demand_scope(ee_storage *storage, void *payload)
+{
+    (void)storage;
+    on_demand_arg *a = payload;
+    ee_status st = ee__email_enqueue(a->engine, a->x, a->to, a->id);
+    if (st == EE_OK)
+        st = ee__exec_mark_email_requested(a->engine, a->x->workspace, a->x->execution_id);
+    return st;
+}
+
 static bool final_status(const char *s)
 {
     return s != NULL &&
@@ -154,7 +174,8 @@ ee_status ee_email_send_execution(ee_engine *engine, const ee_principal *princip
                             rec};
         if (x.workflow_id == NULL)
             x.workflow_id = "";
-        st = ee__email_enqueue(engine, &x, to, id);
+        on_demand_arg a = {engine, &x, to, id};
+        st = ee__storage_atomic(ee__engine_storage(engine), on_demand_scope, &a);
         ee__email_reserve_end(engine, ws, user, resv, st == EE_OK);
     }
     json_t *answer = st == EE_OK ? json_pack("{s:s, s:s, s:s, s:s}", "id", id, "executionId",

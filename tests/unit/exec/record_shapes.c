@@ -51,6 +51,7 @@ static void full_rec(x_rec *r, bool final)
     r->tokens = 77;
     r->email_sent = true;
     r->email_sent_at = INT64_C(1700000003004);
+    r->email_on_demand = true;
     r->error_message = strdup("boom");
     r->n8n_id = strdup("n8n-5");
     r->started_at = INT64_C(1700000001005);
@@ -178,6 +179,7 @@ static void round_trip(bool final)
     cr_expect_eq(back.fail_status, r.fail_status);
     cr_expect_eq(back.use_customer_key, r.use_customer_key);
     cr_expect_str_eq(back.email_to, r.email_to);
+    cr_expect_eq(back.email_on_demand, r.email_on_demand);
     ee__exec_rec_clear(&back);
     ee__exec_rec_clear(&r);
     ee_engine_close(e);

@@ -8,6 +8,8 @@
  */
 #include "email_fixture.h"
 
+#include "execengine/billing.h"
+
 #define KEY_CANARY "re_key_canary_88412"
 
 static ee_engine *engine;
@@ -90,6 +92,49 @@ Test(email_api, the_request_carries_the_key_the_idempotency_key_and_the_message_
     cr_expect(json_is_true(json_object_get(x, "emailSent")));
     json_decref(x);
     cr_expect_eq(audit_count(engine, alice, "email.sent"), 1);
+}
+
+/* A run counts as requested when an e-mail was asked for at its start
+ * (email.to) or queued later (ee_email_send_execution()), and as sent only
+ * then: on-demand sends of runs started without one cannot push the
+ * delivery rate past 1. */
+Test(email_api, on_demand_sends_count_as_requested_so_the_delivery_rate_stays_at_most_one)
+{
+    int codes[] = {422};
+    answers(codes, 1);
+    /* a run started with an e-mail, refused for good */
+    char a[25], b[25], c[25];
+    run_to_end(engine, alice, "wf0",
+               "{\"parameters\": {\"text\": \"a\"}, \"email\": {\"to\": \"carol@example.com\"}}",
+               a);
+    cr_assert_eq(outbox_run(), 0u);
+    cr_assert_eq(stat_of(engine, "failed"), 1);
+    /* two runs started without, sent on demand; one of them twice */
+    queue_one(b);
+    queue_one(c);
+    cr_assert_eq(outbox_run(), 2u);
+    char *out = NULL;
+    cr_assert_eq(ee_email_send_execution(engine, alice, c, "{\"to\": \"dan@example.com\"}", &out),
+                 EE_OK, "%s", out);
+    ee_free(out);
+    cr_assert_eq(outbox_run(), 1u);
+    /* and a run nobody asked an e-mail for */
+    char d[25];
+    run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"d\"}}", d);
+    char q[128];
+    snprintf(q, sizeof q, "{\"from\": %lld, \"to\": %lld}",
+             (long long)test_clock(NULL) - 86400000, (long long)test_clock(NULL) + 1000);
+    out = NULL;
+    cr_assert_eq(ee_billing_analytics(engine, alice, q, &out), EE_OK, "%s", out);
+    json_t *doc = parse_doc(out);
+    ee_free(out);
+    json_t *em = json_object_get(doc, "email");
+    char *text = json_dumps(em, JSON_COMPACT);
+    cr_expect_eq(json_integer_value(json_object_get(em, "requested")), 3, "%s", text);
+    cr_expect_eq(json_integer_value(json_object_get(em, "sent")), 2, "%s", text);
+    cr_expect_str_eq(json_string_value(json_object_get(em, "deliveryRate")), "0.6667", "%s", text);
+    free(text);
+    json_decref(doc);
 }
 
 Test(email_api, a_5xx_and_a_429_are_retried_after_the_backoff_then_it_is_sent)
