@@ -65,7 +65,8 @@ EE_API ee_status ee_audit_query(ee_engine *engine, const ee_principal *principal
  * (ms since the epoch, exclusive). `before_ms` 0 means "now minus
  * AUDIT_RETENTION_DAYS days" by the engine's clock; with that option at 0
  * (keep forever) nothing is deleted. The host schedules it.
- * *deleted_out (may be NULL) gets the count.
+ * *deleted_out (may be NULL) gets the count. Each call then appends one
+ * entry, "audit.purged", with the count (docs/audit.md).
  * Returns EE_OK; EE_EINVAL (NULL engine, negative before_ms); storage statuses.
  */
 EE_API ee_status ee_audit_purge(ee_engine *engine, int64_t before_ms, uint64_t *deleted_out);

@@ -23,13 +23,17 @@
     X(KEY_UPDATED, "credentials.key.updated", "customerApiKey")                                  \
     X(KEY_DELETED, "credentials.key.deleted", "customerApiKey")                                  \
     X(KEY_VALIDATED, "credentials.key.validated", "customerApiKey")                              \
+    X(PERSONAL_PUT, "credentials.personal.put", "personalCredential")                            \
+    X(PERSONAL_DELETED, "credentials.personal.deleted", "personalCredential")                    \
     X(PLATFORM_PROVISIONED, "credentials.platform.provisioned", "platformPool")                  \
+    X(PLATFORM_SWITCHED, "credentials.platform.switched", "platformCredential")                  \
     X(SECRET_ROTATED, "credentials.secret.rotated", "encryptionSecret")                          \
     X(EXEC_REQUESTED, "execution.requested", "execution")                                        \
     X(EXEC_REFUSED, "execution.refused", "workflow")                                             \
     X(EXEC_STARTED, "execution.started", "execution")                                            \
     X(EXEC_FINISHED, "execution.finished", "execution")                                          \
     X(EXEC_CANCELLED, "execution.cancelled", "execution")                                        \
+    X(EXEC_PURGED, "execution.purged", "executions")                                             \
     X(GATEWAY_BUDGET_REFUSED, "gateway.budget.refused", "execution")                             \
     X(CATALOG_ENTRY_CREATED, "catalog.entry.created", "workflow")                                \
     X(CATALOG_ENTRY_UPDATED, "catalog.entry.updated", "workflow")                                \
@@ -43,7 +47,10 @@
     X(BILLING_MONTH_BILLED, "billing.month.billed", "billingMonth")                              \
     X(BILLING_MONTH_PAID, "billing.month.paid", "billingMonth")                                  \
     X(EMAIL_SENT, "email.sent", "emailMessage")                                                  \
-    X(EMAIL_FAILED, "email.failed", "emailMessage")
+    X(EMAIL_FAILED, "email.failed", "emailMessage")                                              \
+    X(EMAIL_TEMPLATE_PUT, "email.template.put", "emailTemplate")                                 \
+    X(EMAIL_TEMPLATE_DELETED, "email.template.deleted", "emailTemplate")                         \
+    X(AUDIT_PURGED, "audit.purged", "auditLog")
 
 typedef enum ee__audit_action {
 #define EE__AUDIT_ENUM(e, name, kind) EE__AUDIT_##e,

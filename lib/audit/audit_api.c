@@ -162,6 +162,25 @@ ee_status ee_audit_query(ee_engine *engine, const ee_principal *principal,
     return ee__json_page_out(out, st, a.data, next);
 }
 
+/* One entry per purge call, with its count, written after the delete (so
+ * a purge never deletes its own entry); `before` 0: the retention kept
+ * everything. */
+static void audit_purge(ee_engine *engine, ee_status s, uint64_t deleted, int64_t before)
+{
+    json_t *detail = json_pack("{s:I}", "deleted", (json_int_t)deleted);
+    if (detail != NULL && before != 0)
+        json_object_set_new(detail, "before", json_integer(before));
+    ee__audit_append(engine, &(ee__audit_entry){.action = EE__AUDIT_AUDIT_PURGED,
+                                                .workspace = EE__AUDIT_PLATFORM,
+                                                .actor = EE__AUDIT_ACTOR_SYSTEM,
+                                                .target_id = EE__AUDIT_COLL,
+                                                .outcome = s == EE_OK ? EE__AUDIT_OK
+                                                                      : EE__AUDIT_FAILED,
+                                                .status = s,
+                                                .detail = detail});
+    json_decref(detail);
+}
+
 ee_status ee_audit_purge(ee_engine *engine, int64_t before_ms, uint64_t *deleted_out)
 {
     if (deleted_out != NULL)
@@ -171,23 +190,24 @@ ee_status ee_audit_purge(ee_engine *engine, int64_t before_ms, uint64_t *deleted
         return ee__error(EE_EINVAL, "ee_audit_purge: engine must not be NULL and before_ms "
                                     "not negative");
     if (before_ms == 0) {
-        if (st->retention_days == 0)
-            return EE_OK; /* keep forever */
-        before_ms = ee_engine_now_ms(engine) - st->retention_days * 86400000;
-        if (before_ms <= 0)
+        if (st->retention_days > 0)
+            before_ms = ee_engine_now_ms(engine) - st->retention_days * 86400000;
+        if (before_ms <= 0) { /* keep forever, or nothing that old can exist */
+            audit_purge(engine, EE_OK, 0, 0);
             return EE_OK;
+        }
     }
     uint64_t n = 0;
     ee_status s = ee_storage_delete_range(ee__engine_storage(engine), EE__AUDIT_COLL, NULL, 0,
                                           before_ms, &n);
-    if (s != EE_OK)
-        return s;
-    if (deleted_out != NULL)
+    if (s == EE_OK && deleted_out != NULL)
         *deleted_out = n;
-    ee__log(ee__engine_logger(engine), EE_LOG_INFO, "audit",
-            "retention: %llu audit entries older than %lld ms deleted", (unsigned long long)n,
-            (long long)before_ms);
-    return EE_OK;
+    if (s == EE_OK)
+        ee__log(ee__engine_logger(engine), EE_LOG_INFO, "audit",
+                "retention: %llu audit entries older than %lld ms deleted",
+                (unsigned long long)n, (long long)before_ms);
+    audit_purge(engine, s, s == EE_OK ? n : 0, before_ms);
+    return s;
 }
 
 ee_status ee_audit_stats(ee_engine *engine, char **out)

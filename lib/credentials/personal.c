@@ -6,6 +6,7 @@
 
 #include <openssl/crypto.h>
 
+#include "audit/audit.h"
 #include "credentials/cred_internal.h"
 
 #define SEALED_FIELD "secret"
@@ -15,6 +16,23 @@
 static const char *meta_str(const json_t *m, const char *k)
 {
     return json_string_value(json_object_get(m, k));
+}
+
+/* The audit entry of a committed change to personal credential `id`
+ * (detail stolen, may be NULL; it names the credential type, never a
+ * token). */
+static void audit_personal(ee_engine *e, const ee_principal *p, ee__audit_action action,
+                           const char *id, json_t *detail)
+{
+    ee__audit_append(e, &(ee__audit_entry){.action = action,
+                                           .workspace = ee_principal_workspace(p),
+                                           .org = ee_principal_org(p),
+                                           .actor = ee_principal_user(p),
+                                           .target_id = id,
+                                           .outcome = EE__AUDIT_OK,
+                                           .status = EE_OK,
+                                           .detail = detail});
+    json_decref(detail);
 }
 
 /* What a caller may see of a personal credential. */
@@ -205,6 +223,7 @@ ee_status ee_cred_personal_put(ee_engine *engine, const ee_principal *principal,
         return ee__error_out(out, st);
     }
     ee__cdoc d = {0};
+    bool replace = json_is_string(json_object_get(req, "id"));
     st = put(engine, principal, req, &d);
     ee__cred_wipe_member(req, "apiKey");
     ee__cred_wipe_member(req, "accessToken");
@@ -214,6 +233,10 @@ ee_status ee_cred_personal_put(ee_engine *engine, const ee_principal *principal,
         ee__log(ee__engine_logger(engine), EE_LOG_INFO, "credentials",
                 "personal credential %s (%s) stored for workspace %s", d.id,
                 meta_str(d.meta, "credentialName"), ee_principal_workspace(principal));
+        audit_personal(engine, principal, EE__AUDIT_PERSONAL_PUT, d.id,
+                       json_pack("{s:s?, s:s?, s:b}", "credentialName",
+                                 meta_str(d.meta, "credentialName"), "type",
+                                 meta_str(d.meta, "type"), "replaced", replace));
         st = ee__json_out(out, public_meta(d.meta, d.id));
     } else {
         st = ee__error_out(out, st);
@@ -284,5 +307,7 @@ ee_status ee_cred_personal_delete(ee_engine *engine, const ee_principal *princip
         st = ee_storage_delete(ee__engine_storage(engine), EE__CRED_COLL,
                                ee_principal_workspace(principal), credential_id);
     ee__cred_invalidate(ee__cred_state_of(engine));
+    if (st == EE_OK)
+        audit_personal(engine, principal, EE__AUDIT_PERSONAL_DELETED, credential_id, NULL);
     return st;
 }

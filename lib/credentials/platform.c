@@ -395,7 +395,19 @@ ee_status ee_cred_platform_set_active(ee_engine *engine, const char *credential_
     set_active_ctx c = {engine, credential_id, active};
     char what[64];
     snprintf(what, sizeof what, "platform credential %s", credential_id);
-    return ee__record_retry(set_active_attempt, &c, what);
+    ee_status st = ee__record_retry(set_active_attempt, &c, what);
+    if (st == EE_OK) { /* once per call, whatever the attempts */
+        json_t *detail = json_pack("{s:b}", "isActive", active != 0);
+        ee__audit_append(engine, &(ee__audit_entry){.action = EE__AUDIT_PLATFORM_SWITCHED,
+                                                    .workspace = EE__PLATFORM_WS,
+                                                    .actor = EE__AUDIT_ACTOR_SYSTEM,
+                                                    .target_id = credential_id,
+                                                    .outcome = EE__AUDIT_OK,
+                                                    .status = EE_OK,
+                                                    .detail = detail});
+        json_decref(detail);
+    }
+    return st;
 }
 
 ee_status ee_cred_platform_list(ee_engine *engine, char **out)

@@ -328,6 +328,26 @@ static ee_status purge_workspace(const char *workspace, void *payload)
     return st;
 }
 
+/* One audit entry per purge call, with its counts (not one per record:
+ * a purge deletes thousands); `before` 0: the retention kept everything. */
+static void audit_purge(ee_engine *engine, ee_status s, uint64_t records, uint64_t files,
+                        int64_t before)
+{
+    json_t *detail = json_pack("{s:I, s:I}", "deleted", (json_int_t)records, "files",
+                               (json_int_t)files);
+    if (detail != NULL && before != 0)
+        json_object_set_new(detail, "before", json_integer(before));
+    ee__audit_append(engine, &(ee__audit_entry){.action = EE__AUDIT_EXEC_PURGED,
+                                                .workspace = EE__AUDIT_PLATFORM,
+                                                .actor = EE__AUDIT_ACTOR_SYSTEM,
+                                                .target_id = X_COLL,
+                                                .outcome = s == EE_OK ? EE__AUDIT_OK
+                                                                      : EE__AUDIT_FAILED,
+                                                .status = s,
+                                                .detail = detail});
+    json_decref(detail);
+}
+
 ee_status ee_exec_purge(ee_engine *engine, uint64_t *deleted_out)
 {
     if (deleted_out != NULL)
@@ -335,8 +355,10 @@ ee_status ee_exec_purge(ee_engine *engine, uint64_t *deleted_out)
     x_state *st = ee__exec_state(engine);
     if (st == NULL)
         return ee__error(EE_EINVAL, "ee_exec_purge: engine must not be NULL");
-    if (st->retention_days <= 0)
-        return EE_OK; /* kept forever */
+    if (st->retention_days <= 0) { /* kept forever */
+        audit_purge(engine, EE_OK, 0, 0, 0);
+        return EE_OK;
+    }
     /* Records are dated by createdAt (the collection's time field); an
      * execution lasts at most a day (timeoutMs), so a record created more
      * than RESULT_RETENTION_DAYS + 1 days ago has ended more than the
@@ -356,6 +378,7 @@ ee_status ee_exec_purge(ee_engine *engine, uint64_t *deleted_out)
     if (c.files > 0)
         ee__log(ee__engine_logger(engine), EE_LOG_INFO, "exec",
                 "purge: %llu stored output(s) deleted", (unsigned long long)c.files);
+    audit_purge(engine, s, c.records + n, c.files, c.cut);
     return s;
 }
 

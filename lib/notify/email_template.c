@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit/audit.h"
 #include "execengine/catalog.h"
 #include "execengine/notify.h"
 #include "execengine/storage.h"
@@ -48,6 +49,22 @@ static ee_status admin_only(const ee_principal *principal, const char *what)
         return ee__error(EE_EPERM, "%s: e-mail templates are the admin's: call it without a "
                                    "principal (the host's own call)", what);
     return EE_OK;
+}
+
+/* The audit entry of a committed template change (the admin's: no
+ * principal, so the actor is the host). Names the workflow, never the
+ * template's text. */
+static void audit_template(ee_engine *engine, ee__audit_action action, const char *workflow_id,
+                           json_t *detail)
+{
+    ee__audit_append(engine, &(ee__audit_entry){.action = action,
+                                                .workspace = EE__AUDIT_PLATFORM,
+                                                .actor = EE__AUDIT_ACTOR_SYSTEM,
+                                                .target_id = workflow_id,
+                                                .outcome = EE__AUDIT_OK,
+                                                .status = EE_OK,
+                                                .detail = detail});
+    json_decref(detail);
 }
 
 static bool id_ok(const char *id)
@@ -172,6 +189,9 @@ ee_status ee_email_template_put(ee_engine *engine, const ee_principal *principal
     char id[EE_STORAGE_ID_HEX_LEN + 1] = "";
     if (wf != NULL)
         snprintf(id, sizeof id, "%s", wf);
+    if (st == EE_OK)
+        audit_template(engine, EE__AUDIT_EMAIL_TEMPLATE_PUT, id,
+                       json_pack("{s:b}", "isActive", act == NULL || json_is_true(act)));
     json_decref(in);
     if (st != EE_OK)
         return ee__error_out(out, st);
@@ -283,23 +303,23 @@ ee_status ee_email_template_list(ee_engine *engine, const ee_principal *principa
     return ee__json_page_out(out, st, a.data, next);
 }
 
+/* The rows of one page, deleted after it (a storage may hold its read
+ * lock during the callback - memory does - so no write from inside it). A
+ * workflow has one template; more (puts that raced on a storage without a
+ * unique index) go page after page. */
+#define DEL_PAGE 16
+
 typedef struct {
-    ee_storage *sto;
-    const char *wf;
-    int deleted;
-    ee_status st;
+    char ids[DEL_PAGE][EE_STORAGE_ID_HEX_LEN + 1];
+    int n;
 } del_acc;
 
 static int del_row(const ee_storage_row *row, void *payload)
 {
     del_acc *a = payload;
-    char id[EE_STORAGE_ID_HEX_LEN + 1];
-    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, id);
-    a->st = ee_storage_delete(a->sto, EE__EMAIL_TEMPLATES_COLL, NULL, id);
-    if (a->st == EE_ENOTFOUND)
-        a->st = EE_OK;
-    a->deleted++;
-    return a->st != EE_OK;
+    if (a->n < DEL_PAGE)
+        ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, a->ids[a->n++]);
+    return 0;
 }
 
 ee_status ee_email_template_delete(ee_engine *engine, const ee_principal *principal,
@@ -312,13 +332,27 @@ ee_status ee_email_template_delete(ee_engine *engine, const ee_principal *princi
     ee_status st = admin_only(principal, what);
     if (st != EE_OK)
         return st;
+    ee_storage *sto = ee__engine_storage(engine);
     ee_storage_eq eq = {"workflowCatalogId", workflow_id};
-    ee_storage_query_spec spec = {.version = EE_STORAGE_QUERY_VERSION, .eq = &eq, .n_eq = 1};
-    del_acc a = {ee__engine_storage(engine), workflow_id, 0, EE_OK};
-    st = ee__storage_query_all(a.sto, EE__EMAIL_TEMPLATES_COLL, NULL, &spec, del_row, &a, &a.st);
-    if (st == EE_OK && a.deleted == 0)
+    ee_storage_query_spec spec = {.version = EE_STORAGE_QUERY_VERSION, .eq = &eq, .n_eq = 1,
+                                  .limit = DEL_PAGE};
+    del_acc a;
+    int deleted = 0;
+    do {
+        a.n = 0;
+        st = ee_storage_query(sto, EE__EMAIL_TEMPLATES_COLL, NULL, &spec, del_row, &a, NULL);
+        for (int i = 0; st == EE_OK && i < a.n; i++) {
+            st = ee_storage_delete(sto, EE__EMAIL_TEMPLATES_COLL, NULL, a.ids[i]);
+            if (st == EE_ENOTFOUND) /* deleted meanwhile */
+                st = EE_OK;
+        }
+        deleted += a.n;
+    } while (st == EE_OK && a.n == DEL_PAGE);
+    if (st == EE_OK && deleted == 0)
         st = ee__error(EE_ENOTFOUND, "%s: workflow %s has no e-mail template", what,
                        workflow_id);
+    if (st == EE_OK)
+        audit_template(engine, EE__AUDIT_EMAIL_TEMPLATE_DELETED, workflow_id, NULL);
     return st;
 }
 

@@ -1,20 +1,24 @@
 /*
  * Each action the audit log lists leaves exactly one entry, with the right
  * action, actor, workspace, target and outcome - driven through the real
- * calls: customer keys, platform provisioning and rotation, executions
- * over the fake n8n (tests/unit/exec/exec_fake.h), the catalog and its
- * sync, plans, subscriptions and a quota threshold. A refused or malformed
- * call leaves none.
+ * calls: customer keys, personal credentials, platform provisioning,
+ * switching and rotation, executions over the fake n8n
+ * (tests/unit/exec/exec_fake.h) and their purge, the catalog and its sync,
+ * plans, subscriptions and a quota threshold, e-mail templates, the audit
+ * log's own purge. A refused or malformed call leaves none.
  */
 #include "../exec/exec_fake.h"
 
 #include "audit_test.h"
+#include "exec/exec_internal.h"
 #include "execengine/billing.h"
 #include "execengine/credentials.h"
+#include "execengine/notify.h"
 #include "execengine/quota.h"
 
 #define C_CUSTOMER "sk-or-v1-CANARY-audit-customer-9f8e7d6c"
 #define C_SERPER "CANARY-audit-serper-4c3b2a19"
+#define C_ACCESS "ya29.CANARY-audit-access-71e0"
 
 static ee_engine *engine;
 static ee_principal *alice, *bob;
@@ -379,4 +383,173 @@ Test(audit_actions, billing_transitions_once_each_and_a_repeat_leaves_none)
     cr_assert_eq(ee_billing_mark_paid(engine, alice, "2020-02", &out), EE_ENOTFOUND);
     ee_free(out);
     cr_expect_eq(audit_count(engine, alice, "billing."), 2);
+}
+
+Test(audit_actions, personal_credentials_put_and_deleted_once_each)
+{
+    char *out = NULL;
+    /* malformed, then no such credential to replace: no entry */
+    cr_expect_eq(ee_cred_personal_put(engine, alice, "{\"credentialName\": \"gmailOAuth2\"}", &out),
+                 EE_EINVAL);
+    ee_free(out);
+    out = NULL;
+    cr_assert_eq(ee_cred_personal_put(engine, alice,
+                                      "{\"credentialName\": \"gmailOAuth2\", \"type\": \"oauth2\", "
+                                      "\"accessToken\": \"" C_ACCESS "\"}",
+                                      &out),
+                 EE_OK, "%s", out);
+    json_t *doc = parse_doc(out);
+    ee_free(out);
+    char id[32];
+    snprintf(id, sizeof id, "%s", sget(doc, "id"));
+    json_decref(doc);
+    json_t *e = one_for(alice, "credentials.personal.put", id);
+    audit_expect(e, "u-alice", "ws-alice", "personalCredential", id, "ok", "EE_OK");
+    cr_expect_str_eq(audit_str(e, "orgId"), "org-a");
+    cr_expect_str_eq(audit_str(e, "detail.credentialName"), "gmailOAuth2");
+    cr_expect_str_eq(audit_str(e, "detail.type"), "oauth2");
+    cr_expect(json_is_false(json_object_get(json_object_get(e, "detail"), "replaced")));
+    json_decref(e);
+    /* replaced: a second entry, marked so; bob cannot replace alice's */
+    char req[256];
+    snprintf(req, sizeof req,
+             "{\"id\": \"%s\", \"credentialName\": \"gmailOAuth2\", \"type\": \"oauth2\", "
+             "\"accessToken\": \"" C_ACCESS "-2\"}",
+             id);
+    out = NULL;
+    cr_expect_eq(ee_cred_personal_put(engine, bob, req, &out), EE_ENOTFOUND);
+    ee_free(out);
+    out = NULL;
+    cr_assert_eq(ee_cred_personal_put(engine, alice, req, &out), EE_OK, "%s", out);
+    ee_free(out);
+    cr_expect_eq(count_for(alice, "credentials.personal.put", id), 2);
+    cr_expect_eq(audit_count(engine, bob, "credentials."), 0);
+
+    cr_expect_eq(ee_cred_personal_delete(engine, bob, id), EE_ENOTFOUND);
+    cr_assert_eq(ee_cred_personal_delete(engine, alice, id), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_expect_eq(ee_cred_personal_delete(engine, alice, id), EE_ENOTFOUND);
+    e = one_for(alice, "credentials.personal.deleted", id);
+    audit_expect(e, "u-alice", "ws-alice", "personalCredential", id, "ok", "EE_OK");
+    json_decref(e);
+    cr_expect_eq(audit_count(engine, alice, "credentials.personal."), 3);
+}
+
+Test(audit_actions, a_platform_credential_switched_off_and_on_once_per_call)
+{
+    char *out = NULL;
+    cr_assert_eq(ee_cred_platform_provision(engine, &out), EE_OK, "%s", out);
+    ee_free(out);
+    out = NULL;
+    cr_assert_eq(ee_cred_platform_list(engine, &out), EE_OK, "%s", out);
+    json_t *list = parse_doc(out);
+    ee_free(out);
+    json_t *first = json_array_get(json_object_get(list, "credentials"), 0);
+    cr_assert_not_null(first, "no platform credential provisioned");
+    char id[32];
+    snprintf(id, sizeof id, "%s", sget(first, "id"));
+    json_decref(list);
+    cr_expect_neq(ee_cred_platform_set_active(engine, "000000000000000000000000", 0), EE_OK);
+    cr_assert_eq(ee_cred_platform_set_active(engine, id, 0), EE_OK, "%s",
+                 ee_error_last_message());
+    json_t *e = one_for(platform, "credentials.platform.switched", id);
+    audit_expect(e, "system", "platform", "platformCredential", id, "ok", "EE_OK");
+    cr_expect(json_is_false(json_object_get(json_object_get(e, "detail"), "isActive")));
+    json_decref(e);
+    cr_assert_eq(ee_cred_platform_set_active(engine, id, 1), EE_OK);
+    cr_expect_eq(count_for(platform, "credentials.platform.switched", id), 2);
+    cr_expect_eq(audit_count(engine, platform, "credentials.platform.switched"), 2,
+                 "the unknown id left none");
+}
+
+Test(audit_actions, e_mail_templates_put_and_deleted_once_each)
+{
+    char wf[25], *out = NULL;
+    entry_id(engine, "wf0", wf);
+    char req[512];
+    snprintf(req, sizeof req,
+             "{\"workflowCatalogId\": \"%s\", \"subjectTemplate\": \"{{workflowName}}\", "
+             "\"bodyTemplate\": \"<p>{{execution.status}}</p>\", \"isActive\": false}",
+             wf);
+    /* refused: a principal (admin only), a template that does not compile */
+    cr_expect_eq(ee_email_template_put(engine, alice, req, &out), EE_EPERM);
+    ee_free(out);
+    out = NULL;
+    char bad[256];
+    snprintf(bad, sizeof bad,
+             "{\"workflowCatalogId\": \"%s\", \"subjectTemplate\": \"{{#if}}\", "
+             "\"bodyTemplate\": \"x\"}",
+             wf);
+    cr_expect_neq(ee_email_template_put(engine, NULL, bad, &out), EE_OK);
+    ee_free(out);
+    out = NULL;
+    cr_assert_eq(ee_email_template_put(engine, NULL, req, &out), EE_OK, "%s", out);
+    ee_free(out);
+    json_t *e = one_for(platform, "email.template.put", wf);
+    audit_expect(e, "system", "platform", "emailTemplate", wf, "ok", "EE_OK");
+    cr_expect(json_is_false(json_object_get(json_object_get(e, "detail"), "isActive")));
+    char *text = json_dumps(e, JSON_COMPACT);
+    cr_expect_null(strstr(text, "execution.status"), "the template's text is not in the entry");
+    free(text);
+    json_decref(e);
+    cr_expect_eq(ee_email_template_delete(engine, alice, wf), EE_EPERM);
+    cr_assert_eq(ee_email_template_delete(engine, NULL, wf), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_expect_eq(ee_email_template_delete(engine, NULL, wf), EE_ENOTFOUND);
+    e = one_for(platform, "email.template.deleted", wf);
+    audit_expect(e, "system", "platform", "emailTemplate", wf, "ok", "EE_OK");
+    json_decref(e);
+    cr_expect_eq(audit_count(engine, platform, "email."), 2);
+    cr_expect_eq(audit_count(engine, alice, "email."), 0);
+}
+
+/* Store an execution of alice's created `age_days` ago. */
+static void old_run(int n, int age_days)
+{
+    x_rec r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.id, sizeof r.id, "%024x", 0x01d000 + n);
+    snprintf(r.workflow_id, sizeof r.workflow_id, "aaaaaaaaaaaaaaaaaaaaaaaa");
+    snprintf(r.workspace, sizeof r.workspace, "ws-alice");
+    r.user_id = strdup("u-alice");
+    r.status = X_COMPLETED;
+    r.input = json_object();
+    r.created_at = ee_engine_now_ms(engine) - (int64_t)age_days * 86400000;
+    r.completed_at = r.created_at + 1;
+    cr_assert_eq(ee__exec_insert(engine, &r), EE_OK, "%s", ee_error_last_message());
+    ee__exec_rec_clear(&r);
+}
+
+Test(audit_actions, a_purge_is_one_entry_with_its_count_not_one_per_record)
+{
+    /* RESULT_RETENTION_DAYS 90: three records past it, one not */
+    for (int i = 0; i < 3; i++)
+        old_run(i, 200);
+    old_run(3, 1);
+    uint64_t n = 0;
+    cr_assert_eq(ee_exec_purge(engine, &n), EE_OK, "%s", ee_error_last_message());
+    cr_assert_eq(n, 3);
+    json_t *e = audit_one(engine, platform, "execution.purged");
+    audit_expect(e, "system", "platform", "executions", "workflowExecutions", "ok", "EE_OK");
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(e, "detail"), "deleted")), 3);
+    json_decref(e);
+    cr_expect_eq(audit_count(engine, alice, "execution."), 0, "nothing per record");
+
+    /* the audit log's own: every entry so far, then the purge's one entry */
+    json_t *pa = audit_all(engine, platform, "", 100), *aa = audit_all(engine, alice, "", 100);
+    size_t before = json_array_size(pa) + json_array_size(aa);
+    json_decref(pa);
+    json_decref(aa);
+    cr_assert_geq(before, 2);
+    cr_assert_eq(ee_audit_purge(engine, ee_engine_now_ms(engine) + 1, &n), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_expect_geq(n, before);
+    e = audit_one(engine, platform, "audit.purged");
+    audit_expect(e, "system", "platform", "auditLog", "auditLog", "ok", "EE_OK");
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(e, "detail"), "deleted")),
+                 (json_int_t)n);
+    json_decref(e);
+    json_t *left = audit_all(engine, platform, "", 100);
+    cr_expect_eq(json_array_size(left), 1, "the purge's own entry is written after it");
+    json_decref(left);
 }

@@ -29,6 +29,8 @@
 #define C_RESEND "re_CANARY-audit-resend-51c0aa"
 #define C_CUSTOMER "sk-or-v1-CANARY-audit-customer-3a7c55"
 #define C_CUSTOMER2 "sk-or-v1-CANARY-audit-customer2-e41d"
+#define C_PERSONAL "ya29.CANARY-audit-personal-0b9f"
+#define C_PERSONAL2 "ya29.CANARY-audit-personal2-5d7e"
 #define MAX_CALLS 6
 
 static ee_engine *engine;
@@ -143,8 +145,9 @@ Test(audit_canary, a_budget_refusal_at_the_gateway_is_one_entry_and_the_run_ends
 
 /* ---- the canary scan --------------------------------------------------------------------- */
 
-static const char *const canaries[] = {C_OPENROUTER, C_SERPER, C_RESEND, C_CUSTOMER, C_CUSTOMER2,
-                                       EE_TEST_ENCRYPTION_SECRET};
+static const char *const canaries[] = {C_OPENROUTER, C_SERPER,    C_RESEND,
+                                       C_CUSTOMER,   C_CUSTOMER2, C_PERSONAL,
+                                       C_PERSONAL2,  EE_TEST_ENCRYPTION_SECRET};
 
 static void expect_no_canary(const void *data, size_t len, const char *where)
 {
@@ -293,6 +296,51 @@ Test(audit_canary, no_audit_entry_and_no_byte_of_the_file_holds_a_secret)
     cr_assert_eq(ee_cred_rotate(engine, &out), EE_OK, "%s", out);
     ee_free(out);
     cr_assert_eq(ee_cred_key_delete(engine, alice, key), EE_OK);
+    /* a personal credential stored, its token replaced, deleted */
+    out = NULL;
+    cr_assert_eq(ee_cred_personal_put(engine, alice,
+                                      "{\"credentialName\": \"gmailOAuth2\", \"type\": \"oauth2\", "
+                                      "\"accessToken\": \"" C_PERSONAL "\"}",
+                                      &out),
+                 EE_OK, "%s", out);
+    json_t *pc = parse_doc(out);
+    ee_free(out);
+    char preq[256];
+    snprintf(preq, sizeof preq,
+             "{\"id\": \"%s\", \"credentialName\": \"gmailOAuth2\", \"type\": \"oauth2\", "
+             "\"accessToken\": \"" C_PERSONAL2 "\"}",
+             sget(pc, "id"));
+    out = NULL;
+    cr_assert_eq(ee_cred_personal_put(engine, alice, preq, &out), EE_OK, "%s", out);
+    ee_free(out);
+    cr_assert_eq(ee_cred_personal_delete(engine, alice, sget(pc, "id")), EE_OK);
+    json_decref(pc);
+    /* a platform credential (holding a canary key) switched off and on */
+    out = NULL;
+    cr_assert_eq(ee_cred_platform_list(engine, &out), EE_OK, "%s", out);
+    json_t *pl = parse_doc(out);
+    ee_free(out);
+    const char *pid = sget(json_array_get(json_object_get(pl, "credentials"), 0), "id");
+    cr_assert_not_null(pid);
+    cr_assert_eq(ee_cred_platform_set_active(engine, pid, 0), EE_OK);
+    cr_assert_eq(ee_cred_platform_set_active(engine, pid, 1), EE_OK);
+    json_decref(pl);
+    /* an e-mail template stored and deleted */
+    char tpl[256];
+    entry_id(engine, "wf0", wf);
+    snprintf(tpl, sizeof tpl,
+             "{\"workflowCatalogId\": \"%s\", \"subjectTemplate\": \"{{workflowName}}\", "
+             "\"bodyTemplate\": \"<p>{{execution.status}}</p>\"}",
+             wf);
+    out = NULL;
+    cr_assert_eq(ee_email_template_put(engine, NULL, tpl, &out), EE_OK, "%s", out);
+    ee_free(out);
+    cr_assert_eq(ee_email_template_delete(engine, NULL, wf), EE_OK);
+    /* retention: executions and the audit log (nothing that old: each one entry) */
+    uint64_t purged = 0;
+    cr_assert_eq(ee_exec_purge(engine, &purged), EE_OK, "%s", ee_error_last_message());
+    cr_assert_eq(ee_audit_purge(engine, 1, &purged), EE_OK, "%s", ee_error_last_message());
+    cr_assert_eq(purged, 0);
 
     /* every stored entry, raw, of every workspace it can be in */
     scan_acc acc = {0, json_object()};
