@@ -97,7 +97,12 @@ EE_API ee_status ee_billing_history(ee_engine *engine, const ee_principal *princ
  * Close a month that has ended: pending -> billed, billedAt now. Closing a
  * billed month again changes nothing. A month without a record gets one
  * (zero totals), so it is frozen all the same. *out: {"changed": bool,
- * "billing": record}. Returns EE_OK; EE_EINVAL (NULL argument, malformed
+ * "billing": record}.
+ * Who may call it: the library checks no role - a principal only names
+ * the workspace whose month it is and the user recorded as the actor of
+ * the audit entry (billing.month.billed). The host decides who may close
+ * a month and must not expose this call to a workspace's own users
+ * (execengine-server only routes it under /api/admin/, role admin). Returns EE_OK; EE_EINVAL (NULL argument, malformed
  * month); EE_ESTATE (the month has not ended yet, or it is already paid);
  * EE_ECONFLICT (changed concurrently too often: retry); storage statuses.
  */
@@ -107,6 +112,9 @@ EE_API ee_status ee_billing_close_month(ee_engine *engine, const ee_principal *p
 /**
  * Record a billed month's payment: billed -> paid, paidAt now. Marking a
  * paid month again changes nothing. *out as ee_billing_close_month().
+ * Who may call it: as ee_billing_close_month() - no role is checked here;
+ * the host keeps it to its payment system or administrators
+ * (execengine-server: /api/admin/, role admin).
  * Returns EE_OK; EE_EINVAL; EE_ENOTFOUND (no record of that month);
  * EE_ESTATE (the month is pending: close it first); EE_ECONFLICT; storage
  * statuses.
@@ -124,7 +132,10 @@ EE_API ee_status ee_billing_mark_paid(ee_engine *engine, const ee_principal *pri
  *   workspaceId,month,billingStatus,workflowId,executions,tokens,
  *   costNanoUsd,markupNanoUsd,chargedNanoUsd,chargedUsd
  * and one line per workflow (fields quoted when they hold a comma, a quote
- * or a line break; quotes doubled); the lines' sums are the month's totals.
+ * or a line break; quotes doubled; a text field starting with =, +, -, @,
+ * TAB or CR - a spreadsheet formula - gets a leading ' and is quoted,
+ * unless it is a plain decimal number such as -5); the lines' sums are the
+ * month's totals.
  * Returns EE_OK; EE_EINVAL (NULL argument, malformed month, unknown
  * format); EE_ENOTFOUND (no record of that month); EE_ESTATE (the month is
  * still pending); EE_ENOMEM; storage statuses.

@@ -284,13 +284,38 @@ ee_status ee_billing_mark_paid(ee_engine *engine, const ee_principal *principal,
 
 /* ---- export ----------------------------------------------------------------------------- */
 
-/* One RFC 4180 field: quoted when it holds a comma, a quote, CR or LF. */
+/* A plain decimal number ("-12", "3.50"): a spreadsheet reads it as a
+ * number, never as a formula. */
+static bool plain_number(const char *v)
+{
+    const char *p = v + (*v == '-' || *v == '+');
+    const char *digits = p;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    if (p == digits)
+        return false;
+    if (*p == '.') {
+        digits = ++p;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (p == digits)
+            return false;
+    }
+    return *p == '\0';
+}
+
+/* One RFC 4180 field: quoted when it holds a comma, a quote, CR or LF.
+ * A field a spreadsheet would run as a formula - starting with =, +, -,
+ * @, TAB or CR, and not a plain number - gets a leading ' and is quoted
+ * (OWASP, CSV injection): the export is opened in spreadsheets, and ids
+ * in it come from outside. */
 static void csv_field(ee__text *t, const char *v, bool last)
 {
-    if (strpbrk(v, ",\"\r\n") == NULL) {
+    bool formula = v[0] != '\0' && strchr("=+-@\t\r", v[0]) != NULL && !plain_number(v);
+    if (!formula && strpbrk(v, ",\"\r\n") == NULL) {
         ee__text_add(t, v, strlen(v));
     } else {
-        ee__text_add(t, "\"", 1);
+        ee__text_add(t, formula ? "\"'" : "\"", formula ? 2 : 1);
         for (const char *p = v; *p != '\0'; p++) {
             if (*p == '"')
                 ee__text_add(t, "\"\"", 2);

@@ -287,6 +287,37 @@ Test(billing_charges, export_is_json_and_rfc4180_csv_whose_lines_sum_to_the_tota
     json_decref(doc);
 }
 
+/* OWASP's CSV injection rule: a text field a spreadsheet would run as a
+ * formula gets a leading ' (quoted); plain numbers, negative ones too,
+ * stay numbers. */
+Test(billing_charges, csv_export_neutralises_formulas_but_keeps_numbers_numbers)
+{
+    open_engine("0", "0", NULL);
+    static const char *const wfs[] = {"=1+2",  "+SUM(A1)", "-2+3", "@cmd", "\tx=1",
+                                      "\r=y", "-5",       "+7.25", "ok=1"};
+    enum { NWF = sizeof wfs / sizeof wfs[0] };
+    for (int i = 0; i < NWF; i++) {
+        ee__billing_exec x = run_of("ws-1", "u1", wfs[i], "e", 100, true);
+        ee__billing_charge c;
+        cr_assert_eq(book(engine, &x, &c), EE_OK, "%s", ee_error_last_message());
+    }
+    atomic_store(&test_now, T_2026_03_01 + 31 * DAY_MS);
+    json_t *d = move("close", "2026-03", EE_OK);
+    json_decref(d);
+    char *out = NULL;
+    cr_assert_eq(ee_billing_export(engine, ws1, "2026-03", "csv", &out), EE_OK, "%s", out);
+    static const char *const want[] = {",\"'=1+2\",", ",\"'+SUM(A1)\",", ",\"'-2+3\",",
+                                       ",\"'@cmd\",", ",\"'\tx=1\",",    ",\"'\r=y\",",
+                                       ",-5,",        ",+7.25,",         ",ok=1,"};
+    for (int i = 0; i < NWF; i++)
+        cr_expect_not_null(strstr(out, want[i]), "workflow %d: no %s in\n%s", i, want[i], out);
+    /* nothing of them unguarded, and the amounts are numbers as before */
+    cr_expect_null(strstr(out, ",=1+2"), "%s", out);
+    cr_expect_null(strstr(out, ",@cmd"), "%s", out);
+    cr_expect_not_null(strstr(out, ",1,10,100,0,100,0.0000001"), "%s", out);
+    ee_free(out);
+}
+
 /* A simulated month, straight through billing: thousands of executions of
  * four workspaces, platform and customer keys, three workflows, the clock
  * moving over two billing months. */
