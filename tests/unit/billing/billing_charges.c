@@ -383,6 +383,65 @@ Test(billing_charges, a_simulated_month_totals_equal_the_sum_of_the_charges_to_t
     }
     cr_assert(crossed >= NWS, "the allowance was used up in only %lld workspace-months",
               (long long)crossed);
+
+    /* every month ended: close each twice. The first close freezes the
+     * totals as they were; the second changes nothing - record, status,
+     * breakdown and export byte for byte. */
+    atomic_store(&test_now, start + 90 * DAY_MS);
+    int closed = 0;
+    for (int w = 0; w < NWS; w++) {
+        ee_principal *p = NULL;
+        cr_assert_eq(ee_principal_new(&p, wss[w], "admin", "org"), EE_OK);
+        for (int m = 0; m < NM && names[m][0] != '\0'; m++) {
+            json_t *open_doc = month_doc(engine, p, names[m]);
+            char *out = NULL;
+            cr_assert_eq(ee_billing_close_month(engine, p, names[m], &out), EE_OK, "%s", out);
+            json_t *first = json_loads(out, 0, NULL);
+            ee_free(out);
+            cr_assert(json_is_true(json_object_get(first, "changed")));
+            json_t *closed_doc = month_doc(engine, p, names[m]);
+            cr_assert_str_eq(json_string_value(json_object_get(closed_doc, "billingStatus")),
+                             "billed");
+            cr_assert(json_equal(json_object_get(open_doc, "usage"),
+                                 json_object_get(closed_doc, "usage")),
+                      "%s %s: closing changed the totals", wss[w], names[m]);
+            for (int k = 0; k < 6; k++)
+                cr_assert_eq(usage_int(closed_doc, keys[k]), sum[w][m][k]);
+            char *csv1 = NULL, *csv2 = NULL;
+            cr_assert_eq(ee_billing_export(engine, p, names[m], "csv", &csv1), EE_OK, "%s",
+                         csv1);
+            char *text1 = json_dumps(closed_doc, JSON_SORT_KEYS | JSON_COMPACT);
+            /* a day later, again */
+            atomic_fetch_add(&test_now, DAY_MS);
+            cr_assert_eq(ee_billing_close_month(engine, p, names[m], &out), EE_OK, "%s", out);
+            json_t *second = json_loads(out, 0, NULL);
+            ee_free(out);
+            cr_assert(json_is_false(json_object_get(second, "changed")), "%s %s", wss[w],
+                      names[m]);
+            cr_assert(json_equal(json_object_get(first, "billing"),
+                                 json_object_get(second, "billing")));
+            json_t *again = month_doc(engine, p, names[m]);
+            char *text2 = json_dumps(again, JSON_SORT_KEYS | JSON_COMPACT);
+            cr_assert_str_eq(text2, text1, "%s %s: the second close changed the record",
+                             wss[w], names[m]);
+            cr_assert_eq(ee_billing_export(engine, p, names[m], "csv", &csv2), EE_OK, "%s",
+                         csv2);
+            cr_assert_str_eq(csv2, csv1, "%s %s: the export changed", wss[w], names[m]);
+            assert_breakdown_sums(again);
+            closed++;
+            free(text1);
+            free(text2);
+            ee_free(csv1);
+            ee_free(csv2);
+            json_decref(open_doc);
+            json_decref(closed_doc);
+            json_decref(again);
+            json_decref(first);
+            json_decref(second);
+        }
+        ee_principal_free(p);
+    }
+    cr_assert_geq(closed, NWS * 2, "at least two months per workspace were closed");
 }
 
 Test(billing_charges, bad_queries_are_refused_naming_the_member)
