@@ -102,9 +102,10 @@ EE_API ee_status ee_billing_history(ee_engine *engine, const ee_principal *princ
  * the workspace whose month it is and the user recorded as the actor of
  * the audit entry (billing.month.billed). The host decides who may close
  * a month and must not expose this call to a workspace's own users
- * (execengine-server only routes it under /api/admin/, role admin). Returns EE_OK; EE_EINVAL (NULL argument, malformed
- * month); EE_ESTATE (the month has not ended yet, or it is already paid);
- * EE_ECONFLICT (changed concurrently too often: retry); storage statuses.
+ * (execengine-server only routes it under /api/admin/, role admin).
+ * Returns EE_OK; EE_EINVAL (NULL argument, malformed month); EE_ESTATE
+ * (the month has not ended yet, or it is already paid); EE_ECONFLICT
+ * (changed concurrently too often: retry); storage statuses.
  */
 EE_API ee_status ee_billing_close_month(ee_engine *engine, const ee_principal *principal,
                                         const char *month, char **out);
