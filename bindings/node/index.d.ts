@@ -472,8 +472,8 @@ export interface EngineCredentialsKeys {
 }
 
 export interface EngineCredentialsPlatform {
-    /** ee_cred_platform_provision */
-    provision(): Json;
+    /** ee_cred_platform_provision (runs on a worker thread) */
+    provision(): Promise<Json>;
     /** ee_cred_platform_set_active */
     setActive(credentialId: string | null, active: boolean | number): void;
     /** ee_cred_platform_list */
@@ -510,8 +510,8 @@ export interface EngineExecutions {
     run(principal: PrincipalLike | null, workflowId: string | null, requestJson?: JsonInput): Promise<Json>;
     /** ee_exec_wait (runs on a worker thread) */
     wait(principal: PrincipalLike | null, executionId: string | null, timeoutMs: Int64): Promise<Json>;
-    /** ee_exec_cancel */
-    cancel(principal: PrincipalLike | null, executionId: string | null): void;
+    /** ee_exec_cancel (runs on a worker thread) */
+    cancel(principal: PrincipalLike | null, executionId: string | null): Promise<void>;
     /** ee_exec_get */
     get(principal: PrincipalLike | null, executionId: string | null): Json;
     /** ee_exec_list */
@@ -546,8 +546,8 @@ export interface EngineEmail {
     templateDelete(principal: PrincipalLike | null, workflowId: string | null): void;
     /** ee_email_send_execution */
     sendExecution(principal: PrincipalLike | null, executionId: string | null, requestJson?: JsonInput): Json;
-    /** ee_email_outbox_run */
-    outboxRun(max: number): Int64;
+    /** ee_email_outbox_run (runs on a worker thread) */
+    outboxRun(max: number): Promise<Int64>;
     /** ee_email_outbox_stats */
     outboxStats(): Json;
 }

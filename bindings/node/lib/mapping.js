@@ -106,7 +106,8 @@ const TEXT_OUT = new Set(['ee_template_render', 'ee_template_render_len', 'ee_bi
     'ee_gateway_listen', 'ee_config_get_string']);
 
 /* Calls that wait (an execution, a sync, the network): a Promise each. */
-const ASYNC = new Set(['ee_exec_run', 'ee_exec_wait', 'ee_catalog_sync', 'ee_cred_key_validate',
+const ASYNC = new Set(['ee_exec_run', 'ee_exec_wait', 'ee_exec_cancel', 'ee_catalog_sync',
+    'ee_cred_key_validate', 'ee_cred_platform_provision', 'ee_email_outbox_run',
     'ee_n8n_list_workflows', 'ee_n8n_get_workflow', 'ee_n8n_trigger_webhook',
     'ee_n8n_get_execution', 'ee_n8n_list_executions', 'ee_transport_http', 'ee_transport_mail']);
 

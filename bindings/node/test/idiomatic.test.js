@@ -250,6 +250,64 @@ test('sync, run and wait are Promises; an execution end to end', async () => {
     }
 });
 
+// ---- e-mailed results through a real SMTP server (aiosmtpd) ----------------------
+async function startSmtpSink() {
+    const dir = fs.mkdtempSync('/tmp/ee-node-smtp-');
+    const proc = spawn('python3', [path.join(ROOT, 'tests', 'support', 'smtp_sink.py'), dir],
+                       { stdio: ['ignore', 'pipe', 'ignore'] });
+    const rl = readline.createInterface({ input: proc.stdout });
+    const line = await new Promise((resolve, reject) => {
+        rl.once('line', resolve);
+        proc.once('exit', () => reject(new Error('the SMTP sink exited (python3-aiosmtpd?)')));
+    });
+    rl.close();
+    const m = /^PORT (\d+)/.exec(line);
+    if (!m) { proc.kill(); throw new Error(`SMTP sink: ${line}`); }
+    const messages = () => fs.readdirSync(dir).filter((f) => f.endsWith('.eml')).sort()
+        .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'));
+    return { proc, dir, port: m[1], messages };
+}
+
+test('engine.email: admin templates, a results e-mail delivered by outboxRun (a Promise)', async () => {
+    const n8n = await startFakeN8n();
+    const smtp = await startSmtpSink();
+    const engine = memoryEngine({ N8N_BASE_URL: n8n.url, N8N_API_KEY: N8N_KEY, EXEC_WORKERS: '1',
+                                  SMTP_HOST: '127.0.0.1', SMTP_PORT: smtp.port,
+                                  PLATFORM_FROM_EMAIL: 'results@example.com', EMAIL_POLL_MS: '0' });
+    try {
+        const wf = (await engine.catalog.sync()).added[0].id;
+        const tpl = { workflowCatalogId: wf, subjectTemplate: '{{workflowName}} said {{results.echo}}',
+                      bodyTemplate: '<p>{{results.echo}}</p>', isActive: true };
+        assert.throws(() => engine.email.templatePut(P, tpl),
+                      (e) => e instanceof ee.PermissionDenied && e.code === 'EE_EPERM');
+        assert.equal(engine.email.templatePut(null, tpl).workflowCatalogId, wf);
+        assert.equal(engine.email.templateGet(null, wf).subjectTemplate, tpl.subjectTemplate);
+        assert.ok(engine.email.templateList(null, {}).data.some((t) => t.workflowCatalogId === wf));
+
+        const rec = await engine.executions.run(P, wf, { parameters: { text: 'node-mail-1' } });
+        assert.equal(rec.status, 'completed', JSON.stringify(rec));
+        const queued = engine.email.sendExecution(P, rec._id, { to: 'reader@example.com' });
+        assert.deepEqual([queued.executionId, queued.status], [rec._id, 'queued']);
+        const running = engine.email.outboxRun(10);
+        assert.ok(running instanceof Promise);
+        assert.equal(Number(await running), 1);
+        const got = smtp.messages().filter((t) => t.includes('node-mail-1'));
+        assert.equal(got.length, 1);
+        assert.ok(got[0].includes('X-Envelope-To: reader@example.com'));
+        assert.ok(got[0].includes('Hosts echo said node-mail-1'));
+        assert.equal(engine.executions.get(P, rec._id).emailSent, true);
+        assert.equal(Number(await engine.email.outboxRun(10)), 0); // nothing sent twice
+        assert.equal(engine.email.outboxStats().transport, 'smtp');
+        engine.email.templateDelete(null, wf);
+        assert.throws(() => engine.email.templateGet(null, wf), (e) => e instanceof ee.NotFound);
+    } finally {
+        engine.close();
+        n8n.proc.kill();
+        smtp.proc.kill();
+        fs.rmSync(smtp.dir, { recursive: true, force: true });
+    }
+});
+
 test('a 1,000-call loop leaves the JS heap and the native memory stable', () => {
     // In a child with --expose-gc, so that gc() is real. The native side is
     // measured with glibc's mallinfo2() (bytes in use, every arena): RSS

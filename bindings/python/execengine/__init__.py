@@ -31,7 +31,7 @@ from .errors import *  # noqa: F401,F403  (one exception class per status)
 from .errors import ExecEngineError
 from . import _runtime
 from . import _api
-from ._api import (Audit, Billing, Catalog, CostTable, Counters, Credentials, Executions,  # noqa
+from ._api import (Audit, Billing, Catalog, CostTable, Counters, Credentials, Email, Executions,  # noqa
                    Gateway, HttpRequest, HttpResponse, Mail, N8n, Principal, Quota, QuotaSubject,
                    Schema, Storage, Transport, TransportOptions, cost, n8n, quota, storage,
                    templates)

@@ -58,7 +58,8 @@ class Audit(Module):
         (ms since the epoch, exclusive). `before_ms` 0 means "now minus
         AUDIT_RETENTION_DAYS days" by the engine's clock; with that option at 0
         (keep forever) nothing is deleted. The host schedules it.
-        *deleted_out (may be NULL) gets the count.
+        *deleted_out (may be NULL) gets the count. Each call then appends one
+        entry, "audit.purged", with the count (docs/audit.md).
         Returns EE_OK; EE_EINVAL (NULL engine, negative before_ms); storage statuses.
         """
         return _invoke('ee_audit_purge', self, (self._engine, before_ms))
@@ -113,9 +114,15 @@ class Billing(Module):
         Close a month that has ended: pending -> billed, billedAt now. Closing a
         billed month again changes nothing. A month without a record gets one
         (zero totals), so it is frozen all the same. *out: {"changed": bool,
-        "billing": record}. Returns EE_OK; EE_EINVAL (NULL argument, malformed
-        month); EE_ESTATE (the month has not ended yet, or it is already paid);
-        EE_ECONFLICT (changed concurrently too often: retry); storage statuses.
+        "billing": record}.
+        Who may call it: the library checks no role - a principal only names
+        the workspace whose month it is and the user recorded as the actor of
+        the audit entry (billing.month.billed). The host decides who may close
+        a month and must not expose this call to a workspace's own users
+        (execengine-server only routes it under /api/admin/, role admin).
+        Returns EE_OK; EE_EINVAL (NULL argument, malformed month); EE_ESTATE
+        (the month has not ended yet, or it is already paid); EE_ECONFLICT
+        (changed concurrently too often: retry); storage statuses.
         """
         return _invoke('ee_billing_close_month', self, (self._engine, principal, month))
 
@@ -124,6 +131,9 @@ class Billing(Module):
 
         Record a billed month's payment: billed -> paid, paidAt now. Marking a
         paid month again changes nothing. *out as ee_billing_close_month().
+        Who may call it: as ee_billing_close_month() - no role is checked here;
+        the host keeps it to its payment system or administrators
+        (execengine-server: /api/admin/, role admin).
         Returns EE_OK; EE_EINVAL; EE_ENOTFOUND (no record of that month);
         EE_ESTATE (the month is pending: close it first); EE_ECONFLICT; storage
         statuses.
@@ -142,7 +152,10 @@ class Billing(Module):
           workspaceId,month,billingStatus,workflowId,executions,tokens,
           costNanoUsd,markupNanoUsd,chargedNanoUsd,chargedUsd
         and one line per workflow (fields quoted when they hold a comma, a quote
-        or a line break; quotes doubled); the lines' sums are the month's totals.
+        or a line break; quotes doubled; a text field starting with =, +, -, @,
+        TAB or CR - a spreadsheet formula - gets a leading ' and is quoted,
+        unless it is a plain decimal number such as -5); the lines' sums are the
+        month's totals.
         Returns EE_OK; EE_EINVAL (NULL argument, malformed month, unknown
         format); EE_ENOTFOUND (no record of that month); EE_ESTATE (the month is
         still pending); EE_ENOMEM; storage statuses.
@@ -174,11 +187,16 @@ class Billing(Module):
           decimal text with 4 places, null when none ended),
           "averageExecutionTimeMs" (over completed runs; null when none),
           "topWorkflows": [{"workflowId", "executions"}, ...] (at most 10),
-          "email": {"requested", "sent", "deliveryRate"} (null rate when none
-          was requested; "sent" counts executions whose results e-mail the
-          server accepted, emailSent - see ee_email_send_execution()),
+          "email": {"requested", "sent", "deliveryRate"} ("requested" counts
+          executions a results e-mail was asked for - started with email.to or
+          queued by ee_email_send_execution() - and "sent" those of them whose
+          e-mail a server accepted, emailSent; each run once, so the rate
+          sent / requested is at most 1; null when none was requested),
           "spend": {"month", "plan", "allowance", "allowanceUsed", "charged",
-                    "spendCap": null | nano-USD}}   (the current billing month)
+                    "spendCap": null | nano-USD}}   (the current billing month;
+          "spendCap" is the plan's monthlySpendCapNanoUsd times the
+          subscription's spend multiplier, an integer, null when the plan has
+          no cap; "plan" and "spendCap" are null when the quota cannot say)
         Bounded: at most 200000 executions are read; more is EE_ETOOBIG (ask a
         shorter range). Returns EE_OK; EE_EINVAL (a bad member, named; the range
         too long); EE_EPARSE; EE_ETOOBIG; EE_ENOMEM; storage statuses.
@@ -928,6 +946,113 @@ class Credentials(Module):
         """
         return _invoke('ee_cred_rotate', self, (self._engine,))
 
+class Email(Module):
+    """engine.email: the functions of notify.h that take an engine."""
+
+    def template_put(self, principal: Optional['Principal'] = None, template: Any = None, **fields: Any) -> Any:
+        """ee_email_template_put() (notify.h):
+
+        Store the e-mail template of a workflow (admin: `principal` must be NULL,
+        the host's own call; a principal gets EE_EPERM). `template_json` is
+        {"workflowCatalogId": 24 hex, "subjectTemplate": text (up to 4096
+        bytes), "bodyTemplate": HTML text (up to EE_TEMPLATE_MAX_TEMPLATE bytes),
+        "isActive": bool (default true)}: both templates are Handlebars,
+        compiled now. A workflow has one template: a second put replaces it.
+        *out gets the stored template ({"id", "workflowCatalogId",
+        "subjectTemplate", "bodyTemplate", "isActive", "createdAt",
+        "updatedAt"}), or the error document on failure (ee_free() both).
+        Returns EE_OK; EE_EINVAL (NULL argument, unknown or mistyped member);
+        EE_EPERM; EE_EPARSE (not JSON; a malformed template: the message names
+        the field and the byte offset); EE_ENOTFOUND (no such workflow in the
+        catalog; a helper or partial the template calls does not exist);
+        EE_ETOOBIG; EE_ENOMEM; the storage's statuses. Thread-safe.
+        """
+        return _invoke('ee_email_template_put', self, (self._engine, principal, _merge(template, fields)))
+
+    def template_get(self, principal: Optional['Principal'], workflow_id: Optional[str]) -> Any:
+        """ee_email_template_get() (notify.h):
+
+        The template of workflow `workflow_id` (admin: `principal` NULL), as put
+        returns it. Returns EE_OK; EE_EINVAL; EE_EPERM; EE_ENOTFOUND (none: its
+        e-mails use the default template, docs/email.md); the storage's.
+        """
+        return _invoke('ee_email_template_get', self, (self._engine, principal, workflow_id))
+
+    def template_list(self, principal: Optional['Principal'] = None, query: Any = None, **fields: Any) -> Any:
+        """ee_email_template_list() (notify.h):
+
+        One page of templates, newest first (admin: `principal` NULL).
+        `query_json` (NULL: {}) may hold "isActive" (bool), "limit" (1..1000,
+        default 50) and "cursor". *out is {"data": [...], "nextCursor": text or
+        null}. Returns EE_OK; EE_EINVAL (a bad member or cursor); EE_EPERM;
+        EE_EPARSE; the storage's.
+        """
+        return _invoke('ee_email_template_list', self, (self._engine, principal, _merge(query, fields)))
+
+    def template_delete(self, principal: Optional['Principal'], workflow_id: Optional[str]) -> Any:
+        """ee_email_template_delete() (notify.h):
+
+        Delete the template of a workflow (admin: `principal` NULL). Returns
+        EE_OK; EE_EINVAL; EE_EPERM; EE_ENOTFOUND; the storage's.
+        """
+        return _invoke('ee_email_template_delete', self, (self._engine, principal, workflow_id))
+
+    def send_execution(self, principal: Optional['Principal'], execution_id: Optional[str], request: Any = None, **fields: Any) -> Any:
+        """ee_email_send_execution() (notify.h):
+
+        Queue an e-mail of the results of ended execution `execution_id` of the
+        principal's workspace. `request_json` (NULL: {}) is {"to": address}
+        (default: the address the run was started with). The subject and body
+        are rendered now, from the workflow's active template or the default
+        one, over {"execution": the record as ee_exec_get() gives it, "results":
+        its outputData, "workflowName", "workflow": {"id", "name"},
+        "resultsText": the results as indented JSON}; delivery happens in the
+        outbox (ee_email_outbox_run() or the thread started with the workers).
+        Counts against the user's EMAIL_MAX_PER_USER_PER_HOUR. The execution is
+        marked, in the commit that queues the message, as one a results e-mail
+        was requested for (ee_billing_analytics()' "email.requested").
+        *out gets {"id", "executionId", "to", "status": "queued"} or the error
+        document. Returns EE_OK; EE_EINVAL (NULL argument, bad member, no
+        recipient, not an address, a line break or NUL in the rendered subject:
+        the message does not quote it); EE_ENOTFOUND (no such execution in the
+        workspace); EE_ESTATE (the execution has not ended); EE_ENOTSUPPORTED
+        (neither SMTP_HOST nor PLATFORM_RESEND_KEY, or no PLATFORM_FROM_EMAIL);
+        EE_ERATELIMIT (the hourly limit: the detail has "retryAfterMs");
+        EE_EPARSE, EE_ETOOBIG (the template); the storage's and counters'.
+        Thread-safe.
+        """
+        return _invoke('ee_email_send_execution', self, (self._engine, principal, execution_id, _merge(request, fields)))
+
+    def outbox_run(self, max: int) -> Any:
+        """ee_email_outbox_run() (notify.h):
+
+        Deliver up to `max` (>= 1) due outbox messages now, in this thread: each
+        is claimed under a lease (EMAIL_LEASE_MS), so concurrent runners - other
+        threads, processes or hosts on the database - never send one twice; sent
+        (the server accepted it: SMTP 250, API 2xx), it is marked sent with the
+        execution's emailSent/emailSentAt; refused for now (network, SMTP, HTTP
+        429 or 5xx), retried after a backoff with jitter until
+        EMAIL_MAX_ATTEMPTS; refused for good (another HTTP 4xx), failed.
+        *sent_out (may be NULL) gets how many were sent. For hosts that run no
+        execution workers (the workers start a thread doing this every
+        EMAIL_POLL_MS). Returns EE_OK (also when some deliveries failed: they
+        are recorded); EE_EINVAL; the storage's statuses. Thread-safe.
+        """
+        return _invoke('ee_email_outbox_run', self, (self._engine, max))
+
+    async def outbox_run_async(self, max: int) -> Any:
+        """ee_email_outbox_run() without blocking the event loop."""
+        return await _in_thread(self.outbox_run, max)
+
+    def outbox_stats(self) -> Any:
+        """ee_email_outbox_stats() (notify.h):
+
+        The outbox's counts for monitoring: {"queued", "sending", "sent",
+        "failed", "oldestQueuedAgeMs", "transport": "smtp" | "api" | "none"}.
+        *out (ee_free()). Returns EE_OK; EE_EINVAL; the storage's statuses.
+        """
+        return _invoke('ee_email_outbox_stats', self, (self._engine,))
+
 class Executions(_extras.ExecutionsExtras, Module):
     """engine.executions: the functions of exec.h that take an engine."""
 
@@ -993,6 +1118,10 @@ class Executions(_extras.ExecutionsExtras, Module):
         nothing changed); EE_ENOTFOUND; EE_EINVAL; storage statuses.
         """
         return _invoke('ee_exec_cancel', self, (self._engine, principal, execution_id))
+
+    async def cancel_async(self, principal: Optional['Principal'], execution_id: Optional[str]) -> Any:
+        """ee_exec_cancel() without blocking the event loop."""
+        return await _in_thread(self.cancel, principal, execution_id)
 
     def get(self, principal: Optional['Principal'], execution_id: Optional[str]) -> Any:
         """ee_exec_get() (exec.h):
@@ -1074,7 +1203,8 @@ class Executions(_extras.ExecutionsExtras, Module):
         Delete the results of executions that ended more than
         RESULT_RETENTION_DAYS ago (records and stored outputs; their storage
         quota bytes released). The host schedules it. *deleted_out (may be
-        NULL) gets the count. Returns EE_OK, EE_EINVAL, storage statuses.
+        NULL) gets the count; each call leaves one audit entry,
+        "execution.purged", with it. Returns EE_OK, EE_EINVAL, storage statuses.
         """
         return _invoke('ee_exec_purge', self, (self._engine,))
 
@@ -2501,104 +2631,6 @@ class _TemplatesNamespace(Namespace):
         """
         return _invoke('ee_template_render_len', self, (template_text, _merge(data, fields), partials))
 
-    def email_template_put(self, engine: Optional['Engine'], principal: Optional['Principal'] = None, template: Any = None, **fields: Any) -> Any:
-        """ee_email_template_put() (notify.h):
-
-        Store the e-mail template of a workflow (admin: `principal` must be NULL,
-        the host's own call; a principal gets EE_EPERM). `template_json` is
-        {"workflowCatalogId": 24 hex, "subjectTemplate": text (up to 4096
-        bytes), "bodyTemplate": HTML text (up to EE_TEMPLATE_MAX_TEMPLATE bytes),
-        "isActive": bool (default true)}: both templates are Handlebars,
-        compiled now. A workflow has one template: a second put replaces it.
-        *out gets the stored template ({"id", "workflowCatalogId",
-        "subjectTemplate", "bodyTemplate", "isActive", "createdAt",
-        "updatedAt"}), or the error document on failure (ee_free() both).
-        Returns EE_OK; EE_EINVAL (NULL argument, unknown or mistyped member);
-        EE_EPERM; EE_EPARSE (not JSON; a malformed template: the message names
-        the field and the byte offset); EE_ENOTFOUND (no such workflow in the
-        catalog; a helper or partial the template calls does not exist);
-        EE_ETOOBIG; EE_ENOMEM; the storage's statuses. Thread-safe.
-        """
-        return _invoke('ee_email_template_put', self, (engine, principal, _merge(template, fields)))
-
-    def email_template_get(self, engine: Optional['Engine'], principal: Optional['Principal'], workflow_id: Optional[str]) -> Any:
-        """ee_email_template_get() (notify.h):
-
-        The template of workflow `workflow_id` (admin: `principal` NULL), as put
-        returns it. Returns EE_OK; EE_EINVAL; EE_EPERM; EE_ENOTFOUND (none: its
-        e-mails use the default template, docs/email.md); the storage's.
-        """
-        return _invoke('ee_email_template_get', self, (engine, principal, workflow_id))
-
-    def email_template_list(self, engine: Optional['Engine'], principal: Optional['Principal'] = None, query: Any = None, **fields: Any) -> Any:
-        """ee_email_template_list() (notify.h):
-
-        One page of templates, newest first (admin: `principal` NULL).
-        `query_json` (NULL: {}) may hold "isActive" (bool), "limit" (1..1000,
-        default 50) and "cursor". *out is {"data": [...], "nextCursor": text or
-        null}. Returns EE_OK; EE_EINVAL (a bad member or cursor); EE_EPERM;
-        EE_EPARSE; the storage's.
-        """
-        return _invoke('ee_email_template_list', self, (engine, principal, _merge(query, fields)))
-
-    def email_template_delete(self, engine: Optional['Engine'], principal: Optional['Principal'], workflow_id: Optional[str]) -> Any:
-        """ee_email_template_delete() (notify.h):
-
-        Delete the template of a workflow (admin: `principal` NULL). Returns
-        EE_OK; EE_EINVAL; EE_EPERM; EE_ENOTFOUND; the storage's.
-        """
-        return _invoke('ee_email_template_delete', self, (engine, principal, workflow_id))
-
-    def email_send_execution(self, engine: Optional['Engine'], principal: Optional['Principal'], execution_id: Optional[str], request: Any = None, **fields: Any) -> Any:
-        """ee_email_send_execution() (notify.h):
-
-        Queue an e-mail of the results of ended execution `execution_id` of the
-        principal's workspace. `request_json` (NULL: {}) is {"to": address}
-        (default: the address the run was started with). The subject and body
-        are rendered now, from the workflow's active template or the default
-        one, over {"execution": the record as ee_exec_get() gives it, "results":
-        its outputData, "workflowName", "workflow": {"id", "name"},
-        "resultsText": the results as indented JSON}; delivery happens in the
-        outbox (ee_email_outbox_run() or the thread started with the workers).
-        Counts against the user's EMAIL_MAX_PER_USER_PER_HOUR.
-        *out gets {"id", "executionId", "to", "status": "queued"} or the error
-        document. Returns EE_OK; EE_EINVAL (NULL argument, bad member, no
-        recipient, not an address, a line break or NUL in the rendered subject:
-        the message does not quote it); EE_ENOTFOUND (no such execution in the
-        workspace); EE_ESTATE (the execution has not ended); EE_ENOTSUPPORTED
-        (neither SMTP_HOST nor PLATFORM_RESEND_KEY, or no PLATFORM_FROM_EMAIL);
-        EE_ERATELIMIT (the hourly limit: the detail has "retryAfterMs");
-        EE_EPARSE, EE_ETOOBIG (the template); the storage's and counters'.
-        Thread-safe.
-        """
-        return _invoke('ee_email_send_execution', self, (engine, principal, execution_id, _merge(request, fields)))
-
-    def email_outbox_run(self, engine: Optional['Engine'], max: int) -> Any:
-        """ee_email_outbox_run() (notify.h):
-
-        Deliver up to `max` (>= 1) due outbox messages now, in this thread: each
-        is claimed under a lease (EMAIL_LEASE_MS), so concurrent runners - other
-        threads, processes or hosts on the database - never send one twice; sent
-        (the server accepted it: SMTP 250, API 2xx), it is marked sent with the
-        execution's emailSent/emailSentAt; refused for now (network, SMTP, HTTP
-        429 or 5xx), retried after a backoff with jitter until
-        EMAIL_MAX_ATTEMPTS; refused for good (another HTTP 4xx), failed.
-        *sent_out (may be NULL) gets how many were sent. For hosts that run no
-        execution workers (the workers start a thread doing this every
-        EMAIL_POLL_MS). Returns EE_OK (also when some deliveries failed: they
-        are recorded); EE_EINVAL; the storage's statuses. Thread-safe.
-        """
-        return _invoke('ee_email_outbox_run', self, (engine, max))
-
-    def email_outbox_stats(self, engine: Optional['Engine']) -> Any:
-        """ee_email_outbox_stats() (notify.h):
-
-        The outbox's counts for monitoring: {"queued", "sending", "sent",
-        "failed", "oldestQueuedAgeMs", "transport": "smtp" | "api" | "none"}.
-        *out (ee_free()). Returns EE_OK; EE_EINVAL; the storage's statuses.
-        """
-        return _invoke('ee_email_outbox_stats', self, (engine,))
-
 
 templates = _TemplatesNamespace()
 
@@ -2625,6 +2657,11 @@ class EngineModules:
     def credentials(self) -> Credentials:
         """The credentials.h functions of this engine."""
         return Credentials(self)
+
+    @property
+    def email(self) -> Email:
+        """The ee_email_* functions of this engine."""
+        return Email(self)
 
     @property
     def executions(self) -> Executions:
@@ -2725,13 +2762,13 @@ BINDINGS = {
     'ee_cred_platform_set_active': 'Credentials.platform_set_active',
     'ee_cred_rotate': 'Credentials.rotate',
     'ee_cred_route': 'Credentials.route',
-    'ee_email_outbox_run': 'templates.email_outbox_run',
-    'ee_email_outbox_stats': 'templates.email_outbox_stats',
-    'ee_email_send_execution': 'templates.email_send_execution',
-    'ee_email_template_delete': 'templates.email_template_delete',
-    'ee_email_template_get': 'templates.email_template_get',
-    'ee_email_template_list': 'templates.email_template_list',
-    'ee_email_template_put': 'templates.email_template_put',
+    'ee_email_outbox_run': 'Email.outbox_run',
+    'ee_email_outbox_stats': 'Email.outbox_stats',
+    'ee_email_send_execution': 'Email.send_execution',
+    'ee_email_template_delete': 'Email.template_delete',
+    'ee_email_template_get': 'Email.template_get',
+    'ee_email_template_list': 'Email.template_list',
+    'ee_email_template_put': 'Email.template_put',
     'ee_engine_close': 'Engine.close',
     'ee_engine_now_ms': 'Engine.now_ms',
     'ee_engine_open': 'Engine.open',
@@ -2875,4 +2912,4 @@ BINDINGS = {
     'ee_version_num': 'version_num',
 }
 NAMESPACES = ['cost', 'n8n', 'quota', 'storage', 'templates']
-CLASSES = ['Audit', 'Billing', 'Catalog', 'CostTable', 'Counters', 'Credentials', 'Executions', 'Gateway', 'HttpRequest', 'HttpResponse', 'Mail', 'N8n', 'Principal', 'Quota', 'QuotaSubject', 'Schema', 'Storage', 'Transport', 'TransportOptions']
+CLASSES = ['Audit', 'Billing', 'Catalog', 'CostTable', 'Counters', 'Credentials', 'Email', 'Executions', 'Gateway', 'HttpRequest', 'HttpResponse', 'Mail', 'N8n', 'Principal', 'Quota', 'QuotaSubject', 'Schema', 'Storage', 'Transport', 'TransportOptions']

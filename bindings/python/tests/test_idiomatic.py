@@ -5,6 +5,7 @@ against a fake n8n, refusals mapped to their exception classes with detail,
 and the asyncio variants."""
 import asyncio
 import json
+import shutil
 import os
 import subprocess
 import sys
@@ -294,7 +295,7 @@ class HandlesTest(unittest.TestCase):
             for attr, cls in (("catalog", ee.Catalog), ("credentials", ee.Credentials),
                               ("quota", ee.Quota), ("executions", ee.Executions),
                               ("billing", ee.Billing), ("audit", ee.Audit),
-                              ("gateway", ee.Gateway)):
+                              ("gateway", ee.Gateway), ("email", ee.Email)):
                 self.assertIsInstance(getattr(engine, attr), cls)
         with self.assertRaises(ValueError):
             engine.catalog.list()
@@ -502,6 +503,104 @@ class EngineModulesTest(unittest.TestCase):
     def test_gateway_listen(self):
         url = self.engine.gateway.listen("127.0.0.1:0")
         self.assertTrue(url.startswith("http://127.0.0.1:"), url)
+
+
+class SmtpSink:
+    """tests/support/smtp_sink.py: a real SMTP server (aiosmtpd) on loopback
+    writing each accepted message to a file."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="ee-py-smtp-")
+        script = os.path.join(REPO, "tests", "support", "smtp_sink.py")
+        self.proc = subprocess.Popen(["python3", script, self.dir], stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            self.proc.kill()
+            raise RuntimeError("the SMTP sink did not start (python3-aiosmtpd installed?)")
+        self.port = int(line.split()[1])
+
+    def messages(self):
+        names = sorted(f for f in os.listdir(self.dir) if f.endswith(".eml"))
+        out = []
+        for n in names:
+            with open(os.path.join(self.dir, n), "rb") as f:
+                out.append(f.read().decode("utf-8", "replace"))
+        return out
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.proc.stdout.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class EmailTest(unittest.TestCase):
+    """engine.email: templates (admin), a results e-mail queued for a run and
+    delivered through a real SMTP server by outbox_run (and its async form)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.n8n = FakeN8n()
+        cls.smtp = SmtpSink()
+        cls.cfg = memory_config(N8N_BASE_URL=cls.n8n.url, N8N_API_KEY=N8N_KEY,
+                                SMTP_HOST="127.0.0.1", SMTP_PORT=str(cls.smtp.port),
+                                PLATFORM_FROM_EMAIL="results@example.com", EMAIL_POLL_MS="0")
+        cls.engine = ee.Engine.open(cls.cfg)
+        cls.a = ee.Principal("ws-mail", "u-mail", "org-mail")
+        names = {e["name"]: e["id"] for e in cls.engine.catalog.sync()["added"]}
+        cls.wf = names["Hosts echo"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.engine.close()
+        cls.cfg.close()
+        cls.smtp.stop()
+        cls.n8n.stop()
+
+    def test_templates_are_admin_only_and_round_trip(self):
+        mail = self.engine.email
+        with self.assertRaises(ee.PermissionDenied):
+            mail.template_put(self.a, workflowCatalogId=self.wf, subjectTemplate="x",
+                              bodyTemplate="y")
+        with self.assertRaises(ee.ParseError):
+            mail.template_put(None, workflowCatalogId=self.wf, subjectTemplate="{{#if}}",
+                              bodyTemplate="y")
+        put = mail.template_put(None, workflowCatalogId=self.wf,
+                                subjectTemplate="{{workflowName}} said {{results.echo}}",
+                                bodyTemplate="<p>{{results.echo}}</p>", isActive=True)
+        self.assertEqual(put["workflowCatalogId"], self.wf)
+        self.assertEqual(mail.template_get(None, self.wf)["subjectTemplate"],
+                         "{{workflowName}} said {{results.echo}}")
+        self.assertIn(self.wf, [t["workflowCatalogId"] for t in mail.template_list(None)["data"]])
+
+    def test_results_e_mail_is_delivered_by_the_outbox(self):
+        mail = self.engine.email
+        mail.template_put(None, workflowCatalogId=self.wf,
+                          subjectTemplate="{{workflowName}} said {{results.echo}}",
+                          bodyTemplate="<p>{{results.echo}}</p>", isActive=True)
+        rec = self.engine.executions.run(self.a, self.wf, parameters={"text": "py-mail-1"})
+        self.assertEqual(rec["status"], "completed")
+        queued = mail.send_execution(self.a, rec["_id"], to="reader@example.com")
+        self.assertEqual((queued["executionId"], queued["status"]), (rec["_id"], "queued"))
+        self.assertGreaterEqual(mail.outbox_stats()["queued"], 1)
+        sent = asyncio.run(mail.outbox_run_async(10))
+        self.assertEqual(sent, 1)
+        msgs = [m for m in self.smtp.messages() if "py-mail-1" in m]
+        self.assertEqual(len(msgs), 1)
+        self.assertIn("X-Envelope-To: reader@example.com", msgs[0])
+        self.assertIn("Hosts echo said py-mail-1", msgs[0])
+        got = self.engine.executions.get(self.a, rec["_id"])
+        self.assertTrue(got["emailSent"])
+        self.assertEqual(mail.outbox_run(10), 0)  # nothing sent twice
+        with self.assertRaises(ee.InvalidArgument):
+            mail.send_execution(self.a, rec["_id"], to="not-an-address")
+        with ee.Principal("ws-other", "u-o", "org-o") as b:
+            with self.assertRaises(ee.NotFound):
+                mail.send_execution(b, rec["_id"], to="reader@example.com")
+        mail.template_delete(None, self.wf)
+        with self.assertRaises(ee.NotFound):
+            mail.template_get(None, self.wf)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ override table where the rule reads badly:
 
   ee_<module>_<verb>(engine, ...)       engine.<module>.<verb>(...)
         modules: audit, billing, catalog, credentials (ee_cred_),
-        executions (ee_exec_), gateway, quota
+        email (ee_email_), executions (ee_exec_), gateway, quota
   ee_<type>_<verb>(<type> *h, ...)      <Type>.<verb>(...) on the handle class
         (Principal, Schema, CostTable - also ee_cost_estimate/actual -,
         Counters, Storage, N8n, QuotaSubject, Transport, TransportOptions,
@@ -72,7 +72,8 @@ NAMES = {
     "ee_mail_from": "sender",
 }
 
-#: Engine modules: header -> (attribute, class, prefix).
+#: Engine modules: header -> (attribute, class, prefix).  A header with two
+#: families of engine functions names the second in PREFIX_MODULES.
 ENGINE_MODULES = {
     "audit.h": ("audit", "Audit", "ee_audit_"),
     "billing.h": ("billing", "Billing", "ee_billing_"),
@@ -81,6 +82,11 @@ ENGINE_MODULES = {
     "exec.h": ("executions", "Executions", "ee_exec_"),
     "gateway.h": ("gateway", "Gateway", "ee_gateway_"),
     "quota.h": ("quota", "Quota", "ee_quota_"),
+}
+#: Engine modules chosen by prefix before the header's (notify.h holds the
+#: templates, which take no engine, and the e-mail calls, which do).
+PREFIX_MODULES = {
+    "ee_email_": ("email", "Email", "ee_email_"),
 }
 #: Namespaces of functions without a handle: header -> (name, prefix).
 NAMESPACES = {
@@ -99,7 +105,8 @@ HANDLE_PREFIXES = {
 EXTRAS = {"Executions": "ExecutionsExtras"}
 
 #: Calls that wait (network, executions): they also get an `<name>_async`.
-WAITS = {"ee_exec_run", "ee_exec_wait", "ee_catalog_sync", "ee_cred_key_validate",
+WAITS = {"ee_exec_run", "ee_exec_wait", "ee_exec_cancel", "ee_catalog_sync",
+         "ee_cred_key_validate", "ee_email_outbox_run",
          "ee_cred_platform_provision", "ee_n8n_list_workflows", "ee_n8n_get_workflow",
          "ee_n8n_trigger_webhook", "ee_n8n_get_execution", "ee_n8n_list_executions",
          "ee_transport_http", "ee_transport_mail"}
@@ -159,6 +166,10 @@ def place(f):
             return "init", class_name(tname), "__init__"
         verb = verb[:-4] if verb.endswith("_new") else verb
         return "ctor", class_name(tname), verb
+    if first == "handle:ee_engine":
+        for pref, (_attr, cls, _p) in PREFIX_MODULES.items():
+            if name.startswith(pref):
+                return "module", cls, NAMES.get(name) or strip(name, (pref,))
     if first == "handle:ee_engine" and f["header"] in ENGINE_MODULES:
         attr, cls, pref = ENGINE_MODULES[f["header"]]
         return "module", cls, NAMES.get(name) or strip(name, (pref,))
@@ -169,6 +180,11 @@ def place(f):
         return "method", class_name(tname), NAMES.get(name) or strip(name, prefixes(tname))
     ns, pref = NAMESPACES[f["header"]]
     return "namespace", ns, NAMES.get(name) or strip(name, (pref,))
+
+
+#: Module class -> its engine attribute.
+MODULE_ATTRS = {cls: attr for attr, cls, _p in
+                list(ENGINE_MODULES.values()) + list(PREFIX_MODULES.values())}
 
 
 def hint(p, classes):
@@ -307,7 +323,8 @@ def generate(manifest):
         w(f"\nclass {cls}({', '.join(bases)}):")
         if is_module:
             hdr = items[0][2]["header"]
-            w(f'    """engine.{ENGINE_MODULES[hdr][0]}: the functions of {hdr} that take an engine."""')
+            attr = MODULE_ATTRS[cls]
+            w(f'    """engine.{attr}: the functions of {hdr} that take an engine."""')
         else:
             tname = handle_classes[cls]
             w(f'    """{tname} (freed with {manifest["handles"][tname]["free"]}()): a handle;'
@@ -338,12 +355,14 @@ def generate(manifest):
     # the engine's module properties
     w("\n\nclass EngineModules:")
     w('    """The per-module objects of an engine (engine.catalog ...)."""')
-    for hdr, (attr, cls, _pref) in sorted(ENGINE_MODULES.items(), key=lambda kv: kv[1][0]):
+    mods = [(attr, cls, f"{hdr} functions") for hdr, (attr, cls, _p) in ENGINE_MODULES.items()]
+    mods += [(attr, cls, f"{pref}* functions") for pref, (attr, cls, _p) in PREFIX_MODULES.items()]
+    for attr, cls, what in sorted(mods):
         if cls not in classes:
             continue
         w("\n    @property")
         w(f"    def {attr}(self) -> {cls}:")
-        w(f'        """The {hdr} functions of this engine."""')
+        w(f'        """The {what} of this engine."""')
         w(f"        return {cls}(self)")
     w("\n\n#: Every exported function -> where the binding has it (relative to the package).")
     w("BINDINGS = {")
