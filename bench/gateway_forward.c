@@ -12,12 +12,19 @@
  *
  * Prints one JSON line per storage: p50/p99 through the gateway, the direct
  * p50 as the baseline, slowdown = ratio, "added_us_p50", "handle_p50"
- * (ee_gateway_handle() alone, upstream call included), and the process's
+ * (ee_gateway_handle() alone, upstream call included), "hop_p50" (the
+ * listener's hop alone: a call without a token, answered 401 before any
+ * upstream call) beside "hop_direct_p50" (the direct call timed
+ * alternately with it), and the process's
  * CPU time a call (every thread) through the gateway and direct,
  * "cpu_us_p50" and "direct_cpu_us_p50": whether the time added is work
  * or waiting (on the shared test machine they equal the wall times to
  * within 2 us: work - system calls, wake-ups, the gateway's code). Target: < 100 us
  * added at p50 (the ratio means little against a ~50 us local provider).
+ * A "memory-upstream-2ms" line repeats the memory: run against the same
+ * provider answering after 2 ms, as a fast real API would: there the ratio
+ * is the gateway's share of a provider call (against the instant provider
+ * it is mostly the second loopback hop over a ~50 us call).
  * --memory: the memory: storage alone (repeated runs, profiles).
  * --gap-us N pauses N us after each call (a workflow's own work between
  * its calls): the listener writes a call's record after its answer, and
@@ -44,6 +51,10 @@ static const char ANSWER[] =
     "\"Hello\"}}], \"usage\": {\"prompt_tokens\": 12, \"completion_tokens\": 30, "
     "\"total_tokens\": 42, \"cost\": 0.000123456789}}";
 
+/* the provider's own time to answer: 0 (a loopback provider answering at
+ * once), then a fast real API's (the *-upstream-2ms lines) */
+static volatile long provider_delay_us;
+
 static enum MHD_Result provider(void *cls, struct MHD_Connection *c, const char *url,
                                 const char *method, const char *version, const char *upload,
                                 size_t *upload_size, void **con_cls)
@@ -57,6 +68,8 @@ static enum MHD_Result provider(void *cls, struct MHD_Connection *c, const char 
         *upload_size = 0;
         return MHD_YES;
     }
+    if (provider_delay_us > 0)
+        usleep((useconds_t)provider_delay_us);
     struct MHD_Response *r = MHD_create_response_from_buffer(sizeof ANSWER - 1, (void *)ANSWER,
                                                              MHD_RESPMEM_PERSISTENT);
     MHD_add_response_header(r, "Content-Type", "application/json");
@@ -95,7 +108,7 @@ static uint64_t cpu_ns(void)
 }
 
 /* One POST: its wall time; its CPU time into *cpu. */
-static uint64_t post(CURL *h, const char *url, uint64_t *cpu)
+static uint64_t post_expect(CURL *h, const char *url, uint64_t *cpu, long want)
 {
     curl_easy_setopt(h, CURLOPT_URL, url);
     uint64_t c0 = cpu_ns();
@@ -106,11 +119,16 @@ static uint64_t post(CURL *h, const char *url, uint64_t *cpu)
         *cpu = cpu_ns() - c0;
     long code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-    if (rc != CURLE_OK || code != 200) {
+    if (rc != CURLE_OK || code != want) {
         fprintf(stderr, "gateway_forward: %s: %s, HTTP %ld\n", url, curl_easy_strerror(rc), code);
         exit(1);
     }
     return t1 - t0;
+}
+
+static uint64_t post(CURL *h, const char *url, uint64_t *cpu)
+{
+    return post_expect(h, url, cpu, 200);
 }
 
 /* The data dir: the source's files with gateway.json's openrouter pointed
@@ -211,10 +229,28 @@ static void run(const char *label, const char *uri, const char *dir, int port, i
         a[i] = bench_now_ns() - t0;
     }
     uint64_t h50 = bench_quantile(a, (size_t)n, 0.5);
-    char extra[256];
+    /* the listener's hop alone: a call without a token, refused (401)
+     * before any upstream call - beside the direct call again */
+    CURL *h2 = curl_easy_init();
+    struct curl_slist *hd2 = curl_slist_append(NULL, "Content-Type: application/json");
+    curl_easy_setopt(h2, CURLOPT_HTTPHEADER, hd2);
+    curl_easy_setopt(h2, CURLOPT_POSTFIELDS, BODY);
+    curl_easy_setopt(h2, CURLOPT_WRITEFUNCTION, sink);
+    for (int i = 0; i < 50; i++)
+        post_expect(h2, via, NULL, 401);
+    for (int i = 0; i < n; i++) {
+        a[i] = post_expect(h2, via, NULL, 401);
+        b[i] = post(h, direct, NULL);
+    }
+    uint64_t hop50 = bench_quantile(a, (size_t)n, 0.5), hopd50 = bench_quantile(b, (size_t)n, 0.5);
+    curl_slist_free_all(hd2);
+    curl_easy_cleanup(h2);
+    char extra[384];
     snprintf(extra, sizeof extra, "\"calls\": %d, \"added_us_p50\": %.1f, \"handle_p50\": %llu, "
+             "\"hop_p50\": %llu, \"hop_direct_p50\": %llu, "
              "\"cpu_us_p50\": %.1f, \"direct_cpu_us_p50\": %.1f",
              n, (double)(p50 > d50 ? p50 - d50 : 0) / 1000.0, (unsigned long long)h50,
+             (unsigned long long)hop50, (unsigned long long)hopd50,
              (double)cpu50 / 1000.0, (double)dcpu50 / 1000.0);
     bench_report("gateway_forward", label, extra, p50, p99, "direct", d50);
     free(a);
@@ -251,6 +287,13 @@ int main(int argc, char **argv)
             gap_us = strtol(argv[i + 1], NULL, 10);
     }
     run("memory", "memory:", dir, port, n);
+    /* The same calls to a provider that takes 2 ms to answer (a fast real
+     * API; LLM calls take hundreds): the ratio the gateway's cost makes of
+     * a provider call, where the instant provider's ratio mostly measures
+     * the second loopback hop. */
+    provider_delay_us = 2000;
+    run("memory-upstream-2ms", "memory:", dir, port, n / 3);
+    provider_delay_us = 0;
     if (!memory_only) {
         snprintf(uri, sizeof uri, "sqlite://%s/normal.db?synchronous=normal", dir);
         run("sqlite-normal", uri, dir, port, n);
