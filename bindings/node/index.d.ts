@@ -72,6 +72,62 @@ export declare function features(): string[];
 export declare function statusName(code: number): string;
 export declare function strerror(code: number): string;
 export declare const bindings: Array<{ name: string; path: string; kind: string; async: boolean; reason?: string }>;
+// ---- the calls over C structs (index.js, "C structs") ----
+/** struct ee_counter_req. */
+export interface CounterRequest {
+    key: string;
+    /** Amount to reserve (default 1). */
+    n?: Int64;
+    limit: Int64;
+    windowMs?: Int64;
+    windowEndMs?: Int64;
+}
+/** struct ee_counter_result. */
+export interface CounterResult {
+    resvId: Int64;
+    value: Int64;
+    committed: Int64;
+    limit: Int64;
+    windowEndMs: Int64;
+    retryAtMs: Int64;
+    fits: boolean;
+}
+/** Indexed values compare as text: strings, numbers, BigInts, booleans. */
+export type StorageValue = string | number | bigint | boolean;
+/** struct ee_storage_query_spec. */
+export interface StorageQuery {
+    eq?: Record<string, StorageValue>;
+    timeFrom?: Int64;
+    timeTo?: Int64;
+    order?: 'timeDesc' | 'timeAsc' | 'idAsc' | 'idDesc' | number;
+    limit?: number;
+    cursor?: string | null;
+}
+/** struct ee_storage_row, copied: data is the BSON document. */
+export interface StorageRow { id: string; revision: Int64; time: Int64; data: Buffer; }
+/** The figures of a refused ticket (ee_quota_ticket_refusal). */
+export interface QuotaRefusal {
+    status: number; code: string;
+    quota: 'predictions' | 'spend' | 'rate' | 'concurrency' | 'concurrencyGlobal' | string;
+    usage: Int64; limit: Int64; resetsAt: Int64; retryAfterMs: Int64;
+}
+/** struct ee_quota_ticket: caller-owned bytes, no pointer inside. */
+export declare class QuotaTicket {
+    /** Bytes of a ticket (EE_QUOTA_TICKET_SIZE). */
+    static readonly SIZE: number;
+    /** An empty ticket, or a copy of a ticket's bytes. */
+    constructor(bytes?: Buffer);
+    readonly buffer: Buffer;
+    /** ee_quota_ticket_from_json */
+    static fromJson(json: JsonInput): QuotaTicket;
+    /** ee_quota_ticket_json */
+    toJson(): Json;
+    toJSON(): Json;
+    /** ee_quota_ticket_refusal: null when admitted */
+    refusal(): QuotaRefusal | null;
+    readonly admitted: boolean;
+}
+
 export declare const native: {
     manifest: Json; lib: unknown; libraryPath: string; fn: Record<string, any>;
     free(ptr: unknown): void; libraryCandidates(env?: Record<string, string | undefined>): string[];
@@ -220,6 +276,14 @@ export declare class Counters extends NativeHandle {
     release(key: string | null, id: Int64, nowMs: Int64): void;
     /** ee_counters_renew */
     renew(key: string | null, id: Int64, leaseMs: Int64, nowMs: Int64): void;
+    /** ee_counters_reserve */
+    reserve(req: CounterRequest, leaseMs: Int64, nowMs: Int64): { granted: boolean } & CounterResult;
+    /** ee_counters_reserve_many */
+    reserveMany(reqs: CounterRequest[], leaseMs: Int64, nowMs: Int64): { granted: boolean; results: CounterResult[] };
+    /** ee_counters_reserve_many_leased */
+    reserveManyLeased(reqs: CounterRequest[], leases: Int64[], nowMs: Int64): { granted: boolean; results: CounterResult[] };
+    /** ee_counters_get */
+    get(key: string, nowMs: Int64): CounterResult;
 }
 
 export declare class HttpRequest extends NativeHandle {
@@ -375,6 +439,12 @@ export declare class Storage extends NativeHandle {
     deleteRange(collection: string | null, workspace: string | null, timeFrom: Int64, timeTo: Int64): Int64;
     /** ee_storage_collection_list */
     static collections(): Array<{ name: string; flags: number; timeField: string | null }>;
+    /** ee_storage_query */
+    query(collection: string, workspace: string | null, query?: StorageQuery | null): { rows: StorageRow[]; nextCursor: string | null };
+    /** ee_storage_count */
+    count(collection: string, workspace: string | null, query?: StorageQuery | null): Int64;
+    /** ee_storage_increment */
+    increment(collection: string, workspace: string | null, key: Record<string, StorageValue>, inc: Record<string, Int64>, nowMs: Int64): Record<string, Int64>;
 }
 
 export declare class Transport extends NativeHandle {
@@ -595,6 +665,12 @@ export interface EngineQuota {
     stats(): Json;
     /** ee_quota_set_alert_callback */
     onAlert(callback: ((alert: Json) => void) | null): void;
+    /** ee_quota_admit_fast: an admitted ticket; a refusal throws (with .ticket) */
+    admitFast(subject: QuotaSubject | PrincipalLike, estCostNano?: Int64): QuotaTicket;
+    /** ee_quota_finish */
+    finishTicket(ticket: QuotaTicket, success: boolean | number, actualCostNano?: Int64): void;
+    /** ee_quota_renew */
+    renew(ticket: QuotaTicket): void;
 }
 
 export declare class Engine {

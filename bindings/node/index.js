@@ -1019,6 +1019,13 @@ function attachEngineModules(engine) {
         engine[k] = buildEngineModule(engine, sub);
     // Hand-written members of the modules.
     engine.quota.onAlert = (callback) => engine._onAlert(callback);
+    // The quota ticket fast path (C structs, below).
+    engine.quota.admitFast = (subject, estCostNano) => admitFast(engine, subject, estCostNano);
+    engine.quota.finishTicket = (ticket, success, actualCostNano = 0) => {
+        check(fn.ee_quota_finish(engine._handle(), ticketArg(ticket), success ? 1 : 0,
+                                 int64Arg(actualCostNano, 'actualCostNano')));
+    };
+    engine.quota.renew = (ticket) => { check(fn.ee_quota_renew(engine._handle(), ticketArg(ticket))); };
 }
 
 /** Storage.collections(): the collections the library declares, as
@@ -1037,8 +1044,359 @@ classes.Storage.collections = () => {
     });
 };
 
+// ---- C structs: counters, the quota ticket, storage queries -------------------
+// Declared field by field as include/execengine/{counters,quota,storage}.h
+// declare them (the test "struct layouts" compares koffi's sizes and
+// offsets with a C compiler's). The idiomatic methods below take and return
+// plain JS objects; koffi copies them into these structs for the call (the
+// strings they point to live as long as the call). native.fn keeps the raw
+// `void *` forms.
+const structs = {
+    ee_counter_req: koffi.struct('ee_counter_req', {
+        key: 'const char *', n: 'int64_t', limit: 'int64_t', window_ms: 'int64_t', window_end_ms: 'int64_t',
+    }),
+    ee_counter_result: koffi.struct('ee_counter_result', {
+        resv_id: 'uint64_t', value: 'int64_t', committed: 'int64_t', limit: 'int64_t',
+        window_end_ms: 'int64_t', retry_at_ms: 'int64_t', fits: 'int32_t', reserved_: 'int32_t',
+    }),
+    ee_quota_ticket: koffi.struct('ee_quota_ticket', { opaque_: koffi.array('uint64_t', 1024 / 8) }),
+    ee_storage_eq: koffi.struct('ee_storage_eq', { field: 'const char *', value: 'const char *' }),
+    ee_storage_inc: koffi.struct('ee_storage_inc', { field: 'const char *', delta: 'int64_t' }),
+};
+structs.ee_storage_query_spec = koffi.struct('ee_storage_query_spec', {
+    version: 'unsigned int', flags: 'unsigned int', eq: koffi.pointer(structs.ee_storage_eq),
+    n_eq: 'size_t', time_from: 'int64_t', time_to: 'int64_t', order: 'int', limit: 'size_t',
+    cursor: 'const char *',
+});
+// Pointers as void * so that the row callback copies the bytes it needs.
+structs.ee_storage_row = koffi.struct('ee_storage_row', {
+    id: 'void *', revision: 'int64_t', time: 'int64_t', data: 'void *', len: 'size_t',
+});
+
+/** Typed declarations of the struct calls (native.fn has them as void *). */
+const sfn = (() => {
+    const h = (name) => koffi.pointer(handleTypes[name]);
+    const S = structs;
+    const ptr = (t) => koffi.pointer(t);
+    const out = (t) => koffi.out(koffi.pointer(t));
+    const cbRow = koffi.pointer(callbackTypes.ee_storage_row_fn);
+    return {
+        ee_counters_reserve: lib.func('ee_counters_reserve', 'int', [h('ee_counters'), ptr(S.ee_counter_req),
+            'int64_t', 'int64_t', out(S.ee_counter_result), out('int')]),
+        ee_counters_reserve_many: lib.func('ee_counters_reserve_many', 'int', [h('ee_counters'),
+            ptr(S.ee_counter_req), 'size_t', 'int64_t', 'int64_t', out(S.ee_counter_result), out('int')]),
+        ee_counters_reserve_many_leased: lib.func('ee_counters_reserve_many_leased', 'int', [h('ee_counters'),
+            ptr(S.ee_counter_req), 'const int64_t *', 'size_t', 'int64_t', out(S.ee_counter_result), out('int')]),
+        ee_counters_get: lib.func('ee_counters_get', 'int', [h('ee_counters'), 'const char *', 'int64_t',
+            out(S.ee_counter_result)]),
+        ee_storage_query: lib.func('ee_storage_query', 'int', [h('ee_storage'), 'const char *', 'const char *',
+            ptr(S.ee_storage_query_spec), cbRow, 'void *', koffi.out(koffi.pointer('void *'))]),
+        ee_storage_count: lib.func('ee_storage_count', 'int', [h('ee_storage'), 'const char *', 'const char *',
+            ptr(S.ee_storage_query_spec), out('uint64_t')]),
+        ee_storage_increment: lib.func('ee_storage_increment', 'int', [h('ee_storage'), 'const char *',
+            'const char *', ptr(S.ee_storage_eq), 'size_t', ptr(S.ee_storage_inc), 'size_t', 'int64_t',
+            'int64_t *']),
+    };
+})();
+
+function int64Arg(v, what) {
+    if (typeof v === 'bigint') return v;
+    if (typeof v === 'number' && Number.isInteger(v)) return v;
+    throw new TypeError(`${what} must be an integer (a Number, or a BigInt beyond 2^53)`);
+}
+
+/** An int64 read back: a Number when exact, else the BigInt (as koffi does). */
+function int64Value(x) {
+    if (typeof x !== 'bigint') return x;
+    return x >= BigInt(Number.MIN_SAFE_INTEGER) && x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : x;
+}
+
+function plainObject(v, what) {
+    if (v === null || typeof v !== 'object' || Array.isArray(v))
+        throw new TypeError(`${what} must be an object`);
+    return v;
+}
+
+// ---- counters ------------------------------------------------------------------
+function counterReq(r, what = 'request') {
+    plainObject(r, what);
+    if (typeof r.key !== 'string') throw new TypeError(`${what}.key must be a string`);
+    return {
+        key: r.key,
+        n: int64Arg(r.n === undefined ? 1 : r.n, `${what}.n`),
+        limit: int64Arg(r.limit, `${what}.limit`),
+        window_ms: int64Arg(r.windowMs === undefined ? 0 : r.windowMs, `${what}.windowMs`),
+        window_end_ms: int64Arg(r.windowEndMs === undefined ? 0 : r.windowEndMs, `${what}.windowEndMs`),
+    };
+}
+
+function counterReqs(reqs) {
+    if (!Array.isArray(reqs)) throw new TypeError('requests must be an array');
+    return reqs.map((r, i) => counterReq(r, `requests[${i}]`));
+}
+
+function counterResult(r) {
+    return {
+        resvId: r.resv_id, value: r.value, committed: r.committed, limit: r.limit,
+        windowEndMs: r.window_end_ms, retryAtMs: r.retry_at_ms, fits: r.fits !== 0,
+    };
+}
+
+const { Counters, Storage } = classes;
+
+/**
+ * counters.reserve({key, n = 1, limit, windowMs?, windowEndMs?}, leaseMs, nowMs)
+ * -> {granted, resvId, value, committed, limit, windowEndMs, retryAtMs, fits}.
+ * A refusal is not an error: granted false, retryAtMs when it would fit.
+ */
+Counters.prototype.reserve = function reserve(req, leaseMs, nowMs) {
+    const res = {};
+    const granted = [0];
+    check(sfn.ee_counters_reserve(this._handle(), counterReq(req), int64Arg(leaseMs, 'leaseMs'),
+                                  int64Arg(nowMs, 'nowMs'), res, granted));
+    return { granted: granted[0] !== 0, ...counterResult(res) };
+};
+
+function reserveManyResult(st, results, granted) {
+    check(st);
+    return { granted: granted[0] !== 0, results: results.map(counterResult) };
+}
+
+/** counters.reserveMany([req...], leaseMs, nowMs) -> {granted, results: [...]}:
+ * all granted or none. */
+Counters.prototype.reserveMany = function reserveMany(reqs, leaseMs, nowMs) {
+    const c = counterReqs(reqs);
+    const results = c.map(() => ({}));
+    const granted = [0];
+    return reserveManyResult(sfn.ee_counters_reserve_many(this._handle(), c, c.length,
+        int64Arg(leaseMs, 'leaseMs'), int64Arg(nowMs, 'nowMs'), results, granted), results, granted);
+};
+
+/** counters.reserveManyLeased([req...], [leaseMs...], nowMs): a lease per counter. */
+Counters.prototype.reserveManyLeased = function reserveManyLeased(reqs, leases, nowMs) {
+    const c = counterReqs(reqs);
+    if (!Array.isArray(leases) || leases.length !== c.length)
+        throw new TypeError('leases must be an array with one lease per request');
+    const l = BigInt64Array.from(leases.map((x, i) => BigInt(int64Arg(x, `leases[${i}]`))));
+    const results = c.map(() => ({}));
+    const granted = [0];
+    return reserveManyResult(sfn.ee_counters_reserve_many_leased(this._handle(), c, l, c.length,
+        int64Arg(nowMs, 'nowMs'), results, granted), results, granted);
+};
+
+/** counters.get(key, nowMs) -> {value, committed, windowEndMs, ...} (resvId 0). */
+Counters.prototype.get = function get(key, nowMs) {
+    const res = {};
+    check(sfn.ee_counters_get(this._handle(), keyArg(key), int64Arg(nowMs, 'nowMs'), res));
+    return counterResult(res);
+};
+
+// ---- the quota ticket ------------------------------------------------------------
+const TICKET_SIZE = koffi.sizeof(structs.ee_quota_ticket);
+const REFUSALS = new Set(['EE_EQUOTA', 'EE_ESPEND', 'EE_ERATELIMIT', 'EE_ECONCURRENCY']);
+
+/**
+ * An ee_quota_ticket: caller-owned memory (a zeroed Buffer of the struct's
+ * size, `.buffer`) that engine.quota.admitFast fills and finishTicket /
+ * renew read. It holds no pointer, so it may be copied, kept as JSON
+ * (toJson / QuotaTicket.fromJson) and finished elsewhere. JSON.stringify
+ * gives the ticket document, which engine.quota.finish (JSON) accepts too.
+ */
+class QuotaTicket {
+    /** An empty ticket, or a copy of one's bytes (a Buffer of TICKET_SIZE). */
+    constructor(bytes) {
+        this.buffer = Buffer.alloc(TICKET_SIZE);
+        if (bytes !== undefined) {
+            if (!Buffer.isBuffer(bytes) || bytes.length !== TICKET_SIZE)
+                throw new TypeError(`a ticket is a Buffer of ${TICKET_SIZE} bytes`);
+            bytes.copy(this.buffer);
+        }
+    }
+
+    /** A ticket from its JSON document (an object or the text). */
+    static fromJson(json) {
+        const t = new QuotaTicket();
+        check(fn.ee_quota_ticket_from_json(jsonArg(json), t.buffer));
+        return t;
+    }
+
+    /** The ticket document (an admitted ticket only: else InvalidArgument). */
+    toJson() {
+        return JSON.parse(callString('ee_quota_ticket_json', this.buffer));
+    }
+
+    toJSON() { return this.toJson(); }
+
+    /**
+     * null for an admitted ticket; for a refused one {status, code, quota,
+     * usage, limit, resetsAt, retryAfterMs} (quota: 'predictions', 'spend',
+     * 'rate', 'concurrency' or 'concurrencyGlobal'). InvalidArgument for a
+     * ticket the library did not fill.
+     */
+    refusal() {
+        const quota = [null];
+        const usage = [0];
+        const limit = [0];
+        const resets = [0];
+        const retry = [0];
+        const st = fn.ee_quota_ticket_refusal(this.buffer, quota, usage, limit, resets, retry);
+        if (st === 0) return null;
+        const code = statusNames.get(st);
+        if (!REFUSALS.has(code)) check(st);
+        return { status: st, code, quota: quota[0], usage: usage[0], limit: limit[0],
+                 resetsAt: resets[0], retryAfterMs: retry[0] };
+    }
+
+    /** Whether the ticket was admitted (refusal() is null). */
+    get admitted() { return this.refusal() === null; }
+}
+QuotaTicket.SIZE = TICKET_SIZE;
+
+function ticketArg(t) {
+    if (!(t instanceof QuotaTicket)) throw new TypeError('ticket must be a QuotaTicket');
+    return t.buffer;
+}
+
+/**
+ * engine.quota.admitFast(subject, estCostNano = 0) -> an admitted
+ * QuotaTicket. `subject` is a QuotaSubject (the hot path: create one per
+ * principal and reuse it) or a principal (a subject is made for the call).
+ * A refusal throws its error (QuotaExceeded, SpendLimitReached,
+ * RateLimited, ConcurrencyLimited) with the figures as detail and
+ * retryAfterMs, and the refused ticket as `.ticket`.
+ */
+function admitFast(engine, subject, estCostNano = 0) {
+    const QuotaSubject = classes.QuotaSubject;
+    const ehandle = engine._handle();
+    const temp = subject instanceof QuotaSubject ? null : QuotaSubject.create(engine, subject);
+    const t = new QuotaTicket();
+    let st;
+    try {
+        st = fn.ee_quota_admit_fast(ehandle, (temp || subject)._handle(),
+                                    int64Arg(estCostNano, 'estCostNano'), t.buffer);
+        if (st >= 0) return t;
+        let err = ExecEngineError.last(st);
+        if (REFUSALS.has(statusNames.get(st))) {
+            const r = t.refusal();
+            const detail = { allowed: false, quota: r.quota, usage: r.usage, limit: r.limit,
+                             resetsAt: r.resetsAt, retryAfterMs: r.retryAfterMs };
+            err = ExecEngineError.forStatus(st, err.message, err.httpStatus,
+                                            { ...detail, ...(err.detail || {}) });
+        }
+        err.ticket = t;
+        throw err;
+    } finally {
+        if (temp) temp.close();
+    }
+}
+
+// ---- storage: queries and increments ------------------------------------------------
+const STORAGE_ORDERS = { timeDesc: 0, timeAsc: 1, idAsc: 2, idDesc: 3 };
+
+/** Pairs [field, text value] of {field: value} (values: string, number,
+ * BigInt, boolean - compared as text, as the header says). */
+function eqPairs(eq, what) {
+    if (eq === undefined || eq === null) return [];
+    return Object.entries(plainObject(eq, what)).map(([field, v]) => {
+        if (!['string', 'number', 'bigint', 'boolean'].includes(typeof v))
+            throw new TypeError(`${what}.${field} must be a string, number or boolean`);
+        return { field, value: String(v) };
+    });
+}
+
+/** struct ee_storage_query_spec of {eq, timeFrom, timeTo, order, limit, cursor}. */
+function querySpec(q) {
+    if (q === undefined || q === null) q = {};
+    plainObject(q, 'query');
+    const eq = eqPairs(q.eq, 'query.eq');
+    let flags = 0;
+    if (q.timeFrom !== undefined && q.timeFrom !== null) flags |= 1;
+    if (q.timeTo !== undefined && q.timeTo !== null) flags |= 2;
+    let order = q.order === undefined || q.order === null ? 0 : q.order;
+    if (typeof order === 'string') {
+        if (!(order in STORAGE_ORDERS))
+            throw new RangeError(`query.order must be one of ${Object.keys(STORAGE_ORDERS).join(', ')}`);
+        order = STORAGE_ORDERS[order];
+    }
+    return {
+        version: 1, flags, eq: eq.length ? eq : null, n_eq: eq.length,
+        time_from: flags & 1 ? int64Arg(q.timeFrom, 'query.timeFrom') : 0,
+        time_to: flags & 2 ? int64Arg(q.timeTo, 'query.timeTo') : 0,
+        order: Number(order), limit: q.limit === undefined || q.limit === null ? 0 : Number(q.limit),
+        cursor: q.cursor === undefined || q.cursor === null ? null : String(q.cursor),
+    };
+}
+
+/**
+ * storage.query(collection, workspace, {eq: {field: value}, timeFrom,
+ * timeTo, order: 'timeDesc'|'timeAsc'|'idAsc'|'idDesc', limit, cursor})
+ * -> {rows: [{id, revision, time, data}], nextCursor} (data: the BSON
+ * bytes, a Buffer; nextCursor null on the last page). The row callback is
+ * registered for this call only (the library calls it synchronously).
+ */
+Storage.prototype.query = function query(collection, workspace, q) {
+    const spec = querySpec(q);
+    const rows = [];
+    let failure = null;
+    const cb = koffi.register((rowPtr) => {
+        try {
+            const r = koffi.decode(rowPtr, structs.ee_storage_row);
+            const n = Number(r.len);
+            rows.push({
+                id: Buffer.from(new Uint8Array(koffi.view(r.id, 12))).toString('hex'),
+                revision: r.revision,
+                time: r.time,
+                data: n ? Buffer.from(new Uint8Array(koffi.view(r.data, n))) : Buffer.alloc(0),
+            });
+            return 0;
+        } catch (e) {
+            failure = e;
+            return 1;
+        }
+    }, koffi.pointer(callbackTypes.ee_storage_row_fn));
+    const next = [null];
+    let st;
+    try {
+        st = sfn.ee_storage_query(this._handle(), collection, workspace === undefined ? null : workspace,
+                                  spec, cb, null, next);
+    } finally {
+        koffi.unregister(cb);
+    }
+    const nextCursor = takeString(next[0]);
+    if (failure) throw failure;
+    check(st);
+    return { rows, nextCursor };
+};
+
+/** storage.count(collection, workspace, {eq, timeFrom, timeTo}?) -> the number
+ * of matching documents (a query of null counts the whole workspace). */
+Storage.prototype.count = function count(collection, workspace, q) {
+    const out = [0];
+    check(sfn.ee_storage_count(this._handle(), collection, workspace === undefined ? null : workspace,
+                               q === undefined || q === null ? null : querySpec(q), out));
+    return out[0];
+};
+
+/**
+ * storage.increment(collection, workspace, key {field: value}, inc
+ * {field: delta}, nowMs) -> {field: total after the increment}. `key`
+ * names every field of the collection's unique key; the document is
+ * created if missing.
+ */
+Storage.prototype.increment = function increment(collection, workspace, key, inc, nowMs) {
+    const k = eqPairs(key, 'key');
+    const d = Object.entries(plainObject(inc, 'inc'))
+        .map(([field, delta]) => ({ field, delta: int64Arg(delta, `inc.${field}`) }));
+    const totals = new BigInt64Array(d.length);
+    check(sfn.ee_storage_increment(this._handle(), collection, workspace === undefined ? null : workspace,
+                                   k.length ? k : null, k.length, d.length ? d : null, d.length,
+                                   int64Arg(nowMs, 'nowMs'), totals));
+    return Object.fromEntries(d.map((x, i) => [x.field, int64Value(totals[i])]));
+};
+
 module.exports = {
     ...classes,
+    QuotaTicket,
     ...modules,
     ExecEngineError,
     LibraryError,
@@ -1060,5 +1418,7 @@ module.exports = {
     native: {
         manifest, lib, libraryPath, fn, statusNames, callString, callDocAsync, takeString,
         free: (ptr) => fn.ee_free(ptr), libraryCandidates,
+        /** The koffi struct types of the idiomatic struct calls (by C name). */
+        structs,
     },
 };

@@ -6,10 +6,12 @@
  *
  * The rule (docs/bindings.md, "Node"), applied in this order:
  *   1. OVERRIDES names the few functions whose derived name reads badly or
- *      that index.js implements by hand, and a handle's free function is its
- *      class's close(); a function with a parameter no rule can convert (a
- *      C struct) has no method: it stays ee.native.fn.<name>, with the
- *      reason from NATIVE_REASON.
+ *      that index.js implements by hand (among them the calls over C data
+ *      structs: counters requests/results, the quota ticket, storage
+ *      queries and increments, which index.js declares with koffi.struct),
+ *      and a handle's free function is its class's close(); any other
+ *      function with a struct parameter has no method: it stays
+ *      ee.native.fn.<name>, with the reason from NATIVE_REASON.
  *   2. First parameter `handle_out:ee_x` -> a static factory on class X
  *      (ee_storage_sqlite_new -> Storage.sqlite(path)); "new" alone -> create.
  *   3. First parameter `handle:ee_engine` -> engine.<module>.<method>, the
@@ -84,17 +86,40 @@ const OVERRIDES = {
     ee_version_features: { path: 'features', handwritten: true },
     ee_principal_new: { path: 'Principal.create' },
     ee_storage_id_new: { path: 'storage.newId' },
+    // Calls over C data structs (index.js, "C structs"): plain objects in,
+    // plain objects out; the struct layouts are checked against C's.
+    ee_counters_reserve: { path: 'Counters#reserve', handwritten: true },
+    ee_counters_reserve_many: { path: 'Counters#reserveMany', handwritten: true },
+    ee_counters_reserve_many_leased: { path: 'Counters#reserveManyLeased', handwritten: true },
+    ee_counters_get: { path: 'Counters#get', handwritten: true },
+    ee_quota_admit_fast: { path: 'engine.quota.admitFast', handwritten: true },
+    // engine.quota.finish is ee_quota_finish_json (a ticket as JSON).
+    ee_quota_finish: { path: 'engine.quota.finishTicket', handwritten: true },
+    ee_quota_renew: { path: 'engine.quota.renew', handwritten: true },
+    ee_quota_ticket_refusal: { path: 'QuotaTicket#refusal', handwritten: true },
+    ee_quota_ticket_json: { path: 'QuotaTicket#toJson', handwritten: true },
+    ee_quota_ticket_from_json: { path: 'QuotaTicket.fromJson', handwritten: true },
+    ee_storage_query: { path: 'Storage#query', handwritten: true },
+    ee_storage_count: { path: 'Storage#count', handwritten: true },
+    ee_storage_increment: { path: 'Storage#increment', handwritten: true },
 };
 
-/* Functions over caller-allocated C structs: no idiomatic form (yet); the
- * reason says what to use instead. They stay callable as native.fn.<name>. */
+/* The functions that stay native-only, and why: their structs carry C
+ * function pointers the library calls (from its own threads, or with C
+ * request and sink objects), which a JS object cannot be. Each stays
+ * callable as native.fn.<name>. */
 const NATIVE_REASON = {
-    ee_quota: 'the quota ticket fast path over struct ee_quota_ticket: use engine.quota.admit / finish (JSON)',
-    ee_counters: 'the counters backend API over struct ee_counter_req / ee_counter_result (engine internals)',
-    ee_storage: 'a storage call over query/key structs or a custom backend vtable (C hosts only)',
-    ee_transport: 'a custom transport backend vtable (C hosts only)',
-    ee_engine: 'an engine assembled from C parts (struct ee_engine_parts): use Engine.open',
-    ee_gateway: 'the gateway entry point over C request/sink structs: use engine.gateway.listen',
+    ee_counters_new_custom: 'a custom counters backend table (struct ee_counters_backend) whose '
+        + 'slots the library calls from its own threads: C hosts only; use Counters.memory/sqlite/'
+        + 'postgres/redis/openUri',
+    ee_storage_new_custom: 'a custom storage backend table (struct ee_storage_backend) whose slots '
+        + 'the library calls from its own threads: C hosts only; use Storage.memory/sqlite/postgres/openUri',
+    ee_transport_new_custom: 'a custom transport table (struct ee_transport_backend) whose slots '
+        + 'the library calls from its own threads: C hosts only; use Transport.curl',
+    ee_engine_open_parts: 'an engine assembled from C parts (struct ee_engine_parts, custom '
+        + 'backends included): C hosts only; use Engine.open with a Config',
+    ee_gateway_handle: 'the gateway entry point over C request and sink structs with callbacks '
+        + '(struct ee_gateway_request / ee_gateway_sink): C hosts only; use engine.gateway.listen',
 };
 
 /* int parameters that are yes/no flags: a boolean is accepted. */
@@ -227,10 +252,9 @@ function describe(manifest) {
             d.path = ov.path;
             d.handwritten = !!ov.handwritten;
         } else if (s.unsupported) {
-            const k = Object.keys(NATIVE_REASON).find((p) => f.name.startsWith(p + '_'));
             d.path = `native.fn.${f.name}`;
             d.kind = 'native';
-            d.reason = `${s.unsupported}: ${NATIVE_REASON[k] || 'C hosts only'}`;
+            d.reason = `${s.unsupported}: ${NATIVE_REASON[f.name] || 'C hosts only'}`;
             out.push(d);
             continue;
         } else if (first.startsWith('handle_out:')) {
@@ -278,4 +302,5 @@ function describe(manifest) {
     return out;
 }
 
-module.exports = { describe, className, outKey, camel, MODULES, SUBMODULES, OVERRIDES, ASYNC, TEXT_OUT };
+module.exports = { describe, className, outKey, camel, MODULES, SUBMODULES, OVERRIDES, ASYNC, TEXT_OUT,
+    NATIVE_REASON };

@@ -92,6 +92,62 @@ export declare function features(): string[];
 export declare function statusName(code: number): string;
 export declare function strerror(code: number): string;
 export declare const bindings: Array<{ name: string; path: string; kind: string; async: boolean; reason?: string }>;
+// ---- the calls over C structs (index.js, "C structs") ----
+/** struct ee_counter_req. */
+export interface CounterRequest {
+    key: string;
+    /** Amount to reserve (default 1). */
+    n?: Int64;
+    limit: Int64;
+    windowMs?: Int64;
+    windowEndMs?: Int64;
+}
+/** struct ee_counter_result. */
+export interface CounterResult {
+    resvId: Int64;
+    value: Int64;
+    committed: Int64;
+    limit: Int64;
+    windowEndMs: Int64;
+    retryAtMs: Int64;
+    fits: boolean;
+}
+/** Indexed values compare as text: strings, numbers, BigInts, booleans. */
+export type StorageValue = string | number | bigint | boolean;
+/** struct ee_storage_query_spec. */
+export interface StorageQuery {
+    eq?: Record<string, StorageValue>;
+    timeFrom?: Int64;
+    timeTo?: Int64;
+    order?: 'timeDesc' | 'timeAsc' | 'idAsc' | 'idDesc' | number;
+    limit?: number;
+    cursor?: string | null;
+}
+/** struct ee_storage_row, copied: data is the BSON document. */
+export interface StorageRow { id: string; revision: Int64; time: Int64; data: Buffer; }
+/** The figures of a refused ticket (ee_quota_ticket_refusal). */
+export interface QuotaRefusal {
+    status: number; code: string;
+    quota: 'predictions' | 'spend' | 'rate' | 'concurrency' | 'concurrencyGlobal' | string;
+    usage: Int64; limit: Int64; resetsAt: Int64; retryAfterMs: Int64;
+}
+/** struct ee_quota_ticket: caller-owned bytes, no pointer inside. */
+export declare class QuotaTicket {
+    /** Bytes of a ticket (EE_QUOTA_TICKET_SIZE). */
+    static readonly SIZE: number;
+    /** An empty ticket, or a copy of a ticket's bytes. */
+    constructor(bytes?: Buffer);
+    readonly buffer: Buffer;
+    /** ee_quota_ticket_from_json */
+    static fromJson(json: JsonInput): QuotaTicket;
+    /** ee_quota_ticket_json */
+    toJson(): Json;
+    toJSON(): Json;
+    /** ee_quota_ticket_refusal: null when admitted */
+    refusal(): QuotaRefusal | null;
+    readonly admitted: boolean;
+}
+
 export declare const native: {
     manifest: Json; lib: unknown; libraryPath: string; fn: Record<string, any>;
     free(ptr: unknown): void; libraryCandidates(env?: Record<string, string | undefined>): string[];
@@ -208,8 +264,18 @@ function generate() {
             members.push('    static from(p: PrincipalLike): Principal;');
             members.push('    toJSON(): { workspaceId: string; userId: string | null; orgId: string | null };');
         }
-        if (cn === 'Storage')
+        if (cn === 'Storage') {
             members.push('    /** ee_storage_collection_list */\n    static collections(): Array<{ name: string; flags: number; timeField: string | null }>;');
+            members.push('    /** ee_storage_query */\n    query(collection: string, workspace: string | null, query?: StorageQuery | null): { rows: StorageRow[]; nextCursor: string | null };');
+            members.push('    /** ee_storage_count */\n    count(collection: string, workspace: string | null, query?: StorageQuery | null): Int64;');
+            members.push('    /** ee_storage_increment */\n    increment(collection: string, workspace: string | null, key: Record<string, StorageValue>, inc: Record<string, Int64>, nowMs: Int64): Record<string, Int64>;');
+        }
+        if (cn === 'Counters') {
+            members.push('    /** ee_counters_reserve */\n    reserve(req: CounterRequest, leaseMs: Int64, nowMs: Int64): { granted: boolean } & CounterResult;');
+            members.push('    /** ee_counters_reserve_many */\n    reserveMany(reqs: CounterRequest[], leaseMs: Int64, nowMs: Int64): { granted: boolean; results: CounterResult[] };');
+            members.push('    /** ee_counters_reserve_many_leased */\n    reserveManyLeased(reqs: CounterRequest[], leases: Int64[], nowMs: Int64): { granted: boolean; results: CounterResult[] };');
+            members.push('    /** ee_counters_get */\n    get(key: string, nowMs: Int64): CounterResult;');
+        }
         out.push(`export declare class ${cn} extends NativeHandle {\n${members.join('\n')}\n}\n`);
     }
 
@@ -231,8 +297,12 @@ function generate() {
                 lines.push(`    ${k}: ${sub};`);
             }
         }
-        if (name === 'EngineQuota')
+        if (name === 'EngineQuota') {
             lines.push('    /** ee_quota_set_alert_callback */\n    onAlert(callback: ((alert: Json) => void) | null): void;');
+            lines.push('    /** ee_quota_admit_fast: an admitted ticket; a refusal throws (with .ticket) */\n    admitFast(subject: QuotaSubject | PrincipalLike, estCostNano?: Int64): QuotaTicket;');
+            lines.push('    /** ee_quota_finish */\n    finishTicket(ticket: QuotaTicket, success: boolean | number, actualCostNano?: Int64): void;');
+            lines.push('    /** ee_quota_renew */\n    renew(ticket: QuotaTicket): void;');
+        }
         out.push(`export interface ${name} {\n${lines.join('\n')}\n}\n`);
     };
     for (const [k, v] of Object.entries(tree)) iface('Engine' + k[0].toUpperCase() + k.slice(1), v);
