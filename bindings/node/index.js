@@ -778,7 +778,9 @@ function makeCallback(type, jsfn) {
             if (p.type === 'ptr' && p.name === 'payload') continue;
             if (p.type === 'bytes' && ps[i + 1] && ps[i + 1].type === 'size') {
                 const n = Number(cargs[i + 1]);
-                a.push(n ? Buffer.from(koffi.view(cargs[i], n)) : Buffer.alloc(0));
+                // a copy: the C bytes are borrowed for the call only, and
+                // Buffer.from(ArrayBuffer) would share them
+                a.push(n ? Buffer.from(new Uint8Array(koffi.view(cargs[i], n))) : Buffer.alloc(0));
                 i++;
             } else if (p.type.startsWith('handle:')) {
                 const C = classes[mapping.className(p.type.slice(7))];

@@ -311,6 +311,40 @@ async function startSmtpSink() {
     return { proc, dir, port: m[1], messages };
 }
 
+test('a streaming callback gets its chunks as Buffers it may keep (copies, NUL kept)', async () => {
+    const http = require('node:http');
+    const srv = http.createServer((req, res) => {
+        const parts = [];
+        req.on('data', (d) => parts.push(d));
+        req.on('end', () => {
+            res.statusCode = 201;
+            res.end(Buffer.concat([Buffer.from('echo:\0'), ...parts]));
+        });
+    });
+    await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const opts = ee.TransportOptions.create();
+    const transport = ee.Transport.curl(opts);
+    const req = ee.HttpRequest.create('POST', `http://127.0.0.1:${srv.address().port}/`);
+    try {
+        req.setBody(Buffer.from('payload'));
+        const chunks = [];
+        req.setStream((resp, chunk) => { chunks.push([resp.status(), chunk]); });
+        const resp = await transport.http(req);
+        assert.equal(resp.status(), 201);
+        resp.close();
+        // The chunks outlive the call: each is the binding's own copy, not
+        // a view of the library's buffer (freed when the call ended).
+        global.gc?.();
+        assert.deepEqual(Buffer.concat(chunks.map((c) => c[1])), Buffer.from('echo:\0payload'));
+        assert.deepEqual([...new Set(chunks.map((c) => c[0]))], [201]);
+    } finally {
+        req.close();
+        transport.close();
+        opts.close();
+        srv.close();
+    }
+});
+
 test('engine.email: admin templates, a results e-mail delivered by outboxRun (a Promise)', async () => {
     const n8n = await startFakeN8n();
     const smtp = await startSmtpSink();
