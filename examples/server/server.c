@@ -635,6 +635,19 @@ static enum MHD_Result run_answer(struct MHD_Connection *c, req_state *rs)
     return r;
 }
 
+/* A refusal of the server's own about one member of the request: 400
+ * EE_EINVAL in the shape of the library's schema violations, "errors":
+ * [{"instancePath", "keyword", "message"}], so that a client reads every
+ * field-level 400 the same way. */
+static enum MHD_Result send_invalid(struct MHD_Connection *c, const char *message,
+                                   const char *pointer, const char *keyword, const char *what)
+{
+    return send_doc(c, 400,
+                    json_pack("{s:{s:s, s:s, s:[{s:s, s:s, s:s}]}}", "error", "status",
+                              "EE_EINVAL", "message", message, "errors", "instancePath", pointer,
+                              "keyword", keyword, "message", what));
+}
+
 /* POST execute: {"parameters", "useCustomApiKey", "apiKeyId", "idempotencyKey",
  * "timeoutMs", "async": bool}. Sync: 200 with the final record; async: 202. */
 static enum MHD_Result route_execute(struct MHD_Connection *c, const token_entry *who,
@@ -647,10 +660,8 @@ static enum MHD_Result route_execute(struct MHD_Connection *c, const token_entry
     json_t *jasync = json_object_get(req, "async");
     if (jasync != NULL && !json_is_boolean(jasync)) {
         json_decref(req);
-        return send_doc(c, 400,
-                        json_pack("{s:{s:s, s:s, s:[{s:s, s:s}]}}", "error", "status", "EE_EINVAL",
-                                  "message", "async must be true or false", "violations",
-                                  "pointer", "/async", "message", "must be a boolean"));
+        return send_invalid(c, "/async: must be true or false", "/async", "type",
+                            "must be a boolean");
     }
     int async = json_is_true(jasync);
     json_object_del(req, "async");
@@ -763,10 +774,8 @@ static enum MHD_Result route_admin_workspace(struct MHD_Connection *c, const tok
     const char *org = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "orgId");
     ee_principal *p = NULL;
     if (ws == NULL && op != 4)
-        return send_doc(c, 400,
-                        json_pack("{s:{s:s, s:s, s:[{s:s, s:s}]}}", "error", "status", "EE_EINVAL",
-                                  "message", "workspaceId is required", "violations", "pointer",
-                                  "/workspaceId", "message", "required query argument"));
+        return send_invalid(c, "/workspaceId: the query argument is required", "/workspaceId",
+                            "required", "required query argument");
     if (ws != NULL) {
         ee_status st = ee_principal_new(&p, ws, who->user, org && *org ? org : NULL);
         if (st != EE_OK)
