@@ -742,9 +742,18 @@ class ServerTest(unittest.TestCase):
                              ("GET", "/api/admin/engines/billing/2020-01/export?workspaceId=ws-a"),
                              ("GET", "/api/admin/engines/audit"),
                              ("GET", "/api/engines/sync-workflows"),
+                             ("POST", "/api/engines/sync-workflows"),
                              ("GET", "/metrics")):
             self.assert_error(self.call(path, "a", method, {} if method != "GET" else None),
                               403, "EE_EPERM")
+
+    def test_sync_workflows_post(self):
+        # POST as well as GET: the catalog is already in step with n8n.
+        code, report, _ = self.call("/api/engines/sync-workflows", "admin", "POST")
+        self.assertEqual(code, 200, report)
+        self.assertEqual((report["added"], report["unchanged"]), ([], 1), report)
+        code, body, _ = self.call("/api/admin/engines/workflows/" + self.wf, "admin")
+        self.assertEqual((code, body["id"]), (200, self.wf), body)
 
     def test_admin_routes(self):
         code, body, _ = self.call("/api/admin/engines/workflows", "admin")
@@ -1116,6 +1125,116 @@ class OwnServerTest(unittest.TestCase):
         code, rec, _ = request(srv.port, "/api/engines/execute/" + ids["Hosts echo"], CANARY,
                                "POST", {"parameters": {}})
         self.assertEqual((code, rec["status"]), (200, "completed"), rec)
+
+    def test_gateway_call_metered(self):
+        # A workflow run that calls OpenRouter through the server's gateway
+        # on the customer's own key: the provider gets that key (never the
+        # run's token), the run completes with the provider's answer, its
+        # cost lists the call, and /metrics counts the metered cost.
+        srv, _, orr, ids, key = self.upstreams()
+        code, rec, _ = request(srv.port, "/api/engines/execute/" + ids["LLM summary"], CANARY,
+                               "POST", {"parameters": {"text": "the quick brown fox"},
+                                        "useCustomApiKey": True, "apiKeyId": key})
+        self.assertEqual(code, 200, rec)
+        self.assertEqual(rec["status"], "completed", rec)
+        self.assertEqual(rec["outputData"]["summary"], "Summary: the quick brown fox")
+        [call] = orr.requests("/chat/completions")
+        self.assertEqual(call["path"], "/api/v1/chat/completions")
+        self.assertEqual(call["headers"]["authorization"], "Bearer " + CUSTOMER_KEY)
+        code, cost, _ = request(srv.port, "/api/engines/executions/%s/cost" % rec["_id"], CANARY)
+        self.assertEqual(code, 200, cost)
+        self.assertEqual((cost["totals"]["calls"], cost["totals"]["tokens"],
+                          cost["totals"]["cost"], cost["totals"]["costUsd"]),
+                         (1, 59, 123000, "0.000123000"), cost)
+        self.assertEqual(cost["apiKeyUsed"]["type"], "customer", cost)
+        [c] = cost["calls"]
+        self.assertEqual((c["provider"], c["status"], c["cost"], c["source"], c["totalTokens"]),
+                         ("openrouter", 200, 123000, "customer", 59), cost)
+        code, text, _ = request(srv.port, "/metrics", TOKENS["admin"]["token"])
+        self.assertEqual(code, 200)
+        samples = {(n, tuple(sorted(l.items()))): v
+                   for fam in parse_exposition(self, text).values() for n, l, v in fam["samples"]}
+        self.assertAlmostEqual(samples[("execengine_gateway_cost_usd_total",
+                                        (("payer", "other"), ("provider", "openrouter")))],
+                               0.000123, places=9)
+        self.assertEqual(samples[("execengine_gateway_calls_total",
+                                  (("class", "2xx"), ("provider", "openrouter")))], 1)
+        self.assertEqual(samples[("execengine_server_gateway_requests_total",
+                                  (("code", "200"), ("provider", "openrouter")))], 1)
+
+    def test_validate_key_200(self):
+        # A customer's key that OpenRouter's key endpoint accepts.
+        srv, _, orr, _, key = self.upstreams()
+        code, body, _ = request(srv.port, "/api/engines/api-keys/%s/validate" % key, CANARY,
+                                "POST")
+        self.assertEqual(code, 200, body)
+        self.assertEqual((body["status"], body["limit"], body["usage"], body["limitRemaining"]),
+                         ("valid", 100, 25.5, 74.5), body)
+        [sent] = orr.requests("/valid/key")
+        self.assertEqual(sent["headers"]["authorization"], "Bearer " + CUSTOMER_KEY)
+
+    def test_credential_gap_422(self):
+        # No platform OpenRouter key, and the run does not ask for the
+        # customer's: the LLM workflow cannot route its openRouterApi
+        # credential, and the answer lists the gap.
+        srv, n8n, _, ids, _ = self.upstreams()
+        before = set(n8n.counts())
+        code, body, hdrs = request(srv.port, "/api/engines/execute/" + ids["LLM summary"],
+                                   CANARY, "POST", {"parameters": {"text": "x"}})
+        self.assertEqual(code, 422, body)
+        self.assertEqual(body["error"]["status"], "EE_ECREDENTIALS")
+        gaps = body["error"]["gaps"]
+        self.assertIsInstance(gaps, list)
+        self.assertEqual([(g["kind"], g["credentialName"]) for g in gaps],
+                         [("credential", "openRouterApi")], gaps)
+        self.assertEqual(set(n8n.counts()), before, "a run with a gap reached n8n")
+
+    def test_predictions_quota_429(self):
+        # A plan of one prediction per period: the second run is refused.
+        srv = Server([TOKENS["admin"], TOKENS["a"]], {
+            "N8N_BASE_URL": N8N.url, "N8N_API_KEY": N8N_KEY,
+            "EE_DATA_DIR": self.data_dir(free_plan={"predictionsPerPeriod": 1})})
+        self.addCleanup(lambda: self.assertEqual(srv.stop(), 0))
+        code, report, _ = request(srv.port, "/api/engines/sync-workflows",
+                                  TOKENS["admin"]["token"])
+        self.assertEqual(code, 200, report)
+        wf = report["added"][0]["id"]
+        code, rec, _ = request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                               {"parameters": {}})
+        self.assertEqual((code, rec["status"]), (200, "completed"), rec)
+        code, body, hdrs = request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                                   {"parameters": {}})
+        self.assertEqual(code, 429, body)
+        self.assertEqual((body["error"]["status"], body["error"]["quota"]),
+                         ("EE_EQUOTA", "predictions"), body)
+        self.assertGreater(int(hdrs["Retry-After"]), 0)
+        self.assertEqual(body["error"]["limit"], 1, body)
+
+    def test_concurrency_429(self):
+        # One execution at a time per workspace: a second while the first
+        # waits on n8n is refused with Retry-After.
+        own = FakeN8n()
+        self.addCleanup(own.stop)
+        srv = Server([TOKENS["admin"], TOKENS["a"]], {
+            "N8N_BASE_URL": own.url, "N8N_API_KEY": N8N_KEY, "MAX_CONCURRENT_EXECUTIONS": "1"})
+        self.addCleanup(lambda: self.assertEqual(srv.stop(), 0))
+        code, report, _ = request(srv.port, "/api/engines/sync-workflows",
+                                  TOKENS["admin"]["token"])
+        self.assertEqual(code, 200, report)
+        wf = report["added"][0]["id"]
+        own.config(delayMs=3000)
+        code, body, _ = request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                                {"parameters": {}, "async": True})
+        self.assertEqual(code, 202, body)
+        for _ in range(400):  # until it reached n8n: it is running
+            if own.counts():
+                break
+            time.sleep(0.025)
+        code, body, hdrs = request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                                   {"parameters": {}})
+        self.assertEqual(code, 429, body)
+        self.assertEqual(body["error"]["status"], "EE_ECONCURRENCY", body)
+        self.assertGreater(int(hdrs["Retry-After"]), 0)
 
     def test_n8n_unreachable_502(self):
         srv = Server([TOKENS["admin"]], {"N8N_BASE_URL": "http://127.0.0.1:%d" % free_port(),
