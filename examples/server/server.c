@@ -7,7 +7,8 @@
  * Environment: EE_SERVER_ADDR (default 127.0.0.1:8080), EE_SERVER_TOKENS
  * (a JSON file {"tokens": [{"token","workspaceId","userId","orgId","role"}]}),
  * EE_SERVER_MAX_CALLS (most requests waiting on n8n or a provider at once,
- * default 256) and the engine's own configuration (ee_config_load_env()).
+ * gateway and other routes each, default 256) and the engine's own
+ * configuration (ee_config_load_env()).
  * Exit status: 0 after SIGTERM/SIGINT, 1 engine or listener failure,
  * 2 bad EE_SERVER_ADDR, EE_SERVER_MAX_CALLS or tokens file.
  * SIGTERM/SIGINT: stop accepting, let running requests finish (bounded),
@@ -114,10 +115,13 @@ static size_t g_ntokens;
 static ee_engine *g_engine;
 static volatile sig_atomic_t g_stop;
 static atomic_int g_active;
-/* Calls waiting on threads of their own (start_call()), at most
- * g_calls_max (EE_SERVER_MAX_CALLS); past that such a request is answered
- * 503 with Retry-After, never run on a pool worker. */
-static atomic_int g_call_threads;
+/* Calls waiting on threads of their own (start_call()), counted apart for
+ * the gateway ([1]) and for the other routes ([0]), at most g_calls_max
+ * (EE_SERVER_MAX_CALLS) of each; past that such a request is answered 503
+ * with Retry-After, never run on a pool worker. Apart, because a run
+ * waiting on n8n needs its workflow's gateway calls to go through: runs
+ * filling the bound must not refuse them. */
+static atomic_int g_call_threads[2];
 static int g_calls_max = DEFAULT_MAX_CALLS;
 /* The answer when memory runs out, rendered at start. */
 static char *g_enomem_body;
@@ -623,6 +627,7 @@ static void *call_thread(void *arg)
     rs->call_out = out;
     rs->call_error = last;
     struct MHD_Connection *c = rs->conn;
+    atomic_int *slots = &g_call_threads[rs->call == CALL_GATEWAY];
     atomic_store(&rs->call_phase, 2);
     pthread_mutex_lock(&rs->call_lock); /* start_call() has suspended it */
     pthread_mutex_unlock(&rs->call_lock);
@@ -630,7 +635,7 @@ static void *call_thread(void *arg)
      * touched after this. The count drops after it, so that shutdown never
      * stops the daemon with this connection still suspended. */
     MHD_resume_connection(c);
-    atomic_fetch_sub(&g_call_threads, 1);
+    atomic_fetch_sub(slots, 1);
     return NULL;
 }
 
@@ -649,15 +654,17 @@ static enum MHD_Result send_busy(struct MHD_Connection *c)
  * its own and suspend the connection; call_answer() answers it on a pool
  * thread once it ended. A library call that waits on n8n or a provider
  * would otherwise hold one of the pool's 4 workers for as long as the
- * upstream takes. Past g_calls_max waiting calls, or when no thread can
- * be made, the request is answered 503 with Retry-After instead (it is
- * never run on the pool worker). Returns what the handler returns.
+ * upstream takes. Past g_calls_max waiting calls of its kind (gateway or
+ * not), or when no thread can be made, the request is answered 503 with
+ * Retry-After instead (it is never run on the pool worker). Returns what
+ * the handler returns.
  */
 static enum MHD_Result start_call(struct MHD_Connection *c, req_state *rs, int kind,
                                   const ee_principal *p)
 {
-    if (atomic_fetch_add(&g_call_threads, 1) >= g_calls_max) {
-        atomic_fetch_sub(&g_call_threads, 1);
+    atomic_int *slots = &g_call_threads[kind == CALL_GATEWAY];
+    if (atomic_fetch_add(slots, 1) >= g_calls_max) {
+        atomic_fetch_sub(slots, 1);
         return send_busy(c);
     }
     rs->conn = c;
@@ -678,7 +685,7 @@ static enum MHD_Result start_call(struct MHD_Connection *c, req_state *rs, int k
         pthread_mutex_unlock(&rs->call_lock);
         atomic_store(&rs->call_phase, 0);
         rs->call = CALL_NONE;
-        atomic_fetch_sub(&g_call_threads, 1);
+        atomic_fetch_sub(slots, 1);
         return send_busy(c);
     }
     MHD_suspend_connection(c);
@@ -1924,7 +1931,7 @@ int main(void)
     /* Calls on their own threads are waited for in any case: each is
      * bounded by its timeout (the run's, n8n's, the gateway's), and its
      * thread holds its request. */
-    for (int i = 0; atomic_load(&g_call_threads) > 0 ||
+    for (int i = 0; atomic_load(&g_call_threads[0]) + atomic_load(&g_call_threads[1]) > 0 ||
                     (i < DRAIN_MAX_S * 20 && atomic_load(&g_active) > 0);
          i++) {
         struct timespec ts = {0, 50 * 1000 * 1000};

@@ -1087,24 +1087,30 @@ class OwnServerTest(unittest.TestCase):
         self.assertEqual([r[0] for r in results], [200] * n, results)
 
     def test_waiting_calls_bounded_503(self):
-        # EE_SERVER_MAX_CALLS=2: two validations wait on a stalled
-        # OpenRouter; further requests that would wait (a validation, a
-        # synchronous run, a gateway call) are refused with 503 and
-        # Retry-After, not run on a pool thread; other routes still answer.
-        srv, _, orr, ids, key = self.upstreams({"EE_SERVER_MAX_CALLS": "2"})
+        # EE_SERVER_MAX_CALLS=2: two runs of the LLM workflow wait on n8n,
+        # and their two gateway calls on a stalled OpenRouter. The gateway
+        # calls have a bound of their own, so the runs filling theirs do not
+        # keep their workflows' calls out. Further requests that would wait
+        # (a validation, a synchronous run; a gateway call) are refused with
+        # 503 and Retry-After, not run on a pool thread; other routes still
+        # answer, and the two runs complete.
+        srv, _, orr, ids, key = self.upstreams({"EE_SERVER_MAX_CALLS": "2",
+                                                "MAX_CONCURRENT_EXECUTIONS": "20"})
         validate = "/api/engines/api-keys/%s/validate" % key
         orr.config(delayMs=4000)
         held = []
-        threads = [threading.Thread(target=lambda: held.append(
-            request(srv.port, validate, CANARY, "POST", timeout=120))) for _ in range(2)]
+        threads = [threading.Thread(target=lambda i=i: held.append(request(
+            srv.port, "/api/engines/execute/" + ids["LLM summary"], CANARY, "POST",
+            {"parameters": {"text": "held %d" % i}, "useCustomApiKey": True, "apiKeyId": key},
+            timeout=120))) for i in range(2)]
         for t in threads:
             t.start()
         try:
             for _ in range(600):
-                if len(orr.requests("/valid/key")) >= 2:
+                if len(orr.requests("/chat/completions")) >= 2:
                     break
                 time.sleep(0.05)
-            self.assertEqual(len(orr.requests("/valid/key")), 2)
+            self.assertEqual(len(orr.requests("/chat/completions")), 2)
             refused = [
                 request(srv.port, validate, CANARY, "POST", timeout=3),
                 request(srv.port, "/api/engines/execute/" + ids["Hosts echo"], CANARY, "POST",
@@ -1112,19 +1118,23 @@ class OwnServerTest(unittest.TestCase):
                 request(srv.port, "/gateway/openrouter/api/v1/models", None, "GET", timeout=3)]
             self.assert_prompt(srv)
         finally:
+            orr.config(delayMs=0)
             for t in threads:
                 t.join(timeout=120)
-            orr.config(delayMs=0)
         for code, body, hdrs in refused:
             self.assertEqual((code, body["error"]["status"]), (503, "EE_EBUSY"), body)
             self.assertEqual(hdrs["Retry-After"], "1")
-        self.assertEqual([(r[0], r[1]["status"]) for r in held], [(200, "valid")] * 2, held)
+        self.assertEqual(sorted((r[0], r[1]["status"], r[1]["outputData"]["summary"])
+                                for r in held),
+                         [(200, "completed", "Summary: held %d" % i) for i in range(2)], held)
+        self.assertEqual(orr.requests("/valid/key"), [], "the refused validation went out")
         # The slots are free again: the same calls go through.
         code, body, _ = request(srv.port, validate, CANARY, "POST")
         self.assertEqual((code, body["status"]), (200, "valid"), body)
         code, rec, _ = request(srv.port, "/api/engines/execute/" + ids["Hosts echo"], CANARY,
                                "POST", {"parameters": {}})
         self.assertEqual((code, rec["status"]), (200, "completed"), rec)
+        self.assertEqual(request(srv.port, "/gateway/openrouter/api/v1/models", None)[0], 401)
 
     def test_gateway_call_metered(self):
         # A workflow run that calls OpenRouter through the server's gateway
