@@ -497,7 +497,7 @@ class ServerTest(unittest.TestCase):
         err = self.assert_error(self.call("/api/engines/execute/" + self.wf, "a", "POST",
                                           {"parameters": {"text": 5}}), 400, "EE_EVALIDATION")
         self.assert_field_errors(err, ["/text"])
-        self.assertEqual(err["errors"][0]["keyword"], "type", err)
+        self.assertEqual((err["errors"][0]["keyword"], err["valid"]), ("type", False), err)
 
     def assert_field_errors(self, err, pointers):
         """The documented shape of a 400 naming fields."""
