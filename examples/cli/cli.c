@@ -1,6 +1,6 @@
 /*
- * execengine: the operator's command-line tool for libexecengine (issue #15,
- * docs/cli.md). Git-style subcommands over the public API only
+ * execengine: the operator's command-line tool for libexecengine
+ * (docs/cli.md). Git-style subcommands over the public API only
  * (<execengine/execengine.h>) and jansson for the JSON it reads and builds.
  *
  *   execengine [GLOBAL OPTIONS] COMMAND [ARGS] [OPTIONS]

@@ -23,9 +23,10 @@ const cfg = new ee.Config().loadEnv();
 const engine = ee.Engine.open(cfg);
 cfg.free();
 
+// As execengine-server (docs/server.md): a credential gap is 422.
 const HTTP_STATUS = { EE_ENOTFOUND: 404, EE_EINVAL: 400, EE_EPARSE: 400, EE_EVALIDATION: 400,
     EE_ETOOBIG: 413, EE_EQUOTA: 429, EE_ERATELIMIT: 429, EE_ECONCURRENCY: 429, EE_ESPEND: 402,
-    EE_ECREDENTIALS: 409, EE_ESTATE: 409, EE_EUPSTREAM: 502, EE_ENETWORK: 502, EE_ETIMEOUT: 504 };
+    EE_ECREDENTIALS: 422, EE_ESTATE: 409, EE_EUPSTREAM: 502, EE_ENETWORK: 502, EE_ETIMEOUT: 504 };
 
 function send(res, code, body, headers = {}) {
     res.writeHead(code, { 'Content-Type': 'application/json', ...headers });

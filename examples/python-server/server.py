@@ -20,8 +20,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import execengine as ee
 
 # Exception class -> HTTP status (anything else: 500).
+# As execengine-server (docs/server.md): a credential gap is 422.
 HTTP = {ee.InvalidArgument: 400, ee.ParseError: 400, ee.ValidationError: 400,
-        ee.CredentialGap: 400, ee.NotFound: 404, ee.PermissionDenied: 403,
+        ee.CredentialGap: 422, ee.NotFound: 404, ee.PermissionDenied: 403,
         ee.QuotaExceeded: 429, ee.RateLimited: 429, ee.ConcurrencyLimited: 429,
         ee.BudgetExceeded: 402, ee.UpstreamError: 502, ee.Timeout: 504}
 

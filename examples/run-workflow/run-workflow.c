@@ -27,8 +27,6 @@
 #include <string.h>
 
 #include <execengine/execengine.h>
-#include <execengine/exec.h>    /* until execengine.h includes them (issue #13) */
-#include <execengine/gateway.h>
 
 #define DEMO_WORKSPACE "demo-workspace"
 #define DEMO_USER "demo-user"

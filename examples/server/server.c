@@ -1,14 +1,16 @@
 /*
- * execengine-server: the example REST server (issue #15), a thin HTTP front
- * of libexecengine using the public API only, libmicrohttpd and jansson.
+ * execengine-server: the example REST server, a thin HTTP front of
+ * libexecengine using the public API only, libmicrohttpd and jansson.
  * Every route maps to one library call (docs/server.md has the table); the
  * server holds no logic of its own beyond who is asking and HTTP.
  *
  * Environment: EE_SERVER_ADDR (default 127.0.0.1:8080), EE_SERVER_TOKENS
- * (a JSON file {"tokens": [{"token","workspaceId","userId","orgId","role"}]})
- * and the engine's own configuration (ee_config_load_env()).
+ * (a JSON file {"tokens": [{"token","workspaceId","userId","orgId","role"}]}),
+ * EE_SERVER_MAX_CALLS (most requests waiting on n8n or a provider at once,
+ * gateway and other routes each, default 256) and the engine's own
+ * configuration (ee_config_load_env()).
  * Exit status: 0 after SIGTERM/SIGINT, 1 engine or listener failure,
- * 2 bad EE_SERVER_ADDR or tokens file.
+ * 2 bad EE_SERVER_ADDR, EE_SERVER_MAX_CALLS or tokens file.
  * SIGTERM/SIGINT: stop accepting, let running requests finish (bounded),
  * then ee_engine_close() (queued executions stay in storage for recovery).
  */
@@ -41,7 +43,10 @@
 /* Longest wait for running requests at shutdown (seconds). */
 #define DRAIN_MAX_S 300
 #define MAX_SEGMENTS 8
-#define MAX_RUN_THREADS 256
+/* Most calls waiting on threads of their own at once (EE_SERVER_MAX_CALLS):
+ * the default, and the largest value accepted. */
+#define DEFAULT_MAX_CALLS 256
+#define MAX_CALLS_LIMIT 4096
 
 typedef struct {
     char token[256];
@@ -52,9 +57,37 @@ typedef struct {
     ee_principal *principal;
 } token_entry;
 
-/* One request: its body as it arrives, and a synchronous run's outcome
- * (the run happens on a thread of its own while the connection is
- * suspended, so that it holds no worker of the pool). */
+/* The list of a request's headers, collected before it is handed to a
+ * thread of its own (the gateway's "Name: value" lines). */
+typedef struct {
+    json_t *obj;   /* the callback: {"name": "value"} */
+    char **lines;  /* the gateway: "Name: value" */
+    size_t n;
+    size_t cap;
+} header_list;
+
+/* A growing text buffer (the gateway's query, answers, /metrics). */
+typedef struct {
+    char *buf;
+    size_t len;
+    size_t cap;
+} strbuf;
+
+/* What the gateway answered, kept until the pool sends it. */
+typedef struct {
+    int status;
+    char **headers;
+    size_t n_headers;
+    strbuf body;
+} gw_answer;
+
+/* Library calls that may wait on n8n or a provider: each runs on a thread
+ * of its own while the connection is suspended, so that it holds no
+ * worker of the pool (see start_call()). */
+enum { CALL_NONE, CALL_RUN, CALL_VALIDATE, CALL_SYNC, CALL_CANCEL, CALL_GATEWAY };
+
+/* One request: its body as it arrives, and a waiting call's arguments and
+ * outcome. */
 typedef struct {
     char *body;
     size_t len;
@@ -62,13 +95,17 @@ typedef struct {
     int too_big;
     struct MHD_Connection *conn;
     const ee_principal *principal;
-    char *run_request;
-    char *run_workflow;
-    atomic_int run_phase; /* 0 none, 1 running, 2 ended: run_status, run_out, run_error */
-    pthread_mutex_t run_lock; /* held by start_run() until the connection is suspended */
-    ee_status run_status;
-    char *run_out;      /* ee_exec_run()'s document */
-    char *run_error;    /* the run thread's ee_error_last_json() */
+    int call;           /* CALL_... */
+    char *call_arg;     /* the workflow, key or execution id; the gateway's path */
+    char *call_text;    /* a run's request; the gateway's method */
+    header_list call_headers; /* the gateway's request headers */
+    strbuf call_query;  /* the gateway's query, re-encoded */
+    atomic_int call_phase; /* 0 none, 1 running, 2 ended: call_status, call_out, call_error */
+    pthread_mutex_t call_lock; /* held by start_call() until the connection is suspended */
+    ee_status call_status;
+    char *call_out;     /* the library's document */
+    char *call_error;   /* the call thread's ee_error_last_json() */
+    gw_answer call_gw;  /* the gateway's answer */
     uint64_t start_ns;  /* when the request's head arrived (latency histogram) */
     int family;         /* its route family (FAM_...) */
 } req_state;
@@ -78,9 +115,14 @@ static size_t g_ntokens;
 static ee_engine *g_engine;
 static volatile sig_atomic_t g_stop;
 static atomic_int g_active;
-/* Synchronous runs on threads of their own (at most MAX_RUN_THREADS; past
- * that a run holds its pool worker as before). */
-static atomic_int g_run_threads;
+/* Calls waiting on threads of their own (start_call()), counted apart for
+ * the gateway ([1]) and for the other routes ([0]), at most g_calls_max
+ * (EE_SERVER_MAX_CALLS) of each; past that such a request is answered 503
+ * with Retry-After, never run on a pool worker. Apart, because a run
+ * waiting on n8n needs its workflow's gateway calls to go through: runs
+ * filling the bound must not refuse them. */
+static atomic_int g_call_threads[2];
+static int g_calls_max = DEFAULT_MAX_CALLS;
 /* The answer when memory runs out, rendered at start. */
 static char *g_enomem_body;
 /* Answers given, by HTTP status (the server's own figure for /metrics). */
@@ -551,70 +593,104 @@ static enum MHD_Result route_catalog(struct MHD_Connection *c, const ee_principa
     return answer(c, st, &out, 200);
 }
 
-static void *run_thread(void *arg)
+static ee_status gateway_call(req_state *rs);
+static enum MHD_Result gateway_answer(struct MHD_Connection *c, req_state *rs);
+
+static void *call_thread(void *arg)
 {
     req_state *rs = arg;
     char *out = NULL;
-    ee_status st = ee_exec_run(g_engine, rs->principal, rs->run_workflow, rs->run_request, &out);
+    ee_status st;
+    switch (rs->call) {
+    case CALL_RUN:
+        st = ee_exec_run(g_engine, rs->principal, rs->call_arg, rs->call_text, &out);
+        break;
+    case CALL_VALIDATE:
+        st = ee_cred_key_validate(g_engine, rs->principal, rs->call_arg, &out);
+        break;
+    case CALL_SYNC:
+        st = ee_catalog_sync(g_engine, &out);
+        break;
+    case CALL_CANCEL:
+        st = ee_exec_cancel(g_engine, rs->principal, rs->call_arg);
+        if (st == EE_OK)
+            st = ee_exec_get(g_engine, rs->principal, rs->call_arg, &out);
+        break;
+    default:
+        st = gateway_call(rs);
+        break;
+    }
     char *last = NULL;
     if (st != EE_OK && ee_error_last_json(&last) != EE_OK)
         last = NULL;
-    rs->run_status = st;
-    rs->run_out = out;
-    rs->run_error = last;
+    rs->call_status = st;
+    rs->call_out = out;
+    rs->call_error = last;
     struct MHD_Connection *c = rs->conn;
-    atomic_store(&rs->run_phase, 2);
-    pthread_mutex_lock(&rs->run_lock); /* start_run() has suspended it */
-    pthread_mutex_unlock(&rs->run_lock);
+    atomic_int *slots = &g_call_threads[rs->call == CALL_GATEWAY];
+    atomic_store(&rs->call_phase, 2);
+    pthread_mutex_lock(&rs->call_lock); /* start_call() has suspended it */
+    pthread_mutex_unlock(&rs->call_lock);
     /* Once resumed, the request (and rs) may end on a pool thread: rs is not
      * touched after this. The count drops after it, so that shutdown never
      * stops the daemon with this connection still suspended. */
     MHD_resume_connection(c);
-    atomic_fetch_sub(&g_run_threads, 1);
+    atomic_fetch_sub(slots, 1);
     return NULL;
 }
 
-/* Run `text` on a thread of its own and suspend the connection: 0; -1 (no
- * room or no thread: the caller runs it on this thread). Takes `text`
- * only on success. */
-static int start_run(struct MHD_Connection *c, req_state *rs, const ee_principal *p,
-                     const char *workflow, char *text)
+/* 503 with Retry-After: no room for another waiting call. */
+static enum MHD_Result send_busy(struct MHD_Connection *c)
 {
-    if (atomic_fetch_add(&g_run_threads, 1) >= MAX_RUN_THREADS) {
-        atomic_fetch_sub(&g_run_threads, 1);
-        return -1;
-    }
-    rs->run_workflow = strdup(workflow);
-    if (rs->run_workflow == NULL) {
-        atomic_fetch_sub(&g_run_threads, 1);
-        return -1;
+    return send_doc_h(c, 503,
+                      json_pack("{s:{s:s, s:s}}", "error", "status", "EE_EBUSY", "message",
+                                "too many requests are waiting on n8n or a provider; retry "
+                                "later"),
+                      "Retry-After", "1");
+}
+
+/*
+ * Run the call `kind` (its arguments already in rs->call_*) on a thread of
+ * its own and suspend the connection; call_answer() answers it on a pool
+ * thread once it ended. A library call that waits on n8n or a provider
+ * would otherwise hold one of the pool's 4 workers for as long as the
+ * upstream takes. Past g_calls_max waiting calls of its kind (gateway or
+ * not), or when no thread can be made, the request is answered 503 with
+ * Retry-After instead (it is never run on the pool worker). Returns what
+ * the handler returns.
+ */
+static enum MHD_Result start_call(struct MHD_Connection *c, req_state *rs, int kind,
+                                  const ee_principal *p)
+{
+    atomic_int *slots = &g_call_threads[kind == CALL_GATEWAY];
+    if (atomic_fetch_add(slots, 1) >= g_calls_max) {
+        atomic_fetch_sub(slots, 1);
+        return send_busy(c);
     }
     rs->conn = c;
     rs->principal = p;
-    rs->run_request = text;
-    atomic_store(&rs->run_phase, 1);
+    rs->call = kind;
+    atomic_store(&rs->call_phase, 1);
     /* The thread resumes the connection only after it is suspended here. */
-    pthread_mutex_lock(&rs->run_lock);
+    pthread_mutex_lock(&rs->call_lock);
     pthread_attr_t attr;
     pthread_t t;
     int ok = pthread_attr_init(&attr) == 0;
     if (ok) {
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        ok = pthread_create(&t, &attr, run_thread, rs) == 0;
+        ok = pthread_create(&t, &attr, call_thread, rs) == 0;
         pthread_attr_destroy(&attr);
     }
     if (!ok) {
-        pthread_mutex_unlock(&rs->run_lock);
-        atomic_store(&rs->run_phase, 0);
-        rs->run_request = NULL;
-        free(rs->run_workflow);
-        rs->run_workflow = NULL;
-        atomic_fetch_sub(&g_run_threads, 1);
-        return -1;
+        pthread_mutex_unlock(&rs->call_lock);
+        atomic_store(&rs->call_phase, 0);
+        rs->call = CALL_NONE;
+        atomic_fetch_sub(slots, 1);
+        return send_busy(c);
     }
     MHD_suspend_connection(c);
-    pthread_mutex_unlock(&rs->run_lock);
-    return 0;
+    pthread_mutex_unlock(&rs->call_lock);
+    return MHD_YES;
 }
 
 /* Count an execute request's outcome: "completed" for a synchronous run
@@ -625,14 +701,31 @@ static void count_execute(ee_status st, int async)
     lc_add(&g_execute, st != EE_OK ? ee_status_name(st) : async ? "accepted" : "completed", "");
 }
 
-/* The answer of a synchronous run that ended on its own thread. */
-static enum MHD_Result run_answer(struct MHD_Connection *c, req_state *rs)
+/* The answer of a call that ended on its own thread. A failed run's
+ * document is the record it left, added to the error as "execution". */
+static enum MHD_Result call_answer(struct MHD_Connection *c, req_state *rs)
 {
-    count_execute(rs->run_status, 0);
-    enum MHD_Result r = rs->run_status == EE_OK
-                            ? send_json(c, 200, rs->run_out ? rs->run_out : "{}")
-                            : send_failure_from(c, rs->run_status, rs->run_out, rs->run_error);
-    return r;
+    if (rs->call == CALL_GATEWAY)
+        return gateway_answer(c, rs);
+    if (rs->call == CALL_RUN)
+        count_execute(rs->call_status, 0);
+    if (rs->call_status == EE_OK)
+        return send_json(c, 200, rs->call_out ? rs->call_out : "{}");
+    return send_failure_from(c, rs->call_status, rs->call == CALL_RUN ? rs->call_out : NULL,
+                             rs->call_error);
+}
+
+/* A refusal of the server's own about one member of the request: 400
+ * EE_EINVAL in the shape of the library's schema violations, "errors":
+ * [{"instancePath", "keyword", "message"}], so that a client reads every
+ * field-level 400 the same way. */
+static enum MHD_Result send_invalid(struct MHD_Connection *c, const char *message,
+                                   const char *pointer, const char *keyword, const char *what)
+{
+    return send_doc(c, 400,
+                    json_pack("{s:{s:s, s:s, s:[{s:s, s:s, s:s}]}}", "error", "status",
+                              "EE_EINVAL", "message", message, "errors", "instancePath", pointer,
+                              "keyword", keyword, "message", what));
 }
 
 /* POST execute: {"parameters", "useCustomApiKey", "apiKeyId", "idempotencyKey",
@@ -647,10 +740,8 @@ static enum MHD_Result route_execute(struct MHD_Connection *c, const token_entry
     json_t *jasync = json_object_get(req, "async");
     if (jasync != NULL && !json_is_boolean(jasync)) {
         json_decref(req);
-        return send_doc(c, 400,
-                        json_pack("{s:{s:s, s:s, s:[{s:s, s:s}]}}", "error", "status", "EE_EINVAL",
-                                  "message", "async must be true or false", "violations",
-                                  "pointer", "/async", "message", "must be a boolean"));
+        return send_invalid(c, "/async: must be true or false", "/async", "type",
+                            "must be a boolean");
     }
     int async = json_is_true(jasync);
     json_object_del(req, "async");
@@ -658,20 +749,15 @@ static enum MHD_Result route_execute(struct MHD_Connection *c, const token_entry
     json_decref(req);
     if (text == NULL)
         return send_error(c, 500, "EE_ENOMEM", "out of memory");
-    char *out = NULL;
-    ee_status st;
     if (!async) {
-        if (start_run(c, rs, who->principal, workflow, text) == 0)
-            return MHD_YES; /* suspended: answered by run_answer() when it ends */
-        st = ee_exec_run(g_engine, who->principal, workflow, text, &out);
-        free(text);
-        count_execute(st, 0);
-        ret = st == EE_OK ? send_json(c, 200, out) : send_failure(c, st, out);
-        ee_free(out);
-        return ret;
+        rs->call_text = text;
+        rs->call_arg = strdup(workflow);
+        if (rs->call_arg == NULL)
+            return send_error(c, 500, "EE_ENOMEM", "out of memory");
+        return start_call(c, rs, CALL_RUN, who->principal);
     }
     char id[EE_EXEC_ID_SIZE];
-    st = ee_exec_submit(g_engine, who->principal, workflow, text, NULL, NULL, id);
+    ee_status st = ee_exec_submit(g_engine, who->principal, workflow, text, NULL, NULL, id);
     free(text);
     count_execute(st, 1);
     if (st != EE_OK)
@@ -708,10 +794,11 @@ static enum MHD_Result route_executions(struct MHD_Connection *c, const token_en
     if (n == 5 && is(method, "GET") && strcmp(seg[4], "cost") == 0)
         return answer(c, ee_exec_cost(g_engine, p, id, &out), &out, 200);
     if (n == 5 && is(method, "POST") && strcmp(seg[4], "cancel") == 0) {
-        ee_status st = ee_exec_cancel(g_engine, p, id);
-        if (st != EE_OK)
-            return send_failure(c, st, NULL);
-        return answer(c, ee_exec_get(g_engine, p, id, &out), &out, 200);
+        /* cancelling a running execution asks n8n to stop it */
+        rs->call_arg = strdup(id);
+        if (rs->call_arg == NULL)
+            return send_error(c, 500, "EE_ENOMEM", "out of memory");
+        return start_call(c, rs, CALL_CANCEL, p);
     }
     /* queued for the outbox: 202, delivery follows (emailSent on the record) */
     if (n == 5 && is(method, "POST") && strcmp(seg[4], "email") == 0)
@@ -741,8 +828,13 @@ static enum MHD_Result route_api_keys(struct MHD_Connection *c, const token_entr
             return send_failure(c, st, NULL);
         return send_doc(c, 200, json_pack("{s:s, s:b}", "id", seg[3], "deleted", 1));
     }
-    if (n == 5 && is(method, "POST") && strcmp(seg[4], "validate") == 0)
-        return answer(c, ee_cred_key_validate(g_engine, p, seg[3], &out), &out, 200);
+    if (n == 5 && is(method, "POST") && strcmp(seg[4], "validate") == 0) {
+        /* asks the provider */
+        rs->call_arg = strdup(seg[3]);
+        if (rs->call_arg == NULL)
+            return send_error(c, 500, "EE_ENOMEM", "out of memory");
+        return start_call(c, rs, CALL_VALIDATE, p);
+    }
     return send_error(c, 404, "EE_ENOTFOUND", "no such route");
 }
 
@@ -763,10 +855,8 @@ static enum MHD_Result route_admin_workspace(struct MHD_Connection *c, const tok
     const char *org = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "orgId");
     ee_principal *p = NULL;
     if (ws == NULL && op != 4)
-        return send_doc(c, 400,
-                        json_pack("{s:{s:s, s:s, s:[{s:s, s:s}]}}", "error", "status", "EE_EINVAL",
-                                  "message", "workspaceId is required", "violations", "pointer",
-                                  "/workspaceId", "message", "required query argument"));
+        return send_invalid(c, "/workspaceId: the query argument is required", "/workspaceId",
+                            "required", "required query argument");
     if (ws != NULL) {
         ee_status st = ee_principal_new(&p, ws, who->user, org && *org ? org : NULL);
         if (st != EE_OK)
@@ -1041,7 +1131,7 @@ static enum MHD_Result route_engines(struct MHD_Connection *c, const token_entry
     if (strcmp(what, "sync-workflows") == 0 && n == 3 && (is(method, "GET") || is(method, "POST"))) {
         if (!who->admin)
             return send_error(c, 403, "EE_EPERM", "admin role required");
-        return answer(c, ee_catalog_sync(g_engine, &out), &out, 200);
+        return start_call(c, rs, CALL_SYNC, NULL); /* reads n8n's workflows */
     }
     if (strcmp(what, "workflows") == 0 && n == 5) {
         if (strcmp(seg[4], "execute") == 0 && is(method, "POST"))
@@ -1053,13 +1143,6 @@ static enum MHD_Result route_engines(struct MHD_Connection *c, const token_entry
 }
 
 /* ---- the gateway, the callback, metrics ------------------------------------ */
-
-typedef struct {
-    json_t *obj;   /* the callback: {"name": "value"} */
-    char **lines;  /* the gateway: "Name: value" */
-    size_t n;
-    size_t cap;
-} header_list;
 
 static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                       const char *value)
@@ -1089,12 +1172,6 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
-/* The raw query rebuilt from MHD's decoded arguments, percent-encoded. */
-typedef struct {
-    char *buf;
-    size_t len;
-    size_t cap;
-} strbuf;
 
 static int sb_put(strbuf *b, const char *s, size_t n)
 {
@@ -1154,13 +1231,6 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-typedef struct {
-    int status;
-    char **headers;
-    size_t n_headers;
-    strbuf body;
-} gw_answer;
-
 static int gw_head(int http_status, const char *const *headers, size_t n_headers, void *payload)
 {
     gw_answer *a = payload;
@@ -1194,69 +1264,77 @@ static int hop_header(const char *name, size_t len)
     return 0;
 }
 
-/* ANY /gateway/<provider>/<path> -> ee_gateway_handle(); the answer is
- * buffered (an SSE stream reaches the client when it has ended). */
+/* ANY /gateway/<provider>/<path> -> ee_gateway_handle() on a thread of its
+ * own (start_call()): the provider may take minutes, and every provider
+ * call of every workflow comes this way. The answer is buffered (an SSE
+ * stream reaches the client when it has ended). */
 static enum MHD_Result route_gateway(struct MHD_Connection *c, const char *url, const char *method,
                                      req_state *rs)
 {
-    header_list h = {0};
-    strbuf query = {0};
-    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &h);
-    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &query);
+    if (MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &rs->call_headers) < 0 ||
+        MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &rs->call_query) < 0)
+        return send_error(c, 500, "EE_ENOMEM", "out of memory");
+    rs->call_arg = strdup(url);
+    rs->call_text = strdup(method);
+    if (rs->call_arg == NULL || rs->call_text == NULL)
+        return send_error(c, 500, "EE_ENOMEM", "out of memory");
+    return start_call(c, rs, CALL_GATEWAY, NULL);
+}
+
+/* On the call's thread: the gateway's answer into rs->call_gw. */
+static ee_status gateway_call(req_state *rs)
+{
     ee_gateway_request req = {
         .version = EE_GATEWAY_REQUEST_VERSION,
-        .method = method,
-        .path = url + strlen("/gateway"),
-        .query = query.len ? query.buf : NULL,
-        .headers = (const char *const *)h.lines,
-        .n_headers = h.n,
+        .method = rs->call_text,
+        .path = rs->call_arg + strlen("/gateway"),
+        .query = rs->call_query.len ? rs->call_query.buf : NULL,
+        .headers = (const char *const *)rs->call_headers.lines,
+        .n_headers = rs->call_headers.n,
         .body = rs->len ? rs->body : NULL,
         .body_len = rs->len,
     };
-    gw_answer a = {0};
-    ee_gateway_sink sink = {gw_head, gw_body, &a};
-    ee_status st = ee_gateway_handle(g_engine, &req, &sink);
-    for (size_t i = 0; i < h.n; i++)
-        free(h.lines[i]);
-    free(h.lines);
-    free(query.buf);
+    ee_gateway_sink sink = {gw_head, gw_body, &rs->call_gw};
+    return ee_gateway_handle(g_engine, &req, &sink);
+}
+
+/* On a pool thread: the gateway's answer as it came, or its failure. */
+static enum MHD_Result gateway_answer(struct MHD_Connection *c, req_state *rs)
+{
+    ee_status st = rs->call_status;
+    gw_answer *a = &rs->call_gw;
+    const char *url = rs->call_arg;
     enum MHD_Result ret;
     char provider[LC_VALUE_MAX];
     const char *pstart = url + strlen("/gateway/");
     size_t plen = strcspn(pstart, "/");
     snprintf(provider, sizeof provider, "%.*s", (int)(plen < sizeof provider ? plen : sizeof provider - 1),
              pstart);
+    int failed = st != EE_OK || a->status < 100 || a->status > 599;
     char codebuf[8];
     snprintf(codebuf, sizeof codebuf, "%d",
-             st != EE_OK || a.status < 100 || a.status > 599 ? (int)http_of(st != EE_OK ? st : EE_ERROR)
-                                                             : a.status);
+             failed ? (int)http_of(st != EE_OK ? st : EE_ERROR) : a->status);
     lc_add(&g_gateway, provider, codebuf);
-    if (st != EE_OK || a.status < 100 || a.status > 599) {
-        ret = send_failure(c, st != EE_OK ? st : EE_ERROR, NULL);
-    } else {
-        struct MHD_Response *r = MHD_create_response_from_buffer(
-            a.body.len, a.body.buf ? a.body.buf : (void *)"", MHD_RESPMEM_MUST_COPY);
-        for (size_t i = 0; r != NULL && i < a.n_headers; i++) {
-            const char *colon = strchr(a.headers[i], ':');
-            if (colon == NULL || hop_header(a.headers[i], (size_t)(colon - a.headers[i])))
-                continue;
-            char name[128];
-            size_t nl = (size_t)(colon - a.headers[i]);
-            if (nl >= sizeof name)
-                continue;
-            memcpy(name, a.headers[i], nl);
-            name[nl] = '\0';
-            const char *v = colon + 1;
-            while (*v == ' ')
-                v++;
-            MHD_add_response_header(r, name, v);
-        }
-        ret = r ? queue(c, (unsigned)a.status, r) : MHD_NO;
+    if (failed)
+        return send_failure_from(c, st != EE_OK ? st : EE_ERROR, NULL, rs->call_error);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        a->body.len, a->body.buf ? a->body.buf : (void *)"", MHD_RESPMEM_MUST_COPY);
+    for (size_t i = 0; r != NULL && i < a->n_headers; i++) {
+        const char *colon = strchr(a->headers[i], ':');
+        if (colon == NULL || hop_header(a->headers[i], (size_t)(colon - a->headers[i])))
+            continue;
+        char name[128];
+        size_t nl = (size_t)(colon - a->headers[i]);
+        if (nl >= sizeof name)
+            continue;
+        memcpy(name, a->headers[i], nl);
+        name[nl] = '\0';
+        const char *v = colon + 1;
+        while (*v == ' ')
+            v++;
+        MHD_add_response_header(r, name, v);
     }
-    for (size_t i = 0; i < a.n_headers; i++)
-        free(a.headers[i]);
-    free(a.headers);
-    free(a.body.buf);
+    ret = r ? queue(c, (unsigned)a->status, r) : MHD_NO;
     return ret;
 }
 
@@ -1644,7 +1722,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         rs = calloc(1, sizeof *rs);
         if (rs == NULL)
             return MHD_NO;
-        if (pthread_mutex_init(&rs->run_lock, NULL) != 0) {
+        if (pthread_mutex_init(&rs->call_lock, NULL) != 0) {
             free(rs);
             return MHD_NO;
         }
@@ -1683,9 +1761,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (rs->too_big)
         return send_error(c, 413, "EE_ETOOBIG", "request body over the limit");
-    int phase = atomic_load(&rs->run_phase);
+    int phase = atomic_load(&rs->call_phase);
     if (phase == 2)
-        return run_answer(c, rs);
+        return call_answer(c, rs);
     if (phase == 1)
         return MHD_YES; /* not ended yet (a spurious call while suspended) */
     return dispatch(c, url, method, rs);
@@ -1702,11 +1780,19 @@ static void request_done(void *cls, struct MHD_Connection *c, void **state,
         return;
     observe_latency(rs->family, now_ns() - rs->start_ns);
     free(rs->body);
-    free(rs->run_request);
-    free(rs->run_workflow);
-    ee_free(rs->run_out);
-    ee_free(rs->run_error);
-    pthread_mutex_destroy(&rs->run_lock);
+    free(rs->call_arg);
+    free(rs->call_text);
+    for (size_t i = 0; i < rs->call_headers.n; i++)
+        free(rs->call_headers.lines[i]);
+    free(rs->call_headers.lines);
+    free(rs->call_query.buf);
+    ee_free(rs->call_out);
+    ee_free(rs->call_error);
+    for (size_t i = 0; i < rs->call_gw.n_headers; i++)
+        free(rs->call_gw.headers[i]);
+    free(rs->call_gw.headers);
+    free(rs->call_gw.body.buf);
+    pthread_mutex_destroy(&rs->call_lock);
     free(rs);
     *state = NULL;
     atomic_fetch_sub(&g_active, 1);
@@ -1748,6 +1834,17 @@ int main(void)
     if (port <= 0 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
         fprintf(stderr, "execengine-server: EE_SERVER_ADDR must be IPv4:PORT\n");
         return 2;
+    }
+    const char *max_calls = getenv("EE_SERVER_MAX_CALLS");
+    if (max_calls != NULL && *max_calls != '\0') {
+        char *end = NULL;
+        long v = strtol(max_calls, &end, 10);
+        if (*end != '\0' || v < 1 || v > MAX_CALLS_LIMIT) {
+            fprintf(stderr, "execengine-server: EE_SERVER_MAX_CALLS must be an integer from 1 to %d\n",
+                    MAX_CALLS_LIMIT);
+            return 2;
+        }
+        g_calls_max = (int)v;
     }
     const char *tokens = getenv("EE_SERVER_TOKENS");
     if (tokens == NULL || *tokens == '\0') {
@@ -1831,9 +1928,10 @@ int main(void)
      * the engine: executions still queued stay in storage for recovery. */
     fprintf(stderr, "execengine-server: stopping\n");
     MHD_quiesce_daemon(d);
-    /* Synchronous runs on their own threads are waited for in any case:
-     * each is bounded by its timeout, and its thread holds its request. */
-    for (int i = 0; atomic_load(&g_run_threads) > 0 ||
+    /* Calls on their own threads are waited for in any case: each is
+     * bounded by its timeout (the run's, n8n's, the gateway's), and its
+     * thread holds its request. */
+    for (int i = 0; atomic_load(&g_call_threads[0]) + atomic_load(&g_call_threads[1]) > 0 ||
                     (i < DRAIN_MAX_S * 20 && atomic_load(&g_active) > 0);
          i++) {
         struct timespec ts = {0, 50 * 1000 * 1000};

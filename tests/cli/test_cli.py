@@ -8,6 +8,7 @@ import pty
 import select
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -450,6 +451,20 @@ class Runs(CliCase):
         self.fails(3, "billing", "export", "2024-03", *ws)      # no record
         self.fails(1, "billing", "close-month", "2999-01", *ws)  # not ended: EE_ESTATE
 
+    def age(self, xid, days):
+        """Date execution xid `days` earlier in the store. The engine's clock
+        is the system's (the CLI has no other), so the record moves back in
+        time instead: the storage's time column, which holds its createdAt and
+        which the purge's range delete reads."""
+        db = sqlite3.connect(os.path.join(self.store.dir, "engine.db"), timeout=30)
+        try:
+            with db:
+                n = db.execute('UPDATE "ee_workflowExecutions" SET t = t - ? WHERE id = ?',
+                               (days * 86400000, bytes.fromhex(xid))).rowcount
+        finally:
+            db.close()
+        self.assertEqual(n, 1, "no record %s in the store" % xid)
+
     def test_purge_and_audit(self):
         rec = self.run_ok("--input", '{"text": "kept"}', user="u-purge")
         # retention is 90 days: nothing this fresh is deleted, the result stays
@@ -457,6 +472,18 @@ class Runs(CliCase):
         self.assertEqual(doc, {"results": 0, "audit": 0})
         self.assertEqual(self.ok_json("show", rec["_id"], "--results", *self.WS)["outputData"]
                          ["echo"], "kept")
+        # a run created 92 days ago (past the 90 days and the day a run may
+        # last): purged, and only it
+        old = self.run_ok("--input", '{"text": "old"}', user="u-purge")
+        self.assertEqual(self.ok_json("show", old["_id"], *self.WS)["status"], "completed")
+        self.age(old["_id"], 92)
+        doc = self.ok_json("purge", "--results")
+        self.assertEqual(doc, {"results": 1})
+        self.fails(3, "show", old["_id"], *self.WS)
+        self.fails(3, "show", old["_id"], "--results", *self.WS)
+        self.assertEqual(self.ok_json("show", rec["_id"], "--results", *self.WS)["outputData"]
+                         ["echo"], "kept")
+        self.assertEqual(self.ok_json("purge", "--results"), {"results": 0})
 
         platform = self.ok_json("audit")
         self.assertIn("catalog.synced", [e["action"] for e in platform["data"]])

@@ -24,6 +24,8 @@ import urllib.request
 SERVER = None
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAKE_N8N = os.path.join(HERE, "..", "support", "fake_n8n.py")
+FAKE_OPENROUTER = os.path.join(HERE, "..", "support", "fake_openrouter.py")
+DATA_DIR = os.path.join(HERE, "..", "..", "data")
 
 CANARY = "canary-token-7f3a9c"          # user A's bearer token
 N8N_KEY = "n8n-key-canary-51d0"         # the engine's n8n API key
@@ -146,14 +148,25 @@ def parse_exposition(test, text):
     return fams
 
 
+def raw_json(port, path):
+    """A fake's control endpoint, read without the secrets check of
+    request(): /__requests holds the headers the fake received, keys
+    included."""
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=30) as r:
+        return json.loads(r.read())
+
+
 class FakeN8n:
-    def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, FAKE_N8N], stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True)
+    """A fake upstream process (tests/support): fake_n8n.py by default
+    (args: "--llm" adds the LLM summary workflow), or fake_openrouter.py."""
+
+    def __init__(self, *args, script=FAKE_N8N):
+        self.proc = subprocess.Popen([sys.executable, script] + list(args),
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("PORT "):
             self.proc.kill()
-            raise RuntimeError("fake n8n did not start")
+            raise RuntimeError("%s did not start" % os.path.basename(script))
         self.port = int(line.split()[1])
         self.url = "http://127.0.0.1:%d" % self.port
 
@@ -162,6 +175,11 @@ class FakeN8n:
 
     def counts(self):
         return request(self.port, "/__counts")[1]
+
+    def requests(self, path_part=""):
+        """The requests received whose path contains path_part, oldest first."""
+        return [r for r in raw_json(self.port, "/__requests")["requests"]
+                if path_part in r["path"]]
 
     def stop(self):
         self.proc.kill()
@@ -462,16 +480,32 @@ class ServerTest(unittest.TestCase):
                                     {"parameters": {"text": "x"}}), 404, "EE_ENOTFOUND")
         self.assert_error(self.call("/api/engines/execute/" + self.wf, "a", "POST", "{nope"),
                           400, "EE_EPARSE")
+        # Every 400 about a field names it the same way (docs/server.md,
+        # Errors): "errors": [{"instancePath", "message", ...}].
+        # The server's own check:
         err = self.assert_error(self.call("/api/engines/execute/" + self.wf, "a", "POST",
                                           {"parameters": {"text": "x"}, "async": "yes"}),
                                 400, "EE_EINVAL")
-        self.assertEqual(err["violations"][0]["pointer"], "/async")
-        self.assert_error(self.call("/api/engines/execute/" + self.wf, "a", "POST",
-                                    {"parameters": {"text": "x"}, "bogus": 1}), 400, "EE_EINVAL")
+        self.assert_field_errors(err, ["/async"])
+        self.assertNotIn("violations", err)
+        # The library's own refusal of the request: its message names the member.
+        err = self.assert_error(self.call("/api/engines/execute/" + self.wf, "a", "POST",
+                                          {"parameters": {"text": "x"}, "bogus": 1}), 400,
+                                "EE_EINVAL")
+        self.assertIn("bogus", err["message"])
         # The input schema's violations, with their JSON pointers.
         err = self.assert_error(self.call("/api/engines/execute/" + self.wf, "a", "POST",
                                           {"parameters": {"text": 5}}), 400, "EE_EVALIDATION")
-        self.assertIn("/text", json.dumps(err))
+        self.assert_field_errors(err, ["/text"])
+        self.assertEqual((err["errors"][0]["keyword"], err["valid"]), ("type", False), err)
+
+    def assert_field_errors(self, err, pointers):
+        """The documented shape of a 400 naming fields."""
+        self.assertIsInstance(err.get("errors"), list, err)
+        self.assertEqual([e["instancePath"] for e in err["errors"]], pointers, err)
+        for e in err["errors"]:
+            self.assertIsInstance(e["message"], str, err)
+            self.assertTrue(e["message"], err)
 
     def test_rate_limit_429_retry_after(self):
         for _ in range(RATE_LIMIT + 2):
@@ -611,7 +645,7 @@ class ServerTest(unittest.TestCase):
                           "EE_EINVAL")
         err = self.assert_error(self.call(base + "2020-02/close", "admin", "POST"), 400,
                                 "EE_EINVAL")
-        self.assertEqual(err["violations"][0]["pointer"], "/workspaceId")
+        self.assert_field_errors(err, ["/workspaceId"])
         self.assert_error(self.call(base + "2020-02/close?workspaceId=platform", "admin",
                                     "POST"), 400, "EE_EINVAL")
         # Closing ws-bill's month left ws-b's untouched.
@@ -708,9 +742,18 @@ class ServerTest(unittest.TestCase):
                              ("GET", "/api/admin/engines/billing/2020-01/export?workspaceId=ws-a"),
                              ("GET", "/api/admin/engines/audit"),
                              ("GET", "/api/engines/sync-workflows"),
+                             ("POST", "/api/engines/sync-workflows"),
                              ("GET", "/metrics")):
             self.assert_error(self.call(path, "a", method, {} if method != "GET" else None),
                               403, "EE_EPERM")
+
+    def test_sync_workflows_post(self):
+        # POST as well as GET: the catalog is already in step with n8n.
+        code, report, _ = self.call("/api/engines/sync-workflows", "admin", "POST")
+        self.assertEqual(code, 200, report)
+        self.assertEqual((report["added"], report["unchanged"]), ([], 1), report)
+        code, body, _ = self.call("/api/admin/engines/workflows/" + self.wf, "admin")
+        self.assertEqual((code, body["id"]), (200, self.wf), body)
 
     def test_admin_routes(self):
         code, body, _ = self.call("/api/admin/engines/workflows", "admin")
@@ -908,6 +951,300 @@ class OwnServerTest(unittest.TestCase):
         self.assertEqual(sorted(r[0] for r in results), [200] * runs)
         self.assertEqual(sorted(r[1]["outputData"]["echo"] for r in results),
                          sorted("slow-%d" % i for i in range(runs)))
+
+    # ---- upstreams: a fake n8n with the LLM workflow, a fake OpenRouter ----
+    def data_dir(self, openrouter_url=None, free_plan=None):
+        """data/ copied for one server: the openrouter provider's base URL
+        the fake's, the free plan's members replaced by free_plan."""
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp, True)
+        data = os.path.join(tmp, "data")
+        shutil.copytree(DATA_DIR, data)
+        if openrouter_url:
+            path = os.path.join(data, "gateway.json")
+            with open(path) as f:
+                doc = json.load(f)
+            for p in doc["providers"]:
+                if p["provider"] == "openrouter":
+                    p["baseUrl"] = openrouter_url
+            with open(path, "w") as f:
+                json.dump(doc, f)
+        if free_plan:
+            path = os.path.join(data, "plans.json")
+            with open(path) as f:
+                doc = json.load(f)
+            for p in doc["plans"]:
+                if p["name"] == "free":
+                    p.update(free_plan)
+            with open(path, "w") as f:
+                json.dump(doc, f)
+        return data
+
+    def upstreams(self, extra=None):
+        """A server of its own with a fake n8n that has the LLM workflow
+        (which calls the gateway) and a fake OpenRouter behind both the
+        gateway's openrouter provider and key validation (OPENROUTER_API_URL);
+        user a has stored CUSTOMER_KEY, the only OpenRouter key (the platform
+        has none). Returns (server, n8n, openrouter, {workflow name: catalog
+        id}, the key's id)."""
+        n8n = FakeN8n("--llm")
+        self.addCleanup(n8n.stop)
+        orr = FakeN8n(script=FAKE_OPENROUTER)
+        self.addCleanup(orr.stop)
+        env = {"N8N_BASE_URL": n8n.url, "N8N_API_KEY": N8N_KEY,
+               "OPENROUTER_API_URL": orr.url + "/valid", "EE_DATA_DIR": self.data_dir(orr.url)}
+        env.update(extra or {})
+        srv = Server([TOKENS["admin"], TOKENS["a"]], env)
+        self.addCleanup(lambda: self.assertEqual(srv.stop(), 0))
+        code, report, _ = request(srv.port, "/api/engines/sync-workflows",
+                                  TOKENS["admin"]["token"], "POST")
+        self.assertEqual(code, 200, report)
+        ids = {a["name"]: a["id"] for a in report["added"]}
+        self.assertEqual(set(ids), {"Hosts echo", "LLM summary"}, report)
+        code, key, _ = request(srv.port, "/api/engines/api-keys", CANARY, "POST", {
+            "keyName": "k", "provider": "openrouter", "apiKey": CUSTOMER_KEY})
+        self.assertEqual(code, 201, key)
+        return srv, n8n, orr, ids, key["id"]
+
+    def assert_prompt(self, srv):
+        """/healthz and a catalog page answer at once."""
+        t = time.monotonic()
+        self.assertEqual(request(srv.port, "/healthz", timeout=3)[0], 200)
+        code, body, _ = request(srv.port, "/api/engines/catalog", CANARY, timeout=3)
+        self.assertEqual(code, 200, body)
+        self.assertLess(time.monotonic() - t, 2.0)
+
+    def slow_calls(self, srv, calls, reached, release):
+        """Start every call of `calls` (functions) at once, wait until
+        reached() says each is waiting on its upstream, check that the
+        server answers others at once, then release() the upstream and
+        return the calls' answers."""
+        results = [None] * len(calls)
+
+        def run(i):
+            results[i] = calls[i]()
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+        try:
+            for t in threads:
+                t.start()
+            for _ in range(600):
+                if reached() >= len(calls):
+                    break
+                time.sleep(0.05)
+            self.assertEqual(reached(), len(calls), "the calls did not all reach the upstream")
+            self.assert_prompt(srv)
+        finally:
+            release()
+            for t in threads:
+                t.join(timeout=120)
+        return results
+
+    def test_slow_upstream_calls_hold_no_worker(self):
+        # More calls waiting on a stalled upstream than the server has pool
+        # threads (4), for each route that waits on one: key validation
+        # (OpenRouter), the gateway (every provider call of a workflow) and
+        # the catalog sync (n8n). /healthz and the catalog answer at once
+        # meanwhile, and every slow call gets its own answer.
+        n = 6
+        srv, n8n, orr, ids, key = self.upstreams({"MAX_CONCURRENT_EXECUTIONS": "20"})
+        orr.config(delayMs=5000)
+        validate = "/api/engines/api-keys/%s/validate" % key
+        results = self.slow_calls(
+            srv, [lambda: request(srv.port, validate, CANARY, "POST", timeout=120)] * n,
+            lambda: len(orr.requests("/valid/key")), lambda: orr.config(delayMs=0))
+        self.assertEqual([(r[0], r[1]["status"]) for r in results], [(200, "valid")] * n,
+                         results)
+        # Runs of the LLM workflow, each calling the gateway, which waits on
+        # OpenRouter (the runs' own threads are not the pool's: the gateway
+        # calls are what would hold it).
+        orr.config(delayMs=5000)
+        results = self.slow_calls(
+            srv, [lambda i=i: request(srv.port, "/api/engines/execute/" + ids["LLM summary"],
+                                      CANARY, "POST", {"parameters": {"text": "slow %d" % i},
+                                                       "useCustomApiKey": True, "apiKeyId": key},
+                                      timeout=120) for i in range(n)],
+            lambda: len(orr.requests("/chat/completions")), lambda: orr.config(delayMs=0))
+        self.assertEqual([(r[0], r[1]["status"]) for r in results], [(200, "completed")] * n,
+                         results)
+        self.assertEqual(sorted(r[1]["outputData"]["summary"] for r in results),
+                         sorted("Summary: slow %d" % i for i in range(n)))
+        # Catalog syncs waiting on n8n. The library runs one sync at a time:
+        # the first waits on n8n, the others wait for it.
+        n8n.config(delayMs=5000)
+        before = len(n8n.requests("/api/v1/workflows"))
+
+        def syncs_reached():
+            if len(n8n.requests("/api/v1/workflows")) == before:
+                return 0
+            time.sleep(1.0)  # the others reach the server meanwhile
+            return n
+
+        results = self.slow_calls(
+            srv, [lambda: request(srv.port, "/api/engines/sync-workflows",
+                                  TOKENS["admin"]["token"], "POST", timeout=120)] * n,
+            syncs_reached, lambda: n8n.config(delayMs=0))
+        self.assertEqual([r[0] for r in results], [200] * n, results)
+
+    def test_waiting_calls_bounded_503(self):
+        # EE_SERVER_MAX_CALLS=2: two runs of the LLM workflow wait on n8n,
+        # and their two gateway calls on a stalled OpenRouter. The gateway
+        # calls have a bound of their own, so the runs filling theirs do not
+        # keep their workflows' calls out. Further requests that would wait
+        # (a validation, a synchronous run; a gateway call) are refused with
+        # 503 and Retry-After, not run on a pool thread; other routes still
+        # answer, and the two runs complete.
+        srv, _, orr, ids, key = self.upstreams({"EE_SERVER_MAX_CALLS": "2",
+                                                "MAX_CONCURRENT_EXECUTIONS": "20"})
+        validate = "/api/engines/api-keys/%s/validate" % key
+        orr.config(delayMs=4000)
+        held = []
+        threads = [threading.Thread(target=lambda i=i: held.append(request(
+            srv.port, "/api/engines/execute/" + ids["LLM summary"], CANARY, "POST",
+            {"parameters": {"text": "held %d" % i}, "useCustomApiKey": True, "apiKeyId": key},
+            timeout=120))) for i in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            for _ in range(600):
+                if len(orr.requests("/chat/completions")) >= 2:
+                    break
+                time.sleep(0.05)
+            self.assertEqual(len(orr.requests("/chat/completions")), 2)
+            refused = [
+                request(srv.port, validate, CANARY, "POST", timeout=3),
+                request(srv.port, "/api/engines/execute/" + ids["Hosts echo"], CANARY, "POST",
+                        {"parameters": {}}, timeout=3),
+                request(srv.port, "/gateway/openrouter/api/v1/models", None, "GET", timeout=3)]
+            self.assert_prompt(srv)
+        finally:
+            orr.config(delayMs=0)
+            for t in threads:
+                t.join(timeout=120)
+        for code, body, hdrs in refused:
+            self.assertEqual((code, body["error"]["status"]), (503, "EE_EBUSY"), body)
+            self.assertEqual(hdrs["Retry-After"], "1")
+        self.assertEqual(sorted((r[0], r[1]["status"], r[1]["outputData"]["summary"])
+                                for r in held),
+                         [(200, "completed", "Summary: held %d" % i) for i in range(2)], held)
+        self.assertEqual(orr.requests("/valid/key"), [], "the refused validation went out")
+        # The slots are free again: the same calls go through.
+        code, body, _ = request(srv.port, validate, CANARY, "POST")
+        self.assertEqual((code, body["status"]), (200, "valid"), body)
+        code, rec, _ = request(srv.port, "/api/engines/execute/" + ids["Hosts echo"], CANARY,
+                               "POST", {"parameters": {}})
+        self.assertEqual((code, rec["status"]), (200, "completed"), rec)
+        self.assertEqual(request(srv.port, "/gateway/openrouter/api/v1/models", None)[0], 401)
+
+    def test_gateway_call_metered(self):
+        # A workflow run that calls OpenRouter through the server's gateway
+        # on the customer's own key: the provider gets that key (never the
+        # run's token), the run completes with the provider's answer, its
+        # cost lists the call, and /metrics counts the metered cost.
+        srv, _, orr, ids, key = self.upstreams()
+        code, rec, _ = request(srv.port, "/api/engines/execute/" + ids["LLM summary"], CANARY,
+                               "POST", {"parameters": {"text": "the quick brown fox"},
+                                        "useCustomApiKey": True, "apiKeyId": key})
+        self.assertEqual(code, 200, rec)
+        self.assertEqual(rec["status"], "completed", rec)
+        self.assertEqual(rec["outputData"]["summary"], "Summary: the quick brown fox")
+        [call] = orr.requests("/chat/completions")
+        self.assertEqual(call["path"], "/api/v1/chat/completions")
+        self.assertEqual(call["headers"]["authorization"], "Bearer " + CUSTOMER_KEY)
+        code, cost, _ = request(srv.port, "/api/engines/executions/%s/cost" % rec["_id"], CANARY)
+        self.assertEqual(code, 200, cost)
+        self.assertEqual((cost["totals"]["calls"], cost["totals"]["tokens"],
+                          cost["totals"]["cost"], cost["totals"]["costUsd"]),
+                         (1, 59, 123000, "0.000123000"), cost)
+        self.assertEqual(cost["apiKeyUsed"]["type"], "customer", cost)
+        [c] = cost["calls"]
+        self.assertEqual((c["provider"], c["status"], c["cost"], c["source"], c["totalTokens"]),
+                         ("openrouter", 200, 123000, "customer", 59), cost)
+        code, text, _ = request(srv.port, "/metrics", TOKENS["admin"]["token"])
+        self.assertEqual(code, 200)
+        samples = {(n, tuple(sorted(l.items()))): v
+                   for fam in parse_exposition(self, text).values() for n, l, v in fam["samples"]}
+        self.assertAlmostEqual(samples[("execengine_gateway_cost_usd_total",
+                                        (("payer", "other"), ("provider", "openrouter")))],
+                               0.000123, places=9)
+        self.assertEqual(samples[("execengine_gateway_calls_total",
+                                  (("class", "2xx"), ("provider", "openrouter")))], 1)
+        self.assertEqual(samples[("execengine_server_gateway_requests_total",
+                                  (("code", "200"), ("provider", "openrouter")))], 1)
+
+    def test_validate_key_200(self):
+        # A customer's key that OpenRouter's key endpoint accepts.
+        srv, _, orr, _, key = self.upstreams()
+        code, body, _ = request(srv.port, "/api/engines/api-keys/%s/validate" % key, CANARY,
+                                "POST")
+        self.assertEqual(code, 200, body)
+        self.assertEqual((body["status"], body["limit"], body["usage"], body["limitRemaining"]),
+                         ("valid", 100, 25.5, 74.5), body)
+        [sent] = orr.requests("/valid/key")
+        self.assertEqual(sent["headers"]["authorization"], "Bearer " + CUSTOMER_KEY)
+
+    def test_credential_gap_422(self):
+        # No platform OpenRouter key, and the run does not ask for the
+        # customer's: the LLM workflow cannot route its openRouterApi
+        # credential, and the answer lists the gap.
+        srv, n8n, _, ids, _ = self.upstreams()
+        before = set(n8n.counts())
+        code, body, hdrs = request(srv.port, "/api/engines/execute/" + ids["LLM summary"],
+                                   CANARY, "POST", {"parameters": {"text": "x"}})
+        self.assertEqual(code, 422, body)
+        self.assertEqual(body["error"]["status"], "EE_ECREDENTIALS")
+        gaps = body["error"]["gaps"]
+        self.assertIsInstance(gaps, list)
+        self.assertEqual([(g["kind"], g["credentialName"]) for g in gaps],
+                         [("credential", "openRouterApi")], gaps)
+        self.assertEqual(set(n8n.counts()), before, "a run with a gap reached n8n")
+
+    def test_predictions_quota_429(self):
+        # A plan of one prediction per period: the second run is refused.
+        srv = Server([TOKENS["admin"], TOKENS["a"]], {
+            "N8N_BASE_URL": N8N.url, "N8N_API_KEY": N8N_KEY,
+            "EE_DATA_DIR": self.data_dir(free_plan={"predictionsPerPeriod": 1})})
+        self.addCleanup(lambda: self.assertEqual(srv.stop(), 0))
+        code, report, _ = request(srv.port, "/api/engines/sync-workflows",
+                                  TOKENS["admin"]["token"])
+        self.assertEqual(code, 200, report)
+        wf = report["added"][0]["id"]
+        code, rec, _ = request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                               {"parameters": {}})
+        self.assertEqual((code, rec["status"]), (200, "completed"), rec)
+        code, body, hdrs = request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                                   {"parameters": {}})
+        self.assertEqual(code, 429, body)
+        self.assertEqual((body["error"]["status"], body["error"]["quota"]),
+                         ("EE_EQUOTA", "predictions"), body)
+        self.assertGreater(int(hdrs["Retry-After"]), 0)
+        self.assertEqual(body["error"]["limit"], 1, body)
+
+    def test_concurrency_429(self):
+        # One execution at a time per workspace: a second while the first
+        # waits on n8n is refused with Retry-After.
+        own = FakeN8n()
+        self.addCleanup(own.stop)
+        srv = Server([TOKENS["admin"], TOKENS["a"]], {
+            "N8N_BASE_URL": own.url, "N8N_API_KEY": N8N_KEY, "MAX_CONCURRENT_EXECUTIONS": "1"})
+        self.addCleanup(lambda: self.assertEqual(srv.stop(), 0))
+        code, report, _ = request(srv.port, "/api/engines/sync-workflows",
+                                  TOKENS["admin"]["token"])
+        self.assertEqual(code, 200, report)
+        wf = report["added"][0]["id"]
+        own.config(delayMs=3000)
+        code, body, _ = request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                                {"parameters": {}, "async": True})
+        self.assertEqual(code, 202, body)
+        for _ in range(400):  # until it reached n8n: it is running
+            if own.counts():
+                break
+            time.sleep(0.025)
+        code, body, hdrs = request(srv.port, "/api/engines/execute/" + wf, CANARY, "POST",
+                                   {"parameters": {}})
+        self.assertEqual(code, 429, body)
+        self.assertEqual(body["error"]["status"], "EE_ECONCURRENCY", body)
+        self.assertGreater(int(hdrs["Retry-After"]), 0)
 
     def test_n8n_unreachable_502(self):
         srv = Server([TOKENS["admin"]], {"N8N_BASE_URL": "http://127.0.0.1:%d" % free_port(),

@@ -22,7 +22,8 @@ function firstLine(proc, re) {
 }
 
 test('the example server lists the catalog, runs a workflow and shows the execution', async () => {
-    const n8n = spawn('python3', [path.join(ROOT, 'tests', 'support', 'fake_n8n.py')],
+    // --llm: a second workflow needing an OpenRouter key, which this engine lacks
+    const n8n = spawn('python3', [path.join(ROOT, 'tests', 'support', 'fake_n8n.py'), '--llm'],
                       { stdio: ['ignore', 'pipe', 'ignore'] });
     let server;
     try {
@@ -62,6 +63,14 @@ test('the example server lists the catalog, runs a workflow and shows the execut
         const missing = await call(`/api/engines/executions/${'f'.repeat(24)}`);
         assert.equal(missing.status, 404);
         assert.equal(missing.body.error.status, 'EE_ENOTFOUND');
+        // a credential gap: 422 with the gaps, as execengine-server answers
+        const llm = cat.body.data.find((e) => e.name === 'LLM summary');
+        assert.ok(llm, JSON.stringify(cat.body));
+        const gap = await call(`/api/engines/execute/${llm.id}`, { method: 'POST',
+            body: JSON.stringify({ parameters: { text: 'x' } }) });
+        assert.equal(gap.status, 422, JSON.stringify(gap.body));
+        assert.equal(gap.body.error.status, 'EE_ECREDENTIALS');
+        assert.deepEqual(gap.body.error.gaps.map((g) => g.credentialName), ['openRouterApi']);
         const anon = await fetch(`${base}/api/engines/catalog`);
         assert.equal(anon.status, 401);
         await anon.text();

@@ -82,7 +82,7 @@ class ExampleServerTest(unittest.TestCase):
         code, page = self.call("/catalog")
         gmail = {e["name"]: e["id"] for e in page["data"]}["Hosts gmail"]
         code, body = self.call("/executions", {"workflowId": gmail, "parameters": {}})
-        self.assertEqual((code, body["error"]["status"]), (400, "EE_ECREDENTIALS"))
+        self.assertEqual((code, body["error"]["status"]), (422, "EE_ECREDENTIALS"))
         self.assertEqual([g["credentialName"] for g in body["error"]["detail"]["gaps"]],
                          ["gmailOAuth2"])
 
