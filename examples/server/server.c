@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1813,6 +1814,62 @@ static ee_status default_url(ee_config *cfg, const char *key, const char *addr, 
     return ee_config_set(cfg, key, url);
 }
 
+/* Whether this process's configuration names any platform key
+ * (PLATFORM_<SERVICE>_KEY, PLATFORM_OPENROUTER_API_KEY ...): the server then
+ * provisions the platform pool from it at start. Without one it leaves the
+ * stored pool alone - provisioning removes the slots a configuration no
+ * longer names, and a server started without keys is not the pool's
+ * source of truth. */
+static bool platform_keys_set(const ee_config *cfg)
+{
+    char *opts = NULL;
+    if (ee_config_options_json(&opts) != EE_OK)
+        return false;
+    json_t *doc = json_loads(opts, 0, NULL);
+    ee_free(opts);
+    bool any = false;
+    size_t i;
+    json_t *o;
+    json_array_foreach(doc, i, o) {
+        const char *name = json_string_value(json_object_get(o, "name"));
+        size_t n = name != NULL ? strlen(name) : 0;
+        int set = 0;
+        if (n > 13 && strncmp(name, "PLATFORM_", 9) == 0 && strcmp(name + n - 4, "_KEY") == 0 &&
+            ee_config_is_set(cfg, name, &set) == EE_OK && set)
+            any = true;
+    }
+    json_decref(doc);
+    return any;
+}
+
+/* Provision the platform pool from PLATFORM_* (idempotent: unchanged keys
+ * stay, changed ones are re-sealed, slots no longer configured removed),
+ * so a zero-config run on platform credentials works on a fresh store. A
+ * failure stops the start: every platform-funded run would fail. */
+static int provision_platform(void)
+{
+    char *out = NULL;
+    ee_status st = ee_cred_platform_provision(g_engine, &out);
+    json_t *doc = out != NULL ? json_loads(out, 0, NULL) : NULL;
+    ee_free(out);
+    if (st != EE_OK) {
+        fprintf(stderr, "execengine-server: provisioning platform credentials: %s: %s\n",
+                ee_status_name(st), ee_error_last_message());
+        json_decref(doc);
+        return -1;
+    }
+    /* the report's counts (it holds masked keys only; print none) */
+    static const char *const kinds[] = {"created", "updated", "unchanged", "removed"};
+    fprintf(stderr, "execengine-server: platform credentials provisioned:");
+    for (size_t k = 0; k < 4; k++) {
+        json_t *v = json_object_get(doc, kinds[k]);
+        size_t n = json_is_array(v) ? json_array_size(v) : (size_t)json_integer_value(v);
+        fprintf(stderr, " %zu %s%s", n, kinds[k], k < 3 ? "," : "\n");
+    }
+    json_decref(doc);
+    return 0;
+}
+
 int main(void)
 {
     const char *addr = getenv("EE_SERVER_ADDR");
@@ -1873,12 +1930,19 @@ int main(void)
         st = default_url(cfg, "EXEC_GATEWAY_URL", addr, "/gateway");
     if (st == EE_OK)
         st = default_url(cfg, "EXEC_CALLBACK_URL", addr, "/_ee/callback");
+    bool provision = st == EE_OK && platform_keys_set(cfg);
     if (st == EE_OK)
         st = ee_engine_open(&g_engine, cfg);
     ee_config_free(cfg);
     if (st != EE_OK) {
         fprintf(stderr, "execengine-server: engine: %s: %s\n", ee_status_name(st),
                 ee_error_last_message());
+        free_tokens();
+        free(g_enomem_body);
+        return 1;
+    }
+    if (provision && provision_platform() != 0) {
+        ee_engine_close(g_engine);
         free_tokens();
         free(g_enomem_body);
         return 1;

@@ -8,6 +8,7 @@ import email
 import email.policy
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -30,6 +31,7 @@ DATA_DIR = os.path.join(HERE, "..", "..", "data")
 CANARY = "canary-token-7f3a9c"          # user A's bearer token
 N8N_KEY = "n8n-key-canary-51d0"         # the engine's n8n API key
 CUSTOMER_KEY = "sk-or-v1-canary-e2c4b19a77"  # a customer's OpenRouter key
+PLATFORM_KEY = "sk-or-v1-canary-platform-5d0c81"  # the platform's OpenRouter key
 CALLBACK_SECRET = "callback-secret-canary-" + "c" * 24
 TOKENS = {
     "a": {"token": CANARY, "workspaceId": "ws-a", "userId": "u-a", "orgId": "org-a",
@@ -46,7 +48,7 @@ TOKENS = {
              "orgId": "org-bill", "role": "user"},
 }
 RATE_LIMIT = 8  # MAX_EXECUTIONS_PER_USER_PER_HOUR of the main server
-SECRETS = (CANARY, N8N_KEY, CUSTOMER_KEY, CALLBACK_SECRET)
+SECRETS = (CANARY, N8N_KEY, CUSTOMER_KEY, PLATFORM_KEY, CALLBACK_SECRET)
 
 
 def free_port():
@@ -980,7 +982,7 @@ class OwnServerTest(unittest.TestCase):
                 json.dump(doc, f)
         return data
 
-    def upstreams(self, extra=None):
+    def upstreams(self, extra=None, store=None):
         """A server of its own with a fake n8n that has the LLM workflow
         (which calls the gateway) and a fake OpenRouter behind both the
         gateway's openrouter provider and key validation (OPENROUTER_API_URL);
@@ -994,7 +996,8 @@ class OwnServerTest(unittest.TestCase):
         env = {"N8N_BASE_URL": n8n.url, "N8N_API_KEY": N8N_KEY,
                "OPENROUTER_API_URL": orr.url + "/valid", "EE_DATA_DIR": self.data_dir(orr.url)}
         env.update(extra or {})
-        srv = Server([TOKENS["admin"], TOKENS["a"]], env)
+        self.upstream_env = env
+        srv = Server([TOKENS["admin"], TOKENS["a"]], env, store=store)
         self.addCleanup(lambda: self.assertEqual(srv.stop(), 0))
         code, report, _ = request(srv.port, "/api/engines/sync-workflows",
                                   TOKENS["admin"]["token"], "POST")
@@ -1171,6 +1174,54 @@ class OwnServerTest(unittest.TestCase):
                                   (("class", "2xx"), ("provider", "openrouter")))], 1)
         self.assertEqual(samples[("execengine_server_gateway_requests_total",
                                   (("code", "200"), ("provider", "openrouter")))], 1)
+
+    def test_platform_run_zero_config(self):
+        # PLATFORM_OPENROUTER_API_KEY in the server's environment is all a
+        # platform-funded run needs: the server provisions the pool at
+        # start, the LLM workflow's call goes out on the platform's key
+        # (never the run's token or the customer's), and it is metered as
+        # the platform's. A restart provisions again and changes nothing.
+        store = tempfile.TemporaryDirectory()
+        self.addCleanup(store.cleanup)
+        srv, _, orr, ids, _ = self.upstreams({"PLATFORM_OPENROUTER_API_KEY": PLATFORM_KEY},
+                                             store=store.name)
+        made = re.search(r"platform credentials provisioned: (\d+) created, 0 updated, "
+                         r"0 unchanged, 0 removed", srv.log_text())
+        self.assertIsNotNone(made, srv.log_text())
+        self.assertGreaterEqual(int(made.group(1)), 1)  # openRouterApi (and its aliases)
+        code, rec, _ = request(srv.port, "/api/engines/execute/" + ids["LLM summary"], CANARY,
+                               "POST", {"parameters": {"text": "zero config"}})
+        self.assertEqual(code, 200, rec)
+        self.assertEqual(rec["status"], "completed", rec)
+        self.assertEqual(rec["apiKeyUsed"]["type"], "platform", rec)
+        [call] = orr.requests("/chat/completions")
+        self.assertEqual(call["headers"]["authorization"], "Bearer " + PLATFORM_KEY)
+        code, cost, _ = request(srv.port, "/api/engines/executions/%s/cost" % rec["_id"], CANARY)
+        self.assertEqual(code, 200, cost)
+        [c] = cost["calls"]
+        self.assertEqual((c["provider"], c["cost"], c["source"]), ("openrouter", 123000,
+                                                                  "platform"), cost)
+        code, text, _ = request(srv.port, "/metrics", TOKENS["admin"]["token"])
+        samples = {(n, tuple(sorted(l.items()))): v
+                   for fam in parse_exposition(self, text).values() for n, l, v in fam["samples"]}
+        self.assertAlmostEqual(samples[("execengine_gateway_cost_usd_total",
+                                        (("payer", "platform"), ("provider", "openrouter")))],
+                               0.000123, places=9)
+        self.assertNotIn(PLATFORM_KEY, json.dumps(rec) + json.dumps(cost) + text)
+        # a second server on the same store with the same key: nothing to
+        # change; one started without platform keys leaves the pool alone
+        again = Server([TOKENS["admin"]], self.upstream_env, store=store.name)
+        self.addCleanup(lambda: self.assertEqual(again.stop(), 0))
+        self.assertIn("platform credentials provisioned: 0 created, 0 updated, %s unchanged, "
+                      "0 removed" % made.group(1), again.log_text())
+        bare = dict(self.upstream_env)
+        del bare["PLATFORM_OPENROUTER_API_KEY"]
+        third = Server([TOKENS["admin"]], bare, store=store.name)
+        self.addCleanup(lambda: self.assertEqual(third.stop(), 0))
+        self.assertNotIn("platform credentials provisioned", third.log_text())
+        code, rec, _ = request(srv.port, "/api/engines/execute/" + ids["LLM summary"], CANARY,
+                               "POST", {"parameters": {"text": "still platform"}})
+        self.assertEqual((code, rec.get("status")), (200, "completed"), rec)
 
     def test_validate_key_200(self):
         # A customer's key that OpenRouter's key endpoint accepts.
