@@ -145,11 +145,17 @@ EE_API ee_status ee_billing_export(ee_engine *engine, const ee_principal *princi
                                    const char *month, const char *format, char **out);
 
 /**
- * Usage rows of one month (default: the current one), newest first.
- * `query_json` (may be NULL): {"period": "YYYY-MM", "userId": "...",
- * "limit": 1..100 (default 50), "cursor": "..."}. *out: {"period",
- * "data": [usage row, ...], "nextCursor": "..." | null}. For the history of
- * a workspace ask month after month, or read ee_billing_history().
+ * Usage rows (userWorkflowUsage: one per user x workflow) of one month
+ * (default: the current one), or of all time with "period": "all" (each
+ * row the sum of that user and workflow's months, with the latest
+ * lastExecutedAt), newest first. `query_json` (may be NULL): {"period":
+ * "YYYY-MM" | "all", "userId": "...", "limit": 1..100 (default 50),
+ * "cursor": "..."}. *out: {"period", "data": [{"userId",
+ * "workflowCatalogId", "period", "totalExecutions", "completedExecutions",
+ * "totalCost", "totalCostUsd", "totalCharged", "totalChargedUsd",
+ * "totalTokens", "lastExecutedAt"}, ...], "nextCursor": "..." | null}.
+ * Both rows are written in the run's booking transaction, once per
+ * execution. For month records ask ee_billing_history().
  * Returns as ee_billing_history().
  */
 EE_API ee_status ee_billing_usage(ee_engine *engine, const ee_principal *principal,

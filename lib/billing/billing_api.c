@@ -465,8 +465,11 @@ ee_status ee_billing_usage(ee_engine *engine, const ee_principal *principal,
     ee__quota_month_name(st->billing_day, ee_engine_now_ms(engine), period);
     json_t *p = json_object_get(q, "period");
     if (s == EE_OK && p != NULL) {
-        if (month_arg(st, json_string_value(p), what) != EE_OK)
-            s = ee__error(EE_EINVAL, "%s: \"period\" (at /period) must be \"YYYY-MM\"", what);
+        if (json_is_string(p) && strcmp(json_string_value(p), B_PERIOD_ALL) == 0)
+            snprintf(period, sizeof period, "%s", B_PERIOD_ALL);
+        else if (month_arg(st, json_string_value(p), what) != EE_OK)
+            s = ee__error(EE_EINVAL, "%s: \"period\" (at /period) must be \"YYYY-MM\" or "
+                                     "\"all\"", what);
         else
             snprintf(period, sizeof period, "%s", json_string_value(p));
     }

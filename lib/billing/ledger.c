@@ -40,14 +40,15 @@ static ee_status add_workflow(b_month *m, const char *wf, const ee__billing_exec
     return EE_OK;
 }
 
-/* The user's usage row of the month (userWorkflowUsage: user x workflow x
- * month), by atomic increments; lastExecutedAt only moves forward. */
+/* The user's usage row of `period` (userWorkflowUsage: user x workflow x
+ * period - the billing month, and B_PERIOD_ALL for all time), by atomic
+ * increments; lastExecutedAt only moves forward. */
 static ee_status add_usage(ee_storage *sto, const ee__billing_exec *x, const ee__billing_charge *c,
-                           int64_t now)
+                           const char *period, int64_t now)
 {
     const char *user = x->user_id != NULL ? x->user_id : "";
     ee_storage_eq key[3] = {{"userId", user}, {"workflowCatalogId", x->workflow_id},
-                            {"period", c->month}};
+                            {"period", period}};
     ee_storage_inc inc[6] = {{"totalExecutions", 1},
                              {"completedExecutions", x->completed ? 1 : 0},
                              {"totalCost", c->cost_nano},
@@ -130,7 +131,9 @@ ee_status ee__billing_apply(ee_engine *engine, ee_storage *sto, const ee__billin
         s = ee__billing_month_store(sto, &m);
     ee__billing_month_clear(&m);
     if (s == EE_OK)
-        s = add_usage(sto, x, out, now);
+        s = add_usage(sto, x, out, out->month, now);
+    if (s == EE_OK)
+        s = add_usage(sto, x, out, B_PERIOD_ALL, now);
     if (s != EE_OK)
         memset(out, 0, sizeof *out);
     return s;

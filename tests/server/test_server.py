@@ -578,6 +578,13 @@ class ServerTest(unittest.TestCase):
         rows = [r for r in usage["data"] if r["workflowCatalogId"] == self.wf]
         self.assertEqual([r["userId"] for r in rows], ["u-bill"], usage)
         self.assertGreaterEqual(rows[0]["totalExecutions"], 1)
+        # all time: the same user x workflow, at least this month's runs
+        code, ever, _ = self.call("/api/engines/usage/history?period=all", "bill")
+        self.assertEqual(code, 200, ever)
+        self.assertEqual(ever["period"], "all")
+        [row] = [r for r in ever["data"] if r["workflowCatalogId"] == self.wf]
+        self.assertEqual((row["userId"], row["period"]), ("u-bill", "all"), ever)
+        self.assertGreaterEqual(row["totalExecutions"], rows[0]["totalExecutions"])
         code, now, _ = self.call("/api/engines/usage/current", "bill")
         self.assertEqual(code, 200, now)
         self.assertIn(self.wf, [r["workflowCatalogId"] for r in now["workflowUsage"]["data"]])

@@ -165,11 +165,17 @@ class Billing(Module):
     def usage(self, principal: Optional['Principal'] = None, query: Any = None, **fields: Any) -> Any:
         """ee_billing_usage() (billing.h):
 
-        Usage rows of one month (default: the current one), newest first.
-        `query_json` (may be NULL): {"period": "YYYY-MM", "userId": "...",
-        "limit": 1..100 (default 50), "cursor": "..."}. *out: {"period",
-        "data": [usage row, ...], "nextCursor": "..." | null}. For the history of
-        a workspace ask month after month, or read ee_billing_history().
+        Usage rows (userWorkflowUsage: one per user x workflow) of one month
+        (default: the current one), or of all time with "period": "all" (each
+        row the sum of that user and workflow's months, with the latest
+        lastExecutedAt), newest first. `query_json` (may be NULL): {"period":
+        "YYYY-MM" | "all", "userId": "...", "limit": 1..100 (default 50),
+        "cursor": "..."}. *out: {"period", "data": [{"userId",
+        "workflowCatalogId", "period", "totalExecutions", "completedExecutions",
+        "totalCost", "totalCostUsd", "totalCharged", "totalChargedUsd",
+        "totalTokens", "lastExecutedAt"}, ...], "nextCursor": "..." | null}.
+        Both rows are written in the run's booking transaction, once per
+        execution. For month records ask ee_billing_history().
         Returns as ee_billing_history().
         """
         return _invoke('ee_billing_usage', self, (self._engine, principal, _merge(query, fields)))

@@ -210,6 +210,9 @@ Test(billing_pipeline, a_simulated_month_of_runs_bills_exactly_the_sum_of_their_
         msum sums[NM];
         memset(sums, 0, sizeof sums);
         total += sum_charges(ps[w][0], sums, &crossed);
+        /* each user x workflow's months, summed, against its all-time row */
+        struct { char key[96], last[40]; int64_t ex, ch, tk; } pair[8];
+        size_t n_pair = 0;
         static const char *const keys[] = {"totalExecutions", "totalCost", "totalMarkup",
                                            "allowanceUsed", "totalCharged", "totalTokens"};
         for (int m = 0; m < NM; m++) {
@@ -246,12 +249,57 @@ Test(billing_pipeline, a_simulated_month_of_runs_bills_exactly_the_sum_of_their_
                 uch += json_integer_value(json_object_get(json_array_get(rows, i),
                                                           "totalCharged"));
                 cr_assert_not_null(json_object_get(json_array_get(rows, i), "lastExecutedAt"));
+                const json_t *row = json_array_get(rows, i);
+                char pk[96];
+                snprintf(pk, sizeof pk, "%s|%s",
+                         json_string_value(json_object_get(row, "userId")),
+                         json_string_value(json_object_get(row, "workflowCatalogId")));
+                size_t k = 0;
+                while (k < n_pair && strcmp(pair[k].key, pk) != 0)
+                    k++;
+                if (k == n_pair) {
+                    cr_assert(n_pair < 8);
+                    memset(&pair[n_pair], 0, sizeof pair[n_pair]);
+                    snprintf(pair[n_pair++].key, sizeof pair[0].key, "%s", pk);
+                }
+                pair[k].ex += json_integer_value(json_object_get(row, "totalExecutions"));
+                pair[k].ch += json_integer_value(json_object_get(row, "totalCharged"));
+                pair[k].tk += json_integer_value(json_object_get(row, "totalTokens"));
+                /* ISO-8601 UTC texts of one shape: they order as times */
+                const char *last = json_string_value(json_object_get(row, "lastExecutedAt"));
+                if (last != NULL && strcmp(last, pair[k].last) > 0)
+                    snprintf(pair[k].last, sizeof pair[k].last, "%s", last);
             }
             cr_assert_eq(uex, u(doc, "totalExecutions"));
             cr_assert_eq(uch, u(doc, "totalCharged"));
             json_decref(usage);
             json_decref(doc);
         }
+        /* period "all": one row per user x workflow, the sum of its months */
+        cr_assert_eq(ee_billing_usage(engine, ps[w][0], "{\"period\": \"all\", \"limit\": 100}",
+                                      &out), EE_OK, "%s", out);
+        json_t *all = parse_doc(out);
+        ee_free(out);
+        cr_assert_str_eq(json_string_value(json_object_get(all, "period")), "all");
+        json_t *rows = json_object_get(all, "data");
+        cr_assert_eq(json_array_size(rows), n_pair, "%zu all-time rows, %zu pairs",
+                     json_array_size(rows), n_pair);
+        for (size_t i = 0; i < json_array_size(rows); i++) {
+            const json_t *row = json_array_get(rows, i);
+            char pk[96];
+            snprintf(pk, sizeof pk, "%s|%s", json_string_value(json_object_get(row, "userId")),
+                     json_string_value(json_object_get(row, "workflowCatalogId")));
+            size_t k = 0;
+            while (k < n_pair && strcmp(pair[k].key, pk) != 0)
+                k++;
+            cr_assert(k < n_pair, "an all-time row for %s, which ran in no month", pk);
+            cr_assert_eq(json_integer_value(json_object_get(row, "totalExecutions")), pair[k].ex);
+            cr_assert_eq(json_integer_value(json_object_get(row, "totalCharged")), pair[k].ch);
+            cr_assert_eq(json_integer_value(json_object_get(row, "totalTokens")), pair[k].tk);
+            cr_assert_str_eq(json_string_value(json_object_get(row, "lastExecutedAt")),
+                             pair[k].last);
+        }
+        json_decref(all);
     }
     cr_assert_eq(total, N);
     cr_assert(crossed >= 1, "no run crossed the allowance (part free, part charged)");
