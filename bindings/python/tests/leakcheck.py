@@ -7,7 +7,10 @@ valgrind, and no definite leak from libexecengine.
 
 The loop covers the conversions that allocate: JSON documents out (freed
 with ee_free), error documents of failing calls, handles made and freed,
-bytes out, callbacks. --leak drops one library string per call without
+bytes out, callbacks - and executions: a catalog sync and, every 50 calls,
+a run to its end through the worker threads (against tests/support/
+fake_n8n.py, a separate process outside valgrind) with its record, results
+and cost read back. --leak drops one library string per call without
 ee_free(): the judge must then report it (run first, so that a judge that
 cannot see leaks fails the test).
 
@@ -29,14 +32,26 @@ def loop(n, leak):
     sys.path.insert(0, os.path.dirname(HERE))
     import ctypes
     import execengine as ee
+    fake = subprocess.Popen([sys.executable, os.path.join(HERE, "..", "..", "..", "tests",
+                                                          "support", "fake_n8n.py")],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = fake.stdout.readline()
+    if not line.startswith("PORT "):
+        fake.kill()
+        raise SystemExit("the fake n8n did not start")
     cfg = ee.Config()
     cfg.set("EE_STORAGE_URI", "memory:")
     cfg.set("EE_COUNTERS_URI", "memory:")
     cfg.set("API_KEY_ENCRYPTION_SECRET", "leak-test-encryption-secret-0123456789abcdef")
+    cfg.set("N8N_BASE_URL", "http://127.0.0.1:%d" % int(line.split()[1]))
+    cfg.set("N8N_API_KEY", "leak-test-n8n-key")
+    cfg.set("MAX_EXECUTIONS_PER_USER_PER_HOUR", "1000")
     lines = []
     cfg.set_log(lambda lvl, mod, msg: lines.append(msg) if len(lines) < 10 else None, "warn")
     engine = ee.Engine.open(cfg)
     p = ee.Principal("ws-l", "u-l", "org-l")
+    wf = engine.catalog.sync()["added"][0]["id"]
+    runs = 0
     schema = ee.Schema.compile({"type": "object", "properties": {"a": {"type": "integer"}}})
     calls = 0
     while calls < n:
@@ -59,6 +74,12 @@ def loop(n, leak):
         engine.billing.current(p)
         engine.audit.stats()
         calls += 10
+        if calls % 50 == 0:  # a run every fifth round: 20 in 1,000 calls
+            rec = engine.executions.run(p, wf, parameters={"text": "leak %d" % calls})
+            assert rec["status"] == "completed", rec
+            engine.executions.results(p, rec["_id"])
+            engine.executions.cost(p, rec["_id"])
+            runs += 1
         if leak:
             out = ctypes.c_void_p()
             ee.native.fn.ee_quota_usage(engine._handle(), p._handle(), ctypes.byref(out))
@@ -67,7 +88,10 @@ def loop(n, leak):
     p.close()
     engine.close()
     cfg.close()
-    print("calls", calls)
+    fake.kill()
+    fake.wait()
+    fake.stdout.close()
+    print("calls", calls, "runs", runs)
 
 
 def judge(log_text):
@@ -92,6 +116,9 @@ def run(n, leak):
     if r.returncode != 0 and "calls" not in r.stdout:
         print(r.stdout, r.stderr, text[-4000:], sep="\n")
         raise SystemExit("the loop failed under valgrind")
+    m = re.search(r"calls (\d+) runs (\d+)", r.stdout)
+    if not m or int(m.group(2)) < n // 50:
+        raise SystemExit("the loop did not run its executions: " + r.stdout[-400:])
     return judge(text)
 
 
@@ -114,7 +141,7 @@ def main(argv):
     if leaks:
         print(f"FAIL: {len(leaks)} definite leak(s) from libexecengine in 1,000 calls")
         return 1
-    print("OK: 1,000 calls, no definite leak from libexecengine")
+    print("OK: 1,000 calls (20 executions among them), no definite leak from libexecengine")
     return 0
 
 
