@@ -338,6 +338,15 @@ static d_outcome send_smtp(n_state *st, const char *from, const char *to, const 
     const char *user = ee__config_text(cfg, "SMTP_USER");
     if (s == EE_OK && user != NULL)
         s = ee_mail_set_login(m, user, ee__config_text(cfg, "SMTP_PASS"));
+    /* A login never goes out in clear by default: with SMTP_USER the
+     * message needs TLS (smtps://, or STARTTLS offered and completed), else
+     * nothing is sent and the attempt fails - retried, as the server may be
+     * fixed. SMTP_REQUIRE_TLS=0 is the way to a trusted relay without TLS. */
+    bool require_tls = ee__config_explicit(cfg, "SMTP_REQUIRE_TLS")
+                           ? ee__config_int(cfg, "SMTP_REQUIRE_TLS") != 0
+                           : user != NULL;
+    if (s == EE_OK && require_tls)
+        s = ee_mail_set_require_tls(m, 1);
     if (s == EE_OK)
         s = ee_transport_mail(ee__engine_transport(st->engine), m);
     ee_mail_free(m);
