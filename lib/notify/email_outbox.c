@@ -407,11 +407,16 @@ static d_outcome send_api(n_state *st, const char *id, const char *from, const c
     ee_http_response_free(resp);
     if (code >= 200 && code < 300)
         return D_SENT;
-    /* The answer's body is not kept: an API may echo what it was sent. */
-    char msg[96];
-    snprintf(msg, sizeof msg, "the e-mail API answered HTTP %d", code);
-    error_text(EE_EUPSTREAM, msg, err);
-    return code == 429 || code >= 500 ? D_RETRY : D_FAILED;
+    /* The answer's body is not kept: an API may echo what it was sent. A
+     * refused key (401, 403) is the configuration's to fix, as an SMTP
+     * login refusal is: failing every queued message for it would lose
+     * them, so they wait for the operator's new PLATFORM_RESEND_KEY. */
+    bool key_refused = code == 401 || code == 403;
+    char msg[128];
+    snprintf(msg, sizeof msg, "the e-mail API answered HTTP %d%s", code,
+             key_refused ? ": the API refused PLATFORM_RESEND_KEY" : "");
+    error_text(key_refused ? EE_EAUTH : EE_EUPSTREAM, msg, err);
+    return key_refused || code == 429 || code >= 500 ? D_RETRY : D_FAILED;
 }
 
 /* The wait before attempt `attempts` + 1: backoff * 2^(attempts - 1), at
