@@ -8,6 +8,7 @@
 #include "core/record.h"
 #include "exec/exec_internal.h"
 #include "gateway/gateway.h"
+#include "notify/notify.h"
 
 /* The preamble of every call on one execution of the door (get, results,
  * cost, cancel): the arguments are checked and the record is loaded from
@@ -351,11 +352,23 @@ ee_status ee_exec_purge(ee_engine *engine, uint64_t *deleted_out)
     if (s == EE_OK)
         s = ee_storage_delete_range(ee__engine_storage(engine), X_COLL, NULL, INT64_MIN, c.cut,
                                     &n);
+    /* The e-mails about those runs hold their rendered results and the
+     * recipients: the ended ones go after the same retention (dated by
+     * when they ended); queued ones stay until delivered or failed. */
+    uint64_t mails = 0;
+    if (s == EE_OK)
+        s = ee__email_outbox_purge(engine, ee_engine_now_ms(engine) -
+                                               st->retention_days * INT64_C(86400000),
+                                   &mails);
     if (deleted_out != NULL)
         *deleted_out = c.records + n;
     if (c.files > 0)
         ee__log(ee__engine_logger(engine), EE_LOG_INFO, "exec",
                 "purge: %llu stored output(s) deleted", (unsigned long long)c.files);
+    if (mails > 0)
+        ee__log(ee__engine_logger(engine), EE_LOG_INFO, "exec",
+                "purge: %llu ended e-mail(s) deleted from the outbox",
+                (unsigned long long)mails);
     return s;
 }
 

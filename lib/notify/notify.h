@@ -49,6 +49,12 @@ void ee__email_reserve_end(ee_engine *engine, const char *workspace, const char 
 ee_status ee__email_enqueue(ee_engine *engine, const ee__email_exec *x, const char *to,
                             char *id_out);
 
+/* Delete the outbox's ended messages (sent or failed: rendered bodies and
+ * recipients) that ended before `before_ms`; a queued or sending message is
+ * never deleted. *deleted_out (may be NULL) gets the count. EE_OK; the
+ * storage's statuses. Called by ee_exec_purge() (RESULT_RETENTION_DAYS). */
+ee_status ee__email_outbox_purge(ee_engine *engine, int64_t before_ms, uint64_t *deleted_out);
+
 /* Start / stop the background outbox runner (EMAIL_POLL_MS; 0: none).
  * Started with the execution workers; stop is idempotent. */
 ee_status ee__email_worker_start(ee_engine *engine);
