@@ -221,24 +221,21 @@ static void rfc5322_date(int64_t ms, char out[64])
 
 /* The whole message: headers, blank line, base64 body in 76-character
  * lines; CRLF line ends. Every header value was checked: the addresses
- * by ee__email_address_ok(), the subject when rendered. */
+ * by ee__email_address_ok(), the subject when rendered. The Message-ID is
+ * the outbox id at the sender's domain, the same on every attempt: a
+ * message the server accepted but whose delivery could not be recorded
+ * (its lease ended) may be sent again, and receivers then see one id
+ * twice and can drop the copy (docs/email.md, "Delivery semantics"). */
 static ee_status build_mime(const char *id, const char *from, const char *to, const char *subject,
                             const char *body, size_t body_len, int64_t now, ee__text *b)
 {
     char date[64];
     rfc5322_date(now, date);
     const char *domain = strrchr(from, '@');
-    uint8_t rnd[8];
-    char hex[17];
-    if (RAND_bytes(rnd, sizeof rnd) != 1)
-        return ee__error(EE_ECRYPTO, "e-mail: no random bytes for a Message-ID");
-    ee__hex_encode(rnd, sizeof rnd, hex);
     ee__text_puts(b, "Date: ");
     ee__text_puts(b, date);
     ee__text_puts(b, "\r\nMessage-ID: <");
     ee__text_puts(b, id);
-    ee__text_puts(b, ".");
-    ee__text_puts(b, hex);
     ee__text_puts(b, domain != NULL ? domain : "@execengine.invalid");
     ee__text_puts(b, ">\r\nFrom: ");
     ee__text_puts(b, from);

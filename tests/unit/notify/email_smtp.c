@@ -562,6 +562,55 @@ Test(email_smtp, smtp_require_tls_1_sends_nothing_to_a_server_without_starttls)
     cr_expect_eq(stat_of(engine, "queued"), 1);
 }
 
+static void send_again_after_the_lease(void)
+{
+    mail_hook = NULL;
+    /* the first sender is slow to record it: its lease ends and another
+     * sender (this nested run) takes the message and sends it again */
+    clock_offset_ms += 600 * 1000;
+    uint64_t n = 0;
+    cr_expect_eq(ee_email_outbox_run(engine, 1, &n), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(n, 1u);
+}
+
+static char *header_line(const char *msg, const char *name)
+{
+    const char *at = strstr(msg, name);
+    cr_assert_not_null(at, "no %s in %s", name, msg);
+    return strndup(at, strcspn(at, "\r\n"));
+}
+
+/* At least once: a message the server accepted but whose sender could not
+ * record it (its lease ended: EE_ECONFLICT) is sent again by another
+ * sender - with the same Message-ID, derived from the outbox id, so the
+ * receiver can drop the copy. */
+Test(email_smtp, a_message_sent_again_after_its_lease_ended_keeps_its_message_id)
+{
+    char id[25], *out = NULL;
+    run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"twice\"}}", id);
+    cr_assert_eq(send(alice, id, "{\"to\": \"bob@example.com\"}", &out), EE_OK, "%s", out);
+    json_t *doc = parse_doc(out);
+    ee_free(out);
+    char mid[96];
+    snprintf(mid, sizeof mid, "Message-ID: <%s@example.com>", sget(doc, "id"));
+    json_decref(doc);
+    mail_hook = send_again_after_the_lease;
+    uint64_t sent = 0;
+    cr_expect_eq(ee_email_outbox_run(engine, 1, &sent), EE_ECONFLICT,
+                 "the first sender cannot record it: %s", ee_error_last_message());
+    cr_assert_eq(sink_count(&sink), 2, "the server got it twice");
+    char *a = sink_message(&sink, 1), *b = sink_message(&sink, 2);
+    char *ha = header_line(a, "Message-ID:"), *hb = header_line(b, "Message-ID:");
+    cr_expect_str_eq(ha, hb, "one Message-ID for both copies");
+    cr_expect_str_eq(ha, mid, "the outbox id at the sender's domain");
+    free(ha);
+    free(hb);
+    free(a);
+    free(b);
+    cr_expect_eq(stat_of(engine, "sent"), 1, "recorded once");
+    cr_expect_eq(audit_count(engine, alice, "email.sent"), 1);
+}
+
 Test(email_smtp, the_outbox_thread_started_with_the_workers_delivers_without_a_call)
 {
     ee_engine_close(engine);
