@@ -611,6 +611,66 @@ Test(email_smtp, a_message_sent_again_after_its_lease_ended_keeps_its_message_id
     cr_expect_eq(audit_count(engine, alice, "email.sent"), 1);
 }
 
+typedef struct {
+    ee_engine *e;
+    const char *text;
+    pthread_barrier_t *start;
+    ee_status st;
+} put_racer;
+
+static void *race_put(void *arg)
+{
+    put_racer *r = arg;
+    char *out = NULL;
+    pthread_barrier_wait(r->start);
+    r->st = ee_email_template_put(r->e, NULL, r->text, &out);
+    ee_free(out);
+    return NULL;
+}
+
+/* executionEmailTemplates has no unique key: concurrent first puts of one
+ * workflow's template, from two engines on the database, store one. */
+Test(email_smtp, concurrent_first_puts_of_a_workflows_template_store_one)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", sink.port);
+    const char *const kv[] = {"SMTP_HOST", "127.0.0.1", "SMTP_PORT", port, NULL};
+    ee_engine *other = email_engine(db, kv);
+    char wf[25], text[256];
+    entry_id(engine, "wf0", wf);
+    snprintf(text, sizeof text,
+             "{\"workflowCatalogId\": \"%s\", \"subjectTemplate\": \"S\", \"bodyTemplate\": "
+             "\"B\"}",
+             wf);
+    enum { RACERS = 6, ROUNDS = 10 };
+    for (int round = 0; round < ROUNDS; round++) {
+        ee_status d = ee_email_template_delete(engine, NULL, wf);
+        cr_assert(d == EE_OK || d == EE_ENOTFOUND, "%s", ee_error_last_message());
+        pthread_barrier_t start;
+        pthread_barrier_init(&start, NULL, RACERS);
+        put_racer r[RACERS];
+        pthread_t t[RACERS];
+        for (int i = 0; i < RACERS; i++) {
+            r[i] = (put_racer){i % 2 ? other : engine, text, &start, EE_EUNKNOWN};
+            pthread_create(&t[i], NULL, race_put, &r[i]);
+        }
+        for (int i = 0; i < RACERS; i++) {
+            pthread_join(t[i], NULL);
+            cr_expect_eq(r[i].st, EE_OK, "round %d put %d: %s", round, i,
+                         ee_status_name(r[i].st));
+        }
+        pthread_barrier_destroy(&start);
+        char *out = NULL;
+        cr_assert_eq(ee_email_template_list(engine, NULL, "{\"limit\": 100}", &out), EE_OK);
+        json_t *doc = parse_doc(out);
+        ee_free(out);
+        cr_assert_eq(json_array_size(json_object_get(doc, "data")), 1,
+                     "round %d: one template for the workflow", round);
+        json_decref(doc);
+    }
+    ee_engine_close(other);
+}
+
 Test(email_smtp, the_outbox_thread_started_with_the_workers_delivers_without_a_call)
 {
     ee_engine_close(engine);
