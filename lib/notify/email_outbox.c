@@ -460,6 +460,29 @@ static void audit(n_state *st, const json_t *rec, const char *id, bool sent, ee_
     json_decref(detail);
 }
 
+void ee__email_audit_dropped(ee_engine *engine, const char *workspace, const char *org,
+                             const char *execution_id, ee_status why)
+{
+    const char *reason = why == EE_ERATELIMIT      ? "rateLimited"
+                         : why == EE_ENOTSUPPORTED ? "notConfigured"
+                         : why == EE_EINVAL || why == EE_EPARSE || why == EE_ENOTFOUND ||
+                                 why == EE_ETOOBIG
+                             ? "notRendered"
+                             : "error";
+    bool refused = strcmp(reason, "error") != 0;
+    json_t *detail = json_pack("{s:s?, s:s}", "executionId", execution_id, "reason", reason);
+    ee__audit_entry e = {EE__AUDIT_EMAIL_FAILED,
+                         workspace,
+                         org != NULL && org[0] != '\0' ? org : NULL,
+                         EE__AUDIT_ACTOR_ENGINE,
+                         NULL,
+                         refused ? EE__AUDIT_REFUSED : EE__AUDIT_FAILED,
+                         why,
+                         detail};
+    ee__audit_append(engine, &e);
+    json_decref(detail);
+}
+
 static ee_status finish_step(ee_storage *sto, void *payload)
 {
     finish_ctx *f = payload;

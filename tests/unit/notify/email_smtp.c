@@ -671,6 +671,49 @@ Test(email_smtp, concurrent_first_puts_of_a_workflows_template_store_one)
     ee_engine_close(other);
 }
 
+/* An automatic e-mail that is not queued - past the user's hourly limit, or
+ * a subject that renders refused - leaves one email.failed entry with the
+ * reason and no address, as well as the log line. */
+Test(email_smtp, a_dropped_automatic_e_mail_leaves_an_email_failed_audit_entry)
+{
+    char id[25];
+    put_template("wf0", "Run {{{results.echo}}}", "<p>x</p>");
+    run_to_end(engine, alice, "wf0",
+               "{\"parameters\": {\"text\": \"a\\r\\nb\"}, \"email\": {\"to\": "
+               "\"carol@example.com\"}}",
+               id);
+    cr_expect_eq(stat_of(engine, "queued"), 0);
+    cr_expect_eq(audit_count(engine, alice, "email.failed"), 1, "the refused subject");
+    put_template("wf0", "Fixed", "<p>x</p>");
+    for (int i = 0; i < 5; i++)
+        send_ok(alice, id, "bob@example.com");
+    char id2[25];
+    run_to_end(engine, alice, "wf0",
+               "{\"parameters\": {\"text\": \"b\"}, \"email\": {\"to\": "
+               "\"carol@example.com\"}}",
+               id2);
+    cr_expect_eq(stat_of(engine, "queued"), 5, "the sixth is past the limit: not queued");
+    cr_expect_eq(audit_count(engine, alice, "email.failed"), 2);
+    char *out = NULL;
+    cr_assert_eq(ee_audit_query(engine, alice, "{\"action\": \"email.failed\", \"limit\": 10}",
+                                &out),
+                 EE_OK);
+    json_t *doc = parse_doc(out);
+    ee_free(out);
+    json_t *data = json_object_get(doc, "data");
+    json_t *limit = json_array_get(data, 0), *subject = json_array_get(data, 1);
+    cr_expect_str_eq(sget(json_object_get(limit, "detail"), "reason"), "rateLimited");
+    cr_expect_str_eq(sget(json_object_get(limit, "detail"), "executionId"), id2);
+    cr_expect_str_eq(sget(limit, "status"), "EE_ERATELIMIT");
+    cr_expect_str_eq(sget(limit, "outcome"), "refused");
+    cr_expect_str_eq(sget(json_object_get(subject, "detail"), "reason"), "notRendered");
+    cr_expect_str_eq(sget(json_object_get(subject, "detail"), "executionId"), id);
+    char *text = json_dumps(data, 0);
+    cr_expect(strstr(text, "carol") == NULL, "no address: %s", text);
+    free(text);
+    json_decref(doc);
+}
+
 Test(email_smtp, the_outbox_thread_started_with_the_workers_delivers_without_a_call)
 {
     ee_engine_close(engine);
