@@ -218,7 +218,7 @@ typedef struct {
     bool applied;
     const char *email_to;      /* the run asked for its results by e-mail (and may) */
     bool emailed;              /* the e-mail was queued with the final write */
-    ee_status email_dropped;   /* the run asked for one, refused before the write (limit) */
+    ee_status email_dropped;   /* asked for, refused before the write: limit, not configured */
 } finish_arg;
 
 static ee_status finish_change(x_rec *r, void *payload)
