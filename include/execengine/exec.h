@@ -232,9 +232,12 @@ EE_API ee_status ee_exec_ingest_webhook(ee_engine *engine, const char *headers_j
 /**
  * Delete the results of executions that ended more than
  * RESULT_RETENTION_DAYS ago (records and stored outputs; their storage
- * quota bytes released). The host schedules it. *deleted_out (may be
- * NULL) gets the count; each call leaves one audit entry,
- * "execution.purged", with it. Returns EE_OK, EE_EINVAL, storage statuses.
+ * quota bytes released), and the results e-mails of the outbox that ended
+ * (sent or failed) more than RESULT_RETENTION_DAYS ago - a queued one is
+ * kept until it ends. The host schedules it. *deleted_out (may be NULL)
+ * gets the count of execution records; each call leaves one audit entry,
+ * "execution.purged", with the counts (records, stored outputs, e-mails).
+ * Returns EE_OK, EE_EINVAL, storage statuses.
  */
 EE_API ee_status ee_exec_purge(ee_engine *engine, uint64_t *deleted_out);
 

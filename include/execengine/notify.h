@@ -66,8 +66,8 @@ EE_BEGIN_DECLS
  *   EE_EPARSE     data_json or partials_json not JSON or not UTF-8; the
  *                 template (or a partial it uses) malformed or using
  *                 syntax this renderer does not support (set delimiters,
- *                 raw blocks, partial blocks, inline partials, block
- *                 parameters); a helper called with the wrong arguments
+ *                 raw blocks, partial blocks, inline partials); a helper
+ *                 called with the wrong arguments
  *                 ({{#if}} with none);
  *   EE_ENOTFOUND  a partial the template uses is not in partials_json, or
  *                 a helper it calls does not exist ({{format date}}):

@@ -10,8 +10,8 @@
 
 #define B_COLL_MONTH "platformUsageBilling"
 #define B_COLL_USAGE "userWorkflowUsage"
-/* The period of a usage row that counts every month (the seed's all-time
- * userWorkflowUsage), beside the one row per billing month. */
+/* The period of a usage row that counts every month (the all-time
+ * userWorkflowUsage row), beside the one row per billing month. */
 #define B_PERIOD_ALL "all"
 #define B_COLL_EXEC "workflowExecutions"
 

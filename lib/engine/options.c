@@ -43,6 +43,10 @@ static const ee__option engine_options[] = {
                "SMTP server port (465: TLS from the start; others: STARTTLS when offered)"),
     EE__OPTION("SMTP_USER", EE__OPT_STRING, NULL, 1, 256, "SMTP user name"),
     EE__OPTION("SMTP_PASS", EE__OPT_PASSWORD, NULL, 1, 1024, "SMTP password"),
+    EE__OPTION("SMTP_REQUIRE_TLS", EE__OPT_INT, NULL, 0, 1,
+               "1: an SMTP message is sent only over TLS (STARTTLS must be offered and "
+               "succeed); 0: STARTTLS when offered, else in clear (a trusted local relay); "
+               "unset: 1 when SMTP_USER is set, else 0"),
     EE__OPTION("RESULT_RETENTION_DAYS", EE__OPT_INT, "90", 0, 36500,
                "Days execution results are kept (0 keeps them forever)"),
     EE__OPTION_X(

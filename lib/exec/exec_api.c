@@ -8,6 +8,7 @@
 #include "core/record.h"
 #include "exec/exec_internal.h"
 #include "gateway/gateway.h"
+#include "notify/notify.h"
 
 /* The preamble of every call on one execution of the door (get, results,
  * cost, cancel): the arguments are checked and the record is loaded from
@@ -331,10 +332,10 @@ static ee_status purge_workspace(const char *workspace, void *payload)
 /* One audit entry per purge call, with its counts (not one per record:
  * a purge deletes thousands); `before` 0: the retention kept everything. */
 static void audit_purge(ee_engine *engine, ee_status s, uint64_t records, uint64_t files,
-                        int64_t before)
+                        uint64_t mails, int64_t before)
 {
-    json_t *detail = json_pack("{s:I, s:I}", "deleted", (json_int_t)records, "files",
-                               (json_int_t)files);
+    json_t *detail = json_pack("{s:I, s:I, s:I}", "deleted", (json_int_t)records, "files",
+                               (json_int_t)files, "emails", (json_int_t)mails);
     if (detail != NULL && before != 0)
         json_object_set_new(detail, "before", json_integer(before));
     ee__audit_append(engine, &(ee__audit_entry){.action = EE__AUDIT_EXEC_PURGED,
@@ -356,7 +357,7 @@ ee_status ee_exec_purge(ee_engine *engine, uint64_t *deleted_out)
     if (st == NULL)
         return ee__error(EE_EINVAL, "ee_exec_purge: engine must not be NULL");
     if (st->retention_days <= 0) { /* kept forever */
-        audit_purge(engine, EE_OK, 0, 0, 0);
+        audit_purge(engine, EE_OK, 0, 0, 0, 0);
         return EE_OK;
     }
     /* Records are dated by createdAt (the collection's time field); an
@@ -373,12 +374,24 @@ ee_status ee_exec_purge(ee_engine *engine, uint64_t *deleted_out)
     if (s == EE_OK)
         s = ee_storage_delete_range(ee__engine_storage(engine), X_COLL, NULL, INT64_MIN, c.cut,
                                     &n);
+    /* The e-mails about those runs hold their rendered results and the
+     * recipients: the ended ones go after the same retention (dated by
+     * when they ended); queued ones stay until delivered or failed. */
+    uint64_t mails = 0;
+    if (s == EE_OK)
+        s = ee__email_outbox_purge(engine, ee_engine_now_ms(engine) -
+                                               st->retention_days * INT64_C(86400000),
+                                   &mails);
     if (deleted_out != NULL)
         *deleted_out = c.records + n;
     if (c.files > 0)
         ee__log(ee__engine_logger(engine), EE_LOG_INFO, "exec",
                 "purge: %llu stored output(s) deleted", (unsigned long long)c.files);
-    audit_purge(engine, s, c.records + n, c.files, c.cut);
+    if (mails > 0)
+        ee__log(ee__engine_logger(engine), EE_LOG_INFO, "exec",
+                "purge: %llu ended e-mail(s) deleted from the outbox",
+                (unsigned long long)mails);
+    audit_purge(engine, s, c.records + n, c.files, mails, c.cut);
     return s;
 }
 

@@ -218,6 +218,7 @@ typedef struct {
     bool applied;
     const char *email_to;      /* the run asked for its results by e-mail (and may) */
     bool emailed;              /* the e-mail was queued with the final write */
+    ee_status email_dropped;   /* asked for, refused before the write: limit, not configured */
 } finish_arg;
 
 static ee_status finish_change(x_rec *r, void *payload)
@@ -288,6 +289,7 @@ static ee_status final_email(final_step *f)
                 "execution %s: its results e-mail cannot be made: %s", r->id,
                 ee_error_last_message());
         ee_error_clear();
+        ee__email_audit_dropped(f->e, r->workspace, r->org_id, r->id, s);
         return EE_OK;
     }
     return s; /* the storage's: the whole step is retried by recovery */
@@ -302,6 +304,9 @@ static ee_status final_write(ee_storage *sto, void *payload)
         ee__exec_audit(f->e, f->dst, EE__AUDIT_EXEC_FINISHED, NULL);
     if (s == EE_OK && f->a->applied && f->a->email_to != NULL)
         s = final_email(f);
+    if (s == EE_OK && f->a->applied && f->a->email_dropped != EE_OK)
+        ee__email_audit_dropped(f->e, f->dst->workspace, f->dst->org_id, f->dst->id,
+                                f->a->email_dropped);
     return s;
 }
 
@@ -359,12 +364,17 @@ ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *
      * storage transaction): given back if the run had already ended. */
     char *email_to = NULL;
     uint64_t email_resv = 0;
+    ee_status email_dropped = EE_OK;
     if (cur.email_to != NULL && cur.email_to[0] != '\0' && !x_final(cur.status)) {
         ee__error_saved saved;
         ee__error_save(&saved);
-        if (!ee__email_configured(e) ||
-            ee__email_reserve(e, workspace, cur.user_id != NULL ? cur.user_id : "",
-                              &email_resv) != EE_OK)
+        email_dropped = !ee__email_configured(e)
+                            ? EE_ENOTSUPPORTED
+                            : ee__email_reserve(e, workspace,
+                                                cur.user_id != NULL ? cur.user_id : "",
+                                                &email_resv);
+        /* dropped: logged now, audited with the final write (if it applies) */
+        if (email_dropped != EE_OK)
             ee__log(ee__engine_logger(e), EE_LOG_WARN, "exec",
                     "execution %s: its results e-mail is not sent: %s", id,
                     ee_error_last_message());
@@ -375,7 +385,7 @@ ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *
     char *email_user = cur.user_id != NULL ? strdup(cur.user_id) : NULL;
     ee__exec_rec_clear(&cur);
     finish_arg a = {st, oc, ee_engine_now_ms(e), &use, output, has_ref ? &ref : NULL, false,
-                    email_to, false};
+                    email_to, false, email_dropped};
     x_rec tmp;
     final_step fs = {e, workspace, id, &a, out != NULL ? out : &tmp};
     s = ee__storage_atomic(ee__engine_storage(e), final_write, &fs);

@@ -242,24 +242,21 @@ static void rfc5322_date(int64_t ms, char out[64])
 
 /* The whole message: headers, blank line, base64 body in 76-character
  * lines; CRLF line ends. Every header value was checked: the addresses
- * by ee__email_address_ok(), the subject when rendered. */
+ * by ee__email_address_ok(), the subject when rendered. The Message-ID is
+ * the outbox id at the sender's domain, the same on every attempt: a
+ * message the server accepted but whose delivery could not be recorded
+ * (its lease ended) may be sent again, and receivers then see one id
+ * twice and can drop the copy (docs/email.md, "Delivery semantics"). */
 static ee_status build_mime(const char *id, const char *from, const char *to, const char *subject,
                             const char *body, size_t body_len, int64_t now, ee__text *b)
 {
     char date[64];
     rfc5322_date(now, date);
     const char *domain = strrchr(from, '@');
-    uint8_t rnd[8];
-    char hex[17];
-    if (RAND_bytes(rnd, sizeof rnd) != 1)
-        return ee__error(EE_ECRYPTO, "e-mail: no random bytes for a Message-ID");
-    ee__hex_encode(rnd, sizeof rnd, hex);
     ee__text_puts(b, "Date: ");
     ee__text_puts(b, date);
     ee__text_puts(b, "\r\nMessage-ID: <");
     ee__text_puts(b, id);
-    ee__text_puts(b, ".");
-    ee__text_puts(b, hex);
     ee__text_puts(b, domain != NULL ? domain : "@execengine.invalid");
     ee__text_puts(b, ">\r\nFrom: ");
     ee__text_puts(b, from);
@@ -359,6 +356,15 @@ static d_outcome send_smtp(n_state *st, const char *from, const char *to, const 
     const char *user = ee__config_text(cfg, "SMTP_USER");
     if (s == EE_OK && user != NULL)
         s = ee_mail_set_login(m, user, ee__config_text(cfg, "SMTP_PASS"));
+    /* A login never goes out in clear by default: with SMTP_USER the
+     * message needs TLS (smtps://, or STARTTLS offered and completed), else
+     * nothing is sent and the attempt fails - retried, as the server may be
+     * fixed. SMTP_REQUIRE_TLS=0 is the way to a trusted relay without TLS. */
+    bool require_tls = ee__config_explicit(cfg, "SMTP_REQUIRE_TLS")
+                           ? ee__config_int(cfg, "SMTP_REQUIRE_TLS") != 0
+                           : user != NULL;
+    if (s == EE_OK && require_tls)
+        s = ee_mail_set_require_tls(m, 1);
     if (s == EE_OK)
         s = ee_transport_mail(ee__engine_transport(st->engine), m);
     ee_mail_free(m);
@@ -419,11 +425,16 @@ static d_outcome send_api(n_state *st, const char *id, const char *from, const c
     ee_http_response_free(resp);
     if (code >= 200 && code < 300)
         return D_SENT;
-    /* The answer's body is not kept: an API may echo what it was sent. */
-    char msg[96];
-    snprintf(msg, sizeof msg, "the e-mail API answered HTTP %d", code);
-    error_text(EE_EUPSTREAM, msg, err);
-    return code == 429 || code >= 500 ? D_RETRY : D_FAILED;
+    /* The answer's body is not kept: an API may echo what it was sent. A
+     * refused key (401, 403) is the configuration's to fix, as an SMTP
+     * login refusal is: failing every queued message for it would lose
+     * them, so they wait for the operator's new PLATFORM_RESEND_KEY. */
+    bool key_refused = code == 401 || code == 403;
+    char msg[128];
+    snprintf(msg, sizeof msg, "the e-mail API answered HTTP %d%s", code,
+             key_refused ? ": the API refused PLATFORM_RESEND_KEY" : "");
+    error_text(key_refused ? EE_EAUTH : EE_EUPSTREAM, msg, err);
+    return key_refused || code == 429 || code >= 500 ? D_RETRY : D_FAILED;
 }
 
 /* The wait before attempt `attempts` + 1: backoff * 2^(attempts - 1), at
@@ -467,6 +478,29 @@ static void audit(n_state *st, const json_t *rec, const char *id, bool sent, ee_
                          status,
                          detail};
     ee__audit_append(st->engine, &e);
+    json_decref(detail);
+}
+
+void ee__email_audit_dropped(ee_engine *engine, const char *workspace, const char *org,
+                             const char *execution_id, ee_status why)
+{
+    const char *reason = why == EE_ERATELIMIT      ? "rateLimited"
+                         : why == EE_ENOTSUPPORTED ? "notConfigured"
+                         : why == EE_EINVAL || why == EE_EPARSE || why == EE_ENOTFOUND ||
+                                 why == EE_ETOOBIG
+                             ? "notRendered"
+                             : "error";
+    bool refused = strcmp(reason, "error") != 0;
+    json_t *detail = json_pack("{s:s?, s:s}", "executionId", execution_id, "reason", reason);
+    ee__audit_entry e = {EE__AUDIT_EMAIL_FAILED,
+                         workspace,
+                         org != NULL && org[0] != '\0' ? org : NULL,
+                         EE__AUDIT_ACTOR_ENGINE,
+                         NULL,
+                         refused ? EE__AUDIT_REFUSED : EE__AUDIT_FAILED,
+                         why,
+                         detail};
+    ee__audit_append(engine, &e);
     json_decref(detail);
 }
 
@@ -613,6 +647,62 @@ ee_status ee_email_outbox_run(ee_engine *engine, uint32_t max, uint64_t *sent_ou
         *sent_out = sent;
     if (s == EE_OK)
         ee_error_clear();
+    return s;
+}
+
+/* ---- retention --------------------------------------------------------------------------- */
+
+#define PURGE_PAGE 256
+
+typedef struct {
+    char ids[PURGE_PAGE][EE_STORAGE_ID_HEX_LEN + 1];
+    size_t n;
+} purge_page;
+
+static int purge_row(const ee_storage_row *row, void *payload)
+{
+    purge_page *p = payload;
+    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, p->ids[p->n++]);
+    return p->n == PURGE_PAGE;
+}
+
+ee_status ee__email_outbox_purge(ee_engine *engine, int64_t before_ms, uint64_t *deleted_out)
+{
+    if (deleted_out != NULL)
+        *deleted_out = 0;
+    ee_storage *sto = ee__engine_storage(engine);
+    purge_page *page = malloc(sizeof *page);
+    if (page == NULL)
+        return ee__error(EE_ENOMEM, "out of memory purging the e-mail outbox");
+    /* An ended message (active "0") never changes again, and its time field
+     * is when it ended; the claim's index (active, time) finds them. Each
+     * page is deleted before the next is read from the start. */
+    ee_storage_eq eq = {"active", "0"};
+    ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION,
+                               .flags = EE_STORAGE_QUERY_TO,
+                               .eq = &eq,
+                               .n_eq = 1,
+                               .time_to = before_ms,
+                               .order = EE_STORAGE_ORDER_TIME_ASC,
+                               .limit = PURGE_PAGE};
+    uint64_t deleted = 0;
+    ee_status s = EE_OK;
+    do {
+        page->n = 0;
+        s = ee_storage_query(sto, EE__EMAIL_OUTBOX_COLL, NULL, &q, purge_row, page, NULL);
+        if (s == EE_ECANCELLED)
+            s = EE_OK;
+        for (size_t i = 0; s == EE_OK && i < page->n; i++) {
+            s = ee_storage_delete(sto, EE__EMAIL_OUTBOX_COLL, NULL, page->ids[i]);
+            if (s == EE_OK)
+                deleted++;
+            else if (s == EE_ENOTFOUND) /* another purge took it */
+                s = EE_OK;
+        }
+    } while (s == EE_OK && page->n == PURGE_PAGE);
+    free(page);
+    if (deleted_out != NULL)
+        *deleted_out = deleted;
     return s;
 }
 

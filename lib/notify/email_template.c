@@ -181,10 +181,15 @@ ee_status ee_email_template_put(ee_engine *engine, const ee_principal *principal
             st = ee__error(EE_ENOTFOUND, "%s: no workflow %s in the catalog", what, wf);
     }
     if (st == EE_OK) {
+        /* The collection has no unique key: a first template takes the
+         * workflow's id as its own, so that of two first puts at once the
+         * second insert is refused (EE_EEXISTS) and replaces the first's
+         * instead of adding a second template. (Templates stored before
+         * keep their ids: a put finds and replaces them.) */
         put_arg a = {in, ee_engine_now_ms(engine)};
         st = ee__record_upsert(ee__engine_storage(engine), &template_map,
-                               EE__EMAIL_TEMPLATES_COLL, NULL, "workflowCatalogId", wf, put_mutate,
-                               &a);
+                               EE__EMAIL_TEMPLATES_COLL, NULL, "workflowCatalogId", wf, wf,
+                               put_mutate, &a);
     }
     char id[EE_STORAGE_ID_HEX_LEN + 1] = "";
     if (wf != NULL)

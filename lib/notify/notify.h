@@ -49,6 +49,21 @@ void ee__email_reserve_end(ee_engine *engine, const char *workspace, const char 
 ee_status ee__email_enqueue(ee_engine *engine, const ee__email_exec *x, const char *to,
                             char *id_out);
 
+/* The email.failed audit entry of an e-mail a run asked for that is not
+ * queued: `why` EE_ERATELIMIT (the user's hourly limit), EE_ENOTSUPPORTED
+ * (e-mail not configured), or the status of a template that does not
+ * render (a refused subject ...). No message exists: no target; the detail
+ * is {"executionId", "reason"}, never the address. Written at the engine's
+ * clock; inside the caller's storage scope it commits with it. */
+void ee__email_audit_dropped(ee_engine *engine, const char *workspace, const char *org,
+                             const char *execution_id, ee_status why);
+
+/* Delete the outbox's ended messages (sent or failed: rendered bodies and
+ * recipients) that ended before `before_ms`; a queued or sending message is
+ * never deleted. *deleted_out (may be NULL) gets the count. EE_OK; the
+ * storage's statuses. Called by ee_exec_purge() (RESULT_RETENTION_DAYS). */
+ee_status ee__email_outbox_purge(ee_engine *engine, int64_t before_ms, uint64_t *deleted_out);
+
 /* Start / stop the background outbox runner (EMAIL_POLL_MS; 0: none).
  * Started with the execution workers; stop is idempotent. */
 ee_status ee__email_worker_start(ee_engine *engine);

@@ -372,7 +372,7 @@ static ee_status replace_with(json_t *rec, void *payload)
 static ee_status upsert_doc(ee_storage *sto, const ee__record_map *map, const char *coll,
                             const char *ws, const char *field, const char *value, json_t *doc)
 {
-    ee_status s = ee__record_upsert(sto, map, coll, ws, field, value, replace_with, doc);
+    ee_status s = ee__record_upsert(sto, map, coll, ws, field, value, NULL, replace_with, doc);
     if (s == EE_ECONFLICT)
         return ee__error(EE_EBUSY, "%s \"%s\" kept changing under %d attempts to store it",
                          coll, value, EE__RECORD_ATTEMPTS);

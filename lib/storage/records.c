@@ -146,10 +146,31 @@ ee_status ee__record_find(ee_storage *storage, const ee__record_map *map, const 
 typedef struct ups {
     ee_storage *storage;
     const ee__record_map *map;
-    const char *coll, *ws, *field, *value;
+    const char *coll, *ws, *field, *value, *insert_id;
     ee__record_mutate_fn mutate;
     void *payload;
 } ups;
+
+/* Insert `data` with the _id `id` (24 hex) prepended. */
+static ee_status insert_with_id(const ups *u, const char *id, const uint8_t *data, size_t len)
+{
+    if (!bson_oid_is_valid(id, strlen(id)))
+        return ee__error(EE_EINVAL, "%s: the id to insert is not 24 hex characters",
+                         ee__record_what(u->map));
+    bson_t doc, with_id;
+    if (!bson_init_static(&doc, data, len))
+        return ee__error(EE_EINVAL, "%s: not a BSON document", ee__record_what(u->map));
+    bson_oid_t oid;
+    bson_oid_init_from_string(&oid, id);
+    bson_init(&with_id);
+    ee_status st = BSON_APPEND_OID(&with_id, "_id", &oid) && bson_concat(&with_id, &doc)
+                       ? ee_storage_insert(u->storage, u->coll, u->ws, bson_get_data(&with_id),
+                                           with_id.len, NULL)
+                       : ee__error(EE_ETOOBIG, "%s: too large to add an _id",
+                                   ee__record_what(u->map));
+    bson_destroy(&with_id);
+    return st;
+}
 
 static ee_status upsert_attempt(int attempt, bool *final, void *payload)
 {
@@ -173,6 +194,8 @@ static ee_status upsert_attempt(int attempt, bool *final, void *payload)
             if (st == EE_OK && n.seen)
                 st = ee_storage_replace(u->storage, u->coll, u->ws, n.id, n.revision, data, len,
                                         NULL);
+            else if (st == EE_OK && u->insert_id != NULL)
+                st = insert_with_id(u, u->insert_id, data, len);
             else if (st == EE_OK)
                 st = ee_storage_insert(u->storage, u->coll, u->ws, data, len, NULL);
             free(data);
@@ -189,9 +212,10 @@ static ee_status upsert_attempt(int attempt, bool *final, void *payload)
 
 ee_status ee__record_upsert(ee_storage *storage, const ee__record_map *map,
                             const char *collection, const char *workspace, const char *field,
-                            const char *value, ee__record_mutate_fn mutate, void *payload)
+                            const char *value, const char *insert_id,
+                            ee__record_mutate_fn mutate, void *payload)
 {
-    ups u = {storage, map, collection, workspace, field, value, mutate, payload};
+    ups u = {storage, map, collection, workspace, field, value, insert_id, mutate, payload};
     char what[160];
     snprintf(what, sizeof what, "%s \"%s\"", ee__record_what(map), value);
     return ee__record_retry(upsert_attempt, &u, what);

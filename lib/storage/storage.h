@@ -162,9 +162,14 @@ ee_status ee__record_find(ee_storage *storage, const ee__record_map *map, const 
 /* Create-or-replace the record of `collection`/`workspace` whose indexed
  * (unique) `field` is `value`: the newest one is read (an empty object when
  * there is none), mutated and replaced, or inserted; a writer in between
- * (EE_ECONFLICT, or EE_EEXISTS on the unique key) makes it read again. */
+ * (EE_ECONFLICT, or EE_EEXISTS on the unique key) makes it read again.
+ * `insert_id` (24 hex, may be NULL: a new one) is the id of a record this
+ * inserts: a collection whose `field` is not a unique key gets one record
+ * per value under concurrency when the id derives from the value (the
+ * second insert is EE_EEXISTS, and that writer replaces the first's). */
 ee_status ee__record_upsert(ee_storage *storage, const ee__record_map *map,
                             const char *collection, const char *workspace, const char *field,
-                            const char *value, ee__record_mutate_fn mutate, void *payload);
+                            const char *value, const char *insert_id,
+                            ee__record_mutate_fn mutate, void *payload);
 
 #endif

@@ -1208,9 +1208,12 @@ class Executions(_extras.ExecutionsExtras, Module):
 
         Delete the results of executions that ended more than
         RESULT_RETENTION_DAYS ago (records and stored outputs; their storage
-        quota bytes released). The host schedules it. *deleted_out (may be
-        NULL) gets the count; each call leaves one audit entry,
-        "execution.purged", with it. Returns EE_OK, EE_EINVAL, storage statuses.
+        quota bytes released), and the results e-mails of the outbox that ended
+        (sent or failed) more than RESULT_RETENTION_DAYS ago - a queued one is
+        kept until it ends. The host schedules it. *deleted_out (may be NULL)
+        gets the count of execution records; each call leaves one audit entry,
+        "execution.purged", with the counts (records, stored outputs, e-mails).
+        Returns EE_OK, EE_EINVAL, storage statuses.
         """
         return _invoke('ee_exec_purge', self, (self._engine,))
 
@@ -2615,8 +2618,8 @@ class _TemplatesNamespace(Namespace):
           EE_EPARSE     data_json or partials_json not JSON or not UTF-8; the
                         template (or a partial it uses) malformed or using
                         syntax this renderer does not support (set delimiters,
-                        raw blocks, partial blocks, inline partials, block
-                        parameters); a helper called with the wrong arguments
+                        raw blocks, partial blocks, inline partials); a helper
+                        called with the wrong arguments
                         ({{#if}} with none);
           EE_ENOTFOUND  a partial the template uses is not in partials_json, or
                         a helper it calls does not exist ({{format date}}):

@@ -402,7 +402,8 @@ static ee_status map_mail_error(CURL *h, CURLcode rc, const char *errbuf)
     case CURLE_COULDNT_RESOLVE_PROXY:
         return ee__error(EE_ENETWORK, "could not connect to the SMTP server: %s", why);
     case CURLE_USE_SSL_FAILED:
-        return ee__error(EE_ENETWORK, "the SMTP server does not offer TLS, which is required");
+        return ee__error(EE_ENETWORK, "the SMTP server did not offer STARTTLS and the message "
+                                      "requires TLS: nothing was sent");
     case CURLE_OUT_OF_MEMORY:
         return ee__error(EE_ENOMEM, "out of memory submitting mail");
     default:

@@ -328,7 +328,7 @@ Test(config, options_are_listed_once_each)
     json_t *arr = json_loads(text, 0, NULL);
     ee_free(text);
     cr_assert(json_is_array(arr));
-    cr_expect_eq(json_array_size(arr), 62); /* 39 + gateway 3 + exec 12 + audit 1 + notify 7 */
+    cr_expect_eq(json_array_size(arr), 63); /* 40 + gateway 3 + exec 12 + audit 1 + notify 7 */
     size_t i;
     json_t *o;
     json_array_foreach(arr, i, o) {

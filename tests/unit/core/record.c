@@ -532,7 +532,7 @@ static void *upsert_race(void *arg)
     upserter *u = arg;
     pthread_barrier_wait(u->start);
     for (int i = 0; i < ROUNDS; i++)
-        if (ee__record_upsert(u->s, &counter_map, COLL, NULL, "name", "plan-x", set_n, u)
+        if (ee__record_upsert(u->s, &counter_map, COLL, NULL, "name", "plan-x", NULL, set_n, u)
             != EE_OK)
             atomic_fetch_add(&u->failures, 1);
     return NULL;

@@ -2,7 +2,8 @@
  * E-mailed results through a Resend-style HTTP API (a fake at
  * http://fake.resend in the test's transport): the request (Authorization,
  * Idempotency-Key, JSON body), 5xx and 429 retried, other 4xx failed for
- * good with one email.failed audit entry, the attempts bounded, SMTP
+ * good with one email.failed audit entry, a refused key (401, 403) retried,
+ * the attempts bounded, ended messages purged with the results, SMTP
  * chosen over the API when both are configured, nothing configured
  * refused, and the key never stored, audited or in an error.
  */
@@ -191,9 +192,77 @@ Test(email_api, the_attempts_are_bounded_by_email_max_attempts)
     cr_expect_eq(audit_count(engine, alice, "email.failed"), 1);
 }
 
+/* A refused key is the operator's to fix (a rotated PLATFORM_RESEND_KEY):
+ * the messages wait, as they do for a refused SMTP login, and go once the
+ * key is accepted again - none is failed for it. */
+Test(email_api, a_401_or_403_refused_key_is_retried_and_the_messages_go_once_it_is_fixed)
+{
+    int codes[] = {401, 403};
+    answers(codes, 2);
+    char a[25], b[25];
+    queue_one(a);
+    queue_one(b);
+    cr_expect_eq(outbox_run(), 0u);
+    cr_expect_eq(api_requests(), 2u);
+    cr_expect_eq(stat_of(engine, "failed"), 0, "a refused key fails no message");
+    cr_expect_eq(stat_of(engine, "queued"), 2, "both wait for their next attempt");
+    cr_expect_eq(audit_count(engine, alice, "email.failed"), 0);
+    cr_expect(log_holds("HTTP 401: the API refused PLATFORM_RESEND_KEY"), "the log says why");
+    cr_expect(!log_holds(KEY_CANARY));
+    /* the operator fixes the key: the next attempts are accepted (200) */
+    clock_offset_ms += 3600 * 1000;
+    cr_expect_eq(outbox_run(), 2u);
+    cr_expect_eq(api_requests(), 4u);
+    cr_expect_eq(stat_of(engine, "sent"), 2);
+    cr_expect_eq(audit_count(engine, alice, "email.sent"), 2);
+    /* other 4xx stay final: 422 is the message's fault */
+    int bad[] = {422};
+    answers(bad, 1);
+    queue_one(a);
+    cr_expect_eq(outbox_run(), 0u);
+    cr_expect_eq(stat_of(engine, "failed"), 1);
+}
+
+/* Retention: ee_exec_purge() also deletes the outbox's ended messages (their
+ * rendered bodies and recipients) older than RESULT_RETENTION_DAYS, dated
+ * by when they ended; a queued message is never deleted, however old. */
+Test(email_api, the_purge_deletes_ended_messages_past_the_retention_and_keeps_queued_ones)
+{
+    int codes[] = {200, 422};
+    answers(codes, 2);
+    char sent[25], failed[25], queued[25];
+    queue_one(sent);
+    queue_one(failed);
+    cr_expect_eq(outbox_run(), 1u);
+    queue_one(queued); /* not run: queued, due since it was made */
+    cr_expect_eq(stat_of(engine, "sent"), 1);
+    cr_expect_eq(stat_of(engine, "failed"), 1);
+    cr_expect_eq(stat_of(engine, "queued"), 1);
+    uint64_t n = 0;
+    /* 89 days on: within the 90 days of RESULT_RETENTION_DAYS */
+    clock_offset_ms += INT64_C(89) * 86400000;
+    cr_assert_eq(ee_exec_purge(engine, &n), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(stat_of(engine, "sent"), 1, "not old enough yet");
+    cr_expect_eq(stat_of(engine, "failed"), 1);
+    /* 92 days on: the ended ones go, the queued one (as old) stays */
+    clock_offset_ms += INT64_C(3) * 86400000;
+    cr_assert_eq(ee_exec_purge(engine, &n), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(stat_of(engine, "sent"), 0, "the old sent one is gone");
+    cr_expect_eq(stat_of(engine, "failed"), 0, "the old failed one is gone");
+    cr_expect_eq(stat_of(engine, "queued"), 1, "a queued message is never purged");
+    /* it still goes (its execution was purged meanwhile) and, ended just
+     * now, is younger than the retention */
+    cr_expect_eq(outbox_run(), 1u, "%s", ee_error_last_message());
+    cr_assert_eq(ee_exec_purge(engine, &n), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(stat_of(engine, "sent"), 1, "a young ended message stays");
+    clock_offset_ms += INT64_C(91) * 86400000;
+    cr_assert_eq(ee_exec_purge(engine, &n), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(stat_of(engine, "sent"), 0);
+}
+
 Test(email_api, the_key_is_never_stored_audited_or_in_an_error)
 {
-    int codes[] = {401};
+    int codes[] = {422};
     answers(codes, 1);
     char id[25], *out = NULL;
     queue_one(id);
@@ -210,7 +279,7 @@ Test(email_api, the_key_is_never_stored_audited_or_in_an_error)
     char wal[160];
     snprintf(wal, sizeof wal, "%s-wal", db);
     cr_expect(!file_holds(db, KEY_CANARY) && !file_holds(wal, KEY_CANARY));
-    cr_expect(file_holds(db, "HTTP 401") || file_holds(wal, "HTTP 401"),
+    cr_expect(file_holds(db, "HTTP 422") || file_holds(wal, "HTTP 422"),
               "the scan reads the outbox (its lastError is there)");
     const char *const kv[] = {"PLATFORM_RESEND_KEY", KEY_CANARY, "EMAIL_API_URL",
                               "http://fake.resend/", NULL};

@@ -75,10 +75,46 @@ static ee_status mixed_http(void *ctx, const ee_http_request *req, ee_http_respo
     return fake_http(ctx, req, resp);
 }
 
+/* Called after each message the real transport delivered (NULL: none). */
+static void (*mail_hook)(void);
+
 static ee_status mixed_mail(void *ctx, const ee_mail *msg)
 {
     (void)ctx;
-    return ee_transport_mail(curl_transport, msg);
+    ee_status s = ee_transport_mail(curl_transport, msg);
+    if (s == EE_OK && mail_hook != NULL)
+        mail_hook();
+    return s;
+}
+
+/* ---- what the engines logged ------------------------------------------------------- */
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *log_text;      /* every line of every engine, one per line */
+static size_t log_len;
+
+static void fixture_log(ee_log_level level, const char *module, const char *message,
+                        void *payload)
+{
+    (void)level;
+    (void)payload;
+    pthread_mutex_lock(&log_lock);
+    size_t n = strlen(module) + strlen(message) + 3;
+    char *grown = realloc(log_text, log_len + n + 1);
+    if (grown != NULL) {
+        log_text = grown;
+        log_len += (size_t)snprintf(log_text + log_len, n + 1, "%s: %s\n", module, message);
+    }
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* Whether a logged line holds `needle`. */
+static __attribute__((unused)) bool log_holds(const char *needle)
+{
+    pthread_mutex_lock(&log_lock);
+    bool found = log_text != NULL && strstr(log_text, needle) != NULL;
+    pthread_mutex_unlock(&log_lock);
+    return found;
 }
 
 /* ---- the SMTP sink ------------------------------------------------------------------- */
@@ -87,6 +123,9 @@ typedef struct {
     pid_t pid;
     int port;
     char dir[64];
+    /* optional, kept for restarts: STARTTLS required with this certificate
+     * and key; a login required, only user/pass accepted (auth.log) */
+    const char *cert, *key, *user, *pass;
 } smtp_sink;
 
 /* Start tests/support/smtp_sink.py on `port` (0: a free one). Fails the
@@ -112,7 +151,20 @@ static __attribute__((unused)) void sink_start(smtp_sink *s, int port)
         dup2(fds[1], 1);
         close(fds[0]);
         close(fds[1]);
-        execlp("python3", "python3", script, s->dir, portbuf, (char *)NULL);
+        const char *argv[12] = {"python3", script, s->dir, portbuf};
+        int argc = 4;
+        if (s->cert != NULL) {
+            argv[argc++] = "--tls";
+            argv[argc++] = s->cert;
+            argv[argc++] = s->key;
+        }
+        if (s->user != NULL) {
+            argv[argc++] = "--auth";
+            argv[argc++] = s->user;
+            argv[argc++] = s->pass;
+        }
+        argv[argc] = NULL;
+        execvp("python3", (char *const *)argv);
         _exit(127);
     }
     close(fds[1]);
@@ -132,6 +184,37 @@ static __attribute__((unused)) void sink_stop(smtp_sink *s)
         waitpid(s->pid, NULL, 0);
         s->pid = 0;
     }
+}
+
+/* The AUTH commands the sink received (its auth.log, malloc'ed; "" when
+ * none). */
+static __attribute__((unused)) char *sink_auth_log(const smtp_sink *s)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/auth.log", s->dir);
+    char *text = calloc(1, 1 << 16);
+    FILE *f = fopen(path, "rb");
+    if (f != NULL) {
+        size_t len = fread(text, 1, (1 << 16) - 1, f);
+        text[len] = '\0';
+        fclose(f);
+    }
+    return text;
+}
+
+/* A self-signed certificate for 127.0.0.1 and its key, made by the openssl
+ * command: DIR/cert.pem, DIR/key.pem. */
+static __attribute__((unused)) void make_cert(const char *dir, char cert[128], char key[128])
+{
+    snprintf(cert, 128, "%s/cert.pem", dir);
+    snprintf(key, 128, "%s/key.pem", dir);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout %s -out %s -days 2 -subj /CN=127.0.0.1 "
+             "-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+             key, cert);
+    cr_assert_eq(system(cmd), 0, "openssl could not make a certificate");
 }
 
 /* The messages the sink accepted. */
@@ -182,6 +265,18 @@ static __attribute__((unused)) char *mime_body(const char *msg)
 
 /* ---- the engine ---------------------------------------------------------------------- */
 
+/* The real transport trusts `ca_file` (NULL: the system's CAs) from now
+ * on: the CA option of the transport, as a host gives it. */
+static __attribute__((unused)) void fixture_trust(const char *ca_file)
+{
+    ee_transport_options *o = NULL;
+    cr_assert_eq(ee_transport_options_new(&o), EE_OK);
+    cr_assert_eq(ee_transport_options_set_string(o, "ca_file", ca_file), EE_OK);
+    ee_transport_free(curl_transport);
+    cr_assert_eq(ee_transport_curl_new(&curl_transport, o), EE_OK);
+    ee_transport_options_free(o);
+}
+
 static ee_transport *mixed_transport(void)
 {
     cr_assert_eq(ee_transport_curl_new(&curl_transport, NULL), EE_OK);
@@ -210,6 +305,12 @@ static void fixture_teardown(void)
     ee_transport_free(curl_transport);
     curl_transport = NULL;
     json_decref(fake_api.requests);
+    mail_hook = NULL;
+    pthread_mutex_lock(&log_lock);
+    free(log_text);
+    log_text = NULL;
+    log_len = 0;
+    pthread_mutex_unlock(&log_lock);
 }
 
 /* An engine over the fake n8n and `kv` (key, value, ..., NULL) on the
@@ -225,6 +326,7 @@ static __attribute__((unused)) ee_engine *email_engine(const char *db, const cha
     ee_test_config_set(cfg, "EMAIL_POLL_MS", "0");
     ee_test_config_set(cfg, "EMAIL_BACKOFF_MS", "60000");
     ee_test_config_set(cfg, "PLATFORM_FROM_EMAIL", "results@example.com");
+    cr_assert_eq(ee_config_set_log(cfg, fixture_log, EE_LOG_DEBUG, NULL), EE_OK);
     char data_dir[1024];
     cr_assert(ee_test_source_data_dir(data_dir, sizeof data_dir));
     ee_test_config_set(cfg, "EE_DATA_DIR", data_dir);

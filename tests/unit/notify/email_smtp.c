@@ -4,7 +4,9 @@
  * with the server down the outbox retries and delivers once when it comes
  * back; concurrent runners never send a message twice; emailSent only
  * after acceptance; runs started with emailTo e-mail themselves; template
- * injection; the per-user limit; admin-only templates; workspaces.
+ * injection; the per-user limit; admin-only templates; workspaces; a login
+ * only over STARTTLS (a certificate made with openssl, trusted through the
+ * transport's ca_file) and never in clear; no secret in any record.
  */
 #include "email_fixture.h"
 
@@ -17,13 +19,48 @@ static ee_principal *alice, *mallory;
 static smtp_sink sink;
 static char dir[64], db[128];
 
+static char cert[128], key[128];
+
 static void open_engine(void)
 {
     char port[16];
     snprintf(port, sizeof port, "%d", sink.port);
     const char *const kv[] = {"SMTP_HOST", "127.0.0.1", "SMTP_PORT", port,
-                              "SMTP_PASS", PASS_CANARY, "EMAIL_MAX_PER_USER_PER_HOUR", "5", NULL};
+                              "EMAIL_MAX_PER_USER_PER_HOUR", "5", NULL};
     engine = email_engine(db, kv);
+}
+
+/* The engine logging in as "mailer" with the canary password; `extra` a
+ * last option (key, value) or NULL. */
+static void open_engine_login(const char *extra_key, const char *extra_value)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", sink.port);
+    const char *const kv[] = {"SMTP_HOST", "127.0.0.1", "SMTP_PORT", port,
+                              "SMTP_USER", "mailer", "SMTP_PASS", PASS_CANARY,
+                              "EMAIL_MAX_PER_USER_PER_HOUR", "5", extra_key, extra_value, NULL};
+    engine = email_engine(db, kv);
+}
+
+/* The sink restarted to require a login as "mailer" with the canary
+ * password - with `tls`, over STARTTLS only, with a certificate made here
+ * that the transport trusts through its CA option (ca_file); without, the
+ * login offered in clear - and the engine reopened to log in. */
+static void login_sink(bool tls)
+{
+    ee_engine_close(engine);
+    engine = NULL;
+    sink_stop(&sink);
+    if (tls) {
+        make_cert(dir, cert, key);
+        sink.cert = cert;
+        sink.key = key;
+        fixture_trust(cert);
+    }
+    sink.user = "mailer";
+    sink.pass = PASS_CANARY;
+    sink_start(&sink, 0);
+    open_engine_login(NULL, NULL);
 }
 
 static void setup(void)
@@ -408,8 +445,12 @@ Test(email_smtp, another_workspaces_execution_is_not_found_and_a_running_one_is_
     cr_expect_eq(stat_of(engine, "queued"), 0);
 }
 
-Test(email_smtp, no_secret_reaches_the_outbox_the_audit_log_or_an_error)
+/* The password is really used (a login the server accepts, over TLS), and
+ * a failed attempt before it too: no copy of it in the storage, the log,
+ * an error or the audit log. */
+Test(email_smtp, no_secret_reaches_the_outbox_the_audit_log_the_log_or_an_error)
 {
+    login_sink(true);
     char id[25], *out = NULL;
     run_to_end(engine, alice, "wf0",
                "{\"parameters\": {\"text\": \"c\"}, \"email\": {\"to\": \"carol@example.com\"}}", id);
@@ -418,12 +459,19 @@ Test(email_smtp, no_secret_reaches_the_outbox_the_audit_log_or_an_error)
     cr_expect_eq(outbox_run(), 0u);
     sink_start(&sink, port);
     clock_offset_ms += 3600 * 1000;
-    cr_expect_eq(outbox_run(), 1u);
+    cr_expect_eq(outbox_run(), 1u, "%s", ee_error_last_message());
+    char *auth = sink_auth_log(&sink);
+    cr_expect_str_eq(auth, "AUTH PLAIN mailer tls=1 ok=1\n", "the password was sent, over TLS");
+    free(auth);
+    cr_expect(!log_holds(PASS_CANARY), "no log line holds the password");
+    cr_expect(log_holds("attempt 1 failed"), "the scan reads the log (the failure is there)");
+    cr_expect(strstr(ee_error_last_message(), PASS_CANARY) == NULL);
     cr_expect_eq(send(alice, id, "{\"to\": \"bad\"}", &out), EE_EINVAL);
     cr_expect(strstr(out, PASS_CANARY) == NULL);
     ee_free(out);
     cr_assert_eq(ee_audit_query(engine, alice, "{\"limit\": 500}", &out), EE_OK);
     cr_expect(strstr(out, PASS_CANARY) == NULL);
+    cr_expect(strstr(out, "email.sent") != NULL, "%s", out);
     ee_free(out);
     ee_engine_close(engine);
     engine = NULL;
@@ -434,6 +482,236 @@ Test(email_smtp, no_secret_reaches_the_outbox_the_audit_log_or_an_error)
     cr_expect(file_holds(db, "carol@example.com") || file_holds(wal, "carol@example.com"),
               "the scan reads the database (the address is there)");
     open_engine();
+}
+
+/* With SMTP_USER the login goes over STARTTLS to a server whose certificate
+ * the transport trusts (its ca_file): the message arrives. */
+Test(email_smtp, with_smtp_user_the_login_and_message_go_over_starttls)
+{
+    login_sink(true);
+    char id[25];
+    run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"tls\"}}", id);
+    send_ok(alice, id, "bob@example.com");
+    cr_assert_eq(outbox_run(), 1u, "%s", ee_error_last_message());
+    cr_expect_eq(sink_count(&sink), 1);
+    char *auth = sink_auth_log(&sink);
+    cr_expect_str_eq(auth, "AUTH PLAIN mailer tls=1 ok=1\n");
+    free(auth);
+    json_t *x = exec_doc(engine, alice, id);
+    cr_expect(json_is_true(json_object_get(x, "emailSent")));
+    json_decref(x);
+}
+
+/* With SMTP_USER and a server that offers no STARTTLS (but would take the
+ * login in clear): nothing is sent - no AUTH, no message -, the attempt is
+ * retried like any transient failure and its error says why without the
+ * password. SMTP_REQUIRE_TLS=0 is the way to such a (trusted) relay. */
+Test(email_smtp, with_smtp_user_and_no_starttls_nothing_is_sent_and_the_attempt_is_retried)
+{
+    login_sink(false);
+    char id[25];
+    run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"clear\"}}", id);
+    send_ok(alice, id, "bob@example.com");
+    cr_expect_eq(outbox_run(), 0u);
+    cr_expect_eq(sink_count(&sink), 0, "no message without TLS");
+    char *auth = sink_auth_log(&sink);
+    cr_expect_str_eq(auth, "", "no AUTH reached the server: the password never went in clear");
+    free(auth);
+    cr_expect_eq(stat_of(engine, "queued"), 1, "retried later");
+    cr_expect_eq(stat_of(engine, "failed"), 0);
+    cr_expect(log_holds("did not offer STARTTLS and the message requires TLS"),
+              "the reason is logged");
+    cr_expect(!log_holds(PASS_CANARY));
+    /* still none after the backoff */
+    clock_offset_ms += 3600 * 1000;
+    cr_expect_eq(outbox_run(), 0u);
+    cr_expect_eq(sink_count(&sink), 0);
+    ee_engine_close(engine);
+    engine = NULL;
+    char wal[160];
+    snprintf(wal, sizeof wal, "%s-wal", db);
+    cr_expect(file_holds(db, "did not offer STARTTLS") || file_holds(wal, "did not offer STARTTLS"),
+              "the outbox's lastError says why");
+    cr_expect(!file_holds(db, PASS_CANARY) && !file_holds(wal, PASS_CANARY));
+    /* the operator's explicit choice: SMTP_REQUIRE_TLS=0 */
+    open_engine_login("SMTP_REQUIRE_TLS", "0");
+    clock_offset_ms += 3600 * 1000;
+    cr_expect_eq(outbox_run(), 1u, "%s", ee_error_last_message());
+    auth = sink_auth_log(&sink);
+    cr_expect_str_eq(auth, "AUTH PLAIN mailer tls=0 ok=1\n");
+    free(auth);
+}
+
+/* SMTP_REQUIRE_TLS=1 without a login: a server without STARTTLS gets
+ * nothing; the default without SMTP_USER stays STARTTLS-when-offered (the
+ * other tests send in clear to the plain sink). */
+Test(email_smtp, smtp_require_tls_1_sends_nothing_to_a_server_without_starttls)
+{
+    ee_engine_close(engine);
+    engine = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", sink.port);
+    const char *const kv[] = {"SMTP_HOST", "127.0.0.1", "SMTP_PORT", port, "SMTP_REQUIRE_TLS",
+                              "1", NULL};
+    engine = email_engine(db, kv);
+    char id[25];
+    run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"x\"}}", id);
+    send_ok(alice, id, "bob@example.com");
+    cr_expect_eq(outbox_run(), 0u);
+    cr_expect_eq(sink_count(&sink), 0);
+    cr_expect_eq(stat_of(engine, "queued"), 1);
+}
+
+static void send_again_after_the_lease(void)
+{
+    mail_hook = NULL;
+    /* the first sender is slow to record it: its lease ends and another
+     * sender (this nested run) takes the message and sends it again */
+    clock_offset_ms += 600 * 1000;
+    uint64_t n = 0;
+    cr_expect_eq(ee_email_outbox_run(engine, 1, &n), EE_OK, "%s", ee_error_last_message());
+    cr_expect_eq(n, 1u);
+}
+
+static char *header_line(const char *msg, const char *name)
+{
+    const char *at = strstr(msg, name);
+    cr_assert_not_null(at, "no %s in %s", name, msg);
+    return strndup(at, strcspn(at, "\r\n"));
+}
+
+/* At least once: a message the server accepted but whose sender could not
+ * record it (its lease ended: EE_ECONFLICT) is sent again by another
+ * sender - with the same Message-ID, derived from the outbox id, so the
+ * receiver can drop the copy. */
+Test(email_smtp, a_message_sent_again_after_its_lease_ended_keeps_its_message_id)
+{
+    char id[25], *out = NULL;
+    run_to_end(engine, alice, "wf0", "{\"parameters\": {\"text\": \"twice\"}}", id);
+    cr_assert_eq(send(alice, id, "{\"to\": \"bob@example.com\"}", &out), EE_OK, "%s", out);
+    json_t *doc = parse_doc(out);
+    ee_free(out);
+    char mid[96];
+    snprintf(mid, sizeof mid, "Message-ID: <%s@example.com>", sget(doc, "id"));
+    json_decref(doc);
+    mail_hook = send_again_after_the_lease;
+    uint64_t sent = 0;
+    cr_expect_eq(ee_email_outbox_run(engine, 1, &sent), EE_ECONFLICT,
+                 "the first sender cannot record it: %s", ee_error_last_message());
+    cr_assert_eq(sink_count(&sink), 2, "the server got it twice");
+    char *a = sink_message(&sink, 1), *b = sink_message(&sink, 2);
+    char *ha = header_line(a, "Message-ID:"), *hb = header_line(b, "Message-ID:");
+    cr_expect_str_eq(ha, hb, "one Message-ID for both copies");
+    cr_expect_str_eq(ha, mid, "the outbox id at the sender's domain");
+    free(ha);
+    free(hb);
+    free(a);
+    free(b);
+    cr_expect_eq(stat_of(engine, "sent"), 1, "recorded once");
+    cr_expect_eq(audit_count(engine, alice, "email.sent"), 1);
+}
+
+typedef struct {
+    ee_engine *e;
+    const char *text;
+    pthread_barrier_t *start;
+    ee_status st;
+} put_racer;
+
+static void *race_put(void *arg)
+{
+    put_racer *r = arg;
+    char *out = NULL;
+    pthread_barrier_wait(r->start);
+    r->st = ee_email_template_put(r->e, NULL, r->text, &out);
+    ee_free(out);
+    return NULL;
+}
+
+/* executionEmailTemplates has no unique key: concurrent first puts of one
+ * workflow's template, from two engines on the database, store one. */
+Test(email_smtp, concurrent_first_puts_of_a_workflows_template_store_one)
+{
+    char port[16];
+    snprintf(port, sizeof port, "%d", sink.port);
+    const char *const kv[] = {"SMTP_HOST", "127.0.0.1", "SMTP_PORT", port, NULL};
+    ee_engine *other = email_engine(db, kv);
+    char wf[25], text[256];
+    entry_id(engine, "wf0", wf);
+    snprintf(text, sizeof text,
+             "{\"workflowCatalogId\": \"%s\", \"subjectTemplate\": \"S\", \"bodyTemplate\": "
+             "\"B\"}",
+             wf);
+    enum { RACERS = 6, ROUNDS = 10 };
+    for (int round = 0; round < ROUNDS; round++) {
+        ee_status d = ee_email_template_delete(engine, NULL, wf);
+        cr_assert(d == EE_OK || d == EE_ENOTFOUND, "%s", ee_error_last_message());
+        pthread_barrier_t start;
+        pthread_barrier_init(&start, NULL, RACERS);
+        put_racer r[RACERS];
+        pthread_t t[RACERS];
+        for (int i = 0; i < RACERS; i++) {
+            r[i] = (put_racer){i % 2 ? other : engine, text, &start, EE_EUNKNOWN};
+            pthread_create(&t[i], NULL, race_put, &r[i]);
+        }
+        for (int i = 0; i < RACERS; i++) {
+            pthread_join(t[i], NULL);
+            cr_expect_eq(r[i].st, EE_OK, "round %d put %d: %s", round, i,
+                         ee_status_name(r[i].st));
+        }
+        pthread_barrier_destroy(&start);
+        char *out = NULL;
+        cr_assert_eq(ee_email_template_list(engine, NULL, "{\"limit\": 100}", &out), EE_OK);
+        json_t *doc = parse_doc(out);
+        ee_free(out);
+        cr_assert_eq(json_array_size(json_object_get(doc, "data")), 1,
+                     "round %d: one template for the workflow", round);
+        json_decref(doc);
+    }
+    ee_engine_close(other);
+}
+
+/* An automatic e-mail that is not queued - past the user's hourly limit, or
+ * a subject that renders refused - leaves one email.failed entry with the
+ * reason and no address, as well as the log line. */
+Test(email_smtp, a_dropped_automatic_e_mail_leaves_an_email_failed_audit_entry)
+{
+    char id[25];
+    put_template("wf0", "Run {{{results.echo}}}", "<p>x</p>");
+    run_to_end(engine, alice, "wf0",
+               "{\"parameters\": {\"text\": \"a\\r\\nb\"}, \"email\": {\"to\": "
+               "\"carol@example.com\"}}",
+               id);
+    cr_expect_eq(stat_of(engine, "queued"), 0);
+    cr_expect_eq(audit_count(engine, alice, "email.failed"), 1, "the refused subject");
+    put_template("wf0", "Fixed", "<p>x</p>");
+    for (int i = 0; i < 5; i++)
+        send_ok(alice, id, "bob@example.com");
+    char id2[25];
+    run_to_end(engine, alice, "wf0",
+               "{\"parameters\": {\"text\": \"b\"}, \"email\": {\"to\": "
+               "\"carol@example.com\"}}",
+               id2);
+    cr_expect_eq(stat_of(engine, "queued"), 5, "the sixth is past the limit: not queued");
+    cr_expect_eq(audit_count(engine, alice, "email.failed"), 2);
+    char *out = NULL;
+    cr_assert_eq(ee_audit_query(engine, alice, "{\"action\": \"email.failed\", \"limit\": 10}",
+                                &out),
+                 EE_OK);
+    json_t *doc = parse_doc(out);
+    ee_free(out);
+    json_t *data = json_object_get(doc, "data");
+    json_t *limit = json_array_get(data, 0), *subject = json_array_get(data, 1);
+    cr_expect_str_eq(sget(json_object_get(limit, "detail"), "reason"), "rateLimited");
+    cr_expect_str_eq(sget(json_object_get(limit, "detail"), "executionId"), id2);
+    cr_expect_str_eq(sget(limit, "status"), "EE_ERATELIMIT");
+    cr_expect_str_eq(sget(limit, "outcome"), "refused");
+    cr_expect_str_eq(sget(json_object_get(subject, "detail"), "reason"), "notRendered");
+    cr_expect_str_eq(sget(json_object_get(subject, "detail"), "executionId"), id);
+    char *text = json_dumps(data, 0);
+    cr_expect(strstr(text, "carol") == NULL, "no address: %s", text);
+    free(text);
+    json_decref(doc);
 }
 
 Test(email_smtp, the_outbox_thread_started_with_the_workers_delivers_without_a_call)
