@@ -107,6 +107,16 @@ typedef struct {
     char *call_out;     /* the library's document */
     char *call_error;   /* the call thread's ee_error_last_json() */
     gw_answer call_gw;  /* the gateway's answer */
+    /* Shared by the connection and its call's thread, under gw_lock: rs
+     * lives until both let go (refs), since a streamed gateway answer's
+     * connection may end while the provider's call still runs. */
+    pthread_mutex_t gw_lock;
+    int refs;           /* the connection's, and its call thread's while it runs */
+    bool gw_stream;     /* the gateway's head said text/event-stream: relayed as it comes */
+    bool gw_done;       /* ee_gateway_handle() returned: the stream ends once sent */
+    bool gw_failed;     /* a chunk could not be kept (out of memory): the stream ends cut */
+    bool gw_gone;       /* the connection ended: the sink stops the provider's call */
+    bool gw_waiting;    /* gw_read() suspended the connection for want of data */
     uint64_t start_ns;  /* when the request's head arrived (latency histogram) */
     int family;         /* its route family (FAM_...) */
 } req_state;
@@ -596,6 +606,38 @@ static enum MHD_Result route_catalog(struct MHD_Connection *c, const ee_principa
 
 static ee_status gateway_call(req_state *rs);
 static enum MHD_Result gateway_answer(struct MHD_Connection *c, req_state *rs);
+static int gateway_stream_end(req_state *rs);
+
+/* Free a request's state once nobody holds it. */
+static void rs_free(req_state *rs)
+{
+    free(rs->body);
+    free(rs->call_arg);
+    free(rs->call_text);
+    for (size_t i = 0; i < rs->call_headers.n; i++)
+        free(rs->call_headers.lines[i]);
+    free(rs->call_headers.lines);
+    free(rs->call_query.buf);
+    ee_free(rs->call_out);
+    ee_free(rs->call_error);
+    for (size_t i = 0; i < rs->call_gw.n_headers; i++)
+        free(rs->call_gw.headers[i]);
+    free(rs->call_gw.headers);
+    free(rs->call_gw.body.buf);
+    pthread_mutex_destroy(&rs->call_lock);
+    pthread_mutex_destroy(&rs->gw_lock);
+    free(rs);
+}
+
+/* Let go of rs (the connection, or its call's thread): the last frees it. */
+static void rs_release(req_state *rs)
+{
+    pthread_mutex_lock(&rs->gw_lock);
+    int left = --rs->refs;
+    pthread_mutex_unlock(&rs->gw_lock);
+    if (left == 0)
+        rs_free(rs);
+}
 
 static void *call_thread(void *arg)
 {
@@ -621,6 +663,15 @@ static void *call_thread(void *arg)
         st = gateway_call(rs);
         break;
     }
+    atomic_int *slots = &g_call_threads[rs->call == CALL_GATEWAY];
+    if (rs->call == CALL_GATEWAY && gateway_stream_end(rs)) {
+        /* A stream: its head went out already and its connection is the
+         * content reader's, which sends the rest and the end. */
+        ee_error_clear();
+        rs_release(rs);
+        atomic_fetch_sub(slots, 1);
+        return NULL;
+    }
     char *last = NULL;
     if (st != EE_OK && ee_error_last_json(&last) != EE_OK)
         last = NULL;
@@ -628,13 +679,15 @@ static void *call_thread(void *arg)
     rs->call_out = out;
     rs->call_error = last;
     struct MHD_Connection *c = rs->conn;
-    atomic_int *slots = &g_call_threads[rs->call == CALL_GATEWAY];
     atomic_store(&rs->call_phase, 2);
     pthread_mutex_lock(&rs->call_lock); /* start_call() has suspended it */
     pthread_mutex_unlock(&rs->call_lock);
-    /* Once resumed, the request (and rs) may end on a pool thread: rs is not
-     * touched after this. The count drops after it, so that shutdown never
-     * stops the daemon with this connection still suspended. */
+    /* Not the last holder: the connection is suspended, so it has not
+     * ended. Once resumed, the request (and rs) may end on a pool thread:
+     * rs is not touched after this. The count drops after it, so that
+     * shutdown never stops the daemon with this connection still
+     * suspended. */
+    rs_release(rs);
     MHD_resume_connection(c);
     atomic_fetch_sub(slots, 1);
     return NULL;
@@ -672,6 +725,9 @@ static enum MHD_Result start_call(struct MHD_Connection *c, req_state *rs, int k
     rs->principal = p;
     rs->call = kind;
     atomic_store(&rs->call_phase, 1);
+    pthread_mutex_lock(&rs->gw_lock);
+    rs->refs++; /* the thread's */
+    pthread_mutex_unlock(&rs->gw_lock);
     /* The thread resumes the connection only after it is suspended here. */
     pthread_mutex_lock(&rs->call_lock);
     pthread_attr_t attr;
@@ -684,6 +740,7 @@ static enum MHD_Result start_call(struct MHD_Connection *c, req_state *rs, int k
     }
     if (!ok) {
         pthread_mutex_unlock(&rs->call_lock);
+        rs_release(rs); /* the connection's is left */
         atomic_store(&rs->call_phase, 0);
         rs->call = CALL_NONE;
         atomic_fetch_sub(slots, 1);
@@ -1232,26 +1289,123 @@ static enum MHD_Result collect_arg(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
+/* The gateway's head on the call's thread. An SSE answer (the library
+ * relays it chunk by chunk as the provider sends it) is answered at once:
+ * the connection is resumed to send the head, and the body follows as it
+ * comes (gw_read()). Any other answer is kept whole until the call ends. */
 static int gw_head(int http_status, const char *const *headers, size_t n_headers, void *payload)
 {
-    gw_answer *a = payload;
+    req_state *rs = payload;
+    gw_answer *a = &rs->call_gw;
     a->status = http_status;
     a->headers = calloc(n_headers ? n_headers : 1, sizeof *a->headers);
     if (a->headers == NULL)
         return 1;
+    int sse = 0;
     for (size_t i = 0; i < n_headers; i++) {
         a->headers[i] = strdup(headers[i]);
         if (a->headers[i] == NULL)
             return 1;
         a->n_headers = i + 1;
+        if (strncasecmp(headers[i], "Content-Type:", 13) == 0) {
+            const char *v = headers[i] + 13;
+            while (*v == ' ')
+                v++;
+            sse = strncasecmp(v, "text/event-stream", 17) == 0;
+        }
     }
+    if (!sse)
+        return 0;
+    pthread_mutex_lock(&rs->gw_lock);
+    rs->gw_stream = true;
+    pthread_mutex_unlock(&rs->gw_lock);
+    atomic_store(&rs->call_phase, 3);
+    pthread_mutex_lock(&rs->call_lock); /* start_call() has suspended it */
+    pthread_mutex_unlock(&rs->call_lock);
+    /* The connection is not the thread's to resume again unless gw_read()
+     * suspends it (gw_waiting). */
+    MHD_resume_connection(rs->conn);
     return 0;
 }
 
+/* A chunk of the gateway's answer, on the call's thread: kept for the
+ * content reader (waking the connection if the reader waits for it), or
+ * the call stops when the client has gone. */
 static int gw_body(const char *chunk, size_t len, void *payload)
 {
-    gw_answer *a = payload;
-    return sb_put(&a->body, chunk, len) != 0;
+    req_state *rs = payload;
+    pthread_mutex_lock(&rs->gw_lock);
+    int stop = rs->gw_gone;
+    if (!stop && sb_put(&rs->call_gw.body, chunk, len) != 0)
+        stop = rs->gw_failed = true;
+    bool wake = rs->gw_waiting && !rs->gw_gone;
+    rs->gw_waiting = false;
+    pthread_mutex_unlock(&rs->gw_lock);
+    /* Outside gw_lock (no MHD lock is taken under it from this side). The
+     * connection stays suspended until this: the reader is not called. */
+    if (wake)
+        MHD_resume_connection(rs->conn);
+    return stop;
+}
+
+/* On the call's thread once ee_gateway_handle() returned: whether the
+ * answer was a stream (then the content reader is told it has ended, and
+ * woken if it waits). The library metered the call already. */
+static int gateway_stream_end(req_state *rs)
+{
+    pthread_mutex_lock(&rs->gw_lock);
+    int streamed = rs->gw_stream;
+    bool wake = streamed && rs->gw_waiting && !rs->gw_gone;
+    if (streamed) {
+        rs->gw_done = true;
+        rs->gw_waiting = false;
+    }
+    pthread_mutex_unlock(&rs->gw_lock);
+    if (wake)
+        MHD_resume_connection(rs->conn);
+    return streamed;
+}
+
+/*
+ * MHD pulls a streamed gateway answer: the bytes relayed so far, or the
+ * end once the call has returned. With nothing to send yet it suspends the
+ * connection and returns 0; the call's thread resumes it when a chunk (or
+ * the end) arrives, and MHD then calls this again. libmicrohttpd 0.9
+ * documents both halves: in internal polling mode a reader returning 0 is
+ * called again at once (a pool thread busy-looping for as long as the
+ * provider is silent), "returning zero should only be used in conjunction
+ * with MHD_suspend_connection()", and a reader is one of the two places
+ * that may suspend. Waiting on a condition here instead (as the library's
+ * thread-per-connection listener does) would hold one of the pool's 4
+ * threads for the whole stream. A suspended connection does not time out
+ * and its client's going away is seen on the next chunk written: the
+ * connection then ends (request_done()), the sink answers non-zero and the
+ * library stops the provider's call. gw_lock orders suspend and resume: the
+ * reader suspends under it, and the call's thread resumes (after letting go
+ * of it) only a connection gw_waiting said was suspended.
+ */
+static ssize_t gw_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    req_state *rs = cls;
+    ssize_t n;
+    pthread_mutex_lock(&rs->gw_lock);
+    strbuf *b = &rs->call_gw.body;
+    if (b->len > 0) {
+        size_t k = b->len < max ? b->len : max;
+        memcpy(buf, b->buf, k);
+        memmove(b->buf, b->buf + k, b->len - k);
+        b->len -= k;
+        n = (ssize_t)k;
+    } else if (rs->gw_done || rs->gw_failed) {
+        n = rs->gw_failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
+    } else {
+        rs->gw_waiting = true;
+        MHD_suspend_connection(rs->conn);
+        n = 0;
+    }
+    pthread_mutex_unlock(&rs->gw_lock);
+    return n;
 }
 
 /* Headers the server sets itself, not copied from the gateway's answer. */
@@ -1267,8 +1421,9 @@ static int hop_header(const char *name, size_t len)
 
 /* ANY /gateway/<provider>/<path> -> ee_gateway_handle() on a thread of its
  * own (start_call()): the provider may take minutes, and every provider
- * call of every workflow comes this way. The answer is buffered (an SSE
- * stream reaches the client when it has ended). */
+ * call of every workflow comes this way. An SSE answer is relayed as it
+ * comes (gateway_stream_answer()), any other sent whole at its end
+ * (gateway_answer()). */
 static enum MHD_Result route_gateway(struct MHD_Connection *c, const char *url, const char *method,
                                      req_state *rs)
 {
@@ -1295,32 +1450,27 @@ static ee_status gateway_call(req_state *rs)
         .body = rs->len ? rs->body : NULL,
         .body_len = rs->len,
     };
-    ee_gateway_sink sink = {gw_head, gw_body, &rs->call_gw};
+    ee_gateway_sink sink = {gw_head, gw_body, rs};
     return ee_gateway_handle(g_engine, &req, &sink);
 }
 
-/* On a pool thread: the gateway's answer as it came, or its failure. */
-static enum MHD_Result gateway_answer(struct MHD_Connection *c, req_state *rs)
+/* Count a gateway answer by the provider named in its path. */
+static void count_gateway(const req_state *rs, int code)
 {
-    ee_status st = rs->call_status;
-    gw_answer *a = &rs->call_gw;
-    const char *url = rs->call_arg;
-    enum MHD_Result ret;
     char provider[LC_VALUE_MAX];
-    const char *pstart = url + strlen("/gateway/");
+    const char *pstart = rs->call_arg + strlen("/gateway/");
     size_t plen = strcspn(pstart, "/");
     snprintf(provider, sizeof provider, "%.*s", (int)(plen < sizeof provider ? plen : sizeof provider - 1),
              pstart);
-    int failed = st != EE_OK || a->status < 100 || a->status > 599;
     char codebuf[8];
-    snprintf(codebuf, sizeof codebuf, "%d",
-             failed ? (int)http_of(st != EE_OK ? st : EE_ERROR) : a->status);
+    snprintf(codebuf, sizeof codebuf, "%d", code);
     lc_add(&g_gateway, provider, codebuf);
-    if (failed)
-        return send_failure_from(c, st != EE_OK ? st : EE_ERROR, NULL, rs->call_error);
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        a->body.len, a->body.buf ? a->body.buf : (void *)"", MHD_RESPMEM_MUST_COPY);
-    for (size_t i = 0; r != NULL && i < a->n_headers; i++) {
+}
+
+/* The gateway's headers onto r, but for those the server sets itself. */
+static void gateway_headers(struct MHD_Response *r, const gw_answer *a)
+{
+    for (size_t i = 0; i < a->n_headers; i++) {
         const char *colon = strchr(a->headers[i], ':');
         if (colon == NULL || hop_header(a->headers[i], (size_t)(colon - a->headers[i])))
             continue;
@@ -1335,8 +1485,38 @@ static enum MHD_Result gateway_answer(struct MHD_Connection *c, req_state *rs)
             v++;
         MHD_add_response_header(r, name, v);
     }
-    ret = r ? queue(c, (unsigned)a->status, r) : MHD_NO;
-    return ret;
+}
+
+/* On a pool thread: the gateway's answer as it came, or its failure. */
+static enum MHD_Result gateway_answer(struct MHD_Connection *c, req_state *rs)
+{
+    ee_status st = rs->call_status;
+    gw_answer *a = &rs->call_gw;
+    int failed = st != EE_OK || a->status < 100 || a->status > 599;
+    count_gateway(rs, failed ? (int)http_of(st != EE_OK ? st : EE_ERROR) : a->status);
+    if (failed)
+        return send_failure_from(c, st != EE_OK ? st : EE_ERROR, NULL, rs->call_error);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        a->body.len, a->body.buf ? a->body.buf : (void *)"", MHD_RESPMEM_MUST_COPY);
+    if (r != NULL)
+        gateway_headers(r, a);
+    return r ? queue(c, (unsigned)a->status, r) : MHD_NO;
+}
+
+/* On a pool thread, once the gateway's head said SSE: the answer as a
+ * callback response of unknown size (chunked transfer encoding), fed by
+ * gw_read() as the provider's chunks arrive. The head was kept before the
+ * connection was resumed, and the call's thread does not change it. */
+static enum MHD_Result gateway_stream_answer(struct MHD_Connection *c, req_state *rs)
+{
+    gw_answer *a = &rs->call_gw;
+    count_gateway(rs, a->status);
+    struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, gw_read,
+                                                               rs, NULL);
+    if (r == NULL)
+        return MHD_NO; /* the connection ends: the sink stops the call */
+    gateway_headers(r, a);
+    return queue(c, (unsigned)a->status, r);
 }
 
 /* POST /_ee/callback: a workflow's signed completion callback. */
@@ -1627,6 +1807,14 @@ static enum MHD_Result route_metrics(struct MHD_Connection *c)
         if (v != 0)
             sb_printf(&b, "execengine_server_answers_total{code=\"%u\"} %lu\n", code, v);
     }
+    sb_printf(&b,
+              "# HELP execengine_server_waiting_calls Requests waiting on n8n or a provider on "
+              "threads of their own (EE_SERVER_MAX_CALLS bounds each), streamed gateway "
+              "answers included until their end.\n"
+              "# TYPE execengine_server_waiting_calls gauge\n"
+              "execengine_server_waiting_calls{route=\"gateway\"} %d\n"
+              "execengine_server_waiting_calls{route=\"other\"} %d\n",
+              atomic_load(&g_call_threads[1]), atomic_load(&g_call_threads[0]));
     render_counter(&b, &g_execute, "execengine_server_execute_total",
                    "Execute requests answered by this server, by outcome (the final status of "
                    "a synchronous run, accepted for an asynchronous one, else the refusal or "
@@ -1727,6 +1915,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             free(rs);
             return MHD_NO;
         }
+        if (pthread_mutex_init(&rs->gw_lock, NULL) != 0) {
+            pthread_mutex_destroy(&rs->call_lock);
+            free(rs);
+            return MHD_NO;
+        }
+        rs->refs = 1; /* the connection's */
         *state = rs;
         rs->start_ns = now_ns();
         rs->family = family_of(url);
@@ -1765,6 +1959,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     int phase = atomic_load(&rs->call_phase);
     if (phase == 2)
         return call_answer(c, rs);
+    if (phase == 3)
+        return gateway_stream_answer(c, rs);
     if (phase == 1)
         return MHD_YES; /* not ended yet (a spurious call while suspended) */
     return dispatch(c, url, method, rs);
@@ -1780,21 +1976,13 @@ static void request_done(void *cls, struct MHD_Connection *c, void **state,
     if (rs == NULL)
         return;
     observe_latency(rs->family, now_ns() - rs->start_ns);
-    free(rs->body);
-    free(rs->call_arg);
-    free(rs->call_text);
-    for (size_t i = 0; i < rs->call_headers.n; i++)
-        free(rs->call_headers.lines[i]);
-    free(rs->call_headers.lines);
-    free(rs->call_query.buf);
-    ee_free(rs->call_out);
-    ee_free(rs->call_error);
-    for (size_t i = 0; i < rs->call_gw.n_headers; i++)
-        free(rs->call_gw.headers[i]);
-    free(rs->call_gw.headers);
-    free(rs->call_gw.body.buf);
-    pthread_mutex_destroy(&rs->call_lock);
-    free(rs);
+    /* A stream's call may still run (the client went away mid-stream): its
+     * sink now stops it, and its thread frees rs. */
+    pthread_mutex_lock(&rs->gw_lock);
+    rs->gw_gone = true;
+    rs->gw_waiting = false;
+    pthread_mutex_unlock(&rs->gw_lock);
+    rs_release(rs);
     *state = NULL;
     atomic_fetch_sub(&g_active, 1);
 }

@@ -1182,6 +1182,226 @@ class OwnServerTest(unittest.TestCase):
         self.assertEqual(samples[("execengine_server_gateway_requests_total",
                                   (("code", "200"), ("provider", "openrouter")))], 1)
 
+    # ---- streamed gateway answers (SSE) ----------------------------------
+    def held_run(self, srv, n8n, ids, key):
+        """An asynchronous run of the LLM workflow held in its webhook (the
+        fake n8n's holdLlm) before it calls the gateway: (execution id, the
+        run's gateway token), for the test's own gateway calls. The caller
+        releases n8n (holdLlm False) and waits for the run to end."""
+        n8n.config(holdLlm=True)
+        self.addCleanup(n8n.config, holdLlm=False)  # before the server stops
+        code, rec, _ = request(srv.port, "/api/engines/execute/" + ids["LLM summary"], CANARY,
+                               "POST", {"parameters": {"text": "held run"}, "async": True,
+                                        "useCustomApiKey": True, "apiKeyId": key})
+        self.assertEqual(code, 202, rec)
+        for _ in range(600):
+            gws = [g for g in raw_json(n8n.port, "/__gateways")["gateways"]
+                   if g["executionId"] == rec["executionId"]]
+            if gws:
+                self.assertEqual(gws[0]["url"], "http://127.0.0.1:%d/gateway" % srv.port)
+                return rec["executionId"], gws[0]["token"]
+            time.sleep(0.05)
+        self.fail("the run did not reach its webhook")
+
+    def release_run(self, srv, n8n, xid):
+        """Release the held run; its final record."""
+        n8n.config(holdLlm=False)
+        for _ in range(600):
+            code, rec, _ = request(srv.port, "/api/engines/executions/" + xid, CANARY)
+            self.assertEqual(code, 200, rec)
+            if rec["status"] not in ("pending", "running"):
+                return rec
+            time.sleep(0.05)
+        self.fail("execution %s did not end" % xid)
+
+    class Stream:
+        """A streamed gateway call on a socket of its own, read as it comes."""
+
+        def __init__(self, port, token, text="one two three four"):
+            body = json.dumps({"model": "openai/gpt-4o-mini", "stream": True,
+                               "usage": {"include": True},
+                               "messages": [{"role": "user", "content": text}]}).encode()
+            self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+            self.sock.sendall(b"POST /gateway/openrouter/api/v1/chat/completions HTTP/1.1\r\n"
+                              b"Host: 127.0.0.1\r\nAuthorization: Bearer " + token.encode() +
+                              b"\r\nContent-Type: application/json\r\nContent-Length: " +
+                              str(len(body)).encode() + b"\r\n\r\n" + body)
+            self.raw = b""
+
+        def read_until(self, what, timeout=20):
+            """Read until `what` (bytes) is in what came; False at a timeout
+            or the connection's end."""
+            deadline = time.monotonic() + timeout
+            while what not in self.raw:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.sock.settimeout(left)
+                try:
+                    data = self.sock.recv(65536)
+                except socket.timeout:
+                    return False
+                if not data:
+                    return False
+                self.raw += data
+            return True
+
+        def head(self):
+            return self.raw.split(b"\r\n\r\n", 1)[0].decode()
+
+        def events(self):
+            """The body, de-chunked, as its SSE data lines."""
+            rest, body = self.raw.split(b"\r\n\r\n", 1)[1], b""
+            while rest:
+                size, rest = rest.split(b"\r\n", 1)
+                n = int(size, 16)
+                if n == 0:
+                    break
+                body, rest = body + rest[:n], rest[n + 2:]
+            return [line[6:] for line in body.decode().split("\n")
+                    if line.startswith("data: ")]
+
+        def close(self):
+            self.sock.close()
+
+    def open_streams(self, srv, token, n):
+        """n streamed calls, each read up to its first event (the fake
+        OpenRouter holds the rest)."""
+        streams = []
+        for i in range(n):
+            st = self.Stream(srv.port, token, "stream %d of many words" % i)
+            self.addCleanup(st.close)
+            streams.append(st)
+        for st in streams:
+            self.assertTrue(st.read_until(b"data: {"),
+                            "no first event before the provider's last: %r" % st.raw)
+        return streams
+
+    def waiting_gateway_calls(self, srv):
+        code, text, _ = request(srv.port, "/metrics", TOKENS["admin"]["token"])
+        self.assertEqual(code, 200)
+        for _, labels, v in parse_exposition(self, text)[
+                "execengine_server_waiting_calls"]["samples"]:
+            if labels["route"] == "gateway":
+                return v
+        self.fail("no waiting gateway calls in /metrics")
+
+    def test_gateway_stream_relayed_as_it_comes(self):
+        # A streamed completion ("stream": true) through the server's gateway
+        # reaches the client as the provider sends it: the first event
+        # arrives while the fake OpenRouter holds back the rest (its usage
+        # message and [DONE] included), as chunked SSE with the provider's
+        # head. Once released the rest follows, and the call is metered
+        # from the usage of the stream's last message: the run's cost lists
+        # it beside the workflow's own call, and /metrics counts both.
+        srv, n8n, orr, ids, key = self.upstreams()
+        xid, token = self.held_run(srv, n8n, ids, key)
+        orr.config(hold=True, usage={"prompt_tokens": 300, "completion_tokens": 33,
+                                     "total_tokens": 333, "cost": 0.002})
+        try:
+            [st] = self.open_streams(srv, token, 1)
+            self.assertEqual(raw_json(orr.port, "/__streams")["held"], 1)
+            head = st.head()
+            self.assertTrue(head.startswith("HTTP/1.1 200"), head)
+            self.assertRegex(head, r"(?i)\r\ncontent-type: text/event-stream")
+            self.assertRegex(head, r"(?i)\r\ntransfer-encoding: chunked")
+            self.assertNotIn(b"[DONE]", st.raw)
+            self.assertNotIn(b'"usage"', st.raw)
+        finally:
+            orr.config(hold=False)
+        self.assertTrue(st.read_until(b"\r\n0\r\n\r\n"), st.raw)
+        events = st.events()
+        self.assertEqual(events[-1], "[DONE]")
+        self.assertEqual(json.loads(events[-2])["usage"]["total_tokens"], 333)
+        self.assertEqual("".join(json.loads(e)["choices"][0]["delta"]["content"]
+                                 for e in events[:-3]), "Summary: stream 0 of many words")
+        self.assertEqual(raw_json(orr.port, "/__streams")["completed"], 1)
+        orr.config(usage={})
+        rec = self.release_run(srv, n8n, xid)
+        self.assertEqual(rec["status"], "completed", rec)
+        code, cost, _ = request(srv.port, "/api/engines/executions/%s/cost" % xid, CANARY)
+        self.assertEqual(code, 200, cost)
+        self.assertEqual((cost["totals"]["calls"], cost["totals"]["tokens"],
+                          cost["totals"]["cost"]), (2, 333 + 59, 2000000 + 123000), cost)
+        self.assertEqual(sorted((c["status"], c["totalTokens"], c["cost"])
+                                for c in cost["calls"]),
+                         [(200, 59, 123000), (200, 333, 2000000)], cost)
+        code, text, _ = request(srv.port, "/metrics", TOKENS["admin"]["token"])
+        samples = {(n, tuple(sorted(l.items()))): v
+                   for fam in parse_exposition(self, text).values() for n, l, v in fam["samples"]}
+        self.assertEqual(samples[("execengine_gateway_tokens_total",
+                                  (("kind", "completion"), ("provider", "openrouter")))], 33 + 17)
+        self.assertEqual(samples[("execengine_server_gateway_requests_total",
+                                  (("code", "200"), ("provider", "openrouter")))], 2)
+        self.assertEqual(samples[("execengine_server_waiting_calls",
+                                  (("route", "gateway"),))], 0)
+
+    def test_gateway_streams_hold_no_worker(self):
+        # More streams held open mid-answer than the server has pool threads
+        # (4): a stream waiting for the provider's next chunk holds its
+        # connection, not a thread, so /healthz and the catalog answer at
+        # once meanwhile, and every stream then runs to its end.
+        n = 6
+        srv, n8n, orr, ids, key = self.upstreams()
+        xid, token = self.held_run(srv, n8n, ids, key)
+        orr.config(hold=True)
+        try:
+            streams = self.open_streams(srv, token, n)
+            self.assertEqual(raw_json(orr.port, "/__streams")["held"], n)
+            self.assert_prompt(srv)
+            self.assertEqual(self.waiting_gateway_calls(srv), n)
+        finally:
+            orr.config(hold=False)
+        for i, st in enumerate(streams):
+            self.assertTrue(st.read_until(b"\r\n0\r\n\r\n"), st.raw)
+            self.assertEqual(st.events()[-1], "[DONE]")
+            self.assertIn(b'"content": " words"', st.raw)
+        self.assertEqual(raw_json(orr.port, "/__streams")["completed"], n)
+        self.assertEqual(self.release_run(srv, n8n, xid)["status"], "completed")
+        code, cost, _ = request(srv.port, "/api/engines/executions/%s/cost" % xid, CANARY)
+        self.assertEqual(cost["totals"]["calls"], n + 1, cost)
+
+    def test_gateway_stream_client_gone_frees_its_slot(self):
+        # EE_SERVER_MAX_CALLS=2 and two streams held mid-answer: a third
+        # gateway call is refused 503. The first stream's client goes away;
+        # once the provider sends again the server sees it, the library
+        # stops the provider's call (the fake sees its connection go, long
+        # before the slow rest of the stream would have ended), the waiting
+        # count comes back down and a new stream goes through, while the
+        # other stream runs to its end.
+        srv, n8n, orr, ids, key = self.upstreams({"EE_SERVER_MAX_CALLS": "2"})
+        xid, token = self.held_run(srv, n8n, ids, key)
+        words = " ".join("w%d" % i for i in range(80))
+        orr.config(hold=True, dripMs=100, content=words)
+        try:
+            gone, kept = self.open_streams(srv, token, 2)
+            self.assertEqual(self.waiting_gateway_calls(srv), 2)
+            code, body, hdrs = request(srv.port, "/gateway/openrouter/api/v1/chat/completions",
+                                       token, "POST", {"model": "m", "stream": True,
+                                                       "messages": []}, timeout=5)
+            self.assertEqual((code, body["error"]["status"]), (503, "EE_EBUSY"), body)
+            gone.close()
+            t = time.monotonic()
+        finally:
+            orr.config(hold=False)
+        for _ in range(200):
+            if raw_json(orr.port, "/__streams")["aborted"] == 1 and \
+                    self.waiting_gateway_calls(srv) == 1:
+                break
+            time.sleep(0.05)
+        self.assertEqual(raw_json(orr.port, "/__streams")["aborted"], 1)
+        self.assertEqual(self.waiting_gateway_calls(srv), 1)
+        self.assertLess(time.monotonic() - t, 5.0)  # the whole stream takes 8 s
+        orr.config(dripMs=0, content="after")
+        again = self.Stream(srv.port, token)
+        self.addCleanup(again.close)
+        self.assertTrue(again.read_until(b"\r\n0\r\n\r\n"), again.raw)
+        self.assertEqual(again.events()[-1], "[DONE]")
+        self.assertTrue(kept.read_until(b"\r\n0\r\n\r\n", timeout=30), kept.raw)
+        self.assertIn(b'"content": " w79"', kept.raw)
+        self.assertEqual(self.waiting_gateway_calls(srv), 0)
+        self.assertEqual(self.release_run(srv, n8n, xid)["status"], "completed")
+
     def test_platform_run_zero_config(self):
         # PLATFORM_OPENROUTER_API_KEY in the server's environment is all a
         # platform-funded run needs: the server provisions the pool at

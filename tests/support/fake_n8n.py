@@ -24,6 +24,10 @@ parameters' "text" as the user message, usage included), then answers
                                    "usage": the answer's usage}
 or, when the gateway refused or failed, 500 {"message": "gateway answered
 <status>", "gateway": <its body>}, as n8n fails the execution.
+While the "holdLlm" knob is set (/__config) that webhook waits before it
+calls the gateway, and GET /__gateways answers {"gateways": [{"url",
+"token", "executionId"}, ...]} of the runs that reached it: a test may
+call the gateway itself with a running execution's token.
 """
 import json
 import os
@@ -38,6 +42,7 @@ import fake_upstream  # noqa: E402
 
 COUNTS = {}
 COUNT_LOCK = threading.Lock()
+GATEWAYS = []
 
 WORKFLOW = {
     "id": "hostsEcho000001", "name": "Hosts echo", "active": True, "isArchived": False,
@@ -85,6 +90,10 @@ class Handler(fake_upstream.Handler):
         if self.path == "/webhook/ee-llm" and self.command == "POST" and \
                 LLM_WORKFLOW in WORKFLOWS:
             return self.llm(self.read_body())
+        if self.path == "/__gateways" and self.command == "GET":
+            self.read_body()
+            with COUNT_LOCK:
+                return self.send(200, {"gateways": list(GATEWAYS)})
         if self.path == "/__counts" and self.command == "GET":
             self.read_body()
             with COUNT_LOCK:
@@ -118,6 +127,12 @@ class Handler(fake_upstream.Handler):
             return self.send(400, {"message": "no ee.gatewayUrl, gatewayToken, executionId"})
         with COUNT_LOCK:
             COUNTS[xid] = COUNTS.get(xid, 0) + 1
+            GATEWAYS.append({"url": url, "token": token, "executionId": xid})
+        while True:
+            with fake_upstream.LOCK:
+                if not fake_upstream.CONFIG.get("holdLlm"):
+                    break
+            time.sleep(0.02)
         call = json.dumps({"model": "openai/gpt-4o-mini", "usage": {"include": True},
                            "messages": [{"role": "user", "content": str(doc.get("text", ""))}]})
         req = urllib.request.Request(url + "/openrouter/api/v1/chat/completions",

@@ -49,6 +49,11 @@ PROCESSING" comment, one "data:" chunk per word (choices[0].delta.content),
 a chunk with finish_reason "stop", then a chunk with "choices": [] and the
 usage (OpenRouter sends usage in the last data message), then
 "data: [DONE]". No bearer token: 401 in OpenRouter's error shape.
+Stream knobs (/__config): "hold": true stops every stream after its first
+"data:" message until a later /__config sets "hold" false; "dripMs": n
+waits n ms before each message after that. GET /__streams answers
+{"held": streams waiting on "hold" now, "completed": streams sent to
+their end, "aborted": streams whose connection went away mid-answer}.
 Knobs (fake_upstream.py): delay, reset mid-answer (after half the body, or
 after the first two SSE messages), status (OpenRouter's error shape),
 malformed. Every request is recorded (GET /__requests).
@@ -65,6 +70,7 @@ import fake_upstream  # noqa: E402
 
 LAST = {}
 LOCK = threading.Lock()
+STREAMS = {"held": 0, "completed": 0, "aborted": 0}
 GENERATION = itertools.count(1)
 
 USAGE = {"prompt_tokens": 42, "completion_tokens": 17, "total_tokens": 59, "cost": 0.000123,
@@ -153,17 +159,43 @@ class Handler(fake_upstream.Handler):
             for i, m in enumerate(messages):
                 if knobs.get("reset") and i == 2:
                     return self.reset_now()
+                if i == 2:
+                    self.hold()
+                if i >= 2 and knobs.get("dripMs"):
+                    time.sleep(knobs["dripMs"] / 1000.0)
                 self.stream_write(m)
             self.stream_end()
+            outcome = "completed"
         except OSError:
             self.close_connection = True
+            outcome = "aborted"
+        with LOCK:
+            STREAMS[outcome] += 1
         return True
+
+    def hold(self):
+        """Wait while the "hold" knob is set (read afresh: a test releases
+        the held streams with /__config)."""
+        with LOCK:
+            STREAMS["held"] += 1
+        try:
+            while True:
+                with fake_upstream.LOCK:
+                    if not fake_upstream.CONFIG.get("hold"):
+                        return
+                time.sleep(0.02)
+        finally:
+            with LOCK:
+                STREAMS["held"] -= 1
 
     def key_info(self):
         parts = [p for p in self.path.split("?")[0].split("/") if p]
         if parts == ["__last"]:
             with LOCK:
                 return self.send(200, dict(LAST))
+        if parts == ["__streams"]:
+            with LOCK:
+                return self.send(200, dict(STREAMS))
         if len(parts) != 2 or parts[1] != "key":
             return self.send(404, {"error": {"code": 404, "message": "Not Found"}})
         auth = self.headers.get("Authorization", "")
