@@ -111,6 +111,7 @@ typedef struct {
      * lives until both let go (refs), since a streamed gateway answer's
      * connection may end while the provider's call still runs. */
     pthread_mutex_t gw_lock;
+    pthread_cond_t gw_drained; /* the reader took bytes, or the client went away */
     int refs;           /* the connection's, and its call thread's while it runs */
     bool gw_stream;     /* the gateway's head said text/event-stream: relayed as it comes */
     bool gw_done;       /* ee_gateway_handle() returned: the stream ends once sent */
@@ -626,6 +627,7 @@ static void rs_free(req_state *rs)
     free(rs->call_gw.body.buf);
     pthread_mutex_destroy(&rs->call_lock);
     pthread_mutex_destroy(&rs->gw_lock);
+    pthread_cond_destroy(&rs->gw_drained);
     free(rs);
 }
 
@@ -1328,14 +1330,37 @@ static int gw_head(int http_status, const char *const *headers, size_t n_headers
     return 0;
 }
 
+/* The most of a stream kept for a client that reads slower than the
+ * provider sends; past it the call's thread waits for the client (the
+ * provider's connection is not read meanwhile: TCP slows it down), at most
+ * GW_STREAM_STALL_S, then the call stops as if the client had gone. */
+#define GW_STREAM_BUFFER_MAX (1024 * 1024)
+#define GW_STREAM_STALL_S 60
+
 /* A chunk of the gateway's answer, on the call's thread: kept for the
  * content reader (waking the connection if the reader waits for it), or
- * the call stops when the client has gone. */
+ * the call stops when the client has gone. A stream's buffer is bounded
+ * (GW_STREAM_BUFFER_MAX): a full one waits for the reader to take bytes.
+ * A whole answer is bounded by the transport's response limit. */
 static int gw_body(const char *chunk, size_t len, void *payload)
 {
     req_state *rs = payload;
     pthread_mutex_lock(&rs->gw_lock);
-    int stop = rs->gw_gone;
+    if (rs->gw_stream && rs->call_gw.body.len + len > GW_STREAM_BUFFER_MAX &&
+        rs->call_gw.body.len > 0) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += GW_STREAM_STALL_S;
+        while (!rs->gw_gone && rs->call_gw.body.len + len > GW_STREAM_BUFFER_MAX &&
+               rs->call_gw.body.len > 0)
+            if (pthread_cond_timedwait(&rs->gw_drained, &rs->gw_lock, &until) != 0) {
+                /* a client that stopped reading: the provider's call stops,
+                 * the stream ends cut once the kept bytes are sent */
+                rs->gw_failed = true;
+                break;
+            }
+    }
+    int stop = rs->gw_gone || rs->gw_failed;
     if (!stop && sb_put(&rs->call_gw.body, chunk, len) != 0)
         stop = rs->gw_failed = true;
     bool wake = rs->gw_waiting && !rs->gw_gone;
@@ -1397,6 +1422,7 @@ static ssize_t gw_read(void *cls, uint64_t pos, char *buf, size_t max)
         memmove(b->buf, b->buf + k, b->len - k);
         b->len -= k;
         n = (ssize_t)k;
+        pthread_cond_broadcast(&rs->gw_drained); /* room for the provider's next chunk */
     } else if (rs->gw_done || rs->gw_failed) {
         n = rs->gw_failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
     } else {
@@ -1920,6 +1946,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             free(rs);
             return MHD_NO;
         }
+        if (pthread_cond_init(&rs->gw_drained, NULL) != 0) {
+            pthread_mutex_destroy(&rs->gw_lock);
+            pthread_mutex_destroy(&rs->call_lock);
+            free(rs);
+            return MHD_NO;
+        }
         rs->refs = 1; /* the connection's */
         *state = rs;
         rs->start_ns = now_ns();
@@ -1981,6 +2013,7 @@ static void request_done(void *cls, struct MHD_Connection *c, void **state,
     pthread_mutex_lock(&rs->gw_lock);
     rs->gw_gone = true;
     rs->gw_waiting = false;
+    pthread_cond_broadcast(&rs->gw_drained);
     pthread_mutex_unlock(&rs->gw_lock);
     rs_release(rs);
     *state = NULL;

@@ -1217,11 +1217,15 @@ class OwnServerTest(unittest.TestCase):
     class Stream:
         """A streamed gateway call on a socket of its own, read as it comes."""
 
-        def __init__(self, port, token, text="one two three four"):
+        def __init__(self, port, token, text="one two three four", rcvbuf=None):
             body = json.dumps({"model": "openai/gpt-4o-mini", "stream": True,
                                "usage": {"include": True},
                                "messages": [{"role": "user", "content": text}]}).encode()
-            self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            if rcvbuf:  # before connecting: the window the client offers
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(30)
+            self.sock.connect(("127.0.0.1", port))
             self.sock.sendall(b"POST /gateway/openrouter/api/v1/chat/completions HTTP/1.1\r\n"
                               b"Host: 127.0.0.1\r\nAuthorization: Bearer " + token.encode() +
                               b"\r\nContent-Type: application/json\r\nContent-Length: " +
@@ -1232,44 +1236,52 @@ class OwnServerTest(unittest.TestCase):
             """Read until `what` (bytes) is in what came; False at a timeout
             or the connection's end."""
             deadline = time.monotonic() + timeout
-            while what not in self.raw:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self.sock.settimeout(left)
-                try:
-                    data = self.sock.recv(65536)
-                except socket.timeout:
-                    return False
-                if not data:
-                    return False
-                self.raw += data
-            return True
+            buf = bytearray(self.raw)
+            seen = 0  # `what` is not in buf[:seen] (a large stream is scanned once)
+            try:
+                while buf.find(what, seen) < 0:
+                    seen = max(0, len(buf) - len(what) + 1)
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return False
+                    self.sock.settimeout(left)
+                    try:
+                        data = self.sock.recv(1 << 20)
+                    except socket.timeout:
+                        return False
+                    if not data:
+                        return False
+                    buf += data
+                return True
+            finally:
+                self.raw = bytes(buf)
 
         def head(self):
             return self.raw.split(b"\r\n\r\n", 1)[0].decode()
 
         def events(self):
             """The body, de-chunked, as its SSE data lines."""
-            rest, body = self.raw.split(b"\r\n\r\n", 1)[1], b""
-            while rest:
-                size, rest = rest.split(b"\r\n", 1)
-                n = int(size, 16)
+            raw = self.raw
+            at, parts = raw.index(b"\r\n\r\n") + 4, []
+            while at < len(raw):
+                eol = raw.index(b"\r\n", at)
+                n = int(raw[at:eol], 16)
                 if n == 0:
                     break
-                body, rest = body + rest[:n], rest[n + 2:]
-            return [line[6:] for line in body.decode().split("\n")
+                parts.append(raw[eol + 2:eol + 2 + n])
+                at = eol + 2 + n + 2
+            return [line[6:] for line in b"".join(parts).decode().split("\n")
                     if line.startswith("data: ")]
 
         def close(self):
             self.sock.close()
 
-    def open_streams(self, srv, token, n):
+    def open_streams(self, srv, token, n, rcvbuf=None):
         """n streamed calls, each read up to its first event (the fake
         OpenRouter holds the rest)."""
         streams = []
         for i in range(n):
-            st = self.Stream(srv.port, token, "stream %d of many words" % i)
+            st = self.Stream(srv.port, token, "stream %d of many words" % i, rcvbuf)
             self.addCleanup(st.close)
             streams.append(st)
         for st in streams:
@@ -1335,6 +1347,42 @@ class OwnServerTest(unittest.TestCase):
                                   (("code", "200"), ("provider", "openrouter")))], 2)
         self.assertEqual(samples[("execengine_server_waiting_calls",
                                   (("route", "gateway"),))], 0)
+
+    def test_gateway_stream_to_a_slow_reader_is_bounded(self):
+        # A provider that streams ~14 MiB at once (under the transport's
+        # 16 MiB answer limit) to a client that does not read: the server
+        # keeps at most a bounded buffer (1 MiB) and stops reading the
+        # provider meanwhile, so the provider's writes stall (TCP
+        # backpressure) instead of the server holding the whole stream. The
+        # sockets' buffers hold ~4 MiB more (measured: 5.4 MiB written with
+        # the bound, all 14 without). Once the client reads, every byte
+        # arrives and the call is metered.
+        srv, n8n, orr, ids, key = self.upstreams()
+        xid, token = self.held_run(srv, n8n, ids, key)
+        words = 450
+        orr.config(hold=True, pad=32768, content=" ".join(["w"] * words),
+                   usage={"prompt_tokens": 10, "completion_tokens": words, "total_tokens":
+                          10 + words, "cost": 0.001})
+        try:
+            [st] = self.open_streams(srv, token, 1, rcvbuf=65536)
+        finally:
+            orr.config(hold=False)
+        total = words * 32768
+        time.sleep(3)  # the client reads nothing meanwhile
+        written = raw_json(orr.port, "/__streams")["written"]
+        self.assertLess(written, total // 2, "the provider wrote %d of %d bytes to a client "
+                        "that read nothing: the server buffered it" % (written, total))
+        self.assertTrue(st.read_until(b"\r\n0\r\n\r\n", timeout=120), st.raw[-200:])
+        events = st.events()
+        self.assertEqual(events[-1], "[DONE]")
+        self.assertEqual(json.loads(events[-2])["usage"]["total_tokens"], 10 + words)
+        self.assertEqual(sum(1 for e in events[:-3] if '"pad"' in e), words)
+        orr.config(usage={}, pad=0, content=None)
+        rec = self.release_run(srv, n8n, xid)
+        self.assertEqual(rec["status"], "completed", rec)
+        code, cost, _ = request(srv.port, "/api/engines/executions/%s/cost" % xid, CANARY)
+        self.assertIn((200, 10 + words), [(c["status"], c["totalTokens"]) for c in cost["calls"]],
+                      cost)
 
     def test_gateway_streams_hold_no_worker(self):
         # More streams held open mid-answer than the server has pool threads

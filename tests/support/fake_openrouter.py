@@ -51,15 +51,18 @@ usage (OpenRouter sends usage in the last data message), then
 "data: [DONE]". No bearer token: 401 in OpenRouter's error shape.
 Stream knobs (/__config): "hold": true stops every stream after its first
 "data:" message until a later /__config sets "hold" false; "dripMs": n
-waits n ms before each message after that. GET /__streams answers
+waits n ms before each message after that; "pad": n adds n bytes to
+each word's message (a "pad" member: a large stream). GET /__streams answers
 {"held": streams waiting on "hold" now, "completed": streams sent to
-their end, "aborted": streams whose connection went away mid-answer}.
+their end, "aborted": streams whose connection went away mid-answer,
+"written": bytes of the last stream written so far}.
 Knobs (fake_upstream.py): delay, reset mid-answer (after half the body, or
 after the first two SSE messages), status (OpenRouter's error shape),
 malformed. Every request is recorded (GET /__requests).
 """
 import itertools
 import json
+import socket
 import os
 import sys
 import threading
@@ -70,7 +73,7 @@ import fake_upstream  # noqa: E402
 
 LAST = {}
 LOCK = threading.Lock()
-STREAMS = {"held": 0, "completed": 0, "aborted": 0}
+STREAMS = {"held": 0, "completed": 0, "aborted": 0, "written": 0}
 GENERATION = itertools.count(1)
 
 USAGE = {"prompt_tokens": 42, "completion_tokens": 17, "total_tokens": 59, "cost": 0.000123,
@@ -146,14 +149,20 @@ class Handler(fake_upstream.Handler):
 
         messages = [": OPENROUTER PROCESSING\n\n"]
         words = content.split(" ")
+        pad = {"pad": "x" * int(knobs["pad"])} if knobs.get("pad") else None
         for i, w in enumerate(words):
             messages.append(chunk([{"index": 0, "delta": {"role": "assistant",
                                                           "content": w if i == 0 else " " + w},
-                                    "finish_reason": None, "native_finish_reason": None}]))
+                                    "finish_reason": None, "native_finish_reason": None}],
+                                  pad))
         messages.append(chunk([{"index": 0, "delta": {"role": "assistant", "content": ""},
                                 "finish_reason": "stop", "native_finish_reason": "stop"}]))
         messages.append(chunk([], {"usage": usage}))
         messages.append("data: [DONE]\n\n")
+        with LOCK:
+            STREAMS["written"] = 0
+        if pad:  # a large stream: a small send buffer, so "written" is what was taken
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
         try:
             self.stream_start()
             for i, m in enumerate(messages):
@@ -164,6 +173,8 @@ class Handler(fake_upstream.Handler):
                 if i >= 2 and knobs.get("dripMs"):
                     time.sleep(knobs["dripMs"] / 1000.0)
                 self.stream_write(m)
+                with LOCK:
+                    STREAMS["written"] += len(m)
             self.stream_end()
             outcome = "completed"
         except OSError:
