@@ -73,6 +73,28 @@ export declare function statusName(code: number): string;
 export declare function strerror(code: number): string;
 export declare const bindings: Array<{ name: string; path: string; kind: string; async: boolean; reason?: string }>;
 // ---- the calls over C structs (index.js, "C structs") ----
+/** struct ee_gateway_request: one gateway request as the host's HTTP server got it. */
+export interface GatewayRequest {
+    method: string;
+    /** After the gateway's prefix: "/openrouter/api/v1/chat/completions". */
+    path: string;
+    /** The text after '?', or null. */
+    query?: string | null;
+    /** {name: value} or "Name: value" lines (the run's Authorization: Bearer token among them). */
+    headers?: Record<string, string> | string[];
+    body?: Buffer | string | null;
+}
+/** struct ee_gateway_sink: the answer as it comes; return false to stop the call. */
+export interface GatewaySink {
+    onHead?(status: number, headers: string[]): boolean | void;
+    /** Each chunk (a streamed answer as the provider sends it); without it the chunks are collected into body. */
+    onChunk?(chunk: Buffer): boolean | void;
+}
+export interface GatewayAnswer {
+    status: number;
+    headers: string[];
+    body: Buffer;
+}
 /** struct ee_counter_req. */
 export interface CounterRequest {
     key: string;
@@ -603,6 +625,8 @@ export interface EngineGateway {
     listen(address: string | null): string;
     /** ee_gateway_stats */
     stats(): Json;
+    /** ee_gateway_handle: one gateway request from the host's own HTTP server, on a worker */
+    handle(request: GatewayRequest, sink?: GatewaySink): Promise<GatewayAnswer>;
 }
 
 export interface EngineEmail {

@@ -1028,6 +1028,96 @@ function attachEngineModules(engine) {
                                  int64Arg(actualCostNano, 'actualCostNano')));
     };
     engine.quota.renew = (ticket) => { check(fn.ee_quota_renew(engine._handle(), ticketArg(ticket))); };
+    engine.gateway.handle = (request, sink) => gatewayHandle(engine, request, sink);
+}
+
+/**
+ * engine.gateway.handle({method, path, query?, headers?, body?}, {onHead?, onChunk?}?)
+ * -> Promise<{status, headers, body}>: one credential-gateway request
+ * served from the host's own HTTP server (ee_gateway_handle()), on a
+ * worker thread. `path` is what follows the gateway's prefix
+ * ("/openrouter/api/v1/chat/completions"), `query` the text after '?'
+ * (or null), `headers` an object {name: value} or an array of
+ * "Name: value" lines (the workflow's Authorization: Bearer <token>
+ * among them), `body` a Buffer or a string. The answer's head reaches
+ * onHead(status, headers) and each chunk onChunk(Buffer) as it comes (a
+ * streamed SSE answer as the provider sends it); return false from either
+ * to stop the call (the client went away: the promise rejects with
+ * Cancelled). Without onChunk the chunks are collected into the resolved
+ * `body`. Every answer, the gateway's own refusals (401, 402, 403, 404,
+ * 413 ...) included, resolves; otherwise the promise rejects with the
+ * status's error (a callback's own exception as it was thrown).
+ */
+function gatewayHandle(engine, request, sink = {}) {
+    if (request === null || typeof request !== 'object')
+        throw new TypeError('gateway.handle: request must be an object');
+    for (const k of ['method', 'path'])
+        if (typeof request[k] !== 'string') throw new TypeError(`gateway.handle: request.${k} must be a string`);
+    let lines = request.headers || [];
+    if (!Array.isArray(lines))
+        lines = Object.entries(lines).map(([k, v]) => `${k}: ${v}`);
+    for (const l of lines)
+        if (typeof l !== 'string') throw new TypeError('gateway.handle: each header must be a string');
+    let body = request.body === undefined || request.body === null ? Buffer.alloc(0) : request.body;
+    if (typeof body === 'string') body = Buffer.from(body, 'utf8');
+    if (!Buffer.isBuffer(body)) throw new TypeError('gateway.handle: request.body must be a Buffer or a string');
+    const { onHead, onChunk } = sink || {};
+    const answer = { status: 0, headers: [], body: Buffer.alloc(0) };
+    const chunks = [];
+    let failure = null;
+    const stop = (r) => (r === false ? 1 : 0);
+    const head = koffi.register((status, hs, n) => {
+        try {
+            answer.status = status;
+            answer.headers = Number(n) ? koffi.decode(hs, 'const char *', Number(n)) : [];
+            return onHead ? stop(onHead(status, answer.headers)) : 0;
+        } catch (e) {
+            failure = failure || e;
+            return 1;
+        }
+    }, koffi.pointer(gwHeadFn));
+    const chunk = koffi.register((data, n) => {
+        try {
+            // a copy: the library's bytes are borrowed for the callback only
+            const b = Number(n) ? Buffer.from(new Uint8Array(koffi.view(data, Number(n)))) : Buffer.alloc(0);
+            if (onChunk) return stop(onChunk(b));
+            chunks.push(b);
+            return 0;
+        } catch (e) {
+            failure = failure || e;
+            return 1;
+        }
+    }, koffi.pointer(gwBodyFn));
+    const req = {
+        version: 1, method: request.method, path: request.path,
+        query: request.query === undefined || request.query === null ? null : String(request.query),
+        headers: lines.length ? lines : null, n_headers: lines.length,
+        body: body.length ? body : null, body_len: body.length,
+    };
+    const ptr = engine._handle();
+    engine._pending = (engine._pending || 0) + 1;
+    return new Promise((resolve, reject) => {
+        sfn.ee_gateway_handle.async(ptr, req, { head, body: chunk, payload: null }, (err, st) => {
+            koffi.unregister(head);
+            koffi.unregister(chunk);
+            try {
+                if (err) throw err;
+                if (failure) throw failure;
+                // the worker's error detail stays on the worker: the
+                // status's error, with a message for the one a caller causes
+                if (st < 0)
+                    throw ExecEngineError.forStatus(st, st === Status.EE_ECANCELLED
+                        ? 'gateway.handle: stopped by onHead or onChunk (the provider call was stopped and metered)'
+                        : null);
+                answer.body = Buffer.concat(chunks);
+                resolve(answer);
+            } catch (e) {
+                reject(e);
+            } finally {
+                if (--engine._pending === 0 && engine._closing) engine._reallyClose();
+            }
+        });
+    });
 }
 
 /** Storage.collections(): the collections the library declares, as
@@ -1074,6 +1164,18 @@ structs.ee_storage_query_spec = koffi.struct('ee_storage_query_spec', {
 structs.ee_storage_row = koffi.struct('ee_storage_row', {
     id: 'void *', revision: 'int64_t', time: 'int64_t', data: 'void *', len: 'size_t',
 });
+// The gateway entry point (ee_gateway_handle): the request, and the sink
+// whose two callbacks the library calls on the worker running the call
+// (koffi relays them to the event loop's thread and waits for them).
+const gwHeadFn = koffi.proto('ee_gateway_head_fn', 'int', ['int', 'const char **', 'size_t', 'void *']);
+const gwBodyFn = koffi.proto('ee_gateway_body_fn', 'int', ['const uint8_t *', 'size_t', 'void *']);
+structs.ee_gateway_request = koffi.struct('ee_gateway_request', {
+    version: 'unsigned int', method: 'const char *', path: 'const char *', query: 'const char *',
+    headers: 'const char **', n_headers: 'size_t', body: 'const uint8_t *', body_len: 'size_t',
+});
+structs.ee_gateway_sink = koffi.struct('ee_gateway_sink', {
+    head: koffi.pointer(gwHeadFn), body: koffi.pointer(gwBodyFn), payload: 'void *',
+});
 
 /** Typed declarations of the struct calls (native.fn has them as void *). */
 const sfn = (() => {
@@ -1095,6 +1197,8 @@ const sfn = (() => {
             ptr(S.ee_storage_query_spec), cbRow, 'void *', koffi.out(koffi.pointer('void *'))]),
         ee_storage_count: lib.func('ee_storage_count', 'int', [h('ee_storage'), 'const char *', 'const char *',
             ptr(S.ee_storage_query_spec), out('uint64_t')]),
+        ee_gateway_handle: lib.func('ee_gateway_handle', 'int', [h('ee_engine'), ptr(S.ee_gateway_request),
+            ptr(S.ee_gateway_sink)]),
         ee_storage_increment: lib.func('ee_storage_increment', 'int', [h('ee_storage'), 'const char *',
             'const char *', ptr(S.ee_storage_eq), 'size_t', ptr(S.ee_storage_inc), 'size_t', 'int64_t',
             'int64_t *']),

@@ -93,6 +93,7 @@ const OVERRIDES = {
     ee_counters_reserve_many_leased: { path: 'Counters#reserveManyLeased', handwritten: true },
     ee_counters_get: { path: 'Counters#get', handwritten: true },
     ee_quota_admit_fast: { path: 'engine.quota.admitFast', handwritten: true },
+    ee_gateway_handle: { path: 'engine.gateway.handle', handwritten: true },
     // engine.quota.finish is ee_quota_finish_json (a ticket as JSON).
     ee_quota_finish: { path: 'engine.quota.finishTicket', handwritten: true },
     ee_quota_renew: { path: 'engine.quota.renew', handwritten: true },
@@ -118,8 +119,6 @@ const NATIVE_REASON = {
         + 'the library calls from its own threads: C hosts only; use Transport.curl',
     ee_engine_open_parts: 'an engine assembled from C parts (struct ee_engine_parts, custom '
         + 'backends included): C hosts only; use Engine.open with a Config',
-    ee_gateway_handle: 'the gateway entry point over C request and sink structs with callbacks '
-        + '(struct ee_gateway_request / ee_gateway_sink): C hosts only; use engine.gateway.listen',
 };
 
 /* int parameters that are yes/no flags: a boolean is accepted. */

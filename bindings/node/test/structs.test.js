@@ -43,8 +43,9 @@ test('struct layouts: koffi sizes, alignments, offsets and member sizes equal C\
     // One line per struct and per member, from koffi's view of each struct;
     // a member koffi has and the header lacks does not compile.
     const structs = ee.native.structs;
-    assert.deepEqual(Object.keys(structs).sort(), ['ee_counter_req', 'ee_counter_result', 'ee_quota_ticket',
-        'ee_storage_eq', 'ee_storage_inc', 'ee_storage_query_spec', 'ee_storage_row']);
+    assert.deepEqual(Object.keys(structs).sort(), ['ee_counter_req', 'ee_counter_result', 'ee_gateway_request',
+        'ee_gateway_sink', 'ee_quota_ticket', 'ee_storage_eq', 'ee_storage_inc', 'ee_storage_query_spec',
+        'ee_storage_row']);
     const lines = [];
     const expected = [];
     for (const [name, type] of Object.entries(structs)) {
@@ -70,6 +71,7 @@ test('struct layouts: koffi sizes, alignments, offsets and member sizes equal C\
 #include <execengine/counters.h>
 #include <execengine/quota.h>
 #include <execengine/storage.h>
+#include <execengine/gateway.h>
 int main(void) {
 ${lines.map((l) => '    ' + l).join('\n')}
     return 0;
