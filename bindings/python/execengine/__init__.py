@@ -35,10 +35,11 @@ from ._api import (Audit, Billing, Catalog, CostTable, Counters, Credentials, Em
                    Gateway, HttpRequest, HttpResponse, Mail, N8n, Principal, Quota, QuotaSubject,
                    Schema, Storage, Transport, TransportOptions, cost, n8n, quota, storage,
                    templates)
+from ._extras import QuotaTicket  # noqa: E402  (engine.quota.admit_fast's tickets)
 
 __all__ = ["Config", "Engine", "ExecEngineError", "LibraryError", "LogLevel", "Status",
            "EXPECTED_MAJOR", "version", "version_num", "features", "status_name", "strerror", "errors",
-           "native", "BINDINGS"] + _api.CLASSES + _api.NAMESPACES + errors.__all__
+           "native", "BINDINGS", "QuotaTicket"] + _api.CLASSES + _api.NAMESPACES + errors.__all__
 __version__ = "0.1.0"
 
 _fn = native.fn

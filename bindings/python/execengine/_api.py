@@ -559,7 +559,7 @@ class CostTable(Handle):
 
 HANDLE_CLASSES['ee_cost_table'] = CostTable
 
-class Counters(Handle):
+class Counters(_extras.CountersExtras, Handle):
     """ee_counters (freed with ee_counters_free()): a handle; close it with `with` or .close()."""
     _type = 'ee_counters'
     _free = 'ee_counters_free'
@@ -657,44 +657,6 @@ class Counters(Handle):
         """
         return _invoke('ee_counters_backend_name', self, (self,))
 
-    def reserve(self, req: Any, lease_ms: int, now_ms: int, result: Any) -> Any:
-        """ee_counters_reserve() (counters.h):
-
-        Reserve req->n on one counter for lease_ms (1..EE_COUNTERS_TIME_MAX).
-        *granted is 1 (result->resv_id names the reservation) or 0 (refused:
-        nothing changed; result says why and when to retry). `result` may not be
-        NULL. Returns EE_OK (granted or refused); EE_EINVAL (bad key, n <= 0,
-        negative limit, bad window, lease or now - nothing changed); the
-        backend's EE_ENETWORK, EE_EIO, EE_EBUSY, EE_ETIMEOUT, EE_EUPSTREAM,
-        EE_ENOTSUPPORTED, EE_ENOMEM (then the reservation may or may not exist;
-        it expires with its lease).
-        """
-        return _invoke('ee_counters_reserve', self, (self, req, lease_ms, now_ms, result))
-
-    def reserve_many(self, reqs: Any, lease_ms: int, now_ms: int, results: Any) -> Any:
-        """ee_counters_reserve_many() (counters.h):
-
-        Reserve on `count` distinct counters (1..EE_COUNTERS_MANY_MAX) at once:
-        every one is granted (*granted = 1, results[i].resv_id for each) or none
-        is (*granted = 0, nothing changed; results[i].fits says which had room).
-        The same statuses as ee_counters_reserve(), and EE_EINVAL for a repeated
-        key or a count out of range.
-        """
-        return _invoke('ee_counters_reserve_many', self, (self, reqs, lease_ms, now_ms, results))
-
-    def reserve_many_leased(self, reqs: Any, leases: Sequence[Any], now_ms: int, results: Any) -> Any:
-        """ee_counters_reserve_many_leased() (counters.h):
-
-        ee_counters_reserve_many() with a lease per counter: leases[i] (1..
-        EE_COUNTERS_TIME_MAX) for reqs[i], all granted or none - e.g. a rate
-        unit held for its hour beside a concurrency slot held for a run's
-        lease. Every built-in backend keeps each lease; a custom backend whose
-        table has no reserve_leased slot gets every counter at the longest lease.
-        Statuses as ee_counters_reserve_many(); EE_EINVAL also for a NULL leases
-        or a lease out of range.
-        """
-        return _invoke('ee_counters_reserve_many_leased', self, (self, reqs, leases, now_ms, results))
-
     def commit(self, key: Optional[str], id: int, amount: int, now_ms: int) -> Any:
         """ee_counters_commit() (counters.h):
 
@@ -720,16 +682,6 @@ class Counters(Handle):
         run keeps its slot). Statuses as ee_counters_commit().
         """
         return _invoke('ee_counters_renew', self, (self, key, id, lease_ms, now_ms))
-
-    def get(self, key: Optional[str], now_ms: int, result: Any) -> Any:
-        """ee_counters_get() (counters.h):
-
-        Read a counter at now_ms into *result (value, committed, window_end_ms;
-        limit, retry_at_ms, resv_id and fits are 0). An unknown key or an ended
-        window reads as value 0, window end 0. Returns EE_OK; EE_EINVAL; backend
-        failures as for reserve.
-        """
-        return _invoke('ee_counters_get', self, (self, key, now_ms, result))
 
 
 HANDLE_CLASSES['ee_counters'] = Counters
@@ -1240,20 +1192,8 @@ class Executions(_extras.ExecutionsExtras, Module):
         """
         return _invoke('ee_exec_stats', self, (self._engine,))
 
-class Gateway(Module):
+class Gateway(_extras.GatewayExtras, Module):
     """engine.gateway: the functions of gateway.h that take an engine."""
-
-    def handle(self, request: Any, sink: Any) -> Any:
-        """ee_gateway_handle() (gateway.h):
-
-        Serve one gateway request from any host's HTTP server: the answer goes
-        to `sink` (always at least its head, also for the gateway's own
-        refusals). Returns EE_OK when an answer was given (whatever its HTTP
-        status); EE_EINVAL (NULL argument, unknown request version);
-        EE_ECANCELLED (the sink aborted). The gateway's own refusals are
-        answered through the sink, not as statuses.
-        """
-        return _invoke('ee_gateway_handle', self, (self._engine, request, sink))
 
     def listen(self, address: Optional[str]) -> Any:
         """ee_gateway_listen() (gateway.h):
@@ -1773,54 +1713,8 @@ class Principal(Handle):
 
 HANDLE_CLASSES['ee_principal'] = Principal
 
-class Quota(Module):
+class Quota(_extras.QuotaExtras, Module):
     """engine.quota: the functions of quota.h that take an engine."""
-
-    def admit_fast(self, subject: Optional['QuotaSubject'], est_cost_nano: int, ticket: Any) -> Any:
-        """ee_quota_admit_fast() (quota.h):
-
-        Admit one run for `subject`: the hot path (no JSON, no allocation once
-        the subject's limits are cached). `est_cost_nano` is the run's estimated
-        platform spend in nano-USD (0: none, the spend cap is not consulted).
-        Fills *ticket either way.
-
-        Returns EE_OK (admitted: finish the ticket with ee_quota_finish());
-        EE_EQUOTA, EE_ESPEND, EE_ERATELIMIT, EE_ECONCURRENCY (refused: nothing
-        was consumed; ee_quota_ticket_refusal() has the figures); EE_EINVAL
-        (NULL argument, negative cost); the counters' EE_ENETWORK, EE_EIO,
-        EE_EBUSY, EE_ETIMEOUT, EE_EUPSTREAM (outcome unknown: anything reserved
-        comes back with its lease); the refresh statuses of ee_quota_subject_new().
-        """
-        return _invoke('ee_quota_admit_fast', self, (self._engine, subject, est_cost_nano, ticket))
-
-    def finish(self, ticket: Any, success: int, actual_cost_nano: int) -> Any:
-        """ee_quota_finish() (quota.h):
-
-        Finish an admitted run. success != 0: the prediction is committed; else
-        it is released (committed when the plan says failed runs consume). The
-        concurrency slots are released. The spend reservation is committed at
-        `actual_cost_nano` (more than estimated is added on top - the money was
-        spent - and may pass the cap). The rate-limit unit stays until its hour
-        is over. A ticket is finished once; the ticket is marked finished.
-        Returns EE_OK; EE_EINVAL (NULL, not an admitted ticket, negative cost);
-        EE_ESTATE (already finished); EE_ENOTFOUND (a reservation's lease ended
-        before the finish - the run was not counted on it - the others were
-        finished; the message names it); EE_ETOOBIG (the spend beyond the
-        estimate would take the spend counter past 2^53-1 nano-USD: the estimate
-        is committed, the message says how much was not counted); counters
-        failures (EE_ENETWORK ...).
-        """
-        return _invoke('ee_quota_finish', self, (self._engine, ticket, success, actual_cost_nano))
-
-    def renew(self, ticket: Any) -> Any:
-        """ee_quota_renew() (quota.h):
-
-        Extend the leases of an admitted run's slot, prediction and spend
-        reservations by the plan's run lease from now (long runs call it in
-        time). Returns EE_OK; EE_EINVAL; EE_ESTATE (finished); EE_ENOTFOUND (a
-        lease already ended); counters failures.
-        """
-        return _invoke('ee_quota_renew', self, (self._engine, ticket))
 
     def admit(self, principal: Optional['Principal'] = None, request: Any = None, **fields: Any) -> Any:
         """ee_quota_admit() (quota.h):
@@ -2097,7 +1991,7 @@ class Schema(Handle):
 
 HANDLE_CLASSES['ee_schema'] = Schema
 
-class Storage(Handle):
+class Storage(_extras.StorageExtras, Handle):
     """ee_storage (freed with ee_storage_free()): a handle; close it with `with` or .close()."""
     _type = 'ee_storage'
     _free = 'ee_storage_free'
@@ -2212,49 +2106,6 @@ class Storage(Handle):
         backend statuses of ee_storage_get().
         """
         return _invoke('ee_storage_delete', self, (self, collection, workspace, id))
-
-    def query(self, collection: Optional[str], workspace: Optional[str], query: Any, callback: Optional[Callable[..., Any]] = None) -> Any:
-        """ee_storage_query() (storage.h):
-
-        Run a query and call `fn` for each document of the page, in order. If
-        next_cursor_out is not NULL it receives (owned by the caller, ee_free())
-        the cursor of the next page, or NULL when this page was the last.
-
-        Returns EE_OK; EE_EINVAL (a field that is not indexed, bad order, a
-        malformed cursor or one from another query); EE_ETOOBIG (limit, cursor
-        or value too long, too many conditions); EE_ENOTSUPPORTED (unknown
-        collection); EE_ECANCELLED (fn stopped it); EE_ECORRUPT; EE_ENOMEM;
-        EE_EIO; EE_EBUSY; EE_ENETWORK.
-        """
-        return _invoke('ee_storage_query', self, (self, collection, workspace, query, callback))
-
-    def count(self, collection: Optional[str], workspace: Optional[str], query: Any) -> Any:
-        """ee_storage_count() (storage.h):
-
-        Count the documents matching `query` (its order, limit and cursor are
-        ignored; NULL counts the whole workspace). Statuses as ee_storage_query().
-        """
-        return _invoke('ee_storage_count', self, (self, collection, workspace, query))
-
-    def increment(self, collection: Optional[str], workspace: Optional[str], key: Any, inc: Any, now_ms: int) -> Any:
-        """ee_storage_increment() (storage.h):
-
-        Atomically add each inc[i].delta to the integer field inc[i].field of the
-        document whose unique key is `key` (all of the collection's unique-key
-        fields, e.g. userId, workflowCatalogId, period for userWorkflowUsage),
-        creating it if missing (upsert) with the key fields, the deltas,
-        createdAt = updatedAt = now_ms; an existing one gets updatedAt = now_ms.
-        totals_out (may be NULL) receives n_inc values after the increment.
-        Concurrent increments never lose an update, across threads, processes
-        and (postgres) hosts.
-
-        Returns EE_OK; EE_EINVAL (key does not match the unique key, a field is
-        indexed or not an integer in the stored document, overflow);
-        EE_ENOTSUPPORTED (unknown collection, or one without a unique key, or a
-        custom backend without the slot); EE_ECORRUPT; EE_EIO; EE_EBUSY;
-        EE_ENETWORK; EE_ENOMEM.
-        """
-        return _invoke('ee_storage_increment', self, (self, collection, workspace, key, inc, now_ms))
 
     def delete_range(self, collection: Optional[str], workspace: Optional[str], time_from: int, time_to: int) -> Any:
         """ee_storage_delete_range() (storage.h):
@@ -2524,47 +2375,8 @@ class _N8nNamespace(Namespace):
 n8n = _N8nNamespace()
 
 
-class _QuotaNamespace(Namespace):
+class _QuotaNamespace(_extras.QuotaNamespaceExtras, Namespace):
     """execengine.quota: functions that take no handle."""
-
-    def ticket_refusal(self, ticket: Any) -> Any:
-        """ee_quota_ticket_refusal() (quota.h):
-
-        The figures of a refused ticket: which limit ("predictions", "spend",
-        "rate", "concurrency", "concurrencyGlobal" - static string), its usage and
-        limit, when it renews (ms since the epoch; 0 when it does not) and how
-        long to wait before retrying (ms; 0 when unknown). Any output may be NULL.
-        Returns the refusal status, EE_OK for an admitted ticket, EE_EINVAL for
-        NULL or a ticket the library did not fill.
-        """
-        return _invoke('ee_quota_ticket_refusal', self, (ticket,))
-
-    def ticket_to_json(self, ticket: Any) -> Any:
-        """ee_quota_ticket_json() (quota.h):
-
-        A ticket as JSON, to keep with an execution record:
-        {"v": 1, "orgId", "failedRunsConsume", "estimatedCostNano", "leaseMs",
-         "reservations": [{"quota", "key", "id" (decimal string)}...]}.
-        *out is owned by the caller (ee_free()); an error document on failure.
-        Returns EE_OK, EE_EINVAL (not an admitted ticket), EE_ENOMEM.
-        """
-        return _invoke('ee_quota_ticket_json', self, (ticket,))
-
-    def ticket_from_json(self, document: Any, out: Any) -> Any:
-        """ee_quota_ticket_from_json() (quota.h):
-
-        Rebuild a ticket, into *out, from ee_quota_ticket_json()'s text, at most 4096 bytes
-        (refused on its length, unread, past that). Every field is checked:
-        "v" 1, "orgId" an id, each reservation's key exactly the key an
-        admission of that organisation reserves on for its quota (a ticket
-        cannot name any other counter), quotas known, once each and in
-        admission order (predictions first), ids decimal 1..2^64-1, "leaseMs"
-        1..2^53-1, "estimatedCostNano" 0..2^53-1 and non-zero exactly when there
-        is a spend reservation, no other member. Returns EE_OK; EE_EINVAL
-        (NULL); EE_ETOOBIG (longer than 4096 bytes); EE_EPARSE (not JSON, or not
-        a ticket document: the message says which field).
-        """
-        return _invoke('ee_quota_ticket_from_json', self, (document, out))
 
 
 quota = _QuotaNamespace()
@@ -2862,7 +2674,7 @@ BINDINGS = {
     'ee_quota_admit': 'Quota.admit',
     'ee_quota_admit_fast': 'Quota.admit_fast',
     'ee_quota_check': 'Quota.check',
-    'ee_quota_finish': 'Quota.finish',
+    'ee_quota_finish': 'Quota.finish_ticket',
     'ee_quota_finish_json': 'Quota.finish_json',
     'ee_quota_plan_delete': 'Quota.plan_delete',
     'ee_quota_plan_get': 'Quota.plan_get',
@@ -2878,9 +2690,9 @@ BINDINGS = {
     'ee_quota_subject_new': 'QuotaSubject.__init__',
     'ee_quota_subscription_get': 'Quota.subscription_get',
     'ee_quota_subscription_put': 'Quota.subscription_put',
-    'ee_quota_ticket_from_json': 'quota.ticket_from_json',
-    'ee_quota_ticket_json': 'quota.ticket_to_json',
-    'ee_quota_ticket_refusal': 'quota.ticket_refusal',
+    'ee_quota_ticket_from_json': 'QuotaTicket.from_json',
+    'ee_quota_ticket_json': 'QuotaTicket.to_json',
+    'ee_quota_ticket_refusal': 'QuotaTicket.refusal',
     'ee_quota_usage': 'Quota.usage',
     'ee_schema_apply_defaults': 'Schema.apply_defaults',
     'ee_schema_compile': 'Schema.compile',

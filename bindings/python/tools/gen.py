@@ -56,6 +56,17 @@ HANDWRITTEN = {
     "ee_version": "version", "ee_version_num": "version_num",
     "ee_version_features": "features", "ee_log_level_name": "LogLevel",
     "ee_exec_submit": "Executions.start",
+    # the calls taking C structs: plain Python values in and out
+    # (execengine/_structs.py, the mixins of execengine/_extras.py)
+    "ee_counters_reserve": "Counters.reserve", "ee_counters_reserve_many": "Counters.reserve_many",
+    "ee_counters_reserve_many_leased": "Counters.reserve_many_leased",
+    "ee_counters_get": "Counters.get",
+    "ee_quota_admit_fast": "Quota.admit_fast", "ee_quota_finish": "Quota.finish_ticket",
+    "ee_quota_renew": "Quota.renew", "ee_quota_ticket_refusal": "QuotaTicket.refusal",
+    "ee_quota_ticket_json": "QuotaTicket.to_json",
+    "ee_quota_ticket_from_json": "QuotaTicket.from_json",
+    "ee_storage_query": "Storage.query", "ee_storage_count": "Storage.count",
+    "ee_storage_increment": "Storage.increment", "ee_gateway_handle": "Gateway.handle",
 }
 
 #: Where the rule reads badly: C function -> Python method name.
@@ -102,7 +113,11 @@ HANDLE_PREFIXES = {
     "ee_transport_options": ("ee_transport_options_",),
 }
 #: Classes with hand-written extras (mixins in execengine/_extras.py).
-EXTRAS = {"Executions": "ExecutionsExtras"}
+EXTRAS = {"Executions": "ExecutionsExtras", "Counters": "CountersExtras",
+          "Quota": "QuotaExtras", "Storage": "StorageExtras", "Gateway": "GatewayExtras"}
+#: Namespaces with hand-written extras (generated even when every function
+#: of theirs is hand-written).
+NS_EXTRAS = {"quota": "QuotaNamespaceExtras"}
 
 #: Calls that wait (network, executions): they also get an `<name>_async`.
 WAITS = {"ee_exec_run", "ee_exec_wait", "ee_exec_cancel", "ee_catalog_sync",
@@ -343,9 +358,12 @@ def generate(manifest):
         if not is_module:
             w(f"\n\nHANDLE_CLASSES[{handle_classes[cls]!r}] = {cls}")
     # free-function namespaces
+    for ns in NS_EXTRAS:
+        namespaces.setdefault(ns, [])
     for ns in sorted(namespaces):
         cls = "_" + ns.capitalize() + "Namespace"
-        w(f"\n\nclass {cls}(Namespace):")
+        bases = ([f"_extras.{NS_EXTRAS[ns]}"] if ns in NS_EXTRAS else []) + ["Namespace"]
+        w(f"\n\nclass {cls}({', '.join(bases)}):")
         w(f'    """execengine.{ns}: functions that take no handle."""')
         for meth, f in namespaces[ns]:
             w("")
