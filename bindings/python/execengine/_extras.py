@@ -115,7 +115,7 @@ class CountersExtras:
         A refusal is not an error: granted False, retry_at_ms when it would
         fit. (Given a ctypes ee_counter_req and result: the raw call.)"""
         if S.is_ctypes(req):
-            return _invoke("ee_counters_reserve", self, (req, lease_ms, now_ms, result))
+            return _invoke("ee_counters_reserve", self, (self, req, lease_ms, now_ms, result))
         res = S.CounterResult()
         granted = ctypes.c_int()
         _check(_fn.ee_counters_reserve(self._handle(), ctypes.byref(S.counter_req(req)),
@@ -127,7 +127,7 @@ class CountersExtras:
         """ee_counters_reserve_many(): [request dict ...] -> {"granted",
         "results": [result dict ...]}: all granted or none."""
         if S.is_ctypes(reqs):
-            return _invoke("ee_counters_reserve_many", self, (reqs, lease_ms, now_ms, results))
+            return _invoke("ee_counters_reserve_many", self, (self, reqs, lease_ms, now_ms, results))
         arr, n = S.counter_reqs(reqs)
         out = (S.CounterResult * max(n, 1))()
         granted = ctypes.c_int()
@@ -138,7 +138,7 @@ class CountersExtras:
     def reserve_many_leased(self, reqs, leases, now_ms, results=None):
         """ee_counters_reserve_many_leased(): as reserve_many, one lease per request."""
         if S.is_ctypes(reqs):
-            return _invoke("ee_counters_reserve_many_leased", self, (reqs, leases, now_ms, results))
+            return _invoke("ee_counters_reserve_many_leased", self, (self, reqs, leases, now_ms, results))
         arr, n = S.counter_reqs(reqs)
         leases = [S.int_arg(x, f"leases[{i}]") for i, x in enumerate(leases)]
         if len(leases) != n:
@@ -153,7 +153,7 @@ class CountersExtras:
         """ee_counters_get() -> {"value", "committed", "window_end_ms", ...}
         (resv_id 0, limit 0)."""
         if result is not None:
-            return _invoke("ee_counters_get", self, (key, now_ms, result))
+            return _invoke("ee_counters_get", self, (self, key, now_ms, result))
         res = S.CounterResult()
         _check(_fn.ee_counters_get(self._handle(), _encode_str(key, "key"),
                                    S.int_arg(now_ms, "now_ms"), ctypes.byref(res)))
@@ -255,7 +255,7 @@ class QuotaExtras:
         from ._api import QuotaSubject, Principal
         engine = self._engine
         if ticket is not None:
-            return _invoke("ee_quota_admit_fast", self, (subject, est_cost_nano, ticket))
+            return _invoke("ee_quota_admit_fast", self, (engine, subject, est_cost_nano, ticket))
         if isinstance(subject, Principal):
             temp = QuotaSubject(engine, subject)
         elif isinstance(subject, QuotaSubject):
@@ -332,7 +332,7 @@ class StorageExtras:
         (the last page)}. (Given a ctypes ee_storage_query_spec and a row
         callback: the raw call.)"""
         if S.is_ctypes(query):
-            return _invoke("ee_storage_query", self, (collection, workspace, query, callback))
+            return _invoke("ee_storage_query", self, (self, collection, workspace, query, callback))
         spec, keep = S.query_spec(query)
         rows = []
         failure = []
@@ -361,7 +361,7 @@ class StorageExtras:
         """ee_storage_count(): the number of documents matching {"eq",
         "time_from", "time_to"} (None: the whole workspace)."""
         if S.is_ctypes(query):
-            return _invoke("ee_storage_count", self, (collection, workspace, query))
+            return _invoke("ee_storage_count", self, (self, collection, workspace, query))
         spec, keep = (None, None) if query is None else S.query_spec(query)
         out = ctypes.c_uint64()
         _check(_fn.ee_storage_count(self._handle(), _encode_str(collection, "collection"),
@@ -377,7 +377,7 @@ class StorageExtras:
         created if missing. (Given ctypes arrays: the raw call, totals as a list.)"""
         if S.is_ctypes(key) or S.is_ctypes(inc):
             return _invoke("ee_storage_increment", self,
-                           (collection, workspace, key, inc, now_ms))
+                           (self, collection, workspace, key, inc, now_ms))
         karr, nk = S.eq_array(key, "key")
         S.mapping(inc, "inc")
         items = [(str(f), S.int_arg(d, f"inc.{f}")) for f, d in inc.items()]
@@ -411,7 +411,7 @@ class GatewayExtras:
         not exceptions. Blocks until the answer is complete (handle_async
         does not). (Given a ctypes ee_gateway_request and sink: the raw call.)"""
         if S.is_ctypes(request):
-            return _invoke("ee_gateway_handle", self, (request, on_head))
+            return _invoke("ee_gateway_handle", self, (self._engine, request, on_head))
         req, keep = S.gateway_request(request)
         answer = {"status": 0, "headers": [], "body": b""}
         chunks = []

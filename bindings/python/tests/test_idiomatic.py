@@ -71,6 +71,54 @@ class CoverageTest(unittest.TestCase):
             with self.subTest(name=name):
                 self.assertTrue(callable(resolve(path)) or isinstance(resolve(path), type), path)
 
+    #: Calls whose struct is a table of C callbacks: ctypes only (docs/bindings.md).
+    CTYPES_ONLY = {"ee_counters_new_custom", "ee_storage_new_custom", "ee_transport_new_custom",
+                   "ee_engine_open_parts"}
+
+    def test_every_struct_call_takes_plain_python_values(self):
+        """Every exported function taking a pointer to a public C struct
+        (manifest type ptr:<struct>) is reachable with dicts, lists, str and
+        bytes: each is called here that way (a probe per function)."""
+        struct_calls = {f["name"] for f in ee.native.MANIFEST["functions"]
+                        if any(p["type"].startswith("ptr:") for p in f["params"])}
+        with ee.Counters.memory() as c, ee.Storage.memory() as s, \
+                memory_config() as cfg, ee.Engine.open(cfg) as engine, \
+                ee.Principal("ws-cov", "u-cov", "org-cov") as p:
+            state = {}
+
+            def admit():
+                state["t"] = engine.quota.admit_fast(p, 0)
+                return state["t"]
+            key = {"userId": "u", "workflowCatalogId": "w", "period": "2025-10"}
+            probes = {
+                "ee_counters_reserve": lambda: c.reserve({"key": "k", "limit": 5}, 1000, 1),
+                "ee_counters_reserve_many": lambda: c.reserve_many([{"key": "k", "limit": 5}],
+                                                                   1000, 1),
+                "ee_counters_reserve_many_leased": lambda: c.reserve_many_leased(
+                    [{"key": "k", "limit": 5}], [1000], 1),
+                "ee_counters_get": lambda: c.get("k", 1),
+                "ee_quota_admit_fast": admit,
+                "ee_quota_ticket_refusal": lambda: state["t"].refusal() is None or None,
+                "ee_quota_ticket_json": lambda: state["t"].to_json(),
+                "ee_quota_ticket_from_json": lambda: ee.QuotaTicket.from_json(
+                    state["t"].to_json()),
+                "ee_quota_renew": lambda: engine.quota.renew(state["t"]) or True,
+                "ee_quota_finish": lambda: engine.quota.finish_ticket(state["t"], True) or True,
+                "ee_storage_increment": lambda: s.increment("userWorkflowUsage", "ws", key,
+                                                            {"executionsCount": 1}, 1),
+                "ee_storage_query": lambda: s.query("userWorkflowUsage", "ws",
+                                                    {"eq": {"userId": "u"}, "limit": 1}),
+                "ee_storage_count": lambda: s.count("userWorkflowUsage", "ws",
+                                                    {"eq": {"userId": "u"}}),
+                "ee_gateway_handle": lambda: engine.gateway.handle(
+                    {"method": "GET", "path": "/openrouter/x"}),
+            }
+            self.assertEqual(sorted(struct_calls - self.CTYPES_ONLY), sorted(probes),
+                             "a struct call without a plain-value probe (or binding)")
+            for name, probe in probes.items():  # in order: the ticket calls need admit first
+                with self.subTest(name=name):
+                    self.assertTrue(probe(), name)
+
     def test_generated_file_is_fresh(self):
         r = subprocess.run([sys.executable, GEN, "--check"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
