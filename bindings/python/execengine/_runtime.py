@@ -12,7 +12,10 @@ types:
   handle:<type>        the Python handle object (Principal, Schema ...) or None
   callback:<type>      a Python callable (kept alive by the owning object)
   ptr (payload, ctx)   filled in (NULL): closures carry the context
-  ptr:<struct>         a ctypes object of the C struct, passed as is
+  ptr:<struct>         a ctypes object of the C struct, passed as is (the
+                       calls over public data structs are hand-written with
+                       plain values: _extras.py, _structs.py; only the
+                       tables of C callbacks reach this path)
   *_out / char_buf     not arguments: they become the return value
                        (one out: the value; several: a named tuple)
 

@@ -21,7 +21,9 @@ override table where the rule reads badly:
         (templates, cost, n8n, storage, quota, log namespaces)
 
 Functions written by hand (config, engine, errors, version, the execution
-start with its done callback) are listed in HANDWRITTEN with where they live.
+start with its done callback, the calls over C data structs - plain Python
+values in and out, execengine/_extras.py) are listed in HANDWRITTEN with
+where they live.
 The parameter conversions are table-driven (execengine/_runtime.py).
 """
 import json
