@@ -4,10 +4,13 @@ storage queries and the gateway entry point work through plain Python
 values (dicts, lists, str, bytes) against the built library."""
 import asyncio
 import ctypes
+import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 import unittest
 
 import execengine as ee
@@ -292,6 +295,127 @@ class GatewayTest(unittest.TestCase):
             self.assertEqual(b"".join(chunks), r["body"])
             with self.assertRaises(TypeError):
                 engine.gateway.handle({"method": "GET"})
+
+
+def start_script(script, *args):
+    proc = subprocess.Popen([sys.executable, os.path.join(REPO, "tests", "support", script), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = proc.stdout.readline()
+    if not line.startswith("PORT "):
+        proc.kill()
+        raise RuntimeError(f"{script}: {line!r}")
+    return proc, "http://127.0.0.1:%d" % int(line.split()[1])
+
+
+def fetch_json(url, body=None):
+    import urllib.request
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method="GET" if body is None else "POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+class GatewayRunTest(unittest.TestCase):
+    """engine.gateway.handle serves a run's gateway calls from the host's
+    own server: metered, the customer's key upstream (never the token)."""
+
+    def test_handle_serves_a_run(self):
+        customer_key = "sk-or-v1-python-canary-4b1f"
+        orr, orr_url = start_script("fake_openrouter.py")
+        self.addCleanup(lambda: (orr.kill(), orr.wait(), orr.stdout.close()))
+        n8n, n8n_url = start_script("fake_n8n.py", "--llm")
+        self.addCleanup(lambda: (n8n.kill(), n8n.wait(), n8n.stdout.close()))
+        data = tempfile.mkdtemp(prefix="ee-py-gw-")
+        self.addCleanup(shutil.rmtree, data, True)
+        for f in os.listdir(os.path.join(REPO, "data")):
+            shutil.copyfile(os.path.join(REPO, "data", f), os.path.join(data, f))
+        with open(os.path.join(data, "gateway.json")) as f:
+            gw = json.load(f)
+        for prov in gw["providers"]:
+            if prov["provider"] == "openrouter":
+                prov["baseUrl"] = orr_url
+        with open(os.path.join(data, "gateway.json"), "w") as f:
+            json.dump(gw, f)
+        cfg = ee.Config()
+        for k, v in {"EE_STORAGE_URI": "memory:", "EE_COUNTERS_URI": "memory:",
+                     "API_KEY_ENCRYPTION_SECRET": SECRET, "N8N_BASE_URL": n8n_url,
+                     "N8N_API_KEY": "n8n-key-canary-py-7c1e", "EE_DATA_DIR": data,
+                     "EXEC_WORKERS": "1"}.items():
+            cfg.set(k, v)
+        engine = ee.Engine.open(cfg)
+        cfg.close()
+        p = ee.Principal(*P)
+        try:
+            engine.gateway.listen("127.0.0.1:0")
+            ids = {a["name"]: a["id"] for a in engine.catalog.sync()["added"]}
+            key = engine.credentials.key_add(p, {"keyName": "k", "provider": "openrouter",
+                                                 "apiKey": customer_key})
+            fetch_json(n8n_url + "/__config", {"holdLlm": True})
+            engine.executions.workers_start()
+            xid = engine.executions.start(p, ids["LLM summary"], {
+                "parameters": {"text": "through the host"}, "useCustomApiKey": True,
+                "apiKeyId": key["id"]})
+            token = None
+            for _ in range(600):
+                g = [x for x in fetch_json(n8n_url + "/__gateways")["gateways"]
+                     if x.get("executionId") == xid]
+                if g:
+                    token = g[0]["token"]
+                    break
+                time.sleep(0.05)
+            self.assertTrue(token, "the run did not reach its webhook")
+
+            def request(**extra):
+                return {"method": "POST", "path": "/openrouter/api/v1/chat/completions",
+                        "query": None,
+                        "headers": {"Content-Type": "application/json",
+                                    "Authorization": f"Bearer {token}"},
+                        "body": json.dumps({"model": "openai/gpt-4o-mini",
+                                            "usage": {"include": True},
+                                            "messages": [{"role": "user", "content": "hello host"}],
+                                            **extra})}
+            a = engine.gateway.handle(request())
+            self.assertEqual(a["status"], 200, a["body"])
+            self.assertTrue(any(h.lower().startswith("x-litellm-response-cost: ")
+                                for h in a["headers"]), a["headers"])
+            self.assertEqual(json.loads(a["body"])["usage"]["total_tokens"], 59)
+            sent = [r for r in fetch_json(orr_url + "/__requests")["requests"]
+                    if "/chat/completions" in r["path"]]
+            self.assertEqual(len(sent), 1)
+            self.assertEqual(sent[0]["headers"]["authorization"], f"Bearer {customer_key}")
+            # a stream, chunk by chunk, the head first
+            order = []
+            st = engine.gateway.handle(
+                request(stream=True),
+                on_head=lambda status, hs: order.append(
+                    ("head", status, [h for h in hs if h.lower().startswith("content-type")])),
+                on_chunk=lambda b: order.append(("chunk", b)))
+            self.assertEqual((st["status"], st["body"]), (200, b""))
+            self.assertEqual(order[0][0], "head")
+            self.assertIn("text/event-stream", order[0][2][0])
+            self.assertIn(b"data: [DONE]", b"".join(o[1] for o in order[1:]))
+            # the asyncio form, the whole answer collected
+            b = asyncio.run(engine.gateway.handle_async(request()))
+            self.assertEqual(b["status"], 200)
+            bad = engine.gateway.handle({**request(), "headers": ["Authorization: Bearer nope"]})
+            self.assertEqual(bad["status"], 401)
+            self.assertEqual(json.loads(bad["body"])["error"]["status"], "EE_EAUTH")
+            with self.assertRaises(ee.Cancelled):
+                engine.gateway.handle(request(stream=True), on_head=lambda s, h: False)
+            fetch_json(n8n_url + "/__config", {"holdLlm": False})
+            rec = engine.executions.wait(p, xid, 30000)
+            self.assertEqual(rec["status"], "completed", rec)
+            cost = engine.executions.cost(p, xid)
+            self.assertGreaterEqual(len(cost["calls"]), 3, cost)
+            self.assertNotIn(customer_key, json.dumps([rec, cost, a["headers"]]))
+        finally:
+            try:
+                fetch_json(n8n_url + "/__config", {"holdLlm": False})
+            except OSError:
+                pass
+            p.close()
+            engine.close()
 
 
 if __name__ == "__main__":
