@@ -18,6 +18,7 @@
 #include "execengine/credentials.h"
 #include "execengine/storage.h"
 #include "storage/storage.h"
+#include "audit/audit.h"
 #include "engine/engine.h"
 
 #define EE__CRED_COLL "credentials"
@@ -209,5 +210,12 @@ void ee__cred_resolved_free(ee__cred_resolved *r);
 void ee__cred_set_rotate_hook(ee_engine *engine, ee__cred_rotate_hook fn, void *payload);
 /* Tests: the total timeout of a validation request (default 10 s). */
 void ee__cred_set_validate_timeout(ee_engine *engine, int64_t timeout_ms);
+
+/* The audit entry of a committed change to the principal's credential
+ * `id` (a customer key, a personal credential): actor, workspace and org
+ * from the principal, outcome ok. `detail` is stolen (may be NULL); it
+ * names fields, types and verdicts, never a secret. */
+void ee__cred_audit(ee_engine *e, const ee_principal *p, ee__audit_action action, const char *id,
+                    json_t *detail);
 
 #endif

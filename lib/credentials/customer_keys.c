@@ -15,22 +15,6 @@
 #define KEY_MAX_LEN 4096
 #define VALIDATE_MAX_BODY (1024 * 1024)
 
-/* The audit entry of a committed change to key `id` (detail stolen, may
- * be NULL; it names fields and verdicts, never a key). */
-static void audit_key(ee_engine *e, const ee_principal *p, ee__audit_action action,
-                      const char *id, json_t *detail)
-{
-    ee__audit_append(e, &(ee__audit_entry){.action = action,
-                                           .workspace = ee_principal_workspace(p),
-                                           .org = ee_principal_org(p),
-                                           .actor = ee_principal_user(p),
-                                           .target_id = id,
-                                           .outcome = EE__AUDIT_OK,
-                                           .status = EE_OK,
-                                           .detail = detail});
-    json_decref(detail);
-}
-
 static ee_status check_args(ee_engine *e, const ee_principal *p, const void *x, const char *what)
 {
     if (e == NULL || p == NULL || x == NULL)
@@ -170,8 +154,8 @@ ee_status ee_cred_key_add(ee_engine *engine, const ee_principal *principal,
         ee__log(ee__engine_logger(engine), EE_LOG_INFO, "credentials",
                 "customer API key %s added for workspace %s", d.id,
                 ee_principal_workspace(principal));
-        audit_key(engine, principal, EE__AUDIT_KEY_ADDED, d.id,
-                  json_pack("{s:s}", "provider", "openrouter"));
+        ee__cred_audit(engine, principal, EE__AUDIT_KEY_ADDED, d.id,
+                       json_pack("{s:s}", "provider", "openrouter"));
         st = record_out(out, &d);
     } else {
         st = ee__error_out(out, st);
@@ -342,8 +326,8 @@ ee_status ee_cred_key_update(ee_engine *engine, const ee_principal *principal,
             (void)v;
             json_array_append_new(fields, json_string(k));
         }
-        audit_key(engine, principal, EE__AUDIT_KEY_UPDATED, key_id,
-                  json_pack("{s:o}", "fields", fields));
+        ee__cred_audit(engine, principal, EE__AUDIT_KEY_UPDATED, key_id,
+                       json_pack("{s:o}", "fields", fields));
     }
     if (patch != NULL)
         wipe_request(patch);
@@ -389,7 +373,7 @@ ee_status ee_cred_key_delete(ee_engine *engine, const ee_principal *principal,
         st = ee_storage_delete(ee__engine_storage(engine), EE__KEYS_COLL,
                                ee_principal_workspace(principal), key_id);
     if (st == EE_OK)
-        audit_key(engine, principal, EE__AUDIT_KEY_DELETED, key_id, NULL);
+        ee__cred_audit(engine, principal, EE__AUDIT_KEY_DELETED, key_id, NULL);
     return st;
 }
 
@@ -701,8 +685,8 @@ ee_status ee_cred_key_validate(ee_engine *engine, const ee_principal *principal,
     }
     ee__log(ee__engine_logger(engine), EE_LOG_INFO, "credentials",
             "customer API key %s validated: %s", key_id, v.status);
-    audit_key(engine, principal, EE__AUDIT_KEY_VALIDATED, key_id,
-              json_pack("{s:s}", "result", v.status));
+    ee__cred_audit(engine, principal, EE__AUDIT_KEY_VALIDATED, key_id,
+                   json_pack("{s:s}", "result", v.status));
     bool unknown = strcmp(v.status, "unknown") == 0;
     st = ee__json_out(out, answer);
     if (st == EE_OK && unknown)

@@ -392,3 +392,17 @@ void ee__cred_set_validate_timeout(ee_engine *engine, int64_t timeout_ms)
     ee__cred_state *s = ee__cred_state_of(engine);
     s->validate_timeout_ms = timeout_ms > 0 ? timeout_ms : DEFAULT_VALIDATE_TIMEOUT_MS;
 }
+
+void ee__cred_audit(ee_engine *e, const ee_principal *p, ee__audit_action action, const char *id,
+                    json_t *detail)
+{
+    ee__audit_append(e, &(ee__audit_entry){.action = action,
+                                           .workspace = ee_principal_workspace(p),
+                                           .org = ee_principal_org(p),
+                                           .actor = ee_principal_user(p),
+                                           .target_id = id,
+                                           .outcome = EE__AUDIT_OK,
+                                           .status = EE_OK,
+                                           .detail = detail});
+    json_decref(detail);
+}

@@ -18,23 +18,6 @@ static const char *meta_str(const json_t *m, const char *k)
     return json_string_value(json_object_get(m, k));
 }
 
-/* The audit entry of a committed change to personal credential `id`
- * (detail stolen, may be NULL; it names the credential type, never a
- * token). */
-static void audit_personal(ee_engine *e, const ee_principal *p, ee__audit_action action,
-                           const char *id, json_t *detail)
-{
-    ee__audit_append(e, &(ee__audit_entry){.action = action,
-                                           .workspace = ee_principal_workspace(p),
-                                           .org = ee_principal_org(p),
-                                           .actor = ee_principal_user(p),
-                                           .target_id = id,
-                                           .outcome = EE__AUDIT_OK,
-                                           .status = EE_OK,
-                                           .detail = detail});
-    json_decref(detail);
-}
-
 /* What a caller may see of a personal credential. */
 static json_t *public_meta(const json_t *meta, const char *id)
 {
@@ -233,7 +216,7 @@ ee_status ee_cred_personal_put(ee_engine *engine, const ee_principal *principal,
         ee__log(ee__engine_logger(engine), EE_LOG_INFO, "credentials",
                 "personal credential %s (%s) stored for workspace %s", d.id,
                 meta_str(d.meta, "credentialName"), ee_principal_workspace(principal));
-        audit_personal(engine, principal, EE__AUDIT_PERSONAL_PUT, d.id,
+        ee__cred_audit(engine, principal, EE__AUDIT_PERSONAL_PUT, d.id,
                        json_pack("{s:s?, s:s?, s:b}", "credentialName",
                                  meta_str(d.meta, "credentialName"), "type",
                                  meta_str(d.meta, "type"), "replaced", replace));
@@ -308,6 +291,6 @@ ee_status ee_cred_personal_delete(ee_engine *engine, const ee_principal *princip
                                ee_principal_workspace(principal), credential_id);
     ee__cred_invalidate(ee__cred_state_of(engine));
     if (st == EE_OK)
-        audit_personal(engine, principal, EE__AUDIT_PERSONAL_DELETED, credential_id, NULL);
+        ee__cred_audit(engine, principal, EE__AUDIT_PERSONAL_DELETED, credential_id, NULL);
     return st;
 }

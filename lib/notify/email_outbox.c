@@ -652,58 +652,19 @@ ee_status ee_email_outbox_run(ee_engine *engine, uint32_t max, uint64_t *sent_ou
 
 /* ---- retention --------------------------------------------------------------------------- */
 
-#define PURGE_PAGE 256
-
-typedef struct {
-    char ids[PURGE_PAGE][EE_STORAGE_ID_HEX_LEN + 1];
-    size_t n;
-} purge_page;
-
-static int purge_row(const ee_storage_row *row, void *payload)
-{
-    purge_page *p = payload;
-    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, p->ids[p->n++]);
-    return p->n == PURGE_PAGE;
-}
-
 ee_status ee__email_outbox_purge(ee_engine *engine, int64_t before_ms, uint64_t *deleted_out)
 {
-    if (deleted_out != NULL)
-        *deleted_out = 0;
-    ee_storage *sto = ee__engine_storage(engine);
-    purge_page *page = malloc(sizeof *page);
-    if (page == NULL)
-        return ee__error(EE_ENOMEM, "out of memory purging the e-mail outbox");
     /* An ended message (active "0") never changes again, and its time field
-     * is when it ended; the claim's index (active, time) finds them. Each
-     * page is deleted before the next is read from the start. */
+     * is when it ended; the claim's index (active, time) finds them. */
     ee_storage_eq eq = {"active", "0"};
     ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION,
                                .flags = EE_STORAGE_QUERY_TO,
                                .eq = &eq,
                                .n_eq = 1,
                                .time_to = before_ms,
-                               .order = EE_STORAGE_ORDER_TIME_ASC,
-                               .limit = PURGE_PAGE};
-    uint64_t deleted = 0;
-    ee_status s = EE_OK;
-    do {
-        page->n = 0;
-        s = ee_storage_query(sto, EE__EMAIL_OUTBOX_COLL, NULL, &q, purge_row, page, NULL);
-        if (s == EE_ECANCELLED)
-            s = EE_OK;
-        for (size_t i = 0; s == EE_OK && i < page->n; i++) {
-            s = ee_storage_delete(sto, EE__EMAIL_OUTBOX_COLL, NULL, page->ids[i]);
-            if (s == EE_OK)
-                deleted++;
-            else if (s == EE_ENOTFOUND) /* another purge took it */
-                s = EE_OK;
-        }
-    } while (s == EE_OK && page->n == PURGE_PAGE);
-    free(page);
-    if (deleted_out != NULL)
-        *deleted_out = deleted;
-    return s;
+                               .order = EE_STORAGE_ORDER_TIME_ASC};
+    return ee__storage_delete_matching(ee__engine_storage(engine), EE__EMAIL_OUTBOX_COLL, NULL,
+                                       &q, NULL, deleted_out);
 }
 
 /* ---- stats ------------------------------------------------------------------------------- */

@@ -308,25 +308,6 @@ ee_status ee_email_template_list(ee_engine *engine, const ee_principal *principa
     return ee__json_page_out(out, st, a.data, next);
 }
 
-/* The rows of one page, deleted after it (a storage may hold its read
- * lock during the callback - memory does - so no write from inside it). A
- * workflow has one template; more (puts that raced on a storage without a
- * unique index) go page after page. */
-#define DEL_PAGE 16
-
-typedef struct {
-    char ids[DEL_PAGE][EE_STORAGE_ID_HEX_LEN + 1];
-    int n;
-} del_acc;
-
-static int del_row(const ee_storage_row *row, void *payload)
-{
-    del_acc *a = payload;
-    if (a->n < DEL_PAGE)
-        ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, a->ids[a->n++]);
-    return 0;
-}
-
 ee_status ee_email_template_delete(ee_engine *engine, const ee_principal *principal,
                                    const char *workflow_id)
 {
@@ -337,23 +318,15 @@ ee_status ee_email_template_delete(ee_engine *engine, const ee_principal *princi
     ee_status st = admin_only(principal, what);
     if (st != EE_OK)
         return st;
-    ee_storage *sto = ee__engine_storage(engine);
+    /* one template a workflow; more (puts that raced on a storage without
+     * a unique index) are deleted too */
     ee_storage_eq eq = {"workflowCatalogId", workflow_id};
     ee_storage_query_spec spec = {.version = EE_STORAGE_QUERY_VERSION, .eq = &eq, .n_eq = 1,
-                                  .limit = DEL_PAGE};
-    del_acc a;
-    int deleted = 0;
-    do {
-        a.n = 0;
-        st = ee_storage_query(sto, EE__EMAIL_TEMPLATES_COLL, NULL, &spec, del_row, &a, NULL);
-        for (int i = 0; st == EE_OK && i < a.n; i++) {
-            st = ee_storage_delete(sto, EE__EMAIL_TEMPLATES_COLL, NULL, a.ids[i]);
-            if (st == EE_ENOTFOUND) /* deleted meanwhile */
-                st = EE_OK;
-        }
-        deleted += a.n;
-    } while (st == EE_OK && a.n == DEL_PAGE);
-    if (st == EE_OK && deleted == 0)
+                                  .limit = 16};
+    uint64_t found = 0;
+    st = ee__storage_delete_matching(ee__engine_storage(engine), EE__EMAIL_TEMPLATES_COLL, NULL,
+                                     &spec, &found, NULL);
+    if (st == EE_OK && found == 0)
         st = ee__error(EE_ENOTFOUND, "%s: workflow %s has no e-mail template", what,
                        workflow_id);
     if (st == EE_OK)

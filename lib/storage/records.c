@@ -31,6 +31,61 @@ ee_status ee__storage_query_all(ee_storage *storage, const char *collection,
     return st;
 }
 
+#define DELETE_PAGE_MAX 256
+
+typedef struct {
+    char (*ids)[EE_STORAGE_ID_HEX_LEN + 1];
+    size_t n, cap;
+} id_page;
+
+static int id_row(const ee_storage_row *row, void *payload)
+{
+    id_page *p = payload;
+    ee__hex_encode(row->id, EE_STORAGE_ID_SIZE, p->ids[p->n++]);
+    return p->n == p->cap; /* a full page: stop (the limit says so too) */
+}
+
+ee_status ee__storage_delete_matching(ee_storage *storage, const char *collection,
+                                      const char *workspace, const ee_storage_query_spec *query,
+                                      uint64_t *found_out, uint64_t *deleted_out)
+{
+    uint64_t found = 0, deleted = 0;
+    ee_storage_query_spec q = *query;
+    q.cursor = NULL;
+    if (q.limit == 0 || q.limit > DELETE_PAGE_MAX)
+        q.limit = DELETE_PAGE_MAX;
+    id_page page = {malloc(q.limit * sizeof *page.ids), 0, q.limit};
+    ee_status st = page.ids != NULL ? EE_OK
+                                    : ee__error(EE_ENOMEM, "out of memory deleting from %s",
+                                                collection);
+    while (st == EE_OK) {
+        page.n = 0;
+        st = ee_storage_query(storage, collection, workspace, &q, id_row, &page, NULL);
+        if (st == EE_ECANCELLED) { /* id_row's stop at a full page */
+            ee_error_clear();
+            st = EE_OK;
+        }
+        for (size_t i = 0; st == EE_OK && i < page.n; i++) {
+            found++;
+            st = ee_storage_delete(storage, collection, workspace, page.ids[i]);
+            if (st == EE_OK) {
+                deleted++;
+            } else if (st == EE_ENOTFOUND) { /* another call deleted it */
+                ee_error_clear();
+                st = EE_OK;
+            }
+        }
+        if (page.n < page.cap)
+            break;
+    }
+    free(page.ids);
+    if (found_out != NULL)
+        *found_out = found;
+    if (deleted_out != NULL)
+        *deleted_out = deleted;
+    return st;
+}
+
 typedef struct upd {
     const ee__record_update_spec *spec;
     json_t *rec;

@@ -109,6 +109,19 @@ ee_status ee__storage_query_all(ee_storage *storage, const char *collection,
                                 const char *workspace, const ee_storage_query_spec *query,
                                 ee_storage_row_fn fn, void *payload, const ee_status *fn_st);
 
+/* Delete every document `query` matches (its limit is the page size,
+ * 0 or over 256: 256; its cursor is ignored), page after page: each
+ * page's ids are collected first and deleted after the query returned - a
+ * backend may hold a lock while its query calls back (memory: its read
+ * lock), so nothing is written from inside the callback - and the query
+ * starts again until a page comes back short. *found_out (may be NULL)
+ * counts the documents found, *deleted_out (may be NULL) those this call
+ * deleted (a document another call deleted meanwhile is found, not
+ * deleted). Statuses of ee_storage_query() and ee_storage_delete(). */
+ee_status ee__storage_delete_matching(ee_storage *storage, const char *collection,
+                                      const char *workspace, const ee_storage_query_spec *query,
+                                      uint64_t *found_out, uint64_t *deleted_out);
+
 /* The mutation of an update: change `rec` (the decoded stored record, read
  * afresh on each attempt) in place. Return EE_OK to write it,
  * EE__RECORD_KEEP to write nothing and succeed, or an error to stop. */

@@ -237,19 +237,23 @@ test('handles: classes with close(), Symbol.dispose, factories and out-params', 
 });
 
 // ---- an execution against the fake n8n ----------------------------------------
-async function startFakeN8n() {
-    const proc = spawn('python3', [path.join(ROOT, 'tests', 'support', 'fake_n8n.py')],
+/** A tests/support script that prints "PORT <n>" once it listens:
+ * {proc, url, port}. */
+async function startScript(script, args = []) {
+    const proc = spawn('python3', [path.join(ROOT, 'tests', 'support', script), ...args],
                        { stdio: ['ignore', 'pipe', 'ignore'] });
     const rl = readline.createInterface({ input: proc.stdout });
     const line = await new Promise((resolve, reject) => {
         rl.once('line', resolve);
-        proc.once('exit', () => reject(new Error('fake n8n exited')));
+        proc.once('exit', () => reject(new Error(`${script} exited`)));
     });
     rl.close();
     const m = /^PORT (\d+)/.exec(line);
-    if (!m) { proc.kill(); throw new Error(`fake n8n: ${line}`); }
-    return { proc, url: `http://127.0.0.1:${m[1]}` };
+    if (!m) { proc.kill(); throw new Error(`${script}: ${line}`); }
+    return { proc, port: m[1], url: `http://127.0.0.1:${m[1]}` };
 }
+
+const startFakeN8n = () => startScript('fake_n8n.py');
 
 test('sync, run and wait are Promises; an execution end to end', async () => {
     const n8n = await startFakeN8n();
@@ -297,36 +301,13 @@ test('sync, run and wait are Promises; an execution end to end', async () => {
 // ---- e-mailed results through a real SMTP server (aiosmtpd) ----------------------
 async function startSmtpSink() {
     const dir = fs.mkdtempSync('/tmp/ee-node-smtp-');
-    const proc = spawn('python3', [path.join(ROOT, 'tests', 'support', 'smtp_sink.py'), dir],
-                       { stdio: ['ignore', 'pipe', 'ignore'] });
-    const rl = readline.createInterface({ input: proc.stdout });
-    const line = await new Promise((resolve, reject) => {
-        rl.once('line', resolve);
-        proc.once('exit', () => reject(new Error('the SMTP sink exited (python3-aiosmtpd?)')));
-    });
-    rl.close();
-    const m = /^PORT (\d+)/.exec(line);
-    if (!m) { proc.kill(); throw new Error(`SMTP sink: ${line}`); }
+    const { proc, port } = await startScript('smtp_sink.py', [dir]);
     const messages = () => fs.readdirSync(dir).filter((f) => f.endsWith('.eml')).sort()
         .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'));
-    return { proc, dir, port: m[1], messages };
+    return { proc, dir, port, messages };
 }
 
 // ---- the gateway from the host's own HTTP server ------------------------------
-async function startScript(script, args = []) {
-    const proc = spawn('python3', [path.join(ROOT, 'tests', 'support', script), ...args],
-                       { stdio: ['ignore', 'pipe', 'ignore'] });
-    const rl = readline.createInterface({ input: proc.stdout });
-    const line = await new Promise((resolve, reject) => {
-        rl.once('line', resolve);
-        proc.once('exit', () => reject(new Error(`${script} exited`)));
-    });
-    rl.close();
-    const m = /^PORT (\d+)/.exec(line);
-    if (!m) { proc.kill(); throw new Error(`${script}: ${line}`); }
-    return { proc, url: `http://127.0.0.1:${m[1]}` };
-}
-
 async function fetchJson(url, method = 'GET', body) {
     const r = await fetch(url, { method, body: body === undefined ? undefined : JSON.stringify(body),
                                  headers: { 'Content-Type': 'application/json' } });

@@ -10,14 +10,7 @@ static ee_principal *ws1;
 
 static void open_engine(const char *markup, const char *allowance, const char *cycle_day)
 {
-    ee_config *cfg = ee_test_config_new(NULL, test_clock, NULL);
-    if (markup != NULL)
-        ee_test_config_set(cfg, "PLATFORM_API_MARKUP_PERCENTAGE", markup);
-    if (allowance != NULL)
-        ee_test_config_set(cfg, "FREE_TIER_MONTHLY_ALLOWANCE", allowance);
-    if (cycle_day != NULL)
-        ee_test_config_set(cfg, "BILLING_CYCLE_DAY", cycle_day);
-    engine = ee_test_engine_open_config(cfg);
+    engine = billing_engine(markup, allowance, cycle_day);
     cr_assert_eq(ee_principal_new(&ws1, "ws-1", "u1", "org-1"), EE_OK);
 }
 

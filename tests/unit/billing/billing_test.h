@@ -112,4 +112,19 @@ static inline int64_t expected_markup(int64_t cost, int64_t bp)
     return (int64_t)q - cost;
 }
 
+/* An engine on memory: with the test clock and, where not NULL, the
+ * markup, the monthly allowance and the billing cycle day. */
+static inline ee_engine *billing_engine(const char *markup, const char *allowance,
+                                        const char *cycle_day)
+{
+    ee_config *cfg = ee_test_config_new(NULL, test_clock, NULL);
+    if (markup != NULL)
+        ee_test_config_set(cfg, "PLATFORM_API_MARKUP_PERCENTAGE", markup);
+    if (allowance != NULL)
+        ee_test_config_set(cfg, "FREE_TIER_MONTHLY_ALLOWANCE", allowance);
+    if (cycle_day != NULL)
+        ee_test_config_set(cfg, "BILLING_CYCLE_DAY", cycle_day);
+    return ee_test_engine_open_config(cfg);
+}
+
 #endif
