@@ -211,9 +211,12 @@ EE_API ee_status ee_storage_delete(ee_storage *storage, const char *collection,
                                    const char *workspace, const char *id);
 
 /**
- * Run a query and call `fn` for each document of the page, in order. If
- * next_cursor_out is not NULL it receives (owned by the caller, ee_free())
- * the cursor of the next page, or NULL when this page was the last.
+ * Run a query and call `fn` for each document of the page, in order. `fn`
+ * must not write to the same storage: a backend may hold a lock while it
+ * calls `fn` (memory: its read lock), so collect what to change and write
+ * after the call returns. If next_cursor_out is not NULL it receives
+ * (owned by the caller, ee_free()) the cursor of the next page, or NULL
+ * when this page was the last.
  *
  * Returns EE_OK; EE_EINVAL (a field that is not indexed, bad order, a
  * malformed cursor or one from another query); EE_ETOOBIG (limit, cursor
