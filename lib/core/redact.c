@@ -197,10 +197,14 @@ static void redact_markers(char *buf, size_t cap)
 {
     for (size_t m = 0; m < sizeof markers / sizeof markers[0]; m++) {
         size_t mlen = strlen(markers[m]);
+        /* every marker starts with a lowercase letter or a quote: most
+         * positions fail on their first character, without a call */
+        int first = (unsigned char)markers[m][0];
         size_t pos = 0;
         while (buf[pos] != '\0') {
             size_t start;
-            if (!match_marker(buf, pos, markers[m], mlen, &start)) {
+            if (tolower((unsigned char)buf[pos]) != first ||
+                !match_marker(buf, pos, markers[m], mlen, &start)) {
                 pos++;
                 continue;
             }

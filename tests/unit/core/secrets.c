@@ -3,6 +3,7 @@
  * error message, an error document or a JSON answer.
  */
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -265,6 +266,10 @@ Test(secrets, every_marker_has_a_row)
     const char *const *markers = ee__redact_markers(&n);
     cr_assert_gt(n, 0);
     for (size_t m = 0; m < n; m++) {
+        /* the redactor skips a position whose lowered character is not
+         * the marker's first: a marker must start lowercase */
+        cr_expect_eq(tolower((unsigned char)markers[m][0]), (unsigned char)markers[m][0],
+                     "marker %s must start with a lowercase character", markers[m]);
         bool found = false;
         for (size_t i = 0; i < sizeof marker_rows / sizeof marker_rows[0]; i++)
             found = found || strcmp(marker_rows[i].marker, markers[m]) == 0;
