@@ -247,6 +247,70 @@ Test(record, decode_errors_name_the_json_pointer)
     cr_expect_not_null(strstr(ee_error_last_message(), "not valid BSON"));
 }
 
+/* Corrupt BSON is refused by the walk that decodes it (no separate
+ * validation pass): an element that runs past its document, a nested
+ * document whose length lies, a name that is not UTF-8, an unknown type. */
+Test(record, corrupt_bson_is_refused_element_by_element)
+{
+    static const uint8_t string_too_long[] = {
+        /* {"name": "n", "s": a string of length 100 in a 28-byte document} */
+        28, 0, 0, 0, 0x02, 'n', 'a', 'm', 'e', 0, 2, 0, 0, 0, 'n', 0,
+        0x02, 's', 0, 100, 0, 0, 0, 'a', 'b', 'c', 0, 0};
+    static const uint8_t inner_lies[] = {
+        /* {"name": "n", "inner": {length 200}} */
+        30, 0, 0, 0, 0x02, 'n', 'a', 'm', 'e', 0, 2, 0, 0, 0, 'n', 0,
+        0x03, 'i', 'n', 'n', 'e', 'r', 0, 200, 0, 0, 0, 0, 0, 0};
+    static const uint8_t bad_name[] = {
+        /* {"name": "n", "\xff": int32 1} */
+        24, 0, 0, 0, 0x02, 'n', 'a', 'm', 'e', 0, 2, 0, 0, 0, 'n', 0,
+        0x10, 0xff, 0, 1, 0, 0, 0, 0};
+    static const uint8_t unknown_type[] = {
+        /* {"name": "n", "x": type 0x42} */
+        22, 0, 0, 0, 0x02, 'n', 'a', 'm', 'e', 0, 2, 0, 0, 0, 'n', 0,
+        0x42, 'x', 0, 1, 0, 0};
+    const struct {
+        const uint8_t *data;
+        size_t len;
+        const char *why;
+    } cases[] = {{string_too_long, sizeof string_too_long, "is not valid BSON"},
+                 {inner_lies, sizeof inner_lies, "is not valid BSON"},
+                 {bad_name, sizeof bad_name, "has a name that is not valid UTF-8"},
+                 {unknown_type, sizeof unknown_type, "is not valid BSON"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *out = NULL;
+        cr_expect_eq(ee__record_decode(&all_map, cases[i].data, cases[i].len, false, &out),
+                     EE_ECORRUPT, "case %zu: %s", i, ee_error_last_message());
+        cr_expect_null(out, "case %zu", i);
+        cr_expect_not_null(strstr(ee_error_last_message(), "stored test record"), "case %zu: %s",
+                           i, ee_error_last_message());
+        cr_expect_not_null(strstr(ee_error_last_message(), cases[i].why), "case %zu: %s", i,
+                           ee_error_last_message());
+    }
+    /* every single-byte change of a valid record decodes or is refused,
+     * never read out of bounds (the sanitizer build watches) */
+    bson_t *b = BCON_NEW("name", BCON_UTF8("n"), "count", BCON_INT64(3), "inner", "{", "label",
+                         BCON_UTF8("x"), "}", "list", "[", BCON_UTF8("a"), BCON_UTF8("b"), "]");
+    uint8_t *copy = malloc(b->len);
+    cr_assert_not_null(copy);
+    size_t refused = 0;
+    for (size_t at = 0; at < b->len; at++) {
+        for (unsigned v = 0; v < 256; v += 17) {
+            memcpy(copy, bson_get_data(b), b->len);
+            copy[at] = (uint8_t)v;
+            json_t *out = NULL;
+            ee_status st = ee__record_decode(&all_map, copy, b->len, false, &out);
+            cr_expect(st == EE_OK || st == EE_ECORRUPT, "byte %zu = %u: %s", at, v,
+                      ee_status_name(st));
+            cr_expect_eq(out != NULL, st == EE_OK);
+            refused += st == EE_ECORRUPT;
+            json_decref(out);
+        }
+    }
+    cr_expect_gt(refused, 0);
+    free(copy);
+    bson_destroy(b);
+}
+
 /* A map that recognises dates and ids by name at any depth and stores any
  * other value plainly (the catalog's layout). */
 static const ee__rec_field legacy_fields[] = {
