@@ -206,6 +206,7 @@ typedef struct {
     /* ee_exec_run(): the caller learns nothing before the run's start,
      * whose commit is synced and carries this one (see submit_locked) */
     bool deferred;
+    int64_t timeout_ms; /* out: the new record's timeout; 0 when the id is an earlier run's */
 } submit_ctx;
 
 /* A request the rules refused (credentials, validation, quota, rate,
@@ -389,6 +390,7 @@ static ee_status submit_locked(submit_ctx *c)
     }
     admitted = false; /* the record holds the ticket now */
     snprintf(c->id_out, EE_EXEC_ID_SIZE, "%s", r.id);
+    c->timeout_ms = r.timeout_ms;
     (void)ee__exec_workers_ensure(c->st); /* queued either way: a failure is logged */
     ee__exec_kick(c->st);
 out:
@@ -406,15 +408,18 @@ out:
 
 static ee_status submit(ee_engine *engine, const ee_principal *principal,
                         const char *workflow_id, const char *request_json, ee_exec_done_fn done,
-                        void *payload, char id_out[EE_EXEC_ID_SIZE], bool deferred)
+                        void *payload, char id_out[EE_EXEC_ID_SIZE], bool deferred,
+                        int64_t *timeout_out)
 {
+    if (timeout_out != NULL)
+        *timeout_out = 0;
     if (id_out != NULL)
         id_out[0] = '\0';
     x_state *st = ee__exec_state(engine);
     if (st == NULL || principal == NULL || workflow_id == NULL || id_out == NULL)
         return ee__error(EE_EINVAL, "ee_exec_submit: engine, principal, workflow_id and id_out "
                                     "must not be NULL");
-    submit_ctx c = {st, principal, workflow_id, {0}, done, payload, id_out, deferred};
+    submit_ctx c = {st, principal, workflow_id, {0}, done, payload, id_out, deferred, 0};
     ee_status s = parse_request(request_json, &c.q);
     if (s == EE_OK) {
         /* One submit per (workspace, key) at a time in this process: a
@@ -431,6 +436,8 @@ static ee_status submit(ee_engine *engine, const ee_principal *principal,
             pthread_mutex_unlock(m);
     }
     json_decref(c.q.doc);
+    if (s == EE_OK && timeout_out != NULL)
+        *timeout_out = c.timeout_ms;
     return s;
 }
 
@@ -438,7 +445,8 @@ ee_status ee_exec_submit(ee_engine *engine, const ee_principal *principal,
                          const char *workflow_id, const char *request_json,
                          ee_exec_done_fn done, void *payload, char id_out[EE_EXEC_ID_SIZE])
 {
-    return submit(engine, principal, workflow_id, request_json, done, payload, id_out, false);
+    return submit(engine, principal, workflow_id, request_json, done, payload, id_out, false,
+                  NULL);
 }
 
 /* ---- wait, run, cancel ------------------------------------------------------------------ */
@@ -472,15 +480,37 @@ static ee_status render_out(const x_rec *r, char **out)
     return ee__json_out(out, j);
 }
 
-ee_status ee_exec_wait(ee_engine *engine, const ee_principal *principal,
-                       const char *execution_id, int64_t timeout_ms, char **out)
+/* Until an end in this process after `gen`, a poll interval (ends in
+ * other processes are only seen by reading), `until` or the close. */
+static void wait_end(x_state *st, uint64_t gen, int64_t until, int64_t now)
 {
-    if (out != NULL)
-        *out = NULL;
-    x_state *st = ee__exec_state(engine);
-    if (st == NULL || principal == NULL || execution_id == NULL)
-        return ee__error_out(out, ee__error(EE_EINVAL, "ee_exec_wait: engine, principal and "
-                                                       "execution_id must not be NULL"));
+    int64_t wait = until - now < st->poll_ms ? until - now : st->poll_ms;
+    struct timespec ts;
+    ee__deadline_after_ms(wait, &ts);
+    pthread_mutex_lock(&st->lock);
+    while (st->ended_gen == gen && !st->closing) {
+        if (pthread_cond_timedwait(&st->ended, &st->lock, &ts) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&st->lock);
+}
+
+static uint64_t ended_gen(x_state *st)
+{
+    pthread_mutex_lock(&st->lock);
+    uint64_t gen = st->ended_gen;
+    pthread_mutex_unlock(&st->lock);
+    return gen;
+}
+
+/* ee_exec_wait()'s loop. `fresh`: the run was submitted by this caller
+ * after it read `gen0` - nothing of it can have ended unseen, so the first
+ * read of its record waits for an end in this process (or a poll
+ * interval) rather than finding it pending. */
+static ee_status wait_for(ee_engine *engine, x_state *st, const ee_principal *principal,
+                          const char *execution_id, int64_t timeout_ms, bool fresh,
+                          uint64_t gen0, char **out)
+{
     int64_t until = timeout_ms < 0 ? INT64_MAX : mono_ms() + timeout_ms;
     const char *ws = ee_principal_workspace(principal);
     (void)ee__exec_workers_ensure(st); /* a waiter expects progress */
@@ -489,9 +519,15 @@ ee_status ee_exec_wait(ee_engine *engine, const ee_principal *principal,
      * the final write, or (it died) the next claimer within a lease. */
     int64_t settle_until = -1;
     for (;;) {
-        pthread_mutex_lock(&st->lock);
-        uint64_t gen = st->ended_gen;
-        pthread_mutex_unlock(&st->lock);
+        uint64_t gen = fresh ? gen0 : ended_gen(st);
+        if (fresh) {
+            fresh = false;
+            int64_t now = mono_ms();
+            if (ended_gen(st) == gen && now < until) {
+                wait_end(st, gen, until, now);
+                gen = ended_gen(st);
+            }
+        }
         x_rec r;
         ee_status s = ee__exec_load(engine, ws, execution_id, &r);
         if (s != EE_OK)
@@ -520,18 +556,20 @@ ee_status ee_exec_wait(ee_engine *engine, const ee_principal *principal,
             return fs;
         }
         ee__exec_rec_clear(&r);
-        /* woken by an end in this process; re-read at least every poll
-         * interval for ends in other processes */
-        int64_t wait = until - now < st->poll_ms ? until - now : st->poll_ms;
-        struct timespec ts;
-        ee__deadline_after_ms(wait, &ts);
-        pthread_mutex_lock(&st->lock);
-        while (st->ended_gen == gen && !st->closing) {
-            if (pthread_cond_timedwait(&st->ended, &st->lock, &ts) == ETIMEDOUT)
-                break;
-        }
-        pthread_mutex_unlock(&st->lock);
+        wait_end(st, gen, until, now);
     }
+}
+
+ee_status ee_exec_wait(ee_engine *engine, const ee_principal *principal,
+                       const char *execution_id, int64_t timeout_ms, char **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    x_state *st = ee__exec_state(engine);
+    if (st == NULL || principal == NULL || execution_id == NULL)
+        return ee__error_out(out, ee__error(EE_EINVAL, "ee_exec_wait: engine, principal and "
+                                                       "execution_id must not be NULL"));
+    return wait_for(engine, st, principal, execution_id, timeout_ms, false, 0, out);
 }
 
 ee_status ee_exec_run(ee_engine *engine, const ee_principal *principal, const char *workflow_id,
@@ -540,18 +578,25 @@ ee_status ee_exec_run(ee_engine *engine, const ee_principal *principal, const ch
     if (out != NULL)
         *out = NULL;
     char id[EE_EXEC_ID_SIZE];
-    ee_status s = submit(engine, principal, workflow_id, request_json, NULL, NULL, id, true);
+    x_state *st = ee__exec_state(engine);
+    uint64_t gen0 = st != NULL ? ended_gen(st) : 0;
+    int64_t timeout = 0;
+    ee_status s = submit(engine, principal, workflow_id, request_json, NULL, NULL, id, true,
+                         &timeout);
     if (s != EE_OK)
         return ee__error_out(out, s);
-    x_state *st = ee__exec_state(engine);
+    /* an idempotent repeat answers with an earlier run: its own timeout */
+    bool fresh = timeout > 0;
     x_rec r;
-    int64_t timeout = st->timeout_ms;
-    if (ee__exec_load(engine, ee_principal_workspace(principal), id, &r) == EE_OK) {
-        timeout = r.timeout_ms;
-        ee__exec_rec_clear(&r);
+    if (!fresh) {
+        timeout = st->timeout_ms;
+        if (ee__exec_load(engine, ee_principal_workspace(principal), id, &r) == EE_OK) {
+            timeout = r.timeout_ms;
+            ee__exec_rec_clear(&r);
+        }
     }
     /* the run's own timeout, plus room for its queueing and accounting */
-    return ee_exec_wait(engine, principal, id, timeout + st->lease_ms, out);
+    return wait_for(engine, st, principal, id, timeout + st->lease_ms, fresh, gen0, out);
 }
 
 typedef struct {
