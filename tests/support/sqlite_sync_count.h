@@ -17,6 +17,8 @@
 #include <time.h>
 
 static _Atomic long sqlite_syncs_wal, sqlite_syncs_other, sqlite_wal_bytes, sqlite_sync_ns;
+/* the syncs of files other than logs (a checkpoint's) made by the calling thread */
+static _Thread_local long sqlite_syncs_other_here;
 static sqlite3_vfs *sc_real;
 
 typedef struct sc_file {
@@ -49,8 +51,10 @@ static int sc_sync(sqlite3_file *f, int flags)
 {
     if (((sc_file *)f)->wal)
         atomic_fetch_add(&sqlite_syncs_wal, 1);
-    else
+    else {
         atomic_fetch_add(&sqlite_syncs_other, 1);
+        sqlite_syncs_other_here++;
+    }
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     int rc = SC_REAL(f)->pMethods->xSync(SC_REAL(f), flags);

@@ -16,6 +16,17 @@
  * (increment) take the write lock up front with BEGIN IMMEDIATE so two
  * writers never both read the old value.
  *
+ * Checkpoints (copying the WAL's pages back into the database file, with
+ * their fsyncs) run on a thread of the storage's own, not in the commit
+ * that happens to pass SQLite's threshold: a commit's caller waits for
+ * its own WAL write and fsync only. The connections' automatic checkpoint
+ * is off; each commit reports the WAL's size (wal_hook) and past
+ * CKPT_PAGES wakes the thread, which runs a PASSIVE checkpoint (it never
+ * blocks readers or writers). Should writers never pause long enough for
+ * the log to be reused, or the thread be gone (a child after fork()), a
+ * commit past CKPT_HARD_PAGES checkpoints itself, as SQLite would: the
+ * WAL stays bounded either way.
+ *
  * One table per collection: id BLOB (12 bytes) unique, ws, rev, t (the
  * time field), one TEXT column per indexed field, doc BLOB (the BSON).
  * PRAGMA user_version holds the schema version.
@@ -24,16 +35,31 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/pool.h"
 #include "core/sqlite_wal.h"
 #include "storage/internal.h"
 
 #define POOL_MAX 8
+/* WAL pages (4 KiB) past which the checkpoint thread is woken - again
+ * each time as many more were written since its last pass, so that each
+ * pass (two fsyncs) copies at least that many, as SQLite's automatic
+ * checkpoint does in the committing thread - and past which a commit
+ * checkpoints itself. The log is reused from its start once a checkpoint
+ * caught up with it (the thread's RESTART); writers that never pause
+ * leave no such moment, and the commit that passes CKPT_HARD_PAGES
+ * checkpoints: by then the thread has copied nearly everything, so that
+ * costs the commit little more than the database file's fsync. */
+#define CKPT_PAGES 1000
+#define CKPT_HARD_PAGES 4000
+/* The longest wait between two passes while writers keep the log busy. */
+#define CKPT_RETRY_MAX_MS 500
 #define DYN_CACHE 48
 #define SQL_MAX 2048
 /* Masked UPDATE statements kept per collection and connection. */
@@ -73,6 +99,14 @@ typedef struct lite {
     const ee_storage_collection *const *colls;
     char **fixed_sql; /* [collection][K_*] */
     ee__pool pool;
+    /* the checkpoint thread (file databases only) */
+    pthread_mutex_t ckpt_lock;
+    pthread_cond_t ckpt_cond;
+    pthread_t ckpt_thread;
+    bool ckpt_running, ckpt_wanted, ckpt_stop;
+    _Atomic int ckpt_mark; /* the log's pages the last pass had copied; 0 once reused */
+    pid_t ckpt_pid; /* the process the thread runs in (not a fork()ed child) */
+    sqlite3 *ckpt_db;
 } lite;
 
 /* ---- errors ------------------------------------------------------------------ */
@@ -224,6 +258,128 @@ static void conn_close(lite *l, conn *c)
     free(c);
 }
 
+/* ---- checkpoints ------------------------------------------------------------------ */
+
+/* After each commit of a connection, with the WAL's size in pages. */
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+    lite *l = arg;
+    if (pages >= CKPT_HARD_PAGES || (pages >= CKPT_PAGES && l->ckpt_pid != getpid())) {
+        /* behind, or no thread in this process (a fork()ed child): the
+         * commit checkpoints, as SQLite's automatic checkpoint would */
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (pages >= CKPT_PAGES && pages - atomic_load(&l->ckpt_mark) >= CKPT_PAGES) {
+        pthread_mutex_lock(&l->ckpt_lock);
+        if (!l->ckpt_wanted) {
+            l->ckpt_wanted = true;
+            pthread_cond_signal(&l->ckpt_cond);
+        }
+        pthread_mutex_unlock(&l->ckpt_lock);
+    }
+    return SQLITE_OK;
+}
+
+/* The thread's own connection, or none (the next wake-up tries again;
+ * meanwhile CKPT_HARD_PAGES bounds the log). */
+static void ckpt_connect(lite *l)
+{
+    static const char *const sync_names[] = {"OFF", "NORMAL", "FULL"};
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA synchronous = %s", sync_names[l->synchronous]);
+    /* no busy handler: the thread never waits for a lock, it tries again
+     * at the next wake-up */
+    if (sqlite3_open_v2(l->path, &l->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK ||
+        sqlite3_exec(l->ckpt_db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_close_v2(l->ckpt_db);
+        l->ckpt_db = NULL;
+    }
+}
+
+/* One PASSIVE pass - as much as no reader still needs, never waiting (a
+ * busy checkpoint of another process is fine: it does the same work) - and,
+ * if it caught up with the log, a RESTART: that has nothing left to copy or
+ * sync, takes the write lock for an instant (or gives up at once, BUSY, if
+ * a writer or a reader of the log is there) and has the next writer reuse
+ * the log from its start. Without it the log would only be reused by a
+ * writer that happens to begin after a checkpoint caught up, which busy
+ * writers rarely do. True once the log is reused. */
+static bool ckpt_pass(lite *l)
+{
+    if (l->ckpt_db == NULL)
+        ckpt_connect(l); /* opened once the file is in WAL mode */
+    int log = 0, done = 0;
+    if (l->ckpt_db == NULL || sqlite3_wal_checkpoint_v2(l->ckpt_db, NULL,
+                                                        SQLITE_CHECKPOINT_PASSIVE, &log,
+                                                        &done) != SQLITE_OK)
+        return false;
+    if (log <= 0)
+        return true; /* empty, or not a log at all */
+    atomic_store(&l->ckpt_mark, done);
+    if (done < log || sqlite3_wal_checkpoint_v2(l->ckpt_db, NULL, SQLITE_CHECKPOINT_RESTART,
+                                                NULL, NULL) != SQLITE_OK)
+        return false;
+    atomic_store(&l->ckpt_mark, 0);
+    return true;
+}
+
+/* Woken by a commit past the mark, the thread passes until the log is
+ * reused: at once, then - writers were there - again after 50 ms, 100 ms,
+ * ... at most every CKPT_RETRY_MAX_MS, each pass copying what came since
+ * (a pass with nothing to copy costs no fsync). */
+static void *ckpt_main(void *arg)
+{
+    lite *l = arg;
+    pthread_mutex_lock(&l->ckpt_lock);
+    for (;;) {
+        while (!l->ckpt_wanted && !l->ckpt_stop)
+            pthread_cond_wait(&l->ckpt_cond, &l->ckpt_lock);
+        int64_t delay = 50;
+        while (!l->ckpt_stop) {
+            l->ckpt_wanted = false;
+            pthread_mutex_unlock(&l->ckpt_lock);
+            bool reused = ckpt_pass(l);
+            pthread_mutex_lock(&l->ckpt_lock);
+            if (reused || l->ckpt_stop)
+                break;
+            struct timespec ts;
+            ee__deadline_after_ms(delay, &ts);
+            while (!l->ckpt_stop &&
+                   pthread_cond_timedwait(&l->ckpt_cond, &l->ckpt_lock, &ts) != ETIMEDOUT)
+                ;
+            delay = delay * 2 < CKPT_RETRY_MAX_MS ? delay * 2 : CKPT_RETRY_MAX_MS;
+        }
+        if (l->ckpt_stop)
+            break;
+    }
+    pthread_mutex_unlock(&l->ckpt_lock);
+    return NULL;
+}
+
+/* The thread; without it (an error) the connections keep SQLite's
+ * automatic checkpoint. */
+static void ckpt_start(lite *l)
+{
+    if (pthread_create(&l->ckpt_thread, NULL, ckpt_main, l) != 0)
+        return;
+    l->ckpt_running = true;
+    l->ckpt_pid = getpid();
+}
+
+static void ckpt_stop(lite *l)
+{
+    if (!l->ckpt_running || l->ckpt_pid != getpid())
+        return; /* a child after fork(): the thread is the parent's */
+    pthread_mutex_lock(&l->ckpt_lock);
+    l->ckpt_stop = true;
+    pthread_cond_signal(&l->ckpt_cond);
+    pthread_mutex_unlock(&l->ckpt_lock);
+    pthread_join(l->ckpt_thread, NULL);
+    sqlite3_close_v2(l->ckpt_db);
+    l->ckpt_db = NULL;
+    l->ckpt_running = false;
+}
+
 static ee_status conn_open(lite *l, conn **out)
 {
     conn *c = calloc(1, sizeof *c);
@@ -266,6 +422,10 @@ static ee_status conn_open(lite *l, conn **out)
         }
         if (st == EE_OK)
             st = exec(c->db, pragmas, "cannot apply the connection settings");
+        if (st == EE_OK && l->ckpt_running) {
+            sqlite3_wal_autocheckpoint(c->db, 0); /* replaces any earlier hook */
+            sqlite3_wal_hook(c->db, wal_hook, l);
+        }
     }
     if (st != EE_OK) {
         conn_close(l, c);
@@ -1052,12 +1212,15 @@ static void lite_destroy(void *ctx)
     lite *l = ctx;
     if (l == NULL)
         return;
+    ckpt_stop(l);
     ee__pool_destroy(&l->pool);
     if (l->fixed_sql != NULL)
         for (size_t i = 0; i < l->n_colls * K_COUNT; i++)
             free(l->fixed_sql[i]);
     free(l->fixed_sql);
     free(l->path);
+    pthread_cond_destroy(&l->ckpt_cond);
+    pthread_mutex_destroy(&l->ckpt_lock);
     free(l);
 }
 
@@ -1130,6 +1293,8 @@ ee_status ee__storage_sqlite_open(ee_storage **out, const ee__sqlite_options *o)
     lite *l = calloc(1, sizeof *l);
     if (l == NULL)
         return ee__error(EE_ENOMEM, "sqlite: out of memory");
+    pthread_mutex_init(&l->ckpt_lock, NULL);
+    pthread_cond_init(&l->ckpt_cond, NULL);
     l->path = strdup(o->path);
     l->synchronous = o->synchronous;
     l->busy_ms = o->busy_timeout_ms;
@@ -1152,6 +1317,9 @@ ee_status ee__storage_sqlite_open(ee_storage **out, const ee__sqlite_options *o)
         st = ee__pool_init(&l->pool, &lite_pool_ops, l, max, max);
     if (st == EE_OK && strcmp(o->path, ":memory:") != 0)
         st = make_parent(o->path);
+    /* before the first connection: every one hands its checkpoints over */
+    if (st == EE_OK && strcmp(o->path, ":memory:") != 0)
+        ckpt_start(l);
     conn *first = NULL;
     if (st == EE_OK)
         st = acquire(l, &first);
