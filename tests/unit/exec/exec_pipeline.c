@@ -365,6 +365,24 @@ Test(exec_pipeline, one_idempotency_key_submitted_100_times_at_once_is_one_execu
     cr_assert_eq(fake_predictions_used(engine, alice), 1, "and counted once");
 }
 
+/* ee_exec_run() with a key already used answers with the earlier run -
+ * its record, ended - and runs nothing again (the repeat reads that run's
+ * timeout and waits on it, where a new run waits for its own end). */
+Test(exec_pipeline, a_synchronous_repeat_of_an_idempotency_key_answers_the_first_run)
+{
+    json_t *first, *again;
+    const char *req = "{\"idempotencyKey\": \"run-7\", \"parameters\": {\"text\": \"one\"}}";
+    cr_assert_eq(run("wf0", req, &first), EE_OK, "%s", ee_error_last_message());
+    cr_assert_eq(run("wf0", req, &again), EE_OK, "%s", ee_error_last_message());
+    cr_assert_str_eq(sget(again, "_id"), sget(first, "_id"), "the repeat is another run");
+    cr_assert_str_eq(sget(again, "status"), "completed");
+    cr_assert_str_eq(sget(json_object_get(again, "outputData"), "echo"), "one");
+    json_decref(first);
+    json_decref(again);
+    cr_assert_eq(fake_hits("echo"), 1, "it ran once");
+    cr_assert_eq(fake_predictions_used(engine, alice), 1, "and counted once");
+}
+
 Test(exec_pipeline, another_workspace_cannot_see_wait_on_or_cancel_an_execution)
 {
     json_t *rec;
