@@ -1895,6 +1895,15 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, const char *url, const
         who = find_token(auth + 7);
     if (who == NULL)
         return send_error(c, 401, "EE_EAUTH", "missing or unknown bearer token");
+    /* Bodies reach the library as C text: a NUL would end them early and
+     * what follows it would be ignored, not refused. */
+    const char *nul = rs->len ? memchr(rs->body, '\0', rs->len) : NULL;
+    if (nul != NULL) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "the request body holds a NUL byte (at byte %zu)",
+                 (size_t)(nul - rs->body));
+        return send_error(c, 400, "EE_EPARSE", msg);
+    }
 
     if (strcmp(url, "/metrics") == 0 && is(method, "GET")) {
         if (!who->admin)

@@ -501,6 +501,20 @@ class ServerTest(unittest.TestCase):
         self.assert_field_errors(err, ["/text"])
         self.assertEqual((err["errors"][0]["keyword"], err["valid"]), ("type", False), err)
 
+    def test_body_with_nul_byte_400(self):
+        # A body reaches the library as C text: what follows a NUL byte
+        # would be ignored, so a body holding one is refused, and nothing
+        # is stored.
+        code, before, _ = self.call("/api/engines/api-keys", "bill")
+        self.assertEqual(code, 200, before)
+        body = json.dumps({"keyName": "nul", "provider": "openrouter",
+                           "apiKey": "sk-or-v1-" + "n" * 32}).encode() + b"\x00{garbage"
+        err = self.assert_error(self.call("/api/engines/api-keys", "bill", "POST", body), 400,
+                                "EE_EPARSE")
+        self.assertIn("NUL byte (at byte %d)" % (len(body) - len(b"\x00{garbage")),
+                      err["message"])
+        self.assertEqual(self.call("/api/engines/api-keys", "bill")[1], before)
+
     def assert_field_errors(self, err, pointers):
         """The documented shape of a 400 naming fields."""
         self.assertIsInstance(err.get("errors"), list, err)
