@@ -1934,6 +1934,49 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, const char *url, const
     return send_error(c, 404, "EE_ENOTFOUND", "no such route");
 }
 
+/* Per connection (MHD_OPTION_NOTIFY_CONNECTION): whether the request being
+ * read had "%00" in its path or query. libmicrohttpd decodes both before
+ * the handler sees them, as C strings: "/executions/<id>%00junk" would
+ * otherwise reach a route as "/executions/<id>", and "?workflowId=<id>%00x"
+ * as "<id>" - the client's input silently cut, not refused. */
+typedef struct {
+    bool url_nul;
+} conn_state;
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)c;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = calloc(1, sizeof(conn_state)); /* NULL: no check, no crash */
+    } else {
+        free(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static conn_state *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* libmicrohttpd's own decoding of the path and of each query key and value,
+ * noting a decoded NUL (on the connection's thread, before its handler). */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    size_t n = MHD_http_unescape(s);
+    if (strlen(s) != n) {
+        conn_state *cs = conn_of(c);
+        if (cs != NULL)
+            cs->url_nul = true;
+    }
+    return n;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **state)
@@ -1966,6 +2009,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         rs->start_ns = now_ns();
         rs->family = family_of(url);
         atomic_fetch_add(&g_active, 1);
+        conn_state *cs = conn_of(c);
+        if (cs != NULL && cs->url_nul) {
+            cs->url_nul = false; /* this request's; a next one on the connection is read anew */
+            return send_error(c, 400, "EE_EINVAL",
+                              "the URL holds an encoded NUL byte (%00) in its path or query");
+        }
         const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (len != NULL && strtoull(len, NULL, 10) > limit)
             return send_error(c, 413, "EE_ETOOBIG", "request body over the limit");
@@ -2207,7 +2256,9 @@ int main(void)
         0, NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)512, MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL, MHD_OPTION_END);
+        (unsigned)512, MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
+        NULL, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "execengine-server: cannot listen on %s\n", addr);
         ee_engine_close(g_engine);

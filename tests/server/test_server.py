@@ -515,6 +515,25 @@ class ServerTest(unittest.TestCase):
                       err["message"])
         self.assertEqual(self.call("/api/engines/api-keys", "bill")[1], before)
 
+    def test_encoded_nul_in_url_400(self):
+        # libmicrohttpd decodes %00 into a C string: "<id>%00junk" would
+        # reach the route as "<id>". Refused instead, path or query, and
+        # a DELETE so refused deletes nothing.
+        code, key, _ = self.call("/api/engines/api-keys", "bill", "POST", {
+            "keyName": "nul-url", "provider": "openrouter", "apiKey": "sk-or-v1-" + "u" * 32})
+        self.assertEqual(code, 201, key)
+        self.addCleanup(self.call, "/api/engines/api-keys/" + key["id"], "bill", "DELETE")
+        for path, method in (("/api/engines/api-keys/%s%%00junk" % key["id"], "DELETE"),
+                             ("/api/engines/api-keys/%s%%00" % key["id"], "GET"),
+                             ("/api/engines/executions?workflowId=%s%%00x" % self.wf, "GET"),
+                             ("/api/engines/executions?limit%00=5", "GET")):
+            err = self.assert_error(self.call(path, "bill", method), 400, "EE_EINVAL")
+            self.assertIn("%00", err["message"])
+        code, got, _ = self.call("/api/engines/api-keys/" + key["id"], "bill")
+        self.assertEqual(code, 200, got)
+        # the connection's next request is read anew; "%2500" is text
+        self.assertEqual(self.call("/api/engines/catalog?q=%2500", "bill")[0], 200)
+
     def assert_field_errors(self, err, pointers):
         """The documented shape of a 400 naming fields."""
         self.assertIsInstance(err.get("errors"), list, err)
