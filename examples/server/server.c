@@ -534,18 +534,29 @@ static enum MHD_Result answer(struct MHD_Connection *c, ee_status st, char **out
 
 /* ---- request helpers ---------------------------------------------------- */
 
-/* The body as a JSON object ({} when empty); NULL after answering 400. */
+/* The body as a JSON object ({} when empty); NULL after answering 400
+ * (413 nested too deep). The message says what is wrong and at which byte,
+ * never the text there (jansson's "near '...'" may quote a key). */
 static json_t *body_object(struct MHD_Connection *c, req_state *rs, enum MHD_Result *ret)
 {
     if (rs->len == 0)
         return json_object();
     json_error_t jerr;
     json_t *doc = json_loadb(rs->body, rs->len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        char *near = strstr(jerr.text, " near '");
+        if (near != NULL)
+            *near = '\0';
+        int deep = json_error_code(&jerr) == json_error_stack_overflow;
+        char msg[JSON_ERROR_TEXT_LENGTH + 64];
+        snprintf(msg, sizeof msg, "the request body is not JSON: %s at byte %d", jerr.text,
+                 jerr.position);
+        *ret = send_error(c, deep ? 413 : 400, deep ? "EE_ETOOBIG" : "EE_EPARSE", msg);
+        return NULL;
+    }
     if (!json_is_object(doc)) {
         json_decref(doc);
-        *ret = send_error(c, 400, doc ? "EE_EINVAL" : "EE_EPARSE",
-                          doc ? "the request body must be a JSON object"
-                              : "the request body is not JSON");
+        *ret = send_error(c, 400, "EE_EINVAL", "the request body must be a JSON object");
         return NULL;
     }
     return doc;

@@ -501,6 +501,21 @@ class ServerTest(unittest.TestCase):
         self.assert_field_errors(err, ["/text"])
         self.assertEqual((err["errors"][0]["keyword"], err["valid"]), ("type", False), err)
 
+    def test_body_not_json_names_what_and_where(self):
+        # The server's own parse of a body says why and at which byte
+        # (never the text there); nesting past jansson's depth is 413.
+        url = "/api/engines/execute/" + self.wf
+        for body, code, status, words in (
+                (b'{"parameters": {"text": "a"', 400, "EE_EPARSE", "at byte 27"),
+                (b'{"parameters": {}, "parameters": {}}', 400, "EE_EPARSE", "duplicate"),
+                (b'{"parameters": {"text": "\xff"}}', 400, "EE_EPARSE", "at byte"),
+                (b'{"sk-or-v1-private": }', 400, "EE_EPARSE", "at byte"),
+                (b'{"parameters": ' + b"[" * 100000 + b"]" * 100000 + b"}", 413, "EE_ETOOBIG",
+                 "depth")):
+            err = self.assert_error(self.call(url, "a", "POST", body), code, status)
+            self.assertIn(words, err["message"], body[:40])
+            self.assertNotIn("sk-or-v1-private", err["message"])
+
     def test_body_with_nul_byte_400(self):
         # A body reaches the library as C text: what follows a NUL byte
         # would be ignored, so a body holding one is refused, and nothing
