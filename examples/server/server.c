@@ -579,9 +579,12 @@ static char *query_json(struct MHD_Connection *c, const char *const *keys, json_
         if (v == NULL)
             continue;
         char *end = NULL;
+        errno = 0;
         long long n = strtoll(v, &end, 10);
-        int numeric = strcmp(keys[i], "limit") == 0 || strcmp(keys[i], "from") == 0 ||
-                      strcmp(keys[i], "to") == 0;
+        /* out of range: as text too (strtoll's clamped LLONG_MAX is not
+         * what the client sent) */
+        int numeric = (strcmp(keys[i], "limit") == 0 || strcmp(keys[i], "from") == 0 ||
+                       strcmp(keys[i], "to") == 0) && errno != ERANGE;
         json_t *jv = (numeric && *v && *end == '\0') ? json_integer(n) : json_string(v);
         if (jv == NULL || json_object_set_new(q, keys[i], jv) != 0) {
             json_decref(q);

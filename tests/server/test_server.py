@@ -549,6 +549,18 @@ class ServerTest(unittest.TestCase):
         # the connection's next request is read anew; "%2500" is text
         self.assertEqual(self.call("/api/engines/catalog?q=%2500", "bill")[0], 200)
 
+    def test_query_numbers_out_of_range_400(self):
+        # An integer past int64 is passed on as text (refused by name), not
+        # clamped; analytics bounds its range without overflowing (a UBSan
+        # abort of the server before).
+        for q, words in (("to=99999999999999999999", "integers"),
+                         ("from=-1&to=9223372036854775807", "\"from\""),
+                         ("to=9223372036854775807", "\"to\"")):
+            err = self.assert_error(self.call("/api/admin/engines/usage?workspaceId=ws-a&" + q,
+                                              "admin"), 400, "EE_EINVAL")
+            self.assertIn(words, err["message"], q)
+        self.assertEqual(self.call("/healthz")[0], 200)
+
     def assert_field_errors(self, err, pointers):
         """The documented shape of a 400 naming fields."""
         self.assertIsInstance(err.get("errors"), list, err)
