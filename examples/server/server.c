@@ -1893,14 +1893,135 @@ static enum MHD_Result route_metrics(struct MHD_Connection *c)
 
 /* ---- dispatch --------------------------------------------------------------- */
 
+/* Every route's path ('*': one segment, an id or a month) and the methods it
+ * takes: a known path asked with another method is 405 with Allow, not the
+ * 404 of a path that is no route. The route functions below decide the rest. */
+static const struct {
+    const char *path;
+    const char *allow;
+} g_routes[] = {
+    {"healthz", "GET, HEAD"},
+    {"metrics", "GET, HEAD"},
+    {"_ee/callback", "POST"},
+    {"api/engines/catalog", "GET, HEAD"},
+    {"api/engines/execute/*", "POST"},
+    {"api/engines/executions", "GET, HEAD"},
+    {"api/engines/executions/*", "GET, HEAD"},
+    {"api/engines/executions/*/results", "GET, HEAD"},
+    {"api/engines/executions/*/cost", "GET, HEAD"},
+    {"api/engines/executions/*/cancel", "POST"},
+    {"api/engines/executions/*/email", "POST"},
+    {"api/engines/api-keys", "GET, HEAD, POST"},
+    {"api/engines/api-keys/*", "GET, HEAD, PUT, PATCH, DELETE"},
+    {"api/engines/api-keys/*/validate", "POST"},
+    {"api/engines/usage/current", "GET, HEAD"},
+    {"api/engines/usage/history", "GET, HEAD"},
+    {"api/engines/billing/current", "GET, HEAD"},
+    {"api/engines/billing/history", "GET, HEAD"},
+    {"api/engines/billing/months/*", "GET, HEAD"},
+    {"api/engines/sync-workflows", "GET, HEAD, POST"},
+    {"api/engines/workflows/*/execute", "POST"},
+    {"api/engines/workflows/*/status", "GET, HEAD"},
+    {"api/admin/engines/workflows", "GET, HEAD"},
+    {"api/admin/engines/workflows/*", "GET, HEAD, PUT, PATCH"},
+    {"api/admin/engines/categories", "GET, HEAD, POST"},
+    {"api/admin/engines/usage", "GET, HEAD"},
+    {"api/admin/engines/billing", "GET, HEAD"},
+    {"api/admin/engines/billing/*/close", "POST"},
+    {"api/admin/engines/billing/*/paid", "POST"},
+    {"api/admin/engines/billing/*/export", "GET, HEAD"},
+    {"api/admin/engines/audit", "GET, HEAD"},
+    {"api/admin/engines/email-templates", "GET, HEAD"},
+    {"api/admin/engines/email-templates/*", "GET, HEAD, PUT, DELETE"},
+    {"api/v1/usage/current", "GET, HEAD"},
+    {"api/v1/quota/check", "POST"},
+    {"api/v1/credentials", "GET, HEAD"},
+    {"api/v1/copilot/validate-credentials", "POST"},
+};
+
+/* The Allow list of the route whose path is seg[0..n), or NULL. */
+static const char *allow_of(char *const *seg, size_t n)
+{
+    for (size_t r = 0; r < sizeof g_routes / sizeof g_routes[0]; r++) {
+        const char *p = g_routes[r].path;
+        size_t i = 0;
+        for (; i < n && *p != '\0'; i++) {
+            size_t len = strcspn(p, "/");
+            if (!(len == 1 && *p == '*') && (strlen(seg[i]) != len || strncmp(seg[i], p, len) != 0))
+                break;
+            p += len + (p[len] == '/');
+        }
+        if (i == n && *p == '\0')
+            return g_routes[r].allow;
+    }
+    return NULL;
+}
+
+/* Whether `method` is one of `allow` ("GET, HEAD, POST"). */
+static int method_in(const char *method, const char *allow)
+{
+    size_t m = strlen(method);
+    for (const char *a = allow; *a != '\0';) {
+        size_t len = strcspn(a, ",");
+        if (len == m && strncmp(a, method, m) == 0)
+            return 1;
+        a += len;
+        a += strspn(a, ", ");
+    }
+    return 0;
+}
+
+/* 405: the route exists, not with this method. */
+static enum MHD_Result send_not_allowed(struct MHD_Connection *c, const char *method,
+                                        const char *allow)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "method %.32s is not allowed on this route (Allow: %s)", method,
+             allow);
+    return send_doc_h(c, 405, json_pack("{s:{s:s, s:s}}", "error", "status", "EE_EINVAL",
+                                        "message", msg),
+                      "Allow", allow);
+}
+
+/* A path split on '/' into at most MAX_SEGMENTS segments (in buf); -1 when
+ * it does not fit, -2 when it has more segments. */
+static int split_path(const char *url, char *buf, size_t cap, char **seg, size_t *n)
+{
+    if (strlen(url) >= cap)
+        return -1;
+    memcpy(buf, url, strlen(url) + 1);
+    *n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, "/", &save); t != NULL;
+         t = strtok_r(NULL, "/", &save)) {
+        if (*n == MAX_SEGMENTS)
+            return -2;
+        seg[(*n)++] = t;
+    }
+    return 0;
+}
+
 static enum MHD_Result dispatch(struct MHD_Connection *c, const char *url, const char *method,
                                 req_state *rs)
 {
-    if (strcmp(url, "/healthz") == 0)
-        return send_doc(c, 200, json_pack("{s:s}", "status", "ok"));
     if (strncmp(url, "/gateway/", 9) == 0)
         return route_gateway(c, url, method, rs);
-    if (strcmp(url, "/_ee/callback") == 0 && is(method, "POST"))
+    char path[1024];
+    char *seg[MAX_SEGMENTS];
+    size_t n = 0;
+    int split = split_path(url, path, sizeof path, seg, &n);
+    if (split == -1) /* no route is that long: an id past any id's length */
+        return send_error(c, 414, "EE_ETOOBIG", "the URL's path is longer than 1023 bytes");
+    if (split != 0)
+        return send_error(c, 404, "EE_ENOTFOUND", "no such route");
+    const char *allow = allow_of(seg, n);
+    if (allow != NULL && !method_in(method, allow))
+        return send_not_allowed(c, method, allow);
+    /* HEAD is GET without the body (libmicrohttpd sends none) */
+    if (is(method, "HEAD"))
+        method = "GET";
+    if (strcmp(url, "/healthz") == 0)
+        return send_doc(c, 200, json_pack("{s:s}", "status", "ok"));
+    if (strcmp(url, "/_ee/callback") == 0)
         return route_callback(c, rs);
 
     const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
@@ -1925,18 +2046,6 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, const char *url, const
         return route_metrics(c);
     }
 
-    char path[1024];
-    if (strlen(url) >= sizeof path)
-        return send_error(c, 404, "EE_ENOTFOUND", "no such route");
-    memcpy(path, url, strlen(url) + 1);
-    char *seg[MAX_SEGMENTS];
-    size_t n = 0;
-    for (char *save = NULL, *t = strtok_r(path, "/", &save); t != NULL;
-         t = strtok_r(NULL, "/", &save)) {
-        if (n == MAX_SEGMENTS)
-            return send_error(c, 404, "EE_ENOTFOUND", "no such route");
-        seg[n++] = t;
-    }
     if (n >= 3 && strcmp(seg[0], "api") == 0) {
         if (strcmp(seg[1], "engines") == 0)
             return route_engines(c, who, rs, method, seg, n);

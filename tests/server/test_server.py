@@ -318,6 +318,38 @@ class ServerTest(unittest.TestCase):
         self.assert_error(self.call("/api/engines/nope", "a"), 404, "EE_ENOTFOUND")
         self.assert_error(self.call("/nope", "a"), 404, "EE_ENOTFOUND")
 
+    def test_method_not_allowed_405_with_allow(self):
+        # A known route asked with a method it does not take: 405 with
+        # Allow (RFC 9110), not the 404 of a path that is no route; the
+        # request does nothing (no run for a GET on execute).
+        code, before, _ = self.call("/api/engines/executions?limit=100", "bill")
+        self.assertEqual(code, 200, before)
+        for path, method, who, allow in (
+                ("/api/engines/catalog", "DELETE", "a", "GET, HEAD"),
+                ("/api/engines/execute/" + self.wf, "GET", "bill", "POST"),
+                ("/api/engines/workflows/%s/execute" % self.wf, "PUT", "bill", "POST"),
+                ("/api/engines/api-keys/" + "a" * 24, "POST", "a",
+                 "GET, HEAD, PUT, PATCH, DELETE"),
+                ("/api/admin/engines/billing/2026-01/close", "GET", "admin", "POST"),
+                ("/healthz", "POST", None, "GET, HEAD"),
+                ("/_ee/callback", "GET", None, "POST"),
+                ("/metrics", "DELETE", "admin", "GET, HEAD")):
+            code, body, hdrs = self.call(path, who, method)
+            self.assertEqual(code, 405, (path, method, body))
+            self.assertEqual(hdrs["Allow"], allow, path)
+            self.assertEqual(body["error"]["status"], "EE_EINVAL", body)
+            self.assertIn(method, body["error"]["message"])
+        self.assertEqual(self.call("/api/engines/executions?limit=100", "bill")[1], before)
+        # HEAD where GET is allowed: GET's status and headers, no body
+        code, body, hdrs = self.call("/api/engines/catalog", "a", "HEAD")
+        self.assertEqual((code, body), (200, None))
+        self.assertEqual(hdrs["Content-Type"], "application/json")
+        # still 404: no such path; a path longer than any route's: 414
+        self.assert_error(self.call("/api/engines/catalog/x", "a", "DELETE"), 404,
+                          "EE_ENOTFOUND")
+        self.assert_error(self.call("/api/engines/executions/" + "a" * 1100, "a"), 414,
+                          "EE_ETOOBIG")
+
     def test_email_routes_need_a_mail_transport_and_admin(self):
         # This server has neither SMTP_HOST nor PLATFORM_RESEND_KEY: 501.
         code, rec, _ = self.run_sync("a")
