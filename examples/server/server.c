@@ -1090,7 +1090,13 @@ static enum MHD_Result route_v1(struct MHD_Connection *c, const token_entry *who
         if (req == NULL)
             return ret;
         /* The organisation is the token's: another one's is not found. */
-        const char *org = json_string_value(json_object_get(req, "orgId"));
+        json_t *jorg = json_object_get(req, "orgId");
+        if (jorg != NULL && !json_is_string(jorg)) {
+            json_decref(req);
+            return send_invalid(c, "/orgId: must be a string", "/orgId", "type",
+                                "must be a string");
+        }
+        const char *org = json_string_value(jorg);
         int other = org != NULL && strcmp(org, ee_principal_org(p)) != 0;
         json_decref(req);
         if (other)
@@ -1110,7 +1116,13 @@ static enum MHD_Result route_v1(struct MHD_Connection *c, const token_entry *who
         json_t *req = body_object(c, rs, &ret);
         if (req == NULL)
             return ret;
-        const char *ws = json_string_value(json_object_get(req, "workspaceId"));
+        json_t *jws = json_object_get(req, "workspaceId");
+        if (jws != NULL && !json_is_string(jws)) {
+            json_decref(req);
+            return send_invalid(c, "/workspaceId: must be a string", "/workspaceId", "type",
+                                "must be a string");
+        }
+        const char *ws = json_string_value(jws);
         if (ws != NULL && strcmp(ws, who->workspace) != 0) {
             json_decref(req);
             return send_error(c, 404, "EE_ENOTFOUND", "no such workspace");

@@ -811,6 +811,17 @@ class ServerTest(unittest.TestCase):
         self.assert_error(self.call("/api/v1/quota/check", "a", "POST", "[1]"), 400,
                           "EE_EINVAL")
 
+    def test_v1_bodies_name_a_member_of_the_wrong_type(self):
+        # {"orgId": 5} was taken as no orgId (the token's organisation
+        # answered), {"workspaceId": 5} as no workspace: a 400 naming it.
+        for path, body, pointer in (
+                ("/api/v1/quota/check", {"orgId": 5}, "/orgId"),
+                ("/api/v1/quota/check", {"orgId": None}, "/orgId"),
+                ("/api/v1/copilot/validate-credentials", {"workspaceId": 5, "nodeNames": ["x"]},
+                 "/workspaceId")):
+            err = self.assert_error(self.call(path, "a", "POST", body), 400, "EE_EINVAL")
+            self.assert_field_errors(err, [pointer])
+
     def test_credentials(self):
         code, body, _ = self.call("/api/v1/credentials?workspaceId=platform", "a")
         self.assertEqual(code, 200, body)
