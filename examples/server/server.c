@@ -2112,12 +2112,43 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
     return n;
 }
 
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    (void)value;
+    unsigned *n = cls; /* [0] Content-Length headers, [1] Transfer-Encoding headers */
+    if (strcasecmp(key, "Content-Length") == 0)
+        n[0]++;
+    else if (strcasecmp(key, "Transfer-Encoding") == 0)
+        n[1]++;
+    return MHD_YES;
+}
+
+/* Why the request's framing is refused (RFC 9112 6.3, 3.2), or NULL.
+ * libmicrohttpd 0.9 reads the first of two Content-Length headers and
+ * lets chunked win over a Content-Length, where a proxy in front may read
+ * another: the body's end would differ between them (request smuggling).
+ * It also serves an HTTP/1.1 request without Host. */
+static const char *framing_error(struct MHD_Connection *c, const char *version)
+{
+    unsigned n[2] = {0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, n);
+    if (n[0] > 1)
+        return "more than one Content-Length header";
+    if (n[0] > 0 && n[1] > 0)
+        return "both Content-Length and Transfer-Encoding";
+    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host") == NULL)
+        return "an HTTP/1.1 request without Host";
+    return NULL;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **state)
 {
     (void)cls;
-    (void)version;
     size_t limit = strncmp(url, "/gateway/", 9) == 0 ? GATEWAY_BODY_MAX : API_BODY_MAX;
     req_state *rs = *state;
     if (rs == NULL) {
@@ -2149,6 +2180,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             cs->url_nul = false; /* this request's; a next one on the connection is read anew */
             return send_error(c, 400, "EE_EINVAL",
                               "the URL holds an encoded NUL byte (%00) in its path or query");
+        }
+        const char *framing = framing_error(c, version);
+        if (framing != NULL) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "malformed request: %s", framing);
+            /* where its body ends is unknown: the connection ends too */
+            return send_doc_h(c, 400, json_pack("{s:{s:s, s:s}}", "error", "status", "EE_EINVAL",
+                                                "message", msg),
+                              "Connection", "close");
         }
         const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (len != NULL && strtoull(len, NULL, 10) > limit)

@@ -415,6 +415,51 @@ class ServerTest(unittest.TestCase):
                 data += chunk
         self.assertTrue(data.startswith(b"HTTP/1.1 431"), data[:100])
 
+    def raw_exchange(self, data):
+        """Send raw bytes; everything the server answers until it closes."""
+        out = b""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
+            s.sendall(data)
+            while True:
+                try:
+                    chunk = s.recv(4096)
+                except ConnectionError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+        return out
+
+    def test_ambiguous_framing_400(self):
+        # Two Content-Length headers, or one beside Transfer-Encoding: a
+        # proxy in front may read another body end than libmicrohttpd
+        # (request smuggling). Refused, the connection closed, nothing
+        # stored; likewise HTTP/1.1 without Host (RFC 9112 3.2).
+        code, before, _ = self.call("/api/engines/api-keys", "bill")
+        body = json.dumps({"keyName": "smuggled", "provider": "openrouter",
+                           "apiKey": "sk-or-v1-" + "s" * 32}).encode()
+        head = ("POST /api/engines/api-keys HTTP/1.1\r\nHost: x\r\n"
+                "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                % TOKENS["bill"]["token"]).encode()
+        for framing, words in (
+                (b"Content-Length: %d\r\nContent-Length: 5\r\n" % len(body),
+                 "more than one Content-Length"),
+                (b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n" % len(body),
+                 "both Content-Length and Transfer-Encoding")):
+            data = self.raw_exchange(head + framing + b"Connection: keep-alive\r\n\r\n" + body)
+            status, _, rest = data.partition(b"\r\n")
+            self.assertTrue(status.startswith(b"HTTP/1.1 400"), data[:200])
+            self.assertIn(b"Connection: close", rest.split(b"\r\n\r\n")[0], data[:300])
+            err = json.loads(rest.split(b"\r\n\r\n", 1)[1])["error"]
+            self.assertEqual(err["status"], "EE_EINVAL")
+            self.assertIn(words, err["message"])
+        self.assertEqual(self.call("/api/engines/api-keys", "bill")[1], before)
+        data = self.raw_exchange(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+        self.assertTrue(data.startswith(b"HTTP/1.1 400"), data[:200])
+        self.assertIn(b"without Host", data)
+        data = self.raw_exchange(b"GET /healthz HTTP/1.0\r\n\r\n")
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:200])
+
     def test_slow_clients_hold_no_worker(self):
         # More half-sent requests than the server has threads: others are served.
         socks = []
