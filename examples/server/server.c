@@ -1931,7 +1931,7 @@ static const struct {
     {"api/engines/billing/current", "GET, HEAD"},
     {"api/engines/billing/history", "GET, HEAD"},
     {"api/engines/billing/months/*", "GET, HEAD"},
-    {"api/engines/sync-workflows", "GET, HEAD, POST"},
+    {"api/engines/sync-workflows", "GET, POST"}, /* a GET syncs: HEAD must not */
     {"api/engines/workflows/*/execute", "POST"},
     {"api/engines/workflows/*/status", "GET, HEAD"},
     {"api/admin/engines/workflows", "GET, HEAD"},

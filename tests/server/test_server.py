@@ -333,10 +333,13 @@ class ServerTest(unittest.TestCase):
                 ("/api/admin/engines/billing/2026-01/close", "GET", "admin", "POST"),
                 ("/healthz", "POST", None, "GET, HEAD"),
                 ("/_ee/callback", "GET", None, "POST"),
-                ("/metrics", "DELETE", "admin", "GET, HEAD")):
+                ("/metrics", "DELETE", "admin", "GET, HEAD"),
+                ("/api/engines/sync-workflows", "HEAD", "admin", "GET, POST")):
             code, body, hdrs = self.call(path, who, method)
             self.assertEqual(code, 405, (path, method, body))
             self.assertEqual(hdrs["Allow"], allow, path)
+            if method == "HEAD":
+                continue  # no body
             self.assertEqual(body["error"]["status"], "EE_EINVAL", body)
             self.assertIn(method, body["error"]["message"])
         self.assertEqual(self.call("/api/engines/executions?limit=100", "bill")[1], before)
