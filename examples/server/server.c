@@ -118,6 +118,7 @@ typedef struct {
     bool gw_failed;     /* a chunk could not be kept (out of memory): the stream ends cut */
     bool gw_gone;       /* the connection ended: the sink stops the provider's call */
     bool gw_waiting;    /* gw_read() suspended the connection for want of data */
+    const token_entry *who; /* the bearer token's entry, checked with the head */
     uint64_t start_ns;  /* when the request's head arrived (latency histogram) */
     int family;         /* its route family (FAM_...) */
 } req_state;
@@ -2036,10 +2037,7 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, const char *url, const
     if (strcmp(url, "/_ee/callback") == 0)
         return route_callback(c, rs);
 
-    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    const token_entry *who = NULL;
-    if (auth && strncmp(auth, "Bearer ", 7) == 0)
-        who = find_token(auth + 7);
+    const token_entry *who = rs->who; /* handle() refused a request without one */
     if (who == NULL)
         return send_error(c, 401, "EE_EAUTH", "missing or unknown bearer token");
     /* Bodies reach the library as C text: a NUL would end them early and
@@ -2144,6 +2142,20 @@ static const char *framing_error(struct MHD_Connection *c, const char *version)
     return NULL;
 }
 
+/* The routes that take no bearer token (docs/server.md, Who is asking). */
+static int public_route(const char *url)
+{
+    return strcmp(url, "/healthz") == 0 || strcmp(url, "/_ee/callback") == 0 ||
+           strncmp(url, "/gateway/", 9) == 0;
+}
+
+/* The entry of the request's bearer token, or NULL. */
+static const token_entry *who_of(struct MHD_Connection *c)
+{
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    return auth != NULL && strncmp(auth, "Bearer ", 7) == 0 ? find_token(auth + 7) : NULL;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **state)
@@ -2190,6 +2202,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                                                 "message", msg),
                               "Connection", "close");
         }
+        /* The token with the head: a client without one is answered before
+         * its body is read, not after up to 1 MiB of it was kept (times
+         * 512 connections, for anyone who can connect). */
+        if (!public_route(url) && (rs->who = who_of(c)) == NULL)
+            return send_error(c, 401, "EE_EAUTH", "missing or unknown bearer token");
         const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (len != NULL && strtoull(len, NULL, 10) > limit)
             return send_error(c, 413, "EE_ETOOBIG", "request body over the limit");

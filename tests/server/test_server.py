@@ -463,6 +463,23 @@ class ServerTest(unittest.TestCase):
         data = self.raw_exchange(b"GET /healthz HTTP/1.0\r\n\r\n")
         self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:200])
 
+    def test_no_token_401_before_the_body_is_read(self):
+        # Without a valid token the answer comes with the head: the body
+        # (up to 1 MiB per connection) is never read or kept for anyone.
+        for auth in (b"", b"Authorization: Bearer nope\r\n"):
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+                s.sendall(b"POST /api/engines/api-keys HTTP/1.1\r\nHost: x\r\n" + auth +
+                          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                          % (1024 * 1024))
+                data = b""
+                while b"}}" not in data:
+                    chunk = s.recv(4096)  # socket.timeout: the server waited for the body
+                    if not chunk:
+                        break
+                    data += chunk
+            self.assertTrue(data.startswith(b"HTTP/1.1 401"), data[:200])
+            self.assertIn(b"EE_EAUTH", data)
+
     def test_slow_clients_hold_no_worker(self):
         # More half-sent requests than the server has threads: others are served.
         socks = []
