@@ -118,6 +118,7 @@ typedef struct {
     bool gw_failed;     /* a chunk could not be kept (out of memory): the stream ends cut */
     bool gw_gone;       /* the connection ended: the sink stops the provider's call */
     bool gw_waiting;    /* gw_read() suspended the connection for want of data */
+    const token_entry *who; /* the bearer token's entry, checked with the head */
     uint64_t start_ns;  /* when the request's head arrived (latency histogram) */
     int family;         /* its route family (FAM_...) */
 } req_state;
@@ -534,18 +535,29 @@ static enum MHD_Result answer(struct MHD_Connection *c, ee_status st, char **out
 
 /* ---- request helpers ---------------------------------------------------- */
 
-/* The body as a JSON object ({} when empty); NULL after answering 400. */
+/* The body as a JSON object ({} when empty); NULL after answering 400
+ * (413 nested too deep). The message says what is wrong and at which byte,
+ * never the text there (jansson's "near '...'" may quote a key). */
 static json_t *body_object(struct MHD_Connection *c, req_state *rs, enum MHD_Result *ret)
 {
     if (rs->len == 0)
         return json_object();
     json_error_t jerr;
     json_t *doc = json_loadb(rs->body, rs->len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        char *near = strstr(jerr.text, " near '");
+        if (near != NULL)
+            *near = '\0';
+        int deep = json_error_code(&jerr) == json_error_stack_overflow;
+        char msg[JSON_ERROR_TEXT_LENGTH + 64];
+        snprintf(msg, sizeof msg, "the request body is not JSON: %s at byte %d", jerr.text,
+                 jerr.position);
+        *ret = send_error(c, deep ? 413 : 400, deep ? "EE_ETOOBIG" : "EE_EPARSE", msg);
+        return NULL;
+    }
     if (!json_is_object(doc)) {
         json_decref(doc);
-        *ret = send_error(c, 400, doc ? "EE_EINVAL" : "EE_EPARSE",
-                          doc ? "the request body must be a JSON object"
-                              : "the request body is not JSON");
+        *ret = send_error(c, 400, "EE_EINVAL", "the request body must be a JSON object");
         return NULL;
     }
     return doc;
@@ -568,9 +580,12 @@ static char *query_json(struct MHD_Connection *c, const char *const *keys, json_
         if (v == NULL)
             continue;
         char *end = NULL;
+        errno = 0;
         long long n = strtoll(v, &end, 10);
-        int numeric = strcmp(keys[i], "limit") == 0 || strcmp(keys[i], "from") == 0 ||
-                      strcmp(keys[i], "to") == 0;
+        /* out of range: as text too (strtoll's clamped LLONG_MAX is not
+         * what the client sent) */
+        int numeric = (strcmp(keys[i], "limit") == 0 || strcmp(keys[i], "from") == 0 ||
+                       strcmp(keys[i], "to") == 0) && errno != ERANGE;
         json_t *jv = (numeric && *v && *end == '\0') ? json_integer(n) : json_string(v);
         if (jv == NULL || json_object_set_new(q, keys[i], jv) != 0) {
             json_decref(q);
@@ -1076,7 +1091,13 @@ static enum MHD_Result route_v1(struct MHD_Connection *c, const token_entry *who
         if (req == NULL)
             return ret;
         /* The organisation is the token's: another one's is not found. */
-        const char *org = json_string_value(json_object_get(req, "orgId"));
+        json_t *jorg = json_object_get(req, "orgId");
+        if (jorg != NULL && !json_is_string(jorg)) {
+            json_decref(req);
+            return send_invalid(c, "/orgId: must be a string", "/orgId", "type",
+                                "must be a string");
+        }
+        const char *org = json_string_value(jorg);
         int other = org != NULL && strcmp(org, ee_principal_org(p)) != 0;
         json_decref(req);
         if (other)
@@ -1096,7 +1117,13 @@ static enum MHD_Result route_v1(struct MHD_Connection *c, const token_entry *who
         json_t *req = body_object(c, rs, &ret);
         if (req == NULL)
             return ret;
-        const char *ws = json_string_value(json_object_get(req, "workspaceId"));
+        json_t *jws = json_object_get(req, "workspaceId");
+        if (jws != NULL && !json_is_string(jws)) {
+            json_decref(req);
+            return send_invalid(c, "/workspaceId: must be a string", "/workspaceId", "type",
+                                "must be a string");
+        }
+        const char *ws = json_string_value(jws);
         if (ws != NULL && strcmp(ws, who->workspace) != 0) {
             json_decref(req);
             return send_error(c, 404, "EE_ENOTFOUND", "no such workspace");
@@ -1879,22 +1906,149 @@ static enum MHD_Result route_metrics(struct MHD_Connection *c)
 
 /* ---- dispatch --------------------------------------------------------------- */
 
+/* Every route's path ('*': one segment, an id or a month) and the methods it
+ * takes: a known path asked with another method is 405 with Allow, not the
+ * 404 of a path that is no route. The route functions below decide the rest. */
+static const struct {
+    const char *path;
+    const char *allow;
+} g_routes[] = {
+    {"healthz", "GET, HEAD"},
+    {"metrics", "GET, HEAD"},
+    {"_ee/callback", "POST"},
+    {"api/engines/catalog", "GET, HEAD"},
+    {"api/engines/execute/*", "POST"},
+    {"api/engines/executions", "GET, HEAD"},
+    {"api/engines/executions/*", "GET, HEAD"},
+    {"api/engines/executions/*/results", "GET, HEAD"},
+    {"api/engines/executions/*/cost", "GET, HEAD"},
+    {"api/engines/executions/*/cancel", "POST"},
+    {"api/engines/executions/*/email", "POST"},
+    {"api/engines/api-keys", "GET, HEAD, POST"},
+    {"api/engines/api-keys/*", "GET, HEAD, PUT, PATCH, DELETE"},
+    {"api/engines/api-keys/*/validate", "POST"},
+    {"api/engines/usage/current", "GET, HEAD"},
+    {"api/engines/usage/history", "GET, HEAD"},
+    {"api/engines/billing/current", "GET, HEAD"},
+    {"api/engines/billing/history", "GET, HEAD"},
+    {"api/engines/billing/months/*", "GET, HEAD"},
+    {"api/engines/sync-workflows", "GET, POST"}, /* a GET syncs: HEAD must not */
+    {"api/engines/workflows/*/execute", "POST"},
+    {"api/engines/workflows/*/status", "GET, HEAD"},
+    {"api/admin/engines/workflows", "GET, HEAD"},
+    {"api/admin/engines/workflows/*", "GET, HEAD, PUT, PATCH"},
+    {"api/admin/engines/categories", "GET, HEAD, POST"},
+    {"api/admin/engines/usage", "GET, HEAD"},
+    {"api/admin/engines/billing", "GET, HEAD"},
+    {"api/admin/engines/billing/*/close", "POST"},
+    {"api/admin/engines/billing/*/paid", "POST"},
+    {"api/admin/engines/billing/*/export", "GET, HEAD"},
+    {"api/admin/engines/audit", "GET, HEAD"},
+    {"api/admin/engines/email-templates", "GET, HEAD"},
+    {"api/admin/engines/email-templates/*", "GET, HEAD, PUT, DELETE"},
+    {"api/v1/usage/current", "GET, HEAD"},
+    {"api/v1/quota/check", "POST"},
+    {"api/v1/credentials", "GET, HEAD"},
+    {"api/v1/copilot/validate-credentials", "POST"},
+};
+
+/* The Allow list of the route whose path is seg[0..n), or NULL. */
+static const char *allow_of(char *const *seg, size_t n)
+{
+    for (size_t r = 0; r < sizeof g_routes / sizeof g_routes[0]; r++) {
+        const char *p = g_routes[r].path;
+        size_t i = 0;
+        for (; i < n && *p != '\0'; i++) {
+            size_t len = strcspn(p, "/");
+            if (!(len == 1 && *p == '*') && (strlen(seg[i]) != len || strncmp(seg[i], p, len) != 0))
+                break;
+            p += len + (p[len] == '/');
+        }
+        if (i == n && *p == '\0')
+            return g_routes[r].allow;
+    }
+    return NULL;
+}
+
+/* Whether `method` is one of `allow` ("GET, HEAD, POST"). */
+static int method_in(const char *method, const char *allow)
+{
+    size_t m = strlen(method);
+    for (const char *a = allow; *a != '\0';) {
+        size_t len = strcspn(a, ",");
+        if (len == m && strncmp(a, method, m) == 0)
+            return 1;
+        a += len;
+        a += strspn(a, ", ");
+    }
+    return 0;
+}
+
+/* 405: the route exists, not with this method. */
+static enum MHD_Result send_not_allowed(struct MHD_Connection *c, const char *method,
+                                        const char *allow)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "method %.32s is not allowed on this route (Allow: %s)", method,
+             allow);
+    return send_doc_h(c, 405, json_pack("{s:{s:s, s:s}}", "error", "status", "EE_EINVAL",
+                                        "message", msg),
+                      "Allow", allow);
+}
+
+/* A path split on '/' into at most MAX_SEGMENTS segments (in buf); -1 when
+ * it does not fit, -2 when it has more segments. */
+static int split_path(const char *url, char *buf, size_t cap, char **seg, size_t *n)
+{
+    if (strlen(url) >= cap)
+        return -1;
+    memcpy(buf, url, strlen(url) + 1);
+    *n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, "/", &save); t != NULL;
+         t = strtok_r(NULL, "/", &save)) {
+        if (*n == MAX_SEGMENTS)
+            return -2;
+        seg[(*n)++] = t;
+    }
+    return 0;
+}
+
 static enum MHD_Result dispatch(struct MHD_Connection *c, const char *url, const char *method,
                                 req_state *rs)
 {
-    if (strcmp(url, "/healthz") == 0)
-        return send_doc(c, 200, json_pack("{s:s}", "status", "ok"));
     if (strncmp(url, "/gateway/", 9) == 0)
         return route_gateway(c, url, method, rs);
-    if (strcmp(url, "/_ee/callback") == 0 && is(method, "POST"))
+    char path[1024];
+    char *seg[MAX_SEGMENTS];
+    size_t n = 0;
+    int split = split_path(url, path, sizeof path, seg, &n);
+    if (split == -1) /* no route is that long: an id past any id's length */
+        return send_error(c, 414, "EE_ETOOBIG", "the URL's path is longer than 1023 bytes");
+    if (split != 0)
+        return send_error(c, 404, "EE_ENOTFOUND", "no such route");
+    const char *allow = allow_of(seg, n);
+    if (allow != NULL && !method_in(method, allow))
+        return send_not_allowed(c, method, allow);
+    /* HEAD is GET without the body (libmicrohttpd sends none) */
+    if (is(method, "HEAD"))
+        method = "GET";
+    if (strcmp(url, "/healthz") == 0)
+        return send_doc(c, 200, json_pack("{s:s}", "status", "ok"));
+    if (strcmp(url, "/_ee/callback") == 0)
         return route_callback(c, rs);
 
-    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
-    const token_entry *who = NULL;
-    if (auth && strncmp(auth, "Bearer ", 7) == 0)
-        who = find_token(auth + 7);
+    const token_entry *who = rs->who; /* handle() refused a request without one */
     if (who == NULL)
         return send_error(c, 401, "EE_EAUTH", "missing or unknown bearer token");
+    /* Bodies reach the library as C text: a NUL would end them early and
+     * what follows it would be ignored, not refused. */
+    const char *nul = rs->len ? memchr(rs->body, '\0', rs->len) : NULL;
+    if (nul != NULL) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "the request body holds a NUL byte (at byte %zu)",
+                 (size_t)(nul - rs->body));
+        return send_error(c, 400, "EE_EPARSE", msg);
+    }
 
     if (strcmp(url, "/metrics") == 0 && is(method, "GET")) {
         if (!who->admin)
@@ -1902,18 +2056,6 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, const char *url, const
         return route_metrics(c);
     }
 
-    char path[1024];
-    if (strlen(url) >= sizeof path)
-        return send_error(c, 404, "EE_ENOTFOUND", "no such route");
-    memcpy(path, url, strlen(url) + 1);
-    char *seg[MAX_SEGMENTS];
-    size_t n = 0;
-    for (char *save = NULL, *t = strtok_r(path, "/", &save); t != NULL;
-         t = strtok_r(NULL, "/", &save)) {
-        if (n == MAX_SEGMENTS)
-            return send_error(c, 404, "EE_ENOTFOUND", "no such route");
-        seg[n++] = t;
-    }
     if (n >= 3 && strcmp(seg[0], "api") == 0) {
         if (strcmp(seg[1], "engines") == 0)
             return route_engines(c, who, rs, method, seg, n);
@@ -1925,12 +2067,100 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, const char *url, const
     return send_error(c, 404, "EE_ENOTFOUND", "no such route");
 }
 
+/* Per connection (MHD_OPTION_NOTIFY_CONNECTION): whether the request being
+ * read had "%00" in its path or query. libmicrohttpd decodes both before
+ * the handler sees them, as C strings: "/executions/<id>%00junk" would
+ * otherwise reach a route as "/executions/<id>", and "?workflowId=<id>%00x"
+ * as "<id>" - the client's input silently cut, not refused. */
+typedef struct {
+    bool url_nul;
+} conn_state;
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)c;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = calloc(1, sizeof(conn_state)); /* NULL: no check, no crash */
+    } else {
+        free(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static conn_state *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* libmicrohttpd's own decoding of the path and of each query key and value,
+ * noting a decoded NUL (on the connection's thread, before its handler). */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    size_t n = MHD_http_unescape(s);
+    if (strlen(s) != n) {
+        conn_state *cs = conn_of(c);
+        if (cs != NULL)
+            cs->url_nul = true;
+    }
+    return n;
+}
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    (void)value;
+    unsigned *n = cls; /* [0] Content-Length headers, [1] Transfer-Encoding headers */
+    if (strcasecmp(key, "Content-Length") == 0)
+        n[0]++;
+    else if (strcasecmp(key, "Transfer-Encoding") == 0)
+        n[1]++;
+    return MHD_YES;
+}
+
+/* Why the request's framing is refused (RFC 9112 6.3, 3.2), or NULL.
+ * libmicrohttpd 0.9 reads the first of two Content-Length headers and
+ * lets chunked win over a Content-Length, where a proxy in front may read
+ * another: the body's end would differ between them (request smuggling).
+ * It also serves an HTTP/1.1 request without Host. */
+static const char *framing_error(struct MHD_Connection *c, const char *version)
+{
+    unsigned n[2] = {0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, n);
+    if (n[0] > 1)
+        return "more than one Content-Length header";
+    if (n[0] > 0 && n[1] > 0)
+        return "both Content-Length and Transfer-Encoding";
+    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host") == NULL)
+        return "an HTTP/1.1 request without Host";
+    return NULL;
+}
+
+/* The routes that take no bearer token (docs/server.md, Who is asking). */
+static int public_route(const char *url)
+{
+    return strcmp(url, "/healthz") == 0 || strcmp(url, "/_ee/callback") == 0 ||
+           strncmp(url, "/gateway/", 9) == 0;
+}
+
+/* The entry of the request's bearer token, or NULL. */
+static const token_entry *who_of(struct MHD_Connection *c)
+{
+    const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    return auth != NULL && strncmp(auth, "Bearer ", 7) == 0 ? find_token(auth + 7) : NULL;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **state)
 {
     (void)cls;
-    (void)version;
     size_t limit = strncmp(url, "/gateway/", 9) == 0 ? GATEWAY_BODY_MAX : API_BODY_MAX;
     req_state *rs = *state;
     if (rs == NULL) {
@@ -1957,6 +2187,26 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         rs->start_ns = now_ns();
         rs->family = family_of(url);
         atomic_fetch_add(&g_active, 1);
+        conn_state *cs = conn_of(c);
+        if (cs != NULL && cs->url_nul) {
+            cs->url_nul = false; /* this request's; a next one on the connection is read anew */
+            return send_error(c, 400, "EE_EINVAL",
+                              "the URL holds an encoded NUL byte (%00) in its path or query");
+        }
+        const char *framing = framing_error(c, version);
+        if (framing != NULL) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "malformed request: %s", framing);
+            /* where its body ends is unknown: the connection ends too */
+            return send_doc_h(c, 400, json_pack("{s:{s:s, s:s}}", "error", "status", "EE_EINVAL",
+                                                "message", msg),
+                              "Connection", "close");
+        }
+        /* The token with the head: a client without one is answered before
+         * its body is read, not after up to 1 MiB of it was kept (times
+         * 512 connections, for anyone who can connect). */
+        if (!public_route(url) && (rs->who = who_of(c)) == NULL)
+            return send_error(c, 401, "EE_EAUTH", "missing or unknown bearer token");
         const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (len != NULL && strtoull(len, NULL, 10) > limit)
             return send_error(c, 413, "EE_ETOOBIG", "request body over the limit");
@@ -2198,7 +2448,9 @@ int main(void)
         0, NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)512, MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL, MHD_OPTION_END);
+        (unsigned)512, MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
+        NULL, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "execengine-server: cannot listen on %s\n", addr);
         ee_engine_close(g_engine);

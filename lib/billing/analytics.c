@@ -13,6 +13,10 @@
 #define B_DAY_MS INT64_C(86400000)
 #define B_ANALYTICS_RANGE_MAX (366 * B_DAY_MS)
 #define B_ANALYTICS_READ_MAX 200000
+/* 9999-12-31T23:59:59.999Z: the last instant the answer's ISO dates can
+ * name; bounding "from" and "to" to 0..this also keeps their difference
+ * and "to" - 30 days inside int64. */
+#define B_TIME_MAX INT64_C(253402300799999)
 #define B_TOP 10
 
 typedef enum { G_DAY, G_WEEK, G_MONTH } b_gran;
@@ -184,6 +188,13 @@ ee_status ee_billing_analytics(ee_engine *engine, const ee_principal *principal,
     if (s == EE_OK && ((jf != NULL && !json_is_integer(jf)) || (jt != NULL && !json_is_integer(jt))))
         s = ee__error(EE_EINVAL, "%s: \"from\" and \"to\" must be integers (ms since the epoch)",
                       what);
+    for (int i = 0; s == EE_OK && i < 2; i++) {
+        json_t *v = i == 0 ? jf : jt;
+        if (v != NULL && (json_integer_value(v) < 0 || json_integer_value(v) > B_TIME_MAX))
+            s = ee__error(EE_EINVAL, "%s: \"%s\" (at /%s) must be ms since the epoch, 0..%lld "
+                          "(9999-12-31)", what, i == 0 ? "from" : "to", i == 0 ? "from" : "to",
+                          (long long)B_TIME_MAX);
+    }
     if (s == EE_OK) {
         if (jt != NULL)
             to = (int64_t)json_integer_value(jt);

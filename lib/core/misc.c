@@ -54,10 +54,18 @@ void ee__deadline_after_ms(int64_t ms, struct timespec *out)
 
 void ee__time_iso(int64_t ms, char out[32])
 {
-    time_t s = (time_t)(ms / 1000);
+    /* floored, so that an instant before the epoch reads .xyz >= 0 */
+    int64_t rem = ms % 1000;
+    if (rem < 0)
+        rem += 1000;
+    time_t s = (time_t)((ms - rem) / 1000);
     struct tm tm;
-    gmtime_r(&s, &tm);
     char day[24];
-    strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, 32, "%s.%03dZ", day, (int)(ms % 1000));
+    /* a year gmtime cannot represent (|ms| near INT64_MAX): no garbage */
+    if (gmtime_r(&s, &tm) == NULL ||
+        strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+        snprintf(out, 32, "%s", ms < 0 ? "0000-01-01T00:00:00.000Z" : "9999-12-31T23:59:59.999Z");
+        return;
+    }
+    snprintf(out, 32, "%s.%03dZ", day, (int)rem);
 }

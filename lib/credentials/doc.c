@@ -100,7 +100,13 @@ ee_status ee__cdoc_get(ee_engine *e, const char *coll, const char *ws, const cha
                        ee__cdoc *out)
 {
     memset(out, 0, sizeof *out);
-    if (id == NULL || strlen(id) != EE_STORAGE_ID_HEX_LEN || !bson_oid_is_valid(id, strlen(id)))
+    /* lowercase only, as ids are written: storage reads "6B16..." to the
+     * same document, and the answer would carry that second spelling as
+     * "id" (and a run's apiKeyUsed) */
+    bool lower = id != NULL;
+    for (const char *c = id; lower && *c != '\0'; c++)
+        lower = !(*c >= 'A' && *c <= 'F');
+    if (!lower || strlen(id) != EE_STORAGE_ID_HEX_LEN || !bson_oid_is_valid(id, strlen(id)))
         return ee__error(EE_ENOTFOUND, "no credential with that id");
     uint8_t *data = NULL;
     size_t len = 0;

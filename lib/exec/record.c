@@ -349,10 +349,25 @@ ee_status ee__exec_insert(ee_engine *engine, x_rec *r)
     return st;
 }
 
+/* Whether id is an execution id as the library writes them: 24 lowercase
+ * hex digits. Storage reads any case of hex to the same document, but the
+ * id is also a key as text (the record's "_id", accounting, the gateway's
+ * grant, the callback key): "6B16..." would load the run under a second
+ * name, so it is not found, as every other malformed id. */
+static bool exec_id_ok(const char *id)
+{
+    if (id == NULL || strlen(id) != EE_EXEC_ID_SIZE - 1)
+        return false;
+    for (const char *c = id; *c != '\0'; c++)
+        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+            return false;
+    return true;
+}
+
 ee_status ee__exec_load(ee_engine *engine, const char *workspace, const char *id, x_rec *out)
 {
     memset(out, 0, sizeof *out);
-    if (!ee__id_valid(id))
+    if (!exec_id_ok(id))
         return ee__error(EE_ENOTFOUND, "no execution %s in this workspace", "with that id");
     uint8_t *data = NULL;
     size_t len = 0;

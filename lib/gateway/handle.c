@@ -170,18 +170,58 @@ static void pct_encode(const char *in, size_t n, char *out)
     out[o] = '\0';
 }
 
+/* The provider path as URL text: a host's HTTP server (libmicrohttpd,
+ * the embedded listener) hands the path over decoded, so a byte that cannot
+ * stand in a URL's path is encoded again. '#' and '?' above all: decoded
+ * from %23 and %3F they would end the path upstream (the rest dropped, or
+ * moved into the query beside the injected key). '%' stays: a host may pass
+ * the path as it came, still encoded. out holds 3 * strlen(in) + 1. */
+static void path_encode(const char *in, char *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (; *in != '\0'; in++) {
+        unsigned char c = (unsigned char)*in;
+        if (c <= 0x20 || c >= 0x7f || strchr("#?\"<>\\^`{|}", c) != NULL) {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+}
+
+/* Whether a provider path is free of "." and ".." segments: the transport
+ * would resolve them, and "/openrouter/../x" leave the provider's base
+ * path with the provider's key. */
+static bool path_ok(const char *rest)
+{
+    for (const char *seg = rest; *seg != '\0';) {
+        seg += *seg == '/';
+        size_t len = strcspn(seg, "/");
+        if ((len == 1 && seg[0] == '.') || (len == 2 && seg[0] == '.' && seg[1] == '.'))
+            return false;
+        seg += len;
+    }
+    return true;
+}
+
 /* The upstream request with the key in it. */
 static ee_status build(g_state *st, const g_provider *p, const ee_gateway_request *r,
                        const char *rest, const char *key, size_t key_len, ee_http_request **out)
 {
     *out = NULL;
     size_t qlen = r->query != NULL ? strlen(r->query) : 0;
-    size_t cap = strlen(p->base_url) + strlen(rest) + qlen + 3 * key_len + 160;
+    size_t cap = strlen(p->base_url) + 3 * strlen(rest) + qlen + 3 * key_len + 160;
     char *url = malloc(cap);
     if (url == NULL)
         return ee__error(EE_ENOMEM, "out of memory forwarding a gateway call");
-    int n = snprintf(url, cap, "%s%s%s%s", p->base_url, rest, qlen > 0 ? "?" : "",
-                     qlen > 0 ? r->query : "");
+    int n = snprintf(url, cap, "%s", p->base_url);
+    path_encode(rest, url + n);
+    n += (int)strlen(url + n);
+    n += snprintf(url + n, cap - (size_t)n, "%s%s", qlen > 0 ? "?" : "", qlen > 0 ? r->query : "");
     if (p->inject_query != NULL) {
         n += snprintf(url + n, cap - (size_t)n, "%s%s=", qlen > 0 ? "&" : "?", p->inject_query);
         pct_encode(key, key_len, url + n);
@@ -643,6 +683,9 @@ ee_status ee__gateway_handle_deferred(ee_engine *engine, const ee_gateway_reques
         out = answer(sink, 405, EE_EINVAL, "method not allowed");
     else if (p == NULL)
         out = answer(sink, 404, EE_ENOTFOUND, "unknown provider");
+    else if (slash != NULL && !path_ok(slash))
+        out = answer(sink, 400, EE_EINVAL, "the provider path must not hold \".\" or \"..\" "
+                                           "segments");
     else if (!granted(g, p))
         out = answer(sink, 403, EE_EPERM, "the provider is not routed for this execution");
     else if ((int64_t)request->body_len > st->body_max)

@@ -318,6 +318,41 @@ class ServerTest(unittest.TestCase):
         self.assert_error(self.call("/api/engines/nope", "a"), 404, "EE_ENOTFOUND")
         self.assert_error(self.call("/nope", "a"), 404, "EE_ENOTFOUND")
 
+    def test_method_not_allowed_405_with_allow(self):
+        # A known route asked with a method it does not take: 405 with
+        # Allow (RFC 9110), not the 404 of a path that is no route; the
+        # request does nothing (no run for a GET on execute).
+        code, before, _ = self.call("/api/engines/executions?limit=100", "bill")
+        self.assertEqual(code, 200, before)
+        for path, method, who, allow in (
+                ("/api/engines/catalog", "DELETE", "a", "GET, HEAD"),
+                ("/api/engines/execute/" + self.wf, "GET", "bill", "POST"),
+                ("/api/engines/workflows/%s/execute" % self.wf, "PUT", "bill", "POST"),
+                ("/api/engines/api-keys/" + "a" * 24, "POST", "a",
+                 "GET, HEAD, PUT, PATCH, DELETE"),
+                ("/api/admin/engines/billing/2026-01/close", "GET", "admin", "POST"),
+                ("/healthz", "POST", None, "GET, HEAD"),
+                ("/_ee/callback", "GET", None, "POST"),
+                ("/metrics", "DELETE", "admin", "GET, HEAD"),
+                ("/api/engines/sync-workflows", "HEAD", "admin", "GET, POST")):
+            code, body, hdrs = self.call(path, who, method)
+            self.assertEqual(code, 405, (path, method, body))
+            self.assertEqual(hdrs["Allow"], allow, path)
+            if method == "HEAD":
+                continue  # no body
+            self.assertEqual(body["error"]["status"], "EE_EINVAL", body)
+            self.assertIn(method, body["error"]["message"])
+        self.assertEqual(self.call("/api/engines/executions?limit=100", "bill")[1], before)
+        # HEAD where GET is allowed: GET's status and headers, no body
+        code, body, hdrs = self.call("/api/engines/catalog", "a", "HEAD")
+        self.assertEqual((code, body), (200, None))
+        self.assertEqual(hdrs["Content-Type"], "application/json")
+        # still 404: no such path; a path longer than any route's: 414
+        self.assert_error(self.call("/api/engines/catalog/x", "a", "DELETE"), 404,
+                          "EE_ENOTFOUND")
+        self.assert_error(self.call("/api/engines/executions/" + "a" * 1100, "a"), 414,
+                          "EE_ETOOBIG")
+
     def test_email_routes_need_a_mail_transport_and_admin(self):
         # This server has neither SMTP_HOST nor PLATFORM_RESEND_KEY: 501.
         code, rec, _ = self.run_sync("a")
@@ -382,6 +417,68 @@ class ServerTest(unittest.TestCase):
                     break
                 data += chunk
         self.assertTrue(data.startswith(b"HTTP/1.1 431"), data[:100])
+
+    def raw_exchange(self, data):
+        """Send raw bytes; everything the server answers until it closes."""
+        out = b""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as s:
+            s.sendall(data)
+            while True:
+                try:
+                    chunk = s.recv(4096)
+                except ConnectionError:
+                    break
+                if not chunk:
+                    break
+                out += chunk
+        return out
+
+    def test_ambiguous_framing_400(self):
+        # Two Content-Length headers, or one beside Transfer-Encoding: a
+        # proxy in front may read another body end than libmicrohttpd
+        # (request smuggling). Refused, the connection closed, nothing
+        # stored; likewise HTTP/1.1 without Host (RFC 9112 3.2).
+        code, before, _ = self.call("/api/engines/api-keys", "bill")
+        body = json.dumps({"keyName": "smuggled", "provider": "openrouter",
+                           "apiKey": "sk-or-v1-" + "s" * 32}).encode()
+        head = ("POST /api/engines/api-keys HTTP/1.1\r\nHost: x\r\n"
+                "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                % TOKENS["bill"]["token"]).encode()
+        for framing, words in (
+                (b"Content-Length: %d\r\nContent-Length: 5\r\n" % len(body),
+                 "more than one Content-Length"),
+                (b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n" % len(body),
+                 "both Content-Length and Transfer-Encoding")):
+            data = self.raw_exchange(head + framing + b"Connection: keep-alive\r\n\r\n" + body)
+            status, _, rest = data.partition(b"\r\n")
+            self.assertTrue(status.startswith(b"HTTP/1.1 400"), data[:200])
+            self.assertIn(b"Connection: close", rest.split(b"\r\n\r\n")[0], data[:300])
+            err = json.loads(rest.split(b"\r\n\r\n", 1)[1])["error"]
+            self.assertEqual(err["status"], "EE_EINVAL")
+            self.assertIn(words, err["message"])
+        self.assertEqual(self.call("/api/engines/api-keys", "bill")[1], before)
+        data = self.raw_exchange(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
+        self.assertTrue(data.startswith(b"HTTP/1.1 400"), data[:200])
+        self.assertIn(b"without Host", data)
+        data = self.raw_exchange(b"GET /healthz HTTP/1.0\r\n\r\n")
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:200])
+
+    def test_no_token_401_before_the_body_is_read(self):
+        # Without a valid token the answer comes with the head: the body
+        # (up to 1 MiB per connection) is never read or kept for anyone.
+        for auth in (b"", b"Authorization: Bearer nope\r\n"):
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+                s.sendall(b"POST /api/engines/api-keys HTTP/1.1\r\nHost: x\r\n" + auth +
+                          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                          % (1024 * 1024))
+                data = b""
+                while b"}}" not in data:
+                    chunk = s.recv(4096)  # socket.timeout: the server waited for the body
+                    if not chunk:
+                        break
+                    data += chunk
+            self.assertTrue(data.startswith(b"HTTP/1.1 401"), data[:200])
+            self.assertIn(b"EE_EAUTH", data)
 
     def test_slow_clients_hold_no_worker(self):
         # More half-sent requests than the server has threads: others are served.
@@ -500,6 +597,66 @@ class ServerTest(unittest.TestCase):
                                           {"parameters": {"text": 5}}), 400, "EE_EVALIDATION")
         self.assert_field_errors(err, ["/text"])
         self.assertEqual((err["errors"][0]["keyword"], err["valid"]), ("type", False), err)
+
+    def test_body_not_json_names_what_and_where(self):
+        # The server's own parse of a body says why and at which byte
+        # (never the text there); nesting past jansson's depth is 413.
+        url = "/api/engines/execute/" + self.wf
+        for body, code, status, words in (
+                (b'{"parameters": {"text": "a"', 400, "EE_EPARSE", "at byte 27"),
+                (b'{"parameters": {}, "parameters": {}}', 400, "EE_EPARSE", "duplicate"),
+                (b'{"parameters": {"text": "\xff"}}', 400, "EE_EPARSE", "at byte"),
+                (b'{"sk-or-v1-private": }', 400, "EE_EPARSE", "at byte"),
+                (b'{"parameters": ' + b"[" * 100000 + b"]" * 100000 + b"}", 413, "EE_ETOOBIG",
+                 "depth")):
+            err = self.assert_error(self.call(url, "a", "POST", body), code, status)
+            self.assertIn(words, err["message"], body[:40])
+            self.assertNotIn("sk-or-v1-private", err["message"])
+
+    def test_body_with_nul_byte_400(self):
+        # A body reaches the library as C text: what follows a NUL byte
+        # would be ignored, so a body holding one is refused, and nothing
+        # is stored.
+        code, before, _ = self.call("/api/engines/api-keys", "bill")
+        self.assertEqual(code, 200, before)
+        body = json.dumps({"keyName": "nul", "provider": "openrouter",
+                           "apiKey": "sk-or-v1-" + "n" * 32}).encode() + b"\x00{garbage"
+        err = self.assert_error(self.call("/api/engines/api-keys", "bill", "POST", body), 400,
+                                "EE_EPARSE")
+        self.assertIn("NUL byte (at byte %d)" % (len(body) - len(b"\x00{garbage")),
+                      err["message"])
+        self.assertEqual(self.call("/api/engines/api-keys", "bill")[1], before)
+
+    def test_encoded_nul_in_url_400(self):
+        # libmicrohttpd decodes %00 into a C string: "<id>%00junk" would
+        # reach the route as "<id>". Refused instead, path or query, and
+        # a DELETE so refused deletes nothing.
+        code, key, _ = self.call("/api/engines/api-keys", "bill", "POST", {
+            "keyName": "nul-url", "provider": "openrouter", "apiKey": "sk-or-v1-" + "u" * 32})
+        self.assertEqual(code, 201, key)
+        self.addCleanup(self.call, "/api/engines/api-keys/" + key["id"], "bill", "DELETE")
+        for path, method in (("/api/engines/api-keys/%s%%00junk" % key["id"], "DELETE"),
+                             ("/api/engines/api-keys/%s%%00" % key["id"], "GET"),
+                             ("/api/engines/executions?workflowId=%s%%00x" % self.wf, "GET"),
+                             ("/api/engines/executions?limit%00=5", "GET")):
+            err = self.assert_error(self.call(path, "bill", method), 400, "EE_EINVAL")
+            self.assertIn("%00", err["message"])
+        code, got, _ = self.call("/api/engines/api-keys/" + key["id"], "bill")
+        self.assertEqual(code, 200, got)
+        # the connection's next request is read anew; "%2500" is text
+        self.assertEqual(self.call("/api/engines/catalog?q=%2500", "bill")[0], 200)
+
+    def test_query_numbers_out_of_range_400(self):
+        # An integer past int64 is passed on as text (refused by name), not
+        # clamped; analytics bounds its range without overflowing (a UBSan
+        # abort of the server before).
+        for q, words in (("to=99999999999999999999", "integers"),
+                         ("from=-1&to=9223372036854775807", "\"from\""),
+                         ("to=9223372036854775807", "\"to\"")):
+            err = self.assert_error(self.call("/api/admin/engines/usage?workspaceId=ws-a&" + q,
+                                              "admin"), 400, "EE_EINVAL")
+            self.assertIn(words, err["message"], q)
+        self.assertEqual(self.call("/healthz")[0], 200)
 
     def assert_field_errors(self, err, pointers):
         """The documented shape of a 400 naming fields."""
@@ -718,6 +875,17 @@ class ServerTest(unittest.TestCase):
                           404, "EE_ENOTFOUND")
         self.assert_error(self.call("/api/v1/quota/check", "a", "POST", "[1]"), 400,
                           "EE_EINVAL")
+
+    def test_v1_bodies_name_a_member_of_the_wrong_type(self):
+        # {"orgId": 5} was taken as no orgId (the token's organisation
+        # answered), {"workspaceId": 5} as no workspace: a 400 naming it.
+        for path, body, pointer in (
+                ("/api/v1/quota/check", {"orgId": 5}, "/orgId"),
+                ("/api/v1/quota/check", {"orgId": None}, "/orgId"),
+                ("/api/v1/copilot/validate-credentials", {"workspaceId": 5, "nodeNames": ["x"]},
+                 "/workspaceId")):
+            err = self.assert_error(self.call(path, "a", "POST", body), 400, "EE_EINVAL")
+            self.assert_field_errors(err, [pointer])
 
     def test_credentials(self):
         code, body, _ = self.call("/api/v1/credentials?workspaceId=platform", "a")

@@ -445,6 +445,28 @@ Test(billing_charges, bad_queries_are_refused_naming_the_member)
                  EE_EINVAL, "a range past 366 days");
     cr_assert(strstr(ee_error_last_message(), "366 days") != NULL, "%s", ee_error_last_message());
     ee_free(out);
+    /* bounds at the edges of int64: refused by name, not "to - from"
+     * overflowing (UBSan) or a date gmtime cannot render */
+    static const char *const edges[][2] = {
+        {"{\"from\": -1, \"to\": 9223372036854775807}", "\"from\""},
+        {"{\"to\": 9223372036854775807}", "\"to\""},
+        {"{\"from\": -9223372036854775808, \"to\": 1}", "\"from\""},
+        {"{\"from\": 253402300799998, \"to\": 253402300800000}", "\"to\""},
+    };
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        cr_assert_eq(ee_billing_analytics(engine, ws1, edges[i][0], &out), EE_EINVAL, "%s",
+                     edges[i][0]);
+        cr_assert(strstr(ee_error_last_message(), edges[i][1]) != NULL, "%s: %s", edges[i][0],
+                  ee_error_last_message());
+        ee_free(out);
+    }
+    /* the last representable day still answers, with ISO dates */
+    cr_assert_eq(ee_billing_analytics(engine, ws1,
+                                      "{\"from\": 253402214400000, \"to\": 253402300799999}",
+                                      &out),
+                 EE_OK, "%s", out);
+    cr_assert(strstr(out, "\"to\":\"9999-12-31T23:59:59.999Z\"") != NULL, "%s", out);
+    ee_free(out);
     cr_assert_eq(ee_billing_analytics(engine, ws1, "{\"granularity\": \"hour\"}", &out),
                  EE_EINVAL);
     cr_assert(strstr(ee_error_last_message(), "granularity") != NULL);

@@ -3,6 +3,7 @@
 #include "cred_test.h"
 
 #include <bson/bson.h>
+#include <ctype.h>
 
 #include "credentials/cred_internal.h"
 
@@ -83,6 +84,32 @@ Test(keys, add_list_get_update_delete)
     ee_principal_free(alice);
     ee_principal_free(bob);
     ee_principal_free(eve);
+    ee_engine_close(e);
+}
+
+Test(keys, an_id_in_upper_case_is_not_found_and_changes_nothing)
+{
+    /* storage reads "6B16..." to the same document; the answer carried that
+     * spelling as "id" and an update or delete acted under it */
+    ee_engine *e = open_engine(NULL);
+    ee_principal *alice = principal("ws-a", "alice");
+    char id[32], upper[32];
+    add_key(e, alice, "Case", KEY_A, id);
+    for (size_t i = 0; i < sizeof id; i++)
+        upper[i] = (char)toupper((unsigned char)id[i]);
+    cr_assert_str_neq(upper, id, "the id has a hex letter");
+    char *out = NULL;
+    json_t *r = answer(ee_cred_key_get(e, alice, upper, &out), EE_ENOTFOUND, &out);
+    json_decref(r);
+    r = answer(ee_cred_key_update(e, alice, upper, "{\"keyName\": \"x\"}", &out), EE_ENOTFOUND,
+               &out);
+    json_decref(r);
+    cr_expect_eq(ee_cred_key_delete(e, alice, upper), EE_ENOTFOUND);
+    r = answer(ee_cred_key_get(e, alice, id, &out), EE_OK, &out);
+    cr_expect_str_eq(jstr(r, "keyName"), "Case", "the refused update changed nothing");
+    cr_expect_str_eq(jstr(r, "id"), id);
+    json_decref(r);
+    ee_principal_free(alice);
     ee_engine_close(e);
 }
 

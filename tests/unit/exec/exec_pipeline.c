@@ -5,6 +5,8 @@
  */
 #include "exec_fake.h"
 
+#include <ctype.h>
+
 #include "execengine/credentials.h"
 #include "execengine/quota.h"
 
@@ -406,6 +408,38 @@ Test(exec_pipeline, another_workspace_cannot_see_wait_on_or_cancel_an_execution)
     json_decref(list);
     cr_assert_eq(ee_exec_get(engine, alice, id, &out), EE_OK, "the owner still sees it");
     ee_free(out);
+}
+
+Test(exec_pipeline, an_id_in_upper_case_is_not_found_and_changes_nothing)
+{
+    /* Storage reads any case of hex to the same document, but the id is a
+     * key as text too: "6B16..." loaded the run as "_id": "6B16..." and
+     * cancelled it under that name (its accounting keyed apart). */
+    ee_config *cfg = ee_test_config_new(NULL, NULL, NULL);
+    ee_test_config_set(cfg, "EXEC_WORKERS", "0");
+    ee_engine *idle = fake_engine_config(cfg);
+    fake_sync(idle);
+    char wf[25], id[EE_EXEC_ID_SIZE], upper[EE_EXEC_ID_SIZE], *out = NULL;
+    entry_id(idle, "wf0", wf);
+    cr_assert_eq(ee_exec_submit(idle, alice, wf, NULL, NULL, NULL, id), EE_OK);
+    for (size_t i = 0; i < sizeof id; i++)
+        upper[i] = (char)toupper((unsigned char)id[i]);
+    cr_assert_str_neq(upper, id, "the id has a hex letter");
+    cr_expect_eq(ee_exec_get(idle, alice, upper, &out), EE_ENOTFOUND, "%s", out);
+    ee_free(out);
+    cr_expect_eq(ee_exec_results(idle, alice, upper, &out), EE_ENOTFOUND);
+    ee_free(out);
+    cr_expect_eq(ee_exec_cost(idle, alice, upper, &out), EE_ENOTFOUND);
+    ee_free(out);
+    cr_expect_eq(ee_exec_cancel(idle, alice, upper), EE_ENOTFOUND);
+    cr_assert_eq(ee_exec_get(idle, alice, id, &out), EE_OK);
+    json_t *rec = parse_doc(out);
+    ee_free(out);
+    cr_expect_str_eq(sget(rec, "status"), "pending", "the refused cancel changed nothing");
+    cr_expect_str_eq(sget(rec, "_id"), id);
+    json_decref(rec);
+    cr_expect_eq(ee_exec_cancel(idle, alice, id), EE_OK, "%s", ee_error_last_message());
+    ee_engine_close(idle);
 }
 
 Test(exec_pipeline, the_list_is_newest_first_filtered_and_paged)

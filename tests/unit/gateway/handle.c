@@ -240,6 +240,36 @@ Test(gateway_handle, unrouted_unknown_method_and_body_limits)
     cr_expect_eq(up.calls, 1);
 }
 
+Test(gateway_handle, a_decoded_path_is_encoded_again_and_dot_segments_are_refused)
+{
+    /* An HTTP server hands the path over decoded ("%23" -> '#'): upstream
+     * it stays one path, not cut at '#' or split at '?' beside the key. */
+    static const char *const YT[] = {"youtubeSearch"};
+    char tok[EE__GATEWAY_TOKEN_SIZE];
+    gw_grant(e, p, EXEC_A, YT, 1, NULL, -1, gw_now + 60000, tok);
+    up_reset(UP_SEARCH);
+    gw_answer a = gw_call(e, "/youtube/youtube/v3/a b#c?key=mine\"\x01\xc3\xa9%41", tok);
+    cr_expect_eq(a.status, 200, "%s", a.body ? a.body : "");
+    cr_expect_str_eq(up.url, "https://www.googleapis.com/youtube/v3/a%20b%23c%3Fkey=mine%22%01"
+                             "%C3%A9%41?key=" C_YOUTUBE_ENC);
+    gw_answer_free(&a);
+    /* "." and ".." segments would leave the provider's base path */
+    int calls = up.calls;
+    static const char *const dots[] = {"/youtube/youtube/../../x", "/youtube/..", "/youtube/./x",
+                                       "/youtube/a/.."};
+    for (size_t i = 0; i < sizeof dots / sizeof dots[0]; i++) {
+        a = gw_call(e, dots[i], tok);
+        gw_expect_error(&a, 400, "EE_EINVAL");
+        cr_expect(a.body != NULL && strstr(a.body, "segments") != NULL, "%s: %s", dots[i],
+                  a.body ? a.body : "");
+        gw_answer_free(&a);
+    }
+    cr_expect_eq(up.calls, calls, "no refused call went upstream");
+    a = gw_call(e, "/youtube/youtube/v3/a..b/.x", tok); /* not dot segments */
+    cr_expect_eq(a.status, 200, "%s", a.body ? a.body : "");
+    gw_answer_free(&a);
+}
+
 Test(gateway_handle, a_spent_budget_refuses_with_402_and_marks_the_usage)
 {
     char tok[EE__GATEWAY_TOKEN_SIZE];
