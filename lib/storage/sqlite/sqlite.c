@@ -22,10 +22,11 @@
  * its own WAL write and fsync only. The connections' automatic checkpoint
  * is off; each commit reports the WAL's size (wal_hook) and past
  * CKPT_PAGES wakes the thread, which runs a PASSIVE checkpoint (it never
- * blocks readers or writers). Should writers never pause long enough for
- * the log to be reused, or the thread be gone (a child after fork()), a
- * commit past CKPT_HARD_PAGES checkpoints itself, as SQLite would: the
- * WAL stays bounded either way.
+ * blocks readers or writers), then a RESTART once it has caught up, so
+ * that the log is reused. Should writers never pause long enough for
+ * that, or the thread be gone (a child after fork()), a commit past
+ * CKPT_HARD_PAGES checkpoints itself, as SQLite would: the WAL stays
+ * bounded either way.
  *
  * One table per collection: id BLOB (12 bytes) unique, ws, rev, t (the
  * time field), one TEXT column per indexed field, doc BLOB (the BSON).
@@ -52,10 +53,10 @@
  * pass (two fsyncs) copies at least that many, as SQLite's automatic
  * checkpoint does in the committing thread - and past which a commit
  * checkpoints itself. The log is reused from its start once a checkpoint
- * caught up with it (the thread's RESTART); writers that never pause
- * leave no such moment, and the commit that passes CKPT_HARD_PAGES
- * checkpoints: by then the thread has copied nearly everything, so that
- * costs the commit little more than the database file's fsync. */
+ * caught up with it (the thread's RESTART); writers that never pause leave
+ * no such moment, and the commit that passes CKPT_HARD_PAGES checkpoints
+ * after the thread's pass: by then the thread has copied nearly
+ * everything, so that costs the commit little more than an fsync. */
 #define CKPT_PAGES 1000
 #define CKPT_HARD_PAGES 4000
 /* The longest wait between two passes while writers keep the log busy. */
@@ -100,8 +101,9 @@ typedef struct lite {
     char **fixed_sql; /* [collection][K_*] */
     ee__pool pool;
     /* the checkpoint thread (file databases only) */
-    pthread_mutex_t ckpt_lock;
+    pthread_mutex_t ckpt_lock; /* the flags below */
     pthread_cond_t ckpt_cond;
+    pthread_mutex_t ckpt_run;  /* held by a checkpoint of this process's */
     pthread_t ckpt_thread;
     bool ckpt_running, ckpt_wanted, ckpt_stop;
     _Atomic int ckpt_mark; /* the log's pages the last pass had copied; 0 once reused */
@@ -264,10 +266,20 @@ static void conn_close(lite *l, conn *c)
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     lite *l = arg;
-    if (pages >= CKPT_HARD_PAGES || (pages >= CKPT_PAGES && l->ckpt_pid != getpid())) {
-        /* behind, or no thread in this process (a fork()ed child): the
-         * commit checkpoints, as SQLite's automatic checkpoint would */
+    if (l->ckpt_pid != getpid()) {
+        /* a fork()ed child: the thread (and the state of its locks) is the
+         * parent's - the commit checkpoints, as SQLite's automatic
+         * checkpoint would */
+        if (pages >= CKPT_PAGES)
+            (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    } else if (pages >= CKPT_HARD_PAGES) {
+        /* writers that never pause: the commit checkpoints, after the
+         * thread's pass of the moment (which would make it BUSY); the
+         * writer's next transaction, beginning after a checkpoint that
+         * caught up, reuses the log */
+        pthread_mutex_lock(&l->ckpt_run);
         (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        pthread_mutex_unlock(&l->ckpt_run);
     } else if (pages >= CKPT_PAGES && pages - atomic_load(&l->ckpt_mark) >= CKPT_PAGES) {
         pthread_mutex_lock(&l->ckpt_lock);
         if (!l->ckpt_wanted) {
@@ -308,25 +320,29 @@ static bool ckpt_pass(lite *l)
 {
     if (l->ckpt_db == NULL)
         ckpt_connect(l); /* opened once the file is in WAL mode */
+    if (l->ckpt_db == NULL)
+        return false;
     int log = 0, done = 0;
-    if (l->ckpt_db == NULL || sqlite3_wal_checkpoint_v2(l->ckpt_db, NULL,
-                                                        SQLITE_CHECKPOINT_PASSIVE, &log,
-                                                        &done) != SQLITE_OK)
-        return false;
-    if (log <= 0)
-        return true; /* empty, or not a log at all */
-    atomic_store(&l->ckpt_mark, done);
-    if (done < log || sqlite3_wal_checkpoint_v2(l->ckpt_db, NULL, SQLITE_CHECKPOINT_RESTART,
-                                                NULL, NULL) != SQLITE_OK)
-        return false;
-    atomic_store(&l->ckpt_mark, 0);
-    return true;
+    pthread_mutex_lock(&l->ckpt_run);
+    int rc = sqlite3_wal_checkpoint_v2(l->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    bool reused = rc == SQLITE_OK && log <= 0; /* empty, or not a log at all */
+    if (rc == SQLITE_OK && log > 0) {
+        atomic_store(&l->ckpt_mark, done);
+        reused = done >= log && sqlite3_wal_checkpoint_v2(l->ckpt_db, NULL,
+                                                          SQLITE_CHECKPOINT_RESTART, NULL,
+                                                          NULL) == SQLITE_OK;
+        if (reused)
+            atomic_store(&l->ckpt_mark, 0);
+    }
+    pthread_mutex_unlock(&l->ckpt_run);
+    return reused;
 }
 
-/* Woken by a commit past the mark, the thread passes until the log is
+/* Woken by a commit past a mark, the thread passes until the log is
  * reused: at once, then - writers were there - again after 50 ms, 100 ms,
- * ... at most every CKPT_RETRY_MAX_MS, each pass copying what came since
- * (a pass with nothing to copy costs no fsync). */
+ * ... at most every CKPT_RETRY_MAX_MS, or sooner when a commit passes a
+ * mark again; each pass copies what came since (one with nothing to copy
+ * costs no fsync). */
 static void *ckpt_main(void *arg)
 {
     lite *l = arg;
@@ -344,7 +360,7 @@ static void *ckpt_main(void *arg)
                 break;
             struct timespec ts;
             ee__deadline_after_ms(delay, &ts);
-            while (!l->ckpt_stop &&
+            while (!l->ckpt_stop && !l->ckpt_wanted &&
                    pthread_cond_timedwait(&l->ckpt_cond, &l->ckpt_lock, &ts) != ETIMEDOUT)
                 ;
             delay = delay * 2 < CKPT_RETRY_MAX_MS ? delay * 2 : CKPT_RETRY_MAX_MS;
@@ -1221,6 +1237,7 @@ static void lite_destroy(void *ctx)
     free(l->path);
     pthread_cond_destroy(&l->ckpt_cond);
     pthread_mutex_destroy(&l->ckpt_lock);
+    pthread_mutex_destroy(&l->ckpt_run);
     free(l);
 }
 
@@ -1295,6 +1312,7 @@ ee_status ee__storage_sqlite_open(ee_storage **out, const ee__sqlite_options *o)
         return ee__error(EE_ENOMEM, "sqlite: out of memory");
     pthread_mutex_init(&l->ckpt_lock, NULL);
     pthread_cond_init(&l->ckpt_cond, NULL);
+    pthread_mutex_init(&l->ckpt_run, NULL);
     l->path = strdup(o->path);
     l->synchronous = o->synchronous;
     l->busy_ms = o->busy_timeout_ms;

@@ -16,22 +16,19 @@
 
 #include "execengine/storage.h"
 #include "sqlite_sync_count.h"
+#include "temp_dir.h"
 
 static char dir[64];
 
 static void setup(void)
 {
     cr_assert_eq(sqlite_sync_count_install(), SQLITE_OK);
-    snprintf(dir, sizeof dir, "/tmp/ee-storage-ckpt-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    ee_test_temp_dir("/tmp/ee-storage-ckpt-XXXXXX", dir, sizeof dir);
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    ee_test_temp_dir_remove(dir);
 }
 
 TestSuite(sqlite_checkpoint, .init = setup, .fini = teardown, .timeout = 120);
@@ -67,10 +64,10 @@ static void write_records(ee_storage *s, int from, int n)
     }
 }
 
-static ee_storage *open_file(void)
+static ee_storage *open_file(const char *options)
 {
-    char uri[128];
-    snprintf(uri, sizeof uri, "sqlite://%s/store.db", dir);
+    char uri[160];
+    snprintf(uri, sizeof uri, "sqlite://%s/store.db%s", dir, options);
     ee_storage *s = NULL;
     cr_assert_eq(ee_storage_open_uri(&s, uri), EE_OK, "%s", ee_error_last_message());
     return s;
@@ -81,7 +78,7 @@ static ee_storage *open_file(void)
  * while the writer pauses, and the next burst reuses the log. */
 Test(sqlite_checkpoint, commits_leave_checkpoints_to_the_thread)
 {
-    ee_storage *s = open_file();
+    ee_storage *s = open_file(""); /* synchronous=FULL, as shipped */
     long other0 = atomic_load(&sqlite_syncs_other);
     long here0 = sqlite_syncs_other_here;
     long long wal_max = 0;
@@ -105,18 +102,22 @@ Test(sqlite_checkpoint, commits_leave_checkpoints_to_the_thread)
     ee_storage_free(s);
 }
 
-/* A writer that never pauses: the commit past the hard mark checkpoints
- * (the thread has copied most of it), and the log stays bounded. */
+/* A writer that never pauses: the commit past the hard mark checkpoints,
+ * after the thread's pass of the moment (the thread has copied most of it;
+ * without that wait the commit's checkpoint found the thread's busy and the
+ * log grew on), and the log stays bounded. (Commits
+ * unsynced, for the test's time: checkpoints work the same.) */
 Test(sqlite_checkpoint, a_writer_that_never_pauses_keeps_the_log_bounded)
 {
-    ee_storage *s = open_file();
+    ee_storage *s = open_file("?synchronous=normal");
     long long wal_max = 0;
     for (int round = 0; round < 100; round++) {
         write_records(s, round * 100, 100);
         long long w = wal_bytes();
         wal_max = w > wal_max ? w : wal_max;
     }
-    cr_expect_lt(wal_max, 4400LL * 4120, "the log grew to %lld bytes", wal_max);
+    /* 4,000 pages and the commit that passed them */
+    cr_expect_lt(wal_max, 4200LL * 4120, "the log grew to %lld bytes", wal_max);
     ee_storage_free(s);
 }
 
