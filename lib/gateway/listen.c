@@ -215,6 +215,77 @@ static const char TOO_BIG[] = "{\"error\": {\"status\": \"EE_ETOOBIG\", \"messag
 static const char NOT_HERE[] = "{\"error\": {\"status\": \"EE_ENOTFOUND\", \"message\": "
                                "\"not a gateway URL: " PREFIX "/<provider>/<path>\"}}";
 
+/* A refusal of the listener's own, in the gateway's shape (as handle.c's
+ * answer() writes it); close: the connection ends after it (where the
+ * request's body ends is unknown). */
+static enum MHD_Result queue_error(struct MHD_Connection *c, unsigned http, ee_status status,
+                                   const char *message, bool close)
+{
+    json_t *doc = json_pack("{s:{s:s, s:s}}", "error", "status", ee_status_name(status),
+                            "message", message);
+    char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (text == NULL)
+        return MHD_NO;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text,
+                                                                MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    if (close)
+        MHD_add_response_header(resp, "Connection", "close");
+    enum MHD_Result ok = MHD_queue_response(c, http, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+/* ---- what libmicrohttpd does not refuse ------------------------------------------ */
+
+/* Per connection (MHD_OPTION_NOTIFY_CONNECTION): whether the request being
+ * read had "%00" in its path or query. libmicrohttpd decodes both before
+ * on_request() sees them, as C strings: "/gateway/serper/a%00b" would reach
+ * the provider as "/a", and "?q=a%00b" as "q=a" - the workflow's input
+ * silently cut, not refused. */
+typedef struct {
+    bool url_nul;
+} g_conn;
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)c;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = calloc(1, sizeof(g_conn)); /* NULL: on_request() closes it */
+    } else {
+        free(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static g_conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* libmicrohttpd's own decoding of the path and of each query key and value,
+ * noting a decoded NUL (on the connection's thread, before on_request()). */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    size_t n = MHD_http_unescape(s);
+    if (strlen(s) != n) {
+        g_conn *cs = conn_of(c);
+        if (cs != NULL)
+            cs->url_nul = true;
+    }
+    return n;
+}
+
 /* ---- the callback route ------------------------------------------------------------ */
 
 static const char CB_METHOD[] = "{\"error\": {\"status\": \"EE_EINVAL\", \"message\": \"the "
@@ -452,6 +523,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     g_state *st = cls;
     g_req *r = *con_cls;
     if (r == NULL) {
+        g_conn *cs = conn_of(c);
+        if (cs == NULL)
+            return MHD_NO; /* out of memory at its start: %00 could not be told */
+        if (cs->url_nul) {
+            cs->url_nul = false; /* this request's; a next one on the connection is read anew */
+            return queue_error(c, 400, EE_EINVAL,
+                               "the URL holds an encoded NUL byte (%00) in its path or query",
+                               false);
+        }
         if (strncmp(url, PREFIX "/", sizeof PREFIX) != 0)
             return queue_json(c, 404, NOT_HERE);
         int64_t limit = st->body_max;
@@ -586,6 +666,8 @@ ee_status ee_gateway_listen(ee_engine *engine, const char *address, char **url_o
                                      MHD_OPTION_NOTIFY_COMPLETED, on_completed, st,
                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
                                      MHD_OPTION_CONNECTION_LIMIT, (unsigned)G_MAX_CONNECTIONS,
+                                     MHD_OPTION_NOTIFY_CONNECTION, on_connection, st,
+                                     MHD_OPTION_UNESCAPE_CALLBACK, unescape, st,
                                      MHD_OPTION_END);
     if (l == NULL || l->daemon == NULL) {
         pthread_mutex_unlock(&st->lock);
