@@ -286,6 +286,38 @@ static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
     return n;
 }
 
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    (void)value;
+    unsigned *n = cls; /* [0] Content-Length headers, [1] Transfer-Encoding headers */
+    if (strcasecmp(key, "Content-Length") == 0)
+        n[0]++;
+    else if (strcasecmp(key, "Transfer-Encoding") == 0)
+        n[1]++;
+    return MHD_YES;
+}
+
+/* Why the request's framing is refused (RFC 9112 6.3, 3.2), or NULL.
+ * libmicrohttpd 0.9 reads the first of two Content-Length headers and
+ * lets chunked win over a Content-Length, where a proxy in front may read
+ * another: the body's end would differ between them (request smuggling).
+ * It also serves an HTTP/1.1 request without Host. */
+static const char *framing_error(struct MHD_Connection *c, const char *version)
+{
+    unsigned n[2] = {0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, n);
+    if (n[0] > 1)
+        return "more than one Content-Length header";
+    if (n[0] > 0 && n[1] > 0)
+        return "both Content-Length and Transfer-Encoding";
+    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host") == NULL)
+        return "an HTTP/1.1 request without Host";
+    return NULL;
+}
+
 /* ---- the callback route ------------------------------------------------------------ */
 
 static const char CB_METHOD[] = "{\"error\": {\"status\": \"EE_EINVAL\", \"message\": \"the "
@@ -519,7 +551,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    (void)version;
     g_state *st = cls;
     g_req *r = *con_cls;
     if (r == NULL) {
@@ -531,6 +562,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return queue_error(c, 400, EE_EINVAL,
                                "the URL holds an encoded NUL byte (%00) in its path or query",
                                false);
+        }
+        const char *framing = framing_error(c, version);
+        if (framing != NULL) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "malformed request: %s", framing);
+            return queue_error(c, 400, EE_EINVAL, msg, true);
         }
         if (strncmp(url, PREFIX "/", sizeof PREFIX) != 0)
             return queue_json(c, 404, NOT_HERE);

@@ -674,6 +674,57 @@ Test(gateway_listen, an_encoded_nul_in_the_path_or_query_is_400_and_nothing_is_f
     cr_expect_str_eq(provider_last(), "/a%23b%20c?q=x%26y");
 }
 
+Test(gateway_listen, ambiguous_framing_is_400_and_the_connection_closes)
+{
+    /* two lengths, or a length beside chunked: a proxy in front may end the
+     * body elsewhere than libmicrohttpd (request smuggling) */
+    static const struct {
+        const char *framing, *words;
+    } cases[] = {
+        {"Content-Length: 2\r\nContent-Length: 40\r\n", "more than one Content-Length"},
+        {"Content-Length: 40\r\nContent-Length: 2\r\n", "more than one Content-Length"},
+        {"Content-Length: 7\r\nTransfer-Encoding: chunked\r\n",
+         "both Content-Length and Transfer-Encoding"},
+        {"Transfer-Encoding: chunked\r\nContent-Length: 7\r\n",
+         "both Content-Length and Transfer-Encoding"},
+    };
+    char req[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mark_provider();
+        snprintf(req, sizeof req,
+                 "POST /gateway/serper/search?smuggled=1 HTTP/1.1\r\nHost: x\r\n"
+                 "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                 "Connection: keep-alive\r\n%s\r\n2\r\n{}\r\n0\r\n\r\n",
+                 tok, cases[i].framing);
+        int fd = raw_connect(gw_url, 5000);
+        raw_send(fd, req);
+        raw_answer a = raw_read(fd);
+        expect_raw_error(&a, 400, "EE_EINVAL", cases[i].words);
+        cr_expect(strcasestr(a.head, "\r\nConnection: close") != NULL, "%s", a.head);
+        char rest[64];
+        cr_expect_leq(recv(fd, rest, sizeof rest, 0), 0, "the connection ends after it");
+        close(fd);
+        cr_expect_str_eq(provider_last(), "/search?mark=1", "case %zu reached the provider", i);
+    }
+    /* HTTP/1.1 requires Host (RFC 9112 3.2); HTTP/1.0 does not */
+    mark_provider();
+    snprintf(req, sizeof req,
+             "POST /gateway/serper/search?nohost=1 HTTP/1.1\r\nAuthorization: Bearer %s\r\n"
+             "Content-Length: 2\r\n\r\n{}",
+             tok);
+    raw_answer a = raw_exchange(gw_url, req);
+    expect_raw_error(&a, 400, "EE_EINVAL", "an HTTP/1.1 request without Host");
+    cr_expect(strcasestr(a.head, "\r\nConnection: close") != NULL, "%s", a.head);
+    cr_expect_str_eq(provider_last(), "/search?mark=1");
+    snprintf(req, sizeof req,
+             "POST /gateway/serper/search?http10=1 HTTP/1.0\r\nAuthorization: Bearer %s\r\n"
+             "Content-Length: 2\r\n\r\n{}",
+             tok);
+    a = raw_exchange(gw_url, req);
+    cr_expect_eq(a.status, 200, "%s\n%s", a.head, a.body);
+    cr_expect_str_eq(provider_last(), "/search?http10=1");
+}
+
 #else
 
 Test(gateway_listen, without_libmicrohttpd_listen_is_not_supported)
