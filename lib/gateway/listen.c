@@ -2,9 +2,15 @@
  *
  * One thread per connection (MHD's internal polling thread accepts), so a
  * slow provider holds only its own caller. Requests under /gateway/ are
- * served by ee_gateway_handle(). A body over EXEC_GATEWAY_BODY_MAX is
- * refused with 413: before it is read when its Content-Length says so,
- * else (chunked) once it ends - nothing past the limit is kept.
+ * served by ee_gateway_handle(). A request with a body and without a valid
+ * token is refused (401, ee_gateway_handle()'s own answer) with its head,
+ * before the body is read; all checks run again once it is in. A body over
+ * EXEC_GATEWAY_BODY_MAX is refused with 413: before it is read when its
+ * Content-Length says so, else (chunked) once it ends - nothing past the
+ * limit is kept. What libmicrohttpd 0.9 would serve wrongly is 400: %00 in
+ * the path or query (decoded into C strings, they would be cut there), and
+ * framing a proxy may read otherwise (two Content-Lengths, one beside
+ * Transfer-Encoding, HTTP/1.1 without Host; the connection is closed).
  *
  * One more route: POST /gateway/_ee/callback takes a workflow's signed
  * completion callback and hands its headers (as a JSON object) and body to
@@ -488,9 +494,67 @@ static bool wants_stream(const g_req *r)
     return ee__gateway_wants_stream(r->body, r->len);
 }
 
+/* The answer the sink was given (r->status, r->head, r->out), queued. */
+static enum MHD_Result queue_answer(struct MHD_Connection *c, g_req *r, bool streaming)
+{
+    struct MHD_Response *resp;
+    if (streaming) {
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, r, NULL);
+    } else {
+        resp = MHD_create_response_from_buffer(r->out_len, r->out, MHD_RESPMEM_MUST_FREE);
+        if (resp != NULL)
+            r->out = NULL; /* the response's now */
+    }
+    if (resp == NULL)
+        return MHD_NO;
+    for (size_t i = 0; i < r->n_head; i++) {
+        char *line = r->head[i];
+        char *colon = strchr(line, ':');
+        if (colon == NULL)
+            continue;
+        *colon = '\0';
+        const char *v = colon + 1;
+        while (*v == ' ')
+            v++;
+        MHD_add_response_header(resp, line, v);
+        *colon = ':';
+    }
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+/* A request with a body: Content-Length above 0, or Transfer-Encoding
+ * (framing_error() has refused both at once). */
+static bool has_body(struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    return (cl != NULL && strtoull(cl, NULL, 10) > 0) ||
+           MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding") != NULL;
+}
+
+/* The token checked with the request's head, before its body is read (up
+ * to EXEC_GATEWAY_BODY_MAX, on each of G_MAX_CONNECTIONS connections, for
+ * anyone who can connect): refused, the answer is queued and true. It is
+ * ee_gateway_handle()'s own refusal, word for word; a request that passes
+ * is checked again in full once its body is in (a token may expire or be
+ * revoked in between). Only a request with a body is checked early: one
+ * without is answered at once anyway, and the check reads the run's total. */
+static bool refused_early(struct MHD_Connection *c, g_req *r, enum MHD_Result *out)
+{
+    if (!has_body(c))
+        return false;
+    ee_gateway_request req = {EE_GATEWAY_REQUEST_VERSION, r->method, r->path, NULL,
+                              (const char *const *)r->headers, r->n_headers, NULL, 0};
+    ee_gateway_sink sink = {sink_head, sink_body, r};
+    if (!ee__gateway_check_head(r->st->engine, &req, &sink))
+        return false;
+    *out = r->have_head && !r->failed ? queue_answer(c, r, false) : MHD_NO;
+    return true;
+}
+
 static enum MHD_Result answer(struct MHD_Connection *c, g_req *r)
 {
-    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, r);
     qbuf q = {0};
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &q);
     if (q.bad) {
@@ -519,31 +583,7 @@ static enum MHD_Result answer(struct MHD_Connection *c, g_req *r)
         if (r->failed)
             return MHD_NO; /* out of memory: MHD closes the connection */
     }
-    struct MHD_Response *resp;
-    if (streaming) {
-        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, r, NULL);
-    } else {
-        resp = MHD_create_response_from_buffer(r->out_len, r->out, MHD_RESPMEM_MUST_FREE);
-        if (resp != NULL)
-            r->out = NULL; /* the response's now */
-    }
-    if (resp == NULL)
-        return MHD_NO;
-    for (size_t i = 0; i < r->n_head; i++) {
-        char *line = r->head[i];
-        char *colon = strchr(line, ':');
-        if (colon == NULL)
-            continue;
-        *colon = '\0';
-        const char *v = colon + 1;
-        while (*v == ' ')
-            v++;
-        MHD_add_response_header(resp, line, v);
-        *colon = ':';
-    }
-    enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
-    MHD_destroy_response(resp);
-    return ok;
+    return queue_answer(c, r, streaming);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -582,10 +622,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             if (callback != NULL && strcmp(method, "POST") != 0)
                 return method_not_allowed(c);
         }
-        /* refuse a declared oversize body before reading a byte of it */
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)limit)
-            return queue_json(c, 413, callback != NULL ? CB_TOO_BIG : TOO_BIG);
         r = calloc(1, sizeof *r);
         if (r == NULL)
             return MHD_NO;
@@ -599,6 +635,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (r->method == NULL || r->path == NULL) {
             req_free(r);
             return MHD_NO;
+        }
+        enum MHD_Result early = MHD_NO;
+        if (callback == NULL) {
+            /* the callback route's body is its signed document: its
+             * handler checks it, not a token */
+            MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, r);
+            if (refused_early(c, r, &early)) {
+                req_free(r);
+                return early;
+            }
+        }
+        /* refuse a declared oversize body before reading a byte of it (after
+         * the token: a caller without one learns nothing of the limit) */
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)limit) {
+            req_free(r);
+            return queue_json(c, 413, callback != NULL ? CB_TOO_BIG : TOO_BIG);
         }
         *con_cls = r;
         return MHD_YES;

@@ -725,6 +725,94 @@ Test(gateway_listen, ambiguous_framing_is_400_and_the_connection_closes)
     cr_expect_str_eq(provider_last(), "/search?http10=1");
 }
 
+/* The listener's refusal of a request whose body it was never sent, against
+ * ee_gateway_handle()'s answer to the same headers with a body. */
+static void expect_refused_with_the_head(ee_engine *eng, const char *url, const char *auth_line,
+                                         const char *auth_value)
+{
+    char req[1024];
+    snprintf(req, sizeof req,
+             "POST /gateway/serper/search HTTP/1.1\r\nHost: x\r\n%s"
+             "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+             auth_line, 5 * 1024 * 1024);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* the body never comes: a listener that waits for it times the read out */
+    int fd = raw_connect(url, 5000);
+    raw_send(fd, req);
+    raw_answer a = raw_read(fd);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    close(fd);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    cr_expect_eq(a.status, 401, "%s: HTTP %ld after %.0f ms: %s", auth_line, a.status, ms,
+                 a.head);
+    cr_expect_lt(ms, 4000, "answered with the head, not after a wait: %.0f ms", ms);
+    gw_answer direct = gw_call_h(eng, "POST", "/serper/search", auth_value, NULL, 0, "{}", 2);
+    cr_expect_eq(direct.status, 401);
+    cr_expect_str_eq(a.body, direct.body != NULL ? direct.body : "",
+                     "the same refusal as ee_gateway_handle()");
+    cr_expect(strcasestr(a.head, "\r\nContent-Type: application/json") != NULL, "%s", a.head);
+    gw_answer_free(&direct);
+}
+
+Test(gateway_listen, a_bad_token_is_401_before_the_body_is_read)
+{
+    /* the default EXEC_GATEWAY_BODY_MAX (10 MiB): a 5 MiB body is not
+     * refused for its size */
+    ee_config *cfg = ee_test_config_new(NULL, gw_clock, NULL);
+    ee_test_config_set(cfg, "EE_DATA_DIR", dir);
+    ee_test_config_set(cfg, "PLATFORM_SERPER_KEY", C_SERPER);
+    ee_engine *e2 = ee_test_engine_open_config(cfg);
+    char *out = NULL, *url2 = NULL;
+    cr_assert_eq(ee_cred_platform_provision(e2, &out), EE_OK);
+    ee_free(out);
+    static const char *const types[] = {"serper"};
+    char live[EE__GATEWAY_TOKEN_SIZE], revoked[EE__GATEWAY_TOKEN_SIZE],
+        expired[EE__GATEWAY_TOKEN_SIZE];
+    gw_grant(e2, p, "dddddddddddddddddddddddd", types, 1, NULL, -1, gw_now + 600000, live);
+    gw_grant(e2, p, "eeeeeeeeeeeeeeeeeeeeeeee", types, 1, NULL, -1, gw_now + 600000, revoked);
+    gw_grant(e2, p, "ffffffffffffffffffffffff", types, 1, NULL, -1, gw_now - 1, expired);
+    cr_assert_eq(ee__gateway_revoke(e2, "ws-listen", "eeeeeeeeeeeeeeeeeeeeeeee"), EE_OK);
+    cr_assert_eq(ee_gateway_listen(e2, "127.0.0.1:0", &url2), EE_OK, "%s",
+                 ee_error_last_message());
+
+    char line[128], value[128];
+    expect_refused_with_the_head(e2, url2, "", NULL);
+    expect_refused_with_the_head(e2, url2, "Authorization: Basic eDp5\r\n", "Basic eDp5");
+    expect_refused_with_the_head(e2, url2, "Authorization: Bearer eeg_nope\r\n",
+                                 "Bearer eeg_nope");
+    static const char unknown[] = "eeg_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    cr_assert_eq(strlen(unknown), EE__GATEWAY_TOKEN_SIZE - 1);
+    const char *const bad[] = {unknown, revoked, expired};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(line, sizeof line, "Authorization: Bearer %s\r\n", bad[i]);
+        snprintf(value, sizeof value, "Bearer %s", bad[i]);
+        expect_refused_with_the_head(e2, url2, line, value);
+    }
+
+    /* a live token's request is read and served as before */
+    char req[512];
+    snprintf(req, sizeof req,
+             "POST /gateway/serper/search?live=1 HTTP/1.1\r\nHost: x\r\n"
+             "Authorization: Bearer %s\r\nContent-Length: 2\r\n\r\n{}",
+             live);
+    raw_answer a = raw_exchange(url2, req);
+    cr_expect_eq(a.status, 200, "%s\n%s", a.head, a.body);
+    cr_expect_str_eq(provider_last(), "/search?live=1");
+    /* and its head alone is not answered: the listener waits for the body */
+    snprintf(req, sizeof req,
+             "POST /gateway/serper/search HTTP/1.1\r\nHost: x\r\n"
+             "Authorization: Bearer %s\r\nContent-Length: 100\r\n\r\n",
+             live);
+    int fd = raw_connect(url2, 300);
+    raw_send(fd, req);
+    a = raw_read(fd);
+    cr_expect_eq(a.status, 0, "a live token's request is not refused early: %s", a.head);
+    close(fd);
+    ee_free(url2);
+    ee_engine_close(e2);
+}
+
 #else
 
 Test(gateway_listen, without_libmicrohttpd_listen_is_not_supported)
