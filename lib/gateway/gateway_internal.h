@@ -152,6 +152,14 @@ typedef struct g_pending g_pending;
 ee_status ee__gateway_handle_deferred(ee_engine *engine, const ee_gateway_request *request,
                                       const ee_gateway_sink *sink, g_pending **pending);
 
+/* The token's checks of ee_gateway_handle() alone (missing, malformed,
+ * unknown, revoked, past its deadline; the storage failing), for a request
+ * whose body has not been read: true when the sink has been given the very
+ * refusal ee_gateway_handle() would give. An early refusal only - a request
+ * that passes is handled in full afterwards, every check again. */
+bool ee__gateway_check_head(ee_engine *engine, const ee_gateway_request *request,
+                            const ee_gateway_sink *sink);
+
 /* Store the call and add it to the run's total (as ee__gateway_record()),
  * then free p. NULL does nothing. */
 void ee__gateway_pending_commit(g_state *st, g_pending *p);

@@ -9,7 +9,9 @@
  * engine's transport; the key is wiped as soon as the request holds its
  * copy (which the transport wipes in turn). The caller's Authorization
  * (the token), hop-by-hop headers and any header the key travels in are
- * never forwarded.
+ * never forwarded. The token's checks are one function (token_check()),
+ * which the embedded listener also runs on a request's head alone
+ * (ee__gateway_check_head()) to refuse it before reading its body.
  *
  * A call answered whole is answered first and metered after: the caller
  * has the answer (with its cost headers) before the call's write, which
@@ -630,6 +632,72 @@ static void audit_refusal(ee_engine *engine, const g_grant *g, const g_provider 
     json_decref(detail);
 }
 
+/* The token's part of the checks: missing or malformed, unknown, revoked or
+ * past its deadline is 401; storage failing is 503. On success *g_out holds
+ * the grant (a reference) and *spent_out the run's spend so far; refused,
+ * *g_out is NULL and the return is the answer's (the sink has it). One
+ * function for ee_gateway_handle() and the listener's check of a request's
+ * head (ee__gateway_check_head()), so both refuse alike. */
+static ee_status token_check(g_state *st, const ee_gateway_request *request,
+                             const ee_gateway_sink *sink, g_grant **g_out, int64_t *spent_out)
+{
+    *g_out = NULL;
+    *spent_out = 0;
+    size_t tlen = 0;
+    const char *auth = header_value(request, "Authorization", &tlen);
+    if (auth == NULL || tlen <= 7 || strncasecmp(auth, "Bearer ", 7) != 0)
+        return answer(sink, 401, EE_EAUTH, "a gateway token is required (Authorization: Bearer)");
+    g_grant *g = NULL;
+    ee_status s = ee__gateway_grant_find(st, auth + 7, tlen - 7, &g);
+    if (s == EE_EAUTH)
+        return answer(sink, 401, EE_EAUTH, "unknown or malformed gateway token");
+    if (s != EE_OK) {
+        ee_error_clear();
+        return answer(sink, 503, s, "the gateway cannot read its grants");
+    }
+    int64_t spent = 0;
+    bool revoked = false;
+    s = ee__gateway_total(st, g, &spent, &revoked);
+    if (s != EE_OK) {
+        ee__gateway_grant_release(st, g);
+        ee_error_clear();
+        return answer(sink, 503, s, "the gateway cannot read the execution's usage");
+    }
+    if (revoked || ee_engine_now_ms(st->engine) >= g->expires_at_ms) {
+        ee__gateway_grant_release(st, g);
+        return answer(sink, 401, EE_EAUTH, "the gateway token has expired or the execution ended");
+    }
+    *g_out = g;
+    *spent_out = spent;
+    return EE_OK;
+}
+
+static bool request_ok(const g_state *st, const ee_gateway_request *request,
+                       const ee_gateway_sink *sink)
+{
+    return st != NULL && request != NULL && sink != NULL && sink->head != NULL &&
+           sink->body != NULL && request->method != NULL && request->path != NULL &&
+           (request->n_headers == 0 || request->headers != NULL) &&
+           (request->body_len == 0 || request->body != NULL) &&
+           request->version == EE_GATEWAY_REQUEST_VERSION;
+}
+
+bool ee__gateway_check_head(ee_engine *engine, const ee_gateway_request *request,
+                            const ee_gateway_sink *sink)
+{
+    g_state *st = ee__gateway_state(engine);
+    if (!request_ok(st, request, sink))
+        return false; /* the full handling says what is wrong */
+    g_grant *g = NULL;
+    int64_t spent = 0;
+    token_check(st, request, sink, &g, &spent);
+    ee_error_clear();
+    if (g == NULL)
+        return true;
+    ee__gateway_grant_release(st, g);
+    return false;
+}
+
 ee_status ee_gateway_handle(ee_engine *engine, const ee_gateway_request *request,
                             const ee_gateway_sink *sink)
 {
@@ -652,34 +720,16 @@ ee_status ee__gateway_handle_deferred(ee_engine *engine, const ee_gateway_reques
         return ee__error(EE_EINVAL, "ee_gateway_handle: unknown request version %u",
                          request->version);
 
-    size_t tlen = 0;
-    const char *auth = header_value(request, "Authorization", &tlen);
-    if (auth == NULL || tlen <= 7 || strncasecmp(auth, "Bearer ", 7) != 0)
-        return answer(sink, 401, EE_EAUTH, "a gateway token is required (Authorization: Bearer)");
     g_grant *g = NULL;
-    ee_status s = ee__gateway_grant_find(st, auth + 7, tlen - 7, &g);
-    if (s == EE_EAUTH)
-        return answer(sink, 401, EE_EAUTH, "unknown or malformed gateway token");
-    if (s != EE_OK) {
-        ee_error_clear();
-        return answer(sink, 503, s, "the gateway cannot read its grants");
-    }
     int64_t spent = 0;
-    bool revoked = false;
-    s = ee__gateway_total(st, g, &spent, &revoked);
-    if (s != EE_OK) {
-        ee__gateway_grant_release(st, g);
-        ee_error_clear();
-        return answer(sink, 503, s, "the gateway cannot read the execution's usage");
-    }
-    ee_status out;
+    ee_status out = token_check(st, request, sink, &g, &spent);
+    if (g == NULL)
+        return out; /* refused: answered */
     const char *path = request->path;
     const char *slash = path[0] == '/' ? strchr(path + 1, '/') : NULL;
     size_t plen = slash != NULL ? (size_t)(slash - path - 1) : (path[0] == '/' ? strlen(path + 1) : 0);
     const g_provider *p = plen > 0 ? ee__gateway_provider(st, path + 1, plen) : NULL;
-    if (revoked || ee_engine_now_ms(engine) >= g->expires_at_ms)
-        out = answer(sink, 401, EE_EAUTH, "the gateway token has expired or the execution ended");
-    else if (!method_ok(request->method))
+    if (!method_ok(request->method))
         out = answer(sink, 405, EE_EINVAL, "method not allowed");
     else if (p == NULL)
         out = answer(sink, 404, EE_ENOTFOUND, "unknown provider");

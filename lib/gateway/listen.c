@@ -2,9 +2,15 @@
  *
  * One thread per connection (MHD's internal polling thread accepts), so a
  * slow provider holds only its own caller. Requests under /gateway/ are
- * served by ee_gateway_handle(). A body over EXEC_GATEWAY_BODY_MAX is
- * refused with 413: before it is read when its Content-Length says so,
- * else (chunked) once it ends - nothing past the limit is kept.
+ * served by ee_gateway_handle(). A request with a body and without a valid
+ * token is refused (401, ee_gateway_handle()'s own answer) with its head,
+ * before the body is read; all checks run again once it is in. A body over
+ * EXEC_GATEWAY_BODY_MAX is refused with 413: before it is read when its
+ * Content-Length says so, else (chunked) once it ends - nothing past the
+ * limit is kept. What libmicrohttpd 0.9 would serve wrongly is 400: %00 in
+ * the path or query (decoded into C strings, they would be cut there), and
+ * framing a proxy may read otherwise (two Content-Lengths, one beside
+ * Transfer-Encoding, HTTP/1.1 without Host; the connection is closed).
  *
  * One more route: POST /gateway/_ee/callback takes a workflow's signed
  * completion callback and hands its headers (as a JSON object) and body to
@@ -215,6 +221,109 @@ static const char TOO_BIG[] = "{\"error\": {\"status\": \"EE_ETOOBIG\", \"messag
 static const char NOT_HERE[] = "{\"error\": {\"status\": \"EE_ENOTFOUND\", \"message\": "
                                "\"not a gateway URL: " PREFIX "/<provider>/<path>\"}}";
 
+/* A refusal of the listener's own, in the gateway's shape (as handle.c's
+ * answer() writes it); close: the connection ends after it (where the
+ * request's body ends is unknown). */
+static enum MHD_Result queue_error(struct MHD_Connection *c, unsigned http, ee_status status,
+                                   const char *message, bool close)
+{
+    json_t *doc = json_pack("{s:{s:s, s:s}}", "error", "status", ee_status_name(status),
+                            "message", message);
+    char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (text == NULL)
+        return MHD_NO;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(text), text,
+                                                                MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/json");
+    if (close)
+        MHD_add_response_header(resp, "Connection", "close");
+    enum MHD_Result ok = MHD_queue_response(c, http, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+/* ---- what libmicrohttpd does not refuse ------------------------------------------ */
+
+/* Per connection (MHD_OPTION_NOTIFY_CONNECTION): whether the request being
+ * read had "%00" in its path or query. libmicrohttpd decodes both before
+ * on_request() sees them, as C strings: "/gateway/serper/a%00b" would reach
+ * the provider as "/a", and "?q=a%00b" as "q=a" - the workflow's input
+ * silently cut, not refused. */
+typedef struct {
+    bool url_nul;
+} g_conn;
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)cls;
+    (void)c;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = calloc(1, sizeof(g_conn)); /* NULL: on_request() closes it */
+    } else {
+        free(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static g_conn *conn_of(struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* libmicrohttpd's own decoding of the path and of each query key and value,
+ * noting a decoded NUL (on the connection's thread, before on_request()). */
+static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    size_t n = MHD_http_unescape(s);
+    if (strlen(s) != n) {
+        g_conn *cs = conn_of(c);
+        if (cs != NULL)
+            cs->url_nul = true;
+    }
+    return n;
+}
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    (void)value;
+    unsigned *n = cls; /* [0] Content-Length headers, [1] Transfer-Encoding headers */
+    if (strcasecmp(key, "Content-Length") == 0)
+        n[0]++;
+    else if (strcasecmp(key, "Transfer-Encoding") == 0)
+        n[1]++;
+    return MHD_YES;
+}
+
+/* Why the request's framing is refused (RFC 9112 6.3, 3.2), or NULL.
+ * libmicrohttpd 0.9 reads the first of two Content-Length headers and
+ * lets chunked win over a Content-Length, where a proxy in front may read
+ * another: the body's end would differ between them (request smuggling).
+ * It also serves an HTTP/1.1 request without Host. */
+static const char *framing_error(struct MHD_Connection *c, const char *version)
+{
+    unsigned n[2] = {0, 0};
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, n);
+    if (n[0] > 1)
+        return "more than one Content-Length header";
+    if (n[0] > 0 && n[1] > 0)
+        return "both Content-Length and Transfer-Encoding";
+    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host") == NULL)
+        return "an HTTP/1.1 request without Host";
+    return NULL;
+}
+
 /* ---- the callback route ------------------------------------------------------------ */
 
 static const char CB_METHOD[] = "{\"error\": {\"status\": \"EE_EINVAL\", \"message\": \"the "
@@ -385,9 +494,67 @@ static bool wants_stream(const g_req *r)
     return ee__gateway_wants_stream(r->body, r->len);
 }
 
+/* The answer the sink was given (r->status, r->head, r->out), queued. */
+static enum MHD_Result queue_answer(struct MHD_Connection *c, g_req *r, bool streaming)
+{
+    struct MHD_Response *resp;
+    if (streaming) {
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, r, NULL);
+    } else {
+        resp = MHD_create_response_from_buffer(r->out_len, r->out, MHD_RESPMEM_MUST_FREE);
+        if (resp != NULL)
+            r->out = NULL; /* the response's now */
+    }
+    if (resp == NULL)
+        return MHD_NO;
+    for (size_t i = 0; i < r->n_head; i++) {
+        char *line = r->head[i];
+        char *colon = strchr(line, ':');
+        if (colon == NULL)
+            continue;
+        *colon = '\0';
+        const char *v = colon + 1;
+        while (*v == ' ')
+            v++;
+        MHD_add_response_header(resp, line, v);
+        *colon = ':';
+    }
+    enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+/* A request with a body: Content-Length above 0, or Transfer-Encoding
+ * (framing_error() has refused both at once). */
+static bool has_body(struct MHD_Connection *c)
+{
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    return (cl != NULL && strtoull(cl, NULL, 10) > 0) ||
+           MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding") != NULL;
+}
+
+/* The token checked with the request's head, before its body is read (up
+ * to EXEC_GATEWAY_BODY_MAX, on each of G_MAX_CONNECTIONS connections, for
+ * anyone who can connect): refused, the answer is queued and true. It is
+ * ee_gateway_handle()'s own refusal, word for word; a request that passes
+ * is checked again in full once its body is in (a token may expire or be
+ * revoked in between). Only a request with a body is checked early: one
+ * without is answered at once anyway, and the check reads the run's total. */
+static bool refused_early(struct MHD_Connection *c, g_req *r, enum MHD_Result *out)
+{
+    if (!has_body(c))
+        return false;
+    ee_gateway_request req = {EE_GATEWAY_REQUEST_VERSION, r->method, r->path, NULL,
+                              (const char *const *)r->headers, r->n_headers, NULL, 0};
+    ee_gateway_sink sink = {sink_head, sink_body, r};
+    if (!ee__gateway_check_head(r->st->engine, &req, &sink))
+        return false;
+    *out = r->have_head && !r->failed ? queue_answer(c, r, false) : MHD_NO;
+    return true;
+}
+
 static enum MHD_Result answer(struct MHD_Connection *c, g_req *r)
 {
-    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, r);
     qbuf q = {0};
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &q);
     if (q.bad) {
@@ -416,31 +583,7 @@ static enum MHD_Result answer(struct MHD_Connection *c, g_req *r)
         if (r->failed)
             return MHD_NO; /* out of memory: MHD closes the connection */
     }
-    struct MHD_Response *resp;
-    if (streaming) {
-        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16384, reader, r, NULL);
-    } else {
-        resp = MHD_create_response_from_buffer(r->out_len, r->out, MHD_RESPMEM_MUST_FREE);
-        if (resp != NULL)
-            r->out = NULL; /* the response's now */
-    }
-    if (resp == NULL)
-        return MHD_NO;
-    for (size_t i = 0; i < r->n_head; i++) {
-        char *line = r->head[i];
-        char *colon = strchr(line, ':');
-        if (colon == NULL)
-            continue;
-        *colon = '\0';
-        const char *v = colon + 1;
-        while (*v == ' ')
-            v++;
-        MHD_add_response_header(resp, line, v);
-        *colon = ':';
-    }
-    enum MHD_Result ok = MHD_queue_response(c, (unsigned)r->status, resp);
-    MHD_destroy_response(resp);
-    return ok;
+    return queue_answer(c, r, streaming);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -448,10 +591,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    (void)version;
     g_state *st = cls;
     g_req *r = *con_cls;
     if (r == NULL) {
+        g_conn *cs = conn_of(c);
+        if (cs == NULL)
+            return MHD_NO; /* out of memory at its start: %00 could not be told */
+        if (cs->url_nul) {
+            cs->url_nul = false; /* this request's; a next one on the connection is read anew */
+            return queue_error(c, 400, EE_EINVAL,
+                               "the URL holds an encoded NUL byte (%00) in its path or query",
+                               false);
+        }
+        const char *framing = framing_error(c, version);
+        if (framing != NULL) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "malformed request: %s", framing);
+            return queue_error(c, 400, EE_EINVAL, msg, true);
+        }
         if (strncmp(url, PREFIX "/", sizeof PREFIX) != 0)
             return queue_json(c, 404, NOT_HERE);
         int64_t limit = st->body_max;
@@ -465,10 +622,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             if (callback != NULL && strcmp(method, "POST") != 0)
                 return method_not_allowed(c);
         }
-        /* refuse a declared oversize body before reading a byte of it */
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)limit)
-            return queue_json(c, 413, callback != NULL ? CB_TOO_BIG : TOO_BIG);
         r = calloc(1, sizeof *r);
         if (r == NULL)
             return MHD_NO;
@@ -482,6 +635,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (r->method == NULL || r->path == NULL) {
             req_free(r);
             return MHD_NO;
+        }
+        enum MHD_Result early = MHD_NO;
+        if (callback == NULL) {
+            /* the callback route's body is its signed document: its
+             * handler checks it, not a token */
+            MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, r);
+            if (refused_early(c, r, &early)) {
+                req_free(r);
+                return early;
+            }
+        }
+        /* refuse a declared oversize body before reading a byte of it (after
+         * the token: a caller without one learns nothing of the limit) */
+        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+        if (cl != NULL && strtoull(cl, NULL, 10) > (unsigned long long)limit) {
+            req_free(r);
+            return queue_json(c, 413, callback != NULL ? CB_TOO_BIG : TOO_BIG);
         }
         *con_cls = r;
         return MHD_YES;
@@ -586,6 +756,8 @@ ee_status ee_gateway_listen(ee_engine *engine, const char *address, char **url_o
                                      MHD_OPTION_NOTIFY_COMPLETED, on_completed, st,
                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
                                      MHD_OPTION_CONNECTION_LIMIT, (unsigned)G_MAX_CONNECTIONS,
+                                     MHD_OPTION_NOTIFY_CONNECTION, on_connection, st,
+                                     MHD_OPTION_UNESCAPE_CALLBACK, unescape, st,
                                      MHD_OPTION_END);
     if (l == NULL || l->daemon == NULL) {
         pthread_mutex_unlock(&st->lock);

@@ -7,10 +7,15 @@
  * JSON errors with their HTTP codes, and a body over EXEC_GATEWAY_BODY_MAX
  * is refused with 413 whether it declares its length or not.
  */
+#include <arpa/inet.h>
 #include <curl/curl.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "gw_test.h"
 
@@ -517,6 +522,293 @@ Test(gateway_listen, behind_a_configured_gateway_url_each_call_is_written_before
         cr_expect_eq(c.a.status, 200, "%s", c.a.body);
         cr_expect_eq(c.seen, i, "call %d: %d stored when its answer arrived", i, c.seen);
     }
+    ee_free(url2);
+    ee_engine_close(e2);
+}
+
+/* ---- raw HTTP: what libcurl would not send ------------------------------------------ */
+
+/* A connection to the listener at `base` ("http://127.0.0.1:<port>/..."),
+ * its reads timing out after timeout_ms. */
+static int raw_connect(const char *base, int timeout_ms)
+{
+    int port = 0;
+    cr_assert_eq(sscanf(base, "http://127.0.0.1:%d", &port), 1, "%s", base);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    cr_assert_geq(fd, 0);
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+static void raw_send(int fd, const char *data)
+{
+    size_t len = strlen(data), off = 0;
+    while (off < len) {
+        ssize_t n = send(fd, data + off, len - off, MSG_NOSIGNAL);
+        cr_assert_gt(n, 0, "send");
+        off += (size_t)n;
+    }
+}
+
+typedef struct {
+    long status;        /* 0: no answer before the read timed out or the peer closed */
+    char head[4096];    /* the status line and headers */
+    char body[16384];
+} raw_answer;
+
+/* One answer read off fd: its head, then Content-Length bytes of body. */
+static raw_answer raw_read(int fd)
+{
+    raw_answer a = {0};
+    static char buf[sizeof a.head + sizeof a.body];
+    size_t len = 0;
+    char *end = NULL;
+    size_t want = 0;
+    for (;;) {
+        if (end == NULL && (end = memmem(buf, len, "\r\n\r\n", 4)) != NULL) {
+            snprintf(a.head, sizeof a.head, "%.*s", (int)(end - buf), buf);
+            const char *cl = strcasestr(a.head, "\r\nContent-Length:");
+            want = (size_t)(end - buf) + 4 + (cl != NULL ? strtoul(cl + 17, NULL, 10) : 0);
+        }
+        if (end != NULL && len >= want)
+            break;
+        if (len == sizeof buf)
+            return a;
+        ssize_t n = recv(fd, buf + len, sizeof buf - len, 0);
+        if (n <= 0)
+            return a; /* timed out, or closed before a whole answer */
+        len += (size_t)n;
+    }
+    size_t head_len = (size_t)(end - buf) + 4;
+    snprintf(a.body, sizeof a.body, "%.*s", (int)(want - head_len), buf + head_len);
+    sscanf(a.head, "HTTP/1.%*d %ld", &a.status);
+    return a;
+}
+
+/* One request on a connection of its own; the answer. */
+static raw_answer raw_exchange(const char *base, const char *request)
+{
+    int fd = raw_connect(base, 5000);
+    raw_send(fd, request);
+    raw_answer a = raw_read(fd);
+    close(fd);
+    return a;
+}
+
+static void expect_raw_error(const raw_answer *a, long status, const char *name,
+                             const char *words)
+{
+    cr_expect_eq(a->status, status, "HTTP %ld, want %ld: %s\n%s", a->status, status, a->head,
+                 a->body);
+    json_t *doc = json_loads(a->body, 0, NULL);
+    json_t *err = json_object_get(doc, "error");
+    const char *s = json_string_value(json_object_get(err, "status"));
+    const char *m = json_string_value(json_object_get(err, "message"));
+    cr_expect(s != NULL && strcmp(s, name) == 0, "%s", a->body);
+    cr_expect(m != NULL && strstr(m, words) != NULL, "want \"%s\" in %s", words, a->body);
+    json_decref(doc);
+}
+
+/* What the provider saw last, as "<path>?<query>" (static). */
+static const char *provider_last(void)
+{
+    static char last[512];
+    json_t *saw = provider_saw();
+    snprintf(last, sizeof last, "%s?%s", json_string_value(json_object_get(saw, "path")),
+             json_string_value(json_object_get(saw, "query")));
+    json_decref(saw);
+    return last;
+}
+
+/* A call the provider sees, so that what it sees next shows. */
+static void mark_provider(void)
+{
+    http_answer a = http("POST", "/serper/search?mark=1", tok, "{}", 2, false);
+    cr_assert_eq(a.status, 200, "%s", a.body);
+    cr_assert_str_eq(provider_last(), "/search?mark=1");
+}
+
+Test(gateway_listen, an_encoded_nul_in_the_path_or_query_is_400_and_nothing_is_forwarded)
+{
+    /* libmicrohttpd decodes the path and the query into C strings: %00
+     * would end them there, and the provider be called on what is left */
+    char req[1024];
+    const char *const urls[] = {"/gateway/serper/search%00x", "/gateway/serper/search?q=a%00b",
+                                "/gateway/serper/search?a%00b=1", "/gateway/_ee/callback%00"};
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        mark_provider();
+        snprintf(req, sizeof req,
+                 "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                 "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+                 urls[i], tok);
+        raw_answer a = raw_exchange(gw_url, req);
+        expect_raw_error(&a, 400, "EE_EINVAL", "(%00)");
+        cr_expect(strcasestr(a.head, "\r\nContent-Type: application/json") != NULL, "%s",
+                  a.head);
+        cr_expect_str_eq(provider_last(), "/search?mark=1", "%s reached the provider", urls[i]);
+    }
+    /* refused before its body (libmicrohttpd ends the connection then):
+     * nothing of the request is read as another one */
+    int fd = raw_connect(gw_url, 5000);
+    snprintf(req, sizeof req,
+             "POST /gateway/serper/search%%00x HTTP/1.1\r\nHost: x\r\n"
+             "Authorization: Bearer %s\r\nContent-Length: 76\r\n\r\n"
+             "POST /gateway/serper/search?inner=1 HTTP/1.1\r\nHost: x\r\n"
+             "Content-Length: 0\r\n\r\n",
+             tok);
+    raw_send(fd, req);
+    raw_answer a = raw_read(fd);
+    expect_raw_error(&a, 400, "EE_EINVAL", "(%00)");
+    char rest[64];
+    cr_expect_leq(recv(fd, rest, sizeof rest, 0), 0, "the connection ends after it");
+    close(fd);
+    cr_expect_str_eq(provider_last(), "/search?mark=1");
+    /* other encoded bytes reach ee_gateway_handle() decoded, which encodes
+     * them again for the provider: %23 stays in the path */
+    http_answer h = http("POST", "/serper/a%23b%20c?q=x%26y", tok, "{}", 2, false);
+    cr_expect_eq(h.status, 404, "the provider's own 404: %s", h.body);
+    cr_expect_str_eq(provider_last(), "/a%23b%20c?q=x%26y");
+}
+
+Test(gateway_listen, ambiguous_framing_is_400_and_the_connection_closes)
+{
+    /* two lengths, or a length beside chunked: a proxy in front may end the
+     * body elsewhere than libmicrohttpd (request smuggling) */
+    static const struct {
+        const char *framing, *words;
+    } cases[] = {
+        {"Content-Length: 2\r\nContent-Length: 40\r\n", "more than one Content-Length"},
+        {"Content-Length: 40\r\nContent-Length: 2\r\n", "more than one Content-Length"},
+        {"Content-Length: 7\r\nTransfer-Encoding: chunked\r\n",
+         "both Content-Length and Transfer-Encoding"},
+        {"Transfer-Encoding: chunked\r\nContent-Length: 7\r\n",
+         "both Content-Length and Transfer-Encoding"},
+    };
+    char req[1024];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        mark_provider();
+        snprintf(req, sizeof req,
+                 "POST /gateway/serper/search?smuggled=1 HTTP/1.1\r\nHost: x\r\n"
+                 "Authorization: Bearer %s\r\nContent-Type: application/json\r\n"
+                 "Connection: keep-alive\r\n%s\r\n2\r\n{}\r\n0\r\n\r\n",
+                 tok, cases[i].framing);
+        int fd = raw_connect(gw_url, 5000);
+        raw_send(fd, req);
+        raw_answer a = raw_read(fd);
+        expect_raw_error(&a, 400, "EE_EINVAL", cases[i].words);
+        cr_expect(strcasestr(a.head, "\r\nConnection: close") != NULL, "%s", a.head);
+        char rest[64];
+        cr_expect_leq(recv(fd, rest, sizeof rest, 0), 0, "the connection ends after it");
+        close(fd);
+        cr_expect_str_eq(provider_last(), "/search?mark=1", "case %zu reached the provider", i);
+    }
+    /* HTTP/1.1 requires Host (RFC 9112 3.2); HTTP/1.0 does not */
+    mark_provider();
+    snprintf(req, sizeof req,
+             "POST /gateway/serper/search?nohost=1 HTTP/1.1\r\nAuthorization: Bearer %s\r\n"
+             "Content-Length: 2\r\n\r\n{}",
+             tok);
+    raw_answer a = raw_exchange(gw_url, req);
+    expect_raw_error(&a, 400, "EE_EINVAL", "an HTTP/1.1 request without Host");
+    cr_expect(strcasestr(a.head, "\r\nConnection: close") != NULL, "%s", a.head);
+    cr_expect_str_eq(provider_last(), "/search?mark=1");
+    snprintf(req, sizeof req,
+             "POST /gateway/serper/search?http10=1 HTTP/1.0\r\nAuthorization: Bearer %s\r\n"
+             "Content-Length: 2\r\n\r\n{}",
+             tok);
+    a = raw_exchange(gw_url, req);
+    cr_expect_eq(a.status, 200, "%s\n%s", a.head, a.body);
+    cr_expect_str_eq(provider_last(), "/search?http10=1");
+}
+
+/* The listener's refusal of a request whose body it was never sent, against
+ * ee_gateway_handle()'s answer to the same headers with a body. */
+static void expect_refused_with_the_head(ee_engine *eng, const char *url, const char *auth_line,
+                                         const char *auth_value)
+{
+    char req[1024];
+    snprintf(req, sizeof req,
+             "POST /gateway/serper/search HTTP/1.1\r\nHost: x\r\n%s"
+             "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+             auth_line, 5 * 1024 * 1024);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* the body never comes: a listener that waits for it times the read out */
+    int fd = raw_connect(url, 5000);
+    raw_send(fd, req);
+    raw_answer a = raw_read(fd);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    close(fd);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    cr_expect_eq(a.status, 401, "%s: HTTP %ld after %.0f ms: %s", auth_line, a.status, ms,
+                 a.head);
+    cr_expect_lt(ms, 4000, "answered with the head, not after a wait: %.0f ms", ms);
+    gw_answer direct = gw_call_h(eng, "POST", "/serper/search", auth_value, NULL, 0, "{}", 2);
+    cr_expect_eq(direct.status, 401);
+    cr_expect_str_eq(a.body, direct.body != NULL ? direct.body : "",
+                     "the same refusal as ee_gateway_handle()");
+    cr_expect(strcasestr(a.head, "\r\nContent-Type: application/json") != NULL, "%s", a.head);
+    gw_answer_free(&direct);
+}
+
+Test(gateway_listen, a_bad_token_is_401_before_the_body_is_read)
+{
+    /* the default EXEC_GATEWAY_BODY_MAX (10 MiB): a 5 MiB body is not
+     * refused for its size */
+    ee_config *cfg = ee_test_config_new(NULL, gw_clock, NULL);
+    ee_test_config_set(cfg, "EE_DATA_DIR", dir);
+    ee_test_config_set(cfg, "PLATFORM_SERPER_KEY", C_SERPER);
+    ee_engine *e2 = ee_test_engine_open_config(cfg);
+    char *out = NULL, *url2 = NULL;
+    cr_assert_eq(ee_cred_platform_provision(e2, &out), EE_OK);
+    ee_free(out);
+    static const char *const types[] = {"serper"};
+    char live[EE__GATEWAY_TOKEN_SIZE], revoked[EE__GATEWAY_TOKEN_SIZE],
+        expired[EE__GATEWAY_TOKEN_SIZE];
+    gw_grant(e2, p, "dddddddddddddddddddddddd", types, 1, NULL, -1, gw_now + 600000, live);
+    gw_grant(e2, p, "eeeeeeeeeeeeeeeeeeeeeeee", types, 1, NULL, -1, gw_now + 600000, revoked);
+    gw_grant(e2, p, "ffffffffffffffffffffffff", types, 1, NULL, -1, gw_now - 1, expired);
+    cr_assert_eq(ee__gateway_revoke(e2, "ws-listen", "eeeeeeeeeeeeeeeeeeeeeeee"), EE_OK);
+    cr_assert_eq(ee_gateway_listen(e2, "127.0.0.1:0", &url2), EE_OK, "%s",
+                 ee_error_last_message());
+
+    char line[128], value[128];
+    expect_refused_with_the_head(e2, url2, "", NULL);
+    expect_refused_with_the_head(e2, url2, "Authorization: Basic eDp5\r\n", "Basic eDp5");
+    expect_refused_with_the_head(e2, url2, "Authorization: Bearer eeg_nope\r\n",
+                                 "Bearer eeg_nope");
+    static const char unknown[] = "eeg_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    cr_assert_eq(strlen(unknown), EE__GATEWAY_TOKEN_SIZE - 1);
+    const char *const bad[] = {unknown, revoked, expired};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(line, sizeof line, "Authorization: Bearer %s\r\n", bad[i]);
+        snprintf(value, sizeof value, "Bearer %s", bad[i]);
+        expect_refused_with_the_head(e2, url2, line, value);
+    }
+
+    /* a live token's request is read and served as before */
+    char req[512];
+    snprintf(req, sizeof req,
+             "POST /gateway/serper/search?live=1 HTTP/1.1\r\nHost: x\r\n"
+             "Authorization: Bearer %s\r\nContent-Length: 2\r\n\r\n{}",
+             live);
+    raw_answer a = raw_exchange(url2, req);
+    cr_expect_eq(a.status, 200, "%s\n%s", a.head, a.body);
+    cr_expect_str_eq(provider_last(), "/search?live=1");
+    /* and its head alone is not answered: the listener waits for the body */
+    snprintf(req, sizeof req,
+             "POST /gateway/serper/search HTTP/1.1\r\nHost: x\r\n"
+             "Authorization: Bearer %s\r\nContent-Length: 100\r\n\r\n",
+             live);
+    int fd = raw_connect(url2, 300);
+    raw_send(fd, req);
+    a = raw_read(fd);
+    cr_expect_eq(a.status, 0, "a live token's request is not refused early: %s", a.head);
+    close(fd);
     ee_free(url2);
     ee_engine_close(e2);
 }
