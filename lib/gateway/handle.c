@@ -637,9 +637,14 @@ static void audit_refusal(ee_engine *engine, const g_grant *g, const g_provider 
  * the grant (a reference) and *spent_out the run's spend so far; refused,
  * *g_out is NULL and the return is the answer's (the sink has it). One
  * function for ee_gateway_handle() and the listener's check of a request's
- * head (ee__gateway_check_head()), so both refuse alike. */
+ * head (ee__gateway_check_head()), so both refuse alike. `with_total`:
+ * read the run's total (its spend, and the revocation an ended run
+ * leaves there) - the head's check does not, to cost a forwarded call no
+ * more than the grant's lookup (cached); the full check that follows
+ * does. */
 static ee_status token_check(g_state *st, const ee_gateway_request *request,
-                             const ee_gateway_sink *sink, g_grant **g_out, int64_t *spent_out)
+                             const ee_gateway_sink *sink, bool with_total, g_grant **g_out,
+                             int64_t *spent_out)
 {
     *g_out = NULL;
     *spent_out = 0;
@@ -657,7 +662,7 @@ static ee_status token_check(g_state *st, const ee_gateway_request *request,
     }
     int64_t spent = 0;
     bool revoked = false;
-    s = ee__gateway_total(st, g, &spent, &revoked);
+    s = with_total ? ee__gateway_total(st, g, &spent, &revoked) : EE_OK;
     if (s != EE_OK) {
         ee__gateway_grant_release(st, g);
         ee_error_clear();
@@ -690,7 +695,7 @@ bool ee__gateway_check_head(ee_engine *engine, const ee_gateway_request *request
         return false; /* the full handling says what is wrong */
     g_grant *g = NULL;
     int64_t spent = 0;
-    token_check(st, request, sink, &g, &spent);
+    token_check(st, request, sink, false, &g, &spent);
     ee_error_clear();
     if (g == NULL)
         return true;
@@ -722,7 +727,7 @@ ee_status ee__gateway_handle_deferred(ee_engine *engine, const ee_gateway_reques
 
     g_grant *g = NULL;
     int64_t spent = 0;
-    ee_status out = token_check(st, request, sink, &g, &spent);
+    ee_status out = token_check(st, request, sink, true, &g, &spent);
     if (g == NULL)
         return out; /* refused: answered */
     const char *path = request->path;

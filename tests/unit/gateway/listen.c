@@ -783,20 +783,29 @@ Test(gateway_listen, a_bad_token_is_401_before_the_body_is_read)
                                  "Bearer eeg_nope");
     static const char unknown[] = "eeg_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     cr_assert_eq(strlen(unknown), EE__GATEWAY_TOKEN_SIZE - 1);
-    const char *const bad[] = {unknown, revoked, expired};
-    for (size_t i = 0; i < 3; i++) {
+    const char *const bad[] = {unknown, expired};
+    for (size_t i = 0; i < 2; i++) {
         snprintf(line, sizeof line, "Authorization: Bearer %s\r\n", bad[i]);
         snprintf(value, sizeof value, "Bearer %s", bad[i]);
         expect_refused_with_the_head(e2, url2, line, value);
     }
+    /* revoked before its deadline (the run ended): the revocation is in the
+     * run's total, which the head's check does not read - refused once the
+     * body is in */
+    char req[512];
+    snprintf(req, sizeof req,
+             "POST /gateway/serper/search HTTP/1.1\r\nHost: x\r\n"
+             "Authorization: Bearer %s\r\nContent-Length: 2\r\n\r\n{}",
+             revoked);
+    raw_answer a = raw_exchange(url2, req);
+    cr_expect_eq(a.status, 401, "%s\n%s", a.head, a.body);
 
     /* a live token's request is read and served as before */
-    char req[512];
     snprintf(req, sizeof req,
              "POST /gateway/serper/search?live=1 HTTP/1.1\r\nHost: x\r\n"
              "Authorization: Bearer %s\r\nContent-Length: 2\r\n\r\n{}",
              live);
-    raw_answer a = raw_exchange(url2, req);
+    a = raw_exchange(url2, req);
     cr_expect_eq(a.status, 200, "%s\n%s", a.head, a.body);
     cr_expect_str_eq(provider_last(), "/search?live=1");
     /* and its head alone is not answered: the listener waits for the body */
