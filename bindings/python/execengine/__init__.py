@@ -81,9 +81,11 @@ def strerror(code):
 
 
 def _b(text, what):
+    """A str as C string bytes: TypeError for another type, InvalidArgument
+    naming `what` for a NUL byte or a lone surrogate (_runtime._encode_str)."""
     if not isinstance(text, str):
         raise TypeError(f"{what} must be a str, not {type(text).__name__}")
-    return text.encode("utf-8")
+    return _runtime._encode_str(text, what)
 
 
 def _call_string(func, *args):
@@ -182,7 +184,8 @@ class Config:
             value = "true" if value else "false"
         elif isinstance(value, (int, float)):
             value = str(value)
-        errors.check(_fn.ee_config_set(self._handle(), _b(key, "key"), _b(value, "value")))
+        errors.check(_fn.ee_config_set(self._handle(), _b(key, "key"),
+                                       _b(value, f"value of {key}")))
         return self
 
     def set_int(self, key, value):
@@ -190,6 +193,7 @@ class Config:
         basis points, booleans as 0/1)."""
         if not isinstance(value, int):
             raise TypeError(f"value must be an int, not {type(value).__name__}")
+        value = _runtime.int_value(value, f"value of {key}" if isinstance(key, str) else "value")
         errors.check(_fn.ee_config_set_int64(self._handle(), _b(key, "key"), value))
         return self
 
@@ -205,7 +209,17 @@ class Config:
         if environ is None:
             errors.check(_fn.ee_config_load_env(self._handle()))
             return self
-        items = [_b(f"{k}={v}", "environment entry") for k, v in environ.items()]
+        items = []
+        for k, v in environ.items():
+            if not isinstance(k, str):
+                raise TypeError(f"environment names must be str, not {type(k).__name__}")
+            if "=" in k or not k:
+                raise _runtime._invalid("environment name", "empty or holding '='")
+            if not isinstance(v, str):
+                raise TypeError(f"environment variable {k}: the value must be a str, "
+                                f"not {type(v).__name__}")
+            items.append(_b(k, "environment name") + b"=" +
+                         _b(v, f"environment variable {k}"))
         arr = (ctypes.c_char_p * (len(items) + 1))(*items, None)
         errors.check(_fn.ee_config_load_envp(self._handle(), arr))
         return self

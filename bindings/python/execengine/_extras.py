@@ -382,7 +382,7 @@ class StorageExtras:
         S.mapping(inc, "inc")
         items = [(str(f), S.int_arg(d, f"inc.{f}")) for f, d in inc.items()]
         iarr = (S.StorageInc * max(len(items), 1))(
-            *[S.StorageInc(f.encode("utf-8"), d) for f, d in items])
+            *[S.StorageInc(_encode_str(f, f"inc.{f}"), d) for f, d in items])
         totals = (ctypes.c_int64 * max(len(items), 1))()
         _check(_fn.ee_storage_increment(self._handle(), _encode_str(collection, "collection"),
                                         _encode_str(workspace, "workspace"), karr, nk,

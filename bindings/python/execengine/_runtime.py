@@ -28,11 +28,15 @@ thread's detail (errors.h).
 import collections
 import ctypes
 import json
+import math
 import sys
+import threading
 import weakref
 
 from . import _native as native
 from .errors import ExecEngineError, check
+
+_EINVAL = next(c for c, n in native.STATUS_NAMES.items() if n == "EE_EINVAL")
 from ._rules import is_auto, is_out, out_name, py_name
 
 _fn = native.fn
@@ -73,20 +77,93 @@ def _text(raw):
     return None if raw is None else raw.decode("utf-8", "replace")
 
 
-def to_json(value):
-    if value is None or isinstance(value, str):
+def to_json(value, what="document"):
+    """JSON text of a dict / list / number / bool (strict: NaN and infinities,
+    which are not JSON, and types json cannot encode raise naming `what`);
+    a str is taken as JSON text, None stays None."""
+    if value is None or isinstance(value, (str, bytes, bytearray)):
         return value
-    return json.dumps(value, separators=(",", ":"))
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except ValueError as e:
+        raise _invalid(what, f"not JSON: {e}") from None
+    except TypeError as e:
+        raise TypeError(f"{what}: {e}") from None
 
 
-def _encode_str(value, what):
+def _invalid(what, why):
+    """The InvalidArgument (EE_EINVAL) of a value the binding refuses before
+    the call: it names the argument, never echoes its value (it may be a
+    secret)."""
+    return ExecEngineError.for_status(_EINVAL, f"{what}: {why}")
+
+
+def _encode_str(value, what, nul_ok=False):
+    """A str (or UTF-8 bytes) as the bytes of a C string; None stays None.
+
+    A C string ends at its first NUL byte, so text holding one would reach
+    the library cut short (a principal "ws-1\\0x" acting as "ws-1"): it is
+    refused with InvalidArgument naming the argument, as is text that is not
+    UTF-8 (bytes that do not decode, a str with a lone surrogate). `nul_ok`:
+    the C function takes the length too (the bytes are not cut)."""
     if value is None:
         return None
-    if isinstance(value, bytes):
-        return value
-    if not isinstance(value, str):
+    if isinstance(value, (bytes, bytearray)):
+        data = bytes(value)
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise _invalid(what, f"not UTF-8 (byte {e.start})") from None
+    elif isinstance(value, str):
+        try:
+            data = value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise _invalid(what, f"not encodable as UTF-8 (a lone surrogate at index "
+                                 f"{e.start})") from None
+    else:
         raise TypeError(f"{what} must be a str, not {type(value).__name__}")
-    return value.encode("utf-8")
+    if not nul_ok:
+        i = data.find(b"\0")
+        if i >= 0:
+            raise _invalid(what, f"contains a NUL byte (at byte {i}): a C string would end "
+                                 f"there")
+    return data
+
+
+#: Range of each integer type of the manifest: ctypes converts an int that
+#: does not fit by dropping its high bits (2**64 becomes 0) without a word.
+INT_RANGES = {
+    "int": (-2**31, 2**31 - 1), "int32": (-2**31, 2**31 - 1),
+    "uint": (0, 2**32 - 1), "uint32": (0, 2**32 - 1),
+    "int64": (-2**63, 2**63 - 1), "uint64": (0, 2**64 - 1),
+    "size": (0, 2**(8 * ctypes.sizeof(ctypes.c_size_t)) - 1),
+}
+
+
+def int_value(value, what, ctype="int64"):
+    """An int (bool counts: True is 1) within the range of C type `ctype`;
+    TypeError for another type, InvalidArgument when it does not fit."""
+    if isinstance(value, bool):
+        value = int(value)
+    if not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+    lo, hi = INT_RANGES.get(ctype, INT_RANGES["int64"])
+    if not lo <= value <= hi:
+        raise _invalid(what, f"{value} is out of range for a C {ctype} ({lo} to {hi})")
+    return value
+
+
+def float_value(value, what):
+    """A finite float from an int or float (not a str, not NaN or infinite)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a float, not {type(value).__name__}")
+    try:
+        value = float(value)
+    except OverflowError:
+        raise _invalid(what, "too large for a C double") from None
+    if not math.isfinite(value):
+        raise _invalid(what, f"{value} is not a finite number")
+    return value
 
 
 def _handle_arg(value, tname, what):
@@ -160,11 +237,13 @@ def invoke(fname, owner, args, into=None):
         values[name] = v
         if t == "str":
             if p.get("json"):
-                v = to_json(v)
-            cargs[i] = _encode_str(v, py_name(name))
+                v = to_json(v, py_name(name))
+            # a str followed by its length (a webhook body) is not cut at NUL
+            cargs[i] = _encode_str(v, py_name(name), nul_ok=is_auto(fname, params, i + 1)
+                                   if i + 1 < len(params) else False)
         elif t == "bytes":
             if isinstance(v, str):
-                v = v.encode("utf-8")
+                v = _encode_str(v, py_name(name), nul_ok=True)
             if v is not None and not isinstance(v, (bytes, bytearray)):
                 raise TypeError(f"{py_name(name)} must be bytes, not {type(v).__name__}")
             values[name] = v
@@ -179,22 +258,19 @@ def invoke(fname, owner, args, into=None):
                 cargs[i] = make_callback(t[9:], v, fname)
                 owner._callbacks[fname] = cargs[i]
         elif t in _ARRAY_IN:
-            seq = list(v)
+            seq = [int_value(x, f"{py_name(name)}[{k}]", t[:-len("_array")])
+                   for k, x in enumerate(v)]
             values[name] = seq
             cargs[i] = (_ARRAY_IN[t] * len(seq))(*seq)
         elif t == "str_array":
             seq = [_encode_str(s, py_name(name)) for s in v]
             cargs[i] = (ctypes.c_char_p * (len(seq) + 1))(*seq, None)
         elif t == "double":
-            cargs[i] = float(v)
+            cargs[i] = float_value(v, py_name(name))
         elif t.startswith("ptr:"):
             cargs[i] = v
         else:  # integers
-            if isinstance(v, bool):
-                v = int(v)
-            if not isinstance(v, int):
-                raise TypeError(f"{py_name(name)} must be an int, not {type(v).__name__}")
-            cargs[i] = v
+            cargs[i] = int_value(v, py_name(name), t)
     # filled-in parameters
     for i, p in enumerate(params):
         if is_out(p["type"]) or not is_auto(fname, params, i):

@@ -1,0 +1,154 @@
+"""Hostile input at the binding's door: every value that cannot cross into C
+as given is refused naming its argument, never cut, wrapped or coerced.
+
+A C string ends at its first NUL byte, so ctypes' c_char_p handed the
+library a prefix of the caller's text (a principal "ws-1\\0evil" acted as
+"ws-1"); ctypes keeps the low bits of an int that does not fit its C type
+(audit.purge(2**64) purged with before_ms 0, "now minus the retention").
+"""
+import unittest
+
+import execengine as ee
+
+SECRET = "test-encryption-secret-0123456789abcdef0123"
+
+
+def memory_engine():
+    with ee.Config() as cfg:
+        cfg.set("EE_STORAGE_URI", "memory:")
+        cfg.set("EE_COUNTERS_URI", "memory:")
+        cfg.set("API_KEY_ENCRYPTION_SECRET", SECRET)
+        return ee.Engine.open(cfg)
+
+
+class StringsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.engine = memory_engine()
+        cls.me = ee.Principal("ws-1", "u-1", "org-1")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.me.close()
+        cls.engine.close()
+
+    def refused(self, what, fn, *args, **kw):
+        with self.assertRaises(ee.InvalidArgument) as cm:
+            fn(*args, **kw)
+        self.assertIn(what, cm.exception.message)
+        return cm.exception
+
+    def test_nul_in_a_principal_is_refused_not_cut(self):
+        self.refused("workspace_id", ee.Principal, "ws-1\0evil", "u-1", None)
+        self.refused("user_id", ee.Principal, "ws-1", "u\0x", None)
+
+    def test_nul_in_a_string_argument_is_refused(self):
+        e = self.refused("template_text", ee.templates.render, "Hi {{name}}\0 secret-tail",
+                         name="x")
+        self.assertNotIn("secret-tail", str(e))
+        self.refused("id", self.engine.catalog.get, self.me, "0123456789abcdef01234567\0zz")
+
+    def test_nul_after_json_text_is_refused(self):
+        self.refused("query", self.engine.catalog.search, self.me, '{"q": "a"}\0{"q": "b"}')
+
+    def test_text_that_is_not_utf8_is_refused(self):
+        self.refused("template_text", ee.templates.render, b"Hi \xff{{name}}", name="x")
+        self.refused("workspace_id", ee.Principal, "ws-\udc80", "u-1", None)
+
+    def test_json_documents_must_be_json(self):
+        self.refused("query", self.engine.catalog.search, self.me, {"limit": float("nan")})
+        with self.assertRaises(TypeError) as cm:
+            self.engine.catalog.search(self.me, {"limit": {1, 2}})
+        self.assertIn("query", str(cm.exception))
+
+    def test_valid_text_still_passes(self):
+        self.assertEqual(ee.templates.render("Hi {{name}}", name="Ada"), "Hi Ada")
+        self.assertEqual(ee.templates.render(b"Hi {{name}}", name="Ad\u00e9"), "Hi Ad\u00e9")
+        with ee.Principal("ws-2", "u-1", None) as p:
+            self.assertEqual(p.workspace(), "ws-2")
+
+    def test_struct_strings(self):
+        with ee.Counters.memory() as c:
+            self.refused("request.key", c.reserve, {"key": "k\0other", "limit": 5}, 0, 1)
+            self.refused("key", c.get, "k\0other", 1)
+        with self.assertRaises(ee.InvalidArgument):
+            self.engine.gateway.handle({"method": "GET", "path": "/x\0/y"})
+        with self.assertRaises(ee.InvalidArgument):
+            self.engine.gateway.handle({"method": "GET", "path": "/x",
+                                        "headers": ["Authorization: Bearer a\0b"]})
+
+
+class IntegersTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.engine = memory_engine()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.engine.close()
+
+    def test_int_out_of_range_is_refused_not_wrapped(self):
+        # 2**64 used to reach C as 0: "purge by the retention period"
+        with self.assertRaises(ee.InvalidArgument) as cm:
+            self.engine.audit.purge(2**64)
+        self.assertIn("before_ms", cm.exception.message)
+        with self.assertRaises(ee.InvalidArgument):
+            self.engine.audit.purge(-2**63 - 1)
+        with self.assertRaises(TypeError):
+            self.engine.audit.purge(1.5)
+        with self.assertRaises(TypeError):
+            self.engine.audit.purge("1")
+        self.assertEqual(self.engine.audit.purge(1), 0)
+
+    def test_struct_ints_out_of_range(self):
+        with ee.Counters.memory() as c:
+            with self.assertRaises(ee.InvalidArgument) as cm:
+                c.reserve({"key": "k", "limit": 2**64 + 5}, 0, 1)
+            self.assertIn("request.limit", cm.exception.message)
+            with self.assertRaises(ee.InvalidArgument):
+                c.get("k", 2**63)
+
+    def test_config_set_int_range(self):
+        with ee.Config() as cfg:
+            with self.assertRaises(ee.InvalidArgument) as cm:
+                cfg.set_int("MAX_CONCURRENT_EXECUTIONS", 2**64 + 4)
+            self.assertIn("MAX_CONCURRENT_EXECUTIONS", cm.exception.message)
+            cfg.set_int("MAX_CONCURRENT_EXECUTIONS", 4)
+            self.assertEqual(cfg.get_int("MAX_CONCURRENT_EXECUTIONS"), 4)
+
+
+class ConfigTest(unittest.TestCase):
+    def test_nul_in_option_values_and_keys(self):
+        with ee.Config() as cfg:
+            with self.assertRaises(ee.InvalidArgument) as cm:
+                cfg.set("EE_STORAGE_URI", "memory:\0sqlite:///elsewhere")
+            self.assertIn("EE_STORAGE_URI", cm.exception.message)
+            with self.assertRaises(ee.InvalidArgument):
+                cfg.set("EE_STORAGE_URI\0X", "memory:")
+            with self.assertRaises(ee.InvalidArgument):
+                cfg.set("N8N_API_KEY", "abc\udc80")
+            self.assertFalse(cfg.is_set("EE_STORAGE_URI"))
+
+    def test_load_env_mapping(self):
+        with ee.Config() as cfg:
+            with self.assertRaises(ee.InvalidArgument):
+                cfg.load_env({"EE_STORAGE_URI": "memory:\0x"})
+            with self.assertRaises(TypeError) as cm:
+                cfg.load_env({"EE_STORAGE_URI": None})  # was the text "None"
+            self.assertIn("EE_STORAGE_URI", str(cm.exception))
+            with self.assertRaises(ee.InvalidArgument):
+                cfg.load_env({"EE_STORAGE_URI=memory:": "x"})
+            self.assertFalse(cfg.is_set("EE_STORAGE_URI"))
+            cfg.load_env({"EE_STORAGE_URI": "memory:"})
+            self.assertEqual(cfg.get_string("EE_STORAGE_URI"), "memory:")
+
+    def test_secret_values_are_not_echoed(self):
+        canary = "canary-\0-0123456789abcdef0123456789abcdef"
+        with ee.Config() as cfg:
+            with self.assertRaises(ee.InvalidArgument) as cm:
+                cfg.set("API_KEY_ENCRYPTION_SECRET", canary)
+            self.assertNotIn("canary", str(cm.exception))
+
+
+if __name__ == "__main__":
+    unittest.main()
