@@ -319,7 +319,7 @@ class _UnraisableArgs:
         self.err_msg, self.object = err_msg, obj
 
 
-class Engine(_api.EngineModules):
+class Engine(_runtime.Pinned, _api.EngineModules):
     """An open engine (ee_engine), usable from many threads at once.
 
         with Engine.open(cfg) as engine:
@@ -330,7 +330,10 @@ Its per-module objects (catalog, credentials, quota, executions, billing,
 audit, gateway) are generated from the manifest (execengine/_api.py).
 
     close() (or leaving the `with`) closes it; the finaliser does otherwise.
-    Close it only once no other thread is using it.
+    A close() while calls made through the binding are still running on it
+    (other threads, an asyncio variant whose task was cancelled or timed out)
+    refuses new calls at once and closes the engine when the last running
+    one returns.
     """
 
     def __init__(self, config):
@@ -338,11 +341,10 @@ audit, gateway) are generated from the manifest (execengine/_api.py).
             raise TypeError("Engine needs a Config")
         ptr = ctypes.POINTER(native.handle_types["ee_engine"])()
         errors.check(_fn.ee_engine_open(ctypes.byref(ptr), config._handle()))
-        self._ptr = ptr
+        self._pin_init(ptr)
         # The engine copied the config, including the C pointers to its
         # callbacks: keep the Python objects behind them alive with it.
         self._callbacks = dict(config._callbacks)
-        self._lock = threading.Lock()
         self._finalizer = weakref.finalize(self, _fn.ee_engine_close, ptr)
 
     @classmethod
@@ -361,21 +363,10 @@ audit, gateway) are generated from the manifest (execengine/_api.py).
         self = cls.__new__(cls)
         ptr = ctypes.POINTER(native.handle_types["ee_engine"])()
         errors.check(_fn.ee_engine_open_parts(ctypes.byref(ptr), config._handle(), parts))
-        self._ptr = ptr
+        self._pin_init(ptr)
         self._callbacks = dict(config._callbacks)
-        self._lock = threading.Lock()
         self._finalizer = weakref.finalize(self, _fn.ee_engine_close, ptr)
         return self
-
-    def close(self):
-        """Close the engine. Idempotent."""
-        with self._lock:
-            self._finalizer()
-            self._ptr = None
-
-    @property
-    def closed(self):
-        return self._ptr is None
 
     def __enter__(self):
         return self
@@ -383,19 +374,13 @@ audit, gateway) are generated from the manifest (execengine/_api.py).
     def __exit__(self, *exc):
         self.close()
 
-    def _handle(self):
-        ptr = self._ptr
-        if ptr is None:
-            raise ValueError("operation on a closed Engine")
-        return ptr
-
     def now_ms(self):
         """The engine's clock, milliseconds since the Unix epoch."""
-        return _fn.ee_engine_now_ms(self._handle())
+        return self._pinned_call(_fn.ee_engine_now_ms)
 
     def summary(self):
         """{"version", "storage", "counters", "config"}; secrets masked."""
-        return _call_json(_fn.ee_engine_summary_json, self._handle())
+        return self._pinned_call(lambda ptr: _call_json(_fn.ee_engine_summary_json, ptr))
 
 
 _runtime.HANDLE_CLASSES["ee_config"] = Config

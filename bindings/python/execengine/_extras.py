@@ -7,7 +7,7 @@ import sys
 import threading
 
 from . import _native as native
-from ._runtime import _encode_str, _handle_arg, merge, to_json
+from ._runtime import _encode_str, _handle_arg, merge, to_json, unpin_all
 from .errors import ExecEngineError
 
 # Done callbacks of executions still running: the ctypes function pointer
@@ -53,10 +53,20 @@ class ExecutionsExtras:
             cfunc = cbtype(trampoline)
             with _PENDING_LOCK:
                 _PENDING[key] = (cfunc, engine)
-        st = native.fn.ee_exec_submit(engine._handle(),
-                                      _handle_arg(principal, "ee_principal", "principal"),
-                                      _encode_str(workflow_id, "workflow_id"),
-                                      _encode_str(req, "request"), cfunc, None, idbuf)
+        pins = []
+        try:
+            st = native.fn.ee_exec_submit(_handle_arg(engine, "ee_engine", "engine", pins),
+                                          _handle_arg(principal, "ee_principal", "principal",
+                                                      pins),
+                                          _encode_str(workflow_id, "workflow_id"),
+                                          _encode_str(req, "request"), cfunc, None, idbuf)
+        except BaseException:
+            if key is not None:
+                with _PENDING_LOCK:
+                    _PENDING.pop(key, None)
+            raise
+        finally:
+            unpin_all(pins)
         if st < 0:
             if key is not None:
                 with _PENDING_LOCK:
@@ -440,7 +450,8 @@ class GatewayExtras:
                 return 1
 
         sink = S.GatewaySink(S.GatewayHeadFn(head), S.GatewayBodyFn(body), None)
-        st = _fn.ee_gateway_handle(self._engine._handle(), ctypes.byref(req), ctypes.byref(sink))
+        st = self._engine._pinned_call(_fn.ee_gateway_handle, ctypes.byref(req),
+                                       ctypes.byref(sink))
         del keep
         if failure:
             raise failure[0]

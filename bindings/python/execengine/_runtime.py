@@ -166,7 +166,10 @@ def float_value(value, what):
     return value
 
 
-def _handle_arg(value, tname, what):
+def _handle_arg(value, tname, what, pins=None):
+    """The C pointer of a handle object. With `pins` (a list), the object is
+    also pinned for the call (Pinned._enter) and appended to it: the caller
+    unpins it with unpin_all() once the C call has returned."""
     if value is None:
         return None
     getter = getattr(value, "_handle", None)
@@ -177,7 +180,85 @@ def _handle_arg(value, tname, what):
     if not isinstance(ptr, ctypes.POINTER(native.handle_types[tname])):
         raise TypeError(f"{what} must be a {HANDLE_CLASSES[tname].__name__}, "
                         f"not {type(value).__name__}")
+    if pins is not None and isinstance(value, Pinned):
+        ptr = value._enter()
+        pins.append(value)
     return ptr
+
+
+def unpin_all(pins):
+    for obj in reversed(pins):
+        obj._leave()
+    pins.clear()
+
+
+class Pinned:
+    """Close deferred while calls are running on the object.
+
+    A call made through the binding pins every handle it passes to C
+    (_enter) and unpins them when C returns (_leave). close() while some
+    call is still inside C - another thread's, or an asyncio variant whose
+    task was cancelled or timed out (the executor thread keeps running) -
+    marks the object closed at once (new calls raise ValueError) and frees
+    the C object when the last such call returns, on that call's thread.
+    Freeing it under the running call crashed the process (SIGSEGV)."""
+
+    def _pin_init(self, ptr):
+        self._ptr = ptr
+        self._pin_lock = threading.Lock()
+        self._inflight = 0
+        self._closing = False
+
+    def _closed_error(self):
+        return ValueError(f"operation on a closed {type(self).__name__}")
+
+    def _handle(self):
+        ptr = self._ptr
+        if ptr is None or self._closing:
+            raise self._closed_error()
+        return ptr
+
+    def _enter(self):
+        with self._pin_lock:
+            if self._ptr is None or self._closing:
+                raise self._closed_error()
+            self._inflight += 1
+            return self._ptr
+
+    def _leave(self):
+        with self._pin_lock:
+            self._inflight -= 1
+            now = self._closing and self._inflight == 0 and self._ptr is not None
+            if now:
+                self._ptr = None
+        if now:
+            self._finalizer()
+
+    def _pinned_call(self, fn, *args):
+        """fn(ptr, *args) with this object pinned for the call."""
+        ptr = self._enter()
+        try:
+            return fn(ptr, *args)
+        finally:
+            self._leave()
+
+    def close(self):
+        """Free the object now, or - when calls are running on it - as soon
+        as the last one returns (no new call is accepted). Idempotent."""
+        with self._pin_lock:
+            if self._ptr is None:
+                return
+            self._closing = True
+            if self._inflight:
+                return
+            self._ptr = None
+        self._finalizer()
+
+    free = close
+
+    @property
+    def closed(self):
+        return self._ptr is None or self._closing
 
 
 def make_callback(ctype_name, func, fname):
@@ -221,6 +302,14 @@ def make_callback(ctype_name, func, fname):
 def invoke(fname, owner, args, into=None):
     """Call fname with the caller's arguments `args` (every parameter that is
     not an out or filled in, in order). `owner` keeps callbacks alive."""
+    pins = []
+    try:
+        return _invoke(fname, owner, args, into, pins)
+    finally:
+        unpin_all(pins)
+
+
+def _invoke(fname, owner, args, into, pins):
     spec = FUNCTIONS[fname]
     params = spec["params"]
     cargs = [None] * len(params)
@@ -249,7 +338,7 @@ def invoke(fname, owner, args, into=None):
             values[name] = v
             cargs[i] = bytes(v) if v is not None else None
         elif t.startswith("handle:"):
-            cargs[i] = _handle_arg(v, t[7:], py_name(name))
+            cargs[i] = _handle_arg(v, t[7:], py_name(name), pins)
         elif t.startswith("callback:"):
             if v is None:
                 cargs[i] = native.callback_types[t[9:]]()
@@ -308,6 +397,9 @@ def invoke(fname, owner, args, into=None):
         outs.append((i, p, box))
 
     ret = getattr(_fn, fname)(*cargs)
+    # The call has returned: a close() made meanwhile may free them now
+    # (the outputs below are the library's copies, not the handles').
+    unpin_all(pins)
 
     # collect the outs (strings are freed whatever the status)
     results = []
@@ -393,10 +485,11 @@ def invoke(fname, owner, args, into=None):
     return _result_type(fname, names)(*values_out)
 
 
-class Handle:
+class Handle(Pinned):
     """Base of the handle classes: deterministic free with `with` or
     .close(), the finaliser otherwise. Objects made by another handle keep
-    their maker alive (`_parent`)."""
+    their maker alive (`_parent`). A close() during a call on the handle
+    frees it when the call returns (Pinned)."""
     _type = None
     _free = None
 
@@ -411,7 +504,7 @@ class Handle:
         return self
 
     def _adopt_into(self, ptr, parent=None):
-        self._ptr = ptr
+        self._pin_init(ptr)
         self._parent = parent
         self._callbacks = {}
         self._finalizer = weakref.finalize(self, getattr(_fn, type(self)._free), ptr)
@@ -420,33 +513,17 @@ class Handle:
     def _borrow(cls, ptr):
         """A non-owning view (in callbacks): not freed by Python."""
         self = object.__new__(cls)
-        self._ptr = ptr
+        self._pin_init(ptr)
         self._parent = None
         self._callbacks = {}
         self._finalizer = lambda: None
         return self
-
-    def close(self):
-        """Free the handle now. Idempotent."""
-        self._finalizer()
-        self._ptr = None
-
-    free = close
-
-    @property
-    def closed(self):
-        return self._ptr is None
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
-
-    def _handle(self):
-        if self._ptr is None:
-            raise ValueError(f"operation on a closed {type(self).__name__}")
-        return self._ptr
 
 
 class Module:

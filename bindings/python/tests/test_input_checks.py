@@ -6,6 +6,10 @@ library a prefix of the caller's text (a principal "ws-1\\0evil" acted as
 "ws-1"); ctypes keeps the low bits of an int that does not fit its C type
 (audit.purge(2**64) purged with before_ms 0, "now minus the retention").
 """
+import os
+import subprocess
+import sys
+import textwrap
 import unittest
 
 import execengine as ee
@@ -148,6 +152,83 @@ class ConfigTest(unittest.TestCase):
             with self.assertRaises(ee.InvalidArgument) as cm:
                 cfg.set("API_KEY_ENCRYPTION_SECRET", canary)
             self.assertNotIn("canary", str(cm.exception))
+
+
+# A child process: a crash (SIGSEGV) must not take the test runner with it.
+CLOSE_WHILE_RUNNING = textwrap.dedent("""
+    import asyncio, socket, threading, time
+    import execengine as ee
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    conns = []
+    stop = threading.Event()
+
+    def serve():
+        while True:
+            c = srv.accept()[0]
+            if stop.is_set():
+                c.close()  # from now on every request fails at once
+            else:
+                conns.append(c)
+
+    threading.Thread(target=serve, daemon=True).start()
+    cfg = ee.Config()
+    cfg.set("EE_STORAGE_URI", "memory:")
+    cfg.set("API_KEY_ENCRYPTION_SECRET", "x" * 40)
+    cfg.set("N8N_BASE_URL", "http://127.0.0.1:%d" % srv.getsockname()[1])
+    cfg.set("N8N_API_KEY", "n8n-key-0123456789")
+
+    async def main():
+        with ee.Engine.open(cfg) as engine:
+            # n8n never answers: the sync stays inside C on an executor thread
+            try:
+                await asyncio.wait_for(engine.catalog.sync_async(), 0.3)
+            except asyncio.TimeoutError:
+                pass
+        assert engine.closed
+        try:
+            engine.summary()
+            raise SystemExit("a closed engine answered")
+        except ValueError:
+            pass
+        # now let the running sync fail: the engine closes when it returns
+        time.sleep(0.2)
+        stop.set()
+        for c in conns:
+            c.close()
+        end = time.monotonic() + 60
+        while engine._ptr is not None and time.monotonic() < end:
+            await asyncio.sleep(0.05)
+        assert engine._ptr is None, "the deferred close did not happen"
+
+    asyncio.run(main())
+    print("survived")
+""")
+
+
+class CloseWhileRunningTest(unittest.TestCase):
+    def test_closing_an_engine_under_a_cancelled_async_call(self):
+        """asyncio.wait_for() cancels the task but not the executor thread
+        inside C; leaving the `with` closed the engine under it (SIGSEGV).
+        close() now defers the ee_engine_close() to the call's return."""
+        r = subprocess.run([sys.executable, "-c", CLOSE_WHILE_RUNNING], capture_output=True,
+                           text=True, timeout=120, env=os.environ)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertIn("survived", r.stdout)
+
+    def test_close_refuses_new_calls_at_once_and_is_idempotent(self):
+        engine = memory_engine()
+        engine.close()
+        engine.close()
+        self.assertTrue(engine.closed)
+        with self.assertRaises(ValueError):
+            engine.catalog.search(None)
+        p = ee.Principal("ws-1", "u-1", None)
+        p.close()
+        p.close()
+        with self.assertRaises(ValueError):
+            p.workspace()
 
 
 if __name__ == "__main__":
