@@ -504,13 +504,18 @@ class Config {
     }
 
     _handle() {
-        if (!this._held) throw new Error('execengine: operation on a freed Config');
+        if (!this._held || this._closing) throw new Error('execengine: operation on a freed Config');
         return this._held.ptr;
     }
 
-    /** Free the config (wiping secrets). Idempotent. */
+    /** Free the config (wiping secrets), or when the last summaryAsync()
+     * on it settles. Idempotent. */
     free() {
         if (!this._held) return;
+        if (this._pending) {
+            this._closing = true;
+            return;
+        }
         configRegistry.unregister(this);
         fn.ee_config_free(this._held.ptr);
         releaseAll(Object.values(this._held.callbacks));
@@ -521,7 +526,7 @@ class Config {
 
     [Symbol.dispose]() { this.free(); }
 
-    get freed() { return this._held === null; }
+    get freed() { return this._held === null || !!this._closing; }
 
     /** An independent copy (values, clock and log callback). */
     copy() {
@@ -602,9 +607,15 @@ class Config {
         return JSON.parse(callString('ee_config_summary_json', this._handle()));
     }
 
-    /** summary() on a worker thread. */
-    summaryAsync() {
-        return callDocAsync('ee_config_summary_json', this._handle());
+    /** summary() on a worker thread (free() meanwhile waits for it). */
+    async summaryAsync() {
+        const handle = this._handle();
+        pinAll([this]);
+        try {
+            return await callDocAsync('ee_config_summary_json', handle);
+        } finally {
+            unpinAll([this]);
+        }
     }
 
     static options() {
@@ -760,11 +771,11 @@ class Engine {
     /** summary() on a koffi worker thread: a Promise of the parsed JSON. */
     async summaryAsync() {
         const handle = this._handle();
-        this._pending++;
+        pinAll([this]);
         try {
             return await callDocAsync('ee_engine_summary_json', handle);
         } finally {
-            if (--this._pending === 0 && this._closing) this._reallyClose();
+            unpinAll([this]);
         }
     }
 }
@@ -1063,9 +1074,12 @@ function invoke(d, self, jsArgs) {
             releaseTemps();
         }
     }
-    // The object the call is on is closed only once the call settles.
-    const owner = self instanceof Engine || self instanceof NativeHandle ? self : null;
-    if (owner) owner._pending = (owner._pending || 0) + 1;
+    // The object the call is on and every handle it passes (a Principal, a
+    // Schema ...) are closed only once the call settles: close() meanwhile
+    // defers the free (the worker is still reading them).
+    const pinned = [...new Set([self, ...deps])]
+        .filter((o) => o instanceof Engine || o instanceof NativeHandle || o instanceof Config);
+    pinAll(pinned);
     return new Promise((resolve, reject) => {
         fn[d.name].async(...c, (err, st) => {
             try {
@@ -1078,13 +1092,24 @@ function invoke(d, self, jsArgs) {
                 // deps (Principal, handles, this object) stay referenced by
                 // this closure until here, so none is collected mid-call.
                 deps.length = 0;
-                if (owner && --owner._pending === 0 && owner._closing) {
-                    if (owner instanceof Engine) owner._reallyClose();
-                    else owner.close();
-                }
+                unpinAll(pinned);
             }
         });
     });
+}
+
+/** Count a running async call on each object (Engine, handle, Config). */
+function pinAll(objs) {
+    for (const o of objs) o._pending = (o._pending || 0) + 1;
+}
+
+/** The call settled: an object whose close() came meanwhile is freed now. */
+function unpinAll(objs) {
+    for (const o of objs) {
+        if (--o._pending !== 0 || !o._closing) continue;
+        if (o instanceof Engine) o._reallyClose();
+        else o.close();
+    }
 }
 
 // Attach: class methods, static factories, module functions; engine modules

@@ -128,3 +128,28 @@ test('struct calls: strings and int64 fields', async () => {
         engine.close();
     }
 });
+
+test('a handle closed while an async call uses it is freed when the call settles', async () => {
+    const engine = memoryEngine();
+    try {
+        const p = ee.Principal.create('ws-1', 'u-1', null);
+        const pending = engine.executions.wait(p, '0123456789abcdef01234567', 500)
+            .then(() => 'resolved', (e) => e.code);
+        p.close();  // freed under the worker before: it read garbage (EE_EINVAL)
+        assert.equal(p.closed, true);
+        assert.throws(() => p.workspace(), /closed/);
+        // reuse the freed memory meanwhile
+        for (let i = 0; i < 2000; i++) ee.Principal.create(`zz-${i}`, `uu-${i}`, null).close();
+        assert.equal(await pending, 'EE_ENOTFOUND');
+        p.close();  // idempotent
+    } finally {
+        engine.close();
+    }
+    const cfg = new ee.Config();
+    cfg.set('N8N_API_KEY', 'n8n-key-0123456789');
+    const summary = cfg.summaryAsync();
+    cfg.free();
+    assert.equal(cfg.freed, true);
+    assert.throws(() => cfg.summary(), /freed/);
+    assert.equal((await summary).N8N_API_KEY.set, true);
+});
