@@ -217,6 +217,57 @@ class CloseWhileRunningTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr[-2000:])
         self.assertIn("survived", r.stdout)
 
+    def test_a_principal_closed_during_a_call_is_freed_after_it(self):
+        """The call reads the principal again after the provider answered
+        (it stores the validation on the principal's key): closing it from
+        another thread meanwhile freed it under the call."""
+        import socket
+        import threading
+        import time
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(4)
+
+        def answer_late():
+            c = srv.accept()[0]
+            time.sleep(0.5)
+            c.sendall(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n"
+                      b"Connection: close\r\n\r\n")
+            c.close()
+
+        threading.Thread(target=answer_late, daemon=True).start()
+        with ee.Config() as cfg:
+            cfg.set("EE_STORAGE_URI", "memory:")
+            cfg.set("API_KEY_ENCRYPTION_SECRET", SECRET)
+            cfg.set("OPENROUTER_API_URL", "http://127.0.0.1:%d/api/v1" % srv.getsockname()[1])
+            engine = ee.Engine.open(cfg)
+        try:
+            p = ee.Principal("ws-late", "u-late", None)
+            key = engine.credentials.key_add(p, keyName="k", provider="openrouter",
+                                             apiKey="sk-or-v1-" + "a" * 40)
+            result = []
+
+            def validate():
+                try:
+                    result.append(engine.credentials.key_validate(p, key["id"])["status"])
+                except ee.ExecEngineError as e:
+                    result.append(e.name)
+
+            t = threading.Thread(target=validate)
+            t.start()
+            time.sleep(0.2)
+            p.close()  # the call is waiting for the provider
+            self.assertTrue(p.closed)
+            with self.assertRaises(ValueError):
+                p.workspace()
+            for i in range(2000):
+                ee.Principal(f"zz-{i}", f"uu-{i}", None).close()
+            t.join()
+            self.assertEqual(result, ["invalid"])
+        finally:
+            engine.close()
+            srv.close()
+
     def test_close_refuses_new_calls_at_once_and_is_idempotent(self):
         engine = memory_engine()
         engine.close()
