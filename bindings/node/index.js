@@ -677,7 +677,14 @@ class Config {
         }
         const cb = new SharedCallback(() => {
             try {
-                return clock();
+                // koffi throws on a value that is not an int64 - out of the
+                // callback, at the call that read the clock (Engine.open
+                // failed with "Unexpected String value" and leaked the engine)
+                const ms = clock();
+                if (typeof ms === 'bigint' ? ms >= -(2n ** 63n) && ms < 2n ** 63n
+                    : typeof ms === 'number' && Number.isFinite(ms) && Math.abs(ms) < 2 ** 63)
+                    return typeof ms === 'number' ? Math.trunc(ms) : ms;
+                throw new TypeError(`the clock returned ${typeName(ms)}${typeof ms === 'number' ? ` ${ms}` : ''}, not int64 ms`);
             } catch (e) {
                 process.emitWarning(`execengine clock callback threw: ${e && e.stack || e}`);
                 return Date.now();
@@ -870,6 +877,7 @@ function ownerHandle(v, h, what) {
  * converted (bytes+len -> Buffer, *_json -> parsed, payload dropped). */
 function makeCallback(type, jsfn) {
     const ps = manifest.callbacks[type].params;
+    const ret = manifest.callbacks[type].returns;
     return new SharedCallback((...cargs) => {
         const a = [];
         for (let i = 0; i < ps.length; i++) {
@@ -892,7 +900,11 @@ function makeCallback(type, jsfn) {
         }
         try {
             const r = jsfn(...a);
-            return r === undefined ? 0 : r;
+            if (r === undefined || r === null) return 0;
+            // koffi would throw on another value out of the callback, at the
+            // C call that made it
+            if (ret !== 'void') intArg(r, `the result of the ${type} callback`, ret === 'status' ? 'int' : ret);
+            return r;
         } catch (e) {
             process.emitWarning(`execengine ${type} callback threw: ${e && e.stack || e}`);
             return -1;

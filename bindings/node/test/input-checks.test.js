@@ -153,3 +153,27 @@ test('a handle closed while an async call uses it is freed when the call settles
     assert.throws(() => cfg.summary(), /freed/);
     assert.equal((await summary).N8N_API_KEY.set, true);
 });
+
+test('a clock returning something else than int64 ms falls back to the system clock', () => {
+    const warnings = [];
+    const onWarning = (w) => warnings.push(String(w.message));
+    process.on('warning', onWarning);
+    try {
+        for (const bad of [() => 'abc', () => 2n ** 70n, () => NaN, () => undefined]) {
+            const cfg = new ee.Config();
+            cfg.set('EE_STORAGE_URI', 'memory:');
+            cfg.set('API_KEY_ENCRYPTION_SECRET', SECRET);
+            cfg.setClock(bad);
+            // koffi threw "Unexpected String value" out of Engine.open (the engine leaked)
+            const engine = ee.Engine.open(cfg);
+            try {
+                assert.ok(Math.abs(Number(engine.nowMs()) - Date.now()) < 60000);
+            } finally {
+                engine.close();
+                cfg.free();
+            }
+        }
+    } finally {
+        process.off('warning', onWarning);
+    }
+});

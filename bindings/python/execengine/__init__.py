@@ -275,7 +275,7 @@ class Config:
                 callback(level_, module.decode("utf-8", "replace"),
                          message.decode("utf-8", "replace"))
             except BaseException:  # never unwind into C
-                sys.unraisablehook(_unraisable("execengine log callback", callback))
+                _report_unraisable("execengine log callback", callback)
 
         cfunc = native.callback_types["ee_log_fn"](trampoline)
         errors.check(_fn.ee_config_set_log(handle, cfunc, lvl, None))
@@ -295,9 +295,17 @@ class Config:
 
         def trampoline(_payload):
             try:
-                return int(clock())
+                ms = clock()
+                # an int64 of ms: ctypes would return the low bits of a
+                # bigger int (2**70 read as 0) and fail on anything else
+                if isinstance(ms, bool) or not isinstance(ms, (int, float)):
+                    raise TypeError(f"the clock returned {type(ms).__name__}, not int ms")
+                ms = int(ms)
+                if not -2**63 <= ms < 2**63:
+                    raise ValueError(f"the clock returned {ms}, past int64 ms")
+                return ms
             except BaseException:
-                sys.unraisablehook(_unraisable("execengine clock callback", clock))
+                _report_unraisable("execengine clock callback", clock)
                 return time.time_ns() // 1_000_000
 
         cfunc = native.callback_types["ee_clock_fn"](trampoline)
@@ -306,13 +314,47 @@ class Config:
         return self
 
 
+def _unraisable_args_type():
+    """The type sys.unraisablehook takes (UnraisableHookArgs): it has no
+    public name, and CPython's default hook refuses any other object with
+    TypeError - so a callback's exception was lost and, raised out of the
+    trampoline, made ctypes return 0 (a clock that failed read 1970)."""
+    captured = []
+
+    class _Probe:
+        def __del__(self):
+            raise RuntimeError("execengine: probing sys.unraisablehook")
+
+    old = sys.unraisablehook
+    sys.unraisablehook = captured.append
+    try:
+        _Probe()
+    finally:
+        sys.unraisablehook = old
+    return type(captured[0]) if captured else None
+
+
+_UNRAISABLE_ARGS = _unraisable_args_type()
+
+
 def _unraisable(what, obj):
     exc_type, exc, tb = sys.exc_info()
+    if _UNRAISABLE_ARGS is not None:
+        return _UNRAISABLE_ARGS((exc_type, exc, tb, what, obj))
     return _UnraisableArgs(exc_type, exc, tb, what, obj)
 
 
+def _report_unraisable(what, obj):
+    """Report the exception being handled through sys.unraisablehook, from a
+    C callback: whatever the hook does, nothing is raised back into C."""
+    try:
+        sys.unraisablehook(_unraisable(what, obj))
+    except BaseException:
+        pass
+
+
 class _UnraisableArgs:
-    """What sys.unraisablehook expects (its own type is not constructible)."""
+    """What sys.unraisablehook expects, where its type cannot be found."""
 
     def __init__(self, exc_type, exc_value, exc_traceback, err_msg, obj):
         self.exc_type, self.exc_value, self.exc_traceback = exc_type, exc_value, exc_traceback

@@ -44,8 +44,8 @@ class ExecutionsExtras:
                     record = json.loads(record_json) if record_json else None
                     on_done(exec_id.decode("ascii"), status, record)
                 except BaseException:
-                    from . import _unraisable
-                    sys.unraisablehook(_unraisable("execengine exec done callback", on_done))
+                    from . import _report_unraisable
+                    _report_unraisable("execengine exec done callback", on_done)
                 finally:
                     with _PENDING_LOCK:
                         _PENDING.pop(key, None)

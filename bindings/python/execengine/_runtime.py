@@ -290,10 +290,11 @@ def make_callback(ctype_name, func, fname):
             r = func(*vals)
             if ret == "void":
                 return None
-            return 0 if r is None else int(r)
+            # what ctypes can return as the C int without wrapping it
+            return 0 if r is None else int_value(r, f"the result of {ctype_name}", ret)
         except BaseException:
-            from . import _unraisable  # the package's helper
-            sys.unraisablehook(_unraisable(f"execengine {ctype_name} callback ({fname})", func))
+            from . import _report_unraisable  # the package's helper
+            _report_unraisable(f"execengine {ctype_name} callback ({fname})", func)
             return None if ret == "void" else -1
 
     return native.callback_types[ctype_name](trampoline)

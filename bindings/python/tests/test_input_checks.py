@@ -282,5 +282,37 @@ class CloseWhileRunningTest(unittest.TestCase):
             p.workspace()
 
 
+# With CPython's own sys.unraisablehook (tests elsewhere install a Python one).
+CLOCK_FAILS = textwrap.dedent("""
+    import sys, time
+    import execengine as ee
+    assert sys.unraisablehook is sys.__unraisablehook__
+    for clock in (lambda: 1 // 0, lambda: "soon", lambda: 2 ** 70, lambda: None):
+        cfg = ee.Config()
+        cfg.set("EE_STORAGE_URI", "memory:")
+        cfg.set("API_KEY_ENCRYPTION_SECRET", "x" * 40)
+        cfg.set_clock(clock)
+        with ee.Engine.open(cfg) as engine:
+            now = engine.now_ms()
+        assert abs(now - time.time() * 1000) < 60000, now
+        cfg.close()
+    print("fell back")
+""")
+
+
+class CallbackFailuresTest(unittest.TestCase):
+    def test_a_failing_clock_falls_back_to_the_system_clock(self):
+        """The default hook refused the binding's stand-in for its argument
+        (TypeError), the exception left the trampoline and ctypes returned 0:
+        the engine read 1970. 2**70 was returned as its low bits (0)."""
+        r = subprocess.run([sys.executable, "-c", CLOCK_FAILS], capture_output=True, text=True,
+                           timeout=120, env=os.environ)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertIn("fell back", r.stdout)
+        self.assertIn("execengine clock callback", r.stderr)
+        self.assertIn("ZeroDivisionError", r.stderr)
+        self.assertNotIn("must be UnraisableHookArgs", r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
