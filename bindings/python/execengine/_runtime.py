@@ -341,6 +341,13 @@ def _invoke(fname, owner, args, into, pins):
         elif t.startswith("handle:"):
             cargs[i] = _handle_arg(v, t[7:], py_name(name), pins)
         elif t.startswith("callback:"):
+            # A replaced (or removed) callback stays alive with its owner:
+            # C may still be calling it ("a call in progress finishes with
+            # the callback it started with", quota.h), and a collected
+            # ctypes trampoline is freed code.
+            old = owner._callbacks.get(fname)
+            if old is not None:
+                owner._callbacks.setdefault("_retired", []).append(old)
             if v is None:
                 cargs[i] = native.callback_types[t[9:]]()
                 owner._callbacks.pop(fname, None)

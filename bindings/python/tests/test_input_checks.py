@@ -301,6 +301,22 @@ CLOCK_FAILS = textwrap.dedent("""
 
 
 class CallbackFailuresTest(unittest.TestCase):
+    def test_a_replaced_alert_callback_stays_alive_with_the_engine(self):
+        """quota.h: 'a call in progress finishes with the callback it started
+        with' - the old ctypes trampoline was dropped (freed) at once."""
+        import gc
+        import weakref
+        engine = memory_engine()
+        try:
+            engine.quota.set_alert_callback(lambda alert: None)
+            first = weakref.ref(engine._callbacks["ee_quota_set_alert_callback"])
+            engine.quota.set_alert_callback(lambda alert: None)
+            engine.quota.set_alert_callback(None)
+            gc.collect()
+            self.assertIsNotNone(first(), "the replaced trampoline was collected")
+        finally:
+            engine.close()
+
     def test_a_failing_clock_falls_back_to_the_system_clock(self):
         """The default hook refused the binding's stand-in for its argument
         (TypeError), the exception left the trampoline and ctypes returned 0:
