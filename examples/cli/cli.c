@@ -2165,7 +2165,11 @@ int main(int argc, char **argv)
     if (c.npos < c.cmd->min_pos)
         return usage_error(&c, "missing argument");
     if (c.npos > c.cmd->max_pos)
-        return usage_error(&c, "unexpected argument \"%s\"", c.pos[c.cmd->max_pos]);
+        /* Not echoed: what lands here is often a value given to a command
+         * that takes none - "rotate-secret <new secret>" - and stderr goes
+         * to logs. */
+        return usage_error(&c, "unexpected argument (argument %d; %s takes at most %d)",
+                           c.cmd->max_pos + 1, c.cmd->name, c.cmd->max_pos);
     /* Positional arguments are ids, queries and months (JSON strings or
      * library arguments), except catalog import's FILE. */
     if (c.cmd->fn != cmd_catalog_import)

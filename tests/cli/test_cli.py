@@ -185,6 +185,9 @@ class HelpAndUsage(CliCase):
             ("catalog", "list", "--limit", "0"),
             ("catalog", "list", "--limit"),
             ("version", "extra"),
+            # a secret given where none is taken is not echoed (cli() checks)
+            ("rotate-secret", NEW_SECRET),
+            ("config", "check", SECRET),
             ("run",),
             ("run", "wf"),  # no workspace
             ("run", "wf", "--workspace", "platform"),  # a workspace that cannot act
