@@ -79,6 +79,24 @@ class ExecutionsExtras:
         callback (no thread waits): the record when it completed, else the
         ExecEngineError of the status it ended with (its .detail is the
         record)."""
+        req = merge(request, fields)
+        doc = json.loads(req) if isinstance(req, (str, bytes)) else req
+        if isinstance(doc, dict) and doc.get("idempotencyKey") is not None:
+            # A repeated idempotencyKey answers the first run's id and the
+            # done callback is never called (exec.h): awaiting it hung
+            # forever. Wait for the run by its id instead.
+            xid = self.start(principal, workflow_id, req)
+            loop = asyncio.get_running_loop()
+            try:
+                return await loop.run_in_executor(None, self.wait, principal, xid, -1)
+            except ExecEngineError as e:
+                if e.detail is None and e.name not in ("EE_ENOTFOUND", "EE_EINVAL"):
+                    try:
+                        e.detail = self.get(principal, xid)
+                    except ExecEngineError:
+                        pass
+                raise
+
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
 
@@ -93,9 +111,14 @@ class ExecutionsExtras:
                 fut.set_result(record)
 
         def done(exec_id, status, record):
-            loop.call_soon_threadsafe(settle, exec_id, status, record)
+            # the loop may be gone (the task was cancelled, asyncio.run ended)
+            if not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(settle, exec_id, status, record)
+                except RuntimeError:
+                    pass
 
-        self.start(principal, workflow_id, request, on_done=done, **fields)
+        self.start(principal, workflow_id, req, on_done=done)
         return await fut
 
 
