@@ -481,7 +481,8 @@ function levelArg(level) {
         if (l === undefined) throw new RangeError(`unknown log level '${level}'`);
         return l;
     }
-    return level;
+    // koffi made 2 of 2.9, 0 of NaN and 2 of 2 ** 32 + 2
+    return intArg(level, 'level', 'int');
 }
 
 // Lets copy() hand an existing ee_config to the constructor; not exported.

@@ -99,6 +99,18 @@ test('Config: NUL, surrogates, int64 range, loadEnv values', () => {
     }
 });
 
+test('a log level is an integer in range (koffi made 2 of 2.9 and of 2 ** 32 + 2)', () => {
+    const cfg = new ee.Config();
+    try {
+        refused(() => cfg.setLog(() => {}, 2 ** 32 + 2), 'level');
+        refused(() => cfg.setLog(() => {}, 2.9), 'level');
+        refused(() => cfg.setLog(() => {}, NaN), 'level');
+        cfg.setLog(() => {}, ee.LogLevel.WARN).setLog(() => {}, 'debug');
+    } finally {
+        cfg.free();
+    }
+});
+
 test('a refused secret is not echoed', () => {
     const cfg = new ee.Config();
     try {

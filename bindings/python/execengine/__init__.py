@@ -118,7 +118,8 @@ def _level(level):
         except KeyError:
             raise ValueError(f"unknown log level {level!r}; one of "
                              f"{', '.join(n.lower() for n in LogLevel.__members__)}") from None
-    return int(level)
+    # an int (a LogLevel is one): int(2.9) was 2, and 2**32 + 2 reached C as 2
+    return _runtime.int_value(level, "level", "int")
 
 
 class Config:

@@ -133,6 +133,15 @@ class ConfigTest(unittest.TestCase):
                 cfg.set("N8N_API_KEY", "abc\udc80")
             self.assertFalse(cfg.is_set("EE_STORAGE_URI"))
 
+    def test_log_level_is_an_int_in_range(self):
+        with ee.Config() as cfg:
+            with self.assertRaises(ee.InvalidArgument):
+                cfg.set_log(print, 2**32 + 2)  # reached C as 2 (info)
+            with self.assertRaises(TypeError):
+                cfg.set_log(print, 2.9)  # was int(2.9)
+            cfg.set_log(print, ee.LogLevel.WARN)
+            cfg.set_log(print, "debug")
+
     def test_load_env_mapping(self):
         with ee.Config() as cfg:
             with self.assertRaises(ee.InvalidArgument):
