@@ -417,6 +417,13 @@ audit, gateway) are generated from the manifest (execengine/_api.py).
     def __exit__(self, *exc):
         self.close()
 
+    def _deferred_free(self):
+        # The last running call may be on one of the engine's own threads (a
+        # done or alert callback calling back into the engine):
+        # ee_engine_close() there would wait for that very thread. Close on
+        # a thread of our own (not a daemon: the interpreter waits for it).
+        threading.Thread(target=self._finalizer, name="execengine-close").start()
+
     def now_ms(self):
         """The engine's clock, milliseconds since the Unix epoch."""
         return self._pinned_call(_fn.ee_engine_now_ms)

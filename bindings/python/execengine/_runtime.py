@@ -232,7 +232,11 @@ class Pinned:
             if now:
                 self._ptr = None
         if now:
-            self._finalizer()
+            self._deferred_free()
+
+    def _deferred_free(self):
+        """The free a close() during a call left to the call's return."""
+        self._finalizer()
 
     def _pinned_call(self, fn, *args):
         """fn(ptr, *args) with this object pinned for the call."""

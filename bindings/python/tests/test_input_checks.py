@@ -216,6 +216,67 @@ CLOSE_WHILE_RUNNING = textwrap.dedent("""
 """)
 
 
+# The engine is closed while a done callback - on an engine worker thread -
+# is inside a call on it: the deferred close must not run on that worker
+# (ee_engine_close() would wait for the thread it runs on).
+CLOSE_FROM_CALLBACK = textwrap.dedent("""
+    import socket, sys, threading, time
+    sys.path.insert(0, sys.argv[1])
+    import execengine as ee
+    from test_idiomatic import FakeN8n, N8N_KEY, SECRET
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+
+    asked = threading.Event()  # key_validate is inside C, waiting for us
+
+    def answer_late():
+        c = srv.accept()[0]
+        asked.set()
+        time.sleep(0.5)
+        c.sendall(b"HTTP/1.1 401 Unauthorized\\r\\nContent-Length: 0\\r\\nConnection: close\\r\\n\\r\\n")
+        c.close()
+
+    threading.Thread(target=answer_late, daemon=True).start()
+    n8n = FakeN8n()
+    cfg = ee.Config()
+    for k, v in (("EE_STORAGE_URI", "memory:"), ("EE_COUNTERS_URI", "memory:"),
+                 ("API_KEY_ENCRYPTION_SECRET", SECRET), ("N8N_BASE_URL", n8n.url),
+                 ("N8N_API_KEY", N8N_KEY),
+                 ("OPENROUTER_API_URL", "http://127.0.0.1:%d/api/v1" % srv.getsockname()[1])):
+        cfg.set(k, v)
+    engine = ee.Engine.open(cfg)
+    p = ee.Principal("ws-cb", "u-cb", None)
+    wf = {e["name"]: e["id"] for e in engine.catalog.sync()["added"]}["Hosts echo"]
+    key = engine.credentials.key_add(p, keyName="k", provider="openrouter",
+                                     apiKey="sk-or-v1-" + "a" * 40)
+    inside, finished, out = threading.Event(), threading.Event(), []
+
+    def on_done(xid, status, record):
+        inside.set()
+        try:
+            out.append(engine.credentials.key_validate(p, key["id"])["status"])
+        finally:
+            finished.set()
+
+    engine.executions.start(p, wf, {"parameters": {"text": "x"}}, on_done=on_done)
+    assert inside.wait(60), "the run did not end"
+    assert asked.wait(60), "the callback did not call key_validate"
+    engine.close()  # the callback's key_validate is still waiting
+    assert engine.closed
+    assert finished.wait(60), "the callback's call did not return"
+    assert out == ["invalid"], out
+    # the deferred ee_engine_close() runs (and ends) on a thread of its own
+    for t in threading.enumerate():
+        if t.name == "execengine-close":
+            t.join(60)
+            assert not t.is_alive(), "ee_engine_close() did not return"
+    assert engine._ptr is None
+    n8n.stop()
+    print("closed")
+""")
+
+
 class CloseWhileRunningTest(unittest.TestCase):
     def test_closing_an_engine_under_a_cancelled_async_call(self):
         """asyncio.wait_for() cancels the task but not the executor thread
@@ -276,6 +337,12 @@ class CloseWhileRunningTest(unittest.TestCase):
         finally:
             engine.close()
             srv.close()
+
+    def test_closing_while_a_done_callback_calls_the_engine(self):
+        r = subprocess.run([sys.executable, "-c", CLOSE_FROM_CALLBACK, os.path.dirname(__file__)],
+                           capture_output=True, text=True, timeout=120, env=os.environ)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        self.assertIn("closed", r.stdout)
 
     def test_close_refuses_new_calls_at_once_and_is_idempotent(self):
         engine = memory_engine()
