@@ -22,6 +22,7 @@
 const fs = require('fs');
 const path = require('path');
 const koffi = require('koffi');
+const { isUtf8 } = require('buffer');
 
 class LibraryError extends Error {
     constructor(message) {
@@ -293,6 +294,86 @@ function check(status) {
     return status;
 }
 
+// ---- arguments on their way into C --------------------------------------------
+// koffi hands C a string up to its first NUL (a C string ends there), turns a
+// lone surrogate into U+FFFD and an integer that does not fit its C type
+// into its low bits (2n ** 64n is 0), and Number() made 0 of NaN and
+// undefined of a string. Each value is checked here instead: the wrong type
+// is a TypeError, a value C cannot take as given is InvalidArgument
+// (EE_EINVAL) naming the argument - never echoing it (it may be a secret).
+
+function typeName(v) {
+    return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v;
+}
+
+/** The InvalidArgument error of a value refused before the call. */
+function invalidArg(what, why) {
+    return ExecEngineError.forStatus(Status.EE_EINVAL, `${what}: ${why}`);
+}
+
+/** A JS string for a const char * (null/undefined: NULL). `nulOk`: the C
+ * function takes the length as well, so a NUL does not cut it. */
+function cstr(v, what, nulOk = false) {
+    if (v === null || v === undefined) return null;
+    if (typeof v !== 'string') throw new TypeError(`${what} must be a string, not ${typeName(v)}`);
+    if (!v.isWellFormed()) throw invalidArg(what, 'not encodable as UTF-8 (a lone surrogate)');
+    if (!nulOk) {
+        const i = v.indexOf('\0');
+        if (i >= 0) throw invalidArg(what, `contains a NUL character (at index ${i}): a C string would end there`);
+    }
+    return v;
+}
+
+const INT_RANGES = {
+    int: [-(2n ** 31n), 2n ** 31n - 1n], int32: [-(2n ** 31n), 2n ** 31n - 1n],
+    uint: [0n, 2n ** 32n - 1n], uint32: [0n, 2n ** 32n - 1n],
+    int64: [-(2n ** 63n), 2n ** 63n - 1n], uint64: [0n, 2n ** 64n - 1n],
+    size: [0n, 2n ** 64n - 1n],
+};
+
+/** An integer (a Number or a BigInt) within the range of C type `ctype`. */
+function intArg(v, what, ctype = 'int64') {
+    let big;
+    if (typeof v === 'bigint') big = v;
+    else if (typeof v === 'number') {
+        if (!Number.isInteger(v)) throw invalidArg(what, `${v} is not an integer`);
+        big = BigInt(v);
+    } else {
+        throw new TypeError(`${what} must be an integer (a Number or a BigInt), not ${typeName(v)}`);
+    }
+    const [lo, hi] = INT_RANGES[ctype] || INT_RANGES.int64;
+    if (big < lo || big > hi) throw invalidArg(what, `${v} is out of range for a C ${ctype} (${lo} to ${hi})`);
+    return v;
+}
+
+/** A finite Number for a C double. */
+function doubleArg(v, what) {
+    if (typeof v !== 'number') throw new TypeError(`${what} must be a number, not ${typeName(v)}`);
+    if (!Number.isFinite(v)) throw invalidArg(what, `${v} is not a finite number`);
+    return v;
+}
+
+/** JSON text of an object / array / number / boolean (a string is JSON
+ * text as is). NaN and infinities are refused: JSON.stringify would turn
+ * them into null, which the library reads as an absent member. */
+function jsonText(v, what) {
+    if (v === undefined || v === null) return null;
+    if (typeof v === 'string') return cstr(v, what);
+    let text;
+    try {
+        text = JSON.stringify(v, (k, x) => {
+            if (typeof x === 'number' && !Number.isFinite(x))
+                throw invalidArg(what, `${k ? `member ${k}: ` : ''}${x} is not a JSON number`);
+            return x;
+        });
+    } catch (e) {
+        if (e instanceof ExecEngineError) throw e;
+        throw new TypeError(`${what}: not JSON (${e.message})`);
+    }
+    if (text === undefined) throw new TypeError(`${what} must be JSON text or a JSON value, not ${typeName(v)}`);
+    return cstr(text, what);
+}
+
 // strlen() of the C library the engine links (dlsym through the engine's
 // handle reaches its dependencies).
 const cStrlen = lib.func('strlen', 'size_t', ['void *']);
@@ -354,9 +435,9 @@ function callDocAsync(name, ...args) {
     });
 }
 
-function keyArg(key) {
-    if (typeof key !== 'string') throw new TypeError('key must be a string');
-    return key;
+function keyArg(key, what = 'key') {
+    if (typeof key !== 'string') throw new TypeError(`${what} must be a string`);
+    return cstr(key, what);
 }
 
 // ---- registered callbacks, shared by a config and the engines opened from it --
@@ -400,7 +481,8 @@ function levelArg(level) {
         if (l === undefined) throw new RangeError(`unknown log level '${level}'`);
         return l;
     }
-    return level;
+    // koffi made 2 of 2.9, 0 of NaN and 2 of 2 ** 32 + 2
+    return intArg(level, 'level', 'int');
 }
 
 // Lets copy() hand an existing ee_config to the constructor; not exported.
@@ -423,13 +505,18 @@ class Config {
     }
 
     _handle() {
-        if (!this._held) throw new Error('execengine: operation on a freed Config');
+        if (!this._held || this._closing) throw new Error('execengine: operation on a freed Config');
         return this._held.ptr;
     }
 
-    /** Free the config (wiping secrets). Idempotent. */
+    /** Free the config (wiping secrets), or when the last summaryAsync()
+     * on it settles. Idempotent. */
     free() {
         if (!this._held) return;
+        if (this._pending) {
+            this._closing = true;
+            return;
+        }
         configRegistry.unregister(this);
         fn.ee_config_free(this._held.ptr);
         releaseAll(Object.values(this._held.callbacks));
@@ -440,7 +527,7 @@ class Config {
 
     [Symbol.dispose]() { this.free(); }
 
-    get freed() { return this._held === null; }
+    get freed() { return this._held === null || !!this._closing; }
 
     /** An independent copy (values, clock and log callback). */
     copy() {
@@ -457,7 +544,8 @@ class Config {
         if (typeof value === 'boolean') value = value ? 'true' : 'false';
         else if (typeof value === 'number' || typeof value === 'bigint') value = String(value);
         if (typeof value !== 'string') throw new TypeError('value must be a string');
-        check(fn.ee_config_set(this._handle(), keyArg(key), value));
+        check(fn.ee_config_set(this._handle(), keyArg(key),
+                               cstr(value, typeof key === 'string' ? `value of ${key}` : 'value')));
         return this;
     }
 
@@ -467,7 +555,8 @@ class Config {
             throw new TypeError('value must be an integer (use a BigInt beyond 2^53)');
         if (typeof value !== 'number' && typeof value !== 'bigint')
             throw new TypeError('value must be a number or a BigInt');
-        check(fn.ee_config_set_int64(this._handle(), keyArg(key), value));
+        check(fn.ee_config_set_int64(this._handle(), keyArg(key),
+                                     intArg(value, typeof key === 'string' ? `value of ${key}` : 'value')));
         return this;
     }
 
@@ -481,7 +570,18 @@ class Config {
         if (env === undefined) {
             check(fn.ee_config_load_env(this._handle()));
         } else {
-            const entries = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+            if (env === null || typeof env !== 'object')
+                throw new TypeError(`env must be an object of NAME: value, not ${typeName(env)}`);
+            const entries = Object.entries(env).map(([k, v]) => {
+                if (k === '' || k.includes('=')) throw invalidArg('environment name', "empty or holding '='");
+                cstr(k, 'environment name');
+                // as set(): text, numbers and booleans (undefined was "undefined")
+                if (typeof v === 'boolean') v = v ? 'true' : 'false';
+                else if (typeof v === 'number' || typeof v === 'bigint') v = String(v);
+                if (typeof v !== 'string')
+                    throw new TypeError(`environment variable ${k}: the value must be a string, not ${typeName(v)}`);
+                return `${k}=${cstr(v, `environment variable ${k}`)}`;
+            });
             check(fn.ee_config_load_envp(this._handle(), [...entries, null]));
         }
         return this;
@@ -508,9 +608,15 @@ class Config {
         return JSON.parse(callString('ee_config_summary_json', this._handle()));
     }
 
-    /** summary() on a worker thread. */
-    summaryAsync() {
-        return callDocAsync('ee_config_summary_json', this._handle());
+    /** summary() on a worker thread (free() meanwhile waits for it). */
+    async summaryAsync() {
+        const handle = this._handle();
+        pinAll([this]);
+        try {
+            return await callDocAsync('ee_config_summary_json', handle);
+        } finally {
+            unpinAll([this]);
+        }
     }
 
     static options() {
@@ -572,7 +678,14 @@ class Config {
         }
         const cb = new SharedCallback(() => {
             try {
-                return clock();
+                // koffi throws on a value that is not an int64 - out of the
+                // callback, at the call that read the clock (Engine.open
+                // failed with "Unexpected String value" and leaked the engine)
+                const ms = clock();
+                if (typeof ms === 'bigint' ? ms >= -(2n ** 63n) && ms < 2n ** 63n
+                    : typeof ms === 'number' && Number.isFinite(ms) && Math.abs(ms) < 2 ** 63)
+                    return typeof ms === 'number' ? Math.trunc(ms) : ms;
+                throw new TypeError(`the clock returned ${typeName(ms)}${typeof ms === 'number' ? ` ${ms}` : ''}, not int64 ms`);
             } catch (e) {
                 process.emitWarning(`execengine clock callback threw: ${e && e.stack || e}`);
                 return Date.now();
@@ -666,11 +779,11 @@ class Engine {
     /** summary() on a koffi worker thread: a Promise of the parsed JSON. */
     async summaryAsync() {
         const handle = this._handle();
-        this._pending++;
+        pinAll([this]);
         try {
             return await callDocAsync('ee_engine_summary_json', handle);
         } finally {
-            if (--this._pending === 0 && this._closing) this._reallyClose();
+            unpinAll([this]);
         }
     }
 }
@@ -750,12 +863,6 @@ Principal.prototype.toJSON = function toJSON() {
     return { workspaceId: this.workspace(), userId: this.user(), orgId: this.org() };
 };
 
-function jsonArg(v) {
-    if (v === undefined || v === null) return null;
-    if (typeof v === 'string') return v;
-    return JSON.stringify(v);
-}
-
 function parseDoc(text) {
     return text === null ? null : JSON.parse(text);
 }
@@ -771,6 +878,7 @@ function ownerHandle(v, h, what) {
  * converted (bytes+len -> Buffer, *_json -> parsed, payload dropped). */
 function makeCallback(type, jsfn) {
     const ps = manifest.callbacks[type].params;
+    const ret = manifest.callbacks[type].returns;
     return new SharedCallback((...cargs) => {
         const a = [];
         for (let i = 0; i < ps.length; i++) {
@@ -793,7 +901,11 @@ function makeCallback(type, jsfn) {
         }
         try {
             const r = jsfn(...a);
-            return r === undefined ? 0 : r;
+            if (r === undefined || r === null) return 0;
+            // koffi would throw on another value out of the callback, at the
+            // C call that made it
+            if (ret !== 'void') intArg(r, `the result of the ${type} callback`, ret === 'status' ? 'int' : ret);
+            return r;
         } catch (e) {
             process.emitWarning(`execengine ${type} callback threw: ${e && e.stack || e}`);
             return -1;
@@ -829,33 +941,49 @@ function prepareInto(d, f, c, temps, selfPtr, self, jsArgs) {
         }
         const v = jsArgs[j++];
         switch (a.role) {
-        case 'json': c[a.c] = jsonArg(v); break;
-        case 'str': c[a.c] = v === undefined || v === null ? null : String(v); break;
+        case 'json': c[a.c] = jsonText(v, a.name); break;
+        case 'str': c[a.c] = cstr(v, a.name); break;
         case 'principal':
             if (v === undefined || v === null) c[a.c] = null;
             else if (v instanceof Principal) { c[a.c] = v._handle(); deps.push(v); }
             else { const p = Principal.from(v); temps.push(p); c[a.c] = p._handle(); }
             break;
         case 'handle': c[a.c] = ownerHandle(v, a.handle, a.name); if (v) deps.push(v); break;
-        case 'bool': c[a.c] = typeof v === 'boolean' ? (v ? 1 : 0) : Number(v || 0); break;
-        case 'number': c[a.c] = v === undefined ? 0 : Number(v); break;
-        case 'int64': c[a.c] = v === undefined ? 0 : v; break;
+        case 'bool':
+            if (v === undefined || v === null) c[a.c] = 0;
+            else if (typeof v === 'boolean') c[a.c] = v ? 1 : 0;
+            else if (v === 0 || v === 1) c[a.c] = v;
+            else throw new TypeError(`${a.name} must be a boolean, not ${typeName(v)}`);
+            break;
+        // undefined / null: the argument was left out, 0 as before
+        case 'number':
+            c[a.c] = v === undefined || v === null ? 0
+                : a.ctype === 'double' ? doubleArg(v, a.name) : intArg(v, a.name, a.ctype);
+            break;
+        case 'int64': c[a.c] = v === undefined || v === null ? 0 : intArg(v, a.name, a.ctype); break;
         case 'bytes': {
             if (v === null || v === undefined) { c[a.c] = null; c[a.len] = 0; break; }
+            if (typeof v !== 'string' && !Buffer.isBuffer(v))
+                throw new TypeError(`${a.name} must be a Buffer or a string, not ${typeName(v)}`);
             if (f.params[a.c].type === 'str') {
-                const text = Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
+                // text with its length: a NUL is kept, bytes that are not
+                // UTF-8 are refused (toString() made U+FFFD of them)
+                if (Buffer.isBuffer(v) && !isUtf8(v)) throw invalidArg(a.name, 'not UTF-8');
+                const text = Buffer.isBuffer(v) ? v.toString('utf8') : cstr(v, a.name, true);
                 c[a.c] = text;
                 c[a.len] = Buffer.byteLength(text);
             } else {
-                const buf = Buffer.isBuffer(v) ? v : Buffer.from(String(v), 'utf8');
+                const buf = Buffer.isBuffer(v) ? v : Buffer.from(cstr(v, a.name, true), 'utf8');
                 c[a.c] = buf;
                 c[a.len] = buf.length;
             }
             break;
         }
         case 'array': {
+            if (v !== undefined && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v))
+                throw new TypeError(`${a.name} must be an array, not ${typeName(v)}`);
             const arr = Array.from(v || []);
-            c[a.c] = BigInt64Array.from(arr.map((x) => BigInt(x)));
+            c[a.c] = BigInt64Array.from(arr.map((x, i) => BigInt(intArg(x, `${a.name}[${i}]`, a.elem))));
             c[a.len] = arr.length;
             outs.arrayLength = arr.length;
             break;
@@ -959,9 +1087,12 @@ function invoke(d, self, jsArgs) {
             releaseTemps();
         }
     }
-    // The object the call is on is closed only once the call settles.
-    const owner = self instanceof Engine || self instanceof NativeHandle ? self : null;
-    if (owner) owner._pending = (owner._pending || 0) + 1;
+    // The object the call is on and every handle it passes (a Principal, a
+    // Schema ...) are closed only once the call settles: close() meanwhile
+    // defers the free (the worker is still reading them).
+    const pinned = [...new Set([self, ...deps])]
+        .filter((o) => o instanceof Engine || o instanceof NativeHandle || o instanceof Config);
+    pinAll(pinned);
     return new Promise((resolve, reject) => {
         fn[d.name].async(...c, (err, st) => {
             try {
@@ -974,13 +1105,24 @@ function invoke(d, self, jsArgs) {
                 // deps (Principal, handles, this object) stay referenced by
                 // this closure until here, so none is collected mid-call.
                 deps.length = 0;
-                if (owner && --owner._pending === 0 && owner._closing) {
-                    if (owner instanceof Engine) owner._reallyClose();
-                    else owner.close();
-                }
+                unpinAll(pinned);
             }
         });
     });
+}
+
+/** Count a running async call on each object (Engine, handle, Config). */
+function pinAll(objs) {
+    for (const o of objs) o._pending = (o._pending || 0) + 1;
+}
+
+/** The call settled: an object whose close() came meanwhile is freed now. */
+function unpinAll(objs) {
+    for (const o of objs) {
+        if (--o._pending !== 0 || !o._closing) continue;
+        if (o instanceof Engine) o._reallyClose();
+        else o.close();
+    }
 }
 
 // Attach: class methods, static factories, module functions; engine modules
@@ -1056,10 +1198,16 @@ function gatewayHandle(engine, request, sink = {}) {
     let lines = request.headers || [];
     if (!Array.isArray(lines))
         lines = Object.entries(lines).map(([k, v]) => `${k}: ${v}`);
-    for (const l of lines)
+    lines.forEach((l, i) => {
         if (typeof l !== 'string') throw new TypeError('gateway.handle: each header must be a string');
+        cstr(l, `gateway.handle: request.headers[${i}]`);
+    });
+    cstr(request.method, 'gateway.handle: request.method');
+    cstr(request.path, 'gateway.handle: request.path');
+    if (request.query !== undefined && request.query !== null)
+        cstr(request.query, 'gateway.handle: request.query');
     let body = request.body === undefined || request.body === null ? Buffer.alloc(0) : request.body;
-    if (typeof body === 'string') body = Buffer.from(body, 'utf8');
+    if (typeof body === 'string') body = Buffer.from(cstr(body, 'gateway.handle: request.body', true), 'utf8');
     if (!Buffer.isBuffer(body)) throw new TypeError('gateway.handle: request.body must be a Buffer or a string');
     const { onHead, onChunk } = sink || {};
     const answer = { status: 0, headers: [], body: Buffer.alloc(0) };
@@ -1090,7 +1238,7 @@ function gatewayHandle(engine, request, sink = {}) {
     }, koffi.pointer(gwBodyFn));
     const req = {
         version: 1, method: request.method, path: request.path,
-        query: request.query === undefined || request.query === null ? null : String(request.query),
+        query: request.query === undefined || request.query === null ? null : request.query,
         headers: lines.length ? lines : null, n_headers: lines.length,
         body: body.length ? body : null, body_len: body.length,
     };
@@ -1206,9 +1354,9 @@ const sfn = (() => {
 })();
 
 function int64Arg(v, what) {
-    if (typeof v === 'bigint') return v;
-    if (typeof v === 'number' && Number.isInteger(v)) return v;
-    throw new TypeError(`${what} must be an integer (a Number, or a BigInt beyond 2^53)`);
+    if (typeof v !== 'bigint' && !(typeof v === 'number' && Number.isInteger(v)))
+        throw new TypeError(`${what} must be an integer (a Number, or a BigInt beyond 2^53)`);
+    return intArg(v, what, 'int64');
 }
 
 /** An int64 read back: a Number when exact, else the BigInt (as koffi does). */
@@ -1228,7 +1376,7 @@ function counterReq(r, what = 'request') {
     plainObject(r, what);
     if (typeof r.key !== 'string') throw new TypeError(`${what}.key must be a string`);
     return {
-        key: r.key,
+        key: cstr(r.key, `${what}.key`),
         n: int64Arg(r.n === undefined ? 1 : r.n, `${what}.n`),
         limit: int64Arg(r.limit, `${what}.limit`),
         window_ms: int64Arg(r.windowMs === undefined ? 0 : r.windowMs, `${what}.windowMs`),
@@ -1322,7 +1470,7 @@ class QuotaTicket {
     /** A ticket from its JSON document (an object or the text). */
     static fromJson(json) {
         const t = new QuotaTicket();
-        check(fn.ee_quota_ticket_from_json(jsonArg(json), t.buffer));
+        check(fn.ee_quota_ticket_from_json(jsonText(json, 'document'), t.buffer));
         return t;
     }
 
@@ -1406,7 +1554,7 @@ function eqPairs(eq, what) {
     return Object.entries(plainObject(eq, what)).map(([field, v]) => {
         if (!['string', 'number', 'bigint', 'boolean'].includes(typeof v))
             throw new TypeError(`${what}.${field} must be a string, number or boolean`);
-        return { field, value: String(v) };
+        return { field: cstr(field, what), value: cstr(String(v), `${what}.${field}`) };
     });
 }
 
@@ -1428,8 +1576,9 @@ function querySpec(q) {
         version: 1, flags, eq: eq.length ? eq : null, n_eq: eq.length,
         time_from: flags & 1 ? int64Arg(q.timeFrom, 'query.timeFrom') : 0,
         time_to: flags & 2 ? int64Arg(q.timeTo, 'query.timeTo') : 0,
-        order: Number(order), limit: q.limit === undefined || q.limit === null ? 0 : Number(q.limit),
-        cursor: q.cursor === undefined || q.cursor === null ? null : String(q.cursor),
+        order: intArg(order, 'query.order', 'int'),
+        limit: q.limit === undefined || q.limit === null ? 0 : intArg(q.limit, 'query.limit', 'size'),
+        cursor: cstr(q.cursor, 'query.cursor'),
     };
 }
 
@@ -1463,7 +1612,7 @@ Storage.prototype.query = function query(collection, workspace, q) {
     const next = [null];
     let st;
     try {
-        st = sfn.ee_storage_query(this._handle(), collection, workspace === undefined ? null : workspace,
+        st = sfn.ee_storage_query(this._handle(), cstr(collection, 'collection'), cstr(workspace, 'workspace'),
                                   spec, cb, null, next);
     } finally {
         koffi.unregister(cb);
@@ -1478,7 +1627,7 @@ Storage.prototype.query = function query(collection, workspace, q) {
  * of matching documents (a query of null counts the whole workspace). */
 Storage.prototype.count = function count(collection, workspace, q) {
     const out = [0];
-    check(sfn.ee_storage_count(this._handle(), collection, workspace === undefined ? null : workspace,
+    check(sfn.ee_storage_count(this._handle(), cstr(collection, 'collection'), cstr(workspace, 'workspace'),
                                q === undefined || q === null ? null : querySpec(q), out));
     return out[0];
 };
@@ -1492,9 +1641,9 @@ Storage.prototype.count = function count(collection, workspace, q) {
 Storage.prototype.increment = function increment(collection, workspace, key, inc, nowMs) {
     const k = eqPairs(key, 'key');
     const d = Object.entries(plainObject(inc, 'inc'))
-        .map(([field, delta]) => ({ field, delta: int64Arg(delta, `inc.${field}`) }));
+        .map(([field, delta]) => ({ field: cstr(field, 'inc'), delta: int64Arg(delta, `inc.${field}`) }));
     const totals = new BigInt64Array(d.length);
-    check(sfn.ee_storage_increment(this._handle(), collection, workspace === undefined ? null : workspace,
+    check(sfn.ee_storage_increment(this._handle(), cstr(collection, 'collection'), cstr(workspace, 'workspace'),
                                    k.length ? k : null, k.length, d.length ? d : null, d.length,
                                    int64Arg(nowMs, 'nowMs'), totals));
     return Object.fromEntries(d.map((x, i) => [x.field, int64Value(totals[i])]));

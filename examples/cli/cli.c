@@ -17,6 +17,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -245,8 +246,13 @@ static int parse_time_ms(const char *s, int64_t *out)
     }
     if (*p == 'Z')
         p++;
-    if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 ||
-        y < 1970)
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 || mi > 59 ||
+        sec > 60 || y < 1970)
+        return -1;
+    /* timegm() would read 2026-02-31 as 2026-03-03: a date that does not
+     * exist is refused, not moved */
+    if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
         return -1;
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;
@@ -561,11 +567,11 @@ static char *read_file(const cli *c, const char *path, long max)
     if (buf == NULL)
         die_oom();
     size_t n = fread(buf, 1, (size_t)max + 1, f);
-    int bad = ferror(f);
+    int bad = ferror(f), err = errno;
     fclose(f);
     if (bad) {
         free(buf);
-        usage_error(c, "cannot read %s", path);
+        usage_error(c, "cannot read %s: %s", path, strerror(err));
         return NULL;
     }
     if (n > (size_t)max) {
@@ -1997,6 +2003,46 @@ static int cmd_help(cli *c)
                        c->npos > 1 ? c->pos[1] : "");
 }
 
+/* Whether s is well-formed UTF-8 (no overlong form, surrogate or code point
+ * above U+10FFFF): what jansson accepts in a JSON string. */
+static int is_utf8(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p != 0) {
+        unsigned c = *p, n;
+        uint32_t cp;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        if (c >= 0xC2 && c <= 0xDF)
+            n = 1, cp = c & 0x1F;
+        else if (c >= 0xE0 && c <= 0xEF)
+            n = 2, cp = c & 0x0F;
+        else if (c >= 0xF0 && c <= 0xF4)
+            n = 3, cp = c & 0x07;
+        else
+            return 0;
+        for (unsigned i = 1; i <= n; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+        p += n + 1;
+    }
+    return 1;
+}
+
+/* Options whose value is a file path or an address, never put in a JSON
+ * document: any bytes the file system takes. Every other value becomes a
+ * JSON string (a filter, a key, an e-mail address), where text that is not
+ * UTF-8 made json_string() return NULL and the member silently absent - a
+ * list "filtered" by --status $'\xff' listed everything. */
+static const char *const RAW_OPTS[] = {"db=", "data-dir=", "tokens=", "input=", "addr=", NULL};
+
 /* Which option spec `name` matches in `specs`: 1 flag, 2 takes a value, 0 none. */
 static int spec_of(const char *const *specs, const char *name, size_t len)
 {
@@ -2060,6 +2106,12 @@ static int parse_args(cli *c, int argc, char **argv, int from, int allow_any, in
         } else if (eq != NULL) {
             return usage_error(c, "--%.*s takes no value", (int)len, name);
         }
+        /* An empty value is not a left-out option: --workspace "$W" with W
+         * unset would act for EE_CLI_WORKSPACE's workspace instead. */
+        if (kind == 2 && value[0] == '\0')
+            return usage_error(c, "--%.*s: empty value", (int)len, name);
+        if (kind == 2 && !spec_of(RAW_OPTS, name, len) && !is_utf8(value))
+            return usage_error(c, "--%.*s: the value is not UTF-8 text", (int)len, name);
         if (c->nopt == MAX_OPTS)
             return usage_error(c, "too many options");
         c->opt_name[c->nopt] = name;
@@ -2113,7 +2165,17 @@ int main(int argc, char **argv)
     if (c.npos < c.cmd->min_pos)
         return usage_error(&c, "missing argument");
     if (c.npos > c.cmd->max_pos)
-        return usage_error(&c, "unexpected argument \"%s\"", c.pos[c.cmd->max_pos]);
+        /* Not echoed: what lands here is often a value given to a command
+         * that takes none - "rotate-secret <new secret>" - and stderr goes
+         * to logs. */
+        return usage_error(&c, "unexpected argument (argument %d; %s takes at most %d)",
+                           c.cmd->max_pos + 1, c.cmd->name, c.cmd->max_pos);
+    /* Positional arguments are ids, queries and months (JSON strings or
+     * library arguments), except catalog import's FILE. */
+    if (c.cmd->fn != cmd_catalog_import)
+        for (int i = 0; i < c.npos; i++)
+            if (!is_utf8(c.pos[i]))
+                return usage_error(&c, "argument %d is not UTF-8 text", i + 1);
     if (opens_engine_first(c.cmd) && (rc = open_engine(&c, 0)) != 0)
         goto done;
     rc = c.cmd->fn(&c);

@@ -118,7 +118,8 @@ class CliCase(unittest.TestCase):
     def cli(self, *args, env=None, unset=(), timeout=180, cwd=None):
         """(exit code, stdout, stderr) of one run; no secret in either."""
         p = subprocess.run([CLI] + list(args), env=self.env_of(env, unset), capture_output=True,
-                           text=True, timeout=timeout, stdin=subprocess.DEVNULL, cwd=cwd)
+                           text=True, errors="replace", timeout=timeout,
+                           stdin=subprocess.DEVNULL, cwd=cwd)
         for secret in SECRETS:
             self.assertNotIn(secret, p.stdout, "a secret on stdout of %s" % (args,))
             self.assertNotIn(secret, p.stderr, "a secret on stderr of %s" % (args,))
@@ -184,6 +185,9 @@ class HelpAndUsage(CliCase):
             ("catalog", "list", "--limit", "0"),
             ("catalog", "list", "--limit"),
             ("version", "extra"),
+            # a secret given where none is taken is not echoed (cli() checks)
+            ("rotate-secret", NEW_SECRET),
+            ("config", "check", SECRET),
             ("run",),
             ("run", "wf"),  # no workspace
             ("run", "wf", "--workspace", "platform"),  # a workspace that cannot act
@@ -203,11 +207,47 @@ class HelpAndUsage(CliCase):
             ("audit", "--role", "root"),
             ("purge", "--audit-before", "soon"),
             ("version", "--json=yes"),
+            # text that is not UTF-8 cannot be a JSON string: json_string()
+            # returned NULL and the filter or key was silently left out (a
+            # list "filtered" by it listed everything, exit 0)
+            ("executions", "list", "--workspace", "w", "--status", "compl\udcffeted"),
+            ("audit", "--action", "execution.\udcff"),
+            ("catalog", "list", "--cursor", "\udcff"),
+            ("run", "wf", "--workspace", "w", "--idempotency-key", "k\udcff", "--no-wait"),
+            ("run", "wf", "--workspace", "w", "--email", "\udcff@example.com", "--no-wait"),
+            ("catalog", "search", "caf\udcff"),
+            ("show", "\udcff", "--workspace", "w"),
+            # dates that do not exist were moved by timegm() (to 2026-03-03)
+            ("audit", "--from", "2026-02-31"),
+            ("audit", "--to", "2025-02-29"),
+            ("purge", "--audit-before", "2026-04-31"),
         ]
         for args in cases:
             with self.subTest(args=args):
                 out, err = self.fails(2, *args)
                 self.assertEqual(out, "")
+
+    def test_empty_values_are_not_left_out_options(self):
+        """--workspace "$W" with W unset acted for EE_CLI_WORKSPACE's workspace."""
+        env = {"EE_CLI_WORKSPACE": "ws-from-env"}
+        for args in (("usage", "--workspace", ""), ("--workspace=", "usage"),
+                     ("usage", "--workspace", "ws-1", "--user", ""),
+                     ("catalog", "list", "--db", "")):
+            with self.subTest(args=args):
+                out, err = self.fails(2, *args, env=env)
+                self.assertIn("empty value", err)
+                self.assertEqual(out, "")
+
+    def test_not_utf8_is_named_and_paths_stay_raw(self):
+        out, err = self.fails(2, "executions", "list", "--workspace", "w", "--status", "\udcff")
+        self.assertIn("--status: the value is not UTF-8", err)
+        out, err = self.fails(2, "catalog", "search", "\udcff")
+        self.assertIn("argument 1 is not UTF-8", err)
+        # a file path is any bytes: the file is looked for, and a directory says so
+        out, err = self.fails(2, "catalog", "import", os.path.join(self.store.dir, "\udcff.json"))
+        self.assertIn("No such file", err)
+        out, err = self.fails(2, "catalog", "import", self.store.dir)
+        self.assertIn("Is a directory", err)
 
     def test_version(self):
         doc = self.ok_json("version")
@@ -412,6 +452,14 @@ class Runs(CliCase):
         # the library refuses a request member: exit 6 and the error document
         out, err = self.fails(6, "run", self.wf, "--email", "not an address", "--json", *self.WS)
         self.assertEqual(json.loads(out)["error"]["name"], "EE_EINVAL")
+
+    def test_a_key_that_is_not_utf8_queues_nothing(self):
+        """The idempotency key was dropped (json_string() NULL) and the run
+        queued without it: a retry would run the workflow twice."""
+        ws = ("--workspace", "ws-badkey")
+        for _ in range(2):
+            self.fails(2, "run", self.wf, "--no-wait", "--idempotency-key", "retry-\udcff", *ws)
+        self.assertEqual(self.ok_json("executions", "list", *ws)["data"], [])
 
     def test_no_wait_queues(self):
         doc = self.ok_json("run", self.wf, "--no-wait", "--input", '{"text": "later"}',

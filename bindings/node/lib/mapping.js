@@ -186,7 +186,7 @@ function shape(f) {
                         name: p.name, callback: t.slice(9) });
         } else if ((t === 'bytes' || t === 'str') && next && next.type === 'size'
                    && /(^|_)len$/.test(next.name)) {
-            args.push({ c: i, role: 'bytes', name: p.name, len: i + 1 });
+            args.push({ c: i, role: 'bytes', name: p.name, len: i + 1, ctype: t });
             i++;
         } else if (/_array$/.test(t) && next && next.type === 'size') {
             args.push({ c: i, role: 'array', name: p.name, len: i + 1, elem: t.replace(/_array$/, '') });
@@ -197,9 +197,9 @@ function shape(f) {
             const h = t.slice(7);
             args.push({ c: i, role: h === 'ee_principal' ? 'principal' : 'handle', name: p.name, handle: h });
         } else if (['int', 'uint', 'int32', 'uint32', 'size', 'double'].includes(t)) {
-            args.push({ c: i, role: BOOL_PARAMS.has(p.name) ? 'bool' : 'number', name: p.name });
+            args.push({ c: i, role: BOOL_PARAMS.has(p.name) ? 'bool' : 'number', name: p.name, ctype: t });
         } else if (t === 'int64' || t === 'uint64') {
-            args.push({ c: i, role: 'int64', name: p.name });
+            args.push({ c: i, role: 'int64', name: p.name, ctype: t });
         } else if (t === 'char_buf') {
             if (!CHAR_BUF[f.name]) unsupported = `char buffer ${p.name} of unknown size`;
             outs.push({ c: i, role: 'charbuf', name: p.name, size: CHAR_BUF[f.name] });

@@ -81,9 +81,11 @@ def strerror(code):
 
 
 def _b(text, what):
+    """A str as C string bytes: TypeError for another type, InvalidArgument
+    naming `what` for a NUL byte or a lone surrogate (_runtime._encode_str)."""
     if not isinstance(text, str):
         raise TypeError(f"{what} must be a str, not {type(text).__name__}")
-    return text.encode("utf-8")
+    return _runtime._encode_str(text, what)
 
 
 def _call_string(func, *args):
@@ -116,7 +118,8 @@ def _level(level):
         except KeyError:
             raise ValueError(f"unknown log level {level!r}; one of "
                              f"{', '.join(n.lower() for n in LogLevel.__members__)}") from None
-    return int(level)
+    # an int (a LogLevel is one): int(2.9) was 2, and 2**32 + 2 reached C as 2
+    return _runtime.int_value(level, "level", "int")
 
 
 class Config:
@@ -182,7 +185,8 @@ class Config:
             value = "true" if value else "false"
         elif isinstance(value, (int, float)):
             value = str(value)
-        errors.check(_fn.ee_config_set(self._handle(), _b(key, "key"), _b(value, "value")))
+        errors.check(_fn.ee_config_set(self._handle(), _b(key, "key"),
+                                       _b(value, f"value of {key}")))
         return self
 
     def set_int(self, key, value):
@@ -190,6 +194,7 @@ class Config:
         basis points, booleans as 0/1)."""
         if not isinstance(value, int):
             raise TypeError(f"value must be an int, not {type(value).__name__}")
+        value = _runtime.int_value(value, f"value of {key}" if isinstance(key, str) else "value")
         errors.check(_fn.ee_config_set_int64(self._handle(), _b(key, "key"), value))
         return self
 
@@ -205,7 +210,17 @@ class Config:
         if environ is None:
             errors.check(_fn.ee_config_load_env(self._handle()))
             return self
-        items = [_b(f"{k}={v}", "environment entry") for k, v in environ.items()]
+        items = []
+        for k, v in environ.items():
+            if not isinstance(k, str):
+                raise TypeError(f"environment names must be str, not {type(k).__name__}")
+            if "=" in k or not k:
+                raise _runtime._invalid("environment name", "empty or holding '='")
+            if not isinstance(v, str):
+                raise TypeError(f"environment variable {k}: the value must be a str, "
+                                f"not {type(v).__name__}")
+            items.append(_b(k, "environment name") + b"=" +
+                         _b(v, f"environment variable {k}"))
         arr = (ctypes.c_char_p * (len(items) + 1))(*items, None)
         errors.check(_fn.ee_config_load_envp(self._handle(), arr))
         return self
@@ -261,7 +276,7 @@ class Config:
                 callback(level_, module.decode("utf-8", "replace"),
                          message.decode("utf-8", "replace"))
             except BaseException:  # never unwind into C
-                sys.unraisablehook(_unraisable("execengine log callback", callback))
+                _report_unraisable("execengine log callback", callback)
 
         cfunc = native.callback_types["ee_log_fn"](trampoline)
         errors.check(_fn.ee_config_set_log(handle, cfunc, lvl, None))
@@ -281,9 +296,17 @@ class Config:
 
         def trampoline(_payload):
             try:
-                return int(clock())
+                ms = clock()
+                # an int64 of ms: ctypes would return the low bits of a
+                # bigger int (2**70 read as 0) and fail on anything else
+                if isinstance(ms, bool) or not isinstance(ms, (int, float)):
+                    raise TypeError(f"the clock returned {type(ms).__name__}, not int ms")
+                ms = int(ms)
+                if not -2**63 <= ms < 2**63:
+                    raise ValueError(f"the clock returned {ms}, past int64 ms")
+                return ms
             except BaseException:
-                sys.unraisablehook(_unraisable("execengine clock callback", clock))
+                _report_unraisable("execengine clock callback", clock)
                 return time.time_ns() // 1_000_000
 
         cfunc = native.callback_types["ee_clock_fn"](trampoline)
@@ -292,20 +315,54 @@ class Config:
         return self
 
 
+def _unraisable_args_type():
+    """The type sys.unraisablehook takes (UnraisableHookArgs): it has no
+    public name, and CPython's default hook refuses any other object with
+    TypeError - so a callback's exception was lost and, raised out of the
+    trampoline, made ctypes return 0 (a clock that failed read 1970)."""
+    captured = []
+
+    class _Probe:
+        def __del__(self):
+            raise RuntimeError("execengine: probing sys.unraisablehook")
+
+    old = sys.unraisablehook
+    sys.unraisablehook = captured.append
+    try:
+        _Probe()
+    finally:
+        sys.unraisablehook = old
+    return type(captured[0]) if captured else None
+
+
+_UNRAISABLE_ARGS = _unraisable_args_type()
+
+
 def _unraisable(what, obj):
     exc_type, exc, tb = sys.exc_info()
+    if _UNRAISABLE_ARGS is not None:
+        return _UNRAISABLE_ARGS((exc_type, exc, tb, what, obj))
     return _UnraisableArgs(exc_type, exc, tb, what, obj)
 
 
+def _report_unraisable(what, obj):
+    """Report the exception being handled through sys.unraisablehook, from a
+    C callback: whatever the hook does, nothing is raised back into C."""
+    try:
+        sys.unraisablehook(_unraisable(what, obj))
+    except BaseException:
+        pass
+
+
 class _UnraisableArgs:
-    """What sys.unraisablehook expects (its own type is not constructible)."""
+    """What sys.unraisablehook expects, where its type cannot be found."""
 
     def __init__(self, exc_type, exc_value, exc_traceback, err_msg, obj):
         self.exc_type, self.exc_value, self.exc_traceback = exc_type, exc_value, exc_traceback
         self.err_msg, self.object = err_msg, obj
 
 
-class Engine(_api.EngineModules):
+class Engine(_runtime.Pinned, _api.EngineModules):
     """An open engine (ee_engine), usable from many threads at once.
 
         with Engine.open(cfg) as engine:
@@ -316,7 +373,10 @@ Its per-module objects (catalog, credentials, quota, executions, billing,
 audit, gateway) are generated from the manifest (execengine/_api.py).
 
     close() (or leaving the `with`) closes it; the finaliser does otherwise.
-    Close it only once no other thread is using it.
+    A close() while calls made through the binding are still running on it
+    (other threads, an asyncio variant whose task was cancelled or timed out)
+    refuses new calls at once and closes the engine when the last running
+    one returns.
     """
 
     def __init__(self, config):
@@ -324,11 +384,10 @@ audit, gateway) are generated from the manifest (execengine/_api.py).
             raise TypeError("Engine needs a Config")
         ptr = ctypes.POINTER(native.handle_types["ee_engine"])()
         errors.check(_fn.ee_engine_open(ctypes.byref(ptr), config._handle()))
-        self._ptr = ptr
+        self._pin_init(ptr)
         # The engine copied the config, including the C pointers to its
         # callbacks: keep the Python objects behind them alive with it.
         self._callbacks = dict(config._callbacks)
-        self._lock = threading.Lock()
         self._finalizer = weakref.finalize(self, _fn.ee_engine_close, ptr)
 
     @classmethod
@@ -347,21 +406,10 @@ audit, gateway) are generated from the manifest (execengine/_api.py).
         self = cls.__new__(cls)
         ptr = ctypes.POINTER(native.handle_types["ee_engine"])()
         errors.check(_fn.ee_engine_open_parts(ctypes.byref(ptr), config._handle(), parts))
-        self._ptr = ptr
+        self._pin_init(ptr)
         self._callbacks = dict(config._callbacks)
-        self._lock = threading.Lock()
         self._finalizer = weakref.finalize(self, _fn.ee_engine_close, ptr)
         return self
-
-    def close(self):
-        """Close the engine. Idempotent."""
-        with self._lock:
-            self._finalizer()
-            self._ptr = None
-
-    @property
-    def closed(self):
-        return self._ptr is None
 
     def __enter__(self):
         return self
@@ -369,19 +417,20 @@ audit, gateway) are generated from the manifest (execengine/_api.py).
     def __exit__(self, *exc):
         self.close()
 
-    def _handle(self):
-        ptr = self._ptr
-        if ptr is None:
-            raise ValueError("operation on a closed Engine")
-        return ptr
+    def _deferred_free(self):
+        # The last running call may be on one of the engine's own threads (a
+        # done or alert callback calling back into the engine):
+        # ee_engine_close() there would wait for that very thread. Close on
+        # a thread of our own (not a daemon: the interpreter waits for it).
+        threading.Thread(target=self._finalizer, name="execengine-close").start()
 
     def now_ms(self):
         """The engine's clock, milliseconds since the Unix epoch."""
-        return _fn.ee_engine_now_ms(self._handle())
+        return self._pinned_call(_fn.ee_engine_now_ms)
 
     def summary(self):
         """{"version", "storage", "counters", "config"}; secrets masked."""
-        return _call_json(_fn.ee_engine_summary_json, self._handle())
+        return self._pinned_call(lambda ptr: _call_json(_fn.ee_engine_summary_json, ptr))
 
 
 _runtime.HANDLE_CLASSES["ee_config"] = Config

@@ -7,7 +7,7 @@ import sys
 import threading
 
 from . import _native as native
-from ._runtime import _encode_str, _handle_arg, merge, to_json
+from ._runtime import _encode_str, _handle_arg, merge, to_json, unpin_all
 from .errors import ExecEngineError
 
 # Done callbacks of executions still running: the ctypes function pointer
@@ -44,8 +44,8 @@ class ExecutionsExtras:
                     record = json.loads(record_json) if record_json else None
                     on_done(exec_id.decode("ascii"), status, record)
                 except BaseException:
-                    from . import _unraisable
-                    sys.unraisablehook(_unraisable("execengine exec done callback", on_done))
+                    from . import _report_unraisable
+                    _report_unraisable("execengine exec done callback", on_done)
                 finally:
                     with _PENDING_LOCK:
                         _PENDING.pop(key, None)
@@ -53,10 +53,20 @@ class ExecutionsExtras:
             cfunc = cbtype(trampoline)
             with _PENDING_LOCK:
                 _PENDING[key] = (cfunc, engine)
-        st = native.fn.ee_exec_submit(engine._handle(),
-                                      _handle_arg(principal, "ee_principal", "principal"),
-                                      _encode_str(workflow_id, "workflow_id"),
-                                      _encode_str(req, "request"), cfunc, None, idbuf)
+        pins = []
+        try:
+            st = native.fn.ee_exec_submit(_handle_arg(engine, "ee_engine", "engine", pins),
+                                          _handle_arg(principal, "ee_principal", "principal",
+                                                      pins),
+                                          _encode_str(workflow_id, "workflow_id"),
+                                          _encode_str(req, "request"), cfunc, None, idbuf)
+        except BaseException:
+            if key is not None:
+                with _PENDING_LOCK:
+                    _PENDING.pop(key, None)
+            raise
+        finally:
+            unpin_all(pins)
         if st < 0:
             if key is not None:
                 with _PENDING_LOCK:
@@ -69,6 +79,24 @@ class ExecutionsExtras:
         callback (no thread waits): the record when it completed, else the
         ExecEngineError of the status it ended with (its .detail is the
         record)."""
+        req = merge(request, fields)
+        doc = json.loads(req) if isinstance(req, (str, bytes)) else req
+        if isinstance(doc, dict) and doc.get("idempotencyKey") is not None:
+            # A repeated idempotencyKey answers the first run's id and the
+            # done callback is never called (exec.h): awaiting it hung
+            # forever. Wait for the run by its id instead.
+            xid = self.start(principal, workflow_id, req)
+            loop = asyncio.get_running_loop()
+            try:
+                return await loop.run_in_executor(None, self.wait, principal, xid, -1)
+            except ExecEngineError as e:
+                if e.detail is None and e.name not in ("EE_ENOTFOUND", "EE_EINVAL"):
+                    try:
+                        e.detail = self.get(principal, xid)
+                    except ExecEngineError:
+                        pass
+                raise
+
         loop = asyncio.get_running_loop()
         fut = loop.create_future()
 
@@ -83,9 +111,14 @@ class ExecutionsExtras:
                 fut.set_result(record)
 
         def done(exec_id, status, record):
-            loop.call_soon_threadsafe(settle, exec_id, status, record)
+            # the loop may be gone (the task was cancelled, asyncio.run ended)
+            if not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(settle, exec_id, status, record)
+                except RuntimeError:
+                    pass
 
-        self.start(principal, workflow_id, request, on_done=done, **fields)
+        self.start(principal, workflow_id, req, on_done=done)
         return await fut
 
 
@@ -382,7 +415,7 @@ class StorageExtras:
         S.mapping(inc, "inc")
         items = [(str(f), S.int_arg(d, f"inc.{f}")) for f, d in inc.items()]
         iarr = (S.StorageInc * max(len(items), 1))(
-            *[S.StorageInc(f.encode("utf-8"), d) for f, d in items])
+            *[S.StorageInc(_encode_str(f, f"inc.{f}"), d) for f, d in items])
         totals = (ctypes.c_int64 * max(len(items), 1))()
         _check(_fn.ee_storage_increment(self._handle(), _encode_str(collection, "collection"),
                                         _encode_str(workspace, "workspace"), karr, nk,
@@ -440,7 +473,8 @@ class GatewayExtras:
                 return 1
 
         sink = S.GatewaySink(S.GatewayHeadFn(head), S.GatewayBodyFn(body), None)
-        st = _fn.ee_gateway_handle(self._engine._handle(), ctypes.byref(req), ctypes.byref(sink))
+        st = self._engine._pinned_call(_fn.ee_gateway_handle, ctypes.byref(req),
+                                       ctypes.byref(sink))
         del keep
         if failure:
             raise failure[0]

@@ -28,11 +28,15 @@ thread's detail (errors.h).
 import collections
 import ctypes
 import json
+import math
 import sys
+import threading
 import weakref
 
 from . import _native as native
 from .errors import ExecEngineError, check
+
+_EINVAL = next(c for c, n in native.STATUS_NAMES.items() if n == "EE_EINVAL")
 from ._rules import is_auto, is_out, out_name, py_name
 
 _fn = native.fn
@@ -73,23 +77,99 @@ def _text(raw):
     return None if raw is None else raw.decode("utf-8", "replace")
 
 
-def to_json(value):
-    if value is None or isinstance(value, str):
+def to_json(value, what="document"):
+    """JSON text of a dict / list / number / bool (strict: NaN and infinities,
+    which are not JSON, and types json cannot encode raise naming `what`);
+    a str is taken as JSON text, None stays None."""
+    if value is None or isinstance(value, (str, bytes, bytearray)):
         return value
-    return json.dumps(value, separators=(",", ":"))
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except ValueError as e:
+        raise _invalid(what, f"not JSON: {e}") from None
+    except TypeError as e:
+        raise TypeError(f"{what}: {e}") from None
 
 
-def _encode_str(value, what):
+def _invalid(what, why):
+    """The InvalidArgument (EE_EINVAL) of a value the binding refuses before
+    the call: it names the argument, never echoes its value (it may be a
+    secret)."""
+    return ExecEngineError.for_status(_EINVAL, f"{what}: {why}")
+
+
+def _encode_str(value, what, nul_ok=False):
+    """A str (or UTF-8 bytes) as the bytes of a C string; None stays None.
+
+    A C string ends at its first NUL byte, so text holding one would reach
+    the library cut short (a principal "ws-1\\0x" acting as "ws-1"): it is
+    refused with InvalidArgument naming the argument, as is text that is not
+    UTF-8 (bytes that do not decode, a str with a lone surrogate). `nul_ok`:
+    the C function takes the length too (the bytes are not cut)."""
     if value is None:
         return None
-    if isinstance(value, bytes):
-        return value
-    if not isinstance(value, str):
+    if isinstance(value, (bytes, bytearray)):
+        data = bytes(value)
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise _invalid(what, f"not UTF-8 (byte {e.start})") from None
+    elif isinstance(value, str):
+        try:
+            data = value.encode("utf-8")
+        except UnicodeEncodeError as e:
+            raise _invalid(what, f"not encodable as UTF-8 (a lone surrogate at index "
+                                 f"{e.start})") from None
+    else:
         raise TypeError(f"{what} must be a str, not {type(value).__name__}")
-    return value.encode("utf-8")
+    if not nul_ok:
+        i = data.find(b"\0")
+        if i >= 0:
+            raise _invalid(what, f"contains a NUL byte (at byte {i}): a C string would end "
+                                 f"there")
+    return data
 
 
-def _handle_arg(value, tname, what):
+#: Range of each integer type of the manifest: ctypes converts an int that
+#: does not fit by dropping its high bits (2**64 becomes 0) without a word.
+INT_RANGES = {
+    "int": (-2**31, 2**31 - 1), "int32": (-2**31, 2**31 - 1),
+    "uint": (0, 2**32 - 1), "uint32": (0, 2**32 - 1),
+    "int64": (-2**63, 2**63 - 1), "uint64": (0, 2**64 - 1),
+    "size": (0, 2**(8 * ctypes.sizeof(ctypes.c_size_t)) - 1),
+}
+
+
+def int_value(value, what, ctype="int64"):
+    """An int (bool counts: True is 1) within the range of C type `ctype`;
+    TypeError for another type, InvalidArgument when it does not fit."""
+    if isinstance(value, bool):
+        value = int(value)
+    if not isinstance(value, int):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+    lo, hi = INT_RANGES.get(ctype, INT_RANGES["int64"])
+    if not lo <= value <= hi:
+        raise _invalid(what, f"{value} is out of range for a C {ctype} ({lo} to {hi})")
+    return value
+
+
+def float_value(value, what):
+    """A finite float from an int or float (not a str, not NaN or infinite)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{what} must be a float, not {type(value).__name__}")
+    try:
+        value = float(value)
+    except OverflowError:
+        raise _invalid(what, "too large for a C double") from None
+    if not math.isfinite(value):
+        raise _invalid(what, f"{value} is not a finite number")
+    return value
+
+
+def _handle_arg(value, tname, what, pins=None):
+    """The C pointer of a handle object. With `pins` (a list), the object is
+    also pinned for the call (Pinned._enter) and appended to it: the caller
+    unpins it with unpin_all() once the C call has returned."""
     if value is None:
         return None
     getter = getattr(value, "_handle", None)
@@ -100,7 +180,89 @@ def _handle_arg(value, tname, what):
     if not isinstance(ptr, ctypes.POINTER(native.handle_types[tname])):
         raise TypeError(f"{what} must be a {HANDLE_CLASSES[tname].__name__}, "
                         f"not {type(value).__name__}")
+    if pins is not None and isinstance(value, Pinned):
+        ptr = value._enter()
+        pins.append(value)
     return ptr
+
+
+def unpin_all(pins):
+    for obj in reversed(pins):
+        obj._leave()
+    pins.clear()
+
+
+class Pinned:
+    """Close deferred while calls are running on the object.
+
+    A call made through the binding pins every handle it passes to C
+    (_enter) and unpins them when C returns (_leave). close() while some
+    call is still inside C - another thread's, or an asyncio variant whose
+    task was cancelled or timed out (the executor thread keeps running) -
+    marks the object closed at once (new calls raise ValueError) and frees
+    the C object when the last such call returns, on that call's thread.
+    Freeing it under the running call crashed the process (SIGSEGV)."""
+
+    def _pin_init(self, ptr):
+        self._ptr = ptr
+        self._pin_lock = threading.Lock()
+        self._inflight = 0
+        self._closing = False
+
+    def _closed_error(self):
+        return ValueError(f"operation on a closed {type(self).__name__}")
+
+    def _handle(self):
+        ptr = self._ptr
+        if ptr is None or self._closing:
+            raise self._closed_error()
+        return ptr
+
+    def _enter(self):
+        with self._pin_lock:
+            if self._ptr is None or self._closing:
+                raise self._closed_error()
+            self._inflight += 1
+            return self._ptr
+
+    def _leave(self):
+        with self._pin_lock:
+            self._inflight -= 1
+            now = self._closing and self._inflight == 0 and self._ptr is not None
+            if now:
+                self._ptr = None
+        if now:
+            self._deferred_free()
+
+    def _deferred_free(self):
+        """The free a close() during a call left to the call's return."""
+        self._finalizer()
+
+    def _pinned_call(self, fn, *args):
+        """fn(ptr, *args) with this object pinned for the call."""
+        ptr = self._enter()
+        try:
+            return fn(ptr, *args)
+        finally:
+            self._leave()
+
+    def close(self):
+        """Free the object now, or - when calls are running on it - as soon
+        as the last one returns (no new call is accepted). Idempotent."""
+        with self._pin_lock:
+            if self._ptr is None:
+                return
+            self._closing = True
+            if self._inflight:
+                return
+            self._ptr = None
+        self._finalizer()
+
+    free = close
+
+    @property
+    def closed(self):
+        return self._ptr is None or self._closing
 
 
 def make_callback(ctype_name, func, fname):
@@ -132,10 +294,11 @@ def make_callback(ctype_name, func, fname):
             r = func(*vals)
             if ret == "void":
                 return None
-            return 0 if r is None else int(r)
+            # what ctypes can return as the C int without wrapping it
+            return 0 if r is None else int_value(r, f"the result of {ctype_name}", ret)
         except BaseException:
-            from . import _unraisable  # the package's helper
-            sys.unraisablehook(_unraisable(f"execengine {ctype_name} callback ({fname})", func))
+            from . import _report_unraisable  # the package's helper
+            _report_unraisable(f"execengine {ctype_name} callback ({fname})", func)
             return None if ret == "void" else -1
 
     return native.callback_types[ctype_name](trampoline)
@@ -144,6 +307,14 @@ def make_callback(ctype_name, func, fname):
 def invoke(fname, owner, args, into=None):
     """Call fname with the caller's arguments `args` (every parameter that is
     not an out or filled in, in order). `owner` keeps callbacks alive."""
+    pins = []
+    try:
+        return _invoke(fname, owner, args, into, pins)
+    finally:
+        unpin_all(pins)
+
+
+def _invoke(fname, owner, args, into, pins):
     spec = FUNCTIONS[fname]
     params = spec["params"]
     cargs = [None] * len(params)
@@ -160,18 +331,27 @@ def invoke(fname, owner, args, into=None):
         values[name] = v
         if t == "str":
             if p.get("json"):
-                v = to_json(v)
-            cargs[i] = _encode_str(v, py_name(name))
+                v = to_json(v, py_name(name))
+            # a str followed by its length (a webhook body) is not cut at NUL
+            cargs[i] = _encode_str(v, py_name(name), nul_ok=is_auto(fname, params, i + 1)
+                                   if i + 1 < len(params) else False)
         elif t == "bytes":
             if isinstance(v, str):
-                v = v.encode("utf-8")
+                v = _encode_str(v, py_name(name), nul_ok=True)
             if v is not None and not isinstance(v, (bytes, bytearray)):
                 raise TypeError(f"{py_name(name)} must be bytes, not {type(v).__name__}")
             values[name] = v
             cargs[i] = bytes(v) if v is not None else None
         elif t.startswith("handle:"):
-            cargs[i] = _handle_arg(v, t[7:], py_name(name))
+            cargs[i] = _handle_arg(v, t[7:], py_name(name), pins)
         elif t.startswith("callback:"):
+            # A replaced (or removed) callback stays alive with its owner:
+            # C may still be calling it ("a call in progress finishes with
+            # the callback it started with", quota.h), and a collected
+            # ctypes trampoline is freed code.
+            old = owner._callbacks.get(fname)
+            if old is not None:
+                owner._callbacks.setdefault("_retired", []).append(old)
             if v is None:
                 cargs[i] = native.callback_types[t[9:]]()
                 owner._callbacks.pop(fname, None)
@@ -179,22 +359,19 @@ def invoke(fname, owner, args, into=None):
                 cargs[i] = make_callback(t[9:], v, fname)
                 owner._callbacks[fname] = cargs[i]
         elif t in _ARRAY_IN:
-            seq = list(v)
+            seq = [int_value(x, f"{py_name(name)}[{k}]", t[:-len("_array")])
+                   for k, x in enumerate(v)]
             values[name] = seq
             cargs[i] = (_ARRAY_IN[t] * len(seq))(*seq)
         elif t == "str_array":
             seq = [_encode_str(s, py_name(name)) for s in v]
             cargs[i] = (ctypes.c_char_p * (len(seq) + 1))(*seq, None)
         elif t == "double":
-            cargs[i] = float(v)
+            cargs[i] = float_value(v, py_name(name))
         elif t.startswith("ptr:"):
             cargs[i] = v
         else:  # integers
-            if isinstance(v, bool):
-                v = int(v)
-            if not isinstance(v, int):
-                raise TypeError(f"{py_name(name)} must be an int, not {type(v).__name__}")
-            cargs[i] = v
+            cargs[i] = int_value(v, py_name(name), t)
     # filled-in parameters
     for i, p in enumerate(params):
         if is_out(p["type"]) or not is_auto(fname, params, i):
@@ -232,6 +409,9 @@ def invoke(fname, owner, args, into=None):
         outs.append((i, p, box))
 
     ret = getattr(_fn, fname)(*cargs)
+    # The call has returned: a close() made meanwhile may free them now
+    # (the outputs below are the library's copies, not the handles').
+    unpin_all(pins)
 
     # collect the outs (strings are freed whatever the status)
     results = []
@@ -317,10 +497,11 @@ def invoke(fname, owner, args, into=None):
     return _result_type(fname, names)(*values_out)
 
 
-class Handle:
+class Handle(Pinned):
     """Base of the handle classes: deterministic free with `with` or
     .close(), the finaliser otherwise. Objects made by another handle keep
-    their maker alive (`_parent`)."""
+    their maker alive (`_parent`). A close() during a call on the handle
+    frees it when the call returns (Pinned)."""
     _type = None
     _free = None
 
@@ -335,7 +516,7 @@ class Handle:
         return self
 
     def _adopt_into(self, ptr, parent=None):
-        self._ptr = ptr
+        self._pin_init(ptr)
         self._parent = parent
         self._callbacks = {}
         self._finalizer = weakref.finalize(self, getattr(_fn, type(self)._free), ptr)
@@ -344,33 +525,17 @@ class Handle:
     def _borrow(cls, ptr):
         """A non-owning view (in callbacks): not freed by Python."""
         self = object.__new__(cls)
-        self._ptr = ptr
+        self._pin_init(ptr)
         self._parent = None
         self._callbacks = {}
         self._finalizer = lambda: None
         return self
-
-    def close(self):
-        """Free the handle now. Idempotent."""
-        self._finalizer()
-        self._ptr = None
-
-    free = close
-
-    @property
-    def closed(self):
-        return self._ptr is None
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
-
-    def _handle(self):
-        if self._ptr is None:
-            raise ValueError(f"operation on a closed {type(self).__name__}")
-        return self._ptr
 
 
 class Module:

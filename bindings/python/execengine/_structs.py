@@ -12,7 +12,7 @@ accepted too on input (window_ms / windowMs, time_from / timeFrom ...).
 """
 import ctypes
 
-from ._runtime import _encode_str
+from ._runtime import _encode_str, int_value
 
 c_int64, c_uint64, c_size_t = ctypes.c_int64, ctypes.c_uint64, ctypes.c_size_t
 
@@ -115,10 +115,13 @@ def pick(d, what, *names, default=None, required=False):
     return default
 
 
-def int_arg(v, what):
+def int_arg(v, what, ctype="int64"):
+    """An int for a struct field or argument of C type `ctype`: TypeError
+    for another type (bool too), InvalidArgument when it does not fit (a
+    ctypes field would silently keep the low bits)."""
     if isinstance(v, bool) or not isinstance(v, int):
         raise TypeError(f"{what} must be an int, not {type(v).__name__}")
-    return v
+    return int_value(v, what, ctype)
 
 
 def mapping(v, what):
@@ -133,7 +136,7 @@ def counter_req(r, what="request"):
     key = pick(r, what, "key", required=True)
     if not isinstance(key, str):
         raise TypeError(f"{what}.key must be a str")
-    return CounterReq(key.encode("utf-8"),
+    return CounterReq(_encode_str(key, f"{what}.key"),
                       int_arg(pick(r, what, "n", default=1), f"{what}.n"),
                       int_arg(pick(r, what, "limit", required=True), f"{what}.limit"),
                       int_arg(pick(r, what, "window_ms", "windowMs", default=0), f"{what}.window_ms"),
@@ -167,7 +170,8 @@ def eq_array(eq, what):
     if eq is None:
         return None, 0
     mapping(eq, what)
-    items = [StorageEq(_encode_str(str(k), what), _text_value(v, f"{what}.{k}").encode("utf-8"))
+    items = [StorageEq(_encode_str(str(k), what),
+                       _encode_str(_text_value(v, f"{what}.{k}"), f"{what}.{k}"))
              for k, v in eq.items()]
     if not items:
         return None, 0
@@ -201,8 +205,8 @@ def query_spec(q):
         if order not in STORAGE_ORDERS:
             raise ValueError("query.order must be one of timeDesc, timeAsc, idAsc, idDesc")
         order = STORAGE_ORDERS[order]
-    spec.order = int_arg(order, "query.order")
-    spec.limit = int_arg(q.get("limit") or 0, "query.limit")
+    spec.order = int_arg(order, "query.order", "int")
+    spec.limit = int_arg(q.get("limit") or 0, "query.limit", "size")
     cursor = q.get("cursor")
     spec.cursor = None if cursor is None else _encode_str(cursor, "query.cursor")
     return spec, eq
@@ -230,21 +234,23 @@ def gateway_request(request):
     for h in headers:
         if not isinstance(h, (str, bytes)):
             raise TypeError("each header must be a str (\"Name: value\")")
-        lines.append(h.encode("utf-8") if isinstance(h, str) else bytes(h))
+        lines.append(_encode_str(h, f"request.headers[{len(lines)}]"))
     body = request.get("body")
     if body is None:
         body = b""
     if isinstance(body, str):
-        body = body.encode("utf-8")
+        body = _encode_str(body, "request.body", nul_ok=True)
     if not isinstance(body, (bytes, bytearray, memoryview)):
         raise TypeError("request.body must be bytes or a str")
     body = bytes(body)
     query = request.get("query")
     harr = (ctypes.c_char_p * max(len(lines), 1))(*lines)
     bbuf = ctypes.create_string_buffer(body, len(body)) if body else None
-    req = GatewayRequest(GATEWAY_REQUEST_VERSION, request["method"].encode("utf-8"),
-                         request["path"].encode("utf-8"),
-                         None if query is None else str(query).encode("utf-8"),
+    if query is not None and not isinstance(query, str):
+        raise TypeError(f"request.query must be a str, not {type(query).__name__}")
+    req = GatewayRequest(GATEWAY_REQUEST_VERSION, _encode_str(request["method"], "request.method"),
+                         _encode_str(request["path"], "request.path"),
+                         _encode_str(query, "request.query"),
                          ctypes.cast(harr, ctypes.POINTER(ctypes.c_char_p)) if lines else None,
                          len(lines), ctypes.cast(bbuf, ctypes.c_void_p) if bbuf else None,
                          len(body))

@@ -470,6 +470,21 @@ class EngineModulesTest(unittest.TestCase):
         self.assertIn("unchanged", report)
         self.assertGreater(ticks, 1)  # the loop ran while the calls waited
 
+    def test_start_async_with_a_repeated_idempotency_key(self):
+        """A repeated idempotencyKey answers the first run's id and its done
+        callback is never called (exec.h): start_async awaited it forever."""
+        async def main():
+            first = await self.engine.executions.start_async(
+                self.a, self.wf, parameters={"text": "once"}, idempotencyKey="py-idem-1")
+            again = await asyncio.wait_for(self.engine.executions.start_async(
+                self.a, self.wf, parameters={"text": "once"}, idempotencyKey="py-idem-1"), 30)
+            return first, again
+
+        first, again = asyncio.run(main())
+        self.assertEqual(first["status"], "completed")
+        self.assertEqual(again["_id"], first["_id"])
+        self.assertEqual(again["status"], "completed")
+
     def test_credential_gap(self):
         route = self.engine.credentials.route(self.a, {"nodeNames": ["gmail"]}, {})
         self.assertEqual([g["credentialName"] for g in route["gaps"]], ["gmailOAuth2"])
