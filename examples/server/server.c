@@ -35,6 +35,10 @@
 
 #include <execengine/execengine.h>
 
+/* libmicrohttpd glue the library's gateway listener uses too (no library
+ * internals: header-only, see its head) */
+#include "../../lib/gateway/mhd_guard.h"
+
 #define MAX_TOKENS 256
 /* Largest tokens file read (bytes). */
 #define MAX_TOKENS_FILE (1024 * 1024)
@@ -2067,81 +2071,6 @@ static enum MHD_Result dispatch(struct MHD_Connection *c, const char *url, const
     return send_error(c, 404, "EE_ENOTFOUND", "no such route");
 }
 
-/* Per connection (MHD_OPTION_NOTIFY_CONNECTION): whether the request being
- * read had "%00" in its path or query. libmicrohttpd decodes both before
- * the handler sees them, as C strings: "/executions/<id>%00junk" would
- * otherwise reach a route as "/executions/<id>", and "?workflowId=<id>%00x"
- * as "<id>" - the client's input silently cut, not refused. */
-typedef struct {
-    bool url_nul;
-} conn_state;
-
-static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
-{
-    (void)cls;
-    (void)c;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        *socket_context = calloc(1, sizeof(conn_state)); /* NULL: no check, no crash */
-    } else {
-        free(*socket_context);
-        *socket_context = NULL;
-    }
-}
-
-static conn_state *conn_of(struct MHD_Connection *c)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci != NULL ? ci->socket_context : NULL;
-}
-
-/* libmicrohttpd's own decoding of the path and of each query key and value,
- * noting a decoded NUL (on the connection's thread, before its handler). */
-static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
-{
-    (void)cls;
-    size_t n = MHD_http_unescape(s);
-    if (strlen(s) != n) {
-        conn_state *cs = conn_of(c);
-        if (cs != NULL)
-            cs->url_nul = true;
-    }
-    return n;
-}
-
-static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     const char *value)
-{
-    (void)kind;
-    (void)value;
-    unsigned *n = cls; /* [0] Content-Length headers, [1] Transfer-Encoding headers */
-    if (strcasecmp(key, "Content-Length") == 0)
-        n[0]++;
-    else if (strcasecmp(key, "Transfer-Encoding") == 0)
-        n[1]++;
-    return MHD_YES;
-}
-
-/* Why the request's framing is refused (RFC 9112 6.3, 3.2), or NULL.
- * libmicrohttpd 0.9 reads the first of two Content-Length headers and
- * lets chunked win over a Content-Length, where a proxy in front may read
- * another: the body's end would differ between them (request smuggling).
- * It also serves an HTTP/1.1 request without Host. */
-static const char *framing_error(struct MHD_Connection *c, const char *version)
-{
-    unsigned n[2] = {0, 0};
-    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, n);
-    if (n[0] > 1)
-        return "more than one Content-Length header";
-    if (n[0] > 0 && n[1] > 0)
-        return "both Content-Length and Transfer-Encoding";
-    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host") == NULL)
-        return "an HTTP/1.1 request without Host";
-    return NULL;
-}
-
 /* The routes that take no bearer token (docs/server.md, Who is asking). */
 static int public_route(const char *url)
 {
@@ -2187,13 +2116,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         rs->start_ns = now_ns();
         rs->family = family_of(url);
         atomic_fetch_add(&g_active, 1);
-        conn_state *cs = conn_of(c);
-        if (cs != NULL && cs->url_nul) {
-            cs->url_nul = false; /* this request's; a next one on the connection is read anew */
+        if (ee__mhd_url_nul(c))
             return send_error(c, 400, "EE_EINVAL",
                               "the URL holds an encoded NUL byte (%00) in its path or query");
-        }
-        const char *framing = framing_error(c, version);
+        const char *framing = ee__mhd_framing_error(c, version);
         if (framing != NULL) {
             char msg[128];
             snprintf(msg, sizeof msg, "malformed request: %s", framing);
@@ -2449,8 +2375,8 @@ int main(void)
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)4, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)512, MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL, MHD_OPTION_UNESCAPE_CALLBACK, unescape,
-        NULL, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, ee__mhd_on_connection, NULL,
+        MHD_OPTION_UNESCAPE_CALLBACK, ee__mhd_unescape, NULL, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "execengine-server: cannot listen on %s\n", addr);
         ee_engine_close(g_engine);

@@ -46,6 +46,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "gateway/mhd_guard.h"
+
 #define PREFIX "/gateway"
 #define MAX_HEADERS 64
 /* connections served at once (one thread each); MHD turns away more */
@@ -245,83 +247,6 @@ static enum MHD_Result queue_error(struct MHD_Connection *c, unsigned http, ee_s
     enum MHD_Result ok = MHD_queue_response(c, http, resp);
     MHD_destroy_response(resp);
     return ok;
-}
-
-/* ---- what libmicrohttpd does not refuse ------------------------------------------ */
-
-/* Per connection (MHD_OPTION_NOTIFY_CONNECTION): whether the request being
- * read had "%00" in its path or query. libmicrohttpd decodes both before
- * on_request() sees them, as C strings: "/gateway/serper/a%00b" would reach
- * the provider as "/a", and "?q=a%00b" as "q=a" - the workflow's input
- * silently cut, not refused. */
-typedef struct {
-    bool url_nul;
-} g_conn;
-
-static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
-                          enum MHD_ConnectionNotificationCode toe)
-{
-    (void)cls;
-    (void)c;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        *socket_context = calloc(1, sizeof(g_conn)); /* NULL: on_request() closes it */
-    } else {
-        free(*socket_context);
-        *socket_context = NULL;
-    }
-}
-
-static g_conn *conn_of(struct MHD_Connection *c)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    return ci != NULL ? ci->socket_context : NULL;
-}
-
-/* libmicrohttpd's own decoding of the path and of each query key and value,
- * noting a decoded NUL (on the connection's thread, before on_request()). */
-static size_t unescape(void *cls, struct MHD_Connection *c, char *s)
-{
-    (void)cls;
-    size_t n = MHD_http_unescape(s);
-    if (strlen(s) != n) {
-        g_conn *cs = conn_of(c);
-        if (cs != NULL)
-            cs->url_nul = true;
-    }
-    return n;
-}
-
-static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
-                                     const char *value)
-{
-    (void)kind;
-    (void)value;
-    unsigned *n = cls; /* [0] Content-Length headers, [1] Transfer-Encoding headers */
-    if (strcasecmp(key, "Content-Length") == 0)
-        n[0]++;
-    else if (strcasecmp(key, "Transfer-Encoding") == 0)
-        n[1]++;
-    return MHD_YES;
-}
-
-/* Why the request's framing is refused (RFC 9112 6.3, 3.2), or NULL.
- * libmicrohttpd 0.9 reads the first of two Content-Length headers and
- * lets chunked win over a Content-Length, where a proxy in front may read
- * another: the body's end would differ between them (request smuggling).
- * It also serves an HTTP/1.1 request without Host. */
-static const char *framing_error(struct MHD_Connection *c, const char *version)
-{
-    unsigned n[2] = {0, 0};
-    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, n);
-    if (n[0] > 1)
-        return "more than one Content-Length header";
-    if (n[0] > 0 && n[1] > 0)
-        return "both Content-Length and Transfer-Encoding";
-    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 &&
-        MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host") == NULL)
-        return "an HTTP/1.1 request without Host";
-    return NULL;
 }
 
 /* ---- the callback route ------------------------------------------------------------ */
@@ -525,7 +450,7 @@ static enum MHD_Result queue_answer(struct MHD_Connection *c, g_req *r, bool str
 }
 
 /* A request with a body: Content-Length above 0, or Transfer-Encoding
- * (framing_error() has refused both at once). */
+ * (ee__mhd_framing_error() has refused both at once). */
 static bool has_body(struct MHD_Connection *c)
 {
     const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
@@ -594,16 +519,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     g_state *st = cls;
     g_req *r = *con_cls;
     if (r == NULL) {
-        g_conn *cs = conn_of(c);
-        if (cs == NULL)
-            return MHD_NO; /* out of memory at its start: %00 could not be told */
-        if (cs->url_nul) {
-            cs->url_nul = false; /* this request's; a next one on the connection is read anew */
+        if (ee__mhd_url_nul(c))
             return queue_error(c, 400, EE_EINVAL,
                                "the URL holds an encoded NUL byte (%00) in its path or query",
                                false);
-        }
-        const char *framing = framing_error(c, version);
+        const char *framing = ee__mhd_framing_error(c, version);
         if (framing != NULL) {
             char msg[128];
             snprintf(msg, sizeof msg, "malformed request: %s", framing);
@@ -756,8 +676,8 @@ ee_status ee_gateway_listen(ee_engine *engine, const char *address, char **url_o
                                      MHD_OPTION_NOTIFY_COMPLETED, on_completed, st,
                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
                                      MHD_OPTION_CONNECTION_LIMIT, (unsigned)G_MAX_CONNECTIONS,
-                                     MHD_OPTION_NOTIFY_CONNECTION, on_connection, st,
-                                     MHD_OPTION_UNESCAPE_CALLBACK, unescape, st,
+                                     MHD_OPTION_NOTIFY_CONNECTION, ee__mhd_on_connection, st,
+                                     MHD_OPTION_UNESCAPE_CALLBACK, ee__mhd_unescape, st,
                                      MHD_OPTION_END);
     if (l == NULL || l->daemon == NULL) {
         pthread_mutex_unlock(&st->lock);
