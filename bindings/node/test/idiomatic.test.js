@@ -12,20 +12,10 @@ const readline = require('node:readline');
 const ee = require('..');
 
 const ROOT = path.join(__dirname, '..', '..', '..');
-const SECRET = 'test-encryption-secret-0123456789abcdef0123';
+const { SECRET, memoryEngine } = require('./helpers');
 const N8N_KEY = 'n8n-key-canary-node-7c1e';
 const P = { workspaceId: 'ws-node-1', userId: 'user-1', orgId: 'org-1' };
 
-function memoryEngine(extra = {}) {
-    const cfg = new ee.Config();
-    cfg.set('EE_STORAGE_URI', 'memory:');
-    cfg.set('EE_COUNTERS_URI', 'memory:');
-    cfg.set('API_KEY_ENCRYPTION_SECRET', SECRET);
-    for (const [k, v] of Object.entries(extra)) cfg.set(k, v);
-    const engine = ee.Engine.open(cfg);
-    cfg.free();
-    return engine;
-}
 
 function resolvePath(engine, p) {
     if (p.includes('#')) {

@@ -9,17 +9,8 @@ const assert = require('node:assert/strict');
 
 const ee = require('..');
 
-const SECRET = 'test-encryption-secret-0123456789abcdef0123';
+const { SECRET, memoryEngine } = require('./helpers');
 
-function memoryEngine() {
-    const cfg = new ee.Config();
-    cfg.set('EE_STORAGE_URI', 'memory:');
-    cfg.set('EE_COUNTERS_URI', 'memory:');
-    cfg.set('API_KEY_ENCRYPTION_SECRET', SECRET);
-    const engine = ee.Engine.open(cfg);
-    cfg.free();
-    return engine;
-}
 
 /** fn() throws InvalidArgument whose message names `what`. */
 function refused(fn, what) {

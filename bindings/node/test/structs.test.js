@@ -13,18 +13,9 @@ const koffi = require('koffi');
 const ee = require('..');
 
 const ROOT = path.join(__dirname, '..', '..', '..');
-const SECRET = 'test-encryption-secret-0123456789abcdef0123';
+const { SECRET, memoryEngine } = require('./helpers');
 const P = { workspaceId: 'ws-structs', userId: 'user-s', orgId: 'org-s' };
 
-function memoryEngine() {
-    const cfg = new ee.Config();
-    cfg.set('EE_STORAGE_URI', 'memory:');
-    cfg.set('EE_COUNTERS_URI', 'memory:');
-    cfg.set('API_KEY_ENCRYPTION_SECRET', SECRET);
-    const engine = ee.Engine.open(cfg);
-    cfg.free();
-    return engine;
-}
 
 function findCompiler() {
     for (const cc of [process.env.CC, 'cc', 'gcc', 'clang'].filter(Boolean)) {
