@@ -262,6 +262,30 @@ static void conn_close(lite *l, conn *c)
 
 /* ---- checkpoints ------------------------------------------------------------------ */
 
+/* Held by a checkpoint thread while it is inside SQLite, and by fork()
+ * (pthread_atfork) while it copies the process: a child must not start
+ * with SQLite's process-wide mutexes (the unix VFS's file list) copied in
+ * the middle of a checkpoint thread's call, or its first open waits for
+ * ever. The storage's own threads are the library's to keep out of the
+ * way; a host's threads inside SQLite at fork() are its own concern. */
+static pthread_mutex_t ckpt_fork_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t ckpt_fork_once = PTHREAD_ONCE_INIT;
+
+static void ckpt_fork_prepare(void)
+{
+    pthread_mutex_lock(&ckpt_fork_lock);
+}
+
+static void ckpt_fork_done(void)
+{
+    pthread_mutex_unlock(&ckpt_fork_lock);
+}
+
+static void ckpt_fork_register(void)
+{
+    (void)pthread_atfork(ckpt_fork_prepare, ckpt_fork_done, ckpt_fork_done);
+}
+
 /* After each commit of a connection, with the WAL's size in pages. */
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
@@ -318,10 +342,13 @@ static void ckpt_connect(lite *l)
  * writers rarely do. True once the log is reused. */
 static bool ckpt_pass(lite *l)
 {
+    pthread_mutex_lock(&ckpt_fork_lock);
     if (l->ckpt_db == NULL)
         ckpt_connect(l); /* opened once the file is in WAL mode */
-    if (l->ckpt_db == NULL)
+    if (l->ckpt_db == NULL) {
+        pthread_mutex_unlock(&ckpt_fork_lock);
         return false;
+    }
     int log = 0, done = 0;
     pthread_mutex_lock(&l->ckpt_run);
     int rc = sqlite3_wal_checkpoint_v2(l->ckpt_db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
@@ -335,6 +362,7 @@ static bool ckpt_pass(lite *l)
             atomic_store(&l->ckpt_mark, 0);
     }
     pthread_mutex_unlock(&l->ckpt_run);
+    pthread_mutex_unlock(&ckpt_fork_lock);
     return reused;
 }
 
@@ -376,7 +404,8 @@ static void *ckpt_main(void *arg)
  * automatic checkpoint. */
 static void ckpt_start(lite *l)
 {
-    if (pthread_create(&l->ckpt_thread, NULL, ckpt_main, l) != 0)
+    if (pthread_once(&ckpt_fork_once, ckpt_fork_register) != 0 ||
+        pthread_create(&l->ckpt_thread, NULL, ckpt_main, l) != 0)
         return;
     l->ckpt_running = true;
     l->ckpt_pid = getpid();

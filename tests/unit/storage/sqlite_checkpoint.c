@@ -10,7 +10,9 @@
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -118,6 +120,62 @@ Test(sqlite_checkpoint, a_writer_that_never_pauses_keeps_the_log_bounded)
     }
     /* 4,000 pages and the commit that passed them */
     cr_expect_lt(wal_max, 4200LL * 4120, "the log grew to %lld bytes", wal_max);
+    ee_storage_free(s);
+}
+
+/* Whether child `pid` exits 0 within `ms` (killed if not). */
+static bool child_exits(pid_t pid, int ms)
+{
+    for (int waited = 0; waited < ms; waited += 10) {
+        int status = 0;
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        usleep(10 * 1000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return false;
+}
+
+/* fork() right after a burst, while the checkpoint thread works on the
+ * file: the child opens the same file and writes. SQLite keeps one record
+ * per open file for the whole process, with its mutexes; a child copied
+ * while the thread held one waited for ever (CI saw it as a queue test's
+ * hang). fork() now waits for the thread's pass to end. */
+Test(sqlite_checkpoint, a_child_forked_during_a_checkpoint_opens_the_file)
+{
+    ee_storage *s = open_file("?synchronous=off");
+    for (int round = 0; round < 30; round++) {
+        write_records(s, round * 200, 200); /* past the thread's mark */
+        pid_t pid = fork();
+        cr_assert_geq(pid, 0);
+        if (pid == 0) {
+            /* no Criterion assertion in the child: a plain exit status */
+            char uri[160];
+            snprintf(uri, sizeof uri, "sqlite://%s/store.db?synchronous=off", dir);
+            ee_storage *c = NULL;
+            if (ee_storage_open_uri(&c, uri) != EE_OK) {
+                fprintf(stderr, "child: %s\n", ee_error_last_message());
+                _exit(2);
+            }
+            bson_t *d = bson_new();
+            BSON_APPEND_UTF8(d, "workspaceId", "ws-a");
+            BSON_APPEND_UTF8(d, "userId", "child");
+            BSON_APPEND_UTF8(d, "workflowCatalogId", "wf-1");
+            BSON_APPEND_UTF8(d, "status", "completed");
+            BSON_APPEND_DATE_TIME(d, "createdAt", 1700000000000LL);
+            ee_status st = ee_storage_insert(c, "workflowExecutions", "ws-a",
+                                             bson_get_data(d), d->len, NULL);
+            bson_destroy(d);
+            if (st != EE_OK)
+                fprintf(stderr, "child: %s\n", ee_error_last_message());
+            ee_storage_free(c);
+            _exit(st == EE_OK ? 0 : 1);
+        }
+        cr_assert(child_exits(pid, 20000), "round %d: the child did not finish (or failed)",
+                  round);
+    }
     ee_storage_free(s);
 }
 
