@@ -609,14 +609,8 @@ class Config {
     }
 
     /** summary() on a worker thread (free() meanwhile waits for it). */
-    async summaryAsync() {
-        const handle = this._handle();
-        pinAll([this]);
-        try {
-            return await callDocAsync('ee_config_summary_json', handle);
-        } finally {
-            unpinAll([this]);
-        }
+    summaryAsync() {
+        return pinnedDocAsync(this, 'ee_config_summary_json');
     }
 
     static options() {
@@ -777,14 +771,8 @@ class Engine {
     }
 
     /** summary() on a koffi worker thread: a Promise of the parsed JSON. */
-    async summaryAsync() {
-        const handle = this._handle();
-        pinAll([this]);
-        try {
-            return await callDocAsync('ee_engine_summary_json', handle);
-        } finally {
-            unpinAll([this]);
-        }
+    summaryAsync() {
+        return pinnedDocAsync(this, 'ee_engine_summary_json');
     }
 }
 
@@ -1109,6 +1097,17 @@ function invoke(d, self, jsArgs) {
             }
         });
     });
+}
+
+/** callDocAsync(name, obj's handle) with obj pinned until it settles. */
+async function pinnedDocAsync(obj, name) {
+    const handle = obj._handle();
+    pinAll([obj]);
+    try {
+        return await callDocAsync(name, handle);
+    } finally {
+        unpinAll([obj]);
+    }
 }
 
 /** Count a running async call on each object (Engine, handle, Config). */

@@ -807,6 +807,24 @@ static enum MHD_Result send_invalid(struct MHD_Connection *c, const char *messag
                               "keyword", keyword, "message", what));
 }
 
+/* The optional string member `name` of body `req` into *out (NULL when
+ * absent); -1 when it is there and not a string: *ret holds the 400 (naming
+ * "/name") and req is released. */
+static int string_member(struct MHD_Connection *c, json_t *req, const char *name,
+                         const char **out, enum MHD_Result *ret)
+{
+    json_t *v = json_object_get(req, name);
+    *out = json_string_value(v);
+    if (v == NULL || json_is_string(v))
+        return 0;
+    char pointer[64], message[96];
+    snprintf(pointer, sizeof pointer, "/%s", name);
+    snprintf(message, sizeof message, "%s: must be a string", pointer);
+    json_decref(req);
+    *ret = send_invalid(c, message, pointer, "type", "must be a string");
+    return -1;
+}
+
 /* POST execute: {"parameters", "useCustomApiKey", "apiKeyId", "idempotencyKey",
  * "timeoutMs", "async": bool}. Sync: 200 with the final record; async: 202. */
 static enum MHD_Result route_execute(struct MHD_Connection *c, const token_entry *who,
@@ -1095,13 +1113,9 @@ static enum MHD_Result route_v1(struct MHD_Connection *c, const token_entry *who
         if (req == NULL)
             return ret;
         /* The organisation is the token's: another one's is not found. */
-        json_t *jorg = json_object_get(req, "orgId");
-        if (jorg != NULL && !json_is_string(jorg)) {
-            json_decref(req);
-            return send_invalid(c, "/orgId: must be a string", "/orgId", "type",
-                                "must be a string");
-        }
-        const char *org = json_string_value(jorg);
+        const char *org = NULL;
+        if (string_member(c, req, "orgId", &org, &ret) != 0)
+            return ret;
         int other = org != NULL && strcmp(org, ee_principal_org(p)) != 0;
         json_decref(req);
         if (other)
@@ -1121,13 +1135,9 @@ static enum MHD_Result route_v1(struct MHD_Connection *c, const token_entry *who
         json_t *req = body_object(c, rs, &ret);
         if (req == NULL)
             return ret;
-        json_t *jws = json_object_get(req, "workspaceId");
-        if (jws != NULL && !json_is_string(jws)) {
-            json_decref(req);
-            return send_invalid(c, "/workspaceId: must be a string", "/workspaceId", "type",
-                                "must be a string");
-        }
-        const char *ws = json_string_value(jws);
+        const char *ws = NULL;
+        if (string_member(c, req, "workspaceId", &ws, &ret) != 0)
+            return ret;
         if (ws != NULL && strcmp(ws, who->workspace) != 0) {
             json_decref(req);
             return send_error(c, 404, "EE_ENOTFOUND", "no such workspace");

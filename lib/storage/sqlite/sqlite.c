@@ -260,6 +260,9 @@ static void conn_close(lite *l, conn *c)
     free(c);
 }
 
+/* PRAGMA synchronous values, by lite.synchronous (0, 1, 2). */
+static const char *const sync_names[] = {"OFF", "NORMAL", "FULL"};
+
 /* ---- checkpoints ------------------------------------------------------------------ */
 
 /* Held by a checkpoint thread while it is inside SQLite, and by fork()
@@ -319,7 +322,6 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
  * meanwhile CKPT_HARD_PAGES bounds the log). */
 static void ckpt_connect(lite *l)
 {
-    static const char *const sync_names[] = {"OFF", "NORMAL", "FULL"};
     char pragma[64];
     snprintf(pragma, sizeof pragma, "PRAGMA synchronous = %s", sync_names[l->synchronous]);
     /* no busy handler: the thread never waits for a lock, it tries again
@@ -453,7 +455,6 @@ static ee_status conn_open(lite *l, conn **out)
         sqlite3_extended_result_codes(c->db, 1);
         sqlite3_busy_timeout(c->db, l->busy_ms);
         char pragmas[256];
-        static const char *const sync_names[] = {"OFF", "NORMAL", "FULL"};
         snprintf(pragmas, sizeof pragmas,
                  "PRAGMA foreign_keys = ON; PRAGMA synchronous = %s;",
                  sync_names[l->synchronous]);
