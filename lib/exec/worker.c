@@ -80,11 +80,16 @@ static void timed_wait(x_state *st, pthread_cond_t *cond, int64_t ms, const uint
     pthread_mutex_unlock(&st->lock);
 }
 
+/* One run was queued: one idle worker is enough to claim it. Waking them
+ * all had the others race it for the queue's write lock and lose - each a
+ * claim transaction for nothing, and on SQLite each holding the lock the
+ * winner's next write waits for. Several runs queued at once send as many
+ * signals; a worker that ends a run claims again before it waits. */
 void ee__exec_kick(x_state *st)
 {
     pthread_mutex_lock(&st->lock);
     st->kick_gen++;
-    pthread_cond_broadcast(&st->work);
+    pthread_cond_signal(&st->work);
     pthread_mutex_unlock(&st->lock);
 }
 

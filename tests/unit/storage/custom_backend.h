@@ -23,6 +23,7 @@ typedef struct fwd {
     const ee_storage_backend *in;
     void *in_ctx;
     atomic_int claims, replaces;
+    atomic_int queue_claims; /* the claims of the execution queue's collection */
     /* Run once after the next query (then cleared): a test's way to make
      * another writer act between a caller's read and its write. */
     void (*after_query)(struct fwd *f);
@@ -105,6 +106,8 @@ static __attribute__((unused)) ee_status fwd_claim(void *ctx, const ee_storage_c
 {
     fwd *f = ctx;
     atomic_fetch_add(&f->claims, 1);
+    if (strcmp(c->name, "executionQueue") == 0)
+        atomic_fetch_add(&f->queue_claims, 1);
     return f->in->claim(f->in_ctx, c, ws, flt, k, fn, payload);
 }
 

@@ -1,0 +1,98 @@
+/*
+ * A queued run wakes one idle worker, not all of them. Waking every idle
+ * worker had the others race the one that gets the run for the queue and
+ * lose: a claim transaction each for nothing, and on SQLite each held the
+ * file's write lock the winner's next write then waited for (SQLite's
+ * busy handler sleeps 1 ms, then 2 ms, ...). The claims are counted by a
+ * forwarding storage backend (tests/unit/storage/custom_backend.h); the
+ * workers' own polling is set far off so that only wake-ups claim.
+ */
+#include "../storage/custom_backend.h"
+#include "exec_fake.h"
+
+static ee_storage *store;
+static ee_engine *engine;
+static ee_principal *alice;
+
+static void setup(void)
+{
+    fake_setup();
+    store = custom_open(2);
+    ee_config *cfg = ee_test_config_new("memory:", NULL, NULL);
+    ee_test_config_set(cfg, "EE_COUNTERS_URI", "memory:");
+    ee_test_config_set(cfg, "EXEC_WORKERS", "4");
+    ee_test_config_set(cfg, "EXEC_POLL_MS", "600000");
+    ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .n8n = fake_client,
+                             .transport = fake_transport, .storage = store};
+    ee_status st = ee_engine_open_parts(&engine, cfg, &parts);
+    ee_config_free(cfg);
+    cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
+    fake_sync(engine);
+    cr_assert_eq(ee_principal_new(&alice, "ws-alice", "u1", "org-a"), EE_OK);
+}
+
+static void teardown(void)
+{
+    ee_engine_close(engine);
+    ee_storage_free(store);
+    ee_principal_free(alice);
+    fake_teardown();
+}
+
+TestSuite(exec_wakeups, .init = setup, .fini = teardown, .timeout = 60);
+
+/* The workers started and each found the queue empty once: all idle. */
+static void idle_workers(void)
+{
+    cr_assert_eq(ee_exec_workers_start(engine), EE_OK, "%s", ee_error_last_message());
+    for (int i = 0; i < 500 && atomic_load(&custom_state->queue_claims) < 4; i++)
+        usleep(2000);
+    cr_assert_geq(atomic_load(&custom_state->queue_claims), 4, "the 4 workers' first claims");
+    usleep(200000); /* and are waiting */
+}
+
+Test(exec_wakeups, one_queued_run_wakes_one_worker)
+{
+    idle_workers();
+    char wf[25], *out = NULL;
+    entry_id(engine, "wf0", wf);
+    for (int run = 0; run < 5; run++) {
+        atomic_store(&custom_state->queue_claims, 0);
+        ee_status st = ee_exec_run(engine, alice, wf, "{\"parameters\": {\"text\": \"hi\"}}", &out);
+        cr_assert_eq(st, EE_OK, "%s", out != NULL ? out : ee_error_last_message());
+        ee_free(out);
+        out = NULL;
+        usleep(50000); /* any other worker woken would have claimed by now */
+        /* the push's look at the queue's round (it goes through the claim
+         * slot, claiming nothing), the woken worker's claim of the run and
+         * its claim for a next one after it (it claims again before it
+         * waits): 3; each of the other 3 workers woken would add one (6
+         * when a queued run woke them all) */
+        int claims = atomic_load(&custom_state->queue_claims);
+        cr_expect_leq(claims, 3, "run %d: %d claims of the queue for one queued run", run,
+                      claims);
+        cr_expect_geq(claims, 2, "run %d: the run was claimed", run);
+    }
+}
+
+/* Runs queued back to back, faster than a worker ends one: none is left
+ * waiting for the workers' polling (10 minutes here). */
+Test(exec_wakeups, runs_queued_together_are_all_run)
+{
+    idle_workers();
+    char wf[25], ids[8][EE_EXEC_ID_SIZE];
+    entry_id(engine, "wf0", wf);
+    for (int i = 0; i < 8; i++)
+        cr_assert_eq(ee_exec_submit(engine, alice, wf, "{\"parameters\": {\"text\": \"hi\"}}",
+                                    NULL, NULL, ids[i]),
+                     EE_OK, "%s", ee_error_last_message());
+    for (int i = 0; i < 8; i++) {
+        char *out = NULL;
+        ee_status st = ee_exec_wait(engine, alice, ids[i], 30000, &out);
+        cr_assert_eq(st, EE_OK, "%s", out != NULL ? out : ee_error_last_message());
+        json_t *doc = parse_doc(out);
+        cr_expect_str_eq(sget(doc, "status"), "completed");
+        json_decref(doc);
+        ee_free(out);
+    }
+}
