@@ -12,6 +12,19 @@
  * many closed months in a row something is wrong (a clock far off). */
 #define B_MONTH_HOPS 1200
 
+/* *acc += v (both >= 0); true when the sum would pass int64 (then *acc is
+ * unchanged). A run's figures are each within int64 (its cost under the
+ * run budget, its tokens as the providers reported them), but a month adds
+ * up every run of the workspace. */
+static bool sum_in(int64_t *acc, int64_t v)
+{
+    int64_t sum;
+    if (__builtin_add_overflow(*acc, v, &sum))
+        return true;
+    *acc = sum;
+    return false;
+}
+
 static ee_status add_workflow(b_month *m, const char *wf, const ee__billing_exec *x,
                               const ee__billing_charge *c)
 {
@@ -32,6 +45,7 @@ static ee_status add_workflow(b_month *m, const char *wf, const ee__billing_exec
         memset(f, 0, sizeof *f);
         snprintf(f->id, sizeof f->id, "%s", wf);
     }
+    /* within int64: a line is part of its month's totals, checked first */
     f->executions++;
     f->cost += c->cost_nano;
     f->markup += c->markup_nano;
@@ -119,14 +133,17 @@ ee_status ee__billing_apply(ee_engine *engine, ee_storage *sto, const ee__billin
     m.completed += x->completed ? 1 : 0;
     m.platform_execs += x->platform_key ? 1 : 0;
     m.customer_execs += x->platform_key ? 0 : 1;
-    m.cost += out->cost_nano;
-    m.markup += out->markup_nano;
-    m.charged += out->charged_nano;
-    m.allowance_used += out->allowance_used_nano;
-    m.tokens += x->tokens;
-    m.exec_ms += x->exec_ms > 0 ? x->exec_ms : 0;
+    bool over = false;
+    over |= sum_in(&m.cost, out->cost_nano);
+    over |= sum_in(&m.markup, out->markup_nano);
+    over |= sum_in(&m.charged, out->charged_nano);
+    over |= sum_in(&m.allowance_used, out->allowance_used_nano);
+    over |= sum_in(&m.tokens, x->tokens);
+    over |= sum_in(&m.exec_ms, x->exec_ms > 0 ? x->exec_ms : 0);
     m.updated_at = now;
-    s = add_workflow(&m, x->workflow_id, x, out);
+    s = over ? ee__error(EE_ETOOBIG, "billing: execution %s would take the totals of month "
+                                     "%s past int64 (nano-USD or tokens)", x->execution_id, name)
+             : add_workflow(&m, x->workflow_id, x, out);
     if (s == EE_OK)
         s = ee__billing_month_store(sto, &m);
     ee__billing_month_clear(&m);

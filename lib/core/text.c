@@ -55,6 +55,21 @@ bool ee__uri_password(const char *uri, size_t *start, size_t *len)
     for (size_t i = 0; i < auth_len; i++)
         if (auth[i] == '@')
             at = auth + i;
+    if (at == NULL && auth_len > 0) {
+        /* A password holding an unencoded '/', '?' or '#' ends the
+         * authority early ("user:pa/ss@host"): its userinfo then ends at
+         * the last '@', as ee__uri_skeleton() reads it. Not when what
+         * follows the ':' is a port and the '@' is in the query or the
+         * fragment ("host:6379/0?x=a@b"). */
+        const char *last = strrchr(auth, '@');
+        const char *colon = memchr(auth, ':', auth_len);
+        size_t digits = colon != NULL ? strspn(colon + 1, "0123456789") : 0;
+        bool port = colon != NULL && digits > 0 && digits <= 5 &&
+                    colon + 1 + digits == auth + auth_len;
+        size_t query = strcspn(auth, "?#");
+        if (last != NULL && colon != NULL && (!port || last < auth + query))
+            at = last;
+    }
     if (at == NULL)
         return false;
     const char *colon = memchr(auth, ':', (size_t)(at - auth));

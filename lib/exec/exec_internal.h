@@ -27,6 +27,8 @@
 #include "storage/storage.h"
 
 #define X_COLL "workflowExecutions"
+/* Most worker threads one engine runs (EXEC_WORKERS' maximum). */
+#define X_WORKERS_MAX 10000
 
 typedef enum {
     X_PENDING,

@@ -52,8 +52,12 @@ static ee_status exec_open(ee_engine *engine, void **state_out)
     st->opened_at = ee_engine_now_ms(engine);
     const ee_config *cfg = ee__engine_config(engine);
     st->workers = ee__config_int(cfg, "EXEC_WORKERS");
+    /* MAX_CONCURRENT_EXECUTIONS goes up to 10^6 (a per-workspace cap); as a
+     * thread count it is held to EXEC_WORKERS' own maximum */
     if (st->workers < 0)
         st->workers = ee__config_int(cfg, "MAX_CONCURRENT_EXECUTIONS");
+    if (st->workers > X_WORKERS_MAX)
+        st->workers = X_WORKERS_MAX;
     st->poll_ms = ee__config_int(cfg, "EXEC_POLL_MS");
     st->lease_ms = ee__config_int(cfg, "EXEC_LEASE_MS");
     st->budget_factor = ee__config_int(cfg, "EXEC_BUDGET_FACTOR");
@@ -88,9 +92,9 @@ static void exec_close(void *state)
 }
 
 static const ee__option exec_options[] = {
-    EE__OPTION("EXEC_WORKERS", EE__OPT_INT, "-1", -1, 10000,
-               "Execution workers this engine runs (-1: MAX_CONCURRENT_EXECUTIONS; 0: this "
-               "process only submits, others run)"),
+    EE__OPTION("EXEC_WORKERS", EE__OPT_INT, "-1", -1, X_WORKERS_MAX,
+               "Execution workers this engine runs (-1: MAX_CONCURRENT_EXECUTIONS, at most "
+               "10000; 0: this process only submits, others run)"),
     EE__OPTION("EXEC_POLL_MS", EE__OPT_INT, "1000", 10, 3600000,
                "How often idle workers look for executions other processes queued, ms"),
     EE__OPTION("EXEC_LEASE_MS", EE__OPT_INT, "30000", 1000, 3600000,

@@ -261,8 +261,10 @@ static bool read_doc(const char *text, size_t len, g_usage *u)
     }
     if (!got.found)
         return false;
-    if (got.total_tokens == 0)
-        got.total_tokens = got.prompt_tokens + got.completion_tokens;
+    /* each count may be up to INT64_MAX: the provider's word, not ours */
+    if (got.total_tokens == 0 &&
+        __builtin_add_overflow(got.prompt_tokens, got.completion_tokens, &got.total_tokens))
+        got.total_tokens = INT64_MAX;
     *u = got;
     return true;
 }

@@ -21,6 +21,10 @@ ee_status ee_template_render_len(const char *template_text, const char *data_jso
     if (tlen > EE_TEMPLATE_MAX_TEMPLATE)
         return ee__error(EE_ETOOBIG, "ee_template_render: the template exceeds %d bytes",
                          EE_TEMPLATE_MAX_TEMPLATE);
+    /* its text is copied to the output as it is: invalid UTF-8 in, invalid
+     * UTF-8 out (the data and the partials are checked by their parse) */
+    if (!ee__utf8_valid(template_text, tlen))
+        return ee__error(EE_EPARSE, "ee_template_render: the template is not valid UTF-8");
     json_t *data = NULL, *partials = NULL;
     ee_status st = EE_OK;
     if (data_json != NULL)

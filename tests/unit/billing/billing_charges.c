@@ -495,3 +495,30 @@ Test(billing_charges, bad_queries_are_refused_naming_the_member)
               out);
     ee_free(out);
 }
+
+/* A month adds up every run of the workspace: runs each within int64 (the
+ * tokens are the providers' word) can take a total past it. The booking is
+ * refused and nothing of it is written; the month wrapped to a negative
+ * total (signed overflow) before. */
+Test(billing_charges, a_run_that_would_overflow_the_month_is_refused_whole)
+{
+    open_engine("0", "0", NULL);
+    ee__billing_exec x = run_of("ws-1", "u1", WF_A, "e1", 7, true);
+    x.tokens = INT64_MAX - 5;
+    ee__billing_charge c;
+    cr_assert_eq(book(engine, &x, &c), EE_OK, "%s", ee_error_last_message());
+    x = run_of("ws-1", "u2", WF_B, "e2", 7, true);
+    x.tokens = INT64_MAX - 5;
+    cr_assert_eq(book(engine, &x, &c), EE_ETOOBIG);
+    cr_assert_not_null(strstr(ee_error_last_message(), "e2"), "%s", ee_error_last_message());
+    json_t *m = month_doc(engine, ws1, "2026-03");
+    cr_expect_eq(usage_int(m, "totalTokens"), INT64_MAX - 5);
+    cr_expect_eq(usage_int(m, "totalExecutions"), 1);
+    cr_expect_eq(usage_int(m, "totalCost"), 7);
+    cr_expect_null(workflow_line(m, WF_B));
+    json_decref(m);
+    /* one more token past int64 is refused too */
+    x = run_of("ws-1", "u1", WF_A, "e3", 7, true);
+    x.tokens = 6;
+    cr_assert_eq(book(engine, &x, &c), EE_ETOOBIG);
+}

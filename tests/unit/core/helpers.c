@@ -96,3 +96,26 @@ Test(text, quoting_for_messages)
     ee__quote_for_message("0123456789abcdefghij", out, sizeof out);
     cr_expect_str_eq(out, "0123456789ab...");
 }
+
+/* A password holding an unencoded '/', '?' or '#' ends the authority before
+ * its '@': it was shown whole (ee_config_get_string(), the config and
+ * engine summaries) and not registered for redaction. Read as
+ * ee__uri_skeleton() reads it, the userinfo ends at the last '@'. */
+Test(text, uri_password_with_delimiters_is_masked)
+{
+    static const char *const cases[][2] = {
+        {"postgres://u:pa/ss@host/db", "postgres://u:***@host/db"},
+        {"postgres://u:pa?ss@host/db", "postgres://u:***@host/db"},
+        {"postgres://u:pa#ss@host:5432/db?sslmode=require",
+         "postgres://u:***@host:5432/db?sslmode=require"},
+        {"redis://:1234/5@host:6379/0", "redis://:***@host:6379/0"},
+        {"redis://127.0.0.1:6379/0?x=a@b", "redis://127.0.0.1:6379/0?x=a@b"},
+        {"sqlite:///data/a:b@c.db", "sqlite:///data/a:b@c.db"},
+        {"postgres://host/db?application_name=a:b@c", "postgres://host/db?application_name=a:b@c"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *m = ee__uri_masked(cases[i][0]);
+        cr_expect_str_eq(m, cases[i][1], "%s", cases[i][0]);
+        free(m);
+    }
+}

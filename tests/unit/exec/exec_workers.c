@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <jansson.h>
 
 #include "engine_fixture.h"
 #include "execengine/exec.h"
@@ -68,5 +69,27 @@ Test(exec_workers, no_workers_when_exec_workers_is_zero)
     ee_engine *e = open_with("0");
     cr_assert_eq(ee_exec_workers_start(e), EE_OK);
     cr_assert_eq(threads_now(), before);
+    ee_engine_close(e);
+}
+
+/* The default, -1, takes MAX_CONCURRENT_EXECUTIONS, a per-workspace cap that
+ * goes up to 10^6: as a thread count it is held to EXEC_WORKERS' own
+ * maximum (it was 10^6 threads, each with its stack, at the first run). */
+Test(exec_workers, the_default_worker_count_is_bounded)
+{
+    ee_config *cfg = ee_test_config_new("memory:", NULL, NULL);
+    ee_test_config_set(cfg, "EE_COUNTERS_URI", "memory:");
+    ee_test_config_set(cfg, "MAX_CONCURRENT_EXECUTIONS", "1000000");
+    ee_engine *e = NULL;
+    ee_status st = ee_engine_open(&e, cfg);
+    ee_config_free(cfg);
+    cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
+    char *out = NULL;
+    cr_assert_eq(ee_exec_stats(e, &out), EE_OK, "%s", ee_error_last_message());
+    json_t *doc = json_loads(out, 0, NULL);
+    ee_free(out);
+    cr_assert_not_null(doc);
+    cr_assert_eq(json_integer_value(json_object_get(doc, "workers")), 10000);
+    json_decref(doc);
     ee_engine_close(e);
 }

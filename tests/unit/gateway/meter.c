@@ -92,3 +92,16 @@ Test(gateway_meter, usage_from_the_last_sse_message_carrying_it)
     cr_expect_eq(u.cost_nano, 250000000);
     cr_expect_str_eq(u.model, "m/one");
 }
+
+/* The counts are the provider's word, each close to INT64_MAX: a missing
+ * total_tokens is their sum, held at INT64_MAX (it overflowed before). */
+Test(gateway_meter, a_total_of_huge_counts_does_not_overflow)
+{
+    const char *body = "{\"usage\": {\"prompt_tokens\": 9000000000000000000, "
+                       "\"completion_tokens\": 9000000000000000000}}";
+    g_usage u;
+    ee__gateway_usage_parse(body, strlen(body), false, &u);
+    cr_assert(u.found);
+    cr_expect_eq(u.prompt_tokens, INT64_C(9000000000000000000));
+    cr_expect_eq(u.total_tokens, INT64_MAX);
+}

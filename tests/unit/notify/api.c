@@ -87,3 +87,27 @@ Test(template_api, messages_hold_no_data)
                  EE_ENOTFOUND);
     cr_expect_null(strstr(ee_error_last_message(), "CANARY"), "%s", ee_error_last_message());
 }
+
+/* The template's text is copied to the output as it is: a template that is
+ * not UTF-8 is refused like data that is not (it rendered its bytes into
+ * the answer before). */
+Test(template_api, a_template_that_is_not_utf8_is_refused)
+{
+    const char *bad[] = {"caf\xe9 {{x}}", "{{x}}\xc3", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                         "\xc0\xaf"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *out = (char *)1;
+        size_t len = 7;
+        cr_expect_eq(ee_template_render_len(bad[i], "{\"x\": 1}", NULL, &out, &len), EE_EPARSE,
+                     "template %zu", i);
+        cr_expect_null(out);
+        cr_expect_eq(len, 0);
+        cr_expect_not_null(strstr(ee_error_last_message(), "UTF-8"), "%s",
+                           ee_error_last_message());
+    }
+    char *out = NULL;
+    cr_assert_eq(ee_template_render("caf\xc3\xa9 {{x}} \xf0\x9f\x93\xa7", "{\"x\": 1}", NULL, &out),
+                 EE_OK, "%s", ee_error_last_message());
+    cr_expect_str_eq(out, "caf\xc3\xa9 1 \xf0\x9f\x93\xa7");
+    ee_free(out);
+}
