@@ -2036,6 +2036,34 @@ static int is_utf8(const char *s)
     return 1;
 }
 
+/* A word of the command line quoted in a message: control characters
+ * (a terminal escape, a line break, the C1 controls U+0080-U+009F) and
+ * the bytes of text that is not UTF-8 become '?', and past 60 bytes it is
+ * cut, at a character's start, with "..." (at most 66 bytes and a NUL). */
+static const char *shown(const char *s, size_t len, char buf[72])
+{
+    int utf8 = is_utf8(s);
+    size_t o = 0;
+    for (size_t i = 0; i < len && s[i] != '\0';) {
+        unsigned char ch = (unsigned char)s[i];
+        if (o >= 60 && (!utf8 || (ch & 0xC0) != 0x80)) {
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (ch == 0xC2 && utf8 && (unsigned char)s[i + 1] >= 0x80 &&
+            (unsigned char)s[i + 1] <= 0x9F) {
+            buf[o++] = '?';
+            i += 2;
+            continue;
+        }
+        buf[o++] = ch < 0x20 || ch == 0x7F || (ch >= 0x80 && !utf8) ? '?' : (char)ch;
+        i++;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
 /* Options whose value is a file path or an address, never put in a JSON
  * document: any bytes the file system takes. Every other value becomes a
  * JSON string (a filter, a key, an e-mail address), where text that is not
@@ -2093,8 +2121,10 @@ static int parse_args(cli *c, int argc, char **argv, int from, int allow_any, in
         int kind = spec_of(GLOBAL_OPTS, name, len);
         if (kind == 0 && c->cmd != NULL)
             kind = spec_of(c->cmd->opts, name, len);
-        if (kind == 0)
-            return usage_error(c, "unknown option --%.*s", (int)len, name);
+        if (kind == 0) {
+            char q[72];
+            return usage_error(c, "unknown option --%s", shown(name, len, q));
+        }
         const char *value = NULL;
         if (kind == 2) {
             if (eq != NULL)
@@ -2143,12 +2173,14 @@ int main(int argc, char **argv)
             print_group(stdout, argv[first]))
             return 0;
         int group = print_group(NULL, argv[first]);
+        char q[72];
         if (group && first + 1 >= argc)
             errorf("\"%s\" needs a subcommand", argv[first]);
         else if (group)
-            errorf("unknown command \"%s %s\"", argv[first], argv[first + 1]);
+            errorf("unknown command \"%s %s\"", argv[first],
+                   shown(argv[first + 1], strlen(argv[first + 1]), q));
         else
-            errorf("unknown command \"%s\"", argv[first]);
+            errorf("unknown command \"%s\"", shown(argv[first], strlen(argv[first]), q));
         if (!group || !print_group(stderr, argv[first]))
             fputs("(execengine --help lists the commands)\n", stderr);
         return EXIT_USAGE;

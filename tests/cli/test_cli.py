@@ -249,6 +249,22 @@ class HelpAndUsage(CliCase):
         out, err = self.fails(2, "catalog", "import", self.store.dir)
         self.assertIn("Is a directory", err)
 
+    def test_unknown_words_are_quoted_printable_and_short(self):
+        # a terminal escape, a line break, bytes that are not UTF-8, a long
+        # word: the message names it without acting on the terminal
+        for word, shown in (("\x1b[31mred\x1b[0m", '"?[31mred?[0m"'),
+                            ("a\nb", '"a?b"'),
+                            ("\udcff\udcfe", '"??"'),
+                            ("\u00e9" * 40, '"' + "\u00e9" * 30 + '..."')):
+            out, err = self.fails(2, word)
+            self.assertIn("unknown command " + shown, err)
+            self.assertNotIn("\x1b", err)
+            out, err = self.fails(2, "catalog", word)
+            self.assertIn('unknown command "catalog ' + shown[1:], err)
+        out, err = self.fails(2, "--\x1b]0;title\x07")
+        self.assertIn("unknown option --?]0;title?", err)
+        self.assertNotIn("\x1b", err)
+
     def test_version(self):
         doc = self.ok_json("version")
         self.assertRegex(doc["version"], r"^\d+\.\d+\.\d+")
