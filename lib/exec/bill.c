@@ -1,9 +1,11 @@
 /* Step 8's billing: an ended run is booked once - its charge and parts on
- * its record, its month row and its user's usage row - in one storage
- * transaction (lib/billing/billing.h says why that makes it exact). */
+ * its record, its month row and its user's usage row, and its customer
+ * key's totals - in one storage transaction (lib/billing/billing.h says
+ * why that makes it exact). */
 #include <string.h>
 
 #include "billing/billing.h"
+#include "credentials/credentials.h"
 #include "exec/exec_internal.h"
 #include "storage/storage.h"
 
@@ -18,6 +20,26 @@ typedef struct {
 static ee_status bill_then(ee_storage *sto, const bill_arg *a, ee_status s)
 {
     return s == EE_OK && a->then != NULL ? a->then(sto, a->then_payload) : s;
+}
+
+/* The customer key's totals (executions, tokensUsed, lastUsedAt), in the
+ * booking's transaction: the record's `charged`, set by the same commit,
+ * makes a repeated booking (recovery after a lost commit, however late)
+ * count the key once - the key's own memory of the execution ids it
+ * counted holds only the last EE__KEY_RECENT_EXECUTIONS. A key that cannot
+ * be counted (deleted since) does not hold up the charge: logged. */
+static void count_key(ee_engine *e, const x_rec *r)
+{
+    ee_principal *p = NULL;
+    ee_status s = ee_principal_new(&p, r->workspace, r->user_id != NULL ? r->user_id : "",
+                                   r->org_id != NULL ? r->org_id : "");
+    if (s == EE_OK)
+        s = ee__cred_key_record_usage(e, p, r->key_id, r->id, r->tokens, NULL);
+    if (s != EE_OK)
+        ee__log(ee__engine_logger(e), EE_LOG_WARN, "exec",
+                "execution %s: counting its customer key: %s", r->id, ee_error_last_message());
+    ee_error_clear();
+    ee_principal_free(p);
 }
 
 static ee_status bill_scope(ee_storage *sto, void *payload)
@@ -49,6 +71,8 @@ static ee_status bill_scope(ee_storage *sto, void *payload)
     s = ee__billing_apply(e, sto, &x, &c);
     if (s != EE_OK)
         return s;
+    if (r->key_customer && r->key_id[0] != '\0')
+        count_key(e, r);
     r->charged = true;
     snprintf(r->charge_month, sizeof r->charge_month, "%s", c.month);
     r->charge_cost = c.cost_nano;

@@ -187,16 +187,9 @@ void ee__exec_account(x_state *st, const x_rec *r)
             ee__log(lg, EE_LOG_WARN, "exec", "execution %s: finishing its quota ticket: %s", r->id,
                     ee_error_last_message());
     }
-    if (r->key_customer && r->key_id[0] != '\0' && r->started_at > 0) {
-        ee_principal *p = principal_of(r);
-        if (p != NULL &&
-            ee__cred_key_record_usage(e, p, r->key_id, r->id, r->tokens, NULL) != EE_OK)
-            ee__log(lg, EE_LOG_WARN, "exec", "execution %s: counting its customer key: %s", r->id,
-                    ee_error_last_message());
-        ee_principal_free(p);
-    }
-    /* its charge, month and usage rows (once, keyed by the record's charge),
-     * the token's revocation and the item's removal: one commit, not synced
+    /* its charge, month and usage rows and its customer key's totals (once,
+     * keyed by the record's charge), the token's revocation and the item's
+     * removal: one commit, not synced
      * on its own (the final record before it was). On failure - or if an OS
      * crash loses the commit - the item stays, and recovery accounts the run
      * again after its lease. */

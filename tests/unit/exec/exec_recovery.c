@@ -8,6 +8,8 @@
 #include <stdatomic.h>
 #include <sys/wait.h>
 
+#include "credentials/credentials.h"
+#include "exec/exec_internal.h"
 #include "exec/support.h"
 #include "execengine/credentials.h"
 #include "execengine/log.h"
@@ -395,4 +397,85 @@ Test(exec_recovery, a_waiter_without_workers_sees_a_run_another_engine_finished)
     cr_assert_eq(fake_hits("echo"), 1, "the runner ran it once");
     ee_engine_close(waiter);
     ee_engine_close(runner);
+}
+
+/* A run booked again - recovery after its booking's commit was lost, however
+ * late - counts its customer key once: the key's totals are written in the
+ * booking's transaction, and the record's charge makes a second booking a
+ * no-op. Before, the key was counted apart, idempotent only while the key
+ * still remembered the execution among the last EE__KEY_RECENT_EXECUTIONS
+ * it counted: here 300 others were counted meanwhile. */
+static void key_counted_once_on(const char *uri)
+{
+    ee_config *cfg = config("1", "30000");
+    if (uri != NULL) {
+        ee_test_config_set(cfg, "EE_STORAGE_URI", uri);
+        ee_test_config_set(cfg, "EE_COUNTERS_URI", "memory:");
+    }
+    ee_engine *e = fake_engine_config(cfg);
+    fake_sync(e);
+    char *out = NULL;
+    cr_assert_eq(ee_cred_key_add(e, alice,
+                                 "{\"keyName\": \"mine\", \"provider\": \"openrouter\", "
+                                 "\"apiKey\": \"sk-or-v1-counted-once-0123456789abcdef\"}",
+                                 &out),
+                 EE_OK, "%s", out);
+    json_t *key = parse_doc(out);
+    ee_free(out);
+    char key_id[64], wf[25], req[256], xid[EE_EXEC_ID_SIZE];
+    snprintf(key_id, sizeof key_id, "%s", sget(key, "id"));
+    json_decref(key);
+    entry_id(e, "wfL", wf);
+    snprintf(req, sizeof req,
+             "{\"parameters\": {\"text\": \"c\"}, \"useCustomApiKey\": true, \"apiKeyId\": "
+             "\"%s\"}",
+             key_id);
+    cr_assert_eq(ee_exec_run(e, alice, wf, req, &out), EE_OK, "%s", out);
+    json_t *rec = parse_doc(out);
+    ee_free(out);
+    cr_assert_str_eq(sget(json_object_get(rec, "apiKeyUsed"), "type"), "customer");
+    snprintf(xid, sizeof xid, "%s", sget(rec, "_id"));
+    json_decref(rec);
+    /* the run's accounting ends after ee_exec_run() returned */
+    for (int i = 0; i < 500; i++) {
+        x_rec r;
+        memset(&r, 0, sizeof r);
+        cr_assert_eq(ee__exec_load(e, "ws-alice", xid, &r), EE_OK, "%s", ee_error_last_message());
+        bool charged = r.charged;
+        ee__exec_rec_clear(&r);
+        if (charged)
+            break;
+        usleep(10000);
+    }
+    for (int i = 0; i < 300; i++) {
+        char other[32];
+        snprintf(other, sizeof other, "other-run-%d", i);
+        cr_assert_eq(ee__cred_key_record_usage(e, alice, key_id, other, 1, NULL), EE_OK, "%s",
+                     ee_error_last_message());
+    }
+    /* booked again, as recovery would */
+    x_rec r;
+    memset(&r, 0, sizeof r);
+    cr_assert_eq(ee__exec_load(e, "ws-alice", xid, &r), EE_OK, "%s", ee_error_last_message());
+    cr_assert(r.charged, "the run was booked");
+    ee__exec_account(ee__exec_state(e), &r);
+    ee__exec_rec_clear(&r);
+    cr_assert_eq(ee_cred_key_get(e, alice, key_id, &out), EE_OK, "%s", out);
+    key = parse_doc(out);
+    ee_free(out);
+    cr_expect_eq(json_integer_value(json_object_get(json_object_get(key, "totalUsage"),
+                                                    "executions")),
+                 301, "the run once and the 300 others");
+    json_decref(key);
+    ee_engine_close(e);
+}
+
+Test(exec_recovery, a_run_booked_again_counts_its_key_once_sqlite)
+{
+    key_counted_once_on(NULL);
+}
+
+Test(exec_recovery, a_run_booked_again_counts_its_key_once_memory)
+{
+    key_counted_once_on("memory:");
 }
