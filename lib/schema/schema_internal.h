@@ -2,7 +2,8 @@
  * lib/schema/schema_internal.h - shared between the validator's files
  * (schema.c compiles, schema_validate.c evaluates, schema_regex.c wraps
  * PCRE2, schema_value.c compares JSON values and numbers, schema_defaults.c
- * applies defaults). Nothing here leaves lib/schema/schema*.c.
+ * applies defaults, schema_uri.c resolves URI references). Nothing here
+ * leaves lib/schema/schema*.c.
  */
 #ifndef EE_SCHEMA_INTERNAL_H
 #define EE_SCHEMA_INTERNAL_H
@@ -227,6 +228,14 @@ sch_dec ee__schema_dec_of_double(double d);
 int ee__schema_big_multiple(const json_t *a, const json_t *b, uint64_t budget, uint64_t *cost);
 /* Whether v is a number below 0 (big numbers included). */
 bool ee__schema_num_negative(const json_t *v);
+
+/* ---- schema_uri.c ------------------------------------------------------ */
+/* Resolve the URI reference `ref` against the absolute URI `base` (RFC
+ * 3986 5.2). *uri_out gets the target without its fragment, *frag_out the
+ * fragment as written (NULL when `ref` has none); both the caller's to
+ * free(). EE_OK; EE_ENOMEM. */
+ee_status ee__schema_uri_resolve(const char *base, const char *ref, char **uri_out,
+                                 char **frag_out);
 
 /* ---- schema_bignum.c --------------------------------------------------- */
 /* (ee__schema_parse_text, ee__schema_bigs_free: schema/schema.h) */
