@@ -445,6 +445,9 @@ static ee_status c_ref(ee_schema *s, sch_node *node, sch_kw *kw, const char *pat
     if (!json_is_string(kw->val))
         return bad(path, kw->def->name[1] == 'd' ? "$dynamicRef must be a string"
                                                  : "$ref must be a string", kw->val);
+    if (strlen(json_string_value(kw->val)) != json_string_length(kw->val))
+        return ee__error(EE_EINVAL, "invalid schema at %s: %s holds a NUL character",
+                         shown(path), kw->def->name);
     compiling *cc = cc_of(s);
     if (!grow((void **)&cc->refs, &cc->cap_refs, cc->nrefs + 1, sizeof *cc->refs))
         return ee__error(EE_ENOMEM, "out of memory compiling a schema");
@@ -459,6 +462,9 @@ static ee_status c_id(ee_schema *s, sch_node *node, sch_kw *kw, const char *path
     (void)s, (void)node;
     if (!json_is_string(kw->val))
         return bad(path, "expected a string", kw->val);
+    if (strlen(json_string_value(kw->val)) != json_string_length(kw->val))
+        return ee__error(EE_EINVAL, "invalid schema at %s: $id holds a NUL character",
+                         shown(path));
     const char *hash = strchr(json_string_value(kw->val), '#');
     if (hash != NULL && hash[1] != '\0') {
         char q[120];

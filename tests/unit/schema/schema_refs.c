@@ -379,6 +379,11 @@ Test(schema_refs, malformed_identifiers_name_their_path)
     expect_compile_fails("{\"$dynamicAnchor\":\"a#b\"}", EE_EINVAL, "is not an anchor name");
     expect_compile_fails("{\"$anchor\":7}", EE_EINVAL, "/$anchor: expected a string");
     expect_compile_fails("{\"$dynamicRef\":[]}", EE_EINVAL, "$dynamicRef must be a string");
+    /* a NUL would cut the URI short: "x\0y" is not "x" */
+    expect_compile_fails("{\"$ref\":\"x\\u0000y\",\"$defs\":{\"a\":{\"$id\":\"x\"}}}", EE_EINVAL,
+                         "at /$ref: $ref holds a NUL character");
+    expect_compile_fails("{\"$defs\":{\"a\":{\"$id\":\"x\\u0000y\"}}}", EE_EINVAL,
+                         "$id holds a NUL character");
     expect_compile_fails("{\"$defs\":{\"a\":{\"$anchor\":\"x\"},\"b\":{\"$anchor\":\"x\"}}}",
                          EE_EINVAL, "the anchor \"x\" is declared twice");
     expect_compile_fails("{\"$id\":\"https://example.test/r\",\"$defs\":{"
