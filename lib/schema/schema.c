@@ -914,6 +914,8 @@ static ee_status index_resources(ee_schema *s)
                          "schema at %s names already",
                          shown(res_path(s, b)), q, shown(res_path(s, a)));
     }
+    if (cc->nanchors == 0)
+        return EE_OK;
     qsort(cc->anchors, cc->nanchors, sizeof *cc->anchors, by_res_then_name);
     size_t w = 0, ndyn = 0;
     for (size_t i = 0; i < cc->nanchors; i++) {
@@ -977,6 +979,8 @@ static size_t find_resource(const ee_schema *s, const compiling *cc, const char 
 static const anchor_def *find_anchor(const compiling *cc, size_t res, const char *name)
 {
     anchor_def key = {.res = res, .name = name};
+    if (cc->nanchors == 0)
+        return NULL;
     return bsearch(&key, cc->anchors, cc->nanchors, sizeof key, by_res_then_name);
 }
 
