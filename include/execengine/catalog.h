@@ -109,8 +109,9 @@ EE_BEGIN_DECLS
  * characters in a name or tag, a bad "access" - the message names its
  * JSON pointer, e.g. /access/workspaces/2); EE_EPARSE (not JSON, not UTF-8);
  * EE_ETOOBIG (a limit above, nesting); EE_ENOTSUPPORTED (a schema $ref to
- * another document); EE_EEXISTS (an entry already has this n8nWorkflowId);
- * EE_ENOMEM and the storage statuses (EE_EIO, EE_EBUSY, EE_ENETWORK).
+ * another document, see execengine/schema.h); EE_EEXISTS (an entry already
+ * has this n8nWorkflowId); EE_ENOMEM and the storage statuses (EE_EIO,
+ * EE_EBUSY, EE_ENETWORK).
  * On any failure nothing is stored.
  */
 EE_API ee_status ee_catalog_create(ee_engine *engine, const char *entry_json, char **out);

@@ -4,8 +4,10 @@
  *
  * A schema is compiled once (ee_schema_compile()) into an immutable
  * ee_schema; every regular expression it holds is compiled once, every
- * local $ref is resolved once. Validating an instance never re-parses the
- * schema. docs/schema.md lists the supported keywords and their semantics.
+ * $ref and $dynamicRef is resolved once, within the schema document (its
+ * root and the subschemas with an "$id"; nothing is fetched). Validating
+ * an instance never re-parses the schema. docs/schema.md lists the
+ * supported keywords and their semantics.
  *
  * Validation report (JSON text):
  *     {"valid": false,
@@ -63,13 +65,17 @@ typedef struct ee_schema ee_schema;
  *   EE_EINVAL  out or schema_json NULL, or the schema is not a valid schema:
  *              not an object or boolean, a keyword of the wrong type
  *              ("minLength": "x"), a pattern that does not compile, a $ref
- *              whose target does not exist, a $ref cycle that never reaches
- *              an instance member (the message names the schema path);
- *   EE_ENOTSUPPORTED  a $ref to another document, to an $anchor, or
- *              $dynamicRef / $recursiveRef;
+ *              whose target or anchor does not exist, an $id with a
+ *              fragment, a malformed or duplicate anchor or $id, a $ref or
+ *              $dynamicRef cycle that never reaches an instance member (the
+ *              message names the schema path);
+ *   EE_ENOTSUPPORTED  a $ref or $dynamicRef to another document (but the
+ *              draft 2020-12 meta-schema), $recursiveRef, an $id reached
+ *              only through a JSON pointer outside the subschema keywords;
  *   EE_EPARSE  the text is not JSON, or not UTF-8;
  *   EE_ETOOBIG the text exceeds EE_SCHEMA_MAX_TEXT or nests deeper than
- *              EE_SCHEMA_MAX_SCHEMA_DEPTH;
+ *              EE_SCHEMA_MAX_SCHEMA_DEPTH, or an $id resolves to a URI
+ *              longer than 2048 bytes;
  *   EE_ENOMEM.
  * On failure *out is NULL and the message is in ee_error_last_message().
  */

@@ -3,12 +3,18 @@
  *
  * Each schema object becomes a sch_node holding its keywords, in the order
  * of the table below, each with its value checked and pre-digested
- * (subschemas compiled, patterns compiled, counts converted). Local $refs
- * are resolved after the tree is built, compiling their targets on demand
- * when they point outside the places keywords define as subschemas (e.g.
- * draft-07 "definitions"). A $ref cycle that never moves to a member of
- * the instance would loop forever and is refused. The compiled schema is
- * immutable afterwards; evaluation lives in schema_validate.c.
+ * (subschemas compiled, patterns compiled, counts converted). While the
+ * tree is built, every subschema with an "$id" becomes a schema resource
+ * (its URI resolved against the enclosing one's, RFC 3986) and every
+ * "$anchor" / "$dynamicAnchor" is recorded in its resource. Then the
+ * $refs and $dynamicRefs are resolved against the base URI of the
+ * resource they sit in: to a resource of this document and a JSON pointer
+ * or anchor inside it, compiling pointer targets on demand when they lie
+ * outside the places keywords define as subschemas (e.g. draft-07
+ * "definitions"). Any other document is refused (EE_ENOTSUPPORTED) but
+ * for the built-in meta-schema. A reference cycle that never moves to a
+ * member of the instance would loop forever and is refused. The compiled
+ * schema is immutable afterwards; evaluation lives in schema_validate.c.
  */
 #include "schema/schema_internal.h"
 
@@ -24,11 +30,24 @@ sch_node ee__schema_meta_node = {.boolean = EE__SCHEMA_META, .path = "", .constr
  * instance is a schema, with this compiler's own keyword checks. */
 static const char meta_uri[] = "https://json-schema.org/draft/2020-12/schema";
 
-/* Compile-time state: json_t* -> node map, $refs to resolve. */
+/* The base URI of a document without a root "$id". Relative references
+ * resolve against it like against any other (a sibling "x.json" becomes
+ * ee-schema:///x.json, found only if some "$id" names it). */
+static const char default_base[] = "ee-schema:///root";
+
+/* Compile-time state: json_t* -> node map, $refs to resolve, anchors. */
 typedef struct {
     sch_kw *kw;
     const char *path;
+    size_t res; /* the resource whose base URI it resolves against */
 } pending_ref;
+
+typedef struct {
+    size_t res;
+    const char *name;
+    sch_node *node;
+    bool dynamic; /* "$dynamicAnchor" rather than "$anchor" */
+} anchor_def;
 
 typedef struct {
     const json_t **keys;
@@ -36,6 +55,11 @@ typedef struct {
     size_t cap, n;
     pending_ref *refs;
     size_t nrefs, cap_refs;
+    anchor_def *anchors; /* sorted by (res, name) once the tree is built */
+    size_t nanchors, cap_anchors;
+    void *res_by_uri;   /* res_key: resources sorted by URI */
+    size_t cur_res;     /* the resource of the schema being compiled */
+    bool resolving;     /* the tree is built: only $ref targets compile now */
     bool structural; /* only check keyword values: refs unresolved, $id free */
     bool format_assert; /* "format" asserts (see format_asserts()) */
 } compiling;
@@ -419,11 +443,77 @@ static ee_status c_ref(ee_schema *s, sch_node *node, sch_kw *kw, const char *pat
 {
     (void)node;
     if (!json_is_string(kw->val))
-        return bad(path, "$ref must be a string", kw->val);
+        return bad(path, kw->def->name[1] == 'd' ? "$dynamicRef must be a string"
+                                                 : "$ref must be a string", kw->val);
+    if (strlen(json_string_value(kw->val)) != json_string_length(kw->val))
+        return ee__error(EE_EINVAL, "invalid schema at %s: %s holds a NUL character",
+                         shown(path), kw->def->name);
     compiling *cc = cc_of(s);
     if (!grow((void **)&cc->refs, &cc->cap_refs, cc->nrefs + 1, sizeof *cc->refs))
         return ee__error(EE_ENOMEM, "out of memory compiling a schema");
-    cc->refs[cc->nrefs++] = (pending_ref){kw, path};
+    cc->refs[cc->nrefs++] = (pending_ref){kw, path, cc->cur_res};
+    return EE_OK;
+}
+
+/* "$id": a URI reference without a fragment (an empty one is allowed);
+ * the resource itself is made by compile_node(). */
+static ee_status c_id(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)s, (void)node;
+    if (!json_is_string(kw->val))
+        return bad(path, "expected a string", kw->val);
+    if (strlen(json_string_value(kw->val)) != json_string_length(kw->val))
+        return ee__error(EE_EINVAL, "invalid schema at %s: $id holds a NUL character",
+                         shown(path));
+    const char *hash = strchr(json_string_value(kw->val), '#');
+    if (hash != NULL && hash[1] != '\0') {
+        char q[120];
+        ee__quote_for_message(json_string_value(kw->val), q, sizeof q);
+        return ee__error(EE_EINVAL,
+                         "invalid schema at %s: $id \"%s\" has a fragment; an $id names a "
+                         "resource (use $anchor to name a subschema)",
+                         shown(path), q);
+    }
+    return EE_OK;
+}
+
+/* Whether `a` is a plain-name fragment as "$anchor" and "$dynamicAnchor"
+ * take them: ^[A-Za-z_][-A-Za-z0-9._]*$ */
+static bool anchor_name_ok(const char *a)
+{
+    if (!((*a >= 'A' && *a <= 'Z') || (*a >= 'a' && *a <= 'z') || *a == '_'))
+        return false;
+    for (a++; *a != '\0'; a++)
+        if (!((*a >= 'A' && *a <= 'Z') || (*a >= 'a' && *a <= 'z') || (*a >= '0' && *a <= '9') ||
+              *a == '_' || *a == '-' || *a == '.'))
+            return false;
+    return true;
+}
+
+/* "$anchor" and "$dynamicAnchor": a plain name, recorded in the resource
+ * being compiled. Subschemas compiled only as $ref targets (outside the
+ * places keywords define) record none: they are not identifiers there, as
+ * inside an unknown keyword. */
+static ee_status c_anchor(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    if (!json_is_string(kw->val))
+        return bad(path, "expected a string", kw->val);
+    const char *name = json_string_value(kw->val);
+    if (!anchor_name_ok(name) || strlen(name) != json_string_length(kw->val)) {
+        char q[120];
+        ee__quote_for_message(name, q, sizeof q);
+        return ee__error(EE_EINVAL,
+                         "invalid schema at %s: \"%s\" is not an anchor name (a letter or "
+                         "'_', then letters, digits, '-', '_' or '.')",
+                         shown(path), q);
+    }
+    compiling *cc = cc_of(s);
+    if (cc->structural || cc->resolving)
+        return EE_OK;
+    if (!grow((void **)&cc->anchors, &cc->cap_anchors, cc->nanchors + 1, sizeof *cc->anchors))
+        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    cc->anchors[cc->nanchors++] =
+        (anchor_def){cc->cur_res, name, node, strcmp(kw->def->name, "$dynamicAnchor") == 0};
     return EE_OK;
 }
 
@@ -452,7 +542,9 @@ static ee_status c_unsupported(ee_schema *s, sch_node *node, sch_kw *kw, const c
         return bad(path, "expected a string", kw->val);
     if (cc_of(s)->structural)
         return EE_OK;
-    return ee__error(EE_ENOTSUPPORTED, "unsupported schema at %s: %s is not supported",
+    return ee__error(EE_ENOTSUPPORTED,
+                     "unsupported schema at %s: %s (draft 2019-09) is not supported; draft "
+                     "2020-12 has $dynamicRef and $dynamicAnchor",
                      shown(path), kw->def->name);
 }
 
@@ -462,6 +554,7 @@ static ee_status c_unsupported(ee_schema *s, sch_node *node, sch_kw *kw, const c
 #define V(name) ee__schema_v_##name
 static const sch_kwdef table[] = {
     {"$ref", c_ref, V(ref)},
+    {"$dynamicRef", c_ref, V(dynamicRef)},
     {"type", c_type, V(type)},
     {"enum", c_enum, V(enum)},
     {"const", c_any, V(const)},
@@ -498,14 +591,13 @@ static const sch_kwdef table[] = {
     {"items", c_schema, V(items)},
     {"contains", c_schema, V(contains)},
     {"$defs", c_schema_map, NULL},
-    {"$dynamicRef", c_unsupported, NULL},
     {"$recursiveRef", c_unsupported, NULL},
     {"contentSchema", c_schema, NULL},
     /* annotations and identifiers: only their types are checked */
-    {"$id", c_string, NULL},
+    {"$id", c_id, NULL},
     {"$schema", c_string, NULL},
-    {"$anchor", c_string, NULL},
-    {"$dynamicAnchor", c_string, NULL},
+    {"$anchor", c_anchor, NULL},
+    {"$dynamicAnchor", c_anchor, NULL},
     {"$comment", c_string, NULL},
     {"$vocabulary", c_object, NULL},
     {"title", c_string, NULL},
@@ -582,6 +674,49 @@ static ee_status new_node(ee_schema *s, const json_t *json, const char *path, sc
     return EE_OK;
 }
 
+/* Every $ref resolved against a resource copies its URI: bounded, so that
+ * compiling stays linear in the schema's size. */
+static ee_status uri_length_ok(const char *uri, const char *path)
+{
+    size_t n = strlen(uri);
+    if (n <= EE__SCHEMA_MAX_URI)
+        return EE_OK;
+    return ee__error(EE_ETOOBIG,
+                     "schema at %s: its $id resolves to a URI of %zu bytes, more than the %d "
+                     "allowed",
+                     shown(path), n, EE__SCHEMA_MAX_URI);
+}
+
+/* A subschema with an "$id" (not the root's, made by compile_all()): a
+ * new resource whose URI is the $id resolved against the enclosing one's,
+ * and the resource of what is compiled inside it. */
+static ee_status add_resource(ee_schema *s, const json_t *json, const char *id, const char *path)
+{
+    compiling *cc = cc_of(s);
+    if (cc->resolving)
+        return ee__error(EE_ENOTSUPPORTED,
+                         "unsupported schema at %s: $id in a subschema reached only through a "
+                         "JSON pointer (outside the keywords that hold subschemas) is not "
+                         "supported",
+                         shown(path));
+    char *uri = NULL, *frag = NULL;
+    ee_status st = ee__schema_uri_resolve(s->res[cc->cur_res].uri, id, &uri, &frag);
+    free(frag); /* c_id refuses a non-empty one */
+    if (st == EE_OK)
+        st = uri_length_ok(uri, path);
+    if (st != EE_OK) {
+        free(uri);
+        return st;
+    }
+    if (!grow((void **)&s->res, &s->cap_res, s->nres + 1, sizeof *s->res)) {
+        free(uri);
+        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    }
+    s->res[s->nres] = (sch_res){uri, json};
+    cc->cur_res = s->nres++;
+    return EE_OK;
+}
+
 static ee_status compile_node(ee_schema *s, const json_t *json, const char *path, sch_node **out)
 {
     if (json_is_true(json) || json_is_false(json)) {
@@ -590,19 +725,19 @@ static ee_status compile_node(ee_schema *s, const json_t *json, const char *path
     }
     if (!json_is_object(json))
         return bad(path, "a schema must be an object or a boolean", json);
-    if ((*out = map_get(cc_of(s), json)) != NULL)
+    compiling *cc = cc_of(s);
+    if ((*out = map_get(cc, json)) != NULL)
         return EE_OK;
-    /* Relative $refs inside a nested resource would resolve against its
-     * $id: refuse rather than resolve them against the root, wrongly. */
-    if (path[0] != '\0' && json_object_get(json, "$id") != NULL && !cc_of(s)->structural)
-        return ee__error(EE_ENOTSUPPORTED,
-                         "unsupported schema at %s: $id in a subschema (an embedded schema "
-                         "resource) is not supported",
-                         shown(path));
-    sch_node *n = NULL;
-    ee_status st = new_node(s, json, path, &n);
-    if (st != EE_OK)
+    size_t outer_res = cc->cur_res;
+    const json_t *id = json_object_get(json, "$id");
+    ee_status st;
+    if (json != s->doc && json_is_string(id) && !cc->structural &&
+        (st = add_resource(s, json, json_string_value(id), path)) != EE_OK)
         return st;
+    sch_node *n = NULL;
+    if ((st = new_node(s, json, path, &n)) != EE_OK)
+        return st;
+    n->res = cc->cur_res;
     size_t count = 0;
     for (size_t i = 0; i < NKW; i++)
         count += json_object_get(json, table[i].name) != NULL;
@@ -622,6 +757,7 @@ static ee_status compile_node(ee_schema *s, const json_t *json, const char *path
             return st;
     }
     link_siblings(n);
+    cc->cur_res = outer_res;
     *out = n;
     return EE_OK;
 }
@@ -681,8 +817,11 @@ static const json_t *pointer_step(const json_t *cur, const char *tok)
 }
 
 /* Follow the fragment `frag` ("" or "/a/b", percent-decoded) from root;
- * NULL when it points at nothing. Tokens are unescaped in place. */
-static const json_t *resolve_pointer(const json_t *root, char *frag, bool *malformed)
+ * NULL when it points at nothing. Tokens are unescaped in place. *res is
+ * set to the resource of the last compiled subschema passed on the way
+ * (root's included): the base URI of a target compiled on demand. */
+static const json_t *resolve_pointer(const compiling *cc, const json_t *root, char *frag,
+                                     bool *malformed, size_t *res)
 {
     *malformed = false;
     if (*frag == '\0')
@@ -700,55 +839,289 @@ static const json_t *resolve_pointer(const json_t *root, char *frag, bool *malfo
             *malformed = true;
             return NULL;
         }
-        if ((cur = pointer_step(cur, p)) == NULL || end == NULL)
+        if ((cur = pointer_step(cur, p)) == NULL)
+            return NULL;
+        const sch_node *passed = json_is_object(cur) ? map_get(cc, cur) : NULL;
+        if (passed != NULL)
+            *res = passed->res;
+        if (end == NULL)
             return cur;
         p = end + 1;
     }
 }
 
-static ee_status resolve_ref(ee_schema *s, sch_kw *kw, const char *path)
+/* ---- resources and anchors, indexed once the tree is built ----------------- */
+
+typedef struct {
+    const char *uri;
+    size_t idx;
+} res_key;
+
+static int by_uri(const void *a, const void *b)
 {
-    const char *ref = json_string_value(kw->val);
-    if (strncmp(ref, meta_uri, sizeof meta_uri - 1) == 0 &&
-        (ref[sizeof meta_uri - 1] == '\0' || strcmp(ref + sizeof meta_uri - 1, "#") == 0)) {
-        kw->sub = &ee__schema_meta_node;
-        return EE_OK;
+    return strcmp(((const res_key *)a)->uri, ((const res_key *)b)->uri);
+}
+
+static int by_res_then_name(const void *a, const void *b)
+{
+    const anchor_def *x = a, *y = b;
+    if (x->res != y->res)
+        return x->res < y->res ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+static int by_name_then_res(const void *a, const void *b)
+{
+    const anchor_def *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (c != 0)
+        return c;
+    return x->res < y->res ? -1 : x->res > y->res;
+}
+
+static const char *res_path(ee_schema *s, size_t r)
+{
+    const sch_node *n = map_get(cc_of(s), s->res[r].json);
+    return n != NULL ? n->path : "";
+}
+
+static ee_status oom_compiling(void)
+{
+    return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+}
+
+/* Sort the resources by URI and the anchors by (resource, name), refusing
+ * duplicates, and group the "$dynamicAnchor"s by name. */
+static ee_status index_resources(ee_schema *s)
+{
+    compiling *cc = cc_of(s);
+    res_key *keys = malloc(s->nres * sizeof *keys);
+    if (keys == NULL)
+        return oom_compiling();
+    for (size_t i = 0; i < s->nres; i++)
+        keys[i] = (res_key){s->res[i].uri, i};
+    qsort(keys, s->nres, sizeof *keys, by_uri);
+    cc->res_by_uri = keys;
+    for (size_t i = 1; i < s->nres; i++) {
+        if (strcmp(keys[i - 1].uri, keys[i].uri) != 0)
+            continue;
+        size_t a = keys[i - 1].idx < keys[i].idx ? keys[i - 1].idx : keys[i].idx;
+        size_t b = keys[i - 1].idx ^ keys[i].idx ^ a;
+        char q[120];
+        ee__quote_for_message(keys[i].uri, q, sizeof q);
+        return ee__error(EE_EINVAL,
+                         "invalid schema at %s: $id names the resource \"%s\", which the "
+                         "schema at %s names already",
+                         shown(res_path(s, b)), q, shown(res_path(s, a)));
     }
+    if (cc->nanchors == 0)
+        return EE_OK;
+    qsort(cc->anchors, cc->nanchors, sizeof *cc->anchors, by_res_then_name);
+    size_t w = 0, ndyn = 0;
+    for (size_t i = 0; i < cc->nanchors; i++) {
+        anchor_def *prev = w > 0 ? &cc->anchors[w - 1] : NULL;
+        if (prev != NULL && by_res_then_name(prev, &cc->anchors[i]) == 0) {
+            if (prev->node != cc->anchors[i].node) {
+                char q[120];
+                ee__quote_for_message(prev->name, q, sizeof q);
+                return ee__error(EE_EINVAL,
+                                 "invalid schema at %s: the anchor \"%s\" is declared twice in "
+                                 "one schema resource (also at %s)",
+                                 shown(cc->anchors[i].node->path), q, shown(prev->node->path));
+            }
+            /* "$anchor" and "$dynamicAnchor" of one name on one subschema */
+            ndyn += cc->anchors[i].dynamic && !prev->dynamic;
+            prev->dynamic |= cc->anchors[i].dynamic;
+            continue;
+        }
+        ndyn += cc->anchors[i].dynamic;
+        cc->anchors[w++] = cc->anchors[i];
+    }
+    cc->nanchors = w;
+    if (ndyn == 0)
+        return EE_OK;
+    anchor_def *dyn = malloc(ndyn * sizeof *dyn);
+    if (dyn == NULL)
+        return oom_compiling();
+    size_t k = 0;
+    for (size_t i = 0; i < cc->nanchors; i++)
+        if (cc->anchors[i].dynamic)
+            dyn[k++] = cc->anchors[i];
+    qsort(dyn, ndyn, sizeof *dyn, by_name_then_res);
+    ee_status st = EE_OK;
+    if ((s->dyn = calloc(ndyn, sizeof *s->dyn)) == NULL)
+        st = oom_compiling();
+    for (size_t i = 0; st == EE_OK && i < ndyn;) {
+        size_t j = i;
+        while (j < ndyn && strcmp(dyn[j].name, dyn[i].name) == 0)
+            j++;
+        sch_dyn_group *g = &s->dyn[s->ndyn++];
+        g->name = dyn[i].name;
+        if ((g->nodes = malloc((j - i) * sizeof *g->nodes)) == NULL) {
+            st = oom_compiling();
+            break;
+        }
+        for (size_t m = i; m < j; m++)
+            g->nodes[g->n++] = dyn[m].node;
+        i = j;
+    }
+    free(dyn);
+    return st;
+}
+
+static size_t find_resource(const ee_schema *s, const compiling *cc, const char *uri)
+{
+    res_key key = {uri, 0};
+    const res_key *hit = bsearch(&key, cc->res_by_uri, s->nres, sizeof key, by_uri);
+    return hit != NULL ? hit->idx : SIZE_MAX;
+}
+
+static const anchor_def *find_anchor(const compiling *cc, size_t res, const char *name)
+{
+    anchor_def key = {.res = res, .name = name};
+    if (cc->nanchors == 0)
+        return NULL;
+    return bsearch(&key, cc->anchors, cc->nanchors, sizeof key, by_res_then_name);
+}
+
+static size_t find_dyn_group(const ee_schema *s, const char *name)
+{
+    for (size_t lo = 0, hi = s->ndyn; lo < hi;) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(s->dyn[mid].name, name);
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return SIZE_MAX;
+}
+
+/* A path kept for the schema's lifetime: a + b. */
+static const char *keep_concat(ee_schema *s, const char *a, const char *b)
+{
+    size_t al = strlen(a), bl = strlen(b);
+    char *p = malloc(al + bl + 1);
+    if (p == NULL || !grow((void **)&s->strings, &s->cap_strings, s->nstrings + 1, sizeof(char *))) {
+        free(p);
+        return NULL;
+    }
+    memcpy(p, a, al);
+    memcpy(p + al, b, bl + 1);
+    s->strings[s->nstrings++] = p;
+    return p;
+}
+
+/* The target of an empty or JSON-pointer fragment in resource r: `frag`
+ * is decoded in place, `raw` is the same fragment as written in the
+ * schema (for the path of a target compiled on demand). */
+static ee_status resolve_in_resource(ee_schema *s, sch_kw *kw, const char *path, size_t r,
+                                     char *frag, const char *raw, const char *q)
+{
+    compiling *cc = cc_of(s);
+    bool malformed = !percent_decode(frag);
+    size_t tres = r;
+    const json_t *target =
+        malformed ? NULL : resolve_pointer(cc, s->res[r].json, frag, &malformed, &tres);
+    if (malformed)
+        return ee__error(EE_EINVAL, "invalid schema at %s: %s \"%s\" is not a valid JSON pointer",
+                         shown(path), kw->def->name, q);
+    if (target == NULL)
+        return ee__error(EE_EINVAL, "invalid schema at %s: %s \"%s\" points at nothing",
+                         shown(path), kw->def->name, q);
+    if (json_is_object(target) && (kw->sub = map_get(cc, target)) != NULL)
+        return EE_OK;
+    /* outside the subschemas keywords define: compiled now, in the
+     * resource of the last subschema the pointer passed */
+    const char *rp = res_path(s, r);
+    const char *tpath = rp[0] == '\0' ? raw : keep_concat(s, rp, raw);
+    if (tpath == NULL)
+        return oom_compiling();
+    size_t saved = cc->cur_res;
+    cc->cur_res = tres;
+    ee_status st = compile_node(s, target, tpath, &kw->sub);
+    cc->cur_res = saved;
+    return st;
+}
+
+static ee_status resolve_ref(ee_schema *s, const pending_ref *p)
+{
+    sch_kw *kw = p->kw;
+    const char *path = p->path, *ref = json_string_value(kw->val);
+    bool dynamic = kw->def->validate == ee__schema_v_dynamicRef;
+    compiling *cc = cc_of(s);
     char q[120];
     ee__quote_for_message(ref, q, sizeof q);
-    if (ref[0] != '#')
-        return ee__error(EE_ENOTSUPPORTED,
-                         "unsupported schema at %s: $ref \"%s\" names another document; only "
-                         "local references (\"#\", \"#/json/pointer\") are supported",
-                         shown(path), q);
-    if (ref[1] != '\0' && ref[1] != '/')
-        return ee__error(EE_ENOTSUPPORTED,
-                         "unsupported schema at %s: $ref \"%s\" names an $anchor; only JSON "
-                         "pointers are supported",
-                         shown(path), q);
-    char *frag = strdup(ref + 1);
-    if (frag == NULL)
-        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
-    bool malformed = !percent_decode(frag);
-    const json_t *target = malformed ? NULL : resolve_pointer(s->doc, frag, &malformed);
+    const char *hash = strchr(ref, '#');
+    const char *raw = hash != NULL ? hash + 1 : "";
+    char *uri = NULL, *frag = NULL;
+    size_t r = p->res;
+    ee_status st = EE_OK;
+    if (ref[0] == '#') { /* the common case: this resource, no URI to resolve */
+        if ((frag = strdup(ref + 1)) == NULL)
+            return oom_compiling();
+    } else {
+        if ((st = ee__schema_uri_resolve(s->res[p->res].uri, ref, &uri, &frag)) != EE_OK)
+            return st;
+        r = find_resource(s, cc, uri);
+    }
+    if (r == SIZE_MAX && strcmp(uri, meta_uri) == 0 && (frag == NULL || frag[0] == '\0')) {
+        kw->sub = &ee__schema_meta_node;
+    } else if (r == SIZE_MAX) {
+        /* the resolved URI, unless it is only relative to default_base */
+        char u[160] = "", shown_uri[180] = "";
+        if (strncmp(uri, default_base, strlen("ee-schema:")) != 0) {
+            ee__quote_for_message(uri, u, sizeof u);
+            snprintf(shown_uri, sizeof shown_uri, " (\"%s\")", u);
+        }
+        st = ee__error(EE_ENOTSUPPORTED,
+                       "unsupported schema at %s: %s \"%s\" names another document%s; only "
+                       "this document's own resources (its root, subschemas with an $id) and "
+                       "the draft 2020-12 meta-schema can be referenced",
+                       shown(path), kw->def->name, q, shown_uri);
+    } else if (frag == NULL || frag[0] == '\0' || frag[0] == '/') {
+        char empty[1] = "";
+        st = resolve_in_resource(s, kw, path, r, frag != NULL ? frag : empty, raw, q);
+    } else {
+        const anchor_def *a = percent_decode(frag) ? find_anchor(cc, r, frag) : NULL;
+        if (a == NULL) {
+            st = ee__error(EE_EINVAL,
+                           "invalid schema at %s: %s \"%s\" names an anchor that no subschema "
+                           "of its resource declares",
+                           shown(path), kw->def->name, q);
+        } else {
+            kw->sub = a->node;
+            /* bookended: the target declares the same "$dynamicAnchor" */
+            if (dynamic && a->dynamic) {
+                kw->count = find_dyn_group(s, a->name) + 1;
+                s->dynamic = true;
+            }
+        }
+    }
+    free(uri);
     free(frag);
-    if (malformed)
-        return ee__error(EE_EINVAL, "invalid schema at %s: $ref \"%s\" is not a valid JSON pointer",
-                         shown(path), q);
-    if (target == NULL)
-        return ee__error(EE_EINVAL, "invalid schema at %s: $ref \"%s\" points at nothing",
-                         shown(path), q);
-    const char *tpath = ref[1] == '\0' ? "" : ref + 1;
-    return compile_node(s, target, tpath, &kw->sub);
+    return st;
 }
 
 /* ---- refusing $ref cycles that never consume the instance ------------------- */
 
-/* The i-th subschema `n` applies to the same instance (allOf, $ref ...). */
-static const sch_node *in_place_child(const sch_node *n, size_t *kwi, size_t *j)
+/* The graph of subschemas applied to the same instance: a vertex per
+ * node (its idx) and one per sch_dyn_group (nnodes + its index), since a
+ * bookended $dynamicRef may land on any node of its group, depending on
+ * the dynamic scope. A group's edges stand for all of those at once, so
+ * the graph stays linear in the schema's size. Next successor of v, or
+ * SIZE_MAX. */
+static size_t in_place_next(const ee_schema *s, size_t v, size_t *kwi, size_t *j)
 {
-    static const char *const in_place[] = {"$ref", "allOf", "anyOf", "oneOf", "not",
-                                           "if", "then", "else", "dependentSchemas"};
+    static const char *const in_place[] = {"$ref", "$dynamicRef", "allOf", "anyOf", "oneOf",
+                                           "not", "if", "then", "else", "dependentSchemas"};
+    if (v >= s->nnodes) {
+        const sch_dyn_group *g = &s->dyn[v - s->nnodes];
+        return *j < g->n ? g->nodes[(*j)++]->idx : SIZE_MAX;
+    }
+    const sch_node *n = s->nodes[v];
     for (; *kwi < n->nkws; (*kwi)++, *j = 0) {
         const sch_kw *kw = &n->kws[*kwi];
         bool applies = false;
@@ -757,47 +1130,80 @@ static const sch_node *in_place_child(const sch_node *n, size_t *kwi, size_t *j)
         if (!applies)
             continue;
         size_t total = kw->subs != NULL ? kw->n : 1;
-        while (*j < total) {
-            const sch_node *c = kw->subs != NULL ? kw->subs[*j] : kw->sub;
-            (*j)++;
+        size_t group = kw->def->validate == ee__schema_v_dynamicRef && kw->count > 0;
+        while (*j < total + group) {
+            size_t k = (*j)++;
+            if (k == total)
+                return s->nnodes + (size_t)kw->count - 1;
+            const sch_node *c = kw->subs != NULL ? kw->subs[k] : kw->sub;
             if (c != NULL && c->boolean < 0)
-                return c;
+                return c->idx;
         }
     }
-    return NULL;
+    return SIZE_MAX;
 }
 
 typedef struct {
-    const sch_node *n;
-    size_t kwi, j;
+    size_t v, kwi, j;
 } dfs_frame;
+
+static const char *vertex_path(const ee_schema *s, size_t v)
+{
+    return v < s->nnodes ? s->nodes[v]->path : "";
+}
+
+static ee_status cycle_error(const ee_schema *s, const dfs_frame *st, size_t top, size_t c)
+{
+    /* the cycle is the stack from c up; through a group it is a
+     * $dynamicRef's possible target, which the scope may or may not pick */
+    size_t from = top;
+    while (from > 0 && st[from - 1].v != c)
+        from--;
+    const char *group = NULL;
+    for (size_t k = from > 0 ? from - 1 : 0; k < top; k++)
+        if (st[k].v >= s->nnodes)
+            group = s->dyn[st[k].v - s->nnodes].name;
+    size_t at = c < s->nnodes ? c : st[from].v, via = st[top - 1].v;
+    if (via >= s->nnodes)
+        via = st[top - 2].v;
+    if (group == NULL)
+        return ee__error(EE_EINVAL,
+                         "invalid schema at %s: $ref cycle through %s never reaches a member of "
+                         "the instance (it would recurse forever)",
+                         shown(vertex_path(s, at)), shown(vertex_path(s, via)));
+    char q[96];
+    ee__quote_for_message(group, q, sizeof q);
+    return ee__error(EE_EINVAL,
+                     "invalid schema at %s: $dynamicRef cycle through %s (the $dynamicAnchor "
+                     "\"%s\") can come back without reaching a member of the instance (it "
+                     "could recurse forever)",
+                     shown(vertex_path(s, at)), shown(vertex_path(s, via)), q);
+}
 
 static ee_status check_cycles(ee_schema *s)
 {
-    unsigned char *color = calloc(s->nnodes + 1, 1); /* 0 new, 1 on stack, 2 done */
-    dfs_frame *st = calloc(s->nnodes + 1, sizeof *st);
+    size_t nv = s->nnodes + s->ndyn;
+    unsigned char *color = calloc(nv + 1, 1); /* 0 new, 1 on stack, 2 done */
+    dfs_frame *st = calloc(nv + 1, sizeof *st);
     ee_status rc = EE_OK;
     if (color == NULL || st == NULL)
-        rc = ee__error(EE_ENOMEM, "out of memory compiling a schema");
-    for (size_t r = 0; rc == EE_OK && r < s->nnodes; r++) {
+        rc = oom_compiling();
+    for (size_t r = 0; rc == EE_OK && r < nv; r++) {
         if (color[r] != 0)
             continue;
         size_t top = 0;
-        st[top++] = (dfs_frame){s->nodes[r], 0, 0};
+        st[top++] = (dfs_frame){r, 0, 0};
         color[r] = 1;
         while (top > 0 && rc == EE_OK) {
             dfs_frame *f = &st[top - 1];
-            const sch_node *c = in_place_child(f->n, &f->kwi, &f->j);
-            if (c == NULL) {
-                color[f->n->idx] = 2;
+            size_t c = in_place_next(s, f->v, &f->kwi, &f->j);
+            if (c == SIZE_MAX) {
+                color[f->v] = 2;
                 top--;
-            } else if (color[c->idx] == 1) {
-                rc = ee__error(EE_EINVAL,
-                               "invalid schema at %s: $ref cycle through %s never reaches a "
-                               "member of the instance (it would recurse forever)",
-                               shown(c->path), shown(f->n->path));
-            } else if (color[c->idx] == 0) {
-                color[c->idx] = 1;
+            } else if (color[c] == 1) {
+                rc = cycle_error(s, st, top, c);
+            } else if (color[c] == 0) {
+                color[c] = 1;
                 st[top++] = (dfs_frame){c, 0, 0};
             }
         }
@@ -836,9 +1242,15 @@ void ee_schema_free(ee_schema *schema)
         ee__schema_regex_free(schema->regexes[i]);
     for (size_t i = 0; i < schema->nstrings; i++)
         free(schema->strings[i]);
+    for (size_t i = 0; i < schema->nres; i++)
+        free(schema->res[i].uri);
+    for (size_t i = 0; i < schema->ndyn; i++)
+        free(schema->dyn[i].nodes);
     free(schema->nodes);
     free(schema->regexes);
     free(schema->strings);
+    free(schema->res);
+    free(schema->dyn);
     json_decref(schema->doc);
     ee__schema_bigs_free(schema->bigs);
     free(schema);
@@ -846,13 +1258,33 @@ void ee_schema_free(ee_schema *schema)
 
 static ee_status compile_all(ee_schema *s)
 {
-    ee_status st = compile_node(s, s->doc, "", &s->root);
     compiling *cc = cc_of(s);
-    if (cc->structural)
+    if (cc->structural) /* keyword values only: no resources, nothing resolved */
+        return compile_node(s, s->doc, "", &s->root);
+    /* the root resource: its "$id" resolved against the default base */
+    const json_t *id = json_is_object(s->doc) ? json_object_get(s->doc, "$id") : NULL;
+    char *uri = NULL, *frag = NULL;
+    ee_status st = ee__schema_uri_resolve(default_base, json_is_string(id) ? json_string_value(id) : "",
+                                          &uri, &frag);
+    free(frag);
+    if (st == EE_OK)
+        st = uri_length_ok(uri, "");
+    if (st != EE_OK) {
+        free(uri);
+        return st;
+    }
+    if (!grow((void **)&s->res, &s->cap_res, 1, sizeof *s->res)) {
+        free(uri);
+        return oom_compiling();
+    }
+    s->res[s->nres++] = (sch_res){uri, s->doc};
+    if ((st = compile_node(s, s->doc, "", &s->root)) != EE_OK ||
+        (st = index_resources(s)) != EE_OK)
         return st;
     /* Targets compiled on demand may add $refs: the loop sees them too. */
+    cc->resolving = true;
     for (size_t i = 0; st == EE_OK && i < cc->nrefs; i++)
-        st = resolve_ref(s, cc->refs[i].kw, cc->refs[i].path);
+        st = resolve_ref(s, &cc->refs[i]);
     return st == EE_OK ? check_cycles(s) : st;
 }
 
@@ -909,7 +1341,7 @@ static ee_status compile(ee_schema **out, const json_t *schema, bool structural,
     st = compile_all(s);
     s->compiling = NULL;
     ee__schema_bigs_leave(saved);
-    free(cc.keys), free(cc.vals), free(cc.refs);
+    free(cc.keys), free(cc.vals), free(cc.refs), free(cc.anchors), free(cc.res_by_uri);
     if (st != EE_OK) {
         ee_schema_free(s);
         return st;

@@ -2,7 +2,8 @@
  * lib/schema/schema_internal.h - shared between the validator's files
  * (schema.c compiles, schema_validate.c evaluates, schema_regex.c wraps
  * PCRE2, schema_value.c compares JSON values and numbers, schema_defaults.c
- * applies defaults). Nothing here leaves lib/schema/schema*.c.
+ * applies defaults, schema_uri.c resolves URI references). Nothing here
+ * leaves lib/schema/schema*.c.
  */
 #ifndef EE_SCHEMA_INTERNAL_H
 #define EE_SCHEMA_INTERNAL_H
@@ -18,6 +19,8 @@
  * cycle that does not consume the instance is refused at compile time, so
  * this is a safety net for long acyclic $ref chains. */
 #define EE__SCHEMA_MAX_FRAMES 512
+/* The longest URI a schema resource's "$id" may resolve to (bytes). */
+#define EE__SCHEMA_MAX_URI 2048
 /* Work bound for applying defaults, in subschema visits: a fixed budget
  * plus a share per instance value. */
 #define EE__SCHEMA_BASE_STEPS 1000000u
@@ -108,6 +111,10 @@ struct sch_kw {
     sch_dec dec;         /* multipleOf divisor */
     sch_node *then_node, *else_node; /* for "if" */
     uint64_t *hashes;    /* enum: (hash, index) pairs sorted, 2 * n words */
+    /* $dynamicRef: `sub` is the target it resolves to statically; `count`
+     * is 1 + the index of its sch_dyn_group in ee_schema.dyn when the
+     * target carries the same "$dynamicAnchor" (the bookend), 0 when it
+     * behaves as "$ref". */
 };
 
 struct sch_node {
@@ -123,7 +130,23 @@ struct sch_node {
     bool constrains;        /* has at least one validating keyword */
     const char *path;       /* where it was compiled (for compile messages) */
     size_t idx;             /* position in ee_schema.nodes */
+    size_t res;             /* its schema resource (ee_schema.res index) */
 };
+
+/* A schema resource: the document's root, or a subschema with an "$id",
+ * which sets the base URI of everything inside it up to the next one. */
+typedef struct sch_res {
+    char *uri;           /* absolute, without fragment (owned) */
+    const json_t *json;  /* its root schema (borrowed from the copy) */
+} sch_res;
+
+/* The subschemas carrying one "$dynamicAnchor" name, one per resource at
+ * most, sorted by resource index: where a bookended $dynamicRef looks. */
+typedef struct sch_dyn_group {
+    const char *name;    /* borrowed from the copy */
+    const sch_node **nodes;
+    size_t n;
+} sch_dyn_group;
 
 struct ee_schema {
     json_t *doc;          /* owned deep copy of the schema document */
@@ -135,6 +158,11 @@ struct ee_schema {
     char **strings;       /* owned strings (paths), freed with the schema */
     ee__schema_bigs *bigs; /* numbers of doc jansson cannot hold, or NULL */
     size_t nstrings, cap_strings;
+    sch_res *res;         /* schema resources, [0] the root's, owned */
+    size_t nres, cap_res;
+    sch_dyn_group *dyn;   /* per "$dynamicAnchor" name, owned */
+    size_t ndyn;
+    bool dynamic;         /* some $dynamicRef is bookended: track the dynamic scope */
     void *compiling;      /* compile-time state, NULL once compiled */
 };
 
@@ -172,10 +200,10 @@ bool ee__schema_eval(sch_vctx *c, const sch_node *node, const json_t *inst, sch_
     XX(type) XX(enum) XX(const) XX(multipleOf) XX(maximum) XX(exclusiveMaximum)           \
     XX(minimum) XX(exclusiveMinimum) XX(maxLength) XX(minLength) XX(pattern) XX(maxItems) \
     XX(minItems) XX(uniqueItems) XX(maxProperties) XX(minProperties) XX(required)         \
-    XX(dependentRequired) XX(ref) XX(allOf) XX(anyOf) XX(oneOf) XX(not) XX(if)            \
-    XX(dependentSchemas) XX(properties) XX(patternProperties) XX(additionalProperties)     \
-    XX(propertyNames) XX(prefixItems) XX(items) XX(contains) XX(unevaluatedItems)         \
-    XX(unevaluatedProperties) XX(format)
+    XX(dependentRequired) XX(ref) XX(dynamicRef) XX(allOf) XX(anyOf) XX(oneOf) XX(not)    \
+    XX(if) XX(dependentSchemas) XX(properties) XX(patternProperties)                      \
+    XX(additionalProperties) XX(propertyNames) XX(prefixItems) XX(items) XX(contains)     \
+    XX(unevaluatedItems) XX(unevaluatedProperties) XX(format)
 #define EE__SCHEMA_DECLARE_VALIDATOR(name)                                                 \
     bool ee__schema_v_##name(sch_vctx *c, const sch_node *node, const sch_kw *kw,          \
                              const json_t *inst, sch_ann *ann);
@@ -227,6 +255,14 @@ sch_dec ee__schema_dec_of_double(double d);
 int ee__schema_big_multiple(const json_t *a, const json_t *b, uint64_t budget, uint64_t *cost);
 /* Whether v is a number below 0 (big numbers included). */
 bool ee__schema_num_negative(const json_t *v);
+
+/* ---- schema_uri.c ------------------------------------------------------ */
+/* Resolve the URI reference `ref` against the absolute URI `base` (RFC
+ * 3986 5.2). *uri_out gets the target without its fragment, *frag_out the
+ * fragment as written (NULL when `ref` has none); both the caller's to
+ * free(). EE_OK; EE_ENOMEM. */
+ee_status ee__schema_uri_resolve(const char *base, const char *ref, char **uri_out,
+                                 char **frag_out);
 
 /* ---- schema_bignum.c --------------------------------------------------- */
 /* (ee__schema_parse_text, ee__schema_bigs_free: schema/schema.h) */

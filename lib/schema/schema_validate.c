@@ -14,6 +14,13 @@
  * evaluations, value comparisons, string scans and PCRE2 match work all
  * draw from) end with EE_ETOOBIG rather than exhausting the stack or the
  * CPU.
+ *
+ * Dynamic scope: when the schema has a bookended $dynamicRef, the
+ * evaluation keeps the stack of schema resources it is inside (a resource
+ * is pushed when a node of another resource is entered, popped when that
+ * node is left), at most one per nested evaluation. A $dynamicRef then
+ * takes the "$dynamicAnchor" of its name in the outermost resource of
+ * that stack that declares one, and falls back to its static target.
  */
 #include "schema/schema_internal.h"
 
@@ -36,6 +43,10 @@ struct sch_vctx {
     size_t frames;
     uint64_t work; /* units spent of EE__SCHEMA_WORK_BUDGET */
     ee__schema_matcher *matcher;
+    const ee_schema *schema;
+    bool dynamic;   /* track the dynamic scope (schema->dynamic) */
+    size_t *scope;  /* resources entered, outermost first (dynamic only) */
+    size_t nscope;
 };
 
 #define V(name)                                                                               \
@@ -280,6 +291,10 @@ bool ee__schema_eval(sch_vctx *c, const sch_node *node, const json_t *inst, sch_
     if (!charge(c, EE__SCHEMA_COST_EVAL))
         return false;
     c->frames++;
+    /* one push per frame at most: nscope <= EE__SCHEMA_MAX_FRAMES + 1 */
+    bool entered = c->dynamic && node->res != c->scope[c->nscope - 1];
+    if (entered)
+        c->scope[c->nscope++] = node->res;
     sch_ann local = {0};
     sch_ann *a = ann != NULL || node->wants_annotations ? &local : NULL;
     bool ok = true;
@@ -299,6 +314,7 @@ bool ee__schema_eval(sch_vctx *c, const sch_node *node, const json_t *inst, sch_
     if (ok && ann != NULL)
         ann_merge(c, ann, &local);
     ann_clear(&local);
+    c->nscope -= entered;
     c->frames--;
     return ok && c->status == EE_OK;
 }
@@ -995,6 +1011,42 @@ V(ref)
     return ee__schema_eval(c, kw->sub, inst, ann);
 }
 
+/* The node of group g declared in resource r, or NULL. */
+static const sch_node *group_member(const sch_dyn_group *g, size_t r)
+{
+    for (size_t lo = 0, hi = g->n; lo < hi;) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (g->nodes[mid]->res == r)
+            return g->nodes[mid];
+        if (g->nodes[mid]->res < r)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+V(dynamicRef)
+{
+    UNUSED_ARGS;
+    const sch_node *target = kw->sub;
+    if (kw->count > 0 && c->dynamic) {
+        const sch_dyn_group *g = &c->schema->dyn[kw->count - 1];
+        /* The outermost resource in scope that declares the anchor. With
+         * one declaration in the document it is the static target. */
+        for (size_t i = 0; g->n > 1 && i < c->nscope; i++) {
+            if (!charge(c, EE__SCHEMA_COST_VALUE))
+                return false;
+            const sch_node *m = group_member(g, c->scope[i]);
+            if (m != NULL) {
+                target = m;
+                break;
+            }
+        }
+    }
+    return ee__schema_eval(c, target, inst, ann);
+}
+
 V(allOf)
 {
     UNUSED_ARGS;
@@ -1146,7 +1198,9 @@ ee_status ee__schema_validate_parsed(const ee_schema *schema, const json_t *inst
     /* A silent pass first: no paths, no report, stops at the first
      * violation. Only an invalid instance pays for the reporting pass; both
      * draw from the one work budget. */
-    sch_vctx c = {0};
+    size_t scope[EE__SCHEMA_MAX_FRAMES + 2];
+    sch_vctx c = {.schema = schema, .dynamic = schema->dynamic, .scope = scope, .nscope = 1};
+    scope[0] = schema->root->res;
     bool ok = ee__schema_eval(&c, schema->root, instance, NULL);
     ee_status st = c.status;
     if (st == EE_OK && !ok) {
@@ -1156,6 +1210,7 @@ ee_status ee__schema_validate_parsed(const ee_schema *schema, const json_t *inst
         if (c.errors == NULL || c.ipath.p == NULL || c.spath.p == NULL) {
             st = ee__error(EE_ENOMEM, "out of memory validating an instance");
         } else {
+            c.nscope = 1;
             ok = ee__schema_eval(&c, schema->root, instance, NULL);
             st = c.status;
         }

@@ -236,8 +236,9 @@ class Catalog(Module):
         characters in a name or tag, a bad "access" - the message names its
         JSON pointer, e.g. /access/workspaces/2); EE_EPARSE (not JSON, not UTF-8);
         EE_ETOOBIG (a limit above, nesting); EE_ENOTSUPPORTED (a schema $ref to
-        another document); EE_EEXISTS (an entry already has this n8nWorkflowId);
-        EE_ENOMEM and the storage statuses (EE_EIO, EE_EBUSY, EE_ENETWORK).
+        another document, see execengine/schema.h); EE_EEXISTS (an entry already
+        has this n8nWorkflowId); EE_ENOMEM and the storage statuses (EE_EIO,
+        EE_EBUSY, EE_ENETWORK).
         On any failure nothing is stored.
         """
         return _invoke('ee_catalog_create', self, (self._engine, _merge(entry, fields)))
@@ -1933,13 +1934,17 @@ class Schema(Handle):
           EE_EINVAL  out or schema_json NULL, or the schema is not a valid schema:
                      not an object or boolean, a keyword of the wrong type
                      ("minLength": "x"), a pattern that does not compile, a $ref
-                     whose target does not exist, a $ref cycle that never reaches
-                     an instance member (the message names the schema path);
-          EE_ENOTSUPPORTED  a $ref to another document, to an $anchor, or
-                     $dynamicRef / $recursiveRef;
+                     whose target or anchor does not exist, an $id with a
+                     fragment, a malformed or duplicate anchor or $id, a $ref or
+                     $dynamicRef cycle that never reaches an instance member (the
+                     message names the schema path);
+          EE_ENOTSUPPORTED  a $ref or $dynamicRef to another document (but the
+                     draft 2020-12 meta-schema), $recursiveRef, an $id reached
+                     only through a JSON pointer outside the subschema keywords;
           EE_EPARSE  the text is not JSON, or not UTF-8;
           EE_ETOOBIG the text exceeds EE_SCHEMA_MAX_TEXT or nests deeper than
-                     EE_SCHEMA_MAX_SCHEMA_DEPTH;
+                     EE_SCHEMA_MAX_SCHEMA_DEPTH, or an $id resolves to a URI
+                     longer than 2048 bytes;
           EE_ENOMEM.
         On failure *out is NULL and the message is in ee_error_last_message().
         """

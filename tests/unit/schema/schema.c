@@ -389,10 +389,11 @@ Test(schema_bad_input, invalid_schemas_name_their_path)
                          "\"#/$defs/a\"}]}},\"$ref\":\"#/$defs/a\"}",
                          EE_EINVAL, "$ref cycle");
     expect_compile_fails("{\"$ref\":\"other.json#/x\"}", EE_ENOTSUPPORTED, "another document");
-    expect_compile_fails("{\"$ref\":\"#anchor\"}", EE_ENOTSUPPORTED, "$anchor");
-    expect_compile_fails("{\"$dynamicRef\":\"#meta\"}", EE_ENOTSUPPORTED, "$dynamicRef");
-    expect_compile_fails("{\"properties\":{\"a\":{\"$id\":\"a.json\"}}}", EE_ENOTSUPPORTED,
-                         "$id in a subschema");
+    expect_compile_fails("{\"$ref\":\"#anchor\"}", EE_EINVAL,
+                         "$ref \"#anchor\" names an anchor that no subschema");
+    expect_compile_fails("{\"$dynamicRef\":\"#meta\"}", EE_EINVAL,
+                         "$dynamicRef \"#meta\" names an anchor that no subschema");
+    expect_compile_fails("{\"$recursiveRef\":\"#\"}", EE_ENOTSUPPORTED, "$recursiveRef");
     expect_compile_fails("{\"type\":", EE_EPARSE, "schema is not JSON");
     expect_compile_fails("{\"a\":1,\"a\":2}", EE_EPARSE, "duplicate");
     expect_compile_fails("{\"description\":\"\xc3\x28\"}", EE_EPARSE,
