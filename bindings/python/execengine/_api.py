@@ -2432,7 +2432,8 @@ class _TemplatesNamespace(Namespace):
           EE_OK;
           EE_EINVAL     template_text or out NULL, partials_json not an object
                         of strings;
-          EE_EPARSE     data_json or partials_json not JSON or not UTF-8; the
+          EE_EPARSE     data_json, partials_json or the template not UTF-8;
+                        data_json or partials_json not JSON; the
                         template (or a partial it uses) malformed or using
                         syntax this renderer does not support (set delimiters,
                         raw blocks, partial blocks, inline partials); a helper
