@@ -201,7 +201,8 @@ EE_API ee_status ee_exec_results(ee_engine *engine, const ee_principal *principa
  *    "totals": {"calls", "tokens", "cost", "costUsd"},
  *    "charge": the record's charge (markup, allowance used, charged), or
  *              null until the run is accounted}
- * Returns as ee_exec_get().
+ * Returns as ee_exec_get(); EE_ECORRUPT when the stored calls' tokens or
+ * costs sum past int64 (the run's own total never does).
  */
 EE_API ee_status ee_exec_cost(ee_engine *engine, const ee_principal *principal,
                               const char *execution_id, char **out);
