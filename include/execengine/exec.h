@@ -90,7 +90,8 @@ typedef void (*ee_exec_done_fn)(const char *execution_id, ee_status status,
  *    "useCustomApiKey": bool,       run on the customer's own LLM key
  *    "apiKeyId": "...",             which one (required with the above)
  *    "idempotencyKey": "...",       1..128 printable characters
- *    "email": {"to": "a@b.c"},      e-mail the result when it ends
+ *    "email": {"to": "a@b.c"},      e-mail the result when it ends (a
+ *                                   plain ASCII addr-spec: docs/email.md)
  *    "timeoutMs": n}                1000..86400000 (default: the entry's,
  *                                   else EXEC_TIMEOUT_MS)
  * Steps 1-6 of the header comment happen before it returns; the run itself
