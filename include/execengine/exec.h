@@ -90,7 +90,8 @@ typedef void (*ee_exec_done_fn)(const char *execution_id, ee_status status,
  *    "useCustomApiKey": bool,       run on the customer's own LLM key
  *    "apiKeyId": "...",             which one (required with the above)
  *    "idempotencyKey": "...",       1..128 printable characters
- *    "email": {"to": "a@b.c"},      e-mail the result when it ends
+ *    "email": {"to": "a@b.c"},      e-mail the result when it ends (a
+ *                                   plain ASCII addr-spec: docs/email.md)
  *    "timeoutMs": n}                1000..86400000 (default: the entry's,
  *                                   else EXEC_TIMEOUT_MS)
  * Steps 1-6 of the header comment happen before it returns; the run itself
@@ -201,7 +202,8 @@ EE_API ee_status ee_exec_results(ee_engine *engine, const ee_principal *principa
  *    "totals": {"calls", "tokens", "cost", "costUsd"},
  *    "charge": the record's charge (markup, allowance used, charged), or
  *              null until the run is accounted}
- * Returns as ee_exec_get().
+ * Returns as ee_exec_get(); EE_ECORRUPT when the stored calls' tokens or
+ * costs sum past int64 (the run's own total never does).
  */
 EE_API ee_status ee_exec_cost(ee_engine *engine, const ee_principal *principal,
                               const char *execution_id, char **out);

@@ -109,12 +109,58 @@ static const char *check_host(const char *s)
     return NULL;
 }
 
-static const char *check_email(const char *s)
+/* An address goes into mail headers (From:, To:) and the SMTP envelope as
+ * it is, so it must be a plain RFC 5322 addr-spec in ASCII: a dot-atom
+ * local part (at most 64 bytes of atext: letters, digits and
+ * !#$%&'*+-/=?^_`{|}~, dots between them), '@', and a host name of at
+ * least two labels (letters, digits and inner hyphens, 1..63 bytes each).
+ * Nothing that ends or adds an address (',', ';', '<', '>', spaces,
+ * quotes, comments), no 8-bit bytes (they would need SMTPUTF8), no
+ * display name (its encoding is not ours to guess). */
+static bool atext(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL);
+}
+
+static bool addr_spec_ok(const char *s)
 {
     const char *at = strchr(s, '@');
-    if (at == NULL || at == s || at[1] == '\0' || strchr(at + 1, '@') != NULL ||
-        strchr(s, ' ') != NULL || strchr(at + 1, '.') == NULL)
-        return "expected an email address such as noreply@example.com";
+    if (at == NULL || at == s || at - s > 64 || strlen(s) > 254)
+        return false;
+    for (const char *p = s; p < at; p++) {
+        if (*p == '.') {
+            if (p == s || p + 1 == at || p[1] == '.')
+                return false;
+        } else if (!atext((unsigned char)*p)) {
+            return false;
+        }
+    }
+    size_t labels = 0, len = 0;
+    for (const char *p = at + 1;; p++) {
+        if (*p == '.' || *p == '\0') {
+            if (len == 0 || len > 63 || p[-1] == '-')
+                return false;
+            labels++;
+            len = 0;
+            if (*p == '\0')
+                break;
+            continue;
+        }
+        unsigned char c = (unsigned char)*p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              (c == '-' && len > 0)))
+            return false;
+        len++;
+    }
+    return labels >= 2;
+}
+
+static const char *check_email(const char *s)
+{
+    if (!addr_spec_ok(s))
+        return "expected a plain e-mail address such as noreply@example.com (ASCII: "
+               "local-part@host.domain, no display name, spaces or <>,;\"()\\)";
     return NULL;
 }
 

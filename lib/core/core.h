@@ -285,8 +285,11 @@ const char *ee__config_text(const ee_config *cfg, const char *key);
 /* An integer-valued option's effective value (0 for an unknown key). */
 int64_t ee__config_int(const ee_config *cfg, const char *key);
 
-/* Whether `s` passes the e-mail option type's check (one @, a dot in the
- * domain, no space): the one address rule of the engine. */
+/* Whether `s` passes the e-mail option type's check, a plain RFC 5322
+ * addr-spec in ASCII (dot-atom local part of at most 64 bytes, '@', a
+ * host name of two or more labels; no display name, space, 8-bit byte or
+ * header special): the one address rule of the engine, for the From: and
+ * To: headers and the SMTP envelope alike. */
 bool ee__config_email_ok(const char *s);
 
 /* Whether the option was set explicitly (not its default, not derived). */

@@ -161,6 +161,7 @@ ee_status ee_exec_results(ee_engine *engine, const ee_principal *principal,
 typedef struct {
     json_t *calls;
     int64_t tokens, cost;
+    bool overflow;
 } cost_acc;
 
 static int cost_call(const ee__gateway_call *c, void *payload)
@@ -180,8 +181,14 @@ static int cost_call(const ee__gateway_call *c, void *payload)
     if (o != NULL && c->source != NULL)
         json_object_set_new(o, "source", json_string(c->source));
     json_array_append_new(a->calls, o);
-    a->tokens += c->total_tokens;
-    a->cost += c->cost_nano;
+    /* the stored calls' counts are summed here, not read from the run's
+     * total (which refuses to pass int64): calls written past it - another
+     * process, a host's storage - must not wrap the totals */
+    if (__builtin_add_overflow(a->tokens, c->total_tokens, &a->tokens) ||
+        __builtin_add_overflow(a->cost, c->cost_nano, &a->cost)) {
+        a->overflow = true;
+        return 1;
+    }
     return 0;
 }
 
@@ -195,8 +202,11 @@ ee_status ee_exec_cost(ee_engine *engine, const ee_principal *principal, const c
     ee_status st = ee__exec_door_load(engine, principal, execution_id, "ee_exec_cost", &r);
     if (st != EE_OK)
         return ee__error_out(out, st);
-    cost_acc a = {json_array(), 0, 0};
+    cost_acc a = {json_array(), 0, 0, false};
     st = ee__gateway_calls(engine, r.workspace, r.id, cost_call, &a);
+    if (st == EE_OK && a.overflow)
+        st = ee__error(EE_ECORRUPT, "execution %s: its stored calls' tokens or cost sum past "
+                                    "int64", r.id);
     if (st != EE_OK) {
         json_decref(a.calls);
         ee__exec_rec_clear(&r);

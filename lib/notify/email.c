@@ -23,15 +23,12 @@ bool ee__email_address_ok(const char *s)
 {
     if (s == NULL)
         return false;
+    /* bounded before it is read further; then the one addr-spec rule of
+     * the config (PLATFORM_FROM_EMAIL): ASCII, no 8-bit byte, nothing that
+     * ends or adds an address in a header */
     size_t n = strnlen(s, 255);
     if (n == 0 || n > 254)
         return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == ',' || c == ';' ||
-            c == '"' || c == '(' || c == ')' || c == '\\')
-            return false;
-    }
     return ee__config_email_ok(s);
 }
 
@@ -55,9 +52,24 @@ bool ee__email_configured(ee_engine *engine)
 
 /* ---- the per-user limit --------------------------------------------------------------- */
 
-static void limit_key(const char *workspace, const char *user, char *key, size_t cap)
+/* The counter of one user's e-mails. Its ids are principal ids (1..64
+ * bytes without '/': ee__id_valid()), so the key always fits and reads
+ * back one way; the ids come from records in storage too (a userId may be
+ * 256 bytes there), and an id that is not a principal's is refused rather
+ * than cut: snprintf() cut two long ids with one prefix to one key, and
+ * their users shared one limit. */
+#define LIMIT_PREFIX "eem/user/"
+_Static_assert(sizeof LIMIT_PREFIX - 1 + 2 * EE_PRINCIPAL_ID_MAX + 1 <= EE_COUNTERS_KEY_MAX,
+               "an e-mail limit key of two principal ids fits a counter key");
+
+static ee_status limit_key(const char *workspace, const char *user, char *key, size_t cap)
 {
-    snprintf(key, cap, "eem/user/%s/%s", workspace, user != NULL && user[0] != '\0' ? user : "-");
+    bool no_user = user == NULL || user[0] == '\0';
+    if (!ee__id_valid(workspace) || (!no_user && !ee__id_valid(user)))
+        return ee__error(EE_EINVAL, "e-mail limit: the workspace or user id is not 1 to %d "
+                                    "characters of [A-Za-z0-9_.:@-]", EE_PRINCIPAL_ID_MAX);
+    snprintf(key, cap, LIMIT_PREFIX "%s/%s", workspace, no_user ? "-" : user);
+    return EE_OK;
 }
 
 ee_status ee__email_reserve(ee_engine *engine, const char *workspace, const char *user,
@@ -68,7 +80,9 @@ ee_status ee__email_reserve(ee_engine *engine, const char *workspace, const char
     if (st == NULL)
         return ee__error(EE_EINVAL, "e-mail: engine must not be NULL");
     char key[EE_COUNTERS_KEY_MAX + 1];
-    limit_key(workspace, user, key, sizeof key);
+    ee_status ks = limit_key(workspace, user, key, sizeof key);
+    if (ks != EE_OK)
+        return ks;
     ee_counter_req q = {key, 1, st->per_user_hour, 3600000, 0};
     ee_counter_result r;
     int granted = 0;
@@ -96,7 +110,8 @@ void ee__email_reserve_end(ee_engine *engine, const char *workspace, const char 
     if (resv == 0 || ee__notify_state(engine) == NULL)
         return;
     char key[EE_COUNTERS_KEY_MAX + 1];
-    limit_key(workspace, user, key, sizeof key);
+    if (limit_key(workspace, user, key, sizeof key) != EE_OK)
+        return; /* never reserved: ee__email_reserve() refused the same ids */
     int64_t now = ee_engine_now_ms(engine);
     ee__error_saved saved;
     ee__error_save(&saved);

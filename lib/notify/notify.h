@@ -69,8 +69,9 @@ ee_status ee__email_outbox_purge(ee_engine *engine, int64_t before_ms, uint64_t 
 ee_status ee__email_worker_start(ee_engine *engine);
 void ee__email_worker_stop(ee_engine *engine);
 
-/* Whether `s` is an address the engine sends to: the e-mail option type's
- * check, at most 254 bytes, no control characters, spaces, <, >, ",", ";". */
+/* Whether `s` is an address the engine sends to: at most 254 bytes and the
+ * e-mail option type's check (ee__config_email_ok(): a plain ASCII
+ * addr-spec, nothing a header would read as another address). */
 bool ee__email_address_ok(const char *s);
 
 #define EE__EMAIL_OUTBOX_COLL "emailOutbox"

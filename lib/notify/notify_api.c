@@ -40,8 +40,13 @@ ee_status ee_template_render_len(const char *template_text, const char *data_jso
         if (st == EE_OK) {
             json_object_foreach(partials, name, text) {
                 if (!json_is_string(text)) {
-                    st = ee__error(EE_EINVAL,
-                                   "ee_template_render: partial \"%.64s\" is not a string", name);
+                    /* quoted, not "%.64s": a cut at a byte count may split a
+                     * character, and the name's control characters would
+                     * reach the message */
+                    char q[68];
+                    ee__quote_for_message(name, q, sizeof q);
+                    st = ee__error(EE_EINVAL, "ee_template_render: partial \"%s\" is not a string",
+                                   q);
                     break;
                 }
             }

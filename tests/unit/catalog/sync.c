@@ -61,11 +61,24 @@ static ee_status fake_http(void *ctx, const ee_http_request *req, ee_http_respon
                                          (size_t)(offset + limit) < n ? next : NULL));
     } else if (rest[0] == '/') {
         fake.gets++;
+        /* the id as n8n reads it: percent-decoded */
+        char id[512];
+        size_t n = 0;
+        for (const char *q = rest + 1; *q != '\0' && n + 1 < sizeof id; q++) {
+            unsigned v;
+            if (q[0] == '%' && sscanf(q + 1, "%2x", &v) == 1) {
+                id[n++] = (char)v;
+                q += 2;
+            } else {
+                id[n++] = *q;
+            }
+        }
+        id[n] = '\0';
         json_t *found = NULL;
         size_t i;
         json_t *wf;
         json_array_foreach(fake.workflows, i, wf) {
-            if (strcmp(json_string_value(json_object_get(wf, "id")), rest + 1) == 0)
+            if (strcmp(json_string_value(json_object_get(wf, "id")), id) == 0)
                 found = wf;
         }
         if (fake.broken != NULL && strcmp(rest + 1, fake.broken) == 0)
@@ -457,6 +470,34 @@ Test(sync, one_unreadable_workflow_is_reported_and_left_alone)
     json_t *res = entry_of(e, "wf2");
     cr_assert(json_is_true(json_object_get(res, "isActive")));
     json_decref(res);
+    ee_engine_close(e);
+}
+
+/* n8n's ids become the entries' n8nWorkflowId, which ee_catalog_create()
+ * takes only as printable ASCII without spaces: a hostile or broken n8n
+ * got spaces, control characters and 8-bit bytes stored through sync. Such
+ * a workflow is now reported and not stored; the others sync. */
+Test(sync, an_n8n_id_the_admin_could_not_give_is_reported_not_stored)
+{
+    ee_engine *e = open_engine(NULL);
+    static const char *const bad[] = {"wf 6", "wf\x01" "7", "wf\xc3\xa9" "8", "wf\x7f" "9"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        add_workflow(bad[i], "Hostile", true, "[]", json_pack("[o]", webhook("hostile")));
+    add_workflow("wf10", "Fine", true, "[]", json_pack("[o]", webhook("fine")));
+    json_t *r = sync_ok(e);
+    cr_expect_eq(n_of(r, "added"), 1, "only wf10");
+    cr_assert_eq(n_of(r, "errors"), 4);
+    size_t i;
+    json_t *err;
+    json_array_foreach(json_object_get(r, "errors"), i, err)
+        cr_expect_str_eq(s(err, "status"), "EE_EPARSE");
+    json_decref(r);
+    char *out = NULL;
+    cr_assert_eq(ee_catalog_list(e, NULL, "{\"includeInactive\": true}", &out), EE_OK);
+    json_t *doc = parse(out);
+    ee_free(out);
+    cr_expect_eq(json_integer_value(json_object_get(doc, "total")), 1);
+    json_decref(doc);
     ee_engine_close(e);
 }
 

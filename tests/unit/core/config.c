@@ -196,6 +196,25 @@ static const bad_case bad_cases[] = {
     {"OPENROUTER_API_URL", "https://open router.ai", EE_EINVAL},
     {"PLATFORM_FROM_EMAIL", "not-an-address", EE_EINVAL},
     {"PLATFORM_FROM_EMAIL", "a@b@c.com", EE_EINVAL},
+    /* what the From: header would read as more than one plain address,
+     * or as bytes it cannot carry (passed the check before) */
+    {"PLATFORM_FROM_EMAIL", "a@example.com,b@example.com", EE_EINVAL},
+    {"PLATFORM_FROM_EMAIL", "a@example.com;b@example.com", EE_EINVAL},
+    {"PLATFORM_FROM_EMAIL", "Results<results@example.com>", EE_EINVAL},
+    {"PLATFORM_FROM_EMAIL", "<results@example.com>", EE_EINVAL},
+    {"PLATFORM_FROM_EMAIL", "\"a\"@example.com", EE_EINVAL},
+    {"PLATFORM_FROM_EMAIL", "a(c)@example.com", EE_EINVAL},
+    {"PLATFORM_FROM_EMAIL", "ren\xc3\xa9@example.com", EE_EINVAL},
+    {"PLATFORM_FROM_EMAIL", "a@ex\xc3\xa4mple.com", EE_EINVAL},
+    {"PLATFORM_FROM_EMAIL", "a\tb@example.com", EE_EINVAL},
+    {"PLATFORM_FROM_EMAIL", ".a@example.com", EE_EINVAL},
+    {"PLATFORM_FROM_EMAIL", "a..b@example.com", EE_EINVAL},
+    {"PLATFORM_FROM_EMAIL", "a@example..com", EE_EINVAL},
+    {"PLATFORM_FROM_EMAIL", "a@example.com.", EE_EINVAL},
+    {"PLATFORM_FROM_EMAIL", "a@-example.com", EE_EINVAL},
+    {"PLATFORM_FROM_EMAIL", "a@example_1.com", EE_EINVAL},
+    {"PLATFORM_FROM_EMAIL", "a@[127.0.0.1]", EE_EINVAL},
+    {"PLATFORM_FROM_EMAIL", "a@localhost", EE_EINVAL},
     {"EE_STORAGE_URI", "mongodb://localhost/ee", EE_EINVAL},
     {"EE_STORAGE_URI", "sqlite://", EE_EINVAL},
     {"EE_COUNTERS_URI", "etcd://127.0.0.1", EE_EINVAL},
@@ -219,6 +238,30 @@ Test(config, bad_values_are_rejected_naming_the_variable_and_change_nothing)
         ee_free(before);
         ee_free(after);
     }
+}
+
+/* The address check is a plain addr-spec, not a guess: what RFC 5322
+ * allows in a dot-atom is still taken. */
+Test(config, plain_addresses_are_taken)
+{
+    static const char *const good[] = {
+        "noreply@example.com", "first.last+tag@mail.example-host.co.uk",
+        "o'brien_#1@example.com", "a!b$c%d&e*f=g?h^i`j{k|l}m~n/o@example.com",
+        "ee@127.0.0.1", "X@EXAMPLE.COM",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        cr_expect_eq(ee_config_set(cfg, "PLATFORM_FROM_EMAIL", good[i]), EE_OK, "%s: %s",
+                     good[i], ee_error_last_message());
+    char local[80], addr[100];
+    memset(local, 'l', 65);
+    local[65] = '\0';
+    snprintf(addr, sizeof addr, "%s@example.com", local);
+    cr_expect_eq(ee_config_set(cfg, "PLATFORM_FROM_EMAIL", addr), EE_EINVAL,
+                 "a local part over 64 bytes");
+    local[64] = '\0';
+    snprintf(addr, sizeof addr, "%s@example.com", local);
+    cr_expect_eq(ee_config_set(cfg, "PLATFORM_FROM_EMAIL", addr), EE_OK, "%s",
+                 ee_error_last_message());
 }
 
 Test(config, bad_environment_value_names_the_environment_variable)

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "execengine/execengine.h"
 
 Test(template_api, renders_with_data_and_partials)
@@ -110,4 +112,36 @@ Test(template_api, a_template_that_is_not_utf8_is_refused)
                  EE_OK, "%s", ee_error_last_message());
     cr_expect_str_eq(out, "caf\xc3\xa9 1 \xf0\x9f\x93\xa7");
     ee_free(out);
+}
+
+/* The name of a partial that is not a string is quoted in the message as
+ * every quoted input is (ee__quote_for_message()): cut on a character
+ * boundary, control characters replaced. A byte cut ("%.64s") split the
+ * 2-byte character that straddled byte 64 and left invalid UTF-8 in the
+ * message, and passed a control character through. */
+Test(template_api, a_long_partial_name_is_quoted_whole_characters)
+{
+    char name[200], partials[300];
+    memset(name, 'a', 63);
+    strcpy(name + 63, "\xc3\xa9tail-of-a-long-partial-name");
+    snprintf(partials, sizeof partials, "{\"%s\": 1}", name);
+    char *out = NULL;
+    cr_assert_eq(ee_template_render("x", NULL, partials, &out), EE_EINVAL);
+    ee_free(out);
+    const char *msg = ee_error_last_message();
+    json_t *as_json = json_string(msg); /* NULL when msg is not UTF-8 */
+    cr_expect_not_null(as_json, "message not UTF-8: %s", msg);
+    json_decref(as_json);
+    /* the 63 bytes before the character, then the cut mark (the error
+     * layer turned the split byte into '?' before) */
+    char want[100];
+    memset(want, 'a', 63);
+    strcpy(want + 63, "...\" is not a string");
+    cr_expect_not_null(strstr(msg, want), "%s", msg);
+
+    cr_assert_eq(ee_template_render("x", NULL, "{\"a\\u0001b\\nc\": 1}", &out), EE_EINVAL);
+    ee_free(out);
+    msg = ee_error_last_message();
+    cr_expect_null(strchr(msg, '\x01'), "%s", msg);
+    cr_expect_null(strchr(msg, '\n'), "%s", msg);
 }
