@@ -1128,7 +1128,8 @@ class Executions(_extras.ExecutionsExtras, Module):
            "totals": {"calls", "tokens", "cost", "costUsd"},
            "charge": the record's charge (markup, allowance used, charged), or
                      null until the run is accounted}
-        Returns as ee_exec_get().
+        Returns as ee_exec_get(); EE_ECORRUPT when the stored calls' tokens or
+        costs sum past int64 (the run's own total never does).
         """
         return _invoke('ee_exec_cost', self, (self._engine, principal, execution_id))
 
