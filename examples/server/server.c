@@ -2095,6 +2095,25 @@ static const token_entry *who_of(struct MHD_Connection *c)
     return auth != NULL && strncmp(auth, "Bearer ", 7) == 0 ? find_token(auth + 7) : NULL;
 }
 
+/* What the library would answer 401 on a public route's head alone, or
+ * NULL (see handle()). The conditions are the library's own first checks:
+ * an Authorization value of "Bearer " and something (any case), the two
+ * X-EE- headers of a signed callback. */
+static const char *early_refusal(struct MHD_Connection *c, const char *url)
+{
+    if (strncmp(url, "/gateway/", 9) == 0) {
+        const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+        if (auth == NULL || strlen(auth) <= 7 || strncasecmp(auth, "Bearer ", 7) != 0)
+            return "a gateway token is required (Authorization: Bearer)";
+    } else if (strcmp(url, "/_ee/callback") == 0) {
+        if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-EE-Timestamp") == NULL)
+            return "callback refused: no X-EE-Timestamp header";
+        if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-EE-Signature") == NULL)
+            return "callback refused: no X-EE-Signature header";
+    }
+    return NULL;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **state)
@@ -2143,6 +2162,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
          * 512 connections, for anyone who can connect). */
         if (!public_route(url) && (rs->who = who_of(c)) == NULL)
             return send_error(c, 401, "EE_EAUTH", "missing or unknown bearer token");
+        /* The public routes with a body refuse from the head what the
+         * library would refuse first, in the library's words: a gateway
+         * call without a token (ee_gateway_handle()'s first check), a
+         * callback without its signature headers (ee_exec_ingest_webhook()
+         * refuses it whatever the body) - the body (up to 10 MiB on the
+         * gateway) is then never read. A token or signature that is there
+         * is checked with the body, by the library. */
+        const char *early = early_refusal(c, url);
+        if (early != NULL)
+            return send_error(c, 401, "EE_EAUTH", early);
         const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (len != NULL && strtoull(len, NULL, 10) > limit)
             return send_error(c, 413, "EE_ETOOBIG", "request body over the limit");

@@ -470,6 +470,34 @@ class ServerTest(unittest.TestCase):
             self.assertTrue(data.startswith(b"HTTP/1.1 401"), data[:200])
             self.assertIn(b"EE_EAUTH", data)
 
+    def test_public_routes_refuse_from_the_head_what_the_library_would(self):
+        # A gateway call without a token, a callback without its signature
+        # headers: refused in the library's words before a byte of the
+        # announced body (up to 10 MiB on the gateway) is read.
+        cases = (
+            (b"POST /gateway/openrouter/api/v1/chat/completions", b"", 8 * 1024 * 1024,
+             b"a gateway token is required"),
+            (b"POST /gateway/openrouter/api/v1/chat/completions", b"Authorization: Basic eA==\r\n",
+             8 * 1024 * 1024, b"a gateway token is required"),
+            (b"POST /_ee/callback", b"", 512 * 1024, b"no X-EE-Timestamp header"),
+            (b"POST /_ee/callback", b"X-EE-Timestamp: 1700000000\r\n", 512 * 1024,
+             b"no X-EE-Signature header"),
+        )
+        for line, extra, length, words in cases:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+                s.sendall(line + b" HTTP/1.1\r\nHost: x\r\n" + extra +
+                          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                          % length)
+                data = b""
+                while b"}}" not in data:
+                    chunk = s.recv(4096)  # socket.timeout: the server waited for the body
+                    if not chunk:
+                        break
+                    data += chunk
+            self.assertTrue(data.startswith(b"HTTP/1.1 401"), data[:200])
+            self.assertIn(b"EE_EAUTH", data)
+            self.assertIn(words, data)
+
     def test_slow_clients_hold_no_worker(self):
         # More half-sent requests than the server has threads: others are served.
         socks = []
@@ -1029,7 +1057,11 @@ class ServerTest(unittest.TestCase):
             "X-EE-Timestamp": ts, "X-EE-Signature": sig})
         self.assertEqual(code, 200, out)
         self.assertEqual(out["executionId"], xid)
-        self.assert_error(self.call("/_ee/callback", None, "POST", "{}"), 400, "EE_EINVAL")
+        # a malformed body with the headers: the library's 400; without them
+        # the server's 401 from the head (the body is never read)
+        self.assert_error(self.call("/_ee/callback", None, "POST", "{}", {
+            "X-EE-Timestamp": ts, "X-EE-Signature": sig}), 400, "EE_EINVAL")
+        self.assert_error(self.call("/_ee/callback", None, "POST", "{}"), 401, "EE_EAUTH")
 
 
 class OwnServerTest(unittest.TestCase):
