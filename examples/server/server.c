@@ -2098,14 +2098,15 @@ static const token_entry *who_of(struct MHD_Connection *c)
 /* What the library would answer 401 on a public route's head alone, or
  * NULL (see handle()). The conditions are the library's own first checks:
  * an Authorization value of "Bearer " and something (any case), the two
- * X-EE- headers of a signed callback. */
-static const char *early_refusal(struct MHD_Connection *c, const char *url)
+ * X-EE- headers of a signed callback (asked with its method: another is
+ * 405 as on any route). */
+static const char *early_refusal(struct MHD_Connection *c, const char *url, const char *method)
 {
     if (strncmp(url, "/gateway/", 9) == 0) {
         const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
         if (auth == NULL || strlen(auth) <= 7 || strncasecmp(auth, "Bearer ", 7) != 0)
             return "a gateway token is required (Authorization: Bearer)";
-    } else if (strcmp(url, "/_ee/callback") == 0) {
+    } else if (strcmp(url, "/_ee/callback") == 0 && strcmp(method, "POST") == 0) {
         if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-EE-Timestamp") == NULL)
             return "callback refused: no X-EE-Timestamp header";
         if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-EE-Signature") == NULL)
@@ -2169,7 +2170,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
          * refuses it whatever the body) - the body (up to 10 MiB on the
          * gateway) is then never read. A token or signature that is there
          * is checked with the body, by the library. */
-        const char *early = early_refusal(c, url);
+        const char *early = early_refusal(c, url, method);
         if (early != NULL)
             return send_error(c, 401, "EE_EAUTH", early);
         const char *len = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");

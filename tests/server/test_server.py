@@ -1315,7 +1315,9 @@ class OwnServerTest(unittest.TestCase):
                 request(srv.port, validate, CANARY, "POST", timeout=3),
                 request(srv.port, "/api/engines/execute/" + ids["Hosts echo"], CANARY, "POST",
                         {"parameters": {}}, timeout=3),
-                request(srv.port, "/gateway/openrouter/api/v1/models", None, "GET", timeout=3)]
+                # with a token (a call without one is refused from its head)
+                request(srv.port, "/gateway/openrouter/api/v1/models", "eeg_not-a-run-token",
+                        "GET", timeout=3)]
             self.assert_prompt(srv)
         finally:
             orr.config(delayMs=0)
