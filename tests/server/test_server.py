@@ -453,20 +453,26 @@ class ServerTest(unittest.TestCase):
         data = self.raw_exchange(b"GET /healthz HTTP/1.0\r\n\r\n")
         self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:200])
 
+    def answer_to_head(self, line, extra, length):
+        """The answer to a request's head announcing `length` bytes of body
+        that never come (socket.timeout: the server waited for the body)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(line + b" HTTP/1.1\r\nHost: x\r\n" + extra +
+                      b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                      % length)
+            data = b""
+            while b"}}" not in data:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        return data
+
     def test_no_token_401_before_the_body_is_read(self):
         # Without a valid token the answer comes with the head: the body
         # (up to 1 MiB per connection) is never read or kept for anyone.
         for auth in (b"", b"Authorization: Bearer nope\r\n"):
-            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-                s.sendall(b"POST /api/engines/api-keys HTTP/1.1\r\nHost: x\r\n" + auth +
-                          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                          % (1024 * 1024))
-                data = b""
-                while b"}}" not in data:
-                    chunk = s.recv(4096)  # socket.timeout: the server waited for the body
-                    if not chunk:
-                        break
-                    data += chunk
+            data = self.answer_to_head(b"POST /api/engines/api-keys", auth, 1024 * 1024)
             self.assertTrue(data.startswith(b"HTTP/1.1 401"), data[:200])
             self.assertIn(b"EE_EAUTH", data)
 
@@ -484,16 +490,7 @@ class ServerTest(unittest.TestCase):
              b"no X-EE-Signature header"),
         )
         for line, extra, length, words in cases:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
-                s.sendall(line + b" HTTP/1.1\r\nHost: x\r\n" + extra +
-                          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-                          % length)
-                data = b""
-                while b"}}" not in data:
-                    chunk = s.recv(4096)  # socket.timeout: the server waited for the body
-                    if not chunk:
-                        break
-                    data += chunk
+            data = self.answer_to_head(line, extra, length)
             self.assertTrue(data.startswith(b"HTTP/1.1 401"), data[:200])
             self.assertIn(b"EE_EAUTH", data)
             self.assertIn(words, data)

@@ -12,15 +12,7 @@
 #include <string.h>
 
 #include "schema/schema.h"
-
-static ee_schema *compile_ok(const char *text)
-{
-    ee_schema *s = NULL;
-    ee_status st = ee_schema_compile(&s, text);
-    cr_assert_eq(st, EE_OK, "compile %s: %s", text, ee_error_last_message());
-    cr_assert_not_null(s);
-    return s;
-}
+#include "schema_test.h"
 
 /* Validate and return the report (new reference); status in *st. */
 static json_t *validate(const ee_schema *s, const char *instance, ee_status *st)
@@ -350,17 +342,6 @@ Test(schema_defaults, result_validates_and_input_untouched)
 }
 
 /* ---- bad schemas ------------------------------------------------------------------ */
-
-static void expect_compile_fails(const char *text, ee_status want, const char *in_message)
-{
-    ee_schema *s = (ee_schema *)0x1;
-    ee_status st = ee_schema_compile(&s, text);
-    cr_expect_eq(st, want, "compile %s: got %s (%s)", text, ee_status_name(st),
-                 ee_error_last_message());
-    cr_expect_null(s);
-    cr_expect(strstr(ee_error_last_message(), in_message) != NULL,
-              "message \"%s\" lacks \"%s\"", ee_error_last_message(), in_message);
-}
 
 Test(schema_bad_input, invalid_schemas_name_their_path)
 {

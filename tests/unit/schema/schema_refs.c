@@ -15,15 +15,7 @@
 #include <time.h>
 
 #include "schema/schema.h"
-
-static ee_schema *compile_ok(const char *text)
-{
-    ee_schema *s = NULL;
-    ee_status st = ee_schema_compile(&s, text);
-    cr_assert_eq(st, EE_OK, "compile %s: %s", text, ee_error_last_message());
-    cr_assert_not_null(s);
-    return s;
-}
+#include "schema_test.h"
 
 static ee_status check(const ee_schema *s, const char *instance)
 {
@@ -55,17 +47,6 @@ static void expect_first_schema_path(const ee_schema *s, const char *instance, c
     cr_expect_str_eq(json_string_value(json_object_get(e, "schemaPath")), spath, "%s", out);
     json_decref(doc);
     ee_free(out);
-}
-
-static void expect_compile_fails(const char *text, ee_status want, const char *in_message)
-{
-    ee_schema *s = (ee_schema *)0x1;
-    ee_status st = ee_schema_compile(&s, text);
-    cr_expect_eq(st, want, "compile %s: got %s (%s)", text, ee_status_name(st),
-                 ee_error_last_message());
-    cr_expect_null(s);
-    cr_expect(strstr(ee_error_last_message(), in_message) != NULL,
-              "message \"%s\" lacks \"%s\"", ee_error_last_message(), in_message);
 }
 
 /* ---- $anchor ------------------------------------------------------------------ */
