@@ -44,6 +44,16 @@ bool ee__utf8_valid(const char *s, size_t len)
     return true;
 }
 
+bool ee__text_token_ok(const char *s, size_t len)
+{
+    if (s == NULL || len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+            return false;
+    return true;
+}
+
 bool ee__uri_password(const char *uri, size_t *start, size_t *len)
 {
     const char *auth = strstr(uri, "://");

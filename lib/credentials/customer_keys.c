@@ -54,16 +54,20 @@ static ee_status get_own(ee_engine *e, const ee_principal *p, const char *id, ee
     return EE_OK;
 }
 
-static ee_status check_key_text(const json_t *v, const char **out)
+/* The key goes into an Authorization: Bearer header as it is (validation
+ * here, the provider's requests in n8n): printable ASCII without spaces.
+ * An 8-bit byte (valid UTF-8 in the JSON) used to pass and reach the
+ * header raw. `member` is the spelling the caller used. */
+static ee_status check_key_text(const json_t *v, const char *member, const char **out)
 {
     *out = json_string_value(v);
     size_t len = json_string_length(v);
     if (*out == NULL || len < KEY_MIN_LEN || len > KEY_MAX_LEN || strlen(*out) != len)
-        return ee__error(EE_EINVAL, "apiKey must be a string of %d to %d bytes", KEY_MIN_LEN,
+        return ee__error(EE_EINVAL, "%s must be a string of %d to %d bytes", member, KEY_MIN_LEN,
                          KEY_MAX_LEN);
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)(*out)[i] < 0x21 || (unsigned char)(*out)[i] == 0x7f)
-            return ee__error(EE_EINVAL, "apiKey must not contain spaces or control characters");
+    if (!ee__text_token_ok(*out, len))
+        return ee__error(EE_EINVAL, "%s must be printable ASCII without spaces (bytes 0x21 to "
+                                    "0x7E)", member);
     return EE_OK;
 }
 
@@ -102,7 +106,8 @@ static ee_status add_key(ee_engine *e, const ee_principal *p, const json_t *req,
     if (st == EE_OK && active != NULL && !json_is_boolean(active))
         st = ee__error(EE_EINVAL, "isActive must be true or false");
     if (st == EE_OK)
-        st = check_key_text(member2(req, "apiKey", "key"), &key);
+        st = check_key_text(member2(req, "apiKey", "key"),
+                            json_object_get(req, "apiKey") ? "apiKey" : "key", &key);
     if (st != EE_OK)
         return st;
     char masked[48];
@@ -287,7 +292,7 @@ static ee_status apply_patch(ee_engine *e, const ee_principal *p, ee__cdoc *d, v
             json_object_set(d->meta, "isActive", (json_t *)v);
         } else if (strcmp(k, "apiKey") == 0 || strcmp(k, "key") == 0) {
             const char *key;
-            ee_status st = check_key_text(v, &key);
+            ee_status st = check_key_text(v, k, &key);
             if (st == EE_OK)
                 st = ee__cred_check_opens(ee__cred_state_of(e), ee_principal_workspace(p), d);
             if (st == EE_OK)

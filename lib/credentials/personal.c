@@ -36,7 +36,11 @@ static json_t *public_meta(const json_t *meta, const char *id)
     return r;
 }
 
-static ee_status token_field(const json_t *req, const char *k, bool required, const char **out)
+/* `header`: the secret goes into an HTTP header as it is (an API key, an
+ * OAuth2 access token as Bearer), so it must be printable ASCII without
+ * spaces; a refresh token only goes into a token request's form body. */
+static ee_status token_field(const json_t *req, const char *k, bool required, bool header,
+                             const char **out)
 {
     const json_t *v = json_object_get(req, k);
     *out = NULL;
@@ -46,6 +50,9 @@ static ee_status token_field(const json_t *req, const char *k, bool required, co
         strlen(json_string_value(v)) != json_string_length(v))
         return ee__error(EE_EINVAL, "%s must be a non-empty string of at most %d bytes", k,
                          TOKEN_MAX);
+    if (header && !ee__text_token_ok(json_string_value(v), json_string_length(v)))
+        return ee__error(EE_EINVAL, "%s must be printable ASCII without spaces (bytes 0x21 to "
+                                    "0x7E)", k);
     *out = json_string_value(v);
     return EE_OK;
 }
@@ -57,13 +64,13 @@ static ee_status secret_of(const json_t *req, const char *type, char **pt, char 
     json_t *sec = NULL;
     ee_status st;
     if (strcmp(type, "apiKey") == 0) {
-        st = token_field(req, "apiKey", true, &a);
+        st = token_field(req, "apiKey", true, true, &a);
         if (st == EE_OK)
             sec = json_pack("{s:s}", "apiKey", a);
     } else {
-        st = token_field(req, "accessToken", true, &a);
+        st = token_field(req, "accessToken", true, true, &a);
         if (st == EE_OK)
-            st = token_field(req, "refreshToken", false, &b);
+            st = token_field(req, "refreshToken", false, false, &b);
         if (st == EE_OK)
             sec = json_pack("{s:s, s:s*}", "accessToken", a, "refreshToken", b);
     }

@@ -695,8 +695,10 @@ class Credentials(Module):
 
         Add a customer API key for the principal's user:
           request {"keyName" (or "name"): text 1..200, "provider": "openrouter",
-                   "apiKey" (or "key"): text 8..4096, "isActive"?: bool}
-        The key is stored sealed; *out receives the record as every call of this
+                   "apiKey" (or "key"): 8..4096 bytes, "isActive"?: bool}
+        The key goes into an Authorization header as it is, so it must be
+        printable ASCII without spaces (bytes 0x21 to 0x7E). The key is stored
+        sealed; *out receives the record as every call of this
         section shows it:
           {"id", "userId", "workspaceId", "provider", "keyName", "maskedKey",
            "isActive", "lastUsedAt"?, "totalUsage": {"executions", "tokensUsed",
@@ -704,8 +706,9 @@ class Credentials(Module):
         (times in ms since the epoch). The request is at most 256 KiB (refused
         on its length, unread, past that) and nests at most 16 levels.
         Returns EE_OK; EE_EINVAL (NULL argument,
-        malformed request - the message names the field -, a member not listed
-        above - the message names it -, provider not "openrouter"); EE_EPARSE
+        malformed request - the message names the field, never the key's value -,
+        a key with a byte outside 0x21..0x7E, a member not listed above - the
+        message names it -, provider not "openrouter"); EE_EPARSE
         (request is not JSON); EE_ETOOBIG (past the size or depth limit);
         EE_ENOMEM; storage statuses (EE_EIO, EE_EBUSY, EE_ENETWORK).
         """
@@ -732,9 +735,11 @@ class Credentials(Module):
         """ee_cred_key_update() (credentials.h):
 
         Update a key: patch {"keyName"?, "isActive"?, "apiKey"? (re-sealed; the
-        previous validation result is cleared)}; *out receives the new record.
+        previous validation result is cleared)}, each member as in
+        ee_cred_key_add(); *out receives the new record.
         The patch is bounded like ee_cred_key_add()'s request (256 KiB).
-        Returns EE_OK; EE_ENOTFOUND; EE_EINVAL (malformed patch, unknown member);
+        Returns EE_OK; EE_ENOTFOUND; EE_EINVAL (malformed patch - a key with a
+        byte outside 0x21..0x7E too -, unknown member);
         EE_EPARSE; EE_ETOOBIG; EE_ECONFLICT (changed concurrently too often: retry);
         EE_ENOMEM; storage statuses.
         """
@@ -824,10 +829,13 @@ class Credentials(Module):
            "type": "apiKey", "apiKey": text}                               or
           {"credentialName", "name"?, "type": "oauth2", "accessToken": text,
            "refreshToken"?: text, "expiresAt"?: ms, "scopes"?: [text]}
+        "apiKey" and "accessToken" go into HTTP headers as they are, so they must
+        be printable ASCII without spaces (bytes 0x21 to 0x7E).
         With "id" it replaces that credential, else it creates one. *out receives
         its metadata (as in ee_cred_personal_list()). The request is at most
-        256 KiB and 16 levels deep. Returns EE_OK; EE_EINVAL (malformed, a member
-        not listed above - the message names it -, or a credential type the
+        256 KiB and 16 levels deep. Returns EE_OK; EE_EINVAL (malformed - the
+        message names the member, never a secret's value -, a member not listed
+        above - the message names it -, or a credential type the
         catalog marks platform-managed); EE_EPARSE; EE_ETOOBIG (past the size or
         depth limit); EE_ENOTFOUND (id given and absent); EE_ECONFLICT; EE_ENOMEM;
         storage statuses.

@@ -1,0 +1,124 @@
+/* What the credentials module's doors take: the bytes of a key, the
+ * characters of a name, one spelling per member, and the types of a run
+ * choice. Every refusal is EE_EINVAL naming the member, never quoting a
+ * secret, and stores nothing. */
+#include "cred_test.h"
+
+static int64_t now_ms = 1767225600000; /* 2026-01-01 */
+static int64_t clock_fn(void *p) { return *(int64_t *)p; }
+
+static ee_engine *open_engine(void)
+{
+    return ee_test_engine_open_config(ee_test_config_new("memory:", clock_fn, &now_ms));
+}
+
+#define KEY_A "sk-or-v1-aaaaaaaaaaaaaaaaaaaaaaaaaaaa1111"
+
+/* The call failed with EE_EINVAL, its error document and message name
+ * `member`, and neither holds `secret` (NULL: nothing to look for). */
+static void expect_refused(ee_status st, char **out, const char *member, const char *secret,
+                           const char *what)
+{
+    const char *msg = ee_error_last_message();
+    cr_expect_eq(st, EE_EINVAL, "%s: got %s", what, ee_status_name(st));
+    cr_expect_not_null(strstr(msg, member), "%s: the message does not name %s: %s", what, member,
+                       msg);
+    if (secret != NULL) {
+        cr_expect_null(strstr(msg, secret), "%s: the message quotes the key: %s", what, msg);
+        cr_expect(*out == NULL || strstr(*out, secret) == NULL,
+                  "%s: the answer quotes the key: %s", what, *out);
+    }
+    ee_free(*out);
+    *out = NULL;
+}
+
+static size_t count_keys(ee_engine *e, const ee_principal *p)
+{
+    char *out = NULL;
+    json_t *r = answer(ee_cred_key_list(e, p, &out), EE_OK, &out);
+    size_t n = json_array_size(json_object_get(r, "keys"));
+    json_decref(r);
+    return n;
+}
+
+/* ---- 1. a key is printable ASCII without spaces ---------------------------------- */
+
+/* Keys that reach an HTTP header as they are. The distinct middle part
+ * ("CANARY...") is what a message must never show. */
+static const char *const bad_keys[] = {
+    "sk-or-CANARY\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", /* sk-or-éééé: the audit's example */
+    "sk-or-CANARY-nbsp\xc2\xa0tail",               /* U+00A0 */
+    "sk-or-CANARY-c1\xc2\x85tail",                 /* U+0085, a C1 control */
+    "sk-or-CANARY-\xe2\x80\x8b-zwsp",              /* U+200B */
+    "sk-or-CANARY inner space",
+    "sk-or-CANARY\\ttab",                          /* a JSON escape: a tab */
+    "sk-or-CANARY\\u007fdel",
+};
+
+Test(keys, an_api_key_is_printable_ascii_without_spaces)
+{
+    ee_engine *e = open_engine();
+    ee_principal *p = principal("ws-a", "alice");
+    char *out = NULL, req[512];
+    for (size_t i = 0; i < sizeof bad_keys / sizeof bad_keys[0]; i++) {
+        static const char *const members[] = {"apiKey", "key"};
+        for (size_t m = 0; m < 2; m++) {
+            snprintf(req, sizeof req,
+                     "{\"keyName\": \"k\", \"provider\": \"openrouter\", \"%s\": \"%s\"}",
+                     members[m], bad_keys[i]);
+            expect_refused(ee_cred_key_add(e, p, req, &out), &out, members[m], "CANARY", req);
+        }
+    }
+    cr_expect_eq(count_keys(e, p), 0, "a refused key was stored");
+
+    /* the same rule for a new key given to an existing record */
+    char id[32];
+    add_key(e, p, "k", KEY_A, id);
+    json_t *before = answer(ee_cred_key_get(e, p, id, &out), EE_OK, &out);
+    for (size_t i = 0; i < sizeof bad_keys / sizeof bad_keys[0]; i++) {
+        snprintf(req, sizeof req, "{\"apiKey\": \"%s\"}", bad_keys[i]);
+        expect_refused(ee_cred_key_update(e, p, id, req, &out), &out, "apiKey", "CANARY", req);
+        snprintf(req, sizeof req, "{\"key\": \"%s\"}", bad_keys[i]);
+        expect_refused(ee_cred_key_update(e, p, id, req, &out), &out, "key", "CANARY", req);
+    }
+    json_t *after = answer(ee_cred_key_get(e, p, id, &out), EE_OK, &out);
+    cr_expect(json_equal(before, after), "a refused update changed the record");
+    json_decref(before);
+    json_decref(after);
+
+    /* every printable ASCII byte but the space is taken */
+    json_t *r = answer(ee_cred_key_add(e, p,
+                                       "{\"keyName\": \"k2\", \"provider\": \"openrouter\", "
+                                       "\"apiKey\": \"!\\\"#$%&'()*+,-./09:;<=>?@AZ[\\\\]^_`az{|}~\"}",
+                                       &out),
+                       EE_OK, &out);
+    json_decref(r);
+    ee_principal_free(p);
+    ee_engine_close(e);
+}
+
+/* A personal credential's API key and OAuth2 access token go into
+ * headers too (n8n sends them as they are). */
+Test(personal, a_header_secret_is_printable_ascii_without_spaces)
+{
+    ee_engine *e = open_engine();
+    ee_principal *p = principal("ws-a", "alice");
+    char *out = NULL, req[512];
+    for (size_t i = 0; i < sizeof bad_keys / sizeof bad_keys[0]; i++) {
+        snprintf(req, sizeof req,
+                 "{\"credentialName\": \"notionApi\", \"type\": \"apiKey\", \"apiKey\": \"%s\"}",
+                 bad_keys[i]);
+        expect_refused(ee_cred_personal_put(e, p, req, &out), &out, "apiKey", "CANARY", req);
+        snprintf(req, sizeof req,
+                 "{\"credentialName\": \"gmailOAuth2\", \"type\": \"oauth2\", "
+                 "\"accessToken\": \"%s\"}",
+                 bad_keys[i]);
+        expect_refused(ee_cred_personal_put(e, p, req, &out), &out, "accessToken", "CANARY",
+                       req);
+    }
+    json_t *r = answer(ee_cred_personal_list(e, p, &out), EE_OK, &out);
+    cr_expect_eq(json_array_size(json_object_get(r, "credentials")), 0, "a refused one was stored");
+    json_decref(r);
+    ee_principal_free(p);
+    ee_engine_close(e);
+}
