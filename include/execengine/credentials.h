@@ -34,6 +34,8 @@ EE_BEGIN_DECLS
  * Add a customer API key for the principal's user:
  *   request {"keyName" (or "name"): text 1..200, "provider": "openrouter",
  *            "apiKey" (or "key"): 8..4096 bytes, "isActive"?: bool}
+ * The name is 1..200 bytes of UTF-8 without control characters (C0, DEL,
+ * C1), as catalog names are.
  * The key goes into an Authorization header as it is, so it must be
  * printable ASCII without spaces (bytes 0x21 to 0x7E). The key is stored
  * sealed; *out receives the record as every call of this
@@ -45,8 +47,9 @@ EE_BEGIN_DECLS
  * on its length, unread, past that) and nests at most 16 levels.
  * Returns EE_OK; EE_EINVAL (NULL argument,
  * malformed request - the message names the field, never the key's value -,
- * a key with a byte outside 0x21..0x7E, a member not listed above - the
- * message names it -, provider not "openrouter"); EE_EPARSE
+ * a key with a byte outside 0x21..0x7E, a name with a control character, a
+ * member not listed above - the message names it -, provider not
+ * "openrouter"); EE_EPARSE
  * (request is not JSON); EE_ETOOBIG (past the size or depth limit);
  * EE_ENOMEM; storage statuses (EE_EIO, EE_EBUSY, EE_ENETWORK).
  */
@@ -73,7 +76,8 @@ EE_API ee_status ee_cred_key_get(ee_engine *engine, const ee_principal *principa
  * ee_cred_key_add(); *out receives the new record.
  * The patch is bounded like ee_cred_key_add()'s request (256 KiB).
  * Returns EE_OK; EE_ENOTFOUND; EE_EINVAL (malformed patch - a key with a
- * byte outside 0x21..0x7E too -, unknown member);
+ * byte outside 0x21..0x7E, a name with a control character too -, unknown
+ * member);
  * EE_EPARSE; EE_ETOOBIG; EE_ECONFLICT (changed concurrently too often: retry);
  * EE_ENOMEM; storage statuses.
  */
@@ -149,7 +153,9 @@ EE_API ee_status ee_cred_platform_list(ee_engine *engine, char **out);
  *   {"credentialName", "name"?, "type": "oauth2", "accessToken": text,
  *    "refreshToken"?: text, "expiresAt"?: ms, "scopes"?: [text]}
  * "apiKey" and "accessToken" go into HTTP headers as they are, so they must
- * be printable ASCII without spaces (bytes 0x21 to 0x7E).
+ * be printable ASCII without spaces (bytes 0x21 to 0x7E). "credentialName"
+ * (1..200 bytes) and "name" (at most 200) are UTF-8 without control
+ * characters (C0, DEL, C1).
  * With "id" it replaces that credential, else it creates one. *out receives
  * its metadata (as in ee_cred_personal_list()). The request is at most
  * 256 KiB and 16 levels deep. Returns EE_OK; EE_EINVAL (malformed - the

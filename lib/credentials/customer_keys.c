@@ -71,12 +71,15 @@ static ee_status check_key_text(const json_t *v, const char *member, const char 
     return EE_OK;
 }
 
-static ee_status check_name(const json_t *v)
+/* A name is shown in lists, logs and UIs: the catalog's rule for names
+ * (no control character, "\n" and "\u0007" were taken). `member` is the
+ * spelling the caller used. */
+static ee_status check_name(const json_t *v, const char *member)
 {
-    if (!json_is_string(v) || json_string_length(v) == 0 ||
-        json_string_length(v) > NAME_MAX_LEN || !ee__utf8_valid(json_string_value(v),
-                                                                json_string_length(v)))
-        return ee__error(EE_EINVAL, "keyName must be text of 1 to %d bytes", NAME_MAX_LEN);
+    if (!json_is_string(v) || !ee__text_name_ok(json_string_value(v), json_string_length(v),
+                                                NAME_MAX_LEN))
+        return ee__error(EE_EINVAL, "%s must be text of 1 to %d bytes without control "
+                                    "characters", member, NAME_MAX_LEN);
     return EE_OK;
 }
 
@@ -100,7 +103,7 @@ static ee_status add_key(ee_engine *e, const ee_principal *p, const json_t *req,
     const char *provider = json_string_value(json_object_get(req, "provider"));
     const json_t *active = json_object_get(req, "isActive");
     const char *key = NULL;
-    ee_status st = check_name(name);
+    ee_status st = check_name(name, json_object_get(req, "keyName") ? "keyName" : "name");
     if (st == EE_OK && (provider == NULL || strcmp(provider, "openrouter") != 0))
         st = ee__error(EE_EINVAL, "provider must be \"openrouter\"");
     if (st == EE_OK && active != NULL && !json_is_boolean(active))
@@ -282,7 +285,7 @@ static ee_status apply_patch(ee_engine *e, const ee_principal *p, ee__cdoc *d, v
     const json_t *v;
     json_object_foreach((json_t *)patch, k, v) {
         if (strcmp(k, "keyName") == 0 || strcmp(k, "name") == 0) {
-            ee_status st = check_name(v);
+            ee_status st = check_name(v, k);
             if (st != EE_OK)
                 return st;
             json_object_set(d->meta, "keyName", (json_t *)v);

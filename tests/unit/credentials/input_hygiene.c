@@ -122,3 +122,75 @@ Test(personal, a_header_secret_is_printable_ascii_without_spaces)
     ee_principal_free(p);
     ee_engine_close(e);
 }
+
+/* ---- 2. names hold no control characters ------------------------------------------ */
+
+/* JSON text of names holding a control character (a NUL is refused by the
+ * parse already: EE_EPARSE). */
+static const char *const bad_names[] = {
+    "line\\nbreak", "bell\\u0007", "tab\\there", "del\\u007f", "esc\\u001b[31m",
+    "c1\\u0085nel", "c1\\u009fapc",
+};
+
+Test(keys, a_key_name_holds_no_control_characters)
+{
+    ee_engine *e = open_engine();
+    ee_principal *p = principal("ws-a", "alice");
+    char *out = NULL, req[512];
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        static const char *const members[] = {"keyName", "name"};
+        for (size_t m = 0; m < 2; m++) {
+            snprintf(req, sizeof req,
+                     "{\"%s\": \"%s\", \"provider\": \"openrouter\", \"apiKey\": \"" KEY_A "\"}",
+                     members[m], bad_names[i]);
+            expect_refused(ee_cred_key_add(e, p, req, &out), &out, members[m], NULL, req);
+        }
+    }
+    cr_expect_eq(count_keys(e, p), 0, "a key with a refused name was stored");
+
+    char id[32];
+    add_key(e, p, "Plain name, \xc3\xa9t\xc3\xa9 \xe2\x82\xac", KEY_A, id); /* text is fine */
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        snprintf(req, sizeof req, "{\"keyName\": \"%s\"}", bad_names[i]);
+        expect_refused(ee_cred_key_update(e, p, id, req, &out), &out, "keyName", NULL, req);
+        snprintf(req, sizeof req, "{\"name\": \"%s\"}", bad_names[i]);
+        expect_refused(ee_cred_key_update(e, p, id, req, &out), &out, "name", NULL, req);
+    }
+    json_t *r = answer(ee_cred_key_get(e, p, id, &out), EE_OK, &out);
+    cr_expect_str_eq(jstr(r, "keyName"), "Plain name, \xc3\xa9t\xc3\xa9 \xe2\x82\xac");
+    json_decref(r);
+    ee_principal_free(p);
+    ee_engine_close(e);
+}
+
+Test(personal, names_hold_no_control_characters)
+{
+    ee_engine *e = open_engine();
+    ee_principal *p = principal("ws-a", "alice");
+    char *out = NULL, req[512];
+    for (size_t i = 0; i < sizeof bad_names / sizeof bad_names[0]; i++) {
+        snprintf(req, sizeof req,
+                 "{\"credentialName\": \"notionApi%s\", \"type\": \"apiKey\", "
+                 "\"apiKey\": \"secret_notion_0123456789\"}",
+                 bad_names[i]);
+        expect_refused(ee_cred_personal_put(e, p, req, &out), &out, "credentialName", NULL, req);
+        snprintf(req, sizeof req,
+                 "{\"credentialName\": \"notionApi\", \"name\": \"%s\", \"type\": \"apiKey\", "
+                 "\"apiKey\": \"secret_notion_0123456789\"}",
+                 bad_names[i]);
+        expect_refused(ee_cred_personal_put(e, p, req, &out), &out, "name", NULL, req);
+    }
+    json_t *r = answer(ee_cred_personal_list(e, p, &out), EE_OK, &out);
+    cr_expect_eq(json_array_size(json_object_get(r, "credentials")), 0, "a refused one was stored");
+    json_decref(r);
+    r = answer(ee_cred_personal_put(e, p,
+                                    "{\"credentialName\": \"notionApi\", \"name\": \"Caf\xc3\xa9 "
+                                    "notes\", \"type\": \"apiKey\", \"apiKey\": "
+                                    "\"secret_notion_0123456789\"}",
+                                    &out),
+               EE_OK, &out);
+    cr_expect_str_eq(jstr(r, "name"), "Caf\xc3\xa9 notes");
+    json_decref(r);
+    ee_principal_free(p);
+    ee_engine_close(e);
+}
