@@ -35,7 +35,9 @@ EE_BEGIN_DECLS
  *   request {"keyName" (or "name"): text 1..200, "provider": "openrouter",
  *            "apiKey" (or "key"): 8..4096 bytes, "isActive"?: bool}
  * The name is 1..200 bytes of UTF-8 without control characters (C0, DEL,
- * C1), as catalog names are.
+ * C1), as catalog names are. Each member is given in one spelling: a
+ * request with both "keyName" and "name", or both "apiKey" and "key", is
+ * refused.
  * The key goes into an Authorization header as it is, so it must be
  * printable ASCII without spaces (bytes 0x21 to 0x7E). The key is stored
  * sealed; *out receives the record as every call of this
@@ -47,9 +49,10 @@ EE_BEGIN_DECLS
  * on its length, unread, past that) and nests at most 16 levels.
  * Returns EE_OK; EE_EINVAL (NULL argument,
  * malformed request - the message names the field, never the key's value -,
- * a key with a byte outside 0x21..0x7E, a name with a control character, a
- * member not listed above - the message names it -, provider not
- * "openrouter"); EE_EPARSE
+ * a key with a byte outside 0x21..0x7E, a name with a control character,
+ * both spellings of one member - the message names both -, a member not
+ * listed above - the message names it -, provider not "openrouter");
+ * EE_EPARSE
  * (request is not JSON); EE_ETOOBIG (past the size or depth limit);
  * EE_ENOMEM; storage statuses (EE_EIO, EE_EBUSY, EE_ENETWORK).
  */
@@ -71,13 +74,14 @@ EE_API ee_status ee_cred_key_get(ee_engine *engine, const ee_principal *principa
                                  const char *key_id, char **out);
 
 /**
- * Update a key: patch {"keyName"?, "isActive"?, "apiKey"? (re-sealed; the
- * previous validation result is cleared)}, each member as in
- * ee_cred_key_add(); *out receives the new record.
+ * Update a key: patch {"keyName" (or "name")?, "isActive"?, "apiKey" (or
+ * "key")? (re-sealed; the previous validation result is cleared)}, each
+ * member as in ee_cred_key_add() (one spelling each); *out receives the
+ * new record.
  * The patch is bounded like ee_cred_key_add()'s request (256 KiB).
  * Returns EE_OK; EE_ENOTFOUND; EE_EINVAL (malformed patch - a key with a
- * byte outside 0x21..0x7E, a name with a control character too -, unknown
- * member);
+ * byte outside 0x21..0x7E, a name with a control character, both
+ * spellings of one member too -, unknown member);
  * EE_EPARSE; EE_ETOOBIG; EE_ECONFLICT (changed concurrently too often: retry);
  * EE_ENOMEM; storage statuses.
  */

@@ -83,10 +83,20 @@ static ee_status check_name(const json_t *v, const char *member)
     return EE_OK;
 }
 
-static const json_t *member2(const json_t *req, const char *a, const char *b)
+/* A member with two spellings (keyName or name, apiKey or key): the one
+ * given, and its spelling in *given for messages. Both at once are
+ * refused: one of them used to be dropped without a word, and which one
+ * depended on this code, not on the caller. */
+static ee_status member2(const json_t *req, const char *a, const char *b, const json_t **out,
+                         const char **given)
 {
-    const json_t *v = json_object_get(req, a);
-    return v ? v : json_object_get(req, b);
+    const json_t *va = json_object_get(req, a), *vb = json_object_get(req, b);
+    *out = va ? va : vb;
+    *given = va ? a : b;
+    if (va != NULL && vb != NULL)
+        return ee__error(EE_EINVAL, "%s and %s are two spellings of one member: give one of them",
+                         a, b);
+    return EE_OK;
 }
 
 static void wipe_request(json_t *req)
@@ -99,18 +109,22 @@ static void wipe_request(json_t *req)
 static ee_status add_key(ee_engine *e, const ee_principal *p, const json_t *req, ee__cdoc *d)
 {
     ee__cred_state *s = ee__cred_state_of(e);
-    const json_t *name = member2(req, "keyName", "name");
+    const json_t *name = NULL, *key_v = NULL;
+    const char *name_member = NULL, *key_member = NULL;
     const char *provider = json_string_value(json_object_get(req, "provider"));
     const json_t *active = json_object_get(req, "isActive");
     const char *key = NULL;
-    ee_status st = check_name(name, json_object_get(req, "keyName") ? "keyName" : "name");
+    ee_status st = member2(req, "keyName", "name", &name, &name_member);
+    if (st == EE_OK)
+        st = member2(req, "apiKey", "key", &key_v, &key_member);
+    if (st == EE_OK)
+        st = check_name(name, name_member);
     if (st == EE_OK && (provider == NULL || strcmp(provider, "openrouter") != 0))
         st = ee__error(EE_EINVAL, "provider must be \"openrouter\"");
     if (st == EE_OK && active != NULL && !json_is_boolean(active))
         st = ee__error(EE_EINVAL, "isActive must be true or false");
     if (st == EE_OK)
-        st = check_key_text(member2(req, "apiKey", "key"),
-                            json_object_get(req, "apiKey") ? "apiKey" : "key", &key);
+        st = check_key_text(key_v, key_member, &key);
     if (st != EE_OK)
         return st;
     char masked[48];
@@ -279,6 +293,12 @@ static ee_status apply_patch(ee_engine *e, const ee_principal *p, ee__cdoc *d, v
     const json_t *patch = arg;
     static const char *const members[] = {"keyName", "name", "isActive", "apiKey", "key", NULL};
     ee_status mst = ee__json_check_members(patch, members, "ee_cred_key_update patch", "");
+    const json_t *unused;
+    const char *spelling;
+    if (mst == EE_OK)
+        mst = member2(patch, "keyName", "name", &unused, &spelling);
+    if (mst == EE_OK)
+        mst = member2(patch, "apiKey", "key", &unused, &spelling);
     if (mst != EE_OK)
         return mst;
     const char *k;

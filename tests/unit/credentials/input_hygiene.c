@@ -194,3 +194,60 @@ Test(personal, names_hold_no_control_characters)
     ee_principal_free(p);
     ee_engine_close(e);
 }
+
+/* ---- 3. one spelling per member ------------------------------------------------------ */
+
+/* keyName/name and apiKey/key are one member each: given both, one was
+ * dropped without a word. */
+Test(keys, both_spellings_of_one_member_are_refused)
+{
+    ee_engine *e = open_engine();
+    ee_principal *p = principal("ws-a", "alice");
+    char *out = NULL;
+    static const char *const both[][3] = {
+        {"{\"keyName\": \"shown\", \"name\": \"dropped\", \"provider\": \"openrouter\", "
+         "\"apiKey\": \"" KEY_A "\"}", "keyName", "name"},
+        {"{\"keyName\": \"k\", \"provider\": \"openrouter\", \"apiKey\": \"" KEY_A "\", "
+         "\"key\": \"sk-or-v1-CANARY-the-other-key-0000\"}", "apiKey", "key"},
+        /* the same value twice is still two spellings */
+        {"{\"keyName\": \"k\", \"name\": \"k\", \"provider\": \"openrouter\", "
+         "\"apiKey\": \"" KEY_A "\"}", "keyName", "name"},
+    };
+    for (size_t i = 0; i < sizeof both / sizeof both[0]; i++) {
+        ee_status st = ee_cred_key_add(e, p, both[i][0], &out);
+        cr_expect_not_null(strstr(ee_error_last_message(), both[i][2]), "%s: %s", both[i][0],
+                           ee_error_last_message());
+        expect_refused(st, &out, both[i][1], "CANARY", both[i][0]);
+    }
+    cr_expect_eq(count_keys(e, p), 0, "a request with both spellings was stored");
+
+    /* either alone, as before */
+    char id[32];
+    json_t *r = answer(ee_cred_key_add(e, p, "{\"name\": \"alone\", \"provider\": \"openrouter\", "
+                                             "\"key\": \"" KEY_A "\"}", &out), EE_OK, &out);
+    cr_expect_str_eq(jstr(r, "keyName"), "alone");
+    snprintf(id, sizeof id, "%s", jstr(r, "id"));
+    json_decref(r);
+
+    json_t *before = answer(ee_cred_key_get(e, p, id, &out), EE_OK, &out);
+    static const char *const patches[][3] = {
+        {"{\"keyName\": \"a\", \"name\": \"b\"}", "keyName", "name"},
+        {"{\"apiKey\": \"sk-or-v1-CANARY-patch-one-0000\", "
+         "\"key\": \"sk-or-v1-CANARY-patch-two-0000\"}", "apiKey", "key"},
+    };
+    for (size_t i = 0; i < sizeof patches / sizeof patches[0]; i++) {
+        ee_status st = ee_cred_key_update(e, p, id, patches[i][0], &out);
+        cr_expect_not_null(strstr(ee_error_last_message(), patches[i][2]), "%s: %s",
+                           patches[i][0], ee_error_last_message());
+        expect_refused(st, &out, patches[i][1], "CANARY", patches[i][0]);
+    }
+    json_t *after = answer(ee_cred_key_get(e, p, id, &out), EE_OK, &out);
+    cr_expect(json_equal(before, after), "a refused patch changed the record");
+    json_decref(before);
+    json_decref(after);
+    r = answer(ee_cred_key_update(e, p, id, "{\"name\": \"renamed\"}", &out), EE_OK, &out);
+    cr_expect_str_eq(jstr(r, "keyName"), "renamed");
+    json_decref(r);
+    ee_principal_free(p);
+    ee_engine_close(e);
+}
