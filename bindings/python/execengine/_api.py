@@ -903,7 +903,9 @@ class Credentials(Module):
         type name is cut at a character in a gap's "field" (255 bytes) and
         "label" (319 bytes).
         Returns EE_OK (with or without gaps); EE_EINVAL (malformed workflow or
-        choice, an unknown member of the choice); EE_EPARSE; EE_ETOOBIG (past the
+        choice, an unknown member of the choice, a member of the wrong type -
+        "useCustomApiKey" not a boolean, "apiKeyId" not a string (null
+        included), whatever the other member says); EE_EPARSE; EE_ETOOBIG (past the
         size or depth limit, over 1000 nodes); EE_ENOMEM; storage statuses.
         """
         return _invoke('ee_cred_route', self, (self._engine, principal, workflow, _merge(choice, fields)))

@@ -251,3 +251,43 @@ Test(keys, both_spellings_of_one_member_are_refused)
     ee_principal_free(p);
     ee_engine_close(e);
 }
+
+/* ---- 4. a run choice's members are of their type ------------------------------------ */
+
+/* An apiKeyId of another type was read as absent: without
+ * "useCustomApiKey": true it was ignored and the route answered EE_OK. */
+Test(routing, a_choice_member_of_the_wrong_type_is_refused)
+{
+    ee_engine *e = open_engine();
+    ee_principal *p = principal("ws-a", "alice");
+    const char *wf = "{\"nodeNames\": [\"serper\", \"openAi\"]}";
+    char *out = NULL, choice[160];
+    static const char *const wrong[] = {"42", "true", "null", "{}", "[\"k\"]", "1.5"};
+    static const char *const use[] = {"", "\"useCustomApiKey\": false, ",
+                                      "\"useCustomApiKey\": true, "};
+    for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++)
+        for (size_t u = 0; u < sizeof use / sizeof use[0]; u++) {
+            snprintf(choice, sizeof choice, "{%s\"apiKeyId\": %s}", use[u], wrong[i]);
+            ee_status st = ee_cred_route(e, p, wf, choice, &out);
+            cr_expect_not_null(strstr(ee_error_last_message(), "apiKeyId must be a string"),
+                               "%s: %s", choice, ee_error_last_message());
+            expect_refused(st, &out, "apiKeyId", NULL, choice);
+        }
+    /* and useCustomApiKey is a boolean, whatever apiKeyId says */
+    static const char *const not_bool[] = {"1", "\"true\"", "null", "{}"};
+    static const char *const ids[] = {"", ", \"apiKeyId\": \"k\"", ", \"apiKeyId\": 7"};
+    for (size_t i = 0; i < sizeof not_bool / sizeof not_bool[0]; i++)
+        for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++) {
+            snprintf(choice, sizeof choice, "{\"useCustomApiKey\": %s%s}", not_bool[i], ids[k]);
+            expect_refused(ee_cred_route(e, p, wf, choice, &out), &out, "useCustomApiKey", NULL,
+                           choice);
+        }
+    /* what was taken still is */
+    static const char *const fine[] = {"{}", "{\"useCustomApiKey\": false}",
+                                       "{\"apiKeyId\": \"k\"}"};
+    for (size_t i = 0; i < sizeof fine / sizeof fine[0]; i++)
+        json_decref(route(e, p, wf, fine[i]));
+    json_decref(route(e, p, wf, NULL));
+    ee_principal_free(p);
+    ee_engine_close(e);
+}
