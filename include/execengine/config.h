@@ -16,7 +16,11 @@
  * memory when replaced or freed. A rejected value of any option is quoted
  * only as far as its type makes safe (a plain number; a URI's scheme, host
  * and port, never its userinfo; an email's domain), since it may be a
- * password set in the wrong variable.
+ * password set in the wrong variable. An API-key option (type
+ * "secret-key": PLATFORM_*_KEY, N8N_API_KEY) goes into HTTP headers as it
+ * is, so it takes keys of printable ASCII without spaces (bytes 0x21 to
+ * 0x7E), several of them comma-separated (spaces around a comma are
+ * allowed).
  *
  * Alternative names are honoured when an engine opens: DATABASE_TYPE,
  * DATABASE_PATH, DATABASE_HOST/PORT/NAME/USER/PASSWORD build the storage

@@ -316,6 +316,15 @@ void ee__config_each_secret(const ee_config *cfg,
 
 /* Whether s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
 bool ee__utf8_valid(const char *s, size_t len);
+/* Whether s[0..len) is a token that goes into an HTTP header as it is (an
+ * API key, a bearer token): 1 or more bytes of printable ASCII without
+ * spaces, 0x21..0x7E. No NUL, control character, space or 8-bit byte. */
+bool ee__text_token_ok(const char *s, size_t len);
+/* Whether s[0..len) is a name a person gives (a key's or a credential's
+ * name): 1..max bytes of well-formed UTF-8 without NUL or control
+ * characters, C0 (U+0000..U+001F), DEL or C1 (U+0080..U+009F). The
+ * catalog's rule for names (lib/catalog/catalog_doc.c), plus C1. */
+bool ee__text_name_ok(const char *s, size_t len, size_t max);
 /* n bytes as 2n lowercase hex digits and a terminator into out (2n + 1). */
 void ee__hex_encode(const uint8_t *in, size_t n, char *out);
 /* The value of one hex digit (either case), or -1. */

@@ -44,6 +44,31 @@ bool ee__utf8_valid(const char *s, size_t len)
     return true;
 }
 
+bool ee__text_token_ok(const char *s, size_t len)
+{
+    if (s == NULL || len == 0)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+            return false;
+    return true;
+}
+
+bool ee__text_name_ok(const char *s, size_t len, size_t max)
+{
+    if (s == NULL || len == 0 || len > max || !ee__utf8_valid(s, len))
+        return false;
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] < 0x20 || p[i] == 0x7f)
+            return false;
+        /* U+0080..U+009F: C2 80..C2 9F (valid UTF-8, so p[i + 1] exists) */
+        if (p[i] == 0xc2 && p[i + 1] <= 0x9f)
+            return false;
+    }
+    return true;
+}
+
 bool ee__uri_password(const char *uri, size_t *start, size_t *len)
 {
     const char *auth = strstr(uri, "://");

@@ -54,32 +54,49 @@ static ee_status get_own(ee_engine *e, const ee_principal *p, const char *id, ee
     return EE_OK;
 }
 
-static ee_status check_key_text(const json_t *v, const char **out)
+/* The key goes into an Authorization: Bearer header as it is (validation
+ * here, the provider's requests in n8n): printable ASCII without spaces.
+ * An 8-bit byte (valid UTF-8 in the JSON) used to pass and reach the
+ * header raw. `member` is the spelling the caller used. */
+static ee_status check_key_text(const json_t *v, const char *member, const char **out)
 {
     *out = json_string_value(v);
     size_t len = json_string_length(v);
     if (*out == NULL || len < KEY_MIN_LEN || len > KEY_MAX_LEN || strlen(*out) != len)
-        return ee__error(EE_EINVAL, "apiKey must be a string of %d to %d bytes", KEY_MIN_LEN,
+        return ee__error(EE_EINVAL, "%s must be a string of %d to %d bytes", member, KEY_MIN_LEN,
                          KEY_MAX_LEN);
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)(*out)[i] < 0x21 || (unsigned char)(*out)[i] == 0x7f)
-            return ee__error(EE_EINVAL, "apiKey must not contain spaces or control characters");
+    if (!ee__text_token_ok(*out, len))
+        return ee__error(EE_EINVAL, "%s must be printable ASCII without spaces (bytes 0x21 to "
+                                    "0x7E)", member);
     return EE_OK;
 }
 
-static ee_status check_name(const json_t *v)
+/* A name is shown in lists, logs and UIs: the catalog's rule for names
+ * (no control character, "\n" and "\u0007" were taken). `member` is the
+ * spelling the caller used. */
+static ee_status check_name(const json_t *v, const char *member)
 {
-    if (!json_is_string(v) || json_string_length(v) == 0 ||
-        json_string_length(v) > NAME_MAX_LEN || !ee__utf8_valid(json_string_value(v),
-                                                                json_string_length(v)))
-        return ee__error(EE_EINVAL, "keyName must be text of 1 to %d bytes", NAME_MAX_LEN);
+    if (!json_is_string(v) || !ee__text_name_ok(json_string_value(v), json_string_length(v),
+                                                NAME_MAX_LEN))
+        return ee__error(EE_EINVAL, "%s must be text of 1 to %d bytes without control "
+                                    "characters", member, NAME_MAX_LEN);
     return EE_OK;
 }
 
-static const json_t *member2(const json_t *req, const char *a, const char *b)
+/* A member with two spellings (keyName or name, apiKey or key): the one
+ * given, and its spelling in *given for messages. Both at once are
+ * refused: one of them used to be dropped without a word, and which one
+ * depended on this code, not on the caller. */
+static ee_status member2(const json_t *req, const char *a, const char *b, const json_t **out,
+                         const char **given)
 {
-    const json_t *v = json_object_get(req, a);
-    return v ? v : json_object_get(req, b);
+    const json_t *va = json_object_get(req, a), *vb = json_object_get(req, b);
+    *out = va ? va : vb;
+    *given = va ? a : b;
+    if (va != NULL && vb != NULL)
+        return ee__error(EE_EINVAL, "%s and %s are two spellings of one member: give one of them",
+                         a, b);
+    return EE_OK;
 }
 
 static void wipe_request(json_t *req)
@@ -92,17 +109,22 @@ static void wipe_request(json_t *req)
 static ee_status add_key(ee_engine *e, const ee_principal *p, const json_t *req, ee__cdoc *d)
 {
     ee__cred_state *s = ee__cred_state_of(e);
-    const json_t *name = member2(req, "keyName", "name");
+    const json_t *name = NULL, *key_v = NULL;
+    const char *name_member = NULL, *key_member = NULL;
     const char *provider = json_string_value(json_object_get(req, "provider"));
     const json_t *active = json_object_get(req, "isActive");
     const char *key = NULL;
-    ee_status st = check_name(name);
+    ee_status st = member2(req, "keyName", "name", &name, &name_member);
+    if (st == EE_OK)
+        st = member2(req, "apiKey", "key", &key_v, &key_member);
+    if (st == EE_OK)
+        st = check_name(name, name_member);
     if (st == EE_OK && (provider == NULL || strcmp(provider, "openrouter") != 0))
         st = ee__error(EE_EINVAL, "provider must be \"openrouter\"");
     if (st == EE_OK && active != NULL && !json_is_boolean(active))
         st = ee__error(EE_EINVAL, "isActive must be true or false");
     if (st == EE_OK)
-        st = check_key_text(member2(req, "apiKey", "key"), &key);
+        st = check_key_text(key_v, key_member, &key);
     if (st != EE_OK)
         return st;
     char masked[48];
@@ -271,13 +293,19 @@ static ee_status apply_patch(ee_engine *e, const ee_principal *p, ee__cdoc *d, v
     const json_t *patch = arg;
     static const char *const members[] = {"keyName", "name", "isActive", "apiKey", "key", NULL};
     ee_status mst = ee__json_check_members(patch, members, "ee_cred_key_update patch", "");
+    const json_t *unused;
+    const char *spelling;
+    if (mst == EE_OK)
+        mst = member2(patch, "keyName", "name", &unused, &spelling);
+    if (mst == EE_OK)
+        mst = member2(patch, "apiKey", "key", &unused, &spelling);
     if (mst != EE_OK)
         return mst;
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)patch, k, v) {
         if (strcmp(k, "keyName") == 0 || strcmp(k, "name") == 0) {
-            ee_status st = check_name(v);
+            ee_status st = check_name(v, k);
             if (st != EE_OK)
                 return st;
             json_object_set(d->meta, "keyName", (json_t *)v);
@@ -287,7 +315,7 @@ static ee_status apply_patch(ee_engine *e, const ee_principal *p, ee__cdoc *d, v
             json_object_set(d->meta, "isActive", (json_t *)v);
         } else if (strcmp(k, "apiKey") == 0 || strcmp(k, "key") == 0) {
             const char *key;
-            ee_status st = check_key_text(v, &key);
+            ee_status st = check_key_text(v, k, &key);
             if (st == EE_OK)
                 st = ee__cred_check_opens(ee__cred_state_of(e), ee_principal_workspace(p), d);
             if (st == EE_OK)

@@ -12,6 +12,7 @@
 #define SEALED_FIELD "secret"
 #define TOKEN_MAX 16384
 #define SCOPES_MAX 100
+#define CRED_NAME_MAX 200
 
 static const char *meta_str(const json_t *m, const char *k)
 {
@@ -36,7 +37,11 @@ static json_t *public_meta(const json_t *meta, const char *id)
     return r;
 }
 
-static ee_status token_field(const json_t *req, const char *k, bool required, const char **out)
+/* `header`: the secret goes into an HTTP header as it is (an API key, an
+ * OAuth2 access token as Bearer), so it must be printable ASCII without
+ * spaces; a refresh token only goes into a token request's form body. */
+static ee_status token_field(const json_t *req, const char *k, bool required, bool header,
+                             const char **out)
 {
     const json_t *v = json_object_get(req, k);
     *out = NULL;
@@ -46,6 +51,9 @@ static ee_status token_field(const json_t *req, const char *k, bool required, co
         strlen(json_string_value(v)) != json_string_length(v))
         return ee__error(EE_EINVAL, "%s must be a non-empty string of at most %d bytes", k,
                          TOKEN_MAX);
+    if (header && !ee__text_token_ok(json_string_value(v), json_string_length(v)))
+        return ee__error(EE_EINVAL, "%s must be printable ASCII without spaces (bytes 0x21 to "
+                                    "0x7E)", k);
     *out = json_string_value(v);
     return EE_OK;
 }
@@ -57,13 +65,13 @@ static ee_status secret_of(const json_t *req, const char *type, char **pt, char 
     json_t *sec = NULL;
     ee_status st;
     if (strcmp(type, "apiKey") == 0) {
-        st = token_field(req, "apiKey", true, &a);
+        st = token_field(req, "apiKey", true, true, &a);
         if (st == EE_OK)
             sec = json_pack("{s:s}", "apiKey", a);
     } else {
-        st = token_field(req, "accessToken", true, &a);
+        st = token_field(req, "accessToken", true, true, &a);
         if (st == EE_OK)
-            st = token_field(req, "refreshToken", false, &b);
+            st = token_field(req, "refreshToken", false, false, &b);
         if (st == EE_OK)
             sec = json_pack("{s:s, s:s*}", "accessToken", a, "refreshToken", b);
     }
@@ -85,10 +93,14 @@ static ee_status check_meta(ee__cred_state *s, const json_t *req, const char **c
     *cred = meta_str(req, "credentialName");
     *type = meta_str(req, "type");
     *it = NULL;
-    if (*cred == NULL || (*cred)[0] == '\0' || strlen(*cred) > 200 ||
-        strcmp(*cred, EE__WS_REGISTRY_NAME) == 0)
+    const json_t *cred_v = json_object_get(req, "credentialName");
+    if (*cred == NULL || strcmp(*cred, EE__WS_REGISTRY_NAME) == 0)
         return ee__error(EE_EINVAL, "credentialName must be a credential type such as "
                                     "\"gmailOAuth2\"");
+    /* the catalog's rule for names: "\n" and "\u0007" were taken */
+    if (!ee__text_name_ok(*cred, json_string_length(cred_v), CRED_NAME_MAX))
+        return ee__error(EE_EINVAL, "credentialName must be text of 1 to %d bytes without "
+                                    "control characters", CRED_NAME_MAX);
     *it = ee__integrations_by_credential(s->cat, *cred);
     if (*it != NULL && !(*it)->is_personal)
         return ee__error(EE_EINVAL, "%s is platform-managed: it cannot be stored as a personal "
@@ -96,8 +108,13 @@ static ee_status check_meta(ee__cred_state *s, const json_t *req, const char **c
     if (*type == NULL || (strcmp(*type, "apiKey") != 0 && strcmp(*type, "oauth2") != 0))
         return ee__error(EE_EINVAL, "type must be \"apiKey\" or \"oauth2\"");
     const json_t *name = json_object_get(req, "name");
-    if (name != NULL && (!json_is_string(name) || json_string_length(name) > 200))
-        return ee__error(EE_EINVAL, "name must be text of at most 200 bytes");
+    /* an empty name is still taken, as before */
+    if (name != NULL && (!json_is_string(name) ||
+                         (json_string_length(name) > 0 &&
+                          !ee__text_name_ok(json_string_value(name), json_string_length(name),
+                                            CRED_NAME_MAX))))
+        return ee__error(EE_EINVAL, "name must be text of at most %d bytes without control "
+                                    "characters", CRED_NAME_MAX);
     const json_t *exp = json_object_get(req, "expiresAt");
     if (exp != NULL && !json_is_null(exp) && (!json_is_integer(exp) || json_integer_value(exp) < 0))
         return ee__error(EE_EINVAL, "expiresAt must be milliseconds since the epoch");

@@ -225,16 +225,22 @@ static ee_status read_choice(const json_t *choice, ee__cred_choice *out)
     if (choice == NULL || json_is_null(choice))
         return EE_OK;
     static const char *const members[] = {"useCustomApiKey", "apiKeyId", NULL};
-    if (json_is_object(choice)) {
-        ee_status st = ee__json_check_members(choice, members, "run choice", "");
-        if (st != EE_OK)
-            return st;
-    }
-    const json_t *use = json_object_get(choice, "useCustomApiKey");
-    if (!json_is_object(choice) || (use != NULL && !json_is_boolean(use)))
+    if (!json_is_object(choice))
         return ee__error(EE_EINVAL, "run choice must be {\"useCustomApiKey\": bool, \"apiKeyId\": id}");
+    ee_status st = ee__json_check_members(choice, members, "run choice", "");
+    if (st != EE_OK)
+        return st;
+    /* Each member present is of its type, whatever the other says: an
+     * apiKeyId of another type was read as absent and ignored unless
+     * useCustomApiKey was true (ee_exec_submit() refuses it either way). */
+    const json_t *use = json_object_get(choice, "useCustomApiKey");
+    if (use != NULL && !json_is_boolean(use))
+        return ee__error(EE_EINVAL, "useCustomApiKey must be true or false");
+    const json_t *key_id = json_object_get(choice, "apiKeyId");
+    if (key_id != NULL && !json_is_string(key_id))
+        return ee__error(EE_EINVAL, "apiKeyId must be a string");
     out->use_customer_key = json_is_true(use);
-    out->api_key_id = json_string_value(json_object_get(choice, "apiKeyId"));
+    out->api_key_id = json_string_value(key_id);
     return check_choice(out);
 }
 

@@ -695,8 +695,14 @@ class Credentials(Module):
 
         Add a customer API key for the principal's user:
           request {"keyName" (or "name"): text 1..200, "provider": "openrouter",
-                   "apiKey" (or "key"): text 8..4096, "isActive"?: bool}
-        The key is stored sealed; *out receives the record as every call of this
+                   "apiKey" (or "key"): 8..4096 bytes, "isActive"?: bool}
+        The name is 1..200 bytes of UTF-8 without control characters (C0, DEL,
+        C1), as catalog names are. Each member is given in one spelling: a
+        request with both "keyName" and "name", or both "apiKey" and "key", is
+        refused.
+        The key goes into an Authorization header as it is, so it must be
+        printable ASCII without spaces (bytes 0x21 to 0x7E). The key is stored
+        sealed; *out receives the record as every call of this
         section shows it:
           {"id", "userId", "workspaceId", "provider", "keyName", "maskedKey",
            "isActive", "lastUsedAt"?, "totalUsage": {"executions", "tokensUsed",
@@ -704,8 +710,11 @@ class Credentials(Module):
         (times in ms since the epoch). The request is at most 256 KiB (refused
         on its length, unread, past that) and nests at most 16 levels.
         Returns EE_OK; EE_EINVAL (NULL argument,
-        malformed request - the message names the field -, a member not listed
-        above - the message names it -, provider not "openrouter"); EE_EPARSE
+        malformed request - the message names the field, never the key's value -,
+        a key with a byte outside 0x21..0x7E, a name with a control character,
+        both spellings of one member - the message names both -, a member not
+        listed above - the message names it -, provider not "openrouter");
+        EE_EPARSE
         (request is not JSON); EE_ETOOBIG (past the size or depth limit);
         EE_ENOMEM; storage statuses (EE_EIO, EE_EBUSY, EE_ENETWORK).
         """
@@ -731,10 +740,14 @@ class Credentials(Module):
     def key_update(self, principal: Optional['Principal'], key_id: Optional[str], patch: Any = None, **fields: Any) -> Any:
         """ee_cred_key_update() (credentials.h):
 
-        Update a key: patch {"keyName"?, "isActive"?, "apiKey"? (re-sealed; the
-        previous validation result is cleared)}; *out receives the new record.
+        Update a key: patch {"keyName" (or "name")?, "isActive"?, "apiKey" (or
+        "key")? (re-sealed; the previous validation result is cleared)}, each
+        member as in ee_cred_key_add() (one spelling each); *out receives the
+        new record.
         The patch is bounded like ee_cred_key_add()'s request (256 KiB).
-        Returns EE_OK; EE_ENOTFOUND; EE_EINVAL (malformed patch, unknown member);
+        Returns EE_OK; EE_ENOTFOUND; EE_EINVAL (malformed patch - a key with a
+        byte outside 0x21..0x7E, a name with a control character, both
+        spellings of one member too -, unknown member);
         EE_EPARSE; EE_ETOOBIG; EE_ECONFLICT (changed concurrently too often: retry);
         EE_ENOMEM; storage statuses.
         """
@@ -824,10 +837,15 @@ class Credentials(Module):
            "type": "apiKey", "apiKey": text}                               or
           {"credentialName", "name"?, "type": "oauth2", "accessToken": text,
            "refreshToken"?: text, "expiresAt"?: ms, "scopes"?: [text]}
+        "apiKey" and "accessToken" go into HTTP headers as they are, so they must
+        be printable ASCII without spaces (bytes 0x21 to 0x7E). "credentialName"
+        (1..200 bytes) and "name" (at most 200) are UTF-8 without control
+        characters (C0, DEL, C1).
         With "id" it replaces that credential, else it creates one. *out receives
         its metadata (as in ee_cred_personal_list()). The request is at most
-        256 KiB and 16 levels deep. Returns EE_OK; EE_EINVAL (malformed, a member
-        not listed above - the message names it -, or a credential type the
+        256 KiB and 16 levels deep. Returns EE_OK; EE_EINVAL (malformed - the
+        message names the member, never a secret's value -, a member not listed
+        above - the message names it -, or a credential type the
         catalog marks platform-managed); EE_EPARSE; EE_ETOOBIG (past the size or
         depth limit); EE_ENOTFOUND (id given and absent); EE_ECONFLICT; EE_ENOMEM;
         storage statuses.
@@ -885,7 +903,9 @@ class Credentials(Module):
         type name is cut at a character in a gap's "field" (255 bytes) and
         "label" (319 bytes).
         Returns EE_OK (with or without gaps); EE_EINVAL (malformed workflow or
-        choice, an unknown member of the choice); EE_EPARSE; EE_ETOOBIG (past the
+        choice, an unknown member of the choice, a member of the wrong type -
+        "useCustomApiKey" not a boolean, "apiKeyId" not a string (null
+        included), whatever the other member says); EE_EPARSE; EE_ETOOBIG (past the
         size or depth limit, over 1000 nodes); EE_ENOMEM; storage statuses.
         """
         return _invoke('ee_cred_route', self, (self._engine, principal, workflow, _merge(choice, fields)))

@@ -291,6 +291,45 @@ Test(config, secret_values_never_appear_in_messages)
     cr_expect_null(strstr(ee_error_last_message(), "7f3a"));
 }
 
+/* A secret-key option's keys go into HTTP headers as they are
+ * (Authorization: Bearer, X-N8N-API-KEY): each key is printable ASCII
+ * without spaces. An 8-bit byte (valid UTF-8) or an inner space was
+ * taken before; the refusal names the variable and quotes nothing. */
+Test(config, secret_keys_are_printable_ascii_without_spaces)
+{
+    static const char *const keys[] = {"PLATFORM_OPENROUTER_API_KEY", "PLATFORM_SERPER_KEY",
+                                       "N8N_API_KEY"};
+    static const char *const bad[] = {
+        "sk-or-CANARY\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", /* sk-or-éééé */
+        "CANARY-nbsp\xc2\xa0tail",                          /* U+00A0 */
+        "CANARY-c1\xc2\x85tail",                            /* U+0085 (NEL) */
+        "CANARY inner-space",
+        "CANARY-one,CANARY two",                             /* the second key */
+        " , ",                                               /* no key at all */
+    };
+    static const char *const good[] = {
+        "CANARY-plain-0123456789",
+        "CANARY-one,CANARY-two",
+        "CANARY-one , CANARY-two ",  /* spaces around a comma: trimmed by the pool */
+        "!\"#$%&'()*+-./0123456789:;<=>?@AZ[\\]^_`az{|}~", /* 0x21..0x7E */
+    };
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            cr_expect_eq(ee_config_set(cfg, keys[k], bad[i]), EE_EINVAL, "%s case %zu", keys[k],
+                         i);
+            const char *msg = ee_error_last_message();
+            cr_expect_not_null(strstr(msg, keys[k]), "names the variable: %s", msg);
+            cr_expect_null(strstr(msg, "CANARY"), "quotes the value: %s", msg);
+            int set = -1;
+            cr_expect_eq(ee_config_is_set(cfg, keys[k], &set), EE_OK);
+            cr_expect_eq(set, 0, "%s case %zu was kept", keys[k], i);
+        }
+        for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+            cr_expect_eq(ee_config_set(cfg, keys[k], good[i]), EE_OK, "%s good %zu: %s", keys[k],
+                         i, ee_error_last_message());
+    }
+}
+
 /* Found by fuzz.config_options: a refused URI was quoted whole, password
  * included. Only its scheme, host and port are quoted now. */
 Test(config, a_refused_uri_never_shows_its_password)

@@ -72,17 +72,23 @@ Test(text_cut, quoting_for_a_message_cuts_at_a_character)
     }
 }
 
+/* Such a key once reached the summary, whose byte cut of the last four
+ * split "é". A secret-key option now takes printable ASCII only (its keys
+ * go into HTTP headers as they are): the key is refused at the door, the
+ * config keeps no part of it, and the summary stays JSON. */
 Test(text_cut, a_key_ending_in_multibyte_characters_keeps_a_json_summary)
 {
     ee_config *cfg = ee_test_config_new(NULL, NULL, NULL);
     /* the last four bytes are the tail of "é" and "€": a byte cut splits é */
-    ee_test_config_set(cfg, "PLATFORM_SERPER_KEY", "serper-key-0123456789-" E2 E3);
+    cr_expect_eq(ee_config_set(cfg, "PLATFORM_SERPER_KEY", "serper-key-0123456789-" E2 E3),
+                 EE_EINVAL);
+    ee_test_config_set(cfg, "PLATFORM_SERPER_KEY", "serper-key-0123456789-abcd");
     char *text = NULL;
     cr_assert_eq(ee_config_summary_json(cfg, &text), EE_OK, "%s", text);
     json_t *doc = json_loads(text, 0, NULL);
     cr_assert_not_null(doc, "%s", text);
     json_t *k = json_object_get(doc, "PLATFORM_SERPER_KEY");
-    cr_expect_str_eq(json_string_value(json_object_get(k, "last4")), "\xe2\x80\xa6" "9-" E2 E3);
+    cr_expect_str_eq(json_string_value(json_object_get(k, "last4")), "\xe2\x80\xa6" "abcd");
     json_decref(doc);
     ee_free(text);
     ee_engine *e = ee_test_engine_open_config(cfg);

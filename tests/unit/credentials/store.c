@@ -444,31 +444,14 @@ Test(platform, pool_is_used_in_turn_and_a_key_can_leave_rotation)
 /* A key whose last four bytes split a character: the mask shows the last
  * four characters, and every call that masks answers EE_OK with JSON (a byte
  * cut made jansson refuse the mask and the call claim EE_ENOMEM). */
+/* Keys with 8-bit bytes are refused at every door now (customer keys,
+ * PLATFORM_* options: tests/unit/credentials/input_hygiene.c), but a store
+ * written before may hold one: its mask still keeps whole characters. */
 Test(keys, mask_keeps_whole_characters)
 {
-    const char *serper = "serper-key-\xc3\xa9" "123";
-    const char *extra[] = {"PLATFORM_SERPER_KEY", serper, NULL};
-    ee_engine *e = open_engine(extra);
-    ee_principal *alice = principal("ws-a", "alice");
-    char id[32];
-    add_key(e, alice, "Accented", "sk-or-v1-abcdefghij\xc3\xa9" "12", id);
-    char *out = NULL;
-    json_t *r = answer(ee_cred_key_get(e, alice, id, &out), EE_OK, &out);
-    cr_expect_str_eq(jstr(r, "maskedKey"), "sk-or-\xe2\x80\xa6" "j\xc3\xa9" "12");
-    json_decref(r);
-    r = answer(ee_cred_platform_provision(e, &out), EE_OK, &out);
-    json_decref(r);
-    r = answer(ee_cred_platform_list(e, &out), EE_OK, &out);
-    size_t i;
-    const json_t *c;
-    int seen = 0;
-    json_array_foreach(json_object_get(r, "credentials"), i, c) {
-        const char *m = jstr(c, "maskedKey");
-        if (m != NULL && strcmp(m, "\xe2\x80\xa6" "\xc3\xa9" "123") == 0)
-            seen++;
-    }
-    cr_expect_gt(seen, 0, "the Serper key is listed with its last four characters");
-    json_decref(r);
-    ee_principal_free(alice);
-    ee_engine_close(e);
+    char m[48];
+    ee__cred_mask("sk-or-v1-abcdefghij\xc3\xa9" "12", m);
+    cr_expect_str_eq(m, "sk-or-\xe2\x80\xa6" "j\xc3\xa9" "12");
+    ee__cred_mask("serper-key-\xc3\xa9" "123", m);
+    cr_expect_str_eq(m, "\xe2\x80\xa6" "\xc3\xa9" "123");
 }

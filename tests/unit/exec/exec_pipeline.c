@@ -251,6 +251,19 @@ Test(exec_pipeline, a_bad_request_member_is_named)
     cr_assert_eq(ee_exec_submit(engine, alice, wf, "{\"useCustomApiKey\": true}", NULL, NULL, id),
                  EE_EINVAL);
     cr_assert(strstr(ee_error_last_message(), "apiKeyId") != NULL);
+    /* a member of the wrong type, whatever the other says (as ee_cred_route) */
+    static const char *const wrong[][2] = {
+        {"{\"apiKeyId\": 42}", "apiKeyId"},
+        {"{\"useCustomApiKey\": false, \"apiKeyId\": null}", "apiKeyId"},
+        {"{\"useCustomApiKey\": \"yes\"}", "useCustomApiKey"},
+        {"{\"useCustomApiKey\": 1, \"apiKeyId\": \"k\"}", "useCustomApiKey"},
+    };
+    for (size_t i = 0; i < sizeof wrong / sizeof wrong[0]; i++) {
+        cr_expect_eq(ee_exec_submit(engine, alice, wf, wrong[i][0], NULL, NULL, id), EE_EINVAL,
+                     "%s", wrong[i][0]);
+        cr_expect(strstr(ee_error_last_message(), wrong[i][1]) != NULL, "%s: %s", wrong[i][0],
+                  ee_error_last_message());
+    }
 }
 
 Test(exec_pipeline, a_credential_gap_refuses_the_run_with_the_gaps_and_consumes_nothing)
