@@ -105,3 +105,26 @@ Test(gateway_meter, a_total_of_huge_counts_does_not_overflow)
     cr_expect_eq(u.prompt_tokens, INT64_C(9000000000000000000));
     cr_expect_eq(u.total_tokens, INT64_MAX);
 }
+
+/* The model name is the upstream's text: one that is not UTF-8 or holds a
+ * control character is dropped (it is stored with the call, listed in the
+ * cost breakdown and counted by name); the usage still counts. Found by
+ * tests/fuzz/gateway_meter.c. */
+Test(gateway_meter, a_model_name_that_is_not_clean_text_is_dropped)
+{
+    static const char *const bad[] = {"{\"model\": \"m\xff\", \"usage\": {\"total_tokens\": 3}}",
+                                      "{\"model\": \"a\x01z\", \"usage\": {\"total_tokens\": 3}}",
+                                      "{\"model\": \"\xc0\xaf\", \"usage\": {\"total_tokens\": 3}}",
+                                      "{\"model\": \"e\x7f\", \"usage\": {\"total_tokens\": 3}}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        g_usage u;
+        ee__gateway_usage_parse(bad[i], strlen(bad[i]), false, &u);
+        cr_assert(u.found, "case %zu", i);
+        cr_expect_eq(u.total_tokens, 3, "case %zu", i);
+        cr_expect_str_eq(u.model, "", "case %zu", i);
+    }
+    const char *good = "{\"model\": \"mistral/\xc3\xa9t\xc3\xa9-7b\", \"usage\": {\"total_tokens\": 3}}";
+    g_usage u;
+    ee__gateway_usage_parse(good, strlen(good), false, &u);
+    cr_expect_str_eq(u.model, "mistral/\xc3\xa9t\xc3\xa9-7b");
+}
