@@ -388,7 +388,7 @@ audit, gateway) are generated from the manifest (execengine/_api.py).
         # The engine copied the config, including the C pointers to its
         # callbacks: keep the Python objects behind them alive with it.
         self._callbacks = dict(config._callbacks)
-        self._finalizer = weakref.finalize(self, _fn.ee_engine_close, ptr)
+        self._finalizer = _runtime.pin_finalizer(self, _fn.ee_engine_close, ptr)
 
     @classmethod
     def open(cls, config):
@@ -408,7 +408,7 @@ audit, gateway) are generated from the manifest (execengine/_api.py).
         errors.check(_fn.ee_engine_open_parts(ctypes.byref(ptr), config._handle(), parts))
         self._pin_init(ptr)
         self._callbacks = dict(config._callbacks)
-        self._finalizer = weakref.finalize(self, _fn.ee_engine_close, ptr)
+        self._finalizer = _runtime.pin_finalizer(self, _fn.ee_engine_close, ptr)
         return self
 
     def __enter__(self):

@@ -192,6 +192,38 @@ def unpin_all(pins):
     pins.clear()
 
 
+class _PinBox:
+    """A Pinned object's calls in flight, shared with its finalizer."""
+
+    __slots__ = ("lock", "inflight", "freed")
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.inflight = 0
+        self.freed = False
+
+
+def _free_unless_pinned(free, ptr, box):
+    # The finalizer runs from close() (no call is running then), from the
+    # garbage collector (none can be: a call holds a reference to the
+    # object) - and at interpreter exit, while a daemon thread may still be
+    # inside C with the object (an ee_exec_wait(), say). Freeing it then
+    # freed it under that call (a crash at exit); the process's end frees
+    # it instead. Once freed, no call starts on it.
+    with box.lock:
+        if box.inflight or box.freed:
+            return
+        box.freed = True
+    free(ptr)
+
+
+def pin_finalizer(obj, free, ptr):
+    """weakref.finalize for a Pinned object's C pointer: `free(ptr)` when it
+    is collected, closed or the interpreter exits - but never while a call
+    is inside C with it."""
+    return weakref.finalize(obj, _free_unless_pinned, free, ptr, obj._pin_box)
+
+
 class Pinned:
     """Close deferred while calls are running on the object.
 
@@ -205,8 +237,10 @@ class Pinned:
 
     def _pin_init(self, ptr):
         self._ptr = ptr
-        self._pin_lock = threading.Lock()
-        self._inflight = 0
+        # shared with the finalizer (pin_finalizer()), which must not hold
+        # the object itself
+        self._pin_box = _PinBox()
+        self._pin_lock = self._pin_box.lock
         self._closing = False
 
     def _closed_error(self):
@@ -220,15 +254,15 @@ class Pinned:
 
     def _enter(self):
         with self._pin_lock:
-            if self._ptr is None or self._closing:
+            if self._ptr is None or self._closing or self._pin_box.freed:
                 raise self._closed_error()
-            self._inflight += 1
+            self._pin_box.inflight += 1
             return self._ptr
 
     def _leave(self):
         with self._pin_lock:
-            self._inflight -= 1
-            now = self._closing and self._inflight == 0 and self._ptr is not None
+            self._pin_box.inflight -= 1
+            now = self._closing and self._pin_box.inflight == 0 and self._ptr is not None
             if now:
                 self._ptr = None
         if now:
@@ -253,7 +287,7 @@ class Pinned:
             if self._ptr is None:
                 return
             self._closing = True
-            if self._inflight:
+            if self._pin_box.inflight:
                 return
             self._ptr = None
         self._finalizer()
@@ -519,7 +553,7 @@ class Handle(Pinned):
         self._pin_init(ptr)
         self._parent = parent
         self._callbacks = {}
-        self._finalizer = weakref.finalize(self, getattr(_fn, type(self)._free), ptr)
+        self._finalizer = pin_finalizer(self, getattr(_fn, type(self)._free), ptr)
 
     @classmethod
     def _borrow(cls, ptr):

@@ -287,6 +287,32 @@ class EngineTest(unittest.TestCase):
             with self.assertRaises(ValueError):
                 engine.summary()
 
+    def test_the_exit_finalizer_never_frees_under_a_call(self):
+        # At interpreter exit weakref.finalize frees every engine still
+        # alive - also one a daemon thread is inside a C call with (an
+        # ee_exec_wait(), say): freed under that call, the process crashed
+        # at exit (ASan: heap-use-after-free). The finalizer now leaves a
+        # pinned object to the process's end; unpinned it frees once, and
+        # no call starts after.
+        from execengine import _runtime
+        with memory_config() as cfg, Engine.open(cfg) as engine:
+            freed = []
+            fin = _runtime.pin_finalizer(engine, freed.append, "ptr")
+            engine._enter()        # a call inside C
+            fin()                  # what atexit does
+            self.assertEqual(freed, [], "freed under a running call")
+            self.assertFalse(fin.alive)
+            engine._leave()
+            other = Engine.open(cfg)
+            fin = _runtime.pin_finalizer(other, freed.append, "ptr2")
+            other._finalizer.detach()  # the test's free stands in for it
+            fin()
+            self.assertEqual(freed, ["ptr2"])
+            with self.assertRaises(ValueError):
+                other._enter()     # no call on a freed object
+            _fn = native.fn
+            _fn.ee_engine_close(other._ptr)  # the real one, once
+
     def test_open_failure_carries_detail_and_no_secret(self):
         password = "pw-Secret-4711"
         lines = []

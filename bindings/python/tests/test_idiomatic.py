@@ -666,5 +666,47 @@ class EmailTest(unittest.TestCase):
             mail.template_get(None, self.wf)
 
 
+# A child: a daemon thread waits in ee_exec_wait() on a run nobody will
+# work (EXEC_WORKERS=0) when the interpreter exits. The engine's finalizer
+# must not free it under the wait: before, the wait was woken by the close
+# and returned from freed memory ("wait ended", a heap-use-after-free under
+# ASan, sometimes a crash).
+_EXIT_CHILD = r"""
+import sys, threading, time
+import execengine as ee
+cfg = ee.Config()
+for k, v in {"EE_STORAGE_URI": "memory:", "EE_COUNTERS_URI": "memory:",
+             "API_KEY_ENCRYPTION_SECRET": sys.argv[2], "N8N_BASE_URL": sys.argv[1],
+             "N8N_API_KEY": "n8n-exit-key", "EXEC_WORKERS": "0"}.items():
+    cfg.set(k, v)
+engine = ee.Engine.open(cfg)
+a = ee.Principal("ws-a", "u-a", "org-a")
+wf = {e["name"]: e["id"] for e in engine.catalog.sync()["added"]}["Hosts echo"]
+xid = engine.executions.start(a, wf, parameters={"text": "x"})
+def waiter():
+    try:
+        engine.executions.wait(a, xid, 60000)
+    except Exception as e:
+        print("wait ended:", type(e).__name__, flush=True)
+threading.Thread(target=waiter, daemon=True).start()
+time.sleep(0.3)
+print("exit", flush=True)
+"""
+
+
+class InterpreterExitTest(unittest.TestCase):
+    def test_exit_while_a_daemon_thread_waits_in_c(self):
+        n8n = FakeN8n()
+        try:
+            env = dict(os.environ, PYTHONPATH=os.path.dirname(HERE))
+            for _ in range(3):
+                r = subprocess.run([sys.executable, "-c", _EXIT_CHILD, n8n.url, SECRET],
+                                   env=env, capture_output=True, text=True, timeout=120)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stdout.split(), ["exit"], r.stdout + r.stderr)
+        finally:
+            n8n.stop()
+
+
 if __name__ == "__main__":
     unittest.main()
