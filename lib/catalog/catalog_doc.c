@@ -393,10 +393,9 @@ static ee_status apply_key(ee_engine *engine, json_t *rec, const char *key, cons
             return ee__error(EE_EINVAL, "\"n8nWorkflowId\" cannot change once created");
         if ((st = text_field(v, key, EE_CATALOG_N8N_ID_MAX, false, false, &s)) != EE_OK)
             return st;
-        for (const char *p = s; *p; p++)
-            if (*p == ' ' || (unsigned char)*p > 0x7e)
-                return ee__error(EE_EINVAL, "\"n8nWorkflowId\" must be printable ASCII without "
-                                            "spaces");
+        if (!ee__text_token_ok(s, strlen(s)))
+            return ee__error(EE_EINVAL, "\"n8nWorkflowId\" must be printable ASCII without "
+                                        "spaces");
         nv = json_string(s);
     } else if (strcmp(key, "name") == 0) {
         if ((st = text_field(v, key, EE_CATALOG_NAME_MAX, false, false, &s)) != EE_OK)

@@ -613,17 +613,6 @@ static ee_status deactivate(sync_ctx *c, const char *id, json_t *entry)
     return st;
 }
 
-/* The rule ee_catalog_create() applies to an admin's n8nWorkflowId: an id
- * n8n sends is stored as the entry's key the same way, so it obeys it
- * too (spaces, control characters, 8-bit bytes are not an n8n id). */
-static bool n8n_id_ok(const char *id)
-{
-    for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++)
-        if (*p <= 0x20 || *p >= 0x7f)
-            return false;
-    return id[0] != '\0';
-}
-
 static ee_status run(sync_ctx *c)
 {
     ee_status st = load_data(c);
@@ -650,7 +639,9 @@ static ee_status run(sync_ctx *c)
         else if (strlen(n8n_id) > EE_CATALOG_N8N_ID_MAX)
             st = note_error(c, n8n_id, ee__error(EE_ETOOBIG, "n8n workflow id longer than %d "
                                                              "bytes", EE_CATALOG_N8N_ID_MAX));
-        else if (!n8n_id_ok(n8n_id))
+        /* ee_catalog_create()'s rule for an admin's n8nWorkflowId: an id
+         * n8n sends is stored as the entry's key the same way */
+        else if (!ee__text_token_ok(n8n_id, strlen(n8n_id)))
             st = note_error(c, n8n_id, ee__error(EE_EPARSE, "n8n workflow id is not printable "
                                                             "ASCII without spaces"));
         else

@@ -202,27 +202,15 @@ static const char *check_db_type(const char *s)
 /* A secret-key option holds API keys that go into HTTP headers as they
  * are (Authorization, X-N8N-API-KEY), so each key is printable ASCII
  * without spaces (ee__text_token_ok()); 8-bit bytes passed the UTF-8
- * check and reached the header raw. Several keys are comma-separated, with
- * spaces around a comma allowed (the platform pool trims them when it
- * splits the list). */
+ * check and reached the header raw. Several keys are comma-separated,
+ * read as the platform pool reads them (ee__key_list_next()). */
 static const char *check_keys(const char *s)
 {
-    size_t keys = 0;
-    for (const char *p = s;;) {
-        const char *end = strchr(p, ',');
-        const char *a = p, *b = end ? end : p + strlen(p);
-        while (a < b && *a == ' ')
-            a++;
-        while (b > a && b[-1] == ' ')
-            b--;
-        if (b > a && !ee__text_token_ok(a, (size_t)(b - a)))
+    size_t keys = 0, len;
+    for (const char *p = s, *k; (k = ee__key_list_next(&p, &len)) != NULL; keys++)
+        if (!ee__text_token_ok(k, len))
             return "expected API keys of printable ASCII without spaces (bytes 0x21 to 0x7E; "
                    "several keys comma-separated)";
-        keys += b > a;
-        if (end == NULL)
-            break;
-        p = end + 1;
-    }
     return keys > 0 ? NULL : "expected at least one API key";
 }
 

@@ -320,6 +320,11 @@ bool ee__utf8_valid(const char *s, size_t len);
  * API key, a bearer token): 1 or more bytes of printable ASCII without
  * spaces, 0x21..0x7E. No NUL, control character, space or 8-bit byte. */
 bool ee__text_token_ok(const char *s, size_t len);
+/* The next key of a comma-separated key list at *cursor (an option such
+ * as PLATFORM_SERPER_KEY): spaces and tabs around each are trimmed and
+ * empty ones skipped. Returns its first byte and *len its length, or NULL
+ * at the list's end; advances *cursor (NULL once the list is read). */
+const char *ee__key_list_next(const char **cursor, size_t *len);
 /* Whether s[0..len) is a name a person gives (a key's or a credential's
  * name): 1..max bytes of well-formed UTF-8 without NUL or control
  * characters, C0 (U+0000..U+001F), DEL or C1 (U+0080..U+009F). The

@@ -54,6 +54,26 @@ bool ee__text_token_ok(const char *s, size_t len)
     return true;
 }
 
+const char *ee__key_list_next(const char **cursor, size_t *len)
+{
+    for (const char *p = *cursor; p != NULL;) {
+        const char *end = strchr(p, ',');
+        const char *a = p, *b = end != NULL ? end : p + strlen(p);
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        p = end != NULL ? end + 1 : NULL;
+        if (b > a) {
+            *cursor = p;
+            *len = (size_t)(b - a);
+            return a;
+        }
+    }
+    *cursor = NULL;
+    return NULL;
+}
+
 bool ee__text_name_ok(const char *s, size_t len, size_t max)
 {
     if (s == NULL || len == 0 || len > max || !ee__utf8_valid(s, len))

@@ -76,28 +76,17 @@ static ee_status collect_wanted(ee__cred_state *s, wanted_list *w)
         }
         if (source == NULL)
             continue;
-        int slot = 0;
-        for (const char *p = value; *p && slot < MAX_KEYS_PER_VAR;) {
-            const char *end = strchr(p, ',');
-            const char *a = p, *b = end ? end : p + strlen(p);
-            while (a < b && (*a == ' ' || *a == '\t'))
-                a++;
-            while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-                b--;
-            if (b > a) {
-                size_t c;
-                const json_t *cred;
-                json_array_foreach(it->credentials, c, cred) {
-                    ee_status st = wanted_add(w, it, json_string_value(cred), source, slot, a,
-                                              (size_t)(b - a));
-                    if (st != EE_OK)
-                        return st;
-                }
-                slot++;
+        size_t len;
+        const char *p = value, *key;
+        for (int slot = 0; slot < MAX_KEYS_PER_VAR && (key = ee__key_list_next(&p, &len)) != NULL;
+             slot++) {
+            size_t c;
+            const json_t *cred;
+            json_array_foreach(it->credentials, c, cred) {
+                ee_status st = wanted_add(w, it, json_string_value(cred), source, slot, key, len);
+                if (st != EE_OK)
+                    return st;
             }
-            p = end ? end + 1 : b;
-            if (end == NULL)
-                break;
         }
     }
     return EE_OK;
