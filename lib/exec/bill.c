@@ -30,11 +30,9 @@ static ee_status bill_then(ee_storage *sto, const bill_arg *a, ee_status s)
  * be counted (deleted since) does not hold up the charge: logged. */
 static void count_key(ee_engine *e, const x_rec *r)
 {
-    ee_principal *p = NULL;
-    ee_status s = ee_principal_new(&p, r->workspace, r->user_id != NULL ? r->user_id : "",
-                                   r->org_id != NULL ? r->org_id : "");
-    if (s == EE_OK)
-        s = ee__cred_key_record_usage(e, p, r->key_id, r->id, r->tokens, NULL);
+    ee_principal *p = ee__exec_principal_of(r);
+    ee_status s = p != NULL ? ee__cred_key_record_usage(e, p, r->key_id, r->id, r->tokens, NULL)
+                            : ee__error(EE_EINVAL, "its principal cannot be rebuilt");
     if (s != EE_OK)
         ee__log(ee__engine_logger(e), EE_LOG_WARN, "exec",
                 "execution %s: counting its customer key: %s", r->id, ee_error_last_message());

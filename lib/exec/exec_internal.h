@@ -263,10 +263,15 @@ ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *
 ee_status ee__exec_bill(x_state *st, const x_rec *r, ee__storage_atomic_fn then,
                         void *then_payload, x_rec *out);
 /* Everything after the final write, each step idempotent: quota finished,
- * customer key counted, the charge booked (ee__exec_bill), gateway token
- * revoked, queue item deleted, the done callback called (once, in this
- * process), waiters woken. */
+ * the charge and the customer key's totals booked (ee__exec_bill), gateway
+ * token revoked, queue item deleted, the done callback called (once, in
+ * this process), waiters woken. */
 void ee__exec_account(x_state *st, const x_rec *r);
+
+/* The principal a record was made for (its workspace, user, organisation),
+ * owned by the caller (ee_principal_free()); NULL when it cannot be built
+ * (out of memory, ids no longer valid: the caller logs or skips). */
+ee_principal *ee__exec_principal_of(const x_rec *r);
 /* The gateway budget of one run, nano-USD: the entry's estimate times
  * `factor`, at most `cap`; `cap` when there is no estimate (<= 0) or the
  * product overflows. Never unbounded (never -1). */

@@ -142,7 +142,7 @@ void ee__exec_done_call(x_state *st, const x_rec *r)
 
 /* ---- the end of a run ------------------------------------------------------------------ */
 
-static ee_principal *principal_of(const x_rec *r)
+ee_principal *ee__exec_principal_of(const x_rec *r)
 {
     ee_principal *p = NULL;
     if (ee_principal_new(&p, r->workspace, r->user_id != NULL ? r->user_id : "",
@@ -341,7 +341,7 @@ ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *
     if (output != NULL && st->inline_max >= 0) {
         char *text = json_dumps(output, JSON_COMPACT);
         if (text != NULL && (int64_t)strlen(text) > st->inline_max && !x_final(cur.status)) {
-            ee_principal *p = principal_of(&cur);
+            ee_principal *p = ee__exec_principal_of(&cur);
             ee_status rs = p != NULL ? ee__results_put(e, p, id, text, strlen(text), &ref)
                                      : EE_ENOMEM;
             ee_principal_free(p);
@@ -748,7 +748,7 @@ static json_t *webhook_body(x_state *st, const x_rec *r, const char *token)
 static void run_one(x_state *st, const x_rec *r0)
 {
     ee_engine *e = st->engine;
-    ee_principal *p = principal_of(r0);
+    ee_principal *p = ee__exec_principal_of(r0);
     ee__catalog_entry *entry = NULL;
     ee__cred_route *route = NULL;
     char token[EE__GATEWAY_TOKEN_SIZE] = "";

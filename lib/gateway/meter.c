@@ -190,18 +190,6 @@ static int64_t int_of(const char *a, const char *b)
     return v;
 }
 
-/* A model name as the upstream wrote it (its JSON string's text, escapes
- * as written) is kept only when it is UTF-8 without control characters:
- * it is stored with the call, listed in the run's cost breakdown and
- * counted by name. Another is dropped (the call is metered without one). */
-static bool model_ok(const char *a, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)a[i] < 0x20 || a[i] == 0x7F)
-            return false;
-    return ee__utf8_valid(a, n);
-}
-
 /* The members of the object at s->p (depth 1 of the document): "model"
  * and "usage"{...}. */
 static bool read_doc(const char *text, size_t len, g_usage *u)
@@ -257,7 +245,10 @@ static bool read_doc(const char *text, size_t len, g_usage *u)
             if (!value(&s, &va, &vb))
                 return false;
             if (key_is(ka, kb, "model") && va < vb && va[-1] == '"' &&
-                (size_t)(vb - va) < sizeof got.model && model_ok(va, (size_t)(vb - va))) {
+                /* the upstream's text (escapes as written), kept only as a
+                 * name: it is stored with the call, listed in the cost
+                 * breakdown and counted by; another is dropped */
+                ee__text_name_ok(va, (size_t)(vb - va), sizeof got.model - 1)) {
                 memcpy(got.model, va, (size_t)(vb - va));
                 got.model[vb - va] = '\0';
             }
