@@ -31,6 +31,20 @@ bool ee__utf8_valid(const char *s, size_t len)
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
+        /* ASCII, eight bytes at a time: most keys and values are */
+        while (len - i >= 8) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (w & UINT64_C(0x8080808080808080))
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
         size_t n = utf8_seq_len(p[i]);
         if (n == 0 || i + n > len)
             return false;

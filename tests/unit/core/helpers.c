@@ -72,6 +72,28 @@ Test(text, utf8_validation)
     cr_expect_str_eq(s, "ok??? end");
 }
 
+/* The eight-bytes-at-a-time ASCII path: a bad or multi-byte sequence at
+ * every offset of a long ASCII run, across the word boundaries. */
+Test(text, utf8_validation_at_every_offset)
+{
+    char buf[48];
+    for (size_t at = 0; at + 4 <= sizeof buf; at++) {
+        memset(buf, 'a', sizeof buf);
+        memcpy(buf + at, "\xf0\x9f\x98\x80", 4); /* U+1F600 */
+        cr_expect(ee__utf8_valid(buf, sizeof buf), "emoji at %zu", at);
+        cr_expect_not(ee__utf8_valid(buf, at + 3), "emoji cut at %zu", at);
+        buf[at + 2] = 'a'; /* a continuation byte missing */
+        cr_expect_not(ee__utf8_valid(buf, sizeof buf), "broken emoji at %zu", at);
+        memset(buf, 'a', sizeof buf);
+        buf[at] = (char)0x80; /* a lone continuation byte */
+        cr_expect_not(ee__utf8_valid(buf, sizeof buf), "0x80 at %zu", at);
+        buf[at] = (char)0xc3; /* a lead byte whose continuation is ASCII */
+        cr_expect_not(ee__utf8_valid(buf, sizeof buf), "0xc3 'a' at %zu", at);
+        cr_expect_not(ee__utf8_valid(buf, at + 1), "0xc3 last, at %zu", at);
+        cr_expect(ee__utf8_valid(buf, at), "the ASCII before %zu", at);
+    }
+}
+
 Test(text, uri_password_masking)
 {
     char *m = ee__uri_masked("postgres://user:s3cret@db:5432/x?sslmode=require");
