@@ -123,6 +123,14 @@ ee_status ee__int_parse(const char *text, int64_t *out);
 
 /* ---- JSON helpers (json.c) ------------------------------------------- */
 
+/* `v` as compact JSON text (malloc'ed, NUL-terminated; *len, if given, its
+ * length), written as json_dumps(JSON_COMPACT | JSON_ENCODE_ANY) writes it -
+ * members in their order, the same escapes - except reals: the shortest
+ * decimal that reads back as the same double (0.000123, where jansson
+ * writes 0.00012300000000000001). NULL when out of memory or when a string
+ * is not UTF-8 (json_dumps refuses those too). */
+char *ee__json_text(const json_t *v, size_t *len);
+
 /* Serialise `doc` compactly into *out (owned by the caller, ee_free()),
  * then release `doc` (stolen, may be NULL which yields ENOMEM: the typical
  * cause of a NULL document is a failed allocation while building it). */

@@ -2,14 +2,209 @@
 #include "core.h"
 
 #include <float.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- compact text -------------------------------------------------------- */
+
+typedef struct jtext {
+    char *p;
+    size_t n, cap;
+    bool failed; /* out of memory, or a string that is not UTF-8 */
+} jtext;
+
+static void jt_put(jtext *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->cap - b->n <= n) {
+        size_t cap = b->cap != 0 ? b->cap : 256;
+        while (cap - b->n <= n) {
+            if (cap > SIZE_MAX / 2) {
+                b->failed = true;
+                return;
+            }
+            cap *= 2;
+        }
+        char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->failed = true;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+}
+
+static void jt_string(jtext *b, const char *s, size_t n)
+{
+    if (!ee__utf8_valid(s, n)) {
+        b->failed = true;
+        return;
+    }
+    jt_put(b, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        jt_put(b, s + run, i - run);
+        run = i + 1;
+        char esc[8];
+        switch (c) {
+        case '"': jt_put(b, "\\\"", 2); break;
+        case '\\': jt_put(b, "\\\\", 2); break;
+        case '\b': jt_put(b, "\\b", 2); break;
+        case '\f': jt_put(b, "\\f", 2); break;
+        case '\n': jt_put(b, "\\n", 2); break;
+        case '\r': jt_put(b, "\\r", 2); break;
+        case '\t': jt_put(b, "\\t", 2); break;
+        default:
+            snprintf(esc, sizeof esc, "\\u%04X", (unsigned)c);
+            jt_put(b, esc, 6);
+        }
+    }
+    jt_put(b, s + run, n - run);
+    jt_put(b, "\"", 1);
+}
+
+/* A real as its shortest decimal that reads back as the same double (the
+ * 15-digit rounding when it reads back - then every shorter decimal that
+ * does is it without trailing zeros - else 16, else 17 digits), placed as
+ * JavaScript places it - plain from 1e-6 up to below 1e21, else with an
+ * exponent (1e21, 1e-7, no '+') - and with ".0" on an integral value, as
+ * jansson writes one, so that it reads back as a real. jansson itself
+ * writes 17 digits: 0.000123 came out as 0.00012300000000000001. */
+static void jt_real(jtext *b, double d)
+{
+    char e[40];
+    int p = 15;
+    for (;; p++) {
+        snprintf(e, sizeof e, "%.*e", p - 1, d);
+        if (p == 17 || strtod(e, NULL) == d)
+            break;
+    }
+    /* e: [-]D.DDDDe[+-]X */
+    char digits[20], out[48];
+    size_t k = 0, o = 0;
+    const char *c = e;
+    if (*c == '-')
+        out[o++] = *c++;
+    for (; *c != 'e' && *c != '\0'; c++)
+        if (*c >= '0' && *c <= '9' && k < sizeof digits)
+            digits[k++] = *c;
+    int x = *c == 'e' ? atoi(c + 1) : 0;
+    while (k > 1 && digits[k - 1] == '0')
+        k--;
+    int n = x + 1; /* where the point goes, counted from the first digit */
+    if (n > 21 || n < -5) {
+        out[o++] = digits[0];
+        if (k > 1) {
+            out[o++] = '.';
+            memcpy(out + o, digits + 1, k - 1);
+            o += k - 1;
+        }
+        o += (size_t)snprintf(out + o, sizeof out - o, "e%d", x);
+    } else if (n <= 0) {
+        memcpy(out + o, "0.", 2);
+        o += 2;
+        for (int z = 0; z < -n; z++)
+            out[o++] = '0';
+        memcpy(out + o, digits, k);
+        o += k;
+    } else if ((size_t)n >= k) {
+        memcpy(out + o, digits, k);
+        o += k;
+        for (size_t z = k; z < (size_t)n; z++)
+            out[o++] = '0';
+        memcpy(out + o, ".0", 2);
+        o += 2;
+    } else {
+        memcpy(out + o, digits, (size_t)n);
+        o += (size_t)n;
+        out[o++] = '.';
+        memcpy(out + o, digits + n, k - (size_t)n);
+        o += k - (size_t)n;
+    }
+    jt_put(b, out, o);
+}
+
+static void jt_value(jtext *b, const json_t *v)
+{
+    char num[32];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *m;
+        bool first = true;
+        jt_put(b, "{", 1);
+        json_object_foreach((json_t *)v, key, m) {
+            if (!first)
+                jt_put(b, ",", 1);
+            first = false;
+            jt_string(b, key, strlen(key));
+            jt_put(b, ":", 1);
+            jt_value(b, m);
+        }
+        jt_put(b, "}", 1);
+        break;
+    }
+    case JSON_ARRAY:
+        jt_put(b, "[", 1);
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if (i > 0)
+                jt_put(b, ",", 1);
+            jt_value(b, json_array_get(v, i));
+        }
+        jt_put(b, "]", 1);
+        break;
+    case JSON_STRING:
+        jt_string(b, json_string_value(v), json_string_length(v));
+        break;
+    case JSON_INTEGER: {
+        int n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        jt_put(b, num, (size_t)n);
+        break;
+    }
+    case JSON_REAL:
+        jt_real(b, json_real_value(v));
+        break;
+    case JSON_TRUE:
+        jt_put(b, "true", 4);
+        break;
+    case JSON_FALSE:
+        jt_put(b, "false", 5);
+        break;
+    case JSON_NULL:
+        jt_put(b, "null", 4);
+        break;
+    }
+}
+
+char *ee__json_text(const json_t *v, size_t *len)
+{
+    jtext b = {NULL, 0, 0, v == NULL};
+    if (v != NULL)
+        jt_value(&b, v);
+    jt_put(&b, "", 1); /* the terminator */
+    if (b.failed) {
+        free(b.p);
+        return NULL;
+    }
+    if (len != NULL)
+        *len = b.n - 1;
+    return b.p;
+}
 
 ee_status ee__json_out(char **out, json_t *doc)
 {
     if (doc == NULL)
         return ee__error_out(out, ee__error(EE_ENOMEM, "out of memory building a JSON document"));
-    char *text = json_dumps(doc, JSON_COMPACT);
+    char *text = ee__json_text(doc, NULL);
     json_decref(doc);
     if (text == NULL)
         return ee__error_out(out, ee__error(EE_ENOMEM, "out of memory serialising a JSON document"));

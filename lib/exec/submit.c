@@ -276,7 +276,7 @@ static ee_status submit_locked(submit_ctx *c)
         goto out;
     }
     /* parameters: validated, the schema's defaults added */
-    char *ptext = c->q.parameters != NULL ? json_dumps(c->q.parameters, JSON_COMPACT)
+    char *ptext = c->q.parameters != NULL ? ee__json_text(c->q.parameters, NULL)
                                           : strdup("{}");
     if (ptext == NULL) {
         st = ee__error(EE_ENOMEM, "out of memory reading parameters");

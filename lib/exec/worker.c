@@ -133,7 +133,7 @@ void ee__exec_done_call(x_state *st, const x_rec *r)
     if (found == NULL)
         return;
     json_t *j = ee__exec_render(r, true);
-    char *text = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
+    char *text = j != NULL ? ee__json_text(j, NULL) : NULL;
     json_decref(j);
     found->fn(r->id, ee__exec_final_status(r), text != NULL ? text : "{}", found->payload);
     free(text);
@@ -339,10 +339,11 @@ ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *
         return s;
     }
     if (output != NULL && st->inline_max >= 0) {
-        char *text = json_dumps(output, JSON_COMPACT);
-        if (text != NULL && (int64_t)strlen(text) > st->inline_max && !x_final(cur.status)) {
+        size_t text_len = 0;
+        char *text = ee__json_text(output, &text_len);
+        if (text != NULL && (int64_t)text_len > st->inline_max && !x_final(cur.status)) {
             ee_principal *p = ee__exec_principal_of(&cur);
-            ee_status rs = p != NULL ? ee__results_put(e, p, id, text, strlen(text), &ref)
+            ee_status rs = p != NULL ? ee__results_put(e, p, id, text, text_len, &ref)
                                      : EE_ENOMEM;
             ee_principal_free(p);
             if (rs == EE_OK) {
@@ -818,7 +819,7 @@ static void run_one(x_state *st, const x_rec *r0)
     }
     ee_n8n *n8n = ee__engine_n8n(e);
     json_t *body = webhook_body(st, &r, token);
-    char *body_text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *body_text = body != NULL ? ee__json_text(body, NULL) : NULL;
     json_decref(body);
     if (n8n == NULL || body_text == NULL) {
         oc = (x_outcome){n8n == NULL ? EE_ESTATE : EE_ENOMEM, NULL,

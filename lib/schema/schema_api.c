@@ -76,8 +76,8 @@ ee_status ee_schema_apply_defaults(const ee_schema *schema, const char *instance
         json_decref(inst);
         return ee__error_out(out_json, st);
     }
-    /* JSON_ENCODE_ANY: the instance may be a scalar. */
-    char *text = json_dumps(inst, JSON_COMPACT | JSON_ENCODE_ANY);
+    /* the instance may be a scalar */
+    char *text = ee__json_text(inst, NULL);
     json_decref(inst);
     if (text == NULL)
         return ee__error_out(out_json, ee__error(EE_ENOMEM, "out of memory serialising defaults"));

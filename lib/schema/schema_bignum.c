@@ -406,17 +406,18 @@ bool ee__schema_bigs_within(const ee__schema_bigs *t, const json_t *v)
 
 static void put_scalar(ee__text *b, const json_t *v)
 {
-    char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    size_t n = 0;
+    char *s = ee__json_text(v, &n);
     if (s == NULL) {
         b->oom = true;
         return;
     }
-    ee__text_add(b, s, strlen(s));
+    ee__text_add(b, s, n);
     free(s);
 }
 
-/* Compact JSON as json_dumps(JSON_COMPACT) writes it, members in their
- * order, each big number as its token was written. */
+/* Compact JSON as ee__json_text() writes it, members in their order, each
+ * big number as its token was written. */
 static void dump_walk(ee__text *b, const ee__schema_bigs *t, const json_t *v)
 {
     if (json_is_object(v)) {
@@ -459,7 +460,7 @@ ee_status ee__schema_bigs_dump(const json_t *doc, const ee__schema_bigs *bigs, c
 {
     *out = NULL;
     if (bigs == NULL || bigs->n == 0) {
-        *out = json_dumps(doc, JSON_COMPACT | JSON_ENCODE_ANY);
+        *out = ee__json_text(doc, NULL);
         return *out != NULL ? EE_OK : ee__error(EE_ENOMEM, "out of memory rendering a document");
     }
     ee__text b = {0};
