@@ -150,6 +150,19 @@ def parse_exposition(test, text):
     return fams
 
 
+def streams_settle(orr, name, want, timeout=5.0):
+    """The fake OpenRouter's stream count `name` once it is `want` (or the
+    last value read at the timeout): the fake counts a stream held just
+    after it wrote the event before the hold, and completed just after its
+    last byte, so a client can read either a moment before the count."""
+    end = time.monotonic() + timeout
+    while True:
+        n = raw_json(orr.port, "/__streams")[name]
+        if n == want or time.monotonic() > end:
+            return n
+        time.sleep(0.02)
+
+
 def raw_json(port, path):
     """A fake's control endpoint, read without the secrets check of
     request(): /__requests holds the headers the fake received, keys
@@ -1513,7 +1526,7 @@ class OwnServerTest(unittest.TestCase):
                                      "total_tokens": 333, "cost": 0.002})
         try:
             [st] = self.open_streams(srv, token, 1)
-            self.assertEqual(raw_json(orr.port, "/__streams")["held"], 1)
+            self.assertEqual(streams_settle(orr, "held", 1), 1)
             head = st.head()
             self.assertTrue(head.startswith("HTTP/1.1 200"), head)
             self.assertRegex(head, r"(?i)\r\ncontent-type: text/event-stream")
@@ -1528,7 +1541,7 @@ class OwnServerTest(unittest.TestCase):
         self.assertEqual(json.loads(events[-2])["usage"]["total_tokens"], 333)
         self.assertEqual("".join(json.loads(e)["choices"][0]["delta"]["content"]
                                  for e in events[:-3]), "Summary: stream 0 of many words")
-        self.assertEqual(raw_json(orr.port, "/__streams")["completed"], 1)
+        self.assertEqual(streams_settle(orr, "completed", 1), 1)
         orr.config(usage={})
         rec = self.release_run(srv, n8n, xid)
         self.assertEqual(rec["status"], "completed", rec)
@@ -1596,7 +1609,7 @@ class OwnServerTest(unittest.TestCase):
         orr.config(hold=True)
         try:
             streams = self.open_streams(srv, token, n)
-            self.assertEqual(raw_json(orr.port, "/__streams")["held"], n)
+            self.assertEqual(streams_settle(orr, "held", n), n)
             self.assert_prompt(srv)
             self.assertEqual(self.waiting_gateway_calls(srv), n)
         finally:
@@ -1605,7 +1618,7 @@ class OwnServerTest(unittest.TestCase):
             self.assertTrue(st.read_until(b"\r\n0\r\n\r\n"), st.raw)
             self.assertEqual(st.events()[-1], "[DONE]")
             self.assertIn(b'"content": " words"', st.raw)
-        self.assertEqual(raw_json(orr.port, "/__streams")["completed"], n)
+        self.assertEqual(streams_settle(orr, "completed", n), n)
         self.assertEqual(self.release_run(srv, n8n, xid)["status"], "completed")
         code, cost, _ = request(srv.port, "/api/engines/executions/%s/cost" % xid, CANARY)
         self.assertEqual(cost["totals"]["calls"], n + 1, cost)
