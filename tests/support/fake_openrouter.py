@@ -5,6 +5,9 @@ Prints "PORT <n>" on stdout once listening, then serves until killed.
 The first path segment picks the scenario; the rest must be "/key":
 
   GET /valid/key      200 with the documented shape of GET /api/v1/key
+  GET /api/v1/key     the same as /valid/key: OpenRouter's own path, what a
+                      key validation asks when OPENROUTER_API_URL is
+                      <fake>/api/v1 (scripts/run)
                       (data.{label, limit, usage, is_free_tier,
                       limit_remaining, limit_reset, rate_limit, ...}) when
                       the bearer token starts with "sk-or-", else 401
@@ -207,6 +210,8 @@ class Handler(fake_upstream.Handler):
         if parts == ["__streams"]:
             with LOCK:
                 return self.send(200, dict(STREAMS))
+        if parts == ["api", "v1", "key"]:
+            parts = ["valid", "key"]  # OpenRouter's own path: the demo's base URL
         if len(parts) != 2 or parts[1] != "key":
             return self.send(404, {"error": {"code": 404, "message": "Not Found"}})
         auth = self.headers.get("Authorization", "")
