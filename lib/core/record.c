@@ -329,6 +329,7 @@ static ee_status dec_container(dec *d, bson_iter_t *it, bool array, const ee__re
         return ee__error(EE_ENOMEM, "out of memory reading a %s", ee__record_what(d->top));
     while (bson_iter_next(it)) {
         const char *k = bson_iter_key(it);
+        size_t klen = bson_iter_key_len(it);
         bool own_id = !array && !keep_id && depth == 0 && strcmp(k, "_id") == 0;
         if (BSON_ITER_HOLDS_BINARY(it) || own_id)
             continue;
@@ -338,12 +339,14 @@ static ee_status dec_container(dec *d, bson_iter_t *it, bool array, const ee__re
         size_t mark = ptr_push(&d->p, k);
         json_t *v = NULL;
         ee_status st = dec_value(d, it, f, map, depth, &v);
-        if (st == EE_OK
-            && (array ? json_array_append_new(*out, v) : json_object_set_new(*out, k, v)) != 0)
-            st = !array && !ee__utf8_valid(k, strlen(k))
-                     ? dec_fail(d, "has a name that is not valid UTF-8")
-                     : ee__error(EE_ENOMEM, "out of memory reading a %s",
-                                 ee__record_what(d->top));
+        if (st == EE_OK && !array && !ee__utf8_valid(k, klen)) {
+            json_decref(v);
+            st = dec_fail(d, "has a name that is not valid UTF-8");
+        }
+        /* the name and the strings are checked here: jansson need not */
+        if (st == EE_OK && (array ? json_array_append_new(*out, v)
+                                  : json_object_setn_new_nocheck(*out, k, klen, v)) != 0)
+            st = ee__error(EE_ENOMEM, "out of memory reading a %s", ee__record_what(d->top));
         if (st != EE_OK) {
             json_decref(*out);
             *out = NULL;
@@ -406,8 +409,9 @@ static ee_status dec_value(dec *d, bson_iter_t *it, const ee__rec_field *f,
     case BSON_TYPE_UTF8: {
         uint32_t n;
         const char *s = bson_iter_utf8(it, &n);
-        if ((*out = json_stringn(s, n)) == NULL && !bson_utf8_validate(s, n, true))
+        if (!ee__utf8_valid(s, n))
             return dec_fail(d, "is not valid UTF-8");
+        *out = json_stringn_nocheck(s, n);
         break;
     }
     case BSON_TYPE_INT32: *out = json_integer(bson_iter_int32(it)); break;
