@@ -200,11 +200,16 @@ static void redact_markers(char *buf, size_t cap)
         /* every marker starts with a lowercase letter or a quote: most
          * positions fail on their first character, without a call */
         int first = (unsigned char)markers[m][0];
+        char firsts[3] = {(char)first, (char)toupper(first), '\0'};
         size_t pos = 0;
-        while (buf[pos] != '\0') {
+        for (;;) {
+            /* to the next position that can start the marker */
+            const char *at = strpbrk(buf + pos, firsts);
+            if (at == NULL)
+                break;
+            pos = (size_t)(at - buf);
             size_t start;
-            if (tolower((unsigned char)buf[pos]) != first ||
-                !match_marker(buf, pos, markers[m], mlen, &start)) {
+            if (!match_marker(buf, pos, markers[m], mlen, &start)) {
                 pos++;
                 continue;
             }
@@ -223,9 +228,13 @@ static void redact_markers(char *buf, size_t cap)
 static void redact_sk_tokens(char *buf, size_t cap)
 {
     size_t pos = 0;
-    while (buf[pos] != '\0') {
+    for (;;) {
+        const char *at = strstr(buf + pos, "sk-");
+        if (at == NULL)
+            break;
+        pos = (size_t)(at - buf);
         bool word_start = pos == 0 || !is_token_char((unsigned char)buf[pos - 1]);
-        if (!word_start || strncmp(buf + pos, "sk-", 3) != 0) {
+        if (!word_start) {
             pos++;
             continue;
         }
