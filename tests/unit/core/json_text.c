@@ -155,5 +155,8 @@ Test(json_text, a_string_that_is_not_utf8_is_refused)
     cr_expect_null(json_dumps(doc, JSON_COMPACT), "jansson refuses it too");
     char *out = NULL;
     cr_expect_eq(ee__json_out(&out, doc), EE_ENOMEM);
+    cr_expect_not_null(strstr(out != NULL ? out : "", "EE_ENOMEM"), "the error document: %s",
+                       out != NULL ? out : "(null)");
+    ee_free(out);
     cr_expect_null(ee__json_text(NULL, NULL));
 }
