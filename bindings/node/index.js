@@ -869,6 +869,7 @@ function makeCallback(type, jsfn) {
     const ret = manifest.callbacks[type].returns;
     return new SharedCallback((...cargs) => {
         const a = [];
+        const borrowed = [];
         for (let i = 0; i < ps.length; i++) {
             const p = ps[i];
             if (p.type === 'ptr' && p.name === 'payload') continue;
@@ -880,7 +881,9 @@ function makeCallback(type, jsfn) {
                 i++;
             } else if (p.type.startsWith('handle:')) {
                 const C = classes[mapping.className(p.type.slice(7))];
-                a.push(new C(ADOPT, cargs[i], [], false));  // borrowed for the call
+                const h = new C(ADOPT, cargs[i], [], false);
+                borrowed.push(h);
+                a.push(h);
             } else if (p.type === 'str' && /_json$/.test(p.name)) {
                 a.push(cargs[i] == null ? null : JSON.parse(cargs[i]));
             } else {
@@ -897,6 +900,10 @@ function makeCallback(type, jsfn) {
         } catch (e) {
             process.emitWarning(`execengine ${type} callback threw: ${e && e.stack || e}`);
             return -1;
+        } finally {
+            // The library's object (a stream's response) is borrowed for
+            // the call: kept and used later, it was freed memory.
+            for (const h of borrowed) h._held = null;
         }
     }, type);
 }
