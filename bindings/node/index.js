@@ -1089,20 +1089,33 @@ function invoke(d, self, jsArgs) {
         .filter((o) => o instanceof Engine || o instanceof NativeHandle || o instanceof Config);
     pinAll(pinned);
     return new Promise((resolve, reject) => {
-        fn[d.name].async(...c, (err, st) => {
-            try {
-                if (err) throw err;
-                resolve(finish(d, st, c, deps, true));
-            } catch (e) {
-                reject(e);
-            } finally {
-                releaseTemps();
-                // deps (Principal, handles, this object) stay referenced by
-                // this closure until here, so none is collected mid-call.
-                deps.length = 0;
-                unpinAll(pinned);
-            }
-        });
+        let settled = false;
+        const settle = () => {
+            if (settled) return;
+            settled = true;
+            releaseTemps();
+            // deps (Principal, handles, this object) stay referenced by
+            // this closure until here, so none is collected mid-call.
+            deps.length = 0;
+            unpinAll(pinned);
+        };
+        try {
+            fn[d.name].async(...c, (err, st) => {
+                try {
+                    if (err) throw err;
+                    resolve(finish(d, st, c, deps, true));
+                } catch (e) {
+                    reject(e);
+                } finally {
+                    settle();
+                }
+            });
+        } catch (e) {
+            // koffi refused the call before queueing it (more than its
+            // max_async_calls in flight): nothing ran, nothing stays pinned.
+            settle();
+            reject(e);
+        }
     });
 }
 
@@ -1216,6 +1229,7 @@ function gatewayHandle(engine, request, sink = {}) {
     if (typeof body === 'string') body = Buffer.from(cstr(body, 'gateway.handle: request.body', true), 'utf8');
     if (!Buffer.isBuffer(body)) throw new TypeError('gateway.handle: request.body must be a Buffer or a string');
     const { onHead, onChunk } = sink || {};
+    const ptr = engine._handle();  // before anything is registered
     const answer = { status: 0, headers: [], body: Buffer.alloc(0) };
     const chunks = [];
     let failure = null;
@@ -1248,29 +1262,40 @@ function gatewayHandle(engine, request, sink = {}) {
         headers: lines.length ? lines : null, n_headers: lines.length,
         body: body.length ? body : null, body_len: body.length,
     };
-    const ptr = engine._handle();
     engine._pending = (engine._pending || 0) + 1;
+    let settled = false;
+    const settle = () => {
+        if (settled) return;
+        settled = true;
+        koffi.unregister(head);
+        koffi.unregister(chunk);
+        if (--engine._pending === 0 && engine._closing) engine._reallyClose();
+    };
     return new Promise((resolve, reject) => {
-        sfn.ee_gateway_handle.async(ptr, req, { head, body: chunk, payload: null }, (err, st) => {
-            koffi.unregister(head);
-            koffi.unregister(chunk);
-            try {
-                if (err) throw err;
-                if (failure) throw failure;
-                // the worker's error detail stays on the worker: the
-                // status's error, with a message for the one a caller causes
-                if (st < 0)
-                    throw ExecEngineError.forStatus(st, st === Status.EE_ECANCELLED
-                        ? 'gateway.handle: stopped by onHead or onChunk (the provider call was stopped and metered)'
-                        : null);
-                answer.body = Buffer.concat(chunks);
-                resolve(answer);
-            } catch (e) {
-                reject(e);
-            } finally {
-                if (--engine._pending === 0 && engine._closing) engine._reallyClose();
-            }
-        });
+        try {
+            sfn.ee_gateway_handle.async(ptr, req, { head, body: chunk, payload: null }, (err, st) => {
+                try {
+                    if (err) throw err;
+                    if (failure) throw failure;
+                    // the worker's error detail stays on the worker: the
+                    // status's error, with a message for the one a caller causes
+                    if (st < 0)
+                        throw ExecEngineError.forStatus(st, st === Status.EE_ECANCELLED
+                            ? 'gateway.handle: stopped by onHead or onChunk (the provider call was stopped and metered)'
+                            : null);
+                    answer.body = Buffer.concat(chunks);
+                    resolve(answer);
+                } catch (e) {
+                    reject(e);
+                } finally {
+                    settle();
+                }
+            });
+        } catch (e) {
+            // refused by koffi (its queue is full): nothing ran
+            settle();
+            reject(e);
+        }
     });
 }
 
