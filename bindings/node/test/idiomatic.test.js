@@ -601,7 +601,7 @@ test('transport, n8n client, mail, counters and cost table through their classes
         assert.throws(() => transport.http(req2), /closed Transport/);
         const lateResp = await late;
         assert.equal(lateResp.status(), 200);
-        assert.equal(transport._held, null);   // freed once the call settled
+        assert.equal(transport._life.ended, true);   // freed once the call settled
         lateResp.close();
         req2.close();
     } finally {

@@ -11,7 +11,7 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 
 const ee = require('..');
-const { SECRET } = require('./helpers');
+const { SECRET, memoryEngine } = require('./helpers');
 
 /** A local HTTP server answering `handler(req, res)`; resolves to {srv, base}. */
 async function httpServer(handler) {
@@ -83,4 +83,51 @@ test('an async call koffi refuses (its queue is full) leaves nothing pinned', as
     await b.close();
     assert.ok(linesA.includes('engine closed'), JSON.stringify(linesA.slice(-3)));
     assert.ok(linesB.includes('engine closed'), JSON.stringify(linesB.slice(-3)));
+});
+
+test('a handle is closed with the one it borrows: an N8n client with its Transport', async () => {
+    const { srv, base } = await httpServer((req, res) => setTimeout(() => {
+        res.setHeader('Content-Type', 'application/json');
+        res.end(JSON.stringify({ data: [{ id: 'wfA', name: 'A', active: true, nodes: [] }], nextCursor: null }));
+    }, 200));
+    const transport = ee.Transport.curl(null);
+    const busy = ee.N8n.create(transport, base, 'k');
+    const idle = ee.N8n.create(transport, base, 'k');
+    try {
+        const inFlight = busy.listWorkflows({});
+        // ee_n8n_new: "transport is borrowed and must outlive the client".
+        // It was freed here at once, under the call in flight and under
+        // the idle client's next call (ASan: heap-use-after-free in
+        // ee_transport_http).
+        transport.close();
+        assert.equal(transport.closed, true);
+        assert.equal(idle.closed, true);
+        assert.throws(() => idle.listWorkflows({}), /closed N8n/);
+        assert.equal(busy.closed, true);
+        assert.equal(transport._life.ended, false);  // the call in flight still uses it
+        assert.deepEqual((await inFlight).data.map((w) => w.id), ['wfA']);
+        assert.equal(busy._life.ended, true);
+        assert.equal(transport._life.ended, true);   // after the client that borrowed it
+    } finally {
+        busy.close();
+        idle.close();
+        transport.close();
+        srv.close();
+    }
+});
+
+test('a handle is closed with the one it borrows: a QuotaSubject with its Engine', () => {
+    const engine = memoryEngine();
+    const other = memoryEngine();
+    try {
+        const subject = ee.QuotaSubject.create(engine, P);
+        engine.quota.finishTicket(engine.quota.admitFast(subject), true);
+        engine.close();
+        // The subject keeps the engine's quota state and counters: used
+        // with another engine afterwards, it read freed memory.
+        assert.equal(subject.closed, true);
+        assert.throws(() => other.quota.admitFast(subject), /closed QuotaSubject/);
+    } finally {
+        other.close();
+    }
 });
