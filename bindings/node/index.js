@@ -803,10 +803,14 @@ class Engine {
     constructor(config) {
         if (!(config instanceof Config)) throw new TypeError('Engine needs a Config');
         const out = [null];
-        check(fn.ee_engine_open(out, config._handle()));
-        this._life = new Life('Engine', out[0], freeWith(fn.ee_engine_close));
-        // The engine copied the config's callback pointers: hold them.
-        for (const [k, cb] of config._life.callbacks) this._life.callbacks.set(k, cb.acquire());
+        // The open calls the config's log and clock callbacks: a free()
+        // there waits for it, and so the callbacks stay registered.
+        withPinned([config], () => {
+            check(fn.ee_engine_open(out, config._handle()));
+            this._life = new Life('Engine', out[0], freeWith(fn.ee_engine_close));
+            // The engine copied the config's callback pointers: hold them.
+            for (const [k, cb] of config._life.callbacks) this._life.callbacks.set(k, cb.acquire());
+        });
         lifeRegistry.register(this, this._life, this);
         attachEngineModules(this);
     }
@@ -820,11 +824,11 @@ class Engine {
     _onAlert(callback) {
         const handle = this._handle();
         if (callback === null || callback === undefined) {
-            check(fn.ee_quota_set_alert_callback(handle, null, null));
+            withPinned([this], () => check(fn.ee_quota_set_alert_callback(handle, null, null)));
             return;
         }
         const cb = makeCallback('ee_quota_alert_fn', callback);
-        const st = fn.ee_quota_set_alert_callback(handle, cb.ptr, null);
+        const st = withPinned([this], () => fn.ee_quota_set_alert_callback(handle, cb.ptr, null));
         if (st < 0) {
             const err = ExecEngineError.last(st);
             cb.release();
@@ -853,11 +857,13 @@ class Engine {
 
     /** The engine's clock, ms since the Unix epoch (Number, or BigInt if huge). */
     nowMs() {
-        return fn.ee_engine_now_ms(this._handle());
+        const handle = this._handle();
+        return withPinned([this], () => fn.ee_engine_now_ms(handle));  // the clock callback may close it
     }
 
     summary() {
-        return JSON.parse(callString('ee_engine_summary_json', this._handle()));
+        const handle = this._handle();
+        return JSON.parse(withPinned([this], () => callString('ee_engine_summary_json', handle)));
     }
 
     /** summary() on a koffi worker thread: a Promise of the parsed JSON. */
@@ -1162,17 +1168,26 @@ function invoke(d, self, jsArgs) {
     const { c, temps, deps, borrowed } = prepare(d, selfPtr, self, jsArgs);  // closes its temps if it throws
     if (self && d.kind !== 'engine') deps.push(self);
     const releaseTemps = () => { for (const t of temps) t.close(); };
+    // The object the call is on and every handle it passes (a Principal, a
+    // Schema ...) are closed only once the call returns: close() meanwhile
+    // defers the free - from a callback that runs inside a synchronous
+    // call (log, clock, quota alert) as from this thread while a worker
+    // runs an async one.
+    let pinned;
+    try {
+        pinned = pinLives([self, ...deps].filter((o) => o && o._life));
+    } catch (e) {
+        releaseTemps();
+        throw e;
+    }
     if (!d.async) {
         try {
             return finish(d, fn[d.name](...c), c, deps, false, borrowed);
         } finally {
+            unpinLives(pinned);
             releaseTemps();
         }
     }
-    // The object the call is on and every handle it passes (a Principal, a
-    // Schema ...) are closed only once the call settles: close() meanwhile
-    // defers the free (the worker is still reading them).
-    const pinned = pinLives([self, ...deps].filter((o) => o && o._life));
     return new Promise((resolve, reject) => {
         let settled = false;
         const settle = () => {
@@ -1255,10 +1270,14 @@ function attachEngineModules(engine) {
     // The quota ticket fast path (C structs, below).
     engine.quota.admitFast = (subject, estCostNano) => admitFast(engine, subject, estCostNano);
     engine.quota.finishTicket = (ticket, success, actualCostNano = 0) => {
-        check(fn.ee_quota_finish(engine._handle(), ticketArg(ticket), success ? 1 : 0,
-                                 int64Arg(actualCostNano, 'actualCostNano')));
+        const args = [engine._handle(), ticketArg(ticket), success ? 1 : 0,
+            int64Arg(actualCostNano, 'actualCostNano')];
+        withPinned([engine], () => check(fn.ee_quota_finish(...args)));
     };
-    engine.quota.renew = (ticket) => { check(fn.ee_quota_renew(engine._handle(), ticketArg(ticket))); };
+    engine.quota.renew = (ticket) => {
+        const args = [engine._handle(), ticketArg(ticket)];
+        withPinned([engine], () => check(fn.ee_quota_renew(...args)));
+    };
     engine.gateway.handle = (request, sink) => gatewayHandle(engine, request, sink);
 }
 
@@ -1627,8 +1646,8 @@ function admitFast(engine, subject, estCostNano = 0) {
     const t = new QuotaTicket();
     let st;
     try {
-        st = fn.ee_quota_admit_fast(ehandle, (temp || subject)._handle(),
-                                    int64Arg(estCostNano, 'estCostNano'), t.buffer);
+        const args = [ehandle, (temp || subject)._handle(), int64Arg(estCostNano, 'estCostNano'), t.buffer];
+        st = withPinned([engine, temp || subject], () => fn.ee_quota_admit_fast(...args));
         if (st >= 0) return t;
         let err = ExecEngineError.last(st);
         if (REFUSALS.has(statusNames.get(st))) {

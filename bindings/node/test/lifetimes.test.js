@@ -131,3 +131,57 @@ test('a handle is closed with the one it borrows: a QuotaSubject with its Engine
         other.close();
     }
 });
+
+test('a callback that closes the engine a synchronous call is on: freed when the call returns', async () => {
+    // The clock and log callbacks run inside the engine's calls (here on
+    // this thread, in quota.admit): close() there freed the engine under
+    // the call (ASan: heap-use-after-free in ee__quota_org_load).
+    const order = [];
+    const cfg = new ee.Config();
+    cfg.set('EE_STORAGE_URI', 'memory:');
+    cfg.set('EE_COUNTERS_URI', 'memory:');
+    cfg.set('API_KEY_ENCRYPTION_SECRET', SECRET);
+    cfg.setLog((l, m, msg) => { if (msg === 'engine closed') order.push(msg); }, 'info');
+    let engine = null;
+    let armed = false;
+    cfg.setClock(() => {
+        if (armed) {
+            armed = false;
+            engine.close();
+            order.push('close() returned');
+        }
+        return Date.now();
+    });
+    engine = ee.Engine.open(cfg);
+    cfg.free();
+    armed = true;
+    const answer = engine.quota.admit(P, { estimatedCostNanoUsd: 0 });
+    order.push('admit returned');
+    assert.equal(answer.allowed, true);
+    assert.equal(engine.closed, true);
+    assert.throws(() => engine.nowMs(), /closed Engine/);
+    await engine.close();
+    // not closed inside close(), under the call, but once the call returned
+    assert.deepEqual(order.filter((x) => x !== 'admit returned'), ['close() returned', 'engine closed']);
+});
+
+test('a log callback that frees the config during Engine.open: the open completes', async () => {
+    // The config's callbacks were unregistered under the open, which went
+    // on calling them ("Cannot use non-registered callback beyond FFI
+    // call"), and the engine it had opened was lost.
+    const lines = [];
+    const cfg = new ee.Config();
+    cfg.set('EE_STORAGE_URI', 'memory:');
+    cfg.set('EE_COUNTERS_URI', 'memory:');
+    cfg.set('API_KEY_ENCRYPTION_SECRET', SECRET);
+    cfg.setLog((l, m, msg) => {
+        lines.push(msg);
+        cfg.free();
+    }, 'info');
+    const engine = ee.Engine.open(cfg);
+    assert.equal(cfg.freed, true);
+    assert.equal(typeof engine.summary().version, 'string');
+    await engine.close();
+    assert.ok(lines.some((l) => /engine opened/.test(l)), JSON.stringify(lines));
+    assert.ok(lines.includes('engine closed'), JSON.stringify(lines));
+});
