@@ -478,8 +478,9 @@ class SharedCallback {
  *     same rules.
  */
 class Life {
-    /** `release(ptr, done)` frees the C object and calls done() once it is
-     * freed; null for an object the library owns (a callback's argument). */
+    /** `release(ptr, done, life)` frees the C object and calls done() once
+     * it is freed; null for an object the library owns (a callback's
+     * argument). */
     constructor(what, ptr, release, closedWord = 'closed') {
         this.what = what;
         this.ptr = ptr;
@@ -535,7 +536,7 @@ function settleLife(life) {
             settleLife(parent);
         }
     };
-    if (life.release) life.release(life.ptr, done);
+    if (life.release) life.release(life.ptr, done, life);
     else done();
 }
 
@@ -575,6 +576,28 @@ const freeWith = (free) => (ptr, done) => {
     free(ptr);
     done();
 };
+
+/**
+ * ee_engine_close(): on a koffi worker when the engine holds JS callbacks
+ * (log, clock, quota alerts). The engine's own threads (execution workers,
+ * keeper, e-mail outbox) call them; koffi runs such a call on this thread's
+ * event loop while the calling thread waits, and the close joins those
+ * threads - on this thread it waited for them forever. Off it, the loop
+ * runs their last calls, and the callbacks are released once it returned.
+ */
+function closeEngine(ptr, done, life) {
+    if (life.callbacks.size === 0) {
+        fn.ee_engine_close(ptr);
+        done();
+        return;
+    }
+    try {
+        fn.ee_engine_close.async(ptr, () => done());
+    } catch (e) {
+        // koffi's queue is full (max_async_calls): again once calls ended
+        setTimeout(() => closeEngine(ptr, done, life), 10);
+    }
+}
 
 // Safety net: objects never closed explicitly are closed once collected.
 const lifeRegistry = new FinalizationRegistry(closeLife);
@@ -807,7 +830,7 @@ class Engine {
         // there waits for it, and so the callbacks stay registered.
         withPinned([config], () => {
             check(fn.ee_engine_open(out, config._handle()));
-            this._life = new Life('Engine', out[0], freeWith(fn.ee_engine_close));
+            this._life = new Life('Engine', out[0], closeEngine);
             // The engine copied the config's callback pointers: hold them.
             for (const [k, cb] of config._life.callbacks) this._life.callbacks.set(k, cb.acquire());
         });
@@ -843,12 +866,20 @@ class Engine {
         return this._life.live();
     }
 
-    /** Close the engine and the handles that borrow it (QuotaSubjects), or
-     * when the last call on it settles. Idempotent. */
+    /**
+     * Close the engine and the handles that borrow it (QuotaSubjects), at
+     * once for new calls, in C when the last call on it returned. Returns a
+     * Promise that resolves once ee_engine_close() has returned: an engine
+     * holding JS callbacks (setLog, setClock, quota.onAlert) is closed on a
+     * worker thread, so its last log lines come after close() returned.
+     * Idempotent.
+     */
     close() {
-        if (this._life.closing) return;
-        lifeRegistry.unregister(this);
-        closeLife(this._life);
+        if (!this._life.closing) {
+            lifeRegistry.unregister(this);
+            closeLife(this._life);
+        }
+        return whenEnded(this._life);
     }
 
     [Symbol.dispose]() { this.close(); }

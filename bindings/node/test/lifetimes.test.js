@@ -11,7 +11,7 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 
 const ee = require('..');
-const { SECRET, memoryEngine } = require('./helpers');
+const { SECRET, memoryEngine, startScript } = require('./helpers');
 
 /** A local HTTP server answering `handler(req, res)`; resolves to {srv, base}. */
 async function httpServer(handler) {
@@ -184,4 +184,52 @@ test('a log callback that frees the config during Engine.open: the open complete
     await engine.close();
     assert.ok(lines.some((l) => /engine opened/.test(l)), JSON.stringify(lines));
     assert.ok(lines.includes('engine closed'), JSON.stringify(lines));
+});
+
+// ---- the engine's own threads and the JS callbacks they call -----------------
+const ENGINE_PATH = JSON.stringify(require('node:path').join(__dirname, '..'));
+
+/** node -e `body` in a child with an engine `engine` (memory:, the fake n8n
+ * at process.argv[1], `extra` options) and the principal P; {status,
+ * signal, stdout, stderr}. */
+function child(body, n8nUrl, extra = {}, timeout = 30000) {
+    const script = `
+        const ee = require(${ENGINE_PATH});
+        const cfg = new ee.Config();
+        for (const [k, v] of Object.entries(${JSON.stringify({
+            EE_STORAGE_URI: 'memory:', EE_COUNTERS_URI: 'memory:', API_KEY_ENCRYPTION_SECRET: SECRET,
+            N8N_API_KEY: 'n8n-life-key', ...extra })})) cfg.set(k, v);
+        cfg.set('N8N_BASE_URL', process.argv[1]);
+        const P = ${JSON.stringify(P)};
+        ${body}`;
+    return require('node:child_process').spawnSync(process.execPath, ['-e', script, n8nUrl],
+                                                   { encoding: 'utf8', timeout });
+}
+
+test('close() while the engine\'s workers call its JS clock does not deadlock', async () => {
+    // ee_engine_close() joins the engine's worker threads; a worker calling
+    // the JS clock waits for this thread to run it (koffi queues the call
+    // to the event loop) - this thread, blocked in the join: a close on it
+    // never returned. It now runs on a koffi worker while the loop goes on.
+    const n8n = await startScript('fake_n8n.py');
+    try {
+        for (let i = 0; i < 3; i++) {
+            const r = child(`
+                cfg.setClock(() => Date.now());
+                const engine = ee.Engine.open(cfg);
+                cfg.free();
+                (async () => {
+                    const wf = (await engine.catalog.sync()).added[0].id;
+                    for (let i = 0; i < 5; i++) engine.executions.start(P, wf, { parameters: { text: 'x' } });
+                    await new Promise((r) => setTimeout(r, 50));
+                    await engine.close();
+                    console.log('closed');
+                })();`, n8n.url, { EXEC_WORKERS: '2' }, 20000);
+            assert.equal(r.signal, null, `child killed by ${r.signal} (a hang): ${r.stderr}`);
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(r.stdout.trim(), 'closed');
+        }
+    } finally {
+        n8n.proc.kill();
+    }
 });
