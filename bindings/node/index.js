@@ -517,6 +517,7 @@ class Life {
 function closeLife(life) {
     if (life.closing) return;
     life.closing = true;
+    openEngines.delete(life);
     for (const child of [...life.children]) closeLife(child);
     settleLife(life);
 }
@@ -601,6 +602,58 @@ function closeEngine(ptr, done, life) {
 
 // Safety net: objects never closed explicitly are closed once collected.
 const lifeRegistry = new FinalizationRegistry(closeLife);
+
+// ---- engines left open at exit -------------------------------------------------
+/*
+ * Node runs no finalizer at exit, and an engine never closed kept its
+ * threads running while the process ended: at the end of the event loop a
+ * worker calling a JS callback called into the torn-down Node (SIGABRT in
+ * napi_call_threadsafe_function), and at process.exit() the workers raced
+ * exit()'s clean-up (SIGSEGV in OpenSSL, cleaned up at exit). So:
+ *   - when the event loop is about to end ('beforeExit', once the other
+ *     listeners scheduled nothing more), every engine still open is closed
+ *     - one holding JS callbacks on a worker, the loop running their last
+ *     calls, then ending;
+ *   - at 'exit' (process.exit(), which runs no more of the loop), an engine
+ *     still open without JS callbacks is closed. One that a call is inside
+ *     (process.exit() waits for an async call in flight: libuv joins its
+ *     threads) is never freed under it, and one holding JS callbacks could
+ *     not be closed (a worker waiting for the loop to run a callback would
+ *     wait forever): those are left to the process's end.
+ */
+const openEngines = new Set();  // the Lives of the engines not closed yet
+let exitWatched = false;
+
+function watchExit() {
+    if (exitWatched) return;
+    exitWatched = true;
+    // First of the 'beforeExit' listeners: what is there before they run.
+    process.prependListener('beforeExit', () => {
+        if (openEngines.size === 0) return;
+        const before = process.getActiveResourcesInfo();
+        setImmediate(() => closeAtLoopEnd(before));
+    });
+    process.on('exit', closeAtExit);
+}
+
+function closeAtLoopEnd(before) {
+    // After the other 'beforeExit' listeners and what they chained: one that
+    // scheduled more work (a timer, I/O, a call on an engine) may still use
+    // its engine, and 'beforeExit' comes again once that work is done.
+    const added = process.getActiveResourcesInfo();
+    for (const r of before) {
+        const i = added.indexOf(r);
+        if (i >= 0) added.splice(i, 1);
+    }
+    const lives = [...openEngines];
+    if (added.length > 0 || lives.some((life) => life.pending > 0)) return;
+    for (const life of lives) closeLife(life);
+}
+
+function closeAtExit() {
+    for (const life of [...openEngines])
+        if (life.pending === 0 && life.callbacks.size === 0) closeLife(life);
+}
 
 function levelArg(level) {
     if (typeof level === 'string') {
@@ -835,6 +888,8 @@ class Engine {
             for (const [k, cb] of config._life.callbacks) this._life.callbacks.set(k, cb.acquire());
         });
         lifeRegistry.register(this, this._life, this);
+        openEngines.add(this._life);
+        watchExit();
         attachEngineModules(this);
     }
 

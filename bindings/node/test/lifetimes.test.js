@@ -233,3 +233,83 @@ test('close() while the engine\'s workers call its JS clock does not deadlock', 
         n8n.proc.kill();
     }
 });
+
+// ---- the process's end with engines left open ---------------------------------
+/** Runs `child(body)` `times` times; the failures, as text. */
+function exits(times, body, n8nUrl, extra) {
+    const bad = [];
+    for (let i = 0; i < times; i++) {
+        const r = child(body, n8nUrl, extra);
+        if (r.signal !== null || r.status !== 0 || r.stdout.trim() !== 'end')
+            bad.push(`run ${i}: status ${r.status}, signal ${r.signal}, stdout ${JSON.stringify(r.stdout)}, `
+                     + `stderr ${r.stderr.slice(-300)}`);
+    }
+    return bad;
+}
+
+test('the event loop ends cleanly with an engine left open whose workers call JS', async () => {
+    // Node runs no finalizer at exit: the engine's workers went on calling
+    // the JS clock into the torn-down Node (SIGABRT in
+    // napi_call_threadsafe_function, 5 runs of 6). At the loop's end the
+    // binding now closes the engines left open.
+    const n8n = await startScript('fake_n8n.py');
+    try {
+        const bad = exits(5, `
+            cfg.setClock(() => Date.now());
+            const engine = ee.Engine.open(cfg);
+            (async () => {
+                const wf = (await engine.catalog.sync()).added[0].id;
+                for (let i = 0; i < 8; i++) engine.executions.start(P, wf, { parameters: { text: 'x' } });
+                console.log('end');
+            })();`, n8n.url, { EXEC_WORKERS: '4' });
+        assert.deepEqual(bad, []);
+    } finally {
+        n8n.proc.kill();
+    }
+});
+
+test('process.exit() with an engine left open whose workers are busy exits cleanly', async () => {
+    // exit() cleans up OpenSSL (atexit) while the workers still hashed with
+    // it: SIGSEGV in CRYPTO_THREAD_read_lock, half of the runs. The 'exit'
+    // hook now closes the engine (it has no JS callback) first.
+    const n8n = await startScript('fake_n8n.py');
+    try {
+        const bad = exits(8, `
+            const engine = ee.Engine.open(cfg);
+            (async () => {
+                const wf = (await engine.catalog.sync()).added[0].id;
+                for (let w = 0; w < 6; w++)
+                    for (let i = 0; i < 8; i++)
+                        engine.executions.start({ ...P, workspaceId: 'ws-' + w }, wf, { parameters: { text: 'x' } });
+                console.log('end');
+                setTimeout(() => process.exit(0), 10);
+            })();`, n8n.url, { EXEC_WORKERS: '8' });
+        assert.deepEqual(bad, []);
+    } finally {
+        n8n.proc.kill();
+    }
+});
+
+test('process.exit() during an async wait: the engine is not freed under the wait', async () => {
+    // process.exit() waits for the async calls in flight (libuv joins its
+    // threads); the exit hook must leave their engine alone - closing it
+    // would wake the wait, which would return from freed memory (the
+    // Python binding's bug at interpreter exit).
+    const n8n = await startScript('fake_n8n.py');
+    try {
+        const bad = exits(2, `
+            const engine = ee.Engine.open(cfg);
+            (async () => {
+                const wf = (await engine.catalog.sync()).added[0].id;
+                const id = engine.executions.start(P, wf, { parameters: { text: 'x' } });
+                engine.executions.wait(P, id, 1500).then(() => console.log('wait ended'),
+                                                       (e) => console.log('wait failed:', e.code));
+                await new Promise((r) => setTimeout(r, 200));
+                console.log('end');
+                process.exit(0);
+            })();`, n8n.url, { EXEC_WORKERS: '0' });
+        assert.deepEqual(bad, []);
+    } finally {
+        n8n.proc.kill();
+    }
+});
