@@ -50,12 +50,11 @@ test('a handle given to a callback is valid for that call only', async () => {
 const P = { workspaceId: 'ws-life', userId: 'u-1', orgId: 'org-1' };
 
 /** An engine on memory: storage and counters whose log lines go to `lines`. */
-function loggedEngine(lines, extra = {}) {
+function loggedEngine(lines) {
     const cfg = new ee.Config();
     cfg.set('EE_STORAGE_URI', 'memory:');
     cfg.set('EE_COUNTERS_URI', 'memory:');
     cfg.set('API_KEY_ENCRYPTION_SECRET', SECRET);
-    for (const [k, v] of Object.entries(extra)) cfg.set(k, v);
     cfg.setLog((l, m, msg) => lines.push(msg), 'info');
     const engine = ee.Engine.open(cfg);
     cfg.free();
