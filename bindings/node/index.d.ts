@@ -700,7 +700,9 @@ export interface EngineQuota {
 export declare class Engine {
     constructor(config: Config);
     static open(config: Config): Engine;
-    close(): void;
+    /** Resolves once ee_engine_close() returned (on a worker thread for an
+     * engine holding JS callbacks, after the last call on it). */
+    close(): Promise<void>;
     [Symbol.dispose](): void;
     readonly closed: boolean;
     nowMs(): Int64;

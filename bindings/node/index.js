@@ -460,20 +460,200 @@ class SharedCallback {
     }
 }
 
-function releaseAll(callbacks) {
-    for (const cb of callbacks) cb.release();
+// ---- object lifetimes ------------------------------------------------------------
+/*
+ * Each library object a wrapper (Config, Engine, a handle) stands for has a
+ * Life, shared by the wrapper, its finalizer and the handles that borrow
+ * it; a Life never references its wrapper, so the wrapper can be
+ * collected. The rules:
+ *   - close() marks it closed at once (every new call throws) and frees the
+ *     C object when no call through the binding is inside C with it any
+ *     more: each call pins the objects it passes for its duration (`pending`).
+ *   - A handle made over one it borrows (an N8n client over its Transport: the
+ *     header says the transport must outlive the client; a QuotaSubject
+ *     over its Engine) is its `child`: closing the borrowed one closes its
+ *     children, and frees it only after them. The child's wrapper keeps the
+ *     borrowed one's alive (`_deps`), so a finalizer never closes it early.
+ *   - The finalizer (FinalizationRegistry: a dropped wrapper) closes by the
+ *     same rules.
+ */
+class Life {
+    /** `release(ptr, done, life)` frees the C object and calls done() once
+     * it is freed; null for an object the library owns (a callback's
+     * argument). */
+    constructor(what, ptr, release, closedWord = 'closed') {
+        this.what = what;
+        this.ptr = ptr;
+        this.release = release;
+        this.closedWord = closedWord;
+        this.callbacks = new Map();   // SharedCallbacks C may call while it lives
+        this.pending = 0;             // calls inside C with it
+        this.closing = false;         // close() asked: no new call
+        this.freed = false;           // its release started
+        this.ended = false;           // its release done
+        this.parent = null;           // the Life it borrows
+        this.children = new Set();    // the Lives that borrow it
+        this.waiters = [];            // resolve functions of whenEnded()
+    }
+
+    error() {
+        return new Error(`execengine: operation on a ${this.closedWord} ${this.what}`);
+    }
+
+    /** The pointer for a call: throws once close() was asked. */
+    live() {
+        if (this.closing) throw this.error();
+        return this.ptr;
+    }
+
+    /** This Life borrows `parent` (closed with it, freed before it). */
+    borrow(parent) {
+        this.parent = parent;
+        parent.children.add(this);
+    }
 }
 
-// Safety net: handles that were never freed explicitly are freed once
-// garbage collected. The held value never references the wrapper itself.
-const configRegistry = new FinalizationRegistry((held) => {
-    fn.ee_config_free(held.ptr);
-    releaseAll(Object.values(held.callbacks));
-});
-const engineRegistry = new FinalizationRegistry((held) => {
-    fn.ee_engine_close(held.ptr);
-    releaseAll(held.callbacks);
-});
+/** Close `life` and the Lives that borrow it; free what no call holds. */
+function closeLife(life) {
+    if (life.closing) return;
+    life.closing = true;
+    openEngines.delete(life);
+    for (const child of [...life.children]) closeLife(child);
+    settleLife(life);
+}
+
+/** Free a closing Life once no call and no borrower holds it. */
+function settleLife(life) {
+    if (!life.closing || life.freed || life.pending > 0 || life.children.size > 0) return;
+    life.freed = true;
+    const done = () => {
+        for (const cb of life.callbacks.values()) cb.release();
+        life.callbacks.clear();
+        life.ended = true;
+        for (const resolve of life.waiters.splice(0)) resolve();
+        const parent = life.parent;
+        if (parent) {
+            parent.children.delete(life);
+            settleLife(parent);
+        }
+    };
+    if (life.release) life.release(life.ptr, done, life);
+    else done();
+}
+
+/** A Promise that resolves once `life`'s C object is freed. */
+function whenEnded(life) {
+    return life.ended ? Promise.resolve() : new Promise((resolve) => life.waiters.push(resolve));
+}
+
+/** Pin the Lives of `objs` (wrappers) for a call; throws if one is closed. */
+function pinLives(objs) {
+    const lives = [...new Set(objs.map((o) => o._life))];
+    for (const l of lives) l.live();
+    for (const l of lives) l.pending++;
+    return lives;
+}
+
+/** The call settled: a Life whose close() came meanwhile is freed now. */
+function unpinLives(lives) {
+    for (const l of lives) {
+        l.pending--;
+        settleLife(l);
+    }
+}
+
+/** call() with `objs` pinned (their close() meanwhile waits for it). */
+function withPinned(objs, call) {
+    const lives = pinLives(objs);
+    try {
+        return call();
+    } finally {
+        unpinLives(lives);
+    }
+}
+
+/** A sync release: free(ptr), then done. */
+const freeWith = (free) => (ptr, done) => {
+    free(ptr);
+    done();
+};
+
+/**
+ * ee_engine_close(): on a koffi worker when the engine holds JS callbacks
+ * (log, clock, quota alerts). The engine's own threads (execution workers,
+ * keeper, e-mail outbox) call them; koffi runs such a call on this thread's
+ * event loop while the calling thread waits, and the close joins those
+ * threads - on this thread it waited for them forever. Off it, the loop
+ * runs their last calls, and the callbacks are released once it returned.
+ */
+function closeEngine(ptr, done, life) {
+    if (life.callbacks.size === 0) {
+        fn.ee_engine_close(ptr);
+        done();
+        return;
+    }
+    try {
+        fn.ee_engine_close.async(ptr, () => done());
+    } catch (e) {
+        // koffi's queue is full (max_async_calls): again once calls ended
+        setTimeout(() => closeEngine(ptr, done, life), 10);
+    }
+}
+
+// Safety net: objects never closed explicitly are closed once collected.
+const lifeRegistry = new FinalizationRegistry(closeLife);
+
+// ---- engines left open at exit -------------------------------------------------
+/*
+ * Node runs no finalizer at exit, and an engine never closed kept its
+ * threads running while the process ended: at the end of the event loop a
+ * worker calling a JS callback called into the torn-down Node (SIGABRT in
+ * napi_call_threadsafe_function), and at process.exit() the workers raced
+ * exit()'s clean-up (SIGSEGV in OpenSSL, cleaned up at exit). So:
+ *   - when the event loop is about to end ('beforeExit', once the other
+ *     listeners scheduled nothing more), every engine still open is closed
+ *     - one holding JS callbacks on a worker, the loop running their last
+ *     calls, then ending;
+ *   - at 'exit' (process.exit(), which runs no more of the loop), an engine
+ *     still open without JS callbacks is closed. One that a call is inside
+ *     (process.exit() waits for an async call in flight: libuv joins its
+ *     threads) is never freed under it, and one holding JS callbacks could
+ *     not be closed (a worker waiting for the loop to run a callback would
+ *     wait forever): those are left to the process's end.
+ */
+const openEngines = new Set();  // the Lives of the engines not closed yet
+let exitWatched = false;
+
+function watchExit() {
+    if (exitWatched) return;
+    exitWatched = true;
+    // First of the 'beforeExit' listeners: what is there before they run.
+    process.prependListener('beforeExit', () => {
+        if (openEngines.size === 0) return;
+        const before = process.getActiveResourcesInfo();
+        setImmediate(() => closeAtLoopEnd(before));
+    });
+    process.on('exit', closeAtExit);
+}
+
+function closeAtLoopEnd(before) {
+    // After the other 'beforeExit' listeners and what they chained: one that
+    // scheduled more work (a timer, I/O, a call on an engine) may still use
+    // its engine, and 'beforeExit' comes again once that work is done.
+    const added = process.getActiveResourcesInfo();
+    for (const r of before) {
+        const i = added.indexOf(r);
+        if (i >= 0) added.splice(i, 1);
+    }
+    const lives = [...openEngines];
+    if (added.length > 0 || lives.some((life) => life.pending > 0)) return;
+    for (const life of lives) closeLife(life);
+}
+
+function closeAtExit() {
+    for (const life of [...openEngines])
+        if (life.pending === 0 && life.callbacks.size === 0) closeLife(life);
+}
 
 function levelArg(level) {
     if (typeof level === 'string') {
@@ -500,42 +680,35 @@ class Config {
             check(fn.ee_config_new(out));
             ptr = out[0];
         }
-        this._held = { ptr, callbacks: {} };
-        configRegistry.register(this, this._held, this);
+        this._life = new Life('Config', ptr, freeWith(fn.ee_config_free), 'freed');
+        lifeRegistry.register(this, this._life, this);
     }
 
     _handle() {
-        if (!this._held || this._closing) throw new Error('execengine: operation on a freed Config');
-        return this._held.ptr;
+        return this._life.live();
     }
 
     /** Free the config (wiping secrets), or when the last summaryAsync()
      * on it settles. Idempotent. */
     free() {
-        if (!this._held) return;
-        if (this._pending) {
-            this._closing = true;
-            return;
-        }
-        configRegistry.unregister(this);
-        fn.ee_config_free(this._held.ptr);
-        releaseAll(Object.values(this._held.callbacks));
-        this._held = null;
+        if (this._life.closing) return;
+        lifeRegistry.unregister(this);
+        closeLife(this._life);
     }
 
     close() { this.free(); }
 
     [Symbol.dispose]() { this.free(); }
 
-    get freed() { return this._held === null || !!this._closing; }
+    get freed() { return this._life.closing; }
 
     /** An independent copy (values, clock and log callback). */
     copy() {
         const out = [null];
         check(fn.ee_config_copy(out, this._handle()));
         const c = new Config(ADOPT, out[0]);
-        for (const [k, cb] of Object.entries(this._held.callbacks))
-            c._held.callbacks[k] = cb.acquire();
+        for (const [k, cb] of this._life.callbacks)
+            c._life.callbacks.set(k, cb.acquire());
         return c;
     }
 
@@ -620,9 +793,10 @@ class Config {
     options() { return Config.options(); }
 
     _setCallback(slot, cb) {
-        const old = this._held.callbacks[slot];
-        if (cb) this._held.callbacks[slot] = cb;
-        else delete this._held.callbacks[slot];
+        const callbacks = this._life.callbacks;
+        const old = callbacks.get(slot);
+        if (cb) callbacks.set(slot, cb);
+        else callbacks.delete(slot);
         if (old) old.release();
     }
 
@@ -705,13 +879,17 @@ class Engine {
     constructor(config) {
         if (!(config instanceof Config)) throw new TypeError('Engine needs a Config');
         const out = [null];
-        check(fn.ee_engine_open(out, config._handle()));
-        // The engine copied the config's callback pointers: hold them.
-        const callbacks = Object.values(config._held.callbacks).map((cb) => cb.acquire());
-        this._held = { ptr: out[0], callbacks };
-        this._pending = 0;
-        this._closing = false;
-        engineRegistry.register(this, this._held, this);
+        // The open calls the config's log and clock callbacks: a free()
+        // there waits for it, and so the callbacks stay registered.
+        withPinned([config], () => {
+            check(fn.ee_engine_open(out, config._handle()));
+            this._life = new Life('Engine', out[0], closeEngine);
+            // The engine copied the config's callback pointers: hold them.
+            for (const [k, cb] of config._life.callbacks) this._life.callbacks.set(k, cb.acquire());
+        });
+        lifeRegistry.register(this, this._life, this);
+        openEngines.add(this._life);
+        watchExit();
         attachEngineModules(this);
     }
 
@@ -724,50 +902,54 @@ class Engine {
     _onAlert(callback) {
         const handle = this._handle();
         if (callback === null || callback === undefined) {
-            check(fn.ee_quota_set_alert_callback(handle, null, null));
+            withPinned([this], () => check(fn.ee_quota_set_alert_callback(handle, null, null)));
             return;
         }
         const cb = makeCallback('ee_quota_alert_fn', callback);
-        const st = fn.ee_quota_set_alert_callback(handle, cb.ptr, null);
+        const st = withPinned([this], () => fn.ee_quota_set_alert_callback(handle, cb.ptr, null));
         if (st < 0) {
             const err = ExecEngineError.last(st);
             cb.release();
             throw err;
         }
-        this._held.callbacks.push(cb);
+        this._life.callbacks.set(cb, cb);  // kept, the replaced ones too
     }
 
     static open(config) { return new Engine(config); }
 
     _handle() {
-        if (!this._held || this._closing) throw new Error('execengine: operation on a closed Engine');
-        return this._held.ptr;
+        return this._life.live();
     }
 
+    /**
+     * Close the engine and the handles that borrow it (QuotaSubjects), at
+     * once for new calls, in C when the last call on it returned. Returns a
+     * Promise that resolves once ee_engine_close() has returned: an engine
+     * holding JS callbacks (setLog, setClock, quota.onAlert) is closed on a
+     * worker thread, so its last log lines come after close() returned.
+     * Idempotent.
+     */
     close() {
-        if (!this._held || this._closing) return;
-        this._closing = true;
-        if (this._pending === 0) this._reallyClose();
-    }
-
-    _reallyClose() {
-        engineRegistry.unregister(this);
-        fn.ee_engine_close(this._held.ptr);
-        releaseAll(this._held.callbacks);
-        this._held = null;
+        if (!this._life.closing) {
+            lifeRegistry.unregister(this);
+            closeLife(this._life);
+        }
+        return whenEnded(this._life);
     }
 
     [Symbol.dispose]() { this.close(); }
 
-    get closed() { return this._closing; }
+    get closed() { return this._life.closing; }
 
     /** The engine's clock, ms since the Unix epoch (Number, or BigInt if huge). */
     nowMs() {
-        return fn.ee_engine_now_ms(this._handle());
+        const handle = this._handle();
+        return withPinned([this], () => fn.ee_engine_now_ms(handle));  // the clock callback may close it
     }
 
     summary() {
-        return JSON.parse(callString('ee_engine_summary_json', this._handle()));
+        const handle = this._handle();
+        return JSON.parse(withPinned([this], () => callString('ee_engine_summary_json', handle)));
     }
 
     /** summary() on a koffi worker thread: a Promise of the parsed JSON. */
@@ -780,22 +962,15 @@ class Engine {
 const mapping = require('./lib/mapping');
 const descriptors = mapping.describe(manifest);
 
-const handleRegistry = new FinalizationRegistry((held) => freeHeld(held));
-
-function freeHeld(held) {
-    if (held.owned && held.free) fn[held.free](held.ptr);
-    for (const cb of held.callbacks.values()) cb.release();
-    held.callbacks.clear();
-}
-
 /**
  * A library handle other than Config and Engine (Principal, Storage,
  * CostTable ...): close() (alias free(), Symbol.dispose) frees it; one never
  * closed is freed when garbage collected. `_deps` keeps alive the handles it
- * was made from (a client keeps its transport).
+ * was made from (a client keeps its transport); `borrowed`: the one of them
+ * whose Life it borrows (closed with it).
  */
 class NativeHandle {
-    constructor(adopt, ptr, deps, owned = true) {
+    constructor(adopt, ptr, deps, owned = true, borrowed = null) {
         if (adopt !== ADOPT) {
             const create = this.constructor.create;
             if (typeof create !== 'function')
@@ -803,35 +978,33 @@ class NativeHandle {
             return create(...arguments);  // eslint-disable-line prefer-rest-params
         }
         const free = (manifest.handles[this.constructor.cName] || {}).free;
-        this._held = { ptr, free, owned, callbacks: new Map() };
+        this._life = new Life(this.constructor.name, ptr, owned && free ? freeWith(fn[free]) : null);
         this._deps = deps || [];
-        if (owned) handleRegistry.register(this, this._held, this);
+        if (owned) lifeRegistry.register(this, this._life, this);
+        if (borrowed) {
+            this._life.borrow(borrowed._life);
+            // made while the borrowed one's close() waited for the call
+            if (borrowed._life.closing) closeLife(this._life);
+        }
     }
 
     _handle() {
-        if (!this._held || this._closing)
-            throw new Error(`execengine: operation on a closed ${this.constructor.name}`);
-        return this._held.ptr;
+        return this._life.live();
     }
 
-    /** Close now, or when the last async call on this handle settles. */
+    /** Close now (and the handles that borrow this one), or when the last
+     * call on it settles. */
     close() {
-        if (!this._held) return;
-        if (this._pending) {
-            this._closing = true;
-            return;
-        }
-        handleRegistry.unregister(this);
-        freeHeld(this._held);
-        this._held = null;
-        this._deps = [];
+        if (this._life.closing) return;
+        lifeRegistry.unregister(this);
+        closeLife(this._life);
     }
 
     free() { this.close(); }
 
     [Symbol.dispose]() { this.close(); }
 
-    get closed() { return this._held === null || !!this._closing; }
+    get closed() { return this._life.closing; }
 }
 
 /** One class per manifest handle (ee_http_request -> HttpRequest). */
@@ -869,6 +1042,7 @@ function makeCallback(type, jsfn) {
     const ret = manifest.callbacks[type].returns;
     return new SharedCallback((...cargs) => {
         const a = [];
+        const borrowed = [];
         for (let i = 0; i < ps.length; i++) {
             const p = ps[i];
             if (p.type === 'ptr' && p.name === 'payload') continue;
@@ -880,7 +1054,9 @@ function makeCallback(type, jsfn) {
                 i++;
             } else if (p.type.startsWith('handle:')) {
                 const C = classes[mapping.className(p.type.slice(7))];
-                a.push(new C(ADOPT, cargs[i], [], false));  // borrowed for the call
+                const h = new C(ADOPT, cargs[i], [], false);
+                borrowed.push(h);
+                a.push(h);
             } else if (p.type === 'str' && /_json$/.test(p.name)) {
                 a.push(cargs[i] == null ? null : JSON.parse(cargs[i]));
             } else {
@@ -897,6 +1073,10 @@ function makeCallback(type, jsfn) {
         } catch (e) {
             process.emitWarning(`execengine ${type} callback threw: ${e && e.stack || e}`);
             return -1;
+        } finally {
+            // The library's object (a stream's response) is borrowed for
+            // the call: kept and used later, it was freed memory.
+            for (const h of borrowed) closeLife(h._life);
         }
     }, type);
 }
@@ -917,6 +1097,7 @@ function prepare(d, selfPtr, self, jsArgs) {
 function prepareInto(d, f, c, temps, selfPtr, self, jsArgs) {
     const deps = [];
     const outs = {};
+    let borrowed = null;
     let j = 0;
     for (const a of d.args) {
         if (d.self === 0 && a.c === 0) {
@@ -936,7 +1117,11 @@ function prepareInto(d, f, c, temps, selfPtr, self, jsArgs) {
             else if (v instanceof Principal) { c[a.c] = v._handle(); deps.push(v); }
             else { const p = Principal.from(v); temps.push(p); c[a.c] = p._handle(); }
             break;
-        case 'handle': c[a.c] = ownerHandle(v, a.handle, a.name); if (v) deps.push(v); break;
+        case 'handle':
+            c[a.c] = ownerHandle(v, a.handle, a.name);
+            if (v) deps.push(v);
+            if (v && a.name === d.borrows) borrowed = v;
+            break;
         case 'bool':
             if (v === undefined || v === null) c[a.c] = 0;
             else if (typeof v === 'boolean') c[a.c] = v ? 1 : 0;
@@ -977,12 +1162,13 @@ function prepareInto(d, f, c, temps, selfPtr, self, jsArgs) {
             break;
         }
         case 'callback': {
-            if (!self || !self._held) throw new TypeError(`${d.path}: no object to hold the callback`);
+            if (!self || !self._life) throw new TypeError(`${d.path}: no object to hold the callback`);
             const cb = v === null || v === undefined ? null : makeCallback(a.callback, v);
             c[a.c] = cb ? cb.ptr : null;
-            const old = self._held.callbacks.get(d.name);
-            if (cb) self._held.callbacks.set(d.name, cb);
-            else self._held.callbacks.delete(d.name);
+            const callbacks = self._life.callbacks;
+            const old = callbacks.get(d.name);
+            if (cb) callbacks.set(d.name, cb);
+            else callbacks.delete(d.name);
             if (old) old.release();
             break;
         }
@@ -995,12 +1181,12 @@ function prepareInto(d, f, c, temps, selfPtr, self, jsArgs) {
         else c[o.c] = [null];
         if (o.len !== undefined) c[o.len] = [null];
     }
-    return { c, temps, deps };
+    return { c, temps, deps, borrowed };
 }
 
 /** Results of a finished call; frees every library-owned output. Throws the
  * call's error when it failed (fromWorker: detail only from the document). */
-function finish(d, st, c, deps, fromWorker) {
+function finish(d, st, c, deps, fromWorker, borrowed = null) {
     const values = {};
     let docText = null;
     let firstError = null;
@@ -1031,7 +1217,7 @@ function finish(d, st, c, deps, fromWorker) {
                 const ptr = c[o.c][0];
                 if (ptr && st >= 0) {
                     const C = classes[mapping.className(o.handle)];
-                    values[o.name] = new C(ADOPT, ptr, deps.slice());
+                    values[o.name] = new C(ADOPT, ptr, deps.slice(), true, borrowed);
                 } else if (ptr) {
                     fn[manifest.handles[o.handle].free](ptr);
                 }
@@ -1065,62 +1251,67 @@ const fnDesc = new Map(manifest.functions.map((f) => [f.name, f]));
  * a Promise). `self` is the Engine or handle object the call is on. */
 function invoke(d, self, jsArgs) {
     const selfPtr = d.self === 0 ? self._handle() : null;
-    const { c, temps, deps } = prepare(d, selfPtr, self, jsArgs);  // closes its temps if it throws
+    const { c, temps, deps, borrowed } = prepare(d, selfPtr, self, jsArgs);  // closes its temps if it throws
     if (self && d.kind !== 'engine') deps.push(self);
     const releaseTemps = () => { for (const t of temps) t.close(); };
+    // The object the call is on and every handle it passes (a Principal, a
+    // Schema ...) are closed only once the call returns: close() meanwhile
+    // defers the free - from a callback that runs inside a synchronous
+    // call (log, clock, quota alert) as from this thread while a worker
+    // runs an async one.
+    let pinned;
+    try {
+        pinned = pinLives([self, ...deps].filter((o) => o && o._life));
+    } catch (e) {
+        releaseTemps();
+        throw e;
+    }
     if (!d.async) {
         try {
-            return finish(d, fn[d.name](...c), c, deps, false);
+            return finish(d, fn[d.name](...c), c, deps, false, borrowed);
         } finally {
+            unpinLives(pinned);
             releaseTemps();
         }
     }
-    // The object the call is on and every handle it passes (a Principal, a
-    // Schema ...) are closed only once the call settles: close() meanwhile
-    // defers the free (the worker is still reading them).
-    const pinned = [...new Set([self, ...deps])]
-        .filter((o) => o instanceof Engine || o instanceof NativeHandle || o instanceof Config);
-    pinAll(pinned);
     return new Promise((resolve, reject) => {
-        fn[d.name].async(...c, (err, st) => {
-            try {
-                if (err) throw err;
-                resolve(finish(d, st, c, deps, true));
-            } catch (e) {
-                reject(e);
-            } finally {
-                releaseTemps();
-                // deps (Principal, handles, this object) stay referenced by
-                // this closure until here, so none is collected mid-call.
-                deps.length = 0;
-                unpinAll(pinned);
-            }
-        });
+        let settled = false;
+        const settle = () => {
+            if (settled) return;
+            settled = true;
+            releaseTemps();
+            // deps (Principal, handles, this object) stay referenced by
+            // this closure until here, so none is collected mid-call.
+            deps.length = 0;
+            unpinLives(pinned);
+        };
+        try {
+            fn[d.name].async(...c, (err, st) => {
+                try {
+                    if (err) throw err;
+                    resolve(finish(d, st, c, deps, true, borrowed));
+                } catch (e) {
+                    reject(e);
+                } finally {
+                    settle();
+                }
+            });
+        } catch (e) {
+            // koffi refused the call before queueing it (more than its
+            // max_async_calls in flight): nothing ran, nothing stays pinned.
+            settle();
+            reject(e);
+        }
     });
 }
 
 /** callDocAsync(name, obj's handle) with obj pinned until it settles. */
 async function pinnedDocAsync(obj, name) {
-    const handle = obj._handle();
-    pinAll([obj]);
+    const pinned = pinLives([obj]);
     try {
-        return await callDocAsync(name, handle);
+        return await callDocAsync(name, obj._life.ptr);
     } finally {
-        unpinAll([obj]);
-    }
-}
-
-/** Count a running async call on each object (Engine, handle, Config). */
-function pinAll(objs) {
-    for (const o of objs) o._pending = (o._pending || 0) + 1;
-}
-
-/** The call settled: an object whose close() came meanwhile is freed now. */
-function unpinAll(objs) {
-    for (const o of objs) {
-        if (--o._pending !== 0 || !o._closing) continue;
-        if (o instanceof Engine) o._reallyClose();
-        else o.close();
+        unpinLives(pinned);
     }
 }
 
@@ -1165,10 +1356,14 @@ function attachEngineModules(engine) {
     // The quota ticket fast path (C structs, below).
     engine.quota.admitFast = (subject, estCostNano) => admitFast(engine, subject, estCostNano);
     engine.quota.finishTicket = (ticket, success, actualCostNano = 0) => {
-        check(fn.ee_quota_finish(engine._handle(), ticketArg(ticket), success ? 1 : 0,
-                                 int64Arg(actualCostNano, 'actualCostNano')));
+        const args = [engine._handle(), ticketArg(ticket), success ? 1 : 0,
+            int64Arg(actualCostNano, 'actualCostNano')];
+        withPinned([engine], () => check(fn.ee_quota_finish(...args)));
     };
-    engine.quota.renew = (ticket) => { check(fn.ee_quota_renew(engine._handle(), ticketArg(ticket))); };
+    engine.quota.renew = (ticket) => {
+        const args = [engine._handle(), ticketArg(ticket)];
+        withPinned([engine], () => check(fn.ee_quota_renew(...args)));
+    };
     engine.gateway.handle = (request, sink) => gatewayHandle(engine, request, sink);
 }
 
@@ -1209,6 +1404,7 @@ function gatewayHandle(engine, request, sink = {}) {
     if (typeof body === 'string') body = Buffer.from(cstr(body, 'gateway.handle: request.body', true), 'utf8');
     if (!Buffer.isBuffer(body)) throw new TypeError('gateway.handle: request.body must be a Buffer or a string');
     const { onHead, onChunk } = sink || {};
+    engine._handle();  // a closed engine throws before anything is registered
     const answer = { status: 0, headers: [], body: Buffer.alloc(0) };
     const chunks = [];
     let failure = null;
@@ -1241,29 +1437,40 @@ function gatewayHandle(engine, request, sink = {}) {
         headers: lines.length ? lines : null, n_headers: lines.length,
         body: body.length ? body : null, body_len: body.length,
     };
-    const ptr = engine._handle();
-    engine._pending = (engine._pending || 0) + 1;
+    const pinned = pinLives([engine]);
+    let settled = false;
+    const settle = () => {
+        if (settled) return;
+        settled = true;
+        koffi.unregister(head);
+        koffi.unregister(chunk);
+        unpinLives(pinned);
+    };
     return new Promise((resolve, reject) => {
-        sfn.ee_gateway_handle.async(ptr, req, { head, body: chunk, payload: null }, (err, st) => {
-            koffi.unregister(head);
-            koffi.unregister(chunk);
-            try {
-                if (err) throw err;
-                if (failure) throw failure;
-                // the worker's error detail stays on the worker: the
-                // status's error, with a message for the one a caller causes
-                if (st < 0)
-                    throw ExecEngineError.forStatus(st, st === Status.EE_ECANCELLED
-                        ? 'gateway.handle: stopped by onHead or onChunk (the provider call was stopped and metered)'
-                        : null);
-                answer.body = Buffer.concat(chunks);
-                resolve(answer);
-            } catch (e) {
-                reject(e);
-            } finally {
-                if (--engine._pending === 0 && engine._closing) engine._reallyClose();
-            }
-        });
+        try {
+            sfn.ee_gateway_handle.async(engine._life.ptr, req, { head, body: chunk, payload: null }, (err, st) => {
+                try {
+                    if (err) throw err;
+                    if (failure) throw failure;
+                    // the worker's error detail stays on the worker: the
+                    // status's error, with a message for the one a caller causes
+                    if (st < 0)
+                        throw ExecEngineError.forStatus(st, st === Status.EE_ECANCELLED
+                            ? 'gateway.handle: stopped by onHead or onChunk (the provider call was stopped and metered)'
+                            : null);
+                    answer.body = Buffer.concat(chunks);
+                    resolve(answer);
+                } catch (e) {
+                    reject(e);
+                } finally {
+                    settle();
+                }
+            });
+        } catch (e) {
+            // refused by koffi (its queue is full): nothing ran
+            settle();
+            reject(e);
+        }
     });
 }
 
@@ -1525,8 +1732,8 @@ function admitFast(engine, subject, estCostNano = 0) {
     const t = new QuotaTicket();
     let st;
     try {
-        st = fn.ee_quota_admit_fast(ehandle, (temp || subject)._handle(),
-                                    int64Arg(estCostNano, 'estCostNano'), t.buffer);
+        const args = [ehandle, (temp || subject)._handle(), int64Arg(estCostNano, 'estCostNano'), t.buffer];
+        st = withPinned([engine, temp || subject], () => fn.ee_quota_admit_fast(...args));
         if (st >= 0) return t;
         let err = ExecEngineError.last(st);
         if (REFUSALS.has(statusNames.get(st))) {

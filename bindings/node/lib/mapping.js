@@ -135,6 +135,11 @@ const ASYNC = new Set(['ee_exec_run', 'ee_exec_wait', 'ee_exec_cancel', 'ee_cata
     'ee_n8n_list_workflows', 'ee_n8n_get_workflow', 'ee_n8n_trigger_webhook',
     'ee_n8n_get_execution', 'ee_n8n_list_executions', 'ee_transport_http', 'ee_transport_mail']);
 
+/* Constructors whose new handle borrows one of their handle parameters (the
+ * header: "borrowed and must outlive"; a subject keeps its engine's state):
+ * the new handle is closed with that one, which is freed after it. */
+const BORROWS = { ee_n8n_new: 'transport', ee_quota_subject_new: 'engine' };
+
 /* Sizes of char_buf outputs (the header's array bound). */
 const CHAR_BUF = { ee_exec_submit: 25, ee_storage_insert: 25, ee_storage_id_new: 25 };
 
@@ -240,6 +245,7 @@ function describe(manifest) {
         const s = shape(f);
         const d = { name: f.name, returns: f.returns, args: s.args, outs: s.outs,
                     async: ASYNC.has(f.name), handwritten: false };
+        if (BORROWS[f.name]) d.borrows = BORROWS[f.name];
         let ov = OVERRIDES[f.name];
         // A handle's free function is its class's close() (which also
         // unregisters the finalizer): never a second, raw free.
@@ -302,4 +308,4 @@ function describe(manifest) {
 }
 
 module.exports = { describe, className, outKey, camel, MODULES, SUBMODULES, OVERRIDES, ASYNC, TEXT_OUT,
-    NATIVE_REASON };
+    NATIVE_REASON, BORROWS };

@@ -1,8 +1,13 @@
 'use strict';
-// Shared by the test files: an engine on memory: storage and counters.
+// Shared by the test files: an engine on memory: storage and counters, and
+// the fakes of tests/support.
 // (node --test runs every .js under test/: this one defines no test.)
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const readline = require('node:readline');
 const ee = require('..');
 
+const ROOT = path.join(__dirname, '..', '..', '..');
 const SECRET = 'test-encryption-secret-0123456789abcdef0123';
 
 /** An engine on memory: storage and counters, with `extra` options set. */
@@ -17,4 +22,20 @@ function memoryEngine(extra = {}) {
     return engine;
 }
 
-module.exports = { SECRET, memoryEngine };
+/** A tests/support script that prints "PORT <n>" once it listens:
+ * {proc, url, port}. */
+async function startScript(script, args = []) {
+    const proc = spawn('python3', [path.join(ROOT, 'tests', 'support', script), ...args],
+                       { stdio: ['ignore', 'pipe', 'ignore'] });
+    const rl = readline.createInterface({ input: proc.stdout });
+    const line = await new Promise((resolve, reject) => {
+        rl.once('line', resolve);
+        proc.once('exit', () => reject(new Error(`${script} exited`)));
+    });
+    rl.close();
+    const m = /^PORT (\d+)/.exec(line);
+    if (!m) { proc.kill(); throw new Error(`${script}: ${line}`); }
+    return { proc, port: m[1], url: `http://127.0.0.1:${m[1]}` };
+}
+
+module.exports = { ROOT, SECRET, memoryEngine, startScript };

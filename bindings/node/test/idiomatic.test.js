@@ -6,13 +6,12 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
-const { spawn, spawnSync } = require('node:child_process');
-const readline = require('node:readline');
+const { spawnSync } = require('node:child_process');
 
 const ee = require('..');
 
 const ROOT = path.join(__dirname, '..', '..', '..');
-const { SECRET, memoryEngine } = require('./helpers');
+const { SECRET, memoryEngine, startScript } = require('./helpers');
 const N8N_KEY = 'n8n-key-canary-node-7c1e';
 const P = { workspaceId: 'ws-node-1', userId: 'user-1', orgId: 'org-1' };
 
@@ -227,22 +226,6 @@ test('handles: classes with close(), Symbol.dispose, factories and out-params', 
 });
 
 // ---- an execution against the fake n8n ----------------------------------------
-/** A tests/support script that prints "PORT <n>" once it listens:
- * {proc, url, port}. */
-async function startScript(script, args = []) {
-    const proc = spawn('python3', [path.join(ROOT, 'tests', 'support', script), ...args],
-                       { stdio: ['ignore', 'pipe', 'ignore'] });
-    const rl = readline.createInterface({ input: proc.stdout });
-    const line = await new Promise((resolve, reject) => {
-        rl.once('line', resolve);
-        proc.once('exit', () => reject(new Error(`${script} exited`)));
-    });
-    rl.close();
-    const m = /^PORT (\d+)/.exec(line);
-    if (!m) { proc.kill(); throw new Error(`${script}: ${line}`); }
-    return { proc, port: m[1], url: `http://127.0.0.1:${m[1]}` };
-}
-
 const startFakeN8n = () => startScript('fake_n8n.py');
 
 test('sync, run and wait are Promises; an execution end to end', async () => {
@@ -618,7 +601,7 @@ test('transport, n8n client, mail, counters and cost table through their classes
         assert.throws(() => transport.http(req2), /closed Transport/);
         const lateResp = await late;
         assert.equal(lateResp.status(), 200);
-        assert.equal(transport._held, null);   // freed once the call settled
+        assert.equal(transport._life.ended, true);   // freed once the call settled
         lateResp.close();
         req2.close();
     } finally {

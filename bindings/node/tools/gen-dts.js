@@ -335,7 +335,9 @@ function generate() {
     out.push(`export declare class Engine {
     constructor(config: Config);
     static open(config: Config): Engine;
-    close(): void;
+    /** Resolves once ee_engine_close() returned (on a worker thread for an
+     * engine holding JS callbacks, after the last call on it). */
+    close(): Promise<void>;
     [Symbol.dispose](): void;
     readonly closed: boolean;
     nowMs(): Int64;
