@@ -193,14 +193,45 @@ def unpin_all(pins):
 
 
 class _PinBox:
-    """A Pinned object's calls in flight, shared with its finalizer."""
+    """A Pinned object's calls in flight and borrowers, shared with its
+    finalizer (which must not hold the object itself)."""
 
-    __slots__ = ("lock", "inflight", "freed")
+    __slots__ = ("lock", "inflight", "freed", "free", "ptr", "borrowers", "want_free",
+                 "lender")
 
     def __init__(self):
         self.lock = threading.Lock()
         self.inflight = 0
         self.freed = False
+        self.free = None       # the C free and pointer, once a free was asked
+        self.ptr = None
+        self.borrowers = 0     # live handles made over this one (BORROWS)
+        self.want_free = False  # a free came while borrowers lived: done by the last
+        self.lender = None     # the box of the handle this one borrows
+
+
+def _try_free(box, free=None, ptr=None):
+    """Free the C object (with `free(ptr)`, or the free a deferred attempt
+    recorded) unless a call is inside C with it or a handle that borrows it
+    is alive: then the last of those frees it. Once freed, the handle it
+    borrows may be freed in turn."""
+    with box.lock:
+        if free is not None and box.free is None:
+            box.free, box.ptr = free, ptr
+        if box.freed or box.free is None:
+            return
+        if box.inflight or box.borrowers:
+            box.want_free = True
+            return
+        box.freed = True
+    box.free(box.ptr)
+    lender = box.lender
+    if lender is not None:
+        with lender.lock:
+            lender.borrowers -= 1
+            now = lender.borrowers == 0 and lender.want_free
+        if now:
+            _try_free(lender)
 
 
 def _free_unless_pinned(free, ptr, box):
@@ -209,19 +240,25 @@ def _free_unless_pinned(free, ptr, box):
     # object) - and at interpreter exit, while a daemon thread may still be
     # inside C with the object (an ee_exec_wait(), say). Freeing it then
     # freed it under that call (a crash at exit); the process's end frees
-    # it instead. Once freed, no call starts on it.
+    # it instead. Once freed, no call starts on it. A handle another one
+    # borrows (a Transport under an N8n client) is freed after it.
     with box.lock:
         if box.inflight or box.freed:
             return
-        box.freed = True
-    free(ptr)
+    _try_free(box, free, ptr)
 
 
 def pin_finalizer(obj, free, ptr):
     """weakref.finalize for a Pinned object's C pointer: `free(ptr)` when it
     is collected, closed or the interpreter exits - but never while a call
-    is inside C with it."""
+    is inside C with it, nor before the handles that borrow it."""
     return weakref.finalize(obj, _free_unless_pinned, free, ptr, obj._pin_box)
+
+
+#: Constructors whose new handle borrows one of its arguments (the header:
+#: "must outlive the client"): closing that argument closes the new handle
+#: first, and frees the argument after it.
+BORROWS = {"ee_n8n_new": "transport", "ee_quota_subject_new": "engine"}
 
 
 class Pinned:
@@ -237,6 +274,7 @@ class Pinned:
 
     def _pin_init(self, ptr):
         self._ptr = ptr
+        self._borrowers = weakref.WeakSet()
         # shared with the finalizer (pin_finalizer()), which must not hold
         # the object itself
         self._pin_box = _PinBox()
@@ -265,12 +303,24 @@ class Pinned:
             now = self._closing and self._pin_box.inflight == 0 and self._ptr is not None
             if now:
                 self._ptr = None
+            later = (not now and self._pin_box.want_free and self._pin_box.inflight == 0
+                     and not self._pin_box.borrowers)
         if now:
             self._deferred_free()
+        elif later:
+            _try_free(self._pin_box)
 
     def _deferred_free(self):
         """The free a close() during a call left to the call's return."""
         self._finalizer()
+
+    def _lend_to(self, borrower):
+        """`borrower` (a handle made over this one) is closed with it, and
+        this one is freed only after it."""
+        with self._pin_lock:
+            self._pin_box.borrowers += 1
+        borrower._pin_box.lender = self._pin_box
+        self._borrowers.add(borrower)
 
     def _pinned_call(self, fn, *args):
         """fn(ptr, *args) with this object pinned for the call."""
@@ -282,7 +332,11 @@ class Pinned:
 
     def close(self):
         """Free the object now, or - when calls are running on it - as soon
-        as the last one returns (no new call is accepted). Idempotent."""
+        as the last one returns (no new call is accepted). The handles that
+        borrow it (an N8n client over a Transport) are closed first, and it
+        is freed after them. Idempotent."""
+        for borrower in list(self._borrowers):
+            borrower.close()
         with self._pin_lock:
             if self._ptr is None:
                 return
@@ -503,6 +557,9 @@ def _invoke(fname, owner, args, into, pins):
                 v = into
             else:
                 v = HANDLE_CLASSES[tname]._adopt_new(ptr, keep) if ptr else None
+            lender = values.get(BORROWS.get(fname, ""))
+            if v is not None and isinstance(lender, Pinned):
+                lender._lend_to(v)
         elif t == "size_out" and i > 0 and params[i - 1]["type"] in ("bytes_out", "ptr_out"):
             # data + length: one bytes value
             n = v

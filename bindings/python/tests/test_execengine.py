@@ -287,6 +287,41 @@ class EngineTest(unittest.TestCase):
             with self.assertRaises(ValueError):
                 engine.summary()
 
+    def test_a_handle_is_closed_with_the_one_it_borrows(self):
+        # ee_n8n_new() borrows its transport ("must outlive the client"):
+        # transport.close() freed it under the client, whose next call used
+        # freed memory (ASan: heap-use-after-free in ee_transport_http).
+        # Closing the transport now closes the client first and frees the
+        # transport after it; a client closed first leaves the transport
+        # usable; dropping the transport alone keeps it alive for the client.
+        with ee.TransportOptions() as opts:
+            t = ee.Transport.curl(opts)
+            client = ee.N8n(t, "http://127.0.0.1:9", "")
+            t.close()
+            self.assertTrue(client.closed)
+            with self.assertRaises(ValueError):
+                client.list_workflows()
+            t = ee.Transport.curl(opts)
+            client = ee.N8n(t, "http://127.0.0.1:9", "")
+            client.close()
+            self.assertFalse(t.closed)
+            t.close()
+            t = ee.Transport.curl(opts)
+            client = ee.N8n(t, "http://127.0.0.1:9", "")
+            del t
+            gc.collect()
+            with self.assertRaises(ee.ExecEngineError):  # nothing listens on :9
+                client.list_workflows()
+            client.close()
+        # an engine's quota subject: closed with the engine
+        with memory_config() as cfg:
+            engine = Engine.open(cfg)
+            with ee.Principal("ws-1", "u-1", "org-1") as p:
+                subject = ee.QuotaSubject(engine, p)
+                engine.close()
+                self.assertTrue(subject.closed)
+                self.assertTrue(engine.closed)
+
     def test_the_exit_finalizer_never_frees_under_a_call(self):
         # At interpreter exit weakref.finalize frees every engine still
         # alive - also one a daemon thread is inside a C call with (an
