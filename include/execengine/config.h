@@ -46,6 +46,11 @@ typedef struct ee_config ee_config;
 /**
  * Reads the engine's clock: milliseconds since the Unix epoch, UTC.
  * Called from any thread, concurrently; must be cheap and must not fail.
+ * It may be called while the engine holds its storage's lock (inside a
+ * transaction): it must not call back into the engine, nor wait for a
+ * thread that may be inside an engine call (a binding that runs the
+ * callback on one event-loop thread deadlocks when that thread makes a
+ * synchronous engine call meanwhile).
  */
 typedef int64_t (*ee_clock_fn)(void *payload);
 

@@ -27,7 +27,9 @@ typedef enum ee_log_level {
  * "storage" ...), `message` is one line without a trailing newline. Both are
  * borrowed for the duration of the call. The callback may be invoked from
  * any thread that uses the engine, concurrently; it must not call back into
- * the engine that logs. `payload` is what was given to ee_config_set_log().
+ * the engine that logs, nor wait for a thread that may be inside an engine
+ * call: it may be called while the engine holds its storage's lock.
+ * `payload` is what was given to ee_config_set_log().
  */
 typedef void (*ee_log_fn)(ee_log_level level, const char *module,
                           const char *message, void *payload);
