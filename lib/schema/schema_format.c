@@ -111,43 +111,46 @@ static bool dur_part(const char *s, size_t n, size_t *i, char *designator)
     return true;
 }
 
-/* RFC 3339 appendix A: P (date [T time] | T time | weeks), the parts of
- * each in order. The ABNF also wants them contiguous (no P1Y2D, the month
- * left out); ISO 8601 and the widely used validators accept that, and so
- * do we. */
+/* One run of the designators `seq` ("YMD" or "HMS") at s[*i]: the ABNF's
+ * dur-year = 1*DIGIT "Y" [dur-month], dur-month = 1*DIGIT "M" [dur-day]
+ * ...: one or more parts, each the designator right after the one before
+ * (contiguous: "P1Y2D" leaves out the month and is not a duration). Stops
+ * before 'T' or at the end. */
+static bool dur_run(const char *s, size_t n, size_t *i, const char *seq)
+{
+    char d;
+    if (!dur_part(s, n, i, &d) || d == '\0')
+        return false;
+    const char *at = strchr(seq, d);
+    if (at == NULL)
+        return false;
+    while (*i < n && s[*i] != 'T') {
+        if (!dur_part(s, n, i, &d) || at[1] == '\0' || d != at[1])
+            return false;
+        at++;
+    }
+    return true;
+}
+
+/* RFC 3339 appendix A: "P" (dur-date ["T" dur-time] | "T" dur-time |
+ * dur-week). */
 static bool f_duration(const char *s, size_t n)
 {
     if (n < 2 || s[0] != 'P')
         return false;
     size_t i = 1;
-    char d;
-    static const char date_seq[] = "YMD", time_seq[] = "HMS";
     if (s[i] != 'T') {
         size_t save = i;
-        if (!dur_part(s, n, &i, &d))
+        char d;
+        if (dur_part(s, n, &save, &d) && d == 'W')
+            return save == n;
+        if (!dur_run(s, n, &i, "YMD"))
             return false;
-        if (d == 'W')
-            return i == n && save == 1;
-        const char *at = strchr(date_seq, d);
-        if (at == NULL || d == '\0')
-            return false;
-        for (const char *next = at + 1; i < n && s[i] != 'T'; next++) {
-            if (!dur_part(s, n, &i, &d) || d == '\0' || (next = strchr(next, d)) == NULL)
-                return false;
-        }
         if (i == n)
             return true;
     }
     i++; /* 'T' */
-    if (i >= n || !dur_part(s, n, &i, &d))
-        return false;
-    const char *at = strchr(time_seq, d);
-    if (at == NULL || d == '\0')
-        return false;
-    for (const char *next = at + 1; i < n; next++)
-        if (!dur_part(s, n, &i, &d) || d == '\0' || (next = strchr(next, d)) == NULL)
-            return false;
-    return true;
+    return i < n && dur_run(s, n, &i, "HMS") && i == n;
 }
 
 /* ---- addresses ------------------------------------------------------------------- */

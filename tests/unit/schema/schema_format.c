@@ -113,8 +113,18 @@ static const fcase cases[] = {
     {"duration", "P2D1Y", false},
     {"duration", "P1D2H", false},
     {"duration", "P1Y2W", false},
-    {"duration", "P1Y2D", true},   /* month left out: ISO 8601, not the RFC's ABNF */
-    {"duration", "PT1H2S", true},
+    /* the ABNF wants the parts contiguous: no month left out between
+     * years and days, no minutes between hours and seconds */
+    {"duration", "P1Y2D", false},
+    {"duration", "PT1H2S", false},
+    {"duration", "P1Y2M", true},
+    {"duration", "P1M2D", true},
+    {"duration", "PT1H2M", true},
+    {"duration", "PT1M2S", true},
+    {"duration", "P1Y2M3D", true},
+    {"duration", "P1WT1H", false},
+    {"duration", "P0Y1W", false},
+    {"duration", "P1D2T3H", false},
     {"duration", "P1", false},
     {"duration", "P2S", false},
     {"duration", "P1M1M", false},
