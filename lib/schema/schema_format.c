@@ -11,6 +11,7 @@
  *   hostname, idn-hostname RFC 1123 / RFC 5890-5893 (IDNA2008, libidn2)
  *   ipv4, ipv6             RFC 2673 dotted quad, RFC 4291 section 2.2
  *   uri, uri-reference, iri RFC 3986 / RFC 3987
+ *   uri-template           RFC 6570 (level 4 syntax)
  *   uuid                   RFC 4122 text form
  *   json-pointer           RFC 6901
  *   relative-json-pointer  draft-bhutton-relative-json-pointer-00
@@ -551,6 +552,100 @@ static bool f_uri_reference(const char *s, size_t n) { return uri(s, n, false, t
 static bool f_iri(const char *s, size_t n) { return uri(s, n, true, false); }
 static bool f_iri_reference(const char *s, size_t n) { return uri(s, n, true, true); }
 
+/* RFC 3987 ucschar and iprivate: the non-ASCII code points an IRI (and a
+ * URI Template literal) may hold - not C1 controls, noncharacters, or
+ * the tags block. */
+static bool ucschar_or_private(uint32_t c)
+{
+    if (c < 0xA0 || (c >= 0xD800 && c <= 0xDFFF) || (c >= 0xFDD0 && c <= 0xFDEF))
+        return false;
+    if (c >= 0xE0000 && c <= 0xE0FFF)
+        return false;
+    return (c & 0xFFFFu) <= 0xFFFD && (c >= 0x10000 || c < 0xFFF0);
+}
+
+/* varchar = ALPHA / DIGIT / "_" / pct-encoded; *i moves past it. */
+static bool tmpl_varchar(const char *s, size_t n, size_t *i)
+{
+    if (*i < n && (is_alpha(s[*i]) || is_digit(s[*i]) || s[*i] == '_')) {
+        (*i)++;
+        return true;
+    }
+    if (*i + 2 < n && s[*i] == '%' && is_hex(s[*i + 1]) && is_hex(s[*i + 2])) {
+        *i += 3;
+        return true;
+    }
+    return false;
+}
+
+/* expression = "{" [ operator ] variable-list "}" at s[*i] == '{'. */
+static bool tmpl_expression(const char *s, size_t n, size_t *i)
+{
+    (*i)++;
+    if (*i < n && s[*i] != '\0' && strchr("+#./;?&=,!@|", s[*i]) != NULL)
+        (*i)++;
+    for (;;) {
+        /* varname = varchar *( ["."] varchar ) */
+        if (!tmpl_varchar(s, n, i))
+            return false;
+        for (;;) {
+            if (*i < n && s[*i] == '.') {
+                (*i)++;
+                if (!tmpl_varchar(s, n, i))
+                    return false;
+            } else if (!tmpl_varchar(s, n, i)) {
+                break;
+            }
+        }
+        /* prefix = ":" max-length (%x31-39 0*3DIGIT) / explode = "*" */
+        if (*i < n && s[*i] == ':') {
+            size_t start = ++(*i);
+            while (*i < n && is_digit(s[*i]) && *i - start < 4)
+                (*i)++;
+            if (*i == start || s[start] == '0' || (*i < n && is_digit(s[*i])))
+                return false;
+        } else if (*i < n && s[*i] == '*') {
+            (*i)++;
+        }
+        if (*i < n && s[*i] == ',') {
+            (*i)++;
+            continue;
+        }
+        if (*i < n && s[*i] == '}') {
+            (*i)++;
+            return true;
+        }
+        return false;
+    }
+}
+
+/* RFC 6570 URI-Template = *( literals / expression ). A literal is any
+ * character but CTL, SP, DQUOTE, "%" (but in pct-encoded), "<", ">",
+ * "\", "^", "`", "{", "|", "}". The apostrophe is allowed: RFC 6570's
+ * ABNF left it out by mistake (verified erratum 6937; its own example
+ * '{var}' needs it). */
+static bool f_uri_template(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '{') {
+            if (!tmpl_expression(s, n, &i))
+                return false;
+        } else if (c == '%') {
+            if (i + 2 >= n || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
+                return false;
+            i += 3;
+        } else if (c < 0x80) {
+            if (c <= 0x20 || c == 0x7F || strchr("\"<>\\^`|}", c) != NULL)
+                return false;
+            i++;
+        } else if (!ucschar_or_private(next_cp(s, n, &i))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* ---- identifiers, pointers, patterns -------------------------------------------------- */
 
 static bool f_uuid(const char *s, size_t n)
@@ -615,6 +710,7 @@ static const struct {
     {"uri-reference", f_uri_reference},
     {"iri", f_iri},
     {"iri-reference", f_iri_reference},
+    {"uri-template", f_uri_template},
     {"uuid", f_uuid},
     {"json-pointer", f_json_pointer},
     {"relative-json-pointer", f_relative_json_pointer},

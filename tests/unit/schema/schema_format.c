@@ -288,6 +288,38 @@ static const fcase cases[] = {
     {"iri", "/abc", false},
     {"iri", "\\\\WINDOWS\\fil\xc3\xab\xc3\x9f\xc3\xa5r\xc3\xa9", false},
     {"iri", "http:// example.com", false},
+    /* uri-template: RFC 6570 */
+    {"uri-template", "http://example.com/dictionary/{term:1}/{term}", true},
+    {"uri-template", "dictionary/{term:1}/{term}", true},
+    {"uri-template", "", true},
+    {"uri-template", "{+var}{#var}{.var}{/var}{;var}{?var}{&var}", true},
+    {"uri-template", "{var*}", true},
+    {"uri-template", "{x,y:3,z*}", true},
+    {"uri-template", "{a.b}", true},
+    {"uri-template", "{%41}", true},
+    {"uri-template", "{v:1000}", true},
+    {"uri-template", "a%41b", true},
+    {"uri-template", "a'b", true},
+    {"uri-template", "a\xf0\x9f\x98\x80" "b", true},
+    {"uri-template", "http://example.com/dictionary/{term:1}/{term", false},
+    {"uri-template", "{}", false},
+    {"uri-template", "{a,,b}", false},
+    {"uri-template", "{a,}", false},
+    {"uri-template", "{v:0}", false},
+    {"uri-template", "{v:01}", false},
+    {"uri-template", "{v:10000}", false},
+    {"uri-template", "{a..b}", false},
+    {"uri-template", "{a.}", false},
+    {"uri-template", "{var=def}", false},
+    {"uri-template", "{,+var}", false},
+    {"uri-template", "{v*:3}", false},
+    {"uri-template", "foo}bar", false},
+    {"uri-template", "a b", false},
+    {"uri-template", "a\x7f" "b", false},
+    {"uri-template", "a<b", false},
+    {"uri-template", "a%4", false},
+    {"uri-template", "a\xc2\x85" "b", false},     /* a C1 control */
+    {"uri-template", "a\xef\xbf\xbf" "b", false}, /* U+FFFF, a noncharacter */
     /* uuid */
     {"uuid", "2eb8aa08-aa98-11ea-b4aa-73b441d16380", true},
     {"uuid", "2EB8AA08-AA98-11EA-B4AA-73B441D16380", true},
@@ -367,11 +399,12 @@ Test(schema_format, nul_is_never_valid)
 {
     static const char *const formats[] = {"email", "idn-email", "hostname", "idn-hostname",
                                           "uri", "uri-reference", "iri", "duration",
-                                          "json-pointer", "regex"};
+                                          "json-pointer", "regex", "uri-template"};
     static const char *const values[] = {"a\\u0000b@example.com", "a\\u0000b@example.com",
                                          "exa\\u0000mple.com", "exa\\u0000mple.com",
                                          "http://a/\\u0000", "\\u0000", "http://a/\\u0000",
-                                         "P1\\u0000", "/a\\u0000~", "a\\\\a"};
+                                         "P1\\u0000", "/a\\u0000~", "a\\\\a",
+                                         "{a}\\u0000"};
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
         char schema[64], inst[64];
         snprintf(schema, sizeof schema, "{\"format\":\"%s\"}", formats[i]);
