@@ -17,11 +17,16 @@
  *   relative-json-pointer  draft-bhutton-relative-json-pointer-00
  *   regex                  ECMA-262, as "pattern" compiles it
  */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include "schema/schema_internal.h"
 
 #include <idn2.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef bool (*format_fn)(const char *s, size_t n);
 
@@ -219,53 +224,6 @@ static bool f_ipv6(const char *s, size_t n)
     return gap ? groups <= 7 : groups == 8;
 }
 
-/* RFC 1123 host name in ASCII: labels of letters, digits and hyphens,
- * 1-63 bytes, not starting or ending with '-'; 253 bytes at most. An
- * A-label ("xn--") must decode to a valid U-label; other labels must not
- * have "--" in positions 3-4 (reserved, RFC 5891 4.2.3.1). */
-static bool ascii_hostname(const char *s, size_t n)
-{
-    if (n == 0 || n > 253)
-        return false;
-    size_t start = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && s[i] != '.') {
-            if (!is_alpha(s[i]) && !is_digit(s[i]) && s[i] != '-')
-                return false;
-            continue;
-        }
-        size_t len = i - start;
-        const char *l = s + start;
-        if (len == 0 || len > 63 || l[0] == '-' || l[len - 1] == '-')
-            return false;
-        if (len >= 4 && l[2] == '-' && l[3] == '-') {
-            if (!((l[0] == 'x' || l[0] == 'X') && (l[1] == 'n' || l[1] == 'N')))
-                return false;
-            char label[64], *u = NULL;
-            memcpy(label, l, len);
-            label[len] = '\0';
-            int rc = idn2_to_unicode_8z8z(label, &u, 0);
-            bool ok = rc == IDN2_OK && u != NULL;
-            if (ok) {
-                char *back = NULL;
-                ok = idn2_lookup_u8((const uint8_t *)u, (uint8_t **)&back, IDN2_NO_TR46) ==
-                     IDN2_OK;
-                idn2_free(back);
-            }
-            idn2_free(u);
-            if (!ok)
-                return false;
-        }
-        start = i + 1;
-    }
-    return true;
-}
-
-static bool f_hostname(const char *s, size_t n)
-{
-    return ascii_hostname(s, n);
-}
-
 /* Decode one UTF-8 sequence at s[*i] (the string is valid UTF-8). */
 static uint32_t next_cp(const char *s, size_t n, size_t *i)
 {
@@ -313,7 +271,68 @@ static bool contexto_label(const char *s, size_t n)
     return !(arabic && extended) && !(katakana_dot && !kana_han);
 }
 
-static bool contexto_ok(const char *s, size_t n)
+/* RFC 5893's Bidi rule, on PCRE2's Unicode Bidi_Class (no table of our
+ * own): a label is right-to-left when it starts with R or AL, then holds
+ * only R AL AN EN ES CS ET ON BN NSM, ends with R AL EN or AN (and NSMs),
+ * and has not both EN and AN (conditions 1-4); or left-to-right when it
+ * starts with L, holds only L EN ES CS ET ON BN NSM and ends with L or EN
+ * (and NSMs) (conditions 1, 5, 6). */
+#define BC(c) "\\p{bc=" c "}"
+static const char bidi_rtl_src[] = "[" BC("R") BC("AL") BC("AN") "]";
+static const char bidi_label_src[] =
+    "\\A(?:(?!(?=.*" BC("EN") ")(?=.*" BC("AN") "))[" BC("R") BC("AL") "]"
+    "(?:[" BC("R") BC("AL") BC("AN") BC("EN") BC("ES") BC("CS") BC("ET") BC("ON") BC("BN")
+    BC("NSM") "]*[" BC("R") BC("AL") BC("EN") BC("AN") "])?"
+    "|" BC("L") "(?:[" BC("L") BC("EN") BC("ES") BC("CS") BC("ET") BC("ON") BC("BN") BC("NSM")
+    "]*[" BC("L") BC("EN") "])?)" BC("NSM") "*\\z";
+#undef BC
+
+static pcre2_code *bidi_rtl, *bidi_label;
+static pthread_once_t bidi_once = PTHREAD_ONCE_INIT;
+
+static void bidi_init(void)
+{
+    int err;
+    PCRE2_SIZE off;
+    bidi_rtl = pcre2_compile((PCRE2_SPTR)bidi_rtl_src, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &err,
+                             &off, NULL);
+    bidi_label = pcre2_compile((PCRE2_SPTR)bidi_label_src, PCRE2_ZERO_TERMINATED,
+                               PCRE2_UTF | PCRE2_DOTALL, &err, &off, NULL);
+}
+
+/* 1 match, 0 none, -1 could not tell (out of memory). The subjects are
+ * labels of a host name that libidn2 accepted, so the match is short. */
+static int bidi_match(const pcre2_code *code, pcre2_match_data *md, const char *s, size_t n)
+{
+    if (code == NULL || md == NULL)
+        return -1;
+    int rc = pcre2_match(code, (PCRE2_SPTR)s, n, 0, PCRE2_NO_UTF_CHECK, md, NULL);
+    return rc >= 0 ? 1 : rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+}
+
+/* The Bidi rule holds for every label of a name in U-label form, or the
+ * name is not a Bidi domain name (no R, AL or AN anywhere). */
+static bool bidi_ok(const char *s, size_t n)
+{
+    (void)pthread_once(&bidi_once, bidi_init);
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    int rtl = bidi_match(bidi_rtl, md, s, n);
+    bool ok = rtl == 0;
+    if (rtl == 1) {
+        ok = true;
+        for (size_t start = 0, i = 0; ok && i <= n; i++)
+            if (i == n || s[i] == '.') {
+                ok = bidi_match(bidi_label, md, s + start, i - start) == 1;
+                start = i + 1;
+            }
+    }
+    pcre2_match_data_free(md);
+    return ok;
+}
+
+/* What IDNA2008 asks of U-labels beyond libidn2's lookup: RFC 5892's
+ * CONTEXTO rules on each label and RFC 5893's Bidi rule on the name. */
+static bool u_labels_ok(const char *s, size_t n)
 {
     size_t start = 0;
     for (size_t i = 0; i <= n; i++)
@@ -322,12 +341,82 @@ static bool contexto_ok(const char *s, size_t n)
                 return false;
             start = i + 1;
         }
-    return true;
+    return bidi_ok(s, n);
+}
+
+/* An A-label (s, len < 64 bytes, "xn--" in any case) is the Punycode of a
+ * valid U-label that encodes back to it (RFC 5891 5.4): libidn2's lookup
+ * of the decoded label (IDNA2008 code points, CONTEXTJ, the hyphen
+ * rules) gives the same A-label. */
+static bool a_label_ok(const char *l, size_t len)
+{
+    char label[64], *u = NULL;
+    memcpy(label, l, len);
+    label[len] = '\0';
+    int rc = idn2_to_unicode_8z8z(label, &u, 0);
+    bool ok = rc == IDN2_OK && u != NULL;
+    if (ok) {
+        char *back = NULL;
+        ok = idn2_lookup_u8((const uint8_t *)u, (uint8_t **)&back, IDN2_NO_TR46) == IDN2_OK &&
+             back != NULL && strlen(back) == len && strncasecmp(back, label, len) == 0;
+        idn2_free(back);
+    }
+    idn2_free(u);
+    return ok;
+}
+
+/* RFC 1123 host name in ASCII: labels of letters, digits and hyphens,
+ * 1-63 bytes, not starting or ending with '-'; 253 bytes at most. An
+ * A-label ("xn--") must be one (a_label_ok()), and the name's U-label
+ * form must pass u_labels_ok(); other labels must not have "--" in
+ * positions 3-4 (reserved, RFC 5891 4.2.3.1). */
+static bool ascii_hostname(const char *s, size_t n)
+{
+    if (n == 0 || n > 253)
+        return false;
+    size_t start = 0;
+    bool a_labels = false;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && s[i] != '.') {
+            if (!is_alpha(s[i]) && !is_digit(s[i]) && s[i] != '-')
+                return false;
+            continue;
+        }
+        size_t len = i - start;
+        const char *l = s + start;
+        if (len == 0 || len > 63 || l[0] == '-' || l[len - 1] == '-')
+            return false;
+        if (len >= 4 && l[2] == '-' && l[3] == '-') {
+            if (!((l[0] == 'x' || l[0] == 'X') && (l[1] == 'n' || l[1] == 'N')))
+                return false;
+            if (!a_label_ok(l, len))
+                return false;
+            a_labels = true;
+        }
+        start = i + 1;
+    }
+    if (!a_labels)
+        return true;
+    char name[254], *u = NULL;
+    memcpy(name, s, n);
+    name[n] = '\0';
+    bool ok = idn2_to_unicode_8z8z(name, &u, 0) == IDN2_OK && u != NULL &&
+              u_labels_ok(u, strlen(u));
+    idn2_free(u);
+    return ok;
+}
+
+static bool f_hostname(const char *s, size_t n)
+{
+    return ascii_hostname(s, n);
 }
 
 /* IDNA2008 (RFC 5891 lookup, without UTS 46 mapping): the A-label form must
- * be a valid host name. "。", "．" and "｡" separate labels too (RFC 3490). */
-static bool f_idn_hostname(const char *s, size_t n)
+ * be a valid host name (which checks its U-label form too). "。", "．"
+ * and "｡" separate labels too (RFC 3490). `nfc`: normalise to NFC first
+ * (IDN2_NFC_INPUT) - for idn-email, where NFC is a SHOULD; a host name
+ * must be in NFC already. */
+static bool idn_hostname(const char *s, size_t n, bool nfc)
 {
     if (n == 0 || n > 1024 || memchr(s, '\0', n) != NULL)
         return false;
@@ -348,16 +437,18 @@ static bool f_idn_hostname(const char *s, size_t n)
         }
     }
     *p = '\0';
-    if (!contexto_ok(copy, (size_t)(p - copy))) {
-        free(copy);
-        return false;
-    }
     char *ascii = NULL;
-    int rc = idn2_lookup_u8((const uint8_t *)copy, (uint8_t **)&ascii, IDN2_NO_TR46);
+    int rc = idn2_lookup_u8((const uint8_t *)copy, (uint8_t **)&ascii,
+                            IDN2_NO_TR46 | (nfc ? IDN2_NFC_INPUT : 0));
     free(copy);
     bool ok = rc == IDN2_OK && ascii != NULL && ascii_hostname(ascii, strlen(ascii));
     idn2_free(ascii);
     return ok;
+}
+
+static bool f_idn_hostname(const char *s, size_t n)
+{
+    return idn_hostname(s, n, false);
 }
 
 /* ---- e-mail (RFC 5321 Mailbox, RFC 6531) ------------------------------------------- */
@@ -412,7 +503,7 @@ static bool email(const char *s, size_t n, bool idn)
             return f_ipv6(dom + 6, dn - 7);
         return f_ipv4(dom + 1, dn - 2);
     }
-    return idn ? f_idn_hostname(dom, dn) : ascii_hostname(dom, dn);
+    return idn ? idn_hostname(dom, dn, false) : ascii_hostname(dom, dn);
 }
 
 static bool f_email(const char *s, size_t n) { return email(s, n, false); }

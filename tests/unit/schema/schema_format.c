@@ -183,6 +183,25 @@ static const fcase cases[] = {
     {"hostname", "XN--aa---o47jg78q", false}, /* "--" in 3-4 of a non-A-label */
     {"hostname", "xn--X", false},            /* bad punycode */
     {"hostname", "\xe5\xae\x9f\xe4\xbe\x8b.\xe6\xb5\x8b\xe8\xaf\x95", false}, /* U-labels */
+    /* an A-label's U-label passes RFC 5892's CONTEXTO rules ... */
+    {"hostname", "xn--ll-0ea", true},        /* l·l */
+    {"hostname", "xn--al-0ea", false},       /* a·l: MIDDLE DOT not between two l */
+    {"hostname", "xn--l-gda", false},        /* l· */
+    {"hostname", "xn--wva3j", false},        /* α͵: KERAIA before nothing */
+    {"hostname", "xn--wva3je", true},        /* α͵ε */
+    {"hostname", "xn--5db1e", false},        /* ׳ב: GERESH after nothing */
+    {"hostname", "xn--4dbc5h", true},        /* א׳ב */
+    {"hostname", "xn--vek", false},          /* ・ alone */
+    {"hostname", "xn--k8j5u", true},         /* ・ぁ */
+    {"hostname", "xn--ngb6iyr", false},      /* Arabic-Indic with extended digits */
+    {"hostname", "xn--ngba1o", true},
+    /* ... and RFC 5893's Bidi rule */
+    {"hostname", "xn--4gbwdl.xn--wgbh1c", true},
+    {"hostname", "1.xn--4db", false},        /* a digit-first label in a Bidi name */
+    {"hostname", "xn--0ca24w", false},
+    /* the A-label is the canonical encoding of its U-label */
+    {"hostname", "xn---9uc", false},
+    {"hostname", "xn--example-", false},     /* decodes to ASCII only */
     /* idn-hostname: IDNA2008 */
     {"idn-hostname", "\xec\x8b\xa4\xeb\xa1\x80.\xed\x85\x8c\xec\x8a\xa4\xed\x8a\xb8", true},
     {"idn-hostname", "www.example.com", true},
@@ -202,6 +221,17 @@ static const fcase cases[] = {
     {"idn-hostname", "\xe3\x83\xbb\xe3\x81\x81", true},
     {"idn-hostname", "\xd8\xa8\xd9\xa0\xdb\xb0", false}, /* Arabic-Indic with extended */
     {"idn-hostname", "\xd8\xa8\xd9\xa0\xd9\xa1", true},
+    /* RFC 5893's Bidi rule, over the whole name once one label is RTL */
+    {"idn-hostname", "0a.\xd7\x90", false},          /* 0a.א: digit-first label */
+    {"idn-hostname", "\xd7\x90.0a", false},
+    {"idn-hostname", "\xd7\x90" "0\xd9\xa0", false},   /* א0٠: EN and AN in one label */
+    {"idn-hostname", "\xd7\x90\xd9\xa1", true},      /* א١ */
+    {"idn-hostname", "\xd7\x90" "1", true},           /* א1 */
+    {"idn-hostname", "a\xd7\x90", false},             /* LTR label with an R */
+    {"idn-hostname", "0\xd8\xa7", false},             /* 0ا */
+    {"idn-hostname", "\xd7\x90\xd7\x91.com", true},  /* אב.com */
+    {"idn-hostname", "0a.b", true},                   /* no RTL label: no Bidi rule */
+    {"idn-hostname", "xn--0ca24w", false},
     /* ipv4 */
     {"ipv4", "192.168.0.1", true},
     {"ipv4", "0.0.0.0", true},
