@@ -503,7 +503,7 @@ static bool email(const char *s, size_t n, bool idn)
             return f_ipv6(dom + 6, dn - 7);
         return f_ipv4(dom + 1, dn - 2);
     }
-    return idn ? idn_hostname(dom, dn, false) : ascii_hostname(dom, dn);
+    return idn ? idn_hostname(dom, dn, true) : ascii_hostname(dom, dn);
 }
 
 static bool f_email(const char *s, size_t n) { return email(s, n, false); }

@@ -160,6 +160,13 @@ static const fcase cases[] = {
     {"idn-email", "joe.bloggs@example.com", true},
     {"idn-email", "2962", false},
     {"idn-email", "te..st@example.com", false},
+    /* NFC is a SHOULD for an e-mail address (RFC 6532 3.1): a domain or a
+     * local part not in NFC is valid; an idn-hostname must be in NFC */
+    {"idn-email", "user@cafe\xcc\x81.com", true},
+    {"idn-email", "cafe\xcc\x81@example.com", true},
+    {"idn-hostname", "cafe\xcc\x81.com", false},
+    {"idn-email", "user@\xd7\x90" "0\xd9\xa0.com", false}, /* its domain breaks the Bidi rule */
+    {"idn-email", "user\xef\xbc\xa0" "example.com", false},  /* a fullwidth @ is no separator */
     /* hostname: RFC 1123, A-labels checked */
     {"hostname", "www.example.com", true},
     {"hostname", "xn--4gbwdl.xn--wgbh1c", true},
