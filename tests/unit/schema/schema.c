@@ -276,6 +276,48 @@ Test(schema_report, unevaluated_properties)
     ee_schema_free(s);
 }
 
+/* Draft 7's "dependencies", which draft 2020-12 split in two, still
+ * works: an array member as dependentRequired, a schema as
+ * dependentSchemas (it was ignored as an unknown keyword, so a draft-7
+ * style schema accepted what its author meant to refuse). */
+Test(schema_report, draft7_dependencies)
+{
+    ee_schema *s = compile_ok(
+        "{\"dependencies\":{\"card\":[\"billing\",\"cvc\"],"
+        "\"bar\":{\"properties\":{\"foo\":{\"type\":\"integer\"}},\"required\":[\"foo\"]},"
+        "\"never\":false},\"unevaluatedProperties\":false,"
+        "\"properties\":{\"card\":true,\"billing\":true,\"cvc\":true,\"bar\":true}}");
+    ee_status st;
+    json_decref(validate(s, "{\"card\":1,\"billing\":2,\"cvc\":3}", &st));
+    cr_expect_eq(st, EE_OK);
+    json_decref(validate(s, "{\"billing\":2}", &st));
+    cr_expect_eq(st, EE_OK);
+    json_decref(validate(s, "[\"card\"]", &st));
+    cr_expect_eq(st, EE_OK);
+    json_t *r = validate(s, "{\"card\":1,\"billing\":2}", &st);
+    cr_expect_eq(st, EE_EVALIDATION);
+    expect_error(r, "", "/dependencies/card", "dependencies",
+                 "property \"cvc\" is required when \"card\" is present");
+    json_decref(r);
+    r = validate(s, "{\"bar\":1,\"foo\":\"x\"}", &st);
+    cr_expect_eq(st, EE_EVALIDATION);
+    expect_error(r, "/foo", "/dependencies/bar/properties/foo/type", "type", NULL);
+    json_decref(r);
+    /* the dependent schema's properties count as evaluated */
+    json_decref(validate(s, "{\"bar\":1,\"foo\":2}", &st));
+    cr_expect_eq(st, EE_OK);
+    json_decref(validate(s, "{\"never\":1}", &st));
+    cr_expect_eq(st, EE_EVALIDATION);
+    ee_schema_free(s);
+    expect_compile_fails("{\"dependencies\":{\"a\":[1]}}", EE_EINVAL,
+                         "at /dependencies/a: expected an array of property names");
+    expect_compile_fails("{\"dependencies\":{\"a\":3}}", EE_EINVAL,
+                         "at /dependencies/a: a schema must be an object or a boolean");
+    expect_compile_fails("{\"dependencies\":[]}", EE_EINVAL, "at /dependencies:");
+    expect_compile_fails("{\"dependencies\":{\"a\":{\"$ref\":\"#\"}}}", EE_EINVAL,
+                         "$ref cycle");
+}
+
 Test(schema_report, accepts_all)
 {
     ee_schema *s = compile_ok("{\"$defs\":{\"x\":{\"type\":\"string\"}},\"title\":\"t\"}");
