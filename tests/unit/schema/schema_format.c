@@ -413,6 +413,32 @@ static const fcase cases[] = {
     {"regex", "^(abc]", false},
     {"regex", "\\a", false},
     {"regex", "[z-a]", false},
+    /* PCRE and Python syntax is not ECMA-262 ... */
+    {"regex", "(?P<name>x)", false},
+    {"regex", "(?P<n>a)(?P=n)", false},
+    {"regex", "(?#comment)a", false},
+    {"regex", "(?i)abc", false},
+    {"regex", "(?ims)abc", false},
+    {"regex", "a++", false},
+    {"regex", "(?>a)", false},
+    {"regex", "\\z", false},
+    {"regex", "\\Qa\\E", false},
+    {"regex", "\\012", false},
+    {"regex", "\\1", false},
+    {"regex", "\\p{Xan}", false},
+    /* ... ECMA-262 is, PCRE2 able to run it or not */
+    {"regex", "(?<name>x)", true},
+    {"regex", "(?<n>a)\\k<n>", true},
+    {"regex", "(?<=a+)b", true},
+    {"regex", "(?<=ab|c)d", true},
+    {"regex", "(?i:a)(?-s:.)", true},
+    {"regex", "(?i:\\w)", true},
+    {"regex", "a{70000}", true},
+    {"regex", "[]", true},
+    {"regex", "[^]", true},
+    {"regex", "\\cA", true},
+    {"regex", "[[:alpha:]]", true},
+    {"regex", "\\p{Script=Greek}\\P{Assigned}", true},
 };
 
 Test(schema_format, every_asserted_format)
