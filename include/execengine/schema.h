@@ -64,14 +64,16 @@ typedef struct ee_schema ee_schema;
  * Returns EE_OK;
  *   EE_EINVAL  out or schema_json NULL, or the schema is not a valid schema:
  *              not an object or boolean, a keyword of the wrong type
- *              ("minLength": "x"), a pattern that does not compile, a $ref
+ *              ("minLength": "x"), a pattern that is not ECMA-262 or does
+ *              not compile, a $ref
  *              whose target or anchor does not exist, an $id with a
  *              fragment, a malformed or duplicate anchor or $id, a $ref or
  *              $dynamicRef cycle that never reaches an instance member (the
  *              message names the schema path);
  *   EE_ENOTSUPPORTED  a $ref or $dynamicRef to another document (but the
  *              draft 2020-12 meta-schema), $recursiveRef, an $id reached
- *              only through a JSON pointer outside the subschema keywords;
+ *              only through a JSON pointer outside the subschema keywords,
+ *              an ECMA-262 pattern PCRE2 cannot run ("(?<=a+)b");
  *   EE_EPARSE  the text is not JSON, or not UTF-8;
  *   EE_ETOOBIG the text exceeds EE_SCHEMA_MAX_TEXT or nests deeper than
  *              EE_SCHEMA_MAX_SCHEMA_DEPTH, or an $id resolves to a URI

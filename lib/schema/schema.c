@@ -393,6 +393,41 @@ static ee_status c_dependent_required(ee_schema *s, sch_node *node, sch_kw *kw, 
     return EE_OK;
 }
 
+/* "dependencies" (draft 7; draft 2020-12 split it into dependentRequired
+ * and dependentSchemas): each member is an array of property names or a
+ * schema. kw->subs[i] is the schema of member kw->keys[i], NULL for an
+ * array (its names stay in kw->val). */
+static ee_status c_dependencies(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)node;
+    if (!json_is_object(kw->val))
+        return bad(path, "expected an object whose members are schemas or property-name arrays",
+                   kw->val);
+    kw->n = json_object_size(kw->val);
+    kw->subs = calloc(kw->n + 1, sizeof *kw->subs);
+    kw->keys = calloc(kw->n + 1, sizeof *kw->keys);
+    if (kw->subs == NULL || kw->keys == NULL)
+        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    size_t i = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)kw->val, key, v) {
+        kw->keys[i] = key;
+        if (json_is_array(v)) {
+            if (!is_string_array(v)) {
+                const char *p = keep_path(s, path, key);
+                return bad(p != NULL ? p : path, "expected an array of property names", v);
+            }
+        } else {
+            ee_status st = compile_sub(s, v, path, key, &kw->subs[i]);
+            if (st != EE_OK)
+                return st;
+        }
+        i++;
+    }
+    return EE_OK;
+}
+
 static const struct {
     const char *name;
     unsigned bit;
@@ -583,6 +618,7 @@ static const sch_kwdef table[] = {
     {"then", c_schema, NULL},
     {"else", c_schema, NULL},
     {"dependentSchemas", c_schema_map, V(dependentSchemas)},
+    {"dependencies", c_dependencies, V(dependencies)},
     {"properties", c_schema_map, V(properties)},
     {"patternProperties", c_pattern_map, V(patternProperties)},
     {"additionalProperties", c_schema, V(additionalProperties)},
@@ -1116,7 +1152,8 @@ static ee_status resolve_ref(ee_schema *s, const pending_ref *p)
 static size_t in_place_next(const ee_schema *s, size_t v, size_t *kwi, size_t *j)
 {
     static const char *const in_place[] = {"$ref", "$dynamicRef", "allOf", "anyOf", "oneOf",
-                                           "not", "if", "then", "else", "dependentSchemas"};
+                                           "not", "if", "then", "else", "dependentSchemas",
+                                           "dependencies"};
     if (v >= s->nnodes) {
         const sch_dyn_group *g = &s->dyn[v - s->nnodes];
         return *j < g->n ? g->nodes[(*j)++]->idx : SIZE_MAX;

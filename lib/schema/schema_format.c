@@ -11,16 +11,22 @@
  *   hostname, idn-hostname RFC 1123 / RFC 5890-5893 (IDNA2008, libidn2)
  *   ipv4, ipv6             RFC 2673 dotted quad, RFC 4291 section 2.2
  *   uri, uri-reference, iri RFC 3986 / RFC 3987
+ *   uri-template           RFC 6570 (level 4 syntax)
  *   uuid                   RFC 4122 text form
  *   json-pointer           RFC 6901
  *   relative-json-pointer  draft-bhutton-relative-json-pointer-00
  *   regex                  ECMA-262, as "pattern" compiles it
  */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include "schema/schema_internal.h"
 
 #include <idn2.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 typedef bool (*format_fn)(const char *s, size_t n);
 
@@ -111,43 +117,46 @@ static bool dur_part(const char *s, size_t n, size_t *i, char *designator)
     return true;
 }
 
-/* RFC 3339 appendix A: P (date [T time] | T time | weeks), the parts of
- * each in order. The ABNF also wants them contiguous (no P1Y2D, the month
- * left out); ISO 8601 and the widely used validators accept that, and so
- * do we. */
+/* One run of the designators `seq` ("YMD" or "HMS") at s[*i]: the ABNF's
+ * dur-year = 1*DIGIT "Y" [dur-month], dur-month = 1*DIGIT "M" [dur-day]
+ * ...: one or more parts, each the designator right after the one before
+ * (contiguous: "P1Y2D" leaves out the month and is not a duration). Stops
+ * before 'T' or at the end. */
+static bool dur_run(const char *s, size_t n, size_t *i, const char *seq)
+{
+    char d;
+    if (!dur_part(s, n, i, &d) || d == '\0')
+        return false;
+    const char *at = strchr(seq, d);
+    if (at == NULL)
+        return false;
+    while (*i < n && s[*i] != 'T') {
+        if (!dur_part(s, n, i, &d) || at[1] == '\0' || d != at[1])
+            return false;
+        at++;
+    }
+    return true;
+}
+
+/* RFC 3339 appendix A: "P" (dur-date ["T" dur-time] | "T" dur-time |
+ * dur-week). */
 static bool f_duration(const char *s, size_t n)
 {
     if (n < 2 || s[0] != 'P')
         return false;
     size_t i = 1;
-    char d;
-    static const char date_seq[] = "YMD", time_seq[] = "HMS";
     if (s[i] != 'T') {
         size_t save = i;
-        if (!dur_part(s, n, &i, &d))
+        char d;
+        if (dur_part(s, n, &save, &d) && d == 'W')
+            return save == n;
+        if (!dur_run(s, n, &i, "YMD"))
             return false;
-        if (d == 'W')
-            return i == n && save == 1;
-        const char *at = strchr(date_seq, d);
-        if (at == NULL || d == '\0')
-            return false;
-        for (const char *next = at + 1; i < n && s[i] != 'T'; next++) {
-            if (!dur_part(s, n, &i, &d) || d == '\0' || (next = strchr(next, d)) == NULL)
-                return false;
-        }
         if (i == n)
             return true;
     }
     i++; /* 'T' */
-    if (i >= n || !dur_part(s, n, &i, &d))
-        return false;
-    const char *at = strchr(time_seq, d);
-    if (at == NULL || d == '\0')
-        return false;
-    for (const char *next = at + 1; i < n; next++)
-        if (!dur_part(s, n, &i, &d) || d == '\0' || (next = strchr(next, d)) == NULL)
-            return false;
-    return true;
+    return i < n && dur_run(s, n, &i, "HMS") && i == n;
 }
 
 /* ---- addresses ------------------------------------------------------------------- */
@@ -215,53 +224,6 @@ static bool f_ipv6(const char *s, size_t n)
     return gap ? groups <= 7 : groups == 8;
 }
 
-/* RFC 1123 host name in ASCII: labels of letters, digits and hyphens,
- * 1-63 bytes, not starting or ending with '-'; 253 bytes at most. An
- * A-label ("xn--") must decode to a valid U-label; other labels must not
- * have "--" in positions 3-4 (reserved, RFC 5891 4.2.3.1). */
-static bool ascii_hostname(const char *s, size_t n)
-{
-    if (n == 0 || n > 253)
-        return false;
-    size_t start = 0;
-    for (size_t i = 0; i <= n; i++) {
-        if (i < n && s[i] != '.') {
-            if (!is_alpha(s[i]) && !is_digit(s[i]) && s[i] != '-')
-                return false;
-            continue;
-        }
-        size_t len = i - start;
-        const char *l = s + start;
-        if (len == 0 || len > 63 || l[0] == '-' || l[len - 1] == '-')
-            return false;
-        if (len >= 4 && l[2] == '-' && l[3] == '-') {
-            if (!((l[0] == 'x' || l[0] == 'X') && (l[1] == 'n' || l[1] == 'N')))
-                return false;
-            char label[64], *u = NULL;
-            memcpy(label, l, len);
-            label[len] = '\0';
-            int rc = idn2_to_unicode_8z8z(label, &u, 0);
-            bool ok = rc == IDN2_OK && u != NULL;
-            if (ok) {
-                char *back = NULL;
-                ok = idn2_lookup_u8((const uint8_t *)u, (uint8_t **)&back, IDN2_NO_TR46) ==
-                     IDN2_OK;
-                idn2_free(back);
-            }
-            idn2_free(u);
-            if (!ok)
-                return false;
-        }
-        start = i + 1;
-    }
-    return true;
-}
-
-static bool f_hostname(const char *s, size_t n)
-{
-    return ascii_hostname(s, n);
-}
-
 /* Decode one UTF-8 sequence at s[*i] (the string is valid UTF-8). */
 static uint32_t next_cp(const char *s, size_t n, size_t *i)
 {
@@ -309,7 +271,68 @@ static bool contexto_label(const char *s, size_t n)
     return !(arabic && extended) && !(katakana_dot && !kana_han);
 }
 
-static bool contexto_ok(const char *s, size_t n)
+/* RFC 5893's Bidi rule, on PCRE2's Unicode Bidi_Class (no table of our
+ * own): a label is right-to-left when it starts with R or AL, then holds
+ * only R AL AN EN ES CS ET ON BN NSM, ends with R AL EN or AN (and NSMs),
+ * and has not both EN and AN (conditions 1-4); or left-to-right when it
+ * starts with L, holds only L EN ES CS ET ON BN NSM and ends with L or EN
+ * (and NSMs) (conditions 1, 5, 6). */
+#define BC(c) "\\p{bc=" c "}"
+static const char bidi_rtl_src[] = "[" BC("R") BC("AL") BC("AN") "]";
+static const char bidi_label_src[] =
+    "\\A(?:(?!(?=.*" BC("EN") ")(?=.*" BC("AN") "))[" BC("R") BC("AL") "]"
+    "(?:[" BC("R") BC("AL") BC("AN") BC("EN") BC("ES") BC("CS") BC("ET") BC("ON") BC("BN")
+    BC("NSM") "]*[" BC("R") BC("AL") BC("EN") BC("AN") "])?"
+    "|" BC("L") "(?:[" BC("L") BC("EN") BC("ES") BC("CS") BC("ET") BC("ON") BC("BN") BC("NSM")
+    "]*[" BC("L") BC("EN") "])?)" BC("NSM") "*\\z";
+#undef BC
+
+static pcre2_code *bidi_rtl, *bidi_label;
+static pthread_once_t bidi_once = PTHREAD_ONCE_INIT;
+
+static void bidi_init(void)
+{
+    int err;
+    PCRE2_SIZE off;
+    bidi_rtl = pcre2_compile((PCRE2_SPTR)bidi_rtl_src, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &err,
+                             &off, NULL);
+    bidi_label = pcre2_compile((PCRE2_SPTR)bidi_label_src, PCRE2_ZERO_TERMINATED,
+                               PCRE2_UTF | PCRE2_DOTALL, &err, &off, NULL);
+}
+
+/* 1 match, 0 none, -1 could not tell (out of memory). The subjects are
+ * labels of a host name that libidn2 accepted, so the match is short. */
+static int bidi_match(const pcre2_code *code, pcre2_match_data *md, const char *s, size_t n)
+{
+    if (code == NULL || md == NULL)
+        return -1;
+    int rc = pcre2_match(code, (PCRE2_SPTR)s, n, 0, PCRE2_NO_UTF_CHECK, md, NULL);
+    return rc >= 0 ? 1 : rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+}
+
+/* The Bidi rule holds for every label of a name in U-label form, or the
+ * name is not a Bidi domain name (no R, AL or AN anywhere). */
+static bool bidi_ok(const char *s, size_t n)
+{
+    (void)pthread_once(&bidi_once, bidi_init);
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    int rtl = bidi_match(bidi_rtl, md, s, n);
+    bool ok = rtl == 0;
+    if (rtl == 1) {
+        ok = true;
+        for (size_t start = 0, i = 0; ok && i <= n; i++)
+            if (i == n || s[i] == '.') {
+                ok = bidi_match(bidi_label, md, s + start, i - start) == 1;
+                start = i + 1;
+            }
+    }
+    pcre2_match_data_free(md);
+    return ok;
+}
+
+/* What IDNA2008 asks of U-labels beyond libidn2's lookup: RFC 5892's
+ * CONTEXTO rules on each label and RFC 5893's Bidi rule on the name. */
+static bool u_labels_ok(const char *s, size_t n)
 {
     size_t start = 0;
     for (size_t i = 0; i <= n; i++)
@@ -318,12 +341,82 @@ static bool contexto_ok(const char *s, size_t n)
                 return false;
             start = i + 1;
         }
-    return true;
+    return bidi_ok(s, n);
+}
+
+/* An A-label (s, len < 64 bytes, "xn--" in any case) is the Punycode of a
+ * valid U-label that encodes back to it (RFC 5891 5.4): libidn2's lookup
+ * of the decoded label (IDNA2008 code points, CONTEXTJ, the hyphen
+ * rules) gives the same A-label. */
+static bool a_label_ok(const char *l, size_t len)
+{
+    char label[64], *u = NULL;
+    memcpy(label, l, len);
+    label[len] = '\0';
+    int rc = idn2_to_unicode_8z8z(label, &u, 0);
+    bool ok = rc == IDN2_OK && u != NULL;
+    if (ok) {
+        char *back = NULL;
+        ok = idn2_lookup_u8((const uint8_t *)u, (uint8_t **)&back, IDN2_NO_TR46) == IDN2_OK &&
+             back != NULL && strlen(back) == len && strncasecmp(back, label, len) == 0;
+        idn2_free(back);
+    }
+    idn2_free(u);
+    return ok;
+}
+
+/* RFC 1123 host name in ASCII: labels of letters, digits and hyphens,
+ * 1-63 bytes, not starting or ending with '-'; 253 bytes at most. An
+ * A-label ("xn--") must be one (a_label_ok()), and the name's U-label
+ * form must pass u_labels_ok(); other labels must not have "--" in
+ * positions 3-4 (reserved, RFC 5891 4.2.3.1). */
+static bool ascii_hostname(const char *s, size_t n)
+{
+    if (n == 0 || n > 253)
+        return false;
+    size_t start = 0;
+    bool a_labels = false;
+    for (size_t i = 0; i <= n; i++) {
+        if (i < n && s[i] != '.') {
+            if (!is_alpha(s[i]) && !is_digit(s[i]) && s[i] != '-')
+                return false;
+            continue;
+        }
+        size_t len = i - start;
+        const char *l = s + start;
+        if (len == 0 || len > 63 || l[0] == '-' || l[len - 1] == '-')
+            return false;
+        if (len >= 4 && l[2] == '-' && l[3] == '-') {
+            if (!((l[0] == 'x' || l[0] == 'X') && (l[1] == 'n' || l[1] == 'N')))
+                return false;
+            if (!a_label_ok(l, len))
+                return false;
+            a_labels = true;
+        }
+        start = i + 1;
+    }
+    if (!a_labels)
+        return true;
+    char name[254], *u = NULL;
+    memcpy(name, s, n);
+    name[n] = '\0';
+    bool ok = idn2_to_unicode_8z8z(name, &u, 0) == IDN2_OK && u != NULL &&
+              u_labels_ok(u, strlen(u));
+    idn2_free(u);
+    return ok;
+}
+
+static bool f_hostname(const char *s, size_t n)
+{
+    return ascii_hostname(s, n);
 }
 
 /* IDNA2008 (RFC 5891 lookup, without UTS 46 mapping): the A-label form must
- * be a valid host name. "。", "．" and "｡" separate labels too (RFC 3490). */
-static bool f_idn_hostname(const char *s, size_t n)
+ * be a valid host name (which checks its U-label form too). "。", "．"
+ * and "｡" separate labels too (RFC 3490). `nfc`: normalise to NFC first
+ * (IDN2_NFC_INPUT) - for idn-email, where NFC is a SHOULD; a host name
+ * must be in NFC already. */
+static bool idn_hostname(const char *s, size_t n, bool nfc)
 {
     if (n == 0 || n > 1024 || memchr(s, '\0', n) != NULL)
         return false;
@@ -344,16 +437,18 @@ static bool f_idn_hostname(const char *s, size_t n)
         }
     }
     *p = '\0';
-    if (!contexto_ok(copy, (size_t)(p - copy))) {
-        free(copy);
-        return false;
-    }
     char *ascii = NULL;
-    int rc = idn2_lookup_u8((const uint8_t *)copy, (uint8_t **)&ascii, IDN2_NO_TR46);
+    int rc = idn2_lookup_u8((const uint8_t *)copy, (uint8_t **)&ascii,
+                            IDN2_NO_TR46 | (nfc ? IDN2_NFC_INPUT : 0));
     free(copy);
     bool ok = rc == IDN2_OK && ascii != NULL && ascii_hostname(ascii, strlen(ascii));
     idn2_free(ascii);
     return ok;
+}
+
+static bool f_idn_hostname(const char *s, size_t n)
+{
+    return idn_hostname(s, n, false);
 }
 
 /* ---- e-mail (RFC 5321 Mailbox, RFC 6531) ------------------------------------------- */
@@ -408,7 +503,7 @@ static bool email(const char *s, size_t n, bool idn)
             return f_ipv6(dom + 6, dn - 7);
         return f_ipv4(dom + 1, dn - 2);
     }
-    return idn ? f_idn_hostname(dom, dn) : ascii_hostname(dom, dn);
+    return idn ? idn_hostname(dom, dn, true) : ascii_hostname(dom, dn);
 }
 
 static bool f_email(const char *s, size_t n) { return email(s, n, false); }
@@ -548,6 +643,100 @@ static bool f_uri_reference(const char *s, size_t n) { return uri(s, n, false, t
 static bool f_iri(const char *s, size_t n) { return uri(s, n, true, false); }
 static bool f_iri_reference(const char *s, size_t n) { return uri(s, n, true, true); }
 
+/* RFC 3987 ucschar and iprivate: the non-ASCII code points an IRI (and a
+ * URI Template literal) may hold - not C1 controls, noncharacters, or
+ * the tags block. */
+static bool ucschar_or_private(uint32_t c)
+{
+    if (c < 0xA0 || (c >= 0xD800 && c <= 0xDFFF) || (c >= 0xFDD0 && c <= 0xFDEF))
+        return false;
+    if (c >= 0xE0000 && c <= 0xE0FFF)
+        return false;
+    return (c & 0xFFFFu) <= 0xFFFD && (c >= 0x10000 || c < 0xFFF0);
+}
+
+/* varchar = ALPHA / DIGIT / "_" / pct-encoded; *i moves past it. */
+static bool tmpl_varchar(const char *s, size_t n, size_t *i)
+{
+    if (*i < n && (is_alpha(s[*i]) || is_digit(s[*i]) || s[*i] == '_')) {
+        (*i)++;
+        return true;
+    }
+    if (*i + 2 < n && s[*i] == '%' && is_hex(s[*i + 1]) && is_hex(s[*i + 2])) {
+        *i += 3;
+        return true;
+    }
+    return false;
+}
+
+/* expression = "{" [ operator ] variable-list "}" at s[*i] == '{'. */
+static bool tmpl_expression(const char *s, size_t n, size_t *i)
+{
+    (*i)++;
+    if (*i < n && s[*i] != '\0' && strchr("+#./;?&=,!@|", s[*i]) != NULL)
+        (*i)++;
+    for (;;) {
+        /* varname = varchar *( ["."] varchar ) */
+        if (!tmpl_varchar(s, n, i))
+            return false;
+        for (;;) {
+            if (*i < n && s[*i] == '.') {
+                (*i)++;
+                if (!tmpl_varchar(s, n, i))
+                    return false;
+            } else if (!tmpl_varchar(s, n, i)) {
+                break;
+            }
+        }
+        /* prefix = ":" max-length (%x31-39 0*3DIGIT) / explode = "*" */
+        if (*i < n && s[*i] == ':') {
+            size_t start = ++(*i);
+            while (*i < n && is_digit(s[*i]) && *i - start < 4)
+                (*i)++;
+            if (*i == start || s[start] == '0' || (*i < n && is_digit(s[*i])))
+                return false;
+        } else if (*i < n && s[*i] == '*') {
+            (*i)++;
+        }
+        if (*i < n && s[*i] == ',') {
+            (*i)++;
+            continue;
+        }
+        if (*i < n && s[*i] == '}') {
+            (*i)++;
+            return true;
+        }
+        return false;
+    }
+}
+
+/* RFC 6570 URI-Template = *( literals / expression ). A literal is any
+ * character but CTL, SP, DQUOTE, "%" (but in pct-encoded), "<", ">",
+ * "\", "^", "`", "{", "|", "}". The apostrophe is allowed: RFC 6570's
+ * ABNF left it out by mistake (verified erratum 6937; its own example
+ * '{var}' needs it). */
+static bool f_uri_template(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '{') {
+            if (!tmpl_expression(s, n, &i))
+                return false;
+        } else if (c == '%') {
+            if (i + 2 >= n || !is_hex(s[i + 1]) || !is_hex(s[i + 2]))
+                return false;
+            i += 3;
+        } else if (c < 0x80) {
+            if (c <= 0x20 || c == 0x7F || strchr("\"<>\\^`|}", c) != NULL)
+                return false;
+            i++;
+        } else if (!ucschar_or_private(next_cp(s, n, &i))) {
+            return false;
+        }
+    }
+    return true;
+}
+
 /* ---- identifiers, pointers, patterns -------------------------------------------------- */
 
 static bool f_uuid(const char *s, size_t n)
@@ -612,6 +801,7 @@ static const struct {
     {"uri-reference", f_uri_reference},
     {"iri", f_iri},
     {"iri-reference", f_iri_reference},
+    {"uri-template", f_uri_template},
     {"uuid", f_uuid},
     {"json-pointer", f_json_pointer},
     {"relative-json-pointer", f_relative_json_pointer},

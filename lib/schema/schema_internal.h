@@ -203,7 +203,7 @@ bool ee__schema_eval(sch_vctx *c, const sch_node *node, const json_t *inst, sch_
     XX(dependentRequired) XX(ref) XX(dynamicRef) XX(allOf) XX(anyOf) XX(oneOf) XX(not)    \
     XX(if) XX(dependentSchemas) XX(properties) XX(patternProperties)                      \
     XX(additionalProperties) XX(propertyNames) XX(prefixItems) XX(items) XX(contains)     \
-    XX(unevaluatedItems) XX(unevaluatedProperties) XX(format)
+    XX(unevaluatedItems) XX(unevaluatedProperties) XX(format) XX(dependencies)
 #define EE__SCHEMA_DECLARE_VALIDATOR(name)                                                 \
     bool ee__schema_v_##name(sch_vctx *c, const sch_node *node, const sch_kw *kw,          \
                              const json_t *inst, sch_ann *ann);

@@ -1003,6 +1003,28 @@ V(dependentSchemas)
     return ok;
 }
 
+/* Draft 7's "dependencies": a member's array as dependentRequired, its
+ * schema as dependentSchemas. */
+V(dependencies)
+{
+    UNUSED_ARGS;
+    if (!json_is_object(inst) || !charge(c, kw->n * EE__SCHEMA_COST_VALUE))
+        return c->status == EE_OK;
+    bool ok = true;
+    for (size_t i = 0; i < kw->n && (ok || c->errors != NULL); i++) {
+        if (json_object_get(inst, kw->keys[i]) == NULL)
+            continue;
+        size_t sm = push(c, &c->spath, kw->keys[i]);
+        if (kw->subs[i] == NULL)
+            ok &= require_all(c, "dependencies", json_object_get(kw->val, kw->keys[i]), inst,
+                              kw->keys[i]);
+        else
+            ok &= ee__schema_eval(c, kw->subs[i], inst, ann);
+        pop(&c->spath, sm);
+    }
+    return ok;
+}
+
 /* ---- applicators on the same instance ---------------------------------------------- */
 
 V(ref)

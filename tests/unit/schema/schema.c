@@ -243,6 +243,114 @@ Test(schema_report, ecma_regex_semantics)
     ee_schema_free(s);
 }
 
+/* Whether `pattern` (JSON string text) matches `instance` (JSON text). */
+static bool pattern_matches(const char *pattern, const char *instance)
+{
+    char schema[256];
+    snprintf(schema, sizeof schema, "{\"pattern\":%s}", pattern);
+    ee_schema *s = compile_ok(schema);
+    ee_status st;
+    json_decref(validate(s, instance, &st));
+    ee_schema_free(s);
+    cr_assert(st == EE_OK || st == EE_EVALIDATION, "%s on %s: %s", pattern, instance,
+              ee_status_name(st));
+    return st == EE_OK;
+}
+
+/* Where PCRE2's reading of a pattern differs from ECMA-262's, the
+ * translation spells the ECMA-262 meaning out (each of these matched the
+ * other way before). */
+Test(schema_report, ecma_regex_meaning_where_pcre2_differs)
+{
+    /* "." stops at ECMA-262's four line terminators only */
+    cr_expect(pattern_matches("\"^a.b$\"", "\"a\\fb\""));
+    cr_expect(pattern_matches("\"^a.b$\"", "\"a\\u000bb\""));
+    cr_expect(pattern_matches("\"^a.b$\"", "\"a\\u0085b\""));
+    cr_expect_not(pattern_matches("\"^a.b$\"", "\"a\\u2028b\""));
+    cr_expect_not(pattern_matches("\"^a.b$\"", "\"a\\rb\""));
+    /* \v is U+000B, not PCRE2's vertical-space class */
+    cr_expect(pattern_matches("\"^\\\\v$\"", "\"\\u000b\""));
+    cr_expect_not(pattern_matches("\"^\\\\v$\"", "\"\\n\""));
+    /* \S in a class is ECMA-262's, not PCRE2's ASCII one */
+    cr_expect_not(pattern_matches("\"^[\\\\S]$\"", "\"\\u00a0\""));
+    cr_expect(pattern_matches("\"^[^\\\\S]$\"", "\"\\u00a0\""));
+    cr_expect(pattern_matches("\"^[a\\\\S]$\"", "\"x\""));
+    cr_expect_not(pattern_matches("\"^[^ \\\\S]$\"", "\"  \""));
+    cr_expect(pattern_matches("\"^[^ \\\\S]$\"", "\"\\t\""));
+    /* no POSIX classes: [[:alpha:]] is a class of "[:alph" then "]" */
+    cr_expect(pattern_matches("\"^[[:alpha:]]$\"", "\"a]\""));
+    cr_expect_not(pattern_matches("\"^[[:alpha:]]$\"", "\"b\""));
+    /* "$" is tried at every position, a CRLF's LF included */
+    cr_expect(pattern_matches("\"\\\\D$\"", "\":\\r\\n\""));
+    /* an empty class repeated zero times, an unset group's back-reference */
+    cr_expect(pattern_matches("\"^[]*$\"", "\"\""));
+    cr_expect(pattern_matches("\"^a[^]*$\"", "\"a\\n\\u2028\""));
+    cr_expect(pattern_matches("\"^(a)?\\\\1{1,2}b$\"", "\"b\""));
+    cr_expect(pattern_matches("\"^(a)\\\\1$\"", "\"aa\""));
+    /* Script= is the Script property (PCRE2's bare \p{Greek} is
+     * Script_Extensions); Assigned is a binary property */
+    cr_expect_not(pattern_matches("\"^\\\\p{Script=Greek}$\"", "\"\\u0342\""));
+    cr_expect(pattern_matches("\"^\\\\p{Script_Extensions=Greek}$\"", "\"\\u0342\""));
+    cr_expect(pattern_matches("\"^\\\\p{sc=Grek}$\"", "\"\\u03a9\""));
+    cr_expect_not(pattern_matches("\"^\\\\p{Assigned}$\"", "\"\\u0378\""));
+    cr_expect(pattern_matches("\"^\\\\P{Assigned}$\"", "\"\\u0378\""));
+    cr_expect(pattern_matches("\"^\\\\p{LC}$\"", "\"\\u01c5\""));
+    /* a surrogate pair of escapes is one code point; \0 is U+0000 */
+    cr_expect(pattern_matches("\"^\\\\uD83D\\\\uDE00+$\"", "\"\\ud83d\\ude00\\ud83d\\ude00\""));
+    ee_schema *s = compile_ok("{\"pattern\":\"^a\\\\0$\"}");
+    cr_expect_eq(ee_schema_validate(s, "\"a\\u0000\"", NULL), EE_OK);
+    cr_expect_eq(ee_schema_validate(s, "\"a0\"", NULL), EE_EVALIDATION);
+    ee_schema_free(s);
+    /* ES2025 modifiers */
+    cr_expect(pattern_matches("\"(?m:^b$)\"", "\"a\\nb\\nc\""));
+    cr_expect_not(pattern_matches("\"^b$\"", "\"a\\nb\\nc\""));
+    cr_expect(pattern_matches("\"^(?s:a.b)$\"", "\"a\\nb\""));
+    cr_expect(pattern_matches("\"^(?i:abc)d$\"", "\"ABCd\""));
+    cr_expect_not(pattern_matches("\"^(?i:abc)d$\"", "\"ABCD\""));
+}
+
+/* What is not ECMA-262 makes the schema invalid instead of taking PCRE2's
+ * or Python's meaning ((?i) turned matching case-insensitive, \z was an
+ * anchor, a++ possessive); ECMA-262 that PCRE2 cannot run is refused as
+ * unsupported. */
+Test(schema_bad_input, patterns_that_are_not_ecma262)
+{
+    static const char *const not_ecma[] = {
+        "(?i)abc", "(?ims)abc", "(?P<name>x)", "(?P<n>a)(?P=n)", "(?#comment)a", "a++",
+        "a*+", "a{2}+", "(?>a)", "(?|a)", "(?R)", "(?1)(a)", "(?(1)a|b)", "(*UCP)\\\\d",
+        "\\\\a", "\\\\e", "\\\\z", "\\\\Z", "\\\\A", "\\\\G", "\\\\K", "\\\\h", "\\\\R", "\\\\X",
+        "\\\\Qa\\\\E", "\\\\N", "\\\\g1", "\\\\012", "\\\\2(a)", "[\\\\1](a)", "\\\\k<n>",
+        "\\\\pL", "\\\\p{L&}", "\\\\p{Xan}", "\\\\p{^L}", "\\\\p{Script=Letter}",
+        "\\\\p{gc=Greek}", "\\\\p{bc=R}", "\\\\cZ\\\\c1", "\\\\x4", "\\\\u12", "[\\\\B]", "*a",
+        "a|*", "^*", "(?=a)(?<=b)*", "(?-:a)", "(?ii:a)", "(?x:a)", "(?<1a>x)", "(a", "a)",
+        "[a",
+    };
+    for (size_t i = 0; i < sizeof not_ecma / sizeof not_ecma[0]; i++) {
+        char schema[128];
+        snprintf(schema, sizeof schema, "{\"pattern\":\"%s\"}", not_ecma[i]);
+        expect_compile_fails(schema, EE_EINVAL, "is not a valid regular expression");
+    }
+    expect_compile_fails("{\"pattern\":\"(?<=a+)b\"}", EE_ENOTSUPPORTED,
+                         "is ECMA-262 that PCRE2 cannot run");
+    expect_compile_fails("{\"pattern\":\"a{70000}\"}", EE_ENOTSUPPORTED,
+                         "is ECMA-262 that PCRE2 cannot run");
+    expect_compile_fails("{\"patternProperties\":{\"(?i:\\\\w)\":true}}", EE_ENOTSUPPORTED,
+                         "under the i modifier");
+    expect_compile_fails("{\"pattern\":\"(?<na$me>x)\"}", EE_ENOTSUPPORTED, "group name");
+    /* ECMA-262 that stays valid */
+    static const char *const ecma[] = {
+        "(?<name>x)\\\\k<name>", "(?<=ab|c)d", "(?<!a)b", "[]", "[^]", "\\\\cA", "a{2,}?",
+        "(?i:a)(?-i:b)(?s-m:.)", "\\\\u{1F600}", "\\\\-\\\\/\\\\.\\\\@", "x{", "a}", "]",
+        "\\\\p{Letter}\\\\p{gc=Lu}\\\\p{Script=Latin}\\\\p{scx=Grek}\\\\p{ASCII}\\\\p{Any}",
+        "(?=a)*", "[\\\\b]",
+    };
+    for (size_t i = 0; i < sizeof ecma / sizeof ecma[0]; i++) {
+        char schema[160];
+        snprintf(schema, sizeof schema, "{\"pattern\":\"%s\"}", ecma[i]);
+        ee_schema_free(compile_ok(schema));
+    }
+}
+
 Test(schema_report, uniqueness_of_large_arrays)
 {
     ee_schema *s = compile_ok("{\"uniqueItems\":true}");
@@ -274,6 +382,48 @@ Test(schema_report, unevaluated_properties)
                  "property \"c\" is not allowed");
     json_decref(r);
     ee_schema_free(s);
+}
+
+/* Draft 7's "dependencies", which draft 2020-12 split in two, still
+ * works: an array member as dependentRequired, a schema as
+ * dependentSchemas (it was ignored as an unknown keyword, so a draft-7
+ * style schema accepted what its author meant to refuse). */
+Test(schema_report, draft7_dependencies)
+{
+    ee_schema *s = compile_ok(
+        "{\"dependencies\":{\"card\":[\"billing\",\"cvc\"],"
+        "\"bar\":{\"properties\":{\"foo\":{\"type\":\"integer\"}},\"required\":[\"foo\"]},"
+        "\"never\":false},\"unevaluatedProperties\":false,"
+        "\"properties\":{\"card\":true,\"billing\":true,\"cvc\":true,\"bar\":true}}");
+    ee_status st;
+    json_decref(validate(s, "{\"card\":1,\"billing\":2,\"cvc\":3}", &st));
+    cr_expect_eq(st, EE_OK);
+    json_decref(validate(s, "{\"billing\":2}", &st));
+    cr_expect_eq(st, EE_OK);
+    json_decref(validate(s, "[\"card\"]", &st));
+    cr_expect_eq(st, EE_OK);
+    json_t *r = validate(s, "{\"card\":1,\"billing\":2}", &st);
+    cr_expect_eq(st, EE_EVALIDATION);
+    expect_error(r, "", "/dependencies/card", "dependencies",
+                 "property \"cvc\" is required when \"card\" is present");
+    json_decref(r);
+    r = validate(s, "{\"bar\":1,\"foo\":\"x\"}", &st);
+    cr_expect_eq(st, EE_EVALIDATION);
+    expect_error(r, "/foo", "/dependencies/bar/properties/foo/type", "type", NULL);
+    json_decref(r);
+    /* the dependent schema's properties count as evaluated */
+    json_decref(validate(s, "{\"bar\":1,\"foo\":2}", &st));
+    cr_expect_eq(st, EE_OK);
+    json_decref(validate(s, "{\"never\":1}", &st));
+    cr_expect_eq(st, EE_EVALIDATION);
+    ee_schema_free(s);
+    expect_compile_fails("{\"dependencies\":{\"a\":[1]}}", EE_EINVAL,
+                         "at /dependencies/a: expected an array of property names");
+    expect_compile_fails("{\"dependencies\":{\"a\":3}}", EE_EINVAL,
+                         "at /dependencies/a: a schema must be an object or a boolean");
+    expect_compile_fails("{\"dependencies\":[]}", EE_EINVAL, "at /dependencies:");
+    expect_compile_fails("{\"dependencies\":{\"a\":{\"$ref\":\"#\"}}}", EE_EINVAL,
+                         "$ref cycle");
 }
 
 Test(schema_report, accepts_all)

@@ -113,8 +113,18 @@ static const fcase cases[] = {
     {"duration", "P2D1Y", false},
     {"duration", "P1D2H", false},
     {"duration", "P1Y2W", false},
-    {"duration", "P1Y2D", true},   /* month left out: ISO 8601, not the RFC's ABNF */
-    {"duration", "PT1H2S", true},
+    /* the ABNF wants the parts contiguous: no month left out between
+     * years and days, no minutes between hours and seconds */
+    {"duration", "P1Y2D", false},
+    {"duration", "PT1H2S", false},
+    {"duration", "P1Y2M", true},
+    {"duration", "P1M2D", true},
+    {"duration", "PT1H2M", true},
+    {"duration", "PT1M2S", true},
+    {"duration", "P1Y2M3D", true},
+    {"duration", "P1WT1H", false},
+    {"duration", "P0Y1W", false},
+    {"duration", "P1D2T3H", false},
     {"duration", "P1", false},
     {"duration", "P2S", false},
     {"duration", "P1M1M", false},
@@ -150,6 +160,13 @@ static const fcase cases[] = {
     {"idn-email", "joe.bloggs@example.com", true},
     {"idn-email", "2962", false},
     {"idn-email", "te..st@example.com", false},
+    /* NFC is a SHOULD for an e-mail address (RFC 6532 3.1): a domain or a
+     * local part not in NFC is valid; an idn-hostname must be in NFC */
+    {"idn-email", "user@cafe\xcc\x81.com", true},
+    {"idn-email", "cafe\xcc\x81@example.com", true},
+    {"idn-hostname", "cafe\xcc\x81.com", false},
+    {"idn-email", "user@\xd7\x90" "0\xd9\xa0.com", false}, /* its domain breaks the Bidi rule */
+    {"idn-email", "user\xef\xbc\xa0" "example.com", false},  /* a fullwidth @ is no separator */
     /* hostname: RFC 1123, A-labels checked */
     {"hostname", "www.example.com", true},
     {"hostname", "xn--4gbwdl.xn--wgbh1c", true},
@@ -173,6 +190,25 @@ static const fcase cases[] = {
     {"hostname", "XN--aa---o47jg78q", false}, /* "--" in 3-4 of a non-A-label */
     {"hostname", "xn--X", false},            /* bad punycode */
     {"hostname", "\xe5\xae\x9f\xe4\xbe\x8b.\xe6\xb5\x8b\xe8\xaf\x95", false}, /* U-labels */
+    /* an A-label's U-label passes RFC 5892's CONTEXTO rules ... */
+    {"hostname", "xn--ll-0ea", true},        /* l·l */
+    {"hostname", "xn--al-0ea", false},       /* a·l: MIDDLE DOT not between two l */
+    {"hostname", "xn--l-gda", false},        /* l· */
+    {"hostname", "xn--wva3j", false},        /* α͵: KERAIA before nothing */
+    {"hostname", "xn--wva3je", true},        /* α͵ε */
+    {"hostname", "xn--5db1e", false},        /* ׳ב: GERESH after nothing */
+    {"hostname", "xn--4dbc5h", true},        /* א׳ב */
+    {"hostname", "xn--vek", false},          /* ・ alone */
+    {"hostname", "xn--k8j5u", true},         /* ・ぁ */
+    {"hostname", "xn--ngb6iyr", false},      /* Arabic-Indic with extended digits */
+    {"hostname", "xn--ngba1o", true},
+    /* ... and RFC 5893's Bidi rule */
+    {"hostname", "xn--4gbwdl.xn--wgbh1c", true},
+    {"hostname", "1.xn--4db", false},        /* a digit-first label in a Bidi name */
+    {"hostname", "xn--0ca24w", false},
+    /* the A-label is the canonical encoding of its U-label */
+    {"hostname", "xn---9uc", false},
+    {"hostname", "xn--example-", false},     /* decodes to ASCII only */
     /* idn-hostname: IDNA2008 */
     {"idn-hostname", "\xec\x8b\xa4\xeb\xa1\x80.\xed\x85\x8c\xec\x8a\xa4\xed\x8a\xb8", true},
     {"idn-hostname", "www.example.com", true},
@@ -192,6 +228,17 @@ static const fcase cases[] = {
     {"idn-hostname", "\xe3\x83\xbb\xe3\x81\x81", true},
     {"idn-hostname", "\xd8\xa8\xd9\xa0\xdb\xb0", false}, /* Arabic-Indic with extended */
     {"idn-hostname", "\xd8\xa8\xd9\xa0\xd9\xa1", true},
+    /* RFC 5893's Bidi rule, over the whole name once one label is RTL */
+    {"idn-hostname", "0a.\xd7\x90", false},          /* 0a.א: digit-first label */
+    {"idn-hostname", "\xd7\x90.0a", false},
+    {"idn-hostname", "\xd7\x90" "0\xd9\xa0", false},   /* א0٠: EN and AN in one label */
+    {"idn-hostname", "\xd7\x90\xd9\xa1", true},      /* א١ */
+    {"idn-hostname", "\xd7\x90" "1", true},           /* א1 */
+    {"idn-hostname", "a\xd7\x90", false},             /* LTR label with an R */
+    {"idn-hostname", "0\xd8\xa7", false},             /* 0ا */
+    {"idn-hostname", "\xd7\x90\xd7\x91.com", true},  /* אב.com */
+    {"idn-hostname", "0a.b", true},                   /* no RTL label: no Bidi rule */
+    {"idn-hostname", "xn--0ca24w", false},
     /* ipv4 */
     {"ipv4", "192.168.0.1", true},
     {"ipv4", "0.0.0.0", true},
@@ -278,6 +325,38 @@ static const fcase cases[] = {
     {"iri", "/abc", false},
     {"iri", "\\\\WINDOWS\\fil\xc3\xab\xc3\x9f\xc3\xa5r\xc3\xa9", false},
     {"iri", "http:// example.com", false},
+    /* uri-template: RFC 6570 */
+    {"uri-template", "http://example.com/dictionary/{term:1}/{term}", true},
+    {"uri-template", "dictionary/{term:1}/{term}", true},
+    {"uri-template", "", true},
+    {"uri-template", "{+var}{#var}{.var}{/var}{;var}{?var}{&var}", true},
+    {"uri-template", "{var*}", true},
+    {"uri-template", "{x,y:3,z*}", true},
+    {"uri-template", "{a.b}", true},
+    {"uri-template", "{%41}", true},
+    {"uri-template", "{v:1000}", true},
+    {"uri-template", "a%41b", true},
+    {"uri-template", "a'b", true},
+    {"uri-template", "a\xf0\x9f\x98\x80" "b", true},
+    {"uri-template", "http://example.com/dictionary/{term:1}/{term", false},
+    {"uri-template", "{}", false},
+    {"uri-template", "{a,,b}", false},
+    {"uri-template", "{a,}", false},
+    {"uri-template", "{v:0}", false},
+    {"uri-template", "{v:01}", false},
+    {"uri-template", "{v:10000}", false},
+    {"uri-template", "{a..b}", false},
+    {"uri-template", "{a.}", false},
+    {"uri-template", "{var=def}", false},
+    {"uri-template", "{,+var}", false},
+    {"uri-template", "{v*:3}", false},
+    {"uri-template", "foo}bar", false},
+    {"uri-template", "a b", false},
+    {"uri-template", "a\x7f" "b", false},
+    {"uri-template", "a<b", false},
+    {"uri-template", "a%4", false},
+    {"uri-template", "a\xc2\x85" "b", false},     /* a C1 control */
+    {"uri-template", "a\xef\xbf\xbf" "b", false}, /* U+FFFF, a noncharacter */
     /* uuid */
     {"uuid", "2eb8aa08-aa98-11ea-b4aa-73b441d16380", true},
     {"uuid", "2EB8AA08-AA98-11EA-B4AA-73B441D16380", true},
@@ -334,6 +413,32 @@ static const fcase cases[] = {
     {"regex", "^(abc]", false},
     {"regex", "\\a", false},
     {"regex", "[z-a]", false},
+    /* PCRE and Python syntax is not ECMA-262 ... */
+    {"regex", "(?P<name>x)", false},
+    {"regex", "(?P<n>a)(?P=n)", false},
+    {"regex", "(?#comment)a", false},
+    {"regex", "(?i)abc", false},
+    {"regex", "(?ims)abc", false},
+    {"regex", "a++", false},
+    {"regex", "(?>a)", false},
+    {"regex", "\\z", false},
+    {"regex", "\\Qa\\E", false},
+    {"regex", "\\012", false},
+    {"regex", "\\1", false},
+    {"regex", "\\p{Xan}", false},
+    /* ... ECMA-262 is, PCRE2 able to run it or not */
+    {"regex", "(?<name>x)", true},
+    {"regex", "(?<n>a)\\k<n>", true},
+    {"regex", "(?<=a+)b", true},
+    {"regex", "(?<=ab|c)d", true},
+    {"regex", "(?i:a)(?-s:.)", true},
+    {"regex", "(?i:\\w)", true},
+    {"regex", "a{70000}", true},
+    {"regex", "[]", true},
+    {"regex", "[^]", true},
+    {"regex", "\\cA", true},
+    {"regex", "[[:alpha:]]", true},
+    {"regex", "\\p{Script=Greek}\\P{Assigned}", true},
 };
 
 Test(schema_format, every_asserted_format)
@@ -357,11 +462,12 @@ Test(schema_format, nul_is_never_valid)
 {
     static const char *const formats[] = {"email", "idn-email", "hostname", "idn-hostname",
                                           "uri", "uri-reference", "iri", "duration",
-                                          "json-pointer", "regex"};
+                                          "json-pointer", "regex", "uri-template"};
     static const char *const values[] = {"a\\u0000b@example.com", "a\\u0000b@example.com",
                                          "exa\\u0000mple.com", "exa\\u0000mple.com",
                                          "http://a/\\u0000", "\\u0000", "http://a/\\u0000",
-                                         "P1\\u0000", "/a\\u0000~", "a\\\\a"};
+                                         "P1\\u0000", "/a\\u0000~", "a\\\\a",
+                                         "{a}\\u0000"};
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
         char schema[64], inst[64];
         snprintf(schema, sizeof schema, "{\"format\":\"%s\"}", formats[i]);
