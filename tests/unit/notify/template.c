@@ -56,18 +56,23 @@ Test(template, malformed_templates)
 {
     const char *bad[][2] = {{"{{#a}}never closed", "never closed"},
                             {"{{/a}}", "matches no open block"},
-                            {"{{#a}}{{/b}}", "matches no open block"},
+                            {"{{#a}}{{/b}}", "is closed by {{/b}}"},
                             {"{{unclosed", "never closed"},
                             {"{{!-- unclosed", "never closed"},
                             {"{{=<% %>=}}", "set delimiters"},
-                            {"{{{{raw}}}} x {{{{/raw}}}}", "raw blocks"},
-                            {"{{#> layout}}x{{/layout}}", "partial blocks"},
+                            {"{{{{raw}}}} x", "raw block is never closed"},
+                            {"{{{{raw}}}} x {{{{/rat}}}}", "closed by another name"},
+                            {"{{#> layout}}x{{else}}y{{/layout}}", "takes none"},
+                            {"{{#*inline \"a\"}}x{{else}}y{{/inline}}", "decorator block"},
+                            {"{{* foo}}", "decorators other than"},
+                            {"{{#*foo}}x{{/foo}}", "decorators other than"},
+                            {"{{> a b c}}", "one context"},
                             {"{{#each l as |x}}{{x}}{{/each}}", "malformed block parameters"},
                             {"{{#if}}x{{/if}}", "exactly one argument"},
                             {"{{#if a}}{{else}}{{else}}{{/if}}", "second {{else}}"},
                             {"{{else}}", "outside a block"},
                             {"{{a b=1 c}}", "positional argument after"},
-                            {"{{a.this}}", "middle of a path"},
+                            {"{{a.this}}", "invalid path"},
                             {"{{\"open}}", "unclosed string"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *out = (char *)1;
