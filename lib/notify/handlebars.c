@@ -882,6 +882,7 @@ static ee_status parse_name(parser *P, expr *e)
 }
 
 static ee_status parse_call(parser *P, call *c, bool sexpr_head, bool block_params);
+static ee_status literal_to_path(expr *e);
 
 static bool starts_param(tok_kind k)
 {
@@ -909,7 +910,7 @@ static ee_status parse_param(parser *P, expr *e)
     P->sub_depth--;
     if (st == EE_OK)
         st = expect(P, T_CLOSE_SEXPR, "expected ')'", NULL);
-    return st;
+    return st == EE_OK ? literal_to_path(&e->sub->head) : st;
 }
 
 /* A literal where a name goes ({{null}}, {{#true}}, {{"a b"}}) names a member
@@ -2046,8 +2047,9 @@ static ee_status path_value(render_state *rs, const expr *e, size_t at, val *out
         c = c->up;
     }
     val v = e->up == 0 ? rs->cur : c != NULL ? c->v : (val){.k = V_UNDEF};
-    /* an empty first name ({{[]}}, {{""}}) is the context itself */
-    *out = v.k == V_UNDEF ? v : walk(rs, v, e, e->nseg > 0 && e->segs[0].n == 0 ? 1 : 0);
+    /* an empty first name ({{[]}}, {{[].x}}, {{""}}) is the context itself,
+     * the rest unread (handlebars compiles it as `this`) */
+    *out = e->nseg > 0 && e->segs[0].n == 0 ? v : walk(rs, v, e, 0);
     return EE_OK;
 }
 
@@ -2093,7 +2095,7 @@ static ee_status missing_helper(const call *c, size_t at)
     const expr *h = &c->head;
     return ee__error(EE_ENOTFOUND, "template: missing helper \"%.*s\" at byte %zu",
                      (int)(h->orig.n > NAME_MAX_SHOWN ? NAME_MAX_SHOWN : h->orig.n),
-                     h->kind == X_PATH ? h->orig.s : "", at);
+                     h->orig.s != NULL ? h->orig.s : "", at);
 }
 
 static ee_status eval_all(render_state *rs, const call *c, size_t at)
