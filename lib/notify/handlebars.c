@@ -1493,7 +1493,15 @@ typedef struct {
     const pblock *pb;
 } val;
 
-static val v_json(const json_t *j) { return j ? (val){.k = V_JSON, .j = j} : (val){.k = V_UNDEF}; }
+/* A member whose value is undefined (extend({}, ctx, {k: undefined}) keeps
+ * the key): a null that jansson never frees (refcount -1, as its own
+ * singletons), read back as undefined. */
+static json_t undefined_member = {JSON_NULL, (size_t)-1};
+
+static val v_json(const json_t *j)
+{
+    return j != NULL && j != &undefined_member ? (val){.k = V_JSON, .j = j} : (val){.k = V_UNDEF};
+}
 
 static bool v_nullish(val v) { return v.k == V_UNDEF || (v.k == V_JSON && json_is_null(v.j)); }
 
@@ -1615,6 +1623,7 @@ typedef struct bpframe { /* block parameters in scope, innermost first */
     int nv;      /* how many the helper gave; later names are undefined */
     bool poison; /* handlebars.js throws when one is used (#if as |x|) */
     const struct bpframe *up;
+    const nodelist *prog; /* the program they are declared for */
 } bpframe;
 
 typedef struct iscope { /* a running program's {{#*inline}} partials */
@@ -1639,6 +1648,7 @@ typedef struct dframe { /* handlebars' data frames (@index, ...) */
     json_int_t index;
     bool first, last;
     const pblock *pb;
+    bool no_root; /* a partial block called as a function has no @root */
 } dframe;
 
 typedef struct {
@@ -1984,7 +1994,7 @@ static val data_value(render_state *rs, const expr *e)
     seg s = e->segs[0];
     val v = {.k = V_UNDEF};
     if (seg_is(s, "root"))
-        v = rs->root;
+        v = d->no_root ? (val){.k = V_UNDEF} : rs->root;
     else if (seg_is(s, "partial-block") && d->pb != NULL)
         v = (val){.k = V_PBLOCK, .pb = d->pb};
     else if (!d->iter)
@@ -2159,7 +2169,8 @@ static ee_status call_value(render_state *rs, const call *c, size_t at, bool sub
                          (int)c->head.orig.n, c->head.orig.s, at, (int)c->head.orig.n,
                          c->head.orig.s);
     int k;
-    if (rs->bps != NULL && c->head.kind == X_PATH && block_param(rs, &c->head, &k) != NULL)
+    if (rs->bps != NULL && c->head.kind == X_PATH && c->head.nseg == 1 &&
+        block_param(rs, &c->head, &k) != NULL)
         return eval(rs, &c->head, at, out); /* a block parameter: its arguments are ignored */
     if (c->np > 0)
         return missing_helper(c, at);
@@ -2213,13 +2224,18 @@ static ee_status run(render_state *rs, const nodelist *l, val ctx, const dframe 
     const iscope *saved_scope = rs->scope;
     val saved_cur = rs->cur;
     cframe pushed = {ctx, rs->ctx};
+    /* inline partials keep the ../ chain and block parameters from before
+     * this program's own (a parameter of the block defining one fails in
+     * it, as in handlebars.js) */
+    bpframe own = rs->bps != NULL ? *rs->bps : (bpframe){0};
+    own.poison = true;
+    iscope inl = {l, rs->ctx, rs->bps != NULL && rs->bps->prog == l ? &own : rs->bps, rs->scope};
     if (rs->ctx == NULL ||
         !(v_loose_eq(rs, ctx, rs->ctx->v) ||
           (ctx.k == V_JSON && ctx.j == rs->nullctx.j && rs->ctx->v.k == V_JSON &&
            json_is_null(rs->ctx->v.j))))
         rs->ctx = &pushed;
     rs->cur = ctx;
-    iscope inl = {l, rs->ctx, rs->bps, rs->scope};
     ee_status st = EE_OK;
     if (l->has_inline)
         rs->scope = &inl;
@@ -2240,7 +2256,7 @@ static ee_status run_bp(render_state *rs, const node *nd, const nodelist *l, val
 {
     if (nd->c.nbp == 0 || l->n == 0)
         return run(rs, l, ctx, d);
-    bpframe f = {&nd->c, {a, b}, nv, poison, rs->bps};
+    bpframe f = {&nd->c, {a, b}, nv, poison, rs->bps, l};
     const bpframe *saved = rs->bps;
     rs->bps = &f;
     ee_status st = run(rs, l, ctx, d);
@@ -2358,16 +2374,23 @@ static ee_status hash_true(render_state *rs, const call *c, const char *key, siz
 {
     *out = false;
     for (size_t i = 0; i < c->nh; i++) {
-        if (seg_is(c->hkeys[i], key)) {
+        val v;
+        ee_status st = eval(rs, &c->hvals[i], at, &v);
+        if (st != EE_OK)
+            return st;
+    }
+    for (size_t i = 0; i < c->nh; i++) {
+        if (seg_is(c->hkeys[i], key)) { /* the first of equal keys wins */
             val v;
             ee_status st = eval(rs, &c->hvals[i], at, &v);
             *out = v_truthy(v);
-            if (st != EE_OK)
-                return st;
+            return st;
         }
     }
     return EE_OK;
 }
+
+static ee_status call_pblock(render_state *rs, val *v);
 
 static ee_status render_block(render_state *rs, const node *nd)
 {
@@ -2387,7 +2410,8 @@ static ee_status render_block(render_state *rs, const node *nd)
     case H_UNLESS: {
         bool zero;
         if ((st = eval(rs, &c->params[0], nd->at, &v)) != EE_OK ||
-            (st = hash_true(rs, c, "includeZero", nd->at, &zero)) != EE_OK)
+            (st = hash_true(rs, c, "includeZero", nd->at, &zero)) != EE_OK ||
+            (st = call_pblock(rs, &v)) != EE_OK)
             return st;
         bool yes = !((!zero && !v_truthy(v)) || v_empty(v));
         if (h == H_UNLESS)
@@ -2395,12 +2419,12 @@ static ee_status render_block(render_state *rs, const node *nd)
         return yes ? run_fn(rs, nd, here, v, v, 0, true, rs->data) : run_inv(rs, nd, here, rs->data);
     }
     case H_WITH:
-        if ((st = eval(rs, &c->params[0], nd->at, &v)) != EE_OK)
+        if ((st = eval(rs, &c->params[0], nd->at, &v)) != EE_OK || (st = call_pblock(rs, &v)) != EE_OK)
             return st;
         return v_empty(v) ? run_inv(rs, nd, here, rs->data)
                           : run_fn(rs, nd, v, v, v, 1, false, rs->data);
     case H_EACH:
-        if ((st = eval(rs, &c->params[0], nd->at, &v)) != EE_OK)
+        if ((st = eval(rs, &c->params[0], nd->at, &v)) != EE_OK || (st = call_pblock(rs, &v)) != EE_OK)
             return st;
         return each(rs, nd, v);
     case H_LOOKUP:
@@ -2543,7 +2567,10 @@ static ee_status partial_context(render_state *rs, const node *nd, val *ctx)
                 return ee__error(EE_ENOMEM, "out of memory rendering a partial");
         }
     }
-    for (size_t i = 0; i < c->nh; i++) {
+    /* handlebars builds the hash from its last pair to its first: the
+     * first of two equal keys wins, and new keys come in reverse */
+    for (size_t r = c->nh; r-- > 0;) {
+        size_t i = r;
         val hv;
         if ((st = eval(rs, &c->hvals[i], nd->at, &hv)) != EE_OK)
             return st;
@@ -2552,10 +2579,8 @@ static ee_status partial_context(render_state *rs, const node *nd, val *ctx)
                     : hv.k == V_BOOL ? json_boolean(hv.b)
                     : hv.k == V_STR ? json_stringn_nocheck(hv.s, hv.n)
                                     : NULL;
-        if (hv.k == V_UNDEF || hv.k == V_PBLOCK) {
-            json_object_deln(merged, c->hkeys[i].s, c->hkeys[i].n);
-            continue;
-        }
+        if (hv.k == V_UNDEF || hv.k == V_PBLOCK)
+            j = &undefined_member;
         if (j == NULL || json_object_setn_new_nocheck(merged, c->hkeys[i].s, c->hkeys[i].n, j) != 0)
             return ee__error(EE_ENOMEM, "out of memory rendering a partial");
     }
@@ -2609,6 +2634,26 @@ static ee_status render_captured(render_state *rs, const nodelist *l, const cfra
     rs->bps = saved_bps;
     rs->scope = saved_scope;
     return st;
+}
+
+/* if, unless, with and each call a function they are given: the block of
+ * @partial-block, rendered with no context and no data, is then the value. */
+static ee_status call_pblock(render_state *rs, val *v)
+{
+    if (v->k != V_PBLOCK)
+        return EE_OK;
+    dframe d = {.pb = v->pb->outer, .no_root = true};
+    size_t mark = rs->len;
+    ee_status st = render_captured(rs, v->pb->body, v->pb->ctx, v->pb->bps, v->pb->scope,
+                                   (val){.k = V_UNDEF}, &d);
+    if (st != EE_OK)
+        return st;
+    json_t *text = json_stringn_nocheck(rs->buf + mark, rs->len - mark);
+    key_done(rs, mark);
+    if (text == NULL || json_array_append_new(rs->scratch, text) != 0)
+        return ee__error(EE_ENOMEM, "out of memory rendering a partial block");
+    *v = v_json(text);
+    return EE_OK;
 }
 
 static ee_status not_found(const char *name, size_t nlen, size_t at)
