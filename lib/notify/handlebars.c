@@ -1631,6 +1631,7 @@ typedef struct iscope { /* a running program's {{#*inline}} partials */
     const cframe *ctx;
     const bpframe *bps;
     const struct iscope *up;
+    const void *tmpl; /* the template (or partial) it is written in */
 } iscope;
 
 struct pblock { /* a {{#> partial}}'s block, for {{> @partial-block}} */
@@ -1639,7 +1640,17 @@ struct pblock { /* a {{#> partial}}'s block, for {{> @partial-block}} */
     const bpframe *bps;
     const iscope *scope;
     const pblock *outer;
+    const void *tmpl;
 };
+
+/* The partials a template had in scope when it called a partial: an inline
+ * partial of that template, called from further in, runs with them (they
+ * are its container's partials in handlebars.js). */
+typedef struct callout {
+    const void *tmpl;
+    const iscope *scope;
+    const struct callout *up;
+} callout;
 
 typedef struct dframe { /* handlebars' data frames (@index, ...) */
     const struct dframe *parent;
@@ -1659,6 +1670,8 @@ typedef struct {
     const bpframe *bps;
     const dframe *data;
     const iscope *scope;
+    const void *tmpl;     /* the template being run */
+    const callout *outs;  /* the templates that called the partials being run */
     int depth; /* blocks + partials being rendered */
     val root;
     const json_t *partials;
@@ -2229,7 +2242,8 @@ static ee_status run(render_state *rs, const nodelist *l, val ctx, const dframe 
      * it, as in handlebars.js) */
     bpframe own = rs->bps != NULL ? *rs->bps : (bpframe){0};
     own.poison = true;
-    iscope inl = {l, rs->ctx, rs->bps != NULL && rs->bps->prog == l ? &own : rs->bps, rs->scope};
+    iscope inl = {l, rs->ctx, rs->bps != NULL && rs->bps->prog == l ? &own : rs->bps, rs->scope,
+                  rs->tmpl};
     if (rs->ctx == NULL ||
         !(v_loose_eq(rs, ctx, rs->ctx->v) ||
           (ctx.k == V_JSON && ctx.j == rs->nullctx.j && rs->ctx->v.k == V_JSON &&
@@ -2589,7 +2603,8 @@ static ee_status partial_context(render_state *rs, const node *nd, val *ctx)
 }
 
 /* Render a partial's tree in a fresh context stack (../ finds nothing). */
-static ee_status render_text_partial(render_state *rs, const json_t *p, val ctx)
+static ee_status render_text_partial(render_state *rs, const json_t *p, val ctx,
+                                     const iscope *caller_scope)
 {
     size_t len = json_string_length(p);
     if (len > EE__TEMPLATE_MAX_TEMPLATE)
@@ -2605,12 +2620,19 @@ static ee_status render_text_partial(render_state *rs, const json_t *p, val ctx)
         const cframe *saved_ctx = rs->ctx;
         const bpframe *saved_bps = rs->bps;
         val saved_cur = rs->cur;
+        const void *saved_tmpl = rs->tmpl;
+        const callout *saved_outs = rs->outs;
+        callout out = {rs->tmpl, caller_scope, rs->outs};
         rs->ctx = NULL;
         rs->bps = NULL;
+        rs->tmpl = &t.root;
+        rs->outs = &out;
         st = run(rs, &t.root, ctx, rs->data);
         rs->ctx = saved_ctx;
         rs->cur = saved_cur;
         rs->bps = saved_bps;
+        rs->tmpl = saved_tmpl;
+        rs->outs = saved_outs;
     }
     tree_free(&t);
     return st;
@@ -2619,21 +2641,37 @@ static ee_status render_text_partial(render_state *rs, const json_t *p, val ctx)
 /* Run a program captured elsewhere (an inline partial, a partial block)
  * with its own ../ chain and block parameters. */
 static ee_status render_captured(render_state *rs, const nodelist *l, const cframe *cctx,
-                                 const bpframe *cbps, const iscope *scope, val ctx, const dframe *d)
+                                 const bpframe *cbps, const iscope *scope, const void *tmpl,
+                                 val ctx, const dframe *d)
 {
     const cframe *saved_ctx = rs->ctx;
     const bpframe *saved_bps = rs->bps;
     const iscope *saved_scope = rs->scope;
+    const void *saved_tmpl = rs->tmpl;
     rs->ctx = cctx;
     rs->bps = cbps;
     rs->scope = scope;
+    rs->tmpl = tmpl;
     ee_status st = charge(rs, 1);
     if (st == EE_OK)
         st = run(rs, l, ctx, d);
     rs->ctx = saved_ctx;
     rs->bps = saved_bps;
     rs->scope = saved_scope;
+    rs->tmpl = saved_tmpl;
     return st;
+}
+
+/* The partials in scope of template `tmpl` now: here's if it is the one
+ * running, else what it had when it called out. */
+static const iscope *scope_of(const render_state *rs, const void *tmpl, const iscope *here)
+{
+    if (tmpl == rs->tmpl)
+        return here;
+    for (const callout *o = rs->outs; o != NULL; o = o->up)
+        if (o->tmpl == tmpl)
+            return o->scope;
+    return here;
 }
 
 /* if, unless, with and each call a function they are given: the block of
@@ -2645,7 +2683,7 @@ static ee_status call_pblock(render_state *rs, val *v)
     dframe d = {.pb = v->pb->outer, .no_root = true};
     size_t mark = rs->len;
     ee_status st = render_captured(rs, v->pb->body, v->pb->ctx, v->pb->bps, v->pb->scope,
-                                   (val){.k = V_UNDEF}, &d);
+                                   v->pb->tmpl, (val){.k = V_UNDEF}, &d);
     if (st != EE_OK)
         return st;
     json_t *text = json_stringn_nocheck(rs->buf + mark, rs->len - mark);
@@ -2711,8 +2749,8 @@ static ee_status render_partial(render_state *rs, const node *nd)
     /* a partial block: @partial-block inside is this block, and the inline
      * partials it defines are the partial's too */
     dframe d = rs->data != NULL ? *rs->data : (dframe){0};
-    pblock pb = {fn_of(nd), rs->ctx, rs->bps, rs->scope, rs->data ? rs->data->pb : NULL};
-    iscope body_inlines = {fn_of(nd), rs->ctx, rs->bps, rs->scope};
+    pblock pb = {fn_of(nd), rs->ctx, rs->bps, rs->scope, rs->data ? rs->data->pb : NULL, rs->tmpl};
+    iscope body_inlines = {fn_of(nd), rs->ctx, rs->bps, rs->scope, rs->tmpl};
     const iscope *saved_scope = rs->scope;
     const dframe *dd = rs->data;
     if (nd->kind == N_PBLOCK) {
@@ -2733,17 +2771,18 @@ static ee_status render_partial(render_state *rs, const node *nd)
         dframe inner = *dd;
         inner.parent = dd;
         inner.pb = found.pb->outer;
-        st = render_captured(rs, found.pb->body, found.pb->ctx, found.pb->bps, found.pb->scope, ctx,
-                             &inner);
+        st = render_captured(rs, found.pb->body, found.pb->ctx, found.pb->bps, found.pb->scope,
+                             found.pb->tmpl, ctx, &inner);
     } else {
         if (nd->kind == N_PBLOCK && fn_of(nd)->has_inline)
             rs->scope = &body_inlines;
         if (found.inl != NULL) {
-            st = render_captured(rs, &found.inl->prog, found.fr->ctx, found.fr->bps, rs->scope, ctx, dd);
+            st = render_captured(rs, &found.inl->prog, found.fr->ctx, found.fr->bps,
+                                 scope_of(rs, found.fr->tmpl, saved_scope), found.fr->tmpl, ctx, dd);
         } else {
             const dframe *saved_data = rs->data;
             rs->data = dd;
-            st = render_text_partial(rs, found.text, ctx);
+            st = render_text_partial(rs, found.text, ctx, saved_scope);
             rs->data = saved_data;
         }
         rs->scope = saved_scope;
@@ -2814,6 +2853,7 @@ ee_status ee__template_render(const char *tmpl, size_t tlen, const json_t *data,
                         : ee__error(EE_ENOMEM, "out of memory rendering a template");
     if (st == EE_OK)
         st = decorators(&t.root);
+    rs.tmpl = &t.root;
     if (st == EE_OK)
         st = emit(&rs, "", 0);
     if (st == EE_OK)
