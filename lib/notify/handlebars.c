@@ -2454,7 +2454,9 @@ static ee_status render_block(render_state *rs, const node *nd)
             return EE_OK; /* helperMissing's undefined: the block prints nothing */
         break;
     }
-    /* handlebars' blockHelperMissing over a plain value */
+    /* handlebars' blockHelperMissing over a plain value; its `this` is the
+     * context as it is (no nullContext) */
+    here = rs->cur;
     if (v.k == V_BOOL ? v.b : v.k == V_JSON && json_is_true(v.j))
         return run_fn(rs, nd, here, v, v, 0, true, rs->data);
     if (v_nullish(v) || (v.k == V_BOOL && !v.b) || (v.k == V_JSON && json_is_false(v.j)))
