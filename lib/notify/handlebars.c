@@ -15,6 +15,16 @@
 
 #define NAME_MAX_SHOWN 64
 
+/* Out of the hot path: error paths and what typical templates never reach,
+ * so that rendering's own code stays small (instruction cache). */
+#if defined(__GNUC__)
+#define COLD __attribute__((cold, noinline))
+#define NOINLINE __attribute__((noinline))
+#else
+#define COLD
+#define NOINLINE
+#endif
+
 /* ---- the tree ---------------------------------------------------------------- */
 
 typedef struct call call;
@@ -36,6 +46,8 @@ typedef struct {
     seg *segs;
     size_t nseg;
     seg orig;    /* handlebars' `original`; for a literal, its String() */
+    unsigned char helper; /* the built-in helper a simple name names (1 if, 2 unless,
+                             3 each, 4 with, 5 lookup, 6 log), else 0 */
     char lit_class; /* literals' `original` compares by type: 's'tring, 'n'umber,
                        'b'oolean, 'u'ndefined, 'z' null, 0 for a path */
     json_t *lit; /* X_LIT: number, true, false, null */
@@ -89,10 +101,12 @@ struct node {
     size_t indent_len;
 };
 
-/* Strings the tree owns (unescaped literals and [segments]). */
+/* What the tree owns besides its nodes (unescaped literals, [segments],
+ * paths' segment arrays and built originals), in chunks freed together. */
 typedef struct chunk {
     struct chunk *next;
-    char b[];
+    size_t used, cap;
+    _Alignas(16) char b[];
 } chunk;
 
 typedef struct {
@@ -117,7 +131,6 @@ static void call_free(call *c)
 
 static void expr_free(expr *e)
 {
-    free(e->segs);
     json_decref(e->lit);
     if (e->sub != NULL) {
         call_free(e->sub);
@@ -233,10 +246,17 @@ static bool js_word(char c)
 /* A character of handlebars' ID token: not \s, not one of these. */
 static bool id_char(const char *t, size_t len, size_t p)
 {
+    /* ASCII: not a blank, not one of !"#%&'()*+,./;<=>@[\]^`{|}~ */
+    static const unsigned char no[128] = {
+        ['\t'] = 1, ['\n'] = 1, ['\v'] = 1, ['\f'] = 1, ['\r'] = 1, [' '] = 1, ['!'] = 1,
+        ['"'] = 1,  ['#'] = 1,  ['%'] = 1,  ['&'] = 1,  ['\''] = 1, ['('] = 1, [')'] = 1,
+        ['*'] = 1,  ['+'] = 1,  [','] = 1,  ['.'] = 1,  ['/'] = 1,  [';'] = 1, ['<'] = 1,
+        ['='] = 1,  ['>'] = 1,  ['@'] = 1,  ['['] = 1,  ['\\'] = 1, [']'] = 1, ['^'] = 1,
+        ['`'] = 1,  ['{'] = 1,  ['|'] = 1,  ['}'] = 1,  ['~'] = 1};
     unsigned char c = (unsigned char)t[p];
-    if (c == 0 || c >= 0x80)
-        return js_space(t, len, p) == 0;
-    return js_space(t, len, p) == 0 && strchr("!\"#%&'()*+,./;<=>@[\\]^`{|}~", c) == NULL;
+    if (c < 0x80)
+        return !no[c];
+    return js_space(t, len, p) == 0;
 }
 
 /* What may follow an ID: [=~}\s/.)|]. */
@@ -259,6 +279,9 @@ static bool after_lit(const char *t, size_t len, size_t p)
     return js_space(t, len, p) > 0;
 }
 
+#define STARTS(t, len, p, lit) \
+    ((p) + sizeof(lit) - 1 <= (len) && memcmp((t) + (p), (lit), sizeof(lit) - 1) == 0)
+
 static bool starts(const char *t, size_t len, size_t p, const char *w)
 {
     size_t n = strlen(w);
@@ -269,9 +292,15 @@ static bool starts(const char *t, size_t len, size_t p, const char *w)
 static size_t find(const char *t, size_t len, size_t from, const char *needle)
 {
     size_t n = strlen(needle);
-    for (size_t i = from; i + n <= len; i++)
-        if (t[i] == needle[0] && memcmp(t + i, needle, n) == 0)
+    while (from + n <= len) {
+        const char *hit = memchr(t + from, needle[0], len - from - n + 1);
+        if (hit == NULL)
+            break;
+        size_t i = (size_t)(hit - t);
+        if (memcmp(hit, needle, n) == 0)
             return i;
+        from = i + 1;
+    }
     return len;
 }
 
@@ -303,19 +332,27 @@ typedef struct {
     chunk **strings;
 } lexer;
 
-static ee_status lex_error(size_t at)
+COLD static ee_status lex_error(size_t at)
 {
     return ee__error(EE_EPARSE, "template: unrecognised text at byte %zu", at);
 }
 
 static char *keep(chunk **strings, size_t n)
 {
-    chunk *c = malloc(sizeof *c + n + 1);
-    if (c == NULL)
-        return NULL;
-    c->next = *strings;
-    *strings = c;
-    return c->b;
+    size_t need = (n + 16) & ~(size_t)15;
+    chunk *c = *strings;
+    if (c == NULL || c->cap - c->used < need) {
+        size_t cap = need > 2048 ? need : 2048;
+        if ((c = malloc(sizeof *c + cap)) == NULL)
+            return NULL;
+        c->used = 0;
+        c->cap = cap;
+        c->next = *strings;
+        *strings = c;
+    }
+    char *p = c->b + c->used;
+    c->used += need;
+    return p;
 }
 
 /* A quoted string or a [segment]: `close` ends it unless escaped by a
@@ -347,17 +384,17 @@ again:;
     if (L->raw > 0) {
         if (p >= len)
             return EE_OK; /* EOF: the parser reports the unclosed block */
-        if (starts(t, len, p, "{{{{") && p + 4 < len && t[p + 4] != '/') {
+        if (STARTS(t, len, p, "{{{{") && p + 4 < len && t[p + 4] != '/') {
             L->raw++;
             *tk = (token){.k = T_CONTENT, .at = p, .end = p + 4, .s = t + p, .n = 4};
             L->pos = p + 4;
             return EE_OK;
         }
-        if (starts(t, len, p, "{{{{/")) {
+        if (STARTS(t, len, p, "{{{{/")) {
             size_t q = p + 5;
             while (q < len && id_char(t, len, q))
                 q++;
-            if (q > p + 5 && starts(t, len, q, "}}}}")) {
+            if (q > p + 5 && STARTS(t, len, q, "}}}}")) {
                 L->raw--;
                 L->pos = q + 4;
                 *tk = (token){.k = L->raw > 0 ? T_CONTENT : T_END_RAW, .at = p, .end = q + 4,
@@ -411,8 +448,8 @@ again:;
     }
     if (L->st == S_EMU) {
         size_t q = p + 2;
-        while (q < len && !starts(t, len, q, "{{") && !starts(t, len, q, "\\{{") &&
-               !starts(t, len, q, "\\\\{{"))
+        while (q < len && !STARTS(t, len, q, "{{") && !STARTS(t, len, q, "\\{{") &&
+               !STARTS(t, len, q, "\\\\{{"))
             q++;
         if (q > len || memchr(t + p, 0, (q > len ? len : q) - p) != NULL)
             return lex_error(p);
@@ -436,20 +473,20 @@ again:;
         kind = T_OPEN_SEXPR;
     } else if (c == ')') {
         kind = T_CLOSE_SEXPR;
-    } else if (starts(t, len, p, "{{{{")) {
+    } else if (STARTS(t, len, p, "{{{{")) {
         kind = T_OPEN_RAW, end = p + 4;
-    } else if (starts(t, len, p, "}}}}")) {
+    } else if (STARTS(t, len, p, "}}}}")) {
         kind = T_CLOSE_RAW, end = p + 4;
         L->st = S_INIT;
         L->raw = 1;
-    } else if (starts(t, len, p, "{{")) {
+    } else if (STARTS(t, len, p, "{{")) {
         size_t q = p + 2;
         if (q < len && t[q] == '~')
             q++;
         size_t r = q;
         while (r < len && (k = js_space(t, len, r)) > 0)
             r += k;
-        bool at_else = starts(t, len, r, "else");
+        bool at_else = STARTS(t, len, r, "else");
         size_t r2 = r + 4;
         if (at_else)
             while (r2 < len && (k = js_space(t, len, r2)) > 0)
@@ -463,7 +500,7 @@ again:;
             hat++;
         if (q < len && t[q] == '>') {
             kind = T_OPEN_PARTIAL, end = q + 1;
-        } else if (starts(t, len, q, "#>")) {
+        } else if (STARTS(t, len, q, "#>")) {
             kind = T_OPEN_PBLOCK, end = q + 2;
         } else if (q < len && t[q] == '#') {
             kind = T_OPEN_BLOCK, end = q + 1;
@@ -471,10 +508,10 @@ again:;
                 tk->deco = true, end++;
         } else if (q < len && t[q] == '/') {
             kind = T_OPEN_END, end = q + 1;
-        } else if (q < len && t[q] == '^' && starts(t, len, hat, "}}")) {
+        } else if (q < len && t[q] == '^' && STARTS(t, len, hat, "}}")) {
             kind = T_INVERSE, end = hat + 2;
             L->st = S_INIT;
-        } else if (at_else && starts(t, len, r2, "}}")) {
+        } else if (at_else && STARTS(t, len, r2, "}}")) {
             kind = T_INVERSE, end = r2 + 2;
             L->st = S_INIT;
         } else if (q < len && t[q] == '^') {
@@ -486,11 +523,11 @@ again:;
         } else if (q < len && t[q] == '&') {
             kind = T_OPEN, end = q + 1;
             tk->unescaped = true;
-        } else if (starts(t, len, q, "!--")) {
+        } else if (STARTS(t, len, q, "!--")) {
             /* up to the first "--}}" or "--~}}", from the tag's start */
             size_t i = p;
             for (; (i = find(t, len, i, "--")) < len; i++)
-                if (starts(t, len, i + 2, "}}") || starts(t, len, i + 2, "~}}"))
+                if (STARTS(t, len, i + 2, "}}") || STARTS(t, len, i + 2, "~}}"))
                     break;
             if (i >= len)
                 return ee__error(EE_EPARSE, "template: comment at byte %zu is never closed", p);
@@ -506,16 +543,16 @@ again:;
         }
     } else if (c == '=') {
         kind = T_EQUALS;
-    } else if (starts(t, len, p, "..")) {
+    } else if (STARTS(t, len, p, "..")) {
         kind = T_ID, end = p + 2;
     } else if (c == '.' && after_id(t, len, p + 1)) {
         kind = T_ID;
     } else if (c == '.' || c == '/') {
         kind = T_SEP;
-    } else if (starts(t, len, p, "}}}") || starts(t, len, p, "}~}}")) {
+    } else if (STARTS(t, len, p, "}}}") || STARTS(t, len, p, "}~}}")) {
         kind = T_CLOSE_UNESC, end = p + (t[p + 1] == '~' ? 4 : 3);
         L->st = S_INIT;
-    } else if (starts(t, len, p, "}}") || starts(t, len, p, "~}}")) {
+    } else if (STARTS(t, len, p, "}}") || STARTS(t, len, p, "~}}")) {
         kind = T_CLOSE, end = p + (c == '~' ? 3 : 2);
         L->st = S_INIT;
     } else if ((c == '"' || c == '\'') && (end = quoted_end(t, len, p, c)) != 0) {
@@ -560,7 +597,7 @@ again:;
                     kind = T_NUMBER, end = d;
             }
         }
-        if (kind == T_INVALID && starts(t, len, p, "as") && p + 2 < len &&
+        if (kind == T_INVALID && STARTS(t, len, p, "as") && p + 2 < len &&
             js_space(t, len, p + 2) > 0) {
             size_t q = p + 2;
             while (q < len && (k = js_space(t, len, q)) > 0)
@@ -625,6 +662,22 @@ static size_t js_number(double d, char buf[48])
         return (size_t)snprintf(buf, 48, d < 0 ? "-Infinity" : "Infinity");
     if (d == 0)
         return (size_t)snprintf(buf, 48, "0");
+    if (d == floor(d) && fabs(d) < 1e15) { /* an integer: its digits */
+        char rev[24];
+        size_t k = 0, o = 0;
+        unsigned long long v = (unsigned long long)fabs(d);
+        do
+            rev[k++] = (char)('0' + v % 10);
+        while ((v /= 10) != 0);
+        if (d < 0)
+            buf[o++] = '-';
+        while (k > 0)
+            buf[o++] = rev[--k];
+        buf[o] = '\0';
+        return o;
+    }
+    /* the fewest significant digits that read back as d (short numbers
+     * are common and cheap to print and read) */
     char e[48];
     for (int p = 1; p <= 17; p++) {
         snprintf(e, sizeof e, "%.*e", p - 1, d);
@@ -682,7 +735,7 @@ typedef struct {
     int sub_depth;
 } parser;
 
-static ee_status syntax(size_t at, const char *what)
+COLD static ee_status syntax(size_t at, const char *what)
 {
     return ee__error(EE_EPARSE, "template: %s at byte %zu", what, at);
 }
@@ -726,12 +779,13 @@ static strip strip_of(const parser *P, const token *open, const token *close)
                    .close = close->end - close->at >= 3 && P->L.t[close->end - 3] == '~'};
 }
 
-static ee_status add_seg(expr *e, const char *s, size_t n)
+/* A path's segments, in the tree's chunks. */
+static ee_status set_segs(parser *P, expr *e, size_t n)
 {
-    ee_status st = grow((void **)&e->segs, e->nseg, sizeof *e->segs);
-    if (st == EE_OK)
-        e->segs[e->nseg++] = (seg){s, n};
-    return st;
+    e->segs = n > 0 ? (seg *)(void *)keep(P->L.strings, n * sizeof *e->segs) : NULL;
+    if (n > 0 && e->segs == NULL)
+        return ee__error(EE_ENOMEM, "out of memory parsing a template");
+    return EE_OK;
 }
 
 static bool seg_is(seg s, const char *w) { return s.n == strlen(w) && memcmp(s.s, w, s.n) == 0; }
@@ -747,10 +801,23 @@ static bool scoped_id(seg o)
     return false;
 }
 
+/* The built-in helper a simple name (one part, not scoped, no ../) names:
+ * handlebars' simpleId and knownHelpers. */
+static unsigned char helper_id(const expr *e)
+{
+    static const char *const names[] = {"if", "unless", "each", "with", "lookup", "log"};
+    if (e->nseg != 1 || e->scoped || e->up > 0)
+        return 0;
+    for (unsigned char i = 0; i < 6; i++)
+        if (seg_is(e->segs[0], names[i]))
+            return (unsigned char)(i + 1);
+    return 0;
+}
+
 /* ID (SEP ID)*, after an optional @: handlebars' preparePath. */
 typedef struct {
     seg part;
-    bool literal;
+    bool literal, special;
     char sep;
 } path_part;
 
@@ -758,8 +825,9 @@ static ee_status parse_path(parser *P, expr *e, bool data, size_t at)
 {
     e->kind = X_PATH;
     e->data = data;
-    size_t olen = data ? 1 : 0, np = 0;
-    path_part *parts = NULL;
+    size_t olen = data ? 1 : 0, np = 0, cap = 8, end = at + data;
+    path_part few[8], *parts = few;
+    bool contiguous = true; /* the original is the template's text itself */
     token *t;
     char sep = 0;
     ee_status st;
@@ -770,45 +838,77 @@ static ee_status parse_path(parser *P, expr *e, bool data, size_t at)
             st = syntax(t->at, np == 0 ? "expected a name" : "expected a name after a separator");
             break;
         }
-        if ((st = grow((void **)&parts, np, sizeof *parts)) != EE_OK)
-            break;
+        if (np == cap) {
+            path_part *grown = malloc(2 * cap * sizeof *grown);
+            if (grown == NULL) {
+                st = ee__error(EE_ENOMEM, "out of memory parsing a template");
+                break;
+            }
+            memcpy(grown, parts, np * sizeof *parts);
+            if (parts != few)
+                free(parts);
+            parts = grown;
+            cap *= 2;
+        }
         parts[np].part = (seg){t->s, t->n};
         parts[np].literal = t->bracket && t->s != P->L.t + t->at;
         parts[np].sep = sep;
+        contiguous = contiguous && !t->bracket && t->at == end;
+        end = t->end;
         olen += t->n + (np > 0);
         np++;
         advance(P);
         if ((st = peek(P, 0, &t)) != EE_OK || t->k != T_SEP)
             break;
         sep = P->L.t[t->at];
+        contiguous = contiguous && t->at == end;
+        end = t->end;
         advance(P);
     }
-    char *o = st == EE_OK ? keep(P->L.strings, olen) : NULL;
-    if (st == EE_OK && o == NULL)
+    size_t ndig = 0;
+    for (size_t i = 0; i < np; i++) {
+        seg p = parts[i].part;
+        /* '.', '..' and 'this' written bare are not members */
+        parts[i].special = !parts[i].literal &&
+                           ((p.n == 1 && p.s[0] == '.') || (p.n == 2 && p.s[0] == '.' && p.s[1] == '.') ||
+                            (p.n == 4 && memcmp(p.s, "this", 4) == 0));
+        ndig += !parts[i].special;
+    }
+    char *o = NULL;
+    if (st == EE_OK && contiguous)
+        o = (char *)P->L.t + at;
+    else if (st == EE_OK && (o = keep(P->L.strings, olen)) == NULL)
         st = ee__error(EE_ENOMEM, "out of memory parsing a template");
+    if (st == EE_OK)
+        st = set_segs(P, e, ndig);
     size_t w = 0;
-    if (st == EE_OK && data)
-        o[w++] = '@';
+    if (st == EE_OK && data && !contiguous)
+        o[w] = '@';
+    w += st == EE_OK && data;
     for (size_t i = 0; st == EE_OK && i < np; i++) {
-        if (i > 0)
-            o[w++] = parts[i].sep;
-        memcpy(o + w, parts[i].part.s, parts[i].part.n);
+        if (i > 0 && !contiguous)
+            o[w] = parts[i].sep;
+        w += i > 0;
+        if (!contiguous)
+            memcpy(o + w, parts[i].part.s, parts[i].part.n);
         w += parts[i].part.n;
         seg p = parts[i].part;
-        if (!parts[i].literal && (seg_is(p, "..") || seg_is(p, ".") || seg_is(p, "this"))) {
+        if (parts[i].special) {
             if (e->nseg > 0)
                 st = ee__error(EE_EPARSE, "template: invalid path %.*s at byte %zu",
                                (int)(w > NAME_MAX_SHOWN ? NAME_MAX_SHOWN : w), o, at);
-            else if (seg_is(p, ".."))
+            else if (p.n == 2)
                 e->up++;
         } else {
-            st = add_seg(e, p.s, p.n);
+            e->segs[e->nseg++] = p;
         }
     }
-    free(parts);
+    if (parts != few)
+        free(parts);
     if (st == EE_OK) {
         e->orig = (seg){o, w};
         e->scoped = scoped_id(e->orig);
+        e->helper = helper_id(e);
     }
     return st;
 }
@@ -882,7 +982,7 @@ static ee_status parse_name(parser *P, expr *e)
 }
 
 static ee_status parse_call(parser *P, call *c, bool sexpr_head, bool block_params);
-static ee_status literal_to_path(expr *e);
+static ee_status literal_to_path(parser *P, expr *e);
 
 static bool starts_param(tok_kind k)
 {
@@ -910,12 +1010,12 @@ static ee_status parse_param(parser *P, expr *e)
     P->sub_depth--;
     if (st == EE_OK)
         st = expect(P, T_CLOSE_SEXPR, "expected ')'", NULL);
-    return st == EE_OK ? literal_to_path(&e->sub->head) : st;
+    return st == EE_OK ? literal_to_path(P, &e->sub->head) : st;
 }
 
 /* A literal where a name goes ({{null}}, {{#true}}, {{"a b"}}) names a member
  * of the context: handlebars' transformLiteralToPath. */
-static ee_status literal_to_path(expr *e)
+static ee_status literal_to_path(parser *P, expr *e)
 {
     if (e->kind == X_PATH || e->kind == X_SUB)
         return EE_OK;
@@ -924,7 +1024,12 @@ static ee_status literal_to_path(expr *e)
     e->kind = X_PATH;
     e->lit_class = 0;
     e->scoped = scoped_id(e->orig);
-    return add_seg(e, e->orig.s, e->orig.n);
+    ee_status st = set_segs(P, e, 1);
+    if (st == EE_OK) {
+        e->segs[e->nseg++] = e->orig;
+        e->helper = helper_id(e);
+    }
+    return st;
 }
 
 /* name param* (key=value)* [as |a b|] */
@@ -1054,7 +1159,7 @@ typedef struct {
     nodelist prog;
 } inverse_part;
 
-static ee_status parse_inverse(parser *P, bool chain_ok, inverse_part *out)
+NOINLINE static ee_status parse_inverse(parser *P, bool chain_ok, inverse_part *out)
 {
     token *t;
     ee_status st = peek(P, 0, &t);
@@ -1079,7 +1184,7 @@ static ee_status parse_inverse(parser *P, bool chain_ok, inverse_part *out)
         return ee__error(EE_ENOMEM, "out of memory parsing a template");
     nd->c.head.kind = X_UNDEF;
     if ((st = parse_open(P, &nd->c, false, true, T_CLOSE, &nd->st)) != EE_OK ||
-        (st = literal_to_path(&nd->c.head)) != EE_OK)
+        (st = literal_to_path(P, &nd->c.head)) != EE_OK)
         return st;
     out->st = nd->st;
     nd->has_prog = true;
@@ -1151,12 +1256,12 @@ static ee_status parse_block(parser *P, nodelist *out)
         }
     }
     if (st == EE_OK)
-        st = literal_to_path(&nd->c.head);
+        st = literal_to_path(P, &nd->c.head);
     P->depth--;
     return st;
 }
 
-static ee_status parse_raw_block(parser *P, nodelist *out)
+NOINLINE static ee_status parse_raw_block(parser *P, nodelist *out)
 {
     token open = P->tok[0];
     ee_status st = deeper(P);
@@ -1192,10 +1297,10 @@ static ee_status parse_raw_block(parser *P, nodelist *out)
         return syntax(t->at, "a raw block closed by another name");
     advance(P);
     P->depth--;
-    return literal_to_path(&nd->c.head);
+    return literal_to_path(P, &nd->c.head);
 }
 
-static ee_status parse_partial(parser *P, nodelist *out, bool block)
+NOINLINE static ee_status parse_partial(parser *P, nodelist *out, bool block)
 {
     token open = P->tok[0];
     ee_status st = EE_OK;
@@ -1264,7 +1369,7 @@ static ee_status parse_program(parser *P, nodelist *out)
                 }
             }
             if (st == EE_OK)
-                st = literal_to_path(&nd->c.head);
+                st = literal_to_path(P, &nd->c.head);
             if (st != EE_OK)
                 return st;
             break;
@@ -1484,13 +1589,18 @@ typedef struct pblock pblock;
 typedef enum { V_UNDEF, V_JSON, V_INT, V_BOOL, V_STR, V_PBLOCK } val_kind;
 
 typedef struct {
-    val_kind k;
-    const json_t *j;
-    json_int_t i;
-    bool b;
-    const char *s;
-    size_t n;
-    const pblock *pb;
+    /* 16 bytes: passed and returned in two registers, never through
+     * memory (a wider value was copied through the stack in pieces, and
+     * reading it back whole stalled). A string is at most 16 MiB. */
+    uint32_t k; /* val_kind */
+    uint32_t n; /* V_STR's length */
+    union {     /* by k */
+        const json_t *j;
+        json_int_t i;
+        bool b;
+        const pblock *pb;
+        const char *s;
+    };
 } val;
 
 /* A member whose value is undefined (extend({}, ctx, {k: undefined}) keeps
@@ -1567,7 +1677,7 @@ static bool v_number(val v, double *d)
 }
 
 /* JavaScript's Number(string). */
-static double js_to_number(const char *s, size_t n)
+COLD static double js_to_number(const char *s, size_t n)
 {
     size_t a = ws_head(s, n), b = ws_tail(s, n);
     if (b <= a)
@@ -1679,6 +1789,14 @@ typedef struct {
     char *buf;
     size_t len, cap;
     uint64_t work;
+    /* handlebars.js joins a program's output with +: numbers and booleans
+     * appended before any string ({{{n}}}{{{m}}}) add up. While acc_open,
+     * such values are held here, not written; the first string writes them
+     * (one as itself, more as their sum). */
+    bool acc_open;
+    int acc_count;
+    double acc_sum;
+    val acc_first;
 } render_state;
 
 static ee_status charge(render_state *rs, uint64_t units)
@@ -1709,8 +1827,15 @@ static ee_status reserve(render_state *rs, size_t n)
     return EE_OK;
 }
 
+static ee_status end_sum(render_state *rs);
+
 static ee_status emit(render_state *rs, const char *s, size_t n)
 {
+    if (rs->acc_open) {
+        ee_status held = end_sum(rs);
+        if (held != EE_OK)
+            return held;
+    }
     ee_status st = reserve(rs, n);
     if (st != EE_OK)
         return st;
@@ -1721,7 +1846,10 @@ static ee_status emit(render_state *rs, const char *s, size_t n)
     return EE_OK;
 }
 
-/* handlebars.js escapes these seven. */
+/* handlebars.js escapes these seven: how many bytes each grows by. */
+static const unsigned char escape_growth[256] = {['&'] = 4, ['<'] = 3, ['>'] = 3, ['"'] = 5,
+                                                 ['\''] = 5, ['`'] = 5, ['='] = 5};
+
 static const char *escape_of(char c)
 {
     switch (c) {
@@ -1731,18 +1859,19 @@ static const char *escape_of(char c)
     case '"': return "&quot;";
     case '\'': return "&#x27;";
     case '`': return "&#x60;";
-    case '=': return "&#x3D;";
-    default: return NULL;
+    default: return "&#x3D;";
     }
 }
 
 static ee_status emit_escaped(render_state *rs, const char *s, size_t n)
 {
     size_t out = n;
-    for (size_t i = 0; i < n; i++) {
-        const char *rep = escape_of(s[i]);
-        if (rep != NULL)
-            out += strlen(rep) - 1;
+    for (size_t i = 0; i < n; i++)
+        out += escape_growth[(unsigned char)s[i]];
+    if (rs->acc_open) {
+        ee_status held = end_sum(rs);
+        if (held != EE_OK)
+            return held;
     }
     if (out == n)
         return emit(rs, s, n);
@@ -1751,13 +1880,12 @@ static ee_status emit_escaped(render_state *rs, const char *s, size_t n)
         return st;
     char *w = rs->buf + rs->len;
     for (size_t i = 0; i < n; i++) {
-        const char *rep = escape_of(s[i]);
-        if (rep == NULL) {
+        unsigned char g = escape_growth[(unsigned char)s[i]];
+        if (g == 0) {
             *w++ = s[i];
         } else {
-            size_t k = strlen(rep);
-            memcpy(w, rep, k);
-            w += k;
+            memcpy(w, escape_of(s[i]), g + 1u);
+            w += g + 1u;
         }
     }
     rs->len += out;
@@ -1813,10 +1941,7 @@ static ee_status emit_val(render_state *rs, val v, bool esc)
     char num[48];
     switch (v.k) {
     case V_UNDEF: return EE_OK;
-    case V_INT: {
-        int n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, v.i);
-        return emit(rs, num, (size_t)n);
-    }
+    case V_INT: return emit(rs, num, js_number((double)v.i, num));
     case V_BOOL: return v.b ? emit(rs, "true", 4) : emit(rs, "false", 5);
     case V_STR: return emit_text(rs, v.s, v.n, esc);
     case V_JSON: return json_is_null(v.j) ? EE_OK : emit_json(rs, v.j, esc, false);
@@ -1836,6 +1961,8 @@ static ee_status key_of(render_state *rs, val v, seg *out, size_t *mark)
     if (v_string(v, &out->s, &out->n))
         return EE_OK;
     ee_status st = EE_OK;
+    bool held = rs->acc_open;
+    rs->acc_open = false; /* scratch text, not output */
     if (v.k == V_UNDEF)
         st = emit(rs, "undefined", 9);
     else if (v.k == V_JSON && json_is_null(v.j))
@@ -1844,6 +1971,7 @@ static ee_status key_of(render_state *rs, val v, seg *out, size_t *mark)
         st = emit(rs, "function", 8);
     else
         st = emit_val(rs, v, false);
+    rs->acc_open = held;
     if (st != EE_OK)
         return st;
     *out = (seg){rs->buf + *mark, rs->len - *mark};
@@ -1859,7 +1987,7 @@ static void key_done(render_state *rs, size_t mark)
 
 /* JavaScript's == between two contexts (handlebars pushes a context for
  * ../ only when it != the current one). */
-static bool v_loose_eq(render_state *rs, val a, val b)
+COLD static bool v_loose_eq(render_state *rs, val a, val b)
 {
     if (v_nullish(a) || v_nullish(b))
         return v_nullish(a) && v_nullish(b);
@@ -1869,10 +1997,21 @@ static bool v_loose_eq(render_state *rs, val a, val b)
         return a.k == b.k && a.pb == b.pb;
     if (ao && bo)
         return a.j == b.j;
+    if ((ao && json_is_object(a.j)) || (bo && json_is_object(b.j))) {
+        /* an object is "[object Object]" to a primitive: equal to that
+         * string only (a number or boolean compares with NaN) */
+        const char *ps;
+        size_t pn;
+        return v_string(ao ? b : a, &ps, &pn) && pn == 15 && memcmp(ps, "[object Object]", 15) == 0;
+    }
     if (ao || bo) {
         /* the object as its string, then compared as a primitive */
         size_t mark = rs->len;
-        if (emit_val(rs, ao ? a : b, false) != EE_OK) {
+        bool held = rs->acc_open;
+        rs->acc_open = false; /* scratch text, not output */
+        ee_status st = emit_val(rs, ao ? a : b, false);
+        rs->acc_open = held;
+        if (st != EE_OK) {
             key_done(rs, mark);
             return false;
         }
@@ -2082,20 +2221,10 @@ typedef enum { H_NONE, H_IF, H_UNLESS, H_EACH, H_WITH, H_LOOKUP, H_LOG } helper;
  * parameter). */
 static helper helper_of(render_state *rs, const expr *head)
 {
-    if (head->kind != X_PATH || head->scoped || head->up > 0 || head->nseg != 1)
+    if (head->kind != X_PATH || head->helper == 0)
         return H_NONE;
-    static const struct {
-        const char *name;
-        helper h;
-    } names[] = {{"if", H_IF},     {"unless", H_UNLESS}, {"each", H_EACH},
-                 {"with", H_WITH}, {"lookup", H_LOOKUP}, {"log", H_LOG}};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (seg_is(head->segs[0], names[i].name)) {
-            int k;
-            return rs->bps != NULL && block_param(rs, head, &k) != NULL ? H_NONE : names[i].h;
-        }
-    }
-    return H_NONE;
+    int k;
+    return rs->bps != NULL && block_param(rs, head, &k) != NULL ? H_NONE : (helper)head->helper;
 }
 
 static ee_status call_value(render_state *rs, const call *c, size_t at, bool sub, val *out);
@@ -2113,7 +2242,7 @@ static ee_status eval(render_state *rs, const expr *e, size_t at, val *out)
     return EE_OK;
 }
 
-static ee_status missing_helper(const call *c, size_t at)
+COLD static ee_status missing_helper(const call *c, size_t at)
 {
     const expr *h = &c->head;
     return ee__error(EE_ENOTFOUND, "template: missing helper \"%.*s\" at byte %zu",
@@ -2139,7 +2268,7 @@ static ee_status eval_all(render_state *rs, const call *c, size_t at)
 
 /* lookup obj key: obj[key]; a falsy obj is the answer itself; with another
  * number of arguments handlebars.js's helper fails. */
-static ee_status helper_lookup(render_state *rs, const call *c, size_t at, val *out)
+NOINLINE static ee_status helper_lookup(render_state *rs, const call *c, size_t at, val *out)
 {
     val obj = {.k = V_UNDEF}, key = {.k = V_UNDEF};
     ee_status st = c->np > 0 ? eval(rs, &c->params[0], at, &obj) : EE_OK;
@@ -2205,14 +2334,21 @@ static ee_status render_list(render_state *rs, const nodelist *l);
 /* handlebars.js runs a program's decorators when it makes the program (a
  * block's, when the block is reached; the template's, when it starts): only
  * {{#*inline}} is supported. */
+COLD static ee_status decorators_run(const nodelist *l);
+
 static ee_status decorators(const nodelist *l)
+{
+    return l->bad_deco == 0 && !l->has_inline ? EE_OK : decorators_run(l);
+}
+
+COLD static ee_status decorators_run(const nodelist *l)
 {
     if (l->bad_deco != 0)
         return ee__error(EE_EPARSE, "template: decorators other than {{#*inline}} are not supported "
                                     "(byte %zu)", l->bad_deco - 1);
     /* {{#*inline}} makes its own program then */
     for (size_t i = 0; l->has_inline && i < l->n; i++) {
-        ee_status st = l->v[i].kind == N_INLINE ? decorators(&l->v[i].prog) : EE_OK;
+        ee_status st = l->v[i].kind == N_INLINE ? decorators_run(&l->v[i].prog) : EE_OK;
         if (st != EE_OK)
             return st;
     }
@@ -2231,7 +2367,7 @@ static ee_status block_decorators(const node *nd)
 static ee_status run(render_state *rs, const nodelist *l, val ctx, const dframe *d)
 {
     if (l->n == 0)
-        return EE_OK;
+        return end_sum(rs); /* an empty program (or none) returns "" */
     const cframe *saved_ctx = rs->ctx;
     const dframe *saved_data = rs->data;
     const iscope *saved_scope = rs->scope;
@@ -2240,19 +2376,25 @@ static ee_status run(render_state *rs, const nodelist *l, val ctx, const dframe 
     /* inline partials keep the ../ chain and block parameters from before
      * this program's own (a parameter of the block defining one fails in
      * it, as in handlebars.js) */
-    bpframe own = rs->bps != NULL ? *rs->bps : (bpframe){0};
-    own.poison = true;
-    iscope inl = {l, rs->ctx, rs->bps != NULL && rs->bps->prog == l ? &own : rs->bps, rs->scope,
-                  rs->tmpl};
+    bpframe own;
+    iscope inl;
+    if (l->has_inline) {
+        if (rs->bps != NULL && rs->bps->prog == l) {
+            own = *rs->bps;
+            own.poison = true;
+        }
+        inl = (iscope){l, rs->ctx, rs->bps != NULL && rs->bps->prog == l ? &own : rs->bps,
+                       rs->scope, rs->tmpl};
+        rs->scope = &inl;
+    }
     if (rs->ctx == NULL ||
-        !(v_loose_eq(rs, ctx, rs->ctx->v) ||
+        !((ctx.k == V_JSON && rs->ctx->v.k == V_JSON && ctx.j == rs->ctx->v.j) ||
+          v_loose_eq(rs, ctx, rs->ctx->v) ||
           (ctx.k == V_JSON && ctx.j == rs->nullctx.j && rs->ctx->v.k == V_JSON &&
            json_is_null(rs->ctx->v.j))))
         rs->ctx = &pushed;
     rs->cur = ctx;
     ee_status st = EE_OK;
-    if (l->has_inline)
-        rs->scope = &inl;
     rs->data = d;
     if (st == EE_OK)
         st = render_list(rs, l);
@@ -2329,6 +2471,14 @@ static ee_status each_item(render_state *rs, const node *nd, dframe *d, size_t i
 
 static ee_status each(render_state *rs, const node *nd, val v)
 {
+    /* with items each returns a string: what is held is written first,
+     * and each item's program sums on its own */
+    if (((v.k == V_JSON && json_is_array(v.j) && json_array_size(v.j) > 0) ||
+         (v.k == V_JSON && json_is_object(v.j) && json_object_size(v.j) > 0))) {
+        ee_status st = end_sum(rs);
+        if (st != EE_OK)
+            return st;
+    }
     dframe d = rs->data != NULL ? *rs->data : (dframe){0};
     d.parent = rs->data;
     d.iter = true;
@@ -2405,6 +2555,7 @@ static ee_status hash_true(render_state *rs, const call *c, const char *key, siz
 }
 
 static ee_status call_pblock(render_state *rs, val *v);
+static ee_status append_raw(render_state *rs, val v);
 
 static ee_status render_block(render_state *rs, const node *nd)
 {
@@ -2425,7 +2576,7 @@ static ee_status render_block(render_state *rs, const node *nd)
         bool zero;
         if ((st = eval(rs, &c->params[0], nd->at, &v)) != EE_OK ||
             (st = hash_true(rs, c, "includeZero", nd->at, &zero)) != EE_OK ||
-            (st = call_pblock(rs, &v)) != EE_OK)
+            (v.k == V_PBLOCK && (st = call_pblock(rs, &v)) != EE_OK))
             return st;
         bool yes = !((!zero && !v_truthy(v)) || v_empty(v));
         if (h == H_UNLESS)
@@ -2433,25 +2584,27 @@ static ee_status render_block(render_state *rs, const node *nd)
         return yes ? run_fn(rs, nd, here, v, v, 0, true, rs->data) : run_inv(rs, nd, here, rs->data);
     }
     case H_WITH:
-        if ((st = eval(rs, &c->params[0], nd->at, &v)) != EE_OK || (st = call_pblock(rs, &v)) != EE_OK)
+        if ((st = eval(rs, &c->params[0], nd->at, &v)) != EE_OK || (v.k == V_PBLOCK && (st = call_pblock(rs, &v)) != EE_OK))
             return st;
         return v_empty(v) ? run_inv(rs, nd, here, rs->data)
                           : run_fn(rs, nd, v, v, v, 1, false, rs->data);
     case H_EACH:
-        if ((st = eval(rs, &c->params[0], nd->at, &v)) != EE_OK || (st = call_pblock(rs, &v)) != EE_OK)
+        if ((st = eval(rs, &c->params[0], nd->at, &v)) != EE_OK || (v.k == V_PBLOCK && (st = call_pblock(rs, &v)) != EE_OK))
             return st;
         return each(rs, nd, v);
     case H_LOOKUP:
         /* a helper's block form prints what it returns, not escaped */
         if ((st = helper_lookup(rs, c, nd->at, &v)) != EE_OK)
             return st;
-        return emit_val(rs, v, false);
-    case H_LOG: return eval_all(rs, c, nd->at);
+        return append_raw(rs, v);
+    case H_LOG:
+        st = eval_all(rs, c, nd->at);
+        return st != EE_OK ? st : end_sum(rs);
     case H_NONE:
         if ((st = call_value(rs, c, nd->at, false, &v)) != EE_OK)
             return st;
         if (c->nh > 0 && c->np == 0 && !(rs->bps != NULL && block_param(rs, &c->head, &(int){0})))
-            return EE_OK; /* helperMissing's undefined: the block prints nothing */
+            return end_sum(rs); /* helperMissing's undefined: the block prints "" */
         break;
     }
     /* handlebars' blockHelperMissing over a plain value; its `this` is the
@@ -2547,7 +2700,7 @@ static ee_status find_partial(render_state *rs, const char *name, size_t nlen, p
 
 /* extend({}, context, hash): the context's own members (an array's items,
  * a string's characters), then the hash's. */
-static ee_status partial_context(render_state *rs, const node *nd, val *ctx)
+COLD static ee_status partial_context(render_state *rs, const node *nd, val *ctx)
 {
     const call *c = &nd->c;
     json_t *merged = json_object();
@@ -2605,7 +2758,7 @@ static ee_status partial_context(render_state *rs, const node *nd, val *ctx)
 }
 
 /* Render a partial's tree in a fresh context stack (../ finds nothing). */
-static ee_status render_text_partial(render_state *rs, const json_t *p, val ctx,
+NOINLINE static ee_status render_text_partial(render_state *rs, const json_t *p, val ctx,
                                      const iscope *caller_scope)
 {
     size_t len = json_string_length(p);
@@ -2678,14 +2831,25 @@ static const iscope *scope_of(const render_state *rs, const void *tmpl, const is
 
 /* if, unless, with and each call a function they are given: the block of
  * @partial-block, rendered with no context and no data, is then the value. */
-static ee_status call_pblock(render_state *rs, val *v)
+COLD static ee_status call_pblock(render_state *rs, val *v)
 {
     if (v->k != V_PBLOCK)
         return EE_OK;
     dframe d = {.pb = v->pb->outer, .no_root = true};
     size_t mark = rs->len;
+    bool held = rs->acc_open; /* scratch text, not output */
+    int held_count = rs->acc_count;
+    double held_sum = rs->acc_sum;
+    val held_first = rs->acc_first;
+    rs->acc_open = false;
     ee_status st = render_captured(rs, v->pb->body, v->pb->ctx, v->pb->bps, v->pb->scope,
                                    v->pb->tmpl, (val){.k = V_UNDEF}, &d);
+    if (st == EE_OK)
+        st = end_sum(rs);
+    rs->acc_open = held;
+    rs->acc_count = held_count;
+    rs->acc_sum = held_sum;
+    rs->acc_first = held_first;
     if (st != EE_OK)
         return st;
     json_t *text = json_stringn_nocheck(rs->buf + mark, rs->len - mark);
@@ -2696,14 +2860,14 @@ static ee_status call_pblock(render_state *rs, val *v)
     return EE_OK;
 }
 
-static ee_status not_found(const char *name, size_t nlen, size_t at)
+COLD static ee_status not_found(const char *name, size_t nlen, size_t at)
 {
     return ee__error(EE_ENOTFOUND, "template: the partial \"%.*s\" (byte %zu) could not be found",
                      (int)(nlen > NAME_MAX_SHOWN ? NAME_MAX_SHOWN : nlen), name, at);
 }
 
 /* {{> name}} and {{#> name}}block{{/name}}. */
-static ee_status render_partial(render_state *rs, const node *nd)
+NOINLINE static ee_status render_partial(render_state *rs, const node *nd)
 {
     const call *c = &nd->c;
     seg name;
@@ -2762,11 +2926,17 @@ static ee_status render_partial(render_state *rs, const node *nd)
         if (found.inl == NULL && found.text == NULL && found.pb == NULL)
             found.pb = &pb; /* the partial is missing: the block stands in */
     }
-    size_t from = rs->len;
     if (nd->kind == N_PBLOCK && (st = block_decorators(nd)) != EE_OK) {
         free(own);
         return st;
     }
+    /* a partial of partials_json returns a string, and so does an indented
+     * one; an inline partial or a partial block returns its program's value */
+    if ((found.text != NULL || nd->indent_len > 0) && (st = end_sum(rs)) != EE_OK) {
+        free(own);
+        return st;
+    }
+    size_t from = rs->len;
     if (found.pb != NULL) {
         /* the block runs where it was written, with the data of here and
          * @partial-block back to the one around it */
@@ -2795,6 +2965,39 @@ static ee_status render_partial(render_state *rs, const node *nd)
     return st;
 }
 
+/* Write what is held (end_sum's numbers) and leave the sum: a string is
+ * appended, if only "". */
+static ee_status end_sum(render_state *rs)
+{
+    if (!rs->acc_open)
+        return EE_OK;
+    rs->acc_open = false;
+    if (rs->acc_count == 0)
+        return EE_OK;
+    if (rs->acc_count == 1)
+        return emit_val(rs, rs->acc_first, false);
+    char num[48];
+    return emit(rs, num, js_number(rs->acc_sum, num));
+}
+
+/* Append a value unescaped, as handlebars.js's `+` does: a number or a
+ * boolean is held while the program has appended no string. */
+static ee_status append_raw(render_state *rs, val v)
+{
+    double d;
+    bool b = v.k == V_BOOL || (v.k == V_JSON && json_is_boolean(v.j));
+    if (rs->acc_open && (b || v_number(v, &d))) {
+        if (b)
+            d = v_truthy(v) ? 1 : 0;
+        if (rs->acc_count++ == 0)
+            rs->acc_first = v;
+        rs->acc_sum += d;
+        return EE_OK;
+    }
+    ee_status st = end_sum(rs);
+    return st != EE_OK ? st : emit_val(rs, v, false);
+}
+
 static ee_status render_node(render_state *rs, const node *nd)
 {
     ee_status st = charge(rs, 1);
@@ -2802,14 +3005,18 @@ static ee_status render_node(render_state *rs, const node *nd)
         return st;
     val v;
     switch (nd->kind) {
-    case N_TEXT: return emit(rs, nd->s, nd->len);
+    case N_TEXT: return nd->len > 0 ? emit(rs, nd->s, nd->len) : EE_OK;
     case N_COMMENT:
     case N_INLINE: return EE_OK;
     case N_ESC:
     case N_RAW:
         if ((st = call_value(rs, &nd->c, nd->at, false, &v)) != EE_OK)
             return st;
-        return emit_val(rs, v, nd->kind == N_ESC);
+        if (nd->kind == N_RAW)
+            return append_raw(rs, v);
+        if ((st = end_sum(rs)) != EE_OK)
+            return st;
+        return emit_val(rs, v, true);
     case N_BLOCK: return render_block(rs, nd);
     case N_PARTIAL:
     case N_PBLOCK: return render_partial(rs, nd);
@@ -2823,9 +3030,18 @@ static ee_status render_list(render_state *rs, const nodelist *l)
         return ee__error(EE_ETOOBIG, "template: blocks and partials nested deeper than %d",
                          EE__TEMPLATE_MAX_DEPTH);
     rs->depth++;
+    /* a program appended to a string starts its own sum, and ends it */
+    bool fresh = !rs->acc_open;
+    if (fresh) {
+        rs->acc_open = true;
+        rs->acc_count = 0;
+        rs->acc_sum = 0;
+    }
     ee_status st = EE_OK;
     for (size_t i = 0; st == EE_OK && i < l->n; i++)
         st = render_node(rs, &l->v[i]);
+    if (st == EE_OK && fresh)
+        st = end_sum(rs);
     rs->depth--;
     return st;
 }
