@@ -662,10 +662,10 @@ static size_t js_number(double d, char buf[48])
         return (size_t)snprintf(buf, 48, d < 0 ? "-Infinity" : "Infinity");
     if (d == 0)
         return (size_t)snprintf(buf, 48, "0");
-    if (d == floor(d) && fabs(d) < 1e15) { /* an integer: its digits */
+    if (d > -1e15 && d < 1e15 && d == (double)(long long)d) { /* an integer: its digits */
         char rev[24];
         size_t k = 0, o = 0;
-        unsigned long long v = (unsigned long long)fabs(d);
+        unsigned long long v = (unsigned long long)(d < 0 ? -d : d);
         do
             rev[k++] = (char)('0' + v % 10);
         while ((v /= 10) != 0);
@@ -2873,7 +2873,7 @@ NOINLINE static ee_status render_partial(render_state *rs, const node *nd)
     seg name;
     size_t mark = rs->len;
     bool dynamic = c->head.kind == X_SUB;
-    ee_status st;
+    ee_status st = EE_OK;
     if (dynamic) {
         val dyn;
         if ((st = call_value(rs, c->head.sub, nd->at, false, &dyn)) != EE_OK)

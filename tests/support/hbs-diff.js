@@ -198,8 +198,11 @@ function renderJs(c) {
     return { e: String(e.message).split('\n')[0] };
   }
 }
+let driverFailed = false;
 function renderC(list) {
   const r = spawnSync(driver, [], { input: list.map(c => JSON.stringify(c)).join('\n') + '\n', maxBuffer: 1 << 30 });
+  if (r.stderr && r.stderr.length) process.stderr.write(r.stderr); // sanitizer reports
+  if (r.status !== 0) driverFailed = true;
   const lines = r.stdout.toString().split('\n');
   return list.map((c, i) => {
     try { return JSON.parse(lines[i]); } catch (e) { return { e: 'driver died: ' + (r.signal || r.status) }; }
@@ -252,4 +255,5 @@ for (let i = 0; i < count; i++) {
   process.stdout.write(JSON.stringify({ t: c.t, d: c.d, p: c.p, js, c: cr }) + '\n');
 }
 process.stdout.write(`${count} cases, ${count - bad} passed, ${bad} failed (seed ${seedArg || 1})\n`);
-process.exit(bad ? 1 : 0);
+if (driverFailed) process.stdout.write('the driver exited with an error (see its report above)\n');
+process.exit(bad || driverFailed ? 1 : 0);
