@@ -7,28 +7,33 @@
  * {{{path}}} and {{&path}} (not escaped), paths with . or /, this, ../,
  * [literal] segments, @index @key @first @last @root and @../x data, .length
  * of arrays and strings; the helpers if (includeZero=), unless, each
- * (arrays and objects), with, lookup, log; {{else}}, {{^}} and
- * {{else helper ...}} chains; {{^name}} inverse blocks; blocks over plain
- * values (handlebars' blockHelperMissing); subexpressions (lookup a b);
- * string, number, true/false/null/undefined literals; comments {{! }} and
- * {{!-- --}} (the latter may hold }}); whitespace control {{~ ~}};
- * standalone lines; \{{ escapes; partials {{> name}}, {{> name ctx}},
- * {{> name key=value}}, {{> (lookup . "p")}} with output indentation.
- * Not supported (EE_EPARSE): set delimiters, raw blocks {{{{ }}}}, partial
- * blocks {{#> }}, inline partials and decorators, block parameters.
+ * (arrays and objects, in JavaScript's key order), with, lookup, log;
+ * {{else}}, {{^}} and {{else helper ...}} chains; {{^name}} inverse blocks;
+ * blocks over plain values (handlebars' blockHelperMissing); block
+ * parameters; subexpressions (lookup a b); string, number,
+ * true/false/null/undefined literals; comments {{! }} and {{!-- --}} (the
+ * latter may hold }}); whitespace control {{~ ~}}; standalone lines; \{{
+ * escapes; raw blocks {{{{name}}}} ... {{{{/name}}}}; partials {{> name}},
+ * {{> name ctx}}, {{> name key=value}}, {{> (lookup . "p")}} with output
+ * indentation; partial blocks {{#> name}} ... {{/name}} with
+ * {{> @partial-block}}; inline partials {{#*inline "name"}}. The template is
+ * lexed by handlebars.js's lexer rules, parsed by its grammar and put
+ * through its whitespace-control pass.
+ * Not supported (EE_EPARSE): set delimiters, decorators other than inline.
  *
  * Values: strings as they are (NUL bytes included: the output has a
- * length), numbers as JavaScript prints them, true/false, null and missing
- * as nothing, arrays joined with "," and objects as "[object Object]" -
+ * length), numbers as JavaScript prints its doubles, true/false, null and
+ * missing as nothing, arrays joined with "," and objects as "[object Object]" -
  * what handlebars.js prints.
  *
  * Bounded: templates (and each partial) up to EE__TEMPLATE_MAX_TEMPLATE
  * bytes, output up to EE__TEMPLATE_MAX_OUTPUT, blocks and partials nested up
- * to EE__TEMPLATE_MAX_DEPTH (a partial that includes itself ends), and work
- * up to EE__TEMPLATE_MAX_WORK units per render: one per node visited, per
- * path segment or context level looked up, per iteration, per array item
- * printed, and per EE__TEMPLATE_BYTES_PER_UNIT bytes of partial text parsed
- * (a partial is parsed at each use). Pure and thread-safe.
+ * to EE__TEMPLATE_MAX_DEPTH (a partial, partial block or inline partial that
+ * includes itself ends), and work up to EE__TEMPLATE_MAX_WORK units per
+ * render: one per node visited, per path segment or context level looked
+ * up, per iteration, per array item printed, per partial block or inline
+ * partial called, and per EE__TEMPLATE_BYTES_PER_UNIT bytes of partial text
+ * parsed (a partial is parsed at each use). Pure and thread-safe.
  */
 #ifndef EE_NOTIFY_HANDLEBARS_H
 #define EE_NOTIFY_HANDLEBARS_H

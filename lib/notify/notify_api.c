@@ -29,7 +29,8 @@ ee_status ee_template_render_len(const char *template_text, const char *data_jso
     ee_status st = EE_OK;
     if (data_json != NULL)
         st = ee__json_parse(data_json, EE_TEMPLATE_MAX_DATA, EE_TEMPLATE_MAX_DEPTH,
-                            JSON_DECODE_ANY | JSON_ALLOW_NUL, "ee_template_render data", &data);
+                            JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL,
+                            "ee_template_render data", &data);
     if (st == EE_OK && partials_json != NULL) {
         st = ee__json_parse(partials_json, EE_TEMPLATE_MAX_DATA, EE_TEMPLATE_MAX_DEPTH,
                             JSON_ALLOW_NUL, "ee_template_render partials", &partials);

@@ -2459,11 +2459,13 @@ class _TemplatesNamespace(Namespace):
                         data_json or partials_json not JSON; the
                         template (or a partial it uses) malformed or using
                         syntax this renderer does not support (set delimiters,
-                        raw blocks, partial blocks, inline partials); a helper
+                        decorators other than {{#*inline}}); a helper
                         called with the wrong arguments
                         ({{#if}} with none);
-          EE_ENOTFOUND  a partial the template uses is not in partials_json, or
-                        a helper it calls does not exist ({{format date}}):
+          EE_ENOTFOUND  a partial the template uses is not in partials_json nor
+                        an inline partial in scope ({{> @partial-block}} outside
+                        a partial block), or a helper it calls does not exist
+                        ({{format date}}):
                         handlebars.js throws for both; a partial or helper in a
                         branch not taken is not looked up;
           EE_ETOOBIG    a limit above;

@@ -18,7 +18,7 @@ static json_t *load(const char *name)
     char path[4096];
     snprintf(path, sizeof path, "%s/tests/data/handlebars/%s", EE_SOURCE_DIR, name);
     json_error_t err;
-    json_t *doc = json_load_file(path, JSON_ALLOW_NUL, &err);
+    json_t *doc = json_load_file(path, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &err);
     cr_assert_not_null(doc, "%s: %s", path, err.text);
     return doc;
 }

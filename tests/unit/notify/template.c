@@ -56,18 +56,23 @@ Test(template, malformed_templates)
 {
     const char *bad[][2] = {{"{{#a}}never closed", "never closed"},
                             {"{{/a}}", "matches no open block"},
-                            {"{{#a}}{{/b}}", "matches no open block"},
+                            {"{{#a}}{{/b}}", "is closed by {{/b}}"},
                             {"{{unclosed", "never closed"},
                             {"{{!-- unclosed", "never closed"},
                             {"{{=<% %>=}}", "set delimiters"},
-                            {"{{{{raw}}}} x {{{{/raw}}}}", "raw blocks"},
-                            {"{{#> layout}}x{{/layout}}", "partial blocks"},
+                            {"{{{{raw}}}} x", "raw block is never closed"},
+                            {"{{{{raw}}}} x {{{{/rat}}}}", "closed by another name"},
+                            {"{{#> layout}}x{{else}}y{{/layout}}", "takes none"},
+                            {"{{#*inline \"a\"}}x{{else}}y{{/inline}}", "decorator block"},
+                            {"{{* foo}}", "decorators other than"},
+                            {"{{#*foo}}x{{/foo}}", "decorators other than"},
+                            {"{{> a b c}}", "one context"},
                             {"{{#each l as |x}}{{x}}{{/each}}", "malformed block parameters"},
                             {"{{#if}}x{{/if}}", "exactly one argument"},
                             {"{{#if a}}{{else}}{{else}}{{/if}}", "second {{else}}"},
                             {"{{else}}", "outside a block"},
                             {"{{a b=1 c}}", "positional argument after"},
-                            {"{{a.this}}", "middle of a path"},
+                            {"{{a.this}}", "invalid path"},
                             {"{{\"open}}", "unclosed string"}};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *out = (char *)1;
@@ -254,4 +259,128 @@ Test(template, missing_partials_and_helpers_are_not_found)
     cr_expect_eq(render_raw("{{#if f}}{{> nope}}{{/if}}", NULL, NULL, &out), EE_OK);
     cr_expect_str_eq(out, "");
     ee_free(out);
+}
+
+/* Partial blocks and inline partials recurse only as far as the depth limit
+ * and repeat only as far as the work budget: EE_ETOOBIG, never a stack
+ * overflow nor an unbounded render. */
+Test(template, partial_blocks_and_inline_partials_are_bounded, .timeout = 60)
+{
+    char *out = NULL;
+    /* a partial whose partial block calls it again, forever */
+    json_t *p = json_pack("{s:s}", "p", "{{#> p}}{{> @partial-block}}{{/p}}");
+    cr_expect_eq(render_raw("{{#> p}}x{{/p}}", NULL, p, &out), EE_ETOOBIG);
+    cr_expect_null(out);
+    json_decref(p);
+    /* the block standing in for a missing partial that it names again */
+    p = json_pack("{s:s}", "q", "{{#> missing}}{{> q}}{{/missing}}");
+    cr_expect_eq(render_raw("{{> q}}", NULL, p, &out), EE_ETOOBIG);
+    json_decref(p);
+    /* an inline partial including itself */
+    cr_expect_eq(render_raw("{{#*inline \"r\"}}r{{> r}}{{/inline}}{{> r}}", NULL, NULL, &out),
+                 EE_ETOOBIG);
+    /* @partial-block twice per level, 25 levels: 2^25 renders of "x" */
+    p = json_pack("{s:s}", "two", "{{> @partial-block}}{{> @partial-block}}");
+    char *t = malloc(25 * 24 + 8), *w = t;
+    for (int i = 0; i < 25; i++)
+        w += sprintf(w, "{{#> two}}");
+    w += sprintf(w, "x");
+    for (int i = 0; i < 25; i++)
+        w += sprintf(w, "{{/two}}");
+    ee_status st = render_raw(t, NULL, p, &out);
+    cr_expect_eq(st, EE_ETOOBIG);
+    cr_expect_not_null(strstr(ee_error_last_message(), "units of work"), "%s",
+                       ee_error_last_message());
+    free(t);
+    json_decref(p);
+    /* inline partials calling the next one twice, 40 deep: 2^40 calls that
+     * print nothing */
+    t = malloc(40 * 64 + 64);
+    w = t;
+    for (int i = 0; i < 40; i++)
+        w += sprintf(w, "{{#*inline \"i%d\"}}{{> i%d}}{{> i%d}}{{/inline}}", i, i + 1, i + 1);
+    w += sprintf(w, "{{#*inline \"i40\"}}{{/inline}}{{> i0}}");
+    cr_expect_eq(render_raw(t, NULL, NULL, &out), EE_ETOOBIG);
+    free(t);
+    /* a partial block's body is rendered at each use, and counted */
+    p = json_pack("{s:s}", "many", "{{#each @root.l}}{{> @partial-block}}{{/each}}");
+    json_t *data = json_pack("{s:[i,i,i,i,i,i,i,i]}", "l", 1, 2, 3, 4, 5, 6, 7, 8);
+    t = malloc(12 * 24 + 8);
+    w = t;
+    for (int i = 0; i < 12; i++)
+        w += sprintf(w, "{{#> many}}");
+    for (int i = 0; i < 12; i++)
+        w += sprintf(w, "{{/many}}");
+    cr_expect_eq(render_raw(t, data, p, &out), EE_ETOOBIG); /* 8^12 */
+    free(t);
+    json_decref(p);
+    json_decref(data);
+}
+
+/* Raw blocks nest in the lexer (a count, not the stack): deep nesting is
+ * text, and the template size is the only bound. */
+Test(template, raw_blocks_nest_without_recursion)
+{
+    size_t n = 20000;
+    char *t = malloc(n * 24 + 64), *w = t;
+    w += sprintf(w, "{{{{raw}}}}");
+    for (size_t i = 0; i < n; i++)
+        w += sprintf(w, "{{{{raw}}}}");
+    for (size_t i = 0; i < n; i++)
+        w += sprintf(w, "{{{{/raw}}}}");
+    w += sprintf(w, "{{{{/raw}}}}");
+    json_t *data = json_pack("{s:b}", "raw", 1);
+    char *out = NULL;
+    size_t len = 0;
+    cr_assert_eq(ee__template_render(t, strlen(t), data, NULL, &out, &len), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_expect_eq(len, strlen(t) - strlen("{{{{raw}}}}{{{{/raw}}}}"));
+    ee_free(out);
+    json_decref(data);
+    free(t);
+}
+
+/* {{else if}} chains nest like blocks: up to the depth limit. */
+Test(template, else_chains_are_bounded_by_depth)
+{
+    char *t = malloc(200 * 24 + 64), *w = t;
+    w += sprintf(w, "{{#if a}}");
+    for (int i = 0; i < 200; i++)
+        w += sprintf(w, "{{else if b}}%d", i);
+    w += sprintf(w, "{{/if}}");
+    char *out = NULL;
+    cr_expect_eq(render_raw(t, NULL, NULL, &out), EE_ETOOBIG);
+    free(t);
+    json_t *data = json_pack("{s:b}", "b", 1);
+    cr_expect_eq(render_raw("{{#if a}}{{else if a}}{{else if b}}B{{else}}C{{/if}}", data, NULL, &out),
+                 EE_OK);
+    cr_expect_str_eq(out, "B");
+    ee_free(out);
+    json_decref(data);
+}
+
+/* Only {{#*inline}} among the decorators: another fails where handlebars.js
+ * would run it, with a message saying so. */
+Test(template, other_decorators_are_refused)
+{
+    char *out = NULL;
+    cr_expect_eq(render_raw("{{#if a}}{{*log}}{{/if}}", NULL, NULL, &out), EE_EPARSE);
+    cr_expect_not_null(strstr(ee_error_last_message(), "decorators other than {{#*inline}}"));
+    cr_expect_eq(render_raw("{{#*dec}}x{{/dec}}", NULL, NULL, &out), EE_EPARSE);
+    /* in a block never reached, nothing runs it */
+    cr_expect_eq(render_raw("{{#if a}}{{#if b}}{{*dec}}{{/if}}{{/if}}ok", NULL, NULL, &out), EE_OK);
+    cr_expect_str_eq(out, "ok");
+    ee_free(out);
+}
+
+/* A missing partial behind {{#> }} is its block; without a block, or for
+ * @partial-block outside one, EE_ENOTFOUND. */
+Test(template, partial_block_failover_and_missing)
+{
+    char *out = render("{{#> nope}}fallback {{x}}{{/nope}}", "{\"x\": 1}", NULL);
+    cr_expect_str_eq(out, "fallback 1");
+    ee_free(out);
+    cr_expect_eq(render_raw("{{> @partial-block}}", NULL, NULL, &out), EE_ENOTFOUND);
+    cr_expect_eq(render_raw("{{#if 1}}{{#*inline \"p\"}}x{{/inline}}{{/if}}{{> p}}", NULL, NULL, &out),
+                 EE_ENOTFOUND);
 }
