@@ -1104,10 +1104,11 @@ static ee_status parse_name(parser *P, expr *e)
         break;
     case T_EOF: return syntax(at, "tag is never closed");
     case T_INVALID:
-        if (find(P->L.t, P->L.len, at, "}}") == P->L.len)
+        if (!P->L.in_tag && find(P->L.t, P->L.len, at, "}}") == P->L.len)
             return syntax(at, "tag is never closed");
         return syntax(at, *src == '"' || *src == '\'' ? "unclosed string" : "unexpected text in a tag");
-    case T_EQUALS: return syntax(at, "'=' where a name was expected (a set-delimiter tag is {{=a b=}}, = first)");
+    case T_EQUALS:
+        return syntax(at, "'=' where a name was expected (a set-delimiter tag is {{=a b=}})");
     default: return syntax(at, "expected a name or a value");
     }
     advance(P);
