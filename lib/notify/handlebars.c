@@ -259,21 +259,22 @@ static bool id_char(const char *t, size_t len, size_t p)
     return js_space(t, len, p) == 0;
 }
 
-/* What may follow an ID: [=~}\s/.)|]. */
-static bool after_id(const char *t, size_t len, size_t p)
+/* What may follow an ID: [=~}\s/.)|]; or the end of a tag's text when a
+ * tag under changed delimiters is lexed (`end_ok`: len is then its end). */
+static bool after_id(const char *t, size_t len, size_t p, bool end_ok)
 {
     if (p >= len)
-        return false;
+        return end_ok;
     if (t[p] != 0 && strchr("=~}/.)|", t[p]) != NULL)
         return true;
     return js_space(t, len, p) > 0;
 }
 
-/* What may follow a literal: [~}\s)]. */
-static bool after_lit(const char *t, size_t len, size_t p)
+/* What may follow a literal: [~}\s)]; or, as above, the end of a tag. */
+static bool after_lit(const char *t, size_t len, size_t p, bool end_ok)
 {
     if (p >= len)
-        return false;
+        return end_ok;
     if (t[p] != 0 && strchr("~})", t[p]) != NULL)
         return true;
     return js_space(t, len, p) > 0;
@@ -288,10 +289,9 @@ static bool starts(const char *t, size_t len, size_t p, const char *w)
     return p + n <= len && memcmp(t + p, w, n) == 0;
 }
 
-/* Find `needle` in t[from, len). */
-static size_t find(const char *t, size_t len, size_t from, const char *needle)
+/* Find needle[0, n) in t[from, len); len if it is not there. */
+static size_t findn(const char *t, size_t len, size_t from, const char *needle, size_t n)
 {
-    size_t n = strlen(needle);
     while (from + n <= len) {
         const char *hit = memchr(t + from, needle[0], len - from - n + 1);
         if (hit == NULL)
@@ -302,6 +302,11 @@ static size_t find(const char *t, size_t len, size_t from, const char *needle)
         from = i + 1;
     }
     return len;
+}
+
+static size_t find(const char *t, size_t len, size_t from, const char *needle)
+{
+    return findn(t, len, from, needle, strlen(needle));
 }
 
 /* ---- lexing: the rules of handlebars.js's lexer, in its order ------------------- */
@@ -322,6 +327,7 @@ typedef struct {
     bool deco;      /* {{* or {{#* */
     bool unescaped; /* {{& */
     bool bracket;   /* an ID written [..] */
+    bool custom;    /* a tag's edge under changed delimiters (never a ~) */
 } token;
 
 typedef struct {
@@ -330,11 +336,132 @@ typedef struct {
     enum { S_INIT, S_MU, S_EMU } st;
     size_t raw; /* nesting of raw blocks: the lexer's raw state when > 0 */
     chunk **strings;
+    /* mustache's Set Delimiter ({{=<% %>=}}): when `custom`, tags are
+     * open..close (pointers into the template) and only mustache's forms;
+     * in_tag while a tag's text, t[.., tag_end), is lexed */
+    bool custom, in_tag;
+    const char *open, *close;
+    size_t olen, clen, tag_end;
+    size_t opened; /* 1 + where the last {{ was found (a {{= there sets delimiters) */
 } lexer;
 
 COLD static ee_status lex_error(size_t at)
 {
     return ee__error(EE_EPARSE, "template: unrecognised text at byte %zu", at);
+}
+
+COLD static ee_status delim_error(size_t at, const char *what)
+{
+    return ee__error(EE_EPARSE, "template: %s (tag at byte %zu)", what, at);
+}
+
+/* The Set Delimiter tag whose open delimiter starts at `at`, its '=' at q:
+ * "=" \s* open \s+ close \s* "=" close-delimiter. Sets the delimiters and
+ * returns the tag as a comment (standalone-capable, renders nothing). */
+static ee_status set_delimiters(lexer *L, token *tk, size_t at, size_t q)
+{
+    const char *t = L->t;
+    size_t len = L->len;
+    size_t e = q + 1; /* the '=' that the current close delimiter follows */
+    for (;;) {
+        e = findn(t, len, e, L->close, L->clen);
+        if (e == len)
+            return delim_error(at, "set-delimiter tag is never closed (expected '=' and the close "
+                                   "delimiter)");
+        if (e > q + 1 && t[e - 1] == '=')
+            break;
+        e++;
+    }
+    e--;
+    size_t w[2][2], p = q + 1, k;
+    for (int i = 0; i < 2; i++) {
+        while (p < e && (k = js_space(t, len, p)) > 0)
+            p += k;
+        w[i][0] = p;
+        while (p < e && js_space(t, len, p) == 0) {
+            if (t[p] == '=')
+                return delim_error(at, "a delimiter may not contain '='");
+            if (t[p] == '\0')
+                return delim_error(at, "a delimiter may not contain a NUL byte");
+            p++;
+        }
+        w[i][1] = p;
+        if (w[i][1] == w[i][0])
+            return delim_error(at, "set-delimiter tag needs two delimiters, {{=open close=}}");
+        if (i == 0 && p == e)
+            return delim_error(at, "set-delimiter tag needs two delimiters, {{=open close=}}");
+    }
+    while (p < e && (k = js_space(t, len, p)) > 0)
+        p += k;
+    if (p != e)
+        return delim_error(at, "set-delimiter tag has more than two delimiters (no whitespace "
+                               "inside a delimiter)");
+    size_t end = e + 1 + L->clen;
+    L->open = t + w[0][0], L->olen = w[0][1] - w[0][0];
+    L->close = t + w[1][0], L->clen = w[1][1] - w[1][0];
+    L->custom = !(L->olen == 2 && memcmp(L->open, "{{", 2) == 0 && L->clen == 2 &&
+                  memcmp(L->close, "}}", 2) == 0);
+    *tk = (token){.k = T_COMMENT, .at = at, .end = end, .custom = true};
+    L->pos = end;
+    L->st = S_INIT;
+    return EE_OK;
+}
+
+/* The open delimiter of a tag under changed delimiters, at p: mustache's
+ * tags ({{!c}}, {{=a b=}}, {{#s}}, {{^s}}, {{/s}}, {{>p}}, {{&x}}, {{x}}),
+ * their text lexed as handlebars' up to the first close delimiter. The
+ * Handlebars-only forms that depend on {{ }} are refused. */
+static ee_status lex_custom_open(lexer *L, token *tk, size_t p)
+{
+    const char *t = L->t;
+    size_t len = L->len;
+    size_t q = p + L->olen;
+    if (q < len && t[q] == '=')
+        return set_delimiters(L, tk, p, q);
+    size_t c = findn(t, len, q, L->close, L->clen);
+    if (c == len)
+        return ee__error(EE_EPARSE, "template: tag at byte %zu is never closed", p);
+    size_t end = c + L->clen;
+    *tk = (token){.k = T_OPEN, .at = p, .end = q, .custom = true};
+    if (q < c && t[q] == '!') {
+        tk->k = T_COMMENT, tk->end = end;
+        L->pos = end;
+        L->st = S_INIT;
+        return EE_OK;
+    }
+    if (q < c && (t[q] == '{' || t[q] == '~' || t[q] == '*' || t[c - 1] == '~'))
+        return delim_error(p, t[q] == '{' ? "under changed delimiters, write {{&x}} (open & x close) "
+                                            "for unescaped output, not {{{x}}}"
+                              : t[q] == '*' ? "decorators need the default {{ }} delimiters"
+                                            : "whitespace control (~) needs the default {{ }} "
+                                              "delimiters");
+    if (q + 1 < c && t[q] == '#' && (t[q + 1] == '>' || t[q + 1] == '*'))
+        return delim_error(p, t[q + 1] == '>' ? "partial blocks need the default {{ }} delimiters"
+                                              : "decorators need the default {{ }} delimiters");
+    size_t r = q + (q < c && t[q] == '^'), k;
+    while (r < c && (k = js_space(t, c, r)) > 0)
+        r += k;
+    if ((q < c && t[q] == '^' && r == c) ||
+        (q < c && t[q] != '^' && STARTS(t, c, r, "else") && (r + 4 == c || !js_word(t[r + 4]))))
+        return delim_error(p, "{{else}} and {{^}} need the default {{ }} delimiters (under "
+                              "changed ones, close the section and open an inverted one)");
+    if (q < c) {
+        switch (t[q]) {
+        case '#': tk->k = T_OPEN_BLOCK, tk->end = q + 1; break;
+        case '^': tk->k = T_OPEN_INVERSE, tk->end = q + 1; break;
+        case '/': tk->k = T_OPEN_END, tk->end = q + 1; break;
+        case '>': tk->k = T_OPEN_PARTIAL, tk->end = q + 1; break;
+        case '&':
+            tk->unescaped = true, tk->end = q + 1;
+            break;
+        default: break;
+        }
+    }
+    L->pos = tk->end;
+    L->st = S_MU;
+    L->in_tag = true;
+    L->tag_end = c;
+    return EE_OK;
 }
 
 static char *keep(chunk **strings, size_t n)
@@ -415,7 +542,7 @@ again:;
     if (L->st == S_INIT) {
         if (p >= len)
             return EE_OK;
-        size_t o = find(t, len, p, "{{");
+        size_t o = L->custom ? findn(t, len, p, L->open, L->olen) : find(t, len, p, "{{");
         const char *nul = memchr(t + p, 0, o - p);
         if (nul != NULL) {
             size_t z = (size_t)(nul - t);
@@ -431,7 +558,9 @@ again:;
             return EE_OK;
         }
         size_t e = o;
-        if (o - p >= 2 && t[o - 1] == '\\' && t[o - 2] == '\\') {
+        if (L->custom) {
+            L->st = S_MU; /* no \{{ escapes under changed delimiters */
+        } else if (o - p >= 2 && t[o - 1] == '\\' && t[o - 2] == '\\') {
             e = o - 1; /* \\{{x}}: one backslash, then the tag */
             L->st = S_MU;
         } else if (o - p >= 1 && t[o - 1] == '\\') {
@@ -441,6 +570,7 @@ again:;
             L->st = S_MU;
         }
         L->pos = o;
+        L->opened = o + 1;
         if (e == p)
             goto again;
         *tk = (token){.k = T_CONTENT, .at = p, .end = o, .s = t + p, .n = e - p};
@@ -459,27 +589,42 @@ again:;
         return EE_OK;
     }
     /* inside a tag */
+    if (L->custom && !L->in_tag)
+        return lex_custom_open(L, tk, p);
+    bool in_tag = L->in_tag;
+    if (in_tag)
+        len = L->tag_end; /* the tag's text, up to its close delimiter */
     size_t k;
     while (p < len && (k = js_space(t, len, p)) > 0)
         p += k;
     L->pos = p;
     tk->at = tk->end = p;
+    if (in_tag && p >= len) {
+        *tk = (token){.k = T_CLOSE, .at = p, .end = p + L->clen, .custom = true};
+        L->pos = p + L->clen;
+        L->st = S_INIT;
+        L->in_tag = false;
+        return EE_OK;
+    }
     if (p >= len)
         return EE_OK;
     tok_kind kind = T_INVALID;
     size_t end = p + 1;
     char c = t[p];
-    if (c == '(') {
+    if (!in_tag && p + 1 == L->opened && STARTS(t, len, p, "{{=")) {
+        L->close = "}}", L->clen = 2;
+        return set_delimiters(L, tk, p, p + 2);
+    } else if (c == '(') {
         kind = T_OPEN_SEXPR;
     } else if (c == ')') {
         kind = T_CLOSE_SEXPR;
-    } else if (STARTS(t, len, p, "{{{{")) {
+    } else if (!in_tag && STARTS(t, len, p, "{{{{")) {
         kind = T_OPEN_RAW, end = p + 4;
-    } else if (STARTS(t, len, p, "}}}}")) {
+    } else if (!in_tag && STARTS(t, len, p, "}}}}")) {
         kind = T_CLOSE_RAW, end = p + 4;
         L->st = S_INIT;
         L->raw = 1;
-    } else if (STARTS(t, len, p, "{{")) {
+    } else if (!in_tag && STARTS(t, len, p, "{{")) {
         size_t q = p + 2;
         if (q < len && t[q] == '~')
             q++;
@@ -545,14 +690,14 @@ again:;
         kind = T_EQUALS;
     } else if (STARTS(t, len, p, "..")) {
         kind = T_ID, end = p + 2;
-    } else if (c == '.' && after_id(t, len, p + 1)) {
+    } else if (c == '.' && after_id(t, len, p + 1, in_tag)) {
         kind = T_ID;
     } else if (c == '.' || c == '/') {
         kind = T_SEP;
-    } else if (STARTS(t, len, p, "}}}") || STARTS(t, len, p, "}~}}")) {
+    } else if (!in_tag && (STARTS(t, len, p, "}}}") || STARTS(t, len, p, "}~}}"))) {
         kind = T_CLOSE_UNESC, end = p + (t[p + 1] == '~' ? 4 : 3);
         L->st = S_INIT;
-    } else if (STARTS(t, len, p, "}}") || STARTS(t, len, p, "~}}")) {
+    } else if (!in_tag && (STARTS(t, len, p, "}}") || STARTS(t, len, p, "~}}"))) {
         kind = T_CLOSE, end = p + (c == '~' ? 3 : 2);
         L->st = S_INIT;
     } else if ((c == '"' || c == '\'') && (end = quoted_end(t, len, p, c)) != 0) {
@@ -576,7 +721,7 @@ again:;
             tok_kind k;
         } words[] = {{"true", T_BOOL}, {"false", T_BOOL}, {"undefined", T_UNDEF}, {"null", T_NULL}};
         for (size_t w = 0; w < 4 && kind == T_INVALID; w++)
-            if (starts(t, len, p, words[w].w) && after_lit(t, len, p + strlen(words[w].w)))
+            if (starts(t, len, p, words[w].w) && after_lit(t, len, p + strlen(words[w].w), in_tag))
                 kind = words[w].k, end = p + strlen(words[w].w);
         if (kind == T_INVALID) {
             /* -?[0-9]+(\.[0-9]+)? followed by [~}\s)], backing off */
@@ -591,9 +736,9 @@ again:;
                     while (f < len && t[f] >= '0' && t[f] <= '9')
                         f++;
                 }
-                if (after_lit(t, len, f))
+                if (after_lit(t, len, f, in_tag))
                     kind = T_NUMBER, end = f;
-                else if (f != d && after_lit(t, len, d))
+                else if (f != d && after_lit(t, len, d, in_tag))
                     kind = T_NUMBER, end = d;
             }
         }
@@ -611,7 +756,7 @@ again:;
             size_t q = p;
             while (q < len && id_char(t, len, q))
                 q++;
-            if (after_id(t, len, q))
+            if (after_id(t, len, q, in_tag))
                 kind = T_ID, end = q;
         }
         if (kind == T_INVALID && c == '[' && (end = quoted_end(t, len, p, ']')) != 0) {
@@ -775,8 +920,9 @@ static ee_status expect(parser *P, tok_kind k, const char *what, token *out)
 
 static strip strip_of(const parser *P, const token *open, const token *close)
 {
-    return (strip){.open = open->at + 2 < P->L.len && P->L.t[open->at + 2] == '~',
-                   .close = close->end - close->at >= 3 && P->L.t[close->end - 3] == '~'};
+    return (strip){.open = !open->custom && open->at + 2 < P->L.len && P->L.t[open->at + 2] == '~',
+                   .close = !close->custom && close->end - close->at >= 3 &&
+                            P->L.t[close->end - 3] == '~'};
 }
 
 /* A path's segments, in the tree's chunks. */
@@ -958,10 +1104,11 @@ static ee_status parse_name(parser *P, expr *e)
         break;
     case T_EOF: return syntax(at, "tag is never closed");
     case T_INVALID:
-        if (find(P->L.t, P->L.len, at, "}}") == P->L.len)
+        if (!P->L.in_tag && find(P->L.t, P->L.len, at, "}}") == P->L.len)
             return syntax(at, "tag is never closed");
         return syntax(at, *src == '"' || *src == '\'' ? "unclosed string" : "unexpected text in a tag");
-    case T_EQUALS: return syntax(at, "set delimiters ({{= =}}) are not supported by Handlebars");
+    case T_EQUALS:
+        return syntax(at, "'=' where a name was expected (a set-delimiter tag is {{=a b=}})");
     default: return syntax(at, "expected a name or a value");
     }
     advance(P);

@@ -2458,8 +2458,10 @@ class _TemplatesNamespace(Namespace):
           EE_EPARSE     data_json, partials_json or the template not UTF-8;
                         data_json or partials_json not JSON; the
                         template (or a partial it uses) malformed or using
-                        syntax this renderer does not support (set delimiters,
-                        decorators other than {{#*inline}}); a helper
+                        syntax this renderer does not support (decorators
+                        other than {{#*inline}}; under changed mustache
+                        delimiters {{=<% %>=}}, the Handlebars-only forms
+                        such as {{else}} or ~); a helper
                         called with the wrong arguments
                         ({{#if}} with none);
           EE_ENOTFOUND  a partial the template uses is not in partials_json nor

@@ -59,7 +59,7 @@ Test(template, malformed_templates)
                             {"{{#a}}{{/b}}", "is closed by {{/b}}"},
                             {"{{unclosed", "never closed"},
                             {"{{!-- unclosed", "never closed"},
-                            {"{{=<% %>=}}", "set delimiters"},
+                            {"{{=<% =}}", "two delimiters"},
                             {"{{{{raw}}}} x", "raw block is never closed"},
                             {"{{{{raw}}}} x {{{{/rat}}}}", "closed by another name"},
                             {"{{#> layout}}x{{else}}y{{/layout}}", "takes none"},
