@@ -317,6 +317,14 @@ static ee_status map_http_error(CURL *h, CURLcode rc, const http_sink *sink, con
         ee_http_response_set_not_sent(resp);
         return ee__error(EE_ENETWORK, "could not connect: %s", why);
     case CURLE_UNSUPPORTED_PROTOCOL:
+        /* Before a connection it is the URL's scheme; after, the server's
+         * answer was not HTTP (libcurl reports an answer without a status
+         * line, "HTTP/0.9", so): a broken answer is the network's failure,
+         * as a malformed chunk is - not a bad argument of the caller's, which
+         * the e-mail outbox fails a message for at once. */
+        if (!never_sent(h))
+            return ee__error(EE_ENETWORK, "the server's answer is not HTTP: %s", why);
+        return ee__error(EE_EINVAL, "bad URL: %s", why);
     case CURLE_URL_MALFORMAT:
         return ee__error(EE_EINVAL, "bad URL: %s", why);
     default:

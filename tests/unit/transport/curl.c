@@ -212,6 +212,29 @@ Test(curl, dns_failure_is_a_network_error)
     ee_http_request_free(req);
 }
 
+/* A server (or something on the way) answering without an HTTP status line:
+ * libcurl reports it as an unsupported protocol, which was mapped to
+ * EE_EINVAL "bad URL" - the caller's fault - and the e-mail outbox fails a
+ * message for good on EE_EINVAL. It is the network's failure: EE_ENETWORK,
+ * retried like a reset. Found by the transport_curl fuzz target. */
+Test(curl, an_answer_that_is_not_http_is_a_network_error)
+{
+    ee_http_response *r = NULL;
+    ee_status st = do_req("GET", "/nothttp", NULL, &r);
+    cr_expect_eq(st, EE_ENETWORK, "%s: %s", ee_status_name(st), ee_error_last_message());
+    cr_expect_null(r);
+    cr_expect_eq(ee_fake_http_count(&fake, "/nothttp"), 3, "a GET is tried again");
+    st = do_req("POST", "/nothttp", "{}", &r);
+    cr_expect_eq(st, EE_ENETWORK, "%s: %s", ee_status_name(st), ee_error_last_message());
+    cr_expect_eq(ee_fake_http_count(&fake, "/nothttp"), 4, "a POST that reached it is not");
+    /* a scheme the transport does not speak is still the caller's */
+    ee_http_request *req = NULL;
+    if (ee_http_request_new(&req, "GET", "ftp://127.0.0.1/x") == EE_OK) {
+        cr_expect_eq(ee_transport_http(tr, req, &r), EE_EINVAL);
+        ee_http_request_free(req);
+    }
+}
+
 Test(curl, slow_server_times_out_and_get_retries)
 {
     open_transport(1, 300);
