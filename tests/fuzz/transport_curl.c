@@ -20,6 +20,7 @@
  * libFuzzer's -timeout.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -52,8 +53,12 @@ static void serve_one(int c)
     CHECK(data != NULL);
     memcpy(data, srv.data, len);
     pthread_mutex_unlock(&srv.lock);
+    /* libFuzzer's -timeout alarm (SIGALRM) may interrupt this thread's
+     * calls: EINTR is tried again, so the answer is always sent whole */
     for (size_t at = 0; at < len;) {
         ssize_t n = send(c, data + at, len - at, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0)
             break;
         at += (size_t)n;
@@ -65,7 +70,10 @@ static void serve_one(int c)
     for (;;) {
         struct pollfd p = {c, POLLIN, 0};
         if (poll(&p, 1, 20) > 0) {
-            if (recv(c, buf, sizeof buf, 0) <= 0)
+            ssize_t n = recv(c, buf, sizeof buf, 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
                 break;
             continue;
         }
