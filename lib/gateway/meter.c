@@ -274,9 +274,13 @@ static bool read_doc(const char *text, size_t len, g_usage *u)
 
 bool ee__gateway_wants_stream(const char *body, size_t len)
 {
+    /* a request without a body (the listener's GET) has none to scan:
+     * NULL + 0 is undefined behaviour, so no end pointer is made from it */
+    if (body == NULL || len == 0)
+        return false;
     scan s = {body, body + len, 0};
     ws(&s);
-    if (body == NULL || s.p >= s.end || *s.p != '{')
+    if (s.p >= s.end || *s.p != '{')
         return false;
     s.p++;
     for (;;) {

@@ -796,6 +796,13 @@ uint64_t ee__transport_curl_handles(const ee_transport *t)
     return ee__transport_curl_handles_made(t->ctx);
 }
 
+bool ee__transport_curl_reuses(const ee_transport *t)
+{
+    if (t == NULL || t->vt.http != ee__transport_curl_table()->http)
+        return false;
+    return ee__transport_curl_reuses_ctx(t->ctx);
+}
+
 void ee_transport_free(ee_transport *t)
 {
     if (t == NULL)

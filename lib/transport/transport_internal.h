@@ -102,6 +102,10 @@ ee_status ee__transport_curl_backend(const ee_transport_options *opts,
 const ee_transport_backend *ee__transport_curl_table(void);
 uint64_t ee__transport_curl_handles_made(const void *ctx);
 uint64_t ee__transport_curl_handles(const ee_transport *t);
+/* Whether a libcurl transport reuses its easy handles (not with a libcurl
+ * older than 8.1.0: curl_backend.c says why); false for another backend. */
+bool ee__transport_curl_reuses_ctx(const void *ctx);
+bool ee__transport_curl_reuses(const ee_transport *t);
 
 /* How many attempts this thread's last ee_transport_http() made (tests). */
 int ee__transport_last_attempts(void);

@@ -155,6 +155,23 @@ class Handler(fake_upstream.Plumbing):
             return self.send(200, b"x" * n, "text/plain")
         if head == "reset":
             return self.reset_now()
+        if head == "folded":  # the first header line is a continuation (obsolete folding)
+            try:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\n folded: on\r\nContent-Length: 2\r\n"
+                                 b"Connection: close\r\n\r\n{}")
+                self.wfile.flush()
+            except OSError:
+                pass
+            self.close_connection = True
+            return None
+        if head == "nothttp":  # an answer without a status line (HTTP/0.9 to libcurl)
+            try:
+                self.wfile.write(b"garbage\r\n\r\n")
+                self.wfile.flush()
+            except OSError:
+                pass
+            self.close_connection = True
+            return None
         if head == "flaky":
             if seen <= int(parts[1]):
                 if parts[2] == "reset":

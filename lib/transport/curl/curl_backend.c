@@ -40,7 +40,19 @@ typedef struct {
     CURL *pool[CURL_POOL_MAX]; /* idle handles, reset */
     size_t n_pool;
     uint64_t made;             /* easy handles made for HTTP calls (tests) */
+    bool reuse;                /* handles go back to the pool (see REUSE_SAFE_FROM) */
 } curl_ctx;
+
+/* libcurl before 8.1.0 keeps a pointer to the last header it stored
+ * ("prevhead", for unfolding) across transfers of one easy handle, while
+ * the next transfer frees what it points at: a server whose answer's first
+ * header line is a continuation (starts with a space or a tab) then makes
+ * libcurl read freed memory (heap use-after-free; curl commit "headers:
+ * clear (possibly) lingering pointer in init", 8.1.0). Any server the
+ * engine calls - n8n, a provider behind the gateway, an e-mail API - could.
+ * With such a libcurl no handle serves two calls: each is cleaned up after
+ * its call (the CURLSH still shares connections, DNS and TLS sessions). */
+#define REUSE_SAFE_FROM 0x080100
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_rc = CURLE_FAILED_INIT;
@@ -105,6 +117,10 @@ static CURL *handle_take(curl_ctx *c)
  * list, body, error buffer and sink are the caller's, freed after). */
 static void handle_give_back(curl_ctx *c, CURL *h)
 {
+    if (!c->reuse) {
+        curl_easy_cleanup(h);
+        return;
+    }
     curl_easy_reset(h);
     pthread_mutex_lock(&c->pool_lock);
     if (c->n_pool < CURL_POOL_MAX) {
@@ -114,6 +130,11 @@ static void handle_give_back(curl_ctx *c, CURL *h)
     pthread_mutex_unlock(&c->pool_lock);
     if (h != NULL)
         curl_easy_cleanup(h);
+}
+
+bool ee__transport_curl_reuses_ctx(const void *vctx)
+{
+    return ((const curl_ctx *)vctx)->reuse;
 }
 
 uint64_t ee__transport_curl_handles_made(const void *vctx)
@@ -317,6 +338,14 @@ static ee_status map_http_error(CURL *h, CURLcode rc, const http_sink *sink, con
         ee_http_response_set_not_sent(resp);
         return ee__error(EE_ENETWORK, "could not connect: %s", why);
     case CURLE_UNSUPPORTED_PROTOCOL:
+        /* Before a connection it is the URL's scheme; after, the server's
+         * answer was not HTTP (libcurl reports an answer without a status
+         * line, "HTTP/0.9", so): a broken answer is the network's failure,
+         * as a malformed chunk is - not a bad argument of the caller's, which
+         * the e-mail outbox fails a message for at once. */
+        if (!never_sent(h))
+            return ee__error(EE_ENETWORK, "the server's answer is not HTTP: %s", why);
+        return ee__error(EE_EINVAL, "bad URL: %s", why);
     case CURLE_URL_MALFORMAT:
         return ee__error(EE_EINVAL, "bad URL: %s", why);
     default:
@@ -504,6 +533,8 @@ ee_status ee__transport_curl_backend(const ee_transport_options *opts,
     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    c->reuse = v != NULL && v->version_num >= REUSE_SAFE_FROM;
     snprintf(c->user_agent, sizeof c->user_agent, "%s",
              c->opts.user_agent ? c->opts.user_agent : "libexecengine/" EE_VERSION_STRING);
     *table = &curl_table;

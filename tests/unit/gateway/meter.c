@@ -128,3 +128,15 @@ Test(gateway_meter, a_model_name_that_is_not_clean_text_is_dropped)
     ee__gateway_usage_parse(good, strlen(good), false, &u);
     cr_expect_str_eq(u.model, "mistral/\xc3\xa9t\xc3\xa9-7b");
 }
+
+/* The embedded listener asks every request without an Accept header for a
+ * stream whether its body wants one - a GET has no body, so it asks with
+ * NULL and 0. The scan made its end pointer as NULL + 0 first (undefined
+ * behaviour: clang's UndefinedBehaviorSanitizer stopped every GET through
+ * the listener; found by the gateway_listen fuzz target). */
+Test(gateway_meter, a_request_without_a_body_does_not_want_a_stream)
+{
+    cr_expect_not(ee__gateway_wants_stream(NULL, 0));
+    cr_expect_not(ee__gateway_wants_stream("", 0));
+    cr_expect(ee__gateway_wants_stream("{\"stream\": true}", 16));
+}
