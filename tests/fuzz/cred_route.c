@@ -62,30 +62,6 @@ static void open_once(void)
     ee_principal_free(other);
 }
 
-/* `text` with every `from` replaced by `to` (free()). */
-static char *replace(const char *text, const char *from, const char *to)
-{
-    size_t n = 0, fl = strlen(from), tl = strlen(to);
-    for (const char *p = strstr(text, from); p != NULL; p = strstr(p + fl, from))
-        n++;
-    char *out = malloc(strlen(text) + n * tl + 1);
-    CHECK(out != NULL);
-    char *w = out;
-    for (const char *p = text;;) {
-        const char *hit = strstr(p, from);
-        if (hit == NULL) {
-            strcpy(w, p);
-            break;
-        }
-        memcpy(w, p, (size_t)(hit - p));
-        w += hit - p;
-        memcpy(w, to, tl);
-        w += tl;
-        p = hit + fl;
-    }
-    return out;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -94,8 +70,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fz_split(data, size, &workflow, &raw_choice);
     char *choice = NULL;
     if (raw_choice != NULL) {
-        char *tmp = replace(raw_choice, "OTHERID", other_id);
-        choice = replace(tmp, "KEYID", key_id);
+        char *tmp = fz_replace(raw_choice, "OTHERID", other_id);
+        choice = fz_replace(tmp, "KEYID", key_id);
         free(tmp);
     }
     bool echoes = memmem(data, size, CANARY, strlen(CANARY)) != NULL;

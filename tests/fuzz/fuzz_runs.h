@@ -339,27 +339,4 @@ static inline ee_status fz_runs_complete(fz_runs *r, const char *id, const char 
     return st;
 }
 
-/* `text` with every `from` replaced by `to` (free()). */
-static inline char *fz_replace(const char *text, const char *from, const char *to)
-{
-    size_t fl = strlen(from), tl = strlen(to), n = 0;
-    for (const char *p = strstr(text, from); p != NULL; p = strstr(p + fl, from))
-        n++;
-    char *out = malloc(strlen(text) + n * (tl > fl ? tl - fl : 0) + 1), *w = out;
-    CHECK(out != NULL);
-    for (const char *p = text;;) {
-        const char *hit = strstr(p, from);
-        if (hit == NULL) {
-            strcpy(w, p);
-            break;
-        }
-        memcpy(w, p, (size_t)(hit - p));
-        w += hit - p;
-        memcpy(w, to, tl);
-        w += tl;
-        p = hit + fl;
-    }
-    return out;
-}
-
 #endif
