@@ -45,12 +45,16 @@ typedef struct ee_config ee_config;
 
 /**
  * Reads the engine's clock: milliseconds since the Unix epoch, UTC.
- * Called from any thread, concurrently; must be cheap and must not fail.
- * It may be called while the engine holds its storage's lock (inside a
- * transaction): it must not call back into the engine, nor wait for a
- * thread that may be inside an engine call (a binding that runs the
- * callback on one event-loop thread deadlocks when that thread makes a
- * synchronous engine call meanwhile).
+ * Called from any thread, concurrently; must be cheap and must not fail,
+ * and must not call back into the engine.
+ * The engine never calls it while holding a lock another thread's engine
+ * call may wait for (a storage transaction, the catalog's index build, an
+ * idempotency key's submit): it reads the clock before taking one, and
+ * every write of one transaction carries that one reading. So a callback
+ * may wait for another thread - a binding that runs it on an event-loop
+ * thread, say - even while that thread is inside an engine call, as long
+ * as that call does not itself wait for the calling thread (ee_exec_run(),
+ * ee_exec_wait(), ee_engine_close() wait for the workers).
  */
 typedef int64_t (*ee_clock_fn)(void *payload);
 

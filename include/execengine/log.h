@@ -27,8 +27,11 @@ typedef enum ee_log_level {
  * "storage" ...), `message` is one line without a trailing newline. Both are
  * borrowed for the duration of the call. The callback may be invoked from
  * any thread that uses the engine, concurrently; it must not call back into
- * the engine that logs, nor wait for a thread that may be inside an engine
- * call: it may be called while the engine holds its storage's lock.
+ * the engine that logs. A line raised while the engine holds a lock another
+ * thread's engine call may wait for (a storage transaction, ...) is queued
+ * and delivered on the same thread once the lock is let go (at most 64 such
+ * lines; beyond them one line says how many were dropped), so the callback
+ * may wait for another thread as ee_clock_fn may (config.h).
  * `payload` is what was given to ee_config_set_log().
  */
 typedef void (*ee_log_fn)(ee_log_level level, const char *module,

@@ -259,9 +259,14 @@ ee_status ee__catalog_snapshot_acquire(ee__catalog_state *st, ee__cat_snapshot *
     int64_t now = ee_engine_now_ms(st->engine);
     if (take_if_fresh(st, now, out))
         return EE_OK;
+    /* Another thread's call waits for the build lock: no host callback
+     * under it (the build's clock reading is `now`'s, its log lines wait). */
+    ee__engine_hold h;
+    ee__engine_hold_begin(st->engine, &h);
     pthread_mutex_lock(&st->build_lock);
     if (take_if_fresh(st, now, out)) {
         pthread_mutex_unlock(&st->build_lock);
+        ee__engine_hold_end(&h);
         return EE_OK;
     }
     pthread_mutex_lock(&st->lock);
@@ -280,6 +285,7 @@ ee_status ee__catalog_snapshot_acquire(ee__catalog_state *st, ee__cat_snapshot *
         *out = snap;
     }
     pthread_mutex_unlock(&st->build_lock);
+    ee__engine_hold_end(&h);
     return rc;
 }
 

@@ -105,6 +105,25 @@ void ee__log(const ee__logger *lg, ee_log_level level, const char *module,
  * engine): the text is dropped, never printed. */
 void ee__log_foreign(const ee__logger *lg, const char *module, const char *text);
 
+/* ---- host callbacks held back (log.c) -------------------------------- */
+
+/* While a thread holds a lock that another thread's public call may wait
+ * for (a storage write transaction, a module's build lock), it must call
+ * no host callback: a host that runs its callbacks on one thread (Node
+ * runs them on its event loop, and the thread calling back waits for it)
+ * deadlocks when that thread is the one waiting for the lock. Between
+ * ee__hold_begin() and the matching ee__hold_end() on a thread, log lines
+ * are formatted and redacted at once but queued (at most
+ * EE__HOLD_LINES_MAX; more are counted and reported as one line), and
+ * delivered by the outermost ee__hold_end(), after the lock is let go. The
+ * engine's clock is read before (lib/engine/engine.h, ee__engine_hold_*).
+ * Nestable; per thread. */
+#define EE__HOLD_LINES_MAX 64
+void ee__hold_begin(void);
+void ee__hold_end(void);
+/* Whether the calling thread is inside a hold. */
+bool ee__hold_active(void);
+
 /* ---- money and decimals (money.c) ------------------------------------ */
 
 /* Parse a non-negative decimal ("10", "0.25") into an integer scaled by

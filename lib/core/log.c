@@ -2,7 +2,93 @@
 #include "core.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* ---- the hold (core.h) ---------------------------------------------------- */
+
+typedef struct held_line {
+    struct held_line *next;
+    ee_log_fn fn;
+    void *payload;
+    ee_log_level level;
+    char module[32];
+    char text[]; /* formatted, redacted */
+} held_line;
+
+static _Thread_local struct {
+    unsigned depth;
+    held_line *head, **tail;
+    size_t n;
+    size_t dropped; /* past EE__HOLD_LINES_MAX or out of memory */
+    ee_log_fn drop_fn; /* the logger of the last dropped line */
+    void *drop_payload;
+} hold;
+
+void ee__hold_begin(void)
+{
+    if (hold.depth++ == 0) {
+        hold.head = NULL;
+        hold.tail = &hold.head;
+        hold.n = hold.dropped = 0;
+    }
+}
+
+bool ee__hold_active(void)
+{
+    return hold.depth > 0;
+}
+
+void ee__hold_end(void)
+{
+    if (hold.depth == 0 || --hold.depth > 0)
+        return;
+    held_line *l = hold.head;
+    size_t dropped = hold.dropped;
+    ee_log_fn drop_fn = hold.drop_fn;
+    void *drop_payload = hold.drop_payload;
+    hold.head = NULL;
+    hold.tail = &hold.head;
+    hold.n = hold.dropped = 0;
+    /* A callback may itself call the library (and hold again): the queue
+     * is this function's now. */
+    while (l != NULL) {
+        held_line *next = l->next;
+        l->fn(l->level, l->module, l->text, l->payload);
+        free(l);
+        l = next;
+    }
+    if (dropped > 0 && drop_fn != NULL) {
+        char line[96];
+        snprintf(line, sizeof line, "%zu log line(s) dropped while a lock was held", dropped);
+        drop_fn(EE_LOG_WARN, "core", line, drop_payload);
+    }
+}
+
+/* Queue a formatted line; false when it could not (then counted). */
+static void hold_queue(const ee__logger *lg, ee_log_level level, const char *module,
+                       const char *text)
+{
+    size_t len = strlen(text);
+    held_line *l = hold.n < EE__HOLD_LINES_MAX ? malloc(sizeof *l + len + 1) : NULL;
+    if (l == NULL) {
+        hold.dropped++;
+        hold.drop_fn = lg->fn;
+        hold.drop_payload = lg->payload;
+        return;
+    }
+    l->next = NULL;
+    l->fn = lg->fn;
+    l->payload = lg->payload;
+    l->level = level;
+    snprintf(l->module, sizeof l->module, "%s", module != NULL ? module : "");
+    memcpy(l->text, text, len + 1);
+    *hold.tail = l;
+    hold.tail = &l->next;
+    hold.n++;
+}
+
+/* ---- delivery ------------------------------------------------------------------ */
 
 const char *ee_log_level_name(int level)
 {
@@ -24,7 +110,10 @@ void ee__logv(const ee__logger *lg, ee_log_level level, const char *module,
     vsnprintf(line, sizeof line, fmt, ap);
     ee__redact(line, sizeof line);
     ee__utf8_sanitize(line);
-    lg->fn(level, module, line, lg->payload);
+    if (hold.depth > 0)
+        hold_queue(lg, level, module, line);
+    else
+        lg->fn(level, module, line, lg->payload);
 }
 
 void ee__log_foreign(const ee__logger *lg, const char *module, const char *text)

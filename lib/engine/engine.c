@@ -2,6 +2,7 @@
  * summary, and the parts a host plugs in (ee_engine_open_parts()). */
 #include "engine/engine.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -206,9 +207,61 @@ void ee_engine_close(ee_engine *engine)
     free(engine);
 }
 
+/* The engine whose clock the calling thread read at its innermost engine
+ * hold, and that reading (ee__engine_hold_begin()). */
+static _Thread_local struct {
+    const ee_engine *engine;
+    int64_t now;
+} held_clock;
+
 int64_t ee_engine_now_ms(const ee_engine *engine)
 {
-    return engine == NULL ? 0 : engine->clock(engine->clock_payload);
+    if (engine == NULL)
+        return 0;
+    if (held_clock.engine == engine)
+        return held_clock.now;
+    /* A clock read under a lock without an engine hold: a host clock that
+     * runs on another thread (Node) can deadlock there. Debug builds stop. */
+    assert(!ee__hold_active() && "ee_engine_now_ms() under a lock: read it before the hold");
+    return engine->clock(engine->clock_payload);
+}
+
+void ee__engine_hold_begin(const ee_engine *engine, ee__engine_hold *h)
+{
+    h->prev_engine = held_clock.engine;
+    h->prev_now = held_clock.now;
+    int64_t now = ee_engine_now_ms(engine); /* before the hold: may call the host */
+    held_clock.engine = engine;
+    held_clock.now = now;
+    ee__hold_begin();
+}
+
+void ee__engine_hold_end(ee__engine_hold *h)
+{
+    ee__hold_end(); /* delivers the queued log lines (they read no clock) */
+    held_clock.engine = h->prev_engine;
+    held_clock.now = h->prev_now;
+}
+
+ee_status ee__engine_atomic(ee_engine *engine, ee_status (*fn)(struct ee_storage *, void *),
+                            void *payload)
+{
+    ee__engine_hold h;
+    ee__engine_hold_begin(engine, &h);
+    ee_status st = ee__storage_atomic(ee__engine_storage(engine), fn, payload);
+    ee__engine_hold_end(&h);
+    return st;
+}
+
+ee_status ee__engine_atomic_deferred(ee_engine *engine,
+                                     ee_status (*fn)(struct ee_storage *, void *),
+                                     void *payload)
+{
+    ee__engine_hold h;
+    ee__engine_hold_begin(engine, &h);
+    ee_status st = ee__storage_atomic_deferred(ee__engine_storage(engine), fn, payload);
+    ee__engine_hold_end(&h);
+    return st;
 }
 
 static json_t *backend_json(const ee_engine *e, const char *key, const char *backend, bool own)

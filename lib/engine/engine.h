@@ -34,6 +34,29 @@ struct ee_transport *ee__engine_transport(const ee_engine *engine);
 struct ee_n8n *ee__engine_n8n(const ee_engine *engine);
 const ee__logger *ee__engine_logger(const ee_engine *engine);
 
+/* ---- no host callback under a lock ------------------------------------------ */
+
+/* A hold (core.h, ee__hold_begin()) that also reads the engine's clock once,
+ * before the lock is taken: until ee__engine_hold_end(), ee_engine_now_ms()
+ * of `engine` on this thread answers that reading without calling the
+ * host's clock (and one transaction's writes carry one time). Nestable. */
+typedef struct ee__engine_hold {
+    const ee_engine *prev_engine;
+    int64_t prev_now;
+} ee__engine_hold;
+void ee__engine_hold_begin(const ee_engine *engine, ee__engine_hold *h);
+void ee__engine_hold_end(ee__engine_hold *h);
+
+/* ee__storage_atomic() / ee__storage_atomic_deferred() (storage/storage.h)
+ * on the engine's storage inside an engine hold: what the library's
+ * modules call, so that neither the clock nor a log callback runs while
+ * the storage's write lock is held. */
+ee_status ee__engine_atomic(ee_engine *engine, ee_status (*fn)(struct ee_storage *, void *),
+                            void *payload);
+ee_status ee__engine_atomic_deferred(ee_engine *engine,
+                                     ee_status (*fn)(struct ee_storage *, void *),
+                                     void *payload);
+
 typedef struct ee__module {
     const char *name;
     /* The module's options, in listing order (may be NULL with 0). */

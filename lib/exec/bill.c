@@ -81,19 +81,14 @@ static ee_status bill_scope(ee_storage *sto, void *payload)
     return bill_then(sto, a, ee__exec_replace(e, r));
 }
 
-typedef struct {
-    ee_storage *sto;
-    bill_arg *arg;
-} bill_try;
-
 static ee_status bill_attempt(int attempt, bool *final, void *payload)
 {
     (void)attempt;
     (void)final;
-    bill_try *t = payload;
+    bill_arg *a = payload;
     /* deferred durability: the final record before it was synced, and a
      * lost booking leaves the queue item that makes recovery book again */
-    return ee__storage_atomic_deferred(t->sto, bill_scope, t->arg);
+    return ee__engine_atomic_deferred(a->st->engine, bill_scope, a);
 }
 
 ee_status ee__exec_bill(x_state *st, const x_rec *r, ee__storage_atomic_fn then,
@@ -102,8 +97,7 @@ ee_status ee__exec_bill(x_state *st, const x_rec *r, ee__storage_atomic_fn then,
     x_rec rec;
     memset(&rec, 0, sizeof rec);
     bill_arg a = {st, r->workspace, r->id, &rec, then, then_payload};
-    bill_try t = {ee__engine_storage(st->engine), &a};
-    ee_status s = ee__record_retry(bill_attempt, &t, "the execution's billing month");
+    ee_status s = ee__record_retry(bill_attempt, &a, "the execution's billing month");
     if (s == EE_OK && out != NULL)
         *out = rec;
     else

@@ -356,8 +356,8 @@ static ee_status submit_locked(submit_ctx *c)
      * synced commit ordered after this one: an OS crash before it loses a
      * run nobody was told of and n8n never saw (its quota reservation
      * comes back with its lease), never one that ran. */
-    st = c->deferred ? ee__storage_atomic_deferred(sto, enqueue, &ea)
-                     : ee__storage_atomic(sto, enqueue, &ea);
+    st = c->deferred ? ee__engine_atomic_deferred(engine, enqueue, &ea)
+                     : ee__engine_atomic(engine, enqueue, &ea);
     if (st == EE_OK)
         ee__exec_count_submitted(c->st);
     if (st != EE_OK && ea.pushed && !ee__storage_atomic_native(sto)) {
@@ -433,11 +433,18 @@ static ee_status submit(ee_engine *engine, const ee_principal *principal,
                                  ? &st->idem[idem_stripe(ee_principal_workspace(principal),
                                                          c.q.idem_key)]
                                  : NULL;
-        if (m != NULL)
+        /* another thread's submit of the key waits for it: no host
+         * callback under it */
+        ee__engine_hold h;
+        if (m != NULL) {
+            ee__engine_hold_begin(engine, &h);
             pthread_mutex_lock(m);
+        }
         s = submit_locked(&c);
-        if (m != NULL)
+        if (m != NULL) {
             pthread_mutex_unlock(m);
+            ee__engine_hold_end(&h);
+        }
     }
     json_decref(c.q.doc);
     if (s == EE_OK && timeout_out != NULL)

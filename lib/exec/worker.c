@@ -387,7 +387,7 @@ ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *
                     email_to, false, email_dropped};
     x_rec tmp;
     final_step fs = {e, workspace, id, &a, out != NULL ? out : &tmp};
-    s = ee__storage_atomic(ee__engine_storage(e), final_write, &fs);
+    s = ee__engine_atomic(e, final_write, &fs);
     if (email_resv != 0)
         ee__email_reserve_end(e, workspace, email_user != NULL ? email_user : "", email_resv,
                               s == EE_OK && a.emailed);
@@ -792,7 +792,7 @@ static void run_one(x_state *st, const x_rec *r0)
     int64_t budget = ee__exec_run_budget(entry->estimated_cost_nano, st->budget_factor, cap);
     start_step ss = {.st = st, .r0 = r0, .p = p, .route = route, .choice = &choice,
                      .budget = budget, .token = token, .sa = {ee_engine_now_ms(e), false}};
-    s = ee__storage_atomic(ee__engine_storage(e), start_and_grant, &ss);
+    s = ee__engine_atomic(e, start_and_grant, &ss);
     if (s == EE_OK && ss.sa.started)
         ee__exec_count_started(st);
     x_rec r = ss.r;
@@ -1007,7 +1007,7 @@ static void *worker_main(void *arg)
         /* not synced on its own: the start that follows is, and carries it
          * to the disk; a claim lost before that is claimed again, fresh,
          * and nothing had been sent */
-        ee_status s = ee__storage_atomic_deferred(ee__engine_storage(st->engine), claim_step,
+        ee_status s = ee__engine_atomic_deferred(st->engine, claim_step,
                                                   &ca);
         pthread_rwlock_unlock(&fork_lock);
         if (s == EE_OK) {

@@ -294,7 +294,7 @@ ee_status ee__gateway_record(g_state *st, const g_grant *g, const ee__gateway_ca
                              bool refused)
 {
     record_arg a = {g, call, refused};
-    return ee__storage_atomic_deferred(ee__engine_storage(st->engine), record_step, &a);
+    return ee__engine_atomic_deferred(st->engine, record_step, &a);
 }
 
 /* ---- the execution's calls --------------------------------------------------------- */

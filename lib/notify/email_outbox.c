@@ -175,7 +175,7 @@ ee_status ee_email_send_execution(ee_engine *engine, const ee_principal *princip
         if (x.workflow_id == NULL)
             x.workflow_id = "";
         on_demand_arg a = {engine, &x, to, id};
-        st = ee__storage_atomic(ee__engine_storage(engine), on_demand_scope, &a);
+        st = ee__engine_atomic(engine, on_demand_scope, &a);
         ee__email_reserve_end(engine, ws, user, resv, st == EE_OK);
     }
     json_t *answer = st == EE_OK ? json_pack("{s:s, s:s, s:s, s:s}", "id", id, "executionId",
@@ -608,7 +608,7 @@ static ee_status run_one(n_state *st, bool *sent)
                       json_string_length(body_v), err);
     }
     finish_ctx f = {st, id, rev, c.rec, oc, err, ee_engine_now_ms(e), false};
-    s = ee__storage_atomic(ee__engine_storage(e), finish_step, &f);
+    s = ee__engine_atomic(e, finish_step, &f);
     if (s != EE_OK)
         ee__log(ee__engine_logger(e), EE_LOG_ERROR, "notify", "e-mail %s: recording its %s: %s",
                 id, oc == D_SENT ? "delivery" : "failed attempt", ee_error_last_message());

@@ -189,10 +189,12 @@ ee_status ee__quota_subject_refresh(ee_quota_subject *s, int64_t now)
     q_state *st = s->st;
     q_org *o = s->org;
     if (s->seed) {
+        ee__hold_begin(); /* counters calls under the lock: a log line waits */
         pthread_mutex_lock(&st->lock);
         ee_status rc = o->seeded ? EE_OK : seed_usage(s, now);
         o->seeded = rc == EE_OK;
         pthread_mutex_unlock(&st->lock);
+        ee__hold_end();
         if (rc != EE_OK)
             return rc; /* stays stale: the next admission tries again */
     }

@@ -42,17 +42,22 @@ static ee_status atomic_scope(ee_storage *s, ee__storage_atomic_fn fn, void *pay
     const ee__storage_tx_ops *tx = ee__storage_tx(s, &ctx);
     if (tx == NULL)
         return fn(s, payload); /* a custom backend: each call atomic on its own */
+    /* no log callback while the write lock is held (core.h, the hold) */
+    ee__hold_begin();
     ee_status st = tx->begin(ctx, flags);
-    if (st != EE_OK)
+    if (st != EE_OK) {
+        ee__hold_end();
         return st;
+    }
     scope_of = s;
     st = fn(s, payload);
     scope_of = NULL;
-    if (st != EE_OK) {
+    if (st != EE_OK)
         roll_back(tx, ctx, st);
-        return st;
-    }
-    return tx->end(ctx, true);
+    else
+        st = tx->end(ctx, true);
+    ee__hold_end();
+    return st;
 }
 
 ee_status ee__storage_atomic(ee_storage *s, ee__storage_atomic_fn fn, void *payload)

@@ -233,6 +233,45 @@ test('close() while the engine\'s workers call its JS clock does not deadlock', 
     }
 });
 
+test('a JS clock and log callback with running workers: synchronous calls never hang', async () => {
+    // A worker read the clock (and could log) inside a storage transaction;
+    // koffi queued the call to this thread, which sat in a synchronous
+    // start()/list() waiting for that transaction: hung within seconds,
+    // memory: and sqlite:. The library now reads the clock before the
+    // transaction and delivers its log lines after it.
+    const n8n = await startScript('fake_n8n.py');
+    const dir = require('node:fs').mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'ee-node-'));
+    try {
+        for (const storage of ['memory:', `sqlite://${dir}/db.sqlite`]) {
+            const r = child(`
+                cfg.setClock(() => Date.now());
+                cfg.setLog(() => {}, 'debug');
+                const engine = ee.Engine.open(cfg);
+                cfg.free();
+                (async () => {
+                    const wf = (await engine.catalog.sync()).added[0].id;
+                    const end = Date.now() + 2000;
+                    let n = 0, ok = 0;
+                    while (Date.now() < end) {
+                        const Q = { ...P, workspaceId: 'ws-' + (n % 50), userId: 'u-' + n };
+                        try { engine.executions.start(Q, wf, { parameters: { text: 'x' } }); ok++; }
+                        catch (e) { if (!['EE_ECONCURRENCY', 'EE_EQUOTA'].includes(e.code)) throw e; }
+                        engine.executions.list(Q, {});
+                        if (++n % 10 === 0) await new Promise((r) => setImmediate(r));
+                    }
+                    await engine.close();
+                    console.log(ok > 0 ? 'done' : 'nothing started');
+                })();`, n8n.url, { EXEC_WORKERS: '4', EE_STORAGE_URI: storage }, 30000);
+            assert.equal(r.signal, null, `${storage}: child killed by ${r.signal} (a hang): ${r.stderr}`);
+            assert.equal(r.status, 0, r.stderr);
+            assert.equal(r.stdout.trim(), 'done', storage);
+        }
+    } finally {
+        n8n.proc.kill();
+        require('node:fs').rmSync(dir, { recursive: true, force: true });
+    }
+});
+
 // ---- the process's end with engines left open ---------------------------------
 /** Runs `child(body)` `times` times; the failures, as text. */
 function exits(times, body, n8nUrl, extra) {

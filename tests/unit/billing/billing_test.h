@@ -52,7 +52,7 @@ static inline ee_status book(ee_engine *e, const ee__billing_exec *x, ee__billin
     book_arg a = {e, x, c};
     ee_status st = EE_ECONFLICT;
     for (int i = 0; i < 1000 && (st == EE_ECONFLICT || st == EE_EEXISTS || st == EE_EBUSY); i++)
-        st = ee__storage_atomic(ee__engine_storage(e), book_scope, &a);
+        st = ee__engine_atomic(e, book_scope, &a);
     return st;
 }
 
