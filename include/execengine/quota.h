@@ -319,10 +319,10 @@ EE_API ee_status ee_quota_stats(ee_engine *engine, char **out);
  * the predictions, storage or spend quota, with
  * {"orgId", "workspaceId", "userId", "quota", "threshold", "usage", "limit",
  *  "periodEnd"} - borrowed for the call. It runs on the admitting thread
- * (an engine worker when it stores a run's output), possibly while a
- * submit with an idempotency key holds that key's lock: keep it short, do
- * not call back into quota functions, and do not wait for a thread that
- * may be inside an engine call (unlike ee_clock_fn and ee_log_fn).
+ * (an engine worker when it stores a run's output), never while the engine
+ * holds a lock another thread's call may wait for (an alert raised under
+ * one is delivered after it, as log lines are: ee_log_fn): keep it short
+ * and do not call back into quota functions.
  */
 typedef void (*ee_quota_alert_fn)(const char *alert_json, void *payload);
 

@@ -123,6 +123,11 @@ void ee__hold_begin(void);
 void ee__hold_end(void);
 /* Whether the calling thread is inside a hold. */
 bool ee__hold_active(void);
+/* fn(text, payload) now, or - inside a hold - with the held log lines, in
+ * order, at its end (text is copied). For the host's other callbacks (a
+ * quota alert); not counted against EE__HOLD_LINES_MAX. */
+void ee__hold_call(void (*fn)(const char *text, void *payload), void *payload,
+                   const char *text);
 
 /* ---- money and decimals (money.c) ------------------------------------ */
 

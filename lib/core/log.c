@@ -9,7 +9,8 @@
 
 typedef struct held_line {
     struct held_line *next;
-    ee_log_fn fn;
+    ee_log_fn fn;                                 /* a log line, or */
+    void (*call)(const char *text, void *payload); /* a call (ee__hold_call()) */
     void *payload;
     ee_log_level level;
     char module[32];
@@ -54,7 +55,10 @@ void ee__hold_end(void)
      * is this function's now. */
     while (l != NULL) {
         held_line *next = l->next;
-        l->fn(l->level, l->module, l->text, l->payload);
+        if (l->call != NULL)
+            l->call(l->text, l->payload);
+        else
+            l->fn(l->level, l->module, l->text, l->payload);
         free(l);
         l = next;
     }
@@ -78,6 +82,7 @@ static void hold_queue(const ee__logger *lg, ee_log_level level, const char *mod
         return;
     }
     l->next = NULL;
+    l->call = NULL;
     l->fn = lg->fn;
     l->payload = lg->payload;
     l->level = level;
@@ -86,6 +91,31 @@ static void hold_queue(const ee__logger *lg, ee_log_level level, const char *mod
     *hold.tail = l;
     hold.tail = &l->next;
     hold.n++;
+}
+
+void ee__hold_call(void (*fn)(const char *text, void *payload), void *payload, const char *text)
+{
+    if (fn == NULL || text == NULL)
+        return;
+    if (hold.depth == 0) {
+        fn(text, payload);
+        return;
+    }
+    size_t len = strlen(text);
+    held_line *l = malloc(sizeof *l + len + 1); /* not bounded: not for logging */
+    if (l == NULL) {
+        fn(text, payload); /* late rather than lost */
+        return;
+    }
+    l->next = NULL;
+    l->fn = NULL;
+    l->call = fn;
+    l->payload = payload;
+    l->level = EE_LOG_INFO;
+    l->module[0] = '\0';
+    memcpy(l->text, text, len + 1);
+    *hold.tail = l;
+    hold.tail = &l->next;
 }
 
 /* ---- delivery ------------------------------------------------------------------ */

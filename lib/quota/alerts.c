@@ -85,8 +85,8 @@ void ee__quota_alert(ee_quota_subject *s, int q, int t, int64_t usage, int64_t l
                               "limit", (json_int_t)limit, "periodEnd", (json_int_t)period_end);
         char *text = a != NULL ? json_dumps(a, JSON_COMPACT) : NULL;
         json_decref(a);
-        if (text != NULL)
-            st->alert_fn(text, st->alert_payload);
+        if (text != NULL) /* after the lock the thread may hold (core.h) */
+            ee__hold_call(st->alert_fn, st->alert_payload, text);
         free(text);
     }
     pthread_rwlock_unlock(&st->alert_lock);

@@ -98,3 +98,29 @@ Test(hold, the_engine_clock_is_read_once_before_the_hold)
     cr_assert_eq(clock_calls, calls + 2);
     ee_engine_close(e);
 }
+
+static void alert_call(const char *text, void *payload)
+{
+    (void)payload;
+    if (ngot < 128)
+        snprintf(got[ngot++], sizeof got[0], "call/%s", text);
+}
+
+Test(hold, a_held_call_waits_with_the_lines_in_order)
+{
+    ngot = 0;
+    ee__hold_call(alert_call, NULL, "now");
+    cr_assert_eq(ngot, 1, "outside a hold the call is made at once");
+    ee__hold_begin();
+    ee__log(&logger, EE_LOG_INFO, "m", "first");
+    char text[16] = "alert";
+    ee__hold_call(alert_call, NULL, text);
+    text[0] = 'X'; /* copied when queued */
+    ee__log(&logger, EE_LOG_INFO, "m", "last");
+    cr_assert_eq(ngot, 1);
+    ee__hold_end();
+    cr_assert_eq(ngot, 4);
+    cr_assert_str_eq(got[1], "info/m/first");
+    cr_assert_str_eq(got[2], "call/alert");
+    cr_assert_str_eq(got[3], "info/m/last");
+}
