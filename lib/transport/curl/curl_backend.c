@@ -41,6 +41,10 @@ typedef struct {
     size_t n_pool;
     uint64_t made;             /* easy handles made for HTTP calls (tests) */
     bool reuse;                /* handles go back to the pool (see REUSE_SAFE_FROM) */
+    /* Without reuse: idle multi handles a fresh easy handle runs in (see
+     * perform()), at most CURL_POOL_MAX, under pool_lock. */
+    CURLM *multis[CURL_POOL_MAX];
+    size_t n_multis;
 } curl_ctx;
 
 /* libcurl before 8.1.0 keeps a pointer to the last header it stored
@@ -51,7 +55,11 @@ typedef struct {
  * clear (possibly) lingering pointer in init", 8.1.0). Any server the
  * engine calls - n8n, a provider behind the gateway, an e-mail API - could.
  * With such a libcurl no handle serves two calls: each is cleaned up after
- * its call (the CURLSH still shares connections, DNS and TLS sessions). */
+ * its call (the CURLSH still shares connections, DNS and TLS sessions).
+ * What made a fresh handle cost (its own multi handle, made by
+ * curl_easy_perform() and torn down with it: a socketpair, fcntl()s,
+ * close()s) is avoided by running it in a pooled multi handle instead
+ * (perform()): only the easy handle is new - its header state with it. */
 #define REUSE_SAFE_FROM 0x080100
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -90,6 +98,9 @@ static void ctx_free(void *vctx)
     for (size_t i = 0; i < c->n_pool; i++)
         curl_easy_cleanup(c->pool[i]);
     c->n_pool = 0;
+    for (size_t i = 0; i < c->n_multis; i++)
+        curl_multi_cleanup(c->multis[i]);
+    c->n_multis = 0;
     if (c->share != NULL)
         curl_share_cleanup(c->share);
     for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
@@ -130,6 +141,64 @@ static void handle_give_back(curl_ctx *c, CURL *h)
     pthread_mutex_unlock(&c->pool_lock);
     if (h != NULL)
         curl_easy_cleanup(h);
+}
+
+/* curl_easy_perform(h), in a multi handle of the pool when easy handles
+ * are not reused (each would otherwise make and tear down its own). The
+ * multi interface honours the same options (timeouts, callbacks, their
+ * aborts); the connection cache is the CURLSH's either way. */
+static CURLcode perform(curl_ctx *c, CURL *h)
+{
+    if (c->reuse)
+        return curl_easy_perform(h);
+    CURLM *m = NULL;
+    pthread_mutex_lock(&c->pool_lock);
+    if (c->n_multis > 0)
+        m = c->multis[--c->n_multis];
+    pthread_mutex_unlock(&c->pool_lock);
+    if (m == NULL && (m = curl_multi_init()) == NULL)
+        return CURLE_OUT_OF_MEMORY;
+    if (curl_multi_add_handle(m, h) != CURLM_OK) {
+        curl_multi_cleanup(m);
+        return CURLE_OUT_OF_MEMORY;
+    }
+    CURLcode rc = CURLE_OK;
+    bool done = false, healthy = true;
+    while (!done) {
+        int running = 0;
+        CURLMcode mc = curl_multi_perform(m, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left)) != NULL)
+            if (msg->msg == CURLMSG_DONE && msg->easy_handle == h) {
+                rc = msg->data.result;
+                done = true;
+            }
+        if (done)
+            break;
+        if (mc != CURLM_OK || running == 0) { /* ended without a result */
+            rc = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_SEND_ERROR;
+            healthy = false;
+            break;
+        }
+        /* at most libcurl's own next timeout (the call's, among them) */
+        if (curl_multi_poll(m, NULL, 0, 1000, NULL) != CURLM_OK) {
+            rc = CURLE_RECV_ERROR;
+            healthy = false;
+            break;
+        }
+    }
+    if (curl_multi_remove_handle(m, h) != CURLM_OK)
+        healthy = false;
+    pthread_mutex_lock(&c->pool_lock);
+    if (healthy && c->n_multis < CURL_POOL_MAX) {
+        c->multis[c->n_multis++] = m;
+        m = NULL;
+    }
+    pthread_mutex_unlock(&c->pool_lock);
+    if (m != NULL)
+        curl_multi_cleanup(m);
+    return rc;
 }
 
 bool ee__transport_curl_reuses_ctx(const void *vctx)
@@ -384,7 +453,7 @@ static ee_status curl_http(void *vctx, const ee_http_request *req, ee_http_respo
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &sink);
     set_method(h, req);
 
-    CURLcode rc = curl_easy_perform(h);
+    CURLcode rc = perform(c, h);
     if (rc == CURLE_OK) {
         long code = 0;
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
