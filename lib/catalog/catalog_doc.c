@@ -222,8 +222,10 @@ json_t *ee__cat_category_render(const char *id, int64_t revision, const json_t *
 
 /* ---- validating an admin's input ---------------------------------------------------- */
 
-/* A string field: bounded, no NUL, and (unless `multiline`) no control
- * characters. EE_OK and *out set, or an error naming the field. */
+/* A string field: bounded, no NUL, no C1 control character (U+0080 to
+ * U+009F: UTF-8 0xC2 0x80..0x9F) and (unless `multiline`: newlines and
+ * tabs) no C0 control character or DEL. EE_OK and *out set, or an error
+ * naming the field. */
 static ee_status text_field(const json_t *v, const char *field, size_t max, bool allow_empty,
                             bool multiline, const char **out)
 {
@@ -241,6 +243,9 @@ static ee_status text_field(const json_t *v, const char *field, size_t max, bool
         bool ctl = *p < 0x20 || *p == 0x7f;
         if (ctl && !(multiline && (*p == '\n' || *p == '\r' || *p == '\t')))
             return ee__error(EE_EINVAL, "\"%s\" contains a control character", field);
+        if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)
+            return ee__error(EE_EINVAL, "\"%s\" contains a C1 control character (U+%04X)",
+                             field, (unsigned)p[1]);
     }
     *out = s;
     return EE_OK;

@@ -61,7 +61,8 @@ static json_t *sorted(json_t *set)
     return out;
 }
 
-/* A copy of n8n text cut to `max` bytes, control characters made spaces. */
+/* A copy of n8n text cut to `max` bytes, control characters (C0 but
+ * newlines and tabs where `multiline`, DEL, C1) made spaces. */
 static json_t *clean_text(const char *s, size_t max, bool multiline)
 {
     char *copy = strdup(s ? s : "");
@@ -69,9 +70,18 @@ static json_t *clean_text(const char *s, size_t max, bool multiline)
         return NULL;
     ee__utf8_sanitize(copy);
     ee__cat_utf8_cut(copy, max);
-    for (unsigned char *p = (unsigned char *)copy; *p; p++)
-        if ((*p < 0x20 || *p == 0x7f) && !(multiline && (*p == '\n' || *p == '\t')))
-            *p = ' ';
+    unsigned char *w = (unsigned char *)copy;
+    for (const unsigned char *p = w; *p; p++) {
+        if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) { /* C1: two bytes, one space */
+            *w++ = ' ';
+            p++;
+        } else if ((*p < 0x20 || *p == 0x7f) && !(multiline && (*p == '\n' || *p == '\t'))) {
+            *w++ = ' ';
+        } else {
+            *w++ = *p;
+        }
+    }
+    *w = '\0';
     json_t *v = json_string(copy);
     free(copy);
     return v;

@@ -151,6 +151,11 @@ BOTH(bad_input_stores_nothing)
         {"{\"n8nWorkflowId\": \"a\", \"name\": \"\"}", EE_EINVAL},
         {"{\"n8nWorkflowId\": \"a\", \"name\": \"a\\u0000b\"}", EE_EPARSE},
         {"{\"n8nWorkflowId\": \"a\", \"name\": \"a\\nb\"}", EE_EINVAL},
+        /* C1 controls (U+0085 NEL, U+009B CSI) as credential names refuse them */
+        {"{\"n8nWorkflowId\": \"a\", \"name\": \"a\\u0085b\"}", EE_EINVAL},
+        {"{\"n8nWorkflowId\": \"a\", \"name\": \"x\", \"description\": \"\\u009b2J\"}",
+         EE_EINVAL},
+        {"{\"n8nWorkflowId\": \"a\", \"name\": \"x\", \"tags\": [\"t\\u0080\"]}", EE_EINVAL},
         {"{\"n8nWorkflowId\": \"a\", \"name\": \"x\", \"id\": \"0123456789abcdef01234567\"}",
          EE_EINVAL},
         {"{\"n8nWorkflowId\": \"a\", \"name\": \"x\", \"trigger\": {}}", EE_EINVAL},

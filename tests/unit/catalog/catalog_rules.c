@@ -95,7 +95,7 @@ Test(derive, credentials_llm_trigger_and_category)
     cr_assert_eq(ee__integrations_load_file(&integ, EE_SOURCE_DIR "/data/integrations.json"), EE_OK);
     ee__cat_rules *r = shipped();
     json_t *wf = strings(
-        "{\"id\": \"w\", \"name\": \"Research\\u0001bot\", \"active\": true, \"isArchived\": false,"
+        "{\"id\": \"w\", \"name\": \"Research\\u0001bot\\u0085two\", \"active\": true, \"isArchived\": false,"
         " \"tags\": [\"x\", \"x\", \"\"], \"versionId\": \"v1\","
         " \"nodes\": [{\"name\": \"H\", \"type\": \"n8n-nodes-base.httpRequest\","
         "   \"credentials\": {\"httpHeaderAuth\": {\"id\": \"1\"}}},"
@@ -107,8 +107,8 @@ Test(derive, credentials_llm_trigger_and_category)
     cr_assert_eq(ee__catalog_derive(wf, integ, r, &d), EE_OK);
     char *text = json_dumps(d, JSON_SORT_KEYS);
     json_t *src = json_object_get(d, "source");
-    cr_assert_str_eq(json_string_value(json_object_get(src, "name")), "Research bot",
-                     "control characters cleaned");
+    cr_assert_str_eq(json_string_value(json_object_get(src, "name")), "Research bot two",
+                     "control characters (C0, C1) cleaned");
     cr_assert_eq(json_array_size(json_object_get(src, "tags")), 1, "%s", text);
     json_t *creds = json_object_get(d, "credentialTypes");
     cr_assert_eq(json_array_size(creds), 3, "%s", text);
