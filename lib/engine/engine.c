@@ -238,9 +238,9 @@ void ee__engine_hold_begin(const ee_engine *engine, ee__engine_hold *h)
 
 void ee__engine_hold_end(ee__engine_hold *h)
 {
-    ee__hold_end(); /* delivers the queued log lines (they read no clock) */
     held_clock.engine = h->prev_engine;
     held_clock.now = h->prev_now;
+    ee__hold_end(); /* the outermost delivers the queued lines: the clock is live again */
 }
 
 ee_status ee__engine_atomic(ee_engine *engine, ee_status (*fn)(struct ee_storage *, void *),
