@@ -69,7 +69,8 @@ void ee__hold_end(void)
     }
 }
 
-/* Queue a formatted line; false when it could not (then counted). */
+/* Queue a formatted line, or count it as dropped (past the bound, or out
+ * of memory). */
 static void hold_queue(const ee__logger *lg, ee_log_level level, const char *module,
                        const char *text)
 {
@@ -104,7 +105,7 @@ void ee__hold_call(void (*fn)(const char *text, void *payload), void *payload, c
     size_t len = strlen(text);
     held_line *l = malloc(sizeof *l + len + 1); /* not bounded: not for logging */
     if (l == NULL) {
-        fn(text, payload); /* late rather than lost */
+        fn(text, payload); /* out of memory: under the lock rather than lost */
         return;
     }
     l->next = NULL;
