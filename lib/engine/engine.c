@@ -243,25 +243,29 @@ void ee__engine_hold_end(ee__engine_hold *h)
     ee__hold_end(); /* the outermost delivers the queued lines: the clock is live again */
 }
 
-ee_status ee__engine_atomic(ee_engine *engine, ee_status (*fn)(struct ee_storage *, void *),
-                            void *payload)
+static ee_status atomic_held(ee_engine *engine, bool deferred,
+                             ee_status (*fn)(struct ee_storage *, void *), void *payload)
 {
     ee__engine_hold h;
     ee__engine_hold_begin(engine, &h);
-    ee_status st = ee__storage_atomic(ee__engine_storage(engine), fn, payload);
+    ee_storage *sto = ee__engine_storage(engine);
+    ee_status st = deferred ? ee__storage_atomic_deferred(sto, fn, payload)
+                            : ee__storage_atomic(sto, fn, payload);
     ee__engine_hold_end(&h);
     return st;
+}
+
+ee_status ee__engine_atomic(ee_engine *engine, ee_status (*fn)(struct ee_storage *, void *),
+                            void *payload)
+{
+    return atomic_held(engine, false, fn, payload);
 }
 
 ee_status ee__engine_atomic_deferred(ee_engine *engine,
                                      ee_status (*fn)(struct ee_storage *, void *),
                                      void *payload)
 {
-    ee__engine_hold h;
-    ee__engine_hold_begin(engine, &h);
-    ee_status st = ee__storage_atomic_deferred(ee__engine_storage(engine), fn, payload);
-    ee__engine_hold_end(&h);
-    return st;
+    return atomic_held(engine, true, fn, payload);
 }
 
 static json_t *backend_json(const ee_engine *e, const char *key, const char *backend, bool own)
