@@ -83,6 +83,9 @@ typedef struct g_grant {
 } g_grant;
 
 #define G_CACHE_SLOTS 1024
+/* Calls waiting for the metering writer; past it the listener's thread
+ * writes its call itself (the writer has fallen behind). */
+#define G_WRITER_QUEUE_MAX 256
 
 struct g_listener;
 
@@ -110,6 +113,16 @@ typedef struct g_state {
      * as each is written */
     struct g_pending *pending;
     pthread_cond_t settled;
+    /* The metering writer (handle.c): the pending writes whose answers have
+     * gone out, in order, written on its thread - started at the first, so
+     * the listener's thread is free for the connection's next call - under
+     * `lock`; `ready_cond` wakes it; `writer_stop` (gateway close) makes it
+     * write what is left and end. */
+    struct g_pending *ready, **ready_tail;
+    size_t n_ready;                   /* at most G_WRITER_QUEUE_MAX */
+    pthread_cond_t ready_cond;
+    pthread_t writer;
+    bool writer_started, writer_stop;
 } g_state;
 
 g_state *ee__gateway_state(ee_engine *engine);
@@ -160,9 +173,15 @@ ee_status ee__gateway_handle_deferred(ee_engine *engine, const ee_gateway_reques
 bool ee__gateway_check_head(ee_engine *engine, const ee_gateway_request *request,
                             const ee_gateway_sink *sink);
 
-/* Store the call and add it to the run's total (as ee__gateway_record()),
- * then free p. NULL does nothing. */
+/* Hand p, whose answer has gone out, to the metering writer, which stores
+ * the call and adds it to the run's total (as ee__gateway_record()), then
+ * frees p; stored here and now when the writer cannot start or has
+ * stopped. NULL does nothing. */
 void ee__gateway_pending_commit(g_state *st, g_pending *p);
+
+/* Stop the metering writer after it wrote every call handed to it (gateway
+ * close, after the listener's threads have ended). */
+void ee__gateway_writer_stop(g_state *st);
 
 /* What the execution's calls still awaiting their write cost, nano-USD. */
 int64_t ee__gateway_pending_cost(g_state *st, const char *execution_id);

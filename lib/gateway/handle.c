@@ -436,6 +436,7 @@ struct g_pending {
     ee__gateway_call call;       /* model points into `model` */
     char model[sizeof ((g_usage *)0)->model];
     struct g_pending *next;      /* g_state.pending */
+    struct g_pending *ready_next; /* g_state.ready */
 };
 
 /* The call's metering write: kept in *pending for after the answer when
@@ -462,10 +463,9 @@ static void store_or_keep(g_state *st, g_grant *g, const ee__gateway_call *call,
     *pending = k;
 }
 
-void ee__gateway_pending_commit(g_state *st, g_pending *p)
+/* Store the call, take it off the pending list, free it. */
+static void write_pending(g_state *st, g_pending *p)
 {
-    if (p == NULL)
-        return;
     store(st, p->g, &p->call);
     pthread_mutex_lock(&st->lock);
     for (g_pending **at = &st->pending; *at != NULL; at = &(*at)->next)
@@ -477,6 +477,63 @@ void ee__gateway_pending_commit(g_state *st, g_pending *p)
     pthread_mutex_unlock(&st->lock);
     ee__gateway_grant_release(st, p->g);
     free(p);
+}
+
+static void *writer_main(void *arg)
+{
+    g_state *st = arg;
+    pthread_mutex_lock(&st->lock);
+    for (;;) {
+        while (st->ready == NULL && !st->writer_stop)
+            pthread_cond_wait(&st->ready_cond, &st->lock);
+        g_pending *p = st->ready;
+        if (p == NULL)
+            break; /* stopped, and every call handed over is written */
+        st->ready = p->ready_next;
+        st->n_ready--;
+        if (st->ready == NULL)
+            st->ready_tail = &st->ready;
+        pthread_mutex_unlock(&st->lock);
+        write_pending(st, p);
+        pthread_mutex_lock(&st->lock);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return NULL;
+}
+
+void ee__gateway_pending_commit(g_state *st, g_pending *p)
+{
+    if (p == NULL)
+        return;
+    pthread_mutex_lock(&st->lock);
+    if (!st->writer_stop && !st->writer_started) {
+        st->ready = NULL;
+        st->ready_tail = &st->ready;
+        st->n_ready = 0;
+        st->writer_started = pthread_create(&st->writer, NULL, writer_main, st) == 0;
+    }
+    if (st->writer_started && !st->writer_stop && st->n_ready < G_WRITER_QUEUE_MAX) {
+        p->ready_next = NULL;
+        *st->ready_tail = p;
+        st->ready_tail = &p->ready_next;
+        st->n_ready++;
+        pthread_cond_signal(&st->ready_cond);
+        pthread_mutex_unlock(&st->lock);
+        return;
+    }
+    pthread_mutex_unlock(&st->lock);
+    write_pending(st, p); /* no writer, or it is behind: on this thread */
+}
+
+void ee__gateway_writer_stop(g_state *st)
+{
+    pthread_mutex_lock(&st->lock);
+    st->writer_stop = true;
+    pthread_cond_signal(&st->ready_cond);
+    bool started = st->writer_started;
+    pthread_mutex_unlock(&st->lock);
+    if (started)
+        pthread_join(st->writer, NULL);
 }
 
 static bool pending_for(const g_state *st, const char *execution_id)

@@ -167,6 +167,7 @@ static void gateway_close(void *state)
     if (st == NULL)
         return;
     ee__gateway_listener_stop(st);
+    ee__gateway_writer_stop(st); /* the listener's last calls are written */
     ee__gateway_cache_clear(st);
     for (size_t i = 0; i < st->n_providers; i++)
         provider_clear(&st->providers[i]);
@@ -175,6 +176,7 @@ static void gateway_close(void *state)
     free(st->url);
     free(st->callback_url);
     pthread_cond_destroy(&st->settled);
+    pthread_cond_destroy(&st->ready_cond);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }
@@ -189,6 +191,8 @@ static ee_status gateway_open(ee_engine *engine, void **state_out)
     st->opened_at = ee_engine_now_ms(engine);
     pthread_mutex_init(&st->lock, NULL);
     pthread_cond_init(&st->settled, NULL);
+    pthread_cond_init(&st->ready_cond, NULL);
+    st->ready_tail = &st->ready;
     const ee_config *cfg = ee__engine_config(engine);
     st->body_max = ee__config_int(cfg, "EXEC_GATEWAY_BODY_MAX");
     st->timeout_ms = ee__config_int(cfg, "EXEC_GATEWAY_TIMEOUT_MS");

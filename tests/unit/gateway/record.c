@@ -169,3 +169,45 @@ Test(gateway_record, a_call_answered_before_its_write_is_metered_once_the_write_
     gw_answer_free(&a);
     cr_expect_null(pending);
 }
+
+/* The listener hands each answered call's write to the metering writer
+ * (its own thread): closing the engine writes every call handed over. */
+Test(gateway_record, answered_calls_are_written_by_the_writer_and_all_of_them_by_close)
+{
+    char dir[] = "/tmp/ee-gw-writer-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char uri[128];
+    snprintf(uri, sizeof uri, "sqlite://%s/db.sqlite", dir);
+    ee_engine *f = gw_engine(uri, t, 1000);
+    char tok[EE__GATEWAY_TOKEN_SIZE];
+    gw_grant(f, p, EXEC_T, LLM, 1, NULL, -1, gw_now + 60000, tok);
+    up_reset(UP_OPENROUTER_JSON);
+    ee_engine *keep = e;
+    e = f; /* deferred_call() calls `e` */
+    enum { N = 40 };
+    g_pending *pending[N];
+    for (int i = 0; i < N; i++) {
+        gw_answer a = deferred_call(tok, &pending[i]);
+        cr_expect_eq(a.status, 200, "%s", a.body ? a.body : "");
+        gw_answer_free(&a);
+        cr_assert_not_null(pending[i]);
+    }
+    g_state *st = ee__gateway_state(f);
+    for (int i = 0; i < N; i++)
+        ee__gateway_pending_commit(st, pending[i]);
+    ee_engine_close(f); /* no settle: close writes what is handed over */
+    e = keep;
+    f = gw_engine(uri, t, 1000);
+    int n = 0;
+    cr_assert_eq(ee__gateway_calls(f, "ws-gw", EXEC_T, count_call, &n), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_expect_eq(n, N, "every call handed over was written");
+    ee__gateway_usage u;
+    cr_assert_eq(ee__gateway_usage_of(f, "ws-gw", EXEC_T, &u), EE_OK);
+    cr_expect_eq(u.calls, N);
+    cr_expect_eq(u.cost_nano, (int64_t)N * UP_COST_NANO);
+    ee_engine_close(f);
+    char cmd[96];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
