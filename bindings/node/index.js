@@ -405,6 +405,29 @@ function callString(name, ...args) {
 }
 
 /**
+ * Run a koffi async call `asyncFn(...args, cb)`: resolve with done(err, st)
+ * (which may throw: reject), and call settle() exactly once - after done,
+ * or at once when koffi refuses the call before queueing it (more than its
+ * max_async_calls in flight: nothing ran).
+ */
+function koffiAsync(asyncFn, args, done, settle, resolve, reject) {
+    try {
+        asyncFn(...args, (err, st) => {
+            try {
+                resolve(done(err, st));
+            } catch (e) {
+                reject(e);
+            } finally {
+                settle();
+            }
+        });
+    } catch (e) {
+        settle();
+        reject(e);
+    }
+}
+
+/**
  * The same on a koffi worker thread; resolves to the parsed JSON. The error
  * detail comes only from the error document in *out: the per-thread detail
  * stays on the worker, and the main thread's is not touched.
@@ -1285,23 +1308,10 @@ function invoke(d, self, jsArgs) {
             deps.length = 0;
             unpinLives(pinned);
         };
-        try {
-            fn[d.name].async(...c, (err, st) => {
-                try {
-                    if (err) throw err;
-                    resolve(finish(d, st, c, deps, true, borrowed));
-                } catch (e) {
-                    reject(e);
-                } finally {
-                    settle();
-                }
-            });
-        } catch (e) {
-            // koffi refused the call before queueing it (more than its
-            // max_async_calls in flight): nothing ran, nothing stays pinned.
-            settle();
-            reject(e);
-        }
+        koffiAsync(fn[d.name].async, c, (err, st) => {
+            if (err) throw err;
+            return finish(d, st, c, deps, true, borrowed);
+        }, settle, resolve, reject);
     });
 }
 
@@ -1447,30 +1457,18 @@ function gatewayHandle(engine, request, sink = {}) {
         unpinLives(pinned);
     };
     return new Promise((resolve, reject) => {
-        try {
-            sfn.ee_gateway_handle.async(engine._life.ptr, req, { head, body: chunk, payload: null }, (err, st) => {
-                try {
-                    if (err) throw err;
-                    if (failure) throw failure;
-                    // the worker's error detail stays on the worker: the
-                    // status's error, with a message for the one a caller causes
-                    if (st < 0)
-                        throw ExecEngineError.forStatus(st, st === Status.EE_ECANCELLED
-                            ? 'gateway.handle: stopped by onHead or onChunk (the provider call was stopped and metered)'
-                            : null);
-                    answer.body = Buffer.concat(chunks);
-                    resolve(answer);
-                } catch (e) {
-                    reject(e);
-                } finally {
-                    settle();
-                }
-            });
-        } catch (e) {
-            // refused by koffi (its queue is full): nothing ran
-            settle();
-            reject(e);
-        }
+        koffiAsync(sfn.ee_gateway_handle.async, [engine._life.ptr, req, { head, body: chunk, payload: null }], (err, st) => {
+            if (err) throw err;
+            if (failure) throw failure;
+            // the worker's error detail stays on the worker: the
+            // status's error, with a message for the one a caller causes
+            if (st < 0)
+                throw ExecEngineError.forStatus(st, st === Status.EE_ECANCELLED
+                    ? 'gateway.handle: stopped by onHead or onChunk (the provider call was stopped and metered)'
+                    : null);
+            answer.body = Buffer.concat(chunks);
+            return answer;
+        }, settle, resolve, reject);
     });
 }
 

@@ -240,10 +240,10 @@ static ee_status text_field(const json_t *v, const char *field, size_t max, bool
     if (len == 0 && !allow_empty)
         return ee__error(EE_EINVAL, "\"%s\" must not be empty", field);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        bool ctl = *p < 0x20 || *p == 0x7f;
-        if (ctl && !(multiline && (*p == '\n' || *p == '\r' || *p == '\t')))
+        size_t ctl = ee__text_control_at(p);
+        if (ctl == 1 && !(multiline && (*p == '\n' || *p == '\r' || *p == '\t')))
             return ee__error(EE_EINVAL, "\"%s\" contains a control character", field);
-        if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)
+        if (ctl == 2)
             return ee__error(EE_EINVAL, "\"%s\" contains a C1 control character (U+%04X)",
                              field, (unsigned)p[1]);
     }

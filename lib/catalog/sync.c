@@ -72,14 +72,11 @@ static json_t *clean_text(const char *s, size_t max, bool multiline)
     ee__cat_utf8_cut(copy, max);
     unsigned char *w = (unsigned char *)copy;
     for (const unsigned char *p = w; *p; p++) {
-        if (*p == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) { /* C1: two bytes, one space */
-            *w++ = ' ';
-            p++;
-        } else if ((*p < 0x20 || *p == 0x7f) && !(multiline && (*p == '\n' || *p == '\t'))) {
-            *w++ = ' ';
-        } else {
-            *w++ = *p;
-        }
+        size_t ctl = ee__text_control_at(p);
+        if (ctl == 1 && multiline && (*p == '\n' || *p == '\t'))
+            ctl = 0;
+        *w++ = ctl == 0 ? *p : ' ';
+        p += ctl == 2; /* C1: two bytes, one space */
     }
     *w = '\0';
     json_t *v = json_string(copy);

@@ -362,6 +362,15 @@ const char *ee__key_list_next(const char **cursor, size_t *len);
  * characters, C0 (U+0000..U+001F), DEL or C1 (U+0080..U+009F). The
  * catalog's rule for names (lib/catalog/catalog_doc.c), plus C1. */
 bool ee__text_name_ok(const char *s, size_t len, size_t max);
+/* The control character at p in valid UTF-8 (p[1] readable when p[0] is
+ * not NUL): 1 for C0 (NUL included) or DEL, 2 for C1 (U+0080..U+009F, bytes
+ * C2 80..C2 9F), 0 for anything else. */
+static inline size_t ee__text_control_at(const unsigned char *p)
+{
+    if (p[0] < 0x20 || p[0] == 0x7f)
+        return 1;
+    return p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f ? 2 : 0;
+}
 /* n bytes as 2n lowercase hex digits and a terminator into out (2n + 1). */
 void ee__hex_encode(const uint8_t *in, size_t n, char *out);
 /* The value of one hex digit (either case), or -1. */

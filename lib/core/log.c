@@ -69,6 +69,13 @@ void ee__hold_end(void)
     }
 }
 
+static void hold_append(held_line *l)
+{
+    l->next = NULL;
+    *hold.tail = l;
+    hold.tail = &l->next;
+}
+
 /* Queue a formatted line, or count it as dropped (past the bound, or out
  * of memory). */
 static void hold_queue(const ee__logger *lg, ee_log_level level, const char *module,
@@ -82,15 +89,13 @@ static void hold_queue(const ee__logger *lg, ee_log_level level, const char *mod
         hold.drop_payload = lg->payload;
         return;
     }
-    l->next = NULL;
     l->call = NULL;
     l->fn = lg->fn;
     l->payload = lg->payload;
     l->level = level;
     snprintf(l->module, sizeof l->module, "%s", module != NULL ? module : "");
     memcpy(l->text, text, len + 1);
-    *hold.tail = l;
-    hold.tail = &l->next;
+    hold_append(l);
     hold.n++;
 }
 
@@ -108,15 +113,13 @@ void ee__hold_call(void (*fn)(const char *text, void *payload), void *payload, c
         fn(text, payload); /* out of memory: under the lock rather than lost */
         return;
     }
-    l->next = NULL;
     l->fn = NULL;
     l->call = fn;
     l->payload = payload;
     l->level = EE_LOG_INFO;
     l->module[0] = '\0';
     memcpy(l->text, text, len + 1);
-    *hold.tail = l;
-    hold.tail = &l->next;
+    hold_append(l);
 }
 
 /* ---- delivery ------------------------------------------------------------------ */

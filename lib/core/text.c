@@ -93,13 +93,9 @@ bool ee__text_name_ok(const char *s, size_t len, size_t max)
     if (s == NULL || len == 0 || len > max || !ee__utf8_valid(s, len))
         return false;
     const unsigned char *p = (const unsigned char *)s;
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] < 0x20 || p[i] == 0x7f)
+    for (size_t i = 0; i < len; i++) /* valid UTF-8: a C2's next byte exists */
+        if (ee__text_control_at(p + i) != 0)
             return false;
-        /* U+0080..U+009F: C2 80..C2 9F (valid UTF-8, so p[i + 1] exists) */
-        if (p[i] == 0xc2 && p[i + 1] <= 0x9f)
-            return false;
-    }
     return true;
 }
 

@@ -506,12 +506,8 @@ void ee__gateway_pending_commit(g_state *st, g_pending *p)
     if (p == NULL)
         return;
     pthread_mutex_lock(&st->lock);
-    if (!st->writer_stop && !st->writer_started) {
-        st->ready = NULL;
-        st->ready_tail = &st->ready;
-        st->n_ready = 0;
+    if (!st->writer_stop && !st->writer_started) /* the queue is empty (gateway_open) */
         st->writer_started = pthread_create(&st->writer, NULL, writer_main, st) == 0;
-    }
     if (st->writer_started && !st->writer_stop && st->n_ready < G_WRITER_QUEUE_MAX) {
         p->ready_next = NULL;
         *st->ready_tail = p;

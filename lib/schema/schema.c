@@ -223,16 +223,26 @@ static ee_status c_schema_array(ee_schema *s, sch_node *node, sch_kw *kw, const 
     return EE_OK;
 }
 
-static ee_status c_schema_map(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+/* A keyword whose value is an object: one sub-schema slot and one key per
+ * member (NULL-terminated), filled by the caller in member order. */
+static ee_status kw_map_alloc(sch_kw *kw)
 {
-    (void)node;
-    if (!json_is_object(kw->val))
-        return bad(path, "expected an object whose members are schemas", kw->val);
     kw->n = json_object_size(kw->val);
     kw->subs = calloc(kw->n + 1, sizeof *kw->subs);
     kw->keys = calloc(kw->n + 1, sizeof *kw->keys);
     if (kw->subs == NULL || kw->keys == NULL)
         return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    return EE_OK;
+}
+
+static ee_status c_schema_map(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
+{
+    (void)node;
+    if (!json_is_object(kw->val))
+        return bad(path, "expected an object whose members are schemas", kw->val);
+    ee_status ast = kw_map_alloc(kw);
+    if (ast != EE_OK)
+        return ast;
     size_t i = 0;
     const char *key;
     json_t *v;
@@ -403,11 +413,9 @@ static ee_status c_dependencies(ee_schema *s, sch_node *node, sch_kw *kw, const 
     if (!json_is_object(kw->val))
         return bad(path, "expected an object whose members are schemas or property-name arrays",
                    kw->val);
-    kw->n = json_object_size(kw->val);
-    kw->subs = calloc(kw->n + 1, sizeof *kw->subs);
-    kw->keys = calloc(kw->n + 1, sizeof *kw->keys);
-    if (kw->subs == NULL || kw->keys == NULL)
-        return ee__error(EE_ENOMEM, "out of memory compiling a schema");
+    ee_status ast = kw_map_alloc(kw);
+    if (ast != EE_OK)
+        return ast;
     size_t i = 0;
     const char *key;
     json_t *v;

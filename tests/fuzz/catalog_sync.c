@@ -109,11 +109,7 @@ static void open_engine(void)
         ee_n8n_free(n8n);
         ee_transport_free(transport);
     }
-    ee_transport_options *o = NULL;
-    CHECK(ee_transport_options_new(&o) == EE_OK);
-    CHECK(ee_transport_options_set_int64(o, "max_retries", 0) == EE_OK);
-    CHECK(ee_transport_new_custom(&transport, &n8n_backend, NULL, o) == EE_OK);
-    ee_transport_options_free(o);
+    transport = fz_custom_transport(&n8n_backend, NULL, 0);
     CHECK(ee_n8n_new(&n8n, transport, "http://fz.n8n", "fz-n8n-key") == EE_OK);
     ee_config *cfg = fz_config();
     CHECK(ee_config_set(cfg, "EXEC_WORKERS", "0") == EE_OK);

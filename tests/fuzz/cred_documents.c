@@ -219,17 +219,7 @@ static void key_id_calls(const char *text)
 
 static bool personal_put(const char *raw)
 {
-    char *text = strdup(raw);
-    CHECK(text != NULL);
-    for (char *p; (p = strstr(text, "CREDID")) != NULL;) {
-        /* as fz_replace: the id is 24 characters */
-        size_t n = strlen(text) + strlen(cred_id);
-        char *w = malloc(n + 1);
-        CHECK(w != NULL);
-        snprintf(w, n + 1, "%.*s%s%s", (int)(p - text), text, cred_id, p + 6);
-        free(text);
-        text = w;
-    }
+    char *text = fz_replace(raw, "CREDID", cred_id);
     json_t *req = json_loads(text, 0, NULL);
     secrets s;
     collect(req, &s);

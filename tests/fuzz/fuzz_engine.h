@@ -161,16 +161,27 @@ static ee_status fz_http(void *ctx, const ee_http_request *req, ee_http_response
 static const ee_transport_backend fz_backend = {EE_TRANSPORT_BACKEND_VERSION,
                                                 EE_TRANSPORT_THREAD_SAFE, fz_http, NULL, NULL};
 
-/* A transport over `u` with no retries (a retry only repeats the answer). */
-static inline ee_transport *fz_transport_new(fz_upstream *u)
+/* A custom transport over backend `b` with no retries (a retry only
+ * repeats the answer) and, when max_response_bytes > 0, that cap. */
+static inline ee_transport *fz_custom_transport(const ee_transport_backend *b, void *ctx,
+                                                int64_t max_response_bytes)
 {
     ee_transport_options *o = NULL;
     CHECK(ee_transport_options_new(&o) == EE_OK);
     CHECK(ee_transport_options_set_int64(o, "max_retries", 0) == EE_OK);
+    if (max_response_bytes > 0)
+        CHECK(ee_transport_options_set_int64(o, "max_response_bytes", max_response_bytes) ==
+              EE_OK);
     ee_transport *t = NULL;
-    CHECK(ee_transport_new_custom(&t, &fz_backend, u, o) == EE_OK);
+    CHECK(ee_transport_new_custom(&t, b, ctx, o) == EE_OK);
     ee_transport_options_free(o);
     return t;
+}
+
+/* A transport over `u` (fz_http), no retries. */
+static inline ee_transport *fz_transport_new(fz_upstream *u)
+{
+    return fz_custom_transport(&fz_backend, u, 0);
 }
 
 /* `text` with every `from` replaced by `to` (free()). */

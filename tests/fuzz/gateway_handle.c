@@ -149,12 +149,7 @@ static void open_engine(void)
         ee_engine_close(engine);
         ee_transport_free(transport);
     }
-    ee_transport_options *o = NULL;
-    CHECK(ee_transport_options_new(&o) == EE_OK);
-    CHECK(ee_transport_options_set_int64(o, "max_retries", 0) == EE_OK);
-    CHECK(ee_transport_options_set_int64(o, "max_response_bytes", 65536) == EE_OK);
-    CHECK(ee_transport_new_custom(&transport, &up_backend, NULL, o) == EE_OK);
-    ee_transport_options_free(o);
+    transport = fz_custom_transport(&up_backend, NULL, 65536);
     ee_config *cfg = fz_config();
     CHECK(ee_config_set(cfg, "PLATFORM_OPENROUTER_KEY", K_OPENROUTER) == EE_OK);
     CHECK(ee_config_set(cfg, "PLATFORM_SERPER_KEY", K_SERPER) == EE_OK);
