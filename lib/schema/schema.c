@@ -223,10 +223,13 @@ static ee_status c_schema_array(ee_schema *s, sch_node *node, sch_kw *kw, const 
     return EE_OK;
 }
 
-/* A keyword whose value is an object: one sub-schema slot and one key per
- * member (NULL-terminated), filled by the caller in member order. */
-static ee_status kw_map_alloc(sch_kw *kw)
+/* A keyword whose value must be an object (else the error `expected` at
+ * path): one sub-schema slot and one key per member (NULL-terminated),
+ * filled by the caller in member order. */
+static ee_status kw_map_alloc(sch_kw *kw, const char *path, const char *expected)
 {
+    if (!json_is_object(kw->val))
+        return bad(path, expected, kw->val);
     kw->n = json_object_size(kw->val);
     kw->subs = calloc(kw->n + 1, sizeof *kw->subs);
     kw->keys = calloc(kw->n + 1, sizeof *kw->keys);
@@ -238,9 +241,7 @@ static ee_status kw_map_alloc(sch_kw *kw)
 static ee_status c_schema_map(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
 {
     (void)node;
-    if (!json_is_object(kw->val))
-        return bad(path, "expected an object whose members are schemas", kw->val);
-    ee_status ast = kw_map_alloc(kw);
+    ee_status ast = kw_map_alloc(kw, path, "expected an object whose members are schemas");
     if (ast != EE_OK)
         return ast;
     size_t i = 0;
@@ -410,10 +411,8 @@ static ee_status c_dependent_required(ee_schema *s, sch_node *node, sch_kw *kw, 
 static ee_status c_dependencies(ee_schema *s, sch_node *node, sch_kw *kw, const char *path)
 {
     (void)node;
-    if (!json_is_object(kw->val))
-        return bad(path, "expected an object whose members are schemas or property-name arrays",
-                   kw->val);
-    ee_status ast = kw_map_alloc(kw);
+    ee_status ast = kw_map_alloc(
+        kw, path, "expected an object whose members are schemas or property-name arrays");
     if (ast != EE_OK)
         return ast;
     size_t i = 0;
