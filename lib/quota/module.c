@@ -108,6 +108,7 @@ static void quota_close(void *state)
         free(st->orgs);
         st->orgs = next;
     }
+    free(st->org_tab);
     ee__quota_file_free(&st->file);
     pthread_mutex_destroy(&st->lock);
     pthread_rwlock_destroy(&st->alert_lock);

@@ -8,6 +8,7 @@
 
 #include "quota_test.h"
 #include "engine/engine.h"
+#include "quota/quota.h"
 
 #define ORG "org-a"
 
@@ -376,5 +377,46 @@ Test(admission, tickets_travel_as_json_and_the_json_api_answers_like_seed_2)
     cr_expect(strstr(out, "\"allowed\":false") != NULL, "%s", out);
     ee_free(out);
     ee_principal_free(p);
+    ee_engine_close(e);
+}
+
+/* ---- many organisations ------------------------------------------------------------- */
+
+/* The module finds an organisation by a hash of its id: with 1,500 of them
+ * (the table grown five times) each still answers its own plan, and its own
+ * limit refuses it alone. */
+Test(admission, many_organisations_each_keep_their_own_plan_and_limit)
+{
+    qt_set_now(QT_T0);
+    ee_engine *e = qt_engine();
+    qt_plan(e, "{\"name\": \"one\", \"predictionsPerPeriod\": 1, "
+               "\"executionsPerUserPerHour\": -1, \"concurrentExecutionsPerWorkspace\": -1}");
+    qt_plan(e, "{\"name\": \"two\", \"predictionsPerPeriod\": 2, "
+               "\"executionsPerUserPerHour\": -1, \"concurrentExecutionsPerWorkspace\": -1}");
+    enum { N = 1500 };
+    char org[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(org, sizeof org, "org-many-%d", i);
+        qt_subscribe(e, org, i % 2 ? "one" : "two", QT_T0, NULL);
+    }
+    for (int round = 0; round < 2; round++) { /* the second finds them all seen */
+        for (int i = 0; i < N; i++) {
+            snprintf(org, sizeof org, "org-many-%d", i);
+            ee_principal *p = qt_principal("ws-many", "u-many", org);
+            char plan[EE_PRINCIPAL_ID_MAX + 1];
+            cr_assert_eq(ee__quota_plan_of(e, p, plan), EE_OK, "%s", ee_error_last_message());
+            cr_assert_str_eq(plan, i % 2 ? "one" : "two", "%s", org);
+            ee_quota_subject *s = qt_subject(e, p);
+            ee_quota_ticket t;
+            ee_status st = ee_quota_admit_fast(e, s, 0, &t);
+            /* "one" admits round 0 only, "two" both rounds */
+            ee_status want = (i % 2 && round == 1) ? EE_EQUOTA : EE_OK;
+            cr_assert_eq(st, want, "%s round %d: %s", org, round, ee_status_name(st));
+            if (st == EE_OK)
+                cr_assert_eq(ee_quota_finish(e, &t, 1, 0), EE_OK);
+            ee_quota_subject_free(s);
+            ee_principal_free(p);
+        }
+    }
     ee_engine_close(e);
 }
