@@ -19,6 +19,7 @@
 
 #include "audit/audit.h"
 #include "core/core.h"
+#include "core/htab.h"
 #include "engine/engine.h"
 #include "exec/queue.h"
 #include "exec/support.h"
@@ -100,7 +101,7 @@ ee_status ee__exec_replace(ee_engine *engine, x_rec *r);
 /* ---- the module's state (module.c) ------------------------------------------------ */
 
 typedef struct x_done {
-    struct x_done *next;
+    ee__hnode node; /* in x_state.dones, keyed by id */
     char id[EE_EXEC_ID_SIZE];
     ee_exec_done_fn fn;
     void *payload;
@@ -164,7 +165,7 @@ typedef struct x_state {
     uint64_t kick_gen;
     bool closing;
     uint64_t ended_gen;
-    x_done *dones;
+    ee__htab dones; /* x_done by execution id */
     x_slot *slots;            /* one per worker */
     pthread_t *threads;
     size_t nthreads;

@@ -14,15 +14,16 @@ x_state *ee__exec_state(ee_engine *engine)
     return engine == NULL ? NULL : ee__engine_module(engine, EE__MOD_EXEC);
 }
 
+static void free_done(ee__hnode *n)
+{
+    free(EE__HTAB_ENTRY(n, x_done, node));
+}
+
 static void state_free(x_state *st)
 {
     if (st == NULL)
         return;
-    while (st->dones != NULL) {
-        x_done *next = st->dones->next;
-        free(st->dones);
-        st->dones = next;
-    }
+    ee__htab_clear(&st->dones, free_done);
     ee__secret_names_free(st->secret_names);
     free(st->slots);
     free(st->threads);

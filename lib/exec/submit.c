@@ -371,13 +371,7 @@ static ee_status submit_locked(submit_ctx *c)
         x_rec gone = {0};
         snprintf(gone.id, sizeof gone.id, "%s", r.id);
         pthread_mutex_lock(&c->st->lock);
-        for (x_done **d = &c->st->dones; *d != NULL; d = &(*d)->next)
-            if (strcmp((*d)->id, r.id) == 0) {
-                x_done *dead = *d;
-                *d = dead->next;
-                free(dead);
-                break;
-            }
+        free(EE__HTAB_ENTRY(ee__htab_remove(&c->st->dones, r.id), x_done, node));
         pthread_mutex_unlock(&c->st->lock);
         if (st == EE_EEXISTS && c->q.idem_key != NULL) {
             /* another process stored the key first: its execution answers */

@@ -111,24 +111,20 @@ void ee__exec_done_register(x_state *st, const char *id, ee_exec_done_fn fn, voi
     if (d == NULL)
         return; /* the run goes on; only its callback is lost */
     snprintf(d->id, sizeof d->id, "%s", id);
+    d->node.key = d->id;
     d->fn = fn;
     d->payload = payload;
     pthread_mutex_lock(&st->lock);
-    d->next = st->dones;
-    st->dones = d;
+    bool in = ee__htab_insert(&st->dones, &d->node);
     pthread_mutex_unlock(&st->lock);
+    if (!in)
+        free(d); /* out of memory: as above */
 }
 
 void ee__exec_done_call(x_state *st, const x_rec *r)
 {
-    x_done *found = NULL;
     pthread_mutex_lock(&st->lock);
-    for (x_done **d = &st->dones; *d != NULL; d = &(*d)->next)
-        if (strcmp((*d)->id, r->id) == 0) {
-            found = *d;
-            *d = found->next;
-            break;
-        }
+    x_done *found = EE__HTAB_ENTRY(ee__htab_remove(&st->dones, r->id), x_done, node);
     pthread_mutex_unlock(&st->lock);
     if (found == NULL)
         return;

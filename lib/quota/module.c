@@ -98,17 +98,17 @@ static ee_status quota_open(ee_engine *engine, void **state_out)
     return EE_OK;
 }
 
+static void free_org(ee__hnode *n)
+{
+    free(EE__HTAB_ENTRY(n, q_org, node));
+}
+
 static void quota_close(void *state)
 {
     q_state *st = state;
     if (st == NULL)
         return;
-    while (st->orgs != NULL) {
-        q_org *next = st->orgs->next;
-        free(st->orgs);
-        st->orgs = next;
-    }
-    free(st->org_tab);
+    ee__htab_clear(&st->orgs, free_org);
     ee__quota_file_free(&st->file);
     pthread_mutex_destroy(&st->lock);
     pthread_rwlock_destroy(&st->alert_lock);

@@ -679,61 +679,21 @@ ee_status ee__quota_resolve(q_state *st, const char *org, int64_t now, q_limits 
     return EE_OK;
 }
 
-static uint64_t org_hash(const char *id)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++)
-        h = (h ^ *p) * 1099511628211ULL;
-    return h;
-}
-
-/* Doubles the bucket array (under st->lock). On allocation failure the old
- * one stays: the chains grow longer, the answers stay right. */
-static void org_tab_grow(q_state *st)
-{
-    size_t cap = st->org_cap == 0 ? 64 : st->org_cap * 2;
-    q_org **tab = calloc(cap, sizeof *tab);
-    if (tab == NULL)
-        return;
-    for (q_org *o = st->orgs; o != NULL; o = o->next) {
-        size_t b = (size_t)(o->hash & (cap - 1));
-        o->hnext = tab[b];
-        tab[b] = o;
-    }
-    free(st->org_tab);
-    st->org_tab = tab;
-    st->org_cap = cap;
-}
-
 q_org *ee__quota_org(q_state *st, const char *org_id)
 {
-    uint64_t h = org_hash(org_id);
     pthread_mutex_lock(&st->lock);
-    q_org *o = NULL;
-    if (st->org_cap > 0)
-        for (o = st->org_tab[h & (st->org_cap - 1)]; o != NULL; o = o->hnext)
-            if (o->hash == h && strcmp(o->id, org_id) == 0)
-                break;
+    q_org *o = EE__HTAB_ENTRY(ee__htab_find(&st->orgs, org_id), q_org, node);
     if (o == NULL && (o = calloc(1, sizeof *o)) != NULL) {
         snprintf(o->id, sizeof o->id, "%s", org_id);
-        o->hash = h;
+        o->node.key = o->id;
         atomic_init(&o->reload_at, INT64_MIN);
         atomic_init(&o->version, 1);
         for (int q = 0; q < Q_A_COUNT; q++)
             for (int t = 0; t < Q_MAX_THRESHOLDS; t++)
                 atomic_init(&o->alerted[q][t], 0);
-        if (st->n_orgs + 1 > st->org_cap)
-            org_tab_grow(st);
-        if (st->org_cap == 0) { /* no table at all: out of memory */
+        if (!ee__htab_insert(&st->orgs, &o->node)) { /* out of memory */
             free(o);
             o = NULL;
-        } else {
-            size_t b = (size_t)(h & (st->org_cap - 1));
-            o->hnext = st->org_tab[b];
-            st->org_tab[b] = o;
-            o->next = st->orgs;
-            st->orgs = o;
-            st->n_orgs++;
         }
     }
     pthread_mutex_unlock(&st->lock);

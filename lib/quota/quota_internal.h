@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "core/core.h"
+#include "core/htab.h"
 #include "counters/counters.h"
 #include "execengine/counters.h"
 #include "execengine/quota.h"
@@ -84,12 +85,10 @@ typedef struct q_limits {
 
 /* An organisation seen by this engine: its limits and alert memory. Never
  * freed before the module. Found by id through the module's hash table
- * (q_state.org_tab): admission's lookup does not grow with the number of
+ * (q_state.orgs): admission's lookup does not grow with the number of
  * organisations the engine has seen. */
 typedef struct q_org {
-    struct q_org *next;  /* all of them, for the module's close */
-    struct q_org *hnext; /* the same bucket of q_state.org_tab */
-    uint64_t hash;
+    ee__hnode node; /* in q_state.orgs, keyed by id */
     char id[Q_ID_MAX + 1];
     _Atomic int64_t reload_at; /* engine ms at which the limits are re-read */
     _Atomic uint64_t version;  /* bumped on each reload */
@@ -129,9 +128,7 @@ typedef struct q_state {
     ee_engine *engine;
     _Atomic uint64_t gen;
     pthread_mutex_t lock; /* orgs list and their limits */
-    q_org *orgs;
-    q_org **org_tab;  /* buckets by the id's hash; org_cap a power of two (0: none yet) */
-    size_t org_cap, n_orgs;
+    ee__htab orgs; /* q_org by id */
     q_file file;
     int64_t cfg_rate, cfg_conc, billing_day;
     pthread_rwlock_t alert_lock;
