@@ -72,13 +72,24 @@ EE_BEGIN_DECLS
 
 /**
  * Called once when an execution started with ee_exec_submit() ends
- * (completed, failed or cancelled) in this process, on an engine worker
- * thread (or on the thread of the ee_exec_cancel() or
- * ee_exec_ingest_webhook() call that ended it).
+ * (completed, failed or cancelled). Where it ended decides the thread:
+ * - in this process: on the engine worker thread that ran it (or on the
+ *   thread of the ee_exec_cancel() or ee_exec_ingest_webhook() call that
+ *   ended it);
+ * - in another process sharing the storage (several hosts on one database,
+ *   or this engine opened with EXEC_WORKERS=0): on this engine's lease
+ *   keeper thread, once the run is settled (its charge booked), within
+ *   about EXEC_POLL_MS of that - up to 64 waiting callbacks are looked at
+ *   a poll interval, oldest first.
  * `record_json` is the final record, borrowed for the call only; `status`
  * is EE_OK for "completed", else the status the run failed with
  * (EE_EUPSTREAM: the workflow failed in n8n; EE_ETIMEOUT; EE_ECANCELLED;
  * EE_ESPEND: the gateway refused a call past the run's budget; ...).
+ * A run whose record and queue item are both gone without an end this
+ * engine saw (removed by ee_exec_purge(), or its submit lost to a crash)
+ * is reported EE_ENOTFOUND with "{}" once EXEC_LEASE_MS has passed since
+ * the submit. A callback still waiting when the engine closes is not
+ * called.
  */
 typedef void (*ee_exec_done_fn)(const char *execution_id, ee_status status,
                                 const char *record_json, void *payload);

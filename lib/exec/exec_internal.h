@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <jansson.h>
 
@@ -100,9 +101,25 @@ ee_status ee__exec_replace(ee_engine *engine, x_rec *r);
 
 /* ---- the module's state (module.c) ------------------------------------------------ */
 
+/* Monotonic milliseconds: waits and the keeper's pace (not the engine's
+ * clock, which a host or a test may hold still). */
+static inline int64_t x_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A completion callback waiting for its run: in x_state.dones by id, and
+ * in the keeper's round (oldest first) that looks for runs other
+ * processes ended (ee__exec_done_sweep). */
 typedef struct x_done {
     ee__hnode node; /* in x_state.dones, keyed by id */
+    struct x_done *prev, *next; /* x_state.done_first .. done_last */
     char id[EE_EXEC_ID_SIZE];
+    char workspace[EE_PRINCIPAL_ID_MAX + 1];
+    int64_t registered_ms; /* monotonic ms */
+    int64_t seen_ms;       /* monotonic ms the keeper last looked (or registered_ms) */
     ee_exec_done_fn fn;
     void *payload;
 } x_done;
@@ -166,6 +183,8 @@ typedef struct x_state {
     bool closing;
     uint64_t ended_gen;
     ee__htab dones; /* x_done by execution id */
+    x_done *done_first, *done_last; /* the same, the keeper's round */
+    uint64_t keeper_gen;      /* bumped to wake the keeper (a callback registered) */
     x_slot *slots;            /* one per worker */
     pthread_t *threads;
     size_t nthreads;
@@ -278,9 +297,20 @@ ee_principal *ee__exec_principal_of(const x_rec *r);
  * product overflows. Never unbounded (never -1). */
 int64_t ee__exec_run_budget(int64_t estimate_nano, int64_t factor, int64_t cap);
 
-/* Register / take the done callback of an execution (this process only). */
-void ee__exec_done_register(x_state *st, const char *id, ee_exec_done_fn fn, void *payload);
+/* Register the done callback of an execution in `workspace` (no-op for a
+ * NULL fn). Its run may end here (ee__exec_done_call() from the account)
+ * or in another process sharing the storage: the lease keeper looks for
+ * those (ee__exec_done_sweep(); started here for an engine without
+ * workers). */
+void ee__exec_done_register(x_state *st, const char *id, const char *workspace,
+                            ee_exec_done_fn fn, void *payload);
+/* Take the done callback of r's run, if any, and call it with r. */
 void ee__exec_done_call(x_state *st, const x_rec *r);
+/* Drop the done callback of `id` without calling it (its submit failed). */
+void ee__exec_done_forget(x_state *st, const char *id);
+/* The keeper's pass: the callbacks of runs that ended elsewhere. Returns
+ * whether callbacks are still waiting. */
+bool ee__exec_done_sweep(x_state *st);
 
 /* The status a final record reports (ee_exec_wait/run). */
 ee_status ee__exec_final_status(const x_rec *r);

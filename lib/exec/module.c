@@ -24,6 +24,7 @@ static void state_free(x_state *st)
     if (st == NULL)
         return;
     ee__htab_clear(&st->dones, free_done);
+    st->done_first = st->done_last = NULL;
     ee__secret_names_free(st->secret_names);
     free(st->slots);
     free(st->threads);

@@ -343,7 +343,7 @@ static ee_status submit_locked(submit_ctx *c)
             st = ee__error(EE_ENOMEM, "out of memory building an execution");
         goto out;
     }
-    ee__exec_done_register(c->st, r.id, c->done, c->payload);
+    ee__exec_done_register(c->st, r.id, ws, c->done, c->payload);
     /* Queue first, record second: a queue item whose record never appears
      * (a crash in between) is dropped by the worker that claims it, while
      * every stored record that has not ended has its queue item - the
@@ -370,9 +370,7 @@ static ee_status submit_locked(submit_ctx *c)
     if (st != EE_OK) {
         x_rec gone = {0};
         snprintf(gone.id, sizeof gone.id, "%s", r.id);
-        pthread_mutex_lock(&c->st->lock);
-        free(EE__HTAB_ENTRY(ee__htab_remove(&c->st->dones, r.id), x_done, node));
-        pthread_mutex_unlock(&c->st->lock);
+        ee__exec_done_forget(c->st, r.id);
         if (st == EE_EEXISTS && c->q.idem_key != NULL) {
             /* another process stored the key first: its execution answers */
             release_ticket(engine, &ticket);
@@ -470,13 +468,6 @@ ee_status ee__exec_final_status(const x_rec *r)
     }
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static ee_status render_out(const x_rec *r, char **out)
 {
     if (out == NULL)
@@ -516,7 +507,7 @@ static ee_status wait_for(ee_engine *engine, x_state *st, const ee_principal *pr
                           const char *execution_id, int64_t timeout_ms, bool fresh,
                           uint64_t gen0, char **out)
 {
-    int64_t until = timeout_ms < 0 ? INT64_MAX : mono_ms() + timeout_ms;
+    int64_t until = timeout_ms < 0 ? INT64_MAX : x_mono_ms() + timeout_ms;
     const char *ws = ee_principal_workspace(principal);
     (void)ee__exec_workers_ensure(st); /* a waiter expects progress */
     /* An ended run is settled when its queue item is gone: its quota,
@@ -527,7 +518,7 @@ static ee_status wait_for(ee_engine *engine, x_state *st, const ee_principal *pr
         uint64_t gen = fresh ? gen0 : ended_gen(st);
         if (fresh) {
             fresh = false;
-            int64_t now = mono_ms();
+            int64_t now = x_mono_ms();
             if (ended_gen(st) == gen && now < until) {
                 wait_end(st, gen, until, now);
                 gen = ended_gen(st);
@@ -537,7 +528,7 @@ static ee_status wait_for(ee_engine *engine, x_state *st, const ee_principal *pr
         ee_status s = ee__exec_load(engine, ws, execution_id, &r);
         if (s != EE_OK)
             return ee__error_out(out, s);
-        int64_t now = mono_ms();
+        int64_t now = x_mono_ms();
         bool settled = false;
         if (x_final(r.status)) {
             if (settle_until < 0)

@@ -103,7 +103,42 @@ void ee__exec_ended(x_state *st)
 
 /* ---- done callbacks ----------------------------------------------------------------- */
 
-void ee__exec_done_register(x_state *st, const char *id, ee_exec_done_fn fn, void *payload)
+static ee_status keeper_ensure(x_state *st);
+
+/* Out of the keeper's round (under st->lock). */
+static void done_list_remove(x_state *st, x_done *d)
+{
+    if (d->prev != NULL)
+        d->prev->next = d->next;
+    else
+        st->done_first = d->next;
+    if (d->next != NULL)
+        d->next->prev = d->prev;
+    else
+        st->done_last = d->prev;
+    d->prev = d->next = NULL;
+}
+
+/* Out of both indexes (under st->lock). */
+static void done_unlink(x_state *st, x_done *d)
+{
+    (void)ee__htab_remove(&st->dones, d->id);
+    done_list_remove(st, d);
+}
+
+static void done_append(x_state *st, x_done *d)
+{
+    d->prev = st->done_last;
+    d->next = NULL;
+    if (st->done_last != NULL)
+        st->done_last->next = d;
+    else
+        st->done_first = d;
+    st->done_last = d;
+}
+
+void ee__exec_done_register(x_state *st, const char *id, const char *workspace,
+                            ee_exec_done_fn fn, void *payload)
 {
     if (fn == NULL)
         return;
@@ -111,29 +146,132 @@ void ee__exec_done_register(x_state *st, const char *id, ee_exec_done_fn fn, voi
     if (d == NULL)
         return; /* the run goes on; only its callback is lost */
     snprintf(d->id, sizeof d->id, "%s", id);
+    snprintf(d->workspace, sizeof d->workspace, "%s", workspace);
     d->node.key = d->id;
+    d->registered_ms = d->seen_ms = x_mono_ms();
     d->fn = fn;
     d->payload = payload;
     pthread_mutex_lock(&st->lock);
     bool in = ee__htab_insert(&st->dones, &d->node);
+    if (in) {
+        done_append(st, d);
+        /* the keeper sleeps a lease third while no callback waits */
+        st->keeper_gen++;
+        pthread_cond_broadcast(&st->stop);
+    }
     pthread_mutex_unlock(&st->lock);
-    if (!in)
+    if (!in) {
         free(d); /* out of memory: as above */
+        return;
+    }
+    /* without workers the runs end in other processes: the keeper finds
+     * them (with workers it starts with them) */
+    if (st->workers <= 0 && keeper_ensure(st) != EE_OK)
+        ee__log(ee__engine_logger(st->engine), EE_LOG_WARN, "exec",
+                "execution %s: no thread to watch for its end in other processes: %s", id,
+                ee_error_last_message());
+}
+
+static x_done *done_take(x_state *st, const char *id)
+{
+    pthread_mutex_lock(&st->lock);
+    x_done *d = EE__HTAB_ENTRY(ee__htab_find(&st->dones, id), x_done, node);
+    if (d != NULL)
+        done_unlink(st, d);
+    pthread_mutex_unlock(&st->lock);
+    return d;
+}
+
+void ee__exec_done_forget(x_state *st, const char *id)
+{
+    free(done_take(st, id));
+}
+
+static void done_fire(x_done *d, const char *id, ee_status status, const char *json)
+{
+    d->fn(id, status, json, d->payload);
+    free(d);
 }
 
 void ee__exec_done_call(x_state *st, const x_rec *r)
 {
-    pthread_mutex_lock(&st->lock);
-    x_done *found = EE__HTAB_ENTRY(ee__htab_remove(&st->dones, r->id), x_done, node);
-    pthread_mutex_unlock(&st->lock);
+    x_done *found = done_take(st, r->id);
     if (found == NULL)
         return;
     json_t *j = ee__exec_render(r, true);
     char *text = j != NULL ? ee__json_text(j, NULL) : NULL;
     json_decref(j);
-    found->fn(r->id, ee__exec_final_status(r), text != NULL ? text : "{}", found->payload);
+    done_fire(found, r->id, ee__exec_final_status(r), text != NULL ? text : "{}");
     free(text);
-    free(found);
+}
+
+/* Callbacks the keeper looks at a pass: the oldest first, each at most once
+ * a poll interval; the rest wait for the next passes. */
+#define X_DONE_SWEEP 64
+
+typedef struct done_ref {
+    char id[EE_EXEC_ID_SIZE];
+    char workspace[EE_PRINCIPAL_ID_MAX + 1];
+    int64_t age_ms; /* since its registration */
+} done_ref;
+
+static bool running_here(const x_state *st, const char *id)
+{
+    for (size_t i = 0; i < st->nthreads; i++)
+        if (st->slots[i].busy && strcmp(st->slots[i].item.id, id) == 0)
+            return true;
+    return false;
+}
+
+bool ee__exec_done_sweep(x_state *st)
+{
+    done_ref refs[X_DONE_SWEEP];
+    size_t n = 0;
+    int64_t now = x_mono_ms();
+    pthread_mutex_lock(&st->lock);
+    /* the round: take the head while it is due, move it to the tail */
+    for (size_t k = 0; k < st->dones.n && n < X_DONE_SWEEP; k++) {
+        x_done *d = st->done_first;
+        if (d == NULL || now - d->seen_ms < st->poll_ms)
+            break;
+        done_list_remove(st, d);
+        done_append(st, d);
+        d->seen_ms = now;
+        if (running_here(st, d->id))
+            continue; /* its own worker calls it */
+        snprintf(refs[n].id, sizeof refs[n].id, "%s", d->id);
+        snprintf(refs[n].workspace, sizeof refs[n].workspace, "%s", d->workspace);
+        refs[n].age_ms = now - d->registered_ms;
+        n++;
+    }
+    pthread_mutex_unlock(&st->lock);
+    ee_engine *e = st->engine;
+    ee_storage *sto = ee__engine_storage(e);
+    for (size_t i = 0; i < n; i++) {
+        x_rec r;
+        ee_status s = ee__exec_load(e, refs[i].workspace, refs[i].id, &r);
+        bool queued = true;
+        ee_status qs = ee__queue_has(sto, refs[i].workspace, refs[i].id, &queued);
+        if (s == EE_OK) {
+            /* settled: ended, and its item gone with its accounting (as
+             * ee_exec_wait() waits for) */
+            if (x_final(r.status) && qs == EE_OK && !queued)
+                ee__exec_done_call(st, &r);
+            ee__exec_rec_clear(&r);
+        } else if (s == EE_ENOTFOUND && qs == EE_OK && !queued &&
+                   refs[i].age_ms >= st->lease_ms) {
+            /* neither record nor item, long after its submit: purged by
+             * retention, or its submit's commit was lost - it cannot end */
+            x_done *d = done_take(st, refs[i].id);
+            if (d != NULL)
+                done_fire(d, refs[i].id, EE_ENOTFOUND, "{}");
+        }
+        ee_error_clear();
+    }
+    pthread_mutex_lock(&st->lock);
+    bool waiting = st->dones.n > 0;
+    pthread_mutex_unlock(&st->lock);
+    return waiting;
 }
 
 /* ---- the end of a run ------------------------------------------------------------------ */
@@ -1088,46 +1226,84 @@ static void renew_waiting(x_state *st)
 }
 
 /* Renews the leases of what this engine's workers run: the queue items
- * and the quota reservations, every third of the lease; and the quota
- * reservations of runs waiting in the queue (renew_waiting). */
+ * and the quota reservations. */
+static void renew_running(x_state *st)
+{
+    for (size_t i = 0; i < st->nthreads; i++) {
+        pthread_mutex_lock(&st->lock);
+        bool busy = st->slots[i].busy;
+        ee__queue_item item = st->slots[i].item;
+        char ticket[sizeof st->slots[i].ticket_json];
+        bool has_ticket = st->slots[i].has_ticket;
+        if (has_ticket)
+            memcpy(ticket, st->slots[i].ticket_json, sizeof ticket);
+        pthread_mutex_unlock(&st->lock);
+        if (!busy)
+            continue;
+        ee_status s = ee__queue_renew(ee__engine_storage(st->engine), &item,
+                                      ee_engine_now_ms(st->engine), st->lease_ms);
+        if (s == EE_OK) {
+            pthread_mutex_lock(&st->lock);
+            if (st->slots[i].busy && strcmp(st->slots[i].item.id, item.id) == 0)
+                st->slots[i].item = item;
+            pthread_mutex_unlock(&st->lock);
+        }
+        ee_quota_ticket t;
+        if (has_ticket && ee_quota_ticket_from_json(ticket, &t) == EE_OK)
+            (void)ee_quota_renew(st->engine, &t);
+        ee_error_clear();
+    }
+}
+
+/* The lease keeper: every third of the lease it renews what this engine's
+ * workers run (renew_running) and the quota reservations of runs waiting
+ * in the queue (renew_waiting); while completion callbacks wait, it looks
+ * every poll interval for their runs ended in other processes
+ * (ee__exec_done_sweep). */
 static void *keeper_main(void *arg)
 {
     x_state *st = arg;
+    int64_t renew_at = 0; /* monotonic: the next renewal of running items */
+    bool waiting = false; /* completion callbacks wait for their runs */
     for (;;) {
         pthread_mutex_lock(&st->lock);
         bool closing = st->closing;
+        uint64_t kgen = st->keeper_gen;
         pthread_mutex_unlock(&st->lock);
         if (closing)
             break;
-        for (size_t i = 0; i < st->nthreads; i++) {
-            pthread_mutex_lock(&st->lock);
-            bool busy = st->slots[i].busy;
-            ee__queue_item item = st->slots[i].item;
-            char ticket[sizeof st->slots[i].ticket_json];
-            bool has_ticket = st->slots[i].has_ticket;
-            if (has_ticket)
-                memcpy(ticket, st->slots[i].ticket_json, sizeof ticket);
-            pthread_mutex_unlock(&st->lock);
-            if (!busy)
-                continue;
-            ee_status s = ee__queue_renew(ee__engine_storage(st->engine), &item,
-                                          ee_engine_now_ms(st->engine), st->lease_ms);
-            if (s == EE_OK) {
-                pthread_mutex_lock(&st->lock);
-                if (st->slots[i].busy && strcmp(st->slots[i].item.id, item.id) == 0)
-                    st->slots[i].item = item;
-                pthread_mutex_unlock(&st->lock);
-            }
-            ee_quota_ticket t;
-            if (has_ticket && ee_quota_ticket_from_json(ticket, &t) == EE_OK)
-                (void)ee_quota_renew(st->engine, &t);
-            ee_error_clear();
+        int64_t now = x_mono_ms();
+        if (now >= renew_at) {
+            renew_at = now + st->lease_ms / 3;
+            renew_running(st);
+            if (st->workers > 0) /* a process that only submits leaves it to them */
+                renew_waiting(st);
         }
-        renew_waiting(st);
-        uint64_t never = 0;
-        timed_wait(st, &st->stop, st->lease_ms / 3, &never, 0);
+        waiting = ee__exec_done_sweep(st);
+        now = x_mono_ms();
+        int64_t sleep = renew_at - now;
+        if (waiting && sleep > st->poll_ms)
+            sleep = st->poll_ms;
+        timed_wait(st, &st->stop, sleep > 0 ? sleep : 1, &st->keeper_gen, kgen);
     }
     return NULL;
+}
+
+/* The lease keeper alone, for an engine without workers whose submits wait
+ * for completion callbacks (ee__exec_done_register). */
+static ee_status keeper_ensure(x_state *st)
+{
+    pthread_mutex_lock(&st->lock);
+    ee_status s = EE_OK;
+    if (!st->keeper_started && !st->closing) {
+        pthread_once(&fork_once, fork_init);
+        if (pthread_create(&st->keeper, NULL, keeper_main, st) != 0)
+            s = ee__error(EE_ENOMEM, "cannot start the execution lease keeper");
+        else
+            st->keeper_started = true;
+    }
+    pthread_mutex_unlock(&st->lock);
+    return s;
 }
 
 ee_status ee__exec_workers_start(x_state *st)
