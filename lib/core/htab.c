@@ -77,6 +77,13 @@ ee__hnode *ee__htab_remove(ee__htab *t, const char *key)
     return n;
 }
 
+void ee__htab_each(const ee__htab *t, void (*fn)(ee__hnode *node, void *arg), void *arg)
+{
+    for (size_t i = 0; i < t->cap; i++)
+        for (ee__hnode *n = t->b[i]; n != NULL; n = n->next)
+            fn(n, arg);
+}
+
 void ee__htab_clear(ee__htab *t, void (*fn)(ee__hnode *node))
 {
     for (size_t i = 0; i < t->cap; i++) {

@@ -41,6 +41,9 @@ bool ee__htab_insert(ee__htab *t, ee__hnode *node);
 /* Takes the node whose key is `key` out and returns it, or NULL. */
 ee__hnode *ee__htab_remove(ee__htab *t, const char *key);
 
+/* Calls `fn` for each node (which must not add or remove any). */
+void ee__htab_each(const ee__htab *t, void (*fn)(ee__hnode *node, void *arg), void *arg);
+
 /* Empties the table, handing each node to `fn` (which may free it; NULL:
  * none), and frees the bucket array. The table is then as EE__HTAB_INIT. */
 void ee__htab_clear(ee__htab *t, void (*fn)(ee__hnode *node));

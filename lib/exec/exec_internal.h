@@ -124,6 +124,17 @@ typedef struct x_done {
     void *payload;
 } x_done;
 
+/* The threads waiting for one execution's end in this process (waiters of
+ * ee_exec_wait()/ee_exec_run(), a worker awaiting a run that continues in
+ * n8n): in x_state.watches by id. An end wakes its own watchers only. */
+typedef struct x_watch {
+    ee__hnode node;
+    char id[EE_EXEC_ID_SIZE];
+    uint64_t gen;        /* bumped at each end of the run (under st->lock) */
+    int users;           /* threads holding it */
+    pthread_cond_t cond; /* with st->lock */
+} x_watch;
+
 typedef struct x_slot {
     bool busy;
     ee__queue_item item;
@@ -177,11 +188,12 @@ typedef struct x_state {
 
     pthread_mutex_t lock;     /* everything below */
     pthread_cond_t work;      /* a submit queued something / closing */
-    pthread_cond_t ended;     /* an execution ended in this process */
+    pthread_cond_t ended;     /* unused: ends wake their own watchers (x_watch) */
     pthread_cond_t stop;      /* closing (the lease keeper) */
     uint64_t kick_gen;
     bool closing;
-    uint64_t ended_gen;
+    uint64_t ended_gen;       /* bumped at every end in this process */
+    ee__htab watches;         /* x_watch by execution id */
     ee__htab dones; /* x_done by execution id */
     x_done *done_first, *done_last; /* the same, the keeper's round */
     uint64_t keeper_gen;      /* bumped to wake the keeper (a callback registered) */
@@ -256,8 +268,12 @@ void ee__exec_workers_stop(x_state *st);
 ee_status ee__exec_workers_ensure(x_state *st);
 /* Wake the workers of this process (a local submit). */
 void ee__exec_kick(x_state *st);
-/* An execution ended in this process: wake the waiters. */
-void ee__exec_ended(x_state *st);
+/* Execution `id` ended in this process: wake its watchers. */
+void ee__exec_ended(x_state *st, const char *id);
+/* Watch execution `id`'s end (ee__exec_ended); NULL when out of memory.
+ * Release with ee__exec_unwatch(). */
+x_watch *ee__exec_watch(x_state *st, const char *id);
+void ee__exec_unwatch(x_state *st, x_watch *w);
 
 /* The outcome of a run, to finish its record with. */
 typedef struct x_outcome {

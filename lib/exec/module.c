@@ -25,6 +25,7 @@ static void state_free(x_state *st)
         return;
     ee__htab_clear(&st->dones, free_done);
     st->done_first = st->done_last = NULL;
+    ee__htab_clear(&st->watches, NULL); /* empty: every watcher has returned */
     ee__secret_names_free(st->secret_names);
     free(st->slots);
     free(st->threads);

@@ -476,16 +476,17 @@ static ee_status render_out(const x_rec *r, char **out)
     return ee__json_out(out, j);
 }
 
-/* Until an end in this process after `gen`, a poll interval (ends in
- * other processes are only seen by reading), `until` or the close. */
-static void wait_end(x_state *st, uint64_t gen, int64_t until, int64_t now)
+/* Until the run's end in this process after `gen` (its watch's), a poll
+ * interval (ends in other processes are only seen by reading), `until` or
+ * the close. */
+static void wait_end(x_state *st, x_watch *w, uint64_t gen, int64_t until, int64_t now)
 {
     int64_t wait = until - now < st->poll_ms ? until - now : st->poll_ms;
     struct timespec ts;
     ee__deadline_after_ms(wait, &ts);
     pthread_mutex_lock(&st->lock);
-    while (st->ended_gen == gen && !st->closing) {
-        if (pthread_cond_timedwait(&st->ended, &st->lock, &ts) == ETIMEDOUT)
+    while (w->gen == gen && !st->closing) {
+        if (pthread_cond_timedwait(&w->cond, &st->lock, &ts) == ETIMEDOUT)
             break;
     }
     pthread_mutex_unlock(&st->lock);
@@ -499,10 +500,20 @@ static uint64_t ended_gen(x_state *st)
     return gen;
 }
 
+static uint64_t watch_gen(x_state *st, const x_watch *w)
+{
+    pthread_mutex_lock(&st->lock);
+    uint64_t gen = w->gen;
+    pthread_mutex_unlock(&st->lock);
+    return gen;
+}
+
 /* ee_exec_wait()'s loop. `fresh`: the run was submitted by this caller
- * after it read `gen0` - nothing of it can have ended unseen, so the first
- * read of its record waits for an end in this process (or a poll
- * interval) rather than finding it pending. */
+ * after it read `gen0` (the count of ends in this process) - if nothing
+ * ended since, its end is still to come and wakes the watch set up here,
+ * so the first read of its record waits for that (or a poll interval)
+ * rather than finding it pending. Only the run's own end wakes this
+ * thread: a waiter costs no read when other runs end. */
 static ee_status wait_for(ee_engine *engine, x_state *st, const ee_principal *principal,
                           const char *execution_id, int64_t timeout_ms, bool fresh,
                           uint64_t gen0, char **out)
@@ -510,24 +521,30 @@ static ee_status wait_for(ee_engine *engine, x_state *st, const ee_principal *pr
     int64_t until = timeout_ms < 0 ? INT64_MAX : x_mono_ms() + timeout_ms;
     const char *ws = ee_principal_workspace(principal);
     (void)ee__exec_workers_ensure(st); /* a waiter expects progress */
+    x_watch *w = ee__exec_watch(st, execution_id);
+    if (w == NULL)
+        return ee__error_out(out, EE_ENOMEM);
     /* An ended run is settled when its queue item is gone: its quota,
      * key totals and token are accounted. A worker does that right after
      * the final write, or (it died) the next claimer within a lease. */
     int64_t settle_until = -1;
+    ee_status result;
     for (;;) {
-        uint64_t gen = fresh ? gen0 : ended_gen(st);
+        uint64_t gen = watch_gen(st, w);
         if (fresh) {
             fresh = false;
             int64_t now = x_mono_ms();
-            if (ended_gen(st) == gen && now < until) {
-                wait_end(st, gen, until, now);
-                gen = ended_gen(st);
+            if (ended_gen(st) == gen0 && now < until) {
+                wait_end(st, w, gen, until, now);
+                gen = watch_gen(st, w);
             }
         }
         x_rec r;
         ee_status s = ee__exec_load(engine, ws, execution_id, &r);
-        if (s != EE_OK)
-            return ee__error_out(out, s);
+        if (s != EE_OK) {
+            result = ee__error_out(out, s);
+            break;
+        }
         int64_t now = x_mono_ms();
         bool settled = false;
         if (x_final(r.status)) {
@@ -544,16 +561,22 @@ static ee_status wait_for(ee_engine *engine, x_state *st, const ee_principal *pr
             ee_status fs = x_final(r.status) ? ee__exec_final_status(&r) : EE_ETIMEOUT;
             ee_status rs = render_out(&r, out);
             ee__exec_rec_clear(&r);
-            if (rs != EE_OK)
-                return rs;
+            if (rs != EE_OK) {
+                result = rs;
+                break;
+            }
             if (fs != EE_OK)
                 ee__error(fs, "execution %s %s", execution_id,
                           fs == EE_ETIMEOUT ? "has not ended yet" : "did not complete");
-            return fs;
+            result = fs;
+            break;
         }
         ee__exec_rec_clear(&r);
-        wait_end(st, gen, until, now);
+        wait_end(st, w, gen, until, now);
     }
+    /* the message of `result` survives the release (it sets none) */
+    ee__exec_unwatch(st, w);
+    return result;
 }
 
 ee_status ee_exec_wait(ee_engine *engine, const ee_principal *principal,

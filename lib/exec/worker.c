@@ -93,12 +93,53 @@ void ee__exec_kick(x_state *st)
     pthread_mutex_unlock(&st->lock);
 }
 
-void ee__exec_ended(x_state *st)
+void ee__exec_ended(x_state *st, const char *id)
 {
     pthread_mutex_lock(&st->lock);
     st->ended_gen++;
-    pthread_cond_broadcast(&st->ended);
+    x_watch *w = EE__HTAB_ENTRY(ee__htab_find(&st->watches, id), x_watch, node);
+    if (w != NULL) {
+        w->gen++;
+        pthread_cond_broadcast(&w->cond);
+    }
     pthread_mutex_unlock(&st->lock);
+}
+
+x_watch *ee__exec_watch(x_state *st, const char *id)
+{
+    pthread_mutex_lock(&st->lock);
+    x_watch *w = EE__HTAB_ENTRY(ee__htab_find(&st->watches, id), x_watch, node);
+    if (w == NULL && (w = calloc(1, sizeof *w)) != NULL) {
+        snprintf(w->id, sizeof w->id, "%s", id);
+        w->node.key = w->id;
+        pthread_cond_init(&w->cond, NULL);
+        if (!ee__htab_insert(&st->watches, &w->node)) {
+            pthread_cond_destroy(&w->cond);
+            free(w);
+            w = NULL;
+        }
+    }
+    if (w != NULL)
+        w->users++;
+    pthread_mutex_unlock(&st->lock);
+    if (w == NULL)
+        ee__error(EE_ENOMEM, "out of memory waiting for execution %s", id);
+    return w;
+}
+
+void ee__exec_unwatch(x_state *st, x_watch *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&st->lock);
+    bool last = --w->users == 0;
+    if (last)
+        (void)ee__htab_remove(&st->watches, w->id);
+    pthread_mutex_unlock(&st->lock);
+    if (last) {
+        pthread_cond_destroy(&w->cond);
+        free(w);
+    }
 }
 
 /* ---- done callbacks ----------------------------------------------------------------- */
@@ -337,7 +378,7 @@ void ee__exec_account(x_state *st, const x_rec *r)
     ee__exec_done_call(st, bs == EE_OK ? &billed : r);
     if (bs == EE_OK)
         ee__exec_rec_clear(&billed);
-    ee__exec_ended(st);
+    ee__exec_ended(st, r->id);
 }
 
 typedef struct {
@@ -708,9 +749,14 @@ static void await_end(x_state *st, const x_rec *start, const char *n8n_id_in,
     ee_n8n *n8n = ee__engine_n8n(e);
     char *n8n_id = n8n_id_in != NULL ? strdup(n8n_id_in) : NULL;
     int64_t delay = X_POLL_FIRST_MS;
+    /* its end here (a callback, a cancel) wakes it; without the watch (out
+     * of memory) it polls */
+    x_watch *w = ee__exec_watch(st, start->id);
+    ee_error_clear();
+    uint64_t never = 0;
     for (;;) {
         pthread_mutex_lock(&st->lock);
-        uint64_t gen = st->ended_gen;
+        uint64_t gen = w != NULL ? w->gen : 0;
         bool closing = st->closing;
         pthread_mutex_unlock(&st->lock);
         if (closing)
@@ -774,10 +820,14 @@ static void await_end(x_state *st, const x_rec *start, const char *n8n_id_in,
         }
         int64_t left = r.deadline_ms > 0 ? r.deadline_ms - now : delay;
         ee__exec_rec_clear(&r);
-        timed_wait(st, &st->ended, delay < left ? delay : (left > 0 ? left : 1), &st->ended_gen,
-                   gen);
+        int64_t ms = delay < left ? delay : (left > 0 ? left : 1);
+        if (w != NULL)
+            timed_wait(st, &w->cond, ms, &w->gen, gen);
+        else
+            timed_wait(st, &st->stop, ms, &never, 0);
         delay = delay * 2 > X_POLL_MAX_MS ? X_POLL_MAX_MS : delay * 2;
     }
+    ee__exec_unwatch(st, w);
     free(n8n_id);
 }
 
@@ -1360,6 +1410,12 @@ ee_status ee_exec_workers_start(ee_engine *engine)
     return ee__exec_workers_ensure(st);
 }
 
+static void wake_watch(ee__hnode *n, void *arg)
+{
+    (void)arg;
+    pthread_cond_broadcast(&EE__HTAB_ENTRY(n, x_watch, node)->cond);
+}
+
 void ee__exec_workers_stop(x_state *st)
 {
     pthread_mutex_lock(&st->lock);
@@ -1367,6 +1423,7 @@ void ee__exec_workers_stop(x_state *st)
     pthread_cond_broadcast(&st->work);
     pthread_cond_broadcast(&st->ended);
     pthread_cond_broadcast(&st->stop);
+    ee__htab_each(&st->watches, wake_watch, NULL);
     pthread_mutex_unlock(&st->lock);
     for (size_t i = 0; i < st->nthreads; i++)
         pthread_join(st->threads[i], NULL);

@@ -17,6 +17,11 @@ typedef struct item {
 
 static int cleared;
 
+static void sum_values(ee__hnode *n, void *arg)
+{
+    *(long *)arg += EE__HTAB_ENTRY(n, item, node)->value;
+}
+
 static void count_free(ee__hnode *n)
 {
     item *it = EE__HTAB_ENTRY(n, item, node);
@@ -58,6 +63,9 @@ Test(htab, finds_each_key_across_growth_removes_one_and_clears_all)
     cr_assert_null(ee__htab_remove(&t, "id1234"), "removed once");
     cr_assert_not_null(ee__htab_find(&t, "id1235"), "its neighbours stay");
     cr_assert_eq(t.n, N - 1);
+    long sum = 0;
+    ee__htab_each(&t, sum_values, &sum);
+    cr_assert_eq(sum, (long)N * (N - 1) / 2 - 1234, "each node once: %ld", sum);
     cleared = 0;
     ee__htab_clear(&t, count_free);
     cr_assert_eq(cleared, N - 1);

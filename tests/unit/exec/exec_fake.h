@@ -24,6 +24,7 @@
 #include <criterion/criterion.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,12 +141,18 @@ static ee_status fake_execution(ee_http_response *resp, const char *id)
     return fake_answer_json(resp, 200, ex);
 }
 
+/* While set, the echo webhook holds its caller (outside the fake's lock):
+ * runs pile up behind a worker that has not ended its first. */
+static atomic_int fake_echo_gate;
+
 static ee_status fake_http(void *ctx, const ee_http_request *req, ee_http_response *resp)
 {
     (void)ctx;
     const char *url = ee_http_request_url(req);
     const char *web = "http://fake.n8n/webhook/", *api = "http://fake.n8n/api/v1/";
     ee_status st;
+    while (atomic_load(&fake_echo_gate) && strcmp(url, "http://fake.n8n/webhook/echo") == 0)
+        usleep(1000);
     pthread_mutex_lock(&fake.lock);
     if (strncmp(url, web, strlen(web)) == 0) {
         st = fake_webhook(url + strlen(web), req, resp);

@@ -96,3 +96,85 @@ Test(exec_wakeups, runs_queued_together_are_all_run)
         ee_free(out);
     }
 }
+
+/* ---- waiters: an end wakes its own ------------------------------------------------ */
+
+enum { WAITERS = 24 };
+
+typedef struct waiter {
+    ee_principal *p; /* each its own workspace: under the per-workspace cap (10) */
+    char id[EE_EXEC_ID_SIZE];
+    ee_status st;
+} waiter;
+
+static void *wait_one(void *arg)
+{
+    waiter *w = arg;
+    char *out = NULL;
+    w->st = ee_exec_wait(engine, w->p, w->id, 30000, &out);
+    ee_free(out);
+    return NULL;
+}
+
+/* 24 callers wait on 24 queued runs, then the one worker runs them. An end
+ * broadcast to every waiter had each re-read its record at every end:
+ * about 24 * 25 / 2 = 300 reads more than the runs' own (O(waiters) a
+ * end). Now an end wakes its own waiter: its reads stay within a few a
+ * run (the pipeline's own, a waiter's first and last). */
+Test(exec_wakeups, an_end_wakes_its_own_waiter_only)
+{
+    idle_workers();
+    char wf[25];
+    entry_id(engine, "wf0", wf);
+    /* what one run costs in record reads, waited for by one caller */
+    atomic_store(&custom_state->record_gets, 0);
+    char *out = NULL;
+    cr_assert_eq(ee_exec_run(engine, alice, wf, "{\"parameters\": {\"text\": \"hi\"}}", &out),
+                 EE_OK, "%s", out != NULL ? out : ee_error_last_message());
+    ee_free(out);
+    int one = atomic_load(&custom_state->record_gets);
+    cr_assert_gt(one, 0);
+    /* the workers paused: the runs queue up with their waiters in place */
+    ee_engine_close(engine);
+    ee_storage_free(store);
+    store = custom_open(2);
+    ee_config *cfg = ee_test_config_new("memory:", NULL, NULL);
+    ee_test_config_set(cfg, "EE_COUNTERS_URI", "memory:");
+    ee_test_config_set(cfg, "EXEC_WORKERS", "1");
+    ee_test_config_set(cfg, "EXEC_POLL_MS", "600000");
+    ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .n8n = fake_client,
+                             .transport = fake_transport, .storage = store};
+    cr_assert_eq(ee_engine_open_parts(&engine, cfg, &parts), EE_OK, "%s",
+                 ee_error_last_message());
+    ee_config_free(cfg);
+    fake_sync(engine);
+    entry_id(engine, "wf0", wf);
+    waiter ws[WAITERS];
+    pthread_t tid[WAITERS];
+    atomic_store(&fake_echo_gate, 1); /* the worker holds the first run */
+    for (int i = 0; i < WAITERS; i++) {
+        char wsid[32];
+        snprintf(wsid, sizeof wsid, "ws-wait-%d", i);
+        cr_assert_eq(ee_principal_new(&ws[i].p, wsid, "u1", "org-a"), EE_OK);
+        cr_assert_eq(ee_exec_submit(engine, ws[i].p, wf, "{\"parameters\": {\"text\": \"hi\"}}",
+                                    NULL, NULL, ws[i].id),
+                     EE_OK, "%s", ee_error_last_message());
+        ws[i].st = EE_EUNKNOWN;
+    }
+    atomic_store(&custom_state->record_gets, 0);
+    for (int i = 0; i < WAITERS; i++)
+        cr_assert_eq(pthread_create(&tid[i], NULL, wait_one, &ws[i]), 0);
+    usleep(300000); /* every waiter has read its run pending and waits */
+    atomic_store(&fake_echo_gate, 0);
+    for (int i = 0; i < WAITERS; i++)
+        pthread_join(tid[i], NULL);
+    for (int i = 0; i < WAITERS; i++) {
+        cr_expect_eq(ws[i].st, EE_OK, "waiter %d: %s", i, ee_status_name(ws[i].st));
+        ee_principal_free(ws[i].p);
+    }
+    int gets = atomic_load(&custom_state->record_gets);
+    /* each run: its own reads (`one`) and at most two more (a waiter that
+     * read it pending, then ended) */
+    cr_expect_leq(gets, WAITERS * (one + 2), "%d record reads for %d runs (%d for one run)",
+                  gets, WAITERS, one);
+}

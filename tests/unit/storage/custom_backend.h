@@ -24,6 +24,7 @@ typedef struct fwd {
     void *in_ctx;
     atomic_int claims, replaces;
     atomic_int queue_claims; /* the claims of the execution queue's collection */
+    atomic_int record_gets;  /* the gets of execution records (workflowExecutions) */
     /* Run once after the next query (then cleared): a test's way to make
      * another writer act between a caller's read and its write. */
     void (*after_query)(struct fwd *f);
@@ -47,6 +48,8 @@ static ee_status fwd_get(void *ctx, const ee_storage_collection *c, const char *
                          const uint8_t *id, ee_storage_row_fn fn, void *payload)
 {
     fwd *f = ctx;
+    if (strcmp(c->name, "workflowExecutions") == 0)
+        atomic_fetch_add(&f->record_gets, 1);
     return f->in->get(f->in_ctx, c, ws, id, fn, payload);
 }
 
