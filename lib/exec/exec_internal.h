@@ -188,7 +188,6 @@ typedef struct x_state {
 
     pthread_mutex_t lock;     /* everything below */
     pthread_cond_t work;      /* a submit queued something / closing */
-    pthread_cond_t ended;     /* unused: ends wake their own watchers (x_watch) */
     pthread_cond_t stop;      /* closing (the lease keeper) */
     uint64_t kick_gen;
     bool closing;

@@ -32,7 +32,6 @@ static void state_free(x_state *st)
     for (int i = 0; i < X_IDEM_STRIPES; i++)
         pthread_mutex_destroy(&st->idem[i]);
     pthread_cond_destroy(&st->work);
-    pthread_cond_destroy(&st->ended);
     pthread_cond_destroy(&st->stop);
     pthread_mutex_destroy(&st->lock);
     free(st);
@@ -47,7 +46,6 @@ static ee_status exec_open(ee_engine *engine, void **state_out)
     st->engine = engine;
     pthread_mutex_init(&st->lock, NULL);
     pthread_cond_init(&st->work, NULL);
-    pthread_cond_init(&st->ended, NULL);
     pthread_cond_init(&st->stop, NULL);
     for (int i = 0; i < X_IDEM_STRIPES; i++)
         pthread_mutex_init(&st->idem[i], NULL);

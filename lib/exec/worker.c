@@ -1421,7 +1421,6 @@ void ee__exec_workers_stop(x_state *st)
     pthread_mutex_lock(&st->lock);
     st->closing = true;
     pthread_cond_broadcast(&st->work);
-    pthread_cond_broadcast(&st->ended);
     pthread_cond_broadcast(&st->stop);
     ee__htab_each(&st->watches, wake_watch, NULL);
     pthread_mutex_unlock(&st->lock);
