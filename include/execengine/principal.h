@@ -8,7 +8,8 @@
  * call: it is validated once, so calls on the hot path do no parsing.
  *
  * Ids are 1 to 64 bytes of [A-Za-z0-9_.:@-]. The workspace id "platform"
- * is reserved for platform-funded credentials and cannot act.
+ * is reserved for platform-funded credentials, and ids beginning with
+ * "platform:" for the engine's own records: neither can act.
  *
  * Threads: immutable once created; may be shared by any number of threads.
  */
@@ -31,7 +32,7 @@ typedef struct ee_principal ee_principal;
  *
  * Returns EE_OK; EE_EINVAL (NULL out, workspace or user; an id empty, too
  * long or with other characters - the message names which -; workspace
- * "platform"); EE_ENOMEM.
+ * "platform" or "platform:..."); EE_ENOMEM.
  */
 EE_API ee_status ee_principal_new(ee_principal **out, const char *workspace_id,
                                   const char *user_id, const char *org_id);

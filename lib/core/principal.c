@@ -54,6 +54,9 @@ ee_status ee_principal_new(ee_principal **out, const char *workspace_id, const c
     if (strcmp(workspace_id, "platform") == 0)
         return ee__error(EE_EINVAL, "principal: workspace \"platform\" is reserved for "
                                     "platform credentials");
+    if (strncmp(workspace_id, "platform:", 9) == 0)
+        return ee__error(EE_EINVAL, "principal: workspace ids beginning with \"platform:\" are "
+                                    "reserved for the engine's own records");
     ee_principal *p = calloc(1, sizeof *p);
     if (p == NULL)
         return ee__error(EE_ENOMEM, "out of memory creating a principal");

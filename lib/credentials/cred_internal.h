@@ -24,10 +24,15 @@
 #define EE__CRED_COLL "credentials"
 #define EE__KEYS_COLL "customerApiKeys"
 #define EE__PLATFORM_WS "platform"
-/* Registry documents (workspace "platform", credentialName below, userId =
- * the workspace): which workspaces hold sealed secrets, so rotation can
- * find them (storage has no cross-workspace query). */
+/* Registry documents (workspace EE__WS_REGISTRY_WS, credentialName below,
+ * userId = the workspace): which workspaces hold sealed secrets, so
+ * rotation can find them (storage has no cross-workspace query). Their own
+ * workspace key - no principal can have it ("platform:..." is reserved) -
+ * keeps them out of the platform's snapshot, which a submit loads: they
+ * were in workspace "platform" before, one more row to read there for
+ * every workspace ever registered (moved at open: ee__cred_registry_move). */
 #define EE__WS_REGISTRY_NAME "ee:workspace"
+#define EE__WS_REGISTRY_WS "platform:workspaces"
 /* The key-check record (keycheck.c): workspace "platform", this fixed id
  * (so two processes writing it at once keep exactly one), kind below. */
 #define EE__KEYCHECK_ID "6565000000006b6579636b01"
@@ -154,12 +159,20 @@ void ee__cred_mask(const char *key, char out[48]);
 /* Ids (hex text) of every document of `coll` in `ws`, oldest first. */
 ee_status ee__cred_list_ids(ee_engine *e, const char *coll, const char *ws, json_t **out);
 
-/* Call `fn` for every stored document of workspace "platform", oldest
- * first (one deleted meanwhile is skipped); the document is cleared after
- * the call. The first status other than EE_OK (listing, reading, or `fn`'s)
- * stops the walk and is returned. */
+/* Call `fn` for every stored document of workspace "platform" (or `ws`),
+ * oldest first (one deleted meanwhile is skipped); the document is cleared
+ * after the call. The first status other than EE_OK (listing, reading, or
+ * `fn`'s) stops the walk and is returned. */
 typedef ee_status (*ee__cred_doc_fn)(ee__cred_state *s, ee__cdoc *d, void *payload);
 ee_status ee__cred_each_platform_doc(ee__cred_state *s, ee__cred_doc_fn fn, void *payload);
+ee_status ee__cred_each_doc(ee__cred_state *s, const char *ws, ee__cred_doc_fn fn,
+                            void *payload);
+
+/* Move registry documents a store written before EE__WS_REGISTRY_WS holds
+ * in workspace "platform" to their own workspace (at open; idempotent, and
+ * harmless when two processes do it at once: rotation reads both places
+ * and counts a workspace once). */
+ee_status ee__cred_registry_move(ee__cred_state *s);
 
 /* Make sure the workspace is in the registry rotation walks. */
 ee_status ee__cred_register_workspace(ee_engine *e, const char *ws);

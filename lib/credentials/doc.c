@@ -238,7 +238,7 @@ ee_status ee__cred_register_workspace(ee_engine *e, const char *ws)
     ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION, .eq = eq, .n_eq = 2,
                                .limit = 1};
     reg_ctx rc = {false};
-    ee_status st = ee_storage_query(ee__engine_storage(e), EE__CRED_COLL, EE__PLATFORM_WS, &q,
+    ee_status st = ee_storage_query(ee__engine_storage(e), EE__CRED_COLL, EE__WS_REGISTRY_WS, &q,
                                     reg_row, &rc, NULL);
     if (st == EE_ECANCELLED)
         st = EE_OK;
@@ -252,7 +252,43 @@ ee_status ee__cred_register_workspace(ee_engine *e, const char *ws)
     if (st == EE_OK && d.meta == NULL)
         st = ee__error(EE_ENOMEM, "out of memory registering a workspace");
     if (st == EE_OK)
-        st = ee__cdoc_insert(e, EE__CRED_COLL, EE__PLATFORM_WS, &d);
+        st = ee__cdoc_insert(e, EE__CRED_COLL, EE__WS_REGISTRY_WS, &d);
     ee__cdoc_clear(&d);
     return st;
+}
+
+/* A legacy registry document in workspace "platform": registered in its
+ * own workspace, then deleted here. */
+static ee_status move_doc(ee__cred_state *s, ee__cdoc *d, void *payload)
+{
+    (void)payload;
+    const char *kind = json_string_value(json_object_get(d->meta, "kind"));
+    const char *ws = json_string_value(json_object_get(d->meta, "userId"));
+    if (kind == NULL || strcmp(kind, "workspace") != 0)
+        return EE_OK;
+    ee_status st = ws != NULL ? ee__cred_register_workspace(s->engine, ws) : EE_OK;
+    if (st == EE_OK) {
+        st = ee_storage_delete(ee__engine_storage(s->engine), EE__CRED_COLL, EE__PLATFORM_WS,
+                               d->id);
+        if (st == EE_ENOTFOUND) { /* another process moved it */
+            ee_error_clear();
+            st = EE_OK;
+        }
+    }
+    return st;
+}
+
+ee_status ee__cred_registry_move(ee__cred_state *s)
+{
+    ee_storage_eq eq = {"credentialName", EE__WS_REGISTRY_NAME};
+    ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION, .eq = &eq, .n_eq = 1,
+                               .limit = 1};
+    reg_ctx rc = {false};
+    ee_status st = ee_storage_query(ee__engine_storage(s->engine), EE__CRED_COLL, EE__PLATFORM_WS,
+                                    &q, reg_row, &rc, NULL);
+    if (st == EE_ECANCELLED)
+        st = EE_OK;
+    if (st != EE_OK || !rc.found)
+        return st; /* the usual case: nothing to move, one indexed look */
+    return ee__cred_each_platform_doc(s, move_doc, NULL);
 }

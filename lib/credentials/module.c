@@ -147,6 +147,8 @@ static ee_status credentials_open(ee_engine *engine, void **state_out)
      * under its own key. */
     if (st == EE_OK)
         st = ee__cred_keycheck(s);
+    if (st == EE_OK)
+        st = ee__cred_registry_move(s);
     if (st != EE_OK) {
         credentials_close(s);
         return st;

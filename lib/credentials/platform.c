@@ -129,15 +129,21 @@ ee_status ee__cred_list_ids(ee_engine *e, const char *coll, const char *ws, json
 
 ee_status ee__cred_each_platform_doc(ee__cred_state *s, ee__cred_doc_fn fn, void *payload)
 {
+    return ee__cred_each_doc(s, EE__PLATFORM_WS, fn, payload);
+}
+
+ee_status ee__cred_each_doc(ee__cred_state *s, const char *ws, ee__cred_doc_fn fn,
+                            void *payload)
+{
     json_t *ids = NULL;
-    ee_status st = ee__cred_list_ids(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, &ids);
+    ee_status st = ee__cred_list_ids(s->engine, EE__CRED_COLL, ws, &ids);
     size_t i;
     const json_t *id;
     json_array_foreach(ids, i, id) {
         if (st != EE_OK)
             break;
         ee__cdoc d;
-        st = ee__cdoc_get(s->engine, EE__CRED_COLL, EE__PLATFORM_WS, json_string_value(id), &d);
+        st = ee__cdoc_get(s->engine, EE__CRED_COLL, ws, json_string_value(id), &d);
         if (st == EE_ENOTFOUND) {
             st = EE_OK; /* deleted meanwhile */
             continue;

@@ -135,7 +135,9 @@ static ee_status workspaces(ee__cred_state *s, json_t **out)
         return ee__error(EE_ENOMEM, "out of memory");
     json_array_append_new(*out, json_string(EE__PLATFORM_WS));
     workspaces_ctx wc = {*out, json_object()};
-    ee_status st = ee__cred_each_platform_doc(s, add_workspace, &wc);
+    ee_status st = ee__cred_each_doc(s, EE__WS_REGISTRY_WS, add_workspace, &wc);
+    if (st == EE_OK) /* and what a store not yet moved still holds there */
+        st = ee__cred_each_platform_doc(s, add_workspace, &wc);
     json_decref(wc.seen);
     return st;
 }

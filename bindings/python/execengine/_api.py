@@ -1713,7 +1713,7 @@ class Principal(Handle):
 
         Returns EE_OK; EE_EINVAL (NULL out, workspace or user; an id empty, too
         long or with other characters - the message names which -; workspace
-        "platform"); EE_ENOMEM.
+        "platform" or "platform:..."); EE_ENOMEM.
         """
         _invoke('ee_principal_new', None, (workspace_id, user_id, org_id), into=self)
 
