@@ -196,9 +196,12 @@ void ee__exec_done_register(x_state *st, const char *id, const char *workspace,
     bool in = ee__htab_insert(&st->dones, &d->node);
     if (in) {
         done_append(st, d);
-        /* the keeper sleeps a lease third while no callback waits */
-        st->keeper_gen++;
-        pthread_cond_broadcast(&st->stop);
+        /* the keeper sleeps a lease third while no callback waits, a poll
+         * interval while some do: the first one wakes it */
+        if (st->dones.n == 1) {
+            st->keeper_gen++;
+            pthread_cond_broadcast(&st->stop);
+        }
     }
     pthread_mutex_unlock(&st->lock);
     if (!in) {
