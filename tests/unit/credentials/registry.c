@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "credentials/cred_internal.h"
+#include "temp_dir.h"
 
 #define SECRET "registry-test-secret-0123456789abcdef-01"
 #define SECRET2 "registry-test-secret-0123456789abcdef-02"
@@ -19,17 +20,13 @@ static char dir[64], uri[160];
 
 static void setup(void)
 {
-    snprintf(dir, sizeof dir, "/tmp/ee-cred-registry-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    ee_test_temp_dir("/tmp/ee-cred-registry-XXXXXX", dir, sizeof dir);
     snprintf(uri, sizeof uri, "sqlite://%s/store.db", dir);
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
+    ee_test_temp_dir_remove(dir);
 }
 
 TestSuite(registry, .init = setup, .fini = teardown, .timeout = 60);

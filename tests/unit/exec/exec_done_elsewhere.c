@@ -11,6 +11,7 @@
 #include "exec_fake.h"
 
 #include "exec/exec_internal.h"
+#include "temp_dir.h"
 
 static char dir[256];
 static ee_principal *alice;
@@ -18,8 +19,7 @@ static ee_principal *alice;
 static void setup(void)
 {
     fake_setup();
-    snprintf(dir, sizeof dir, "/tmp/ee-exec-elsewhere-XXXXXX");
-    cr_assert_not_null(mkdtemp(dir));
+    ee_test_temp_dir("/tmp/ee-exec-elsewhere-XXXXXX", dir, sizeof dir);
     cr_assert_eq(ee_principal_new(&alice, "ws-alice", "u1", "org-a"), EE_OK);
 }
 
@@ -27,9 +27,7 @@ static void teardown(void)
 {
     ee_principal_free(alice);
     fake_teardown();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    (void)system(cmd);
+    ee_test_temp_dir_remove(dir);
 }
 
 TestSuite(exec_done_elsewhere, .init = setup, .fini = teardown, .timeout = 120);

@@ -14,13 +14,14 @@ static ee_storage *store;
 static ee_engine *engine;
 static ee_principal *alice;
 
-static void setup(void)
+/* The engine over a fresh counting store, `workers` workers polling only
+ * every 10 minutes, the fake's workflows synced. */
+static void open_engine(const char *workers)
 {
-    fake_setup();
     store = custom_open(2);
     ee_config *cfg = ee_test_config_new("memory:", NULL, NULL);
     ee_test_config_set(cfg, "EE_COUNTERS_URI", "memory:");
-    ee_test_config_set(cfg, "EXEC_WORKERS", "4");
+    ee_test_config_set(cfg, "EXEC_WORKERS", workers);
     ee_test_config_set(cfg, "EXEC_POLL_MS", "600000");
     ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .n8n = fake_client,
                              .transport = fake_transport, .storage = store};
@@ -28,6 +29,12 @@ static void setup(void)
     ee_config_free(cfg);
     cr_assert_eq(st, EE_OK, "%s", ee_error_last_message());
     fake_sync(engine);
+}
+
+static void setup(void)
+{
+    fake_setup();
+    open_engine("4");
     cr_assert_eq(ee_principal_new(&alice, "ws-alice", "u1", "org-a"), EE_OK);
 }
 
@@ -134,20 +141,11 @@ Test(exec_wakeups, an_end_wakes_its_own_waiter_only)
     ee_free(out);
     int one = atomic_load(&custom_state->record_gets);
     cr_assert_gt(one, 0);
-    /* the workers paused: the runs queue up with their waiters in place */
+    /* one worker, held by the gate: the runs queue up with their waiters in
+     * place */
     ee_engine_close(engine);
     ee_storage_free(store);
-    store = custom_open(2);
-    ee_config *cfg = ee_test_config_new("memory:", NULL, NULL);
-    ee_test_config_set(cfg, "EE_COUNTERS_URI", "memory:");
-    ee_test_config_set(cfg, "EXEC_WORKERS", "1");
-    ee_test_config_set(cfg, "EXEC_POLL_MS", "600000");
-    ee_engine_parts parts = {.version = EE_ENGINE_PARTS_VERSION, .n8n = fake_client,
-                             .transport = fake_transport, .storage = store};
-    cr_assert_eq(ee_engine_open_parts(&engine, cfg, &parts), EE_OK, "%s",
-                 ee_error_last_message());
-    ee_config_free(cfg);
-    fake_sync(engine);
+    open_engine("1");
     entry_id(engine, "wf0", wf);
     waiter ws[WAITERS];
     pthread_t tid[WAITERS];
