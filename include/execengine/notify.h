@@ -191,6 +191,9 @@ EE_API ee_status ee_email_outbox_run(ee_engine *engine, uint32_t max, uint64_t *
 /**
  * The outbox's counts for monitoring: {"queued", "sending", "sent",
  * "failed", "oldestQueuedAgeMs", "transport": "smtp" | "api" | "none"}.
+ * "oldestQueuedAgeMs" is the age of the oldest of the (at most 1,000)
+ * queued messages due first, so the call reads a bounded page however long
+ * the queue grows (a lower bound when more wait, retried ones due later).
  * *out (ee_free()). Returns EE_OK; EE_EINVAL; the storage's statuses.
  */
 EE_API ee_status ee_email_outbox_stats(ee_engine *engine, char **out);

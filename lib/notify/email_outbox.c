@@ -669,6 +669,9 @@ ee_status ee__email_outbox_purge(ee_engine *engine, int64_t before_ms, uint64_t 
 
 /* ---- stats ------------------------------------------------------------------------------- */
 
+/* Queued messages ee_email_outbox_stats() reads for the oldest one's age. */
+#define N_OUTBOX_AGE_PAGE 1000
+
 static int oldest_row(const ee_storage_row *row, void *payload)
 {
     int64_t *oldest = payload;
@@ -701,14 +704,19 @@ ee_status ee_email_outbox_stats(ee_engine *engine, char **out)
         s = ee_storage_count(ee__engine_storage(engine), EE__EMAIL_OUTBOX_COLL, NULL, &q, &n);
         json_object_set_new(doc, names[i], json_integer((json_int_t)n));
     }
+    /* The oldest among the queued messages due first: one bounded page
+     * (the outbox has no cap, and a transport that is down lets it grow;
+     * every /metrics scrape asks). A message retried is due later than it
+     * was queued, so a long queue of retries may hide an older one behind
+     * the page: the figure is then a lower bound. */
     int64_t oldest = 0;
-    ee_status row_st = EE_OK;
     if (s == EE_OK) {
         ee_storage_eq eq = {"status", "queued"};
         ee_storage_query_spec q = {.version = EE_STORAGE_QUERY_VERSION, .eq = &eq, .n_eq = 1,
-                                   .limit = EE_STORAGE_LIMIT_MAX};
-        s = ee__storage_query_all(ee__engine_storage(engine), EE__EMAIL_OUTBOX_COLL, NULL, &q,
-                                  oldest_row, &oldest, &row_st);
+                                   .order = EE_STORAGE_ORDER_TIME_ASC,
+                                   .limit = N_OUTBOX_AGE_PAGE};
+        s = ee_storage_query(ee__engine_storage(engine), EE__EMAIL_OUTBOX_COLL, NULL, &q,
+                             oldest_row, &oldest, NULL);
     }
     if (s != EE_OK) {
         json_decref(doc);

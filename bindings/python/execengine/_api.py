@@ -1028,6 +1028,9 @@ class Email(Module):
 
         The outbox's counts for monitoring: {"queued", "sending", "sent",
         "failed", "oldestQueuedAgeMs", "transport": "smtp" | "api" | "none"}.
+        "oldestQueuedAgeMs" is the age of the oldest of the (at most 1,000)
+        queued messages due first, so the call reads a bounded page however long
+        the queue grows (a lower bound when more wait, retried ones due later).
         *out (ee_free()). Returns EE_OK; EE_EINVAL; the storage's statuses.
         """
         return _invoke('ee_email_outbox_stats', self, (self._engine,))

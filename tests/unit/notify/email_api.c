@@ -306,3 +306,20 @@ Test(email_api, smtp_wins_when_both_are_configured_and_nothing_configured_is_ref
     cr_expect(strstr(out, "SMTP_HOST") != NULL, "%s", out);
     ee_free(out);
 }
+
+Test(email_api, the_stats_give_the_oldest_queued_messages_age)
+{
+    char id[25];
+    cr_expect_eq(stat_of(engine, "oldestQueuedAgeMs"), 0, "nothing queued");
+    queue_one(id);
+    clock_offset_ms += 5000;
+    queue_one(id);
+    clock_offset_ms += 2000;
+    cr_expect_eq(stat_of(engine, "queued"), 2);
+    int64_t age = stat_of(engine, "oldestQueuedAgeMs");
+    cr_expect_geq(age, 7000, "the first one's age: %lld", (long long)age);
+    cr_expect_lt(age, 7000 + 60000, "%lld", (long long)age);
+    cr_expect_eq(outbox_run(), 2u, "%s", ee_error_last_message());
+    cr_expect_eq(stat_of(engine, "queued"), 0);
+    cr_expect_eq(stat_of(engine, "oldestQueuedAgeMs"), 0, "none left");
+}
