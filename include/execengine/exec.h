@@ -75,7 +75,8 @@ EE_BEGIN_DECLS
  * (completed, failed or cancelled). Where it ended decides the thread:
  * - in this process: on the engine worker thread that ran it (or on the
  *   thread of the ee_exec_cancel() or ee_exec_ingest_webhook() call that
- *   ended it);
+ *   ended it; rarely on the lease keeper's, which can find the settled run
+ *   first - still once);
  * - in another process sharing the storage (several hosts on one database,
  *   or this engine opened with EXEC_WORKERS=0): on this engine's lease
  *   keeper thread, once the run is settled (its charge booked), within
