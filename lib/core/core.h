@@ -223,6 +223,10 @@ void *ee__grow(void *ptr, size_t *cap, size_t elem_size, size_t first_cap);
 
 int64_t ee__clock_system_ms(void *payload);
 
+/* Monotonic milliseconds: waits, paces and budgets (not the engine's
+ * clock, which a host or a test may hold still). */
+int64_t ee__mono_ms(void);
+
 /* The CLOCK_REALTIME instant ms milliseconds from now, as
  * pthread_cond_timedwait() takes it. */
 void ee__deadline_after_ms(int64_t ms, struct timespec *out);

@@ -41,6 +41,13 @@ int64_t ee__clock_system_ms(void *payload)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t ee__mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void ee__deadline_after_ms(int64_t ms, struct timespec *out)
 {
     clock_gettime(CLOCK_REALTIME, out);

@@ -14,7 +14,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -100,15 +99,6 @@ ee_status ee__exec_replace(ee_engine *engine, x_rec *r);
 
 
 /* ---- the module's state (module.c) ------------------------------------------------ */
-
-/* Monotonic milliseconds: waits and the keeper's pace (not the engine's
- * clock, which a host or a test may hold still). */
-static inline int64_t x_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* A completion callback waiting for its run: in x_state.dones by id, and
  * in the keeper's round (oldest first) that looks for runs other

@@ -518,7 +518,7 @@ static ee_status wait_for(ee_engine *engine, x_state *st, const ee_principal *pr
                           const char *execution_id, int64_t timeout_ms, bool fresh,
                           uint64_t gen0, char **out)
 {
-    int64_t until = timeout_ms < 0 ? INT64_MAX : x_mono_ms() + timeout_ms;
+    int64_t until = timeout_ms < 0 ? INT64_MAX : ee__mono_ms() + timeout_ms;
     const char *ws = ee_principal_workspace(principal);
     (void)ee__exec_workers_ensure(st); /* a waiter expects progress */
     x_watch *w = ee__exec_watch(st, execution_id);
@@ -533,7 +533,7 @@ static ee_status wait_for(ee_engine *engine, x_state *st, const ee_principal *pr
         uint64_t gen = watch_gen(st, w);
         if (fresh) {
             fresh = false;
-            int64_t now = x_mono_ms();
+            int64_t now = ee__mono_ms();
             if (ended_gen(st) == gen0 && now < until) {
                 wait_end(st, w, gen, until, now);
                 gen = watch_gen(st, w);
@@ -545,7 +545,7 @@ static ee_status wait_for(ee_engine *engine, x_state *st, const ee_principal *pr
             result = ee__error_out(out, s);
             break;
         }
-        int64_t now = x_mono_ms();
+        int64_t now = ee__mono_ms();
         bool settled = false;
         if (x_final(r.status)) {
             if (settle_until < 0)

@@ -189,7 +189,7 @@ void ee__exec_done_register(x_state *st, const char *id, const char *workspace,
     snprintf(d->id, sizeof d->id, "%s", id);
     snprintf(d->workspace, sizeof d->workspace, "%s", workspace);
     d->node.key = d->id;
-    d->registered_ms = d->seen_ms = x_mono_ms();
+    d->registered_ms = d->seen_ms = ee__mono_ms();
     d->fn = fn;
     d->payload = payload;
     pthread_mutex_lock(&st->lock);
@@ -271,7 +271,7 @@ bool ee__exec_done_sweep(x_state *st)
 {
     done_ref refs[X_DONE_SWEEP];
     size_t n = 0;
-    int64_t now = x_mono_ms();
+    int64_t now = ee__mono_ms();
     pthread_mutex_lock(&st->lock);
     /* the round: take the head while it is due, move it to the tail */
     for (size_t k = 0; k < st->dones.n && n < X_DONE_SWEEP; k++) {
@@ -1325,7 +1325,7 @@ static void *keeper_main(void *arg)
         pthread_mutex_unlock(&st->lock);
         if (closing)
             break;
-        int64_t now = x_mono_ms();
+        int64_t now = ee__mono_ms();
         if (now >= renew_at) {
             renew_at = now + st->lease_ms / 3;
             renew_running(st);
@@ -1333,7 +1333,7 @@ static void *keeper_main(void *arg)
                 renew_waiting(st);
         }
         waiting = ee__exec_done_sweep(st);
-        now = x_mono_ms();
+        now = ee__mono_ms();
         int64_t sleep = renew_at - now;
         if (waiting && sleep > st->poll_ms)
             sleep = st->poll_ms;
@@ -1342,8 +1342,9 @@ static void *keeper_main(void *arg)
     return NULL;
 }
 
-/* The lease keeper alone, for an engine without workers whose submits wait
- * for completion callbacks (ee__exec_done_register). */
+/* Start the lease keeper once: with the workers, or alone for an engine
+ * without workers whose submits wait for completion callbacks
+ * (ee__exec_done_register). */
 static ee_status keeper_ensure(x_state *st)
 {
     pthread_mutex_lock(&st->lock);
@@ -1380,9 +1381,9 @@ ee_status ee__exec_workers_start(x_state *st)
         }
         st->nthreads++;
     }
-    if (pthread_create(&st->keeper, NULL, keeper_main, st) != 0)
-        return ee__error(EE_ENOMEM, "cannot start the execution lease keeper");
-    st->keeper_started = true;
+    ee_status s = keeper_ensure(st);
+    if (s != EE_OK)
+        return s;
     /* the results e-mails the runs queue go out from here too */
     return ee__email_worker_start(st->engine);
 }
