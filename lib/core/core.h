@@ -219,6 +219,13 @@ ee_status ee__read_file(const char *path, size_t max, char **text, size_t *len);
  * memory runs out. */
 void *ee__grow(void *ptr, size_t *cap, size_t elem_size, size_t first_cap);
 
+/* ---- document ids (oid.c) --------------------------------------------- */
+
+/* A new 12-byte ObjectId (MongoDB's layout: seconds, a random part per
+ * process - a forked child gets its own - and a counter), without a system
+ * call. Thread-safe. */
+void ee__oid_new(uint8_t out[12]);
+
 /* ---- clock (clock.c) ------------------------------------------------- */
 
 int64_t ee__clock_system_ms(void *payload);

@@ -316,7 +316,7 @@ static ee_status submit_locked(submit_ctx *c)
     admitted = true;
     /* the record */
     bson_oid_t oid;
-    bson_oid_init(&oid, NULL);
+    ee__oid_new(oid.bytes);
     bson_oid_to_string(&oid, r.id);
     snprintf(r.workflow_id, sizeof r.workflow_id, "%s", entry->id);
     r.workflow_name = strdup(entry->name != NULL ? entry->name : "");

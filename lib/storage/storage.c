@@ -111,9 +111,9 @@ ee_status ee_storage_id_new(char *out)
 {
     if (out == NULL)
         return ee__error(EE_EINVAL, "ee_storage_id_new: NULL argument");
-    bson_oid_t oid;
-    bson_oid_init(&oid, NULL);
-    ee__storage_id_hex(oid.bytes, out);
+    uint8_t oid[12];
+    ee__oid_new(oid);
+    ee__storage_id_hex(oid, out);
     return EE_OK;
 }
 
@@ -267,7 +267,7 @@ static ee_status prepare(const ee_storage_collection *c, const char *ws, const u
         if (want_id != NULL)
             memcpy(oid.bytes, want_id, 12);
         else
-            bson_oid_init(&oid, NULL);
+            ee__oid_new(oid.bytes);
         memcpy(p->id, oid.bytes, 12);
         bson_init(&p->owned);
         p->has_owned = true;
@@ -785,7 +785,7 @@ ee_status ee_storage_increment(ee_storage *s, const char *collection, const char
     if (s->be.increment == NULL)
         return missing_slot(s, "increment");
     bson_oid_t oid;
-    bson_oid_init(&oid, NULL);
+    ee__oid_new(oid.bytes);
     bson_t doc;
     if ((st = ee__storage_doc_upsert(c, oid.bytes, ws, key, n_key, inc, n_inc, now_ms, &doc)) !=
         EE_OK) {
