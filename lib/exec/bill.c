@@ -12,6 +12,7 @@
 typedef struct {
     x_state *st;
     const char *workspace, *id;
+    const x_rec *known; /* the first attempt's record, or NULL: read it */
     x_rec *rec; /* as stored after the scope */
     ee__storage_atomic_fn then;
     void *then_payload;
@@ -45,7 +46,12 @@ static ee_status bill_scope(ee_storage *sto, void *payload)
     bill_arg *a = payload;
     ee_engine *e = a->st->engine;
     ee__exec_rec_clear(a->rec);
-    ee_status s = ee__exec_load(e, a->workspace, a->id, a->rec);
+    /* The first attempt books from the record as the caller knows it (just
+     * written by the final write): the replace below is at its revision, so
+     * if it moved on since, all this rolls back and the next attempt reads
+     * it. */
+    ee_status s = a->known != NULL ? ee__exec_rec_copy(a->rec, a->known)
+                                   : ee__exec_load(e, a->workspace, a->id, a->rec);
     if (s != EE_OK)
         return s;
     x_rec *r = a->rec;
@@ -83,9 +89,10 @@ static ee_status bill_scope(ee_storage *sto, void *payload)
 
 static ee_status bill_attempt(int attempt, bool *final, void *payload)
 {
-    (void)attempt;
     (void)final;
     bill_arg *a = payload;
+    if (attempt > 0)
+        a->known = NULL;
     /* deferred durability: the final record before it was synced, and a
      * lost booking leaves the queue item that makes recovery book again */
     return ee__engine_atomic_deferred(a->st->engine, bill_scope, a);
@@ -96,7 +103,7 @@ ee_status ee__exec_bill(x_state *st, const x_rec *r, ee__storage_atomic_fn then,
 {
     x_rec rec;
     memset(&rec, 0, sizeof rec);
-    bill_arg a = {st, r->workspace, r->id, &rec, then, then_payload};
+    bill_arg a = {st, r->workspace, r->id, r->revision > 0 ? r : NULL, &rec, then, then_payload};
     ee_status s = ee__record_retry(bill_attempt, &a, "the execution's billing month");
     if (s == EE_OK && out != NULL)
         *out = rec;

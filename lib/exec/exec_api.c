@@ -477,7 +477,7 @@ ee_status ee_exec_ingest_webhook(ee_engine *engine, const char *headers_json, co
                             ok ? NULL : (err != NULL ? err : "the workflow reported a failure"),
                             NULL};
             x_rec fin;
-            s = ee__exec_finish_write(st, ws, id, &oc, &applied, &fin);
+            s = ee__exec_finish_write(st, ws, id, &r, &oc, &applied, &fin);
             json_decref(oc.output);
             if (s == EE_OK) {
                 if (applied)

@@ -229,6 +229,18 @@ typedef ee_status (*x_change_fn)(x_rec *r, void *payload);
 ee_status ee__exec_change(ee_engine *engine, const char *workspace, const char *id,
                           x_change_fn fn, void *payload, x_rec *out);
 
+/* A deep copy of `src` (its JSON members shared: a change replaces them,
+ * never edits them in place). EE_ENOMEM (dst left empty). */
+ee_status ee__exec_rec_copy(x_rec *dst, const x_rec *src);
+/* ee__exec_change() from `known`, the record as this thread last read or
+ * wrote it, without reading it again: `fn` changes a copy, written at
+ * known->revision. When the stored record moved on (EE_ECONFLICT), or `fn`
+ * keeps it (EE__RECORD_KEEP: decided on what may be out of date) or
+ * fails, it is all done again by ee__exec_change() on the stored record -
+ * `fn` may be called twice, as there. */
+ee_status ee__exec_change_from(ee_engine *engine, const x_rec *known, x_change_fn fn,
+                               void *payload, x_rec *out);
+
 /* The door's calls on one execution (exec_api.c): EE_EINVAL naming `what`
  * when engine, principal or execution_id is NULL, else ee__exec_load of the
  * principal's workspace. */
@@ -273,11 +285,14 @@ typedef struct x_outcome {
 } x_outcome;
 
 /* Write the final state of a non-final record (revision-checked: the first
- * writer wins; *applied_out false when it had already ended). Usage from
+ * writer wins; *applied_out false when it had already ended). `known` (may
+ * be NULL) is the record as the caller last read or wrote it: not read
+ * again unless it moved on since (ee__exec_change_from). Usage from
  * the gateway, output cleaned of secrets and moved to the result store when
  * big. */
 ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *id,
-                                x_outcome *oc, bool *applied_out, x_rec *out);
+                                const x_rec *known, x_outcome *oc, bool *applied_out,
+                                x_rec *out);
 /* Book the ended run `r` into billing once (bill.c): its charge lands on
  * the stored record, in one transaction with the month and usage rows, and
  * with `then` (may be NULL: the run's release), called after the booking -

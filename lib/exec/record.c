@@ -473,6 +473,61 @@ ee_status ee__exec_change(ee_engine *engine, const char *workspace, const char *
     return st;
 }
 
+static bool dup_str(char **dst, const char *src)
+{
+    *dst = NULL;
+    return src == NULL || (*dst = strdup(src)) != NULL;
+}
+
+ee_status ee__exec_rec_copy(x_rec *dst, const x_rec *src)
+{
+    *dst = *src;
+    /* the JSON members are shared (never changed in place: a change
+     * replaces them), the strings copied */
+    if (dst->input != NULL)
+        json_incref(dst->input);
+    if (dst->output != NULL)
+        json_incref(dst->output);
+    bool ok = dup_str(&dst->workflow_name, src->workflow_name);
+    ok = dup_str(&dst->user_id, src->user_id) && ok;
+    ok = dup_str(&dst->org_id, src->org_id) && ok;
+    ok = dup_str(&dst->error_message, src->error_message) && ok;
+    ok = dup_str(&dst->n8n_id, src->n8n_id) && ok;
+    ok = dup_str(&dst->idem_key, src->idem_key) && ok;
+    ok = dup_str(&dst->ticket_json, src->ticket_json) && ok;
+    ok = dup_str(&dst->email_to, src->email_to) && ok;
+    if (!ok) {
+        ee__exec_rec_clear(dst);
+        return ee__error(EE_ENOMEM, "out of memory copying an execution");
+    }
+    return EE_OK;
+}
+
+ee_status ee__exec_change_from(ee_engine *engine, const x_rec *known, x_change_fn fn,
+                               void *payload, x_rec *out)
+{
+    if (known->revision > 0) {
+        x_rec r;
+        ee__error_saved saved;
+        ee__error_save(&saved);
+        ee_status st = ee__exec_rec_copy(&r, known);
+        if (st == EE_OK && (st = fn(&r, payload)) == EE_OK)
+            st = ee__exec_replace(engine, &r); /* at known's revision */
+        if (st == EE_OK) {
+            if (out != NULL)
+                *out = r;
+            else
+                ee__exec_rec_clear(&r);
+            return EE_OK;
+        }
+        ee__exec_rec_clear(&r);
+        /* changed since (EE_ECONFLICT), or nothing to write, or failed on
+         * what may be out of date: decided again on the stored record */
+        ee__error_restore(&saved);
+    }
+    return ee__exec_change(engine, known->workspace, known->id, fn, payload, out);
+}
+
 ee_status ee__exec_decode_row(const ee_storage_row *row, x_rec *out)
 {
     char id[EE_EXEC_ID_SIZE];

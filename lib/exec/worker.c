@@ -437,6 +437,7 @@ static ee_status finish_change(x_rec *r, void *payload)
 typedef struct final_step {
     ee_engine *e;
     const char *workspace, *id;
+    const x_rec *known; /* the record as last read or written, or NULL */
     finish_arg *a;
     x_rec *dst;
 } final_step;
@@ -475,7 +476,9 @@ static ee_status final_write(ee_storage *sto, void *payload)
 {
     (void)sto;
     final_step *f = payload;
-    ee_status s = ee__exec_change(f->e, f->workspace, f->id, finish_change, f->a, f->dst);
+    ee_status s = f->known != NULL
+                      ? ee__exec_change_from(f->e, f->known, finish_change, f->a, f->dst)
+                      : ee__exec_change(f->e, f->workspace, f->id, finish_change, f->a, f->dst);
     if (s == EE_OK && f->a->applied)
         ee__exec_audit(f->e, f->dst, EE__AUDIT_EXEC_FINISHED, NULL);
     if (s == EE_OK && f->a->applied && f->a->email_to != NULL)
@@ -487,7 +490,8 @@ static ee_status final_write(ee_storage *sto, void *payload)
 }
 
 ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *id,
-                                x_outcome *oc, bool *applied_out, x_rec *out)
+                                const x_rec *known, x_outcome *oc, bool *applied_out,
+                                x_rec *out)
 {
     ee_engine *e = st->engine;
     if (applied_out != NULL)
@@ -510,32 +514,37 @@ ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *
         (void)ee__drop_secrets(st->secret_names, output);
     ee__result_ref ref;
     bool has_ref = false;
+    size_t text_len = 0;
+    char *text = output != NULL && st->inline_max >= 0 ? ee__json_text(output, &text_len) : NULL;
+    bool to_store = text != NULL && (int64_t)text_len > st->inline_max;
+    /* The record as the caller knows it, unless the output goes to the
+     * result store: it is kept there under the run's id, and a copy of an
+     * older record could replace the file of an end another writer stored
+     * meanwhile. Otherwise what is decided on it is checked by the final
+     * write (ee__exec_change_from). */
+    bool use_known = known != NULL && known->revision > 0 && !to_store;
     x_rec cur;
-    ee_status s = ee__exec_load(e, workspace, id, &cur);
+    ee_status s = use_known ? ee__exec_rec_copy(&cur, known) : ee__exec_load(e, workspace, id, &cur);
     if (s != EE_OK) {
+        free(text);
         json_decref(output);
         return s;
     }
-    if (output != NULL && st->inline_max >= 0) {
-        size_t text_len = 0;
-        char *text = ee__json_text(output, &text_len);
-        if (text != NULL && (int64_t)text_len > st->inline_max && !x_final(cur.status)) {
-            ee_principal *p = ee__exec_principal_of(&cur);
-            ee_status rs = p != NULL ? ee__results_put(e, p, id, text, text_len, &ref)
-                                     : EE_ENOMEM;
-            ee_principal_free(p);
-            if (rs == EE_OK) {
-                has_ref = true;
-            } else {
-                /* kept nowhere: the run fails with the reason */
-                oc->status = rs;
-                oc->message = "the output could not be stored in the result store";
-            }
-            json_decref(output);
-            output = NULL;
+    if (to_store && !x_final(cur.status)) {
+        ee_principal *p = ee__exec_principal_of(&cur);
+        ee_status rs = p != NULL ? ee__results_put(e, p, id, text, text_len, &ref) : EE_ENOMEM;
+        ee_principal_free(p);
+        if (rs == EE_OK) {
+            has_ref = true;
+        } else {
+            /* kept nowhere: the run fails with the reason */
+            oc->status = rs;
+            oc->message = "the output could not be stored in the result store";
         }
-        free(text);
+        json_decref(output);
+        output = NULL;
     }
+    free(text);
     /* The e-mail the run asked for takes its place in the user's hourly
      * limit before the final write (the counters are not written inside a
      * storage transaction): given back if the run had already ended. */
@@ -564,7 +573,7 @@ ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *
     finish_arg a = {st, oc, ee_engine_now_ms(e), &use, output, has_ref ? &ref : NULL, false,
                     email_to, false, email_dropped};
     x_rec tmp;
-    final_step fs = {e, workspace, id, &a, out != NULL ? out : &tmp};
+    final_step fs = {e, workspace, id, use_known ? known : NULL, &a, out != NULL ? out : &tmp};
     s = ee__engine_atomic(e, final_write, &fs);
     if (email_resv != 0)
         ee__email_reserve_end(e, workspace, email_user != NULL ? email_user : "", email_resv,
@@ -588,7 +597,7 @@ ee_status ee__exec_finish_write(x_state *st, const char *workspace, const char *
 static void finish(x_state *st, const x_rec *r, x_outcome *oc)
 {
     x_rec fin;
-    ee_status s = ee__exec_finish_write(st, r->workspace, r->id, oc, NULL, &fin);
+    ee_status s = ee__exec_finish_write(st, r->workspace, r->id, r, oc, NULL, &fin);
     json_decref(oc->output);
     oc->output = NULL;
     if (s != EE_OK) {
@@ -887,7 +896,7 @@ static ee_status start_and_grant(ee_storage *sto, void *payload)
     (void)sto;
     start_step *a = payload;
     ee_engine *e = a->st->engine;
-    ee_status s = ee__exec_change(e, a->r0->workspace, a->r0->id, start_change, &a->sa, &a->r);
+    ee_status s = ee__exec_change_from(e, a->r0, start_change, &a->sa, &a->r);
     if (s != EE_OK)
         return s;
     a->have_r = true;

@@ -337,6 +337,49 @@ Test(exec_pipeline, a_running_run_cancelled_ends_cancelled_and_gives_its_quota_b
     cr_assert_eq(fake_predictions_used(engine, alice), 0);
 }
 
+/* The worker ends a run from the record it wrote when the run started,
+ * without reading it again (ee__exec_change_from): a cancel stored while
+ * the webhook was answering must win over the answer that comes after. */
+Test(exec_pipeline, a_run_cancelled_while_its_webhook_answers_stays_cancelled)
+{
+    char wf[25], id[EE_EXEC_ID_SIZE], *out = NULL;
+    entry_id(engine, "wf0", wf);
+    atomic_store(&fake_echo_gate, 1); /* the webhook holds its answer */
+    cr_assert_eq(ee_exec_submit(engine, alice, wf, "{\"parameters\": {\"text\": \"late\"}}", NULL,
+                                NULL, id),
+                 EE_OK);
+    const char *status = "";
+    json_t *rec = NULL;
+    for (int i = 0; i < 500 && strcmp(status, "running") != 0; i++) {
+        json_decref(rec);
+        usleep(10000);
+        cr_assert_eq(ee_exec_get(engine, alice, id, &out), EE_OK);
+        rec = parse_doc(out);
+        ee_free(out);
+        status = sget(rec, "status");
+    }
+    cr_assert_str_eq(status, "running", "the run started and waits on its webhook");
+    json_decref(rec);
+    cr_assert_eq(ee_exec_cancel(engine, alice, id), EE_OK, "%s", ee_error_last_message());
+    atomic_store(&fake_echo_gate, 0); /* n8n answers "completed" now */
+    for (int i = 0; i < 500 && fake_hits("echo") == 0; i++)
+        usleep(10000);
+    cr_assert_eq(fake_hits("echo"), 1);
+    usleep(300000); /* the worker's end and its accounting */
+    cr_assert_eq(ee_exec_get(engine, alice, id, &out), EE_OK);
+    rec = parse_doc(out);
+    ee_free(out);
+    cr_assert_str_eq(sget(rec, "status"), "cancelled");
+    cr_assert_str_eq(sget(rec, "errorMessage"), "cancelled");
+    cr_assert(json_is_null(json_object_get(rec, "outputData")) ||
+                  json_object_get(rec, "outputData") == NULL,
+              "the late answer is not kept");
+    json_decref(rec);
+    cr_assert_eq(fake_predictions_used(engine, alice), 0, "the quota is given back");
+    cr_assert_eq(ee_exec_wait(engine, alice, id, 1000, &out), EE_ECANCELLED);
+    ee_free(out);
+}
+
 typedef struct {
     char wf[25];
     char id[EE_EXEC_ID_SIZE];

@@ -194,3 +194,115 @@ Test(record_shapes, a_pending_run_survives_a_store_and_a_load)
 {
     round_trip(false);
 }
+
+/* ---- a change from the record as last known (ee__exec_change_from) ------------------------ */
+
+typedef struct {
+    int calls;
+    const char *note;
+} note_arg;
+
+/* Writes a note on a record still pending; keeps any other. */
+static ee_status note_if_pending(x_rec *r, void *payload)
+{
+    note_arg *a = payload;
+    a->calls++;
+    if (r->status != X_PENDING)
+        return EE__RECORD_KEEP;
+    free(r->error_message);
+    r->error_message = strdup(a->note);
+    return EE_OK;
+}
+
+static ee_status set_n8n(x_rec *r, void *payload)
+{
+    free(r->n8n_id);
+    r->n8n_id = strdup(payload);
+    return EE_OK;
+}
+
+static ee_status set_running(x_rec *r, void *payload)
+{
+    (void)payload;
+    r->status = X_RUNNING;
+    return EE_OK;
+}
+
+Test(record_shapes, a_copy_owns_its_strings_and_keeps_every_field)
+{
+    x_rec r, c;
+    full_rec(&r, true);
+    r.revision = 7;
+    cr_assert_eq(ee__exec_rec_copy(&c, &r), EE_OK);
+    char *a = dump(ee__exec_render(&r, true)), *b = dump(ee__exec_render(&c, true));
+    cr_expect_str_eq(a, b);
+    free(a);
+    free(b);
+    cr_expect_eq(c.revision, 7);
+    cr_expect_neq(c.workflow_name, r.workflow_name);
+    cr_expect_neq(c.ticket_json, r.ticket_json);
+    cr_expect_str_eq(c.ticket_json, r.ticket_json);
+    cr_expect_str_eq(c.email_to, r.email_to);
+    cr_expect_str_eq(c.idem_key, r.idem_key);
+    ee__exec_rec_clear(&r); /* the copy stands alone */
+    cr_expect_str_eq(c.workflow_name, "Shapes");
+    cr_expect_eq(json_integer_value(json_object_get(c.output, "a")), 1);
+    ee__exec_rec_clear(&c);
+}
+
+Test(record_shapes, a_change_from_a_current_record_is_written_at_its_revision)
+{
+    ee_engine *e = st_engine(NULL, NULL);
+    x_rec r, out, back;
+    full_rec(&r, false);
+    cr_assert_eq(ee__exec_insert(e, &r), EE_OK, "%s", ee_error_last_message());
+    note_arg a = {0, "first"};
+    cr_assert_eq(ee__exec_change_from(e, &r, note_if_pending, &a, &out), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_expect_eq(a.calls, 1, "no second attempt");
+    cr_expect_str_eq(out.error_message, "first");
+    cr_expect_gt(out.revision, r.revision);
+    cr_assert_eq(ee__exec_load(e, WS, XID, &back), EE_OK);
+    cr_expect_str_eq(back.error_message, "first");
+    cr_expect_eq(back.revision, out.revision);
+    cr_expect_str_eq(back.ticket_json, r.ticket_json, "the rest as it was");
+    ee__exec_rec_clear(&back);
+    ee__exec_rec_clear(&out);
+    ee__exec_rec_clear(&r);
+    ee_engine_close(e);
+}
+
+Test(record_shapes, a_change_from_an_outdated_record_is_made_again_on_the_stored_one)
+{
+    ee_engine *e = st_engine(NULL, NULL);
+    x_rec r, out, back;
+    full_rec(&r, false);
+    cr_assert_eq(ee__exec_insert(e, &r), EE_OK, "%s", ee_error_last_message());
+    /* another writer moves it on: r is out of date */
+    cr_assert_eq(ee__exec_change(e, WS, XID, set_n8n, "n8n-77", NULL), EE_OK);
+    note_arg a = {0, "second"};
+    cr_assert_eq(ee__exec_change_from(e, &r, note_if_pending, &a, &out), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_expect_eq(a.calls, 2, "tried on the copy, then on the stored record");
+    cr_assert_eq(ee__exec_load(e, WS, XID, &back), EE_OK);
+    cr_expect_str_eq(back.n8n_id, "n8n-77", "the other writer's change is kept");
+    cr_expect_str_eq(back.error_message, "second");
+    cr_expect_eq(back.revision, out.revision);
+    ee__exec_rec_clear(&back);
+    ee__exec_rec_clear(&out);
+    /* moved on so that the change no longer applies: decided on what is stored */
+    cr_assert_eq(ee__exec_change(e, WS, XID, set_running, NULL, NULL), EE_OK);
+    a = (note_arg){0, "third"};
+    cr_assert_eq(ee__exec_change_from(e, &r, note_if_pending, &a, &out), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_expect_eq(a.calls, 2);
+    cr_expect_eq(out.status, X_RUNNING, "out is the stored record");
+    cr_expect_str_eq(out.error_message, "second");
+    cr_assert_eq(ee__exec_load(e, WS, XID, &back), EE_OK);
+    cr_expect_str_eq(back.error_message, "second", "nothing written on the stale copy's word");
+    cr_expect_eq(back.status, X_RUNNING);
+    ee__exec_rec_clear(&back);
+    ee__exec_rec_clear(&out);
+    ee__exec_rec_clear(&r);
+    ee_engine_close(e);
+}
