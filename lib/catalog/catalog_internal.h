@@ -133,7 +133,7 @@ typedef struct ee__cat_rendered {
     char id[25];
     int64_t revision;
     json_t *rec;  /* the stored record, decoded */
-    json_t *full; /* ee__cat_entry_render(id, revision, rec, false) */
+    json_t *full; /* ee__cat_entry_render(id, revision, rec, false), or NULL: not yet */
 } ee__cat_rendered;
 
 typedef struct ee__catalog_state {
@@ -149,6 +149,16 @@ typedef struct ee__catalog_state {
     size_t n_schemas;
     unsigned schema_flags;      /* ee__schema_compile_flags() options from the config */
 } ee__catalog_state;
+
+struct ee__catalog_state;
+/* The stored record of entry `id` at `revision` (its bytes `data`, as just
+ * read), decoded: from the rendered slots when one holds that revision,
+ * else decoded from `data` and kept there (the runs of a workflow decode
+ * its entry once per revision, not twice a run). *rec is the caller's
+ * reference, never to be modified (it is shared). EE_OK, EE_ECORRUPT,
+ * EE_ENOMEM. */
+ee_status ee__cat_record_at(struct ee__catalog_state *state, const char *id, int64_t revision,
+                            const uint8_t *data, size_t len, json_t **rec);
 
 /* The engine's catalog state, or NULL (after an EE_ESTATE error is set). */
 ee__catalog_state *ee__catalog_state_of(ee_engine *engine);

@@ -124,7 +124,17 @@ ee_status ee__catalog_entry_get(ee_engine *engine, const ee_principal *principal
         return EE_ESTATE;
     json_t *rec = NULL;
     int64_t rev = 0;
-    ee_status st = ee__cat_load(engine, EE__CAT_COLL, id, &rec, &rev);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    /* the stored revision, read at every call (a write in any process
+     * changes it); decoded once per revision */
+    ee_status st = ee_storage_get(ee__engine_storage(engine), EE__CAT_COLL, NULL, id, &data, &len,
+                                  &rev);
+    if (st == EE_ENOTFOUND)
+        return ee__error(EE_ENOTFOUND, "no catalog entry with id %s", id);
+    if (st == EE_OK)
+        st = ee__cat_record_at(state, id, rev, data, len, &rec);
+    ee_free(data);
     if (st != EE_OK)
         return st;
     bool allowed = true;

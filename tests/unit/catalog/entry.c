@@ -171,6 +171,47 @@ Test(entry, typed_entry_equals_the_public_answer)
     ee__catalog_entry_free(e);
 }
 
+/* An entry is decoded once per stored revision (ee__cat_record_at): two
+ * reads share one record; a write is seen by the next read; list pages
+ * render what a run's read decoded. */
+Test(entry, an_entry_is_decoded_once_per_revision_and_a_write_is_seen_at_once)
+{
+    char id[25];
+    make_entry("{\"n8nWorkflowId\": \"wf-once\", \"name\": \"Once\", \"description\": "
+               "\"first\", \"isActive\": true}",
+               NULL, id);
+    ee__catalog_entry *a = NULL, *b = NULL;
+    cr_assert_eq(ee__catalog_entry_get(engine, NULL, id, 0, &a), EE_OK, "%s",
+                 ee_error_last_message());
+    cr_assert_eq(ee__catalog_entry_get(engine, NULL, id, 0, &b), EE_OK);
+    cr_expect_eq(ee__cat_entry_record(a), ee__cat_entry_record(b), "one decoded record");
+    cr_expect_str_eq(a->description, "first");
+    ee__catalog_entry_free(b);
+    /* a page renders from the record the read decoded */
+    char *out = NULL;
+    json_t *page = answer_of(ee_catalog_list(engine, NULL, NULL, &out), EE_OK, &out);
+    json_t *it;
+    size_t i;
+    int seen = 0;
+    json_array_foreach(json_object_get(page, "data"), i, it) {
+        if (strcmp(s(it, "id"), id) == 0) {
+            cr_expect_str_eq(s(it, "description"), "first");
+            cr_expect_str_eq(s(it, "name"), "Once");
+            seen++;
+        }
+    }
+    cr_expect_eq(seen, 1);
+    json_decref(page);
+    json_decref(answer_of(ee_catalog_update(engine, id, "{\"description\": \"second\"}", &out),
+                          EE_OK, &out));
+    cr_assert_eq(ee__catalog_entry_get(engine, NULL, id, 0, &b), EE_OK);
+    cr_expect_str_eq(b->description, "second", "the write is seen by the next read");
+    cr_expect_neq(ee__cat_entry_record(a), ee__cat_entry_record(b));
+    cr_expect_str_eq(a->description, "first", "a reader's entry stays as it was read");
+    ee__catalog_entry_free(a);
+    ee__catalog_entry_free(b);
+}
+
 Test(entry, inactive_entries_are_found_only_in_the_admins_view)
 {
     char id[25];
