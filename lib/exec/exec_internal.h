@@ -121,6 +121,7 @@ typedef struct x_watch {
     ee__hnode node;
     char id[EE_EXEC_ID_SIZE];
     uint64_t gen;        /* bumped at each end of the run (under st->lock) */
+    x_rec *settled;      /* the run's record as this process accounted it, or NULL */
     int users;           /* threads holding it */
     pthread_cond_t cond; /* with st->lock */
 } x_watch;
@@ -271,6 +272,12 @@ ee_status ee__exec_workers_ensure(x_state *st);
 void ee__exec_kick(x_state *st);
 /* Execution `id` ended in this process: wake its watchers. */
 void ee__exec_ended(x_state *st, const char *id);
+/* `r` was accounted in this process (final, booked, its queue item gone):
+ * wake its watchers with a copy of it (they need not read it back). */
+void ee__exec_settled(x_state *st, const x_rec *r);
+/* The record `w`'s run was settled with (ee__exec_settled), copied into
+ * *out, if it is of `workspace`. */
+bool ee__exec_watch_settled(x_state *st, x_watch *w, const char *workspace, x_rec *out);
 /* Watch execution `id`'s end (ee__exec_ended); NULL when out of memory.
  * Release with ee__exec_unwatch(). */
 x_watch *ee__exec_watch(x_state *st, const char *id);

@@ -211,6 +211,9 @@ typedef struct {
      * whose commit is synced and carries this one (see submit_locked) */
     bool deferred;
     int64_t timeout_ms; /* out: the new record's timeout; 0 when the id is an earlier run's */
+    /* ee_exec_run(): out, the new run's watch, set before it is queued so
+     * that its end cannot come before its waiter (NULL: none made) */
+    x_watch **watch_out;
 } submit_ctx;
 
 /* A request the rules refused (credentials, validation, quota, rate,
@@ -344,6 +347,10 @@ static ee_status submit_locked(submit_ctx *c)
         goto out;
     }
     ee__exec_done_register(c->st, r.id, ws, c->done, c->payload);
+    if (c->watch_out != NULL) {
+        *c->watch_out = ee__exec_watch(c->st, r.id); /* NULL: the waiter makes its own */
+        ee_error_clear();
+    }
     /* Queue first, record second: a queue item whose record never appears
      * (a crash in between) is dropped by the worker that claims it, while
      * every stored record that has not ended has its queue item - the
@@ -371,6 +378,10 @@ static ee_status submit_locked(submit_ctx *c)
         x_rec gone = {0};
         snprintf(gone.id, sizeof gone.id, "%s", r.id);
         ee__exec_done_forget(c->st, r.id);
+        if (c->watch_out != NULL) {
+            ee__exec_unwatch(c->st, *c->watch_out);
+            *c->watch_out = NULL;
+        }
         if (st == EE_EEXISTS && c->q.idem_key != NULL) {
             /* another process stored the key first: its execution answers */
             release_ticket(engine, &ticket);
@@ -405,8 +416,10 @@ out:
 static ee_status submit(ee_engine *engine, const ee_principal *principal,
                         const char *workflow_id, const char *request_json, ee_exec_done_fn done,
                         void *payload, char id_out[EE_EXEC_ID_SIZE], bool deferred,
-                        int64_t *timeout_out)
+                        int64_t *timeout_out, x_watch **watch_out)
 {
+    if (watch_out != NULL)
+        *watch_out = NULL;
     if (timeout_out != NULL)
         *timeout_out = 0;
     if (id_out != NULL)
@@ -415,7 +428,8 @@ static ee_status submit(ee_engine *engine, const ee_principal *principal,
     if (st == NULL || principal == NULL || workflow_id == NULL || id_out == NULL)
         return ee__error(EE_EINVAL, "ee_exec_submit: engine, principal, workflow_id and id_out "
                                     "must not be NULL");
-    submit_ctx c = {st, principal, workflow_id, {0}, done, payload, id_out, deferred, 0};
+    submit_ctx c = {st, principal, workflow_id, {0}, done, payload, id_out, deferred, 0,
+                    watch_out};
     ee_status s = parse_request(request_json, &c.q);
     if (s == EE_OK) {
         /* One submit per (workspace, key) at a time in this process: a
@@ -449,7 +463,7 @@ ee_status ee_exec_submit(ee_engine *engine, const ee_principal *principal,
                          ee_exec_done_fn done, void *payload, char id_out[EE_EXEC_ID_SIZE])
 {
     return submit(engine, principal, workflow_id, request_json, done, payload, id_out, false,
-                  NULL);
+                  NULL, NULL);
 }
 
 /* ---- wait, run, cancel ------------------------------------------------------------------ */
@@ -516,12 +530,12 @@ static uint64_t watch_gen(x_state *st, const x_watch *w)
  * thread: a waiter costs no read when other runs end. */
 static ee_status wait_for(ee_engine *engine, x_state *st, const ee_principal *principal,
                           const char *execution_id, int64_t timeout_ms, bool fresh,
-                          uint64_t gen0, char **out)
+                          uint64_t gen0, x_watch *pre, char **out)
 {
     int64_t until = timeout_ms < 0 ? INT64_MAX : ee__mono_ms() + timeout_ms;
     const char *ws = ee_principal_workspace(principal);
     (void)ee__exec_workers_ensure(st); /* a waiter expects progress */
-    x_watch *w = ee__exec_watch(st, execution_id);
+    x_watch *w = pre != NULL ? pre : ee__exec_watch(st, execution_id);
     if (w == NULL)
         return ee__error_out(out, EE_ENOMEM);
     /* An ended run is settled when its queue item is gone: its quota,
@@ -534,20 +548,24 @@ static ee_status wait_for(ee_engine *engine, x_state *st, const ee_principal *pr
         if (fresh) {
             fresh = false;
             int64_t now = ee__mono_ms();
-            if (ended_gen(st) == gen0 && now < until) {
+            /* watched since before it was queued: its end has not come
+             * while the watch has seen none */
+            bool to_come = pre != NULL ? gen == 0 : ended_gen(st) == gen0;
+            if (to_come && now < until) {
                 wait_end(st, w, gen, until, now);
                 gen = watch_gen(st, w);
             }
         }
         x_rec r;
-        ee_status s = ee__exec_load(engine, ws, execution_id, &r);
+        /* accounted by a worker of this process: handed over, not read */
+        bool settled = ee__exec_watch_settled(st, w, ws, &r);
+        ee_status s = settled ? EE_OK : ee__exec_load(engine, ws, execution_id, &r);
         if (s != EE_OK) {
             result = ee__error_out(out, s);
             break;
         }
         int64_t now = ee__mono_ms();
-        bool settled = false;
-        if (x_final(r.status)) {
+        if (!settled && x_final(r.status)) {
             if (settle_until < 0)
                 settle_until = now + st->lease_ms + st->poll_ms;
             bool queued = false;
@@ -588,7 +606,7 @@ ee_status ee_exec_wait(ee_engine *engine, const ee_principal *principal,
     if (st == NULL || principal == NULL || execution_id == NULL)
         return ee__error_out(out, ee__error(EE_EINVAL, "ee_exec_wait: engine, principal and "
                                                        "execution_id must not be NULL"));
-    return wait_for(engine, st, principal, execution_id, timeout_ms, false, 0, out);
+    return wait_for(engine, st, principal, execution_id, timeout_ms, false, 0, NULL, out);
 }
 
 ee_status ee_exec_run(ee_engine *engine, const ee_principal *principal, const char *workflow_id,
@@ -600,8 +618,9 @@ ee_status ee_exec_run(ee_engine *engine, const ee_principal *principal, const ch
     x_state *st = ee__exec_state(engine);
     uint64_t gen0 = st != NULL ? ended_gen(st) : 0;
     int64_t timeout = 0;
+    x_watch *w = NULL;
     ee_status s = submit(engine, principal, workflow_id, request_json, NULL, NULL, id, true,
-                         &timeout);
+                         &timeout, &w);
     if (s != EE_OK)
         return ee__error_out(out, s);
     /* an idempotent repeat answers with an earlier run: its own timeout */
@@ -615,7 +634,7 @@ ee_status ee_exec_run(ee_engine *engine, const ee_principal *principal, const ch
         }
     }
     /* the run's own timeout, plus room for its queueing and accounting */
-    return wait_for(engine, st, principal, id, timeout + st->lease_ms, fresh, gen0, out);
+    return wait_for(engine, st, principal, id, timeout + st->lease_ms, fresh, gen0, w, out);
 }
 
 typedef struct {

@@ -105,6 +105,33 @@ void ee__exec_ended(x_state *st, const char *id)
     pthread_mutex_unlock(&st->lock);
 }
 
+void ee__exec_settled(x_state *st, const x_rec *r)
+{
+    pthread_mutex_lock(&st->lock);
+    st->ended_gen++;
+    x_watch *w = EE__HTAB_ENTRY(ee__htab_find(&st->watches, r->id), x_watch, node);
+    if (w != NULL) {
+        x_rec *copy = w->settled == NULL ? malloc(sizeof *copy) : NULL;
+        if (copy != NULL && ee__exec_rec_copy(copy, r) == EE_OK)
+            w->settled = copy;
+        else
+            free(copy); /* out of memory: the watchers read it */
+        ee_error_clear();
+        w->gen++;
+        pthread_cond_broadcast(&w->cond);
+    }
+    pthread_mutex_unlock(&st->lock);
+}
+
+bool ee__exec_watch_settled(x_state *st, x_watch *w, const char *workspace, x_rec *out)
+{
+    pthread_mutex_lock(&st->lock);
+    bool got = w->settled != NULL && strcmp(w->settled->workspace, workspace) == 0 &&
+               ee__exec_rec_copy(out, w->settled) == EE_OK;
+    pthread_mutex_unlock(&st->lock);
+    return got;
+}
+
 x_watch *ee__exec_watch(x_state *st, const char *id)
 {
     pthread_mutex_lock(&st->lock);
@@ -138,6 +165,8 @@ void ee__exec_unwatch(x_state *st, x_watch *w)
     pthread_mutex_unlock(&st->lock);
     if (last) {
         pthread_cond_destroy(&w->cond);
+        ee__exec_rec_clear(w->settled);
+        free(w->settled);
         free(w);
     }
 }
@@ -379,9 +408,12 @@ void ee__exec_account(x_state *st, const x_rec *r)
                 "item: %s", r->id, ee_error_last_message());
     ee_error_clear();
     ee__exec_done_call(st, bs == EE_OK ? &billed : r);
-    if (bs == EE_OK)
+    if (bs == EE_OK) {
+        ee__exec_settled(st, &billed);
         ee__exec_rec_clear(&billed);
-    ee__exec_ended(st, r->id);
+    } else {
+        ee__exec_ended(st, r->id);
+    }
 }
 
 typedef struct {

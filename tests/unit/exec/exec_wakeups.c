@@ -176,3 +176,32 @@ Test(exec_wakeups, an_end_wakes_its_own_waiter_only)
     cr_expect_leq(gets, WAITERS * (one + 2), "%d record reads for %d runs (%d for one run)",
                   gets, WAITERS, one);
 }
+
+/* ---- a run's own reads of its record ----------------------------------------------- */
+
+/* One run, waited for by its caller: the worker reads the record once when
+ * it claims the run; its start, end and booking then write from the record
+ * as it last wrote it (ee__exec_change_from), and the caller is handed the
+ * settled record (ee__exec_settled) - no read back. Before, each of those
+ * steps read the record first: six reads a run. */
+Test(exec_wakeups, a_run_waited_for_reads_its_record_once)
+{
+    idle_workers();
+    char wf[25];
+    entry_id(engine, "wf0", wf);
+    for (int i = 0; i < 3; i++) {
+        atomic_store(&custom_state->record_gets, 0);
+        char *out = NULL;
+        cr_assert_eq(ee_exec_run(engine, alice, wf, "{\"parameters\": {\"text\": \"hi\"}}",
+                                 &out),
+                     EE_OK, "%s", out != NULL ? out : ee_error_last_message());
+        json_t *doc = parse_doc(out);
+        ee_free(out);
+        cr_expect_str_eq(sget(doc, "status"), "completed");
+        cr_expect_str_eq(sget(json_object_get(doc, "outputData"), "echo"), "hi");
+        cr_expect_not_null(json_object_get(doc, "charge"), "the answer carries its booking");
+        json_decref(doc);
+        cr_expect_eq(atomic_load(&custom_state->record_gets), 1, "run %d: %d record reads", i,
+                     atomic_load(&custom_state->record_gets));
+    }
+}
