@@ -86,11 +86,12 @@ static json_t *bounded_detail(a_state *st, const json_t *detail)
 {
     if (detail == NULL || !json_is_object(detail))
         return json_object();
-    char *text = json_dumps(detail, JSON_COMPACT);
-    size_t n = text != NULL ? strlen(text) : 0;
+    size_t n = 0;
+    char *text = ee__json_text(detail, &n);
     free(text);
+    /* shared, not copied: the entry is encoded and dropped, never changed */
     if (text != NULL && n <= EE_AUDIT_DETAIL_MAX)
-        return json_deep_copy(detail);
+        return json_incref((json_t *)detail);
     atomic_fetch_add(&st->truncated, 1);
     return json_pack("{s:b, s:I}", "truncated", 1, "bytes", (json_int_t)n);
 }
