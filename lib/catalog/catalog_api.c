@@ -511,27 +511,24 @@ static size_t rendered_slot(const char *id)
 
 /* Entry `id` at `revision`, decoded and rendered: from the state's slots
  * when they hold that revision, else from `data` (then kept). *rec and
- * *full are the caller's references. A slot filled by
- * ee__cat_record_at() holds the record only: rendered here, once. */
+ * *full are the caller's references. A slot filled by a run's read
+ * (ee__cat_record_at) holds the record only: rendered here, once. */
 static ee_status rendered_get(ee__catalog_state *state, const char *id, int64_t revision,
                               const uint8_t *data, size_t len, json_t **rec, json_t **full)
 {
     ee__cat_rendered *slot = &state->rendered[rendered_slot(id)];
     *rec = *full = NULL;
     pthread_mutex_lock(&state->render_lock);
-    bool hit = slot->rec != NULL && slot->revision == revision && strcmp(slot->id, id) == 0;
-    if (hit) {
+    if (slot->full != NULL && slot->revision == revision && strcmp(slot->id, id) == 0) {
         *rec = json_incref(slot->rec);
-        *full = slot->full != NULL ? json_incref(slot->full) : NULL;
+        *full = json_incref(slot->full);
     }
     pthread_mutex_unlock(&state->render_lock);
-    if (hit && *full != NULL)
+    if (*full != NULL)
         return EE_OK;
-    if (!hit) {
-        ee_status st = ee__cat_from_bson(data, len, rec);
-        if (st != EE_OK)
-            return st;
-    }
+    ee_status st = ee__cat_record_at(state, id, revision, data, len, rec);
+    if (st != EE_OK)
+        return st;
     *full = ee__cat_entry_render(id, revision, *rec, false);
     if (*full == NULL) {
         json_decref(*rec);
@@ -539,14 +536,9 @@ static ee_status rendered_get(ee__catalog_state *state, const char *id, int64_t 
         return ee__error(EE_ENOMEM, "out of memory");
     }
     pthread_mutex_lock(&state->render_lock);
-    json_t *old_rec = slot->rec, *old_full = slot->full;
-    snprintf(slot->id, sizeof slot->id, "%s", id);
-    slot->revision = revision;
-    slot->rec = json_incref(*rec);
-    slot->full = json_incref(*full);
+    if (slot->rec == *rec && slot->full == NULL) /* still the record rendered */
+        slot->full = json_incref(*full);
     pthread_mutex_unlock(&state->render_lock);
-    json_decref(old_rec);
-    json_decref(old_full);
     return EE_OK;
 }
 

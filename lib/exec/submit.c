@@ -522,12 +522,13 @@ static uint64_t watch_gen(x_state *st, const x_watch *w)
     return gen;
 }
 
-/* ee_exec_wait()'s loop. `fresh`: the run was submitted by this caller
- * after it read `gen0` (the count of ends in this process) - if nothing
- * ended since, its end is still to come and wakes the watch set up here,
- * so the first read of its record waits for that (or a poll interval)
- * rather than finding it pending. Only the run's own end wakes this
- * thread: a waiter costs no read when other runs end. */
+/* ee_exec_wait()'s loop. `fresh`: the run was submitted by this caller,
+ * so the first read of its record waits for its end (or a poll interval)
+ * rather than finding it pending - its end is still to come while `pre`,
+ * the watch set before it was queued, has seen none (without `pre`, out of
+ * memory then: while nothing ended in this process since `gen0`). Only
+ * the run's own end wakes this thread: a waiter costs no read when other
+ * runs end. */
 static ee_status wait_for(ee_engine *engine, x_state *st, const ee_principal *principal,
                           const char *execution_id, int64_t timeout_ms, bool fresh,
                           uint64_t gen0, x_watch *pre, char **out)

@@ -93,26 +93,16 @@ void ee__exec_kick(x_state *st)
     pthread_mutex_unlock(&st->lock);
 }
 
-void ee__exec_ended(x_state *st, const char *id)
+/* An end of run `id` in this process: its watchers woken, with a copy of
+ * `settled` (may be NULL) left for them. */
+static void wake_watchers(x_state *st, const char *id, const x_rec *settled)
 {
     pthread_mutex_lock(&st->lock);
     st->ended_gen++;
     x_watch *w = EE__HTAB_ENTRY(ee__htab_find(&st->watches, id), x_watch, node);
     if (w != NULL) {
-        w->gen++;
-        pthread_cond_broadcast(&w->cond);
-    }
-    pthread_mutex_unlock(&st->lock);
-}
-
-void ee__exec_settled(x_state *st, const x_rec *r)
-{
-    pthread_mutex_lock(&st->lock);
-    st->ended_gen++;
-    x_watch *w = EE__HTAB_ENTRY(ee__htab_find(&st->watches, r->id), x_watch, node);
-    if (w != NULL) {
-        x_rec *copy = w->settled == NULL ? malloc(sizeof *copy) : NULL;
-        if (copy != NULL && ee__exec_rec_copy(copy, r) == EE_OK)
+        x_rec *copy = settled != NULL && w->settled == NULL ? malloc(sizeof *copy) : NULL;
+        if (copy != NULL && ee__exec_rec_copy(copy, settled) == EE_OK)
             w->settled = copy;
         else
             free(copy); /* out of memory: the watchers read it */
@@ -121,6 +111,16 @@ void ee__exec_settled(x_state *st, const x_rec *r)
         pthread_cond_broadcast(&w->cond);
     }
     pthread_mutex_unlock(&st->lock);
+}
+
+void ee__exec_ended(x_state *st, const char *id)
+{
+    wake_watchers(st, id, NULL);
+}
+
+void ee__exec_settled(x_state *st, const x_rec *r)
+{
+    wake_watchers(st, r->id, r);
 }
 
 bool ee__exec_watch_settled(x_state *st, x_watch *w, const char *workspace, x_rec *out)
